@@ -1,0 +1,69 @@
+"""PNG plots of evaluation results (matplotlib, headless Agg backend)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from ._io import atomic_file  # noqa: E402
+
+__all__ = ["plot_rate_vs_snr", "plot_rate_vs_layers"]
+
+_LABELS = {
+    "upga": "UPGA (unfolded, trained)",
+    "pga30": "PGA, 30 iterations",
+    "pga100": "PGA, 100 iterations",
+    "omp": "OMP hybrid (El Ayach 2014)",
+    "zf": "fully digital ZF",
+}
+_STYLES = {"upga": "o-", "pga30": "s--", "pga100": "^--", "omp": "d:", "zf": "k-"}
+
+
+def _save(fig: Any, path: str | os.PathLike) -> Path:
+    path = Path(path)
+    with atomic_file(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def plot_rate_vs_snr(results: dict[str, Any], path: str | os.PathLike) -> Path:
+    """Sum rate vs SNR for every method of an evaluation."""
+    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    for method, values in results["sum_rate"].items():
+        ax.plot(results["snr_db"], values, _STYLES.get(method, "-"), label=_LABELS.get(method, method))
+    s = results["sizes"]
+    ax.set(
+        xlabel="SNR = $P_t/\\sigma_n^2$ (dB)",
+        ylabel="sum rate (bit/s/Hz)",
+        title=f"N={s['N']}, M={s['M']}, K={s['K']}, I={s['I']}, J={s['J']}; {results['n_channels']} channels",
+    )
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+    return _save(fig, path)
+
+
+def plot_rate_vs_layers(
+    results: dict[str, Any], path: str | os.PathLike, snrs: list[str] | None = None
+) -> Path:
+    """Sum rate after each UPGA layer / PGA iteration, one panel per SNR (keys of ``layers``;
+    default: those of 0, 10 and 20 dB that were evaluated, else all)."""
+    if snrs is None:
+        snrs = [s for s in ("0", "10", "20") if s in results["layers"]] or list(results["layers"])
+    fig, axes = plt.subplots(1, len(snrs), figsize=(4.2 * len(snrs), 3.8), squeeze=False)
+    for ax, snr in zip(axes[0], snrs):
+        entry = results["layers"][snr]
+        ax.plot(range(len(entry["pga"])), entry["pga"], "--", label="PGA (fixed steps)")
+        ax.plot(range(len(entry["upga"])), entry["upga"], "o-", label="UPGA (trained steps)")
+        ax.axhline(entry["pga"][30], color="gray", lw=0.8, ls=":", label="PGA after 30 iterations")
+        ax.set(xscale="symlog", xlabel="layer / iteration (0 = initialisation)", ylabel="sum rate (bit/s/Hz)",
+               title=f"SNR {snr} dB")
+        ax.grid(True, alpha=0.3)
+    axes[0][0].legend(fontsize=8)
+    return _save(fig, path)

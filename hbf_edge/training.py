@@ -1,0 +1,148 @@
+"""Unsupervised training of the unfolded PGA network (paper Section III-B1).
+
+Loss ``-mean sum rate`` of the last layer's ``(F_I, W_I)``; Adam, learning rate decayed
+exponentially per epoch; every training sample draws its own SNR (``P_t``, with
+``sigma_n^2 = 1``) uniformly in dB over a range, so one model serves all SNRs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from . import cplx
+from .channels import saleh_valenzuela_miso, validate_miso_channels
+from .errors import ConfigError
+from .modeldir import ModelConfig
+from .objectives import sum_rate
+from .precision import resolve_precision, torch_dtype
+from .spec import HardwareSpec
+from .upga import PGA_LAMBDA0, PGA_MU0, UPGA
+
+__all__ = ["TrainConfig", "train_upga", "snr_db_to_power", "LAYER_LOSSES"]
+
+# "last": the paper's loss, -R(F_I, W_I) only.  "uniform": -mean_i R(F_i, W_i) over layers
+# 1..I, which also rewards a good rate at every intermediate layer, so the network can be
+# truncated (the paper's Fig. 2a reads the layer-by-layer curve of one trained model).
+LAYER_LOSSES = ("last", "uniform")
+
+
+def snr_db_to_power(snr_db: Any, noise: float = 1.0) -> np.ndarray:
+    """``P_t = sigma_n^2 10^(SNR/10)``: SNR means ``P_t / sigma_n^2`` everywhere."""
+    return noise * np.power(10.0, np.asarray(snr_db, dtype=np.float64) / 10.0)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Settings of one training run (defaults: the paper's, at the embedded size N=64)."""
+
+    n_antennas: int = 64
+    n_rf: int = 4
+    n_users: int = 4
+    n_paths: int = 10
+    n_layers: int = 10
+    n_inner: int = 1
+    train_size: int = 500
+    epochs: int = 20
+    batch_size: int = 10
+    lr: float = 1e-3
+    lr_decay: float = 0.97
+    snr_db_min: float = -10.0
+    snr_db_max: float = 20.0
+    mu0: float = PGA_MU0
+    lambda0: float = PGA_LAMBDA0
+    seed: int = 0
+    precision: str = "float64"
+    layer_loss: str = "uniform"
+
+    def __post_init__(self) -> None:
+        HardwareSpec(self.n_antennas, self.n_rf, self.n_users, None)  # validates the sizes
+        for name in ("n_paths", "n_layers", "n_inner", "train_size", "epochs", "batch_size"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ConfigError(f"{name} must be an integer >= 1, got {v!r}")
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise ConfigError(f"lr must be > 0, got {self.lr!r}")
+        if not 0 < self.lr_decay <= 1:
+            raise ConfigError(f"lr_decay must be in (0, 1], got {self.lr_decay!r}")
+        if not (math.isfinite(self.snr_db_min) and math.isfinite(self.snr_db_max)):
+            raise ConfigError("the SNR range must be finite")
+        if self.snr_db_min > self.snr_db_max:
+            raise ConfigError(f"snr_db_min ({self.snr_db_min}) > snr_db_max ({self.snr_db_max})")
+        resolve_precision(self.precision)
+        if self.layer_loss not in LAYER_LOSSES:
+            raise ConfigError(f"layer_loss must be one of {LAYER_LOSSES}, got {self.layer_loss!r}")
+
+    @property
+    def spec(self) -> HardwareSpec:
+        """Hardware spec of the float model (infinite phase resolution)."""
+        return HardwareSpec(self.n_antennas, self.n_rf, self.n_users, phase_bits=None)
+
+
+def train_upga(
+    config: TrainConfig, H_train: np.ndarray | None = None, progress: bool = True
+) -> tuple[UPGA, ModelConfig]:
+    """Train a UPGA network; return it with the :class:`ModelConfig` to save it by.
+
+    Parameters
+    ----------
+    config : TrainConfig
+    H_train : ndarray of complex, [B, N, K], optional
+        Training channels; by default ``config.train_size`` Saleh-Valenzuela channels drawn
+        with ``config.seed``.
+    progress : bool
+        Show a progress bar (one tick per epoch, loss in the postfix).
+    """
+    dtype = torch_dtype(config.precision)
+    if H_train is None:
+        H_train = saleh_valenzuela_miso(
+            config.train_size, config.n_antennas, config.n_users, config.n_paths, seed=config.seed
+        )
+    H_train = validate_miso_channels(H_train, config.n_antennas, config.n_users, name="training channels")
+    torch.manual_seed(config.seed)
+    rng = np.random.default_rng(config.seed + 1)  # SNR draws and shuffling, apart from channels
+    H_all = cplx.from_complex(torch.from_numpy(H_train).to(torch.complex128))
+    H_all = cplx.C(H_all.re.to(dtype), H_all.im.to(dtype))
+    model = UPGA(config.n_layers, config.n_inner, config.n_rf, config.mu0, config.lambda0)
+    opt = torch.optim.Adam(model.parameters(), lr=config.lr)
+    sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=config.lr_decay)
+    n = H_train.shape[0]
+    history = []
+    bar = tqdm(range(config.epochs), desc="train UPGA", unit="epoch", disable=not progress, leave=False)
+    for epoch in bar:
+        order = rng.permutation(n)
+        snr = rng.uniform(config.snr_db_min, config.snr_db_max, size=n)
+        losses = []
+        for start in range(0, n, config.batch_size):
+            idx = torch.from_numpy(order[start : start + config.batch_size])
+            H = cplx.C(H_all.re[idx], H_all.im[idx])
+            p_t = torch.from_numpy(snr_db_to_power(snr[order[start : start + config.batch_size]])).to(dtype)
+            noise = torch.ones_like(p_t)
+            if config.layer_loss == "last":
+                (F, W), _ = model.run(H, p_t, noise)
+                loss = -sum_rate(H, F, W, noise).mean()
+            else:
+                _, rates = model.run(H, p_t, noise, trajectory=True)
+                loss = -torch.stack(rates[1:]).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            losses.append(loss.item())
+        record = {"epoch": epoch + 1, "loss": float(np.mean(losses)), "lr": sched.get_last_lr()[0]}
+        history.append(record)
+        sched.step()
+        bar.set_postfix(loss=f"{record['loss']:.4f}")
+    model_config = ModelConfig(
+        family="upga",
+        spec=config.spec,
+        n_layers=config.n_layers,
+        n_inner=config.n_inner,
+        training=dataclasses.asdict(config),
+        history=history,
+    )
+    return model, model_config
