@@ -56,14 +56,18 @@ def plot_rate_vs_layers(
     default: those of 0, 10 and 20 dB that were evaluated, else all)."""
     if snrs is None:
         snrs = [s for s in ("0", "10", "20") if s in results["layers"]] or list(results["layers"])
-    fig, axes = plt.subplots(1, len(snrs), figsize=(4.2 * len(snrs), 3.8), squeeze=False)
+    fig, axes = plt.subplots(1, len(snrs), figsize=(4.2 * len(snrs), 3.8), squeeze=False, layout="constrained")
     for ax, snr in zip(axes[0], snrs):
         entry = results["layers"][snr]
         ax.plot(range(len(entry["pga"])), entry["pga"], "--", label="PGA (fixed steps)")
         ax.plot(range(len(entry["upga"])), entry["upga"], "o-", label="UPGA (trained steps)")
         ax.axhline(entry["pga"][30], color="gray", lw=0.8, ls=":", label="PGA after 30 iterations")
-        ax.set(xscale="symlog", xlabel="layer / iteration (0 = initialisation)", ylabel="sum rate (bit/s/Hz)",
-               title=f"SNR {snr} dB")
+        # symlog keeps layer 0 (the initialisation) on a log-like axis of layers/iterations
+        ax.set_xscale("symlog", linthresh=1.0)
+        ax.set_xlim(0, len(entry["pga"]) - 1)
+        ax.set(xlabel="layer / iteration (0 = initialisation)", title=f"SNR {snr} dB")
+        if ax is axes[0][0]:
+            ax.set_ylabel("sum rate (bit/s/Hz)")
         ax.grid(True, alpha=0.3)
     axes[0][0].legend(fontsize=8)
     return _save(fig, path)

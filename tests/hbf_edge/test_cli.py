@@ -1,0 +1,92 @@
+"""The CLI end to end on tiny sizes, and its one-line errors with exit code 2."""
+
+import json
+
+import numpy as np
+import pytest
+
+from hbf_edge.channels import make_dataset
+from hbf_edge.cli import main
+
+TINY = ["-N", "16", "--layers", "2", "--train-size", "20", "--epochs", "1", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cli") / "model"
+    assert main(["train", "--out", str(out), *TINY]) == 0
+    return out
+
+
+def test_train_evaluate_dump(model_dir, tmp_path, capsys):
+    ch = tmp_path / "test.npz"
+    assert main(["channels", "--out", str(ch), "--count", "5", "-N", "16", "--seed", "3"]) == 0
+    dump = tmp_path / "d.npz"
+    rc = main(["evaluate", str(model_dir), "--channels", str(ch), "--snr", "-10", "20",
+               "--out", str(tmp_path / "ev"), "--dump", str(dump), "--quiet"])
+    assert rc == 0
+    results = json.loads((tmp_path / "ev" / "results.json").read_text())
+    assert results["n_channels"] == 5 and results["snr_db"] == [-10.0, 20.0]
+    assert (tmp_path / "ev" / "rate_vs_snr.png").exists() and (tmp_path / "ev" / "rate_vs_layers.png").exists()
+    assert np.load(dump)["H"].shape == (10, 16, 4)
+    assert "upga" in capsys.readouterr().out
+
+
+def _expect_error(argv, capsys, match):
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("hbf-edge: error:") and match in err
+
+
+def test_errors_are_one_line_exit_2(model_dir, tmp_path, capsys):
+    ds = make_dataset(n_channels=3, n_antennas=16, n_users=4, seed=1)
+    H = ds.H.copy()
+    H[1, :, 2] = 0
+    np.savez(tmp_path / "zero.npz", H=H, model=np.array(ds.model),
+             params=np.array(json.dumps(ds.params)), format_version=np.array(1))
+    _expect_error(["evaluate", str(model_dir), "--channels", str(tmp_path / "zero.npz"), "--quiet"],
+                  capsys, "all zero")
+    ds.save(tmp_path / "ok.npz")
+    _expect_error(["evaluate", str(model_dir), "--channels", str(tmp_path / "ok.npz"), "--noise", "-1",
+                   "--quiet", "--out", str(tmp_path / "e")], capsys, "noise")
+    _expect_error(["evaluate", str(tmp_path / "nothing"), "--quiet"], capsys, "does not exist")
+    _expect_error(["train", "--out", str(tmp_path / "m"), *TINY, "--layers", "0"], capsys, "n_layers")
+    _expect_error(["train", "--out", str(tmp_path / "m"), *TINY, "--inner", "0"], capsys, "n_inner")
+    _expect_error(["train", "--out", str(model_dir), *TINY], capsys, "exists")
+    wrong = make_dataset(n_channels=3, n_antennas=8, n_users=4, seed=1).save(tmp_path / "n8.npz")
+    _expect_error(["train", "--out", str(tmp_path / "m"), *TINY, "--channels", str(wrong)], capsys, "N=8")
+    (tmp_path / "junk.npz").write_bytes(b"garbage")
+    _expect_error(["train", "--out", str(tmp_path / "m"), *TINY, "--channels", str(tmp_path / "junk.npz")],
+                  capsys, "cannot read")
+    assert not (tmp_path / "m").exists()  # nothing half-written
+
+
+def test_altered_model_dir(model_dir, tmp_path, capsys):
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(model_dir, copy)
+    w = copy / "weights.pt"
+    w.write_bytes(w.read_bytes()[:-3] + b"xyz")
+    _expect_error(["evaluate", str(copy), "--quiet", "--test-size", "2"], capsys, "altered")
+
+
+def test_help_explains_every_option(capsys):
+    for cmd in ("train", "evaluate", "channels", "demo"):
+        with pytest.raises(SystemExit) as info:
+            main([cmd, "--help"])
+        assert info.value.code == 0
+        text = capsys.readouterr().out
+        assert "--quiet" in text or cmd == "channels"
+
+
+def test_usage_error_exits_2(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["train"])
+    assert info.value.code == 2
+
+
+def test_demo_quick(tmp_path, capsys):
+    assert main(["demo", "--quick", "--quiet", "--out", str(tmp_path / "demo")]) == 0
+    results = json.loads((tmp_path / "demo" / "eval" / "results.json").read_text())
+    assert results["sizes"]["N"] == 64 and results["n_channels"] == 200

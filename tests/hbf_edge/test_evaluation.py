@@ -1,0 +1,64 @@
+import numpy as np
+import pytest
+
+from hbf_edge import ConfigError, InvalidChannelError
+from hbf_edge.baselines import sum_rate_np
+from hbf_edge.channels import saleh_valenzuela_miso
+from hbf_edge.evaluation import METHODS, evaluate, write_dump
+from hbf_edge.plots import plot_rate_vs_layers, plot_rate_vs_snr
+from hbf_edge.upga import UPGA
+
+
+@pytest.fixture(scope="module")
+def evaluated():
+    H = saleh_valenzuela_miso(6, 16, 4, seed=11)
+    results, pre = evaluate(UPGA(4, 1, 4), H, [0.0, 10.0], noise=1.0, keep_precoders=True, progress=False)
+    return H, results, pre
+
+
+def test_results_structure_and_ordering(evaluated):
+    _, results, _ = evaluated
+    assert set(results["sum_rate"]) == set(METHODS)
+    assert results["snr_db"] == [0.0, 10.0] and results["sizes"] == {"N": 16, "M": 4, "K": 4, "I": 4, "J": 1}
+    layers = results["layers"]["10"]
+    assert len(layers["upga"]) == 5 and len(layers["pga"]) == 101
+    # PGA-30 and PGA-100 are points of the same trajectory (same fixed steps)
+    assert layers["pga"][30] == pytest.approx(results["sum_rate"]["pga30"][1], rel=1e-12)
+    assert layers["pga"][100] == pytest.approx(results["sum_rate"]["pga100"][1], rel=1e-12)
+    for i in range(2):  # rates grow with SNR for every method
+        assert all(results["sum_rate"][m][1] > results["sum_rate"][m][0] for m in METHODS)
+
+
+def test_dump_recomputes_independently(evaluated, tmp_path):
+    H, results, pre = evaluated
+    path = write_dump(tmp_path / "dump.npz", H, [0.0, 10.0], 1.0, pre)
+    d = np.load(path)
+    S = 12
+    assert d["H"].shape == (S, 16, 4) and d["snr_db"].shape == (S,) and float(d["noise_power"]) == 1.0
+    assert d["W_zf"].shape == (S, 16, 4) and "F_zf" not in d.files
+    for m in ("upga", "pga30", "pga100", "omp"):
+        assert d[f"F_{m}"].shape == (S, 16, 4) and d[f"W_{m}"].shape == (S, 4, 4)
+    for i, snr in enumerate([0.0, 10.0]):
+        sel = d["snr_db"] == snr
+        for m in METHODS:
+            X = d["W_zf"][sel] if m == "zf" else d[f"F_{m}"][sel] @ d[f"W_{m}"][sel]
+            assert np.allclose(np.sum(np.abs(X) ** 2, axis=(1, 2)), 10 ** (snr / 10))
+            assert sum_rate_np(d["H"][sel], X, 1.0).mean() == pytest.approx(results["sum_rate"][m][i], rel=1e-10)
+
+
+def test_plots_are_written(evaluated, tmp_path):
+    _, results, _ = evaluated
+    for fn, name in ((plot_rate_vs_snr, "a.png"), (plot_rate_vs_layers, "b.png")):
+        path = fn(results, tmp_path / name)
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_bad_evaluation_inputs():
+    H = saleh_valenzuela_miso(2, 16, 4, seed=1)
+    with pytest.raises(ConfigError):
+        evaluate(UPGA(2, 1, 4), H, [], progress=False)
+    with pytest.raises(ConfigError):
+        evaluate(UPGA(2, 1, 4), H, [0.0], noise=-1.0, progress=False)
+    H[1] = 0
+    with pytest.raises(InvalidChannelError):
+        evaluate(UPGA(2, 1, 4), H, [0.0], progress=False)
