@@ -160,14 +160,23 @@ def _format_table(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _evaluate(model_dir: Path, out: Path, H: Any, snrs: list[float], noise: float,
-              dump: Path | None, quiet: bool) -> dict[str, Any]:
+def _evaluate(model_dir: Path, out: Path, H: Any | None, snrs: list[float], noise: float,
+              dump: Path | None, quiet: bool, test_size: int = 1000,
+              test_seed: int = DEFAULT_TEST_SEED) -> dict[str, Any]:
+    """Evaluate a model directory; ``H=None`` draws held-out channels like the training ones."""
     from ._io import atomic_file
+    from .channels import saleh_valenzuela_miso, validate_miso_channels
     from .evaluation import evaluate, write_dump
     from .modeldir import load_model
     from .plots import plot_rate_vs_layers, plot_rate_vs_snr
 
     model, config = load_model(model_dir)
+    spec = config.spec
+    if H is None:
+        n_paths = int(config.training.get("n_paths", 10))
+        H = saleh_valenzuela_miso(test_size, spec.n_antennas, spec.n_users, n_paths, seed=test_seed)
+    # the network runs on any N, but its step sizes were learned for the configured sizes
+    H = validate_miso_channels(H, spec.n_antennas, spec.n_users, name="evaluation channels")
     t0 = time.perf_counter()
     results, precoders = evaluate(model, H, snrs, noise, keep_precoders=dump is not None, progress=not quiet)
     results["wall_seconds"] = round(time.perf_counter() - t0, 2)
@@ -186,31 +195,20 @@ def _evaluate(model_dir: Path, out: Path, H: Any, snrs: list[float], noise: floa
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from .channels import saleh_valenzuela_miso
-    from .modeldir import load_model
-
-    _, config = load_model(args.model_dir)
-    spec = config.spec
-    if args.channels is not None:
-        H = _load_channels(args.channels, spec.n_antennas, spec.n_users)
-    else:
-        n_paths = int(config.training.get("n_paths", 10))
-        H = saleh_valenzuela_miso(args.test_size, spec.n_antennas, spec.n_users, n_paths, seed=args.test_seed)
+    H = None if args.channels is None else _load_channels(args.channels)
     out = args.out if args.out is not None else args.model_dir / "eval"
-    _evaluate(args.model_dir, out, H, list(args.snr), args.noise, args.dump, args.quiet)
+    _evaluate(args.model_dir, out, H, list(args.snr), args.noise, args.dump, args.quiet,
+              args.test_size, args.test_seed)
     return 0
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from .channels import saleh_valenzuela_miso
-
     train_args = build_parser().parse_args(["train", "--out", str(args.out / "model")])
     train_args.quiet = args.quiet
     overrides = {"train_size": 100, "epochs": 3} if args.quick else {}
     _train(train_args, args.out / "model", overwrite=True, **overrides)
-    test_size = 200 if args.quick else 1000
-    H = saleh_valenzuela_miso(test_size, 64, 4, 10, seed=DEFAULT_TEST_SEED)
-    _evaluate(args.out / "model", args.out / "eval", H, DEFAULT_SNRS, 1.0, None, args.quiet)
+    _evaluate(args.out / "model", args.out / "eval", None, DEFAULT_SNRS, 1.0, None, args.quiet,
+              test_size=200 if args.quick else 1000)
     return 0
 
 

@@ -90,3 +90,8 @@ def test_demo_quick(tmp_path, capsys):
     assert main(["demo", "--quick", "--quiet", "--out", str(tmp_path / "demo")]) == 0
     results = json.loads((tmp_path / "demo" / "eval" / "results.json").read_text())
     assert results["sizes"]["N"] == 64 and results["n_channels"] == 200
+
+
+def test_evaluate_rejects_channels_of_other_sizes(model_dir, tmp_path, capsys):
+    other = make_dataset(n_channels=3, n_antennas=32, n_users=4, seed=1).save(tmp_path / "n32.npz")
+    _expect_error(["evaluate", str(model_dir), "--channels", str(other), "--quiet"], capsys, "N=32")
