@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from . import __version__
-from .errors import HbfEdgeError
+from .errors import HbfEdgeError, ModelDirError
 
 __all__ = ["main", "build_parser"]
 
@@ -132,6 +132,8 @@ def _train(args: argparse.Namespace, out: Path, overwrite: bool, **overrides: An
         snr_db_max=args.snr_max, layer_loss=args.layer_loss, seed=args.seed, precision=args.precision,
     )
     settings.update(overrides)
+    if out.exists() and not overwrite:  # fail before training, not after
+        raise ModelDirError(f"{out} already exists (pass --overwrite to replace it)")
     H = None
     if getattr(args, "channels", None) is not None:
         H = _load_channels(args.channels, settings["n_antennas"], settings["n_users"])
