@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 from . import cplx
 from .channels import saleh_valenzuela_miso, validate_miso_channels
 from .errors import ConfigError
-from .modeldir import ModelConfig
+from .modelfiles import ModelConfig
 from .objectives import sum_rate
 from .precision import resolve_precision, torch_dtype
 from .spec import HardwareSpec

@@ -66,7 +66,7 @@ def test_altered_model_dir(model_dir, tmp_path, capsys):
 
     copy = tmp_path / "copy"
     shutil.copytree(model_dir, copy)
-    w = copy / "weights.pt"
+    w = copy / "weights.safetensors"
     w.write_bytes(w.read_bytes()[:-3] + b"xyz")
     _expect_error(["evaluate", str(copy), "--quiet", "--test-size", "2"], capsys, "altered")
 

@@ -40,7 +40,7 @@ def test_refuses_to_clobber_without_overwrite(tmp_path):
 
 def test_missing_and_altered_files(tmp_path):
     _, _, path = _saved(tmp_path)
-    weights = path / "weights.pt"
+    weights = path / "weights.safetensors"
     data = bytearray(weights.read_bytes())
     data[-10] ^= 0xFF
     weights.write_bytes(bytes(data))
@@ -78,3 +78,38 @@ def test_unparsable_config(tmp_path):
     (path / "config.json").unlink()
     with pytest.raises(ModelDirError, match="config.json"):
         load_model(path)
+
+
+def test_arrays_that_do_not_fit_the_config(tmp_path):
+    import numpy as np
+
+    from hbf_edge.modelfiles import read_model_dir, write_model_dir
+
+    cfg = ModelConfig("upga", HardwareSpec(16, 4, 4, None), 3, 1)
+    with pytest.raises(ModelDirError, match="shape"):
+        write_model_dir(tmp_path / "a", cfg, {"mu": np.zeros((3, 2)), "lam": np.zeros(3)})
+    with pytest.raises(ModelDirError, match="needs"):
+        write_model_dir(tmp_path / "a", cfg, {"mu": np.zeros((3, 1))})
+    with pytest.raises(ModelDirError, match="NaN"):
+        write_model_dir(tmp_path / "a", cfg, {"mu": np.full((3, 1), np.nan), "lam": np.zeros(3)})
+    assert not (tmp_path / "a").exists()
+    # a config edited to other sizes no longer matches the (unaltered) weights
+    path = write_model_dir(tmp_path / "b", cfg, {"mu": np.zeros((3, 1)), "lam": np.zeros(3)})
+    data = json.loads((path / "config.json").read_text())
+    data["network"]["n_layers"] = 4
+    (path / "config.json").write_text(json.dumps(data))
+    with pytest.raises(ModelDirError, match="shape"):
+        read_model_dir(path)
+
+
+def test_model_files_read_without_torch(tmp_path):
+    import subprocess
+    import sys
+
+    _, _, path = _saved(tmp_path)
+    code = ("import sys; sys.modules['torch'] = None\n"
+            "from hbf_edge.modelfiles import read_model_dir\n"
+            f"cfg, arrays = read_model_dir({str(path)!r})\n"
+            "print(cfg.n_layers, arrays['mu'].shape, arrays['lam'].dtype)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["4", "(4,", "2)", "float64"]

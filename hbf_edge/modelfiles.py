@@ -1,0 +1,168 @@
+"""Model directories on disk, numpy only: ``config.json`` + ``weights.safetensors``.
+
+``config.json`` holds the format version, the family, the :class:`HardwareSpec`, the network
+sizes, the training settings and history, the package version and the sha256 of the weights
+file.  Weights are named float arrays in the safetensors format, readable without torch, so
+``kernels/`` and the exporters load trained step sizes through :func:`read_model_dir` directly.
+Writes are atomic; :func:`read_model_dir` refuses a directory whose files are missing,
+unreadable or altered.  The torch side (building a network from a directory) is
+:mod:`hbf_edge.modeldir`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import __version__
+from ._io import atomic_dir, sha256_file
+from .errors import HbfEdgeError, ModelDirError
+from .spec import HardwareSpec
+
+__all__ = ["ModelConfig", "write_model_dir", "read_model_dir", "MODEL_FORMAT_VERSION", "FAMILIES"]
+
+MODEL_FORMAT_VERSION = 1
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "weights.safetensors"
+FAMILIES = ("upga",)
+# the arrays each family must hold, with their shapes as functions of the config
+_EXPECTED = {"upga": lambda c: {"mu": (c.n_layers, c.n_inner), "lam": (c.n_layers,)}}
+
+
+@dataclasses.dataclass
+class ModelConfig:
+    """Everything needed to rebuild a model, plus how it was trained.
+
+    Attributes
+    ----------
+    family : str
+        Network family (``"upga"``).
+    spec : HardwareSpec
+        Sizes (N, M, K) and hardware precision (``phase_bits=None`` for a float model).
+    n_layers, n_inner : int
+        I and J.
+    training : dict
+        Training settings (seed, epochs, learning rate, SNR range, ...).
+    history : list of dict
+        Per-epoch training record (loss, learning rate).
+    """
+
+    family: str
+    spec: HardwareSpec
+    n_layers: int
+    n_inner: int
+    training: dict = dataclasses.field(default_factory=dict)
+    history: list = dataclasses.field(default_factory=list)
+
+    def expected_arrays(self) -> dict[str, tuple[int, ...]]:
+        return _EXPECTED[self.family](self)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format_version": MODEL_FORMAT_VERSION,
+            "package_version": __version__,
+            "family": self.family,
+            "hardware": self.spec.to_dict(),
+            "network": {"n_layers": self.n_layers, "n_inner": self.n_inner},
+            "training": self.training,
+            "history": self.history,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "ModelConfig":
+        try:
+            version = data["format_version"]
+            if version != MODEL_FORMAT_VERSION:
+                raise ModelDirError(f"unknown model format version {version!r} (this is {MODEL_FORMAT_VERSION})")
+            family = data["family"]
+            if family not in FAMILIES:
+                raise ModelDirError(f"unknown model family {family!r}; known: {FAMILIES}")
+            net = data["network"]
+            return cls(
+                family=family,
+                spec=HardwareSpec.from_dict(data["hardware"]),
+                n_layers=int(net["n_layers"]),
+                n_inner=int(net["n_inner"]),
+                training=dict(data.get("training", {})),
+                history=list(data.get("history", [])),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            if isinstance(exc, HbfEdgeError):
+                raise
+            raise ModelDirError(f"config.json is incomplete or malformed: {exc!r}") from exc
+
+
+def _check_arrays(config: ModelConfig, arrays: dict[str, np.ndarray], where: str) -> None:
+    expected = config.expected_arrays()
+    if set(arrays) != set(expected):
+        raise ModelDirError(f"{where} holds arrays {sorted(arrays)}, the {config.family} network needs {sorted(expected)}")
+    for name, shape in expected.items():
+        if tuple(arrays[name].shape) != shape:
+            raise ModelDirError(f"{where}: array {name!r} has shape {arrays[name].shape}, config says {shape}")
+        if not np.all(np.isfinite(arrays[name])):
+            raise ModelDirError(f"{where}: array {name!r} holds NaN or inf")
+
+
+def write_model_dir(
+    path: str | os.PathLike, config: ModelConfig, arrays: dict[str, np.ndarray], overwrite: bool = False
+) -> Path:
+    """Write a model directory atomically (a crash leaves no half-written directory)."""
+    from safetensors.numpy import save_file
+
+    arrays = {k: np.ascontiguousarray(v, dtype=np.float64) for k, v in arrays.items()}
+    _check_arrays(config, arrays, "model")
+    path = Path(path)
+    try:
+        with atomic_dir(path, overwrite=overwrite) as tmp:
+            save_file(arrays, str(tmp / WEIGHTS_FILE))
+            data = config.to_dict()
+            data["weights"] = {"file": WEIGHTS_FILE, "sha256": sha256_file(tmp / WEIGHTS_FILE)}
+            (tmp / CONFIG_FILE).write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    except FileExistsError as exc:
+        raise ModelDirError(f"{exc}") from exc
+    return path
+
+
+def read_model_dir(path: str | os.PathLike) -> tuple[ModelConfig, dict[str, np.ndarray]]:
+    """Read and verify a model directory: its config and its float64 arrays.
+
+    Raises
+    ------
+    ModelDirError
+        Missing directory or files, malformed config, weights whose sha256 differs from the
+        one recorded at save time, or arrays that do not fit the configured network.
+    """
+    from safetensors.numpy import load_file
+
+    path = Path(path)
+    if not path.is_dir():
+        raise ModelDirError(f"model directory {path} does not exist")
+    cfg_path = path / CONFIG_FILE
+    if not cfg_path.is_file():
+        raise ModelDirError(f"{path} has no {CONFIG_FILE}: not a model directory")
+    try:
+        data = json.loads(cfg_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ModelDirError(f"{cfg_path} is not valid JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ModelDirError(f"{cfg_path} must hold a JSON object")
+    config = ModelConfig.from_dict(data)
+    weights = data.get("weights")
+    if not isinstance(weights, dict) or weights.get("file") != WEIGHTS_FILE or "sha256" not in weights:
+        raise ModelDirError(f"{cfg_path} does not record the weights file and its sha256")
+    w_path = path / WEIGHTS_FILE
+    if not w_path.is_file():
+        raise ModelDirError(f"{path} is missing {WEIGHTS_FILE}")
+    if sha256_file(w_path) != weights["sha256"]:
+        raise ModelDirError(f"{w_path} has been altered: its sha256 differs from the one in {CONFIG_FILE}")
+    try:
+        arrays = load_file(str(w_path))
+    except Exception as exc:  # safetensors raises its own error type on corrupted files
+        raise ModelDirError(f"cannot read {w_path}: {exc}") from exc
+    _check_arrays(config, arrays, str(w_path))
+    return config, arrays
