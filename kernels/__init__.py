@@ -1,7 +1,11 @@
-"""Numba real-arithmetic kernels (float and bit-accurate fixed point) for the unfolded networks.
+"""Numba real-arithmetic kernels for the unfolded networks (numpy and numba only, no torch).
 
-Imports numpy and numba only; never torch.  The kernels themselves arrive with the kernels
-issue; the package exists now so that the layout the user fixed is in place.
+One module per network family; each has private ``@njit(cache=True)`` kernels beside public
+wrappers that check dtype, shape, contiguity and finiteness and allocate the outputs.
+
+* :mod:`kernels.upga` -- unfolded PGA (``upga_multiuser_hbf.txt``), float32 / float64.
 """
 
-__all__: list[str] = []
+from .upga import UpgaSteps, f_step, load_upga, upga_forward, upga_init, upga_layers, w_step
+
+__all__ = ["UpgaSteps", "load_upga", "upga_forward", "upga_init", "upga_layers", "f_step", "w_step"]

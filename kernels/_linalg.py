@@ -1,0 +1,95 @@
+"""Small dense complex algebra in real arithmetic for the Numba kernels (per channel)."""
+
+from __future__ import annotations
+
+from numba import njit
+
+
+@njit(cache=True)
+def inv_real_inplace(a, out):  # pragma: no cover - compiled
+    """Invert the square real matrix ``a`` by Gauss-Jordan with partial pivoting.
+
+    ``a`` is destroyed; ``out`` receives the inverse.  Used on the 2n x 2n real embedding of
+    the small Hermitian matrices of eq. (13) (n = K or M), where pivoting keeps it stable.
+    """
+    n = a.shape[0]
+    for i in range(n):
+        for j in range(n):
+            out[i, j] = 1.0 if i == j else 0.0
+    for col in range(n):
+        piv = col
+        best = abs(a[col, col])
+        for r in range(col + 1, n):
+            if abs(a[r, col]) > best:
+                best = abs(a[r, col])
+                piv = r
+        if piv != col:
+            for j in range(n):
+                t = a[col, j]
+                a[col, j] = a[piv, j]
+                a[piv, j] = t
+                t = out[col, j]
+                out[col, j] = out[piv, j]
+                out[piv, j] = t
+        d = 1.0 / a[col, col]
+        for j in range(n):
+            a[col, j] *= d
+            out[col, j] *= d
+        for r in range(n):
+            if r != col:
+                f = a[r, col]
+                if f != 0.0:
+                    for j in range(n):
+                        a[r, j] -= f * a[col, j]
+                        out[r, j] -= f * out[col, j]
+
+
+@njit(cache=True)
+def cinv(ar, ai, outr, outi, big, big_inv):  # pragma: no cover - compiled
+    """``out = inv(a)`` for a complex n x n matrix through ``[[Ar, -Ai], [Ai, Ar]]``."""
+    n = ar.shape[0]
+    for i in range(n):
+        for j in range(n):
+            big[i, j] = ar[i, j]
+            big[i, j + n] = -ai[i, j]
+            big[i + n, j] = ai[i, j]
+            big[i + n, j + n] = ar[i, j]
+    inv_real_inplace(big, big_inv)
+    for i in range(n):
+        for j in range(n):
+            outr[i, j] = big_inv[i, j]
+            outi[i, j] = big_inv[i + n, j]
+
+
+@njit(cache=True)
+def gram_ah_b(ar, ai, br, bi, outr, outi):  # pragma: no cover - compiled
+    """``out = A^H B`` for A [N, P], B [N, Q]; loops row-major over N (contiguous rows)."""
+    n, p = ar.shape
+    q = br.shape[1]
+    for i in range(p):
+        for j in range(q):
+            outr[i, j] = 0.0
+            outi[i, j] = 0.0
+    for r in range(n):
+        for i in range(p):
+            xr = ar[r, i]
+            xi = ai[r, i]
+            for j in range(q):
+                outr[i, j] += xr * br[r, j] + xi * bi[r, j]
+                outi[i, j] += xr * bi[r, j] - xi * br[r, j]
+
+
+@njit(cache=True)
+def matmul(ar, ai, br, bi, outr, outi):  # pragma: no cover - compiled
+    """``out = A B`` for A [P, R], B [R, Q]."""
+    p, r = ar.shape
+    q = br.shape[1]
+    # accumulate in the output array so a float32 kernel stays float32 (a 0.0 literal would
+    # promote the sum to float64)
+    for i in range(p):
+        for j in range(q):
+            outr[i, j] = 0.0
+            outi[i, j] = 0.0
+            for t in range(r):
+                outr[i, j] += ar[i, t] * br[t, j] - ai[i, t] * bi[t, j]
+                outi[i, j] += ar[i, t] * bi[t, j] + ai[i, t] * br[t, j]

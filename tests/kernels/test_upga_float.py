@@ -1,0 +1,132 @@
+"""Float kernels against the naive reference, the torch UPGA forward, and bad inputs."""
+
+import numpy as np
+import pytest
+import torch
+
+import kernels
+from hbf_edge import ConfigError, DTypeError, InvalidChannelError, ShapeError
+from hbf_edge.channels import saleh_valenzuela_miso
+from hbf_edge.upga import UPGA
+
+import naive
+
+
+def _split(z, dtype=np.float64):
+    return np.ascontiguousarray(z.real, dtype), np.ascontiguousarray(z.imag, dtype)
+
+
+def _problem(B, N, K, seed):
+    H = saleh_valenzuela_miso(B, N, K, seed=seed)
+    rng = np.random.default_rng(seed)
+    p_t = 10 ** (rng.uniform(-10, 20, B) / 10)
+    noise = rng.uniform(0.5, 2.0, B)
+    return H, p_t, noise
+
+
+def _rel(a, b):
+    return np.abs(a - b).max() / np.abs(b).max()
+
+
+@pytest.mark.parametrize("N,M,K,I,J", [(16, 4, 4, 3, 2), (12, 6, 3, 2, 1)])
+def test_forward_equals_naive_reference(N, M, K, I, J):
+    H, p_t, noise = _problem(6, N, K, seed=N + M)
+    rng = np.random.default_rng(1)
+    mu = 0.01 * rng.uniform(0.5, 20, (I, J))
+    lam = 1e-4 * rng.uniform(0.5, 50, I)
+    f_re, f_im, w_re, w_im = kernels.upga_forward(*_split(H), p_t, noise, mu, lam, M)
+    F, W = naive.forward(H, p_t, noise, mu, lam, M)
+    assert _rel(f_re + 1j * f_im, F) < 1e-10 and _rel(w_re + 1j * w_im, W) < 1e-10
+
+
+def test_single_steps_equal_naive():
+    H, p_t, noise = _problem(5, 16, 4, seed=2)
+    F0 = np.exp(1j * np.random.default_rng(0).uniform(0, 6.3, (5, 16, 4)))
+    W0 = np.random.default_rng(1).standard_normal((5, 4, 4)) + 1j
+    fr, fi = kernels.f_step(*_split(H), *_split(F0), *_split(W0), noise, 0.05)
+    F1 = np.stack([naive.project(F0[b] + 0.05 * naive.grad_F(H[b], F0[b], W0[b], noise[b])) for b in range(5)])
+    assert _rel(fr + 1j * fi, F1) < 1e-12
+    wr, wi = kernels.w_step(*_split(H), *_split(F0), *_split(W0), p_t, noise, 0.002)
+    W1 = np.stack([naive.normalize(F0[b], W0[b] + 0.002 * naive.grad_W(H[b], F0[b], W0[b], noise[b]), p_t[b])
+                   for b in range(5)])
+    assert _rel(wr + 1j * wi, W1) < 1e-12
+    f_re, f_im, w_re, w_im = kernels.upga_init(*_split(H), p_t, 5)
+    for b in range(5):
+        F, W = naive.init(H[b], p_t[b], 5)
+        assert _rel(f_re[b] + 1j * f_im[b], F) < 1e-12 and _rel(w_re[b] + 1j * w_im[b], W) < 1e-10
+
+
+def test_layers_compose_to_forward():
+    H, p_t, noise = _problem(4, 16, 4, seed=3)
+    mu, lam = np.full((4, 2), 0.03), np.full(4, 3e-4)
+    full = kernels.upga_forward(*_split(H), p_t, noise, mu, lam, 4)
+    state = kernels.upga_init(*_split(H), p_t, 4)
+    for i in range(4):
+        state = kernels.upga_layers(*_split(H), *state, p_t, noise, mu[i : i + 1], lam[i : i + 1])
+    assert all(np.array_equal(a, b) for a, b in zip(full, state))
+
+
+@pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-9), (np.float32, 1e-4)])
+def test_forward_equals_torch_on_1000_channels(dtype, tol):
+    H, p_t, noise = _problem(1000, 64, 4, seed=7)
+    net = UPGA(10, 1, 4)
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():  # trained-looking steps: spread around the paper's values
+        net.mu.mul_(torch.rand(10, 1, dtype=torch.float64, generator=g) * 20)
+        net.lam.mul_(torch.rand(10, dtype=torch.float64, generator=g) * 40)
+    args = [*_split(H, dtype), p_t.astype(dtype), noise.astype(dtype)]
+    ours = kernels.upga_forward(*args, net.mu.detach().numpy(), net.lam.detach().numpy(), 4)
+    with torch.no_grad():
+        ref = net(*[torch.from_numpy(a) for a in args])
+    for a, r in zip(ours, ref):
+        assert a.dtype == dtype
+        assert _rel(a, r.numpy()) < tol
+
+
+def test_load_upga_from_model_dir(tmp_path):
+    from hbf_edge.modeldir import ModelConfig, save_model
+    from hbf_edge.spec import HardwareSpec
+
+    net = UPGA(3, 2, 4)
+    save_model(net, ModelConfig("upga", HardwareSpec(16, 4, 4, None), 3, 2), tmp_path / "m")
+    steps = kernels.load_upga(tmp_path / "m")
+    assert steps.mu.shape == (3, 2) and steps.n_layers == 3 and steps.n_rf == 4
+    assert np.array_equal(steps.lam, net.lam.detach().numpy())
+
+
+def test_bad_inputs_get_clear_errors():
+    H, p_t, noise = _problem(3, 8, 2, seed=4)
+    hr, hi = _split(H)
+    mu, lam = np.full((2, 1), 0.01), np.full(2, 1e-4)
+    ok = (hr, hi, p_t, noise, mu, lam, 2)
+    kernels.upga_forward(*ok)
+    cases = [
+        ((hr.astype(np.float32), hi, p_t, noise, mu, lam, 2), DTypeError),
+        ((hr.astype(np.int64), hi, p_t, noise, mu, lam, 2), DTypeError),
+        ((np.asfortranarray(hr), hi, p_t, noise, mu, lam, 2), DTypeError),
+        ((hr.tolist(), hi, p_t, noise, mu, lam, 2), DTypeError),
+        ((hr[0], hi[0], p_t, noise, mu, lam, 2), ShapeError),
+        ((hr, hi[:, :4], p_t, noise, mu, lam, 2), ShapeError),
+        ((hr, hi, p_t[:2], noise, mu, lam, 2), ShapeError),
+        ((hr, hi, -p_t, noise, mu, lam, 2), ConfigError),
+        ((hr, hi, p_t, 0 * noise, mu, lam, 2), ConfigError),
+        ((hr, hi, p_t, noise, mu[:1], lam, 2), ShapeError),
+        ((hr, hi, p_t, noise, np.zeros((0, 1)), np.zeros(0), 2), ConfigError),
+        ((hr, hi, p_t, noise, mu * np.nan, lam, 2), ConfigError),
+        ((hr, hi, p_t, noise, mu, lam, 1), ConfigError),
+        ((hr, hi, p_t, noise, mu, lam, 9), ConfigError),
+    ]
+    for args, err in cases:
+        with pytest.raises(err):
+            kernels.upga_forward(*args)
+    nan = hr.copy()
+    nan[1, 2, 0] = np.nan
+    with pytest.raises(InvalidChannelError):
+        kernels.upga_forward(nan, hi, p_t, noise, mu, lam, 2)
+    zr, zi = hr.copy(), hi.copy()
+    zr[2, :, 1] = 0
+    zi[2, :, 1] = 0
+    with pytest.raises(InvalidChannelError, match="all zero"):
+        kernels.upga_forward(zr, zi, p_t, noise, mu, lam, 2)
+    # errors are also the builtin types callers expect
+    assert issubclass(DTypeError, TypeError) and issubclass(ShapeError, ValueError)
