@@ -4,8 +4,34 @@ One module per network family; each has private ``@njit(cache=True)`` kernels be
 wrappers that check dtype, shape, contiguity and finiteness and allocate the outputs.
 
 * :mod:`kernels.upga` -- unfolded PGA (``upga_multiuser_hbf.txt``), float32 / float64.
+
+Importing the package is light: numba is imported (and kernels compiled or loaded from the
+cache) on first use of a kernel, so tools that only read specs or tables stay fast.
 """
 
-from .upga import UpgaSteps, f_step, load_upga, upga_forward, upga_init, upga_layers, w_step
+from __future__ import annotations
 
-__all__ = ["UpgaSteps", "load_upga", "upga_forward", "upga_init", "upga_layers", "f_step", "w_step"]
+import importlib
+from typing import Any
+
+_PUBLIC = {
+    "UpgaSteps": "upga",
+    "load_upga": "upga",
+    "upga_forward": "upga",
+    "upga_init": "upga",
+    "upga_layers": "upga",
+    "f_step": "upga",
+    "w_step": "upga",
+}
+
+__all__ = sorted(_PUBLIC)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _PUBLIC:
+        return getattr(importlib.import_module(f".{_PUBLIC[name]}", __name__), name)
+    raise AttributeError(f"module 'kernels' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(list(globals()) + __all__)
