@@ -99,8 +99,8 @@ class FixedPointFormat:
     def min_value(self) -> float:
         return self.min_int * self.lsb
 
-    def to_int(self, x: np.ndarray) -> tuple[np.ndarray, int]:
-        """Quantise real values to integer words.
+    def quantize(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Quantise real values to integer words, with the overflow mask.
 
         Parameters
         ----------
@@ -110,9 +110,9 @@ class FixedPointFormat:
         Returns
         -------
         q : ndarray of int64, same shape as ``x``
-            The words.
-        n_overflow : int
-            How many values fell outside the range (saturated or wrapped).
+            The words (saturated, or wrapped if ``saturate`` is false).
+        overflow : ndarray of bool, same shape
+            Which values fell outside the range.
         """
         x = np.asarray(x, dtype=np.float64)
         if not np.all(np.isfinite(x)):
@@ -130,7 +130,12 @@ class FixedPointFormat:
         else:
             span = 1 << self.word_bits
             q = np.mod(q - self.min_int, span) + self.min_int
-        return q.astype(np.int64), int(np.count_nonzero(over))
+        return q.astype(np.int64), over
+
+    def to_int(self, x: np.ndarray) -> tuple[np.ndarray, int]:
+        """Quantise real values to integer words; returns the words and the overflow count."""
+        q, over = self.quantize(x)
+        return q, int(np.count_nonzero(over))
 
     def to_float(self, q: np.ndarray) -> np.ndarray:
         """Real values of integer words (exact in float64 for word_bits <= 32)."""
@@ -153,15 +158,16 @@ def _check_keys(data: Any, allowed: set[str], what: str) -> None:
         raise ConfigError(f"unknown key(s) in {what}: {sorted(unknown)}; allowed: {sorted(allowed)}")
 
 
-# Default formats: chosen so the embedded default (N=64, M=K=4, SNR up to 20 dB, unit-norm
-# Saleh-Valenzuela channels) fits without saturation; the kernels issue measures and tunes them.
+# Default formats for the embedded default (N=64, M=K=4, P=10 Saleh-Valenzuela channels,
+# sigma^2 = 1, SNR -10..20 dB), sized from the magnitudes of the hardware datapath
+# (kernels/_upga_fixed.py), where W is kept power-normalised (||F W||^2 = N, entries ~0.25).
 _DEFAULT_FORMATS = {
-    "channel": FixedPointFormat(16, 12),  # entries of H, |h_n| rarely above 4
-    "precoder": FixedPointFormat(12, 9),  # W, |w| <= 4 covers P_t up to 20 dB
+    "channel": FixedPointFormat(16, 12),  # entries of H: std ~0.4, range +-8
+    "precoder": FixedPointFormat(12, 10),  # normalised W: entries < 1, range +-2
     "lut": FixedPointFormat(12, 10),  # cos/sin table, +-1 exactly representable
-    "gradient": FixedPointFormat(24, 16),  # gradients and products before the update
-    "step": FixedPointFormat(24, 23),  # mu ~ 1e-2, lambda ~ 1e-4 need many fraction bits
-    "accumulator": FixedPointFormat(32, 20),  # dot products, traces, norms
+    "gradient": FixedPointFormat(24, 16),  # 1/a, C, D, gradients, F update: range +-128
+    "step": FixedPointFormat(32, 24),  # mu, lambda*N/P_t (up to ~10 at -10 dB): range +-128
+    "accumulator": FixedPointFormat(32, 16),  # G, E, |E|^2 sums, norms: range +-32768
 }
 
 

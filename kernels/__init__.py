@@ -3,7 +3,9 @@
 One module per network family; each has private ``@njit(cache=True)`` kernels beside public
 wrappers that check dtype, shape, contiguity and finiteness and allocate the outputs.
 
-* :mod:`kernels.upga` -- unfolded PGA (``upga_multiuser_hbf.txt``), float32 / float64.
+* :mod:`kernels.upga` -- unfolded PGA (``upga_multiuser_hbf.txt``), float32 / float64;
+* :mod:`kernels.upga_hw` -- its bit-accurate fixed-point hardware mode;
+* :mod:`kernels.tables` -- the code -> (cos, sin) table and format rows from the hardware spec.
 
 Importing the package is light: numba is imported (and kernels compiled or loaded from the
 cache) on first use of a kernel, so tools that only read specs or tables stay fast.
@@ -22,6 +24,12 @@ _PUBLIC = {
     "upga_layers": "upga",
     "f_step": "upga",
     "w_step": "upga",
+    "HardwareResult": "upga_hw",
+    "upga_forward_hw": "upga_hw",
+    "check_hardware_spec": "upga_hw",
+    "COUNTER_SITES": "upga_hw",
+    "phase_lut": "tables",
+    "format_table": "tables",
 }
 
 __all__ = sorted(_PUBLIC)

@@ -1,0 +1,132 @@
+"""Integer primitives of the bit-accurate datapath (Numba, int64 only, no float operation).
+
+A format row is ``[frac_bits, min_int, max_int, rounding, saturate]`` (see
+:func:`kernels.tables.format_table`); rounding codes: 0 half_up, 1 half_even, 2 floor.
+Every stored value passes through :func:`fit`, which saturates (or wraps) and counts the event
+in ``counts[site]``.
+"""
+
+from __future__ import annotations
+
+from numba import njit
+
+HALF_UP, HALF_EVEN, FLOOR = 0, 1, 2
+
+
+@njit(cache=True, inline="always")
+def rshift(x, s, mode):  # pragma: no cover - compiled
+    """``x * 2**-s`` rounded by ``mode`` (``s <= 0`` is an exact left shift)."""
+    if s <= 0:
+        return x << (-s)
+    if mode == FLOOR:
+        return x >> s
+    if mode == HALF_UP:
+        return (x + (1 << (s - 1))) >> s
+    q = x >> s
+    r = x - (q << s)
+    half = 1 << (s - 1)
+    if r > half or (r == half and (q & 1) == 1):
+        q += 1
+    return q
+
+
+@njit(cache=True, inline="always")
+def fit(x, fmt, counts, site):  # pragma: no cover - compiled
+    """Saturate (or wrap) ``x`` into the word of ``fmt``; count overflows in ``counts[site]``."""
+    lo = fmt[1]
+    hi = fmt[2]
+    if x > hi or x < lo:
+        counts[site] += 1
+        if fmt[4] != 0:
+            return hi if x > hi else lo
+        span = hi - lo + 1
+        return (x - lo) % span + lo
+    return x
+
+
+@njit(cache=True, inline="always")
+def requant(x, s, fmt, counts, site):  # pragma: no cover - compiled
+    """Round ``x`` down by ``s`` fraction bits with ``fmt``'s rule, then fit it into ``fmt``."""
+    return fit(rshift(x, s, fmt[3]), fmt, counts, site)
+
+
+@njit(cache=True, inline="always")
+def div_round(num, den, mode):  # pragma: no cover - compiled
+    """``num / den`` rounded by ``mode`` (``den != 0``); integer division only."""
+    if den < 0:
+        num = -num
+        den = -den
+    if mode == FLOOR:
+        return num // den
+    if mode == HALF_UP:
+        return (2 * num + den) // (2 * den)
+    q = num // den
+    r = num - q * den
+    if 2 * r > den or (2 * r == den and (q & 1) == 1):
+        q += 1
+    return q
+
+
+@njit(cache=True)
+def isqrt(n):  # pragma: no cover - compiled
+    """``floor(sqrt(n))`` for ``0 <= n < 2**62``, digit by digit (shifts and adds only)."""
+    if n <= 0:
+        return 0
+    bit = 1 << 62
+    while bit > n:
+        bit >>= 2
+    r = 0
+    while bit != 0:
+        if n >= r + bit:
+            n -= r + bit
+            r = (r >> 1) + bit
+        else:
+            r >>= 1
+        bit >>= 2
+    return r
+
+
+@njit(cache=True)
+def nearest_code(xr, xi, lut_c, lut_s):  # pragma: no cover - compiled
+    """Nearest phase code of the vector ``(xr, xi)``: ``argmax_c xr*cos_c + xi*sin_c``.
+
+    The projection onto the table entries defines "nearest" exactly in integers; among equal
+    projections the code furthest counter-clockwise wins (the tie rule of
+    :func:`hbf_edge.spec.phase_to_code`); ``(0, 0)`` maps to code 0.  A quadrant test and a
+    binary search with cross products give the code ``c0`` whose sector ``[c0, c0+1)`` holds
+    the vector; the argmax is among ``c0-1 .. c0+2`` (table rounding can move a sector test or
+    a tie by at most one code), which are checked in counter-clockwise order.
+    """
+    n = lut_c.shape[0]
+    if xr == 0 and xi == 0:
+        return 0
+    if n == 2:
+        c0 = 0 if xi >= 0 else 1
+    else:
+        if xr > 0 and xi >= 0:
+            q = 0
+        elif xr <= 0 and xi > 0:
+            q = 1
+        elif xr < 0 and xi <= 0:
+            q = 2
+        else:
+            q = 3
+        per = n // 4
+        lo = q * per
+        hi = lo + per - 1
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            if lut_c[mid] * xi - lut_s[mid] * xr >= 0:  # angle(x) >= angle(code mid)
+                lo = mid
+            else:
+                hi = mid - 1
+        c0 = lo
+    best = 0
+    best_p = 0
+    for t in range(4):
+        c = (c0 - 1 + t) % n
+        p = xr * lut_c[c] + xi * lut_s[c]
+        if t == 0 or p >= best_p:
+            best = c
+            best_p = p
+    return best

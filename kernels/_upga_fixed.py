@@ -1,0 +1,336 @@
+"""Private Numba kernel of the bit-accurate UPGA forward (integer arithmetic only).
+
+The datapath (the contract the integer reference ``tests/naive_fixed.py`` implements too):
+
+* F is held as Q-bit phase codes; its entries are read from the (cos, sin) table ``L`` (format
+  ``lut``, fraction bits fL).  W is held power-normalised, ``||F W_hw||_F^2 = N`` (format
+  ``precoder``, fW); the true precoder is ``W = sqrt(P_t / N) W_hw``.  In these units the
+  sum rate and both gradient steps are those of Algorithm 1 with the noise ``s2 N / P_t`` and
+  the W step ``lambda N / P_t`` (E scales by rho = sqrt(P_t/N), a_k and b_k by rho^2, grad_F is
+  unchanged and grad_W scales by 1/rho), so P_t enters only through these two per-channel
+  inputs, and W's range does not depend on the SNR.
+* Sums of products accumulate exactly in int64; each stored value is rounded once by its
+  destination format's rule (``requant``) and saturated (or wrapped), every overflow counted per
+  site.  Formats: H ``channel`` (fH); G, E, powers, norms, W before normalisation and the
+  eq. (13) algebra ``accumulator`` (fA); reciprocals, C, D, gradients, the F update and the scale
+  ``gradient`` (fG); step sizes ``step`` (fS).
+* Eq. (6)-(7): ``x = L[c] + mu grad_F`` in the gradient format, new code
+  ``argmax_c Re(x conj L[c])`` (:func:`kernels._fixed.nearest_code`).
+* Eq. (8)-(9): ``W_acc = W + lambda' grad_W`` in the accumulator format, then
+  ``s = isqrt(N 2^(fA+2fG) // ||F W_acc||^2)`` and ``W = W_acc s``.
+* ``1/a_k``, ``1/b_k``: one integer division each.  Eq. (13): ``(H^H H)^-1`` and
+  ``(F^H F)^-1`` by Gauss-Jordan with partial pivoting on the real embedding, in the
+  accumulator format.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from ._fixed import div_round, fit, isqrt, nearest_code, requant, rshift
+
+# rows of the format table (kernels.tables.FORMAT_NAMES)
+CH, LUT, ACC, GRD, STP, PRE = 0, 1, 2, 3, 4, 5
+# saturation counter sites
+SITES = ("init", "G", "E", "power", "reciprocal", "C", "D", "grad_F", "F_update", "grad_W",
+         "W_update", "norm", "W")
+S_INIT, S_G, S_E, S_POW, S_REC, S_C, S_D, S_GF, S_X, S_GW, S_WACC, S_NORM, S_W = range(13)
+
+
+@njit(cache=True)
+def weighted_e_fx(hr, hi, codes, lc, ls, wr, wi, noise, fm, cnt, gr, gi, cr, ci):  # pragma: no cover
+    """``G = H^H F`` (acc) into gr/gi and ``C`` of eq. (10)-(11) (gradient) into cr/ci."""
+    N, K = hr.shape
+    M = codes.shape[1]
+    fH, fL, fA, fG, fW = fm[CH, 0], fm[LUT, 0], fm[ACC, 0], fm[GRD, 0], fm[PRE, 0]
+    for k in range(K):
+        for m in range(M):
+            gr[k, m] = 0
+            gi[k, m] = 0
+    for n in range(N):
+        for k in range(K):
+            xr = hr[n, k]
+            xi = hi[n, k]
+            for m in range(M):
+                c = codes[n, m]
+                gr[k, m] += xr * lc[c] + xi * ls[c]
+                gi[k, m] += xr * ls[c] - xi * lc[c]
+    for k in range(K):
+        for m in range(M):
+            gr[k, m] = requant(gr[k, m], fH + fL - fA, fm[ACC], cnt, S_G)
+            gi[k, m] = requant(gi[k, m], fH + fL - fA, fm[ACC], cnt, S_G)
+    for k in range(K):
+        for l in range(K):
+            er = 0
+            ei = 0
+            for m in range(M):
+                er += gr[k, m] * wr[m, l] - gi[k, m] * wi[m, l]
+                ei += gr[k, m] * wi[m, l] + gi[k, m] * wr[m, l]
+            cr[k, l] = requant(er, fW, fm[ACC], cnt, S_E)
+            ci[k, l] = requant(ei, fW, fm[ACC], cnt, S_E)
+    for k in range(K):
+        a = noise
+        pkk = 0
+        for l in range(K):
+            p = requant(cr[k, l] * cr[k, l] + ci[k, l] * ci[k, l], fA, fm[ACC], cnt, S_POW)
+            a += p
+            if l == k:
+                pkk = p
+        a = fit(a, fm[ACC], cnt, S_POW)
+        b = fit(a - pkk, fm[ACC], cnt, S_POW)
+        one = 1 << (fA + fG)
+        ra = fit(div_round(one, max(a, 1), fm[GRD, 3]), fm[GRD], cnt, S_REC)
+        rb = fit(div_round(one, max(b, 1), fm[GRD, 3]), fm[GRD], cnt, S_REC)
+        off = fit(ra - rb, fm[GRD], cnt, S_REC)
+        for l in range(K):
+            coef = ra if l == k else off
+            cr[k, l] = requant(cr[k, l] * coef, fA, fm[GRD], cnt, S_C)
+            ci[k, l] = requant(ci[k, l] * coef, fA, fm[GRD], cnt, S_C)
+
+
+@njit(cache=True)
+def f_step_fx(hr, hi, codes, lc, ls, wr, wi, noise, mu, fm, cnt, gr, gi, cr, ci, dr, di):  # pragma: no cover
+    """Eq. (6)-(7) on the codes, in place."""
+    N, K = hr.shape
+    M = codes.shape[1]
+    fH, fL, fG, fS, fW = fm[CH, 0], fm[LUT, 0], fm[GRD, 0], fm[STP, 0], fm[PRE, 0]
+    gmode = fm[GRD, 3]
+    weighted_e_fx(hr, hi, codes, lc, ls, wr, wi, noise, fm, cnt, gr, gi, cr, ci)
+    for k in range(K):  # D = C W^H
+        for m in range(M):
+            sr = 0
+            si = 0
+            for l in range(K):
+                sr += cr[k, l] * wr[m, l] + ci[k, l] * wi[m, l]
+                si += ci[k, l] * wr[m, l] - cr[k, l] * wi[m, l]
+            dr[k, m] = requant(sr, fW, fm[GRD], cnt, S_D)
+            di[k, m] = requant(si, fW, fm[GRD], cnt, S_D)
+    up = fG - fL
+    for n in range(N):
+        for m in range(M):
+            sr = 0
+            si = 0
+            for k in range(K):
+                sr += hr[n, k] * dr[k, m] - hi[n, k] * di[k, m]
+                si += hr[n, k] * di[k, m] + hi[n, k] * dr[k, m]
+            g_r = requant(sr, fH, fm[GRD], cnt, S_GF)
+            g_i = requant(si, fH, fm[GRD], cnt, S_GF)
+            c = codes[n, m]
+            x_r = fit((lc[c] << up) + rshift(mu * g_r, fS, gmode), fm[GRD], cnt, S_X)
+            x_i = fit((ls[c] << up) + rshift(mu * g_i, fS, gmode), fm[GRD], cnt, S_X)
+            codes[n, m] = nearest_code(x_r, x_i, lc, ls)
+
+
+@njit(cache=True)
+def normalize_fx(codes, lc, ls, ar, ai, wr, wi, fm, cnt):  # pragma: no cover - compiled
+    """Eq. (9) in the normalised units: ``W = W_acc sqrt(N / ||F W_acc||^2)`` (precoder)."""
+    N, M = codes.shape
+    K = ar.shape[1]
+    fL, fA, fG, fW = fm[LUT, 0], fm[ACC, 0], fm[GRD, 0], fm[PRE, 0]
+    norm2 = 0
+    for n in range(N):
+        for l in range(K):
+            sr = 0
+            si = 0
+            for m in range(M):
+                c = codes[n, m]
+                sr += lc[c] * ar[m, l] - ls[c] * ai[m, l]
+                si += lc[c] * ai[m, l] + ls[c] * ar[m, l]
+            xr = requant(sr, fL, fm[ACC], cnt, S_NORM)
+            xi = requant(si, fL, fm[ACC], cnt, S_NORM)
+            norm2 += requant(xr * xr + xi * xi, fA, fm[ACC], cnt, S_NORM)
+    norm2 = max(fit(norm2, fm[ACC], cnt, S_NORM), 1)
+    s = fit(isqrt((N << (fA + 2 * fG)) // norm2), fm[GRD], cnt, S_NORM)
+    for m in range(M):
+        for l in range(K):
+            wr[m, l] = requant(ar[m, l] * s, fA + fG - fW, fm[PRE], cnt, S_W)
+            wi[m, l] = requant(ai[m, l] * s, fA + fG - fW, fm[PRE], cnt, S_W)
+
+
+@njit(cache=True)
+def w_step_fx(hr, hi, codes, lc, ls, wr, wi, noise, lam, fm, cnt, gr, gi, cr, ci, ar, ai):  # pragma: no cover
+    """Eq. (8)-(9) on W, in place (``ar``/``ai`` hold W before normalisation)."""
+    K = hr.shape[1]
+    M = codes.shape[1]
+    fA, fG, fS, fW = fm[ACC, 0], fm[GRD, 0], fm[STP, 0], fm[PRE, 0]
+    weighted_e_fx(hr, hi, codes, lc, ls, wr, wi, noise, fm, cnt, gr, gi, cr, ci)
+    for m in range(M):
+        for l in range(K):
+            sr = 0
+            si = 0
+            for k in range(K):
+                sr += gr[k, m] * cr[k, l] + gi[k, m] * ci[k, l]
+                si += gr[k, m] * ci[k, l] - gi[k, m] * cr[k, l]
+            gw_r = requant(sr, fA, fm[GRD], cnt, S_GW)
+            gw_i = requant(si, fA, fm[GRD], cnt, S_GW)
+            ar[m, l] = fit((wr[m, l] << (fA - fW)) + rshift(lam * gw_r, fS + fG - fA, fm[ACC, 3]),
+                           fm[ACC], cnt, S_WACC)
+            ai[m, l] = fit((wi[m, l] << (fA - fW)) + rshift(lam * gw_i, fS + fG - fA, fm[ACC, 3]),
+                           fm[ACC], cnt, S_WACC)
+    normalize_fx(codes, lc, ls, ar, ai, wr, wi, fm, cnt)
+
+
+@njit(cache=True)
+def inv_fx(a, out, fm, cnt):  # pragma: no cover - compiled
+    """Gauss-Jordan inverse of the real matrix ``a`` (accumulator format; destroyed)."""
+    n = a.shape[0]
+    fA = fm[ACC, 0]
+    mode = fm[ACC, 3]
+    for i in range(n):
+        for j in range(n):
+            out[i, j] = (1 << fA) if i == j else 0
+    for col in range(n):
+        piv = col
+        best = abs(a[col, col])
+        for r in range(col + 1, n):
+            if abs(a[r, col]) > best:
+                best = abs(a[r, col])
+                piv = r
+        if piv != col:
+            for j in range(n):
+                t = a[col, j]
+                a[col, j] = a[piv, j]
+                a[piv, j] = t
+                t = out[col, j]
+                out[col, j] = out[piv, j]
+                out[piv, j] = t
+        p = a[col, col]
+        if p == 0:  # singular to working precision: counted, column left as is
+            cnt[S_INIT] += 1
+            continue
+        r = fit(div_round(1 << (2 * fA), p, mode), fm[ACC], cnt, S_INIT)
+        for j in range(n):
+            a[col, j] = requant(a[col, j] * r, fA, fm[ACC], cnt, S_INIT)
+            out[col, j] = requant(out[col, j] * r, fA, fm[ACC], cnt, S_INIT)
+        for row in range(n):
+            if row != col:
+                f = a[row, col]
+                if f != 0:
+                    for j in range(n):
+                        a[row, j] = fit(a[row, j] - rshift(f * a[col, j], fA, mode), fm[ACC], cnt, S_INIT)
+                        out[row, j] = fit(out[row, j] - rshift(f * out[col, j], fA, mode), fm[ACC], cnt, S_INIT)
+
+
+@njit(cache=True)
+def cinv_fx(xr, xi, outr, outi, fm, cnt):  # pragma: no cover - compiled
+    """Complex inverse through the real embedding ``[[Xr, -Xi], [Xi, Xr]]``."""
+    n = xr.shape[0]
+    big = np.empty((2 * n, 2 * n), np.int64)
+    inv = np.empty((2 * n, 2 * n), np.int64)
+    for i in range(n):
+        for j in range(n):
+            big[i, j] = xr[i, j]
+            big[i, j + n] = -xi[i, j]
+            big[i + n, j] = xi[i, j]
+            big[i + n, j + n] = xr[i, j]
+    inv_fx(big, inv, fm, cnt)
+    for i in range(n):
+        for j in range(n):
+            outr[i, j] = inv[i, j]
+            outi[i, j] = inv[i + n, j]
+
+
+@njit(cache=True)
+def init_fx(hr, hi, codes, lc, ls, wr, wi, fm, cnt, ar, ai):  # pragma: no cover - compiled
+    """Eq. (12)-(13) in fixed point: codes of the channel phases (+ DFT codes), then
+    ``W_acc = (F^H F)^-1 F^H H (H^H H)^-1`` and the normalisation."""
+    N, K = hr.shape
+    M = codes.shape[1]
+    n_codes = lc.shape[0]
+    fH, fL, fA = fm[CH, 0], fm[LUT, 0], fm[ACC, 0]
+    for n in range(N):
+        for k in range(K):
+            codes[n, k] = nearest_code(hr[n, k], hi[n, k], lc, ls)
+        for m in range(K, M):  # nearest code of -2 pi n (m-K) / N: floor(x + 1/2) in integers
+            codes[n, m] = ((-2 * n * (m - K) * n_codes + N) // (2 * N)) % n_codes
+    # A = H^H H, its inverse, Z = H A^-1
+    a_r = np.empty((K, K), np.int64)
+    a_i = np.empty((K, K), np.int64)
+    for i in range(K):
+        for j in range(K):
+            sr = 0
+            si = 0
+            for n in range(N):
+                sr += hr[n, i] * hr[n, j] + hi[n, i] * hi[n, j]
+                si += hr[n, i] * hi[n, j] - hi[n, i] * hr[n, j]
+            a_r[i, j] = requant(sr, 2 * fH - fA, fm[ACC], cnt, S_INIT)
+            a_i[i, j] = requant(si, 2 * fH - fA, fm[ACC], cnt, S_INIT)
+    ainv_r = np.empty((K, K), np.int64)
+    ainv_i = np.empty((K, K), np.int64)
+    cinv_fx(a_r, a_i, ainv_r, ainv_i, fm, cnt)
+    z_r = np.empty((N, K), np.int64)
+    z_i = np.empty((N, K), np.int64)
+    for n in range(N):
+        for k in range(K):
+            sr = 0
+            si = 0
+            for j in range(K):
+                sr += hr[n, j] * ainv_r[j, k] - hi[n, j] * ainv_i[j, k]
+                si += hr[n, j] * ainv_i[j, k] + hi[n, j] * ainv_r[j, k]
+            z_r[n, k] = requant(sr, fH, fm[ACC], cnt, S_INIT)
+            z_i[n, k] = requant(si, fH, fm[ACC], cnt, S_INIT)
+    # B = F^H F, its inverse, T = F^H Z, W_acc = B^-1 T
+    b_r = np.empty((M, M), np.int64)
+    b_i = np.empty((M, M), np.int64)
+    t_r = np.empty((M, K), np.int64)
+    t_i = np.empty((M, K), np.int64)
+    for i in range(M):
+        for j in range(M):
+            sr = 0
+            si = 0
+            for n in range(N):
+                ci_, cj = codes[n, i], codes[n, j]
+                sr += lc[ci_] * lc[cj] + ls[ci_] * ls[cj]
+                si += lc[ci_] * ls[cj] - ls[ci_] * lc[cj]
+            b_r[i, j] = requant(sr, 2 * fL - fA, fm[ACC], cnt, S_INIT)
+            b_i[i, j] = requant(si, 2 * fL - fA, fm[ACC], cnt, S_INIT)
+        for k in range(K):
+            sr = 0
+            si = 0
+            for n in range(N):
+                c = codes[n, i]
+                sr += lc[c] * z_r[n, k] + ls[c] * z_i[n, k]
+                si += lc[c] * z_i[n, k] - ls[c] * z_r[n, k]
+            t_r[i, k] = requant(sr, fL, fm[ACC], cnt, S_INIT)
+            t_i[i, k] = requant(si, fL, fm[ACC], cnt, S_INIT)
+    binv_r = np.empty((M, M), np.int64)
+    binv_i = np.empty((M, M), np.int64)
+    cinv_fx(b_r, b_i, binv_r, binv_i, fm, cnt)
+    for i in range(M):
+        for k in range(K):
+            sr = 0
+            si = 0
+            for j in range(M):
+                sr += binv_r[i, j] * t_r[j, k] - binv_i[i, j] * t_i[j, k]
+                si += binv_r[i, j] * t_i[j, k] + binv_i[i, j] * t_r[j, k]
+            ar[i, k] = requant(sr, fA, fm[ACC], cnt, S_INIT)
+            ai[i, k] = requant(si, fA, fm[ACC], cnt, S_INIT)
+    normalize_fx(codes, lc, ls, ar, ai, wr, wi, fm, cnt)
+
+
+@njit(cache=True, parallel=True)
+def forward_fx_batch(h_r, h_i, noise, mu, lam, lc, ls, fm, codes, w_r, w_i, counts):  # pragma: no cover
+    """Initialisation and ``I`` layers for every channel, parallel over the batch.
+
+    ``noise [B]`` (accumulator) and ``lam [B, I]`` (step) are the per-channel normalised
+    inputs; ``mu [I, J]`` (step).
+    """
+    B, N, K = h_r.shape
+    M = codes.shape[2]
+    I, J = mu.shape
+    for b in prange(B):
+        hr, hi, cd, wr, wi, cnt = h_r[b], h_i[b], codes[b], w_r[b], w_i[b], counts[b]
+        gr = np.empty((K, M), np.int64)
+        gi = np.empty((K, M), np.int64)
+        cr = np.empty((K, K), np.int64)
+        ci = np.empty((K, K), np.int64)
+        dr = np.empty((K, M), np.int64)
+        di = np.empty((K, M), np.int64)
+        ar = np.empty((M, K), np.int64)
+        ai = np.empty((M, K), np.int64)
+        init_fx(hr, hi, cd, lc, ls, wr, wi, fm, cnt, ar, ai)
+        for i in range(I):
+            for j in range(J):
+                f_step_fx(hr, hi, cd, lc, ls, wr, wi, noise[b], mu[i, j], fm, cnt, gr, gi, cr, ci, dr, di)
+            w_step_fx(hr, hi, cd, lc, ls, wr, wi, noise[b], lam[b, i], fm, cnt, gr, gi, cr, ci, ar, ai)

@@ -1,0 +1,135 @@
+"""Hardware mode of the UPGA forward: bit-accurate fixed point with Q-bit phase codes.
+
+The integer datapath is documented in :mod:`kernels._upga_fixed`.  This wrapper is the
+boundary between float and integer: it checks the inputs and the spec, quantises the channel,
+the per-channel normalised noise ``s2 N / P_t`` and W steps ``lambda_i N / P_t``, and the F
+steps ``mu``, runs the kernel, and returns integers (phase codes, W words) with the overflow
+counters.  Nothing inside the kernel uses floating point.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+
+from hbf_edge.errors import ConfigError, ShapeError
+from hbf_edge.spec import FixedPointFormat, HardwareSpec, code_to_phase
+
+from . import _checks
+from . import _upga_fixed as _k
+from .tables import format_table, phase_lut
+
+__all__ = ["HardwareResult", "upga_forward_hw", "check_hardware_spec", "COUNTER_SITES"]
+
+COUNTER_SITES = ("input",) + _k.SITES
+MAX_KERNEL_PHASE_BITS = 8
+
+
+@dataclasses.dataclass(frozen=True)
+class HardwareResult:
+    """Output of the hardware kernel for a batch of B channels.
+
+    Attributes
+    ----------
+    codes : ndarray of int64, [B, N, M]
+        Phase codes ``0 .. 2**Q - 1`` of the analog precoder (angle ``2 pi c / 2**Q``).
+    w_re, w_im : ndarray of int64, [B, M, K]
+        Digital precoder words in ``w_format``, power-normalised: ``||F W_hw||_F^2 = N``.
+    w_format : FixedPointFormat
+    counters : dict of str -> ndarray of int64 [B]
+        Overflow (saturation or wrap) events per site (``COUNTER_SITES``) and channel.
+    p_t : ndarray [B]
+        Transmit powers the design is for (to scale W back, outside the hardware).
+    phase_bits : int
+    """
+
+    codes: np.ndarray
+    w_re: np.ndarray
+    w_im: np.ndarray
+    w_format: FixedPointFormat
+    counters: dict
+    p_t: np.ndarray
+    phase_bits: int
+
+    @property
+    def total_overflows(self) -> np.ndarray:
+        """Overflow events per channel, all sites together, [B]."""
+        return np.sum([v for v in self.counters.values()], axis=0)
+
+    def analog(self) -> np.ndarray:
+        """F as applied by ideal phase shifters, ``exp(j 2 pi c / 2**Q)``, complex [B, N, M]."""
+        return np.exp(1j * code_to_phase(self.codes, self.phase_bits))
+
+    def digital(self) -> np.ndarray:
+        """The true digital precoder ``sqrt(P_t / N) W_hw``, complex [B, M, K]."""
+        n = self.codes.shape[1]
+        w = self.w_format.to_float(self.w_re) + 1j * self.w_format.to_float(self.w_im)
+        return w * np.sqrt(self.p_t / n)[:, None, None]
+
+
+def check_hardware_spec(spec: HardwareSpec) -> None:
+    """Reject specs the integer datapath cannot run exactly in int64."""
+    q = spec.phase_bits
+    if q is None or not 1 <= q <= MAX_KERNEL_PHASE_BITS:
+        raise ConfigError(f"the hardware kernel needs phase_bits in 1..{MAX_KERNEL_PHASE_BITS}, got {q!r}")
+    fA, fG, fL, fW = spec.accumulator.frac_bits, spec.gradient.frac_bits, spec.lut.frac_bits, spec.precoder.frac_bits
+    if fA < fW:
+        raise ConfigError(f"accumulator fraction bits ({fA}) must be >= precoder fraction bits ({fW})")
+    if fG < fL:
+        raise ConfigError(f"gradient fraction bits ({fG}) must be >= lut fraction bits ({fL})")
+    if fA + 2 * fG + math.ceil(math.log2(spec.n_antennas)) > 62:
+        raise ConfigError("accumulator + 2 x gradient fraction bits + log2(N) must be <= 62 (int64 datapath)")
+    if fA + fG + spec.step.frac_bits > 2 * 62 or fA + spec.gradient.frac_bits > 62:
+        raise ConfigError("fraction bits too large for the int64 datapath")
+    phase_lut(spec)  # the table must hold +-1
+
+
+def upga_forward_hw(h_re, h_im, p_t, noise, mu, lam, spec: HardwareSpec) -> HardwareResult:
+    """Bit-accurate UPGA forward (initialisation eq. 12-13, then I layers of eq. 6-9).
+
+    Parameters
+    ----------
+    h_re, h_im : ndarray of float64, [B, N, K]
+        Channels (quantised here to the spec's ``channel`` format).
+    p_t, noise : ndarray of float64, [B]
+        Transmit and noise powers (> 0).
+    mu : ndarray, [I, J]; lam : ndarray, [I]
+        Trained step sizes (quantised to the ``step`` format).
+    spec : HardwareSpec
+        Sizes (must match H), phase bits (1..8) and formats.
+
+    Returns
+    -------
+    HardwareResult
+    """
+    check_hardware_spec(spec)
+    h_re, h_im = _checks.channels(h_re, h_im, np.dtype(np.float64))
+    B, N, K = h_re.shape
+    if (N, K) != (spec.n_antennas, spec.n_users):
+        raise ShapeError(f"channels are N={N}, K={K}; the spec says N={spec.n_antennas}, K={spec.n_users}")
+    p_t = _checks.powers("p_t", p_t, B, np.dtype(np.float64))
+    noise = _checks.powers("noise", noise, B, np.dtype(np.float64))
+    mu, lam = _checks.steps(mu, lam, np.dtype(np.float64))
+    M = spec.n_rf
+
+    hq_r, o1 = spec.channel.quantize(h_re)
+    hq_i, o2 = spec.channel.quantize(h_im)
+    noise_q, o3 = spec.accumulator.quantize(noise * N / p_t)
+    if np.any(noise_q < 1):
+        raise ConfigError("noise * N / P_t is below one accumulator LSB: the SNR is too high for the format")
+    mu_q, o4 = spec.step.quantize(mu)
+    lam_q, o5 = spec.step.quantize(lam[None, :] * (N / p_t)[:, None])
+    inputs = o1.sum(axis=(1, 2)) + o2.sum(axis=(1, 2)) + o3 + o5.sum(axis=1) + int(o4.sum())
+
+    lut_c, lut_s = phase_lut(spec)
+    codes = np.empty((B, N, M), np.int64)
+    w_r = np.empty((B, M, K), np.int64)
+    w_i = np.empty((B, M, K), np.int64)
+    counts = np.zeros((B, len(_k.SITES)), np.int64)
+    _k.forward_fx_batch(hq_r, hq_i, noise_q, mu_q, lam_q, lut_c, lut_s, format_table(spec),
+                        codes, w_r, w_i, counts)
+    counters = {"input": inputs.astype(np.int64)}
+    counters.update({site: counts[:, i].copy() for i, site in enumerate(_k.SITES)})
+    return HardwareResult(codes, w_r, w_i, spec.precoder, counters, p_t.copy(), spec.phase_bits)
