@@ -90,9 +90,11 @@ def isqrt(n):  # pragma: no cover - compiled
 def nearest_code(xr, xi, lut_c, lut_s):  # pragma: no cover - compiled
     """Nearest phase code of the vector ``(xr, xi)``: ``argmax_c xr*cos_c + xi*sin_c``.
 
-    The projection onto the table entries defines "nearest" exactly in integers; among equal
-    projections the code furthest counter-clockwise wins (the tie rule of
-    :func:`hbf_edge.spec.phase_to_code`); ``(0, 0)`` maps to code 0.  A quadrant test and a
+    The projection onto the table entries defines "nearest" exactly in integers.  A tie goes
+    counter-clockwise, as in :func:`hbf_edge.spec.phase_to_code`: among tied neighbouring codes
+    the last one counter-clockwise wins (with Q=1, 90 degrees gives code 1 and 270 degrees
+    code 0).  Runs of more than two tied codes occur only for vectors of a few LSBs, where the
+    table's rounding flattens the projection.  ``(0, 0)`` maps to code 0.  A quadrant test and a
     binary search with cross products give the code ``c0`` whose sector ``[c0, c0+1)`` holds
     the vector; the argmax is among ``c0-1 .. c0+2`` (table rounding can move a sector test or
     a tie by at most one code), which are checked in counter-clockwise order.
@@ -100,8 +102,12 @@ def nearest_code(xr, xi, lut_c, lut_s):  # pragma: no cover - compiled
     n = lut_c.shape[0]
     if xr == 0 and xi == 0:
         return 0
-    if n == 2:
-        c0 = 0 if xi >= 0 else 1
+    if n == 2:  # codes at 0 and pi; a tie means xr = 0, decided by the half plane
+        p0 = xr * lut_c[0] + xi * lut_s[0]
+        p1 = xr * lut_c[1] + xi * lut_s[1]
+        if p0 != p1:
+            return 0 if p0 > p1 else 1
+        return 1 if xi > 0 else 0
     else:
         if xr > 0 and xi >= 0:
             q = 0
@@ -129,4 +135,9 @@ def nearest_code(xr, xi, lut_c, lut_s):  # pragma: no cover - compiled
         if t == 0 or p >= best_p:
             best = c
             best_p = p
+    for _ in range(n):  # a longer tied run: walk to its counter-clockwise end
+        c = (best + 1) % n
+        if xr * lut_c[c] + xi * lut_s[c] != best_p:
+            break
+        best = c
     return best

@@ -1,0 +1,165 @@
+"""Hardware mode: bit for bit against the pure-Python integer reference, plus its primitives."""
+
+import math
+from fractions import Fraction
+
+import naive_fixed
+import numpy as np
+import pytest
+
+import kernels
+from hbf_edge import ConfigError, FixedPointFormat, HardwareSpec, ShapeError
+from hbf_edge.baselines import sum_rate_np
+from hbf_edge.channels import saleh_valenzuela_miso
+from hbf_edge.spec import phase_to_code
+from kernels import _fixed
+
+MODES = {"half_up": 0, "half_even": 1, "floor": 2}
+
+
+def test_rounding_division_and_isqrt_primitives():
+    rng = np.random.default_rng(0)
+    for mode, code in MODES.items():
+        for x in list(rng.integers(-(2**40), 2**40, 300)) + [-6, -5, -4, -3, -2, -1, 0, 1, 2, 3, 5, 6]:
+            for s in (0, 1, 2, 7):
+                assert _fixed.rshift(int(x), s, code) == naive_fixed._round(Fraction(int(x), 2**s), mode)
+        for num, den in zip(rng.integers(-(2**40), 2**40, 300), rng.integers(1, 2**20, 300)):
+            for d in (int(den), -int(den)):
+                assert _fixed.div_round(int(num), d, code) == naive_fixed._round(Fraction(int(num), d), mode)
+        for num, den in [(5, 2), (-5, 2), (7, 2), (-7, 2), (1, 3), (-1, 3)]:
+            assert _fixed.div_round(num, den, code) == naive_fixed._round(Fraction(num, den), mode)
+    for n in list(rng.integers(0, 2**62, 500)) + [0, 1, 2, 3, 4, 15, 16, 17, 2**62 - 1]:
+        assert _fixed.isqrt(int(n)) == math.isqrt(int(n))
+
+
+@pytest.mark.parametrize("q", [1, 2, 3, 4, 6, 8])
+def test_fast_nearest_code_equals_brute_force(q):
+    spec = HardwareSpec(16, 4, 4, q)
+    lut_c, lut_s = kernels.phase_lut(spec)
+    ref = naive_fixed.Datapath(spec)
+    rng = np.random.default_rng(q)
+    vectors = [tuple(v) for v in rng.integers(-(2**18), 2**18, (3000, 2))]
+    vectors += [tuple(v) for v in rng.integers(-4, 5, (200, 2))]  # tiny vectors: many near-ties
+    # exact ties between neighbouring codes: the bisector of two table entries
+    for c in range(2**q):
+        d = (c + 1) % 2**q
+        vectors.append((int(lut_c[c] + lut_c[d]), int(lut_s[c] + lut_s[d])))
+        vectors.append((int(lut_c[c]), int(lut_s[c])))
+    vectors += [(-5, 0), (-5, -1), (-5, 1), (0, 7), (0, -7), (1, 0)]  # at and around +-pi
+    for xr, xi in vectors:
+        assert _fixed.nearest_code(int(xr), int(xi), lut_c, lut_s) == ref.nearest(int(xr), int(xi))
+
+
+def test_nearest_code_agrees_with_phase_to_code_away_from_ties():
+    spec = HardwareSpec(16, 4, 4, 5)
+    lut_c, lut_s = kernels.phase_lut(spec)
+    theta = np.random.default_rng(3).uniform(-np.pi, np.pi, 2000)
+    step = 2 * np.pi / 32
+    theta = theta[np.abs(((theta / step) % 1) - 0.5) > 0.01]  # not within 1% of a tie
+    xr, xi = np.round(np.cos(theta) * 2**20), np.round(np.sin(theta) * 2**20)
+    ours = [_fixed.nearest_code(int(a), int(b), lut_c, lut_s) for a, b in zip(xr, xi)]
+    assert np.array_equal(ours, phase_to_code(theta, 5))
+
+
+def _run_both(H, p_t, noise, mu, lam, spec):
+    res = kernels.upga_forward_hw(np.ascontiguousarray(H.real), np.ascontiguousarray(H.imag), p_t, noise, mu, lam, spec)
+    for b in range(H.shape[0]):
+        codes, W, counts = naive_fixed.forward(H[b], p_t[b], noise[b], mu, lam, spec)
+        assert res.codes[b].tolist() == codes, f"codes differ in channel {b}"
+        assert res.w_re[b].tolist() == [[w[0] for w in row] for row in W], f"W re differs in channel {b}"
+        assert res.w_im[b].tolist() == [[w[1] for w in row] for row in W], f"W im differs in channel {b}"
+        assert {k: int(v[b]) for k, v in res.counters.items()} == counts, f"counters differ in channel {b}"
+    return res
+
+
+def _problem(B, N, K, seed, snr=(-10, 25)):
+    H = saleh_valenzuela_miso(B, N, K, seed=seed)
+    rng = np.random.default_rng(seed)
+    return H, 10 ** (rng.uniform(*snr, B) / 10), rng.uniform(0.5, 2.0, B)
+
+
+STEPS = (np.array([[0.05, 0.02], [0.2, 0.01], [0.11, 0.3]]), np.array([3e-3, 1e-4, 2e-2]))
+
+
+@pytest.mark.parametrize("q,word,M,K,rounding", [(4, 12, 4, 4, "half_up"), (1, 12, 4, 4, "half_up"),
+                                                 (2, 16, 5, 3, "half_even"), (8, 16, 4, 4, "floor"),
+                                                 (3, 10, 4, 2, "half_even")])
+def test_bit_exact_on_random_channels(q, word, M, K, rounding):
+    fmt = lambda w, f: FixedPointFormat(w, f, rounding)  # noqa: E731
+    spec = HardwareSpec(16, M, K, q, channel=fmt(16, 12), precoder=fmt(word, word - 2), lut=fmt(12, 10),
+                        gradient=fmt(24, 16), step=fmt(32, 24), accumulator=fmt(32, 16))
+    H, p_t, noise = _problem(40, 16, K, seed=q * 10 + K)
+    res = _run_both(H, p_t, noise, *STEPS, spec)
+    assert res.codes.min() >= 0 and res.codes.max() < 2**q
+
+
+def test_bit_exact_when_saturating_and_wrapping():
+    H, p_t, noise = _problem(30, 16, 4, seed=5, snr=(20, 40))
+    H = H * 12.0  # beyond the channel range (input saturation), large powers and gradients
+    tight = HardwareSpec(16, 4, 4, 3, channel=FixedPointFormat(12, 8), precoder=FixedPointFormat(8, 6),
+                         gradient=FixedPointFormat(16, 10), step=FixedPointFormat(20, 14),
+                         accumulator=FixedPointFormat(24, 12))
+    res = _run_both(H, p_t, noise, *STEPS, tight)
+    hit = {k for k, v in res.counters.items() if v.sum() > 0}
+    assert {"input", "power", "reciprocal", "C", "grad_F", "grad_W", "norm"} <= hit, hit
+    wrap = tight.replace(accumulator=FixedPointFormat(24, 12, saturate=False),
+                         gradient=FixedPointFormat(16, 10, "half_even", saturate=False))
+    res = _run_both(H[:10], p_t[:10], noise[:10], *STEPS, wrap)
+    assert res.total_overflows.sum() > 0
+
+
+def test_bit_exact_on_phase_boundaries():
+    # channel entries on the +-pi cut and exactly between two codes (after quantisation)
+    q, lsb = 3, 2.0**-12
+    spec = HardwareSpec(8, 4, 4, q)
+    rng = np.random.default_rng(9)
+    H = np.empty((12, 8, 4), complex)
+    for b in range(12):
+        mags = rng.integers(50, 4000, (8, 4)) * lsb
+        kind = rng.integers(0, 4, (8, 4))
+        eps = rng.integers(1, 3, (8, 4)) * lsb
+        H[b] = np.select([kind == 0, kind == 1, kind == 2, kind == 3],
+                         [-mags + 0j, -mags - 1j * eps, -mags + 1j * eps, mags * (-1 + 1j)])  # pi, below, above, tie
+    p_t, noise = np.full(12, 10.0), np.ones(12)
+    res = _run_both(H, p_t, noise, *STEPS, spec)
+    assert res.codes.shape == (12, 8, 4)
+
+
+def test_rate_with_8_phase_bits_and_16_bit_w_is_within_1_percent_of_float():
+    H, _, _ = _problem(300, 64, 4, seed=11)
+    mu, lam = np.full((10, 1), 0.1), np.full(10, 2e-3)
+    for snr in (0.0, 10.0, 20.0):
+        p_t, noise = np.full(300, 10 ** (snr / 10)), np.ones(300)
+        fr, fi, wr, wi = kernels.upga_forward(np.ascontiguousarray(H.real), np.ascontiguousarray(H.imag),
+                                              p_t, noise, mu, lam, 4)
+        spec = HardwareSpec(64, 4, 4, 8, precoder=FixedPointFormat(16, 14))
+        hw = kernels.upga_forward_hw(np.ascontiguousarray(H.real), np.ascontiguousarray(H.imag), p_t, noise, mu, lam, spec)
+        X_hw = hw.analog() @ hw.digital()
+        assert np.allclose(np.sum(np.abs(X_hw) ** 2, axis=(1, 2)), p_t, rtol=2e-3)  # power budget kept
+        r_float = sum_rate_np(H, (fr + 1j * fi) @ (wr + 1j * wi), 1.0).mean()
+        assert sum_rate_np(H, X_hw, 1.0).mean() >= 0.99 * r_float
+        assert hw.total_overflows.sum() == 0
+
+
+def test_bad_specs_and_inputs():
+    H, p_t, noise = _problem(2, 16, 4, seed=1)
+    args = (np.ascontiguousarray(H.real), np.ascontiguousarray(H.imag), p_t, noise, *STEPS)
+    for spec in [HardwareSpec(16, 4, 4, None), HardwareSpec(16, 4, 4, 9),
+                 HardwareSpec(16, 4, 4, 4, precoder=FixedPointFormat(20, 18)),
+                 HardwareSpec(16, 4, 4, 4, lut=FixedPointFormat(12, 11)),
+                 HardwareSpec(16, 4, 4, 4, gradient=FixedPointFormat(24, 8))]:
+        with pytest.raises(ConfigError):
+            kernels.upga_forward_hw(*args, spec)
+    with pytest.raises(ShapeError):
+        kernels.upga_forward_hw(*args, HardwareSpec(32, 4, 4, 4))
+    with pytest.raises(ConfigError, match="LSB"):
+        kernels.upga_forward_hw(*args[:2], np.full(2, 1e12), noise, *STEPS, HardwareSpec(16, 4, 4, 4))
+
+
+@pytest.mark.slow
+def test_bit_exact_on_1000_channels_at_the_embedded_size():
+    """The issue's acceptance run: N=64, M=K=4, I=10, Q=4, 12-bit W (about 2 minutes)."""
+    H, p_t, noise = _problem(1000, 64, 4, seed=2026)
+    rng = np.random.default_rng(0)
+    mu, lam = 0.01 * rng.uniform(1, 30, (10, 1)), 1e-4 * rng.uniform(1, 200, 10)
+    _run_both(H, p_t, noise, mu, lam, HardwareSpec(64, 4, 4, 4))

@@ -1,0 +1,260 @@
+"""Pure-Python integer reference of the UPGA hardware mode (tests only).
+
+Written from the datapath contract in ``kernels/_upga_fixed.py``, not from the kernel: Python
+ints (no overflow, so an int64 overflow in the kernel shows up as a mismatch), exact division
+through ``fractions.Fraction``, ``math.isqrt``, and the nearest phase code by brute force over
+the whole codebook.  Slow (about 10 ms per small channel); used on modest batches.
+"""
+
+import math
+from fractions import Fraction
+
+import numpy as np
+
+SITES = ("init", "G", "E", "power", "reciprocal", "C", "D", "grad_F", "F_update", "grad_W",
+         "W_update", "norm", "W")
+
+
+def _round(value, mode):
+    """Round a Fraction to an int by the format's rule."""
+    if mode == "floor":
+        return math.floor(value)
+    if mode == "half_up":
+        return math.floor(value + Fraction(1, 2))
+    return round(value)  # Fraction.__round__ rounds half to even
+
+
+def _quantize(x, fmt):
+    """Exact quantisation of a float (a binary fraction) to a word; returns (word, overflow)."""
+    q = _round(Fraction(float(x)) * 2**fmt.frac_bits, fmt.rounding)
+    return _fit(q, fmt)
+
+
+def _fit(q, fmt):
+    if fmt.min_int <= q <= fmt.max_int:
+        return q, False
+    if fmt.saturate:
+        return (fmt.max_int if q > fmt.max_int else fmt.min_int), True
+    span = 2**fmt.word_bits
+    return (q - fmt.min_int) % span + fmt.min_int, True
+
+
+class Datapath:
+    """One channel's worth of the integer datapath, counting overflows per site."""
+
+    def __init__(self, spec):
+        self.spec = spec
+        self.counts = dict.fromkeys(SITES, 0)
+        n = 2**spec.phase_bits
+        angles = [2 * math.pi * c / n for c in range(n)]
+        self.lut = [(_quantize(math.cos(a), spec.lut)[0], _quantize(math.sin(a), spec.lut)[0]) for a in angles]
+        self.fH, self.fL = spec.channel.frac_bits, spec.lut.frac_bits
+        self.fA, self.fG = spec.accumulator.frac_bits, spec.gradient.frac_bits
+        self.fS, self.fW = spec.step.frac_bits, spec.precoder.frac_bits
+
+    # -- arithmetic ---------------------------------------------------------------------
+    def store(self, x, fmt, site, drop=0):
+        """Value ``x * 2**-drop`` rounded by ``fmt``'s rule, then fitted into ``fmt``."""
+        q = _round(Fraction(x, 2**drop), fmt.rounding) if drop > 0 else x * 2 ** (-drop)
+        q, over = _fit(q, fmt)
+        self.counts[site] += over
+        return q
+
+    def shift(self, x, drop, fmt):
+        """Rounded shift without fitting (a term of a sum that is fitted afterwards)."""
+        return _round(Fraction(x, 2**drop), fmt.rounding) if drop > 0 else x * 2 ** (-drop)
+
+    def nearest(self, xr, xi):
+        if xr == 0 and xi == 0:
+            return 0
+        proj = [xr * c + xi * s for c, s in self.lut]
+        best = max(proj)
+        winners = [c for c, p in enumerate(proj) if p == best]
+        if len(winners) == 1:
+            return winners[0]
+        n = len(self.lut)
+        if n == 2:  # both codes neighbour each other: the one the vector lies clockwise of
+            cross = [self.lut[w][0] * xi - self.lut[w][1] * xr for w in winners]
+            return winners[0] if cross[0] < 0 else winners[1]
+        # otherwise the tied codes form one run of neighbours; its counter-clockwise end wins
+        ends = [w for w in winners if (w + 1) % n not in winners]
+        assert len(ends) == 1, winners
+        return ends[0]
+
+    # -- complex helpers on (re, im) pairs --------------------------------------------------
+    @staticmethod
+    def cmul(a, b, conj_a=False):
+        ar, ai = a
+        if conj_a:
+            ai = -ai
+        return ar * b[0] - ai * b[1], ar * b[1] + ai * b[0]
+
+    def csum(self, pairs):
+        pairs = list(pairs)
+        re = sum(p[0] for p in pairs)
+        im = sum(p[1] for p in pairs)
+        return re, im
+
+    def store_c(self, z, fmt, site, drop):
+        return self.store(z[0], fmt, site, drop), self.store(z[1], fmt, site, drop)
+
+    # -- the algorithm ------------------------------------------------------------------------
+    def F(self, codes, n, m):
+        return self.lut[codes[n][m]]
+
+    def weighted_e(self, h, codes, W, noise):
+        acc, grd = self.spec.accumulator, self.spec.gradient
+        N, K, M = len(h), len(h[0]), len(codes[0])
+        G = [[self.store_c(self.csum(self.cmul(h[n][k], self.F(codes, n, m), conj_a=True) for n in range(N)),
+                           acc, "G", self.fH + self.fL - self.fA) for m in range(M)] for k in range(K)]
+        E = [[self.store_c(self.csum(self.cmul(G[k][m], W[m][l]) for m in range(M)), acc, "E", self.fW)
+              for l in range(K)] for k in range(K)]
+        Cm = []
+        for k in range(K):
+            p = [self.store(E[k][l][0] ** 2 + E[k][l][1] ** 2, acc, "power", self.fA) for l in range(K)]
+            a = self.store(noise + sum(p), acc, "power")
+            b = self.store(a - p[k], acc, "power")
+            one = 2 ** (self.fA + self.fG)
+            ra = self.store(_round(Fraction(one, max(a, 1)), grd.rounding), grd, "reciprocal")
+            rb = self.store(_round(Fraction(one, max(b, 1)), grd.rounding), grd, "reciprocal")
+            off = self.store(ra - rb, grd, "reciprocal")
+            Cm.append([self.store_c((E[k][l][0] * (ra if l == k else off), E[k][l][1] * (ra if l == k else off)),
+                                    grd, "C", self.fA) for l in range(K)])
+        return G, Cm
+
+    def f_step(self, h, codes, W, noise, mu):
+        grd = self.spec.gradient
+        N, K, M = len(h), len(h[0]), len(codes[0])
+        _, Cm = self.weighted_e(h, codes, W, noise)
+        D = [[self.store_c(self.csum(self.cmul(W[m][l], Cm[k][l], conj_a=True) for l in range(K)),
+                           grd, "D", self.fW) for m in range(M)] for k in range(K)]
+        new = [row[:] for row in codes]
+        for n in range(N):
+            for m in range(M):
+                g = self.store_c(self.csum(self.cmul(h[n][k], D[k][m]) for k in range(K)), grd, "grad_F", self.fH)
+                c, s = self.F(codes, n, m)
+                up = 2 ** (self.fG - self.fL)
+                xr = self.store(c * up + self.shift(mu * g[0], self.fS, grd), grd, "F_update")
+                xi = self.store(s * up + self.shift(mu * g[1], self.fS, grd), grd, "F_update")
+                new[n][m] = self.nearest(xr, xi)
+        return new
+
+    def normalize(self, codes, Wacc):
+        acc, pre, grd = self.spec.accumulator, self.spec.precoder, self.spec.gradient
+        N, M, K = len(codes), len(codes[0]), len(Wacc[0])
+        norm2 = 0
+        for n in range(N):
+            for l in range(K):
+                x = self.store_c(self.csum(self.cmul(self.F(codes, n, m), Wacc[m][l]) for m in range(M)),
+                                 acc, "norm", self.fL)
+                norm2 += self.store(x[0] ** 2 + x[1] ** 2, acc, "norm", self.fA)
+        norm2 = max(self.store(norm2, acc, "norm"), 1)
+        s = self.store(math.isqrt(math.floor(Fraction(N * 2 ** (self.fA + 2 * self.fG), norm2))), grd, "norm")
+        return [[self.store_c((Wacc[m][l][0] * s, Wacc[m][l][1] * s), pre, "W", self.fA + self.fG - self.fW)
+                 for l in range(K)] for m in range(M)]
+
+    def w_step(self, h, codes, W, noise, lam):
+        acc, grd = self.spec.accumulator, self.spec.gradient
+        K, M = len(h[0]), len(codes[0])
+        G, Cm = self.weighted_e(h, codes, W, noise)
+        Wacc = []
+        for m in range(M):
+            row = []
+            for l in range(K):
+                gw = self.store_c(self.csum(self.cmul(G[k][m], Cm[k][l], conj_a=True) for k in range(K)),
+                                  grd, "grad_W", self.fA)
+                up = 2 ** (self.fA - self.fW)
+                row.append(tuple(self.store(W[m][l][t] * up + self.shift(lam * gw[t], self.fS + self.fG - self.fA, acc),
+                                            acc, "W_update") for t in range(2)))
+            Wacc.append(row)
+        return self.normalize(codes, Wacc)
+
+    def inverse(self, A):
+        """Gauss-Jordan with partial pivoting (largest |pivot|, first on ties) of a real matrix."""
+        acc = self.spec.accumulator
+        n = len(A)
+        a = [row[:] for row in A]
+        out = [[2**self.fA if i == j else 0 for j in range(n)] for i in range(n)]
+        for col in range(n):
+            piv = max(range(col, n), key=lambda r: (abs(a[r][col]), -r))
+            a[col], a[piv] = a[piv], a[col]
+            out[col], out[piv] = out[piv], out[col]
+            p = a[col][col]
+            if p == 0:
+                self.counts["init"] += 1
+                continue
+            r = self.store(_round(Fraction(2 ** (2 * self.fA), p), acc.rounding), acc, "init")
+            a[col] = [self.store(v * r, acc, "init", self.fA) for v in a[col]]
+            out[col] = [self.store(v * r, acc, "init", self.fA) for v in out[col]]
+            for row in range(n):
+                if row != col and a[row][col] != 0:
+                    f = a[row][col]
+                    a[row] = [self.store(a[row][j] - self.shift(f * a[col][j], self.fA, acc), acc, "init")
+                              for j in range(n)]
+                    out[row] = [self.store(out[row][j] - self.shift(f * out[col][j], self.fA, acc), acc, "init")
+                                for j in range(n)]
+        return out
+
+    def cinverse(self, X):
+        n = len(X)
+        big = [[X[i][j][0] for j in range(n)] + [-X[i][j][1] for j in range(n)] for i in range(n)]
+        big += [[X[i][j][1] for j in range(n)] + [X[i][j][0] for j in range(n)] for i in range(n)]
+        inv = self.inverse(big)
+        return [[(inv[i][j], inv[i + n][j]) for j in range(n)] for i in range(n)]
+
+    def init(self, h, M):
+        acc = self.spec.accumulator
+        N, K = len(h), len(h[0])
+        n_codes = len(self.lut)
+        codes = [[self.nearest(*h[n][k]) for k in range(K)] for n in range(N)]
+        for n in range(N):
+            for m in range(K, M):
+                codes[n].append(math.floor(Fraction(-2 * n * (m - K) * n_codes + N, 2 * N)) % n_codes)
+        A = [[self.store_c(self.csum(self.cmul(h[n][i], h[n][j], conj_a=True) for n in range(N)),
+                           acc, "init", 2 * self.fH - self.fA) for j in range(K)] for i in range(K)]
+        Ai = self.cinverse(A)
+        Z = [[self.store_c(self.csum(self.cmul(h[n][j], Ai[j][k]) for j in range(K)), acc, "init", self.fH)
+              for k in range(K)] for n in range(N)]
+        B = [[self.store_c(self.csum(self.cmul(self.F(codes, n, i), self.F(codes, n, j), conj_a=True)
+                                     for n in range(N)), acc, "init", 2 * self.fL - self.fA)
+              for j in range(M)] for i in range(M)]
+        T = [[self.store_c(self.csum(self.cmul(self.F(codes, n, i), Z[n][k], conj_a=True) for n in range(N)),
+                           acc, "init", self.fL) for k in range(K)] for i in range(M)]
+        Bi = self.cinverse(B)
+        Wacc = [[self.store_c(self.csum(self.cmul(Bi[i][j], T[j][k]) for j in range(M)), acc, "init", self.fA)
+                 for k in range(K)] for i in range(M)]
+        return codes, self.normalize(codes, Wacc)
+
+
+def forward(h, p_t, noise, mu, lam, spec):
+    """Hardware forward of one channel ``h`` (complex [N, K]) in Python ints.
+
+    Inputs are quantised exactly as the boundary of ``kernels.upga_hw`` defines: the channel,
+    ``noise * N / p_t`` (accumulator), ``mu`` and ``lam_i * (N / p_t)`` (step).
+
+    Returns ``codes [N][M]``, ``W [M][K]`` of (re, im) words, and the overflow counts per site
+    (with ``input`` for the boundary).
+    """
+    N, K = h.shape
+    dp = Datapath(spec)
+    inputs = 0
+    hq = []
+    for n in range(N):
+        row = []
+        for k in range(K):
+            (re, o1), (im, o2) = _quantize(h[n, k].real, spec.channel), _quantize(h[n, k].imag, spec.channel)
+            inputs += o1 + o2
+            row.append((re, im))
+        hq.append(row)
+    noise_q, o = _quantize(noise * N / p_t, spec.accumulator)
+    inputs += o
+    mu_q = [[_quantize(v, spec.step) for v in row] for row in np.asarray(mu)]
+    lam_q = [_quantize(v * (N / p_t), spec.step) for v in np.asarray(lam)]
+    inputs += sum(o for row in mu_q for _, o in row) + sum(o for _, o in lam_q)
+    codes, W = dp.init(hq, spec.n_rf)
+    for i in range(len(lam_q)):
+        for j in range(len(mu_q[i])):
+            codes = dp.f_step(hq, codes, W, noise_q, mu_q[i][j][0])
+        W = dp.w_step(hq, codes, W, noise_q, lam_q[i][0])
+    counts = {"input": inputs, **dp.counts}
+    return codes, W, counts
