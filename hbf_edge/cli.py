@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from . import __version__
-from .errors import HbfEdgeError, ModelDirError
+from .errors import ConfigError, HbfEdgeError, ModelDirError
 
 __all__ = ["main", "build_parser"]
 
@@ -92,6 +92,24 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also write channels, SNRs and every method's precoders (keys H, snr_db, "
                         "noise_power, F_<method>, W_<method>, W_zf)")
     _add_quiet(p)
+
+    p = sub.add_parser("bench", help="benchmarks that print JSON (speed targets live here, not in tests)",
+                       description="Benchmarks; each prints a JSON document.")
+    bench = p.add_subparsers(dest="bench_command", required=True, metavar="BENCH")
+    b = bench.add_parser("kernels", help="per-channel latency of the Numba kernels beside torch eager",
+                         description="Per-channel latency of the UPGA forward: Numba float64, float32 and hardware "
+                                     "(Q=4) kernels and torch eager, for each N and batch; analytic flops, the "
+                                     "machine's single-core float64 matmul rate and the ratio to the arithmetic floor.")
+    b.add_argument("--sizes", type=int, nargs="+", default=[32, 64, 256], metavar="N",
+                   help="antenna counts N (default 32 64 256)")
+    b.add_argument("--batches", type=int, nargs="+", default=[1, 1024], metavar="B",
+                   help="batch sizes (default 1 1024)")
+    b.add_argument("--layers", "-I", type=int, default=10, help="outer layers I (default 10)")
+    b.add_argument("--inner", "-J", type=int, default=1, help="F-steps per layer J (default 1)")
+    b.add_argument("--repeat", type=int, default=7, help="timed runs per figure; the median is kept (default 7)")
+    b.add_argument("--onnx", help="an exported model.onnx to time with onnxruntime as well")
+    b.add_argument("--out", type=Path, help="also write the JSON to this file")
+    _add_quiet(b)
 
     p = sub.add_parser("demo", help="the main job: train then evaluate on the embedded default",
                        description="Run the toolkit end to end on the embedded default configuration "
@@ -214,7 +232,27 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-_COMMANDS = {"channels": _cmd_channels, "train": _cmd_train, "evaluate": _cmd_evaluate, "demo": _cmd_demo}
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from ._io import atomic_file
+    from .bench import bench_kernels
+
+    for name, values in (("--sizes", args.sizes), ("--batches", args.batches)):
+        if any(v < 1 for v in values):
+            raise ConfigError(f"{name} must be positive")
+    if args.layers < 1 or args.inner < 1 or args.repeat < 1:
+        raise ConfigError("--layers, --inner and --repeat must be >= 1")
+    result = bench_kernels(tuple(args.sizes), tuple(args.batches), n_layers=args.layers, n_inner=args.inner,
+                           repeat=args.repeat, onnx_model=args.onnx, progress=not args.quiet)
+    text = json.dumps(result, indent=2)
+    print(text)
+    if args.out is not None:
+        with atomic_file(args.out) as tmp:
+            tmp.write_text(text + "\n")
+    return 0
+
+
+_COMMANDS = {"channels": _cmd_channels, "train": _cmd_train, "evaluate": _cmd_evaluate, "demo": _cmd_demo,
+             "bench": _cmd_bench}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

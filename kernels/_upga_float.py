@@ -6,10 +6,13 @@ Algorithm 1).  Per channel everything is O(NMK): with ``G = H^H F`` and ``E = G 
 * eq. (10): ``grad_F = H (C W^H)``,  eq. (11): ``grad_W = G^H C``,
 * ``C_kl = E_kl (1/a_k - [l != k]/b_k)``, ``a_k = sum_l |E_kl|^2 + s2``, ``b_k = a_k - |E_kk|^2``.
 
-Layouts: ``H [N, K]``, ``F [N, M]``, ``W [M, K]`` row-major per channel, so every O(N) loop
-walks rows of H and F contiguously.  Each channel gets its work buffers once, before the layer
-loop; nothing is allocated per layer.  ``zero`` is a scalar of the working dtype: accumulators
-start from it so a float32 kernel computes in float32.
+Working layout: each channel is copied once into transposed buffers ``Ht [K, N]`` and
+``Ft [M, N]``, so every O(N) loop (the dot products of G, the axpys of ``H D``, the columns of
+``F W``, the projection) runs over a contiguous length-N row and vectorises; the public layout
+stays ``[N, M]``.  Buffers are allocated once per channel, never per layer.  ``zero`` is a
+scalar of the working dtype: accumulators start from it so a float32 kernel stays float32.
+Reductions may be reassociated (``fastmath`` reassoc/contract), which changes results only at
+the rounding level and keeps them deterministic.
 """
 
 from __future__ import annotations
@@ -19,13 +22,48 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from ._linalg import cinv, gram_ah_b, matmul
+from ._linalg import cinv, matmul
+
+FM = {"reassoc", "contract", "nsz"}
 
 
-@njit(cache=True)
-def weighted_e(hr, hi, fr, fi, wr, wi, s2, gr, gi, cr, ci):  # pragma: no cover - compiled
-    """``G = H^H F`` into (gr, gi) and the weights ``C`` of eq. (10)-(11) into (cr, ci)."""
-    gram_ah_b(hr, hi, fr, fi, gr, gi)
+@njit(cache=True, fastmath=FM)
+def gram_t(ar, ai, br, bi, outr, outi, zero):  # pragma: no cover - compiled
+    """``out = A^H B`` from transposed operands ``At [P, N]``, ``Bt [Q, N]`` (dots over N)."""
+    P, N = ar.shape
+    Q = br.shape[0]
+    for i in range(P):
+        for j in range(Q):
+            sr = zero
+            si = zero
+            for n in range(N):
+                sr += ar[i, n] * br[j, n] + ai[i, n] * bi[j, n]
+                si += ar[i, n] * bi[j, n] - ai[i, n] * br[j, n]
+            outr[i, j] = sr
+            outi[i, j] = si
+
+
+@njit(cache=True, fastmath=FM)
+def combine_t(ar, ai, cr, ci, outr, outi):  # pragma: no cover - compiled
+    """``Out^T = (A C)^T`` with ``At [R, N]``, ``C [R, Q]``: ``out[q, :] = sum_r C[r, q] At[r, :]``."""
+    R, N = ar.shape
+    Q = cr.shape[1]
+    for q in range(Q):
+        for n in range(N):
+            outr[q, n] = 0
+            outi[q, n] = 0
+        for r in range(R):
+            xr = cr[r, q]
+            xi = ci[r, q]
+            for n in range(N):
+                outr[q, n] += ar[r, n] * xr - ai[r, n] * xi
+                outi[q, n] += ar[r, n] * xi + ai[r, n] * xr
+
+
+@njit(cache=True, fastmath=FM)
+def weighted_e(ht_r, ht_i, ft_r, ft_i, wr, wi, s2, gr, gi, cr, ci, zero):  # pragma: no cover
+    """``G = H^H F`` into (gr, gi) [K, M] and the weights ``C`` of eq. (10)-(11) into (cr, ci)."""
+    gram_t(ht_r, ht_i, ft_r, ft_i, gr, gi, zero)
     matmul(gr, gi, wr, wi, cr, ci)  # E = G W
     K = cr.shape[0]
     for k in range(K):
@@ -41,12 +79,12 @@ def weighted_e(hr, hi, fr, fi, wr, wi, s2, gr, gi, cr, ci):  # pragma: no cover 
             ci[k, l] *= coef
 
 
-@njit(cache=True)
-def f_step_one(hr, hi, fr, fi, wr, wi, s2, mu, gr, gi, cr, ci, dr, di, zero):  # pragma: no cover
-    """One projected F-step, eq. (6)-(7), in place on (fr, fi)."""
-    N, K = hr.shape
-    M = fr.shape[1]
-    weighted_e(hr, hi, fr, fi, wr, wi, s2, gr, gi, cr, ci)
+@njit(cache=True, fastmath=FM)
+def f_step_one(ht_r, ht_i, ft_r, ft_i, wr, wi, s2, mu, gr, gi, cr, ci, dr, di, xr, xi, zero):  # pragma: no cover
+    """One projected F-step, eq. (6)-(7), in place on (ft_r, ft_i) [M, N]."""
+    K = ht_r.shape[0]
+    M, N = ft_r.shape
+    weighted_e(ht_r, ht_i, ft_r, ft_i, wr, wi, s2, gr, gi, cr, ci, zero)
     for k in range(K):  # D = C W^H  [K, M]
         for m in range(M):
             sr = zero
@@ -56,51 +94,45 @@ def f_step_one(hr, hi, fr, fi, wr, wi, s2, mu, gr, gi, cr, ci, dr, di, zero):  #
                 si += ci[k, l] * wr[m, l] - cr[k, l] * wi[m, l]
             dr[k, m] = sr
             di[k, m] = si
-    for n in range(N):  # F <- P_unit(F + mu H D), entry by entry (D holds the old F's gradient)
-        for m in range(M):
-            gre = zero
-            gim = zero
-            for k in range(K):
-                gre += hr[n, k] * dr[k, m] - hi[n, k] * di[k, m]
-                gim += hr[n, k] * di[k, m] + hi[n, k] * dr[k, m]
-            xr = fr[n, m] + mu * gre
-            xi = fi[n, m] + mu * gim
-            mag = math.sqrt(xr * xr + xi * xi)
-            if mag > 0:
-                fr[n, m] = xr / mag
-                fi[n, m] = xi / mag
+    combine_t(ht_r, ht_i, dr, di, xr, xi)  # grad_F^T = (H D)^T  [M, N]
+    for m in range(M):  # F <- P_unit(F + mu grad_F)
+        for n in range(N):
+            yr = ft_r[m, n] + mu * xr[m, n]
+            yi = ft_i[m, n] + mu * xi[m, n]
+            mag2 = yr * yr + yi * yi
+            if mag2 > 0:
+                inv = 1 / math.sqrt(mag2)
+                ft_r[m, n] = yr * inv
+                ft_i[m, n] = yi * inv
             else:  # eq. (7) is undefined at 0: phase 0, as hbf_edge.upga does
-                fr[n, m] = 1
-                fi[n, m] = 0
+                ft_r[m, n] = 1
+                ft_i[m, n] = 0
 
 
-@njit(cache=True)
-def normalize_one(fr, fi, wr, wi, pt, zero):  # pragma: no cover - compiled
-    """Eq. (9) with sqrt(P_t): ``W <- sqrt(P_t) W / ||F W||_F`` in place."""
-    N, M = fr.shape
+@njit(cache=True, fastmath=FM)
+def normalize_one(ft_r, ft_i, wr, wi, pt, xr, xi, zero):  # pragma: no cover - compiled
+    """Eq. (9) with sqrt(P_t): ``W <- sqrt(P_t) W / ||F W||_F`` in place (xr/xi: >= K rows of N)."""
+    combine_t(ft_r, ft_i, wr, wi, xr, xi)  # (F W)^T into the first K rows
     K = wr.shape[1]
+    N = xr.shape[1]
     total = zero
-    for n in range(N):
-        for l in range(K):
-            xr = zero
-            xi = zero
-            for m in range(M):
-                xr += fr[n, m] * wr[m, l] - fi[n, m] * wi[m, l]
-                xi += fr[n, m] * wi[m, l] + fi[n, m] * wr[m, l]
-            total += xr * xr + xi * xi
+    for l in range(K):
+        for n in range(N):
+            total += xr[l, n] * xr[l, n] + xi[l, n] * xi[l, n]
     scale = math.sqrt(pt) / math.sqrt(total)
+    M = wr.shape[0]
     for m in range(M):
         for l in range(K):
             wr[m, l] *= scale
             wi[m, l] *= scale
 
 
-@njit(cache=True)
-def w_step_one(hr, hi, fr, fi, wr, wi, pt, s2, lam, gr, gi, cr, ci, zero):  # pragma: no cover
+@njit(cache=True, fastmath=FM)
+def w_step_one(ht_r, ht_i, ft_r, ft_i, wr, wi, pt, s2, lam, gr, gi, cr, ci, xr, xi, zero):  # pragma: no cover
     """One W-step, eq. (8)-(9), in place on (wr, wi)."""
-    K = hr.shape[1]
-    M = fr.shape[1]
-    weighted_e(hr, hi, fr, fi, wr, wi, s2, gr, gi, cr, ci)
+    K = ht_r.shape[0]
+    M = ft_r.shape[0]
+    weighted_e(ht_r, ht_i, ft_r, ft_i, wr, wi, s2, gr, gi, cr, ci, zero)
     for m in range(M):  # W <- W + lam G^H C
         for l in range(K):
             sr = zero
@@ -110,110 +142,162 @@ def w_step_one(hr, hi, fr, fi, wr, wi, pt, s2, lam, gr, gi, cr, ci, zero):  # pr
                 si += gr[k, m] * ci[k, l] - gi[k, m] * cr[k, l]
             wr[m, l] += lam * sr
             wi[m, l] += lam * si
-    normalize_one(fr, fi, wr, wi, pt, zero)
+    normalize_one(ft_r, ft_i, wr, wi, pt, xr, xi, zero)
 
 
-@njit(cache=True)
-def init_one(hr, hi, pt, fr, fi, wr, wi, zero):  # pragma: no cover - compiled
+@njit(cache=True, fastmath=FM)
+def init_one(ht_r, ht_i, pt, ft_r, ft_i, wr, wi, xr, xi, zero):  # pragma: no cover - compiled
     """Eq. (12)-(13): ``F_0 = exp(j angle H)`` (+ DFT beams if M > K), ``W_0 = F_0^+ (H^H)^+``."""
-    N, K = hr.shape
-    M = fr.shape[1]
-    dt = hr.dtype
-    for n in range(N):
-        for k in range(K):
-            mag = math.sqrt(hr[n, k] * hr[n, k] + hi[n, k] * hi[n, k])
+    K, N = ht_r.shape
+    M = ft_r.shape[0]
+    dt = ht_r.dtype
+    for k in range(K):
+        for n in range(N):
+            mag = math.sqrt(ht_r[k, n] * ht_r[k, n] + ht_i[k, n] * ht_i[k, n])
             if mag > 0:
-                fr[n, k] = hr[n, k] / mag
-                fi[n, k] = hi[n, k] / mag
+                ft_r[k, n] = ht_r[k, n] / mag
+                ft_i[k, n] = ht_i[k, n] / mag
             else:
-                fr[n, k] = 1
-                fi[n, k] = 0
-        for m in range(K, M):
+                ft_r[k, n] = 1
+                ft_i[k, n] = 0
+    for m in range(K, M):
+        for n in range(N):
             ang = -2.0 * math.pi * n * (m - K) / N
-            fr[n, m] = math.cos(ang)
-            fi[n, m] = math.sin(ang)
+            ft_r[m, n] = math.cos(ang)
+            ft_i[m, n] = math.sin(ang)
     ar = np.empty((K, K), dt)
     ai = np.empty((K, K), dt)
     air = np.empty((K, K), dt)
     aii = np.empty((K, K), dt)
-    gram_ah_b(hr, hi, hr, hi, ar, ai)
+    gram_t(ht_r, ht_i, ht_r, ht_i, ar, ai, zero)
     cinv(ar, ai, air, aii, np.empty((2 * K, 2 * K), dt), np.empty((2 * K, 2 * K), dt))
-    zr = np.empty((N, K), dt)
-    zi = np.empty((N, K), dt)
-    matmul(hr, hi, air, aii, zr, zi)  # (H^H)^+ = H (H^H H)^-1
+    zr = np.empty((K, N), dt)
+    zi = np.empty((K, N), dt)
+    combine_t(ht_r, ht_i, air, aii, zr, zi)  # ((H^H)^+)^T = (H (H^H H)^-1)^T
     br = np.empty((M, M), dt)
     bi = np.empty((M, M), dt)
     bir = np.empty((M, M), dt)
     bii = np.empty((M, M), dt)
-    gram_ah_b(fr, fi, fr, fi, br, bi)
+    gram_t(ft_r, ft_i, ft_r, ft_i, br, bi, zero)
     cinv(br, bi, bir, bii, np.empty((2 * M, 2 * M), dt), np.empty((2 * M, 2 * M), dt))
     tr = np.empty((M, K), dt)
     ti = np.empty((M, K), dt)
-    gram_ah_b(fr, fi, zr, zi, tr, ti)  # F^H (H^H)^+
+    gram_t(ft_r, ft_i, zr, zi, tr, ti, zero)  # F^H (H^H)^+
     matmul(bir, bii, tr, ti, wr, wi)  # (F^H F)^-1 F^H (H^H)^+
-    normalize_one(fr, fi, wr, wi, pt, zero)
+    normalize_one(ft_r, ft_i, wr, wi, pt, xr, xi, zero)
 
 
 @njit(cache=True)
-def layers_one(hr, hi, fr, fi, wr, wi, pt, s2, mu, lam, zero):  # pragma: no cover - compiled
-    """Layers ``mu [I, J]``, ``lam [I]`` in place on one channel's (F, W); buffers once."""
-    K = hr.shape[1]
-    M = fr.shape[1]
+def load_t(src, dst):  # pragma: no cover - compiled
+    """``dst = src^T`` for one channel's [N, P] array into a [P, N] buffer."""
+    N, P = src.shape
+    for n in range(N):
+        for p in range(P):
+            dst[p, n] = src[n, p]
+
+
+@njit(cache=True)
+def store_t(src, dst):  # pragma: no cover - compiled
+    """``dst = src^T`` from a [P, N] buffer back to a channel's [N, P] array."""
+    P, N = src.shape
+    for n in range(N):
+        for p in range(P):
+            dst[n, p] = src[p, n]
+
+
+@njit(cache=True)
+def layers_one(ht_r, ht_i, ft_r, ft_i, wr, wi, pt, s2, mu, lam, xr, xi, zero):  # pragma: no cover
+    """Layers ``mu [I, J]``, ``lam [I]`` in place on one channel's (F^T, W)."""
+    K = ht_r.shape[0]
+    M = ft_r.shape[0]
     I, J = mu.shape
-    gr = np.empty((K, M), hr.dtype)
-    gi = np.empty((K, M), hr.dtype)
-    cr = np.empty((K, K), hr.dtype)
-    ci = np.empty((K, K), hr.dtype)
-    dr = np.empty((K, M), hr.dtype)
-    di = np.empty((K, M), hr.dtype)
+    dt = ht_r.dtype
+    gr = np.empty((K, M), dt)
+    gi = np.empty((K, M), dt)
+    cr = np.empty((K, K), dt)
+    ci = np.empty((K, K), dt)
+    dr = np.empty((K, M), dt)
+    di = np.empty((K, M), dt)
     for i in range(I):
         for j in range(J):
-            f_step_one(hr, hi, fr, fi, wr, wi, s2, mu[i, j], gr, gi, cr, ci, dr, di, zero)
-        w_step_one(hr, hi, fr, fi, wr, wi, pt, s2, lam[i], gr, gi, cr, ci, zero)
+            f_step_one(ht_r, ht_i, ft_r, ft_i, wr, wi, s2, mu[i, j], gr, gi, cr, ci, dr, di, xr, xi, zero)
+        w_step_one(ht_r, ht_i, ft_r, ft_i, wr, wi, pt, s2, lam[i], gr, gi, cr, ci, xr, xi, zero)
+
+
+@njit(cache=True)
+def _channel(h_re, h_im, f_re, f_im, b, load_f):  # pragma: no cover - compiled
+    """Transposed buffers of channel ``b``: Ht, Ft (loaded from F if asked) and x work."""
+    N, K = h_re.shape[1], h_re.shape[2]
+    M = f_re.shape[2]
+    dt = h_re.dtype
+    ht_r = np.empty((K, N), dt)
+    ht_i = np.empty((K, N), dt)
+    load_t(h_re[b], ht_r)
+    load_t(h_im[b], ht_i)
+    ft_r = np.empty((M, N), dt)
+    ft_i = np.empty((M, N), dt)
+    if load_f:
+        load_t(f_re[b], ft_r)
+        load_t(f_im[b], ft_i)
+    rows = max(M, K)
+    return ht_r, ht_i, ft_r, ft_i, np.empty((rows, N), dt), np.empty((rows, N), dt)
 
 
 @njit(cache=True, parallel=True)
 def forward_batch(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero):  # pragma: no cover
     """Initialisation and ``I`` layers for every channel; parallel over the batch."""
+    K = h_re.shape[2]
+    M = f_re.shape[2]
     for b in prange(h_re.shape[0]):
-        init_one(h_re[b], h_im[b], p_t[b], f_re[b], f_im[b], w_re[b], w_im[b], zero)
-        layers_one(h_re[b], h_im[b], f_re[b], f_im[b], w_re[b], w_im[b], p_t[b], noise[b], mu, lam, zero)
+        ht_r, ht_i, ft_r, ft_i, xr, xi = _channel(h_re, h_im, f_re, f_im, b, False)
+        init_one(ht_r, ht_i, p_t[b], ft_r, ft_i, w_re[b], w_im[b], xr, xi, zero)
+        layers_one(ht_r, ht_i, ft_r, ft_i, w_re[b], w_im[b], p_t[b], noise[b], mu, lam, xr, xi, zero)
+        store_t(ft_r, f_re[b])
+        store_t(ft_i, f_im[b])
 
 
 @njit(cache=True, parallel=True)
 def init_batch(h_re, h_im, p_t, f_re, f_im, w_re, w_im, zero):  # pragma: no cover - compiled
+    K = h_re.shape[2]
     for b in prange(h_re.shape[0]):
-        init_one(h_re[b], h_im[b], p_t[b], f_re[b], f_im[b], w_re[b], w_im[b], zero)
+        ht_r, ht_i, ft_r, ft_i, xr, xi = _channel(h_re, h_im, f_re, f_im, b, False)
+        init_one(ht_r, ht_i, p_t[b], ft_r, ft_i, w_re[b], w_im[b], xr, xi, zero)
+        store_t(ft_r, f_re[b])
+        store_t(ft_i, f_im[b])
 
 
 @njit(cache=True, parallel=True)
 def layers_batch(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero):  # pragma: no cover
     """A run of layers (one layer for per-layer profiling) in place on every channel's (F, W)."""
+    M = f_re.shape[2]
     for b in prange(h_re.shape[0]):
-        layers_one(h_re[b], h_im[b], f_re[b], f_im[b], w_re[b], w_im[b], p_t[b], noise[b], mu, lam, zero)
+        ht_r, ht_i, ft_r, ft_i, xr, xi = _channel(h_re, h_im, f_re, f_im, b, True)
+        layers_one(ht_r, ht_i, ft_r, ft_i, w_re[b], w_im[b], p_t[b], noise[b], mu, lam, xr, xi, zero)
+        store_t(ft_r, f_re[b])
+        store_t(ft_i, f_im[b])
 
 
 @njit(cache=True, parallel=True)
 def f_step_batch(h_re, h_im, f_re, f_im, w_re, w_im, noise, mu, zero):  # pragma: no cover
-    B, N, K = h_re.shape
+    K = h_re.shape[2]
     M = f_re.shape[2]
-    for b in prange(B):
-        gr = np.empty((K, M), h_re.dtype)
-        gi = np.empty((K, M), h_re.dtype)
-        cr = np.empty((K, K), h_re.dtype)
-        ci = np.empty((K, K), h_re.dtype)
-        dr = np.empty((K, M), h_re.dtype)
-        di = np.empty((K, M), h_re.dtype)
-        f_step_one(h_re[b], h_im[b], f_re[b], f_im[b], w_re[b], w_im[b], noise[b], mu, gr, gi, cr, ci, dr, di, zero)
+    for b in prange(h_re.shape[0]):
+        ht_r, ht_i, ft_r, ft_i, xr, xi = _channel(h_re, h_im, f_re, f_im, b, True)
+        dt = h_re.dtype
+        f_step_one(ht_r, ht_i, ft_r, ft_i, w_re[b], w_im[b], noise[b], mu,
+                   np.empty((K, M), dt), np.empty((K, M), dt), np.empty((K, K), dt), np.empty((K, K), dt),
+                   np.empty((K, M), dt), np.empty((K, M), dt), xr, xi, zero)
+        store_t(ft_r, f_re[b])
+        store_t(ft_i, f_im[b])
 
 
 @njit(cache=True, parallel=True)
 def w_step_batch(h_re, h_im, f_re, f_im, w_re, w_im, p_t, noise, lam, zero):  # pragma: no cover
-    B, N, K = h_re.shape
+    K = h_re.shape[2]
     M = f_re.shape[2]
-    for b in prange(B):
-        gr = np.empty((K, M), h_re.dtype)
-        gi = np.empty((K, M), h_re.dtype)
-        cr = np.empty((K, K), h_re.dtype)
-        ci = np.empty((K, K), h_re.dtype)
-        w_step_one(h_re[b], h_im[b], f_re[b], f_im[b], w_re[b], w_im[b], p_t[b], noise[b], lam, gr, gi, cr, ci, zero)
+    for b in prange(h_re.shape[0]):
+        ht_r, ht_i, ft_r, ft_i, xr, xi = _channel(h_re, h_im, f_re, f_im, b, True)
+        dt = h_re.dtype
+        w_step_one(ht_r, ht_i, ft_r, ft_i, w_re[b], w_im[b], p_t[b], noise[b], lam,
+                   np.empty((K, M), dt), np.empty((K, M), dt), np.empty((K, K), dt), np.empty((K, K), dt),
+                   xr, xi, zero)
