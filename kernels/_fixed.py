@@ -100,6 +100,7 @@ def nearest_code(xr, xi, lut_c, lut_s):  # pragma: no cover - compiled
     a tie by at most one code), which are checked in counter-clockwise order.
     """
     n = lut_c.shape[0]
+    mask = n - 1  # n is a power of two: "& mask" is "mod n", also for negative indices
     if xr == 0 and xi == 0:
         return 0
     if n == 2:  # codes at 0 and pi; a tie means xr = 0, decided by the half plane
@@ -130,13 +131,13 @@ def nearest_code(xr, xi, lut_c, lut_s):  # pragma: no cover - compiled
     best = 0
     best_p = 0
     for t in range(4):
-        c = (c0 - 1 + t) % n
+        c = (c0 - 1 + t) & mask
         p = xr * lut_c[c] + xi * lut_s[c]
         if t == 0 or p >= best_p:
             best = c
             best_p = p
     for _ in range(n):  # a longer tied run: walk to its counter-clockwise end
-        c = (best + 1) % n
+        c = (best + 1) & mask
         if xr * lut_c[c] + xi * lut_s[c] != best_p:
             break
         best = c

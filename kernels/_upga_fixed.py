@@ -39,10 +39,13 @@ S_INIT, S_G, S_E, S_POW, S_REC, S_C, S_D, S_GF, S_X, S_GW, S_WACC, S_NORM, S_W =
 
 
 @njit(cache=True)
-def weighted_e_fx(hr, hi, codes, lc, ls, wr, wi, noise, fm, cnt, gr, gi, cr, ci):  # pragma: no cover
-    """``G = H^H F`` (acc) into gr/gi and ``C`` of eq. (10)-(11) (gradient) into cr/ci."""
+def weighted_e_fx(hr, hi, fc, fs, wr, wi, noise, fm, cnt, gr, gi, cr, ci):  # pragma: no cover
+    """``G = H^H F`` (acc) into gr/gi and ``C`` of eq. (10)-(11) (gradient) into cr/ci.
+
+    ``fc, fs [N, M]`` hold the table words of the current codes (gathered once per change).
+    """
     N, K = hr.shape
-    M = codes.shape[1]
+    M = fc.shape[1]
     fH, fL, fA, fG, fW = fm[CH, 0], fm[LUT, 0], fm[ACC, 0], fm[GRD, 0], fm[PRE, 0]
     for k in range(K):
         for m in range(M):
@@ -53,9 +56,8 @@ def weighted_e_fx(hr, hi, codes, lc, ls, wr, wi, noise, fm, cnt, gr, gi, cr, ci)
             xr = hr[n, k]
             xi = hi[n, k]
             for m in range(M):
-                c = codes[n, m]
-                gr[k, m] += xr * lc[c] + xi * ls[c]
-                gi[k, m] += xr * ls[c] - xi * lc[c]
+                gr[k, m] += xr * fc[n, m] + xi * fs[n, m]
+                gi[k, m] += xr * fs[n, m] - xi * fc[n, m]
     for k in range(K):
         for m in range(M):
             gr[k, m] = requant(gr[k, m], fH + fL - fA, fm[ACC], cnt, S_G)
@@ -90,13 +92,13 @@ def weighted_e_fx(hr, hi, codes, lc, ls, wr, wi, noise, fm, cnt, gr, gi, cr, ci)
 
 
 @njit(cache=True)
-def f_step_fx(hr, hi, codes, lc, ls, wr, wi, noise, mu, fm, cnt, gr, gi, cr, ci, dr, di):  # pragma: no cover
-    """Eq. (6)-(7) on the codes, in place."""
+def f_step_fx(hr, hi, codes, fc, fs, lc, ls, wr, wi, noise, mu, fm, cnt, gr, gi, cr, ci, dr, di):  # pragma: no cover
+    """Eq. (6)-(7) on the codes (and their table words fc, fs), in place."""
     N, K = hr.shape
     M = codes.shape[1]
     fH, fL, fG, fS, fW = fm[CH, 0], fm[LUT, 0], fm[GRD, 0], fm[STP, 0], fm[PRE, 0]
     gmode = fm[GRD, 3]
-    weighted_e_fx(hr, hi, codes, lc, ls, wr, wi, noise, fm, cnt, gr, gi, cr, ci)
+    weighted_e_fx(hr, hi, fc, fs, wr, wi, noise, fm, cnt, gr, gi, cr, ci)
     for k in range(K):  # D = C W^H
         for m in range(M):
             sr = 0
@@ -116,16 +118,18 @@ def f_step_fx(hr, hi, codes, lc, ls, wr, wi, noise, mu, fm, cnt, gr, gi, cr, ci,
                 si += hr[n, k] * di[k, m] + hi[n, k] * dr[k, m]
             g_r = requant(sr, fH, fm[GRD], cnt, S_GF)
             g_i = requant(si, fH, fm[GRD], cnt, S_GF)
-            c = codes[n, m]
-            x_r = fit((lc[c] << up) + rshift(mu * g_r, fS, gmode), fm[GRD], cnt, S_X)
-            x_i = fit((ls[c] << up) + rshift(mu * g_i, fS, gmode), fm[GRD], cnt, S_X)
-            codes[n, m] = nearest_code(x_r, x_i, lc, ls)
+            x_r = fit((fc[n, m] << up) + rshift(mu * g_r, fS, gmode), fm[GRD], cnt, S_X)
+            x_i = fit((fs[n, m] << up) + rshift(mu * g_i, fS, gmode), fm[GRD], cnt, S_X)
+            c = nearest_code(x_r, x_i, lc, ls)
+            codes[n, m] = c
+            fc[n, m] = lc[c]
+            fs[n, m] = ls[c]
 
 
 @njit(cache=True)
-def normalize_fx(codes, lc, ls, ar, ai, wr, wi, fm, cnt):  # pragma: no cover - compiled
+def normalize_fx(fc, fs, ar, ai, wr, wi, fm, cnt):  # pragma: no cover - compiled
     """Eq. (9) in the normalised units: ``W = W_acc sqrt(N / ||F W_acc||^2)`` (precoder)."""
-    N, M = codes.shape
+    N, M = fc.shape
     K = ar.shape[1]
     fL, fA, fG, fW = fm[LUT, 0], fm[ACC, 0], fm[GRD, 0], fm[PRE, 0]
     norm2 = 0
@@ -134,9 +138,8 @@ def normalize_fx(codes, lc, ls, ar, ai, wr, wi, fm, cnt):  # pragma: no cover - 
             sr = 0
             si = 0
             for m in range(M):
-                c = codes[n, m]
-                sr += lc[c] * ar[m, l] - ls[c] * ai[m, l]
-                si += lc[c] * ai[m, l] + ls[c] * ar[m, l]
+                sr += fc[n, m] * ar[m, l] - fs[n, m] * ai[m, l]
+                si += fc[n, m] * ai[m, l] + fs[n, m] * ar[m, l]
             xr = requant(sr, fL, fm[ACC], cnt, S_NORM)
             xi = requant(si, fL, fm[ACC], cnt, S_NORM)
             norm2 += requant(xr * xr + xi * xi, fA, fm[ACC], cnt, S_NORM)
@@ -149,12 +152,12 @@ def normalize_fx(codes, lc, ls, ar, ai, wr, wi, fm, cnt):  # pragma: no cover - 
 
 
 @njit(cache=True)
-def w_step_fx(hr, hi, codes, lc, ls, wr, wi, noise, lam, fm, cnt, gr, gi, cr, ci, ar, ai):  # pragma: no cover
+def w_step_fx(hr, hi, fc, fs, wr, wi, noise, lam, fm, cnt, gr, gi, cr, ci, ar, ai):  # pragma: no cover
     """Eq. (8)-(9) on W, in place (``ar``/``ai`` hold W before normalisation)."""
     K = hr.shape[1]
-    M = codes.shape[1]
+    M = fc.shape[1]
     fA, fG, fS, fW = fm[ACC, 0], fm[GRD, 0], fm[STP, 0], fm[PRE, 0]
-    weighted_e_fx(hr, hi, codes, lc, ls, wr, wi, noise, fm, cnt, gr, gi, cr, ci)
+    weighted_e_fx(hr, hi, fc, fs, wr, wi, noise, fm, cnt, gr, gi, cr, ci)
     for m in range(M):
         for l in range(K):
             sr = 0
@@ -168,7 +171,7 @@ def w_step_fx(hr, hi, codes, lc, ls, wr, wi, noise, lam, fm, cnt, gr, gi, cr, ci
                            fm[ACC], cnt, S_WACC)
             ai[m, l] = fit((wi[m, l] << (fA - fW)) + rshift(lam * gw_i, fS + fG - fA, fm[ACC, 3]),
                            fm[ACC], cnt, S_WACC)
-    normalize_fx(codes, lc, ls, ar, ai, wr, wi, fm, cnt)
+    normalize_fx(fc, fs, ar, ai, wr, wi, fm, cnt)
 
 
 @njit(cache=True)
@@ -232,7 +235,7 @@ def cinv_fx(xr, xi, outr, outi, fm, cnt):  # pragma: no cover - compiled
 
 
 @njit(cache=True)
-def init_fx(hr, hi, codes, lc, ls, wr, wi, fm, cnt, ar, ai):  # pragma: no cover - compiled
+def init_fx(hr, hi, codes, fc, fs, lc, ls, wr, wi, fm, cnt, ar, ai):  # pragma: no cover - compiled
     """Eq. (12)-(13) in fixed point: codes of the channel phases (+ DFT codes), then
     ``W_acc = (F^H F)^-1 F^H H (H^H H)^-1`` and the normalisation."""
     N, K = hr.shape
@@ -244,6 +247,9 @@ def init_fx(hr, hi, codes, lc, ls, wr, wi, fm, cnt, ar, ai):  # pragma: no cover
             codes[n, k] = nearest_code(hr[n, k], hi[n, k], lc, ls)
         for m in range(K, M):  # nearest code of -2 pi n (m-K) / N: floor(x + 1/2) in integers
             codes[n, m] = ((-2 * n * (m - K) * n_codes + N) // (2 * N)) % n_codes
+        for m in range(M):
+            fc[n, m] = lc[codes[n, m]]
+            fs[n, m] = ls[codes[n, m]]
     # A = H^H H, its inverse, Z = H A^-1
     a_r = np.empty((K, K), np.int64)
     a_i = np.empty((K, K), np.int64)
@@ -280,18 +286,16 @@ def init_fx(hr, hi, codes, lc, ls, wr, wi, fm, cnt, ar, ai):  # pragma: no cover
             sr = 0
             si = 0
             for n in range(N):
-                ci_, cj = codes[n, i], codes[n, j]
-                sr += lc[ci_] * lc[cj] + ls[ci_] * ls[cj]
-                si += lc[ci_] * ls[cj] - ls[ci_] * lc[cj]
+                sr += fc[n, i] * fc[n, j] + fs[n, i] * fs[n, j]
+                si += fc[n, i] * fs[n, j] - fs[n, i] * fc[n, j]
             b_r[i, j] = requant(sr, 2 * fL - fA, fm[ACC], cnt, S_INIT)
             b_i[i, j] = requant(si, 2 * fL - fA, fm[ACC], cnt, S_INIT)
         for k in range(K):
             sr = 0
             si = 0
             for n in range(N):
-                c = codes[n, i]
-                sr += lc[c] * z_r[n, k] + ls[c] * z_i[n, k]
-                si += lc[c] * z_i[n, k] - ls[c] * z_r[n, k]
+                sr += fc[n, i] * z_r[n, k] + fs[n, i] * z_i[n, k]
+                si += fc[n, i] * z_i[n, k] - fs[n, i] * z_r[n, k]
             t_r[i, k] = requant(sr, fL, fm[ACC], cnt, S_INIT)
             t_i[i, k] = requant(si, fL, fm[ACC], cnt, S_INIT)
     binv_r = np.empty((M, M), np.int64)
@@ -306,7 +310,7 @@ def init_fx(hr, hi, codes, lc, ls, wr, wi, fm, cnt, ar, ai):  # pragma: no cover
                 si += binv_r[i, j] * t_i[j, k] + binv_i[i, j] * t_r[j, k]
             ar[i, k] = requant(sr, fA, fm[ACC], cnt, S_INIT)
             ai[i, k] = requant(si, fA, fm[ACC], cnt, S_INIT)
-    normalize_fx(codes, lc, ls, ar, ai, wr, wi, fm, cnt)
+    normalize_fx(fc, fs, ar, ai, wr, wi, fm, cnt)
 
 
 @njit(cache=True, parallel=True)
@@ -329,8 +333,10 @@ def forward_fx_batch(h_r, h_i, noise, mu, lam, lc, ls, fm, codes, w_r, w_i, coun
         di = np.empty((K, M), np.int64)
         ar = np.empty((M, K), np.int64)
         ai = np.empty((M, K), np.int64)
-        init_fx(hr, hi, cd, lc, ls, wr, wi, fm, cnt, ar, ai)
+        fc = np.empty((N, M), np.int64)
+        fs = np.empty((N, M), np.int64)
+        init_fx(hr, hi, cd, fc, fs, lc, ls, wr, wi, fm, cnt, ar, ai)
         for i in range(I):
             for j in range(J):
-                f_step_fx(hr, hi, cd, lc, ls, wr, wi, noise[b], mu[i, j], fm, cnt, gr, gi, cr, ci, dr, di)
-            w_step_fx(hr, hi, cd, lc, ls, wr, wi, noise[b], lam[b, i], fm, cnt, gr, gi, cr, ci, ar, ai)
+                f_step_fx(hr, hi, cd, fc, fs, lc, ls, wr, wi, noise[b], mu[i, j], fm, cnt, gr, gi, cr, ci, dr, di)
+            w_step_fx(hr, hi, fc, fs, wr, wi, noise[b], lam[b, i], fm, cnt, gr, gi, cr, ci, ar, ai)

@@ -49,10 +49,12 @@ def combine_t(ar, ai, cr, ci, outr, outi):  # pragma: no cover - compiled
     R, N = ar.shape
     Q = cr.shape[1]
     for q in range(Q):
+        xr = cr[0, q]  # the first row initialises the output: one pass fewer over it
+        xi = ci[0, q]
         for n in range(N):
-            outr[q, n] = 0
-            outi[q, n] = 0
-        for r in range(R):
+            outr[q, n] = ar[0, n] * xr - ai[0, n] * xi
+            outi[q, n] = ar[0, n] * xi + ai[0, n] * xr
+        for r in range(1, R):
             xr = cr[r, q]
             xi = ci[r, q]
             for n in range(N):
