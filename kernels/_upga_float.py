@@ -6,10 +6,11 @@ Algorithm 1).  Per channel everything is O(NMK): with ``G = H^H F`` and ``E = G 
 * eq. (10): ``grad_F = H (C W^H)``,  eq. (11): ``grad_W = G^H C``,
 * ``C_kl = E_kl (1/a_k - [l != k]/b_k)``, ``a_k = sum_l |E_kl|^2 + s2``, ``b_k = a_k - |E_kk|^2``.
 
-Working layout: each channel is copied once into transposed buffers ``Ht [K, N]`` and
+Working layout: each channel is copied into transposed buffers ``Ht [K, N]`` and
 ``Ft [M, N]``, so every O(N) loop (the dot products of G, the axpys of ``H D``, the columns of
 ``F W``, the projection) runs over a contiguous length-N row and vectorises; the public layout
-stays ``[N, M]``.  Buffers are allocated once per channel, never per layer.  ``zero`` is a
+stays ``[N, M]``.  The batch is split into a few chunks per thread; all buffers are allocated
+once per chunk (allocation per channel cost as much as the arithmetic at N=32), never per layer.  ``zero`` is a
 scalar of the working dtype: accumulators start from it so a float32 kernel stays float32.
 Reductions may be reassociated (``fastmath`` reassoc/contract), which changes results only at
 the rounding level and keeps them deterministic.
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import math
 
+import numba
 import numpy as np
 from numba import njit, prange
 
@@ -147,12 +149,21 @@ def w_step_one(ht_r, ht_i, ft_r, ft_i, wr, wi, pt, s2, lam, gr, gi, cr, ci, xr, 
     normalize_one(ft_r, ft_i, wr, wi, pt, xr, xi, zero)
 
 
+@njit(cache=True)
+def init_workspace(N, M, K, dt):  # pragma: no cover - compiled
+    """Temporaries of :func:`init_one`, allocated once per chunk of channels."""
+    return (np.empty((K, K), dt), np.empty((K, K), dt), np.empty((K, K), dt), np.empty((K, K), dt),
+            np.empty((2 * K, 2 * K), dt), np.empty((2 * K, 2 * K), dt), np.empty((K, N), dt), np.empty((K, N), dt),
+            np.empty((M, M), dt), np.empty((M, M), dt), np.empty((M, M), dt), np.empty((M, M), dt),
+            np.empty((2 * M, 2 * M), dt), np.empty((2 * M, 2 * M), dt), np.empty((M, K), dt), np.empty((M, K), dt))
+
+
 @njit(cache=True, fastmath=FM)
-def init_one(ht_r, ht_i, pt, ft_r, ft_i, wr, wi, xr, xi, zero):  # pragma: no cover - compiled
+def init_one(ht_r, ht_i, pt, ft_r, ft_i, wr, wi, xr, xi, ws, zero):  # pragma: no cover - compiled
     """Eq. (12)-(13): ``F_0 = exp(j angle H)`` (+ DFT beams if M > K), ``W_0 = F_0^+ (H^H)^+``."""
     K, N = ht_r.shape
     M = ft_r.shape[0]
-    dt = ht_r.dtype
+    ar, ai, air, aii, big_k, big_k_inv, zr, zi, br, bi, bir, bii, big_m, big_m_inv, tr, ti = ws
     for k in range(K):
         for n in range(N):
             mag = math.sqrt(ht_r[k, n] * ht_r[k, n] + ht_i[k, n] * ht_i[k, n])
@@ -167,23 +178,11 @@ def init_one(ht_r, ht_i, pt, ft_r, ft_i, wr, wi, xr, xi, zero):  # pragma: no co
             ang = -2.0 * math.pi * n * (m - K) / N
             ft_r[m, n] = math.cos(ang)
             ft_i[m, n] = math.sin(ang)
-    ar = np.empty((K, K), dt)
-    ai = np.empty((K, K), dt)
-    air = np.empty((K, K), dt)
-    aii = np.empty((K, K), dt)
     gram_t(ht_r, ht_i, ht_r, ht_i, ar, ai, zero)
-    cinv(ar, ai, air, aii, np.empty((2 * K, 2 * K), dt), np.empty((2 * K, 2 * K), dt))
-    zr = np.empty((K, N), dt)
-    zi = np.empty((K, N), dt)
+    cinv(ar, ai, air, aii, big_k, big_k_inv)
     combine_t(ht_r, ht_i, air, aii, zr, zi)  # ((H^H)^+)^T = (H (H^H H)^-1)^T
-    br = np.empty((M, M), dt)
-    bi = np.empty((M, M), dt)
-    bir = np.empty((M, M), dt)
-    bii = np.empty((M, M), dt)
     gram_t(ft_r, ft_i, ft_r, ft_i, br, bi, zero)
-    cinv(br, bi, bir, bii, np.empty((2 * M, 2 * M), dt), np.empty((2 * M, 2 * M), dt))
-    tr = np.empty((M, K), dt)
-    ti = np.empty((M, K), dt)
+    cinv(br, bi, bir, bii, big_m, big_m_inv)
     gram_t(ft_r, ft_i, zr, zi, tr, ti, zero)  # F^H (H^H)^+
     matmul(bir, bii, tr, ti, wr, wi)  # (F^H F)^-1 F^H (H^H)^+
     normalize_one(ft_r, ft_i, wr, wi, pt, xr, xi, zero)
@@ -208,18 +207,17 @@ def store_t(src, dst):  # pragma: no cover - compiled
 
 
 @njit(cache=True)
-def layers_one(ht_r, ht_i, ft_r, ft_i, wr, wi, pt, s2, mu, lam, xr, xi, zero):  # pragma: no cover
+def layer_workspace(M, K, dt):  # pragma: no cover - compiled
+    """G (K x M), C (K x K) and D (K x M) buffers of the layers."""
+    return (np.empty((K, M), dt), np.empty((K, M), dt), np.empty((K, K), dt), np.empty((K, K), dt),
+            np.empty((K, M), dt), np.empty((K, M), dt))
+
+
+@njit(cache=True)
+def layers_one(ht_r, ht_i, ft_r, ft_i, wr, wi, pt, s2, mu, lam, xr, xi, ws, zero):  # pragma: no cover
     """Layers ``mu [I, J]``, ``lam [I]`` in place on one channel's (F^T, W)."""
-    K = ht_r.shape[0]
-    M = ft_r.shape[0]
     I, J = mu.shape
-    dt = ht_r.dtype
-    gr = np.empty((K, M), dt)
-    gi = np.empty((K, M), dt)
-    cr = np.empty((K, K), dt)
-    ci = np.empty((K, K), dt)
-    dr = np.empty((K, M), dt)
-    di = np.empty((K, M), dt)
+    gr, gi, cr, ci, dr, di = ws
     for i in range(I):
         for j in range(J):
             f_step_one(ht_r, ht_i, ft_r, ft_i, wr, wi, s2, mu[i, j], gr, gi, cr, ci, dr, di, xr, xi, zero)
@@ -227,79 +225,98 @@ def layers_one(ht_r, ht_i, ft_r, ft_i, wr, wi, pt, s2, mu, lam, xr, xi, zero):  
 
 
 @njit(cache=True)
-def _channel(h_re, h_im, f_re, f_im, b, load_f):  # pragma: no cover - compiled
-    """Transposed buffers of channel ``b``: Ht, Ft (loaded from F if asked) and x work."""
-    N, K = h_re.shape[1], h_re.shape[2]
-    M = f_re.shape[2]
-    dt = h_re.dtype
-    ht_r = np.empty((K, N), dt)
-    ht_i = np.empty((K, N), dt)
-    load_t(h_re[b], ht_r)
-    load_t(h_im[b], ht_i)
-    ft_r = np.empty((M, N), dt)
-    ft_i = np.empty((M, N), dt)
-    if load_f:
-        load_t(f_re[b], ft_r)
-        load_t(f_im[b], ft_i)
+def channel_workspace(N, M, K, dt):  # pragma: no cover - compiled
+    """Transposed channel buffers Ht, Ft and the [max(M, K), N] work rows x."""
     rows = max(M, K)
-    return ht_r, ht_i, ft_r, ft_i, np.empty((rows, N), dt), np.empty((rows, N), dt)
+    return (np.empty((K, N), dt), np.empty((K, N), dt), np.empty((M, N), dt), np.empty((M, N), dt),
+            np.empty((rows, N), dt), np.empty((rows, N), dt))
+
+
+def n_chunks_for(batch: int) -> int:
+    """Chunks a batch is split into: a few per thread, so buffers are allocated per chunk, not
+    per channel, and the threads stay balanced.  Passed to the kernels (a call to
+    ``numba.get_num_threads`` inside them would disable the cache)."""
+    return max(1, min(batch, 4 * numba.get_num_threads()))
 
 
 @njit(cache=True, parallel=True)
-def forward_batch(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero):  # pragma: no cover
-    """Initialisation and ``I`` layers for every channel; parallel over the batch."""
-    K = h_re.shape[2]
+def forward_batch(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero, n_chunks):  # pragma: no cover
+    """Initialisation and ``I`` layers for every channel; parallel over chunks of the batch."""
+    B, N, K = h_re.shape
     M = f_re.shape[2]
-    for b in prange(h_re.shape[0]):
-        ht_r, ht_i, ft_r, ft_i, xr, xi = _channel(h_re, h_im, f_re, f_im, b, False)
-        init_one(ht_r, ht_i, p_t[b], ft_r, ft_i, w_re[b], w_im[b], xr, xi, zero)
-        layers_one(ht_r, ht_i, ft_r, ft_i, w_re[b], w_im[b], p_t[b], noise[b], mu, lam, xr, xi, zero)
-        store_t(ft_r, f_re[b])
-        store_t(ft_i, f_im[b])
+    for c in prange(n_chunks):
+        ht_r, ht_i, ft_r, ft_i, xr, xi = channel_workspace(N, M, K, h_re.dtype)
+        ws_init = init_workspace(N, M, K, h_re.dtype)
+        ws = layer_workspace(M, K, h_re.dtype)
+        for b in range(c * B // n_chunks, (c + 1) * B // n_chunks):
+            load_t(h_re[b], ht_r)
+            load_t(h_im[b], ht_i)
+            init_one(ht_r, ht_i, p_t[b], ft_r, ft_i, w_re[b], w_im[b], xr, xi, ws_init, zero)
+            layers_one(ht_r, ht_i, ft_r, ft_i, w_re[b], w_im[b], p_t[b], noise[b], mu, lam, xr, xi, ws, zero)
+            store_t(ft_r, f_re[b])
+            store_t(ft_i, f_im[b])
 
 
 @njit(cache=True, parallel=True)
-def init_batch(h_re, h_im, p_t, f_re, f_im, w_re, w_im, zero):  # pragma: no cover - compiled
-    K = h_re.shape[2]
-    for b in prange(h_re.shape[0]):
-        ht_r, ht_i, ft_r, ft_i, xr, xi = _channel(h_re, h_im, f_re, f_im, b, False)
-        init_one(ht_r, ht_i, p_t[b], ft_r, ft_i, w_re[b], w_im[b], xr, xi, zero)
-        store_t(ft_r, f_re[b])
-        store_t(ft_i, f_im[b])
+def init_batch(h_re, h_im, p_t, f_re, f_im, w_re, w_im, zero, n_chunks):  # pragma: no cover - compiled
+    B, N, K = h_re.shape
+    M = f_re.shape[2]
+    for c in prange(n_chunks):
+        ht_r, ht_i, ft_r, ft_i, xr, xi = channel_workspace(N, M, K, h_re.dtype)
+        ws_init = init_workspace(N, M, K, h_re.dtype)
+        for b in range(c * B // n_chunks, (c + 1) * B // n_chunks):
+            load_t(h_re[b], ht_r)
+            load_t(h_im[b], ht_i)
+            init_one(ht_r, ht_i, p_t[b], ft_r, ft_i, w_re[b], w_im[b], xr, xi, ws_init, zero)
+            store_t(ft_r, f_re[b])
+            store_t(ft_i, f_im[b])
 
 
 @njit(cache=True, parallel=True)
-def layers_batch(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero):  # pragma: no cover
+def layers_batch(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero, n_chunks):  # pragma: no cover
     """A run of layers (one layer for per-layer profiling) in place on every channel's (F, W)."""
+    B, N, K = h_re.shape
     M = f_re.shape[2]
-    for b in prange(h_re.shape[0]):
-        ht_r, ht_i, ft_r, ft_i, xr, xi = _channel(h_re, h_im, f_re, f_im, b, True)
-        layers_one(ht_r, ht_i, ft_r, ft_i, w_re[b], w_im[b], p_t[b], noise[b], mu, lam, xr, xi, zero)
-        store_t(ft_r, f_re[b])
-        store_t(ft_i, f_im[b])
+    for c in prange(n_chunks):
+        ht_r, ht_i, ft_r, ft_i, xr, xi = channel_workspace(N, M, K, h_re.dtype)
+        ws = layer_workspace(M, K, h_re.dtype)
+        for b in range(c * B // n_chunks, (c + 1) * B // n_chunks):
+            load_t(h_re[b], ht_r)
+            load_t(h_im[b], ht_i)
+            load_t(f_re[b], ft_r)
+            load_t(f_im[b], ft_i)
+            layers_one(ht_r, ht_i, ft_r, ft_i, w_re[b], w_im[b], p_t[b], noise[b], mu, lam, xr, xi, ws, zero)
+            store_t(ft_r, f_re[b])
+            store_t(ft_i, f_im[b])
 
 
 @njit(cache=True, parallel=True)
-def f_step_batch(h_re, h_im, f_re, f_im, w_re, w_im, noise, mu, zero):  # pragma: no cover
-    K = h_re.shape[2]
+def f_step_batch(h_re, h_im, f_re, f_im, w_re, w_im, noise, mu, zero, n_chunks):  # pragma: no cover
+    B, N, K = h_re.shape
     M = f_re.shape[2]
-    for b in prange(h_re.shape[0]):
-        ht_r, ht_i, ft_r, ft_i, xr, xi = _channel(h_re, h_im, f_re, f_im, b, True)
-        dt = h_re.dtype
-        f_step_one(ht_r, ht_i, ft_r, ft_i, w_re[b], w_im[b], noise[b], mu,
-                   np.empty((K, M), dt), np.empty((K, M), dt), np.empty((K, K), dt), np.empty((K, K), dt),
-                   np.empty((K, M), dt), np.empty((K, M), dt), xr, xi, zero)
-        store_t(ft_r, f_re[b])
-        store_t(ft_i, f_im[b])
+    for c in prange(n_chunks):
+        ht_r, ht_i, ft_r, ft_i, xr, xi = channel_workspace(N, M, K, h_re.dtype)
+        gr, gi, cr, ci, dr, di = layer_workspace(M, K, h_re.dtype)
+        for b in range(c * B // n_chunks, (c + 1) * B // n_chunks):
+            load_t(h_re[b], ht_r)
+            load_t(h_im[b], ht_i)
+            load_t(f_re[b], ft_r)
+            load_t(f_im[b], ft_i)
+            f_step_one(ht_r, ht_i, ft_r, ft_i, w_re[b], w_im[b], noise[b], mu, gr, gi, cr, ci, dr, di, xr, xi, zero)
+            store_t(ft_r, f_re[b])
+            store_t(ft_i, f_im[b])
 
 
 @njit(cache=True, parallel=True)
-def w_step_batch(h_re, h_im, f_re, f_im, w_re, w_im, p_t, noise, lam, zero):  # pragma: no cover
-    K = h_re.shape[2]
+def w_step_batch(h_re, h_im, f_re, f_im, w_re, w_im, p_t, noise, lam, zero, n_chunks):  # pragma: no cover
+    B, N, K = h_re.shape
     M = f_re.shape[2]
-    for b in prange(h_re.shape[0]):
-        ht_r, ht_i, ft_r, ft_i, xr, xi = _channel(h_re, h_im, f_re, f_im, b, True)
-        dt = h_re.dtype
-        w_step_one(ht_r, ht_i, ft_r, ft_i, w_re[b], w_im[b], p_t[b], noise[b], lam,
-                   np.empty((K, M), dt), np.empty((K, M), dt), np.empty((K, K), dt), np.empty((K, K), dt),
-                   xr, xi, zero)
+    for c in prange(n_chunks):
+        ht_r, ht_i, ft_r, ft_i, xr, xi = channel_workspace(N, M, K, h_re.dtype)
+        gr, gi, cr, ci, dr, di = layer_workspace(M, K, h_re.dtype)
+        for b in range(c * B // n_chunks, (c + 1) * B // n_chunks):
+            load_t(h_re[b], ht_r)
+            load_t(h_im[b], ht_i)
+            load_t(f_re[b], ft_r)
+            load_t(f_im[b], ft_i)
+            w_step_one(ht_r, ht_i, ft_r, ft_i, w_re[b], w_im[b], p_t[b], noise[b], lam, gr, gi, cr, ci, xr, xi, zero)
