@@ -225,6 +225,24 @@ class HardwareSpec:
         """Number of phase codes, ``2**Q`` (None for infinite resolution)."""
         return None if self.phase_bits is None else 1 << self.phase_bits
 
+    def phase_table(self) -> tuple[np.ndarray, np.ndarray]:
+        """Code -> (cos, sin) words in the ``lut`` format, ``round(cos(2 pi c / 2**Q) 2**f)``.
+
+        The one table every stage uses (hardware kernel, QAT model, exporter).
+
+        Returns
+        -------
+        cos, sin : ndarray of int64, [2**Q]
+        """
+        if self.phase_bits is None:
+            raise ConfigError("the hardware spec has infinite phase resolution (phase_bits=None): no phase table")
+        angles = code_to_phase(np.arange(self.n_codes), self.phase_bits)
+        c, n_c = self.lut.to_int(np.cos(angles))
+        s, n_s = self.lut.to_int(np.sin(angles))
+        if n_c or n_s:
+            raise ConfigError(f"the lut format {self.lut} cannot hold +-1: give it at least 2 integer bits")
+        return np.ascontiguousarray(c), np.ascontiguousarray(s)
+
     def replace(self, **changes: Any) -> "HardwareSpec":
         """A copy with some fields changed (validated)."""
         return dataclasses.replace(self, **changes)

@@ -1,15 +1,14 @@
-"""Tables derived from the hardware spec, shared by the kernels and the exporters (numpy only).
+"""Tables the kernels read from the hardware spec (numpy only).
 
-The code -> (cos, sin) table here is *the* table: the hardware kernel computes with it and the
-exporter writes it, so both agree by construction.
+The code -> (cos, sin) table is built by :meth:`HardwareSpec.phase_table`, the one function the
+kernel, the QAT model and the exporter all call, so they agree by construction.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from hbf_edge.errors import ConfigError
-from hbf_edge.spec import FixedPointFormat, HardwareSpec, code_to_phase
+from hbf_edge.spec import FixedPointFormat, HardwareSpec
 
 __all__ = ["phase_lut", "format_row", "format_table", "FORMAT_NAMES", "ROUNDING_CODES"]
 
@@ -19,20 +18,8 @@ FORMAT_NAMES = ("channel", "lut", "accumulator", "gradient", "step", "precoder")
 
 
 def phase_lut(spec: HardwareSpec) -> tuple[np.ndarray, np.ndarray]:
-    """Code -> (cos, sin) in the ``lut`` format: ``round(cos(2 pi c / 2**Q) * 2**f_lut)``.
-
-    Returns
-    -------
-    cos, sin : ndarray of int64, [2**Q]
-    """
-    if spec.phase_bits is None:
-        raise ConfigError("the hardware spec has infinite phase resolution (phase_bits=None): no phase table")
-    angles = code_to_phase(np.arange(spec.n_codes), spec.phase_bits)
-    c, n_c = spec.lut.to_int(np.cos(angles))
-    s, n_s = spec.lut.to_int(np.sin(angles))
-    if n_c or n_s:
-        raise ConfigError(f"the lut format {spec.lut} cannot hold +-1: pick at least 2 integer bits")
-    return np.ascontiguousarray(c), np.ascontiguousarray(s)
+    """Code -> (cos, sin) in the ``lut`` format: :meth:`HardwareSpec.phase_table`."""
+    return spec.phase_table()
 
 
 def format_row(fmt: FixedPointFormat) -> np.ndarray:

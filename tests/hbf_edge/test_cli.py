@@ -95,3 +95,19 @@ def test_demo_quick(tmp_path, capsys):
 def test_evaluate_rejects_channels_of_other_sizes(model_dir, tmp_path, capsys):
     other = make_dataset(n_channels=3, n_antennas=32, n_users=4, seed=1).save(tmp_path / "n32.npz")
     _expect_error(["evaluate", str(model_dir), "--channels", str(other), "--quiet"], capsys, "N=32")
+
+
+def test_bench_kernels_prints_json(tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    assert main(["bench", "kernels", "--sizes", "8", "--batches", "1", "3", "--layers", "2",
+                 "--repeat", "1", "--quiet", "--out", str(out)]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed == json.loads(out.read_text())
+    assert printed["machine"]["matmul_gflops_1core_float64"] > 0
+    rows = printed["results"]
+    assert [(r["N"], r["batch"]) for r in rows] == [(8, 1), (8, 3)]
+    for r in rows:
+        assert set(r["us_per_channel"]) == {"numba_float64", "numba_float32", "numba_hardware", "torch_eager"}
+        assert all(v > 0 for v in r["us_per_channel"].values()) and r["onnxruntime"] is None
+    assert "torch_eager_batch1_over_float64_batch3" in printed["speedups"]["8"]
+    _expect_error(["bench", "kernels", "--sizes", "0", "--quiet"], capsys, "--sizes")
