@@ -2,6 +2,9 @@
 
 The datapath (the contract the integer reference ``tests/naive_fixed.py`` implements too):
 
+* Precision may differ per layer (phase bits and the precoder format, hls4ml style): layer i
+  reads its own table and formats, the initialisation uses layer 0's, and W is re-rounded into
+  the next layer's precoder format when it changes.
 * F is held as Q-bit phase codes; its entries are read from the (cos, sin) table ``L`` (format
   ``lut``, fraction bits fL).  W is held power-normalised, ``||F W_hw||_F^2 = N`` (format
   ``precoder``, fW); the true precoder is ``W = sqrt(P_t / N) W_hw``.  In these units the
@@ -313,12 +316,24 @@ def init_fx(hr, hi, codes, fc, fs, lc, ls, wr, wi, fm, cnt, ar, ai):  # pragma: 
     normalize_fx(fc, fs, ar, ai, wr, wi, fm, cnt)
 
 
+@njit(cache=True)
+def convert_w(wr, wi, f_from, fm, cnt):  # pragma: no cover - compiled
+    """Re-round W from ``f_from`` fraction bits into this layer's precoder format."""
+    M, K = wr.shape
+    for m in range(M):
+        for l in range(K):
+            wr[m, l] = requant(wr[m, l], f_from - fm[PRE, 0], fm[PRE], cnt, S_W)
+            wi[m, l] = requant(wi[m, l], f_from - fm[PRE, 0], fm[PRE], cnt, S_W)
+
+
 @njit(cache=True, parallel=True)
-def forward_fx_batch(h_r, h_i, noise, mu, lam, lc, ls, fm, codes, w_r, w_i, counts):  # pragma: no cover
+def forward_fx_batch(h_r, h_i, noise, mu, lam, lut_c, lut_s, n_codes, fms, codes, w_r, w_i, counts):  # pragma: no cover
     """Initialisation and ``I`` layers for every channel, parallel over the batch.
 
     ``noise [B]`` (accumulator) and ``lam [B, I]`` (step) are the per-channel normalised
-    inputs; ``mu [I, J]`` (step).
+    inputs; ``mu [I, J]`` (step).  Layer ``i`` computes with its own phase table
+    ``lut_c[i, :n_codes[i]]`` and formats ``fms[i]``; the initialisation uses layer 0's.  The
+    model-wide formats (all but the precoder's) are the same in every ``fms[i]``.
     """
     B, N, K = h_r.shape
     M = codes.shape[2]
@@ -335,8 +350,13 @@ def forward_fx_batch(h_r, h_i, noise, mu, lam, lc, ls, fm, codes, w_r, w_i, coun
         ai = np.empty((M, K), np.int64)
         fc = np.empty((N, M), np.int64)
         fs = np.empty((N, M), np.int64)
-        init_fx(hr, hi, cd, fc, fs, lc, ls, wr, wi, fm, cnt, ar, ai)
+        init_fx(hr, hi, cd, fc, fs, lut_c[0, :n_codes[0]], lut_s[0, :n_codes[0]], wr, wi, fms[0], cnt, ar, ai)
         for i in range(I):
+            lc = lut_c[i, :n_codes[i]]
+            ls = lut_s[i, :n_codes[i]]
+            fm = fms[i]
+            if i > 0 and (fms[i - 1, PRE, 0] != fm[PRE, 0] or fms[i - 1, PRE, 2] != fm[PRE, 2]):
+                convert_w(wr, wi, fms[i - 1, PRE, 0], fm, cnt)
             for j in range(J):
                 f_step_fx(hr, hi, cd, fc, fs, lc, ls, wr, wi, noise[b], mu[i, j], fm, cnt, gr, gi, cr, ci, dr, di)
             w_step_fx(hr, hi, fc, fs, wr, wi, noise[b], lam[b, i], fm, cnt, gr, gi, cr, ci, ar, ai)

@@ -86,7 +86,26 @@ def check_hardware_spec(spec: HardwareSpec) -> None:
     phase_lut(spec)  # the table must hold +-1
 
 
-def upga_forward_hw(h_re, h_im, p_t, noise, mu, lam, spec: HardwareSpec) -> HardwareResult:
+MODEL_WIDE_FORMATS = ("channel", "lut", "gradient", "step", "accumulator")
+
+
+def _layer_specs(spec: HardwareSpec, layer_specs, n_layers: int) -> list[HardwareSpec]:
+    if layer_specs is None:
+        return [spec] * n_layers
+    layer_specs = list(layer_specs)
+    if len(layer_specs) != n_layers:
+        raise ConfigError(f"got {len(layer_specs)} layer specs for {n_layers} layers")
+    for i, ls in enumerate(layer_specs):
+        check_hardware_spec(ls)
+        if (ls.n_antennas, ls.n_rf, ls.n_users) != (spec.n_antennas, spec.n_rf, spec.n_users):
+            raise ConfigError(f"layer {i}: sizes differ from the model's")
+        for name in MODEL_WIDE_FORMATS:
+            if getattr(ls, name) != getattr(spec, name):
+                raise ConfigError(f"layer {i}: the {name} format is model-wide and cannot change per layer")
+    return layer_specs
+
+
+def upga_forward_hw(h_re, h_im, p_t, noise, mu, lam, spec: HardwareSpec, layer_specs=None) -> HardwareResult:
     """Bit-accurate UPGA forward (initialisation eq. 12-13, then I layers of eq. 6-9).
 
     Parameters
@@ -99,6 +118,9 @@ def upga_forward_hw(h_re, h_im, p_t, noise, mu, lam, spec: HardwareSpec) -> Hard
         Trained step sizes (quantised to the ``step`` format).
     spec : HardwareSpec
         Sizes (must match H), phase bits (1..8) and formats.
+    layer_specs : list of HardwareSpec, optional
+        One spec per layer (per-layer phase bits and precoder format; the other formats must
+        equal ``spec``'s).  Default: ``spec`` for every layer.  The initialisation uses layer 0's.
 
     Returns
     -------
@@ -123,13 +145,19 @@ def upga_forward_hw(h_re, h_im, p_t, noise, mu, lam, spec: HardwareSpec) -> Hard
     lam_q, o5 = spec.step.quantize(lam[None, :] * (N / p_t)[:, None])
     inputs = o1.sum(axis=(1, 2)) + o2.sum(axis=(1, 2)) + o3 + o5.sum(axis=1) + int(o4.sum())
 
-    lut_c, lut_s = phase_lut(spec)
+    layers = _layer_specs(spec, layer_specs, lam.shape[0])
+    n_codes = np.array([ls.n_codes for ls in layers], np.int64)
+    lut_c = np.zeros((len(layers), n_codes.max()), np.int64)
+    lut_s = np.zeros_like(lut_c)
+    for i, ls in enumerate(layers):
+        lut_c[i, : n_codes[i]], lut_s[i, : n_codes[i]] = phase_lut(ls)
+    fms = np.ascontiguousarray(np.stack([format_table(ls) for ls in layers]))
     codes = np.empty((B, N, M), np.int64)
     w_r = np.empty((B, M, K), np.int64)
     w_i = np.empty((B, M, K), np.int64)
     counts = np.zeros((B, len(_k.SITES)), np.int64)
-    _k.forward_fx_batch(hq_r, hq_i, noise_q, mu_q, lam_q, lut_c, lut_s, format_table(spec),
-                        codes, w_r, w_i, counts)
+    _k.forward_fx_batch(hq_r, hq_i, noise_q, mu_q, lam_q, lut_c, lut_s, n_codes, fms, codes, w_r, w_i, counts)
     counters = {"input": inputs.astype(np.int64)}
     counters.update({site: counts[:, i].copy() for i, site in enumerate(_k.SITES)})
-    return HardwareResult(codes, w_r, w_i, spec.precoder, counters, p_t.copy(), spec.phase_bits)
+    last = layers[-1]
+    return HardwareResult(codes, w_r, w_i, last.precoder, counters, p_t.copy(), last.phase_bits)

@@ -99,13 +99,19 @@ class Datapath:
         return self.store(z[0], fmt, site, drop), self.store(z[1], fmt, site, drop)
 
     # -- the algorithm ------------------------------------------------------------------------
-    def F(self, codes, n, m):
-        return self.lut[codes[n][m]]
+    @staticmethod
+    def F(words, n, m):
+        """Entry (n, m) of F: its (cos, sin) words, kept from the table of the layer that chose
+        the code (a layer with other phase bits reads them as they are)."""
+        return words[n][m]
 
-    def weighted_e(self, h, codes, W, noise):
+    def words(self, codes):
+        return [[self.lut[c] for c in row] for row in codes]
+
+    def weighted_e(self, h, Fw, W, noise):
         acc, grd = self.spec.accumulator, self.spec.gradient
-        N, K, M = len(h), len(h[0]), len(codes[0])
-        G = [[self.store_c(self.csum(self.cmul(h[n][k], self.F(codes, n, m), conj_a=True) for n in range(N)),
+        N, K, M = len(h), len(h[0]), len(Fw[0])
+        G = [[self.store_c(self.csum(self.cmul(h[n][k], self.F(Fw, n, m), conj_a=True) for n in range(N)),
                            acc, "G", self.fH + self.fL - self.fA) for m in range(M)] for k in range(K)]
         E = [[self.store_c(self.csum(self.cmul(G[k][m], W[m][l]) for m in range(M)), acc, "E", self.fW)
               for l in range(K)] for k in range(K)]
@@ -122,30 +128,30 @@ class Datapath:
                                     grd, "C", self.fA) for l in range(K)])
         return G, Cm
 
-    def f_step(self, h, codes, W, noise, mu):
+    def f_step(self, h, Fw, W, noise, mu):
         grd = self.spec.gradient
-        N, K, M = len(h), len(h[0]), len(codes[0])
-        _, Cm = self.weighted_e(h, codes, W, noise)
+        N, K, M = len(h), len(h[0]), len(Fw[0])
+        _, Cm = self.weighted_e(h, Fw, W, noise)
         D = [[self.store_c(self.csum(self.cmul(W[m][l], Cm[k][l], conj_a=True) for l in range(K)),
                            grd, "D", self.fW) for m in range(M)] for k in range(K)]
-        new = [row[:] for row in codes]
+        new = [[0] * M for _ in range(N)]
         for n in range(N):
             for m in range(M):
                 g = self.store_c(self.csum(self.cmul(h[n][k], D[k][m]) for k in range(K)), grd, "grad_F", self.fH)
-                c, s = self.F(codes, n, m)
+                c, s = self.F(Fw, n, m)
                 up = 2 ** (self.fG - self.fL)
                 xr = self.store(c * up + self.shift(mu * g[0], self.fS, grd), grd, "F_update")
                 xi = self.store(s * up + self.shift(mu * g[1], self.fS, grd), grd, "F_update")
                 new[n][m] = self.nearest(xr, xi)
-        return new
+        return new, self.words(new)
 
-    def normalize(self, codes, Wacc):
+    def normalize(self, Fw, Wacc):
         acc, pre, grd = self.spec.accumulator, self.spec.precoder, self.spec.gradient
-        N, M, K = len(codes), len(codes[0]), len(Wacc[0])
+        N, M, K = len(Fw), len(Fw[0]), len(Wacc[0])
         norm2 = 0
         for n in range(N):
             for l in range(K):
-                x = self.store_c(self.csum(self.cmul(self.F(codes, n, m), Wacc[m][l]) for m in range(M)),
+                x = self.store_c(self.csum(self.cmul(self.F(Fw, n, m), Wacc[m][l]) for m in range(M)),
                                  acc, "norm", self.fL)
                 norm2 += self.store(x[0] ** 2 + x[1] ** 2, acc, "norm", self.fA)
         norm2 = max(self.store(norm2, acc, "norm"), 1)
@@ -153,10 +159,10 @@ class Datapath:
         return [[self.store_c((Wacc[m][l][0] * s, Wacc[m][l][1] * s), pre, "W", self.fA + self.fG - self.fW)
                  for l in range(K)] for m in range(M)]
 
-    def w_step(self, h, codes, W, noise, lam):
+    def w_step(self, h, Fw, W, noise, lam):
         acc, grd = self.spec.accumulator, self.spec.gradient
-        K, M = len(h[0]), len(codes[0])
-        G, Cm = self.weighted_e(h, codes, W, noise)
+        K, M = len(h[0]), len(Fw[0])
+        G, Cm = self.weighted_e(h, Fw, W, noise)
         Wacc = []
         for m in range(M):
             row = []
@@ -167,7 +173,7 @@ class Datapath:
                 row.append(tuple(self.store(W[m][l][t] * up + self.shift(lam * gw[t], self.fS + self.fG - self.fA, acc),
                                             acc, "W_update") for t in range(2)))
             Wacc.append(row)
-        return self.normalize(codes, Wacc)
+        return self.normalize(Fw, Wacc)
 
     def inverse(self, A):
         """Gauss-Jordan with partial pivoting (largest |pivot|, first on ties) of a real matrix."""
@@ -210,33 +216,40 @@ class Datapath:
         for n in range(N):
             for m in range(K, M):
                 codes[n].append(math.floor(Fraction(-2 * n * (m - K) * n_codes + N, 2 * N)) % n_codes)
+        Fw = self.words(codes)
         A = [[self.store_c(self.csum(self.cmul(h[n][i], h[n][j], conj_a=True) for n in range(N)),
                            acc, "init", 2 * self.fH - self.fA) for j in range(K)] for i in range(K)]
         Ai = self.cinverse(A)
         Z = [[self.store_c(self.csum(self.cmul(h[n][j], Ai[j][k]) for j in range(K)), acc, "init", self.fH)
               for k in range(K)] for n in range(N)]
-        B = [[self.store_c(self.csum(self.cmul(self.F(codes, n, i), self.F(codes, n, j), conj_a=True)
+        B = [[self.store_c(self.csum(self.cmul(self.F(Fw, n, i), self.F(Fw, n, j), conj_a=True)
                                      for n in range(N)), acc, "init", 2 * self.fL - self.fA)
               for j in range(M)] for i in range(M)]
-        T = [[self.store_c(self.csum(self.cmul(self.F(codes, n, i), Z[n][k], conj_a=True) for n in range(N)),
+        T = [[self.store_c(self.csum(self.cmul(self.F(Fw, n, i), Z[n][k], conj_a=True) for n in range(N)),
                            acc, "init", self.fL) for k in range(K)] for i in range(M)]
         Bi = self.cinverse(B)
         Wacc = [[self.store_c(self.csum(self.cmul(Bi[i][j], T[j][k]) for j in range(M)), acc, "init", self.fA)
                  for k in range(K)] for i in range(M)]
-        return codes, self.normalize(codes, Wacc)
+        return codes, self.normalize(self.words(codes), Wacc)
 
 
-def forward(h, p_t, noise, mu, lam, spec):
+def forward(h, p_t, noise, mu, lam, spec, layer_specs=None):
     """Hardware forward of one channel ``h`` (complex [N, K]) in Python ints.
 
     Inputs are quantised exactly as the boundary of ``kernels.upga_hw`` defines: the channel,
-    ``noise * N / p_t`` (accumulator), ``mu`` and ``lam_i * (N / p_t)`` (step).
+    ``noise * N / p_t`` (accumulator), ``mu`` and ``lam_i * (N / p_t)`` (step).  Layer ``i``
+    computes with ``layer_specs[i]`` (default ``spec``), the initialisation with layer 0's, and
+    W is re-rounded into a layer's precoder format when it differs from the previous layer's.
 
     Returns ``codes [N][M]``, ``W [M][K]`` of (re, im) words, and the overflow counts per site
     (with ``input`` for the boundary).
     """
     N, K = h.shape
-    dp = Datapath(spec)
+    layers = list(layer_specs) if layer_specs is not None else [spec] * len(lam)
+    paths = [Datapath(ls) for ls in layers]
+    counts = paths[0].counts
+    for dp in paths[1:]:
+        dp.counts = counts  # one set of counters for the whole forward
     inputs = 0
     hq = []
     for n in range(N):
@@ -251,10 +264,13 @@ def forward(h, p_t, noise, mu, lam, spec):
     mu_q = [[_quantize(v, spec.step) for v in row] for row in np.asarray(mu)]
     lam_q = [_quantize(v * (N / p_t), spec.step) for v in np.asarray(lam)]
     inputs += sum(o for row in mu_q for _, o in row) + sum(o for _, o in lam_q)
-    codes, W = dp.init(hq, spec.n_rf)
-    for i in range(len(lam_q)):
+    codes, W = paths[0].init(hq, spec.n_rf)
+    Fw = paths[0].words(codes)
+    for i, dp in enumerate(paths):
+        pre, prev = layers[i].precoder, layers[i - 1].precoder if i else None
+        if prev is not None and (prev.frac_bits, prev.max_int) != (pre.frac_bits, pre.max_int):
+            W = [[dp.store_c(w, pre, "W", prev.frac_bits - pre.frac_bits) for w in row] for row in W]
         for j in range(len(mu_q[i])):
-            codes = dp.f_step(hq, codes, W, noise_q, mu_q[i][j][0])
-        W = dp.w_step(hq, codes, W, noise_q, lam_q[i][0])
-    counts = {"input": inputs, **dp.counts}
-    return codes, W, counts
+            codes, Fw = dp.f_step(hq, Fw, W, noise_q, mu_q[i][j][0])
+        W = dp.w_step(hq, Fw, W, noise_q, lam_q[i][0])
+    return codes, W, {"input": inputs, **counts}

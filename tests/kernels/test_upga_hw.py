@@ -61,10 +61,11 @@ def test_nearest_code_agrees_with_phase_to_code_away_from_ties():
     assert np.array_equal(ours, phase_to_code(theta, 5))
 
 
-def _run_both(H, p_t, noise, mu, lam, spec):
-    res = kernels.upga_forward_hw(np.ascontiguousarray(H.real), np.ascontiguousarray(H.imag), p_t, noise, mu, lam, spec)
+def _run_both(H, p_t, noise, mu, lam, spec, layer_specs=None):
+    res = kernels.upga_forward_hw(np.ascontiguousarray(H.real), np.ascontiguousarray(H.imag), p_t, noise, mu, lam,
+                                  spec, layer_specs)
     for b in range(H.shape[0]):
-        codes, W, counts = naive_fixed.forward(H[b], p_t[b], noise[b], mu, lam, spec)
+        codes, W, counts = naive_fixed.forward(H[b], p_t[b], noise[b], mu, lam, spec, layer_specs)
         assert res.codes[b].tolist() == codes, f"codes differ in channel {b}"
         assert res.w_re[b].tolist() == [[w[0] for w in row] for row in W], f"W re differs in channel {b}"
         assert res.w_im[b].tolist() == [[w[1] for w in row] for row in W], f"W im differs in channel {b}"
@@ -123,6 +124,23 @@ def test_bit_exact_on_phase_boundaries():
     p_t, noise = np.full(12, 10.0), np.ones(12)
     res = _run_both(H, p_t, noise, *STEPS, spec)
     assert res.codes.shape == (12, 8, 4)
+
+
+def test_bit_exact_with_per_layer_precision():
+    # hls4ml-style overrides: 6 phase bits and 14-bit W in layer 0, 3 bits / 12-bit W after,
+    # then 2 bits with a 10-bit W whose words saturate
+    base = HardwareSpec(16, 4, 4, 3)
+    layers = [base.replace(phase_bits=6, precoder=FixedPointFormat(14, 12)), base,
+              base.replace(phase_bits=2, precoder=FixedPointFormat(10, 9))]
+    H, p_t, noise = _problem(25, 16, 4, seed=21)
+    res = _run_both(H, p_t, noise, *STEPS, base, layers)
+    assert res.phase_bits == 2 and res.w_format == FixedPointFormat(10, 9) and res.codes.max() < 4
+    with pytest.raises(ConfigError, match="model-wide"):
+        kernels.upga_forward_hw(np.ascontiguousarray(H.real), np.ascontiguousarray(H.imag), p_t, noise, *STEPS, base,
+                                [base, base.replace(step=FixedPointFormat(24, 20)), base])
+    with pytest.raises(ConfigError, match="layer specs"):
+        kernels.upga_forward_hw(np.ascontiguousarray(H.real), np.ascontiguousarray(H.imag), p_t, noise, *STEPS, base,
+                                [base])
 
 
 def test_rate_with_8_phase_bits_and_16_bit_w_is_within_1_percent_of_float():
