@@ -1,0 +1,142 @@
+"""Torch emulation of the hardware datapath (``kernels/_upga_fixed.py``) for QAT.
+
+Values are float64 tensors that hold exact multiples of each format's LSB: a stored value is
+``FixedPointQuant(fmt)(v)`` (Brevitas round + saturate, straight-through gradient), a term that
+the kernel rounds but does not saturate is ``round_only``.  Sums of products of such values are
+exact in float64 while the integer products stay below 2**53, which holds for the formats and
+magnitudes of the embedded default; where they would not, the emulation can differ from the
+integer kernel by one LSB (the residual difference the agreement test measures).
+
+Operations that have no float counterpart -- the integer reciprocals ``1/a_k``, the
+``isqrt`` of the normalisation, the nearest code by table projection, and the Gauss-Jordan
+inverse of eq. (13) -- are computed exactly in int64; where a gradient is needed it comes from
+a float surrogate through a straight-through estimator (``value + (s - s.detach())``).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from hbf_edge.cplx import C
+
+from .quantizers import FixedPointQuant
+
+__all__ = ["to_int", "div_round", "isqrt", "round_only", "recip", "nearest_codes", "ste", "gj_inverse"]
+
+
+def ste(value: torch.Tensor, surrogate: torch.Tensor) -> torch.Tensor:
+    """``value`` in the forward pass, the gradient of ``surrogate`` in the backward pass."""
+    return value.detach() + (surrogate - surrogate.detach())
+
+
+def to_int(v: torch.Tensor, frac_bits: int) -> torch.Tensor:
+    """The integer word of an exact multiple of ``2**-frac_bits``."""
+    return torch.round(v.detach() * math.ldexp(1.0, frac_bits)).to(torch.int64)
+
+
+def div_round(num: torch.Tensor, den: torch.Tensor, rounding: str) -> torch.Tensor:
+    """``num / den`` in int64 rounded by ``rounding`` (``den != 0``), as the kernel's div_round."""
+    neg = den < 0
+    num = torch.where(neg, -num, num)
+    den = torch.where(neg, -den, den)
+    if rounding == "floor":
+        return torch.div(num, den, rounding_mode="floor")
+    if rounding == "half_up":
+        return torch.div(2 * num + den, 2 * den, rounding_mode="floor")
+    q = torch.div(num, den, rounding_mode="floor")
+    r = num - q * den
+    return q + ((2 * r > den) | ((2 * r == den) & (q % 2 == 1))).to(torch.int64)
+
+
+def isqrt(n: torch.Tensor) -> torch.Tensor:
+    """``floor(sqrt(n))`` for int64 ``0 <= n < 2**62``: float estimate, corrected exactly."""
+    s = torch.floor(torch.sqrt(n.to(torch.float64))).to(torch.int64)
+    s = s - (s * s > n).to(torch.int64)
+    return s + ((s + 1) * (s + 1) <= n).to(torch.int64)
+
+
+def round_only(q: FixedPointQuant, v: torch.Tensor) -> torch.Tensor:
+    """Round ``v`` to ``q``'s LSB with its rule and STE, without saturating (a kernel ``rshift``)."""
+    scale = q.scale.to(v.dtype)
+    return q.int_quant.float_to_int_impl(v / scale) * scale
+
+
+def fit_int(x: torch.Tensor, q: FixedPointQuant) -> torch.Tensor:
+    return torch.clamp(x, q.fmt.min_int, q.fmt.max_int)
+
+
+def recip(a: torch.Tensor, acc: FixedPointQuant, grd: FixedPointQuant) -> torch.Tensor:
+    """``1/a`` in the gradient format by one integer division, as the kernel computes it."""
+    fA, fG = acc.fmt.frac_bits, grd.fmt.frac_bits
+    a_int = torch.clamp(to_int(a, fA), min=1)
+    q = fit_int(div_round(torch.full_like(a_int, 1 << (fA + fG)), a_int, grd.fmt.rounding), grd)
+    return ste(q.to(a.dtype) * math.ldexp(1.0, -fG), 1.0 / a)
+
+
+def norm_scale(norm2: torch.Tensor, n_antennas: int, acc: FixedPointQuant, grd: FixedPointQuant) -> torch.Tensor:
+    """``isqrt(N 2**(fA + 2 fG) // ||F W||^2)`` in the gradient format (eq. 9, normalised units)."""
+    fA, fG = acc.fmt.frac_bits, grd.fmt.frac_bits
+    n2 = torch.clamp(to_int(norm2, fA), min=1)
+    r = torch.div(torch.full_like(n2, n_antennas << (fA + 2 * fG)), n2, rounding_mode="floor")
+    s = fit_int(isqrt(r), grd)
+    return ste(s.to(norm2.dtype) * math.ldexp(1.0, -fG), torch.sqrt(n_antennas / norm2))
+
+
+def nearest_codes(x: C, lut_c: torch.Tensor, lut_s: torch.Tensor) -> torch.Tensor:
+    """Nearest code of each vector by table projection, the kernel's exact rule (int64 codes).
+
+    ``argmax_c xr cos_c + xi sin_c``; a tie goes to the counter-clockwise end of the run of
+    tied neighbours; ``(0, 0)`` gives 0; with two codes a tie is decided by the half plane.
+    Brute force over the ``2**Q`` codes (memory ``x.numel() * 2**Q``: callers chunk batches).
+    """
+    xr, xi = x.re.detach(), x.im.detach()
+    proj = xr[..., None] * lut_c + xi[..., None] * lut_s
+    is_max = proj == proj.max(dim=-1, keepdim=True).values
+    end = is_max & ~torch.roll(is_max, shifts=-1, dims=-1)  # a max whose ccw neighbour is not one
+    has_end = end.any(dim=-1)
+    code = torch.argmax(end.to(torch.int8), dim=-1)
+    n = lut_c.shape[-1]
+    fallback = ((xi > 0) & (n == 2)).to(torch.int64)  # two codes, both maximal: half plane
+    code = torch.where(has_end, code, fallback)
+    return torch.where((xr == 0) & (xi == 0), torch.zeros_like(code), code)
+
+
+def gj_inverse(a: torch.Tensor, acc: FixedPointQuant) -> torch.Tensor:
+    """Gauss-Jordan inverse (partial pivoting, largest |pivot|, first on ties) of real matrices
+    ``a [B, n, n]`` in the accumulator format, exactly as the kernel's ``inv_fx`` (int64)."""
+    fA = acc.fmt.frac_bits
+    mode = acc.fmt.rounding
+    lo, hi = acc.fmt.min_int, acc.fmt.max_int
+    x = to_int(a, fA)
+    B, n, _ = x.shape
+    out = torch.eye(n, dtype=torch.int64).expand(B, n, n) * (1 << fA)
+    rows = torch.arange(B)
+
+    def shift(v: torch.Tensor) -> torch.Tensor:  # the kernel's rshift by fA
+        if mode == "floor":
+            return torch.div(v, 1 << fA, rounding_mode="floor")
+        return div_round(v, torch.full_like(v, 1 << fA), mode)
+
+    for col in range(n):
+        piv = col + torch.argmax(torch.abs(x[:, col:, col]), dim=1)
+        perm = torch.arange(n).repeat(B, 1)
+        perm[rows, col] = piv
+        perm[rows, piv] = col
+        x = torch.gather(x, 1, perm[:, :, None].expand(B, n, n))
+        out = torch.gather(out, 1, perm[:, :, None].expand(B, n, n))
+        p = x[:, col, col]
+        ok = (p != 0)[:, None]
+        r = torch.clamp(div_round(torch.full_like(p, 1 << (2 * fA)), torch.where(p == 0, torch.ones_like(p), p), mode),
+                        lo, hi)
+        x_col = torch.where(ok, torch.clamp(shift(x[:, col, :] * r[:, None]), lo, hi), x[:, col, :])
+        o_col = torch.where(ok, torch.clamp(shift(out[:, col, :] * r[:, None]), lo, hi), out[:, col, :])
+        f = x[:, :, col].clone()
+        f[:, col] = 0
+        f = torch.where(ok, f, torch.zeros_like(f))
+        x = torch.clamp(x - shift(f[:, :, None] * x_col[:, None, :]), lo, hi)
+        out = torch.clamp(out - shift(f[:, :, None] * o_col[:, None, :]), lo, hi)
+        x[:, col, :] = x_col
+        out[:, col, :] = o_col
+    return out.to(a.dtype) * math.ldexp(1.0, -fA)

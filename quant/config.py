@@ -1,0 +1,148 @@
+"""Per-layer precision, hls4ml style: a model-wide default plus per-layer overrides.
+
+A config names, for the whole model, the phase bits and the digital-precoder format, and may
+override either for ranges of layers::
+
+    # precision.toml
+    [default]
+    phase_bits = 3
+    precoder = { word_bits = 12, frac_bits = 10 }
+
+    [layers."0-2"]          # layers 0, 1 and 2 (0-based, inclusive)
+    phase_bits = 6
+
+    [layers."9"]
+    precoder = { word_bits = 16, frac_bits = 14, rounding = "half_even" }
+
+The other formats (channel, lut, gradient, step, accumulator) are model-wide and come from the
+model's :class:`~hbf_edge.spec.HardwareSpec`.  :meth:`PrecisionConfig.layer_specs` gives one
+spec per layer; the QAT model, the hardware kernel and the exporter all read those.  The
+initialisation runs at layer 0's precision; the output F has the last layer's phase bits.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from hbf_edge.errors import ConfigError
+from hbf_edge.spec import FixedPointFormat, HardwareSpec
+
+__all__ = ["PrecisionConfig", "LAYER_KEYS"]
+
+LAYER_KEYS = ("phase_bits", "precoder")
+
+
+def _settings(data: Any, where: str) -> dict[str, Any]:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where} must be a table/object, got {type(data).__name__}")
+    unknown = set(data) - set(LAYER_KEYS)
+    if unknown:
+        raise ConfigError(f"unknown key(s) {sorted(unknown)} in {where}; allowed: {list(LAYER_KEYS)}")
+    out: dict[str, Any] = {}
+    if "phase_bits" in data:
+        out["phase_bits"] = data["phase_bits"]
+    if "precoder" in data:
+        out["precoder"] = FixedPointFormat.from_dict(data["precoder"])
+    return out
+
+
+def _layer_range(name: str, n_layers: int) -> range:
+    try:
+        lo, _, hi = name.partition("-")
+        first, last = int(lo), int(hi) if hi else int(lo)
+    except ValueError:
+        raise ConfigError(f"unknown layer name {name!r}: use 'i' or 'i-j' (0-based)") from None
+    if not 0 <= first <= last < n_layers:
+        raise ConfigError(f"layer range {name!r} is outside the model's layers 0..{n_layers - 1}")
+    return range(first, last + 1)
+
+
+@dataclasses.dataclass(frozen=True)
+class PrecisionConfig:
+    """The default precision and per-layer overrides of an I-layer model.
+
+    Attributes
+    ----------
+    base : HardwareSpec
+        The model-wide spec with the default phase bits and precoder format applied.
+    overrides : dict of str -> dict
+        Layer name (``"i"`` or ``"i-j"``) -> settings (``phase_bits``, ``precoder``).
+    n_layers : int
+    """
+
+    base: HardwareSpec
+    overrides: dict
+    n_layers: int
+
+    def layer_specs(self) -> list[HardwareSpec]:
+        """One validated spec per layer."""
+        specs = [self.base] * self.n_layers
+        seen: dict[int, str] = {}
+        for name, settings in self.overrides.items():
+            for i in _layer_range(name, self.n_layers):
+                if i in seen:
+                    raise ConfigError(f"layer {i} is set twice (by {seen[i]!r} and {name!r})")
+                seen[i] = name
+                specs[i] = self.base.replace(**settings)
+        return specs
+
+    @property
+    def uniform(self) -> bool:
+        return not self.overrides
+
+    @classmethod
+    def from_dict(cls, data: Any, spec: HardwareSpec, n_layers: int) -> "PrecisionConfig":
+        if not isinstance(data, dict):
+            raise ConfigError("a precision config must be a table/object with 'default' and 'layers'")
+        unknown = set(data) - {"default", "layers"}
+        if unknown:
+            raise ConfigError(f"unknown section(s) {sorted(unknown)} in the precision config")
+        base = spec.replace(**_settings(data.get("default", {}), "[default]"))
+        if base.phase_bits is None:
+            raise ConfigError("the precision config needs phase_bits (the model's spec has none)")
+        layers = data.get("layers", {})
+        if not isinstance(layers, dict):
+            raise ConfigError("[layers] must be a table of layer name -> settings")
+        overrides = {str(name): _settings(v, f"[layers.{name!r}]") for name, v in layers.items()}
+        config = cls(base, overrides, n_layers)
+        config.layer_specs()  # validates names, ranges, overlaps and values
+        return config
+
+    @classmethod
+    def uniform_config(cls, spec: HardwareSpec, n_layers: int, phase_bits: int,
+                       precoder: FixedPointFormat | None = None) -> "PrecisionConfig":
+        """The same precision in every layer (``--phase-bits Q --precoder-bits B``)."""
+        settings: dict[str, Any] = {"phase_bits": phase_bits}
+        if precoder is not None:
+            settings["precoder"] = precoder.to_dict()
+        return cls.from_dict({"default": settings}, spec, n_layers)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, spec: HardwareSpec, n_layers: int) -> "PrecisionConfig":
+        """Read a ``.toml`` or ``.json`` precision config."""
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"precision config {path} does not exist")
+        try:
+            if path.suffix == ".toml":
+                data = tomllib.loads(path.read_text())
+            elif path.suffix == ".json":
+                data = json.loads(path.read_text())
+            else:
+                raise ConfigError(f"precision config must be .toml or .json, got {path.name}")
+        except (tomllib.TOMLDecodeError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"cannot parse {path}: {exc}") from exc
+        return cls.from_dict(data, spec, n_layers)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The config as stored in a model directory (``config.json`` key ``precision``)."""
+        default = {"phase_bits": self.base.phase_bits, "precoder": self.base.precoder.to_dict()}
+        layers = {}
+        for name, settings in self.overrides.items():
+            layers[name] = {k: (v.to_dict() if isinstance(v, FixedPointFormat) else v) for k, v in settings.items()}
+        return {"default": default, "layers": layers}

@@ -1,0 +1,197 @@
+"""The quantized UPGA network: the hardware datapath in torch, trainable through STEs.
+
+:class:`QuantUPGA` computes what ``kernels.upga_forward_hw`` computes -- Q-bit phase codes read
+through the spec's (cos, sin) table, every intermediate in its fixed-point format, W kept
+power-normalised with P_t entering as ``s2 N / P_t`` and ``lambda N / P_t`` -- op for op (see
+``kernels/_upga_fixed.py`` for the datapath and :mod:`quant._datapath` for how each operation
+is emulated), with per-layer precision from a :class:`~quant.config.PrecisionConfig`.  Its
+trainable parameters are the step sizes ``mu [I, J]`` and ``lambda [I]``, as in the float
+network; gradients reach them through Brevitas' straight-through estimators.
+
+Agreement with the kernel: codes and W words are the kernel's whenever float64 holds every
+integer product exactly (below 2**53); the tests measure the agreement.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import torch
+from torch import nn
+
+from hbf_edge import cplx
+from hbf_edge.cplx import C
+from hbf_edge.errors import ConfigError, ShapeError
+from hbf_edge.spec import HardwareSpec
+from hbf_edge.upga import check_powers
+
+from . import _datapath as dp
+from .quantizers import FixedPointQuant, PhaseQuant
+
+__all__ = ["QuantUPGA", "QuantOutput"]
+
+
+class QuantOutput(NamedTuple):
+    codes: torch.Tensor  # [B, N, M] int64, the last layer's phase bits
+    F: C  # [B, N, M] applied analog precoder exp(j 2 pi c / 2**Q) (STE gradient)
+    W: C  # [B, M, K] true digital precoder sqrt(P_t / N) W_hw
+    W_hw: C  # [B, M, K] power-normalised words (dequantised), ||F W_hw||^2 = N
+
+
+class QuantUPGA(nn.Module):
+    """Quantization-aware unfolded PGA.
+
+    Parameters
+    ----------
+    layer_specs : list of HardwareSpec
+        One per layer (``PrecisionConfig.layer_specs()``); formats other than the precoder's
+        must be equal across layers, phase bits 1..8.
+    n_inner : int
+        J.
+    mu, lam : Tensor [I, J], [I]
+        Initial step sizes (typically the trained float model's).
+    """
+
+    def __init__(self, layer_specs: list[HardwareSpec], n_inner: int, mu: torch.Tensor, lam: torch.Tensor) -> None:
+        super().__init__()
+        if not layer_specs:
+            raise ConfigError("need at least one layer")
+        base = layer_specs[0]
+        for i, ls in enumerate(layer_specs):
+            if ls.phase_bits is None or not 1 <= ls.phase_bits <= 8:
+                raise ConfigError(f"layer {i}: phase_bits must be 1..8 for the hardware datapath, got {ls.phase_bits}")
+            for name in ("channel", "lut", "gradient", "step", "accumulator"):
+                if getattr(ls, name) != getattr(base, name):
+                    raise ConfigError(f"layer {i}: the {name} format is model-wide and cannot change per layer")
+        I = len(layer_specs)
+        if tuple(mu.shape) != (I, n_inner) or tuple(lam.shape) != (I,):
+            raise ShapeError(f"mu must be [{I}, {n_inner}] and lam [{I}], got {list(mu.shape)}, {list(lam.shape)}")
+        self.layer_specs = list(layer_specs)
+        self.spec = base
+        self.mu = nn.Parameter(mu.detach().clone().to(torch.float64))
+        self.lam = nn.Parameter(lam.detach().clone().to(torch.float64))
+        self.q_ch = FixedPointQuant(base.channel)
+        self.q_acc = FixedPointQuant(base.accumulator)
+        self.q_grd = FixedPointQuant(base.gradient)
+        self.q_stp = FixedPointQuant(base.step)
+        self.q_pre = nn.ModuleList([FixedPointQuant(ls.precoder) for ls in layer_specs])
+        self.phase = nn.ModuleList([PhaseQuant(ls.phase_bits) for ls in layer_specs])
+        lsb = math.ldexp(1.0, -base.lut.frac_bits)
+        for i, ls in enumerate(layer_specs):
+            c, s = ls.phase_table()
+            self.register_buffer(f"lut_c{i}", torch.from_numpy(c).to(torch.float64) * lsb)
+            self.register_buffer(f"lut_s{i}", torch.from_numpy(s).to(torch.float64) * lsb)
+
+    @property
+    def n_layers(self) -> int:
+        return len(self.layer_specs)
+
+    @property
+    def n_inner(self) -> int:
+        return int(self.mu.shape[1])
+
+    def _lut(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return getattr(self, f"lut_c{i}"), getattr(self, f"lut_s{i}")
+
+    # -- datapath pieces ---------------------------------------------------------------------
+    def _store(self, q: FixedPointQuant, z: C) -> C:
+        return C(q(z.re), q(z.im))
+
+    def _choose(self, x: C, i: int) -> tuple[torch.Tensor, C, C]:
+        """Nearest codes of ``x`` in layer ``i``'s table: codes, table words, applied F (STE)."""
+        lut_c, lut_s = self._lut(i)
+        codes = dp.nearest_codes(x, lut_c, lut_s)
+        angle_sur = self.phase[i](torch.atan2(x.im, x.re))  # Brevitas STE surrogate of the choice
+        words = C(dp.ste(lut_c[codes], torch.cos(angle_sur)), dp.ste(lut_s[codes], torch.sin(angle_sur)))
+        angle = codes.to(x.re.dtype) * (2.0 * math.pi / lut_c.shape[0])
+        applied = C(dp.ste(torch.cos(angle), torch.cos(angle_sur)), dp.ste(torch.sin(angle), torch.sin(angle_sur)))
+        return codes, words, applied
+
+    def _weighted_e(self, H: C, Fw: C, W: C, noise: torch.Tensor) -> tuple[C, C]:
+        G = self._store(self.q_acc, cplx.matmul_ah(H, Fw))
+        E = self._store(self.q_acc, cplx.matmul(G, W))
+        p = self.q_acc(cplx.abs2(E))
+        a = self.q_acc(noise[:, None] + p.sum(dim=-1))
+        b = self.q_acc(a - torch.diagonal(p, dim1=-2, dim2=-1))
+        ra = dp.recip(a, self.q_acc, self.q_grd)
+        rb = dp.recip(b, self.q_acc, self.q_grd)
+        off = self.q_grd(ra - rb)
+        K = E.re.shape[-1]
+        eye = torch.eye(K, dtype=E.re.dtype)
+        coef = ra[..., None] * eye + off[..., None] * (1 - eye)
+        return G, self._store(self.q_grd, cplx.scale(E, coef))
+
+    def _normalize(self, Fw: C, W_acc: C, i: int) -> C:
+        X = self._store(self.q_acc, cplx.matmul(Fw, W_acc))
+        norm2 = self.q_acc(self.q_acc(cplx.abs2(X)).sum(dim=(-2, -1)))
+        s = dp.norm_scale(norm2, Fw.re.shape[-2], self.q_acc, self.q_grd)
+        return self._store(self.q_pre[i], cplx.scale(W_acc, s[:, None, None]))
+
+    def _init(self, H: C) -> tuple[torch.Tensor, C, C, C]:
+        """Eq. (12)-(13) at layer 0's precision (no parameters: no gradient needed)."""
+        B, N, K = H.re.shape
+        M = self.spec.n_rf
+        with torch.no_grad():
+            lut_c, lut_s = self._lut(0)
+            n_codes = lut_c.shape[0]
+            codes = dp.nearest_codes(H, lut_c, lut_s)
+            if M > K:
+                n = torch.arange(N)[:, None]
+                m = torch.arange(M - K)[None, :]
+                dft = torch.div(-2 * n * m * n_codes + N, 2 * N, rounding_mode="floor") % n_codes
+                codes = torch.cat([codes, dft.expand(B, N, M - K)], dim=-1)
+            Fw = C(lut_c[codes], lut_s[codes])
+            A = self._store(self.q_acc, cplx.matmul_ah(H, H))
+            Ai = self._cinv(A)
+            Z = self._store(self.q_acc, cplx.matmul(H, Ai))
+            Bm = self._store(self.q_acc, cplx.matmul_ah(Fw, Fw))
+            T = self._store(self.q_acc, cplx.matmul_ah(Fw, Z))
+            W_acc = self._store(self.q_acc, cplx.matmul(self._cinv(Bm), T))
+            W = self._normalize(Fw, W_acc, 0)
+            angle = codes.to(H.re.dtype) * (2.0 * math.pi / n_codes)
+        return codes, Fw, C(torch.cos(angle), torch.sin(angle)), W
+
+    def _cinv(self, A: C) -> C:
+        n = A.re.shape[-1]
+        big = torch.cat([torch.cat([A.re, -A.im], -1), torch.cat([A.im, A.re], -1)], -2)
+        inv = dp.gj_inverse(big, self.q_acc)
+        return C(inv[:, :n, :n], inv[:, n:, :n])
+
+    # -- forward -------------------------------------------------------------------------------
+    def run(self, H: C, p_t: torch.Tensor, noise: torch.Tensor) -> QuantOutput:
+        """Quantized forward of channels ``H [B, N, K]`` (float64 ``C``) at powers ``p_t, noise [B]``."""
+        if H.re.ndim != 3 or H.re.shape[1:] != (self.spec.n_antennas, self.spec.n_users):
+            raise ShapeError(f"H must be [B, {self.spec.n_antennas}, {self.spec.n_users}], got {list(H.re.shape)}")
+        B, N, _ = H.re.shape
+        check_powers(p_t, noise, B)
+        H = self._store(self.q_ch, C(H.re.to(torch.float64), H.im.to(torch.float64)))
+        noise_e = self.q_acc((noise * N / p_t).to(torch.float64))
+        if torch.any(noise_e <= 0):
+            raise ConfigError("noise * N / P_t is below one accumulator LSB: the SNR is too high for the format")
+        mu = self.q_stp(self.mu)
+        lam = self.q_stp(self.lam[None, :] * (N / p_t.to(torch.float64))[:, None])
+        codes, Fw, F, W = self._init(H)
+        for i in range(self.n_layers):
+            if i > 0 and self.layer_specs[i].precoder != self.layer_specs[i - 1].precoder:
+                W = self._store(self.q_pre[i], W)
+            for j in range(self.n_inner):
+                _, Cm = self._weighted_e(H, Fw, W, noise_e)
+                D = self._store(self.q_grd, cplx.matmul_bh(Cm, W))
+                g = self._store(self.q_grd, cplx.matmul(H, D))
+                x = C(self.q_grd(Fw.re + dp.round_only(self.q_grd, mu[i, j] * g.re)),
+                      self.q_grd(Fw.im + dp.round_only(self.q_grd, mu[i, j] * g.im)))
+                codes, Fw, F = self._choose(x, i)
+            G, Cm = self._weighted_e(H, Fw, W, noise_e)
+            gw = self._store(self.q_grd, cplx.matmul_ah(G, Cm))
+            step = lam[:, i, None, None]
+            W_acc = C(self.q_acc(W.re + dp.round_only(self.q_acc, step * gw.re)),
+                      self.q_acc(W.im + dp.round_only(self.q_acc, step * gw.im)))
+            W = self._normalize(Fw, W_acc, i)
+        rho = torch.sqrt(p_t.to(torch.float64) / N)[:, None, None]
+        return QuantOutput(codes, F, cplx.scale(W, rho), W)
+
+    def forward(self, h_re: torch.Tensor, h_im: torch.Tensor, p_t: torch.Tensor, noise: torch.Tensor):
+        """``(f_re, f_im, w_re, w_im)`` like :class:`hbf_edge.upga.UPGA`, quantized."""
+        out = self.run(C(h_re, h_im), p_t, noise)
+        return out.F.re, out.F.im, out.W.re, out.W.im
