@@ -93,6 +93,40 @@ def build_parser() -> argparse.ArgumentParser:
                         "noise_power, F_<method>, W_<method>, W_zf)")
     _add_quiet(p)
 
+    p = sub.add_parser("quantize", help="quantize a float model for Q-bit phases and fixed-point W (QAT or PTQ)",
+                       description="Quantize a trained float UPGA model for the hardware datapath: Q-bit phase "
+                                   "codes and a fixed-point digital precoder (word B, B-2 fraction bits, in the "
+                                   "kernel's power-normalised units). --qat retrains the step sizes with the "
+                                   "datapath in the loop (Brevitas STEs); --ptq keeps the float step sizes. Writes a "
+                                   "model directory and OUT/retention.json: sum rate of float, PTQ-round, "
+                                   "PTQ-refit and the quantized network on held-out channels.")
+    p.add_argument("model_dir", type=Path, help="float model directory from `hbf-edge train`")
+    p.add_argument("--out", required=True, type=Path, help="quantized model directory to create")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output directory")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--qat", dest="method", action="store_const", const="qat", help="quantization-aware retraining (default)")
+    mode.add_argument("--ptq", dest="method", action="store_const", const="ptq", help="post-training: keep the float steps")
+    p.set_defaults(method="qat")
+    g = p.add_argument_group("precision")
+    g.add_argument("--phase-bits", "-Q", type=int, default=4, help="phase-shifter bits Q, 1..8 (default 4)")
+    g.add_argument("--precoder-bits", "-B", type=int, default=12, help="word length of W (default 12)")
+    g.add_argument("--precision", type=Path, metavar="FILE",
+                   help="per-layer precision (.toml/.json: [default] and [layers.\"i-j\"]); overrides -Q/-B")
+    g = p.add_argument_group("QAT training (the float training loop)")
+    g.add_argument("--epochs", type=int, default=5, help="QAT epochs (default 5)")
+    g.add_argument("--train-size", type=int, default=500, help="training channels (default 500)")
+    g.add_argument("--batch-size", type=int, default=10, help="channels per Adam step (default 10)")
+    g.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default 1e-3)")
+    g.add_argument("--lr-decay", type=float, default=0.97, help="decay per epoch (default 0.97)")
+    g.add_argument("--snr-min", type=float, default=-10.0, help="lowest training SNR in dB (default -10)")
+    g.add_argument("--snr-max", type=float, default=20.0, help="highest training SNR in dB (default 20)")
+    g.add_argument("--seed", type=int, default=1, help="seed of the QAT channels and SNR draws (default 1)")
+    g = p.add_argument_group("evaluation")
+    g.add_argument("--test-size", type=int, default=1000, help="held-out channels (default 1000)")
+    g.add_argument("--test-seed", type=int, default=DEFAULT_TEST_SEED, help=f"their seed (default {DEFAULT_TEST_SEED})")
+    g.add_argument("--snr", type=float, nargs="+", default=[10.0, 20.0], metavar="DB", help="SNRs in dB (default 10 20)")
+    _add_quiet(p)
+
     p = sub.add_parser("bench", help="benchmarks that print JSON (speed targets live here, not in tests)",
                        description="Benchmarks; each prints a JSON document.")
     bench = p.add_subparsers(dest="bench_command", required=True, metavar="BENCH")
@@ -232,6 +266,66 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _precoder_format(bits: int) -> Any:
+    from .spec import FixedPointFormat
+
+    if not 3 <= bits <= 32:
+        raise ConfigError(f"--precoder-bits must be in 3..32, got {bits}")
+    return FixedPointFormat(bits, bits - 2)  # normalised W: entries below 2 in magnitude
+
+
+def _cmd_quantize(args: argparse.Namespace) -> int:
+    from quant import PrecisionConfig, load_quantized, quantized_config, save_quantized, train_qat
+    from quant.evaluate import retention
+    from quant.qat import QuantUPGA
+
+    from ._io import atomic_file
+    from .channels import saleh_valenzuela_miso
+    from .modeldir import load_model
+    from .training import TrainConfig
+
+    model, config = load_model(args.model_dir)
+    if config.precision is not None:
+        raise ConfigError(f"{args.model_dir} is already quantized; quantize its float model")
+    if args.out.exists() and not args.overwrite:
+        raise ModelDirError(f"{args.out} already exists (pass --overwrite to replace it)")
+    spec = config.spec
+    if args.precision is not None:
+        precision = PrecisionConfig.load(args.precision, spec.replace(phase_bits=args.phase_bits), config.n_layers)
+    else:
+        precision = PrecisionConfig.uniform_config(spec, config.n_layers, args.phase_bits,
+                                                   _precoder_format(args.precoder_bits))
+    n_paths = int(config.training.get("n_paths", 10))
+    t0 = time.perf_counter()
+    if args.method == "qat":
+        loop = TrainConfig(n_antennas=spec.n_antennas, n_rf=spec.n_rf, n_users=spec.n_users, n_paths=n_paths,
+                           n_layers=config.n_layers, n_inner=config.n_inner, train_size=args.train_size,
+                           epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, lr_decay=args.lr_decay,
+                           snr_db_min=args.snr_min, snr_db_max=args.snr_max, seed=args.seed)
+        qmodel, qconfig = train_qat(model, config, precision, loop, progress=not args.quiet)
+    else:
+        qmodel = QuantUPGA(precision.layer_specs(), config.n_inner, model.mu.detach(), model.lam.detach())
+        qconfig = quantized_config(config, precision, "ptq", {}, [])
+    qconfig.quantization["wall_seconds"] = round(time.perf_counter() - t0, 2)
+    save_quantized(qmodel, qconfig, args.out, overwrite=args.overwrite)
+    qmodel, _, _ = load_quantized(args.out)  # evaluate what was written
+    H = saleh_valenzuela_miso(args.test_size, spec.n_antennas, spec.n_users, n_paths, seed=args.test_seed)
+    result = retention(model, qmodel, H, list(args.snr))
+    result["method"] = args.method
+    result["model_dir"] = str(args.out)
+    with atomic_file(args.out / "retention.json") as tmp:
+        tmp.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"{args.method.upper()} in {qconfig.quantization['wall_seconds']} s; model written to {args.out}")
+    print(f"sum rate (bit/s/Hz) and retention vs float, {result['n_channels']} held-out channels, "
+          f"Q={result['phase_bits']} (last layer), W {result['precoder']['word_bits']} bits:")
+    print("SNR dB |   float | ptq_round | ptq_refit | quantized")
+    for i, snr in enumerate(result["snr_db"]):
+        r, k = result["sum_rate"], result["retention"]
+        print(f"{snr:6g} | {r['float'][i]:7.3f} | {r['ptq_round'][i]:7.3f} ({k['ptq_round'][i]:.1%}) | "
+              f"{r['ptq_refit'][i]:7.3f} ({k['ptq_refit'][i]:.1%}) | {r['quantized'][i]:7.3f} ({k['quantized'][i]:.1%})")
+    return 0
+
+
 def _cmd_bench(args: argparse.Namespace) -> int:
     from ._io import atomic_file
     from .bench import bench_kernels
@@ -252,7 +346,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 
 _COMMANDS = {"channels": _cmd_channels, "train": _cmd_train, "evaluate": _cmd_evaluate, "demo": _cmd_demo,
-             "bench": _cmd_bench}
+             "bench": _cmd_bench, "quantize": _cmd_quantize}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

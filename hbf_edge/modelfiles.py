@@ -50,6 +50,11 @@ class ModelConfig:
         Training settings (seed, epochs, learning rate, SNR range, ...).
     history : list of dict
         Per-epoch training record (loss, learning rate).
+    precision : dict or None
+        Per-layer precision (``quant.config.PrecisionConfig.to_dict()``) of a quantized model;
+        None for a float model.
+    quantization : dict or None
+        How the model was quantized (method ``qat`` or ``ptq`` and its settings).
     """
 
     family: str
@@ -58,6 +63,8 @@ class ModelConfig:
     n_inner: int
     training: dict = dataclasses.field(default_factory=dict)
     history: list = dataclasses.field(default_factory=list)
+    precision: dict | None = None
+    quantization: dict | None = None
 
     def expected_arrays(self) -> dict[str, tuple[int, ...]]:
         return _EXPECTED[self.family](self)
@@ -71,6 +78,8 @@ class ModelConfig:
             "network": {"n_layers": self.n_layers, "n_inner": self.n_inner},
             "training": self.training,
             "history": self.history,
+            "precision": self.precision,
+            "quantization": self.quantization,
         }
 
     @classmethod
@@ -90,6 +99,8 @@ class ModelConfig:
                 n_inner=int(net["n_inner"]),
                 training=dict(data.get("training", {})),
                 history=list(data.get("history", [])),
+                precision=data.get("precision"),
+                quantization=data.get("quantization"),
             )
         except (KeyError, TypeError, ValueError) as exc:
             if isinstance(exc, HbfEdgeError):

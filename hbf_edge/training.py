@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -24,7 +24,7 @@ from .precision import resolve_precision, torch_dtype
 from .spec import HardwareSpec
 from .upga import PGA_LAMBDA0, PGA_MU0, UPGA
 
-__all__ = ["TrainConfig", "train_upga", "snr_db_to_power", "LAYER_LOSSES"]
+__all__ = ["TrainConfig", "fit", "train_upga", "snr_db_to_power", "LAYER_LOSSES"]
 
 # "last": the paper's loss, -R(F_I, W_I) only.  "uniform": -mean_i R(F_i, W_i) over layers
 # 1..I, which also rewards a good rate at every intermediate layer, so the network can be
@@ -84,6 +84,57 @@ class TrainConfig:
         return HardwareSpec(self.n_antennas, self.n_rf, self.n_users, phase_bits=None)
 
 
+def fit(
+    model: torch.nn.Module,
+    loss_fn: Callable[[cplx.C, torch.Tensor, torch.Tensor], torch.Tensor],
+    H_train: np.ndarray,
+    config: TrainConfig,
+    progress: bool = True,
+    desc: str = "train",
+) -> list[dict]:
+    """The training loop every network shares (float UPGA, QAT): Adam, exponential decay per
+    epoch, a fresh uniform SNR draw (dB) per sample and epoch, shuffled mini-batches.
+
+    Parameters
+    ----------
+    loss_fn : callable ``(H, p_t, noise) -> scalar``
+        The loss of a batch (``H`` a ``C`` pair [b, N, K], powers [b]).
+
+    Returns
+    -------
+    history : list of {"epoch", "loss", "lr"}
+    """
+    dtype = torch_dtype(config.precision)
+    torch.manual_seed(config.seed)
+    rng = np.random.default_rng(config.seed + 1)  # SNR draws and shuffling, apart from channels
+    H_all = cplx.from_complex(torch.from_numpy(H_train).to(torch.complex128))
+    H_all = cplx.C(H_all.re.to(dtype), H_all.im.to(dtype))
+    opt = torch.optim.Adam(model.parameters(), lr=config.lr)
+    sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=config.lr_decay)
+    n = H_train.shape[0]
+    history = []
+    bar = tqdm(range(config.epochs), desc=desc, unit="epoch", disable=not progress, leave=False)
+    for epoch in bar:
+        order = rng.permutation(n)
+        snr = rng.uniform(config.snr_db_min, config.snr_db_max, size=n)
+        losses = []
+        for start in range(0, n, config.batch_size):
+            sel = order[start : start + config.batch_size]
+            idx = torch.from_numpy(sel)
+            H = cplx.C(H_all.re[idx], H_all.im[idx])
+            p_t = torch.from_numpy(snr_db_to_power(snr[sel])).to(dtype)
+            loss = loss_fn(H, p_t, torch.ones_like(p_t))
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            losses.append(loss.item())
+        record = {"epoch": epoch + 1, "loss": float(np.mean(losses)), "lr": sched.get_last_lr()[0]}
+        history.append(record)
+        sched.step()
+        bar.set_postfix(loss=f"{record['loss']:.4f}")
+    return history
+
+
 def train_upga(
     config: TrainConfig, H_train: np.ndarray | None = None, progress: bool = True
 ) -> tuple[UPGA, ModelConfig]:
@@ -98,45 +149,21 @@ def train_upga(
     progress : bool
         Show a progress bar (one tick per epoch, loss in the postfix).
     """
-    dtype = torch_dtype(config.precision)
     if H_train is None:
         H_train = saleh_valenzuela_miso(
             config.train_size, config.n_antennas, config.n_users, config.n_paths, seed=config.seed
         )
     H_train = validate_miso_channels(H_train, config.n_antennas, config.n_users, name="training channels")
-    torch.manual_seed(config.seed)
-    rng = np.random.default_rng(config.seed + 1)  # SNR draws and shuffling, apart from channels
-    H_all = cplx.from_complex(torch.from_numpy(H_train).to(torch.complex128))
-    H_all = cplx.C(H_all.re.to(dtype), H_all.im.to(dtype))
     model = UPGA(config.n_layers, config.n_inner, config.n_rf, config.mu0, config.lambda0)
-    opt = torch.optim.Adam(model.parameters(), lr=config.lr)
-    sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=config.lr_decay)
-    n = H_train.shape[0]
-    history = []
-    bar = tqdm(range(config.epochs), desc="train UPGA", unit="epoch", disable=not progress, leave=False)
-    for epoch in bar:
-        order = rng.permutation(n)
-        snr = rng.uniform(config.snr_db_min, config.snr_db_max, size=n)
-        losses = []
-        for start in range(0, n, config.batch_size):
-            idx = torch.from_numpy(order[start : start + config.batch_size])
-            H = cplx.C(H_all.re[idx], H_all.im[idx])
-            p_t = torch.from_numpy(snr_db_to_power(snr[order[start : start + config.batch_size]])).to(dtype)
-            noise = torch.ones_like(p_t)
-            if config.layer_loss == "last":
-                (F, W), _ = model.run(H, p_t, noise)
-                loss = -sum_rate(H, F, W, noise).mean()
-            else:
-                _, rates = model.run(H, p_t, noise, trajectory=True)
-                loss = -torch.stack(rates[1:]).mean()
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            losses.append(loss.item())
-        record = {"epoch": epoch + 1, "loss": float(np.mean(losses)), "lr": sched.get_last_lr()[0]}
-        history.append(record)
-        sched.step()
-        bar.set_postfix(loss=f"{record['loss']:.4f}")
+
+    def loss_fn(H: cplx.C, p_t: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        if config.layer_loss == "last":
+            (F, W), _ = model.run(H, p_t, noise)
+            return -sum_rate(H, F, W, noise).mean()
+        _, rates = model.run(H, p_t, noise, trajectory=True)
+        return -torch.stack(rates[1:]).mean()
+
+    history = fit(model, loss_fn, H_train, config, progress, desc="train UPGA")
     model_config = ModelConfig(
         family="upga",
         spec=config.spec,

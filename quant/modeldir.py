@@ -1,0 +1,35 @@
+"""Quantized model directories: the float layout plus ``precision`` and ``quantization``."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from hbf_edge.errors import ModelDirError
+from hbf_edge.modelfiles import ModelConfig, read_model_dir, write_model_dir
+
+from .config import PrecisionConfig
+from .qat import QuantUPGA
+
+__all__ = ["save_quantized", "load_quantized"]
+
+
+def save_quantized(model: QuantUPGA, config: ModelConfig, path: str | os.PathLike, overwrite: bool = False) -> Path:
+    """Write a QAT (or PTQ) model: its step sizes, spec, per-layer precision and method."""
+    if config.precision is None or config.quantization is None:
+        raise ModelDirError("a quantized model config needs 'precision' and 'quantization'")
+    arrays = {"mu": model.mu.detach().numpy(), "lam": model.lam.detach().numpy()}
+    return write_model_dir(path, config, arrays, overwrite=overwrite)
+
+
+def load_quantized(path: str | os.PathLike) -> tuple[QuantUPGA, ModelConfig, PrecisionConfig]:
+    """Rebuild the quantized network of a model directory written by :func:`save_quantized`."""
+    import torch
+
+    config, arrays = read_model_dir(path)
+    if config.precision is None:
+        raise ModelDirError(f"{path} holds a float model (no precision config): quantize it first")
+    precision = PrecisionConfig.from_dict(config.precision, config.spec, config.n_layers)
+    model = QuantUPGA(precision.layer_specs(), config.n_inner, torch.from_numpy(arrays["mu"]),
+                      torch.from_numpy(arrays["lam"]))
+    return model, config, precision
