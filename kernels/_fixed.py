@@ -91,10 +91,11 @@ def nearest_code(xr, xi, lut_c, lut_s):  # pragma: no cover - compiled
     """Nearest phase code of the vector ``(xr, xi)``: ``argmax_c xr*cos_c + xi*sin_c``.
 
     The projection onto the table entries defines "nearest" exactly in integers.  A tie goes
-    counter-clockwise, as in :func:`hbf_edge.spec.phase_to_code`: among tied neighbouring codes
-    the last one counter-clockwise wins (with Q=1, 90 degrees gives code 1 and 270 degrees
-    code 0).  Runs of more than two tied codes occur only for vectors of a few LSBs, where the
-    table's rounding flattens the projection.  ``(0, 0)`` maps to code 0.  A quadrant test and a
+    counter-clockwise, as in :func:`hbf_edge.spec.phase_to_code`: the most counter-clockwise
+    tied code as seen from the vector wins (with Q=1, 90 degrees gives code 1 and 270 degrees
+    code 0).  The table's rounding can tie codes that are not neighbours (Q=8: (430, -260)
+    projects equally on codes 233 and 235, less on 234) and, for vectors of a few LSBs, longer
+    runs.  ``(0, 0)`` maps to code 0.  A quadrant test and a
     binary search with cross products give the code ``c0`` whose sector ``[c0, c0+1)`` holds
     the vector; the argmax is among ``c0-1 .. c0+2`` (table rounding can move a sector test or
     a tie by at most one code), which are checked in counter-clockwise order.

@@ -87,19 +87,19 @@ def norm_scale(norm2: torch.Tensor, n_antennas: int, acc: FixedPointQuant, grd: 
 def nearest_codes(x: C, lut_c: torch.Tensor, lut_s: torch.Tensor) -> torch.Tensor:
     """Nearest code of each vector by table projection, the kernel's exact rule (int64 codes).
 
-    ``argmax_c xr cos_c + xi sin_c``; a tie goes to the counter-clockwise end of the run of
-    tied neighbours; ``(0, 0)`` gives 0; with two codes a tie is decided by the half plane.
-    Brute force over the ``2**Q`` codes (memory ``x.numel() * 2**Q``: callers chunk batches).
+    ``argmax_c xr cos_c + xi sin_c``; a tie goes to the most counter-clockwise tied code as seen
+    from the vector (largest ``angle(c) - angle(x)`` in (-pi, pi]; the table's rounding can tie
+    codes that are not neighbours); ``(0, 0)`` gives 0.  Brute force over the ``2**Q`` codes
+    (memory ``x.numel() * 2**Q``: callers chunk batches).
     """
     xr, xi = x.re.detach(), x.im.detach()
     proj = xr[..., None] * lut_c + xi[..., None] * lut_s
     is_max = proj == proj.max(dim=-1, keepdim=True).values
-    end = is_max & ~torch.roll(is_max, shifts=-1, dims=-1)  # a max whose ccw neighbour is not one
-    has_end = end.any(dim=-1)
-    code = torch.argmax(end.to(torch.int8), dim=-1)
     n = lut_c.shape[-1]
-    fallback = ((xi > 0) & (n == 2)).to(torch.int64)  # two codes, both maximal: half plane
-    code = torch.where(has_end, code, fallback)
+    angles = torch.arange(n, dtype=xr.dtype) * (2.0 * math.pi / n)
+    d = angles - torch.atan2(xi, xr)[..., None]
+    offset = math.pi - torch.remainder(math.pi - d, 2.0 * math.pi)  # in (-pi, pi]
+    code = torch.argmax(torch.where(is_max, offset, torch.full_like(offset, -10.0)), dim=-1)
     return torch.where((xr == 0) & (xi == 0), torch.zeros_like(code), code)
 
 

@@ -72,14 +72,17 @@ class Datapath:
         winners = [c for c, p in enumerate(proj) if p == best]
         if len(winners) == 1:
             return winners[0]
+        # a tie goes to the most counter-clockwise tied code as seen from the vector: the
+        # largest offset angle(code) - angle(x) in (-pi, pi]; float atan2 only orders codes
+        # that are whole code steps apart
         n = len(self.lut)
-        if n == 2:  # both codes neighbour each other: the one the vector lies clockwise of
-            cross = [self.lut[w][0] * xi - self.lut[w][1] * xr for w in winners]
-            return winners[0] if cross[0] < 0 else winners[1]
-        # otherwise the tied codes form one run of neighbours; its counter-clockwise end wins
-        ends = [w for w in winners if (w + 1) % n not in winners]
-        assert len(ends) == 1, winners
-        return ends[0]
+        tx = math.atan2(xi, xr)
+
+        def offset(c):
+            d = 2 * math.pi * c / n - tx
+            return math.pi - (math.pi - d) % (2 * math.pi)
+
+        return max(winners, key=offset)
 
     # -- complex helpers on (re, im) pairs --------------------------------------------------
     @staticmethod

@@ -46,6 +46,7 @@ def test_fast_nearest_code_equals_brute_force(q):
         vectors.append((int(lut_c[c] + lut_c[d]), int(lut_s[c] + lut_s[d])))
         vectors.append((int(lut_c[c]), int(lut_s[c])))
     vectors += [(-5, 0), (-5, -1), (-5, 1), (0, 7), (0, -7), (1, 0)]  # at and around +-pi
+    vectors += [(430, -260)]  # Q=8: ties codes 233 and 235 while 234 projects less
     for xr, xi in vectors:
         assert _fixed.nearest_code(int(xr), int(xi), lut_c, lut_s) == ref.nearest(int(xr), int(xi))
 

@@ -1,0 +1,85 @@
+"""The QAT model against the hardware kernel, PTQ, training and the quantize command."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import kernels
+from hbf_edge import FixedPointFormat, HardwareSpec, cplx
+from hbf_edge.baselines import sum_rate_np
+from hbf_edge.channels import saleh_valenzuela_miso
+from hbf_edge.modeldir import ModelConfig, save_model
+from hbf_edge.training import TrainConfig
+from hbf_edge.upga import UPGA
+from quant import PrecisionConfig, QuantUPGA, load_quantized, ptq_design, save_quantized, train_qat
+from quant.evaluate import quantized_design
+
+STEPS = (np.array([[0.3], [0.1], [0.2], [0.05]]), np.array([5e-3, 2e-3, 1e-2, 1e-3]))
+
+
+def _problem(B, N=32, seed=0):
+    H = saleh_valenzuela_miso(B, N, 4, seed=seed)
+    rng = np.random.default_rng(seed)
+    return H, 10 ** (rng.uniform(-10, 20, B) / 10), np.ones(B)
+
+
+@pytest.mark.parametrize("layers", [
+    [HardwareSpec(32, 4, 4, 4)] * 4,
+    [HardwareSpec(32, 4, 4, 2)] * 4,
+    [HardwareSpec(32, 4, 4, 8, precoder=FixedPointFormat(16, 14))] * 4,
+    [HardwareSpec(32, 4, 4, 6), HardwareSpec(32, 4, 4, 6), HardwareSpec(32, 4, 4, 3),
+     HardwareSpec(32, 4, 4, 3, precoder=FixedPointFormat(10, 8, "half_even"))],
+])
+def test_quantized_forward_agrees_with_the_hardware_kernel(layers):
+    """Codes and W words equal the integer kernel's (at least 99.9% required; the float64
+    emulation is exact while integer products stay below 2**53, which they do here)."""
+    H, p_t, noise = _problem(150, seed=len(layers[0].to_json()) + layers[-1].phase_bits)
+    hw = kernels.upga_forward_hw(np.ascontiguousarray(H.real), np.ascontiguousarray(H.imag), p_t, noise, *STEPS,
+                                 layers[0], layers)
+    q = QuantUPGA(layers, 1, torch.from_numpy(STEPS[0]), torch.from_numpy(STEPS[1]))
+    codes, F, W = quantized_design(q, H, p_t, noise, chunk=40)
+    assert (codes == hw.codes).mean() >= 0.999
+    w_words = np.round((W / np.sqrt(p_t / 32)[:, None, None]).real * 2 ** layers[-1].precoder.frac_bits)
+    assert (w_words == hw.w_re).mean() >= 0.999
+    r_q, r_hw = sum_rate_np(H, F @ W, noise), sum_rate_np(H, hw.analog() @ hw.digital(), noise)
+    assert abs(r_q.mean() / r_hw.mean() - 1) < 1e-3
+    assert (codes == hw.codes).mean() == 1.0  # what we measure today: exact agreement
+
+
+def test_ptq_designs_are_feasible_and_refit_helps_at_high_snr():
+    H, _, _ = _problem(100, seed=3)
+    p_t, noise = np.full(100, 100.0), np.ones(100)
+    spec = HardwareSpec(32, 4, 4, 2)
+    model = UPGA(4, 1, 4)
+    rates = {}
+    for method in ("round", "refit"):
+        codes, F, W = ptq_design(model, H, p_t, noise, spec, method)
+        assert codes.max() < 4 and np.allclose(np.abs(F), 1)
+        assert np.allclose(np.sum(np.abs(F @ W) ** 2, axis=(1, 2)), p_t, rtol=0.02)
+        rates[method] = sum_rate_np(H, F @ W, noise).mean()
+    assert rates["refit"] > rates["round"]
+
+
+def test_qat_trains_saves_and_loads(tmp_path):
+    spec = HardwareSpec(16, 4, 4, None)
+    model = UPGA(3, 1, 4)
+    cfg = ModelConfig("upga", spec, 3, 1, training={"n_paths": 10})
+    save_model(model, cfg, tmp_path / "float")
+    precision = PrecisionConfig.uniform_config(spec, 3, 3)
+    loop = TrainConfig(n_antennas=16, n_layers=3, train_size=20, epochs=2, batch_size=10, seed=2)
+    q, qcfg = train_qat(model, cfg, precision, loop, progress=False)
+    assert len(qcfg.history) == 2 and qcfg.quantization["method"] == "qat"
+    assert not torch.equal(q.mu, model.mu)  # the step sizes moved
+    q2, qcfg2, prec2 = load_quantized(save_quantized(q, qcfg, tmp_path / "q"))
+    assert torch.equal(q2.mu, q.mu) and prec2.layer_specs() == precision.layer_specs()
+    H, p_t, noise = _problem(5, N=16)
+    a = quantized_design(q, H, p_t, noise)
+    b = quantized_design(q2, H, p_t, noise)
+    assert all(np.array_equal(x, y) for x, y in zip(a, b))
+    # the hardware kernel runs the same directory and agrees
+    steps = kernels.load_upga(tmp_path / "q")
+    hw = kernels.upga_forward_hw(np.ascontiguousarray(H.real), np.ascontiguousarray(H.imag), p_t, noise,
+                                 steps.mu, steps.lam, prec2.base, prec2.layer_specs())
+    assert np.array_equal(hw.codes, a[0])
