@@ -6,7 +6,8 @@ power-normalised with P_t entering as ``s2 N / P_t`` and ``lambda N / P_t`` -- o
 ``kernels/_upga_fixed.py`` for the datapath and :mod:`quant._datapath` for how each operation
 is emulated), with per-layer precision from a :class:`~quant.config.PrecisionConfig`.  Its
 trainable parameters are the step sizes ``mu [I, J]`` and ``lambda [I]``, as in the float
-network; gradients reach them through Brevitas' straight-through estimators.
+network, held as factors of the float model's steps; gradients reach them through Brevitas'
+straight-through estimators.
 
 Agreement with the kernel: codes and W words are the kernel's whenever float64 holds every
 integer product exactly (below 2**53); the tests measure the agreement.
@@ -69,8 +70,12 @@ class QuantUPGA(nn.Module):
             raise ShapeError(f"mu must be [{I}, {n_inner}] and lam [{I}], got {list(mu.shape)}, {list(lam.shape)}")
         self.layer_specs = list(layer_specs)
         self.spec = base
-        self.mu = nn.Parameter(mu.detach().clone().to(torch.float64))
-        self.lam = nn.Parameter(lam.detach().clone().to(torch.float64))
+        # trained as relative factors of the float steps: Adam's step is then a relative change
+        # for every step size (lambda ~1e-3 and mu ~0.1 would otherwise move by the same amount)
+        self.register_buffer("mu0", mu.detach().clone().to(torch.float64))
+        self.register_buffer("lam0", lam.detach().clone().to(torch.float64))
+        self.mu_rel = nn.Parameter(torch.ones_like(self.mu0))
+        self.lam_rel = nn.Parameter(torch.ones_like(self.lam0))
         self.q_ch = FixedPointQuant(base.channel)
         self.q_acc = FixedPointQuant(base.accumulator)
         self.q_grd = FixedPointQuant(base.gradient)
@@ -82,6 +87,16 @@ class QuantUPGA(nn.Module):
             c, s = ls.phase_table()
             self.register_buffer(f"lut_c{i}", torch.from_numpy(c).to(torch.float64) * lsb)
             self.register_buffer(f"lut_s{i}", torch.from_numpy(s).to(torch.float64) * lsb)
+
+    @property
+    def mu(self) -> torch.Tensor:
+        """Step sizes ``mu [I, J]`` (float, before the step format)."""
+        return self.mu0 * self.mu_rel
+
+    @property
+    def lam(self) -> torch.Tensor:
+        """Step sizes ``lambda [I]`` (float, before the step format)."""
+        return self.lam0 * self.lam_rel
 
     @property
     def n_layers(self) -> int:

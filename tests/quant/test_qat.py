@@ -83,3 +83,34 @@ def test_qat_trains_saves_and_loads(tmp_path):
     hw = kernels.upga_forward_hw(np.ascontiguousarray(H.real), np.ascontiguousarray(H.imag), p_t, noise,
                                  steps.mu, steps.lam, prec2.base, prec2.layer_specs())
     assert np.array_equal(hw.codes, a[0])
+
+
+def test_quantize_command(tmp_path, capsys):
+    from hbf_edge.cli import main
+
+    assert main(["train", "--out", str(tmp_path / "f"), "-N", "16", "--layers", "3", "--train-size", "20",
+                 "--epochs", "1", "--quiet"]) == 0
+    common = ["--test-size", "20", "--quiet", "--snr", "10"]
+    assert main(["quantize", str(tmp_path / "f"), "--ptq", "-Q", "3", "-B", "10", "--out", str(tmp_path / "p"),
+                 *common]) == 0
+    ret = json.loads((tmp_path / "p" / "retention.json").read_text())
+    assert ret["method"] == "ptq" and ret["phase_bits"] == 3 and ret["precoder"]["word_bits"] == 10
+    assert set(ret["retention"]) == {"float", "ptq_round", "ptq_refit", "quantized"}
+    (tmp_path / "prec.toml").write_text('[default]\nphase_bits = 2\n[layers."0"]\nphase_bits = 5\n')
+    assert main(["quantize", str(tmp_path / "f"), "--qat", "--epochs", "1", "--train-size", "10",
+                 "--precision", str(tmp_path / "prec.toml"), "--out", str(tmp_path / "q"), *common]) == 0
+    _, cfg, prec = load_quantized(tmp_path / "q")
+    assert [s.phase_bits for s in prec.layer_specs()] == [5, 2, 2] and cfg.quantization["method"] == "qat"
+    capsys.readouterr()
+    for argv, match in [
+        (["quantize", str(tmp_path / "f"), "-Q", "9", "--out", str(tmp_path / "x")], "phase_bits"),
+        (["quantize", str(tmp_path / "f"), "-B", "2", "--out", str(tmp_path / "x")], "precoder-bits"),
+        (["quantize", str(tmp_path / "q"), "--out", str(tmp_path / "x")], "already quantized"),
+        (["quantize", str(tmp_path / "f"), "--out", str(tmp_path / "p")], "exists"),
+        (["quantize", str(tmp_path / "f"), "--precision", str(tmp_path / "none.toml"), "--out", str(tmp_path / "x")],
+         "does not exist"),
+    ]:
+        assert main([*argv, "--quiet", "--ptq"]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and match in err, err
+    assert not (tmp_path / "x").exists()
