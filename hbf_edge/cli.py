@@ -116,7 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--epochs", type=int, default=5, help="QAT epochs (default 5)")
     g.add_argument("--train-size", type=int, default=500, help="training channels (default 500)")
     g.add_argument("--batch-size", type=int, default=10, help="channels per Adam step (default 10)")
-    g.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default 1e-3)")
+    g.add_argument("--lr", type=float, default=1e-2,
+                   help="Adam learning rate on the step sizes as factors of the float ones (default 1e-2)")
     g.add_argument("--lr-decay", type=float, default=0.97, help="decay per epoch (default 0.97)")
     g.add_argument("--snr-min", type=float, default=-10.0, help="lowest training SNR in dB (default -10)")
     g.add_argument("--snr-max", type=float, default=20.0, help="highest training SNR in dB (default 20)")
@@ -126,6 +127,26 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--test-seed", type=int, default=DEFAULT_TEST_SEED, help=f"their seed (default {DEFAULT_TEST_SEED})")
     g.add_argument("--snr", type=float, nargs="+", default=[10.0, 20.0], metavar="DB", help="SNRs in dB (default 10 20)")
     _add_quiet(p)
+
+    p = sub.add_parser("study", help="studies over many settings (long: not for CI)",
+                       description="Studies that run a command over many settings and summarise them.")
+    study = p.add_subparsers(dest="study_command", required=True, metavar="STUDY")
+    st = study.add_parser("quantization", help="sum-rate retention vs phase bits: PTQ-round, PTQ-refit, QAT",
+                          description="QAT of a float model at each phase resolution Q, evaluated with both PTQ "
+                                      "baselines on held-out channels; writes OUT/retention.json, "
+                                      "OUT/retention.png and the QAT models OUT/q<Q>.")
+    st.add_argument("model_dir", type=Path, help="float model directory")
+    st.add_argument("--out", required=True, type=Path, help="output directory")
+    st.add_argument("--phase-bits", "-Q", type=int, nargs="+", default=list(range(1, 9)), metavar="Q",
+                    help="phase resolutions (default 1..8)")
+    st.add_argument("--precoder-bits", "-B", type=int, default=12, help="word length of W (default 12)")
+    st.add_argument("--epochs", type=int, default=5, help="QAT epochs per Q (default 5)")
+    st.add_argument("--lr", type=float, default=1e-2, help="QAT learning rate, relative to the steps (default 1e-2)")
+    st.add_argument("--train-size", type=int, default=500, help="QAT channels (default 500)")
+    st.add_argument("--seed", type=int, default=1, help="QAT seed (default 1)")
+    st.add_argument("--test-size", type=int, default=1000, help="held-out channels (default 1000)")
+    st.add_argument("--snr", type=float, nargs="+", default=[10.0, 20.0], metavar="DB", help="SNRs (default 10 20)")
+    _add_quiet(st)
 
     p = sub.add_parser("bench", help="benchmarks that print JSON (speed targets live here, not in tests)",
                        description="Benchmarks; each prints a JSON document.")
@@ -326,6 +347,40 @@ def _cmd_quantize(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_study(args: argparse.Namespace) -> int:
+    from quant.study import retention_study
+
+    from ._io import atomic_file
+    from .channels import saleh_valenzuela_miso
+    from .modeldir import load_model
+    from .plots import plot_retention
+    from .training import TrainConfig
+
+    _, config = load_model(args.model_dir)
+    spec = config.spec
+    n_paths = int(config.training.get("n_paths", 10))
+    loop = TrainConfig(n_antennas=spec.n_antennas, n_rf=spec.n_rf, n_users=spec.n_users, n_paths=n_paths,
+                       n_layers=config.n_layers, n_inner=config.n_inner, train_size=args.train_size,
+                       epochs=args.epochs, lr=args.lr, seed=args.seed)
+    H = saleh_valenzuela_miso(args.test_size, spec.n_antennas, spec.n_users, n_paths, seed=DEFAULT_TEST_SEED)
+    t0 = time.perf_counter()
+    result = retention_study(args.model_dir, args.out, list(args.phase_bits), _precoder_format(args.precoder_bits),
+                             loop, H, list(args.snr), progress=not args.quiet)
+    result["wall_seconds"] = round(time.perf_counter() - t0, 1)
+    with atomic_file(args.out / "retention.json") as tmp:
+        tmp.write_text(json.dumps(result, indent=2) + "\n")
+    plot_retention(result, args.out / "retention.png")
+    print("retention vs float UPGA (%), " + ", ".join(f"{s:g} dB" for s in result["snr_db"]) + ":")
+    print(" Q | " + " | ".join(f"{'round':>6} {'refit':>6} {'QAT':>6}" for _ in result["snr_db"]))
+    for r in result["rows"]:
+        k = r["retention"]
+        cells = [f"{100 * k['ptq_round'][i]:6.2f} {100 * k['ptq_refit'][i]:6.2f} {100 * k['quantized'][i]:6.2f}"
+                 for i in range(len(result["snr_db"]))]
+        print(f"{r['phase_bits']:2d} | " + " | ".join(cells))
+    print(f"wrote {args.out / 'retention.json'} and retention.png in {result['wall_seconds']} s")
+    return 0
+
+
 def _cmd_bench(args: argparse.Namespace) -> int:
     from ._io import atomic_file
     from .bench import bench_kernels
@@ -346,7 +401,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 
 _COMMANDS = {"channels": _cmd_channels, "train": _cmd_train, "evaluate": _cmd_evaluate, "demo": _cmd_demo,
-             "bench": _cmd_bench, "quantize": _cmd_quantize}
+             "bench": _cmd_bench, "quantize": _cmd_quantize, "study": _cmd_study}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

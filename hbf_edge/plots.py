@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from ._io import atomic_file  # noqa: E402
 
-__all__ = ["plot_rate_vs_snr", "plot_rate_vs_layers"]
+__all__ = ["plot_rate_vs_snr", "plot_rate_vs_layers", "plot_retention"]
 
 _LABELS = {
     "upga": "UPGA (unfolded, trained)",
@@ -69,5 +69,23 @@ def plot_rate_vs_layers(
         if ax is axes[0][0]:
             ax.set_ylabel("sum rate (bit/s/Hz)")
         ax.grid(True, alpha=0.3)
+    axes[0][0].legend(fontsize=8)
+    return _save(fig, path)
+
+
+def plot_retention(study: dict[str, Any], path: str | os.PathLike) -> Path:
+    """Sum-rate retention vs phase bits, one panel per SNR, for PTQ-round, PTQ-refit and QAT."""
+    rows = study["rows"]
+    snrs = study["snr_db"]
+    q = [r["phase_bits"] for r in rows]
+    fig, axes = plt.subplots(1, len(snrs), figsize=(4.6 * len(snrs), 3.8), squeeze=False, layout="constrained")
+    for i, (ax, snr) in enumerate(zip(axes[0], snrs)):
+        for key, style, label in (("ptq_round", "d:", "PTQ: round phases"), ("ptq_refit", "s--", "PTQ: round + ZF refit"),
+                                  ("quantized", "o-", "QAT")):
+            ax.plot(q, [100 * r["retention"][key][i] for r in rows], style, label=label)
+        ax.set(xlabel="phase bits Q", title=f"SNR {snr:g} dB", ylim=(None, 100.5), xticks=q)
+        ax.grid(True, alpha=0.3)
+        if i == 0:
+            ax.set_ylabel("sum rate, % of float UPGA")
     axes[0][0].legend(fontsize=8)
     return _save(fig, path)

@@ -1,0 +1,39 @@
+"""Sum-rate retention against phase bits: PTQ-round, PTQ-refit and QAT for each Q."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hbf_edge.modeldir import load_model
+from hbf_edge.spec import FixedPointFormat
+from hbf_edge.training import TrainConfig
+
+from .config import PrecisionConfig
+from .evaluate import retention
+from .modeldir import save_quantized
+from .train import train_qat
+
+__all__ = ["retention_study"]
+
+
+def retention_study(
+    model_dir: str | os.PathLike, out: str | os.PathLike, phase_bits: list[int], precoder: FixedPointFormat,
+    loop: TrainConfig, H_test: np.ndarray, snr_db: list[float], progress: bool = True,
+) -> dict[str, Any]:
+    """QAT at every Q in ``phase_bits`` (models written to ``out/q<Q>``), each evaluated with
+    the PTQ baselines on ``H_test``; returns one record per Q."""
+    model, config = load_model(model_dir)
+    out = Path(out)
+    rows = []
+    for q in phase_bits:
+        precision = PrecisionConfig.uniform_config(config.spec, config.n_layers, q, precoder)
+        qmodel, qconfig = train_qat(model, config, precision, loop, progress=progress)
+        save_quantized(qmodel, qconfig, out / f"q{q}", overwrite=True)
+        rows.append(retention(model, qmodel, H_test, snr_db))
+    return {"model_dir": str(model_dir), "precoder": precoder.to_dict(), "qat": dataclasses.asdict(loop),
+            "snr_db": [float(s) for s in snr_db], "rows": rows}
