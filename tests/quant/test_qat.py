@@ -114,3 +114,17 @@ def test_quantize_command(tmp_path, capsys):
         err = capsys.readouterr().err.strip()
         assert len(err.splitlines()) == 1 and match in err, err
     assert not (tmp_path / "x").exists()
+
+
+def test_study_quantization_command(tmp_path, capsys):
+    from hbf_edge.cli import main
+
+    assert main(["train", "--out", str(tmp_path / "f"), "-N", "16", "--layers", "2", "--train-size", "20",
+                 "--epochs", "1", "--quiet"]) == 0
+    assert main(["study", "quantization", str(tmp_path / "f"), "--out", str(tmp_path / "s"), "-Q", "1", "3",
+                 "--epochs", "1", "--train-size", "10", "--test-size", "10", "--snr", "20", "--quiet"]) == 0
+    study = json.loads((tmp_path / "s" / "retention.json").read_text())
+    assert [r["phase_bits"] for r in study["rows"]] == [1, 3]
+    assert (tmp_path / "s" / "retention.png").read_bytes()[:4] == b"\x89PNG"
+    assert load_quantized(tmp_path / "s" / "q3")[2].base.phase_bits == 3
+    assert " 3 |" in capsys.readouterr().out
