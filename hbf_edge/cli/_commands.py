@@ -1,0 +1,241 @@
+"""The commands of ``hbf-edge``: each turns parsed arguments into library calls."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError, HbfEdgeError, ModelDirError
+from ._parser import DEFAULT_SNRS, DEFAULT_TEST_SEED, build_parser
+
+
+def _load_channels(path: Path, n_antennas: int | None = None, n_users: int | None = None) -> Any:
+    from ..channels import ChannelDataset, validate_miso_channels
+
+    ds = ChannelDataset.load(path)
+    if ds.model != "saleh_valenzuela":
+        raise HbfEdgeError(f"{path} holds {ds.model} channels; UPGA needs MISO channels [B, N, K]")
+    return validate_miso_channels(ds.H, n_antennas, n_users, name=str(path))
+
+
+def _cmd_channels(args: argparse.Namespace) -> int:
+    from ..channels import make_dataset
+
+    ds = make_dataset("saleh_valenzuela", n_channels=args.count, n_antennas=args.n_antennas,
+                      n_users=args.n_users, n_paths=args.paths, seed=args.seed)
+    path = ds.save(args.out)
+    print(f"wrote {len(ds)} channels [{args.count}, {args.n_antennas}, {args.n_users}] to {path}")
+    return 0
+
+
+def _train(args: argparse.Namespace, out: Path, overwrite: bool, **overrides: Any) -> Path:
+    from ..modeldir import save_model
+    from ..training import TrainConfig, train_upga
+
+    settings = dict(
+        n_antennas=args.n_antennas, n_rf=args.n_rf, n_users=args.n_users, n_paths=args.paths,
+        n_layers=args.layers, n_inner=args.inner, train_size=args.train_size, epochs=args.epochs,
+        batch_size=args.batch_size, lr=args.lr, lr_decay=args.lr_decay, snr_db_min=args.snr_min,
+        snr_db_max=args.snr_max, layer_loss=args.layer_loss, seed=args.seed, precision=args.precision,
+    )
+    settings.update(overrides)
+    if out.exists() and not overwrite:  # fail before training, not after
+        raise ModelDirError(f"{out} already exists (pass --overwrite to replace it)")
+    H = None
+    if getattr(args, "channels", None) is not None:
+        H = _load_channels(args.channels, settings["n_antennas"], settings["n_users"])
+        settings["train_size"] = int(H.shape[0])
+    config = TrainConfig(**settings)
+    t0 = time.perf_counter()
+    model, model_config = train_upga(config, H, progress=not args.quiet)
+    model_config.training["wall_seconds"] = round(time.perf_counter() - t0, 2)
+    save_model(model, model_config, out, overwrite=overwrite)
+    last = model_config.history[-1]
+    print(f"trained UPGA I={config.n_layers} J={config.n_inner} in {model_config.training['wall_seconds']} s; "
+          f"final epoch loss {last['loss']:.4f}; model written to {out}")
+    return out
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    _train(args, args.out, args.overwrite)
+    return 0
+
+
+def _format_table(results: dict[str, Any]) -> str:
+    methods = list(results["sum_rate"])
+    lines = ["SNR dB | " + " | ".join(f"{m:>7}" for m in methods)]
+    for i, snr in enumerate(results["snr_db"]):
+        lines.append(f"{snr:6g} | " + " | ".join(f"{results['sum_rate'][m][i]:7.3f}" for m in methods))
+    return "\n".join(lines)
+
+
+def _evaluate(model_dir: Path, out: Path, H: Any | None, snrs: list[float], noise: float,
+              dump: Path | None, quiet: bool, test_size: int = 1000,
+              test_seed: int = DEFAULT_TEST_SEED) -> dict[str, Any]:
+    """Evaluate a model directory; ``H=None`` draws held-out channels like the training ones."""
+    from .._io import atomic_file
+    from ..channels import saleh_valenzuela_miso, validate_miso_channels
+    from ..evaluation import evaluate, write_dump
+    from ..modeldir import load_model
+    from ..plots import plot_rate_vs_layers, plot_rate_vs_snr
+
+    model, config = load_model(model_dir)
+    spec = config.spec
+    if H is None:
+        n_paths = int(config.training.get("n_paths", 10))
+        H = saleh_valenzuela_miso(test_size, spec.n_antennas, spec.n_users, n_paths, seed=test_seed)
+    # the network runs on any N, but its step sizes were learned for the configured sizes
+    H = validate_miso_channels(H, spec.n_antennas, spec.n_users, name="evaluation channels")
+    t0 = time.perf_counter()
+    results, precoders = evaluate(model, H, snrs, noise, keep_precoders=dump is not None, progress=not quiet)
+    results["wall_seconds"] = round(time.perf_counter() - t0, 2)
+    results["model_dir"] = str(model_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    with atomic_file(out / "results.json") as tmp:
+        tmp.write_text(json.dumps(results, indent=2) + "\n")
+    plot_rate_vs_snr(results, out / "rate_vs_snr.png")
+    plot_rate_vs_layers(results, out / "rate_vs_layers.png")
+    if dump is not None:
+        write_dump(dump, H, snrs, noise, precoders)
+    print("mean sum rate (bit/s/Hz) on", results["n_channels"], "held-out channels:")
+    print(_format_table(results))
+    print(f"wrote {out / 'results.json'}, rate_vs_snr.png, rate_vs_layers.png" + (f", {dump}" if dump else ""))
+    return results
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    H = None if args.channels is None else _load_channels(args.channels)
+    out = args.out if args.out is not None else args.model_dir / "eval"
+    _evaluate(args.model_dir, out, H, list(args.snr), args.noise, args.dump, args.quiet,
+              args.test_size, args.test_seed)
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    train_args = build_parser().parse_args(["train", "--out", str(args.out / "model")])
+    train_args.quiet = args.quiet
+    overrides = {"train_size": 100, "epochs": 3} if args.quick else {}
+    _train(train_args, args.out / "model", overwrite=True, **overrides)
+    _evaluate(args.out / "model", args.out / "eval", None, DEFAULT_SNRS, 1.0, None, args.quiet,
+              test_size=200 if args.quick else 1000)
+    return 0
+
+
+def _precoder_format(bits: int) -> Any:
+    from ..spec import FixedPointFormat
+
+    if not 3 <= bits <= 32:
+        raise ConfigError(f"--precoder-bits must be in 3..32, got {bits}")
+    return FixedPointFormat(bits, bits - 2)  # normalised W: entries below 2 in magnitude
+
+
+def _cmd_quantize(args: argparse.Namespace) -> int:
+    from quant import PrecisionConfig, load_quantized, quantized_config, save_quantized, train_qat
+    from quant.evaluate import retention
+    from quant.qat import QuantUPGA
+
+    from .._io import atomic_file
+    from ..channels import saleh_valenzuela_miso
+    from ..modeldir import load_model
+    from ..training import TrainConfig
+
+    model, config = load_model(args.model_dir)
+    if config.precision is not None:
+        raise ConfigError(f"{args.model_dir} is already quantized; quantize its float model")
+    if args.out.exists() and not args.overwrite:
+        raise ModelDirError(f"{args.out} already exists (pass --overwrite to replace it)")
+    spec = config.spec
+    if args.precision is not None:
+        precision = PrecisionConfig.load(args.precision, spec.replace(phase_bits=args.phase_bits), config.n_layers)
+    else:
+        precision = PrecisionConfig.uniform_config(spec, config.n_layers, args.phase_bits,
+                                                   _precoder_format(args.precoder_bits))
+    n_paths = int(config.training.get("n_paths", 10))
+    t0 = time.perf_counter()
+    if args.method == "qat":
+        loop = TrainConfig(n_antennas=spec.n_antennas, n_rf=spec.n_rf, n_users=spec.n_users, n_paths=n_paths,
+                           n_layers=config.n_layers, n_inner=config.n_inner, train_size=args.train_size,
+                           epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, lr_decay=args.lr_decay,
+                           snr_db_min=args.snr_min, snr_db_max=args.snr_max, seed=args.seed)
+        qmodel, qconfig = train_qat(model, config, precision, loop, progress=not args.quiet)
+    else:
+        qmodel = QuantUPGA(precision.layer_specs(), config.n_inner, model.mu.detach(), model.lam.detach())
+        qconfig = quantized_config(config, precision, "ptq", {}, [])
+    qconfig.quantization["wall_seconds"] = round(time.perf_counter() - t0, 2)
+    save_quantized(qmodel, qconfig, args.out, overwrite=args.overwrite)
+    qmodel, _, _ = load_quantized(args.out)  # evaluate what was written
+    H = saleh_valenzuela_miso(args.test_size, spec.n_antennas, spec.n_users, n_paths, seed=args.test_seed)
+    result = retention(model, qmodel, H, list(args.snr))
+    result["method"] = args.method
+    result["model_dir"] = str(args.out)
+    with atomic_file(args.out / "retention.json") as tmp:
+        tmp.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"{args.method.upper()} in {qconfig.quantization['wall_seconds']} s; model written to {args.out}")
+    print(f"sum rate (bit/s/Hz) and retention vs float, {result['n_channels']} held-out channels, "
+          f"Q={result['phase_bits']} (last layer), W {result['precoder']['word_bits']} bits:")
+    print("SNR dB |   float | ptq_round | ptq_refit | quantized")
+    for i, snr in enumerate(result["snr_db"]):
+        r, k = result["sum_rate"], result["retention"]
+        print(f"{snr:6g} | {r['float'][i]:7.3f} | {r['ptq_round'][i]:7.3f} ({k['ptq_round'][i]:.1%}) | "
+              f"{r['ptq_refit'][i]:7.3f} ({k['ptq_refit'][i]:.1%}) | {r['quantized'][i]:7.3f} ({k['quantized'][i]:.1%})")
+    return 0
+
+
+def _cmd_study(args: argparse.Namespace) -> int:
+    from quant.study import retention_study
+
+    from .._io import atomic_file
+    from ..channels import saleh_valenzuela_miso
+    from ..modeldir import load_model
+    from ..plots import plot_retention
+    from ..training import TrainConfig
+
+    _, config = load_model(args.model_dir)
+    spec = config.spec
+    n_paths = int(config.training.get("n_paths", 10))
+    loop = TrainConfig(n_antennas=spec.n_antennas, n_rf=spec.n_rf, n_users=spec.n_users, n_paths=n_paths,
+                       n_layers=config.n_layers, n_inner=config.n_inner, train_size=args.train_size,
+                       epochs=args.epochs, lr=args.lr, seed=args.seed)
+    H = saleh_valenzuela_miso(args.test_size, spec.n_antennas, spec.n_users, n_paths, seed=DEFAULT_TEST_SEED)
+    t0 = time.perf_counter()
+    result = retention_study(args.model_dir, args.out, list(args.phase_bits), _precoder_format(args.precoder_bits),
+                             loop, H, list(args.snr), progress=not args.quiet)
+    result["wall_seconds"] = round(time.perf_counter() - t0, 1)
+    with atomic_file(args.out / "retention.json") as tmp:
+        tmp.write_text(json.dumps(result, indent=2) + "\n")
+    plot_retention(result, args.out / "retention.png")
+    print("retention vs float UPGA (%), " + ", ".join(f"{s:g} dB" for s in result["snr_db"]) + ":")
+    print(" Q | " + " | ".join(f"{'round':>6} {'refit':>6} {'QAT':>6}" for _ in result["snr_db"]))
+    for r in result["rows"]:
+        k = r["retention"]
+        cells = [f"{100 * k['ptq_round'][i]:6.2f} {100 * k['ptq_refit'][i]:6.2f} {100 * k['quantized'][i]:6.2f}"
+                 for i in range(len(result["snr_db"]))]
+        print(f"{r['phase_bits']:2d} | " + " | ".join(cells))
+    print(f"wrote {args.out / 'retention.json'} and retention.png in {result['wall_seconds']} s")
+    return 0
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from .._io import atomic_file
+    from ..bench import bench_kernels
+
+    for name, values in (("--sizes", args.sizes), ("--batches", args.batches)):
+        if any(v < 1 for v in values):
+            raise ConfigError(f"{name} must be positive")
+    if args.layers < 1 or args.inner < 1 or args.repeat < 1:
+        raise ConfigError("--layers, --inner and --repeat must be >= 1")
+    result = bench_kernels(tuple(args.sizes), tuple(args.batches), n_layers=args.layers, n_inner=args.inner,
+                           repeat=args.repeat, onnx_model=args.onnx, progress=not args.quiet)
+    text = json.dumps(result, indent=2)
+    print(text)
+    if args.out is not None:
+        with atomic_file(args.out) as tmp:
+            tmp.write_text(text + "\n")
+    return 0
+
+
+COMMANDS = {"channels": _cmd_channels, "train": _cmd_train, "evaluate": _cmd_evaluate, "demo": _cmd_demo,
+            "bench": _cmd_bench, "quantize": _cmd_quantize, "study": _cmd_study}

@@ -1,0 +1,164 @@
+"""The argument parser of the ``hbf-edge`` command (every option explained in ``--help``)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from .. import __version__
+
+DEFAULT_SNRS = [-10.0, -5.0, 0.0, 5.0, 10.0, 15.0, 20.0]
+DEFAULT_TEST_SEED = 2026  # differs from the default training seed (0): held-out channels
+
+
+def _add_size_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("system size")
+    g.add_argument("--n-antennas", "-N", type=int, default=64, help="transmit antennas N (default 64)")
+    g.add_argument("--n-rf", "-M", type=int, default=4, help="RF chains M, >= K (default 4)")
+    g.add_argument("--n-users", "-K", type=int, default=4, help="single-antenna users K (default 4)")
+    g.add_argument("--paths", type=int, default=10, help="Saleh-Valenzuela paths per user P (default 10)")
+
+
+def _add_quiet(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hbf-edge",
+        description="Hardware-aware deployment toolkit for deep-unfolded hybrid beamformers.",
+    )
+    parser.add_argument("--version", action="version", version=f"hbf-edge {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("channels", help="generate a seeded channel dataset (.npz)",
+                       description="Generate Saleh-Valenzuela MISO channels (UPGA paper eq. 2-3) "
+                                   "and save them with their parameters.")
+    p.add_argument("--out", required=True, type=Path, help="output .npz file")
+    p.add_argument("--count", type=int, default=1000, help="number of channels (default 1000)")
+    p.add_argument("--seed", type=int, default=DEFAULT_TEST_SEED, help=f"random seed (default {DEFAULT_TEST_SEED})")
+    _add_size_args(p)
+
+    p = sub.add_parser("train", help="train an unfolded PGA (UPGA) model in float",
+                       description="Train UPGA (Algorithm 1 unfolded, trainable mu [I x J] and lambda [I]) "
+                                   "unsupervised on the sum rate; write a model directory.")
+    p.add_argument("--out", required=True, type=Path, help="model directory to create")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing model directory")
+    p.add_argument("--channels", type=Path, help="training channels (.npz from `hbf-edge channels`); "
+                                                  "default: --train-size fresh channels drawn with --seed")
+    _add_size_args(p)
+    g = p.add_argument_group("network and training")
+    g.add_argument("--layers", "-I", type=int, default=10, help="outer layers I (default 10)")
+    g.add_argument("--inner", "-J", type=int, default=1, help="F-steps per layer J (default 1)")
+    g.add_argument("--train-size", type=int, default=500, help="training channels (default 500)")
+    g.add_argument("--epochs", type=int, default=20, help="epochs (default 20)")
+    g.add_argument("--batch-size", type=int, default=10, help="channels per Adam step (default 10)")
+    g.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default 1e-3)")
+    g.add_argument("--lr-decay", type=float, default=0.97, help="learning-rate decay per epoch (default 0.97)")
+    g.add_argument("--snr-min", type=float, default=-10.0, help="lowest training SNR in dB (default -10)")
+    g.add_argument("--snr-max", type=float, default=20.0, help="highest training SNR in dB (default 20)")
+    g.add_argument("--layer-loss", choices=["uniform", "last"], default="uniform",
+                   help="uniform: mean rate over all layers (default; every layer useful); "
+                        "last: the paper's final-layer rate only")
+    g.add_argument("--seed", type=int, default=0, help="seed of channels, SNR draws and shuffling (default 0)")
+    g.add_argument("--precision", choices=["float64", "float32"], default="float64",
+                   help="arithmetic precision (default float64)")
+    _add_quiet(p)
+
+    p = sub.add_parser("evaluate", help="sum rate vs SNR and vs layers, against the baselines",
+                       description="Evaluate a model and PGA-30, PGA-100, OMP hybrid and fully digital ZF on "
+                                   "held-out channels; write results.json and PNG plots.")
+    p.add_argument("model_dir", type=Path, help="model directory from `hbf-edge train`")
+    p.add_argument("--out", type=Path, help="directory for results.json and plots (default MODEL_DIR/eval)")
+    p.add_argument("--channels", type=Path, help="held-out channels (.npz); default: --test-size fresh ones")
+    p.add_argument("--test-size", type=int, default=1000, help="held-out channels to draw (default 1000)")
+    p.add_argument("--test-seed", type=int, default=DEFAULT_TEST_SEED,
+                   help=f"seed of the held-out channels (default {DEFAULT_TEST_SEED})")
+    p.add_argument("--snr", type=float, nargs="+", default=DEFAULT_SNRS, metavar="DB",
+                   help="SNRs in dB (default -10 -5 0 5 10 15 20)")
+    p.add_argument("--noise", type=float, default=1.0, help="noise power sigma_n^2 (default 1)")
+    p.add_argument("--dump", type=Path, metavar="FILE.npz",
+                   help="also write channels, SNRs and every method's precoders (keys H, snr_db, "
+                        "noise_power, F_<method>, W_<method>, W_zf)")
+    _add_quiet(p)
+
+    p = sub.add_parser("quantize", help="quantize a float model for Q-bit phases and fixed-point W (QAT or PTQ)",
+                       description="Quantize a trained float UPGA model for the hardware datapath: Q-bit phase "
+                                   "codes and a fixed-point digital precoder (word B, B-2 fraction bits, in the "
+                                   "kernel's power-normalised units). --qat retrains the step sizes with the "
+                                   "datapath in the loop (Brevitas STEs); --ptq keeps the float step sizes. Writes a "
+                                   "model directory and OUT/retention.json: sum rate of float, PTQ-round, "
+                                   "PTQ-refit and the quantized network on held-out channels.")
+    p.add_argument("model_dir", type=Path, help="float model directory from `hbf-edge train`")
+    p.add_argument("--out", required=True, type=Path, help="quantized model directory to create")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output directory")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--qat", dest="method", action="store_const", const="qat", help="quantization-aware retraining (default)")
+    mode.add_argument("--ptq", dest="method", action="store_const", const="ptq", help="post-training: keep the float steps")
+    p.set_defaults(method="qat")
+    g = p.add_argument_group("precision")
+    g.add_argument("--phase-bits", "-Q", type=int, default=4, help="phase-shifter bits Q, 1..8 (default 4)")
+    g.add_argument("--precoder-bits", "-B", type=int, default=12, help="word length of W (default 12)")
+    g.add_argument("--precision", type=Path, metavar="FILE",
+                   help="per-layer precision (.toml/.json: [default] and [layers.\"i-j\"]); overrides -Q/-B")
+    g = p.add_argument_group("QAT training (the float training loop)")
+    g.add_argument("--epochs", type=int, default=5, help="QAT epochs (default 5)")
+    g.add_argument("--train-size", type=int, default=500, help="training channels (default 500)")
+    g.add_argument("--batch-size", type=int, default=10, help="channels per Adam step (default 10)")
+    g.add_argument("--lr", type=float, default=1e-2,
+                   help="Adam learning rate on the step sizes as factors of the float ones (default 1e-2)")
+    g.add_argument("--lr-decay", type=float, default=0.97, help="decay per epoch (default 0.97)")
+    g.add_argument("--snr-min", type=float, default=-10.0, help="lowest training SNR in dB (default -10)")
+    g.add_argument("--snr-max", type=float, default=20.0, help="highest training SNR in dB (default 20)")
+    g.add_argument("--seed", type=int, default=1, help="seed of the QAT channels and SNR draws (default 1)")
+    g = p.add_argument_group("evaluation")
+    g.add_argument("--test-size", type=int, default=1000, help="held-out channels (default 1000)")
+    g.add_argument("--test-seed", type=int, default=DEFAULT_TEST_SEED, help=f"their seed (default {DEFAULT_TEST_SEED})")
+    g.add_argument("--snr", type=float, nargs="+", default=[10.0, 20.0], metavar="DB", help="SNRs in dB (default 10 20)")
+    _add_quiet(p)
+
+    p = sub.add_parser("study", help="studies over many settings (long: not for CI)",
+                       description="Studies that run a command over many settings and summarise them.")
+    study = p.add_subparsers(dest="study_command", required=True, metavar="STUDY")
+    st = study.add_parser("quantization", help="sum-rate retention vs phase bits: PTQ-round, PTQ-refit, QAT",
+                          description="QAT of a float model at each phase resolution Q, evaluated with both PTQ "
+                                      "baselines on held-out channels; writes OUT/retention.json, "
+                                      "OUT/retention.png and the QAT models OUT/q<Q>.")
+    st.add_argument("model_dir", type=Path, help="float model directory")
+    st.add_argument("--out", required=True, type=Path, help="output directory")
+    st.add_argument("--phase-bits", "-Q", type=int, nargs="+", default=list(range(1, 9)), metavar="Q",
+                    help="phase resolutions (default 1..8)")
+    st.add_argument("--precoder-bits", "-B", type=int, default=12, help="word length of W (default 12)")
+    st.add_argument("--epochs", type=int, default=5, help="QAT epochs per Q (default 5)")
+    st.add_argument("--lr", type=float, default=1e-2, help="QAT learning rate, relative to the steps (default 1e-2)")
+    st.add_argument("--train-size", type=int, default=500, help="QAT channels (default 500)")
+    st.add_argument("--seed", type=int, default=1, help="QAT seed (default 1)")
+    st.add_argument("--test-size", type=int, default=1000, help="held-out channels (default 1000)")
+    st.add_argument("--snr", type=float, nargs="+", default=[10.0, 20.0], metavar="DB", help="SNRs (default 10 20)")
+    _add_quiet(st)
+
+    p = sub.add_parser("bench", help="benchmarks that print JSON (speed targets live here, not in tests)",
+                       description="Benchmarks; each prints a JSON document.")
+    bench = p.add_subparsers(dest="bench_command", required=True, metavar="BENCH")
+    b = bench.add_parser("kernels", help="per-channel latency of the Numba kernels beside torch eager",
+                         description="Per-channel latency of the UPGA forward: Numba float64, float32 and hardware "
+                                     "(Q=4) kernels and torch eager, for each N and batch; analytic flops, the "
+                                     "machine's single-core float64 matmul rate and the ratio to the arithmetic floor.")
+    b.add_argument("--sizes", type=int, nargs="+", default=[32, 64, 256], metavar="N",
+                   help="antenna counts N (default 32 64 256)")
+    b.add_argument("--batches", type=int, nargs="+", default=[1, 1024], metavar="B",
+                   help="batch sizes (default 1 1024)")
+    b.add_argument("--layers", "-I", type=int, default=10, help="outer layers I (default 10)")
+    b.add_argument("--inner", "-J", type=int, default=1, help="F-steps per layer J (default 1)")
+    b.add_argument("--repeat", type=int, default=7, help="timed runs per figure; the median is kept (default 7)")
+    b.add_argument("--onnx", help="an exported model.onnx to time with onnxruntime as well")
+    b.add_argument("--out", type=Path, help="also write the JSON to this file")
+    _add_quiet(b)
+
+    p = sub.add_parser("demo", help="the main job: train then evaluate on the embedded default",
+                       description="Run the toolkit end to end on the embedded default configuration "
+                                   "(N=64, M=K=4, I=10, J=1): train UPGA, evaluate against the baselines.")
+    p.add_argument("--out", type=Path, default=Path("hbf-edge-demo"), help="output directory (default hbf-edge-demo)")
+    p.add_argument("--quick", action="store_true", help="small sizes for CI (well under a minute)")
+    _add_quiet(p)
+    return parser
