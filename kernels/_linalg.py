@@ -6,6 +6,28 @@ from numba import njit
 
 
 @njit(cache=True)
+def pivot_rows(a, out, col):  # pragma: no cover - compiled
+    """Partial pivoting of Gauss-Jordan column ``col``: swap the row with the largest
+    ``|a[r, col]|`` (r >= col, the first on ties) into place, in ``a`` and ``out`` alike.
+    Shared by the float inverse and the fixed-point one (any dtype)."""
+    n = a.shape[0]
+    piv = col
+    best = abs(a[col, col])
+    for r in range(col + 1, n):
+        if abs(a[r, col]) > best:
+            best = abs(a[r, col])
+            piv = r
+    if piv != col:
+        for j in range(n):
+            t = a[col, j]
+            a[col, j] = a[piv, j]
+            a[piv, j] = t
+            t = out[col, j]
+            out[col, j] = out[piv, j]
+            out[piv, j] = t
+
+
+@njit(cache=True)
 def inv_real_inplace(a, out):  # pragma: no cover - compiled
     """Invert the square real matrix ``a`` by Gauss-Jordan with partial pivoting.
 
@@ -17,20 +39,7 @@ def inv_real_inplace(a, out):  # pragma: no cover - compiled
         for j in range(n):
             out[i, j] = 1.0 if i == j else 0.0
     for col in range(n):
-        piv = col
-        best = abs(a[col, col])
-        for r in range(col + 1, n):
-            if abs(a[r, col]) > best:
-                best = abs(a[r, col])
-                piv = r
-        if piv != col:
-            for j in range(n):
-                t = a[col, j]
-                a[col, j] = a[piv, j]
-                a[piv, j] = t
-                t = out[col, j]
-                out[col, j] = out[piv, j]
-                out[piv, j] = t
+        pivot_rows(a, out, col)
         d = 1.0 / a[col, col]
         for j in range(n):
             a[col, j] *= d
@@ -59,24 +68,6 @@ def cinv(ar, ai, outr, outi, big, big_inv):  # pragma: no cover - compiled
         for j in range(n):
             outr[i, j] = big_inv[i, j]
             outi[i, j] = big_inv[i + n, j]
-
-
-@njit(cache=True)
-def gram_ah_b(ar, ai, br, bi, outr, outi):  # pragma: no cover - compiled
-    """``out = A^H B`` for A [N, P], B [N, Q]; loops row-major over N (contiguous rows)."""
-    n, p = ar.shape
-    q = br.shape[1]
-    for i in range(p):
-        for j in range(q):
-            outr[i, j] = 0.0
-            outi[i, j] = 0.0
-    for r in range(n):
-        for i in range(p):
-            xr = ar[r, i]
-            xi = ai[r, i]
-            for j in range(q):
-                outr[i, j] += xr * br[r, j] + xi * bi[r, j]
-                outi[i, j] += xr * bi[r, j] - xi * br[r, j]
 
 
 @njit(cache=True)

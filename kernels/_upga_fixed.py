@@ -32,6 +32,7 @@ import numpy as np
 from numba import njit, prange
 
 from ._fixed import div_round, fit, isqrt, nearest_code, requant, rshift
+from ._linalg import pivot_rows
 
 # rows of the format table (kernels.tables.FORMAT_NAMES)
 CH, LUT, ACC, GRD, STP, PRE = 0, 1, 2, 3, 4, 5
@@ -187,20 +188,7 @@ def inv_fx(a, out, fm, cnt):  # pragma: no cover - compiled
         for j in range(n):
             out[i, j] = (1 << fA) if i == j else 0
     for col in range(n):
-        piv = col
-        best = abs(a[col, col])
-        for r in range(col + 1, n):
-            if abs(a[r, col]) > best:
-                best = abs(a[r, col])
-                piv = r
-        if piv != col:
-            for j in range(n):
-                t = a[col, j]
-                a[col, j] = a[piv, j]
-                a[piv, j] = t
-                t = out[col, j]
-                out[col, j] = out[piv, j]
-                out[piv, j] = t
+        pivot_rows(a, out, col)
         p = a[col, col]
         if p == 0:  # singular to working precision: counted, column left as is
             cnt[S_INIT] += 1
@@ -238,6 +226,38 @@ def cinv_fx(xr, xi, outr, outi, fm, cnt):  # pragma: no cover - compiled
 
 
 @njit(cache=True)
+def gram_fx(ar, ai, br, bi, outr, outi, shift, fm, cnt):  # pragma: no cover - compiled
+    """``out = A^H B`` (A [N, P], B [N, Q]) rounded down by ``shift`` bits into the accumulator."""
+    N, P = ar.shape
+    Q = br.shape[1]
+    for i in range(P):
+        for j in range(Q):
+            sr = 0
+            si = 0
+            for n in range(N):
+                sr += ar[n, i] * br[n, j] + ai[n, i] * bi[n, j]
+                si += ar[n, i] * bi[n, j] - ai[n, i] * br[n, j]
+            outr[i, j] = requant(sr, shift, fm[ACC], cnt, S_INIT)
+            outi[i, j] = requant(si, shift, fm[ACC], cnt, S_INIT)
+
+
+@njit(cache=True)
+def matmul_fx(ar, ai, br, bi, outr, outi, shift, fm, cnt):  # pragma: no cover - compiled
+    """``out = A B`` (A [P, R], B [R, Q]) rounded down by ``shift`` bits into the accumulator."""
+    P, R = ar.shape
+    Q = br.shape[1]
+    for i in range(P):
+        for j in range(Q):
+            sr = 0
+            si = 0
+            for r in range(R):
+                sr += ar[i, r] * br[r, j] - ai[i, r] * bi[r, j]
+                si += ar[i, r] * bi[r, j] + ai[i, r] * br[r, j]
+            outr[i, j] = requant(sr, shift, fm[ACC], cnt, S_INIT)
+            outi[i, j] = requant(si, shift, fm[ACC], cnt, S_INIT)
+
+
+@njit(cache=True)
 def init_fx(hr, hi, codes, fc, fs, lc, ls, wr, wi, fm, cnt, ar, ai):  # pragma: no cover - compiled
     """Eq. (12)-(13) in fixed point: codes of the channel phases (+ DFT codes), then
     ``W_acc = (F^H F)^-1 F^H H (H^H H)^-1`` and the normalisation."""
@@ -253,66 +273,19 @@ def init_fx(hr, hi, codes, fc, fs, lc, ls, wr, wi, fm, cnt, ar, ai):  # pragma: 
         for m in range(M):
             fc[n, m] = lc[codes[n, m]]
             fs[n, m] = ls[codes[n, m]]
-    # A = H^H H, its inverse, Z = H A^-1
-    a_r = np.empty((K, K), np.int64)
-    a_i = np.empty((K, K), np.int64)
-    for i in range(K):
-        for j in range(K):
-            sr = 0
-            si = 0
-            for n in range(N):
-                sr += hr[n, i] * hr[n, j] + hi[n, i] * hi[n, j]
-                si += hr[n, i] * hi[n, j] - hi[n, i] * hr[n, j]
-            a_r[i, j] = requant(sr, 2 * fH - fA, fm[ACC], cnt, S_INIT)
-            a_i[i, j] = requant(si, 2 * fH - fA, fm[ACC], cnt, S_INIT)
-    ainv_r = np.empty((K, K), np.int64)
-    ainv_i = np.empty((K, K), np.int64)
+    a_r, a_i = np.empty((K, K), np.int64), np.empty((K, K), np.int64)
+    ainv_r, ainv_i = np.empty((K, K), np.int64), np.empty((K, K), np.int64)
+    z_r, z_i = np.empty((N, K), np.int64), np.empty((N, K), np.int64)
+    b_r, b_i = np.empty((M, M), np.int64), np.empty((M, M), np.int64)
+    binv_r, binv_i = np.empty((M, M), np.int64), np.empty((M, M), np.int64)
+    t_r, t_i = np.empty((M, K), np.int64), np.empty((M, K), np.int64)
+    gram_fx(hr, hi, hr, hi, a_r, a_i, 2 * fH - fA, fm, cnt)  # A = H^H H
     cinv_fx(a_r, a_i, ainv_r, ainv_i, fm, cnt)
-    z_r = np.empty((N, K), np.int64)
-    z_i = np.empty((N, K), np.int64)
-    for n in range(N):
-        for k in range(K):
-            sr = 0
-            si = 0
-            for j in range(K):
-                sr += hr[n, j] * ainv_r[j, k] - hi[n, j] * ainv_i[j, k]
-                si += hr[n, j] * ainv_i[j, k] + hi[n, j] * ainv_r[j, k]
-            z_r[n, k] = requant(sr, fH, fm[ACC], cnt, S_INIT)
-            z_i[n, k] = requant(si, fH, fm[ACC], cnt, S_INIT)
-    # B = F^H F, its inverse, T = F^H Z, W_acc = B^-1 T
-    b_r = np.empty((M, M), np.int64)
-    b_i = np.empty((M, M), np.int64)
-    t_r = np.empty((M, K), np.int64)
-    t_i = np.empty((M, K), np.int64)
-    for i in range(M):
-        for j in range(M):
-            sr = 0
-            si = 0
-            for n in range(N):
-                sr += fc[n, i] * fc[n, j] + fs[n, i] * fs[n, j]
-                si += fc[n, i] * fs[n, j] - fs[n, i] * fc[n, j]
-            b_r[i, j] = requant(sr, 2 * fL - fA, fm[ACC], cnt, S_INIT)
-            b_i[i, j] = requant(si, 2 * fL - fA, fm[ACC], cnt, S_INIT)
-        for k in range(K):
-            sr = 0
-            si = 0
-            for n in range(N):
-                sr += fc[n, i] * z_r[n, k] + fs[n, i] * z_i[n, k]
-                si += fc[n, i] * z_i[n, k] - fs[n, i] * z_r[n, k]
-            t_r[i, k] = requant(sr, fL, fm[ACC], cnt, S_INIT)
-            t_i[i, k] = requant(si, fL, fm[ACC], cnt, S_INIT)
-    binv_r = np.empty((M, M), np.int64)
-    binv_i = np.empty((M, M), np.int64)
+    matmul_fx(hr, hi, ainv_r, ainv_i, z_r, z_i, fH, fm, cnt)  # (H^H)^+ = H A^-1
+    gram_fx(fc, fs, fc, fs, b_r, b_i, 2 * fL - fA, fm, cnt)  # F^H F
+    gram_fx(fc, fs, z_r, z_i, t_r, t_i, fL, fm, cnt)  # F^H (H^H)^+
     cinv_fx(b_r, b_i, binv_r, binv_i, fm, cnt)
-    for i in range(M):
-        for k in range(K):
-            sr = 0
-            si = 0
-            for j in range(M):
-                sr += binv_r[i, j] * t_r[j, k] - binv_i[i, j] * t_i[j, k]
-                si += binv_r[i, j] * t_i[j, k] + binv_i[i, j] * t_r[j, k]
-            ar[i, k] = requant(sr, fA, fm[ACC], cnt, S_INIT)
-            ai[i, k] = requant(si, fA, fm[ACC], cnt, S_INIT)
+    matmul_fx(binv_r, binv_i, t_r, t_i, ar, ai, fA, fm, cnt)  # W_acc = (F^H F)^-1 F^H (H^H)^+
     normalize_fx(fc, fs, ar, ai, wr, wi, fm, cnt)
 
 
