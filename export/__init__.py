@@ -1,6 +1,23 @@
-"""Exporters: ONNX (float and quantized), lookup tables and the verified artifact bundle.
+"""Exporters: the lookup-table bundle (and, next, ONNX) for targets and the RF controller.
 
-Arrives with the export issue; the package exists now so the user's layout is in place.
+* :mod:`export.tables` -- phase, vector-modulator and step tables from the hardware spec;
+* :mod:`export.cfiles` -- ``lut.h`` and ``$readmemh`` files, with parsers;
+* :mod:`export.bundle` -- the verified bundle: writer and reader.
 """
 
-__all__: list[str] = []
+from .bundle import SCHEMA_VERSION, Bundle, BundleError, read_bundle, write_bundle
+from .cfiles import c_header, parse_header, parse_mem
+from .tables import build_tables, vector_modulator_table
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "Bundle",
+    "BundleError",
+    "read_bundle",
+    "write_bundle",
+    "c_header",
+    "parse_header",
+    "parse_mem",
+    "build_tables",
+    "vector_modulator_table",
+]

@@ -218,6 +218,27 @@ def _cmd_study(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_export(args: argparse.Namespace) -> int:
+    from export import write_bundle
+
+    from ..channels import saleh_valenzuela_miso
+    from ..modelfiles import read_model_dir
+
+    config, _ = read_model_dir(args.model_dir)
+    spec = config.spec
+    if args.channels is not None:
+        H = _load_channels(args.channels, spec.n_antennas, spec.n_users)
+    else:
+        if args.count < 1:
+            raise ConfigError("--count must be >= 1")
+        n_paths = int(config.training.get("n_paths", 10))
+        H = saleh_valenzuela_miso(args.count, spec.n_antennas, spec.n_users, n_paths, seed=args.seed)
+    path = write_bundle(args.model_dir, args.out, H, snr_db=args.snr, overwrite=args.overwrite)
+    files = sorted(p.name for p in path.iterdir())
+    print(f"bundle written to {path}: {', '.join(files)}")
+    return 0
+
+
 def _cmd_bench(args: argparse.Namespace) -> int:
     from .._io import atomic_file
     from ..bench import bench_kernels
@@ -238,4 +259,4 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"channels": _cmd_channels, "train": _cmd_train, "evaluate": _cmd_evaluate, "demo": _cmd_demo,
-            "bench": _cmd_bench, "quantize": _cmd_quantize, "study": _cmd_study}
+            "bench": _cmd_bench, "quantize": _cmd_quantize, "study": _cmd_study, "export": _cmd_export}

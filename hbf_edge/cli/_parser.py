@@ -117,6 +117,18 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--snr", type=float, nargs="+", default=[10.0, 20.0], metavar="DB", help="SNRs in dB (default 10 20)")
     _add_quiet(p)
 
+    p = sub.add_parser("export", help="write the verified bundle of a quantized model (LUTs, beams, manifest)",
+                       description="Export a quantized model directory: lut.json, lut.h, lut_*.mem, beams.npz "
+                                   "(the hardware kernel's phase codes and W words for a set of channels) and "
+                                   "manifest.json with the sha256 of every file. Written atomically.")
+    p.add_argument("model_dir", type=Path, help="quantized model directory from `hbf-edge quantize`")
+    p.add_argument("--out", required=True, type=Path, help="bundle directory to create")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing bundle")
+    p.add_argument("--channels", type=Path, help="channels for beams.npz (.npz from `hbf-edge channels`)")
+    p.add_argument("--count", type=int, default=100, help="channels to draw when --channels is not given (default 100)")
+    p.add_argument("--seed", type=int, default=DEFAULT_TEST_SEED, help=f"their seed (default {DEFAULT_TEST_SEED})")
+    p.add_argument("--snr", type=float, default=10.0, help="SNR in dB of the beams (default 10)")
+
     p = sub.add_parser("study", help="studies over many settings (long: not for CI)",
                        description="Studies that run a command over many settings and summarise them.")
     study = p.add_subparsers(dest="study_command", required=True, metavar="STUDY")

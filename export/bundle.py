@@ -1,0 +1,161 @@
+"""The artifact bundle: everything a target needs, verified by a manifest.
+
+Layout (``hbf-edge export MODEL_DIR --out BUNDLE``)::
+
+    BUNDLE/
+      manifest.json    schema version, hardware spec, precision, model config, sha256 + size of
+                       every file, and the sha256 of the manifest's own canonical content
+      lut.json         formats, per-layer and output phase tables, vector-modulator registers,
+                       step sizes in the step format
+      lut.h            the same tables as ``static const`` C arrays, formats in comments
+      lut_*.mem        the tables as hex words for HDL ``$readmemh``
+      beams.npz        channels, powers, and the hardware kernel's phase codes and W words
+
+The bundle is written into a temporary directory and renamed into place, so it is either
+complete or absent.  :func:`read_bundle` refuses a bundle with an unknown schema version, a
+missing file, or any file (manifest included) whose bytes changed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hbf_edge import __version__
+from hbf_edge._io import atomic_dir, sha256_file
+from hbf_edge.channels import validate_miso_channels
+from hbf_edge.errors import HbfEdgeError
+from hbf_edge.modelfiles import ModelConfig, read_model_dir
+from hbf_edge.training import snr_db_to_power
+
+from .cfiles import c_header, mem_files
+from .tables import build_tables
+
+__all__ = ["BundleError", "Bundle", "SCHEMA_VERSION", "write_bundle", "read_bundle"]
+
+SCHEMA_VERSION = 1
+MANIFEST = "manifest.json"
+
+
+class BundleError(HbfEdgeError, ValueError):
+    """A bundle is missing files, has been altered, or has an unknown schema version."""
+
+
+def _manifest_digest(manifest: dict[str, Any]) -> str:
+    body = {k: v for k, v in manifest.items() if k != "manifest_sha256"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
+def _beams(config: ModelConfig, arrays: dict[str, np.ndarray], layer_specs: list, H: np.ndarray,
+           snr_db: float, noise: float) -> dict[str, np.ndarray]:
+    import kernels
+
+    B = H.shape[0]
+    p_t = np.full(B, float(snr_db_to_power(snr_db, noise)))
+    n = np.full(B, float(noise))
+    res = kernels.upga_forward_hw(np.ascontiguousarray(H.real), np.ascontiguousarray(H.imag), p_t, n,
+                                  arrays["mu"], arrays["lam"], layer_specs[0], layer_specs)
+    return {
+        "H": H.astype(np.complex128),
+        "p_t": p_t,
+        "noise": n,
+        "codes": res.codes.astype(np.int32),
+        "w_re": res.w_re.astype(np.int32),
+        "w_im": res.w_im.astype(np.int32),
+        "w_word_bits": np.array(res.w_format.word_bits),
+        "w_frac_bits": np.array(res.w_format.frac_bits),
+        "phase_bits": np.array(res.phase_bits),
+        "overflows": res.total_overflows.astype(np.int64),
+    }
+
+
+def write_bundle(model_dir: str | os.PathLike, out: str | os.PathLike, H: np.ndarray, snr_db: float = 10.0,
+                 noise: float = 1.0, overwrite: bool = False) -> Path:
+    """Export a quantized model directory as a verified bundle.
+
+    Parameters
+    ----------
+    H : ndarray of complex, [B, N, K]
+        Channels for ``beams.npz`` (the hardware kernel's designs at ``snr_db``).
+    """
+    from quant.config import PrecisionConfig
+
+    config, arrays = read_model_dir(model_dir)
+    if config.precision is None:
+        raise BundleError(f"{model_dir} is a float model: export needs a quantized one (`hbf-edge quantize`)")
+    H = validate_miso_channels(H, config.spec.n_antennas, config.spec.n_users, name="beam channels")
+    layer_specs = PrecisionConfig.from_dict(config.precision, config.spec, config.n_layers).layer_specs()
+    tables = build_tables(config, layer_specs, arrays)
+    texts = {"lut.json": json.dumps(tables, indent=1) + "\n", "lut.h": c_header(tables), **mem_files(tables)}
+    beams = _beams(config, arrays, layer_specs, H, snr_db, noise)
+    try:
+        with atomic_dir(out, overwrite=overwrite) as tmp:
+            for name, text in texts.items():
+                (tmp / name).write_text(text)
+            with open(tmp / "beams.npz", "wb") as fh:
+                np.savez(fh, **beams)
+            files = {p.name: {"sha256": sha256_file(p), "bytes": p.stat().st_size} for p in sorted(tmp.iterdir())}
+            manifest = {
+                "schema_version": SCHEMA_VERSION,
+                "generator": f"hbf-edge {__version__}",
+                "hardware": layer_specs[0].to_dict(),
+                "precision": config.precision,
+                "model": {k: v for k, v in config.to_dict().items() if k != "history"},
+                "beams": {"snr_db": snr_db, "noise_power": noise, "n_channels": int(H.shape[0])},
+                "files": files,
+            }
+            manifest["manifest_sha256"] = _manifest_digest(manifest)
+            (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    except FileExistsError as exc:
+        raise BundleError(str(exc)) from exc
+    return Path(out)
+
+
+@dataclasses.dataclass(frozen=True)
+class Bundle:
+    """A verified bundle on disk."""
+
+    path: Path
+    manifest: dict
+
+    def lut(self) -> dict[str, Any]:
+        return json.loads((self.path / "lut.json").read_text())
+
+    def beams(self) -> dict[str, np.ndarray]:
+        with np.load(self.path / "beams.npz", allow_pickle=False) as data:
+            return {k: data[k] for k in data.files}
+
+    def text(self, name: str) -> str:
+        return (self.path / name).read_text()
+
+
+def read_bundle(path: str | os.PathLike) -> Bundle:
+    """Open a bundle after checking its schema version and every file's sha256 and size."""
+    path = Path(path)
+    mpath = path / MANIFEST
+    if not mpath.is_file():
+        raise BundleError(f"{path} has no {MANIFEST}: not a bundle")
+    try:
+        manifest = json.loads(mpath.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise BundleError(f"{mpath} is corrupted: {exc}") from exc
+    if not isinstance(manifest, dict) or "files" not in manifest:
+        raise BundleError(f"{mpath} is not a bundle manifest")
+    version = manifest.get("schema_version")
+    if version != SCHEMA_VERSION:
+        raise BundleError(f"unknown bundle schema version {version!r} (this reader knows {SCHEMA_VERSION})")
+    if manifest.get("manifest_sha256") != _manifest_digest(manifest):
+        raise BundleError(f"{mpath} has been altered (its content does not match its own sha256)")
+    for name, meta in manifest["files"].items():
+        fpath = path / name
+        if not fpath.is_file():
+            raise BundleError(f"bundle file {name} is missing")
+        if fpath.stat().st_size != meta["bytes"] or sha256_file(fpath) != meta["sha256"]:
+            raise BundleError(f"bundle file {name} has been altered (sha256 differs from the manifest)")
+    return Bundle(path, manifest)

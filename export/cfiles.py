@@ -1,0 +1,116 @@
+"""C header and HDL ``$readmemh`` files of the lookup tables, and parsers to read them back."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+__all__ = ["c_header", "mem_file", "parse_header", "parse_mem", "mem_files"]
+
+
+def _ctype(bits: int, signed: bool = True) -> str:
+    width = 8 if bits <= 8 else 16 if bits <= 16 else 32
+    return f"{'' if signed else 'u'}int{width}_t"
+
+
+def _array(name: str, ctype: str, values: list, comment: str) -> str:
+    body = ", ".join(str(v) for v in values)
+    return f"/* {comment} */\nstatic const {ctype} {name}[{len(values)}] = {{{body}}};\n"
+
+
+def _fmt_comment(fmt: dict) -> str:
+    return (f"signed Q{fmt['word_bits'] - fmt['frac_bits']}.{fmt['frac_bits']} ({fmt['word_bits']} bits), "
+            f"value = word * 2^-{fmt['frac_bits']}, rounding {fmt['rounding']}, "
+            f"{'saturating' if fmt['saturate'] else 'wrapping'}")
+
+
+def c_header(tables: dict[str, Any]) -> str:
+    """``lut.h``: ``static const`` tables with their formats in comments and ``#define``s."""
+    f = tables["formats"]
+    s = tables["sizes"]
+    out = tables["output"]
+    lines = [
+        "/* hbf-edge lookup tables (generated; do not edit). Formats are in the comments. */",
+        "#ifndef HBF_EDGE_LUT_H",
+        "#define HBF_EDGE_LUT_H",
+        "#include <stdint.h>",
+        "",
+        f"#define HBF_N {s['N']}",
+        f"#define HBF_M {s['M']}",
+        f"#define HBF_K {s['K']}",
+        f"#define HBF_LAYERS {s['I']}",
+        f"#define HBF_INNER {s['J']}",
+        f"#define HBF_PHASE_BITS {out['phase_bits']}",
+        f"#define HBF_N_CODES {len(out['cos'])}",
+    ]
+    for name, fmt in f.items():
+        lines.append(f"#define HBF_{name.upper()}_WORD_BITS {fmt['word_bits']}")
+        lines.append(f"#define HBF_{name.upper()}_FRAC_BITS {fmt['frac_bits']}")
+    lines.append("")
+    lut_t = _ctype(f["lut"]["word_bits"])
+    lines.append(_array("hbf_cos", lut_t, out["cos"], f"code -> cos(2 pi c / 2^{out['phase_bits']}), lut format: {_fmt_comment(f['lut'])}"))
+    lines.append(_array("hbf_sin", lut_t, out["sin"], "code -> sin, same format"))
+    vm = out["vector_modulator"]
+    lines.append(_array("hbf_vm_i", "uint8_t", vm["i"], f"code -> vector-modulator I register: {vm['layout']}"))
+    lines.append(_array("hbf_vm_q", "uint8_t", vm["q"], "code -> vector-modulator Q register, same layout"))
+    for layer in tables["layers"]:
+        i = layer["layer"]
+        lines.append(_array(f"hbf_cos_layer{i}", lut_t, layer["cos"], f"layer {i}: {layer['phase_bits']}-bit table (cos)"))
+        lines.append(_array(f"hbf_sin_layer{i}", lut_t, layer["sin"], f"layer {i}: {layer['phase_bits']}-bit table (sin)"))
+    st = tables["steps"]
+    step_t = _ctype(st["format"]["word_bits"])
+    mu_flat = [v for row in st["mu"] for v in row]
+    lines.append(_array("hbf_mu", step_t, mu_flat, f"mu[i * HBF_INNER + j], step format: {_fmt_comment(st['format'])}"))
+    lines.append(_array("hbf_lam", step_t, st["lam"], "lambda[i], step format; the datapath uses lambda_i * N / P_t"))
+    lines += ["#endif /* HBF_EDGE_LUT_H */", ""]
+    return "\n".join(lines)
+
+
+def mem_file(values: list[int], bits: int) -> str:
+    """One two's-complement hex word per line, ``ceil(bits / 4)`` digits (``$readmemh``)."""
+    digits = (bits + 3) // 4
+    mask = (1 << bits) - 1
+    return "".join(f"{v & mask:0{digits}x}\n" for v in values)
+
+
+def mem_files(tables: dict[str, Any]) -> dict[str, str]:
+    """The ``.mem`` files of a bundle: output phase table, vector-modulator registers, and each
+    distinct per-layer table (``lut_cos_layer<i>.mem``)."""
+    lut_bits = tables["formats"]["lut"]["word_bits"]
+    out = tables["output"]
+    files = {
+        "lut_cos.mem": mem_file(out["cos"], lut_bits),
+        "lut_sin.mem": mem_file(out["sin"], lut_bits),
+        "lut_vm_i.mem": mem_file(out["vector_modulator"]["i"], 8),
+        "lut_vm_q.mem": mem_file(out["vector_modulator"]["q"], 8),
+    }
+    if len({layer["phase_bits"] for layer in tables["layers"]}) > 1:
+        for layer in tables["layers"]:
+            files[f"lut_cos_layer{layer['layer']}.mem"] = mem_file(layer["cos"], lut_bits)
+            files[f"lut_sin_layer{layer['layer']}.mem"] = mem_file(layer["sin"], lut_bits)
+    return files
+
+
+def parse_mem(text: str, bits: int, signed: bool = True) -> list[int]:
+    """Words of a ``.mem`` file back as integers."""
+    values = []
+    for line in text.split():
+        v = int(line, 16)
+        if signed and v >= 1 << (bits - 1):
+            v -= 1 << bits
+        values.append(v)
+    return values
+
+
+_ARRAY = re.compile(r"static const (u?int\d+_t) (\w+)\[(\d+)\] = \{([^}]*)\};")
+
+
+def parse_header(text: str) -> dict[str, list[int]]:
+    """``name -> values`` of every ``static const`` array in a header written by :func:`c_header`."""
+    out = {}
+    for ctype, name, n, body in _ARRAY.findall(text):
+        values = [int(v) for v in body.split(",") if v.strip()]
+        if len(values) != int(n):
+            raise ValueError(f"{name}: declared {n} entries, found {len(values)}")
+        out[name] = values
+    return out

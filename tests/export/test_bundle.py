@@ -1,0 +1,135 @@
+"""The bundle: tables equal the kernel's, the C header compiles, corruption is detected."""
+
+import json
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+import torch
+
+import kernels
+from export import SCHEMA_VERSION, BundleError, parse_header, parse_mem, read_bundle, vector_modulator_table, write_bundle
+from export.bundle import _manifest_digest
+from hbf_edge import FixedPointFormat, HardwareSpec
+from hbf_edge.channels import saleh_valenzuela_miso
+from hbf_edge.modeldir import ModelConfig, save_model
+from hbf_edge.upga import UPGA
+from quant import PrecisionConfig, QuantUPGA, quantized_config, save_quantized
+from quant.evaluate import quantized_design
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory):
+    root = tmp_path_factory.mktemp("bundle")
+    spec = HardwareSpec(16, 4, 4, None)
+    model = UPGA(3, 1, 4, mu0=0.05, lambda0=2e-3)
+    fcfg = ModelConfig("upga", spec, 3, 1, training={"n_paths": 10})
+    save_model(model, fcfg, root / "float")
+    precision = PrecisionConfig.from_dict(
+        {"default": {"phase_bits": 3, "precoder": {"word_bits": 12, "frac_bits": 10}},
+         "layers": {"0": {"phase_bits": 5}}}, spec, 3)
+    q = QuantUPGA(precision.layer_specs(), 1, model.mu.detach(), model.lam.detach())
+    save_quantized(q, quantized_config(fcfg, precision, "ptq", {}, []), root / "q")
+    H = saleh_valenzuela_miso(12, 16, 4, seed=4)
+    path = write_bundle(root / "q", root / "bundle", H, snr_db=15.0)
+    return root, path, precision, q, H
+
+
+def test_tables_round_trip_and_equal_the_kernels(bundle):
+    _, path, precision, q, _ = bundle
+    b = read_bundle(path)
+    lut = b.lut()
+    specs = precision.layer_specs()
+    header = parse_header(b.text("lut.h"))
+    bits = lut["formats"]["lut"]["word_bits"]
+    for layer, spec in zip(lut["layers"], specs):
+        c, s = kernels.phase_lut(spec)  # what the hardware kernel computes with
+        assert layer["cos"] == c.tolist() and layer["sin"] == s.tolist()
+        assert header[f"hbf_cos_layer{layer['layer']}"] == layer["cos"]
+        assert parse_mem(b.text(f"lut_sin_layer{layer['layer']}.mem"), bits) == layer["sin"]
+    out = lut["output"]
+    assert out["phase_bits"] == 3 and out["cos"] == kernels.phase_lut(specs[-1])[0].tolist()
+    assert header["hbf_cos"] == out["cos"] == parse_mem(b.text("lut_cos.mem"), bits)
+    assert header["hbf_sin"] == out["sin"] == parse_mem(b.text("lut_sin.mem"), bits)
+    vm = out["vector_modulator"]
+    assert header["hbf_vm_i"] == vm["i"] == parse_mem(b.text("lut_vm_i.mem"), 8, signed=False)
+    assert header["hbf_vm_q"] == vm["q"] == parse_mem(b.text("lut_vm_q.mem"), 8, signed=False)
+    words, _ = specs[0].step.quantize(q.mu.detach().numpy())
+    assert header["hbf_mu"] == words.ravel().tolist() == [v for row in lut["steps"]["mu"] for v in row]
+
+
+def test_header_compiles_and_prints_the_tables(bundle, tmp_path):
+    _, path, _, _, _ = bundle
+    gcc = shutil.which("gcc")
+    if gcc is None:
+        pytest.skip("no C compiler")
+    src = tmp_path / "main.c"
+    src.write_text('#include <stdio.h>\n#include "lut.h"\nint main(void){for(int c=0;c<HBF_N_CODES;c++)'
+                   'printf("%d %d %u %u\\n",hbf_cos[c],hbf_sin[c],hbf_vm_i[c],hbf_vm_q[c]);return 0;}\n')
+    exe = tmp_path / "main"
+    subprocess.run([gcc, "-std=c99", "-Wall", "-Werror", "-Wno-unused-const-variable", "-I", str(path), str(src),
+                    "-o", str(exe)], check=True, capture_output=True)
+    rows = [list(map(int, line.split())) for line in subprocess.run([str(exe)], capture_output=True, text=True,
+                                                                         check=True).stdout.splitlines()]
+    out = json.loads((path / "lut.json").read_text())["output"]
+    assert [r[0] for r in rows] == out["cos"] and [r[1] for r in rows] == out["sin"]
+    assert [r[2] for r in rows] == out["vector_modulator"]["i"] and [r[3] for r in rows] == out["vector_modulator"]["q"]
+
+
+def test_beams_are_the_hardware_kernels_and_the_qat_models(bundle):
+    _, path, precision, q, H = bundle
+    beams = read_bundle(path).beams()
+    assert np.array_equal(beams["H"], H) and np.allclose(beams["p_t"], 10**1.5)
+    specs = precision.layer_specs()
+    hw = kernels.upga_forward_hw(np.ascontiguousarray(H.real), np.ascontiguousarray(H.imag), beams["p_t"],
+                                 beams["noise"], q.mu.detach().numpy(), q.lam.detach().numpy(), specs[0], specs)
+    assert np.array_equal(beams["codes"], hw.codes) and np.array_equal(beams["w_re"], hw.w_re)
+    assert int(beams["phase_bits"]) == 3 and int(beams["w_frac_bits"]) == 10
+    codes, _, _ = quantized_design(q, H, beams["p_t"], beams["noise"])
+    assert np.array_equal(codes, beams["codes"])
+
+
+def test_every_flipped_byte_is_detected(bundle, tmp_path):
+    _, path, _, _, _ = bundle
+    for f in sorted(p.name for p in path.iterdir()):
+        copy = tmp_path / f"b_{f}"
+        shutil.copytree(path, copy)
+        data = bytearray((copy / f).read_bytes())
+        data[len(data) // 2] ^= 0x01
+        (copy / f).write_bytes(bytes(data))
+        with pytest.raises(BundleError):
+            read_bundle(copy)
+
+
+def test_missing_files_unknown_schema_and_no_overwrite(bundle, tmp_path):
+    root, path, _, _, H = bundle
+    copy = tmp_path / "missing"
+    shutil.copytree(path, copy)
+    (copy / "lut_vm_q.mem").unlink()
+    with pytest.raises(BundleError, match="missing"):
+        read_bundle(copy)
+    copy = tmp_path / "future"
+    shutil.copytree(path, copy)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    manifest["schema_version"] = SCHEMA_VERSION + 1
+    manifest["manifest_sha256"] = _manifest_digest(manifest)
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(BundleError, match="schema version"):
+        read_bundle(copy)
+    with pytest.raises(BundleError, match="not a bundle"):
+        read_bundle(tmp_path)
+    with pytest.raises(BundleError, match="exists"):
+        write_bundle(root / "q", path, H)
+    with pytest.raises(BundleError, match="float model"):
+        write_bundle(root / "float", tmp_path / "new", H)
+    assert not (tmp_path / "new").exists()
+
+
+def test_vector_modulator_registers():
+    i, q = vector_modulator_table(7)
+    assert len(i) == 128
+    assert (i[0], q[0]) == (0x20 | 31, 0x20 | 0)  # 0 degrees: +I full, +Q zero
+    assert (i[64], q[64]) == (31, 0x20 | 0)  # 180 degrees: -I full
+    assert (i[32], q[32]) == (0x20 | 0, 0x20 | 31)  # 90 degrees
+    assert np.all((i & 0x1F) <= 31) and np.all(i >> 6 == 0)
