@@ -133,3 +133,21 @@ def test_vector_modulator_registers():
     assert (i[64], q[64]) == (31, 0x20 | 0)  # 180 degrees: -I full
     assert (i[32], q[32]) == (0x20 | 0, 0x20 | 31)  # 90 degrees
     assert np.all((i & 0x1F) <= 31) and np.all(i >> 6 == 0)
+
+
+def test_export_command(bundle, tmp_path, capsys):
+    from hbf_edge.channels import make_dataset
+    from hbf_edge.cli import main
+
+    root, _, _, _, _ = bundle
+    ch = make_dataset(n_channels=3, n_antennas=16, n_users=4, seed=8).save(tmp_path / "ch.npz")
+    assert main(["export", str(root / "q"), "--out", str(tmp_path / "b"), "--channels", str(ch)]) == 0
+    assert read_bundle(tmp_path / "b").beams()["codes"].shape == (3, 16, 4)
+    assert main(["export", str(root / "q"), "--out", str(tmp_path / "b2"), "--count", "2", "--snr", "0"]) == 0
+    assert read_bundle(tmp_path / "b2").manifest["beams"] == {"snr_db": 0.0, "noise_power": 1.0, "n_channels": 2}
+    capsys.readouterr()
+    assert main(["export", str(root / "float"), "--out", str(tmp_path / "b3")]) == 2
+    assert "float model" in capsys.readouterr().err
+    wrong = make_dataset(n_channels=2, n_antennas=8, n_users=4, seed=8).save(tmp_path / "n8.npz")
+    assert main(["export", str(root / "q"), "--out", str(tmp_path / "b4"), "--channels", str(wrong)]) == 2
+    assert not (tmp_path / "b3").exists() and not (tmp_path / "b4").exists()
