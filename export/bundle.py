@@ -5,6 +5,7 @@ Layout (``hbf-edge export MODEL_DIR --out BUNDLE``)::
     BUNDLE/
       manifest.json    schema version, hardware spec, precision, model config, sha256 + size of
                        every file, and the sha256 of the manifest's own canonical content
+      model.onnx       the float network with the model's step sizes (opset 17, float32)
       lut.json         formats, per-layer and output phase tables, vector-modulator registers,
                        step sizes in the step format
       lut.h            the same tables as ``static const`` C arrays, formats in comments
@@ -75,6 +76,18 @@ def _beams(config: ModelConfig, arrays: dict[str, np.ndarray], layer_specs: list
     }
 
 
+def _float_onnx(config: ModelConfig, arrays: dict[str, np.ndarray], path: Path, phase_bits: int) -> None:
+    import torch
+
+    from hbf_edge.upga import UPGA
+
+    from .onnx_float import export_float_onnx
+
+    model = UPGA(config.n_layers, config.n_inner, config.spec.n_rf)
+    model.load_state_dict({k: torch.from_numpy(v) for k, v in arrays.items()})
+    export_float_onnx(model, config, path, phase_bits=phase_bits)
+
+
 def write_bundle(model_dir: str | os.PathLike, out: str | os.PathLike, H: np.ndarray, snr_db: float = 10.0,
                  noise: float = 1.0, overwrite: bool = False) -> Path:
     """Export a quantized model directory as a verified bundle.
@@ -100,6 +113,7 @@ def write_bundle(model_dir: str | os.PathLike, out: str | os.PathLike, H: np.nda
                 (tmp / name).write_text(text)
             with open(tmp / "beams.npz", "wb") as fh:
                 np.savez(fh, **beams)
+            _float_onnx(config, arrays, tmp / "model.onnx", layer_specs[-1].phase_bits)
             files = {p.name: {"sha256": sha256_file(p), "bytes": p.stat().st_size} for p in sorted(tmp.iterdir())}
             manifest = {
                 "schema_version": SCHEMA_VERSION,

@@ -74,14 +74,26 @@ def eye(n: int, like: torch.Tensor) -> C:
 
 
 def inv(a: C) -> C:
-    """Inverse of a batch of small square complex matrices through the real embedding.
+    """Inverse of a batch of small Hermitian positive-definite matrices (real arithmetic).
 
-    ``[[Ar, -Ai], [Ai, Ar]]`` is the real 2n x 2n matrix of the complex map; its inverse holds
-    ``inv(A)`` in the same pattern.  Used for the M x M and K x K pseudo-inverses of eq. (13).
+    Gauss-Jordan on the real embedding ``[[Ar, -Ai], [Ai, Ar]]`` (symmetric positive definite
+    when ``A`` is Hermitian PD, so no pivoting is needed), unrolled over the static size: only
+    slicing, products and divisions, which trace to a plain ONNX graph.  Used for ``H^H H`` and
+    ``F^H F`` of eq. (13).  Not for general matrices.
     """
     n = a.re.shape[-1]
     top = torch.cat([a.re, -a.im], dim=-1)
     bottom = torch.cat([a.im, a.re], dim=-1)
-    big = torch.cat([top, bottom], dim=-2)
-    inv_big = torch.linalg.inv(big)
-    return C(inv_big[..., :n, :n], inv_big[..., n:, :n])
+    m = torch.cat([top, bottom], dim=-2)
+    size = 2 * n
+    out = torch.eye(size, dtype=m.dtype, device=m.device).expand(m.shape).clone()
+    for col in range(size):
+        pivot = m[..., col : col + 1, col : col + 1]
+        row_m = m[..., col : col + 1, :] / pivot
+        row_o = out[..., col : col + 1, :] / pivot
+        factor = m[..., :, col : col + 1]
+        keep = torch.zeros(size, 1, dtype=m.dtype, device=m.device)
+        keep[col] = 1.0
+        m = m - (factor * (1.0 - keep)) * row_m - keep * m + keep * row_m
+        out = out - (factor * (1.0 - keep)) * row_o - keep * out + keep * row_o
+    return C(out[..., :n, :n], out[..., n:, :n])

@@ -54,7 +54,13 @@ class Precoders(NamedTuple):
 
 
 def check_powers(p_t: torch.Tensor, noise: torch.Tensor, batch: int) -> None:
-    """Reject transmit powers <= 0, noise powers <= 0, NaN, and wrong shapes."""
+    """Reject transmit powers <= 0, noise powers <= 0, NaN, and wrong shapes.
+
+    Skipped while tracing for ONNX export: data checks cannot be part of the graph (the
+    runtime side validates its inputs itself).
+    """
+    if torch.jit.is_tracing():
+        return
     for name, value in (("p_t", p_t), ("noise", noise)):
         if value.shape != (batch,):
             raise ShapeError(f"{name} must have shape [B]=({batch},), got {tuple(value.shape)}")

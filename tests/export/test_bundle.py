@@ -151,3 +151,28 @@ def test_export_command(bundle, tmp_path, capsys):
     wrong = make_dataset(n_channels=2, n_antennas=8, n_users=4, seed=8).save(tmp_path / "n8.npz")
     assert main(["export", str(root / "q"), "--out", str(tmp_path / "b4"), "--channels", str(wrong)]) == 2
     assert not (tmp_path / "b3").exists() and not (tmp_path / "b4").exists()
+
+
+def test_float_onnx_equals_torch(bundle):
+    """onnxruntime on model.onnx equals the torch float model (same step sizes), float32."""
+    from export.onnx_float import run_onnx
+
+    root, path, _, q, _ = bundle
+    import onnx
+
+    proto = onnx.load(str(path / "model.onnx"))
+    meta = {p.key: p.value for p in proto.metadata_props}
+    assert meta["N"] == "16" and meta["I"] == "3" and meta["phase_bits"] == "3" and meta["family"] == "upga"
+    assert proto.opset_import[0].version >= 17
+    model = UPGA(3, 1, 4)
+    with torch.no_grad():
+        model.mu.copy_(q.mu)
+        model.lam.copy_(q.lam)
+    H = saleh_valenzuela_miso(1000, 16, 4, seed=5)
+    rng = np.random.default_rng(1)
+    p_t, noise = (10 ** (rng.uniform(-10, 20, 1000) / 10)).astype(np.float32), np.ones(1000, np.float32)
+    outs = run_onnx(path / "model.onnx", H, p_t, noise)
+    with torch.no_grad():
+        ref = model(*[torch.from_numpy(a) for a in (H.real.astype(np.float32), H.imag.astype(np.float32), p_t, noise)])
+    for a, r in zip(outs, ref):
+        assert np.abs(a - r.numpy()).max() / np.abs(r.numpy()).max() < 1e-5

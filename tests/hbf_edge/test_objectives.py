@@ -64,7 +64,8 @@ def test_sum_rate_equals_direct_sinr():
 def test_cplx_helpers_match_complex_torch():
     gen = torch.Generator().manual_seed(2)
     A, Bm = _random((3, 4, 5), gen), _random((3, 4, 5), gen)
-    S = _random((3, 4, 4), gen)
+    R = _random((3, 4, 4), gen)
+    S = R @ R.conj().transpose(-1, -2) + 0.1 * torch.eye(4)  # Hermitian positive definite
     c, z = cplx.from_complex, cplx.to_complex
     assert torch.allclose(z(cplx.matmul(c(A), c(Bm.transpose(-1, -2)))), A @ Bm.transpose(-1, -2))
     assert torch.allclose(z(cplx.matmul_ah(c(A), c(Bm))), A.conj().transpose(-1, -2) @ Bm)

@@ -1,0 +1,76 @@
+"""ONNX export of the float unfolded network (initialisation and all layers, real arithmetic).
+
+The graph takes ``h_re, h_im [B, N, K]`` (float32, dynamic batch), ``p_t [B]`` and
+``noise [B]`` and returns ``f_re, f_im [B, N, M]`` and ``w_re, w_im [B, M, K]``.  The
+initialisation's small inverses (eq. 13) are unrolled Gauss-Jordan steps
+(:func:`hbf_edge.cplx.inv`), so the whole network is one standard opset-17 graph; no custom
+operator and no pre-processing step are needed.  Inputs are not validated inside the graph:
+the runtime must reject NaN/zero channels and non-positive powers as ``kernels/`` does.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+import onnx
+import torch
+
+from hbf_edge import __version__
+from hbf_edge.modelfiles import ModelConfig
+from hbf_edge.upga import UPGA
+
+__all__ = ["export_float_onnx", "OPSET", "INPUTS", "OUTPUTS"]
+
+OPSET = 17
+INPUTS = ["h_re", "h_im", "p_t", "noise"]
+OUTPUTS = ["f_re", "f_im", "w_re", "w_im"]
+
+
+def export_float_onnx(model: UPGA, config: ModelConfig, path: str | os.PathLike, phase_bits: int | None = None) -> Path:
+    """Trace ``model`` in float32 to ``path``, add metadata, and check the result with onnx.
+
+    Metadata properties: family, N, M, K, I, J, phase_bits (of the quantized model the steps
+    come from, or "none"), package version, the input/output layout.
+    """
+    spec = config.spec
+    B = 2
+    example = (
+        torch.zeros(B, spec.n_antennas, spec.n_users, dtype=torch.float32) + 0.1,
+        torch.zeros(B, spec.n_antennas, spec.n_users, dtype=torch.float32) + 0.05,
+        torch.ones(B, dtype=torch.float32),
+        torch.ones(B, dtype=torch.float32),
+    )
+    path = Path(path)
+    dynamic = {name: {0: "batch"} for name in INPUTS + OUTPUTS}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
+        torch.onnx.export(model, example, str(path), input_names=INPUTS, output_names=OUTPUTS,
+                          dynamic_axes=dynamic, opset_version=OPSET, dynamo=False)
+    proto = onnx.load(str(path))
+    meta = {
+        "family": config.family,
+        "N": spec.n_antennas, "M": spec.n_rf, "K": spec.n_users,
+        "I": config.n_layers, "J": config.n_inner,
+        "phase_bits": "none" if phase_bits is None else phase_bits,
+        "package_version": __version__,
+        "layout": "inputs h_re,h_im [B,N,K], p_t,noise [B]; outputs f_re,f_im [B,N,M], w_re,w_im [B,M,K]",
+    }
+    for key, value in meta.items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, str(value)
+    onnx.checker.check_model(proto, full_check=True)
+    onnx.save(proto, str(path))
+    return path
+
+
+def run_onnx(path: str | os.PathLike, h: np.ndarray, p_t: np.ndarray, noise: np.ndarray) -> list[np.ndarray]:
+    """Run an exported ``model.onnx`` in onnxruntime on complex channels ``h [B, N, K]``."""
+    import onnxruntime as ort
+
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    feed = {"h_re": h.real.astype(np.float32), "h_im": h.imag.astype(np.float32),
+            "p_t": p_t.astype(np.float32), "noise": noise.astype(np.float32)}
+    return sess.run(OUTPUTS, feed)
