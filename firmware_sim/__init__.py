@@ -1,6 +1,20 @@
-"""Simulated RF front-end controller, fed only by the exported bundle (numpy only).
+"""Simulated RF front-end controller, fed only by an exported bundle (numpy only).
 
-Arrives with the controller issue; the package exists now so the user's layout is in place.
+* :mod:`firmware_sim.chip` -- one ADAR1000-like chip: SPI frames, register map, shadow
+  registers and load strobe, beam RAM, rejection of invalid transactions;
+* :mod:`firmware_sim.array` -- the N x M phase shifters on chips and SPI buses, the direct and
+  beam-RAM programming sequences and their latency;
+* :mod:`firmware_sim.physics` -- applied element weights (with calibration errors), sum rate,
+  beampattern;
+* :mod:`firmware_sim.replay` -- :func:`simulate`: replay a bundle and report.
+
+Imports numpy only; it reads the bundle files itself (it never imports the toolkit).
 """
 
-__all__: list[str] = []
+from ._bundle import BundleData, SimulatorError, load_bundle, load_calibration, make_calibration
+from .array import FrontEnd
+from .chip import REG, Chip, decode, frame
+from .replay import simulate
+
+__all__ = ["BundleData", "SimulatorError", "load_bundle", "load_calibration", "make_calibration", "FrontEnd", "Chip", "REG",
+           "frame", "decode", "simulate"]

@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from ._io import atomic_file  # noqa: E402
 
-__all__ = ["plot_rate_vs_snr", "plot_rate_vs_layers", "plot_retention"]
+__all__ = ["plot_rate_vs_snr", "plot_rate_vs_layers", "plot_retention", "plot_beampattern"]
 
 _LABELS = {
     "upga": "UPGA (unfolded, trained)",
@@ -88,4 +88,21 @@ def plot_retention(study: dict[str, Any], path: str | os.PathLike) -> Path:
         if i == 0:
             ax.set_ylabel("sum rate, % of float UPGA")
     axes[0][0].legend(fontsize=8)
+    return _save(fig, path)
+
+
+def plot_beampattern(patterns: dict[str, Any], path: str | os.PathLike, title: str = "") -> Path:
+    """Applied vs intended beampattern of each user's beam (dB, normalised to the peak)."""
+    import numpy as np
+
+    angles = patterns["angles_deg"]
+    peak = max(float(patterns["intended"].max()), float(patterns["applied"].max()))
+    fig, ax = plt.subplots(figsize=(7.0, 4.0), layout="constrained")
+    for k, (want, got) in enumerate(zip(patterns["intended"], patterns["applied"])):
+        line, = ax.plot(angles, 10 * np.log10(np.maximum(want / peak, 1e-6)), "-", lw=1.2, label=f"user {k} intended")
+        ax.plot(angles, 10 * np.log10(np.maximum(got / peak, 1e-6)), "--", lw=1.0, color=line.get_color(),
+                label=f"user {k} applied")
+    ax.set(xlabel="angle (deg)", ylabel="power (dB, peak = 0)", ylim=(-40, 1), title=title)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=7, ncol=2)
     return _save(fig, path)

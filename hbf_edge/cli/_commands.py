@@ -239,6 +239,50 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_simulate(args: argparse.Namespace) -> int:
+    import firmware_sim
+
+    from .._io import atomic_file
+    from ..plots import plot_beampattern
+
+    H = None
+    if args.channels is not None:
+        H = _load_channels(args.channels)
+    if args.spi_mhz <= 0:
+        raise ConfigError("--spi-mhz must be > 0")
+    try:
+        report, patterns = firmware_sim.simulate(
+            args.bundle, args.calibration, H, args.channels_per_chip, args.chips_per_bus, args.beam_states,
+            args.spi_mhz * 1e6, args.pattern_channel)
+    except firmware_sim.SimulatorError as exc:
+        raise ConfigError(str(exc)) from exc
+    out = args.out if args.out is not None else args.bundle / "sim"
+    out.mkdir(parents=True, exist_ok=True)
+    with atomic_file(out / "simulate.json") as tmp:
+        tmp.write_text(json.dumps(report, indent=2) + "\n")
+    plot_beampattern(patterns, out / "beampattern.png", title=f"channel {report['pattern_channel']}, "
+                     f"calibration: {report['calibration'] if report['calibration'] == 'ideal' else 'file'}")
+    print(json.dumps({k: report[k] for k in ("code_mismatches", "sum_rate", "latency_us", "rejected_transactions")},
+                     indent=2))
+    print(f"wrote {out / 'simulate.json'} and beampattern.png")
+    return 0
+
+
+def _cmd_calibration(args: argparse.Namespace) -> int:
+    import firmware_sim
+
+    from .._io import atomic_file
+
+    try:
+        table = firmware_sim.make_calibration(args.phase_bits, args.phase_error_deg, args.gain_error_db, args.seed)
+    except firmware_sim.SimulatorError as exc:
+        raise ConfigError(str(exc)) from exc
+    with atomic_file(args.out) as tmp:
+        tmp.write_text(json.dumps(table, indent=1) + "\n")
+    print(f"wrote {args.out}: {table['description']}")
+    return 0
+
+
 def _cmd_bench(args: argparse.Namespace) -> int:
     from .._io import atomic_file
     from ..bench import bench_kernels
@@ -259,4 +303,5 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"channels": _cmd_channels, "train": _cmd_train, "evaluate": _cmd_evaluate, "demo": _cmd_demo,
-            "bench": _cmd_bench, "quantize": _cmd_quantize, "study": _cmd_study, "export": _cmd_export}
+            "bench": _cmd_bench, "quantize": _cmd_quantize, "study": _cmd_study, "export": _cmd_export,
+            "simulate": _cmd_simulate, "calibration": _cmd_calibration}

@@ -129,6 +129,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=DEFAULT_TEST_SEED, help=f"their seed (default {DEFAULT_TEST_SEED})")
     p.add_argument("--snr", type=float, default=10.0, help="SNR in dB of the beams (default 10)")
 
+    p = sub.add_parser("simulate", help="replay a bundle in the simulated RF front-end controller",
+                       description="Program every beam of BUNDLE/beams.npz into the register-level controller model "
+                                   "(direct writes, and beam RAM preload + recall), read the applied registers "
+                                   "back and report code mismatches, applied vs model sum rate, beam-switch "
+                                   "latency and rejected transactions; writes OUT/simulate.json and "
+                                   "OUT/beampattern.png.")
+    p.add_argument("bundle", type=Path, help="bundle directory from `hbf-edge export`")
+    p.add_argument("--out", type=Path, help="directory for simulate.json and beampattern.png (default BUNDLE/sim)")
+    p.add_argument("--channels", type=Path, help="channels (.npz) to rate the applied beams on (default the bundle's)")
+    p.add_argument("--calibration", type=Path, help="per-code phase/gain errors (JSON; default ideal)")
+    p.add_argument("--channels-per-chip", type=int, default=4, help="phase shifters per chip C (default 4)")
+    p.add_argument("--chips-per-bus", type=int, default=4, help="chips per SPI bus, 1..4 (default 4)")
+    p.add_argument("--beam-states", type=int, default=121, help="beam RAM states per chip S (default 121)")
+    p.add_argument("--spi-mhz", type=float, default=25.0, help="SPI clock in MHz (default 25)")
+    p.add_argument("--pattern-channel", type=int, default=0, help="channel whose beampattern is plotted (default 0)")
+
+    p = sub.add_parser("calibration", help="write a random per-code calibration file for `simulate`",
+                       description="Independent uniform per-code phase (and gain) errors, a stand-in for a "
+                                   "measured calibration table.")
+    p.add_argument("--out", required=True, type=Path, help="JSON file to write")
+    p.add_argument("--phase-bits", "-Q", type=int, default=4, help="phase bits of the table (default 4)")
+    p.add_argument("--phase-error-deg", type=float, default=3.0, help="phase errors within +-this (default 3)")
+    p.add_argument("--gain-error-db", type=float, default=0.0, help="gain errors within +-this (default 0)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+
     p = sub.add_parser("study", help="studies over many settings (long: not for CI)",
                        description="Studies that run a command over many settings and summarise them.")
     study = p.add_subparsers(dest="study_command", required=True, metavar="STUDY")
