@@ -115,12 +115,15 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    train_args = build_parser().parse_args(["train", "--out", str(args.out / "model")])
-    train_args.quiet = args.quiet
-    overrides = {"train_size": 100, "epochs": 3} if args.quick else {}
-    _train(train_args, args.out / "model", overwrite=True, **overrides)
-    _evaluate(args.out / "model", args.out / "eval", None, DEFAULT_SNRS, 1.0, None, args.quiet,
-              test_size=200 if args.quick else 1000)
+    from ..demo import run_demo
+
+    t0 = time.perf_counter()
+    summary = run_demo(args.out, quick=args.quick, progress=not args.quiet)
+    ret = summary["retention"]
+    print(f"QAT Q={ret['phase_bits']}: {ret['retention']['quantized'][0]:.2%} of float at 10 dB, "
+          f"{ret['retention']['quantized'][1]:.2%} at 20 dB; simulated front end: "
+          f"{summary['simulation']['code_mismatches']['direct']} code mismatches")
+    print(f"demo finished in {time.perf_counter() - t0:.1f} s; report: {args.out / 'report.md'}")
     return 0
 
 

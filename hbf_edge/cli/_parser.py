@@ -192,9 +192,11 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--out", type=Path, help="also write the JSON to this file")
     _add_quiet(b)
 
-    p = sub.add_parser("demo", help="the main job: train then evaluate on the embedded default",
+    p = sub.add_parser("demo", help="the main job: the whole toolkit on the embedded default",
                        description="Run the toolkit end to end on the embedded default configuration "
-                                   "(N=64, M=K=4, I=10, J=1): train UPGA, evaluate against the baselines.")
+                                   "(N=64, M=K=4, I=10, J=1): train UPGA, evaluate it against the baselines, "
+                                   "QAT to 4-bit phases and 12-bit W, export the bundle, replay it in the RF "
+                                   "controller simulator, and write OUT/report.md.")
     p.add_argument("--out", type=Path, default=Path("hbf-edge-demo"), help="output directory (default hbf-edge-demo)")
     p.add_argument("--quick", action="store_true", help="small sizes for CI (well under a minute)")
     _add_quiet(p)

@@ -87,9 +87,25 @@ def test_usage_error_exits_2(capsys):
 
 
 def test_demo_quick(tmp_path, capsys):
-    assert main(["demo", "--quick", "--quiet", "--out", str(tmp_path / "demo")]) == 0
-    results = json.loads((tmp_path / "demo" / "eval" / "results.json").read_text())
+    """The main job end to end: every stage's outputs exist and agree with each other."""
+    out = tmp_path / "demo"
+    assert main(["demo", "--quick", "--quiet", "--out", str(out)]) == 0
+    results = json.loads((out / "eval" / "results.json").read_text())
     assert results["sizes"]["N"] == 64 and results["n_channels"] == 200
+    summary = json.loads((out / "summary.json").read_text())
+    ret = json.loads((out / "qat" / "retention.json").read_text())
+    assert ret == summary["retention"] and ret["phase_bits"] == 4 and ret["precoder"]["word_bits"] == 12
+    sim = json.loads((out / "sim" / "simulate.json").read_text())
+    assert sim["code_mismatches"] == {"direct": 0, "ram": 0}
+    assert sim["sum_rate"]["applied_mean"] == sim["sum_rate"]["model_mean"]
+    from export import read_bundle
+
+    assert read_bundle(out / "bundle").manifest["beams"]["n_channels"] == 50
+    report = (out / "report.md").read_text()
+    assert f"{ret['sum_rate']['quantized'][0]:.3f}" in report and "beam-RAM recall" in report
+    for png in ("eval/rate_vs_snr.png", "eval/rate_vs_layers.png", "sim/beampattern.png"):
+        assert (out / png).read_bytes()[:4] == b"\x89PNG"
+    assert "report:" in capsys.readouterr().out
 
 
 def test_evaluate_rejects_channels_of_other_sizes(model_dir, tmp_path, capsys):
