@@ -63,8 +63,13 @@ def _kernel_latency(model_dir: Path, H: np.ndarray, spec_list: list) -> dict[str
 
 
 def run_demo(out: str | Path, quick: bool = False, progress: bool = True,
-             log: Callable[[str], None] = print) -> dict[str, Any]:
-    """Run every stage; return the summary that ``report.md`` shows."""
+             log: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Run every stage; return the summary that ``report.md`` shows.
+
+    ``log`` receives one line per stage start and end (the CLI passes ``print``); silent by
+    default, as library code is.
+    """
+    log = log or (lambda line: None)
     import firmware_sim
     from export import write_bundle
     from quant import PrecisionConfig, save_quantized, train_qat
