@@ -10,6 +10,7 @@ counters.  Nothing inside the kernel uses floating point.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 
 import numpy as np
@@ -89,6 +90,21 @@ def check_hardware_spec(spec: HardwareSpec) -> None:
 MODEL_WIDE_FORMATS = ("channel", "lut", "gradient", "step", "accumulator")
 
 
+@functools.lru_cache(maxsize=32)
+def _tables(layers: tuple[HardwareSpec, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Stacked per-layer phase tables and format rows, built once per set of layer specs (a
+    batch-1 call would otherwise spend most of its time rebuilding them).  Read-only."""
+    n_codes = np.array([ls.n_codes for ls in layers], np.int64)
+    lut_c = np.zeros((len(layers), n_codes.max()), np.int64)
+    lut_s = np.zeros_like(lut_c)
+    for i, ls in enumerate(layers):
+        lut_c[i, : n_codes[i]], lut_s[i, : n_codes[i]] = phase_lut(ls)
+    fms = np.ascontiguousarray(np.stack([format_table(ls) for ls in layers]))
+    for a in (lut_c, lut_s, n_codes, fms):
+        a.setflags(write=False)
+    return lut_c, lut_s, n_codes, fms
+
+
 def _layer_specs(spec: HardwareSpec, layer_specs, n_layers: int) -> list[HardwareSpec]:
     if layer_specs is None:
         return [spec] * n_layers
@@ -146,12 +162,7 @@ def upga_forward_hw(h_re, h_im, p_t, noise, mu, lam, spec: HardwareSpec, layer_s
     inputs = o1.sum(axis=(1, 2)) + o2.sum(axis=(1, 2)) + o3 + o5.sum(axis=1) + int(o4.sum())
 
     layers = _layer_specs(spec, layer_specs, lam.shape[0])
-    n_codes = np.array([ls.n_codes for ls in layers], np.int64)
-    lut_c = np.zeros((len(layers), n_codes.max()), np.int64)
-    lut_s = np.zeros_like(lut_c)
-    for i, ls in enumerate(layers):
-        lut_c[i, : n_codes[i]], lut_s[i, : n_codes[i]] = phase_lut(ls)
-    fms = np.ascontiguousarray(np.stack([format_table(ls) for ls in layers]))
+    lut_c, lut_s, n_codes, fms = _tables(tuple(layers))
     codes = np.empty((B, N, M), np.int64)
     w_r = np.empty((B, M, K), np.int64)
     w_i = np.empty((B, M, K), np.int64)
