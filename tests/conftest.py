@@ -14,3 +14,27 @@ for _name in ("naive", "naive_fixed"):
     _module = importlib.util.module_from_spec(_spec)
     sys.modules[_name] = _module
     _spec.loader.exec_module(_module)
+
+
+def quantized_model_dir(root, n_antennas, n_layers, precision, mu0=0.05, lambda0=2e-3):
+    """A float UPGA model dir ``root/float`` and its PTQ-quantized dir ``root/q`` (M=K=4, J=1).
+
+    ``precision`` is a precision-config dict (``[default]`` and ``[layers]``).  Returns the
+    :class:`PrecisionConfig` and the :class:`QuantUPGA`.
+    """
+    from hbf_edge import HardwareSpec
+    from hbf_edge.modeldir import ModelConfig, save_model
+    from hbf_edge.upga import UPGA
+    from quant import PrecisionConfig, QuantUPGA, quantized_config, save_quantized
+
+    spec = HardwareSpec(n_antennas, 4, 4, None)
+    model = UPGA(n_layers, 1, 4, mu0=mu0, lambda0=lambda0)
+    fcfg = ModelConfig("upga", spec, n_layers, 1, training={"n_paths": 10})
+    save_model(model, fcfg, root / "float")
+    config = PrecisionConfig.from_dict(precision, spec, n_layers)
+    q = QuantUPGA(config.layer_specs(), 1, model.mu.detach(), model.lam.detach())
+    save_quantized(q, quantized_config(fcfg, config, "ptq", {}, []), root / "q")
+    return config, q
+
+
+sys.modules["helpers"] = sys.modules[__name__]

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, HbfEdgeError, ModelDirError
-from ._parser import DEFAULT_SNRS, DEFAULT_TEST_SEED, build_parser
+from ._parser import DEFAULT_TEST_SEED
 
 
 def _load_channels(path: Path, n_antennas: int | None = None, n_users: int | None = None) -> Any:

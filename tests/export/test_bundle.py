@@ -11,26 +11,17 @@ import torch
 import kernels
 from export import SCHEMA_VERSION, BundleError, parse_header, parse_mem, read_bundle, vector_modulator_table, write_bundle
 from export.bundle import _manifest_digest
-from hbf_edge import FixedPointFormat, HardwareSpec
 from hbf_edge.channels import saleh_valenzuela_miso
-from hbf_edge.modeldir import ModelConfig, save_model
 from hbf_edge.upga import UPGA
-from quant import PrecisionConfig, QuantUPGA, quantized_config, save_quantized
+from helpers import quantized_model_dir
 from quant.evaluate import quantized_design
 
 
 @pytest.fixture(scope="module")
 def bundle(tmp_path_factory):
     root = tmp_path_factory.mktemp("bundle")
-    spec = HardwareSpec(16, 4, 4, None)
-    model = UPGA(3, 1, 4, mu0=0.05, lambda0=2e-3)
-    fcfg = ModelConfig("upga", spec, 3, 1, training={"n_paths": 10})
-    save_model(model, fcfg, root / "float")
-    precision = PrecisionConfig.from_dict(
-        {"default": {"phase_bits": 3, "precoder": {"word_bits": 12, "frac_bits": 10}},
-         "layers": {"0": {"phase_bits": 5}}}, spec, 3)
-    q = QuantUPGA(precision.layer_specs(), 1, model.mu.detach(), model.lam.detach())
-    save_quantized(q, quantized_config(fcfg, precision, "ptq", {}, []), root / "q")
+    precision, q = quantized_model_dir(root, 16, 3, {"default": {"phase_bits": 3, "precoder": {"word_bits": 12, "frac_bits": 10}},
+                                                     "layers": {"0": {"phase_bits": 5}}})
     H = saleh_valenzuela_miso(12, 16, 4, seed=4)
     path = write_bundle(root / "q", root / "bundle", H, snr_db=15.0)
     return root, path, precision, q, H

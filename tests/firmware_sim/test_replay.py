@@ -10,24 +10,15 @@ import pytest
 import firmware_sim
 import kernels
 from export import write_bundle
-from hbf_edge import HardwareSpec
 from hbf_edge.channels import saleh_valenzuela_miso
-from hbf_edge.modeldir import ModelConfig, save_model
-from hbf_edge.upga import UPGA
-from quant import PrecisionConfig, QuantUPGA, quantized_config, save_quantized
+from helpers import quantized_model_dir
 
 
 @pytest.fixture(scope="module")
 def bundle(tmp_path_factory):
     """A UPGA bundle at the issue's size: N=64, M=K=4, 4-bit phases, I=4."""
     root = tmp_path_factory.mktemp("sim")
-    spec = HardwareSpec(64, 4, 4, None)
-    model = UPGA(4, 1, 4, mu0=0.1, lambda0=2e-3)
-    fcfg = ModelConfig("upga", spec, 4, 1, training={"n_paths": 10})
-    save_model(model, fcfg, root / "float")
-    precision = PrecisionConfig.uniform_config(spec, 4, 4)
-    q = QuantUPGA(precision.layer_specs(), 1, model.mu.detach(), model.lam.detach())
-    save_quantized(q, quantized_config(fcfg, precision, "ptq", {}, []), root / "q")
+    precision, q = quantized_model_dir(root, 64, 4, {"default": {"phase_bits": 4}}, mu0=0.1)
     H = saleh_valenzuela_miso(150, 64, 4, seed=11)
     return root, write_bundle(root / "q", root / "b", H, snr_db=10.0), precision, q
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import kernels
-from hbf_edge import FixedPointFormat, HardwareSpec, cplx
+from hbf_edge import FixedPointFormat, HardwareSpec
 from hbf_edge.baselines import sum_rate_np
 from hbf_edge.channels import saleh_valenzuela_miso
 from hbf_edge.modeldir import ModelConfig, save_model
