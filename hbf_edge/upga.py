@@ -170,6 +170,26 @@ def pga_forward(
     return Precoders(F, W), rates
 
 
+class _InitStage(nn.Module):
+    """Eq. (12)-(13) as a submodule, so exported graph nodes carry the scope ``init``."""
+
+    def __init__(self, n_rf: int) -> None:
+        super().__init__()
+        self.n_rf = n_rf
+
+    def forward(self, H: C, p_t: torch.Tensor) -> Precoders:
+        return init_precoders(H, p_t, self.n_rf)
+
+
+class _LayerStage(nn.Module):
+    """One :func:`pga_layer` as a submodule (no parameters of its own): exported graph nodes
+    carry the scope ``layers.<i>``, which the profiler maps back to layers."""
+
+    def forward(self, H: C, F: C, W: C, p_t: torch.Tensor, noise: torch.Tensor, mu: torch.Tensor,
+                lam: torch.Tensor) -> Precoders:
+        return pga_layer(H, F, W, p_t, noise, mu, lam)
+
+
 class UPGA(nn.Module):
     """Unfolded PGA network: I layers of :func:`pga_layer` with trainable step sizes.
 
@@ -200,6 +220,8 @@ class UPGA(nn.Module):
         self.n_rf = n_rf
         self.mu = nn.Parameter(torch.full((n_layers, n_inner), float(mu0), dtype=torch.float64))
         self.lam = nn.Parameter(torch.full((n_layers,), float(lambda0), dtype=torch.float64))
+        self.init = _InitStage(n_rf)
+        self.layers = nn.ModuleList([_LayerStage() for _ in range(n_layers)])
 
     @property
     def n_layers(self) -> int:
@@ -236,4 +258,12 @@ class UPGA(nn.Module):
         if H.re.ndim != 3 or H.re.shape != H.im.shape:
             raise ShapeError(f"H must be [B, N, K] real/imag pairs, got {tuple(H.re.shape)}")
         dtype = H.re.dtype
-        return pga_forward(H, p_t, noise, self.mu.to(dtype), self.lam.to(dtype), self.n_rf, trajectory)
+        check_powers(p_t, noise, H.re.shape[0])
+        mu, lam = self.mu.to(dtype), self.lam.to(dtype)
+        F, W = self.init(H, p_t)
+        rates = [sum_rate(H, F, W, noise)] if trajectory else None
+        for i, layer in enumerate(self.layers):  # the same steps as pga_forward, scoped per layer
+            F, W = layer(H, F, W, p_t, noise, mu[i], lam[i])
+            if rates is not None:
+                rates.append(sum_rate(H, F, W, noise))
+        return Precoders(F, W), rates
