@@ -26,7 +26,7 @@ from .channels import saleh_valenzuela_miso
 from .complexity import upga_ops
 from .spec import HardwareSpec
 
-__all__ = ["bench_kernels", "matmul_gflops"]
+__all__ = ["bench_kernels", "matmul_gflops", "time_per_channel"]
 
 _MATMUL = """
 import time, numpy as np
@@ -43,7 +43,9 @@ def matmul_gflops() -> float:
     return float(out.stdout.strip())
 
 
-def _time_per_channel(fn: Callable[[], Any], batch: int, repeat: int, min_run_s: float) -> float:
+def time_per_channel(fn: Callable[[], Any], batch: int, repeat: int, min_run_s: float) -> float:
+    """Seconds per channel of ``fn`` on a batch: median of ``repeat`` runs after a warm-up, each
+    run looping ``fn`` long enough to last ``min_run_s``."""
     fn()  # warm-up: compile / load the cache, touch the memory
     t0 = time.perf_counter()
     fn()
@@ -108,13 +110,13 @@ def bench_kernels(
                     net(*ht)
 
             timings = {
-                "numba_float64": _time_per_channel(
+                "numba_float64": time_per_channel(
                     lambda: kernels.upga_forward(hr, hi, p_t, noise, mu, lam, n_rf), B, repeat, min_run_s),
-                "numba_float32": _time_per_channel(
+                "numba_float32": time_per_channel(
                     lambda: kernels.upga_forward(*h32, mu, lam, n_rf), B, repeat, min_run_s),
-                "numba_hardware": _time_per_channel(
+                "numba_hardware": time_per_channel(
                     lambda: kernels.upga_forward_hw(hr, hi, p_t, noise, mu, lam, spec), B, repeat, min_run_s),
-                "torch_eager": _time_per_channel(torch_forward, B, repeat, min_run_s),
+                "torch_eager": time_per_channel(torch_forward, B, repeat, min_run_s),
             }
             row = {
                 "N": N, "M": n_rf, "K": n_users, "I": n_layers, "J": n_inner, "batch": B,

@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from ._io import atomic_file  # noqa: E402
 
-__all__ = ["plot_rate_vs_snr", "plot_rate_vs_layers", "plot_retention", "plot_beampattern"]
+__all__ = ["plot_rate_vs_snr", "plot_rate_vs_layers", "plot_retention", "plot_beampattern", "plot_profile"]
 
 _LABELS = {
     "upga": "UPGA (unfolded, trained)",
@@ -105,4 +105,22 @@ def plot_beampattern(patterns: dict[str, Any], path: str | os.PathLike, title: s
     ax.set(xlabel="angle (deg)", ylabel="power (dB, peak = 0)", ylim=(-40, 1), title=title)
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=7, ncol=2)
+    return _save(fig, path)
+
+
+def plot_profile(result: dict[str, Any], batch: str, path: str | os.PathLike) -> Path:
+    """Stacked bars: per-channel time of each stage (init, layers) for every backend."""
+    data = result["measured"][batch]
+    backends = list(data)
+    fig, ax = plt.subplots(figsize=(1.6 * len(backends) + 3.0, 4.2), layout="constrained")
+    bottom = [0.0] * len(backends)
+    cmap = plt.get_cmap("viridis", len(result["stages"]))
+    for j, stage in enumerate(result["stages"]):
+        heights = [data[b]["us_per_channel"][stage] for b in backends]
+        ax.bar(backends, heights, bottom=bottom, color=cmap(j), label=stage, edgecolor="white", linewidth=0.3)
+        bottom = [b + h for b, h in zip(bottom, heights)]
+    ax.scatter(backends, [data[b]["whole_us_per_channel"] for b in backends], color="k", marker="_", s=400,
+               zorder=3, label="whole forward")
+    ax.set(ylabel="us per channel", title=f"per-layer latency, batch {batch}")
+    ax.legend(fontsize=7, ncol=2, loc="upper left")
     return _save(fig, path)

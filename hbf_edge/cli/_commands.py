@@ -286,6 +286,32 @@ def _cmd_calibration(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_profile(args: argparse.Namespace) -> int:
+    from .._io import atomic_file
+    from ..plots import plot_profile
+    from ..profile import format_profile, load_target, profile_model
+
+    target_path = Path(args.target)
+    if not target_path.suffix:
+        target_path = Path(__file__).resolve().parent.parent / "targets" / f"{args.target}.toml"
+        if not target_path.is_file():
+            raise ConfigError(f"unknown example target {args.target!r}: use dsp, mcu or a .toml file")
+    target = load_target(target_path)
+    result = profile_model(args.model_dir, tuple(args.batches), tuple(args.backends), args.repeat, target=target)
+    out = args.out if args.out is not None else args.model_dir / "profile"
+    out.mkdir(parents=True, exist_ok=True)
+    with atomic_file(out / "profile.json") as tmp:
+        tmp.write_text(json.dumps(result, indent=2) + "\n")
+    plot_profile(result, str(max(args.batches)), out / "profile.png")
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        for b in result["measured"]:
+            print(format_profile(result, b))
+        print(f"wrote {out / 'profile.json'} and profile.png")
+    return 0
+
+
 def _cmd_bench(args: argparse.Namespace) -> int:
     from .._io import atomic_file
     from ..bench import bench_kernels
@@ -307,4 +333,4 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 COMMANDS = {"channels": _cmd_channels, "train": _cmd_train, "evaluate": _cmd_evaluate, "demo": _cmd_demo,
             "bench": _cmd_bench, "quantize": _cmd_quantize, "study": _cmd_study, "export": _cmd_export,
-            "simulate": _cmd_simulate, "calibration": _cmd_calibration}
+            "simulate": _cmd_simulate, "calibration": _cmd_calibration, "profile": _cmd_profile}

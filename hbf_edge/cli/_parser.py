@@ -154,6 +154,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--gain-error-db", type=float, default=0.0, help="gain errors within +-this (default 0)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
 
+    p = sub.add_parser("profile", help="per-layer latency per backend, op counts and a target estimate",
+                       description="Per-stage (init, each layer) latency of a float model for each backend at "
+                                   "each batch size, its analytic operation counts and bytes, and an estimate "
+                                   "for an embedded target; prints a table (or JSON) and writes OUT/profile.json "
+                                   "and OUT/profile.png. Example targets: dsp, mcu (hbf_edge/targets/*.toml).")
+    p.add_argument("model_dir", type=Path, help="float model directory")
+    p.add_argument("--backends", nargs="+", default=["numba_float64", "numba_float32", "torch_eager", "onnxruntime"],
+                   help="backends to time (default all four)")
+    p.add_argument("--batches", type=int, nargs="+", default=[1, 256], help="batch sizes (default 1 256)")
+    p.add_argument("--repeat", type=int, default=5, help="timed runs per figure (default 5)")
+    p.add_argument("--target", default="dsp", help="target file (.toml) or an example name: dsp, mcu (default dsp)")
+    p.add_argument("--json", action="store_true", help="print the JSON instead of the table")
+    p.add_argument("--out", type=Path, help="directory for profile.json and profile.png (default MODEL_DIR/profile)")
+
     p = sub.add_parser("study", help="studies over many settings (long: not for CI)",
                        description="Studies that run a command over many settings and summarise them.")
     study = p.add_subparsers(dest="study_command", required=True, metavar="STUDY")

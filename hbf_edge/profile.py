@@ -1,0 +1,227 @@
+"""Per-layer profile of an unfolded model: measured latency per backend, analytic cost, and an
+embedded-target estimate.
+
+Stages are the initialisation (eq. 12-13) and each layer.  Backends:
+
+* ``numba_float64`` / ``numba_float32`` -- the compiled init and one-layer kernels, and the
+  compiled whole-forward kernel, called directly (input checks excluded from both);
+* ``torch_eager`` -- the network's own stage modules (``model.init``, ``model.layers[i]``);
+* ``onnxruntime`` -- one run of the exported graph with onnxruntime's profiler; each node's
+  kernel time is assigned to the stage in its name (``/init/...``, ``/layers.<i>/...``).
+
+Each figure is microseconds per channel: the median of repeated runs after a warm-up
+(:func:`hbf_edge.bench.time_per_channel`).  ``whole`` is the full forward timed the same way,
+so ``stage_sum_over_whole`` shows how well the stages add up.  The target estimate turns the
+analytic counts (:mod:`hbf_edge.complexity`) into cycles with a target description file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .complexity import OpCount, upga_ops
+from .errors import ConfigError
+
+__all__ = ["BACKENDS", "profile_model", "load_target", "target_estimate", "format_profile"]
+
+BACKENDS = ("numba_float64", "numba_float32", "torch_eager", "onnxruntime")
+TARGET_KEYS = {"name": str, "clock_hz": float, "real_macs_per_cycle": float, "cycles_per_div": float,
+               "cycles_per_sqrt": float, "cycles_per_trig": float, "bytes_per_word": int, "assumptions": str}
+
+
+def load_target(path: str | os.PathLike) -> dict[str, Any]:
+    """Read and validate a target description (``.toml``)."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read target file {path}: {exc}") from exc
+    missing = set(TARGET_KEYS) - set(data)
+    unknown = set(data) - set(TARGET_KEYS)
+    if missing or unknown:
+        raise ConfigError(f"{path}: missing keys {sorted(missing)}, unknown keys {sorted(unknown)}")
+    for key, kind in TARGET_KEYS.items():
+        if kind is not str and (not isinstance(data[key], (int, float)) or data[key] <= 0):
+            raise ConfigError(f"{path}: {key} must be a positive number")
+    return data
+
+
+def target_estimate(ops: OpCount, target: dict[str, Any]) -> dict[str, float]:
+    """Cycles and microseconds of a stage on a target: multiply-accumulates (a MAC is 2 flops)
+    at ``real_macs_per_cycle``, plus each special operation at its cycle cost."""
+    cycles = (ops.flops / 2.0 / target["real_macs_per_cycle"] + ops.div * target["cycles_per_div"]
+              + ops.sqrt * target["cycles_per_sqrt"] + ops.trig * target["cycles_per_trig"])
+    return {"cycles": round(cycles), "us": round(cycles / target["clock_hz"] * 1e6, 3)}
+
+
+def _stage_names(n_layers: int) -> list[str]:
+    return ["init"] + [f"layer {i}" for i in range(n_layers)]
+
+
+def _numba(model: Any, H: np.ndarray, p_t: np.ndarray, noise: np.ndarray, dtype: Any, repeat: int,
+           min_run_s: float) -> tuple[dict[str, float], float]:
+    """The compiled stage kernels called directly, for the stages and the whole forward alike
+    (the public wrappers' input checks and copies are per call, not per layer, so they are
+    left out of both)."""
+    from kernels import _upga_float as k
+
+    from .bench import time_per_channel
+
+    B = H.shape[0]
+    hr, hi = np.ascontiguousarray(H.real, dtype), np.ascontiguousarray(H.imag, dtype)
+    p, n = p_t.astype(dtype), noise.astype(dtype)
+    mu = np.ascontiguousarray(model.mu.detach().numpy(), dtype)
+    lam = np.ascontiguousarray(model.lam.detach().numpy(), dtype)
+    N, K, M = hr.shape[1], hr.shape[2], model.n_rf
+    zero, chunks = np.dtype(dtype).type(0), k.n_chunks_for(B)
+    state = (np.empty((B, N, M), dtype), np.empty((B, N, M), dtype), np.empty((B, M, K), dtype), np.empty((B, M, K), dtype))
+    stages = {"init": time_per_channel(lambda: k.init_batch(hr, hi, p, *state, zero, chunks), B, repeat, min_run_s)}
+    for i in range(len(lam)):
+        # in place: each timed call runs layer i again on the state it leaves (same cost)
+        stages[f"layer {i}"] = time_per_channel(
+            lambda: k.layers_batch(hr, hi, p, n, mu[i : i + 1], lam[i : i + 1], *state, zero, chunks), B, repeat, min_run_s)
+    whole = time_per_channel(lambda: k.forward_batch(hr, hi, p, n, mu, lam, *state, zero, chunks), B, repeat, min_run_s)
+    return stages, whole
+
+
+def _torch(model: Any, H: np.ndarray, p_t: np.ndarray, noise: np.ndarray, repeat: int,
+           min_run_s: float) -> tuple[dict[str, float], float]:
+    import torch
+
+    from . import cplx
+    from .bench import time_per_channel
+
+    B = H.shape[0]
+    Hc = cplx.from_complex(torch.from_numpy(H))
+    p, n = torch.from_numpy(p_t), torch.from_numpy(noise)
+    mu, lam = model.mu.detach(), model.lam.detach()
+    with torch.no_grad():
+        stages = {"init": time_per_channel(lambda: model.init(Hc, p), B, repeat, min_run_s)}
+        F, W = model.init(Hc, p)
+        for i, layer in enumerate(model.layers):
+            stages[f"layer {i}"] = time_per_channel(lambda: layer(Hc, F, W, p, n, mu[i], lam[i]), B, repeat, min_run_s)
+            F, W = layer(Hc, F, W, p, n, mu[i], lam[i])
+        whole = time_per_channel(lambda: model.run(Hc, p, n), B, repeat, min_run_s)
+    return stages, whole
+
+
+_SCOPE = re.compile(r"^/(init|layers\.(\d+))/")
+
+
+def _onnxruntime(model: Any, config: Any, H: np.ndarray, p_t: np.ndarray, noise: np.ndarray, repeat: int,
+                 min_run_s: float) -> tuple[dict[str, float], float]:
+    import onnxruntime as ort
+    from export.onnx_float import OUTPUTS, export_float_onnx
+
+    from .bench import time_per_channel
+
+    B = H.shape[0]
+    feed = {"h_re": H.real.astype(np.float32), "h_im": H.imag.astype(np.float32),
+            "p_t": p_t.astype(np.float32), "noise": noise.astype(np.float32)}
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "model.onnx"
+        export_float_onnx(model, config, path)
+        plain = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        whole = time_per_channel(lambda: plain.run(OUTPUTS, feed), B, repeat, min_run_s)
+        opts = ort.SessionOptions()
+        opts.enable_profiling = True
+        opts.profile_file_prefix = str(Path(tmp) / "ort")
+        sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        sess.run(OUTPUTS, feed)  # warm-up
+        for _ in range(repeat):
+            sess.run(OUTPUTS, feed)
+        events = json.loads(Path(sess.end_profiling()).read_text())
+    names = _stage_names(config.n_layers)
+    totals = dict.fromkeys(names, 0.0)
+    runs = repeat + 1
+    for ev in events:
+        if ev.get("cat") != "Node" or not ev.get("name", "").endswith("_kernel_time"):
+            continue
+        m = _SCOPE.match(ev["name"])
+        if m is None:
+            continue  # top-level glue nodes (a handful of reshapes): in `whole`, not in a stage
+        stage = "init" if m.group(1) == "init" else f"layer {m.group(2)}"
+        totals[stage] += ev["dur"]
+    return {k: v / runs / B * 1e-6 for k, v in totals.items()}, whole
+
+
+def profile_model(model_dir: str | os.PathLike, batches: tuple[int, ...] = (1, 256),
+                  backends: tuple[str, ...] = BACKENDS, repeat: int = 5, min_run_s: float = 0.02,
+                  snr_db: float = 10.0, seed: int = 0, target: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Profile a float UPGA model directory; returns a JSON-ready dict."""
+    from .channels import saleh_valenzuela_miso
+    from .modeldir import load_model
+
+    unknown = set(backends) - set(BACKENDS)
+    if unknown:
+        raise ConfigError(f"unknown backend(s) {sorted(unknown)}; known: {list(BACKENDS)}")
+    if not batches or any(b < 1 for b in batches) or repeat < 1:
+        raise ConfigError("batches and repeat must be >= 1")
+    model, config = load_model(model_dir)
+    spec = config.spec
+    ops = upga_ops(spec.n_antennas, spec.n_rf, spec.n_users, config.n_layers, config.n_inner)
+    names = _stage_names(config.n_layers)
+    stage_ops = {name: ops["init"] if name == "init" else ops["layer"] for name in names}
+    word = 8
+    state_words = 2 * (spec.n_antennas * spec.n_users + spec.n_antennas * spec.n_rf + spec.n_rf * spec.n_users)
+    cost = {name: {**stage_ops[name].to_dict(), "state_bytes_float64": state_words * word,
+                   "param_bytes_float64": 0 if name == "init" else (config.n_inner + 1) * word} for name in names}
+    measured: dict[str, Any] = {}
+    for B in batches:
+        H = saleh_valenzuela_miso(B, spec.n_antennas, spec.n_users, int(config.training.get("n_paths", 10)), seed=seed)
+        p_t, noise = np.full(B, 10 ** (snr_db / 10)), np.ones(B)
+        per_backend = {}
+        for backend in backends:
+            if backend == "numba_float64":
+                stages, whole = _numba(model, H, p_t, noise, np.float64, repeat, min_run_s)
+            elif backend == "numba_float32":
+                stages, whole = _numba(model, H, p_t, noise, np.float32, repeat, min_run_s)
+            elif backend == "torch_eager":
+                stages, whole = _torch(model, H, p_t, noise, repeat, min_run_s)
+            else:
+                stages, whole = _onnxruntime(model, config, H, p_t, noise, repeat, min_run_s)
+            per_backend[backend] = {
+                "us_per_channel": {k: round(v * 1e6, 3) for k, v in stages.items()},
+                "whole_us_per_channel": round(whole * 1e6, 3),
+                "stage_sum_over_whole": round(sum(stages.values()) / whole, 3),
+                "achieved_gflops": round(ops["total"].flops / whole / 1e9, 2),
+            }
+        measured[str(B)] = per_backend
+    out: dict[str, Any] = {
+        "model_dir": str(model_dir),
+        "sizes": {"N": spec.n_antennas, "M": spec.n_rf, "K": spec.n_users, "I": config.n_layers, "J": config.n_inner},
+        "stages": names,
+        "cost": cost,
+        "measured": measured,
+        "settings": {"repeat": repeat, "snr_db": snr_db, "seed": seed},
+    }
+    if target is not None:
+        out["target"] = {"name": target["name"], "assumptions": target["assumptions"],
+                         "stages": {name: target_estimate(stage_ops[name], target) for name in names}}
+        out["target"]["total_us"] = round(sum(v["us"] for v in out["target"]["stages"].values()), 3)
+    return out
+
+
+def format_profile(result: dict[str, Any], batch: str) -> str:
+    """A plain-text table: stages x backends (us per channel) at one batch size."""
+    data = result["measured"][batch]
+    backends = list(data)
+    head = f"{'stage':>8} | {'flops':>8} | " + " | ".join(f"{b:>14}" for b in backends)
+    lines = [f"per-channel latency (us) at batch {batch}", head, "-" * len(head)]
+    for name in result["stages"]:
+        cells = " | ".join(f"{data[b]['us_per_channel'][name]:14.2f}" for b in backends)
+        lines.append(f"{name:>8} | {result['cost'][name]['flops']:8d} | {cells}")
+    lines.append(f"{'sum':>8} | {'':8} | " + " | ".join(f"{sum(data[b]['us_per_channel'].values()):14.2f}" for b in backends))
+    lines.append(f"{'whole':>8} | {'':8} | " + " | ".join(f"{data[b]['whole_us_per_channel']:14.2f}" for b in backends))
+    if "target" in result:
+        t = result["target"]
+        lines.append(f"target {t['name']}: {t['total_us']} us per channel (estimate)")
+    return "\n".join(lines)

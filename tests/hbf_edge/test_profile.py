@@ -1,0 +1,62 @@
+"""The profiler's structure, op counts, target estimate and CLI (no timing assertions)."""
+
+import json
+
+import pytest
+
+from hbf_edge import ConfigError
+from hbf_edge.cli import main
+from hbf_edge.complexity import OpCount, upga_ops
+from hbf_edge.profile import load_target, profile_model, target_estimate
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("prof") / "m"
+    assert main(["train", "--out", str(out), "-N", "16", "--layers", "2", "--train-size", "10", "--epochs", "1",
+                 "--quiet"]) == 0
+    return out
+
+
+def test_profile_structure_and_costs(model_dir):
+    r = profile_model(model_dir, batches=(1, 3), repeat=1, min_run_s=0.0)
+    assert r["stages"] == ["init", "layer 0", "layer 1"]
+    ops = upga_ops(16, 4, 4, 2, 1)
+    assert r["cost"]["init"]["flops"] == ops["init"].flops and r["cost"]["layer 1"]["flops"] == ops["layer"].flops
+    assert r["cost"]["layer 0"]["param_bytes_float64"] == 16
+    for batch in ("1", "3"):
+        for backend, m in r["measured"][batch].items():
+            assert set(m["us_per_channel"]) == set(r["stages"]) and m["whole_us_per_channel"] > 0
+            assert all(v >= 0 for v in m["us_per_channel"].values()) and m["stage_sum_over_whole"] > 0
+    assert set(r["measured"]["1"]) == {"numba_float64", "numba_float32", "torch_eager", "onnxruntime"}
+    # onnxruntime's per-node profile maps nodes to every stage
+    assert all(v > 0 for v in r["measured"]["3"]["onnxruntime"]["us_per_channel"].values())
+
+
+def test_target_estimate_by_hand(tmp_path):
+    target = {"name": "t", "clock_hz": 1e6, "real_macs_per_cycle": 2.0, "cycles_per_div": 10.0,
+              "cycles_per_sqrt": 20.0, "cycles_per_trig": 30.0, "bytes_per_word": 4, "assumptions": "x"}
+    est = target_estimate(OpCount(flops=400, sqrt=1, div=2, trig=3), target)
+    assert est == {"cycles": 400 / 2 / 2 + 2 * 10 + 20 + 3 * 30, "us": 230.0}
+    (tmp_path / "bad.toml").write_text('name = "t"\nclock_hz = -1\n')
+    with pytest.raises(ConfigError):
+        load_target(tmp_path / "bad.toml")
+
+
+def test_example_targets_load():
+    import hbf_edge
+
+    root = __import__("pathlib").Path(hbf_edge.__file__).parent / "targets"
+    for name in ("dsp", "mcu"):
+        t = load_target(root / f"{name}.toml")
+        assert t["clock_hz"] > 0 and t["assumptions"]
+
+
+def test_profile_command(model_dir, tmp_path, capsys):
+    assert main(["profile", str(model_dir), "--batches", "2", "--repeat", "1", "--backends", "numba_float64",
+                 "torch_eager", "--target", "mcu", "--out", str(tmp_path / "p"), "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["target"]["name"] == "microcontroller-class core" and printed["target"]["total_us"] > 0
+    assert (tmp_path / "p" / "profile.png").read_bytes()[:4] == b"\x89PNG"
+    assert main(["profile", str(model_dir), "--target", "fpga", "--out", str(tmp_path / "q")]) == 2
+    assert main(["profile", str(model_dir), "--backends", "gpu", "--out", str(tmp_path / "q")]) == 2
