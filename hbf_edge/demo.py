@@ -2,9 +2,10 @@
 
 channels -> float UPGA training -> evaluation against the baselines -> QAT to 4-bit phases and
 12-bit W (with both PTQ baselines) -> bundle export -> replay in the RF controller simulator ->
-``report.md``.  Every stage writes what its own command would, under one output directory::
+per-layer profile -> ``report.md``.  Every stage writes what its own command would, under one
+output directory::
 
-    OUT/model  OUT/eval  OUT/qat  OUT/bundle  OUT/sim  OUT/report.md
+    OUT/model  OUT/eval  OUT/qat  OUT/bundle  OUT/sim  OUT/profile  OUT/report.md
 
 This module ties the stages together, so it (like the CLI) may call ``firmware_sim``.
 """
@@ -20,6 +21,7 @@ import numpy as np
 
 __all__ = ["run_demo", "DEMO_PHASE_BITS", "DEMO_PRECODER_BITS"]
 
+TARGETS = Path(__file__).resolve().parent / "targets"
 DEMO_PHASE_BITS = 4
 DEMO_PRECODER_BITS = 12
 TEST_SEED = 2026
@@ -79,7 +81,8 @@ def run_demo(out: str | Path, quick: bool = False, progress: bool = True,
     from .channels import saleh_valenzuela_miso
     from .evaluation import evaluate
     from .modeldir import save_model
-    from .plots import plot_beampattern, plot_rate_vs_layers, plot_rate_vs_snr
+    from .plots import plot_beampattern, plot_profile, plot_rate_vs_layers, plot_rate_vs_snr
+    from .profile import load_target, profile_model
     from .spec import FixedPointFormat
     from .training import TrainConfig, train_upga
 
@@ -120,13 +123,38 @@ def run_demo(out: str | Path, quick: bool = False, progress: bool = True,
         plot_beampattern(patterns, out / "sim" / "beampattern.png", title="channel 0, ideal calibration")
     with _stage(log, "time the kernels", times):
         latency = _kernel_latency(out / "qat", H_test, precision.layer_specs())
-    summary = {"quick": quick, "seconds": times, "evaluation": results, "retention": ret,
-               "simulation": sim, "kernel_us_per_channel": latency, "n_test": n_test, "n_beams": n_beams}
+    with _stage(log, "profile per layer", times):
+        prof = profile_model(out / "model", batches=(1, 64 if quick else 256), repeat=2 if quick else 5,
+                             min_run_s=0.0 if quick else 0.02, target=load_target(TARGETS / "dsp.toml"))
+        (out / "profile").mkdir(exist_ok=True)
+        with atomic_file(out / "profile" / "profile.json") as tmp:
+            tmp.write_text(json.dumps(prof, indent=2) + "\n")
+        plot_profile(prof, str(max(int(b) for b in prof["measured"])), out / "profile" / "profile.png")
+    summary = {"quick": quick, "seconds": times, "evaluation": results, "retention": ret, "simulation": sim,
+               "kernel_us_per_channel": latency, "profile": prof, "n_test": n_test, "n_beams": n_beams}
     with atomic_file(out / "report.md") as tmp:
         tmp.write_text(_report(summary))
     with atomic_file(out / "summary.json") as tmp:
         tmp.write_text(json.dumps(summary, indent=2) + "\n")
     return summary
+
+
+def _profile_lines(prof: dict[str, Any]) -> list[str]:
+    """Per-layer latency table (us per channel) at the largest batch, and the target estimate."""
+    batch = str(max(int(b) for b in prof["measured"]))
+    data = prof["measured"][batch]
+    backends = list(data)
+    lines = [f"Per stage, us per channel at batch {batch} (`hbf-edge profile`), with the "
+             f"{prof['target']['name']} estimate:", "",
+             "| stage | flops | " + " | ".join(backends) + " | target estimate |",
+             "|---|---:|" + "---:|" * (len(backends) + 1)]
+    for name in prof["stages"]:
+        cells = " | ".join(f"{data[b]['us_per_channel'][name]:.2f}" for b in backends)
+        lines.append(f"| {name} | {prof['cost'][name]['flops']} | {cells} | {prof['target']['stages'][name]['us']:.2f} |")
+    lines.append("| whole forward | | " + " | ".join(f"{data[b]['whole_us_per_channel']:.2f}" for b in backends)
+                 + f" | {prof['target']['total_us']:.2f} |")
+    lines.append("| sum of stages / whole | | " + " | ".join(f"{data[b]['stage_sum_over_whole']:.2f}" for b in backends) + " | |")
+    return lines
 
 
 def _report(s: dict[str, Any]) -> str:
@@ -166,13 +194,14 @@ def _report(s: dict[str, Any]) -> str:
         f"{sim['latency_us']['direct_switch']:.2f} us |",
         f"| beam switch, beam-RAM recall | {sim['latency_us']['ram_recall_switch']:.2f} us |",
         "",
-        "Per-layer profiling across backends is not part of the demo yet.",
+        *_profile_lines(s["profile"]),
         "",
         "## Plots",
         "",
         "![sum rate vs SNR](eval/rate_vs_snr.png)",
         "![sum rate vs layers](eval/rate_vs_layers.png)",
         "![beampattern](sim/beampattern.png)",
+        "![per-layer latency](profile/profile.png)",
         "",
         "## Stage times (s)",
         "",

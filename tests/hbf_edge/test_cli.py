@@ -103,7 +103,10 @@ def test_demo_quick(tmp_path, capsys):
     assert read_bundle(out / "bundle").manifest["beams"]["n_channels"] == 50
     report = (out / "report.md").read_text()
     assert f"{ret['sum_rate']['quantized'][0]:.3f}" in report and "beam-RAM recall" in report
-    for png in ("eval/rate_vs_snr.png", "eval/rate_vs_layers.png", "sim/beampattern.png"):
+    prof = json.loads((out / "profile" / "profile.json").read_text())
+    assert prof == summary["profile"] and prof["target"]["name"] == "dsp-class core"
+    assert "| layer 9 |" in report
+    for png in ("eval/rate_vs_snr.png", "eval/rate_vs_layers.png", "sim/beampattern.png", "profile/profile.png"):
         assert (out / png).read_bytes()[:4] == b"\x89PNG"
     assert "report:" in capsys.readouterr().out
 
