@@ -16,10 +16,14 @@ __all__ = ["OpCount", "upga_ops"]
 
 @dataclasses.dataclass(frozen=True)
 class OpCount:
+    """Operations of a stage.  ``matmul`` is the part of ``flops`` spent in matrix products
+    (8 per complex multiply-accumulate), the part a framework's flop counter sees."""
+
     flops: int = 0
     sqrt: int = 0
     div: int = 0
     trig: int = 0
+    matmul: int = 0
 
     def __add__(self, other: "OpCount") -> "OpCount":
         return OpCount(*(a + b for a, b in zip(dataclasses.astuple(self), dataclasses.astuple(other))))
@@ -33,15 +37,20 @@ class OpCount:
         return dataclasses.asdict(self)
 
 
+def _mm(a: int, b: int, c: int) -> OpCount:
+    """A complex product ``[a x b] @ [b x c]``: 8 flops per multiply-accumulate."""
+    return OpCount(flops=8 * a * b * c, matmul=8 * a * b * c)
+
+
 def _weighted_e(N: int, M: int, K: int) -> OpCount:
-    # G = H^H F (8NKM), E = G W (8K^2M), |E|^2 and a_k (3 per entry), b_k (3 per user),
-    # 1/a, 1/b (2 div per user), 1/a - 1/b (1), C = E coef (2 per entry)
-    return OpCount(flops=8 * N * K * M + 8 * K * K * M + 3 * K * K + 3 * K + K + 2 * K * K, div=2 * K)
+    # G = H^H F, E = G W, |E|^2 and a_k (3 per entry), b_k (3 per user), 1/a, 1/b (2 div per
+    # user), 1/a - 1/b (1), C = E coef (2 per entry)
+    return _mm(K, N, M) + _mm(K, M, K) + OpCount(flops=3 * K * K + 3 * K + K + 2 * K * K, div=2 * K)
 
 
 def _normalize(N: int, M: int, K: int) -> OpCount:
-    # X = F W (8NMK), ||X||^2 (3NK), sqrt(P_t)/||X|| (2 sqrt, 1 div), W *= s (2MK)
-    return OpCount(flops=8 * N * M * K + 3 * N * K + 2 * M * K, sqrt=2, div=1)
+    # X = F W, ||X||^2 (3NK), sqrt(P_t)/||X|| (2 sqrt, 1 div), W *= s (2MK)
+    return _mm(N, M, K) + OpCount(flops=3 * N * K + 2 * M * K, sqrt=2, div=1)
 
 
 def _inverse(n: int) -> OpCount:
@@ -55,15 +64,15 @@ def upga_ops(N: int, M: int, K: int, n_layers: int, n_inner: int) -> dict[str, O
             raise ValueError(f"{name} must be >= 1")
     init = (
         OpCount(flops=3 * N * K, sqrt=N * K, div=2 * N * K, trig=2 * N * (M - K))  # eq. (12)
-        + OpCount(flops=8 * N * K * K) + _inverse(2 * K)  # H^H H and its inverse
-        + OpCount(flops=8 * N * K * K)  # (H^H)^+ = H (H^H H)^-1
-        + OpCount(flops=8 * N * M * M) + _inverse(2 * M)  # F^H F and its inverse
-        + OpCount(flops=8 * N * M * K + 8 * M * M * K)  # F^H (H^H)^+, then W_0
+        + _mm(K, N, K) + _inverse(2 * K)  # H^H H and its inverse
+        + _mm(N, K, K)  # (H^H)^+ = H (H^H H)^-1
+        + _mm(M, N, M) + _inverse(2 * M)  # F^H F and its inverse
+        + _mm(M, N, K) + _mm(M, M, K)  # F^H (H^H)^+, then W_0
         + _normalize(N, M, K)
     )
-    # eq. (6)-(7): D = C W^H (8K^2M), H D (8NMK), F + mu g (4NM), |.|^2 (3NM), scale (2NM)
-    f_step = _weighted_e(N, M, K) + OpCount(flops=8 * K * K * M + 8 * N * M * K + 9 * N * M, sqrt=N * M, div=N * M)
-    # eq. (8)-(9): G^H C (8MK^2), W + lambda g (4MK), normalisation
-    w_step = _weighted_e(N, M, K) + OpCount(flops=8 * M * K * K + 4 * M * K) + _normalize(N, M, K)
+    # eq. (6)-(7): D = C W^H, H D, F + mu g (4NM), |.|^2 (3NM), scale (2NM)
+    f_step = _weighted_e(N, M, K) + _mm(K, K, M) + _mm(N, K, M) + OpCount(flops=9 * N * M, sqrt=N * M, div=N * M)
+    # eq. (8)-(9): G^H C, W + lambda g (4MK), normalisation
+    w_step = _weighted_e(N, M, K) + _mm(M, K, K) + OpCount(flops=4 * M * K) + _normalize(N, M, K)
     layer = n_inner * f_step + w_step
     return {"init": init, "f_step": f_step, "w_step": w_step, "layer": layer, "total": init + n_layers * layer}

@@ -29,3 +29,27 @@ def test_embedded_default_total():
     assert OpCount(1, 2, 3, 4) * 2 == OpCount(2, 4, 6, 8)
     with pytest.raises(ValueError):
         upga_ops(0, 4, 4, 1, 1)
+
+
+@pytest.mark.parametrize("N,M,K,J", [(16, 4, 4, 1), (24, 6, 3, 2)])
+def test_matmul_counts_equal_torch_flop_counter(N, M, K, J):
+    """Independent count: torch's FlopCounterMode on the network's own init and layer modules
+    (it counts 2 m n k per real matmul, i.e. 8 per complex multiply-accumulate)."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from hbf_edge import cplx
+    from hbf_edge.channels import saleh_valenzuela_miso
+    from hbf_edge.upga import UPGA
+
+    net = UPGA(2, J, M)
+    H = cplx.from_complex(torch.from_numpy(saleh_valenzuela_miso(1, N, K, seed=1)))
+    p, n = torch.full((1,), 10.0, dtype=torch.float64), torch.ones(1, dtype=torch.float64)
+    ops = upga_ops(N, M, K, 2, J)
+    with FlopCounterMode(display=False) as counter:  # (its module tracking needs autograd on)
+        F, W = net.init(H, p)
+    assert counter.get_total_flops() == ops["init"].matmul
+    with FlopCounterMode(display=False) as counter:
+        net.layers[0](H, F, W, p, n, net.mu[0], net.lam[0])
+    assert counter.get_total_flops() == ops["layer"].matmul
+    assert ops["layer"].matmul < ops["layer"].flops
