@@ -17,7 +17,6 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-import numpy as np
 
 __all__ = ["run_demo", "DEMO_PHASE_BITS", "DEMO_PRECODER_BITS"]
 
@@ -39,29 +38,6 @@ def _stage(log: Callable[[str], None], name: str, times: dict[str, float]):
                 log(f"[demo] {name}: {times[name]} s")
 
     return _Timer()
-
-
-def _kernel_latency(model_dir: Path, H: np.ndarray, spec_list: list) -> dict[str, float]:
-    """Per-channel latency (us) of the float64 and hardware kernels on ``H`` (median of 5)."""
-    import kernels
-
-    steps = kernels.load_upga(model_dir)
-    hr, hi = np.ascontiguousarray(H.real), np.ascontiguousarray(H.imag)
-    p_t, noise = np.full(H.shape[0], 10.0), np.ones(H.shape[0])
-    calls = {
-        "numba_float64": lambda: kernels.upga_forward(hr, hi, p_t, noise, steps.mu, steps.lam, steps.n_rf),
-        "numba_hardware": lambda: kernels.upga_forward_hw(hr, hi, p_t, noise, steps.mu, steps.lam, spec_list[0], spec_list),
-    }
-    out = {}
-    for name, fn in calls.items():
-        fn()
-        samples = []
-        for _ in range(5):
-            t0 = time.perf_counter()
-            fn()
-            samples.append(time.perf_counter() - t0)
-        out[name] = round(float(np.median(samples)) / H.shape[0] * 1e6, 2)
-    return out
 
 
 def run_demo(out: str | Path, quick: bool = False, progress: bool = True,
@@ -121,17 +97,15 @@ def run_demo(out: str | Path, quick: bool = False, progress: bool = True,
         with atomic_file(out / "sim" / "simulate.json") as tmp:
             tmp.write_text(json.dumps(sim, indent=2) + "\n")
         plot_beampattern(patterns, out / "sim" / "beampattern.png", title="channel 0, ideal calibration")
-    with _stage(log, "time the kernels", times):
-        latency = _kernel_latency(out / "qat", H_test, precision.layer_specs())
     with _stage(log, "profile per layer", times):
-        prof = profile_model(out / "model", batches=(1, 64 if quick else 256), repeat=2 if quick else 5,
+        prof = profile_model(out / "qat", batches=(1, 64 if quick else 256), repeat=2 if quick else 5,
                              min_run_s=0.0 if quick else 0.02, target=load_target(TARGETS / "dsp.toml"))
         (out / "profile").mkdir(exist_ok=True)
         with atomic_file(out / "profile" / "profile.json") as tmp:
             tmp.write_text(json.dumps(prof, indent=2) + "\n")
         plot_profile(prof, str(max(int(b) for b in prof["measured"])), out / "profile" / "profile.png")
     summary = {"quick": quick, "seconds": times, "evaluation": results, "retention": ret, "simulation": sim,
-               "kernel_us_per_channel": latency, "profile": prof, "n_test": n_test, "n_beams": n_beams}
+               "profile": prof, "n_test": n_test, "n_beams": n_beams}
     with atomic_file(out / "report.md") as tmp:
         tmp.write_text(_report(summary))
     with atomic_file(out / "summary.json") as tmp:
@@ -158,7 +132,7 @@ def _profile_lines(prof: dict[str, Any]) -> list[str]:
 
 
 def _report(s: dict[str, Any]) -> str:
-    ev, ret, sim, lat = s["evaluation"], s["retention"], s["simulation"], s["kernel_us_per_channel"]
+    ev, ret, sim = s["evaluation"], s["retention"], s["simulation"]
     i10 = ev["snr_db"].index(10.0)
     r = ret["sum_rate"]
     lines = [
@@ -188,8 +162,6 @@ def _report(s: dict[str, Any]) -> str:
         "",
         "| what | time |",
         "|---|---:|",
-        f"| Numba float64 forward, per channel (batch {s['n_test']}) | {lat['numba_float64']} us |",
-        f"| Numba hardware (fixed-point) forward, per channel | {lat['numba_hardware']} us |",
         f"| beam switch, direct register writes (SPI {sim['array']['spi_hz'] / 1e6:g} MHz) | "
         f"{sim['latency_us']['direct_switch']:.2f} us |",
         f"| beam switch, beam-RAM recall | {sim['latency_us']['ram_recall_switch']:.2f} us |",

@@ -5,6 +5,8 @@ Stages are the initialisation (eq. 12-13) and each layer.  Backends:
 
 * ``numba_float64`` / ``numba_float32`` -- the compiled init and one-layer kernels, and the
   compiled whole-forward kernel, called directly (input checks excluded from both);
+* ``numba_hardware`` -- the bit-accurate fixed-point kernels, stage by stage, at the model's
+  per-layer precision if it is quantized, else at the embedded default (Q=4, default formats);
 * ``torch_eager`` -- the network's own stage modules (``model.init``, ``model.layers[i]``);
 * ``onnxruntime`` -- one run of the exported graph with onnxruntime's profiler; each node's
   kernel time is assigned to the stage in its name (``/init/...``, ``/layers.<i>/...``).
@@ -32,7 +34,7 @@ from .errors import ConfigError
 
 __all__ = ["BACKENDS", "profile_model", "load_target", "target_estimate", "format_profile"]
 
-BACKENDS = ("numba_float64", "numba_float32", "torch_eager", "onnxruntime")
+BACKENDS = ("numba_float64", "numba_float32", "numba_hardware", "torch_eager", "onnxruntime")
 TARGET_KEYS = {"name": str, "clock_hz": float, "real_macs_per_cycle": float, "cycles_per_div": float,
                "cycles_per_sqrt": float, "cycles_per_trig": float, "bytes_per_word": int, "assumptions": str}
 
@@ -89,6 +91,40 @@ def _numba(model: Any, H: np.ndarray, p_t: np.ndarray, noise: np.ndarray, dtype:
         stages[f"layer {i}"] = time_per_channel(
             lambda: k.layers_batch(hr, hi, p, n, mu[i : i + 1], lam[i : i + 1], *state, zero, chunks), B, repeat, min_run_s)
     whole = time_per_channel(lambda: k.forward_batch(hr, hi, p, n, mu, lam, *state, zero, chunks), B, repeat, min_run_s)
+    return stages, whole
+
+
+def _hardware(model: Any, config: Any, H: np.ndarray, p_t: np.ndarray, noise: np.ndarray, repeat: int,
+              min_run_s: float) -> tuple[dict[str, float], float]:
+    """The fixed-point stage kernels called directly on inputs quantised once (like ``_numba``)."""
+    from kernels import _upga_fixed as k
+    from kernels.upga_hw import prepare_hw_inputs
+
+    from .bench import time_per_channel
+
+    if config.precision is not None:
+        from quant.config import PrecisionConfig
+
+        layers = PrecisionConfig.from_dict(config.precision, config.spec, config.n_layers).layer_specs()
+    else:
+        layers = [config.spec.replace(phase_bits=4)] * config.n_layers
+    x = prepare_hw_inputs(np.ascontiguousarray(H.real), np.ascontiguousarray(H.imag), p_t, noise,
+                          model.mu.detach().numpy(), model.lam.detach().numpy(), layers[0], layers)
+    B, N, K = x.h_r.shape
+    M = config.spec.n_rf
+    codes = np.empty((B, N, M), np.int64)
+    w_r, w_i = np.empty((B, M, K), np.int64), np.empty((B, M, K), np.int64)
+    counts = np.zeros((B, len(k.SITES)), np.int64)
+    tables = (x.lut_c, x.lut_s, x.n_codes, x.fms)
+    stages = {"init": time_per_channel(lambda: k.init_fx_batch(x.h_r, x.h_i, *tables, codes, w_r, w_i, counts),
+                                       B, repeat, min_run_s)}
+    for i in range(config.n_layers):
+        lam_i = np.ascontiguousarray(x.lam[:, i : i + 1])
+        stages[f"layer {i}"] = time_per_channel(
+            lambda: k.layers_fx_batch(x.h_r, x.h_i, x.noise, x.mu[i : i + 1], lam_i, *tables, codes, w_r, w_i, counts, i),
+            B, repeat, min_run_s)
+    whole = time_per_channel(
+        lambda: k.forward_fx_batch(x.h_r, x.h_i, x.noise, x.mu, x.lam, *tables, codes, w_r, w_i, counts), B, repeat, min_run_s)
     return stages, whole
 
 
@@ -184,6 +220,8 @@ def profile_model(model_dir: str | os.PathLike, batches: tuple[int, ...] = (1, 2
                 stages, whole = _numba(model, H, p_t, noise, np.float64, repeat, min_run_s)
             elif backend == "numba_float32":
                 stages, whole = _numba(model, H, p_t, noise, np.float32, repeat, min_run_s)
+            elif backend == "numba_hardware":
+                stages, whole = _hardware(model, config, H, p_t, noise, repeat, min_run_s)
             elif backend == "torch_eager":
                 stages, whole = _torch(model, H, p_t, noise, repeat, min_run_s)
             else:

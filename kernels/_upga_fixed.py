@@ -299,6 +299,31 @@ def convert_w(wr, wi, f_from, fm, cnt):  # pragma: no cover - compiled
             wi[m, l] = requant(wi[m, l], f_from - fm[PRE, 0], fm[PRE], cnt, S_W)
 
 
+@njit(cache=True)
+def layers_fx_one(hr, hi, cd, fc, fs, wr, wi, noise, mu, lam, lut_c, lut_s, n_codes, fms, cnt, first,
+                  gr, gi, cr, ci, dr, di, ar, ai):  # pragma: no cover - compiled
+    """Layers ``first .. first + len(lam) - 1`` on one channel (``mu`` and ``lam`` hold their
+    rows); layer ``i`` reads its own table and formats."""
+    for t in range(lam.shape[0]):
+        i = first + t
+        lc = lut_c[i, :n_codes[i]]
+        ls = lut_s[i, :n_codes[i]]
+        fm = fms[i]
+        if i > 0 and (fms[i - 1, PRE, 0] != fm[PRE, 0] or fms[i - 1, PRE, 2] != fm[PRE, 2]):
+            convert_w(wr, wi, fms[i - 1, PRE, 0], fm, cnt)
+        for j in range(mu.shape[1]):
+            f_step_fx(hr, hi, cd, fc, fs, lc, ls, wr, wi, noise, mu[t, j], fm, cnt, gr, gi, cr, ci, dr, di)
+        w_step_fx(hr, hi, fc, fs, wr, wi, noise, lam[t], fm, cnt, gr, gi, cr, ci, ar, ai)
+
+
+@njit(cache=True)
+def _buffers(N, M, K):  # pragma: no cover - compiled
+    return (np.empty((K, M), np.int64), np.empty((K, M), np.int64), np.empty((K, K), np.int64),
+            np.empty((K, K), np.int64), np.empty((K, M), np.int64), np.empty((K, M), np.int64),
+            np.empty((M, K), np.int64), np.empty((M, K), np.int64), np.empty((N, M), np.int64),
+            np.empty((N, M), np.int64))
+
+
 @njit(cache=True, parallel=True)
 def forward_fx_batch(h_r, h_i, noise, mu, lam, lut_c, lut_s, n_codes, fms, codes, w_r, w_i, counts):  # pragma: no cover
     """Initialisation and ``I`` layers for every channel, parallel over the batch.
@@ -310,26 +335,37 @@ def forward_fx_batch(h_r, h_i, noise, mu, lam, lut_c, lut_s, n_codes, fms, codes
     """
     B, N, K = h_r.shape
     M = codes.shape[2]
-    I, J = mu.shape
     for b in prange(B):
-        hr, hi, cd, wr, wi, cnt = h_r[b], h_i[b], codes[b], w_r[b], w_i[b], counts[b]
-        gr = np.empty((K, M), np.int64)
-        gi = np.empty((K, M), np.int64)
-        cr = np.empty((K, K), np.int64)
-        ci = np.empty((K, K), np.int64)
-        dr = np.empty((K, M), np.int64)
-        di = np.empty((K, M), np.int64)
-        ar = np.empty((M, K), np.int64)
-        ai = np.empty((M, K), np.int64)
-        fc = np.empty((N, M), np.int64)
-        fs = np.empty((N, M), np.int64)
-        init_fx(hr, hi, cd, fc, fs, lut_c[0, :n_codes[0]], lut_s[0, :n_codes[0]], wr, wi, fms[0], cnt, ar, ai)
-        for i in range(I):
-            lc = lut_c[i, :n_codes[i]]
-            ls = lut_s[i, :n_codes[i]]
-            fm = fms[i]
-            if i > 0 and (fms[i - 1, PRE, 0] != fm[PRE, 0] or fms[i - 1, PRE, 2] != fm[PRE, 2]):
-                convert_w(wr, wi, fms[i - 1, PRE, 0], fm, cnt)
-            for j in range(J):
-                f_step_fx(hr, hi, cd, fc, fs, lc, ls, wr, wi, noise[b], mu[i, j], fm, cnt, gr, gi, cr, ci, dr, di)
-            w_step_fx(hr, hi, fc, fs, wr, wi, noise[b], lam[b, i], fm, cnt, gr, gi, cr, ci, ar, ai)
+        gr, gi, cr, ci, dr, di, ar, ai, fc, fs = _buffers(N, M, K)
+        init_fx(h_r[b], h_i[b], codes[b], fc, fs, lut_c[0, :n_codes[0]], lut_s[0, :n_codes[0]], w_r[b], w_i[b],
+                fms[0], counts[b], ar, ai)
+        layers_fx_one(h_r[b], h_i[b], codes[b], fc, fs, w_r[b], w_i[b], noise[b], mu, lam[b], lut_c, lut_s, n_codes,
+                      fms, counts[b], 0, gr, gi, cr, ci, dr, di, ar, ai)
+
+
+@njit(cache=True, parallel=True)
+def init_fx_batch(h_r, h_i, lut_c, lut_s, n_codes, fms, codes, w_r, w_i, counts):  # pragma: no cover
+    """The initialisation alone (layer 0's precision), for per-stage profiling."""
+    B, N, K = h_r.shape
+    M = codes.shape[2]
+    for b in prange(B):
+        gr, gi, cr, ci, dr, di, ar, ai, fc, fs = _buffers(N, M, K)
+        init_fx(h_r[b], h_i[b], codes[b], fc, fs, lut_c[0, :n_codes[0]], lut_s[0, :n_codes[0]], w_r[b], w_i[b],
+                fms[0], counts[b], ar, ai)
+
+
+@njit(cache=True, parallel=True)
+def layers_fx_batch(h_r, h_i, noise, mu, lam, lut_c, lut_s, n_codes, fms, codes, w_r, w_i, counts, first):  # pragma: no cover
+    """Layers ``first ..`` (rows of ``mu [I', J]``, ``lam [B, I']``) in place on (codes, W); the
+    table words of the incoming codes come from the table of the layer that chose them."""
+    B, N, K = h_r.shape
+    M = codes.shape[2]
+    src = first - 1 if first > 0 else 0
+    for b in prange(B):
+        gr, gi, cr, ci, dr, di, ar, ai, fc, fs = _buffers(N, M, K)
+        for n in range(N):
+            for m in range(M):
+                fc[n, m] = lut_c[src, codes[b, n, m]]
+                fs[n, m] = lut_s[src, codes[b, n, m]]
+        layers_fx_one(h_r[b], h_i[b], codes[b], fc, fs, w_r[b], w_i[b], noise[b], mu, lam[b], lut_c, lut_s, n_codes,
+                      fms, counts[b], first, gr, gi, cr, ci, dr, di, ar, ai)

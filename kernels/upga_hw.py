@@ -22,7 +22,7 @@ from . import _checks
 from . import _upga_fixed as _k
 from .tables import format_table, phase_lut
 
-__all__ = ["HardwareResult", "upga_forward_hw", "check_hardware_spec", "COUNTER_SITES"]
+__all__ = ["HardwareResult", "HwInputs", "upga_forward_hw", "prepare_hw_inputs", "check_hardware_spec", "COUNTER_SITES"]
 
 COUNTER_SITES = ("input",) + _k.SITES
 MAX_KERNEL_PHASE_BITS = 8
@@ -142,6 +142,40 @@ def upga_forward_hw(h_re, h_im, p_t, noise, mu, lam, spec: HardwareSpec, layer_s
     -------
     HardwareResult
     """
+    x = prepare_hw_inputs(h_re, h_im, p_t, noise, mu, lam, spec, layer_specs)
+    B, N, K = x.h_r.shape
+    M = spec.n_rf
+    codes = np.empty((B, N, M), np.int64)
+    w_r = np.empty((B, M, K), np.int64)
+    w_i = np.empty((B, M, K), np.int64)
+    counts = np.zeros((B, len(_k.SITES)), np.int64)
+    _k.forward_fx_batch(x.h_r, x.h_i, x.noise, x.mu, x.lam, x.lut_c, x.lut_s, x.n_codes, x.fms, codes, w_r, w_i, counts)
+    counters = {"input": x.input_overflows}
+    counters.update({site: counts[:, i].copy() for i, site in enumerate(_k.SITES)})
+    last = x.layers[-1]
+    return HardwareResult(codes, w_r, w_i, last.precoder, counters, x.p_t, last.phase_bits)
+
+
+@dataclasses.dataclass(frozen=True)
+class HwInputs:
+    """The integer inputs and tables of the hardware kernels (see :func:`prepare_hw_inputs`)."""
+
+    h_r: np.ndarray  # [B, N, K] channel words
+    h_i: np.ndarray
+    noise: np.ndarray  # [B] accumulator words of s2 N / P_t
+    mu: np.ndarray  # [I, J] step words
+    lam: np.ndarray  # [B, I] step words of lambda_i N / P_t
+    lut_c: np.ndarray  # [I, 2**Qmax] per-layer tables
+    lut_s: np.ndarray
+    n_codes: np.ndarray  # [I]
+    fms: np.ndarray  # [I, 6, 5] per-layer format rows
+    layers: list
+    p_t: np.ndarray
+    input_overflows: np.ndarray  # [B]
+
+
+def prepare_hw_inputs(h_re, h_im, p_t, noise, mu, lam, spec: HardwareSpec, layer_specs=None) -> HwInputs:
+    """Check the inputs and the specs and quantise everything at the float/integer boundary."""
     check_hardware_spec(spec)
     h_re, h_im = _checks.channels(h_re, h_im, np.dtype(np.float64))
     B, N, K = h_re.shape
@@ -150,8 +184,6 @@ def upga_forward_hw(h_re, h_im, p_t, noise, mu, lam, spec: HardwareSpec, layer_s
     p_t = _checks.powers("p_t", p_t, B, np.dtype(np.float64))
     noise = _checks.powers("noise", noise, B, np.dtype(np.float64))
     mu, lam = _checks.steps(mu, lam, np.dtype(np.float64))
-    M = spec.n_rf
-
     hq_r, o1 = spec.channel.quantize(h_re)
     hq_i, o2 = spec.channel.quantize(h_im)
     noise_q, o3 = spec.accumulator.quantize(noise * N / p_t)
@@ -160,15 +192,7 @@ def upga_forward_hw(h_re, h_im, p_t, noise, mu, lam, spec: HardwareSpec, layer_s
     mu_q, o4 = spec.step.quantize(mu)
     lam_q, o5 = spec.step.quantize(lam[None, :] * (N / p_t)[:, None])
     inputs = o1.sum(axis=(1, 2)) + o2.sum(axis=(1, 2)) + o3 + o5.sum(axis=1) + int(o4.sum())
-
     layers = _layer_specs(spec, layer_specs, lam.shape[0])
     lut_c, lut_s, n_codes, fms = _tables(tuple(layers))
-    codes = np.empty((B, N, M), np.int64)
-    w_r = np.empty((B, M, K), np.int64)
-    w_i = np.empty((B, M, K), np.int64)
-    counts = np.zeros((B, len(_k.SITES)), np.int64)
-    _k.forward_fx_batch(hq_r, hq_i, noise_q, mu_q, lam_q, lut_c, lut_s, n_codes, fms, codes, w_r, w_i, counts)
-    counters = {"input": inputs.astype(np.int64)}
-    counters.update({site: counts[:, i].copy() for i, site in enumerate(_k.SITES)})
-    last = layers[-1]
-    return HardwareResult(codes, w_r, w_i, last.precoder, counters, p_t.copy(), last.phase_bits)
+    return HwInputs(hq_r, hq_i, noise_q, mu_q, np.ascontiguousarray(lam_q), lut_c, lut_s, n_codes, fms, layers,
+                    p_t.copy(), inputs.astype(np.int64))

@@ -160,8 +160,9 @@ def build_parser() -> argparse.ArgumentParser:
                                    "for an embedded target; prints a table (or JSON) and writes OUT/profile.json "
                                    "and OUT/profile.png. Example targets: dsp, mcu (hbf_edge/targets/*.toml).")
     p.add_argument("model_dir", type=Path, help="float model directory")
-    p.add_argument("--backends", nargs="+", default=["numba_float64", "numba_float32", "torch_eager", "onnxruntime"],
-                   help="backends to time (default all four)")
+    p.add_argument("--backends", nargs="+",
+                   default=["numba_float64", "numba_float32", "numba_hardware", "torch_eager", "onnxruntime"],
+                   help="backends to time (default all five)")
     p.add_argument("--batches", type=int, nargs="+", default=[1, 256], help="batch sizes (default 1 256)")
     p.add_argument("--repeat", type=int, default=5, help="timed runs per figure (default 5)")
     p.add_argument("--target", default="dsp", help="target file (.toml) or an example name: dsp, mcu (default dsp)")
