@@ -13,7 +13,8 @@ Stages are the initialisation (eq. 12-13) and each layer.  Backends:
 
 Each figure is microseconds per channel: the median of repeated runs after a warm-up
 (:func:`hbf_edge.bench.time_per_channel`).  ``whole`` is the full forward timed the same way,
-so ``stage_sum_over_whole`` shows how well the stages add up.  The target estimate turns the
+so ``stage_sum_over_whole`` shows how well the stages add up; ``achieved_gflops`` and
+``fraction_of_peak`` relate the whole forward to the machine's measured float64 matmul rate.  The target estimate turns the
 analytic counts (:mod:`hbf_edge.complexity`) into cycles with a target description file.
 """
 
@@ -201,7 +202,13 @@ def profile_model(model_dir: str | os.PathLike, batches: tuple[int, ...] = (1, 2
         raise ConfigError(f"unknown backend(s) {sorted(unknown)}; known: {list(BACKENDS)}")
     if not batches or any(b < 1 for b in batches) or repeat < 1:
         raise ConfigError("batches and repeat must be >= 1")
+    import numba
+
+    from .bench import matmul_gflops
+
     model, config = load_model(model_dir)
+    peak = matmul_gflops()
+    threads = numba.get_num_threads()
     spec = config.spec
     ops = upga_ops(spec.n_antennas, spec.n_rf, spec.n_users, config.n_layers, config.n_inner)
     names = _stage_names(config.n_layers)
@@ -231,6 +238,7 @@ def profile_model(model_dir: str | os.PathLike, batches: tuple[int, ...] = (1, 2
                 "whole_us_per_channel": round(whole * 1e6, 3),
                 "stage_sum_over_whole": round(sum(stages.values()) / whole, 3),
                 "achieved_gflops": round(ops["total"].flops / whole / 1e9, 2),
+                "fraction_of_peak": round(ops["total"].flops / whole / 1e9 / (peak * threads), 3),
             }
         measured[str(B)] = per_backend
     out: dict[str, Any] = {
@@ -240,6 +248,8 @@ def profile_model(model_dir: str | os.PathLike, batches: tuple[int, ...] = (1, 2
         "cost": cost,
         "measured": measured,
         "settings": {"repeat": repeat, "snr_db": snr_db, "seed": seed},
+        "machine": {"matmul_gflops_1core_float64": round(peak, 2), "threads": threads,
+                    "note": "fraction_of_peak = achieved GFLOP/s / (single-core float64 matmul rate x threads)"},
     }
     if target is not None:
         out["target"] = {"name": target["name"], "assumptions": target["assumptions"],

@@ -28,6 +28,8 @@ def test_profile_structure_and_costs(model_dir):
         for backend, m in r["measured"][batch].items():
             assert set(m["us_per_channel"]) == set(r["stages"]) and m["whole_us_per_channel"] > 0
             assert all(v >= 0 for v in m["us_per_channel"].values()) and m["stage_sum_over_whole"] > 0
+            assert 0 < m["fraction_of_peak"] and m["achieved_gflops"] > 0
+    assert r["machine"]["matmul_gflops_1core_float64"] > 0
     assert set(r["measured"]["1"]) == {"numba_float64", "numba_float32", "numba_hardware", "torch_eager", "onnxruntime"}
     # onnxruntime's per-node profile maps nodes to every stage
     assert all(v > 0 for v in r["measured"]["3"]["onnxruntime"]["us_per_channel"].values())
