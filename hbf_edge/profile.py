@@ -238,7 +238,7 @@ def profile_model(model_dir: str | os.PathLike, batches: tuple[int, ...] = (1, 2
                 "whole_us_per_channel": round(whole * 1e6, 3),
                 "stage_sum_over_whole": round(sum(stages.values()) / whole, 3),
                 "achieved_gflops": round(ops["total"].flops / whole / 1e9, 2),
-                "fraction_of_peak": round(ops["total"].flops / whole / 1e9 / (peak * threads), 3),
+                "fraction_of_peak": float(f"{ops['total'].flops / whole / 1e9 / (peak * threads):.4g}"),
             }
         measured[str(B)] = per_backend
     out: dict[str, Any] = {
