@@ -77,3 +77,20 @@ def test_import_without_torch_numba_or_the_toolkit():
             "print(firmware_sim.simulate.__name__)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "simulate"
+
+
+def test_simulate_on_other_channels(bundle, tmp_path, capsys):
+    from hbf_edge.channels import make_dataset
+    from hbf_edge.cli import main
+
+    _, path, _, _ = bundle
+    same = make_dataset(n_channels=150, n_antennas=64, n_users=4, seed=99).save(tmp_path / "same.npz")
+    assert main(["simulate", str(path), "--channels", str(same), "--out", str(tmp_path / "s")]) == 0
+    report = json.loads((tmp_path / "s" / "simulate.json").read_text())
+    own, _ = firmware_sim.simulate(path)
+    assert report["code_mismatches"] == {"direct": 0, "ram": 0}
+    assert report["sum_rate"]["applied_mean"] != own["sum_rate"]["applied_mean"]  # rated on other channels
+    fewer = make_dataset(n_channels=3, n_antennas=64, n_users=4, seed=99).save(tmp_path / "fewer.npz")
+    capsys.readouterr()
+    assert main(["simulate", str(path), "--channels", str(fewer), "--out", str(tmp_path / "x")]) == 2
+    assert "channels must be" in capsys.readouterr().err
