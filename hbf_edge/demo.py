@@ -99,7 +99,8 @@ def run_demo(out: str | Path, quick: bool = False, progress: bool = True,
         plot_beampattern(patterns, out / "sim" / "beampattern.png", title="channel 0, ideal calibration")
     with _stage(log, "profile per layer", times):
         prof = profile_model(out / "qat", batches=(1, 64 if quick else 256), repeat=2 if quick else 5,
-                             min_run_s=0.0 if quick else 0.02, target=load_target(TARGETS / "dsp.toml"))
+                             min_run_s=0.0 if quick else 0.02, target=load_target(TARGETS / "dsp.toml"),
+                             progress=progress)
         (out / "profile").mkdir(exist_ok=True)
         with atomic_file(out / "profile" / "profile.json") as tmp:
             tmp.write_text(json.dumps(prof, indent=2) + "\n")

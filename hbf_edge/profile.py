@@ -192,8 +192,11 @@ def _onnxruntime(model: Any, config: Any, H: np.ndarray, p_t: np.ndarray, noise:
 
 def profile_model(model_dir: str | os.PathLike, batches: tuple[int, ...] = (1, 256),
                   backends: tuple[str, ...] = BACKENDS, repeat: int = 5, min_run_s: float = 0.02,
-                  snr_db: float = 10.0, seed: int = 0, target: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Profile a float UPGA model directory; returns a JSON-ready dict."""
+                  snr_db: float = 10.0, seed: int = 0, target: dict[str, Any] | None = None,
+                  progress: bool = False) -> dict[str, Any]:
+    """Profile a UPGA model directory (float or quantized); returns a JSON-ready dict."""
+    from tqdm.auto import tqdm
+
     from .channels import saleh_valenzuela_miso
     from .modeldir import load_model
 
@@ -218,6 +221,7 @@ def profile_model(model_dir: str | os.PathLike, batches: tuple[int, ...] = (1, 2
     cost = {name: {**stage_ops[name].to_dict(), "state_bytes_float64": state_words * word,
                    "param_bytes_float64": 0 if name == "init" else (config.n_inner + 1) * word} for name in names}
     measured: dict[str, Any] = {}
+    bar = tqdm(total=len(batches) * len(backends), desc="profile", disable=not progress, leave=False)
     for B in batches:
         H = saleh_valenzuela_miso(B, spec.n_antennas, spec.n_users, int(config.training.get("n_paths", 10)), seed=seed)
         p_t, noise = np.full(B, 10 ** (snr_db / 10)), np.ones(B)
@@ -240,7 +244,9 @@ def profile_model(model_dir: str | os.PathLike, batches: tuple[int, ...] = (1, 2
                 "achieved_gflops": round(ops["total"].flops / whole / 1e9, 2),
                 "fraction_of_peak": float(f"{ops['total'].flops / whole / 1e9 / (peak * threads):.4g}"),
             }
+            bar.update()
         measured[str(B)] = per_backend
+    bar.close()
     out: dict[str, Any] = {
         "model_dir": str(model_dir),
         "sizes": {"N": spec.n_antennas, "M": spec.n_rf, "K": spec.n_users, "I": config.n_layers, "J": config.n_inner},

@@ -297,7 +297,8 @@ def _cmd_profile(args: argparse.Namespace) -> int:
         if not target_path.is_file():
             raise ConfigError(f"unknown example target {args.target!r}: use dsp, mcu or a .toml file")
     target = load_target(target_path)
-    result = profile_model(args.model_dir, tuple(args.batches), tuple(args.backends), args.repeat, target=target)
+    result = profile_model(args.model_dir, tuple(args.batches), tuple(args.backends), args.repeat, target=target,
+                           progress=not args.quiet)
     out = args.out if args.out is not None else args.model_dir / "profile"
     out.mkdir(parents=True, exist_ok=True)
     with atomic_file(out / "profile.json") as tmp:

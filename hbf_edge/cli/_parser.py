@@ -168,6 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--target", default="dsp", help="target file (.toml) or an example name: dsp, mcu (default dsp)")
     p.add_argument("--json", action="store_true", help="print the JSON instead of the table")
     p.add_argument("--out", type=Path, help="directory for profile.json and profile.png (default MODEL_DIR/profile)")
+    _add_quiet(p)
 
     p = sub.add_parser("study", help="studies over many settings (long: not for CI)",
                        description="Studies that run a command over many settings and summarise them.")
