@@ -193,23 +193,14 @@ def init_one(ht_r, ht_i, pt, ft_r, ft_i, wr, wi, xr, xi, ws, zero):  # pragma: n
 
 
 @njit(cache=True)
-def load_t(src_re, src_im, dst_re, dst_im):  # pragma: no cover - compiled
-    """``dst = src^T`` for one channel's [N, P] re/im arrays into [P, N] buffers."""
-    N, P = src_re.shape
-    for n in range(N):
-        for p in range(P):
-            dst_re[p, n] = src_re[n, p]
-            dst_im[p, n] = src_im[n, p]
-
-
-@njit(cache=True)
-def store_t(src_re, src_im, dst_re, dst_im):  # pragma: no cover - compiled
-    """``dst = src^T`` from [P, N] re/im buffers back to a channel's [N, P] arrays."""
-    P, N = src_re.shape
-    for n in range(N):
-        for p in range(P):
-            dst_re[n, p] = src_re[p, n]
-            dst_im[n, p] = src_im[p, n]
+def transpose(src_re, src_im, dst_re, dst_im):  # pragma: no cover - compiled
+    """``dst = src^T`` for a re/im pair: a channel's [N, P] arrays into the working [P, N]
+    buffers, and back."""
+    A, B = src_re.shape
+    for a in range(A):
+        for b in range(B):
+            dst_re[b, a] = src_re[a, b]
+            dst_im[b, a] = src_im[a, b]
 
 
 @njit(cache=True)
@@ -255,10 +246,10 @@ def forward_batch(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero,
         ws_init = init_workspace(N, M, K, h_re.dtype)
         ws = layer_workspace(M, K, h_re.dtype)
         for b in range(c * B // n_chunks, (c + 1) * B // n_chunks):
-            load_t(h_re[b], h_im[b], ht_r, ht_i)
+            transpose(h_re[b], h_im[b], ht_r, ht_i)
             init_one(ht_r, ht_i, p_t[b], ft_r, ft_i, w_re[b], w_im[b], xr, xi, ws_init, zero)
             layers_one(ht_r, ht_i, ft_r, ft_i, w_re[b], w_im[b], p_t[b], noise[b], mu, lam, xr, xi, ws, zero)
-            store_t(ft_r, ft_i, f_re[b], f_im[b])
+            transpose(ft_r, ft_i, f_re[b], f_im[b])
 
 
 @njit(cache=True, parallel=True)
@@ -269,9 +260,9 @@ def init_batch(h_re, h_im, p_t, f_re, f_im, w_re, w_im, zero, n_chunks):  # prag
         ht_r, ht_i, ft_r, ft_i, xr, xi = channel_workspace(N, M, K, h_re.dtype)
         ws_init = init_workspace(N, M, K, h_re.dtype)
         for b in range(c * B // n_chunks, (c + 1) * B // n_chunks):
-            load_t(h_re[b], h_im[b], ht_r, ht_i)
+            transpose(h_re[b], h_im[b], ht_r, ht_i)
             init_one(ht_r, ht_i, p_t[b], ft_r, ft_i, w_re[b], w_im[b], xr, xi, ws_init, zero)
-            store_t(ft_r, ft_i, f_re[b], f_im[b])
+            transpose(ft_r, ft_i, f_re[b], f_im[b])
 
 
 @njit(cache=True, parallel=True)
@@ -283,10 +274,10 @@ def layers_batch(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero, 
         ht_r, ht_i, ft_r, ft_i, xr, xi = channel_workspace(N, M, K, h_re.dtype)
         ws = layer_workspace(M, K, h_re.dtype)
         for b in range(c * B // n_chunks, (c + 1) * B // n_chunks):
-            load_t(h_re[b], h_im[b], ht_r, ht_i)
-            load_t(f_re[b], f_im[b], ft_r, ft_i)
+            transpose(h_re[b], h_im[b], ht_r, ht_i)
+            transpose(f_re[b], f_im[b], ft_r, ft_i)
             layers_one(ht_r, ht_i, ft_r, ft_i, w_re[b], w_im[b], p_t[b], noise[b], mu, lam, xr, xi, ws, zero)
-            store_t(ft_r, ft_i, f_re[b], f_im[b])
+            transpose(ft_r, ft_i, f_re[b], f_im[b])
 
 
 @njit(cache=True, parallel=True)
@@ -297,10 +288,10 @@ def f_step_batch(h_re, h_im, f_re, f_im, w_re, w_im, noise, mu, zero, n_chunks):
         ht_r, ht_i, ft_r, ft_i, xr, xi = channel_workspace(N, M, K, h_re.dtype)
         gr, gi, cr, ci, dr, di = layer_workspace(M, K, h_re.dtype)
         for b in range(c * B // n_chunks, (c + 1) * B // n_chunks):
-            load_t(h_re[b], h_im[b], ht_r, ht_i)
-            load_t(f_re[b], f_im[b], ft_r, ft_i)
+            transpose(h_re[b], h_im[b], ht_r, ht_i)
+            transpose(f_re[b], f_im[b], ft_r, ft_i)
             f_step_one(ht_r, ht_i, ft_r, ft_i, w_re[b], w_im[b], noise[b], mu, gr, gi, cr, ci, dr, di, xr, xi, zero)
-            store_t(ft_r, ft_i, f_re[b], f_im[b])
+            transpose(ft_r, ft_i, f_re[b], f_im[b])
 
 
 @njit(cache=True, parallel=True)
@@ -311,6 +302,6 @@ def w_step_batch(h_re, h_im, f_re, f_im, w_re, w_im, p_t, noise, lam, zero, n_ch
         ht_r, ht_i, ft_r, ft_i, xr, xi = channel_workspace(N, M, K, h_re.dtype)
         gr, gi, cr, ci, dr, di = layer_workspace(M, K, h_re.dtype)
         for b in range(c * B // n_chunks, (c + 1) * B // n_chunks):
-            load_t(h_re[b], h_im[b], ht_r, ht_i)
-            load_t(f_re[b], f_im[b], ft_r, ft_i)
+            transpose(h_re[b], h_im[b], ht_r, ht_i)
+            transpose(f_re[b], f_im[b], ft_r, ft_i)
             w_step_one(ht_r, ht_i, ft_r, ft_i, w_re[b], w_im[b], p_t[b], noise[b], lam, gr, gi, cr, ci, xr, xi, zero)
