@@ -89,17 +89,19 @@ def nearest_codes(x: C, lut_c: torch.Tensor, lut_s: torch.Tensor) -> torch.Tenso
 
     ``argmax_c xr cos_c + xi sin_c``; a tie goes to the most counter-clockwise tied code as seen
     from the vector (largest ``angle(c) - angle(x)`` in (-pi, pi]; the table's rounding can tie
-    codes that are not neighbours); ``(0, 0)`` gives 0.  Brute force over the ``2**Q`` codes
-    (memory ``x.numel() * 2**Q``: callers chunk batches).
+    codes that are not neighbours); ``(0, 0)`` gives 0.  Tied codes maximise the projection, so
+    their offsets lie in [-pi/2, pi/2], where the offset grows with its sine: the tie is decided
+    by ``|x| sin(angle(c) - angle(x)) = xr sin(a_c) - xi cos(a_c)`` with the exact code angles,
+    which needs no ``atan2`` (whose ONNX form is a conditional subgraph).  Brute force over the
+    ``2**Q`` codes (memory ``x.numel() * 2**Q``: callers chunk batches).
     """
     xr, xi = x.re.detach(), x.im.detach()
     proj = xr[..., None] * lut_c + xi[..., None] * lut_s
     is_max = proj == proj.max(dim=-1, keepdim=True).values
     n = lut_c.shape[-1]
     angles = torch.arange(n, dtype=xr.dtype) * (2.0 * math.pi / n)
-    d = angles - torch.atan2(xi, xr)[..., None]
-    offset = math.pi - torch.remainder(math.pi - d, 2.0 * math.pi)  # in (-pi, pi]
-    code = torch.argmax(torch.where(is_max, offset, torch.full_like(offset, -10.0)), dim=-1)
+    ccw = xr[..., None] * torch.sin(angles) - xi[..., None] * torch.cos(angles)
+    code = torch.argmax(ccw.masked_fill(~is_max, -math.inf), dim=-1)
     return torch.where((xr == 0) & (xi == 0), torch.zeros_like(code), code)
 
 

@@ -117,10 +117,14 @@ class QuantUPGA(nn.Module):
         """Nearest codes of ``x`` in layer ``i``'s table: codes, table words, applied F (STE)."""
         lut_c, lut_s = self._lut(i)
         codes = dp.nearest_codes(x, lut_c, lut_s)
-        angle_sur = self.phase[i](torch.atan2(x.im, x.re))  # Brevitas STE surrogate of the choice
-        words = C(dp.ste(lut_c[codes], torch.cos(angle_sur)), dp.ste(lut_s[codes], torch.sin(angle_sur)))
+        words = C(lut_c[codes], lut_s[codes])
         angle = codes.to(x.re.dtype) * (2.0 * math.pi / lut_c.shape[0])
-        applied = C(dp.ste(torch.cos(angle), torch.cos(angle_sur)), dp.ste(torch.sin(angle), torch.sin(angle_sur)))
+        applied = C(torch.cos(angle), torch.sin(angle))
+        if torch.is_grad_enabled():  # the Brevitas STE surrogate of the choice, for training only
+            angle_sur = self.phase[i](torch.atan2(x.im, x.re))
+            cos_sur, sin_sur = torch.cos(angle_sur), torch.sin(angle_sur)
+            words = C(dp.ste(words.re, cos_sur), dp.ste(words.im, sin_sur))
+            applied = C(dp.ste(applied.re, cos_sur), dp.ste(applied.im, sin_sur))
         return codes, words, applied
 
     def _weighted_e(self, H: C, Fw: C, W: C, noise: torch.Tensor) -> tuple[C, C]:
