@@ -6,6 +6,8 @@ Layout (``hbf-edge export MODEL_DIR --out BUNDLE``)::
       manifest.json    schema version, hardware spec, precision, model config, sha256 + size of
                        every file, and the sha256 of the manifest's own canonical content
       model.onnx       the float network with the model's step sizes (opset 17, float32)
+      model.qcdq.onnx  the quantized hardware datapath, standard operators (onnxruntime, float64)
+      model.qonnx.onnx the same datapath with QONNX ``Quant`` nodes (Brevitas QONNX export)
       lut.json         formats, per-layer and output phase tables, vector-modulator registers,
                        step sizes in the step format
       lut.h            the same tables as ``static const`` C arrays, formats in comments
@@ -88,6 +90,16 @@ def _float_onnx(config: ModelConfig, arrays: dict[str, np.ndarray], path: Path, 
     export_float_onnx(model, config, path, phase_bits=phase_bits)
 
 
+def _quant_onnx(model_dir: str | os.PathLike, tmp: Path) -> None:
+    from quant import load_quantized
+
+    from .onnx_quant import export_quant_onnx
+
+    qmodel, config, _ = load_quantized(model_dir)
+    for kind in ("qcdq", "qonnx"):
+        export_quant_onnx(qmodel, config, tmp / f"model.{kind}.onnx", kind)
+
+
 def write_bundle(model_dir: str | os.PathLike, out: str | os.PathLike, H: np.ndarray, snr_db: float = 10.0,
                  noise: float = 1.0, overwrite: bool = False) -> Path:
     """Export a quantized model directory as a verified bundle.
@@ -114,6 +126,7 @@ def write_bundle(model_dir: str | os.PathLike, out: str | os.PathLike, H: np.nda
             with open(tmp / "beams.npz", "wb") as fh:
                 np.savez(fh, **beams)
             _float_onnx(config, arrays, tmp / "model.onnx", layer_specs[-1].phase_bits)
+            _quant_onnx(model_dir, tmp)
             files = {p.name: {"sha256": sha256_file(p), "bytes": p.stat().st_size} for p in sorted(tmp.iterdir())}
             manifest = {
                 "schema_version": SCHEMA_VERSION,

@@ -114,18 +114,17 @@ def gj_inverse(a: torch.Tensor, acc: FixedPointQuant) -> torch.Tensor:
     x = to_int(a, fA)
     B, n, _ = x.shape
     out = torch.eye(n, dtype=torch.int64).expand(B, n, n) * (1 << fA)
-    rows = torch.arange(B)
 
     def shift(v: torch.Tensor) -> torch.Tensor:  # the kernel's rshift by fA
         if mode == "floor":
             return torch.div(v, 1 << fA, rounding_mode="floor")
         return div_round(v, torch.full_like(v, 1 << fA), mode)
 
-    for col in range(n):
-        piv = col + torch.argmax(torch.abs(x[:, col:, col]), dim=1)
-        perm = torch.arange(n).repeat(B, 1)
-        perm[rows, col] = piv
-        perm[rows, piv] = col
+    idx = torch.arange(n)
+    for col in range(n):  # masks instead of in-place indexing: the graph stays plain for ONNX
+        is_col = idx == col
+        piv = col + torch.argmax(torch.abs(x[:, col:, col]), dim=1, keepdim=True)  # [B, 1]
+        perm = torch.where(is_col, piv, torch.where(idx == piv, col, idx))  # swap rows col, piv
         x = torch.gather(x, 1, perm[:, :, None].expand(B, n, n))
         out = torch.gather(out, 1, perm[:, :, None].expand(B, n, n))
         p = x[:, col, col]
@@ -134,11 +133,8 @@ def gj_inverse(a: torch.Tensor, acc: FixedPointQuant) -> torch.Tensor:
                         lo, hi)
         x_col = torch.where(ok, torch.clamp(shift(x[:, col, :] * r[:, None]), lo, hi), x[:, col, :])
         o_col = torch.where(ok, torch.clamp(shift(out[:, col, :] * r[:, None]), lo, hi), out[:, col, :])
-        f = x[:, :, col].clone()
-        f[:, col] = 0
-        f = torch.where(ok, f, torch.zeros_like(f))
-        x = torch.clamp(x - shift(f[:, :, None] * x_col[:, None, :]), lo, hi)
-        out = torch.clamp(out - shift(f[:, :, None] * o_col[:, None, :]), lo, hi)
-        x[:, col, :] = x_col
-        out[:, col, :] = o_col
+        f = torch.where(ok & ~is_col, x[:, :, col], torch.zeros_like(x[:, :, col]))
+        row = is_col[None, :, None]
+        x = torch.where(row, x_col[:, None, :], torch.clamp(x - shift(f[:, :, None] * x_col[:, None, :]), lo, hi))
+        out = torch.where(row, o_col[:, None, :], torch.clamp(out - shift(f[:, :, None] * o_col[:, None, :]), lo, hi))
     return out.to(a.dtype) * math.ldexp(1.0, -fA)

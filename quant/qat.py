@@ -132,12 +132,12 @@ class QuantUPGA(nn.Module):
         E = self._store(self.q_acc, cplx.matmul(G, W))
         p = self.q_acc(cplx.abs2(E))
         a = self.q_acc(noise[:, None] + p.sum(dim=-1))
-        b = self.q_acc(a - torch.diagonal(p, dim1=-2, dim2=-1))
+        K = E.re.shape[-1]
+        eye = torch.eye(K, dtype=E.re.dtype)
+        b = self.q_acc(a - (p * eye).sum(dim=-1))  # a - |E_kk|^2 (a masked sum: diagonal() exports as a conditional)
         ra = dp.recip(a, self.q_acc, self.q_grd)
         rb = dp.recip(b, self.q_acc, self.q_grd)
         off = self.q_grd(ra - rb)
-        K = E.re.shape[-1]
-        eye = torch.eye(K, dtype=E.re.dtype)
         coef = ra[..., None] * eye + off[..., None] * (1 - eye)
         return G, self._store(self.q_grd, cplx.scale(E, coef))
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 
 import torch
+from brevitas.common import ExportMixin
 from brevitas.core.function_wrapper import FloorSte, Identity, RoundSte, TensorClamp
 from brevitas.core.quant import IntQuant
 from brevitas.function.ops_ste import floor_ste
@@ -40,8 +41,11 @@ class HalfUpSte(nn.Module):
 _FLOAT_TO_INT = {"half_up": HalfUpSte, "half_even": RoundSte, "floor": FloorSte}
 
 
-class FixedPointQuant(nn.Module):
+class FixedPointQuant(ExportMixin, nn.Module):
     """Fake-quantise to a saturating fixed-point format (dequantised output, STE gradient).
+
+    Like a Brevitas quant proxy it has an export mode: an export manager gives it a handler
+    (``export.onnx_quant``) that emits the format as one quantization node.
 
     Parameters
     ----------
@@ -51,7 +55,8 @@ class FixedPointQuant(nn.Module):
     """
 
     def __init__(self, fmt: FixedPointFormat) -> None:
-        super().__init__()
+        nn.Module.__init__(self)
+        ExportMixin.__init__(self)
         if not fmt.saturate:
             raise ConfigError(f"quantization-aware training needs saturating formats, got {fmt}")
         self.fmt = fmt
@@ -66,7 +71,13 @@ class FixedPointQuant(nn.Module):
         self.register_buffer("zero_point", torch.tensor(0.0, dtype=torch.float64))
         self.register_buffer("bit_width", torch.tensor(float(fmt.word_bits), dtype=torch.float64))
 
+    @property
+    def requires_export_handler(self) -> bool:
+        return True
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.export_mode:
+            return self.export_handler(x)
         return self.int_quant(self.scale.to(x.dtype), self.zero_point.to(x.dtype), self.bit_width.to(x.dtype), x)
 
     def overflows(self, x: torch.Tensor) -> torch.Tensor:

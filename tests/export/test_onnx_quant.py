@@ -1,0 +1,120 @@
+"""The quantized ONNX graphs: onnxruntime on model.qcdq.onnx and a reading of the QONNX spec on
+model.qonnx.onnx give the QAT model's and the hardware kernel's codes and W words."""
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import torch
+from onnx import helper, numpy_helper
+
+import kernels
+from export.onnx_quant import QUANT_OUTPUTS, export_quant_onnx, run_quant_onnx
+from hbf_edge import FixedPointFormat, HardwareSpec
+from hbf_edge.channels import saleh_valenzuela_miso
+from hbf_edge.modelfiles import ModelConfig
+from quant import QuantUPGA
+from quant.evaluate import quantized_design
+
+STEPS = (np.array([[0.3], [0.1], [0.2]]), np.array([5e-3, 2e-3, 1e-2]))
+# every rounding rule appears: half_up (channel, lut, step), half_even (gradient, W of the last
+# layer), floor (accumulator, W of the first layers); per-layer phase bits
+_BASE = HardwareSpec(16, 4, 4, 5, gradient=FixedPointFormat(24, 16, "half_even"),
+                     accumulator=FixedPointFormat(32, 16, "floor"), precoder=FixedPointFormat(12, 10, "floor"))
+LAYERS = [_BASE, _BASE.replace(phase_bits=3), _BASE.replace(phase_bits=3, precoder=FixedPointFormat(10, 8, "half_even"))]
+
+
+@pytest.fixture(scope="module")
+def graphs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("qonnx")
+    q = QuantUPGA(LAYERS, 1, torch.from_numpy(STEPS[0]), torch.from_numpy(STEPS[1]))
+    config = ModelConfig("upga", LAYERS[0], 3, 1)
+    return q, {k: export_quant_onnx(q, config, root / f"model.{k}.onnx", k) for k in ("qcdq", "qonnx")}
+
+
+def _problem(B, seed):
+    H = saleh_valenzuela_miso(B, 16, 4, seed=seed)
+    return H, 10 ** (np.random.default_rng(seed).uniform(-10, 20, B) / 10), np.ones(B)
+
+
+def test_qcdq_in_onnxruntime_equals_the_qat_model_and_the_kernel(graphs):
+    q, paths = graphs
+    H, p_t, noise = _problem(300, seed=11)
+    codes, w_re, w_im = run_quant_onnx(paths["qcdq"], H, p_t, noise)
+    hw = kernels.upga_forward_hw(np.ascontiguousarray(H.real), np.ascontiguousarray(H.imag), p_t, noise, *STEPS,
+                                 LAYERS[0], LAYERS)
+    q_codes, _, W = quantized_design(q, H, p_t, noise)
+    assert codes.dtype == np.int32 and codes.shape == (300, 16, 4) and w_re.shape == (300, 4, 4)
+    assert np.array_equal(codes, q_codes) and np.array_equal(codes, hw.codes)
+    assert np.array_equal(w_re, hw.w_re) and np.array_equal(w_im, hw.w_im)
+    w_q = W / np.sqrt(p_t / 16)[:, None, None] * 2.0**8
+    assert np.array_equal(w_re, np.round(w_q.real)) and np.array_equal(w_im, np.round(w_q.imag))
+
+
+def test_qcdq_is_a_standard_graph_with_metadata(graphs):
+    _, paths = graphs
+    proto = onnx.load(str(paths["qcdq"]))
+    onnx.checker.check_model(proto, full_check=True)
+    assert {o.domain for o in proto.opset_import} == {""} and proto.opset_import[0].version >= 17
+    meta = {p.key: p.value for p in proto.metadata_props}
+    assert meta["representation"] == "qcdq" and meta["phase_bits"] == "5,3,3" and meta["w_format"] == "10.8"
+    assert [o.name for o in proto.graph.output] == QUANT_OUTPUTS
+
+
+def _lower_qonnx(proto):
+    """Replace each QONNX ``Quant`` node by its definition in the QONNX spec, in standard ops:
+    ``y = (clip(rnd(x / scale + zp), lo, hi) - zp) * scale``, lo/hi from signed, narrow, bits."""
+    inits = {i.name: numpy_helper.to_array(i) for i in proto.graph.initializer}
+    consts = {n.output[0]: numpy_helper.to_array(n.attribute[0].t) for n in proto.graph.node if n.op_type == "Constant"}
+    value = {**inits, **consts}
+    nodes, extra = [], []
+    for n in proto.graph.node:
+        if n.op_type != "Quant":
+            nodes.append(n)
+            continue
+        attrs = {a.name: helper.get_attribute_value(a) for a in n.attribute}
+        bits, signed, narrow = int(value[n.input[3]]), attrs["signed"], attrs["narrow"]
+        assert float(value[n.input[2]]) == 0.0  # zero point
+        lo = -(2 ** (bits - 1)) + narrow if signed else 0
+        hi = 2 ** (bits - 1) - 1 if signed else 2**bits - 1 - narrow
+        rnd = {b"ROUND": "Round", b"FLOOR": "Floor"}[attrs["rounding_mode"]]
+        t = n.output[0] + "_lowered"
+        extra += [numpy_helper.from_array(np.array(lo, np.float64), t + "_lo"),
+                  numpy_helper.from_array(np.array(hi, np.float64), t + "_hi")]
+        nodes += [helper.make_node("Div", [n.input[0], n.input[1]], [t + "_d"]),
+                  helper.make_node(rnd, [t + "_d"], [t + "_r"]),
+                  helper.make_node("Clip", [t + "_r", t + "_lo", t + "_hi"], [t + "_c"]),
+                  helper.make_node("Mul", [t + "_c", n.input[1]], [n.output[0]])]
+    del proto.graph.node[:]
+    proto.graph.node.extend(nodes)
+    proto.graph.initializer.extend(extra)
+    keep = [o for o in proto.opset_import if o.domain == ""]
+    del proto.opset_import[:]
+    proto.opset_import.extend(keep)
+    return proto
+
+
+def test_qonnx_has_a_quant_node_per_format_and_computes_the_same_datapath(graphs):
+    q, paths = graphs
+    proto = onnx.load(str(paths["qonnx"]))
+    quant = [n for n in proto.graph.node if n.op_type == "Quant"]
+    assert quant and all(n.domain == "qonnx.custom_op.general" for n in quant)
+    assert {o.domain for o in proto.opset_import} >= {"", "qonnx.custom_op.general"}
+    value = {i.name: numpy_helper.to_array(i) for i in proto.graph.initializer}
+    value.update({n.output[0]: numpy_helper.to_array(n.attribute[0].t) for n in proto.graph.node if n.op_type == "Constant"})
+    widths = {(int(value[n.input[3]]), float(value[n.input[1]])) for n in quant}
+    fmts = {(f.word_bits, f.lsb) for s in LAYERS for f in (s.channel, s.precoder, s.gradient, s.step, s.accumulator)}
+    assert widths == fmts  # every format, 10- to 32-bit words, as one Quant node each site
+    H, p_t, noise = _problem(120, seed=12)
+    sess = ort.InferenceSession(_lower_qonnx(proto).SerializeToString(), providers=["CPUExecutionProvider"])
+    feed = {"h_re": np.ascontiguousarray(H.real), "h_im": np.ascontiguousarray(H.imag), "p_t": p_t, "noise": noise}
+    ours = sess.run(QUANT_OUTPUTS, feed)
+    for a, b in zip(ours, run_quant_onnx(paths["qcdq"], H, p_t, noise)):
+        assert np.array_equal(a, b)
+    assert np.array_equal(ours[0], quantized_design(q, H, p_t, noise)[0])
+
+
+def test_export_refuses_an_unknown_representation(graphs, tmp_path):
+    q, _ = graphs
+    with pytest.raises(ValueError, match="qonnx"):
+        export_quant_onnx(q, ModelConfig("upga", LAYERS[0], 3, 1), tmp_path / "x.onnx", "qdq")
