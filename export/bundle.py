@@ -90,14 +90,23 @@ def _float_onnx(config: ModelConfig, arrays: dict[str, np.ndarray], path: Path, 
     export_float_onnx(model, config, path, phase_bits=phase_bits)
 
 
-def _quant_onnx(model_dir: str | os.PathLike, tmp: Path) -> None:
+def _quant_onnx(model_dir: str | os.PathLike, tmp: Path, beams: dict[str, np.ndarray]) -> dict[str, Any]:
+    """Write both quantized graphs and check the onnxruntime one against the kernel's beams."""
     from quant import load_quantized
 
-    from .onnx_quant import export_quant_onnx
+    from .onnx_quant import export_quant_onnx, run_quant_onnx
 
     qmodel, config, _ = load_quantized(model_dir)
     for kind in ("qcdq", "qonnx"):
         export_quant_onnx(qmodel, config, tmp / f"model.{kind}.onnx", kind)
+    codes, w_re, w_im = run_quant_onnx(tmp / "model.qcdq.onnx", beams["H"], beams["p_t"], beams["noise"])
+    bad = {"codes": int(np.count_nonzero(codes != beams["codes"])),
+           "W words": int(np.count_nonzero((w_re != beams["w_re"]) | (w_im != beams["w_im"])))}
+    if any(bad.values()):
+        raise BundleError(f"model.qcdq.onnx disagrees with the hardware kernel on the beam channels: "
+                          f"{bad['codes']} codes and {bad['W words']} W words differ")
+    return {"model.qcdq.onnx": {"runtime": "onnxruntime", "channels": int(codes.shape[0]),
+                                "equals": "beams.npz codes and W words (hardware kernel)"}}
 
 
 def write_bundle(model_dir: str | os.PathLike, out: str | os.PathLike, H: np.ndarray, snr_db: float = 10.0,
@@ -126,7 +135,7 @@ def write_bundle(model_dir: str | os.PathLike, out: str | os.PathLike, H: np.nda
             with open(tmp / "beams.npz", "wb") as fh:
                 np.savez(fh, **beams)
             _float_onnx(config, arrays, tmp / "model.onnx", layer_specs[-1].phase_bits)
-            _quant_onnx(model_dir, tmp)
+            verified = _quant_onnx(model_dir, tmp, beams)
             files = {p.name: {"sha256": sha256_file(p), "bytes": p.stat().st_size} for p in sorted(tmp.iterdir())}
             manifest = {
                 "schema_version": SCHEMA_VERSION,
@@ -135,6 +144,7 @@ def write_bundle(model_dir: str | os.PathLike, out: str | os.PathLike, H: np.nda
                 "precision": config.precision,
                 "model": {k: v for k, v in config.to_dict().items() if k != "history"},
                 "beams": {"snr_db": snr_db, "noise_power": noise, "n_channels": int(H.shape[0])},
+                "verified": verified,
                 "files": files,
             }
             manifest["manifest_sha256"] = _manifest_digest(manifest)

@@ -39,10 +39,13 @@ from pathlib import Path
 import numpy as np
 import onnx
 import torch
-from brevitas.export.onnx.handler import ONNXBaseHandler
-from brevitas.export.onnx.qonnx.function import BrevitasQuantTorchScriptFn
-from brevitas.export.onnx.qonnx.manager import QONNXManager
 from torch import nn
+
+with warnings.catch_warnings():  # Brevitas' export imports its graph tools, which warn about an optional package
+    warnings.filterwarnings("ignore", message="fast_hadamard_transform")
+    from brevitas.export.onnx.handler import ONNXBaseHandler
+    from brevitas.export.onnx.qonnx.function import BrevitasQuantTorchScriptFn
+    from brevitas.export.onnx.qonnx.manager import QONNXManager
 
 from hbf_edge import __version__
 from hbf_edge.cplx import C

@@ -49,7 +49,7 @@ def run_demo(out: str | Path, quick: bool = False, progress: bool = True,
     """
     log = log or (lambda line: None)
     import firmware_sim
-    from export import write_bundle
+    from export import read_bundle, write_bundle
     from quant import PrecisionConfig, save_quantized, train_qat
     from quant.evaluate import retention
 
@@ -91,6 +91,7 @@ def run_demo(out: str | Path, quick: bool = False, progress: bool = True,
     n_beams = 50 if quick else 200
     with _stage(log, "export the bundle", times):
         write_bundle(out / "qat", out / "bundle", H_test[:n_beams], snr_db=10.0, overwrite=True)
+        verified = read_bundle(out / "bundle").manifest["verified"]
     with _stage(log, "replay in the RF controller simulator", times):
         sim, patterns = firmware_sim.simulate(out / "bundle")
         (out / "sim").mkdir(exist_ok=True)
@@ -106,7 +107,7 @@ def run_demo(out: str | Path, quick: bool = False, progress: bool = True,
             tmp.write_text(json.dumps(prof, indent=2) + "\n")
         plot_profile(prof, str(max(int(b) for b in prof["measured"])), out / "profile" / "profile.png")
     summary = {"quick": quick, "seconds": times, "evaluation": results, "retention": ret, "simulation": sim,
-               "profile": prof, "n_test": n_test, "n_beams": n_beams}
+               "profile": prof, "n_test": n_test, "n_beams": n_beams, "onnx_verified": verified}
     with atomic_file(out / "report.md") as tmp:
         tmp.write_text(_report(summary))
     with atomic_file(out / "summary.json") as tmp:
@@ -158,6 +159,10 @@ def _report(s: dict[str, Any]) -> str:
         f"{sim['sum_rate']['applied_mean']:.4f} vs the model's {sim['sum_rate']['model_mean']:.4f} bit/s/Hz; "
         f"code mismatches {sim['code_mismatches']['direct']} (direct) / {sim['code_mismatches']['ram']} (beam RAM); "
         f"rejected transactions {sum(sim['rejected_transactions'].values())}.",
+        "",
+        f"Quantized ONNX (`bundle/model.qcdq.onnx`, onnxruntime): phase codes and W words equal the hardware "
+        f"kernel's on all {s['onnx_verified']['model.qcdq.onnx']['channels']} exported beams "
+        "(checked by the exporter); `bundle/model.qonnx.onnx` holds the same datapath as QONNX.",
         "",
         "## Latency",
         "",

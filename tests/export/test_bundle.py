@@ -167,3 +167,27 @@ def test_float_onnx_equals_torch(bundle):
         ref = model(*[torch.from_numpy(a) for a in (H.real.astype(np.float32), H.imag.astype(np.float32), p_t, noise)])
     for a, r in zip(outs, ref):
         assert np.abs(a - r.numpy()).max() / np.abs(r.numpy()).max() < 1e-5
+
+
+def test_bundle_holds_both_quantized_graphs_checked_against_the_kernel(bundle):
+    _, path, _, _, _ = bundle
+    manifest = read_bundle(path).manifest
+    assert {"model.qcdq.onnx", "model.qonnx.onnx"} <= set(manifest["files"])
+    assert manifest["verified"]["model.qcdq.onnx"]["channels"] == 12
+
+
+def test_export_refuses_a_quantized_graph_that_disagrees_with_the_kernel(bundle, tmp_path, monkeypatch):
+    import export.onnx_quant as onnx_quant
+
+    root, _, _, _, H = bundle
+    real = onnx_quant.run_quant_onnx
+
+    def off_by_one_code(*args):
+        codes, w_re, w_im = real(*args)
+        codes[0, 0, 0] = (codes[0, 0, 0] + 1) % 8
+        return codes, w_re, w_im
+
+    monkeypatch.setattr(onnx_quant, "run_quant_onnx", off_by_one_code)
+    with pytest.raises(BundleError, match="1 codes and 0 W words differ"):
+        write_bundle(root / "q", tmp_path / "b", H, snr_db=15.0)
+    assert not (tmp_path / "b").exists()
