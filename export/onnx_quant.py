@@ -52,7 +52,7 @@ from hbf_edge.cplx import C
 from hbf_edge.modelfiles import ModelConfig
 from quant import FixedPointQuant, QuantUPGA
 
-__all__ = ["export_quant_onnx", "run_quant_onnx", "QUANT_INPUTS", "QUANT_OUTPUTS", "QUANT_OPSET"]
+__all__ = ["export_quant_onnx", "run_quant_onnx", "compare_quant_onnx", "QUANT_INPUTS", "QUANT_OUTPUTS", "QUANT_OPSET"]
 
 QUANT_OPSET = 17
 QUANT_INPUTS = ["h_re", "h_im", "p_t", "noise"]
@@ -177,3 +177,45 @@ def run_quant_onnx(path: str | os.PathLike, h: np.ndarray, p_t: np.ndarray, nois
     feed = {"h_re": np.ascontiguousarray(h.real, dtype=np.float64), "h_im": np.ascontiguousarray(h.imag, dtype=np.float64),
             "p_t": np.asarray(p_t, dtype=np.float64), "noise": np.asarray(noise, dtype=np.float64)}
     return sess.run(QUANT_OUTPUTS, feed)
+
+
+def compare_quant_onnx(model_dir: str | os.PathLike, bundle: str | os.PathLike, count: int = 1000,
+                       seed: int = 2026) -> dict:
+    """Agreement and time of a bundle's ``model.qcdq.onnx`` (onnxruntime) against the QAT model
+    of ``model_dir`` and the hardware kernel, on ``count`` fresh channels at SNRs drawn
+    uniformly from -10..20 dB (sigma^2 = 1).  Returns the fractions of equal codes and W words."""
+    import time
+
+    import kernels
+    from hbf_edge.channels import saleh_valenzuela_miso
+    from quant import load_quantized
+    from quant.evaluate import quantized_design
+
+    from .bundle import read_bundle
+
+    path = read_bundle(bundle).path / "model.qcdq.onnx"
+    qmodel, config, precision = load_quantized(model_dir)
+    specs = precision.layer_specs()
+    N = config.spec.n_antennas
+    H = saleh_valenzuela_miso(count, N, config.spec.n_users, seed=seed)
+    p_t = 10 ** (np.random.default_rng(seed).uniform(-10, 20, count) / 10)
+    noise = np.ones(count)
+    t0 = time.perf_counter()
+    codes, w_re, w_im = run_quant_onnx(path, H, p_t, noise)
+    t_ort = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    q_codes, _, W = quantized_design(qmodel, H, p_t, noise)
+    t_torch = time.perf_counter() - t0
+    hw = kernels.upga_forward_hw(np.ascontiguousarray(H.real), np.ascontiguousarray(H.imag), p_t, noise,
+                                 qmodel.mu.detach().numpy(), qmodel.lam.detach().numpy(), specs[0], specs)
+    w_q = W / np.sqrt(p_t / N)[:, None, None] * math.ldexp(1.0, specs[-1].precoder.frac_bits)
+    same_w = lambda a_re, a_im: float(((w_re == a_re) & (w_im == a_im)).mean())  # noqa: E731
+    return {
+        "channels": count, "seed": seed, "N": N, "I": qmodel.n_layers, "phase_bits": [s.phase_bits for s in specs],
+        "codes_equal_qat_model": float((codes == q_codes).mean()),
+        "codes_equal_kernel": float((codes == hw.codes).mean()),
+        "w_words_equal_qat_model": same_w(np.round(w_q.real), np.round(w_q.imag)),
+        "w_words_equal_kernel": same_w(hw.w_re, hw.w_im),
+        "seconds": {"onnxruntime": round(t_ort, 3), "torch_qat_model": round(t_torch, 3)},
+        "nodes": {k: len(onnx.load(str(path.with_name(f"model.{k}.onnx"))).graph.node) for k in ("qcdq", "qonnx")},
+    }

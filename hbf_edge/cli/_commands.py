@@ -317,6 +317,13 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     from .._io import atomic_file
     from ..bench import bench_kernels
 
+    if args.bench_command == "onnx":
+        from export.onnx_quant import compare_quant_onnx
+
+        if args.count < 1:
+            raise ConfigError("--count must be >= 1")
+        print(json.dumps(compare_quant_onnx(args.model_dir, args.bundle, args.count, args.seed), indent=2))
+        return 0
     for name, values in (("--sizes", args.sizes), ("--batches", args.batches)):
         if any(v < 1 for v in values):
             raise ConfigError(f"{name} must be positive")

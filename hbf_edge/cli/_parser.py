@@ -207,6 +207,14 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--onnx", help="an exported model.onnx to time with onnxruntime as well")
     b.add_argument("--out", type=Path, help="also write the JSON to this file")
     _add_quiet(b)
+    o = bench.add_parser("onnx", help="the bundle's quantized ONNX against the QAT model and the kernel",
+                         description="Run BUNDLE/model.qcdq.onnx in onnxruntime on fresh channels (SNR drawn from "
+                                     "-10..20 dB) and print, as JSON, the fractions of phase codes and W words equal "
+                                     "to the QAT model's (QUANT_MODEL_DIR) and the hardware kernel's, with timings.")
+    o.add_argument("model_dir", type=Path, metavar="QUANT_MODEL_DIR", help="the quantized model the bundle came from")
+    o.add_argument("bundle", type=Path, metavar="BUNDLE", help="a bundle written by 'hbf-edge export'")
+    o.add_argument("--count", type=int, default=1000, help="channels (default 1000)")
+    o.add_argument("--seed", type=int, default=2026, help="channel seed (default 2026)")
 
     p = sub.add_parser("demo", help="the main job: the whole toolkit on the embedded default",
                        description="Run the toolkit end to end on the embedded default configuration "

@@ -191,3 +191,15 @@ def test_export_refuses_a_quantized_graph_that_disagrees_with_the_kernel(bundle,
     with pytest.raises(BundleError, match="1 codes and 0 W words differ"):
         write_bundle(root / "q", tmp_path / "b", H, snr_db=15.0)
     assert not (tmp_path / "b").exists()
+
+
+def test_bench_onnx_command_reports_full_agreement(bundle, capsys):
+    from hbf_edge.cli import main
+
+    root, path, _, _, _ = bundle
+    assert main(["bench", "onnx", str(root / "q"), str(path), "--count", "40", "--seed", "3"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["channels"] == 40 and report["phase_bits"] == [5, 3, 3]
+    for key in ("codes_equal_qat_model", "codes_equal_kernel", "w_words_equal_qat_model", "w_words_equal_kernel"):
+        assert report[key] == 1.0
+    assert main(["bench", "onnx", str(root / "q"), str(root / "float")]) == 2  # not a bundle
