@@ -99,9 +99,8 @@ class FixedPointQONNXHandler(ONNXBaseHandler):
 
 
 class _QONNXManager(QONNXManager):
-    """Brevitas' QONNX manager that also hands :class:`FixedPointQuant` sites their handler."""
-
-    handlers = QONNXManager.handlers + [FixedPointQONNXHandler]
+    """Brevitas' QONNX manager that also hands :class:`FixedPointQuant` sites their handler
+    (its own handler lookup only visits Brevitas quant proxies, which these are not)."""
 
     @classmethod
     def set_export_handler(cls, module: nn.Module) -> None:
