@@ -207,6 +207,7 @@ def compare_quant_onnx(model_dir: str | os.PathLike, bundle: str | os.PathLike, 
     t_torch = time.perf_counter() - t0
     hw = kernels.upga_forward_hw(np.ascontiguousarray(H.real), np.ascontiguousarray(H.imag), p_t, noise,
                                  qmodel.mu.detach().numpy(), qmodel.lam.detach().numpy(), specs[0], specs)
+    graphs = {k: onnx.load(str(path.with_name(f"model.{k}.onnx"))).graph for k in ("qcdq", "qonnx")}
     w_q = W / np.sqrt(p_t / N)[:, None, None] * math.ldexp(1.0, specs[-1].precoder.frac_bits)
     same_w = lambda a_re, a_im: float(((w_re == a_re) & (w_im == a_im)).mean())  # noqa: E731
     return {
@@ -216,5 +217,6 @@ def compare_quant_onnx(model_dir: str | os.PathLike, bundle: str | os.PathLike, 
         "w_words_equal_qat_model": same_w(np.round(w_q.real), np.round(w_q.imag)),
         "w_words_equal_kernel": same_w(hw.w_re, hw.w_im),
         "seconds": {"onnxruntime": round(t_ort, 3), "torch_qat_model": round(t_torch, 3)},
-        "nodes": {k: len(onnx.load(str(path.with_name(f"model.{k}.onnx"))).graph.node) for k in ("qcdq", "qonnx")},
+        "nodes": {k: len(g.node) for k, g in graphs.items()},
+        "qonnx_quant_nodes": sum(n.op_type == "Quant" for n in graphs["qonnx"].node),
     }

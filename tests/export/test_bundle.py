@@ -200,6 +200,7 @@ def test_bench_onnx_command_reports_full_agreement(bundle, capsys):
     assert main(["bench", "onnx", str(root / "q"), str(path), "--count", "40", "--seed", "3"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["channels"] == 40 and report["phase_bits"] == [5, 3, 3]
+    assert 0 < report["qonnx_quant_nodes"] < report["nodes"]["qonnx"]
     for key in ("codes_equal_qat_model", "codes_equal_kernel", "w_words_equal_qat_model", "w_words_equal_kernel"):
         assert report[key] == 1.0
     assert main(["bench", "onnx", str(root / "q"), str(root / "float")]) == 2  # not a bundle
