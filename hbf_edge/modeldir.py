@@ -1,7 +1,8 @@
 """Torch side of model directories: save a network, load it back exactly.
 
 The files and their verification live in :mod:`hbf_edge.modelfiles` (numpy only); this module
-turns a network's parameters into those arrays and back.
+turns a network's parameters (and, for UPGANet, its benchmark covariance buffer) into those
+arrays and back.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from .errors import ConfigError
@@ -18,12 +20,20 @@ from .upga import UPGA
 __all__ = ["ModelConfig", "save_model", "load_model", "build_model"]
 
 
-def build_model(config: ModelConfig) -> UPGA:
-    """A freshly initialised network of this configuration."""
+def build_model(config: ModelConfig) -> torch.nn.Module:
+    """A freshly initialised network of this configuration (UPGANet with a zero Psi_1, which
+    :func:`load_model` overwrites)."""
+    if config.family == "upganet":
+        from .jcas import UPGANet
+        from .sensing import SensingScenario
+
+        n = config.spec.n_antennas
+        return UPGANet(config.n_layers, config.n_inner, config.spec.n_rf, np.zeros((n, n), complex),
+                       SensingScenario.from_dict(config.sensing["scenario"]), eta=config.sensing["eta"])
     return UPGA(config.n_layers, config.n_inner, config.spec.n_rf)
 
 
-def save_model(model: UPGA, config: ModelConfig, path: str | os.PathLike, overwrite: bool = False) -> Path:
+def save_model(model: torch.nn.Module, config: ModelConfig, path: str | os.PathLike, overwrite: bool = False) -> Path:
     """Write ``model``'s parameters and ``config`` as a model directory (atomic)."""
     if (model.n_layers, model.n_inner, model.n_rf) != (config.n_layers, config.n_inner, config.spec.n_rf):
         raise ConfigError("model sizes do not match its config")
@@ -31,9 +41,18 @@ def save_model(model: UPGA, config: ModelConfig, path: str | os.PathLike, overwr
     return write_model_dir(path, config, arrays, overwrite=overwrite)
 
 
-def load_model(path: str | os.PathLike) -> tuple[UPGA, ModelConfig]:
-    """Restore a model directory exactly (files verified by :func:`read_model_dir`)."""
+def load_model(path: str | os.PathLike, family: str | None = None) -> tuple[torch.nn.Module, ModelConfig]:
+    """Restore a model directory exactly (files verified by :func:`read_model_dir`).
+
+    Parameters
+    ----------
+    family : str, optional
+        Refuse (:class:`ConfigError`) a directory of another family, for the stages that
+        support only one.
+    """
     config, arrays = read_model_dir(path)
+    if family is not None and config.family != family:
+        raise ConfigError(f"{path} holds a {config.family} model; this stage supports {family} models only")
     model = build_model(config)
     model.load_state_dict({k: torch.from_numpy(v) for k, v in arrays.items()})
     return model, config

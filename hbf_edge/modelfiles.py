@@ -29,9 +29,14 @@ __all__ = ["ModelConfig", "write_model_dir", "read_model_dir", "MODEL_FORMAT_VER
 MODEL_FORMAT_VERSION = 1
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "weights.safetensors"
-FAMILIES = ("upga",)
+FAMILIES = ("upga", "upganet")
 # the arrays each family must hold, with their shapes as functions of the config
-_EXPECTED = {"upga": lambda c: {"mu": (c.n_layers, c.n_inner), "lam": (c.n_layers,)}}
+_EXPECTED = {
+    "upga": lambda c: {"mu": (c.n_layers, c.n_inner), "lam": (c.n_layers,)},
+    # UPGANet also holds its unit-power benchmark covariance Psi_1 (eq. 4)
+    "upganet": lambda c: {"mu": (c.n_layers, c.n_inner), "lam": (c.n_layers,),
+                          "psi_re": (c.spec.n_antennas,) * 2, "psi_im": (c.spec.n_antennas,) * 2},
+}
 
 
 @dataclasses.dataclass
@@ -41,7 +46,7 @@ class ModelConfig:
     Attributes
     ----------
     family : str
-        Network family (``"upga"``).
+        Network family: ``"upga"`` or ``"upganet"`` (JCAS).
     spec : HardwareSpec
         Sizes (N, M, K) and hardware precision (``phase_bits=None`` for a float model).
     n_layers, n_inner : int
@@ -55,6 +60,9 @@ class ModelConfig:
         None for a float model.
     quantization : dict or None
         How the model was quantized (method ``qat`` or ``ptq`` and its settings).
+    sensing : dict or None
+        UPGANet only: the radar scenario (``hbf_edge.sensing.SensingScenario.to_dict()``), eta,
+        and how Psi_1 was solved.
     """
 
     family: str
@@ -65,6 +73,11 @@ class ModelConfig:
     history: list = dataclasses.field(default_factory=list)
     precision: dict | None = None
     quantization: dict | None = None
+    sensing: dict | None = None
+
+    def __post_init__(self) -> None:
+        if (self.family == "upganet") != (self.sensing is not None):
+            raise ModelDirError("a sensing scenario is required for (and only for) the upganet family")
 
     def expected_arrays(self) -> dict[str, tuple[int, ...]]:
         return _EXPECTED[self.family](self)
@@ -80,6 +93,7 @@ class ModelConfig:
             "history": self.history,
             "precision": self.precision,
             "quantization": self.quantization,
+            "sensing": self.sensing,
         }
 
     @classmethod
@@ -101,6 +115,7 @@ class ModelConfig:
                 history=list(data.get("history", [])),
                 precision=data.get("precision"),
                 quantization=data.get("quantization"),
+                sensing=data.get("sensing"),
             )
         except (KeyError, TypeError, ValueError) as exc:
             if isinstance(exc, HbfEdgeError):

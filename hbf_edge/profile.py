@@ -209,7 +209,7 @@ def profile_model(model_dir: str | os.PathLike, batches: tuple[int, ...] = (1, 2
 
     from .bench import matmul_gflops
 
-    model, config = load_model(model_dir)
+    model, config = load_model(model_dir, family="upga")
     peak = matmul_gflops()
     threads = numba.get_num_threads()
     spec = config.spec

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 import torch
@@ -24,7 +24,10 @@ from .precision import resolve_precision, torch_dtype
 from .spec import HardwareSpec
 from .upga import PGA_LAMBDA0, PGA_MU0, UPGA
 
-__all__ = ["TrainConfig", "fit", "train_upga", "snr_db_to_power", "LAYER_LOSSES"]
+if TYPE_CHECKING:
+    from .sensing import SensingScenario
+
+__all__ = ["TrainConfig", "fit", "train_upga", "train_upganet", "snr_db_to_power", "LAYER_LOSSES"]
 
 # "last": the paper's loss, -R(F_I, W_I) only.  "uniform": -mean_i R(F_i, W_i) over layers
 # 1..I, which also rewards a good rate at every intermediate layer, so the network can be
@@ -171,5 +174,51 @@ def train_upga(
         n_inner=config.n_inner,
         training=dataclasses.asdict(config),
         history=history,
+    )
+    return model, model_config
+
+
+def train_upganet(
+    config: TrainConfig, scenario: "SensingScenario", H_train: np.ndarray | None = None, progress: bool = True
+) -> tuple[torch.nn.Module, ModelConfig]:
+    """Train UPGANet (JCAS, ``upganet_jcas.txt`` Section III-B1) with the shared loop.
+
+    Loss eq. (16): ``omega tau - R`` of the last layer (``layer_loss="last"``, the paper's), or
+    its mean over layers 1..I (``"uniform"``).  ``Psi_1`` (eq. 4) is solved once, for unit
+    power, and stored with the model; ``eta = 1/N`` (eq. 15).  The paper's settings are the
+    caller's: P_BS ~ U[0, 12] dB (``snr_db_min/max``), ``mu0 = lambda0 = 0.01``.
+    """
+    from .jcas import UPGANet, jcas_objective
+    from .sensing import benchmark_covariance
+
+    if H_train is None:
+        H_train = saleh_valenzuela_miso(
+            config.train_size, config.n_antennas, config.n_users, config.n_paths, seed=config.seed
+        )
+    H_train = validate_miso_channels(H_train, config.n_antennas, config.n_users, name="training channels")
+    bench = benchmark_covariance(scenario, config.n_antennas)
+    model = UPGANet(config.n_layers, config.n_inner, config.n_rf, bench.psi, scenario,
+                    mu0=config.mu0, lambda0=config.lambda0)
+
+    def loss_fn(H: cplx.C, p_t: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        psi1 = model.psi1(H.re.dtype)
+        if config.layer_loss == "last":
+            (F, W), _ = model.run(H, p_t, noise)
+            return -jcas_objective(H, F, W, noise, psi1, p_t, scenario.omega).mean()
+        _, objs = model.run(H, p_t, noise, trajectory=True)
+        return -torch.stack(objs[1:]).mean()
+
+    history = fit(model, loss_fn, H_train, config, progress, desc="train UPGANet")
+    sensing = {"scenario": scenario.to_dict(), "eta": model.eta,
+               "psi": {"method": "projected gradient on Psi = V V^H (hbf_edge.sensing)", "alpha": bench.alpha,
+                       "residual": bench.residual, "iterations": bench.iterations}}
+    model_config = ModelConfig(
+        family="upganet",
+        spec=config.spec,
+        n_layers=config.n_layers,
+        n_inner=config.n_inner,
+        training=dataclasses.asdict(config),
+        history=history,
+        sensing=sensing,
     )
     return model, model_config

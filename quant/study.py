@@ -27,7 +27,7 @@ def retention_study(
 ) -> dict[str, Any]:
     """QAT at every Q in ``phase_bits`` (models written to ``out/q<Q>``), each evaluated with
     the PTQ baselines on ``H_test``; returns one record per Q."""
-    model, config = load_model(model_dir)
+    model, config = load_model(model_dir, family="upga")
     out = Path(out)
     rows = []
     for q in phase_bits:

@@ -145,7 +145,7 @@ def _cmd_quantize(args: argparse.Namespace) -> int:
     from ..modeldir import load_model
     from ..training import TrainConfig
 
-    model, config = load_model(args.model_dir)
+    model, config = load_model(args.model_dir, family="upga")
     if config.precision is not None:
         raise ConfigError(f"{args.model_dir} is already quantized; quantize its float model")
     if args.out.exists() and not args.overwrite:
@@ -196,7 +196,7 @@ def _cmd_study(args: argparse.Namespace) -> int:
     from ..plots import plot_retention
     from ..training import TrainConfig
 
-    _, config = load_model(args.model_dir)
+    _, config = load_model(args.model_dir, family="upga")
     spec = config.spec
     n_paths = int(config.training.get("n_paths", 10))
     loop = TrainConfig(n_antennas=spec.n_antennas, n_rf=spec.n_rf, n_users=spec.n_users, n_paths=n_paths,
