@@ -5,6 +5,8 @@ wrappers that check dtype, shape, contiguity and finiteness and allocate the out
 
 * :mod:`kernels.upga` -- unfolded PGA (``upga_multiuser_hbf.txt``), float32 / float64;
 * :mod:`kernels.upga_hw` -- its bit-accurate fixed-point hardware mode;
+* :mod:`kernels.upganet` -- UPGANet for joint communications and sensing
+  (``upganet_jcas.txt``), float32 / float64;
 * :mod:`kernels.tables` -- the code -> (cos, sin) table and format rows from the hardware spec.
 
 Importing the package is light: numba is imported (and kernels compiled or loaded from the
@@ -24,6 +26,9 @@ _PUBLIC = {
     "upga_layers": "upga",
     "f_step": "upga",
     "w_step": "upga",
+    "UpganetModel": "upganet",
+    "load_upganet": "upganet",
+    "upganet_forward": "upganet",
     "HardwareResult": "upga_hw",
     "upga_forward_hw": "upga_hw",
     "check_hardware_spec": "upga_hw",

@@ -67,3 +67,36 @@ def forward(H, p_t, noise, mu, lam, M):
         Fs.append(F)
         Ws.append(W)
     return np.stack(Fs), np.stack(Ws)
+
+
+# --- UPGANet (upganet_jcas.txt): the formulas as printed, with xi = 1/ln 2 and U = A D D^H A^H
+
+
+def jcas_init(h, pt, M, steer):
+    """Eq. (17): A_0 = phases of [h_1..h_K, a(theta_1)..] (coherent sign), D_0 = A_0^+ H^+."""
+    K = h.shape[1]
+    A = np.exp(1j * np.angle(np.concatenate([h, steer[:, : M - K]], axis=1)))
+    D = np.linalg.pinv(A) @ np.linalg.pinv(h.conj().T)
+    return A, normalize(A, D, pt)
+
+
+def jcas_forward(H, p_t, noise, psi1, steer, mu, lam, M, omega, eta):
+    """Algorithm 1 of the JCAS paper for a batch; returns A [B, N, M], D [B, M, K]."""
+    xi = 1.0 / np.log(2.0)
+    As, Ds = [], []
+    for b in range(H.shape[0]):
+        h, pt, s2 = H[b], p_t[b], noise[b]
+        Psi = pt * psi1
+        A, D = jcas_init(h, pt, M, steer)
+        for i in range(len(lam)):
+            for j in range(mu.shape[1]):
+                U = A @ D @ D.conj().T @ A.conj().T
+                g_tau = 2 * (U - Psi) @ A @ D @ D.conj().T  # eq. (12)
+                A = A + mu[i, j] * (xi * grad_F(h, A, D, s2) - omega * g_tau)  # eq. (10), (14b)
+            A = project(A)  # eq. (7)
+            U = A @ D @ D.conj().T @ A.conj().T
+            g_tau = 2 * A.conj().T @ (U - Psi) @ A @ D  # eq. (13)
+            D = normalize(A, D + lam[i] * (xi * grad_W(h, A, D, s2) - omega * eta * g_tau), pt)  # (15), (9)
+        As.append(A)
+        Ds.append(D)
+    return np.stack(As), np.stack(Ds)

@@ -39,30 +39,41 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=DEFAULT_TEST_SEED, help=f"random seed (default {DEFAULT_TEST_SEED})")
     _add_size_args(p)
 
-    p = sub.add_parser("train", help="train an unfolded PGA (UPGA) model in float",
+    p = sub.add_parser("train", help="train an unfolded network (UPGA, or UPGANet for JCAS) in float",
                        description="Train UPGA (Algorithm 1 unfolded, trainable mu [I x J] and lambda [I]) "
-                                   "unsupervised on the sum rate; write a model directory.")
+                                   "unsupervised on the sum rate, or with --model upganet the JCAS network of "
+                                   "upganet_jcas.txt on R - omega tau; write a model directory. Defaults marked "
+                                   "upga/upganet differ per family (the papers' settings).")
     p.add_argument("--out", required=True, type=Path, help="model directory to create")
     p.add_argument("--overwrite", action="store_true", help="replace an existing model directory")
+    p.add_argument("--model", choices=["upga", "upganet"], default="upga",
+                   help="family: upga (sum rate, default) or upganet (joint communications and sensing)")
     p.add_argument("--channels", type=Path, help="training channels (.npz from `hbf-edge channels`); "
                                                   "default: --train-size fresh channels drawn with --seed")
     _add_size_args(p)
     g = p.add_argument_group("network and training")
-    g.add_argument("--layers", "-I", type=int, default=10, help="outer layers I (default 10)")
-    g.add_argument("--inner", "-J", type=int, default=1, help="F-steps per layer J (default 1)")
-    g.add_argument("--train-size", type=int, default=500, help="training channels (default 500)")
-    g.add_argument("--epochs", type=int, default=20, help="epochs (default 20)")
-    g.add_argument("--batch-size", type=int, default=10, help="channels per Adam step (default 10)")
-    g.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default 1e-3)")
+    g.add_argument("--layers", "-I", type=int, help="outer layers I (default upga 10, upganet 20)")
+    g.add_argument("--inner", "-J", type=int, help="F-steps per layer J (default upga 1, upganet 10)")
+    g.add_argument("--train-size", type=int, help="training channels (default upga 500, upganet 1000)")
+    g.add_argument("--epochs", type=int, help="epochs (default upga 20, upganet 20)")
+    g.add_argument("--batch-size", type=int, help="channels per Adam step (default upga 10, upganet 100)")
+    g.add_argument("--lr", type=float, help="Adam learning rate (default upga 1e-3, upganet 1.5e-4)")
     g.add_argument("--lr-decay", type=float, default=0.97, help="learning-rate decay per epoch (default 0.97)")
-    g.add_argument("--snr-min", type=float, default=-10.0, help="lowest training SNR in dB (default -10)")
-    g.add_argument("--snr-max", type=float, default=20.0, help="highest training SNR in dB (default 20)")
-    g.add_argument("--layer-loss", choices=["uniform", "last"], default="uniform",
-                   help="uniform: mean rate over all layers (default; every layer useful); "
-                        "last: the paper's final-layer rate only")
+    g.add_argument("--snr-min", type=float, help="lowest training SNR in dB (default upga -10, upganet 0)")
+    g.add_argument("--snr-max", type=float, help="highest training SNR in dB (default upga 20, upganet 12)")
+    g.add_argument("--mu0", type=float, help="initial F step sizes (default upga 0.01, upganet 1e-3)")
+    g.add_argument("--lambda0", type=float, help="initial W step sizes (default upga 1e-4, upganet 1e-3)")
+    g.add_argument("--layer-loss", choices=["uniform", "last"],
+                   help="uniform: mean over all layers (upga default; every layer useful); "
+                        "last: the paper's final-layer loss (upganet default)")
     g.add_argument("--seed", type=int, default=0, help="seed of channels, SNR draws and shuffling (default 0)")
     g.add_argument("--precision", choices=["float64", "float32"], default="float64",
                    help="arithmetic precision (default float64)")
+    g = p.add_argument_group("sensing (upganet only; paper Section IV defaults)")
+    g.add_argument("--targets", type=float, nargs="+", default=[-60.0, 0.0, 60.0], metavar="DEG",
+                   help="target angles in degrees (default -60 0 60)")
+    g.add_argument("--delta", type=float, default=5.0, help="half main-lobe width in degrees (default 5)")
+    g.add_argument("--omega", type=float, default=0.3, help="weight of the beampattern error (default 0.3)")
     _add_quiet(p)
 
     p = sub.add_parser("evaluate", help="sum rate vs SNR and vs layers, against the baselines",
@@ -74,9 +85,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--test-size", type=int, default=1000, help="held-out channels to draw (default 1000)")
     p.add_argument("--test-seed", type=int, default=DEFAULT_TEST_SEED,
                    help=f"seed of the held-out channels (default {DEFAULT_TEST_SEED})")
-    p.add_argument("--snr", type=float, nargs="+", default=DEFAULT_SNRS, metavar="DB",
-                   help="SNRs in dB (default -10 -5 0 5 10 15 20)")
+    p.add_argument("--snr", type=float, nargs="+", metavar="DB",
+                   help="SNRs in dB (default upga -10 -5 0 5 10 15 20, upganet 0 2 4 6 8 10 12)")
     p.add_argument("--noise", type=float, default=1.0, help="noise power sigma_n^2 (default 1)")
+    p.add_argument("--compare", type=Path, nargs="+", default=[], metavar="MODEL_DIR",
+                   help="upganet only: more UPGANet models of the same scenario in the same tables and plots")
+    p.add_argument("--iterations", type=int, default=120,
+                   help="upganet only: outer iterations of the fixed-step PGA convergence curves (default 120)")
     p.add_argument("--dump", type=Path, metavar="FILE.npz",
                    help="also write channels, SNRs and every method's precoders (keys H, snr_db, "
                         "noise_power, F_<method>, W_<method>, W_zf)")
