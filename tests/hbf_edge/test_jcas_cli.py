@@ -1,0 +1,78 @@
+"""UPGANet through the CLI and the model directory: train, reload exactly, kernel, evaluate."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from hbf_edge import cplx
+from hbf_edge.channels import saleh_valenzuela_miso
+from hbf_edge.cli import main
+from hbf_edge.jcas import UPGANet
+from hbf_edge.modeldir import load_model
+from kernels.upganet import load_upganet, upganet_forward
+
+TINY = ["--model", "upganet", "-N", "16", "-M", "5", "--layers", "3", "--inner", "2", "--train-size", "20",
+        "--epochs", "1", "--batch-size", "10", "--targets", "-30", "20", "--delta", "8", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def jcas_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("jcas") / "model"
+    assert main(["train", "--out", str(out), *TINY]) == 0
+    return out
+
+
+def test_model_dir_round_trip_and_kernel(jcas_dir):
+    model, config = load_model(jcas_dir)
+    assert isinstance(model, UPGANet) and config.family == "upganet"
+    assert (model.n_layers, model.n_inner, model.n_rf) == (3, 2, 5)
+    assert config.sensing["scenario"]["targets_deg"] == [-30.0, 20.0] and config.sensing["eta"] == 1 / 16
+    assert config.training["snr_db_min"] == 0.0 and config.training["snr_db_max"] == 12.0  # the paper's range
+    psi = model.psi_re.numpy() + 1j * model.psi_im.numpy()
+    assert np.allclose(np.diag(psi).real, 1 / 16)  # unit-power Psi_1 in S
+    H = saleh_valenzuela_miso(4, 16, 4, 10, seed=7)
+    p = np.array([1.0, 3.0, 9.0, 15.0])
+    with torch.no_grad():
+        (F, W), _ = model.run(cplx.from_complex(torch.from_numpy(H)), torch.from_numpy(p), torch.ones(4, dtype=torch.float64))
+    f_re, f_im, w_re, w_im = upganet_forward(np.ascontiguousarray(H.real), np.ascontiguousarray(H.imag), p, np.ones(4),
+                                             load_upganet(jcas_dir))
+    assert np.max(np.abs(f_re + 1j * f_im - cplx.to_complex(F).numpy())) < 1e-10
+    assert np.max(np.abs(w_re + 1j * w_im - cplx.to_complex(W).numpy())) < 1e-10
+
+
+def test_evaluate_writes_tables_and_plots(jcas_dir, tmp_path, capsys):
+    out = tmp_path / "ev"
+    rc = main(["evaluate", str(jcas_dir), "--compare", str(jcas_dir), "--test-size", "6", "--snr", "0", "12",
+               "--iterations", "4", "--out", str(out), "--quiet"])
+    assert rc == 0
+    res = json.loads((out / "results.json").read_text())
+    assert set(res["sum_rate"]) == {"upganet_j2", "upganet_j2'", "pga", "zf"}
+    assert res["sum_rate"]["upganet_j2"] == res["sum_rate"]["upganet_j2'"]
+    # digital ZF is the rate reference; every metric is finite
+    assert all(res["sum_rate"]["zf"][i] >= res["sum_rate"]["pga"][i] for i in range(2))
+    assert all(np.isfinite(v).all() for m in ("mse_db", "objective", "tau") for v in res[m].values())
+    assert len(res["convergence"]["curves"]["pga_j20_svd"]) == 5
+    assert len(res["convergence"]["curves"]["upganet_j2"]) == 4
+    assert len(res["beampattern"]["patterns"]["benchmark"]) == len(res["beampattern"]["angles_deg"])
+    for png in ("jcas_vs_snr.png", "convergence.png", "beampattern.png"):
+        assert (out / png).stat().st_size > 1000
+    assert "beampattern MSE" in capsys.readouterr().out
+
+
+def test_stages_without_upganet_support_refuse_it_clearly(jcas_dir, tmp_path, capsys):
+    for argv in (["quantize", str(jcas_dir), "--out", str(tmp_path / "q")],
+                 ["profile", str(jcas_dir), "--out", str(tmp_path / "p")]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert "upganet model" in err and "upga models only" in err
+    assert not (tmp_path / "q").exists()
+
+
+def test_bad_sensing_options_are_refused(tmp_path, capsys):
+    assert main(["train", "--out", str(tmp_path / "m"), *TINY, "--targets", "95"]) == 2
+    assert "target angles" in capsys.readouterr().err
+    assert main(["train", "--out", str(tmp_path / "m"), *TINY[:-1], "-M", "8", "--quiet"]) == 2  # M - K > P
+    assert "M <= K + P" in capsys.readouterr().err
+    assert not (tmp_path / "m").exists()
