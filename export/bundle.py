@@ -121,6 +121,8 @@ def write_bundle(model_dir: str | os.PathLike, out: str | os.PathLike, H: np.nda
     from quant.config import PrecisionConfig
 
     config, arrays = read_model_dir(model_dir)
+    if config.family != "upga":
+        raise BundleError(f"{model_dir} holds a {config.family} model; the bundle exporter supports upga models only")
     if config.precision is None:
         raise BundleError(f"{model_dir} is a float model: export needs a quantized one (`hbf-edge quantize`)")
     H = validate_miso_channels(H, config.spec.n_antennas, config.spec.n_users, name="beam channels")

@@ -52,6 +52,8 @@ __all__ = [
     "grad_objective_F",
     "grad_objective_W",
     "init_jcas",
+    "jcas_f_steps",
+    "jcas_w_step",
     "jcas_layer",
     "jcas_forward",
     "UPGANet",
@@ -168,6 +170,20 @@ def init_jcas(
     return Precoders(F0, normalize_power(F0, W0, p_t))
 
 
+def jcas_f_steps(H: C, F: C, W: C, p_t: torch.Tensor, noise: torch.Tensor, psi1: C, mu: torch.Tensor,
+                 omega: float) -> C:
+    """The ``J = len(mu)`` unprojected F-steps (14a)-(14c) of one layer, ``W`` fixed."""
+    for j in range(mu.shape[0]):
+        F = F + cplx.scale(grad_objective_F(H, F, W, noise, psi1, p_t, omega), mu[j])  # eq. (14b)
+    return F
+
+
+def jcas_w_step(H: C, F: C, W: C, p_t: torch.Tensor, noise: torch.Tensor, psi1: C, lam: torch.Tensor,
+                omega: float, eta: float) -> C:
+    """The W-step (15) followed by the projection (9)."""
+    return normalize_power(F, W + cplx.scale(grad_objective_W(H, F, W, noise, psi1, p_t, omega, eta), lam), p_t)
+
+
 def jcas_layer(
     H: C, F: C, W: C, p_t: torch.Tensor, noise: torch.Tensor, psi1: C, mu: torch.Tensor,
     lam: torch.Tensor, omega: float, eta: float,
@@ -182,13 +198,8 @@ def jcas_layer(
     mu : Tensor [J]
     lam : Tensor []
     """
-    for j in range(mu.shape[0]):
-        g = grad_objective_F(H, F, W, noise, psi1, p_t, omega)
-        F = F + cplx.scale(g, mu[j])  # eq. (14b)
-    F = project_unit_modulus(F)  # eq. (7)
-    gW = grad_objective_W(H, F, W, noise, psi1, p_t, omega, eta)
-    W = normalize_power(F, W + cplx.scale(gW, lam), p_t)  # eq. (15), (9)
-    return Precoders(F, W)
+    F = project_unit_modulus(jcas_f_steps(H, F, W, p_t, noise, psi1, mu, omega))  # eq. (7)
+    return Precoders(F, jcas_w_step(H, F, W, p_t, noise, psi1, lam, omega, eta))
 
 
 def _check_psi(psi1: C, n: int) -> None:

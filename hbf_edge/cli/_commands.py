@@ -169,6 +169,18 @@ def _cmd_quantize(args: argparse.Namespace) -> int:
     from ..modeldir import load_model
     from ..training import TrainConfig
 
+    from ..modelfiles import read_model_dir
+
+    if read_model_dir(args.model_dir)[0].family == "upganet":
+        from ._jcas import quantize_upganet
+
+        quantize_upganet(args)
+        return 0
+    args.lr = 1e-2 if args.lr is None else args.lr
+    args.batch_size = 10 if args.batch_size is None else args.batch_size
+    args.snr_min = -10.0 if args.snr_min is None else args.snr_min
+    args.snr_max = 20.0 if args.snr_max is None else args.snr_max
+    args.snr = [10.0, 20.0] if args.snr is None else args.snr
     model, config = load_model(args.model_dir, family="upga")
     if config.precision is not None:
         raise ConfigError(f"{args.model_dir} is already quantized; quantize its float model")

@@ -75,3 +75,65 @@ def evaluate_upganet(args: argparse.Namespace, out: Path, H: Any | None) -> dict
     print(f"wrote {out / 'results.json'}, jcas_vs_snr.png, convergence.png, beampattern.png "
           f"in {results['wall_seconds']} s")
     return results
+
+
+def quantize_upganet(args: argparse.Namespace) -> dict[str, Any]:
+    """``hbf-edge quantize`` of a UPGANet model: QAT (or PTQ) for Q-bit phases and a B-bit W;
+    writes the model directory and OUT/retention.json (float, PTQ, quantized: rate and MSE)."""
+    import dataclasses
+
+    from quant.jcas import QuantUPGANet, jcas_retention, train_qat_upganet
+
+    from .._io import atomic_file
+    from ..channels import saleh_valenzuela_miso
+    from ..errors import ModelDirError
+    from ..modeldir import load_model
+    from ..modelfiles import write_model_dir
+    from ..training import TrainConfig
+    from ._commands import _precoder_format
+
+    if args.precision is not None:
+        raise ConfigError("--precision files (per-layer formats) are for upga models; use -Q and -B")
+    model, config = load_model(args.model_dir, family="upganet")
+    if config.precision is not None:
+        raise ConfigError(f"{args.model_dir} is already quantized; quantize its float model")
+    if args.out.exists() and not args.overwrite:
+        raise ModelDirError(f"{args.out} already exists (pass --overwrite to replace it)")
+    fmt = _precoder_format(args.precoder_bits)
+    spec = config.spec
+    n_paths = int(config.training.get("n_paths", 10))
+    t0 = time.perf_counter()
+    if args.method == "qat":
+        loop = TrainConfig(n_antennas=spec.n_antennas, n_rf=spec.n_rf, n_users=spec.n_users, n_paths=n_paths,
+                           n_layers=config.n_layers, n_inner=config.n_inner, train_size=args.train_size,
+                           epochs=args.epochs, batch_size=args.batch_size or 50, lr=args.lr or 3e-5,
+                           lr_decay=args.lr_decay, snr_db_min=0.0 if args.snr_min is None else args.snr_min,
+                           snr_db_max=12.0 if args.snr_max is None else args.snr_max, seed=args.seed,
+                           layer_loss="last")
+        qmodel, qconfig = train_qat_upganet(model, config, args.phase_bits, fmt, loop, progress=not args.quiet)
+    else:
+        qmodel = QuantUPGANet(model, args.phase_bits, fmt)
+        qconfig = dataclasses.replace(config, spec=spec.replace(phase_bits=args.phase_bits),
+                                      precision={"phase_bits": args.phase_bits, "precoder": dataclasses.asdict(fmt)},
+                                      quantization={"method": "ptq"})
+    qconfig.quantization["wall_seconds"] = round(time.perf_counter() - t0, 2)
+    arrays = {k: getattr(qmodel, k).detach().numpy() for k in ("mu", "lam", "psi_re", "psi_im")}
+    write_model_dir(args.out, qconfig, arrays, overwrite=args.overwrite)
+    snrs = list(args.snr) if args.snr is not None else [0.0, 6.0, 12.0]
+    H = saleh_valenzuela_miso(args.test_size, spec.n_antennas, spec.n_users, n_paths, seed=args.test_seed)
+    result = jcas_retention(model, qmodel, H, snrs)
+    result["method"] = args.method
+    with atomic_file(args.out / "retention.json") as tmp:
+        tmp.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"{args.method.upper()} UPGANet Q={args.phase_bits}, W {args.precoder_bits} bits in "
+          f"{qconfig.quantization['wall_seconds']} s; model written to {args.out}")
+    print(f"{result['n_channels']} held-out channels: sum rate (retention) and beampattern MSE dB (change vs float)")
+    print("SNR dB |   float rate, MSE |     PTQ rate, MSE |   {:>5} rate, MSE".format(args.method.upper()))
+    for i, snr in enumerate(result["snr_db"]):
+        r, d = result["sum_rate"], result["mse_db"]
+        cells = [f"{r['float'][i]:7.3f}, {d['float'][i]:6.2f}"]
+        for m in ("ptq", "qat"):
+            cells.append(f"{r[m][i]:7.3f} ({result['retention'][m][i]:.1%}), {d[m][i]:6.2f} "
+                         f"({result['mse_delta_db'][m][i]:+.2f})")
+        print(f"{snr:6g} | " + " | ".join(cells))
+    return result

@@ -116,20 +116,21 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--precoder-bits", "-B", type=int, default=12, help="word length of W (default 12)")
     g.add_argument("--precision", type=Path, metavar="FILE",
                    help="per-layer precision (.toml/.json: [default] and [layers.\"i-j\"]); overrides -Q/-B")
-    g = p.add_argument_group("QAT training (the float training loop)")
+    g = p.add_argument_group("QAT training (the float training loop; defaults differ for upga / upganet)")
     g.add_argument("--epochs", type=int, default=5, help="QAT epochs (default 5)")
     g.add_argument("--train-size", type=int, default=500, help="training channels (default 500)")
-    g.add_argument("--batch-size", type=int, default=10, help="channels per Adam step (default 10)")
-    g.add_argument("--lr", type=float, default=1e-2,
-                   help="Adam learning rate on the step sizes as factors of the float ones (default 1e-2)")
+    g.add_argument("--batch-size", type=int, help="channels per Adam step (default upga 10, upganet 50)")
+    g.add_argument("--lr", type=float,
+                   help="Adam learning rate (default upga 1e-2 on the steps as factors of the float ones; "
+                        "upganet 3e-5 on the steps themselves)")
     g.add_argument("--lr-decay", type=float, default=0.97, help="decay per epoch (default 0.97)")
-    g.add_argument("--snr-min", type=float, default=-10.0, help="lowest training SNR in dB (default -10)")
-    g.add_argument("--snr-max", type=float, default=20.0, help="highest training SNR in dB (default 20)")
+    g.add_argument("--snr-min", type=float, help="lowest training SNR in dB (default upga -10, upganet 0)")
+    g.add_argument("--snr-max", type=float, help="highest training SNR in dB (default upga 20, upganet 12)")
     g.add_argument("--seed", type=int, default=1, help="seed of the QAT channels and SNR draws (default 1)")
     g = p.add_argument_group("evaluation")
     g.add_argument("--test-size", type=int, default=1000, help="held-out channels (default 1000)")
     g.add_argument("--test-seed", type=int, default=DEFAULT_TEST_SEED, help=f"their seed (default {DEFAULT_TEST_SEED})")
-    g.add_argument("--snr", type=float, nargs="+", default=[10.0, 20.0], metavar="DB", help="SNRs in dB (default 10 20)")
+    g.add_argument("--snr", type=float, nargs="+", metavar="DB", help="SNRs in dB (default upga 10 20, upganet 0 6 12)")
     _add_quiet(p)
 
     p = sub.add_parser("export", help="write the verified bundle of a quantized model (LUTs, beams, manifest)",
