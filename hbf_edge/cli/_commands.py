@@ -360,6 +360,15 @@ def _cmd_bench(args: argparse.Namespace) -> int:
             raise ConfigError("--count must be >= 1")
         print(json.dumps(compare_quant_onnx(args.model_dir, args.bundle, args.count, args.seed), indent=2))
         return 0
+    if args.bench_command == "upganet":
+        from ..profile_jcas import profile_upganet
+
+        text = json.dumps(profile_upganet(args.model_dir, tuple(args.batches), args.repeat), indent=2)
+        print(text)
+        if args.out is not None:
+            with atomic_file(args.out) as tmp:
+                tmp.write_text(text + "\n")
+        return 0
     for name, values in (("--sizes", args.sizes), ("--batches", args.batches)):
         if any(v < 1 for v in values):
             raise ConfigError(f"{name} must be positive")

@@ -232,6 +232,15 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--count", type=int, default=1000, help="channels (default 1000)")
     o.add_argument("--seed", type=int, default=2026, help="channel seed (default 2026)")
 
+    u = bench.add_parser("upganet", help="per-layer latency of a UPGANet model (Numba, torch) and its MACs",
+                         description="Per-stage latency (init, each layer) of a UPGANet (JCAS) model directory for "
+                                     "the Numba float64/float32 kernel and torch eager, with the analytic MACs per "
+                                     "inner step / W-step / layer; prints JSON.")
+    u.add_argument("model_dir", type=Path, help="UPGANet model directory")
+    u.add_argument("--batches", type=int, nargs="+", default=[1, 256], help="batch sizes (default 1 256)")
+    u.add_argument("--repeat", type=int, default=5, help="timed runs per figure (default 5)")
+    u.add_argument("--out", type=Path, help="also write the JSON to this file")
+
     p = sub.add_parser("demo", help="the main job: the whole toolkit on the embedded default",
                        description="Run the toolkit end to end on the embedded default configuration "
                                    "(N=64, M=K=4, I=10, J=1): train UPGA, evaluate it against the baselines, "

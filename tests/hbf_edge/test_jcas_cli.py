@@ -62,12 +62,12 @@ def test_evaluate_writes_tables_and_plots(jcas_dir, tmp_path, capsys):
 
 
 def test_stages_without_upganet_support_refuse_it_clearly(jcas_dir, tmp_path, capsys):
-    for argv in (["quantize", str(jcas_dir), "--out", str(tmp_path / "q")],
+    for argv in (["export", str(jcas_dir), "--out", str(tmp_path / "b")],
                  ["profile", str(jcas_dir), "--out", str(tmp_path / "p")]):
         assert main(argv) == 2
         err = capsys.readouterr().err
         assert "upganet model" in err and "upga models only" in err
-    assert not (tmp_path / "q").exists()
+    assert not (tmp_path / "b").exists()
 
 
 def test_bad_sensing_options_are_refused(tmp_path, capsys):
