@@ -14,14 +14,27 @@ Choices where the paper is silent or slips (each is tested):
   log2 rate, the same convention as eq. (12)-(13) for tau, so ``R - omega tau`` is weighed as
   printed.  (:mod:`hbf_edge.objectives` omits ``xi``; it is applied here.)
 * eq. (9) normalises with ``sqrt(P_BS)`` so that ``||F W||_F^2 = P_BS`` (5c) holds;
-* Algorithm 1 step 8: the J inner F-steps (14b) are taken without projection and (7) is
-  applied once, after the last one, as printed;
+* eq. (14) says the update "is followed by the projection in (7)"; Algorithm 1 lists (7) once,
+  after the J inner steps.  We project after every inner step, so each gradient (10), (12) is
+  taken at a feasible F, as in the UPGA paper.  Measured with the once-per-layer reading: F
+  grows during the inner steps and the cubic term of (12) with it, so conventional PGA with
+  ``J = 10, mu = 0.2, lambda = 2e-4`` returned NaN on 1 of 1000 channels at 12 dB and UPGANet
+  training from ``mu = 0.1`` turned NaN in its second epoch;
 * eq. (17): ``[F_0]_nm = e^{+j theta_nm}`` (not ``e^{-j}``), so RF chain k adds user k's paths
   coherently, ``|h_k^H f_k| = ||h_k||_1``, as in the UPGA module; RF chains ``K..M-1`` take the
   phases of the first ``M - K`` target steering vectors (``M <= K + P`` is required);
 * random and SVD initialisations (Fig. 2): random phases with ``W_0 = (H^H F_0)^+``, and the
   phases of ``[u_1..u_K, a(theta_1)..]`` (u_k the left singular vectors of ``H``, projected by (7)
-  so that F_0 is feasible) with ``W_0`` as in (17); all normalised to ``P_t``.
+  so that F_0 is feasible) with ``W_0`` as in (17); all normalised to ``P_t``;
+* step sizes: Section IV starts UPGANet at ``mu = lambda = 0.01`` and uses them as conventional
+  PGA's fixed steps.  With these channels (``E ||h_k||^2 = 10``) the two scales differ by orders
+  of magnitude -- measured at the initialisation (17), N=64, mean entry magnitudes:
+  ``|W| = 0.02 / 0.08`` and ``xi |grad_W R| = 5.0 / 4.7`` at 0 / 12 dB, while
+  ``xi |grad_F R| = 0.015 / 0.05`` and ``omega |grad_F tau| = 0.0007 / 0.18`` -- so
+  ``lambda = 0.01`` moves W by 2.5 times its size per step and ``mu = 0.01`` barely moves F.
+  Conventional PGA keeps 0.01 (the baseline the paper defines); UPGANet's training starts from
+  ``mu = 0.1``, ``lambda = 2e-4`` (:mod:`hbf_edge.cli`) and learns each kind of step relative to
+  its own scale (:func:`hbf_edge.training.train_upganet`).
 """
 
 from __future__ import annotations
@@ -172,9 +185,9 @@ def init_jcas(
 
 def jcas_f_steps(H: C, F: C, W: C, p_t: torch.Tensor, noise: torch.Tensor, psi1: C, mu: torch.Tensor,
                  omega: float) -> C:
-    """The ``J = len(mu)`` unprojected F-steps (14a)-(14c) of one layer, ``W`` fixed."""
+    """The ``J = len(mu)`` F-steps (14a)-(14c) of one layer, ``W`` fixed, each followed by (7)."""
     for j in range(mu.shape[0]):
-        F = F + cplx.scale(grad_objective_F(H, F, W, noise, psi1, p_t, omega), mu[j])  # eq. (14b)
+        F = project_unit_modulus(F + cplx.scale(grad_objective_F(H, F, W, noise, psi1, p_t, omega), mu[j]))
     return F
 
 
@@ -190,15 +203,15 @@ def jcas_layer(
 ) -> Precoders:
     """One outer iteration / UPGANet layer (Algorithm 1 steps 3-10).
 
-    ``J = len(mu)`` unprojected F-steps (14a)-(14c) with ``W`` fixed, the projection (7), then
-    one W-step (15) and the projection (9).
+    ``J = len(mu)`` projected F-steps (14a)-(14c), (7) with ``W`` fixed, then one W-step (15)
+    and the projection (9).
 
     Parameters
     ----------
     mu : Tensor [J]
     lam : Tensor []
     """
-    F = project_unit_modulus(jcas_f_steps(H, F, W, p_t, noise, psi1, mu, omega))  # eq. (7)
+    F = jcas_f_steps(H, F, W, p_t, noise, psi1, mu, omega)  # eq. (14), (7)
     return Precoders(F, jcas_w_step(H, F, W, p_t, noise, psi1, lam, omega, eta))
 
 

@@ -8,7 +8,7 @@ per channel, in the public layout ``F [N, M]``:
   both multiplied by ``xi = 1/ln 2``;
 * sensing part: ``X = F W``, ``Y = X (X^H X) - P Psi_1 X``; eq. (12) ``2 Y W^H``,
   eq. (13) ``2 F^H Y`` (the only O(N^2 K) product is ``Psi_1 X``);
-* (14b) J unprojected F-steps, (7) once, (15) and (9) with ``sqrt(P)``.
+* (14b) J F-steps each followed by (7) (see :mod:`hbf_edge.jcas`), (15) and (9) with ``sqrt(P)``.
 
 Buffers are allocated once per channel, never inside the layer loop; ``prange`` over the batch.
 """
@@ -172,18 +172,16 @@ def layers_one(hr, hi, fr, fi, wr, wi, pt, s2, psr, psi, mu, lam, omega, eta, ze
             mm_bh(yr, yi, wr, wi, br, bi, zero)  # Y W^H, eq. (12) / 2
             step = mu[i, j]
             for n in range(N):
-                for m in range(M):  # eq. (14b)
-                    fr[n, m] += step * (xi_ * ar[n, m] - 2.0 * omega * br[n, m])
-                    fi[n, m] += step * (xi_ * ai[n, m] - 2.0 * omega * bi[n, m])
-        for n in range(N):
-            for m in range(M):  # eq. (7)
-                mag = math.sqrt(fr[n, m] * fr[n, m] + fi[n, m] * fi[n, m])
-                if mag > 0:
-                    fr[n, m] /= mag
-                    fi[n, m] /= mag
-                else:
-                    fr[n, m] = 1.0
-                    fi[n, m] = 0.0
+                for m in range(M):  # eq. (14b), then (7)
+                    re = fr[n, m] + step * (xi_ * ar[n, m] - 2.0 * omega * br[n, m])
+                    im = fi[n, m] + step * (xi_ * ai[n, m] - 2.0 * omega * bi[n, m])
+                    mag = math.sqrt(re * re + im * im)
+                    if mag > 0:
+                        fr[n, m] = re / mag
+                        fi[n, m] = im / mag
+                    else:
+                        fr[n, m] = 1.0
+                        fi[n, m] = 0.0
         rate_weights(hr, hi, fr, fi, wr, wi, s2, gr, gi, cr, ci, zero)
         mm_ah(gr, gi, cr, ci, ur, ui, zero)  # eq. (11) (natural log): G^H C
         tau_residual(fr, fi, wr, wi, psr, psi, pt, xr, xi, yr, yi, qr, qi, zero)

@@ -110,7 +110,8 @@ def train_qat_upganet(
     model: UPGANet, float_config: ModelConfig, phase_bits: int, precoder: FixedPointFormat, config: TrainConfig,
     H_train: np.ndarray | None = None, progress: bool = True,
 ) -> tuple[QuantUPGANet, ModelConfig]:
-    """Retrain the step sizes of ``model`` with the quantization in the loop (loss eq. 16)."""
+    """Retrain the step sizes of ``model`` with the quantization in the loop (loss eq. 16);
+    ``config.lr`` is relative to the mean float step of each kind, as in float training."""
     spec = float_config.spec
     if H_train is None:
         n_paths = int(float_config.training.get("n_paths", 10))
@@ -122,7 +123,11 @@ def train_qat_upganet(
         (F, W), _, _, _ = qmodel.run_quantized(H, p_t, noise)
         return -jcas_objective(H, F, W, noise, qmodel.psi1(H.re.dtype), p_t, qmodel.omega).mean()
 
-    history = fit(qmodel, loss_fn, H_train, config, progress, desc=f"QAT UPGANet Q={phase_bits}")
+    # as in float training, each step size learns at config.lr times its own scale
+    groups = [{"params": [qmodel.mu], "lr": config.lr * float(qmodel.mu.detach().abs().mean())},
+              {"params": [qmodel.lam], "lr": config.lr * float(qmodel.lam.detach().abs().mean())}]
+    history = fit(qmodel, loss_fn, H_train, config, progress, desc=f"QAT UPGANet Q={phase_bits}",
+                  param_groups=groups)
     qconfig = dataclasses.replace(
         float_config, spec=spec.replace(phase_bits=phase_bits), history=history,
         precision={"phase_bits": phase_bits, "precoder": dataclasses.asdict(precoder)},

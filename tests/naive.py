@@ -92,8 +92,7 @@ def jcas_forward(H, p_t, noise, psi1, steer, mu, lam, M, omega, eta):
             for j in range(mu.shape[1]):
                 U = A @ D @ D.conj().T @ A.conj().T
                 g_tau = 2 * (U - Psi) @ A @ D @ D.conj().T  # eq. (12)
-                A = A + mu[i, j] * (xi * grad_F(h, A, D, s2) - omega * g_tau)  # eq. (10), (14b)
-            A = project(A)  # eq. (7)
+                A = project(A + mu[i, j] * (xi * grad_F(h, A, D, s2) - omega * g_tau))  # (10), (14b), (7)
             U = A @ D @ D.conj().T @ A.conj().T
             g_tau = 2 * A.conj().T @ (U - Psi) @ A @ D  # eq. (13)
             D = normalize(A, D + lam[i] * (xi * grad_W(h, A, D, s2) - omega * eta * g_tau), pt)  # (15), (9)

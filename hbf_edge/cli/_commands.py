@@ -31,13 +31,13 @@ def _cmd_channels(args: argparse.Namespace) -> int:
     return 0
 
 
-# per-family defaults of the options the parser leaves unset (the papers' settings; UPGANet's
-# step sizes start at 1e-3, not the paper's 0.01, which overshoots with these channels: README)
+# per-family defaults of the options the parser leaves unset (the papers' settings, except
+# UPGANet's initial steps and relative learning rate: README, "UPGANet (JCAS)")
 _TRAIN_DEFAULTS = {
     "upga": dict(layers=10, inner=1, train_size=500, epochs=20, batch_size=10, lr=1e-3, snr_min=-10.0,
                  snr_max=20.0, mu0=0.01, lambda0=1e-4, layer_loss="uniform"),
-    "upganet": dict(layers=20, inner=10, train_size=1000, epochs=20, batch_size=100, lr=1.5e-4, snr_min=0.0,
-                    snr_max=12.0, mu0=1e-3, lambda0=1e-3, layer_loss="last"),
+    "upganet": dict(layers=20, inner=10, train_size=1000, epochs=10, batch_size=50, lr=0.02, snr_min=0.0,
+                    snr_max=12.0, mu0=0.3, lambda0=2e-4, layer_loss="last"),
 }
 
 

@@ -106,7 +106,7 @@ def quantize_upganet(args: argparse.Namespace) -> dict[str, Any]:
     if args.method == "qat":
         loop = TrainConfig(n_antennas=spec.n_antennas, n_rf=spec.n_rf, n_users=spec.n_users, n_paths=n_paths,
                            n_layers=config.n_layers, n_inner=config.n_inner, train_size=args.train_size,
-                           epochs=args.epochs, batch_size=args.batch_size or 50, lr=args.lr or 3e-5,
+                           epochs=args.epochs, batch_size=args.batch_size or 50, lr=args.lr or 1e-2,
                            lr_decay=args.lr_decay, snr_db_min=0.0 if args.snr_min is None else args.snr_min,
                            snr_db_max=12.0 if args.snr_max is None else args.snr_max, seed=args.seed,
                            layer_loss="last")

@@ -55,14 +55,15 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--layers", "-I", type=int, help="outer layers I (default upga 10, upganet 20)")
     g.add_argument("--inner", "-J", type=int, help="F-steps per layer J (default upga 1, upganet 10)")
     g.add_argument("--train-size", type=int, help="training channels (default upga 500, upganet 1000)")
-    g.add_argument("--epochs", type=int, help="epochs (default upga 20, upganet 20)")
-    g.add_argument("--batch-size", type=int, help="channels per Adam step (default upga 10, upganet 100)")
-    g.add_argument("--lr", type=float, help="Adam learning rate (default upga 1e-3, upganet 1.5e-4)")
+    g.add_argument("--epochs", type=int, help="epochs (default upga 20, upganet 10)")
+    g.add_argument("--batch-size", type=int, help="channels per Adam step (default upga 10, upganet 50)")
+    g.add_argument("--lr", type=float, help="Adam learning rate (default upga 1e-3; upganet 0.02, relative: each "
+                                             "step size moves by about this fraction of its initial value)")
     g.add_argument("--lr-decay", type=float, default=0.97, help="learning-rate decay per epoch (default 0.97)")
     g.add_argument("--snr-min", type=float, help="lowest training SNR in dB (default upga -10, upganet 0)")
     g.add_argument("--snr-max", type=float, help="highest training SNR in dB (default upga 20, upganet 12)")
-    g.add_argument("--mu0", type=float, help="initial F step sizes (default upga 0.01, upganet 1e-3)")
-    g.add_argument("--lambda0", type=float, help="initial W step sizes (default upga 1e-4, upganet 1e-3)")
+    g.add_argument("--mu0", type=float, help="initial F step sizes (default upga 0.01, upganet 0.1)")
+    g.add_argument("--lambda0", type=float, help="initial W step sizes (default upga 1e-4, upganet 2e-4)")
     g.add_argument("--layer-loss", choices=["uniform", "last"],
                    help="uniform: mean over all layers (upga default; every layer useful); "
                         "last: the paper's final-layer loss (upganet default)")
@@ -121,8 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--train-size", type=int, default=500, help="training channels (default 500)")
     g.add_argument("--batch-size", type=int, help="channels per Adam step (default upga 10, upganet 50)")
     g.add_argument("--lr", type=float,
-                   help="Adam learning rate (default upga 1e-2 on the steps as factors of the float ones; "
-                        "upganet 3e-5 on the steps themselves)")
+                   help="Adam learning rate, relative to the float steps (default upga 1e-2, upganet 1e-2)")
     g.add_argument("--lr-decay", type=float, default=0.97, help="decay per epoch (default 0.97)")
     g.add_argument("--snr-min", type=float, help="lowest training SNR in dB (default upga -10, upganet 0)")
     g.add_argument("--snr-max", type=float, help="highest training SNR in dB (default upga 20, upganet 12)")
