@@ -33,7 +33,7 @@ Choices where the paper is silent or slips (each is tested):
   ``xi |grad_F R| = 0.015 / 0.05`` and ``omega |grad_F tau| = 0.0007 / 0.18`` -- so
   ``lambda = 0.01`` moves W by 2.5 times its size per step and ``mu = 0.01`` barely moves F.
   Conventional PGA keeps 0.01 (the baseline the paper defines); UPGANet's training starts from
-  ``mu = 0.1``, ``lambda = 2e-4`` (:mod:`hbf_edge.cli`) and learns each kind of step relative to
+  ``mu = 0.3``, ``lambda = 2e-4`` (:mod:`hbf_edge.cli`) and learns each kind of step relative to
   its own scale (:func:`hbf_edge.training.train_upganet`).
 """
 

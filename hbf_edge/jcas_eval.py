@@ -51,9 +51,10 @@ def _reference(models: dict[str, UPGANet]) -> UPGANet:
 
 
 def _pga(ref: UPGANet, H: C, p_t: torch.Tensor, noise: torch.Tensor, layers: int, inner: int = 1,
-         init: str = "proposed", trajectory: bool = False) -> tuple[tuple[C, C], list[torch.Tensor] | None]:
-    mu = torch.full((layers, inner), JCAS_MU0, dtype=torch.float64)
-    lam = torch.full((layers,), JCAS_LAMBDA0, dtype=torch.float64)
+         init: str = "proposed", trajectory: bool = False, steps: tuple[float, float] = (JCAS_MU0, JCAS_LAMBDA0)
+         ) -> tuple[tuple[C, C], list[torch.Tensor] | None]:
+    mu = torch.full((layers, inner), steps[0], dtype=torch.float64)
+    lam = torch.full((layers,), steps[1], dtype=torch.float64)
     steer = C(ref.steer_re, ref.steer_im)
     return jcas_forward(H, p_t, noise, ref.psi1(), steer, mu, lam, ref.n_rf, ref.omega, ref.eta, init,
                         trajectory=trajectory)
@@ -122,13 +123,15 @@ def _digital(X: C) -> tuple[C, C]:
 def convergence_jcas(
     models: dict[str, UPGANet], H: np.ndarray, snr_db: float = 12.0, iterations: int = 120,
     pga_inner: tuple[int, ...] = (10, 20), inits: tuple[str, ...] = ("proposed", "random", "svd"),
-    noise: float = 1.0,
+    noise: float = 1.0, tuned_steps: tuple[float, float] | None = None,
 ) -> dict[str, Any]:
     """Mean objective ``R - omega tau`` after the initialisation and every outer layer (Fig. 2).
 
     Curves: each model (its own depth), PGA with fixed steps 0.01 and each J of ``pga_inner``
-    for ``iterations`` outer iterations from each initialisation of ``inits``.  Keys
-    ``"<model>"`` and ``"pga_j<J>_<init>"``; values are lists of length ``layers + 1``.
+    for ``iterations`` outer iterations from each initialisation of ``inits``, and, with
+    ``tuned_steps = (mu, lambda)`` (the models' initial steps), PGA with those fixed steps from
+    (17).  Keys ``"<model>"``, ``"pga_j<J>_<init>"`` and ``"pga_j<J>_tuned"``; values are lists
+    of length ``layers + 1``.
     """
     ref = _reference(models)
     H = validate_miso_channels(H, name="convergence channels")
@@ -145,6 +148,9 @@ def convergence_jcas(
             for init in inits:
                 _, objs = _pga(ref, Hc, p_t, noise_t, iterations, inner, init, trajectory=True)
                 curves[f"pga_j{inner}_{init}"] = [float(o.mean()) for o in objs]
+            if tuned_steps is not None:
+                _, objs = _pga(ref, Hc, p_t, noise_t, iterations, inner, trajectory=True, steps=tuned_steps)
+                curves[f"pga_j{inner}_tuned"] = [float(o.mean()) for o in objs]
     peaks = {name: int(np.argmax(c)) for name, c in curves.items()}
     return {"snr_db": float(snr_db), "n_channels": B, "curves": curves, "peak_layer": peaks}
 

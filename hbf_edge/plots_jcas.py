@@ -20,7 +20,9 @@ def _label(name: str) -> str:
         return "digital ZF (comm. only)"
     if name.startswith("pga_j"):
         inner, init = name[5:].split("_", 1)
-        return f"PGA J={inner}, fixed steps, {init} init"
+        if init == "tuned":
+            return f"PGA J={inner}, fixed at UPGANet's initial steps"
+        return f"PGA J={inner}, fixed steps 0.01, {init} init"
     return name
 
 
@@ -45,7 +47,7 @@ def plot_jcas_convergence(conv: dict[str, Any], path: str | os.PathLike) -> Path
     """Mean objective after each outer layer / iteration (Fig. 2), with each curve's peak marked."""
     fig, ax = plt.subplots(figsize=(7.2, 4.4), layout="constrained")
     for name, curve in conv["curves"].items():
-        style = "-" if not name.startswith("pga") else ("--" if name.endswith("proposed") else ":")
+        style = "-" if not name.startswith("pga") else ("--" if name.endswith(("proposed", "tuned")) else ":")
         line, = ax.plot(range(len(curve)), curve, style, lw=2.0 if not name.startswith("pga") else 1.2,
                         label=_label(name))
         peak = conv["peak_layer"][name]
@@ -59,7 +61,7 @@ def plot_jcas_convergence(conv: dict[str, Any], path: str | os.PathLike) -> Path
 
 def plot_jcas_beampattern(bp: dict[str, Any], path: str | os.PathLike) -> Path:
     """Average transmit beampatterns / P_BS of every design vs the benchmark ``a^H Psi_1 a`` (Fig. 3c)."""
-    fig, ax = plt.subplots(figsize=(7.4, 4.2), layout="constrained")
+    fig, ax = plt.subplots(figsize=(9.6, 4.2), layout="constrained")
     angles = np.asarray(bp["angles_deg"])
     for name, pattern in bp["patterns"].items():
         style = "k-" if name == "benchmark" else ("k:" if name == "zf" else "-")
@@ -70,5 +72,5 @@ def plot_jcas_beampattern(bp: dict[str, Any], path: str | os.PathLike) -> Path:
     ax.set(xlabel="angle (deg)", ylabel="beampattern / $P_{BS}$", xlim=(-90, 90),
            title=f"average beampattern at {bp['snr_db']:g} dB")
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # outside: the lobes fill the axes
     return _save(fig, path)

@@ -50,7 +50,8 @@ def evaluate_upganet(args: argparse.Namespace, out: Path, H: Any | None) -> dict
     t0 = time.perf_counter()
     results = evaluate_jcas(models, H, snrs, args.noise, progress=not args.quiet)
     top = max(snrs)
-    results["convergence"] = convergence_jcas(models, H, top, args.iterations, noise=args.noise)
+    tuned = (float(first.training["mu0"]), float(first.training["lambda0"]))
+    results["convergence"] = convergence_jcas(models, H, top, args.iterations, noise=args.noise, tuned_steps=tuned)
     results["beampattern"] = average_beampatterns(models, H, top, args.noise)
     results["wall_seconds"] = round(time.perf_counter() - t0, 2)
     results["model_dirs"] = {name: str(p) for name, p in zip(models, [args.model_dir, *args.compare])}

@@ -62,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--lr-decay", type=float, default=0.97, help="learning-rate decay per epoch (default 0.97)")
     g.add_argument("--snr-min", type=float, help="lowest training SNR in dB (default upga -10, upganet 0)")
     g.add_argument("--snr-max", type=float, help="highest training SNR in dB (default upga 20, upganet 12)")
-    g.add_argument("--mu0", type=float, help="initial F step sizes (default upga 0.01, upganet 0.1)")
+    g.add_argument("--mu0", type=float, help="initial F step sizes (default upga 0.01, upganet 0.3)")
     g.add_argument("--lambda0", type=float, help="initial W step sizes (default upga 1e-4, upganet 2e-4)")
     g.add_argument("--layer-loss", choices=["uniform", "last"],
                    help="uniform: mean over all layers (upga default; every layer useful); "

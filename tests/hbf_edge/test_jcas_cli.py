@@ -54,6 +54,7 @@ def test_evaluate_writes_tables_and_plots(jcas_dir, tmp_path, capsys):
     assert all(res["sum_rate"]["zf"][i] >= res["sum_rate"]["pga"][i] for i in range(2))
     assert all(np.isfinite(v).all() for m in ("mse_db", "objective", "tau") for v in res[m].values())
     assert len(res["convergence"]["curves"]["pga_j20_svd"]) == 5
+    assert len(res["convergence"]["curves"]["pga_j10_tuned"]) == 5
     assert len(res["convergence"]["curves"]["upganet_j2"]) == 4
     assert len(res["beampattern"]["patterns"]["benchmark"]) == len(res["beampattern"]["angles_deg"])
     for png in ("jcas_vs_snr.png", "convergence.png", "beampattern.png"):
