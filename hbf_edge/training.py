@@ -171,15 +171,12 @@ def train_upga(
         return -torch.stack(rates[1:]).mean()
 
     history = fit(model, loss_fn, H_train, config, progress, desc="train UPGA")
-    model_config = ModelConfig(
-        family="upga",
-        spec=config.spec,
-        n_layers=config.n_layers,
-        n_inner=config.n_inner,
-        training=dataclasses.asdict(config),
-        history=history,
-    )
-    return model, model_config
+    return model, _model_config("upga", config, history)
+
+
+def _model_config(family: str, config: TrainConfig, history: list[dict], sensing: dict | None = None) -> ModelConfig:
+    return ModelConfig(family=family, spec=config.spec, n_layers=config.n_layers, n_inner=config.n_inner,
+                       training=dataclasses.asdict(config), history=history, sensing=sensing)
 
 
 def train_upganet(
@@ -221,13 +218,4 @@ def train_upganet(
     sensing = {"scenario": scenario.to_dict(), "eta": model.eta,
                "psi": {"method": "projected gradient on Psi = V V^H (hbf_edge.sensing)", "alpha": bench.alpha,
                        "residual": bench.residual, "iterations": bench.iterations}}
-    model_config = ModelConfig(
-        family="upganet",
-        spec=config.spec,
-        n_layers=config.n_layers,
-        n_inner=config.n_inner,
-        training=dataclasses.asdict(config),
-        history=history,
-        sensing=sensing,
-    )
-    return model, model_config
+    return model, _model_config("upganet", config, history, sensing)
