@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .errors import ConfigError
+from .errors import ConfigError, ModelDirError
 from .modelfiles import ModelConfig, read_model_dir, write_model_dir
 from .upga import UPGA
 
@@ -28,8 +28,11 @@ def build_model(config: ModelConfig) -> torch.nn.Module:
         from .sensing import SensingScenario
 
         n = config.spec.n_antennas
-        return UPGANet(config.n_layers, config.n_inner, config.spec.n_rf, np.zeros((n, n), complex),
-                       SensingScenario.from_dict(config.sensing["scenario"]), eta=config.sensing["eta"])
+        try:
+            scenario, eta = SensingScenario.from_dict(config.sensing["scenario"]), float(config.sensing["eta"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ModelDirError(f"config.json has a malformed sensing section: {exc!r}") from exc
+        return UPGANet(config.n_layers, config.n_inner, config.spec.n_rf, np.zeros((n, n), complex), scenario, eta=eta)
     return UPGA(config.n_layers, config.n_inner, config.spec.n_rf)
 
 

@@ -13,8 +13,13 @@ from ..errors import ConfigError
 JCAS_SNRS = [0.0, 2.0, 4.0, 6.0, 8.0, 10.0, 12.0]
 
 
+def _sizes(config: Any) -> tuple[int, int, int]:
+    return config.spec.n_antennas, config.spec.n_rf, config.spec.n_users
+
+
 def _name(config: Any) -> str:
-    return f"upganet_j{config.n_inner}"
+    q = f"_q{config.precision['phase_bits']}" if config.precision is not None else ""
+    return f"upganet_j{config.n_inner}{q}"
 
 
 def evaluate_upganet(args: argparse.Namespace, out: Path, H: Any | None) -> dict[str, Any]:
@@ -34,8 +39,12 @@ def evaluate_upganet(args: argparse.Namespace, out: Path, H: Any | None) -> dict
     first = None
     for path in [args.model_dir, *args.compare]:
         model, config = load_model(path, family="upganet")
+        if config.precision is not None:  # a quantized model runs through its quantized network
+            from quant.jcas import load_quant_upganet
+
+            model = load_quant_upganet(model, config)
         first = first or config
-        if config.spec != first.spec:
+        if _sizes(config) != _sizes(first):  # phase bits may differ: quantized and float compare
             raise ConfigError(f"{path} has other sizes than {args.model_dir}")
         name = _name(config)
         while name in models:

@@ -98,3 +98,28 @@ def test_quantize_cli_for_upganet(tmp_path, capsys):
     assert "QAT UPGANet Q=4" in capsys.readouterr().out
     assert main(["quantize", str(qdir), "--out", str(tmp_path / "qq"), "--quiet"]) == 2  # already quantized
     assert "already quantized" in capsys.readouterr().err
+
+
+def test_evaluate_runs_a_quantized_upganet_through_its_quantized_network(tmp_path, capsys):
+    fdir, qdir = tmp_path / "f", tmp_path / "q"
+    assert main(["train", "--model", "upganet", "--out", str(fdir), "-N", "16", "--layers", "2", "--inner", "1",
+                 "--train-size", "10", "--epochs", "1", "--batch-size", "10", "--quiet"]) == 0
+    assert main(["quantize", str(fdir), "--ptq", "--out", str(qdir), "-Q", "2", "--test-size", "4", "--snr", "12",
+                 "--quiet"]) == 0
+    out = tmp_path / "ev"
+    assert main(["evaluate", str(qdir), "--compare", str(fdir), "--test-size", "5", "--snr", "12",
+                 "--iterations", "2", "--out", str(out), "--quiet"]) == 0
+    res = json.loads((out / "results.json").read_text())
+    assert set(res["sum_rate"]) == {"upganet_j1_q2", "upganet_j1", "pga", "zf"}
+    assert res["sum_rate"]["upganet_j1_q2"] != res["sum_rate"]["upganet_j1"]  # 2-bit phases change the design
+
+
+def test_malformed_sensing_section_is_a_model_dir_error(tmp_path):
+    from hbf_edge.errors import ModelDirError
+    from hbf_edge.modeldir import build_model
+    from hbf_edge.modelfiles import ModelConfig
+    from hbf_edge.spec import HardwareSpec
+
+    cfg = ModelConfig("upganet", HardwareSpec(16, 4, 4, None), 2, 1, sensing={"eta": 0.1})
+    with pytest.raises(ModelDirError):
+        build_model(cfg)
