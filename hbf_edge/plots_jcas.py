@@ -10,7 +10,7 @@ import numpy as np
 
 from .plots import _save, plt
 
-__all__ = ["plot_jcas_vs_snr", "plot_jcas_convergence", "plot_jcas_beampattern"]
+__all__ = ["plot_jcas_vs_snr", "plot_jcas_convergence", "plot_jcas_beampattern", "plot_jcas_profile"]
 
 
 def _label(name: str) -> str:
@@ -73,4 +73,22 @@ def plot_jcas_beampattern(bp: dict[str, Any], path: str | os.PathLike) -> Path:
            title=f"average beampattern at {bp['snr_db']:g} dB")
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # outside: the lobes fill the axes
+    return _save(fig, path)
+
+
+def plot_jcas_profile(result: dict[str, Any], path: str | os.PathLike) -> Path:
+    """Per-stage microseconds per channel of torch eager (init, each layer) with the Numba
+    kernels' per-layer estimate as horizontal lines, one panel per batch size."""
+    batches = list(result["measured"])
+    fig, axes = plt.subplots(1, len(batches), figsize=(5.2 * len(batches), 3.8), squeeze=False, layout="constrained")
+    for ax, batch in zip(axes[0], batches):
+        row = result["measured"][batch]
+        stages = row["torch_eager"]["stages_us_per_channel"]
+        ax.bar(list(stages), list(stages.values()), color="tab:gray", label="torch eager")
+        for name, color in (("numba_float64", "tab:blue"), ("numba_float32", "tab:orange")):
+            ax.axhline(row[name]["layer_us_per_channel"], color=color, lw=1.5, label=f"{name} per layer")
+        ax.set(ylabel="us per channel", title=f"batch {batch}")
+        ax.tick_params(axis="x", labelrotation=90, labelsize=7)
+        ax.legend(fontsize=7)
+    fig.suptitle(f"UPGANet I={result['I']} J={result['J']}, N={result['N']}: per-layer latency")
     return _save(fig, path)

@@ -324,8 +324,15 @@ def _cmd_calibration(args: argparse.Namespace) -> int:
 
 def _cmd_profile(args: argparse.Namespace) -> int:
     from .._io import atomic_file
+    from ..modelfiles import read_model_dir
     from ..plots import plot_profile
     from ..profile import format_profile, load_target, profile_model
+
+    if read_model_dir(args.model_dir)[0].family == "upganet":
+        from ._jcas import profile_upganet_cmd
+
+        profile_upganet_cmd(args)
+        return 0
 
     target_path = Path(args.target)
     if not target_path.suffix:

@@ -147,3 +147,36 @@ def quantize_upganet(args: argparse.Namespace) -> dict[str, Any]:
                          f"({result['mse_delta_db'][m][i]:+.2f})")
         print(f"{snr:6g} | " + " | ".join(cells))
     return result
+
+
+def profile_upganet_cmd(args: argparse.Namespace) -> dict[str, Any]:
+    """``hbf-edge profile`` of a UPGANet model: per-layer latency (:mod:`hbf_edge.profile_jcas`),
+    OUT/profile.json and OUT/profile.png.  Backends and targets are UPGA options: refused."""
+    from .._io import atomic_file
+    from ..plots_jcas import plot_jcas_profile
+    from ..profile_jcas import profile_upganet
+
+    default_backends = ["numba_float64", "numba_float32", "numba_hardware", "torch_eager", "onnxruntime"]
+    if list(args.backends) != default_backends or args.target != "dsp":
+        raise ConfigError("--backends and --target are for upga models; a UPGANet profile times "
+                          "numba_float64, numba_float32 and torch_eager")
+    result = profile_upganet(args.model_dir, tuple(args.batches), args.repeat)
+    out = args.out if args.out is not None else args.model_dir / "profile"
+    out.mkdir(parents=True, exist_ok=True)
+    with atomic_file(out / "profile.json") as tmp:
+        tmp.write_text(json.dumps(result, indent=2) + "\n")
+    plot_jcas_profile(result, out / "profile.png")
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print(f"UPGANet I={result['I']} J={result['J']}: {result['macs']['layer']:,} real MACs per layer; "
+              "microseconds per channel (whole forward / per layer)")
+        for batch, row in result["measured"].items():
+            torch_layers = [v for k, v in row["torch_eager"]["stages_us_per_channel"].items() if k != "init"]
+            cells = [f"{name} {row[name]['whole_us_per_channel']:.0f} / {row[name]['layer_us_per_channel']:.0f}"
+                     for name in ("numba_float64", "numba_float32")]
+            cells.append(f"torch_eager {row['torch_eager']['whole_us_per_channel']:.0f} / "
+                         f"{sum(torch_layers) / len(torch_layers):.0f}")
+            print(f"batch {batch}: " + ", ".join(cells))
+        print(f"wrote {out / 'profile.json'} and profile.png")
+    return result

@@ -63,12 +63,26 @@ def test_evaluate_writes_tables_and_plots(jcas_dir, tmp_path, capsys):
 
 
 def test_stages_without_upganet_support_refuse_it_clearly(jcas_dir, tmp_path, capsys):
-    for argv in (["export", str(jcas_dir), "--out", str(tmp_path / "b")],
-                 ["profile", str(jcas_dir), "--out", str(tmp_path / "p")]):
-        assert main(argv) == 2
-        err = capsys.readouterr().err
-        assert "upganet model" in err and "upga models only" in err
+    assert main(["export", str(jcas_dir), "--out", str(tmp_path / "b")]) == 2
+    err = capsys.readouterr().err
+    assert "upganet model" in err and "upga models only" in err
     assert not (tmp_path / "b").exists()
+    assert main(["profile", str(jcas_dir), "--target", "mcu", "--out", str(tmp_path / "p")]) == 2
+    assert "for upga models" in capsys.readouterr().err
+
+
+def test_profile_of_a_upganet_model(jcas_dir, tmp_path, capsys):
+    out = tmp_path / "prof"
+    assert main(["profile", str(jcas_dir), "--batches", "1", "4", "--repeat", "1", "--out", str(out), "--quiet"]) == 0
+    res = json.loads((out / "profile.json").read_text())
+    assert set(res["measured"]) == {"1", "4"} and (res["I"], res["J"]) == (3, 2)
+    stages = res["measured"]["4"]["torch_eager"]["stages_us_per_channel"]
+    assert list(stages) == ["init", "layer0", "layer1", "layer2"] and all(v > 0 for v in stages.values())
+    assert res["measured"]["4"]["numba_float64"]["whole_us_per_channel"] > 0
+    # Table I counts: the Psi X product (N^2 K complex MACs) is in every inner step and W-step
+    assert res["macs"]["inner_step"] > 4 * 16 * 16 * 4
+    assert (out / "profile.png").stat().st_size > 1000
+    assert "real MACs per layer" in capsys.readouterr().out
 
 
 def test_bad_sensing_options_are_refused(tmp_path, capsys):
