@@ -40,7 +40,6 @@ Choices where the paper is silent or slips (each is tested):
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
 
 import numpy as np
 import torch
