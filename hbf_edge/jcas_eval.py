@@ -29,15 +29,14 @@ from .cplx import C
 from .errors import ConfigError
 from .jcas import JCAS_LAMBDA0, JCAS_MU0, UPGANet, beampattern_error, jcas_forward
 from .objectives import sum_rate
-from .sensing import SensingScenario, beampattern, beampattern_mse, steering
+from .sensing import SensingScenario, beampattern, beampattern_mse, covariance_pattern
 from .training import snr_db_to_power
 
 __all__ = ["evaluate_jcas", "convergence_jcas", "average_beampatterns"]
 
 
 def _to_c(z: np.ndarray) -> C:
-    t = torch.from_numpy(np.ascontiguousarray(z, dtype=np.complex128))
-    return C(t.real.contiguous(), t.imag.contiguous())
+    return cplx.from_complex(torch.from_numpy(np.ascontiguousarray(z, dtype=np.complex128)))
 
 
 def _reference(models: dict[str, UPGANet]) -> UPGANet:
@@ -178,12 +177,6 @@ def average_beampatterns(
         patterns[name] = (beampattern(X, grid) / p_np[:, None]).mean(axis=0).tolist()
     patterns["zf"] = (beampattern(zero_forcing(H, p_np), grid) / p_np[:, None]).mean(axis=0).tolist()
     psi1 = ref.psi_re.numpy() + 1j * ref.psi_im.numpy()
-    patterns["benchmark"] = _psi_pattern(psi1, grid).tolist()
+    patterns["benchmark"] = covariance_pattern(psi1, grid).tolist()
     return {"snr_db": float(snr_db), "angles_deg": grid.tolist(), "targets_deg": list(scenario.targets_deg),
             "patterns": patterns}
-
-
-def _psi_pattern(psi: np.ndarray, grid: np.ndarray) -> np.ndarray:
-    """``a(theta)^H Psi a(theta)`` on the grid, ``[T]``."""
-    A = steering(grid, psi.shape[0])
-    return np.real(np.einsum("tn,nm,tm->t", A.conj(), psi, A))

@@ -36,6 +36,7 @@ __all__ = [
     "benchmark_covariance",
     "beampattern",
     "beampattern_mse",
+    "covariance_pattern",
 ]
 
 
@@ -184,7 +185,7 @@ def benchmark_covariance(
             break
     psi = V @ V.conj().T
     psi = 0.5 * (psi + psi.conj().T)  # exactly Hermitian
-    g = np.real(np.einsum("tn,nm,tm->t", A.conj(), psi, A))
+    g = covariance_pattern(psi, grid)
     alpha = _fit_alpha(bd, g)
     resid = float(np.sum((alpha * bd - g) ** 2))
     return BenchmarkCovariance(psi * power, alpha * power, resid * power**2, it)
@@ -210,6 +211,13 @@ def beampattern(X: np.ndarray, angles_deg: np.ndarray) -> np.ndarray:
     return np.sum(np.abs(np.einsum("tn,bnk->btk", A.conj(), X)) ** 2, axis=-1)
 
 
+def covariance_pattern(psi: np.ndarray, angles_deg: np.ndarray) -> np.ndarray:
+    """``a(theta)^H Psi a(theta)`` of covariances ``psi [..., N, N]`` on a grid, ``[..., T]``."""
+    psi = np.asarray(psi)
+    A = steering(angles_deg, psi.shape[-1])
+    return np.real(np.einsum("tn,...nm,tm->...t", A.conj(), psi, A))
+
+
 def beampattern_mse(X: np.ndarray, psi: np.ndarray, angles_deg: np.ndarray) -> np.ndarray:
     """Beampattern MSE of Section IV, ``(1/T) sum_t |a^H X X^H a - a^H Psi a|^2``, ``[B]``.
 
@@ -217,7 +225,5 @@ def beampattern_mse(X: np.ndarray, psi: np.ndarray, angles_deg: np.ndarray) -> n
     the benchmark covariance of eq. (4) at the same power as ``X``, ``[N, N]`` or ``[B, N, N]``.
     """
     design = beampattern(X, angles_deg)
-    A = steering(angles_deg, X.shape[1])
-    psi = np.asarray(psi)
-    ref = np.real(np.einsum("tn,...nm,tm->...t", A.conj(), psi, A))
+    ref = covariance_pattern(psi, angles_deg)
     return np.mean((design - ref) ** 2, axis=-1)

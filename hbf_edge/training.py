@@ -156,11 +156,7 @@ def train_upga(
     progress : bool
         Show a progress bar (one tick per epoch, loss in the postfix).
     """
-    if H_train is None:
-        H_train = saleh_valenzuela_miso(
-            config.train_size, config.n_antennas, config.n_users, config.n_paths, seed=config.seed
-        )
-    H_train = validate_miso_channels(H_train, config.n_antennas, config.n_users, name="training channels")
+    H_train = _training_channels(config, H_train)
     model = UPGA(config.n_layers, config.n_inner, config.n_rf, config.mu0, config.lambda0)
 
     def loss_fn(H: cplx.C, p_t: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
@@ -172,6 +168,15 @@ def train_upga(
 
     history = fit(model, loss_fn, H_train, config, progress, desc="train UPGA")
     return model, _model_config("upga", config, history)
+
+
+def _training_channels(config: TrainConfig, H_train: np.ndarray | None) -> np.ndarray:
+    """The given training channels, validated, or ``config.train_size`` fresh ones (seed ``config.seed``)."""
+    if H_train is None:
+        H_train = saleh_valenzuela_miso(
+            config.train_size, config.n_antennas, config.n_users, config.n_paths, seed=config.seed
+        )
+    return validate_miso_channels(H_train, config.n_antennas, config.n_users, name="training channels")
 
 
 def _model_config(family: str, config: TrainConfig, history: list[dict], sensing: dict | None = None) -> ModelConfig:
@@ -193,11 +198,7 @@ def train_upganet(
     from .jcas import UPGANet, jcas_objective
     from .sensing import benchmark_covariance
 
-    if H_train is None:
-        H_train = saleh_valenzuela_miso(
-            config.train_size, config.n_antennas, config.n_users, config.n_paths, seed=config.seed
-        )
-    H_train = validate_miso_channels(H_train, config.n_antennas, config.n_users, name="training channels")
+    H_train = _training_channels(config, H_train)
     bench = benchmark_covariance(scenario, config.n_antennas)
     model = UPGANet(config.n_layers, config.n_inner, config.n_rf, bench.psi, scenario,
                     mu0=config.mu0, lambda0=config.lambda0)

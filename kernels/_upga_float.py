@@ -73,6 +73,13 @@ def weighted_e(ht_r, ht_i, ft_r, ft_i, wr, wi, s2, gr, gi, cr, ci, zero):  # pra
     """``G = H^H F`` into (gr, gi) [K, M] and the weights ``C`` of eq. (10)-(11) into (cr, ci)."""
     gram_t(ht_r, ht_i, ft_r, ft_i, gr, gi, zero)
     matmul(gr, gi, wr, wi, cr, ci)  # E = G W
+    rate_weights_from_e(cr, ci, s2)
+
+
+@njit(cache=True, fastmath=FM)
+def rate_weights_from_e(cr, ci, s2):  # pragma: no cover - compiled
+    """In place ``E -> C``: ``C_kl = E_kl (1/a_k - [l != k]/b_k)`` (eq. 10-11 weights); shared
+    with the UPGANet kernel."""
     K = cr.shape[0]
     for k in range(K):
         a = s2

@@ -21,6 +21,7 @@ import numpy as np
 from numba import njit, prange
 
 from ._linalg import cinv, matmul
+from ._upga_float import rate_weights_from_e
 
 XI = 1.0 / math.log(2.0)
 
@@ -62,18 +63,7 @@ def rate_weights(hr, hi, fr, fi, wr, wi, s2, gr, gi, cr, ci, zero):  # pragma: n
     """``G = H^H F`` and ``C`` (eq. 10-11 weights)."""
     mm_ah(hr, hi, fr, fi, gr, gi, zero)
     matmul(gr, gi, wr, wi, cr, ci)  # E = G W
-    K = cr.shape[0]
-    for k in range(K):
-        a = s2
-        for l in range(K):
-            a += cr[k, l] * cr[k, l] + ci[k, l] * ci[k, l]
-        b = a - (cr[k, k] * cr[k, k] + ci[k, k] * ci[k, k])
-        ia = 1.0 / a
-        ib = 1.0 / b
-        for l in range(K):
-            wgt = ia if l == k else ia - ib
-            cr[k, l] *= wgt
-            ci[k, l] *= wgt
+    rate_weights_from_e(cr, ci, s2)
 
 
 @njit(cache=True)

@@ -140,9 +140,7 @@ def load_quant_upganet(model: UPGANet, config: ModelConfig) -> QuantUPGANet:
     """Rebuild a :class:`QuantUPGANet` from a loaded quantized UPGANet model directory."""
     if config.precision is None:
         raise ConfigError("this UPGANet model directory is not quantized")
-    fmt = FixedPointFormat(**config.precision["precoder"])
-    q = QuantUPGANet(model, int(config.precision["phase_bits"]), fmt)
-    return q
+    return QuantUPGANet(model, int(config.precision["phase_bits"]), FixedPointFormat(**config.precision["precoder"]))
 
 
 
