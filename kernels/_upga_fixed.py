@@ -259,17 +259,27 @@ def matmul_fx(ar, ai, br, bi, outr, outi, shift, fm, cnt):  # pragma: no cover -
 
 @njit(cache=True)
 def init_fx(hr, hi, codes, fc, fs, lc, ls, wr, wi, fm, cnt, ar, ai):  # pragma: no cover - compiled
-    """Eq. (12)-(13) in fixed point: codes of the channel phases (+ DFT codes), then
-    ``W_acc = (F^H F)^-1 F^H H (H^H H)^-1`` and the normalisation."""
+    """Eq. (12)-(13) in fixed point: codes of the channel phases plus DFT codes, then W."""
     N, K = hr.shape
     M = codes.shape[1]
     n_codes = lc.shape[0]
+    for n in range(N):
+        for m in range(K, M):  # nearest code of -2 pi n (m-K) / N: floor(x + 1/2) in integers
+            codes[n, m] = ((-2 * n * (m - K) * n_codes + N) // (2 * N)) % n_codes
+    init_w_fx(hr, hi, codes, fc, fs, lc, ls, wr, wi, fm, cnt, ar, ai)
+
+
+@njit(cache=True)
+def init_w_fx(hr, hi, codes, fc, fs, lc, ls, wr, wi, fm, cnt, ar, ai):  # pragma: no cover - compiled
+    """Codes ``[:, :K]`` of the channel phases (``codes[:, K:]`` are given), their table words,
+    then ``W_acc = (F^H F)^-1 F^H H (H^H H)^-1`` and the normalisation (eq. 13 of the UPGA
+    paper, eq. 17 of the UPGANet paper)."""
+    N, K = hr.shape
+    M = codes.shape[1]
     fH, fL, fA = fm[CH, 0], fm[LUT, 0], fm[ACC, 0]
     for n in range(N):
         for k in range(K):
             codes[n, k] = nearest_code(hr[n, k], hi[n, k], lc, ls)
-        for m in range(K, M):  # nearest code of -2 pi n (m-K) / N: floor(x + 1/2) in integers
-            codes[n, m] = ((-2 * n * (m - K) * n_codes + N) // (2 * N)) % n_codes
         for m in range(M):
             fc[n, m] = lc[codes[n, m]]
             fs[n, m] = ls[codes[n, m]]

@@ -1,0 +1,194 @@
+"""Private Numba kernel of the bit-accurate UPGANet (JCAS) forward (integer arithmetic only).
+
+The datapath extends the UPGA one (:mod:`kernels._upga_fixed`, whose units, formats, rounding
+and counters it keeps) by the sensing term of paper ``upganet_jcas.txt``.  In the normalised
+units ``W = rho W_hw`` with ``rho = sqrt(P_t / N)`` and ``||F W_hw||_F^2 = N``:
+
+* ``X = F W_hw`` (accumulator), ``Y = X (X^H X) - Psi_n X`` (accumulator, two rounded terms)
+  with ``Psi_n = N Psi_1`` (eq. 4, unit power) in the ``channel`` format: its entries are at
+  most 1 in magnitude because Psi_1 is PSD with diagonal 1/N.  Then the true residual of
+  eq. (12)-(13) is ``(X X^H - Psi) X = rho^3 Y``.
+* Eq. (14b) and (15), scaled: ``F + mu xi (grad_F R - kappa_F Y W_hw^H)`` and
+  ``W_hw + lambda xi N / P_t (grad_W R - kappa_W F^H Y)`` with the natural-log rate gradients
+  of the UPGA datapath, ``kappa_F = 2 omega ln2 rho^4`` and ``kappa_W = eta kappa_F``.  The
+  wrapper folds ``xi = 1 / ln 2`` into the step words (``mu xi``, ``lambda xi N / P_t``) and
+  passes ``kappa_F``, ``kappa_W`` per channel in the step format.
+* ``T = Y W_hw^H`` and ``V = F^H Y`` are stored in the accumulator format (``F^H Y`` sums N
+  terms and outgrows the gradient format); each weighted sensing term is rounded into the
+  gradient format's units (``rshift(kappa T, fS + fA - fG)``) and subtracted from the rate
+  gradient, and the difference is fitted into the gradient format (sites ``grad_F``,
+  ``grad_W``).
+* Initialisation (17): codes of the channel phases for RF chains ``0..K-1`` and the given
+  codes of the targets' steering phases for ``K..M-1`` (computed by the wrapper with the spec's
+  code rule, as model constants), then W as in UPGA eq. (13).  Projection (7) is the nearest
+  code after every inner F-step, as in the float network.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from ._fixed import fit, nearest_code, requant, rshift
+from ._upga_fixed import (ACC, CH, GRD, LUT, PRE, SITES as UPGA_SITES, STP, S_D, S_GF, S_GW, S_WACC, S_X,
+                          convert_w, init_w_fx, normalize_fx, weighted_e_fx)
+
+SITES = UPGA_SITES + ("X", "Y", "sense_F", "sense_W")
+S_XX, S_Y, S_TF, S_TW = range(len(UPGA_SITES), len(SITES))
+
+
+@njit(cache=True)
+def residual_fx(fc, fs, wr, wi, pr, pi, fm, cnt, xr, xi, qr, qi, yr, yi):  # pragma: no cover
+    """``X = F W_hw`` and ``Y = X (X^H X) - Psi_n X`` into yr/yi (accumulator)."""
+    N, M = fc.shape
+    K = wr.shape[1]
+    fH, fL, fA, fW = fm[CH, 0], fm[LUT, 0], fm[ACC, 0], fm[PRE, 0]
+    for n in range(N):
+        for k in range(K):
+            sr = 0
+            si = 0
+            for m in range(M):
+                sr += fc[n, m] * wr[m, k] - fs[n, m] * wi[m, k]
+                si += fc[n, m] * wi[m, k] + fs[n, m] * wr[m, k]
+            xr[n, k] = requant(sr, fL + fW - fA, fm[ACC], cnt, S_XX)
+            xi[n, k] = requant(si, fL + fW - fA, fm[ACC], cnt, S_XX)
+    for k in range(K):  # Q = X^H X
+        for l in range(K):
+            sr = 0
+            si = 0
+            for n in range(N):
+                sr += xr[n, k] * xr[n, l] + xi[n, k] * xi[n, l]
+                si += xr[n, k] * xi[n, l] - xi[n, k] * xr[n, l]
+            qr[k, l] = requant(sr, fA, fm[ACC], cnt, S_Y)
+            qi[k, l] = requant(si, fA, fm[ACC], cnt, S_Y)
+    for n in range(N):
+        for k in range(K):
+            sr = 0
+            si = 0
+            for l in range(K):
+                sr += xr[n, l] * qr[l, k] - xi[n, l] * qi[l, k]
+                si += xr[n, l] * qi[l, k] + xi[n, l] * qr[l, k]
+            pr_ = 0
+            pi_ = 0
+            for m in range(N):
+                pr_ += pr[n, m] * xr[m, k] - pi[n, m] * xi[m, k]
+                pi_ += pr[n, m] * xi[m, k] + pi[n, m] * xr[m, k]
+            yr[n, k] = fit(rshift(sr, fA, fm[ACC, 3]) - rshift(pr_, fH, fm[ACC, 3]), fm[ACC], cnt, S_Y)
+            yi[n, k] = fit(rshift(si, fA, fm[ACC, 3]) - rshift(pi_, fH, fm[ACC, 3]), fm[ACC], cnt, S_Y)
+
+
+@njit(cache=True)
+def f_step_fx(hr, hi, codes, fc, fs, lc, ls, wr, wi, noise, mu, kf, pr, pi, fm, cnt,
+              gr, gi, cr, ci, dr, di, xr, xi, qr, qi, yr, yi):  # pragma: no cover - compiled
+    """Eq. (14b) then (7) on the codes (and their table words fc, fs), in place."""
+    N, K = hr.shape
+    M = codes.shape[1]
+    fH, fL, fA, fG, fS, fW = fm[CH, 0], fm[LUT, 0], fm[ACC, 0], fm[GRD, 0], fm[STP, 0], fm[PRE, 0]
+    gmode = fm[GRD, 3]
+    weighted_e_fx(hr, hi, fc, fs, wr, wi, noise, fm, cnt, gr, gi, cr, ci)
+    for k in range(K):  # D = C W^H
+        for m in range(M):
+            sr = 0
+            si = 0
+            for l in range(K):
+                sr += cr[k, l] * wr[m, l] + ci[k, l] * wi[m, l]
+                si += ci[k, l] * wr[m, l] - cr[k, l] * wi[m, l]
+            dr[k, m] = requant(sr, fW, fm[GRD], cnt, S_D)
+            di[k, m] = requant(si, fW, fm[GRD], cnt, S_D)
+    residual_fx(fc, fs, wr, wi, pr, pi, fm, cnt, xr, xi, qr, qi, yr, yi)
+    up = fG - fL
+    for n in range(N):
+        for m in range(M):
+            sr = 0
+            si = 0
+            for k in range(K):  # eq. (10): H D
+                sr += hr[n, k] * dr[k, m] - hi[n, k] * di[k, m]
+                si += hr[n, k] * di[k, m] + hi[n, k] * dr[k, m]
+            tr = 0
+            ti = 0
+            for l in range(K):  # eq. (12) / 2: Y W^H
+                tr += yr[n, l] * wr[m, l] + yi[n, l] * wi[m, l]
+                ti += yi[n, l] * wr[m, l] - yr[n, l] * wi[m, l]
+            tr = requant(tr, fW, fm[ACC], cnt, S_TF)
+            ti = requant(ti, fW, fm[ACC], cnt, S_TF)
+            g_r = fit(rshift(sr, fH, gmode) - rshift(kf * tr, fS + fA - fG, gmode), fm[GRD], cnt, S_GF)
+            g_i = fit(rshift(si, fH, gmode) - rshift(kf * ti, fS + fA - fG, gmode), fm[GRD], cnt, S_GF)
+            x_r = fit((fc[n, m] << up) + rshift(mu * g_r, fS, gmode), fm[GRD], cnt, S_X)
+            x_i = fit((fs[n, m] << up) + rshift(mu * g_i, fS, gmode), fm[GRD], cnt, S_X)
+            c = nearest_code(x_r, x_i, lc, ls)
+            codes[n, m] = c
+            fc[n, m] = lc[c]
+            fs[n, m] = ls[c]
+
+
+@njit(cache=True)
+def w_step_fx(hr, hi, fc, fs, wr, wi, noise, lam, kw, pr, pi, fm, cnt,
+              gr, gi, cr, ci, ar, ai, xr, xi, qr, qi, yr, yi):  # pragma: no cover - compiled
+    """Eq. (15) then (9) on W, in place (``ar``/``ai`` hold W before normalisation)."""
+    N, K = hr.shape
+    M = fc.shape[1]
+    fL, fA, fG, fS, fW = fm[LUT, 0], fm[ACC, 0], fm[GRD, 0], fm[STP, 0], fm[PRE, 0]
+    gmode = fm[GRD, 3]
+    weighted_e_fx(hr, hi, fc, fs, wr, wi, noise, fm, cnt, gr, gi, cr, ci)
+    residual_fx(fc, fs, wr, wi, pr, pi, fm, cnt, xr, xi, qr, qi, yr, yi)
+    for m in range(M):
+        for l in range(K):
+            sr = 0
+            si = 0
+            for k in range(K):  # eq. (11): G^H C
+                sr += gr[k, m] * cr[k, l] + gi[k, m] * ci[k, l]
+                si += gr[k, m] * ci[k, l] - gi[k, m] * cr[k, l]
+            vr = 0
+            vi = 0
+            for n in range(N):  # eq. (13) / 2: F^H Y
+                vr += fc[n, m] * yr[n, l] + fs[n, m] * yi[n, l]
+                vi += fc[n, m] * yi[n, l] - fs[n, m] * yr[n, l]
+            vr = requant(vr, fL, fm[ACC], cnt, S_TW)
+            vi = requant(vi, fL, fm[ACC], cnt, S_TW)
+            gw_r = fit(rshift(sr, fA, gmode) - rshift(kw * vr, fS + fA - fG, gmode), fm[GRD], cnt, S_GW)
+            gw_i = fit(rshift(si, fA, gmode) - rshift(kw * vi, fS + fA - fG, gmode), fm[GRD], cnt, S_GW)
+            ar[m, l] = fit((wr[m, l] << (fA - fW)) + rshift(lam * gw_r, fS + fG - fA, fm[ACC, 3]),
+                           fm[ACC], cnt, S_WACC)
+            ai[m, l] = fit((wi[m, l] << (fA - fW)) + rshift(lam * gw_i, fS + fG - fA, fm[ACC, 3]),
+                           fm[ACC], cnt, S_WACC)
+    normalize_fx(fc, fs, ar, ai, wr, wi, fm, cnt)
+
+
+@njit(cache=True)
+def forward_one(hr, hi, codes, wr, wi, noise, mu, lam, kf, kw, pr, pi, steer_codes, lut_c, lut_s, n_codes,
+                fms, cnt):  # pragma: no cover - compiled
+    """Initialisation (17) and the I layers of Algorithm 1 for one channel."""
+    N, K = hr.shape
+    M = codes.shape[1]
+    i64 = np.int64
+    gr, gi, dr, di = np.empty((K, M), i64), np.empty((K, M), i64), np.empty((K, M), i64), np.empty((K, M), i64)
+    cr, ci, qr, qi = np.empty((K, K), i64), np.empty((K, K), i64), np.empty((K, K), i64), np.empty((K, K), i64)
+    ar, ai = np.empty((M, K), i64), np.empty((M, K), i64)
+    fc, fs = np.empty((N, M), i64), np.empty((N, M), i64)
+    xr, xi, yr, yi = np.empty((N, K), i64), np.empty((N, K), i64), np.empty((N, K), i64), np.empty((N, K), i64)
+    for n in range(N):
+        for m in range(K, M):
+            codes[n, m] = steer_codes[n, m - K]
+    init_w_fx(hr, hi, codes, fc, fs, lut_c[0, :n_codes[0]], lut_s[0, :n_codes[0]], wr, wi, fms[0], cnt, ar, ai)
+    for i in range(lam.shape[0]):
+        lc = lut_c[i, :n_codes[i]]
+        ls = lut_s[i, :n_codes[i]]
+        fm = fms[i]
+        if i > 0 and (fms[i - 1, PRE, 0] != fm[PRE, 0] or fms[i - 1, PRE, 2] != fm[PRE, 2]):
+            convert_w(wr, wi, fms[i - 1, PRE, 0], fm, cnt)
+        for j in range(mu.shape[1]):
+            f_step_fx(hr, hi, codes, fc, fs, lc, ls, wr, wi, noise, mu[i, j], kf, pr, pi, fm, cnt,
+                      gr, gi, cr, ci, dr, di, xr, xi, qr, qi, yr, yi)
+        w_step_fx(hr, hi, fc, fs, wr, wi, noise, lam[i], kw, pr, pi, fm, cnt,
+                  gr, gi, cr, ci, ar, ai, xr, xi, qr, qi, yr, yi)
+
+
+@njit(cache=True, parallel=True)
+def forward_fx_batch(h_r, h_i, noise, mu, lam, kf, kw, psi_r, psi_i, steer_codes, lut_c, lut_s, n_codes, fms,
+                     codes, w_r, w_i, counts):  # pragma: no cover - compiled
+    """Every channel of the batch, in parallel: ``noise, kf, kw [B]``, ``lam [B, I]``,
+    ``mu [I, J]``, ``psi [N, N]``, ``steer_codes [N, M - K]``; layer i reads ``fms[i]`` and its
+    own phase table."""
+    for b in prange(h_r.shape[0]):
+        forward_one(h_r[b], h_i[b], codes[b], w_r[b], w_i[b], noise[b], mu, lam[b], kf[b], kw[b], psi_r, psi_i,
+                    steer_codes, lut_c, lut_s, n_codes, fms, counts[b])
