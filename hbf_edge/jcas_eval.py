@@ -32,7 +32,7 @@ from .objectives import sum_rate
 from .sensing import SensingScenario, beampattern, beampattern_mse, covariance_pattern
 from .training import snr_db_to_power
 
-__all__ = ["evaluate_jcas", "convergence_jcas", "average_beampatterns"]
+__all__ = ["evaluate_jcas", "evaluate_jcas_hardware", "convergence_jcas", "average_beampatterns"]
 
 
 def _to_c(z: np.ndarray) -> C:
@@ -108,6 +108,37 @@ def evaluate_jcas(
                 out["tau"][name].append(float(tau.mean()))
                 out["objective"][name].append(float((R - ref.omega * tau).mean()))
                 out["mse_db"][name].append(float(10.0 * np.log10(mse.mean())))
+    return out
+
+
+def evaluate_jcas_hardware(model_dir: Any, H: np.ndarray, snr_db: list[float], noise: float = 1.0,
+                           grid_deg: np.ndarray | None = None) -> dict[str, Any]:
+    """Sum rate, objective and beampattern MSE of a quantized UPGANet run by the bit-accurate
+    kernel (:func:`kernels.upganet_forward_hw`), with its overflow events, at every SNR; the
+    metrics are those of :func:`evaluate_jcas` (``grid_deg``: the scenario's grid)."""
+    import kernels
+
+    model, spec = kernels.load_upganet_hw(model_dir)
+    H = validate_miso_channels(H, spec.n_antennas, spec.n_users, name="evaluation channels")
+    B = H.shape[0]
+    Hc = _to_c(H)
+    hr, hi = np.ascontiguousarray(H.real), np.ascontiguousarray(H.imag)
+    psi1 = _to_c(model.psi1)
+    out: dict[str, Any] = {"snr_db": list(map(float, snr_db)), "sum_rate": [], "objective": [], "mse_db": [],
+                           "overflows": []}
+    noise_np = np.full(B, float(noise))
+    for snr in snr_db:
+        p_np = snr_db_to_power(np.full(B, snr), noise)
+        res = kernels.upganet_forward_hw(hr, hi, p_np, noise_np, model, spec)
+        F, W = _to_c(res.analog()), _to_c(res.digital())
+        p_t, noise_t = torch.from_numpy(p_np), torch.from_numpy(noise_np)
+        R = sum_rate(Hc, F, W, noise_t)
+        tau = beampattern_error(F, W, psi1, p_t)
+        mse = beampattern_mse(res.analog() @ res.digital(), model.psi1 * p_np[:, None, None], grid_deg)
+        out["sum_rate"].append(float(R.mean()))
+        out["objective"].append(float((R - model.omega * tau).mean()))
+        out["mse_db"].append(float(10.0 * np.log10(mse.mean())))
+        out["overflows"].append(int(res.total_overflows.sum()))
     return out
 
 

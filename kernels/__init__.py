@@ -7,6 +7,7 @@ wrappers that check dtype, shape, contiguity and finiteness and allocate the out
 * :mod:`kernels.upga_hw` -- its bit-accurate fixed-point hardware mode;
 * :mod:`kernels.upganet` -- UPGANet for joint communications and sensing
   (``upganet_jcas.txt``), float32 / float64;
+* :mod:`kernels.upganet_hw` -- its bit-accurate fixed-point hardware mode;
 * :mod:`kernels.tables` -- the code -> (cos, sin) table and format rows from the hardware spec.
 
 Importing the package is light: numba is imported (and kernels compiled or loaded from the
@@ -29,6 +30,9 @@ _PUBLIC = {
     "UpganetModel": "upganet",
     "load_upganet": "upganet",
     "upganet_forward": "upganet",
+    "upganet_forward_hw": "upganet_hw",
+    "load_upganet_hw": "upganet_hw",
+    "JCAS_COUNTER_SITES": "upganet_hw",
     "HardwareResult": "upga_hw",
     "upga_forward_hw": "upga_hw",
     "check_hardware_spec": "upga_hw",

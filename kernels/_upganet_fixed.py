@@ -20,8 +20,14 @@ units ``W = rho W_hw`` with ``rho = sqrt(P_t / N)`` and ``||F W_hw||_F^2 = N``:
   ``grad_W``).
 * Initialisation (17): codes of the channel phases for RF chains ``0..K-1`` and the given
   codes of the targets' steering phases for ``K..M-1`` (computed by the wrapper with the spec's
-  code rule, as model constants), then W as in UPGA eq. (13).  Projection (7) is the nearest
-  code after every inner F-step, as in the float network.
+  code rule, as model constants), then W as in UPGA eq. (13).
+* Projection (7), as in the QAT network (:class:`quant.jcas.QuantUPGANet`): after each of the
+  first J-1 inner F-steps onto the unit circle, ``F = x / isqrt(|x|^2)`` by integer division into
+  the ``lut`` format (``(1, 0)`` for ``x = 0``; site ``F_update``); after the J-th onto the code
+  book (nearest code).  Projecting onto the 4-bit code book after every inner step instead
+  leaves the small steps of the sensing term below half a code spacing: measured on 1000
+  held-out channels at 12 dB with the 4-bit QAT model of the README, beampattern MSE 31.7 dB
+  against the QAT network's 26.4 dB.
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from ._fixed import fit, nearest_code, requant, rshift
+from ._fixed import div_round, fit, isqrt, nearest_code, requant, rshift
 from ._upga_fixed import (ACC, CH, GRD, LUT, PRE, SITES as UPGA_SITES, STP, S_D, S_GF, S_GW, S_WACC, S_X,
                           convert_w, init_w_fx, normalize_fx, weighted_e_fx)
 
@@ -78,9 +84,10 @@ def residual_fx(fc, fs, wr, wi, pr, pi, fm, cnt, xr, xi, qr, qi, yr, yi):  # pra
 
 
 @njit(cache=True)
-def f_step_fx(hr, hi, codes, fc, fs, lc, ls, wr, wi, noise, mu, kf, pr, pi, fm, cnt,
+def f_step_fx(hr, hi, codes, fc, fs, lc, ls, wr, wi, noise, mu, kf, to_code, pr, pi, fm, cnt,
               gr, gi, cr, ci, dr, di, xr, xi, qr, qi, yr, yi):  # pragma: no cover - compiled
-    """Eq. (14b) then (7) on the codes (and their table words fc, fs), in place."""
+    """Eq. (14b) then (7) on the words fc, fs of F, in place: onto the unit circle (lut format)
+    after an inner step, onto the code book (codes and their table words) if ``to_code``."""
     N, K = hr.shape
     M = codes.shape[1]
     fH, fL, fA, fG, fS, fW = fm[CH, 0], fm[LUT, 0], fm[ACC, 0], fm[GRD, 0], fm[STP, 0], fm[PRE, 0]
@@ -115,10 +122,19 @@ def f_step_fx(hr, hi, codes, fc, fs, lc, ls, wr, wi, noise, mu, kf, pr, pi, fm, 
             g_i = fit(rshift(si, fH, gmode) - rshift(kf * ti, fS + fA - fG, gmode), fm[GRD], cnt, S_GF)
             x_r = fit((fc[n, m] << up) + rshift(mu * g_r, fS, gmode), fm[GRD], cnt, S_X)
             x_i = fit((fs[n, m] << up) + rshift(mu * g_i, fS, gmode), fm[GRD], cnt, S_X)
-            c = nearest_code(x_r, x_i, lc, ls)
-            codes[n, m] = c
-            fc[n, m] = lc[c]
-            fs[n, m] = ls[c]
+            if to_code:
+                c = nearest_code(x_r, x_i, lc, ls)
+                codes[n, m] = c
+                fc[n, m] = lc[c]
+                fs[n, m] = ls[c]
+            else:  # x / |x| with |x| = isqrt(x_r^2 + x_i^2); (1, 0) for x = 0
+                r = isqrt(x_r * x_r + x_i * x_i)
+                if r == 0:
+                    fc[n, m] = 1 << fL
+                    fs[n, m] = 0
+                else:
+                    fc[n, m] = fit(div_round(x_r << fL, r, fm[LUT, 3]), fm[LUT], cnt, S_X)
+                    fs[n, m] = fit(div_round(x_i << fL, r, fm[LUT, 3]), fm[LUT], cnt, S_X)
 
 
 @njit(cache=True)
@@ -176,8 +192,9 @@ def forward_one(hr, hi, codes, wr, wi, noise, mu, lam, kf, kw, pr, pi, steer_cod
         fm = fms[i]
         if i > 0 and (fms[i - 1, PRE, 0] != fm[PRE, 0] or fms[i - 1, PRE, 2] != fm[PRE, 2]):
             convert_w(wr, wi, fms[i - 1, PRE, 0], fm, cnt)
-        for j in range(mu.shape[1]):
-            f_step_fx(hr, hi, codes, fc, fs, lc, ls, wr, wi, noise, mu[i, j], kf, pr, pi, fm, cnt,
+        J = mu.shape[1]
+        for j in range(J):
+            f_step_fx(hr, hi, codes, fc, fs, lc, ls, wr, wi, noise, mu[i, j], kf, j == J - 1, pr, pi, fm, cnt,
                       gr, gi, cr, ci, dr, di, xr, xi, qr, qi, yr, yi)
         w_step_fx(hr, hi, fc, fs, wr, wi, noise, lam[i], kw, pr, pi, fm, cnt,
                   gr, gi, cr, ci, ar, ai, xr, xi, qr, qi, yr, yi)

@@ -12,17 +12,18 @@ layer 0's phase bits).  It returns a :class:`kernels.upga_hw.HardwareResult`.
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
 
 from hbf_edge.errors import ConfigError, ShapeError
-from hbf_edge.spec import HardwareSpec, phase_to_code
+from hbf_edge.spec import FixedPointFormat, HardwareSpec, phase_to_code
 
 from . import _upganet_fixed as _k
 from .upga_hw import HardwareResult, prepare_hw_inputs
-from .upganet import UpganetModel
+from .upganet import UpganetModel, load_upganet
 
-__all__ = ["upganet_forward_hw", "JCAS_COUNTER_SITES"]
+__all__ = ["upganet_forward_hw", "load_upganet_hw", "JCAS_COUNTER_SITES"]
 
 JCAS_COUNTER_SITES = ("input",) + _k.SITES
 _XI = 1.0 / math.log(2.0)
@@ -47,6 +48,22 @@ def _sensing_words(model: UpganetModel, spec: HardwareSpec, layer0: HardwareSpec
     kw, o4 = spec.step.quantize(kappa_f * model.eta)
     steer_codes = phase_to_code(np.angle(steer[:, : M - K]), layer0.phase_bits).astype(np.int64)
     return psi_r, psi_i, kf, kw, np.ascontiguousarray(steer_codes), o3.astype(np.int64) + o4.astype(np.int64)
+
+
+def load_upganet_hw(model_dir: str | os.PathLike) -> tuple[UpganetModel, HardwareSpec]:
+    """A quantized UPGANet model directory as kernel inputs: the model and its hardware spec
+    (the model's formats with the quantized phase bits and output precoder format)."""
+    from hbf_edge.modelfiles import read_model_dir
+
+    config, _ = read_model_dir(model_dir)
+    if config.family != "upganet":
+        raise ConfigError(f"{model_dir} holds a {config.family} model, not upganet")
+    if config.precision is None:
+        raise ConfigError(f"{model_dir} is a float model: the hardware kernel needs a quantized one "
+                          "(`hbf-edge quantize`)")
+    spec = config.spec.replace(phase_bits=int(config.precision["phase_bits"]),
+                               precoder=FixedPointFormat.from_dict(config.precision["precoder"]))
+    return load_upganet(model_dir), spec
 
 
 def upganet_forward_hw(h_re, h_im, p_t, noise, model: UpganetModel, spec: HardwareSpec,

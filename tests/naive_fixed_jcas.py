@@ -11,7 +11,11 @@ from fractions import Fraction
 import numpy as np
 
 from naive_fixed import SITES as UPGA_SITES
-from naive_fixed import Datapath, _quantize
+from naive_fixed import Datapath, _quantize, _round
+
+
+def _round_frac(num, den, mode):
+    return _round(Fraction(num, den), mode)
 
 SITES = UPGA_SITES + ("X", "Y", "sense_F", "sense_W")
 
@@ -41,7 +45,15 @@ class JcasDatapath(Datapath):
             Y.append(row)
         return Y
 
-    def f_step(self, h, Fw, W, noise, mu):
+    def unit(self, xr, xi):
+        """Projection (7) into the lut format: ``x / isqrt(|x|^2)``, (1, 0) for x = 0."""
+        lut = self.spec.lut
+        r = math.isqrt(xr * xr + xi * xi)
+        if r == 0:
+            return 2**self.fL, 0
+        return tuple(self.store(_round_frac(v * 2**self.fL, r, lut.rounding), lut, "F_update") for v in (xr, xi))
+
+    def f_step(self, h, Fw, W, noise, mu, to_code=True):
         grd, acc = self.spec.gradient, self.spec.accumulator
         N, K, M = len(h), len(h[0]), len(Fw[0])
         _, Cm = self.weighted_e(h, Fw, W, noise)
@@ -61,8 +73,8 @@ class JcasDatapath(Datapath):
                 up = 2 ** (self.fG - self.fL)
                 xr = self.store(c * up + self.shift(mu * g[0], self.fS, grd), grd, "F_update")
                 xi = self.store(s * up + self.shift(mu * g[1], self.fS, grd), grd, "F_update")
-                new[n][m] = self.nearest(xr, xi)
-        return new, self.words(new)
+                new[n][m] = self.nearest(xr, xi) if to_code else self.unit(xr, xi)
+        return (new, self.words(new)) if to_code else (None, new)
 
     def w_step(self, h, Fw, W, noise, lam):
         acc, grd = self.spec.accumulator, self.spec.gradient
@@ -153,7 +165,9 @@ def forward(h, p_t, noise, model, spec, layer_specs=None):
         pre, prev = layers[i].precoder, layers[i - 1].precoder if i else None
         if prev is not None and (prev.frac_bits, prev.max_int) != (pre.frac_bits, pre.max_int):
             W = [[dp.store_c(w, pre, "W", prev.frac_bits - pre.frac_bits) for w in row] for row in W]
-        for j in range(len(mu_q[i])):
-            codes, Fw = dp.f_step(hq, Fw, W, noise_q, mu_q[i][j][0])
+        J = len(mu_q[i])
+        for j in range(J):
+            new, Fw = dp.f_step(hq, Fw, W, noise_q, mu_q[i][j][0], to_code=j == J - 1)
+            codes = new if new is not None else codes
         W = dp.w_step(hq, Fw, W, noise_q, lam_q[i][0])
     return codes, W, {"input": inputs, **counts}

@@ -96,6 +96,7 @@ def quantize_upganet(args: argparse.Namespace) -> dict[str, Any]:
 
     from .._io import atomic_file
     from ..channels import saleh_valenzuela_miso
+    from ..jcas_eval import evaluate_jcas_hardware
     from ..errors import ModelDirError
     from ..modeldir import load_model
     from ..modelfiles import write_model_dir
@@ -133,19 +134,26 @@ def quantize_upganet(args: argparse.Namespace) -> dict[str, Any]:
     H = saleh_valenzuela_miso(args.test_size, spec.n_antennas, spec.n_users, n_paths, seed=args.test_seed)
     result = jcas_retention(model, qmodel, H, snrs)
     result["method"] = args.method
+    hw = evaluate_jcas_hardware(args.out, H, snrs, grid_deg=model.scenario.grid_deg)
+    result["hardware"] = hw  # the bit-accurate kernel on the written model
+    result["retention"]["hardware"] = [q / f for q, f in zip(hw["sum_rate"], result["sum_rate"]["float"])]
+    result["mse_delta_db"]["hardware"] = [q - f for q, f in zip(hw["mse_db"], result["mse_db"]["float"])]
     with atomic_file(args.out / "retention.json") as tmp:
         tmp.write_text(json.dumps(result, indent=2) + "\n")
     print(f"{args.method.upper()} UPGANet Q={args.phase_bits}, W {args.precoder_bits} bits in "
           f"{qconfig.quantization['wall_seconds']} s; model written to {args.out}")
     print(f"{result['n_channels']} held-out channels: sum rate (retention) and beampattern MSE dB (change vs float)")
-    print("SNR dB |   float rate, MSE |     PTQ rate, MSE |   {:>5} rate, MSE".format(args.method.upper()))
+    print("SNR dB |   float rate, MSE |     PTQ rate, MSE |   {:>5} rate, MSE | hardware kernel rate, MSE"
+          .format(args.method.upper()))
     for i, snr in enumerate(result["snr_db"]):
         r, d = result["sum_rate"], result["mse_db"]
+        r, d = {**r, "hardware": hw["sum_rate"]}, {**d, "hardware": hw["mse_db"]}
         cells = [f"{r['float'][i]:7.3f}, {d['float'][i]:6.2f}"]
-        for m in ("ptq", "qat"):
+        for m in ("ptq", "qat", "hardware"):
             cells.append(f"{r[m][i]:7.3f} ({result['retention'][m][i]:.1%}), {d[m][i]:6.2f} "
                          f"({result['mse_delta_db'][m][i]:+.2f})")
         print(f"{snr:6g} | " + " | ".join(cells))
+    print(f"hardware kernel overflow events: {sum(hw['overflows'])}")
     return result
 
 
