@@ -14,6 +14,10 @@ Layout (``hbf-edge export MODEL_DIR --out BUNDLE``)::
       lut_*.mem        the tables as hex words for HDL ``$readmemh``
       beams.npz        channels, powers, and the hardware kernel's phase codes and W words
 
+A UPGANet (JCAS) bundle has no quantized graphs (the QAT network keeps float arithmetic between
+its projections, so there is no bit-exact torch datapath to trace); its ``lut.json`` and
+``beams.npz`` carry the sensing task as well (:mod:`export.bundle_jcas`).
+
 The bundle is written into a temporary directory and renamed into place, so it is either
 complete or absent.  :func:`read_bundle` refuses a bundle with an unknown schema version, a
 missing file, or any file (manifest included) whose bytes changed.
@@ -111,7 +115,7 @@ def _quant_onnx(model_dir: str | os.PathLike, tmp: Path, beams: dict[str, np.nda
 
 def write_bundle(model_dir: str | os.PathLike, out: str | os.PathLike, H: np.ndarray, snr_db: float = 10.0,
                  noise: float = 1.0, overwrite: bool = False) -> Path:
-    """Export a quantized model directory as a verified bundle.
+    """Export a quantized model directory (family ``upga`` or ``upganet``) as a verified bundle.
 
     Parameters
     ----------
@@ -121,34 +125,45 @@ def write_bundle(model_dir: str | os.PathLike, out: str | os.PathLike, H: np.nda
     from quant.config import PrecisionConfig
 
     config, arrays = read_model_dir(model_dir)
-    if config.family != "upga":
-        raise BundleError(f"{model_dir} holds a {config.family} model; the bundle exporter supports upga models only")
+    if config.family not in ("upga", "upganet"):
+        raise BundleError(f"{model_dir} holds a {config.family} model; the bundle exporter supports upga and upganet")
     if config.precision is None:
         raise BundleError(f"{model_dir} is a float model: export needs a quantized one (`hbf-edge quantize`)")
     H = validate_miso_channels(H, config.spec.n_antennas, config.spec.n_users, name="beam channels")
-    layer_specs = PrecisionConfig.from_dict(config.precision, config.spec, config.n_layers).layer_specs()
-    tables = build_tables(config, layer_specs, arrays)
-    texts = {"lut.json": json.dumps(tables, indent=1) + "\n", "lut.h": c_header(tables), **mem_files(tables)}
-    beams = _beams(config, arrays, layer_specs, H, snr_db, noise)
+    if config.family == "upganet":
+        from .bundle_jcas import upganet_parts
+
+        texts, beams, writers, layer0 = upganet_parts(model_dir, config, arrays, H, snr_db, noise)
+    else:
+        layer_specs = PrecisionConfig.from_dict(config.precision, config.spec, config.n_layers).layer_specs()
+        tables = build_tables(config, layer_specs, arrays)
+        texts = {"lut.json": json.dumps(tables, indent=1) + "\n", "lut.h": c_header(tables), **mem_files(tables)}
+        beams = _beams(config, arrays, layer_specs, H, snr_db, noise)
+        writers = [lambda tmp: _float_onnx(config, arrays, tmp / "model.onnx", layer_specs[-1].phase_bits),
+                   lambda tmp: _quant_onnx(model_dir, tmp, beams)]
+        layer0 = layer_specs[0]
+    extra = {"hardware": layer0.to_dict(), "precision": config.precision,
+             "model": {k: v for k, v in config.to_dict().items() if k != "history"},
+             "beams": {"snr_db": snr_db, "noise_power": noise, "n_channels": int(H.shape[0])}}
+    return _write(out, overwrite, texts, beams, writers, extra)
+
+
+def _write(out: str | os.PathLike, overwrite: bool, texts: dict[str, str], beams: dict[str, np.ndarray],
+           writers: list, extra: dict[str, Any]) -> Path:
+    """Write the files into a temporary directory (``writers`` add the ONNX graphs and return
+    what they verified), then the manifest, then rename into place."""
     try:
         with atomic_dir(out, overwrite=overwrite) as tmp:
             for name, text in texts.items():
                 (tmp / name).write_text(text)
             with open(tmp / "beams.npz", "wb") as fh:
                 np.savez(fh, **beams)
-            _float_onnx(config, arrays, tmp / "model.onnx", layer_specs[-1].phase_bits)
-            verified = _quant_onnx(model_dir, tmp, beams)
+            verified: dict[str, Any] = {}
+            for writer in writers:
+                verified.update(writer(tmp) or {})
             files = {p.name: {"sha256": sha256_file(p), "bytes": p.stat().st_size} for p in sorted(tmp.iterdir())}
-            manifest = {
-                "schema_version": SCHEMA_VERSION,
-                "generator": f"hbf-edge {__version__}",
-                "hardware": layer_specs[0].to_dict(),
-                "precision": config.precision,
-                "model": {k: v for k, v in config.to_dict().items() if k != "history"},
-                "beams": {"snr_db": snr_db, "noise_power": noise, "n_channels": int(H.shape[0])},
-                "verified": verified,
-                "files": files,
-            }
+            manifest = {"schema_version": SCHEMA_VERSION, "generator": f"hbf-edge {__version__}", **extra,
+                        "verified": verified, "files": files}
             manifest["manifest_sha256"] = _manifest_digest(manifest)
             (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     except FileExistsError as exc:

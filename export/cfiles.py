@@ -61,9 +61,26 @@ def c_header(tables: dict[str, Any]) -> str:
     step_t = _ctype(st["format"]["word_bits"])
     mu_flat = [v for row in st["mu"] for v in row]
     lines.append(_array("hbf_mu", step_t, mu_flat, f"mu[i * HBF_INNER + j], step format: {_fmt_comment(st['format'])}"))
-    lines.append(_array("hbf_lam", step_t, st["lam"], "lambda[i], step format; the datapath uses lambda_i * N / P_t"))
+    lines.append(_array("hbf_lam", step_t, st["lam"], f"lambda[i], step format; {st['note']}"))
+    if "sensing" in tables:
+        lines += _sensing_arrays(tables["sensing"], f)
     lines += ["#endif /* HBF_EDGE_LUT_H */", ""]
     return "\n".join(lines)
+
+
+def _sensing_arrays(sen: dict[str, Any], formats: dict[str, Any]) -> list[str]:
+    """UPGANet (JCAS): ``Psi_n = N Psi_1`` row-major and the initial codes of the targets."""
+    ch = formats["channel"]
+    psi_t = _ctype(ch["word_bits"])
+    steer = [v for row in sen["steer_codes"] for v in row]
+    return [
+        f"/* sensing: targets {sen['targets_deg']} deg, omega {sen['omega']}, eta {sen['eta']}; {sen['weights']} */",
+        _array("hbf_psi_re", psi_t, [v for row in sen["psi_n_re"] for v in row],
+               f"Re(N Psi_1)[n * HBF_N + m], channel format: {_fmt_comment(ch)}"),
+        _array("hbf_psi_im", psi_t, [v for row in sen["psi_n_im"] for v in row], "Im(N Psi_1), same layout and format"),
+        _array("hbf_steer_codes", "uint8_t" if steer and max(steer) < 256 else "uint16_t", steer,
+               "initial codes of RF chains K..M-1 (eq. 17): [n * (HBF_M - HBF_K) + p]"),
+    ]
 
 
 def mem_file(values: list[int], bits: int) -> str:
@@ -84,6 +101,11 @@ def mem_files(tables: dict[str, Any]) -> dict[str, str]:
         "lut_vm_i.mem": mem_file(out["vector_modulator"]["i"], 8),
         "lut_vm_q.mem": mem_file(out["vector_modulator"]["q"], 8),
     }
+    if "sensing" in tables:
+        ch_bits = tables["formats"]["channel"]["word_bits"]
+        sen = tables["sensing"]
+        files["lut_psi_re.mem"] = mem_file([v for row in sen["psi_n_re"] for v in row], ch_bits)
+        files["lut_psi_im.mem"] = mem_file([v for row in sen["psi_n_im"] for v in row], ch_bits)
     if len({layer["phase_bits"] for layer in tables["layers"]}) > 1:
         for layer in tables["layers"]:
             files[f"lut_cos_layer{layer['layer']}.mem"] = mem_file(layer["cos"], lut_bits)

@@ -20,7 +20,6 @@ import torch
 
 from hbf_edge import __version__
 from hbf_edge.modelfiles import ModelConfig
-from hbf_edge.upga import UPGA
 
 __all__ = ["export_float_onnx", "OPSET", "INPUTS", "OUTPUTS"]
 
@@ -29,8 +28,10 @@ INPUTS = ["h_re", "h_im", "p_t", "noise"]
 OUTPUTS = ["f_re", "f_im", "w_re", "w_im"]
 
 
-def export_float_onnx(model: UPGA, config: ModelConfig, path: str | os.PathLike, phase_bits: int | None = None) -> Path:
-    """Trace ``model`` in float32 to ``path``, add metadata, and check the result with onnx.
+def export_float_onnx(model: torch.nn.Module, config: ModelConfig, path: str | os.PathLike,
+                      phase_bits: int | None = None) -> Path:
+    """Trace ``model`` (UPGA or UPGANet: the same inputs and outputs) in float32 to ``path``, add
+    metadata, and check the result with onnx.
 
     Metadata properties: family, N, M, K, I, J, phase_bits (of the quantized model the steps
     come from, or "none"), package version, the input/output layout.

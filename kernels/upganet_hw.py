@@ -23,13 +23,16 @@ from . import _upganet_fixed as _k
 from .upga_hw import HardwareResult, prepare_hw_inputs
 from .upganet import UpganetModel, load_upganet
 
-__all__ = ["upganet_forward_hw", "load_upganet_hw", "JCAS_COUNTER_SITES"]
+__all__ = ["upganet_forward_hw", "load_upganet_hw", "sensing_words", "JCAS_COUNTER_SITES"]
 
 JCAS_COUNTER_SITES = ("input",) + _k.SITES
 _XI = 1.0 / math.log(2.0)
 
 
-def _sensing_words(model: UpganetModel, spec: HardwareSpec, layer0: HardwareSpec, p_t: np.ndarray):
+def sensing_words(model: UpganetModel, spec: HardwareSpec) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The model constants of the sensing datapath: ``Psi_n = N Psi_1`` (real and imaginary
+    words, channel format, ``[N, N]``) and the initial codes of the first ``M - K`` targets'
+    steering phases (eq. 17, ``spec``'s phase bits and code rule, ``[N, M - K]``)."""
     N, M, K = spec.n_antennas, spec.n_rf, spec.n_users
     psi1 = np.asarray(model.psi1)
     if psi1.shape != (N, N) or not np.all(np.isfinite(psi1)):
@@ -43,11 +46,17 @@ def _sensing_words(model: UpganetModel, spec: HardwareSpec, layer0: HardwareSpec
     psi_i, o2 = spec.channel.quantize(N * psi1.imag)
     if o1.any() or o2.any():
         raise ConfigError("N * psi1 does not fit the channel format (|entries| must be <= 1 for a unit-power Psi_1)")
-    kappa_f = 2.0 * model.omega * math.log(2.0) * (p_t / N) ** 2
-    kf, o3 = spec.step.quantize(kappa_f)
-    kw, o4 = spec.step.quantize(kappa_f * model.eta)
-    steer_codes = phase_to_code(np.angle(steer[:, : M - K]), layer0.phase_bits).astype(np.int64)
-    return psi_r, psi_i, kf, kw, np.ascontiguousarray(steer_codes), o3.astype(np.int64) + o4.astype(np.int64)
+    steer_codes = phase_to_code(np.angle(steer[:, : M - K]), spec.phase_bits).astype(np.int64)
+    return psi_r, psi_i, np.ascontiguousarray(steer_codes)
+
+
+def _weights(model: UpganetModel, spec: HardwareSpec, p_t: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-channel ``kappa_F = 2 omega ln2 (P_t / N)^2`` and ``kappa_W = eta kappa_F`` (step
+    words) and their overflow events."""
+    kappa_f = 2.0 * model.omega * math.log(2.0) * (p_t / spec.n_antennas) ** 2
+    kf, o1 = spec.step.quantize(kappa_f)
+    kw, o2 = spec.step.quantize(kappa_f * model.eta)
+    return kf, kw, o1.astype(np.int64) + o2.astype(np.int64)
 
 
 def load_upganet_hw(model_dir: str | os.PathLike) -> tuple[UpganetModel, HardwareSpec]:
@@ -94,7 +103,8 @@ def upganet_forward_hw(h_re, h_im, p_t, noise, model: UpganetModel, spec: Hardwa
                           layer_specs)
     B, N, K = x.h_r.shape
     M = spec.n_rf
-    psi_r, psi_i, kf, kw, steer_codes, over = _sensing_words(model, spec, x.layers[0], x.p_t)
+    psi_r, psi_i, steer_codes = sensing_words(model, x.layers[0])
+    kf, kw, over = _weights(model, spec, x.p_t)
     codes = np.empty((B, N, M), np.int64)
     w_r = np.empty((B, M, K), np.int64)
     w_i = np.empty((B, M, K), np.int64)
