@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["element_weights", "digital_precoder", "sum_rate", "beampattern"]
+__all__ = ["element_weights", "digital_precoder", "sum_rate", "beampattern", "sensing_mse"]
 
 
 def element_weights(codes: np.ndarray, gains: np.ndarray, phase_bits: int,
@@ -45,3 +45,14 @@ def beampattern(F: np.ndarray, W: np.ndarray, angles_deg: np.ndarray) -> np.ndar
     N = F.shape[0]
     a = np.exp(1j * np.pi * np.sin(np.deg2rad(angles_deg))[:, None] * np.arange(N)) / np.sqrt(N)
     return (np.abs(a.conj() @ (F @ W)) ** 2).T
+
+
+def sensing_mse(F: np.ndarray, W: np.ndarray, p_t: np.ndarray, angles_deg: np.ndarray,
+                benchmark: np.ndarray) -> np.ndarray:
+    """Beampattern MSE of JCAS (``upganet_jcas.txt`` Section IV) per beam, ``[B]``:
+    ``mean_t (a^H X X^H a - P_t a^H Psi_1 a)^2`` with ``X = F W`` and the unnormalised steering
+    vector ``a_n = exp(j pi n sin theta)``; ``benchmark [T]`` is ``a^H Psi_1 a`` at unit power."""
+    N = F.shape[-2]
+    a = np.exp(1j * np.pi * np.sin(np.deg2rad(angles_deg))[:, None] * np.arange(N))  # [T, N]
+    design = np.sum(np.abs(np.einsum("tn,bnk->btk", a.conj(), F @ W)) ** 2, axis=-1)
+    return np.mean((design - p_t[:, None] * benchmark[None, :]) ** 2, axis=-1)

@@ -9,7 +9,7 @@ import numpy as np
 
 from ._bundle import SimulatorError, load_bundle, load_calibration
 from .array import FrontEnd
-from .physics import beampattern, digital_precoder, element_weights, sum_rate
+from .physics import beampattern, digital_precoder, element_weights, sensing_mse, sum_rate
 
 __all__ = ["simulate"]
 
@@ -38,7 +38,9 @@ def simulate(
     -------
     report : dict
         Code mismatches per mode, sum rates (applied vs the model's own), beam-switch latency
-        per mode, rejected-transaction counts, the configuration.
+        per mode, rejected-transaction counts, the configuration; for a JCAS bundle (beams with
+        ``sensing_benchmark``) also ``sensing``: the beampattern MSE of the intended and the
+        applied beams against the benchmark (dB of the mean over beams) and their difference.
     patterns : dict
         ``angles_deg``, ``intended`` and ``applied`` beampatterns ``[K, A]`` of one channel.
     """
@@ -117,4 +119,12 @@ def simulate(
         "rejected_transactions": front.rejected(),
         "pattern_channel": pattern_channel,
     }
+    if "sensing_benchmark" in beams:
+        grid, bench = beams["sensing_angles_deg"], beams["sensing_benchmark"]
+        if grid.ndim != 1 or bench.shape != grid.shape or not np.all(np.isfinite(bench)):
+            raise SimulatorError("the bundle's sensing grid and benchmark beampattern must be finite [T] arrays")
+        mse = {k: 10.0 * np.log10(sensing_mse(F, W, beams["p_t"], grid, bench).mean())
+               for k, F in (("model", F_model), ("applied", F_applied))}
+        report["sensing"] = {"mse_db_model": float(mse["model"]), "mse_db_applied": float(mse["applied"]),
+                             "mse_change_db": float(mse["applied"] - mse["model"]), "grid_points": int(grid.size)}
     return report, patterns

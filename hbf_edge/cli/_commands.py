@@ -301,8 +301,8 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
         tmp.write_text(json.dumps(report, indent=2) + "\n")
     plot_beampattern(patterns, out / "beampattern.png", title=f"channel {report['pattern_channel']}, "
                      f"calibration: {report['calibration'] if report['calibration'] == 'ideal' else 'file'}")
-    print(json.dumps({k: report[k] for k in ("code_mismatches", "sum_rate", "latency_us", "rejected_transactions")},
-                     indent=2))
+    keys = ("code_mismatches", "sum_rate", "sensing", "latency_us", "rejected_transactions")
+    print(json.dumps({k: report[k] for k in keys if k in report}, indent=2))
     print(f"wrote {out / 'simulate.json'} and beampattern.png")
     return 0
 

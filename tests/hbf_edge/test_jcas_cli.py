@@ -62,10 +62,9 @@ def test_evaluate_writes_tables_and_plots(jcas_dir, tmp_path, capsys):
     assert "beampattern MSE" in capsys.readouterr().out
 
 
-def test_stages_without_upganet_support_refuse_it_clearly(jcas_dir, tmp_path, capsys):
+def test_stages_refuse_what_they_cannot_do_clearly(jcas_dir, tmp_path, capsys):
     assert main(["export", str(jcas_dir), "--out", str(tmp_path / "b")]) == 2
-    err = capsys.readouterr().err
-    assert "upganet model" in err and "upga models only" in err
+    assert "float model" in capsys.readouterr().err
     assert not (tmp_path / "b").exists()
     assert main(["profile", str(jcas_dir), "--target", "mcu", "--out", str(tmp_path / "p")]) == 2
     assert "for upga models" in capsys.readouterr().err
