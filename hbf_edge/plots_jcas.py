@@ -77,17 +77,27 @@ def plot_jcas_beampattern(bp: dict[str, Any], path: str | os.PathLike) -> Path:
 
 
 def plot_jcas_profile(result: dict[str, Any], path: str | os.PathLike) -> Path:
-    """Per-stage microseconds per channel of torch eager (init, each layer) with the Numba
-    kernels' per-layer estimate as horizontal lines, one panel per batch size."""
+    """Per-stage microseconds per channel of torch eager (init, each layer) as bars, with every
+    other backend's per-layer figure (and the target estimate) as horizontal lines, one panel
+    per batch size."""
     batches = list(result["measured"])
     fig, axes = plt.subplots(1, len(batches), figsize=(5.2 * len(batches), 3.8), squeeze=False, layout="constrained")
+    colors = {"numba_float64": "tab:blue", "numba_float32": "tab:orange", "numba_hardware": "tab:green",
+              "onnxruntime": "tab:purple"}
     for ax, batch in zip(axes[0], batches):
         row = result["measured"][batch]
-        stages = row["torch_eager"]["stages_us_per_channel"]
-        ax.bar(list(stages), list(stages.values()), color="tab:gray", label="torch eager")
-        for name, color in (("numba_float64", "tab:blue"), ("numba_float32", "tab:orange")):
-            ax.axhline(row[name]["layer_us_per_channel"], color=color, lw=1.5, label=f"{name} per layer")
-        ax.set(ylabel="us per channel", title=f"batch {batch}")
+        if "torch_eager" in row:
+            stages = row["torch_eager"]["stages_us_per_channel"]
+            ax.bar(list(stages), list(stages.values()), color="tab:gray", label="torch eager")
+        else:
+            ax.set_xticks([])
+        for name, color in colors.items():
+            if name in row:
+                ax.axhline(row[name]["layer_us_per_channel"], color=color, lw=1.5, label=f"{name} per layer")
+        if "target" in result:
+            ax.axhline(result["target"]["layer"]["us"], color="k", ls="--", lw=1.2,
+                       label=f"{result['target']['name']} (estimate)")
+        ax.set(ylabel="us per channel", title=f"batch {batch}", yscale="log")
         ax.tick_params(axis="x", labelrotation=90, labelsize=7)
         ax.legend(fontsize=7)
     fig.suptitle(f"UPGANet I={result['I']} J={result['J']}, N={result['N']}: per-layer latency")

@@ -328,18 +328,18 @@ def _cmd_profile(args: argparse.Namespace) -> int:
     from ..plots import plot_profile
     from ..profile import format_profile, load_target, profile_model
 
-    if read_model_dir(args.model_dir)[0].family == "upganet":
-        from ._jcas import profile_upganet_cmd
-
-        profile_upganet_cmd(args)
-        return 0
-
     target_path = Path(args.target)
     if not target_path.suffix:
         target_path = Path(__file__).resolve().parent.parent / "targets" / f"{args.target}.toml"
         if not target_path.is_file():
             raise ConfigError(f"unknown example target {args.target!r}: use dsp, mcu or a .toml file")
     target = load_target(target_path)
+    if read_model_dir(args.model_dir)[0].family == "upganet":
+        from ._jcas import profile_upganet_cmd
+
+        profile_upganet_cmd(args, target)
+        return 0
+
     result = profile_model(args.model_dir, tuple(args.batches), tuple(args.backends), args.repeat, target=target,
                            progress=not args.quiet)
     out = args.out if args.out is not None else args.model_dir / "profile"
@@ -370,7 +370,9 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     if args.bench_command == "upganet":
         from ..profile_jcas import profile_upganet
 
-        text = json.dumps(profile_upganet(args.model_dir, tuple(args.batches), args.repeat), indent=2)
+        kernels_only = ("numba_float64", "numba_float32", "numba_hardware", "torch_eager")  # no ONNX export
+        text = json.dumps(profile_upganet(args.model_dir, tuple(args.batches), args.repeat, backends=kernels_only),
+                          indent=2)
         print(text)
         if args.out is not None:
             with atomic_file(args.out) as tmp:

@@ -157,18 +157,15 @@ def quantize_upganet(args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
-def profile_upganet_cmd(args: argparse.Namespace) -> dict[str, Any]:
-    """``hbf-edge profile`` of a UPGANet model: per-layer latency (:mod:`hbf_edge.profile_jcas`),
-    OUT/profile.json and OUT/profile.png.  Backends and targets are UPGA options: refused."""
+def profile_upganet_cmd(args: argparse.Namespace, target: dict[str, Any]) -> dict[str, Any]:
+    """``hbf-edge profile`` of a UPGANet model: per-layer latency per backend and the target
+    estimate (:mod:`hbf_edge.profile_jcas`), OUT/profile.json and OUT/profile.png."""
     from .._io import atomic_file
     from ..plots_jcas import plot_jcas_profile
     from ..profile_jcas import profile_upganet
 
-    default_backends = ["numba_float64", "numba_float32", "numba_hardware", "torch_eager", "onnxruntime"]
-    if list(args.backends) != default_backends or args.target != "dsp":
-        raise ConfigError("--backends and --target are for upga models; a UPGANet profile times "
-                          "numba_float64, numba_float32 and torch_eager")
-    result = profile_upganet(args.model_dir, tuple(args.batches), args.repeat)
+    result = profile_upganet(args.model_dir, tuple(args.batches), args.repeat, backends=tuple(args.backends),
+                             target=target)
     out = args.out if args.out is not None else args.model_dir / "profile"
     out.mkdir(parents=True, exist_ok=True)
     with atomic_file(out / "profile.json") as tmp:
@@ -180,11 +177,17 @@ def profile_upganet_cmd(args: argparse.Namespace) -> dict[str, Any]:
         print(f"UPGANet I={result['I']} J={result['J']}: {result['macs']['layer']:,} real MACs per layer; "
               "microseconds per channel (whole forward / per layer)")
         for batch, row in result["measured"].items():
-            torch_layers = [v for k, v in row["torch_eager"]["stages_us_per_channel"].items() if k != "init"]
-            cells = [f"{name} {row[name]['whole_us_per_channel']:.0f} / {row[name]['layer_us_per_channel']:.0f}"
-                     for name in ("numba_float64", "numba_float32")]
-            cells.append(f"torch_eager {row['torch_eager']['whole_us_per_channel']:.0f} / "
-                         f"{sum(torch_layers) / len(torch_layers):.0f}")
+            cells = []
+            for name, r in row.items():
+                if name == "torch_eager":
+                    layers = [v for k, v in r["stages_us_per_channel"].items() if k != "init"]
+                    per_layer = sum(layers) / len(layers)
+                else:
+                    per_layer = r["layer_us_per_channel"]
+                cells.append(f"{name} {r['whole_us_per_channel']:.0f} / {per_layer:.0f}")
             print(f"batch {batch}: " + ", ".join(cells))
+        t = result["target"]
+        print(f"target {t['name']}: {t['layer']['us']} us per layer, {t['layers_total_us']} us for the "
+              f"{result['I']} layers (estimate)")
         print(f"wrote {out / 'profile.json'} and profile.png")
     return result

@@ -66,18 +66,25 @@ def test_stages_refuse_what_they_cannot_do_clearly(jcas_dir, tmp_path, capsys):
     assert main(["export", str(jcas_dir), "--out", str(tmp_path / "b")]) == 2
     assert "float model" in capsys.readouterr().err
     assert not (tmp_path / "b").exists()
-    assert main(["profile", str(jcas_dir), "--target", "mcu", "--out", str(tmp_path / "p")]) == 2
-    assert "for upga models" in capsys.readouterr().err
+    assert main(["profile", str(jcas_dir), "--backends", "tpu", "--out", str(tmp_path / "p")]) == 2
+    assert "backend" in capsys.readouterr().err
 
 
 def test_profile_of_a_upganet_model(jcas_dir, tmp_path, capsys):
     out = tmp_path / "prof"
-    assert main(["profile", str(jcas_dir), "--batches", "1", "4", "--repeat", "1", "--out", str(out), "--quiet"]) == 0
+    assert main(["profile", str(jcas_dir), "--batches", "1", "4", "--repeat", "1", "--out", str(out), "--quiet",
+                 "--target", "mcu"]) == 0
     res = json.loads((out / "profile.json").read_text())
     assert set(res["measured"]) == {"1", "4"} and (res["I"], res["J"]) == (3, 2)
     stages = res["measured"]["4"]["torch_eager"]["stages_us_per_channel"]
     assert list(stages) == ["init", "layer0", "layer1", "layer2"] and all(v > 0 for v in stages.values())
-    assert res["measured"]["4"]["numba_float64"]["whole_us_per_channel"] > 0
+    for backend in ("numba_float64", "numba_float32", "numba_hardware", "onnxruntime"):
+        row = res["measured"]["4"][backend]
+        assert row["whole_us_per_channel"] > 0 and row["layer_us_per_channel"] > 0, backend
+    assert res["hardware_spec"]["phase_bits"] == 4  # a float model is timed at the embedded default
+    # the estimate: MACs / (MACs per cycle) plus the special operations, for the mcu target
+    t = res["target"]
+    assert t["name"] and t["layers_total_us"] == pytest.approx(3 * t["layer"]["us"], rel=1e-6)
     # Table I counts: the Psi X product (N^2 K complex MACs) is in every inner step and W-step
     assert res["macs"]["inner_step"] > 4 * 16 * 16 * 4
     assert (out / "profile.png").stat().st_size > 1000
