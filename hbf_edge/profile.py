@@ -154,7 +154,9 @@ _SCOPE = re.compile(r"^/(init|layers\.(\d+))/")
 
 
 def _onnxruntime(model: Any, config: Any, H: np.ndarray, p_t: np.ndarray, noise: np.ndarray, repeat: int,
-                 min_run_s: float) -> tuple[dict[str, float], float]:
+                 min_run_s: float, other: bool = False) -> tuple[dict[str, float], float]:
+    """Stage times from onnxruntime's profiler and the whole run timed without it; with
+    ``other``, the nodes outside every stage scope are summed under ``"other"``."""
     import onnxruntime as ort
     from export.onnx_float import OUTPUTS, export_float_onnx
 
@@ -183,8 +185,10 @@ def _onnxruntime(model: Any, config: Any, H: np.ndarray, p_t: np.ndarray, noise:
         if ev.get("cat") != "Node" or not ev.get("name", "").endswith("_kernel_time"):
             continue
         m = _SCOPE.match(ev["name"])
-        if m is None:
-            continue  # top-level glue nodes (a handful of reshapes): in `whole`, not in a stage
+        if m is None:  # top-level glue nodes (a handful of reshapes): in `whole`, not in a stage
+            if other:
+                totals["other"] = totals.get("other", 0.0) + ev["dur"]
+            continue
         stage = "init" if m.group(1) == "init" else f"layer {m.group(2)}"
         totals[stage] += ev["dur"]
     return {k: v / runs / B * 1e-6 for k, v in totals.items()}, whole

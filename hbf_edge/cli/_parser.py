@@ -234,7 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     u = bench.add_parser("upganet", help="per-layer latency of a UPGANet model (Numba, torch) and its MACs",
                          description="Per-stage latency (init, each layer) of a UPGANet (JCAS) model directory for "
-                                     "the Numba float64/float32 kernel and torch eager, with the analytic MACs per "
+                                     "the Numba float64/float32 and bit-accurate hardware kernels and torch eager, with the analytic MACs per "
                                      "inner step / W-step / layer; prints JSON.")
     u.add_argument("model_dir", type=Path, help="UPGANet model directory")
     u.add_argument("--batches", type=int, nargs="+", default=[1, 256], help="batch sizes (default 1 256)")
