@@ -96,14 +96,11 @@ def weighted_e_fx(hr, hi, fc, fs, wr, wi, noise, fm, cnt, gr, gi, cr, ci):  # pr
 
 
 @njit(cache=True)
-def f_step_fx(hr, hi, codes, fc, fs, lc, ls, wr, wi, noise, mu, fm, cnt, gr, gi, cr, ci, dr, di):  # pragma: no cover
-    """Eq. (6)-(7) on the codes (and their table words fc, fs), in place."""
-    N, K = hr.shape
-    M = codes.shape[1]
-    fH, fL, fG, fS, fW = fm[CH, 0], fm[LUT, 0], fm[GRD, 0], fm[STP, 0], fm[PRE, 0]
-    gmode = fm[GRD, 3]
-    weighted_e_fx(hr, hi, fc, fs, wr, wi, noise, fm, cnt, gr, gi, cr, ci)
-    for k in range(K):  # D = C W^H
+def d_fx(cr, ci, wr, wi, dr, di, fm, cnt):  # pragma: no cover - compiled
+    """``D = C W^H`` (gradient format), the factor of eq. (10) left of H."""
+    K, M = dr.shape
+    fW = fm[PRE, 0]
+    for k in range(K):
         for m in range(M):
             sr = 0
             si = 0
@@ -112,6 +109,20 @@ def f_step_fx(hr, hi, codes, fc, fs, lc, ls, wr, wi, noise, mu, fm, cnt, gr, gi,
                 si += ci[k, l] * wr[m, l] - cr[k, l] * wi[m, l]
             dr[k, m] = requant(sr, fW, fm[GRD], cnt, S_D)
             di[k, m] = requant(si, fW, fm[GRD], cnt, S_D)
+
+
+@njit(cache=True)
+def f_update_fx(hr, hi, codes, fc, fs, lc, ls, dr, di, tr, ti, mu, to_code, fm, cnt):  # pragma: no cover
+    """``x = F + mu (H D - T)`` (gradient format) and projection (7), in place on the words
+    fc, fs of F: onto the code book (codes and their table words) if ``to_code``, else onto
+    the unit circle, ``x / isqrt(|x|^2)`` in the lut format (``(1, 0)`` for ``x = 0``).
+
+    ``T [N, M]`` is a term already in the gradient format's units that is subtracted from the
+    rate gradient before it is fitted (UPGANet's sensing term; zeros for UPGA)."""
+    N, K = hr.shape
+    M = codes.shape[1]
+    fH, fL, fG, fS = fm[CH, 0], fm[LUT, 0], fm[GRD, 0], fm[STP, 0]
+    gmode = fm[GRD, 3]
     up = fG - fL
     for n in range(N):
         for m in range(M):
@@ -120,14 +131,31 @@ def f_step_fx(hr, hi, codes, fc, fs, lc, ls, wr, wi, noise, mu, fm, cnt, gr, gi,
             for k in range(K):
                 sr += hr[n, k] * dr[k, m] - hi[n, k] * di[k, m]
                 si += hr[n, k] * di[k, m] + hi[n, k] * dr[k, m]
-            g_r = requant(sr, fH, fm[GRD], cnt, S_GF)
-            g_i = requant(si, fH, fm[GRD], cnt, S_GF)
+            g_r = fit(rshift(sr, fH, gmode) - tr[n, m], fm[GRD], cnt, S_GF)
+            g_i = fit(rshift(si, fH, gmode) - ti[n, m], fm[GRD], cnt, S_GF)
             x_r = fit((fc[n, m] << up) + rshift(mu * g_r, fS, gmode), fm[GRD], cnt, S_X)
             x_i = fit((fs[n, m] << up) + rshift(mu * g_i, fS, gmode), fm[GRD], cnt, S_X)
-            c = nearest_code(x_r, x_i, lc, ls)
-            codes[n, m] = c
-            fc[n, m] = lc[c]
-            fs[n, m] = ls[c]
+            if to_code:
+                c = nearest_code(x_r, x_i, lc, ls)
+                codes[n, m] = c
+                fc[n, m] = lc[c]
+                fs[n, m] = ls[c]
+            else:
+                r = isqrt(x_r * x_r + x_i * x_i)
+                if r == 0:
+                    fc[n, m] = 1 << fL
+                    fs[n, m] = 0
+                else:
+                    fc[n, m] = fit(div_round(x_r << fL, r, fm[LUT, 3]), fm[LUT], cnt, S_X)
+                    fs[n, m] = fit(div_round(x_i << fL, r, fm[LUT, 3]), fm[LUT], cnt, S_X)
+
+
+@njit(cache=True)
+def f_step_fx(hr, hi, codes, fc, fs, lc, ls, wr, wi, noise, mu, fm, cnt, gr, gi, cr, ci, dr, di, zr, zi):  # pragma: no cover
+    """Eq. (6)-(7) on the codes (and their table words fc, fs), in place (``zr, zi``: zeros [N, M])."""
+    weighted_e_fx(hr, hi, fc, fs, wr, wi, noise, fm, cnt, gr, gi, cr, ci)
+    d_fx(cr, ci, wr, wi, dr, di, fm, cnt)
+    f_update_fx(hr, hi, codes, fc, fs, lc, ls, dr, di, zr, zi, mu, True, fm, cnt)
 
 
 @njit(cache=True)
@@ -156,25 +184,34 @@ def normalize_fx(fc, fs, ar, ai, wr, wi, fm, cnt):  # pragma: no cover - compile
 
 
 @njit(cache=True)
-def w_step_fx(hr, hi, fc, fs, wr, wi, noise, lam, fm, cnt, gr, gi, cr, ci, ar, ai):  # pragma: no cover
-    """Eq. (8)-(9) on W, in place (``ar``/``ai`` hold W before normalisation)."""
-    K = hr.shape[1]
-    M = fc.shape[1]
+def w_update_fx(gr, gi, cr, ci, wr, wi, vr, vi, lam, ar, ai, fm, cnt):  # pragma: no cover - compiled
+    """``W_acc = W + lambda' (G^H C - V)`` (accumulator) before the normalisation of eq. (9);
+    ``V [M, K]`` is a term in the gradient format's units subtracted before fitting (zeros for
+    UPGA)."""
+    M, K = wr.shape
     fA, fG, fS, fW = fm[ACC, 0], fm[GRD, 0], fm[STP, 0], fm[PRE, 0]
-    weighted_e_fx(hr, hi, fc, fs, wr, wi, noise, fm, cnt, gr, gi, cr, ci)
+    gmode = fm[GRD, 3]
     for m in range(M):
         for l in range(K):
             sr = 0
             si = 0
-            for k in range(K):
+            for k in range(K):  # eq. (8): G^H C
                 sr += gr[k, m] * cr[k, l] + gi[k, m] * ci[k, l]
                 si += gr[k, m] * ci[k, l] - gi[k, m] * cr[k, l]
-            gw_r = requant(sr, fA, fm[GRD], cnt, S_GW)
-            gw_i = requant(si, fA, fm[GRD], cnt, S_GW)
+            gw_r = fit(rshift(sr, fA, gmode) - vr[m, l], fm[GRD], cnt, S_GW)
+            gw_i = fit(rshift(si, fA, gmode) - vi[m, l], fm[GRD], cnt, S_GW)
             ar[m, l] = fit((wr[m, l] << (fA - fW)) + rshift(lam * gw_r, fS + fG - fA, fm[ACC, 3]),
                            fm[ACC], cnt, S_WACC)
             ai[m, l] = fit((wi[m, l] << (fA - fW)) + rshift(lam * gw_i, fS + fG - fA, fm[ACC, 3]),
                            fm[ACC], cnt, S_WACC)
+
+
+@njit(cache=True)
+def w_step_fx(hr, hi, fc, fs, wr, wi, noise, lam, fm, cnt, gr, gi, cr, ci, ar, ai, zr, zi):  # pragma: no cover
+    """Eq. (8)-(9) on W, in place (``ar``/``ai`` hold W before normalisation; ``zr, zi``
+    zeros [M, K])."""
+    weighted_e_fx(hr, hi, fc, fs, wr, wi, noise, fm, cnt, gr, gi, cr, ci)
+    w_update_fx(gr, gi, cr, ci, wr, wi, zr, zi, lam, ar, ai, fm, cnt)
     normalize_fx(fc, fs, ar, ai, wr, wi, fm, cnt)
 
 
@@ -314,6 +351,10 @@ def layers_fx_one(hr, hi, cd, fc, fs, wr, wi, noise, mu, lam, lut_c, lut_s, n_co
                   gr, gi, cr, ci, dr, di, ar, ai):  # pragma: no cover - compiled
     """Layers ``first .. first + len(lam) - 1`` on one channel (``mu`` and ``lam`` hold their
     rows); layer ``i`` reads its own table and formats."""
+    N, M = fc.shape
+    K = hr.shape[1]
+    zf = np.zeros((N, M), np.int64)  # UPGA has no sensing term (see f_update_fx, w_update_fx)
+    zw = np.zeros((M, K), np.int64)
     for t in range(lam.shape[0]):
         i = first + t
         lc = lut_c[i, :n_codes[i]]
@@ -322,8 +363,8 @@ def layers_fx_one(hr, hi, cd, fc, fs, wr, wi, noise, mu, lam, lut_c, lut_s, n_co
         if i > 0 and (fms[i - 1, PRE, 0] != fm[PRE, 0] or fms[i - 1, PRE, 2] != fm[PRE, 2]):
             convert_w(wr, wi, fms[i - 1, PRE, 0], fm, cnt)
         for j in range(mu.shape[1]):
-            f_step_fx(hr, hi, cd, fc, fs, lc, ls, wr, wi, noise, mu[t, j], fm, cnt, gr, gi, cr, ci, dr, di)
-        w_step_fx(hr, hi, fc, fs, wr, wi, noise, lam[t], fm, cnt, gr, gi, cr, ci, ar, ai)
+            f_step_fx(hr, hi, cd, fc, fs, lc, ls, wr, wi, noise, mu[t, j], fm, cnt, gr, gi, cr, ci, dr, di, zf, zf)
+        w_step_fx(hr, hi, fc, fs, wr, wi, noise, lam[t], fm, cnt, gr, gi, cr, ci, ar, ai, zw, zw)
 
 
 @njit(cache=True)

@@ -24,7 +24,9 @@ units ``W = rho W_hw`` with ``rho = sqrt(P_t / N)`` and ``||F W_hw||_F^2 = N``:
 * Projection (7), as in the QAT network (:class:`quant.jcas.QuantUPGANet`): after each of the
   first J-1 inner F-steps onto the unit circle, ``F = x / isqrt(|x|^2)`` by integer division into
   the ``lut`` format (``(1, 0)`` for ``x = 0``; site ``F_update``); after the J-th onto the code
-  book (nearest code).  Projecting onto the 4-bit code book after every inner step instead
+  book (nearest code).  The F and W updates are the UPGA datapath's
+  (:func:`kernels._upga_fixed.f_update_fx`, :func:`~kernels._upga_fixed.w_update_fx`) with the
+  sensing terms subtracted.  Projecting onto the 4-bit code book after every inner step instead
   leaves the small steps of the sensing term below half a code spacing: measured on 1000
   held-out channels at 12 dB with the 4-bit QAT model of the README, beampattern MSE 31.7 dB
   against the QAT network's 26.4 dB.
@@ -35,9 +37,9 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from ._fixed import div_round, fit, isqrt, nearest_code, requant, rshift
-from ._upga_fixed import (ACC, CH, GRD, LUT, PRE, SITES as UPGA_SITES, STP, S_D, S_GF, S_GW, S_WACC, S_X,
-                          convert_w, init_w_fx, normalize_fx, weighted_e_fx)
+from ._fixed import fit, requant, rshift
+from ._upga_fixed import (ACC, CH, GRD, LUT, PRE, SITES as UPGA_SITES, STP, convert_w, d_fx, f_update_fx,
+                          init_w_fx, normalize_fx, w_update_fx, weighted_e_fx)
 
 SITES = UPGA_SITES + ("X", "Y", "sense_F", "sense_W")
 S_XX, S_Y, S_TF, S_TW = range(len(UPGA_SITES), len(SITES))
@@ -84,90 +86,39 @@ def residual_fx(fc, fs, wr, wi, pr, pi, fm, cnt, xr, xi, qr, qi, yr, yi):  # pra
 
 
 @njit(cache=True)
-def f_step_fx(hr, hi, codes, fc, fs, lc, ls, wr, wi, noise, mu, kf, to_code, pr, pi, fm, cnt,
-              gr, gi, cr, ci, dr, di, xr, xi, qr, qi, yr, yi):  # pragma: no cover - compiled
-    """Eq. (14b) then (7) on the words fc, fs of F, in place: onto the unit circle (lut format)
-    after an inner step, onto the code book (codes and their table words) if ``to_code``."""
-    N, K = hr.shape
-    M = codes.shape[1]
-    fH, fL, fA, fG, fS, fW = fm[CH, 0], fm[LUT, 0], fm[ACC, 0], fm[GRD, 0], fm[STP, 0], fm[PRE, 0]
-    gmode = fm[GRD, 3]
-    weighted_e_fx(hr, hi, fc, fs, wr, wi, noise, fm, cnt, gr, gi, cr, ci)
-    for k in range(K):  # D = C W^H
-        for m in range(M):
-            sr = 0
-            si = 0
-            for l in range(K):
-                sr += cr[k, l] * wr[m, l] + ci[k, l] * wi[m, l]
-                si += ci[k, l] * wr[m, l] - cr[k, l] * wi[m, l]
-            dr[k, m] = requant(sr, fW, fm[GRD], cnt, S_D)
-            di[k, m] = requant(si, fW, fm[GRD], cnt, S_D)
-    residual_fx(fc, fs, wr, wi, pr, pi, fm, cnt, xr, xi, qr, qi, yr, yi)
-    up = fG - fL
+def sense_f_fx(yr, yi, wr, wi, kf, fm, cnt, tr, ti):  # pragma: no cover - compiled
+    """The sensing term of eq. (14b) in the gradient format's units: ``kappa_F Y W_hw^H``, with
+    ``T = Y W_hw^H`` stored in the accumulator format (eq. 12 / 2)."""
+    N, M = tr.shape
+    K = wr.shape[1]
+    fA, fG, fS, fW = fm[ACC, 0], fm[GRD, 0], fm[STP, 0], fm[PRE, 0]
     for n in range(N):
         for m in range(M):
             sr = 0
             si = 0
-            for k in range(K):  # eq. (10): H D
-                sr += hr[n, k] * dr[k, m] - hi[n, k] * di[k, m]
-                si += hr[n, k] * di[k, m] + hi[n, k] * dr[k, m]
-            tr = 0
-            ti = 0
-            for l in range(K):  # eq. (12) / 2: Y W^H
-                tr += yr[n, l] * wr[m, l] + yi[n, l] * wi[m, l]
-                ti += yi[n, l] * wr[m, l] - yr[n, l] * wi[m, l]
-            tr = requant(tr, fW, fm[ACC], cnt, S_TF)
-            ti = requant(ti, fW, fm[ACC], cnt, S_TF)
-            g_r = fit(rshift(sr, fH, gmode) - rshift(kf * tr, fS + fA - fG, gmode), fm[GRD], cnt, S_GF)
-            g_i = fit(rshift(si, fH, gmode) - rshift(kf * ti, fS + fA - fG, gmode), fm[GRD], cnt, S_GF)
-            x_r = fit((fc[n, m] << up) + rshift(mu * g_r, fS, gmode), fm[GRD], cnt, S_X)
-            x_i = fit((fs[n, m] << up) + rshift(mu * g_i, fS, gmode), fm[GRD], cnt, S_X)
-            if to_code:
-                c = nearest_code(x_r, x_i, lc, ls)
-                codes[n, m] = c
-                fc[n, m] = lc[c]
-                fs[n, m] = ls[c]
-            else:  # x / |x| with |x| = isqrt(x_r^2 + x_i^2); (1, 0) for x = 0
-                r = isqrt(x_r * x_r + x_i * x_i)
-                if r == 0:
-                    fc[n, m] = 1 << fL
-                    fs[n, m] = 0
-                else:
-                    fc[n, m] = fit(div_round(x_r << fL, r, fm[LUT, 3]), fm[LUT], cnt, S_X)
-                    fs[n, m] = fit(div_round(x_i << fL, r, fm[LUT, 3]), fm[LUT], cnt, S_X)
+            for l in range(K):
+                sr += yr[n, l] * wr[m, l] + yi[n, l] * wi[m, l]
+                si += yi[n, l] * wr[m, l] - yr[n, l] * wi[m, l]
+            tr[n, m] = rshift(kf * requant(sr, fW, fm[ACC], cnt, S_TF), fS + fA - fG, fm[GRD, 3])
+            ti[n, m] = rshift(kf * requant(si, fW, fm[ACC], cnt, S_TF), fS + fA - fG, fm[GRD, 3])
 
 
 @njit(cache=True)
-def w_step_fx(hr, hi, fc, fs, wr, wi, noise, lam, kw, pr, pi, fm, cnt,
-              gr, gi, cr, ci, ar, ai, xr, xi, qr, qi, yr, yi):  # pragma: no cover - compiled
-    """Eq. (15) then (9) on W, in place (``ar``/``ai`` hold W before normalisation)."""
-    N, K = hr.shape
-    M = fc.shape[1]
-    fL, fA, fG, fS, fW = fm[LUT, 0], fm[ACC, 0], fm[GRD, 0], fm[STP, 0], fm[PRE, 0]
-    gmode = fm[GRD, 3]
-    weighted_e_fx(hr, hi, fc, fs, wr, wi, noise, fm, cnt, gr, gi, cr, ci)
-    residual_fx(fc, fs, wr, wi, pr, pi, fm, cnt, xr, xi, qr, qi, yr, yi)
+def sense_w_fx(fc, fs, yr, yi, kw, fm, cnt, vr, vi):  # pragma: no cover - compiled
+    """The sensing term of eq. (15) in the gradient format's units: ``kappa_W F^H Y``, with
+    ``F^H Y`` stored in the accumulator format (eq. 13 / 2)."""
+    N, M = fc.shape
+    K = yr.shape[1]
+    fL, fA, fG, fS = fm[LUT, 0], fm[ACC, 0], fm[GRD, 0], fm[STP, 0]
     for m in range(M):
         for l in range(K):
             sr = 0
             si = 0
-            for k in range(K):  # eq. (11): G^H C
-                sr += gr[k, m] * cr[k, l] + gi[k, m] * ci[k, l]
-                si += gr[k, m] * ci[k, l] - gi[k, m] * cr[k, l]
-            vr = 0
-            vi = 0
-            for n in range(N):  # eq. (13) / 2: F^H Y
-                vr += fc[n, m] * yr[n, l] + fs[n, m] * yi[n, l]
-                vi += fc[n, m] * yi[n, l] - fs[n, m] * yr[n, l]
-            vr = requant(vr, fL, fm[ACC], cnt, S_TW)
-            vi = requant(vi, fL, fm[ACC], cnt, S_TW)
-            gw_r = fit(rshift(sr, fA, gmode) - rshift(kw * vr, fS + fA - fG, gmode), fm[GRD], cnt, S_GW)
-            gw_i = fit(rshift(si, fA, gmode) - rshift(kw * vi, fS + fA - fG, gmode), fm[GRD], cnt, S_GW)
-            ar[m, l] = fit((wr[m, l] << (fA - fW)) + rshift(lam * gw_r, fS + fG - fA, fm[ACC, 3]),
-                           fm[ACC], cnt, S_WACC)
-            ai[m, l] = fit((wi[m, l] << (fA - fW)) + rshift(lam * gw_i, fS + fG - fA, fm[ACC, 3]),
-                           fm[ACC], cnt, S_WACC)
-    normalize_fx(fc, fs, ar, ai, wr, wi, fm, cnt)
+            for n in range(N):
+                sr += fc[n, m] * yr[n, l] + fs[n, m] * yi[n, l]
+                si += fc[n, m] * yi[n, l] - fs[n, m] * yr[n, l]
+            vr[m, l] = rshift(kw * requant(sr, fL, fm[ACC], cnt, S_TW), fS + fA - fG, fm[GRD, 3])
+            vi[m, l] = rshift(kw * requant(si, fL, fm[ACC], cnt, S_TW), fS + fA - fG, fm[GRD, 3])
 
 
 @njit(cache=True)
@@ -179,8 +130,8 @@ def forward_one(hr, hi, codes, wr, wi, noise, mu, lam, kf, kw, pr, pi, steer_cod
     i64 = np.int64
     gr, gi, dr, di = np.empty((K, M), i64), np.empty((K, M), i64), np.empty((K, M), i64), np.empty((K, M), i64)
     cr, ci, qr, qi = np.empty((K, K), i64), np.empty((K, K), i64), np.empty((K, K), i64), np.empty((K, K), i64)
-    ar, ai = np.empty((M, K), i64), np.empty((M, K), i64)
-    fc, fs = np.empty((N, M), i64), np.empty((N, M), i64)
+    ar, ai, vr, vi = np.empty((M, K), i64), np.empty((M, K), i64), np.empty((M, K), i64), np.empty((M, K), i64)
+    fc, fs, tr, ti = np.empty((N, M), i64), np.empty((N, M), i64), np.empty((N, M), i64), np.empty((N, M), i64)
     xr, xi, yr, yi = np.empty((N, K), i64), np.empty((N, K), i64), np.empty((N, K), i64), np.empty((N, K), i64)
     for n in range(N):
         for m in range(K, M):
@@ -193,11 +144,17 @@ def forward_one(hr, hi, codes, wr, wi, noise, mu, lam, kf, kw, pr, pi, steer_cod
         if i > 0 and (fms[i - 1, PRE, 0] != fm[PRE, 0] or fms[i - 1, PRE, 2] != fm[PRE, 2]):
             convert_w(wr, wi, fms[i - 1, PRE, 0], fm, cnt)
         J = mu.shape[1]
-        for j in range(J):
-            f_step_fx(hr, hi, codes, fc, fs, lc, ls, wr, wi, noise, mu[i, j], kf, j == J - 1, pr, pi, fm, cnt,
-                      gr, gi, cr, ci, dr, di, xr, xi, qr, qi, yr, yi)
-        w_step_fx(hr, hi, fc, fs, wr, wi, noise, lam[i], kw, pr, pi, fm, cnt,
-                  gr, gi, cr, ci, ar, ai, xr, xi, qr, qi, yr, yi)
+        for j in range(J):  # eq. (14b), then (7): the unit circle, the code book after the last
+            weighted_e_fx(hr, hi, fc, fs, wr, wi, noise, fm, cnt, gr, gi, cr, ci)
+            d_fx(cr, ci, wr, wi, dr, di, fm, cnt)
+            residual_fx(fc, fs, wr, wi, pr, pi, fm, cnt, xr, xi, qr, qi, yr, yi)
+            sense_f_fx(yr, yi, wr, wi, kf, fm, cnt, tr, ti)
+            f_update_fx(hr, hi, codes, fc, fs, lc, ls, dr, di, tr, ti, mu[i, j], j == J - 1, fm, cnt)
+        weighted_e_fx(hr, hi, fc, fs, wr, wi, noise, fm, cnt, gr, gi, cr, ci)  # eq. (15), then (9)
+        residual_fx(fc, fs, wr, wi, pr, pi, fm, cnt, xr, xi, qr, qi, yr, yi)
+        sense_w_fx(fc, fs, yr, yi, kw, fm, cnt, vr, vi)
+        w_update_fx(gr, gi, cr, ci, wr, wi, vr, vi, lam[i], ar, ai, fm, cnt)
+        normalize_fx(fc, fs, ar, ai, wr, wi, fm, cnt)
 
 
 @njit(cache=True, parallel=True)

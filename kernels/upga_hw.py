@@ -150,8 +150,16 @@ def upga_forward_hw(h_re, h_im, p_t, noise, mu, lam, spec: HardwareSpec, layer_s
     w_i = np.empty((B, M, K), np.int64)
     counts = np.zeros((B, len(_k.SITES)), np.int64)
     _k.forward_fx_batch(x.h_r, x.h_i, x.noise, x.mu, x.lam, x.lut_c, x.lut_s, x.n_codes, x.fms, codes, w_r, w_i, counts)
-    counters = {"input": x.input_overflows}
-    counters.update({site: counts[:, i].copy() for i, site in enumerate(_k.SITES)})
+    return hardware_result(x, codes, w_r, w_i, counts, _k.SITES)
+
+
+def hardware_result(x: "HwInputs", codes: np.ndarray, w_r: np.ndarray, w_i: np.ndarray, counts: np.ndarray,
+                    sites: tuple[str, ...], input_overflows: np.ndarray | None = None) -> HardwareResult:
+    """The kernel's outputs with the overflow counters by site (``input`` first: the boundary's,
+    plus ``input_overflows`` of a family's own inputs)."""
+    inputs = x.input_overflows if input_overflows is None else x.input_overflows + input_overflows
+    counters = {"input": inputs}
+    counters.update({site: counts[:, i].copy() for i, site in enumerate(sites)})
     last = x.layers[-1]
     return HardwareResult(codes, w_r, w_i, last.precoder, counters, x.p_t, last.phase_bits)
 

@@ -20,7 +20,7 @@ from hbf_edge.errors import ConfigError, ShapeError
 from hbf_edge.spec import FixedPointFormat, HardwareSpec, phase_to_code
 
 from . import _upganet_fixed as _k
-from .upga_hw import HardwareResult, prepare_hw_inputs
+from .upga_hw import HardwareResult, hardware_result, prepare_hw_inputs
 from .upganet import UpganetModel, load_upganet
 
 __all__ = ["upganet_forward_hw", "load_upganet_hw", "sensing_words", "JCAS_COUNTER_SITES"]
@@ -111,7 +111,4 @@ def upganet_forward_hw(h_re, h_im, p_t, noise, model: UpganetModel, spec: Hardwa
     counts = np.zeros((B, len(_k.SITES)), np.int64)
     _k.forward_fx_batch(x.h_r, x.h_i, x.noise, x.mu, x.lam, kf, kw, psi_r, psi_i, steer_codes, x.lut_c, x.lut_s,
                         x.n_codes, x.fms, codes, w_r, w_i, counts)
-    counters = {"input": x.input_overflows + over}
-    counters.update({site: counts[:, i].copy() for i, site in enumerate(_k.SITES)})
-    last = x.layers[-1]
-    return HardwareResult(codes, w_r, w_i, last.precoder, counters, x.p_t, last.phase_bits)
+    return hardware_result(x, codes, w_r, w_i, counts, _k.SITES, over)

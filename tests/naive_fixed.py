@@ -212,13 +212,18 @@ class Datapath:
         return [[(inv[i][j], inv[i + n][j]) for j in range(n)] for i in range(n)]
 
     def init(self, h, M):
-        acc = self.spec.accumulator
         N, K = len(h), len(h[0])
         n_codes = len(self.lut)
         codes = [[self.nearest(*h[n][k]) for k in range(K)] for n in range(N)]
         for n in range(N):
             for m in range(K, M):
                 codes[n].append(math.floor(Fraction(-2 * n * (m - K) * n_codes + N, 2 * N)) % n_codes)
+        return codes, self.init_w(h, codes)
+
+    def init_w(self, h, codes):
+        """``W = (F^H F)^-1 F^H H (H^H H)^-1``, normalised, for the codes of the initial F."""
+        acc = self.spec.accumulator
+        N, K, M = len(h), len(h[0]), len(codes[0])
         Fw = self.words(codes)
         A = [[self.store_c(self.csum(self.cmul(h[n][i], h[n][j], conj_a=True) for n in range(N)),
                            acc, "init", 2 * self.fH - self.fA) for j in range(K)] for i in range(K)]
@@ -233,7 +238,7 @@ class Datapath:
         Bi = self.cinverse(B)
         Wacc = [[self.store_c(self.csum(self.cmul(Bi[i][j], T[j][k]) for j in range(M)), acc, "init", self.fA)
                  for k in range(K)] for i in range(M)]
-        return codes, self.normalize(self.words(codes), Wacc)
+        return self.normalize(Fw, Wacc)
 
 
 def forward(h, p_t, noise, mu, lam, spec, layer_specs=None):

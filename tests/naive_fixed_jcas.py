@@ -99,24 +99,9 @@ class JcasDatapath(Datapath):
 
     def init(self, h, M, steer_codes):
         """Eq. (17): the UPGA initialisation with the targets' codes in place of the DFT codes."""
-        acc = self.spec.accumulator
         N, K = len(h), len(h[0])
         codes = [[self.nearest(*h[n][k]) for k in range(K)] + list(steer_codes[n]) for n in range(N)]
-        Fw = self.words(codes)
-        A = [[self.store_c(self.csum(self.cmul(h[n][i], h[n][j], conj_a=True) for n in range(N)),
-                           acc, "init", 2 * self.fH - self.fA) for j in range(K)] for i in range(K)]
-        Ai = self.cinverse(A)
-        Z = [[self.store_c(self.csum(self.cmul(h[n][j], Ai[j][k]) for j in range(K)), acc, "init", self.fH)
-              for k in range(K)] for n in range(N)]
-        B = [[self.store_c(self.csum(self.cmul(self.F(Fw, n, i), self.F(Fw, n, j), conj_a=True)
-                                     for n in range(N)), acc, "init", 2 * self.fL - self.fA)
-              for j in range(M)] for i in range(M)]
-        T = [[self.store_c(self.csum(self.cmul(self.F(Fw, n, i), Z[n][k], conj_a=True) for n in range(N)),
-                           acc, "init", self.fL) for k in range(K)] for i in range(M)]
-        Bi = self.cinverse(B)
-        Wacc = [[self.store_c(self.csum(self.cmul(Bi[i][j], T[j][k]) for j in range(M)), acc, "init", self.fA)
-                 for k in range(K)] for i in range(M)]
-        return codes, self.normalize(Fw, Wacc)
+        return codes, self.init_w(h, codes)
 
 
 def forward(h, p_t, noise, model, spec, layer_specs=None):
