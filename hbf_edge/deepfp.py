@@ -1,0 +1,217 @@
+"""DeepFP: FastFP unfolded into L layers whose step is chosen by a small complex DNN, in real
+arithmetic (paper ``deepfp.txt`` Section IV).
+
+Layer ``l`` (eq. 48-52): ``Z = V`` (36), ``Gamma`` (28) and ``Y`` (27) at ``Z``, ``Lambda`` (26)
+and ``L`` (30), the step from the layer's DNN (51), then ``V = Z + s (Lambda - L Z)`` (38) and
+the power scaling of (37).  Shapes as in :mod:`hbf_edge.wsr`: ``H : [B, L, K, L, N_r, N_t]``,
+``V : [B, L, K, N_t, d]``; complex values are :class:`hbf_edge.cplx.C` pairs so the network
+traces to a real ONNX graph.
+
+Choices where the paper is silent (each tested):
+
+* the DNN outputs the **step** ``s = 1/lambda`` (``Re`` of its last complex linear layer), per
+  user, as the authors' published code does; the paper's eq. (46) names lambda.  A step can
+  take any sign and size without a division, and the power scaling of (37) bounds the result;
+* the DNN input is the flattened complex pair ``(Z_lk, Lambda_lk - L_l Z_lk)`` of length
+  ``2 N_t d`` (eq. 46), and its hidden layers are complex linear maps with the complex ReLU
+  of eq. (47) applied to real and imaginary parts;
+* the weights ``w_lk`` are ones and every budget ``P_l`` and the noise are 1 (the dataset units
+  of :mod:`hbf_edge.multicell`).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from torch import nn
+
+from . import cplx
+from .cplx import C
+from .errors import ConfigError, ShapeError
+
+__all__ = ["ComplexLinear", "StepNet", "DeepFP", "fp_state", "direction", "fastfp_update", "power_scale_t", "wsr_t",
+           "to_c", "DEFAULT_HIDDEN"]
+
+DEFAULT_HIDDEN = 64
+
+
+def to_c(z: np.ndarray, dtype: torch.dtype = torch.float64) -> C:
+    z = np.ascontiguousarray(z)
+    return C(torch.from_numpy(z.real.copy()).to(dtype), torch.from_numpy(z.imag.copy()).to(dtype))
+
+
+def _ein(eq: str, a: C, b: C, conj_a: bool = False) -> C:
+    """``einsum(eq, a, b)`` of complex pairs (``conj(a)`` with ``conj_a``)."""
+    ai = -a.im if conj_a else a.im
+    return C(torch.einsum(eq, a.re, b.re) - torch.einsum(eq, ai, b.im),
+             torch.einsum(eq, a.re, b.im) + torch.einsum(eq, ai, b.re))
+
+
+def _received(H: C, V: C) -> tuple[C, C, C]:
+    """``HV[b,l,k,i,j] = H_{lk,i} V_ij``; ``A = H_{lk,l} V_lk``; ``D`` of eq. (10) (unit noise)."""
+    HV = _ein("blkirn,bijnd->blkijrd", H, V)
+    D = C(torch.einsum("blkijrd,blkijsd->blkrs", HV.re, HV.re) + torch.einsum("blkijrd,blkijsd->blkrs", HV.im, HV.im),
+          torch.einsum("blkijrd,blkijsd->blkrs", HV.im, HV.re) - torch.einsum("blkijrd,blkijsd->blkrs", HV.re, HV.im))
+    Nr = H.re.shape[4]
+    D = D + cplx.eye(Nr, H.re)
+    A = C(torch.einsum("blklkrd->blkrd", HV.re), torch.einsum("blklkrd->blkrd", HV.im))
+    return HV, A, D
+
+
+def _herm(a: C) -> C:
+    t = cplx.conj_t(a)
+    return C(0.5 * (a.re + t.re), 0.5 * (a.im + t.im))
+
+
+def fp_state(H: C, Z: C) -> tuple[C, C, C, C]:
+    """``(Y, Gamma, Lambda, L)`` at ``Z``: eq. (27), (28), (26), (30) (unit weights)."""
+    _, A, D = _received(H, Z)
+    d = Z.re.shape[-1]
+    Dinv = cplx.inv(_herm(D))
+    Y = cplx.matmul(Dinv, A)  # (27)
+    F = _herm(D - cplx.matmul_bh(A, A))
+    Gam = _herm(cplx.matmul_ah(A, cplx.matmul(cplx.inv(F), A)))  # (28)
+    YG = cplx.matmul(Y, Gam + cplx.eye(d, Z.re))
+    H_own = C(torch.einsum("blklrn->blkrn", H.re), torch.einsum("blklrn->blkrn", H.im))
+    Lam = cplx.matmul_ah(H_own, YG)  # (26)
+    M = cplx.matmul_bh(YG, Y)  # Y (I + Gamma) Y^H, [B, L, K, N_r, N_r]
+    HM = _ein("bijlrn,bijrs->bijlns", H, M, conj_a=True)  # H^H M
+    Lmat = _herm(_ein("bijlns,bijlsm->blnm", HM, H))  # (30)
+    return Y, Gam, Lam, Lmat
+
+
+def power_scale_t(V: C, budget: float = 1.0) -> C:
+    """Eq. (37): scale each cell down onto its budget if it exceeds it."""
+    p = cplx.abs2(V).sum(dim=(2, 3, 4))
+    s = torch.clamp(torch.sqrt(budget / torch.clamp(p, min=1e-300)), max=1.0)[:, :, None, None, None]
+    return C(V.re * s, V.im * s)
+
+
+def direction(Z: C, Lam: C, Lmat: C) -> C:
+    """``Lambda_lk - L_l Z_lk``, the ascent direction of eq. (38), ``[B, L, K, N_t, d]``."""
+    return Lam - cplx.matmul(C(Lmat.re[:, :, None], Lmat.im[:, :, None]), Z)
+
+
+def fastfp_update(Z: C, G: C, step: torch.Tensor) -> C:
+    """Eq. (38) and (37): ``V = Z + s G`` with a step per user ``[B, L, K]``, power-scaled."""
+    s = step[..., None, None]
+    return power_scale_t(C(Z.re + s * G.re, Z.im + s * G.im))
+
+
+def wsr_t(H: C, V: C) -> torch.Tensor:
+    """Weighted sum rate eq. (2)-(4a), unit weights and noise, log2, ``[B]``."""
+    _, A, D = _received(H, V)
+    F = _herm(D - cplx.matmul_bh(A, A))
+    G = cplx.matmul_ah(A, cplx.matmul(cplx.inv(F), A))
+    d = V.re.shape[-1]
+    Mc = cplx.to_complex(G + cplx.eye(d, V.re))
+    return torch.linalg.slogdet(Mc)[1].sum(dim=(1, 2)) / math.log(2.0)
+
+
+class ComplexLinear(nn.Module):
+    """``y = W x + b`` with complex ``W [out, in]`` and ``b``, in real arithmetic."""
+
+    def __init__(self, n_in: int, n_out: int, seed_gen: torch.Generator | None = None, imag_bias: bool = True) -> None:
+        super().__init__()
+        bound = 1.0 / math.sqrt(2 * n_in)  # the complex analogue of PyTorch's default scale
+
+        def uniform(*shape: int) -> nn.Parameter:
+            return nn.Parameter((torch.rand(*shape, generator=seed_gen, dtype=torch.float64) * 2 - 1) * bound)
+
+        self.w_re, self.w_im, self.b_re = uniform(n_out, n_in), uniform(n_out, n_in), uniform(n_out)
+        # a layer read through Re(.) only has no use for an imaginary bias
+        self.b_im = uniform(n_out) if imag_bias else None
+
+    def forward(self, x: C) -> C:
+        wr, wi = self.w_re.to(x.re.dtype), self.w_im.to(x.re.dtype)
+        im = x.re @ wi.T + x.im @ wr.T
+        return C(x.re @ wr.T - x.im @ wi.T + self.b_re.to(x.re.dtype),
+                 im + self.b_im.to(x.re.dtype) if self.b_im is not None else im)
+
+
+class StepNet(nn.Module):
+    """The DNN theta_l of eq. (46)/(51): complex linear layers with the complex ReLU (47)
+    between them, ``Re`` of the output: the step ``s = 1/lambda`` per user."""
+
+    def __init__(self, n_in: int, hidden: int = DEFAULT_HIDDEN, n_hidden: int = 2,
+                 seed_gen: torch.Generator | None = None) -> None:
+        super().__init__()
+        sizes = [n_in] + [hidden] * n_hidden + [1]
+        last = len(sizes) - 2
+        self.layers = nn.ModuleList(ComplexLinear(a, b, seed_gen, imag_bias=i < last)
+                                    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])))
+
+    def forward(self, x: C) -> torch.Tensor:
+        for i, layer in enumerate(self.layers):
+            x = layer(x)
+            if i < len(self.layers) - 1:
+                x = C(torch.relu(x.re), torch.relu(x.im))  # eq. (47)
+        return x.re[..., 0]
+
+
+class DeepFP(nn.Module):
+    """L unfolded FastFP layers, each with its own :class:`StepNet` (Fig. 2).
+
+    Parameters
+    ----------
+    n_layers : int
+        Unfolded layers (8 in the paper).
+    n_tx, n_streams : int
+        ``N_t`` and ``d`` the DNN inputs are sized for (smaller problems are zero-padded,
+        Section IV-E).
+    hidden, n_hidden : int
+        Width and number of hidden layers of each DNN (64 and 2).
+    seed : int
+        Seed of the DNN initialisation.
+    """
+
+    def __init__(self, n_layers: int = 8, n_tx: int = 64, n_streams: int = 2, hidden: int = DEFAULT_HIDDEN,
+                 n_hidden: int = 2, seed: int = 0) -> None:
+        super().__init__()
+        for name, v in (("n_layers", n_layers), ("n_tx", n_tx), ("n_streams", n_streams), ("hidden", hidden),
+                        ("n_hidden", n_hidden)):
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ConfigError(f"{name} must be an integer >= 1, got {v!r}")
+        self.n_layers, self.n_tx, self.n_streams = n_layers, n_tx, n_streams
+        gen = torch.Generator().manual_seed(seed)
+        self.steps = nn.ModuleList(StepNet(2 * n_tx * n_streams, hidden, n_hidden, gen) for _ in range(n_layers))
+
+    def _pad(self, H: C, V: C) -> tuple[C, C, int, int]:
+        """Section IV-E: zero-pad ``N_t`` and ``d`` up to the sizes the DNNs were built for."""
+        Nt, d = V.re.shape[-2], V.re.shape[-1]
+        if Nt > self.n_tx or d > self.n_streams:
+            raise ShapeError(f"the network was built for N_t <= {self.n_tx} and d <= {self.n_streams}, "
+                             f"got N_t = {Nt}, d = {d}")
+        pn, pd = self.n_tx - Nt, self.n_streams - d
+        if pn or pd:
+            H = C(nn.functional.pad(H.re, (0, pn)), nn.functional.pad(H.im, (0, pn)))
+            V = C(nn.functional.pad(V.re, (0, pd, 0, pn)), nn.functional.pad(V.im, (0, pd, 0, pn)))
+        return H, V, Nt, d
+
+    def layer(self, i: int, H: C, V: C) -> tuple[C, torch.Tensor]:
+        """Layer ``i`` (eq. 48-52) on padded inputs: the new V and the steps ``[B, L, K]``."""
+        Z = V  # (48)
+        _, _, Lam, Lmat = fp_state(H, Z)  # (49), (50), with (26) and (30)
+        G = direction(Z, Lam, Lmat)
+        B, L, K = Z.re.shape[:3]
+        x = C(torch.cat([Z.re.reshape(B, L, K, -1), G.re.reshape(B, L, K, -1)], dim=-1),
+              torch.cat([Z.im.reshape(B, L, K, -1), G.im.reshape(B, L, K, -1)], dim=-1))
+        step = self.steps[i](x)  # (51)
+        V = fastfp_update(Z, G, step)  # (52) = (38) + (37)
+        return V, step
+
+    def forward(self, H: C, V0: C, trajectory: bool = False) -> tuple[C, list[C]]:
+        """All layers from ``V0`` (power-feasible); returns ``V`` (unpadded) and, with
+        ``trajectory``, every layer's output."""
+        if H.re.ndim != 6 or V0.re.ndim != 5 or V0.re.shape[:3] != H.re.shape[:3]:
+            raise ShapeError(f"H must be [B, L, K, L, N_r, N_t] and V0 [B, L, K, N_t, d], got "
+                             f"{list(H.re.shape)} and {list(V0.re.shape)}")
+        H, V, Nt, d = self._pad(H, V0)
+        outs = []
+        for i in range(self.n_layers):
+            V, _ = self.layer(i, H, V)
+            if trajectory:
+                outs.append(C(V.re[..., :Nt, :d], V.im[..., :Nt, :d]))
+        return C(V.re[..., :Nt, :d], V.im[..., :Nt, :d]), outs

@@ -1,0 +1,69 @@
+"""DeepFP network (torch, real arithmetic) against the numpy FastFP solver and the WSR."""
+
+import numpy as np
+import pytest
+import torch
+
+from hbf_edge import cplx
+from hbf_edge.deepfp import DeepFP, direction, fastfp_update, fp_state, to_c, wsr_t
+from hbf_edge.errors import ShapeError
+from hbf_edge.fp_solvers import fastfp_lambda, fastfp_step
+from hbf_edge.multicell import NetworkConfig, generate_channels
+from hbf_edge.wsr import cell_power, fp_quantities, random_init, weighted_sum_rate
+
+CFG = NetworkConfig(n_users=3, n_tx=12, n_rx=2, n_streams=2)
+
+
+@pytest.fixture(scope="module")
+def problem():
+    H = generate_channels(CFG, 3, seed=5)
+    V = random_init((3, 7, 3, 12, 2), np.ones(7), seed=2)
+    return H, V
+
+
+def test_fp_state_and_wsr_equal_numpy(problem):
+    H, V = problem
+    Y, Gam, Lam, Lmat = fp_state(to_c(H), to_c(V))
+    Yn, Gn, Ln, Mn = fp_quantities(H, V, np.ones((7, 3)))
+    for got, want in ((Y, Yn), (Gam, Gn), (Lam, Ln), (Lmat, Mn)):
+        assert np.max(np.abs(cplx.to_complex(got).numpy() - want)) < 1e-9 * np.max(np.abs(want))
+    assert np.allclose(wsr_t(to_c(H), to_c(V)).numpy(), weighted_sum_rate(H, V), rtol=1e-10)
+
+
+def test_a_layer_with_the_eigenvalue_step_is_fastfp(problem):
+    H, V = problem
+    _, _, Lam, Lmat = fp_state(to_c(H), to_c(V))
+    lam = fastfp_lambda(cplx.to_complex(Lmat).numpy(), "max")  # [B, L]
+    step = torch.from_numpy(np.repeat(1.0 / lam[:, :, None], 3, axis=2))
+    out = fastfp_update(to_c(V), direction(to_c(V), Lam, Lmat), step)
+    want = fastfp_step(H, V, np.ones((7, 3)), np.ones(7))
+    assert np.max(np.abs(cplx.to_complex(out).numpy() - want)) < 1e-10
+
+
+def test_network_is_feasible_differentiable_and_seeded(problem):
+    H, V = problem
+    net = DeepFP(n_layers=3, n_tx=12, n_streams=2, hidden=16, seed=4)
+    Vt = to_c(V)
+    out, traj = net(to_c(H), Vt, trajectory=True)
+    assert len(traj) == 3 and out.re.shape == (3, 7, 3, 12, 2)
+    assert np.all(cell_power(cplx.to_complex(out).detach().numpy()) <= 1 + 1e-9)
+    loss = -wsr_t(to_c(H), out).mean()
+    loss.backward()
+    grads = [p.grad for p in net.parameters()]
+    assert all(g is not None and torch.isfinite(g).all() for g in grads) and any(g.abs().sum() > 0 for g in grads)
+    again = DeepFP(n_layers=3, n_tx=12, n_streams=2, hidden=16, seed=4)
+    assert all(torch.equal(a, b) for a, b in zip(net.parameters(), again.parameters()))
+
+
+def test_padding_transfer_to_fewer_antennas_and_streams(problem):
+    H, V = problem
+    net = DeepFP(n_layers=2, n_tx=16, n_streams=3, hidden=8, seed=1)
+    out, _ = net(to_c(H), to_c(V))
+    assert out.re.shape == (3, 7, 3, 12, 2)
+    Hp = np.pad(H, [(0, 0)] * 5 + [(0, 4)])
+    Vp = np.pad(V, [(0, 0)] * 3 + [(0, 4), (0, 1)])
+    full, _ = net(to_c(Hp), to_c(Vp))
+    assert torch.allclose(full.re[..., :12, :2], out.re) and torch.allclose(full.im[..., :12, :2], out.im)
+    assert float(full.re[..., 12:, :].detach().abs().max()) == 0.0 and float(full.re[..., 2:].detach().abs().max()) == 0.0
+    with pytest.raises(ShapeError):
+        DeepFP(n_layers=1, n_tx=8, n_streams=2)(to_c(H), to_c(V))
