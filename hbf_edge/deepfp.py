@@ -9,12 +9,16 @@ traces to a real ONNX graph.
 
 Choices where the paper is silent (each tested):
 
-* the DNN outputs the **step** ``s = 1/lambda`` (``Re`` of its last complex linear layer), per
-  user, as the authors' published code does; the paper's eq. (46) names lambda.  A step can
-  take any sign and size without a division, and the power scaling of (37) bounds the result;
-* the DNN input is the flattened complex pair ``(Z_lk, Lambda_lk - L_l Z_lk)`` of length
-  ``2 N_t d`` (eq. 46), and its hidden layers are complex linear maps with the complex ReLU
-  of eq. (47) applied to real and imaginary parts;
+* the DNN chooses the **step** ``s = 1/lambda`` per user, relative to Remark 9's
+  ``1/||L_l||_F``: ``s = exp(Re(out)) / ||L_l||_F``, and it sees ``(Z_lk, (Lambda_lk - L_l
+  Z_lk) / ||L_l||_F)`` (eq. 46 flattened, length ``2 N_t d``), the direction in the units of a
+  FastFP step.  An untrained network (``out`` near 0) thus starts at FastFP with the Frobenius
+  step and learns how much more aggressive to be.  Measured with the paper's literal form
+  (``s = Re(out)`` on the raw pair; the authors' code also outputs the step): single cell,
+  N_t=8, K=3, N_r=2, d=1, 3 layers, 40 training channels, 8 + 10 epochs at lr 5e-3: validation
+  WSR 5.39 -> 5.78 bit/s/Hz, below FastFP's 6.63 after 3 iterations;
+* the hidden layers are complex linear maps with the complex ReLU of eq. (47) applied to
+  real and imaginary parts;
 * the weights ``w_lk`` are ones and every budget ``P_l`` and the noise are 1 (the dataset units
   of :mod:`hbf_edge.multicell`).
 """
@@ -35,6 +39,7 @@ __all__ = ["ComplexLinear", "StepNet", "DeepFP", "fp_state", "direction", "fastf
            "to_c", "DEFAULT_HIDDEN"]
 
 DEFAULT_HIDDEN = 64
+STEP_LOG_RANGE = 10.0  # the DNN scales Remark 9's step by exp(out), out clamped to +-10
 
 
 def to_c(z: np.ndarray, dtype: torch.dtype = torch.float64) -> C:
@@ -196,9 +201,10 @@ class DeepFP(nn.Module):
         _, _, Lam, Lmat = fp_state(H, Z)  # (49), (50), with (26) and (30)
         G = direction(Z, Lam, Lmat)
         B, L, K = Z.re.shape[:3]
-        x = C(torch.cat([Z.re.reshape(B, L, K, -1), G.re.reshape(B, L, K, -1)], dim=-1),
-              torch.cat([Z.im.reshape(B, L, K, -1), G.im.reshape(B, L, K, -1)], dim=-1))
-        step = self.steps[i](x)  # (51)
+        fro = torch.sqrt(cplx.abs2(Lmat).sum(dim=(-2, -1)))[:, :, None]  # ||L_l||_F, Remark 9's lambda
+        x = C(torch.cat([Z.re.reshape(B, L, K, -1), G.re.reshape(B, L, K, -1) / fro[..., None]], dim=-1),
+              torch.cat([Z.im.reshape(B, L, K, -1), G.im.reshape(B, L, K, -1) / fro[..., None]], dim=-1))
+        step = torch.exp(torch.clamp(self.steps[i](x), -STEP_LOG_RANGE, STEP_LOG_RANGE)) / fro  # (51)
         V = fastfp_update(Z, G, step)  # (52) = (38) + (37)
         return V, step
 

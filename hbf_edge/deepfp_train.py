@@ -1,0 +1,114 @@
+"""Two-stage training of DeepFP (``deepfp.txt`` Section IV-D and V-A).
+
+Stage 1 is supervised: the MSE between the network's last output and the FastFP solution from
+the same random start (eq. 53; FastFP with lambda_max, ``fastfp_iterations`` iterations).
+Stage 2 is unsupervised: ``-WSR / (K L)`` of the last output (eq. 54).  Adam at ``lr`` (5e-3 in
+the paper), halved when the validation WSR stops improving (``ReduceLROnPlateau``; the paper
+says the validation set "is used to adjust the learning rate"), batch 200.  Every random start
+is drawn once per sample from ``seed`` (Section IV-D), so runs are reproducible.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from .deepfp import DeepFP, to_c, wsr_t
+from .errors import ConfigError
+from .fp_solvers import solve
+from .wsr import check_problem, random_init
+
+__all__ = ["DeepFPTrainConfig", "train_deepfp", "fastfp_labels"]
+
+
+@dataclasses.dataclass(frozen=True)
+class DeepFPTrainConfig:
+    n_layers: int = 8
+    hidden: int = 64
+    n_streams: int = 2
+    supervised_epochs: int = 10
+    unsupervised_epochs: int = 20
+    batch_size: int = 200
+    lr: float = 5e-3
+    fastfp_iterations: int = 100
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("n_layers", "hidden", "n_streams", "batch_size", "fastfp_iterations"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ConfigError(f"{name} must be an integer >= 1, got {v!r}")
+        for name in ("supervised_epochs", "unsupervised_epochs"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+                raise ConfigError(f"{name} must be an integer >= 0, got {v!r}")
+        if not (np.isfinite(self.lr) and self.lr > 0):
+            raise ConfigError(f"lr must be > 0, got {self.lr!r}")
+
+
+def fastfp_labels(H: np.ndarray, V0: np.ndarray, iterations: int) -> np.ndarray:
+    """The supervision target of eq. (53): FastFP (lambda_max) from ``V0``, in batches."""
+    out = np.empty_like(V0)
+    for start in range(0, H.shape[0], 50):
+        sl = slice(start, start + 50)
+        out[sl] = solve(H[sl], "fastfp", iterations, V0=V0[sl])["V"]
+    return out
+
+
+def _mean_wsr(model: DeepFP, H: np.ndarray, V0: np.ndarray, batch: int) -> float:
+    with torch.no_grad():
+        vals = [wsr_t(to_c(H[s:s + batch]), model(to_c(H[s:s + batch]), to_c(V0[s:s + batch]))[0])
+                for s in range(0, H.shape[0], batch)]
+    return float(torch.cat(vals).mean())
+
+
+def train_deepfp(H_train: np.ndarray, H_val: np.ndarray, config: DeepFPTrainConfig, progress: bool = True
+                 ) -> tuple[DeepFP, list[dict[str, Any]]]:
+    """Train a DeepFP network on channels ``[B, L, K, L, N_r, N_t]`` (dataset units).
+
+    Returns the network and the history: one dict per epoch with ``stage``, ``loss``,
+    ``val_wsr`` (mean over the validation channels, bit/s/Hz) and ``lr``.
+    """
+    H_train, _, _ = check_problem(H_train)
+    H_val, _, _ = check_problem(H_val)
+    B, L, K, _, Nr, Nt = H_train.shape
+    if config.n_streams > Nr or H_val.shape[1:] != H_train.shape[1:]:
+        raise ConfigError("d must be <= N_r and the validation channels must have the training sizes")
+    shape = (B, L, K, Nt, config.n_streams)
+    V0 = random_init(shape, np.ones(L), config.seed)
+    V0_val = random_init((H_val.shape[0],) + shape[1:], np.ones(L), config.seed + 1)
+    torch.manual_seed(config.seed)
+    model = DeepFP(config.n_layers, Nt, config.n_streams, config.hidden, seed=config.seed)
+    opt = torch.optim.Adam(model.parameters(), lr=config.lr)
+    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="max", factor=0.5, patience=2)
+    labels = fastfp_labels(H_train, V0, config.fastfp_iterations) if config.supervised_epochs else None
+    rng = np.random.default_rng(config.seed)
+    history: list[dict[str, Any]] = []
+    stages = ["supervised"] * config.supervised_epochs + ["unsupervised"] * config.unsupervised_epochs
+    bar = tqdm(stages, desc="train DeepFP", unit="epoch", disable=not progress, leave=False)
+    for epoch, stage in enumerate(bar, start=1):
+        order = rng.permutation(B)
+        total = 0.0
+        for s in range(0, B, config.batch_size):
+            idx = order[s:s + config.batch_size]
+            Hb = to_c(H_train[idx])
+            out, _ = model(Hb, to_c(V0[idx]))
+            if stage == "supervised":
+                lab = to_c(labels[idx])
+                loss = ((out.re - lab.re) ** 2 + (out.im - lab.im) ** 2).sum(dim=(3, 4)).mean()  # eq. (53)
+            else:
+                loss = -wsr_t(Hb, out).mean() / (K * L)  # eq. (54)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            total += float(loss.detach()) * len(idx)
+        val = _mean_wsr(model, H_val, V0_val, config.batch_size)
+        sched.step(val)
+        history.append({"epoch": epoch, "stage": stage, "loss": total / B, "val_wsr": val,
+                        "lr": opt.param_groups[0]["lr"]})
+        bar.set_postfix(stage=stage[:3], val_wsr=f"{val:.3f}")
+    return model, history
