@@ -115,10 +115,14 @@ def evaluate_jcas_hardware(model_dir: Any, H: np.ndarray, snr_db: list[float], n
                            grid_deg: np.ndarray | None = None) -> dict[str, Any]:
     """Sum rate, objective and beampattern MSE of a quantized UPGANet run by the bit-accurate
     kernel (:func:`kernels.upganet_forward_hw`), with its overflow events, at every SNR; the
-    metrics are those of :func:`evaluate_jcas` (``grid_deg``: the scenario's grid)."""
+    metrics are those of :func:`evaluate_jcas` (``grid_deg`` default: the model's scenario grid)."""
     import kernels
 
+    from .modelfiles import read_model_dir
+
     model, spec = kernels.load_upganet_hw(model_dir)
+    if grid_deg is None:
+        grid_deg = SensingScenario.from_dict(read_model_dir(model_dir)[0].sensing["scenario"]).grid_deg
     H = validate_miso_channels(H, spec.n_antennas, spec.n_users, name="evaluation channels")
     B = H.shape[0]
     Hc = _to_c(H)

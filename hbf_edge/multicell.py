@@ -71,12 +71,14 @@ class NetworkConfig:
             raise ConfigError(f"d = {self.n_streams} streams need N_r >= d receive antennas, got N_r = {self.n_rx}")
         if self.n_users * self.n_streams > self.n_tx:
             raise ConfigError(f"K d = {self.n_users * self.n_streams} streams exceed N_t = {self.n_tx}")
+        if not (np.isfinite(self.bs_distance_km) and self.bs_distance_km > 0):
+            raise ConfigError(f"bs_distance_km must be > 0, got {self.bs_distance_km!r}")
         if not 0 < self.min_distance_km < self.bs_distance_km / 2:
             raise ConfigError("min_distance_km must be > 0 and inside the cell's inscribed circle")
-        for name in ("bs_distance_km", "shadowing_db", "bs_power_dbm", "noise_dbm"):
-            v = getattr(self, name)
-            if not np.isfinite(v) or (name in ("bs_distance_km",) and v <= 0) or (name == "shadowing_db" and v < 0):
-                raise ConfigError(f"{name} must be finite (and positive where a length), got {v!r}")
+        if not (np.isfinite(self.shadowing_db) and self.shadowing_db >= 0):
+            raise ConfigError(f"shadowing_db must be >= 0, got {self.shadowing_db!r}")
+        if not (np.isfinite(self.bs_power_dbm) and np.isfinite(self.noise_dbm)):
+            raise ConfigError("bs_power_dbm and noise_dbm must be finite")
         if self.fading not in FADINGS:
             raise ConfigError(f"fading must be one of {FADINGS}, got {self.fading!r}")
 

@@ -134,7 +134,7 @@ def quantize_upganet(args: argparse.Namespace) -> dict[str, Any]:
     H = saleh_valenzuela_miso(args.test_size, spec.n_antennas, spec.n_users, n_paths, seed=args.test_seed)
     result = jcas_retention(model, qmodel, H, snrs)
     result["method"] = args.method
-    hw = evaluate_jcas_hardware(args.out, H, snrs, grid_deg=model.scenario.grid_deg)
+    hw = evaluate_jcas_hardware(args.out, H, snrs)
     result["hardware"] = hw  # the bit-accurate kernel on the written model
     result["retention"]["hardware"] = [q / f for q, f in zip(hw["sum_rate"], result["sum_rate"]["float"])]
     result["mse_delta_db"]["hardware"] = [q - f for q, f in zip(hw["mse_db"], result["mse_db"]["float"])]

@@ -6,7 +6,7 @@ import pytest
 from hbf_edge.errors import ConfigError, ShapeError
 from hbf_edge.fp_solvers import ezf, fastfp_step, fp_step, multiplier_solve, solve, wmmse_step
 from hbf_edge.multicell import NetworkConfig, generate_channels
-from hbf_edge.wsr import cell_power, check_problem, random_init, weighted_sum_rate
+from hbf_edge.wsr import cell_power, check_problem, fp_quantities, random_init, weighted_sum_rate
 
 MULTI = NetworkConfig(n_users=3, n_tx=12, n_rx=2, n_streams=2)
 SINGLE = NetworkConfig(n_cells=1, n_users=3, n_tx=16, n_rx=3, n_streams=2)
@@ -58,10 +58,14 @@ def test_wsr_never_decreases_and_budgets_hold(multi, method, lam):
 def test_multiplier_meets_the_budget_exactly_when_active(multi):
     H, w, P, V = multi
     Vn = wmmse_step(H, V, w, P)
-    # with N_t = 12 < sum of receive dimensions in 7 cells, L is invertible; the multiplier is
-    # positive (budget met with equality) or zero (strictly inside)
-    p = cell_power(Vn)
-    assert np.all((np.abs(p - P) < 1e-8 * P) | (p < P))
+    # every cell of this fixture is power-limited: the multiplier is positive and the budget
+    # is met with equality
+    assert np.allclose(cell_power(Vn), P, rtol=1e-8)
+    # with a budget that is never reached the multiplier is zero: V = L^{-1} Lambda (with
+    # N_t = 12 < the 42 receive dimensions of 7 cells, L is invertible)
+    _, _, Lam, Lmat = fp_quantities(H, V, w)
+    free = fp_step(H, V, w, np.full(7, 1e9))
+    assert np.allclose(free, np.linalg.solve(Lmat[:, :, None], Lam), rtol=1e-8, atol=0)
     # against a dense solve at the found multiplier: (eta I + L)^{-1} rhs
     Lmat = np.eye(12) * 2.0 + 0j
     rhs = np.ones((1, 1, 1, 12, 1)) + 0j
