@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from .errors import ConfigError
-from .wsr import check_problem, fp_quantities, power_scale, random_init, received, weighted_sum_rate
+from .wsr import check_problem, fp_quantities, power_scale, random_init, received, weighted_gram, weighted_sum_rate
 
 __all__ = ["METHODS", "wmmse_step", "fp_step", "fastfp_step", "wmmse_sc_step", "ezf", "solve",
            "multiplier_solve", "fastfp_lambda"]
@@ -47,7 +47,7 @@ def multiplier_solve(Lmat: np.ndarray, rhs: np.ndarray, P: np.ndarray) -> np.nda
     updates, whose right-hand sides lie in the range of ``L_l``.
     """
     psi, J = np.linalg.eigh(Lmat)  # [B, L, N], [B, L, N, N]
-    T = np.einsum("blmn,blkmd->blknd", J.conj(), rhs)
+    T = _h(J)[:, :, None] @ rhs
     t2 = np.sum(np.abs(T) ** 2, axis=(2, 4))  # [B, L, N]
     tol = 1e-12 * np.maximum(psi[..., -1:], 1e-300)
 
@@ -67,7 +67,7 @@ def multiplier_solve(Lmat: np.ndarray, rhs: np.ndarray, P: np.ndarray) -> np.nda
     eta = np.where(need, hi, 0.0)
     den = psi + eta[..., None]
     inv = np.where(den > tol, 1.0 / np.maximum(den, tol), 0.0)
-    return np.einsum("blnm,blkmd->blknd", J, inv[:, :, None, :, None] * T)
+    return J[:, :, None] @ (inv[:, :, None, :, None] * T)
 
 
 def wmmse_step(H: np.ndarray, V: np.ndarray, w: np.ndarray, P: np.ndarray, noise: float = 1.0) -> np.ndarray:
@@ -78,10 +78,10 @@ def wmmse_step(H: np.ndarray, V: np.ndarray, w: np.ndarray, P: np.ndarray, noise
     W = np.linalg.inv(np.eye(d) - _h(U) @ A)  # (8)
     W = 0.5 * (W + _h(W))
     UWU = w[None, :, :, None, None] * (U @ W @ _h(U))
-    G = np.einsum("bijlrn,bijrs,bijlsm->blnm", H.conj(), UWU, H)  # (11)
+    G = weighted_gram(H, UWU)  # (11)
     H_own = np.einsum("blklrn->blkrn", H)
     rhs = w[None, :, :, None, None] * (_h(H_own) @ U @ W)  # (9)
-    return multiplier_solve(0.5 * (G + _h(G)), rhs, P)
+    return multiplier_solve(G, rhs, P)
 
 
 def fp_step(H: np.ndarray, V: np.ndarray, w: np.ndarray, P: np.ndarray, noise: float = 1.0) -> np.ndarray:
@@ -107,7 +107,7 @@ def fastfp_step(H: np.ndarray, V: np.ndarray, w: np.ndarray, P: np.ndarray, nois
     lam_l = fastfp_lambda(Lmat, lam) if isinstance(lam, str) else np.asarray(lam, dtype=np.float64)
     if lam_l.shape != Lmat.shape[:2] or not np.all(lam_l > 0):
         raise ConfigError(f"lambda must be > 0 with shape {list(Lmat.shape[:2])}")
-    LZ = np.einsum("blnm,blkmd->blknd", Lmat, Z)
+    LZ = Lmat[:, :, None] @ Z
     Vhat = Z + (Lam - LZ) / lam_l[:, :, None, None, None]  # (38)
     return power_scale(Vhat, P)  # (37)
 
@@ -123,7 +123,7 @@ def wmmse_sc_step(H: np.ndarray, V: np.ndarray, w: np.ndarray, P: np.ndarray, no
     W = np.linalg.inv(np.eye(d) - _h(U) @ A)
     W = 0.5 * (W + _h(W))
     UWU = w[None, :, :, None, None] * (U @ W @ _h(U))
-    G = np.einsum("bijlrn,bijrs,bijlsm->blnm", H.conj(), UWU, H)
+    G = weighted_gram(H, UWU)
     mu = noise / P[None, :] * np.real(np.einsum("blkrr->bl", UWU))
     N = H.shape[-1]
     H_own = np.einsum("blklrn->blkrn", H)

@@ -2,8 +2,9 @@
 
 Geometry: ``n_cells`` BSs on a hexagonal grid (the centre cell, then its six neighbours) at
 ``bs_distance_km`` (0.8 km) from each other; ``K`` users per cell, uniform in the cell's
-hexagon (circumradius ``D / sqrt(3)``) and at least ``min_distance_km`` from their BS (the
-paper is silent; 35 m, the 3GPP urban-macro minimum, keeps the path-loss formula in range).
+hexagon (circumradius ``R = D / sqrt(3)``) and at least ``min_distance_km`` from their BS (the
+paper is silent; 0.173 km is the exclusion radius ``0.3 R / 0.8`` of the authors' public
+generator).
 Large scale: ``128.1 + 37.6 log10(r / km)`` dB plus independent log-normal shadowing of
 ``shadowing_db`` (8 dB) per BS-user link.  Small scale, one ``N_r x N_t`` matrix per link:
 
@@ -11,7 +12,13 @@ Large scale: ``128.1 + 37.6 log10(r / km)`` dB plus independent log-normal shado
   authors' public data generator draws for the single-tone case;
 * ``"rayleigh"`` -- i.i.d. CN(0, 1) entries.
 
-Units: every channel is scaled by ``sqrt(P_BS / sigma^2)`` (20 dBm and -90 dBm by default),
+Noise: the paper's text says -90 dBm against 20 dBm; the authors' training script uses a budget
+of 1e2 and a noise of 1e-8 in the same units, i.e. -80 dBm, the default here.  Measured on 20
+single-cell channels (N_t=64, N_r=4, K=6, d=2, 0.173 km exclusion): at -90 dBm FastFP-100
+reaches 79 % of WMMSE-SC's WSR (FastFP-1000: 99 %); at -80 dBm 95 % (Table I: 97 %), so the
+authors' regime is the one that reproduces the paper's tables.  ``noise_dbm`` stays a parameter.
+
+Units: every channel is scaled by ``sqrt(P_BS / sigma^2)``,
 so the datasets hold channels for a unit noise power and a unit power budget per BS.  This
 keeps float32 training well conditioned (the raw gains are about 1e-12) and changes no rate.
 
@@ -54,10 +61,10 @@ class NetworkConfig:
     n_rx: int = 4  # N_r per user
     n_streams: int = 2  # d per user
     bs_distance_km: float = 0.8
-    min_distance_km: float = 0.035
+    min_distance_km: float = 0.173
     shadowing_db: float = 8.0
     bs_power_dbm: float = 20.0
-    noise_dbm: float = -90.0
+    noise_dbm: float = -80.0
     fading: str = "phase"
 
     def __post_init__(self) -> None:

@@ -15,7 +15,7 @@ import numpy as np
 from .errors import ConfigError, ShapeError
 
 __all__ = ["check_problem", "received", "weighted_sum_rate", "fp_quantities", "power_scale", "random_init",
-           "cell_power"]
+           "cell_power", "weighted_gram"]
 
 
 def check_problem(H: np.ndarray, V: np.ndarray | None = None, w: np.ndarray | None = None,
@@ -46,12 +46,16 @@ def check_problem(H: np.ndarray, V: np.ndarray | None = None, w: np.ndarray | No
 def received(H: np.ndarray, V: np.ndarray, noise: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
     """``A_lk = H_{lk,l} V_lk`` ``[B, L, K, N_r, d]`` and ``D_lk`` of eq. (10)
     ``[B, L, K, N_r, N_r]`` (all streams plus noise)."""
-    HV = np.einsum("blkirn,bijnd->blkijrd", H, V)
-    D = np.einsum("blkijrd,blkijsd->blkrs", HV, HV.conj())
-    Nr = H.shape[4]
-    D = D + noise * np.eye(Nr)
-    A = np.einsum("blklkrd->blkrd", HV)
-    return A, D
+    B, L, K, _, Nr, Nt = H.shape
+    d = V.shape[-1]
+    Vcat = np.swapaxes(V, 2, 3).reshape(B, L, Nt, K * d)  # BS i's beams side by side
+    HV = H @ Vcat[:, None, None]  # [B, L, K, L_i, N_r, K d]: H_{lk,i} V_ij for every j
+    HVf = np.swapaxes(HV, 3, 4).reshape(B, L, K, Nr, L * K * d)
+    D = HVf @ np.swapaxes(HVf.conj(), -1, -2) + noise * np.eye(Nr)
+    own = HV[:, np.arange(L), :, np.arange(L)]  # [L, B, K, N_r, K d]: the serving BS's beams
+    own = np.moveaxis(own, 0, 1).reshape(B, L, K, Nr, K, d)
+    A = own[:, :, np.arange(K), :, np.arange(K)]  # [K, B, L, N_r, d]
+    return np.moveaxis(A, 0, 2), D
 
 
 def weighted_sum_rate(H: np.ndarray, V: np.ndarray, w: np.ndarray | None = None, noise: float = 1.0,
@@ -87,9 +91,18 @@ def fp_quantities(H: np.ndarray, V: np.ndarray, w: np.ndarray, noise: float = 1.
     H_own = np.einsum("blklrn->blkrn", H)
     Lam = w[None, :, :, None, None] * (np.swapaxes(H_own.conj(), -1, -2) @ YG)
     M = w[None, :, :, None, None] * (YG @ np.swapaxes(Y.conj(), -1, -2))  # [B, L, K, N_r, N_r]
-    Lmat = np.einsum("bijlrn,bijrs,bijlsm->blnm", H.conj(), M, H)
-    Lmat = 0.5 * (Lmat + np.swapaxes(Lmat.conj(), -1, -2))
-    return Y, Gam, Lam, Lmat
+    return Y, Gam, Lam, weighted_gram(H, M)
+
+
+def weighted_gram(H: np.ndarray, M: np.ndarray) -> np.ndarray:
+    """``sum_ij H_{ij,l}^H M_ij H_{ij,l}`` per BS ``l`` (eq. 30 and 11), ``[B, L, N_t, N_t]``
+    Hermitian, for ``M [B, L, K, N_r, N_r]``: one matrix product per BS over the stacked users."""
+    B, L, K, _, Nr, Nt = H.shape
+    MH = M[:, :, :, None] @ H  # [B, L, K, L_bs, N_r, N_t]
+    Hs = np.moveaxis(H, 3, 1).reshape(B, L, L * K * Nr, Nt)
+    MHs = np.moveaxis(MH, 3, 1).reshape(B, L, L * K * Nr, Nt)
+    G = np.swapaxes(Hs.conj(), -1, -2) @ MHs
+    return 0.5 * (G + np.swapaxes(G.conj(), -1, -2))
 
 
 def cell_power(V: np.ndarray) -> np.ndarray:

@@ -16,15 +16,16 @@ def test_hexagonal_grid_and_user_drop():
     assert np.allclose(np.linalg.norm(bs[1:], axis=1), 0.8)  # six neighbours at D
     d = np.linalg.norm(bs[1:, None] - bs[None, 1:], axis=-1)
     assert np.isclose(np.sort(d, axis=1)[:, 1].max(), 0.8)  # ring neighbours are D apart too
+    r0 = NetworkConfig().min_distance_km
     xy = drop_users(NetworkConfig(), 2000, np.random.default_rng(0))
     r = np.linalg.norm(xy, axis=-1)
-    assert r.min() >= 0.035 and r.max() <= 0.8 / np.sqrt(3) + 1e-12
+    assert r.min() >= r0 and r.max() <= 0.8 / np.sqrt(3) + 1e-12
     assert _in_hexagon(xy, 0.8 / np.sqrt(3)).all()
     # uniform in the hexagon: a quarter of the users within half the circumradius would be
     # pi/4 r^2 / (3 sqrt(3)/2 R^2) of the area; check the fraction against the area ratio
     R = 0.8 / np.sqrt(3)
     inner = np.mean(r <= R / 2)
-    ratio = (np.pi * (R / 2) ** 2 - np.pi * 0.035**2) / (3 * np.sqrt(3) / 2 * R**2 - np.pi * 0.035**2)
+    ratio = (np.pi * (R / 2) ** 2 - np.pi * r0**2) / (3 * np.sqrt(3) / 2 * R**2 - np.pi * r0**2)
     assert abs(inner - ratio) < 0.01
 
 
@@ -36,11 +37,12 @@ def test_path_loss_shadowing_and_units():
     mag = np.abs(H)
     assert np.allclose(mag, mag[..., :1, :1])
     # recover the shadowing from the geometry: gain_dB - (P - sigma^2) + 128.1 + 37.6 log10 r
+    assert cfg.bs_power_dbm - cfg.noise_dbm == 100.0  # the authors' 1e2 / 1e-8
     rng = np.random.default_rng(1)
     bs = bs_positions(cfg)
     users = drop_users(cfg, 3000, rng) + bs[None, :, None, :]
-    r = np.maximum(np.linalg.norm(users[:, :, :, None] - bs[None, None, None], axis=-1), 0.035)
-    tau = 20 * np.log10(mag[..., 0, 0]) - 110.0 + 128.1 + 37.6 * np.log10(r)
+    r = np.maximum(np.linalg.norm(users[:, :, :, None] - bs[None, None, None], axis=-1), cfg.min_distance_km)
+    tau = 20 * np.log10(mag[..., 0, 0]) - (cfg.bs_power_dbm - cfg.noise_dbm) + 128.1 + 37.6 * np.log10(r)
     assert abs(tau.mean()) < 0.1 and abs(tau.std() - 8.0) < 0.1  # 8 dB log-normal shadowing
 
 
