@@ -180,6 +180,7 @@ class DeepFP(nn.Module):
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ConfigError(f"{name} must be an integer >= 1, got {v!r}")
         self.n_layers, self.n_tx, self.n_streams = n_layers, n_tx, n_streams
+        self.hidden, self.n_hidden = hidden, n_hidden
         gen = torch.Generator().manual_seed(seed)
         self.steps = nn.ModuleList(StepNet(2 * n_tx * n_streams, hidden, n_hidden, gen) for _ in range(n_layers))
 

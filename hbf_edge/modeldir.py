@@ -23,6 +23,11 @@ __all__ = ["ModelConfig", "save_model", "load_model", "build_model"]
 def build_model(config: ModelConfig) -> torch.nn.Module:
     """A freshly initialised network of this configuration (UPGANet with a zero Psi_1, which
     :func:`load_model` overwrites)."""
+    if config.family == "deepfp":
+        from .deepfp import DeepFP
+
+        c = config.deepfp
+        return DeepFP(config.n_layers, c["n_tx"], c["n_streams"], c["hidden"], c["n_hidden"])
     if config.family == "upganet":
         from .jcas import UPGANet
         from .sensing import SensingScenario
@@ -38,7 +43,11 @@ def build_model(config: ModelConfig) -> torch.nn.Module:
 
 def save_model(model: torch.nn.Module, config: ModelConfig, path: str | os.PathLike, overwrite: bool = False) -> Path:
     """Write ``model``'s parameters and ``config`` as a model directory (atomic)."""
-    if (model.n_layers, model.n_inner, model.n_rf) != (config.n_layers, config.n_inner, config.spec.n_rf):
+    if config.family == "deepfp":
+        c = config.deepfp
+        if (model.n_layers, model.n_tx, model.n_streams) != (config.n_layers, c["n_tx"], c["n_streams"]):
+            raise ConfigError("model sizes do not match its config")
+    elif (model.n_layers, model.n_inner, model.n_rf) != (config.n_layers, config.n_inner, config.spec.n_rf):
         raise ConfigError("model sizes do not match its config")
     arrays = {k: v.detach().cpu().numpy() for k, v in model.state_dict().items()}
     return write_model_dir(path, config, arrays, overwrite=overwrite)

@@ -29,14 +29,29 @@ __all__ = ["ModelConfig", "write_model_dir", "read_model_dir", "MODEL_FORMAT_VER
 MODEL_FORMAT_VERSION = 1
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "weights.safetensors"
-FAMILIES = ("upga", "upganet")
+FAMILIES = ("upga", "upganet", "deepfp")
 # the arrays each family must hold, with their shapes as functions of the config
 _EXPECTED = {
     "upga": lambda c: {"mu": (c.n_layers, c.n_inner), "lam": (c.n_layers,)},
     # UPGANet also holds its unit-power benchmark covariance Psi_1 (eq. 4)
     "upganet": lambda c: {"mu": (c.n_layers, c.n_inner), "lam": (c.n_layers,),
                           "psi_re": (c.spec.n_antennas,) * 2, "psi_im": (c.spec.n_antennas,) * 2},
+    "deepfp": lambda c: _deepfp_arrays(c.n_layers, **{k: c.deepfp[k] for k in ("n_tx", "n_streams", "hidden", "n_hidden")}),
 }
+
+
+def _deepfp_arrays(n_layers: int, n_tx: int, n_streams: int, hidden: int, n_hidden: int) -> dict[str, tuple[int, ...]]:
+    """The parameters of :class:`hbf_edge.deepfp.DeepFP`: per layer, a complex DNN
+    ``2 N_t d -> hidden x n_hidden -> 1`` (the output layer has no imaginary bias)."""
+    sizes = [2 * n_tx * n_streams] + [hidden] * n_hidden + [1]
+    out: dict[str, tuple[int, ...]] = {}
+    for i in range(n_layers):
+        for j, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+            p = f"steps.{i}.layers.{j}."
+            out.update({p + "w_re": (b, a), p + "w_im": (b, a), p + "b_re": (b,)})
+            if j < len(sizes) - 2:
+                out[p + "b_im"] = (b,)
+    return out
 
 
 @dataclasses.dataclass
@@ -63,6 +78,10 @@ class ModelConfig:
     sensing : dict or None
         UPGANet only: the radar scenario (``hbf_edge.sensing.SensingScenario.to_dict()``), eta,
         and how Psi_1 was solved.
+    deepfp : dict or None
+        DeepFP only: ``network`` (``hbf_edge.multicell.NetworkConfig.to_dict()``) and the DNN
+        sizes ``n_tx``, ``n_streams``, ``hidden``, ``n_hidden``.  Its spec is the fully digital
+        ``N = M = N_t``, ``K`` users per cell, no phase shifters.
     """
 
     family: str
@@ -74,10 +93,21 @@ class ModelConfig:
     precision: dict | None = None
     quantization: dict | None = None
     sensing: dict | None = None
+    deepfp: dict | None = None
 
     def __post_init__(self) -> None:
         if (self.family == "upganet") != (self.sensing is not None):
             raise ModelDirError("a sensing scenario is required for (and only for) the upganet family")
+        if (self.family == "deepfp") != (self.deepfp is not None):
+            raise ModelDirError("a deepfp section is required for (and only for) the deepfp family")
+        if self.deepfp is not None:
+            want = {"network", "n_tx", "n_streams", "hidden", "n_hidden"}
+            if not isinstance(self.deepfp, dict) or set(self.deepfp) != want:
+                raise ModelDirError(f"the deepfp section must hold exactly {sorted(want)}")
+            for k in want - {"network"}:
+                v = self.deepfp[k]
+                if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                    raise ModelDirError(f"deepfp.{k} must be an integer >= 1, got {v!r}")
 
     def expected_arrays(self) -> dict[str, tuple[int, ...]]:
         return _EXPECTED[self.family](self)
@@ -94,6 +124,7 @@ class ModelConfig:
             "precision": self.precision,
             "quantization": self.quantization,
             "sensing": self.sensing,
+            "deepfp": self.deepfp,
         }
 
     @classmethod
@@ -116,6 +147,7 @@ class ModelConfig:
                 precision=data.get("precision"),
                 quantization=data.get("quantization"),
                 sensing=data.get("sensing"),
+                deepfp=data.get("deepfp"),
             )
         except (KeyError, TypeError, ValueError) as exc:
             if isinstance(exc, HbfEdgeError):

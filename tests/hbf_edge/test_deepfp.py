@@ -85,3 +85,23 @@ def test_two_stage_training_improves_the_validation_wsr():
     assert hist[-1]["val_wsr"] > 1.04 * before  # measured: 3.03 untrained -> 3.24 after these 9 epochs
     model2, hist2 = train_deepfp(H[:40], H[40:], tc, progress=False)  # seeded: the same run
     assert [h["val_wsr"] for h in hist2] == [h["val_wsr"] for h in hist]
+
+
+def test_model_directory_round_trip(tmp_path):
+    from hbf_edge.deepfp_train import deepfp_model_config
+    from hbf_edge.errors import ModelDirError
+    from hbf_edge.modeldir import load_model, save_model
+
+    net = NetworkConfig(n_cells=1, n_users=3, n_tx=8, n_rx=2, n_streams=1)
+    model = DeepFP(2, 8, 1, 16, n_hidden=3, seed=4)
+    config = deepfp_model_config(model, net, {"seed": 4}, [])
+    save_model(model, config, tmp_path / "m")
+    back, cfg = load_model(tmp_path / "m", family="deepfp")
+    assert cfg.deepfp["n_hidden"] == 3 and cfg.spec.phase_bits is None
+    assert NetworkConfig.from_dict(cfg.deepfp["network"]) == net
+    H = generate_channels(net, 4, seed=1)
+    V0 = random_init((4, 1, 3, 8, 1), np.ones(1), 0)
+    a, b = model(to_c(H), to_c(V0))[0], back(to_c(H), to_c(V0))[0]
+    assert torch.equal(a.re, b.re) and torch.equal(a.im, b.im)
+    with pytest.raises(ModelDirError, match="deepfp section"):
+        type(config)("deepfp", config.spec, 2, 1)
