@@ -36,7 +36,7 @@ from .cplx import C
 from .errors import ConfigError, ShapeError
 
 __all__ = ["ComplexLinear", "StepNet", "DeepFP", "fp_state", "direction", "fastfp_update", "power_scale_t", "wsr_t",
-           "to_c", "DEFAULT_HIDDEN"]
+           "fastfp_t", "to_c", "DEFAULT_HIDDEN"]
 
 DEFAULT_HIDDEN = 64
 STEP_LOG_RANGE = 10.0  # the DNN scales Remark 9's step by exp(out), out clamped to +-10
@@ -103,6 +103,18 @@ def fastfp_update(Z: C, G: C, step: torch.Tensor) -> C:
     """Eq. (38) and (37): ``V = Z + s G`` with a step per user ``[B, L, K]``, power-scaled."""
     s = step[..., None, None]
     return power_scale_t(C(Z.re + s * G.re, Z.im + s * G.im))
+
+
+def fastfp_t(H: C, V0: C, iterations: int) -> C:
+    """FastFP (eq. 36-38, ``lambda = lambda_max(L_l)`` of eq. 34) in the same real arithmetic as
+    a DeepFP layer, the eigenvalue in place of the DNN: the like-for-like CPU-time baseline."""
+    V = V0
+    K = V0.re.shape[2]
+    for _ in range(iterations):
+        _, _, Lam, Lmat = fp_state(H, V)
+        lam = torch.linalg.eigvalsh(cplx.to_complex(Lmat))[..., -1]  # (34)
+        V = fastfp_update(V, direction(V, Lam, Lmat), (1.0 / lam)[:, :, None].expand(-1, -1, K))
+    return V
 
 
 def wsr_t(H: C, V: C) -> torch.Tensor:

@@ -24,6 +24,10 @@ def _load_channels(path: Path, n_antennas: int | None = None, n_users: int | Non
 def _cmd_channels(args: argparse.Namespace) -> int:
     from ..channels import make_dataset
 
+    if args.model == "deepfp":
+        from ._deepfp import channels_deepfp
+
+        return channels_deepfp(args)
     ds = make_dataset("saleh_valenzuela", n_channels=args.count, n_antennas=args.n_antennas,
                       n_users=args.n_users, n_paths=args.paths, seed=args.seed)
     path = ds.save(args.out)
@@ -45,6 +49,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from ..modeldir import save_model
     from ..training import TrainConfig, train_upga, train_upganet
 
+    if args.model == "deepfp":
+        from ._deepfp import train_deepfp_cmd
+
+        return train_deepfp_cmd(args)
     opts = {k: (getattr(args, k) if getattr(args, k) is not None else v)
             for k, v in _TRAIN_DEFAULTS[args.model].items()}
     settings = dict(
@@ -123,9 +131,13 @@ def _evaluate(model_dir: Path, out: Path, H: Any | None, snrs: list[float], nois
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from ..modelfiles import read_model_dir
 
-    H = None if args.channels is None else _load_channels(args.channels)
     out = args.out if args.out is not None else args.model_dir / "eval"
     family = read_model_dir(args.model_dir)[0].family
+    if family == "deepfp":
+        from ._deepfp import evaluate_deepfp_cmd
+
+        return evaluate_deepfp_cmd(args, out)
+    H = None if args.channels is None else _load_channels(args.channels)
     if family == "upganet":
         from ._jcas import evaluate_upganet
 
@@ -367,6 +379,10 @@ def _cmd_bench(args: argparse.Namespace) -> int:
             raise ConfigError("--count must be >= 1")
         print(json.dumps(compare_quant_onnx(args.model_dir, args.bundle, args.count, args.seed), indent=2))
         return 0
+    if args.bench_command == "deepfp":
+        from ._deepfp import bench_deepfp_cmd
+
+        return bench_deepfp_cmd(args)
     if args.bench_command == "upganet":
         from ..profile_jcas import profile_upganet
 

@@ -19,6 +19,26 @@ def _add_size_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--paths", type=int, default=10, help="Saleh-Valenzuela paths per user P (default 10)")
 
 
+def _add_network_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("multi-cell network (deepfp only; deepfp.txt Section V-A, N_t from -N)")
+    g.add_argument("--cells", type=int, choices=[1, 7], default=7, help="1 (single cell) or 7 hexagonal cells (default 7)")
+    g.add_argument("--users-per-cell", type=int, default=6, help="users K per cell (default 6)")
+    g.add_argument("--n-rx", type=int, default=4, help="receive antennas N_r per user (default 4)")
+    g.add_argument("--streams", "-d", type=int, default=2, help="data streams d per user, <= N_r (default 2)")
+    g.add_argument("--noise-dbm", type=float, default=-80.0,
+                   help="noise power against 20 dBm per BS (default -80, the authors' code; the text says -90)")
+    g.add_argument("--fading", choices=["phase", "rayleigh"], default="phase",
+                   help="small-scale fading: unit-magnitude random phase (default) or Rayleigh")
+
+
+def _add_deepfp_eval_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("deepfp only (Tables I-II)")
+    g.add_argument("--fastfp-iterations", type=int, default=100, help="iterations of the FastFP reference (default 100)")
+    g.add_argument("--time-samples", type=int, default=200, help="channels the CPU times are measured on (default 200)")
+    g.add_argument("--baselines", nargs="*", choices=["ezf", "wmmse_sc", "wmmse"],
+                   help="more rows (default: ezf and, in a single cell, wmmse_sc)")
+
+
 def _add_quiet(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
 
@@ -37,7 +57,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, type=Path, help="output .npz file")
     p.add_argument("--count", type=int, default=1000, help="number of channels (default 1000)")
     p.add_argument("--seed", type=int, default=DEFAULT_TEST_SEED, help=f"random seed (default {DEFAULT_TEST_SEED})")
+    p.add_argument("--model", choices=["upga", "deepfp"], default="upga",
+                   help="upga: single-cell MISO channels [B, N, K] (default); deepfp: a multi-cell network dataset "
+                        "[B, L, K, L, N_r, N_t] with its 70/15/15 split")
     _add_size_args(p)
+    _add_network_args(p)
 
     p = sub.add_parser("train", help="train an unfolded network (UPGA, or UPGANet for JCAS) in float",
                        description="Train UPGA (Algorithm 1 unfolded, trainable mu [I x J] and lambda [I]) "
@@ -46,18 +70,19 @@ def build_parser() -> argparse.ArgumentParser:
                                    "upga/upganet differ per family (the papers' settings).")
     p.add_argument("--out", required=True, type=Path, help="model directory to create")
     p.add_argument("--overwrite", action="store_true", help="replace an existing model directory")
-    p.add_argument("--model", choices=["upga", "upganet"], default="upga",
-                   help="family: upga (sum rate, default) or upganet (joint communications and sensing)")
+    p.add_argument("--model", choices=["upga", "upganet", "deepfp"], default="upga",
+                   help="family: upga (sum rate, default), upganet (joint communications and sensing) or deepfp "
+                        "(multi-cell WSR, unfolded FastFP)")
     p.add_argument("--channels", type=Path, help="training channels (.npz from `hbf-edge channels`); "
                                                   "default: --train-size fresh channels drawn with --seed")
     _add_size_args(p)
     g = p.add_argument_group("network and training")
-    g.add_argument("--layers", "-I", type=int, help="outer layers I (default upga 10, upganet 20)")
+    g.add_argument("--layers", "-I", type=int, help="outer layers I (default upga 10, upganet 20, deepfp 8)")
     g.add_argument("--inner", "-J", type=int, help="F-steps per layer J (default upga 1, upganet 10)")
-    g.add_argument("--train-size", type=int, help="training channels (default upga 500, upganet 1000)")
-    g.add_argument("--epochs", type=int, help="epochs (default upga 20, upganet 10)")
-    g.add_argument("--batch-size", type=int, help="channels per Adam step (default upga 10, upganet 50)")
-    g.add_argument("--lr", type=float, help="Adam learning rate (default upga 1e-3; upganet 0.02, relative: each "
+    g.add_argument("--train-size", type=int, help="training channels (default upga 500, upganet 1000, deepfp 2000)")
+    g.add_argument("--epochs", type=int, help="epochs (default upga 20, upganet 10, deepfp 30)")
+    g.add_argument("--batch-size", type=int, help="channels per Adam step (default upga 10, upganet 50, deepfp 200)")
+    g.add_argument("--lr", type=float, help="Adam learning rate (default upga 1e-3, deepfp 5e-3; upganet 0.02, relative: each "
                                              "step size moves by about this fraction of its initial value)")
     g.add_argument("--lr-decay", type=float, default=0.97, help="learning-rate decay per epoch (default 0.97)")
     g.add_argument("--snr-min", type=float, help="lowest training SNR in dB (default upga -10, upganet 0)")
@@ -75,6 +100,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="target angles in degrees (default -60 0 60)")
     g.add_argument("--delta", type=float, default=5.0, help="half main-lobe width in degrees (default 5)")
     g.add_argument("--omega", type=float, default=0.3, help="weight of the beampattern error (default 0.3)")
+    _add_network_args(p)
+    g = p.add_argument_group("deepfp training (Section V-A; --layers default 8, --epochs = unsupervised epochs)")
+    g.add_argument("--hidden", type=int, default=64, help="units per hidden layer of each DNN (default 64)")
+    g.add_argument("--supervised-epochs", type=int, default=5, help="epochs on the MSE to FastFP, eq. 53 (default 5)")
+    g.add_argument("--fastfp-iterations", type=int, default=100, help="FastFP iterations of the labels (default 100)")
     _add_quiet(p)
 
     p = sub.add_parser("evaluate", help="sum rate vs SNR and vs layers, against the baselines",
@@ -93,6 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="upganet only: more UPGANet models of the same scenario in the same tables and plots")
     p.add_argument("--iterations", type=int, default=120,
                    help="upganet only: outer iterations of the fixed-step PGA convergence curves (default 120)")
+    _add_deepfp_eval_args(p)
     p.add_argument("--dump", type=Path, metavar="FILE.npz",
                    help="also write channels, SNRs and every method's precoders (keys H, snr_db, "
                         "noise_power, F_<method>, W_<method>, W_zf)")
@@ -231,6 +262,20 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("bundle", type=Path, metavar="BUNDLE", help="a bundle written by 'hbf-edge export'")
     o.add_argument("--count", type=int, default=1000, help="channels (default 1000)")
     o.add_argument("--seed", type=int, default=2026, help="channel seed (default 2026)")
+
+    f = bench.add_parser("deepfp", help="Tables I-II of the DeepFP paper: WSR and CPU time against FastFP-100",
+                         description="WSR and CPU time per channel of a DeepFP model against FastFP-100 (lambda_max), "
+                                     "the FastFP iterations that match it, and EZF / WMMSE-SC, on held-out networks; "
+                                     "prints JSON.")
+    f.add_argument("model_dir", type=Path, help="DeepFP model directory")
+    f.add_argument("--channels", type=Path, help="a network dataset (.npz from `hbf-edge channels --model deepfp`): "
+                                                 "its test split; default --test-size fresh networks")
+    f.add_argument("--test-size", type=int, default=1000, help="held-out networks to draw (default 1000)")
+    f.add_argument("--test-seed", type=int, default=DEFAULT_TEST_SEED,
+                   help=f"seed of the networks and of the common random start (default {DEFAULT_TEST_SEED})")
+    f.add_argument("--out", type=Path, help="also write the JSON to this file")
+    _add_deepfp_eval_args(f)
+    _add_quiet(f)
 
     u = bench.add_parser("upganet", help="per-layer latency of a UPGANet model (Numba, torch) and its MACs",
                          description="Per-stage latency (init, each layer) of a UPGANet (JCAS) model directory for "

@@ -105,3 +105,14 @@ def test_model_directory_round_trip(tmp_path):
     assert torch.equal(a.re, b.re) and torch.equal(a.im, b.im)
     with pytest.raises(ModelDirError, match="deepfp section"):
         type(config)("deepfp", config.spec, 2, 1)
+
+
+def test_torch_fastfp_equals_the_numpy_solver():
+    from hbf_edge.deepfp import fastfp_t
+    from hbf_edge.fp_solvers import solve
+
+    H = generate_channels(NetworkConfig(n_cells=7, n_users=2, n_tx=8, n_rx=2, n_streams=1), 3, seed=5)
+    V0 = random_init((3, 7, 2, 8, 1), np.ones(7), 2)
+    ref = solve(H, "fastfp", 6, V0=V0)["V"]
+    got = cplx.to_complex(fastfp_t(to_c(H), to_c(V0), 6)).numpy()
+    assert np.allclose(got, ref, atol=1e-9 * np.abs(ref).max())

@@ -1,0 +1,144 @@
+"""``hbf-edge channels / train / evaluate / bench`` for the DeepFP family (``deepfp.txt``)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError, ModelDirError
+
+__all__ = ["network_from_args", "channels_deepfp", "train_deepfp_cmd", "evaluate_deepfp_cmd", "bench_deepfp_cmd"]
+
+TRAIN_DEFAULTS = dict(layers=8, train_size=2000, epochs=30, batch_size=200, lr=5e-3)
+
+
+def network_from_args(args: argparse.Namespace) -> Any:
+    from ..multicell import NetworkConfig
+
+    return NetworkConfig(n_cells=args.cells, n_users=args.users_per_cell, n_tx=args.n_antennas, n_rx=args.n_rx,
+                         n_streams=args.streams, noise_dbm=args.noise_dbm, fading=args.fading)
+
+
+def channels_deepfp(args: argparse.Namespace) -> int:
+    from ..multicell import make_dataset, save_dataset
+
+    net = network_from_args(args)
+    data = make_dataset(net, args.count, args.seed)
+    save_dataset(data, args.out)
+    print(f"wrote {args.count} networks {list(data['H'].shape)} (train/val/test {len(data['train'])}/"
+          f"{len(data['val'])}/{len(data['test'])}) to {args.out}")
+    return 0
+
+
+def _dataset_split(path: Path, split: str) -> tuple[Any, Any]:
+    from ..multicell import load_dataset
+
+    data = load_dataset(path)
+    return data["H"][data[split]], data["config"]
+
+
+def train_deepfp_cmd(args: argparse.Namespace) -> int:
+    from ..deepfp_train import DeepFPTrainConfig, deepfp_model_config, train_deepfp
+    from ..modeldir import save_model
+    from ..multicell import load_dataset, make_dataset
+
+    opts = {k: (getattr(args, k) if getattr(args, k) is not None else v) for k, v in TRAIN_DEFAULTS.items()}
+    if args.out.exists() and not args.overwrite:  # fail before training, not after
+        raise ModelDirError(f"{args.out} already exists (pass --overwrite to replace it)")
+    if args.channels is not None:
+        data = load_dataset(args.channels)
+        source = str(args.channels)
+    else:
+        if opts["train_size"] < 1:
+            raise ConfigError(f"--train-size must be >= 1, got {opts['train_size']}")
+        data = make_dataset(network_from_args(args), math.ceil(opts["train_size"] / 0.70), args.seed)
+        source = f"generated, seed {args.seed}"
+    net = data["config"]
+    config = DeepFPTrainConfig(n_layers=opts["layers"], hidden=args.hidden, n_streams=net.n_streams,
+                               supervised_epochs=args.supervised_epochs, unsupervised_epochs=opts["epochs"],
+                               batch_size=opts["batch_size"], lr=opts["lr"], fastfp_iterations=args.fastfp_iterations,
+                               seed=args.seed, precision=args.precision)
+    H = data["H"]
+    t0 = time.perf_counter()
+    model, history = train_deepfp(H[data["train"]], H[data["val"]], config, progress=not args.quiet)
+    training = {**{k: getattr(config, k) for k in ("supervised_epochs", "unsupervised_epochs", "batch_size", "lr",
+                                                    "fastfp_iterations", "seed", "precision")},
+                "train_size": int(len(data["train"])), "val_size": int(len(data["val"])), "channels": source,
+                "wall_seconds": round(time.perf_counter() - t0, 2)}
+    save_model(model, deepfp_model_config(model, net, training, history), args.out, overwrite=args.overwrite)
+    print(f"trained deepfp L={config.n_layers} ({net.n_cells} cell(s), N_t={net.n_tx}, N_r={net.n_rx}, "
+          f"K={net.n_users}, d={net.n_streams}) in {training['wall_seconds']} s; validation WSR "
+          f"{history[-1]['val_wsr']:.3f} bit/s/Hz; model written to {args.out}")
+    return 0
+
+
+def _table_figures(args: argparse.Namespace) -> dict[str, Any]:
+    """Load the model and its test channels and run :func:`hbf_edge.deepfp_eval.evaluate_deepfp`."""
+    from ..deepfp_eval import evaluate_deepfp
+    from ..modeldir import load_model
+    from ..multicell import NetworkConfig, generate_channels
+
+    model, config = load_model(args.model_dir, family="deepfp")
+    net = NetworkConfig.from_dict(config.deepfp["network"])
+    if args.channels is not None:
+        H, net_data = _dataset_split(args.channels, "test")
+        if (net_data.n_users, net_data.n_tx, net_data.n_rx) != (net.n_users, net.n_tx, net.n_rx):
+            raise ConfigError(f"{args.channels} holds another network size than the model was trained for")
+    else:
+        if args.test_size < 1:
+            raise ConfigError(f"--test-size must be >= 1, got {args.test_size}")
+        H = generate_channels(net, args.test_size, seed=args.test_seed)
+    for name in ("fastfp_iterations", "time_samples"):
+        if getattr(args, name) < 1:
+            raise ConfigError(f"--{name.replace('_', '-')} must be >= 1")
+    baselines = args.baselines if args.baselines is not None else (["ezf", "wmmse_sc"] if H.shape[1] == 1 else ["ezf"])
+    results = evaluate_deepfp(model, H, args.fastfp_iterations, seed=args.test_seed, time_samples=args.time_samples,
+                              baselines=tuple(baselines), progress=not getattr(args, "quiet", True))
+    results["model_dir"] = str(args.model_dir)
+    return results
+
+
+def format_table(results: dict[str, Any]) -> str:
+    """The paper's Table I/II layout: WSR and CPU time, each with its percentage of FastFP-100."""
+    lines = [f"{'algorithm':<26} {'WSR (bit/s/Hz)':>18} {'CPU time (ms/channel)':>24}"]
+    for r in results["rows"]:
+        name = r["method"] + (f" ({r['iterations']} iterations)" if r["method"] == "FastFP" else "")
+        lines.append(f"{name:<26} {r['wsr']:9.3f} ({r['wsr_percent']:5.1f}%) "
+                     f"{1e3 * r['cpu_s_per_channel']:12.2f} ({r['cpu_percent']:5.1f}%)")
+    return "\n".join(lines)
+
+
+def evaluate_deepfp_cmd(args: argparse.Namespace, out: Path) -> int:
+    from .._io import atomic_file
+    from ..plots_deepfp import plot_deepfp_cdf, plot_deepfp_convergence
+
+    if args.compare or args.dump is not None:
+        raise ConfigError("--compare and --dump are not available for deepfp models")
+    results = _table_figures(args)
+    out.mkdir(parents=True, exist_ok=True)
+    with atomic_file(out / "results.json") as tmp:
+        tmp.write_text(json.dumps(results, indent=2) + "\n")
+    plot_deepfp_convergence(results, out / "wsr_vs_iterations.png")
+    plot_deepfp_cdf(results, out / "wsr_cdf.png")
+    print(f"{results['n_channels']} held-out networks, {results['n_cells']} cell(s); CPU time on "
+          f"{results['time_samples']} of them, batch {results['batch']}:")
+    print(format_table(results))
+    print(f"wrote {out / 'results.json'}, wsr_vs_iterations.png, wsr_cdf.png")
+    return 0
+
+
+def bench_deepfp_cmd(args: argparse.Namespace) -> int:
+    from .._io import atomic_file
+
+    results = _table_figures(args)
+    results.pop("per_channel")
+    text = json.dumps(results, indent=2)
+    print(text)
+    if args.out is not None:
+        with atomic_file(args.out) as tmp:
+            tmp.write_text(text + "\n")
+    return 0

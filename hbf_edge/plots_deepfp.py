@@ -1,0 +1,46 @@
+"""PNG plots of the DeepFP evaluation: WSR against layers / iterations (``deepfp.txt`` Fig. 5)
+and the distribution of the per-channel WSR (Fig. 8-9)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .plots import _save, plt
+
+__all__ = ["plot_deepfp_convergence", "plot_deepfp_cdf"]
+
+
+def plot_deepfp_convergence(results: dict[str, Any], path: str | os.PathLike) -> Path:
+    """Mean WSR after each FastFP iteration and after each DeepFP layer, with the iteration
+    count at which FastFP matches DeepFP marked."""
+    fig, ax = plt.subplots(figsize=(6.4, 4.2), layout="constrained")
+    traj = results["fastfp_trajectory"]
+    ax.plot(range(len(traj)), traj, "-", label="FastFP ($\\lambda_{max}$), after i iterations")
+    layers = results["deepfp_layers"]
+    ax.plot(range(1, len(layers) + 1), layers, "o-", label="DeepFP, after layer i")
+    k = results.get("matching_iterations")
+    if k is not None:
+        ax.axvline(k, color="grey", ls=":", label=f"FastFP matches DeepFP at {k} iterations")
+    ax.set(xlabel="iteration / layer i", ylabel="mean WSR (bit/s/Hz)",
+           title=f"{results['n_cells']} cell(s), $N_t$={results['n_tx']}, $N_r$={results['n_rx']}, "
+                 f"K={results['users_per_cell']}, d={results['n_streams']}")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def plot_deepfp_cdf(results: dict[str, Any], path: str | os.PathLike) -> Path:
+    """Empirical CDF of the per-channel WSR of every method."""
+    fig, ax = plt.subplots(figsize=(6.4, 4.2), layout="constrained")
+    names = {"deepfp": "DeepFP", "fastfp": "FastFP-100", "ezf": "EZF", "wmmse_sc": "WMMSE-SC", "wmmse": "WMMSE"}
+    for key, values in results["per_channel"].items():
+        v = np.sort(np.asarray(values))
+        ax.plot(v, np.arange(1, v.size + 1) / v.size, label=names.get(key, key))
+    ax.set(xlabel="WSR (bit/s/Hz)", ylabel="CDF", title=f"{results['n_channels']} held-out channels")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    return _save(fig, path)
