@@ -77,9 +77,10 @@ def _mean_wsr(model: DeepFP, H: np.ndarray, V0: np.ndarray, batch: int, dtype: t
     return float(torch.cat(vals).mean())
 
 
-def train_deepfp(H_train: np.ndarray, H_val: np.ndarray, config: DeepFPTrainConfig, progress: bool = True
-                 ) -> tuple[DeepFP, list[dict[str, Any]]]:
-    """Train a DeepFP network on channels ``[B, L, K, L, N_r, N_t]`` (dataset units).
+def train_deepfp(H_train: np.ndarray, H_val: np.ndarray, config: DeepFPTrainConfig, progress: bool = True,
+                 model: DeepFP | None = None) -> tuple[DeepFP, list[dict[str, Any]]]:
+    """Train a DeepFP network on channels ``[B, L, K, L, N_r, N_t]`` (dataset units), from a
+    fresh network or from ``model`` (fine-tuning, e.g. quantization-aware retraining).
 
     Returns the network and the history: one dict per epoch with ``stage``, ``loss``,
     ``val_wsr`` (mean over the validation channels, bit/s/Hz) and ``lr``.
@@ -93,14 +94,18 @@ def train_deepfp(H_train: np.ndarray, H_val: np.ndarray, config: DeepFPTrainConf
     V0 = random_init(shape, np.ones(L), config.seed)
     V0_val = random_init((H_val.shape[0],) + shape[1:], np.ones(L), config.seed + 1)
     torch.manual_seed(config.seed)
-    model = DeepFP(config.n_layers, Nt, config.n_streams, config.hidden, seed=config.seed).to(config.dtype)
+    if model is None:
+        model = DeepFP(config.n_layers, Nt, config.n_streams, config.hidden, seed=config.seed)
+    elif (model.n_layers, model.n_streams) != (config.n_layers, config.n_streams) or model.n_tx < Nt:
+        raise ConfigError("the network to fine-tune does not fit the training config and channels")
+    model = model.to(config.dtype)
     opt = torch.optim.Adam(model.parameters(), lr=config.lr)
-    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="max", factor=0.5, patience=2)
+    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="max", factor=0.5, patience=4)
     labels = fastfp_labels(H_train, V0, config.fastfp_iterations) if config.supervised_epochs else None
     rng = np.random.default_rng(config.seed)
     history: list[dict[str, Any]] = []
     stages = ["supervised"] * config.supervised_epochs + ["unsupervised"] * config.unsupervised_epochs
-    bar = tqdm(stages, desc="train DeepFP", unit="epoch", disable=not progress, leave=False)
+    bar = tqdm(stages, desc=f"train {type(model).__name__}", unit="epoch", disable=not progress, leave=False)
     for epoch, stage in enumerate(bar, start=1):
         order = rng.permutation(B)
         total = 0.0

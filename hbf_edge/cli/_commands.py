@@ -183,7 +183,12 @@ def _cmd_quantize(args: argparse.Namespace) -> int:
 
     from ..modelfiles import read_model_dir
 
-    if read_model_dir(args.model_dir)[0].family == "upganet":
+    family = read_model_dir(args.model_dir)[0].family
+    if family == "deepfp":
+        from ._deepfp import quantize_deepfp_cmd
+
+        return quantize_deepfp_cmd(args)
+    if family == "upganet":
         from ._jcas import quantize_upganet
 
         quantize_upganet(args)

@@ -11,7 +11,8 @@ from typing import Any
 
 from ..errors import ConfigError, ModelDirError
 
-__all__ = ["network_from_args", "channels_deepfp", "train_deepfp_cmd", "evaluate_deepfp_cmd", "bench_deepfp_cmd"]
+__all__ = ["network_from_args", "channels_deepfp", "train_deepfp_cmd", "evaluate_deepfp_cmd", "bench_deepfp_cmd",
+           "quantize_deepfp_cmd"]
 
 TRAIN_DEFAULTS = dict(layers=8, train_size=2000, epochs=30, batch_size=200, lr=5e-3)
 
@@ -78,20 +79,14 @@ def train_deepfp_cmd(args: argparse.Namespace) -> int:
 
 def _table_figures(args: argparse.Namespace) -> dict[str, Any]:
     """Load the model and its test channels and run :func:`hbf_edge.deepfp_eval.evaluate_deepfp`."""
-    from ..deepfp_eval import evaluate_deepfp
-    from ..modeldir import load_model
-    from ..multicell import NetworkConfig, generate_channels
+    from quant.deepfp import load_deepfp
 
-    model, config = load_model(args.model_dir, family="deepfp")
+    from ..deepfp_eval import evaluate_deepfp
+    from ..multicell import NetworkConfig
+
+    model, config = load_deepfp(args.model_dir)
     net = NetworkConfig.from_dict(config.deepfp["network"])
-    if args.channels is not None:
-        H, net_data = _dataset_split(args.channels, "test")
-        if (net_data.n_users, net_data.n_tx, net_data.n_rx) != (net.n_users, net.n_tx, net.n_rx):
-            raise ConfigError(f"{args.channels} holds another network size than the model was trained for")
-    else:
-        if args.test_size < 1:
-            raise ConfigError(f"--test-size must be >= 1, got {args.test_size}")
-        H = generate_channels(net, args.test_size, seed=args.test_seed)
+    H = _networks(args, net, "test", args.test_size, args.test_seed, "--test-size")
     for name in ("fastfp_iterations", "time_samples"):
         if getattr(args, name) < 1:
             raise ConfigError(f"--{name.replace('_', '-')} must be >= 1")
@@ -141,4 +136,62 @@ def bench_deepfp_cmd(args: argparse.Namespace) -> int:
     if args.out is not None:
         with atomic_file(args.out) as tmp:
             tmp.write_text(text + "\n")
+    return 0
+
+
+def _networks(args: argparse.Namespace, net: Any, split: str, size: int, seed: int, option: str) -> Any:
+    """``split`` of ``--channels`` (checked against the model's network) or ``size`` fresh ones."""
+    from ..multicell import generate_channels
+
+    if args.channels is not None:
+        H, net_data = _dataset_split(args.channels, split)
+        if (net_data.n_cells, net_data.n_users, net_data.n_tx, net_data.n_rx) != (net.n_cells, net.n_users, net.n_tx,
+                                                                                  net.n_rx):
+            raise ConfigError(f"{args.channels} holds another network than the model was trained for")
+        return H
+    if size < 1:
+        raise ConfigError(f"{option} must be >= 1, got {size}")
+    return generate_channels(net, size, seed=seed)
+
+
+def quantize_deepfp_cmd(args: argparse.Namespace) -> int:
+    """QAT (or PTQ) of a float DeepFP model: 8-bit DNNs, fixed-point V; OUT/retention.json."""
+    from quant.deepfp import mean_wsr, qat_deepfp, save_quant_deepfp
+
+    from .._io import atomic_file
+    from ..modeldir import load_model
+    from ..multicell import NetworkConfig
+
+    model, config = load_model(args.model_dir, family="deepfp")
+    if config.quantization is not None:
+        raise ConfigError(f"{args.model_dir} is already quantized; quantize its float model")
+    if args.out.exists() and not args.overwrite:
+        raise ModelDirError(f"{args.out} already exists (pass --overwrite to replace it)")
+    if args.epochs < 0:
+        raise ConfigError(f"--epochs must be >= 0, got {args.epochs}")
+    net = NetworkConfig.from_dict(config.deepfp["network"])
+    H_train = _networks(args, net, "train", args.train_size, args.seed, "--train-size")
+    H_val = _networks(args, net, "val", max(1, args.train_size // 5), args.seed + 1, "--train-size")
+    H_test = _networks(args, net, "test", args.test_size, args.test_seed, "--test-size")
+    epochs = 0 if args.method == "ptq" else args.epochs
+    lr = 1e-3 if args.lr is None else args.lr
+    batch = 200 if args.batch_size is None else args.batch_size
+    t0 = time.perf_counter()
+    qmodel, history = qat_deepfp(model, H_train, H_val, epochs, lr, args.dnn_bits, args.v_bits, batch, args.seed,
+                                 progress=not args.quiet)
+    wall = round(time.perf_counter() - t0, 2)
+    float_wsr = mean_wsr(model, H_test, args.test_seed)
+    quant_wsr = mean_wsr(qmodel, H_test, args.test_seed)
+    report = {"method": args.method, "dnn_bits": args.dnn_bits, "v_bits": args.v_bits, "epochs": epochs, "lr": lr,
+              "train_size": int(H_train.shape[0]), "test_size": int(H_test.shape[0]), "wall_seconds": wall,
+              "float_wsr": float(float_wsr.mean()), "quantized_wsr": float(quant_wsr.mean()),
+              "retention": float(quant_wsr.mean() / float_wsr.mean()), "history": history}
+    settings = {k: report[k] for k in ("method", "epochs", "lr", "train_size", "wall_seconds", "retention")}
+    save_quant_deepfp(qmodel, config, {**settings, "float_model": str(args.model_dir)}, args.out,
+                      overwrite=args.overwrite)
+    with atomic_file(args.out / "retention.json") as tmp:
+        tmp.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"{args.method} deepfp, {args.dnn_bits}-bit DNNs, {args.v_bits}-bit V, in {wall} s: WSR "
+          f"{report['quantized_wsr']:.3f} vs float {report['float_wsr']:.3f} bit/s/Hz on {report['test_size']} "
+          f"held-out networks ({report['retention']:.2%}); model written to {args.out}")
     return 0

@@ -148,12 +148,18 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--precoder-bits", "-B", type=int, default=12, help="word length of W (default 12)")
     g.add_argument("--precision", type=Path, metavar="FILE",
                    help="per-layer precision (.toml/.json: [default] and [layers.\"i-j\"]); overrides -Q/-B")
-    g = p.add_argument_group("QAT training (the float training loop; defaults differ for upga / upganet)")
+    g = p.add_argument_group("deepfp only: 8-bit DNNs (Brevitas QuantLinear) and fixed-point V")
+    g.add_argument("--dnn-bits", type=int, default=8, help="DNN weight and activation bits (default 8)")
+    g.add_argument("--v-bits", type=int, default=16, help="word of the beamformer entries, Q1.(b-1) (default 16)")
+    g.add_argument("--channels", type=Path, help="network dataset (.npz): QAT on its train split, retention on "
+                                                  "its test split (default: fresh networks like the model's)")
+    g = p.add_argument_group("QAT training (the float training loop; defaults differ for upga / upganet / deepfp)")
     g.add_argument("--epochs", type=int, default=5, help="QAT epochs (default 5)")
     g.add_argument("--train-size", type=int, default=500, help="training channels (default 500)")
     g.add_argument("--batch-size", type=int, help="channels per Adam step (default upga 10, upganet 50)")
     g.add_argument("--lr", type=float,
-                   help="Adam learning rate, relative to the float steps (default upga 1e-2, upganet 1e-2)")
+                   help="Adam learning rate, relative to the float steps (default upga 1e-2, upganet 1e-2; "
+                        "deepfp 1e-3, absolute)")
     g.add_argument("--lr-decay", type=float, default=0.97, help="decay per epoch (default 0.97)")
     g.add_argument("--snr-min", type=float, help="lowest training SNR in dB (default upga -10, upganet 0)")
     g.add_argument("--snr-max", type=float, help="highest training SNR in dB (default upga 20, upganet 12)")

@@ -78,7 +78,6 @@ def test_bench_prints_json_and_bad_options_fail_cleanly(trained, capsys):
     assert "per_channel" not in res and res["n_channels"] == 4 and res["rows"][1]["iterations"] == 5
     assert main(["bench", "deepfp", str(trained / "m"), "--test-size", "0"]) == 2
     assert main(["evaluate", str(trained / "m"), "--compare", str(trained / "m")]) == 2
-    assert main(["quantize", str(trained / "m"), "--out", str(trained / "q")]) == 2  # not yet for deepfp
     err = capsys.readouterr().err
     assert "--test-size" in err and "--compare" in err
     assert main(["bench", "deepfp", str(trained / "m"), "--test-size", "3", "--baselines", "wmmse_sc"]) == 0

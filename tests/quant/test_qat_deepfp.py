@@ -1,0 +1,98 @@
+"""8-bit DeepFP: quantizers, calibration, QAT through the CLI, reload and the QCDQ export."""
+
+import json
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+import torch
+
+from hbf_edge.cli import main
+from hbf_edge.cplx import C
+from hbf_edge.deepfp import DeepFP, to_c
+from hbf_edge.errors import ConfigError
+from hbf_edge.multicell import NetworkConfig, generate_channels
+from quant.deepfp import (QuantDeepFP, _StepNets, calibrate_ranges, export_stepnets_qcdq, load_deepfp, mean_wsr,
+                          quantize_deepfp)
+
+NET = NetworkConfig(n_cells=1, n_users=3, n_tx=8, n_rx=2, n_streams=1)
+
+
+@pytest.fixture(scope="module")
+def small():
+    H = generate_channels(NET, 12, seed=1)
+    return DeepFP(3, 8, 1, 16, seed=0), H
+
+
+def test_calibration_bounds_every_site_and_the_8bit_grid(small):
+    model, H = small
+    ranges = calibrate_ranges(model, H)
+    assert len(ranges) == 3 and all(len(r["hidden"]) == 2 for r in ranges)
+    q = quantize_deepfp(model, H, bits=8, v_bits=None)
+    net = q.steps[0]
+    w = net.re[0].quant_weight()
+    ints = (w.value / w.scale).detach()
+    assert torch.equal(ints, ints.round()) and ints.abs().max() <= 128
+    assert float(torch.log2(w.scale)) == round(float(torch.log2(w.scale)))  # power-of-two weight scale
+    x = torch.linspace(-2 * ranges[0]["input"], 2 * ranges[0]["input"], 101, dtype=torch.float64)
+    y = net.inp(x)
+    lsb = ranges[0]["input"] / 128
+    assert torch.allclose(y / lsb, (y / lsb).round()) and y.abs().max() <= ranges[0]["input"] + 1e-12
+    # close to the float network: the 8-bit grid moves the WSR by well under 1 %
+    a, b = mean_wsr(model, H, 3), mean_wsr(q, H, 3)
+    assert abs(b.mean() / a.mean() - 1) < 0.01
+
+
+def test_v_is_rounded_to_its_fixed_point_words(small):
+    model, H = small
+    q = quantize_deepfp(model, H, v_bits=10)
+    V0 = to_c(np.full((2, 1, 3, 8, 1), 0.2 + 0.1j))
+    with torch.no_grad():
+        V, _ = q.layer(0, to_c(H[:2]), V0)
+    for part in (V.re, V.im):
+        assert torch.equal(part * 512, (part * 512).round())  # Q1.9
+    with pytest.raises(ConfigError, match="V bits"):
+        QuantDeepFP(model, calibrate_ranges(model, H), v_bits=2)
+    with pytest.raises(ConfigError, match="one entry per layer"):
+        QuantDeepFP(model, calibrate_ranges(model, H)[:2])
+
+
+def test_qcdq_export_equals_the_torch_dnns(small, tmp_path):
+    model, H = small
+    q = quantize_deepfp(model, H)
+    path = export_stepnets_qcdq(q, tmp_path / "dnn.qcdq.onnx")
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    sess = ort.InferenceSession(str(path), opts)
+    assert {n.op_type for n in __import__("onnx").load(str(path)).graph.node} >= {"QuantizeLinear", "DequantizeLinear"}
+    x = np.random.default_rng(0).standard_normal((3, 7, 16)).astype(np.float32) * 0.05
+    out = sess.run(None, {"x_re": x, "x_im": -x})[0]
+    with torch.no_grad():
+        ref = _StepNets(q.steps).float()(torch.from_numpy(x), torch.from_numpy(-x)).numpy()
+    assert out.shape == (3, 7) and np.array_equal(out, ref)
+
+
+def test_quantize_cli_qat_reload_and_evaluate(tmp_path):
+    nets = tmp_path / "nets.npz"
+    assert main(["channels", "--model", "deepfp", "--out", str(nets), "--count", "40", "--cells", "1", "-N", "8",
+                 "--users-per-cell", "3", "--n-rx", "2", "-d", "1"]) == 0
+    assert main(["train", "--model", "deepfp", "--channels", str(nets), "--out", str(tmp_path / "m"), "--layers", "2",
+                 "--hidden", "8", "--epochs", "1", "--supervised-epochs", "0", "--quiet"]) == 0
+    assert main(["quantize", str(tmp_path / "m"), "--out", str(tmp_path / "q"), "--channels", str(nets),
+                 "--epochs", "1", "--batch-size", "14", "--quiet"]) == 0
+    rep = json.loads((tmp_path / "q" / "retention.json").read_text())
+    assert rep["test_size"] == 6 and rep["dnn_bits"] == 8 and 0.9 < rep["retention"] < 1.1
+    qmodel, config = load_deepfp(tmp_path / "q")
+    assert isinstance(qmodel, QuantDeepFP) and config.quantization["method"] == "qat"
+    H = load_dataset_test(nets)
+    assert np.isclose(mean_wsr(qmodel, H, 2026).mean(), rep["quantized_wsr"])  # reloaded exactly
+    assert main(["quantize", str(tmp_path / "q"), "--out", str(tmp_path / "q2")]) == 2  # already quantized
+    assert main(["bench", "deepfp", str(tmp_path / "q"), "--channels", str(nets), "--fastfp-iterations", "3",
+                 "--baselines", "--quiet"]) == 0
+
+
+def load_dataset_test(path):
+    from hbf_edge.multicell import load_dataset
+
+    data = load_dataset(path)
+    return data["H"][data["test"]]
