@@ -281,6 +281,10 @@ def _cmd_export(args: argparse.Namespace) -> int:
     from ..modelfiles import read_model_dir
 
     config, _ = read_model_dir(args.model_dir)
+    if config.family == "deepfp":
+        from ._deepfp import export_deepfp_cmd
+
+        return export_deepfp_cmd(args, config)
     spec = config.spec
     if args.channels is not None:
         H = _load_channels(args.channels, spec.n_antennas, spec.n_users)

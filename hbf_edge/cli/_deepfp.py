@@ -12,7 +12,7 @@ from typing import Any
 from ..errors import ConfigError, ModelDirError
 
 __all__ = ["network_from_args", "channels_deepfp", "train_deepfp_cmd", "evaluate_deepfp_cmd", "bench_deepfp_cmd",
-           "quantize_deepfp_cmd"]
+           "quantize_deepfp_cmd", "export_deepfp_cmd"]
 
 TRAIN_DEFAULTS = dict(layers=8, train_size=2000, epochs=30, batch_size=200, lr=5e-3)
 
@@ -194,4 +194,17 @@ def quantize_deepfp_cmd(args: argparse.Namespace) -> int:
     print(f"{args.method} deepfp, {args.dnn_bits}-bit DNNs, {args.v_bits}-bit V, in {wall} s: WSR "
           f"{report['quantized_wsr']:.3f} vs float {report['float_wsr']:.3f} bit/s/Hz on {report['test_size']} "
           f"held-out networks ({report['retention']:.2%}); model written to {args.out}")
+    return 0
+
+
+def export_deepfp_cmd(args: argparse.Namespace, config: Any) -> int:
+    """``hbf-edge export`` of a DeepFP model: whole-network ONNX (+ QCDQ DNNs), designs, manifest."""
+    from export.deepfp import write_deepfp_bundle
+
+    from ..multicell import NetworkConfig
+
+    net = NetworkConfig.from_dict(config.deepfp["network"])
+    H = _networks(args, net, "test", args.count, args.seed, "--count")
+    path = write_deepfp_bundle(args.model_dir, args.out, H, seed=args.seed, overwrite=args.overwrite)
+    print(f"bundle written to {path}: {', '.join(sorted(p.name for p in path.iterdir()))}")
     return 0

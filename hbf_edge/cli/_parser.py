@@ -177,7 +177,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model_dir", type=Path, help="quantized model directory from `hbf-edge quantize`")
     p.add_argument("--out", required=True, type=Path, help="bundle directory to create")
     p.add_argument("--overwrite", action="store_true", help="replace an existing bundle")
-    p.add_argument("--channels", type=Path, help="channels for beams.npz (.npz from `hbf-edge channels`)")
+    p.add_argument("--channels", type=Path, help="channels for beams.npz (.npz from `hbf-edge channels`; "
+                                                  "deepfp: a network dataset, its test split)")
     p.add_argument("--count", type=int, default=100, help="channels to draw when --channels is not given (default 100)")
     p.add_argument("--seed", type=int, default=DEFAULT_TEST_SEED, help=f"their seed (default {DEFAULT_TEST_SEED})")
     p.add_argument("--snr", type=float, default=10.0, help="SNR in dB of the beams (default 10)")

@@ -96,3 +96,25 @@ def load_dataset_test(path):
 
     data = load_dataset(path)
     return data["H"][data["test"]]
+
+
+def test_export_bundle_of_a_quantized_deepfp(tmp_path):
+    from export import read_bundle
+    from export.deepfp import write_deepfp_bundle
+    from hbf_edge.deepfp_train import deepfp_model_config
+    from quant.deepfp import save_quant_deepfp
+
+    H = generate_channels(NetworkConfig(n_cells=7, n_users=2, n_tx=8, n_rx=2, n_streams=1), 6, seed=4)
+    model = DeepFP(2, 8, 1, 8, seed=1)
+    q = quantize_deepfp(model, H)
+    config = deepfp_model_config(model, NetworkConfig(n_cells=7, n_users=2, n_tx=8, n_rx=2, n_streams=1), {}, [])
+    save_quant_deepfp(q, config, {"method": "ptq"}, tmp_path / "q")
+    path = write_deepfp_bundle(tmp_path / "q", tmp_path / "b", H[:4])
+    bundle = read_bundle(path)  # every sha256 checked
+    ver = bundle.manifest["verified"]
+    assert ver["dnn.qcdq.onnx"]["outputs_equal"] == 1.0 and ver["dnn.qcdq.onnx"]["n_inputs"] == 2 * 4 * 7 * 2
+    assert abs(ver["model.onnx"]["mean_wsr_onnx"] / ver["model.onnx"]["mean_wsr_torch"] - 1) < 1e-4
+    beams = np.load(path / "beams.npz")
+    assert beams["v_re"].shape == (4, 7, 2, 8, 1) and np.isclose(beams["wsr"].mean(), ver["model.onnx"]["mean_wsr_torch"])
+    with pytest.raises(Exception, match="exists"):
+        write_deepfp_bundle(tmp_path / "q", tmp_path / "b", H[:4])
