@@ -215,13 +215,17 @@ class DeepFP(nn.Module):
         Z = V  # (48)
         _, _, Lam, Lmat = fp_state(H, Z)  # (49), (50), with (26) and (30)
         G = direction(Z, Lam, Lmat)
+        step = self.step(i, Z, G, Lmat)  # (51)
+        V = fastfp_update(Z, G, step)  # (52) = (38) + (37)
+        return V, step
+
+    def step(self, i: int, Z: C, G: C, Lmat: C) -> torch.Tensor:
+        """Eq. (51): layer ``i``'s DNN on ``(Z, G / ||L_l||_F)``, the step per user ``[B, L, K]``."""
         B, L, K = Z.re.shape[:3]
         fro = torch.sqrt(cplx.abs2(Lmat).sum(dim=(-2, -1)))[:, :, None]  # ||L_l||_F, Remark 9's lambda
         x = C(torch.cat([Z.re.reshape(B, L, K, -1), G.re.reshape(B, L, K, -1) / fro[..., None]], dim=-1),
               torch.cat([Z.im.reshape(B, L, K, -1), G.im.reshape(B, L, K, -1) / fro[..., None]], dim=-1))
-        step = torch.exp(torch.clamp(self.steps[i](x), -STEP_LOG_RANGE, STEP_LOG_RANGE)) / fro  # (51)
-        V = fastfp_update(Z, G, step)  # (52) = (38) + (37)
-        return V, step
+        return torch.exp(torch.clamp(self.steps[i](x), -STEP_LOG_RANGE, STEP_LOG_RANGE)) / fro
 
     def forward(self, H: C, V0: C, trajectory: bool = False) -> tuple[C, list[C]]:
         """All layers from ``V0`` (power-feasible); returns ``V`` (unpadded) and, with

@@ -20,12 +20,13 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .deepfp import DeepFP, fastfp_t, to_c
+from . import cplx
+from .deepfp import DeepFP, direction, fastfp_t, fastfp_update, fp_state, to_c
 from .errors import ConfigError
 from .fp_solvers import solve
 from .wsr import check_problem, random_init, weighted_sum_rate
 
-__all__ = ["evaluate_deepfp", "matching_iterations"]
+__all__ = ["evaluate_deepfp", "matching_iterations", "layer_profile"]
 
 
 def matching_iterations(trajectory: np.ndarray, target: float) -> int | None:
@@ -51,6 +52,32 @@ def _cpu_seconds(fn: Any, H: np.ndarray, V0: np.ndarray, batch: int) -> tuple[fl
         cpu += time.process_time() - c0
         wall += time.perf_counter() - w0
     return cpu / H.shape[0], wall / H.shape[0]
+
+
+def layer_profile(model: DeepFP, H: np.ndarray, V0: np.ndarray, batch: int = 100) -> dict[str, float]:
+    """CPU milliseconds per channel and layer of each stage, torch float64, averaged over the
+    layers: the FP quantities (eq. 26-30, shared by DeepFP and FastFP), the DNN (DeepFP), the
+    largest eigenvalue (FastFP's eq. 34) and the update (eq. 38 and 37)."""
+    acc = {"fp_state": 0.0, "dnn": 0.0, "eigenvalue": 0.0, "update": 0.0}
+    with torch.no_grad():
+        for sl in _batches(H.shape[0], batch):
+            h, V = to_c(H[sl]), to_c(V0[sl])
+            Hp, V, _, _ = model._pad(h, V)
+            for i in range(model.n_layers):
+                t = time.process_time()
+                _, _, Lam, Lmat = fp_state(Hp, V)
+                G = direction(V, Lam, Lmat)
+                t1 = time.process_time()
+                step = model.step(i, V, G, Lmat)
+                t2 = time.process_time()
+                torch.linalg.eigvalsh(cplx.to_complex(Lmat))
+                t3 = time.process_time()
+                V = fastfp_update(V, G, step)
+                t4 = time.process_time()
+                for k, dt in zip(acc, (t1 - t, t2 - t1, t3 - t2, t4 - t3)):
+                    acc[k] += dt
+    scale = 1e3 / (H.shape[0] * model.n_layers)
+    return {k: v * scale for k, v in acc.items()}
 
 
 def evaluate_deepfp(model: DeepFP, H: np.ndarray, fastfp_iterations: int = 100, seed: int = 2026,
@@ -97,6 +124,7 @@ def evaluate_deepfp(model: DeepFP, H: np.ndarray, fastfp_iterations: int = 100, 
     with torch.no_grad():
         times = {"deepfp": _cpu_seconds(lambda h, v: model(to_c(h), to_c(v)), Ht, Vt, batch),
                  "fastfp": _cpu_seconds(lambda h, v: fastfp_t(to_c(h), to_c(v), fastfp_iterations), Ht, Vt, batch)}
+        profile = layer_profile(model, Ht, Vt, batch)
         if k_match is not None:
             times["fastfp_match"] = _cpu_seconds(lambda h, v: fastfp_t(to_c(h), to_c(v), k_match), Ht, Vt, batch)
     ref_wsr, ref_cpu = float(mean_traj[-1]), times["fastfp"][0]
@@ -122,5 +150,6 @@ def evaluate_deepfp(model: DeepFP, H: np.ndarray, fastfp_iterations: int = 100, 
     return {"n_channels": B, "n_cells": L, "users_per_cell": K, "n_tx": Nt, "n_rx": int(H.shape[4]), "n_streams": d,
             "n_layers": model.n_layers, "time_samples": n_time, "batch": batch, "seed": seed,
             "torch_threads": torch.get_num_threads(), "rows": rows, "matching_iterations": k_match,
+            "per_layer_cpu_ms": profile,
             "fastfp_trajectory": mean_traj.tolist(), "deepfp_layers": per_layer.mean(axis=1).tolist(),
             "per_channel": {k: v.tolist() for k, v in per_channel.items()}}

@@ -122,6 +122,8 @@ def evaluate_deepfp_cmd(args: argparse.Namespace, out: Path) -> int:
     print(f"{results['n_channels']} held-out networks, {results['n_cells']} cell(s); CPU time on "
           f"{results['time_samples']} of them, batch {results['batch']}:")
     print(format_table(results))
+    prof = results["per_layer_cpu_ms"]
+    print("per layer (CPU ms per network): " + ", ".join(f"{k} {v:.3f}" for k, v in prof.items()))
     print(f"wrote {out / 'results.json'}, wsr_vs_iterations.png, wsr_cdf.png")
     return 0
 

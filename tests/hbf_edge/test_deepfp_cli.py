@@ -64,6 +64,7 @@ def test_table_figures_match_independent_runs(trained):
     traj = np.asarray(res["fastfp_trajectory"])
     assert k is None or (traj[k] >= deep and np.all(traj[:k] < deep))
     assert res["time_samples"] == 3 and all(r["cpu_s_per_channel"] > 0 for r in res["rows"])
+    assert set(res["per_layer_cpu_ms"]) == {"fp_state", "dnn", "eigenvalue", "update"}
 
 
 def test_matching_iterations():
