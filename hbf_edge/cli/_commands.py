@@ -378,8 +378,8 @@ def _cmd_profile(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    from .._io import atomic_file
     from ..bench import bench_kernels
+    from ._json import emit_json
 
     if args.bench_command == "onnx":
         from export.onnx_quant import compare_quant_onnx
@@ -396,13 +396,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         from ..profile_jcas import profile_upganet
 
         kernels_only = ("numba_float64", "numba_float32", "numba_hardware", "torch_eager")  # no ONNX export
-        text = json.dumps(profile_upganet(args.model_dir, tuple(args.batches), args.repeat, backends=kernels_only),
-                          indent=2)
-        print(text)
-        if args.out is not None:
-            with atomic_file(args.out) as tmp:
-                tmp.write_text(text + "\n")
-        return 0
+        return emit_json(profile_upganet(args.model_dir, tuple(args.batches), args.repeat, backends=kernels_only),
+                         args.out)
     for name, values in (("--sizes", args.sizes), ("--batches", args.batches)):
         if any(v < 1 for v in values):
             raise ConfigError(f"{name} must be positive")
@@ -410,12 +405,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         raise ConfigError("--layers, --inner and --repeat must be >= 1")
     result = bench_kernels(tuple(args.sizes), tuple(args.batches), n_layers=args.layers, n_inner=args.inner,
                            repeat=args.repeat, onnx_model=args.onnx, progress=not args.quiet)
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.out is not None:
-        with atomic_file(args.out) as tmp:
-            tmp.write_text(text + "\n")
-    return 0
+    return emit_json(result, args.out)
 
 
 COMMANDS = {"channels": _cmd_channels, "train": _cmd_train, "evaluate": _cmd_evaluate, "demo": _cmd_demo,

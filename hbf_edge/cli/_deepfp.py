@@ -129,16 +129,11 @@ def evaluate_deepfp_cmd(args: argparse.Namespace, out: Path) -> int:
 
 
 def bench_deepfp_cmd(args: argparse.Namespace) -> int:
-    from .._io import atomic_file
+    from ._json import emit_json
 
     results = _table_figures(args)
     results.pop("per_channel")
-    text = json.dumps(results, indent=2)
-    print(text)
-    if args.out is not None:
-        with atomic_file(args.out) as tmp:
-            tmp.write_text(text + "\n")
-    return 0
+    return emit_json(results, args.out)
 
 
 def _networks(args: argparse.Namespace, net: Any, split: str, size: int, seed: int, option: str) -> Any:
