@@ -36,7 +36,7 @@ from torch import nn
 from hbf_edge.cplx import C
 from hbf_edge.deepfp import DeepFP, to_c, wsr_t
 from hbf_edge.wsr import check_problem, random_init
-from quant.deepfp import QuantDeepFP, _StepNets, export_stepnets_qcdq, load_deepfp
+from quant.deepfp import QuantDeepFP, StepNets, dnn_inputs, export_stepnets_qcdq, load_deepfp
 
 from .bundle import BundleError, _write
 
@@ -86,17 +86,13 @@ def export_deepfp_onnx(model: DeepFP, path: str | os.PathLike, H: np.ndarray, V0
 
 def _check_qcdq(qmodel: QuantDeepFP, path: Path, H: np.ndarray, V0: np.ndarray) -> dict[str, Any]:
     """Run the QCDQ graph on the inputs every DNN sees on ``H`` and compare with torch."""
-    inputs: list[C] = []
-    hooks = [net.register_forward_pre_hook(lambda _m, args: inputs.append(args[0])) for net in qmodel.steps]
     try:
+        inputs = dnn_inputs(qmodel.to(torch.float32), to_c(H, torch.float32), to_c(V0, torch.float32))
+        x_re = torch.stack([x.re for x in inputs]).reshape(qmodel.n_layers, -1, inputs[0].re.shape[-1])
+        x_im = torch.stack([x.im for x in inputs]).reshape(qmodel.n_layers, -1, inputs[0].re.shape[-1])
         with torch.no_grad():
-            qmodel.to(torch.float32)(to_c(H, torch.float32), to_c(V0, torch.float32))
-            x_re = torch.stack([x.re for x in inputs]).reshape(qmodel.n_layers, -1, inputs[0].re.shape[-1])
-            x_im = torch.stack([x.im for x in inputs]).reshape(qmodel.n_layers, -1, inputs[0].re.shape[-1])
-            ref = _StepNets(qmodel.steps)(x_re, x_im).numpy()
+            ref = StepNets(qmodel.steps)(x_re, x_im).numpy()
     finally:
-        for hk in hooks:
-            hk.remove()
         qmodel.to(torch.float64)
     got = _session(path).run(None, {"x_re": x_re.numpy(), "x_im": x_im.numpy()})[0]
     equal = float(np.mean(got == ref))

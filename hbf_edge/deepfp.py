@@ -198,7 +198,7 @@ class DeepFP(nn.Module):
         gen = torch.Generator().manual_seed(seed)
         self.steps = nn.ModuleList(StepNet(2 * n_tx * n_streams, hidden, n_hidden, gen) for _ in range(n_layers))
 
-    def _pad(self, H: C, V: C) -> tuple[C, C, int, int]:
+    def pad(self, H: C, V: C) -> tuple[C, C, int, int]:
         """Section IV-E: zero-pad ``N_t`` and ``d`` up to the sizes the DNNs were built for."""
         Nt, d = V.re.shape[-2], V.re.shape[-1]
         if Nt > self.n_tx or d > self.n_streams:
@@ -233,7 +233,7 @@ class DeepFP(nn.Module):
         if H.re.ndim != 6 or V0.re.ndim != 5 or V0.re.shape[:3] != H.re.shape[:3]:
             raise ShapeError(f"H must be [B, L, K, L, N_r, N_t] and V0 [B, L, K, N_t, d], got "
                              f"{list(H.re.shape)} and {list(V0.re.shape)}")
-        H, V, Nt, d = self._pad(H, V0)
+        H, V, Nt, d = self.pad(H, V0)
         outs = []
         for i in range(self.n_layers):
             V, _ = self.layer(i, H, V)

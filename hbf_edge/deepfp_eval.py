@@ -62,7 +62,7 @@ def layer_profile(model: DeepFP, H: np.ndarray, V0: np.ndarray, batch: int = 100
     with torch.no_grad():
         for sl in _batches(H.shape[0], batch):
             h, V = to_c(H[sl]), to_c(V0[sl])
-            Hp, V, _, _ = model._pad(h, V)
+            Hp, V, _, _ = model.pad(h, V)
             for i in range(model.n_layers):
                 t = time.process_time()
                 _, _, Lam, Lmat = fp_state(Hp, V)

@@ -25,7 +25,7 @@ from .spec import HardwareSpec
 from .fp_solvers import solve
 from .wsr import check_problem, random_init
 
-__all__ = ["DeepFPTrainConfig", "train_deepfp", "fastfp_labels", "deepfp_model_config"]
+__all__ = ["DeepFPTrainConfig", "train_deepfp", "fastfp_labels", "deepfp_model_config", "wsr_per_channel"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,12 +69,22 @@ def fastfp_labels(H: np.ndarray, V0: np.ndarray, iterations: int) -> np.ndarray:
     return out
 
 
-def _mean_wsr(model: DeepFP, H: np.ndarray, V0: np.ndarray, batch: int, dtype: torch.dtype = torch.float64) -> float:
+def _wsr_t(model: DeepFP, H: np.ndarray, V0: np.ndarray, batch: int, dtype: torch.dtype) -> torch.Tensor:
     model = model.to(dtype)
     with torch.no_grad():
-        vals = [wsr_t(to_c(H[s:s + batch], dtype), model(to_c(H[s:s + batch], dtype), to_c(V0[s:s + batch], dtype))[0])
-                for s in range(0, H.shape[0], batch)]
-    return float(torch.cat(vals).mean())
+        return torch.cat([wsr_t(to_c(H[s:s + batch], dtype), model(to_c(H[s:s + batch], dtype),
+                                                                   to_c(V0[s:s + batch], dtype))[0])
+                          for s in range(0, H.shape[0], batch)])
+
+
+def wsr_per_channel(model: DeepFP, H: np.ndarray, V0: np.ndarray, batch: int = 100,
+                    dtype: torch.dtype = torch.float64) -> np.ndarray:
+    """WSR of ``model`` from ``V0`` on every channel of ``H``, without autograd, ``[B]``."""
+    return _wsr_t(model, H, V0, batch, dtype).double().numpy()
+
+
+def _mean_wsr(model: DeepFP, H: np.ndarray, V0: np.ndarray, batch: int, dtype: torch.dtype = torch.float64) -> float:
+    return float(_wsr_t(model, H, V0, batch, dtype).mean())
 
 
 def train_deepfp(H_train: np.ndarray, H_val: np.ndarray, config: DeepFPTrainConfig, progress: bool = True,

@@ -40,7 +40,7 @@ from hbf_edge.wsr import check_problem, random_init
 
 from .quantizers import FixedPointQuant
 
-__all__ = ["QuantStepNet", "QuantDeepFP", "calibrate_ranges", "quantize_deepfp", "export_stepnets_qcdq",
+__all__ = ["QuantStepNet", "QuantDeepFP", "StepNets", "dnn_inputs", "calibrate_ranges", "quantize_deepfp", "export_stepnets_qcdq",
            "DEFAULT_BITS", "DEFAULT_V_BITS"]
 
 DEFAULT_BITS = 8
@@ -142,20 +142,27 @@ class QuantDeepFP(DeepFP):
         return out
 
 
+def dnn_inputs(model: DeepFP, H: C, V0: C) -> list[C]:
+    """What every layer's DNN receives when ``model`` runs from ``V0`` (no autograd), one
+    ``[B, L, K, 2 N_t d]`` pair per layer."""
+    inputs: list[C] = []
+    hooks = [net.register_forward_pre_hook(lambda _m, args: inputs.append(args[0])) for net in model.steps]
+    try:
+        with torch.no_grad():
+            model(H, V0)
+    finally:
+        for h in hooks:
+            h.remove()
+    return inputs
+
+
 def calibrate_ranges(model: DeepFP, H: np.ndarray, seed: int = 0) -> list[dict[str, Any]]:
     """Largest magnitude at every quantization site of every layer's DNN while ``model`` runs
     on channels ``H`` from the seeded random start (float64)."""
     H, _, _ = check_problem(H)
     B, L, K, _, _, Nt = H.shape
     V0 = random_init((B, L, K, Nt, model.n_streams), np.ones(L), seed)
-    inputs: list[C] = []
-    hooks = [net.register_forward_pre_hook(lambda _m, args: inputs.append(args[0])) for net in model.steps]
-    try:
-        with torch.no_grad():
-            model.to(torch.float64)(to_c(H), to_c(V0))
-    finally:
-        for h in hooks:
-            h.remove()
+    inputs = dnn_inputs(model.to(torch.float64), to_c(H), to_c(V0))
     ranges = []
     with torch.no_grad():
         for net, x in zip(model.steps, inputs):
@@ -179,7 +186,7 @@ def quantize_deepfp(model: DeepFP, H_calib: np.ndarray, bits: int = DEFAULT_BITS
     return QuantDeepFP(model, calibrate_ranges(model, H_calib, seed), bits, v_bits).to(torch.float64)
 
 
-class _StepNets(nn.Module):
+class StepNets(nn.Module):
     """Every layer's quantized DNN side by side: ``x_re, x_im [L, B, 2 N_t d] -> [L, B]``."""
 
     def __init__(self, nets: nn.ModuleList) -> None:
@@ -197,7 +204,7 @@ def export_stepnets_qcdq(qmodel: QuantDeepFP, path: str | os.PathLike, batch: in
     from brevitas.export import export_onnx_qcdq
 
     path = Path(path)
-    net = _StepNets(qmodel.steps).to(torch.float32).eval()
+    net = StepNets(qmodel.steps).to(torch.float32).eval()
     n_in = 2 * qmodel.n_tx * qmodel.n_streams
     x = torch.zeros(qmodel.n_layers, batch, n_in)
     with warnings.catch_warnings():
@@ -212,15 +219,12 @@ def export_stepnets_qcdq(qmodel: QuantDeepFP, path: str | os.PathLike, batch: in
 
 def mean_wsr(model: DeepFP, H: np.ndarray, seed: int, batch: int = 100) -> np.ndarray:
     """Per-channel WSR of ``model`` on ``H`` from the seeded random start, float64, ``[B]``."""
-    from hbf_edge.deepfp import wsr_t
+    from hbf_edge.deepfp_train import wsr_per_channel
 
     H, _, _ = check_problem(H)
     B, L, K, _, _, Nt = H.shape
     V0 = random_init((B, L, K, Nt, model.n_streams), np.ones(L), seed)
-    model = model.to(torch.float64).eval()
-    with torch.no_grad():
-        return np.concatenate([wsr_t(to_c(H[s:s + batch]), model(to_c(H[s:s + batch]), to_c(V0[s:s + batch]))[0]).numpy()
-                               for s in range(0, B, batch)])
+    return wsr_per_channel(model.eval(), H, V0, batch)
 
 
 def qat_deepfp(model: DeepFP, H_train: np.ndarray, H_val: np.ndarray, epochs: int = 5, lr: float = 1e-3,

@@ -12,7 +12,7 @@ from hbf_edge.cplx import C
 from hbf_edge.deepfp import DeepFP, to_c
 from hbf_edge.errors import ConfigError
 from hbf_edge.multicell import NetworkConfig, generate_channels
-from quant.deepfp import (QuantDeepFP, _StepNets, calibrate_ranges, export_stepnets_qcdq, load_deepfp, mean_wsr,
+from quant.deepfp import (QuantDeepFP, StepNets, calibrate_ranges, export_stepnets_qcdq, load_deepfp, mean_wsr,
                           quantize_deepfp)
 
 NET = NetworkConfig(n_cells=1, n_users=3, n_tx=8, n_rx=2, n_streams=1)
@@ -68,7 +68,7 @@ def test_qcdq_export_equals_the_torch_dnns(small, tmp_path):
     x = np.random.default_rng(0).standard_normal((3, 7, 16)).astype(np.float32) * 0.05
     out = sess.run(None, {"x_re": x, "x_im": -x})[0]
     with torch.no_grad():
-        ref = _StepNets(q.steps).float()(torch.from_numpy(x), torch.from_numpy(-x)).numpy()
+        ref = StepNets(q.steps).float()(torch.from_numpy(x), torch.from_numpy(-x)).numpy()
     assert out.shape == (3, 7) and np.array_equal(out, ref)
 
 
