@@ -11,6 +11,8 @@ from __future__ import annotations
 from numba import njit
 
 HALF_UP, HALF_EVEN, FLOOR = 0, 1, 2
+# rows of the format table (kernels.tables.FORMAT_NAMES)
+CH, LUT, ACC, GRD, STP, PRE = 0, 1, 2, 3, 4, 5
 
 
 @njit(cache=True, inline="always")

@@ -24,6 +24,9 @@ The datapath (the contract the integer reference ``tests/naive_fixed.py`` implem
 * ``1/a_k``, ``1/b_k``: one integer division each.  Eq. (13): ``(H^H H)^-1`` and
   ``(F^H F)^-1`` by Gauss-Jordan with partial pivoting on the real embedding, in the
   accumulator format.
+* Output stage (optional, after the last layer, in its formats; counter site ``output``): W
+  becomes the transmit Wiener filter on the effective channel of the final codes (the
+  regularised zero forcing of the PTQ refit baseline), see :func:`output_fx`.
 """
 
 from __future__ import annotations
@@ -31,15 +34,13 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from ._fixed import div_round, fit, isqrt, nearest_code, requant, rshift
-from ._linalg import pivot_rows
-
-# rows of the format table (kernels.tables.FORMAT_NAMES)
-CH, LUT, ACC, GRD, STP, PRE = 0, 1, 2, 3, 4, 5
+from ._fixed import ACC, CH, GRD, LUT, PRE, STP, div_round, fit, isqrt, nearest_code, requant, rshift
+from ._linalg_fixed import cinv_fx, gram_fx, matmul_fx
 # saturation counter sites
 SITES = ("init", "G", "E", "power", "reciprocal", "C", "D", "grad_F", "F_update", "grad_W",
-         "W_update", "norm", "W")
-S_INIT, S_G, S_E, S_POW, S_REC, S_C, S_D, S_GF, S_X, S_GW, S_WACC, S_NORM, S_W = range(13)
+         "W_update", "norm", "W", "output")
+S_INIT, S_G, S_E, S_POW, S_REC, S_C, S_D, S_GF, S_X, S_GW, S_WACC, S_NORM, S_W, S_OUT = range(14)
+NO_OUTPUT_STAGE = -1  # the xi word that switches the output stage off
 
 
 @njit(cache=True)
@@ -216,85 +217,6 @@ def w_step_fx(hr, hi, fc, fs, wr, wi, noise, lam, fm, cnt, gr, gi, cr, ci, ar, a
 
 
 @njit(cache=True)
-def inv_fx(a, out, fm, cnt):  # pragma: no cover - compiled
-    """Gauss-Jordan inverse of the real matrix ``a`` (accumulator format; destroyed)."""
-    n = a.shape[0]
-    fA = fm[ACC, 0]
-    mode = fm[ACC, 3]
-    for i in range(n):
-        for j in range(n):
-            out[i, j] = (1 << fA) if i == j else 0
-    for col in range(n):
-        pivot_rows(a, out, col)
-        p = a[col, col]
-        if p == 0:  # singular to working precision: counted, column left as is
-            cnt[S_INIT] += 1
-            continue
-        r = fit(div_round(1 << (2 * fA), p, mode), fm[ACC], cnt, S_INIT)
-        for j in range(n):
-            a[col, j] = requant(a[col, j] * r, fA, fm[ACC], cnt, S_INIT)
-            out[col, j] = requant(out[col, j] * r, fA, fm[ACC], cnt, S_INIT)
-        for row in range(n):
-            if row != col:
-                f = a[row, col]
-                if f != 0:
-                    for j in range(n):
-                        a[row, j] = fit(a[row, j] - rshift(f * a[col, j], fA, mode), fm[ACC], cnt, S_INIT)
-                        out[row, j] = fit(out[row, j] - rshift(f * out[col, j], fA, mode), fm[ACC], cnt, S_INIT)
-
-
-@njit(cache=True)
-def cinv_fx(xr, xi, outr, outi, fm, cnt):  # pragma: no cover - compiled
-    """Complex inverse through the real embedding ``[[Xr, -Xi], [Xi, Xr]]``."""
-    n = xr.shape[0]
-    big = np.empty((2 * n, 2 * n), np.int64)
-    inv = np.empty((2 * n, 2 * n), np.int64)
-    for i in range(n):
-        for j in range(n):
-            big[i, j] = xr[i, j]
-            big[i, j + n] = -xi[i, j]
-            big[i + n, j] = xi[i, j]
-            big[i + n, j + n] = xr[i, j]
-    inv_fx(big, inv, fm, cnt)
-    for i in range(n):
-        for j in range(n):
-            outr[i, j] = inv[i, j]
-            outi[i, j] = inv[i + n, j]
-
-
-@njit(cache=True)
-def gram_fx(ar, ai, br, bi, outr, outi, shift, fm, cnt):  # pragma: no cover - compiled
-    """``out = A^H B`` (A [N, P], B [N, Q]) rounded down by ``shift`` bits into the accumulator."""
-    N, P = ar.shape
-    Q = br.shape[1]
-    for i in range(P):
-        for j in range(Q):
-            sr = 0
-            si = 0
-            for n in range(N):
-                sr += ar[n, i] * br[n, j] + ai[n, i] * bi[n, j]
-                si += ar[n, i] * bi[n, j] - ai[n, i] * br[n, j]
-            outr[i, j] = requant(sr, shift, fm[ACC], cnt, S_INIT)
-            outi[i, j] = requant(si, shift, fm[ACC], cnt, S_INIT)
-
-
-@njit(cache=True)
-def matmul_fx(ar, ai, br, bi, outr, outi, shift, fm, cnt):  # pragma: no cover - compiled
-    """``out = A B`` (A [P, R], B [R, Q]) rounded down by ``shift`` bits into the accumulator."""
-    P, R = ar.shape
-    Q = br.shape[1]
-    for i in range(P):
-        for j in range(Q):
-            sr = 0
-            si = 0
-            for r in range(R):
-                sr += ar[i, r] * br[r, j] - ai[i, r] * bi[r, j]
-                si += ar[i, r] * bi[r, j] + ai[i, r] * br[r, j]
-            outr[i, j] = requant(sr, shift, fm[ACC], cnt, S_INIT)
-            outi[i, j] = requant(si, shift, fm[ACC], cnt, S_INIT)
-
-
-@njit(cache=True)
 def init_fx(hr, hi, codes, fc, fs, lc, ls, wr, wi, fm, cnt, ar, ai):  # pragma: no cover - compiled
     """Eq. (12)-(13) in fixed point: codes of the channel phases plus DFT codes, then W."""
     N, K = hr.shape
@@ -326,14 +248,65 @@ def init_w_fx(hr, hi, codes, fc, fs, lc, ls, wr, wi, fm, cnt, ar, ai):  # pragma
     b_r, b_i = np.empty((M, M), np.int64), np.empty((M, M), np.int64)
     binv_r, binv_i = np.empty((M, M), np.int64), np.empty((M, M), np.int64)
     t_r, t_i = np.empty((M, K), np.int64), np.empty((M, K), np.int64)
-    gram_fx(hr, hi, hr, hi, a_r, a_i, 2 * fH - fA, fm, cnt)  # A = H^H H
-    cinv_fx(a_r, a_i, ainv_r, ainv_i, fm, cnt)
-    matmul_fx(hr, hi, ainv_r, ainv_i, z_r, z_i, fH, fm, cnt)  # (H^H)^+ = H A^-1
-    gram_fx(fc, fs, fc, fs, b_r, b_i, 2 * fL - fA, fm, cnt)  # F^H F
-    gram_fx(fc, fs, z_r, z_i, t_r, t_i, fL, fm, cnt)  # F^H (H^H)^+
-    cinv_fx(b_r, b_i, binv_r, binv_i, fm, cnt)
-    matmul_fx(binv_r, binv_i, t_r, t_i, ar, ai, fA, fm, cnt)  # W_acc = (F^H F)^-1 F^H (H^H)^+
+    gram_fx(hr, hi, hr, hi, a_r, a_i, 2 * fH - fA, fm, cnt, S_INIT)  # A = H^H H
+    cinv_fx(a_r, a_i, ainv_r, ainv_i, fm, cnt, S_INIT)
+    matmul_fx(hr, hi, ainv_r, ainv_i, z_r, z_i, fH, fm, cnt, S_INIT)  # (H^H)^+ = H A^-1
+    gram_fx(fc, fs, fc, fs, b_r, b_i, 2 * fL - fA, fm, cnt, S_INIT)  # F^H F
+    gram_fx(fc, fs, z_r, z_i, t_r, t_i, fL, fm, cnt, S_INIT)  # F^H (H^H)^+
+    cinv_fx(b_r, b_i, binv_r, binv_i, fm, cnt, S_INIT)
+    matmul_fx(binv_r, binv_i, t_r, t_i, ar, ai, fA, fm, cnt, S_INIT)  # W_acc = (F^H F)^-1 F^H (H^H)^+
     normalize_fx(fc, fs, ar, ai, wr, wi, fm, cnt)
+
+
+@njit(cache=True)
+def output_fx(hr, hi, fc, fs, noise, xi, wr, wi, fm, cnt):  # pragma: no cover - compiled
+    """The output stage: W = the transmit Wiener filter on the effective channel of the final
+    codes, ``(G^H G + xi' s2' F^H F)^-1 G^H`` with ``G = H^H F``, then eq. (9).
+
+    ``xi`` is the step-format word of ``xi K / N`` (xi = 1: the Wiener filter, 0: zero
+    forcing) and ``noise`` the accumulator word of ``s2 N / P_t``.  Block floating point keeps
+    the inverse in range: with ``d`` the largest diagonal word and ``t = floor((bitlen(d) - 1
+    - fA) / 2)`` (an arithmetic shift), the matrix enters the inverse as ``A 2^-2t`` (diagonal
+    in [1, 4)) and ``G^H`` as ``G^H 2^-t``; W's scale does not matter before eq. (9).
+    """
+    N, K = hr.shape
+    M = fc.shape[1]
+    fH, fL, fA, fS = fm[CH, 0], fm[LUT, 0], fm[ACC, 0], fm[STP, 0]
+    mode = fm[ACC, 3]
+    g_r, g_i = np.empty((K, M), np.int64), np.empty((K, M), np.int64)
+    a_r, a_i = np.empty((M, M), np.int64), np.empty((M, M), np.int64)
+    b_r, b_i = np.empty((M, M), np.int64), np.empty((M, M), np.int64)
+    ainv_r, ainv_i = np.empty((M, M), np.int64), np.empty((M, M), np.int64)
+    gh_r, gh_i = np.empty((M, K), np.int64), np.empty((M, K), np.int64)
+    w_acc_r, w_acc_i = np.empty((M, K), np.int64), np.empty((M, K), np.int64)
+    gram_fx(hr, hi, fc, fs, g_r, g_i, fH + fL - fA, fm, cnt, S_OUT)  # G = H^H F
+    gram_fx(g_r, g_i, g_r, g_i, a_r, a_i, fA, fm, cnt, S_OUT)  # G^H G
+    gram_fx(fc, fs, fc, fs, b_r, b_i, 2 * fL - fA, fm, cnt, S_OUT)  # F^H F
+    reg = requant(xi * noise, fS, fm[ACC], cnt, S_OUT)
+    for i in range(M):
+        for j in range(M):
+            a_r[i, j] = fit(a_r[i, j] + rshift(reg * b_r[i, j], fA, mode), fm[ACC], cnt, S_OUT)
+            a_i[i, j] = fit(a_i[i, j] + rshift(reg * b_i[i, j], fA, mode), fm[ACC], cnt, S_OUT)
+    d = 0
+    for i in range(M):
+        d = max(d, a_r[i, i])
+    t = 0
+    if d > 0:
+        bits = 0
+        while (d >> bits) > 0:
+            bits += 1
+        t = (bits - 1 - fA) >> 1
+    for i in range(M):
+        for j in range(M):
+            a_r[i, j] = requant(a_r[i, j], 2 * t, fm[ACC], cnt, S_OUT)
+            a_i[i, j] = requant(a_i[i, j], 2 * t, fm[ACC], cnt, S_OUT)
+    for m in range(M):
+        for k in range(K):
+            gh_r[m, k] = requant(g_r[k, m], t, fm[ACC], cnt, S_OUT)
+            gh_i[m, k] = requant(-g_i[k, m], t, fm[ACC], cnt, S_OUT)
+    cinv_fx(a_r, a_i, ainv_r, ainv_i, fm, cnt, S_OUT)
+    matmul_fx(ainv_r, ainv_i, gh_r, gh_i, w_acc_r, w_acc_i, fA, fm, cnt, S_OUT)
+    normalize_fx(fc, fs, w_acc_r, w_acc_i, wr, wi, fm, cnt)
 
 
 @njit(cache=True)
@@ -376,11 +349,12 @@ def _buffers(N, M, K):  # pragma: no cover - compiled
 
 
 @njit(cache=True, parallel=True)
-def forward_fx_batch(h_r, h_i, noise, mu, lam, lut_c, lut_s, n_codes, fms, codes, w_r, w_i, counts):  # pragma: no cover
-    """Initialisation and ``I`` layers for every channel, parallel over the batch.
+def forward_fx_batch(h_r, h_i, noise, mu, lam, xi, lut_c, lut_s, n_codes, fms, codes, w_r, w_i, counts):  # pragma: no cover
+    """Initialisation, ``I`` layers and the output stage (unless ``xi`` is ``NO_OUTPUT_STAGE``)
+    for every channel, parallel over the batch.
 
     ``noise [B]`` (accumulator) and ``lam [B, I]`` (step) are the per-channel normalised
-    inputs; ``mu [I, J]`` (step).  Layer ``i`` computes with its own phase table
+    inputs; ``mu [I, J]`` and ``xi`` (step).  Layer ``i`` computes with its own phase table
     ``lut_c[i, :n_codes[i]]`` and formats ``fms[i]``; the initialisation uses layer 0's.  The
     model-wide formats (all but the precoder's) are the same in every ``fms[i]``.
     """
@@ -392,6 +366,24 @@ def forward_fx_batch(h_r, h_i, noise, mu, lam, lut_c, lut_s, n_codes, fms, codes
                 fms[0], counts[b], ar, ai)
         layers_fx_one(h_r[b], h_i[b], codes[b], fc, fs, w_r[b], w_i[b], noise[b], mu, lam[b], lut_c, lut_s, n_codes,
                       fms, counts[b], 0, gr, gi, cr, ci, dr, di, ar, ai)
+        if xi != NO_OUTPUT_STAGE:
+            output_fx(h_r[b], h_i[b], fc, fs, noise[b], xi, w_r[b], w_i[b], fms[-1], counts[b])
+
+
+@njit(cache=True, parallel=True)
+def output_fx_batch(h_r, h_i, noise, xi, lut_c, lut_s, fms, codes, w_r, w_i, counts):  # pragma: no cover
+    """The output stage alone on the last layer's codes, in place on W (per-stage profiling)."""
+    B, N, K = h_r.shape
+    M = codes.shape[2]
+    last = fms.shape[0] - 1
+    for b in prange(B):
+        fc = np.empty((N, M), np.int64)
+        fs = np.empty((N, M), np.int64)
+        for n in range(N):
+            for m in range(M):
+                fc[n, m] = lut_c[last, codes[b, n, m]]
+                fs[n, m] = lut_s[last, codes[b, n, m]]
+        output_fx(h_r[b], h_i[b], fc, fs, noise[b], xi, w_r[b], w_i[b], fms[last], counts[b])
 
 
 @njit(cache=True, parallel=True)

@@ -22,7 +22,8 @@ from . import _checks
 from . import _upga_fixed as _k
 from .tables import format_table, phase_lut
 
-__all__ = ["HardwareResult", "HwInputs", "upga_forward_hw", "prepare_hw_inputs", "check_hardware_spec", "COUNTER_SITES"]
+__all__ = ["HardwareResult", "HwInputs", "upga_forward_hw", "prepare_hw_inputs", "check_hardware_spec", "COUNTER_SITES",
+           "output_stage_word"]
 
 COUNTER_SITES = ("input",) + _k.SITES
 MAX_KERNEL_PHASE_BITS = 8
@@ -121,8 +122,10 @@ def _layer_specs(spec: HardwareSpec, layer_specs, n_layers: int) -> list[Hardwar
     return layer_specs
 
 
-def upga_forward_hw(h_re, h_im, p_t, noise, mu, lam, spec: HardwareSpec, layer_specs=None) -> HardwareResult:
-    """Bit-accurate UPGA forward (initialisation eq. 12-13, then I layers of eq. 6-9).
+def upga_forward_hw(h_re, h_im, p_t, noise, mu, lam, spec: HardwareSpec, layer_specs=None,
+                    xi: float | None = None) -> HardwareResult:
+    """Bit-accurate UPGA forward (initialisation eq. 12-13, I layers of eq. 6-9, then the optional
+    output stage).
 
     Parameters
     ----------
@@ -137,19 +140,24 @@ def upga_forward_hw(h_re, h_im, p_t, noise, mu, lam, spec: HardwareSpec, layer_s
     layer_specs : list of HardwareSpec, optional
         One spec per layer (per-layer phase bits and precoder format; the other formats must
         equal ``spec``'s).  Default: ``spec`` for every layer.  The initialisation uses layer 0's.
+    xi : float, optional
+        Regularisation factor of the output stage (1: the transmit Wiener filter on the
+        effective channel of the final codes, 0: zero forcing; see
+        :func:`kernels._upga_fixed.output_fx`).  Default ``None``: no output stage, W is the
+        last layer's.
 
     Returns
     -------
     HardwareResult
     """
-    x = prepare_hw_inputs(h_re, h_im, p_t, noise, mu, lam, spec, layer_specs)
+    x = prepare_hw_inputs(h_re, h_im, p_t, noise, mu, lam, spec, layer_specs, xi)
     B, N, K = x.h_r.shape
     M = spec.n_rf
     codes = np.empty((B, N, M), np.int64)
     w_r = np.empty((B, M, K), np.int64)
     w_i = np.empty((B, M, K), np.int64)
     counts = np.zeros((B, len(_k.SITES)), np.int64)
-    _k.forward_fx_batch(x.h_r, x.h_i, x.noise, x.mu, x.lam, x.lut_c, x.lut_s, x.n_codes, x.fms, codes, w_r, w_i, counts)
+    _k.forward_fx_batch(x.h_r, x.h_i, x.noise, x.mu, x.lam, x.xi, x.lut_c, x.lut_s, x.n_codes, x.fms, codes, w_r, w_i, counts)
     return hardware_result(x, codes, w_r, w_i, counts, _k.SITES)
 
 
@@ -173,6 +181,7 @@ class HwInputs:
     noise: np.ndarray  # [B] accumulator words of s2 N / P_t
     mu: np.ndarray  # [I, J] step words
     lam: np.ndarray  # [B, I] step words of lambda_i N / P_t
+    xi: int  # step word of xi K / N for the output stage, or NO_OUTPUT_STAGE
     lut_c: np.ndarray  # [I, 2**Qmax] per-layer tables
     lut_s: np.ndarray
     n_codes: np.ndarray  # [I]
@@ -182,7 +191,8 @@ class HwInputs:
     input_overflows: np.ndarray  # [B]
 
 
-def prepare_hw_inputs(h_re, h_im, p_t, noise, mu, lam, spec: HardwareSpec, layer_specs=None) -> HwInputs:
+def prepare_hw_inputs(h_re, h_im, p_t, noise, mu, lam, spec: HardwareSpec, layer_specs=None,
+                      xi: float | None = None) -> HwInputs:
     """Check the inputs and the specs and quantise everything at the float/integer boundary."""
     check_hardware_spec(spec)
     h_re, h_im = _checks.channels(h_re, h_im, np.dtype(np.float64))
@@ -199,8 +209,24 @@ def prepare_hw_inputs(h_re, h_im, p_t, noise, mu, lam, spec: HardwareSpec, layer
         raise ConfigError("noise * N / P_t is below one accumulator LSB: the SNR is too high for the format")
     mu_q, o4 = spec.step.quantize(mu)
     lam_q, o5 = spec.step.quantize(lam[None, :] * (N / p_t)[:, None])
+    xi_q = output_stage_word(xi, spec)
     inputs = o1.sum(axis=(1, 2)) + o2.sum(axis=(1, 2)) + o3 + o5.sum(axis=1) + int(o4.sum())
     layers = _layer_specs(spec, layer_specs, lam.shape[0])
     lut_c, lut_s, n_codes, fms = _tables(tuple(layers))
-    return HwInputs(hq_r, hq_i, noise_q, mu_q, np.ascontiguousarray(lam_q), lut_c, lut_s, n_codes, fms, layers,
+    return HwInputs(hq_r, hq_i, noise_q, mu_q, np.ascontiguousarray(lam_q), xi_q, lut_c, lut_s, n_codes, fms, layers,
                     p_t.copy(), inputs.astype(np.int64))
+
+
+def output_stage_word(xi: float | None, spec: HardwareSpec) -> int:
+    """The step-format word of ``xi K / N`` (the output stage's regularisation per unit of
+    ``s2 N / P_t``), or ``NO_OUTPUT_STAGE`` for ``xi=None``; ``xi`` must be finite, >= 0 and
+    representable."""
+    if xi is None:
+        return _k.NO_OUTPUT_STAGE
+    xi = float(xi)
+    if not math.isfinite(xi) or xi < 0:
+        raise ConfigError(f"the output stage's xi must be finite and >= 0, got {xi}")
+    word, over = spec.step.quantize(np.array([xi * spec.n_users / spec.n_antennas]))
+    if over.any():
+        raise ConfigError(f"xi = {xi} does not fit the step format")
+    return int(word[0])

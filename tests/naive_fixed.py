@@ -12,7 +12,7 @@ from fractions import Fraction
 import numpy as np
 
 SITES = ("init", "G", "E", "power", "reciprocal", "C", "D", "grad_F", "F_update", "grad_W",
-         "W_update", "norm", "W")
+         "W_update", "norm", "W", "output")
 
 
 def _round(value, mode):
@@ -178,7 +178,7 @@ class Datapath:
             Wacc.append(row)
         return self.normalize(Fw, Wacc)
 
-    def inverse(self, A):
+    def inverse(self, A, site="init"):
         """Gauss-Jordan with partial pivoting (largest |pivot|, first on ties) of a real matrix."""
         acc = self.spec.accumulator
         n = len(A)
@@ -190,25 +190,25 @@ class Datapath:
             out[col], out[piv] = out[piv], out[col]
             p = a[col][col]
             if p == 0:
-                self.counts["init"] += 1
+                self.counts[site] += 1
                 continue
-            r = self.store(_round(Fraction(2 ** (2 * self.fA), p), acc.rounding), acc, "init")
-            a[col] = [self.store(v * r, acc, "init", self.fA) for v in a[col]]
-            out[col] = [self.store(v * r, acc, "init", self.fA) for v in out[col]]
+            r = self.store(_round(Fraction(2 ** (2 * self.fA), p), acc.rounding), acc, site)
+            a[col] = [self.store(v * r, acc, site, self.fA) for v in a[col]]
+            out[col] = [self.store(v * r, acc, site, self.fA) for v in out[col]]
             for row in range(n):
                 if row != col and a[row][col] != 0:
                     f = a[row][col]
-                    a[row] = [self.store(a[row][j] - self.shift(f * a[col][j], self.fA, acc), acc, "init")
+                    a[row] = [self.store(a[row][j] - self.shift(f * a[col][j], self.fA, acc), acc, site)
                               for j in range(n)]
-                    out[row] = [self.store(out[row][j] - self.shift(f * out[col][j], self.fA, acc), acc, "init")
+                    out[row] = [self.store(out[row][j] - self.shift(f * out[col][j], self.fA, acc), acc, site)
                                 for j in range(n)]
         return out
 
-    def cinverse(self, X):
+    def cinverse(self, X, site="init"):
         n = len(X)
         big = [[X[i][j][0] for j in range(n)] + [-X[i][j][1] for j in range(n)] for i in range(n)]
         big += [[X[i][j][1] for j in range(n)] + [X[i][j][0] for j in range(n)] for i in range(n)]
-        inv = self.inverse(big)
+        inv = self.inverse(big, site)
         return [[(inv[i][j], inv[i + n][j]) for j in range(n)] for i in range(n)]
 
     def init(self, h, M):
@@ -241,13 +241,39 @@ class Datapath:
         return self.normalize(Fw, Wacc)
 
 
-def forward(h, p_t, noise, mu, lam, spec, layer_specs=None):
+    def output(self, h, Fw, noise, xi):
+        """Output stage: ``W_acc = (G^H G + r F^H F)^-1 G^H`` with ``G = H^H F`` and
+        ``r = xi noise``, the matrix scaled by ``2^-2t`` and ``G^H`` by ``2^-t`` (t from the
+        bit length of the largest diagonal word), then the normalisation."""
+        acc = self.spec.accumulator
+        N, K, M = len(h), len(h[0]), len(Fw[0])
+        G = [[self.store_c(self.csum(self.cmul(h[n][k], self.F(Fw, n, m), conj_a=True) for n in range(N)),
+                           acc, "output", self.fH + self.fL - self.fA) for m in range(M)] for k in range(K)]
+        A = [[self.store_c(self.csum(self.cmul(G[k][i], G[k][j], conj_a=True) for k in range(K)),
+                           acc, "output", self.fA) for j in range(M)] for i in range(M)]
+        B = [[self.store_c(self.csum(self.cmul(self.F(Fw, n, i), self.F(Fw, n, j), conj_a=True) for n in range(N)),
+                           acc, "output", 2 * self.fL - self.fA) for j in range(M)] for i in range(M)]
+        reg = self.store(xi * noise, acc, "output", self.fS)
+        A = [[tuple(self.store(A[i][j][t] + self.shift(reg * B[i][j][t], self.fA, acc), acc, "output")
+                    for t in range(2)) for j in range(M)] for i in range(M)]
+        d = max(A[i][i][0] for i in range(M))
+        t = math.floor(Fraction(d.bit_length() - 1 - self.fA, 2)) if d > 0 else 0
+        A = [[self.store_c(A[i][j], acc, "output", 2 * t) for j in range(M)] for i in range(M)]
+        Gh = [[self.store_c((G[k][m][0], -G[k][m][1]), acc, "output", t) for k in range(K)] for m in range(M)]
+        Ai = self.cinverse(A, "output")
+        Wacc = [[self.store_c(self.csum(self.cmul(Ai[i][j], Gh[j][k]) for j in range(M)), acc, "output", self.fA)
+                 for k in range(K)] for i in range(M)]
+        return self.normalize(Fw, Wacc)
+
+def forward(h, p_t, noise, mu, lam, spec, layer_specs=None, xi=None):
     """Hardware forward of one channel ``h`` (complex [N, K]) in Python ints.
 
     Inputs are quantised exactly as the boundary of ``kernels.upga_hw`` defines: the channel,
     ``noise * N / p_t`` (accumulator), ``mu`` and ``lam_i * (N / p_t)`` (step).  Layer ``i``
     computes with ``layer_specs[i]`` (default ``spec``), the initialisation with layer 0's, and
     W is re-rounded into a layer's precoder format when it differs from the previous layer's.
+    With ``xi``, the output stage (in the last layer's formats) replaces W at the end, its
+    factor ``xi K / N`` in the step format.
 
     Returns ``codes [N][M]``, ``W [M][K]`` of (re, im) words, and the overflow counts per site
     (with ``input`` for the boundary).
@@ -281,4 +307,8 @@ def forward(h, p_t, noise, mu, lam, spec, layer_specs=None):
         for j in range(len(mu_q[i])):
             codes, Fw = dp.f_step(hq, Fw, W, noise_q, mu_q[i][j][0])
         W = dp.w_step(hq, Fw, W, noise_q, lam_q[i][0])
+    if xi is not None:
+        xi_q, o = _quantize(xi * spec.n_users / spec.n_antennas, spec.step)
+        inputs += o
+        W = paths[-1].output(hq, Fw, noise_q, xi_q)
     return codes, W, {"input": inputs, **counts}

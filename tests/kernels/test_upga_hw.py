@@ -62,11 +62,11 @@ def test_nearest_code_agrees_with_phase_to_code_away_from_ties():
     assert np.array_equal(ours, phase_to_code(theta, 5))
 
 
-def _run_both(H, p_t, noise, mu, lam, spec, layer_specs=None):
+def _run_both(H, p_t, noise, mu, lam, spec, layer_specs=None, xi=None):
     res = kernels.upga_forward_hw(np.ascontiguousarray(H.real), np.ascontiguousarray(H.imag), p_t, noise, mu, lam,
-                                  spec, layer_specs)
+                                  spec, layer_specs, xi=xi)
     for b in range(H.shape[0]):
-        codes, W, counts = naive_fixed.forward(H[b], p_t[b], noise[b], mu, lam, spec, layer_specs)
+        codes, W, counts = naive_fixed.forward(H[b], p_t[b], noise[b], mu, lam, spec, layer_specs, xi=xi)
         assert res.codes[b].tolist() == codes, f"codes differ in channel {b}"
         assert res.w_re[b].tolist() == [[w[0] for w in row] for row in W], f"W re differs in channel {b}"
         assert res.w_im[b].tolist() == [[w[1] for w in row] for row in W], f"W im differs in channel {b}"
@@ -95,15 +95,45 @@ def test_bit_exact_on_random_channels(q, word, M, K, rounding):
     assert res.codes.min() >= 0 and res.codes.max() < 2**q
 
 
+@pytest.mark.parametrize("xi,rounding", [(1.0, "half_up"), (0.0, "half_even"), (2.5, "floor")])
+def test_output_stage_bit_exact(xi, rounding):
+    fmt = lambda w, f: FixedPointFormat(w, f, rounding)  # noqa: E731
+    base = HardwareSpec(16, 4, 4, 2, channel=fmt(16, 12), precoder=fmt(12, 10), lut=fmt(12, 10),
+                        gradient=fmt(24, 16), step=fmt(32, 24), accumulator=fmt(32, 16))
+    layers = [base.replace(phase_bits=6), base.replace(phase_bits=6), base]  # 6-bit internal layers, Q=2 out
+    H, p_t, noise = _problem(30, 16, 4, seed=int(10 * xi) + 3)
+    res = _run_both(H, p_t, noise, *STEPS, base, layers, xi=xi)
+    X = res.analog() @ res.digital()
+    assert np.allclose(np.sum(np.abs(X) ** 2, axis=(1, 2)), p_t, rtol=1e-2)  # power budget kept
+    if xi == 0.0:  # zero forcing: the effective channel H^H F W is diagonal up to the W words' rounding
+        E = np.conj(np.swapaxes(H, 1, 2)) @ X
+        off = np.abs(E - np.eye(4) * np.diagonal(E, axis1=1, axis2=2)[:, None, :]).max(axis=(1, 2))
+        assert np.all(off < 0.05 * np.abs(np.diagonal(E, axis1=1, axis2=2)).min(axis=1))
+
+
+def test_output_stage_improves_the_low_resolution_design_and_rejects_bad_xi():
+    H, _, _ = _problem(200, 64, 4, seed=12)
+    p_t, noise = np.full(200, 100.0), np.ones(200)
+    mu, lam = np.full((10, 1), 0.1), np.full(10, 2e-3)
+    spec = HardwareSpec(64, 4, 4, 2)
+    args = (np.ascontiguousarray(H.real), np.ascontiguousarray(H.imag), p_t, noise, mu, lam, spec)
+    plain, wiener = kernels.upga_forward_hw(*args), kernels.upga_forward_hw(*args, xi=1.0)
+    assert np.array_equal(plain.codes, wiener.codes)  # the stage changes W only
+    rate = lambda r: sum_rate_np(H, r.analog() @ r.digital(), 1.0).mean()  # noqa: E731
+    assert rate(wiener) > 1.005 * rate(plain)  # measured: +1.2 %
+    for bad in (-1.0, float("nan"), 1e9):
+        with pytest.raises(ConfigError, match="xi"):
+            kernels.upga_forward_hw(*args, xi=bad)
+
 def test_bit_exact_when_saturating_and_wrapping():
     H, p_t, noise = _problem(30, 16, 4, seed=5, snr=(20, 40))
     H = H * 12.0  # beyond the channel range (input saturation), large powers and gradients
     tight = HardwareSpec(16, 4, 4, 3, channel=FixedPointFormat(12, 8), precoder=FixedPointFormat(8, 6),
                          gradient=FixedPointFormat(16, 10), step=FixedPointFormat(20, 14),
                          accumulator=FixedPointFormat(24, 12))
-    res = _run_both(H, p_t, noise, *STEPS, tight)
+    res = _run_both(H, p_t, noise, *STEPS, tight, xi=1.0)
     hit = {k for k, v in res.counters.items() if v.sum() > 0}
-    assert {"input", "power", "reciprocal", "C", "grad_F", "grad_W", "norm"} <= hit, hit
+    assert {"input", "power", "reciprocal", "C", "grad_F", "grad_W", "norm", "output"} <= hit, hit
     wrap = tight.replace(accumulator=FixedPointFormat(24, 12, saturate=False),
                          gradient=FixedPointFormat(16, 10, "half_even", saturate=False))
     res = _run_both(H[:10], p_t[:10], noise[:10], *STEPS, wrap)
@@ -185,16 +215,18 @@ def test_bit_exact_on_1000_channels_at_the_embedded_size():
 
 
 def test_stage_kernels_compose_to_the_forward():
-    """Init and one layer at a time (what the profiler times) equal the fused forward exactly."""
+    """Init, one layer at a time and the output stage (what the profiler times) equal the fused
+    forward exactly."""
     from kernels import _upga_fixed as k
     from kernels.upga_hw import prepare_hw_inputs
 
     base = HardwareSpec(16, 4, 4, 3)
     layers = [base.replace(phase_bits=5), base, base.replace(precoder=FixedPointFormat(10, 8))]
     H, p_t, noise = _problem(8, 16, 4, seed=33)
-    x = prepare_hw_inputs(np.ascontiguousarray(H.real), np.ascontiguousarray(H.imag), p_t, noise, *STEPS, base, layers)
+    x = prepare_hw_inputs(np.ascontiguousarray(H.real), np.ascontiguousarray(H.imag), p_t, noise, *STEPS, base, layers,
+                          xi=0.7)
     full = kernels.upga_forward_hw(np.ascontiguousarray(H.real), np.ascontiguousarray(H.imag), p_t, noise, *STEPS,
-                                   base, layers)
+                                   base, layers, xi=0.7)
     codes = np.empty((8, 16, 4), np.int64)
     w_r, w_i = np.empty((8, 4, 4), np.int64), np.empty((8, 4, 4), np.int64)
     counts = np.zeros((8, len(k.SITES)), np.int64)
@@ -202,5 +234,6 @@ def test_stage_kernels_compose_to_the_forward():
     for i in range(3):
         k.layers_fx_batch(x.h_r, x.h_i, x.noise, x.mu[i : i + 1], np.ascontiguousarray(x.lam[:, i : i + 1]),
                           x.lut_c, x.lut_s, x.n_codes, x.fms, codes, w_r, w_i, counts, i)
+    k.output_fx_batch(x.h_r, x.h_i, x.noise, x.xi, x.lut_c, x.lut_s, x.fms, codes, w_r, w_i, counts)
     assert np.array_equal(codes, full.codes) and np.array_equal(w_r, full.w_re) and np.array_equal(w_i, full.w_im)
     assert all(np.array_equal(counts[:, j], full.counters[s]) for j, s in enumerate(k.SITES))
