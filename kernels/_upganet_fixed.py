@@ -41,6 +41,8 @@ from ._fixed import fit, requant, rshift
 from ._upga_fixed import (ACC, CH, GRD, LUT, PRE, SITES as UPGA_SITES, STP, convert_w, d_fx, f_update_fx,
                           init_w_fx, normalize_fx, w_update_fx, weighted_e_fx)
 
+# Numba caches these indices into the compiled code of this file: when UPGA_SITES changes,
+# this file must change too (or its cache be cleared), else the counters land one site off
 SITES = UPGA_SITES + ("X", "Y", "sense_F", "sense_W")
 S_XX, S_Y, S_TF, S_TW = range(len(UPGA_SITES), len(SITES))
 
