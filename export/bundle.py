@@ -67,7 +67,7 @@ def _beams(config: ModelConfig, arrays: dict[str, np.ndarray], layer_specs: list
     p_t = np.full(B, float(snr_db_to_power(snr_db, noise)))
     n = np.full(B, float(noise))
     res = kernels.upga_forward_hw(np.ascontiguousarray(H.real), np.ascontiguousarray(H.imag), p_t, n,
-                                  arrays["mu"], arrays["lam"], layer_specs[0], layer_specs)
+                                  arrays["mu"], arrays["lam"], layer_specs[0], layer_specs, xi=config.output_xi)
     return {
         "H": H.astype(np.complex128),
         "p_t": p_t,

@@ -62,6 +62,11 @@ def c_header(tables: dict[str, Any]) -> str:
     mu_flat = [v for row in st["mu"] for v in row]
     lines.append(_array("hbf_mu", step_t, mu_flat, f"mu[i * HBF_INNER + j], step format: {_fmt_comment(st['format'])}"))
     lines.append(_array("hbf_lam", step_t, st["lam"], f"lambda[i], step format; {st['note']}"))
+    if tables.get("output_stage") is not None:
+        o = tables["output_stage"]
+        lines.append(f"/* output stage: {o['note']} */")
+        lines.append(f"#define HBF_OUTPUT_XI {o['xi_k_over_n']}  /* xi K / N = {o['xi']} K / N, step format */")
+        lines.append("")
     if "sensing" in tables:
         lines += _sensing_arrays(tables["sensing"], f)
     lines += ["#endif /* HBF_EDGE_LUT_H */", ""]

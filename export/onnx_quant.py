@@ -206,7 +206,8 @@ def compare_quant_onnx(model_dir: str | os.PathLike, bundle: str | os.PathLike, 
     q_codes, _, W = quantized_design(qmodel, H, p_t, noise)
     t_torch = time.perf_counter() - t0
     hw = kernels.upga_forward_hw(np.ascontiguousarray(H.real), np.ascontiguousarray(H.imag), p_t, noise,
-                                 qmodel.mu.detach().numpy(), qmodel.lam.detach().numpy(), specs[0], specs)
+                                 qmodel.mu.detach().numpy(), qmodel.lam.detach().numpy(), specs[0], specs,
+                                 xi=qmodel.output_xi)
     graphs = {k: onnx.load(str(path.with_name(f"model.{k}.onnx"))).graph for k in ("qcdq", "qonnx")}
     w_q = W / np.sqrt(p_t / N)[:, None, None] * math.ldexp(1.0, specs[-1].precoder.frac_bits)
     same_w = lambda a_re, a_im: float(((w_re == a_re) & (w_im == a_im)).mean())  # noqa: E731

@@ -91,4 +91,17 @@ def build_tables(config: ModelConfig, layer_specs: list[HardwareSpec], arrays: d
             "note": "the datapath uses lambda_i * N / P_t per channel (and the noise s2 * N / P_t): "
                     "the host scales by N / P_t before loading",
         },
+        "output_stage": _output_stage(config, spec),
     }
+
+
+def _output_stage(config: ModelConfig, spec: HardwareSpec) -> dict[str, Any] | None:
+    """The output stage's constant (``kernels._upga_fixed.output_fx``), or None without one."""
+    from kernels.upga_hw import output_stage_word
+
+    if config.family != "upga" or config.output_xi is None:
+        return None
+    return {"xi": config.output_xi, "xi_k_over_n": output_stage_word(config.output_xi, spec),
+            "format": spec.step.to_dict(),
+            "note": "W = (G^H G + r F^H F)^-1 G^H with G = H^H F and r = xi_k_over_n * (s2 N / P_t), "
+                    "then the normalisation; see kernels/_upga_fixed.py output_fx"}

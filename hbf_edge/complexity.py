@@ -58,7 +58,8 @@ def _inverse(n: int) -> OpCount:
 
 
 def upga_ops(N: int, M: int, K: int, n_layers: int, n_inner: int) -> dict[str, OpCount]:
-    """Operation counts per channel: ``init``, ``f_step``, ``w_step``, ``layer``, ``total``."""
+    """Operation counts per channel: ``init``, ``f_step``, ``w_step``, ``layer``, ``total``, and
+    ``output`` (the quantized datapath's optional output stage, not in ``total``)."""
     for name, v in (("N", N), ("M", M), ("K", K), ("n_layers", n_layers), ("n_inner", n_inner)):
         if v < 1:
             raise ValueError(f"{name} must be >= 1")
@@ -75,4 +76,8 @@ def upga_ops(N: int, M: int, K: int, n_layers: int, n_inner: int) -> dict[str, O
     # eq. (8)-(9): G^H C, W + lambda g (4MK), normalisation
     w_step = _weighted_e(N, M, K) + _mm(M, K, K) + OpCount(flops=4 * M * K) + _normalize(N, M, K)
     layer = n_inner * f_step + w_step
-    return {"init": init, "f_step": f_step, "w_step": w_step, "layer": layer, "total": init + n_layers * layer}
+    # output stage: G = H^H F, G^H G, F^H F, the regularised sum (4M^2), its inverse, times G^H
+    output = (_mm(K, N, M) + _mm(M, K, M) + _mm(M, N, M) + OpCount(flops=4 * M * M) + _inverse(2 * M)
+              + _mm(M, M, K) + _normalize(N, M, K))
+    return {"init": init, "f_step": f_step, "w_step": w_step, "layer": layer, "total": init + n_layers * layer,
+            "output": output}

@@ -125,7 +125,8 @@ def _profile_lines(prof: dict[str, Any]) -> list[str]:
              "| stage | flops | " + " | ".join(backends) + " | target estimate |",
              "|---|---:|" + "---:|" * (len(backends) + 1)]
     for name in prof["stages"]:
-        cells = " | ".join(f"{data[b]['us_per_channel'][name]:.2f}" for b in backends)
+        cells = " | ".join(f"{data[b]['us_per_channel'][name]:.2f}" if name in data[b]["us_per_channel"] else "-"
+                           for b in backends)
         lines.append(f"| {name} | {prof['cost'][name]['flops']} | {cells} | {prof['target']['stages'][name]['us']:.2f} |")
     lines.append("| whole forward | | " + " | ".join(f"{data[b]['whole_us_per_channel']:.2f}" for b in backends)
                  + f" | {prof['target']['total_us']:.2f} |")

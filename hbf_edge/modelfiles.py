@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -108,6 +109,17 @@ class ModelConfig:
                 v = self.deepfp[k]
                 if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                     raise ModelDirError(f"deepfp.{k} must be an integer >= 1, got {v!r}")
+
+    @property
+    def output_xi(self) -> float | None:
+        """The output stage's regularisation factor of a quantized UPGA model (``None``: the
+        model has no output stage; see ``kernels._upga_fixed.output_fx``)."""
+        xi = (self.quantization or {}).get("output_xi")
+        if xi is None:
+            return None
+        if isinstance(xi, bool) or not isinstance(xi, (int, float)) or not math.isfinite(xi) or xi < 0:
+            raise ModelDirError(f"quantization.output_xi must be a finite number >= 0, got {xi!r}")
+        return float(xi)
 
     def expected_arrays(self) -> dict[str, tuple[int, ...]]:
         return _EXPECTED[self.family](self)

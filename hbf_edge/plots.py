@@ -116,7 +116,7 @@ def plot_profile(result: dict[str, Any], batch: str, path: str | os.PathLike) ->
     bottom = [0.0] * len(backends)
     cmap = plt.get_cmap("viridis", len(result["stages"]))
     for j, stage in enumerate(result["stages"]):
-        heights = [data[b]["us_per_channel"][stage] for b in backends]
+        heights = [data[b]["us_per_channel"].get(stage, 0.0) for b in backends]  # the output stage: hardware only
         ax.bar(backends, heights, bottom=bottom, color=cmap(j), label=stage, edgecolor="white", linewidth=0.3)
         bottom = [b + h for b, h in zip(bottom, heights)]
     ax.scatter(backends, [data[b]["whole_us_per_channel"] for b in backends], color="k", marker="_", s=400,

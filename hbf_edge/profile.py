@@ -65,6 +65,9 @@ def target_estimate(ops: OpCount, target: dict[str, Any]) -> dict[str, float]:
     return {"cycles": round(cycles), "us": round(cycles / target["clock_hz"] * 1e6, 3)}
 
 
+OUTPUT_STAGE = "output"  # measured by the numba_hardware backend only
+
+
 def _stage_names(n_layers: int) -> list[str]:
     return ["init"] + [f"layer {i}" for i in range(n_layers)]
 
@@ -110,7 +113,8 @@ def _hardware(model: Any, config: Any, H: np.ndarray, p_t: np.ndarray, noise: np
     else:
         layers = [config.spec.replace(phase_bits=4)] * config.n_layers
     x = prepare_hw_inputs(np.ascontiguousarray(H.real), np.ascontiguousarray(H.imag), p_t, noise,
-                          model.mu.detach().numpy(), model.lam.detach().numpy(), layers[0], layers)
+                          model.mu.detach().numpy(), model.lam.detach().numpy(), layers[0], layers,
+                          xi=config.output_xi)
     B, N, K = x.h_r.shape
     M = config.spec.n_rf
     codes = np.empty((B, N, M), np.int64)
@@ -124,8 +128,13 @@ def _hardware(model: Any, config: Any, H: np.ndarray, p_t: np.ndarray, noise: np
         stages[f"layer {i}"] = time_per_channel(
             lambda: k.layers_fx_batch(x.h_r, x.h_i, x.noise, x.mu[i : i + 1], lam_i, *tables, codes, w_r, w_i, counts, i),
             B, repeat, min_run_s)
+    if config.output_xi is not None:
+        stages[OUTPUT_STAGE] = time_per_channel(
+            lambda: k.output_fx_batch(x.h_r, x.h_i, x.noise, x.xi, x.lut_c, x.lut_s, x.fms, codes, w_r, w_i, counts),
+            B, repeat, min_run_s)
     whole = time_per_channel(
-        lambda: k.forward_fx_batch(x.h_r, x.h_i, x.noise, x.mu, x.lam, *tables, codes, w_r, w_i, counts), B, repeat, min_run_s)
+        lambda: k.forward_fx_batch(x.h_r, x.h_i, x.noise, x.mu, x.lam, x.xi, *tables, codes, w_r, w_i, counts),
+        B, repeat, min_run_s)
     return stages, whole
 
 
@@ -220,6 +229,9 @@ def profile_model(model_dir: str | os.PathLike, batches: tuple[int, ...] = (1, 2
     ops = upga_ops(spec.n_antennas, spec.n_rf, spec.n_users, config.n_layers, config.n_inner)
     names = _stage_names(config.n_layers)
     stage_ops = {name: ops["init"] if name == "init" else ops["layer"] for name in names}
+    if config.output_xi is not None:  # the hardware datapath's output stage (the float backends have none)
+        names.append(OUTPUT_STAGE)
+        stage_ops[OUTPUT_STAGE] = ops["output"]
     word = 8
     state_words = 2 * (spec.n_antennas * spec.n_users + spec.n_antennas * spec.n_rf + spec.n_rf * spec.n_users)
     cost = {name: {**stage_ops[name].to_dict(), "state_bytes_float64": state_words * word,
@@ -241,12 +253,13 @@ def profile_model(model_dir: str | os.PathLike, batches: tuple[int, ...] = (1, 2
                 stages, whole = _torch(model, H, p_t, noise, repeat, min_run_s)
             else:
                 stages, whole = _onnxruntime(model, config, H, p_t, noise, repeat, min_run_s)
+            flops = ops["total"].flops + (ops["output"].flops if OUTPUT_STAGE in stages else 0)
             per_backend[backend] = {
                 "us_per_channel": {k: round(v * 1e6, 3) for k, v in stages.items()},
                 "whole_us_per_channel": round(whole * 1e6, 3),
                 "stage_sum_over_whole": round(sum(stages.values()) / whole, 3),
-                "achieved_gflops": round(ops["total"].flops / whole / 1e9, 2),
-                "fraction_of_peak": float(f"{ops['total'].flops / whole / 1e9 / (peak * threads):.4g}"),
+                "achieved_gflops": round(flops / whole / 1e9, 2),
+                "fraction_of_peak": float(f"{flops / whole / 1e9 / (peak * threads):.4g}"),
             }
             bar.update()
         measured[str(B)] = per_backend
@@ -275,7 +288,8 @@ def format_profile(result: dict[str, Any], batch: str) -> str:
     head = f"{'stage':>8} | {'flops':>8} | " + " | ".join(f"{b:>14}" for b in backends)
     lines = [f"per-channel latency (us) at batch {batch}", head, "-" * len(head)]
     for name in result["stages"]:
-        cells = " | ".join(f"{data[b]['us_per_channel'][name]:14.2f}" for b in backends)
+        cells = " | ".join(f"{data[b]['us_per_channel'][name]:14.2f}" if name in data[b]["us_per_channel"]
+                           else f"{'-':>14}" for b in backends)
         lines.append(f"{name:>8} | {result['cost'][name]['flops']:8d} | {cells}")
     lines.append(f"{'sum':>8} | {'':8} | " + " | ".join(f"{sum(data[b]['us_per_channel'].values()):14.2f}" for b in backends))
     lines.append(f"{'whole':>8} | {'':8} | " + " | ".join(f"{data[b]['whole_us_per_channel']:14.2f}" for b in backends))

@@ -34,6 +34,7 @@ class UpgaSteps:
     n_antennas: int
     n_rf: int
     n_users: int
+    xi: float | None = None  # the output stage's factor (quantized models that have one)
 
     @property
     def n_layers(self) -> int:
@@ -48,7 +49,7 @@ def load_upga(model_dir: str | os.PathLike) -> UpgaSteps:
     if config.family != "upga":
         raise _checks.ConfigError(f"{model_dir} holds a {config.family} model, not upga")
     s = config.spec
-    return UpgaSteps(arrays["mu"], arrays["lam"], s.n_antennas, s.n_rf, s.n_users)
+    return UpgaSteps(arrays["mu"], arrays["lam"], s.n_antennas, s.n_rf, s.n_users, config.output_xi)
 
 
 def _inputs(h_re, h_im, p_t, noise):

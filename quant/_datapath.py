@@ -23,7 +23,8 @@ from hbf_edge.cplx import C
 
 from .quantizers import FixedPointQuant
 
-__all__ = ["to_int", "div_round", "isqrt", "round_only", "recip", "nearest_codes", "ste", "gj_inverse"]
+__all__ = ["to_int", "div_round", "isqrt", "round_only", "recip", "nearest_codes", "ste", "gj_inverse",
+           "half_exponent"]
 
 
 def ste(value: torch.Tensor, surrogate: torch.Tensor) -> torch.Tensor:
@@ -82,6 +83,17 @@ def norm_scale(norm2: torch.Tensor, n_antennas: int, acc: FixedPointQuant, grd: 
     r = torch.div(torch.full_like(n2, n_antennas << (fA + 2 * fG)), n2, rounding_mode="floor")
     s = fit_int(isqrt(r), grd)
     return ste(s.to(norm2.dtype) * math.ldexp(1.0, -fG), torch.sqrt(n_antennas / norm2))
+
+
+def half_exponent(d: torch.Tensor, acc: FixedPointQuant) -> torch.Tensor:
+    """``t = floor((bitlen(word) - 1 - fA) / 2)`` of accumulator values ``d`` (0 where the word
+    is <= 0), as the output stage's block floating point (int64).  The bit length is a count of
+    comparisons with powers of two: exact, and plain operators in ONNX."""
+    fA = acc.fmt.frac_bits
+    word = to_int(d, fA)
+    powers = torch.tensor([1 << b for b in range(63)], dtype=torch.int64)
+    bitlen = (word[..., None] >= powers).sum(dim=-1)
+    return torch.where(word > 0, torch.div(bitlen - 1 - fA, 2, rounding_mode="floor"), torch.zeros_like(word))
 
 
 def nearest_codes(x: C, lut_c: torch.Tensor, lut_s: torch.Tensor) -> torch.Tensor:

@@ -123,6 +123,18 @@ class PrecisionConfig:
         return cls.from_dict({"default": settings}, spec, n_layers)
 
     @classmethod
+    def from_bits(cls, spec: HardwareSpec, n_layers: int, phase_bits: int, precoder: FixedPointFormat | None = None,
+                  internal_phase_bits: int | None = None) -> "PrecisionConfig":
+        """Q phase bits and the precoder format in every layer (``-Q/-B``), or, with
+        ``internal_phase_bits``, that many in layers 0..I-2: their codes are the datapath's
+        internal iterates, only the last layer's drive the phase shifters."""
+        config = cls.uniform_config(spec, n_layers, phase_bits, precoder)
+        if internal_phase_bits is None or n_layers < 2:
+            return config
+        layers = {f"0-{n_layers - 2}": {"phase_bits": internal_phase_bits}}
+        return cls.from_dict({**config.to_dict(), "layers": layers}, spec, n_layers)
+
+    @classmethod
     def load(cls, path: str | os.PathLike, spec: HardwareSpec, n_layers: int) -> "PrecisionConfig":
         """Read a ``.toml`` or ``.json`` precision config."""
         path = Path(path)

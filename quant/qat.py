@@ -6,8 +6,13 @@ power-normalised with P_t entering as ``s2 N / P_t`` and ``lambda N / P_t`` -- o
 ``kernels/_upga_fixed.py`` for the datapath and :mod:`quant._datapath` for how each operation
 is emulated), with per-layer precision from a :class:`~quant.config.PrecisionConfig`.  Its
 trainable parameters are the step sizes ``mu [I, J]`` and ``lambda [I]``, as in the float
-network, held as factors of the float model's steps; gradients reach them through Brevitas'
-straight-through estimators.
+network, held as factors of the float model's steps, and the output stage's regularisation
+factor ``xi`` when the model has one; gradients reach them through Brevitas' straight-through
+estimators (the integer-only steps pass the gradient of their float counterparts).
+
+The output stage (optional; ``kernels._upga_fixed.output_fx``) replaces the last layer's W by
+the transmit Wiener filter on the effective channel of the final codes: after 10 gradient steps
+W is not yet fitted to the quantized F, which is what PTQ's zero-forcing refit does exactly.
 
 Agreement with the kernel: codes and W words are the kernel's whenever float64 holds every
 integer product exactly (below 2**53); the tests measure the agreement.
@@ -52,9 +57,13 @@ class QuantUPGA(nn.Module):
         J.
     mu, lam : Tensor [I, J], [I]
         Initial step sizes (typically the trained float model's).
+    xi : float, optional
+        Initial regularisation factor of the output stage (1: the transmit Wiener filter, 0:
+        zero forcing); ``None`` (default): no output stage.
     """
 
-    def __init__(self, layer_specs: list[HardwareSpec], n_inner: int, mu: torch.Tensor, lam: torch.Tensor) -> None:
+    def __init__(self, layer_specs: list[HardwareSpec], n_inner: int, mu: torch.Tensor, lam: torch.Tensor,
+                 xi: float | None = None) -> None:
         super().__init__()
         if not layer_specs:
             raise ConfigError("need at least one layer")
@@ -76,6 +85,10 @@ class QuantUPGA(nn.Module):
         self.register_buffer("lam0", lam.detach().clone().to(torch.float64))
         self.mu_rel = nn.Parameter(torch.ones_like(self.mu0))
         self.lam_rel = nn.Parameter(torch.ones_like(self.lam0))
+        if xi is not None and not (math.isfinite(xi) and xi >= 0):
+            raise ConfigError(f"the output stage's xi must be finite and >= 0, got {xi}")
+        # shape [1], not a 0-dim tensor, which the ONNX exporter would promote like a float32 scalar
+        self.xi = None if xi is None else nn.Parameter(torch.tensor([float(xi)], dtype=torch.float64))
         self.q_ch = FixedPointQuant(base.channel)
         self.q_acc = FixedPointQuant(base.accumulator)
         self.q_grd = FixedPointQuant(base.gradient)
@@ -101,6 +114,11 @@ class QuantUPGA(nn.Module):
     @property
     def n_layers(self) -> int:
         return len(self.layer_specs)
+
+    @property
+    def output_xi(self) -> float | None:
+        """The output stage's regularisation factor as the hardware gets it (``None``: no stage)."""
+        return None if self.xi is None else max(float(self.xi.detach()[0]), 0.0)
 
     @property
     def n_inner(self) -> int:
@@ -175,7 +193,31 @@ class QuantUPGA(nn.Module):
         n = A.re.shape[-1]
         big = torch.cat([torch.cat([A.re, -A.im], -1), torch.cat([A.im, A.re], -1)], -2)
         inv = dp.gj_inverse(big, self.q_acc)
-        return C(inv[:, :n, :n], inv[:, n:, :n])
+        out = C(inv[:, :n, :n], inv[:, n:, :n])
+        if torch.is_grad_enabled():  # the float inverse's gradient through the STE
+            sur = cplx.from_complex(torch.linalg.inv(cplx.to_complex(A)))
+            out = C(dp.ste(out.re, sur.re), dp.ste(out.im, sur.im))
+        return out
+
+    def _output(self, H: C, Fw: C, noise_e: torch.Tensor) -> C:
+        """The output stage (``kernels._upga_fixed.output_fx``): ``(G^H G + r F^H F)^-1 G^H``
+        with ``G = H^H F`` and ``r = xi K / N * s2 N / P_t`` in block floating point, then eq. (9)."""
+        N, M, K = self.spec.n_antennas, self.spec.n_rf, self.spec.n_users  # constants: traced shapes export as float32
+        G = self._store(self.q_acc, cplx.matmul_ah(H, Fw))
+        A = self._store(self.q_acc, cplx.matmul_ah(G, G))
+        Bm = self._store(self.q_acc, cplx.matmul_ah(Fw, Fw))
+        xi = self.q_stp(torch.clamp(self.xi, min=0.0) * (K / N))
+        reg = self.q_acc(xi * noise_e)[:, None, None]  # [B, 1, 1]
+        A = C(self.q_acc(A.re + dp.round_only(self.q_acc, reg * Bm.re)),
+              self.q_acc(A.im + dp.round_only(self.q_acc, reg * Bm.im)))
+        diag = (A.re * torch.eye(M, dtype=A.re.dtype)).sum(dim=-1).max(dim=-1).values  # masked: exports plainly
+        t = dp.half_exponent(diag, self.q_acc).to(A.re.dtype)[:, None, None]
+        two = torch.full_like(t, 2.0)  # a float64 base: ONNX's Pow takes its type from the base (no exp2 in opset 17)
+        sa, sg = torch.pow(two, -2 * t), torch.pow(two, -t)  # exact powers of two
+        A = C(self.q_acc(A.re * sa), self.q_acc(A.im * sa))
+        Gh = C(self.q_acc(G.re.transpose(-1, -2) * sg), self.q_acc(-G.im.transpose(-1, -2) * sg))
+        W_acc = self._store(self.q_acc, cplx.matmul(self._cinv(A), Gh))
+        return self._normalize(Fw, W_acc, self.n_layers - 1)
 
     # -- forward -------------------------------------------------------------------------------
     def run(self, H: C, p_t: torch.Tensor, noise: torch.Tensor) -> QuantOutput:
@@ -207,6 +249,8 @@ class QuantUPGA(nn.Module):
             W_acc = C(self.q_acc(W.re + dp.round_only(self.q_acc, step * gw.re)),
                       self.q_acc(W.im + dp.round_only(self.q_acc, step * gw.im)))
             W = self._normalize(Fw, W_acc, i)
+        if self.xi is not None:
+            W = self._output(H, Fw, noise_e)
         rho = torch.sqrt(p_t.to(torch.float64) / N)[:, None, None]
         return QuantOutput(codes, F, cplx.scale(W, rho), W)
 

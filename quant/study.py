@@ -24,16 +24,20 @@ __all__ = ["retention_study"]
 def retention_study(
     model_dir: str | os.PathLike, out: str | os.PathLike, phase_bits: list[int], precoder: FixedPointFormat,
     loop: TrainConfig, H_test: np.ndarray, snr_db: list[float], progress: bool = True,
+    output_xi: float | None = 1.0, internal_phase_bits: int | None = None,
 ) -> dict[str, Any]:
     """QAT at every Q in ``phase_bits`` (models written to ``out/q<Q>``), each evaluated with
-    the PTQ baselines on ``H_test``; returns one record per Q."""
+    the PTQ baselines on ``H_test``; returns one record per Q.  ``output_xi`` and
+    ``internal_phase_bits`` as in :func:`quant.train.train_qat` and
+    :meth:`quant.config.PrecisionConfig.from_bits`."""
     model, config = load_model(model_dir, family="upga")
     out = Path(out)
     rows = []
     for q in phase_bits:
-        precision = PrecisionConfig.uniform_config(config.spec, config.n_layers, q, precoder)
-        qmodel, qconfig = train_qat(model, config, precision, loop, progress=progress)
+        precision = PrecisionConfig.from_bits(config.spec, config.n_layers, q, precoder, internal_phase_bits)
+        qmodel, qconfig = train_qat(model, config, precision, loop, progress=progress, output_xi=output_xi)
         save_quantized(qmodel, qconfig, out / f"q{q}", overwrite=True)
         rows.append(retention(model, qmodel, H_test, snr_db))
     return {"model_dir": str(model_dir), "precoder": precoder.to_dict(), "qat": dataclasses.asdict(loop),
-            "snr_db": [float(s) for s in snr_db], "rows": rows}
+            "snr_db": [float(s) for s in snr_db], "output_xi": output_xi, "internal_phase_bits": internal_phase_bits,
+            "rows": rows}

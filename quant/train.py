@@ -37,20 +37,22 @@ def quantized_config(float_config: ModelConfig, precision: PrecisionConfig, meth
 
 def train_qat(
     model: UPGA, float_config: ModelConfig, precision: PrecisionConfig, config: TrainConfig,
-    H_train: np.ndarray | None = None, progress: bool = True,
+    H_train: np.ndarray | None = None, progress: bool = True, output_xi: float | None = 1.0,
 ) -> tuple[QuantUPGA, ModelConfig]:
     """Retrain ``model``'s step sizes with the hardware datapath in the loop.
 
     Starts from the float steps; the loss is ``-mean sum rate`` of the quantized design (phase
     codes at their exact angles, W in the precoder format), through Brevitas' STEs.
     ``config`` gives the loop settings (epochs, lr, batch, SNR range, seed, training channels).
+    ``output_xi``: the output stage's initial factor (1 the transmit Wiener filter, 0 zero
+    forcing; trained with the steps), ``None`` for none.
     """
     spec = float_config.spec
     if H_train is None:
         n_paths = int(float_config.training.get("n_paths", 10))
         H_train = saleh_valenzuela_miso(config.train_size, spec.n_antennas, spec.n_users, n_paths, seed=config.seed)
     H_train = validate_miso_channels(H_train, spec.n_antennas, spec.n_users, name="training channels")
-    qmodel = QuantUPGA(precision.layer_specs(), model.n_inner, model.mu.detach(), model.lam.detach())
+    qmodel = QuantUPGA(precision.layer_specs(), model.n_inner, model.mu.detach(), model.lam.detach(), xi=output_xi)
 
     def loss_fn(H: cplx.C, p_t: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
         out = qmodel.run(H, p_t, noise)

@@ -16,11 +16,11 @@ for _name in ("naive", "naive_fixed", "naive_fixed_jcas"):
     _spec.loader.exec_module(_module)
 
 
-def quantized_model_dir(root, n_antennas, n_layers, precision, mu0=0.05, lambda0=2e-3):
+def quantized_model_dir(root, n_antennas, n_layers, precision, mu0=0.05, lambda0=2e-3, xi=None):
     """A float UPGA model dir ``root/float`` and its PTQ-quantized dir ``root/q`` (M=K=4, J=1).
 
     ``precision`` is a precision-config dict (``[default]`` and ``[layers]``).  Returns the
-    :class:`PrecisionConfig` and the :class:`QuantUPGA`.
+    :class:`PrecisionConfig` and the :class:`QuantUPGA` (with the output stage for ``xi``).
     """
     from hbf_edge import HardwareSpec
     from hbf_edge.modeldir import ModelConfig, save_model
@@ -32,7 +32,7 @@ def quantized_model_dir(root, n_antennas, n_layers, precision, mu0=0.05, lambda0
     fcfg = ModelConfig("upga", spec, n_layers, 1, training={"n_paths": 10})
     save_model(model, fcfg, root / "float")
     config = PrecisionConfig.from_dict(precision, spec, n_layers)
-    q = QuantUPGA(config.layer_specs(), 1, model.mu.detach(), model.lam.detach())
+    q = QuantUPGA(config.layer_specs(), 1, model.mu.detach(), model.lam.detach(), xi=xi)
     save_quantized(q, quantized_config(fcfg, config, "ptq", {}, []), root / "q")
     return config, q
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, HbfEdgeError, ModelDirError
-from ._parser import DEFAULT_SNRS, DEFAULT_TEST_SEED
+from ._parser import DEFAULT_SNRS, DEFAULT_TEST_SEED, OUTPUT_STAGES
 
 
 def _load_channels(path: Path, n_antennas: int | None = None, n_users: int | None = None) -> Any:
@@ -205,10 +205,13 @@ def _cmd_quantize(args: argparse.Namespace) -> int:
         raise ModelDirError(f"{args.out} already exists (pass --overwrite to replace it)")
     spec = config.spec
     if args.precision is not None:
+        if args.internal_phase_bits is not None:
+            raise ConfigError("--internal-phase-bits and --precision both set the layers' phase bits: use one")
         precision = PrecisionConfig.load(args.precision, spec.replace(phase_bits=args.phase_bits), config.n_layers)
     else:
-        precision = PrecisionConfig.uniform_config(spec, config.n_layers, args.phase_bits,
-                                                   _precoder_format(args.precoder_bits))
+        precision = PrecisionConfig.from_bits(spec, config.n_layers, args.phase_bits,
+                                              _precoder_format(args.precoder_bits), args.internal_phase_bits)
+    output_xi = OUTPUT_STAGES[args.output_stage]
     n_paths = int(config.training.get("n_paths", 10))
     t0 = time.perf_counter()
     if args.method == "qat":
@@ -216,9 +219,10 @@ def _cmd_quantize(args: argparse.Namespace) -> int:
                            n_layers=config.n_layers, n_inner=config.n_inner, train_size=args.train_size,
                            epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, lr_decay=args.lr_decay,
                            snr_db_min=args.snr_min, snr_db_max=args.snr_max, seed=args.seed)
-        qmodel, qconfig = train_qat(model, config, precision, loop, progress=not args.quiet)
+        qmodel, qconfig = train_qat(model, config, precision, loop, progress=not args.quiet, output_xi=output_xi)
     else:
-        qmodel = QuantUPGA(precision.layer_specs(), config.n_inner, model.mu.detach(), model.lam.detach())
+        qmodel = QuantUPGA(precision.layer_specs(), config.n_inner, model.mu.detach(), model.lam.detach(),
+                           xi=output_xi)
         qconfig = quantized_config(config, precision, "ptq", {}, [])
     qconfig.quantization["wall_seconds"] = round(time.perf_counter() - t0, 2)
     save_quantized(qmodel, qconfig, args.out, overwrite=args.overwrite)
@@ -227,9 +231,12 @@ def _cmd_quantize(args: argparse.Namespace) -> int:
     result = retention(model, qmodel, H, list(args.snr))
     result["method"] = args.method
     result["model_dir"] = str(args.out)
+    result["output_xi"] = qmodel.output_xi
     with atomic_file(args.out / "retention.json") as tmp:
         tmp.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"{args.method.upper()} in {qconfig.quantization['wall_seconds']} s; model written to {args.out}")
+    stage = "none" if qmodel.output_xi is None else f"{args.output_stage}, xi = {qmodel.output_xi:.4g}"
+    print(f"{args.method.upper()} in {qconfig.quantization['wall_seconds']} s; model written to {args.out} "
+          f"(output stage: {stage})")
     print(f"sum rate (bit/s/Hz) and retention vs float, {result['n_channels']} held-out channels, "
           f"Q={result['phase_bits']} (last layer), W {result['precoder']['word_bits']} bits:")
     print("SNR dB |   float | ptq_round | ptq_refit | quantized")
@@ -258,7 +265,8 @@ def _cmd_study(args: argparse.Namespace) -> int:
     H = saleh_valenzuela_miso(args.test_size, spec.n_antennas, spec.n_users, n_paths, seed=DEFAULT_TEST_SEED)
     t0 = time.perf_counter()
     result = retention_study(args.model_dir, args.out, list(args.phase_bits), _precoder_format(args.precoder_bits),
-                             loop, H, list(args.snr), progress=not args.quiet)
+                             loop, H, list(args.snr), progress=not args.quiet,
+                             output_xi=OUTPUT_STAGES[args.output_stage], internal_phase_bits=args.internal_phase_bits)
     result["wall_seconds"] = round(time.perf_counter() - t0, 1)
     with atomic_file(args.out / "retention.json") as tmp:
         tmp.write_text(json.dumps(result, indent=2) + "\n")

@@ -39,6 +39,20 @@ def _add_deepfp_eval_args(p: argparse.ArgumentParser) -> None:
                    help="more rows (default: ezf and, in a single cell, wmmse_sc)")
 
 
+OUTPUT_STAGES = {"wiener": 1.0, "zf": 0.0, "none": None}  # the output stage's initial xi
+
+
+def _add_output_stage(g: argparse._ActionsContainer) -> None:
+    """--output-stage and --internal-phase-bits of quantize and study quantization (upga)."""
+    g.add_argument("--output-stage", choices=list(OUTPUT_STAGES), default="wiener",
+                   help="W after the last layer (upga): the transmit Wiener filter on the effective channel of "
+                        "the final codes, its regularisation trained by QAT (default), zero forcing, or none "
+                        "(the last layer's W)")
+    g.add_argument("--internal-phase-bits", type=int, metavar="BITS",
+                   help="phase bits of layers 0..I-2 (upga), whose codes are the datapath's internal iterates; "
+                        "only the last layer's drive the phase shifters (default: Q in every layer)")
+
+
 def _add_quiet(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
 
@@ -148,6 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--precoder-bits", "-B", type=int, default=12, help="word length of W (default 12)")
     g.add_argument("--precision", type=Path, metavar="FILE",
                    help="per-layer precision (.toml/.json: [default] and [layers.\"i-j\"]); overrides -Q/-B")
+    _add_output_stage(g)
     g = p.add_argument_group("deepfp only: 8-bit DNNs (Brevitas QuantLinear) and fixed-point V")
     g.add_argument("--dnn-bits", type=int, default=8, help="DNN weight and activation bits (default 8)")
     g.add_argument("--v-bits", type=int, default=16, help="word of the beamformer entries, Q1.(b-1) (default 16)")
@@ -236,6 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--phase-bits", "-Q", type=int, nargs="+", default=list(range(1, 9)), metavar="Q",
                     help="phase resolutions (default 1..8)")
     st.add_argument("--precoder-bits", "-B", type=int, default=12, help="word length of W (default 12)")
+    _add_output_stage(st)
     st.add_argument("--epochs", type=int, default=5, help="QAT epochs per Q (default 5)")
     st.add_argument("--lr", type=float, default=1e-2, help="QAT learning rate, relative to the steps (default 1e-2)")
     st.add_argument("--train-size", type=int, default=500, help="QAT channels (default 500)")

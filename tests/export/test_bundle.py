@@ -14,6 +14,7 @@ from export.bundle import _manifest_digest
 from hbf_edge.channels import saleh_valenzuela_miso
 from hbf_edge.upga import UPGA
 from helpers import quantized_model_dir
+from kernels.upga_hw import output_stage_word
 from quant.evaluate import quantized_design
 
 
@@ -21,7 +22,7 @@ from quant.evaluate import quantized_design
 def bundle(tmp_path_factory):
     root = tmp_path_factory.mktemp("bundle")
     precision, q = quantized_model_dir(root, 16, 3, {"default": {"phase_bits": 3, "precoder": {"word_bits": 12, "frac_bits": 10}},
-                                                     "layers": {"0": {"phase_bits": 5}}})
+                                                     "layers": {"0": {"phase_bits": 5}}}, xi=0.75)
     H = saleh_valenzuela_miso(12, 16, 4, seed=4)
     path = write_bundle(root / "q", root / "bundle", H, snr_db=15.0)
     return root, path, precision, q, H
@@ -48,6 +49,9 @@ def test_tables_round_trip_and_equal_the_kernels(bundle):
     assert header["hbf_vm_q"] == vm["q"] == parse_mem(b.text("lut_vm_q.mem"), 8, signed=False)
     words, _ = specs[0].step.quantize(q.mu.detach().numpy())
     assert header["hbf_mu"] == words.ravel().tolist() == [v for row in lut["steps"]["mu"] for v in row]
+    xi_word = output_stage_word(0.75, specs[-1])
+    assert lut["output_stage"]["xi"] == 0.75 and lut["output_stage"]["xi_k_over_n"] == xi_word == round(0.75 / 4 * 2**24)
+    assert f"#define HBF_OUTPUT_XI {xi_word} " in b.text("lut.h")
 
 
 def test_header_compiles_and_prints_the_tables(bundle, tmp_path):
@@ -74,8 +78,10 @@ def test_beams_are_the_hardware_kernels_and_the_qat_models(bundle):
     assert np.array_equal(beams["H"], H) and np.allclose(beams["p_t"], 10**1.5)
     specs = precision.layer_specs()
     hw = kernels.upga_forward_hw(np.ascontiguousarray(H.real), np.ascontiguousarray(H.imag), beams["p_t"],
-                                 beams["noise"], q.mu.detach().numpy(), q.lam.detach().numpy(), specs[0], specs)
+                                 beams["noise"], q.mu.detach().numpy(), q.lam.detach().numpy(), specs[0], specs,
+                                 xi=q.output_xi)
     assert np.array_equal(beams["codes"], hw.codes) and np.array_equal(beams["w_re"], hw.w_re)
+    assert np.array_equal(beams["w_im"], hw.w_im)
     assert int(beams["phase_bits"]) == 3 and int(beams["w_frac_bits"]) == 10
     codes, _, _ = quantized_design(q, H, beams["p_t"], beams["noise"])
     assert np.array_equal(codes, beams["codes"])

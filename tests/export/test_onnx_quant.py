@@ -21,13 +21,14 @@ STEPS = (np.array([[0.3], [0.1], [0.2]]), np.array([5e-3, 2e-3, 1e-2]))
 # layer), floor (accumulator, W of the first layers); per-layer phase bits
 _BASE = HardwareSpec(16, 4, 4, 5, gradient=FixedPointFormat(24, 16, "half_even"),
                      accumulator=FixedPointFormat(32, 16, "floor"), precoder=FixedPointFormat(12, 10, "floor"))
+XI = 0.8  # with the output stage
 LAYERS = [_BASE, _BASE.replace(phase_bits=3), _BASE.replace(phase_bits=3, precoder=FixedPointFormat(10, 8, "half_even"))]
 
 
 @pytest.fixture(scope="module")
 def graphs(tmp_path_factory):
     root = tmp_path_factory.mktemp("qonnx")
-    q = QuantUPGA(LAYERS, 1, torch.from_numpy(STEPS[0]), torch.from_numpy(STEPS[1]))
+    q = QuantUPGA(LAYERS, 1, torch.from_numpy(STEPS[0]), torch.from_numpy(STEPS[1]), xi=XI)
     config = ModelConfig("upga", LAYERS[0], 3, 1)
     return q, {k: export_quant_onnx(q, config, root / f"model.{k}.onnx", k) for k in ("qcdq", "qonnx")}
 
@@ -42,7 +43,7 @@ def test_qcdq_in_onnxruntime_equals_the_qat_model_and_the_kernel(graphs):
     H, p_t, noise = _problem(300, seed=11)
     codes, w_re, w_im = run_quant_onnx(paths["qcdq"], H, p_t, noise)
     hw = kernels.upga_forward_hw(np.ascontiguousarray(H.real), np.ascontiguousarray(H.imag), p_t, noise, *STEPS,
-                                 LAYERS[0], LAYERS)
+                                 LAYERS[0], LAYERS, xi=XI)
     q_codes, _, W = quantized_design(q, H, p_t, noise)
     assert codes.dtype == np.int32 and codes.shape == (300, 16, 4) and w_re.shape == (300, 4, 4)
     assert np.array_equal(codes, q_codes) and np.array_equal(codes, hw.codes)

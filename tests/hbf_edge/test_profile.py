@@ -62,3 +62,21 @@ def test_profile_command(model_dir, tmp_path, capsys):
     assert (tmp_path / "p" / "profile.png").read_bytes()[:4] == b"\x89PNG"
     assert main(["profile", str(model_dir), "--target", "fpga", "--out", str(tmp_path / "q")]) == 2
     assert main(["profile", str(model_dir), "--backends", "gpu", "--out", str(tmp_path / "q")]) == 2
+
+
+def test_profile_of_a_quantized_model_with_the_output_stage(tmp_path, capsys):
+    from helpers import quantized_model_dir
+
+    from hbf_edge.profile import format_profile
+
+    quantized_model_dir(tmp_path, 16, 2, {"default": {"phase_bits": 3}}, xi=1.0)
+    r = profile_model(tmp_path / "q", batches=(2,), repeat=1, min_run_s=0.0, backends=("numba_hardware", "torch_eager"))
+    assert r["stages"] == ["init", "layer 0", "layer 1", "output"]
+    assert r["cost"]["output"]["flops"] == upga_ops(16, 4, 4, 2, 1)["output"].flops > 0
+    assert r["measured"]["2"]["numba_hardware"]["us_per_channel"]["output"] > 0
+    assert "output" not in r["measured"]["2"]["torch_eager"]["us_per_channel"]  # the float model has no output stage
+    row = [line for line in format_profile(r, "2").splitlines() if line.strip().startswith("output")][0]
+    assert row.rstrip().endswith("-")
+    assert main(["profile", str(tmp_path / "q"), "--batches", "2", "--repeat", "1", "--backends", "numba_hardware",
+                 "onnxruntime", "--out", str(tmp_path / "p")]) == 0
+    assert (tmp_path / "p" / "profile.png").read_bytes()[:4] == b"\x89PNG"

@@ -25,27 +25,30 @@ def _problem(B, N=32, seed=0):
     return H, 10 ** (rng.uniform(-10, 20, B) / 10), np.ones(B)
 
 
-@pytest.mark.parametrize("layers", [
-    [HardwareSpec(32, 4, 4, 4)] * 4,
-    [HardwareSpec(32, 4, 4, 2)] * 4,
-    [HardwareSpec(32, 4, 4, 8, precoder=FixedPointFormat(16, 14))] * 4,
-    [HardwareSpec(32, 4, 4, 6), HardwareSpec(32, 4, 4, 6), HardwareSpec(32, 4, 4, 3),
-     HardwareSpec(32, 4, 4, 3, precoder=FixedPointFormat(10, 8, "half_even"))],
+@pytest.mark.parametrize("layers,xi", [
+    ([HardwareSpec(32, 4, 4, 4)] * 4, None),
+    ([HardwareSpec(32, 4, 4, 2)] * 4, None),
+    ([HardwareSpec(32, 4, 4, 8, precoder=FixedPointFormat(16, 14))] * 4, None),
+    ([HardwareSpec(32, 4, 4, 6), HardwareSpec(32, 4, 4, 6), HardwareSpec(32, 4, 4, 3),
+      HardwareSpec(32, 4, 4, 3, precoder=FixedPointFormat(10, 8, "half_even"))], None),
+    ([HardwareSpec(32, 4, 4, 1)] * 4, 1.0),  # the output stage: Wiener, and zero forcing after 8-bit layers
+    ([HardwareSpec(32, 4, 4, 8)] * 3 + [HardwareSpec(32, 4, 4, 2, precoder=FixedPointFormat(10, 8, "floor"))], 0.0),
 ])
-def test_quantized_forward_agrees_with_the_hardware_kernel(layers):
+def test_quantized_forward_agrees_with_the_hardware_kernel(layers, xi):
     """Codes and W words equal the integer kernel's (at least 99.9% required; the float64
     emulation is exact while integer products stay below 2**53, which they do here)."""
     H, p_t, noise = _problem(150, seed=len(layers[0].to_json()) + layers[-1].phase_bits)
     hw = kernels.upga_forward_hw(np.ascontiguousarray(H.real), np.ascontiguousarray(H.imag), p_t, noise, *STEPS,
-                                 layers[0], layers)
-    q = QuantUPGA(layers, 1, torch.from_numpy(STEPS[0]), torch.from_numpy(STEPS[1]))
+                                 layers[0], layers, xi=xi)
+    q = QuantUPGA(layers, 1, torch.from_numpy(STEPS[0]), torch.from_numpy(STEPS[1]), xi=xi)
     codes, F, W = quantized_design(q, H, p_t, noise, chunk=40)
     assert (codes == hw.codes).mean() >= 0.999
-    w_words = np.round((W / np.sqrt(p_t / 32)[:, None, None]).real * 2 ** layers[-1].precoder.frac_bits)
-    assert (w_words == hw.w_re).mean() >= 0.999
+    w_words = np.round((W / np.sqrt(p_t / 32)[:, None, None]) * 2 ** layers[-1].precoder.frac_bits)
+    assert (w_words.real == hw.w_re).mean() >= 0.999 and (w_words.imag == hw.w_im).mean() >= 0.999
     r_q, r_hw = sum_rate_np(H, F @ W, noise), sum_rate_np(H, hw.analog() @ hw.digital(), noise)
     assert abs(r_q.mean() / r_hw.mean() - 1) < 1e-3
-    assert (codes == hw.codes).mean() == 1.0  # what we measure today: exact agreement
+    assert (codes == hw.codes).mean() == 1.0 and (w_words.real == hw.w_re).all()  # measured today: exact agreement
+    assert {k for k, v in hw.counters.items() if v.sum() > 0} <= {"input"}  # no overflow inside the datapath
 
 
 def test_ptq_designs_are_feasible_and_refit_helps_at_high_snr():
@@ -72,8 +75,10 @@ def test_qat_trains_saves_and_loads(tmp_path):
     q, qcfg = train_qat(model, cfg, precision, loop, progress=False)
     assert len(qcfg.history) == 2 and qcfg.quantization["method"] == "qat"
     assert not torch.equal(q.mu, model.mu)  # the step sizes moved
+    assert q.output_xi is not None and q.output_xi != 1.0  # and the output stage's factor
     q2, qcfg2, prec2 = load_quantized(save_quantized(q, qcfg, tmp_path / "q"))
     assert torch.equal(q2.mu, q.mu) and prec2.layer_specs() == precision.layer_specs()
+    assert q2.output_xi == q.output_xi == qcfg2.output_xi
     H, p_t, noise = _problem(5, N=16)
     a = quantized_design(q, H, p_t, noise)
     b = quantized_design(q2, H, p_t, noise)
@@ -81,8 +86,9 @@ def test_qat_trains_saves_and_loads(tmp_path):
     # the hardware kernel runs the same directory and agrees
     steps = kernels.load_upga(tmp_path / "q")
     hw = kernels.upga_forward_hw(np.ascontiguousarray(H.real), np.ascontiguousarray(H.imag), p_t, noise,
-                                 steps.mu, steps.lam, prec2.base, prec2.layer_specs())
+                                 steps.mu, steps.lam, prec2.base, prec2.layer_specs(), xi=steps.xi)
     assert np.array_equal(hw.codes, a[0])
+    assert np.allclose(hw.digital(), a[2], atol=1e-12)
 
 
 def test_quantize_command(tmp_path, capsys):
@@ -95,6 +101,11 @@ def test_quantize_command(tmp_path, capsys):
                  *common]) == 0
     ret = json.loads((tmp_path / "p" / "retention.json").read_text())
     assert ret["method"] == "ptq" and ret["phase_bits"] == 3 and ret["precoder"]["word_bits"] == 10
+    assert ret["output_xi"] == 1.0 and load_quantized(tmp_path / "p")[0].output_xi == 1.0  # Wiener by default
+    assert main(["quantize", str(tmp_path / "f"), "--ptq", "-Q", "2", "--internal-phase-bits", "7", "--output-stage",
+                 "none", "--out", str(tmp_path / "p2"), *common]) == 0
+    q2, _, prec2 = load_quantized(tmp_path / "p2")
+    assert q2.output_xi is None and [s.phase_bits for s in prec2.layer_specs()] == [7, 7, 2]
     assert set(ret["retention"]) == {"float", "ptq_round", "ptq_refit", "quantized"}
     (tmp_path / "prec.toml").write_text('[default]\nphase_bits = 2\n[layers."0"]\nphase_bits = 5\n')
     assert main(["quantize", str(tmp_path / "f"), "--qat", "--epochs", "1", "--train-size", "10",
@@ -109,6 +120,9 @@ def test_quantize_command(tmp_path, capsys):
         (["quantize", str(tmp_path / "f"), "--out", str(tmp_path / "p")], "exists"),
         (["quantize", str(tmp_path / "f"), "--precision", str(tmp_path / "none.toml"), "--out", str(tmp_path / "x")],
          "does not exist"),
+        (["quantize", str(tmp_path / "f"), "--precision", str(tmp_path / "prec.toml"), "--internal-phase-bits", "8",
+          "--out", str(tmp_path / "x")], "use one"),
+        (["quantize", str(tmp_path / "f"), "--internal-phase-bits", "12", "--out", str(tmp_path / "x")], "phase_bits"),
     ]:
         assert main([*argv, "--quiet", "--ptq"]) == 2
         err = capsys.readouterr().err.strip()
