@@ -16,7 +16,7 @@ from hbf_edge.training import TrainConfig
 from .config import PrecisionConfig
 from .evaluate import retention
 from .modeldir import save_quantized
-from .train import train_qat
+from .train import output_xi_for, train_qat
 
 __all__ = ["retention_study"]
 
@@ -24,20 +24,21 @@ __all__ = ["retention_study"]
 def retention_study(
     model_dir: str | os.PathLike, out: str | os.PathLike, phase_bits: list[int], precoder: FixedPointFormat,
     loop: TrainConfig, H_test: np.ndarray, snr_db: list[float], progress: bool = True,
-    output_xi: float | None = 1.0, internal_phase_bits: int | None = None,
+    output_stage: str = "none", internal_phase_bits: int | None = None,
 ) -> dict[str, Any]:
     """QAT at every Q in ``phase_bits`` (models written to ``out/q<Q>``), each evaluated with
-    the PTQ baselines on ``H_test``; returns one record per Q.  ``output_xi`` and
-    ``internal_phase_bits`` as in :func:`quant.train.train_qat` and
+    the PTQ baselines on ``H_test``; returns one record per Q.  ``output_stage`` as in
+    :func:`quant.train.output_xi_for`, ``internal_phase_bits`` as in
     :meth:`quant.config.PrecisionConfig.from_bits`."""
     model, config = load_model(model_dir, family="upga")
     out = Path(out)
     rows = []
     for q in phase_bits:
         precision = PrecisionConfig.from_bits(config.spec, config.n_layers, q, precoder, internal_phase_bits)
-        qmodel, qconfig = train_qat(model, config, precision, loop, progress=progress, output_xi=output_xi)
+        qmodel, qconfig = train_qat(model, config, precision, loop, progress=progress,
+                                    output_xi=output_xi_for(output_stage))
         save_quantized(qmodel, qconfig, out / f"q{q}", overwrite=True)
-        rows.append(retention(model, qmodel, H_test, snr_db))
+        rows.append({**retention(model, qmodel, H_test, snr_db), "output_xi": qmodel.output_xi})
     return {"model_dir": str(model_dir), "precoder": precoder.to_dict(), "qat": dataclasses.asdict(loop),
-            "snr_db": [float(s) for s in snr_db], "output_xi": output_xi, "internal_phase_bits": internal_phase_bits,
+            "snr_db": [float(s) for s in snr_db], "output_stage": output_stage, "internal_phase_bits": internal_phase_bits,
             "rows": rows}

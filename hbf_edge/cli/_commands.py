@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, HbfEdgeError, ModelDirError
-from ._parser import DEFAULT_SNRS, DEFAULT_TEST_SEED, OUTPUT_STAGES
+from ._parser import DEFAULT_SNRS, DEFAULT_TEST_SEED
 
 
 def _load_channels(path: Path, n_antennas: int | None = None, n_users: int | None = None) -> Any:
@@ -173,6 +173,7 @@ def _precoder_format(bits: int) -> Any:
 
 def _cmd_quantize(args: argparse.Namespace) -> int:
     from quant import PrecisionConfig, load_quantized, quantized_config, save_quantized, train_qat
+    from quant.train import output_xi_for
     from quant.evaluate import retention
     from quant.qat import QuantUPGA
 
@@ -211,7 +212,7 @@ def _cmd_quantize(args: argparse.Namespace) -> int:
     else:
         precision = PrecisionConfig.from_bits(spec, config.n_layers, args.phase_bits,
                                               _precoder_format(args.precoder_bits), args.internal_phase_bits)
-    output_xi = OUTPUT_STAGES[args.output_stage]
+    output_xi = output_xi_for(args.output_stage)
     n_paths = int(config.training.get("n_paths", 10))
     t0 = time.perf_counter()
     if args.method == "qat":
@@ -234,7 +235,7 @@ def _cmd_quantize(args: argparse.Namespace) -> int:
     result["output_xi"] = qmodel.output_xi
     with atomic_file(args.out / "retention.json") as tmp:
         tmp.write_text(json.dumps(result, indent=2) + "\n")
-    stage = "none" if qmodel.output_xi is None else f"{args.output_stage}, xi = {qmodel.output_xi:.4g}"
+    stage = "none" if qmodel.output_xi is None else f"regularised zero forcing, xi = {qmodel.output_xi:.4g}"
     print(f"{args.method.upper()} in {qconfig.quantization['wall_seconds']} s; model written to {args.out} "
           f"(output stage: {stage})")
     print(f"sum rate (bit/s/Hz) and retention vs float, {result['n_channels']} held-out channels, "
@@ -266,7 +267,7 @@ def _cmd_study(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     result = retention_study(args.model_dir, args.out, list(args.phase_bits), _precoder_format(args.precoder_bits),
                              loop, H, list(args.snr), progress=not args.quiet,
-                             output_xi=OUTPUT_STAGES[args.output_stage], internal_phase_bits=args.internal_phase_bits)
+                             output_stage=args.output_stage, internal_phase_bits=args.internal_phase_bits)
     result["wall_seconds"] = round(time.perf_counter() - t0, 1)
     with atomic_file(args.out / "retention.json") as tmp:
         tmp.write_text(json.dumps(result, indent=2) + "\n")

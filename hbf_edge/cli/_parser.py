@@ -39,15 +39,12 @@ def _add_deepfp_eval_args(p: argparse.ArgumentParser) -> None:
                    help="more rows (default: ezf and, in a single cell, wmmse_sc)")
 
 
-OUTPUT_STAGES = {"wiener": 1.0, "zf": 0.0, "none": None}  # the output stage's initial xi
-
-
 def _add_output_stage(g: argparse._ActionsContainer) -> None:
     """--output-stage and --internal-phase-bits of quantize and study quantization (upga)."""
-    g.add_argument("--output-stage", choices=list(OUTPUT_STAGES), default="wiener",
-                   help="W after the last layer (upga): the transmit Wiener filter on the effective channel of "
-                        "the final codes, its regularisation trained by QAT (default), zero forcing, or none "
-                        "(the last layer's W)")
+    g.add_argument("--output-stage", choices=["none", "wiener", "zf"], default="none",
+                   help="W after the last layer (upga): none (default, the last layer's W), or the transmit "
+                        "Wiener filter / zero forcing on the effective channel of the final codes, its "
+                        "regularisation trained by QAT (better at high SNR and low Q; see the README)")
     g.add_argument("--internal-phase-bits", type=int, metavar="BITS",
                    help="phase bits of layers 0..I-2 (upga), whose codes are the datapath's internal iterates; "
                         "only the last layer's drive the phase shifters (default: Q in every layer)")

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import kernels
-from hbf_edge import FixedPointFormat, HardwareSpec
+from hbf_edge import ConfigError, FixedPointFormat, HardwareSpec
 from hbf_edge.baselines import sum_rate_np
 from hbf_edge.channels import saleh_valenzuela_miso
 from hbf_edge.modeldir import ModelConfig, save_model
@@ -72,7 +72,7 @@ def test_qat_trains_saves_and_loads(tmp_path):
     save_model(model, cfg, tmp_path / "float")
     precision = PrecisionConfig.uniform_config(spec, 3, 3)
     loop = TrainConfig(n_antennas=16, n_layers=3, train_size=20, epochs=2, batch_size=10, seed=2)
-    q, qcfg = train_qat(model, cfg, precision, loop, progress=False)
+    q, qcfg = train_qat(model, cfg, precision, loop, progress=False, output_xi=1.0)
     assert len(qcfg.history) == 2 and qcfg.quantization["method"] == "qat"
     assert not torch.equal(q.mu, model.mu)  # the step sizes moved
     assert q.output_xi is not None and q.output_xi != 1.0  # and the output stage's factor
@@ -101,11 +101,11 @@ def test_quantize_command(tmp_path, capsys):
                  *common]) == 0
     ret = json.loads((tmp_path / "p" / "retention.json").read_text())
     assert ret["method"] == "ptq" and ret["phase_bits"] == 3 and ret["precoder"]["word_bits"] == 10
-    assert ret["output_xi"] == 1.0 and load_quantized(tmp_path / "p")[0].output_xi == 1.0  # Wiener by default
+    assert ret["output_xi"] is None and load_quantized(tmp_path / "p")[0].output_xi is None  # no stage by default
     assert main(["quantize", str(tmp_path / "f"), "--ptq", "-Q", "2", "--internal-phase-bits", "7", "--output-stage",
-                 "none", "--out", str(tmp_path / "p2"), *common]) == 0
+                 "wiener", "--out", str(tmp_path / "p2"), *common]) == 0
     q2, _, prec2 = load_quantized(tmp_path / "p2")
-    assert q2.output_xi is None and [s.phase_bits for s in prec2.layer_specs()] == [7, 7, 2]
+    assert q2.output_xi == 1.0 and [s.phase_bits for s in prec2.layer_specs()] == [7, 7, 2]
     assert set(ret["retention"]) == {"float", "ptq_round", "ptq_refit", "quantized"}
     (tmp_path / "prec.toml").write_text('[default]\nphase_bits = 2\n[layers."0"]\nphase_bits = 5\n')
     assert main(["quantize", str(tmp_path / "f"), "--qat", "--epochs", "1", "--train-size", "10",
@@ -138,7 +138,18 @@ def test_study_quantization_command(tmp_path, capsys):
     assert main(["study", "quantization", str(tmp_path / "f"), "--out", str(tmp_path / "s"), "-Q", "1", "3",
                  "--epochs", "1", "--train-size", "10", "--test-size", "10", "--snr", "20", "--quiet"]) == 0
     study = json.loads((tmp_path / "s" / "retention.json").read_text())
-    assert [r["phase_bits"] for r in study["rows"]] == [1, 3]
+    assert [r["phase_bits"] for r in study["rows"]] == [1, 3] and study["output_stage"] == "none"
+    assert all(r["output_xi"] is None for r in study["rows"])
     assert (tmp_path / "s" / "retention.png").read_bytes()[:4] == b"\x89PNG"
     assert load_quantized(tmp_path / "s" / "q3")[2].base.phase_bits == 3
     assert " 3 |" in capsys.readouterr().out
+
+
+def test_output_stage_choice():
+    from quant.train import output_xi_for
+
+    assert (output_xi_for("wiener"), output_xi_for("zf"), output_xi_for("none")) == (1.0, 0.0, None)
+    with pytest.raises(ConfigError, match="output stage"):
+        output_xi_for("mmse")
+    with pytest.raises(ConfigError, match="xi"):
+        QuantUPGA([HardwareSpec(16, 4, 4, 3)], 1, torch.ones(1, 1), torch.ones(1), xi=-0.5)
