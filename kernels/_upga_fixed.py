@@ -260,8 +260,9 @@ def init_w_fx(hr, hi, codes, fc, fs, lc, ls, wr, wi, fm, cnt, ar, ai):  # pragma
 
 @njit(cache=True)
 def output_fx(hr, hi, fc, fs, noise, xi, wr, wi, fm, cnt):  # pragma: no cover - compiled
-    """The output stage: W = the transmit Wiener filter on the effective channel of the final
-    codes, ``(G^H G + xi' s2' F^H F)^-1 G^H`` with ``G = H^H F``, then eq. (9).
+    """The output stage: W = the transmit Wiener filter (Joham, Utschick and Nossek, IEEE TSP
+    2005) on the effective channel of the final codes, ``(G^H G + xi' s2' F^H F)^-1 G^H`` with
+    ``G = H^H F``, then eq. (9).
 
     ``xi`` is the step-format word of ``xi K / N`` (xi = 1: the Wiener filter, 0: zero
     forcing) and ``noise`` the accumulator word of ``s2 N / P_t``.  Block floating point keeps
