@@ -3,7 +3,9 @@ and the beamformers V in fixed point (``deepfp.txt`` Section IV, for an int8 acc
 
 Each complex linear layer ``y = W x + b`` becomes two Brevitas ``QuantLinear`` (``Re W`` and
 ``Im W``, 8-bit, per-tensor power-of-two scale, ``Int8WeightPerTensorFixedPoint``) combined in
-real arithmetic; the biases stay at accumulator precision (an int32 bias in an int8 MAC array).
+real arithmetic; the biases are rounded (STE) onto the accumulator grid ``2^min(e_re, e_im) s_x``
+(an int32 bias in an int8 MAC array; ``e`` the weights' power-of-two exponents, ``s_x`` the
+input's scale), so the model equals the integer hardware mode of :mod:`kernels.deepfp_hw`.
 The DNN's input, every hidden activation (a ``QuantReLU`` on real and imaginary parts, eq. 47)
 and its output are 8-bit with constant per-tensor scales set by calibration: the largest
 magnitude seen at that site while the float network runs on calibration channels.  Constant
@@ -29,6 +31,7 @@ from torch import nn
 
 with warnings.catch_warnings():
     warnings.filterwarnings("ignore", message="fast_hadamard_transform")
+    from brevitas.function.ops_ste import round_ste
     from brevitas.nn import QuantIdentity, QuantLinear, QuantReLU
     from brevitas.quant import Int8WeightPerTensorFixedPoint
 
@@ -73,6 +76,10 @@ class QuantStepNet(nn.Module):
         self.out = signed(ranges["output"])
         self.acts = nn.ModuleList(QuantReLU(bit_width=bits, scaling_impl_type="const", max_val=float(r))
                                   for r in ranges["hidden"])
+        # the scale of each dense layer's input: Brevitas keeps the constant ranges in float32,
+        # and divides by 2^(b-1) (signed input) or 2^b - 1 (after a ReLU)
+        self.input_scales = [float(np.float32(ranges["input"])) / 2 ** (bits - 1)]
+        self.input_scales += [float(np.float32(r)) / (2 ** bits - 1) for r in ranges["hidden"]]
         self.re, self.im = nn.ModuleList(), nn.ModuleList()
         self.b_re, self.b_im = nn.ParameterList(), nn.ParameterList()
         for layer in float_net.layers:
@@ -86,14 +93,20 @@ class QuantStepNet(nn.Module):
             if layer.b_im is not None:
                 self.b_im.append(nn.Parameter(layer.b_im.detach().clone()))
 
+    def accumulator_scale(self, i: int) -> torch.Tensor:
+        """The grid of dense layer ``i``'s accumulator: the finer weight scale times the input's."""
+        e = torch.minimum(self.re[i].quant_weight().scale, self.im[i].quant_weight().scale).detach()
+        return e * self.input_scales[i]
+
     def forward(self, x: C) -> torch.Tensor:
         x = C(self.inp(x.re), self.inp(x.im))
         last = len(self.re) - 1
         for i in range(len(self.re)):
-            re = self.re[i](x.re) - self.im[i](x.im) + self.b_re[i].to(x.re.dtype)
+            s_acc = self.accumulator_scale(i).to(x.re.dtype)
+            re = self.re[i](x.re) - self.im[i](x.im) + round_ste(self.b_re[i].to(x.re.dtype) / s_acc) * s_acc
             if i == last:
                 return self.out(re)[..., 0]
-            im = self.re[i](x.im) + self.im[i](x.re) + self.b_im[i].to(x.re.dtype)
+            im = self.re[i](x.im) + self.im[i](x.re) + round_ste(self.b_im[i].to(x.re.dtype) / s_acc) * s_acc
             x = C(self.acts[i](re), self.acts[i](im))  # eq. (47), 8-bit
         raise AssertionError("unreachable")
 
