@@ -11,7 +11,7 @@ import numpy as np
 
 from .plots import _save, plt
 
-__all__ = ["plot_deepfp_convergence", "plot_deepfp_cdf"]
+__all__ = ["plot_deepfp_convergence", "plot_deepfp_cdf", "plot_deepfp_profile"]
 
 
 def plot_deepfp_convergence(results: dict[str, Any], path: str | os.PathLike) -> Path:
@@ -43,4 +43,37 @@ def plot_deepfp_cdf(results: dict[str, Any], path: str | os.PathLike) -> Path:
     ax.set(xlabel="WSR (bit/s/Hz)", ylabel="CDF", title=f"{results['n_channels']} held-out channels")
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def plot_deepfp_profile(result: dict[str, Any], path: str | os.PathLike) -> Path:
+    """Microseconds per network of every layer, one panel per batch size: torch eager as stacked
+    stages (FP state, DNN, update), each kernel backend as a bar beside it, the target estimate
+    as a dashed line."""
+    batches = list(result["measured"])
+    fig, axes = plt.subplots(1, len(batches), figsize=(6.0 * len(batches), 4.0), squeeze=False, layout="constrained")
+    layers = np.arange(result["I"])
+    for ax, batch in zip(axes[0], batches):
+        row = result["measured"][batch]
+        kernels = [k for k in ("numba_float64", "numba_hardware") if k in row]
+        width = 0.8 / (len(kernels) + ("torch_eager" in row))
+        x = layers - 0.4 + width / 2
+        if "torch_eager" in row:
+            bottom = np.zeros(len(layers))
+            for stage, color in zip(("fp_state", "dnn", "update"), ("tab:gray", "tab:red", "tab:olive")):
+                vals = np.array([r[stage] for r in row["torch_eager"]["layers"]])
+                ax.bar(x, vals, width, bottom=bottom, color=color, label=f"torch eager: {stage}")
+                bottom += vals
+            x = x + width
+        for name, color in zip(kernels, ("tab:blue", "tab:green")):
+            ax.bar(x, row[name]["layers_us_per_channel"], width, color=color, label=name)
+            x = x + width
+        if "target" in result:
+            ax.axhline(result["target"]["stages"]["layer"]["us"], color="k", ls="--", lw=1.2,
+                       label=f"{result['target']['name']} (estimate)")
+        ax.set(xlabel="layer", ylabel="us per network", title=f"batch {batch}", yscale="log", xticks=layers)
+        ax.legend(fontsize=7)
+    net = result["network"]
+    fig.suptitle(f"DeepFP L={result['I']}: {net['n_cells']} cell(s), N_t={net['n_tx']}, N_r={net['n_rx']}, "
+                 f"K={net['n_users']}, d={net['n_streams']}: per-layer latency")
     return _save(fig, path)

@@ -258,7 +258,7 @@ def profile_model(model_dir: str | os.PathLike, batches: tuple[int, ...] = (1, 2
                 "us_per_channel": {k: round(v * 1e6, 3) for k, v in stages.items()},
                 "whole_us_per_channel": round(whole * 1e6, 3),
                 "stage_sum_over_whole": round(sum(stages.values()) / whole, 3),
-                "achieved_gflops": round(flops / whole / 1e9, 2),
+                "achieved_gflops": float(f"{flops / whole / 1e9:.4g}"),  # 4 digits: tiny models stay > 0
                 "fraction_of_peak": float(f"{flops / whole / 1e9 / (peak * threads):.4g}"),
             }
             bar.update()

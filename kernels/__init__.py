@@ -8,6 +8,8 @@ wrappers that check dtype, shape, contiguity and finiteness and allocate the out
 * :mod:`kernels.upganet` -- UPGANet for joint communications and sensing
   (``upganet_jcas.txt``), float32 / float64;
 * :mod:`kernels.upganet_hw` -- its bit-accurate fixed-point hardware mode;
+* :mod:`kernels.deepfp` -- DeepFP (``deepfp.txt``), float64, step DNNs included;
+* :mod:`kernels.deepfp_hw` -- its hardware mode: integer step DNNs, fixed-point V;
 * :mod:`kernels.tables` -- the code -> (cos, sin) table and format rows from the hardware spec.
 
 Importing the package is light: numba is imported (and kernels compiled or loaded from the
@@ -37,6 +39,12 @@ _PUBLIC = {
     "upga_forward_hw": "upga_hw",
     "check_hardware_spec": "upga_hw",
     "COUNTER_SITES": "upga_hw",
+    "DeepfpModel": "deepfp",
+    "load_deepfp": "deepfp",
+    "deepfp_forward": "deepfp",
+    "deepfp_forward_hw": "deepfp_hw",
+    "int_dnn": "deepfp_hw",
+    "DEEPFP_COUNTER_SITES": "deepfp_hw",
     "phase_lut": "tables",
     "format_table": "tables",
 }

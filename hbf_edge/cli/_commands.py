@@ -364,7 +364,16 @@ def _cmd_profile(args: argparse.Namespace) -> int:
         if not target_path.is_file():
             raise ConfigError(f"unknown example target {args.target!r}: use dsp, mcu or a .toml file")
     target = load_target(target_path)
-    if read_model_dir(args.model_dir)[0].family == "upganet":
+    family = read_model_dir(args.model_dir)[0].family
+    if family == "deepfp":
+        from ._deepfp import profile_deepfp_cmd
+
+        return profile_deepfp_cmd(args, target)
+    if args.backends is None:
+        args.backends = ["numba_float64", "numba_float32", "numba_hardware", "torch_eager", "onnxruntime"]
+    if args.batches is None:
+        args.batches = [1, 256]
+    if family == "upganet":
         from ._jcas import profile_upganet_cmd
 
         profile_upganet_cmd(args, target)

@@ -12,7 +12,7 @@ from typing import Any
 from ..errors import ConfigError, ModelDirError
 
 __all__ = ["network_from_args", "channels_deepfp", "train_deepfp_cmd", "evaluate_deepfp_cmd", "bench_deepfp_cmd",
-           "quantize_deepfp_cmd", "export_deepfp_cmd"]
+           "quantize_deepfp_cmd", "export_deepfp_cmd", "profile_deepfp_cmd"]
 
 TRAIN_DEFAULTS = dict(layers=8, train_size=2000, epochs=30, batch_size=200, lr=5e-3)
 
@@ -204,4 +204,41 @@ def export_deepfp_cmd(args: argparse.Namespace, config: Any) -> int:
     H = _networks(args, net, "test", args.count, args.seed, "--count")
     path = write_deepfp_bundle(args.model_dir, args.out, H, seed=args.seed, overwrite=args.overwrite)
     print(f"bundle written to {path}: {', '.join(sorted(p.name for p in path.iterdir()))}")
+    return 0
+
+
+def profile_deepfp_cmd(args: argparse.Namespace, target: dict[str, Any]) -> int:
+    """``hbf-edge profile`` of a DeepFP model: per-layer latency per backend, the stage split of
+    torch eager, MAC counts and the target estimate; OUT/profile.json and OUT/profile.png."""
+    from .._io import atomic_file
+    from ..plots_deepfp import plot_deepfp_profile
+    from ..profile_deepfp import DEEPFP_BACKENDS, profile_deepfp
+
+    backends = tuple(args.backends) if args.backends is not None else DEEPFP_BACKENDS
+    batches = tuple(args.batches) if args.batches is not None else (1, 16)
+    result = profile_deepfp(args.model_dir, batches, args.repeat, backends=backends, target=target)
+    out = args.out if args.out is not None else args.model_dir / "profile"
+    out.mkdir(parents=True, exist_ok=True)
+    with atomic_file(out / "profile.json") as tmp:
+        tmp.write_text(json.dumps(result, indent=2) + "\n")
+    plot_deepfp_profile(result, out / "profile.png")
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    m = result["macs"]
+    print(f"DeepFP L={result['I']}: {m['layer']:,} real MACs per layer and network (FP state {m['fp_state']:,}, "
+          f"DNN {m['dnn']:,}, update {m['update']:,}); microseconds per network (whole forward / mean layer)")
+    for batch, row in result["measured"].items():
+        cells = [f"{name} {r['whole_us_per_channel']:.0f} / {r['layer_us_per_channel']:.0f}" for name, r in row.items()]
+        print(f"batch {batch}: " + ", ".join(cells))
+        if "torch_eager" in row:
+            layers = row["torch_eager"]["layers"]
+            stages = {k: sum(r[k] for r in layers) / len(layers) for k in ("fp_state", "dnn", "update")}
+            print("  torch eager per layer: " + ", ".join(f"{k} {v:.0f}" for k, v in stages.items()))
+    for name, why in result.get("skipped", {}).items():
+        print(f"{name} skipped: {why}")
+    t = result["target"]
+    print(f"target {t['name']}: {t['stages']['layer']['us']} us per layer, {t['layers_total_us']} us for the "
+          f"{result['I']} layers (estimate)")
+    print(f"wrote {out / 'profile.json'} and profile.png")
     return 0

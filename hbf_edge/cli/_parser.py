@@ -225,11 +225,12 @@ def build_parser() -> argparse.ArgumentParser:
                                    "each batch size, its analytic operation counts and bytes, and an estimate "
                                    "for an embedded target; prints a table (or JSON) and writes OUT/profile.json "
                                    "and OUT/profile.png. Example targets: dsp, mcu (hbf_edge/targets/*.toml).")
-    p.add_argument("model_dir", type=Path, help="float model directory")
+    p.add_argument("model_dir", type=Path, help="model directory (upga, upganet or deepfp; float or quantized)")
     p.add_argument("--backends", nargs="+",
-                   default=["numba_float64", "numba_float32", "numba_hardware", "torch_eager", "onnxruntime"],
-                   help="backends to time (default all five)")
-    p.add_argument("--batches", type=int, nargs="+", default=[1, 256], help="batch sizes (default 1 256)")
+                   help="backends to time (default: all the family has; upga and upganet: numba_float64 "
+                        "numba_float32 numba_hardware torch_eager onnxruntime; deepfp: numba_float64 "
+                        "numba_hardware torch_eager)")
+    p.add_argument("--batches", type=int, nargs="+", help="batch sizes (default 1 256; deepfp 1 16)")
     p.add_argument("--repeat", type=int, default=5, help="timed runs per figure (default 5)")
     p.add_argument("--target", default="dsp", help="target file (.toml) or an example name: dsp, mcu (default dsp)")
     p.add_argument("--json", action="store_true", help="print the JSON instead of the table")

@@ -82,3 +82,32 @@ def test_bench_prints_json_and_bad_options_fail_cleanly(trained, capsys):
     err = capsys.readouterr().err
     assert "--test-size" in err and "--compare" in err
     assert main(["bench", "deepfp", str(trained / "m"), "--test-size", "3", "--baselines", "wmmse_sc"]) == 0
+
+
+def test_profile_of_float_and_quantized_deepfp(trained, capsys):
+    from hbf_edge.modelfiles import read_model_dir
+
+    out = trained / "prof"
+    assert main(["profile", str(trained / "m"), "--batches", "1", "2", "--repeat", "1", "--out", str(out)]) == 0
+    r = json.loads((out / "profile.json").read_text())
+    assert r["I"] == 3 and not r["quantized"] and set(r["measured"]) == {"1", "2"}
+    assert set(r["measured"]["2"]) == {"numba_float64", "torch_eager"} and "numba_hardware" in r["skipped"]
+    row = r["measured"]["2"]
+    assert len(row["numba_float64"]["layers_us_per_channel"]) == 3 and row["numba_float64"]["whole_us_per_channel"] > 0
+    assert [set(x) for x in row["torch_eager"]["layers"]] == [{"fp_state", "dnn", "update"}] * 3
+    # the DNN's MACs are its complex weights (4 real MACs each) times the users
+    _, arrays = read_model_dir(trained / "m")
+    weights = sum(a.size for k, a in arrays.items() if k.startswith("steps.0.") and k.endswith("w_re"))
+    assert r["macs"]["dnn"] == 4 * 3 * weights
+    assert r["macs"]["layer"] == r["macs"]["fp_state"] + r["macs"]["dnn"] + r["macs"]["update"]
+    assert r["target"]["layers_total_us"] > 0 and (out / "profile.png").read_bytes()[:4] == b"\x89PNG"
+    assert "torch eager per layer: fp_state" in capsys.readouterr().out
+    # a quantized model adds the hardware mode
+    assert main(["quantize", str(trained / "m"), "--out", str(trained / "q"), "--channels", str(trained / "nets.npz"),
+                 "--ptq", "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["profile", str(trained / "q"), "--batches", "2", "--repeat", "1", "--backends", "numba_hardware",
+                 "--json", "--out", str(trained / "qprof")]) == 0
+    r = json.loads(capsys.readouterr().out)
+    assert r["quantized"] and list(r["measured"]["2"]) == ["numba_hardware"]
+    assert main(["profile", str(trained / "m"), "--backends", "onnxruntime", "--out", str(out)]) == 2
