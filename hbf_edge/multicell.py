@@ -40,7 +40,7 @@ import numpy as np
 from .errors import ConfigError, HbfEdgeError
 
 __all__ = ["NetworkConfig", "FADINGS", "bs_positions", "drop_users", "generate_channels", "make_dataset",
-           "save_dataset", "load_dataset", "DatasetError", "SPLITS"]
+           "save_dataset", "load_dataset", "DatasetError", "SPLITS", "split_indices"]
 
 FADINGS = ("phase", "rayleigh")
 SPLITS = (("train", 0.70), ("val", 0.15), ("test", 0.15))
@@ -163,11 +163,16 @@ def generate_channels(config: NetworkConfig, n_samples: int, seed: int = 0) -> n
 def make_dataset(config: NetworkConfig, n_samples: int, seed: int = 0) -> dict[str, Any]:
     """Channels and a seeded 70/15/15 split (index arrays ``train``, ``val``, ``test``)."""
     H = generate_channels(config, n_samples, seed)
+    return {"H": H, **split_indices(n_samples, seed), "config": config, "seed": seed}
+
+
+def split_indices(n_samples: int, seed: int) -> dict[str, np.ndarray]:
+    """The seeded 70/15/15 split of ``n_samples`` (sorted index arrays ``train``, ``val``, ``test``)."""
     perm = np.random.default_rng(seed + 1).permutation(n_samples)
     n_train = int(round(SPLITS[0][1] * n_samples))
     n_val = int(round(SPLITS[1][1] * n_samples))
-    return {"H": H, "train": np.sort(perm[:n_train]), "val": np.sort(perm[n_train:n_train + n_val]),
-            "test": np.sort(perm[n_train + n_val:]), "config": config, "seed": seed}
+    return {"train": np.sort(perm[:n_train]), "val": np.sort(perm[n_train:n_train + n_val]),
+            "test": np.sort(perm[n_train + n_val:])}
 
 
 def save_dataset(data: dict[str, Any], path: str | os.PathLike, overwrite: bool = False) -> Path:
@@ -178,6 +183,8 @@ def save_dataset(data: dict[str, Any], path: str | os.PathLike, overwrite: bool 
     if path.exists() and not overwrite:
         raise DatasetError(f"{path} already exists (pass overwrite=True to replace it)")
     meta = {"format": _FORMAT, "config": data["config"].to_dict(), "seed": int(data["seed"])}
+    if data.get("hybrid") is not None:  # effective problems behind analog codes (hbf_edge.hybrid)
+        meta["hybrid"] = data["hybrid"]
     with atomic_file(path) as tmp:
         with open(tmp, "wb") as fh:
             np.savez(fh, H=data["H"], train=data["train"], val=data["val"], test=data["test"],
@@ -206,4 +213,4 @@ def load_dataset(path: str | os.PathLike) -> dict[str, Any]:
     idx = np.concatenate([data["train"], data["val"], data["test"]])
     if idx.size != H.shape[0] or not np.array_equal(np.sort(idx), np.arange(H.shape[0])):
         raise DatasetError(f"{path}: the train/val/test split is not a partition of the {H.shape[0]} samples")
-    return {**data, "config": config, "seed": meta["seed"]}
+    return {**data, "config": config, "seed": meta["seed"], "hybrid": meta.get("hybrid")}

@@ -17,7 +17,7 @@ their ranges int8 / uint8 / int32 at 8 bits; ``lim = (-2^(b-1), 2^(b-1) - 1, 2^b
 * **step**: a ``2^b``-entry table per layer, ``exp(clamp(c s_out, +-10))``, divided by ``||L_l||_F``;
 * **V** after each layer (52): rounded half to even onto the saturating Q1.(v_bits-1) grid.
 
-Integer layout (from :func:`kernels.deepfp_hw.int_dnn`): ``wq [I, n_dense, 2, h, n_in_max]``
+Integer layout (from :func:`kernels.deepfp_hw.int_dnn`): ``wq [I, n_dense, 2, h, max(n_in, h)]``
 (re, im; unused columns zero), ``shifts [I, n_dense, 2]`` (``a_r``, ``a_i``),
 ``bq [I, n_dense, 2, h]`` (re, im bias), ``mult [I, n_dense]``, ``rshift [I, n_dense]``.
 """

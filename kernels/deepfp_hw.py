@@ -40,7 +40,7 @@ class IntDnn:
     v_bits: int
     s_in: np.ndarray  # [I] input scale
     s_out: np.ndarray  # [I] output scale
-    wq: np.ndarray  # [I, n_dense, 2, h, n_in] int64
+    wq: np.ndarray  # [I, n_dense, 2, h, max(n_in, h)] int64
     w_exp: np.ndarray  # [I, n_dense, 2] power-of-two weight exponents
     shifts: np.ndarray  # [I, n_dense, 2] int64
     bq: np.ndarray  # [I, n_dense, 2, h] int64
@@ -98,7 +98,7 @@ def int_dnn(model: DeepfpModel) -> IntDnn:
     n_in = 2 * model.n_tx * model.n_streams
     signed, unsigned = float(1 << (bits - 1)), float((1 << bits) - 1)
     f32 = lambda r: float(np.float32(r))  # noqa: E731 - Brevitas keeps the constant ranges in float32
-    wq = np.zeros((I, nd, 2, h, n_in), np.int64)
+    wq = np.zeros((I, nd, 2, h, max(n_in, h)), np.int64)  # columns beyond a layer's inputs stay zero
     w_exp = np.zeros((I, nd, 2), np.int64)
     shifts = np.zeros((I, nd, 2), np.int64)
     bq = np.zeros((I, nd, 2, h), np.int64)

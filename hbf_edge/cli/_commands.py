@@ -28,6 +28,8 @@ def _cmd_channels(args: argparse.Namespace) -> int:
         from ._deepfp import channels_deepfp
 
         return channels_deepfp(args)
+    if args.hybrid is not None:
+        raise ConfigError("--hybrid makes DeepFP problems: use it with --model deepfp")
     ds = make_dataset("saleh_valenzuela", n_channels=args.count, n_antennas=args.n_antennas,
                       n_users=args.n_users, n_paths=args.paths, seed=args.seed)
     path = ds.save(args.out)
@@ -294,6 +296,9 @@ def _cmd_export(args: argparse.Namespace) -> int:
         from ._deepfp import export_deepfp_cmd
 
         return export_deepfp_cmd(args, config)
+    if args.hybrid is not None:
+        raise ConfigError("--hybrid exports a DeepFP model as the digital stage of a UPGA bundle; "
+                          f"{args.model_dir} holds a {config.family} model")
     spec = config.spec
     if args.channels is not None:
         H = _load_channels(args.channels, spec.n_antennas, spec.n_users)

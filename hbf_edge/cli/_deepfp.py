@@ -27,8 +27,12 @@ def network_from_args(args: argparse.Namespace) -> Any:
 def channels_deepfp(args: argparse.Namespace) -> int:
     from ..multicell import make_dataset, save_dataset
 
-    net = network_from_args(args)
-    data = make_dataset(net, args.count, args.seed)
+    if args.hybrid is not None:
+        from ..hybrid import hybrid_dataset
+
+        data = hybrid_dataset(args.hybrid, args.count, args.snr, args.seed)
+    else:
+        data = make_dataset(network_from_args(args), args.count, args.seed)
     save_dataset(data, args.out)
     print(f"wrote {args.count} networks {list(data['H'].shape)} (train/val/test {len(data['train'])}/"
           f"{len(data['val'])}/{len(data['test'])}) to {args.out}")
@@ -196,6 +200,16 @@ def quantize_deepfp_cmd(args: argparse.Namespace) -> int:
 
 def export_deepfp_cmd(args: argparse.Namespace, config: Any) -> int:
     """``hbf-edge export`` of a DeepFP model: whole-network ONNX (+ QCDQ DNNs), designs, manifest."""
+    if args.hybrid is not None:
+        from export.hybrid import write_hybrid_bundle
+
+        path = write_hybrid_bundle(args.model_dir, args.hybrid, args.out, seed=args.seed, overwrite=args.overwrite)
+        h = json.loads((path / "manifest.json").read_text())["hybrid"]
+        r = h["mean_sum_rate"]
+        print(f"hybrid bundle written to {path} (DeepFP {h['deepfp_mode']} on {args.hybrid}'s codes): mean sum rate "
+              f"{r['deepfp_words']:.3f} bit/s/Hz with DeepFP's W words, {r['pga_w']:.3f} with the UPGA bundle's W, "
+              f"{r['fastfp_100']:.3f} with FastFP-100; {h['saturated_w_words']} saturated W words")
+        return 0
     from export.deepfp import write_deepfp_bundle
 
     from ..multicell import NetworkConfig

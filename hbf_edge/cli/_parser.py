@@ -73,6 +73,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "[B, L, K, L, N_r, N_t] with its 70/15/15 split")
     _add_size_args(p)
     _add_network_args(p)
+    g = p.add_argument_group("hybrid DeepFP (deepfp only)")
+    g.add_argument("--hybrid", type=Path, metavar="UPGA_DIR",
+                   help="instead of a cellular network: the single-cell problems DeepFP solves as the digital "
+                        "stage behind the phase codes of this quantized UPGA model (N_t = M, N_r = d = 1)")
+    g.add_argument("--snr", type=float, default=10.0, help="SNR in dB of the hybrid problems (default 10)")
 
     p = sub.add_parser("train", help="train an unfolded network (UPGA, or UPGANet for JCAS) in float",
                        description="Train UPGA (Algorithm 1 unfolded, trainable mu [I x J] and lambda [I]) "
@@ -194,6 +199,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--count", type=int, default=100, help="channels to draw when --channels is not given (default 100)")
     p.add_argument("--seed", type=int, default=DEFAULT_TEST_SEED, help=f"their seed (default {DEFAULT_TEST_SEED})")
     p.add_argument("--snr", type=float, default=10.0, help="SNR in dB of the beams (default 10)")
+    p.add_argument("--hybrid", type=Path, metavar="PGA_BUNDLE",
+                   help="deepfp: a hybrid bundle instead -- DeepFP's W behind the phase codes of this UPGA bundle "
+                        "(for `hbf-edge simulate`); the model must be trained on `channels --hybrid` problems")
 
     p = sub.add_parser("simulate", help="replay a bundle in the simulated RF front-end controller",
                        description="Program every beam of BUNDLE/beams.npz into the register-level controller model "

@@ -193,3 +193,17 @@ def test_hardware_mode_rejects_malformed_quantization(quantized):
                 {**km.quantization, "ranges": km.quantization["ranges"][:1]}, {"bits": 8}):
         with pytest.raises(ConfigError):
             deepfp_forward_hw(*_parts(H), *_parts(V0), DeepfpModel(**{**km.__dict__, "quantization": bad}))
+
+
+def test_hardware_mode_with_fewer_inputs_than_hidden_units(tmp_path):
+    """A network with 2 N_t d < hidden (the hybrid problems: N_t = M = 4, d = 1) equals its QAT model."""
+    H = generate_channels(SINGLE, 8, seed=3)
+    m = _model(n_tx=6, n_streams=1, layers=2, gain=2.0)
+    q = quantize_deepfp(m, H[:4], bits=8, v_bits=16)
+    path = save_quant_deepfp(q, deepfp_model_config(m, SINGLE, {}, []), {"method": "ptq"}, tmp_path / "m")
+    qm, _ = load_quant_deepfp(path)
+    V0 = random_init((4, 1, 3, 6, 1), np.ones(1), 2)
+    with torch.no_grad():
+        V, _ = qm(to_c(H[4:]), to_c(V0))
+    r = deepfp_forward_hw(*_parts(H[4:]), *_parts(V0), load_deepfp(path))
+    assert np.array_equal(V.re.numpy() + 1j * V.im.numpy(), r.v)
