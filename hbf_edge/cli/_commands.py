@@ -411,10 +411,10 @@ def _cmd_bench(args: argparse.Namespace) -> int:
             raise ConfigError("--count must be >= 1")
         print(json.dumps(compare_quant_onnx(args.model_dir, args.bundle, args.count, args.seed), indent=2))
         return 0
-    if args.bench_command == "deepfp":
-        from ._deepfp import bench_deepfp_cmd
+    if args.bench_command in ("deepfp", "deepfp-kernels"):
+        from ._deepfp import bench_deepfp_cmd, bench_deepfp_kernels_cmd
 
-        return bench_deepfp_cmd(args)
+        return bench_deepfp_cmd(args) if args.bench_command == "deepfp" else bench_deepfp_kernels_cmd(args)
     if args.bench_command == "upganet":
         from ..profile_jcas import profile_upganet
 

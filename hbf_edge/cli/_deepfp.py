@@ -12,7 +12,8 @@ from typing import Any
 from ..errors import ConfigError, ModelDirError
 
 __all__ = ["network_from_args", "channels_deepfp", "train_deepfp_cmd", "evaluate_deepfp_cmd", "bench_deepfp_cmd",
-           "quantize_deepfp_cmd", "export_deepfp_cmd", "profile_deepfp_cmd"]
+           "quantize_deepfp_cmd", "export_deepfp_cmd", "profile_deepfp_cmd",
+           "bench_deepfp_kernels_cmd"]
 
 TRAIN_DEFAULTS = dict(layers=8, train_size=2000, epochs=30, batch_size=200, lr=5e-3)
 
@@ -138,6 +139,20 @@ def bench_deepfp_cmd(args: argparse.Namespace) -> int:
     results = _table_figures(args)
     results.pop("per_channel")
     return emit_json(results, args.out)
+
+
+def bench_deepfp_kernels_cmd(args: argparse.Namespace) -> int:
+    from ..deepfp_eval import kernel_agreement
+    from ..modelfiles import read_model_dir
+    from ..multicell import NetworkConfig
+    from ._json import emit_json
+
+    config, _ = read_model_dir(args.model_dir)
+    if config.family != "deepfp":
+        raise ConfigError(f"{args.model_dir} holds a {config.family} model, not deepfp")
+    H = _networks(args, NetworkConfig.from_dict(config.deepfp["network"]), "test", args.test_size, args.test_seed,
+                  "--test-size")
+    return emit_json(kernel_agreement(args.model_dir, H, seed=args.test_seed), args.out)
 
 
 def _networks(args: argparse.Namespace, net: Any, split: str, size: int, seed: int, option: str) -> Any:

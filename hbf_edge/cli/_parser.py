@@ -306,6 +306,18 @@ def build_parser() -> argparse.ArgumentParser:
     _add_deepfp_eval_args(f)
     _add_quiet(f)
 
+    k = bench.add_parser("deepfp-kernels", help="DeepFP's Numba kernels against the torch network",
+                         description="Run a DeepFP model in torch and in its Numba kernel (float model: the float "
+                                     "kernel; quantized model: the hardware mode) from the same seeded start and "
+                                     "print, as JSON, their agreement (largest V difference, or the fractions of "
+                                     "equal step codes and V words), both mean WSRs and the time per network.")
+    k.add_argument("model_dir", type=Path, help="DeepFP model directory (float or quantized)")
+    k.add_argument("--channels", type=Path, help="a network dataset: its test split (default --test-size fresh networks)")
+    k.add_argument("--test-size", type=int, default=200, help="networks to draw without --channels (default 200)")
+    k.add_argument("--test-seed", type=int, default=DEFAULT_TEST_SEED,
+                   help=f"seed of the networks and of the random start (default {DEFAULT_TEST_SEED})")
+    k.add_argument("--out", type=Path, help="also write the JSON to this file")
+
     u = bench.add_parser("upganet", help="per-layer latency of a UPGANet model (Numba, torch) and its MACs",
                          description="Per-stage latency (init, each layer) of a UPGANet (JCAS) model directory for "
                                      "the Numba float64/float32 and bit-accurate hardware kernels and torch eager, with the analytic MACs per "

@@ -111,3 +111,19 @@ def test_profile_of_float_and_quantized_deepfp(trained, capsys):
     r = json.loads(capsys.readouterr().out)
     assert r["quantized"] and list(r["measured"]["2"]) == ["numba_hardware"]
     assert main(["profile", str(trained / "m"), "--backends", "onnxruntime", "--out", str(out)]) == 2
+
+
+def test_bench_deepfp_kernels_float_and_hardware(trained, capsys):
+    nets = str(trained / "nets.npz")
+    assert main(["bench", "deepfp-kernels", str(trained / "m"), "--channels", nets]) == 0
+    r = json.loads(capsys.readouterr().out)
+    assert r["kernel"] == "numba_float64" and r["n_networks"] == 6 and r["max_abs_v_difference"] < 1e-12
+    assert r["relative_wsr_difference"] < 1e-12 and r["speedup_over_torch"] > 0
+    assert main(["quantize", str(trained / "m"), "--out", str(trained / "qk"), "--channels", nets, "--ptq",
+                 "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["bench", "deepfp-kernels", str(trained / "qk"), "--test-size", "5", "--test-seed", "3"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    assert r["kernel"] == "numba_hardware" and r["n_networks"] == 5
+    assert r["step_codes_equal"] == 1.0 and r["v_words_equal"] == 1.0 and r["relative_wsr_difference"] == 0.0
+    assert main(["bench", "deepfp-kernels", str(trained / "m"), "--test-size", "0"]) == 2
