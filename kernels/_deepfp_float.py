@@ -172,6 +172,13 @@ def weighted_gram(h_r, h_i, mm, lm_r, lm_i, fro, mh):  # pragma: no cover - comp
         fro[i] = math.sqrt(f)
 
 
+@njit(cache=True)
+def state_and_direction(h_r, h_i, z_r, z_i, lam, lm, fro, g, ws):  # pragma: no cover - compiled
+    """The FP state at ``Z`` (:func:`fp_state_one`) and the direction ``G`` (:func:`direction_one`)."""
+    fp_state_one(h_r, h_i, z_r, z_i, lam[0], lam[1], lm[0], lm[1], fro, ws)
+    direction_one(z_r, z_i, lam[0], lam[1], lm[0], lm[1], g[0], g[1])
+
+
 @njit(cache=True, fastmath={"reassoc", "nsz"})
 def direction_one(z_r, z_i, lam_r, lam_i, lm_r, lm_i, g_r, g_i):  # pragma: no cover - compiled
     """``G_lk = Lambda_lk - L_l Z_lk``, the ascent direction of eq. (38)."""
@@ -191,16 +198,16 @@ def direction_one(z_r, z_i, lam_r, lam_i, lm_r, lm_i, g_r, g_i):  # pragma: no c
 
 @njit(cache=True)
 def dnn_inputs_one(z_r, z_i, g_r, g_i, fro, l, k, x):  # pragma: no cover - compiled
-    """The DNN input of user ``lk`` (51): ``(Z, G / ||L_l||_F)`` flattened row-major, ``x [2, 2 N_t d]``."""
+    """The DNN input of user ``lk`` (51): ``(Z, G / ||L_l||_F)`` flattened row-major, ``x [2, 2 N_t d]``
+    (a division, as the torch model forms it, so the hardware mode quantizes the same numbers)."""
     Nt, d = z_r.shape[2], z_r.shape[3]
     half = Nt * d
-    inv = 1.0 / fro[l]
     for n in range(Nt):
         for s in range(d):
             x[0, n * d + s] = z_r[l, k, n, s]
             x[1, n * d + s] = z_i[l, k, n, s]
-            x[0, half + n * d + s] = g_r[l, k, n, s] * inv
-            x[1, half + n * d + s] = g_i[l, k, n, s] * inv
+            x[0, half + n * d + s] = g_r[l, k, n, s] / fro[l]
+            x[1, half + n * d + s] = g_i[l, k, n, s] / fro[l]
 
 
 @njit(cache=True, fastmath={"reassoc", "nsz"})
@@ -273,8 +280,7 @@ def forward_batch(h_r, h_i, v_r, v_i, first, last, w0r, w0i, b0r, b0i, whr, whi,
         lam, lm, fro, g, step, x, h1, h2 = layer_workspace(L, K, Nr, Nt, d, w0r.shape[2], w0r.shape[1])
         for b in range(c * B // n_chunks, (c + 1) * B // n_chunks):
             for layer in range(first, last):
-                fp_state_one(h_r[b], h_i[b], v_r[b], v_i[b], lam[0], lam[1], lm[0], lm[1], fro, ws)
-                direction_one(v_r[b], v_i[b], lam[0], lam[1], lm[0], lm[1], g[0], g[1])
+                state_and_direction(h_r[b], h_i[b], v_r[b], v_i[b], lam, lm, fro, g, ws)
                 for l in range(L):
                     for k in range(K):
                         dnn_inputs_one(v_r[b], v_i[b], g[0], g[1], fro, l, k, x)

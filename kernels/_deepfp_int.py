@@ -27,7 +27,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from ._deepfp_float import direction_one, fp_state_one, layer_workspace, state_workspace, update_one
+from ._deepfp_float import dnn_inputs_one, layer_workspace, state_and_direction, state_workspace, update_one
 
 # saturation counter sites: DNN input, hidden activations (above 255), output code, V words
 SITE_INPUT, SITE_HIDDEN, SITE_OUTPUT, SITE_V = 0, 1, 2, 3
@@ -168,20 +168,12 @@ def forward_hw_batch(h_r, h_i, v_r, v_i, first, last, s_in, wq, shifts, bq, mult
         xq = np.empty((2, n_in), np.int64)
         h1 = np.empty((2, h), np.int64)
         h2 = np.empty((2, h), np.int64)
-        half = Nt * d
         for b in range(c * B // n_chunks, (c + 1) * B // n_chunks):
             for layer in range(first, last):
-                fp_state_one(h_r[b], h_i[b], v_r[b], v_i[b], lam[0], lam[1], lm[0], lm[1], fro, ws)
-                direction_one(v_r[b], v_i[b], lam[0], lam[1], lm[0], lm[1], g[0], g[1])
+                state_and_direction(h_r[b], h_i[b], v_r[b], v_i[b], lam, lm, fro, g, ws)
                 for l in range(L):
                     for k in range(K):
-                        # the DNN input as the QAT model forms it: Z, then G / ||L_l||_F (a division)
-                        for n in range(Nt):
-                            for t in range(d):
-                                x[0, n * d + t] = v_r[b, l, k, n, t]
-                                x[1, n * d + t] = v_i[b, l, k, n, t]
-                                x[0, half + n * d + t] = g[0, l, k, n, t] / fro[l]
-                                x[1, half + n * d + t] = g[1, l, k, n, t] / fro[l]
+                        dnn_inputs_one(v_r[b], v_i[b], g[0], g[1], fro, l, k, x)
                         quantize_input(x, s_in[layer], lim, xq, counts[b])
                         code = dnn_int(layer, n_in, wq, shifts, bq, mult, rshift, lim, xq, h1, h2, counts[b])
                         codes[b, layer, l, k] = code
