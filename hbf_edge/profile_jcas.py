@@ -68,7 +68,8 @@ def _split(run, whole_model: Any, first_model: Any, n_layers: int, batch: int, r
     """Whole forward and its split into init and one layer from a one-layer run (module notes)."""
     whole = time_per_channel(lambda: run(whole_model), batch, repeat, min_run_s)
     one = time_per_channel(lambda: run(first_model), batch, repeat, min_run_s)
-    layer = (whole - one) / (n_layers - 1) if n_layers > 1 else one
+    # a difference of two noisy medians: on a busy machine and a tiny model it can dip below zero
+    layer = max((whole - one) / (n_layers - 1), 0.0) if n_layers > 1 else one
     return {"whole_us_per_channel": 1e6 * whole, "init_us_per_channel": 1e6 * max(one - layer, 0.0),
             "layer_us_per_channel": 1e6 * layer}
 

@@ -80,7 +80,8 @@ def test_profile_of_a_upganet_model(jcas_dir, tmp_path, capsys):
     assert list(stages) == ["init", "layer0", "layer1", "layer2"] and all(v > 0 for v in stages.values())
     for backend in ("numba_float64", "numba_float32", "numba_hardware", "onnxruntime"):
         row = res["measured"]["4"][backend]
-        assert row["whole_us_per_channel"] > 0 and row["layer_us_per_channel"] > 0, backend
+        # the layer figure is derived from two timings (whole - first layer): >= 0, not a timing test
+        assert row["whole_us_per_channel"] > 0 and row["layer_us_per_channel"] >= 0, backend
     assert res["hardware_spec"]["phase_bits"] == 4  # a float model is timed at the embedded default
     # the estimate: MACs / (MACs per cycle) plus the special operations, for the mcu target
     t = res["target"]
