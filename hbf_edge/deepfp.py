@@ -41,7 +41,8 @@ __all__ = ["ComplexLinear", "StepNet", "DeepFP", "fp_state", "direction", "fastf
            "fastfp_t", "to_c", "DEFAULT_HIDDEN"]
 
 DEFAULT_HIDDEN = 64
-STEP_LOG_RANGE = 10.0  # the DNN scales Remark 9's step by exp(out), out clamped to +-10
+STEP_LOG_RANGE = 10.0  # the DNN scales its base step by exp(out), out clamped to +-10
+STEP_BASES = ("frobenius", "exact")
 
 
 def to_c(z: np.ndarray, dtype: torch.dtype = torch.float64) -> C:
@@ -184,11 +185,19 @@ class DeepFP(nn.Module):
         Width and number of hidden layers of each DNN (64 and 2).
     seed : int
         Seed of the DNN initialisation.
+    step_base : {"frobenius", "exact"}
+        The step the DNN's ``exp(out)`` scales: Remark 9's ``1 / ||L_l||_F`` (default), or the
+        maximiser of the FP surrogate (eq. 29) along each user's direction,
+        ``||G_lk||_F^2 / Re tr(G_lk^H L_l G_lk)`` (the surrogate is separable over users, so this
+        is an exact line search per user before the power scaling of eq. 37).
     """
 
     def __init__(self, n_layers: int = 8, n_tx: int = 64, n_streams: int = 2, hidden: int = DEFAULT_HIDDEN,
-                 n_hidden: int = 2, seed: int = 0) -> None:
+                 n_hidden: int = 2, seed: int = 0, step_base: str = "frobenius") -> None:
         super().__init__()
+        if step_base not in STEP_BASES:
+            raise ConfigError(f"step_base must be one of {STEP_BASES}, got {step_base!r}")
+        self.step_base = step_base
         for name, v in (("n_layers", n_layers), ("n_tx", n_tx), ("n_streams", n_streams), ("hidden", hidden),
                         ("n_hidden", n_hidden)):
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
@@ -225,7 +234,12 @@ class DeepFP(nn.Module):
         fro = torch.sqrt(cplx.abs2(Lmat).sum(dim=(-2, -1)))[:, :, None]  # ||L_l||_F, Remark 9's lambda
         x = C(torch.cat([Z.re.reshape(B, L, K, -1), G.re.reshape(B, L, K, -1) / fro[..., None]], dim=-1),
               torch.cat([Z.im.reshape(B, L, K, -1), G.im.reshape(B, L, K, -1) / fro[..., None]], dim=-1))
-        return torch.exp(torch.clamp(self.steps[i](x), -STEP_LOG_RANGE, STEP_LOG_RANGE)) / fro
+        scale = torch.exp(torch.clamp(self.steps[i](x), -STEP_LOG_RANGE, STEP_LOG_RANGE))
+        if self.step_base == "frobenius":
+            return scale / fro
+        LG = cplx.matmul(C(Lmat.re[:, :, None], Lmat.im[:, :, None]), G)
+        curvature = (G.re * LG.re + G.im * LG.im).sum(dim=(-2, -1))  # Re tr(G^H L G) > 0 for G != 0
+        return scale * cplx.abs2(G).sum(dim=(-2, -1)) / torch.clamp(curvature, min=1e-300)
 
     def forward(self, H: C, V0: C, trajectory: bool = False) -> tuple[C, list[C]]:
         """All layers from ``V0`` (power-feasible); returns ``V`` (unpadded) and, with

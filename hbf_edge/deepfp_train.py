@@ -40,6 +40,7 @@ class DeepFPTrainConfig:
     fastfp_iterations: int = 100
     seed: int = 0
     precision: str = "float32"  # about 5x faster per step than float64 on CPU (README); evaluation runs in float64
+    step_base: str = "frobenius"  # what the DNN's exp(out) scales (hbf_edge.deepfp.DeepFP)
 
     def __post_init__(self) -> None:
         for name in ("n_layers", "hidden", "n_streams", "batch_size", "fastfp_iterations"):
@@ -105,7 +106,8 @@ def train_deepfp(H_train: np.ndarray, H_val: np.ndarray, config: DeepFPTrainConf
     V0_val = random_init((H_val.shape[0],) + shape[1:], np.ones(L), config.seed + 1)
     torch.manual_seed(config.seed)
     if model is None:
-        model = DeepFP(config.n_layers, Nt, config.n_streams, config.hidden, seed=config.seed)
+        model = DeepFP(config.n_layers, Nt, config.n_streams, config.hidden, seed=config.seed,
+                       step_base=config.step_base)
     elif (model.n_layers, model.n_streams) != (config.n_layers, config.n_streams) or model.n_tx < Nt:
         raise ConfigError("the network to fine-tune does not fit the training config and channels")
     model = model.to(config.dtype)
@@ -146,5 +148,5 @@ def deepfp_model_config(model: DeepFP, network: NetworkConfig, training: dict[st
     digital spec (``N = M = N_t``, ``K`` users per cell, no phase shifters)."""
     spec = HardwareSpec(n_antennas=network.n_tx, n_rf=network.n_tx, n_users=network.n_users, phase_bits=None)
     section = {"network": network.to_dict(), "n_tx": model.n_tx, "n_streams": model.n_streams,
-               "hidden": model.hidden, "n_hidden": model.n_hidden}
+               "hidden": model.hidden, "n_hidden": model.n_hidden, "step_base": model.step_base}
     return ModelConfig("deepfp", spec, model.n_layers, 1, training=training, history=history, deepfp=section)

@@ -27,7 +27,8 @@ def build_model(config: ModelConfig) -> torch.nn.Module:
         from .deepfp import DeepFP
 
         c = config.deepfp
-        return DeepFP(config.n_layers, c["n_tx"], c["n_streams"], c["hidden"], c["n_hidden"])
+        return DeepFP(config.n_layers, c["n_tx"], c["n_streams"], c["hidden"], c["n_hidden"],
+                      step_base=c.get("step_base", "frobenius"))
     if config.family == "upganet":
         from .jcas import UPGANet
         from .sensing import SensingScenario

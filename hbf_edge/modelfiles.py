@@ -103,8 +103,11 @@ class ModelConfig:
             raise ModelDirError("a deepfp section is required for (and only for) the deepfp family")
         if self.deepfp is not None:
             want = {"network", "n_tx", "n_streams", "hidden", "n_hidden"}
-            if not isinstance(self.deepfp, dict) or set(self.deepfp) != want:
-                raise ModelDirError(f"the deepfp section must hold exactly {sorted(want)}")
+            # step_base is optional: directories written before it existed use the Frobenius step
+            if not isinstance(self.deepfp, dict) or not want <= set(self.deepfp) <= want | {"step_base"}:
+                raise ModelDirError(f"the deepfp section must hold {sorted(want)} and optionally step_base")
+            if self.deepfp.get("step_base", "frobenius") not in ("frobenius", "exact"):
+                raise ModelDirError(f"deepfp.step_base must be frobenius or exact, got {self.deepfp['step_base']!r}")
             for k in want - {"network"}:
                 v = self.deepfp[k]
                 if isinstance(v, bool) or not isinstance(v, int) or v < 1:

@@ -34,8 +34,8 @@ DEEPFP_BACKENDS = ("numba_float64", "numba_hardware", "torch_eager")
 DEEPFP_STAGES = ("fp_state", "dnn", "update")
 
 
-def deepfp_macs(n_cells: int, users: int, n_rx: int, n_tx: int, d: int, hidden: int, n_hidden: int
-                ) -> dict[str, int]:
+def deepfp_macs(n_cells: int, users: int, n_rx: int, n_tx: int, d: int, hidden: int, n_hidden: int,
+                exact_step: bool = False) -> dict[str, int]:
     """Real multiply-accumulates of one layer per network (a complex MAC is 4 real MACs).
 
     ``fp_state``: per user, ``H_{lk,i} V_ij`` for every BS and user (``L K N_r d N_t``), ``D``
@@ -44,24 +44,27 @@ def deepfp_macs(n_cells: int, users: int, n_rx: int, n_tx: int, d: int, hidden: 
     per BS, eq. (30) over all users (``L K (N_r^2 N_t + N_r N_t^2 / 2)``, upper triangle) and
     the direction ``L_l Z_lk`` (``K N_t^2 d`` per cell).  ``dnn``: per user
     ``hidden (2 N_t d) + (n_hidden - 1) hidden^2 + hidden``.  ``update``: 6 real MACs per entry of V
-    (``Z + s G`` with a real step, ``|V|^2``, the scaling of eq. 37).
+    (``Z + s G`` with a real step, ``|V|^2``, the scaling of eq. 37).  With ``exact_step`` the
+    base step's ``L_l G_lk`` and ``Re tr(G^H L G)`` add ``N_t^2 d`` complex MACs per user to ``fp_state``.
     """
     U = n_cells * users
     per_user = (U * n_rx * d * n_tx + U * d * n_rx ** 2 + 3 * n_rx ** 2 * d + 2 * d * d * n_rx + n_tx * d * n_rx)
     fp = 4 * (U * per_user + n_cells * U * (n_rx ** 2 * n_tx + n_rx * n_tx * n_tx // 2) + U * n_tx * n_tx * d)
     fp += U * 2 * (2 * n_rx) ** 3
+    if exact_step:
+        fp += 4 * U * (n_tx * n_tx * d + n_tx * d)
     dnn = 4 * U * (hidden * 2 * n_tx * d + (n_hidden - 1) * hidden * hidden + hidden)
     update = 6 * U * n_tx * d  # per complex entry: Z + s G (real s), |V|^2 and the power scaling
     return {"fp_state": fp, "dnn": dnn, "update": update, "layer": fp + dnn + update}
 
 
-def deepfp_ops(n_cells: int, users: int, n_rx: int, n_tx: int, d: int, hidden: int, n_hidden: int
-               ) -> dict[str, OpCount]:
+def deepfp_ops(n_cells: int, users: int, n_rx: int, n_tx: int, d: int, hidden: int, n_hidden: int,
+               exact_step: bool = False) -> dict[str, OpCount]:
     """Operation counts for the target estimate: the MACs of :func:`deepfp_macs` (2 flops each)
     plus the special operations -- per user the ``2 x 2 N_r`` pivot reciprocals of the two
     inverses, the ``2 N_t d`` divisions of the DNN input by ``||L_l||_F`` and one exponential
     (counted as a trig-class function); per cell two square roots (the Frobenius norm, eq. 37)."""
-    macs = deepfp_macs(n_cells, users, n_rx, n_tx, d, hidden, n_hidden)
+    macs = deepfp_macs(n_cells, users, n_rx, n_tx, d, hidden, n_hidden, exact_step)
     U = n_cells * users
     fp = OpCount(flops=2 * macs["fp_state"], div=U * 4 * n_rx, sqrt=n_cells)
     dnn = OpCount(flops=2 * macs["dnn"], div=U * (2 * n_tx * d + 1), trig=U)
@@ -129,8 +132,10 @@ def profile_deepfp(model_dir: str | os.PathLike, batches: tuple[int, ...] = (1, 
     kmodel = load_deepfp(model_dir)
     net = NetworkConfig.from_dict(config.deepfp["network"])
     quantized = kmodel.quantization is not None
-    sizes = (net.n_cells, net.n_users, net.n_rx, kmodel.n_tx, kmodel.n_streams, kmodel.hidden, kmodel.n_hidden)
+    sizes = (net.n_cells, net.n_users, net.n_rx, kmodel.n_tx, kmodel.n_streams, kmodel.hidden, kmodel.n_hidden,
+             kmodel.exact_step)
     result: dict[str, Any] = {"model_dir": str(model_dir), "network": net.to_dict(), "I": kmodel.n_layers,
+                              "step_base": kmodel.step_base,
                               "quantized": quantized, "macs": deepfp_macs(*sizes), "measured": {}}
     if "numba_hardware" in backends and not quantized:
         result["skipped"] = {"numba_hardware": "a float model (quantize it for the hardware mode)"}

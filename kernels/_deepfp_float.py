@@ -7,7 +7,8 @@ channel realisation ``H [L, K, L, N_r, N_t]``, beamformers ``V [L, K, N_t, d]``)
   ``Lambda_lk`` (26) and ``L_l`` (30), then the direction ``G_lk = Lambda_lk - L_l Z_lk`` (38)
   and Remark 9's ``||L_l||_F``;
 * the step DNN of each user (51): complex linear layers with the complex ReLU (47), the step
-  ``exp(clamp(Re out, +-10)) / ||L_l||_F``;
+  ``exp(clamp(Re out, +-10))`` times the model's base step (Remark 9's ``1 / ||L_l||_F``, or
+  the surrogate's exact line search, :func:`base_steps`);
 * the update ``V = Z + s G`` (38) and the per-cell power scaling (37), unit budgets.
 
 ``L_l`` is the dominant cost (``L K`` rank-``N_r`` updates of an ``N_t x N_t`` matrix per cell);
@@ -196,6 +197,32 @@ def direction_one(z_r, z_i, lam_r, lam_i, lm_r, lm_i, g_r, g_i):  # pragma: no c
                     g_i[l, k, n, s] = si
 
 
+@njit(cache=True, fastmath={"reassoc", "nsz"})
+def base_steps(g_r, g_i, lm_r, lm_i, fro, exact, num, den):  # pragma: no cover - compiled
+    """The step the DNN's ``exp(out)`` scales, as ``num / den`` per user ``[L, K]``: Remark 9's
+    ``1 / ||L_l||_F``, or with ``exact`` the surrogate's line search ``||G||^2 / Re tr(G^H L G)``."""
+    L, K, Nt, d = g_r.shape
+    for l in range(L):
+        for k in range(K):
+            if not exact:
+                num[l, k] = 1.0
+                den[l, k] = fro[l]
+                continue
+            nn = 0.0
+            curv = 0.0
+            for t in range(d):
+                for n in range(Nt):
+                    sr = 0.0  # (L G)[n, t]
+                    si = 0.0
+                    for m in range(Nt):
+                        sr += lm_r[l, n, m] * g_r[l, k, m, t] - lm_i[l, n, m] * g_i[l, k, m, t]
+                        si += lm_r[l, n, m] * g_i[l, k, m, t] + lm_i[l, n, m] * g_r[l, k, m, t]
+                    curv += g_r[l, k, n, t] * sr + g_i[l, k, n, t] * si
+                    nn += g_r[l, k, n, t] * g_r[l, k, n, t] + g_i[l, k, n, t] * g_i[l, k, n, t]
+            num[l, k] = nn
+            den[l, k] = max(curv, 1e-300)
+
+
 @njit(cache=True)
 def dnn_inputs_one(z_r, z_i, g_r, g_i, fro, l, k, x):  # pragma: no cover - compiled
     """The DNN input of user ``lk`` (51): ``(Z, G / ||L_l||_F)`` flattened row-major, ``x [2, 2 N_t d]``
@@ -264,12 +291,12 @@ def update_one(z_r, z_i, g_r, g_i, step, v_r, v_i):  # pragma: no cover - compil
 def layer_workspace(L, K, Nr, Nt, d, n_in, hidden):  # pragma: no cover - compiled
     f8 = np.float64
     return (np.empty((2, L, K, Nt, d), f8), np.empty((2, L, Nt, Nt), f8), np.empty(L, f8),
-            np.empty((2, L, K, Nt, d), f8), np.empty((L, K), f8),
+            np.empty((2, L, K, Nt, d), f8), np.empty((3, L, K), f8),  # step, base numerator, denominator
             np.empty((2, n_in), f8), np.empty((2, hidden), f8), np.empty((2, hidden), f8))
 
 
 @njit(cache=True, parallel=True)
-def forward_batch(h_r, h_i, v_r, v_i, first, last, w0r, w0i, b0r, b0i, whr, whi, bhr, bhi, wor, woi, bo,
+def forward_batch(h_r, h_i, v_r, v_i, first, last, exact, w0r, w0i, b0r, b0i, whr, whi, bhr, bhi, wor, woi, bo,
                   steps, n_chunks):  # pragma: no cover - compiled
     """Layers ``first .. last - 1`` in place on ``V [B, L, K, N_t, d]``; the steps of every
     user into ``steps [B, I, L, K]``."""
@@ -277,16 +304,17 @@ def forward_batch(h_r, h_i, v_r, v_i, first, last, w0r, w0i, b0r, b0i, whr, whi,
     d = v_r.shape[4]
     for c in prange(n_chunks):
         ws = state_workspace(L, K, Nr, Nt, d)
-        lam, lm, fro, g, step, x, h1, h2 = layer_workspace(L, K, Nr, Nt, d, w0r.shape[2], w0r.shape[1])
+        lam, lm, fro, g, sb, x, h1, h2 = layer_workspace(L, K, Nr, Nt, d, w0r.shape[2], w0r.shape[1])
         for b in range(c * B // n_chunks, (c + 1) * B // n_chunks):
             for layer in range(first, last):
                 state_and_direction(h_r[b], h_i[b], v_r[b], v_i[b], lam, lm, fro, g, ws)
+                base_steps(g[0], g[1], lm[0], lm[1], fro, exact, sb[1], sb[2])
                 for l in range(L):
                     for k in range(K):
                         dnn_inputs_one(v_r[b], v_i[b], g[0], g[1], fro, l, k, x)
                         out = dnn_float(layer, w0r, w0i, b0r, b0i, whr, whi, bhr, bhi, wor, woi, bo, x, h1, h2)
                         out = min(STEP_LOG_RANGE, max(-STEP_LOG_RANGE, out))
-                        step[l, k] = math.exp(out) / fro[l]
-                        steps[b, layer, l, k] = step[l, k]
+                        sb[0, l, k] = math.exp(out) * sb[1, l, k] / sb[2, l, k]
+                        steps[b, layer, l, k] = sb[0, l, k]
                 # V is both Z (read) and the output: update_one reads Z before it writes V
-                update_one(v_r[b], v_i[b], g[0], g[1], step, v_r[b], v_i[b])
+                update_one(v_r[b], v_i[b], g[0], g[1], sb[0], v_r[b], v_i[b])

@@ -14,7 +14,8 @@ their ranges int8 / uint8 / int32 at 8 bits; ``lim = (-2^(b-1), 2^(b-1) - 1, 2^b
   (``2^30 <= m < 2^31``) is the ratio of the accumulator scale to the next activation scale,
   then ReLU (eq. 47) as ``clamp(y_q, 0, lim[2])`` for hidden layers, ``clamp(y_q, lim[0], lim[1])``
   for the output code ``c``;
-* **step**: a ``2^b``-entry table per layer, ``exp(clamp(c s_out, +-10))``, divided by ``||L_l||_F``;
+* **step**: a ``2^b``-entry table per layer, ``exp(clamp(c s_out, +-10))``, times the base step
+  (float64, :func:`kernels._deepfp_float.base_steps`);
 * **V** after each layer (52): rounded half to even onto the saturating Q1.(v_bits-1) grid.
 
 Integer layout (from :func:`kernels.deepfp_hw.int_dnn`): ``wq [I, n_dense, 2, h, max(n_in, h)]``
@@ -27,7 +28,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from ._deepfp_float import dnn_inputs_one, layer_workspace, state_and_direction, state_workspace, update_one
+from ._deepfp_float import (base_steps, dnn_inputs_one, layer_workspace, state_and_direction, state_workspace,
+                            update_one)
 
 # saturation counter sites: DNN input, hidden activations (above 255), output code, V words
 SITE_INPUT, SITE_HIDDEN, SITE_OUTPUT, SITE_V = 0, 1, 2, 3
@@ -153,7 +155,7 @@ def round_v(v_r, v_i, v_frac, v_bits, c_r, c_i, counts):  # pragma: no cover - c
 
 
 @njit(cache=True, parallel=True)
-def forward_hw_batch(h_r, h_i, v_r, v_i, first, last, s_in, wq, shifts, bq, mult, rshift, lim, exp_lut, v_bits,
+def forward_hw_batch(h_r, h_i, v_r, v_i, first, last, exact, s_in, wq, shifts, bq, mult, rshift, lim, exp_lut, v_bits,
                      c_r, c_i, codes, counts, n_chunks):  # pragma: no cover - compiled
     """Layers ``first .. last - 1`` in place on ``V`` (float64, dequantized), the V codes of the
     last layer into ``c_r, c_i``, every user's output code into ``codes [B, I, L, K]`` and the
@@ -164,20 +166,21 @@ def forward_hw_batch(h_r, h_i, v_r, v_i, first, last, s_in, wq, shifts, bq, mult
     h = wq.shape[3]
     for c in prange(n_chunks):
         ws = state_workspace(L, K, Nr, Nt, d)
-        lam, lm, fro, g, step, x, _, _ = layer_workspace(L, K, Nr, Nt, d, n_in, h)
+        lam, lm, fro, g, sb, x, _, _ = layer_workspace(L, K, Nr, Nt, d, n_in, h)
         xq = np.empty((2, n_in), np.int64)
         h1 = np.empty((2, h), np.int64)
         h2 = np.empty((2, h), np.int64)
         for b in range(c * B // n_chunks, (c + 1) * B // n_chunks):
             for layer in range(first, last):
                 state_and_direction(h_r[b], h_i[b], v_r[b], v_i[b], lam, lm, fro, g, ws)
+                base_steps(g[0], g[1], lm[0], lm[1], fro, exact, sb[1], sb[2])
                 for l in range(L):
                     for k in range(K):
                         dnn_inputs_one(v_r[b], v_i[b], g[0], g[1], fro, l, k, x)
                         quantize_input(x, s_in[layer], lim, xq, counts[b])
                         code = dnn_int(layer, n_in, wq, shifts, bq, mult, rshift, lim, xq, h1, h2, counts[b])
                         codes[b, layer, l, k] = code
-                        step[l, k] = exp_lut[layer, code - lim[0]] / fro[l]
-                update_one(v_r[b], v_i[b], g[0], g[1], step, v_r[b], v_i[b])  # Z read before V written
+                        sb[0, l, k] = exp_lut[layer, code - lim[0]] * sb[1, l, k] / sb[2, l, k]
+                update_one(v_r[b], v_i[b], g[0], g[1], sb[0], v_r[b], v_i[b])  # Z read before V written
                 round_v(v_r[b], v_i[b], v_bits - 1, v_bits, c_r[b], c_i[b], counts[b])
 

@@ -40,6 +40,13 @@ class DeepfpModel:
     n_hidden: int
     arrays: dict
     quantization: dict | None = None
+    step_base: str = "frobenius"  # what the DNN's exp(out) scales (hbf_edge.deepfp.DeepFP)
+
+    @property
+    def exact_step(self) -> bool:
+        if self.step_base not in ("frobenius", "exact"):
+            raise _checks.ConfigError(f"step_base must be frobenius or exact, got {self.step_base!r}")
+        return self.step_base == "exact"
 
     def packed(self) -> tuple[np.ndarray, ...]:
         return pack_dnn(self.arrays, self.n_layers, self.n_hidden)
@@ -75,7 +82,8 @@ def load_deepfp(model_dir: str | os.PathLike) -> DeepfpModel:
         raise _checks.ConfigError(f"{model_dir} holds a {config.family} model, not deepfp")
     c = config.deepfp
     return DeepfpModel(config.n_layers, c["n_tx"], c["n_streams"], c["hidden"], c["n_hidden"],
-                       {k: np.asarray(v, np.float64) for k, v in arrays.items()}, config.quantization)
+                       {k: np.asarray(v, np.float64) for k, v in arrays.items()}, config.quantization,
+                       c.get("step_base", "frobenius"))
 
 
 def check_problem(h_re, h_im, v_re, v_im, model: DeepfpModel) -> tuple[np.ndarray, ...]:
@@ -140,5 +148,6 @@ def deepfp_forward(h_re, h_im, v_re, v_im, model: DeepfpModel, layers: tuple[int
     Nt, d = v_re.shape[3], v_re.shape[4]
     hr, hi, vr, vi = pad(h_re, h_im, v_re, v_im, model)
     steps = np.zeros((h_re.shape[0], model.n_layers) + h_re.shape[1:3])
-    _k.forward_batch(hr, hi, vr, vi, first, last, *model.packed(), steps, n_chunks_for(h_re.shape[0]))
+    _k.forward_batch(hr, hi, vr, vi, first, last, model.exact_step, *model.packed(), steps,
+                     n_chunks_for(h_re.shape[0]))
     return np.ascontiguousarray(vr[..., :Nt, :d]), np.ascontiguousarray(vi[..., :Nt, :d]), steps

@@ -168,8 +168,9 @@ def deepfp_forward_hw(h_re, h_im, v_re, v_im, model: DeepfpModel, layers: tuple[
     c_i = np.zeros(vr.shape, np.int64)
     codes = np.zeros((B, model.n_layers, L, K), np.int64)
     counts = np.zeros((B, _k.N_SITES), np.int64)
-    _k.forward_hw_batch(hr, hi, vr, vi, first, last, dnn.s_in, dnn.wq, dnn.shifts, dnn.bq, dnn.mult, dnn.rshift,
-                        dnn.lim, dnn.exp_lut, dnn.v_bits, c_r, c_i, codes, counts, n_chunks_for(B))
+    _k.forward_hw_batch(hr, hi, vr, vi, first, last, model.exact_step, dnn.s_in, dnn.wq, dnn.shifts, dnn.bq,
+                        dnn.mult, dnn.rshift, dnn.lim, dnn.exp_lut, dnn.v_bits, c_r, c_i, codes, counts,
+                        n_chunks_for(B))
     return DeepfpHwResult(np.ascontiguousarray(c_r[..., :Nt, :d]), np.ascontiguousarray(c_i[..., :Nt, :d]),
                           dnn.v_bits - 1, codes, dict(zip(DEEPFP_COUNTER_SITES, counts.sum(axis=0).tolist())))
 

@@ -129,7 +129,7 @@ class QuantDeepFP(DeepFP):
     def __init__(self, float_model: DeepFP, ranges: list[dict[str, Any]], bits: int = DEFAULT_BITS,
                  v_bits: int | None = DEFAULT_V_BITS) -> None:
         super().__init__(float_model.n_layers, float_model.n_tx, float_model.n_streams, float_model.hidden,
-                         float_model.n_hidden)
+                         float_model.n_hidden, step_base=float_model.step_base)
         self.bits = _check_bits("DNN bits", bits, 2, 16)
         if len(ranges) != float_model.n_layers:
             raise ConfigError(f"ranges must hold one entry per layer ({float_model.n_layers})")

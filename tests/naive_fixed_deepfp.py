@@ -91,9 +91,10 @@ def dnns(model_arrays, quantization, n_layers):
             for i, r in enumerate(quantization["ranges"][:n_layers])]
 
 
-def forward(H, V0, model_arrays, quantization, n_layers):
+def forward(H, V0, model_arrays, quantization, n_layers, step_base="frobenius"):
     """The hardware forward on complex ``H [B, L, K, L, N_r, N_t]``, ``V0 [B, L, K, N_t, d]``
-    (sizes equal to the network's; no padding): ``(V codes, step codes [B, I, L, K], counts)``."""
+    (sizes equal to the network's; no padding): ``(V codes, step codes [B, I, L, K], counts)``.
+    The base step is ``1 / ||L_l||_F``, or with ``step_base="exact"`` ``||G||^2 / Re tr(G^H L G)``."""
     nets = dnns(model_arrays, quantization, n_layers)
     v_bits = quantization["v_bits"]
     counts = dict.fromkeys(("input", "hidden", "output", "v"), 0)
@@ -105,6 +106,11 @@ def forward(H, V0, model_arrays, quantization, n_layers):
         _, _, Lam, Lm = fp_quantities(H, V, w)
         G = Lam - Lm[:, :, None] @ V
         fro = np.sqrt(np.sum(np.abs(Lm) ** 2, axis=(-2, -1)))  # [B, L]
+        if step_base == "exact":
+            num = np.sum(np.abs(G) ** 2, axis=(-2, -1))
+            den = np.real(np.einsum("blknd,blnm,blkmd->blk", G.conj(), Lm, G))
+        else:
+            num, den = np.ones((B, L, K)), np.repeat(fro[:, :, None], K, axis=2)
         step = np.zeros((B, L, K))
         for b in range(B):
             for l in range(L):
@@ -112,7 +118,7 @@ def forward(H, V0, model_arrays, quantization, n_layers):
                     x = np.concatenate([V[b, l, k].reshape(-1), G[b, l, k].reshape(-1) / fro[b, l]])
                     c = net(net.quantize(x.real, counts), net.quantize(x.imag, counts), counts)
                     codes[b, i, l, k] = c
-                    step[b, l, k] = math.exp(min(10.0, max(-10.0, c * float(net.s_out)))) / fro[b, l]
+                    step[b, l, k] = math.exp(min(10.0, max(-10.0, c * float(net.s_out)))) * num[b, l, k] / den[b, l, k]
         V = power_scale(V + step[..., None, None] * G, np.ones(L))
         q = np.rint(V * 2 ** (v_bits - 1))
         lim = 2 ** (v_bits - 1)

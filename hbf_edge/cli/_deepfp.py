@@ -67,12 +67,12 @@ def train_deepfp_cmd(args: argparse.Namespace) -> int:
     config = DeepFPTrainConfig(n_layers=opts["layers"], hidden=args.hidden, n_streams=net.n_streams,
                                supervised_epochs=args.supervised_epochs, unsupervised_epochs=opts["epochs"],
                                batch_size=opts["batch_size"], lr=opts["lr"], fastfp_iterations=args.fastfp_iterations,
-                               seed=args.seed, precision=args.precision)
+                               seed=args.seed, precision=args.precision, step_base=args.step_base)
     H = data["H"]
     t0 = time.perf_counter()
     model, history = train_deepfp(H[data["train"]], H[data["val"]], config, progress=not args.quiet)
     training = {**{k: getattr(config, k) for k in ("supervised_epochs", "unsupervised_epochs", "batch_size", "lr",
-                                                    "fastfp_iterations", "seed", "precision")},
+                                                    "fastfp_iterations", "seed", "precision", "step_base")},
                 "train_size": int(len(data["train"])), "val_size": int(len(data["val"])), "channels": source,
                 "wall_seconds": round(time.perf_counter() - t0, 2)}
     save_model(model, deepfp_model_config(model, net, training, history), args.out, overwrite=args.overwrite)

@@ -119,6 +119,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_network_args(p)
     g = p.add_argument_group("deepfp training (Section V-A; --layers default 8, --epochs = unsupervised epochs)")
     g.add_argument("--hidden", type=int, default=64, help="units per hidden layer of each DNN (default 64)")
+    g.add_argument("--step-base", choices=["frobenius", "exact"], default="frobenius",
+                   help="the step the DNN scales: 1/||L||_F (Remark 9, default) or the exact line search of the "
+                        "FP surrogate along each user's direction")
     g.add_argument("--supervised-epochs", type=int, default=5, help="epochs on the MSE to FastFP, eq. 53 (default 5)")
     g.add_argument("--fastfp-iterations", type=int, default=100, help="FastFP iterations of the labels (default 100)")
     _add_quiet(p)

@@ -24,8 +24,8 @@ def _parts(z):
     return np.ascontiguousarray(z.real), np.ascontiguousarray(z.imag)
 
 
-def _model(n_hidden=2, seed=2, n_tx=8, n_streams=2, layers=4, gain=3.0):
-    m = DeepFP(layers, n_tx, n_streams, hidden=16, n_hidden=n_hidden, seed=seed).double()
+def _model(n_hidden=2, seed=2, n_tx=8, n_streams=2, layers=4, gain=3.0, step_base="frobenius"):
+    m = DeepFP(layers, n_tx, n_streams, hidden=16, n_hidden=n_hidden, seed=seed, step_base=step_base).double()
     with torch.no_grad():  # larger weights: steps far from FastFP's, so a wrong DNN shows
         for p in m.parameters():
             p.mul_(gain)
@@ -34,15 +34,17 @@ def _model(n_hidden=2, seed=2, n_tx=8, n_streams=2, layers=4, gain=3.0):
 
 def _kernel_model(m):
     arrays = {k: v.detach().numpy() for k, v in m.state_dict().items()}
-    return DeepfpModel(m.n_layers, m.n_tx, m.n_streams, m.hidden, m.n_hidden, arrays)
+    return DeepfpModel(m.n_layers, m.n_tx, m.n_streams, m.hidden, m.n_hidden, arrays, step_base=m.step_base)
 
 
-@pytest.mark.parametrize("net,n_hidden", [(SEVEN, 2), (SINGLE, 1), (SEVEN, 3)])
-def test_float_kernel_equals_the_torch_network(net, n_hidden):
-    """Seven cells, and a single cell padded to the network's N_t = 8 and d = 2 (Section IV-E)."""
+@pytest.mark.parametrize("net,n_hidden,base", [(SEVEN, 2, "frobenius"), (SINGLE, 1, "frobenius"), (SEVEN, 3, "exact"),
+                                               (SINGLE, 2, "exact")])
+def test_float_kernel_equals_the_torch_network(net, n_hidden, base):
+    """Seven cells, and a single cell padded to the network's N_t = 8 and d = 2 (Section IV-E);
+    both base steps."""
     H = generate_channels(net, 4, seed=1)
     V0 = random_init((4, net.n_cells, net.n_users, net.n_tx, net.n_streams), np.ones(net.n_cells), 3)
-    m = _model(n_hidden)
+    m = _model(n_hidden, step_base=base)
     with torch.no_grad():
         V, _ = m(to_c(H), to_c(V0))
     vr, vi, steps = deepfp_forward(*_parts(H), *_parts(V0), _kernel_model(m))
@@ -99,11 +101,11 @@ def test_float_kernel_rejects_bad_input():
 # ---------------------------------------------------------------------------- hardware mode
 
 
-@pytest.fixture(scope="module")
-def quantized(tmp_path_factory):
-    """A 3-layer 8-bit DeepFP on seven cells, saved and reloaded as a model directory."""
+@pytest.fixture(scope="module", params=["frobenius", "exact"])
+def quantized(tmp_path_factory, request):
+    """A 3-layer 8-bit DeepFP on seven cells, saved and reloaded as a model directory (each base step)."""
     H = generate_channels(SEVEN, 10, seed=7)
-    m = _model(layers=3, gain=2.0)
+    m = _model(layers=3, gain=2.0, step_base=request.param)
     q = quantize_deepfp(m, H[:6], bits=8, v_bits=12)
     config = deepfp_model_config(m, SEVEN, {}, [])
     path = save_quant_deepfp(q, config, {"method": "ptq"}, tmp_path_factory.mktemp("q") / "m")
@@ -155,7 +157,7 @@ def test_hardware_forward_equals_the_reference(quantized):
     km = load_deepfp(path)
     V0 = random_init((4, 7, 2, 8, 2), np.ones(7), 9)
     r = deepfp_forward_hw(*_parts(H), *_parts(V0), km)
-    q, codes, counts = ref.forward(H, V0, km.arrays, km.quantization, km.n_layers)
+    q, codes, counts = ref.forward(H, V0, km.arrays, km.quantization, km.n_layers, km.step_base)
     assert np.array_equal(codes, r.step_codes)
     assert np.array_equal(q.real, r.v_code_re) and np.array_equal(q.imag, r.v_code_im)
     assert counts == r.counters
