@@ -2,7 +2,7 @@
 analytic cost of each stage (JSON).
 
 Stages of a layer: ``fp_state`` (eq. 10, 26-28, 30 and the direction of 38), ``dnn`` (eq. 51,
-one step DNN per user) and ``update`` (eq. 38 and 37).  Backends (``DEEPFP_BACKENDS``):
+one step DNN per user, and the base step it scales) and ``update`` (eq. 38 and 37).  Backends (``DEEPFP_BACKENDS``):
 
 * ``torch_eager`` -- the network's own code (:mod:`hbf_edge.deepfp`), every stage of every
   layer timed apart, float64;
@@ -45,15 +45,16 @@ def deepfp_macs(n_cells: int, users: int, n_rx: int, n_tx: int, d: int, hidden: 
     the direction ``L_l Z_lk`` (``K N_t^2 d`` per cell).  ``dnn``: per user
     ``hidden (2 N_t d) + (n_hidden - 1) hidden^2 + hidden``.  ``update``: 6 real MACs per entry of V
     (``Z + s G`` with a real step, ``|V|^2``, the scaling of eq. 37).  With ``exact_step`` the
-    base step's ``L_l G_lk`` and ``Re tr(G^H L G)`` add ``N_t^2 d`` complex MACs per user to ``fp_state``.
+    base step's ``L_l G_lk`` and ``Re tr(G^H L G)`` add ``N_t^2 d`` complex MACs per user to ``dnn``
+    (the stage that computes the step, as in torch's ``DeepFP.step``).
     """
     U = n_cells * users
     per_user = (U * n_rx * d * n_tx + U * d * n_rx ** 2 + 3 * n_rx ** 2 * d + 2 * d * d * n_rx + n_tx * d * n_rx)
     fp = 4 * (U * per_user + n_cells * U * (n_rx ** 2 * n_tx + n_rx * n_tx * n_tx // 2) + U * n_tx * n_tx * d)
     fp += U * 2 * (2 * n_rx) ** 3
-    if exact_step:
-        fp += 4 * U * (n_tx * n_tx * d + n_tx * d)
     dnn = 4 * U * (hidden * 2 * n_tx * d + (n_hidden - 1) * hidden * hidden + hidden)
+    if exact_step:  # the base step L_l G_lk and Re tr(G^H L G), computed with the DNN's step (model.step)
+        dnn += 4 * U * (n_tx * n_tx * d + n_tx * d)
     update = 6 * U * n_tx * d  # per complex entry: Z + s G (real s), |V|^2 and the power scaling
     return {"fp_state": fp, "dnn": dnn, "update": update, "layer": fp + dnn + update}
 
