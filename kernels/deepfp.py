@@ -114,12 +114,14 @@ def check_problem(h_re, h_im, v_re, v_im, model: DeepfpModel) -> tuple[np.ndarra
 
 
 def pad(h_re, h_im, v_re, v_im, model: DeepfpModel) -> tuple[np.ndarray, ...]:
-    """Section IV-E: zero-pad ``N_t`` and ``d`` to the network's sizes (copies; inputs untouched)."""
+    """Section IV-E: zero-pad ``N_t`` and ``d`` to the network's sizes.  V is always a copy (the
+    kernels update it in place); H is copied only when it needs padding (the kernels only read it)."""
     pn, pd = model.n_tx - h_re.shape[-1], model.n_streams - v_re.shape[-1]
-    hp = ((0, 0),) * 5 + ((0, pn),)
+    if pn:
+        hp = ((0, 0),) * 5 + ((0, pn),)
+        h_re, h_im = np.ascontiguousarray(np.pad(h_re, hp)), np.ascontiguousarray(np.pad(h_im, hp))
     vp = ((0, 0),) * 3 + ((0, pn), (0, pd))
-    return (np.ascontiguousarray(np.pad(h_re, hp)), np.ascontiguousarray(np.pad(h_im, hp)),
-            np.ascontiguousarray(np.pad(v_re, vp)), np.ascontiguousarray(np.pad(v_im, vp)))
+    return h_re, h_im, np.ascontiguousarray(np.pad(v_re, vp)), np.ascontiguousarray(np.pad(v_im, vp))
 
 
 def layer_range(model: DeepfpModel, layers: tuple[int, int] | None) -> tuple[int, int]:

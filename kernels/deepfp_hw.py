@@ -114,14 +114,15 @@ def int_dnn(model: DeepfpModel) -> IntDnn:
             p = f"steps.{i}.layers.{j}."
             codes = [weight_code(model.arrays[p + n], bits) for n in ("w_re", "w_im")]
             e0 = min(codes[0][1], codes[1][1])
+            n_out, n_cols = codes[0][0].shape
             for part, (w, e) in enumerate(codes):
-                wq[i, j, part, :w.shape[0], :w.shape[1]] = w
+                wq[i, j, part, :n_out, :n_cols] = w
                 w_exp[i, j, part] = e
                 shifts[i, j, part] = e - e0
             s_acc = 2.0 ** e0 * s_x
-            bq[i, j, 0, :w.shape[0]] = np.rint(model.arrays[p + "b_re"] / s_acc)
+            bq[i, j, 0, :n_out] = np.rint(model.arrays[p + "b_re"] / s_acc)
             if p + "b_im" in model.arrays:
-                bq[i, j, 1, :w.shape[0]] = np.rint(model.arrays[p + "b_im"] / s_acc)
+                bq[i, j, 1, :n_out] = np.rint(model.arrays[p + "b_im"] / s_acc)
             s_next = f32(hidden[j]) / unsigned if j < nd - 1 else s_out[i]
             mult[i, j], rshift[i, j] = _multiplier(s_acc / s_next)
             s_x = s_next
