@@ -6,6 +6,11 @@ Stage 2 is unsupervised: ``-WSR / (K L)`` of the last output (eq. 54).  Adam at 
 the paper), halved when the validation WSR stops improving (``ReduceLROnPlateau``; the paper
 says the validation set "is used to adjust the learning rate"), batch 200.  Every random start
 is drawn once per sample from ``seed`` (Section IV-D), so runs are reproducible.
+
+The validation WSR of the unsupervised stage is noisy from epoch to epoch (the Table I run of
+``--step-base exact`` peaked at 17.878 in epoch 4 and ended at 17.593 in epoch 6), so by default
+the trainer returns the parameters of the epoch with the best validation WSR (``keep="best"``);
+``keep="last"`` returns the final ones.
 """
 
 from __future__ import annotations
@@ -25,7 +30,8 @@ from .spec import HardwareSpec
 from .fp_solvers import solve
 from .wsr import check_problem, random_init
 
-__all__ = ["DeepFPTrainConfig", "train_deepfp", "fastfp_labels", "deepfp_model_config", "wsr_per_channel"]
+__all__ = ["DeepFPTrainConfig", "train_deepfp", "fastfp_labels", "deepfp_model_config", "wsr_per_channel",
+           "kept_epoch"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,6 +47,7 @@ class DeepFPTrainConfig:
     seed: int = 0
     precision: str = "float32"  # about 5x faster per step than float64 on CPU (README); evaluation runs in float64
     step_base: str = "frobenius"  # what the DNN's exp(out) scales (hbf_edge.deepfp.DeepFP)
+    keep: str = "best"  # which epoch's parameters train_deepfp returns: best validation WSR, or the last
 
     def __post_init__(self) -> None:
         for name in ("n_layers", "hidden", "n_streams", "batch_size", "fastfp_iterations"):
@@ -51,10 +58,14 @@ class DeepFPTrainConfig:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 0:
                 raise ConfigError(f"{name} must be an integer >= 0, got {v!r}")
+        if self.supervised_epochs + self.unsupervised_epochs == 0:
+            raise ConfigError("training needs at least one epoch (supervised or unsupervised)")
         if not (np.isfinite(self.lr) and self.lr > 0):
             raise ConfigError(f"lr must be > 0, got {self.lr!r}")
         if self.precision not in ("float32", "float64"):
             raise ConfigError(f"precision must be float32 or float64, got {self.precision!r}")
+        if self.keep not in ("best", "last"):
+            raise ConfigError(f"keep must be best or last, got {self.keep!r}")
 
     @property
     def dtype(self) -> torch.dtype:
@@ -94,7 +105,8 @@ def train_deepfp(H_train: np.ndarray, H_val: np.ndarray, config: DeepFPTrainConf
     fresh network or from ``model`` (fine-tuning, e.g. quantization-aware retraining).
 
     Returns the network and the history: one dict per epoch with ``stage``, ``loss``,
-    ``val_wsr`` (mean over the validation channels, bit/s/Hz) and ``lr``.
+    ``val_wsr`` (mean over the validation channels, bit/s/Hz), ``lr`` and ``kept`` (true for the
+    one epoch whose parameters are returned, see ``config.keep``).
     """
     H_train, _, _ = check_problem(H_train)
     H_val, _, _ = check_problem(H_val)
@@ -117,6 +129,7 @@ def train_deepfp(H_train: np.ndarray, H_val: np.ndarray, config: DeepFPTrainConf
     rng = np.random.default_rng(config.seed)
     history: list[dict[str, Any]] = []
     stages = ["supervised"] * config.supervised_epochs + ["unsupervised"] * config.unsupervised_epochs
+    best_val, best_state, kept = -np.inf, None, 0
     bar = tqdm(stages, desc=f"train {type(model).__name__}", unit="epoch", disable=not progress, leave=False)
     for epoch, stage in enumerate(bar, start=1):
         order = rng.permutation(B)
@@ -137,9 +150,23 @@ def train_deepfp(H_train: np.ndarray, H_val: np.ndarray, config: DeepFPTrainConf
         val = _mean_wsr(model, H_val, V0_val, config.batch_size, config.dtype)
         sched.step(val)
         history.append({"epoch": epoch, "stage": stage, "loss": total / B, "val_wsr": val,
-                        "lr": opt.param_groups[0]["lr"]})
+                        "lr": opt.param_groups[0]["lr"], "kept": False})
+        if config.keep == "last" or val > best_val:  # a NaN validation WSR is never kept as best
+            best_val, best_state = val, {k: v.detach().clone() for k, v in model.state_dict().items()}
+            kept = epoch
         bar.set_postfix(stage=stage[:3], val_wsr=f"{val:.3f}")
+    if best_state is not None:
+        model.load_state_dict(best_state)
+        history[kept - 1]["kept"] = True
     return model.to(torch.float64), history
+
+
+def kept_epoch(history: list[dict[str, Any]]) -> dict[str, Any]:
+    """The history entry of the epoch whose parameters :func:`train_deepfp` returned (older model
+    directories, trained before ``keep`` existed, kept the last one)."""
+    if not history:
+        raise ConfigError("an empty training history has no kept epoch")
+    return next((h for h in history if h.get("kept")), history[-1])
 
 
 def deepfp_model_config(model: DeepFP, network: NetworkConfig, training: dict[str, Any],

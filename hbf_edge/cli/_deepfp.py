@@ -48,7 +48,7 @@ def _dataset_split(path: Path, split: str) -> tuple[Any, Any]:
 
 
 def train_deepfp_cmd(args: argparse.Namespace) -> int:
-    from ..deepfp_train import DeepFPTrainConfig, deepfp_model_config, train_deepfp
+    from ..deepfp_train import DeepFPTrainConfig, deepfp_model_config, kept_epoch, train_deepfp
     from ..modeldir import save_model
     from ..multicell import load_dataset, make_dataset
 
@@ -67,18 +67,20 @@ def train_deepfp_cmd(args: argparse.Namespace) -> int:
     config = DeepFPTrainConfig(n_layers=opts["layers"], hidden=args.hidden, n_streams=net.n_streams,
                                supervised_epochs=args.supervised_epochs, unsupervised_epochs=opts["epochs"],
                                batch_size=opts["batch_size"], lr=opts["lr"], fastfp_iterations=args.fastfp_iterations,
-                               seed=args.seed, precision=args.precision, step_base=args.step_base)
+                               seed=args.seed, precision=args.precision, step_base=args.step_base,
+                               keep=args.keep)
     H = data["H"]
     t0 = time.perf_counter()
     model, history = train_deepfp(H[data["train"]], H[data["val"]], config, progress=not args.quiet)
     training = {**{k: getattr(config, k) for k in ("supervised_epochs", "unsupervised_epochs", "batch_size", "lr",
-                                                    "fastfp_iterations", "seed", "precision", "step_base")},
+                                                    "fastfp_iterations", "seed", "precision", "step_base", "keep")},
                 "train_size": int(len(data["train"])), "val_size": int(len(data["val"])), "channels": source,
                 "wall_seconds": round(time.perf_counter() - t0, 2)}
     save_model(model, deepfp_model_config(model, net, training, history), args.out, overwrite=args.overwrite)
+    kept = kept_epoch(history)
     print(f"trained deepfp L={config.n_layers} ({net.n_cells} cell(s), N_t={net.n_tx}, N_r={net.n_rx}, "
-          f"K={net.n_users}, d={net.n_streams}) in {training['wall_seconds']} s; validation WSR "
-          f"{history[-1]['val_wsr']:.3f} bit/s/Hz; model written to {args.out}")
+          f"K={net.n_users}, d={net.n_streams}) in {training['wall_seconds']} s; kept epoch {kept['epoch']} of "
+          f"{len(history)}, validation WSR {kept['val_wsr']:.3f} bit/s/Hz; model written to {args.out}")
     return 0
 
 

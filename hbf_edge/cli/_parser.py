@@ -124,6 +124,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "FP surrogate along each user's direction")
     g.add_argument("--supervised-epochs", type=int, default=5, help="epochs on the MSE to FastFP, eq. 53 (default 5)")
     g.add_argument("--fastfp-iterations", type=int, default=100, help="FastFP iterations of the labels (default 100)")
+    g.add_argument("--keep", choices=["best", "last"], default="best",
+                   help="which epoch's parameters to save: the best validation WSR (default) or the last")
     _add_quiet(p)
 
     p = sub.add_parser("evaluate", help="sum rate vs SNR and vs layers, against the baselines",

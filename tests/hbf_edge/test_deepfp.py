@@ -87,6 +87,30 @@ def test_two_stage_training_improves_the_validation_wsr():
     assert [h["val_wsr"] for h in hist2] == [h["val_wsr"] for h in hist]
 
 
+def test_training_keeps_the_best_validation_epoch():
+    from hbf_edge.deepfp_train import DeepFPTrainConfig, _mean_wsr, kept_epoch, train_deepfp
+    from hbf_edge.errors import ConfigError
+
+    cfg = NetworkConfig(n_cells=1, n_users=3, n_tx=8, n_rx=2, n_streams=1)
+    H = generate_channels(cfg, 60, seed=11)
+    V0_val = random_init((20, 1, 3, 8, 1), np.ones(1), 3)  # the validation starts train_deepfp draws
+    common = dict(n_layers=2, hidden=8, n_streams=1, supervised_epochs=0, unsupervised_epochs=8, batch_size=20,
+                  lr=5e-2, seed=2, precision="float64")  # a large lr: the validation WSR goes up and down
+    best, hist = train_deepfp(H[:40], H[40:], DeepFPTrainConfig(**common), progress=False)
+    vals = [h["val_wsr"] for h in hist]
+    kept = kept_epoch(hist)
+    assert [h["kept"] for h in hist].count(True) == 1 and kept["val_wsr"] == max(vals)
+    assert _mean_wsr(best, H[40:], V0_val, 20) == pytest.approx(max(vals), rel=1e-12)
+    last, hist_last = train_deepfp(H[:40], H[40:], DeepFPTrainConfig(**common, keep="last"), progress=False)
+    assert [h["val_wsr"] for h in hist_last] == vals and kept_epoch(hist_last) is hist_last[-1]
+    assert _mean_wsr(last, H[40:], V0_val, 20) == pytest.approx(vals[-1], rel=1e-12)
+    assert kept["epoch"] != len(hist)  # otherwise this test would not tell best from last
+    assert kept_epoch([{"epoch": 1, "val_wsr": 1.0}]) == {"epoch": 1, "val_wsr": 1.0}  # directories before "kept"
+    for bad in (dict(keep="middle"), dict(unsupervised_epochs=0)):
+        with pytest.raises(ConfigError):
+            DeepFPTrainConfig(**{**common, **bad})
+
+
 def test_model_directory_round_trip(tmp_path):
     from hbf_edge.deepfp_train import deepfp_model_config
     from hbf_edge.errors import ModelDirError
