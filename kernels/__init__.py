@@ -37,6 +37,7 @@ _PUBLIC = {
     "JCAS_COUNTER_SITES": "upganet_hw",
     "HardwareResult": "upga_hw",
     "upga_forward_hw": "upga_hw",
+    "CodeSearch": "upga_hw",
     "check_hardware_spec": "upga_hw",
     "COUNTER_SITES": "upga_hw",
     "DeepfpModel": "deepfp",

@@ -44,14 +44,11 @@ NO_OUTPUT_STAGE = -1  # the xi word that switches the output stage off
 
 
 @njit(cache=True)
-def weighted_e_fx(hr, hi, fc, fs, wr, wi, noise, fm, cnt, gr, gi, cr, ci):  # pragma: no cover
-    """``G = H^H F`` (acc) into gr/gi and ``C`` of eq. (10)-(11) (gradient) into cr/ci.
-
-    ``fc, fs [N, M]`` hold the table words of the current codes (gathered once per change).
-    """
+def gain_fx(hr, hi, fc, fs, fm, cnt, gr, gi):  # pragma: no cover - compiled
+    """``G = H^H F`` (accumulator) into gr/gi; ``fc, fs [N, M]`` hold the table words of the codes."""
     N, K = hr.shape
     M = fc.shape[1]
-    fH, fL, fA, fG, fW = fm[CH, 0], fm[LUT, 0], fm[ACC, 0], fm[GRD, 0], fm[PRE, 0]
+    fH, fL, fA = fm[CH, 0], fm[LUT, 0], fm[ACC, 0]
     for k in range(K):
         for m in range(M):
             gr[k, m] = 0
@@ -67,25 +64,54 @@ def weighted_e_fx(hr, hi, fc, fs, wr, wi, noise, fm, cnt, gr, gi, cr, ci):  # pr
         for m in range(M):
             gr[k, m] = requant(gr[k, m], fH + fL - fA, fm[ACC], cnt, S_G)
             gi[k, m] = requant(gi[k, m], fH + fL - fA, fm[ACC], cnt, S_G)
+
+
+@njit(cache=True)
+def received_fx(gr, gi, wr, wi, fm, cnt, er, ei):  # pragma: no cover - compiled
+    """``E = G W`` (accumulator) into er/ei: ``E[k, l]`` is user k's gain on stream l."""
+    K, M = gr.shape
+    fW = fm[PRE, 0]
     for k in range(K):
         for l in range(K):
-            er = 0
-            ei = 0
+            sr = 0
+            si = 0
             for m in range(M):
-                er += gr[k, m] * wr[m, l] - gi[k, m] * wi[m, l]
-                ei += gr[k, m] * wi[m, l] + gi[k, m] * wr[m, l]
-            cr[k, l] = requant(er, fW, fm[ACC], cnt, S_E)
-            ci[k, l] = requant(ei, fW, fm[ACC], cnt, S_E)
+                sr += gr[k, m] * wr[m, l] - gi[k, m] * wi[m, l]
+                si += gr[k, m] * wi[m, l] + gi[k, m] * wr[m, l]
+            er[k, l] = requant(sr, fW, fm[ACC], cnt, S_E)
+            ei[k, l] = requant(si, fW, fm[ACC], cnt, S_E)
+
+
+@njit(cache=True)
+def user_powers_fx(er, ei, k, noise, fm, cnt):  # pragma: no cover - compiled
+    """User k's received power plus noise ``a_k`` and interference plus noise ``b_k``
+    (accumulator; eq. 4: ``SINR_k = a_k / b_k - 1``)."""
+    K = er.shape[0]
+    fA = fm[ACC, 0]
+    a = noise
+    pkk = 0
+    for l in range(K):
+        p = requant(er[k, l] * er[k, l] + ei[k, l] * ei[k, l], fA, fm[ACC], cnt, S_POW)
+        a += p
+        if l == k:
+            pkk = p
+    a = fit(a, fm[ACC], cnt, S_POW)
+    b = fit(a - pkk, fm[ACC], cnt, S_POW)
+    return a, b
+
+
+@njit(cache=True)
+def weighted_e_fx(hr, hi, fc, fs, wr, wi, noise, fm, cnt, gr, gi, cr, ci):  # pragma: no cover
+    """``G = H^H F`` (acc) into gr/gi and ``C`` of eq. (10)-(11) (gradient) into cr/ci.
+
+    ``fc, fs [N, M]`` hold the table words of the current codes (gathered once per change).
+    """
+    K = hr.shape[1]
+    fA, fG = fm[ACC, 0], fm[GRD, 0]
+    gain_fx(hr, hi, fc, fs, fm, cnt, gr, gi)
+    received_fx(gr, gi, wr, wi, fm, cnt, cr, ci)
     for k in range(K):
-        a = noise
-        pkk = 0
-        for l in range(K):
-            p = requant(cr[k, l] * cr[k, l] + ci[k, l] * ci[k, l], fA, fm[ACC], cnt, S_POW)
-            a += p
-            if l == k:
-                pkk = p
-        a = fit(a, fm[ACC], cnt, S_POW)
-        b = fit(a - pkk, fm[ACC], cnt, S_POW)
+        a, b = user_powers_fx(cr, ci, k, noise, fm, cnt)
         one = 1 << (fA + fG)
         ra = fit(div_round(one, max(a, 1), fm[GRD, 3]), fm[GRD], cnt, S_REC)
         rb = fit(div_round(one, max(b, 1), fm[GRD, 3]), fm[GRD], cnt, S_REC)

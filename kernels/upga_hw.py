@@ -19,10 +19,11 @@ from hbf_edge.errors import ConfigError, ShapeError
 from hbf_edge.spec import FixedPointFormat, HardwareSpec, code_to_phase
 
 from . import _checks
+from . import _search_fixed as _s
 from . import _upga_fixed as _k
 from .tables import format_table, phase_lut
 
-__all__ = ["HardwareResult", "HwInputs", "upga_forward_hw", "prepare_hw_inputs", "check_hardware_spec", "COUNTER_SITES",
+__all__ = ["HardwareResult", "HwInputs", "CodeSearch", "upga_forward_hw", "prepare_hw_inputs", "check_hardware_spec", "COUNTER_SITES",
            "output_stage_word"]
 
 COUNTER_SITES = ("input",) + _k.SITES
@@ -123,9 +124,9 @@ def _layer_specs(spec: HardwareSpec, layer_specs, n_layers: int) -> list[Hardwar
 
 
 def upga_forward_hw(h_re, h_im, p_t, noise, mu, lam, spec: HardwareSpec, layer_specs=None,
-                    xi: float | None = None) -> HardwareResult:
+                    xi: float | None = None, search: CodeSearch | None = None) -> HardwareResult:
     """Bit-accurate UPGA forward (initialisation eq. 12-13, I layers of eq. 6-9, then the optional
-    output stage).
+    code search and output stage).
 
     Parameters
     ----------
@@ -145,20 +146,77 @@ def upga_forward_hw(h_re, h_im, p_t, noise, mu, lam, spec: HardwareSpec, layer_s
         effective channel of the final codes, 0: zero forcing; see
         :func:`kernels._upga_fixed.output_fx`).  Default ``None``: no output stage, W is the
         last layer's.
+    search : CodeSearch, optional
+        Coordinate descent over the last layer's codes, each candidate scored by the sum rate
+        with the output stage's W (:mod:`kernels._search_fixed`); needs ``xi``.  Default
+        ``None``: the codes are the last layer's.
 
     Returns
     -------
     HardwareResult
     """
     x = prepare_hw_inputs(h_re, h_im, p_t, noise, mu, lam, spec, layer_specs, xi)
+    search = check_search(search, xi)
     B, N, K = x.h_r.shape
     M = spec.n_rf
     codes = np.empty((B, N, M), np.int64)
     w_r = np.empty((B, M, K), np.int64)
     w_i = np.empty((B, M, K), np.int64)
     counts = np.zeros((B, len(_k.SITES)), np.int64)
-    _k.forward_fx_batch(x.h_r, x.h_i, x.noise, x.mu, x.lam, x.xi, x.lut_c, x.lut_s, x.n_codes, x.fms, codes, w_r, w_i, counts)
+    last_stage = _k.NO_OUTPUT_STAGE if search is not None else x.xi  # the search ends with the output stage
+    _k.forward_fx_batch(x.h_r, x.h_i, x.noise, x.mu, x.lam, last_stage, x.lut_c, x.lut_s, x.n_codes, x.fms, codes,
+                        w_r, w_i, counts)
+    if search is not None:
+        run_search(x, search, codes, w_r, w_i, counts)
     return hardware_result(x, codes, w_r, w_i, counts, _k.SITES)
+
+
+@dataclasses.dataclass(frozen=True)
+class CodeSearch:
+    """The code search after the last layer (:mod:`kernels._search_fixed`): up to ``sweeps``
+    passes over the N x M entries, trying the codes up to ``span`` steps either side of each
+    (a span of ``2**(Q-1)`` or more tries every code)."""
+
+    sweeps: int = 2
+    span: int = 1
+
+    def __post_init__(self) -> None:
+        for name in ("sweeps", "span"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= 256:
+                raise ConfigError(f"code search {name} must be an integer in 1..256, got {v!r}")
+
+    def to_dict(self) -> dict[str, int]:
+        return {"sweeps": self.sweeps, "span": self.span}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "CodeSearch":
+        if not isinstance(d, dict) or set(d) != {"sweeps", "span"}:
+            raise ConfigError(f"a code search is {{'sweeps': int, 'span': int}}, got {d!r}")
+        return cls(d["sweeps"], d["span"])
+
+
+def check_search(search: CodeSearch | None, xi: float | None) -> CodeSearch | None:
+    if search is not None and not isinstance(search, CodeSearch):
+        raise ConfigError(f"search must be a CodeSearch, got {type(search).__name__}")
+    if search is not None and xi is None:
+        raise ConfigError("the code search scores codes with the output stage's W: it needs an output stage (xi)")
+    return search
+
+
+def run_search(x: "HwInputs", search: CodeSearch, codes: np.ndarray, w_r: np.ndarray, w_i: np.ndarray,
+               counts: np.ndarray) -> None:
+    """The search and the output stage on the last layer's codes, in place (per-stage profiling
+    calls it alone)."""
+    _s.search_fx_batch(x.h_r, x.h_i, x.noise, x.xi, search.sweeps, search.span, x.lut_c, x.lut_s, x.n_codes, x.fms,
+                       codes, w_r, w_i, counts, _log2_table())
+
+
+@functools.lru_cache(maxsize=1)
+def _log2_table() -> np.ndarray:
+    table = _s.log2_table()
+    table.setflags(write=False)
+    return table
 
 
 def hardware_result(x: "HwInputs", codes: np.ndarray, w_r: np.ndarray, w_i: np.ndarray, counts: np.ndarray,

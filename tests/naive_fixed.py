@@ -265,7 +265,72 @@ class Datapath:
                  for k in range(K)] for i in range(M)]
         return self.normalize(Fw, Wacc)
 
-def forward(h, p_t, noise, mu, lam, spec, layer_specs=None, xi=None):
+    # -- code search (kernels/_search_fixed.py) ----------------------------------------------
+    LOG_INDEX_BITS, LOG_FRAC_BITS = 10, 16
+
+    def log2(self, x):
+        """log2 of an int >= 1: exponent from the bit length, table of the truncated mantissa."""
+        e = x.bit_length() - 1
+        idx = (x * 2**self.LOG_INDEX_BITS >> e) - 2**self.LOG_INDEX_BITS
+        table = np.round(np.log2(1 + np.arange(2**self.LOG_INDEX_BITS) / 2**self.LOG_INDEX_BITS)
+                         * 2**self.LOG_FRAC_BITS).astype(int)
+        return e * 2**self.LOG_FRAC_BITS + int(table[idx])
+
+    def score(self, h, Fw, W, noise):
+        """Sum rate of (F, W): sum_k log2(a_k) - log2(b_k), every store counted at "output"."""
+        acc = self.spec.accumulator
+        N, K, M = len(h), len(h[0]), len(Fw[0])
+        G = [[self.store_c(self.csum(self.cmul(h[n][k], self.F(Fw, n, m), conj_a=True) for n in range(N)),
+                           acc, "output", self.fH + self.fL - self.fA) for m in range(M)] for k in range(K)]
+        E = [[self.store_c(self.csum(self.cmul(G[k][m], W[m][l]) for m in range(M)), acc, "output", self.fW)
+              for l in range(K)] for k in range(K)]
+        total = 0
+        for k in range(K):
+            p = [self.store(E[k][l][0] ** 2 + E[k][l][1] ** 2, acc, "output", self.fA) for l in range(K)]
+            a = self.store(noise + sum(p), acc, "output")
+            b = self.store(a - p[k], acc, "output")
+            total += self.log2(max(a, 1)) - self.log2(max(b, 1))
+        return total
+
+    def evaluate(self, h, Fw, noise, xi):
+        """Score of the codes with the output stage's W; all its overflow events count at "output"."""
+        saved, self.counts = self.counts, dict.fromkeys(SITES, 0)
+        try:
+            return self.score(h, Fw, self.output(h, Fw, noise, xi), noise)
+        finally:
+            extra, self.counts = sum(self.counts.values()), saved
+            self.counts["output"] += extra
+
+    def search(self, h, codes, Fw, noise, xi, sweeps, span):
+        """Coordinate descent over the codes (candidates c+1, c-1, c+2, c-2, ... each once, a
+        strictly better score wins), then the output stage on the final codes."""
+        n_codes = len(self.lut)
+        codes = [list(row) for row in codes]
+        Fw = [list(row) for row in Fw]
+        best = self.evaluate(h, Fw, noise, xi)
+        for _ in range(sweeps):
+            changed = False
+            for m in range(len(codes[0])):
+                for n in range(len(codes)):
+                    cur = codes[n][m]
+                    cands = []
+                    for d in range(1, min(span, n_codes // 2) + 1):
+                        for c in ((cur + d) % n_codes, (cur - d) % n_codes):
+                            if c != cur and c not in cands:
+                                cands.append(c)
+                    for c in cands:
+                        Fw[n][m] = self.lut[c]
+                        sc = self.evaluate(h, Fw, noise, xi)
+                        if sc > best:
+                            best, codes[n][m] = sc, c
+                    Fw[n][m] = self.lut[codes[n][m]]
+                    changed |= codes[n][m] != cur
+            if not changed:
+                break
+        return codes, Fw, self.output(h, Fw, noise, xi)
+
+
+def forward(h, p_t, noise, mu, lam, spec, layer_specs=None, xi=None, search=None):
     """Hardware forward of one channel ``h`` (complex [N, K]) in Python ints.
 
     Inputs are quantised exactly as the boundary of ``kernels.upga_hw`` defines: the channel,
@@ -273,7 +338,8 @@ def forward(h, p_t, noise, mu, lam, spec, layer_specs=None, xi=None):
     computes with ``layer_specs[i]`` (default ``spec``), the initialisation with layer 0's, and
     W is re-rounded into a layer's precoder format when it differs from the previous layer's.
     With ``xi``, the output stage (in the last layer's formats) replaces W at the end, its
-    factor ``xi K / N`` in the step format.
+    factor ``xi K / N`` in the step format; with ``search = (sweeps, span)`` too, the code
+    search runs first (its evaluations are counted at ``output``).
 
     Returns ``codes [N][M]``, ``W [M][K]`` of (re, im) words, and the overflow counts per site
     (with ``input`` for the boundary).
@@ -310,5 +376,8 @@ def forward(h, p_t, noise, mu, lam, spec, layer_specs=None, xi=None):
     if xi is not None:
         xi_q, o = _quantize(xi * spec.n_users / spec.n_antennas, spec.step)
         inputs += o
-        W = paths[-1].output(hq, Fw, noise_q, xi_q)
+        if search is None:
+            W = paths[-1].output(hq, Fw, noise_q, xi_q)
+        else:
+            codes, Fw, W = paths[-1].search(hq, codes, Fw, noise_q, xi_q, *search)
     return codes, W, {"input": inputs, **counts}

@@ -62,11 +62,12 @@ def test_nearest_code_agrees_with_phase_to_code_away_from_ties():
     assert np.array_equal(ours, phase_to_code(theta, 5))
 
 
-def _run_both(H, p_t, noise, mu, lam, spec, layer_specs=None, xi=None):
+def _run_both(H, p_t, noise, mu, lam, spec, layer_specs=None, xi=None, search=None):
     res = kernels.upga_forward_hw(np.ascontiguousarray(H.real), np.ascontiguousarray(H.imag), p_t, noise, mu, lam,
-                                  spec, layer_specs, xi=xi)
+                                  spec, layer_specs, xi=xi, search=search)
     for b in range(H.shape[0]):
-        codes, W, counts = naive_fixed.forward(H[b], p_t[b], noise[b], mu, lam, spec, layer_specs, xi=xi)
+        codes, W, counts = naive_fixed.forward(H[b], p_t[b], noise[b], mu, lam, spec, layer_specs, xi=xi,
+                                               search=None if search is None else (search.sweeps, search.span))
         assert res.codes[b].tolist() == codes, f"codes differ in channel {b}"
         assert res.w_re[b].tolist() == [[w[0] for w in row] for row in W], f"W re differs in channel {b}"
         assert res.w_im[b].tolist() == [[w[1] for w in row] for row in W], f"W im differs in channel {b}"
@@ -124,6 +125,65 @@ def test_output_stage_improves_the_low_resolution_design_and_rejects_bad_xi():
     for bad in (-1.0, float("nan"), 1e9):
         with pytest.raises(ConfigError, match="xi"):
             kernels.upga_forward_hw(*args, xi=bad)
+
+def test_log2_of_the_code_search_equals_the_reference_and_log2():
+    from kernels import _search_fixed as s
+
+    ref = naive_fixed.Datapath(HardwareSpec(16, 4, 4, 2))
+    table = s.log2_table()
+    xs = [1, 2, 3, 1023, 1024, 1025, 2**40 + 12345, 2**62 - 1] + [int(v) for v in
+                                                                  np.random.default_rng(4).integers(1, 2**50, 2000)]
+    for x in xs:
+        got = s.log2_fx(x, table)
+        assert got == ref.log2(x)
+        assert abs(got / 2**16 - math.log2(x)) < 1.5e-3  # truncated 10-bit mantissa: < log2(1 + 2^-10)
+
+
+@pytest.mark.parametrize("q,span,rounding", [(1, 1, "half_up"), (2, 1, "half_even"), (3, 2, "floor"),
+                                             (3, 4, "half_up")])
+def test_code_search_bit_exact(q, span, rounding):
+    fmt = lambda w, f: FixedPointFormat(w, f, rounding)  # noqa: E731
+    base = HardwareSpec(8, 4, 3, q, channel=fmt(16, 12), precoder=fmt(12, 10), lut=fmt(12, 10),
+                        gradient=fmt(24, 16), step=fmt(32, 24), accumulator=fmt(32, 16))
+    layers = [base.replace(phase_bits=6), base.replace(phase_bits=6), base]  # 6-bit internal layers, Q-bit out
+    H, p_t, noise = _problem(4, 8, 3, seed=40 + q + span, snr=(10, 25))
+    search = kernels.CodeSearch(sweeps=2, span=span)
+    res = _run_both(H, p_t, noise, *STEPS, base, layers, xi=1.0, search=search)
+    plain = kernels.upga_forward_hw(np.ascontiguousarray(H.real), np.ascontiguousarray(H.imag), p_t, noise, *STEPS,
+                                    base, layers, xi=1.0)
+    assert not np.array_equal(res.codes, plain.codes)  # the search moved some codes
+
+
+def test_code_search_bit_exact_when_saturating():
+    H, p_t, noise = _problem(3, 8, 4, seed=6, snr=(20, 40))
+    tight = HardwareSpec(8, 4, 4, 2, channel=FixedPointFormat(12, 8), precoder=FixedPointFormat(8, 6),
+                         gradient=FixedPointFormat(16, 10), step=FixedPointFormat(20, 14),
+                         accumulator=FixedPointFormat(24, 12))
+    res = _run_both(H * 12.0, p_t, noise, *STEPS, tight, xi=1.0, search=kernels.CodeSearch(1, 1))
+    assert res.counters["output"].sum() > 0
+
+
+def test_code_search_raises_the_sum_rate_and_rejects_bad_settings():
+    H, _, _ = _problem(100, 64, 4, seed=12)
+    p_t, noise = np.full(100, 100.0), np.ones(100)
+    mu, lam = np.full((10, 1), 0.1), np.full(10, 2e-3)
+    spec = HardwareSpec(64, 4, 4, 2)
+    args = (np.ascontiguousarray(H.real), np.ascontiguousarray(H.imag), p_t, noise, mu, lam, spec)
+    rate = lambda r: sum_rate_np(H, r.analog() @ r.digital(), 1.0)  # noqa: E731
+    wiener = rate(kernels.upga_forward_hw(*args, xi=1.0))
+    one, two = (rate(kernels.upga_forward_hw(*args, xi=1.0, search=kernels.CodeSearch(s, 1))) for s in (1, 2))
+    assert np.all(one >= wiener - 1e-3) and np.all(two >= one - 1e-3)  # each accepted move raises the score
+    assert two.mean() > 1.01 * wiener.mean()
+    with pytest.raises(ConfigError, match="output stage"):
+        kernels.upga_forward_hw(*args, search=kernels.CodeSearch())
+    for bad in (dict(sweeps=0), dict(span=True), dict(span=1.5), dict(sweeps=1000)):
+        with pytest.raises(ConfigError):
+            kernels.CodeSearch(**bad)
+    for bad in ({"sweeps": 1}, {"sweeps": 1, "span": 1, "x": 2}, [1, 1]):
+        with pytest.raises(ConfigError):
+            kernels.CodeSearch.from_dict(bad)
+    assert kernels.CodeSearch.from_dict({"sweeps": 3, "span": 2}) == kernels.CodeSearch(3, 2)
+
 
 def test_bit_exact_when_saturating_and_wrapping():
     H, p_t, noise = _problem(30, 16, 4, seed=5, snr=(20, 40))
