@@ -93,7 +93,7 @@ def fp_state(H: C, Z: C) -> tuple[C, C, C, C]:
 def power_scale_t(V: C, budget: float = 1.0) -> C:
     """Eq. (37): scale each cell down onto its budget if it exceeds it."""
     p = cplx.abs2(V).sum(dim=(2, 3, 4))
-    s = torch.clamp(torch.sqrt(budget / torch.clamp(p, min=1e-300)), max=1.0)[:, :, None, None, None]
+    s = torch.clamp(torch.sqrt(budget / torch.clamp(p, min=torch.finfo(p.dtype).tiny)), max=1.0)[:, :, None, None, None]
     return C(V.re * s, V.im * s)
 
 
@@ -239,7 +239,9 @@ class DeepFP(nn.Module):
             return scale / fro
         LG = cplx.matmul(C(Lmat.re[:, :, None], Lmat.im[:, :, None]), G)
         curvature = (G.re * LG.re + G.im * LG.im).sum(dim=(-2, -1))  # Re tr(G^H L G) > 0 for G != 0
-        return scale * cplx.abs2(G).sum(dim=(-2, -1)) / torch.clamp(curvature, min=1e-300)
+        # a switched-off user (Z = 0, so G = 0) gets step 0: dividing by 1 there keeps the value and
+        # the gradient finite (a clamp at 1e-300 underflows to 0 in float32, and 0/0 is NaN)
+        return scale * cplx.abs2(G).sum(dim=(-2, -1)) / torch.where(curvature > 0, curvature, torch.ones_like(curvature))
 
     def forward(self, H: C, V0: C, trajectory: bool = False) -> tuple[C, list[C]]:
         """All layers from ``V0`` (power-feasible); returns ``V`` (unpadded) and, with

@@ -55,6 +55,21 @@ def test_network_is_feasible_differentiable_and_seeded(problem):
     assert all(torch.equal(a, b) for a, b in zip(net.parameters(), again.parameters()))
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_a_switched_off_user_keeps_the_exact_step_finite(problem, dtype):
+    """A user whose V is exactly 0 (the 16-bit V of the QAT model rounds weak users to 0) has
+    G = 0 and a 0/0 exact step; it must stay switched off, in float32 too, with finite gradients."""
+    H, V = problem
+    V = V.copy()
+    V[:, :, 1] = 0.0  # user 1 of every cell off
+    net = DeepFP(n_layers=2, n_tx=12, n_streams=2, hidden=8, seed=4, step_base="exact").to(dtype)
+    out, _ = net(to_c(H, dtype), to_c(V, dtype))
+    assert torch.isfinite(out.re).all() and torch.isfinite(out.im).all()
+    assert float(out.re[:, :, 1].abs().max()) == 0.0
+    (-wsr_t(to_c(H, dtype), out).mean()).backward()
+    assert all(torch.isfinite(p.grad).all() for p in net.parameters())
+
+
 def test_padding_transfer_to_fewer_antennas_and_streams(problem):
     H, V = problem
     net = DeepFP(n_layers=2, n_tx=16, n_streams=3, hidden=8, seed=1)
