@@ -59,15 +59,14 @@ def _manifest_digest(manifest: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
 
-def _beams(config: ModelConfig, arrays: dict[str, np.ndarray], layer_specs: list, H: np.ndarray,
-           snr_db: float, noise: float) -> dict[str, np.ndarray]:
-    import kernels
+def _beams(config: ModelConfig, arrays: dict[str, np.ndarray], H: np.ndarray, snr_db: float,
+           noise: float) -> dict[str, np.ndarray]:
+    from hbf_edge.hardware import hardware_design
 
     B = H.shape[0]
     p_t = np.full(B, float(snr_db_to_power(snr_db, noise)))
     n = np.full(B, float(noise))
-    res = kernels.upga_forward_hw(np.ascontiguousarray(H.real), np.ascontiguousarray(H.imag), p_t, n,
-                                  arrays["mu"], arrays["lam"], layer_specs[0], layer_specs, xi=config.output_xi)
+    res = hardware_design((config, arrays), H, p_t, n)
     return {
         "H": H.astype(np.complex128),
         "p_t": p_t,
@@ -95,7 +94,11 @@ def _float_onnx(config: ModelConfig, arrays: dict[str, np.ndarray], path: Path, 
 
 
 def _quant_onnx(model_dir: str | os.PathLike, tmp: Path, beams: dict[str, np.ndarray]) -> dict[str, Any]:
-    """Write both quantized graphs and check the onnxruntime one against the kernel's beams."""
+    """Write both quantized graphs and check the onnxruntime one against the kernel's beams.
+
+    The graphs stop before the code search (a data-dependent loop of evaluations, see
+    ``kernels/_search_fixed.py``): with a search, the kernel's search run on the graph's codes
+    must give the beams."""
     from quant import load_quantized
 
     from .onnx_quant import export_quant_onnx, run_quant_onnx
@@ -104,13 +107,31 @@ def _quant_onnx(model_dir: str | os.PathLike, tmp: Path, beams: dict[str, np.nda
     for kind in ("qcdq", "qonnx"):
         export_quant_onnx(qmodel, config, tmp / f"model.{kind}.onnx", kind)
     codes, w_re, w_im = run_quant_onnx(tmp / "model.qcdq.onnx", beams["H"], beams["p_t"], beams["noise"])
+    if config.code_search is not None:
+        codes, w_re, w_im = _searched(config, qmodel, beams, codes, w_re, w_im)
     bad = {"codes": int(np.count_nonzero(codes != beams["codes"])),
            "W words": int(np.count_nonzero((w_re != beams["w_re"]) | (w_im != beams["w_im"])))}
     if any(bad.values()):
         raise BundleError(f"model.qcdq.onnx disagrees with the hardware kernel on the beam channels: "
                           f"{bad['codes']} codes and {bad['W words']} W words differ")
     return {"model.qcdq.onnx": {"runtime": "onnxruntime", "channels": int(codes.shape[0]),
-                                "equals": "beams.npz codes and W words (hardware kernel)"}}
+                                "equals": "beams.npz codes and W words (hardware kernel)"
+                                + (", after the kernel's code search" if config.code_search is not None else "")}}
+
+
+def _searched(config: ModelConfig, qmodel: Any, beams: dict[str, np.ndarray], codes: np.ndarray, w_re: np.ndarray,
+              w_im: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The kernel's code search and output stage run on the graph's codes."""
+    from kernels.upga_hw import COUNTER_SITES, model_search, prepare_hw_inputs, run_search
+
+    H = beams["H"]
+    x = prepare_hw_inputs(np.ascontiguousarray(H.real), np.ascontiguousarray(H.imag), beams["p_t"], beams["noise"],
+                          qmodel.mu.detach().numpy(), qmodel.lam.detach().numpy(), qmodel.layer_specs[0],
+                          qmodel.layer_specs, xi=config.output_xi)
+    codes = np.ascontiguousarray(codes, np.int64)
+    w_re, w_im = np.ascontiguousarray(w_re, np.int64), np.ascontiguousarray(w_im, np.int64)
+    run_search(x, model_search(config), codes, w_re, w_im, np.zeros((H.shape[0], len(COUNTER_SITES) - 1), np.int64))
+    return codes, w_re, w_im
 
 
 def write_bundle(model_dir: str | os.PathLike, out: str | os.PathLike, H: np.ndarray, snr_db: float = 10.0,
@@ -138,7 +159,7 @@ def write_bundle(model_dir: str | os.PathLike, out: str | os.PathLike, H: np.nda
         layer_specs = PrecisionConfig.from_dict(config.precision, config.spec, config.n_layers).layer_specs()
         tables = build_tables(config, layer_specs, arrays)
         texts = {"lut.json": json.dumps(tables, indent=1) + "\n", "lut.h": c_header(tables), **mem_files(tables)}
-        beams = _beams(config, arrays, layer_specs, H, snr_db, noise)
+        beams = _beams(config, arrays, H, snr_db, noise)
         writers = [lambda tmp: _float_onnx(config, arrays, tmp / "model.onnx", layer_specs[-1].phase_bits),
                    lambda tmp: _quant_onnx(model_dir, tmp, beams)]
         layer0 = layer_specs[0]

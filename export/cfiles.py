@@ -67,6 +67,15 @@ def c_header(tables: dict[str, Any]) -> str:
         lines.append(f"/* output stage: {o['note']} */")
         lines.append(f"#define HBF_OUTPUT_XI {o['xi_k_over_n']}  /* xi K / N = {o['xi']} K / N, step format */")
         lines.append("")
+        if o.get("code_search") is not None:
+            cs = o["code_search"]
+            lines.append(f"/* code search before the output stage: {cs['note']} */")
+            lines.append(f"#define HBF_SEARCH_SWEEPS {cs['sweeps']}")
+            lines.append(f"#define HBF_SEARCH_SPAN {cs['span']}")
+            lines.append(f"#define HBF_LOG_INDEX_BITS {cs['log_index_bits']}")
+            lines.append(f"#define HBF_LOG_FRAC_BITS {cs['log_frac_bits']}")
+            lines.append(_array("hbf_log2", "uint16_t", cs["log2_table"],
+                                "i -> round(log2(1 + i / 2^HBF_LOG_INDEX_BITS) * 2^HBF_LOG_FRAC_BITS)"))
     if "sensing" in tables:
         lines += _sensing_arrays(tables["sensing"], f)
     lines += ["#endif /* HBF_EDGE_LUT_H */", ""]

@@ -97,11 +97,21 @@ def build_tables(config: ModelConfig, layer_specs: list[HardwareSpec], arrays: d
 
 def _output_stage(config: ModelConfig, spec: HardwareSpec) -> dict[str, Any] | None:
     """The output stage's constant (``kernels._upga_fixed.output_fx``), or None without one."""
+    from kernels import _search_fixed
     from kernels.upga_hw import output_stage_word
 
     if config.family != "upga" or config.output_xi is None:
         return None
-    return {"xi": config.output_xi, "xi_k_over_n": output_stage_word(config.output_xi, spec),
-            "format": spec.step.to_dict(),
-            "note": "W = (G^H G + r F^H F)^-1 G^H with G = H^H F and r = xi_k_over_n * (s2 N / P_t), "
-                    "then the normalisation; see kernels/_upga_fixed.py output_fx"}
+    stage = {"xi": config.output_xi, "xi_k_over_n": output_stage_word(config.output_xi, spec),
+             "format": spec.step.to_dict(),
+             "note": "W = (G^H G + r F^H F)^-1 G^H with G = H^H F and r = xi_k_over_n * (s2 N / P_t), "
+                     "then the normalisation; see kernels/_upga_fixed.py output_fx"}
+    if config.code_search is not None:
+        stage["code_search"] = {
+            **config.code_search, "log_index_bits": _search_fixed.LOG_INDEX_BITS,
+            "log_frac_bits": _search_fixed.LOG_FRAC_BITS, "log2_table": _search_fixed.log2_table().tolist(),
+            "note": "before the output stage: coordinate descent over the last layer's codes, candidates c+-1..c+-span, "
+                    "each scored by sum_k log2(a_k) - log2(b_k) with the output stage's W; log2(x) = "
+                    "(bit length - 1) << log_frac_bits + log2_table[next log_index_bits bits]; see "
+                    "kernels/_search_fixed.py"}
+    return stage

@@ -96,20 +96,10 @@ def precoder_words(W: np.ndarray, word_bits: int, frac_bits: int) -> tuple[np.nd
 def upga_codes(model_dir, H: np.ndarray, snr_db: float, noise: float = 1.0) -> tuple[np.ndarray, int]:
     """The final phase codes ``[B, N, M]`` of a quantized UPGA model's hardware kernel on ``H``
     at ``snr_db`` (what its bundle's ``beams.npz`` holds), and their phase bits."""
-    import kernels
-    from quant.config import PrecisionConfig
+    from .hardware import hardware_design
 
-    from .modelfiles import read_model_dir
-
-    config, arrays = read_model_dir(model_dir)
-    if config.family != "upga" or config.precision is None:
-        raise ConfigError(f"{model_dir} must be a quantized upga model (hbf-edge quantize), got a "
-                          f"{'float ' if config.precision is None else ''}{config.family} model")
-    specs = PrecisionConfig.from_dict(config.precision, config.spec, config.n_layers).layer_specs()
     B = H.shape[0]
-    p_t = np.full(B, noise * 10.0 ** (snr_db / 10.0))
-    res = kernels.upga_forward_hw(np.ascontiguousarray(H.real), np.ascontiguousarray(H.imag), p_t, np.full(B, noise),
-                                  arrays["mu"], arrays["lam"], specs[0], specs, xi=config.output_xi)
+    res = hardware_design(model_dir, H, np.full(B, noise * 10.0 ** (snr_db / 10.0)), np.full(B, noise))
     return res.codes, res.phase_bits
 
 

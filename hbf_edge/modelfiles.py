@@ -124,6 +124,21 @@ class ModelConfig:
             raise ModelDirError(f"quantization.output_xi must be a finite number >= 0, got {xi!r}")
         return float(xi)
 
+    @property
+    def code_search(self) -> dict[str, int] | None:
+        """The code search of a quantized UPGA model, ``{"sweeps": S, "span": D}`` (``None``: the
+        model has none; see ``kernels._search_fixed``).  It needs the output stage."""
+        search = (self.quantization or {}).get("code_search")
+        if search is None:
+            return None
+        ok = isinstance(search, dict) and set(search) == {"sweeps", "span"} and all(
+            isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 256 for v in search.values())
+        if not ok:
+            raise ModelDirError(f"quantization.code_search must be {{'sweeps': 1..256, 'span': 1..256}}, got {search!r}")
+        if self.output_xi is None:
+            raise ModelDirError("quantization.code_search needs the output stage (quantization.output_xi)")
+        return dict(search)
+
     def expected_arrays(self) -> dict[str, tuple[int, ...]]:
         return _EXPECTED[self.family](self)
 

@@ -74,16 +74,20 @@ def plot_rate_vs_layers(
 
 
 def plot_retention(study: dict[str, Any], path: str | os.PathLike) -> Path:
-    """Sum-rate retention vs phase bits, one panel per SNR, for PTQ-round, PTQ-refit and QAT."""
+    """Sum-rate retention vs phase bits, one panel per SNR, for PTQ-round, PTQ-refit and QAT, and
+    QAT with the code search in the hardware kernel when the study has one."""
     rows = study["rows"]
     snrs = study["snr_db"]
     q = [r["phase_bits"] for r in rows]
+    curves = [("ptq_round", "d:", "PTQ: round phases"), ("ptq_refit", "s--", "PTQ: round + ZF refit"), ("quantized", "o-", "QAT")]
+    if study.get("code_search") is not None and all("hardware" in r["retention"] for r in rows):
+        curves.append(("hardware", "^-", "QAT + code search (hardware kernel)"))
+    top = max(100.5, max(100 * v + 0.5 for r in rows for key, _, _ in curves for v in r["retention"][key]))
     fig, axes = plt.subplots(1, len(snrs), figsize=(4.6 * len(snrs), 3.8), squeeze=False, layout="constrained")
     for i, (ax, snr) in enumerate(zip(axes[0], snrs)):
-        for key, style, label in (("ptq_round", "d:", "PTQ: round phases"), ("ptq_refit", "s--", "PTQ: round + ZF refit"),
-                                  ("quantized", "o-", "QAT")):
+        for key, style, label in curves:
             ax.plot(q, [100 * r["retention"][key][i] for r in rows], style, label=label)
-        ax.set(xlabel="phase bits Q", title=f"SNR {snr:g} dB", ylim=(None, 100.5), xticks=q)
+        ax.set(xlabel="phase bits Q", title=f"SNR {snr:g} dB", ylim=(None, top), xticks=q)
         ax.grid(True, alpha=0.3)
         if i == 0:
             ax.set_ylabel("sum rate, % of float UPGA")

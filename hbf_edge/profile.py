@@ -102,7 +102,7 @@ def _hardware(model: Any, config: Any, H: np.ndarray, p_t: np.ndarray, noise: np
               min_run_s: float) -> tuple[dict[str, float], float]:
     """The fixed-point stage kernels called directly on inputs quantised once (like ``_numba``)."""
     from kernels import _upga_fixed as k
-    from kernels.upga_hw import prepare_hw_inputs
+    from kernels.upga_hw import model_search, prepare_hw_inputs, run_search
 
     from .bench import time_per_channel
 
@@ -128,6 +128,22 @@ def _hardware(model: Any, config: Any, H: np.ndarray, p_t: np.ndarray, noise: np
         stages[f"layer {i}"] = time_per_channel(
             lambda: k.layers_fx_batch(x.h_r, x.h_i, x.noise, x.mu[i : i + 1], lam_i, *tables, codes, w_r, w_i, counts, i),
             B, repeat, min_run_s)
+    search = model_search(config)
+    if search is not None:  # the code search ends with the output stage; it starts from the last layer's codes
+        k.forward_fx_batch(x.h_r, x.h_i, x.noise, x.mu, x.lam, k.NO_OUTPUT_STAGE, *tables, codes, w_r, w_i, counts)
+        start = codes.copy()
+
+        def searched() -> None:
+            codes[:] = start
+            run_search(x, search, codes, w_r, w_i, counts)
+
+        stages[OUTPUT_STAGE] = time_per_channel(searched, B, repeat, min_run_s)
+
+        def forward() -> None:
+            k.forward_fx_batch(x.h_r, x.h_i, x.noise, x.mu, x.lam, k.NO_OUTPUT_STAGE, *tables, codes, w_r, w_i, counts)
+            run_search(x, search, codes, w_r, w_i, counts)
+
+        return stages, time_per_channel(forward, B, repeat, min_run_s)
     if config.output_xi is not None:
         stages[OUTPUT_STAGE] = time_per_channel(
             lambda: k.output_fx_batch(x.h_r, x.h_i, x.noise, x.xi, x.lut_c, x.lut_s, x.fms, codes, w_r, w_i, counts),
@@ -274,6 +290,14 @@ def profile_model(model_dir: str | os.PathLike, batches: tuple[int, ...] = (1, 2
         "machine": {"matmul_gflops_1core_float64": round(peak, 2), "threads": threads,
                     "note": "fraction_of_peak = achieved GFLOP/s / (single-core float64 matmul rate x threads)"},
     }
+    if config.code_search is not None:
+        cs = config.code_search
+        n_codes = 1 << config.spec.phase_bits if config.spec.phase_bits else 2
+        per_entry = min(2 * cs["span"], n_codes - 1)
+        out["code_search"] = {**cs, "max_evaluations": 1 + cs["sweeps"] * spec.n_antennas * spec.n_rf * per_entry,
+                              "note": "the output stage's time includes the code search: up to max_evaluations "
+                                      "output-stage evaluations (a sweep that changes nothing ends it); its cost "
+                                      "entry and the achieved GFLOP/s count one evaluation"}
     if target is not None:
         out["target"] = {"name": target["name"], "assumptions": target["assumptions"],
                          "stages": {name: target_estimate(stage_ops[name], target) for name in names}}

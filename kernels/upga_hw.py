@@ -23,7 +23,7 @@ from . import _search_fixed as _s
 from . import _upga_fixed as _k
 from .tables import format_table, phase_lut
 
-__all__ = ["HardwareResult", "HwInputs", "CodeSearch", "upga_forward_hw", "prepare_hw_inputs", "check_hardware_spec", "COUNTER_SITES",
+__all__ = ["HardwareResult", "HwInputs", "CodeSearch", "model_search", "upga_forward_hw", "prepare_hw_inputs", "check_hardware_spec", "COUNTER_SITES",
            "output_stage_word"]
 
 COUNTER_SITES = ("input",) + _k.SITES
@@ -194,6 +194,12 @@ class CodeSearch:
         if not isinstance(d, dict) or set(d) != {"sweeps", "span"}:
             raise ConfigError(f"a code search is {{'sweeps': int, 'span': int}}, got {d!r}")
         return cls(d["sweeps"], d["span"])
+
+
+def model_search(config) -> CodeSearch | None:
+    """The code search a model directory's config asks for (``config.code_search``), or None."""
+    d = config.code_search
+    return None if d is None else CodeSearch.from_dict(d)
 
 
 def check_search(search: CodeSearch | None, xi: float | None) -> CodeSearch | None:

@@ -17,11 +17,13 @@ for _name in ("naive", "naive_fixed", "naive_fixed_jcas", "naive_fixed_deepfp"):
     _spec.loader.exec_module(_module)
 
 
-def quantized_model_dir(root, n_antennas, n_layers, precision, mu0=0.05, lambda0=2e-3, xi=None):
-    """A float UPGA model dir ``root/float`` and its PTQ-quantized dir ``root/q`` (M=K=4, J=1).
+def quantized_model_dir(root, n_antennas, n_layers, precision, mu0=0.05, lambda0=2e-3, xi=None, search=None,
+                        name="q"):
+    """A float UPGA model dir ``root/float`` and its PTQ-quantized dir ``root/<name>`` (M=K=4, J=1).
 
     ``precision`` is a precision-config dict (``[default]`` and ``[layers]``).  Returns the
-    :class:`PrecisionConfig` and the :class:`QuantUPGA` (with the output stage for ``xi``).
+    :class:`PrecisionConfig` and the :class:`QuantUPGA` (with the output stage for ``xi``, and
+    the code search ``search = {"sweeps", "span"}`` in the directory).
     """
     from hbf_edge import HardwareSpec
     from hbf_edge.modeldir import ModelConfig, save_model
@@ -31,10 +33,13 @@ def quantized_model_dir(root, n_antennas, n_layers, precision, mu0=0.05, lambda0
     spec = HardwareSpec(n_antennas, 4, 4, None)
     model = UPGA(n_layers, 1, 4, mu0=mu0, lambda0=lambda0)
     fcfg = ModelConfig("upga", spec, n_layers, 1, training={"n_paths": 10})
-    save_model(model, fcfg, root / "float")
+    save_model(model, fcfg, root / "float", overwrite=True)
     config = PrecisionConfig.from_dict(precision, spec, n_layers)
     q = QuantUPGA(config.layer_specs(), 1, model.mu.detach(), model.lam.detach(), xi=xi)
-    save_quantized(q, quantized_config(fcfg, config, "ptq", {}, []), root / "q")
+    qcfg = quantized_config(fcfg, config, "ptq", {}, [])
+    if search is not None:
+        qcfg.quantization["code_search"] = dict(search)
+    save_quantized(q, qcfg, root / name)
     return config, q
 
 

@@ -135,6 +135,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
     out = args.out if args.out is not None else args.model_dir / "eval"
     family = read_model_dir(args.model_dir)[0].family
+    if family != "upga" and args.code_search is not None:
+        raise ConfigError(f"--code-search is a stage of the upga hardware datapath; {args.model_dir} holds {family}")
     if family == "deepfp":
         from ._deepfp import evaluate_deepfp_cmd
 
@@ -173,6 +175,27 @@ def _precoder_format(bits: int) -> Any:
     return FixedPointFormat(bits, bits - 2)  # normalised W: entries below 2 in magnitude
 
 
+def _code_search(args: argparse.Namespace) -> dict[str, int] | None:
+    """``--code-search`` / ``--search-span`` as the model directory's ``code_search``, checked."""
+    if args.code_search is None:
+        return None
+    from kernels.upga_hw import CodeSearch
+
+    if args.output_stage == "none":
+        raise ConfigError("--code-search scores codes with the output stage's W: pass --output-stage wiener or zf")
+    return CodeSearch(args.code_search, args.search_span).to_dict()
+
+
+def _hardware_row(result: dict[str, Any], model_dir: Path, H: Any) -> None:
+    """Add the hardware kernel's sum rates (with the model's code search, if any) to a
+    retention record as ``hardware``."""
+    from ..hardware import hardware_sum_rates
+
+    rates = hardware_sum_rates(model_dir, H, result["snr_db"])
+    result["sum_rate"]["hardware"] = rates
+    result["retention"]["hardware"] = [r / f for r, f in zip(rates, result["sum_rate"]["float"])]
+
+
 def _cmd_quantize(args: argparse.Namespace) -> int:
     from quant import PrecisionConfig, load_quantized, quantized_config, save_quantized, train_qat
     from quant.train import output_xi_for
@@ -187,6 +210,8 @@ def _cmd_quantize(args: argparse.Namespace) -> int:
     from ..modelfiles import read_model_dir
 
     family = read_model_dir(args.model_dir)[0].family
+    if family != "upga" and args.code_search is not None:
+        raise ConfigError(f"--code-search is a stage of the upga hardware datapath; {args.model_dir} holds {family}")
     if family == "deepfp":
         from ._deepfp import quantize_deepfp_cmd
 
@@ -215,6 +240,7 @@ def _cmd_quantize(args: argparse.Namespace) -> int:
         precision = PrecisionConfig.from_bits(spec, config.n_layers, args.phase_bits,
                                               _precoder_format(args.precoder_bits), args.internal_phase_bits)
     output_xi = output_xi_for(args.output_stage)
+    search = _code_search(args)
     n_paths = int(config.training.get("n_paths", 10))
     t0 = time.perf_counter()
     if args.method == "qat":
@@ -228,25 +254,33 @@ def _cmd_quantize(args: argparse.Namespace) -> int:
                            xi=output_xi)
         qconfig = quantized_config(config, precision, "ptq", {}, [])
     qconfig.quantization["wall_seconds"] = round(time.perf_counter() - t0, 2)
+    if search is not None:
+        qconfig.quantization["code_search"] = search
     save_quantized(qmodel, qconfig, args.out, overwrite=args.overwrite)
     qmodel, _, _ = load_quantized(args.out)  # evaluate what was written
     H = saleh_valenzuela_miso(args.test_size, spec.n_antennas, spec.n_users, n_paths, seed=args.test_seed)
     result = retention(model, qmodel, H, list(args.snr))
+    _hardware_row(result, args.out, H)
     result["method"] = args.method
     result["model_dir"] = str(args.out)
     result["output_xi"] = qmodel.output_xi
+    result["code_search"] = search
     with atomic_file(args.out / "retention.json") as tmp:
         tmp.write_text(json.dumps(result, indent=2) + "\n")
     stage = "none" if qmodel.output_xi is None else f"regularised zero forcing, xi = {qmodel.output_xi:.4g}"
+    if search is not None:
+        stage += f", after a code search of {search['sweeps']} sweep(s), span {search['span']}"
     print(f"{args.method.upper()} in {qconfig.quantization['wall_seconds']} s; model written to {args.out} "
           f"(output stage: {stage})")
     print(f"sum rate (bit/s/Hz) and retention vs float, {result['n_channels']} held-out channels, "
           f"Q={result['phase_bits']} (last layer), W {result['precoder']['word_bits']} bits:")
-    print("SNR dB |   float | ptq_round | ptq_refit | quantized")
+    print("SNR dB |   float | ptq_round | ptq_refit | quantized (torch) | hardware kernel"
+          + (" (with the code search)" if search is not None else ""))
     for i, snr in enumerate(result["snr_db"]):
         r, k = result["sum_rate"], result["retention"]
         print(f"{snr:6g} | {r['float'][i]:7.3f} | {r['ptq_round'][i]:7.3f} ({k['ptq_round'][i]:.1%}) | "
-              f"{r['ptq_refit'][i]:7.3f} ({k['ptq_refit'][i]:.1%}) | {r['quantized'][i]:7.3f} ({k['quantized'][i]:.1%})")
+              f"{r['ptq_refit'][i]:7.3f} ({k['ptq_refit'][i]:.1%}) | {r['quantized'][i]:7.3f} ({k['quantized'][i]:.1%})"
+              f" | {r['hardware'][i]:7.3f} ({k['hardware'][i]:.1%})")
     return 0
 
 
@@ -267,19 +301,24 @@ def _cmd_study(args: argparse.Namespace) -> int:
                        epochs=args.epochs, lr=args.lr, seed=args.seed)
     H = saleh_valenzuela_miso(args.test_size, spec.n_antennas, spec.n_users, n_paths, seed=DEFAULT_TEST_SEED)
     t0 = time.perf_counter()
+    search = _code_search(args)
     result = retention_study(args.model_dir, args.out, list(args.phase_bits), _precoder_format(args.precoder_bits),
                              loop, H, list(args.snr), progress=not args.quiet,
-                             output_stage=args.output_stage, internal_phase_bits=args.internal_phase_bits)
+                             output_stage=args.output_stage, internal_phase_bits=args.internal_phase_bits,
+                             code_search=search)
+    for row in result["rows"]:
+        _hardware_row(row, args.out / f"q{row['phase_bits']}", H)
     result["wall_seconds"] = round(time.perf_counter() - t0, 1)
     with atomic_file(args.out / "retention.json") as tmp:
         tmp.write_text(json.dumps(result, indent=2) + "\n")
     plot_retention(result, args.out / "retention.png")
     print("retention vs float UPGA (%), " + ", ".join(f"{s:g} dB" for s in result["snr_db"]) + ":")
-    print(" Q | " + " | ".join(f"{'round':>6} {'refit':>6} {'QAT':>6}" for _ in result["snr_db"]))
+    hw = "+search" if search is not None else "kernel"
+    print(" Q | " + " | ".join(f"{'round':>6} {'refit':>6} {'QAT':>6} {hw:>7}" for _ in result["snr_db"]))
     for r in result["rows"]:
         k = r["retention"]
-        cells = [f"{100 * k['ptq_round'][i]:6.2f} {100 * k['ptq_refit'][i]:6.2f} {100 * k['quantized'][i]:6.2f}"
-                 for i in range(len(result["snr_db"]))]
+        cells = [f"{100 * k['ptq_round'][i]:6.2f} {100 * k['ptq_refit'][i]:6.2f} {100 * k['quantized'][i]:6.2f} "
+                 f"{100 * k['hardware'][i]:7.2f}" for i in range(len(result["snr_db"]))]
         print(f"{r['phase_bits']:2d} | " + " | ".join(cells))
     print(f"wrote {args.out / 'retention.json'} and retention.png in {result['wall_seconds']} s")
     return 0
@@ -370,6 +409,8 @@ def _cmd_profile(args: argparse.Namespace) -> int:
             raise ConfigError(f"unknown example target {args.target!r}: use dsp, mcu or a .toml file")
     target = load_target(target_path)
     family = read_model_dir(args.model_dir)[0].family
+    if family != "upga" and args.code_search is not None:
+        raise ConfigError(f"--code-search is a stage of the upga hardware datapath; {args.model_dir} holds {family}")
     if family == "deepfp":
         from ._deepfp import profile_deepfp_cmd
 

@@ -48,6 +48,12 @@ def _add_output_stage(g: argparse._ActionsContainer) -> None:
     g.add_argument("--internal-phase-bits", type=int, metavar="BITS",
                    help="phase bits of layers 0..I-2 (upga), whose codes are the datapath's internal iterates; "
                         "only the last layer's drive the phase shifters (default: Q in every layer)")
+    g.add_argument("--code-search", type=int, metavar="SWEEPS",
+                   help="hardware datapath (upga; needs --output-stage): after the last layer, up to SWEEPS passes "
+                        "of coordinate descent over the phase codes, each candidate scored by the sum rate with "
+                        "the output stage's W (default: no search; 2 is a good choice at Q <= 3)")
+    g.add_argument("--search-span", type=int, default=1, metavar="STEPS",
+                   help="codes tried per entry: up to STEPS code steps either side (default 1)")
 
 
 def _add_quiet(p: argparse.ArgumentParser) -> None:

@@ -87,6 +87,31 @@ def test_beams_are_the_hardware_kernels_and_the_qat_models(bundle):
     assert np.array_equal(codes, beams["codes"])
 
 
+def test_a_bundle_with_the_code_search(tmp_path):
+    """The beams are the kernel's with the search; the quantized graph stops before the search and
+    the kernel's search on its codes gives the beams (checked by the writer); lut.json and lut.h
+    carry the search's settings and log2 table."""
+    from kernels import _search_fixed
+
+    precision, q = quantized_model_dir(tmp_path, 16, 3, {"default": {"phase_bits": 2}}, xi=1.0,
+                                       search={"sweeps": 2, "span": 1})
+    H = saleh_valenzuela_miso(10, 16, 4, seed=9)
+    b = read_bundle(write_bundle(tmp_path / "q", tmp_path / "bundle", H, snr_db=20.0))
+    beams = b.beams()
+    specs = precision.layer_specs()
+    args = (np.ascontiguousarray(H.real), np.ascontiguousarray(H.imag), beams["p_t"], beams["noise"],
+            q.mu.detach().numpy(), q.lam.detach().numpy(), specs[0], specs)
+    searched = kernels.upga_forward_hw(*args, xi=1.0, search=kernels.CodeSearch(2, 1))
+    plain = kernels.upga_forward_hw(*args, xi=1.0)
+    assert np.array_equal(beams["codes"], searched.codes) and np.array_equal(beams["w_re"], searched.w_re)
+    assert not np.array_equal(beams["codes"], plain.codes)
+    assert "code search" in b.manifest["verified"]["model.qcdq.onnx"]["equals"]
+    cs = b.lut()["output_stage"]["code_search"]
+    assert (cs["sweeps"], cs["span"]) == (2, 1) and cs["log2_table"] == _search_fixed.log2_table().tolist()
+    header = parse_header(b.text("lut.h"))
+    assert header["hbf_log2"] == cs["log2_table"] and "#define HBF_SEARCH_SWEEPS 2" in b.text("lut.h")
+
+
 def test_every_flipped_byte_is_detected(bundle, tmp_path):
     _, path, _, _, _ = bundle
     for f in sorted(p.name for p in path.iterdir()):

@@ -131,3 +131,17 @@ def test_written_files_get_ordinary_permissions(tmp_path):
         os.umask(mask)
     assert stat.S_IMODE((tmp_path / "f.txt").stat().st_mode) == 0o644
     assert stat.S_IMODE((tmp_path / "d").stat().st_mode) == 0o755
+
+
+def test_code_search_setting_is_validated():
+    import dataclasses
+
+    spec = HardwareSpec(16, 4, 4, 2)
+    base = ModelConfig("upga", spec, 2, 1, quantization={"output_xi": 1.0, "code_search": {"sweeps": 2, "span": 1}})
+    assert base.code_search == {"sweeps": 2, "span": 1}
+    assert dataclasses.replace(base, quantization={"output_xi": 1.0}).code_search is None
+    for bad in ({"sweeps": 0, "span": 1}, {"sweeps": 2}, {"sweeps": 2, "span": True}, [2, 1], {"sweeps": 2, "span": 1.0}):
+        with pytest.raises(ModelDirError, match="code_search"):
+            dataclasses.replace(base, quantization={"output_xi": 1.0, "code_search": bad}).code_search
+    with pytest.raises(ModelDirError, match="output stage"):
+        dataclasses.replace(base, quantization={"code_search": {"sweeps": 2, "span": 1}}).code_search

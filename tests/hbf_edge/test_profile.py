@@ -80,3 +80,8 @@ def test_profile_of_a_quantized_model_with_the_output_stage(tmp_path, capsys):
     assert main(["profile", str(tmp_path / "q"), "--batches", "2", "--repeat", "1", "--backends", "numba_hardware",
                  "onnxruntime", "--out", str(tmp_path / "p")]) == 0
     assert (tmp_path / "p" / "profile.png").read_bytes()[:4] == b"\x89PNG"
+    quantized_model_dir(tmp_path, 16, 2, {"default": {"phase_bits": 3}}, xi=1.0, search={"sweeps": 2, "span": 1},
+                        name="s")
+    r = profile_model(tmp_path / "s", batches=(2,), repeat=1, min_run_s=0.0, backends=("numba_hardware",))
+    assert r["code_search"]["max_evaluations"] == 1 + 2 * 16 * 4 * 2
+    assert r["measured"]["2"]["numba_hardware"]["us_per_channel"]["output"] > 0

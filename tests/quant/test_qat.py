@@ -106,7 +106,13 @@ def test_quantize_command(tmp_path, capsys):
                  "wiener", "--out", str(tmp_path / "p2"), *common]) == 0
     q2, _, prec2 = load_quantized(tmp_path / "p2")
     assert q2.output_xi == 1.0 and [s.phase_bits for s in prec2.layer_specs()] == [7, 7, 2]
-    assert set(ret["retention"]) == {"float", "ptq_round", "ptq_refit", "quantized"}
+    assert set(ret["retention"]) == {"float", "ptq_round", "ptq_refit", "quantized", "hardware"}
+    assert ret["retention"]["hardware"] == pytest.approx(ret["retention"]["quantized"], rel=1e-3)  # kernel == QAT model
+    assert main(["quantize", str(tmp_path / "f"), "--ptq", "-Q", "2", "--output-stage", "wiener", "--code-search", "2",
+                 "--out", str(tmp_path / "s2"), *common]) == 0
+    ret_s = json.loads((tmp_path / "s2" / "retention.json").read_text())
+    assert ret_s["code_search"] == {"sweeps": 2, "span": 1} == load_quantized(tmp_path / "s2")[1].code_search
+    assert ret_s["retention"]["hardware"][0] > ret_s["retention"]["quantized"][0]  # the search pays at Q=2
     (tmp_path / "prec.toml").write_text('[default]\nphase_bits = 2\n[layers."0"]\nphase_bits = 5\n')
     assert main(["quantize", str(tmp_path / "f"), "--qat", "--epochs", "1", "--train-size", "10",
                  "--precision", str(tmp_path / "prec.toml"), "--out", str(tmp_path / "q"), *common]) == 0
@@ -123,6 +129,9 @@ def test_quantize_command(tmp_path, capsys):
         (["quantize", str(tmp_path / "f"), "--precision", str(tmp_path / "prec.toml"), "--internal-phase-bits", "8",
           "--out", str(tmp_path / "x")], "use one"),
         (["quantize", str(tmp_path / "f"), "--internal-phase-bits", "12", "--out", str(tmp_path / "x")], "phase_bits"),
+        (["quantize", str(tmp_path / "f"), "--code-search", "2", "--out", str(tmp_path / "x")], "--output-stage"),
+        (["quantize", str(tmp_path / "f"), "--code-search", "0", "--output-stage", "zf", "--out", str(tmp_path / "x")],
+         "sweeps"),
     ]:
         assert main([*argv, "--quiet", "--ptq"]) == 2
         err = capsys.readouterr().err.strip()
