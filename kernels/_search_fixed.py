@@ -34,7 +34,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from ._upga_fixed import S_OUT, gain_fx, output_fx, received_fx, user_powers_fx
+from ._upga_fixed import S_OUT, gain_fx, output_fx, received_fx, table_words, user_powers_fx
 
 LOG_INDEX_BITS = 10  # mantissa bits that index the log2 table
 LOG_FRAC_BITS = 16  # fraction bits of a score
@@ -125,16 +125,10 @@ def code_search_fx(hr, hi, codes, fc, fs, lc, ls, noise, xi, sweeps, span, wr, w
 def search_fx_batch(h_r, h_i, noise, xi, sweeps, span, lut_c, lut_s, n_codes, fms, codes, w_r, w_i, counts, table):  # pragma: no cover
     """The search and the output stage on the last layer's codes, in place on (codes, W),
     parallel over the batch (after ``forward_fx_batch`` without an output stage)."""
-    B, N, K = h_r.shape
-    M = codes.shape[2]
+    B = h_r.shape[0]
     last = fms.shape[0] - 1
     q = n_codes[last]
     for b in prange(B):
-        fc = np.empty((N, M), np.int64)
-        fs = np.empty((N, M), np.int64)
-        for n in range(N):
-            for m in range(M):
-                fc[n, m] = lut_c[last, codes[b, n, m]]
-                fs[n, m] = lut_s[last, codes[b, n, m]]
+        fc, fs = table_words(lut_c[last], lut_s[last], codes[b])
         code_search_fx(h_r[b], h_i[b], codes[b], fc, fs, lut_c[last, :q], lut_s[last, :q], noise[b], xi,
                        sweeps, span, w_r[b], w_i[b], fms[last], counts[b], table)

@@ -397,19 +397,26 @@ def forward_fx_batch(h_r, h_i, noise, mu, lam, xi, lut_c, lut_s, n_codes, fms, c
             output_fx(h_r[b], h_i[b], fc, fs, noise[b], xi, w_r[b], w_i[b], fms[-1], counts[b])
 
 
+@njit(cache=True)
+def table_words(lc, ls, codes):  # pragma: no cover - compiled
+    """The (cos, sin) table words ``fc, fs [N, M]`` of ``codes`` in the table ``lc, ls``."""
+    N, M = codes.shape
+    fc = np.empty((N, M), np.int64)
+    fs = np.empty((N, M), np.int64)
+    for n in range(N):
+        for m in range(M):
+            fc[n, m] = lc[codes[n, m]]
+            fs[n, m] = ls[codes[n, m]]
+    return fc, fs
+
+
 @njit(cache=True, parallel=True)
 def output_fx_batch(h_r, h_i, noise, xi, lut_c, lut_s, fms, codes, w_r, w_i, counts):  # pragma: no cover
     """The output stage alone on the last layer's codes, in place on W (per-stage profiling)."""
-    B, N, K = h_r.shape
-    M = codes.shape[2]
+    B = h_r.shape[0]
     last = fms.shape[0] - 1
     for b in prange(B):
-        fc = np.empty((N, M), np.int64)
-        fs = np.empty((N, M), np.int64)
-        for n in range(N):
-            for m in range(M):
-                fc[n, m] = lut_c[last, codes[b, n, m]]
-                fs[n, m] = lut_s[last, codes[b, n, m]]
+        fc, fs = table_words(lut_c[last], lut_s[last], codes[b])
         output_fx(h_r[b], h_i[b], fc, fs, noise[b], xi, w_r[b], w_i[b], fms[last], counts[b])
 
 

@@ -112,12 +112,16 @@ def test_output_stage_bit_exact(xi, rounding):
         assert np.all(off < 0.05 * np.abs(np.diagonal(E, axis1=1, axis2=2)).min(axis=1))
 
 
-def test_output_stage_improves_the_low_resolution_design_and_rejects_bad_xi():
-    H, _, _ = _problem(200, 64, 4, seed=12)
-    p_t, noise = np.full(200, 100.0), np.ones(200)
+def _embedded_q2(B):
+    """B channels at N=64, M=K=4, 20 dB, Q=2, ten plain layers: the kernel's arguments and H."""
+    H, _, _ = _problem(B, 64, 4, seed=12)
     mu, lam = np.full((10, 1), 0.1), np.full(10, 2e-3)
-    spec = HardwareSpec(64, 4, 4, 2)
-    args = (np.ascontiguousarray(H.real), np.ascontiguousarray(H.imag), p_t, noise, mu, lam, spec)
+    return (np.ascontiguousarray(H.real), np.ascontiguousarray(H.imag), np.full(B, 100.0), np.ones(B), mu, lam,
+            HardwareSpec(64, 4, 4, 2)), H
+
+
+def test_output_stage_improves_the_low_resolution_design_and_rejects_bad_xi():
+    args, H = _embedded_q2(200)
     plain, wiener = kernels.upga_forward_hw(*args), kernels.upga_forward_hw(*args, xi=1.0)
     assert np.array_equal(plain.codes, wiener.codes)  # the stage changes W only
     rate = lambda r: sum_rate_np(H, r.analog() @ r.digital(), 1.0).mean()  # noqa: E731
@@ -164,11 +168,7 @@ def test_code_search_bit_exact_when_saturating():
 
 
 def test_code_search_raises_the_sum_rate_and_rejects_bad_settings():
-    H, _, _ = _problem(100, 64, 4, seed=12)
-    p_t, noise = np.full(100, 100.0), np.ones(100)
-    mu, lam = np.full((10, 1), 0.1), np.full(10, 2e-3)
-    spec = HardwareSpec(64, 4, 4, 2)
-    args = (np.ascontiguousarray(H.real), np.ascontiguousarray(H.imag), p_t, noise, mu, lam, spec)
+    args, H = _embedded_q2(100)
     rate = lambda r: sum_rate_np(H, r.analog() @ r.digital(), 1.0)  # noqa: E731
     wiener = rate(kernels.upga_forward_hw(*args, xi=1.0))
     one, two = (rate(kernels.upga_forward_hw(*args, xi=1.0, search=kernels.CodeSearch(s, 1))) for s in (1, 2))
