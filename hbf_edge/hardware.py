@@ -18,7 +18,7 @@ from .errors import ConfigError
 from .modelfiles import ModelConfig, read_model_dir
 from .training import snr_db_to_power
 
-__all__ = ["hardware_design", "hardware_sum_rates"]
+__all__ = ["hardware_design", "hardware_sum_rates", "ptq_refit_search"]
 
 
 def hardware_design(model: str | os.PathLike | tuple[ModelConfig, dict[str, np.ndarray]], H: np.ndarray,
@@ -51,3 +51,25 @@ def hardware_sum_rates(model_dir: str | os.PathLike, H: np.ndarray, snr_db: list
         res = hardware_design(loaded, H, p_t, n)
         rates.append(float(sum_rate_np(H, res.analog() @ res.digital(), n).mean()))
     return rates
+
+
+def ptq_refit_search(model: Any, H: np.ndarray, p_t: np.ndarray, noise: np.ndarray, spec: Any,
+                     search: Any) -> tuple[np.ndarray, np.ndarray]:
+    """The PTQ-refit baseline given the same code search as the hardware datapath: the float
+    model's phases rounded to Q bits (``quant.ptq``), then the kernel's search with the zero
+    forcing output stage (``xi = 0``: refit's W), in ``spec``'s formats.  Returns the codes
+    ``[B, N, M]`` and the true W ``[B, M, K]``."""
+    from kernels.upga_hw import COUNTER_SITES, prepare_hw_inputs, run_search
+    from quant.ptq import ptq_design
+
+    codes, _, _ = ptq_design(model, H, p_t, noise, spec, "round")
+    no_layer = np.zeros((1, 1)), np.zeros(1)  # the search reads only the channel, powers and tables
+    x = prepare_hw_inputs(np.ascontiguousarray(H.real), np.ascontiguousarray(H.imag), p_t, noise, *no_layer, spec,
+                          [spec], xi=0.0)
+    B, N, M = codes.shape
+    K = H.shape[2]
+    codes = np.ascontiguousarray(codes, np.int64)
+    w_r, w_i = np.zeros((B, M, K), np.int64), np.zeros((B, M, K), np.int64)
+    run_search(x, search, codes, w_r, w_i, np.zeros((B, len(COUNTER_SITES) - 1), np.int64))
+    W = (spec.precoder.to_float(w_r) + 1j * spec.precoder.to_float(w_i)) * np.sqrt(p_t / N)[:, None, None]
+    return codes, W

@@ -80,8 +80,9 @@ def plot_retention(study: dict[str, Any], path: str | os.PathLike) -> Path:
     snrs = study["snr_db"]
     q = [r["phase_bits"] for r in rows]
     curves = [("ptq_round", "d:", "PTQ: round phases"), ("ptq_refit", "s--", "PTQ: round + ZF refit"), ("quantized", "o-", "QAT")]
-    if study.get("code_search") is not None and all("hardware" in r["retention"] for r in rows):
-        curves.append(("hardware", "^-", "QAT + code search (hardware kernel)"))
+    if study.get("code_search") is not None and all("ptq_refit_search" in r["retention"] for r in rows):
+        curves += [("ptq_refit_search", "v--", "PTQ-refit + code search (kernel)"),
+                   ("hardware", "^-", "QAT + code search (kernel)")]
     top = max(100.5, max(100 * v + 0.5 for r in rows for key, _, _ in curves for v in r["retention"][key]))
     fig, axes = plt.subplots(1, len(snrs), figsize=(4.6 * len(snrs), 3.8), squeeze=False, layout="constrained")
     for i, (ax, snr) in enumerate(zip(axes[0], snrs)):

@@ -186,14 +186,33 @@ def _code_search(args: argparse.Namespace) -> dict[str, int] | None:
     return CodeSearch(args.code_search, args.search_span).to_dict()
 
 
-def _hardware_row(result: dict[str, Any], model_dir: Path, H: Any) -> None:
+def _hardware_row(result: dict[str, Any], model: Any, model_dir: Path, H: Any) -> None:
     """Add the hardware kernel's sum rates (with the model's code search, if any) to a
-    retention record as ``hardware``."""
-    from ..hardware import hardware_sum_rates
+    retention record as ``hardware``; with a search, also PTQ-refit given the same search
+    (``ptq_refit_search``), the baseline the search should be judged against."""
+    import numpy as np
 
-    rates = hardware_sum_rates(model_dir, H, result["snr_db"])
-    result["sum_rate"]["hardware"] = rates
-    result["retention"]["hardware"] = [r / f for r, f in zip(rates, result["sum_rate"]["float"])]
+    from kernels.upga_hw import model_search
+    from quant import load_quantized
+
+    from ..baselines import sum_rate_np
+    from ..hardware import hardware_sum_rates, ptq_refit_search
+    from ..spec import code_to_phase
+    from ..training import snr_db_to_power
+
+    rows = {"hardware": hardware_sum_rates(model_dir, H, result["snr_db"])}
+    _, config, precision = load_quantized(model_dir)
+    search = model_search(config)
+    if search is not None:
+        rows["ptq_refit_search"] = []
+        for snr in result["snr_db"]:
+            p_t, n = np.full(H.shape[0], float(snr_db_to_power(snr, 1.0))), np.ones(H.shape[0])
+            codes, W = ptq_refit_search(model, H, p_t, n, precision.layer_specs()[-1], search)
+            F = np.exp(1j * code_to_phase(codes, precision.layer_specs()[-1].phase_bits))
+            rows["ptq_refit_search"].append(float(sum_rate_np(H, F @ W, n).mean()))
+    for name, rates in rows.items():
+        result["sum_rate"][name] = rates
+        result["retention"][name] = [r / f for r, f in zip(rates, result["sum_rate"]["float"])]
 
 
 def _cmd_quantize(args: argparse.Namespace) -> int:
@@ -260,7 +279,7 @@ def _cmd_quantize(args: argparse.Namespace) -> int:
     qmodel, _, _ = load_quantized(args.out)  # evaluate what was written
     H = saleh_valenzuela_miso(args.test_size, spec.n_antennas, spec.n_users, n_paths, seed=args.test_seed)
     result = retention(model, qmodel, H, list(args.snr))
-    _hardware_row(result, args.out, H)
+    _hardware_row(result, model, args.out, H)
     result["method"] = args.method
     result["model_dir"] = str(args.out)
     result["output_xi"] = qmodel.output_xi
@@ -274,13 +293,13 @@ def _cmd_quantize(args: argparse.Namespace) -> int:
           f"(output stage: {stage})")
     print(f"sum rate (bit/s/Hz) and retention vs float, {result['n_channels']} held-out channels, "
           f"Q={result['phase_bits']} (last layer), W {result['precoder']['word_bits']} bits:")
-    print("SNR dB |   float | ptq_round | ptq_refit | quantized (torch) | hardware kernel"
-          + (" (with the code search)" if search is not None else ""))
+    cols = ["ptq_round", "ptq_refit"] + (["ptq_refit_search"] if search is not None else []) + ["quantized", "hardware"]
+    print("SNR dB |   float | " + " | ".join(cols) + "   (quantized: the torch QAT/PTQ model; hardware: the "
+          "integer kernel" + (", with the code search)" if search is not None else ")"))
     for i, snr in enumerate(result["snr_db"]):
         r, k = result["sum_rate"], result["retention"]
-        print(f"{snr:6g} | {r['float'][i]:7.3f} | {r['ptq_round'][i]:7.3f} ({k['ptq_round'][i]:.1%}) | "
-              f"{r['ptq_refit'][i]:7.3f} ({k['ptq_refit'][i]:.1%}) | {r['quantized'][i]:7.3f} ({k['quantized'][i]:.1%})"
-              f" | {r['hardware'][i]:7.3f} ({k['hardware'][i]:.1%})")
+        print(f"{snr:6g} | {r['float'][i]:7.3f} | "
+              + " | ".join(f"{r[c][i]:7.3f} ({k[c][i]:.1%})" for c in cols))
     return 0
 
 
@@ -293,7 +312,7 @@ def _cmd_study(args: argparse.Namespace) -> int:
     from ..plots import plot_retention
     from ..training import TrainConfig
 
-    _, config = load_model(args.model_dir, family="upga")
+    model, config = load_model(args.model_dir, family="upga")
     spec = config.spec
     n_paths = int(config.training.get("n_paths", 10))
     loop = TrainConfig(n_antennas=spec.n_antennas, n_rf=spec.n_rf, n_users=spec.n_users, n_paths=n_paths,
@@ -307,18 +326,19 @@ def _cmd_study(args: argparse.Namespace) -> int:
                              output_stage=args.output_stage, internal_phase_bits=args.internal_phase_bits,
                              code_search=search)
     for row in result["rows"]:
-        _hardware_row(row, args.out / f"q{row['phase_bits']}", H)
+        _hardware_row(row, model, args.out / f"q{row['phase_bits']}", H)
     result["wall_seconds"] = round(time.perf_counter() - t0, 1)
     with atomic_file(args.out / "retention.json") as tmp:
         tmp.write_text(json.dumps(result, indent=2) + "\n")
     plot_retention(result, args.out / "retention.png")
     print("retention vs float UPGA (%), " + ", ".join(f"{s:g} dB" for s in result["snr_db"]) + ":")
-    hw = "+search" if search is not None else "kernel"
-    print(" Q | " + " | ".join(f"{'round':>6} {'refit':>6} {'QAT':>6} {hw:>7}" for _ in result["snr_db"]))
+    cols = {"ptq_round": "round", "ptq_refit": "refit", "quantized": "QAT", "hardware": "kernel"}
+    if search is not None:
+        cols.update(ptq_refit_search="refit+s", hardware="QAT+s")
+    print(" Q | " + " | ".join(" ".join(f"{c:>7}" for c in cols.values()) for _ in result["snr_db"]))
     for r in result["rows"]:
         k = r["retention"]
-        cells = [f"{100 * k['ptq_round'][i]:6.2f} {100 * k['ptq_refit'][i]:6.2f} {100 * k['quantized'][i]:6.2f} "
-                 f"{100 * k['hardware'][i]:7.2f}" for i in range(len(result["snr_db"]))]
+        cells = [" ".join(f"{100 * k[c][i]:7.2f}" for c in cols) for i in range(len(result["snr_db"]))]
         print(f"{r['phase_bits']:2d} | " + " | ".join(cells))
     print(f"wrote {args.out / 'retention.json'} and retention.png in {result['wall_seconds']} s")
     return 0

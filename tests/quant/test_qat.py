@@ -113,6 +113,7 @@ def test_quantize_command(tmp_path, capsys):
     ret_s = json.loads((tmp_path / "s2" / "retention.json").read_text())
     assert ret_s["code_search"] == {"sweeps": 2, "span": 1} == load_quantized(tmp_path / "s2")[1].code_search
     assert ret_s["retention"]["hardware"][0] > ret_s["retention"]["quantized"][0]  # the search pays at Q=2
+    assert 0 < ret_s["retention"]["ptq_refit_search"][0] and "ptq_refit_search" not in ret["retention"]
     (tmp_path / "prec.toml").write_text('[default]\nphase_bits = 2\n[layers."0"]\nphase_bits = 5\n')
     assert main(["quantize", str(tmp_path / "f"), "--qat", "--epochs", "1", "--train-size", "10",
                  "--precision", str(tmp_path / "prec.toml"), "--out", str(tmp_path / "q"), *common]) == 0
@@ -152,6 +153,13 @@ def test_study_quantization_command(tmp_path, capsys):
     assert (tmp_path / "s" / "retention.png").read_bytes()[:4] == b"\x89PNG"
     assert load_quantized(tmp_path / "s" / "q3")[2].base.phase_bits == 3
     assert " 3 |" in capsys.readouterr().out
+    assert main(["study", "quantization", str(tmp_path / "f"), "--out", str(tmp_path / "c"), "-Q", "2", "--epochs", "1",
+                 "--train-size", "10", "--test-size", "10", "--snr", "20", "--output-stage", "wiener", "--code-search",
+                 "1", "--quiet"]) == 0
+    study = json.loads((tmp_path / "c" / "retention.json").read_text())
+    assert study["code_search"] == {"sweeps": 1, "span": 1} == load_quantized(tmp_path / "c" / "q2")[1].code_search
+    assert {"hardware", "ptq_refit_search"} <= set(study["rows"][0]["retention"])
+    assert "QAT+s" in capsys.readouterr().out
 
 
 def test_output_stage_choice():
