@@ -58,8 +58,9 @@ def _inverse(n: int) -> OpCount:
 
 
 def upga_ops(N: int, M: int, K: int, n_layers: int, n_inner: int) -> dict[str, OpCount]:
-    """Operation counts per channel: ``init``, ``f_step``, ``w_step``, ``layer``, ``total``, and
-    ``output`` (the quantized datapath's optional output stage, not in ``total``)."""
+    """Operation counts per channel: ``init``, ``f_step``, ``w_step``, ``layer``, ``total``,
+    ``output`` (the quantized datapath's optional output stage, not in ``total``) and
+    ``search_eval`` (one candidate evaluation of the optional code search)."""
     for name, v in (("N", N), ("M", M), ("K", K), ("n_layers", n_layers), ("n_inner", n_inner)):
         if v < 1:
             raise ValueError(f"{name} must be >= 1")
@@ -79,5 +80,9 @@ def upga_ops(N: int, M: int, K: int, n_layers: int, n_inner: int) -> dict[str, O
     # output stage: G = H^H F, G^H G, F^H F, the regularised sum (4M^2), its inverse, times G^H
     output = (_mm(K, N, M) + _mm(M, K, M) + _mm(M, N, M) + OpCount(flops=4 * M * M) + _inverse(2 * M)
               + _mm(M, M, K) + _normalize(N, M, K))
+    # one candidate of the code search (kernels/_search_fixed.py): the output stage on its codes,
+    # then the score: G = H^H F, E = G W, |E|^2 and a_k, b_k (3 per entry, 1 per user), two log2
+    # table reads and a subtraction per user (counted as 3 flops)
+    search_eval = output + _mm(K, N, M) + _mm(K, M, K) + OpCount(flops=3 * K * K + 4 * K)
     return {"init": init, "f_step": f_step, "w_step": w_step, "layer": layer, "total": init + n_layers * layer,
-            "output": output}
+            "output": output, "search_eval": search_eval}

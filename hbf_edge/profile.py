@@ -245,9 +245,10 @@ def profile_model(model_dir: str | os.PathLike, batches: tuple[int, ...] = (1, 2
     ops = upga_ops(spec.n_antennas, spec.n_rf, spec.n_users, config.n_layers, config.n_inner)
     names = _stage_names(config.n_layers)
     stage_ops = {name: ops["init"] if name == "init" else ops["layer"] for name in names}
+    max_evals = _search_evaluations(config)
     if config.output_xi is not None:  # the hardware datapath's output stage (the float backends have none)
         names.append(OUTPUT_STAGE)
-        stage_ops[OUTPUT_STAGE] = ops["output"]
+        stage_ops[OUTPUT_STAGE] = ops["output"] + max_evals * ops["search_eval"]  # the search: at most
     word = 8
     state_words = 2 * (spec.n_antennas * spec.n_users + spec.n_antennas * spec.n_rf + spec.n_rf * spec.n_users)
     cost = {name: {**stage_ops[name].to_dict(), "state_bytes_float64": state_words * word,
@@ -269,7 +270,7 @@ def profile_model(model_dir: str | os.PathLike, batches: tuple[int, ...] = (1, 2
                 stages, whole = _torch(model, H, p_t, noise, repeat, min_run_s)
             else:
                 stages, whole = _onnxruntime(model, config, H, p_t, noise, repeat, min_run_s)
-            flops = ops["total"].flops + (ops["output"].flops if OUTPUT_STAGE in stages else 0)
+            flops = ops["total"].flops + (stage_ops[OUTPUT_STAGE].flops if OUTPUT_STAGE in stages else 0)
             per_backend[backend] = {
                 "us_per_channel": {k: round(v * 1e6, 3) for k, v in stages.items()},
                 "whole_us_per_channel": round(whole * 1e6, 3),
@@ -290,19 +291,30 @@ def profile_model(model_dir: str | os.PathLike, batches: tuple[int, ...] = (1, 2
         "machine": {"matmul_gflops_1core_float64": round(peak, 2), "threads": threads,
                     "note": "fraction_of_peak = achieved GFLOP/s / (single-core float64 matmul rate x threads)"},
     }
-    if config.code_search is not None:
-        cs = config.code_search
-        n_codes = 1 << config.spec.phase_bits if config.spec.phase_bits else 2
-        per_entry = min(2 * cs["span"], n_codes - 1)
-        out["code_search"] = {**cs, "max_evaluations": 1 + cs["sweeps"] * spec.n_antennas * spec.n_rf * per_entry,
-                              "note": "the output stage's time includes the code search: up to max_evaluations "
-                                      "output-stage evaluations (a sweep that changes nothing ends it); its cost "
-                                      "entry and the achieved GFLOP/s count one evaluation"}
+    if max_evals:
+        out["code_search"] = {**config.code_search, "max_evaluations": max_evals,
+                              "note": "the output stage includes the code search; its cost (and the achieved "
+                                      "GFLOP/s and target estimate built on it) assume every sweep runs all "
+                                      "max_evaluations candidates, an upper bound (a sweep that changes nothing "
+                                      "ends the search)"}
     if target is not None:
         out["target"] = {"name": target["name"], "assumptions": target["assumptions"],
                          "stages": {name: target_estimate(stage_ops[name], target) for name in names}}
         out["target"]["total_us"] = round(sum(v["us"] for v in out["target"]["stages"].values()), 3)
     return out
+
+
+def _search_evaluations(config: Any) -> int:
+    """Candidates the model's code search evaluates at most (0 without a search): the start and
+    ``sweeps x N M x (codes within span, each once)``."""
+    cs = config.code_search
+    if cs is None:
+        return 0
+    from quant.config import PrecisionConfig
+
+    last = PrecisionConfig.from_dict(config.precision, config.spec, config.n_layers).layer_specs()[-1]
+    per_entry = min(2 * cs["span"], (1 << last.phase_bits) - 1)
+    return 1 + cs["sweeps"] * last.n_antennas * last.n_rf * per_entry
 
 
 def format_profile(result: dict[str, Any], batch: str) -> str:

@@ -23,8 +23,8 @@ from . import _search_fixed as _s
 from . import _upga_fixed as _k
 from .tables import format_table, phase_lut
 
-__all__ = ["HardwareResult", "HwInputs", "CodeSearch", "model_search", "upga_forward_hw", "prepare_hw_inputs", "check_hardware_spec", "COUNTER_SITES",
-           "output_stage_word"]
+__all__ = ["HardwareResult", "HwInputs", "CodeSearch", "model_search", "upga_forward_hw", "prepare_hw_inputs",
+           "run_search", "check_hardware_spec", "COUNTER_SITES", "output_stage_word"]
 
 COUNTER_SITES = ("input",) + _k.SITES
 MAX_KERNEL_PHASE_BITS = 8
@@ -212,8 +212,19 @@ def check_search(search: CodeSearch | None, xi: float | None) -> CodeSearch | No
 
 def run_search(x: "HwInputs", search: CodeSearch, codes: np.ndarray, w_r: np.ndarray, w_i: np.ndarray,
                counts: np.ndarray) -> None:
-    """The search and the output stage on the last layer's codes, in place (per-stage profiling
-    calls it alone)."""
+    """The search and the output stage on the last layer's ``codes [B, N, M]`` (int64, C order),
+    in place on them and on ``w_r, w_i [B, M, K]`` (int64), counting overflows into ``counts
+    [B, len(COUNTER_SITES) - 1]``; after :func:`prepare_hw_inputs` (per-stage profiling and the
+    exporter call it on codes from elsewhere)."""
+    B, N, K = x.h_r.shape
+    M = codes.shape[2] if codes.ndim == 3 else -1
+    for name, a, shape in (("codes", codes, (B, N, M)), ("w_r", w_r, (B, M, K)), ("w_i", w_i, (B, M, K)),
+                           ("counts", counts, (B, len(_k.SITES)))):
+        if a.dtype != np.int64 or a.shape != shape or not a.flags.c_contiguous or not a.flags.writeable:
+            raise ShapeError(f"{name} must be a writable C-ordered int64 array of shape {shape}, got {a.dtype} {a.shape}")
+    n_codes = int(x.n_codes[-1])
+    if codes.min(initial=0) < 0 or codes.max(initial=0) >= n_codes:
+        raise ConfigError(f"codes must lie in 0..{n_codes - 1} (the last layer's {x.layers[-1].phase_bits} bits)")
     _s.search_fx_batch(x.h_r, x.h_i, x.noise, x.xi, search.sweeps, search.span, x.lut_c, x.lut_s, x.n_codes, x.fms,
                        codes, w_r, w_i, counts, _log2_table())
 

@@ -183,6 +183,15 @@ def test_code_search_raises_the_sum_rate_and_rejects_bad_settings():
         with pytest.raises(ConfigError):
             kernels.CodeSearch.from_dict(bad)
     assert kernels.CodeSearch.from_dict({"sweeps": 3, "span": 2}) == kernels.CodeSearch(3, 2)
+    from kernels.upga_hw import prepare_hw_inputs, run_search
+
+    x = prepare_hw_inputs(*args, xi=1.0)
+    good = (np.zeros((100, 64, 4), np.int64), np.zeros((100, 4, 4), np.int64), np.zeros((100, 4, 4), np.int64),
+            np.zeros((100, len(kernels.COUNTER_SITES) - 1), np.int64))
+    for i, bad in ((0, np.full((100, 64, 4), 4, np.int64)), (0, np.zeros((100, 64, 4), np.int32)),
+                   (1, np.zeros((100, 4, 3), np.int64))):
+        with pytest.raises((ConfigError, ShapeError)):
+            run_search(x, kernels.CodeSearch(), *good[:i], bad, *good[i + 1:])
 
 
 def test_bit_exact_when_saturating_and_wrapping():
