@@ -135,8 +135,6 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
     out = args.out if args.out is not None else args.model_dir / "eval"
     family = read_model_dir(args.model_dir)[0].family
-    if family != "upga" and args.code_search is not None:
-        raise ConfigError(f"--code-search is a stage of the upga hardware datapath; {args.model_dir} holds {family}")
     if family == "deepfp":
         from ._deepfp import evaluate_deepfp_cmd
 
@@ -429,8 +427,6 @@ def _cmd_profile(args: argparse.Namespace) -> int:
             raise ConfigError(f"unknown example target {args.target!r}: use dsp, mcu or a .toml file")
     target = load_target(target_path)
     family = read_model_dir(args.model_dir)[0].family
-    if family != "upga" and args.code_search is not None:
-        raise ConfigError(f"--code-search is a stage of the upga hardware datapath; {args.model_dir} holds {family}")
     if family == "deepfp":
         from ._deepfp import profile_deepfp_cmd
 
