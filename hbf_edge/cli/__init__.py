@@ -2,7 +2,7 @@
 
 Library errors (:class:`hbf_edge.errors.HbfEdgeError`) become a one-line message on stderr and
 exit code 2; argparse usage errors also exit with 2.  The parser is in ``_parser``, the commands
-in ``_commands``.
+in ``_commands`` (quantize and study in ``_quant``).
 """
 
 from __future__ import annotations

@@ -101,7 +101,7 @@ def quantize_upganet(args: argparse.Namespace) -> dict[str, Any]:
     from ..modeldir import load_model
     from ..modelfiles import write_model_dir
     from ..training import TrainConfig
-    from ._commands import _precoder_format
+    from ._quant import precoder_format
 
     if args.precision is not None:
         raise ConfigError("--precision files (per-layer formats) are for upga models; use -Q and -B")
@@ -110,7 +110,7 @@ def quantize_upganet(args: argparse.Namespace) -> dict[str, Any]:
         raise ConfigError(f"{args.model_dir} is already quantized; quantize its float model")
     if args.out.exists() and not args.overwrite:
         raise ModelDirError(f"{args.out} already exists (pass --overwrite to replace it)")
-    fmt = _precoder_format(args.precoder_bits)
+    fmt = precoder_format(args.precoder_bits)
     spec = config.spec
     n_paths = int(config.training.get("n_paths", 10))
     t0 = time.perf_counter()
