@@ -101,8 +101,8 @@ def _numba(model: Any, H: np.ndarray, p_t: np.ndarray, noise: np.ndarray, dtype:
 def _hardware(model: Any, config: Any, H: np.ndarray, p_t: np.ndarray, noise: np.ndarray, repeat: int,
               min_run_s: float) -> tuple[dict[str, float], float]:
     """The fixed-point stage kernels called directly on inputs quantised once (like ``_numba``)."""
-    from kernels import _upga_fixed as k
-    from kernels.upga_hw import model_search, prepare_hw_inputs, run_search
+    from kernels import _upga_batch as k
+    from kernels.upga_hw import COUNTER_SITES, model_search, prepare_hw_inputs, run_search
 
     from .bench import time_per_channel
 
@@ -119,7 +119,7 @@ def _hardware(model: Any, config: Any, H: np.ndarray, p_t: np.ndarray, noise: np
     M = config.spec.n_rf
     codes = np.empty((B, N, M), np.int64)
     w_r, w_i = np.empty((B, M, K), np.int64), np.empty((B, M, K), np.int64)
-    counts = np.zeros((B, len(k.SITES)), np.int64)
+    counts = np.zeros((B, len(COUNTER_SITES) - 1), np.int64)
     tables = (x.lut_c, x.lut_s, x.n_codes, x.fms)
     stages = {"init": time_per_channel(lambda: k.init_fx_batch(x.h_r, x.h_i, *tables, codes, w_r, w_i, counts),
                                        B, repeat, min_run_s)}

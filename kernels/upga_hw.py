@@ -20,6 +20,7 @@ from hbf_edge.spec import FixedPointFormat, HardwareSpec, code_to_phase
 
 from . import _checks
 from . import _search_fixed as _s
+from . import _upga_batch as _batch
 from . import _upga_fixed as _k
 from .tables import format_table, phase_lut
 
@@ -164,7 +165,7 @@ def upga_forward_hw(h_re, h_im, p_t, noise, mu, lam, spec: HardwareSpec, layer_s
     w_i = np.empty((B, M, K), np.int64)
     counts = np.zeros((B, len(_k.SITES)), np.int64)
     last_stage = _k.NO_OUTPUT_STAGE if search is not None else x.xi  # the search ends with the output stage
-    _k.forward_fx_batch(x.h_r, x.h_i, x.noise, x.mu, x.lam, last_stage, x.lut_c, x.lut_s, x.n_codes, x.fms, codes,
+    _batch.forward_fx_batch(x.h_r, x.h_i, x.noise, x.mu, x.lam, last_stage, x.lut_c, x.lut_s, x.n_codes, x.fms, codes,
                         w_r, w_i, counts)
     if search is not None:
         run_search(x, search, codes, w_r, w_i, counts)

@@ -286,7 +286,8 @@ def test_bit_exact_on_1000_channels_at_the_embedded_size():
 def test_stage_kernels_compose_to_the_forward():
     """Init, one layer at a time and the output stage (what the profiler times) equal the fused
     forward exactly."""
-    from kernels import _upga_fixed as k
+    from kernels import _upga_batch as k
+    from kernels._upga_fixed import SITES
     from kernels.upga_hw import prepare_hw_inputs
 
     base = HardwareSpec(16, 4, 4, 3)
@@ -298,11 +299,11 @@ def test_stage_kernels_compose_to_the_forward():
                                    base, layers, xi=0.7)
     codes = np.empty((8, 16, 4), np.int64)
     w_r, w_i = np.empty((8, 4, 4), np.int64), np.empty((8, 4, 4), np.int64)
-    counts = np.zeros((8, len(k.SITES)), np.int64)
+    counts = np.zeros((8, len(SITES)), np.int64)
     k.init_fx_batch(x.h_r, x.h_i, x.lut_c, x.lut_s, x.n_codes, x.fms, codes, w_r, w_i, counts)
     for i in range(3):
         k.layers_fx_batch(x.h_r, x.h_i, x.noise, x.mu[i : i + 1], np.ascontiguousarray(x.lam[:, i : i + 1]),
                           x.lut_c, x.lut_s, x.n_codes, x.fms, codes, w_r, w_i, counts, i)
     k.output_fx_batch(x.h_r, x.h_i, x.noise, x.xi, x.lut_c, x.lut_s, x.fms, codes, w_r, w_i, counts)
     assert np.array_equal(codes, full.codes) and np.array_equal(w_r, full.w_re) and np.array_equal(w_i, full.w_im)
-    assert all(np.array_equal(counts[:, j], full.counters[s]) for j, s in enumerate(k.SITES))
+    assert all(np.array_equal(counts[:, j], full.counters[s]) for j, s in enumerate(SITES))
