@@ -81,8 +81,8 @@ def upga_ops(N: int, M: int, K: int, n_layers: int, n_inner: int) -> dict[str, O
     output = (_mm(K, N, M) + _mm(M, K, M) + _mm(M, N, M) + OpCount(flops=4 * M * M) + _inverse(2 * M)
               + _mm(M, M, K) + _normalize(N, M, K))
     # one candidate of the code search (kernels/_search_fixed.py): the output stage on its codes,
-    # then the score: G = H^H F, E = G W, |E|^2 and a_k, b_k (3 per entry, 1 per user), two log2
-    # table reads and a subtraction per user (counted as 3 flops)
-    search_eval = output + _mm(K, N, M) + _mm(K, M, K) + OpCount(flops=3 * K * K + 4 * K)
+    # then the score from the stage's G: E = G W, |E|^2 and a_k, b_k (3 per entry, 1 per user),
+    # two log2 table reads and a subtraction per user (counted as 3 flops)
+    search_eval = output + _mm(K, M, K) + OpCount(flops=3 * K * K + 4 * K)
     return {"init": init, "f_step": f_step, "w_step": w_step, "layer": layer, "total": init + n_layers * layer,
             "output": output, "search_eval": search_eval}

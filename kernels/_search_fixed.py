@@ -13,11 +13,12 @@ The contract (the integer reference ``tests/naive_fixed.py`` implements it too):
 * Runs in the last layer's formats and phase table, on its codes, and needs the output stage:
   the score of codes ``c`` is the sum rate of ``(F(c), W(c))`` with ``W(c)`` from
   :func:`kernels._upga_fixed.output_fx`.
-* Score: with ``E = G W`` and each user's ``a_k`` (received power plus noise) and ``b_k``
+* Score: with the output stage's own ``G = H^H F`` (not computed again), ``E = G W`` and each user's ``a_k`` (received power plus noise) and ``b_k``
   (interference plus noise) as in eq. (10)-(11) (:func:`~kernels._upga_fixed.user_powers_fx`),
   ``sum_k log2(a_k) - log2(b_k)`` in ``LOG_FRAC_BITS`` fraction bits, each ``log2`` from the
-  bit length and a ``2**LOG_INDEX_BITS``-entry table of the mantissa (:func:`log2_fx`), about
-  3.5e-4 bit per term at worst.
+  bit length and a ``2**LOG_INDEX_BITS``-entry table of the mantissa (:func:`log2_fx`): the
+  truncated mantissa costs below ``log2(1 + 2**-10)`` = 1.41e-3 bit per term, the table's
+  rounding 2**-17 more.
 * Sweeps: up to ``sweeps`` passes over the entries, column by column (m outer, n inner).  For
   entry (n, m) with code ``c`` the candidates are ``c + 1, c - 1, c + 2, c - 2, ... c +- span``
   modulo ``2**Q`` (each code once, never ``c``); a candidate replaces the code only if its score
@@ -34,7 +35,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from ._upga_fixed import S_OUT, gain_fx, output_fx, received_fx, table_words, user_powers_fx
+from ._upga_fixed import S_OUT, output_fx, output_gain_fx, received_fx, table_words, user_powers_fx
 
 LOG_INDEX_BITS = 10  # mantissa bits that index the log2 table
 LOG_FRAC_BITS = 16  # fraction bits of a score
@@ -63,10 +64,10 @@ def log2_fx(x, table):  # pragma: no cover - compiled
 
 
 @njit(cache=True)
-def rate_score_fx(hr, hi, fc, fs, wr, wi, noise, fm, cnt, gr, gi, er, ei, table):  # pragma: no cover
-    """Sum rate of (F, W) in ``LOG_FRAC_BITS`` fraction bits (see the module docstring)."""
-    K = hr.shape[1]
-    gain_fx(hr, hi, fc, fs, fm, cnt, gr, gi)
+def rate_score_fx(gr, gi, wr, wi, noise, fm, cnt, er, ei, table):  # pragma: no cover
+    """Sum rate of (F, W) in ``LOG_FRAC_BITS`` fraction bits from ``G = H^H F`` (see the module
+    docstring)."""
+    K = gr.shape[0]
     received_fx(gr, gi, wr, wi, fm, cnt, er, ei)
     score = 0
     for k in range(K):
@@ -87,8 +88,8 @@ def code_search_fx(hr, hi, codes, fc, fs, lc, ls, noise, xi, sweeps, span, wr, w
     gr, gi = np.empty((K, M), np.int64), np.empty((K, M), np.int64)
     er, ei = np.empty((K, K), np.int64), np.empty((K, K), np.int64)
     tr, ti = np.empty((M, K), np.int64), np.empty((M, K), np.int64)
-    output_fx(hr, hi, fc, fs, noise, xi, tr, ti, fm, scratch)
-    best = rate_score_fx(hr, hi, fc, fs, tr, ti, noise, fm, scratch, gr, gi, er, ei, table)
+    output_gain_fx(hr, hi, fc, fs, noise, xi, tr, ti, fm, scratch, gr, gi)
+    best = rate_score_fx(gr, gi, tr, ti, noise, fm, scratch, er, ei, table)
     for _ in range(sweeps):
         changed = False
         for m in range(M):
@@ -102,8 +103,8 @@ def code_search_fx(hr, hi, codes, fc, fs, lc, ls, noise, xi, sweeps, span, wr, w
                             continue
                         fc[n, m] = lc[c]
                         fs[n, m] = ls[c]
-                        output_fx(hr, hi, fc, fs, noise, xi, tr, ti, fm, scratch)
-                        score = rate_score_fx(hr, hi, fc, fs, tr, ti, noise, fm, scratch, gr, gi, er, ei, table)
+                        output_gain_fx(hr, hi, fc, fs, noise, xi, tr, ti, fm, scratch, gr, gi)
+                        score = rate_score_fx(gr, gi, tr, ti, noise, fm, scratch, er, ei, table)
                         if score > best:
                             best = score
                             best_c = c

@@ -296,11 +296,19 @@ def output_fx(hr, hi, fc, fs, noise, xi, wr, wi, fm, cnt):  # pragma: no cover -
     - fA) / 2)`` (an arithmetic shift), the matrix enters the inverse as ``A 2^-2t`` (diagonal
     in [1, 4)) and ``G^H`` as ``G^H 2^-t``; W's scale does not matter before eq. (9).
     """
+    K = hr.shape[1]
+    M = fc.shape[1]
+    output_gain_fx(hr, hi, fc, fs, noise, xi, wr, wi, fm, cnt, np.empty((K, M), np.int64), np.empty((K, M), np.int64))
+
+
+@njit(cache=True)
+def output_gain_fx(hr, hi, fc, fs, noise, xi, wr, wi, fm, cnt, g_r, g_i):  # pragma: no cover - compiled
+    """:func:`output_fx` that leaves ``G = H^H F`` (accumulator, site ``output``) in ``g_r, g_i
+    [K, M]`` for the caller (the code search scores with it)."""
     N, K = hr.shape
     M = fc.shape[1]
     fH, fL, fA, fS = fm[CH, 0], fm[LUT, 0], fm[ACC, 0], fm[STP, 0]
     mode = fm[ACC, 3]
-    g_r, g_i = np.empty((K, M), np.int64), np.empty((K, M), np.int64)
     a_r, a_i = np.empty((M, M), np.int64), np.empty((M, M), np.int64)
     b_r, b_i = np.empty((M, M), np.int64), np.empty((M, M), np.int64)
     ainv_r, ainv_i = np.empty((M, M), np.int64), np.empty((M, M), np.int64)

@@ -241,10 +241,11 @@ class Datapath:
         return self.normalize(Fw, Wacc)
 
 
-    def output(self, h, Fw, noise, xi):
+    def output(self, h, Fw, noise, xi, with_gain=False):
         """Output stage: ``W_acc = (G^H G + r F^H F)^-1 G^H`` with ``G = H^H F`` and
         ``r = xi noise``, the matrix scaled by ``2^-2t`` and ``G^H`` by ``2^-t`` (t from the
-        bit length of the largest diagonal word), then the normalisation."""
+        bit length of the largest diagonal word), then the normalisation.  ``with_gain``:
+        return ``(W, G)``."""
         acc = self.spec.accumulator
         N, K, M = len(h), len(h[0]), len(Fw[0])
         G = [[self.store_c(self.csum(self.cmul(h[n][k], self.F(Fw, n, m), conj_a=True) for n in range(N)),
@@ -263,25 +264,26 @@ class Datapath:
         Ai = self.cinverse(A, "output")
         Wacc = [[self.store_c(self.csum(self.cmul(Ai[i][j], Gh[j][k]) for j in range(M)), acc, "output", self.fA)
                  for k in range(K)] for i in range(M)]
-        return self.normalize(Fw, Wacc)
+        W = self.normalize(Fw, Wacc)
+        return (W, G) if with_gain else W
 
     # -- code search (kernels/_search_fixed.py) ----------------------------------------------
     LOG_INDEX_BITS, LOG_FRAC_BITS = 10, 16
+
+    LOG2_TABLE = np.round(np.log2(1 + np.arange(2**LOG_INDEX_BITS) / 2**LOG_INDEX_BITS)
+                          * 2**LOG_FRAC_BITS).astype(int).tolist()
 
     def log2(self, x):
         """log2 of an int >= 1: exponent from the bit length, table of the truncated mantissa."""
         e = x.bit_length() - 1
         idx = (x * 2**self.LOG_INDEX_BITS >> e) - 2**self.LOG_INDEX_BITS
-        table = np.round(np.log2(1 + np.arange(2**self.LOG_INDEX_BITS) / 2**self.LOG_INDEX_BITS)
-                         * 2**self.LOG_FRAC_BITS).astype(int)
-        return e * 2**self.LOG_FRAC_BITS + int(table[idx])
+        return e * 2**self.LOG_FRAC_BITS + self.LOG2_TABLE[idx]
 
-    def score(self, h, Fw, W, noise):
-        """Sum rate of (F, W): sum_k log2(a_k) - log2(b_k), every store counted at "output"."""
+    def score(self, G, W, noise):
+        """Sum rate of (F, W) from the output stage's ``G = H^H F``: sum_k log2(a_k) - log2(b_k),
+        every store counted at "output"."""
         acc = self.spec.accumulator
-        N, K, M = len(h), len(h[0]), len(Fw[0])
-        G = [[self.store_c(self.csum(self.cmul(h[n][k], self.F(Fw, n, m), conj_a=True) for n in range(N)),
-                           acc, "output", self.fH + self.fL - self.fA) for m in range(M)] for k in range(K)]
+        K, M = len(G), len(G[0])
         E = [[self.store_c(self.csum(self.cmul(G[k][m], W[m][l]) for m in range(M)), acc, "output", self.fW)
               for l in range(K)] for k in range(K)]
         total = 0
@@ -296,7 +298,8 @@ class Datapath:
         """Score of the codes with the output stage's W; all its overflow events count at "output"."""
         saved, self.counts = self.counts, dict.fromkeys(SITES, 0)
         try:
-            return self.score(h, Fw, self.output(h, Fw, noise, xi), noise)
+            W, G = self.output(h, Fw, noise, xi, with_gain=True)
+            return self.score(G, W, noise)
         finally:
             extra, self.counts = sum(self.counts.values()), saved
             self.counts["output"] += extra
