@@ -1,13 +1,13 @@
 """Exporters: the lookup-table bundle (and, next, ONNX) for targets and the RF controller.
 
-* :mod:`export.tables` -- phase, vector-modulator and step tables from the hardware spec;
-* :mod:`export.cfiles` -- ``lut.h`` and ``$readmemh`` files, with parsers;
-* :mod:`export.bundle` -- the verified bundle: writer and reader.
+* :mod:`export._core.tables` -- phase, vector-modulator and step tables from the hardware spec;
+* :mod:`export._core.cfiles` -- ``lut.h`` and ``$readmemh`` files, with parsers;
+* :mod:`export._core.bundle` -- the verified bundle: writer and reader.
 """
 
-from .bundle import SCHEMA_VERSION, Bundle, BundleError, read_bundle, write_bundle
-from .cfiles import c_header, parse_header, parse_mem
-from .tables import build_tables, vector_modulator_table
+from hbf_edge.export._core.bundle import SCHEMA_VERSION, Bundle, BundleError, read_bundle, write_bundle
+from hbf_edge.export._core.cfiles import c_header, parse_header, parse_mem
+from hbf_edge.export._core.tables import build_tables, vector_modulator_table
 
 __all__ = [
     "SCHEMA_VERSION",

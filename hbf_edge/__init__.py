@@ -2,12 +2,12 @@
 
 Importing the package is light (numpy only, no torch) so that ``kernels/`` and the firmware
 side can share the :class:`HardwareSpec`.  The torch parts live in submodules
-(``hbf_edge.upga``, ``hbf_edge.training``, ...) that are imported on demand.
+(``hbf_edge.families.upga.model``, ``hbf_edge.training``, ...) that are imported on demand.
 """
 
 from __future__ import annotations
 
-from .errors import (
+from hbf_edge.errors import (
     ConfigError,
     DatasetError,
     DTypeError,
@@ -16,7 +16,7 @@ from .errors import (
     ModelDirError,
     ShapeError,
 )
-from .spec import FixedPointFormat, HardwareSpec, code_to_phase, phase_to_code
+from hbf_edge.hw.spec import FixedPointFormat, HardwareSpec, code_to_phase, phase_to_code
 
 __version__ = "0.1.0"
 

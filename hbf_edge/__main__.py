@@ -2,6 +2,6 @@
 
 import sys
 
-from .cli import main
+from hbf_edge.cli import main
 
 sys.exit(main())

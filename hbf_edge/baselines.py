@@ -7,7 +7,7 @@
   2014, Algorithm 1), factorising the fully digital ZF precoder over a dictionary of ULA
   steering vectors.
 
-Conventional PGA (fixed step sizes) is :func:`hbf_edge.upga.pga_forward`.  These are written
+Conventional PGA (fixed step sizes) is :func:`hbf_edge.families.upga.model.pga_forward`.  These are written
 independently of the torch code on purpose: the tests use them as a second opinion.
 """
 
@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .channels import ula_response, validate_miso_channels
-from .errors import ConfigError
+from hbf_edge.channels import ula_response, validate_miso_channels
+from hbf_edge.errors import ConfigError
 
 __all__ = ["zero_forcing", "omp_hybrid", "sum_rate_np"]
 

@@ -22,9 +22,9 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .channels import saleh_valenzuela_miso
-from .complexity import upga_ops
-from .spec import HardwareSpec
+from hbf_edge.channels import saleh_valenzuela_miso
+from hbf_edge.complexity import upga_ops
+from hbf_edge.hw.spec import HardwareSpec
 
 __all__ = ["bench_kernels", "matmul_gflops", "time_per_channel"]
 
@@ -79,9 +79,9 @@ def bench_kernels(
     import torch
     from tqdm.auto import tqdm
 
-    import kernels
+    from hbf_edge import kernels
 
-    from .upga import UPGA
+    from hbf_edge.families.upga.model import UPGA
 
     peak = matmul_gflops()
     threads = numba.get_num_threads()

@@ -24,8 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from ._io import atomic_file
-from .errors import DatasetError, InvalidChannelError, ShapeError
+from hbf_edge._io import atomic_file
+from hbf_edge.errors import DatasetError, InvalidChannelError, ShapeError
 
 __all__ = [
     "ula_response",
@@ -34,6 +34,8 @@ __all__ = [
     "validate_miso_channels",
     "ChannelDataset",
     "make_dataset",
+    "read_channel_array",
+    "check_channel_shape",
 ]
 
 DATASET_FORMAT = 1
@@ -282,3 +284,72 @@ def make_dataset(model: str = "saleh_valenzuela", **params: Any) -> ChannelDatas
     full.update(params)
     full = {k: list(v) if isinstance(v, tuple) else v for k, v in full.items()}
     return ChannelDataset(H=H, model=model, params=full)
+
+
+def read_channel_array(path: str | os.PathLike, key: str = "H") -> np.ndarray:
+    """The channel array of a file: a toolkit dataset, or the user's own ``.npy``, ``.npz`` or
+    ``.mat`` file.
+
+    ``.npz`` and ``.mat`` files must hold the array under ``key`` (``H``), unless they hold
+    exactly one array.  Real arrays are accepted (a real channel); the result is complex128,
+    C-contiguous.  Shapes are the caller's to check (:func:`check_channel_shape`).
+
+    Raises
+    ------
+    DatasetError
+        Missing or unreadable file, unknown suffix, no array named ``key``, a non-numeric array.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DatasetError(f"channel file {path} does not exist")
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".npy":
+            arr = np.load(path, allow_pickle=False)
+        elif suffix == ".npz":
+            with np.load(path, allow_pickle=False) as data:
+                names = list(data.files)
+                name = key if key in names else (names[0] if len(names) == 1 else None)
+                if name is None:
+                    raise DatasetError(f"{path} holds arrays {names}: name the channels {key!r}")
+                arr = np.array(data[name])
+        elif suffix == ".mat":
+            import scipy.io  # deferred: only .mat files need it
+
+            data = {k: v for k, v in scipy.io.loadmat(path).items() if not k.startswith("__")}
+            name = key if key in data else (next(iter(data)) if len(data) == 1 else None)
+            if name is None:
+                raise DatasetError(f"{path} holds variables {sorted(data)}: name the channels {key!r}")
+            arr = np.asarray(data[name])
+        else:
+            raise DatasetError(f"channel files are .npy, .npz or .mat, got {path.name}")
+    except DatasetError:
+        raise
+    except Exception as exc:  # numpy/scipy raise many types for a corrupted or pickled file
+        raise DatasetError(f"cannot read channel file {path}: {type(exc).__name__}: {exc}") from exc
+    if arr.dtype.kind not in "fciu":
+        raise DatasetError(f"{path}: the channels must be numbers, got dtype {arr.dtype}")
+    return np.ascontiguousarray(arr.astype(np.complex128))
+
+
+def check_channel_shape(H: np.ndarray, axes: tuple[str, ...], expected: tuple[int, ...], name: str) -> np.ndarray:
+    """Refuse channels whose shape (after the batch axis) differs from ``expected``, naming
+    each size that differs, e.g. ``N=32 antennas, the model has N=64``.
+
+    Parameters
+    ----------
+    H : ndarray, [B, *expected]
+    axes : tuple of str
+        Axis names, batch first (the family's ``channel_axes``).
+    """
+    if H.ndim != len(axes):
+        raise ShapeError(f"{name} must have shape [{', '.join(axes)}] ({len(axes)} axes), got {tuple(H.shape)}")
+    if H.shape[0] == 0:
+        raise ShapeError(f"{name} holds no channels")
+    diffs = [f"{a}={got}" + f" (the model has {a}={want})" for a, got, want in zip(axes[1:], H.shape[1:], expected)
+             if got != want]
+    if diffs:
+        raise ShapeError(f"{name} does not fit the model: " + ", ".join(diffs))
+    if not np.all(np.isfinite(H)):
+        raise InvalidChannelError(f"{name} holds NaN or inf")
+    return H

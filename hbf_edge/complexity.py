@@ -1,6 +1,6 @@
 """Analytic operation counts of the UPGA forward, stage by stage (pure Python).
 
-Counts follow the real-arithmetic kernels (``kernels/_upga_float.py``): a real multiply or add
+Counts follow the real-arithmetic kernels (``kernels/upga/_float.py``): a real multiply or add
 is 1 flop, a complex multiply-accumulate 8; square roots and divisions are counted apart as
 special operations (``sqrt``, ``div``), as are the DFT-beam cos/sin of eq. (12) (``trig``).
 The Gauss-Jordan inverse of an ``n x n`` real matrix is counted as ``n`` reciprocals plus
@@ -80,7 +80,7 @@ def upga_ops(N: int, M: int, K: int, n_layers: int, n_inner: int) -> dict[str, O
     # output stage: G = H^H F, G^H G, F^H F, the regularised sum (4M^2), its inverse, times G^H
     output = (_mm(K, N, M) + _mm(M, K, M) + _mm(M, N, M) + OpCount(flops=4 * M * M) + _inverse(2 * M)
               + _mm(M, M, K) + _normalize(N, M, K))
-    # one candidate of the code search (kernels/_search_fixed.py): the output stage on its codes,
+    # one candidate of the code search (kernels/upga/_search.py): the output stage on its codes,
     # then the score from the stage's G: E = G W, |E|^2 and a_k, b_k (3 per entry, 1 per user),
     # two log2 table reads and a subtraction per user (counted as 3 flops)
     search_eval = output + _mm(K, M, K) + OpCount(flops=3 * K * K + 4 * K)

@@ -48,19 +48,20 @@ def run_demo(out: str | Path, quick: bool = False, progress: bool = True,
     default, as library code is.
     """
     log = log or (lambda line: None)
-    import firmware_sim
-    from export import read_bundle, write_bundle
-    from quant import PrecisionConfig, save_quantized, train_qat
-    from quant.evaluate import retention
+    from hbf_edge import firmware_sim
+    from hbf_edge.export import read_bundle, write_bundle
+    from hbf_edge.export.upga.profile import onnxruntime_stages
+    from hbf_edge.quant import PrecisionConfig, save_quantized, train_qat
+    from hbf_edge.quant.upga.evaluate import retention
 
-    from ._io import atomic_file
-    from .channels import saleh_valenzuela_miso
-    from .evaluation import evaluate
-    from .modeldir import save_model
-    from .plots import plot_beampattern, plot_profile, plot_rate_vs_layers, plot_rate_vs_snr
-    from .profile import load_target, profile_model
-    from .spec import FixedPointFormat
-    from .training import TrainConfig, train_upga
+    from hbf_edge._io import atomic_file
+    from hbf_edge.channels import saleh_valenzuela_miso
+    from hbf_edge.families.upga.evaluate import evaluate
+    from hbf_edge.modeldir import save_model
+    from hbf_edge.plots import plot_beampattern, plot_profile, plot_rate_vs_layers, plot_rate_vs_snr
+    from hbf_edge.profile import load_target, profile_model
+    from hbf_edge.hw.spec import FixedPointFormat
+    from hbf_edge.training import TrainConfig, train_upga
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -101,7 +102,7 @@ def run_demo(out: str | Path, quick: bool = False, progress: bool = True,
     with _stage(log, "profile per layer", times):
         prof = profile_model(out / "qat", batches=(1, 64 if quick else 256), repeat=2 if quick else 5,
                              min_run_s=0.0 if quick else 0.02, target=load_target(TARGETS / "dsp.toml"),
-                             progress=progress)
+                             progress=progress, onnxruntime=onnxruntime_stages)
         (out / "profile").mkdir(exist_ok=True)
         with atomic_file(out / "profile" / "profile.json") as tmp:
             tmp.write_text(json.dumps(prof, indent=2) + "\n")

@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .errors import ConfigError, ModelDirError
-from .modelfiles import ModelConfig, read_model_dir, write_model_dir
-from .upga import UPGA
+from hbf_edge.errors import ConfigError, ModelDirError
+from hbf_edge.modelfiles import ModelConfig, read_model_dir, write_model_dir
+from hbf_edge.families.upga.model import UPGA
 
 __all__ = ["ModelConfig", "save_model", "load_model", "build_model"]
 
@@ -24,14 +24,14 @@ def build_model(config: ModelConfig) -> torch.nn.Module:
     """A freshly initialised network of this configuration (UPGANet with a zero Psi_1, which
     :func:`load_model` overwrites)."""
     if config.family == "deepfp":
-        from .deepfp import DeepFP
+        from hbf_edge.families.deepfp.model import DeepFP
 
         c = config.deepfp
         return DeepFP(config.n_layers, c["n_tx"], c["n_streams"], c["hidden"], c["n_hidden"],
                       step_base=c.get("step_base", "frobenius"))
     if config.family == "upganet":
-        from .jcas import UPGANet
-        from .sensing import SensingScenario
+        from hbf_edge.families.upganet.model import UPGANet
+        from hbf_edge.families.upganet.sensing import SensingScenario
 
         n = config.spec.n_antennas
         try:

@@ -20,10 +20,10 @@ from typing import Any
 
 import numpy as np
 
-from . import __version__
-from ._io import atomic_dir, sha256_file
-from .errors import HbfEdgeError, ModelDirError
-from .spec import HardwareSpec
+from hbf_edge import __version__
+from hbf_edge._io import atomic_dir, sha256_file
+from hbf_edge.errors import HbfEdgeError, ModelDirError
+from hbf_edge.hw.spec import HardwareSpec
 
 __all__ = ["ModelConfig", "write_model_dir", "read_model_dir", "MODEL_FORMAT_VERSION", "FAMILIES"]
 
@@ -42,7 +42,7 @@ _EXPECTED = {
 
 
 def _deepfp_arrays(n_layers: int, n_tx: int, n_streams: int, hidden: int, n_hidden: int) -> dict[str, tuple[int, ...]]:
-    """The parameters of :class:`hbf_edge.deepfp.DeepFP`: per layer, a complex DNN
+    """The parameters of :class:`hbf_edge.families.deepfp.model.DeepFP`: per layer, a complex DNN
     ``2 N_t d -> hidden x n_hidden -> 1`` (the output layer has no imaginary bias)."""
     sizes = [2 * n_tx * n_streams] + [hidden] * n_hidden + [1]
     out: dict[str, tuple[int, ...]] = {}
@@ -72,15 +72,15 @@ class ModelConfig:
     history : list of dict
         Per-epoch training record (loss, learning rate).
     precision : dict or None
-        Per-layer precision (``quant.config.PrecisionConfig.to_dict()``) of a quantized model;
+        Per-layer precision (``hbf_edge.hw.precision.PrecisionConfig.to_dict()``) of a quantized model;
         None for a float model.
     quantization : dict or None
         How the model was quantized (method ``qat`` or ``ptq`` and its settings).
     sensing : dict or None
-        UPGANet only: the radar scenario (``hbf_edge.sensing.SensingScenario.to_dict()``), eta,
+        UPGANet only: the radar scenario (``hbf_edge.families.upganet.sensing.SensingScenario.to_dict()``), eta,
         and how Psi_1 was solved.
     deepfp : dict or None
-        DeepFP only: ``network`` (``hbf_edge.multicell.NetworkConfig.to_dict()``) and the DNN
+        DeepFP only: ``network`` (``hbf_edge.families.deepfp.network.NetworkConfig.to_dict()``) and the DNN
         sizes ``n_tx``, ``n_streams``, ``hidden``, ``n_hidden``.  Its spec is the fully digital
         ``N = M = N_t``, ``K`` users per cell, no phase shifters.
     """
@@ -116,7 +116,7 @@ class ModelConfig:
     @property
     def output_xi(self) -> float | None:
         """The output stage's regularisation factor of a quantized UPGA model (``None``: the
-        model has no output stage; see ``kernels._upga_fixed.output_fx``)."""
+        model has no output stage; see ``kernels.upga._fixed.output_fx``)."""
         xi = (self.quantization or {}).get("output_xi")
         if xi is None:
             return None
@@ -127,7 +127,7 @@ class ModelConfig:
     @property
     def code_search(self) -> dict[str, int] | None:
         """The code search of a quantized UPGA model, ``{"sweeps": S, "span": D}`` (``None``: the
-        model has none; see ``kernels._search_fixed``).  It needs the output stage."""
+        model has none; see ``kernels.upga._search``).  It needs the output stage."""
         search = (self.quantization or {}).get("code_search")
         if search is None:
             return None

@@ -17,8 +17,8 @@ import math
 
 import torch
 
-from . import cplx
-from .cplx import C
+from hbf_edge import cplx
+from hbf_edge.cplx import C
 
 __all__ = ["sum_rate", "per_user_rate", "grad_F", "grad_W"]
 

@@ -11,7 +11,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from ._io import atomic_file  # noqa: E402
+from hbf_edge._io import atomic_file# noqa: E402
 
 __all__ = ["plot_rate_vs_snr", "plot_rate_vs_layers", "plot_retention", "plot_beampattern", "plot_profile"]
 

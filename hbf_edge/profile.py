@@ -20,20 +20,17 @@ analytic counts (:mod:`hbf_edge.complexity`) into cycles with a target descripti
 
 from __future__ import annotations
 
-import json
 import os
-import re
-import tempfile
 import tomllib
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .complexity import OpCount, upga_ops
-from .errors import ConfigError
+from hbf_edge.complexity import OpCount, upga_ops
+from hbf_edge.errors import ConfigError
 
-__all__ = ["BACKENDS", "profile_model", "load_target", "target_estimate", "format_profile"]
+__all__ = ["BACKENDS", "profile_model", "load_target", "target_estimate", "format_profile", "stage_names"]
 
 BACKENDS = ("numba_float64", "numba_float32", "numba_hardware", "torch_eager", "onnxruntime")
 TARGET_KEYS = {"name": str, "clock_hz": float, "real_macs_per_cycle": float, "cycles_per_div": float,
@@ -68,7 +65,7 @@ def target_estimate(ops: OpCount, target: dict[str, Any]) -> dict[str, float]:
 OUTPUT_STAGE = "output"  # measured by the numba_hardware backend only
 
 
-def _stage_names(n_layers: int) -> list[str]:
+def stage_names(n_layers: int) -> list[str]:
     return ["init"] + [f"layer {i}" for i in range(n_layers)]
 
 
@@ -77,9 +74,9 @@ def _numba(model: Any, H: np.ndarray, p_t: np.ndarray, noise: np.ndarray, dtype:
     """The compiled stage kernels called directly, for the stages and the whole forward alike
     (the public wrappers' input checks and copies are per call, not per layer, so they are
     left out of both)."""
-    from kernels import _upga_float as k
+    from hbf_edge.kernels.upga import _float as k
 
-    from .bench import time_per_channel
+    from hbf_edge.bench import time_per_channel
 
     B = H.shape[0]
     hr, hi = np.ascontiguousarray(H.real, dtype), np.ascontiguousarray(H.imag, dtype)
@@ -101,13 +98,13 @@ def _numba(model: Any, H: np.ndarray, p_t: np.ndarray, noise: np.ndarray, dtype:
 def _hardware(model: Any, config: Any, H: np.ndarray, p_t: np.ndarray, noise: np.ndarray, repeat: int,
               min_run_s: float) -> tuple[dict[str, float], float]:
     """The fixed-point stage kernels called directly on inputs quantised once (like ``_numba``)."""
-    from kernels import _upga_batch as k
-    from kernels.upga_hw import COUNTER_SITES, model_search, prepare_hw_inputs, run_search
+    from hbf_edge.kernels.upga import _batch as k
+    from hbf_edge.kernels.upga.hardware import COUNTER_SITES, model_search, prepare_hw_inputs, run_search
 
-    from .bench import time_per_channel
+    from hbf_edge.bench import time_per_channel
 
     if config.precision is not None:
-        from quant.config import PrecisionConfig
+        from hbf_edge.hw.precision import PrecisionConfig
 
         layers = PrecisionConfig.from_dict(config.precision, config.spec, config.n_layers).layer_specs()
     else:
@@ -158,8 +155,8 @@ def _torch(model: Any, H: np.ndarray, p_t: np.ndarray, noise: np.ndarray, repeat
            min_run_s: float) -> tuple[dict[str, float], float]:
     import torch
 
-    from . import cplx
-    from .bench import time_per_channel
+    from hbf_edge import cplx
+    from hbf_edge.bench import time_per_channel
 
     B = H.shape[0]
     Hc = cplx.from_complex(torch.from_numpy(H))
@@ -175,75 +172,38 @@ def _torch(model: Any, H: np.ndarray, p_t: np.ndarray, noise: np.ndarray, repeat
     return stages, whole
 
 
-_SCOPE = re.compile(r"^/(init|layers\.(\d+))/")
-
-
-def _onnxruntime(model: Any, config: Any, H: np.ndarray, p_t: np.ndarray, noise: np.ndarray, repeat: int,
-                 min_run_s: float, other: bool = False) -> tuple[dict[str, float], float]:
-    """Stage times from onnxruntime's profiler and the whole run timed without it; with
-    ``other``, the nodes outside every stage scope are summed under ``"other"``."""
-    import onnxruntime as ort
-    from export.onnx_float import OUTPUTS, export_float_onnx
-
-    from .bench import time_per_channel
-
-    B = H.shape[0]
-    feed = {"h_re": H.real.astype(np.float32), "h_im": H.imag.astype(np.float32),
-            "p_t": p_t.astype(np.float32), "noise": noise.astype(np.float32)}
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "model.onnx"
-        export_float_onnx(model, config, path)
-        plain = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        whole = time_per_channel(lambda: plain.run(OUTPUTS, feed), B, repeat, min_run_s)
-        opts = ort.SessionOptions()
-        opts.enable_profiling = True
-        opts.profile_file_prefix = str(Path(tmp) / "ort")
-        sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-        sess.run(OUTPUTS, feed)  # warm-up
-        for _ in range(repeat):
-            sess.run(OUTPUTS, feed)
-        events = json.loads(Path(sess.end_profiling()).read_text())
-    names = _stage_names(config.n_layers)
-    totals = dict.fromkeys(names, 0.0)
-    runs = repeat + 1
-    for ev in events:
-        if ev.get("cat") != "Node" or not ev.get("name", "").endswith("_kernel_time"):
-            continue
-        m = _SCOPE.match(ev["name"])
-        if m is None:  # top-level glue nodes (a handful of reshapes): in `whole`, not in a stage
-            if other:
-                totals["other"] = totals.get("other", 0.0) + ev["dur"]
-            continue
-        stage = "init" if m.group(1) == "init" else f"layer {m.group(2)}"
-        totals[stage] += ev["dur"]
-    return {k: v / runs / B * 1e-6 for k, v in totals.items()}, whole
-
-
 def profile_model(model_dir: str | os.PathLike, batches: tuple[int, ...] = (1, 256),
-                  backends: tuple[str, ...] = BACKENDS, repeat: int = 5, min_run_s: float = 0.02,
+                  backends: tuple[str, ...] | None = None, repeat: int = 5, min_run_s: float = 0.02,
                   snr_db: float = 10.0, seed: int = 0, target: dict[str, Any] | None = None,
-                  progress: bool = False) -> dict[str, Any]:
-    """Profile a UPGA model directory (float or quantized); returns a JSON-ready dict."""
+                  progress: bool = False, onnxruntime: Any = None) -> dict[str, Any]:
+    """Profile a UPGA model directory (float or quantized); returns a JSON-ready dict.
+
+    ``onnxruntime`` times the exported graph stage by stage (the export stage's
+    ``profile_backends()["onnxruntime"]``); without it that backend is refused."""
     from tqdm.auto import tqdm
 
-    from .channels import saleh_valenzuela_miso
-    from .modeldir import load_model
+    from hbf_edge.channels import saleh_valenzuela_miso
+    from hbf_edge.modeldir import load_model
 
+    if backends is None:  # every backend this call can run
+        backends = tuple(b for b in BACKENDS if onnxruntime is not None or b != "onnxruntime")
     unknown = set(backends) - set(BACKENDS)
     if unknown:
         raise ConfigError(f"unknown backend(s) {sorted(unknown)}; known: {list(BACKENDS)}")
+    if "onnxruntime" in backends and onnxruntime is None:
+        raise ConfigError("the onnxruntime backend needs the exporter (profile_model(..., onnxruntime=...))")
     if not batches or any(b < 1 for b in batches) or repeat < 1:
         raise ConfigError("batches and repeat must be >= 1")
     import numba
 
-    from .bench import matmul_gflops
+    from hbf_edge.bench import matmul_gflops
 
     model, config = load_model(model_dir, family="upga")
     peak = matmul_gflops()
     threads = numba.get_num_threads()
     spec = config.spec
     ops = upga_ops(spec.n_antennas, spec.n_rf, spec.n_users, config.n_layers, config.n_inner)
-    names = _stage_names(config.n_layers)
+    names = stage_names(config.n_layers)
     stage_ops = {name: ops["init"] if name == "init" else ops["layer"] for name in names}
     max_evals = _search_evaluations(config)
     if config.output_xi is not None:  # the hardware datapath's output stage (the float backends have none)
@@ -269,7 +229,7 @@ def profile_model(model_dir: str | os.PathLike, batches: tuple[int, ...] = (1, 2
             elif backend == "torch_eager":
                 stages, whole = _torch(model, H, p_t, noise, repeat, min_run_s)
             else:
-                stages, whole = _onnxruntime(model, config, H, p_t, noise, repeat, min_run_s)
+                stages, whole = onnxruntime(model, config, H, p_t, noise, repeat, min_run_s)
             flops = ops["total"].flops + (stage_ops[OUTPUT_STAGE].flops if OUTPUT_STAGE in stages else 0)
             per_backend[backend] = {
                 "us_per_channel": {k: round(v * 1e6, 3) for k, v in stages.items()},
@@ -310,7 +270,7 @@ def _search_evaluations(config: Any) -> int:
     cs = config.code_search
     if cs is None:
         return 0
-    from quant.config import PrecisionConfig
+    from hbf_edge.hw.precision import PrecisionConfig
 
     last = PrecisionConfig.from_dict(config.precision, config.spec, config.n_layers).layer_specs()[-1]
     per_entry = min(2 * cs["span"], (1 << last.phase_bits) - 1)

@@ -15,17 +15,17 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from . import cplx
-from .channels import saleh_valenzuela_miso, validate_miso_channels
-from .errors import ConfigError
-from .modelfiles import ModelConfig
-from .objectives import sum_rate
-from .precision import resolve_precision, torch_dtype
-from .spec import HardwareSpec
-from .upga import PGA_LAMBDA0, PGA_MU0, UPGA
+from hbf_edge import cplx
+from hbf_edge.channels import saleh_valenzuela_miso, validate_miso_channels
+from hbf_edge.errors import ConfigError
+from hbf_edge.modelfiles import ModelConfig
+from hbf_edge.objectives import sum_rate
+from hbf_edge.dtypes import resolve_precision, torch_dtype
+from hbf_edge.hw.spec import HardwareSpec
+from hbf_edge.families.upga.model import PGA_LAMBDA0, PGA_MU0, UPGA
 
 if TYPE_CHECKING:
-    from .sensing import SensingScenario
+    from hbf_edge.families.upganet.sensing import SensingScenario
 
 __all__ = ["TrainConfig", "fit", "train_upga", "train_upganet", "snr_db_to_power", "LAYER_LOSSES"]
 
@@ -195,8 +195,8 @@ def train_upganet(
     caller's: P_BS ~ U[0, 12] dB (``snr_db_min/max``).  ``config.lr`` is relative: mu and
     lambda each learn at ``lr`` times their initial value per Adam step.
     """
-    from .jcas import UPGANet, jcas_objective
-    from .sensing import benchmark_covariance
+    from hbf_edge.families.upganet.model import UPGANet, jcas_objective
+    from hbf_edge.families.upganet.sensing import benchmark_covariance
 
     H_train = _training_channels(config, H_train)
     bench = benchmark_covariance(scenario, config.n_antennas)
@@ -211,12 +211,12 @@ def train_upganet(
         _, objs = model.run(H, p_t, noise, trajectory=True)
         return -torch.stack(objs[1:]).mean()
 
-    # mu and lambda differ by three orders of magnitude (module notes of hbf_edge.jcas), so each
+    # mu and lambda differ by three orders of magnitude (module notes of hbf_edge.families.upganet.model), so each
     # gets a learning rate relative to its initial value: config.lr is a fraction per step
     groups = [{"params": [model.mu], "lr": config.lr * config.mu0},
               {"params": [model.lam], "lr": config.lr * config.lambda0}]
     history = fit(model, loss_fn, H_train, config, progress, desc="train UPGANet", param_groups=groups)
     sensing = {"scenario": scenario.to_dict(), "eta": model.eta,
-               "psi": {"method": "projected gradient on Psi = V V^H (hbf_edge.sensing)", "alpha": bench.alpha,
+               "psi": {"method": "projected gradient on Psi = V V^H (hbf_edge.families.upganet.sensing)", "alpha": bench.alpha,
                        "residual": bench.residual, "iterations": bench.iterations}}
     return model, _model_config("upganet", config, history, sensing)

@@ -1,19 +1,19 @@
 """Quantization for Q-bit phase shifters and fixed-point precoders (Brevitas).
 
-* :mod:`quant.quantizers` -- Brevitas fixed-point and phase quantizers;
-* :mod:`quant.config` -- per-layer precision (model default + overrides, TOML/JSON);
-* :mod:`quant.qat` -- :class:`QuantUPGA`, the hardware datapath in torch with STEs;
-* :mod:`quant.train` -- quantization-aware retraining;
-* :mod:`quant.ptq` -- post-training baselines (round, refit);
-* :mod:`quant.modeldir` -- quantized model directories.
+* :mod:`quant._core.quantizers` -- Brevitas fixed-point and phase quantizers;
+* :mod:`hbf_edge.hw.precision` -- per-layer precision (model default + overrides, TOML/JSON);
+* :mod:`quant.upga.qat` -- :class:`QuantUPGA`, the hardware datapath in torch with STEs;
+* :mod:`quant.upga.train` -- quantization-aware retraining;
+* :mod:`quant.upga.ptq` -- post-training baselines (round, refit);
+* :mod:`quant.upga.modeldir` -- quantized model directories.
 """
 
-from .config import PrecisionConfig
-from .modeldir import load_quantized, save_quantized
-from .ptq import PTQ_METHODS, ptq_design
-from .qat import QuantOutput, QuantUPGA
-from .quantizers import FixedPointQuant, PhaseQuant
-from .train import quantized_config, train_qat
+from hbf_edge.hw.precision import PrecisionConfig
+from hbf_edge.quant.upga.modeldir import load_quantized, save_quantized
+from hbf_edge.quant.upga.ptq import PTQ_METHODS, ptq_design
+from hbf_edge.quant.upga.qat import QuantOutput, QuantUPGA
+from hbf_edge.quant._core.quantizers import FixedPointQuant, PhaseQuant
+from hbf_edge.quant.upga.train import quantized_config, train_qat
 
 __all__ = [
     "PrecisionConfig",

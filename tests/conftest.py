@@ -27,8 +27,8 @@ def quantized_model_dir(root, n_antennas, n_layers, precision, mu0=0.05, lambda0
     """
     from hbf_edge import HardwareSpec
     from hbf_edge.modeldir import ModelConfig, save_model
-    from hbf_edge.upga import UPGA
-    from quant import PrecisionConfig, QuantUPGA, quantized_config, save_quantized
+    from hbf_edge.families.upga.model import UPGA
+    from hbf_edge.quant import PrecisionConfig, QuantUPGA, quantized_config, save_quantized
 
     spec = HardwareSpec(n_antennas, 4, 4, None)
     model = UPGA(n_layers, 1, 4, mu0=mu0, lambda0=lambda0)

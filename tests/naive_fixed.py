@@ -1,6 +1,6 @@
 """Pure-Python integer reference of the UPGA hardware mode (tests only).
 
-Written from the datapath contract in ``kernels/_upga_fixed.py``, not from the kernel: Python
+Written from the datapath contract in ``kernels/upga/_fixed.py``, not from the kernel: Python
 ints (no overflow, so an int64 overflow in the kernel shows up as a mismatch), exact division
 through ``fractions.Fraction``, ``math.isqrt``, and the nearest phase code by brute force over
 the whole codebook.  Slow (about 10 ms per small channel); used on modest batches.
@@ -267,7 +267,7 @@ class Datapath:
         W = self.normalize(Fw, Wacc)
         return (W, G) if with_gain else W
 
-    # -- code search (kernels/_search_fixed.py) ----------------------------------------------
+    # -- code search (kernels/upga/_search.py) ----------------------------------------------
     LOG_INDEX_BITS, LOG_FRAC_BITS = 10, 16
 
     LOG2_TABLE = np.round(np.log2(1 + np.arange(2**LOG_INDEX_BITS) / 2**LOG_INDEX_BITS)
@@ -336,7 +336,7 @@ class Datapath:
 def forward(h, p_t, noise, mu, lam, spec, layer_specs=None, xi=None, search=None):
     """Hardware forward of one channel ``h`` (complex [N, K]) in Python ints.
 
-    Inputs are quantised exactly as the boundary of ``kernels.upga_hw`` defines: the channel,
+    Inputs are quantised exactly as the boundary of ``kernels.upga.hardware`` defines: the channel,
     ``noise * N / p_t`` (accumulator), ``mu`` and ``lam_i * (N / p_t)`` (step).  Layer ``i``
     computes with ``layer_specs[i]`` (default ``spec``), the initialisation with layer 0's, and
     W is re-rounded into a layer's precoder format when it differs from the previous layer's.

@@ -1,8 +1,8 @@
 """Slow reference of DeepFP's hardware mode (tests only), written from the contract in
-``kernels/_deepfp_int.py`` and ``kernels/deepfp_hw.py``, not from their code.
+``kernels/deepfp/_int.py`` and ``kernels/deepfp/hardware.py``, not from their code.
 
 The step DNNs run in Python ints, scales and multipliers are exact ``Fraction``s; the FP state
-comes from the numpy solvers' :func:`hbf_edge.wsr.fp_quantities` (float64, batched numpy, a
+comes from the numpy solvers' :func:`hbf_edge.families.deepfp.wsr.fp_quantities` (float64, batched numpy, a
 different summation order from the kernel's loops).
 """
 
@@ -11,7 +11,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from hbf_edge.wsr import fp_quantities, power_scale
+from hbf_edge.families.deepfp.wsr import fp_quantities, power_scale
 
 
 def _round_half_up(x: Fraction) -> int:

@@ -1,6 +1,6 @@
 """Pure-Python integer reference of the UPGANet (JCAS) hardware mode (tests only).
 
-Written from the datapath contract in ``kernels/_upganet_fixed.py`` on top of the UPGA
+Written from the datapath contract in ``kernels/upganet/_fixed.py`` on top of the UPGA
 reference (:mod:`naive_fixed`): Python ints, exact rounding through ``fractions.Fraction``,
 brute-force nearest codes.  Slow; used on a few small channels.
 """

@@ -10,9 +10,9 @@ from __future__ import annotations
 import sys
 from typing import Sequence
 
-from ..errors import HbfEdgeError
-from ._commands import COMMANDS
-from ._parser import build_parser
+from hbf_edge.errors import HbfEdgeError
+from hbf_edge.cli._commands import COMMANDS
+from hbf_edge.cli._parser import build_parser
 
 __all__ = ["main", "build_parser"]
 

@@ -8,13 +8,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError, HbfEdgeError, ModelDirError
-from ._parser import DEFAULT_SNRS, DEFAULT_TEST_SEED
-from ._quant import cmd_quantize, cmd_study
+from hbf_edge.errors import ConfigError, HbfEdgeError, ModelDirError
+from hbf_edge.cli._parser import DEFAULT_SNRS, DEFAULT_TEST_SEED
+from hbf_edge.cli._quant import cmd_quantize, cmd_study
 
 
 def _load_channels(path: Path, n_antennas: int | None = None, n_users: int | None = None) -> Any:
-    from ..channels import ChannelDataset, validate_miso_channels
+    from hbf_edge.channels import ChannelDataset, validate_miso_channels
 
     ds = ChannelDataset.load(path)
     if ds.model != "saleh_valenzuela":
@@ -23,10 +23,10 @@ def _load_channels(path: Path, n_antennas: int | None = None, n_users: int | Non
 
 
 def _cmd_channels(args: argparse.Namespace) -> int:
-    from ..channels import make_dataset
+    from hbf_edge.channels import make_dataset
 
     if args.model == "deepfp":
-        from ._deepfp import channels_deepfp
+        from hbf_edge.cli._deepfp import channels_deepfp
 
         return channels_deepfp(args)
     if args.hybrid is not None:
@@ -49,11 +49,11 @@ _TRAIN_DEFAULTS = {
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from ..modeldir import save_model
-    from ..training import TrainConfig, train_upga, train_upganet
+    from hbf_edge.modeldir import save_model
+    from hbf_edge.training import TrainConfig, train_upga, train_upganet
 
     if args.model == "deepfp":
-        from ._deepfp import train_deepfp_cmd
+        from hbf_edge.cli._deepfp import train_deepfp_cmd
 
         return train_deepfp_cmd(args)
     opts = {k: (getattr(args, k) if getattr(args, k) is not None else v)
@@ -75,7 +75,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     config = TrainConfig(**settings)
     t0 = time.perf_counter()
     if args.model == "upganet":
-        from ..sensing import SensingScenario
+        from hbf_edge.families.upganet.sensing import SensingScenario
 
         scenario = SensingScenario(tuple(args.targets), args.delta, omega=args.omega)
         model, model_config = train_upganet(config, scenario, H, progress=not args.quiet)
@@ -101,11 +101,11 @@ def _evaluate(model_dir: Path, out: Path, H: Any | None, snrs: list[float], nois
               dump: Path | None, quiet: bool, test_size: int = 1000,
               test_seed: int = DEFAULT_TEST_SEED) -> dict[str, Any]:
     """Evaluate a model directory; ``H=None`` draws held-out channels like the training ones."""
-    from .._io import atomic_file
-    from ..channels import saleh_valenzuela_miso, validate_miso_channels
-    from ..evaluation import evaluate, write_dump
-    from ..modeldir import load_model
-    from ..plots import plot_rate_vs_layers, plot_rate_vs_snr
+    from hbf_edge._io import atomic_file
+    from hbf_edge.channels import saleh_valenzuela_miso, validate_miso_channels
+    from hbf_edge.families.upga.evaluate import evaluate, write_dump
+    from hbf_edge.modeldir import load_model
+    from hbf_edge.plots import plot_rate_vs_layers, plot_rate_vs_snr
 
     model, config = load_model(model_dir)
     spec = config.spec
@@ -132,17 +132,17 @@ def _evaluate(model_dir: Path, out: Path, H: Any | None, snrs: list[float], nois
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from ..modelfiles import read_model_dir
+    from hbf_edge.modelfiles import read_model_dir
 
     out = args.out if args.out is not None else args.model_dir / "eval"
     family = read_model_dir(args.model_dir)[0].family
     if family == "deepfp":
-        from ._deepfp import evaluate_deepfp_cmd
+        from hbf_edge.cli._deepfp import evaluate_deepfp_cmd
 
         return evaluate_deepfp_cmd(args, out)
     H = None if args.channels is None else _load_channels(args.channels)
     if family == "upganet":
-        from ._jcas import evaluate_upganet
+        from hbf_edge.cli._upganet import evaluate_upganet
 
         evaluate_upganet(args, out, H)
         return 0
@@ -154,7 +154,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from ..demo import run_demo
+    from hbf_edge.demo import run_demo
 
     t0 = time.perf_counter()
     summary = run_demo(args.out, quick=args.quick, progress=not args.quiet, log=print)
@@ -167,14 +167,14 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from export import write_bundle
+    from hbf_edge.export import write_bundle
 
-    from ..channels import saleh_valenzuela_miso
-    from ..modelfiles import read_model_dir
+    from hbf_edge.channels import saleh_valenzuela_miso
+    from hbf_edge.modelfiles import read_model_dir
 
     config, _ = read_model_dir(args.model_dir)
     if config.family == "deepfp":
-        from ._deepfp import export_deepfp_cmd
+        from hbf_edge.cli._deepfp import export_deepfp_cmd
 
         return export_deepfp_cmd(args, config)
     if args.hybrid is not None:
@@ -195,10 +195,10 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
-    import firmware_sim
+    from hbf_edge import firmware_sim
 
-    from .._io import atomic_file
-    from ..plots import plot_beampattern
+    from hbf_edge._io import atomic_file
+    from hbf_edge.plots import plot_beampattern
 
     H = None
     if args.channels is not None:
@@ -224,9 +224,9 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def _cmd_calibration(args: argparse.Namespace) -> int:
-    import firmware_sim
+    from hbf_edge import firmware_sim
 
-    from .._io import atomic_file
+    from hbf_edge._io import atomic_file
 
     try:
         table = firmware_sim.make_calibration(args.phase_bits, args.phase_error_deg, args.gain_error_db, args.seed)
@@ -239,10 +239,10 @@ def _cmd_calibration(args: argparse.Namespace) -> int:
 
 
 def _cmd_profile(args: argparse.Namespace) -> int:
-    from .._io import atomic_file
-    from ..modelfiles import read_model_dir
-    from ..plots import plot_profile
-    from ..profile import format_profile, load_target, profile_model
+    from hbf_edge._io import atomic_file
+    from hbf_edge.modelfiles import read_model_dir
+    from hbf_edge.plots import plot_profile
+    from hbf_edge.profile import format_profile, load_target, profile_model
 
     target_path = Path(args.target)
     if not target_path.suffix:
@@ -252,7 +252,7 @@ def _cmd_profile(args: argparse.Namespace) -> int:
     target = load_target(target_path)
     family = read_model_dir(args.model_dir)[0].family
     if family == "deepfp":
-        from ._deepfp import profile_deepfp_cmd
+        from hbf_edge.cli._deepfp import profile_deepfp_cmd
 
         return profile_deepfp_cmd(args, target)
     if args.backends is None:
@@ -260,13 +260,15 @@ def _cmd_profile(args: argparse.Namespace) -> int:
     if args.batches is None:
         args.batches = [1, 256]
     if family == "upganet":
-        from ._jcas import profile_upganet_cmd
+        from hbf_edge.cli._upganet import profile_upganet_cmd
 
         profile_upganet_cmd(args, target)
         return 0
 
+    from hbf_edge.export.upga.profile import onnxruntime_stages
+
     result = profile_model(args.model_dir, tuple(args.batches), tuple(args.backends), args.repeat, target=target,
-                           progress=not args.quiet)
+                           progress=not args.quiet, onnxruntime=onnxruntime_stages)
     out = args.out if args.out is not None else args.model_dir / "profile"
     out.mkdir(parents=True, exist_ok=True)
     with atomic_file(out / "profile.json") as tmp:
@@ -282,22 +284,22 @@ def _cmd_profile(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    from ..bench import bench_kernels
-    from ._json import emit_json
+    from hbf_edge.bench import bench_kernels
+    from hbf_edge.cli._json import emit_json
 
     if args.bench_command == "onnx":
-        from export.onnx_quant import compare_quant_onnx
+        from hbf_edge.export.upga.onnx_quant import compare_quant_onnx
 
         if args.count < 1:
             raise ConfigError("--count must be >= 1")
         print(json.dumps(compare_quant_onnx(args.model_dir, args.bundle, args.count, args.seed), indent=2))
         return 0
     if args.bench_command in ("deepfp", "deepfp-kernels"):
-        from ._deepfp import bench_deepfp_cmd, bench_deepfp_kernels_cmd
+        from hbf_edge.cli._deepfp import bench_deepfp_cmd, bench_deepfp_kernels_cmd
 
         return bench_deepfp_cmd(args) if args.bench_command == "deepfp" else bench_deepfp_kernels_cmd(args)
     if args.bench_command == "upganet":
-        from ..profile_jcas import profile_upganet
+        from hbf_edge.families.upganet.profile import profile_upganet
 
         kernels_only = ("numba_float64", "numba_float32", "numba_hardware", "torch_eager")  # no ONNX export
         return emit_json(profile_upganet(args.model_dir, tuple(args.batches), args.repeat, backends=kernels_only),

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError, ModelDirError
+from hbf_edge.errors import ConfigError, ModelDirError
 
 __all__ = ["network_from_args", "channels_deepfp", "train_deepfp_cmd", "evaluate_deepfp_cmd", "bench_deepfp_cmd",
            "quantize_deepfp_cmd", "export_deepfp_cmd", "profile_deepfp_cmd",
@@ -19,17 +19,17 @@ TRAIN_DEFAULTS = dict(layers=8, train_size=2000, epochs=30, batch_size=200, lr=5
 
 
 def network_from_args(args: argparse.Namespace) -> Any:
-    from ..multicell import NetworkConfig
+    from hbf_edge.families.deepfp.network import NetworkConfig
 
     return NetworkConfig(n_cells=args.cells, n_users=args.users_per_cell, n_tx=args.n_antennas, n_rx=args.n_rx,
                          n_streams=args.streams, noise_dbm=args.noise_dbm, fading=args.fading)
 
 
 def channels_deepfp(args: argparse.Namespace) -> int:
-    from ..multicell import make_dataset, save_dataset
+    from hbf_edge.families.deepfp.network import make_dataset, save_dataset
 
     if args.hybrid is not None:
-        from ..hybrid import hybrid_dataset
+        from hbf_edge.families.deepfp.hybrid import hybrid_dataset
 
         data = hybrid_dataset(args.hybrid, args.count, args.snr, args.seed)
     else:
@@ -41,16 +41,16 @@ def channels_deepfp(args: argparse.Namespace) -> int:
 
 
 def _dataset_split(path: Path, split: str) -> tuple[Any, Any]:
-    from ..multicell import load_dataset
+    from hbf_edge.families.deepfp.network import load_dataset
 
     data = load_dataset(path)
     return data["H"][data[split]], data["config"]
 
 
 def train_deepfp_cmd(args: argparse.Namespace) -> int:
-    from ..deepfp_train import DeepFPTrainConfig, deepfp_model_config, kept_epoch, train_deepfp
-    from ..modeldir import save_model
-    from ..multicell import load_dataset, make_dataset
+    from hbf_edge.families.deepfp.train import DeepFPTrainConfig, deepfp_model_config, kept_epoch, train_deepfp
+    from hbf_edge.modeldir import save_model
+    from hbf_edge.families.deepfp.network import load_dataset, make_dataset
 
     opts = {k: (getattr(args, k) if getattr(args, k) is not None else v) for k, v in TRAIN_DEFAULTS.items()}
     if args.out.exists() and not args.overwrite:  # fail before training, not after
@@ -85,11 +85,11 @@ def train_deepfp_cmd(args: argparse.Namespace) -> int:
 
 
 def _table_figures(args: argparse.Namespace) -> dict[str, Any]:
-    """Load the model and its test channels and run :func:`hbf_edge.deepfp_eval.evaluate_deepfp`."""
-    from quant.deepfp import load_deepfp
+    """Load the model and its test channels and run :func:`hbf_edge.families.deepfp.evaluate.evaluate_deepfp`."""
+    from hbf_edge.quant.deepfp.qat import load_deepfp
 
-    from ..deepfp_eval import evaluate_deepfp
-    from ..multicell import NetworkConfig
+    from hbf_edge.families.deepfp.evaluate import evaluate_deepfp
+    from hbf_edge.families.deepfp.network import NetworkConfig
 
     model, config = load_deepfp(args.model_dir)
     net = NetworkConfig.from_dict(config.deepfp["network"])
@@ -115,8 +115,8 @@ def format_table(results: dict[str, Any]) -> str:
 
 
 def evaluate_deepfp_cmd(args: argparse.Namespace, out: Path) -> int:
-    from .._io import atomic_file
-    from ..plots_deepfp import plot_deepfp_cdf, plot_deepfp_convergence
+    from hbf_edge._io import atomic_file
+    from hbf_edge.families.deepfp.plots import plot_deepfp_cdf, plot_deepfp_convergence
 
     if args.compare or args.dump is not None:
         raise ConfigError("--compare and --dump are not available for deepfp models")
@@ -136,7 +136,7 @@ def evaluate_deepfp_cmd(args: argparse.Namespace, out: Path) -> int:
 
 
 def bench_deepfp_cmd(args: argparse.Namespace) -> int:
-    from ._json import emit_json
+    from hbf_edge.cli._json import emit_json
 
     results = _table_figures(args)
     results.pop("per_channel")
@@ -144,10 +144,10 @@ def bench_deepfp_cmd(args: argparse.Namespace) -> int:
 
 
 def bench_deepfp_kernels_cmd(args: argparse.Namespace) -> int:
-    from ..deepfp_eval import kernel_agreement
-    from ..modelfiles import read_model_dir
-    from ..multicell import NetworkConfig
-    from ._json import emit_json
+    from hbf_edge.quant.deepfp.agreement import kernel_agreement
+    from hbf_edge.modelfiles import read_model_dir
+    from hbf_edge.families.deepfp.network import NetworkConfig
+    from hbf_edge.cli._json import emit_json
 
     config, _ = read_model_dir(args.model_dir)
     if config.family != "deepfp":
@@ -159,7 +159,7 @@ def bench_deepfp_kernels_cmd(args: argparse.Namespace) -> int:
 
 def _networks(args: argparse.Namespace, net: Any, split: str, size: int, seed: int, option: str) -> Any:
     """``split`` of ``--channels`` (checked against the model's network) or ``size`` fresh ones."""
-    from ..multicell import generate_channels
+    from hbf_edge.families.deepfp.network import generate_channels
 
     if args.channels is not None:
         H, net_data = _dataset_split(args.channels, split)
@@ -174,11 +174,11 @@ def _networks(args: argparse.Namespace, net: Any, split: str, size: int, seed: i
 
 def quantize_deepfp_cmd(args: argparse.Namespace) -> int:
     """QAT (or PTQ) of a float DeepFP model: 8-bit DNNs, fixed-point V; OUT/retention.json."""
-    from quant.deepfp import mean_wsr, qat_deepfp, save_quant_deepfp
+    from hbf_edge.quant.deepfp.qat import mean_wsr, qat_deepfp, save_quant_deepfp
 
-    from .._io import atomic_file
-    from ..modeldir import load_model
-    from ..multicell import NetworkConfig
+    from hbf_edge._io import atomic_file
+    from hbf_edge.modeldir import load_model
+    from hbf_edge.families.deepfp.network import NetworkConfig
 
     model, config = load_model(args.model_dir, family="deepfp")
     if config.quantization is not None:
@@ -218,7 +218,7 @@ def quantize_deepfp_cmd(args: argparse.Namespace) -> int:
 def export_deepfp_cmd(args: argparse.Namespace, config: Any) -> int:
     """``hbf-edge export`` of a DeepFP model: whole-network ONNX (+ QCDQ DNNs), designs, manifest."""
     if args.hybrid is not None:
-        from export.hybrid import write_hybrid_bundle
+        from hbf_edge.export.deepfp.hybrid import write_hybrid_bundle
 
         path = write_hybrid_bundle(args.model_dir, args.hybrid, args.out, seed=args.seed, overwrite=args.overwrite)
         h = json.loads((path / "manifest.json").read_text())["hybrid"]
@@ -227,9 +227,9 @@ def export_deepfp_cmd(args: argparse.Namespace, config: Any) -> int:
               f"{r['deepfp_words']:.3f} bit/s/Hz with DeepFP's W words, {r['pga_w']:.3f} with the UPGA bundle's W, "
               f"{r['fastfp_100']:.3f} with FastFP-100; {h['saturated_w_words']} saturated W words")
         return 0
-    from export.deepfp import write_deepfp_bundle
+    from hbf_edge.export.deepfp.bundle import write_deepfp_bundle
 
-    from ..multicell import NetworkConfig
+    from hbf_edge.families.deepfp.network import NetworkConfig
 
     net = NetworkConfig.from_dict(config.deepfp["network"])
     H = _networks(args, net, "test", args.count, args.seed, "--count")
@@ -241,13 +241,16 @@ def export_deepfp_cmd(args: argparse.Namespace, config: Any) -> int:
 def profile_deepfp_cmd(args: argparse.Namespace, target: dict[str, Any]) -> int:
     """``hbf-edge profile`` of a DeepFP model: per-layer latency per backend, the stage split of
     torch eager, MAC counts and the target estimate; OUT/profile.json and OUT/profile.png."""
-    from .._io import atomic_file
-    from ..plots_deepfp import plot_deepfp_profile
-    from ..profile_deepfp import DEEPFP_BACKENDS, profile_deepfp
+    from hbf_edge._io import atomic_file
+    from hbf_edge.families.deepfp.plots import plot_deepfp_profile
+    from hbf_edge.families.deepfp.profile import DEEPFP_BACKENDS, profile_deepfp
 
     backends = tuple(args.backends) if args.backends is not None else DEEPFP_BACKENDS
     batches = tuple(args.batches) if args.batches is not None else (1, 16)
-    result = profile_deepfp(args.model_dir, batches, args.repeat, backends=backends, target=target)
+    from hbf_edge.quant.deepfp.qat import load_deepfp as load_torch
+
+    result = profile_deepfp(args.model_dir, batches, args.repeat, backends=backends, target=target,
+                            load_torch=load_torch)
     out = args.out if args.out is not None else args.model_dir / "profile"
     out.mkdir(parents=True, exist_ok=True)
     with atomic_file(out / "profile.json") as tmp:

@@ -9,7 +9,7 @@ from typing import Any
 
 def emit_json(result: Any, out: Path | None) -> int:
     """Print ``result`` as indented JSON and, with ``out``, also write it there (atomically)."""
-    from .._io import atomic_file
+    from hbf_edge._io import atomic_file
 
     text = json.dumps(result, indent=2)
     print(text)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .. import __version__
+from hbf_edge import __version__
 
 DEFAULT_SNRS = [-10.0, -5.0, 0.0, 5.0, 10.0, 15.0, 20.0]
 DEFAULT_TEST_SEED = 2026  # differs from the default training seed (0): held-out channels

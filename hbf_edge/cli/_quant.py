@@ -10,14 +10,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError, ModelDirError
-from ._parser import DEFAULT_TEST_SEED
+from hbf_edge.errors import ConfigError, ModelDirError
+from hbf_edge.cli._parser import DEFAULT_TEST_SEED
 
 __all__ = ["cmd_quantize", "cmd_study", "precoder_format"]
 
 
 def precoder_format(bits: int) -> Any:
-    from ..spec import FixedPointFormat
+    from hbf_edge.hw.spec import FixedPointFormat
 
     if not 3 <= bits <= 32:
         raise ConfigError(f"--precoder-bits must be in 3..32, got {bits}")
@@ -28,7 +28,7 @@ def _code_search(args: argparse.Namespace) -> dict[str, int] | None:
     """``--code-search`` / ``--search-span`` as the model directory's ``code_search``, checked."""
     if args.code_search is None:
         return None
-    from kernels.upga_hw import CodeSearch
+    from hbf_edge.kernels.upga.hardware import CodeSearch
 
     if args.output_stage == "none":
         raise ConfigError("--code-search scores codes with the output stage's W: pass --output-stage wiener or zf")
@@ -41,13 +41,14 @@ def _hardware_row(result: dict[str, Any], model: Any, model_dir: Path, H: Any) -
     (``ptq_refit_search``), the baseline the search should be judged against."""
     import numpy as np
 
-    from kernels.upga_hw import model_search
-    from quant import load_quantized
+    from hbf_edge.kernels.upga.hardware import model_search
+    from hbf_edge.quant import load_quantized
 
-    from ..baselines import sum_rate_np
-    from ..hardware import hardware_sum_rates, ptq_refit_search
-    from ..spec import code_to_phase
-    from ..training import snr_db_to_power
+    from hbf_edge.baselines import sum_rate_np
+    from hbf_edge.families.upga.hardware import hardware_sum_rates
+    from hbf_edge.quant.upga.ptq import ptq_refit_search
+    from hbf_edge.hw.spec import code_to_phase
+    from hbf_edge.training import snr_db_to_power
 
     rows = {"hardware": hardware_sum_rates(model_dir, H, result["snr_db"])}
     _, config, precision = load_quantized(model_dir)
@@ -65,27 +66,27 @@ def _hardware_row(result: dict[str, Any], model: Any, model_dir: Path, H: Any) -
 
 
 def cmd_quantize(args: argparse.Namespace) -> int:
-    from quant import PrecisionConfig, load_quantized, quantized_config, save_quantized, train_qat
-    from quant.train import output_xi_for
-    from quant.evaluate import retention
-    from quant.qat import QuantUPGA
+    from hbf_edge.quant import PrecisionConfig, load_quantized, quantized_config, save_quantized, train_qat
+    from hbf_edge.quant.upga.train import output_xi_for
+    from hbf_edge.quant.upga.evaluate import retention
+    from hbf_edge.quant.upga.qat import QuantUPGA
 
-    from .._io import atomic_file
-    from ..channels import saleh_valenzuela_miso
-    from ..modeldir import load_model
-    from ..training import TrainConfig
+    from hbf_edge._io import atomic_file
+    from hbf_edge.channels import saleh_valenzuela_miso
+    from hbf_edge.modeldir import load_model
+    from hbf_edge.training import TrainConfig
 
-    from ..modelfiles import read_model_dir
+    from hbf_edge.modelfiles import read_model_dir
 
     family = read_model_dir(args.model_dir)[0].family
     if family != "upga" and args.code_search is not None:
         raise ConfigError(f"--code-search is a stage of the upga hardware datapath; {args.model_dir} holds {family}")
     if family == "deepfp":
-        from ._deepfp import quantize_deepfp_cmd
+        from hbf_edge.cli._deepfp import quantize_deepfp_cmd
 
         return quantize_deepfp_cmd(args)
     if family == "upganet":
-        from ._jcas import quantize_upganet
+        from hbf_edge.cli._upganet import quantize_upganet
 
         quantize_upganet(args)
         return 0
@@ -153,13 +154,13 @@ def cmd_quantize(args: argparse.Namespace) -> int:
 
 
 def cmd_study(args: argparse.Namespace) -> int:
-    from quant.study import retention_study
+    from hbf_edge.quant.upga.study import retention_study
 
-    from .._io import atomic_file
-    from ..channels import saleh_valenzuela_miso
-    from ..modeldir import load_model
-    from ..plots import plot_retention
-    from ..training import TrainConfig
+    from hbf_edge._io import atomic_file
+    from hbf_edge.channels import saleh_valenzuela_miso
+    from hbf_edge.modeldir import load_model
+    from hbf_edge.plots import plot_retention
+    from hbf_edge.training import TrainConfig
 
     model, config = load_model(args.model_dir, family="upga")
     spec = config.spec

@@ -8,14 +8,22 @@ import numpy as np
 import pytest
 import torch
 
-import kernels
-from export import SCHEMA_VERSION, BundleError, parse_header, parse_mem, read_bundle, vector_modulator_table, write_bundle
-from export.bundle import _manifest_digest
+from hbf_edge import kernels
+from hbf_edge.export import (
+    SCHEMA_VERSION,
+    BundleError,
+    parse_header,
+    parse_mem,
+    read_bundle,
+    vector_modulator_table,
+    write_bundle,
+)
+from hbf_edge.export._core.bundle import _manifest_digest
 from hbf_edge.channels import saleh_valenzuela_miso
-from hbf_edge.upga import UPGA
+from hbf_edge.families.upga.model import UPGA
 from helpers import quantized_model_dir
-from kernels.upga_hw import output_stage_word
-from quant.evaluate import quantized_design
+from hbf_edge.kernels.upga.hardware import output_stage_word
+from hbf_edge.quant.upga.evaluate import quantized_design
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +99,7 @@ def test_a_bundle_with_the_code_search(tmp_path):
     """The beams are the kernel's with the search; the quantized graph stops before the search and
     the kernel's search on its codes gives the beams (checked by the writer); lut.json and lut.h
     carry the search's settings and log2 table."""
-    from kernels import _search_fixed
+    from hbf_edge.kernels.upga import _search as _search_fixed
 
     precision, q = quantized_model_dir(tmp_path, 16, 3, {"default": {"phase_bits": 2}}, xi=1.0,
                                        search={"sweeps": 2, "span": 1})
@@ -177,7 +185,7 @@ def test_export_command(bundle, tmp_path, capsys):
 
 def test_float_onnx_equals_torch(bundle):
     """onnxruntime on model.onnx equals the torch float model (same step sizes), float32."""
-    from export.onnx_float import run_onnx
+    from hbf_edge.export.upga.onnx_float import run_onnx
 
     root, path, _, q, _ = bundle
     import onnx
@@ -208,7 +216,7 @@ def test_bundle_holds_both_quantized_graphs_checked_against_the_kernel(bundle):
 
 
 def test_export_refuses_a_quantized_graph_that_disagrees_with_the_kernel(bundle, tmp_path, monkeypatch):
-    import export.onnx_quant as onnx_quant
+    from hbf_edge.export.upga import onnx_quant
 
     root, _, _, _, H = bundle
     real = onnx_quant.run_quant_onnx

@@ -6,14 +6,14 @@ import numpy as np
 import pytest
 import torch
 
-from export import read_bundle
-from export.cfiles import parse_header, parse_mem
-from export.onnx_float import run_onnx
+from hbf_edge.export import read_bundle
+from hbf_edge.export._core.cfiles import parse_header, parse_mem
+from hbf_edge.export.upga.onnx_float import run_onnx
 from hbf_edge.cli import main
 from hbf_edge.modeldir import load_model
-from hbf_edge.sensing import beampattern_mse
-from kernels import load_upganet_hw, upganet_forward_hw
-from kernels.upganet_hw import sensing_words
+from hbf_edge.families.upganet.sensing import beampattern_mse
+from hbf_edge.kernels import load_upganet_hw, upganet_forward_hw
+from hbf_edge.kernels.upganet.hardware import sensing_words
 
 TINY = ["--model", "upganet", "-N", "16", "-M", "5", "--layers", "3", "--inner", "2", "--train-size", "20",
         "--epochs", "1", "--batch-size", "10", "--targets", "-30", "20", "--delta", "8", "--quiet"]
@@ -72,7 +72,7 @@ def test_beams_are_the_hardware_kernels_and_onnx_is_checked(bundle):
 
 
 def test_replay_scores_the_radiated_beampattern(bundle, tmp_path, capsys):
-    import firmware_sim
+    from hbf_edge import firmware_sim
 
     report, _ = firmware_sim.simulate(bundle / "b")
     beams = read_bundle(bundle / "b").beams()

@@ -8,13 +8,13 @@ import pytest
 import torch
 from onnx import helper, numpy_helper
 
-import kernels
-from export.onnx_quant import QUANT_OUTPUTS, export_quant_onnx, run_quant_onnx
+from hbf_edge import kernels
+from hbf_edge.export.upga.onnx_quant import QUANT_OUTPUTS, export_quant_onnx, run_quant_onnx
 from hbf_edge import FixedPointFormat, HardwareSpec
 from hbf_edge.channels import saleh_valenzuela_miso
 from hbf_edge.modelfiles import ModelConfig
-from quant import QuantUPGA
-from quant.evaluate import quantized_design
+from hbf_edge.quant import QuantUPGA
+from hbf_edge.quant.upga.evaluate import quantized_design
 
 STEPS = (np.array([[0.3], [0.1], [0.2]]), np.array([5e-3, 2e-3, 1e-2]))
 # every rounding rule appears: half_up (channel, lut, step), half_even (gradient, W of the last

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from firmware_sim import REG, Chip, FrontEnd, decode, frame
+from hbf_edge.firmware_sim import REG, Chip, FrontEnd, decode, frame
 
 
 def test_frames_round_trip_and_bad_fields():

@@ -7,9 +7,9 @@ import sys
 import numpy as np
 import pytest
 
-import firmware_sim
-import kernels
-from export import write_bundle
+from hbf_edge import firmware_sim
+from hbf_edge import kernels
+from hbf_edge.export import write_bundle
 from hbf_edge.channels import saleh_valenzuela_miso
 from helpers import quantized_model_dir
 

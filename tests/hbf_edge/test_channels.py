@@ -2,8 +2,14 @@ import numpy as np
 import pytest
 
 from hbf_edge import DatasetError, InvalidChannelError, ShapeError
-from hbf_edge.channels import (ChannelDataset, clustered_mimo, make_dataset, saleh_valenzuela_miso,
-                               ula_response, validate_miso_channels)
+from hbf_edge.channels import (
+    ChannelDataset,
+    clustered_mimo,
+    make_dataset,
+    saleh_valenzuela_miso,
+    ula_response,
+    validate_miso_channels,
+)
 
 
 def test_sv_shape_seed_and_statistics():

@@ -98,7 +98,7 @@ def test_demo_quick(tmp_path, capsys):
     sim = json.loads((out / "sim" / "simulate.json").read_text())
     assert sim["code_mismatches"] == {"direct": 0, "ram": 0}
     assert sim["sum_rate"]["applied_mean"] == sim["sum_rate"]["model_mean"]
-    from export import read_bundle
+    from hbf_edge.export import read_bundle
 
     assert read_bundle(out / "bundle").manifest["beams"]["n_channels"] == 50
     report = (out / "report.md").read_text()

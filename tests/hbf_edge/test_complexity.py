@@ -40,7 +40,7 @@ def test_matmul_counts_equal_torch_flop_counter(N, M, K, J):
 
     from hbf_edge import cplx
     from hbf_edge.channels import saleh_valenzuela_miso
-    from hbf_edge.upga import UPGA
+    from hbf_edge.families.upga.model import UPGA
 
     net = UPGA(2, J, M)
     H = cplx.from_complex(torch.from_numpy(saleh_valenzuela_miso(1, N, K, seed=1)))

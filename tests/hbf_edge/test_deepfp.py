@@ -5,11 +5,11 @@ import pytest
 import torch
 
 from hbf_edge import cplx
-from hbf_edge.deepfp import DeepFP, direction, fastfp_update, fp_state, to_c, wsr_t
+from hbf_edge.families.deepfp.model import DeepFP, direction, fastfp_update, fp_state, to_c, wsr_t
 from hbf_edge.errors import ConfigError, ShapeError
-from hbf_edge.fp_solvers import fastfp_lambda, fastfp_step
-from hbf_edge.multicell import NetworkConfig, generate_channels
-from hbf_edge.wsr import cell_power, fp_quantities, random_init, weighted_sum_rate
+from hbf_edge.families.deepfp.solvers import fastfp_lambda, fastfp_step
+from hbf_edge.families.deepfp.network import NetworkConfig, generate_channels
+from hbf_edge.families.deepfp.wsr import cell_power, fp_quantities, random_init, weighted_sum_rate
 
 CFG = NetworkConfig(n_users=3, n_tx=12, n_rx=2, n_streams=2)
 
@@ -85,7 +85,7 @@ def test_padding_transfer_to_fewer_antennas_and_streams(problem):
 
 
 def test_two_stage_training_improves_the_validation_wsr():
-    from hbf_edge.deepfp_train import DeepFPTrainConfig, _mean_wsr, train_deepfp
+    from hbf_edge.families.deepfp.train import DeepFPTrainConfig, _mean_wsr, train_deepfp
 
     cfg = NetworkConfig(n_cells=1, n_users=3, n_tx=8, n_rx=2, n_streams=1)
     H = generate_channels(cfg, 60, seed=11)
@@ -103,7 +103,7 @@ def test_two_stage_training_improves_the_validation_wsr():
 
 
 def test_training_keeps_the_best_validation_epoch():
-    from hbf_edge.deepfp_train import DeepFPTrainConfig, _mean_wsr, kept_epoch, train_deepfp
+    from hbf_edge.families.deepfp.train import DeepFPTrainConfig, _mean_wsr, kept_epoch, train_deepfp
     from hbf_edge.errors import ConfigError
 
     cfg = NetworkConfig(n_cells=1, n_users=3, n_tx=8, n_rx=2, n_streams=1)
@@ -127,7 +127,7 @@ def test_training_keeps_the_best_validation_epoch():
 
 
 def test_model_directory_round_trip(tmp_path):
-    from hbf_edge.deepfp_train import deepfp_model_config
+    from hbf_edge.families.deepfp.train import deepfp_model_config
     from hbf_edge.errors import ModelDirError
     from hbf_edge.modeldir import load_model, save_model
 
@@ -147,8 +147,8 @@ def test_model_directory_round_trip(tmp_path):
 
 
 def test_torch_fastfp_equals_the_numpy_solver():
-    from hbf_edge.deepfp import fastfp_t
-    from hbf_edge.fp_solvers import solve
+    from hbf_edge.families.deepfp.model import fastfp_t
+    from hbf_edge.families.deepfp.solvers import solve
 
     H = generate_channels(NetworkConfig(n_cells=7, n_users=2, n_tx=8, n_rx=2, n_streams=1), 3, seed=5)
     V0 = random_init((3, 7, 2, 8, 1), np.ones(7), 2)
@@ -162,9 +162,9 @@ def test_exact_base_step_maximises_the_surrogate_along_the_direction():
     surrogate (eq. 29: 2 Re tr(Lambda^H V) - tr(V^H L V) per user) along G: checked against a
     parabola through three evaluations of the surrogate."""
     from hbf_edge.cplx import C
-    from hbf_edge.deepfp import direction, fp_state
-    from hbf_edge.multicell import NetworkConfig, generate_channels
-    from hbf_edge.wsr import random_init
+    from hbf_edge.families.deepfp.model import direction, fp_state
+    from hbf_edge.families.deepfp.network import NetworkConfig, generate_channels
+    from hbf_edge.families.deepfp.wsr import random_init
 
     net = NetworkConfig(n_cells=7, n_users=2, n_tx=6, n_rx=2, n_streams=2)
     H, V0 = generate_channels(net, 2, seed=5), random_init((2, 7, 2, 6, 2), np.ones(7), 1)

@@ -7,12 +7,12 @@ import pytest
 import torch
 
 from hbf_edge.cli import main
-from hbf_edge.deepfp import to_c, wsr_t
-from hbf_edge.deepfp_eval import evaluate_deepfp, matching_iterations
-from hbf_edge.fp_solvers import solve
+from hbf_edge.families.deepfp.model import to_c, wsr_t
+from hbf_edge.families.deepfp.evaluate import evaluate_deepfp, matching_iterations
+from hbf_edge.families.deepfp.solvers import solve
 from hbf_edge.modeldir import load_model
-from hbf_edge.multicell import load_dataset
-from hbf_edge.wsr import random_init
+from hbf_edge.families.deepfp.network import load_dataset
+from hbf_edge.families.deepfp.wsr import random_init
 
 NET = ["--cells", "1", "-N", "8", "--users-per-cell", "3", "--n-rx", "2", "-d", "1"]
 

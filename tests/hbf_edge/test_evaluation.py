@@ -4,9 +4,9 @@ import pytest
 from hbf_edge import ConfigError, InvalidChannelError
 from hbf_edge.baselines import sum_rate_np
 from hbf_edge.channels import saleh_valenzuela_miso
-from hbf_edge.evaluation import METHODS, evaluate, write_dump
+from hbf_edge.families.upga.evaluate import METHODS, evaluate, write_dump
 from hbf_edge.plots import plot_rate_vs_layers, plot_rate_vs_snr
-from hbf_edge.upga import UPGA
+from hbf_edge.families.upga.model import UPGA
 
 
 @pytest.fixture(scope="module")

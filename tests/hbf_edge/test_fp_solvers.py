@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 from hbf_edge.errors import ConfigError, ShapeError
-from hbf_edge.fp_solvers import ezf, fastfp_step, fp_step, multiplier_solve, solve, wmmse_step
-from hbf_edge.multicell import NetworkConfig, generate_channels
-from hbf_edge.wsr import cell_power, check_problem, fp_quantities, random_init, weighted_sum_rate
+from hbf_edge.families.deepfp.solvers import ezf, fastfp_step, fp_step, multiplier_solve, solve, wmmse_step
+from hbf_edge.families.deepfp.network import NetworkConfig, generate_channels
+from hbf_edge.families.deepfp.wsr import cell_power, check_problem, fp_quantities, random_init, weighted_sum_rate
 
 MULTI = NetworkConfig(n_users=3, n_tx=12, n_rx=2, n_streams=2)
 SINGLE = NetworkConfig(n_cells=1, n_users=3, n_tx=16, n_rx=3, n_streams=2)

@@ -5,14 +5,14 @@ import json
 import numpy as np
 import pytest
 
-import firmware_sim
-from firmware_sim.physics import digital_precoder, element_weights, sum_rate
+from hbf_edge import firmware_sim
+from hbf_edge.firmware_sim.physics import digital_precoder, element_weights, sum_rate
 from hbf_edge.channels import saleh_valenzuela_miso
 from hbf_edge.cli import main
 from hbf_edge.errors import ConfigError, InvalidChannelError, ShapeError
-from hbf_edge.hybrid import analog_precoder, effective_problem, hybrid_precoder, precoder_words
-from hbf_edge.multicell import load_dataset
-from hbf_edge.wsr import weighted_sum_rate
+from hbf_edge.families.deepfp.hybrid import analog_precoder, effective_problem, hybrid_precoder, precoder_words
+from hbf_edge.families.deepfp.network import load_dataset
+from hbf_edge.families.deepfp.wsr import weighted_sum_rate
 from helpers import quantized_model_dir
 
 

@@ -10,10 +10,18 @@ from hbf_edge import cplx
 from hbf_edge.channels import saleh_valenzuela_miso
 from hbf_edge.cplx import C
 from hbf_edge.errors import ConfigError, ShapeError
-from hbf_edge.jcas import (UPGANet, beampattern_error, grad_objective_F, grad_objective_W, grad_tau, init_jcas,
-                           jcas_forward, jcas_objective)
+from hbf_edge.families.upganet.model import (
+    UPGANet,
+    beampattern_error,
+    grad_objective_F,
+    grad_objective_W,
+    grad_tau,
+    init_jcas,
+    jcas_forward,
+    jcas_objective,
+)
 from hbf_edge.objectives import sum_rate
-from hbf_edge.sensing import SensingScenario, benchmark_covariance, steering
+from hbf_edge.families.upganet.sensing import SensingScenario, benchmark_covariance, steering
 
 N, M, K = 16, 4, 3
 SC = SensingScenario(targets_deg=(-40.0, 0.0, 40.0), delta_deg=6.0, grid_points=181)

@@ -9,9 +9,9 @@ import torch
 from hbf_edge import cplx
 from hbf_edge.channels import saleh_valenzuela_miso
 from hbf_edge.cli import main
-from hbf_edge.jcas import UPGANet
+from hbf_edge.families.upganet.model import UPGANet
 from hbf_edge.modeldir import load_model
-from kernels.upganet import load_upganet, upganet_forward
+from hbf_edge.kernels.upganet.forward import load_upganet, upganet_forward
 
 TINY = ["--model", "upganet", "-N", "16", "-M", "5", "--layers", "3", "--inner", "2", "--train-size", "20",
         "--epochs", "1", "--batch-size", "10", "--targets", "-30", "20", "--delta", "8", "--quiet"]

@@ -3,11 +3,12 @@ import json
 import pytest
 import torch
 
-from hbf_edge import ModelDirError, cplx
+from hbf_edge import ModelDirError
+from hbf_edge import cplx
 from hbf_edge.channels import saleh_valenzuela_miso
 from hbf_edge.modeldir import ModelConfig, load_model, save_model
-from hbf_edge.spec import HardwareSpec
-from hbf_edge.upga import UPGA
+from hbf_edge.hw.spec import HardwareSpec
+from hbf_edge.families.upga.model import UPGA
 
 
 def _saved(tmp_path):

@@ -4,8 +4,17 @@ import numpy as np
 import pytest
 
 from hbf_edge.errors import ConfigError
-from hbf_edge.multicell import (DatasetError, NetworkConfig, _in_hexagon, bs_positions, drop_users,
-                                generate_channels, load_dataset, make_dataset, save_dataset)
+from hbf_edge.families.deepfp.network import (
+    DatasetError,
+    NetworkConfig,
+    _in_hexagon,
+    bs_positions,
+    drop_users,
+    generate_channels,
+    load_dataset,
+    make_dataset,
+    save_dataset,
+)
 
 SMALL = NetworkConfig(n_users=3, n_tx=8, n_rx=2, n_streams=1)
 

@@ -1,11 +1,17 @@
-"""Benchmark covariance (eq. 4) and beampattern metrics of hbf_edge.sensing."""
+"""Benchmark covariance (eq. 4) and beampattern metrics of hbf_edge.families.upganet.sensing."""
 
 import numpy as np
 import pytest
 
 from hbf_edge.errors import ConfigError, ShapeError
-from hbf_edge.sensing import (SensingScenario, beampattern, beampattern_mse, benchmark_covariance,
-                              desired_beampattern, steering)
+from hbf_edge.families.upganet.sensing import (
+    SensingScenario,
+    beampattern,
+    beampattern_mse,
+    benchmark_covariance,
+    desired_beampattern,
+    steering,
+)
 
 SMALL = SensingScenario(targets_deg=(-40.0, 30.0), delta_deg=6.0, grid_points=181)
 

@@ -2,11 +2,12 @@ import numpy as np
 import pytest
 import torch
 
-from hbf_edge import ConfigError, cplx
+from hbf_edge import ConfigError
+from hbf_edge import cplx
 from hbf_edge.channels import saleh_valenzuela_miso
 from hbf_edge.objectives import sum_rate
 from hbf_edge.training import TrainConfig, snr_db_to_power, train_upga
-from hbf_edge.upga import UPGA
+from hbf_edge.families.upga.model import UPGA
 
 SMALL = dict(n_antennas=16, n_rf=4, n_users=4, n_layers=3, train_size=40, epochs=3, batch_size=10)
 

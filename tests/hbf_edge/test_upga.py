@@ -2,11 +2,18 @@ import numpy as np
 import pytest
 import torch
 
-from hbf_edge import ConfigError, ShapeError, cplx
+from hbf_edge import ConfigError, ShapeError
+from hbf_edge import cplx
 from hbf_edge.channels import saleh_valenzuela_miso
 from hbf_edge.objectives import sum_rate
-from hbf_edge.upga import (UPGA, check_powers, init_precoders, normalize_power, pga_forward,
-                           project_unit_modulus)
+from hbf_edge.families.upga.model import (
+    UPGA,
+    check_powers,
+    init_precoders,
+    normalize_power,
+    pga_forward,
+    project_unit_modulus,
+)
 
 
 def _channels(B=8, N=16, K=4, seed=0):

@@ -5,15 +5,15 @@ import numpy as np
 import pytest
 import torch
 
-from hbf_edge.deepfp import DeepFP, to_c
-from hbf_edge.deepfp_train import deepfp_model_config
+from hbf_edge.families.deepfp.model import DeepFP, to_c
+from hbf_edge.families.deepfp.train import deepfp_model_config
 from hbf_edge.errors import ConfigError, DTypeError, InvalidChannelError, ShapeError
-from hbf_edge.multicell import NetworkConfig, generate_channels
-from hbf_edge.wsr import random_init, weighted_sum_rate
-from kernels.deepfp import DeepfpModel, deepfp_forward, load_deepfp
-from kernels.deepfp_hw import deepfp_forward_hw, dnn_codes, int_dnn
-from quant.deepfp import load_deepfp as load_quant_deepfp
-from quant.deepfp import quantize_deepfp, save_quant_deepfp
+from hbf_edge.families.deepfp.network import NetworkConfig, generate_channels
+from hbf_edge.families.deepfp.wsr import random_init, weighted_sum_rate
+from hbf_edge.kernels.deepfp.forward import DeepfpModel, deepfp_forward, load_deepfp
+from hbf_edge.kernels.deepfp.hardware import deepfp_forward_hw, dnn_codes, int_dnn
+from hbf_edge.quant.deepfp.qat import load_deepfp as load_quant_deepfp
+from hbf_edge.quant.deepfp.qat import quantize_deepfp, save_quant_deepfp
 import naive_fixed_deepfp as ref
 
 SEVEN = NetworkConfig(n_cells=7, n_users=2, n_tx=8, n_rx=2, n_streams=2)

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-import kernels
+from hbf_edge import kernels
 from hbf_edge import ConfigError, DTypeError, InvalidChannelError, ShapeError
 from hbf_edge.channels import saleh_valenzuela_miso
-from hbf_edge.upga import UPGA
+from hbf_edge.families.upga.model import UPGA
 
 import naive
 
@@ -85,7 +85,7 @@ def test_forward_equals_torch_on_1000_channels(dtype, tol):
 
 def test_load_upga_from_model_dir(tmp_path):
     from hbf_edge.modeldir import ModelConfig, save_model
-    from hbf_edge.spec import HardwareSpec
+    from hbf_edge.hw.spec import HardwareSpec
 
     net = UPGA(3, 2, 4)
     save_model(net, ModelConfig("upga", HardwareSpec(16, 4, 4, None), 3, 2), tmp_path / "m")

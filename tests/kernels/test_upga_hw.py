@@ -7,12 +7,12 @@ import naive_fixed
 import numpy as np
 import pytest
 
-import kernels
+from hbf_edge import kernels
 from hbf_edge import ConfigError, FixedPointFormat, HardwareSpec, ShapeError
 from hbf_edge.baselines import sum_rate_np
 from hbf_edge.channels import saleh_valenzuela_miso
-from hbf_edge.spec import phase_to_code
-from kernels import _fixed
+from hbf_edge.hw.spec import phase_to_code
+from hbf_edge.kernels._core import fixed as _fixed
 
 MODES = {"half_up": 0, "half_even": 1, "floor": 2}
 
@@ -131,7 +131,7 @@ def test_output_stage_improves_the_low_resolution_design_and_rejects_bad_xi():
             kernels.upga_forward_hw(*args, xi=bad)
 
 def test_log2_of_the_code_search_equals_the_reference_and_log2():
-    from kernels import _search_fixed as s
+    from hbf_edge.kernels.upga import _search as s
 
     ref = naive_fixed.Datapath(HardwareSpec(16, 4, 4, 2))
     table = s.log2_table()
@@ -183,7 +183,7 @@ def test_code_search_raises_the_sum_rate_and_rejects_bad_settings():
         with pytest.raises(ConfigError):
             kernels.CodeSearch.from_dict(bad)
     assert kernels.CodeSearch.from_dict({"sweeps": 3, "span": 2}) == kernels.CodeSearch(3, 2)
-    from kernels.upga_hw import prepare_hw_inputs, run_search
+    from hbf_edge.kernels.upga.hardware import prepare_hw_inputs, run_search
 
     x = prepare_hw_inputs(*args, xi=1.0)
     good = (np.zeros((100, 64, 4), np.int64), np.zeros((100, 4, 4), np.int64), np.zeros((100, 4, 4), np.int64),
@@ -286,9 +286,9 @@ def test_bit_exact_on_1000_channels_at_the_embedded_size():
 def test_stage_kernels_compose_to_the_forward():
     """Init, one layer at a time and the output stage (what the profiler times) equal the fused
     forward exactly."""
-    from kernels import _upga_batch as k
-    from kernels._upga_fixed import SITES
-    from kernels.upga_hw import prepare_hw_inputs
+    from hbf_edge.kernels.upga import _batch as k
+    from hbf_edge.kernels.upga._fixed import SITES
+    from hbf_edge.kernels.upga.hardware import prepare_hw_inputs
 
     base = HardwareSpec(16, 4, 4, 3)
     layers = [base.replace(phase_bits=5), base, base.replace(precoder=FixedPointFormat(10, 8))]

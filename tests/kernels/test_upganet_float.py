@@ -7,9 +7,9 @@ import torch
 from hbf_edge import cplx
 from hbf_edge.channels import saleh_valenzuela_miso
 from hbf_edge.errors import ConfigError, DTypeError, InvalidChannelError, ShapeError
-from hbf_edge.jcas import UPGANet
-from hbf_edge.sensing import SensingScenario, benchmark_covariance, steering
-from kernels.upganet import UpganetModel, upganet_forward
+from hbf_edge.families.upganet.model import UPGANet
+from hbf_edge.families.upganet.sensing import SensingScenario, benchmark_covariance, steering
+from hbf_edge.kernels.upganet.forward import UpganetModel, upganet_forward
 import naive
 
 N, M, K = 16, 4, 3

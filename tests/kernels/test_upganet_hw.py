@@ -8,9 +8,9 @@ from hbf_edge import ConfigError, FixedPointFormat, HardwareSpec, ShapeError
 from hbf_edge.baselines import sum_rate_np
 from hbf_edge.channels import saleh_valenzuela_miso
 from hbf_edge.errors import InvalidChannelError
-from hbf_edge.sensing import SensingScenario, benchmark_covariance, steering
-from kernels.upganet import UpganetModel, upganet_forward
-from kernels.upganet_hw import JCAS_COUNTER_SITES, upganet_forward_hw
+from hbf_edge.families.upganet.sensing import SensingScenario, benchmark_covariance, steering
+from hbf_edge.kernels.upganet.forward import UpganetModel, upganet_forward
+from hbf_edge.kernels.upganet.hardware import JCAS_COUNTER_SITES, upganet_forward_hw
 
 SC = SensingScenario(targets_deg=(-40.0, 0.0, 40.0), delta_deg=6.0, grid_points=181)
 

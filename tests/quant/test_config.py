@@ -3,7 +3,7 @@ import json
 import pytest
 
 from hbf_edge import ConfigError, FixedPointFormat, HardwareSpec
-from quant.config import PrecisionConfig
+from hbf_edge.hw.precision import PrecisionConfig
 
 SPEC = HardwareSpec(16, 4, 4, phase_bits=None)
 

@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 import torch
 
-import kernels
+from hbf_edge import kernels
 from hbf_edge import HardwareSpec
 from hbf_edge.cplx import C
-from kernels import _fixed
-from quant import _datapath as dp
+from hbf_edge.kernels._core import fixed as _fixed
+from hbf_edge.quant._core import datapath as dp
 
 
 @pytest.mark.parametrize("q", [1, 2, 3, 4, 6, 8])

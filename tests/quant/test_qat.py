@@ -6,15 +6,22 @@ import numpy as np
 import pytest
 import torch
 
-import kernels
+from hbf_edge import kernels
 from hbf_edge import ConfigError, FixedPointFormat, HardwareSpec
 from hbf_edge.baselines import sum_rate_np
 from hbf_edge.channels import saleh_valenzuela_miso
 from hbf_edge.modeldir import ModelConfig, save_model
 from hbf_edge.training import TrainConfig
-from hbf_edge.upga import UPGA
-from quant import PrecisionConfig, QuantUPGA, load_quantized, ptq_design, save_quantized, train_qat
-from quant.evaluate import quantized_design
+from hbf_edge.families.upga.model import UPGA
+from hbf_edge.quant import (
+    PrecisionConfig,
+    QuantUPGA,
+    load_quantized,
+    ptq_design,
+    save_quantized,
+    train_qat,
+)
+from hbf_edge.quant.upga.evaluate import quantized_design
 
 STEPS = (np.array([[0.3], [0.1], [0.2], [0.05]]), np.array([5e-3, 2e-3, 1e-2, 1e-3]))
 
@@ -163,7 +170,7 @@ def test_study_quantization_command(tmp_path, capsys):
 
 
 def test_output_stage_choice():
-    from quant.train import output_xi_for
+    from hbf_edge.quant.upga.train import output_xi_for
 
     assert (output_xi_for("wiener"), output_xi_for("zf"), output_xi_for("none")) == (1.0, 0.0, None)
     with pytest.raises(ConfigError, match="output stage"):

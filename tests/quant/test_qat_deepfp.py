@@ -9,11 +9,18 @@ import torch
 
 from hbf_edge.cli import main
 from hbf_edge.cplx import C
-from hbf_edge.deepfp import DeepFP, to_c
+from hbf_edge.families.deepfp.model import DeepFP, to_c
 from hbf_edge.errors import ConfigError
-from hbf_edge.multicell import NetworkConfig, generate_channels
-from quant.deepfp import (QuantDeepFP, StepNets, calibrate_ranges, export_stepnets_qcdq, load_deepfp, mean_wsr,
-                          quantize_deepfp)
+from hbf_edge.families.deepfp.network import NetworkConfig, generate_channels
+from hbf_edge.quant.deepfp.qat import (
+    QuantDeepFP,
+    StepNets,
+    calibrate_ranges,
+    export_stepnets_qcdq,
+    load_deepfp,
+    mean_wsr,
+    quantize_deepfp,
+)
 
 NET = NetworkConfig(n_cells=1, n_users=3, n_tx=8, n_rx=2, n_streams=1)
 
@@ -92,17 +99,17 @@ def test_quantize_cli_qat_reload_and_evaluate(tmp_path):
 
 
 def load_dataset_test(path):
-    from hbf_edge.multicell import load_dataset
+    from hbf_edge.families.deepfp.network import load_dataset
 
     data = load_dataset(path)
     return data["H"][data["test"]]
 
 
 def test_export_bundle_of_a_quantized_deepfp(tmp_path):
-    from export import read_bundle
-    from export.deepfp import write_deepfp_bundle
-    from hbf_edge.deepfp_train import deepfp_model_config
-    from quant.deepfp import save_quant_deepfp
+    from hbf_edge.export import read_bundle
+    from hbf_edge.export.deepfp.bundle import write_deepfp_bundle
+    from hbf_edge.families.deepfp.train import deepfp_model_config
+    from hbf_edge.quant.deepfp.qat import save_quant_deepfp
 
     H = generate_channels(NetworkConfig(n_cells=7, n_users=2, n_tx=8, n_rx=2, n_streams=1), 6, seed=4)
     model = DeepFP(2, 8, 1, 8, seed=1)

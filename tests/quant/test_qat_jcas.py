@@ -10,11 +10,11 @@ from hbf_edge import cplx
 from hbf_edge.channels import saleh_valenzuela_miso
 from hbf_edge.cli import main
 from hbf_edge.errors import ConfigError
-from hbf_edge.jcas import UPGANet, jcas_objective
+from hbf_edge.families.upganet.model import UPGANet, jcas_objective
 from hbf_edge.modeldir import load_model
-from hbf_edge.sensing import SensingScenario, benchmark_covariance
-from hbf_edge.spec import FixedPointFormat, phase_to_code
-from quant.jcas import QuantUPGANet, load_quant_upganet
+from hbf_edge.families.upganet.sensing import SensingScenario, benchmark_covariance
+from hbf_edge.hw.spec import FixedPointFormat, phase_to_code
+from hbf_edge.quant.upganet.qat import QuantUPGANet, load_quant_upganet
 
 N, M, K = 16, 4, 4
 SC = SensingScenario(targets_deg=(-40.0, 0.0, 40.0), delta_deg=6.0, grid_points=181)
@@ -118,7 +118,7 @@ def test_malformed_sensing_section_is_a_model_dir_error(tmp_path):
     from hbf_edge.errors import ModelDirError
     from hbf_edge.modeldir import build_model
     from hbf_edge.modelfiles import ModelConfig
-    from hbf_edge.spec import HardwareSpec
+    from hbf_edge.hw.spec import HardwareSpec
 
     cfg = ModelConfig("upganet", HardwareSpec(16, 4, 4, None), 2, 1, sensing={"eta": 0.1})
     with pytest.raises(ModelDirError):

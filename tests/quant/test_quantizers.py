@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from hbf_edge import ConfigError, FixedPointFormat
-from hbf_edge.spec import phase_to_code
-from quant.quantizers import FixedPointQuant, PhaseQuant
+from hbf_edge.hw.spec import phase_to_code
+from hbf_edge.quant._core.quantizers import FixedPointQuant, PhaseQuant
 
 
 @pytest.mark.parametrize("rounding", ["half_up", "half_even", "floor"])

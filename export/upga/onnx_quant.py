@@ -1,0 +1,223 @@
+"""ONNX export of the quantized network: the hardware datapath of :class:`quant.QuantUPGA`.
+
+Both graphs take ``h_re, h_im [B, N, K]``, ``p_t [B]`` and ``noise [B]`` in float64 (dynamic
+batch) and return what the hardware holds after the last layer: the phase ``codes [B, N, M]``
+and the digital precoder's words ``w_re, w_im [B, M, K]`` in the last layer's precoder format
+(int32, power-normalised as in ``kernels.upga_forward_hw``: ``W = sqrt(P_t / N) w 2**-f``).
+
+Two representations of the same datapath, written by Brevitas' ONNX export machinery:
+
+``model.qonnx.onnx`` (QONNX)
+    Every stored value is a QONNX ``Quant`` node (domain ``qonnx.custom_op.general``) with its
+    format's bit width, a power-of-two scale, signed, and the rounding mode.  Any word length
+    (the 24- and 32-bit intermediates included) and the half-up rule (``floor(x + 1/2)``,
+    written as ``x + lsb/2`` into a ``FLOOR`` quant, since QONNX's ``HALF_UP`` rounds ties away
+    from zero) are exact.  It is for QONNX tool chains (FINN, hls4ml); onnxruntime has no
+    ``Quant`` kernel, and the ``qonnx`` 1.0 executor returns ``Quant`` outputs in float32, which
+    cannot hold the 24- and 32-bit words.  The tests run it by lowering each ``Quant`` node to
+    the QONNX specification's formula in standard operators.
+``model.qcdq.onnx`` (quantize, clip, dequantize in standard operators)
+    The same graph where every quantization site is its quantize-clip-dequantize triple in
+    standard float64 operators, as torch traces the Brevitas quantizers: ``Div`` by the scale,
+    the rounding (``Round`` = half to even, ``Floor``, or ``Floor(x + 1/2)``), ``Clip`` to the
+    word's integer range, ``Mul`` by the scale.  ONNX's own ``QuantizeLinear`` cannot carry
+    these sites (float32 input only, round half to even only, words of at most 16 bits;
+    Brevitas' QCDQ export allows 8), so the triple is written out.  Runs in onnxruntime,
+    bit-exactly: the float64 values are exact multiples of each LSB, as in the QAT model.
+
+Both graphs use the integer-only steps of the datapath (reciprocals, ``isqrt``, Gauss-Jordan,
+nearest code by table projection) as int64 standard operators.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+import onnx
+import torch
+from torch import nn
+
+with warnings.catch_warnings():  # Brevitas' export imports its graph tools, which warn about an optional package
+    warnings.filterwarnings("ignore", message="fast_hadamard_transform")
+    from brevitas.export.onnx.handler import ONNXBaseHandler
+    from brevitas.export.onnx.qonnx.function import BrevitasQuantTorchScriptFn
+    from brevitas.export.onnx.qonnx.manager import QONNXManager
+
+from hbf_edge import __version__
+from hbf_edge.cplx import C
+from hbf_edge.modelfiles import ModelConfig
+from hbf_edge.quant import FixedPointQuant, QuantUPGA
+
+__all__ = ["export_quant_onnx", "run_quant_onnx", "compare_quant_onnx", "QUANT_INPUTS", "QUANT_OUTPUTS", "QUANT_OPSET"]
+
+QUANT_OPSET = 17
+QUANT_INPUTS = ["h_re", "h_im", "p_t", "noise"]
+QUANT_OUTPUTS = ["codes", "w_re", "w_im"]
+_QONNX_ROUNDING = {"half_even": "ROUND", "floor": "FLOOR", "half_up": "FLOOR"}  # half_up: + lsb/2 first
+
+
+class _HardwareGraph(nn.Module):
+    """The quantized forward as a traceable module: codes and W words (int32)."""
+
+    def __init__(self, qmodel: QuantUPGA) -> None:
+        super().__init__()
+        self.qmodel = qmodel
+        self.w_scale = math.ldexp(1.0, qmodel.layer_specs[-1].precoder.frac_bits)
+
+    def forward(self, h_re, h_im, p_t, noise):
+        out = self.qmodel.run(C(h_re, h_im), p_t, noise)
+        words = [torch.round(v * self.w_scale).to(torch.int32) for v in (out.W_hw.re, out.W_hw.im)]
+        return out.codes.to(torch.int32), words[0], words[1]
+
+
+class FixedPointQONNXHandler(ONNXBaseHandler):
+    """Brevitas export handler of :class:`quant.FixedPointQuant`: one QONNX ``Quant`` node."""
+
+    handled_layer = FixedPointQuant
+
+    def prepare_for_export(self, module: FixedPointQuant) -> None:
+        fmt = module.fmt
+        lsb = module.scale.detach()
+        self.symbolic_kwargs = {
+            "offset": lsb * 0.5 if fmt.rounding == "half_up" else None,
+            "scale": lsb,
+            "zero_point": torch.zeros_like(lsb),
+            "bit_width": torch.tensor(float(fmt.word_bits), dtype=lsb.dtype),
+            "rounding_mode": _QONNX_ROUNDING[fmt.rounding],
+        }
+
+    def symbolic_execution(self, x: torch.Tensor) -> torch.Tensor:
+        kw = self.symbolic_kwargs
+        if kw["offset"] is not None:
+            x = x + kw["offset"]
+        return BrevitasQuantTorchScriptFn.apply(x, kw["scale"], kw["zero_point"], kw["bit_width"],
+                                                False, True, kw["rounding_mode"])
+
+
+class _QONNXManager(QONNXManager):
+    """Brevitas' QONNX manager that also hands :class:`FixedPointQuant` sites their handler
+    (its own handler lookup only visits Brevitas quant proxies, which these are not)."""
+
+    @classmethod
+    def set_export_handler(cls, module: nn.Module) -> None:
+        super().set_export_handler(module)
+        if isinstance(module, FixedPointQuant) and module.export_handler is None:
+            module.export_handler = FixedPointQONNXHandler()
+
+    @classmethod
+    def set_export_mode(cls, model: nn.Module, enabled: bool) -> None:
+        super().set_export_mode(model, enabled)
+        for m in model.modules():
+            if isinstance(m, FixedPointQuant):
+                m.export_mode = enabled
+
+
+def _example(qmodel: QuantUPGA) -> tuple[torch.Tensor, ...]:
+    spec = qmodel.spec
+    g = torch.Generator().manual_seed(0)
+    shape = (2, spec.n_antennas, spec.n_users)
+    h = [torch.randn(shape, generator=g, dtype=torch.float64) * 0.3 for _ in range(2)]
+    return h[0], h[1], torch.full((2,), 10.0, dtype=torch.float64), torch.ones(2, dtype=torch.float64)
+
+
+def export_quant_onnx(qmodel: QuantUPGA, config: ModelConfig, path: str | os.PathLike, kind: str) -> Path:
+    """Write the quantized datapath as ONNX.
+
+    Parameters
+    ----------
+    kind : {"qonnx", "qcdq"}
+        ``qonnx``: Brevitas QONNX export (``Quant`` nodes); ``qcdq``: quantize-clip-dequantize
+        triples in standard operators, for onnxruntime (see the module docstring).
+    """
+    if kind not in ("qonnx", "qcdq"):
+        raise ValueError(f"kind must be 'qonnx' or 'qcdq', got {kind!r}")
+    path = Path(path)
+    graph = _HardwareGraph(qmodel).eval()
+    kwargs = {"input_names": QUANT_INPUTS, "output_names": QUANT_OUTPUTS,
+              "dynamic_axes": {n: {0: "batch"} for n in QUANT_INPUTS + QUANT_OUTPUTS},
+              "opset_version": QUANT_OPSET, "dynamo": False}
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")  # tracer warnings on the (constant) input checks
+        if kind == "qonnx":
+            _QONNXManager.export(graph, args=_example(qmodel), export_path=str(path),
+                                 keep_initializers_as_inputs=False, **kwargs)
+        else:
+            torch.onnx.export(graph, _example(qmodel), str(path), **kwargs)
+    proto = onnx.load(str(path))
+    specs = qmodel.layer_specs
+    meta = {
+        "family": config.family, "representation": kind,
+        "N": qmodel.spec.n_antennas, "M": qmodel.spec.n_rf, "K": qmodel.spec.n_users,
+        "I": qmodel.n_layers, "J": qmodel.n_inner,
+        "phase_bits": ",".join(str(s.phase_bits) for s in specs),
+        "w_format": f"{specs[-1].precoder.word_bits}.{specs[-1].precoder.frac_bits}",
+        "package_version": __version__,
+        "layout": "inputs h_re,h_im [B,N,K], p_t,noise [B] (float64); outputs codes [B,N,M], "
+                  "w_re,w_im [B,M,K] (int32 words, W = sqrt(p_t/N) w 2^-frac)",
+    }
+    del proto.metadata_props[:]
+    for key, value in meta.items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, str(value)
+    onnx.checker.check_model(proto, full_check=kind == "qcdq")  # QONNX ops have no ONNX schema
+    onnx.save(proto, str(path))
+    return path
+
+
+def run_quant_onnx(path: str | os.PathLike, h: np.ndarray, p_t: np.ndarray, noise: np.ndarray) -> list[np.ndarray]:
+    """Run ``model.qcdq.onnx`` in onnxruntime on complex channels ``h [B, N, K]``: codes, w_re, w_im."""
+    import onnxruntime as ort
+
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    feed = {"h_re": np.ascontiguousarray(h.real, dtype=np.float64), "h_im": np.ascontiguousarray(h.imag, dtype=np.float64),
+            "p_t": np.asarray(p_t, dtype=np.float64), "noise": np.asarray(noise, dtype=np.float64)}
+    return sess.run(QUANT_OUTPUTS, feed)
+
+
+def compare_quant_onnx(model_dir: str | os.PathLike, bundle: str | os.PathLike, count: int = 1000,
+                       seed: int = 2026) -> dict:
+    """Agreement and time of a bundle's ``model.qcdq.onnx`` (onnxruntime) against the QAT model
+    of ``model_dir`` and the hardware kernel, on ``count`` fresh channels at SNRs drawn
+    uniformly from -10..20 dB (sigma^2 = 1).  Returns the fractions of equal codes and W words."""
+    import time
+
+    from hbf_edge import kernels
+    from hbf_edge.channels import saleh_valenzuela_miso
+    from hbf_edge.quant import load_quantized
+    from hbf_edge.quant.upga.evaluate import quantized_design
+
+    from hbf_edge.export._core.bundle import read_bundle
+
+    path = read_bundle(bundle).path / "model.qcdq.onnx"
+    qmodel, config, precision = load_quantized(model_dir)
+    specs = precision.layer_specs()
+    N = config.spec.n_antennas
+    H = saleh_valenzuela_miso(count, N, config.spec.n_users, seed=seed)
+    p_t = 10 ** (np.random.default_rng(seed).uniform(-10, 20, count) / 10)
+    noise = np.ones(count)
+    t0 = time.perf_counter()
+    codes, w_re, w_im = run_quant_onnx(path, H, p_t, noise)
+    t_ort = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    q_codes, _, W = quantized_design(qmodel, H, p_t, noise)
+    t_torch = time.perf_counter() - t0
+    hw = kernels.upga_forward_hw(np.ascontiguousarray(H.real), np.ascontiguousarray(H.imag), p_t, noise,
+                                 qmodel.mu.detach().numpy(), qmodel.lam.detach().numpy(), specs[0], specs,
+                                 xi=qmodel.output_xi)
+    graphs = {k: onnx.load(str(path.with_name(f"model.{k}.onnx"))).graph for k in ("qcdq", "qonnx")}
+    w_q = W / np.sqrt(p_t / N)[:, None, None] * math.ldexp(1.0, specs[-1].precoder.frac_bits)
+    same_w = lambda a_re, a_im: float(((w_re == a_re) & (w_im == a_im)).mean())  # noqa: E731
+    return {
+        "channels": count, "seed": seed, "N": N, "I": qmodel.n_layers, "phase_bits": [s.phase_bits for s in specs],
+        "codes_equal_qat_model": float((codes == q_codes).mean()),
+        "codes_equal_kernel": float((codes == hw.codes).mean()),
+        "w_words_equal_qat_model": same_w(np.round(w_q.real), np.round(w_q.imag)),
+        "w_words_equal_kernel": same_w(hw.w_re, hw.w_im),
+        "seconds": {"onnxruntime": round(t_ort, 3), "torch_qat_model": round(t_torch, 3)},
+        "nodes": {k: len(g.node) for k, g in graphs.items()},
+        "qonnx_quant_nodes": sum(n.op_type == "Quant" for n in graphs["qonnx"].node),
+    }

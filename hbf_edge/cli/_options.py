@@ -1,0 +1,70 @@
+"""Command-line options generated from settings dataclasses, and parsed back into them.
+
+Each field becomes ``--name-with-dashes`` (or a positional argument), typed from its annotation:
+``bool`` a switch, ``list[X]`` one or more X, ``X | None`` an optional X.  The help text, short
+flag, choices, ``nargs`` and ``metavar`` come from the field's metadata
+(:func:`hbf_edge.families._protocol.field`).  Defaults stay in the dataclass: argparse sees
+``None`` for every unset option, so the dataclass's default (the paper's) applies and
+``--help`` shows it from the help text.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import typing
+from pathlib import Path
+from typing import Any
+
+__all__ = ["add_settings", "settings_from"]
+
+_SCALARS = {"int": int, "float": float, "str": str, "Path": Path, "bool": bool}
+
+
+def _kind(annotation: Any) -> tuple[type, bool]:
+    """(element type, is a list) of a resolved annotation such as ``list[float] | None``."""
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    if typing.get_origin(annotation) in (typing.Union, getattr(__import__("types"), "UnionType", None)) and args:
+        annotation = args[0]
+    if typing.get_origin(annotation) is list:
+        return typing.get_args(annotation)[0], True
+    return annotation, False
+
+
+def add_settings(parser: argparse.ArgumentParser, cls: type, title: str | None = None,
+                 skip: tuple[str, ...] = ()) -> None:
+    """Add one option per field of the settings dataclass ``cls`` (inherited fields first)."""
+    hints = typing.get_type_hints(cls)
+    group = parser.add_argument_group(title) if title else parser
+    for f in dataclasses.fields(cls):
+        if f.name in skip:
+            continue
+        meta = dict(f.metadata)
+        kind, many = _kind(hints[f.name])
+        kwargs: dict[str, Any] = {"help": meta.get("help", ""), "default": None}
+        if meta.get("positional"):
+            group.add_argument(f.name, type=kind, help=kwargs["help"], metavar=f.name.upper())
+            continue
+        names = [f"--{f.name.replace('_', '-')}"] + ([meta["flag"]] if "flag" in meta else [])
+        if kind is bool:
+            kwargs["action"] = "store_true" if f.default is False else argparse.BooleanOptionalAction
+        else:
+            kwargs["type"] = kind
+            if many:
+                kwargs["nargs"] = meta.get("nargs", "+")
+            for key in ("choices", "metavar"):
+                if key in meta:
+                    kwargs[key] = meta[key]
+        if meta.get("required"):
+            kwargs["required"] = True
+        group.add_argument(*names, dest=f.name, **kwargs)
+
+
+def settings_from(cls: type, ns: argparse.Namespace) -> Any:
+    """The dataclass ``cls`` from parsed options: unset options keep the dataclass's default."""
+    values = {}
+    for f in dataclasses.fields(cls):
+        value = getattr(ns, f.name, None)
+        if value is not None and not (value is False and f.default is False):
+            values[f.name] = value
+    return cls(**values)

@@ -1,0 +1,165 @@
+"""The family protocol: what a family of unfolded networks is, and what each stage asks of it.
+
+Numpy only (``kernels/`` reads :class:`FamilySpec`).  A family is one :class:`FamilySpec` plus
+one implementation per stage, each a plain object that satisfies the stage's protocol:
+
+* :class:`CoreStage` (``hbf_edge/families/<f>/``): channels, float training, evaluation,
+  profile, the float torch network;
+* :class:`KernelStage` (``kernels/<f>/``): the Numba float and hardware kernels on arrays;
+* :class:`QuantStage` (``quant/<f>/``): quantize a float model directory, load a quantized one;
+* :class:`ExportStage` (``export/<f>/``): the verified bundle of a quantized model.
+
+Options of the commands are the fields of the settings dataclasses each stage names
+(``train_settings``, ``eval_settings``, ...): their defaults are the paper's, their
+``metadata`` holds the help text and, optionally, ``flag`` (a short flag such as ``-Q``),
+``choices``, ``nargs`` and ``metavar``.  :func:`field` writes such a field.
+
+Every operation that reports to a person takes ``say`` (a callable given one line of text; the
+CLI passes :func:`print`, the library default is :func:`logging.info`) and returns the
+machine-readable result; no stage prints.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from pathlib import Path
+from typing import Any, Callable, Protocol, runtime_checkable
+
+import numpy as np
+
+__all__ = ["FamilySpec", "CoreStage", "KernelStage", "QuantStage", "ExportStage", "field", "Say", "log_say",
+           "STAGES"]
+
+STAGES = ("core", "kernels", "quant", "export")
+Say = Callable[[str], None]
+_log = logging.getLogger("hbf_edge")
+
+
+def log_say(line: str) -> None:
+    """The library's default ``say``: one ``logging.info`` record per line."""
+    _log.info(line)
+
+
+def field(default: Any, help: str, **cli: Any) -> Any:  # noqa: A002 - argparse's own word
+    """A settings field with its help text and CLI hints (``flag``, ``choices``, ``nargs``,
+    ``metavar``); mutable defaults (lists) are copied per instance."""
+    meta = {"help": help, **cli}
+    if isinstance(default, list):
+        return dataclasses.field(default_factory=lambda: list(default), metadata=meta)
+    return dataclasses.field(default=default, metadata=meta)
+
+
+@dataclasses.dataclass(frozen=True)
+class FamilySpec:
+    """What a family is, independent of any stage.
+
+    Attributes
+    ----------
+    name : str
+        Registry key, the CLI subcommand and ``config.json``'s ``family``.
+    paper : str
+        The paper's file in ``papers/``.
+    title : str
+        One line for ``--help``.
+    channel_axes : tuple of str
+        Axis names of the family's channel array, batch first (e.g. ``("B", "N", "K")``); the
+        array is complex, key ``H`` in ``.npz``/``.mat`` files.
+    metrics : tuple of str
+        Names of the evaluation metrics (keys of the evaluation result).
+    formats : tuple of str
+        Named fixed-point formats of the hardware datapath, in the order of the kernels' format
+        table rows (empty: the family has no fixed-point datapath of that kind).
+    counter_sites : tuple of str
+        Overflow-counter sites of the hardware kernel, in counter-column order.
+    tiny : callable
+        ``tiny() -> train settings`` for a model small enough for the contract tests.
+    """
+
+    name: str
+    paper: str
+    title: str
+    channel_axes: tuple[str, ...]
+    metrics: tuple[str, ...]
+    formats: tuple[str, ...]
+    counter_sites: tuple[str, ...]
+    tiny: Callable[[], Any]
+
+    def format_index(self, name: str) -> int:
+        """Row of format ``name`` in the kernels' format table."""
+        return self.formats.index(name)
+
+    def site_index(self, name: str) -> int:
+        """Column of counter site ``name`` in the kernels' overflow counters."""
+        return self.counter_sites.index(name)
+
+
+@runtime_checkable
+class CoreStage(Protocol):
+    """The float side of a family (``hbf_edge/families/<f>/``; torch allowed, not quant/export)."""
+
+    spec: FamilySpec
+    train_settings: type
+    eval_settings: type
+    channel_settings: type
+
+    def channel_shape(self, config: Any) -> tuple[int, ...]:
+        """Shape of one channel (no batch axis) that a model of ``config`` takes."""
+
+    def draw_channels(self, config: Any, count: int, seed: int) -> np.ndarray:
+        """``count`` held-out channels like the model's training channels, seeded."""
+
+    def make_channels(self, settings: Any, count: int, seed: int, out: Path, say: Say) -> Path:
+        """Write a seeded channel dataset of the family's kind."""
+
+    def train(self, settings: Any, H: np.ndarray | None, out: Path, overwrite: bool, progress: bool,
+              say: Say) -> dict[str, Any]:
+        """Train in float and write the model directory ``out``; ``H``: the user's channels."""
+
+    def evaluate(self, models: list[tuple[Path, Any, Any]], H: np.ndarray | None, settings: Any, out: Path,
+                 progress: bool, say: Say) -> dict[str, Any]:
+        """Evaluate ``(model_dir, torch module, ModelConfig)`` triples; write results and plots."""
+
+    def profile(self, model_dir: Path, backends: tuple[str, ...] | None, batches: tuple[int, ...] | None,
+                repeat: int, target: dict[str, Any], loaded: Any, extra: dict[str, Any], progress: bool
+                ) -> dict[str, Any]:
+        """Per-layer latency per backend; ``extra``: backends other stages provide (ONNX)."""
+
+
+@runtime_checkable
+class KernelStage(Protocol):
+    """The Numba kernels of a family (``kernels/<f>/``; numpy and numba only)."""
+
+    def load(self, model_dir: Path) -> Any:
+        """The model directory's parameters as the kernels take them."""
+
+    def forward(self, model: Any, H: np.ndarray, snr_db: float, noise: float = 1.0) -> dict[str, np.ndarray]:
+        """Float kernel on channels ``H``: the design's arrays."""
+
+    def forward_hw(self, model_dir: Path, H: np.ndarray, snr_db: float, noise: float = 1.0) -> dict[str, np.ndarray]:
+        """Bit-accurate hardware kernel of a quantized directory: codes, words and counters."""
+
+
+@runtime_checkable
+class QuantStage(Protocol):
+    """Quantization of a family (``quant/<f>/``)."""
+
+    quant_settings: type
+
+    def quantize(self, model_dir: Path, out: Path, settings: Any, H: np.ndarray | None, overwrite: bool,
+                 progress: bool, say: Say) -> dict[str, Any]:
+        """Quantize a float model directory into ``out``; returns the retention record."""
+
+    def load(self, model_dir: Path) -> tuple[Any, Any]:
+        """The torch module (float or quantized) and the ModelConfig of a directory."""
+
+
+@runtime_checkable
+class ExportStage(Protocol):
+    """The bundle of a family (``export/<f>/``)."""
+
+    export_settings: type
+
+    def export(self, model_dir: Path, out: Path, H: np.ndarray | None, settings: Any, overwrite: bool,
+               say: Say) -> Path:
+        """Write the verified bundle of a model directory; ``H``: the user's channels."""

@@ -1,0 +1,154 @@
+"""Settings every family's commands share (numpy only).
+
+A family's settings dataclass for a command derives from the base here and adds its own fields
+(defaults: the paper's).  The CLI turns the fields into options (:mod:`hbf_edge.cli._options`);
+Python users build the dataclass directly.  Every base is keyword-only, so a family may add
+fields in any order.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from hbf_edge.errors import ConfigError
+from hbf_edge.families._protocol import field
+
+__all__ = ["DEFAULT_TEST_SEED", "Settings", "ChannelCommon", "TrainCommon", "EvalCommon", "QuantCommon", "ExportCommon",
+           "ProfileCommon", "StudyCommon", "check_positive"]
+
+# held-out channels differ from the training ones (seed 0) by default
+DEFAULT_TEST_SEED = 2026
+
+
+def check_positive(settings: object, *names: str) -> None:
+    """Refuse (ConfigError naming the option) any of ``names`` that is set and < 1."""
+    for name in names:
+        value = getattr(settings, name)
+        values = value if isinstance(value, (list, tuple)) else [value]
+        if any(v is not None and v < 1 for v in values):
+            raise ConfigError(f"--{name.replace('_', '-')} must be >= 1, got {value}")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Settings:
+    """Base of every settings dataclass: required fields are checked, ``str`` paths become
+    :class:`~pathlib.Path`, then :meth:`validate` runs (override it, calling ``super()``)."""
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if value is None and (f.metadata.get("required") or f.metadata.get("positional")):
+                raise ConfigError(f"{f.name.replace('_', '-')} is required")
+            if isinstance(value, str) and "Path" in str(f.type):
+                object.__setattr__(self, f.name, Path(value))
+        self.validate()
+
+    def validate(self) -> None:
+        """Checks across fields; raise :class:`ConfigError` with the option's name."""
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ChannelCommon(Settings):
+    """``hbf-edge channels FAMILY``: a seeded channel dataset."""
+
+    out: Path = field(None, "output .npz file", required=True)
+    count: int = field(1000, "number of channels (default 1000)")
+    seed: int = field(DEFAULT_TEST_SEED, f"random seed (default {DEFAULT_TEST_SEED})")
+
+    def validate(self) -> None:
+        check_positive(self, "count")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class TrainCommon(Settings):
+    """``hbf-edge train FAMILY``: float training into a new model directory."""
+
+    out: Path = field(None, "model directory to create", required=True)
+    overwrite: bool = field(False, "replace an existing model directory")
+    channels: Path | None = field(None, "training channels: a dataset from `hbf-edge channels` or a plain "
+                                        ".npy/.npz/.mat array H (default: fresh channels drawn with --seed)")
+    seed: int = field(0, "seed of channels, SNR draws and shuffling (default 0)")
+    precision: str = field("float64", "arithmetic precision (default float64)", choices=["float64", "float32"])
+    quiet: bool = field(False, "no progress bars", flag="-q")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class EvalCommon(Settings):
+    """``hbf-edge evaluate MODEL_DIR``."""
+
+    model_dir: Path = field(None, "model directory", positional=True)
+    out: Path | None = field(None, "directory for results.json and plots (default MODEL_DIR/eval)")
+    channels: Path | None = field(None, "held-out channels: a dataset or a plain .npy/.npz/.mat array H "
+                                        "(default: --test-size fresh ones)")
+    test_size: int = field(1000, "held-out channels to draw (default 1000)")
+    test_seed: int = field(DEFAULT_TEST_SEED, f"seed of the held-out channels (default {DEFAULT_TEST_SEED})")
+    quiet: bool = field(False, "no progress bars", flag="-q")
+
+    def validate(self) -> None:
+        check_positive(self, "test_size")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class QuantCommon(Settings):
+    """``hbf-edge quantize MODEL_DIR --out DIR``."""
+
+    model_dir: Path = field(None, "float model directory from `hbf-edge train`", positional=True)
+    out: Path = field(None, "quantized model directory to create", required=True)
+    overwrite: bool = field(False, "replace an existing output directory")
+    method: str = field("qat", "qat: quantization-aware retraining (default); ptq: keep the float parameters",
+                        choices=["qat", "ptq"])
+    channels: Path | None = field(None, "channels: a dataset or a plain .npy/.npz/.mat array H; QAT trains on "
+                                        "them and retention is measured on --test-size fresh ones")
+    epochs: int = field(5, "QAT epochs (default 5)")
+    seed: int = field(1, "seed of the QAT channels and SNR draws (default 1)")
+    test_size: int = field(1000, "held-out channels (default 1000)")
+    test_seed: int = field(DEFAULT_TEST_SEED, f"their seed (default {DEFAULT_TEST_SEED})")
+    quiet: bool = field(False, "no progress bars", flag="-q")
+
+    def validate(self) -> None:
+        check_positive(self, "test_size")
+        if self.epochs < 0:
+            raise ConfigError(f"--epochs must be >= 0, got {self.epochs}")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ExportCommon(Settings):
+    """``hbf-edge export MODEL_DIR --out BUNDLE``."""
+
+    model_dir: Path = field(None, "quantized model directory from `hbf-edge quantize`", positional=True)
+    out: Path = field(None, "bundle directory to create", required=True)
+    overwrite: bool = field(False, "replace an existing bundle")
+    channels: Path | None = field(None, "channels of beams.npz: a dataset or a plain .npy/.npz/.mat array H "
+                                        "(default: --count fresh ones)")
+    count: int = field(100, "channels to draw when --channels is not given (default 100)")
+    seed: int = field(DEFAULT_TEST_SEED, f"their seed (default {DEFAULT_TEST_SEED})")
+
+    def validate(self) -> None:
+        check_positive(self, "count")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ProfileCommon(Settings):
+    """``hbf-edge profile MODEL_DIR``."""
+
+    model_dir: Path = field(None, "model directory (float or quantized)", positional=True)
+    backends: list[str] | None = field(None, "backends to time (default: all the family has)", nargs="+")
+    batches: list[int] | None = field(None, "batch sizes (default: the family's)", nargs="+")
+    repeat: int = field(5, "timed runs per figure (default 5)")
+    target: str = field("dsp", "target file (.toml) or an example name: dsp, mcu (default dsp)")
+    json: bool = field(False, "print the JSON instead of the table")
+    out: Path | None = field(None, "directory for profile.json and profile.png (default MODEL_DIR/profile)")
+    quiet: bool = field(False, "no progress bars", flag="-q")
+
+    def validate(self) -> None:
+        check_positive(self, "repeat", "batches")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class StudyCommon(Settings):
+    """``hbf-edge study quantization MODEL_DIR --out DIR``."""
+
+    model_dir: Path = field(None, "float model directory", positional=True)
+    out: Path = field(None, "output directory", required=True)
+    quiet: bool = field(False, "no progress bars", flag="-q")

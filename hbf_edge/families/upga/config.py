@@ -1,0 +1,106 @@
+"""UPGA (``upga_multiuser_hbf.txt``): what the family is, and its settings (numpy only).
+
+Defaults are the paper's (Section IV: N=64, M=K=4, P=10 paths, I=10 outer layers, J=1),
+except the layer loss: ``uniform`` (mean over all layers) where the paper trains on the final
+layer only -- every layer's output is then a usable design (README, "Measured results").
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from hbf_edge.families._protocol import FamilySpec, field
+from hbf_edge.families._settings import (
+    ChannelCommon,
+    EvalCommon,
+    ProfileCommon,
+    TrainCommon,
+    check_positive,
+)
+from hbf_edge.hw.spec import FORMATS
+
+__all__ = ["SPEC", "COUNTER_SITES", "UpgaChannels", "UpgaTrain", "UpgaEval", "UpgaProfile", "DEFAULT_SNRS"]
+
+DEFAULT_SNRS = [-10.0, -5.0, 0.0, 5.0, 10.0, 15.0, 20.0]
+# overflow-counter sites of the hardware kernel, in counter-column order ("input": the
+# quantisation of H and the steps; the rest: kernels/upga/_fixed.py)
+COUNTER_SITES = ("input", "init", "G", "E", "power", "reciprocal", "C", "D", "grad_F", "F_update", "grad_W",
+                 "W_update", "norm", "W", "output")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class MisoSizes:
+    """The single-cell MISO system (eq. 2-3): N antennas, M RF chains, K users, P paths."""
+
+    n_antennas: int = field(64, "transmit antennas N (default 64)", flag="-N")
+    n_users: int = field(4, "single-antenna users K (default 4)", flag="-K")
+    paths: int = field(10, "Saleh-Valenzuela paths per user P (default 10)")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class UpgaChannels(ChannelCommon, MisoSizes):
+    """``hbf-edge channels upga``: Saleh-Valenzuela MISO channels ``[B, N, K]``."""
+
+    def validate(self) -> None:
+        super().validate()
+        check_positive(self, "n_antennas", "n_users", "paths")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class UpgaTrain(TrainCommon, MisoSizes):
+    """``hbf-edge train upga``: Algorithm 1 unfolded, trainable mu [I x J] and lambda [I],
+    unsupervised on the sum rate (eq. 4) over SNRs drawn from [snr_min, snr_max]."""
+
+    n_rf: int = field(4, "RF chains M, >= K (default 4)", flag="-M")
+    layers: int = field(10, "outer layers I (default 10)", flag="-I")
+    inner: int = field(1, "F-steps per layer J (default 1)", flag="-J")
+    train_size: int = field(500, "training channels (default 500)")
+    epochs: int = field(20, "epochs (default 20)")
+    batch_size: int = field(10, "channels per Adam step (default 10)")
+    lr: float = field(1e-3, "Adam learning rate (default 1e-3)")
+    lr_decay: float = field(0.97, "learning-rate decay per epoch (default 0.97)")
+    snr_min: float = field(-10.0, "lowest training SNR in dB (default -10)")
+    snr_max: float = field(20.0, "highest training SNR in dB (default 20)")
+    mu0: float = field(0.01, "initial F step sizes (default 0.01)")
+    lambda0: float = field(1e-4, "initial W step sizes (default 1e-4)")
+    layer_loss: str = field("uniform", "uniform: mean over all layers (default; every layer useful); last: "
+                                       "the paper's final-layer loss", choices=["uniform", "last"])
+
+    def validate(self) -> None:
+        super().validate()
+        check_positive(self, "n_antennas", "n_users", "paths", "n_rf", "layers", "inner", "train_size", "epochs",
+                       "batch_size")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class UpgaEval(EvalCommon):
+    """``hbf-edge evaluate`` of a UPGA model: sum rate vs SNR and vs layers, against PGA-30,
+    PGA-100, OMP hybrid and fully digital ZF."""
+
+    snr: list[float] = field(DEFAULT_SNRS, "SNRs in dB (default -10 -5 0 5 10 15 20)", metavar="DB")
+    noise: float = field(1.0, "noise power sigma_n^2 (default 1)")
+    dump: Path | None = field(None, "also write channels, SNRs and every method's precoders to this .npz "
+                                      "(keys H, snr_db, noise_power, F_<method>, W_<method>, W_zf)")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class UpgaProfile(ProfileCommon):
+    """``hbf-edge profile`` of a UPGA model: init and each layer per backend."""
+
+
+def _tiny() -> UpgaTrain:
+    return UpgaTrain(out=Path("tiny-upga"), n_antennas=8, n_users=2, n_rf=2, paths=3, layers=2, train_size=8,
+                     epochs=1, batch_size=4, quiet=True)
+
+
+SPEC = FamilySpec(
+    name="upga",
+    paper="upga_multiuser_hbf.txt",
+    title="unfolded projected gradient ascent, multiuser hybrid beamforming (sum rate)",
+    channel_axes=("B", "N", "K"),
+    metrics=("sum_rate",),
+    formats=FORMATS,
+    counter_sites=COUNTER_SITES,
+    tiny=_tiny,
+)

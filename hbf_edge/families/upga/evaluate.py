@@ -1,0 +1,164 @@
+"""Held-out evaluation: sum rate vs SNR and vs layers/iterations, for a model and baselines.
+
+Methods (names are the keys of the JSON results and of the ``--dump`` file):
+
+* ``upga``   -- the trained unfolded network;
+* ``pga30``, ``pga100`` -- conventional PGA, fixed steps mu=0.01, lambda=1e-4, with the
+  model's J inner F-steps, 30 / 100 outer iterations (Algorithm 1);
+* ``omp``    -- OMP spatially sparse precoding factorising digital ZF (hybrid baseline);
+* ``zf``     -- fully digital zero forcing (upper reference; no F).
+
+Every method sees the same channels at every SNR (``P_t = 10^(SNR/10)``, ``sigma_n^2`` =
+``noise``).  All rates are computed by one function, :func:`hbf_edge.objectives.sum_rate`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from hbf_edge import cplx
+from hbf_edge._io import atomic_file
+from hbf_edge.baselines import omp_hybrid, zero_forcing
+from hbf_edge.channels import validate_miso_channels
+from hbf_edge.cplx import C
+from hbf_edge.errors import ConfigError
+from hbf_edge.objectives import sum_rate
+from hbf_edge.training import snr_db_to_power
+from hbf_edge.families.upga.model import PGA_LAMBDA0, PGA_MU0, UPGA, pga_forward
+
+__all__ = ["METHODS", "evaluate", "write_dump"]
+
+METHODS = ("upga", "pga30", "pga100", "omp", "zf")
+PGA_ITERATIONS = {"pga30": 30, "pga100": 100}
+
+
+def _to_c(z: np.ndarray) -> C:
+    t = torch.from_numpy(np.ascontiguousarray(z))
+    return C(t.real.contiguous(), t.imag.contiguous())
+
+
+def _to_np(z: C) -> np.ndarray:
+    return (z.re.numpy() + 1j * z.im.numpy()).astype(np.complex128)
+
+
+def evaluate(
+    model: UPGA,
+    H: np.ndarray,
+    snr_db: list[float],
+    noise: float = 1.0,
+    keep_precoders: bool = False,
+    progress: bool = True,
+) -> tuple[dict[str, Any], dict[str, np.ndarray] | None]:
+    """Evaluate ``model`` and the baselines on channels ``H`` at every SNR.
+
+    Parameters
+    ----------
+    model : UPGA
+    H : ndarray of complex, [S, N, K]
+        Held-out channels.
+    snr_db : list of float
+        SNRs in dB.
+    noise : float
+        ``sigma_n^2`` (> 0).
+    keep_precoders : bool
+        Also return every method's precoders for :func:`write_dump`.
+
+    Returns
+    -------
+    results : dict
+        ``snr_db``; ``sum_rate[method]`` (mean per SNR); ``sum_rate_std[method]``;
+        ``layers[snr]`` with the mean rate after the initialisation and after each layer for
+        ``upga`` (I+1 values) and each iteration for ``pga`` (101 values).
+    precoders : dict or None
+        Keys ``F_<method>`` ([SNR, S, N, M]) and ``W_<method>``; ``W_zf`` is [SNR, S, N, K].
+    """
+    H = validate_miso_channels(H, name="evaluation channels")
+    if not snr_db:
+        raise ConfigError("need at least one SNR")
+    if not (np.isfinite(noise) and noise > 0):
+        raise ConfigError(f"noise power must be > 0, got {noise!r}")
+    S, N, K = H.shape
+    Hc = _to_c(H)
+    n_rf, J = model.n_rf, model.n_inner
+    mu_pga = torch.full((100, J), PGA_MU0, dtype=torch.float64)
+    lam_pga = torch.full((100,), PGA_LAMBDA0, dtype=torch.float64)
+    rates: dict[str, list[list[float]]] = {m: [] for m in METHODS}
+    layers: dict[str, dict[str, list[float]]] = {}
+    kept: dict[str, list[np.ndarray]] = {}
+    noise_t = torch.full((S,), float(noise), dtype=torch.float64)
+    bar = tqdm(total=len(snr_db) * len(METHODS), desc="evaluate", disable=not progress, leave=False)
+    for snr in snr_db:
+        p_np = np.full(S, snr_db_to_power(snr, noise))
+        p_t = torch.from_numpy(p_np)
+        designs: dict[str, tuple[C, C]] = {}
+        with torch.no_grad():
+            (F, W), traj = model.run(Hc, p_t, noise_t, trajectory=True)
+            designs["upga"] = (F, W)
+            layer_entry = {"upga": [float(r.mean()) for r in traj]}
+            bar.update()
+            for name, iters in PGA_ITERATIONS.items():
+                (F, W), traj = pga_forward(
+                    Hc, p_t, noise_t, mu_pga[:iters], lam_pga[:iters], n_rf, trajectory=(iters == 100)
+                )
+                designs[name] = (F, W)
+                if traj is not None:
+                    layer_entry["pga"] = [float(r.mean()) for r in traj]
+                bar.update()
+        layers[f"{snr:g}"] = layer_entry
+        F_omp, W_omp = omp_hybrid(H, p_np, n_rf)
+        designs["omp"] = (_to_c(F_omp), _to_c(W_omp))
+        bar.update()
+        X = zero_forcing(H, p_np)
+        designs["zf"] = (_to_c(X), cplx.eye(K, Hc.re))
+        bar.update()
+        for name, (F, W) in designs.items():
+            r = sum_rate(Hc, F, W, noise_t).numpy()
+            rates[name].append([float(r.mean()), float(r.std())])
+            if keep_precoders:
+                if name == "zf":
+                    kept.setdefault("W_zf", []).append(_to_np(F))
+                else:
+                    kept.setdefault(f"F_{name}", []).append(_to_np(F))
+                    kept.setdefault(f"W_{name}", []).append(_to_np(W))
+    bar.close()
+    results = {
+        "n_channels": S,
+        "sizes": {"N": N, "M": n_rf, "K": K, "I": model.n_layers, "J": J},
+        "noise_power": float(noise),
+        "snr_db": [float(s) for s in snr_db],
+        "sum_rate": {m: [v[0] for v in rates[m]] for m in METHODS},
+        "sum_rate_std": {m: [v[1] for v in rates[m]] for m in METHODS},
+        "layers": layers,
+    }
+    precoders = {k: np.stack(v) for k, v in kept.items()} if keep_precoders else None
+    return results, precoders
+
+
+def write_dump(
+    path: str | os.PathLike, H: np.ndarray, snr_db: list[float], noise: float, precoders: dict[str, np.ndarray]
+) -> Path:
+    """Write channels, SNRs and every method's final precoders so rates can be recomputed.
+
+    Samples are SNR-major: sample ``s = i * S + c`` is channel ``c`` at ``snr_db[i]``.  Keys:
+    ``H`` (S' x N x K), ``snr_db`` (S',), ``noise_power`` (scalar), ``F_<method>`` (S' x N x M)
+    and ``W_<method>`` (S' x M x K), and ``W_zf`` (S' x N x K) for fully digital ZF.
+    """
+    n_snr, S = len(snr_db), H.shape[0]
+    out: dict[str, np.ndarray] = {
+        "H": np.tile(H, (n_snr, 1, 1)),
+        "snr_db": np.repeat(np.asarray(snr_db, dtype=np.float64), S),
+        "noise_power": np.asarray(float(noise)),
+    }
+    for key, value in precoders.items():
+        out[key] = value.reshape((n_snr * S,) + value.shape[2:])
+    path = Path(path)
+    with atomic_file(path) as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, **out)
+    return path

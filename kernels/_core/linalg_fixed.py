@@ -1,0 +1,93 @@
+"""Small dense complex algebra of the bit-accurate datapath (Numba, int64 only).
+
+Matrices are (re, im) pairs of int64 arrays in the accumulator format (format row ``ACC``);
+every stored value is rounded once by that format's rule and fitted, overflows counted in
+``cnt[site]`` (the caller's stage).  The contract is the one of :mod:`kernels.upga._fixed`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from hbf_edge.kernels._core.fixed import ACC, div_round, fit, requant, rshift
+from hbf_edge.kernels._core.linalg import pivot_rows
+
+
+@njit(cache=True)
+def inv_fx(a, out, fm, cnt, site):  # pragma: no cover - compiled
+    """Gauss-Jordan inverse of the real matrix ``a`` (accumulator format; destroyed)."""
+    n = a.shape[0]
+    fA = fm[ACC, 0]
+    mode = fm[ACC, 3]
+    for i in range(n):
+        for j in range(n):
+            out[i, j] = (1 << fA) if i == j else 0
+    for col in range(n):
+        pivot_rows(a, out, col)
+        p = a[col, col]
+        if p == 0:  # singular to working precision: counted, column left as is
+            cnt[site] += 1
+            continue
+        r = fit(div_round(1 << (2 * fA), p, mode), fm[ACC], cnt, site)
+        for j in range(n):
+            a[col, j] = requant(a[col, j] * r, fA, fm[ACC], cnt, site)
+            out[col, j] = requant(out[col, j] * r, fA, fm[ACC], cnt, site)
+        for row in range(n):
+            if row != col:
+                f = a[row, col]
+                if f != 0:
+                    for j in range(n):
+                        a[row, j] = fit(a[row, j] - rshift(f * a[col, j], fA, mode), fm[ACC], cnt, site)
+                        out[row, j] = fit(out[row, j] - rshift(f * out[col, j], fA, mode), fm[ACC], cnt, site)
+
+
+@njit(cache=True)
+def cinv_fx(xr, xi, outr, outi, fm, cnt, site):  # pragma: no cover - compiled
+    """Complex inverse through the real embedding ``[[Xr, -Xi], [Xi, Xr]]``."""
+    n = xr.shape[0]
+    big = np.empty((2 * n, 2 * n), np.int64)
+    inv = np.empty((2 * n, 2 * n), np.int64)
+    for i in range(n):
+        for j in range(n):
+            big[i, j] = xr[i, j]
+            big[i, j + n] = -xi[i, j]
+            big[i + n, j] = xi[i, j]
+            big[i + n, j + n] = xr[i, j]
+    inv_fx(big, inv, fm, cnt, site)
+    for i in range(n):
+        for j in range(n):
+            outr[i, j] = inv[i, j]
+            outi[i, j] = inv[i + n, j]
+
+
+@njit(cache=True)
+def gram_fx(ar, ai, br, bi, outr, outi, shift, fm, cnt, site):  # pragma: no cover - compiled
+    """``out = A^H B`` (A [N, P], B [N, Q]) rounded down by ``shift`` bits into the accumulator."""
+    N, P = ar.shape
+    Q = br.shape[1]
+    for i in range(P):
+        for j in range(Q):
+            sr = 0
+            si = 0
+            for n in range(N):
+                sr += ar[n, i] * br[n, j] + ai[n, i] * bi[n, j]
+                si += ar[n, i] * bi[n, j] - ai[n, i] * br[n, j]
+            outr[i, j] = requant(sr, shift, fm[ACC], cnt, site)
+            outi[i, j] = requant(si, shift, fm[ACC], cnt, site)
+
+
+@njit(cache=True)
+def matmul_fx(ar, ai, br, bi, outr, outi, shift, fm, cnt, site):  # pragma: no cover - compiled
+    """``out = A B`` (A [P, R], B [R, Q]) rounded down by ``shift`` bits into the accumulator."""
+    P, R = ar.shape
+    Q = br.shape[1]
+    for i in range(P):
+        for j in range(Q):
+            sr = 0
+            si = 0
+            for r in range(R):
+                sr += ar[i, r] * br[r, j] - ai[i, r] * bi[r, j]
+                si += ar[i, r] * bi[r, j] + ai[i, r] * br[r, j]
+            outr[i, j] = requant(sr, shift, fm[ACC], cnt, site)
+            outi[i, j] = requant(si, shift, fm[ACC], cnt, site)

@@ -1,0 +1,78 @@
+"""Private Numba batch entry points of the UPGA hardware mode: the per-channel datapath of
+:mod:`kernels.upga._fixed`, parallel over the channels of a batch (``prange``); the fused
+forward for :func:`kernels.upga_forward_hw` and one entry per stage for the profiler."""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from hbf_edge.kernels.upga._fixed import NO_OUTPUT_STAGE, init_fx, layers_fx_one, output_fx, table_words
+
+
+@njit(cache=True)
+def _buffers(N, M, K):  # pragma: no cover - compiled
+    return (np.empty((K, M), np.int64), np.empty((K, M), np.int64), np.empty((K, K), np.int64),
+            np.empty((K, K), np.int64), np.empty((K, M), np.int64), np.empty((K, M), np.int64),
+            np.empty((M, K), np.int64), np.empty((M, K), np.int64), np.empty((N, M), np.int64),
+            np.empty((N, M), np.int64))
+
+
+@njit(cache=True, parallel=True)
+def forward_fx_batch(h_r, h_i, noise, mu, lam, xi, lut_c, lut_s, n_codes, fms, codes, w_r, w_i, counts):  # pragma: no cover
+    """Initialisation, ``I`` layers and the output stage (unless ``xi`` is ``NO_OUTPUT_STAGE``)
+    for every channel, parallel over the batch.
+
+    ``noise [B]`` (accumulator) and ``lam [B, I]`` (step) are the per-channel normalised
+    inputs; ``mu [I, J]`` and ``xi`` (step).  Layer ``i`` computes with its own phase table
+    ``lut_c[i, :n_codes[i]]`` and formats ``fms[i]``; the initialisation uses layer 0's.  The
+    model-wide formats (all but the precoder's) are the same in every ``fms[i]``.
+    """
+    B, N, K = h_r.shape
+    M = codes.shape[2]
+    for b in prange(B):
+        gr, gi, cr, ci, dr, di, ar, ai, fc, fs = _buffers(N, M, K)
+        init_fx(h_r[b], h_i[b], codes[b], fc, fs, lut_c[0, :n_codes[0]], lut_s[0, :n_codes[0]], w_r[b], w_i[b],
+                fms[0], counts[b], ar, ai)
+        layers_fx_one(h_r[b], h_i[b], codes[b], fc, fs, w_r[b], w_i[b], noise[b], mu, lam[b], lut_c, lut_s, n_codes,
+                      fms, counts[b], 0, gr, gi, cr, ci, dr, di, ar, ai)
+        if xi != NO_OUTPUT_STAGE:
+            output_fx(h_r[b], h_i[b], fc, fs, noise[b], xi, w_r[b], w_i[b], fms[-1], counts[b])
+
+
+@njit(cache=True, parallel=True)
+def output_fx_batch(h_r, h_i, noise, xi, lut_c, lut_s, fms, codes, w_r, w_i, counts):  # pragma: no cover
+    """The output stage alone on the last layer's codes, in place on W (per-stage profiling)."""
+    B = h_r.shape[0]
+    last = fms.shape[0] - 1
+    for b in prange(B):
+        fc, fs = table_words(lut_c[last], lut_s[last], codes[b])
+        output_fx(h_r[b], h_i[b], fc, fs, noise[b], xi, w_r[b], w_i[b], fms[last], counts[b])
+
+
+@njit(cache=True, parallel=True)
+def init_fx_batch(h_r, h_i, lut_c, lut_s, n_codes, fms, codes, w_r, w_i, counts):  # pragma: no cover
+    """The initialisation alone (layer 0's precision), for per-stage profiling."""
+    B, N, K = h_r.shape
+    M = codes.shape[2]
+    for b in prange(B):
+        gr, gi, cr, ci, dr, di, ar, ai, fc, fs = _buffers(N, M, K)
+        init_fx(h_r[b], h_i[b], codes[b], fc, fs, lut_c[0, :n_codes[0]], lut_s[0, :n_codes[0]], w_r[b], w_i[b],
+                fms[0], counts[b], ar, ai)
+
+
+@njit(cache=True, parallel=True)
+def layers_fx_batch(h_r, h_i, noise, mu, lam, lut_c, lut_s, n_codes, fms, codes, w_r, w_i, counts, first):  # pragma: no cover
+    """Layers ``first ..`` (rows of ``mu [I', J]``, ``lam [B, I']``) in place on (codes, W); the
+    table words of the incoming codes come from the table of the layer that chose them."""
+    B, N, K = h_r.shape
+    M = codes.shape[2]
+    src = first - 1 if first > 0 else 0
+    for b in prange(B):
+        gr, gi, cr, ci, dr, di, ar, ai, fc, fs = _buffers(N, M, K)
+        for n in range(N):
+            for m in range(M):
+                fc[n, m] = lut_c[src, codes[b, n, m]]
+                fs[n, m] = lut_s[src, codes[b, n, m]]
+        layers_fx_one(h_r[b], h_i[b], codes[b], fc, fs, w_r[b], w_i[b], noise[b], mu, lam[b], lut_c, lut_s, n_codes,
+                      fms, counts[b], first, gr, gi, cr, ci, dr, di, ar, ai)

@@ -1,0 +1,401 @@
+"""Private Numba kernel of the bit-accurate UPGA forward (integer arithmetic only).
+
+The datapath (the contract the integer reference ``tests/naive_fixed.py`` implements too):
+
+* Precision may differ per layer (phase bits and the precoder format, hls4ml style): layer i
+  reads its own table and formats, the initialisation uses layer 0's, and W is re-rounded into
+  the next layer's precoder format when it changes.
+* F is held as Q-bit phase codes; its entries are read from the (cos, sin) table ``L`` (format
+  ``lut``, fraction bits fL).  W is held power-normalised, ``||F W_hw||_F^2 = N`` (format
+  ``precoder``, fW); the true precoder is ``W = sqrt(P_t / N) W_hw``.  In these units the
+  sum rate and both gradient steps are those of Algorithm 1 with the noise ``s2 N / P_t`` and
+  the W step ``lambda N / P_t`` (E scales by rho = sqrt(P_t/N), a_k and b_k by rho^2, grad_F is
+  unchanged and grad_W scales by 1/rho), so P_t enters only through these two per-channel
+  inputs, and W's range does not depend on the SNR.
+* Sums of products accumulate exactly in int64; each stored value is rounded once by its
+  destination format's rule (``requant``) and saturated (or wrapped), every overflow counted per
+  site.  Formats: H ``channel`` (fH); G, E, powers, norms, W before normalisation and the
+  eq. (13) algebra ``accumulator`` (fA); reciprocals, C, D, gradients, the F update and the scale
+  ``gradient`` (fG); step sizes ``step`` (fS).
+* Eq. (6)-(7): ``x = L[c] + mu grad_F`` in the gradient format, new code
+  ``argmax_c Re(x conj L[c])`` (:func:`kernels._core.fixed.nearest_code`).
+* Eq. (8)-(9): ``W_acc = W + lambda' grad_W`` in the accumulator format, then
+  ``s = isqrt(N 2^(fA+2fG) // ||F W_acc||^2)`` and ``W = W_acc s``.
+* ``1/a_k``, ``1/b_k``: one integer division each.  Eq. (13): ``(H^H H)^-1`` and
+  ``(F^H F)^-1`` by Gauss-Jordan with partial pivoting on the real embedding, in the
+  accumulator format.
+* Output stage (optional, after the last layer, in its formats; counter site ``output``): W
+  becomes the transmit Wiener filter on the effective channel of the final codes (the
+  regularised zero forcing of the PTQ refit baseline), see :func:`output_fx`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from hbf_edge.kernels._core.fixed import (
+    ACC,
+    CH,
+    GRD,
+    LUT,
+    PRE,
+    STP,
+    div_round,
+    fit,
+    isqrt,
+    nearest_code,
+    requant,
+    rshift,
+)
+from hbf_edge.kernels._core.linalg_fixed import cinv_fx, gram_fx, matmul_fx
+# saturation counter sites
+SITES = ("init", "G", "E", "power", "reciprocal", "C", "D", "grad_F", "F_update", "grad_W",
+         "W_update", "norm", "W", "output")
+S_INIT, S_G, S_E, S_POW, S_REC, S_C, S_D, S_GF, S_X, S_GW, S_WACC, S_NORM, S_W, S_OUT = range(14)
+NO_OUTPUT_STAGE = -1  # the xi word that switches the output stage off
+
+
+@njit(cache=True)
+def gain_fx(hr, hi, fc, fs, fm, cnt, gr, gi):  # pragma: no cover - compiled
+    """``G = H^H F`` (accumulator) into gr/gi; ``fc, fs [N, M]`` hold the table words of the codes."""
+    N, K = hr.shape
+    M = fc.shape[1]
+    fH, fL, fA = fm[CH, 0], fm[LUT, 0], fm[ACC, 0]
+    for k in range(K):
+        for m in range(M):
+            gr[k, m] = 0
+            gi[k, m] = 0
+    for n in range(N):
+        for k in range(K):
+            xr = hr[n, k]
+            xi = hi[n, k]
+            for m in range(M):
+                gr[k, m] += xr * fc[n, m] + xi * fs[n, m]
+                gi[k, m] += xr * fs[n, m] - xi * fc[n, m]
+    for k in range(K):
+        for m in range(M):
+            gr[k, m] = requant(gr[k, m], fH + fL - fA, fm[ACC], cnt, S_G)
+            gi[k, m] = requant(gi[k, m], fH + fL - fA, fm[ACC], cnt, S_G)
+
+
+@njit(cache=True)
+def received_fx(gr, gi, wr, wi, fm, cnt, er, ei):  # pragma: no cover - compiled
+    """``E = G W`` (accumulator) into er/ei: ``E[k, l]`` is user k's gain on stream l."""
+    K, M = gr.shape
+    fW = fm[PRE, 0]
+    for k in range(K):
+        for l in range(K):
+            sr = 0
+            si = 0
+            for m in range(M):
+                sr += gr[k, m] * wr[m, l] - gi[k, m] * wi[m, l]
+                si += gr[k, m] * wi[m, l] + gi[k, m] * wr[m, l]
+            er[k, l] = requant(sr, fW, fm[ACC], cnt, S_E)
+            ei[k, l] = requant(si, fW, fm[ACC], cnt, S_E)
+
+
+@njit(cache=True)
+def user_powers_fx(er, ei, k, noise, fm, cnt):  # pragma: no cover - compiled
+    """User k's received power plus noise ``a_k`` and interference plus noise ``b_k``
+    (accumulator; eq. 4: ``SINR_k = a_k / b_k - 1``)."""
+    K = er.shape[0]
+    fA = fm[ACC, 0]
+    a = noise
+    pkk = 0
+    for l in range(K):
+        p = requant(er[k, l] * er[k, l] + ei[k, l] * ei[k, l], fA, fm[ACC], cnt, S_POW)
+        a += p
+        if l == k:
+            pkk = p
+    a = fit(a, fm[ACC], cnt, S_POW)
+    b = fit(a - pkk, fm[ACC], cnt, S_POW)
+    return a, b
+
+
+@njit(cache=True)
+def weighted_e_fx(hr, hi, fc, fs, wr, wi, noise, fm, cnt, gr, gi, cr, ci):  # pragma: no cover
+    """``G = H^H F`` (acc) into gr/gi and ``C`` of eq. (10)-(11) (gradient) into cr/ci.
+
+    ``fc, fs [N, M]`` hold the table words of the current codes (gathered once per change).
+    """
+    K = hr.shape[1]
+    fA, fG = fm[ACC, 0], fm[GRD, 0]
+    gain_fx(hr, hi, fc, fs, fm, cnt, gr, gi)
+    received_fx(gr, gi, wr, wi, fm, cnt, cr, ci)
+    for k in range(K):
+        a, b = user_powers_fx(cr, ci, k, noise, fm, cnt)
+        one = 1 << (fA + fG)
+        ra = fit(div_round(one, max(a, 1), fm[GRD, 3]), fm[GRD], cnt, S_REC)
+        rb = fit(div_round(one, max(b, 1), fm[GRD, 3]), fm[GRD], cnt, S_REC)
+        off = fit(ra - rb, fm[GRD], cnt, S_REC)
+        for l in range(K):
+            coef = ra if l == k else off
+            cr[k, l] = requant(cr[k, l] * coef, fA, fm[GRD], cnt, S_C)
+            ci[k, l] = requant(ci[k, l] * coef, fA, fm[GRD], cnt, S_C)
+
+
+@njit(cache=True)
+def d_fx(cr, ci, wr, wi, dr, di, fm, cnt):  # pragma: no cover - compiled
+    """``D = C W^H`` (gradient format), the factor of eq. (10) left of H."""
+    K, M = dr.shape
+    fW = fm[PRE, 0]
+    for k in range(K):
+        for m in range(M):
+            sr = 0
+            si = 0
+            for l in range(K):
+                sr += cr[k, l] * wr[m, l] + ci[k, l] * wi[m, l]
+                si += ci[k, l] * wr[m, l] - cr[k, l] * wi[m, l]
+            dr[k, m] = requant(sr, fW, fm[GRD], cnt, S_D)
+            di[k, m] = requant(si, fW, fm[GRD], cnt, S_D)
+
+
+@njit(cache=True)
+def f_update_fx(hr, hi, codes, fc, fs, lc, ls, dr, di, tr, ti, mu, to_code, fm, cnt):  # pragma: no cover
+    """``x = F + mu (H D - T)`` (gradient format) and projection (7), in place on the words
+    fc, fs of F: onto the code book (codes and their table words) if ``to_code``, else onto
+    the unit circle, ``x / isqrt(|x|^2)`` in the lut format (``(1, 0)`` for ``x = 0``).
+
+    ``T [N, M]`` is a term already in the gradient format's units that is subtracted from the
+    rate gradient before it is fitted (UPGANet's sensing term; zeros for UPGA)."""
+    N, K = hr.shape
+    M = codes.shape[1]
+    fH, fL, fG, fS = fm[CH, 0], fm[LUT, 0], fm[GRD, 0], fm[STP, 0]
+    gmode = fm[GRD, 3]
+    up = fG - fL
+    for n in range(N):
+        for m in range(M):
+            sr = 0
+            si = 0
+            for k in range(K):
+                sr += hr[n, k] * dr[k, m] - hi[n, k] * di[k, m]
+                si += hr[n, k] * di[k, m] + hi[n, k] * dr[k, m]
+            g_r = fit(rshift(sr, fH, gmode) - tr[n, m], fm[GRD], cnt, S_GF)
+            g_i = fit(rshift(si, fH, gmode) - ti[n, m], fm[GRD], cnt, S_GF)
+            x_r = fit((fc[n, m] << up) + rshift(mu * g_r, fS, gmode), fm[GRD], cnt, S_X)
+            x_i = fit((fs[n, m] << up) + rshift(mu * g_i, fS, gmode), fm[GRD], cnt, S_X)
+            if to_code:
+                c = nearest_code(x_r, x_i, lc, ls)
+                codes[n, m] = c
+                fc[n, m] = lc[c]
+                fs[n, m] = ls[c]
+            else:
+                r = isqrt(x_r * x_r + x_i * x_i)
+                if r == 0:
+                    fc[n, m] = 1 << fL
+                    fs[n, m] = 0
+                else:
+                    fc[n, m] = fit(div_round(x_r << fL, r, fm[LUT, 3]), fm[LUT], cnt, S_X)
+                    fs[n, m] = fit(div_round(x_i << fL, r, fm[LUT, 3]), fm[LUT], cnt, S_X)
+
+
+@njit(cache=True)
+def f_step_fx(hr, hi, codes, fc, fs, lc, ls, wr, wi, noise, mu, fm, cnt, gr, gi, cr, ci, dr, di, zr, zi):  # pragma: no cover
+    """Eq. (6)-(7) on the codes (and their table words fc, fs), in place (``zr, zi``: zeros [N, M])."""
+    weighted_e_fx(hr, hi, fc, fs, wr, wi, noise, fm, cnt, gr, gi, cr, ci)
+    d_fx(cr, ci, wr, wi, dr, di, fm, cnt)
+    f_update_fx(hr, hi, codes, fc, fs, lc, ls, dr, di, zr, zi, mu, True, fm, cnt)
+
+
+@njit(cache=True)
+def normalize_fx(fc, fs, ar, ai, wr, wi, fm, cnt):  # pragma: no cover - compiled
+    """Eq. (9) in the normalised units: ``W = W_acc sqrt(N / ||F W_acc||^2)`` (precoder)."""
+    N, M = fc.shape
+    K = ar.shape[1]
+    fL, fA, fG, fW = fm[LUT, 0], fm[ACC, 0], fm[GRD, 0], fm[PRE, 0]
+    norm2 = 0
+    for n in range(N):
+        for l in range(K):
+            sr = 0
+            si = 0
+            for m in range(M):
+                sr += fc[n, m] * ar[m, l] - fs[n, m] * ai[m, l]
+                si += fc[n, m] * ai[m, l] + fs[n, m] * ar[m, l]
+            xr = requant(sr, fL, fm[ACC], cnt, S_NORM)
+            xi = requant(si, fL, fm[ACC], cnt, S_NORM)
+            norm2 += requant(xr * xr + xi * xi, fA, fm[ACC], cnt, S_NORM)
+    norm2 = max(fit(norm2, fm[ACC], cnt, S_NORM), 1)
+    s = fit(isqrt((N << (fA + 2 * fG)) // norm2), fm[GRD], cnt, S_NORM)
+    for m in range(M):
+        for l in range(K):
+            wr[m, l] = requant(ar[m, l] * s, fA + fG - fW, fm[PRE], cnt, S_W)
+            wi[m, l] = requant(ai[m, l] * s, fA + fG - fW, fm[PRE], cnt, S_W)
+
+
+@njit(cache=True)
+def w_update_fx(gr, gi, cr, ci, wr, wi, vr, vi, lam, ar, ai, fm, cnt):  # pragma: no cover - compiled
+    """``W_acc = W + lambda' (G^H C - V)`` (accumulator) before the normalisation of eq. (9);
+    ``V [M, K]`` is a term in the gradient format's units subtracted before fitting (zeros for
+    UPGA)."""
+    M, K = wr.shape
+    fA, fG, fS, fW = fm[ACC, 0], fm[GRD, 0], fm[STP, 0], fm[PRE, 0]
+    gmode = fm[GRD, 3]
+    for m in range(M):
+        for l in range(K):
+            sr = 0
+            si = 0
+            for k in range(K):  # eq. (8): G^H C
+                sr += gr[k, m] * cr[k, l] + gi[k, m] * ci[k, l]
+                si += gr[k, m] * ci[k, l] - gi[k, m] * cr[k, l]
+            gw_r = fit(rshift(sr, fA, gmode) - vr[m, l], fm[GRD], cnt, S_GW)
+            gw_i = fit(rshift(si, fA, gmode) - vi[m, l], fm[GRD], cnt, S_GW)
+            ar[m, l] = fit((wr[m, l] << (fA - fW)) + rshift(lam * gw_r, fS + fG - fA, fm[ACC, 3]),
+                           fm[ACC], cnt, S_WACC)
+            ai[m, l] = fit((wi[m, l] << (fA - fW)) + rshift(lam * gw_i, fS + fG - fA, fm[ACC, 3]),
+                           fm[ACC], cnt, S_WACC)
+
+
+@njit(cache=True)
+def w_step_fx(hr, hi, fc, fs, wr, wi, noise, lam, fm, cnt, gr, gi, cr, ci, ar, ai, zr, zi):  # pragma: no cover
+    """Eq. (8)-(9) on W, in place (``ar``/``ai`` hold W before normalisation; ``zr, zi``
+    zeros [M, K])."""
+    weighted_e_fx(hr, hi, fc, fs, wr, wi, noise, fm, cnt, gr, gi, cr, ci)
+    w_update_fx(gr, gi, cr, ci, wr, wi, zr, zi, lam, ar, ai, fm, cnt)
+    normalize_fx(fc, fs, ar, ai, wr, wi, fm, cnt)
+
+
+@njit(cache=True)
+def init_fx(hr, hi, codes, fc, fs, lc, ls, wr, wi, fm, cnt, ar, ai):  # pragma: no cover - compiled
+    """Eq. (12)-(13) in fixed point: codes of the channel phases plus DFT codes, then W."""
+    N, K = hr.shape
+    M = codes.shape[1]
+    n_codes = lc.shape[0]
+    for n in range(N):
+        for m in range(K, M):  # nearest code of -2 pi n (m-K) / N: floor(x + 1/2) in integers
+            codes[n, m] = ((-2 * n * (m - K) * n_codes + N) // (2 * N)) % n_codes
+    init_w_fx(hr, hi, codes, fc, fs, lc, ls, wr, wi, fm, cnt, ar, ai)
+
+
+@njit(cache=True)
+def init_w_fx(hr, hi, codes, fc, fs, lc, ls, wr, wi, fm, cnt, ar, ai):  # pragma: no cover - compiled
+    """Codes ``[:, :K]`` of the channel phases (``codes[:, K:]`` are given), their table words,
+    then ``W_acc = (F^H F)^-1 F^H H (H^H H)^-1`` and the normalisation (eq. 13 of the UPGA
+    paper, eq. 17 of the UPGANet paper)."""
+    N, K = hr.shape
+    M = codes.shape[1]
+    fH, fL, fA = fm[CH, 0], fm[LUT, 0], fm[ACC, 0]
+    for n in range(N):
+        for k in range(K):
+            codes[n, k] = nearest_code(hr[n, k], hi[n, k], lc, ls)
+        for m in range(M):
+            fc[n, m] = lc[codes[n, m]]
+            fs[n, m] = ls[codes[n, m]]
+    a_r, a_i = np.empty((K, K), np.int64), np.empty((K, K), np.int64)
+    ainv_r, ainv_i = np.empty((K, K), np.int64), np.empty((K, K), np.int64)
+    z_r, z_i = np.empty((N, K), np.int64), np.empty((N, K), np.int64)
+    b_r, b_i = np.empty((M, M), np.int64), np.empty((M, M), np.int64)
+    binv_r, binv_i = np.empty((M, M), np.int64), np.empty((M, M), np.int64)
+    t_r, t_i = np.empty((M, K), np.int64), np.empty((M, K), np.int64)
+    gram_fx(hr, hi, hr, hi, a_r, a_i, 2 * fH - fA, fm, cnt, S_INIT)  # A = H^H H
+    cinv_fx(a_r, a_i, ainv_r, ainv_i, fm, cnt, S_INIT)
+    matmul_fx(hr, hi, ainv_r, ainv_i, z_r, z_i, fH, fm, cnt, S_INIT)  # (H^H)^+ = H A^-1
+    gram_fx(fc, fs, fc, fs, b_r, b_i, 2 * fL - fA, fm, cnt, S_INIT)  # F^H F
+    gram_fx(fc, fs, z_r, z_i, t_r, t_i, fL, fm, cnt, S_INIT)  # F^H (H^H)^+
+    cinv_fx(b_r, b_i, binv_r, binv_i, fm, cnt, S_INIT)
+    matmul_fx(binv_r, binv_i, t_r, t_i, ar, ai, fA, fm, cnt, S_INIT)  # W_acc = (F^H F)^-1 F^H (H^H)^+
+    normalize_fx(fc, fs, ar, ai, wr, wi, fm, cnt)
+
+
+@njit(cache=True)
+def output_fx(hr, hi, fc, fs, noise, xi, wr, wi, fm, cnt):  # pragma: no cover - compiled
+    """The output stage: W = the transmit Wiener filter (Joham, Utschick and Nossek, IEEE TSP
+    2005) on the effective channel of the final codes, ``(G^H G + xi' s2' F^H F)^-1 G^H`` with
+    ``G = H^H F``, then eq. (9).
+
+    ``xi`` is the step-format word of ``xi K / N`` (xi = 1: the Wiener filter, 0: zero
+    forcing) and ``noise`` the accumulator word of ``s2 N / P_t``.  Block floating point keeps
+    the inverse in range: with ``d`` the largest diagonal word and ``t = floor((bitlen(d) - 1
+    - fA) / 2)`` (an arithmetic shift), the matrix enters the inverse as ``A 2^-2t`` (diagonal
+    in [1, 4)) and ``G^H`` as ``G^H 2^-t``; W's scale does not matter before eq. (9).
+    """
+    K = hr.shape[1]
+    M = fc.shape[1]
+    output_gain_fx(hr, hi, fc, fs, noise, xi, wr, wi, fm, cnt, np.empty((K, M), np.int64), np.empty((K, M), np.int64))
+
+
+@njit(cache=True)
+def output_gain_fx(hr, hi, fc, fs, noise, xi, wr, wi, fm, cnt, g_r, g_i):  # pragma: no cover - compiled
+    """:func:`output_fx` that leaves ``G = H^H F`` (accumulator, site ``output``) in ``g_r, g_i
+    [K, M]`` for the caller (the code search scores with it)."""
+    N, K = hr.shape
+    M = fc.shape[1]
+    fH, fL, fA, fS = fm[CH, 0], fm[LUT, 0], fm[ACC, 0], fm[STP, 0]
+    mode = fm[ACC, 3]
+    a_r, a_i = np.empty((M, M), np.int64), np.empty((M, M), np.int64)
+    b_r, b_i = np.empty((M, M), np.int64), np.empty((M, M), np.int64)
+    ainv_r, ainv_i = np.empty((M, M), np.int64), np.empty((M, M), np.int64)
+    gh_r, gh_i = np.empty((M, K), np.int64), np.empty((M, K), np.int64)
+    w_acc_r, w_acc_i = np.empty((M, K), np.int64), np.empty((M, K), np.int64)
+    gram_fx(hr, hi, fc, fs, g_r, g_i, fH + fL - fA, fm, cnt, S_OUT)  # G = H^H F
+    gram_fx(g_r, g_i, g_r, g_i, a_r, a_i, fA, fm, cnt, S_OUT)  # G^H G
+    gram_fx(fc, fs, fc, fs, b_r, b_i, 2 * fL - fA, fm, cnt, S_OUT)  # F^H F
+    reg = requant(xi * noise, fS, fm[ACC], cnt, S_OUT)
+    for i in range(M):
+        for j in range(M):
+            a_r[i, j] = fit(a_r[i, j] + rshift(reg * b_r[i, j], fA, mode), fm[ACC], cnt, S_OUT)
+            a_i[i, j] = fit(a_i[i, j] + rshift(reg * b_i[i, j], fA, mode), fm[ACC], cnt, S_OUT)
+    d = 0
+    for i in range(M):
+        d = max(d, a_r[i, i])
+    t = 0
+    if d > 0:
+        bits = 0
+        while (d >> bits) > 0:
+            bits += 1
+        t = (bits - 1 - fA) >> 1
+    for i in range(M):
+        for j in range(M):
+            a_r[i, j] = requant(a_r[i, j], 2 * t, fm[ACC], cnt, S_OUT)
+            a_i[i, j] = requant(a_i[i, j], 2 * t, fm[ACC], cnt, S_OUT)
+    for m in range(M):
+        for k in range(K):
+            gh_r[m, k] = requant(g_r[k, m], t, fm[ACC], cnt, S_OUT)
+            gh_i[m, k] = requant(-g_i[k, m], t, fm[ACC], cnt, S_OUT)
+    cinv_fx(a_r, a_i, ainv_r, ainv_i, fm, cnt, S_OUT)
+    matmul_fx(ainv_r, ainv_i, gh_r, gh_i, w_acc_r, w_acc_i, fA, fm, cnt, S_OUT)
+    normalize_fx(fc, fs, w_acc_r, w_acc_i, wr, wi, fm, cnt)
+
+
+@njit(cache=True)
+def convert_w(wr, wi, f_from, fm, cnt):  # pragma: no cover - compiled
+    """Re-round W from ``f_from`` fraction bits into this layer's precoder format."""
+    M, K = wr.shape
+    for m in range(M):
+        for l in range(K):
+            wr[m, l] = requant(wr[m, l], f_from - fm[PRE, 0], fm[PRE], cnt, S_W)
+            wi[m, l] = requant(wi[m, l], f_from - fm[PRE, 0], fm[PRE], cnt, S_W)
+
+
+@njit(cache=True)
+def layers_fx_one(hr, hi, cd, fc, fs, wr, wi, noise, mu, lam, lut_c, lut_s, n_codes, fms, cnt, first,
+                  gr, gi, cr, ci, dr, di, ar, ai):  # pragma: no cover - compiled
+    """Layers ``first .. first + len(lam) - 1`` on one channel (``mu`` and ``lam`` hold their
+    rows); layer ``i`` reads its own table and formats."""
+    N, M = fc.shape
+    K = hr.shape[1]
+    zf = np.zeros((N, M), np.int64)  # UPGA has no sensing term (see f_update_fx, w_update_fx)
+    zw = np.zeros((M, K), np.int64)
+    for t in range(lam.shape[0]):
+        i = first + t
+        lc = lut_c[i, :n_codes[i]]
+        ls = lut_s[i, :n_codes[i]]
+        fm = fms[i]
+        if i > 0 and (fms[i - 1, PRE, 0] != fm[PRE, 0] or fms[i - 1, PRE, 2] != fm[PRE, 2]):
+            convert_w(wr, wi, fms[i - 1, PRE, 0], fm, cnt)
+        for j in range(mu.shape[1]):
+            f_step_fx(hr, hi, cd, fc, fs, lc, ls, wr, wi, noise, mu[t, j], fm, cnt, gr, gi, cr, ci, dr, di, zf, zf)
+        w_step_fx(hr, hi, fc, fs, wr, wi, noise, lam[t], fm, cnt, gr, gi, cr, ci, ar, ai, zw, zw)
+
+
+@njit(cache=True)
+def table_words(lc, ls, codes):  # pragma: no cover - compiled
+    """The (cos, sin) table words ``fc, fs [N, M]`` of ``codes`` in the table ``lc, ls``."""
+    N, M = codes.shape
+    fc = np.empty((N, M), np.int64)
+    fs = np.empty((N, M), np.int64)
+    for n in range(N):
+        for m in range(M):
+            fc[n, m] = lc[codes[n, m]]
+            fs[n, m] = ls[codes[n, m]]
+    return fc, fs

@@ -1,0 +1,314 @@
+"""Private Numba kernels of the unfolded PGA forward in real arithmetic (float32 | float64).
+
+Mirrors :mod:`hbf_edge.families.upga.model` operation for operation (paper ``upga_multiuser_hbf.txt``,
+Algorithm 1).  Per channel everything is O(NMK): with ``G = H^H F`` and ``E = G W``,
+
+* eq. (10): ``grad_F = H (C W^H)``,  eq. (11): ``grad_W = G^H C``,
+* ``C_kl = E_kl (1/a_k - [l != k]/b_k)``, ``a_k = sum_l |E_kl|^2 + s2``, ``b_k = a_k - |E_kk|^2``.
+
+Working layout: each channel is copied into transposed buffers ``Ht [K, N]`` and
+``Ft [M, N]``, so every O(N) loop (the dot products of G, the axpys of ``H D``, the columns of
+``F W``, the projection) runs over a contiguous length-N row and vectorises; the public layout
+stays ``[N, M]``.  The batch is split into a few chunks per thread; all buffers are allocated
+once per chunk (allocation per channel cost as much as the arithmetic at N=32), never per layer.  ``zero`` is a
+scalar of the working dtype: accumulators start from it so a float32 kernel stays float32.
+Reductions may be reassociated (``fastmath`` reassoc, no FMA contraction, see ``FM``), which
+changes results only at the rounding level and keeps them deterministic.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+from numba import njit, prange
+
+from hbf_edge.kernels._core.linalg import cinv, matmul
+
+# Reassociation lets the O(N) reductions vectorise.  No "contract" (FMA): b_k = a_k - |E_kk|^2
+# would subtract an unrounded fused product from a sum holding the rounded one, and at high
+# SNR, where b_k is small, that made the float32 kernel 3-4x less accurate than torch float32
+# (measured: max error of W against float64 1.4e-4 with contraction, 3.7e-5 without; same speed).
+FM = {"reassoc", "nsz"}
+
+
+@njit(cache=True, fastmath=FM)
+def gram_t(ar, ai, br, bi, outr, outi, zero):  # pragma: no cover - compiled
+    """``out = A^H B`` from transposed operands ``At [P, N]``, ``Bt [Q, N]`` (dots over N)."""
+    P, N = ar.shape
+    Q = br.shape[0]
+    for i in range(P):
+        for j in range(Q):
+            sr = zero
+            si = zero
+            for n in range(N):
+                sr += ar[i, n] * br[j, n] + ai[i, n] * bi[j, n]
+                si += ar[i, n] * bi[j, n] - ai[i, n] * br[j, n]
+            outr[i, j] = sr
+            outi[i, j] = si
+
+
+@njit(cache=True, fastmath=FM)
+def combine_t(ar, ai, cr, ci, outr, outi):  # pragma: no cover - compiled
+    """``Out^T = (A C)^T`` with ``At [R, N]``, ``C [R, Q]``: ``out[q, :] = sum_r C[r, q] At[r, :]``."""
+    R, N = ar.shape
+    Q = cr.shape[1]
+    for q in range(Q):
+        xr = cr[0, q]  # the first row initialises the output: one pass fewer over it
+        xi = ci[0, q]
+        for n in range(N):
+            outr[q, n] = ar[0, n] * xr - ai[0, n] * xi
+            outi[q, n] = ar[0, n] * xi + ai[0, n] * xr
+        for r in range(1, R):
+            xr = cr[r, q]
+            xi = ci[r, q]
+            for n in range(N):
+                outr[q, n] += ar[r, n] * xr - ai[r, n] * xi
+                outi[q, n] += ar[r, n] * xi + ai[r, n] * xr
+
+
+@njit(cache=True, fastmath=FM)
+def weighted_e(ht_r, ht_i, ft_r, ft_i, wr, wi, s2, gr, gi, cr, ci, zero):  # pragma: no cover
+    """``G = H^H F`` into (gr, gi) [K, M] and the weights ``C`` of eq. (10)-(11) into (cr, ci)."""
+    gram_t(ht_r, ht_i, ft_r, ft_i, gr, gi, zero)
+    matmul(gr, gi, wr, wi, cr, ci)  # E = G W
+    rate_weights_from_e(cr, ci, s2)
+
+
+@njit(cache=True, fastmath=FM)
+def rate_weights_from_e(cr, ci, s2):  # pragma: no cover - compiled
+    """In place ``E -> C``: ``C_kl = E_kl (1/a_k - [l != k]/b_k)`` (eq. 10-11 weights); shared
+    with the UPGANet kernel."""
+    K = cr.shape[0]
+    for k in range(K):
+        a = s2
+        for l in range(K):
+            a += cr[k, l] * cr[k, l] + ci[k, l] * ci[k, l]
+        b = a - (cr[k, k] * cr[k, k] + ci[k, k] * ci[k, k])
+        inv_a = 1 / a
+        off = inv_a - 1 / b
+        for l in range(K):
+            coef = inv_a if l == k else off
+            cr[k, l] *= coef
+            ci[k, l] *= coef
+
+
+@njit(cache=True, fastmath=FM)
+def f_step_one(ht_r, ht_i, ft_r, ft_i, wr, wi, s2, mu, gr, gi, cr, ci, dr, di, xr, xi, zero):  # pragma: no cover
+    """One projected F-step, eq. (6)-(7), in place on (ft_r, ft_i) [M, N]."""
+    K = ht_r.shape[0]
+    M, N = ft_r.shape
+    weighted_e(ht_r, ht_i, ft_r, ft_i, wr, wi, s2, gr, gi, cr, ci, zero)
+    for k in range(K):  # D = C W^H  [K, M]
+        for m in range(M):
+            sr = zero
+            si = zero
+            for l in range(K):
+                sr += cr[k, l] * wr[m, l] + ci[k, l] * wi[m, l]
+                si += ci[k, l] * wr[m, l] - cr[k, l] * wi[m, l]
+            dr[k, m] = sr
+            di[k, m] = si
+    combine_t(ht_r, ht_i, dr, di, xr, xi)  # grad_F^T = (H D)^T  [M, N]
+    for m in range(M):  # F <- P_unit(F + mu grad_F)
+        for n in range(N):
+            yr = ft_r[m, n] + mu * xr[m, n]
+            yi = ft_i[m, n] + mu * xi[m, n]
+            mag2 = yr * yr + yi * yi
+            if mag2 > 0:
+                inv = 1 / math.sqrt(mag2)
+                ft_r[m, n] = yr * inv
+                ft_i[m, n] = yi * inv
+            else:  # eq. (7) is undefined at 0: phase 0, as hbf_edge.families.upga.model does
+                ft_r[m, n] = 1
+                ft_i[m, n] = 0
+
+
+@njit(cache=True, fastmath=FM)
+def normalize_one(ft_r, ft_i, wr, wi, pt, xr, xi, zero):  # pragma: no cover - compiled
+    """Eq. (9) with sqrt(P_t): ``W <- sqrt(P_t) W / ||F W||_F`` in place (xr/xi: >= K rows of N)."""
+    combine_t(ft_r, ft_i, wr, wi, xr, xi)  # (F W)^T into the first K rows
+    K = wr.shape[1]
+    N = xr.shape[1]
+    total = zero
+    for l in range(K):
+        for n in range(N):
+            total += xr[l, n] * xr[l, n] + xi[l, n] * xi[l, n]
+    scale = math.sqrt(pt) / math.sqrt(total)
+    M = wr.shape[0]
+    for m in range(M):
+        for l in range(K):
+            wr[m, l] *= scale
+            wi[m, l] *= scale
+
+
+@njit(cache=True, fastmath=FM)
+def w_step_one(ht_r, ht_i, ft_r, ft_i, wr, wi, pt, s2, lam, gr, gi, cr, ci, xr, xi, zero):  # pragma: no cover
+    """One W-step, eq. (8)-(9), in place on (wr, wi)."""
+    K = ht_r.shape[0]
+    M = ft_r.shape[0]
+    weighted_e(ht_r, ht_i, ft_r, ft_i, wr, wi, s2, gr, gi, cr, ci, zero)
+    for m in range(M):  # W <- W + lam G^H C
+        for l in range(K):
+            sr = zero
+            si = zero
+            for k in range(K):
+                sr += gr[k, m] * cr[k, l] + gi[k, m] * ci[k, l]
+                si += gr[k, m] * ci[k, l] - gi[k, m] * cr[k, l]
+            wr[m, l] += lam * sr
+            wi[m, l] += lam * si
+    normalize_one(ft_r, ft_i, wr, wi, pt, xr, xi, zero)
+
+
+@njit(cache=True)
+def init_workspace(N, M, K, dt):  # pragma: no cover - compiled
+    """Temporaries of :func:`init_one`, allocated once per chunk of channels."""
+    return (np.empty((K, K), dt), np.empty((K, K), dt), np.empty((K, K), dt), np.empty((K, K), dt),
+            np.empty((2 * K, 2 * K), dt), np.empty((2 * K, 2 * K), dt), np.empty((K, N), dt), np.empty((K, N), dt),
+            np.empty((M, M), dt), np.empty((M, M), dt), np.empty((M, M), dt), np.empty((M, M), dt),
+            np.empty((2 * M, 2 * M), dt), np.empty((2 * M, 2 * M), dt), np.empty((M, K), dt), np.empty((M, K), dt))
+
+
+@njit(cache=True, fastmath=FM)
+def init_one(ht_r, ht_i, pt, ft_r, ft_i, wr, wi, xr, xi, ws, zero):  # pragma: no cover - compiled
+    """Eq. (12)-(13): ``F_0 = exp(j angle H)`` (+ DFT beams if M > K), ``W_0 = F_0^+ (H^H)^+``."""
+    K, N = ht_r.shape
+    M = ft_r.shape[0]
+    ar, ai, air, aii, big_k, big_k_inv, zr, zi, br, bi, bir, bii, big_m, big_m_inv, tr, ti = ws
+    for k in range(K):
+        for n in range(N):
+            mag = math.sqrt(ht_r[k, n] * ht_r[k, n] + ht_i[k, n] * ht_i[k, n])
+            if mag > 0:
+                ft_r[k, n] = ht_r[k, n] / mag
+                ft_i[k, n] = ht_i[k, n] / mag
+            else:
+                ft_r[k, n] = 1
+                ft_i[k, n] = 0
+    for m in range(K, M):
+        for n in range(N):
+            ang = -2.0 * math.pi * n * (m - K) / N
+            ft_r[m, n] = math.cos(ang)
+            ft_i[m, n] = math.sin(ang)
+    gram_t(ht_r, ht_i, ht_r, ht_i, ar, ai, zero)
+    cinv(ar, ai, air, aii, big_k, big_k_inv)
+    combine_t(ht_r, ht_i, air, aii, zr, zi)  # ((H^H)^+)^T = (H (H^H H)^-1)^T
+    gram_t(ft_r, ft_i, ft_r, ft_i, br, bi, zero)
+    cinv(br, bi, bir, bii, big_m, big_m_inv)
+    gram_t(ft_r, ft_i, zr, zi, tr, ti, zero)  # F^H (H^H)^+
+    matmul(bir, bii, tr, ti, wr, wi)  # (F^H F)^-1 F^H (H^H)^+
+    normalize_one(ft_r, ft_i, wr, wi, pt, xr, xi, zero)
+
+
+@njit(cache=True)
+def transpose(src_re, src_im, dst_re, dst_im):  # pragma: no cover - compiled
+    """``dst = src^T`` for a re/im pair: a channel's [N, P] arrays into the working [P, N]
+    buffers, and back."""
+    A, B = src_re.shape
+    for a in range(A):
+        for b in range(B):
+            dst_re[b, a] = src_re[a, b]
+            dst_im[b, a] = src_im[a, b]
+
+
+@njit(cache=True)
+def layer_workspace(M, K, dt):  # pragma: no cover - compiled
+    """G (K x M), C (K x K) and D (K x M) buffers of the layers."""
+    return (np.empty((K, M), dt), np.empty((K, M), dt), np.empty((K, K), dt), np.empty((K, K), dt),
+            np.empty((K, M), dt), np.empty((K, M), dt))
+
+
+@njit(cache=True)
+def layers_one(ht_r, ht_i, ft_r, ft_i, wr, wi, pt, s2, mu, lam, xr, xi, ws, zero):  # pragma: no cover
+    """Layers ``mu [I, J]``, ``lam [I]`` in place on one channel's (F^T, W)."""
+    I, J = mu.shape
+    gr, gi, cr, ci, dr, di = ws
+    for i in range(I):
+        for j in range(J):
+            f_step_one(ht_r, ht_i, ft_r, ft_i, wr, wi, s2, mu[i, j], gr, gi, cr, ci, dr, di, xr, xi, zero)
+        w_step_one(ht_r, ht_i, ft_r, ft_i, wr, wi, pt, s2, lam[i], gr, gi, cr, ci, xr, xi, zero)
+
+
+@njit(cache=True)
+def channel_workspace(N, M, K, dt):  # pragma: no cover - compiled
+    """Transposed channel buffers Ht, Ft and the [max(M, K), N] work rows x."""
+    rows = max(M, K)
+    return (np.empty((K, N), dt), np.empty((K, N), dt), np.empty((M, N), dt), np.empty((M, N), dt),
+            np.empty((rows, N), dt), np.empty((rows, N), dt))
+
+
+def n_chunks_for(batch: int) -> int:
+    """Chunks a batch is split into: a few per thread, so buffers are allocated per chunk, not
+    per channel, and the threads stay balanced.  Passed to the kernels (a call to
+    ``numba.get_num_threads`` inside them would disable the cache)."""
+    return max(1, min(batch, 4 * numba.get_num_threads()))
+
+
+@njit(cache=True, parallel=True)
+def forward_batch(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero, n_chunks):  # pragma: no cover
+    """Initialisation and ``I`` layers for every channel; parallel over chunks of the batch."""
+    B, N, K = h_re.shape
+    M = f_re.shape[2]
+    for c in prange(n_chunks):
+        ht_r, ht_i, ft_r, ft_i, xr, xi = channel_workspace(N, M, K, h_re.dtype)
+        ws_init = init_workspace(N, M, K, h_re.dtype)
+        ws = layer_workspace(M, K, h_re.dtype)
+        for b in range(c * B // n_chunks, (c + 1) * B // n_chunks):
+            transpose(h_re[b], h_im[b], ht_r, ht_i)
+            init_one(ht_r, ht_i, p_t[b], ft_r, ft_i, w_re[b], w_im[b], xr, xi, ws_init, zero)
+            layers_one(ht_r, ht_i, ft_r, ft_i, w_re[b], w_im[b], p_t[b], noise[b], mu, lam, xr, xi, ws, zero)
+            transpose(ft_r, ft_i, f_re[b], f_im[b])
+
+
+@njit(cache=True, parallel=True)
+def init_batch(h_re, h_im, p_t, f_re, f_im, w_re, w_im, zero, n_chunks):  # pragma: no cover - compiled
+    B, N, K = h_re.shape
+    M = f_re.shape[2]
+    for c in prange(n_chunks):
+        ht_r, ht_i, ft_r, ft_i, xr, xi = channel_workspace(N, M, K, h_re.dtype)
+        ws_init = init_workspace(N, M, K, h_re.dtype)
+        for b in range(c * B // n_chunks, (c + 1) * B // n_chunks):
+            transpose(h_re[b], h_im[b], ht_r, ht_i)
+            init_one(ht_r, ht_i, p_t[b], ft_r, ft_i, w_re[b], w_im[b], xr, xi, ws_init, zero)
+            transpose(ft_r, ft_i, f_re[b], f_im[b])
+
+
+@njit(cache=True, parallel=True)
+def layers_batch(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero, n_chunks):  # pragma: no cover
+    """A run of layers (one layer for per-layer profiling) in place on every channel's (F, W)."""
+    B, N, K = h_re.shape
+    M = f_re.shape[2]
+    for c in prange(n_chunks):
+        ht_r, ht_i, ft_r, ft_i, xr, xi = channel_workspace(N, M, K, h_re.dtype)
+        ws = layer_workspace(M, K, h_re.dtype)
+        for b in range(c * B // n_chunks, (c + 1) * B // n_chunks):
+            transpose(h_re[b], h_im[b], ht_r, ht_i)
+            transpose(f_re[b], f_im[b], ft_r, ft_i)
+            layers_one(ht_r, ht_i, ft_r, ft_i, w_re[b], w_im[b], p_t[b], noise[b], mu, lam, xr, xi, ws, zero)
+            transpose(ft_r, ft_i, f_re[b], f_im[b])
+
+
+@njit(cache=True, parallel=True)
+def f_step_batch(h_re, h_im, f_re, f_im, w_re, w_im, noise, mu, zero, n_chunks):  # pragma: no cover
+    B, N, K = h_re.shape
+    M = f_re.shape[2]
+    for c in prange(n_chunks):
+        ht_r, ht_i, ft_r, ft_i, xr, xi = channel_workspace(N, M, K, h_re.dtype)
+        gr, gi, cr, ci, dr, di = layer_workspace(M, K, h_re.dtype)
+        for b in range(c * B // n_chunks, (c + 1) * B // n_chunks):
+            transpose(h_re[b], h_im[b], ht_r, ht_i)
+            transpose(f_re[b], f_im[b], ft_r, ft_i)
+            f_step_one(ht_r, ht_i, ft_r, ft_i, w_re[b], w_im[b], noise[b], mu, gr, gi, cr, ci, dr, di, xr, xi, zero)
+            transpose(ft_r, ft_i, f_re[b], f_im[b])
+
+
+@njit(cache=True, parallel=True)
+def w_step_batch(h_re, h_im, f_re, f_im, w_re, w_im, p_t, noise, lam, zero, n_chunks):  # pragma: no cover
+    B, N, K = h_re.shape
+    M = f_re.shape[2]
+    for c in prange(n_chunks):
+        ht_r, ht_i, ft_r, ft_i, xr, xi = channel_workspace(N, M, K, h_re.dtype)
+        gr, gi, cr, ci, dr, di = layer_workspace(M, K, h_re.dtype)
+        for b in range(c * B // n_chunks, (c + 1) * B // n_chunks):
+            transpose(h_re[b], h_im[b], ht_r, ht_i)
+            transpose(f_re[b], f_im[b], ft_r, ft_i)
+            w_step_one(ht_r, ht_i, ft_r, ft_i, w_re[b], w_im[b], p_t[b], noise[b], lam, gr, gi, cr, ci, xr, xi, zero)

@@ -1,0 +1,131 @@
+"""Public wrappers of the UPGA float kernels: validate, allocate outputs, call the kernel.
+
+Paper ``upga_multiuser_hbf.txt``, Algorithm 1.  Arrays are batch first, real and imaginary
+parts apart, all of one dtype (float32 or float64), C-contiguous:
+
+* ``h_re, h_im : [B, N, K]`` channels (column k is h_k);
+* ``f_re, f_im : [B, N, M]`` analog precoder; ``w_re, w_im : [B, M, K]`` digital precoder;
+* ``p_t, noise : [B]`` transmit and noise power (linear, > 0);
+* ``mu : [I, J]``, ``lam : [I]`` step sizes (any float dtype; converted).
+
+Every wrapper raises ``TypeError`` (wrong dtype, not contiguous) or ``ValueError`` (wrong
+shape, NaN/inf or all-zero channel, power <= 0) before any kernel runs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+import numpy as np
+
+from hbf_edge.kernels._core import checks as _checks
+from hbf_edge.kernels.upga import _float as _k
+
+__all__ = ["UpgaSteps", "load_upga", "upga_forward", "upga_init", "upga_layers", "f_step", "w_step"]
+
+
+@dataclasses.dataclass(frozen=True)
+class UpgaSteps:
+    """Trained step sizes of a UPGA model directory, and its sizes."""
+
+    mu: np.ndarray  # [I, J] float64
+    lam: np.ndarray  # [I] float64
+    n_antennas: int
+    n_rf: int
+    n_users: int
+    xi: float | None = None  # the output stage's factor (quantized models that have one)
+
+    @property
+    def n_layers(self) -> int:
+        return int(self.lam.shape[0])
+
+
+def load_upga(model_dir: str | os.PathLike) -> UpgaSteps:
+    """Read the trained ``mu``, ``lam`` and sizes from a model directory (no torch needed)."""
+    from hbf_edge.modelfiles import read_model_dir
+
+    config, arrays = read_model_dir(model_dir)
+    if config.family != "upga":
+        raise _checks.ConfigError(f"{model_dir} holds a {config.family} model, not upga")
+    s = config.spec
+    return UpgaSteps(arrays["mu"], arrays["lam"], s.n_antennas, s.n_rf, s.n_users, config.output_xi)
+
+
+def _inputs(h_re, h_im, p_t, noise):
+    h_re, h_im = _checks.channels(h_re, h_im)
+    B = h_re.shape[0]
+    p_t = _checks.powers("p_t", p_t, B, h_re.dtype)
+    noise = _checks.powers("noise", noise, B, h_re.dtype)
+    return h_re, h_im, p_t, noise
+
+
+def _precoders(h_re, f_re, f_im, w_re, w_im):
+    B, N, K = h_re.shape
+    f_re = _checks.array("f_re", f_re, h_re.dtype, (B, N, None))
+    M = f_re.shape[2]
+    f_im = _checks.array("f_im", f_im, h_re.dtype, (B, N, M))
+    w_re = _checks.array("w_re", w_re, h_re.dtype, (B, M, K))
+    w_im = _checks.array("w_im", w_im, h_re.dtype, (B, M, K))
+    for name, a in (("f_re", f_re), ("f_im", f_im), ("w_re", w_re), ("w_im", w_im)):
+        _checks.finite(name, a)
+    return f_re, f_im, w_re, w_im
+
+
+def _alloc(h_re, n_rf):
+    B, N, K = h_re.shape
+    return (np.empty((B, N, n_rf), h_re.dtype), np.empty((B, N, n_rf), h_re.dtype),
+            np.empty((B, n_rf, K), h_re.dtype), np.empty((B, n_rf, K), h_re.dtype))
+
+
+def upga_forward(h_re, h_im, p_t, noise, mu, lam, n_rf: int):
+    """Whole forward: initialisation eq. (12)-(13) then I layers (eq. 6-9).
+
+    Returns
+    -------
+    f_re, f_im : [B, N, M]; w_re, w_im : [B, M, K], in the dtype of ``h_re``.
+    """
+    h_re, h_im, p_t, noise = _inputs(h_re, h_im, p_t, noise)
+    mu, lam = _checks.steps(mu, lam, h_re.dtype)
+    n_rf = _checks.n_rf(n_rf, h_re.shape[2], h_re.shape[1])
+    out = _alloc(h_re, n_rf)
+    _k.forward_batch(h_re, h_im, p_t, noise, mu, lam, *out, h_re.dtype.type(0), _k.n_chunks_for(h_re.shape[0]))
+    return out
+
+
+def upga_init(h_re, h_im, p_t, n_rf: int):
+    """Initialisation eq. (12)-(13) only; returns ``(f_re, f_im, w_re, w_im)``."""
+    h_re, h_im = _checks.channels(h_re, h_im)
+    p_t = _checks.powers("p_t", p_t, h_re.shape[0], h_re.dtype)
+    n_rf = _checks.n_rf(n_rf, h_re.shape[2], h_re.shape[1])
+    out = _alloc(h_re, n_rf)
+    _k.init_batch(h_re, h_im, p_t, *out, h_re.dtype.type(0), _k.n_chunks_for(h_re.shape[0]))
+    return out
+
+
+def upga_layers(h_re, h_im, f_re, f_im, w_re, w_im, p_t, noise, mu, lam):
+    """Run layers ``mu [I', J]``, ``lam [I']`` from ``(F, W)``; returns new arrays."""
+    h_re, h_im, p_t, noise = _inputs(h_re, h_im, p_t, noise)
+    f_re, f_im, w_re, w_im = (a.copy() for a in _precoders(h_re, f_re, f_im, w_re, w_im))
+    mu, lam = _checks.steps(mu, lam, h_re.dtype)
+    _k.layers_batch(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, h_re.dtype.type(0), _k.n_chunks_for(h_re.shape[0]))
+    return f_re, f_im, w_re, w_im
+
+
+def f_step(h_re, h_im, f_re, f_im, w_re, w_im, noise, mu: float):
+    """One projected F-step, eq. (6)-(7): ``F <- P_unit(F + mu grad_F R)``; returns new F."""
+    h_re, h_im = _checks.channels(h_re, h_im)
+    noise = _checks.powers("noise", noise, h_re.shape[0], h_re.dtype)
+    f_re, f_im, w_re, w_im = _precoders(h_re, f_re, f_im, w_re, w_im)
+    f_re, f_im = f_re.copy(), f_im.copy()
+    _k.f_step_batch(h_re, h_im, f_re, f_im, w_re, w_im, noise, h_re.dtype.type(mu), h_re.dtype.type(0), _k.n_chunks_for(h_re.shape[0]))
+    return f_re, f_im
+
+
+def w_step(h_re, h_im, f_re, f_im, w_re, w_im, p_t, noise, lam: float):
+    """One W-step, eq. (8)-(9): ``W <- P_power(W + lam grad_W R)``; returns new W."""
+    h_re, h_im, p_t, noise = _inputs(h_re, h_im, p_t, noise)
+    f_re, f_im, w_re, w_im = _precoders(h_re, f_re, f_im, w_re, w_im)
+    w_re, w_im = w_re.copy(), w_im.copy()
+    _k.w_step_batch(h_re, h_im, f_re, f_im, w_re, w_im, p_t, noise, h_re.dtype.type(lam), h_re.dtype.type(0), _k.n_chunks_for(h_re.shape[0]))
+    return w_re, w_im

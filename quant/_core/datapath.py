@@ -1,0 +1,152 @@
+"""Torch emulation of the hardware datapath (``kernels/upga/_fixed.py``) for QAT.
+
+Values are float64 tensors that hold exact multiples of each format's LSB: a stored value is
+``FixedPointQuant(fmt)(v)`` (Brevitas round + saturate, straight-through gradient), a term that
+the kernel rounds but does not saturate is ``round_only``.  Sums of products of such values are
+exact in float64 while the integer products stay below 2**53, which holds for the formats and
+magnitudes of the embedded default; where they would not, the emulation can differ from the
+integer kernel by one LSB (the residual difference the agreement test measures).
+
+Operations that have no float counterpart -- the integer reciprocals ``1/a_k``, the
+``isqrt`` of the normalisation, the nearest code by table projection, and the Gauss-Jordan
+inverse of eq. (13) -- are computed exactly in int64; where a gradient is needed it comes from
+a float surrogate through a straight-through estimator (``value + (s - s.detach())``).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from hbf_edge.cplx import C
+
+from hbf_edge.quant._core.quantizers import FixedPointQuant
+
+__all__ = ["to_int", "div_round", "isqrt", "round_only", "recip", "nearest_codes", "ste", "gj_inverse",
+           "half_exponent"]
+
+
+def ste(value: torch.Tensor, surrogate: torch.Tensor) -> torch.Tensor:
+    """``value`` in the forward pass, the gradient of ``surrogate`` in the backward pass."""
+    return value.detach() + (surrogate - surrogate.detach())
+
+
+def to_int(v: torch.Tensor, frac_bits: int) -> torch.Tensor:
+    """The integer word of an exact multiple of ``2**-frac_bits``."""
+    return torch.round(v.detach() * math.ldexp(1.0, frac_bits)).to(torch.int64)
+
+
+def div_round(num: torch.Tensor, den: torch.Tensor, rounding: str) -> torch.Tensor:
+    """``num / den`` in int64 rounded by ``rounding`` (``den != 0``), as the kernel's div_round."""
+    neg = den < 0
+    num = torch.where(neg, -num, num)
+    den = torch.where(neg, -den, den)
+    if rounding == "floor":
+        return torch.div(num, den, rounding_mode="floor")
+    if rounding == "half_up":
+        return torch.div(2 * num + den, 2 * den, rounding_mode="floor")
+    q = torch.div(num, den, rounding_mode="floor")
+    r = num - q * den
+    return q + ((2 * r > den) | ((2 * r == den) & (q % 2 == 1))).to(torch.int64)
+
+
+def isqrt(n: torch.Tensor) -> torch.Tensor:
+    """``floor(sqrt(n))`` for int64 ``0 <= n < 2**62``: float estimate, corrected exactly."""
+    s = torch.floor(torch.sqrt(n.to(torch.float64))).to(torch.int64)
+    s = s - (s * s > n).to(torch.int64)
+    return s + ((s + 1) * (s + 1) <= n).to(torch.int64)
+
+
+def round_only(q: FixedPointQuant, v: torch.Tensor) -> torch.Tensor:
+    """Round ``v`` to ``q``'s LSB with its rule and STE, without saturating (a kernel ``rshift``)."""
+    scale = q.scale.to(v.dtype)
+    return q.int_quant.float_to_int_impl(v / scale) * scale
+
+
+def fit_int(x: torch.Tensor, q: FixedPointQuant) -> torch.Tensor:
+    return torch.clamp(x, q.fmt.min_int, q.fmt.max_int)
+
+
+def recip(a: torch.Tensor, acc: FixedPointQuant, grd: FixedPointQuant) -> torch.Tensor:
+    """``1/a`` in the gradient format by one integer division, as the kernel computes it."""
+    fA, fG = acc.fmt.frac_bits, grd.fmt.frac_bits
+    a_int = torch.clamp(to_int(a, fA), min=1)
+    q = fit_int(div_round(torch.full_like(a_int, 1 << (fA + fG)), a_int, grd.fmt.rounding), grd)
+    return ste(q.to(a.dtype) * math.ldexp(1.0, -fG), 1.0 / a)
+
+
+def norm_scale(norm2: torch.Tensor, n_antennas: int, acc: FixedPointQuant, grd: FixedPointQuant) -> torch.Tensor:
+    """``isqrt(N 2**(fA + 2 fG) // ||F W||^2)`` in the gradient format (eq. 9, normalised units)."""
+    fA, fG = acc.fmt.frac_bits, grd.fmt.frac_bits
+    n2 = torch.clamp(to_int(norm2, fA), min=1)
+    r = torch.div(torch.full_like(n2, n_antennas << (fA + 2 * fG)), n2, rounding_mode="floor")
+    s = fit_int(isqrt(r), grd)
+    return ste(s.to(norm2.dtype) * math.ldexp(1.0, -fG), torch.sqrt(n_antennas / norm2))
+
+
+def half_exponent(d: torch.Tensor, acc: FixedPointQuant) -> torch.Tensor:
+    """``t = floor((bitlen(word) - 1 - fA) / 2)`` of accumulator values ``d`` (0 where the word
+    is <= 0), as the output stage's block floating point (int64).  The bit length is a count of
+    comparisons with powers of two: exact, and plain operators in ONNX."""
+    fA = acc.fmt.frac_bits
+    word = to_int(d, fA)
+    powers = torch.tensor([1 << b for b in range(63)], dtype=torch.int64)
+    bitlen = (word[..., None] >= powers).sum(dim=-1)
+    return torch.where(word > 0, torch.div(bitlen - 1 - fA, 2, rounding_mode="floor"), torch.zeros_like(word))
+
+
+def nearest_codes(x: C, lut_c: torch.Tensor, lut_s: torch.Tensor) -> torch.Tensor:
+    """Nearest code of each vector by table projection, the kernel's exact rule (int64 codes).
+
+    ``argmax_c xr cos_c + xi sin_c``; a tie goes to the most counter-clockwise tied code as seen
+    from the vector (largest ``angle(c) - angle(x)`` in (-pi, pi]; the table's rounding can tie
+    codes that are not neighbours); ``(0, 0)`` gives 0.  Tied codes maximise the projection, so
+    their offsets lie in [-pi/2, pi/2], where the offset grows with its sine: the tie is decided
+    by ``|x| sin(angle(c) - angle(x)) = xr sin(a_c) - xi cos(a_c)`` with the exact code angles,
+    which needs no ``atan2`` (whose ONNX form is a conditional subgraph).  Brute force over the
+    ``2**Q`` codes (memory ``x.numel() * 2**Q``: callers chunk batches).
+    """
+    xr, xi = x.re.detach(), x.im.detach()
+    proj = xr[..., None] * lut_c + xi[..., None] * lut_s
+    is_max = proj == proj.max(dim=-1, keepdim=True).values
+    n = lut_c.shape[-1]
+    angles = torch.arange(n, dtype=xr.dtype) * (2.0 * math.pi / n)
+    ccw = xr[..., None] * torch.sin(angles) - xi[..., None] * torch.cos(angles)
+    code = torch.argmax(ccw.masked_fill(~is_max, -math.inf), dim=-1)
+    return torch.where((xr == 0) & (xi == 0), torch.zeros_like(code), code)
+
+
+def gj_inverse(a: torch.Tensor, acc: FixedPointQuant) -> torch.Tensor:
+    """Gauss-Jordan inverse (partial pivoting, largest |pivot|, first on ties) of real matrices
+    ``a [B, n, n]`` in the accumulator format, exactly as the kernel's ``inv_fx`` (int64)."""
+    fA = acc.fmt.frac_bits
+    mode = acc.fmt.rounding
+    lo, hi = acc.fmt.min_int, acc.fmt.max_int
+    x = to_int(a, fA)
+    B, n, _ = x.shape
+    out = torch.eye(n, dtype=torch.int64).expand(B, n, n) * (1 << fA)
+
+    def shift(v: torch.Tensor) -> torch.Tensor:  # the kernel's rshift by fA
+        if mode == "floor":
+            return torch.div(v, 1 << fA, rounding_mode="floor")
+        return div_round(v, torch.full_like(v, 1 << fA), mode)
+
+    idx = torch.arange(n)
+    for col in range(n):  # masks instead of in-place indexing: the graph stays plain for ONNX
+        is_col = idx == col
+        piv = col + torch.argmax(torch.abs(x[:, col:, col]), dim=1, keepdim=True)  # [B, 1]
+        perm = torch.where(is_col, piv, torch.where(idx == piv, col, idx))  # swap rows col, piv
+        x = torch.gather(x, 1, perm[:, :, None].expand(B, n, n))
+        out = torch.gather(out, 1, perm[:, :, None].expand(B, n, n))
+        p = x[:, col, col]
+        ok = (p != 0)[:, None]
+        r = torch.clamp(div_round(torch.full_like(p, 1 << (2 * fA)), torch.where(p == 0, torch.ones_like(p), p), mode),
+                        lo, hi)
+        x_col = torch.where(ok, torch.clamp(shift(x[:, col, :] * r[:, None]), lo, hi), x[:, col, :])
+        o_col = torch.where(ok, torch.clamp(shift(out[:, col, :] * r[:, None]), lo, hi), out[:, col, :])
+        f = torch.where(ok & ~is_col, x[:, :, col], torch.zeros_like(x[:, :, col]))
+        row = is_col[None, :, None]
+        x = torch.where(row, x_col[:, None, :], torch.clamp(x - shift(f[:, :, None] * x_col[:, None, :]), lo, hi))
+        out = torch.where(row, o_col[:, None, :], torch.clamp(out - shift(f[:, :, None] * o_col[:, None, :]), lo, hi))
+    return out.to(a.dtype) * math.ldexp(1.0, -fA)
