@@ -9,7 +9,17 @@ from hbf_edge.export._core.bundle import SCHEMA_VERSION, Bundle, BundleError, re
 from hbf_edge.export._core.cfiles import c_header, parse_header, parse_mem
 from hbf_edge.export._core.tables import build_tables, vector_modulator_table
 
+from hbf_edge.families._registry import Registry
+
+# family -> export stage (hbf_edge.families._protocol.ExportStage), one line per family
+REGISTRY = Registry("export", {
+    "upga": "hbf_edge.export.upga.stage:EXPORT",
+    "upganet": "hbf_edge.export.upganet.stage:EXPORT",
+    "deepfp": "hbf_edge.export.deepfp.stage:EXPORT",
+})
+
 __all__ = [
+    "REGISTRY",
     "SCHEMA_VERSION",
     "Bundle",
     "BundleError",

@@ -18,7 +18,8 @@ import numpy as np
 
 __all__ = ["BundleData", "load_bundle", "load_calibration", "make_calibration", "SimulatorError"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # the writer's; 1 (no family / scoring keys) is read as well
+READABLE_SCHEMAS = (1, 2)
 
 
 class SimulatorError(ValueError):
@@ -69,7 +70,7 @@ def load_bundle(path: str | os.PathLike) -> BundleData:
         manifest = json.loads(mpath.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise SimulatorError(f"{mpath} is corrupted: {exc}") from exc
-    if not isinstance(manifest, dict) or manifest.get("schema_version") != SCHEMA_VERSION:
+    if not isinstance(manifest, dict) or manifest.get("schema_version") not in READABLE_SCHEMAS:
         raise SimulatorError(f"unsupported bundle schema {manifest.get('schema_version') if isinstance(manifest, dict) else None!r}")
     body = {k: v for k, v in manifest.items() if k != "manifest_sha256"}
     if hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest() != manifest.get("manifest_sha256"):

@@ -25,34 +25,22 @@ from hbf_edge._io import atomic_dir, sha256_file
 from hbf_edge.errors import HbfEdgeError, ModelDirError
 from hbf_edge.hw.spec import HardwareSpec
 
-__all__ = ["ModelConfig", "write_model_dir", "read_model_dir", "MODEL_FORMAT_VERSION", "FAMILIES"]
+__all__ = ["ModelConfig", "write_model_dir", "read_model_dir", "MODEL_FORMAT_VERSION"]
 
-MODEL_FORMAT_VERSION = 1
+MODEL_FORMAT_VERSION = 2  # 1: the family's section under "sensing" / "deepfp" (read and upgraded)
+READABLE_VERSIONS = (1, 2)
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "weights.safetensors"
-FAMILIES = ("upga", "upganet", "deepfp")
-# the arrays each family must hold, with their shapes as functions of the config
-_EXPECTED = {
-    "upga": lambda c: {"mu": (c.n_layers, c.n_inner), "lam": (c.n_layers,)},
-    # UPGANet also holds its unit-power benchmark covariance Psi_1 (eq. 4)
-    "upganet": lambda c: {"mu": (c.n_layers, c.n_inner), "lam": (c.n_layers,),
-                          "psi_re": (c.spec.n_antennas,) * 2, "psi_im": (c.spec.n_antennas,) * 2},
-    "deepfp": lambda c: _deepfp_arrays(c.n_layers, **{k: c.deepfp[k] for k in ("n_tx", "n_streams", "hidden", "n_hidden")}),
-}
 
 
-def _deepfp_arrays(n_layers: int, n_tx: int, n_streams: int, hidden: int, n_hidden: int) -> dict[str, tuple[int, ...]]:
-    """The parameters of :class:`hbf_edge.families.deepfp.model.DeepFP`: per layer, a complex DNN
-    ``2 N_t d -> hidden x n_hidden -> 1`` (the output layer has no imaginary bias)."""
-    sizes = [2 * n_tx * n_streams] + [hidden] * n_hidden + [1]
-    out: dict[str, tuple[int, ...]] = {}
-    for i in range(n_layers):
-        for j, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
-            p = f"steps.{i}.layers.{j}."
-            out.update({p + "w_re": (b, a), p + "w_im": (b, a), p + "b_re": (b,)})
-            if j < len(sizes) - 2:
-                out[p + "b_im"] = (b,)
-    return out
+def _core(family: str) -> Any:
+    """The family's core stage (numpy-only at import), or ModelDirError naming the known ones."""
+    from hbf_edge.families import CORE
+
+    try:
+        return CORE.get(family)
+    except HbfEdgeError as exc:
+        raise ModelDirError(f"unknown model family {family!r}; known: {', '.join(CORE.names())}") from exc
 
 
 @dataclasses.dataclass
@@ -62,7 +50,7 @@ class ModelConfig:
     Attributes
     ----------
     family : str
-        Network family: ``"upga"`` or ``"upganet"`` (JCAS).
+        Network family: a name in the registry (``hbf_edge.families.CORE``).
     spec : HardwareSpec
         Sizes (N, M, K) and hardware precision (``phase_bits=None`` for a float model).
     n_layers, n_inner : int
@@ -76,13 +64,10 @@ class ModelConfig:
         None for a float model.
     quantization : dict or None
         How the model was quantized (method ``qat`` or ``ptq`` and its settings).
-    sensing : dict or None
-        UPGANet only: the radar scenario (``hbf_edge.families.upganet.sensing.SensingScenario.to_dict()``), eta,
-        and how Psi_1 was solved.
-    deepfp : dict or None
-        DeepFP only: ``network`` (``hbf_edge.families.deepfp.network.NetworkConfig.to_dict()``) and the DNN
-        sizes ``n_tx``, ``n_streams``, ``hidden``, ``n_hidden``.  Its spec is the fully digital
-        ``N = M = N_t``, ``K`` users per cell, no phase shifters.
+    family_config : dict or None
+        The family's own section, checked by its core stage (``check_config``): UPGANet's radar
+        scenario, eta and how Psi_1 was solved; DeepFP's network and DNN sizes (its spec is the
+        fully digital ``N = M = N_t``); ``None`` for UPGA.
     """
 
     family: str
@@ -93,25 +78,7 @@ class ModelConfig:
     history: list = dataclasses.field(default_factory=list)
     precision: dict | None = None
     quantization: dict | None = None
-    sensing: dict | None = None
-    deepfp: dict | None = None
-
-    def __post_init__(self) -> None:
-        if (self.family == "upganet") != (self.sensing is not None):
-            raise ModelDirError("a sensing scenario is required for (and only for) the upganet family")
-        if (self.family == "deepfp") != (self.deepfp is not None):
-            raise ModelDirError("a deepfp section is required for (and only for) the deepfp family")
-        if self.deepfp is not None:
-            want = {"network", "n_tx", "n_streams", "hidden", "n_hidden"}
-            # step_base is optional: directories written before it existed use the Frobenius step
-            if not isinstance(self.deepfp, dict) or not want <= set(self.deepfp) <= want | {"step_base"}:
-                raise ModelDirError(f"the deepfp section must hold {sorted(want)} and optionally step_base")
-            if self.deepfp.get("step_base", "frobenius") not in ("frobenius", "exact"):
-                raise ModelDirError(f"deepfp.step_base must be frobenius or exact, got {self.deepfp['step_base']!r}")
-            for k in want - {"network"}:
-                v = self.deepfp[k]
-                if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                    raise ModelDirError(f"deepfp.{k} must be an integer >= 1, got {v!r}")
+    family_config: dict | None = None
 
     @property
     def output_xi(self) -> float | None:
@@ -140,7 +107,8 @@ class ModelConfig:
         return dict(search)
 
     def expected_arrays(self) -> dict[str, tuple[int, ...]]:
-        return _EXPECTED[self.family](self)
+        """Name -> shape of every array the family's network holds (its core stage says)."""
+        return _core(self.family).expected_arrays(self)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -153,21 +121,22 @@ class ModelConfig:
             "history": self.history,
             "precision": self.precision,
             "quantization": self.quantization,
-            "sensing": self.sensing,
-            "deepfp": self.deepfp,
+            "family_config": self.family_config,
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "ModelConfig":
         try:
             version = data["format_version"]
-            if version != MODEL_FORMAT_VERSION:
-                raise ModelDirError(f"unknown model format version {version!r} (this is {MODEL_FORMAT_VERSION})")
+            if version not in READABLE_VERSIONS:
+                raise ModelDirError(f"unknown model format version {version!r} (this release reads "
+                                    f"{', '.join(map(str, READABLE_VERSIONS))})")
             family = data["family"]
-            if family not in FAMILIES:
-                raise ModelDirError(f"unknown model family {family!r}; known: {FAMILIES}")
+            core = _core(family)
             net = data["network"]
-            return cls(
+            # version 1 kept the family's section under its own key; version 2 under family_config
+            section = data.get("family_config") if version >= 2 else (data.get("sensing") or data.get("deepfp"))
+            config = cls(
                 family=family,
                 spec=HardwareSpec.from_dict(data["hardware"]),
                 n_layers=int(net["n_layers"]),
@@ -176,9 +145,10 @@ class ModelConfig:
                 history=list(data.get("history", [])),
                 precision=data.get("precision"),
                 quantization=data.get("quantization"),
-                sensing=data.get("sensing"),
-                deepfp=data.get("deepfp"),
+                family_config=section,
             )
+            core.check_config(config)
+            return config
         except (KeyError, TypeError, ValueError) as exc:
             if isinstance(exc, HbfEdgeError):
                 raise
@@ -203,6 +173,7 @@ def write_model_dir(
     from safetensors.numpy import save_file
 
     arrays = {k: np.ascontiguousarray(v, dtype=np.float64) for k, v in arrays.items()}
+    _core(config.family).check_config(config)
     _check_arrays(config, arrays, "model")
     path = Path(path)
     try:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 import torch
@@ -17,6 +17,7 @@ from tqdm.auto import tqdm
 
 from hbf_edge import cplx
 from hbf_edge.channels import saleh_valenzuela_miso, validate_miso_channels
+from hbf_edge.units import snr_db_to_power
 from hbf_edge.errors import ConfigError
 from hbf_edge.modelfiles import ModelConfig
 from hbf_edge.objectives import sum_rate
@@ -27,17 +28,12 @@ from hbf_edge.families.upga.model import PGA_LAMBDA0, PGA_MU0, UPGA
 if TYPE_CHECKING:
     from hbf_edge.families.upganet.sensing import SensingScenario
 
-__all__ = ["TrainConfig", "fit", "train_upga", "train_upganet", "snr_db_to_power", "LAYER_LOSSES"]
+__all__ = ["TrainConfig", "fit", "train_upga", "train_upganet", "LAYER_LOSSES"]
 
 # "last": the paper's loss, -R(F_I, W_I) only.  "uniform": -mean_i R(F_i, W_i) over layers
 # 1..I, which also rewards a good rate at every intermediate layer, so the network can be
 # truncated (the paper's Fig. 2a reads the layer-by-layer curve of one trained model).
 LAYER_LOSSES = ("last", "uniform")
-
-
-def snr_db_to_power(snr_db: Any, noise: float = 1.0) -> np.ndarray:
-    """``P_t = sigma_n^2 10^(SNR/10)``: SNR means ``P_t / sigma_n^2`` everywhere."""
-    return noise * np.power(10.0, np.asarray(snr_db, dtype=np.float64) / 10.0)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -181,7 +177,7 @@ def _training_channels(config: TrainConfig, H_train: np.ndarray | None) -> np.nd
 
 def _model_config(family: str, config: TrainConfig, history: list[dict], sensing: dict | None = None) -> ModelConfig:
     return ModelConfig(family=family, spec=config.spec, n_layers=config.n_layers, n_inner=config.n_inner,
-                       training=dataclasses.asdict(config), history=history, sensing=sensing)
+                       training=dataclasses.asdict(config), history=history, family_config=sensing)
 
 
 def train_upganet(

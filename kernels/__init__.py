@@ -21,6 +21,15 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from hbf_edge.families._registry import Registry
+
+# family -> kernel stage (hbf_edge.families._protocol.KernelStage), one line per family
+REGISTRY = Registry("kernels", {
+    "upga": "hbf_edge.kernels.upga.stage:KERNELS",
+    "upganet": "hbf_edge.kernels.upganet.stage:KERNELS",
+    "deepfp": "hbf_edge.kernels.deepfp.stage:KERNELS",
+})
+
 _PUBLIC = {
     "UpgaSteps": "upga.forward",
     "load_upga": "upga.forward",
@@ -50,7 +59,7 @@ _PUBLIC = {
     "format_table": "_core.tables",
 }
 
-__all__ = sorted(_PUBLIC)
+__all__ = sorted(_PUBLIC) + ["REGISTRY"]
 
 
 def __getattr__(name: str) -> Any:

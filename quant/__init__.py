@@ -15,7 +15,17 @@ from hbf_edge.quant.upga.qat import QuantOutput, QuantUPGA
 from hbf_edge.quant._core.quantizers import FixedPointQuant, PhaseQuant
 from hbf_edge.quant.upga.train import quantized_config, train_qat
 
+from hbf_edge.families._registry import Registry
+
+# family -> quant stage (hbf_edge.families._protocol.QuantStage), one line per family
+REGISTRY = Registry("quant", {
+    "upga": "hbf_edge.quant.upga.stage:QUANT",
+    "upganet": "hbf_edge.quant.upganet.stage:QUANT",
+    "deepfp": "hbf_edge.quant.deepfp.stage:QUANT",
+})
+
 __all__ = [
+    "REGISTRY",
     "PrecisionConfig",
     "QuantUPGA",
     "QuantOutput",

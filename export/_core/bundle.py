@@ -38,15 +38,12 @@ from hbf_edge import __version__
 from hbf_edge._io import atomic_dir, sha256_file
 from hbf_edge.channels import validate_miso_channels
 from hbf_edge.errors import HbfEdgeError
-from hbf_edge.modelfiles import ModelConfig, read_model_dir
-from hbf_edge.training import snr_db_to_power
-
-from hbf_edge.export._core.cfiles import c_header, mem_files
-from hbf_edge.export._core.tables import build_tables
+from hbf_edge.modelfiles import read_model_dir
 
 __all__ = ["BundleError", "Bundle", "SCHEMA_VERSION", "write_bundle", "read_bundle"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2 adds "family" and "scoring"; 1 is still read
+READABLE_SCHEMAS = (1, 2)
 MANIFEST = "manifest.json"
 
 
@@ -59,111 +56,31 @@ def _manifest_digest(manifest: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
 
-def _beams(config: ModelConfig, arrays: dict[str, np.ndarray], H: np.ndarray, snr_db: float,
-           noise: float) -> dict[str, np.ndarray]:
-    from hbf_edge.families.upga.hardware import hardware_design
-
-    B = H.shape[0]
-    p_t = np.full(B, float(snr_db_to_power(snr_db, noise)))
-    n = np.full(B, float(noise))
-    res = hardware_design((config, arrays), H, p_t, n)
-    return {
-        "H": H.astype(np.complex128),
-        "p_t": p_t,
-        "noise": n,
-        "codes": res.codes.astype(np.int32),
-        "w_re": res.w_re.astype(np.int32),
-        "w_im": res.w_im.astype(np.int32),
-        "w_word_bits": np.array(res.w_format.word_bits),
-        "w_frac_bits": np.array(res.w_format.frac_bits),
-        "phase_bits": np.array(res.phase_bits),
-        "overflows": res.total_overflows.astype(np.int64),
-    }
-
-
-def _float_onnx(config: ModelConfig, arrays: dict[str, np.ndarray], path: Path, phase_bits: int) -> None:
-    import torch
-
-    from hbf_edge.families.upga.model import UPGA
-
-    from hbf_edge.export.upga.onnx_float import export_float_onnx
-
-    model = UPGA(config.n_layers, config.n_inner, config.spec.n_rf)
-    model.load_state_dict({k: torch.from_numpy(v) for k, v in arrays.items()})
-    export_float_onnx(model, config, path, phase_bits=phase_bits)
-
-
-def _quant_onnx(model_dir: str | os.PathLike, tmp: Path, beams: dict[str, np.ndarray]) -> dict[str, Any]:
-    """Write both quantized graphs and check the onnxruntime one against the kernel's beams.
-
-    The graphs stop before the code search (a data-dependent loop of evaluations, see
-    ``kernels/upga/_search.py``): with a search, the kernel's search run on the graph's codes
-    must give the beams."""
-    from hbf_edge.quant import load_quantized
-
-    from hbf_edge.export.upga.onnx_quant import export_quant_onnx, run_quant_onnx
-
-    qmodel, config, _ = load_quantized(model_dir)
-    for kind in ("qcdq", "qonnx"):
-        export_quant_onnx(qmodel, config, tmp / f"model.{kind}.onnx", kind)
-    codes, w_re, w_im = run_quant_onnx(tmp / "model.qcdq.onnx", beams["H"], beams["p_t"], beams["noise"])
-    if config.code_search is not None:
-        codes, w_re, w_im = _searched(config, qmodel, beams, codes, w_re, w_im)
-    bad = {"codes": int(np.count_nonzero(codes != beams["codes"])),
-           "W words": int(np.count_nonzero((w_re != beams["w_re"]) | (w_im != beams["w_im"])))}
-    if any(bad.values()):
-        raise BundleError(f"model.qcdq.onnx disagrees with the hardware kernel on the beam channels: "
-                          f"{bad['codes']} codes and {bad['W words']} W words differ")
-    return {"model.qcdq.onnx": {"runtime": "onnxruntime", "channels": int(codes.shape[0]),
-                                "equals": "beams.npz codes and W words (hardware kernel)"
-                                + (", after the kernel's code search" if config.code_search is not None else "")}}
-
-
-def _searched(config: ModelConfig, qmodel: Any, beams: dict[str, np.ndarray], codes: np.ndarray, w_re: np.ndarray,
-              w_im: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The kernel's code search and output stage run on the graph's codes."""
-    from hbf_edge.kernels.upga.hardware import COUNTER_SITES, model_search, prepare_hw_inputs, run_search
-
-    H = beams["H"]
-    x = prepare_hw_inputs(np.ascontiguousarray(H.real), np.ascontiguousarray(H.imag), beams["p_t"], beams["noise"],
-                          qmodel.mu.detach().numpy(), qmodel.lam.detach().numpy(), qmodel.layer_specs[0],
-                          qmodel.layer_specs, xi=config.output_xi)
-    codes = np.ascontiguousarray(codes, np.int64)
-    w_re, w_im = np.ascontiguousarray(w_re, np.int64), np.ascontiguousarray(w_im, np.int64)
-    run_search(x, model_search(config), codes, w_re, w_im, np.zeros((H.shape[0], len(COUNTER_SITES) - 1), np.int64))
-    return codes, w_re, w_im
-
-
 def write_bundle(model_dir: str | os.PathLike, out: str | os.PathLike, H: np.ndarray, snr_db: float = 10.0,
-                 noise: float = 1.0, overwrite: bool = False) -> Path:
-    """Export a quantized model directory (family ``upga`` or ``upganet``) as a verified bundle.
+                 noise: float = 1.0, overwrite: bool = False, parts: Any = None, scoring: str = "sum_rate") -> Path:
+    """Export a quantized model directory as a verified bundle.
 
     Parameters
     ----------
     H : ndarray of complex, [B, N, K]
         Channels for ``beams.npz`` (the hardware kernel's designs at ``snr_db``).
+    parts : callable, optional
+        The family's parts, ``parts(model_dir, config, arrays, H, snr_db, noise) -> (texts,
+        beams, writers, layer0_spec)`` (its export stage); default: UPGA's
+        (:func:`hbf_edge.export.upga.bundle.upga_parts`).
+    scoring : str
+        What the controller simulator scores the replayed beams by (manifest ``scoring``):
+        ``sum_rate``, or ``sum_rate+beampattern`` for a bundle with a sensing task.
     """
-    from hbf_edge.hw.precision import PrecisionConfig
+    if parts is None:
+        from hbf_edge.export.upga.bundle import upga_parts as parts
 
     config, arrays = read_model_dir(model_dir)
-    if config.family not in ("upga", "upganet"):
-        raise BundleError(f"{model_dir} holds a {config.family} model; the bundle exporter supports upga and upganet")
     if config.precision is None:
         raise BundleError(f"{model_dir} is a float model: export needs a quantized one (`hbf-edge quantize`)")
     H = validate_miso_channels(H, config.spec.n_antennas, config.spec.n_users, name="beam channels")
-    if config.family == "upganet":
-        from hbf_edge.export.upganet.bundle import upganet_parts
-
-        texts, beams, writers, layer0 = upganet_parts(model_dir, config, arrays, H, snr_db, noise)
-    else:
-        layer_specs = PrecisionConfig.from_dict(config.precision, config.spec, config.n_layers).layer_specs()
-        tables = build_tables(config, layer_specs, arrays)
-        texts = {"lut.json": json.dumps(tables, indent=1) + "\n", "lut.h": c_header(tables), **mem_files(tables)}
-        beams = _beams(config, arrays, H, snr_db, noise)
-        writers = [lambda tmp: _float_onnx(config, arrays, tmp / "model.onnx", layer_specs[-1].phase_bits),
-                   lambda tmp: _quant_onnx(model_dir, tmp, beams)]
-        layer0 = layer_specs[0]
-    extra = {"hardware": layer0.to_dict(), "precision": config.precision,
+    texts, beams, writers, layer0 = parts(model_dir, config, arrays, H, snr_db, noise)
+    extra = {"family": config.family, "scoring": scoring, "hardware": layer0.to_dict(), "precision": config.precision,
              "model": {k: v for k, v in config.to_dict().items() if k != "history"},
              "beams": {"snr_db": snr_db, "noise_power": noise, "n_channels": int(H.shape[0])}}
     return _write(out, overwrite, texts, beams, writers, extra)
@@ -223,8 +140,8 @@ def read_bundle(path: str | os.PathLike) -> Bundle:
     if not isinstance(manifest, dict) or "files" not in manifest:
         raise BundleError(f"{mpath} is not a bundle manifest")
     version = manifest.get("schema_version")
-    if version != SCHEMA_VERSION:
-        raise BundleError(f"unknown bundle schema version {version!r} (this reader knows {SCHEMA_VERSION})")
+    if version not in READABLE_SCHEMAS:
+        raise BundleError(f"unknown bundle schema version {version!r} (this reader knows {READABLE_SCHEMAS})")
     if manifest.get("manifest_sha256") != _manifest_digest(manifest):
         raise BundleError(f"{mpath} has been altered (its content does not match its own sha256)")
     for name, meta in manifest["files"].items():

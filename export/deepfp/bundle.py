@@ -115,7 +115,7 @@ def write_deepfp_bundle(model_dir: str | os.PathLike, out: str | os.PathLike, H:
     beams = {"h_re": H.real, "h_im": H.imag, "v0_re": V0.real, "v0_im": V0.imag, "v_re": V.re.numpy(),
              "v_im": V.im.numpy(), "wsr": wsr}
     info = {"family": "deepfp", "n_layers": model.n_layers, "n_tx": model.n_tx, "n_streams": model.n_streams,
-            "hidden": model.hidden, "n_hidden": model.n_hidden, "network": config.deepfp["network"],
+            "hidden": model.hidden, "n_hidden": model.n_hidden, "network": config.family_config["network"],
             "quantization": config.quantization, "inputs": DEEPFP_INPUTS, "outputs": DEEPFP_OUTPUTS,
             "layout": "h [B, L, K, L, N_r, N_t] (h[b, l, k, i]: BS i to user (l, k)), v [B, L, K, N_t, d]; "
                       "unit noise and unit power budget per BS", "seed": seed}
@@ -123,4 +123,4 @@ def write_deepfp_bundle(model_dir: str | os.PathLike, out: str | os.PathLike, H:
     if isinstance(model, QuantDeepFP):
         writers.append(lambda tmp: _check_qcdq(model, export_stepnets_qcdq(model, tmp / "dnn.qcdq.onnx"), H, V0))
     return _write(out, overwrite, {"deepfp.json": json.dumps(info, indent=2) + "\n"}, beams, writers,
-                  {"family": "deepfp", "model_dir": str(model_dir)})
+                  {"family": "deepfp", "scoring": "weighted_sum_rate", "model_dir": str(model_dir)})

@@ -55,7 +55,7 @@ def write_hybrid_bundle(deepfp_dir: str | os.PathLike, pga_bundle: str | os.Path
     pga = read_bundle(pga_bundle)
     if "sensing_benchmark" in (beams := pga.beams()) or "codes" not in beams:
         raise BundleError(f"{pga_bundle} is not a UPGA bundle (it needs phase codes and no sensing task)")
-    net = config.deepfp["network"]
+    net = config.family_config["network"]
     B, N, M = beams["codes"].shape
     K = beams["H"].shape[2]
     if (net["n_cells"], net["n_users"], net["n_rx"], net["n_streams"]) != (1, K, 1, 1) or net["n_tx"] != M:
@@ -83,7 +83,7 @@ def write_hybrid_bundle(deepfp_dir: str | os.PathLike, pga_bundle: str | os.Path
     new_beams = {**beams, "w_re": w_re, "w_im": w_im, "saturated_w": saturated}
     texts = {name: pga.text(name) for name in pga.manifest["files"] if name in TABLE_FILES or name.endswith(".mem")}
     extra: dict[str, Any] = {
-        "hardware": pga.manifest.get("hardware"), "precision": pga.manifest.get("precision"),
+        "family": config.family, "scoring": "sum_rate", "hardware": pga.manifest.get("hardware"), "precision": pga.manifest.get("precision"),
         "model": {k: v for k, v in config.to_dict().items() if k != "history"}, "beams": pga.manifest.get("beams"),
         "hybrid": {"analog_bundle": str(pga_bundle), "analog_manifest_sha256": pga.manifest["manifest_sha256"],
                    "deepfp_model": str(deepfp_dir), "deepfp_mode": mode, "seed": seed,

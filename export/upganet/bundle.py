@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from hbf_edge.modelfiles import ModelConfig
-from hbf_edge.training import snr_db_to_power
+from hbf_edge.units import snr_db_to_power
 
 from hbf_edge.export._core.cfiles import c_header, mem_files
 from hbf_edge.export._core.tables import build_tables
@@ -49,7 +49,7 @@ def _tables(config: ModelConfig, spec: Any, model: Any, arrays: dict[str, np.nda
     tables["steps"]["note"] = ("mu * xi and lambda * xi (xi = 1/ln 2); the datapath uses lambda_i * xi * N / P_t "
                                "per channel (and the noise s2 * N / P_t): the host scales by N / P_t before loading")
     psi_r, psi_i, steer_codes = sensing_words(model, spec)
-    scenario = config.sensing["scenario"]
+    scenario = config.family_config["scenario"]
     tables["sensing"] = {
         "targets_deg": list(scenario["targets_deg"]), "delta_deg": scenario["delta_deg"],
         "omega": model.omega, "eta": model.eta,
@@ -70,7 +70,7 @@ def _beams(model: Any, spec: Any, config: ModelConfig, H: np.ndarray, snr_db: fl
     p_t = np.full(B, float(snr_db_to_power(snr_db, noise)))
     n = np.full(B, float(noise))
     res = upganet_forward_hw(np.ascontiguousarray(H.real), np.ascontiguousarray(H.imag), p_t, n, model, spec)
-    grid = SensingScenario.from_dict(config.sensing["scenario"]).grid_deg
+    grid = SensingScenario.from_dict(config.family_config["scenario"]).grid_deg
     return {
         "H": H.astype(np.complex128), "p_t": p_t, "noise": n,
         "codes": res.codes.astype(np.int32), "w_re": res.w_re.astype(np.int32), "w_im": res.w_im.astype(np.int32),

@@ -1,26 +1,55 @@
-"""Command line: a thin layer over the library.  ``hbf-edge --help`` lists the commands.
+"""Command line: a thin layer over the family registry.  ``hbf-edge --help`` lists the commands.
 
 Library errors (:class:`hbf_edge.errors.HbfEdgeError`) become a one-line message on stderr and
-exit code 2; argparse usage errors also exit with 2.  The parser is in ``_parser``, the commands
-in ``_commands`` (quantize and study in ``_quant``).
+exit code 2; argparse usage errors also exit with 2.  The parser is in ``_parser`` (options of a
+family generated from its settings dataclasses by ``_options``), the commands in ``_commands``.
 """
 
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Sequence
 
+from hbf_edge.cli._commands import all_families, run_command, run_family_command, stages_of
+from hbf_edge.cli._parser import DIR_COMMANDS, build_parser
 from hbf_edge.errors import HbfEdgeError
-from hbf_edge.cli._commands import COMMANDS
-from hbf_edge.cli._parser import build_parser
 
 __all__ = ["main", "build_parser"]
 
 
+def _directory_command(argv: list[str]) -> tuple[tuple[str, ...] | None, str | None]:
+    """The directory command ``argv`` starts with and its model's family (read from the first
+    argument that is a model directory; None if there is none yet)."""
+    from hbf_edge.modelfiles import read_model_dir
+
+    for command in DIR_COMMANDS:
+        if tuple(argv[:len(command)]) == command:
+            for token in argv[len(command):]:
+                if not token.startswith("-") and (Path(token) / "config.json").is_file():
+                    return command, read_model_dir(token)[0].family
+            return command, None
+    return None, None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        return COMMANDS[args.command](args)
+        families = all_families()
+        command, family = _directory_command(argv)
+        stages = stages_of(family, (DIR_COMMANDS[command][0], "quant")) if family is not None else None
+        if command == ("profile",) and family is not None:
+            stages = stages_of(family)
+        args = build_parser(families, command, family, stages).parse_args(argv)
+        if args.command in ("channels", "train"):
+            return run_family_command((args.command,), args.family, stages_of(args.family, ()), args)
+        if command is not None:
+            if family is None:  # no model directory among the arguments
+                from hbf_edge.modelfiles import read_model_dir
+
+                read_model_dir(args.model_dir)  # says what is wrong with it, in one line
+            return run_family_command(command, family, stages, args)
+        return run_command(args)
     except HbfEdgeError as exc:
         print(f"hbf-edge: error: {exc}", file=sys.stderr)
         return 2

@@ -1,4 +1,8 @@
-"""The commands of ``hbf-edge``: each turns parsed arguments into library calls."""
+"""The commands of ``hbf-edge``: each turns parsed options into calls on the family's stages.
+
+This is the composition root: the only place (with :mod:`hbf_edge.demo`) where the core,
+quant and export stages of a family meet.  No command knows a family by name.
+"""
 
 from __future__ import annotations
 
@@ -8,148 +12,140 @@ import time
 from pathlib import Path
 from typing import Any
 
-from hbf_edge.errors import ConfigError, HbfEdgeError, ModelDirError
-from hbf_edge.cli._parser import DEFAULT_SNRS, DEFAULT_TEST_SEED
-from hbf_edge.cli._quant import cmd_quantize, cmd_study
+from hbf_edge.cli._options import settings_from
+from hbf_edge.cli._parser import settings_class
+from hbf_edge.errors import ConfigError
+
+__all__ = ["run_family_command", "run_command", "stages_of", "all_families"]
 
 
-def _load_channels(path: Path, n_antennas: int | None = None, n_users: int | None = None) -> Any:
-    from hbf_edge.channels import ChannelDataset, validate_miso_channels
+def all_families() -> dict[str, Any]:
+    """Name -> core stage of every registered family."""
+    from hbf_edge.families import CORE
 
-    ds = ChannelDataset.load(path)
-    if ds.model != "saleh_valenzuela":
-        raise HbfEdgeError(f"{path} holds {ds.model} channels; UPGA needs MISO channels [B, N, K]")
-    return validate_miso_channels(ds.H, n_antennas, n_users, name=str(path))
+    return {name: CORE.get(name) for name in CORE.names()}
 
 
-def _cmd_channels(args: argparse.Namespace) -> int:
-    from hbf_edge.channels import make_dataset
+def stages_of(family: str, needed: tuple[str, ...] = ("core", "quant", "export")) -> dict[str, Any]:
+    """The stage implementations of one family (a stage it lacks is left out)."""
+    from hbf_edge.families import CORE
 
-    if args.model == "deepfp":
-        from hbf_edge.cli._deepfp import channels_deepfp
-
-        return channels_deepfp(args)
-    if args.hybrid is not None:
-        raise ConfigError("--hybrid makes DeepFP problems: use it with --model deepfp")
-    ds = make_dataset("saleh_valenzuela", n_channels=args.count, n_antennas=args.n_antennas,
-                      n_users=args.n_users, n_paths=args.paths, seed=args.seed)
-    path = ds.save(args.out)
-    print(f"wrote {len(ds)} channels [{args.count}, {args.n_antennas}, {args.n_users}] to {path}")
-    return 0
+    out: dict[str, Any] = {"core": CORE.get(family)}
+    for stage in needed:
+        if stage == "core":
+            continue
+        registry = _registry(stage)
+        if family in registry:
+            out[stage] = registry.get(family)
+    return out
 
 
-# per-family defaults of the options the parser leaves unset (the papers' settings, except
-# UPGANet's initial steps and relative learning rate: README, "UPGANet (JCAS)")
-_TRAIN_DEFAULTS = {
-    "upga": dict(layers=10, inner=1, train_size=500, epochs=20, batch_size=10, lr=1e-3, snr_min=-10.0,
-                 snr_max=20.0, mu0=0.01, lambda0=1e-4, layer_loss="uniform"),
-    "upganet": dict(layers=20, inner=10, train_size=1000, epochs=10, batch_size=50, lr=0.02, snr_min=0.0,
-                    snr_max=12.0, mu0=0.3, lambda0=2e-4, layer_loss="last"),
-}
-
-
-def _cmd_train(args: argparse.Namespace) -> int:
-    from hbf_edge.modeldir import save_model
-    from hbf_edge.training import TrainConfig, train_upga, train_upganet
-
-    if args.model == "deepfp":
-        from hbf_edge.cli._deepfp import train_deepfp_cmd
-
-        return train_deepfp_cmd(args)
-    opts = {k: (getattr(args, k) if getattr(args, k) is not None else v)
-            for k, v in _TRAIN_DEFAULTS[args.model].items()}
-    settings = dict(
-        n_antennas=args.n_antennas, n_rf=args.n_rf, n_users=args.n_users, n_paths=args.paths,
-        n_layers=opts["layers"], n_inner=opts["inner"], train_size=opts["train_size"], epochs=opts["epochs"],
-        batch_size=opts["batch_size"], lr=opts["lr"], lr_decay=args.lr_decay, snr_db_min=opts["snr_min"],
-        snr_db_max=opts["snr_max"], mu0=opts["mu0"], lambda0=opts["lambda0"], layer_loss=opts["layer_loss"],
-        seed=args.seed, precision=args.precision,
-    )
-    out = args.out
-    if out.exists() and not args.overwrite:  # fail before training, not after
-        raise ModelDirError(f"{out} already exists (pass --overwrite to replace it)")
-    H = None
-    if args.channels is not None:
-        H = _load_channels(args.channels, settings["n_antennas"], settings["n_users"])
-        settings["train_size"] = int(H.shape[0])
-    config = TrainConfig(**settings)
-    t0 = time.perf_counter()
-    if args.model == "upganet":
-        from hbf_edge.families.upganet.sensing import SensingScenario
-
-        scenario = SensingScenario(tuple(args.targets), args.delta, omega=args.omega)
-        model, model_config = train_upganet(config, scenario, H, progress=not args.quiet)
+def _registry(stage: str) -> Any:
+    if stage == "quant":
+        from hbf_edge.quant import REGISTRY
+    elif stage == "export":
+        from hbf_edge.export import REGISTRY
     else:
-        model, model_config = train_upga(config, H, progress=not args.quiet)
-    model_config.training["wall_seconds"] = round(time.perf_counter() - t0, 2)
-    save_model(model, model_config, out, overwrite=args.overwrite)
-    last = model_config.history[-1]
-    print(f"trained {args.model} I={config.n_layers} J={config.n_inner} in {model_config.training['wall_seconds']} s; "
-          f"final epoch loss {last['loss']:.4f}; model written to {out}")
+        from hbf_edge.kernels import REGISTRY
+    return REGISTRY
+
+
+def _loader(stages: dict[str, Any]) -> Any:
+    """Loads a directory's torch network, quantized or not: the quant stage's, else the core's."""
+    return stages["quant"].load if "quant" in stages else stages["core"].load
+
+
+def _load_target(name: str) -> dict[str, Any]:
+    from hbf_edge.profile import load_target
+
+    path = Path(name)
+    if not path.suffix:
+        path = Path(__file__).resolve().parent.parent / "targets" / f"{name}.toml"
+        if not path.is_file():
+            raise ConfigError(f"unknown example target {name!r}: use dsp, mcu or a .toml file")
+    return load_target(path)
+
+
+def _emit_json(result: Any, out: Path | None) -> None:
+    from hbf_edge._io import write_json
+
+    print(json.dumps(result, indent=2))
+    if out is not None:
+        write_json(out, result)
+
+
+def run_family_command(command: tuple[str, ...], family: str, stages: dict[str, Any], args: argparse.Namespace
+                       ) -> int:
+    """A command on a model directory, or ``channels`` / ``train`` FAMILY."""
+    core = stages["core"]
+    if command == ("channels",):
+        core.make_channels(settings_from(core.channel_settings, args), say=print)
+        return 0
+    if command == ("train",):
+        core.train(settings_from(core.train_settings, args), say=print)
+        return 0
+    cls = settings_class(stages, command)
+    if cls is None:
+        raise ConfigError(f"`hbf-edge {' '.join(command)}` is not available for {family} models")
+    s = settings_from(cls, args)
+    if command == ("evaluate",):
+        core.evaluate(s, load=_loader(stages), say=print)
+    elif command == ("quantize",):
+        stages["quant"].quantize(s, say=print)
+    elif command == ("export",):
+        stages["export"].export(s, core, say=print)
+    elif command == ("profile",):
+        extra = dict(stages["export"].profile_backends()) if "export" in stages else {}
+        extra["load_torch"] = _loader(stages)
+        result = core.profile(s, _load_target(s.target), extra, say=(lambda _line: None) if s.json else print)
+        if s.json:
+            print(json.dumps(result, indent=2))
+    elif command == ("study", "quantization"):
+        stages["quant"].study(s, say=print)
+    elif command == ("bench", "model"):
+        _emit_json(core.bench(s, load=_loader(stages)), s.out)
+    elif command == ("bench", "agreement"):
+        from hbf_edge.modelfiles import read_model_dir
+
+        config, _ = read_model_dir(s.model_dir)
+        H = core.read_channels(s.channels, config) if s.channels is not None else core.draw_channels(
+            config, s.test_size, s.test_seed)
+        _emit_json(stages["quant"].agreement(s.model_dir, H, seed=s.test_seed), s.out)
     return 0
 
 
-def _format_table(results: dict[str, Any]) -> str:
-    methods = list(results["sum_rate"])
-    lines = ["SNR dB | " + " | ".join(f"{m:>7}" for m in methods)]
-    for i, snr in enumerate(results["snr_db"]):
-        lines.append(f"{snr:6g} | " + " | ".join(f"{results['sum_rate'][m][i]:7.3f}" for m in methods))
-    return "\n".join(lines)
+def _cmd_families(args: argparse.Namespace) -> int:
+    for name, core in all_families().items():
+        print(f"{name:10s} {core.spec.title} (papers/{core.spec.paper}); channels "
+              f"[{', '.join(core.spec.channel_axes)}]")
+    return 0
 
 
-def _evaluate(model_dir: Path, out: Path, H: Any | None, snrs: list[float], noise: float,
-              dump: Path | None, quiet: bool, test_size: int = 1000,
-              test_seed: int = DEFAULT_TEST_SEED) -> dict[str, Any]:
-    """Evaluate a model directory; ``H=None`` draws held-out channels like the training ones."""
+def _cmd_precision(args: argparse.Namespace) -> int:
     from hbf_edge._io import atomic_file
-    from hbf_edge.channels import saleh_valenzuela_miso, validate_miso_channels
-    from hbf_edge.families.upga.evaluate import evaluate, write_dump
-    from hbf_edge.modeldir import load_model
-    from hbf_edge.plots import plot_rate_vs_layers, plot_rate_vs_snr
-
-    model, config = load_model(model_dir)
-    spec = config.spec
-    if H is None:
-        n_paths = int(config.training.get("n_paths", 10))
-        H = saleh_valenzuela_miso(test_size, spec.n_antennas, spec.n_users, n_paths, seed=test_seed)
-    # the network runs on any N, but its step sizes were learned for the configured sizes
-    H = validate_miso_channels(H, spec.n_antennas, spec.n_users, name="evaluation channels")
-    t0 = time.perf_counter()
-    results, precoders = evaluate(model, H, snrs, noise, keep_precoders=dump is not None, progress=not quiet)
-    results["wall_seconds"] = round(time.perf_counter() - t0, 2)
-    results["model_dir"] = str(model_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    with atomic_file(out / "results.json") as tmp:
-        tmp.write_text(json.dumps(results, indent=2) + "\n")
-    plot_rate_vs_snr(results, out / "rate_vs_snr.png")
-    plot_rate_vs_layers(results, out / "rate_vs_layers.png")
-    if dump is not None:
-        write_dump(dump, H, snrs, noise, precoders)
-    print("mean sum rate (bit/s/Hz) on", results["n_channels"], "held-out channels:")
-    print(_format_table(results))
-    print(f"wrote {out / 'results.json'}, rate_vs_snr.png, rate_vs_layers.png" + (f", {dump}" if dump else ""))
-    return results
-
-
-def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from hbf_edge.hw.precision import PrecisionConfig, template_toml
     from hbf_edge.modelfiles import read_model_dir
 
-    out = args.out if args.out is not None else args.model_dir / "eval"
-    family = read_model_dir(args.model_dir)[0].family
-    if family == "deepfp":
-        from hbf_edge.cli._deepfp import evaluate_deepfp_cmd
+    import dataclasses
 
-        return evaluate_deepfp_cmd(args, out)
-    H = None if args.channels is None else _load_channels(args.channels)
-    if family == "upganet":
-        from hbf_edge.cli._upganet import evaluate_upganet
-
-        evaluate_upganet(args, out, H)
+    config, _ = read_model_dir(args.model_dir)
+    quant = stages_of(config.family, ("quant",)).get("quant")
+    if quant is None or "precision" not in {f.name for f in dataclasses.fields(quant.quant_settings)}:
+        raise ConfigError(f"{config.family} models take no precision file: their quantize options set the datapath "
+                          f"(`hbf-edge quantize {args.model_dir} --help`)")
+    if config.precision is not None and "default" in config.precision:
+        precision = PrecisionConfig.from_dict(config.precision, config.spec, config.n_layers)
+        title = f"precision of {args.model_dir} ({config.family}, quantized)"
+    else:
+        precision = PrecisionConfig.uniform_config(config.spec, config.n_layers, args.phase_bits)
+        title = f"default precision for {args.model_dir} ({config.family}, Q={args.phase_bits})"
+    text = template_toml(precision, title)
+    if args.out is None:
+        print(text, end="")
         return 0
-    if args.compare:
-        raise ConfigError("--compare is for upganet models")
-    snrs = list(args.snr) if args.snr is not None else DEFAULT_SNRS
-    _evaluate(args.model_dir, out, H, snrs, args.noise, args.dump, args.quiet, args.test_size, args.test_seed)
+    with atomic_file(args.out) as tmp:
+        tmp.write_text(text)
+    print(f"wrote {args.out}")
     return 0
 
 
@@ -166,43 +162,15 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_export(args: argparse.Namespace) -> int:
-    from hbf_edge.export import write_bundle
-
-    from hbf_edge.channels import saleh_valenzuela_miso
-    from hbf_edge.modelfiles import read_model_dir
-
-    config, _ = read_model_dir(args.model_dir)
-    if config.family == "deepfp":
-        from hbf_edge.cli._deepfp import export_deepfp_cmd
-
-        return export_deepfp_cmd(args, config)
-    if args.hybrid is not None:
-        raise ConfigError("--hybrid exports a DeepFP model as the digital stage of a UPGA bundle; "
-                          f"{args.model_dir} holds a {config.family} model")
-    spec = config.spec
-    if args.channels is not None:
-        H = _load_channels(args.channels, spec.n_antennas, spec.n_users)
-    else:
-        if args.count < 1:
-            raise ConfigError("--count must be >= 1")
-        n_paths = int(config.training.get("n_paths", 10))
-        H = saleh_valenzuela_miso(args.count, spec.n_antennas, spec.n_users, n_paths, seed=args.seed)
-    path = write_bundle(args.model_dir, args.out, H, snr_db=args.snr, overwrite=args.overwrite)
-    files = sorted(p.name for p in path.iterdir())
-    print(f"bundle written to {path}: {', '.join(files)}")
-    return 0
-
-
 def _cmd_simulate(args: argparse.Namespace) -> int:
     from hbf_edge import firmware_sim
-
-    from hbf_edge._io import atomic_file
+    from hbf_edge._io import write_json
+    from hbf_edge.channels import read_channel_array, validate_miso_channels
     from hbf_edge.plots import plot_beampattern
 
     H = None
     if args.channels is not None:
-        H = _load_channels(args.channels)
+        H = validate_miso_channels(read_channel_array(args.channels), name=str(args.channels))
     if args.spi_mhz <= 0:
         raise ConfigError("--spi-mhz must be > 0")
     try:
@@ -212,9 +180,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     except firmware_sim.SimulatorError as exc:
         raise ConfigError(str(exc)) from exc
     out = args.out if args.out is not None else args.bundle / "sim"
-    out.mkdir(parents=True, exist_ok=True)
-    with atomic_file(out / "simulate.json") as tmp:
-        tmp.write_text(json.dumps(report, indent=2) + "\n")
+    write_json(out / "simulate.json", report)
     plot_beampattern(patterns, out / "beampattern.png", title=f"channel {report['pattern_channel']}, "
                      f"calibration: {report['calibration'] if report['calibration'] == 'ideal' else 'file'}")
     keys = ("code_mismatches", "sum_rate", "sensing", "latency_us", "rejected_transactions")
@@ -225,7 +191,6 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 
 def _cmd_calibration(args: argparse.Namespace) -> int:
     from hbf_edge import firmware_sim
-
     from hbf_edge._io import atomic_file
 
     try:
@@ -238,55 +203,7 @@ def _cmd_calibration(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_profile(args: argparse.Namespace) -> int:
-    from hbf_edge._io import atomic_file
-    from hbf_edge.modelfiles import read_model_dir
-    from hbf_edge.plots import plot_profile
-    from hbf_edge.profile import format_profile, load_target, profile_model
-
-    target_path = Path(args.target)
-    if not target_path.suffix:
-        target_path = Path(__file__).resolve().parent.parent / "targets" / f"{args.target}.toml"
-        if not target_path.is_file():
-            raise ConfigError(f"unknown example target {args.target!r}: use dsp, mcu or a .toml file")
-    target = load_target(target_path)
-    family = read_model_dir(args.model_dir)[0].family
-    if family == "deepfp":
-        from hbf_edge.cli._deepfp import profile_deepfp_cmd
-
-        return profile_deepfp_cmd(args, target)
-    if args.backends is None:
-        args.backends = ["numba_float64", "numba_float32", "numba_hardware", "torch_eager", "onnxruntime"]
-    if args.batches is None:
-        args.batches = [1, 256]
-    if family == "upganet":
-        from hbf_edge.cli._upganet import profile_upganet_cmd
-
-        profile_upganet_cmd(args, target)
-        return 0
-
-    from hbf_edge.export.upga.profile import onnxruntime_stages
-
-    result = profile_model(args.model_dir, tuple(args.batches), tuple(args.backends), args.repeat, target=target,
-                           progress=not args.quiet, onnxruntime=onnxruntime_stages)
-    out = args.out if args.out is not None else args.model_dir / "profile"
-    out.mkdir(parents=True, exist_ok=True)
-    with atomic_file(out / "profile.json") as tmp:
-        tmp.write_text(json.dumps(result, indent=2) + "\n")
-    plot_profile(result, str(max(args.batches)), out / "profile.png")
-    if args.json:
-        print(json.dumps(result, indent=2))
-    else:
-        for b in result["measured"]:
-            print(format_profile(result, b))
-        print(f"wrote {out / 'profile.json'} and profile.png")
-    return 0
-
-
 def _cmd_bench(args: argparse.Namespace) -> int:
-    from hbf_edge.bench import bench_kernels
-    from hbf_edge.cli._json import emit_json
-
     if args.bench_command == "onnx":
         from hbf_edge.export.upga.onnx_quant import compare_quant_onnx
 
@@ -294,16 +211,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
             raise ConfigError("--count must be >= 1")
         print(json.dumps(compare_quant_onnx(args.model_dir, args.bundle, args.count, args.seed), indent=2))
         return 0
-    if args.bench_command in ("deepfp", "deepfp-kernels"):
-        from hbf_edge.cli._deepfp import bench_deepfp_cmd, bench_deepfp_kernels_cmd
+    from hbf_edge.bench import bench_kernels
 
-        return bench_deepfp_cmd(args) if args.bench_command == "deepfp" else bench_deepfp_kernels_cmd(args)
-    if args.bench_command == "upganet":
-        from hbf_edge.families.upganet.profile import profile_upganet
-
-        kernels_only = ("numba_float64", "numba_float32", "numba_hardware", "torch_eager")  # no ONNX export
-        return emit_json(profile_upganet(args.model_dir, tuple(args.batches), args.repeat, backends=kernels_only),
-                         args.out)
     for name, values in (("--sizes", args.sizes), ("--batches", args.batches)):
         if any(v < 1 for v in values):
             raise ConfigError(f"{name} must be positive")
@@ -311,9 +220,14 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         raise ConfigError("--layers, --inner and --repeat must be >= 1")
     result = bench_kernels(tuple(args.sizes), tuple(args.batches), n_layers=args.layers, n_inner=args.inner,
                            repeat=args.repeat, onnx_model=args.onnx, progress=not args.quiet)
-    return emit_json(result, args.out)
+    _emit_json(result, args.out)
+    return 0
 
 
-COMMANDS = {"channels": _cmd_channels, "train": _cmd_train, "evaluate": _cmd_evaluate, "demo": _cmd_demo,
-            "bench": _cmd_bench, "quantize": cmd_quantize, "study": cmd_study, "export": _cmd_export,
-            "simulate": _cmd_simulate, "calibration": _cmd_calibration, "profile": _cmd_profile}
+_COMMANDS = {"families": _cmd_families, "precision": _cmd_precision, "demo": _cmd_demo, "simulate": _cmd_simulate,
+             "calibration": _cmd_calibration, "bench": _cmd_bench}
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """A command that needs no family."""
+    return _COMMANDS[args.command](args)

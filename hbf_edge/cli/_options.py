@@ -41,7 +41,7 @@ def add_settings(parser: argparse.ArgumentParser, cls: type, title: str | None =
             continue
         meta = dict(f.metadata)
         kind, many = _kind(hints[f.name])
-        kwargs: dict[str, Any] = {"help": meta.get("help", ""), "default": None}
+        kwargs: dict[str, Any] = {"help": meta.get("help", "").replace("%", "%%"), "default": None}
         if meta.get("positional"):
             group.add_argument(f.name, type=kind, help=kwargs["help"], metavar=f.name.upper())
             continue

@@ -98,8 +98,10 @@ class QuantCommon(Settings):
     overwrite: bool = field(False, "replace an existing output directory")
     method: str = field("qat", "qat: quantization-aware retraining (default); ptq: keep the float parameters",
                         choices=["qat", "ptq"])
-    channels: Path | None = field(None, "channels: a dataset or a plain .npy/.npz/.mat array H; QAT trains on "
-                                        "them and retention is measured on --test-size fresh ones")
+    channels: Path | None = field(None, "QAT training channels: a dataset or a plain .npy/.npz/.mat array H "
+                                        "(default: fresh ones drawn with --seed)")
+    test_channels: Path | None = field(None, "held-out channels of the retention table, same formats (default: "
+                                             "--test-size fresh ones drawn with --test-seed)")
     epochs: int = field(5, "QAT epochs (default 5)")
     seed: int = field(1, "seed of the QAT channels and SNR draws (default 1)")
     test_size: int = field(1000, "held-out channels (default 1000)")
@@ -110,6 +112,9 @@ class QuantCommon(Settings):
         check_positive(self, "test_size")
         if self.epochs < 0:
             raise ConfigError(f"--epochs must be >= 0, got {self.epochs}")
+        if self.method == "ptq" and self.channels is not None:
+            raise ConfigError("--channels are QAT's training channels; PTQ trains nothing (use --test-channels "
+                              "for the retention table)")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

@@ -80,7 +80,7 @@ def load_deepfp(model_dir: str | os.PathLike) -> DeepfpModel:
     config, arrays = read_model_dir(model_dir)
     if config.family != "deepfp":
         raise _checks.ConfigError(f"{model_dir} holds a {config.family} model, not deepfp")
-    c = config.deepfp
+    c = config.family_config
     return DeepfpModel(config.n_layers, c["n_tx"], c["n_streams"], c["hidden"], c["n_hidden"],
                        {k: np.asarray(v, np.float64) for k, v in arrays.items()}, config.quantization,
                        c.get("step_base", "frobenius"))

@@ -46,12 +46,12 @@ def load_upganet(model_dir: str | os.PathLike) -> UpganetModel:
     config, arrays = read_model_dir(model_dir)
     if config.family != "upganet":
         raise _checks.ConfigError(f"{model_dir} holds a {config.family} model, not upganet")
-    scenario = config.sensing["scenario"]
+    scenario = config.family_config["scenario"]
     n = config.spec.n_antennas
     theta = np.deg2rad(np.asarray(scenario["targets_deg"], dtype=np.float64))
     steer = np.exp(1j * np.pi * np.arange(n)[:, None] * np.sin(theta)[None, :])  # eq. (4)'s a(theta)
     return UpganetModel(arrays["mu"], arrays["lam"], arrays["psi_re"] + 1j * arrays["psi_im"], steer,
-                        float(scenario["omega"]), float(config.sensing["eta"]), config.spec.n_rf)
+                        float(scenario["omega"]), float(config.family_config["eta"]), config.spec.n_rf)
 
 
 def upganet_forward(h_re, h_im, p_t, noise, model: UpganetModel):

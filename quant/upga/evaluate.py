@@ -10,7 +10,7 @@ import torch
 from hbf_edge import cplx
 from hbf_edge.baselines import sum_rate_np
 from hbf_edge.channels import validate_miso_channels
-from hbf_edge.training import snr_db_to_power
+from hbf_edge.units import snr_db_to_power
 from hbf_edge.families.upga.model import UPGA
 
 from hbf_edge.quant.upga.ptq import PTQ_METHODS, ptq_design

@@ -159,7 +159,7 @@ def jcas_retention(float_model: UPGANet, qmodel: QuantUPGANet, H: np.ndarray, sn
     from hbf_edge.families.upganet.model import beampattern_error
     from hbf_edge.objectives import sum_rate
     from hbf_edge.families.upganet.sensing import beampattern_mse
-    from hbf_edge.training import snr_db_to_power
+    from hbf_edge.units import snr_db_to_power
 
     H = validate_miso_channels(H, name="evaluation channels")
     Hc = cplx.from_complex(torch.from_numpy(np.ascontiguousarray(H, dtype=np.complex128)))

@@ -136,8 +136,8 @@ def test_model_directory_round_trip(tmp_path):
     config = deepfp_model_config(model, net, {"seed": 4}, [])
     save_model(model, config, tmp_path / "m")
     back, cfg = load_model(tmp_path / "m", family="deepfp")
-    assert cfg.deepfp["n_hidden"] == 3 and cfg.spec.phase_bits is None
-    assert NetworkConfig.from_dict(cfg.deepfp["network"]) == net
+    assert cfg.family_config["n_hidden"] == 3 and cfg.spec.phase_bits is None
+    assert NetworkConfig.from_dict(cfg.family_config["network"]) == net
     H = generate_channels(net, 4, seed=1)
     V0 = random_init((4, 1, 3, 8, 1), np.ones(1), 0)
     a, b = model(to_c(H), to_c(V0))[0], back(to_c(H), to_c(V0))[0]

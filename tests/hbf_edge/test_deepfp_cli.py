@@ -20,8 +20,8 @@ NET = ["--cells", "1", "-N", "8", "--users-per-cell", "3", "--n-rx", "2", "-d", 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("deepfp")
-    assert main(["channels", "--model", "deepfp", "--out", str(root / "nets.npz"), "--count", "40", *NET]) == 0
-    assert main(["train", "--model", "deepfp", "--channels", str(root / "nets.npz"), "--out", str(root / "m"),
+    assert main(["channels", "deepfp", "--out", str(root / "nets.npz"), "--count", "40", *NET]) == 0
+    assert main(["train", "deepfp", "--channels", str(root / "nets.npz"), "--out", str(root / "m"),
                  "--layers", "3", "--hidden", "16", "--epochs", "2", "--supervised-epochs", "1",
                  "--fastfp-iterations", "20", "--batch-size", "14", "--quiet"]) == 0
     return root
@@ -32,7 +32,7 @@ def test_train_writes_a_deepfp_model_directory(trained):
     assert config.family == "deepfp" and model.n_layers == 3 and model.hidden == 16
     assert config.training["train_size"] == 28 and config.training["val_size"] == 6
     assert [h["stage"] for h in config.history] == ["supervised", "unsupervised", "unsupervised"]
-    assert config.deepfp["network"]["n_users"] == 3
+    assert config.family_config["network"]["n_users"] == 3
 
 
 def test_evaluate_writes_the_table_and_plots(trained, capsys):
@@ -73,15 +73,15 @@ def test_matching_iterations():
 
 
 def test_bench_prints_json_and_bad_options_fail_cleanly(trained, capsys):
-    assert main(["bench", "deepfp", str(trained / "m"), "--test-size", "4", "--fastfp-iterations", "5",
+    assert main(["bench", "model", str(trained / "m"), "--test-size", "4", "--fastfp-iterations", "5",
                  "--time-samples", "2", "--baselines", "ezf", "--quiet"]) == 0
     res = json.loads(capsys.readouterr().out)
     assert "per_channel" not in res and res["n_channels"] == 4 and res["rows"][1]["iterations"] == 5
-    assert main(["bench", "deepfp", str(trained / "m"), "--test-size", "0"]) == 2
+    assert main(["bench", "model", str(trained / "m"), "--test-size", "0"]) == 2
     assert main(["evaluate", str(trained / "m"), "--compare", str(trained / "m")]) == 2
     err = capsys.readouterr().err
     assert "--test-size" in err and "--compare" in err
-    assert main(["bench", "deepfp", str(trained / "m"), "--test-size", "3", "--baselines", "wmmse_sc"]) == 0
+    assert main(["bench", "model", str(trained / "m"), "--test-size", "3", "--baselines", "wmmse_sc"]) == 0
 
 
 def test_profile_of_float_and_quantized_deepfp(trained, capsys):
@@ -104,7 +104,7 @@ def test_profile_of_float_and_quantized_deepfp(trained, capsys):
     assert "torch eager per layer: fp_state" in capsys.readouterr().out
     # a quantized model adds the hardware mode
     assert main(["quantize", str(trained / "m"), "--out", str(trained / "q"), "--channels", str(trained / "nets.npz"),
-                 "--ptq", "--quiet"]) == 0
+                 "--method", "ptq", "--quiet"]) == 0
     capsys.readouterr()
     assert main(["profile", str(trained / "q"), "--batches", "2", "--repeat", "1", "--backends", "numba_hardware",
                  "--json", "--out", str(trained / "qprof")]) == 0
@@ -115,15 +115,15 @@ def test_profile_of_float_and_quantized_deepfp(trained, capsys):
 
 def test_bench_deepfp_kernels_float_and_hardware(trained, capsys):
     nets = str(trained / "nets.npz")
-    assert main(["bench", "deepfp-kernels", str(trained / "m"), "--channels", nets]) == 0
+    assert main(["bench", "agreement", str(trained / "m"), "--channels", nets]) == 0
     r = json.loads(capsys.readouterr().out)
     assert r["kernel"] == "numba_float64" and r["n_networks"] == 6 and r["max_abs_v_difference"] < 1e-12
     assert r["relative_wsr_difference"] < 1e-12 and r["speedup_over_torch"] > 0
-    assert main(["quantize", str(trained / "m"), "--out", str(trained / "qk"), "--channels", nets, "--ptq",
+    assert main(["quantize", str(trained / "m"), "--out", str(trained / "qk"), "--channels", nets, "--method", "ptq",
                  "--quiet"]) == 0
     capsys.readouterr()
-    assert main(["bench", "deepfp-kernels", str(trained / "qk"), "--test-size", "5", "--test-seed", "3"]) == 0
+    assert main(["bench", "agreement", str(trained / "qk"), "--test-size", "5", "--test-seed", "3"]) == 0
     r = json.loads(capsys.readouterr().out)
     assert r["kernel"] == "numba_hardware" and r["n_networks"] == 5
     assert r["step_codes_equal"] == 1.0 and r["v_words_equal"] == 1.0 and r["relative_wsr_difference"] == 0.0
-    assert main(["bench", "deepfp-kernels", str(trained / "m"), "--test-size", "0"]) == 2
+    assert main(["bench", "agreement", str(trained / "m"), "--test-size", "0"]) == 2

@@ -73,11 +73,11 @@ def test_bad_hybrid_input_is_refused():
 def test_hybrid_pipeline_through_the_cli_and_the_simulator(tmp_path, capsys):
     quantized_model_dir(tmp_path, 16, 3, {"default": {"phase_bits": 3, "precoder": {"word_bits": 12, "frac_bits": 9}}})
     nets, pga, hyb = tmp_path / "p.npz", tmp_path / "pga", tmp_path / "hyb"
-    assert main(["channels", "--model", "deepfp", "--hybrid", str(tmp_path / "q"), "--count", "40", "--snr", "10",
+    assert main(["channels", "deepfp", "--hybrid", str(tmp_path / "q"), "--count", "40", "--snr", "10",
                  "--out", str(nets)]) == 0
     data = load_dataset(nets)
     assert data["H"].shape == (40, 1, 4, 1, 1, 4) and data["hybrid"]["phase_bits"] == 3
-    assert main(["train", "--model", "deepfp", "--channels", str(nets), "--out", str(tmp_path / "d"), "--layers", "2",
+    assert main(["train", "deepfp", "--channels", str(nets), "--out", str(tmp_path / "d"), "--layers", "2",
                  "--hidden", "8", "--epochs", "1", "--supervised-epochs", "0", "--quiet"]) == 0
     assert main(["export", str(tmp_path / "q"), "--out", str(pga), "--count", "6", "--snr", "10"]) == 0
     capsys.readouterr()
@@ -94,6 +94,6 @@ def test_hybrid_pipeline_through_the_cli_and_the_simulator(tmp_path, capsys):
     assert np.isclose(report["sum_rate"]["model_mean"], h["mean_sum_rate"]["deepfp_words"], rtol=1e-12)
     # a DeepFP model of another problem, and --hybrid on the wrong family, are refused
     assert main(["export", str(tmp_path / "q"), "--hybrid", str(pga), "--out", str(tmp_path / "x")]) == 2
-    assert main(["channels", "--hybrid", str(tmp_path / "q"), "--out", str(tmp_path / "x.npz")]) == 2
-    assert main(["channels", "--model", "deepfp", "--hybrid", str(tmp_path / "float"), "--out", str(tmp_path / "x.npz")]) == 2
+    assert main(["channels", "upga", "--hybrid", str(tmp_path / "q"), "--out", str(tmp_path / "x.npz")]) == 2
+    assert main(["channels", "deepfp", "--hybrid", str(tmp_path / "float"), "--out", str(tmp_path / "x.npz")]) == 2
     assert not (tmp_path / "x").exists() and not (tmp_path / "x.npz").exists()

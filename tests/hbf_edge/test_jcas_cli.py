@@ -20,7 +20,7 @@ TINY = ["--model", "upganet", "-N", "16", "-M", "5", "--layers", "3", "--inner",
 @pytest.fixture(scope="module")
 def jcas_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("jcas") / "model"
-    assert main(["train", "--out", str(out), *TINY]) == 0
+    assert main(["train", "upga", "--out", str(out), *TINY]) == 0
     return out
 
 
@@ -28,7 +28,7 @@ def test_model_dir_round_trip_and_kernel(jcas_dir):
     model, config = load_model(jcas_dir)
     assert isinstance(model, UPGANet) and config.family == "upganet"
     assert (model.n_layers, model.n_inner, model.n_rf) == (3, 2, 5)
-    assert config.sensing["scenario"]["targets_deg"] == [-30.0, 20.0] and config.sensing["eta"] == 1 / 16
+    assert config.family_config["scenario"]["targets_deg"] == [-30.0, 20.0] and config.family_config["eta"] == 1 / 16
     assert config.training["snr_db_min"] == 0.0 and config.training["snr_db_max"] == 12.0  # the paper's range
     psi = model.psi_re.numpy() + 1j * model.psi_im.numpy()
     assert np.allclose(np.diag(psi).real, 1 / 16)  # unit-power Psi_1 in S
@@ -93,8 +93,8 @@ def test_profile_of_a_upganet_model(jcas_dir, tmp_path, capsys):
 
 
 def test_bad_sensing_options_are_refused(tmp_path, capsys):
-    assert main(["train", "--out", str(tmp_path / "m"), *TINY, "--targets", "95"]) == 2
+    assert main(["train", "upga", "--out", str(tmp_path / "m"), *TINY, "--targets", "95"]) == 2
     assert "target angles" in capsys.readouterr().err
-    assert main(["train", "--out", str(tmp_path / "m"), *TINY[:-1], "-M", "8", "--quiet"]) == 2  # M - K > P
+    assert main(["train", "upga", "--out", str(tmp_path / "m"), *TINY[:-1], "-M", "8", "--quiet"]) == 2  # M - K > P
     assert "M <= K + P" in capsys.readouterr().err
     assert not (tmp_path / "m").exists()

@@ -13,7 +13,7 @@ from hbf_edge.profile import load_target, profile_model, target_estimate
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("prof") / "m"
-    assert main(["train", "--out", str(out), "-N", "16", "--layers", "2", "--train-size", "10", "--epochs", "1",
+    assert main(["train", "upga", "--out", str(out), "-N", "16", "--layers", "2", "--train-size", "10", "--epochs", "1",
                  "--quiet"]) == 0
     return out
 

@@ -6,7 +6,8 @@ from hbf_edge import ConfigError
 from hbf_edge import cplx
 from hbf_edge.channels import saleh_valenzuela_miso
 from hbf_edge.objectives import sum_rate
-from hbf_edge.training import TrainConfig, snr_db_to_power, train_upga
+from hbf_edge.training import TrainConfig, train_upga
+from hbf_edge.units import snr_db_to_power
 from hbf_edge.families.upga.model import UPGA
 
 SMALL = dict(n_antennas=16, n_rf=4, n_users=4, n_layers=3, train_size=40, epochs=3, batch_size=10)

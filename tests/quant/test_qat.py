@@ -101,28 +101,28 @@ def test_qat_trains_saves_and_loads(tmp_path):
 def test_quantize_command(tmp_path, capsys):
     from hbf_edge.cli import main
 
-    assert main(["train", "--out", str(tmp_path / "f"), "-N", "16", "--layers", "3", "--train-size", "20",
+    assert main(["train", "upga", "--out", str(tmp_path / "f"), "-N", "16", "--layers", "3", "--train-size", "20",
                  "--epochs", "1", "--quiet"]) == 0
     common = ["--test-size", "20", "--quiet", "--snr", "10"]
-    assert main(["quantize", str(tmp_path / "f"), "--ptq", "-Q", "3", "-B", "10", "--out", str(tmp_path / "p"),
+    assert main(["quantize", str(tmp_path / "f"), "--method", "ptq", "-Q", "3", "-B", "10", "--out", str(tmp_path / "p"),
                  *common]) == 0
     ret = json.loads((tmp_path / "p" / "retention.json").read_text())
     assert ret["method"] == "ptq" and ret["phase_bits"] == 3 and ret["precoder"]["word_bits"] == 10
     assert ret["output_xi"] is None and load_quantized(tmp_path / "p")[0].output_xi is None  # no stage by default
-    assert main(["quantize", str(tmp_path / "f"), "--ptq", "-Q", "2", "--internal-phase-bits", "7", "--output-stage",
+    assert main(["quantize", str(tmp_path / "f"), "--method", "ptq", "-Q", "2", "--internal-phase-bits", "7", "--output-stage",
                  "wiener", "--out", str(tmp_path / "p2"), *common]) == 0
     q2, _, prec2 = load_quantized(tmp_path / "p2")
     assert q2.output_xi == 1.0 and [s.phase_bits for s in prec2.layer_specs()] == [7, 7, 2]
     assert set(ret["retention"]) == {"float", "ptq_round", "ptq_refit", "quantized", "hardware"}
     assert ret["retention"]["hardware"] == pytest.approx(ret["retention"]["quantized"], rel=1e-3)  # kernel == QAT model
-    assert main(["quantize", str(tmp_path / "f"), "--ptq", "-Q", "2", "--output-stage", "wiener", "--code-search", "2",
+    assert main(["quantize", str(tmp_path / "f"), "--method", "ptq", "-Q", "2", "--output-stage", "wiener", "--code-search", "2",
                  "--out", str(tmp_path / "s2"), *common]) == 0
     ret_s = json.loads((tmp_path / "s2" / "retention.json").read_text())
     assert ret_s["code_search"] == {"sweeps": 2, "span": 1} == load_quantized(tmp_path / "s2")[1].code_search
     assert ret_s["retention"]["hardware"][0] > ret_s["retention"]["quantized"][0]  # the search pays at Q=2
     assert 0 < ret_s["retention"]["ptq_refit_search"][0] and "ptq_refit_search" not in ret["retention"]
     (tmp_path / "prec.toml").write_text('[default]\nphase_bits = 2\n[layers."0"]\nphase_bits = 5\n')
-    assert main(["quantize", str(tmp_path / "f"), "--qat", "--epochs", "1", "--train-size", "10",
+    assert main(["quantize", str(tmp_path / "f"), "--method", "qat", "--epochs", "1", "--train-size", "10",
                  "--precision", str(tmp_path / "prec.toml"), "--out", str(tmp_path / "q"), *common]) == 0
     _, cfg, prec = load_quantized(tmp_path / "q")
     assert [s.phase_bits for s in prec.layer_specs()] == [5, 2, 2] and cfg.quantization["method"] == "qat"
@@ -141,7 +141,7 @@ def test_quantize_command(tmp_path, capsys):
         (["quantize", str(tmp_path / "f"), "--code-search", "0", "--output-stage", "zf", "--out", str(tmp_path / "x")],
          "sweeps"),
     ]:
-        assert main([*argv, "--quiet", "--ptq"]) == 2
+        assert main([*argv, "--quiet", "--method", "ptq"]) == 2
         err = capsys.readouterr().err.strip()
         assert len(err.splitlines()) == 1 and match in err, err
     assert not (tmp_path / "x").exists()
@@ -150,7 +150,7 @@ def test_quantize_command(tmp_path, capsys):
 def test_study_quantization_command(tmp_path, capsys):
     from hbf_edge.cli import main
 
-    assert main(["train", "--out", str(tmp_path / "f"), "-N", "16", "--layers", "2", "--train-size", "20",
+    assert main(["train", "upga", "--out", str(tmp_path / "f"), "-N", "16", "--layers", "2", "--train-size", "20",
                  "--epochs", "1", "--quiet"]) == 0
     assert main(["study", "quantization", str(tmp_path / "f"), "--out", str(tmp_path / "s"), "-Q", "1", "3",
                  "--epochs", "1", "--train-size", "10", "--test-size", "10", "--snr", "20", "--quiet"]) == 0

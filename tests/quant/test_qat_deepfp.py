@@ -81,9 +81,9 @@ def test_qcdq_export_equals_the_torch_dnns(small, tmp_path):
 
 def test_quantize_cli_qat_reload_and_evaluate(tmp_path):
     nets = tmp_path / "nets.npz"
-    assert main(["channels", "--model", "deepfp", "--out", str(nets), "--count", "40", "--cells", "1", "-N", "8",
+    assert main(["channels", "deepfp", "--out", str(nets), "--count", "40", "--cells", "1", "-N", "8",
                  "--users-per-cell", "3", "--n-rx", "2", "-d", "1"]) == 0
-    assert main(["train", "--model", "deepfp", "--channels", str(nets), "--out", str(tmp_path / "m"), "--layers", "2",
+    assert main(["train", "deepfp", "--channels", str(nets), "--out", str(tmp_path / "m"), "--layers", "2",
                  "--hidden", "8", "--epochs", "1", "--supervised-epochs", "0", "--quiet"]) == 0
     assert main(["quantize", str(tmp_path / "m"), "--out", str(tmp_path / "q"), "--channels", str(nets),
                  "--epochs", "1", "--batch-size", "14", "--quiet"]) == 0
@@ -94,7 +94,7 @@ def test_quantize_cli_qat_reload_and_evaluate(tmp_path):
     H = load_dataset_test(nets)
     assert np.isclose(mean_wsr(qmodel, H, 2026).mean(), rep["quantized_wsr"])  # reloaded exactly
     assert main(["quantize", str(tmp_path / "q"), "--out", str(tmp_path / "q2")]) == 2  # already quantized
-    assert main(["bench", "deepfp", str(tmp_path / "q"), "--channels", str(nets), "--fastfp-iterations", "3",
+    assert main(["bench", "model", str(tmp_path / "q"), "--channels", str(nets), "--fastfp-iterations", "3",
                  "--baselines", "--quiet"]) == 0
 
 

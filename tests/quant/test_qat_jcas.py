@@ -85,7 +85,7 @@ def test_bad_settings_are_refused(float_model):
 
 def test_quantize_cli_for_upganet(tmp_path, capsys):
     fdir, qdir = tmp_path / "f", tmp_path / "q"
-    assert main(["train", "--model", "upganet", "--out", str(fdir), "-N", "16", "--layers", "2", "--inner", "2",
+    assert main(["train", "upganet", "--out", str(fdir), "-N", "16", "--layers", "2", "--inner", "2",
                  "--train-size", "20", "--epochs", "1", "--batch-size", "10", "--quiet"]) == 0
     assert main(["quantize", str(fdir), "--out", str(qdir), "-Q", "4", "-B", "12", "--epochs", "1",
                  "--train-size", "20", "--test-size", "8", "--snr", "0", "12", "--quiet"]) == 0
@@ -102,9 +102,9 @@ def test_quantize_cli_for_upganet(tmp_path, capsys):
 
 def test_evaluate_runs_a_quantized_upganet_through_its_quantized_network(tmp_path, capsys):
     fdir, qdir = tmp_path / "f", tmp_path / "q"
-    assert main(["train", "--model", "upganet", "--out", str(fdir), "-N", "16", "--layers", "2", "--inner", "1",
+    assert main(["train", "upganet", "--out", str(fdir), "-N", "16", "--layers", "2", "--inner", "1",
                  "--train-size", "10", "--epochs", "1", "--batch-size", "10", "--quiet"]) == 0
-    assert main(["quantize", str(fdir), "--ptq", "--out", str(qdir), "-Q", "2", "--test-size", "4", "--snr", "12",
+    assert main(["quantize", str(fdir), "--method", "ptq", "--out", str(qdir), "-Q", "2", "--test-size", "4", "--snr", "12",
                  "--quiet"]) == 0
     out = tmp_path / "ev"
     assert main(["evaluate", str(qdir), "--compare", str(fdir), "--test-size", "5", "--snr", "12",
@@ -120,6 +120,6 @@ def test_malformed_sensing_section_is_a_model_dir_error(tmp_path):
     from hbf_edge.modelfiles import ModelConfig
     from hbf_edge.hw.spec import HardwareSpec
 
-    cfg = ModelConfig("upganet", HardwareSpec(16, 4, 4, None), 2, 1, sensing={"eta": 0.1})
+    cfg = ModelConfig("upganet", HardwareSpec(16, 4, 4, None), 2, 1, family_config={"eta": 0.1})
     with pytest.raises(ModelDirError):
         build_model(cfg)

@@ -135,7 +135,7 @@ def profile_deepfp(model_dir: str | os.PathLike, batches: tuple[int, ...] = (1, 
         from hbf_edge.modeldir import load_model as load_torch
     model, config = load_torch(model_dir)
     kmodel = load_deepfp(model_dir)
-    net = NetworkConfig.from_dict(config.deepfp["network"])
+    net = NetworkConfig.from_dict(config.family_config["network"])
     quantized = kmodel.quantization is not None
     sizes = (net.n_cells, net.n_users, net.n_rx, kmodel.n_tx, kmodel.n_streams, kmodel.hidden, kmodel.n_hidden,
              kmodel.exact_step)

@@ -176,4 +176,4 @@ def deepfp_model_config(model: DeepFP, network: NetworkConfig, training: dict[st
     spec = HardwareSpec(n_antennas=network.n_tx, n_rf=network.n_tx, n_users=network.n_users, phase_bits=None)
     section = {"network": network.to_dict(), "n_tx": model.n_tx, "n_streams": model.n_streams,
                "hidden": model.hidden, "n_hidden": model.n_hidden, "step_base": model.step_base}
-    return ModelConfig("deepfp", spec, model.n_layers, 1, training=training, history=history, deepfp=section)
+    return ModelConfig("deepfp", spec, model.n_layers, 1, training=training, history=history, family_config=section)

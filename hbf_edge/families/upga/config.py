@@ -20,7 +20,7 @@ from hbf_edge.families._settings import (
 )
 from hbf_edge.hw.spec import FORMATS
 
-__all__ = ["SPEC", "COUNTER_SITES", "UpgaChannels", "UpgaTrain", "UpgaEval", "UpgaProfile", "DEFAULT_SNRS"]
+__all__ = ["SPEC", "COUNTER_SITES", "UpgaChannels", "UpgaTrain", "MisoEval", "UpgaEval", "UpgaProfile", "DEFAULT_SNRS"]
 
 DEFAULT_SNRS = [-10.0, -5.0, 0.0, 5.0, 10.0, 15.0, 20.0]
 # overflow-counter sites of the hardware kernel, in counter-column order ("input": the
@@ -74,12 +74,18 @@ class UpgaTrain(TrainCommon, MisoSizes):
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class UpgaEval(EvalCommon):
-    """``hbf-edge evaluate`` of a UPGA model: sum rate vs SNR and vs layers, against PGA-30,
-    PGA-100, OMP hybrid and fully digital ZF."""
+class MisoEval(EvalCommon):
+    """Evaluation settings of the MISO families."""
 
     snr: list[float] = field(DEFAULT_SNRS, "SNRs in dB (default -10 -5 0 5 10 15 20)", metavar="DB")
     noise: float = field(1.0, "noise power sigma_n^2 (default 1)")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class UpgaEval(MisoEval):
+    """``hbf-edge evaluate`` of a UPGA model: sum rate vs SNR and vs layers, against PGA-30,
+    PGA-100, OMP hybrid and fully digital ZF."""
+
     dump: Path | None = field(None, "also write channels, SNRs and every method's precoders to this .npz "
                                       "(keys H, snr_db, noise_power, F_<method>, W_<method>, W_zf)")
 

@@ -29,7 +29,7 @@ from hbf_edge.channels import validate_miso_channels
 from hbf_edge.cplx import C
 from hbf_edge.errors import ConfigError
 from hbf_edge.objectives import sum_rate
-from hbf_edge.training import snr_db_to_power
+from hbf_edge.units import snr_db_to_power
 from hbf_edge.families.upga.model import PGA_LAMBDA0, PGA_MU0, UPGA, pga_forward
 
 __all__ = ["METHODS", "evaluate", "write_dump"]

@@ -30,7 +30,7 @@ from hbf_edge.errors import ConfigError
 from hbf_edge.families.upganet.model import JCAS_LAMBDA0, JCAS_MU0, UPGANet, beampattern_error, jcas_forward
 from hbf_edge.objectives import sum_rate
 from hbf_edge.families.upganet.sensing import SensingScenario, beampattern, beampattern_mse, covariance_pattern
-from hbf_edge.training import snr_db_to_power
+from hbf_edge.units import snr_db_to_power
 
 __all__ = ["evaluate_jcas", "evaluate_jcas_hardware", "convergence_jcas", "average_beampatterns"]
 
@@ -122,7 +122,7 @@ def evaluate_jcas_hardware(model_dir: Any, H: np.ndarray, snr_db: list[float], n
 
     model, spec = kernels.load_upganet_hw(model_dir)
     if grid_deg is None:
-        grid_deg = SensingScenario.from_dict(read_model_dir(model_dir)[0].sensing["scenario"]).grid_deg
+        grid_deg = SensingScenario.from_dict(read_model_dir(model_dir)[0].family_config["scenario"]).grid_deg
     H = validate_miso_channels(H, spec.n_antennas, spec.n_users, name="evaluation channels")
     B = H.shape[0]
     Hc = _to_c(H)

@@ -1,0 +1,108 @@
+"""The parts of a UPGA bundle: tables, beams (the hardware kernel's designs) and both ONNX
+graphs, the float one and the quantized one checked against the kernel on the beam channels."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hbf_edge.export._core.bundle import BundleError
+from hbf_edge.export._core.cfiles import c_header, mem_files
+from hbf_edge.export._core.tables import build_tables
+from hbf_edge.modelfiles import ModelConfig
+from hbf_edge.units import snr_db_to_power
+
+__all__ = ["upga_parts"]
+
+
+def upga_parts(model_dir: str | os.PathLike, config: ModelConfig, arrays: dict[str, np.ndarray], H: np.ndarray,
+               snr_db: float, noise: float) -> tuple[dict[str, str], dict[str, np.ndarray], list, Any]:
+    """Texts, beams, ONNX writers and layer 0's hardware spec of a quantized UPGA bundle."""
+    from hbf_edge.hw.precision import PrecisionConfig
+
+    layer_specs = PrecisionConfig.from_dict(config.precision, config.spec, config.n_layers).layer_specs()
+    tables = build_tables(config, layer_specs, arrays)
+    texts = {"lut.json": json.dumps(tables, indent=1) + "\n", "lut.h": c_header(tables), **mem_files(tables)}
+    beams = _beams(config, arrays, H, snr_db, noise)
+    writers = [lambda tmp: _float_onnx(config, arrays, tmp / "model.onnx", layer_specs[-1].phase_bits),
+               lambda tmp: _quant_onnx(model_dir, tmp, beams)]
+    return texts, beams, writers, layer_specs[0]
+
+
+def _beams(config: ModelConfig, arrays: dict[str, np.ndarray], H: np.ndarray, snr_db: float,
+           noise: float) -> dict[str, np.ndarray]:
+    from hbf_edge.families.upga.hardware import hardware_design
+
+    B = H.shape[0]
+    p_t = np.full(B, float(snr_db_to_power(snr_db, noise)))
+    n = np.full(B, float(noise))
+    res = hardware_design((config, arrays), H, p_t, n)
+    return {
+        "H": H.astype(np.complex128),
+        "p_t": p_t,
+        "noise": n,
+        "codes": res.codes.astype(np.int32),
+        "w_re": res.w_re.astype(np.int32),
+        "w_im": res.w_im.astype(np.int32),
+        "w_word_bits": np.array(res.w_format.word_bits),
+        "w_frac_bits": np.array(res.w_format.frac_bits),
+        "phase_bits": np.array(res.phase_bits),
+        "overflows": res.total_overflows.astype(np.int64),
+    }
+
+
+def _float_onnx(config: ModelConfig, arrays: dict[str, np.ndarray], path: Path, phase_bits: int) -> None:
+    import torch
+
+    from hbf_edge.families.upga.model import UPGA
+
+    from hbf_edge.export.upga.onnx_float import export_float_onnx
+
+    model = UPGA(config.n_layers, config.n_inner, config.spec.n_rf)
+    model.load_state_dict({k: torch.from_numpy(v) for k, v in arrays.items()})
+    export_float_onnx(model, config, path, phase_bits=phase_bits)
+
+
+def _quant_onnx(model_dir: str | os.PathLike, tmp: Path, beams: dict[str, np.ndarray]) -> dict[str, Any]:
+    """Write both quantized graphs and check the onnxruntime one against the kernel's beams.
+
+    The graphs stop before the code search (a data-dependent loop of evaluations, see
+    ``kernels/upga/_search.py``): with a search, the kernel's search run on the graph's codes
+    must give the beams."""
+    from hbf_edge.quant import load_quantized
+
+    from hbf_edge.export.upga.onnx_quant import export_quant_onnx, run_quant_onnx
+
+    qmodel, config, _ = load_quantized(model_dir)
+    for kind in ("qcdq", "qonnx"):
+        export_quant_onnx(qmodel, config, tmp / f"model.{kind}.onnx", kind)
+    codes, w_re, w_im = run_quant_onnx(tmp / "model.qcdq.onnx", beams["H"], beams["p_t"], beams["noise"])
+    if config.code_search is not None:
+        codes, w_re, w_im = _searched(config, qmodel, beams, codes, w_re, w_im)
+    bad = {"codes": int(np.count_nonzero(codes != beams["codes"])),
+           "W words": int(np.count_nonzero((w_re != beams["w_re"]) | (w_im != beams["w_im"])))}
+    if any(bad.values()):
+        raise BundleError(f"model.qcdq.onnx disagrees with the hardware kernel on the beam channels: "
+                          f"{bad['codes']} codes and {bad['W words']} W words differ")
+    return {"model.qcdq.onnx": {"runtime": "onnxruntime", "channels": int(codes.shape[0]),
+                                "equals": "beams.npz codes and W words (hardware kernel)"
+                                + (", after the kernel's code search" if config.code_search is not None else "")}}
+
+
+def _searched(config: ModelConfig, qmodel: Any, beams: dict[str, np.ndarray], codes: np.ndarray, w_re: np.ndarray,
+              w_im: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The kernel's code search and output stage run on the graph's codes."""
+    from hbf_edge.kernels.upga.hardware import COUNTER_SITES, model_search, prepare_hw_inputs, run_search
+
+    H = beams["H"]
+    x = prepare_hw_inputs(np.ascontiguousarray(H.real), np.ascontiguousarray(H.imag), beams["p_t"], beams["noise"],
+                          qmodel.mu.detach().numpy(), qmodel.lam.detach().numpy(), qmodel.layer_specs[0],
+                          qmodel.layer_specs, xi=config.output_xi)
+    codes = np.ascontiguousarray(codes, np.int64)
+    w_re, w_im = np.ascontiguousarray(w_re, np.int64), np.ascontiguousarray(w_im, np.int64)
+    run_search(x, model_search(config), codes, w_re, w_im, np.zeros((H.shape[0], len(COUNTER_SITES) - 1), np.int64))
+    return codes, w_re, w_im

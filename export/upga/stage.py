@@ -1,0 +1,53 @@
+"""The export stage of UPGA: ``hbf-edge export`` of a quantized model (:mod:`export._core.bundle`)."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+from hbf_edge.families._protocol import Say, field, log_say
+from hbf_edge.families._settings import ExportCommon
+
+__all__ = ["EXPORT", "UpgaExportStage", "UpgaExport"]
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class UpgaExport(ExportCommon):
+    """``hbf-edge export`` of a quantized UPGA (or UPGANet) model: lut.json, lut.h, lut_*.mem,
+    beams.npz (the hardware kernel's codes and W words), both ONNX graphs, manifest.json."""
+
+    snr: float = field(10.0, "SNR in dB of the beams (default 10)")
+
+
+class UpgaExportStage:
+    """:class:`~hbf_edge.families._protocol.ExportStage` of UPGA (UPGANet shares it: the bundle
+    writer adds its sensing parts from the model directory)."""
+
+    export_settings = UpgaExport
+
+    def profile_backends(self) -> dict[str, Any]:
+        """Backends this stage adds to ``hbf-edge profile``: onnxruntime on the float graph."""
+        from hbf_edge.export.upga.profile import onnxruntime_stages
+
+        return {"onnxruntime": onnxruntime_stages}
+
+    def export(self, s: UpgaExport, core: Any, say: Say = log_say) -> Path:
+        """Write the verified bundle; ``core`` (the family's core stage) reads or draws channels."""
+        return self._export(s, core, say)
+
+    def _export(self, s: UpgaExport, core: Any, say: Say, parts: Any = None, scoring: str = "sum_rate") -> Path:
+        from hbf_edge.export._core.bundle import write_bundle
+        from hbf_edge.modelfiles import read_model_dir
+
+        config, _ = read_model_dir(s.model_dir)
+        if s.channels is not None:
+            H = core.read_channels(s.channels, config)
+        else:
+            H = core.draw_channels(config, s.count, s.seed)
+        path = write_bundle(s.model_dir, s.out, H, snr_db=s.snr, overwrite=s.overwrite, parts=parts, scoring=scoring)
+        say(f"bundle written to {path}: {', '.join(sorted(p.name for p in path.iterdir()))}")
+        return path
+
+
+EXPORT = UpgaExportStage()

@@ -1,0 +1,160 @@
+"""The core stage of UPGA: train, evaluate and profile (``upga_multiuser_hbf.txt``).
+
+The operations behind ``hbf-edge channels/train/evaluate/profile upga``; each takes the
+family's settings dataclass (:mod:`hbf_edge.families.upga.config`) and a ``say`` callable for
+the lines a person reads, and returns the machine-readable result.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from hbf_edge._io import write_json
+from hbf_edge.errors import ModelDirError
+from hbf_edge.families._miso import MisoChannels
+from hbf_edge.families._protocol import Say, log_say
+from hbf_edge.families.upga.config import SPEC, UpgaChannels, UpgaEval, UpgaProfile, UpgaTrain
+
+__all__ = ["CORE", "UpgaCore", "train_config"]
+
+
+def train_config(s: UpgaTrain, **changes: Any) -> Any:
+    """The training loop's :class:`hbf_edge.training.TrainConfig` of these settings."""
+    from hbf_edge.training import TrainConfig
+
+    values = dict(n_antennas=s.n_antennas, n_rf=s.n_rf, n_users=s.n_users, n_paths=s.paths, n_layers=s.layers,
+                  n_inner=s.inner, train_size=s.train_size, epochs=s.epochs, batch_size=s.batch_size, lr=s.lr,
+                  lr_decay=s.lr_decay, snr_db_min=s.snr_min, snr_db_max=s.snr_max, mu0=s.mu0, lambda0=s.lambda0,
+                  layer_loss=s.layer_loss, seed=s.seed, precision=s.precision)
+    values.update(changes)
+    return TrainConfig(**values)
+
+
+def format_rate_table(results: dict[str, Any]) -> str:
+    """Mean sum rate per SNR (rows) and method (columns)."""
+    methods = list(results["sum_rate"])
+    lines = ["SNR dB | " + " | ".join(f"{m:>7}" for m in methods)]
+    for i, snr in enumerate(results["snr_db"]):
+        lines.append(f"{snr:6g} | " + " | ".join(f"{results['sum_rate'][m][i]:7.3f}" for m in methods))
+    return "\n".join(lines)
+
+
+class UpgaCore(MisoChannels):
+    """:class:`~hbf_edge.families._protocol.CoreStage` of UPGA."""
+
+    spec = SPEC
+    channel_settings = UpgaChannels
+    train_settings = UpgaTrain
+    eval_settings = UpgaEval
+    profile_settings = UpgaProfile
+    default_backends = ("numba_float64", "numba_float32", "numba_hardware", "torch_eager", "onnxruntime")
+    default_batches = (1, 256)
+
+    def check_config(self, config: Any) -> None:
+        """UPGA has no section of its own."""
+        if config.family_config:
+            raise ModelDirError(f"a {self.spec.name} model has no family_config, got {sorted(config.family_config)}")
+
+    def expected_arrays(self, config: Any) -> dict[str, tuple[int, ...]]:
+        """The trainable steps: ``mu [I, J]`` (F) and ``lam [I]`` (W), Algorithm 1."""
+        return {"mu": (config.n_layers, config.n_inner), "lam": (config.n_layers,)}
+
+    def build(self, config: Any) -> Any:
+        """A freshly initialised float network of this configuration (torch)."""
+        from hbf_edge.families.upga.model import UPGA
+
+        return UPGA(config.n_layers, config.n_inner, config.spec.n_rf)
+
+    def load(self, model_dir: Path) -> tuple[Any, Any]:
+        """The float torch network and ModelConfig of a directory."""
+        from hbf_edge.modeldir import load_model
+
+        return load_model(model_dir, family=self.spec.name)
+
+    def _fit(self, settings: UpgaTrain, H: np.ndarray | None, progress: bool) -> tuple[Any, Any]:
+        from hbf_edge.training import train_upga
+
+        return train_upga(train_config(settings, **({} if H is None else {"train_size": int(H.shape[0])})), H,
+                          progress=progress)
+
+    def train(self, settings: UpgaTrain, say: Say = log_say) -> dict[str, Any]:
+        """Train in float and write the model directory ``settings.out`` (eq. 4 objective)."""
+        from hbf_edge.channels import check_channel_shape, read_channel_array
+        from hbf_edge.modeldir import save_model
+
+        if settings.out.exists() and not settings.overwrite:  # fail before training, not after
+            raise ModelDirError(f"{settings.out} already exists (pass --overwrite to replace it)")
+        H = None
+        if settings.channels is not None:
+            H = check_channel_shape(read_channel_array(settings.channels), self.spec.channel_axes,
+                                    (settings.n_antennas, settings.n_users), str(settings.channels))
+        t0 = time.perf_counter()
+        model, model_config = self._fit(settings, H, progress=not settings.quiet)
+        model_config.training["wall_seconds"] = round(time.perf_counter() - t0, 2)
+        if settings.channels is not None:
+            model_config.training["channels"] = str(settings.channels)
+        save_model(model, model_config, settings.out, overwrite=settings.overwrite)
+        last = model_config.history[-1]
+        say(f"trained {self.spec.name} I={settings.layers} J={settings.inner} in "
+            f"{model_config.training['wall_seconds']} s; final epoch loss {last['loss']:.4f}; model written to "
+            f"{settings.out}")
+        return {"model_dir": str(settings.out), "wall_seconds": model_config.training["wall_seconds"],
+                "history": model_config.history}
+
+    def evaluate(self, settings: UpgaEval, load: Callable[[Path], tuple[Any, Any]] | None = None,
+                 say: Say = log_say) -> dict[str, Any]:
+        """Sum rate vs SNR and vs layers against PGA-30/100, OMP and ZF; results.json and plots.
+
+        The per-layer curves need the float network, so a quantized directory is evaluated
+        through its (QAT-trained) float steps; ``load`` is not used (the quantized design's
+        sum rate is in ``hbf-edge quantize``'s retention table)."""
+        from hbf_edge.families.upga.evaluate import evaluate, write_dump
+        from hbf_edge.plots import plot_rate_vs_layers, plot_rate_vs_snr
+
+        model, config = self.load(settings.model_dir)
+        if settings.channels is not None:
+            H = self.read_channels(settings.channels, config)
+        else:
+            H = self.draw_channels(config, settings.test_size, settings.test_seed)
+        out = settings.out if settings.out is not None else settings.model_dir / "eval"
+        t0 = time.perf_counter()
+        results, precoders = evaluate(model, H, list(settings.snr), settings.noise,
+                                      keep_precoders=settings.dump is not None, progress=not settings.quiet)
+        results["wall_seconds"] = round(time.perf_counter() - t0, 2)
+        results["model_dir"] = str(settings.model_dir)
+        results["family"] = self.spec.name
+        write_json(out / "results.json", results)
+        plot_rate_vs_snr(results, out / "rate_vs_snr.png")
+        plot_rate_vs_layers(results, out / "rate_vs_layers.png")
+        if settings.dump is not None:
+            write_dump(settings.dump, H, list(settings.snr), settings.noise, precoders)
+        say(f"mean sum rate (bit/s/Hz) on {results['n_channels']} held-out channels:")
+        say(format_rate_table(results))
+        say(f"wrote {out / 'results.json'}, rate_vs_snr.png, rate_vs_layers.png"
+            + (f", {settings.dump}" if settings.dump else ""))
+        return results
+
+    def profile(self, settings: UpgaProfile, target: dict[str, Any], extra: dict[str, Any],
+                say: Say = log_say) -> dict[str, Any]:
+        """Per-stage latency per backend, op counts, target estimate; profile.json and .png."""
+        from hbf_edge.plots import plot_profile
+        from hbf_edge.profile import format_profile, profile_model
+
+        backends = tuple(settings.backends) if settings.backends else self.default_backends
+        batches = tuple(settings.batches) if settings.batches else self.default_batches
+        result = profile_model(settings.model_dir, batches, backends, settings.repeat, target=target,
+                               progress=not settings.quiet, onnxruntime=extra.get("onnxruntime"))
+        out = settings.out if settings.out is not None else settings.model_dir / "profile"
+        write_json(out / "profile.json", result)
+        plot_profile(result, str(max(batches)), out / "profile.png")
+        for b in result["measured"]:
+            say(format_profile(result, b))
+        say(f"wrote {out / 'profile.json'} and profile.png")
+        return result
+
+
+CORE = UpgaCore()

@@ -1,0 +1,115 @@
+"""The quant stage of UPGANet: ``hbf-edge quantize`` (QAT or PTQ for Q-bit phases and a B-bit W)."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+from typing import Any
+
+from hbf_edge._io import write_json
+from hbf_edge.errors import ConfigError, ModelDirError
+from hbf_edge.families._protocol import Say, field, log_say
+from hbf_edge.families._settings import QuantCommon, check_positive
+
+__all__ = ["QUANT", "UpganetQuantStage", "UpganetQuant"]
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class UpganetQuant(QuantCommon):
+    """``hbf-edge quantize`` of a UPGANet model: Q-bit phases in every layer, a B-bit W out."""
+
+    phase_bits: int = field(4, "phase-shifter bits Q, 1..8 (default 4)", flag="-Q")
+    precoder_bits: int = field(12, "word length of W, B-2 fraction bits (default 12)", flag="-B")
+    train_size: int = field(500, "QAT training channels (default 500)")
+    batch_size: int = field(50, "channels per Adam step (default 50)")
+    lr: float = field(1e-2, "Adam learning rate, relative to the float steps (default 1e-2)")
+    lr_decay: float = field(0.97, "decay per epoch (default 0.97)")
+    snr_min: float = field(0.0, "lowest training SNR in dB (default 0)")
+    snr_max: float = field(12.0, "highest training SNR in dB (default 12)")
+    snr: list[float] = field([0.0, 6.0, 12.0], "SNRs in dB of the retention table (default 0 6 12)", metavar="DB")
+
+    def validate(self) -> None:
+        super().validate()
+        check_positive(self, "train_size", "batch_size")
+
+
+class UpganetQuantStage:
+    """:class:`~hbf_edge.families._protocol.QuantStage` of UPGANet."""
+
+    quant_settings = UpganetQuant
+
+    def load(self, model_dir: Path) -> tuple[Any, Any]:
+        """The torch network: :class:`QuantUPGANet` if the directory is quantized, else UPGANet."""
+        from hbf_edge.modeldir import load_model
+        from hbf_edge.quant.upganet.qat import load_quant_upganet
+
+        model, config = load_model(model_dir, family="upganet")
+        return (model if config.precision is None else load_quant_upganet(model, config)), config
+
+    def quantize(self, s: UpganetQuant, say: Say = log_say) -> dict[str, Any]:
+        """QAT (or PTQ) into ``s.out``; OUT/retention.json (float, PTQ, quantized, kernel: rate, MSE)."""
+        from hbf_edge.families.upganet.core import CORE
+        from hbf_edge.families.upganet.evaluate import evaluate_jcas_hardware
+        from hbf_edge.modeldir import load_model
+        from hbf_edge.modelfiles import write_model_dir
+        from hbf_edge.quant.upga.stage import precoder_format
+        from hbf_edge.quant.upganet.qat import QuantUPGANet, jcas_retention, train_qat_upganet
+        from hbf_edge.training import TrainConfig
+
+        model, config = load_model(s.model_dir, family="upganet")
+        if config.precision is not None:
+            raise ConfigError(f"{s.model_dir} is already quantized; quantize its float model")
+        if s.out.exists() and not s.overwrite:
+            raise ModelDirError(f"{s.out} already exists (pass --overwrite to replace it)")
+        fmt = precoder_format(s.precoder_bits)
+        spec = config.spec
+        H_train = None if s.channels is None else CORE.read_channels(s.channels, config)
+        if s.test_channels is not None:
+            H = CORE.read_channels(s.test_channels, config)
+        else:
+            H = CORE.draw_channels(config, s.test_size, s.test_seed)
+        t0 = time.perf_counter()
+        if s.method == "qat":
+            loop = TrainConfig(n_antennas=spec.n_antennas, n_rf=spec.n_rf, n_users=spec.n_users,
+                               n_paths=int(config.training.get("n_paths", 10)), n_layers=config.n_layers,
+                               n_inner=config.n_inner,
+                               train_size=s.train_size if H_train is None else int(H_train.shape[0]),
+                               epochs=s.epochs, batch_size=s.batch_size, lr=s.lr, lr_decay=s.lr_decay,
+                               snr_db_min=s.snr_min, snr_db_max=s.snr_max, seed=s.seed, layer_loss="last")
+            qmodel, qconfig = train_qat_upganet(model, config, s.phase_bits, fmt, loop, H_train,
+                                                progress=not s.quiet)
+        else:
+            qmodel = QuantUPGANet(model, s.phase_bits, fmt)
+            qconfig = dataclasses.replace(config, spec=spec.replace(phase_bits=s.phase_bits),
+                                          precision={"phase_bits": s.phase_bits, "precoder": dataclasses.asdict(fmt)},
+                                          quantization={"method": "ptq"})
+        qconfig.quantization["wall_seconds"] = round(time.perf_counter() - t0, 2)
+        arrays = {k: getattr(qmodel, k).detach().numpy() for k in ("mu", "lam", "psi_re", "psi_im")}
+        write_model_dir(s.out, qconfig, arrays, overwrite=s.overwrite)
+        snrs = list(s.snr)
+        result = jcas_retention(model, qmodel, H, snrs)
+        result.update(family="upganet", method=s.method)
+        hw = evaluate_jcas_hardware(s.out, H, snrs)
+        result["hardware"] = hw  # the bit-accurate kernel on the written model
+        result["retention"]["hardware"] = [q / f for q, f in zip(hw["sum_rate"], result["sum_rate"]["float"])]
+        result["mse_delta_db"]["hardware"] = [q - f for q, f in zip(hw["mse_db"], result["mse_db"]["float"])]
+        write_json(s.out / "retention.json", result)
+        say(f"{s.method.upper()} UPGANet Q={s.phase_bits}, W {s.precoder_bits} bits in "
+            f"{qconfig.quantization['wall_seconds']} s; model written to {s.out}")
+        say(f"{result['n_channels']} held-out channels: sum rate (retention) and beampattern MSE dB (change vs float)")
+        say("SNR dB |   float rate, MSE |     PTQ rate, MSE |   {:>5} rate, MSE | hardware kernel rate, MSE"
+            .format(s.method.upper()))
+        for i, snr in enumerate(result["snr_db"]):
+            r = {**result["sum_rate"], "hardware": hw["sum_rate"]}
+            d = {**result["mse_db"], "hardware": hw["mse_db"]}
+            cells = [f"{r['float'][i]:7.3f}, {d['float'][i]:6.2f}"]
+            for m in ("ptq", "qat", "hardware"):
+                cells.append(f"{r[m][i]:7.3f} ({result['retention'][m][i]:.1%}), {d[m][i]:6.2f} "
+                             f"({result['mse_delta_db'][m][i]:+.2f})")
+            say(f"{snr:6g} | " + " | ".join(cells))
+        say(f"hardware kernel overflow events: {sum(hw['overflows'])}")
+        return result
+
+
+QUANT = UpganetQuantStage()
