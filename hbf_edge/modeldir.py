@@ -39,11 +39,13 @@ def load_model(path: str | os.PathLike, family: str | None = None) -> tuple[torc
     Parameters
     ----------
     family : str, optional
-        Refuse (:class:`ConfigError`) a directory of another family, for the stages that
-        support only one.
+        Refuse (:class:`ConfigError`) a directory whose family does not run on this family's
+        datapath (:func:`hbf_edge.families.runs_on`), for the stages that support only one.
     """
+    from hbf_edge.families import runs_on
+
     config, arrays = read_model_dir(path)
-    if family is not None and config.family != family:
+    if family is not None and not runs_on(config.family, family):
         raise ConfigError(f"{path} holds a {config.family} model; this stage supports {family} models only")
     model = build_model(config)
     model.load_state_dict({k: torch.from_numpy(v) for k, v in arrays.items()})

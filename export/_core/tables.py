@@ -99,7 +99,7 @@ def _output_stage(config: ModelConfig, spec: HardwareSpec) -> dict[str, Any] | N
     from hbf_edge.kernels.upga import _search as _search_fixed
     from hbf_edge.kernels.upga.hardware import output_stage_word
 
-    if config.family != "upga" or config.output_xi is None:
+    if config.output_xi is None:  # only the UPGA datapath has an output stage
         return None
     stage = {"xi": config.output_xi, "xi_k_over_n": output_stage_word(config.output_xi, spec),
              "format": spec.step.to_dict(),

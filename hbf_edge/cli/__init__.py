@@ -40,7 +40,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         stages = stages_of(family, (DIR_COMMANDS[command][0], "quant")) if family is not None else None
         if command == ("profile",) and family is not None:
             stages = stages_of(family)
-        args = build_parser(families, command, family, stages).parse_args(argv)
+        try:
+            args = build_parser(families, command, family, stages).parse_args(argv)
+        except SystemExit as exc:  # argparse has printed the usage error or the help
+            return int(exc.code or 0)
         if args.command in ("channels", "train"):
             return run_family_command((args.command,), args.family, stages_of(args.family, ()), args)
         if command is not None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from hbf_edge.families._protocol import CoreStage, ExportStage, FamilySpec, KernelStage, QuantStage, field
 from hbf_edge.families._registry import ENTRY_POINT_GROUP, Registry, register_family
 
-__all__ = ["SPECS", "CORE", "Registry", "register_family", "ENTRY_POINT_GROUP", "FamilySpec", "CoreStage",
+__all__ = ["SPECS", "CORE", "runs_on", "Registry", "register_family", "ENTRY_POINT_GROUP", "FamilySpec", "CoreStage",
            "KernelStage", "QuantStage", "ExportStage", "field"]
 
 SPECS = Registry("spec", {
@@ -25,3 +25,9 @@ CORE = Registry("core", {
     "upganet": "hbf_edge.families.upganet.core:CORE",
     "deepfp": "hbf_edge.families.deepfp.core:CORE",
 })
+
+
+def runs_on(family: str, datapath: str) -> bool:
+    """Whether models of ``family`` run on ``datapath``'s kernels and hardware datapath (its own
+    name, or the one its :class:`FamilySpec` declares)."""
+    return family == datapath or SPECS.get(family).runs_on == datapath

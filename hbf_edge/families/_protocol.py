@@ -74,6 +74,9 @@ class FamilySpec:
         Overflow-counter sites of the hardware kernel, in counter-column order.
     tiny : callable
         ``tiny() -> train settings`` for a model small enough for the contract tests.
+    datapath : str, optional
+        The family whose kernels and hardware datapath this family's models run on (a family
+        that only trains differently reuses another's); default: its own name.
     """
 
     name: str
@@ -84,6 +87,12 @@ class FamilySpec:
     formats: tuple[str, ...]
     counter_sites: tuple[str, ...]
     tiny: Callable[[], Any]
+    datapath: str | None = None
+
+    @property
+    def runs_on(self) -> str:
+        """The datapath this family's models run on."""
+        return self.datapath or self.name
 
     def format_index(self, name: str) -> int:
         """Row of format ``name`` in the kernels' format table."""

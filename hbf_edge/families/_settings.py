@@ -112,9 +112,7 @@ class QuantCommon(Settings):
         check_positive(self, "test_size")
         if self.epochs < 0:
             raise ConfigError(f"--epochs must be >= 0, got {self.epochs}")
-        if self.method == "ptq" and self.channels is not None:
-            raise ConfigError("--channels are QAT's training channels; PTQ trains nothing (use --test-channels "
-                              "for the retention table)")
+
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

@@ -45,8 +45,10 @@ def load_upga(model_dir: str | os.PathLike) -> UpgaSteps:
     """Read the trained ``mu``, ``lam`` and sizes from a model directory (no torch needed)."""
     from hbf_edge.modelfiles import read_model_dir
 
+    from hbf_edge.families import runs_on
+
     config, arrays = read_model_dir(model_dir)
-    if config.family != "upga":
+    if not runs_on(config.family, "upga"):
         raise _checks.ConfigError(f"{model_dir} holds a {config.family} model, not upga")
     s = config.spec
     return UpgaSteps(arrays["mu"], arrays["lam"], s.n_antennas, s.n_rf, s.n_users, config.output_xi)

@@ -38,10 +38,11 @@ def hardware_design(model: str | os.PathLike | tuple[Any, dict[str, np.ndarray]]
     H : ndarray of complex, [B, N, K]
     p_t, noise : ndarray of float64, [B]
     """
+    from hbf_edge.families import runs_on
     from hbf_edge.modelfiles import read_model_dir
 
     config, arrays = read_model_dir(model) if isinstance(model, (str, os.PathLike)) else model
-    if config.family != "upga" or config.precision is None:
+    if not runs_on(config.family, "upga") or config.precision is None:
         raise ConfigError(f"the hardware kernel needs a quantized upga model (hbf-edge quantize), got a "
                           f"{'float ' if config.precision is None else ''}{config.family} model")
     specs = PrecisionConfig.from_dict(config.precision, config.spec, config.n_layers).layer_specs()
@@ -56,7 +57,7 @@ class UpgaKernels:
     def load(self, model_dir: Path) -> Any:
         return load_upga(model_dir)
 
-    def forward(self, model: Any, H: np.ndarray, snr_db: float, noise: float = 1.0) -> dict[str, np.ndarray]:
+    def forward(self, model: Any, H: np.ndarray, snr_db: float = 10.0, noise: float = 1.0) -> dict[str, np.ndarray]:
         """Float64 kernel: ``F [B, N, M]`` and ``W [B, M, K]`` complex128."""
         B = H.shape[0]
         p_t, n = np.full(B, float(snr_db_to_power(snr_db, noise))), np.full(B, float(noise))
@@ -64,7 +65,7 @@ class UpgaKernels:
         f_re, f_im, w_re, w_im = upga_forward(h_re, h_im, p_t, n, model.mu, model.lam, model.n_rf)
         return {"F": f_re + 1j * f_im, "W": w_re + 1j * w_im}
 
-    def forward_hw(self, model_dir: Path, H: np.ndarray, snr_db: float, noise: float = 1.0) -> dict[str, np.ndarray]:
+    def forward_hw(self, model_dir: Path, H: np.ndarray, snr_db: float = 10.0, noise: float = 1.0) -> dict[str, np.ndarray]:
         """Hardware kernel: ``codes [B, N, M]``, ``w_re, w_im [B, M, K]`` words, ``counters``
         (site -> overflow events ``[B]``), and the applied ``F``, ``W`` complex128."""
         B = H.shape[0]

@@ -26,12 +26,12 @@ class UpganetKernels:
     def load(self, model_dir: Path) -> Any:
         return load_upganet(model_dir)
 
-    def forward(self, model: Any, H: np.ndarray, snr_db: float, noise: float = 1.0) -> dict[str, np.ndarray]:
+    def forward(self, model: Any, H: np.ndarray, snr_db: float = 10.0, noise: float = 1.0) -> dict[str, np.ndarray]:
         """Float64 kernel: ``F [B, N, M]`` and ``W [B, M, K]`` complex128."""
         f_re, f_im, w_re, w_im = upganet_forward(*_inputs(H, snr_db, noise), model)[:4]
         return {"F": f_re + 1j * f_im, "W": w_re + 1j * w_im}
 
-    def forward_hw(self, model_dir: Path, H: np.ndarray, snr_db: float, noise: float = 1.0) -> dict[str, Any]:
+    def forward_hw(self, model_dir: Path, H: np.ndarray, snr_db: float = 10.0, noise: float = 1.0) -> dict[str, Any]:
         """Hardware kernel of a quantized directory: codes, W words, counters, applied F and W."""
         model, spec = load_upganet_hw(model_dir)
         r = upganet_forward_hw(*_inputs(H, snr_db, noise), model, spec)

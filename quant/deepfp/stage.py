@@ -19,8 +19,9 @@ __all__ = ["QUANT", "DeepfpQuantStage", "DeepfpQuant"]
 class DeepfpQuant(QuantCommon):
     """``hbf-edge quantize`` of a DeepFP model: integer step DNNs and a fixed-point V.
 
-    ``--channels`` may be a network dataset (QAT trains on its train split and validates on its
-    val split) or a plain array (85/15 in file order); retention is measured on
+    ``--channels`` may be a network dataset (QAT calibrates and trains on its train split,
+    validates on its val split and, without ``--test-channels``, measures retention on its test
+    split) or a plain array (85/15 in file order); otherwise retention is measured on
     ``--test-channels`` (a dataset: its test split) or on fresh networks."""
 
     dnn_bits: int = field(8, "DNN weight and activation bits (default 8)")
@@ -38,12 +39,21 @@ class DeepfpQuantStage:
     """:class:`~hbf_edge.families._protocol.QuantStage` of DeepFP."""
 
     quant_settings = DeepfpQuant
+    hardware_exact = True  # the QAT network equals the hardware mode on its grid
 
     def load(self, model_dir: Path) -> tuple[Any, Any]:
         """The torch network: :class:`QuantDeepFP` if quantized, else the float DeepFP."""
         from hbf_edge.quant.deepfp.qat import load_deepfp
 
         return load_deepfp(model_dir)
+
+    def torch_forward_hw(self, model_dir: Path, H: Any, seed: int = 2026) -> dict[str, Any]:
+        """The QAT network from the seeded start: ``V`` complex128 (the kernel stage's
+        ``forward_hw`` key), on its fixed-point grid."""
+        from hbf_edge.families.deepfp.core import CORE
+
+        model, _ = self.load(model_dir)
+        return CORE.torch_forward(model, H, seed=seed)
 
     def agreement(self, model_dir: Path, H: Any, seed: int) -> dict[str, Any]:
         """The Numba kernels against the torch network (``hbf-edge bench agreement``)."""
@@ -76,6 +86,8 @@ class DeepfpQuantStage:
             H_val = CORE.draw_channels(config, max(1, s.train_size // 5), s.seed + 1)
         if s.test_channels is not None:
             H_test = CORE.read_channels(s.test_channels, config, "test")
+        elif s.channels is not None and CORE.has_splits(s.channels):  # the dataset's own held-out split
+            H_test = CORE.read_channels(s.channels, config, "test")
         else:
             H_test = CORE.draw_channels(config, s.test_size, s.test_seed)
         epochs = 0 if s.method == "ptq" else s.epochs

@@ -78,6 +78,9 @@ class UpgaQuant(QuantCommon, HardwareOptions):
     def validate(self) -> None:
         super().validate()
         check_positive(self, "train_size", "batch_size")
+        if self.method == "ptq" and self.channels is not None:
+            raise ConfigError("--channels are QAT's training channels; PTQ trains nothing (use --test-channels "
+                              "for the retention table)")
         if self.precision is not None and self.internal_phase_bits is not None:
             raise ConfigError("--internal-phase-bits and --precision both set the layers' phase bits: use one")
         self.search()
@@ -131,10 +134,15 @@ def _hardware_row(result: dict[str, Any], model: Any, model_dir: Path, H: np.nda
 
 
 class UpgaQuantStage:
-    """:class:`~hbf_edge.families._protocol.QuantStage` of UPGA."""
+    """:class:`~hbf_edge.families._protocol.QuantStage` of UPGA (and of any family that runs on
+    its datapath: ``family`` names it)."""
 
     quant_settings = UpgaQuant
+    hardware_exact = True  # QuantUPGA computes the integer datapath op for op
     study_settings = UpgaStudy
+
+    def __init__(self, family: str = "upga") -> None:
+        self.family = family
 
     def load(self, model_dir: Path) -> tuple[Any, Any]:
         """The torch network of a directory: :class:`QuantUPGA` if quantized, else the float UPGA."""
@@ -143,18 +151,35 @@ class UpgaQuantStage:
         if read_model_dir(model_dir)[0].precision is None:
             from hbf_edge.modeldir import load_model
 
-            return load_model(model_dir, family="upga")
+            return load_model(model_dir, family=self.family)
         from hbf_edge.quant.upga.modeldir import load_quantized
 
         qmodel, config, _ = load_quantized(model_dir)
         return qmodel, config
+
+    def torch_forward_hw(self, model_dir: Path, H: np.ndarray, snr_db: float = 10.0, noise: float = 1.0
+                         ) -> dict[str, np.ndarray]:
+        """The quantized torch network (QAT/PTQ) on ``H``: ``codes [B, N, M]``, ``F``, ``W`` -- the
+        keys of the kernel stage's ``forward_hw``, which it equals code for code and word for word
+        (before the code search, a stage after the network)."""
+        from hbf_edge.quant.upga.evaluate import quantized_design
+        from hbf_edge.quant.upga.modeldir import load_quantized
+        from hbf_edge.units import snr_db_to_power
+
+        qmodel, _, _ = load_quantized(model_dir)
+        B = H.shape[0]
+        p_t, n = np.full(B, float(snr_db_to_power(snr_db, noise))), np.full(B, float(noise))
+        codes, F, W = quantized_design(qmodel, H, p_t, n)
+        return {"codes": codes, "F": F, "W": W}
 
     def _held_out(self, core: Any, config: Any, path: Path | None, size: int, seed: int) -> np.ndarray:
         return core.read_channels(path, config) if path is not None else core.draw_channels(config, size, seed)
 
     def quantize(self, s: UpgaQuant, say: Say = log_say) -> dict[str, Any]:
         """QAT or PTQ of a float model into ``s.out``; writes OUT/retention.json."""
-        from hbf_edge.families.upga.core import CORE
+        from hbf_edge.families import CORE as CORES
+
+        CORE = CORES.get(self.family)
         from hbf_edge.hw.precision import PrecisionConfig
         from hbf_edge.modeldir import load_model
         from hbf_edge.quant.upga.evaluate import retention
@@ -163,7 +188,7 @@ class UpgaQuantStage:
         from hbf_edge.quant.upga.train import output_xi_for, quantized_config, train_qat
         from hbf_edge.training import TrainConfig
 
-        model, config = load_model(s.model_dir, family="upga")
+        model, config = load_model(s.model_dir, family=self.family)
         if config.precision is not None:
             raise ConfigError(f"{s.model_dir} is already quantized; quantize its float model")
         if s.out.exists() and not s.overwrite:
@@ -199,7 +224,7 @@ class UpgaQuantStage:
         qmodel, _, _ = load_quantized(s.out)  # evaluate what was written
         result = retention(model, qmodel, H_test, list(s.snr))
         _hardware_row(result, model, s.out, H_test)
-        result.update(family="upga", method=s.method, model_dir=str(s.out), output_xi=qmodel.output_xi,
+        result.update(family=config.family, method=s.method, model_dir=str(s.out), output_xi=qmodel.output_xi,
                       code_search=search)
         write_json(s.out / "retention.json", result)
         stage = "none" if qmodel.output_xi is None else f"regularised zero forcing, xi = {qmodel.output_xi:.4g}"
@@ -220,13 +245,15 @@ class UpgaQuantStage:
 
     def study(self, s: UpgaStudy, say: Say = log_say) -> dict[str, Any]:
         """Retention vs phase bits: PTQ-round, PTQ-refit, QAT and the kernel at each Q."""
-        from hbf_edge.families.upga.core import CORE
+        from hbf_edge.families import CORE as CORES
+
+        CORE = CORES.get(self.family)
         from hbf_edge.modeldir import load_model
         from hbf_edge.plots import plot_retention
         from hbf_edge.quant.upga.study import retention_study
         from hbf_edge.training import TrainConfig
 
-        model, config = load_model(s.model_dir, family="upga")
+        model, config = load_model(s.model_dir, family=self.family)
         spec = config.spec
         loop = TrainConfig(n_antennas=spec.n_antennas, n_rf=spec.n_rf, n_users=spec.n_users,
                            n_paths=int(config.training.get("n_paths", 10)), n_layers=config.n_layers,

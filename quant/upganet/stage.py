@@ -32,12 +32,16 @@ class UpganetQuant(QuantCommon):
     def validate(self) -> None:
         super().validate()
         check_positive(self, "train_size", "batch_size")
+        if self.method == "ptq" and self.channels is not None:
+            raise ConfigError("--channels are QAT's training channels; PTQ trains nothing (use --test-channels "
+                              "for the retention table)")
 
 
 class UpganetQuantStage:
     """:class:`~hbf_edge.families._protocol.QuantStage` of UPGANet."""
 
     quant_settings = UpganetQuant
+    hardware_exact = False  # QuantUPGANet keeps float gradient arithmetic between its projections
 
     def load(self, model_dir: Path) -> tuple[Any, Any]:
         """The torch network: :class:`QuantUPGANet` if the directory is quantized, else UPGANet."""
@@ -46,6 +50,24 @@ class UpganetQuantStage:
 
         model, config = load_model(model_dir, family="upganet")
         return (model if config.precision is None else load_quant_upganet(model, config)), config
+
+    def torch_forward_hw(self, model_dir: Path, H: Any, snr_db: float = 10.0, noise: float = 1.0
+                         ) -> dict[str, Any]:
+        """The quantized torch network on ``H``: ``codes [B, N, M]``, ``F``, ``W`` (the keys of
+        the kernel stage's ``forward_hw``)."""
+        import numpy as np
+        import torch
+
+        from hbf_edge import cplx
+        from hbf_edge.units import snr_db_to_power
+
+        qmodel, _ = self.load(model_dir)
+        B = H.shape[0]
+        p_t = torch.full((B,), float(snr_db_to_power(snr_db, noise)), dtype=torch.float64)
+        with torch.no_grad():
+            (F, W), codes, _, _ = qmodel.run_quantized(cplx.from_complex(torch.from_numpy(np.asarray(H))), p_t,
+                                                       torch.full((B,), float(noise), dtype=torch.float64))
+        return {"codes": codes.numpy(), "F": cplx.to_complex(F).numpy(), "W": cplx.to_complex(W).numpy()}
 
     def quantize(self, s: UpganetQuant, say: Say = log_say) -> dict[str, Any]:
         """QAT (or PTQ) into ``s.out``; OUT/retention.json (float, PTQ, quantized, kernel: rate, MSE)."""

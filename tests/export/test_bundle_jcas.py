@@ -15,14 +15,14 @@ from hbf_edge.families.upganet.sensing import beampattern_mse
 from hbf_edge.kernels import load_upganet_hw, upganet_forward_hw
 from hbf_edge.kernels.upganet.hardware import sensing_words
 
-TINY = ["--model", "upganet", "-N", "16", "-M", "5", "--layers", "3", "--inner", "2", "--train-size", "20",
+TINY = ["-N", "16", "-M", "5", "--layers", "3", "--inner", "2", "--train-size", "20",
         "--epochs", "1", "--batch-size", "10", "--targets", "-30", "20", "--delta", "8", "--quiet"]
 
 
 @pytest.fixture(scope="module")
 def bundle(tmp_path_factory):
     root = tmp_path_factory.mktemp("jcas_bundle")
-    assert main(["train", "upga", "--out", str(root / "float"), *TINY]) == 0
+    assert main(["train", "upganet", "--out", str(root / "float"), *TINY]) == 0
     assert main(["quantize", str(root / "float"), "--out", str(root / "q4"), "--phase-bits", "4", "--precoder-bits", "12", "--method", "ptq",
                  "--test-size", "8", "--quiet"]) == 0
     assert main(["export", str(root / "q4"), "--out", str(root / "b"), "--count", "6", "--snr", "12"]) == 0

@@ -72,9 +72,7 @@ def test_altered_model_dir(model_dir, tmp_path, capsys):
 
 
 def _help(argv, capsys):
-    with pytest.raises(SystemExit) as info:
-        main([*argv, "--help"])
-    assert info.value.code == 0
+    assert main([*argv, "--help"]) == 0
     return capsys.readouterr().out
 
 
@@ -86,15 +84,14 @@ def test_help_shows_only_the_family_options(model_dir, capsys):
     assert "--hidden" in deepfp and "--layer-loss" not in deepfp
     evaluate = _help(["evaluate", str(model_dir)], capsys)
     assert "--dump" in evaluate and "--fastfp-iterations" not in evaluate and "--compare" not in evaluate
-    assert "MODEL_DIR --help" in _help(["evaluate"], capsys)  # no directory yet: how to see the options
+    assert "MODEL_DIR --help" in " ".join(_help(["evaluate"], capsys).split())  # no directory: how to see the options
     for cmd in ("channels upga", "demo", "quantize " + str(model_dir), "export " + str(model_dir)):
         assert "--" in _help(cmd.split(), capsys)
 
 
 def test_usage_error_exits_2(capsys):
-    with pytest.raises(SystemExit) as info:
-        main(["train"])
-    assert info.value.code == 2
+    assert main(["train"]) == 2
+    assert "required: FAMILY" in capsys.readouterr().err
 
 
 def test_demo_quick(tmp_path, capsys):

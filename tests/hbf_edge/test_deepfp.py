@@ -142,8 +142,10 @@ def test_model_directory_round_trip(tmp_path):
     V0 = random_init((4, 1, 3, 8, 1), np.ones(1), 0)
     a, b = model(to_c(H), to_c(V0))[0], back(to_c(H), to_c(V0))[0]
     assert torch.equal(a.re, b.re) and torch.equal(a.im, b.im)
-    with pytest.raises(ModelDirError, match="deepfp section"):
-        type(config)("deepfp", config.spec, 2, 1)
+    from hbf_edge.modelfiles import write_model_dir
+
+    with pytest.raises(ModelDirError, match="deepfp section"):  # the family's core stage checks its section
+        write_model_dir(tmp_path / "bad", type(config)("deepfp", config.spec, 2, 1), {})
 
 
 def test_torch_fastfp_equals_the_numpy_solver():

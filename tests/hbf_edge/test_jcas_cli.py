@@ -13,14 +13,14 @@ from hbf_edge.families.upganet.model import UPGANet
 from hbf_edge.modeldir import load_model
 from hbf_edge.kernels.upganet.forward import load_upganet, upganet_forward
 
-TINY = ["--model", "upganet", "-N", "16", "-M", "5", "--layers", "3", "--inner", "2", "--train-size", "20",
+TINY = ["-N", "16", "-M", "5", "--layers", "3", "--inner", "2", "--train-size", "20",
         "--epochs", "1", "--batch-size", "10", "--targets", "-30", "20", "--delta", "8", "--quiet"]
 
 
 @pytest.fixture(scope="module")
 def jcas_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("jcas") / "model"
-    assert main(["train", "upga", "--out", str(out), *TINY]) == 0
+    assert main(["train", "upganet", "--out", str(out), *TINY]) == 0
     return out
 
 
@@ -93,8 +93,8 @@ def test_profile_of_a_upganet_model(jcas_dir, tmp_path, capsys):
 
 
 def test_bad_sensing_options_are_refused(tmp_path, capsys):
-    assert main(["train", "upga", "--out", str(tmp_path / "m"), *TINY, "--targets", "95"]) == 2
+    assert main(["train", "upganet", "--out", str(tmp_path / "m"), *TINY, "--targets", "95"]) == 2
     assert "target angles" in capsys.readouterr().err
-    assert main(["train", "upga", "--out", str(tmp_path / "m"), *TINY[:-1], "-M", "8", "--quiet"]) == 2  # M - K > P
+    assert main(["train", "upganet", "--out", str(tmp_path / "m"), *TINY[:-1], "-M", "8", "--quiet"]) == 2  # M - K > P
     assert "M <= K + P" in capsys.readouterr().err
     assert not (tmp_path / "m").exists()

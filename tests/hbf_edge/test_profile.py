@@ -19,7 +19,9 @@ def model_dir(tmp_path_factory):
 
 
 def test_profile_structure_and_costs(model_dir):
-    r = profile_model(model_dir, batches=(1, 3), repeat=1, min_run_s=0.0)
+    from hbf_edge.export.upga.profile import onnxruntime_stages
+
+    r = profile_model(model_dir, batches=(1, 3), repeat=1, min_run_s=0.0, onnxruntime=onnxruntime_stages)
     assert r["stages"] == ["init", "layer 0", "layer 1"]
     ops = upga_ops(16, 4, 4, 2, 1)
     assert r["cost"]["init"]["flops"] == ops["init"].flops and r["cost"]["layer 1"]["flops"] == ops["layer"].flops

@@ -94,6 +94,20 @@ class DeepfpCore:
         return DeepFP(config.n_layers, c["n_tx"], c["n_streams"], c["hidden"], c["n_hidden"],
                       step_base=c.get("step_base", "frobenius"))
 
+    def torch_forward(self, model: Any, H: np.ndarray, seed: int = 2026) -> dict[str, np.ndarray]:
+        """The torch network (float or quantized) from the seeded random start (Section IV-D):
+        ``V [B, L, K, N_t, d]`` complex128 (the keys of the kernel stage's ``forward``)."""
+        import torch
+
+        from hbf_edge.families.deepfp.model import to_c
+        from hbf_edge.families.deepfp.wsr import random_init
+
+        B, L, K, _, _, Nt = H.shape
+        V0 = random_init((B, L, K, Nt, model.n_streams), np.ones(L), seed)
+        with torch.no_grad():
+            V, _ = model.to(torch.float64)(to_c(H), to_c(V0))
+        return {"V": V.re.numpy() + 1j * V.im.numpy()}
+
     def load(self, model_dir: Path) -> tuple[Any, Any]:
         from hbf_edge.modeldir import load_model
 

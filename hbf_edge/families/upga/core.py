@@ -69,6 +69,21 @@ class UpgaCore(MisoChannels):
 
         return UPGA(config.n_layers, config.n_inner, config.spec.n_rf)
 
+    def torch_forward(self, model: Any, H: np.ndarray, snr_db: float = 10.0, noise: float = 1.0
+                      ) -> dict[str, np.ndarray]:
+        """The torch network on channels ``H [B, N, K]``: ``F [B, N, M]``, ``W [B, M, K]`` complex128
+        (the same keys as the kernel stage's ``forward``)."""
+        import torch
+
+        from hbf_edge.units import snr_db_to_power
+
+        B = H.shape[0]
+        args = [np.ascontiguousarray(H.real), np.ascontiguousarray(H.imag),
+                np.full(B, float(snr_db_to_power(snr_db, noise))), np.full(B, float(noise))]
+        with torch.no_grad():
+            f_re, f_im, w_re, w_im = (t.numpy() for t in model(*[torch.from_numpy(a) for a in args]))
+        return {"F": f_re + 1j * f_im, "W": w_re + 1j * w_im}
+
     def load(self, model_dir: Path) -> tuple[Any, Any]:
         """The float torch network and ModelConfig of a directory."""
         from hbf_edge.modeldir import load_model
@@ -98,10 +113,9 @@ class UpgaCore(MisoChannels):
         if settings.channels is not None:
             model_config.training["channels"] = str(settings.channels)
         save_model(model, model_config, settings.out, overwrite=settings.overwrite)
-        last = model_config.history[-1]
+        loss = f"final epoch loss {model_config.history[-1]['loss']:.4f}" if model_config.history else "no epoch run"
         say(f"trained {self.spec.name} I={settings.layers} J={settings.inner} in "
-            f"{model_config.training['wall_seconds']} s; final epoch loss {last['loss']:.4f}; model written to "
-            f"{settings.out}")
+            f"{model_config.training['wall_seconds']} s; {loss}; model written to {settings.out}")
         return {"model_dir": str(settings.out), "wall_seconds": model_config.training["wall_seconds"],
                 "history": model_config.history}
 
