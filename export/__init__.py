@@ -5,6 +5,7 @@
 * :mod:`export._core.bundle` -- the verified bundle: writer and reader.
 """
 
+from hbf_edge.export._api import export, profile_backends
 from hbf_edge.export._core.bundle import SCHEMA_VERSION, Bundle, BundleError, read_bundle, write_bundle
 from hbf_edge.export._core.cfiles import c_header, parse_header, parse_mem
 from hbf_edge.export._core.tables import build_tables, vector_modulator_table
@@ -20,6 +21,8 @@ REGISTRY = Registry("export", {
 
 __all__ = [
     "REGISTRY",
+    "export",
+    "profile_backends",
     "SCHEMA_VERSION",
     "Bundle",
     "BundleError",

@@ -59,7 +59,7 @@ def run_demo(out: str | Path, quick: bool = False, progress: bool = True,
     from hbf_edge.families.upga.evaluate import evaluate
     from hbf_edge.modeldir import save_model
     from hbf_edge.plots import plot_beampattern, plot_profile, plot_rate_vs_layers, plot_rate_vs_snr
-    from hbf_edge.profile import load_target, profile_model
+    from hbf_edge.profiling import load_target, profile_model
     from hbf_edge.hw.spec import FixedPointFormat
     from hbf_edge.training import TrainConfig, train_upga
 

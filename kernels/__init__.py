@@ -31,6 +31,8 @@ REGISTRY = Registry("kernels", {
 })
 
 _PUBLIC = {
+    "forward": "_api",
+    "forward_hw": "_api",
     "UpgaSteps": "upga.forward",
     "load_upga": "upga.forward",
     "upga_forward": "upga.forward",

@@ -9,6 +9,7 @@
 """
 
 from hbf_edge.hw.precision import PrecisionConfig
+from hbf_edge.quant._api import load, quantize
 from hbf_edge.quant.upga.modeldir import load_quantized, save_quantized
 from hbf_edge.quant.upga.ptq import PTQ_METHODS, ptq_design
 from hbf_edge.quant.upga.qat import QuantOutput, QuantUPGA
@@ -26,6 +27,8 @@ REGISTRY = Registry("quant", {
 
 __all__ = [
     "REGISTRY",
+    "quantize",
+    "load",
     "PrecisionConfig",
     "QuantUPGA",
     "QuantOutput",

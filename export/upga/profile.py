@@ -1,6 +1,6 @@
 """onnxruntime as a profile backend: the exported float graph, timed stage by stage.
 
-Used by ``hbf-edge profile`` for UPGA and UPGANet (:func:`hbf_edge.profile.profile_model` and
+Used by ``hbf-edge profile`` for UPGA and UPGANet (:func:`hbf_edge.profiling.profile_model` and
 :func:`hbf_edge.families.upganet.profile.profile_upganet` take it as their ``onnxruntime``
 backend): one run with onnxruntime's profiler assigns each node's kernel time to the stage in
 its name (``/init/...``, ``/layers.<i>/...``); the whole run is timed without the profiler.
@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from hbf_edge.profile import stage_names
+from hbf_edge.profiling import stage_names
 
 __all__ = ["onnxruntime_stages"]
 

@@ -55,17 +55,6 @@ def _loader(stages: dict[str, Any]) -> Any:
     return stages["quant"].load if "quant" in stages else stages["core"].load
 
 
-def _load_target(name: str) -> dict[str, Any]:
-    from hbf_edge.profile import load_target
-
-    path = Path(name)
-    if not path.suffix:
-        path = Path(__file__).resolve().parent.parent / "targets" / f"{name}.toml"
-        if not path.is_file():
-            raise ConfigError(f"unknown example target {name!r}: use dsp, mcu or a .toml file")
-    return load_target(path)
-
-
 def _emit_json(result: Any, out: Path | None) -> None:
     from hbf_edge._io import write_json
 
@@ -97,7 +86,9 @@ def run_family_command(command: tuple[str, ...], family: str, stages: dict[str, 
     elif command == ("profile",):
         extra = dict(stages["export"].profile_backends()) if "export" in stages else {}
         extra["load_torch"] = _loader(stages)
-        result = core.profile(s, _load_target(s.target), extra, say=(lambda _line: None) if s.json else print)
+        from hbf_edge.profiling import resolve_target
+
+        result = core.profile(s, resolve_target(s.target), extra, say=(lambda _line: None) if s.json else print)
         if s.json:
             print(json.dumps(result, indent=2))
     elif command == ("study", "quantization"):

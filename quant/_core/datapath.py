@@ -73,7 +73,9 @@ def recip(a: torch.Tensor, acc: FixedPointQuant, grd: FixedPointQuant) -> torch.
     fA, fG = acc.fmt.frac_bits, grd.fmt.frac_bits
     a_int = torch.clamp(to_int(a, fA), min=1)
     q = fit_int(div_round(torch.full_like(a_int, 1 << (fA + fG)), a_int, grd.fmt.rounding), grd)
-    return ste(q.to(a.dtype) * math.ldexp(1.0, -fG), 1.0 / a)
+    # the surrogate divides by the same floor of one LSB as the kernel's max(a, 1): a = 0 (an
+    # interference-free user, or both powers saturated) must not turn the STE into inf - inf
+    return ste(q.to(a.dtype) * math.ldexp(1.0, -fG), 1.0 / torch.clamp(a, min=math.ldexp(1.0, -fA)))
 
 
 def norm_scale(norm2: torch.Tensor, n_antennas: int, acc: FixedPointQuant, grd: FixedPointQuant) -> torch.Tensor:
@@ -82,7 +84,8 @@ def norm_scale(norm2: torch.Tensor, n_antennas: int, acc: FixedPointQuant, grd: 
     n2 = torch.clamp(to_int(norm2, fA), min=1)
     r = torch.div(torch.full_like(n2, n_antennas << (fA + 2 * fG)), n2, rounding_mode="floor")
     s = fit_int(isqrt(r), grd)
-    return ste(s.to(norm2.dtype) * math.ldexp(1.0, -fG), torch.sqrt(n_antennas / norm2))
+    return ste(s.to(norm2.dtype) * math.ldexp(1.0, -fG),
+               torch.sqrt(n_antennas / torch.clamp(norm2, min=math.ldexp(1.0, -acc.fmt.frac_bits))))
 
 
 def half_exponent(d: torch.Tensor, acc: FixedPointQuant) -> torch.Tensor:

@@ -7,7 +7,7 @@ import pytest
 from hbf_edge import ConfigError
 from hbf_edge.cli import main
 from hbf_edge.complexity import OpCount, upga_ops
-from hbf_edge.profile import load_target, profile_model, target_estimate
+from hbf_edge.profiling import load_target, profile_model, target_estimate
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +69,7 @@ def test_profile_command(model_dir, tmp_path, capsys):
 def test_profile_of_a_quantized_model_with_the_output_stage(tmp_path, capsys):
     from helpers import quantized_model_dir
 
-    from hbf_edge.profile import format_profile
+    from hbf_edge.profiling import format_profile
 
     quantized_model_dir(tmp_path, 16, 2, {"default": {"phase_bits": 3}}, xi=1.0)
     r = profile_model(tmp_path / "q", batches=(2,), repeat=1, min_run_s=0.0, backends=("numba_hardware", "torch_eager"))

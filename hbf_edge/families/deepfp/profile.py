@@ -14,7 +14,7 @@ one step DNN per user, and the base step it scales) and ``update`` (eq. 38 and 3
 Figures are microseconds per network (:func:`hbf_edge.bench.time_per_channel`: median of
 repeated runs after a warm-up), on seeded networks of the model's own configuration.  The
 analytic count is in real multiply-accumulates per stage (:func:`deepfp_macs`); with a target
-description (:func:`hbf_edge.profile.load_target`) it becomes a per-layer estimate.
+description (:func:`hbf_edge.profiling.load_target`) it becomes a per-layer estimate.
 """
 
 from __future__ import annotations
@@ -166,7 +166,7 @@ def profile_deepfp(model_dir: str | os.PathLike, batches: tuple[int, ...] = (1, 
             row["torch_eager"] = _torch_stages(model, H, V0, repeat, min_run_s)
         result["measured"][str(batch)] = row
     if target is not None:
-        from hbf_edge.profile import target_estimate
+        from hbf_edge.profiling import target_estimate
 
         ops = deepfp_ops(*sizes)
         est = {k: target_estimate(v, target) for k, v in ops.items()}

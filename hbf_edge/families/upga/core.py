@@ -156,7 +156,7 @@ class UpgaCore(MisoChannels):
                 say: Say = log_say) -> dict[str, Any]:
         """Per-stage latency per backend, op counts, target estimate; profile.json and .png."""
         from hbf_edge.plots import plot_profile
-        from hbf_edge.profile import format_profile, profile_model
+        from hbf_edge.profiling import format_profile, profile_model
 
         backends = tuple(settings.backends) if settings.backends else self.default_backends
         batches = tuple(settings.batches) if settings.batches else self.default_batches

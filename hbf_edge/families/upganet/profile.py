@@ -18,7 +18,7 @@ Backends (``UPGANET_BACKENDS``):
 Figures are microseconds per channel (:func:`hbf_edge.bench.time_per_channel`: median of repeated
 runs after a warm-up).  The analytic count is the paper's Table I: per inner step O(N^2 K) for
 ``Psi X`` (eq. 12) plus O(NMK) for the rate part, in real multiply-accumulates; with a target
-description (:func:`hbf_edge.profile.load_target`) it becomes a per-layer latency estimate.
+description (:func:`hbf_edge.profiling.load_target`) it becomes a per-layer latency estimate.
 """
 
 from __future__ import annotations
@@ -159,7 +159,7 @@ def profile_upganet(model_dir: str | os.PathLike, batches: tuple[int, ...] = (1,
             row["torch_eager"] = _torch_stages(model, H, p, noise, repeat, min_run_s)
         result["measured"][str(batch)] = row
     if target is not None:
-        from hbf_edge.profile import target_estimate
+        from hbf_edge.profiling import target_estimate
 
         ops = upganet_ops(spec.n_antennas, spec.n_rf, spec.n_users, model.n_inner)
         layer = target_estimate(ops["layer"], target)

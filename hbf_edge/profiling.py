@@ -30,11 +30,21 @@ import numpy as np
 from hbf_edge.complexity import OpCount, upga_ops
 from hbf_edge.errors import ConfigError
 
-__all__ = ["BACKENDS", "profile_model", "load_target", "target_estimate", "format_profile", "stage_names"]
+__all__ = ["BACKENDS", "profile_model", "load_target", "resolve_target", "target_estimate", "format_profile", "stage_names"]
 
 BACKENDS = ("numba_float64", "numba_float32", "numba_hardware", "torch_eager", "onnxruntime")
 TARGET_KEYS = {"name": str, "clock_hz": float, "real_macs_per_cycle": float, "cycles_per_div": float,
                "cycles_per_sqrt": float, "cycles_per_trig": float, "bytes_per_word": int, "assumptions": str}
+
+
+def resolve_target(target: str | os.PathLike) -> dict[str, Any]:
+    """A target by example name (``dsp``, ``mcu``: ``hbf_edge/targets/*.toml``) or ``.toml`` path."""
+    path = Path(target)
+    if not path.suffix:
+        path = Path(__file__).resolve().parent / "targets" / f"{target}.toml"
+        if not path.is_file():
+            raise ConfigError(f"unknown example target {str(target)!r}: use dsp, mcu or a .toml file")
+    return load_target(path)
 
 
 def load_target(path: str | os.PathLike) -> dict[str, Any]:

@@ -1,0 +1,42 @@
+"""The export stage's public entry points: write a bundle, the profile backends it adds."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+from typing import Any
+
+from hbf_edge.errors import ConfigError
+
+__all__ = ["export", "profile_backends"]
+
+
+def _family(model_dir: str | os.PathLike) -> str:
+    from hbf_edge.modelfiles import read_model_dir
+
+    return read_model_dir(model_dir)[0].family
+
+
+def export(model_dir: str | os.PathLike, out: str | os.PathLike, **options: Any) -> Path:
+    """Write the verified bundle of a model directory (``hbf-edge export``); ``channels=`` may
+    be a plain ``.npy``/``.npz``/``.mat`` channel array, else ``count`` fresh ones are drawn."""
+    from hbf_edge.export import REGISTRY
+    from hbf_edge.families import CORE
+    from hbf_edge.families._protocol import log_say
+
+    family = _family(model_dir)
+    stage = REGISTRY.get(family)
+    cls = stage.export_settings
+    try:
+        s = cls(model_dir=model_dir, out=out, **options)
+    except TypeError as exc:
+        raise ConfigError(f"{exc}; export takes {[f.name for f in dataclasses.fields(cls)]}") from None
+    return stage.export(s, CORE.get(family), say=log_say)
+
+
+def profile_backends(model_dir: str | os.PathLike) -> dict[str, Any]:
+    """Backends this stage adds to :func:`hbf_edge.api.profile` for the directory's family."""
+    from hbf_edge.export import REGISTRY
+
+    return dict(REGISTRY.get(_family(model_dir)).profile_backends())
