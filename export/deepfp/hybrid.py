@@ -49,8 +49,10 @@ def write_hybrid_bundle(deepfp_dir: str | os.PathLike, pga_bundle: str | os.Path
 
     from hbf_edge.families.deepfp.solvers import solve
 
+    from hbf_edge.families import runs_on
+
     config, _ = read_model_dir(deepfp_dir)
-    if config.family != "deepfp":
+    if not runs_on(config.family, "deepfp"):
         raise BundleError(f"{deepfp_dir} holds a {config.family} model, not deepfp")
     pga = read_bundle(pga_bundle)
     if "sensing_benchmark" in (beams := pga.beams()) or "codes" not in beams:

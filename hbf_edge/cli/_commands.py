@@ -26,17 +26,14 @@ def all_families() -> dict[str, Any]:
     return {name: CORE.get(name) for name in CORE.names()}
 
 
-def stages_of(family: str, needed: tuple[str, ...] = ("core", "quant", "export")) -> dict[str, Any]:
-    """The stage implementations of one family (a stage it lacks is left out)."""
+def stages_of(name: str, needed: tuple[str, ...] = ("core", "quant", "export")) -> dict[str, Any]:
+    """The stage implementations of the family ``name`` (a stage it lacks is left out)."""
     from hbf_edge.families import CORE
 
-    out: dict[str, Any] = {"core": CORE.get(family)}
+    out: dict[str, Any] = {"core": CORE.get(name)}
     for stage in needed:
-        if stage == "core":
-            continue
-        registry = _registry(stage)
-        if family in registry:
-            out[stage] = registry.get(family)
+        if stage != "core" and _registry(stage).has(name):
+            out[stage] = _registry(stage).get(name)
     return out
 
 

@@ -95,8 +95,12 @@ class Registry:
         extra = [n for n, fam in _RUNTIME.items() if n not in self._builtin and hasattr(fam, _ATTRIBUTE[self.stage])]
         return list(self._builtin) + sorted(extra)
 
+    def has(self, name: str) -> bool:
+        """Whether family ``name`` has an implementation of this stage."""
+        return name in self.names()
+
     def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and name in self.names()
+        return isinstance(name, str) and self.has(name)
 
     def get(self, name: str) -> Any:
         """The stage's implementation for family ``name``.

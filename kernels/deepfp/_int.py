@@ -28,6 +28,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from hbf_edge.families.deepfp.config import COUNTER_SITES
+
 from hbf_edge.kernels.deepfp._float import (
     base_steps,
     dnn_inputs_one,
@@ -39,7 +41,7 @@ from hbf_edge.kernels.deepfp._float import (
 
 # saturation counter sites: DNN input, hidden activations (above 255), output code, V words
 SITE_INPUT, SITE_HIDDEN, SITE_OUTPUT, SITE_V = 0, 1, 2, 3
-N_SITES = 4
+N_SITES = len(COUNTER_SITES)  # the family's one tuple
 
 
 @njit(cache=True)

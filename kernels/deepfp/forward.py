@@ -75,10 +75,11 @@ def pack_dnn(arrays: dict, n_layers: int, n_hidden: int) -> tuple[np.ndarray, ..
 
 def load_deepfp(model_dir: str | os.PathLike) -> DeepfpModel:
     """Read a DeepFP model directory (float or quantized) without torch."""
+    from hbf_edge.families import runs_on
     from hbf_edge.modelfiles import read_model_dir
 
     config, arrays = read_model_dir(model_dir)
-    if config.family != "deepfp":
+    if not runs_on(config.family, "deepfp"):
         raise _checks.ConfigError(f"{model_dir} holds a {config.family} model, not deepfp")
     c = config.family_config
     return DeepfpModel(config.n_layers, c["n_tx"], c["n_streams"], c["hidden"], c["n_hidden"],

@@ -23,12 +23,13 @@ import math
 
 import numpy as np
 
+from hbf_edge.families.deepfp.config import COUNTER_SITES
 from hbf_edge.kernels._core import checks as _checks
 from hbf_edge.kernels.deepfp.forward import DeepfpModel, check_problem, layer_range, pad
 
 __all__ = ["IntDnn", "int_dnn", "DeepfpHwResult", "deepfp_forward_hw", "dnn_codes", "DEEPFP_COUNTER_SITES"]
 
-DEEPFP_COUNTER_SITES = ("input", "hidden", "output", "v")
+DEEPFP_COUNTER_SITES = COUNTER_SITES  # the family's one tuple (hbf_edge.families.deepfp.config)
 STEP_LOG_RANGE = 10.0
 
 

@@ -48,11 +48,12 @@ from hbf_edge.kernels._core.fixed import (
     requant,
     rshift,
 )
+from hbf_edge.families.upga.config import COUNTER_SITES
 from hbf_edge.kernels._core.linalg_fixed import cinv_fx, gram_fx, matmul_fx
 # saturation counter sites
-SITES = ("init", "G", "E", "power", "reciprocal", "C", "D", "grad_F", "F_update", "grad_W",
-         "W_update", "norm", "W", "output")
-S_INIT, S_G, S_E, S_POW, S_REC, S_C, S_D, S_GF, S_X, S_GW, S_WACC, S_NORM, S_W, S_OUT = range(14)
+# saturation counter sites: the family's one tuple (its first site, "input", is the wrapper's)
+SITES = COUNTER_SITES[1:]
+S_INIT, S_G, S_E, S_POW, S_REC, S_C, S_D, S_GF, S_X, S_GW, S_WACC, S_NORM, S_W, S_OUT = range(len(SITES))
 NO_OUTPUT_STAGE = -1  # the xi word that switches the output stage off
 
 

@@ -27,7 +27,7 @@ from hbf_edge.kernels._core.tables import format_table, phase_lut
 __all__ = ["HardwareResult", "HwInputs", "CodeSearch", "model_search", "upga_forward_hw", "prepare_hw_inputs",
            "run_search", "check_hardware_spec", "COUNTER_SITES", "output_stage_word"]
 
-COUNTER_SITES = ("input",) + _k.SITES
+COUNTER_SITES = ("input",) + _k.SITES  # = hbf_edge.families.upga.config.COUNTER_SITES
 MAX_KERNEL_PHASE_BITS = 8
 
 

@@ -37,6 +37,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from hbf_edge.families.upganet.config import COUNTER_SITES
 from hbf_edge.kernels._core.fixed import fit, requant, rshift
 from hbf_edge.kernels.upga._fixed import (
     ACC,
@@ -57,7 +58,8 @@ from hbf_edge.kernels.upga._fixed import (
 
 # Numba caches these indices into the compiled code of this file: when UPGA_SITES changes,
 # this file must change too (or its cache be cleared), else the counters land one site off
-SITES = UPGA_SITES + ("X", "Y", "sense_F", "sense_W")
+SITES = COUNTER_SITES[1:]  # the family's one tuple: UPGA's sites, then the sensing gradient's
+assert SITES[:len(UPGA_SITES)] == UPGA_SITES
 S_XX, S_Y, S_TF, S_TW = range(len(UPGA_SITES), len(SITES))
 
 

@@ -41,10 +41,11 @@ class UpganetModel:
 
 def load_upganet(model_dir: str | os.PathLike) -> UpganetModel:
     """Read a UPGANet model directory (verified by :func:`hbf_edge.modelfiles.read_model_dir`)."""
+    from hbf_edge.families import runs_on
     from hbf_edge.modelfiles import read_model_dir
 
     config, arrays = read_model_dir(model_dir)
-    if config.family != "upganet":
+    if not runs_on(config.family, "upganet"):
         raise _checks.ConfigError(f"{model_dir} holds a {config.family} model, not upganet")
     scenario = config.family_config["scenario"]
     n = config.spec.n_antennas

@@ -62,10 +62,11 @@ def _weights(model: UpganetModel, spec: HardwareSpec, p_t: np.ndarray) -> tuple[
 def load_upganet_hw(model_dir: str | os.PathLike) -> tuple[UpganetModel, HardwareSpec]:
     """A quantized UPGANet model directory as kernel inputs: the model and its hardware spec
     (the model's formats with the quantized phase bits and output precoder format)."""
+    from hbf_edge.families import runs_on
     from hbf_edge.modelfiles import read_model_dir
 
     config, _ = read_model_dir(model_dir)
-    if config.family != "upganet":
+    if not runs_on(config.family, "upganet"):
         raise ConfigError(f"{model_dir} holds a {config.family} model, not upganet")
     if config.precision is None:
         raise ConfigError(f"{model_dir} is a float model: the hardware kernel needs a quantized one "

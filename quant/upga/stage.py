@@ -19,6 +19,7 @@ from hbf_edge.errors import ConfigError, ModelDirError
 from hbf_edge.families._protocol import Say, field, log_say
 from hbf_edge.families._settings import DEFAULT_TEST_SEED, QuantCommon, StudyCommon, check_positive
 from hbf_edge.hw.spec import FixedPointFormat
+from hbf_edge.quant._core.loop import qat_channels, qat_loop
 
 __all__ = ["QUANT", "UpgaQuantStage", "UpgaQuant", "UpgaStudy", "precoder_format"]
 
@@ -172,9 +173,6 @@ class UpgaQuantStage:
         codes, F, W = quantized_design(qmodel, H, p_t, n)
         return {"codes": codes, "F": F, "W": W}
 
-    def _held_out(self, core: Any, config: Any, path: Path | None, size: int, seed: int) -> np.ndarray:
-        return core.read_channels(path, config) if path is not None else core.draw_channels(config, size, seed)
-
     def quantize(self, s: UpgaQuant, say: Say = log_say) -> dict[str, Any]:
         """QAT or PTQ of a float model into ``s.out``; writes OUT/retention.json."""
         from hbf_edge.families import CORE as CORES
@@ -186,7 +184,6 @@ class UpgaQuantStage:
         from hbf_edge.quant.upga.modeldir import load_quantized, save_quantized
         from hbf_edge.quant.upga.qat import QuantUPGA
         from hbf_edge.quant.upga.train import output_xi_for, quantized_config, train_qat
-        from hbf_edge.training import TrainConfig
 
         model, config = load_model(s.model_dir, family=self.family)
         if config.precision is not None:
@@ -201,17 +198,10 @@ class UpgaQuantStage:
                                                   precoder_format(s.precoder_bits), s.internal_phase_bits)
         output_xi = output_xi_for(s.output_stage)
         search = s.search()
-        H_train = None if s.channels is None else CORE.read_channels(s.channels, config)
-        H_test = self._held_out(CORE, config, s.test_channels, s.test_size, s.test_seed)
+        H_train, H_test = qat_channels(CORE, config, s)
         t0 = time.perf_counter()
         if s.method == "qat":
-            loop = TrainConfig(n_antennas=spec.n_antennas, n_rf=spec.n_rf, n_users=spec.n_users,
-                               n_paths=int(config.training.get("n_paths", 10)), n_layers=config.n_layers,
-                               n_inner=config.n_inner,
-                               train_size=s.train_size if H_train is None else int(H_train.shape[0]),
-                               epochs=s.epochs, batch_size=s.batch_size, lr=s.lr, lr_decay=s.lr_decay,
-                               snr_db_min=s.snr_min, snr_db_max=s.snr_max, seed=s.seed)
-            qmodel, qconfig = train_qat(model, config, precision, loop, H_train, progress=not s.quiet,
+            qmodel, qconfig = train_qat(model, config, precision, qat_loop(config, s, H_train), H_train, progress=not s.quiet,
                                         output_xi=output_xi)
         else:
             qmodel = QuantUPGA(precision.layer_specs(), config.n_inner, model.mu.detach(), model.lam.detach(),

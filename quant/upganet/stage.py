@@ -11,6 +11,7 @@ from hbf_edge._io import write_json
 from hbf_edge.errors import ConfigError, ModelDirError
 from hbf_edge.families._protocol import Say, field, log_say
 from hbf_edge.families._settings import QuantCommon, check_positive
+from hbf_edge.quant._core.loop import qat_channels, qat_loop
 
 __all__ = ["QUANT", "UpganetQuantStage", "UpganetQuant"]
 
@@ -77,7 +78,6 @@ class UpganetQuantStage:
         from hbf_edge.modelfiles import write_model_dir
         from hbf_edge.quant.upga.stage import precoder_format
         from hbf_edge.quant.upganet.qat import QuantUPGANet, jcas_retention, train_qat_upganet
-        from hbf_edge.training import TrainConfig
 
         model, config = load_model(s.model_dir, family="upganet")
         if config.precision is not None:
@@ -86,19 +86,10 @@ class UpganetQuantStage:
             raise ModelDirError(f"{s.out} already exists (pass --overwrite to replace it)")
         fmt = precoder_format(s.precoder_bits)
         spec = config.spec
-        H_train = None if s.channels is None else CORE.read_channels(s.channels, config)
-        if s.test_channels is not None:
-            H = CORE.read_channels(s.test_channels, config)
-        else:
-            H = CORE.draw_channels(config, s.test_size, s.test_seed)
+        H_train, H = qat_channels(CORE, config, s)
         t0 = time.perf_counter()
         if s.method == "qat":
-            loop = TrainConfig(n_antennas=spec.n_antennas, n_rf=spec.n_rf, n_users=spec.n_users,
-                               n_paths=int(config.training.get("n_paths", 10)), n_layers=config.n_layers,
-                               n_inner=config.n_inner,
-                               train_size=s.train_size if H_train is None else int(H_train.shape[0]),
-                               epochs=s.epochs, batch_size=s.batch_size, lr=s.lr, lr_decay=s.lr_decay,
-                               snr_db_min=s.snr_min, snr_db_max=s.snr_max, seed=s.seed, layer_loss="last")
+            loop = qat_loop(config, s, H_train, layer_loss="last")
             qmodel, qconfig = train_qat_upganet(model, config, s.phase_bits, fmt, loop, H_train,
                                                 progress=not s.quiet)
         else:

@@ -11,7 +11,7 @@ import pytest
 from hbf_edge.cli import main
 from hbf_edge.modelfiles import MODEL_FORMAT_VERSION, read_model_dir, write_model_dir
 
-V1 = Path(__file__).resolve().parent.parent / "refs" / "v1"
+V1 = Path(__file__).resolve().parents[2] / "refs" / "v1"
 DIRS = ["upga", "upga_q", "upganet", "upganet_q", "deepfp", "deepfp_q"]
 
 

@@ -3,7 +3,7 @@
 import pathlib
 import tomllib
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
+ROOT = pathlib.Path(__file__).resolve().parents[3]
 
 
 def test_every_package_installs_under_the_hbf_edge_namespace():

@@ -1,0 +1,33 @@
+"""What the MISO families' quant stages share: the QAT loop's settings and their channels."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+__all__ = ["qat_loop", "qat_channels"]
+
+
+def qat_loop(config: Any, s: Any, H_train: np.ndarray | None, **changes: Any) -> Any:
+    """The :class:`~hbf_edge.training.TrainConfig` of a QAT run: the float model's sizes, the
+    quant settings' loop (epochs, batch, learning rate, SNR range, seed), ``H_train``'s size."""
+    from hbf_edge.training import TrainConfig
+
+    spec = config.spec
+    values = dict(n_antennas=spec.n_antennas, n_rf=spec.n_rf, n_users=spec.n_users,
+                  n_paths=int(config.training.get("n_paths", 10)), n_layers=config.n_layers, n_inner=config.n_inner,
+                  train_size=s.train_size if H_train is None else int(H_train.shape[0]), epochs=s.epochs,
+                  batch_size=s.batch_size, lr=s.lr, lr_decay=s.lr_decay, snr_db_min=s.snr_min,
+                  snr_db_max=s.snr_max, seed=s.seed)
+    values.update(changes)
+    return TrainConfig(**values)
+
+
+def qat_channels(core: Any, config: Any, s: Any) -> tuple[np.ndarray | None, np.ndarray]:
+    """QAT's training channels (the user's ``--channels``, else None: drawn by the loop) and the
+    retention table's held-out ones (``--test-channels``, else ``test_size`` fresh ones)."""
+    H_train = None if s.channels is None else core.read_channels(s.channels, config)
+    if s.test_channels is not None:
+        return H_train, core.read_channels(s.test_channels, config)
+    return H_train, core.draw_channels(config, s.test_size, s.test_seed)
