@@ -37,9 +37,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         families = all_families()
         command, family = _directory_command(argv)
-        stages = stages_of(family, (DIR_COMMANDS[command][0], "quant")) if family is not None else None
-        if command == ("profile",) and family is not None:
-            stages = stages_of(family)
+        stages = stages_of(family) if family is not None else None
         try:
             args = build_parser(families, command, family, stages).parse_args(argv)
         except SystemExit as exc:  # argparse has printed the usage error or the help

@@ -105,12 +105,31 @@ class FamilySpec:
 
 @runtime_checkable
 class CoreStage(Protocol):
-    """The float side of a family (``hbf_edge/families/<f>/``; torch allowed, not quant/export)."""
+    """The float side of a family (``hbf_edge/families/<f>/``; torch allowed, not quant/export).
+
+    Optional: ``bench_settings`` + ``bench(settings, load)`` (``hbf-edge bench model``),
+    ``agreement_settings`` (``hbf-edge bench agreement``, run by the quant stage)."""
 
     spec: FamilySpec
+    channel_settings: type
     train_settings: type
     eval_settings: type
-    channel_settings: type
+    profile_settings: type
+
+    def check_config(self, config: Any) -> None:
+        """Refuse (``ModelDirError``) a ModelConfig whose ``family_config`` is not the family's."""
+
+    def expected_arrays(self, config: Any) -> dict[str, tuple[int, ...]]:
+        """Name -> shape of every array a model directory of ``config`` holds."""
+
+    def build(self, config: Any) -> Any:
+        """A freshly initialised torch network of ``config``."""
+
+    def load(self, model_dir: Path) -> tuple[Any, Any]:
+        """The float torch network and ModelConfig of a directory."""
+
+    def torch_forward(self, model: Any, H: np.ndarray, **conditions: Any) -> dict[str, np.ndarray]:
+        """The torch network on channels ``H``, with the keys of the kernel stage's ``forward``."""
 
     def channel_shape(self, config: Any) -> tuple[int, ...]:
         """Shape of one channel (no batch axis) that a model of ``config`` takes."""
@@ -118,49 +137,55 @@ class CoreStage(Protocol):
     def draw_channels(self, config: Any, count: int, seed: int) -> np.ndarray:
         """``count`` held-out channels like the model's training channels, seeded."""
 
-    def make_channels(self, settings: Any, count: int, seed: int, out: Path, say: Say) -> Path:
-        """Write a seeded channel dataset of the family's kind."""
+    def read_channels(self, path: Path, config: Any | None = None, split: str = "test") -> np.ndarray:
+        """A dataset's ``split`` or a plain array file, checked against ``config``'s sizes."""
 
-    def train(self, settings: Any, H: np.ndarray | None, out: Path, overwrite: bool, progress: bool,
-              say: Say) -> dict[str, Any]:
-        """Train in float and write the model directory ``out``; ``H``: the user's channels."""
+    def make_channels(self, settings: Any, say: Say) -> Path:
+        """Write a seeded channel dataset of the family's kind (``hbf-edge channels``)."""
 
-    def evaluate(self, models: list[tuple[Path, Any, Any]], H: np.ndarray | None, settings: Any, out: Path,
-                 progress: bool, say: Say) -> dict[str, Any]:
-        """Evaluate ``(model_dir, torch module, ModelConfig)`` triples; write results and plots."""
+    def train(self, settings: Any, say: Say) -> dict[str, Any]:
+        """Train in float and write the model directory ``settings.out``."""
 
-    def profile(self, model_dir: Path, backends: tuple[str, ...] | None, batches: tuple[int, ...] | None,
-                repeat: int, target: dict[str, Any], loaded: Any, extra: dict[str, Any], progress: bool
-                ) -> dict[str, Any]:
-        """Per-layer latency per backend; ``extra``: backends other stages provide (ONNX)."""
+    def evaluate(self, settings: Any, load: Callable[[Path], tuple[Any, Any]] | None, say: Say) -> dict[str, Any]:
+        """Evaluate ``settings.model_dir``; ``load`` gives its torch network (quantized or not)."""
+
+    def profile(self, settings: Any, target: dict[str, Any], extra: dict[str, Any], say: Say) -> dict[str, Any]:
+        """Per-layer latency per backend; ``extra``: what other stages provide (``onnxruntime``,
+        ``load_torch``)."""
 
 
 @runtime_checkable
 class KernelStage(Protocol):
-    """The Numba kernels of a family (``kernels/<f>/``; numpy and numba only)."""
+    """The Numba kernels of a family (``kernels/<f>/``; numpy and numba only).  ``conditions``
+    are the family's (``snr_db``, ``noise`` for the MISO families; ``seed`` for DeepFP)."""
 
     def load(self, model_dir: Path) -> Any:
         """The model directory's parameters as the kernels take them."""
 
-    def forward(self, model: Any, H: np.ndarray, snr_db: float, noise: float = 1.0) -> dict[str, np.ndarray]:
+    def forward(self, model: Any, H: np.ndarray, **conditions: Any) -> dict[str, np.ndarray]:
         """Float kernel on channels ``H``: the design's arrays."""
 
-    def forward_hw(self, model_dir: Path, H: np.ndarray, snr_db: float, noise: float = 1.0) -> dict[str, np.ndarray]:
+    def forward_hw(self, model_dir: Path, H: np.ndarray, **conditions: Any) -> dict[str, Any]:
         """Bit-accurate hardware kernel of a quantized directory: codes, words and counters."""
 
 
 @runtime_checkable
 class QuantStage(Protocol):
-    """Quantization of a family (``quant/<f>/``)."""
+    """Quantization of a family (``quant/<f>/``).  ``hardware_exact``: the quantized torch
+    network is a bit-exact model of the hardware kernel.  Optional: ``study_settings`` +
+    ``study(settings, say)``, ``agreement(model_dir, H, seed)``."""
 
     quant_settings: type
+    hardware_exact: bool
 
-    def quantize(self, model_dir: Path, out: Path, settings: Any, H: np.ndarray | None, overwrite: bool,
-                 progress: bool, say: Say) -> dict[str, Any]:
-        """Quantize a float model directory into ``out``; returns the retention record."""
+    def quantize(self, settings: Any, say: Say) -> dict[str, Any]:
+        """Quantize ``settings.model_dir`` into ``settings.out``; returns the retention record."""
 
     def load(self, model_dir: Path) -> tuple[Any, Any]:
-        """The torch module (float or quantized) and the ModelConfig of a directory."""
+        """The torch module (quantized if the directory is) and the ModelConfig."""
+
+    def torch_forward_hw(self, model_dir: Path, H: np.ndarray, **conditions: Any) -> dict[str, Any]:
+        """The quantized torch network on ``H``, with the keys of the kernel stage's ``forward_hw``."""
 
 
 @runtime_checkable
@@ -169,6 +194,8 @@ class ExportStage(Protocol):
 
     export_settings: type
 
-    def export(self, model_dir: Path, out: Path, H: np.ndarray | None, settings: Any, overwrite: bool,
-               say: Say) -> Path:
-        """Write the verified bundle of a model directory; ``H``: the user's channels."""
+    def export(self, settings: Any, core: CoreStage, say: Say) -> Path:
+        """Write the verified bundle of ``settings.model_dir``; ``core`` reads or draws channels."""
+
+    def profile_backends(self) -> dict[str, Any]:
+        """Profile backends this stage provides (e.g. ``onnxruntime``)."""

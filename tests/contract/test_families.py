@@ -78,6 +78,17 @@ def chain(request, tmp_path_factory):
     return family, root
 
 
+def test_stages_satisfy_the_protocols(chain):
+    from hbf_edge.export import REGISTRY as EXPORT
+    from hbf_edge.families import CoreStage, ExportStage, KernelStage, QuantStage
+    from hbf_edge.kernels import REGISTRY as KERNELS
+    from hbf_edge.quant import REGISTRY as QUANT
+
+    family, _ = chain
+    assert isinstance(CORE.get(family), CoreStage) and isinstance(KERNELS.get(family), KernelStage)
+    assert isinstance(QUANT.get(family), QuantStage) and isinstance(EXPORT.get(family), ExportStage)
+
+
 def test_model_dirs_round_trip_with_the_family_arrays(chain, tmp_path):
     from hbf_edge.modelfiles import read_model_dir, write_model_dir
 
