@@ -60,8 +60,10 @@ class ModelConfig:
     history : list of dict
         Per-epoch training record (loss, learning rate).
     precision : dict or None
-        Per-layer precision (``hbf_edge.hw.precision.PrecisionConfig.to_dict()``) of a quantized model;
-        None for a float model.
+        The hardware precision of a quantized model, in one shape for every family that has
+        phase shifters: ``hbf_edge.hw.precision.PrecisionConfig.to_dict()`` (``default`` and
+        per-layer ``layers``; version 1's flat ``{phase_bits, precoder}`` is read as its
+        ``default``).  None for a float model.
     quantization : dict or None
         How the model was quantized (method ``qat`` or ``ptq`` and its settings).
     family_config : dict or None
@@ -136,6 +138,9 @@ class ModelConfig:
             net = data["network"]
             # version 1 kept the family's section under its own key; version 2 under family_config
             section = data.get("family_config") if version >= 2 else (data.get("sensing") or data.get("deepfp"))
+            precision = data.get("precision")
+            if isinstance(precision, dict) and "default" not in precision:  # version 1's flat UPGANet form
+                precision = {"default": precision, "layers": {}}
             config = cls(
                 family=family,
                 spec=HardwareSpec.from_dict(data["hardware"]),
@@ -143,7 +148,7 @@ class ModelConfig:
                 n_inner=int(net["n_inner"]),
                 training=dict(data.get("training", {})),
                 history=list(data.get("history", [])),
-                precision=data.get("precision"),
+                precision=precision,
                 quantization=data.get("quantization"),
                 family_config=section,
             )

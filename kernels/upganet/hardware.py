@@ -17,7 +17,8 @@ import os
 import numpy as np
 
 from hbf_edge.errors import ConfigError, ShapeError
-from hbf_edge.hw.spec import FixedPointFormat, HardwareSpec, phase_to_code
+from hbf_edge.hw.precision import PrecisionConfig
+from hbf_edge.hw.spec import HardwareSpec, phase_to_code
 
 from hbf_edge.kernels.upganet import _fixed as _k
 from hbf_edge.kernels.upga.hardware import HardwareResult, hardware_result, prepare_hw_inputs
@@ -71,9 +72,10 @@ def load_upganet_hw(model_dir: str | os.PathLike) -> tuple[UpganetModel, Hardwar
     if config.precision is None:
         raise ConfigError(f"{model_dir} is a float model: the hardware kernel needs a quantized one "
                           "(`hbf-edge quantize`)")
-    spec = config.spec.replace(phase_bits=int(config.precision["phase_bits"]),
-                               precoder=FixedPointFormat.from_dict(config.precision["precoder"]))
-    return load_upganet(model_dir), spec
+    precision = PrecisionConfig.from_dict(config.precision, config.spec, config.n_layers)
+    if not precision.uniform:
+        raise ConfigError(f"{model_dir}: the UPGANet datapath takes one precision for all layers, not [layers]")
+    return load_upganet(model_dir), precision.base
 
 
 def upganet_forward_hw(h_re, h_im, p_t, noise, model: UpganetModel, spec: HardwareSpec,

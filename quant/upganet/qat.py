@@ -31,6 +31,7 @@ from hbf_edge.cplx import C
 from hbf_edge.errors import ConfigError
 from hbf_edge.families.upganet.model import UPGANet, init_jcas, jcas_f_steps, jcas_objective, jcas_w_step
 from hbf_edge.modelfiles import ModelConfig
+from hbf_edge.hw.precision import PrecisionConfig
 from hbf_edge.hw.spec import FixedPointFormat
 from hbf_edge.training import TrainConfig, fit
 from hbf_edge.families.upga.model import Precoders, check_powers, normalize_power
@@ -133,7 +134,7 @@ def train_qat_upganet(
                   param_groups=groups)
     qconfig = dataclasses.replace(
         float_config, spec=spec.replace(phase_bits=phase_bits), history=history,
-        precision={"phase_bits": phase_bits, "precoder": dataclasses.asdict(precoder)},
+        precision=PrecisionConfig.uniform_config(spec, float_config.n_layers, phase_bits, precoder).to_dict(),
         quantization={"method": "qat", "train": dataclasses.asdict(config)},
     )
     return qmodel, qconfig
@@ -143,7 +144,8 @@ def load_quant_upganet(model: UPGANet, config: ModelConfig) -> QuantUPGANet:
     """Rebuild a :class:`QuantUPGANet` from a loaded quantized UPGANet model directory."""
     if config.precision is None:
         raise ConfigError("this UPGANet model directory is not quantized")
-    return QuantUPGANet(model, int(config.precision["phase_bits"]), FixedPointFormat(**config.precision["precoder"]))
+    base = PrecisionConfig.from_dict(config.precision, config.spec, config.n_layers).base
+    return QuantUPGANet(model, base.phase_bits, base.precoder)
 
 
 

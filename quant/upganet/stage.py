@@ -74,6 +74,7 @@ class UpganetQuantStage:
         """QAT (or PTQ) into ``s.out``; OUT/retention.json (float, PTQ, quantized, kernel: rate, MSE)."""
         from hbf_edge.families.upganet.core import CORE
         from hbf_edge.families.upganet.evaluate import evaluate_jcas_hardware
+        from hbf_edge.hw.precision import PrecisionConfig
         from hbf_edge.modeldir import load_model
         from hbf_edge.modelfiles import write_model_dir
         from hbf_edge.quant.upga.stage import precoder_format
@@ -95,7 +96,8 @@ class UpganetQuantStage:
         else:
             qmodel = QuantUPGANet(model, s.phase_bits, fmt)
             qconfig = dataclasses.replace(config, spec=spec.replace(phase_bits=s.phase_bits),
-                                          precision={"phase_bits": s.phase_bits, "precoder": dataclasses.asdict(fmt)},
+                                          precision=PrecisionConfig.uniform_config(
+                                              spec, config.n_layers, s.phase_bits, fmt).to_dict(),
                                           quantization={"method": "ptq"})
         qconfig.quantization["wall_seconds"] = round(time.perf_counter() - t0, 2)
         arrays = {k: getattr(qmodel, k).detach().numpy() for k in ("mu", "lam", "psi_re", "psi_im")}

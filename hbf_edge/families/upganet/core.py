@@ -20,7 +20,7 @@ def _sizes(config: Any) -> tuple[int, int, int]:
 
 
 def _name(config: Any) -> str:
-    q = f"_q{config.precision['phase_bits']}" if config.precision is not None else ""
+    q = f"_q{config.precision['default']['phase_bits']}" if config.precision is not None else ""
     return f"upganet_j{config.n_inner}{q}"
 
 
