@@ -54,7 +54,8 @@ def run_demo(out: str | Path, quick: bool = False, progress: bool = True,
     from hbf_edge.quant import PrecisionConfig, save_quantized, train_qat
     from hbf_edge.quant.upga.evaluate import retention
 
-    from hbf_edge._io import atomic_file
+    from hbf_edge._io import atomic_file, write_json
+    from hbf_edge.results import stamp
     from hbf_edge.channels import saleh_valenzuela_miso
     from hbf_edge.families.upga.evaluate import evaluate
     from hbf_edge.modeldir import save_model
@@ -75,9 +76,8 @@ def run_demo(out: str | Path, quick: bool = False, progress: bool = True,
         save_model(model, config, out / "model", overwrite=True)
     with _stage(log, "evaluate against the baselines", times):
         results, _ = evaluate(model, H_test, [-10.0, -5.0, 0.0, 5.0, 10.0, 15.0, 20.0], progress=progress)
-        (out / "eval").mkdir(exist_ok=True)
-        with atomic_file(out / "eval" / "results.json") as tmp:
-            tmp.write_text(json.dumps(results, indent=2) + "\n")
+        write_json(out / "eval" / "results.json",
+                   stamp(results, "evaluation", "upga", out / "model", metrics={"sum_rate": results["sum_rate"]}))
         plot_rate_vs_snr(results, out / "eval" / "rate_vs_snr.png")
         plot_rate_vs_layers(results, out / "eval" / "rate_vs_layers.png")
     with _stage(log, f"QAT to {DEMO_PHASE_BITS}-bit phases, {DEMO_PRECODER_BITS}-bit W", times):
@@ -86,9 +86,8 @@ def run_demo(out: str | Path, quick: bool = False, progress: bool = True,
         loop = TrainConfig(train_size=50 if quick else 500, epochs=1 if quick else 5, lr=1e-2, seed=1)
         qmodel, qconfig = train_qat(model, config, precision, loop, progress=progress)
         save_quantized(qmodel, qconfig, out / "qat", overwrite=True)
-        ret = retention(model, qmodel, H_test, [10.0, 20.0])
-        with atomic_file(out / "qat" / "retention.json") as tmp:
-            tmp.write_text(json.dumps(ret, indent=2) + "\n")
+        ret = stamp(retention(model, qmodel, H_test, [10.0, 20.0]), "retention", "upga", out / "qat", method="qat")
+        write_json(out / "qat" / "retention.json", ret)
     n_beams = 50 if quick else 200
     with _stage(log, "export the bundle", times):
         write_bundle(out / "qat", out / "bundle", H_test[:n_beams], snr_db=10.0, overwrite=True)
@@ -103,9 +102,7 @@ def run_demo(out: str | Path, quick: bool = False, progress: bool = True,
         prof = profile_model(out / "qat", batches=(1, 64 if quick else 256), repeat=2 if quick else 5,
                              min_run_s=0.0 if quick else 0.02, target=load_target(TARGETS / "dsp.toml"),
                              progress=progress, onnxruntime=onnxruntime_stages)
-        (out / "profile").mkdir(exist_ok=True)
-        with atomic_file(out / "profile" / "profile.json") as tmp:
-            tmp.write_text(json.dumps(prof, indent=2) + "\n")
+        write_json(out / "profile" / "profile.json", stamp(prof, "profile", "upga", out / "qat"))
         plot_profile(prof, str(max(int(b) for b in prof["measured"])), out / "profile" / "profile.png")
     summary = {"quick": quick, "seconds": times, "evaluation": results, "retention": ret, "simulation": sim,
                "profile": prof, "n_test": n_test, "n_beams": n_beams, "onnx_verified": verified}

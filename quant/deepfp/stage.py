@@ -11,6 +11,7 @@ from hbf_edge._io import write_json
 from hbf_edge.errors import ConfigError, ModelDirError
 from hbf_edge.families._protocol import Say, field, log_say
 from hbf_edge.families._settings import QuantCommon, check_positive
+from hbf_edge.results import stamp
 
 __all__ = ["QUANT", "DeepfpQuantStage", "DeepfpQuant"]
 
@@ -97,13 +98,14 @@ class DeepfpQuantStage:
         wall = round(time.perf_counter() - t0, 2)
         float_wsr = mean_wsr(model, H_test, s.test_seed)
         quant_wsr = mean_wsr(qmodel, H_test, s.test_seed)
-        report = {"family": "deepfp", "method": s.method, "dnn_bits": s.dnn_bits, "v_bits": s.v_bits,
+        report = {"method": s.method, "dnn_bits": s.dnn_bits, "v_bits": s.v_bits,
                   "epochs": epochs, "lr": s.lr, "train_size": int(H_train.shape[0]),
                   "test_size": int(H_test.shape[0]), "wall_seconds": wall, "float_wsr": float(float_wsr.mean()),
                   "quantized_wsr": float(quant_wsr.mean()), "retention": float(quant_wsr.mean() / float_wsr.mean()),
                   "history": history}
         settings = {k: report[k] for k in ("method", "epochs", "lr", "train_size", "wall_seconds", "retention")}
         save_quant_deepfp(qmodel, config, {**settings, "float_model": str(s.model_dir)}, s.out, overwrite=s.overwrite)
+        stamp(report, "retention", config.family, s.out)
         write_json(s.out / "retention.json", report)
         say(f"{s.method} deepfp, {s.dnn_bits}-bit DNNs, {s.v_bits}-bit V, in {wall} s: WSR "
             f"{report['quantized_wsr']:.3f} vs float {report['float_wsr']:.3f} bit/s/Hz on {report['test_size']} "

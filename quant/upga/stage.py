@@ -19,6 +19,7 @@ from hbf_edge.errors import ConfigError, ModelDirError
 from hbf_edge.families._protocol import Say, field, log_say
 from hbf_edge.families._settings import DEFAULT_TEST_SEED, QuantCommon, StudyCommon, check_positive
 from hbf_edge.hw.spec import FixedPointFormat
+from hbf_edge.results import stamp
 from hbf_edge.quant._core.loop import qat_channels, qat_loop
 
 __all__ = ["QUANT", "UpgaQuantStage", "UpgaQuant", "UpgaStudy", "precoder_format"]
@@ -214,8 +215,8 @@ class UpgaQuantStage:
         qmodel, _, _ = load_quantized(s.out)  # evaluate what was written
         result = retention(model, qmodel, H_test, list(s.snr))
         _hardware_row(result, model, s.out, H_test)
-        result.update(family=config.family, method=s.method, model_dir=str(s.out), output_xi=qmodel.output_xi,
-                      code_search=search)
+        stamp(result, "retention", config.family, s.out, method=s.method, output_xi=qmodel.output_xi,
+              code_search=search)
         write_json(s.out / "retention.json", result)
         stage = "none" if qmodel.output_xi is None else f"regularised zero forcing, xi = {qmodel.output_xi:.4g}"
         if search is not None:

@@ -12,6 +12,7 @@ from hbf_edge.errors import ConfigError, ModelDirError
 from hbf_edge.families._protocol import Say, field, log_say
 from hbf_edge.families._settings import QuantCommon, check_positive
 from hbf_edge.quant._core.loop import qat_channels, qat_loop
+from hbf_edge.results import stamp
 
 __all__ = ["QUANT", "UpganetQuantStage", "UpganetQuant"]
 
@@ -104,7 +105,7 @@ class UpganetQuantStage:
         write_model_dir(s.out, qconfig, arrays, overwrite=s.overwrite)
         snrs = list(s.snr)
         result = jcas_retention(model, qmodel, H, snrs)
-        result.update(family="upganet", method=s.method)
+        stamp(result, "retention", config.family, s.out, method=s.method)
         hw = evaluate_jcas_hardware(s.out, H, snrs)
         result["hardware"] = hw  # the bit-accurate kernel on the written model
         result["retention"]["hardware"] = [q / f for q, f in zip(hw["sum_rate"], result["sum_rate"]["float"])]

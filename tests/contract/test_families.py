@@ -153,14 +153,17 @@ def test_bundle_reads_back_and_replays(chain):
         assert not any(sim["rejected_transactions"].values())
 
 
-def test_results_carry_the_common_keys(chain):
+def test_results_carry_the_common_schema(chain):
+    from hbf_edge.results import check
+
     family, root = chain
     results = json.loads((root / "m" / "eval" / "results.json").read_text())
-    assert results["family"] == family and results["n_channels"] == 6
+    assert check(results) == "evaluation" and results["family"] == family and results["n_channels"] == 6
+    assert set(results["metrics"]) == set(CORE.get(family).spec.metrics)
     retention = json.loads((root / "q" / "retention.json").read_text())
-    assert retention["family"] == family and retention["method"] == "ptq"
+    assert check(retention) == "retention" and retention["family"] == family and retention["method"] == "ptq"
     profile = json.loads((root / "q" / "profile" / "profile.json").read_text())
-    assert profile["target"] and set(profile["measured"]) == {"2"}
+    assert check(profile) == "profile" and profile["family"] == family and set(profile["measured"]) == {"2"}
     for backend in profile["measured"]["2"].values():
         assert backend["whole_us_per_channel"] > 0
 

@@ -12,6 +12,7 @@ import numpy as np
 from hbf_edge._io import write_json
 from hbf_edge.errors import ConfigError, ModelDirError
 from hbf_edge.families._protocol import Say, log_say
+from hbf_edge.results import stamp
 from hbf_edge.families.deepfp.config import (
     SPEC,
     DeepfpAgreement,
@@ -219,8 +220,9 @@ class DeepfpCore:
         baselines = s.baselines if s.baselines is not None else (["ezf", "wmmse_sc"] if H.shape[1] == 1 else ["ezf"])
         results = evaluate_deepfp(model, H, s.fastfp_iterations, seed=s.test_seed, time_samples=s.time_samples,
                                   baselines=tuple(baselines), progress=not s.quiet)
-        results["model_dir"] = str(s.model_dir)
-        results["family"] = self.spec.name
+        wsr = {r["method"] + (f" ({r['iterations']})" if r["method"] == "FastFP" else ""): r["wsr"]
+               for r in results["rows"]}
+        stamp(results, "evaluation", self.spec.name, s.model_dir, metrics={"weighted_sum_rate": wsr})
         return results
 
     def bench(self, s: DeepfpBench, load: Callable[[Path], tuple[Any, Any]] | None = None) -> dict[str, Any]:
@@ -257,6 +259,7 @@ class DeepfpCore:
         batches = tuple(s.batches) if s.batches else self.default_batches
         result = profile_deepfp(s.model_dir, batches, s.repeat, backends=backends, target=target,
                                 load_torch=extra.get("load_torch"))
+        stamp(result, "profile", self.spec.name, s.model_dir)
         out = s.out if s.out is not None else s.model_dir / "profile"
         write_json(out / "profile.json", result)
         plot_deepfp_profile(result, out / "profile.png")

@@ -15,6 +15,7 @@ import numpy as np
 
 from hbf_edge._io import write_json
 from hbf_edge.errors import ModelDirError
+from hbf_edge.results import stamp
 from hbf_edge.families._miso import MisoChannels
 from hbf_edge.families._protocol import Say, log_say
 from hbf_edge.families.upga.config import SPEC, UpgaChannels, UpgaEval, UpgaProfile, UpgaTrain
@@ -139,8 +140,7 @@ class UpgaCore(MisoChannels):
         results, precoders = evaluate(model, H, list(settings.snr), settings.noise,
                                       keep_precoders=settings.dump is not None, progress=not settings.quiet)
         results["wall_seconds"] = round(time.perf_counter() - t0, 2)
-        results["model_dir"] = str(settings.model_dir)
-        results["family"] = self.spec.name
+        stamp(results, "evaluation", self.spec.name, settings.model_dir, metrics={"sum_rate": results["sum_rate"]})
         write_json(out / "results.json", results)
         plot_rate_vs_snr(results, out / "rate_vs_snr.png")
         plot_rate_vs_layers(results, out / "rate_vs_layers.png")
@@ -162,6 +162,7 @@ class UpgaCore(MisoChannels):
         batches = tuple(settings.batches) if settings.batches else self.default_batches
         result = profile_model(settings.model_dir, batches, backends, settings.repeat, target=target,
                                progress=not settings.quiet, onnxruntime=extra.get("onnxruntime"))
+        stamp(result, "profile", self.spec.name, settings.model_dir)
         out = settings.out if settings.out is not None else settings.model_dir / "profile"
         write_json(out / "profile.json", result)
         plot_profile(result, str(max(batches)), out / "profile.png")

@@ -10,6 +10,7 @@ from hbf_edge._io import write_json
 from hbf_edge.errors import ConfigError, ModelDirError
 from hbf_edge.families._protocol import Say, log_say
 from hbf_edge.families.upga.core import UpgaCore, train_config
+from hbf_edge.results import stamp
 from hbf_edge.families.upganet.config import SPEC, UpganetBench, UpganetEval, UpganetTrain
 
 __all__ = ["CORE", "UpganetCore"]
@@ -113,7 +114,8 @@ class UpganetCore(UpgaCore):
         results["beampattern"] = average_beampatterns(models, H, top, settings.noise)
         results["wall_seconds"] = round(time.perf_counter() - t0, 2)
         results["model_dirs"] = {n: str(p) for n, p in zip(models, [settings.model_dir, *settings.compare])}
-        results["family"] = self.spec.name
+        stamp(results, "evaluation", self.spec.name, settings.model_dir,
+              metrics={k: results[k] for k in ("sum_rate", "mse_db", "objective")})
         out = settings.out if settings.out is not None else settings.model_dir / "eval"
         write_json(out / "results.json", results)
         plot_jcas_vs_snr(results, out / "jcas_vs_snr.png")
@@ -145,6 +147,7 @@ class UpganetCore(UpgaCore):
         batches = tuple(settings.batches) if settings.batches else self.default_batches
         result = profile_upganet(settings.model_dir, batches, settings.repeat, backends=backends, target=target,
                                  onnxruntime=extra.get("onnxruntime"))
+        stamp(result, "profile", self.spec.name, settings.model_dir)
         out = settings.out if settings.out is not None else settings.model_dir / "profile"
         write_json(out / "profile.json", result)
         plot_jcas_profile(result, out / "profile.png")
