@@ -56,7 +56,9 @@ def _family_commands(sub: Any, name: str, helptext: str, attr: str, families: di
                        f"`hbf-edge {name} FAMILY --help`.")
     fam = p.add_subparsers(dest="family", required=True, metavar="FAMILY")
     for family, core in families.items():
-        cls = getattr(core, attr)
+        cls = getattr(core, attr, None)
+        if cls is None:  # a (plug-in) family without this command
+            continue
         f = fam.add_parser(family, help=core.spec.title, description=(cls.__doc__ or "").strip()
                            + f" Paper: {core.spec.paper}. Defaults are the paper's.")
         add_settings(f, cls)
