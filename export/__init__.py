@@ -6,7 +6,16 @@
 """
 
 from hbf_edge.export._api import export, profile_backends
-from hbf_edge.export._core.bundle import SCHEMA_VERSION, Bundle, BundleError, read_bundle, write_bundle
+from hbf_edge.export._core.bundle import (
+    SCHEMA_VERSION,
+    Bundle,
+    BundleError,
+    read_bundle,
+    read_key,
+    sign_bundle,
+    write_bundle,
+    write_key,
+)
 from hbf_edge.export._core.cfiles import c_header, parse_header, parse_mem
 from hbf_edge.export._core.tables import build_tables, vector_modulator_table
 
@@ -21,6 +30,9 @@ REGISTRY = Registry("export", {
 
 __all__ = [
     "REGISTRY",
+    "sign_bundle",
+    "read_key",
+    "write_key",
     "export",
     "profile_backends",
     "SCHEMA_VERSION",

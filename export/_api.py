@@ -32,7 +32,13 @@ def export(model_dir: str | os.PathLike, out: str | os.PathLike, **options: Any)
         s = cls(model_dir=model_dir, out=out, **options)
     except TypeError as exc:
         raise ConfigError(f"{exc}; export takes {[f.name for f in dataclasses.fields(cls)]}") from None
-    return stage.export(s, CORE.get(family), say=log_say)
+    from hbf_edge.export._core.bundle import read_key, sign_bundle
+
+    key = read_key(s.sign) if s.sign is not None else None
+    path = stage.export(s, CORE.get(family), say=log_say)
+    if key is not None:
+        sign_bundle(path, key)
+    return path
 
 
 def profile_backends(model_dir: str | os.PathLike) -> dict[str, Any]:

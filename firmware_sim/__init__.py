@@ -11,10 +11,10 @@
 Imports numpy only; it reads the bundle files itself (it never imports the toolkit).
 """
 
-from ._bundle import BundleData, SimulatorError, load_bundle, load_calibration, make_calibration
+from ._bundle import BundleData, SimulatorError, load_bundle, load_calibration, make_calibration, read_key
 from .array import FrontEnd
 from .chip import REG, Chip, decode, frame
 from .replay import simulate
 
-__all__ = ["BundleData", "SimulatorError", "load_bundle", "load_calibration", "make_calibration", "FrontEnd", "Chip", "REG",
+__all__ = ["BundleData", "SimulatorError", "load_bundle", "load_calibration", "make_calibration", "read_key", "FrontEnd", "Chip", "REG",
            "frame", "decode", "simulate"]

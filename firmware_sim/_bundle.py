@@ -1,38 +1,26 @@
 """Reading an exported bundle with numpy and the standard library only.
 
-The simulator must not depend on the toolkit that wrote the bundle, so it verifies the
-manifest itself: known schema version, the manifest's own sha256, and the sha256 and size of
-every file it lists.
+The simulator must not depend on the toolkit that wrote the bundle, so it verifies it itself
+(:mod:`firmware_sim._verify`): known schema version, member names confined to the bundle, the
+sha256 and size of every member and of the manifest, the HMAC when a key is given, and the
+content it is about to program.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-__all__ = ["BundleData", "load_bundle", "load_calibration", "make_calibration", "SimulatorError"]
+from ._verify import SimulatorError, check_content, read_json, read_key, verify_members
+
+__all__ = ["BundleData", "load_bundle", "load_calibration", "make_calibration", "SimulatorError", "read_key"]
 
 SCHEMA_VERSION = 2  # the writer's; 1 (no family / scoring keys) is read as well
 READABLE_SCHEMAS = (1, 2)
-
-
-class SimulatorError(ValueError):
-    """The bundle or a calibration file cannot be used by the simulator.  (The CLI reports it
-    like the toolkit's own errors: one line, exit code 2.)"""
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,33 +48,24 @@ class BundleData:
         return int(self.lut["output"]["phase_bits"])
 
 
-def load_bundle(path: str | os.PathLike) -> BundleData:
-    """Verify and load ``manifest.json``, ``lut.json`` and ``beams.npz`` of a bundle."""
+def load_bundle(path: str | os.PathLike, key: bytes | None = None) -> BundleData:
+    """Verify and load ``manifest.json``, ``lut.json`` and ``beams.npz`` of a bundle
+    (:mod:`firmware_sim._verify`: structure, hashes, the HMAC when ``key`` is given, content)."""
     path = Path(path)
     mpath = path / "manifest.json"
     if not mpath.is_file():
         raise SimulatorError(f"{path} has no manifest.json: not a bundle")
-    try:
-        manifest = json.loads(mpath.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise SimulatorError(f"{mpath} is corrupted: {exc}") from exc
+    manifest = read_json(mpath, "bundle manifest")
     if not isinstance(manifest, dict) or manifest.get("schema_version") not in READABLE_SCHEMAS:
         raise SimulatorError(f"unsupported bundle schema {manifest.get('schema_version') if isinstance(manifest, dict) else None!r}")
-    body = {k: v for k, v in manifest.items() if k != "manifest_sha256"}
-    if hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest() != manifest.get("manifest_sha256"):
-        raise SimulatorError(f"{mpath} has been altered")
-    for name, meta in manifest.get("files", {}).items():
-        fpath = path / name
-        if not fpath.is_file():
-            raise SimulatorError(f"bundle file {name} is missing")
-        if fpath.stat().st_size != meta["bytes"] or _sha256(fpath) != meta["sha256"]:
-            raise SimulatorError(f"bundle file {name} has been altered")
-    for needed in ("lut.json", "beams.npz"):
-        if needed not in manifest.get("files", {}):
-            raise SimulatorError(f"the bundle does not list {needed}")
-    lut = json.loads((path / "lut.json").read_text())
-    with np.load(path / "beams.npz", allow_pickle=False) as data:
-        beams = {k: data[k] for k in data.files}
+    verify_members(path, manifest, ("lut.json", "beams.npz"), key)
+    lut = read_json(path / "lut.json", "lookup tables")
+    try:
+        with np.load(path / "beams.npz", allow_pickle=False) as data:
+            beams = {k: data[k] for k in data.files}
+    except (OSError, ValueError, EOFError) as exc:
+        raise SimulatorError(f"{path}/beams.npz cannot be read: {exc}") from exc
+    check_content(lut, beams)
     return BundleData(manifest, lut, beams)
 
 
@@ -94,18 +73,23 @@ def load_calibration(path: str | os.PathLike, n_codes: int) -> tuple[np.ndarray,
     """Per-code phase errors (radians) and gain errors (linear factor) from a JSON file with
     ``phase_error_deg`` and optionally ``gain_error_db``, each a list of ``2**Q`` numbers."""
     path = Path(path)
-    try:
-        data: Any = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise SimulatorError(f"cannot read calibration file {path}: {exc}") from exc
+    if not path.is_file():
+        raise SimulatorError(f"calibration file {path} does not exist")
+    data: Any = read_json(path, "calibration file")
     if not isinstance(data, dict) or "phase_error_deg" not in data:
         raise SimulatorError(f"{path}: a calibration file needs 'phase_error_deg' (and optionally 'gain_error_db')")
-    phase = np.asarray(data["phase_error_deg"], dtype=np.float64)
-    gain = np.asarray(data.get("gain_error_db", [0.0] * n_codes), dtype=np.float64)
+    tables = []
+    for key, default in (("phase_error_deg", None), ("gain_error_db", [0.0] * n_codes)):
+        values = data.get(key, default)
+        if not isinstance(values, list) or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                                   for v in values):
+            raise SimulatorError(f"{path}: {key} must be a list of numbers")
+        tables.append(np.asarray(values, dtype=np.float64))
+    phase, gain = tables
     if phase.shape != (n_codes,) or gain.shape != (n_codes,):
         raise SimulatorError(f"{path}: calibration tables must have {n_codes} entries (one per code)")
-    if not (np.all(np.isfinite(phase)) and np.all(np.isfinite(gain))):
-        raise SimulatorError(f"{path}: calibration values must be finite")
+    if np.any(np.abs(phase) > 180.0) or np.any(np.abs(gain) > 60.0):  # (read_json refuses NaN; 1e999 is inf)
+        raise SimulatorError(f"{path}: phase errors must lie within +-180 deg and gain errors within +-60 dB")
     return np.deg2rad(phase), 10.0 ** (gain / 20.0)
 
 
@@ -113,10 +97,10 @@ def make_calibration(phase_bits: int, phase_error_deg: float = 3.0, gain_error_d
                      seed: int = 0) -> dict[str, list[float]]:
     """A calibration table with independent uniform per-code errors in ``+-phase_error_deg``
     and ``+-gain_error_db`` (a stand-in for a measured one), ready for ``json.dump``."""
-    if not 1 <= phase_bits <= 16:
+    if isinstance(phase_bits, bool) or not isinstance(phase_bits, int) or not 1 <= phase_bits <= 16:
         raise SimulatorError(f"phase_bits must be 1..16, got {phase_bits}")
-    if phase_error_deg < 0 or gain_error_db < 0:
-        raise SimulatorError("error bounds must be >= 0")
+    if not (0 <= phase_error_deg <= 180 and 0 <= gain_error_db <= 60):  # NaN fails both
+        raise SimulatorError("error bounds must be finite, phase 0..180 deg and gain 0..60 dB")
     rng = np.random.default_rng(seed)
     n = 1 << phase_bits
     return {

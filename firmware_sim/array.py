@@ -12,6 +12,7 @@ import math
 
 import numpy as np
 
+from ._verify import SimulatorError
 from .chip import REG, REJECT_REASONS, Chip, decode, frame
 
 __all__ = ["FrontEnd", "FRAME_BITS"]
@@ -38,10 +39,12 @@ class FrontEnd:
 
     def __init__(self, n_antennas: int, n_rf: int, channels_per_chip: int = 4, chips_per_bus: int = 4,
                  n_states: int = 121, spi_hz: float = 25e6) -> None:
-        if not 1 <= chips_per_bus <= 4:
-            raise ValueError("chips_per_bus must be 1..4 (2-bit chip address)")
-        if not (math.isfinite(spi_hz) and spi_hz > 0):
-            raise ValueError("spi_hz must be > 0")
+        if isinstance(chips_per_bus, bool) or not isinstance(chips_per_bus, int) or not 1 <= chips_per_bus <= 4:
+            raise SimulatorError(f"chips per bus must be 1..4 (a 2-bit chip address), got {chips_per_bus!r}")
+        if isinstance(channels_per_chip, bool) or not isinstance(channels_per_chip, int) or not 1 <= channels_per_chip <= 24:
+            raise SimulatorError(f"channels per chip must be an integer in 1..24, got {channels_per_chip!r}")
+        if not (isinstance(spi_hz, (int, float)) and math.isfinite(spi_hz) and spi_hz > 0):
+            raise SimulatorError(f"the SPI clock must be finite and > 0, got {spi_hz!r}")
         self.N, self.M = n_antennas, n_rf
         self.C = channels_per_chip
         self.chips_per_bus = chips_per_bus
@@ -67,7 +70,7 @@ class FrontEnd:
             self.bus_rejected["malformed"] += 1
             return False
         if not 0 <= bus < self.n_buses:
-            raise ValueError(f"bus {bus} does not exist (0..{self.n_buses - 1})")
+            raise SimulatorError(f"bus {bus} does not exist (0..{self.n_buses - 1})")
         read, addr, reg, data = decode(int(word))
         k = bus * self.chips_per_bus + addr
         if addr >= self.chips_per_bus or k >= len(self.chips):
@@ -121,7 +124,7 @@ class FrontEnd:
                          first_state: int = 0) -> list[list[int]]:
         """Frames writing beam ``s`` (codes [N, M]) into RAM state ``first_state + s`` of every chip."""
         if first_state + len(beams) > self.n_states:
-            raise ValueError(f"{len(beams)} beams from state {first_state} exceed the {self.n_states}-state RAM")
+            raise SimulatorError(f"{len(beams)} beams from state {first_state} exceed the {self.n_states}-state RAM")
         seq = self._per_bus()
         for s, codes in enumerate(beams):
             regs = self._registers(codes, vm_i, vm_q)
@@ -145,9 +148,9 @@ class FrontEnd:
         """I/Q bytes per chip and channel, ``[chips, C, 2]`` (unused channels stay at reset)."""
         codes = np.asarray(codes)
         if codes.shape != (self.N, self.M):
-            raise ValueError(f"codes must be [{self.N}, {self.M}], got {list(codes.shape)}")
+            raise SimulatorError(f"codes must be [{self.N}, {self.M}], got {list(codes.shape)}")
         if codes.min() < 0 or codes.max() >= len(vm_i):
-            raise ValueError(f"codes must lie in 0..{len(vm_i) - 1}")
+            raise SimulatorError(f"codes must lie in 0..{len(vm_i) - 1}")
         regs = np.full((len(self.chips), self.C, 2), 0x20, dtype=np.int64)
         e = (np.arange(self.M)[None, :] * self.N + np.arange(self.N)[:, None]).ravel()
         flat = codes.ravel()

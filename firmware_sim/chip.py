@@ -32,6 +32,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._verify import SimulatorError
+
 __all__ = ["Chip", "frame", "decode", "REG", "REJECT_REASONS"]
 
 REG = {"CHIP_ID": 0x000, "STATUS": 0x001, "LOAD": 0x002, "RECALL": 0x003, "CH_I": 0x010, "CH_GAIN": 0x040, "RAM": 0x100}
@@ -41,10 +43,15 @@ GAIN_RESET = 0x7F
 REJECT_REASONS = ("malformed", "unknown_address", "read_only", "out_of_range")
 
 
+def _is_int(x: object) -> bool:
+    return isinstance(x, (int, np.integer)) and not isinstance(x, (bool, np.bool_))
+
+
 def frame(read: bool, chip: int, address: int, data: int = 0) -> int:
     """Encode a 24-bit SPI frame."""
-    if not (0 <= chip < 4 and 0 <= address < 1 << 13 and 0 <= data < 256):
-        raise ValueError(f"frame field out of range: chip={chip}, address={address:#x}, data={data}")
+    if not (_is_int(chip) and _is_int(address) and _is_int(data) and 0 <= chip < 4 and 0 <= address < 1 << 13
+            and 0 <= data < 256):
+        raise SimulatorError(f"frame field out of range: chip={chip}, address={address:#x}, data={data}")
     return (int(read) << 23) | (chip << 21) | (address << 8) | data
 
 
@@ -65,10 +72,11 @@ class Chip:
     """
 
     def __init__(self, n_channels: int = 4, n_states: int = 121) -> None:
-        if n_channels < 1 or 0x010 + 2 * n_channels > 0x040 or n_channels > 0x40:
-            raise ValueError(f"n_channels must be 1..24, got {n_channels}")
-        if n_states < 1 or 0x100 + 2 * n_channels * n_states > 1 << 13:
-            raise ValueError(f"n_states={n_states} does not fit the 13-bit address space")
+        if not _is_int(n_channels) or n_channels < 1 or 0x010 + 2 * n_channels > 0x040:
+            raise SimulatorError(f"channels per chip must be an integer in 1..24, got {n_channels!r}")
+        if not _is_int(n_states) or n_states < 1 or 0x100 + 2 * n_channels * n_states > 1 << 13:
+            raise SimulatorError(f"{n_states!r} beam states of {n_channels} channels do not fit the 13-bit address "
+                                 f"space (at most {((1 << 13) - 0x100) // (2 * n_channels)})")
         self.n_channels = n_channels
         self.n_states = n_states
         self.shadow_iq = np.full((n_channels, 2), IQ_RESET, dtype=np.uint8)
@@ -99,7 +107,12 @@ class Chip:
         return False
 
     def transact(self, read: bool, address: int, data: int) -> bool | int:
-        """Apply one decoded transaction; a read returns its value, a write ``True``/``False``."""
+        """Apply one decoded transaction; a read returns its value, a write ``True``/``False``.
+        Fields outside a frame's ranges (a non-bool ``read``, an address outside 13 bits, data
+        outside 0..255 or not an integer) are rejected as ``malformed``, as on the SPI path."""
+        if not isinstance(read, (bool, np.bool_)) or not _is_int(address) or not _is_int(data) \
+                or not 0 <= address < 1 << 13 or not 0 <= data <= 0xFF:
+            return self._reject("malformed")
         where = self._locate(address)
         if where is None:
             return self._reject("unknown_address")

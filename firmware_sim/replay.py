@@ -23,6 +23,7 @@ def simulate(
     n_states: int = 121,
     spi_hz: float = 25e6,
     pattern_channel: int = 0,
+    key: bytes | None = None,
 ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """Program every beam of ``beams.npz`` both ways (direct register writes; beam RAM preload
     plus recall), read back the applied registers, and evaluate the radiated beams.
@@ -33,6 +34,10 @@ def simulate(
         JSON with per-code ``phase_error_deg`` (and ``gain_error_db``); default ideal.
     channels : ndarray [B, N, K], optional
         Channels to rate the applied beams on (default: the bundle's own).
+    key : bytes, optional
+        The 32-byte key the bundle was signed with (``firmware_sim.read_key``): a bundle
+        without a matching ``manifest_hmac`` is refused.  Without it, only the hashes
+        (accidental damage) are checked.
 
     Returns
     -------
@@ -44,7 +49,7 @@ def simulate(
     patterns : dict
         ``angles_deg``, ``intended`` and ``applied`` beampatterns ``[K, A]`` of one channel.
     """
-    data = load_bundle(bundle)
+    data = load_bundle(bundle, key)
     beams = data.beams
     codes = beams["codes"].astype(np.int64)
     B, N, M = codes.shape
@@ -57,6 +62,8 @@ def simulate(
     H = beams["H"] if channels is None else np.asarray(channels)
     if H.shape != (B, N, data.n_users):
         raise SimulatorError(f"channels must be [{B}, {N}, {data.n_users}] like the beams, got {list(H.shape)}")
+    if H.dtype.kind not in "fc" or not np.all(np.isfinite(H)):
+        raise SimulatorError("the channels must be finite numbers")
     if not 0 <= pattern_channel < B:
         raise SimulatorError(f"pattern_channel must be in 0..{B - 1}")
 
@@ -102,6 +109,7 @@ def simulate(
                   "chips": len(front.chips), "chips_per_bus": chips_per_bus, "buses": front.n_buses,
                   "beam_states": S, "spi_hz": spi_hz},
         "calibration": "ideal" if calibration is None else str(calibration),
+        "authenticity": "HMAC checked with the given key" if key is not None else "not checked (no key)",
         "code_mismatches": {mode: int(np.count_nonzero(a != codes)) for mode, a in applied.items()},
         "sum_rate": {
             "model_mean": float(r_model.mean()),

@@ -27,8 +27,10 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import hmac
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +42,8 @@ from hbf_edge.channels import validate_miso_channels
 from hbf_edge.errors import HbfEdgeError
 from hbf_edge.modelfiles import read_model_dir
 
-__all__ = ["BundleError", "Bundle", "SCHEMA_VERSION", "write_bundle", "read_bundle"]
+__all__ = ["BundleError", "Bundle", "SCHEMA_VERSION", "write_bundle", "read_bundle", "sign_bundle", "read_key",
+           "write_key"]
 
 SCHEMA_VERSION = 2  # 2 adds "family" and "scoring"; 1 is still read
 READABLE_SCHEMAS = (1, 2)
@@ -127,15 +130,101 @@ class Bundle:
         return (self.path / name).read_text()
 
 
-def read_bundle(path: str | os.PathLike) -> Bundle:
-    """Open a bundle after checking its schema version and every file's sha256 and size."""
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+
+
+def _manifest_hmac(manifest: dict[str, Any], key: bytes) -> str:
+    """HMAC-SHA256 of the manifest's content without its own hash and HMAC (the simulator
+    computes the same, ``firmware_sim._verify.manifest_hmac``)."""
+    body = {k: v for k, v in manifest.items() if k not in ("manifest_sha256", "manifest_hmac")}
+    return hmac.new(key, json.dumps(body, sort_keys=True).encode(), hashlib.sha256).hexdigest()
+
+
+def read_key(path: str | os.PathLike) -> bytes:
+    """The 32-byte key of a key file (64 hex digits, ``hbf-edge keygen``)."""
+    try:
+        text = Path(path).read_text().strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BundleError(f"cannot read key file {path}: {exc}") from exc
+    if not _HEX64.match(text):
+        raise BundleError(f"key file {path} must hold 64 hex digits (a 32-byte key)")
+    return bytes.fromhex(text)
+
+
+def write_key(path: str | os.PathLike) -> Path:
+    """A new random 32-byte key in a new file readable by its owner only (refuses to replace one)."""
+    import secrets
+
+    path = Path(path)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise BundleError(f"{path} already exists: a key is never overwritten") from None
+    except OSError as exc:
+        raise BundleError(f"cannot create key file {path}: {exc}") from exc
+    with os.fdopen(fd, "w") as fh:
+        fh.write(secrets.token_hex(32) + "\n")
+    return path
+
+
+def sign_bundle(path: str | os.PathLike, key: bytes) -> None:
+    """Add ``manifest_hmac`` (HMAC-SHA256 with ``key``) to a verified bundle's manifest; the
+    manifest is replaced atomically (a crash leaves the unsigned, valid bundle)."""
+    from hbf_edge._io import atomic_file
+
+    bundle = read_bundle(path)
+    manifest = {k: v for k, v in bundle.manifest.items() if k != "manifest_sha256"}
+    manifest["manifest_hmac"] = _manifest_hmac(manifest, key)
+    manifest["manifest_sha256"] = _manifest_digest(manifest)
+    with atomic_file(Path(path) / MANIFEST) as tmp:
+        tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+
+
+def _check_members(path: Path, files: Any) -> None:
+    """``files`` is a non-empty object of plain member names (confined to the bundle) ->
+    ``{"sha256": 64 hex, "bytes": int >= 0}``; every member exists, is no link, and matches."""
+    if not isinstance(files, dict) or not files:
+        raise BundleError(f"{path}/{MANIFEST}: 'files' must be a non-empty object of name -> sha256 and bytes")
+    root = path.resolve()
+    for name, meta in files.items():
+        if (not isinstance(name, str) or not name or name in (".", "..") or "/" in name or "\\" in name
+                or "\0" in name or Path(name).is_absolute()):
+            raise BundleError(f"{path}/{MANIFEST} names {name!r}: bundle members are plain file names")
+        if (not isinstance(meta, dict) or not isinstance(meta.get("sha256"), str) or not _HEX64.match(meta["sha256"])
+                or not isinstance(meta.get("bytes"), int) or isinstance(meta["bytes"], bool) or meta["bytes"] < 0):
+            raise BundleError(f"{path}/{MANIFEST}: the entry of {name} needs 'sha256' (64 hex) and 'bytes' (int >= 0)")
+        fpath = path / name
+        if fpath.is_symlink() or fpath.resolve().parent != root:
+            raise BundleError(f"bundle file {name} is a link or lies outside the bundle")
+        if not fpath.is_file():
+            raise BundleError(f"bundle file {name} is missing")
+        if fpath.stat().st_size != meta["bytes"] or sha256_file(fpath) != meta["sha256"]:
+            raise BundleError(f"bundle file {name} has been altered (sha256 differs from the manifest)")
+    required = {"beams.npz"} | ({"deepfp.json"} if "deepfp.json" in files else {"lut.json"})
+    missing = sorted(required - set(files))
+    if missing:
+        raise BundleError(f"the bundle does not list {', '.join(missing)}")
+
+
+def read_bundle(path: str | os.PathLike, key: bytes | None = None) -> Bundle:
+    """Open a bundle after checking its schema version, its member names (confined to the
+    bundle), every member's sha256 and size, the required members and, with ``key``, its
+    HMAC (a bundle edited and re-hashed without the key is refused).
+
+    The sha256 alone detects accidental damage only: anyone who can edit a file can also
+    recompute the hashes.
+    """
     path = Path(path)
     mpath = path / MANIFEST
     if not mpath.is_file():
         raise BundleError(f"{path} has no {MANIFEST}: not a bundle")
     try:
-        manifest = json.loads(mpath.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        if mpath.stat().st_size > 64 << 20:
+            raise BundleError(f"{mpath} is larger than 64 MiB")
+        manifest = json.loads(mpath.read_text(), parse_constant=_no_constant)
+    except RecursionError:
+        raise BundleError(f"{mpath} is nested too deeply") from None
+    except (ValueError, UnicodeDecodeError) as exc:
         raise BundleError(f"{mpath} is corrupted: {exc}") from exc
     if not isinstance(manifest, dict) or "files" not in manifest:
         raise BundleError(f"{mpath} is not a bundle manifest")
@@ -144,10 +233,15 @@ def read_bundle(path: str | os.PathLike) -> Bundle:
         raise BundleError(f"unknown bundle schema version {version!r} (this reader knows {READABLE_SCHEMAS})")
     if manifest.get("manifest_sha256") != _manifest_digest(manifest):
         raise BundleError(f"{mpath} has been altered (its content does not match its own sha256)")
-    for name, meta in manifest["files"].items():
-        fpath = path / name
-        if not fpath.is_file():
-            raise BundleError(f"bundle file {name} is missing")
-        if fpath.stat().st_size != meta["bytes"] or sha256_file(fpath) != meta["sha256"]:
-            raise BundleError(f"bundle file {name} has been altered (sha256 differs from the manifest)")
+    if key is not None:
+        tag = manifest.get("manifest_hmac")
+        if not isinstance(tag, str):
+            raise BundleError(f"{path} is not signed (no manifest_hmac) but a key was given")
+        if not hmac.compare_digest(tag, _manifest_hmac(manifest, key)):
+            raise BundleError(f"{path} is not signed with this key (forged or re-hashed, or another key)")
+    _check_members(path, manifest["files"])
     return Bundle(path, manifest)
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")

@@ -79,7 +79,13 @@ def run_family_command(command: tuple[str, ...], family: str, stages: dict[str, 
     elif command == ("quantize",):
         stages["quant"].quantize(s, say=print)
     elif command == ("export",):
-        stages["export"].export(s, core, say=print)
+        from hbf_edge.export import read_key, sign_bundle
+
+        key = read_key(s.sign) if s.sign is not None else None  # a bad key file fails before the export
+        path = stages["export"].export(s, core, say=print)
+        if key is not None:
+            sign_bundle(path, key)
+            print(f"signed {path / 'manifest.json'} with {s.sign} (HMAC-SHA256)")
     elif command == ("profile",):
         extra = dict(stages["export"].profile_backends()) if "export" in stages else {}
         extra["load_torch"] = _loader(stages)
@@ -159,12 +165,11 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     H = None
     if args.channels is not None:
         H = validate_miso_channels(read_channel_array(args.channels), name=str(args.channels))
-    if args.spi_mhz <= 0:
-        raise ConfigError("--spi-mhz must be > 0")
     try:
+        key = firmware_sim.read_key(args.verify_key) if args.verify_key is not None else None
         report, patterns = firmware_sim.simulate(
             args.bundle, args.calibration, H, args.channels_per_chip, args.chips_per_bus, args.beam_states,
-            args.spi_mhz * 1e6, args.pattern_channel)
+            args.spi_mhz * 1e6, args.pattern_channel, key=key)
     except firmware_sim.SimulatorError as exc:
         raise ConfigError(str(exc)) from exc
     out = args.out if args.out is not None else args.bundle / "sim"
@@ -191,6 +196,14 @@ def _cmd_calibration(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_keygen(args: argparse.Namespace) -> int:
+    from hbf_edge.export import write_key
+
+    print(f"wrote {write_key(args.out)}: a 32-byte key (owner-only file); keep it secret, give it to "
+          "`export --sign` and to `simulate --verify-key`")
+    return 0
+
+
 def _cmd_bench(args: argparse.Namespace) -> int:
     if args.bench_command == "onnx":
         from hbf_edge.export.upga.onnx_quant import compare_quant_onnx
@@ -213,7 +226,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 
 _COMMANDS = {"families": _cmd_families, "precision": _cmd_precision, "demo": _cmd_demo, "simulate": _cmd_simulate,
-             "calibration": _cmd_calibration, "bench": _cmd_bench}
+             "calibration": _cmd_calibration, "bench": _cmd_bench, "keygen": _cmd_keygen}
 
 
 def run_command(args: argparse.Namespace) -> int:

@@ -146,6 +146,15 @@ def build_parser(families: dict[str, Any], command: tuple[str, ...] | None = Non
     p.add_argument("--beam-states", type=int, default=121, help="beam RAM states per chip S (default 121)")
     p.add_argument("--spi-mhz", type=float, default=25.0, help="SPI clock in MHz (default 25)")
     p.add_argument("--pattern-channel", type=int, default=0, help="channel whose beampattern is plotted (default 0)")
+    p.add_argument("--verify-key", type=Path, metavar="KEY",
+                   help="refuse the bundle unless its manifest is signed with this key (`export --sign KEY`); "
+                        "without it only the sha256 hashes are checked, which catch damage, not forgery")
+
+    p = sub.add_parser("keygen", help="write a new key for signed bundles (`export --sign`, `simulate --verify-key`)",
+                       description="Write 32 random bytes (64 hex digits) to a new owner-only file. Bundles signed "
+                                   "with it carry an HMAC-SHA256 of their manifest; the key is shared by the "
+                                   "exporter and the controller and must stay secret.")
+    p.add_argument("--out", required=True, type=Path, help="key file to create (never overwritten)")
 
     p = sub.add_parser("calibration", help="write a random per-code calibration file for `simulate`",
                        description="Independent uniform per-code phase (and gain) errors, a stand-in for a "

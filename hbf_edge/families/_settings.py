@@ -126,6 +126,8 @@ class ExportCommon(Settings):
                                         "(default: --count fresh ones)")
     count: int = field(100, "channels to draw when --channels is not given (default 100)")
     seed: int = field(DEFAULT_TEST_SEED, f"their seed (default {DEFAULT_TEST_SEED})")
+    sign: Path | None = field(None, "sign the manifest with this key file (`hbf-edge keygen`): HMAC-SHA256, so "
+                                    "`simulate --verify-key` refuses a bundle edited without the key", metavar="KEY")
 
     def validate(self) -> None:
         check_positive(self, "count")
