@@ -10,7 +10,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
-__all__ = ["sha256_file", "atomic_file", "atomic_dir", "write_json"]
+__all__ = ["sha256_file", "atomic_file", "atomic_dir", "write_json", "dumps"]
 
 
 def _umask() -> int:
@@ -73,12 +73,25 @@ def atomic_dir(path: str | os.PathLike, overwrite: bool = False) -> Iterator[Pat
             shutil.rmtree(tmp)
 
 
-def write_json(path: str | os.PathLike, data: Any) -> Path:
-    """Write ``data`` as indented JSON, atomically; creates the parent folder."""
+def dumps(data: Any, where: str = "the result", indent: int = 2) -> str:
+    """Strict JSON text: a NaN or infinite number is refused (:class:`HbfEdgeError` naming
+    ``where``), since strict parsers reject bare ``NaN`` tokens and such a result is no result."""
     import json
 
+    from hbf_edge.errors import HbfEdgeError
+
+    try:
+        return json.dumps(data, indent=indent, allow_nan=False)
+    except ValueError as exc:
+        raise HbfEdgeError(f"{where} holds NaN or inf numbers (extreme inputs?); nothing written") from exc
+
+
+def write_json(path: str | os.PathLike, data: Any) -> Path:
+    """Write ``data`` as strict, indented JSON (:func:`dumps`), atomically; creates the parent
+    folder.  Nothing is written when ``data`` holds NaN or inf."""
+    text = dumps(data, str(path))
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_file(path) as tmp:
-        tmp.write_text(json.dumps(data, indent=2) + "\n")
+        tmp.write_text(text + "\n")
     return path

@@ -12,7 +12,6 @@ This module ties the stages together, so it (like the CLI) may call ``firmware_s
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -54,7 +53,7 @@ def run_demo(out: str | Path, quick: bool = False, progress: bool = True,
     from hbf_edge.quant import PrecisionConfig, save_quantized, train_qat
     from hbf_edge.quant.upga.evaluate import retention
 
-    from hbf_edge._io import atomic_file, write_json
+    from hbf_edge._io import atomic_file, dumps, write_json
     from hbf_edge.results import stamp
     from hbf_edge.channels import saleh_valenzuela_miso
     from hbf_edge.families.upga.evaluate import evaluate
@@ -96,7 +95,7 @@ def run_demo(out: str | Path, quick: bool = False, progress: bool = True,
         sim, patterns = firmware_sim.simulate(out / "bundle")
         (out / "sim").mkdir(exist_ok=True)
         with atomic_file(out / "sim" / "simulate.json") as tmp:
-            tmp.write_text(json.dumps(sim, indent=2) + "\n")
+            tmp.write_text(dumps(sim, "the simulation report") + "\n")
         plot_beampattern(patterns, out / "sim" / "beampattern.png", title="channel 0, ideal calibration")
     with _stage(log, "profile per layer", times):
         prof = profile_model(out / "qat", batches=(1, 64 if quick else 256), repeat=2 if quick else 5,
@@ -109,7 +108,7 @@ def run_demo(out: str | Path, quick: bool = False, progress: bool = True,
     with atomic_file(out / "report.md") as tmp:
         tmp.write_text(_report(summary))
     with atomic_file(out / "summary.json") as tmp:
-        tmp.write_text(json.dumps(summary, indent=2) + "\n")
+        tmp.write_text(dumps(summary, "the demo summary") + "\n")
     return summary
 
 

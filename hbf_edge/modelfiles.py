@@ -43,6 +43,26 @@ def _core(family: str) -> Any:
         raise ModelDirError(f"unknown model family {family!r}; known: {', '.join(CORE.names())}") from exc
 
 
+def _count(value: Any, key: str) -> int:
+    """A layer count as written: an integer >= 1 (2.7, "2" or true are refused, not coerced)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ModelDirError(f"config.json: {key} must be an integer >= 1, got {value!r}")
+    return value
+
+
+def _typed(value: Any, kind: type, key: str, optional: bool = False) -> Any:
+    if value is None and optional:
+        return None
+    if not isinstance(value, kind):
+        raise ModelDirError(f"config.json: {key} must be a JSON {'object' if kind is dict else 'array'}"
+                            f"{' or null' if optional else ''}, got {type(value).__name__}")
+    return value
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
 @dataclasses.dataclass
 class ModelConfig:
     """Everything needed to rebuild a model, plus how it was trained.
@@ -144,13 +164,13 @@ class ModelConfig:
             config = cls(
                 family=family,
                 spec=HardwareSpec.from_dict(data["hardware"]),
-                n_layers=int(net["n_layers"]),
-                n_inner=int(net["n_inner"]),
-                training=dict(data.get("training", {})),
-                history=list(data.get("history", [])),
-                precision=precision,
-                quantization=data.get("quantization"),
-                family_config=section,
+                n_layers=_count(net["n_layers"], "network.n_layers"),
+                n_inner=_count(net["n_inner"], "network.n_inner"),
+                training=_typed(data.get("training", {}), dict, "training"),
+                history=_typed(data.get("history", []), list, "history"),
+                precision=_typed(precision, dict, "precision", optional=True),
+                quantization=_typed(data.get("quantization"), dict, "quantization", optional=True),
+                family_config=_typed(section, dict, "family_config", optional=True),
             )
             core.check_config(config)
             return config
@@ -210,8 +230,12 @@ def read_model_dir(path: str | os.PathLike) -> tuple[ModelConfig, dict[str, np.n
     if not cfg_path.is_file():
         raise ModelDirError(f"{path} has no {CONFIG_FILE}: not a model directory")
     try:
-        data = json.loads(cfg_path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        if cfg_path.stat().st_size > 64 << 20:
+            raise ModelDirError(f"{cfg_path} is larger than 64 MiB")
+        data = json.loads(cfg_path.read_text(), parse_constant=_no_constant)
+    except RecursionError:
+        raise ModelDirError(f"{cfg_path} is nested too deeply") from None
+    except (ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError, NaN / Infinity
         raise ModelDirError(f"{cfg_path} is not valid JSON: {exc}") from exc
     if not isinstance(data, dict):
         raise ModelDirError(f"{cfg_path} must hold a JSON object")

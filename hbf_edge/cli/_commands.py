@@ -53,9 +53,9 @@ def _loader(stages: dict[str, Any]) -> Any:
 
 
 def _emit_json(result: Any, out: Path | None) -> None:
-    from hbf_edge._io import write_json
+    from hbf_edge._io import dumps, write_json
 
-    print(json.dumps(result, indent=2))
+    print(dumps(result))
     if out is not None:
         write_json(out, result)
 
@@ -93,7 +93,9 @@ def run_family_command(command: tuple[str, ...], family: str, stages: dict[str, 
 
         result = core.profile(s, resolve_target(s.target), extra, say=(lambda _line: None) if s.json else print)
         if s.json:
-            print(json.dumps(result, indent=2))
+            from hbf_edge._io import dumps
+
+            print(dumps(result))
     elif command == ("study", "quantization"):
         stages["quant"].study(s, say=print)
     elif command == ("bench", "model"):
@@ -158,7 +160,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
     from hbf_edge import firmware_sim
-    from hbf_edge._io import write_json
+    from hbf_edge._io import dumps, write_json
     from hbf_edge.channels import read_channel_array, validate_miso_channels
     from hbf_edge.plots import plot_beampattern
 
@@ -177,7 +179,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     plot_beampattern(patterns, out / "beampattern.png", title=f"channel {report['pattern_channel']}, "
                      f"calibration: {report['calibration'] if report['calibration'] == 'ideal' else 'file'}")
     keys = ("code_mismatches", "sum_rate", "sensing", "latency_us", "rejected_transactions")
-    print(json.dumps({k: report[k] for k in keys if k in report}, indent=2))
+    print(dumps({k: report[k] for k in keys if k in report}))
     print(f"wrote {out / 'simulate.json'} and beampattern.png")
     return 0
 
@@ -210,7 +212,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
         if args.count < 1:
             raise ConfigError("--count must be >= 1")
-        print(json.dumps(compare_quant_onnx(args.model_dir, args.bundle, args.count, args.seed), indent=2))
+        _emit_json(compare_quant_onnx(args.model_dir, args.bundle, args.count, args.seed), None)
         return 0
     from hbf_edge.bench import bench_kernels
 

@@ -1,0 +1,57 @@
+"""Hostile model directories and extreme numbers: one line, exit 2, nothing written."""
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hbf_edge.cli import main
+
+V1 = Path(__file__).resolve().parents[2] / "refs" / "v1"
+
+
+def _one_line(argv, capsys, needle):
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("hbf-edge: error:") and needle in err, err
+
+
+@pytest.mark.parametrize("edit,needle", [
+    (lambda c: c["network"].update(n_layers=2.7), "n_layers must be an integer"),
+    (lambda c: c["network"].update(n_layers="2"), "n_layers must be an integer"),
+    (lambda c: c["network"].update(n_layers=True), "n_layers must be an integer"),
+    (lambda c: c["network"].update(n_layers=None), "n_layers must be an integer"),
+    (lambda c: c["network"].update(n_inner=0), "n_inner must be an integer"),
+    (lambda c: c.update(quantization=[1, 2]), "quantization must be a JSON object"),
+    (lambda c: c.update(training="x"), "training must be a JSON object"),
+    (lambda c: c.update(family="martian"), "unknown model family"),
+])
+def test_malformed_config_json_is_refused_in_one_line(tmp_path, capsys, edit, needle):
+    model = tmp_path / "m"
+    shutil.copytree(V1 / "upga", model)
+    config = json.loads((model / "config.json").read_text())
+    edit(config)
+    (model / "config.json").write_text(json.dumps(config))
+    _one_line(["evaluate", str(model), "--test-size", "2", "-q"], capsys, needle)
+
+
+def test_non_strict_or_deep_config_json_is_refused(tmp_path, capsys):
+    model = tmp_path / "m"
+    shutil.copytree(V1 / "upga", model)
+    text = (model / "config.json").read_text()
+    (model / "config.json").write_text(text.replace('"lr_decay": 0.97', '"lr_decay": Infinity'))
+    _one_line(["evaluate", str(model), "-q"], capsys, "not valid JSON")
+    (model / "config.json").write_text("[" * 100_000 + "]" * 100_000)
+    _one_line(["evaluate", str(model), "-q"], capsys, "nested too deeply")
+
+
+def test_extreme_channels_give_an_error_not_nan(tmp_path, capsys):
+    from hbf_edge.channels import saleh_valenzuela_miso
+
+    np.save(tmp_path / "huge.npy", saleh_valenzuela_miso(3, 8, 2, 3, seed=1) * 1e300)
+    out = tmp_path / "e"
+    _one_line(["evaluate", str(V1 / "upga"), "--channels", str(tmp_path / "huge.npy"), "--snr", "10", "-q",
+               "--out", str(out)], capsys, "NaN or inf")
+    assert not (out / "results.json").exists()
