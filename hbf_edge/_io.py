@@ -10,7 +10,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
-__all__ = ["sha256_file", "atomic_file", "atomic_dir", "write_json", "dumps"]
+__all__ = ["sha256_file", "atomic_file", "atomic_dir", "write_json", "dumps", "check_output"]
 
 
 def _umask() -> int:
@@ -71,6 +71,18 @@ def atomic_dir(path: str | os.PathLike, overwrite: bool = False) -> Iterator[Pat
     finally:
         if tmp.exists():
             shutil.rmtree(tmp)
+
+
+def check_output(out: str | os.PathLike, inputs: list[str | os.PathLike]) -> None:
+    """Refuse an output path that is, or contains, one of the command's inputs: writing it
+    (with ``--overwrite``, replacing it) would destroy what the command reads."""
+    from hbf_edge.errors import ConfigError
+
+    target = Path(out).resolve()
+    for item in inputs:
+        source = Path(item).resolve()
+        if target == source or target in source.parents:
+            raise ConfigError(f"--out {out} is or contains the input {item}: choose another output path")
 
 
 def dumps(data: Any, where: str = "the result", indent: int = 2) -> str:

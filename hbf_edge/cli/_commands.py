@@ -60,20 +60,36 @@ def _emit_json(result: Any, out: Path | None) -> None:
         write_json(out, result)
 
 
+def _guard_output(s: Any) -> Any:
+    """Refuse settings whose ``out`` is or contains one of their input paths."""
+    import dataclasses
+
+    from hbf_edge._io import check_output
+
+    if getattr(s, "out", None) is not None:
+        inputs = []
+        for f in dataclasses.fields(s):
+            value = getattr(s, f.name)
+            if f.name != "out" and isinstance(value, (Path, list)):
+                inputs += [v for v in (value if isinstance(value, list) else [value]) if isinstance(v, Path)]
+        check_output(s.out, inputs)
+    return s
+
+
 def run_family_command(command: tuple[str, ...], family: str, stages: dict[str, Any], args: argparse.Namespace
                        ) -> int:
     """A command on a model directory, or ``channels`` / ``train`` FAMILY."""
     core = stages["core"]
     if command == ("channels",):
-        core.make_channels(settings_from(core.channel_settings, args), say=print)
+        core.make_channels(_guard_output(settings_from(core.channel_settings, args)), say=print)
         return 0
     if command == ("train",):
-        core.train(settings_from(core.train_settings, args), say=print)
+        core.train(_guard_output(settings_from(core.train_settings, args)), say=print)
         return 0
     cls = settings_class(stages, command)
     if cls is None:
         raise ConfigError(f"`hbf-edge {' '.join(command)}` is not available for {family} models")
-    s = settings_from(cls, args)
+    s = _guard_output(settings_from(cls, args))
     if command == ("evaluate",):
         core.evaluate(s, load=_loader(stages), say=print)
     elif command == ("quantize",):

@@ -55,3 +55,16 @@ def test_extreme_channels_give_an_error_not_nan(tmp_path, capsys):
     _one_line(["evaluate", str(V1 / "upga"), "--channels", str(tmp_path / "huge.npy"), "--snr", "10", "-q",
                "--out", str(out)], capsys, "NaN or inf")
     assert not (out / "results.json").exists()
+
+
+def test_an_output_never_replaces_the_commands_input(tmp_path, capsys):
+    q = tmp_path / "q"
+    shutil.copytree(V1 / "upga_q", q)
+    before = {p.name: p.read_bytes() for p in q.iterdir()}
+    _one_line(["export", str(q), "--out", str(q), "--overwrite"], capsys, "is or contains the input")
+    _one_line(["export", str(q), "--out", str(tmp_path), "--overwrite"], capsys, "is or contains the input")
+    _one_line(["quantize", str(q), "--out", str(q), "--overwrite"], capsys, "is or contains the input")
+    np.save(tmp_path / "h.npy", np.ones((2, 8, 2), complex))
+    _one_line(["train", "upga", "--out", str(tmp_path), "--channels", str(tmp_path / "h.npy"), "--overwrite"], capsys,
+              "is or contains the input")
+    assert {p.name: p.read_bytes() for p in q.iterdir()} == before
