@@ -45,32 +45,71 @@ def atomic_file(path: str | os.PathLike) -> Iterator[Path]:
 
 
 @contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """An exclusive, non-blocking lock on ``path``'s output (the file ``.NAME.lock`` beside it):
+    a second writer to the same output is refused at once instead of replacing the first's."""
+    import fcntl
+
+    from hbf_edge.errors import HbfEdgeError
+
+    lock = path.with_name(f".{path.name}.lock")
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666 & ~_umask())
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise HbfEdgeError(f"another command is writing {path} right now; try again when it has finished") from None
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock; the lock file stays (removing it would race)
+
+
+def _recover(path: Path) -> None:
+    """Under the lock: undo what a killed writer left.  A replace killed between its two
+    renames left the previous output as ``.NAME.old`` and no ``NAME``: it is put back.
+    Temporary ``.NAME.*.tmp`` folders of killed runs are removed."""
+    old = path.with_name(f".{path.name}.old")
+    if old.exists() and not path.exists():
+        os.replace(old, path)
+    elif old.exists():
+        shutil.rmtree(old)
+    for stale in path.parent.glob(f".{path.name}.*.tmp"):
+        if stale.is_dir():
+            shutil.rmtree(stale, ignore_errors=True)
+
+
+@contextlib.contextmanager
 def atomic_dir(path: str | os.PathLike, overwrite: bool = False) -> Iterator[Path]:
     """Yield a temporary directory beside ``path``; on success it becomes ``path``.
 
     An existing ``path`` is only replaced when ``overwrite`` is true, and then only after the
-    new directory is complete.
+    new directory is complete.  The output is locked while it is written (a concurrent writer
+    is refused), and what a killed earlier writer left is repaired first (:func:`_recover`): at
+    every instant either the old or the new directory exists under its name or as
+    ``.NAME.old``, from where the next writer restores it.
     """
     path = Path(path)
-    if path.exists() and not overwrite:
-        raise FileExistsError(f"{path} already exists (pass overwrite to replace it)")
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
-    os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700; the result is an ordinary directory
-    try:
-        yield tmp
-        if path.exists():
-            old = path.with_name(f".{path.name}.old")
-            if old.exists():
+    with _locked(path):
+        _recover(path)
+        if path.exists() and not overwrite:
+            raise FileExistsError(f"{path} already exists (pass overwrite to replace it)")
+        if path.exists() and not path.is_dir():
+            raise FileExistsError(f"{path} exists and is not a directory: it is not replaced")
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700; the result is an ordinary directory
+        try:
+            yield tmp
+            if path.exists():
+                old = path.with_name(f".{path.name}.old")
+                os.replace(path, old)
+                os.replace(tmp, path)
                 shutil.rmtree(old)
-            os.replace(path, old)
-            os.replace(tmp, path)
-            shutil.rmtree(old)
-        else:
-            os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
+            else:
+                os.replace(tmp, path)
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp)
 
 
 def check_output(out: str | os.PathLike, inputs: list[str | os.PathLike]) -> None:

@@ -32,8 +32,36 @@ def _directory_command(argv: list[str]) -> tuple[tuple[str, ...] | None, str | N
     return None, None
 
 
+class _Terminated(BaseException):
+    """SIGTERM, raised in the main thread so that every writer's cleanup (``finally``) runs."""
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise _Terminated()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+    """Run one command; 0 on success, 2 on bad input, 130 on Ctrl-C, 143 on SIGTERM (one line
+    on stderr, and no half-written output: the writers' temporary folders are removed)."""
+    import signal
+    import threading
+
+    in_main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _on_sigterm) if in_main else None
+    try:
+        return _main(list(sys.argv[1:] if argv is None else argv))
+    except KeyboardInterrupt:
+        print("hbf-edge: interrupted; nothing half-written was kept", file=sys.stderr)
+        return 130
+    except _Terminated:
+        print("hbf-edge: terminated; nothing half-written was kept", file=sys.stderr)
+        return 143
+    finally:
+        if in_main:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _main(argv: list[str]) -> int:
     try:
         families = all_families()
         command, family = _directory_command(argv)

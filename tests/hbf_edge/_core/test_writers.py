@@ -1,0 +1,69 @@
+"""Output directories: one writer at a time, a killed writer's leftovers repaired by the next,
+SIGTERM and Ctrl-C end in one line with nothing half-written."""
+
+import fcntl
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from hbf_edge._io import atomic_dir
+from hbf_edge.errors import HbfEdgeError
+
+
+def test_a_second_writer_is_refused_while_the_first_writes(tmp_path):
+    out = tmp_path / "m"
+    fd = os.open(tmp_path / ".m.lock", os.O_RDWR | os.O_CREAT)
+    fcntl.flock(fd, fcntl.LOCK_EX)  # another process (or command) writing m
+    try:
+        with pytest.raises(HbfEdgeError, match="another command is writing"):
+            with atomic_dir(out):
+                pass
+    finally:
+        os.close(fd)
+    with atomic_dir(out) as tmp:  # free again
+        (tmp / "x").write_text("1")
+    assert (out / "x").read_text() == "1"
+
+
+def test_a_killed_writers_leftovers_are_repaired(tmp_path):
+    out = tmp_path / "m"
+    old = tmp_path / ".m.old"  # killed between the two renames of a replace: only the old copy exists
+    old.mkdir()
+    (old / "x").write_text("previous")
+    stale = tmp_path / ".m.k3j2.tmp"  # a temporary folder of a killed run
+    stale.mkdir()
+    with pytest.raises(FileExistsError):
+        with atomic_dir(out):
+            pass
+    assert (out / "x").read_text() == "previous" and not old.exists() and not stale.exists()
+    (tmp_path / "f").write_text("a file")
+    with pytest.raises(FileExistsError, match="not a directory"):
+        with atomic_dir(tmp_path / "f", overwrite=True):
+            pass
+    assert (tmp_path / "f").read_text() == "a file"
+
+
+@pytest.mark.parametrize("sig,code,word", [(signal.SIGTERM, 143, "terminated"), (signal.SIGINT, 130, "interrupted")])
+def test_signals_during_a_write_end_in_one_line_and_leave_nothing(tmp_path, sig, code, word):
+    """The signal arrives while export writes its temporary folder (ONNX graphs, seconds)."""
+    import shutil
+    from pathlib import Path
+
+    q = tmp_path / "q"
+    shutil.copytree(Path(__file__).resolve().parents[2] / "refs" / "v1" / "upga_q", q)
+    out = tmp_path / "b"
+    cmd = [sys.executable, "-m", "hbf_edge", "export", str(q), "--out", str(out), "--count", "20"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    deadline = time.monotonic() + 120
+    while not list(tmp_path.glob(".b.*.tmp")) and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    assert list(tmp_path.glob(".b.*.tmp")), "the export never started writing"
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == code, err
+    assert len(err.strip().splitlines()) == 1 and word in err
+    assert not out.exists() and not list(tmp_path.glob(".b.*.tmp"))
