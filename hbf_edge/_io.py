@@ -46,22 +46,37 @@ def atomic_file(path: str | os.PathLike) -> Iterator[Path]:
 
 @contextlib.contextmanager
 def _locked(path: Path) -> Iterator[None]:
-    """An exclusive, non-blocking lock on ``path``'s output (the file ``.NAME.lock`` beside it):
-    a second writer to the same output is refused at once instead of replacing the first's."""
+    """An exclusive, non-blocking lock on ``path``'s output (the file ``.NAME.lock`` beside it,
+    removed afterwards): a second writer to the same output is refused at once instead of
+    replacing the first's.  A writer that locked a lock file another one has just removed sees
+    that the path no longer names its file, and is refused as well."""
     import fcntl
 
     from hbf_edge.errors import HbfEdgeError
 
     lock = path.with_name(f".{path.name}.lock")
-    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666 & ~_umask())
+    busy = f"another command is writing {path} right now; try again when it has finished"
+    try:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666 & ~_umask())
+    except OSError as exc:
+        raise HbfEdgeError(f"cannot write in {path.parent}: {exc.strerror}") from exc
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise HbfEdgeError(f"another command is writing {path} right now; try again when it has finished") from None
-        yield
+            raise HbfEdgeError(busy) from None
+        try:
+            same = os.stat(lock).st_ino == os.fstat(fd).st_ino
+        except FileNotFoundError:
+            same = False
+        if not same:
+            raise HbfEdgeError(busy)
+        try:
+            yield
+        finally:
+            lock.unlink(missing_ok=True)  # while still holding it: a later writer creates a new one
     finally:
-        os.close(fd)  # closing releases the lock; the lock file stays (removing it would race)
+        os.close(fd)
 
 
 def _recover(path: Path) -> None:

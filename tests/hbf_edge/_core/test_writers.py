@@ -16,7 +16,7 @@ from hbf_edge.errors import HbfEdgeError
 
 def test_a_second_writer_is_refused_while_the_first_writes(tmp_path):
     out = tmp_path / "m"
-    fd = os.open(tmp_path / ".m.lock", os.O_RDWR | os.O_CREAT)
+    fd = os.open(tmp_path / ".m.lock", os.O_RDWR | os.O_CREAT)  # as a writer of m creates it
     fcntl.flock(fd, fcntl.LOCK_EX)  # another process (or command) writing m
     try:
         with pytest.raises(HbfEdgeError, match="another command is writing"):
@@ -27,6 +27,7 @@ def test_a_second_writer_is_refused_while_the_first_writes(tmp_path):
     with atomic_dir(out) as tmp:  # free again
         (tmp / "x").write_text("1")
     assert (out / "x").read_text() == "1"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]  # the lock is gone with the writer
 
 
 def test_a_killed_writers_leftovers_are_repaired(tmp_path):
