@@ -181,7 +181,17 @@ def validate_miso_channels(
         raise InvalidChannelError(
             f"{name}: {int(zero_user.sum())} user channel(s) are all zero (first: channel {b}, user {k})"
         )
-    return np.ascontiguousarray(arr.astype(np.complex128, copy=False))
+    arr = np.ascontiguousarray(arr.astype(np.complex128, copy=False))
+    if arr.shape[2] <= arr.shape[1]:  # K users on N >= K antennas: H must have rank K
+        s = np.linalg.svd(arr, compute_uv=False)  # [B, K], descending
+        with np.errstate(divide="ignore", invalid="ignore"):
+            deficient = ~(s[:, -1] > s[:, 0] * max(arr.shape[1:]) * np.finfo(np.float64).eps)
+        if deficient.any():
+            b = int(np.argmax(deficient))
+            raise InvalidChannelError(
+                f"{name}: {int(deficient.sum())} channel(s) have rank below K={arr.shape[2]} (first: channel {b}; "
+                "users with parallel channels): zero forcing and the initialisation (eq. 12-13) need rank K")
+    return arr
 
 
 @dataclasses.dataclass(frozen=True)

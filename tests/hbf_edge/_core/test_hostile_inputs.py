@@ -68,3 +68,13 @@ def test_an_output_never_replaces_the_commands_input(tmp_path, capsys):
     _one_line(["train", "upga", "--out", str(tmp_path), "--channels", str(tmp_path / "h.npy"), "--overwrite"], capsys,
               "is or contains the input")
     assert {p.name: p.read_bytes() for p in q.iterdir()} == before
+
+
+def test_rank_deficient_channels_are_refused_before_any_baseline(tmp_path, capsys):
+    from hbf_edge.channels import saleh_valenzuela_miso
+
+    H = saleh_valenzuela_miso(3, 8, 2, 3, seed=1)
+    H[:, :, 1] = 2.0 * H[:, :, 0]  # two users on one direction: ZF and eq. (12)-(13) are undefined
+    np.save(tmp_path / "parallel.npy", H)
+    _one_line(["evaluate", str(V1 / "upga"), "--channels", str(tmp_path / "parallel.npy"), "-q"], capsys,
+              "rank below K=2")
