@@ -10,7 +10,8 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
-__all__ = ["sha256_file", "atomic_file", "atomic_dir", "write_json", "dumps", "check_output"]
+__all__ = ["sha256_file", "atomic_file", "atomic_dir", "write_json", "dumps", "check_output", "check_memory",
+           "memory_budget"]
 
 
 def _umask() -> int:
@@ -125,6 +126,31 @@ def atomic_dir(path: str | os.PathLike, overwrite: bool = False) -> Iterator[Pat
         finally:
             if tmp.exists():
                 shutil.rmtree(tmp)
+
+
+def memory_budget() -> int:
+    """Bytes one array of a command may take: ``HBF_EDGE_MEMORY_GB`` (default 8) GiB."""
+    from hbf_edge.errors import ConfigError
+
+    text = os.environ.get("HBF_EDGE_MEMORY_GB", "8")
+    try:
+        gib = float(text)
+    except ValueError:
+        gib = float("nan")
+    if not gib > 0 or gib == float("inf"):
+        raise ConfigError(f"HBF_EDGE_MEMORY_GB must be a positive number of GiB, got {text!r}")
+    return int(gib * (1 << 30))
+
+
+def check_memory(n_bytes: float, what: str) -> None:
+    """Refuse, before allocating, an array beyond :func:`memory_budget` (one line saying what
+    it would take and how to raise the budget)."""
+    from hbf_edge.errors import ConfigError
+
+    budget = memory_budget()
+    if n_bytes > budget:
+        raise ConfigError(f"{what} would take {n_bytes / (1 << 30):.3g} GiB, over the {budget / (1 << 30):.3g} GiB "
+                          "budget (set HBF_EDGE_MEMORY_GB to allow more)")
 
 
 def check_output(out: str | os.PathLike, inputs: list[str | os.PathLike]) -> None:

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from hbf_edge._io import atomic_file
+from hbf_edge._io import atomic_file, check_memory
 from hbf_edge.errors import DatasetError, InvalidChannelError, ShapeError
 
 __all__ = [
@@ -88,6 +88,7 @@ def saleh_valenzuela_miso(
     n = _positive_int("n_antennas", n_antennas)
     k = _positive_int("n_users", n_users)
     p = _positive_int("n_paths", n_paths)
+    check_memory(16.0 * b * k * p * n, f"{b} channels of N={n}, K={k}, {p} paths")  # the [B, K, P, N] steering
     rng = np.random.default_rng(seed)
     alpha = (rng.standard_normal((b, k, p)) + 1j * rng.standard_normal((b, k, p))) / math.sqrt(2.0)
     phi = rng.uniform(0.0, 2.0 * np.pi, size=(b, k, p))

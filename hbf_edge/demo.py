@@ -39,13 +39,25 @@ def _stage(log: Callable[[str], None], name: str, times: dict[str, float]):
     return _Timer()
 
 
+MARKER = ".hbf-edge-demo"  # a folder the demo made (and may therefore write again)
+
+
 def run_demo(out: str | Path, quick: bool = False, progress: bool = True,
-             log: Callable[[str], None] | None = None) -> dict[str, Any]:
+             log: Callable[[str], None] | None = None, overwrite: bool = False) -> dict[str, Any]:
     """Run every stage; return the summary that ``report.md`` shows.
 
     ``log`` receives one line per stage start and end (the CLI passes ``print``); silent by
-    default, as library code is.
+    default, as library code is.  ``out`` must be new, empty or an earlier demo's folder, unless
+    ``overwrite``: the demo replaces its own subfolders (``model/``, ``qat/``, ...).
     """
+    from hbf_edge.errors import ConfigError
+
+    out = Path(out)
+    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / MARKER).exists() and not overwrite)):
+        raise ConfigError(f"{out} is not empty and was not made by hbf-edge demo: choose another --out "
+                          "(or pass --overwrite to let the demo replace its subfolders there)")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / MARKER).touch()
     log = log or (lambda line: None)
     from hbf_edge import firmware_sim
     from hbf_edge.export import read_bundle, write_bundle

@@ -196,5 +196,7 @@ def build_parser(families: dict[str, Any], command: tuple[str, ...] | None = Non
                                    "controller simulator, and write OUT/report.md.")
     p.add_argument("--out", type=Path, default=Path("hbf-edge-demo"), help="output directory (default hbf-edge-demo)")
     p.add_argument("--quick", action="store_true", help="small sizes for CI (well under a minute)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="write into a non-empty folder the demo did not make (it replaces its own subfolders)")
     _quiet(p)
     return parser

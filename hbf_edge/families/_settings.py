@@ -53,11 +53,15 @@ class ChannelCommon(Settings):
     """``hbf-edge channels FAMILY``: a seeded channel dataset."""
 
     out: Path = field(None, "output .npz file", required=True)
+    overwrite: bool = field(False, "replace an existing file")
     count: int = field(1000, "number of channels (default 1000)")
     seed: int = field(DEFAULT_TEST_SEED, f"random seed (default {DEFAULT_TEST_SEED})")
 
     def validate(self) -> None:
         check_positive(self, "count")
+        path = self.out if self.out.suffix == ".npz" else Path(f"{self.out}.npz")
+        if path.exists() and not self.overwrite:
+            raise ConfigError(f"{path} already exists (pass --overwrite to replace it)")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

@@ -158,7 +158,7 @@ class DeepfpCore:
             data = hybrid_dataset(s.hybrid, s.count, s.snr, s.seed)
         else:
             data = make_dataset(s.network(), s.count, s.seed)
-        save_dataset(data, s.out)
+        save_dataset(data, s.out, overwrite=s.overwrite)
         say(f"wrote {s.count} networks {list(data['H'].shape)} (train/val/test {len(data['train'])}/"
             f"{len(data['val'])}/{len(data['test'])}) to {s.out}")
         return Path(s.out)

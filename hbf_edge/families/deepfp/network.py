@@ -37,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from hbf_edge._io import check_memory
 from hbf_edge.errors import ConfigError, HbfEdgeError
 
 __all__ = ["NetworkConfig", "FADINGS", "bs_positions", "drop_users", "generate_channels", "make_dataset",
@@ -145,6 +146,8 @@ def generate_channels(config: NetworkConfig, n_samples: int, seed: int = 0) -> n
     """Channels ``[B, L, K, L, N_r, N_t]`` in the module's units (unit noise, unit budget)."""
     if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 1:
         raise ConfigError(f"n_samples must be an integer >= 1, got {n_samples!r}")
+    L, K = config.n_cells, config.n_users
+    check_memory(16.0 * n_samples * L * K * L * config.n_rx * config.n_tx, f"{n_samples} networks")
     rng = np.random.default_rng(seed)
     bs = bs_positions(config)
     users = drop_users(config, n_samples, rng) + bs[None, :, None, :]  # absolute positions

@@ -78,3 +78,26 @@ def test_rank_deficient_channels_are_refused_before_any_baseline(tmp_path, capsy
     np.save(tmp_path / "parallel.npy", H)
     _one_line(["evaluate", str(V1 / "upga"), "--channels", str(tmp_path / "parallel.npy"), "-q"], capsys,
               "rank below K=2")
+
+
+def test_channels_never_replace_a_file_without_overwrite(tmp_path, capsys):
+    out = tmp_path / "c.npz"
+    out.write_bytes(b"the user's file")
+    _one_line(["channels", "upga", "--out", str(out), "--count", "2"], capsys, "already exists")
+    assert out.read_bytes() == b"the user's file"
+    assert main(["channels", "upga", "--out", str(out), "--count", "2", "--overwrite"]) == 0
+
+
+def test_sizes_beyond_the_memory_budget_are_refused_before_allocating(tmp_path, capsys, monkeypatch):
+    _one_line(["channels", "upga", "--out", str(tmp_path / "c.npz"), "--count", "1000000", "-N", "1024"], capsys,
+              "GiB")
+    monkeypatch.setenv("HBF_EDGE_MEMORY_GB", "0.001")
+    _one_line(["channels", "deepfp", "--out", str(tmp_path / "d.npz"), "--count", "100"], capsys, "HBF_EDGE_MEMORY_GB")
+    monkeypatch.setenv("HBF_EDGE_MEMORY_GB", "lots")
+    _one_line(["channels", "upga", "--out", str(tmp_path / "e.npz"), "--count", "2"], capsys, "positive number")
+
+
+def test_demo_refuses_a_folder_it_did_not_make(tmp_path, capsys):
+    (tmp_path / "mine.txt").write_text("keep")
+    _one_line(["demo", "--quick", "--out", str(tmp_path)], capsys, "not made by hbf-edge demo")
+    assert [p.name for p in tmp_path.iterdir()] == ["mine.txt"]
