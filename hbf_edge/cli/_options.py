@@ -12,19 +12,17 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import types
 import typing
-from pathlib import Path
 from typing import Any
 
 __all__ = ["add_settings", "settings_from"]
-
-_SCALARS = {"int": int, "float": float, "str": str, "Path": Path, "bool": bool}
 
 
 def _kind(annotation: Any) -> tuple[type, bool]:
     """(element type, is a list) of a resolved annotation such as ``list[float] | None``."""
     args = [a for a in typing.get_args(annotation) if a is not type(None)]
-    if typing.get_origin(annotation) in (typing.Union, getattr(__import__("types"), "UnionType", None)) and args:
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType) and args:
         annotation = args[0]
     if typing.get_origin(annotation) is list:
         return typing.get_args(annotation)[0], True
