@@ -59,6 +59,20 @@ def _manifest_digest(manifest: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
 
+def _check_channel_words(H: np.ndarray, fmt: Any) -> None:
+    """Refuse beam channels the datapath cannot represent: a user whose channel rounds to zero
+    in the channel format (the hardware would divide by a zero power; the error must name the
+    input, not the exporter's own check of graph against kernel).  Saturation is not refused:
+    the kernel and the graph saturate alike and count it at the ``input`` site."""
+    words, _ = fmt.quantize(np.concatenate([H.real, H.imag], axis=1))  # [B, 2N, K]
+    dead = ~np.any(words != 0, axis=1)
+    if dead.any():
+        b, k = np.argwhere(dead)[0]
+        raise BundleError(f"beam channels: user {k} of channel {b} (and {int(dead.sum()) - 1} more) rounds to zero in "
+                          f"the channel format ({fmt.word_bits} bits, {fmt.frac_bits} fraction): the channels are too "
+                          "weak for it; scale them or widen the format")
+
+
 def write_bundle(model_dir: str | os.PathLike, out: str | os.PathLike, H: np.ndarray, snr_db: float = 10.0,
                  noise: float = 1.0, overwrite: bool = False, parts: Any = None, scoring: str = "sum_rate") -> Path:
     """Export a quantized model directory as a verified bundle.
@@ -82,6 +96,7 @@ def write_bundle(model_dir: str | os.PathLike, out: str | os.PathLike, H: np.nda
     if config.precision is None:
         raise BundleError(f"{model_dir} is a float model: export needs a quantized one (`hbf-edge quantize`)")
     H = validate_miso_channels(H, config.spec.n_antennas, config.spec.n_users, name="beam channels")
+    _check_channel_words(H, config.spec.channel)
     texts, beams, writers, layer0 = parts(model_dir, config, arrays, H, snr_db, noise)
     extra = {"family": config.family, "scoring": scoring, "hardware": layer0.to_dict(), "precision": config.precision,
              "model": {k: v for k, v in config.to_dict().items() if k != "history"},

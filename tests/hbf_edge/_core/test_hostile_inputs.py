@@ -101,3 +101,13 @@ def test_demo_refuses_a_folder_it_did_not_make(tmp_path, capsys):
     (tmp_path / "mine.txt").write_text("keep")
     _one_line(["demo", "--quick", "--out", str(tmp_path)], capsys, "not made by hbf-edge demo")
     assert [p.name for p in tmp_path.iterdir()] == ["mine.txt"]
+
+
+@pytest.mark.parametrize("scale,needle", [(1e-9, "rounds to zero in the channel format")])
+def test_export_blames_channels_the_datapath_cannot_represent(tmp_path, capsys, scale, needle):
+    from hbf_edge.channels import saleh_valenzuela_miso
+
+    np.save(tmp_path / "h.npy", saleh_valenzuela_miso(3, 8, 2, 3, seed=1) * scale)
+    _one_line(["export", str(V1 / "upga_q"), "--out", str(tmp_path / "b"), "--channels", str(tmp_path / "h.npy")],
+              capsys, needle)
+    assert not (tmp_path / "b").exists()
