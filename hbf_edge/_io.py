@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 __all__ = ["sha256_file", "atomic_file", "atomic_dir", "write_json", "dumps", "check_output", "check_memory",
-           "memory_budget"]
+           "memory_budget", "read_json"]
 
 
 def _umask() -> int:
@@ -163,6 +163,31 @@ def check_output(out: str | os.PathLike, inputs: list[str | os.PathLike]) -> Non
         source = Path(item).resolve()
         if target == source or target in source.parents:
             raise ConfigError(f"--out {out} is or contains the input {item}: choose another output path")
+
+
+MAX_JSON_BYTES = 64 << 20  # a JSON file the toolkit reads may not be larger
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def read_json(path: str | os.PathLike, error: type[Exception]) -> Any:
+    """A JSON file read strictly: at most 64 MiB, no ``NaN``/``Infinity``, bounded nesting;
+    anything else raises ``error`` with one line naming the file."""
+    import json
+
+    path = Path(path)
+    try:
+        if path.stat().st_size > MAX_JSON_BYTES:
+            raise error(f"{path} is larger than {MAX_JSON_BYTES >> 20} MiB")
+        return json.loads(path.read_text(), parse_constant=_no_constant)
+    except RecursionError:
+        raise error(f"{path} is nested too deeply") from None
+    except (OSError, ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError, NaN / Infinity
+        if isinstance(exc, error):
+            raise
+        raise error(f"{path} is not valid JSON: {exc}") from exc
 
 
 def dumps(data: Any, where: str = "the result", indent: int = 2) -> str:

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from hbf_edge import __version__
-from hbf_edge._io import atomic_dir, sha256_file
+from hbf_edge._io import atomic_dir, read_json, sha256_file
 from hbf_edge.errors import HbfEdgeError, ModelDirError
 from hbf_edge.hw.spec import HardwareSpec
 
@@ -57,10 +57,6 @@ def _typed(value: Any, kind: type, key: str, optional: bool = False) -> Any:
         raise ModelDirError(f"config.json: {key} must be a JSON {'object' if kind is dict else 'array'}"
                             f"{' or null' if optional else ''}, got {type(value).__name__}")
     return value
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON number")
 
 
 @dataclasses.dataclass
@@ -229,14 +225,7 @@ def read_model_dir(path: str | os.PathLike) -> tuple[ModelConfig, dict[str, np.n
     cfg_path = path / CONFIG_FILE
     if not cfg_path.is_file():
         raise ModelDirError(f"{path} has no {CONFIG_FILE}: not a model directory")
-    try:
-        if cfg_path.stat().st_size > 64 << 20:
-            raise ModelDirError(f"{cfg_path} is larger than 64 MiB")
-        data = json.loads(cfg_path.read_text(), parse_constant=_no_constant)
-    except RecursionError:
-        raise ModelDirError(f"{cfg_path} is nested too deeply") from None
-    except (ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError, NaN / Infinity
-        raise ModelDirError(f"{cfg_path} is not valid JSON: {exc}") from exc
+    data = read_json(cfg_path, ModelDirError)
     if not isinstance(data, dict):
         raise ModelDirError(f"{cfg_path} must hold a JSON object")
     config = ModelConfig.from_dict(data)

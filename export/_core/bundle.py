@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from hbf_edge import __version__
-from hbf_edge._io import atomic_dir, sha256_file
+from hbf_edge._io import atomic_dir, read_json, sha256_file
 from hbf_edge.channels import validate_miso_channels
 from hbf_edge.errors import HbfEdgeError
 from hbf_edge.modelfiles import read_model_dir
@@ -196,7 +196,8 @@ def sign_bundle(path: str | os.PathLike, key: bytes) -> None:
 
 
 def _check_members(path: Path, files: Any) -> None:
-    """``files`` is a non-empty object of plain member names (confined to the bundle) ->
+    """(The simulator checks the same with its own code, ``firmware_sim._verify``: it must
+    prove the format without the toolkit.)  ``files`` is a non-empty object of plain member names (confined to the bundle) ->
     ``{"sha256": 64 hex, "bytes": int >= 0}``; every member exists, is no link, and matches."""
     if not isinstance(files, dict) or not files:
         raise BundleError(f"{path}/{MANIFEST}: 'files' must be a non-empty object of name -> sha256 and bytes")
@@ -233,14 +234,7 @@ def read_bundle(path: str | os.PathLike, key: bytes | None = None) -> Bundle:
     mpath = path / MANIFEST
     if not mpath.is_file():
         raise BundleError(f"{path} has no {MANIFEST}: not a bundle")
-    try:
-        if mpath.stat().st_size > 64 << 20:
-            raise BundleError(f"{mpath} is larger than 64 MiB")
-        manifest = json.loads(mpath.read_text(), parse_constant=_no_constant)
-    except RecursionError:
-        raise BundleError(f"{mpath} is nested too deeply") from None
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BundleError(f"{mpath} is corrupted: {exc}") from exc
+    manifest = read_json(mpath, BundleError)
     if not isinstance(manifest, dict) or "files" not in manifest:
         raise BundleError(f"{mpath} is not a bundle manifest")
     version = manifest.get("schema_version")
@@ -256,7 +250,3 @@ def read_bundle(path: str | os.PathLike, key: bytes | None = None) -> Bundle:
             raise BundleError(f"{path} is not signed with this key (forged or re-hashed, or another key)")
     _check_members(path, manifest["files"])
     return Bundle(path, manifest)
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON number")

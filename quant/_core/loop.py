@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["qat_loop", "qat_channels"]
+__all__ = ["qat_loop", "qat_channels", "refuse_ptq_channels"]
 
 
 def qat_loop(config: Any, s: Any, H_train: np.ndarray | None, **changes: Any) -> Any:
@@ -31,3 +31,12 @@ def qat_channels(core: Any, config: Any, s: Any) -> tuple[np.ndarray | None, np.
     if s.test_channels is not None:
         return H_train, core.read_channels(s.test_channels, config)
     return H_train, core.draw_channels(config, s.test_size, s.test_seed)
+
+
+def refuse_ptq_channels(s: Any) -> None:
+    """``--channels`` are QAT's training channels: with PTQ they would be accepted and ignored."""
+    from hbf_edge.errors import ConfigError
+
+    if s.method == "ptq" and s.channels is not None:
+        raise ConfigError("--channels are QAT's training channels; PTQ trains nothing (use --test-channels "
+                          "for the retention table)")

@@ -20,7 +20,7 @@ from hbf_edge.families._protocol import Say, field, log_say
 from hbf_edge.families._settings import DEFAULT_TEST_SEED, QuantCommon, StudyCommon, check_positive
 from hbf_edge.hw.spec import FixedPointFormat
 from hbf_edge.results import stamp
-from hbf_edge.quant._core.loop import qat_channels, qat_loop
+from hbf_edge.quant._core.loop import qat_channels, qat_loop, refuse_ptq_channels
 
 __all__ = ["QUANT", "UpgaQuantStage", "UpgaQuant", "UpgaStudy", "precoder_format"]
 
@@ -80,9 +80,7 @@ class UpgaQuant(QuantCommon, HardwareOptions):
     def validate(self) -> None:
         super().validate()
         check_positive(self, "train_size", "batch_size")
-        if self.method == "ptq" and self.channels is not None:
-            raise ConfigError("--channels are QAT's training channels; PTQ trains nothing (use --test-channels "
-                              "for the retention table)")
+        refuse_ptq_channels(self)
         if self.precision is not None and self.internal_phase_bits is not None:
             raise ConfigError("--internal-phase-bits and --precision both set the layers' phase bits: use one")
         self.search()

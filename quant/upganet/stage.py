@@ -11,7 +11,7 @@ from hbf_edge._io import write_json
 from hbf_edge.errors import ConfigError, ModelDirError
 from hbf_edge.families._protocol import Say, field, log_say
 from hbf_edge.families._settings import QuantCommon, check_positive
-from hbf_edge.quant._core.loop import qat_channels, qat_loop
+from hbf_edge.quant._core.loop import qat_channels, qat_loop, refuse_ptq_channels
 from hbf_edge.results import stamp
 
 __all__ = ["QUANT", "UpganetQuantStage", "UpganetQuant"]
@@ -34,9 +34,7 @@ class UpganetQuant(QuantCommon):
     def validate(self) -> None:
         super().validate()
         check_positive(self, "train_size", "batch_size")
-        if self.method == "ptq" and self.channels is not None:
-            raise ConfigError("--channels are QAT's training channels; PTQ trains nothing (use --test-channels "
-                              "for the retention table)")
+        refuse_ptq_channels(self)
 
 
 class UpganetQuantStage:
