@@ -45,7 +45,7 @@ _PUBLIC = {
     "upganet_forward": "upganet.forward",
     "upganet_forward_hw": "upganet.hardware",
     "load_upganet_hw": "upganet.hardware",
-    "JCAS_COUNTER_SITES": "upganet.hardware",
+    "UPGANET_COUNTER_SITES": "upganet.hardware",
     "HardwareResult": "upga.hardware",
     "upga_forward_hw": "upga.hardware",
     "CodeSearch": "upga.hardware",

@@ -1,5 +1,5 @@
 """Shared test setup: the slow references ``tests/naive.py``, ``tests/naive_fixed.py``,
-``tests/naive_fixed_jcas.py`` and ``tests/naive_fixed_deepfp.py`` become importable under their
+``tests/naive_fixed_upganet.py`` and ``tests/naive_fixed_deepfp.py`` become importable under their
 file names.
 
 They are loaded by file rather than by putting ``tests/`` on ``sys.path``, where the test
@@ -10,7 +10,7 @@ import importlib.util
 import pathlib
 import sys
 
-for _name in ("naive", "naive_fixed", "naive_fixed_jcas", "naive_fixed_deepfp"):
+for _name in ("naive", "naive_fixed", "naive_fixed_upganet", "naive_fixed_deepfp"):
     _spec = importlib.util.spec_from_file_location(_name, pathlib.Path(__file__).with_name(f"{_name}.py"))
     _module = importlib.util.module_from_spec(_spec)
     sys.modules[_name] = _module

@@ -24,9 +24,9 @@ from hbf_edge.kernels.upganet import _fixed as _k
 from hbf_edge.kernels.upga.hardware import HardwareResult, hardware_result, prepare_hw_inputs
 from hbf_edge.kernels.upganet.forward import UpganetModel, load_upganet
 
-__all__ = ["upganet_forward_hw", "load_upganet_hw", "sensing_words", "JCAS_COUNTER_SITES"]
+__all__ = ["upganet_forward_hw", "load_upganet_hw", "sensing_words", "UPGANET_COUNTER_SITES"]
 
-JCAS_COUNTER_SITES = ("input",) + _k.SITES
+UPGANET_COUNTER_SITES = ("input",) + _k.SITES
 _XI = 1.0 / math.log(2.0)
 
 
@@ -100,7 +100,7 @@ def upganet_forward_hw(h_re, h_im, p_t, noise, model: UpganetModel, spec: Hardwa
     -------
     HardwareResult
         Codes, W words (``||F W_hw||_F^2 = N``), and overflow counters per site of
-        ``JCAS_COUNTER_SITES``.
+        ``UPGANET_COUNTER_SITES``.
     """
     x = prepare_hw_inputs(h_re, h_im, p_t, noise, np.asarray(model.mu) * _XI, np.asarray(model.lam) * _XI, spec,
                           layer_specs)

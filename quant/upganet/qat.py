@@ -38,7 +38,7 @@ from hbf_edge.families.upga.model import Precoders, check_powers, normalize_powe
 
 from hbf_edge.quant._core.quantizers import FixedPointQuant, PhaseQuant
 
-__all__ = ["QuantUPGANet", "train_qat_upganet", "quantize_phases", "load_quant_upganet", "jcas_retention"]
+__all__ = ["QuantUPGANet", "train_qat_upganet", "quantize_phases", "load_quant_upganet", "upganet_retention"]
 
 
 def quantize_phases(F: C, quant: PhaseQuant) -> tuple[C, torch.Tensor]:
@@ -149,7 +149,7 @@ def load_quant_upganet(model: UPGANet, config: ModelConfig) -> QuantUPGANet:
 
 
 
-def jcas_retention(float_model: UPGANet, qmodel: QuantUPGANet, H: np.ndarray, snr_db: list[float],
+def upganet_retention(float_model: UPGANet, qmodel: QuantUPGANet, H: np.ndarray, snr_db: list[float],
                    noise: float = 1.0) -> dict:
     """Sum rate and beampattern MSE of the float model, of PTQ (the quantized network with the
     float steps, no retraining) and of ``qmodel`` on channels ``H`` at each SNR.

@@ -72,12 +72,12 @@ class UpganetQuantStage:
     def quantize(self, s: UpganetQuant, say: Say = log_say) -> dict[str, Any]:
         """QAT (or PTQ) into ``s.out``; OUT/retention.json (float, PTQ, quantized, kernel: rate, MSE)."""
         from hbf_edge.families.upganet.core import CORE
-        from hbf_edge.families.upganet.evaluate import evaluate_jcas_hardware
+        from hbf_edge.families.upganet.evaluate import evaluate_upganet_hardware
         from hbf_edge.hw.precision import PrecisionConfig
         from hbf_edge.modeldir import load_model
         from hbf_edge.modelfiles import write_model_dir
         from hbf_edge.quant.upga.stage import precoder_format
-        from hbf_edge.quant.upganet.qat import QuantUPGANet, jcas_retention, train_qat_upganet
+        from hbf_edge.quant.upganet.qat import QuantUPGANet, upganet_retention, train_qat_upganet
 
         model, config = load_model(s.model_dir, family="upganet")
         if config.precision is not None:
@@ -102,9 +102,9 @@ class UpganetQuantStage:
         arrays = {k: getattr(qmodel, k).detach().numpy() for k in ("mu", "lam", "psi_re", "psi_im")}
         write_model_dir(s.out, qconfig, arrays, overwrite=s.overwrite)
         snrs = list(s.snr)
-        result = jcas_retention(model, qmodel, H, snrs)
+        result = upganet_retention(model, qmodel, H, snrs)
         stamp(result, "retention", config.family, s.out, method=s.method)
-        hw = evaluate_jcas_hardware(s.out, H, snrs)
+        hw = evaluate_upganet_hardware(s.out, H, snrs)
         result["hardware"] = hw  # the bit-accurate kernel on the written model
         result["retention"]["hardware"] = [q / f for q, f in zip(hw["sum_rate"], result["sum_rate"]["float"])]
         result["mse_delta_db"]["hardware"] = [q - f for q, f in zip(hw["mse_db"], result["mse_db"]["float"])]

@@ -83,8 +83,8 @@ class UpganetCore(UpgaCore):
                  say: Say = log_say) -> dict[str, Any]:
         """MODEL_DIR and every ``compare`` model against conventional PGA and digital ZF: rate,
         MSE and objective vs SNR, convergence at the highest SNR, average beampatterns."""
-        from hbf_edge.families.upganet.evaluate import average_beampatterns, convergence_jcas, evaluate_jcas
-        from hbf_edge.families.upganet.plots import plot_jcas_beampattern, plot_jcas_convergence, plot_jcas_vs_snr
+        from hbf_edge.families.upganet.evaluate import average_beampatterns, convergence_upganet, evaluate_upganet
+        from hbf_edge.families.upganet.plots import plot_upganet_beampattern, plot_upganet_convergence, plot_upganet_vs_snr
 
         load = load or self.load
         models: dict[str, Any] = {}
@@ -106,10 +106,10 @@ class UpganetCore(UpgaCore):
             H = self.draw_channels(first, settings.test_size, settings.test_seed)
         snrs = list(settings.snr)
         t0 = time.perf_counter()
-        results = evaluate_jcas(models, H, snrs, settings.noise, progress=not settings.quiet)
+        results = evaluate_upganet(models, H, snrs, settings.noise, progress=not settings.quiet)
         top = max(snrs)
         tuned = (float(first.training["mu0"]), float(first.training["lambda0"]))
-        results["convergence"] = convergence_jcas(models, H, top, settings.iterations, noise=settings.noise,
+        results["convergence"] = convergence_upganet(models, H, top, settings.iterations, noise=settings.noise,
                                                   tuned_steps=tuned)
         results["beampattern"] = average_beampatterns(models, H, top, settings.noise)
         results["wall_seconds"] = round(time.perf_counter() - t0, 2)
@@ -118,9 +118,9 @@ class UpganetCore(UpgaCore):
               metrics={k: results[k] for k in ("sum_rate", "mse_db", "objective")})
         out = settings.out if settings.out is not None else settings.model_dir / "eval"
         write_json(out / "results.json", results)
-        plot_jcas_vs_snr(results, out / "jcas_vs_snr.png")
-        plot_jcas_convergence(results["convergence"], out / "convergence.png")
-        plot_jcas_beampattern(results["beampattern"], out / "beampattern.png")
+        plot_upganet_vs_snr(results, out / "jcas_vs_snr.png")
+        plot_upganet_convergence(results["convergence"], out / "convergence.png")
+        plot_upganet_beampattern(results["beampattern"], out / "beampattern.png")
         methods = list(results["sum_rate"])
         say(f"JCAS on {results['n_channels']} held-out channels (omega={results['omega']}); "
             f"PGA: J=1, fixed steps 0.01, {results['pga_layers']} iterations")
@@ -140,7 +140,7 @@ class UpganetCore(UpgaCore):
     def profile(self, settings: Any, target: dict[str, Any], extra: dict[str, Any],
                 say: Say = log_say) -> dict[str, Any]:
         """Per-layer latency per backend and the target estimate; profile.json and .png."""
-        from hbf_edge.families.upganet.plots import plot_jcas_profile
+        from hbf_edge.families.upganet.plots import plot_upganet_profile
         from hbf_edge.families.upganet.profile import profile_upganet
 
         backends = tuple(settings.backends) if settings.backends else self.default_backends
@@ -150,7 +150,7 @@ class UpganetCore(UpgaCore):
         stamp(result, "profile", self.spec.name, settings.model_dir)
         out = settings.out if settings.out is not None else settings.model_dir / "profile"
         write_json(out / "profile.json", result)
-        plot_jcas_profile(result, out / "profile.png")
+        plot_upganet_profile(result, out / "profile.png")
         say(f"UPGANet I={result['I']} J={result['J']}: {result['macs']['layer']:,} real MACs per layer; "
             "microseconds per channel (whole forward / per layer)")
         for batch, row in result["measured"].items():

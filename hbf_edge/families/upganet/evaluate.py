@@ -32,7 +32,7 @@ from hbf_edge.objectives import sum_rate
 from hbf_edge.families.upganet.sensing import SensingScenario, beampattern, beampattern_mse, covariance_pattern
 from hbf_edge.units import snr_db_to_power
 
-__all__ = ["evaluate_jcas", "evaluate_jcas_hardware", "convergence_jcas", "average_beampatterns"]
+__all__ = ["evaluate_upganet", "evaluate_upganet_hardware", "convergence_upganet", "average_beampatterns"]
 
 
 def _to_c(z: np.ndarray) -> C:
@@ -41,7 +41,7 @@ def _to_c(z: np.ndarray) -> C:
 
 def _reference(models: dict[str, UPGANet]) -> UPGANet:
     if not models:
-        raise ConfigError("evaluate_jcas needs at least one model")
+        raise ConfigError("evaluate_upganet needs at least one model")
     first = next(iter(models.values()))
     for name, m in models.items():
         if m.scenario != first.scenario or not torch.equal(m.psi_re, first.psi_re):
@@ -59,7 +59,7 @@ def _pga(ref: UPGANet, H: C, p_t: torch.Tensor, noise: torch.Tensor, layers: int
                         trajectory=trajectory)
 
 
-def evaluate_jcas(
+def evaluate_upganet(
     models: dict[str, UPGANet], H: np.ndarray, snr_db: list[float], noise: float = 1.0, progress: bool = True
 ) -> dict[str, Any]:
     """Sum rate, tau, objective and beampattern MSE of every method at every SNR.
@@ -111,11 +111,11 @@ def evaluate_jcas(
     return out
 
 
-def evaluate_jcas_hardware(model_dir: Any, H: np.ndarray, snr_db: list[float], noise: float = 1.0,
+def evaluate_upganet_hardware(model_dir: Any, H: np.ndarray, snr_db: list[float], noise: float = 1.0,
                            grid_deg: np.ndarray | None = None) -> dict[str, Any]:
     """Sum rate, objective and beampattern MSE of a quantized UPGANet run by the bit-accurate
     kernel (:func:`kernels.upganet_forward_hw`), with its overflow events, at every SNR; the
-    metrics are those of :func:`evaluate_jcas` (``grid_deg`` default: the model's scenario grid)."""
+    metrics are those of :func:`evaluate_upganet` (``grid_deg`` default: the model's scenario grid)."""
     from hbf_edge import kernels
 
     from hbf_edge.modelfiles import read_model_dir
@@ -154,7 +154,7 @@ def _digital(X: C) -> tuple[C, C]:
     return X, C(e.re.expand(B, K, K), e.im.expand(B, K, K))
 
 
-def convergence_jcas(
+def convergence_upganet(
     models: dict[str, UPGANet], H: np.ndarray, snr_db: float = 12.0, iterations: int = 120,
     pga_inner: tuple[int, ...] = (10, 20), inits: tuple[str, ...] = ("proposed", "random", "svd"),
     noise: float = 1.0, tuned_steps: tuple[float, float] | None = None,

@@ -10,7 +10,7 @@ import numpy as np
 
 from hbf_edge.plots import _save, plt
 
-__all__ = ["plot_jcas_vs_snr", "plot_jcas_convergence", "plot_jcas_beampattern", "plot_jcas_profile"]
+__all__ = ["plot_upganet_vs_snr", "plot_upganet_convergence", "plot_upganet_beampattern", "plot_upganet_profile"]
 
 
 def _label(name: str) -> str:
@@ -26,7 +26,7 @@ def _label(name: str) -> str:
     return name
 
 
-def plot_jcas_vs_snr(results: dict[str, Any], path: str | os.PathLike) -> Path:
+def plot_upganet_vs_snr(results: dict[str, Any], path: str | os.PathLike) -> Path:
     """Three panels vs SNR: sum rate, beampattern MSE (dB) and the objective R - omega tau (Fig. 3a-b)."""
     fig, axes = plt.subplots(1, 3, figsize=(14.0, 4.0), layout="constrained")
     snr = results["snr_db"]
@@ -43,7 +43,7 @@ def plot_jcas_vs_snr(results: dict[str, Any], path: str | os.PathLike) -> Path:
     return _save(fig, path)
 
 
-def plot_jcas_convergence(conv: dict[str, Any], path: str | os.PathLike) -> Path:
+def plot_upganet_convergence(conv: dict[str, Any], path: str | os.PathLike) -> Path:
     """Mean objective after each outer layer / iteration (Fig. 2), with each curve's peak marked."""
     fig, ax = plt.subplots(figsize=(7.2, 4.4), layout="constrained")
     for name, curve in conv["curves"].items():
@@ -59,7 +59,7 @@ def plot_jcas_convergence(conv: dict[str, Any], path: str | os.PathLike) -> Path
     return _save(fig, path)
 
 
-def plot_jcas_beampattern(bp: dict[str, Any], path: str | os.PathLike) -> Path:
+def plot_upganet_beampattern(bp: dict[str, Any], path: str | os.PathLike) -> Path:
     """Average transmit beampatterns / P_BS of every design vs the benchmark ``a^H Psi_1 a`` (Fig. 3c)."""
     fig, ax = plt.subplots(figsize=(9.6, 4.2), layout="constrained")
     angles = np.asarray(bp["angles_deg"])
@@ -76,7 +76,7 @@ def plot_jcas_beampattern(bp: dict[str, Any], path: str | os.PathLike) -> Path:
     return _save(fig, path)
 
 
-def plot_jcas_profile(result: dict[str, Any], path: str | os.PathLike) -> Path:
+def plot_upganet_profile(result: dict[str, Any], path: str | os.PathLike) -> Path:
     """Per-stage microseconds per channel of torch eager (init, each layer) as bars, with every
     other backend's per-layer figure (and the target estimate) as horizontal lines, one panel
     per batch size."""

@@ -1,6 +1,6 @@
 """UPGANet hardware mode: bit for bit against the pure-Python integer reference, and against float."""
 
-import naive_fixed_jcas
+import naive_fixed_upganet
 import numpy as np
 import pytest
 
@@ -10,7 +10,7 @@ from hbf_edge.channels import saleh_valenzuela_miso
 from hbf_edge.errors import InvalidChannelError
 from hbf_edge.families.upganet.sensing import SensingScenario, benchmark_covariance, steering
 from hbf_edge.kernels.upganet.forward import UpganetModel, upganet_forward
-from hbf_edge.kernels.upganet.hardware import JCAS_COUNTER_SITES, upganet_forward_hw
+from hbf_edge.kernels.upganet.hardware import UPGANET_COUNTER_SITES, upganet_forward_hw
 
 SC = SensingScenario(targets_deg=(-40.0, 0.0, 40.0), delta_deg=6.0, grid_points=181)
 
@@ -33,9 +33,9 @@ def _problem(B, N, K, seed, snr=(0, 12)):
 def _run_both(H, p_t, noise, model, spec, layer_specs=None):
     res = upganet_forward_hw(np.ascontiguousarray(H.real), np.ascontiguousarray(H.imag), p_t, noise, model, spec,
                              layer_specs)
-    assert tuple(res.counters) == JCAS_COUNTER_SITES
+    assert tuple(res.counters) == UPGANET_COUNTER_SITES
     for b in range(H.shape[0]):
-        codes, W, counts = naive_fixed_jcas.forward(H[b], p_t[b], noise[b], model, spec, layer_specs)
+        codes, W, counts = naive_fixed_upganet.forward(H[b], p_t[b], noise[b], model, spec, layer_specs)
         assert res.codes[b].tolist() == codes, f"codes differ in channel {b}"
         assert res.w_re[b].tolist() == [[w[0] for w in row] for row in W], f"W re differs in channel {b}"
         assert res.w_im[b].tolist() == [[w[1] for w in row] for row in W], f"W im differs in channel {b}"
