@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["qat_loop", "qat_channels", "refuse_ptq_channels"]
+__all__ = ["qat_loop", "qat_channels", "refuse_ptq_channels", "float_model"]
 
 
 def qat_loop(config: Any, s: Any, H_train: np.ndarray | None, **changes: Any) -> Any:
@@ -40,3 +40,17 @@ def refuse_ptq_channels(s: Any) -> None:
     if s.method == "ptq" and s.channels is not None:
         raise ConfigError("--channels are QAT's training channels; PTQ trains nothing (use --test-channels "
                           "for the retention table)")
+
+
+def float_model(s: Any, family: str) -> tuple[Any, Any]:
+    """The float network and ModelConfig that ``quantize`` starts from; refuses, before any
+    work, a directory that is already quantized and an existing ``--out`` without ``--overwrite``."""
+    from hbf_edge.errors import ConfigError, ModelDirError
+    from hbf_edge.modeldir import load_model
+
+    model, config = load_model(s.model_dir, family=family)
+    if config.precision is not None or config.quantization is not None:
+        raise ConfigError(f"{s.model_dir} is already quantized; quantize its float model")
+    if s.out.exists() and not s.overwrite:
+        raise ModelDirError(f"{s.out} already exists (pass --overwrite to replace it)")
+    return model, config

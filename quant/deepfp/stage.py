@@ -8,9 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from hbf_edge._io import write_json
-from hbf_edge.errors import ConfigError, ModelDirError
+from hbf_edge.errors import ConfigError
 from hbf_edge.families._protocol import Say, field, log_say
 from hbf_edge.families._settings import QuantCommon, check_positive
+from hbf_edge.quant._core.loop import float_model
 from hbf_edge.results import stamp
 
 __all__ = ["QUANT", "DeepfpQuantStage", "DeepfpQuant"]
@@ -65,14 +66,9 @@ class DeepfpQuantStage:
     def quantize(self, s: DeepfpQuant, say: Say = log_say) -> dict[str, Any]:
         """QAT (or PTQ) of a float DeepFP model into ``s.out``; OUT/retention.json."""
         from hbf_edge.families.deepfp.core import CORE
-        from hbf_edge.modeldir import load_model
         from hbf_edge.quant.deepfp.qat import mean_wsr, qat_deepfp, save_quant_deepfp
 
-        model, config = load_model(s.model_dir, family="deepfp")
-        if config.quantization is not None:
-            raise ConfigError(f"{s.model_dir} is already quantized; quantize its float model")
-        if s.out.exists() and not s.overwrite:
-            raise ModelDirError(f"{s.out} already exists (pass --overwrite to replace it)")
+        model, config = float_model(s, "deepfp")
         if s.channels is not None and CORE.has_splits(s.channels):
             H_train = CORE.read_channels(s.channels, config, "train")
             H_val = CORE.read_channels(s.channels, config, "val")

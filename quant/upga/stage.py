@@ -15,12 +15,12 @@ from typing import Any
 import numpy as np
 
 from hbf_edge._io import write_json
-from hbf_edge.errors import ConfigError, ModelDirError
+from hbf_edge.errors import ConfigError
 from hbf_edge.families._protocol import Say, field, log_say
 from hbf_edge.families._settings import DEFAULT_TEST_SEED, QuantCommon, StudyCommon, check_positive
 from hbf_edge.hw.spec import FixedPointFormat
 from hbf_edge.results import stamp
-from hbf_edge.quant._core.loop import qat_channels, qat_loop, refuse_ptq_channels
+from hbf_edge.quant._core.loop import float_model, qat_channels, qat_loop, refuse_ptq_channels
 
 __all__ = ["QUANT", "UpgaQuantStage", "UpgaQuant", "UpgaStudy", "precoder_format"]
 
@@ -178,17 +178,12 @@ class UpgaQuantStage:
 
         CORE = CORES.get(self.family)
         from hbf_edge.hw.precision import PrecisionConfig
-        from hbf_edge.modeldir import load_model
         from hbf_edge.quant.upga.evaluate import retention
         from hbf_edge.quant.upga.modeldir import load_quantized, save_quantized
         from hbf_edge.quant.upga.qat import QuantUPGA
         from hbf_edge.quant.upga.train import output_xi_for, quantized_config, train_qat
 
-        model, config = load_model(s.model_dir, family=self.family)
-        if config.precision is not None:
-            raise ConfigError(f"{s.model_dir} is already quantized; quantize its float model")
-        if s.out.exists() and not s.overwrite:
-            raise ModelDirError(f"{s.out} already exists (pass --overwrite to replace it)")
+        model, config = float_model(s, self.family)
         spec = config.spec
         if s.precision is not None:
             precision = PrecisionConfig.load(s.precision, spec.replace(phase_bits=s.phase_bits), config.n_layers)

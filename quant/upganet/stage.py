@@ -8,10 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from hbf_edge._io import write_json
-from hbf_edge.errors import ConfigError, ModelDirError
 from hbf_edge.families._protocol import Say, field, log_say
 from hbf_edge.families._settings import QuantCommon, check_positive
-from hbf_edge.quant._core.loop import qat_channels, qat_loop, refuse_ptq_channels
+from hbf_edge.quant._core.loop import float_model, qat_channels, qat_loop, refuse_ptq_channels
 from hbf_edge.results import stamp
 
 __all__ = ["QUANT", "UpganetQuantStage", "UpganetQuant"]
@@ -74,16 +73,11 @@ class UpganetQuantStage:
         from hbf_edge.families.upganet.core import CORE
         from hbf_edge.families.upganet.evaluate import evaluate_upganet_hardware
         from hbf_edge.hw.precision import PrecisionConfig
-        from hbf_edge.modeldir import load_model
         from hbf_edge.modelfiles import write_model_dir
         from hbf_edge.quant.upga.stage import precoder_format
         from hbf_edge.quant.upganet.qat import QuantUPGANet, upganet_retention, train_qat_upganet
 
-        model, config = load_model(s.model_dir, family="upganet")
-        if config.precision is not None:
-            raise ConfigError(f"{s.model_dir} is already quantized; quantize its float model")
-        if s.out.exists() and not s.overwrite:
-            raise ModelDirError(f"{s.out} already exists (pass --overwrite to replace it)")
+        model, config = float_model(s, "upganet")
         fmt = precoder_format(s.precoder_bits)
         spec = config.spec
         H_train, H = qat_channels(CORE, config, s)
