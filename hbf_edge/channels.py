@@ -30,6 +30,9 @@ from hbf_edge.errors import DatasetError, InvalidChannelError, ShapeError
 __all__ = [
     "ula_response",
     "saleh_valenzuela_miso",
+    "saleh_valenzuela_like",
+    "CHANNEL_SCALES",
+    "channel_gain_db",
     "clustered_mimo",
     "validate_miso_channels",
     "ChannelDataset",
@@ -40,6 +43,9 @@ __all__ = [
 
 DATASET_FORMAT = 1
 MODELS = ("saleh_valenzuela", "clustered_mimo")
+# "paper": eq. (2)-(3) as printed, E ||h_k||^2 = P (paths).  "authors": the UPGA authors'
+# generator, E ||h_k||^2 = N (a sqrt(N / P) factor), which the papers' SNR axes assume.
+CHANNEL_SCALES = ("paper", "authors")
 
 
 def _positive_int(name: str, value: Any) -> int:
@@ -71,14 +77,17 @@ def ula_response(angles: np.ndarray, n: int, sign: float = 1.0) -> np.ndarray:
 
 
 def saleh_valenzuela_miso(
-    n_channels: int, n_antennas: int, n_users: int, n_paths: int = 10, seed: int = 0
+    n_channels: int, n_antennas: int, n_users: int, n_paths: int = 10, seed: int = 0, scale: str = "paper"
 ) -> np.ndarray:
     """Extended Saleh-Valenzuela multiuser MISO channels, eq. (2)-(3) of the UPGA paper.
 
     ``h_k = sum_p alpha_pk a(phi_pk)`` with ``alpha_pk ~ CN(0, 1)``, ``phi_pk ~ U(0, 2 pi)`` and
     the half-wavelength ULA response ``a`` of eq. (3) (with its ``1/sqrt(N)``), so
-    ``E ||h_k||^2 = P``.  Draw order (part of the format, do not change): alpha real, alpha
-    imaginary, then phi, each of shape [B, K, P].
+    ``E ||h_k||^2 = P`` (``scale="paper"``).  ``scale="authors"`` multiplies by ``sqrt(N / P)``
+    as the authors' public generator does, so ``E ||h_k||^2 = N``: the same draws, shifted by
+    ``10 log10(N / P)`` dB (8.1 dB at N=64, P=10), which is where the papers' SNR axes sit.
+    Draw order (part of the format, do not change): alpha real, alpha imaginary, then phi,
+    each of shape [B, K, P].
 
     Returns
     -------
@@ -88,13 +97,35 @@ def saleh_valenzuela_miso(
     n = _positive_int("n_antennas", n_antennas)
     k = _positive_int("n_users", n_users)
     p = _positive_int("n_paths", n_paths)
+    if scale not in CHANNEL_SCALES:
+        raise ShapeError(f"channel scale must be one of {', '.join(CHANNEL_SCALES)}, got {scale!r}")
     check_memory(16.0 * b * k * p * n, f"{b} channels of N={n}, K={k}, {p} paths")  # the [B, K, P, N] steering
     rng = np.random.default_rng(seed)
     alpha = (rng.standard_normal((b, k, p)) + 1j * rng.standard_normal((b, k, p))) / math.sqrt(2.0)
     phi = rng.uniform(0.0, 2.0 * np.pi, size=(b, k, p))
     steering = ula_response(phi, n)  # [B, K, P, N]
     h = np.einsum("bkp,bkpn->bnk", alpha, steering)
+    if scale == "authors":
+        h *= math.sqrt(n / p)
     return np.ascontiguousarray(h)
+
+
+def saleh_valenzuela_like(config: Any, count: int, seed: int) -> np.ndarray:
+    """``count`` channels drawn like a MISO model's training channels: its N, K, paths and
+    channel scale (``config`` a model directory's ModelConfig; directories from before the
+    scale option were trained on the ``paper`` scale)."""
+    training = config.training
+    return saleh_valenzuela_miso(count, config.spec.n_antennas, config.spec.n_users,
+                                 int(training.get("n_paths", 10)), seed=seed,
+                                 scale=str(training.get("channel_scale", "paper")))
+
+
+def channel_gain_db(H: np.ndarray) -> float:
+    """Mean per-user channel gain ``10 log10 mean_k E ||h_k||^2`` in dB of MISO channels
+    ``[B, N, K]`` (the statistic a model records of its training channels)."""
+    with np.errstate(over="ignore"):  # |h| ~ 1e300 has an infinite gain, and says so
+        power = np.mean(np.sum(np.abs(H) ** 2, axis=1))
+    return float(10.0 * np.log10(power)) if power > 0 else float("-inf")
 
 
 def clustered_mimo(

@@ -192,7 +192,7 @@ def profile_model(model_dir: str | os.PathLike, batches: tuple[int, ...] = (1, 2
     ``profile_backends()["onnxruntime"]``); without it that backend is refused."""
     from tqdm.auto import tqdm
 
-    from hbf_edge.channels import saleh_valenzuela_miso
+    from hbf_edge.channels import saleh_valenzuela_like
     from hbf_edge.modeldir import load_model
 
     if backends is None:  # every backend this call can run
@@ -226,7 +226,7 @@ def profile_model(model_dir: str | os.PathLike, batches: tuple[int, ...] = (1, 2
     measured: dict[str, Any] = {}
     bar = tqdm(total=len(batches) * len(backends), desc="profile", disable=not progress, leave=False)
     for B in batches:
-        H = saleh_valenzuela_miso(B, spec.n_antennas, spec.n_users, int(config.training.get("n_paths", 10)), seed=seed)
+        H = saleh_valenzuela_like(config, B, seed)
         p_t, noise = np.full(B, 10 ** (snr_db / 10)), np.ones(B)
         per_backend = {}
         for backend in backends:

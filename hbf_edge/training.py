@@ -16,7 +16,7 @@ import torch
 from tqdm.auto import tqdm
 
 from hbf_edge import cplx
-from hbf_edge.channels import saleh_valenzuela_miso, validate_miso_channels
+from hbf_edge.channels import CHANNEL_SCALES, channel_gain_db, saleh_valenzuela_miso, validate_miso_channels
 from hbf_edge.units import snr_db_to_power
 from hbf_edge.errors import ConfigError
 from hbf_edge.modelfiles import ModelConfig
@@ -28,12 +28,17 @@ from hbf_edge.families.upga.model import PGA_LAMBDA0, PGA_MU0, UPGA
 if TYPE_CHECKING:
     from hbf_edge.families.upganet.sensing import SensingScenario
 
-__all__ = ["TrainConfig", "fit", "train_upga", "train_upganet", "LAYER_LOSSES"]
+__all__ = ["TrainConfig", "fit", "train_upga", "train_upganet", "step_groups", "LAYER_LOSSES", "STEP_RULES"]
 
 # "last": the paper's loss, -R(F_I, W_I) only.  "uniform": -mean_i R(F_i, W_i) over layers
 # 1..I, which also rewards a good rate at every intermediate layer, so the network can be
 # truncated (the paper's Fig. 2a reads the layer-by-layer curve of one trained model).
 LAYER_LOSSES = ("last", "uniform")
+# How the step sizes learn.  "relative": each kind of step (mu, lambda) learns at ``lr`` times
+# its initial value per Adam step and is projected onto >= 0 after every step, so no layer can
+# learn to step against its gradient (a negative lambda made UPGA's layers go backwards on
+# channels of another scale, issue 19).  "absolute": ``lr`` as is, unconstrained (release 0.1).
+STEP_RULES = ("relative", "absolute")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,12 +49,13 @@ class TrainConfig:
     n_rf: int = 4
     n_users: int = 4
     n_paths: int = 10
+    channel_scale: str = "paper"
     n_layers: int = 10
     n_inner: int = 1
     train_size: int = 500
     epochs: int = 20
     batch_size: int = 10
-    lr: float = 1e-3
+    lr: float = 0.1  # relative (steps="relative"); release 0.1 trained UPGA with 1e-3 absolute
     lr_decay: float = 0.97
     snr_db_min: float = -10.0
     snr_db_max: float = 20.0
@@ -58,6 +64,7 @@ class TrainConfig:
     seed: int = 0
     precision: str = "float64"
     layer_loss: str = "uniform"
+    steps: str = "relative"
 
     def __post_init__(self) -> None:
         HardwareSpec(self.n_antennas, self.n_rf, self.n_users, None)  # validates the sizes
@@ -76,6 +83,10 @@ class TrainConfig:
         resolve_precision(self.precision)
         if self.layer_loss not in LAYER_LOSSES:
             raise ConfigError(f"layer_loss must be one of {LAYER_LOSSES}, got {self.layer_loss!r}")
+        if self.steps not in STEP_RULES:
+            raise ConfigError(f"steps must be one of {STEP_RULES}, got {self.steps!r}")
+        if self.channel_scale not in CHANNEL_SCALES:
+            raise ConfigError(f"channel_scale must be one of {CHANNEL_SCALES}, got {self.channel_scale!r}")
 
     @property
     def spec(self) -> HardwareSpec:
@@ -91,6 +102,7 @@ def fit(
     progress: bool = True,
     desc: str = "train",
     param_groups: list[dict] | None = None,
+    nonnegative: tuple[torch.Tensor, ...] = (),
 ) -> list[dict]:
     """The training loop every network shares (float UPGA, QAT): Adam, exponential decay per
     epoch, a fresh uniform SNR draw (dB) per sample and epoch, shuffled mini-batches.
@@ -102,6 +114,8 @@ def fit(
     param_groups : list of dict, optional
         Adam parameter groups with their own learning rates (default: every parameter of
         ``model`` at ``config.lr``).
+    nonnegative : tuple of Tensor
+        Parameters projected onto ``>= 0`` after every Adam step.
 
     Returns
     -------
@@ -130,6 +144,9 @@ def fit(
             opt.zero_grad()
             loss.backward()
             opt.step()
+            with torch.no_grad():
+                for p in nonnegative:
+                    p.clamp_(min=0.0)
             losses.append(loss.item())
         record = {"epoch": epoch + 1, "loss": float(np.mean(losses)), "lr": sched.get_last_lr()[0]}
         history.append(record)
@@ -162,22 +179,39 @@ def train_upga(
         _, rates = model.run(H, p_t, noise, trajectory=True)
         return -torch.stack(rates[1:]).mean()
 
-    history = fit(model, loss_fn, H_train, config, progress, desc="train UPGA")
-    return model, _model_config("upga", config, history)
+    history = fit(model, loss_fn, H_train, config, progress, desc="train UPGA", **step_groups(model, config))
+    return model, _model_config("upga", config, history, H_train)
+
+
+def step_groups(model: torch.nn.Module, config: TrainConfig) -> dict:
+    """``fit``'s Adam groups and constraint for ``config.steps`` (see ``STEP_RULES``).
+
+    mu and lambda differ by orders of magnitude (0.01 and 1e-4 for UPGA; module notes of
+    :mod:`hbf_edge.families.upganet.model`), so under ``relative`` each kind gets a learning
+    rate relative to its initial value: ``config.lr`` is a fraction per step."""
+    if config.steps == "absolute":
+        return {}
+    return {"param_groups": [{"params": [model.mu], "lr": config.lr * config.mu0},
+                             {"params": [model.lam], "lr": config.lr * config.lambda0}],
+            "nonnegative": (model.mu, model.lam)}
 
 
 def _training_channels(config: TrainConfig, H_train: np.ndarray | None) -> np.ndarray:
     """The given training channels, validated, or ``config.train_size`` fresh ones (seed ``config.seed``)."""
     if H_train is None:
         H_train = saleh_valenzuela_miso(
-            config.train_size, config.n_antennas, config.n_users, config.n_paths, seed=config.seed
-        )
+            config.train_size, config.n_antennas, config.n_users, config.n_paths, seed=config.seed,
+            scale=config.channel_scale)
     return validate_miso_channels(H_train, config.n_antennas, config.n_users, name="training channels")
 
 
-def _model_config(family: str, config: TrainConfig, history: list[dict], sensing: dict | None = None) -> ModelConfig:
+def _model_config(family: str, config: TrainConfig, history: list[dict], H_train: np.ndarray,
+                  sensing: dict | None = None) -> ModelConfig:
+    """The ModelConfig of a trained network: its settings and the mean gain of the channels it
+    learned on (what ``evaluate``/``quantize``/``export`` compare a user's channels with)."""
+    training = {**dataclasses.asdict(config), "channel_gain_db": round(channel_gain_db(H_train), 4)}
     return ModelConfig(family=family, spec=config.spec, n_layers=config.n_layers, n_inner=config.n_inner,
-                       training=dataclasses.asdict(config), history=history, family_config=sensing)
+                       training=training, history=history, family_config=sensing)
 
 
 def train_upganet(
@@ -207,12 +241,8 @@ def train_upganet(
         _, objs = model.run(H, p_t, noise, trajectory=True)
         return -torch.stack(objs[1:]).mean()
 
-    # mu and lambda differ by three orders of magnitude (module notes of hbf_edge.families.upganet.model), so each
-    # gets a learning rate relative to its initial value: config.lr is a fraction per step
-    groups = [{"params": [model.mu], "lr": config.lr * config.mu0},
-              {"params": [model.lam], "lr": config.lr * config.lambda0}]
-    history = fit(model, loss_fn, H_train, config, progress, desc="train UPGANet", param_groups=groups)
+    history = fit(model, loss_fn, H_train, config, progress, desc="train UPGANet", **step_groups(model, config))
     sensing = {"scenario": scenario.to_dict(), "eta": model.eta,
                "psi": {"method": "projected gradient on Psi = V V^H (hbf_edge.families.upganet.sensing)", "alpha": bench.alpha,
                        "residual": bench.residual, "iterations": bench.iterations}}
-    return model, _model_config("upganet", config, history, sensing)
+    return model, _model_config("upganet", config, history, H_train, sensing)

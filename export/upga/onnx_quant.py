@@ -186,7 +186,7 @@ def compare_quant_onnx(model_dir: str | os.PathLike, bundle: str | os.PathLike, 
     import time
 
     from hbf_edge import kernels
-    from hbf_edge.channels import saleh_valenzuela_miso
+    from hbf_edge.channels import saleh_valenzuela_like
     from hbf_edge.quant import load_quantized
     from hbf_edge.quant.upga.evaluate import quantized_design
 
@@ -196,7 +196,7 @@ def compare_quant_onnx(model_dir: str | os.PathLike, bundle: str | os.PathLike, 
     qmodel, config, precision = load_quantized(model_dir)
     specs = precision.layer_specs()
     N = config.spec.n_antennas
-    H = saleh_valenzuela_miso(count, N, config.spec.n_users, seed=seed)
+    H = saleh_valenzuela_like(config, count, seed)
     p_t = 10 ** (np.random.default_rng(seed).uniform(-10, 20, count) / 10)
     noise = np.ones(count)
     t0 = time.perf_counter()

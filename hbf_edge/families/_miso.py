@@ -2,51 +2,102 @@
 
 Shared by their core stages: the shape a model takes, held-out channels like its training
 ones, the user's channel files (a toolkit dataset or a plain array), and ``hbf-edge channels``.
+
+A model records the mean per-user gain of its training channels (``channel_gain_db``).  The
+unfolded steps are tuned to it: a channel ``c H`` at power ``P_t`` is the problem ``H`` at
+``c^2 P_t``, so a scale shift moves the network off the SNRs it learned (issue 19: a model of
+the ``paper`` scale lost 23 % on ``authors``-scale channels).  A user's channels that depart by
+more than ``GAIN_MARGIN_DB`` get a one-line warning; a family whose objective allows it
+(``rescalable``) can design on channels scaled onto the training gain and map the design back
+exactly (``hbf-edge evaluate --rescale-channels``).
 """
 
 from __future__ import annotations
 
+import logging
+import math
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from hbf_edge.channels import (
+    channel_gain_db,
     check_channel_shape,
     read_channel_array,
-    saleh_valenzuela_miso,
+    saleh_valenzuela_like,
     validate_miso_channels,
 )
 from hbf_edge.families._protocol import Say
 
-__all__ = ["MisoChannels"]
+__all__ = ["MisoChannels", "GAIN_MARGIN_DB", "training_gain_db", "gain_shift_db"]
+
+GAIN_MARGIN_DB = 3.0
+_log = logging.getLogger("hbf_edge")
+
+
+def training_gain_db(config: Any) -> float:
+    """The mean per-user gain (dB) of a model's training channels: as recorded, or for
+    directories from before the record, the expectation of the generator it was trained with
+    (``E ||h_k||^2 = P`` on the paper's scale, ``N`` on the authors')."""
+    training = config.training
+    if "channel_gain_db" in training:
+        return float(training["channel_gain_db"])
+    scale = training.get("channel_scale", "paper")
+    mean = config.spec.n_antennas if scale == "authors" else int(training.get("n_paths", 10))
+    return 10.0 * math.log10(mean)
+
+
+def gain_shift_db(config: Any, H: np.ndarray) -> float:
+    """How far (dB) the mean per-user gain of ``H`` is from the model's training channels."""
+    return channel_gain_db(H) - training_gain_db(config)
 
 
 class MisoChannels:
-    """Mixin of a core stage whose channels are ``H [B, N, K]`` complex (eq. 2-3)."""
+    """Mixin of a core stage whose channels are ``H [B, N, K]`` complex (eq. 2-3).
+
+    ``rescalable``: the family's objective is invariant under ``(H, P_t, W) -> (H / c, c^2 P_t,
+    c W)``, so a design can be made on channels scaled to the training gain and mapped back
+    exactly (UPGA's sum rate; not UPGANet's, whose beampattern term is tied to ``P_t``).
+    """
+
+    rescalable = False
 
     def channel_shape(self, config: Any) -> tuple[int, int]:
         return config.spec.n_antennas, config.spec.n_users
 
     def draw_channels(self, config: Any, count: int, seed: int) -> np.ndarray:
-        """``count`` Saleh-Valenzuela channels with the model's N, K and paths, seeded."""
-        n_paths = int(config.training.get("n_paths", 10))
-        return saleh_valenzuela_miso(count, config.spec.n_antennas, config.spec.n_users, n_paths, seed=seed)
+        """``count`` Saleh-Valenzuela channels like the model's training ones (N, K, paths, scale)."""
+        return saleh_valenzuela_like(config, count, seed)
+
+    def channel_stats(self, H: np.ndarray) -> dict[str, float]:
+        """What a model records of its training channels: ``channel_gain_db``."""
+        return {"channel_gain_db": round(channel_gain_db(H), 4)}
 
     def read_channels(self, path: Path, config: Any | None = None, split: str = "test") -> np.ndarray:
         """Channels ``[B, N, K]`` from a file (``split`` is for datasets with splits; MISO files
-        have none), checked against the model's N and K when ``config`` is given."""
+        have none).  With the model's ``config``: checked against its N and K, and compared with
+        its training gain (a one-line warning beyond ``GAIN_MARGIN_DB``)."""
         H = read_channel_array(path)
-        if config is not None:
-            check_channel_shape(H, self.spec.channel_axes, self.channel_shape(config), str(path))
-        return validate_miso_channels(H, name=str(path))
+        if config is None:
+            return validate_miso_channels(H, name=str(path))
+        check_channel_shape(H, self.spec.channel_axes, self.channel_shape(config), str(path))
+        H = validate_miso_channels(H, name=str(path))
+        shift = gain_shift_db(config, H)
+        if abs(shift) > GAIN_MARGIN_DB:
+            _log.warning(f"hbf-edge: warning: {path} has a mean channel gain {shift:+.1f} dB from the model's "
+                         f"training channels ({training_gain_db(config):.1f} dB); its step sizes were tuned there"
+                         + (" (evaluate --rescale-channels designs on the training gain)" if self.rescalable else ""))
+        return H
 
     def make_channels(self, settings: Any, say: Say) -> Path:
         """``hbf-edge channels``: a seeded Saleh-Valenzuela dataset (``ChannelDataset``)."""
         from hbf_edge.channels import make_dataset
 
         ds = make_dataset("saleh_valenzuela", n_channels=settings.count, n_antennas=settings.n_antennas,
-                          n_users=settings.n_users, n_paths=settings.paths, seed=settings.seed)
+                          n_users=settings.n_users, n_paths=settings.paths, seed=settings.seed,
+                          scale=settings.channel_scale)
         path = ds.save(settings.out)
-        say(f"wrote {len(ds)} channels [{settings.count}, {settings.n_antennas}, {settings.n_users}] to {path}")
+        say(f"wrote {len(ds)} channels [{settings.count}, {settings.n_antennas}, {settings.n_users}] at the "
+            f"{settings.channel_scale} scale ({channel_gain_db(ds.H):.1f} dB mean gain) to {path}")
         return path

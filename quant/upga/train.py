@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from hbf_edge import cplx
-from hbf_edge.channels import saleh_valenzuela_miso, validate_miso_channels
+from hbf_edge.channels import saleh_valenzuela_like, validate_miso_channels
 from hbf_edge.errors import ConfigError
 from hbf_edge.modelfiles import ModelConfig
 from hbf_edge.objectives import sum_rate
@@ -64,8 +64,7 @@ def train_qat(
     """
     spec = float_config.spec
     if H_train is None:
-        n_paths = int(float_config.training.get("n_paths", 10))
-        H_train = saleh_valenzuela_miso(config.train_size, spec.n_antennas, spec.n_users, n_paths, seed=config.seed)
+        H_train = saleh_valenzuela_like(float_config, config.train_size, config.seed)
     H_train = validate_miso_channels(H_train, spec.n_antennas, spec.n_users, name="training channels")
     qmodel = QuantUPGA(precision.layer_specs(), model.n_inner, model.mu.detach(), model.lam.detach(), xi=output_xi)
 

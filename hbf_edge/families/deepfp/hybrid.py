@@ -107,7 +107,7 @@ def hybrid_dataset(model_dir, count: int, snr_db: float, seed: int = 0) -> dict:
     """A DeepFP dataset (:func:`hbf_edge.families.deepfp.network.save_dataset` layout, 70/15/15 split) of the
     effective problems behind a quantized UPGA model's codes: Saleh-Valenzuela channels of the
     model's sizes (eq. 2-3 of the UPGA paper, its training paths), seeded."""
-    from hbf_edge.channels import saleh_valenzuela_miso
+    from hbf_edge.channels import saleh_valenzuela_like
     from hbf_edge.modelfiles import read_model_dir
     from hbf_edge.families.deepfp.network import NetworkConfig, split_indices
 
@@ -115,7 +115,7 @@ def hybrid_dataset(model_dir, count: int, snr_db: float, seed: int = 0) -> dict:
         raise ConfigError(f"count must be an integer >= 3, got {count!r}")
     config, _ = read_model_dir(model_dir)
     s = config.spec
-    H = saleh_valenzuela_miso(count, s.n_antennas, s.n_users, int(config.training.get("n_paths", 10)), seed=seed)
+    H = saleh_valenzuela_like(config, count, seed)
     codes, bits = upga_codes(model_dir, H, snr_db)
     p_t = 10.0 ** (snr_db / 10.0)
     problem = effective_problem(H, codes, bits, np.full(count, p_t), np.ones(count))

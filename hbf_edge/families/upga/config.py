@@ -36,6 +36,9 @@ class MisoSizes:
     n_antennas: int = field(64, "transmit antennas N (default 64)", flag="-N")
     n_users: int = field(4, "single-antenna users K (default 4)", flag="-K")
     paths: int = field(10, "Saleh-Valenzuela paths per user P (default 10)")
+    channel_scale: str = field("paper", "paper: E||h_k||^2 = P as eq. (2)-(3) print it (default); authors: "
+                                        "E||h_k||^2 = N as the authors' generator, where the papers' SNR axes sit",
+                               choices=["paper", "authors"])
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -58,7 +61,12 @@ class UpgaTrain(TrainCommon, MisoSizes):
     train_size: int = field(500, "training channels (default 500)")
     epochs: int = field(20, "epochs (default 20)")
     batch_size: int = field(10, "channels per Adam step (default 10)")
-    lr: float = field(1e-3, "Adam learning rate (default 1e-3)")
+    lr: float = field(0.1, "Adam learning rate; with --steps relative a fraction of each step's initial value "
+                           "(default 0.1)")
+    steps: str = field("relative", "relative: mu and lambda each learn relative to their initial value and stay >= 0, "
+                                   "so no layer steps against its gradient (default); absolute: --lr as is, "
+                                   "unconstrained (release 0.1, learned negative steps off its channel scale)",
+                       choices=["relative", "absolute"])
     lr_decay: float = field(0.97, "learning-rate decay per epoch (default 0.97)")
     snr_min: float = field(-10.0, "lowest training SNR in dB (default -10)")
     snr_max: float = field(20.0, "highest training SNR in dB (default 20)")
@@ -88,6 +96,9 @@ class UpgaEval(MisoEval):
 
     dump: Path | None = field(None, "also write channels, SNRs and every method's precoders to this .npz "
                                       "(keys H, snr_db, noise_power, F_<method>, W_<method>, W_zf)")
+    rescale_channels: bool = field(False, "design on the equivalent problem whose channels have the model's "
+                                          "training gain (H/c at c^2 P_t, W mapped back; the rates are unchanged "
+                                          "functions of the true channel): for channels of another scale")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

@@ -16,7 +16,7 @@ import numpy as np
 from hbf_edge._io import write_json
 from hbf_edge.errors import ModelDirError
 from hbf_edge.results import stamp
-from hbf_edge.families._miso import MisoChannels
+from hbf_edge.families._miso import MisoChannels, gain_shift_db
 from hbf_edge.families._protocol import Say, log_say
 from hbf_edge.families.upga.config import SPEC, UpgaChannels, UpgaEval, UpgaProfile, UpgaTrain
 
@@ -27,10 +27,10 @@ def train_config(s: UpgaTrain, **changes: Any) -> Any:
     """The training loop's :class:`hbf_edge.training.TrainConfig` of these settings."""
     from hbf_edge.training import TrainConfig
 
-    values = dict(n_antennas=s.n_antennas, n_rf=s.n_rf, n_users=s.n_users, n_paths=s.paths, n_layers=s.layers,
+    values = dict(n_antennas=s.n_antennas, n_rf=s.n_rf, n_users=s.n_users, n_paths=s.paths, channel_scale=s.channel_scale, n_layers=s.layers,
                   n_inner=s.inner, train_size=s.train_size, epochs=s.epochs, batch_size=s.batch_size, lr=s.lr,
                   lr_decay=s.lr_decay, snr_db_min=s.snr_min, snr_db_max=s.snr_max, mu0=s.mu0, lambda0=s.lambda0,
-                  layer_loss=s.layer_loss, seed=s.seed, precision=s.precision)
+                  layer_loss=s.layer_loss, steps=s.steps, seed=s.seed, precision=s.precision)
     values.update(changes)
     return TrainConfig(**values)
 
@@ -48,6 +48,7 @@ class UpgaCore(MisoChannels):
     """:class:`~hbf_edge.families._protocol.CoreStage` of UPGA."""
 
     spec = SPEC
+    rescalable = True  # the sum rate is invariant under (H, P_t, W) -> (H / c, c^2 P_t, c W)
     channel_settings = UpgaChannels
     train_settings = UpgaTrain
     eval_settings = UpgaEval
@@ -137,8 +138,10 @@ class UpgaCore(MisoChannels):
             H = self.draw_channels(config, settings.test_size, settings.test_seed)
         out = settings.out if settings.out is not None else settings.model_dir / "eval"
         t0 = time.perf_counter()
+        scale = 10.0 ** (gain_shift_db(config, H) / 20.0) if settings.rescale_channels else 1.0
         results, precoders = evaluate(model, H, list(settings.snr), settings.noise,
-                                      keep_precoders=settings.dump is not None, progress=not settings.quiet)
+                                      keep_precoders=settings.dump is not None, progress=not settings.quiet,
+                                      design_scale=scale)
         results["wall_seconds"] = round(time.perf_counter() - t0, 2)
         stamp(results, "evaluation", self.spec.name, settings.model_dir, metrics={"sum_rate": results["sum_rate"]})
         write_json(out / "results.json", results)

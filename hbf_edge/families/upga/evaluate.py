@@ -54,6 +54,7 @@ def evaluate(
     noise: float = 1.0,
     keep_precoders: bool = False,
     progress: bool = True,
+    design_scale: float = 1.0,
 ) -> tuple[dict[str, Any], dict[str, np.ndarray] | None]:
     """Evaluate ``model`` and the baselines on channels ``H`` at every SNR.
 
@@ -68,6 +69,12 @@ def evaluate(
         ``sigma_n^2`` (> 0).
     keep_precoders : bool
         Also return every method's precoders for :func:`write_dump`.
+    design_scale : float
+        ``c > 0``: the network designs on the equivalent problem ``(H / c, c^2 P_t)`` -- channels
+        scaled onto its training gain -- and its ``W`` is mapped back by ``1 / c``.  The sum rate
+        is invariant, ``R(F, W; H, P_t) = R(F, c W; H / c, c^2 P_t)``, so every rate (per layer
+        too) is the true channel's; only the network's inputs move (``--rescale-channels``).
+        The baselines always run on ``H`` as given.
 
     Returns
     -------
@@ -92,14 +99,17 @@ def evaluate(
     layers: dict[str, dict[str, list[float]]] = {}
     kept: dict[str, list[np.ndarray]] = {}
     noise_t = torch.full((S,), float(noise), dtype=torch.float64)
+    if not (np.isfinite(design_scale) and design_scale > 0):
+        raise ConfigError(f"design_scale must be > 0, got {design_scale!r}")
+    H_net = Hc if design_scale == 1.0 else _to_c(H / design_scale)
     bar = tqdm(total=len(snr_db) * len(METHODS), desc="evaluate", disable=not progress, leave=False)
     for snr in snr_db:
         p_np = np.full(S, snr_db_to_power(snr, noise))
         p_t = torch.from_numpy(p_np)
         designs: dict[str, tuple[C, C]] = {}
         with torch.no_grad():
-            (F, W), traj = model.run(Hc, p_t, noise_t, trajectory=True)
-            designs["upga"] = (F, W)
+            (F, W), traj = model.run(H_net, p_t * design_scale ** 2, noise_t, trajectory=True)
+            designs["upga"] = (F, cplx.scale(W, 1.0 / design_scale))
             layer_entry = {"upga": [float(r.mean()) for r in traj]}
             bar.update()
             for name, iters in PGA_ITERATIONS.items():
@@ -131,6 +141,7 @@ def evaluate(
         "n_channels": S,
         "sizes": {"N": N, "M": n_rf, "K": K, "I": model.n_layers, "J": J},
         "noise_power": float(noise),
+        "design_scale_db": round(20.0 * float(np.log10(design_scale)), 4),
         "snr_db": [float(s) for s in snr_db],
         "sum_rate": {m: [v[0] for v in rates[m]] for m in METHODS},
         "sum_rate_std": {m: [v[1] for v in rates[m]] for m in METHODS},

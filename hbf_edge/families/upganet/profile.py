@@ -117,7 +117,7 @@ def profile_upganet(model_dir: str | os.PathLike, batches: tuple[int, ...] = (1,
     ``onnxruntime`` backend is the exporter's stage timer (``export.upga.profile``)."""
     from hbf_edge.kernels import load_upganet, load_upganet_hw, upganet_forward, upganet_forward_hw
 
-    from hbf_edge.channels import saleh_valenzuela_miso
+    from hbf_edge.channels import saleh_valenzuela_like
     from hbf_edge.modeldir import load_model
 
     if repeat < 1 or not batches or min(batches) < 1:
@@ -140,7 +140,7 @@ def profile_upganet(model_dir: str | os.PathLike, batches: tuple[int, ...] = (1,
                               "macs": upganet_macs(spec.n_antennas, spec.n_rf, spec.n_users, model.n_inner),
                               "hardware_spec": hw_spec.to_dict(), "measured": {}}
     for batch in batches:
-        H = saleh_valenzuela_miso(batch, spec.n_antennas, spec.n_users, int(config.training.get("n_paths", 10)), seed=seed)
+        H = saleh_valenzuela_like(config, batch, seed)
         p = np.full(batch, 10.0 ** (snr_db / 10.0))
         noise = np.ones(batch)
         row: dict[str, Any] = {}
