@@ -98,11 +98,11 @@ def test_relative_steps_stay_positive_and_never_go_backwards_on_a_shifted_scale(
 def test_cli_scale_steps_and_rescaled_evaluation(tmp_path, capsys):
     from hbf_edge.cli import main
 
-    tiny = ["-N", "8", "-K", "2", "-M", "2", "--paths", "3"]
+    tiny = ["-N", "8", "-K", "2", "--paths", "3"]
     assert main(["channels", "upga", "--out", str(tmp_path / "c"), "--count", "6", *tiny,
                  "--channel-scale", "authors"]) == 0
     assert "authors scale" in capsys.readouterr().out
-    assert main(["train", "upga", "--out", str(tmp_path / "m"), *tiny, "-I", "2", "--train-size", "8", "--epochs",
+    assert main(["train", "upga", "--out", str(tmp_path / "m"), *tiny, "-M", "2", "-I", "2", "--train-size", "8", "--epochs",
                  "1", "--batch-size", "4", "--channel-scale", "authors", "--steps", "absolute", "-q"]) == 0
     _, config = load_model(tmp_path / "m")
     assert config.training["steps"] == "absolute" and config.training["channel_scale"] == "authors"
