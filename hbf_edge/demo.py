@@ -64,6 +64,8 @@ def run_demo(out: str | Path, quick: bool = False, progress: bool = True,
     from hbf_edge.export.upga.profile import onnxruntime_stages
     from hbf_edge.quant import PrecisionConfig, save_quantized, train_qat
     from hbf_edge.quant.upga.evaluate import retention
+    from hbf_edge.quant.upga.stage import HardwareOptions
+    from hbf_edge.quant.upga.train import output_xi_for
 
     from hbf_edge._io import atomic_file, dumps, write_json
     from hbf_edge.results import stamp
@@ -92,12 +94,15 @@ def run_demo(out: str | Path, quick: bool = False, progress: bool = True,
         plot_rate_vs_snr(results, out / "eval" / "rate_vs_snr.png")
         plot_rate_vs_layers(results, out / "eval" / "rate_vs_layers.png")
     with _stage(log, f"QAT to {DEMO_PHASE_BITS}-bit phases, {DEMO_PRECODER_BITS}-bit W", times):
-        precision = PrecisionConfig.uniform_config(
-            config.spec, config.n_layers, DEMO_PHASE_BITS, FixedPointFormat(DEMO_PRECODER_BITS, DEMO_PRECODER_BITS - 2))
+        stage, internal = HardwareOptions().recipe(DEMO_PHASE_BITS)  # quantize's default recipe at this Q
+        precision = PrecisionConfig.from_bits(config.spec, config.n_layers, DEMO_PHASE_BITS,
+                                              FixedPointFormat(DEMO_PRECODER_BITS, DEMO_PRECODER_BITS - 2), internal)
         loop = TrainConfig(train_size=50 if quick else 500, epochs=1 if quick else 5, lr=1e-2, seed=1)
-        qmodel, qconfig = train_qat(model, config, precision, loop, progress=progress)
+        qmodel, qconfig = train_qat(model, config, precision, loop, progress=progress, output_xi=output_xi_for(stage))
         save_quantized(qmodel, qconfig, out / "qat", overwrite=True)
-        ret = stamp(retention(model, qmodel, H_test, [10.0, 20.0]), "retention", "upga", out / "qat", method="qat")
+        ret = retention(model, qmodel, H_test, [10.0, 20.0])
+        ret["recipe"] = {"output_stage": stage, "internal_phase_bits": internal, "code_search": None}
+        ret = stamp(ret, "retention", "upga", out / "qat", method="qat")
         write_json(out / "qat" / "retention.json", ret)
     n_beams = 50 if quick else 200
     with _stage(log, "export the bundle", times):

@@ -25,6 +25,11 @@ from hbf_edge.quant._core.loop import float_model, qat_channels, qat_loop, refus
 __all__ = ["QUANT", "UpgaQuantStage", "UpgaQuant", "UpgaStudy", "precoder_format"]
 
 
+# the "auto" recipe (HardwareOptions.recipe)
+AUTO_STAGE_MAX_Q = 4
+AUTO_INTERNAL_BITS = 8
+
+
 def precoder_format(bits: int) -> FixedPointFormat:
     """The W word of ``-B bits``: ``bits - 2`` fraction bits (normalised W: entries below 2)."""
     if not 3 <= bits <= 32:
@@ -37,12 +42,13 @@ class HardwareOptions:
     """The hardware datapath after the layers (UPGA)."""
 
     precoder_bits: int = field(12, "word length of W, B-2 fraction bits (default 12)", flag="-B")
-    output_stage: str = field("none", "W after the last layer: none (default, the last layer's W), or the transmit "
-                                      "Wiener filter / zero forcing on the effective channel of the final codes, "
-                                      "its regularisation trained by QAT (better at high SNR and low Q)",
-                              choices=["none", "wiener", "zf"])
+    output_stage: str = field("auto", "W after the last layer: none (the last layer's W), or the transmit Wiener "
+                                      "filter / zero forcing on the effective channel of the final codes, its "
+                                      "regularisation trained by QAT; auto (default): wiener at Q <= 4, none above "
+                                      "(the best measured recipe)", choices=["auto", "none", "wiener", "zf"])
     internal_phase_bits: int | None = field(None, "phase bits of layers 0..I-2, whose codes are the datapath's "
-                                                  "internal iterates (default: Q in every layer)", metavar="BITS")
+                                                  "internal iterates (default: 8 with an output stage, else Q)",
+                                            metavar="BITS")
     code_search: int | None = field(None, "after the last layer, up to SWEEPS passes of coordinate descent over the "
                                           "phase codes scored by the sum rate with the output stage's W (needs "
                                           "--output-stage; default none; 2 is a good choice at Q <= 3)",
@@ -50,15 +56,38 @@ class HardwareOptions:
     search_span: int = field(1, "codes tried per entry: up to STEPS code steps either side (default 1)",
                              metavar="STEPS")
 
-    def search(self) -> dict[str, int] | None:
-        """``code_search`` / ``search_span`` as the model directory's ``code_search``, checked."""
+    def recipe(self, phase_bits: int) -> tuple[str, int | None]:
+        """``(output stage, internal phase bits)`` at Q = ``phase_bits``, ``auto`` resolved.
+
+        The rule is the retention study's (README, "Quantization recipes"): at Q <= 4 the Wiener
+        output stage with 8-bit internal layers beats PTQ-refit at 10 and 20 dB, where QAT with
+        Q bits in every layer and the last layer's W falls below it at 20 dB; above Q = 4 the
+        plain network keeps more at 10 dB.  The code search stays opt-in: it costs ~35x the
+        network's latency."""
+        stage = self.output_stage
+        if stage == "auto":
+            stage = "wiener" if phase_bits <= AUTO_STAGE_MAX_Q else "none"
+        internal = self.internal_phase_bits
+        if internal is None and stage != "none" and phase_bits < AUTO_INTERNAL_BITS:
+            internal = AUTO_INTERNAL_BITS
+        return stage, internal
+
+    def search(self, phase_bits: int | None = None) -> dict[str, int] | None:
+        """``code_search`` / ``search_span`` as the model directory's ``code_search``, checked
+        (against the output stage at ``phase_bits``; every Q's when None)."""
         if self.code_search is None:
             return None
         from hbf_edge.kernels.upga.hardware import CodeSearch
 
-        if self.output_stage == "none":
-            raise ConfigError("--code-search scores codes with the output stage's W: pass --output-stage wiener or zf")
+        for q in ([phase_bits] if phase_bits is not None else self._all_bits()):
+            if self.recipe(q)[0] == "none":
+                raise ConfigError(f"--code-search scores codes with the output stage's W, which Q={q} does not "
+                                  f"have: pass --output-stage wiener or zf")
         return CodeSearch(self.code_search, self.search_span).to_dict()
+
+    def _all_bits(self) -> list[int]:
+        bits = self.phase_bits
+        return list(bits) if isinstance(bits, list) else [bits]
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -133,6 +162,20 @@ def _hardware_row(result: dict[str, Any], model: Any, model_dir: Path, H: np.nda
         result["retention"][name] = [r / f for r, f in zip(rates, result["sum_rate"]["float"])]
 
 
+def _warn_if_refit_wins(result: dict[str, Any], s: UpgaQuant, say: Say) -> None:
+    """One line when PTQ-refit keeps more than the hardware result at some SNR, with the
+    command that does better (the study's best recipe, or adding the code search)."""
+    k = result["retention"]
+    lost = [snr for i, snr in enumerate(result["snr_db"]) if k["ptq_refit"][i] > k["hardware"][i]]
+    if not lost:
+        return
+    stage = result["recipe"]["output_stage"]
+    better = ("--output-stage wiener --internal-phase-bits 8" if stage == "none"
+              else f"--output-stage {stage} --code-search 2")
+    say(f"warning: PTQ-refit keeps more than this model at {', '.join(f'{x:g}' for x in lost)} dB; "
+        f"`hbf-edge quantize {s.model_dir} -Q {s.phase_bits} {better}` does better in the retention study")
+
+
 class UpgaQuantStage:
     """:class:`~hbf_edge.families._protocol.QuantStage` of UPGA (and of any family that runs on
     its datapath: ``family`` names it)."""
@@ -185,13 +228,14 @@ class UpgaQuantStage:
 
         model, config = float_model(s, self.family)
         spec = config.spec
+        output_stage, internal_bits = s.recipe(s.phase_bits)
         if s.precision is not None:
             precision = PrecisionConfig.load(s.precision, spec.replace(phase_bits=s.phase_bits), config.n_layers)
         else:
             precision = PrecisionConfig.from_bits(spec, config.n_layers, s.phase_bits,
-                                                  precoder_format(s.precoder_bits), s.internal_phase_bits)
-        output_xi = output_xi_for(s.output_stage)
-        search = s.search()
+                                                  precoder_format(s.precoder_bits), internal_bits)
+        output_xi = output_xi_for(output_stage)
+        search = s.search(s.phase_bits)
         H_train, H_test = qat_channels(CORE, config, s)
         t0 = time.perf_counter()
         if s.method == "qat":
@@ -208,6 +252,10 @@ class UpgaQuantStage:
         qmodel, _, _ = load_quantized(s.out)  # evaluate what was written
         result = retention(model, qmodel, H_test, list(s.snr))
         _hardware_row(result, model, s.out, H_test)
+        result["recipe"] = {"output_stage": output_stage, "output_stage_option": s.output_stage,
+                            "internal_phase_bits": None if s.precision is not None else internal_bits,
+                            "precision_file": None if s.precision is None else str(s.precision),
+                            "code_search": search}
         stamp(result, "retention", config.family, s.out, method=s.method, output_xi=qmodel.output_xi,
               code_search=search)
         write_json(s.out / "retention.json", result)
@@ -225,6 +273,7 @@ class UpgaQuantStage:
         for i, snr in enumerate(result["snr_db"]):
             r, k = result["sum_rate"], result["retention"]
             say(f"{snr:6g} | {r['float'][i]:7.3f} | " + " | ".join(f"{r[c][i]:7.3f} ({k[c][i]:.1%})" for c in cols))
+        _warn_if_refit_wins(result, s, say)
         return result
 
     def study(self, s: UpgaStudy, say: Say = log_say) -> dict[str, Any]:
@@ -246,8 +295,7 @@ class UpgaQuantStage:
         t0 = time.perf_counter()
         search = s.search()
         result = retention_study(s.model_dir, s.out, list(s.phase_bits), precoder_format(s.precoder_bits), loop, H,
-                                 list(s.snr), progress=not s.quiet, output_stage=s.output_stage,
-                                 internal_phase_bits=s.internal_phase_bits, code_search=search)
+                                 list(s.snr), progress=not s.quiet, recipe=s.recipe, code_search=search)
         for row in result["rows"]:
             _hardware_row(row, model, s.out / f"q{row['phase_bits']}", H)
         result["wall_seconds"] = round(time.perf_counter() - t0, 1)

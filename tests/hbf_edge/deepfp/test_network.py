@@ -96,3 +96,26 @@ def test_bad_configs():
             NetworkConfig(**kw)
     with pytest.raises(ConfigError):
         generate_channels(SMALL, 0)
+
+
+def test_noise_scenarios_and_their_conflict():
+    from hbf_edge.errors import ConfigError
+    from hbf_edge.families.deepfp.config import SCENARIOS, DeepfpChannels
+
+    assert DeepfpChannels(out="x").network().noise_dbm == -80.0  # the authors' script, the default
+    assert DeepfpChannels(out="x", scenario="tables").network().noise_dbm == SCENARIOS["tables"] == -77.5
+    assert DeepfpChannels(out="x", scenario="text").network().noise_dbm == -90.0
+    assert DeepfpChannels(out="x", noise_dbm=-85.0).network().noise_dbm == -85.0
+    with pytest.raises(ConfigError, match="not both"):
+        DeepfpChannels(out="x", scenario="tables", noise_dbm=-85.0).network()
+
+
+@pytest.mark.slow
+def test_tables_scenario_reproduces_table_one_fastfp():
+    """Table I of deepfp.txt: FastFP-100 reaches 14.83 bit/s/Hz; the ``tables`` preset within 2 %."""
+    from hbf_edge.families.deepfp.config import DeepfpChannels
+    from hbf_edge.families.deepfp.network import generate_channels
+    from hbf_edge.families.deepfp.solvers import solve
+
+    H = generate_channels(DeepfpChannels(out="x", cells=1, scenario="tables").network(), 200, seed=2026)
+    assert abs(float(solve(H, "fastfp", 100, d=2)["wsr"].mean()) / 14.83 - 1) < 0.02

@@ -108,7 +108,18 @@ def test_quantize_command(tmp_path, capsys):
                  *common]) == 0
     ret = json.loads((tmp_path / "p" / "retention.json").read_text())
     assert ret["method"] == "ptq" and ret["phase_bits"] == 3 and ret["precoder"]["word_bits"] == 10
-    assert ret["output_xi"] is None and load_quantized(tmp_path / "p")[0].output_xi is None  # no stage by default
+    # the default recipe at Q <= 4 (issue 19): the Wiener output stage after 8-bit internal layers
+    q_default, _, prec_default = load_quantized(tmp_path / "p")
+    assert ret["output_xi"] == 1.0 == q_default.output_xi and [s.phase_bits for s in prec_default.layer_specs()] == [8, 8, 3]
+    assert ret["recipe"] == {"output_stage": "wiener", "output_stage_option": "auto", "internal_phase_bits": 8,
+                             "precision_file": None, "code_search": None}
+    assert main(["quantize", str(tmp_path / "f"), "--method", "ptq", "-Q", "3", "--output-stage", "none",
+                 "--out", str(tmp_path / "p0"), *common]) == 0
+    q0, _, prec0 = load_quantized(tmp_path / "p0")
+    assert q0.output_xi is None and [s.phase_bits for s in prec0.layer_specs()] == [3, 3, 3]
+    assert main(["quantize", str(tmp_path / "f"), "--method", "ptq", "-Q", "5", "--out", str(tmp_path / "p5"),
+                 *common]) == 0
+    assert load_quantized(tmp_path / "p5")[0].output_xi is None  # above Q = 4 the plain network
     assert main(["quantize", str(tmp_path / "f"), "--method", "ptq", "-Q", "2", "--internal-phase-bits", "7", "--output-stage",
                  "wiener", "--out", str(tmp_path / "p2"), *common]) == 0
     q2, _, prec2 = load_quantized(tmp_path / "p2")
@@ -137,7 +148,8 @@ def test_quantize_command(tmp_path, capsys):
         (["quantize", str(tmp_path / "f"), "--precision", str(tmp_path / "prec.toml"), "--internal-phase-bits", "8",
           "--out", str(tmp_path / "x")], "use one"),
         (["quantize", str(tmp_path / "f"), "--internal-phase-bits", "12", "--out", str(tmp_path / "x")], "phase_bits"),
-        (["quantize", str(tmp_path / "f"), "--code-search", "2", "--out", str(tmp_path / "x")], "--output-stage"),
+        (["quantize", str(tmp_path / "f"), "-Q", "5", "--code-search", "2", "--out", str(tmp_path / "x")],
+         "--output-stage"),
         (["quantize", str(tmp_path / "f"), "--code-search", "0", "--output-stage", "zf", "--out", str(tmp_path / "x")],
          "sweeps"),
     ]:
@@ -155,8 +167,9 @@ def test_study_quantization_command(tmp_path, capsys):
     assert main(["study", "quantization", str(tmp_path / "f"), "--out", str(tmp_path / "s"), "-Q", "1", "3",
                  "--epochs", "1", "--train-size", "10", "--test-size", "10", "--snr", "20", "--quiet"]) == 0
     study = json.loads((tmp_path / "s" / "retention.json").read_text())
-    assert [r["phase_bits"] for r in study["rows"]] == [1, 3] and study["output_stage"] == "none"
-    assert all(r["output_xi"] is None for r in study["rows"])
+    assert [r["phase_bits"] for r in study["rows"]] == [1, 3]
+    # the default recipe, per Q: the Wiener stage after 8-bit internal layers at Q <= 4
+    assert all(r["output_stage"] == "wiener" and r["internal_phase_bits"] == 8 for r in study["rows"])
     assert (tmp_path / "s" / "retention.png").read_bytes()[:4] == b"\x89PNG"
     assert load_quantized(tmp_path / "s" / "q3")[2].base.phase_bits == 3
     assert " 3 |" in capsys.readouterr().out
