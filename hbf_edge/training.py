@@ -215,7 +215,8 @@ def _model_config(family: str, config: TrainConfig, history: list[dict], H_train
 
 
 def train_upganet(
-    config: TrainConfig, scenario: "SensingScenario", H_train: np.ndarray | None = None, progress: bool = True
+    config: TrainConfig, scenario: "SensingScenario", H_train: np.ndarray | None = None, progress: bool = True,
+    psi: tuple[np.ndarray, dict] | None = None,
 ) -> tuple[torch.nn.Module, ModelConfig]:
     """Train UPGANet (JCAS, ``upganet_jcas.txt`` Section III-B1) with the shared loop.
 
@@ -223,14 +224,22 @@ def train_upganet(
     its mean over layers 1..I (``"uniform"``).  ``Psi_1`` (eq. 4) is solved once, for unit
     power, and stored with the model; ``eta = 1/N`` (eq. 15).  The paper's settings are the
     caller's: P_BS ~ U[0, 12] dB (``snr_db_min/max``).  ``config.lr`` is relative: mu and
-    lambda each learn at ``lr`` times their initial value per Adam step.
+    lambda each learn at ``lr`` times their initial value per Adam step.  ``psi``: a given
+    unit-power ``Psi_1`` with the record of where it came from (``read_psi``), instead of
+    solving eq. (4) -- objectives are only comparable under the same Psi.
     """
     from hbf_edge.families.upganet.model import UPGANet, jcas_objective
     from hbf_edge.families.upganet.sensing import benchmark_covariance
 
     H_train = _training_channels(config, H_train)
-    bench = benchmark_covariance(scenario, config.n_antennas)
-    model = UPGANet(config.n_layers, config.n_inner, config.n_rf, bench.psi, scenario,
+    if psi is None:
+        bench = benchmark_covariance(scenario, config.n_antennas)
+        psi1, psi_record = bench.psi, {"method": "projected gradient on Psi = V V^H (hbf_edge.families.upganet.sensing)",
+                                       "alpha": bench.alpha, "residual": bench.residual,
+                                       "iterations": bench.iterations}
+    else:
+        psi1, psi_record = psi
+    model = UPGANet(config.n_layers, config.n_inner, config.n_rf, psi1, scenario,
                     mu0=config.mu0, lambda0=config.lambda0)
 
     def loss_fn(H: cplx.C, p_t: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
@@ -242,7 +251,5 @@ def train_upganet(
         return -torch.stack(objs[1:]).mean()
 
     history = fit(model, loss_fn, H_train, config, progress, desc="train UPGANet", **step_groups(model, config))
-    sensing = {"scenario": scenario.to_dict(), "eta": model.eta,
-               "psi": {"method": "projected gradient on Psi = V V^H (hbf_edge.families.upganet.sensing)", "alpha": bench.alpha,
-                       "residual": bench.residual, "iterations": bench.iterations}}
+    sensing = {"scenario": scenario.to_dict(), "eta": model.eta, "psi": psi_record}
     return model, _model_config("upganet", config, history, H_train, sensing)

@@ -42,6 +42,11 @@ class UpganetTrain(UpgaTrain):
     targets: list[float] = field([-60.0, 0.0, 60.0], "target angles in degrees (default -60 0 60)", metavar="DEG")
     delta: float = field(5.0, "half main-lobe width in degrees (default 5)")
     omega: float = field(0.3, "weight of the beampattern error (default 0.3)")
+    grid_points: int = field(361, "angle grid T over [-90, 90] degrees of Psi and the MSE (default 361, 0.5 "
+                                  "degree; the authors' code uses 181, 1 degree)")
+    psi: Path | None = field(None, "benchmark covariance Psi from a file (.npy/.npz/.mat, array Psi; Hermitian PSD "
+                                   "with a constant diagonal, any power) instead of solving eq. (4), e.g. the "
+                                   "authors' CVX solution", metavar="FILE")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -53,6 +58,18 @@ class UpganetEval(MisoEval):
     compare: list[Path] = field([], "more UPGANet models of the same scenario in the same tables and plots",
                                 metavar="MODEL_DIR")
     iterations: int = field(120, "outer iterations of the fixed-step PGA convergence curves (default 120)")
+    mse: str = field("normalised", "beampattern MSE of the pattern per unit power, |a^H X X^H a / P - a^H Psi_1 a|^2 "
+                                   "as the paper's figures (default), or absolute (release 0.1: grows with P^2)",
+                     choices=["normalised", "absolute"])
+    pga_layers: int | None = field(None, "outer iterations of the PGA baselines (default: the deepest model's I)",
+                                   metavar="I")
+    pga_inner: int = field(1, "F-steps J of the PGA baselines (default 1)", metavar="J")
+    pga_mu: float = field(0.01, "fixed F step of conventional PGA (default 0.01, the paper's)")
+    pga_lambda: float = field(0.01, "fixed W step of conventional PGA (default 0.01, the paper's)")
+    tune_size: int = field(100, "validation channels (seed --test-seed + 1) on which the tuned PGA's fixed steps "
+                                "are chosen from a grid (default 100; 0: no tuned PGA)")
+    dump: Path | None = field(None, "also write channels, SNRs and every method's precoders to this .npz "
+                                    "(keys H, snr_db, noise_power, F_<method>, W_<method>)")
 
     def validate(self) -> None:
         from hbf_edge.errors import ConfigError
@@ -60,6 +77,14 @@ class UpganetEval(MisoEval):
         super().validate()
         if self.iterations < 1:
             raise ConfigError(f"--iterations must be >= 1, got {self.iterations}")
+        if self.pga_layers is not None and self.pga_layers < 1:
+            raise ConfigError(f"--pga-layers must be >= 1, got {self.pga_layers}")
+        if self.pga_inner < 1 or self.tune_size < 0:
+            raise ConfigError("--pga-inner must be >= 1 and --tune-size >= 0")
+        for name in ("pga_mu", "pga_lambda"):
+            value = getattr(self, name)
+            if not (value >= 0 and value < float("inf")):
+                raise ConfigError(f"--{name.replace('_', '-')} must be finite and >= 0, got {value}")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

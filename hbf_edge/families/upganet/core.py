@@ -21,8 +21,9 @@ def _sizes(config: Any) -> tuple[int, int, int]:
 
 
 def _name(config: Any) -> str:
+    """A model's label in tables and plots: its I, J and (quantized) Q, e.g. ``upganet_i20_j10_q4``."""
     q = f"_q{config.precision['default']['phase_bits']}" if config.precision is not None else ""
-    return f"upganet_j{config.n_inner}{q}"
+    return f"upganet_i{config.n_layers}_j{config.n_inner}{q}"
 
 
 class UpganetCore(UpgaCore):
@@ -30,6 +31,7 @@ class UpganetCore(UpgaCore):
     shared with UPGA)."""
 
     spec = SPEC
+    rescalable = False  # tau = ||F W W^H F^H - P_t Psi_1||^2 is tied to P_t: no equivalent rescaled problem
     train_settings = UpganetTrain
     eval_settings = UpganetEval
     bench_settings = UpganetBench
@@ -75,15 +77,27 @@ class UpganetCore(UpgaCore):
         from hbf_edge.families.upganet.sensing import SensingScenario
         from hbf_edge.training import train_upganet
 
-        scenario = SensingScenario(tuple(settings.targets), settings.delta, omega=settings.omega)
+        scenario = SensingScenario(tuple(settings.targets), settings.delta, settings.grid_points, settings.omega)
         config = train_config(settings, **({} if H is None else {"train_size": int(H.shape[0])}))
-        return train_upganet(config, scenario, H, progress=progress)
+        psi = None
+        if settings.psi is not None:
+            from hbf_edge.families.upganet.sensing import read_psi
+
+            psi1, power = read_psi(settings.psi, settings.n_antennas)
+            psi = (psi1, {"method": "file", "path": str(settings.psi), "power_in_file": power})
+        return train_upganet(config, scenario, H, progress=progress, psi=psi)
 
     def evaluate(self, settings: UpganetEval, load: Callable[[Path], tuple[Any, Any]] | None = None,
                  say: Say = log_say) -> dict[str, Any]:
         """MODEL_DIR and every ``compare`` model against conventional PGA and digital ZF: rate,
         MSE and objective vs SNR, convergence at the highest SNR, average beampatterns."""
-        from hbf_edge.families.upganet.evaluate import average_beampatterns, convergence_upganet, evaluate_upganet
+        from hbf_edge.families.upganet.evaluate import (
+            PgaBaseline,
+            average_beampatterns,
+            convergence_upganet,
+            evaluate_upganet,
+            tune_pga_steps,
+        )
         from hbf_edge.families.upganet.plots import plot_upganet_beampattern, plot_upganet_convergence, plot_upganet_vs_snr
 
         load = load or self.load
@@ -106,11 +120,21 @@ class UpganetCore(UpgaCore):
             H = self.draw_channels(first, settings.test_size, settings.test_seed)
         snrs = list(settings.snr)
         t0 = time.perf_counter()
-        results = evaluate_upganet(models, H, snrs, settings.noise, progress=not settings.quiet)
+        pga = PgaBaseline(settings.pga_layers, settings.pga_inner, settings.pga_mu, settings.pga_lambda)
+        tuning = None
+        if settings.tune_size > 0:  # validation channels apart from the test ones
+            H_val = self.draw_channels(first, settings.tune_size, settings.test_seed + 1)
+            tuning = tune_pga_steps(models, H_val, snrs, pga, settings.noise)
+        results = evaluate_upganet(models, H, snrs, settings.noise, progress=not settings.quiet, pga=pga,
+                                   tuned=None if tuning is None else (tuning["mu"], tuning["lambda"]),
+                                   mse=settings.mse, keep_precoders=settings.dump is not None)
+        precoders = results.pop("precoders", None)
+        if tuning is not None:
+            results["pga_tuning"] = tuning
         top = max(snrs)
-        tuned = (float(first.training["mu0"]), float(first.training["lambda0"]))
+        init_steps = (float(first.training["mu0"]), float(first.training["lambda0"]))
         results["convergence"] = convergence_upganet(models, H, top, settings.iterations, noise=settings.noise,
-                                                  tuned_steps=tuned)
+                                                  init_steps=init_steps)
         results["beampattern"] = average_beampatterns(models, H, top, settings.noise)
         results["wall_seconds"] = round(time.perf_counter() - t0, 2)
         results["model_dirs"] = {n: str(p) for n, p in zip(models, [settings.model_dir, *settings.compare])}
@@ -121,9 +145,15 @@ class UpganetCore(UpgaCore):
         plot_upganet_vs_snr(results, out / "jcas_vs_snr.png")
         plot_upganet_convergence(results["convergence"], out / "convergence.png")
         plot_upganet_beampattern(results["beampattern"], out / "beampattern.png")
+        if precoders is not None:
+            from hbf_edge.families.upga.evaluate import write_dump
+
+            write_dump(settings.dump, H, snrs, settings.noise, precoders)
         methods = list(results["sum_rate"])
-        say(f"JCAS on {results['n_channels']} held-out channels (omega={results['omega']}); "
-            f"PGA: J=1, fixed steps 0.01, {results['pga_layers']} iterations")
+        say(f"JCAS on {results['n_channels']} held-out channels (omega={results['omega']}, MSE {settings.mse}); "
+            f"pga: J={pga.inner}, fixed steps mu={pga.mu:g}, lambda={pga.lam:g}, {results['pga_layers']} iterations"
+            + ("" if tuning is None else f"; pga_tuned: mu={tuning['mu']:g}, lambda={tuning['lambda']:g} chosen on "
+                                         f"{tuning['n_channels']} validation channels"))
         for key, title in (("sum_rate", "sum rate (bit/s/Hz)"), ("mse_db", "beampattern MSE (dB)"),
                            ("objective", "R - omega tau")):
             say(f"{title}:")
@@ -133,8 +163,8 @@ class UpganetCore(UpgaCore):
         conv = results["convergence"]
         say(f"objective peak (outer layer) at {conv['snr_db']:g} dB: "
             + ", ".join(f"{k} {v}" for k, v in conv["peak_layer"].items()))
-        say(f"wrote {out / 'results.json'}, jcas_vs_snr.png, convergence.png, beampattern.png "
-            f"in {results['wall_seconds']} s")
+        say(f"wrote {out / 'results.json'}, jcas_vs_snr.png, convergence.png, beampattern.png"
+            + (f", {settings.dump}" if settings.dump is not None else "") + f" in {results['wall_seconds']} s")
         return results
 
     def profile(self, settings: Any, target: dict[str, Any], extra: dict[str, Any],

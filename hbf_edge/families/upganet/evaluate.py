@@ -16,6 +16,7 @@ mean over channels.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import numpy as np
@@ -32,7 +33,8 @@ from hbf_edge.objectives import sum_rate
 from hbf_edge.families.upganet.sensing import SensingScenario, beampattern, beampattern_mse, covariance_pattern
 from hbf_edge.units import snr_db_to_power
 
-__all__ = ["evaluate_upganet", "evaluate_upganet_hardware", "convergence_upganet", "average_beampatterns"]
+__all__ = ["PgaBaseline", "tune_pga_steps", "evaluate_upganet", "evaluate_upganet_hardware", "convergence_upganet",
+           "average_beampatterns", "TUNE_MU", "TUNE_LAMBDA"]
 
 
 def _to_c(z: np.ndarray) -> C:
@@ -59,8 +61,65 @@ def _pga(ref: UPGANet, H: C, p_t: torch.Tensor, noise: torch.Tensor, layers: int
                         trajectory=trajectory)
 
 
+@dataclasses.dataclass(frozen=True)
+class PgaBaseline:
+    """Conventional PGA as a baseline: outer iterations (None: the deepest model's I), inner
+    F-steps J and the fixed steps (the paper's Section IV: J = 1, ``mu = lambda = 0.01``)."""
+
+    layers: int | None = None
+    inner: int = 1
+    mu: float = JCAS_MU0
+    lam: float = JCAS_LAMBDA0
+
+
+# the grid the tuned PGA's fixed steps are chosen from (issue 19: the paper's 0.01 steps never
+# improve on the initialisation with these channels; module notes of upganet.model)
+TUNE_MU = (0.003, 0.01, 0.03, 0.1, 0.3, 1.0)
+TUNE_LAMBDA = (1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 1e-2)
+
+
+def _mse(X: np.ndarray, psi1: np.ndarray, p_np: np.ndarray, grid: np.ndarray, convention: str) -> np.ndarray:
+    """Beampattern MSE per channel: ``normalised`` compares the pattern per unit power with
+    ``Psi_1`` (the paper's figures, which fall with SNR), ``absolute`` compares ``X`` with
+    ``P Psi_1`` (release 0.1; ``P^2`` times the normalised value)."""
+    if convention == "normalised":
+        return beampattern_mse(X / np.sqrt(p_np)[:, None, None], psi1, grid)
+    if convention == "absolute":
+        return beampattern_mse(X, psi1 * p_np[:, None, None], grid)
+    raise ConfigError(f"the MSE convention is normalised or absolute, got {convention!r}")
+
+
+def tune_pga_steps(models: dict[str, UPGANet], H: np.ndarray, snr_db: list[float], pga: PgaBaseline,
+                   noise: float = 1.0) -> dict[str, Any]:
+    """Fixed PGA steps chosen on validation channels ``H``: the pair of ``TUNE_MU x TUNE_LAMBDA``
+    with the best objective ``R - omega tau`` averaged over ``snr_db`` after ``pga.layers``
+    iterations.  Returns ``{"mu", "lambda", "objective"}`` and the whole grid."""
+    ref = _reference(models)
+    layers = pga.layers or max(m.n_layers for m in models.values())
+    Hc = _to_c(validate_miso_channels(H, name="validation channels"))
+    B = H.shape[0]
+    noise_t = torch.full((B,), float(noise), dtype=torch.float64)
+    psi1 = ref.psi1()
+    grid: list[dict[str, float]] = []
+    with torch.no_grad():
+        for mu in TUNE_MU:
+            for lam in TUNE_LAMBDA:
+                objs = []
+                for snr in snr_db:
+                    p_t = torch.from_numpy(snr_db_to_power(np.full(B, snr), noise))
+                    F, W = _pga(ref, Hc, p_t, noise_t, layers, pga.inner, steps=(mu, lam))[0]
+                    obj = sum_rate(Hc, F, W, noise_t) - ref.omega * beampattern_error(F, W, psi1, p_t)
+                    objs.append(float(obj.mean()))
+                value = float(np.mean(objs)) if np.all(np.isfinite(objs)) else float("-inf")
+                grid.append({"mu": mu, "lambda": lam, "objective": value})
+    best = max(grid, key=lambda g: g["objective"])
+    return {**best, "n_channels": B, "grid": grid}
+
+
 def evaluate_upganet(
-    models: dict[str, UPGANet], H: np.ndarray, snr_db: list[float], noise: float = 1.0, progress: bool = True
+    models: dict[str, UPGANet], H: np.ndarray, snr_db: list[float], noise: float = 1.0, progress: bool = True,
+    pga: PgaBaseline = PgaBaseline(), tuned: tuple[float, float] | None = None, mse: str = "normalised",
+    keep_precoders: bool = False,
 ) -> dict[str, Any]:
     """Sum rate, tau, objective and beampattern MSE of every method at every SNR.
 
@@ -69,11 +128,21 @@ def evaluate_upganet(
     models : dict of name -> UPGANet
         Trained models of one sensing scenario.
     H : ndarray of complex, [B, N, K]
+    pga : PgaBaseline
+        The conventional PGA baseline (``pga``).
+    tuned : (mu, lambda), optional
+        Also PGA with these fixed steps (``pga_tuned``; :func:`tune_pga_steps`), same depth.
+    mse : str
+        ``normalised`` (the paper's convention) or ``absolute``; see :func:`_mse`.
+    keep_precoders : bool
+        Also return ``precoders``: ``F_<method>``, ``W_<method>`` ``[SNR, B, ...]`` (digital ZF as
+        ``F_zf = X``, ``W_zf = I``).
 
     Returns
     -------
-    dict with ``snr_db``, ``n_channels``, ``pga_layers`` and, per metric (``sum_rate``,
-    ``tau``, ``objective``, ``mse_db``), a dict method -> list over SNRs (means over channels).
+    dict with ``snr_db``, ``n_channels``, ``pga`` (its settings), ``mse_convention`` and, per
+    metric (``sum_rate``, ``tau``, ``objective``, ``mse_db``), a dict method -> list over SNRs
+    (means over channels); with ``keep_precoders`` also ``precoders``.
     """
     ref = _reference(models)
     H = validate_miso_channels(H, name="evaluation channels")
@@ -84,12 +153,16 @@ def evaluate_upganet(
     psi1 = ref.psi1()
     psi1_np = ref.psi_re.numpy() + 1j * ref.psi_im.numpy()
     grid = ref.scenario.grid_deg
-    layers = max(m.n_layers for m in models.values())
-    names = list(models) + ["pga", "zf"]
+    layers = pga.layers or max(m.n_layers for m in models.values())
+    names = list(models) + ["pga"] + (["pga_tuned"] if tuned is not None else []) + ["zf"]
     out: dict[str, Any] = {"snr_db": list(map(float, snr_db)), "n_channels": B, "pga_layers": layers,
-                           "omega": ref.omega}
+                           "pga": {**dataclasses.asdict(pga), "layers": layers}, "omega": ref.omega,
+                           "mse_convention": mse}
+    if tuned is not None:
+        out["pga_tuned"] = {"layers": layers, "inner": pga.inner, "mu": tuned[0], "lam": tuned[1]}
     for metric in ("sum_rate", "tau", "objective", "mse_db"):
         out[metric] = {name: [] for name in names}
+    kept: dict[str, list[np.ndarray]] = {}
     noise_t = torch.full((B,), float(noise), dtype=torch.float64)
     bar = tqdm(snr_db, desc="evaluate JCAS", unit="SNR", disable=not progress, leave=False)
     for snr in bar:
@@ -97,22 +170,28 @@ def evaluate_upganet(
         p_t = torch.from_numpy(p_np)
         with torch.no_grad():
             designs = {name: m.run(Hc, p_t, noise_t)[0] for name, m in models.items()}
-            designs["pga"] = _pga(ref, Hc, p_t, noise_t, layers)[0]
+            designs["pga"] = _pga(ref, Hc, p_t, noise_t, layers, pga.inner, steps=(pga.mu, pga.lam))[0]
+            if tuned is not None:
+                designs["pga_tuned"] = _pga(ref, Hc, p_t, noise_t, layers, pga.inner, steps=tuned)[0]
             designs["zf"] = _digital(_to_c(zero_forcing(H, p_np)))
             for name, (F, W) in designs.items():
                 R = sum_rate(Hc, F, W, noise_t)
                 tau = beampattern_error(F, W, psi1, p_t)
                 Xd = cplx.to_complex(cplx.matmul(F, W)).numpy()
-                mse = beampattern_mse(Xd, psi1_np * p_np[:, None, None], grid)
                 out["sum_rate"][name].append(float(R.mean()))
                 out["tau"][name].append(float(tau.mean()))
                 out["objective"][name].append(float((R - ref.omega * tau).mean()))
-                out["mse_db"][name].append(float(10.0 * np.log10(mse.mean())))
+                out["mse_db"][name].append(float(10.0 * np.log10(_mse(Xd, psi1_np, p_np, grid, mse).mean())))
+                if keep_precoders:
+                    kept.setdefault(f"F_{name}", []).append(cplx.to_complex(F).numpy())
+                    kept.setdefault(f"W_{name}", []).append(cplx.to_complex(W).numpy())
+    if keep_precoders:
+        out["precoders"] = {k: np.stack(v) for k, v in kept.items()}
     return out
 
 
 def evaluate_upganet_hardware(model_dir: Any, H: np.ndarray, snr_db: list[float], noise: float = 1.0,
-                           grid_deg: np.ndarray | None = None) -> dict[str, Any]:
+                           grid_deg: np.ndarray | None = None, mse: str = "normalised") -> dict[str, Any]:
     """Sum rate, objective and beampattern MSE of a quantized UPGANet run by the bit-accurate
     kernel (:func:`kernels.upganet_forward_hw`), with its overflow events, at every SNR; the
     metrics are those of :func:`evaluate_upganet` (``grid_deg`` default: the model's scenario grid)."""
@@ -138,10 +217,10 @@ def evaluate_upganet_hardware(model_dir: Any, H: np.ndarray, snr_db: list[float]
         p_t, noise_t = torch.from_numpy(p_np), torch.from_numpy(noise_np)
         R = sum_rate(Hc, F, W, noise_t)
         tau = beampattern_error(F, W, psi1, p_t)
-        mse = beampattern_mse(res.analog() @ res.digital(), model.psi1 * p_np[:, None, None], grid_deg)
+        error = _mse(res.analog() @ res.digital(), model.psi1, p_np, grid_deg, mse)
         out["sum_rate"].append(float(R.mean()))
         out["objective"].append(float((R - model.omega * tau).mean()))
-        out["mse_db"].append(float(10.0 * np.log10(mse.mean())))
+        out["mse_db"].append(float(10.0 * np.log10(error.mean())))
         out["overflows"].append(int(res.total_overflows.sum()))
     return out
 
@@ -157,14 +236,14 @@ def _digital(X: C) -> tuple[C, C]:
 def convergence_upganet(
     models: dict[str, UPGANet], H: np.ndarray, snr_db: float = 12.0, iterations: int = 120,
     pga_inner: tuple[int, ...] = (10, 20), inits: tuple[str, ...] = ("proposed", "random", "svd"),
-    noise: float = 1.0, tuned_steps: tuple[float, float] | None = None,
+    noise: float = 1.0, init_steps: tuple[float, float] | None = None,
 ) -> dict[str, Any]:
     """Mean objective ``R - omega tau`` after the initialisation and every outer layer (Fig. 2).
 
     Curves: each model (its own depth), PGA with fixed steps 0.01 and each J of ``pga_inner``
     for ``iterations`` outer iterations from each initialisation of ``inits``, and, with
-    ``tuned_steps = (mu, lambda)`` (the models' initial steps), PGA with those fixed steps from
-    (17).  Keys ``"<model>"``, ``"pga_j<J>_<init>"`` and ``"pga_j<J>_tuned"``; values are lists
+    ``init_steps = (mu, lambda)`` (the models' initial steps), PGA with those fixed steps from
+    (17).  Keys ``"<model>"``, ``"pga_j<J>_<init>"`` and ``"pga_j<J>_initsteps"``; values are lists
     of length ``layers + 1``.
     """
     ref = _reference(models)
@@ -182,9 +261,9 @@ def convergence_upganet(
             for init in inits:
                 _, objs = _pga(ref, Hc, p_t, noise_t, iterations, inner, init, trajectory=True)
                 curves[f"pga_j{inner}_{init}"] = [float(o.mean()) for o in objs]
-            if tuned_steps is not None:
-                _, objs = _pga(ref, Hc, p_t, noise_t, iterations, inner, trajectory=True, steps=tuned_steps)
-                curves[f"pga_j{inner}_tuned"] = [float(o.mean()) for o in objs]
+            if init_steps is not None:
+                _, objs = _pga(ref, Hc, p_t, noise_t, iterations, inner, trajectory=True, steps=init_steps)
+                curves[f"pga_j{inner}_initsteps"] = [float(o.mean()) for o in objs]
     peaks = {name: int(np.argmax(c)) for name, c in curves.items()}
     return {"snr_db": float(snr_db), "n_channels": B, "curves": curves, "peak_layer": peaks}
 

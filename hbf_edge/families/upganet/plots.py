@@ -15,12 +15,14 @@ __all__ = ["plot_upganet_vs_snr", "plot_upganet_convergence", "plot_upganet_beam
 
 def _label(name: str) -> str:
     if name == "pga":
-        return "PGA (J=1, fixed steps 0.01)"
+        return "PGA (fixed steps, the paper's)"
+    if name == "pga_tuned":
+        return "PGA (fixed steps tuned on validation channels)"
     if name == "zf":
         return "digital ZF (comm. only)"
     if name.startswith("pga_j"):
         inner, init = name[5:].split("_", 1)
-        if init == "tuned":
+        if init == "initsteps":
             return f"PGA J={inner}, fixed at UPGANet's initial steps"
         return f"PGA J={inner}, fixed steps 0.01, {init} init"
     return name
@@ -47,7 +49,7 @@ def plot_upganet_convergence(conv: dict[str, Any], path: str | os.PathLike) -> P
     """Mean objective after each outer layer / iteration (Fig. 2), with each curve's peak marked."""
     fig, ax = plt.subplots(figsize=(7.2, 4.4), layout="constrained")
     for name, curve in conv["curves"].items():
-        style = "-" if not name.startswith("pga") else ("--" if name.endswith(("proposed", "tuned")) else ":")
+        style = "-" if not name.startswith("pga") else ("--" if name.endswith(("proposed", "initsteps")) else ":")
         line, = ax.plot(range(len(curve)), curve, style, lw=2.0 if not name.startswith("pga") else 1.2,
                         label=_label(name))
         peak = conv["peak_layer"][name]

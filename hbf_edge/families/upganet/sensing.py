@@ -37,6 +37,7 @@ __all__ = [
     "beampattern",
     "beampattern_mse",
     "covariance_pattern",
+    "read_psi",
 ]
 
 
@@ -189,6 +190,36 @@ def benchmark_covariance(
     alpha = _fit_alpha(bd, g)
     resid = float(np.sum((alpha * bd - g) ** 2))
     return BenchmarkCovariance(psi * power, alpha * power, resid * power**2, it)
+
+
+def read_psi(path: Any, n: int, tol: float = 1e-6) -> tuple[np.ndarray, float]:
+    """A user's benchmark covariance (``.npy``/``.npz``/``.mat``, array ``Psi``), checked and
+    scaled to unit power: ``(Psi_1, P_file)`` with ``Psi_1 = Psi / P_file``.
+
+    Eq. (4) constrains ``Psi`` to be Hermitian PSD with ``[Psi]_nn = P / N``; a file may hold it
+    at any power (the authors' CVX solution is at their ``P_BS``), so the diagonal must be
+    constant and ``P_file = N [Psi]_nn``.  Tolerances are relative to ``P_file / N``
+    (``tol``; a solver's output is accurate to its own tolerance, so the matrix is then made
+    exactly Hermitian)."""
+    from hbf_edge.channels import read_array
+
+    psi = read_array(path, "Psi", "covariance")
+    if psi.shape != (n, n):
+        raise ShapeError(f"{path}: Psi must be [N, N] = [{n}, {n}] for this model, got {psi.shape}")
+    if not np.all(np.isfinite(psi)):
+        raise ConfigError(f"{path}: Psi holds NaN or inf")
+    diag = np.real(np.diag(psi))
+    level = float(np.mean(diag))
+    if not level > 0:
+        raise ConfigError(f"{path}: Psi's diagonal must be positive (eq. 4: [Psi]_nn = P / N), mean {level:.3g}")
+    if np.max(np.abs(psi - psi.conj().T)) > tol * level * 10 or np.max(np.abs(np.diag(psi) - level)) > tol * level * 10:
+        raise ConfigError(f"{path}: Psi must be Hermitian with a constant diagonal (eq. 4: [Psi]_nn = P / N)")
+    psi = 0.5 * (psi + psi.conj().T)
+    if np.min(np.linalg.eigvalsh(psi)) < -tol * level * n:
+        raise ConfigError(f"{path}: Psi must be positive semidefinite (eq. 4), smallest eigenvalue "
+                          f"{np.min(np.linalg.eigvalsh(psi)):.3g}")
+    power = level * n
+    return psi / power, power
 
 
 def beampattern(X: np.ndarray, angles_deg: np.ndarray) -> np.ndarray:

@@ -67,7 +67,7 @@ def test_sizes_that_do_not_fit_are_refused_in_one_line(float_dir, tmp_path, caps
                     "K=3", "K=2")
     _one_line_error(["export", m, "--out", str(tmp_path / "b"), "--channels", str(tmp_path / "n16.npy")], capsys,
                     "N=16")
-    _one_line_error(["evaluate", m, "--channels", str(tmp_path / "two.npz")], capsys, "name the channels 'H'")
+    _one_line_error(["evaluate", m, "--channels", str(tmp_path / "two.npz")], capsys, "name the channel array 'H'")
     (tmp_path / "h.txt").write_text("1 2 3")
     _one_line_error(["evaluate", m, "--channels", str(tmp_path / "h.txt")], capsys, ".npy, .npz or .mat")
     _one_line_error(["quantize", m, "--out", str(tmp_path / "q"), "--method", "ptq", "--channels",

@@ -48,14 +48,15 @@ def test_evaluate_writes_tables_and_plots(jcas_dir, tmp_path, capsys):
                "--iterations", "4", "--out", str(out), "--quiet"])
     assert rc == 0
     res = json.loads((out / "results.json").read_text())
-    assert set(res["sum_rate"]) == {"upganet_j2", "upganet_j2'", "pga", "zf"}
-    assert res["sum_rate"]["upganet_j2"] == res["sum_rate"]["upganet_j2'"]
+    assert set(res["sum_rate"]) == {"upganet_i3_j2", "upganet_i3_j2'", "pga", "pga_tuned", "zf"}
+    assert res["sum_rate"]["upganet_i3_j2"] == res["sum_rate"]["upganet_i3_j2'"]
+    assert res["mse_convention"] == "normalised" and res["pga"]["mu"] == 0.01 and res["pga"]["layers"] == 3
     # digital ZF is the rate reference; every metric is finite
     assert all(res["sum_rate"]["zf"][i] >= res["sum_rate"]["pga"][i] for i in range(2))
     assert all(np.isfinite(v).all() for m in ("mse_db", "objective", "tau") for v in res[m].values())
     assert len(res["convergence"]["curves"]["pga_j20_svd"]) == 5
-    assert len(res["convergence"]["curves"]["pga_j10_tuned"]) == 5
-    assert len(res["convergence"]["curves"]["upganet_j2"]) == 4
+    assert len(res["convergence"]["curves"]["pga_j10_initsteps"]) == 5
+    assert len(res["convergence"]["curves"]["upganet_i3_j2"]) == 4
     assert len(res["beampattern"]["patterns"]["benchmark"]) == len(res["beampattern"]["angles_deg"])
     for png in ("jcas_vs_snr.png", "convergence.png", "beampattern.png"):
         assert (out / png).stat().st_size > 1000
@@ -98,3 +99,51 @@ def test_bad_sensing_options_are_refused(tmp_path, capsys):
     assert main(["train", "upganet", "--out", str(tmp_path / "m"), *TINY[:-1], "-M", "8", "--quiet"]) == 2  # M - K > P
     assert "M <= K + P" in capsys.readouterr().err
     assert not (tmp_path / "m").exists()
+
+
+def test_evaluate_options_mse_pga_and_dump(jcas_dir, tmp_path):
+    """Issue 19: the MSE convention, the PGA baseline's depth and steps, the tuned PGA, --dump."""
+    common = ["evaluate", str(jcas_dir), "--test-size", "5", "--snr", "0", "12", "--iterations", "2", "--quiet"]
+    assert main([*common, "--out", str(tmp_path / "n"), "--pga-layers", "7", "--pga-mu", "0.1", "--pga-lambda",
+                 "0.001", "--tune-size", "4", "--dump", str(tmp_path / "d.npz")]) == 0
+    assert main([*common, "--out", str(tmp_path / "a"), "--mse", "absolute", "--tune-size", "0"]) == 0
+    norm = json.loads((tmp_path / "n" / "results.json").read_text())
+    absolute = json.loads((tmp_path / "a" / "results.json").read_text())
+    assert "pga_tuned" not in absolute["sum_rate"] and absolute["mse_convention"] == "absolute"
+    # absolute = normalised x P^2 (noise 1): +2 dB per SNR dB
+    for i, snr in enumerate((0.0, 12.0)):
+        assert absolute["mse_db"]["upganet_i3_j2"][i] == pytest.approx(norm["mse_db"]["upganet_i3_j2"][i] + 2 * snr)
+    assert norm["pga"] == {"layers": 7, "inner": 1, "mu": 0.1, "lam": 0.001}
+    assert norm["sum_rate"]["pga"] != absolute["sum_rate"]["pga"]  # the options are honoured
+    # the tuned pair is the best of its grid on the validation channels, which holds the paper's (0.01, 0.01)
+    tuning = norm["pga_tuning"]
+    paper = next(g for g in tuning["grid"] if g["mu"] == 0.01 and g["lambda"] == 0.01)
+    assert tuning["objective"] >= paper["objective"] and tuning["n_channels"] == 4
+    with np.load(tmp_path / "d.npz") as d:
+        assert d["H"].shape == (10, 16, 4) and list(d["snr_db"][[0, 5]]) == [0.0, 12.0]
+        assert {"F_upganet_i3_j2", "W_pga", "W_pga_tuned", "F_zf"} <= set(d.files)
+        # the dump recomputes the table's rate independently
+        from hbf_edge.baselines import sum_rate_np
+
+        rate = sum_rate_np(d["H"][5:], d["F_upganet_i3_j2"][5:] @ d["W_upganet_i3_j2"][5:], np.ones(5)).mean()
+        assert rate == pytest.approx(norm["sum_rate"]["upganet_i3_j2"][1], rel=1e-9)
+
+
+def test_train_with_a_given_psi_and_grid(tmp_path, capsys):
+    from hbf_edge.families.upganet.sensing import SensingScenario, benchmark_covariance
+
+    psi = benchmark_covariance(SensingScenario((-30.0, 20.0), 8.0, 181), 16, power=7.0).psi  # diag 7/16
+    np.save(tmp_path / "psi.npy", psi)
+    out = tmp_path / "m"
+    assert main(["train", "upganet", "--out", str(out), *TINY, "--psi", str(tmp_path / "psi.npy"),
+                 "--grid-points", "181"]) == 0
+    model, config = load_model(out)
+    assert config.family_config["psi"]["method"] == "file"
+    assert config.family_config["psi"]["power_in_file"] == pytest.approx(7.0)
+    assert config.family_config["scenario"]["grid_points"] == 181
+    np.testing.assert_allclose(model.psi_re.numpy() + 1j * model.psi_im.numpy(), psi / 7.0, atol=1e-12)
+    bad = psi.copy()
+    bad[0, 1] += 0.1  # not Hermitian
+    np.save(tmp_path / "bad.npy", bad)
+    assert main(["train", "upganet", "--out", str(tmp_path / "b"), *TINY, "--psi", str(tmp_path / "bad.npy")]) == 2
+    assert "Hermitian" in capsys.readouterr().err and not (tmp_path / "b").exists()

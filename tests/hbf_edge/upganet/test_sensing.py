@@ -108,3 +108,26 @@ def test_bad_scenarios_and_inputs_are_refused():
     with pytest.raises(ShapeError):
         beampattern(np.ones((8, 3)), [0.0])
     assert SensingScenario.from_dict(SMALL.to_dict()) == SMALL
+
+
+def test_read_psi_checks_eq_4s_constraints(tmp_path):
+    import scipy.io
+
+    from hbf_edge.errors import ConfigError, DatasetError, ShapeError
+    from hbf_edge.families.upganet.sensing import read_psi
+
+    rng = np.random.default_rng(0)
+    V = rng.standard_normal((8, 8)) + 1j * rng.standard_normal((8, 8))
+    V *= np.sqrt(3.0 / 8) / np.linalg.norm(V, axis=1, keepdims=True)  # rows of norm sqrt(P/N), P = 3
+    psi = V @ V.conj().T
+    scipy.io.savemat(tmp_path / "psi.mat", {"Psi": psi, "other": np.eye(2)})
+    psi1, power = read_psi(tmp_path / "psi.mat", 8)
+    assert power == pytest.approx(3.0) and np.allclose(np.diag(psi1), 1 / 8) and np.allclose(psi1, psi / 3)
+    cases = {"shape": (np.eye(4), ShapeError), "diag": (np.diag(np.arange(1.0, 9.0)), ConfigError),
+             "psd": (np.eye(8) - 0.5 * np.ones((8, 8)), ConfigError), "nan": (np.full((8, 8), np.nan), ConfigError)}
+    for name, (arr, err) in cases.items():
+        np.save(tmp_path / f"{name}.npy", arr)
+        with pytest.raises(err):
+            read_psi(tmp_path / f"{name}.npy", 8)
+    with pytest.raises(DatasetError, match="covariance file"):
+        read_psi(tmp_path / "missing.npy", 8)
