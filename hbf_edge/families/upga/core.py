@@ -138,7 +138,15 @@ class UpgaCore(MisoChannels):
             H = self.draw_channels(config, settings.test_size, settings.test_seed)
         out = settings.out if settings.out is not None else settings.model_dir / "eval"
         t0 = time.perf_counter()
-        scale = 10.0 ** (gain_shift_db(config, H) / 20.0) if settings.rescale_channels else 1.0
+        scale = 1.0
+        if settings.rescale_channels:
+            shift = gain_shift_db(config, H)
+            scale = 10.0 ** (shift / 20.0)
+            lo, hi = config.training.get("snr_db_min", -10.0), config.training.get("snr_db_max", 20.0)
+            outside = [x for x in settings.snr if not lo <= x + shift <= hi]
+            say(f"designing on channels scaled by {-shift:+.1f} dB onto the training gain (the same problem at "
+                f"{shift:+.1f} dB of SNR)" + (f"; at {', '.join(f'{x:g}' for x in outside)} dB that is outside the "
+                                              f"training SNRs [{lo:g}, {hi:g}] dB" if outside else ""))
         results, precoders = evaluate(model, H, list(settings.snr), settings.noise,
                                       keep_precoders=settings.dump is not None, progress=not settings.quiet,
                                       design_scale=scale)
