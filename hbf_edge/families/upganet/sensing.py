@@ -201,7 +201,7 @@ def read_psi(path: Any, n: int, tol: float = 1e-6) -> tuple[np.ndarray, float]:
     constant and ``P_file = N [Psi]_nn``.  Tolerances are relative to ``P_file / N``
     (``tol``; a solver's output is accurate to its own tolerance, so the matrix is then made
     exactly Hermitian)."""
-    from hbf_edge.channels import read_array
+    from hbf_edge._arrays import read_array
 
     psi = read_array(path, "Psi", "covariance")
     if psi.shape != (n, n):
