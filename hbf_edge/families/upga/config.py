@@ -1,8 +1,16 @@
 """UPGA (``upga_multiuser_hbf.txt``): what the family is, and its settings (numpy only).
 
 Defaults are the paper's (Section IV: N=64, M=K=4, P=10 paths, I=10 outer layers, J=1),
-except the layer loss: ``uniform`` (mean over all layers) where the paper trains on the final
-layer only -- every layer's output is then a usable design (README, "Measured results").
+except two choices (README, "Measured results"):
+
+* the layer loss: ``uniform`` (mean over all layers) where the paper trains on the final layer
+  only -- every layer's output is then a usable design;
+* the step rule: ``relative`` (positive steps, each learning at ``lr`` = 10 % of its initial
+  value per Adam step) where the paper runs Adam at 1e-3 on the raw steps (``--steps absolute
+  --lr 0.001``), which learned negative steps on the authors' channel scale (issue 19).
+
+The channel scale defaults to eq. (2)-(3) as printed (``paper``); ``authors`` is the authors'
+generator, 10 log10(N / P) dB stronger.
 """
 
 from __future__ import annotations
