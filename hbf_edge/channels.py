@@ -139,6 +139,7 @@ def clustered_mimo(
     aod_range: tuple[float, float] = (-math.pi / 3, math.pi / 3),
     aoa_range: tuple[float, float] = (-math.pi / 3, math.pi / 3),
     seed: int = 0,
+    ray_spread_deg: float = 0.0,
 ) -> np.ndarray:
     """Clustered MIMO channels, eq. (45)-(46) of the mixed-timescale paper and eq. (3) of MSER.
 
@@ -149,6 +150,12 @@ def clustered_mimo(
     uses ``e^{+j pi n sin phi}`` as MSER eq. (3) does; eq. (46)'s ``e^{-j...}`` gives the same
     distribution for the symmetric angle ranges used in both papers.  Draw order: alpha real,
     alpha imaginary, AoA, AoD, each of shape [B, K, Nc*Nray].
+
+    ``ray_spread_deg > 0`` (El Ayach et al. style, the MSER spec's default 7.5): each cluster
+    draws a mean AoA / AoD uniformly from the ranges, and its rays spread around it by a
+    Laplacian of that angular spread (scale ``spread / sqrt 2``).  Draw order then: alpha real,
+    alpha imaginary, cluster AoA, cluster AoD ([B, K, Nc] each), ray AoA, ray AoD offsets
+    ([B, K, Nc, Nray] each).  ``0`` keeps the independent per-ray draws above.
 
     Returns
     -------
@@ -165,11 +172,20 @@ def clustered_mimo(
     for name, (lo, hi) in (("aod_range", aod_range), ("aoa_range", aoa_range)):
         if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
             raise ShapeError(f"{name} must be (low, high) with low < high, got {(lo, hi)!r}")
+    if not (math.isfinite(ray_spread_deg) and ray_spread_deg >= 0):
+        raise ShapeError(f"ray_spread_deg must be finite and >= 0, got {ray_spread_deg!r}")
     rng = np.random.default_rng(seed)
     shape = (b, k, nc * nray)
     alpha = (rng.standard_normal(shape) + 1j * rng.standard_normal(shape)) * math.sqrt(gain_var / 2.0)
-    aoa = rng.uniform(aoa_range[0], aoa_range[1], size=shape)
-    aod = rng.uniform(aod_range[0], aod_range[1], size=shape)
+    if ray_spread_deg == 0:
+        aoa = rng.uniform(aoa_range[0], aoa_range[1], size=shape)
+        aod = rng.uniform(aod_range[0], aod_range[1], size=shape)
+    else:
+        mean_aoa = rng.uniform(aoa_range[0], aoa_range[1], size=(b, k, nc, 1))
+        mean_aod = rng.uniform(aod_range[0], aod_range[1], size=(b, k, nc, 1))
+        laplace = math.radians(ray_spread_deg) / math.sqrt(2.0)
+        aoa = (mean_aoa + rng.laplace(0.0, laplace, size=(b, k, nc, nray))).reshape(shape)
+        aod = (mean_aod + rng.laplace(0.0, laplace, size=(b, k, nc, nray))).reshape(shape)
     a_r = ula_response(aoa, nr)  # [B, K, L, Nr]
     a_t = ula_response(aod, nt)  # [B, K, L, Nt]
     scale = math.sqrt(nt * nr / (nc * nray))

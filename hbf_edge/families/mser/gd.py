@@ -1,0 +1,181 @@
+"""MSER-based gradient descent (Algorithm 1): closed-form gradients of the KDE objective, the
+DFT channel-alignment initialisation, and the iteration with its receiver normalisation
+(numpy only).
+
+Paper: ``mser_unfolding_hbf.txt`` eq. (16)-(26); the matrix factors of (16)-(19) are lost in
+the text and are derived in ``../shared/specs/mser.md`` section 2.1 [R].  Gradient convention
+``grad_X f = 2 df/dX^* = df/dRe X + j df/dIm X`` (reproduces the paper's prefactor).  For the J
+sampled vectors ``S [D, J]`` and ``A = F V``::
+
+    Y_k    = W_k^H U_k H_k A S                               [D_k, J]
+    Beta_k = e^{-(Re Y_k)^2 / 2 varrho^2} o Re S_k + j e^{-(Im Y_k)^2 / 2 varrho^2} o Im S_k
+    Z      = sum_k H_k^H U_k^H W_k Beta_k S^H                [N_t, D]
+    grad_V = -c F^H Z,  grad_Wk = -c (U_k H_k A)(S Beta_k^H),  grad_Uk = -c W_k (Beta_k S^H) A^H H_k^H,
+    grad_F = -c Z V^H,  d/dtheta = Im(conj(X) o grad_X)  for X = F, U_k,   c = 1 / (J sqrt(2 pi) varrho)
+
+Choices where the paper is silent (spec 2.2, 2.4; each is tested):
+
+* the gradient is that of the **total** objective (every user's SER depends on every P_k);
+  eq. (38) keeps only the own-user term;
+* after the W-step and the theta_U-step every combiner column is normalised,
+  ``w_ik <- w_ik / ||U_k^H w_ik||``: with a constant kernel width the KDE objective is not
+  invariant to the scale of W, and GD would inflate it (spec 5.20); the true QPSK SER is;
+* the initialisation is a DFT alignment: the R_t DFT beams with the most channel energy, each
+  user's R_r DFT rows with the most energy through them, W_k the leading left singular vectors
+  of ``U_k H_k F``, and V zero forcing on the effective channel, scaled by (26);
+* a fresh seeded symbol sample S per iteration (Algorithm 2 step 3 draws randomly).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import NamedTuple
+
+import numpy as np
+
+from hbf_edge.errors import ConfigError
+from hbf_edge.families.mser.system import MserSizes, sample_symbol_vectors
+
+__all__ = ["Design", "GdSteps", "gradients", "normalise_combiners", "scale_power", "dft_alignment",
+           "random_design", "gd", "DEFAULT_STEPS"]
+
+
+class Design(NamedTuple):
+    """A hybrid transceiver: ``F [B, N_t, R_t]``, ``V [B, R_t, D]``, ``U [B, K, R_r, N_r]``,
+    ``W [B, K, R_r, D_k]`` (F and U unit modulus)."""
+
+    F: np.ndarray
+    V: np.ndarray
+    U: np.ndarray
+    W: np.ndarray
+
+
+@dataclasses.dataclass(frozen=True)
+class GdSteps:
+    """Fixed step sizes of Algorithm 1 (eq. 22-25) and the kernel width ``varrho = kappa sigma_n /
+    sqrt 2`` (spec 2.2: the paper gives none of them)."""
+
+    mu_p: float = 1e-4
+    mu_w: float = 3e-3
+    mu_theta_u: float = 3e-3
+    mu_theta_f: float = 3e-3
+    kappa: float = 1.0
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            if not (np.isfinite(v) and v >= 0):
+                raise ConfigError(f"{f.name} must be finite and >= 0, got {v!r}")
+        if self.kappa <= 0:
+            raise ConfigError(f"kappa must be > 0, got {self.kappa!r}")
+
+
+DEFAULT_STEPS = GdSteps()
+
+
+def _h(x: np.ndarray) -> np.ndarray:
+    return np.conj(np.swapaxes(x, -1, -2))
+
+
+def gradients(H: np.ndarray, d: Design, S: np.ndarray, varrho: float) -> dict[str, np.ndarray]:
+    """Closed-form gradients (module notes) of ``kde_objective`` at ``d``: keys ``V``, ``W``,
+    ``U``, ``F`` (complex, ``2 d/dX^*``) and ``theta_U``, ``theta_F`` (real)."""
+    K, Dk = d.W.shape[1], d.W.shape[3]
+    J = S.shape[1]
+    A = d.F @ d.V  # [B, Nt, D]
+    G = d.U @ H @ A[:, None]  # U_k H_k A, [B, K, Rr, D]
+    Y = _h(d.W) @ G @ S  # [B, K, Dk, J]
+    Sk = S.reshape(K, Dk, J)[None]
+    beta = (np.exp(-Y.real ** 2 / (2 * varrho ** 2)) * Sk.real
+            + 1j * np.exp(-Y.imag ** 2 / (2 * varrho ** 2)) * Sk.imag)  # [B, K, Dk, J]
+    c = 1.0 / (J * np.sqrt(2.0 * np.pi) * varrho)
+    beta_s = beta @ _h(S)[None]  # Beta_k S^H, [B, K, Dk, D]
+    Z = np.sum(_h(H) @ _h(d.U) @ d.W @ beta_s, axis=1)  # [B, Nt, D]
+    grad = {"V": -c * _h(d.F) @ Z,
+            "W": -c * G @ _h(beta_s),
+            "U": -c * d.W @ beta_s @ _h(A)[:, None] @ _h(H),
+            "F": -c * Z @ _h(d.V)}
+    grad["theta_U"] = np.imag(np.conj(d.U) * grad["U"])
+    grad["theta_F"] = np.imag(np.conj(d.F) * grad["F"])
+    return grad
+
+
+def normalise_combiners(U: np.ndarray, W: np.ndarray) -> np.ndarray:
+    """``w_ik <- w_ik / ||U_k^H w_ik||`` (module notes); a zero column stays zero."""
+    norm = np.linalg.norm(_h(U) @ W, axis=-2, keepdims=True)
+    return W / np.where(norm > 0, norm, 1.0)
+
+
+def scale_power(F: np.ndarray, V: np.ndarray, power: float) -> np.ndarray:
+    """Eq. (26): ``V <- sqrt(P) V / ||F V||_F``."""
+    return V * (np.sqrt(power) / np.linalg.norm(F @ V, axis=(-2, -1), keepdims=True))
+
+
+def _dft(n: int) -> np.ndarray:
+    idx = np.arange(n)
+    return np.exp(2j * np.pi * np.outer(idx, idx) / n)  # column m: the beam exp(j 2 pi n m / N)
+
+
+def dft_alignment(H: np.ndarray, sizes: MserSizes, power: float = 1.0) -> Design:
+    """The DFT channel-alignment initialisation X^0 (module notes; spec 2.4)."""
+    H = sizes.check_channels(H)
+    B, K = H.shape[:2]
+    Dk = sizes.n_streams
+    dft_t = _dft(sizes.n_tx)
+    energy = np.sum(np.abs(H @ dft_t) ** 2, axis=(1, 2))  # [B, Nt]: sum_k ||H_k f_m||^2
+    cols = np.argsort(-energy, axis=1, kind="stable")[:, :sizes.n_rf_tx]
+    F = dft_t.T[cols].transpose(0, 2, 1)  # [B, Nt, Rt]
+    dft_r = _dft(sizes.n_rx)  # row m of the N_r-point DFT: u^T
+    HF = H @ F[:, None]  # [B, K, Nr, Rt]
+    rx_energy = np.sum(np.abs(dft_r[None, None] @ HF) ** 2, axis=-1)  # [B, K, Nr]
+    rows = np.argsort(-rx_energy, axis=-1, kind="stable")[..., :sizes.n_rf_rx]
+    U = dft_r[rows]  # [B, K, Rr, Nr]
+    G = U @ HF  # [B, K, Rr, Rt]
+    W = np.linalg.svd(G)[0][..., :Dk]  # leading left singular vectors
+    W = normalise_combiners(U, W)
+    Gbar = (_h(W) @ G).reshape(B, K * Dk, sizes.n_rf_tx)  # [B, D, Rt]
+    V = _h(Gbar) @ np.linalg.inv(Gbar @ _h(Gbar))
+    return Design(F, scale_power(F, V, power / sizes.power_divisor), U, W)
+
+
+def random_design(H: np.ndarray, sizes: MserSizes, rng: np.random.Generator, power: float = 1.0) -> Design:
+    """A random start (spec 2.2): uniform phases, i.i.d. CN(0, 1) P_k and W_k, then (26) and the
+    combiner normalisation."""
+    B = H.shape[0]
+    K, Rr, Nr, Dk = sizes.n_users, sizes.n_rf_rx, sizes.n_rx, sizes.n_streams
+
+    def cn(*shape: int) -> np.ndarray:
+        return (rng.standard_normal(shape) + 1j * rng.standard_normal(shape)) / np.sqrt(2.0)
+
+    F = np.exp(1j * rng.uniform(0, 2 * np.pi, (B, sizes.n_tx, sizes.n_rf_tx)))
+    U = np.exp(1j * rng.uniform(0, 2 * np.pi, (B, K, Rr, Nr)))
+    V = scale_power(F, cn(B, sizes.n_rf_tx, K * Dk), power / sizes.power_divisor)
+    return Design(F, V, U, normalise_combiners(U, cn(B, K, Rr, Dk)))
+
+
+def gd(H: np.ndarray, sizes: MserSizes, sigma: float, iterations: int = 500, steps: GdSteps = DEFAULT_STEPS,
+       n_samples: int = 128, seed: int = 0, start: Design | None = None, power: float = 1.0) -> Design:
+    """Algorithm 1 (eq. 22-26) for ``iterations`` iterations from ``start`` (default: the DFT
+    alignment), one alternating pass per iteration: P, W (normalised), theta_U (W normalised),
+    theta_F, then (26).  ``sigma``: the noise std of the SNR designed for."""
+    if sizes.constellation != "qpsk":
+        raise ConfigError("MSER gradient descent is implemented for QPSK (16-QAM's eq. 47-48 are not yet)")
+    if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 0:
+        raise ConfigError(f"iterations must be an integer >= 0, got {iterations!r}")
+    H = sizes.check_channels(H)
+    d = dft_alignment(H, sizes, power) if start is None else start
+    varrho = steps.kappa * sigma / np.sqrt(2.0)
+    rng = np.random.default_rng(seed)
+    for _ in range(iterations):
+        S = sample_symbol_vectors(sizes.n_total_streams, n_samples, rng)
+        V = d.V - steps.mu_p * gradients(H, d, S, varrho)["V"]  # (22)
+        d = d._replace(V=V)
+        W = d.W - steps.mu_w * gradients(H, d, S, varrho)["W"]  # (23)
+        d = d._replace(W=normalise_combiners(d.U, W))
+        theta_u = np.angle(d.U) - steps.mu_theta_u * gradients(H, d, S, varrho)["theta_U"]  # (24)
+        U = np.exp(1j * theta_u)
+        d = d._replace(U=U, W=normalise_combiners(U, d.W))
+        theta_f = np.angle(d.F) - steps.mu_theta_f * gradients(H, d, S, varrho)["theta_F"]  # (25)
+        F = np.exp(1j * theta_f)
+        d = d._replace(F=F, V=scale_power(F, d.V, power / sizes.power_divisor))  # (26)
+    return d

@@ -1,0 +1,78 @@
+"""MSER gradient descent (issue 20): closed-form gradients against autograd, the alignment
+initialisation's constraints, and Algorithm 1 lowering the SER."""
+
+import numpy as np
+import pytest
+import torch
+
+from hbf_edge.errors import ConfigError
+from hbf_edge.families.mser.gd import GdSteps, dft_alignment, gd, gradients, random_design
+from hbf_edge.families.mser.ser import ser_semi_analytic
+from hbf_edge.families.mser.system import MserSizes, mser_channels, noise_std, sample_symbol_vectors
+
+SMALL = MserSizes(n_tx=16, n_rf_tx=4, n_users=2, n_rx=4, n_rf_rx=2, n_streams=2)
+
+
+def _kde_torch(H, F, V, U, W, S, varrho):
+    """Eq. (15) [R] written independently in torch complex arithmetic (per-channel sum)."""
+    A = F @ V
+    Y = W.conj().transpose(-1, -2) @ U @ H @ A[:, None] @ S
+    K, Dk = W.shape[1], W.shape[3]
+    b = S.reshape(K, Dk, -1)[None]
+
+    def q(x):
+        return 0.5 * torch.erfc(x / np.sqrt(2.0))
+
+    return (q(b.real * Y.real / varrho) + q(b.imag * Y.imag / varrho)).mean(-1).sum()
+
+
+def test_closed_form_gradients_equal_autograd():
+    H = mser_channels(3, SMALL, seed=5)
+    rng = np.random.default_rng(6)
+    d = random_design(H, SMALL, rng)
+    S = sample_symbol_vectors(4, 32, rng)
+    varrho = 0.3
+    t = {k: torch.tensor(v, requires_grad=True) for k, v in zip("FVUW", d)}
+    theta_f = torch.tensor(np.angle(d.F), requires_grad=True)
+    theta_u = torch.tensor(np.angle(d.U), requires_grad=True)
+    Ht, St = torch.tensor(H), torch.tensor(S)
+    _kde_torch(Ht, t["F"], t["V"], t["U"], t["W"], St, varrho).backward()
+    _kde_torch(Ht, torch.exp(1j * theta_f), torch.tensor(d.V), torch.exp(1j * theta_u), torch.tensor(d.W), St,
+               varrho).backward()
+    g = gradients(H, d, S, varrho)
+    # torch's .grad of a real loss on a complex leaf is dL/dRe + j dL/dIm = 2 dL/dz*: the convention of (16)-(21)
+    for name in "FVUW":
+        np.testing.assert_allclose(g[name], t[name].grad.numpy(), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(g["theta_F"], theta_f.grad.numpy(), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(g["theta_U"], theta_u.grad.numpy(), rtol=1e-9, atol=1e-12)
+
+
+def test_alignment_design_meets_the_constraints():
+    H = mser_channels(4, SMALL, seed=7)
+    d = dft_alignment(H, SMALL, power=2.0)
+    assert d.F.shape == (4, 16, 4) and d.V.shape == (4, 4, 4) and d.U.shape == (4, 2, 2, 4) and d.W.shape == (4, 2, 2, 2)
+    np.testing.assert_allclose(np.abs(d.F), 1.0)
+    np.testing.assert_allclose(np.abs(d.U), 1.0)
+    np.testing.assert_allclose(np.linalg.norm(d.F @ d.V, axis=(1, 2)) ** 2, 2.0)  # eq. (26)
+    np.testing.assert_allclose(np.linalg.norm(np.conj(np.swapaxes(d.U, -1, -2)) @ d.W, axis=-2), 1.0)
+    # zero forcing on the effective channel: no inter-stream interference at the outputs
+    E = np.conj(np.swapaxes(d.W, -1, -2)) @ d.U @ H @ (d.F @ d.V)[:, None]
+    off = E.reshape(4, 4, 4) * (1 - np.eye(4))
+    assert np.max(np.abs(off)) < 1e-10
+
+
+def test_gradient_descent_lowers_the_ser_and_is_reproducible():
+    H = mser_channels(6, SMALL, seed=8)
+    sigma = float(noise_std(10.0))
+    start = dft_alignment(H, SMALL)
+    steps = GdSteps(mu_p=1e-3, mu_w=1e-2, mu_theta_u=1e-2, mu_theta_f=1e-2)
+    d1 = gd(H, SMALL, sigma, iterations=40, steps=steps, n_samples=64, seed=1)
+    d2 = gd(H, SMALL, sigma, iterations=40, steps=steps, n_samples=64, seed=1)
+    np.testing.assert_array_equal(d1.F, d2.F)
+    before = ser_semi_analytic(H, *start, sigma).mean()
+    after = ser_semi_analytic(H, *d1, sigma).mean()
+    assert after < before, (before, after)
+    np.testing.assert_allclose(np.abs(d1.F), 1.0)
+    np.testing.assert_allclose(np.linalg.norm(d1.F @ d1.V, axis=(1, 2)) ** 2, 1.0)
+    with pytest.raises(ConfigError):
+        gd(H, MserSizes(**{**SMALL.__dict__, "constellation": "16qam"}), sigma, iterations=1)
