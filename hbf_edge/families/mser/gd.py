@@ -154,10 +154,13 @@ def random_design(H: np.ndarray, sizes: MserSizes, rng: np.random.Generator, pow
 
 
 def gd(H: np.ndarray, sizes: MserSizes, sigma: float, iterations: int = 500, steps: GdSteps = DEFAULT_STEPS,
-       n_samples: int = 128, seed: int = 0, start: Design | None = None, power: float = 1.0) -> Design:
+       n_samples: int = 128, seed: int = 0, start: Design | None = None, power: float = 1.0,
+       symbols: np.ndarray | None = None) -> Design:
     """Algorithm 1 (eq. 22-26) for ``iterations`` iterations from ``start`` (default: the DFT
     alignment), one alternating pass per iteration: P, W (normalised), theta_U (W normalised),
-    theta_F, then (26).  ``sigma``: the noise std of the SNR designed for."""
+    theta_F, then (26).  ``sigma``: the noise std of the SNR designed for.  ``symbols``
+    ``[iterations, D, J]``: the sample of each iteration (default: ``n_samples`` fresh ones
+    drawn with ``seed``)."""
     if sizes.constellation != "qpsk":
         raise ConfigError("MSER gradient descent is implemented for QPSK (16-QAM's eq. 47-48 are not yet)")
     if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 0:
@@ -166,8 +169,8 @@ def gd(H: np.ndarray, sizes: MserSizes, sigma: float, iterations: int = 500, ste
     d = dft_alignment(H, sizes, power) if start is None else start
     varrho = steps.kappa * sigma / np.sqrt(2.0)
     rng = np.random.default_rng(seed)
-    for _ in range(iterations):
-        S = sample_symbol_vectors(sizes.n_total_streams, n_samples, rng)
+    for t in range(iterations):
+        S = sample_symbol_vectors(sizes.n_total_streams, n_samples, rng) if symbols is None else symbols[t]
         V = d.V - steps.mu_p * gradients(H, d, S, varrho)["V"]  # (22)
         d = d._replace(V=V)
         W = d.W - steps.mu_w * gradients(H, d, S, varrho)["W"]  # (23)

@@ -76,3 +76,37 @@ def test_gradient_descent_lowers_the_ser_and_is_reproducible():
     np.testing.assert_allclose(np.linalg.norm(d1.F @ d1.V, axis=(1, 2)) ** 2, 1.0)
     with pytest.raises(ConfigError):
         gd(H, MserSizes(**{**SMALL.__dict__, "constellation": "16qam"}), sigma, iterations=1)
+
+
+def test_network_at_initialisation_is_gradient_descent():
+    """Spec 2.3: alpha = mu, O = 0, rho = varrho make the unfolded network L GD iterations with
+    the same symbol sets (the torch closed forms against the numpy ones)."""
+    from hbf_edge.families.mser.model import MserNet
+
+    H = mser_channels(3, SMALL, seed=9)
+    steps = GdSteps(mu_p=1e-3, mu_w=1e-2, mu_theta_u=1e-2, mu_theta_f=1e-2)
+    net = MserNet(SMALL, 3, steps, n_samples=16, seed=4)
+    sigma = float(noise_std(10.0))
+    start = dft_alignment(H, SMALL)
+    with torch.no_grad():
+        out = net(torch.from_numpy(H), [torch.from_numpy(x) for x in start], torch.full((3,), sigma, dtype=torch.float64))
+    ref = gd(H, SMALL, sigma, iterations=3, steps=steps, start=start, symbols=net.symbols.numpy())
+    for a, b in zip(out, ref):
+        np.testing.assert_allclose(a.numpy(), b, rtol=0, atol=1e-12)
+
+
+def test_ser_loss_is_the_semi_analytic_ser_bound():
+    from hbf_edge.families.mser.model import loss_vectors, ser_loss
+    from hbf_edge.families.mser.system import all_symbol_vectors
+
+    H = mser_channels(3, SMALL, seed=10)
+    d = dft_alignment(H, SMALL)
+    sigma = float(noise_std(5.0))
+    loss = ser_loss(*(torch.from_numpy(x) for x in (H, *d)), torch.full((3,), sigma, dtype=torch.float64),
+                    torch.from_numpy(all_symbol_vectors(4))).numpy()
+    exact = ser_semi_analytic(H, *d, sigma)
+    # loss - exact = mean p_R p_I: between 0 and the exact SER, and negligible at a low SER
+    assert np.all(loss >= exact - 1e-12) and np.all(loss <= 2 * exact + 1e-12)
+    low = exact < 0.02
+    assert low.any() and np.all(loss[low] <= exact[low] * 1.01 + 1e-12)
+    assert loss_vectors(SMALL).shape == (4, 256)  # 4^4 vectors: all of them

@@ -1,0 +1,173 @@
+"""The MSER deep-unfolding network (Section IV-A, eq. 27-30) in torch, and its loss.
+
+Each layer is one pass of Algorithm 1 (:mod:`hbf_edge.families.mser.gd`) whose fixed step sizes
+become trainable per-entry matrices ``alpha`` with trainable offsets ``O``, and whose kernel width
+becomes a trainable width per update: ``rho_Pk, rho_Wk, rho_thetaUk, rho_thetaF`` (spec 2.3).
+
+Choices where the paper is silent or garbled (``../shared/specs/mser.md``; each is tested):
+
+* initialised at the GD steps (``alpha = mu``, ``O = 0``, ``rho = varrho``) the network **is**
+  L iterations of GD with the same symbol sets (spec 5.15; the paper: "initialized randomly");
+* the angle steps and offsets are real (the text says complex, which would make theta complex;
+  spec 5.10); only the last layer's theta_F uses the plain GD step (25) (spec 5.11);
+* widths are relative to the noise, ``rho = r sigma_n`` with ``log r`` trained, so one model
+  serves every SNR (the paper trains one network per SNR with absolute widths);
+* ``alpha = mu o a`` with ``a`` trained from 1 (relative, as UPGA's steps), offsets ``O`` in units
+  of the step (``O = mu o o``), so Adam's step means the same for every kind of variable;
+* a fixed seeded symbol set ``S^l`` per layer (a buffer), so the network is deterministic;
+* the loss is the exact-width semi-analytic SER without the product term, ``p_R + p_I`` per
+  stream over a fixed set of ``J_loss`` vectors (spec 2.5: eq. (31) lost its signs and width).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from torch import nn
+
+from hbf_edge.families.mser.gd import DEFAULT_STEPS, Design, GdSteps
+from hbf_edge.families.mser.system import MserSizes, all_symbol_vectors, sample_symbol_vectors
+
+__all__ = ["MserNet", "kde_gradients", "ser_loss", "loss_vectors", "LOSS_VECTORS"]
+
+LOSS_VECTORS = 256
+
+
+def _h(x: torch.Tensor) -> torch.Tensor:
+    return x.conj().transpose(-1, -2)
+
+
+def _normalise(U: torch.Tensor, W: torch.Tensor) -> torch.Tensor:
+    return W / torch.linalg.vector_norm(_h(U) @ W, dim=-2, keepdim=True)
+
+
+def _scale(F: torch.Tensor, V: torch.Tensor, power: float) -> torch.Tensor:
+    return V * (math.sqrt(power) / torch.linalg.matrix_norm(F @ V)[:, None, None])
+
+
+def kde_gradients(H: torch.Tensor, F: torch.Tensor, V: torch.Tensor, U: torch.Tensor, W: torch.Tensor,
+                  S: torch.Tensor, rho: torch.Tensor, which: str) -> torch.Tensor:
+    """The closed-form gradient (spec 2.1, :func:`hbf_edge.families.mser.gd.gradients`) of the
+    KDE objective with kernel width ``rho [B, K]`` (per user) for one variable: ``V`` (user k's
+    columns weighted by ``rho[:, k]`` for every user's samples), ``W``, ``theta_U`` (per user
+    with that user's width) or ``theta_F`` (``rho [B, 1]``, one width)."""
+    K, Dk = W.shape[1], W.shape[3]
+    J = S.shape[1]
+    A = F @ V
+    G = U @ H @ A[:, None]  # [B, K, Rr, D]
+    Y = _h(W) @ G @ S  # [B, K, Dk, J]
+    Sk = S.reshape(K, Dk, J)[None]
+
+    def beta_s(r: torch.Tensor) -> torch.Tensor:  # Beta_k S^H scaled by c, r broadcast [B, K or 1, 1, 1]
+        beta = (torch.exp(-Y.real ** 2 / (2 * r ** 2)) * Sk.real
+                + 1j * torch.exp(-Y.imag ** 2 / (2 * r ** 2)) * Sk.imag)
+        return (beta @ _h(S)[None]) / (J * math.sqrt(2 * math.pi) * r)
+
+    if which == "W":
+        return -G @ _h(beta_s(rho[:, :, None, None]))
+    if which == "theta_U":
+        grad_u = -W @ beta_s(rho[:, :, None, None]) @ _h(A)[:, None] @ _h(H)
+        return torch.imag(U.conj() * grad_u)
+    back = _h(H) @ _h(U) @ W  # [B, K, Nt, Dk]
+    if which == "theta_F":
+        Z = torch.sum(back @ beta_s(rho[:, :1, None, None]), dim=1)
+        return torch.imag(F.conj() * (-Z @ _h(V)))
+    if which == "V":  # user k's columns of grad_V, each with its own width rho_Pk
+        cols = []
+        for k in range(K):
+            Z = torch.sum(back @ beta_s(rho[:, k:k + 1, None, None]), dim=1)
+            cols.append((-_h(F) @ Z)[..., k * Dk:(k + 1) * Dk])
+        return torch.cat(cols, dim=-1)
+    raise ValueError(which)
+
+
+def ser_loss(H: torch.Tensor, F: torch.Tensor, V: torch.Tensor, U: torch.Tensor, W: torch.Tensor,
+             sigma: torch.Tensor, S: torch.Tensor) -> torch.Tensor:
+    """Exact-width semi-analytic SER without the product term, ``p_R + p_I`` per stream, averaged
+    over the vectors ``S [D, J]`` and the streams: ``[B]`` (module notes)."""
+    K, Dk = W.shape[1], W.shape[3]
+    Y = _h(W) @ U @ H @ (F @ V)[:, None] @ S
+    rho = sigma[:, None, None, None] * torch.linalg.vector_norm(_h(U) @ W, dim=-2)[..., None] / math.sqrt(2.0)
+    b = S.reshape(K, Dk, -1)[None]
+    p = 0.5 * torch.erfc(b.real * Y.real / rho / math.sqrt(2.0)) + 0.5 * torch.erfc(b.imag * Y.imag / rho / math.sqrt(2.0))
+    return p.mean(dim=(1, 2, 3))
+
+
+class MserNet(nn.Module):
+    """L unfolded layers of Algorithm 1 (module notes), QPSK, float64.
+
+    ``forward(H, start, sigma)`` maps the initial design (``gd.dft_alignment``) to the output
+    design; ``H [B, K, N_r, N_t]`` complex, ``sigma [B]`` the noise std.
+    """
+
+    def __init__(self, sizes: MserSizes, n_layers: int, steps: GdSteps = DEFAULT_STEPS, n_samples: int = 128,
+                 seed: int = 0, power: float = 1.0) -> None:
+        super().__init__()
+        self.sizes, self.steps, self.power = sizes, steps, power
+        K, Rt, Rr, Nr, Nt, Dk = (sizes.n_users, sizes.n_rf_tx, sizes.n_rf_rx, sizes.n_rx, sizes.n_tx,
+                                 sizes.n_streams)
+        L = n_layers
+        c64 = torch.complex128
+
+        def ones(*shape, dtype=torch.float64):
+            return nn.Parameter(torch.ones(shape, dtype=dtype))
+
+        def zeros(*shape, dtype=torch.float64):
+            return nn.Parameter(torch.zeros(shape, dtype=dtype))
+
+        self.a_p, self.o_p = ones(L, K, Rt, Dk, dtype=c64), zeros(L, K, Rt, Dk, dtype=c64)  # (27)
+        self.a_w, self.o_w = ones(L, K, Rr, Dk, dtype=c64), zeros(L, K, Rr, Dk, dtype=c64)  # (28)
+        self.a_u, self.o_u = ones(L, K, Rr, Nr), zeros(L, K, Rr, Nr)  # (29), real (spec 5.10)
+        self.a_f, self.o_f = ones(max(L - 1, 0), Nt, Rt), zeros(max(L - 1, 0), Nt, Rt)  # (30), layers 0..L-2
+        r0 = math.log(steps.kappa / math.sqrt(2.0))  # rho = r sigma, r = kappa / sqrt 2 (= varrho)
+        self.log_r = nn.Parameter(torch.full((L, 3, K), r0, dtype=torch.float64))  # P_k, W_k, theta_Uk
+        self.log_r_f = nn.Parameter(torch.full((max(L - 1, 0),), r0, dtype=torch.float64))
+        rng = np.random.default_rng(seed)
+        S = np.stack([sample_symbol_vectors(sizes.n_total_streams, n_samples, rng) for _ in range(L)])
+        self.register_buffer("symbols", torch.from_numpy(S))  # [L, D, J]
+
+    @property
+    def n_layers(self) -> int:
+        return int(self.symbols.shape[0])
+
+    def layer(self, i: int, H: torch.Tensor, d: Design, sigma: torch.Tensor) -> Design:
+        """Layer ``i``: eq. (27)-(30) then (26)."""
+        st, S, K = self.steps, self.symbols[i], self.sizes.n_users
+        F, V, U, W = d
+        r = torch.exp(self.log_r[i])[None] * sigma[:, None, None]  # [B, 3, K]
+        mu_p = st.mu_p * self.a_p[i]  # [K, Rt, Dk]
+        step_p = torch.cat([mu_p[k] for k in range(K)], dim=-1)
+        off_p = torch.cat([st.mu_p * self.o_p[i, k] for k in range(K)], dim=-1)
+        V = V - step_p * kde_gradients(H, F, V, U, W, S, r[:, 0], "V") + off_p  # (27)
+        W = W - st.mu_w * self.a_w[i] * kde_gradients(H, F, V, U, W, S, r[:, 1], "W") + st.mu_w * self.o_w[i]  # (28)
+        W = _normalise(U, W)
+        theta_u = (torch.angle(U) - st.mu_theta_u * self.a_u[i] * kde_gradients(H, F, V, U, W, S, r[:, 2], "theta_U")
+                   + st.mu_theta_u * self.o_u[i])  # (29)
+        U = torch.exp(1j * theta_u)
+        W = _normalise(U, W)
+        if i < self.n_layers - 1:  # (30)
+            rf = torch.exp(self.log_r_f[i]) * sigma[:, None]
+            theta_f = (torch.angle(F) - st.mu_theta_f * self.a_f[i] * kde_gradients(H, F, V, U, W, S, rf, "theta_F")
+                       + st.mu_theta_f * self.o_f[i])
+        else:  # the last layer: the plain GD step (25) with the fixed mu and varrho (spec 5.11)
+            varrho = st.kappa / math.sqrt(2.0) * sigma[:, None]
+            theta_f = torch.angle(F) - st.mu_theta_f * kde_gradients(H, F, V, U, W, S, varrho, "theta_F")
+        F = torch.exp(1j * theta_f)
+        return Design(F, _scale(F, V, self.power / self.sizes.power_divisor), U, W)
+
+    def forward(self, H: torch.Tensor, start: Design, sigma: torch.Tensor) -> Design:
+        d = Design(*start)
+        for i in range(self.n_layers):
+            d = self.layer(i, H, d, sigma)
+        return d
+
+
+def loss_vectors(sizes: MserSizes, seed: int = 0) -> torch.Tensor:
+    """The fixed transmit vectors of the training loss: all of them when ``4^D <= 1024``, else
+    ``LOSS_VECTORS`` seeded samples, ``[D, J]``."""
+    D = sizes.n_total_streams
+    if 4 ** D <= 1024:
+        return torch.from_numpy(all_symbol_vectors(D))
+    return torch.from_numpy(sample_symbol_vectors(D, LOSS_VECTORS, np.random.default_rng(seed + 7)))
