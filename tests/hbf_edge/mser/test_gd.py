@@ -110,3 +110,26 @@ def test_ser_loss_is_the_semi_analytic_ser_bound():
     low = exact < 0.02
     assert low.any() and np.all(loss[low] <= exact[low] * 1.01 + 1e-12)
     assert loss_vectors(SMALL).shape == (4, 256)  # 4^4 vectors: all of them
+
+
+def test_training_lowers_the_validation_ser_and_is_reproducible():
+    from hbf_edge.families.mser.train import MserTrainConfig, train_mser
+
+    H = mser_channels(48, SMALL, seed=11)
+    cfg = MserTrainConfig(n_layers=2, epochs=3, batch_size=10, n_samples=16, snr_db_min=5.0, snr_db_max=15.0,
+                          steps=GdSteps(mu_p=1e-3, mu_w=1e-2, mu_theta_u=1e-2, mu_theta_f=1e-2))
+    m1, h1 = train_mser(H[:40], H[40:], SMALL, cfg, progress=False)
+    m2, h2 = train_mser(H[:40], H[40:], SMALL, cfg, progress=False)
+    assert h1 == h2 and all(torch.equal(a, b) for a, b in zip(m1.state_dict().values(), m2.state_dict().values()))
+    from hbf_edge.families.mser.model import MserNet, loss_vectors, ser_loss
+    from hbf_edge.families.mser.train import starts
+
+    def val(model):
+        sigma = torch.from_numpy(noise_std(np.random.default_rng(cfg.seed + 2).uniform(5.0, 15.0, 8)))
+        with torch.no_grad():
+            Hv = torch.from_numpy(H[40:])
+            return float(ser_loss(Hv, *model(Hv, starts(H[40:], SMALL), sigma), sigma, loss_vectors(SMALL)).mean())
+
+    kept = val(m1)  # the best epoch's parameters, better than the GD-equal initial network
+    assert len(h1) == 3 and kept == pytest.approx(min(r["val_loss"] for r in h1), rel=1e-12)
+    assert kept < val(MserNet(SMALL, 2, cfg.steps, cfg.n_samples, seed=cfg.seed))

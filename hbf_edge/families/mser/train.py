@@ -1,0 +1,100 @@
+"""Training of the MSER network (Section IV-B, VI-B; spec 2.5).
+
+Adam on the exact-width SER loss (:func:`hbf_edge.families.mser.model.ser_loss`) averaged over
+the batch; the paper's schedule ``lr 0.5^floor(t / 10)`` with ``t`` the epoch (read per batch it
+stops training within a few epochs, spec 5.9); one SNR per sample drawn uniformly in dB over a
+range (widths are relative to the noise, so one model serves the range); the parameters of the
+epoch with the lowest validation loss are kept.  Seeded: channels, SNR draws and shuffling.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from hbf_edge.errors import ConfigError
+from hbf_edge.families.mser.gd import DEFAULT_STEPS, GdSteps, dft_alignment
+from hbf_edge.families.mser.model import MserNet, loss_vectors, ser_loss
+from hbf_edge.families.mser.system import MserSizes, noise_std
+
+__all__ = ["MserTrainConfig", "train_mser", "starts"]
+
+
+@dataclasses.dataclass(frozen=True)
+class MserTrainConfig:
+    """Training settings (spec 2.5: the paper's 500 channels, batch 20; [C] 30 epochs, 0.02)."""
+
+    n_layers: int = 15
+    epochs: int = 30
+    batch_size: int = 20
+    lr: float = 0.02
+    halve_every: int = 10
+    snr_db_min: float = 5.0
+    snr_db_max: float = 25.0
+    n_samples: int = 128
+    seed: int = 0
+    steps: GdSteps = DEFAULT_STEPS
+
+    def __post_init__(self) -> None:
+        for name in ("n_layers", "epochs", "batch_size", "halve_every", "n_samples"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ConfigError(f"{name} must be an integer >= 1, got {v!r}")
+        if not (self.lr > 0 and self.snr_db_min <= self.snr_db_max):
+            raise ConfigError("lr must be > 0 and snr_db_min <= snr_db_max")
+
+
+def starts(H: np.ndarray, sizes: MserSizes) -> list[torch.Tensor]:
+    """The alignment initialisation of every channel, as torch tensors ``[F, V, U, W]``."""
+    return [torch.from_numpy(x) for x in dft_alignment(H, sizes)]
+
+
+def train_mser(H_train: np.ndarray, H_val: np.ndarray, sizes: MserSizes, config: MserTrainConfig,
+               progress: bool = True) -> tuple[MserNet, list[dict[str, Any]]]:
+    """Train :class:`MserNet`; returns the kept model and the history per epoch (train and
+    validation loss, learning rate)."""
+    H_train, H_val = sizes.check_channels(H_train, "training channels"), sizes.check_channels(H_val, "validation channels")
+    torch.manual_seed(config.seed)
+    rng = np.random.default_rng(config.seed + 1)
+    model = MserNet(sizes, config.n_layers, config.steps, config.n_samples, seed=config.seed)
+    S_loss = loss_vectors(sizes, config.seed)
+    Ht, Hv = torch.from_numpy(H_train), torch.from_numpy(H_val)
+    start_t, start_v = starts(H_train, sizes), starts(H_val, sizes)
+    sigma_v = torch.from_numpy(noise_std(np.random.default_rng(config.seed + 2).uniform(
+        config.snr_db_min, config.snr_db_max, len(H_val))))
+    opt = torch.optim.Adam(model.parameters(), lr=config.lr)
+    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=config.halve_every, gamma=0.5)
+
+    def val_loss() -> float:
+        with torch.no_grad():
+            return float(ser_loss(Hv, *model(Hv, start_v, sigma_v), sigma_v, S_loss).mean())
+
+    best, best_state, history = val_loss(), copy.deepcopy(model.state_dict()), []
+    n = len(H_train)
+    bar = tqdm(range(config.epochs), desc="train MSER", unit="epoch", disable=not progress, leave=False)
+    for epoch in bar:
+        order = rng.permutation(n)
+        sigma = torch.from_numpy(noise_std(rng.uniform(config.snr_db_min, config.snr_db_max, n)))
+        losses = []
+        for lo in range(0, n, config.batch_size):
+            idx = torch.from_numpy(order[lo:lo + config.batch_size])
+            design = model(Ht[idx], [x[idx] for x in start_t], sigma[idx])
+            loss = ser_loss(Ht[idx], *design, sigma[idx], S_loss).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            losses.append(loss.item())
+        record = {"epoch": epoch + 1, "loss": float(np.mean(losses)), "val_loss": val_loss(),
+                  "lr": sched.get_last_lr()[0]}
+        history.append(record)
+        sched.step()
+        if record["val_loss"] < best:
+            best, best_state = record["val_loss"], copy.deepcopy(model.state_dict())
+        bar.set_postfix(val=f"{record['val_loss']:.3g}")
+    model.load_state_dict(best_state)
+    return model, history
