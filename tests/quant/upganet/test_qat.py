@@ -110,8 +110,8 @@ def test_evaluate_runs_a_quantized_upganet_through_its_quantized_network(tmp_pat
     assert main(["evaluate", str(qdir), "--compare", str(fdir), "--test-size", "5", "--snr", "12",
                  "--iterations", "2", "--out", str(out), "--quiet"]) == 0
     res = json.loads((out / "results.json").read_text())
-    assert set(res["sum_rate"]) == {"upganet_j1_q2", "upganet_j1", "pga", "zf"}
-    assert res["sum_rate"]["upganet_j1_q2"] != res["sum_rate"]["upganet_j1"]  # 2-bit phases change the design
+    assert set(res["sum_rate"]) == {"upganet_i2_j1_q2", "upganet_i2_j1", "pga", "pga_tuned", "zf"}
+    assert res["sum_rate"]["upganet_i2_j1_q2"] != res["sum_rate"]["upganet_i2_j1"]  # 2-bit phases change the design
 
 
 def test_malformed_sensing_section_is_a_model_dir_error(tmp_path):
