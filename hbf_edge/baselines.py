@@ -18,7 +18,7 @@ import numpy as np
 from hbf_edge.channels import ula_response, validate_miso_channels
 from hbf_edge.errors import ConfigError
 
-__all__ = ["zero_forcing", "omp_hybrid", "sum_rate_np"]
+__all__ = ["zero_forcing", "omp_hybrid", "omp_factorise", "sum_rate_np"]
 
 
 def _check_power(p_t: np.ndarray, batch: int) -> np.ndarray:
@@ -62,29 +62,37 @@ def omp_hybrid(
     F : ndarray [B, N, M] (unit-modulus entries), W : ndarray [B, M, K]
     """
     H = validate_miso_channels(H)
-    B, N, K = H.shape
+    B = H.shape[0]
+    F, W = omp_factorise(zero_forcing(H, p_t), n_rf, grid_size)
+    W = W * (np.sqrt(_check_power(p_t, B)) / np.linalg.norm(F @ W, axis=(1, 2)))[:, None, None]
+    return F, W
+
+
+def omp_factorise(target: np.ndarray, n_rf: int, grid_size: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """``target [B, N, D] ~= F X_BB`` with ``F`` ``n_rf`` unit-modulus atoms ``sqrt(N) a(u)`` of
+    an ``N``-element half-wavelength ULA on ``grid_size`` points of ``u = sin phi`` in [-1, 1)
+    (default ``4 N``), chosen by OMP (El Ayach et al. 2014, Alg. 1), and ``X_BB`` the least-squares
+    fit (not scaled).  Returns ``F [B, N, n_rf]``, ``X_BB [B, n_rf, D]``."""
+    B, N, _ = target.shape
     if n_rf < 1:
         raise ConfigError(f"n_rf must be >= 1, got {n_rf}")
     grid_size = 4 * N if grid_size is None else int(grid_size)
     if grid_size < n_rf:
         raise ConfigError(f"grid_size ({grid_size}) must be >= n_rf ({n_rf})")
-    f_opt = zero_forcing(H, p_t)
     u = -1.0 + 2.0 * np.arange(grid_size) / grid_size
     atoms = ula_response(np.arcsin(u), N) * np.sqrt(N)  # [G, N], unit modulus
-    residual = f_opt.copy()
+    residual = target.copy()
     F = np.zeros((B, N, n_rf), dtype=np.complex128)
     for m in range(n_rf):
         psi = np.einsum("gn,bnk->bgk", atoms.conj(), residual)  # A^H F_res
         best = np.argmax(np.sum(np.abs(psi) ** 2, axis=2), axis=1)
         F[:, :, m] = atoms[best]
         Fm = F[:, :, : m + 1]
-        W = np.linalg.pinv(Fm) @ f_opt
-        residual = f_opt - Fm @ W
+        W = np.linalg.pinv(Fm) @ target
+        residual = target - Fm @ W
         norm = np.linalg.norm(residual, axis=(1, 2))
         residual = residual / np.where(norm > 0, norm, 1.0)[:, None, None]
-    W = np.linalg.pinv(F) @ f_opt
-    W = W * (np.sqrt(_check_power(p_t, B)) / np.linalg.norm(F @ W, axis=(1, 2)))[:, None, None]
-    return F, W
+    return F, np.linalg.pinv(F) @ target
 
 
 def sum_rate_np(H: np.ndarray, X: np.ndarray, noise: float | np.ndarray) -> np.ndarray:
