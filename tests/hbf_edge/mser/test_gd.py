@@ -133,3 +133,17 @@ def test_training_lowers_the_validation_ser_and_is_reproducible():
     kept = val(m1)  # the best epoch's parameters, better than the GD-equal initial network
     assert len(h1) == 3 and kept == pytest.approx(min(r["val_loss"] for r in h1), rel=1e-12)
     assert kept < val(MserNet(SMALL, 2, cfg.steps, cfg.n_samples, seed=cfg.seed))
+
+
+def test_best_of_starts_keeps_the_lowest_ser_per_channel():
+    from hbf_edge.families.mser.gd import gd_best_of
+
+    H = mser_channels(8, SMALL, seed=12)
+    sigma = float(noise_std(10.0))
+    steps = GdSteps(mu_p=1e-3, mu_w=1e-2, mu_theta_u=1e-2, mu_theta_f=1e-2)
+    rng = np.random.default_rng(0)
+    runs = [gd(H, SMALL, sigma, 10, steps, 32, seed=0)]
+    runs += [gd(H, SMALL, sigma, 10, steps, 32, seed=i, start=random_design(H, SMALL, rng)) for i in (1, 2)]
+    each = np.stack([ser_semi_analytic(H, *d, sigma) for d in runs])
+    best = ser_semi_analytic(H, *gd_best_of(H, SMALL, sigma, starts=3, iterations=10, steps=steps, n_samples=32), sigma)
+    np.testing.assert_allclose(best, each.min(axis=0), rtol=1e-12, atol=1e-300)
