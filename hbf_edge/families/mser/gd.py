@@ -34,10 +34,11 @@ from typing import NamedTuple
 import numpy as np
 
 from hbf_edge.errors import ConfigError
+from hbf_edge.families.mser.ser import ser_semi_analytic
 from hbf_edge.families.mser.system import MserSizes, sample_symbol_vectors
 
 __all__ = ["Design", "GdSteps", "gradients", "normalise_combiners", "scale_power", "dft_alignment",
-           "random_design", "gd", "gd_best_of", "DEFAULT_STEPS"]
+           "random_design", "gd", "gd_best_of", "tune_steps", "DEFAULT_STEPS"]
 
 
 class Design(NamedTuple):
@@ -189,8 +190,6 @@ def gd_best_of(H: np.ndarray, sizes: MserSizes, sigma: float, starts: int = 5, i
     """The paper's GD baseline (Sec. VI-A): Algorithm 1 from ``starts`` initial points -- the
     DFT alignment and ``starts - 1`` random ones (seeded) -- keeping per channel the design
     with the lowest exact SER (an upper bound on what one run achieves; the paper: best of 50)."""
-    from hbf_edge.families.mser.ser import ser_semi_analytic
-
     if isinstance(starts, bool) or not isinstance(starts, int) or starts < 1:
         raise ConfigError(f"starts must be an integer >= 1, got {starts!r}")
     H = sizes.check_channels(H)
@@ -207,3 +206,36 @@ def gd_best_of(H: np.ndarray, sizes: MserSizes, sigma: float, starts: int = 5, i
         best = Design(*(np.where(better.reshape((-1,) + (1,) * (a.ndim - 1)), a, b) for a, b in zip(d, best)))
         best_ser = np.minimum(ser, best_ser)
     return best
+
+
+def tune_steps(H_val: np.ndarray, sizes: MserSizes, sigma: float, iterations: int,
+               start: GdSteps = DEFAULT_STEPS, n_samples: int = 128, seed: int = 0, sweeps: int = 2,
+               factor: float = 4.0) -> tuple[GdSteps, list[dict[str, float]]]:
+    """Fixed GD steps chosen on validation channels (spec 2.2: the paper gives none): coordinate
+    search over the four steps, each moved by ``factor`` or ``1 / factor`` while the mean exact
+    SER of ``iterations`` GD iterations at ``sigma`` falls; ``sweeps`` passes.  Returns the steps
+    and the accepted moves (``{"step", "value", "ser"}``).
+
+    The steps differ by orders of magnitude and matter: on the embedded configuration at 15 dB
+    the default steps give GD-8 an SER of 0.026 on 50 validation channels, the tuned ones 0.0087,
+    with the analog precoder's step 256 times larger (README, "MSER, in progress")."""
+    names = ("mu_p", "mu_w", "mu_theta_u", "mu_theta_f")
+    values = {n: getattr(start, n) for n in names}
+
+    def score(v: dict[str, float]) -> float:
+        d = gd(H_val, sizes, sigma, iterations, GdSteps(**v, kappa=start.kappa), n_samples, seed)
+        return float(np.mean(ser_semi_analytic(H_val, *d, sigma, sizes.constellation)))
+
+    best = score(values)
+    moves = [{"step": "start", "value": 0.0, "ser": best}]
+    for _ in range(sweeps):
+        for name in names:
+            for f in (factor, 1.0 / factor):
+                while True:
+                    trial = {**values, name: values[name] * f}
+                    s = score(trial)
+                    if not s < best:
+                        break
+                    best, values = s, trial
+                    moves.append({"step": name, "value": trial[name], "ser": s})
+    return GdSteps(**values, kappa=start.kappa), moves

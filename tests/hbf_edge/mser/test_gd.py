@@ -147,3 +147,15 @@ def test_best_of_starts_keeps_the_lowest_ser_per_channel():
     each = np.stack([ser_semi_analytic(H, *d, sigma) for d in runs])
     best = ser_semi_analytic(H, *gd_best_of(H, SMALL, sigma, starts=3, iterations=10, steps=steps, n_samples=32), sigma)
     np.testing.assert_allclose(best, each.min(axis=0), rtol=1e-12, atol=1e-300)
+
+
+def test_step_tuning_only_accepts_moves_that_lower_the_validation_ser():
+    from hbf_edge.families.mser.gd import tune_steps
+
+    H = mser_channels(10, SMALL, seed=13)
+    sigma = float(noise_std(15.0))
+    steps, moves = tune_steps(H, SMALL, sigma, iterations=4, n_samples=32, sweeps=1)
+    sers = [m["ser"] for m in moves]
+    assert len(sers) > 1 and all(b < a for a, b in zip(sers, sers[1:]))  # the default steps are not the best
+    final = ser_semi_analytic(H, *gd(H, SMALL, sigma, 4, steps, 32, seed=0), sigma).mean()
+    assert final == pytest.approx(sers[-1], rel=1e-12)
