@@ -159,3 +159,12 @@ def test_step_tuning_only_accepts_moves_that_lower_the_validation_ser():
     assert len(sers) > 1 and all(b < a for a, b in zip(sers, sers[1:]))  # the default steps are not the best
     final = ser_semi_analytic(H, *gd(H, SMALL, sigma, 4, steps, 32, seed=0), sigma).mean()
     assert final == pytest.approx(sers[-1], rel=1e-12)
+
+
+def test_study_command_reports_every_design(capsys):
+    from hbf_edge.families.mser.study import run
+
+    out = run(SMALL, layers=2, epochs=1, snr_test=(10.0,), tune=False, n_test=5, n_samples=16)
+    row = out["ser"]["10"]
+    assert set(row) == {"alignment", "gd2", "network", "gd200"} and all(0 <= v <= 1 for v in row.values())
+    assert out["steps_l"] == [1e-4, 3e-3, 3e-3, 3e-3] and len(out["val_loss"]) == 1
