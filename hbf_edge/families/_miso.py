@@ -5,8 +5,9 @@ ones, the user's channel files (a toolkit dataset or a plain array), and ``hbf-e
 
 A model records the mean per-user gain of its training channels (``channel_gain_db``).  The
 unfolded steps are tuned to it: a channel ``c H`` at power ``P_t`` is the problem ``H`` at
-``c^2 P_t``, so a scale shift moves the network off the SNRs it learned (issue 19: a model of
-the ``paper`` scale lost 23 % on ``authors``-scale channels).  A user's channels that depart by
+``c^2 P_t`` with a W-step ``c^2`` times longer, so a scale shift moves the network off what it
+learned (README: a ``paper``-scale model on ``authors``-scale channels ends 12 % below the
+model trained there at 0 dB, under its own initialisation).  A user's channels that depart by
 more than ``GAIN_MARGIN_DB`` get a one-line warning; a family whose objective allows it
 (``rescalable``) can design on channels scaled onto the training gain and map the design back
 exactly (``hbf-edge evaluate --rescale-channels``).
@@ -69,10 +70,6 @@ class MisoChannels:
     def draw_channels(self, config: Any, count: int, seed: int) -> np.ndarray:
         """``count`` Saleh-Valenzuela channels like the model's training ones (N, K, paths, scale)."""
         return saleh_valenzuela_like(config, count, seed)
-
-    def channel_stats(self, H: np.ndarray) -> dict[str, float]:
-        """What a model records of its training channels: ``channel_gain_db``."""
-        return {"channel_gain_db": round(channel_gain_db(H), 4)}
 
     def read_channels(self, path: Path, config: Any | None = None, split: str = "test") -> np.ndarray:
         """Channels ``[B, N, K]`` from a file (``split`` is for datasets with splits; MISO files

@@ -91,7 +91,8 @@ def ser_loss(H: torch.Tensor, F: torch.Tensor, V: torch.Tensor, U: torch.Tensor,
     Y = _h(W) @ U @ H @ (F @ V)[:, None] @ S
     rho = sigma[:, None, None, None] * torch.linalg.vector_norm(_h(U) @ W, dim=-2)[..., None] / math.sqrt(2.0)
     b = S.reshape(K, Dk, -1)[None]
-    p = 0.5 * torch.erfc(b.real * Y.real / rho / math.sqrt(2.0)) + 0.5 * torch.erfc(b.imag * Y.imag / rho / math.sqrt(2.0))
+    root2 = math.sqrt(2.0)
+    p = 0.5 * torch.erfc(b.real * Y.real / rho / root2) + 0.5 * torch.erfc(b.imag * Y.imag / rho / root2)
     return p.mean(dim=(1, 2, 3))
 
 

@@ -30,9 +30,9 @@ def _steps(s: GdSteps) -> list[float]:
     return [s.mu_p, s.mu_w, s.mu_theta_u, s.mu_theta_f]
 
 
-def run(sizes: MserSizes, layers: int = 8, epochs: int = 20, lr: float = 0.02, snr_train: tuple[float, float] = (15.0, 15.0),
-        snr_test: Sequence[float] = (5.0, 15.0, 25.0), tune: bool = True, n_test: int = 300, n_samples: int = 64
-        ) -> dict[str, Any]:
+def run(sizes: MserSizes, layers: int = 8, epochs: int = 20, lr: float = 0.02,
+        snr_train: tuple[float, float] = (15.0, 15.0), snr_test: Sequence[float] = (5.0, 15.0, 25.0),
+        tune: bool = True, n_test: int = 300, n_samples: int = 64) -> dict[str, Any]:
     """The measurement (module notes); ``tune=False`` keeps the spec's steps (``DEFAULT_STEPS``)."""
     out: dict[str, Any] = {"sizes": sizes.__dict__, "layers": layers, "epochs": epochs, "lr": lr}
     H_val = mser_channels(50, sizes, seed=7)

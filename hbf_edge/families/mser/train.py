@@ -58,7 +58,8 @@ def train_mser(H_train: np.ndarray, H_val: np.ndarray, sizes: MserSizes, config:
                progress: bool = True) -> tuple[MserNet, list[dict[str, Any]]]:
     """Train :class:`MserNet`; returns the kept model and the history per epoch (train and
     validation loss, learning rate)."""
-    H_train, H_val = sizes.check_channels(H_train, "training channels"), sizes.check_channels(H_val, "validation channels")
+    H_train = sizes.check_channels(H_train, "training channels")
+    H_val = sizes.check_channels(H_val, "validation channels")
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed + 1)
     model = MserNet(sizes, config.n_layers, config.steps, config.n_samples, seed=config.seed)

@@ -27,8 +27,9 @@ def train_config(s: UpgaTrain, **changes: Any) -> Any:
     """The training loop's :class:`hbf_edge.training.TrainConfig` of these settings."""
     from hbf_edge.training import TrainConfig
 
-    values = dict(n_antennas=s.n_antennas, n_rf=s.n_rf, n_users=s.n_users, n_paths=s.paths, channel_scale=s.channel_scale, n_layers=s.layers,
-                  n_inner=s.inner, train_size=s.train_size, epochs=s.epochs, batch_size=s.batch_size, lr=s.lr,
+    values = dict(n_antennas=s.n_antennas, n_rf=s.n_rf, n_users=s.n_users, n_paths=s.paths,
+                  channel_scale=s.channel_scale, n_layers=s.layers, n_inner=s.inner, train_size=s.train_size,
+                  epochs=s.epochs, batch_size=s.batch_size, lr=s.lr,
                   lr_decay=s.lr_decay, snr_db_min=s.snr_min, snr_db_max=s.snr_max, mu0=s.mu0, lambda0=s.lambda0,
                   layer_loss=s.layer_loss, steps=s.steps, seed=s.seed, precision=s.precision)
     values.update(changes)
