@@ -59,7 +59,7 @@ class HardwareOptions:
     def recipe(self, phase_bits: int) -> tuple[str, int | None]:
         """``(output stage, internal phase bits)`` at Q = ``phase_bits``, ``auto`` resolved.
 
-        The rule is the retention study's (README, "Quantization recipes"): at Q <= 4 the Wiener
+        The rule is the retention study's (README, "Quantization"): at Q <= 4 the Wiener
         output stage with 8-bit internal layers beats PTQ-refit at 10 and 20 dB, where QAT with
         Q bits in every layer and the last layer's W falls below it at 20 dB; above Q = 4 the
         plain network keeps more at 10 dB.  The code search stays opt-in: it costs ~35x the
