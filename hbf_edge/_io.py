@@ -128,6 +128,39 @@ def atomic_dir(path: str | os.PathLike, overwrite: bool = False) -> Iterator[Pat
                 shutil.rmtree(tmp)
 
 
+@contextlib.contextmanager
+def deferred_signals() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM back while the block runs (main thread; elsewhere a no-op): their
+    Python handlers only record them, and the first one is raised again when the block ends, at
+    a point where Python can raise it cleanly.
+
+    For imports of native extensions (onnx, onnxruntime, torch): a KeyboardInterrupt raised
+    while one initialises leaves it half-built, and the process then dies of SIGSEGV or SIGABRT
+    instead of exiting with one line (measured: 2 of 20 exports interrupted at the start of
+    writing, issue 22).  Blocking the signal with ``pthread_sigmask`` would not do: the process
+    has other threads (numba, torch) that would take it."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pending: list[int] = []
+
+    def hold(signum: int, frame: object) -> None:
+        pending.append(signum)
+
+    held = (signal.SIGINT, signal.SIGTERM)
+    previous = {s: signal.signal(s, hold) for s in held}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+        if pending:
+            signal.raise_signal(pending[0])
+
+
 def memory_budget() -> int:
     """Bytes one array of a command may take: ``HBF_EDGE_MEMORY_GB`` (default 8) GiB."""
     from hbf_edge.errors import ConfigError

@@ -28,6 +28,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import hmac
+import importlib
 import json
 import os
 import re
@@ -37,7 +38,7 @@ from typing import Any
 import numpy as np
 
 from hbf_edge import __version__
-from hbf_edge._io import atomic_dir, read_json, sha256_file
+from hbf_edge._io import atomic_dir, deferred_signals, read_json, sha256_file
 from hbf_edge.channels import validate_miso_channels
 from hbf_edge.errors import HbfEdgeError
 from hbf_edge.modelfiles import read_model_dir
@@ -108,6 +109,9 @@ def _write(out: str | os.PathLike, overwrite: bool, texts: dict[str, str], beams
            writers: list, extra: dict[str, Any]) -> Path:
     """Write the files into a temporary directory (``writers`` add the ONNX graphs and return
     what they verified), then the manifest, then rename into place."""
+    with deferred_signals():  # the writers' native imports, before anything is written
+        for native in ("onnx", "onnxruntime"):
+            importlib.import_module(native)
     try:
         with atomic_dir(out, overwrite=overwrite) as tmp:
             for name, text in texts.items():

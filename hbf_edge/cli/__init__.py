@@ -13,6 +13,7 @@ from typing import Sequence
 
 from hbf_edge.cli._commands import all_families, run_command, run_family_command, stages_of
 from hbf_edge.cli._parser import DIR_COMMANDS, build_parser
+from hbf_edge._io import deferred_signals
 from hbf_edge.errors import HbfEdgeError
 
 __all__ = ["main", "build_parser"]
@@ -63,11 +64,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _main(argv: list[str]) -> int:
     try:
-        families = all_families()
-        command, family = _directory_command(argv)
-        stages = stages_of(family) if family is not None else None
+        with deferred_signals():  # the stages' native imports (numba, torch): see hbf_edge._io
+            families = all_families()
+            command, family = _directory_command(argv)
+            stages = stages_of(family) if family is not None else None
+            parser = build_parser(families, command, family, stages)
         try:
-            args = build_parser(families, command, family, stages).parse_args(argv)
+            args = parser.parse_args(argv)
         except SystemExit as exc:  # argparse has printed the usage error or the help
             return int(exc.code or 0)
         if args.command in ("channels", "train"):

@@ -68,3 +68,19 @@ def test_signals_during_a_write_end_in_one_line_and_leave_nothing(tmp_path, sig,
     assert proc.returncode == code, err
     assert len(err.strip().splitlines()) == 1 and word in err
     assert not out.exists() and not list(tmp_path.glob(".b.*.tmp"))
+
+
+def test_deferred_signals_deliver_after_the_block():
+    """A SIGINT raised inside the block (e.g. while a native extension imports) surfaces as a
+    KeyboardInterrupt only when the block ends, never in the middle of it."""
+    import os
+
+    from hbf_edge._io import deferred_signals
+
+    reached_end = False
+    with pytest.raises(KeyboardInterrupt):
+        with deferred_signals():
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.05)  # a pending signal would interrupt here if it were not held back
+            reached_end = True
+    assert reached_end
