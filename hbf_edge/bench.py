@@ -77,7 +77,7 @@ def bench_kernels(
     """Time every backend for every (N, batch); return a JSON-ready dict."""
     import numba
     import torch
-    from tqdm.auto import tqdm
+    from hbf_edge._progress import progress_bar
 
     from hbf_edge import kernels
 
@@ -93,7 +93,7 @@ def bench_kernels(
         net.mu.copy_(torch.from_numpy(mu))
         net.lam.copy_(torch.from_numpy(lam))
     rows = []
-    bar = tqdm(total=len(sizes) * len(batches), desc="bench kernels", disable=not progress, leave=False)
+    bar = progress_bar(total=len(sizes) * len(batches), desc="bench kernels", progress=progress)
     for N in sizes:
         ops = upga_ops(N, n_rf, n_users, n_layers, n_inner)["total"]
         floor_s = ops.flops / (peak * 1e9 * threads)

@@ -190,7 +190,7 @@ def profile_model(model_dir: str | os.PathLike, batches: tuple[int, ...] = (1, 2
 
     ``onnxruntime`` times the exported graph stage by stage (the export stage's
     ``profile_backends()["onnxruntime"]``); without it that backend is refused."""
-    from tqdm.auto import tqdm
+    from hbf_edge._progress import progress_bar
 
     from hbf_edge.channels import saleh_valenzuela_like
     from hbf_edge.modeldir import load_model
@@ -224,7 +224,7 @@ def profile_model(model_dir: str | os.PathLike, batches: tuple[int, ...] = (1, 2
     cost = {name: {**stage_ops[name].to_dict(), "state_bytes_float64": state_words * word,
                    "param_bytes_float64": 0 if name == "init" else (config.n_inner + 1) * word} for name in names}
     measured: dict[str, Any] = {}
-    bar = tqdm(total=len(batches) * len(backends), desc="profile", disable=not progress, leave=False)
+    bar = progress_bar(total=len(batches) * len(backends), desc="profile", progress=progress)
     for B in batches:
         H = saleh_valenzuela_like(config, B, seed)
         p_t, noise = np.full(B, 10 ** (snr_db / 10)), np.ones(B)

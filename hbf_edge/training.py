@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
+from hbf_edge._progress import progress_bar
 
 from hbf_edge import cplx
 from hbf_edge.channels import CHANNEL_SCALES, channel_gain_db, saleh_valenzuela_miso, validate_miso_channels
@@ -130,7 +130,7 @@ def fit(
     sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=config.lr_decay)
     n = H_train.shape[0]
     history = []
-    bar = tqdm(range(config.epochs), desc=desc, unit="epoch", disable=not progress, leave=False)
+    bar = progress_bar(range(config.epochs), desc=desc, unit="epoch", progress=progress)
     for epoch in bar:
         order = rng.permutation(n)
         snr = rng.uniform(config.snr_db_min, config.snr_db_max, size=n)

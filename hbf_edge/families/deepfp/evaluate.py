@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
+from hbf_edge._progress import progress_bar
 
 from hbf_edge import cplx
 from hbf_edge.families.deepfp.model import DeepFP, direction, fastfp_t, fastfp_update, fp_state, to_c
@@ -108,7 +108,7 @@ def evaluate_deepfp(model: DeepFP, H: np.ndarray, fastfp_iterations: int = 100, 
     per_layer = np.empty((model.n_layers, B))
     traj = np.empty((fastfp_iterations + 1, B))
     per_channel: dict[str, np.ndarray] = {}
-    bar = tqdm(timed_batches(B, batch), desc="DeepFP vs FastFP", unit="batch", disable=not progress, leave=False)
+    bar = progress_bar(timed_batches(B, batch), desc="DeepFP vs FastFP", unit="batch", progress=progress)
     for sl in bar:
         _, outs = run_net(H[sl], V0[sl], trajectory=True)
         for i, o in enumerate(outs):

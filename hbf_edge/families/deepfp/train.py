@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
+from hbf_edge._progress import progress_bar
 
 from hbf_edge.families.deepfp.model import DeepFP, to_c, wsr_t
 from hbf_edge.errors import ConfigError
@@ -130,7 +130,7 @@ def train_deepfp(H_train: np.ndarray, H_val: np.ndarray, config: DeepFPTrainConf
     history: list[dict[str, Any]] = []
     stages = ["supervised"] * config.supervised_epochs + ["unsupervised"] * config.unsupervised_epochs
     best_val, best_state, kept = -np.inf, None, 0
-    bar = tqdm(stages, desc=f"train {type(model).__name__}", unit="epoch", disable=not progress, leave=False)
+    bar = progress_bar(stages, desc=f"train {type(model).__name__}", unit="epoch", progress=progress)
     for epoch, stage in enumerate(bar, start=1):
         order = rng.permutation(B)
         total = 0.0

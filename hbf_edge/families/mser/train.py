@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
+from hbf_edge._progress import progress_bar
 
 from hbf_edge.errors import ConfigError
 from hbf_edge.families.mser.gd import DEFAULT_STEPS, GdSteps, dft_alignment
@@ -77,7 +77,7 @@ def train_mser(H_train: np.ndarray, H_val: np.ndarray, sizes: MserSizes, config:
 
     best, best_state, history = val_loss(), copy.deepcopy(model.state_dict()), []
     n = len(H_train)
-    bar = tqdm(range(config.epochs), desc="train MSER", unit="epoch", disable=not progress, leave=False)
+    bar = progress_bar(range(config.epochs), desc="train MSER", unit="epoch", progress=progress)
     for epoch in bar:
         order = rng.permutation(n)
         sigma = torch.from_numpy(noise_std(rng.uniform(config.snr_db_min, config.snr_db_max, n)))

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
+from hbf_edge._progress import progress_bar
 
 from hbf_edge import cplx
 from hbf_edge._io import atomic_file
@@ -102,7 +102,7 @@ def evaluate(
     if not (np.isfinite(design_scale) and design_scale > 0):
         raise ConfigError(f"design_scale must be > 0, got {design_scale!r}")
     H_net = Hc if design_scale == 1.0 else _to_c(H / design_scale)
-    bar = tqdm(total=len(snr_db) * len(METHODS), desc="evaluate", disable=not progress, leave=False)
+    bar = progress_bar(total=len(snr_db) * len(METHODS), desc="evaluate", progress=progress)
     for snr in snr_db:
         p_np = np.full(S, snr_db_to_power(snr, noise))
         p_t = torch.from_numpy(p_np)

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
+from hbf_edge._progress import progress_bar
 
 from hbf_edge import cplx
 from hbf_edge.baselines import zero_forcing
@@ -164,7 +164,7 @@ def evaluate_upganet(
         out[metric] = {name: [] for name in names}
     kept: dict[str, list[np.ndarray]] = {}
     noise_t = torch.full((B,), float(noise), dtype=torch.float64)
-    bar = tqdm(snr_db, desc="evaluate JCAS", unit="SNR", disable=not progress, leave=False)
+    bar = progress_bar(snr_db, desc="evaluate JCAS", unit="SNR", progress=progress)
     for snr in bar:
         p_np = snr_db_to_power(np.full(B, snr), noise)
         p_t = torch.from_numpy(p_np)
