@@ -58,3 +58,13 @@ def test_bad_sizes_and_channels_are_one_line_errors():
         SMALL.check_channels(np.zeros((2, 3, 4, 16), complex))  # three users
     with pytest.raises(ShapeError, match="NaN"):
         SMALL.check_channels(np.full((2, 2, 4, 16), np.nan, complex))
+
+
+def test_layer_op_count_matches_the_specs_table():
+    """Spec 6.5's table, computed there independently: paper and embedded configurations."""
+    from hbf_edge.families.mser.complexity import mser_layer_ops
+
+    paper = mser_layer_ops(MserSizes(), 128)
+    assert (paper["real_macs"], paper["sign_macs"], paper["table_lookups"]) == (178_176, 36_864, 7_680)
+    embedded = mser_layer_ops(MserSizes(n_tx=32, n_rf_tx=4, n_users=2, n_rx=4, n_rf_rx=2, n_streams=2), 64)
+    assert (embedded["real_macs"], embedded["sign_macs"], embedded["table_lookups"]) == (30_400, 8_192, 2_560)
