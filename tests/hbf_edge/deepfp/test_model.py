@@ -163,7 +163,6 @@ def test_exact_base_step_maximises_the_surrogate_along_the_direction():
     """With exp(out) = 1 (zero output weights), the exact base step is the maximiser of the FP
     surrogate (eq. 29: 2 Re tr(Lambda^H V) - tr(V^H L V) per user) along G: checked against a
     parabola through three evaluations of the surrogate."""
-    from hbf_edge.cplx import C
     from hbf_edge.families.deepfp.model import direction, fp_state
     from hbf_edge.families.deepfp.network import NetworkConfig, generate_channels
     from hbf_edge.families.deepfp.wsr import random_init

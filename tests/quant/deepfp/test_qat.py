@@ -8,7 +8,6 @@ import pytest
 import torch
 
 from hbf_edge.cli import main
-from hbf_edge.cplx import C
 from hbf_edge.families.deepfp.model import DeepFP, to_c
 from hbf_edge.errors import ConfigError
 from hbf_edge.families.deepfp.network import NetworkConfig, generate_channels
