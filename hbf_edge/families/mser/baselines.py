@@ -22,14 +22,10 @@ from __future__ import annotations
 import numpy as np
 
 from hbf_edge.baselines import omp_factorise
-from hbf_edge.families.mser.gd import Design, normalise_combiners, scale_power
+from hbf_edge.families.mser.gd import Design, _h, normalise_combiners, scale_power
 from hbf_edge.families.mser.system import MserSizes
 
 __all__ = ["mmse_digital", "omp_mmse"]
-
-
-def _h(x: np.ndarray) -> np.ndarray:
-    return np.conj(np.swapaxes(x, -1, -2))
 
 
 def _mmse_combiners(H: np.ndarray, X: np.ndarray, sigma: float, Dk: int) -> np.ndarray:
