@@ -43,6 +43,8 @@ from hbf_edge.channels import validate_miso_channels
 from hbf_edge.errors import HbfEdgeError
 from hbf_edge.modelfiles import read_model_dir
 
+from hbf_edge.export._core.content import check_bundle_content
+
 __all__ = ["BundleError", "Bundle", "SCHEMA_VERSION", "write_bundle", "read_bundle", "sign_bundle", "read_key",
            "write_key"]
 
@@ -139,7 +141,7 @@ class Bundle:
     manifest: dict
 
     def lut(self) -> dict[str, Any]:
-        return json.loads((self.path / "lut.json").read_text())
+        return read_json(self.path / "lut.json", BundleError)
 
     def beams(self) -> dict[str, np.ndarray]:
         with np.load(self.path / "beams.npz", allow_pickle=False) as data:
@@ -228,8 +230,9 @@ def _check_members(path: Path, files: Any) -> None:
 
 def read_bundle(path: str | os.PathLike, key: bytes | None = None) -> Bundle:
     """Open a bundle after checking its schema version, its member names (confined to the
-    bundle), every member's sha256 and size, the required members and, with ``key``, its
-    HMAC (a bundle edited and re-hashed without the key is refused).
+    bundle), every member's sha256 and size, the required members, with ``key`` its HMAC (a
+    bundle edited and re-hashed without the key is refused), and then its content
+    (:mod:`export._core.content`: strict JSON, numeric finite arrays, code and word ranges).
 
     The sha256 alone detects accidental damage only: anyone who can edit a file can also
     recompute the hashes.
@@ -253,4 +256,5 @@ def read_bundle(path: str | os.PathLike, key: bytes | None = None) -> Bundle:
         if not hmac.compare_digest(tag, _manifest_hmac(manifest, key)):
             raise BundleError(f"{path} is not signed with this key (forged or re-hashed, or another key)")
     _check_members(path, manifest["files"])
+    check_bundle_content(path, manifest, BundleError)
     return Bundle(path, manifest)

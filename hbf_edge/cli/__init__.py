@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Sequence
 
 from hbf_edge.cli._commands import all_families, run_command, run_family_command, stages_of
-from hbf_edge.cli._parser import DIR_COMMANDS, build_parser
+from hbf_edge.cli._parser import DIR_COMMANDS, build_parser, command_parser
 from hbf_edge._io import deferred_signals
 from hbf_edge.errors import HbfEdgeError
 
@@ -70,7 +70,9 @@ def _main(argv: list[str]) -> int:
             stages = stages_of(family) if family is not None else None
             parser = build_parser(families, command, family, stages)
         try:
-            args = parser.parse_args(argv)
+            args, extras = parser.parse_known_args(argv)
+            if extras:  # reported by the command's own parser, which names its --help
+                command_parser(parser, argv).error(f"unrecognized arguments: {' '.join(extras)}")
         except SystemExit as exc:  # argparse has printed the usage error or the help
             return int(exc.code or 0)
         if args.command in ("channels", "train"):

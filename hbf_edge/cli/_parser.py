@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from hbf_edge import __version__
 from hbf_edge.cli._options import add_settings
@@ -78,6 +78,23 @@ def _dir_command(sub: Any, command: tuple[str, ...], cls: type | None, family: s
     add_settings(p, cls)
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors in one line, like the library's errors, naming the help that lists the options
+    (argparse would print the whole usage first).  Subcommand parsers are of the same class."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"hbf-edge: error: {message} (`{self.prog} --help` lists the options)\n")
+
+
+def command_parser(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.ArgumentParser:
+    """The (sub)parser of the command ``argv`` names: its usage errors name its own options."""
+    for token in argv:
+        subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        if subs and token in subs[0].choices:
+            parser = subs[0].choices[token]
+    return parser
+
+
 def build_parser(families: dict[str, Any], command: tuple[str, ...] | None = None, family: str | None = None,
                  stages: dict[str, Any] | None = None) -> argparse.ArgumentParser:
     """The full parser.
@@ -91,7 +108,7 @@ def build_parser(families: dict[str, Any], command: tuple[str, ...] | None = Non
         implementations (``{"core": ..., "quant": ..., "export": ...}``): its options are
         generated from the family's settings.  Other directory commands get a placeholder.
     """
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="hbf-edge",
         description="Hardware-aware deployment toolkit for deep-unfolded hybrid beamformers. "
                     f"Families: {', '.join(families)} (`hbf-edge families`).",

@@ -110,17 +110,39 @@ def _edit_beams(path, **changes):
     (lambda b: {"codes": b["codes"] + 8}, "codes must be 0..7"),
     (lambda b: {"codes": -b["codes"] - 1}, "codes must be 0..7"),
     (lambda b: {"codes": b["codes"][0]}, "codes must be"),
-    (lambda b: {"H": np.full_like(b["H"], np.nan)}, "finite"),
-    (lambda b: {"noise": np.zeros_like(b["noise"])}, "noise must be finite and > 0"),
+    (lambda b: {"codes": b["codes"].astype(np.float64)}, "codes must be"),
+    (lambda b: {"H": np.full_like(b["H"], np.nan)}, "finite|NaN"),
+    (lambda b: {"H": np.zeros_like(b["H"])}, "all-zero user channel"),
+    (lambda b: {"noise": np.zeros_like(b["noise"])}, "noise must be (finite and )?> 0"),
+    (lambda b: {"p_t": -b["p_t"]}, "p_t must be (finite and )?> 0"),
     (lambda b: {"w_frac_bits": np.array(5000)}, "not a format"),
     (lambda b: {"w_re": b["w_re"] + (1 << 20)}, "outside"),
+    (lambda b: {"phase_bits": np.array(99)}, "phase_bits|codes must be"),
 ])
 def test_content_is_checked_after_the_hashes(bundle, change, match):
+    """Both the simulator and ``read_bundle`` refuse it (each with its own code)."""
     with np.load(bundle / "beams.npz") as data:
         beams = {k: data[k] for k in data.files}
     _edit_beams(bundle, **change(beams))
-    with pytest.raises(firmware_sim.SimulatorError, match=match):
-        firmware_sim.simulate(bundle)
+    with pytest.raises(BundleError, match=match):
+        read_bundle(bundle)
+    if "phase_bits" not in change(beams):  # the simulator takes Q from lut.json, not beams.npz
+        with pytest.raises(firmware_sim.SimulatorError, match=match):
+            firmware_sim.simulate(bundle)
+
+
+def test_read_bundle_refuses_object_arrays_and_non_strict_json(bundle):
+    with np.load(bundle / "beams.npz") as data:
+        beams = {k: data[k] for k in data.files}
+    _edit_beams(bundle, extra=np.array(["text"]))
+    with pytest.raises(BundleError, match="only numbers"):
+        read_bundle(bundle)
+    _edit_beams(bundle, **{**beams, "extra": np.zeros(1)})
+    read_bundle(bundle)
+    (bundle / "lut.json").write_text('{"sizes": NaN}')
+    _rehash(bundle)
+    with pytest.raises(BundleError, match="lut.json"):
+        read_bundle(bundle)
 
 
 @pytest.mark.parametrize("bits", [0, 99])

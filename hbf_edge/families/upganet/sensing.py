@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from hbf_edge._io import check_memory
 from hbf_edge.errors import ConfigError, ShapeError
 
 __all__ = [
@@ -95,6 +96,7 @@ def steering(angles_deg: np.ndarray, n: int) -> np.ndarray:
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise ShapeError(f"n must be a positive integer, got {n!r}")
     theta = np.deg2rad(np.asarray(angles_deg, dtype=np.float64))
+    check_memory(16.0 * theta.size * n, f"steering vectors of {theta.size} angles x {n} antennas")
     return np.exp(1j * np.pi * np.sin(theta)[..., None] * np.arange(n))
 
 

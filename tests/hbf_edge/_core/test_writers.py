@@ -70,6 +70,20 @@ def test_signals_during_a_write_end_in_one_line_and_leave_nothing(tmp_path, sig,
     assert not out.exists() and not list(tmp_path.glob(".b.*.tmp"))
 
 
+@pytest.mark.parametrize("sig,code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_signal_during_training_ends_in_one_line_and_writes_nothing(tmp_path, sig, code):
+    """Whatever stage the signal finds train in (imports, channels, epochs), the result is the same."""
+    out = tmp_path / "m"
+    cmd = [sys.executable, "-m", "hbf_edge", "train", "upga", "--out", str(out), "-N", "8", "--epochs", "1000"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    time.sleep(4)
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == code, err
+    assert len(err.strip().splitlines()) == 1 and "nothing half-written" in err
+    assert not out.exists() and not list(tmp_path.glob(".m*"))
+
+
 def test_deferred_signals_deliver_after_the_block():
     """A SIGINT raised inside the block (e.g. while a native extension imports) surfaces as a
     KeyboardInterrupt only when the block ends, never in the middle of it."""
