@@ -2,10 +2,10 @@
 
 channels -> float UPGA training -> evaluation against the baselines -> QAT to 4-bit phases and
 12-bit W (with both PTQ baselines) -> bundle export -> replay in the RF controller simulator ->
-per-layer profile -> ``report.md``.  Every stage writes what its own command would, under one
-output directory::
+per-layer profile -> ``report.md`` and ``report.html`` (``hbf-edge report``).  Every stage writes
+what its own command would, under one output directory::
 
-    OUT/model  OUT/eval  OUT/qat  OUT/bundle  OUT/sim  OUT/profile  OUT/report.md
+    OUT/model  OUT/eval  OUT/qat  OUT/bundle  OUT/sim  OUT/profile  OUT/report.md  OUT/report.html
 
 This module ties the stages together, so it (like the CLI) may call ``firmware_sim``.
 """
@@ -67,13 +67,14 @@ def run_demo(out: str | Path, quick: bool = False, progress: bool = True,
     from hbf_edge.quant.upga.stage import HardwareOptions
     from hbf_edge.quant.upga.train import output_xi_for
 
-    from hbf_edge._io import atomic_file, dumps, write_json
-    from hbf_edge.results import stamp
+    from hbf_edge._io import atomic_file, dumps
+    from hbf_edge.results import stamp, write_result
     from hbf_edge.channels import saleh_valenzuela_miso
     from hbf_edge.families.upga.evaluate import evaluate
     from hbf_edge.modeldir import save_model
     from hbf_edge.plots import plot_beampattern, plot_profile, plot_rate_vs_layers, plot_rate_vs_snr
     from hbf_edge.profiling import load_target, profile_model
+    from hbf_edge.report import render_report
     from hbf_edge.hw.spec import FixedPointFormat
     from hbf_edge.training import TrainConfig, train_upga
 
@@ -89,8 +90,8 @@ def run_demo(out: str | Path, quick: bool = False, progress: bool = True,
         save_model(model, config, out / "model", overwrite=True)
     with _stage(log, "evaluate against the baselines", times):
         results, _ = evaluate(model, H_test, [-10.0, -5.0, 0.0, 5.0, 10.0, 15.0, 20.0], progress=progress)
-        write_json(out / "eval" / "results.json",
-                   stamp(results, "evaluation", "upga", out / "model", metrics={"sum_rate": results["sum_rate"]}))
+        write_result(out / "eval" / "results.json",
+                     stamp(results, "evaluation", "upga", out / "model", metrics={"sum_rate": results["sum_rate"]}))
         plot_rate_vs_snr(results, out / "eval" / "rate_vs_snr.png")
         plot_rate_vs_layers(results, out / "eval" / "rate_vs_layers.png")
     with _stage(log, f"QAT to {DEMO_PHASE_BITS}-bit phases, {DEMO_PRECODER_BITS}-bit W", times):
@@ -103,7 +104,7 @@ def run_demo(out: str | Path, quick: bool = False, progress: bool = True,
         ret = retention(model, qmodel, H_test, [10.0, 20.0])
         ret["recipe"] = {"output_stage": stage, "internal_phase_bits": internal, "code_search": None}
         ret = stamp(ret, "retention", "upga", out / "qat", method="qat")
-        write_json(out / "qat" / "retention.json", ret)
+        write_result(out / "qat" / "retention.json", ret)
     n_beams = 50 if quick else 200
     with _stage(log, "export the bundle", times):
         write_bundle(out / "qat", out / "bundle", H_test[:n_beams], snr_db=10.0, overwrite=True)
@@ -111,14 +112,13 @@ def run_demo(out: str | Path, quick: bool = False, progress: bool = True,
     with _stage(log, "replay in the RF controller simulator", times):
         sim, patterns = firmware_sim.simulate(out / "bundle")
         (out / "sim").mkdir(exist_ok=True)
-        with atomic_file(out / "sim" / "simulate.json") as tmp:
-            tmp.write_text(dumps(sim, "the simulation report") + "\n")
+        write_result(out / "sim" / "simulate.json", stamp(sim, "simulation", "upga", None))
         plot_beampattern(patterns, out / "sim" / "beampattern.png", title="channel 0, ideal calibration")
     with _stage(log, "profile per layer", times):
         prof = profile_model(out / "qat", batches=(1, 64 if quick else 256), repeat=2 if quick else 5,
                              min_run_s=0.0 if quick else 0.02, target=load_target(TARGETS / "dsp.toml"),
                              progress=progress, onnxruntime=onnxruntime_stages)
-        write_json(out / "profile" / "profile.json", stamp(prof, "profile", "upga", out / "qat"))
+        write_result(out / "profile" / "profile.json", stamp(prof, "profile", "upga", out / "qat"))
         plot_profile(prof, str(max(int(b) for b in prof["measured"])), out / "profile" / "profile.png")
     summary = {"quick": quick, "seconds": times, "evaluation": results, "retention": ret, "simulation": sim,
                "profile": prof, "n_test": n_test, "n_beams": n_beams, "onnx_verified": verified}
@@ -126,6 +126,7 @@ def run_demo(out: str | Path, quick: bool = False, progress: bool = True,
         tmp.write_text(_report(summary))
     with atomic_file(out / "summary.json") as tmp:
         tmp.write_text(dumps(summary, "the demo summary") + "\n")
+    render_report(out)
     return summary
 
 

@@ -170,13 +170,21 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     print(f"QAT Q={ret['phase_bits']}: {ret['retention']['quantized'][0]:.2%} of float at 10 dB, "
           f"{ret['retention']['quantized'][1]:.2%} at 20 dB; simulated front end: "
           f"{summary['simulation']['code_mismatches']['direct']} code mismatches")
-    print(f"demo finished in {time.perf_counter() - t0:.1f} s; report: {args.out / 'report.md'}")
+    print(f"demo finished in {time.perf_counter() - t0:.1f} s; reports: {args.out / 'report.md'} and {args.out / 'report.html'}")
     return 0
+
+
+def _bundle_family(bundle: Path) -> str:
+    """The family a verified bundle's manifest names (schema-1 bundles were UPGA's)."""
+    import json
+
+    return str(json.loads((bundle / "manifest.json").read_text()).get("family", "upga"))
 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
     from hbf_edge import firmware_sim
-    from hbf_edge._io import dumps, write_json
+    from hbf_edge._io import dumps
+    from hbf_edge.results import stamp, write_result
     from hbf_edge.channels import read_channel_array, validate_miso_channels
     from hbf_edge.plots import plot_beampattern
 
@@ -191,12 +199,13 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     except firmware_sim.SimulatorError as exc:
         raise ConfigError(str(exc)) from exc
     out = args.out if args.out is not None else args.bundle / "sim"
-    write_json(out / "simulate.json", report)
+    stamp(report, "simulation", _bundle_family(args.bundle), None)
+    write_result(out / "simulate.json", report)
     plot_beampattern(patterns, out / "beampattern.png", title=f"channel {report['pattern_channel']}, "
                      f"calibration: {report['calibration'] if report['calibration'] == 'ideal' else 'file'}")
     keys = ("code_mismatches", "sum_rate", "sensing", "latency_us", "rejected_transactions")
     print(dumps({k: report[k] for k in keys if k in report}))
-    print(f"wrote {out / 'simulate.json'} and beampattern.png")
+    print(f"wrote {out / 'simulate.json'}, simulate.csv and beampattern.png")
     return 0
 
 
@@ -222,6 +231,13 @@ def _cmd_keygen(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_report(args: argparse.Namespace) -> int:
+    from hbf_edge.report import render_report
+
+    print(f"wrote {render_report(args.run_dir, args.out)}")
+    return 0
+
+
 def _cmd_bench(args: argparse.Namespace) -> int:
     if args.bench_command == "onnx":
         from hbf_edge.export.upga.onnx_quant import compare_quant_onnx
@@ -244,7 +260,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 
 _COMMANDS = {"families": _cmd_families, "precision": _cmd_precision, "demo": _cmd_demo, "simulate": _cmd_simulate,
-             "calibration": _cmd_calibration, "bench": _cmd_bench, "keygen": _cmd_keygen}
+             "calibration": _cmd_calibration, "bench": _cmd_bench, "keygen": _cmd_keygen,
+             "report": _cmd_report}
 
 
 def run_command(args: argparse.Namespace) -> int:

@@ -167,6 +167,13 @@ def build_parser(families: dict[str, Any], command: tuple[str, ...] | None = Non
                    help="refuse the bundle unless its manifest is signed with this key (`export --sign KEY`); "
                         "without it only the sha256 hashes are checked, which catch damage, not forgery")
 
+    p = sub.add_parser("report", help="render a run folder's results and plots as one self-contained HTML page",
+                       description="Every result file under DIR (results, retention, profile, simulate JSON), its "
+                                   "tables, every PNG figure (embedded), the model settings and the package "
+                                   "versions, in one HTML file.")
+    p.add_argument("run_dir", type=Path, metavar="DIR", help="a run folder (a demo's, or any command's output)")
+    p.add_argument("--out", type=Path, help="HTML file to write (default DIR/report.html)")
+
     p = sub.add_parser("keygen", help="write a new key for signed bundles (`export --sign`, `simulate --verify-key`)",
                        description="Write 32 random bytes (64 hex digits) to a new owner-only file. Bundles signed "
                                    "with it carry an HMAC-SHA256 of their manifest; the key is shared by the "
@@ -210,7 +217,7 @@ def build_parser(families: dict[str, Any], command: tuple[str, ...] | None = Non
                        description="Run the toolkit end to end on the embedded default configuration "
                                    "(N=64, M=K=4, I=10, J=1): train UPGA, evaluate it against the baselines, "
                                    "QAT to 4-bit phases and 12-bit W, export the bundle, replay it in the RF "
-                                   "controller simulator, and write OUT/report.md.")
+                                   "controller simulator, and write OUT/report.md and OUT/report.html.")
     p.add_argument("--out", type=Path, default=Path("hbf-edge-demo"), help="output directory (default hbf-edge-demo)")
     p.add_argument("--quick", action="store_true", help="small sizes for CI (well under a minute)")
     p.add_argument("--overwrite", action="store_true",

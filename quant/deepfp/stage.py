@@ -7,12 +7,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from hbf_edge._io import write_json
 from hbf_edge.errors import ConfigError
 from hbf_edge.families._protocol import Say, field, log_say
 from hbf_edge.families._settings import QuantCommon, check_positive
 from hbf_edge.quant._core.loop import float_model
-from hbf_edge.results import stamp
+from hbf_edge.results import stamp, write_result
 
 __all__ = ["QUANT", "DeepfpQuantStage", "DeepfpQuant"]
 
@@ -102,7 +101,7 @@ class DeepfpQuantStage:
         settings = {k: report[k] for k in ("method", "epochs", "lr", "train_size", "wall_seconds", "retention")}
         save_quant_deepfp(qmodel, config, {**settings, "float_model": str(s.model_dir)}, s.out, overwrite=s.overwrite)
         stamp(report, "retention", config.family, s.out)
-        write_json(s.out / "retention.json", report)
+        write_result(s.out / "retention.json", report)
         say(f"{s.method} deepfp, {s.dnn_bits}-bit DNNs, {s.v_bits}-bit V, in {wall} s: WSR "
             f"{report['quantized_wsr']:.3f} vs float {report['float_wsr']:.3f} bit/s/Hz on {report['test_size']} "
             f"held-out networks ({report['retention']:.2%}); model written to {s.out}")

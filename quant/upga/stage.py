@@ -14,12 +14,11 @@ from typing import Any
 
 import numpy as np
 
-from hbf_edge._io import write_json
 from hbf_edge.errors import ConfigError
 from hbf_edge.families._protocol import Say, field, log_say
 from hbf_edge.families._settings import DEFAULT_TEST_SEED, QuantCommon, StudyCommon, check_positive
 from hbf_edge.hw.spec import FixedPointFormat
-from hbf_edge.results import stamp
+from hbf_edge.results import stamp, write_result
 from hbf_edge.quant._core.loop import float_model, qat_channels, qat_loop, refuse_ptq_channels
 
 __all__ = ["QUANT", "UpgaQuantStage", "UpgaQuant", "UpgaStudy", "precoder_format"]
@@ -258,7 +257,7 @@ class UpgaQuantStage:
                             "code_search": search}
         stamp(result, "retention", config.family, s.out, method=s.method, output_xi=qmodel.output_xi,
               code_search=search)
-        write_json(s.out / "retention.json", result)
+        write_result(s.out / "retention.json", result)
         stage = "none" if qmodel.output_xi is None else f"regularised zero forcing, xi = {qmodel.output_xi:.4g}"
         if search is not None:
             stage += f", after a code search of {search['sweeps']} sweep(s), span {search['span']}"
@@ -299,7 +298,7 @@ class UpgaQuantStage:
         for row in result["rows"]:
             _hardware_row(row, model, s.out / f"q{row['phase_bits']}", H)
         result["wall_seconds"] = round(time.perf_counter() - t0, 1)
-        write_json(s.out / "retention.json", result)
+        write_result(s.out / "retention.json", result)
         plot_retention(result, s.out / "retention.png")
         say("retention vs float UPGA (%), " + ", ".join(f"{x:g} dB" for x in result["snr_db"]) + ":")
         cols = {"ptq_round": "round", "ptq_refit": "refit", "quantized": "QAT", "hardware": "kernel"}

@@ -7,11 +7,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from hbf_edge._io import write_json
 from hbf_edge.families._protocol import Say, field, log_say
 from hbf_edge.families._settings import QuantCommon, check_positive
 from hbf_edge.quant._core.loop import float_model, qat_channels, qat_loop, refuse_ptq_channels
-from hbf_edge.results import stamp
+from hbf_edge.results import stamp, write_result
 
 __all__ = ["QUANT", "UpganetQuantStage", "UpganetQuant"]
 
@@ -102,7 +101,7 @@ class UpganetQuantStage:
         result["hardware"] = hw  # the bit-accurate kernel on the written model
         result["retention"]["hardware"] = [q / f for q, f in zip(hw["sum_rate"], result["sum_rate"]["float"])]
         result["mse_delta_db"]["hardware"] = [q - f for q, f in zip(hw["mse_db"], result["mse_db"]["float"])]
-        write_json(s.out / "retention.json", result)
+        write_result(s.out / "retention.json", result)
         say(f"{s.method.upper()} UPGANet Q={s.phase_bits}, W {s.precoder_bits} bits in "
             f"{qconfig.quantization['wall_seconds']} s; model written to {s.out}")
         say(f"{result['n_channels']} held-out channels: sum rate (retention) and beampattern MSE dB (change vs float)")

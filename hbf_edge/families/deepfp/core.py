@@ -9,10 +9,9 @@ from typing import Any, Callable
 
 import numpy as np
 
-from hbf_edge._io import write_json
 from hbf_edge.errors import ConfigError, ModelDirError
 from hbf_edge.families._protocol import Say, log_say
-from hbf_edge.results import stamp
+from hbf_edge.results import stamp, write_result
 from hbf_edge.families.deepfp.config import (
     SPEC,
     DeepfpAgreement,
@@ -237,7 +236,7 @@ class DeepfpCore:
 
         results = self.tables(s, load)
         out = s.out if s.out is not None else s.model_dir / "eval"
-        write_json(out / "results.json", results)
+        write_result(out / "results.json", results)
         plot_deepfp_convergence(results, out / "wsr_vs_iterations.png")
         plot_deepfp_cdf(results, out / "wsr_cdf.png")
         say(f"{results['n_channels']} held-out networks, {results['n_cells']} cell(s); CPU time on "
@@ -261,7 +260,7 @@ class DeepfpCore:
                                 load_torch=extra.get("load_torch"))
         stamp(result, "profile", self.spec.name, s.model_dir)
         out = s.out if s.out is not None else s.model_dir / "profile"
-        write_json(out / "profile.json", result)
+        write_result(out / "profile.json", result)
         plot_deepfp_profile(result, out / "profile.png")
         m = result["macs"]
         say(f"DeepFP L={result['I']}: {m['layer']:,} real MACs per layer and network (FP state {m['fp_state']:,}, "

@@ -13,9 +13,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from hbf_edge._io import write_json
 from hbf_edge.errors import ModelDirError
-from hbf_edge.results import stamp
+from hbf_edge.results import stamp, write_result
 from hbf_edge.families._miso import MisoChannels, gain_shift_db
 from hbf_edge.families._protocol import Say, log_say
 from hbf_edge.families.upga.config import SPEC, UpgaChannels, UpgaEval, UpgaProfile, UpgaTrain
@@ -153,7 +152,7 @@ class UpgaCore(MisoChannels):
                                       design_scale=scale)
         results["wall_seconds"] = round(time.perf_counter() - t0, 2)
         stamp(results, "evaluation", self.spec.name, settings.model_dir, metrics={"sum_rate": results["sum_rate"]})
-        write_json(out / "results.json", results)
+        write_result(out / "results.json", results)
         plot_rate_vs_snr(results, out / "rate_vs_snr.png")
         plot_rate_vs_layers(results, out / "rate_vs_layers.png")
         if settings.dump is not None:
@@ -176,7 +175,7 @@ class UpgaCore(MisoChannels):
                                progress=not settings.quiet, onnxruntime=extra.get("onnxruntime"))
         stamp(result, "profile", self.spec.name, settings.model_dir)
         out = settings.out if settings.out is not None else settings.model_dir / "profile"
-        write_json(out / "profile.json", result)
+        write_result(out / "profile.json", result)
         plot_profile(result, str(max(batches)), out / "profile.png")
         for b in result["measured"]:
             say(format_profile(result, b))

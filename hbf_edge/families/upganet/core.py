@@ -6,11 +6,10 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from hbf_edge._io import write_json
 from hbf_edge.errors import ConfigError, ModelDirError
 from hbf_edge.families._protocol import Say, log_say
 from hbf_edge.families.upga.core import UpgaCore, train_config
-from hbf_edge.results import stamp
+from hbf_edge.results import stamp, write_result
 from hbf_edge.families.upganet.config import SPEC, UpganetBench, UpganetEval, UpganetTrain
 
 __all__ = ["CORE", "UpganetCore"]
@@ -141,7 +140,7 @@ class UpganetCore(UpgaCore):
         stamp(results, "evaluation", self.spec.name, settings.model_dir,
               metrics={k: results[k] for k in ("sum_rate", "mse_db", "objective")})
         out = settings.out if settings.out is not None else settings.model_dir / "eval"
-        write_json(out / "results.json", results)
+        write_result(out / "results.json", results)
         plot_upganet_vs_snr(results, out / "jcas_vs_snr.png")
         plot_upganet_convergence(results["convergence"], out / "convergence.png")
         plot_upganet_beampattern(results["beampattern"], out / "beampattern.png")
@@ -179,7 +178,7 @@ class UpganetCore(UpgaCore):
                                  onnxruntime=extra.get("onnxruntime"))
         stamp(result, "profile", self.spec.name, settings.model_dir)
         out = settings.out if settings.out is not None else settings.model_dir / "profile"
-        write_json(out / "profile.json", result)
+        write_result(out / "profile.json", result)
         plot_upganet_profile(result, out / "profile.png")
         say(f"UPGANet I={result['I']} J={result['J']}: {result['macs']['layer']:,} real MACs per layer; "
             "microseconds per channel (whole forward / per layer)")
