@@ -121,8 +121,8 @@ def run_family_command(command: tuple[str, ...], family: str, stages: dict[str, 
 
         config, _ = read_model_dir(s.model_dir)
         H = core.read_channels(s.channels, config) if s.channels is not None else core.draw_channels(
-            config, s.test_size, s.test_seed)
-        _emit_json(stages["quant"].agreement(s.model_dir, H, seed=s.test_seed), s.out)
+            config, s.count, s.seed)
+        _emit_json(stages["quant"].agreement(s.model_dir, H, seed=s.seed), s.out)
     return 0
 
 

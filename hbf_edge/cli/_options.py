@@ -19,6 +19,23 @@ from typing import Any
 __all__ = ["add_settings", "settings_from"]
 
 
+class _Renamed(argparse.Action):
+    """A former spelling of an option (hidden from ``--help``): it sets the same value and
+    says, once, on stderr, what the option is called now."""
+
+    def __init__(self, *args: Any, new: str, **kwargs: Any) -> None:
+        self.new = new
+        super().__init__(*args, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, ns: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        import sys
+
+        print(f"hbf-edge: warning: {option_string} is now {self.new}; the old spelling goes in the next release",
+              file=sys.stderr)
+        setattr(ns, self.dest, values)
+
+
 def _kind(annotation: Any) -> tuple[type, bool]:
     """(element type, is a list) of a resolved annotation such as ``list[float] | None``."""
     args = [a for a in typing.get_args(annotation) if a is not type(None)]
@@ -56,6 +73,9 @@ def add_settings(parser: argparse.ArgumentParser, cls: type, title: str | None =
         if meta.get("required"):
             kwargs["required"] = True
         group.add_argument(*names, dest=f.name, **kwargs)
+        if "old" in meta:
+            group.add_argument(meta["old"], dest=f.name, action=_Renamed, new=names[0], help=argparse.SUPPRESS,
+                               **{k: v for k, v in kwargs.items() if k not in ("help", "action")})
 
 
 def settings_from(cls: type, ns: argparse.Namespace) -> Any:

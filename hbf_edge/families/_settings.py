@@ -84,13 +84,14 @@ class EvalCommon(Settings):
     model_dir: Path = field(None, "model directory", positional=True)
     out: Path | None = field(None, "directory for results.json and plots (default MODEL_DIR/eval)")
     channels: Path | None = field(None, "held-out channels: a dataset or a plain .npy/.npz/.mat array H "
-                                        "(default: --test-size fresh ones)")
-    test_size: int = field(1000, "held-out channels to draw (default 1000)")
-    test_seed: int = field(DEFAULT_TEST_SEED, f"seed of the held-out channels (default {DEFAULT_TEST_SEED})")
+                                        "(default: --count fresh ones)")
+    count: int = field(1000, "held-out channels to draw (default 1000)", old="--test-size")
+    seed: int = field(DEFAULT_TEST_SEED, f"seed of the held-out channels (default {DEFAULT_TEST_SEED})",
+                      old="--test-seed")
     quiet: bool = field(False, "no progress bars", flag="-q")
 
     def validate(self) -> None:
-        check_positive(self, "test_size")
+        check_positive(self, "count")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -105,15 +106,15 @@ class QuantCommon(Settings):
     channels: Path | None = field(None, "QAT training channels: a dataset or a plain .npy/.npz/.mat array H "
                                         "(default: fresh ones drawn with --seed)")
     test_channels: Path | None = field(None, "held-out channels of the retention table, same formats (default: "
-                                             "--test-size fresh ones drawn with --test-seed)")
+                                             "--count fresh ones drawn with --test-seed)")
     epochs: int = field(5, "QAT epochs (default 5)")
     seed: int = field(1, "seed of the QAT channels and SNR draws (default 1)")
-    test_size: int = field(1000, "held-out channels (default 1000)")
+    count: int = field(1000, "held-out channels of the retention table (default 1000)", old="--test-size")
     test_seed: int = field(DEFAULT_TEST_SEED, f"their seed (default {DEFAULT_TEST_SEED})")
     quiet: bool = field(False, "no progress bars", flag="-q")
 
     def validate(self) -> None:
-        check_positive(self, "test_size")
+        check_positive(self, "count")
         if self.epochs < 0:
             raise ConfigError(f"--epochs must be >= 0, got {self.epochs}")
 

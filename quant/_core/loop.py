@@ -26,11 +26,11 @@ def qat_loop(config: Any, s: Any, H_train: np.ndarray | None, **changes: Any) ->
 
 def qat_channels(core: Any, config: Any, s: Any) -> tuple[np.ndarray | None, np.ndarray]:
     """QAT's training channels (the user's ``--channels``, else None: drawn by the loop) and the
-    retention table's held-out ones (``--test-channels``, else ``test_size`` fresh ones)."""
+    retention table's held-out ones (``--test-channels``, else ``count`` fresh ones)."""
     H_train = None if s.channels is None else core.read_channels(s.channels, config)
     if s.test_channels is not None:
         return H_train, core.read_channels(s.test_channels, config)
-    return H_train, core.draw_channels(config, s.test_size, s.test_seed)
+    return H_train, core.draw_channels(config, s.count, s.test_seed)
 
 
 def refuse_ptq_channels(s: Any) -> None:

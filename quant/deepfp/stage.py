@@ -85,7 +85,7 @@ class DeepfpQuantStage:
         elif s.channels is not None and CORE.has_splits(s.channels):  # the dataset's own held-out split
             H_test = CORE.read_channels(s.channels, config, "test")
         else:
-            H_test = CORE.draw_channels(config, s.test_size, s.test_seed)
+            H_test = CORE.draw_channels(config, s.count, s.test_seed)
         epochs = 0 if s.method == "ptq" else s.epochs
         t0 = time.perf_counter()
         qmodel, history = qat_deepfp(model, H_train, H_val, epochs, s.lr, s.dnn_bits, s.v_bits, s.batch_size, s.seed,

@@ -123,13 +123,13 @@ class UpgaStudy(StudyCommon, HardwareOptions):
     lr: float = field(1e-2, "QAT learning rate, relative to the steps (default 1e-2)")
     train_size: int = field(500, "QAT channels (default 500)")
     seed: int = field(1, "QAT seed (default 1)")
-    test_size: int = field(1000, "held-out channels (default 1000)")
+    count: int = field(1000, "held-out channels (default 1000)", old="--test-size")
     test_seed: int = field(DEFAULT_TEST_SEED, f"their seed (default {DEFAULT_TEST_SEED})")
     snr: list[float] = field([10.0, 20.0], "SNRs (default 10 20)", metavar="DB")
 
     def validate(self) -> None:
         super().validate()
-        check_positive(self, "phase_bits", "epochs", "train_size", "test_size")
+        check_positive(self, "phase_bits", "epochs", "train_size", "count")
         self.search()
 
 
@@ -290,7 +290,7 @@ class UpgaQuantStage:
         loop = TrainConfig(n_antennas=spec.n_antennas, n_rf=spec.n_rf, n_users=spec.n_users,
                            n_paths=int(config.training.get("n_paths", 10)), n_layers=config.n_layers,
                            n_inner=config.n_inner, train_size=s.train_size, epochs=s.epochs, lr=s.lr, seed=s.seed)
-        H = CORE.draw_channels(config, s.test_size, s.test_seed)
+        H = CORE.draw_channels(config, s.count, s.test_seed)
         t0 = time.perf_counter()
         search = s.search()
         result = retention_study(s.model_dir, s.out, list(s.phase_bits), precoder_format(s.precoder_bits), loop, H,

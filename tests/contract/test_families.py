@@ -64,10 +64,10 @@ def chain(request, tmp_path_factory):
     tiny = dataclasses.replace(CORE.get(family).spec.tiny(), out=root / "m")
     steps = [
         ["train", family, *_argv(tiny)],
-        ["evaluate", str(root / "m"), "--test-size", "6", "-q", *({"deepfp": ["--fastfp-iterations", "3",
+        ["evaluate", str(root / "m"), "--count", "6", "-q", *({"deepfp": ["--fastfp-iterations", "3",
                                                                                "--time-samples", "2"]}
                                                                     .get(family, ["--snr", "10"]))],
-        ["quantize", str(root / "m"), "--out", str(root / "q"), "--method", "ptq", "--test-size", "6", "-q"],
+        ["quantize", str(root / "m"), "--out", str(root / "q"), "--method", "ptq", "--count", "6", "-q"],
         ["export", str(root / "q"), "--out", str(root / "b"), "--count", "4"],
         ["profile", str(root / "q"), "--batches", "2", "--repeat", "1", "-q", "--json"],
     ]

@@ -121,7 +121,7 @@ class DeepfpBench(DeepfpEval):
     """``hbf-edge bench model`` of a DeepFP model: Tables I-II as JSON."""
 
     out: Path | None = field(None, "also write the JSON to this file")
-    test_size: int = field(1000, "held-out networks to draw (default 1000)")
+    count: int = field(1000, "held-out networks to draw (default 1000)", old="--test-size")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -129,7 +129,7 @@ class DeepfpAgreement(EvalCommon):
     """``hbf-edge bench agreement`` of a DeepFP model: the Numba kernels against torch."""
 
     out: Path | None = field(None, "also write the JSON to this file")
-    test_size: int = field(200, "networks to draw without --channels (default 200)")
+    count: int = field(200, "networks to draw without --channels (default 200)", old="--test-size")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

@@ -215,9 +215,9 @@ class DeepfpCore:
         if s.channels is not None:
             H = self.read_channels(s.channels, config, "test")
         else:
-            H = self.draw_channels(config, s.test_size, s.test_seed)
+            H = self.draw_channels(config, s.count, s.seed)
         baselines = s.baselines if s.baselines is not None else (["ezf", "wmmse_sc"] if H.shape[1] == 1 else ["ezf"])
-        results = evaluate_deepfp(model, H, s.fastfp_iterations, seed=s.test_seed, time_samples=s.time_samples,
+        results = evaluate_deepfp(model, H, s.fastfp_iterations, seed=s.seed, time_samples=s.time_samples,
                                   baselines=tuple(baselines), progress=not s.quiet)
         wsr = {r["method"] + (f" ({r['iterations']})" if r["method"] == "FastFP" else ""): r["wsr"]
                for r in results["rows"]}

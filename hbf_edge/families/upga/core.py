@@ -135,7 +135,7 @@ class UpgaCore(MisoChannels):
         if settings.channels is not None:
             H = self.read_channels(settings.channels, config)
         else:
-            H = self.draw_channels(config, settings.test_size, settings.test_seed)
+            H = self.draw_channels(config, settings.count, settings.seed)
         out = settings.out if settings.out is not None else settings.model_dir / "eval"
         t0 = time.perf_counter()
         scale = 1.0

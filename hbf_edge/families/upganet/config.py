@@ -66,7 +66,7 @@ class UpganetEval(MisoEval):
     pga_inner: int = field(1, "F-steps J of the PGA baselines (default 1)", metavar="J")
     pga_mu: float = field(0.01, "fixed F step of conventional PGA (default 0.01, the paper's)")
     pga_lambda: float = field(0.01, "fixed W step of conventional PGA (default 0.01, the paper's)")
-    tune_size: int = field(100, "validation channels (seed --test-seed + 1) on which the tuned PGA's fixed steps "
+    tune_size: int = field(100, "validation channels (seed --seed + 1) on which the tuned PGA's fixed steps "
                                 "are chosen from a grid (default 100; 0: no tuned PGA)")
     dump: Path | None = field(None, "also write channels, SNRs and every method's precoders to this .npz "
                                     "(keys H, snr_db, noise_power, F_<method>, W_<method>)")

@@ -116,13 +116,13 @@ class UpganetCore(UpgaCore):
         if settings.channels is not None:
             H = self.read_channels(settings.channels, first)
         else:
-            H = self.draw_channels(first, settings.test_size, settings.test_seed)
+            H = self.draw_channels(first, settings.count, settings.seed)
         snrs = list(settings.snr)
         t0 = time.perf_counter()
         pga = PgaBaseline(settings.pga_layers, settings.pga_inner, settings.pga_mu, settings.pga_lambda)
         tuning = None
         if settings.tune_size > 0:  # validation channels apart from the test ones
-            H_val = self.draw_channels(first, settings.tune_size, settings.test_seed + 1)
+            H_val = self.draw_channels(first, settings.tune_size, settings.seed + 1)
             tuning = tune_pga_steps(models, H_val, snrs, pga, settings.noise)
         results = evaluate_upganet(models, H, snrs, settings.noise, progress=not settings.quiet, pga=pga,
                                    tuned=None if tuning is None else (tuning["mu"], tuning["lambda"]),

@@ -24,7 +24,7 @@ def bundle(tmp_path_factory):
     root = tmp_path_factory.mktemp("jcas_bundle")
     assert main(["train", "upganet", "--out", str(root / "float"), *TINY]) == 0
     assert main(["quantize", str(root / "float"), "--out", str(root / "q4"), "--phase-bits", "4", "--precoder-bits", "12", "--method", "ptq",
-                 "--test-size", "8", "--quiet"]) == 0
+                 "--count", "8", "--quiet"]) == 0
     assert main(["export", str(root / "q4"), "--out", str(root / "b"), "--count", "6", "--snr", "12"]) == 0
     return root
 

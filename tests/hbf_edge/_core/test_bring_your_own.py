@@ -90,7 +90,7 @@ def test_every_format_from_a_precision_file_reaches_kernel_and_qat(float_dir, tm
     (tmp_path / "narrow.toml").write_text(narrow)
     for name in ("p", "narrow"):
         assert main(["quantize", str(m), "--out", str(tmp_path / name), "--precision", str(tmp_path / f"{name}.toml"),
-                     "--method", "ptq", "--test-size", "4", "-q"]) == 0
+                     "--method", "ptq", "--count", "4", "-q"]) == 0
     cfg = json.loads((tmp_path / "narrow" / "config.json").read_text())
     assert cfg["precision"]["default"]["accumulator"]["word_bits"] == 20
     H = saleh_valenzuela_miso(60, 8, 2, 3, seed=4)

@@ -68,7 +68,7 @@ def test_altered_model_dir(model_dir, tmp_path, capsys):
     shutil.copytree(model_dir, copy)
     w = copy / "weights.safetensors"
     w.write_bytes(w.read_bytes()[:-3] + b"xyz")
-    _expect_error(["evaluate", str(copy), "--quiet", "--test-size", "2"], capsys, "altered")
+    _expect_error(["evaluate", str(copy), "--quiet", "--count", "2"], capsys, "altered")
 
 
 def _help(argv, capsys):
@@ -117,7 +117,10 @@ def test_demo_quick(tmp_path, capsys):
     assert "| layer 9 |" in report
     for png in ("eval/rate_vs_snr.png", "eval/rate_vs_layers.png", "sim/beampattern.png", "profile/profile.png"):
         assert (out / png).read_bytes()[:4] == b"\x89PNG"
-    assert "report:" in capsys.readouterr().out
+    assert "reports:" in capsys.readouterr().out
+    html = (out / "report.html").read_text()  # every figure embedded, every stage's result
+    assert html.count("data:image/png;base64,") == 4 and all(
+        f in html for f in ("eval/results.json", "qat/retention.json", "sim/simulate.json", "profile/profile.json"))
 
 
 def test_evaluate_rejects_channels_of_other_sizes(model_dir, tmp_path, capsys):
@@ -139,3 +142,23 @@ def test_bench_kernels_prints_json(tmp_path, capsys):
         assert all(v > 0 for v in r["us_per_channel"].values()) and r["onnxruntime"] is None
     assert "torch_eager_batch1_over_float64_batch3" in printed["speedups"]["8"]
     _expect_error(["bench", "kernels", "--sizes", "0", "--quiet"], capsys, "--sizes")
+
+
+def test_usage_errors_are_one_line_naming_the_commands_help(model_dir, capsys):
+    assert main(["evaluate", str(model_dir), "--snrr", "3"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.splitlines() == [err] and "unrecognized arguments: --snrr 3" in err and "`hbf-edge evaluate" in err
+    assert main(["train", "upga", "--out", "x", "--layers", "many"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.splitlines() == [err] and "`hbf-edge train upga --help`" in err
+
+
+def test_old_spellings_still_work_with_a_deprecation_line(model_dir, tmp_path, capsys):
+    """``--test-size`` / ``--test-seed`` became ``--count`` / ``--seed``: same numbers, one warning each."""
+    argv = ["evaluate", str(model_dir), "--snr", "10", "-q"]
+    assert main([*argv, "--count", "2", "--seed", "7", "--out", str(tmp_path / "new")]) == 0
+    assert main([*argv, "--test-size", "2", "--test-seed", "7", "--out", str(tmp_path / "old")]) == 0
+    err = capsys.readouterr().err
+    assert "--test-size is now --count" in err and "--test-seed is now --seed" in err
+    new, old = ((tmp_path / d / "results.json").read_text() for d in ("new", "old"))
+    assert new.replace("new", "") == old.replace("old", "")

@@ -34,7 +34,7 @@ def test_malformed_config_json_is_refused_in_one_line(tmp_path, capsys, edit, ne
     config = json.loads((model / "config.json").read_text())
     edit(config)
     (model / "config.json").write_text(json.dumps(config))
-    _one_line(["evaluate", str(model), "--test-size", "2", "-q"], capsys, needle)
+    _one_line(["evaluate", str(model), "--count", "2", "-q"], capsys, needle)
 
 
 def test_non_strict_or_deep_config_json_is_refused(tmp_path, capsys):

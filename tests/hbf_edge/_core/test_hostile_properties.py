@@ -62,7 +62,7 @@ def test_any_value_at_any_config_key_gives_a_result_or_one_line(tmp_path, capsys
     shutil.copytree(V1 / "upga", model)
     config = _set(json.loads(json.dumps(CONFIG)), path, value)
     (model / "config.json").write_text(json.dumps(config))
-    code = main(["evaluate", str(model), "--test-size", "2", "--snr", "0", "10", "-q"])
+    code = main(["evaluate", str(model), "--count", "2", "--snr", "0", "10", "-q"])
     _clean(capsys, code)
     if code == 0:
         results = json.loads((model / "eval" / "results.json").read_text(),

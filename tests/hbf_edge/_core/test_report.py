@@ -19,7 +19,7 @@ def run(tmp_path_factory):
     """A run folder as a user makes one: evaluate, then simulate a bundle, then the report."""
     root = tmp_path_factory.mktemp("run")
     shutil.copytree(V1 / "upga", root / "model")
-    assert main(["evaluate", str(root / "model"), "--test-size", "3", "--out", str(root / "eval"), "-q"]) == 0
+    assert main(["evaluate", str(root / "model"), "--count", "3", "--out", str(root / "eval"), "-q"]) == 0
     assert main(["simulate", str(V1 / "upga_bundle"), "--out", str(root / "sim")]) == 0
     assert main(["report", str(root)]) == 0
     return root

@@ -50,7 +50,7 @@ def test_v1_bundle_designs_bit_for_bit_and_simulate(tmp_path, capsys):
 def test_v1_dirs_through_todays_cli(tmp_path, capsys):
     for name in ("upga", "upganet_q"):
         shutil.copytree(V1 / name, tmp_path / name)
-    assert main(["evaluate", str(tmp_path / "upga"), "--test-size", "4", "--snr", "10", "-q"]) == 0
+    assert main(["evaluate", str(tmp_path / "upga"), "--count", "4", "--snr", "10", "-q"]) == 0
     assert main(["export", str(tmp_path / "upganet_q"), "--out", str(tmp_path / "ub"), "--count", "2"]) == 0
     manifest = json.loads((tmp_path / "ub" / "manifest.json").read_text())
     assert manifest["schema_version"] == 2 and manifest["family"] == "upganet"

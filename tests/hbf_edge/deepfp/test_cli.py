@@ -73,15 +73,15 @@ def test_matching_iterations():
 
 
 def test_bench_prints_json_and_bad_options_fail_cleanly(trained, capsys):
-    assert main(["bench", "model", str(trained / "m"), "--test-size", "4", "--fastfp-iterations", "5",
+    assert main(["bench", "model", str(trained / "m"), "--count", "4", "--fastfp-iterations", "5",
                  "--time-samples", "2", "--baselines", "ezf", "--quiet"]) == 0
     res = json.loads(capsys.readouterr().out)
     assert "per_channel" not in res and res["n_channels"] == 4 and res["rows"][1]["iterations"] == 5
-    assert main(["bench", "model", str(trained / "m"), "--test-size", "0"]) == 2
+    assert main(["bench", "model", str(trained / "m"), "--count", "0"]) == 2
     assert main(["evaluate", str(trained / "m"), "--compare", str(trained / "m")]) == 2
     err = capsys.readouterr().err
-    assert "--test-size" in err and "--compare" in err
-    assert main(["bench", "model", str(trained / "m"), "--test-size", "3", "--baselines", "wmmse_sc"]) == 0
+    assert "--count" in err and "--compare" in err
+    assert main(["bench", "model", str(trained / "m"), "--count", "3", "--baselines", "wmmse_sc"]) == 0
 
 
 def test_profile_of_float_and_quantized_deepfp(trained, capsys):
@@ -122,8 +122,8 @@ def test_bench_deepfp_kernels_float_and_hardware(trained, capsys):
     assert main(["quantize", str(trained / "m"), "--out", str(trained / "qk"), "--channels", nets, "--method", "ptq",
                  "--quiet"]) == 0
     capsys.readouterr()
-    assert main(["bench", "agreement", str(trained / "qk"), "--test-size", "5", "--test-seed", "3"]) == 0
+    assert main(["bench", "agreement", str(trained / "qk"), "--count", "5", "--seed", "3"]) == 0
     r = json.loads(capsys.readouterr().out)
     assert r["kernel"] == "numba_hardware" and r["n_networks"] == 5
     assert r["step_codes_equal"] == 1.0 and r["v_words_equal"] == 1.0 and r["relative_wsr_difference"] == 0.0
-    assert main(["bench", "agreement", str(trained / "m"), "--test-size", "0"]) == 2
+    assert main(["bench", "agreement", str(trained / "m"), "--count", "0"]) == 2

@@ -44,7 +44,7 @@ def test_model_dir_round_trip_and_kernel(jcas_dir):
 
 def test_evaluate_writes_tables_and_plots(jcas_dir, tmp_path, capsys):
     out = tmp_path / "ev"
-    rc = main(["evaluate", str(jcas_dir), "--compare", str(jcas_dir), "--test-size", "6", "--snr", "0", "12",
+    rc = main(["evaluate", str(jcas_dir), "--compare", str(jcas_dir), "--count", "6", "--snr", "0", "12",
                "--iterations", "4", "--out", str(out), "--quiet"])
     assert rc == 0
     res = json.loads((out / "results.json").read_text())
@@ -103,7 +103,7 @@ def test_bad_sensing_options_are_refused(tmp_path, capsys):
 
 def test_evaluate_options_mse_pga_and_dump(jcas_dir, tmp_path):
     """Issue 19: the MSE convention, the PGA baseline's depth and steps, the tuned PGA, --dump."""
-    common = ["evaluate", str(jcas_dir), "--test-size", "5", "--snr", "0", "12", "--iterations", "2", "--quiet"]
+    common = ["evaluate", str(jcas_dir), "--count", "5", "--snr", "0", "12", "--iterations", "2", "--quiet"]
     assert main([*common, "--out", str(tmp_path / "n"), "--pga-layers", "7", "--pga-mu", "0.1", "--pga-lambda",
                  "0.001", "--tune-size", "4", "--dump", str(tmp_path / "d.npz")]) == 0
     assert main([*common, "--out", str(tmp_path / "a"), "--mse", "absolute", "--tune-size", "0"]) == 0

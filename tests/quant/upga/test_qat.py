@@ -103,7 +103,7 @@ def test_quantize_command(tmp_path, capsys):
 
     assert main(["train", "upga", "--out", str(tmp_path / "f"), "-N", "16", "--layers", "3", "--train-size", "20",
                  "--epochs", "1", "--quiet"]) == 0
-    common = ["--test-size", "20", "--quiet", "--snr", "10"]
+    common = ["--count", "20", "--quiet", "--snr", "10"]
     assert main(["quantize", str(tmp_path / "f"), "--method", "ptq", "-Q", "3", "-B", "10", "--out", str(tmp_path / "p"),
                  *common]) == 0
     ret = json.loads((tmp_path / "p" / "retention.json").read_text())
@@ -165,7 +165,7 @@ def test_study_quantization_command(tmp_path, capsys):
     assert main(["train", "upga", "--out", str(tmp_path / "f"), "-N", "16", "--layers", "2", "--train-size", "20",
                  "--epochs", "1", "--quiet"]) == 0
     assert main(["study", "quantization", str(tmp_path / "f"), "--out", str(tmp_path / "s"), "-Q", "1", "3",
-                 "--epochs", "1", "--train-size", "10", "--test-size", "10", "--snr", "20", "--quiet"]) == 0
+                 "--epochs", "1", "--train-size", "10", "--count", "10", "--snr", "20", "--quiet"]) == 0
     study = json.loads((tmp_path / "s" / "retention.json").read_text())
     assert [r["phase_bits"] for r in study["rows"]] == [1, 3]
     # the default recipe, per Q: the Wiener stage after 8-bit internal layers at Q <= 4
@@ -174,7 +174,7 @@ def test_study_quantization_command(tmp_path, capsys):
     assert load_quantized(tmp_path / "s" / "q3")[2].base.phase_bits == 3
     assert " 3 |" in capsys.readouterr().out
     assert main(["study", "quantization", str(tmp_path / "f"), "--out", str(tmp_path / "c"), "-Q", "2", "--epochs", "1",
-                 "--train-size", "10", "--test-size", "10", "--snr", "20", "--output-stage", "wiener", "--code-search",
+                 "--train-size", "10", "--count", "10", "--snr", "20", "--output-stage", "wiener", "--code-search",
                  "1", "--quiet"]) == 0
     study = json.loads((tmp_path / "c" / "retention.json").read_text())
     assert study["code_search"] == {"sweeps": 1, "span": 1} == load_quantized(tmp_path / "c" / "q2")[1].code_search

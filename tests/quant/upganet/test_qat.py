@@ -88,7 +88,7 @@ def test_quantize_cli_for_upganet(tmp_path, capsys):
     assert main(["train", "upganet", "--out", str(fdir), "-N", "16", "--layers", "2", "--inner", "2",
                  "--train-size", "20", "--epochs", "1", "--batch-size", "10", "--quiet"]) == 0
     assert main(["quantize", str(fdir), "--out", str(qdir), "-Q", "4", "-B", "12", "--epochs", "1",
-                 "--train-size", "20", "--test-size", "8", "--snr", "0", "12", "--quiet"]) == 0
+                 "--train-size", "20", "--count", "8", "--snr", "0", "12", "--quiet"]) == 0
     res = json.loads((qdir / "retention.json").read_text())
     assert res["phase_bits"] == 4 and res["precoder"]["word_bits"] == 12 and len(res["retention"]["qat"]) == 2
     assert all(0.5 < r < 1.05 for r in res["retention"]["qat"])
@@ -104,10 +104,10 @@ def test_evaluate_runs_a_quantized_upganet_through_its_quantized_network(tmp_pat
     fdir, qdir = tmp_path / "f", tmp_path / "q"
     assert main(["train", "upganet", "--out", str(fdir), "-N", "16", "--layers", "2", "--inner", "1",
                  "--train-size", "10", "--epochs", "1", "--batch-size", "10", "--quiet"]) == 0
-    assert main(["quantize", str(fdir), "--method", "ptq", "--out", str(qdir), "-Q", "2", "--test-size", "4", "--snr", "12",
+    assert main(["quantize", str(fdir), "--method", "ptq", "--out", str(qdir), "-Q", "2", "--count", "4", "--snr", "12",
                  "--quiet"]) == 0
     out = tmp_path / "ev"
-    assert main(["evaluate", str(qdir), "--compare", str(fdir), "--test-size", "5", "--snr", "12",
+    assert main(["evaluate", str(qdir), "--compare", str(fdir), "--count", "5", "--snr", "12",
                  "--iterations", "2", "--out", str(out), "--quiet"]) == 0
     res = json.loads((out / "results.json").read_text())
     assert set(res["sum_rate"]) == {"upganet_i2_j1_q2", "upganet_i2_j1", "pga", "pga_tuned", "zf"}
