@@ -30,6 +30,7 @@ import hashlib
 import hmac
 import importlib
 import json
+import logging
 import os
 import re
 from pathlib import Path
@@ -51,6 +52,7 @@ __all__ = ["BundleError", "Bundle", "SCHEMA_VERSION", "write_bundle", "read_bund
 SCHEMA_VERSION = 2  # 2 adds "family" and "scoring"; 1 is still read
 READABLE_SCHEMAS = (1, 2)
 MANIFEST = "manifest.json"
+_log = logging.getLogger("hbf_edge")  # the steps of a long export, one line each
 
 
 class BundleError(HbfEdgeError, ValueError):
@@ -100,6 +102,7 @@ def write_bundle(model_dir: str | os.PathLike, out: str | os.PathLike, H: np.nda
         raise BundleError(f"{model_dir} is a float model: export needs a quantized one (`hbf-edge quantize`)")
     H = validate_miso_channels(H, config.spec.n_antennas, config.spec.n_users, name="beam channels")
     _check_channel_words(H, config.spec.channel)
+    _log.info(f"hbf-edge: export: designing {H.shape[0]} beams with the hardware kernel, building the tables ...")
     texts, beams, writers, layer0 = parts(model_dir, config, arrays, H, snr_db, noise)
     extra = {"family": config.family, "scoring": scoring, "hardware": layer0.to_dict(), "precision": config.precision,
              "model": {k: v for k, v in config.to_dict().items() if k != "history"},
@@ -121,8 +124,10 @@ def _write(out: str | os.PathLike, overwrite: bool, texts: dict[str, str], beams
             with open(tmp / "beams.npz", "wb") as fh:
                 np.savez(fh, **beams)
             verified: dict[str, Any] = {}
-            for writer in writers:
-                verified.update(writer(tmp) or {})
+            for i, writer in enumerate(writers, 1):  # (what, write) pairs, or bare callables
+                what, write = writer if isinstance(writer, tuple) else ("an ONNX graph", writer)
+                _log.info(f"hbf-edge: export: {what} ({i}/{len(writers)}) ...")
+                verified.update(write(tmp) or {})
             files = {p.name: {"sha256": sha256_file(p), "bytes": p.stat().st_size} for p in sorted(tmp.iterdir())}
             manifest = {"schema_version": SCHEMA_VERSION, "generator": f"hbf-edge {__version__}", **extra,
                         "verified": verified, "files": files}

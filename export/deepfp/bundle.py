@@ -119,8 +119,9 @@ def write_deepfp_bundle(model_dir: str | os.PathLike, out: str | os.PathLike, H:
             "quantization": config.quantization, "inputs": DEEPFP_INPUTS, "outputs": DEEPFP_OUTPUTS,
             "layout": "h [B, L, K, L, N_r, N_t] (h[b, l, k, i]: BS i to user (l, k)), v [B, L, K, N_t, d]; "
                       "unit noise and unit power budget per BS", "seed": seed}
-    writers = [lambda tmp: export_deepfp_onnx(model, tmp / "model.onnx", H, V0)]
+    writers: list = [("the whole-network ONNX graph", lambda tmp: export_deepfp_onnx(model, tmp / "model.onnx", H, V0))]
     if isinstance(model, QuantDeepFP):
-        writers.append(lambda tmp: _check_qcdq(model, export_stepnets_qcdq(model, tmp / "dnn.qcdq.onnx"), H, V0))
+        writers.append(("the 8-bit DNN graph (QCDQ), checked against torch",
+                        lambda tmp: _check_qcdq(model, export_stepnets_qcdq(model, tmp / "dnn.qcdq.onnx"), H, V0)))
     return _write(out, overwrite, {"deepfp.json": json.dumps(info, indent=2) + "\n"}, beams, writers,
                   {"family": "deepfp", "scoring": "weighted_sum_rate", "model_dir": str(model_dir)})

@@ -28,8 +28,10 @@ def upga_parts(model_dir: str | os.PathLike, config: ModelConfig, arrays: dict[s
     tables = build_tables(config, layer_specs, arrays)
     texts = {"lut.json": json.dumps(tables, indent=1) + "\n", "lut.h": c_header(tables), **mem_files(tables)}
     beams = _beams(config, arrays, H, snr_db, noise)
-    writers = [lambda tmp: _float_onnx(config, arrays, tmp / "model.onnx", layer_specs[-1].phase_bits),
-               lambda tmp: _quant_onnx(model_dir, tmp, beams)]
+    writers = [("the float ONNX graph", lambda tmp: _float_onnx(config, arrays, tmp / "model.onnx",
+                                                                layer_specs[-1].phase_bits)),
+               (f"the quantized ONNX graphs, checked in onnxruntime against the kernel on {H.shape[0]} beams",
+                lambda tmp: _quant_onnx(model_dir, tmp, beams))]
     return texts, beams, writers, layer_specs[0]
 
 

@@ -124,5 +124,6 @@ def upganet_parts(model_dir: str | os.PathLike, config: ModelConfig, arrays: dic
     texts = {"lut.json": json.dumps(tables, indent=1) + "\n", "lut.h": c_header(tables),
              **mem_files(tables)}
     beams = _beams(model, spec, config, H, snr_db, noise)
-    writers = [lambda tmp: _onnx(model_dir, config, beams, tmp / "model.onnx", spec.phase_bits)]
+    writers = [("the ONNX graph, checked in onnxruntime", lambda tmp: _onnx(model_dir, config, beams,
+                                                                           tmp / "model.onnx", spec.phase_bits))]
     return texts, beams, writers, spec

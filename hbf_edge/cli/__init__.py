@@ -1,15 +1,17 @@
 """Command line: a thin layer over the family registry.  ``hbf-edge --help`` lists the commands.
 
 Library errors (:class:`hbf_edge.errors.HbfEdgeError`) become a one-line message on stderr and
-exit code 2; argparse usage errors also exit with 2.  The parser is in ``_parser`` (options of a
+exit code 2; argparse usage errors also exit with 2.  The library's own messages (the
+``hbf_edge`` logger: warnings, status lines of long steps) go to stderr.  The parser is in ``_parser`` (options of a
 family generated from its settings dataclasses by ``_options``), the commands in ``_commands``.
 """
 
 from __future__ import annotations
 
+import logging
 import sys
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 from hbf_edge.cli._commands import all_families, run_command, run_family_command, stages_of
 from hbf_edge.cli._parser import DIR_COMMANDS, build_parser, command_parser
@@ -33,6 +35,28 @@ def _directory_command(argv: list[str]) -> tuple[tuple[str, ...] | None, str | N
     return None, None
 
 
+class _Stderr(logging.StreamHandler):
+    """The CLI's handler of the ``hbf_edge`` logger: the library's messages (warnings, status
+    lines of long steps) on whatever ``sys.stderr`` is at the time of the record."""
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
+
+
+def _route_library_messages() -> None:
+    log = logging.getLogger("hbf_edge")
+    if not any(isinstance(h, _Stderr) for h in log.handlers):
+        handler = _Stderr()
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
+
+
 class _Terminated(BaseException):
     """SIGTERM, raised in the main thread so that every writer's cleanup (``finally``) runs."""
 
@@ -47,6 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     import signal
     import threading
 
+    _route_library_messages()
     in_main = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _on_sigterm) if in_main else None
     try:
