@@ -105,6 +105,9 @@ def run_demo(out: str | Path, quick: bool = False, progress: bool = True,
         ret["recipe"] = {"output_stage": stage, "internal_phase_bits": internal, "code_search": None}
         ret = stamp(ret, "retention", "upga", out / "qat", method="qat")
         write_result(out / "qat" / "retention.json", ret)
+        plot_rate_vs_snr(results, out / "eval" / "rate_vs_snr.png",  # the headline plot, with the quantized designs
+                         extra={f"QAT, Q={DEMO_PHASE_BITS}, W {DEMO_PRECODER_BITS} bits (hardware datapath)":
+                                (ret["snr_db"], ret["sum_rate"]["quantized"])})
     n_beams = 50 if quick else 200
     with _stage(log, "export the bundle", times):
         write_bundle(out / "qat", out / "bundle", H_test[:n_beams], snr_db=10.0, overwrite=True)

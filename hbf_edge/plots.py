@@ -11,7 +11,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from hbf_edge._io import atomic_file# noqa: E402
+from hbf_edge._io import atomic_file  # noqa: E402
 
 __all__ = ["plot_rate_vs_snr", "plot_rate_vs_layers", "plot_retention", "plot_beampattern", "plot_profile"]
 
@@ -33,19 +33,43 @@ def _save(fig: Any, path: str | os.PathLike) -> Path:
     return path
 
 
-def plot_rate_vs_snr(results: dict[str, Any], path: str | os.PathLike) -> Path:
-    """Sum rate vs SNR for every method of an evaluation."""
-    fig, ax = plt.subplots(figsize=(6.4, 4.4))
-    for method, values in results["sum_rate"].items():
-        ax.plot(results["snr_db"], values, _STYLES.get(method, "-"), label=_LABELS.get(method, method))
+def plot_rate_vs_snr(results: dict[str, Any], path: str | os.PathLike,
+                     extra: dict[str, tuple[list[float], list[float]]] | None = None) -> Path:
+    """Sum rate vs SNR for every method of an evaluation (top), and below it each close method's
+    difference to PGA-100, where the curves that overlap on the top panel come apart.
+
+    ``extra`` adds curves measured elsewhere, ``{label: (snr_db, rates)}``: the quantized
+    designs of a retention table, for instance.
+    """
+    snr = results["snr_db"]
+    rates = results["sum_rate"]
+    fig, (ax, dx) = plt.subplots(2, 1, figsize=(6.6, 6.4), sharex=True, height_ratios=(3, 2), layout="constrained")
+    for method, values in rates.items():
+        ax.plot(snr, values, _STYLES.get(method, "-"), label=_LABELS.get(method, method), ms=5)
+    markers = iter("P*Xhv")
+    for label, (x, y) in (extra or {}).items():
+        ax.plot(x, y, next(markers, "o"), ms=9, ls="none", label=label, zorder=4)
     s = results["sizes"]
-    ax.set(
-        xlabel="SNR = $P_t/\\sigma_n^2$ (dB)",
-        ylabel="sum rate (bit/s/Hz)",
-        title=f"N={s['N']}, M={s['M']}, K={s['K']}, I={s['I']}, J={s['J']}; {results['n_channels']} channels",
-    )
+    ax.set(ylabel="sum rate (bit/s/Hz)",
+           title=f"N={s['N']}, M={s['M']}, K={s['K']}, I={s['I']}, J={s['J']}; {results['n_channels']} channels")
     ax.grid(True, alpha=0.3)
-    ax.legend()
+    ax.legend(fontsize=8)
+    ref = rates.get("pga100")
+    if ref is not None:
+        ref_at = dict(zip(snr, ref))
+        dx.axhline(0.0, color="gray", lw=0.8)
+        for method in ("upga", "pga30"):
+            if method in rates:
+                dx.plot(snr, [v - r for v, r in zip(rates[method], ref)], _STYLES[method], ms=5,
+                        label=_LABELS[method])
+        markers = iter("P*Xhv")
+        for label, (x, y) in (extra or {}).items():
+            pairs = [(a, b - ref_at[a]) for a, b in zip(x, y) if a in ref_at]
+            dx.plot([a for a, _ in pairs], [b for _, b in pairs], next(markers, "o"), ms=9, ls="none", label=label)
+        dx.set(ylabel="minus PGA-100 (bit/s/Hz)")
+        dx.grid(True, alpha=0.3)
+        dx.legend(fontsize=7)
+    dx.set(xlabel="SNR = $P_t/\\sigma_n^2$ (dB)")
     return _save(fig, path)
 
 
@@ -97,19 +121,26 @@ def plot_retention(study: dict[str, Any], path: str | os.PathLike) -> Path:
 
 
 def plot_beampattern(patterns: dict[str, Any], path: str | os.PathLike, title: str = "") -> Path:
-    """Applied vs intended beampattern of each user's beam (dB, normalised to the peak)."""
+    """Each user's beam as the model intended it (wide, pale) and as the front end applied it
+    (thin, dashed, on top), in dB normalised to the peak; below, applied minus intended, which
+    is where a calibration error or a code mismatch shows (zero for an exact replay)."""
     import numpy as np
 
     angles = patterns["angles_deg"]
     peak = max(float(patterns["intended"].max()), float(patterns["applied"].max()))
-    fig, ax = plt.subplots(figsize=(7.0, 4.0), layout="constrained")
+    fig, (ax, dx) = plt.subplots(2, 1, figsize=(7.0, 5.6), sharex=True, height_ratios=(3, 1.3), layout="constrained")
     for k, (want, got) in enumerate(zip(patterns["intended"], patterns["applied"])):
-        line, = ax.plot(angles, 10 * np.log10(np.maximum(want / peak, 1e-6)), "-", lw=1.2, label=f"user {k} intended")
-        ax.plot(angles, 10 * np.log10(np.maximum(got / peak, 1e-6)), "--", lw=1.0, color=line.get_color(),
-                label=f"user {k} applied")
-    ax.set(xlabel="angle (deg)", ylabel="power (dB, peak = 0)", ylim=(-40, 1), title=title)
+        want_db = 10 * np.log10(np.maximum(want / peak, 1e-6))
+        got_db = 10 * np.log10(np.maximum(got / peak, 1e-6))
+        line, = ax.plot(angles, want_db, "-", lw=4.0, alpha=0.35, label=f"user {k} intended")
+        ax.plot(angles, got_db, "--", lw=1.2, color=line.get_color(), label=f"user {k} applied")
+        dx.plot(angles, got_db - want_db, "-", lw=1.0, color=line.get_color())
+    ax.set(ylabel="power (dB, peak = 0)", ylim=(-40, 1), title=title)
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=7, ncol=2)
+    dx.axhline(0.0, color="gray", lw=0.8)
+    dx.set(xlabel="angle (deg)", ylabel="applied - intended (dB)")
+    dx.grid(True, alpha=0.3)
     return _save(fig, path)
 
 
@@ -126,6 +157,6 @@ def plot_profile(result: dict[str, Any], batch: str, path: str | os.PathLike) ->
         bottom = [b + h for b, h in zip(bottom, heights)]
     ax.scatter(backends, [data[b]["whole_us_per_channel"] for b in backends], color="k", marker="_", s=400,
                zorder=3, label="whole forward")
-    ax.set(ylabel="us per channel", title=f"per-layer latency, batch {batch}")
+    ax.set(xlabel="backend", ylabel="time per channel (us)", title=f"per-layer latency, batch {batch}")
     ax.legend(fontsize=7, ncol=2, loc="upper left")
     return _save(fig, path)
