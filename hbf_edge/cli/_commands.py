@@ -60,6 +60,14 @@ def _emit_json(result: Any, out: Path | None) -> None:
         write_json(out, result)
 
 
+def _print_json(result: Any, s: Any) -> None:
+    """With ``--json``, the command's result on stdout (strict JSON), instead of its tables."""
+    if getattr(s, "json", False):
+        from hbf_edge._io import dumps
+
+        print(dumps(result))
+
+
 def _guard_output(s: Any) -> Any:
     """Refuse settings whose ``out`` is or contains one of their input paths."""
     import dataclasses
@@ -90,10 +98,11 @@ def run_family_command(command: tuple[str, ...], family: str, stages: dict[str, 
     if cls is None:
         raise ConfigError(f"`hbf-edge {' '.join(command)}` is not available for {family} models")
     s = _guard_output(settings_from(cls, args))
+    say = (lambda _line: None) if getattr(s, "json", False) else print  # --json: the result alone on stdout
     if command == ("evaluate",):
-        core.evaluate(s, load=_loader(stages), say=print)
+        _print_json(core.evaluate(s, load=_loader(stages), say=say), s)
     elif command == ("quantize",):
-        stages["quant"].quantize(s, say=print)
+        _print_json(stages["quant"].quantize(s, say=say), s)
     elif command == ("export",):
         from hbf_edge.export import read_key, sign_bundle
 
@@ -107,11 +116,7 @@ def run_family_command(command: tuple[str, ...], family: str, stages: dict[str, 
         extra["load_torch"] = _loader(stages)
         from hbf_edge.profiling import resolve_target
 
-        result = core.profile(s, resolve_target(s.target), extra, say=(lambda _line: None) if s.json else print)
-        if s.json:
-            from hbf_edge._io import dumps
-
-            print(dumps(result))
+        _print_json(core.profile(s, resolve_target(s.target), extra, say=say), s)
     elif command == ("study", "quantization"):
         stages["quant"].study(s, say=print)
     elif command == ("bench", "model"):

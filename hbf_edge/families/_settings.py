@@ -89,6 +89,7 @@ class EvalCommon(Settings):
     seed: int = field(DEFAULT_TEST_SEED, f"seed of the held-out channels (default {DEFAULT_TEST_SEED})",
                       old="--test-seed")
     quiet: bool = field(False, "no progress bars", flag="-q")
+    json: bool = field(False, "print the result as JSON instead of the tables")
 
     def validate(self) -> None:
         check_positive(self, "count")
@@ -112,6 +113,7 @@ class QuantCommon(Settings):
     count: int = field(1000, "held-out channels of the retention table (default 1000)", old="--test-size")
     test_seed: int = field(DEFAULT_TEST_SEED, f"their seed (default {DEFAULT_TEST_SEED})")
     quiet: bool = field(False, "no progress bars", flag="-q")
+    json: bool = field(False, "print the retention result as JSON instead of the tables")
 
     def validate(self) -> None:
         check_positive(self, "count")
@@ -147,7 +149,7 @@ class ProfileCommon(Settings):
     batches: list[int] | None = field(None, "batch sizes (default: the family's)", nargs="+")
     repeat: int = field(5, "timed runs per figure (default 5)")
     target: str = field("dsp", "target file (.toml) or an example name: dsp, mcu (default dsp)")
-    json: bool = field(False, "print the JSON instead of the table")
+    json: bool = field(False, "print the result as JSON instead of the tables")
     out: Path | None = field(None, "directory for profile.json and profile.png (default MODEL_DIR/profile)")
     quiet: bool = field(False, "no progress bars", flag="-q")
 

@@ -162,3 +162,10 @@ def test_old_spellings_still_work_with_a_deprecation_line(model_dir, tmp_path, c
     assert "--test-size is now --count" in err and "--test-seed is now --seed" in err
     new, old = ((tmp_path / d / "results.json").read_text() for d in ("new", "old"))
     assert new.replace("new", "") == old.replace("old", "")
+
+
+def test_json_prints_the_result_alone(model_dir, tmp_path, capsys):
+    assert main(["evaluate", str(model_dir), "--count", "2", "--snr", "10", "--json", "-q",
+                 "--out", str(tmp_path / "e")]) == 0
+    printed = json.loads(capsys.readouterr().out)  # the whole of stdout is one JSON document
+    assert printed == json.loads((tmp_path / "e" / "results.json").read_text())
