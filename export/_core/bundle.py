@@ -183,6 +183,7 @@ def write_key(path: str | os.PathLike) -> Path:
 
     path = Path(path)
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
         raise BundleError(f"{path} already exists: a key is never overwritten") from None

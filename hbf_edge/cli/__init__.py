@@ -15,6 +15,7 @@ from typing import Any, Sequence
 
 from hbf_edge.cli._commands import all_families, run_command, run_family_command, stages_of
 from hbf_edge.cli._parser import DIR_COMMANDS, build_parser, command_parser
+from hbf_edge.cli._paths import resolve_paths
 from hbf_edge._io import deferred_signals
 from hbf_edge.errors import HbfEdgeError
 
@@ -100,6 +101,7 @@ def _main(argv: list[str]) -> int:
                 command_parser(parser, argv).error(f"unrecognized arguments: {' '.join(extras)}")
         except SystemExit as exc:  # argparse has printed the usage error or the help
             return int(exc.code or 0)
+        resolve_paths(args)  # --out is a folder; input options take the folder a command wrote
         if args.command in ("channels", "train"):
             return run_family_command((args.command,), args.family, stages_of(args.family, ()), args)
         if command is not None:

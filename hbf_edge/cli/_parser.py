@@ -144,7 +144,7 @@ def build_parser(families: dict[str, Any], command: tuple[str, ...] | None = Non
                         description="Write the model's precision as a complete TOML file (every format written "
                                     "out), to edit and pass to `hbf-edge quantize --precision FILE`.")
     t.add_argument("model_dir", type=Path, metavar="MODEL_DIR", help="model directory (float or quantized)")
-    t.add_argument("--out", type=Path, help="file to write (default: print it)")
+    t.add_argument("--out", type=Path, help="folder for precision.toml (default: print it)")
     t.add_argument("--phase-bits", "-Q", type=int, default=4, help="phase bits of a float model's file (default 4)")
 
     p = sub.add_parser("simulate", help="replay a bundle in the simulated RF front-end controller",
@@ -172,18 +172,18 @@ def build_parser(families: dict[str, Any], command: tuple[str, ...] | None = Non
                                    "tables, every PNG figure (embedded), the model settings and the package "
                                    "versions, in one HTML file.")
     p.add_argument("run_dir", type=Path, metavar="DIR", help="a run folder (a demo's, or any command's output)")
-    p.add_argument("--out", type=Path, help="HTML file to write (default DIR/report.html)")
+    p.add_argument("--out", type=Path, help="folder for report.html (default DIR)")
 
     p = sub.add_parser("keygen", help="write a new key for signed bundles (`export --sign`, `simulate --verify-key`)",
                        description="Write 32 random bytes (64 hex digits) to a new owner-only file. Bundles signed "
                                    "with it carry an HMAC-SHA256 of their manifest; the key is shared by the "
                                    "exporter and the controller and must stay secret.")
-    p.add_argument("--out", required=True, type=Path, help="key file to create (never overwritten)")
+    p.add_argument("--out", required=True, type=Path, help="folder for bundle.key (a key is never overwritten)")
 
     p = sub.add_parser("calibration", help="write a random per-code calibration file for `simulate`",
                        description="Independent uniform per-code phase (and gain) errors, a stand-in for a "
                                    "measured calibration table.")
-    p.add_argument("--out", required=True, type=Path, help="JSON file to write")
+    p.add_argument("--out", required=True, type=Path, help="folder for calibration.json")
     p.add_argument("--phase-bits", "-Q", type=int, default=4, help="phase bits of the table (default 4)")
     p.add_argument("--phase-error-deg", type=float, default=3.0, help="phase errors within +-this (default 3)")
     p.add_argument("--gain-error-db", type=float, default=0.0, help="gain errors within +-this (default 0)")
@@ -202,7 +202,7 @@ def build_parser(families: dict[str, Any], command: tuple[str, ...] | None = Non
     b.add_argument("--inner", "-J", type=int, default=1, help="F-steps per layer J (default 1)")
     b.add_argument("--repeat", type=int, default=7, help="timed runs per figure; the median is kept (default 7)")
     b.add_argument("--onnx", help="an exported model.onnx to time with onnxruntime as well")
-    b.add_argument("--out", type=Path, help="also write the JSON to this file")
+    b.add_argument("--out", type=Path, help="also write the JSON to this folder's bench.json")
     _quiet(b)
     o = bench.add_parser("onnx", help="a UPGA bundle's quantized ONNX against the QAT model and the kernel",
                          description="Run BUNDLE/model.qcdq.onnx in onnxruntime on fresh channels (SNR drawn from "

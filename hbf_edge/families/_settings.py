@@ -52,7 +52,7 @@ class Settings:
 class ChannelCommon(Settings):
     """``hbf-edge channels FAMILY``: a seeded channel dataset."""
 
-    out: Path = field(None, "output .npz file", required=True)
+    out: Path = field(None, "folder for channels.npz (created if needed)", required=True)
     overwrite: bool = field(False, "replace an existing file")
     count: int = field(1000, "number of channels (default 1000)")
     seed: int = field(DEFAULT_TEST_SEED, f"random seed (default {DEFAULT_TEST_SEED})")

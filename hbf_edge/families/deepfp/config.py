@@ -120,7 +120,7 @@ class DeepfpEval(EvalCommon):
 class DeepfpBench(DeepfpEval):
     """``hbf-edge bench model`` of a DeepFP model: Tables I-II as JSON."""
 
-    out: Path | None = field(None, "also write the JSON to this file")
+    out: Path | None = field(None, "also write the JSON to this folder's bench.json")
     count: int = field(1000, "held-out networks to draw (default 1000)", old="--test-size")
 
 
@@ -128,7 +128,7 @@ class DeepfpBench(DeepfpEval):
 class DeepfpAgreement(EvalCommon):
     """``hbf-edge bench agreement`` of a DeepFP model: the Numba kernels against torch."""
 
-    out: Path | None = field(None, "also write the JSON to this file")
+    out: Path | None = field(None, "also write the JSON to this folder's bench.json")
     count: int = field(200, "networks to draw without --channels (default 200)", old="--test-size")
 
 

@@ -94,7 +94,7 @@ class UpganetBench(UpgaProfile):
 
     backends: list[str] | None = field(None, "backends to time (default numba_float64 numba_float32 "
                                              "numba_hardware torch_eager)", nargs="+")
-    out: Path | None = field(None, "also write the JSON to this file")
+    out: Path | None = field(None, "also write the JSON to this folder's bench.json")
 
 
 def _tiny() -> UpganetTrain:

@@ -169,3 +169,18 @@ def test_json_prints_the_result_alone(model_dir, tmp_path, capsys):
                  "--out", str(tmp_path / "e")]) == 0
     printed = json.loads(capsys.readouterr().out)  # the whole of stdout is one JSON document
     assert printed == json.loads((tmp_path / "e" / "results.json").read_text())
+
+
+def test_out_is_a_folder_and_inputs_take_it(model_dir, tmp_path, capsys):
+    """A one-file command writes its file into the --out folder; the readers take the folder;
+    the former form (--out naming the file) still works with a warning."""
+    assert main(["channels", "upga", "--out", str(tmp_path / "h"), "--count", "3", "-N", "16"]) == 0
+    assert (tmp_path / "h" / "channels.npz").is_file()
+    assert main(["evaluate", str(model_dir), "--channels", str(tmp_path / "h"), "--snr", "10", "-q",
+                 "--out", str(tmp_path / "e")]) == 0
+    assert json.loads((tmp_path / "e" / "results.json").read_text())["n_channels"] == 3
+    capsys.readouterr()
+    assert main(["channels", "upga", "--out", str(tmp_path / "old.npz"), "--count", "3", "-N", "16"]) == 0
+    assert (tmp_path / "old.npz").is_file() and "names the file" in capsys.readouterr().err
+    assert main(["calibration", "--out", str(tmp_path / "c")]) == 0 and (tmp_path / "c" / "calibration.json").is_file()
+    assert main(["keygen", "--out", str(tmp_path / "k")]) == 0 and (tmp_path / "k" / "bundle.key").is_file()
