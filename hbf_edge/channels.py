@@ -193,6 +193,11 @@ def clustered_mimo(
     return np.ascontiguousarray(h)
 
 
+# ||h_k||^2 of every user must lie here: the designs multiply a few powers together (H^H H,
+# its inverse, SNR x power), which stays finite and above the subnormals in float64.
+POWER_RANGE = (1e-100, 1e100)
+
+
 def validate_miso_channels(
     H: Any, n_antennas: int | None = None, n_users: int | None = None, name: str = "H"
 ) -> np.ndarray:
@@ -207,7 +212,8 @@ def validate_miso_channels(
     ShapeError
         Not 3-D, empty, or N/K differ from the expected sizes.
     InvalidChannelError
-        NaN/inf entries, or a user whose channel vector is all zero (no precoder can serve it).
+        NaN/inf entries, a user whose channel vector is all zero (no precoder can serve it), a
+        user power outside :data:`POWER_RANGE`, or a rank below K.
     """
     arr = np.asarray(H)
     if arr.dtype.kind not in "fc":
@@ -230,6 +236,14 @@ def validate_miso_channels(
             f"{name}: {int(zero_user.sum())} user channel(s) are all zero (first: channel {b}, user {k})"
         )
     arr = np.ascontiguousarray(arr.astype(np.complex128, copy=False))
+    with np.errstate(over="ignore", under="ignore"):
+        power = np.sum(arr.real ** 2 + arr.imag ** 2, axis=1)  # [B, K]
+    lo, hi = POWER_RANGE
+    if not np.all((power >= lo) & (power <= hi)):
+        b, k = np.argwhere(~((power >= lo) & (power <= hi)))[0]
+        raise InvalidChannelError(
+            f"{name}: user {k} of channel {b} has power {power[b, k]:.3g}, outside [{lo:g}, {hi:g}] where the "
+            "designs' products stay finite in float64: scale the channels")
     if arr.shape[2] <= arr.shape[1]:  # K users on N >= K antennas: H must have rank K
         s = np.linalg.svd(arr, compute_uv=False)  # [B, K], descending
         with np.errstate(divide="ignore", invalid="ignore"):

@@ -158,7 +158,8 @@ def test_phase_bits_out_of_range_are_refused(bundle, bits):
 def test_signed_export_and_verified_replay_through_the_cli(tmp_path, capsys):
     key = tmp_path / "key"
     assert main(["keygen", "--out", str(key)]) == 0
-    assert key.stat().st_mode & 0o077 == 0 and len(key.read_text().strip()) == 64
+    keyfile = key / "bundle.key"  # --out is a folder; --sign and --verify-key take it
+    assert keyfile.stat().st_mode & 0o077 == 0 and len(keyfile.read_text().strip()) == 64
     assert main(["keygen", "--out", str(key)]) == 2  # a key is never overwritten
     shutil.copytree(V1_BUNDLE.parent / "upga_q", tmp_path / "q")
     assert main(["export", str(tmp_path / "q"), "--out", str(tmp_path / "b"), "--count", "2", "--sign", str(key)]) == 0

@@ -82,14 +82,15 @@ def test_every_format_from_a_precision_file_reaches_kernel_and_qat(float_dir, tm
     from hbf_edge.quant import REGISTRY as QUANT
 
     m = float_dir / "m"
-    assert main(["precision", "template", str(m), "--out", str(tmp_path / "p.toml"), "-Q", "3"]) == 0
-    text = (tmp_path / "p.toml").read_text()
+    assert main(["precision", "template", str(m), "--out", str(tmp_path / "pt"), "-Q", "3"]) == 0
+    text = (tmp_path / "pt" / "precision.toml").read_text()
     assert all(f"{name} = {{" in text for name in ("channel", "lut", "accumulator", "gradient", "step", "precoder"))
     narrow = text.replace("accumulator = { word_bits = 32", "accumulator = { word_bits = 20")
     assert narrow != text
     (tmp_path / "narrow.toml").write_text(narrow)
+    files = {"p": tmp_path / "pt", "narrow": tmp_path / "narrow.toml"}  # --precision takes the folder or the file
     for name in ("p", "narrow"):
-        assert main(["quantize", str(m), "--out", str(tmp_path / name), "--precision", str(tmp_path / f"{name}.toml"),
+        assert main(["quantize", str(m), "--out", str(tmp_path / name), "--precision", str(files[name]),
                      "--method", "ptq", "--count", "4", "-q"]) == 0
     cfg = json.loads((tmp_path / "narrow" / "config.json").read_text())
     assert cfg["precision"]["default"]["accumulator"]["word_bits"] == 20

@@ -13,9 +13,12 @@ V1 = Path(__file__).resolve().parents[2] / "refs" / "v1"
 
 
 def _one_line(argv, capsys, needle):
+    """Exit 2 and one error line, last; before it at most a warning about the same input (a
+    channel file far from the training gain), never a traceback."""
     assert main(argv) == 2
-    err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and err.startswith("hbf-edge: error:") and needle in err, err
+    *before, last = capsys.readouterr().err.strip().splitlines()
+    assert last.startswith("hbf-edge: error:") and needle in last, last
+    assert len(before) <= 1 and all(line.startswith("hbf-edge: warning:") for line in before), before
 
 
 @pytest.mark.parametrize("edit,needle", [
@@ -47,14 +50,24 @@ def test_non_strict_or_deep_config_json_is_refused(tmp_path, capsys):
     _one_line(["evaluate", str(model), "-q"], capsys, "nested too deeply")
 
 
-def test_extreme_channels_give_an_error_not_nan(tmp_path, capsys):
+@pytest.mark.parametrize("scale", [1e300, 1e-300])
+def test_extreme_channels_give_an_error_not_nan(tmp_path, capsys, scale):
     from hbf_edge.channels import saleh_valenzuela_miso
 
-    np.save(tmp_path / "huge.npy", saleh_valenzuela_miso(3, 8, 2, 3, seed=1) * 1e300)
+    np.save(tmp_path / "extreme.npy", saleh_valenzuela_miso(3, 8, 2, 3, seed=1) * scale)
     out = tmp_path / "e"
-    _one_line(["evaluate", str(V1 / "upga"), "--channels", str(tmp_path / "huge.npy"), "--snr", "10", "-q",
-               "--out", str(out)], capsys, "NaN or inf")
+    _one_line(["evaluate", str(V1 / "upga"), "--channels", str(tmp_path / "extreme.npy"), "--snr", "10", "-q",
+               "--out", str(out)], capsys, "scale the channels")
     assert not (out / "results.json").exists()
+
+
+def test_a_result_holding_nan_is_an_error_and_nothing_is_written(tmp_path):
+    from hbf_edge._io import write_json
+    from hbf_edge.errors import HbfEdgeError
+
+    with pytest.raises(HbfEdgeError, match="NaN or inf"):
+        write_json(tmp_path / "r.json", {"rate": [1.0, float("nan")]})
+    assert not list(tmp_path.iterdir())
 
 
 def test_an_output_never_replaces_the_commands_input(tmp_path, capsys):
@@ -81,20 +94,20 @@ def test_rank_deficient_channels_are_refused_before_any_baseline(tmp_path, capsy
 
 
 def test_channels_never_replace_a_file_without_overwrite(tmp_path, capsys):
-    out = tmp_path / "c.npz"
-    out.write_bytes(b"the user's file")
-    _one_line(["channels", "upga", "--out", str(out), "--count", "2"], capsys, "already exists")
-    assert out.read_bytes() == b"the user's file"
-    assert main(["channels", "upga", "--out", str(out), "--count", "2", "--overwrite"]) == 0
+    existing = tmp_path / "c" / "channels.npz"
+    existing.parent.mkdir()
+    existing.write_bytes(b"the user's file")
+    _one_line(["channels", "upga", "--out", str(tmp_path / "c"), "--count", "2"], capsys, "already exists")
+    assert existing.read_bytes() == b"the user's file"
+    assert main(["channels", "upga", "--out", str(tmp_path / "c"), "--count", "2", "--overwrite"]) == 0
 
 
 def test_sizes_beyond_the_memory_budget_are_refused_before_allocating(tmp_path, capsys, monkeypatch):
-    _one_line(["channels", "upga", "--out", str(tmp_path / "c.npz"), "--count", "1000000", "-N", "1024"], capsys,
-              "GiB")
+    _one_line(["channels", "upga", "--out", str(tmp_path / "c"), "--count", "1000000", "-N", "1024"], capsys, "GiB")
     monkeypatch.setenv("HBF_EDGE_MEMORY_GB", "0.001")
-    _one_line(["channels", "deepfp", "--out", str(tmp_path / "d.npz"), "--count", "100"], capsys, "HBF_EDGE_MEMORY_GB")
+    _one_line(["channels", "deepfp", "--out", str(tmp_path / "d"), "--count", "100"], capsys, "HBF_EDGE_MEMORY_GB")
     monkeypatch.setenv("HBF_EDGE_MEMORY_GB", "lots")
-    _one_line(["channels", "upga", "--out", str(tmp_path / "e.npz"), "--count", "2"], capsys, "positive number")
+    _one_line(["channels", "upga", "--out", str(tmp_path / "e"), "--count", "2"], capsys, "positive number")
 
 
 def test_demo_refuses_a_folder_it_did_not_make(tmp_path, capsys):
