@@ -58,8 +58,11 @@ def _section(title: str, parser: argparse.ArgumentParser, summary: str | None) -
 
 
 def cli_reference() -> str:
-    """Markdown: every command and subcommand with every option and its help text."""
-    families = all_families()
+    """Markdown: every command and subcommand with every option and its help text, for the
+    families that ship with the toolkit (a plug-in or a test's family stays out of the README)."""
+    from hbf_edge.families import CORE
+
+    families = {name: core for name, core in all_families().items() if name in CORE.builtin_names()}
     root = build_parser(families)
     lines = [BEGIN, ""]
     seen_dir = {" ".join(c) for c in DIR_COMMANDS}

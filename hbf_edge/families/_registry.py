@@ -95,6 +95,10 @@ class Registry:
         extra = [n for n, fam in _RUNTIME.items() if n not in self._builtin and hasattr(fam, _ATTRIBUTE[self.stage])]
         return list(self._builtin) + sorted(extra)
 
+    def builtin_names(self) -> list[str]:
+        """The families that ship with the toolkit (no plug-in, nothing registered at run time)."""
+        return list(self._builtin)
+
     def has(self, name: str) -> bool:
         """Whether family ``name`` has an implementation of this stage."""
         return name in self.names()
