@@ -26,7 +26,7 @@ from hbf_edge.channels import saleh_valenzuela_miso
 from hbf_edge.complexity import upga_ops
 from hbf_edge.hw.spec import HardwareSpec
 
-__all__ = ["bench_kernels", "matmul_gflops", "time_per_channel"]
+__all__ = ["bench_kernels", "matmul_gflops", "time_per_channel", "Timing"]
 
 _MATMUL = """
 import time, numpy as np
@@ -43,9 +43,27 @@ def matmul_gflops() -> float:
     return float(out.stdout.strip())
 
 
-def time_per_channel(fn: Callable[[], Any], batch: int, repeat: int, min_run_s: float) -> float:
-    """Seconds per channel of ``fn`` on a batch: median of ``repeat`` runs after a warm-up, each
-    run looping ``fn`` long enough to last ``min_run_s``."""
+class Timing(float):
+    """Seconds per channel: the median of the runs, with their quartiles ``q1`` and ``q3`` (a
+    float, so every caller that wants the median just uses it)."""
+
+    q1: float
+    q3: float
+
+    def __new__(cls, median: float, q1: float, q3: float) -> "Timing":
+        obj = super().__new__(cls, median)
+        obj.q1, obj.q3 = q1, q3
+        return obj
+
+    @property
+    def spread(self) -> float:
+        """Interquartile range over the median (0 when every run took the same time)."""
+        return (self.q3 - self.q1) / float(self) if float(self) > 0 else 0.0
+
+
+def time_per_channel(fn: Callable[[], Any], batch: int, repeat: int, min_run_s: float) -> Timing:
+    """Seconds per channel of ``fn`` on a batch: median (and quartiles) of ``repeat`` runs after
+    a warm-up, each run looping ``fn`` long enough to last ``min_run_s``."""
     fn()  # warm-up: compile / load the cache, touch the memory
     t0 = time.perf_counter()
     fn()
@@ -57,7 +75,8 @@ def time_per_channel(fn: Callable[[], Any], batch: int, repeat: int, min_run_s: 
         for _ in range(loops):
             fn()
         samples.append((time.perf_counter() - t0) / loops)
-    return float(np.median(samples)) / batch
+    q1, median, q3 = np.percentile(samples, [25, 50, 75])
+    return Timing(float(median) / batch, float(q1) / batch, float(q3) / batch)
 
 
 def bench_kernels(

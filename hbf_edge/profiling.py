@@ -12,7 +12,9 @@ Stages are the initialisation (eq. 12-13) and each layer.  Backends:
   kernel time is assigned to the stage in its name (``/init/...``, ``/layers.<i>/...``).
 
 Each figure is microseconds per channel: the median of repeated runs after a warm-up
-(:func:`hbf_edge.bench.time_per_channel`).  ``whole`` is the full forward timed the same way,
+(:func:`hbf_edge.bench.time_per_channel`), with the interquartile range beside it
+(``iqr_us_per_channel``); ``warnings`` names the cells whose runs spread by more than 20 % of
+the median and the backends whose stages do not add up to the whole within 20 %.  ``whole`` is the full forward timed the same way,
 so ``stage_sum_over_whole`` shows how well the stages add up; ``achieved_gflops`` and
 ``fraction_of_peak`` relate the whole forward to the machine's measured float64 matmul rate.  The target estimate turns the
 analytic counts (:mod:`hbf_edge.complexity`) into cycles with a target description file.
@@ -27,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from hbf_edge.bench import Timing
 from hbf_edge.complexity import OpCount, upga_ops
 from hbf_edge.errors import ConfigError
 
@@ -224,6 +227,7 @@ def profile_model(model_dir: str | os.PathLike, batches: tuple[int, ...] = (1, 2
     cost = {name: {**stage_ops[name].to_dict(), "state_bytes_float64": state_words * word,
                    "param_bytes_float64": 0 if name == "init" else (config.n_inner + 1) * word} for name in names}
     measured: dict[str, Any] = {}
+    warnings: list[str] = []
     bar = progress_bar(total=len(batches) * len(backends), desc="profile", progress=progress)
     for B in batches:
         H = saleh_valenzuela_like(config, B, seed)
@@ -243,11 +247,15 @@ def profile_model(model_dir: str | os.PathLike, batches: tuple[int, ...] = (1, 2
             flops = ops["total"].flops + (stage_ops[OUTPUT_STAGE].flops if OUTPUT_STAGE in stages else 0)
             per_backend[backend] = {
                 "us_per_channel": {k: round(v * 1e6, 3) for k, v in stages.items()},
+                "iqr_us_per_channel": {k: round((v.q3 - v.q1) * 1e6, 3) for k, v in stages.items()
+                                       if isinstance(v, Timing)},
                 "whole_us_per_channel": round(whole * 1e6, 3),
+                "whole_iqr_us_per_channel": round((whole.q3 - whole.q1) * 1e6, 3) if isinstance(whole, Timing) else None,
                 "stage_sum_over_whole": round(sum(stages.values()) / whole, 3),
                 "achieved_gflops": float(f"{flops / whole / 1e9:.4g}"),  # 4 digits: tiny models stay > 0
                 "fraction_of_peak": float(f"{flops / whole / 1e9 / (peak * threads):.4g}"),
             }
+            warnings += _warnings(B, backend, stages, whole)
             bar.update()
         measured[str(B)] = per_backend
     bar.close()
@@ -261,6 +269,12 @@ def profile_model(model_dir: str | os.PathLike, batches: tuple[int, ...] = (1, 2
         "machine": {"matmul_gflops_1core_float64": round(peak, 2), "threads": threads,
                     "note": "fraction_of_peak = achieved GFLOP/s / (single-core float64 matmul rate x threads)"},
     }
+    out["warnings"] = warnings
+    if "numba_hardware" in backends:
+        q = layers_phase_bits(config)
+        out["numba_hardware"] = {"phase_bits": q, "note": "the model's own precision" if config.precision is not None
+                                 else f"a float model: the hardware backend runs at the embedded default Q={q} "
+                                      "and default formats"}
     if max_evals:
         out["code_search"] = {**config.code_search, "max_evaluations": max_evals,
                               "note": "the output stage includes the code search; its cost (and the achieved "
@@ -272,6 +286,33 @@ def profile_model(model_dir: str | os.PathLike, batches: tuple[int, ...] = (1, 2
                          "stages": {name: target_estimate(stage_ops[name], target) for name in names}}
         out["target"]["total_us"] = round(sum(v["us"] for v in out["target"]["stages"].values()), 3)
     return out
+
+
+SPREAD_LIMIT = 0.2  # interquartile range over median, and |sum of stages / whole - 1|, beyond which we warn
+
+
+def _warnings(batch: int, backend: str, stages: dict[str, float], whole: float) -> list[str]:
+    """What makes a cell untrustworthy: a large spread between runs, or stages that do not add up
+    to the whole forward (timed separately, so each stage's fixed call overhead is counted)."""
+    out = []
+    noisy = [k for k, v in {**stages, "whole": whole}.items() if isinstance(v, Timing) and v.spread > SPREAD_LIMIT]
+    if noisy:
+        out.append(f"batch {batch}, {backend}: runs spread by more than {SPREAD_LIMIT:.0%} of the median in "
+                   f"{', '.join(noisy)} (a busy machine? raise --repeat)")
+    ratio = sum(stages.values()) / whole
+    if abs(ratio - 1.0) > SPREAD_LIMIT:
+        out.append(f"batch {batch}, {backend}: the stages add up to {ratio:.2f}x the whole forward (each stage is "
+                   "timed on its own, with its own call overhead; compare stages with each other, not with the whole)")
+    return out
+
+
+def layers_phase_bits(config: Any) -> int:
+    """The last layer's phase bits of a quantized model; 4 (the embedded default) for a float one."""
+    if config.precision is None:
+        return 4
+    from hbf_edge.hw.precision import PrecisionConfig
+
+    return PrecisionConfig.from_dict(config.precision, config.spec, config.n_layers).layer_specs()[-1].phase_bits
 
 
 def _search_evaluations(config: Any) -> int:
@@ -302,4 +343,7 @@ def format_profile(result: dict[str, Any], batch: str) -> str:
     if "target" in result:
         t = result["target"]
         lines.append(f"target {t['name']}: {t['total_us']} us per channel (estimate)")
+    if "numba_hardware" in result and "numba_hardware" in backends:
+        lines.append(f"numba_hardware: Q={result['numba_hardware']['phase_bits']} ({result['numba_hardware']['note']})")
+    lines += [f"warning: {w}" for w in result.get("warnings", []) if w.startswith(f"batch {batch},")]
     return "\n".join(lines)

@@ -17,6 +17,7 @@ from hbf_edge.cli._commands import all_families, run_command, run_family_command
 from hbf_edge.cli._parser import DIR_COMMANDS, build_parser, command_parser
 from hbf_edge.cli._paths import resolve_paths
 from hbf_edge._io import deferred_signals
+from hbf_edge._threads import apply_thread_policy
 from hbf_edge.errors import HbfEdgeError
 
 __all__ = ["main", "build_parser"]
@@ -88,8 +89,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             signal.signal(signal.SIGTERM, previous)
 
 
+def _leading_threads(argv: list[str]) -> int | None:
+    """``--threads N`` given before the command (it must act before torch and Numba load)."""
+    if argv[:1] == ["--threads"] and len(argv) > 1 and argv[1].isdigit():
+        return int(argv[1])
+    if argv[:1] and argv[0].startswith("--threads=") and argv[0].partition("=")[2].isdigit():
+        return int(argv[0].partition("=")[2])
+    return None
+
+
 def _main(argv: list[str]) -> int:
     try:
+        apply_thread_policy(_leading_threads(argv))
         with deferred_signals():  # the stages' native imports (numba, torch): see hbf_edge._io
             families = all_families()
             command, family = _directory_command(argv)

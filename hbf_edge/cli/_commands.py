@@ -244,6 +244,13 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
+    if args.bench_command == "threads":
+        from hbf_edge.threadbench import bench_threads
+
+        if args.repeat < 1:
+            raise ConfigError("--repeat must be >= 1")
+        _emit_json(bench_threads(tuple(args.commands), args.repeat, progress=not args.quiet), args.out)
+        return 0
     if args.bench_command == "onnx":
         from hbf_edge.export.upga.onnx_quant import compare_quant_onnx
 

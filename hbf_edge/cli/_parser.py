@@ -114,6 +114,9 @@ def build_parser(families: dict[str, Any], command: tuple[str, ...] | None = Non
                     f"Families: {', '.join(families)} (`hbf-edge families`).",
     )
     parser.add_argument("--version", action="version", version=f"hbf-edge {__version__}")
+    parser.add_argument("--threads", type=int, metavar="N",
+                        help="threads for torch and Numba alike (default: torch 1, Numba every core, unless "
+                             "OMP_NUM_THREADS / NUMBA_NUM_THREADS are set; HBF_EDGE_THREADS=N as well)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     sub.add_parser("families", help="list the registered families and their papers")
@@ -204,6 +207,15 @@ def build_parser(families: dict[str, Any], command: tuple[str, ...] | None = Non
     b.add_argument("--onnx", help="an exported model.onnx to time with onnxruntime as well")
     b.add_argument("--out", type=Path, help="also write the JSON to this folder's bench.json")
     _quiet(b)
+    t = bench.add_parser("threads", help="wall time of toolkit commands under thread settings, alone and two at once",
+                         description="Each command in a fresh process, alone and as two copies started together, "
+                                     "under the toolkit's thread policy, all threads, and one thread everywhere; "
+                                     "JSON with every wall time and each setting against the best of its cell.")
+    t.add_argument("--commands", nargs="+", choices=["train", "demo-quick"], default=["train", "demo-quick"],
+                   help="commands to time (default both)")
+    t.add_argument("--repeat", type=int, default=2, help="runs per cell (default 2)")
+    t.add_argument("--out", type=Path, help="also write the JSON to this folder's bench.json")
+    _quiet(t)
     o = bench.add_parser("onnx", help="a UPGA bundle's quantized ONNX against the QAT model and the kernel",
                          description="Run BUNDLE/model.qcdq.onnx in onnxruntime on fresh channels (SNR drawn from "
                                      "-10..20 dB) and print, as JSON, the fractions of phase codes and W words equal "

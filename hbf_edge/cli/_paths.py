@@ -25,6 +25,7 @@ OUT_FILES = {
     ("bench", "model"): "bench.json",
     ("bench", "agreement"): "bench.json",
     ("bench", "onnx"): "bench.json",
+    ("bench", "threads"): "bench.json",
     ("report",): "report.html",
 }
 # option -> the file it reads from a folder

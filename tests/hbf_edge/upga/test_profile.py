@@ -37,6 +37,27 @@ def test_profile_structure_and_costs(model_dir):
     assert all(v > 0 for v in r["measured"]["3"]["onnxruntime"]["us_per_channel"].values())
 
 
+def test_profile_reports_its_spread_and_what_it_ran(model_dir):
+    """Quartiles per cell, warnings naming the untrustworthy cells, and the Q a float model's
+    hardware backend ran at."""
+    from hbf_edge.bench import Timing, time_per_channel
+    from hbf_edge.profiling import _warnings
+
+    r = profile_model(model_dir, batches=(2,), backends=("numba_float64", "numba_hardware"), repeat=5, min_run_s=0.0)
+    cell = r["measured"]["2"]["numba_float64"]
+    assert set(cell["iqr_us_per_channel"]) == set(r["stages"]) and cell["whole_iqr_us_per_channel"] >= 0
+    assert isinstance(r["warnings"], list)
+    assert r["numba_hardware"]["phase_bits"] == 4 and "float model" in r["numba_hardware"]["note"]
+    t = time_per_channel(lambda: None, 4, 5, 0.0)
+    assert isinstance(t, Timing) and t.q1 <= t <= t.q3
+    steady, noisy = Timing(1.0, 0.95, 1.05), Timing(1.0, 0.5, 1.5)
+    assert _warnings(1, "b", {"layer 0": steady}, steady) == []
+    (spread,) = _warnings(1, "b", {"layer 0": noisy}, steady)
+    assert "layer 0" in spread and "spread" in spread
+    (adds,) = _warnings(1, "b", {"a": steady, "c": steady}, steady)
+    assert "2.00x the whole" in adds
+
+
 def test_target_estimate_by_hand(tmp_path):
     target = {"name": "t", "clock_hz": 1e6, "real_macs_per_cycle": 2.0, "cycles_per_div": 10.0,
               "cycles_per_sqrt": 20.0, "cycles_per_trig": 30.0, "bytes_per_word": 4, "assumptions": "x"}
