@@ -109,7 +109,7 @@ def atomic_dir(path: str | os.PathLike, overwrite: bool = False) -> Iterator[Pat
     with _locked(path):
         _recover(path)
         if path.exists() and not overwrite:
-            raise FileExistsError(f"{path} already exists (pass overwrite to replace it)")
+            raise FileExistsError(f"{path} already exists (pass --overwrite, or overwrite=True in Python, to replace it)")
         if path.exists() and not path.is_dir():
             raise FileExistsError(f"{path} exists and is not a directory: it is not replaced")
         tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))

@@ -184,7 +184,7 @@ def save_dataset(data: dict[str, Any], path: str | os.PathLike, overwrite: bool 
 
     path = Path(path)
     if path.exists() and not overwrite:
-        raise DatasetError(f"{path} already exists (pass overwrite=True to replace it)")
+        raise DatasetError(f"{path} already exists (pass --overwrite, or overwrite=True in Python, to replace it)")
     meta = {"format": _FORMAT, "config": data["config"].to_dict(), "seed": int(data["seed"])}
     if data.get("hybrid") is not None:  # effective problems behind analog codes (hbf_edge.families.deepfp.hybrid)
         meta["hybrid"] = data["hybrid"]

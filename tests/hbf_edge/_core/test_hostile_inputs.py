@@ -124,3 +124,10 @@ def test_export_blames_channels_the_datapath_cannot_represent(tmp_path, capsys, 
     _one_line(["export", str(V1 / "upga_q"), "--out", str(tmp_path / "b"), "--channels", str(tmp_path / "h.npy")],
               capsys, needle)
     assert not (tmp_path / "b").exists()
+
+
+def test_an_existing_output_names_the_overwrite_flag(tmp_path, capsys):
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "mine.txt").write_text("the user's")
+    _one_line(["export", str(V1 / "upga_q"), "--out", str(tmp_path / "b"), "--count", "2"], capsys, "--overwrite")
+    assert (tmp_path / "b" / "mine.txt").read_text() == "the user's"
