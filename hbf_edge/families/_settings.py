@@ -138,6 +138,8 @@ class ExportCommon(Settings):
 
     def validate(self) -> None:
         check_positive(self, "count")
+        if self.out.exists() and not self.overwrite:  # before the designs and graphs, not after them
+            raise ConfigError(f"{self.out} already exists (pass --overwrite to replace it)")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
