@@ -45,7 +45,7 @@ def apply_thread_policy(threads: int | None = None) -> dict[str, int | str]:
         return {"source": "environment"}
     cores = os.cpu_count() or 1
     torch_threads = threads or DEFAULT_TORCH_THREADS
-    numba_threads = min(threads or cores, cores) if threads is None else threads
+    numba_threads = threads or cores
     os.environ["OMP_NUM_THREADS"] = str(torch_threads)
     if "numba" in sys.modules:  # already imported (a notebook, a test): its pool is sized; use at most that
         import numba
