@@ -34,6 +34,7 @@ _PUBLIC = {
     "forward": "_api",
     "forward_hw": "_api",
     "UpgaSteps": "upga.forward",
+    "UpgaSession": "upga.forward",
     "load_upga": "upga.forward",
     "upga_forward": "upga.forward",
     "upga_init": "upga.forward",

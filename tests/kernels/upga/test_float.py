@@ -130,3 +130,29 @@ def test_bad_inputs_get_clear_errors():
         kernels.upga_forward(zr, zi, p_t, noise, mu, lam, 2)
     # errors are also the builtin types callers expect
     assert issubclass(DTypeError, TypeError) and issubclass(ShapeError, ValueError)
+
+
+def test_a_session_gives_upga_forward_bit_for_bit_and_checks_shapes():
+    """The real-time path: same designs as the checked wrapper, call after call (its outputs are
+    reused), and a channel of another shape or dtype refused."""
+    import numpy as np
+    import pytest
+
+    from hbf_edge import kernels
+    from hbf_edge.channels import saleh_valenzuela_miso
+
+    rng = np.random.default_rng(3)
+    mu, lam = 0.01 * rng.uniform(1, 20, (4, 2)), 1e-4 * rng.uniform(1, 50, 4)
+    session = kernels.UpgaSession(kernels.UpgaSteps(mu, lam, 16, 4, 3), batch=2)
+    for seed in (1, 2):
+        H = saleh_valenzuela_miso(2, 16, 3, 4, seed=seed)
+        args = (np.ascontiguousarray(H.real), np.ascontiguousarray(H.imag), np.full(2, 10.0), np.ones(2))
+        got = session.run(*args)
+        want = kernels.upga_forward(*args, mu, lam, 4)
+        assert all(np.array_equal(a, b) for a, b in zip(got, want))
+    with pytest.raises(ValueError, match="shape"):
+        session.run(args[0][:1], args[1][:1], args[2][:1], args[3][:1])
+    with pytest.raises(ValueError, match="float64"):
+        session.run(args[0].astype(np.float32), *args[1:])
+    with pytest.raises(ValueError, match="batch"):
+        kernels.UpgaSession(kernels.UpgaSteps(mu, lam, 16, 4, 3), batch=0)
