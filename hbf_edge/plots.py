@@ -46,9 +46,10 @@ def plot_rate_vs_snr(results: dict[str, Any], path: str | os.PathLike,
     fig, (ax, dx) = plt.subplots(2, 1, figsize=(6.6, 6.4), sharex=True, height_ratios=(3, 2), layout="constrained")
     for method, values in rates.items():
         ax.plot(snr, values, _STYLES.get(method, "-"), label=_LABELS.get(method, method), ms=5)
-    markers = iter("P*Xhv")
+    extra_style = {label: (marker, colour) for label, marker, colour in  # the same look on both panels
+                   zip(extra or {}, "P*Xhv", ("tab:purple", "tab:brown", "tab:pink", "tab:olive", "tab:cyan"))}
     for label, (x, y) in (extra or {}).items():
-        ax.plot(x, y, next(markers, "o"), ms=9, ls="none", label=label, zorder=4)
+        ax.plot(x, y, extra_style[label][0], color=extra_style[label][1], ms=9, ls="none", label=label, zorder=4)
     s = results["sizes"]
     ax.set(ylabel="sum rate (bit/s/Hz)",
            title=f"N={s['N']}, M={s['M']}, K={s['K']}, I={s['I']}, J={s['J']}; {results['n_channels']} channels")
@@ -62,10 +63,10 @@ def plot_rate_vs_snr(results: dict[str, Any], path: str | os.PathLike,
             if method in rates:
                 dx.plot(snr, [v - r for v, r in zip(rates[method], ref)], _STYLES[method], ms=5,
                         label=_LABELS[method])
-        markers = iter("P*Xhv")
         for label, (x, y) in (extra or {}).items():
             pairs = [(a, b - ref_at[a]) for a, b in zip(x, y) if a in ref_at]
-            dx.plot([a for a, _ in pairs], [b for _, b in pairs], next(markers, "o"), ms=9, ls="none", label=label)
+            dx.plot([a for a, _ in pairs], [b for _, b in pairs], extra_style[label][0], color=extra_style[label][1],
+                    ms=9, ls="none", label=label)
         dx.set(ylabel="minus PGA-100 (bit/s/Hz)")
         dx.grid(True, alpha=0.3)
         dx.legend(fontsize=7)
