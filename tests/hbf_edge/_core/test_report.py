@@ -37,7 +37,7 @@ def test_csv_tables_hold_the_json_figures(run):
 def test_the_report_embeds_every_figure_and_table(run):
     html = (run / "report.html").read_text()
     pngs = sorted(run.rglob("*.png"))
-    assert len(pngs) >= 3 and html.count("data:image/png;base64,") == len(pngs)
+    assert len(pngs) == 3 and html.count("data:image/png;base64,") == len(pngs)
     assert "eval/results.json" in html and "sim/simulate.json" in html and "<h3>sum_rate</h3>" in html
     assert "src=\"http" not in html and "<script" not in html  # self-contained
 
