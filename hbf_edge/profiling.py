@@ -116,12 +116,7 @@ def _hardware(model: Any, config: Any, H: np.ndarray, p_t: np.ndarray, noise: np
 
     from hbf_edge.bench import time_per_channel
 
-    if config.precision is not None:
-        from hbf_edge.hw.precision import PrecisionConfig
-
-        layers = PrecisionConfig.from_dict(config.precision, config.spec, config.n_layers).layer_specs()
-    else:
-        layers = [config.spec.replace(phase_bits=4)] * config.n_layers
+    layers = hardware_layers(config)
     x = prepare_hw_inputs(np.ascontiguousarray(H.real), np.ascontiguousarray(H.imag), p_t, noise,
                           model.mu.detach().numpy(), model.lam.detach().numpy(), layers[0], layers,
                           xi=config.output_xi)
@@ -271,7 +266,7 @@ def profile_model(model_dir: str | os.PathLike, batches: tuple[int, ...] = (1, 2
     }
     out["warnings"] = warnings
     if "numba_hardware" in backends:
-        q = layers_phase_bits(config)
+        q = hardware_layers(config)[-1].phase_bits
         out["numba_hardware"] = {"phase_bits": q, "note": "the model's own precision" if config.precision is not None
                                  else f"a float model: the hardware backend runs at the embedded default Q={q} "
                                       "and default formats"}
@@ -306,13 +301,17 @@ def _warnings(batch: int, backend: str, stages: dict[str, float], whole: float) 
     return out
 
 
-def layers_phase_bits(config: Any) -> int:
-    """The last layer's phase bits of a quantized model; 4 (the embedded default) for a float one."""
+FLOAT_MODEL_PHASE_BITS = 4  # the embedded default the hardware backend runs a float model at
+
+
+def hardware_layers(config: Any) -> list[Any]:
+    """Per-layer hardware specs the ``numba_hardware`` backend runs: a quantized model's own
+    precision, or the embedded default (Q=4, default formats) for a float model."""
     if config.precision is None:
-        return 4
+        return [config.spec.replace(phase_bits=FLOAT_MODEL_PHASE_BITS)] * config.n_layers
     from hbf_edge.hw.precision import PrecisionConfig
 
-    return PrecisionConfig.from_dict(config.precision, config.spec, config.n_layers).layer_specs()[-1].phase_bits
+    return PrecisionConfig.from_dict(config.precision, config.spec, config.n_layers).layer_specs()
 
 
 def _search_evaluations(config: Any) -> int:
@@ -321,9 +320,7 @@ def _search_evaluations(config: Any) -> int:
     cs = config.code_search
     if cs is None:
         return 0
-    from hbf_edge.hw.precision import PrecisionConfig
-
-    last = PrecisionConfig.from_dict(config.precision, config.spec, config.n_layers).layer_specs()[-1]
+    last = hardware_layers(config)[-1]
     per_entry = min(2 * cs["span"], (1 << last.phase_bits) - 1)
     return 1 + cs["sweeps"] * last.n_antennas * last.n_rf * per_entry
 

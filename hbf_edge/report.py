@@ -84,8 +84,9 @@ def render_report(run_dir: str | os.PathLike, out: str | os.PathLike | None = No
         result = read_json(path, ConfigError) if path.stat().st_size < (64 << 20) else None
         if not isinstance(result, dict) or not str(result.get("schema", "")).startswith("hbf-edge/"):
             continue
-        figures = [f for f in (_figure(p, run_dir) for p in sorted(path.parent.glob("*.png"))) if f]
-        used |= {p for p in path.parent.glob("*.png")}
+        pngs = sorted(path.parent.glob("*.png"))
+        used.update(pngs)
+        figures = [f for f in (_figure(p, run_dir) for p in pngs) if f]
         sections.append({"path": str(path.relative_to(run_dir)), "schema": result["schema"],
                          "family": result.get("family"), "tables": tables(result), "figures": figures})
     loose = [f for f in (_figure(p, run_dir) for p in _files(run_dir, ".png") if p not in used) if f]

@@ -181,9 +181,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 def _bundle_family(bundle: Path) -> str:
     """The family a verified bundle's manifest names (schema-1 bundles were UPGA's)."""
-    import json
+    from hbf_edge._io import read_json
 
-    return str(json.loads((bundle / "manifest.json").read_text()).get("family", "upga"))
+    return str(read_json(bundle / "manifest.json", ConfigError).get("family", "upga"))
 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
