@@ -6,6 +6,8 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from hbf_edge.families._protocol import Say, field, log_say
 from hbf_edge.families._settings import ExportCommon
 
@@ -48,6 +50,27 @@ class UpgaExportStage:
         path = write_bundle(s.model_dir, s.out, H, snr_db=s.snr, overwrite=s.overwrite, parts=parts, scoring=scoring)
         say(f"bundle written to {path}: {', '.join(sorted(p.name for p in path.iterdir()))}")
         return path
+
+    def lut_bits(self, model_dir: Path, precision: Any) -> int:
+        """Bits of the lookup tables a bundle of ``model_dir`` at ``precision`` (a
+        :class:`~hbf_edge.hw.precision.PrecisionConfig`) would carry
+        (what the sweep plots quality against): every table of ``lut.json`` --
+        :func:`export._core.tables.build_tables` itself -- at its word length; the
+        vector-modulator registers at one byte each."""
+        from hbf_edge.export._core.tables import build_tables
+        from hbf_edge.modelfiles import read_model_dir
+
+        config, arrays = read_model_dir(model_dir)
+        t = build_tables(dataclasses.replace(config, precision=precision.to_dict()), precision.layer_specs(), arrays)
+        lut = t["formats"]["lut"]["word_bits"]
+        step = t["steps"]["format"]["word_bits"]
+        bits = sum(lut * (len(layer["cos"]) + len(layer["sin"])) for layer in t["layers"])
+        bits += lut * (len(t["output"]["cos"]) + len(t["output"]["sin"]))
+        bits += 8 * (len(t["output"]["vector_modulator"]["i"]) + len(t["output"]["vector_modulator"]["q"]))
+        bits += step * int(np.size(t["steps"]["mu"]) + np.size(t["steps"]["lam"]))
+        if t["output_stage"] is not None:
+            bits += step + len(t["output_stage"].get("code_search", {}).get("log2_table", [])) * step
+        return int(bits)
 
 
 EXPORT = UpgaExportStage()

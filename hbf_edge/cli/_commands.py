@@ -243,6 +243,19 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from hbf_edge.export import REGISTRY as EXPORTS
+    from hbf_edge.quant import REGISTRY as QUANTS
+    from hbf_edge.sweep import run_sweep
+
+    def stage(registry: Any) -> Any:
+        return lambda family: registry.get(family) if registry.has(family) else None
+
+    run_sweep(args.spec, args.out, stage(QUANTS), stage(EXPORTS), scheduler=args.scheduler, workers=args.workers,
+              threads=args.worker_threads, overwrite=args.overwrite, progress=not args.quiet, say=print)
+    return 0
+
+
 def _cmd_bench(args: argparse.Namespace) -> int:
     if args.bench_command == "threads":
         from hbf_edge.threadbench import bench_threads
@@ -273,7 +286,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 _COMMANDS = {"families": _cmd_families, "precision": _cmd_precision, "demo": _cmd_demo, "simulate": _cmd_simulate,
              "calibration": _cmd_calibration, "bench": _cmd_bench, "keygen": _cmd_keygen,
-             "report": _cmd_report}
+             "report": _cmd_report, "sweep": _cmd_sweep}
 
 
 def run_command(args: argparse.Namespace) -> int:

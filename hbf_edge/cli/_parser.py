@@ -177,6 +177,25 @@ def build_parser(families: dict[str, Any], command: tuple[str, ...] | None = Non
     p.add_argument("run_dir", type=Path, metavar="DIR", help="a run folder (a demo's, or any command's output)")
     p.add_argument("--out", type=Path, help="folder for report.html (default DIR)")
 
+    p = sub.add_parser("sweep", help="a grid of models x stages x SNRs x phase bits x word lengths on many channels, "
+                                     "on Dask (local cluster by default), resumable",
+                       description="Run the points of SPEC (TOML: models, stages, snr_db, phase_bits, word_bits, "
+                                   "precision files, channels, chunk, seed, [stop], [qat], [[points]]) on chunks of "
+                                   "channels drawn on the workers. Writes OUT/results.parquet (one row per point x "
+                                   "chunk, exact sufficient statistics), timings.parquet, summary.json/.csv (95 %% "
+                                   "intervals) and plots. Rerun with the same spec and --out to finish a killed "
+                                   "sweep: only missing chunks are computed.")
+    p.add_argument("spec", type=Path, metavar="SPEC", help="sweep spec (.toml)")
+    p.add_argument("--out", required=True, type=Path, help="sweep folder (created, or reopened to resume)")
+    p.add_argument("--overwrite", action="store_true", help="discard what OUT holds and start again")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="a running Dask scheduler (tcp://host:8786), or sync to run every task in this process "
+                        "(debugging); default: a new local cluster")
+    p.add_argument("--workers", type=int, metavar="N", help="worker processes of the local cluster (default: one "
+                                                            "per core)")
+    p.add_argument("--worker-threads", type=int, metavar="T", help="threads per worker (default 1)")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+
     p = sub.add_parser("keygen", help="write a new key for signed bundles (`export --sign`, `simulate --verify-key`)",
                        description="Write 32 random bytes (64 hex digits) to a new owner-only file. Bundles signed "
                                    "with it carry an HMAC-SHA256 of their manifest; the key is shared by the "

@@ -22,7 +22,7 @@ from hbf_edge.errors import ConfigError
 from hbf_edge.hw.spec import HardwareSpec, code_to_phase, phase_to_code
 from hbf_edge.families.upga.model import UPGA
 
-__all__ = ["PTQ_METHODS", "ptq_design", "ptq_refit_search"]
+__all__ = ["PTQ_METHODS", "ptq_design", "ptq_of_design", "ptq_refit_search"]
 
 PTQ_METHODS = ("round", "refit")
 
@@ -42,12 +42,20 @@ def ptq_design(
     """
     if method not in PTQ_METHODS:
         raise ConfigError(f"PTQ method must be one of {PTQ_METHODS}, got {method!r}")
-    if spec.phase_bits is None:
-        raise ConfigError("PTQ needs phase_bits")
     with torch.no_grad():
         (F, W), _ = model.run(cplx.from_complex(torch.from_numpy(H)), torch.from_numpy(p_t), torch.from_numpy(noise))
-    F = cplx.to_complex(F).numpy()
-    W = cplx.to_complex(W).numpy()
+    return ptq_of_design(cplx.to_complex(F).numpy(), cplx.to_complex(W).numpy(), H, p_t, spec, method)
+
+
+def ptq_of_design(F: np.ndarray, W: np.ndarray, H: np.ndarray, p_t: np.ndarray, spec: HardwareSpec, method: str
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """PTQ of a float design ``F [B, N, M]``, ``W [B, M, K]`` (complex) for channels ``H``: what
+    :func:`ptq_design` does after the float forward (the sweep computes that forward once for
+    every Q and word length)."""
+    if method not in PTQ_METHODS:
+        raise ConfigError(f"PTQ method must be one of {PTQ_METHODS}, got {method!r}")
+    if spec.phase_bits is None:
+        raise ConfigError("PTQ needs phase_bits")
     codes = phase_to_code(np.angle(F), spec.phase_bits)
     Fq = np.exp(1j * code_to_phase(codes, spec.phase_bits))
     if method == "refit":

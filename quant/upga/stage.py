@@ -20,6 +20,7 @@ from hbf_edge.families._settings import DEFAULT_TEST_SEED, QuantCommon, StudyCom
 from hbf_edge.hw.spec import FixedPointFormat
 from hbf_edge.results import stamp, write_result
 from hbf_edge.quant._core.loop import float_model, qat_channels, qat_loop, refuse_ptq_channels
+from hbf_edge.quant.upga.sweep import SWEEP
 
 __all__ = ["QUANT", "UpgaQuantStage", "UpgaQuant", "UpgaStudy", "precoder_format"]
 
@@ -182,6 +183,7 @@ class UpgaQuantStage:
     quant_settings = UpgaQuant
     hardware_exact = True  # QuantUPGA computes the integer datapath op for op
     study_settings = UpgaStudy
+    sweep = SWEEP  # hbf-edge sweep
 
     def __init__(self, family: str = "upga") -> None:
         self.family = family
