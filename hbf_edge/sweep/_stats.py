@@ -45,14 +45,14 @@ def summarize(s: dict[str, Any]) -> dict[str, Any]:
     """Mean with its 95 % half-width, and the ratio to the reference mean (``retention``) with
     its half-width by the delta method on the paired channels."""
     n = s["n"]
-    mean = s["sum"] / n
-    ref = s["ref_sum"] / n
-    var = max(s["sumsq"] / n - mean * mean, 0.0) * n / max(n - 1, 1)
+    mean, ref = s["sum"] / n, s["ref_sum"] / n
+    unbiased = n / max(n - 1, 1)  # the same factor on every (co)variance: they cancel in the ratio's
+    var = max(s["sumsq"] / n - mean * mean, 0.0) * unbiased
     out = {"n": n, "mean": mean, "ci95": Z95 * math.sqrt(var / n), "reference": ref}
     if ref != 0.0:
         ratio = mean / ref
-        var_r = max(s["ref_sumsq"] / n - ref * ref, 0.0)
-        cov = s["cross"] / n - mean * ref
+        var_r = max(s["ref_sumsq"] / n - ref * ref, 0.0) * unbiased
+        cov = (s["cross"] / n - mean * ref) * unbiased
         var_ratio = max(var - 2.0 * ratio * cov + ratio * ratio * var_r, 0.0) / (ref * ref)
         out.update(retention=ratio, retention_ci95=Z95 * math.sqrt(var_ratio / n))
     if s["events"] >= 0:
