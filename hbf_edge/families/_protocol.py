@@ -28,7 +28,7 @@ from typing import Any, Callable, Protocol, runtime_checkable
 
 import numpy as np
 
-__all__ = ["FamilySpec", "CoreStage", "KernelStage", "QuantStage", "ExportStage", "field", "Say", "log_say",
+__all__ = ["FamilySpec", "CoreStage", "KernelStage", "QuantStage", "ExportStage", "SweepHooks", "field", "Say", "log_say",
            "STAGES"]
 
 STAGES = ("core", "kernels", "quant", "export")
@@ -174,7 +174,7 @@ class KernelStage(Protocol):
 class QuantStage(Protocol):
     """Quantization of a family (``quant/<f>/``).  ``hardware_exact``: the quantized torch
     network is a bit-exact model of the hardware kernel.  Optional: ``study_settings`` +
-    ``study(settings, say)``, ``agreement(model_dir, H, seed)``."""
+    ``study(settings, say)``, ``agreement(model_dir, H, seed)``, ``sweep`` (:class:`SweepHooks`)."""
 
     quant_settings: type
     hardware_exact: bool
@@ -187,6 +187,33 @@ class QuantStage(Protocol):
 
     def torch_forward_hw(self, model_dir: Path, H: np.ndarray, **conditions: Any) -> dict[str, Any]:
         """The quantized torch network on ``H``, with the keys of the kernel stage's ``forward_hw``."""
+
+
+@runtime_checkable
+class SweepHooks(Protocol):
+    """What ``hbf-edge sweep`` asks of a family: its quant stage's optional ``sweep`` attribute
+    (``quant/<f>/sweep.py``).  A point is a dict with ``key``, ``stage``, ``snr_db``,
+    ``phase_bits``, ``word_bits`` and ``precision`` (a precision file or None)."""
+
+    stages: tuple[str, ...]
+    metric: str
+    unit: str
+    higher_is_better: bool
+
+    def check(self, model_dir: Path, point: dict[str, Any]) -> None:
+        """Refuse (``ConfigError``) a point this model cannot run, before any work."""
+
+    def precision(self, model_dir: Path, point: dict[str, Any]) -> Any:
+        """The point's :class:`~hbf_edge.hw.precision.PrecisionConfig`."""
+
+    def chunk(self, model_dir: Path, H: np.ndarray, snr_db: float, points: list[dict[str, Any]],
+              designs: dict[str, Path] | None = None) -> dict[str, Any]:
+        """Per-channel metric of every point on channels ``H``: ``reference`` [B] (the float
+        network), ``values`` (key -> [B]), ``seconds`` (key -> wall seconds) and, for an error
+        rate, ``events`` (key -> error events); ``designs``: the QAT directory of each ``qat`` point."""
+
+    def qat(self, quant: Any, model_dir: Path, out: Path, point: dict[str, Any], options: dict[str, Any]) -> Path:
+        """Retrain ``model_dir`` for the point into ``out`` (``options``: quantize settings)."""
 
 
 @runtime_checkable

@@ -51,6 +51,7 @@ def _load(model_dir: str | Path) -> tuple[Any, Any, dict[str, np.ndarray]]:
 class UpgaSweep:
     """The sweep hooks of UPGA (:class:`hbf_edge.families._protocol.SweepHooks`)."""
 
+
     stages = ("float", "ptq_round", "ptq_refit", "hardware", "qat")
     metric = "sum_rate"
     unit = "bit/s/Hz"
@@ -153,7 +154,6 @@ class UpgaSweep:
                  else {"phase_bits": int(point["phase_bits"]), "precoder_bits": int(point["word_bits"])})
         settings = quant.quant_settings(**{"quiet": True, **options, **where, "model_dir": Path(model_dir),
                                            "out": Path(out), "overwrite": True})
-        settings.validate()
         quant.quantize(settings, say=lambda line: None)
         return Path(out)
 

@@ -168,6 +168,31 @@ def test_results_carry_the_common_schema(chain):
         assert backend["whole_us_per_channel"] > 0
 
 
+def test_sweep_hooks_run_every_stage_but_qat(chain, tmp_path):
+    """A family whose quant stage has ``sweep`` hooks: a sweep of its float model over every
+    stage it names (QAT aside: ``tests/hbf_edge/_core/test_sweep.py``), inline, with the float
+    point equal to ``evaluate``'s sum rate on the same channels."""
+    from hbf_edge.export import REGISTRY as EXPORTS
+    from hbf_edge.families._protocol import SweepHooks
+    from hbf_edge.quant import REGISTRY as QUANTS
+    from hbf_edge.sweep import run_sweep
+
+    family, root = chain
+    hooks = getattr(QUANTS.get(family), "sweep", None)
+    if hooks is None:
+        pytest.skip(f"{family} has no sweep hooks")
+    assert isinstance(hooks, SweepHooks)
+    stages = [s for s in hooks.stages if s != "qat"]
+    (tmp_path / "s.toml").write_text(f'models = ["{root / "m"}"]\nstages = {json.dumps(stages)}\nsnr_db = [10]\n'
+                                     'phase_bits = [3]\nword_bits = [10]\nchannels = 6\nchunk = 6\n')
+    result = run_sweep(tmp_path / "s.toml", tmp_path / "out", QUANTS.get, EXPORTS.get, scheduler="sync",
+                       progress=False, say=lambda line: None)
+    assert [p["stage"] for p in result["points"]] == stages and all(p["n"] == 6 for p in result["points"])
+    evaluation = json.loads((root / "m" / "eval" / "results.json").read_text())  # 6 channels, seed 2026, 10 dB
+    network = CORE.get(family).spec.runs_on  # the evaluation names the network by its datapath
+    assert result["points"][0]["mean"] == pytest.approx(evaluation["metrics"]["sum_rate"][network][0], rel=1e-9)
+
+
 def test_the_test_family_is_listed_and_refuses_learning(capsys):
     assert main(["families"]) == 0
     assert "pga_fixed" in capsys.readouterr().out
