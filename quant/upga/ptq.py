@@ -22,7 +22,7 @@ from hbf_edge.errors import ConfigError
 from hbf_edge.hw.spec import HardwareSpec, code_to_phase, phase_to_code
 from hbf_edge.families.upga.model import UPGA
 
-__all__ = ["PTQ_METHODS", "ptq_design", "ptq_of_design", "ptq_refit_search"]
+__all__ = ["PTQ_METHODS", "ptq_design", "ptq_of_design", "ptq_phases", "ptq_words", "ptq_refit_search"]
 
 PTQ_METHODS = ("round", "refit")
 
@@ -50,25 +50,36 @@ def ptq_design(
 def ptq_of_design(F: np.ndarray, W: np.ndarray, H: np.ndarray, p_t: np.ndarray, spec: HardwareSpec, method: str
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """PTQ of a float design ``F [B, N, M]``, ``W [B, M, K]`` (complex) for channels ``H``: what
-    :func:`ptq_design` does after the float forward (the sweep computes that forward once for
-    every Q and word length)."""
-    if method not in PTQ_METHODS:
-        raise ConfigError(f"PTQ method must be one of {PTQ_METHODS}, got {method!r}")
+    :func:`ptq_design` does after the float forward."""
     if spec.phase_bits is None:
         raise ConfigError("PTQ needs phase_bits")
-    codes = phase_to_code(np.angle(F), spec.phase_bits)
-    Fq = np.exp(1j * code_to_phase(codes, spec.phase_bits))
+    codes, Fq, W = ptq_phases(F, W, H, p_t, spec.phase_bits, method)
+    return codes, Fq, ptq_words(W, p_t, H.shape[1], spec.precoder)
+
+
+def ptq_phases(F: np.ndarray, W: np.ndarray, H: np.ndarray, p_t: np.ndarray, phase_bits: int, method: str
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The first half of PTQ: Q-bit codes, their ``F_q`` and the (refitted) W normalised to
+    ``||F_q W||_F^2 = P_t``, before W is rounded to its word (the sweep computes it once for
+    every word length)."""
+    if method not in PTQ_METHODS:
+        raise ConfigError(f"PTQ method must be one of {PTQ_METHODS}, got {method!r}")
+    codes = phase_to_code(np.angle(F), phase_bits)
+    Fq = np.exp(1j * code_to_phase(codes, phase_bits))
     if method == "refit":
         G = np.einsum("bnk,bnm->bkm", H.conj(), Fq)  # H^H F_q  [B, K, M]
         Gh = G.conj().transpose(0, 2, 1)
         W = Gh @ np.linalg.inv(G @ Gh)
-    W = _normalize(Fq, W, p_t)
-    N = H.shape[1]
-    rho = np.sqrt(p_t / N)[:, None, None]
-    wr, _ = spec.precoder.quantize((W / rho).real)
-    wi, _ = spec.precoder.quantize((W / rho).imag)
-    W = (spec.precoder.to_float(wr) + 1j * spec.precoder.to_float(wi)) * rho
-    return codes, Fq, W
+    return codes, Fq, _normalize(Fq, W, p_t)
+
+
+def ptq_words(W: np.ndarray, p_t: np.ndarray, n_antennas: int, precoder: Any) -> np.ndarray:
+    """The second half of PTQ: the true-scale ``W [B, M, K]`` rounded to the ``precoder`` format
+    in the hardware's normalised units (``W_hw = sqrt(N / P_t) W``) and returned at true scale."""
+    rho = np.sqrt(p_t / n_antennas)[:, None, None]
+    wr, _ = precoder.quantize((W / rho).real)
+    wi, _ = precoder.quantize((W / rho).imag)
+    return (precoder.to_float(wr) + 1j * precoder.to_float(wi)) * rho
 
 
 def ptq_refit_search(model: Any, H: np.ndarray, p_t: np.ndarray, noise: np.ndarray, spec: Any,

@@ -105,7 +105,7 @@ class UpgaSweep:
         from hbf_edge.kernels.upga.hardware import model_search, upga_forward_hw
         from hbf_edge.kernels.upga.stage import hardware_design
         from hbf_edge.modelfiles import read_model_dir
-        from hbf_edge.quant.upga.ptq import ptq_of_design
+        from hbf_edge.quant.upga.ptq import ptq_phases, ptq_words
         from hbf_edge.units import snr_db_to_power
 
         model, config, arrays = _load(model_dir)
@@ -117,7 +117,7 @@ class UpgaSweep:
         F, W = cplx.to_complex(F).numpy(), cplx.to_complex(W).numpy()
         reference = sum_rate_np(H, F @ W, n)
         float_seconds = time.perf_counter() - t0
-        values, seconds = {}, {}
+        values, seconds, phases = {}, {}, {}
         h_re, h_im = np.ascontiguousarray(H.real), np.ascontiguousarray(H.imag)
         for point in points:
             t0 = time.perf_counter()
@@ -134,8 +134,12 @@ class UpgaSweep:
                 r = upga_forward_hw(h_re, h_im, p_t, n, arrays["mu"], arrays["lam"], specs[0], specs,
                                     xi=config.output_xi, search=model_search(config))
                 Fq, Wq = r.analog(), r.digital()
-            else:
-                _, Fq, Wq = ptq_of_design(F, W, H, p_t, self.precision(model_dir, point).layer_specs()[-1], stage[len("ptq_"):])
+            else:  # the codes and the refit depend on Q alone: once per Q for every word length
+                last = self.precision(model_dir, point).layer_specs()[-1]
+                if (stage, last.phase_bits) not in phases:
+                    phases[(stage, last.phase_bits)] = ptq_phases(F, W, H, p_t, last.phase_bits, stage[len("ptq_"):])
+                _, Fq, Wn = phases[(stage, last.phase_bits)]
+                Wq = ptq_words(Wn, p_t, H.shape[1], last.precoder)
             values[point["key"]] = sum_rate_np(H, Fq @ Wq, n)
             seconds[point["key"]] = time.perf_counter() - t0
         return {"reference": reference, "values": values, "seconds": seconds}
