@@ -118,7 +118,7 @@ def execute(spec: SweepSpec, out: Path, families: list[str], stages: Callable[[s
     rows, seconds = read_parts(out)
     designs = _qat(spec, out, families, stages, executor, threads, say)
     groups = spec.groups()
-    members = {g: [_Point(p) for p in spec.points if (p["model"], p["snr_db"]) == g] for g in groups}
+    members = {g: [_Point(p) for p in spec.points if (p["model"], p["snr_db"], p["seed"]) == g] for g in groups}
     n_chunks = spec.n_chunks
     resumed = len(rows)
 
@@ -141,13 +141,13 @@ def execute(spec: SweepSpec, out: Path, families: list[str], stages: Callable[[s
         while True:
             while inflight < limit and queue:
                 gi, c = queue.popleft()
-                (m, snr), active = groups[gi], [s for s in members[groups[gi]] if s.reason is None
+                (m, snr, seed), active = groups[gi], [s for s in members[groups[gi]] if s.reason is None
                                                 and (s.key, c) not in rows]
                 if not active:
                     continue
                 executor.submit(run_chunk, {
                     "family": families[m], "hooks": stages(families[m]).sweep, "model_dir": spec.models[m],
-                    "snr_db": snr, "count": spec.chunk_size(c), "seed": chunk_seed(spec.seed, c),
+                    "snr_db": snr, "count": spec.chunk_size(c), "seed": chunk_seed(seed, c),
                     "points": [s.point for s in active], "designs": {s.key: designs[s.key] for s in active
                                                                    if s.key in designs},
                     "group": gi, "chunk": c, "threads": threads})

@@ -10,7 +10,7 @@
     precision = ["mixed.toml"]              # per-layer precision files: one more point each
     channels = 100000                       # channels per point, at most
     chunk = 1000                            # channels per task
-    seed = 2026
+    seed = 2026                             # or a list: every point at each seed
 
     [stop]                                  # per point, after each chunk in order
     ci = 0.002                              # relative half-width of the 95 % interval of the mean
@@ -85,7 +85,7 @@ class SweepSpec:
     points: tuple[dict[str, Any], ...]
     channels: int
     chunk: int
-    seed: int
+    seed: int | tuple[int, ...]
     stop: StopRule
     qat: dict[str, Any]
 
@@ -96,14 +96,15 @@ class SweepSpec:
     def chunk_size(self, c: int) -> int:
         return min(self.chunk, self.channels - c * self.chunk)
 
-    def groups(self) -> list[tuple[int, float]]:
-        """(model index, SNR) of every group of points, in order: a group's points share channels
-        and the float reference."""
-        return sorted({(p["model"], p["snr_db"]) for p in self.points})
+    def groups(self) -> list[tuple[int, float, int]]:
+        """(model index, SNR, seed) of every group of points, in order: a group's points share
+        channels and the float reference."""
+        return sorted({(p["model"], p["snr_db"], p["seed"]) for p in self.points})
 
     def to_dict(self) -> dict[str, Any]:
+        seed = list(self.seed) if isinstance(self.seed, tuple) else self.seed
         return {"models": list(self.models), "points": [dict(p) for p in self.points], "channels": self.channels,
-                "chunk": self.chunk, "seed": self.seed, "stop": dataclasses.asdict(self.stop), "qat": dict(self.qat)}
+                "chunk": self.chunk, "seed": seed, "stop": dataclasses.asdict(self.stop), "qat": dict(self.qat)}
 
 
 def _int_list(data: dict[str, Any], key: str, lo: int, hi: int, default: list[int]) -> list[int]:
@@ -131,15 +132,16 @@ def _path(value: Any, key: str, base: Path, must_be: str) -> str:
     return str(path)
 
 
-def _point(model: int, stage: str, snr: float, q: int | None, w: int | None, precision: str | None) -> dict[str, Any]:
+def _point(model: int, stage: str, snr: float, q: int | None, w: int | None, precision: str | None,
+           seed: int, tag_seed: bool) -> dict[str, Any]:
     if stage == FLOAT_STAGE:
         q = w = precision = None
     where = "" if stage == FLOAT_STAGE else (f"/P{Path(precision).stem}" if precision else f"/Q{q}/W{w}")
-    return {"key": f"m{model}/{stage}/{snr:g}dB{where}", "model": model, "stage": stage, "snr_db": snr,
-            "phase_bits": q, "word_bits": w, "precision": precision}
+    return {"key": f"m{model}/{stage}/{snr:g}dB{where}" + (f"/s{seed}" if tag_seed else ""), "model": model,
+            "stage": stage, "snr_db": snr, "phase_bits": q, "word_bits": w, "precision": precision, "seed": seed}
 
 
-def _grid(data: dict[str, Any], models: list[str], base: Path) -> list[dict[str, Any]]:
+def _grid(data: dict[str, Any], models: list[str], base: Path, seeds: list[int]) -> list[dict[str, Any]]:
     stages = data.get("stages", [FLOAT_STAGE])
     if not isinstance(stages, list) or not all(isinstance(s, str) for s in stages):
         raise ConfigError(f"sweep spec: stages must be a list of names, got {stages!r}")
@@ -150,11 +152,12 @@ def _grid(data: dict[str, Any], models: list[str], base: Path) -> list[dict[str,
     files = [_path(p, "precision", base, "file") for p in data.get("precision", [])]
     precisions = [(q, w, None) for q in qs for w in ws] if "precision" not in data or "phase_bits" in data else []
     precisions += [(None, None, f) for f in files]
-    return [_point(m, stage, snr, q, w, f) for m in range(len(models)) for stage in stages for snr in snrs
-            for (q, w, f) in (precisions if stage != FLOAT_STAGE else [(None, None, None)])]
+    return [_point(m, stage, snr, q, w, f, seed, len(seeds) > 1) for m in range(len(models)) for stage in stages
+            for snr in snrs for (q, w, f) in (precisions if stage != FLOAT_STAGE else [(None, None, None)])
+            for seed in seeds]
 
 
-def _listed(data: dict[str, Any], models: list[str], base: Path) -> list[dict[str, Any]]:
+def _listed(data: dict[str, Any], models: list[str], base: Path, seeds: list[int]) -> list[dict[str, Any]]:
     points = []
     for i, entry in enumerate(data.get("points", [])):
         where = f"points[{i}]"
@@ -166,8 +169,9 @@ def _listed(data: dict[str, Any], models: list[str], base: Path) -> list[dict[st
         precision = _path(entry["precision"], f"{where}.precision", base, "file") if "precision" in entry else None
         q = _int_list(entry, "phase_bits", 1, 16, [4])[0]
         w = _int_list(entry, "word_bits", 3, 32, [12])[0]
-        points.append(_point(models.index(model), str(entry["stage"]), _number(entry.get("snr_db", 10.0),
-                                                                                 f"{where}.snr_db"), q, w, precision))
+        snr = _number(entry.get("snr_db", 10.0), f"{where}.snr_db")
+        points += [_point(models.index(model), str(entry["stage"]), snr, q, w, precision, seed, len(seeds) > 1)
+                   for seed in seeds]
     return points
 
 
@@ -188,17 +192,17 @@ def read_spec(path: str | Path) -> SweepSpec:
     if not isinstance(raw_models, list):
         raise ConfigError(f"sweep spec: models must be a list of model directories, got {raw_models!r}")
     models = [_path(m, "models", base, "dir") for m in raw_models]
-    points = (_grid(data, models, base) if models else []) + _listed(data, models, base)
+    channels, chunk, seed = data.get("channels", 1000), data.get("chunk", 1000), data.get("seed", 2026)
+    for key, value, hi in (("channels", channels, MAX_CHANNELS), ("chunk", chunk, MAX_CHANNELS)):
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= hi:
+            raise ConfigError(f"sweep spec: {key} must be an integer in 1..{hi}, got {value!r}")
+    seeds = _int_list(data, "seed", 0, 2 ** 63 - 1, [2026])
+    points = (_grid(data, models, base, seeds) if models else []) + _listed(data, models, base, seeds)
     if not points:
         raise ConfigError("sweep spec: no points (give models = [...] or [[points]])")
     keys = [p["key"] for p in points]
     if len(set(keys)) != len(keys):
         raise ConfigError(f"sweep spec: point {next(k for k in keys if keys.count(k) > 1)} is listed twice")
-    channels, chunk, seed = data.get("channels", 1000), data.get("chunk", 1000), data.get("seed", 2026)
-    for key, value, lo, hi in (("channels", channels, 1, MAX_CHANNELS), ("chunk", chunk, 1, MAX_CHANNELS),
-                               ("seed", seed, 0, 2 ** 63 - 1)):
-        if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-            raise ConfigError(f"sweep spec: {key} must be an integer in {lo}..{hi}, got {value!r}")
     stop = data.get("stop", {})
     if not isinstance(stop, dict) or set(stop) - _STOP:
         raise ConfigError(f"sweep spec: [stop] takes only {', '.join(sorted(_STOP))}")
@@ -209,4 +213,5 @@ def read_spec(path: str | Path) -> SweepSpec:
     qat = data.get("qat", {})
     if not isinstance(qat, dict):
         raise ConfigError("sweep spec: [qat] must be a table of `hbf-edge quantize` options")
-    return SweepSpec(tuple(models), tuple(points), int(channels), min(int(chunk), int(channels)), int(seed), rule, qat)
+    return SweepSpec(tuple(models), tuple(points), int(channels), min(int(chunk), int(channels)),
+                     tuple(seeds) if isinstance(seed, list) else seeds[0], rule, qat)

@@ -30,7 +30,7 @@ from hbf_edge.sweep._stats import STAT_COLUMNS
 
 __all__ = ["prepare", "read_parts", "write_part", "write_tables", "qat_dir", "POINT_COLUMNS"]
 
-POINT_COLUMNS = ("key", "model", "family", "stage", "snr_db", "phase_bits", "word_bits", "precision")
+POINT_COLUMNS = ("key", "model", "family", "stage", "snr_db", "phase_bits", "word_bits", "precision", "seed")
 
 
 def _model_hash(model_dir: str) -> str:
@@ -45,7 +45,7 @@ def prepare(out: Path, spec: Any, overwrite: bool) -> dict[str, Any]:
     """Create (or reopen, to resume) the sweep folder ``out``; returns its identity record.
     A folder of another sweep -- another seed, chunk size or model content -- is refused
     unless ``overwrite``."""
-    identity = {"seed": spec.seed, "chunk": spec.chunk, "models": {m: _model_hash(m) for m in spec.models}}
+    identity = {"seed": spec.to_dict()["seed"], "chunk": spec.chunk, "models": {m: _model_hash(m) for m in spec.models}}
     record = out / "sweep.json"
     if out.exists() and overwrite:
         shutil.rmtree(out)
@@ -114,7 +114,7 @@ def write_tables(out: Path, points: list[dict[str, Any]], kept: dict[str, int],
                 timing[name].append(value)
     schema = pa.schema([("key", pa.string()), ("model", pa.string()), ("family", pa.string()), ("stage", pa.string()),
                         ("snr_db", pa.float64()), ("phase_bits", pa.int32()), ("word_bits", pa.int32()),
-                        ("precision", pa.string()), ("chunk", pa.int64()), ("n", pa.int64()), ("sum", pa.float64()),
+                        ("precision", pa.string()), ("seed", pa.int64()), ("chunk", pa.int64()), ("n", pa.int64()), ("sum", pa.float64()),
                         ("sumsq", pa.float64()), ("ref_sum", pa.float64()), ("ref_sumsq", pa.float64()),
                         ("cross", pa.float64()), ("events", pa.int64())])
     for name, table in (("results.parquet", pa.table(columns, schema=schema)), ("timings.parquet", pa.table(timing))):

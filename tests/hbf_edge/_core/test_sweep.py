@@ -48,6 +48,18 @@ def test_spec_expands_the_grid(tmp_path, model):
     assert len(spec.groups()) == 2
 
 
+def test_seed_lists_are_an_axis(tmp_path, model):
+    one = read_spec(_spec(tmp_path, model, 'stages = ["float"]\nsnr_db = [5]\nseed = 7\n'))
+    assert [p["key"] for p in one.points] == ["m0/float/5dB"] and one.to_dict()["seed"] == 7
+    two = read_spec(_spec(tmp_path, model, 'stages = ["float"]\nsnr_db = [5]\nseed = [7, 8]\n'))
+    assert [p["key"] for p in two.points] == ["m0/float/5dB/s7", "m0/float/5dB/s8"]
+    assert two.groups() == [(0, 5.0, 7), (0, 5.0, 8)]
+    result = _run(two, tmp_path / "s", scheduler="sync")
+    means = [p["mean"] for p in result["points"]]
+    assert means[0] != means[1]  # other channels
+    assert means[0] == _run(one, tmp_path / "t", scheduler="sync")["points"][0]["mean"]
+
+
 @pytest.mark.parametrize("body, words", [
     ("colour = 3\n", "unknown key(s) colour"),
     ('stages = ["hardware"]\nphase_bits = [0]\n', "phase_bits must be a list of integers in 1..16"),
