@@ -196,6 +196,7 @@ class SweepHooks(Protocol):
     ``phase_bits``, ``word_bits`` and ``precision`` (a precision file or None)."""
 
     stages: tuple[str, ...]
+    datapath_stages: tuple[str, ...]  # the stages that run the integer datapath (and its tables)
     metric: str
     unit: str
     higher_is_better: bool

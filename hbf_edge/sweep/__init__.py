@@ -74,7 +74,7 @@ def run_sweep(spec: SweepSpec | str | Path, out: str | Path, quant: Callable[[st
 
     def lut_bits(p: dict[str, Any]) -> int | None:
         stage = export(p["family"]) if export is not None else None
-        if stage is None or not hasattr(stage, "lut_bits"):
+        if stage is None or not hasattr(stage, "lut_bits") or p["stage"] not in quant(p["family"]).sweep.datapath_stages:
             return None
         if p["stage"] == "qat":
             from hbf_edge.hw.precision import PrecisionConfig

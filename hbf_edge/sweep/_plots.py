@@ -72,17 +72,18 @@ def plot_sweep(records: list[dict[str, Any]], out: Path, metric: str) -> list[Pa
             ax.legend(fontsize=7)
         axes[0][0].set_ylabel(metric)
         written.append(_save(fig, out / "metric_vs_snr.png"))
-    timed = [r for r in quantized if r["stage"] == "hardware" and r["us_per_channel"] is not None]
+    timed = [r for r in quantized if r["lut_bits"] is not None and r["us_per_channel"] is not None]
     if timed and len({r["word_bits"] for r in timed}) > 1:
         top = max(snrs)
         fig, ax = plt.subplots(figsize=(5, 3.4))
-        _lines(ax, [r for r in timed if r["snr_db"] == top], "word_bits", "us_per_channel", None, "phase_bits", "Q=")
-        ax.set(xlabel="word length W (bits)", ylabel="µs per channel (hardware kernel, chunk batch)",
+        _lines(ax, [r for r in timed if r["snr_db"] == top and r["stage"] == timed[0]["stage"]], "word_bits",
+               "us_per_channel", None, "phase_bits", "Q=")
+        ax.set(xlabel="word length W (bits)", ylabel=f"µs per channel ({timed[0]['stage']}, chunk batch)",
                title=f"integer kernel time, {top:g} dB (machine-dependent)")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
         written.append(_save(fig, out / "latency_vs_word.png"))
-    scored = [r for r in quantized if r.get("retention") is not None and r["lut_bits"] is not None]
+    scored = [r for r in quantized if r.get("retention") is not None and r["lut_bits"] is not None]  # datapath stages
     if len(scored) > 2:
         top = max(snrs)
         fig, axes = plt.subplots(1, 2, figsize=(9.5, 3.6), sharey=True)

@@ -142,6 +142,9 @@ def test_sweep_inline_equals_dask_and_the_retention_table(tmp_path, model):
         _, Fq, Wq = ptq_design(float_model, H, p_t, n, spec_q, "refit")
         row = rows[(f"m0/ptq_refit/15dB/Q{q}/W8", 0)]
         assert math.isclose(row["sum"] / 50, float(sum_rate_np(H, Fq @ Wq, n).mean()), rel_tol=1e-12)
+    for p in inline["points"]:  # table bits and time: the datapath's; a PTQ design's time includes the float network
+        assert (p["lut_bits"] is not None) == (p["stage"] == "hardware")
+        assert p["us_per_channel"] > 0
     summary = json.loads((tmp_path / "a" / "summary.json").read_text())
     assert {p["key"] for p in summary["points"]} == {p["key"] for p in inline["points"]}
     assert (tmp_path / "a" / "retention_vs_q.png").is_file() and (tmp_path / "a" / "pareto.png").is_file()
