@@ -182,7 +182,7 @@ def build_parser(families: dict[str, Any], command: tuple[str, ...] | None = Non
                        description="Run the points of SPEC (TOML: models, stages, snr_db, phase_bits, word_bits, "
                                    "precision files, channels, chunk, seed, [stop], [qat], [[points]]) on chunks of "
                                    "channels drawn on the workers. Writes OUT/results.parquet (one row per point x "
-                                   "chunk, exact sufficient statistics), timings.parquet, summary.json/.csv (95 %% "
+                                   "chunk, exact sufficient statistics), timings.parquet, summary.json/.csv (95 % "
                                    "intervals) and plots. Rerun with the same spec and --out to finish a killed "
                                    "sweep: only missing chunks are computed.")
     p.add_argument("spec", type=Path, metavar="SPEC", help="sweep spec (.toml)")
