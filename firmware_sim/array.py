@@ -15,9 +15,12 @@ import numpy as np
 from ._verify import SimulatorError
 from .chip import REG, REJECT_REASONS, Chip, decode, frame
 
-__all__ = ["FrontEnd", "FRAME_BITS"]
+__all__ = ["FrontEnd", "FRAME_BITS", "TRACE_FIELDS"]
 
 FRAME_BITS = 24
+# one SPI transaction of a trace: the frame's start (s), bus, chip address on the bus, read,
+# register address, data byte, the 24-bit frame, accepted by the chip (False: rejected)
+TRACE_FIELDS = ("time_s", "bus", "chip", "read", "address", "data", "frame", "accepted")
 
 
 class FrontEnd:
@@ -35,10 +38,14 @@ class FrontEnd:
         S, beam states per chip's beam RAM (default 121).
     spi_hz : float
         SPI clock (default 25 MHz).
+    trace : list, optional
+        When given, every transaction :meth:`run` sends is appended to it as a tuple of
+        :data:`TRACE_FIELDS`, timed on the controller's clock: the sequences follow one another,
+        the buses of a sequence run in parallel and each frame takes 24 SPI clock periods.
     """
 
     def __init__(self, n_antennas: int, n_rf: int, channels_per_chip: int = 4, chips_per_bus: int = 4,
-                 n_states: int = 121, spi_hz: float = 25e6) -> None:
+                 n_states: int = 121, spi_hz: float = 25e6, trace: list | None = None) -> None:
         if isinstance(chips_per_bus, bool) or not isinstance(chips_per_bus, int) or not 1 <= chips_per_bus <= 4:
             raise SimulatorError(f"chips per bus must be 1..4 (a 2-bit chip address), got {chips_per_bus!r}")
         if isinstance(channels_per_chip, bool) or not isinstance(channels_per_chip, int) or not 1 <= channels_per_chip <= 24:
@@ -53,6 +60,8 @@ class FrontEnd:
         self.chips = [Chip(channels_per_chip, n_states) for _ in range(n_chips)]
         self.n_buses = math.ceil(n_chips / chips_per_bus)
         self.bus_rejected = dict.fromkeys(REJECT_REASONS, 0)
+        self.trace = trace
+        self.clock_s = 0.0  # start of the next sequence
 
     @property
     def n_states(self) -> int:
@@ -81,9 +90,16 @@ class FrontEnd:
     def run(self, sequence: list[list[int]]) -> int:
         """Send per-bus frame lists; returns the number of rejected frames."""
         before = self.rejected_total()
+        period = FRAME_BITS / self.spi_hz
         for bus, frames in enumerate(sequence):
-            for word in frames:
-                self.send(bus, word)
+            for i, word in enumerate(frames):
+                answer = self.send(bus, word)
+                if self.trace is not None:
+                    valid = isinstance(word, (int, np.integer)) and not isinstance(word, bool) and 0 <= word < 1 << 24
+                    read, chip, address, data = decode(int(word)) if valid else (False, -1, -1, -1)
+                    self.trace.append((self.clock_s + i * period, bus, chip, read, address, data,
+                                       int(word) if valid else -1, answer is not False))
+        self.clock_s += self.latency_s(sequence)
         return self.rejected_total() - before
 
     def rejected(self) -> dict[str, int]:

@@ -24,6 +24,7 @@ def simulate(
     spi_hz: float = 25e6,
     pattern_channel: int = 0,
     key: bytes | None = None,
+    trace: list | None = None,
 ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """Program every beam of ``beams.npz`` both ways (direct register writes; beam RAM preload
     plus recall), read back the applied registers, and evaluate the radiated beams.
@@ -38,6 +39,9 @@ def simulate(
         The 32-byte key the bundle was signed with (``firmware_sim.read_key``): a bundle
         without a matching ``manifest_hmac`` is refused.  Without it, only the hashes
         (accidental damage) are checked.
+    trace : list, optional
+        Receives every SPI transaction of the replay (:class:`~firmware_sim.array.FrontEnd`'s
+        ``trace``): the direct programming of every beam, then the beam-RAM preloads and recalls.
 
     Returns
     -------
@@ -67,7 +71,7 @@ def simulate(
     if not 0 <= pattern_channel < B:
         raise SimulatorError(f"pattern_channel must be in 0..{B - 1}")
 
-    front = FrontEnd(N, M, channels_per_chip, chips_per_bus, n_states, spi_hz)
+    front = FrontEnd(N, M, channels_per_chip, chips_per_bus, n_states, spi_hz, trace=trace)
     applied = {"direct": np.empty((B, N, M), np.int64), "ram": np.empty((B, N, M), np.int64)}
     gains = np.empty((B, N, M))
     direct_latency = 0.0

@@ -196,11 +196,14 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     H = None
     if args.channels is not None:
         H = validate_miso_channels(read_channel_array(args.channels), name=str(args.channels))
+    if args.trace_beams < 1:
+        raise ConfigError(f"--trace-beams must be >= 1, got {args.trace_beams}")
+    transactions: list | None = [] if args.trace else None
     try:
         key = firmware_sim.read_key(args.verify_key) if args.verify_key is not None else None
         report, patterns = firmware_sim.simulate(
             args.bundle, args.calibration, H, args.channels_per_chip, args.chips_per_bus, args.beam_states,
-            args.spi_mhz * 1e6, args.pattern_channel, key=key)
+            args.spi_mhz * 1e6, args.pattern_channel, key=key, trace=transactions)
     except firmware_sim.SimulatorError as exc:
         raise ConfigError(str(exc)) from exc
     out = args.out if args.out is not None else args.bundle / "sim"
@@ -210,7 +213,17 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
                      f"calibration: {report['calibration'] if report['calibration'] == 'ideal' else 'file'}")
     keys = ("code_mismatches", "sum_rate", "sensing", "latency_us", "rejected_transactions")
     print(dumps({k: report[k] for k in keys if k in report}))
-    print(f"wrote {out / 'simulate.json'}, simulate.csv and beampattern.png")
+    written = "simulate.csv and beampattern.png"
+    if transactions is not None:
+        from hbf_edge.spi_trace import write_trace_csv, write_trace_vcd
+
+        array = report["array"]
+        until = min(args.trace_beams, report["n_beams"]) * report["latency_us"]["direct_switch"] * 1e-6
+        write_trace_csv(transactions, out / "trace.csv")  # the direct sequences come first, all equally long
+        write_trace_vcd(transactions, out / "trace.vcd", array["spi_hz"], array["buses"], array["chips_per_bus"],
+                        until_s=until)
+        written = f"simulate.csv, beampattern.png, trace.csv ({len(transactions)} transactions) and trace.vcd"
+    print(f"wrote {out / 'simulate.json'}, {written}")
     return 0
 
 

@@ -166,6 +166,12 @@ def build_parser(families: dict[str, Any], command: tuple[str, ...] | None = Non
     p.add_argument("--beam-states", type=int, default=121, help="beam RAM states per chip S (default 121)")
     p.add_argument("--spi-mhz", type=float, default=25.0, help="SPI clock in MHz (default 25)")
     p.add_argument("--pattern-channel", type=int, default=0, help="channel whose beampattern is plotted (default 0)")
+    p.add_argument("--trace", action="store_true",
+                   help="also write OUT/trace.csv (every SPI transaction: time, bus, chip, R/W, address, data, "
+                        "accepted) and OUT/trace.vcd (SCLK, MOSI, chip selects and LOAD per bus, for GTKWave)")
+    p.add_argument("--trace-beams", type=int, default=1, metavar="K",
+                   help="the waveform covers the direct programming of the first K beams (default 1; the CSV "
+                        "holds every transaction)")
     p.add_argument("--verify-key", type=Path, metavar="KEY",
                    help="refuse the bundle unless its manifest is signed with this key (`export --sign KEY`); "
                         "without it only the sha256 hashes are checked, which catch damage, not forgery")
