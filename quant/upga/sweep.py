@@ -99,27 +99,17 @@ class UpgaSweep:
             ``reference``: float64 [B], the float network's sum rate; ``values``: key -> float64
             [B]; ``seconds``: key -> wall seconds of the point's design on the chunk.
         """
-        import torch
-
-        from hbf_edge import cplx
         from hbf_edge.baselines import sum_rate_np
-        from hbf_edge.kernels.upga.hardware import model_search, upga_forward_hw
-        from hbf_edge.kernels.upga.stage import hardware_design
-        from hbf_edge.modelfiles import read_model_dir
         from hbf_edge.quant.upga.ptq import ptq_phases, ptq_words
         from hbf_edge.units import snr_db_to_power
 
-        model, config, arrays = _load(model_dir)
         B = H.shape[0]
         p_t, n = np.full(B, float(snr_db_to_power(snr_db, 1.0))), np.ones(B)
         t0 = time.perf_counter()
-        with torch.no_grad():
-            (F, W), _ = model.run(cplx.from_complex(torch.from_numpy(H)), torch.from_numpy(p_t), torch.from_numpy(n))
-        F, W = cplx.to_complex(F).numpy(), cplx.to_complex(W).numpy()
+        F, W = self.float_design(model_dir, H, p_t, n)
         reference = sum_rate_np(H, F @ W, n)
         float_seconds = time.perf_counter() - t0
         values, seconds, phases = {}, {}, {}
-        h_re, h_im = np.ascontiguousarray(H.real), np.ascontiguousarray(H.imag)
         for point in points:
             t0 = time.perf_counter()
             stage = point["stage"]
@@ -127,14 +117,9 @@ class UpgaSweep:
                 values[point["key"]] = reference
                 seconds[point["key"]] = float_seconds
                 continue
-            if stage == "qat":
-                r = hardware_design(read_model_dir((designs or {})[point["key"]]), H, p_t, n)
-                Fq, Wq = r.analog(), r.digital()
-            elif stage == "hardware":
-                specs = self.precision(model_dir, point).layer_specs()
-                r = upga_forward_hw(h_re, h_im, p_t, n, arrays["mu"], arrays["lam"], specs[0], specs,
-                                    xi=config.output_xi, search=model_search(config))
-                Fq, Wq = r.analog(), r.digital()
+            if stage in self.datapath_stages:
+                where = Path((designs or {})[point["key"]]) if stage == "qat" else None
+                Fq, Wq = self.hardware_design(model_dir, H, p_t, n, point, where)
             else:  # the codes and the refit depend on Q alone: once per Q for every word length
                 last = self.precision(model_dir, point).layer_specs()[-1]
                 if (stage, last.phase_bits) not in phases:
@@ -147,6 +132,41 @@ class UpgaSweep:
             seconds[point["key"]] = time.perf_counter() - t0 + (float_seconds if stage.startswith("ptq_") else 0.0)
         return {"reference": reference, "values": values, "seconds": seconds}
 
+    def float_design(self, model_dir: Path, H: np.ndarray, p_t: np.ndarray, n: np.ndarray
+                     ) -> tuple[np.ndarray, np.ndarray]:
+        """``F [B, N, M]``, ``W [B, M, K]`` of the float network (torch, as ``evaluate``)."""
+        import torch
+
+        from hbf_edge import cplx
+
+        model, _, _ = _load(model_dir)
+        with torch.no_grad():
+            (F, W), _ = model.run(cplx.from_complex(torch.from_numpy(H)), torch.from_numpy(p_t), torch.from_numpy(n))
+        return cplx.to_complex(F).numpy(), cplx.to_complex(W).numpy()
+
+    def hardware_design(self, model_dir: Path, H: np.ndarray, p_t: np.ndarray, n: np.ndarray, point: dict[str, Any],
+                        qat_dir: Path | None) -> tuple[np.ndarray, np.ndarray]:
+        """Applied ``F``, ``W`` of the integer kernel: the QAT directory at its own precision,
+        or the model's steps at the point's."""
+        from hbf_edge.kernels.upga.hardware import model_search, upga_forward_hw
+        from hbf_edge.kernels.upga.stage import hardware_design
+        from hbf_edge.modelfiles import read_model_dir
+
+        if qat_dir is not None:
+            r = hardware_design(read_model_dir(qat_dir), H, p_t, n)
+        else:
+            _, config, arrays = _load(model_dir)
+            specs = self.precision(model_dir, point).layer_specs()
+            r = upga_forward_hw(np.ascontiguousarray(H.real), np.ascontiguousarray(H.imag), p_t, n, arrays["mu"],
+                                arrays["lam"], specs[0], specs, xi=config.output_xi, search=model_search(config))
+        return r.analog(), r.digital()
+
+    def qat_precision(self, point: dict[str, Any]) -> dict[str, Any]:
+        """The quantize settings that give the point's precision."""
+        if point.get("precision"):
+            return {"precision": Path(point["precision"])}
+        return {"phase_bits": int(point["phase_bits"]), "precoder_bits": int(point["word_bits"])}
+
     def qat(self, quant: Any, model_dir: Path, out: Path, point: dict[str, Any], options: dict[str, Any]) -> Path:
         """Retrain ``model_dir`` for the point's precision into ``out`` with ``hbf-edge
         quantize``'s defaults and ``options`` (the spec's ``[qat]`` table: any field of
@@ -157,8 +177,7 @@ class UpgaSweep:
         unknown = sorted(set(options) - fields)
         if unknown:
             raise ConfigError(f"[qat] has unknown option(s) {', '.join(unknown)}; UPGA's are {', '.join(sorted(fields))}")
-        where = ({"precision": Path(point["precision"])} if point.get("precision")
-                 else {"phase_bits": int(point["phase_bits"]), "precoder_bits": int(point["word_bits"])})
+        where = self.qat_precision(point)
         settings = quant.quant_settings(**{"quiet": True, **options, **where, "model_dir": Path(model_dir),
                                            "out": Path(out), "overwrite": True})
         quant.quantize(settings, say=lambda line: None)

@@ -10,6 +10,7 @@ from typing import Any
 from hbf_edge.families._protocol import Say, field, log_say
 from hbf_edge.families._settings import QuantCommon, check_positive
 from hbf_edge.quant._core.loop import float_model, qat_channels, qat_loop, refuse_ptq_channels
+from hbf_edge.quant.upganet.sweep import SWEEP
 from hbf_edge.results import stamp, write_result
 
 __all__ = ["QUANT", "UpganetQuantStage", "UpganetQuant"]
@@ -40,6 +41,7 @@ class UpganetQuantStage:
 
     quant_settings = UpganetQuant
     hardware_exact = False  # QuantUPGANet keeps float gradient arithmetic between its projections
+    sweep = SWEEP  # hbf-edge sweep
 
     def load(self, model_dir: Path) -> tuple[Any, Any]:
         """The torch network: :class:`QuantUPGANet` if the directory is quantized, else UPGANet."""

@@ -174,6 +174,8 @@ def test_sweep_hooks_run_every_stage_but_qat(chain, tmp_path):
     point equal to ``evaluate``'s sum rate on the same channels."""
     from hbf_edge.export import REGISTRY as EXPORTS
     from hbf_edge.families._protocol import SweepHooks
+    from hbf_edge.kernels import REGISTRY as KERNELS
+    from hbf_edge.modelfiles import read_model_dir
     from hbf_edge.quant import REGISTRY as QUANTS
     from hbf_edge.sweep import run_sweep
 
@@ -189,7 +191,24 @@ def test_sweep_hooks_run_every_stage_but_qat(chain, tmp_path):
                        progress=False, say=lambda line: None)
     assert [p["stage"] for p in result["points"]] == stages and all(p["n"] == 6 for p in result["points"])
     evaluation = json.loads((root / "m" / "eval" / "results.json").read_text())  # 6 channels, seed 2026, 10 dB
-    network = CORE.get(family).spec.runs_on  # the evaluation names the network by its datapath
+    q_config, _ = read_model_dir(root / "q")  # the chain's PTQ model: the same steps at its precision
+    default = q_config.precision["default"]
+    if "hardware" in stages and q_config.output_xi is None and not q_config.precision.get("layers"):
+        (tmp_path / "h.toml").write_text(f'models = ["{root / "m"}"]\nstages = ["hardware"]\nsnr_db = [10]\n'
+                                         f'phase_bits = [{default["phase_bits"]}]\n'
+                                         f'word_bits = [{default["precoder"]["word_bits"]}]\nchannels = 6\nchunk = 6\n')
+        hw = run_sweep(tmp_path / "h.toml", tmp_path / "h", QUANTS.get, EXPORTS.get, scheduler="sync",
+                       progress=False, say=lambda line: None)
+        H = CORE.get(family).draw_channels(q_config, 6, 2026)
+        design = KERNELS.get(family).forward_hw(root / "q", H, snr_db=10.0)
+        from hbf_edge.baselines import sum_rate_np
+
+        rate = sum_rate_np(H, design["F"] @ design["W"], np.ones(6)).mean()
+        assert hw["points"][0]["mean"] == pytest.approx(rate, rel=1e-12)
+    else:  # UPGA's and the test family's PTQ model carry the default output stage
+        assert family != "upganet"
+    network = next(iter(evaluation["metrics"]["sum_rate"]))  # an evaluation lists the network first
+    assert network.startswith(CORE.get(family).spec.runs_on)
     assert result["points"][0]["mean"] == pytest.approx(evaluation["metrics"]["sum_rate"][network][0], rel=1e-9)
 
 
