@@ -16,6 +16,7 @@ __all__ = [
     "InvalidChannelError",
     "ModelDirError",
     "DatasetError",
+    "ClusterError",
 ]
 
 
@@ -45,3 +46,8 @@ class ModelDirError(HbfEdgeError, ValueError):
 
 class DatasetError(HbfEdgeError, ValueError):
     """A channel dataset file is missing, corrupted, or inconsistent with its parameters."""
+
+
+class ClusterError(HbfEdgeError, RuntimeError):
+    """The Dask cluster of a sweep failed (a task kept killing its workers, the scheduler went
+    away); what finished is kept, and the same command resumes."""

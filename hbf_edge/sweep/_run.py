@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from hbf_edge._progress import progress_bar
-from hbf_edge.errors import ConfigError
+from hbf_edge.errors import ClusterError, ConfigError
 from hbf_edge.families._protocol import Say, log_say
 from hbf_edge.sweep._spec import SweepSpec, chunk_seed
 from hbf_edge.sweep._stats import merge, stopped
@@ -70,7 +70,13 @@ class _Dask:
         return future
 
     def next_result(self) -> Any:
-        _, result = next(self.pending)
+        from distributed import KilledWorker
+
+        try:
+            _, result = next(self.pending)
+        except (KilledWorker, OSError, TimeoutError) as exc:
+            raise ClusterError(f"the Dask cluster failed ({type(exc).__name__}: {exc}); every finished chunk is "
+                               "kept: run the same command again to resume") from None
         return result
 
     def close(self) -> None:

@@ -216,3 +216,40 @@ def test_cli_refuses_bad_input_in_one_line(tmp_path, model):
         proc = subprocess.run([sys.executable, "-m", "hbf_edge", "sweep", *args], capture_output=True, text=True)
         assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "error" in proc.stderr, proc.stderr
     assert (tmp_path / "notsweep" / "x").read_text() == "keep me"
+
+
+class _ErrorRateHooks:
+    """Sweep hooks of an error-rate metric (as an SER family's would be): each channel is one
+    symbol, in error with probability 0.1 (seeded by the channels themselves)."""
+
+    stages = ("float", "detector")
+    datapath_stages = ()
+    metric, unit, higher_is_better = "ser", "", False
+
+    def check(self, model_dir, point):
+        pass
+
+    def precision(self, model_dir, point):
+        return None
+
+    def chunk(self, model_dir, H, snr_db, points, designs=None):
+        u = np.abs(H[:, 0, 0]) % 1.0
+        errors = (u < 0.1).astype(float)
+        return {"reference": np.full(len(u), 0.5), "values": {p["key"]: errors for p in points},
+                "seconds": {p["key"]: 0.0 for p in points},
+                "events": {p["key"]: int(errors.sum()) for p in points}}
+
+
+def test_error_events_stop_a_point(tmp_path, model):
+    class Stage:
+        sweep = _ErrorRateHooks()
+
+    body = 'stages = ["detector"]\nsnr_db = [10]\nchannels = 2000\nchunk = 50\nseed = 4\n[stop]\nerrors = 12\n'
+    result = run_sweep(_spec(tmp_path, model, body), tmp_path / "s", lambda family: Stage(), None,
+                       scheduler="sync", progress=False, say=lambda line: None)
+    point = result["points"][0]
+    rows = pq.read_table(tmp_path / "s" / "results.parquet").to_pylist()
+    events = np.cumsum([r["events"] for r in sorted(rows, key=lambda r: r["chunk"])])
+    assert point["events"] == events[-1] >= 12 and (len(events) == 1 or events[-2] < 12)  # the first chunk to reach it
+    assert point["chunks"] < 40 and point["stopped"] == f"{point['events']} error events"
+    assert point["mean"] == pytest.approx(point["events"] / point["n"])
