@@ -87,15 +87,15 @@ def plot_sweep(records: list[dict[str, Any]], out: Path, metric: str) -> list[Pa
     if len(scored) > 2:
         top = max(snrs)
         fig, axes = plt.subplots(1, 2, figsize=(9.5, 3.6), sharey=True)
-        for ax, cost, label in ((axes[0], "lut_bits", "lookup-table bits"),
-                                (axes[1], "us_per_channel", "µs per channel (machine-dependent)")):
+        for ax, cost, label, scale in ((axes[0], "lut_bits", "lookup-table bits", "log"),
+                                       (axes[1], "us_per_channel", "µs per channel (machine-dependent)", "linear")):
             rs = [r for r in scored if r["snr_db"] == top and r[cost] is not None]
             for stage in sorted({r["stage"] for r in rs}):
                 ss = [r for r in rs if r["stage"] == stage]
                 ax.scatter([r[cost] for r in ss], [r["retention"] for r in ss], s=12, label=stage, alpha=0.7)
             front = _pareto([(r[cost], r["retention"]) for r in rs])
             ax.step([c for c, _ in front], [q for _, q in front], "k-", where="post", lw=1, label="Pareto front")
-            ax.set(xlabel=label, xscale="log")
+            ax.set(xlabel=label, xscale=scale)
             ax.grid(alpha=0.3)
         axes[0].set(ylabel=f"retention vs float at {top:g} dB")
         axes[0].legend(fontsize=7)
