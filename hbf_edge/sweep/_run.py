@@ -98,11 +98,19 @@ def open_client(scheduler: str | None, workers: int | None, threads: int | None,
             return _Dask(c := Client(scheduler, timeout="10s"), [c])
         except (OSError, TimeoutError) as exc:
             raise ConfigError(f"no Dask scheduler answers at {scheduler}: {exc}") from None
+    import dask
+
     n, t = default_workers()
     n, t = workers or n, threads or t
     env = {"OMP_NUM_THREADS": "1", "NUMBA_NUM_THREADS": str(t), "HBF_EDGE_THREADS": str(t)}
-    cluster = LocalCluster(n_workers=n, threads_per_worker=t, processes=True, dashboard_address=":0", env=env,
-                           silence_logs=40)
+    # Dask's nanny starts workers with MALLOC_TRIM_THRESHOLD_=65536, which turns off glibc's
+    # dynamic mmap threshold: every large temporary array is then mapped and unmapped afresh,
+    # and the networks run ~4x slower (measured: README, "Sweeps").  Keep the thread variables.
+    spawn_env = {k: v for k, v in dask.config.get("distributed.nanny.pre-spawn-environ", {}).items()
+                 if k != "MALLOC_TRIM_THRESHOLD_"}
+    with dask.config.set({"distributed.nanny.pre-spawn-environ": spawn_env}):
+        cluster = LocalCluster(n_workers=n, threads_per_worker=t, processes=True, dashboard_address=":0", env=env,
+                               silence_logs=40)
     client = Client(cluster)
     return _Dask(client, [client, cluster])
 

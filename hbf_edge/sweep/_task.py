@@ -4,23 +4,44 @@ are drawn on the worker from (seed, chunk) and never shipped."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
 __all__ = ["run_chunk", "run_qat"]
 
-_policy_applied = False
+_worker_ready = False
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters (malloc.h)
 
 
-def _thread_policy(threads: int | None) -> None:
-    """The toolkit's thread policy, once per worker process (a worker of a cluster the user
-    started has not run the CLI)."""
-    global _policy_applied
-    if not _policy_applied:
+def _malloc_fix() -> None:
+    """Undo the ``MALLOC_TRIM_THRESHOLD_`` that Dask's nanny gives its workers (a cluster the
+    user started): it turns off glibc's dynamic mmap threshold, so every large temporary array
+    is mapped and unmapped afresh and the networks run ~4x slower.  Fixed thresholds at glibc's
+    dynamic maxima (32 MiB mmap, 64 MiB trim) restore the speed; nothing is done elsewhere."""
+    import ctypes
+    import ctypes.util
+
+    if "MALLOC_TRIM_THRESHOLD_" not in os.environ or not ctypes.util.find_library("c"):
+        return
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c"))
+        libc.mallopt(_M_MMAP_THRESHOLD, 32 << 20)
+        libc.mallopt(_M_TRIM_THRESHOLD, 64 << 20)
+    except (OSError, AttributeError):  # not glibc: nothing to undo
+        pass
+
+
+def _worker_setup(threads: int | None) -> None:
+    """Once per worker process (a worker of a cluster the user started has not run the CLI):
+    the toolkit's thread policy and the allocator fix above."""
+    global _worker_ready
+    if not _worker_ready:
         from hbf_edge._threads import apply_thread_policy
 
         apply_thread_policy(threads)
-        _policy_applied = True
+        _malloc_fix()
+        _worker_ready = True
 
 
 def run_chunk(task: dict[str, Any]) -> dict[str, Any]:
@@ -33,7 +54,7 @@ def run_chunk(task: dict[str, Any]) -> dict[str, Any]:
     from hbf_edge.modelfiles import read_model_dir
     from hbf_edge.sweep._stats import chunk_stats
 
-    _thread_policy(task.get("threads"))
+    _worker_setup(task.get("threads"))
     config, _ = read_model_dir(task["model_dir"])
     H = CORE.get(task["family"]).draw_channels(config, task["count"], task["seed"])
     result = task["hooks"].chunk(Path(task["model_dir"]), H, task["snr_db"], task["points"], task["designs"])
@@ -50,6 +71,6 @@ def run_qat(task: dict[str, Any]) -> str:
     out = Path(task["out"])
     if (out / "config.json").is_file():
         return str(out)
-    _thread_policy(task.get("threads"))
+    _worker_setup(task.get("threads"))
     quant = task["quant"]
     return str(quant.sweep.qat(quant, Path(task["model_dir"]), out, task["point"], task["options"]))
