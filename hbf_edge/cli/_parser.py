@@ -197,9 +197,8 @@ def build_parser(families: dict[str, Any], command: tuple[str, ...] | None = Non
     p.add_argument("--scheduler", metavar="ADDRESS",
                    help="a running Dask scheduler (tcp://host:8786), or sync to run every task in this process "
                         "(debugging); default: a new local cluster")
-    p.add_argument("--workers", type=int, metavar="N", help="worker processes of the local cluster (default: one "
-                                                            "per core)")
-    p.add_argument("--worker-threads", type=int, metavar="T", help="threads per worker (default 1)")
+    p.add_argument("--workers", type=int, metavar="N", help="worker processes of the local cluster (default 1)")
+    p.add_argument("--worker-threads", type=int, metavar="T", help="threads per worker (default: one per core)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
 
     p = sub.add_parser("keygen", help="write a new key for signed bundles (`export --sign`, `simulate --verify-key`)",

@@ -42,7 +42,7 @@ def run_sweep(spec: SweepSpec | str | Path, out: str | Path, quant: Callable[[st
         Family name -> its export stage; one with ``lut_bits`` gives each point's table bits.
     scheduler : str, optional
         None: a new local cluster (``workers`` processes x ``threads`` threads, default one
-        single-threaded process per core); ``"sync"``: every task inline in this process; else
+        process with a thread per core); ``"sync"``: every task inline in this process; else
         the address of a running Dask scheduler.
     client : distributed.Client, optional
         An existing client (an in-process cluster in tests); overrides ``scheduler``.
