@@ -129,6 +129,7 @@ def execute(spec: SweepSpec, out: Path, families: list[str], stages: Callable[[s
     """Run every point of ``spec`` into ``out``; returns the kept chunks per point, the rows and
     the timings.  ``families[i]``: the family of ``spec.models[i]``; ``stages(family)``: its
     quant stage (with the ``sweep`` hooks)."""
+    t0 = time.perf_counter()
     prepare(out, spec, overwrite)
     rows, seconds = read_parts(out)
     designs = _qat(spec, out, families, stages, executor, threads, say)
@@ -149,7 +150,6 @@ def execute(spec: SweepSpec, out: Path, families: list[str], stages: Callable[[s
     queue = collections.deque((gi, c) for c in range(n_chunks) for gi in range(len(groups)))
     limit = 2 * max(1, _slots(executor))
     inflight, computed = 0, 0
-    t0 = time.perf_counter()
     bar = progress_bar(total=sum(n_chunks - s.next for s in every if s.reason is None), progress=progress,
                        desc="sweep", unit="chunk")
     try:
