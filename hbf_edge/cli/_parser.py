@@ -193,7 +193,8 @@ def build_parser(families: dict[str, Any], command: tuple[str, ...] | None = Non
                                    "sweep: only missing chunks are computed.")
     p.add_argument("spec", type=Path, metavar="SPEC", help="sweep spec (.toml)")
     p.add_argument("--out", required=True, type=Path, help="sweep folder (created, or reopened to resume)")
-    p.add_argument("--overwrite", action="store_true", help="discard what OUT holds and start again")
+    p.add_argument("--overwrite", action="store_true", help="discard the sweep OUT holds and start again (a folder "
+                                                            "that is not a sweep's is never touched)")
     p.add_argument("--scheduler", metavar="ADDRESS",
                    help="a running Dask scheduler (tcp://host:8786), or sync to run every task in this process "
                         "(debugging); default: a new local cluster")

@@ -54,7 +54,7 @@ def run_sweep(spec: SweepSpec | str | Path, out: str | Path, quant: Callable[[st
     """
     from hbf_edge.modelfiles import read_model_dir
     from hbf_edge.sweep._plots import plot_sweep
-    from hbf_edge.sweep._store import write_tables
+    from hbf_edge.sweep._store import prepare, write_tables
     from hbf_edge.sweep._summary import summarize_points, write_summary
 
     spec = spec if isinstance(spec, SweepSpec) else read_spec(spec)
@@ -63,11 +63,12 @@ def run_sweep(spec: SweepSpec | str | Path, out: str | Path, quant: Callable[[st
         raise ConfigError("--workers and --threads must be >= 1")
     families = [read_model_dir(m)[0].family for m in spec.models]
     check_points(spec, families, quant)
+    prepare(out, spec, overwrite)  # before a cluster starts: a wrong --out costs nothing
     executor = open_client(scheduler, workers, threads, client)
     if executor.dashboard_link:
         say(f"Dask dashboard: {executor.dashboard_link}")
     try:
-        run = execute(spec, out, families, quant, executor, threads, overwrite, progress, say)
+        run = execute(spec, out, families, quant, executor, threads, progress, say)
     finally:
         executor.close()
     points = [{**p, "model": spec.models[p["model"]], "family": families[p["model"]]} for p in spec.points]

@@ -22,7 +22,7 @@ from hbf_edge.errors import ClusterError, ConfigError
 from hbf_edge.families._protocol import Say, log_say
 from hbf_edge.sweep._spec import SweepSpec, chunk_seed
 from hbf_edge.sweep._stats import merge, stopped
-from hbf_edge.sweep._store import prepare, qat_dir, read_parts, write_part
+from hbf_edge.sweep._store import qat_dir, read_parts, write_part
 from hbf_edge.sweep._task import run_chunk, run_qat
 
 __all__ = ["execute", "open_client", "default_workers", "check_points"]
@@ -125,12 +125,11 @@ class _Point:
 
 
 def execute(spec: SweepSpec, out: Path, families: list[str], stages: Callable[[str], Any], executor: Any,
-            threads: int | None, overwrite: bool, progress: bool, say: Say = log_say) -> dict[str, Any]:
-    """Run every point of ``spec`` into ``out``; returns the kept chunks per point, the rows and
-    the timings.  ``families[i]``: the family of ``spec.models[i]``; ``stages(family)``: its
+            threads: int | None, progress: bool, say: Say = log_say) -> dict[str, Any]:
+    """Run every point of ``spec`` into ``out`` (made ready by ``_store.prepare``); returns the
+    kept chunks per point, the rows and the timings.  ``families[i]``: the family of ``spec.models[i]``; ``stages(family)``: its
     quant stage (with the ``sweep`` hooks)."""
     t0 = time.perf_counter()
-    prepare(out, spec, overwrite)
     rows, seconds = read_parts(out)
     designs = _qat(spec, out, families, stages, executor, threads, say)
     groups = spec.groups()

@@ -44,13 +44,14 @@ def _model_hash(model_dir: str) -> str:
 def prepare(out: Path, spec: Any, overwrite: bool) -> dict[str, Any]:
     """Create (or reopen, to resume) the sweep folder ``out``; returns its identity record.
     A folder of another sweep -- another seed, chunk size or model content -- is refused
-    unless ``overwrite``."""
+    unless ``overwrite``; a folder that is not a sweep's is never touched."""
     identity = {"seed": spec.to_dict()["seed"], "chunk": spec.chunk, "models": {m: _model_hash(m) for m in spec.models}}
     record = out / "sweep.json"
-    if out.exists() and overwrite:
+    if out.exists() and not record.is_file() and (not out.is_dir() or any(out.iterdir())):
+        raise ConfigError(f"{out} exists and is not a sweep folder: choose another --out (--overwrite replaces "
+                          "sweep folders only)")
+    if record.is_file() and overwrite:
         shutil.rmtree(out)
-    elif out.exists() and not record.is_file():
-        raise ConfigError(f"{out} exists and is not a sweep folder (pass --overwrite to replace it)")
     elif record.is_file():
         old = read_json(record, ConfigError).get("identity", {})
         differs = [k for k in ("seed", "chunk") if old.get(k) != identity[k]]

@@ -212,9 +212,11 @@ def test_cli_refuses_bad_input_in_one_line(tmp_path, model):
     (tmp_path / "notsweep" / "x").write_text("keep me")
     cases.append([str(_spec(tmp_path, model, 'stages = ["float"]\nchannels = 10\nchunk = 10\n')), "--out",
                   str(tmp_path / "notsweep"), "--scheduler", "sync"])
+    cases.append(cases[-1][:-2] + ["--overwrite"])  # no cluster started, and --overwrite does not touch it either
     for args in cases:
         proc = subprocess.run([sys.executable, "-m", "hbf_edge", "sweep", *args], capture_output=True, text=True)
         assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "error" in proc.stderr, proc.stderr
+        assert "dashboard" not in proc.stdout
     assert (tmp_path / "notsweep" / "x").read_text() == "keep me"
 
 
