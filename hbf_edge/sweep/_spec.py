@@ -143,12 +143,14 @@ def _point(model: int, stage: str, snr: float, q: int | None, w: int | None, pre
 
 def _grid(data: dict[str, Any], models: list[str], base: Path, seeds: list[int]) -> list[dict[str, Any]]:
     stages = data.get("stages", [FLOAT_STAGE])
-    if not isinstance(stages, list) or not all(isinstance(s, str) for s in stages):
+    if not isinstance(stages, list) or not stages or not all(isinstance(s, str) for s in stages):
         raise ConfigError(f"sweep spec: stages must be a list of names, got {stages!r}")
     snrs = data.get("snr_db", [10.0])
     snrs = [_number(s, "snr_db") for s in (snrs if isinstance(snrs, list) else [snrs])]
     qs = _int_list(data, "phase_bits", 1, 16, [4])
     ws = _int_list(data, "word_bits", 3, 32, [12])
+    if not isinstance(data.get("precision", []), list):
+        raise ConfigError(f"sweep spec: precision must be a list of precision files, got {data['precision']!r}")
     files = [_path(p, "precision", base, "file") for p in data.get("precision", [])]
     precisions = [(q, w, None) for q in qs for w in ws] if "precision" not in data or "phase_bits" in data else []
     precisions += [(None, None, f) for f in files]
@@ -159,6 +161,8 @@ def _grid(data: dict[str, Any], models: list[str], base: Path, seeds: list[int])
 
 def _listed(data: dict[str, Any], models: list[str], base: Path, seeds: list[int]) -> list[dict[str, Any]]:
     points = []
+    if not isinstance(data.get("points", []), list):
+        raise ConfigError("sweep spec: points must be an array of tables ([[points]])")
     for i, entry in enumerate(data.get("points", [])):
         where = f"points[{i}]"
         if not isinstance(entry, dict) or set(entry) - _POINT or not {"model", "stage"} <= set(entry):

@@ -68,6 +68,8 @@ def test_seed_lists_are_an_axis(tmp_path, model):
     ('[[points]]\nmodel = "nowhere"\nstage = "float"\n', "is not a model directory"),
     ('stages = ["float"]\nsnr_db = [5, 5]\n', "is listed twice"),
     ("models = [\n", "not valid TOML"),
+    ('stages = ["hardware"]\nprecision = "p.toml"\n', "precision must be a list"),
+    ("stages = []\n", "stages must be a list of names"),
 ])
 def test_spec_errors_are_one_line(tmp_path, model, body, words):
     path = tmp_path / "spec.toml"
