@@ -55,7 +55,7 @@ def run_sweep(spec: SweepSpec | str | Path, out: str | Path, quant: Callable[[st
     from hbf_edge.modelfiles import read_model_dir
     from hbf_edge.sweep._plots import plot_sweep
     from hbf_edge.sweep._store import prepare, write_tables
-    from hbf_edge.sweep._summary import summarize_points, write_summary
+    from hbf_edge.sweep._summary import fronts, summarize_points, write_summary
 
     spec = spec if isinstance(spec, SweepSpec) else read_spec(spec)
     out = Path(out)
@@ -90,7 +90,8 @@ def run_sweep(spec: SweepSpec | str | Path, out: str | Path, quant: Callable[[st
     records = summarize_points(points, run, lut_bits)
     hooks = quant(families[0]).sweep
     result = {"schema": 1, "kind": "sweep", "metric": hooks.metric, "unit": hooks.unit, "spec": spec.to_dict(),
-              "points": records, "wall_seconds": run["wall_seconds"], "computed_rows": run["computed_rows"],
+              "points": records, "pareto_lut_bits": fronts(records), "wall_seconds": run["wall_seconds"],
+              "computed_rows": run["computed_rows"],
               "resumed_rows": run["resumed_rows"],
               "cluster": "sync" if scheduler == "sync" and client is None else (scheduler or "local")}
     write_summary(out, result)

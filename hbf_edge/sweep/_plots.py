@@ -11,6 +11,7 @@ import numpy as np
 
 from hbf_edge.plots import _save, plt
 from hbf_edge.sweep._spec import FLOAT_STAGE
+from hbf_edge.sweep._summary import pareto
 
 __all__ = ["plot_sweep"]
 
@@ -28,16 +29,6 @@ def _lines(ax: Any, records: list[dict[str, Any]], x: str, y: str, err: str | No
         ys = np.array([r.get(y, np.nan) for r in rs], float)
         es = np.array([r.get(err, 0.0) for r in rs], float) if err else None
         ax.errorbar([r[x] for r in rs], ys, yerr=es, marker="o", ms=3, capsize=2, label=f"{label}{value}")
-
-
-def _pareto(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
-    """The points no other beats with fewer (or equal) cost and more (or equal) quality."""
-    front, best = [], -np.inf
-    for cost, quality in sorted(points, key=lambda p: (p[0], -p[1])):
-        if quality > best:
-            front.append((cost, quality))
-            best = quality
-    return front
 
 
 def plot_sweep(records: list[dict[str, Any]], out: Path, metric: str) -> list[Path]:
@@ -93,8 +84,9 @@ def plot_sweep(records: list[dict[str, Any]], out: Path, metric: str) -> list[Pa
             for stage in sorted({r["stage"] for r in rs}):
                 ss = [r for r in rs if r["stage"] == stage]
                 ax.scatter([r[cost] for r in ss], [r["retention"] for r in ss], s=12, label=stage, alpha=0.7)
-            front = _pareto([(r[cost], r["retention"]) for r in rs])
-            ax.step([c for c, _ in front], [q for _, q in front], "k-", where="post", lw=1, label="Pareto front")
+            front = pareto(rs, cost)
+            ax.step([r[cost] for r in front], [r["retention"] for r in front], "k-", where="post", lw=1,
+                    label="Pareto front")
             ax.set(xlabel=label, xscale=scale)
             ax.grid(alpha=0.3)
         axes[0].set(ylabel=f"retention vs float at {top:g} dB")

@@ -13,7 +13,7 @@ from hbf_edge._io import atomic_file, write_json
 from hbf_edge.sweep._spec import FLOAT_STAGE
 from hbf_edge.sweep._stats import merge, summarize
 
-__all__ = ["summarize_points", "write_summary", "CSV_COLUMNS"]
+__all__ = ["summarize_points", "write_summary", "pareto", "fronts", "CSV_COLUMNS"]
 
 CSV_COLUMNS = ("key", "family", "stage", "snr_db", "phase_bits", "word_bits", "precision", "n", "chunks", "mean",
                "ci95", "reference", "retention", "retention_ci95", "events", "stopped", "lut_bits",
@@ -33,6 +33,24 @@ def summarize_points(points: list[dict[str, Any]], run: dict[str, Any],
                         "lut_bits": None if p["stage"] == FLOAT_STAGE else lut_bits(p),
                         "us_per_channel": round(1e6 * statistics.median(times), 3) if times else None})
     return records
+
+
+def pareto(records: list[dict[str, Any]], cost: str) -> list[dict[str, Any]]:
+    """The records no other beats with a lower (or equal) ``cost`` and a higher (or equal)
+    retention, by increasing cost."""
+    front: list[dict[str, Any]] = []
+    for r in sorted(records, key=lambda r: (r[cost], -r["retention"])):
+        if not front or r["retention"] > front[-1]["retention"]:
+            front.append(r)
+    return front
+
+
+def fronts(records: list[dict[str, Any]]) -> dict[str, dict[str, list[str]]]:
+    """Per SNR, the keys of the Pareto front of retention against lookup-table bits, among the
+    points that run the integer datapath (those with table bits)."""
+    scored = [r for r in records if r.get("retention") is not None and r.get("lut_bits") is not None]
+    return {f"{snr:g}": [r["key"] for r in pareto([r for r in scored if r["snr_db"] == snr], "lut_bits")]
+            for snr in sorted({r["snr_db"] for r in scored})}
 
 
 def write_summary(out: Path, result: dict[str, Any]) -> None:

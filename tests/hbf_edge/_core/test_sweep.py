@@ -104,6 +104,20 @@ def test_statistics_merge_and_intervals():
     assert merge([chunk_stats(x, r, 3), chunk_stats(x, r)])["events"] == -1
 
 
+def test_pareto_front_is_the_undominated_set():
+    from hbf_edge.sweep._summary import pareto
+
+    rng = np.random.default_rng(1)
+    records = [{"key": str(i), "cost": float(c), "retention": float(q)}
+               for i, (c, q) in enumerate(zip(rng.permutation(60), rng.random(60)))]
+    undominated = {r["key"] for r in records
+                   if not any(o["cost"] <= r["cost"] and o["retention"] >= r["retention"] and o is not r
+                              for o in records)}
+    front = pareto(records, "cost")
+    assert {r["key"] for r in front} == undominated
+    assert [r["cost"] for r in front] == sorted(r["cost"] for r in front)
+
+
 def test_stopping_rule():
     rows = chunk_stats(np.full(100, 2.0) + np.linspace(-0.01, 0.01, 100), np.ones(100), events=40)
     assert stopped(rows, StopRule()) is None
@@ -148,6 +162,9 @@ def test_sweep_inline_equals_dask_and_the_retention_table(tmp_path, model):
         assert (p["lut_bits"] is not None) == (p["stage"] == "hardware")
         assert p["us_per_channel"] > 0
     summary = json.loads((tmp_path / "a" / "summary.json").read_text())
+    hardware = {p["key"] for p in inline["points"] if p["stage"] == "hardware"}
+    assert set(summary["pareto_lut_bits"]) == {"5", "15"}
+    assert all(front and set(front) <= hardware for front in summary["pareto_lut_bits"].values())
     assert {p["key"] for p in summary["points"]} == {p["key"] for p in inline["points"]}
     assert (tmp_path / "a" / "retention_vs_q.png").is_file() and (tmp_path / "a" / "pareto.png").is_file()
 
