@@ -274,3 +274,21 @@ def test_error_events_stop_a_point(tmp_path, model):
     assert point["events"] == events[-1] >= 12 and (len(events) == 1 or events[-2] < 12)  # the first chunk to reach it
     assert point["chunks"] < 40 and point["stopped"] == f"{point['events']} error events"
     assert point["mean"] == pytest.approx(point["events"] / point["n"])
+
+
+def test_hardware_point_is_the_kernel_of_a_ptq_model(tmp_path, model):
+    """The hardware stage (the float steps at the point's Q and W) equals the integer kernel of
+    the directory `hbf-edge quantize --method ptq -Q 3 -B 10 --output-stage none` writes."""
+    from hbf_edge.baselines import sum_rate_np
+    from hbf_edge.cli import main
+    from hbf_edge.families import CORE
+    from hbf_edge.kernels import REGISTRY as KERNELS
+    from hbf_edge.modelfiles import read_model_dir
+
+    assert main(["quantize", str(model), "--out", str(tmp_path / "q"), "--method", "ptq", "-Q", "3", "-B", "10",
+                 "--output-stage", "none", "--count", "4", "-q"]) == 0
+    body = 'stages = ["hardware"]\nsnr_db = [15]\nphase_bits = [3]\nword_bits = [10]\nchannels = 40\nchunk = 40\n'
+    point = _run(_spec(tmp_path, model, body), tmp_path / "s", scheduler="sync")["points"][0]
+    H = CORE.get("upga").draw_channels(read_model_dir(model)[0], 40, 2026)
+    design = KERNELS.get("upga").forward_hw(tmp_path / "q", H, snr_db=15.0)
+    assert point["mean"] == pytest.approx(sum_rate_np(H, design["F"] @ design["W"], np.ones(40)).mean(), rel=1e-12)
