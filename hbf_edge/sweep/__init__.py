@@ -63,6 +63,10 @@ def run_sweep(spec: SweepSpec | str | Path, out: str | Path, quant: Callable[[st
         raise ConfigError("--workers and --threads must be >= 1")
     families = [read_model_dir(m)[0].family for m in spec.models]
     check_points(spec, families, quant)
+    hooks = quant(families[0]).sweep
+    metrics = sorted({quant(f).sweep.metric for f in families})
+    if len(metrics) > 1:  # one summary, one axis: its points must be scored alike
+        raise ConfigError(f"a sweep scores one metric; these models' families score {', '.join(metrics)}")
     prepare(out, spec, overwrite)  # before a cluster starts: a wrong --out costs nothing
     executor = open_client(scheduler, workers, threads, client)
     if executor.dashboard_link:
@@ -88,14 +92,14 @@ def run_sweep(spec: SweepSpec | str | Path, out: str | Path, quant: Callable[[st
 
     write_tables(out, points, run["kept"], run["rows"], run["seconds"])
     records = summarize_points(points, run, lut_bits)
-    hooks = quant(families[0]).sweep
     result = {"schema": 1, "kind": "sweep", "metric": hooks.metric, "unit": hooks.unit, "spec": spec.to_dict(),
-              "points": records, "pareto_lut_bits": fronts(records), "wall_seconds": run["wall_seconds"],
+              "points": records, "pareto_lut_bits": fronts(records, hooks.higher_is_better),
+              "wall_seconds": run["wall_seconds"],
               "computed_rows": run["computed_rows"],
               "resumed_rows": run["resumed_rows"],
               "cluster": "sync" if scheduler == "sync" and client is None else (scheduler or "local")}
     write_summary(out, result)
-    plots = plot_sweep(records, out, f"{hooks.metric} ({hooks.unit})")
+    plots = plot_sweep(records, out, f"{hooks.metric} ({hooks.unit})", hooks.higher_is_better)
     say(f"sweep of {len(records)} point(s): {run['computed_rows']} chunk rows computed, {run['resumed_rows']} read "
         f"back, in {run['wall_seconds']} s; wrote {out / 'results.parquet'}, summary.json/.csv"
         + (", " + ", ".join(p.name for p in plots) if plots else ""))

@@ -24,14 +24,14 @@ def _word(records: list[dict[str, Any]]) -> int | None:
 
 
 def _lines(ax: Any, records: list[dict[str, Any]], x: str, y: str, err: str | None, by: str, label: str) -> None:
-    for value in sorted({r[by] for r in records}, key=str):
+    for value in sorted({r[by] for r in records}):
         rs = sorted((r for r in records if r[by] == value), key=lambda r: r[x])
         ys = np.array([r.get(y, np.nan) for r in rs], float)
         es = np.array([r.get(err, 0.0) for r in rs], float) if err else None
         ax.errorbar([r[x] for r in rs], ys, yerr=es, marker="o", ms=3, capsize=2, label=f"{label}{value}")
 
 
-def plot_sweep(records: list[dict[str, Any]], out: Path, metric: str) -> list[Path]:
+def plot_sweep(records: list[dict[str, Any]], out: Path, metric: str, higher_is_better: bool = True) -> list[Path]:
     """Write the plots that apply to ``records``; returns their paths."""
     written = []
     quantized = [r for r in records if r["stage"] != FLOAT_STAGE and r["precision"] is None]
@@ -84,7 +84,7 @@ def plot_sweep(records: list[dict[str, Any]], out: Path, metric: str) -> list[Pa
             for stage in sorted({r["stage"] for r in rs}):
                 ss = [r for r in rs if r["stage"] == stage]
                 ax.scatter([r[cost] for r in ss], [r["retention"] for r in ss], s=12, label=stage, alpha=0.7)
-            front = pareto(rs, cost)
+            front = pareto(rs, cost, higher_is_better)
             ax.step([r[cost] for r in front], [r["retention"] for r in front], "k-", where="post", lw=1,
                     label="Pareto front")
             ax.set(xlabel=label, xscale=scale)

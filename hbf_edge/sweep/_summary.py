@@ -35,21 +35,23 @@ def summarize_points(points: list[dict[str, Any]], run: dict[str, Any],
     return records
 
 
-def pareto(records: list[dict[str, Any]], cost: str) -> list[dict[str, Any]]:
-    """The records no other beats with a lower (or equal) ``cost`` and a higher (or equal)
-    retention, by increasing cost."""
+def pareto(records: list[dict[str, Any]], cost: str, higher_is_better: bool = True) -> list[dict[str, Any]]:
+    """The records no other beats with a lower (or equal) ``cost`` and a better (or equal)
+    retention -- higher, or lower for an error rate -- by increasing cost."""
+    sign = 1.0 if higher_is_better else -1.0
     front: list[dict[str, Any]] = []
-    for r in sorted(records, key=lambda r: (r[cost], -r["retention"])):
-        if not front or r["retention"] > front[-1]["retention"]:
+    for r in sorted(records, key=lambda r: (r[cost], -sign * r["retention"])):
+        if not front or sign * r["retention"] > sign * front[-1]["retention"]:
             front.append(r)
     return front
 
 
-def fronts(records: list[dict[str, Any]]) -> dict[str, dict[str, list[str]]]:
+def fronts(records: list[dict[str, Any]], higher_is_better: bool = True) -> dict[str, list[str]]:
     """Per SNR, the keys of the Pareto front of retention against lookup-table bits, among the
     points that run the integer datapath (those with table bits)."""
     scored = [r for r in records if r.get("retention") is not None and r.get("lut_bits") is not None]
-    return {f"{snr:g}": [r["key"] for r in pareto([r for r in scored if r["snr_db"] == snr], "lut_bits")]
+    return {f"{snr:g}": [r["key"] for r in pareto([r for r in scored if r["snr_db"] == snr], "lut_bits",
+                                                  higher_is_better)]
             for snr in sorted({r["snr_db"] for r in scored})}
 
 

@@ -51,13 +51,11 @@ def _load(model_dir: str | Path) -> tuple[Any, Any, dict[str, np.ndarray]]:
 class UpgaSweep:
     """The sweep hooks of UPGA (:class:`hbf_edge.families._protocol.SweepHooks`)."""
 
-
     stages = ("float", "ptq_round", "ptq_refit", "hardware", "qat")
     datapath_stages = ("hardware", "qat")  # run the integer datapath and its lookup tables
     metric = "sum_rate"
     unit = "bit/s/Hz"
     higher_is_better = True
-    error_rate = False  # a rate, not an error probability: no error-event stopping rule
 
     def precision(self, model_dir: Path, point: dict[str, Any]) -> Any:
         """The :class:`~hbf_edge.hw.precision.PrecisionConfig` of a point: its precision file, or

@@ -116,6 +116,9 @@ def test_pareto_front_is_the_undominated_set():
     front = pareto(records, "cost")
     assert {r["key"] for r in front} == undominated
     assert [r["cost"] for r in front] == sorted(r["cost"] for r in front)
+    lower = {r["key"] for r in records  # an error rate: lower is better
+             if not any(o["cost"] <= r["cost"] and o["retention"] <= r["retention"] and o is not r for o in records)}
+    assert {r["key"] for r in pareto(records, "cost", higher_is_better=False)} == lower
 
 
 def test_stopping_rule():
