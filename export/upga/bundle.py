@@ -1,5 +1,6 @@
-"""The parts of a UPGA bundle: tables, beams (the hardware kernel's designs) and both ONNX
-graphs, the float one and the quantized one checked against the kernel on the beam channels."""
+"""The parts of a UPGA bundle: tables, beams (the hardware kernel's designs), both ONNX graphs
+(the float one and the quantized one checked against the kernel on the beam channels) and the C
+datapath (checked the same way when a C compiler is present)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ import numpy as np
 
 from hbf_edge.export._core.bundle import BundleError
 from hbf_edge.export._core.cfiles import c_header, mem_files
+from hbf_edge.export._core import ctool
 from hbf_edge.export._core.tables import build_tables
+from hbf_edge.export.upga.c_model import c_sources
 from hbf_edge.modelfiles import ModelConfig
 from hbf_edge.units import snr_db_to_power
 
@@ -26,9 +29,11 @@ def upga_parts(model_dir: str | os.PathLike, config: ModelConfig, arrays: dict[s
 
     layer_specs = PrecisionConfig.from_dict(config.precision, config.spec, config.n_layers).layer_specs()
     tables = build_tables(config, layer_specs, arrays)
-    texts = {"lut.json": json.dumps(tables, indent=1) + "\n", "lut.h": c_header(tables), **mem_files(tables)}
+    texts = {"lut.json": json.dumps(tables, indent=1) + "\n", "lut.h": c_header(tables), **mem_files(tables),
+             **c_sources(tables)}
     beams = _beams(config, arrays, H, snr_db, noise)
-    writers = [("the float ONNX graph", lambda tmp: _float_onnx(config, arrays, tmp / "model.onnx",
+    writers = [_c_writer(config, arrays, beams)] if ctool.HOST.available() else []
+    writers += [("the float ONNX graph", lambda tmp: _float_onnx(config, arrays, tmp / "model.onnx",
                                                                 layer_specs[-1].phase_bits)),
                (f"the quantized ONNX graphs, checked in onnxruntime against the kernel on {H.shape[0]} beams",
                 lambda tmp: _quant_onnx(model_dir, tmp, beams))]
@@ -54,7 +59,23 @@ def _beams(config: ModelConfig, arrays: dict[str, np.ndarray], H: np.ndarray, sn
         "w_frac_bits": np.array(res.w_format.frac_bits),
         "phase_bits": np.array(res.phase_bits),
         "overflows": res.total_overflows.astype(np.int64),
+        # per site, in the order of families.upga.config.COUNTER_SITES ("input" first)
+        "counters": np.stack(list(res.counters.values()), axis=1).astype(np.int64),
     }
+
+
+def _c_writer(config: ModelConfig, arrays: dict[str, np.ndarray], beams: dict[str, np.ndarray]) -> tuple:
+    """The check of the C datapath: compiled with the host compiler (strict flags) in a scratch
+    folder beside the bundle's files, run on the beam channels, equal to the kernel's beams."""
+    import tempfile
+
+    from hbf_edge.export.upga.c_model import check_c
+
+    def write(tmp: Path) -> dict[str, Any]:
+        with tempfile.TemporaryDirectory(prefix="hbf_c_") as work:
+            return {"hbf_model.c": check_c(tmp, Path(work), config, arrays, beams)}
+
+    return (f"the C datapath, compiled and checked against the kernel on {beams['codes'].shape[0]} beams", write)
 
 
 def _float_onnx(config: ModelConfig, arrays: dict[str, np.ndarray], path: Path, phase_bits: int) -> None:
