@@ -22,7 +22,9 @@ __all__ = ["CBuildError", "Toolchain", "HOST", "HOST_SANITIZED", "ARM32", "STRIC
 
 # the issue's bar for the datapath: C99, every warning an error
 STRICT_FLAGS = ("-std=c99", "-pedantic", "-Wall", "-Wextra", "-Werror")
-CORTEX_M4_FLAGS = ("-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=soft", "-Os", "-ffunction-sections", "-fdata-sections")
+# freestanding: the library needs no C library, only the compiler's own <stdint.h>
+CORTEX_M4_FLAGS = ("-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=soft", "-Os", "-ffreestanding", "-ffunction-sections",
+                   "-fdata-sections")
 
 
 class CBuildError(HbfEdgeError, RuntimeError):

@@ -19,7 +19,7 @@ from hbf_edge.export.upga.c_model import c_sources
 from hbf_edge.modelfiles import ModelConfig
 from hbf_edge.units import snr_db_to_power
 
-__all__ = ["upga_parts"]
+__all__ = ["upga_parts", "design_beams"]
 
 
 def upga_parts(model_dir: str | os.PathLike, config: ModelConfig, arrays: dict[str, np.ndarray], H: np.ndarray,
@@ -31,7 +31,7 @@ def upga_parts(model_dir: str | os.PathLike, config: ModelConfig, arrays: dict[s
     tables = build_tables(config, layer_specs, arrays)
     texts = {"lut.json": json.dumps(tables, indent=1) + "\n", "lut.h": c_header(tables), **mem_files(tables),
              **c_sources(tables)}
-    beams = _beams(config, arrays, H, snr_db, noise)
+    beams = design_beams(config, arrays, H, snr_db, noise)
     writers = [_c_writer(config, arrays, beams)] if ctool.HOST.available() else []
     writers += [("the float ONNX graph", lambda tmp: _float_onnx(config, arrays, tmp / "model.onnx",
                                                                 layer_specs[-1].phase_bits)),
@@ -40,8 +40,10 @@ def upga_parts(model_dir: str | os.PathLike, config: ModelConfig, arrays: dict[s
     return texts, beams, writers, layer_specs[0]
 
 
-def _beams(config: ModelConfig, arrays: dict[str, np.ndarray], H: np.ndarray, snr_db: float,
-           noise: float) -> dict[str, np.ndarray]:
+def design_beams(config: ModelConfig, arrays: dict[str, np.ndarray], H: np.ndarray, snr_db: float,
+                 noise: float) -> dict[str, np.ndarray]:
+    """``beams.npz``: the channels, their powers at ``snr_db``, and the hardware kernel's codes,
+    W words and overflow counters."""
     from hbf_edge.families.upga.hardware import hardware_design
 
     B = H.shape[0]

@@ -1,0 +1,156 @@
+"""The generated C datapath (``hbf_model.c``) against the Numba hardware kernel: codes, W words
+and per-site overflow counters, natively (strict warnings, then with UBSan and ASan) and, under
+the ``arm`` marker, cross-compiled for 32-bit ARM and run under qemu-arm, plus the Cortex-M4
+build (size, no soft-float calls).
+
+The two models cover the whole contract: a plain one, and one with every option the datapath
+has -- per-layer phase bits and precoder formats (the W re-rounding between layers), all three
+rounding rules, a wrapping format, a narrow precoder that saturates, the output stage and the
+code search.
+"""
+
+import json
+import os
+import re
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from helpers import quantized_model_dir
+from hbf_edge.export._core import ctool
+from hbf_edge.export._core.tables import build_tables
+from hbf_edge.export.upga.bundle import design_beams
+from hbf_edge.export.upga.c_model import DATAPATH_SITES, c_inputs, c_sources, check_c, run_c
+from hbf_edge.hw.precision import PrecisionConfig
+from hbf_edge.modelfiles import read_model_dir
+
+REQUIRE_ARM = os.environ.get("HBF_EDGE_REQUIRE_ARM") == "1"  # .ci/run: the toolchains must be there
+
+CASES = {
+    "plain": dict(n_antennas=8, n_layers=2, precision={"default": {"phase_bits": 4}}),
+    "every_option": dict(
+        n_antennas=16, n_layers=3, xi=1.0, search={"sweeps": 2, "span": 2},
+        precision={
+            "default": {"phase_bits": 3,
+                        "gradient": {"word_bits": 19, "frac_bits": 16, "rounding": "half_even"},
+                        "accumulator": {"word_bits": 32, "frac_bits": 16, "rounding": "floor"},
+                        "precoder": {"word_bits": 6, "frac_bits": 5}},
+            "layers": {"1": {"phase_bits": 5, "precoder": {"word_bits": 12, "frac_bits": 10, "rounding": "half_even"}}},
+        }),
+}
+
+
+def _tool_or_skip(tc):
+    if not tc.available():
+        if REQUIRE_ARM:
+            pytest.fail(f"HBF_EDGE_REQUIRE_ARM=1 but {', '.join(tc.missing())} missing")
+        pytest.skip(f"{tc.name} toolchain not installed ({', '.join(tc.missing())})")
+
+
+@pytest.fixture(scope="module", params=sorted(CASES))
+def case(request, tmp_path_factory):
+    """(source dir, config, arrays, beams) of a quantized model on 48 channels at 10 dB."""
+    kw = dict(CASES[request.param])
+    root = tmp_path_factory.mktemp(request.param)
+    quantized_model_dir(root, kw.pop("n_antennas"), kw.pop("n_layers"), kw.pop("precision"), **kw)
+    if request.param == "every_option":  # the kernel can wrap; QAT cannot train with it, so edit it in
+        cfg = json.loads((root / "q" / "config.json").read_text())
+        cfg["precision"]["default"]["gradient"]["saturate"] = False
+        (root / "q" / "config.json").write_text(json.dumps(cfg))
+    config, arrays = read_model_dir(root / "q")
+    specs = PrecisionConfig.from_dict(config.precision, config.spec, config.n_layers).layer_specs()
+    rng = np.random.default_rng(7)
+    H = (rng.standard_normal((48, config.spec.n_antennas, 4)) + 1j * rng.standard_normal((48, config.spec.n_antennas, 4))) / np.sqrt(2)
+    beams = design_beams(config, arrays, H, 10.0, 1.0)
+    src = root / "c"
+    src.mkdir()
+    for name, text in c_sources(build_tables(config, specs, arrays)).items():
+        (src / name).write_text(text)
+    return src, config, arrays, beams
+
+
+def test_the_cases_reach_every_counter_they_claim(case):
+    """The comparison of counters means something: the option-rich model overflows (narrow and
+    wrapping precoder words), and its code search changes codes."""
+    src, config, _, beams = case
+    if config.code_search is not None:
+        counts = dict(zip(DATAPATH_SITES, beams["counters"][:, 1:].sum(axis=0)))
+        assert counts["grad_W"] > 0 and counts["norm"] > 0  # a narrow, wrapping gradient format
+        rows = (src / "hbf_model.c").read_text()
+        assert "{16, -262144, 262143, 1, 0}" in rows  # the gradient row: half_even (1), wrapping (0)
+        assert "{16, -2147483648, 2147483647, 2, 1}" in rows  # the accumulator: floor (2)
+
+
+@pytest.mark.parametrize("tc", [ctool.HOST, ctool.HOST_SANITIZED], ids=lambda t: t.name)
+def test_native_equals_the_kernel(case, tc, tmp_path):
+    src, config, arrays, beams = case
+    _tool_or_skip(tc)
+    done = check_c(src, tmp_path, config, arrays, beams, tc)
+    assert done["channels"] == 48 and "-Werror" in done["flags"]
+
+
+@pytest.mark.arm
+def test_arm32_under_qemu_equals_the_kernel(case, tmp_path):
+    src, config, arrays, beams = case
+    _tool_or_skip(ctool.ARM32)
+    assert check_c(src, tmp_path, config, arrays, beams, ctool.ARM32)["toolchain"] == "arm-linux-gnueabihf"
+
+
+@pytest.mark.arm
+def test_cortex_m4_build_has_no_floating_point(case, tmp_path):
+    src = case[0]
+    _tool_or_skip(ctool.CORTEX_M4)
+    size = ctool.cortex_m4_size(src, "hbf_model.c", tmp_path)
+    assert size["text"] > 1000 and size["data"] == 0 and size["bss"] == 0  # tables are const, state on the stack
+    assert ctool.soft_float_calls(tmp_path / "hbf_model.m4.o") == []
+
+
+def _code_tokens(c_text):
+    text = re.sub(r"/\*.*?\*/", " ", c_text, flags=re.S)
+    text = re.sub(r'"([^"\\]|\\.)*"', " ", text)
+    return set(re.findall(r"[A-Za-z_]\w*", text))
+
+
+def test_the_library_has_no_float_no_allocation_and_fixed_width_types(case):
+    src = case[0]
+    tokens = _code_tokens((src / "hbf_model.c").read_text()) | _code_tokens((src / "hbf_model.h").read_text())
+    assert not tokens & {"float", "double", "malloc", "calloc", "realloc", "free", "alloca"}
+    assert not tokens & {"int", "long", "short"} - {"int"}  # only fixed-width integers (int: flags and sites)
+    assert "int64_t" in tokens and "stdio" not in tokens
+
+
+def test_the_check_catches_one_changed_word(case, tmp_path):
+    """One table word changed in the generated C (sin of layer 0's code 1, negated) makes the
+    check fail, naming what differs."""
+    src, config, arrays, beams = case
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    for name in ("hbf_model.h", "hbf_check.c"):
+        (bad / name).write_text((src / name).read_text())
+    text = (src / "hbf_model.c").read_text()
+    m = re.search(r"hbf_lut_sin\[HBF_LAYERS\]\[HBF_MAX_CODES\] = \{\{0, (\d+)", text)
+    (bad / "hbf_model.c").write_text(text[:m.start(1)] + "-" + m[1] + text[m.end(1):])
+    with pytest.raises(ctool.CBuildError, match="disagrees with the hardware kernel.*codes"):
+        check_c(bad, tmp_path, config, arrays, beams)
+
+
+def test_an_input_word_outside_its_format_is_refused(case, tmp_path):
+    src, config, arrays, beams = case
+    _tool_or_skip(ctool.HOST)
+    exe = ctool.build(src, ["hbf_model.c", "hbf_check.c"], tmp_path / "exe", ctool.HOST)
+    words = c_inputs(config, arrays, {k: v[:3] if v.ndim else v for k, v in beams.items()})
+    words[1, 0] = 1 << 20  # beyond a 16-bit channel word
+    words[2, -1] = 0  # a zero W step is a word; a zero noise is not:
+    words[2, 2 * config.spec.n_antennas * 4] = 0
+    sizes = {"N": config.spec.n_antennas, "M": 4, "K": 4}
+    got = run_c(exe, words, sizes, ctool.HOST)
+    assert got["status"].tolist() == [0, -1, -1]
+    assert np.array_equal(got["codes"][0], beams["codes"][0])
+
+
+def test_a_missing_toolchain_is_one_line(monkeypatch, tmp_path):
+    tc = ctool.Toolchain("nowhere", "no-such-cc-hbf")
+    with pytest.raises(ctool.CBuildError, match="needs no-such-cc-hbf on PATH"):
+        ctool.build(tmp_path, ["x.c"], tmp_path / "x", tc)
