@@ -2,10 +2,11 @@
 
 * :mod:`export._core.tables` -- phase, vector-modulator and step tables from the hardware spec;
 * :mod:`export._core.cfiles` -- ``lut.h`` and ``$readmemh`` files, with parsers;
-* :mod:`export._core.bundle` -- the verified bundle: writer and reader.
+* :mod:`export._core.bundle` -- the verified bundle: writer and reader;
+* :mod:`export._core.firmware` -- the bundle's C datapath built and verified per toolchain.
 """
 
-from hbf_edge.export._api import export, profile_backends
+from hbf_edge.export._api import export, firmware, profile_backends
 from hbf_edge.export._core.bundle import (
     SCHEMA_VERSION,
     Bundle,
@@ -34,6 +35,7 @@ __all__ = [
     "read_key",
     "write_key",
     "export",
+    "firmware",
     "profile_backends",
     "SCHEMA_VERSION",
     "Bundle",

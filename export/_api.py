@@ -1,4 +1,5 @@
-"""The export stage's public entry points: write a bundle, the profile backends it adds."""
+"""The export stage's public entry points: write a bundle, verify its C datapath, the profile
+backends it adds."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 
 from hbf_edge.errors import ConfigError
 
-__all__ = ["export", "profile_backends"]
+__all__ = ["export", "firmware", "profile_backends"]
 
 
 def _family(model_dir: str | os.PathLike) -> str:
@@ -46,3 +47,19 @@ def profile_backends(model_dir: str | os.PathLike) -> dict[str, Any]:
     from hbf_edge.export import REGISTRY
 
     return dict(REGISTRY.get(_family(model_dir)).profile_backends())
+
+
+def firmware(bundle: str | os.PathLike, targets: list[str] | None = None, instructions: bool = False,
+             say: Any = None) -> dict[str, Any]:
+    """Build a bundle's C datapath for each target (``host``, ``sanitizers``, ``arm32`` under
+    qemu-arm, ``cortex-m4``; default every installed one) and verify it on the bundle's test
+    vectors (``hbf-edge firmware``, :func:`export._core.firmware.verify_firmware`)."""
+    from hbf_edge.export import REGISTRY
+    from hbf_edge.export._core.bundle import BundleError, read_bundle
+    from hbf_edge.export._core.firmware import verify_firmware
+
+    family = read_bundle(bundle).manifest.get("family", "upga")
+    check = getattr(REGISTRY.get(family), "check_c", None)
+    if check is None:
+        raise BundleError(f"the {family} exporter emits no C datapath")
+    return verify_firmware(bundle, check, targets, instructions, say or (lambda s: None))

@@ -18,7 +18,7 @@ from pathlib import Path
 from hbf_edge.errors import HbfEdgeError
 
 __all__ = ["CBuildError", "Toolchain", "HOST", "HOST_SANITIZED", "ARM32", "STRICT_FLAGS", "CORTEX_M4_FLAGS",
-           "compiler_version", "build", "run", "cortex_m4_size", "soft_float_calls"]
+           "CORTEX_M4", "TARGETS", "compiler_version", "build", "run", "cortex_m4_size", "soft_float_calls", "arm_instructions"]
 
 # the issue's bar for the datapath: C99, every warning an error
 STRICT_FLAGS = ("-std=c99", "-pedantic", "-Wall", "-Wextra", "-Werror")
@@ -106,6 +106,7 @@ def run(exe: Path, data: bytes, tc: Toolchain, timeout: float = 3600.0) -> bytes
 
 
 CORTEX_M4 = Toolchain("cortex-m4", "arm-none-eabi-gcc", CORTEX_M4_FLAGS)
+TARGETS = {"host": HOST, "sanitizers": HOST_SANITIZED, "arm32": ARM32, "cortex-m4": CORTEX_M4}
 _SIZE_LINE = re.compile(r"^\s*(\d+)\s+(\d+)\s+(\d+)\s+\d+\s+[0-9a-f]+\s+(.+)$")
 
 
@@ -139,3 +140,24 @@ def soft_float_calls(obj: Path) -> list[str]:
     out = subprocess.run([nm, "-u", str(obj)], capture_output=True, text=True, check=True).stdout
     pat = re.compile(r"__aeabi_[fd]\w*|__aeabi_[il]2[fd]|__(add|sub|mul|div)[sd]f3|__float\w+|__fix\w+")
     return sorted({m.group(0) for m in pat.finditer(out)})
+
+
+def arm_instructions(exe: Path, one_channel: bytes, tc: Toolchain = ARM32) -> int:
+    """Guest instructions the harness executes per channel under ``qemu-arm``: qemu's exec log
+    in single-step mode has one line per instruction, run on one and on two copies of the same
+    channel; the difference leaves out process start-up and I/O."""
+    import tempfile
+
+    _require(tc)
+    counts = []
+    with tempfile.TemporaryDirectory(prefix="hbf_qemu_") as work:
+        log = Path(work) / "exec.log"
+        for copies in (1, 2):
+            try:
+                subprocess.run([tc.runner[0], "-singlestep", "-d", "exec,nochain", "-D", str(log), str(exe)],
+                               input=one_channel * copies, capture_output=True, check=True, timeout=3600)
+            except (OSError, subprocess.SubprocessError) as exc:
+                raise CBuildError(f"qemu-arm could not count the instructions of {exe.name}: {exc}") from exc
+            with open(log, "rb") as fh:
+                counts.append(sum(1 for line in fh if line.startswith(b"Trace")))
+    return counts[1] - counts[0]

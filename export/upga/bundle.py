@@ -32,8 +32,8 @@ def upga_parts(model_dir: str | os.PathLike, config: ModelConfig, arrays: dict[s
     texts = {"lut.json": json.dumps(tables, indent=1) + "\n", "lut.h": c_header(tables), **mem_files(tables),
              **c_sources(tables)}
     beams = design_beams(config, arrays, H, snr_db, noise)
-    writers = [_c_writer(config, arrays, beams)] if ctool.HOST.available() else []
-    writers += [("the float ONNX graph", lambda tmp: _float_onnx(config, arrays, tmp / "model.onnx",
+    writers = [_c_writer(config, arrays, beams),
+               ("the float ONNX graph", lambda tmp: _float_onnx(config, arrays, tmp / "model.onnx",
                                                                 layer_specs[-1].phase_bits)),
                (f"the quantized ONNX graphs, checked in onnxruntime against the kernel on {H.shape[0]} beams",
                 lambda tmp: _quant_onnx(model_dir, tmp, beams))]
@@ -67,15 +67,19 @@ def design_beams(config: ModelConfig, arrays: dict[str, np.ndarray], H: np.ndarr
 
 
 def _c_writer(config: ModelConfig, arrays: dict[str, np.ndarray], beams: dict[str, np.ndarray]) -> tuple:
-    """The check of the C datapath: compiled with the host compiler (strict flags) in a scratch
-    folder beside the bundle's files, run on the beam channels, equal to the kernel's beams."""
+    """The C datapath's test vectors, and its check when the host has a C compiler: compiled with
+    the strict flags in a scratch folder, run on the beam channels, equal to the kernel's beams."""
     import tempfile
 
-    from hbf_edge.export.upga.c_model import check_c
+    from hbf_edge.export.upga.c_model import c_vectors, check_c
 
     def write(tmp: Path) -> dict[str, Any]:
+        for name, data in c_vectors(config, arrays, beams).items():
+            (tmp / name).write_bytes(data)
+        if not ctool.HOST.available():
+            return {"hbf_model.c": {"toolchain": "host", "checked": False, "why": "no C compiler (cc) on PATH"}}
         with tempfile.TemporaryDirectory(prefix="hbf_c_") as work:
-            return {"hbf_model.c": check_c(tmp, Path(work), config, arrays, beams)}
+            return {"hbf_model.c": check_c(tmp, Path(work))}
 
     return (f"the C datapath, compiled and checked against the kernel on {beams['codes'].shape[0]} beams", write)
 

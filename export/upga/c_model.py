@@ -1,7 +1,7 @@
 """The C hand-off of a quantized UPGA model: ``hbf_model.h`` / ``hbf_model.c`` (the integer
 datapath of :mod:`kernels.upga._fixed` and :mod:`kernels.upga._search` as a self-contained C99
-library) and ``hbf_check.c`` (a test harness), plus the check that runs them on the bundle's
-beam channels and requires the kernel's codes, W words and overflow counters.
+library), ``hbf_check.c`` (a test harness) and its test vectors (the beam channels' input words
+and the kernel's outputs), plus the check that compiles and runs them with a toolchain.
 
 The generated part is only data: sizes, per-layer format rows and phase tables, the step words,
 the output stage's word and the code search's constants, all taken from ``lut.json`` (the
@@ -28,9 +28,10 @@ from hbf_edge.kernels._core.tables import ROUNDING_CODES
 
 from hbf_edge.export._core import ctool
 
-__all__ = ["C_FILES", "c_sources", "c_inputs", "run_c", "check_c", "DATAPATH_SITES"]
+__all__ = ["C_FILES", "VECTOR_FILES", "c_sources", "c_vectors", "check_c", "decode_words", "DATAPATH_SITES"]
 
 C_FILES = ("hbf_model.h", "hbf_model.c", "hbf_check.c")
+VECTOR_FILES = ("hbf_inputs.bin", "hbf_expected.bin")
 # counter sites of the integer datapath, in counters[] order: the family's sites but "input"
 # (the quantisation at the float/integer boundary happens on the host)
 DATAPATH_SITES = COUNTER_SITES[1:]
@@ -153,10 +154,12 @@ def c_sources(tables: dict[str, Any]) -> dict[str, str]:
             "hbf_check.c": _source("hbf_edge.export.upga", "check_main.c")}
 
 
-def c_inputs(config: Any, arrays: dict[str, np.ndarray], beams: dict[str, np.ndarray]) -> np.ndarray:
-    """The harness's input words of the beam channels, ``[B, 2NK + 1 + I]`` int32: the channel,
-    noise and W-step words of :func:`kernels.upga.hardware.prepare_hw_inputs` (the kernel's own
-    float/integer boundary)."""
+def c_vectors(config: Any, arrays: dict[str, np.ndarray], beams: dict[str, np.ndarray]) -> dict[str, bytes]:
+    """The harness's test vectors of the beam channels: ``hbf_inputs.bin``, per channel the
+    channel, noise and W-step words of :func:`kernels.upga.hardware.prepare_hw_inputs` (the
+    kernel's own float/integer boundary), and ``hbf_expected.bin``, what the harness must write
+    for them (status 0, then the kernel's codes, W words and datapath counters), so that
+    ``hbf_check < hbf_inputs.bin | cmp - hbf_expected.bin`` verifies a target without Python."""
     from hbf_edge.hw.precision import PrecisionConfig
     from hbf_edge.kernels.upga.hardware import prepare_hw_inputs
 
@@ -165,43 +168,47 @@ def c_inputs(config: Any, arrays: dict[str, np.ndarray], beams: dict[str, np.nda
     x = prepare_hw_inputs(np.ascontiguousarray(H.real), np.ascontiguousarray(H.imag), beams["p_t"], beams["noise"],
                           arrays["mu"], arrays["lam"], specs[0], specs, xi=config.output_xi)
     B = H.shape[0]
-    words = np.concatenate([x.h_r.reshape(B, -1), x.h_i.reshape(B, -1), x.noise[:, None], x.lam], axis=1)
-    return np.ascontiguousarray(words, dtype="<i4")
+    inputs = np.concatenate([x.h_r.reshape(B, -1), x.h_i.reshape(B, -1), x.noise[:, None], x.lam], axis=1)
+    expected = np.concatenate([np.zeros((B, 1), np.int64), beams["codes"].reshape(B, -1), beams["w_re"].reshape(B, -1),
+                               beams["w_im"].reshape(B, -1), beams["counters"][:, 1:]], axis=1)
+    return {"hbf_inputs.bin": inputs.astype("<i4").tobytes(), "hbf_expected.bin": expected.astype("<i4").tobytes()}
 
 
-def run_c(exe: Path, inputs: np.ndarray, sizes: dict[str, int], tc: ctool.Toolchain) -> dict[str, np.ndarray]:
-    """Run the harness on ``inputs`` (:func:`c_inputs`): ``status [B]``, ``codes [B, N, M]``,
-    ``w_re, w_im [B, M, K]`` and ``counters [B, len(DATAPATH_SITES)]``."""
+def decode_words(raw: bytes, sizes: dict[str, int], what: str) -> dict[str, np.ndarray]:
+    """A harness output (or ``hbf_expected.bin``) by field: ``status``, ``codes``, ``w_re``,
+    ``w_im`` and ``counters`` per channel."""
     N, M, K = sizes["N"], sizes["M"], sizes["K"]
-    B = inputs.shape[0]
-    raw = ctool.run(exe, inputs.tobytes(), tc)
     width = 1 + N * M + 2 * M * K + len(DATAPATH_SITES)
     out = np.frombuffer(raw, dtype="<i4")
-    if out.size != B * width:
-        raise ctool.CBuildError(f"{exe.name} ({tc.name}) wrote {out.size} words for {B} channels, expected {B * width}")
-    out = out.reshape(B, width)
+    if out.size == 0 or out.size % width:
+        raise ctool.CBuildError(f"{what} holds {out.size} words, not a whole number of {width}-word channels")
+    out = out.reshape(-1, width)
     o = 1 + N * M
-    return {"status": out[:, 0].copy(), "codes": out[:, 1:o].reshape(B, N, M),
-            "w_re": out[:, o:o + M * K].reshape(B, M, K), "w_im": out[:, o + M * K:o + 2 * M * K].reshape(B, M, K),
-            "counters": out[:, o + 2 * M * K:].view("<u4").astype(np.int64)}
+    return {"status": out[:, 0], "codes": out[:, 1:o], "W words": out[:, o:o + 2 * M * K],
+            "counters": out[:, o + 2 * M * K:].view("<u4")}
 
 
-def check_c(src: Path, work: Path, config: Any, arrays: dict[str, np.ndarray], beams: dict[str, np.ndarray],
-            tc: ctool.Toolchain = ctool.HOST) -> dict[str, Any]:
-    """Compile the bundle's C in ``src`` with ``tc`` (into ``work``), run it on the beam channels
-    and compare with ``beams`` (codes, W words, and the datapath's overflow counters, columns
-    1.. of ``beams["counters"]``).  Returns what was checked; raises ``CBuildError`` on a
-    difference (counted per kind)."""
+def check_c(src: Path, work: Path, tc: ctool.Toolchain = ctool.HOST) -> dict[str, Any]:
+    """Compile the C of the bundle (or bundle draft) ``src`` with ``tc`` (into ``work``), run the
+    harness on ``hbf_inputs.bin`` and require ``hbf_expected.bin`` (:func:`c_vectors`) word for
+    word.  Returns what was checked; raises ``CBuildError`` naming how many channels differ in
+    which field."""
+    import json
+
     exe = ctool.build(src, ["hbf_model.c", "hbf_check.c"], work / f"hbf_check.{tc.name}", tc)
-    sizes = {"N": beams["codes"].shape[1], "M": beams["codes"].shape[2], "K": beams["w_re"].shape[2]}
-    got = run_c(exe, c_inputs(config, arrays, beams), sizes, tc)
-    bad = {"status": int(np.count_nonzero(got["status"] != 0)),
-           "codes": int(np.count_nonzero(got["codes"] != beams["codes"])),
-           "W words": int(np.count_nonzero((got["w_re"] != beams["w_re"]) | (got["w_im"] != beams["w_im"]))),
-           "counters": int(np.count_nonzero(got["counters"] != beams["counters"][:, 1:]))}
+    sizes = json.loads((src / "lut.json").read_text())["sizes"]
+    expected = decode_words((src / "hbf_expected.bin").read_bytes(), sizes, "hbf_expected.bin")
+    raw = ctool.run(exe, (src / "hbf_inputs.bin").read_bytes(), tc)
+    got = decode_words(raw, sizes, f"the output of {exe.name} ({tc.name})") if raw else {}
+    B = expected["status"].shape[0]
+    if not got or got["status"].shape[0] != B:
+        raise ctool.CBuildError(f"{exe.name} ({tc.name}) wrote {0 if not got else got['status'].shape[0]} channels "
+                                f"for {B}")
+    bad = {k: int(np.count_nonzero(np.any(got[k] != v, axis=1) if v.ndim > 1 else got[k] != v))
+           for k, v in expected.items()}
     if any(bad.values()):
-        raise ctool.CBuildError(f"the C datapath ({tc.name}) disagrees with the hardware kernel on the beam channels: "
-                                + ", ".join(f"{v} {k}" for k, v in bad.items() if v))
+        raise ctool.CBuildError(f"the C datapath ({tc.name}) disagrees with the hardware kernel: "
+                                + ", ".join(f"{k} differ on {v} channels" for k, v in bad.items() if v))
     return {"toolchain": tc.name, "compiler": ctool.compiler_version(tc.cc),
-            "flags": " ".join((*ctool.STRICT_FLAGS, *tc.flags)), "channels": int(beams["codes"].shape[0]),
-            "equals": "beams.npz codes, W words and overflow counters (hardware kernel)"}
+            "flags": " ".join((*ctool.STRICT_FLAGS, *tc.flags)), "channels": B,
+            "equals": "hbf_expected.bin: beams.npz codes, W words and overflow counters (hardware kernel)"}

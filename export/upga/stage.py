@@ -51,6 +51,13 @@ class UpgaExportStage:
         say(f"bundle written to {path}: {', '.join(sorted(p.name for p in path.iterdir()))}")
         return path
 
+    def check_c(self, bundle: Path, work: Path, toolchain: Any) -> dict[str, Any]:
+        """Build the bundle's C datapath with ``toolchain`` and require its test vectors
+        (:func:`export.upga.c_model.check_c`; ``hbf-edge firmware``)."""
+        from hbf_edge.export.upga.c_model import check_c
+
+        return check_c(bundle, work, toolchain)
+
     def lut_bits(self, model_dir: Path, precision: Any) -> int:
         """Bits of the lookup tables a bundle of ``model_dir`` at ``precision`` (a
         :class:`~hbf_edge.hw.precision.PrecisionConfig`) would carry

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -241,6 +242,31 @@ def _cmd_calibration(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_firmware(args: argparse.Namespace) -> int:
+    from hbf_edge.export import firmware
+    from hbf_edge.results import stamp, write_result
+
+    targets = None if args.target is None else [t.strip() for t in args.target.split(",") if t.strip()]
+    say = (lambda s: None) if args.quiet else (lambda s: print(s, file=sys.stderr, flush=True))
+    report = firmware(args.bundle, targets, args.instructions, say=say)
+    out = args.out if args.out is not None else args.bundle / "firmware"
+    stamp(report, "firmware", report["family"], None)
+    write_result(out / "firmware.json", report)
+    for name, r in report["targets"].items():
+        if name == "cortex-m4":
+            print(f"{name:<11} text {r['text']} B, data {r['data']} B, bss {r['bss']} B, largest stack frame "
+                  f"{r['max_stack_frame']} B, no floating-point calls ({r['seconds']} s)")
+        else:
+            extra = (f", {r['instructions_per_channel']} instructions per channel"
+                     if "instructions_per_channel" in r else "")
+            print(f"{name:<11} equal to the kernel on {r['channels']} channels: codes, W words, counters "
+                  f"({r['compiler']}; {r['seconds']} s){extra}")
+    for name, why in report["skipped"].items():
+        print(f"{name:<11} skipped: {why}")
+    print(f"wrote {out / 'firmware.json'}")
+    return 0
+
+
 def _cmd_keygen(args: argparse.Namespace) -> int:
     from hbf_edge.export import write_key
 
@@ -298,7 +324,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 
 _COMMANDS = {"families": _cmd_families, "precision": _cmd_precision, "demo": _cmd_demo, "simulate": _cmd_simulate,
-             "calibration": _cmd_calibration, "bench": _cmd_bench, "keygen": _cmd_keygen,
+             "calibration": _cmd_calibration, "bench": _cmd_bench, "keygen": _cmd_keygen, "firmware": _cmd_firmware,
              "report": _cmd_report, "sweep": _cmd_sweep}
 
 

@@ -176,6 +176,22 @@ def build_parser(families: dict[str, Any], command: tuple[str, ...] | None = Non
                    help="refuse the bundle unless its manifest is signed with this key (`export --sign KEY`); "
                         "without it only the sha256 hashes are checked, which catch damage, not forgery")
 
+    p = sub.add_parser("firmware", help="build a bundle's C datapath for each target and verify it bit for bit",
+                       description="Compile BUNDLE/hbf_model.c with every installed toolchain: the host compiler "
+                                   "(-std=c99 -Wall -Wextra -Werror), the host with UBSan and ASan, the 32-bit ARM "
+                                   "cross-compiler (run under qemu-arm); run the harness on the bundle's test vectors "
+                                   "and require the hardware kernel's codes, W words and overflow counters; build "
+                                   "for a Cortex-M4 and report its size. Writes OUT/firmware.json.")
+    p.add_argument("bundle", type=Path, help="bundle directory from `hbf-edge export`")
+    p.add_argument("--target", metavar="LIST",
+                   help="comma-separated subset of host,sanitizers,arm32,cortex-m4 (default: every one whose "
+                        "toolchain is installed; a listed one that is not installed is an error)")
+    p.add_argument("--instructions", action="store_true",
+                   help="also count the ARM instructions per channel under qemu-arm (single-step, slow: ~6 s per "
+                        "channel of the demo model)")
+    p.add_argument("--out", type=Path, help="directory for firmware.json (default BUNDLE/firmware)")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress lines")
+
     p = sub.add_parser("report", help="render a run folder's results and plots as one self-contained HTML page",
                        description="Every result file under DIR (results, retention, profile, simulate JSON), its "
                                    "tables, every PNG figure (embedded), the model settings and the package "

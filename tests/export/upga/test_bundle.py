@@ -4,6 +4,8 @@ import json
 import shutil
 import subprocess
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -213,6 +215,48 @@ def test_bundle_holds_both_quantized_graphs_checked_against_the_kernel(bundle):
     manifest = read_bundle(path).manifest
     assert {"model.qcdq.onnx", "model.qonnx.onnx"} <= set(manifest["files"])
     assert manifest["verified"]["model.qcdq.onnx"]["channels"] == 12
+
+
+def test_bundle_holds_the_c_datapath_checked_against_the_kernel(bundle):
+    """The C library and its harness are bundle members; the writer compiled them with the host
+    compiler (strict flags) and checked them on the beams; beams.npz keeps the counters per site."""
+    from hbf_edge.families.upga.config import COUNTER_SITES
+
+    _, path, _, _, _ = bundle
+    b = read_bundle(path)
+    assert {"hbf_model.h", "hbf_model.c", "hbf_check.c"} <= set(b.manifest["files"])
+    done = b.manifest["verified"]["hbf_model.c"]
+    assert done["channels"] == 12 and "-Werror" in done["flags"] and "counters" in done["equals"]
+    beams = b.beams()
+    assert beams["counters"].shape == (12, len(COUNTER_SITES))
+    assert np.array_equal(beams["counters"].sum(axis=1), beams["overflows"])
+
+
+def test_firmware_command_verifies_the_bundle_and_refuses_what_it_cannot(bundle, tmp_path, capsys):
+    """`hbf-edge firmware` on the host target: equal on every beam, firmware.json written; an
+    unknown target, a release-0.1 bundle (no C) and a bundle whose vectors were altered are one line each."""
+    import json
+    import shutil
+
+    from hbf_edge.cli import main
+
+    _, path, _, _, _ = bundle
+    assert main(["firmware", str(path), "--target", "host", "--out", str(tmp_path / "fw"), "-q"]) == 0
+    out = capsys.readouterr().out
+    assert "host        equal to the kernel on 12 channels" in out
+    report = json.loads((tmp_path / "fw" / "firmware.json").read_text())
+    assert report["targets"]["host"]["channels"] == 12 and report["schema"] == "hbf-edge/firmware/1"
+    assert main(["firmware", str(path), "--target", "host,pdp11", "--out", str(tmp_path / "x")]) == 2
+    assert "unknown target(s) pdp11" in capsys.readouterr().err
+    old = Path(__file__).parents[2] / "refs" / "v1" / "upga_bundle"
+    assert main(["firmware", str(old), "--out", str(tmp_path / "y")]) == 2
+    err = capsys.readouterr().err
+    assert "has no C datapath" in err and len(err.strip().splitlines()) == 1
+    forged = tmp_path / "forged"
+    shutil.copytree(path, forged)
+    (forged / "hbf_expected.bin").write_bytes(b"\0" * 8)
+    assert main(["firmware", str(forged), "--target", "host", "--out", str(tmp_path / "z")]) == 2
+    assert "hbf_expected.bin has been altered" in capsys.readouterr().err
 
 
 def test_export_refuses_a_quantized_graph_that_disagrees_with_the_kernel(bundle, tmp_path, monkeypatch):

@@ -22,7 +22,7 @@ from helpers import quantized_model_dir
 from hbf_edge.export._core import ctool
 from hbf_edge.export._core.tables import build_tables
 from hbf_edge.export.upga.bundle import design_beams
-from hbf_edge.export.upga.c_model import DATAPATH_SITES, c_inputs, c_sources, check_c, run_c
+from hbf_edge.export.upga.c_model import DATAPATH_SITES, c_sources, c_vectors, check_c, decode_words
 from hbf_edge.hw.precision import PrecisionConfig
 from hbf_edge.modelfiles import read_model_dir
 
@@ -66,8 +66,12 @@ def case(request, tmp_path_factory):
     beams = design_beams(config, arrays, H, 10.0, 1.0)
     src = root / "c"
     src.mkdir()
-    for name, text in c_sources(build_tables(config, specs, arrays)).items():
+    tables = build_tables(config, specs, arrays)
+    for name, text in c_sources(tables).items():
         (src / name).write_text(text)
+    for name, data in c_vectors(config, arrays, beams).items():
+        (src / name).write_bytes(data)
+    (src / "lut.json").write_text(json.dumps(tables))
     return src, config, arrays, beams
 
 
@@ -87,7 +91,7 @@ def test_the_cases_reach_every_counter_they_claim(case):
 def test_native_equals_the_kernel(case, tc, tmp_path):
     src, config, arrays, beams = case
     _tool_or_skip(tc)
-    done = check_c(src, tmp_path, config, arrays, beams, tc)
+    done = check_c(src, tmp_path, tc)
     assert done["channels"] == 48 and "-Werror" in done["flags"]
 
 
@@ -95,7 +99,7 @@ def test_native_equals_the_kernel(case, tc, tmp_path):
 def test_arm32_under_qemu_equals_the_kernel(case, tmp_path):
     src, config, arrays, beams = case
     _tool_or_skip(ctool.ARM32)
-    assert check_c(src, tmp_path, config, arrays, beams, ctool.ARM32)["toolchain"] == "arm-linux-gnueabihf"
+    assert check_c(src, tmp_path, ctool.ARM32)["toolchain"] == "arm-linux-gnueabihf"
 
 
 @pytest.mark.arm
@@ -127,27 +131,45 @@ def test_the_check_catches_one_changed_word(case, tmp_path):
     src, config, arrays, beams = case
     bad = tmp_path / "bad"
     bad.mkdir()
-    for name in ("hbf_model.h", "hbf_check.c"):
-        (bad / name).write_text((src / name).read_text())
+    for name in ("hbf_model.h", "hbf_check.c", "lut.json", "hbf_inputs.bin", "hbf_expected.bin"):
+        (bad / name).write_bytes((src / name).read_bytes())
     text = (src / "hbf_model.c").read_text()
     m = re.search(r"hbf_lut_sin\[HBF_LAYERS\]\[HBF_MAX_CODES\] = \{\{0, (\d+)", text)
     (bad / "hbf_model.c").write_text(text[:m.start(1)] + "-" + m[1] + text[m.end(1):])
-    with pytest.raises(ctool.CBuildError, match="disagrees with the hardware kernel.*codes"):
-        check_c(bad, tmp_path, config, arrays, beams)
+    with pytest.raises(ctool.CBuildError, match="disagrees with the hardware kernel: codes differ on [1-9]"):
+        check_c(bad, tmp_path)
 
 
 def test_an_input_word_outside_its_format_is_refused(case, tmp_path):
-    src, config, arrays, beams = case
+    src, config, _, beams = case
     _tool_or_skip(ctool.HOST)
     exe = ctool.build(src, ["hbf_model.c", "hbf_check.c"], tmp_path / "exe", ctool.HOST)
-    words = c_inputs(config, arrays, {k: v[:3] if v.ndim else v for k, v in beams.items()})
+    n_in = 2 * config.spec.n_antennas * 4 + 1 + config.n_layers
+    words = np.frombuffer((src / "hbf_inputs.bin").read_bytes(), "<i4").reshape(-1, n_in)[:3].copy()
     words[1, 0] = 1 << 20  # beyond a 16-bit channel word
-    words[2, -1] = 0  # a zero W step is a word; a zero noise is not:
-    words[2, 2 * config.spec.n_antennas * 4] = 0
-    sizes = {"N": config.spec.n_antennas, "M": 4, "K": 4}
-    got = run_c(exe, words, sizes, ctool.HOST)
+    words[2, n_in - config.n_layers - 1] = 0  # the noise word must be >= 1
+    got = decode_words(ctool.run(exe, words.tobytes(), ctool.HOST), {"N": config.spec.n_antennas, "M": 4, "K": 4}, "out")
     assert got["status"].tolist() == [0, -1, -1]
-    assert np.array_equal(got["codes"][0], beams["codes"][0])
+    assert np.array_equal(got["codes"][0], beams["codes"][0].ravel())
+
+
+def test_the_vectors_hold_the_kernels_outputs(case):
+    src, config, _, beams = case
+    exp = decode_words((src / "hbf_expected.bin").read_bytes(), {"N": config.spec.n_antennas, "M": 4, "K": 4}, "exp")
+    assert np.array_equal(exp["codes"], beams["codes"].reshape(48, -1))
+    assert np.array_equal(exp["counters"], beams["counters"][:, 1:])
+    assert not exp["status"].any()
+
+
+def test_the_sanitizer_build_can_fail(tmp_path):
+    """The sanitizer run is a real check: a signed overflow in C aborts it with a one-line error."""
+    _tool_or_skip(ctool.HOST_SANITIZED)
+    (tmp_path / "ub.c").write_text("#include <stdint.h>\n#include <stdio.h>\nint main(void) {\n"
+                                   "    int64_t x = INT64_MAX;\n    volatile int64_t one = 1;\n"
+                                   "    printf(\"%lld\\n\", (long long)(x + one));\n    return 0;\n}\n")
+    exe = ctool.build(tmp_path, ["ub.c"], tmp_path / "ub", ctool.HOST_SANITIZED)
+    with pytest.raises(ctool.CBuildError, match="exited with 1: .*signed integer overflow"):
+        ctool.run(exe, b"", ctool.HOST_SANITIZED)
 
 
 def test_a_missing_toolchain_is_one_line(monkeypatch, tmp_path):
