@@ -13,7 +13,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from hbf_edge._io import atomic_file  # noqa: E402
 
-__all__ = ["plot_rate_vs_snr", "plot_rate_vs_layers", "plot_retention", "plot_beampattern", "plot_profile"]
+__all__ = ["plot_rate_vs_snr", "plot_rate_vs_layers", "plot_retention", "plot_beampattern", "plot_profile",
+           "plot_numerical"]
 
 _LABELS = {
     "upga": "UPGA (unfolded, trained)",
@@ -160,4 +161,31 @@ def plot_profile(result: dict[str, Any], batch: str, path: str | os.PathLike) ->
                zorder=3, label="whole forward")
     ax.set(xlabel="backend", ylabel="time per channel (us)", title=f"per-layer latency, batch {batch}")
     ax.legend(fontsize=7, ncol=2, loc="upper left")
+    return _save(fig, path)
+
+
+def plot_numerical(result: dict[str, Any], sample: dict[str, Any], path: str | os.PathLike) -> Path:
+    """hls4ml-style numerical profile: per datapath site, a box of log2 |value| (float network,
+    every stage, nonzero values) over the bar of its format's range, LSB to largest word (the narrowest stage's
+    format); sites with overflows are named in red with their count."""
+    import numpy as np
+
+    sites = list(result["sites"])
+    fig, ax = plt.subplots(figsize=(8.0, 0.42 * len(sites) + 1.6), layout="constrained")
+    for y, site in enumerate(sites):
+        stages = result["sites"][site].values()
+        lo = max(s["lsb"] for s in stages)
+        hi = min(s["largest"] for s in stages)
+        ax.barh(y, np.log2(hi) - np.log2(lo), left=np.log2(lo), height=0.7, color="#cfe3f7", edgecolor="#7aa6d6")
+    data = [np.log2(sample[s][sample[s] > 0]) for s in sites]  # exact zeros (DFT columns) have no log
+    ax.boxplot(data, positions=range(len(sites)), orientation="horizontal", widths=0.45, showfliers=True,
+               flierprops={"markersize": 2, "alpha": 0.4}, whis=(0.1, 99.9))
+    over = result["overflows"]["total"]
+    ax.set_yticks(range(len(sites)), [f"{s} ({over[s]} overflows)" if over.get(s) else s for s in sites])
+    for label, s in zip(ax.get_yticklabels(), sites):
+        if over.get(s):
+            label.set_color("red")
+    ax.set(xlabel="log2 |value|  (box: float network, whiskers 0.1-99.9 %; bar: format, LSB to largest word)",
+           title=f"numerical profile, {result['n_channels']} channels at {result['snr_db']:g} dB")
+    ax.set_xlim(left=max(ax.get_xlim()[0], -40))
     return _save(fig, path)

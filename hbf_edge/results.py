@@ -26,9 +26,10 @@ from typing import Any
 
 __all__ = ["SCHEMAS", "stamp", "check", "Table", "tables", "write_result"]
 
-SCHEMAS = {"evaluation": 1, "retention": 1, "profile": 1, "simulation": 1, "firmware": 1}
+SCHEMAS = {"evaluation": 1, "retention": 1, "profile": 1, "simulation": 1, "firmware": 1, "numerical": 1}
 _REQUIRED = {"evaluation": ("n_channels", "metrics"), "retention": ("method",), "profile": ("measured", "target"),
-             "simulation": ("n_beams", "sum_rate"), "firmware": ("bundle", "targets")}
+             "simulation": ("n_beams", "sum_rate"), "firmware": ("bundle", "targets"),
+             "numerical": ("sites", "overflows", "sum_rate")}
 
 
 def stamp(result: dict[str, Any], kind: str, family: str, model_dir: Any, **keys: Any) -> dict[str, Any]:

@@ -117,7 +117,7 @@ def run_family_command(command: tuple[str, ...], family: str, stages: dict[str, 
         extra["load_torch"] = _loader(stages)
         from hbf_edge.profiling import resolve_target
 
-        _print_json(core.profile(s, resolve_target(s.target), extra, say=say), s)
+        _print_json(core.profile(s, resolve_target(s.target or "dsp"), extra, say=say), s)
     elif command == ("study", "quantization"):
         stages["quant"].study(s, say=print)
     elif command == ("bench", "model"):

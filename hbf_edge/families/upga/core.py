@@ -165,13 +165,17 @@ class UpgaCore(MisoChannels):
 
     def profile(self, settings: UpgaProfile, target: dict[str, Any], extra: dict[str, Any],
                 say: Say = log_say) -> dict[str, Any]:
-        """Per-stage latency per backend, op counts, target estimate; profile.json and .png."""
+        """Per-stage latency per backend, op counts, target estimate; profile.json and .png (with
+        ``numerical``: :meth:`numerical`)."""
         from hbf_edge.plots import plot_profile
         from hbf_edge.profiling import format_profile, profile_model
 
+        if settings.numerical:
+            return self.numerical(settings, say)
         backends = tuple(settings.backends) if settings.backends else self.default_backends
         batches = tuple(settings.batches) if settings.batches else self.default_batches
-        result = profile_model(settings.model_dir, batches, backends, settings.repeat, target=target,
+        repeat = settings.repeat if settings.repeat is not None else 5
+        result = profile_model(settings.model_dir, batches, backends, repeat, target=target,
                                progress=not settings.quiet, onnxruntime=extra.get("onnxruntime"))
         stamp(result, "profile", self.spec.name, settings.model_dir)
         out = settings.out if settings.out is not None else settings.model_dir / "profile"
@@ -180,6 +184,37 @@ class UpgaCore(MisoChannels):
         for b in result["measured"]:
             say(format_profile(result, b))
         say(f"wrote {out / 'profile.json'} and profile.png")
+        return result
+
+
+    def numerical(self, settings: UpgaProfile, say: Say = log_say) -> dict[str, Any]:
+        """``profile --numerical``: numerical.json, numerical.png and, with the advisor,
+        advised_precision.toml (:mod:`hbf_edge.families.upga.numerical`)."""
+        from hbf_edge._io import atomic_file
+        from hbf_edge.families.upga.numerical import format_numerical, numerical_profile
+        from hbf_edge.hw.precision import PrecisionConfig, template_toml
+        from hbf_edge.modelfiles import read_model_dir
+        from hbf_edge.plots import plot_numerical
+
+        target = 0.99 if settings.retention_target is None else settings.retention_target
+        result, sample = numerical_profile(settings.model_dir, self, settings.count or 500,
+                                           10.0 if settings.snr is None else settings.snr, settings.seed or 0,
+                                           target or None, say=say)
+        stamp(result, "numerical", self.spec.name, settings.model_dir)
+        out = settings.out if settings.out is not None else settings.model_dir / "profile"
+        write_result(out / "numerical.json", result)
+        plot_numerical(result, sample, out / "numerical.png")
+        written = "numerical.png"
+        if "advisor" in result:
+            config, _ = read_model_dir(settings.model_dir)
+            adv = result["advisor"]
+            advised = PrecisionConfig.from_dict(adv["precision"], config.spec, config.n_layers)
+            with atomic_file(out / "advised_precision.toml") as tmp:
+                tmp.write_text(template_toml(advised, f"hbf-edge profile --numerical: the advisor's formats for "
+                                                      f"retention >= {adv['target']} at {result['snr_db']} dB"))
+            written += " and advised_precision.toml"
+        say(format_numerical(result))
+        say(f"wrote {out / 'numerical.json'}, {written}")
         return result
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from hbf_edge.families._protocol import FamilySpec, field
 from hbf_edge.families.upga.config import COUNTER_SITES as UPGA_SITES
-from hbf_edge.families.upga.config import MisoEval, UpgaChannels, UpgaProfile, UpgaTrain
+from hbf_edge.families.upga.config import MisoEval, MisoProfile, UpgaChannels, UpgaTrain
 from hbf_edge.hw.spec import FORMATS
 
 __all__ = ["SPEC", "COUNTER_SITES", "UpganetTrain", "UpganetEval", "UpganetBench", "JCAS_SNRS"]
@@ -88,7 +88,7 @@ class UpganetEval(MisoEval):
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class UpganetBench(UpgaProfile):
+class UpganetBench(MisoProfile):
     """``hbf-edge bench model`` of a UPGANet model: per-layer latency of the kernels and torch
     (no ONNX export), with the analytic MACs, as JSON."""
 
@@ -114,4 +114,4 @@ SPEC = FamilySpec(
 )
 
 UpganetChannels = UpgaChannels
-UpganetProfile = UpgaProfile
+UpganetProfile = MisoProfile
