@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-__all__ = ["c_header", "mem_file", "parse_header", "parse_mem", "mem_files"]
+__all__ = ["c_header", "mem_file", "parse_header", "parse_mem", "mem_files", "size_defines", "format_defines"]
 
 
 def _ctype(bits: int, signed: bool = True) -> str:
@@ -24,10 +24,26 @@ def _fmt_comment(fmt: dict) -> str:
             f"{'saturating' if fmt['saturate'] else 'wrapping'}")
 
 
+def size_defines(tables: dict[str, Any]) -> list[str]:
+    """``#define HBF_N`` .. ``HBF_PHASE_BITS`` (sizes, and the output codes' phase bits)."""
+    s = tables["sizes"]
+    return [f"#define HBF_N {s['N']}", f"#define HBF_M {s['M']}", f"#define HBF_K {s['K']}",
+            f"#define HBF_LAYERS {s['I']}", f"#define HBF_INNER {s['J']}",
+            f"#define HBF_PHASE_BITS {tables['output']['phase_bits']}"]
+
+
+def format_defines(tables: dict[str, Any]) -> list[str]:
+    """``#define HBF_<FORMAT>_WORD_BITS`` and ``_FRAC_BITS`` of every model-wide format (layer 0's)."""
+    lines = []
+    for name, fmt in tables["formats"].items():
+        lines.append(f"#define HBF_{name.upper()}_WORD_BITS {fmt['word_bits']}")
+        lines.append(f"#define HBF_{name.upper()}_FRAC_BITS {fmt['frac_bits']}")
+    return lines
+
+
 def c_header(tables: dict[str, Any]) -> str:
     """``lut.h``: ``static const`` tables with their formats in comments and ``#define``s."""
     f = tables["formats"]
-    s = tables["sizes"]
     out = tables["output"]
     lines = [
         "/* hbf-edge lookup tables (generated; do not edit). Formats are in the comments. */",
@@ -35,18 +51,11 @@ def c_header(tables: dict[str, Any]) -> str:
         "#define HBF_EDGE_LUT_H",
         "#include <stdint.h>",
         "",
-        f"#define HBF_N {s['N']}",
-        f"#define HBF_M {s['M']}",
-        f"#define HBF_K {s['K']}",
-        f"#define HBF_LAYERS {s['I']}",
-        f"#define HBF_INNER {s['J']}",
-        f"#define HBF_PHASE_BITS {out['phase_bits']}",
+        *size_defines(tables),
         f"#define HBF_N_CODES {len(out['cos'])}",
+        *format_defines(tables),
+        "",
     ]
-    for name, fmt in f.items():
-        lines.append(f"#define HBF_{name.upper()}_WORD_BITS {fmt['word_bits']}")
-        lines.append(f"#define HBF_{name.upper()}_FRAC_BITS {fmt['frac_bits']}")
-    lines.append("")
     lut_t = _ctype(f["lut"]["word_bits"])
     lines.append(_array("hbf_cos", lut_t, out["cos"], f"code -> cos(2 pi c / 2^{out['phase_bits']}), lut format: {_fmt_comment(f['lut'])}"))
     lines.append(_array("hbf_sin", lut_t, out["sin"], "code -> sin, same format"))

@@ -18,7 +18,8 @@ from pathlib import Path
 from hbf_edge.errors import HbfEdgeError
 
 __all__ = ["CBuildError", "Toolchain", "HOST", "HOST_SANITIZED", "ARM32", "STRICT_FLAGS", "CORTEX_M4_FLAGS",
-           "CORTEX_M4", "TARGETS", "compiler_version", "build", "run", "cortex_m4_size", "soft_float_calls", "arm_instructions"]
+           "CORTEX_M4", "TARGETS", "compiler_version", "build", "run", "cortex_m4_size", "soft_float_calls",
+           "arm_instructions"]
 
 # the bar for the datapath: C99, every warning an error
 STRICT_FLAGS = ("-std=c99", "-pedantic", "-Wall", "-Wextra", "-Werror")

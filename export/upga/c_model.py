@@ -27,6 +27,7 @@ from hbf_edge.hw.spec import FORMATS
 from hbf_edge.kernels._core.tables import ROUNDING_CODES
 
 from hbf_edge.export._core import ctool
+from hbf_edge.export._core.cfiles import format_defines, size_defines
 
 __all__ = ["C_FILES", "VECTOR_FILES", "c_sources", "c_vectors", "check_c", "decode_words", "DATAPATH_SITES"]
 
@@ -57,7 +58,6 @@ def _c_array(values: Any) -> str:
 
 def _header(tables: dict[str, Any]) -> str:
     s = tables["sizes"]
-    f = tables["formats"]
     lines = [
         "/* hbf-edge C datapath of a quantized UPGA model (generated; do not edit).",
         " * hbf_design() is the bit-accurate hardware kernel (kernels/upga/_fixed.py) for one channel:",
@@ -76,17 +76,10 @@ def _header(tables: dict[str, Any]) -> str:
         "#define HBF_MODEL_H",
         "#include <stdint.h>",
         "",
-        f"#define HBF_N {s['N']}",
-        f"#define HBF_M {s['M']}",
-        f"#define HBF_K {s['K']}",
-        f"#define HBF_LAYERS {s['I']}",
-        f"#define HBF_INNER {s['J']}",
+        *size_defines(tables),
         f"#define HBF_DMAX {max(s['M'], s['K'])}  /* largest matrix inverted (2 HBF_DMAX real rows) */",
-        f"#define HBF_PHASE_BITS {tables['output']['phase_bits']}  /* of the output codes */",
+        *format_defines(tables),
     ]
-    for name in FORMATS:
-        lines.append(f"#define HBF_{name.upper()}_WORD_BITS {f[name]['word_bits']}")
-        lines.append(f"#define HBF_{name.upper()}_FRAC_BITS {f[name]['frac_bits']}")
     out_pre = tables["output"]["precoder"]
     lines += [f"#define HBF_W_WORD_BITS {out_pre['word_bits']}  /* the output W words */",
               f"#define HBF_W_FRAC_BITS {out_pre['frac_bits']}", "",

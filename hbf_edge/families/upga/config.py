@@ -29,7 +29,8 @@ from hbf_edge.families._settings import (
 from hbf_edge.errors import ConfigError
 from hbf_edge.hw.spec import FORMATS
 
-__all__ = ["SPEC", "COUNTER_SITES", "UpgaChannels", "UpgaTrain", "MisoEval", "UpgaEval", "MisoProfile", "UpgaProfile", "DEFAULT_SNRS"]
+__all__ = ["SPEC", "COUNTER_SITES", "UpgaChannels", "UpgaTrain", "MisoEval", "UpgaEval", "MisoProfile", "UpgaProfile",
+           "DEFAULT_SNRS"]
 
 DEFAULT_SNRS = [-10.0, -5.0, 0.0, 5.0, 10.0, 15.0, 20.0]
 # overflow-counter sites of the hardware kernel, in counter-column order ("input": the

@@ -248,7 +248,8 @@ def advise(config: Any, arrays: dict[str, np.ndarray], core: Any, target: float,
     fresh = _channels(config, core, count, seed + 1, snr_db)
     verified = _retention(dataclasses.replace(config, precision=PrecisionConfig.from_dict(
         best, config.spec, config.n_layers).to_dict()), arrays, *fresh, _float_rate(config, arrays, *fresh))
-    specs_before, specs_after = _specs(config), PrecisionConfig.from_dict(best, config.spec, config.n_layers).layer_specs()
+    specs_before = _specs(config)
+    specs_after = PrecisionConfig.from_dict(best, config.spec, config.n_layers).layer_specs()
     return {"target": target, "order": list(ADVISOR_ORDER), "steps": steps, "evaluations": evaluations,
             "precision": best, "retention": {"model": base, "advised": kept, "advised_fresh_channels": verified},
             "fresh_seed": seed + 1, "meets_target_on_fresh_channels": bool(verified >= target),
@@ -263,7 +264,8 @@ def format_numerical(result: dict[str, Any]) -> str:
         worst = min(stages.values(), key=lambda s: s["headroom_bits"] if s["headroom_bits"] is not None else 99)
         f = worst["format"]
         head = "-" if worst["headroom_bits"] is None else f"{worst['headroom_bits']:+.1f} b"
-        lines.append(f"{site:<11} {f['word_bits']:>4}.{f['frac_bits']:<3} {worst['max']:>10.4g} {worst['p99.9']:>10.4g} "
+        lines.append(f"{site:<11} {f['word_bits']:>4}.{f['frac_bits']:<3} {worst['max']:>10.4g} "
+                     f"{worst['p99.9']:>10.4g} "
                      f"{worst['largest']:>10.4g} {head:>9} {max(s['below_half_lsb'] for s in stages.values()):>8.2%} "
                      f"{result['overflows']['total'].get(site, 0):>10}")
     sat = result["saturating_sites"]

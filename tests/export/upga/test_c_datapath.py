@@ -12,8 +12,6 @@ code search.
 import json
 import os
 import re
-import tempfile
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -62,7 +60,8 @@ def case(request, tmp_path_factory):
     config, arrays = read_model_dir(root / "q")
     specs = PrecisionConfig.from_dict(config.precision, config.spec, config.n_layers).layer_specs()
     rng = np.random.default_rng(7)
-    H = (rng.standard_normal((48, config.spec.n_antennas, 4)) + 1j * rng.standard_normal((48, config.spec.n_antennas, 4))) / np.sqrt(2)
+    shape = (48, config.spec.n_antennas, 4)
+    H = (rng.standard_normal(shape) + 1j * rng.standard_normal(shape)) / np.sqrt(2)
     beams = design_beams(config, arrays, H, 10.0, 1.0)
     src = root / "c"
     src.mkdir()
