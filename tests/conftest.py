@@ -43,4 +43,17 @@ def quantized_model_dir(root, n_antennas, n_layers, precision, mu0=0.05, lambda0
     return config, q
 
 
+def require_toolchain(tc):
+    """Skip unless the C toolchain ``tc`` is installed; with ``HBF_EDGE_REQUIRE_ARM=1`` (.ci/run)
+    a missing one fails instead."""
+    import os
+
+    import pytest
+
+    if not tc.available():
+        if os.environ.get("HBF_EDGE_REQUIRE_ARM") == "1":
+            pytest.fail(f"HBF_EDGE_REQUIRE_ARM=1 but {', '.join(tc.missing())} missing")
+        pytest.skip(f"{tc.name} toolchain not installed ({', '.join(tc.missing())})")
+
+
 sys.modules["helpers"] = sys.modules[__name__]

@@ -13,9 +13,9 @@ import numpy as np
 
 from hbf_edge.export._core.bundle import BundleError
 from hbf_edge.export._core.cfiles import c_header, mem_files
-from hbf_edge.export._core import ctool
+from hbf_edge.export._core.cmodel import c_writer
 from hbf_edge.export._core.tables import build_tables
-from hbf_edge.export.upga.c_model import c_sources
+from hbf_edge.export.upga.c_model import upga_c_files
 from hbf_edge.modelfiles import ModelConfig
 from hbf_edge.units import snr_db_to_power
 
@@ -30,7 +30,7 @@ def upga_parts(model_dir: str | os.PathLike, config: ModelConfig, arrays: dict[s
     layer_specs = PrecisionConfig.from_dict(config.precision, config.spec, config.n_layers).layer_specs()
     tables = build_tables(config, layer_specs, arrays)
     texts = {"lut.json": json.dumps(tables, indent=1) + "\n", "lut.h": c_header(tables), **mem_files(tables),
-             **c_sources(tables)}
+             **upga_c_files(tables)}
     beams = design_beams(config, arrays, H, snr_db, noise)
     writers = [_c_writer(config, arrays, beams),
                ("the float ONNX graph", lambda tmp: _float_onnx(config, arrays, tmp / "model.onnx",
@@ -67,21 +67,10 @@ def design_beams(config: ModelConfig, arrays: dict[str, np.ndarray], H: np.ndarr
 
 
 def _c_writer(config: ModelConfig, arrays: dict[str, np.ndarray], beams: dict[str, np.ndarray]) -> tuple:
-    """The C datapath's test vectors, and its check when the host has a C compiler: compiled with
-    the strict flags in a scratch folder, run on the beam channels, equal to the kernel's beams."""
-    import tempfile
+    """The C datapath's test vectors and check (:func:`export._core.cmodel.c_writer`)."""
+    from hbf_edge.export.upga.c_model import upga_input_words
 
-    from hbf_edge.export.upga.c_model import c_vectors, check_c
-
-    def write(tmp: Path) -> dict[str, Any]:
-        for name, data in c_vectors(config, arrays, beams).items():
-            (tmp / name).write_bytes(data)
-        if not ctool.HOST.available():
-            return {"hbf_model.c": {"toolchain": "host", "checked": False, "why": "no C compiler (cc) on PATH"}}
-        with tempfile.TemporaryDirectory(prefix="hbf_c_") as work:
-            return {"hbf_model.c": check_c(tmp, Path(work))}
-
-    return (f"the C datapath, compiled and checked against the kernel on {beams['codes'].shape[0]} beams", write)
+    return c_writer(lambda: upga_input_words(config, arrays, beams), beams)
 
 
 def _float_onnx(config: ModelConfig, arrays: dict[str, np.ndarray], path: Path, phase_bits: int) -> None:

@@ -53,8 +53,8 @@ class UpgaExportStage:
 
     def check_c(self, bundle: Path, work: Path, toolchain: Any) -> dict[str, Any]:
         """Build the bundle's C datapath with ``toolchain`` and require its test vectors
-        (:func:`export.upga.c_model.check_c`; ``hbf-edge firmware``)."""
-        from hbf_edge.export.upga.c_model import check_c
+        (:func:`export._core.cmodel.check_c`; ``hbf-edge firmware``)."""
+        from hbf_edge.export._core.cmodel import check_c
 
         return check_c(bundle, work, toolchain)
 

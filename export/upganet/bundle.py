@@ -30,6 +30,8 @@ from hbf_edge.modelfiles import ModelConfig
 from hbf_edge.units import snr_db_to_power
 
 from hbf_edge.export._core.cfiles import c_header, mem_files
+from hbf_edge.export._core.cmodel import c_writer
+from hbf_edge.export.upganet.c_model import upganet_c_files, upganet_input_words
 from hbf_edge.export._core.tables import build_tables
 
 __all__ = ["upganet_parts", "ONNX_TOLERANCE"]
@@ -76,6 +78,7 @@ def _beams(model: Any, spec: Any, config: ModelConfig, H: np.ndarray, snr_db: fl
         "codes": res.codes.astype(np.int32), "w_re": res.w_re.astype(np.int32), "w_im": res.w_im.astype(np.int32),
         "w_word_bits": np.array(res.w_format.word_bits), "w_frac_bits": np.array(res.w_format.frac_bits),
         "phase_bits": np.array(res.phase_bits), "overflows": res.total_overflows.astype(np.int64),
+        "counters": np.stack(list(res.counters.values()), axis=1).astype(np.int64),  # per site, "input" first
         "sensing_angles_deg": grid, "sensing_benchmark": covariance_pattern(model.psi1, grid),
     }
 
@@ -122,8 +125,9 @@ def upganet_parts(model_dir: str | os.PathLike, config: ModelConfig, arrays: dic
     model, spec = load_upganet_hw(model_dir)
     tables = _tables(config, spec, model, arrays)
     texts = {"lut.json": json.dumps(tables, indent=1) + "\n", "lut.h": c_header(tables),
-             **mem_files(tables)}
+             **mem_files(tables), **upganet_c_files(tables)}
     beams = _beams(model, spec, config, H, snr_db, noise)
-    writers = [("the ONNX graph, checked in onnxruntime", lambda tmp: _onnx(model_dir, config, beams,
+    writers = [c_writer(lambda: upganet_input_words(model, spec, beams), beams),
+               ("the ONNX graph, checked in onnxruntime", lambda tmp: _onnx(model_dir, config, beams,
                                                                            tmp / "model.onnx", spec.phase_bits))]
     return texts, beams, writers, spec

@@ -24,7 +24,7 @@ from hbf_edge.kernels.upganet import _fixed as _k
 from hbf_edge.kernels.upga.hardware import HardwareResult, hardware_result, prepare_hw_inputs
 from hbf_edge.kernels.upganet.forward import UpganetModel, load_upganet
 
-__all__ = ["upganet_forward_hw", "load_upganet_hw", "sensing_words", "UPGANET_COUNTER_SITES"]
+__all__ = ["upganet_forward_hw", "load_upganet_hw", "sensing_words", "sensing_weights", "UPGANET_COUNTER_SITES"]
 
 UPGANET_COUNTER_SITES = ("input",) + _k.SITES
 _XI = 1.0 / math.log(2.0)
@@ -51,7 +51,7 @@ def sensing_words(model: UpganetModel, spec: HardwareSpec) -> tuple[np.ndarray, 
     return psi_r, psi_i, np.ascontiguousarray(steer_codes)
 
 
-def _weights(model: UpganetModel, spec: HardwareSpec, p_t: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def sensing_weights(model: UpganetModel, spec: HardwareSpec, p_t: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per-channel ``kappa_F = 2 omega ln2 (P_t / N)^2`` and ``kappa_W = eta kappa_F`` (step
     words) and their overflow events."""
     kappa_f = 2.0 * model.omega * math.log(2.0) * (p_t / spec.n_antennas) ** 2
@@ -107,7 +107,7 @@ def upganet_forward_hw(h_re, h_im, p_t, noise, model: UpganetModel, spec: Hardwa
     B, N, K = x.h_r.shape
     M = spec.n_rf
     psi_r, psi_i, steer_codes = sensing_words(model, x.layers[0])
-    kf, kw, over = _weights(model, spec, x.p_t)
+    kf, kw, over = sensing_weights(model, spec, x.p_t)
     codes = np.empty((B, N, M), np.int64)
     w_r = np.empty((B, M, K), np.int64)
     w_i = np.empty((B, M, K), np.int64)

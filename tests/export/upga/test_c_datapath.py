@@ -10,21 +10,19 @@ code search.
 """
 
 import json
-import os
 import re
 
 import numpy as np
 import pytest
 
-from helpers import quantized_model_dir
+from helpers import quantized_model_dir, require_toolchain as _tool_or_skip
 from hbf_edge.export._core import ctool
 from hbf_edge.export._core.tables import build_tables
 from hbf_edge.export.upga.bundle import design_beams
-from hbf_edge.export.upga.c_model import DATAPATH_SITES, c_sources, c_vectors, check_c, decode_words
+from hbf_edge.export._core.cmodel import c_vectors, check_c, decode_words
+from hbf_edge.export.upga.c_model import DATAPATH_SITES, upga_c_files, upga_input_words
 from hbf_edge.hw.precision import PrecisionConfig
 from hbf_edge.modelfiles import read_model_dir
-
-REQUIRE_ARM = os.environ.get("HBF_EDGE_REQUIRE_ARM") == "1"  # .ci/run: the toolchains must be there
 
 CASES = {
     "plain": dict(n_antennas=8, n_layers=2, precision={"default": {"phase_bits": 4}}),
@@ -38,13 +36,6 @@ CASES = {
             "layers": {"1": {"phase_bits": 5, "precoder": {"word_bits": 12, "frac_bits": 10, "rounding": "half_even"}}},
         }),
 }
-
-
-def _tool_or_skip(tc):
-    if not tc.available():
-        if REQUIRE_ARM:
-            pytest.fail(f"HBF_EDGE_REQUIRE_ARM=1 but {', '.join(tc.missing())} missing")
-        pytest.skip(f"{tc.name} toolchain not installed ({', '.join(tc.missing())})")
 
 
 @pytest.fixture(scope="module", params=sorted(CASES))
@@ -66,9 +57,9 @@ def case(request, tmp_path_factory):
     src = root / "c"
     src.mkdir()
     tables = build_tables(config, specs, arrays)
-    for name, text in c_sources(tables).items():
+    for name, text in upga_c_files(tables).items():
         (src / name).write_text(text)
-    for name, data in c_vectors(config, arrays, beams).items():
+    for name, data in c_vectors(upga_input_words(config, arrays, beams), beams).items():
         (src / name).write_bytes(data)
     (src / "lut.json").write_text(json.dumps(tables))
     return src, config, arrays, beams
@@ -147,14 +138,14 @@ def test_an_input_word_outside_its_format_is_refused(case, tmp_path):
     words = np.frombuffer((src / "hbf_inputs.bin").read_bytes(), "<i4").reshape(-1, n_in)[:3].copy()
     words[1, 0] = 1 << 20  # beyond a 16-bit channel word
     words[2, n_in - config.n_layers - 1] = 0  # the noise word must be >= 1
-    got = decode_words(ctool.run(exe, words.tobytes(), ctool.HOST), {"N": config.spec.n_antennas, "M": 4, "K": 4}, "out")
+    got = decode_words(ctool.run(exe, words.tobytes(), ctool.HOST), {"N": config.spec.n_antennas, "M": 4, "K": 4, "SITES": 14}, "out")
     assert got["status"].tolist() == [0, -1, -1]
     assert np.array_equal(got["codes"][0], beams["codes"][0].ravel())
 
 
 def test_the_vectors_hold_the_kernels_outputs(case):
     src, config, _, beams = case
-    exp = decode_words((src / "hbf_expected.bin").read_bytes(), {"N": config.spec.n_antennas, "M": 4, "K": 4}, "exp")
+    exp = decode_words((src / "hbf_expected.bin").read_bytes(), {"N": config.spec.n_antennas, "M": 4, "K": 4, "SITES": 14}, "exp")
     assert np.array_equal(exp["codes"], beams["codes"].reshape(48, -1))
     assert np.array_equal(exp["counters"], beams["counters"][:, 1:])
     assert not exp["status"].any()

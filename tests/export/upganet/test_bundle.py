@@ -88,3 +88,27 @@ def test_replay_scores_the_radiated_beampattern(bundle, tmp_path, capsys):
     noisy = json.loads((tmp_path / "sim" / "simulate.json").read_text())
     assert noisy["sensing"]["mse_change_db"] != 0.0
     assert '"sensing"' in capsys.readouterr().out
+
+
+def test_the_c_datapath_equals_the_kernel(bundle):
+    """The UPGANet C (the UPGA datapath plus the sensing term; J=2, so the unit-circle projection
+    runs too) is checked by the exporter and by `firmware` natively and with sanitizers."""
+    from hbf_edge.export import firmware
+
+    b = read_bundle(bundle / "b")
+    assert b.manifest["verified"]["hbf_model.c"]["channels"] == 6
+    assert "HBF_SITE_SENSE_W" in b.text("hbf_model.h")
+    report = firmware(bundle / "b", ["host", "sanitizers"])
+    assert all(report["targets"][t]["channels"] == 6 for t in ("host", "sanitizers"))
+
+
+@pytest.mark.arm
+def test_the_c_datapath_on_arm(bundle):
+    from helpers import require_toolchain
+    from hbf_edge.export import firmware
+    from hbf_edge.export._core import ctool
+
+    require_toolchain(ctool.ARM32)
+    require_toolchain(ctool.CORTEX_M4)
+    report = firmware(bundle / "b", ["arm32", "cortex-m4"])
+    assert report["targets"]["arm32"]["channels"] == 6 and report["targets"]["cortex-m4"]["soft_float_calls"] == 0

@@ -1,7 +1,8 @@
-/* ---- The UPGA datapath (hand-written; hbf-edge export/upga/c_src/upga.c), the C twin of
- * kernels/upga/_fixed.py and kernels/upga/_search.py: same formats, rounding, saturation,
- * tie rules and overflow counters, in the same order.  The equations are those of the UPGA
- * paper (eq. 6-13); kernels/upga/_fixed.py says how each is scaled into integers. */
+/* ---- The UPGA datapath (hand-written; hbf-edge export/upga/c_src/datapath.c), the C twin of
+ * kernels/upga/_fixed.py: same formats, rounding, saturation, tie rules and overflow counters,
+ * in the same order.  The equations are those of the UPGA paper (eq. 6-13);
+ * kernels/upga/_fixed.py says how each is scaled into integers.  UPGANet's datapath
+ * (export/upganet/c_src/design.c) reuses it, passing its sensing terms T and V. */
 
 #define NK (HBF_N * HBF_K)
 #define NM (HBF_N * HBF_M)
@@ -126,10 +127,11 @@ static void hbf_d(hbf_state *s, hbf_fm_t fm)
     }
 }
 
-/* Eq. (6)-(7): x = F + mu H D (gradient format), projected onto the code book (codes and their
- * table words lc/ls, n codes). */
+/* Eq. (6)-(7): x = F + mu (H D - T) (gradient format; T [N, M] in the gradient format's units,
+ * NULL for none), projected onto the code book (codes and their table words lc/ls, n codes) if
+ * to_code, else onto the unit circle, x / isqrt(|x|^2) in the lut format ((1, 0) for x = 0). */
 static void hbf_f_update(hbf_state *s, const int32_t *lc, const int32_t *ls, int64_t n_codes, int64_t mu,
-                         hbf_fm_t fm)
+                         hbf_fm_t fm, const int64_t *tr, const int64_t *ti, int to_code)
 {
     const int64_t fH = fm[HBF_CH][0], fL = fm[HBF_LUT][0], fG = fm[HBF_GRD][0], fS = fm[HBF_STP][0];
     const int64_t gmode = fm[HBF_GRD][3], up = fG - fL;
@@ -142,16 +144,31 @@ static void hbf_f_update(hbf_state *s, const int32_t *lc, const int32_t *ls, int
                 sr += s->hr[n * HBF_K + k] * s->dr[k * HBF_M + m] - s->hi[n * HBF_K + k] * s->di[k * HBF_M + m];
                 si += s->hr[n * HBF_K + k] * s->di[k * HBF_M + m] + s->hi[n * HBF_K + k] * s->dr[k * HBF_M + m];
             }
-            g_r = hbf_fit(hbf_rshift(sr, fH, gmode), fm[HBF_GRD], s->cnt, HBF_SITE_GRAD_F);
-            g_i = hbf_fit(hbf_rshift(si, fH, gmode), fm[HBF_GRD], s->cnt, HBF_SITE_GRAD_F);
+            g_r = hbf_fit(hbf_rshift(sr, fH, gmode) - (tr ? tr[n * HBF_M + m] : 0), fm[HBF_GRD], s->cnt,
+                          HBF_SITE_GRAD_F);
+            g_i = hbf_fit(hbf_rshift(si, fH, gmode) - (ti ? ti[n * HBF_M + m] : 0), fm[HBF_GRD], s->cnt,
+                          HBF_SITE_GRAD_F);
             x_r = hbf_fit(hbf_shl(s->fc[n * HBF_M + m], up) + hbf_rshift(mu * g_r, fS, gmode), fm[HBF_GRD], s->cnt,
                           HBF_SITE_F_UPDATE);
             x_i = hbf_fit(hbf_shl(s->fs[n * HBF_M + m], up) + hbf_rshift(mu * g_i, fS, gmode), fm[HBF_GRD], s->cnt,
                           HBF_SITE_F_UPDATE);
-            c = hbf_nearest_code(x_r, x_i, lc, ls, n_codes);
-            s->codes[n * HBF_M + m] = c;
-            s->fc[n * HBF_M + m] = lc[c];
-            s->fs[n * HBF_M + m] = ls[c];
+            if (to_code) {
+                c = hbf_nearest_code(x_r, x_i, lc, ls, n_codes);
+                s->codes[n * HBF_M + m] = c;
+                s->fc[n * HBF_M + m] = lc[c];
+                s->fs[n * HBF_M + m] = ls[c];
+            } else {
+                c = hbf_isqrt(x_r * x_r + x_i * x_i);
+                if (c == 0) {
+                    s->fc[n * HBF_M + m] = (int64_t)1 << fL;
+                    s->fs[n * HBF_M + m] = 0;
+                } else {
+                    s->fc[n * HBF_M + m] = hbf_fit(hbf_div_round(hbf_shl(x_r, fL), c, fm[HBF_LUT][3]), fm[HBF_LUT],
+                                                   s->cnt, HBF_SITE_F_UPDATE);
+                    s->fs[n * HBF_M + m] = hbf_fit(hbf_div_round(hbf_shl(x_i, fL), c, fm[HBF_LUT][3]), fm[HBF_LUT],
+                                                   s->cnt, HBF_SITE_F_UPDATE);
+                }
+            }
         }
     }
 }
@@ -183,8 +200,9 @@ static void hbf_normalize(const int64_t *fc, const int64_t *fs, const int64_t *a
     }
 }
 
-/* Eq. (8): W_acc = W + lambda' G^H C (accumulator) into s->ar/ai, before eq. (9). */
-static void hbf_w_update(hbf_state *s, int64_t lam, hbf_fm_t fm)
+/* Eq. (8): W_acc = W + lambda' (G^H C - V) (accumulator) into s->ar/ai, before eq. (9); V [M, K]
+ * in the gradient format's units, NULL for none. */
+static void hbf_w_update(hbf_state *s, int64_t lam, hbf_fm_t fm, const int64_t *vr, const int64_t *vi)
 {
     const int64_t fA = fm[HBF_ACC][0], fG = fm[HBF_GRD][0], fS = fm[HBF_STP][0], fW = fm[HBF_PRE][0];
     const int64_t gmode = fm[HBF_GRD][3];
@@ -197,8 +215,10 @@ static void hbf_w_update(hbf_state *s, int64_t lam, hbf_fm_t fm)
                 sr += s->gr[k * HBF_M + m] * s->cr[k * HBF_K + l] + s->gi[k * HBF_M + m] * s->ci[k * HBF_K + l];
                 si += s->gr[k * HBF_M + m] * s->ci[k * HBF_K + l] - s->gi[k * HBF_M + m] * s->cr[k * HBF_K + l];
             }
-            gw_r = hbf_fit(hbf_rshift(sr, fA, gmode), fm[HBF_GRD], s->cnt, HBF_SITE_GRAD_W);
-            gw_i = hbf_fit(hbf_rshift(si, fA, gmode), fm[HBF_GRD], s->cnt, HBF_SITE_GRAD_W);
+            gw_r = hbf_fit(hbf_rshift(sr, fA, gmode) - (vr ? vr[m * HBF_K + l] : 0), fm[HBF_GRD], s->cnt,
+                           HBF_SITE_GRAD_W);
+            gw_i = hbf_fit(hbf_rshift(si, fA, gmode) - (vi ? vi[m * HBF_K + l] : 0), fm[HBF_GRD], s->cnt,
+                           HBF_SITE_GRAD_W);
             s->ar[m * HBF_K + l] = hbf_fit(hbf_shl(s->wr[m * HBF_K + l], fA - fW)
                                            + hbf_rshift(lam * gw_r, fS + fG - fA, fm[HBF_ACC][3]),
                                            fm[HBF_ACC], s->cnt, HBF_SITE_W_UPDATE);
@@ -234,19 +254,6 @@ static void hbf_init_w(hbf_state *s, const int32_t *lc, const int32_t *ls, int64
     hbf_cinv(b_r, b_i, HBF_M, binv_r, binv_i, fm, s->cnt, HBF_SITE_INIT);
     hbf_matmul(binv_r, binv_i, HBF_M, HBF_M, t_r, t_i, HBF_K, s->ar, s->ai, fA, fm, s->cnt, HBF_SITE_INIT);
     hbf_normalize(s->fc, s->fs, s->ar, s->ai, s->wr, s->wi, fm, s->cnt);
-}
-
-/* Eq. (12)-(13): the DFT codes of RF chains K..M-1, nearest code of -2 pi n (m-K) / N. */
-static void hbf_init(hbf_state *s, const int32_t *lc, const int32_t *ls, int64_t n_codes, hbf_fm_t fm)
-{
-    int64_t n, m;
-    for (n = 0; n < HBF_N; n++) {
-        for (m = HBF_K; m < HBF_M; m++) {
-            s->codes[n * HBF_M + m] = hbf_floormod(hbf_floordiv(-2 * n * (m - HBF_K) * n_codes + HBF_N, 2 * HBF_N),
-                                                   n_codes);
-        }
-    }
-    hbf_init_w(s, lc, ls, n_codes, fm);
 }
 
 #if HBF_OUTPUT_XI >= 0
@@ -305,155 +312,52 @@ static void hbf_convert_w(hbf_state *s, int64_t f_from, hbf_fm_t fm)
     }
 }
 
-#if HBF_SEARCH_SWEEPS > 0
-/* log2(x) of x >= 1 in HBF_LOG_FRAC_BITS fraction bits: bit length and a table of the mantissa. */
-static int64_t hbf_log2_fx(int64_t x)
-{
-    int64_t e = 0, idx;
-    while ((x >> (e + 1)) > 0) {
-        e += 1;
-    }
-    if (e >= HBF_LOG_INDEX_BITS) {
-        idx = (x >> (e - HBF_LOG_INDEX_BITS)) - ((int64_t)1 << HBF_LOG_INDEX_BITS);
-    } else {
-        idx = (x << (HBF_LOG_INDEX_BITS - e)) - ((int64_t)1 << HBF_LOG_INDEX_BITS);
-    }
-    return e * ((int64_t)1 << HBF_LOG_FRAC_BITS) + hbf_log2_table[idx];
-}
-
-/* Sum rate of (F, W) from G = H^H F: sum_k log2(a_k) - log2(b_k) (eq. 4). */
-static int64_t hbf_rate_score(const int64_t *gr, const int64_t *gi, const int64_t *wr, const int64_t *wi,
-                              int64_t noise, hbf_fm_t fm, uint32_t *cnt)
-{
-    int64_t er[KK], ei[KK], score = 0, k, a, b;
-    hbf_received(gr, gi, wr, wi, fm, cnt, er, ei);
-    for (k = 0; k < HBF_K; k++) {
-        hbf_user_powers(er, ei, k, noise, fm, cnt, &a, &b);
-        score += hbf_log2_fx(hbf_max(a, 1)) - hbf_log2_fx(hbf_max(b, 1));
-    }
-    return score;
-}
-
-/* The code search over the last layer's codes (kernels/upga/_search.py), then the output stage. */
-static void hbf_code_search(hbf_state *s, const int32_t *lc, const int32_t *ls, int64_t n_codes, hbf_fm_t fm)
-{
-    const uint32_t mask = (uint32_t)(n_codes - 1);
-    const int64_t span = HBF_SEARCH_SPAN < n_codes / 2 ? HBF_SEARCH_SPAN : n_codes / 2;
-    uint32_t scratch[HBF_SITES] = {0}; /* every site of an evaluation counts at "output" */
-    int64_t gr[KM], gi[KM], tr[MK], ti[MK], best, best_c, cur, c, score, total = 0, sweep, m, n, d, sign, i;
-    int changed;
-    hbf_output_gain(s, s->fc, s->fs, tr, ti, fm, scratch, gr, gi);
-    best = hbf_rate_score(gr, gi, tr, ti, s->noise, fm, scratch);
-    for (sweep = 0; sweep < HBF_SEARCH_SWEEPS; sweep++) {
-        changed = 0;
-        for (m = 0; m < HBF_M; m++) {
-            for (n = 0; n < HBF_N; n++) {
-                cur = s->codes[n * HBF_M + m];
-                best_c = cur;
-                for (d = 1; d <= span; d++) {
-                    for (sign = 0; sign < 2; sign++) {
-                        const int64_t up = (int64_t)((uint32_t)(cur + d) & mask);
-                        c = sign == 0 ? up : (int64_t)((uint32_t)(cur - d) & mask);
-                        if (c == cur || (sign == 1 && c == up)) {
-                            continue;
-                        }
-                        s->fc[n * HBF_M + m] = lc[c];
-                        s->fs[n * HBF_M + m] = ls[c];
-                        hbf_output_gain(s, s->fc, s->fs, tr, ti, fm, scratch, gr, gi);
-                        score = hbf_rate_score(gr, gi, tr, ti, s->noise, fm, scratch);
-                        if (score > best) {
-                            best = score;
-                            best_c = c;
-                        }
-                    }
-                }
-                s->codes[n * HBF_M + m] = best_c;
-                s->fc[n * HBF_M + m] = lc[best_c];
-                s->fs[n * HBF_M + m] = ls[best_c];
-                if (best_c != cur) {
-                    changed = 1;
-                }
-            }
-        }
-        if (!changed) {
-            break;
-        }
-    }
-    for (i = 0; i < HBF_SITES; i++) {
-        total += scratch[i];
-    }
-    s->cnt[HBF_SITE_OUTPUT] += (uint32_t)total;
-    hbf_output_gain(s, s->fc, s->fs, s->wr, s->wi, fm, s->cnt, gr, gi);
-}
-#endif
-
 /* Is x a word of the format row fmt? */
 static int hbf_in_format(int64_t x, const int64_t *fmt)
 {
     return x >= fmt[1] && x <= fmt[2];
 }
 
-int hbf_design(const int32_t h_re[HBF_N * HBF_K], const int32_t h_im[HBF_N * HBF_K], int32_t noise,
-               const int32_t lam[HBF_LAYERS], uint16_t codes[HBF_N * HBF_M], int32_t w_re[HBF_M * HBF_K],
-               int32_t w_im[HBF_M * HBF_K], uint32_t counters[HBF_SITES])
+/* Check and load one channel: H words (channel format), scalars[0] the noise word (accumulator
+ * format, >= 1), scalars[1..HBF_LAYERS] the W steps (step format), any further scalars in the
+ * step format; zero the counters.  0 if a word lies outside its format. */
+static int hbf_load(hbf_state *s, const int32_t *h_re, const int32_t *h_im, const int32_t *scalars)
 {
-    hbf_state s;
-    const int last = HBF_LAYERS - 1;
-    int64_t i, j, n;
-    for (n = 0; n < NK; n++) {
-        if (!hbf_in_format(h_re[n], hbf_formats[0][HBF_CH]) || !hbf_in_format(h_im[n], hbf_formats[0][HBF_CH])) {
-            return HBF_EINPUT;
+    int64_t i;
+    for (i = 0; i < NK; i++) {
+        if (!hbf_in_format(h_re[i], hbf_formats[0][HBF_CH]) || !hbf_in_format(h_im[i], hbf_formats[0][HBF_CH])) {
+            return 0;
         }
-        s.hr[n] = h_re[n];
-        s.hi[n] = h_im[n];
+        s->hr[i] = h_re[i];
+        s->hi[i] = h_im[i];
     }
-    if (noise < 1 || !hbf_in_format(noise, hbf_formats[0][HBF_ACC])) {
-        return HBF_EINPUT;
+    if (scalars[0] < 1 || !hbf_in_format(scalars[0], hbf_formats[0][HBF_ACC])) {
+        return 0;
     }
-    for (i = 0; i < HBF_LAYERS; i++) {
-        if (!hbf_in_format(lam[i], hbf_formats[0][HBF_STP])) {
-            return HBF_EINPUT;
+    for (i = 1; i < HBF_SCALARS; i++) {
+        if (!hbf_in_format(scalars[i], hbf_formats[0][HBF_STP])) {
+            return 0;
         }
     }
-    s.noise = noise;
+    s->noise = scalars[0];
     for (i = 0; i < HBF_SITES; i++) {
-        s.cnt[i] = 0;
+        s->cnt[i] = 0;
     }
-    hbf_init(&s, hbf_lut_cos[0], hbf_lut_sin[0], hbf_n_codes[0], hbf_formats[0]);
-    for (i = 0; i < HBF_LAYERS; i++) {
-        hbf_fm_t fm = hbf_formats[i];
-        if (i > 0 && (hbf_formats[i - 1][HBF_PRE][0] != fm[HBF_PRE][0]
-                      || hbf_formats[i - 1][HBF_PRE][2] != fm[HBF_PRE][2])) {
-            hbf_convert_w(&s, hbf_formats[i - 1][HBF_PRE][0], fm);
-        }
-        for (j = 0; j < HBF_INNER; j++) { /* eq. (6)-(7) */
-            hbf_weighted_e(&s, fm);
-            hbf_d(&s, fm);
-            hbf_f_update(&s, hbf_lut_cos[i], hbf_lut_sin[i], hbf_n_codes[i], hbf_mu[i][j], fm);
-        }
-        hbf_weighted_e(&s, fm); /* eq. (8)-(9) */
-        hbf_w_update(&s, lam[i], fm);
-        hbf_normalize(s.fc, s.fs, s.ar, s.ai, s.wr, s.wi, fm, s.cnt);
+    return 1;
+}
+
+/* The outputs of one channel. */
+static void hbf_store(const hbf_state *s, uint16_t *codes, int32_t *w_re, int32_t *w_im, uint32_t *counters)
+{
+    int64_t i;
+    for (i = 0; i < NM; i++) {
+        codes[i] = (uint16_t)s->codes[i];
     }
-#if HBF_SEARCH_SWEEPS > 0
-    for (n = 0; n < NM; n++) { /* the table words of the last layer's codes */
-        s.fc[n] = hbf_lut_cos[last][s.codes[n]];
-        s.fs[n] = hbf_lut_sin[last][s.codes[n]];
-    }
-    hbf_code_search(&s, hbf_lut_cos[last], hbf_lut_sin[last], hbf_n_codes[last], hbf_formats[last]);
-#elif HBF_OUTPUT_XI >= 0
-    hbf_output_gain(&s, s.fc, s.fs, s.wr, s.wi, hbf_formats[last], s.cnt, s.gr, s.gi);
-#endif
-    (void)last;
-    for (n = 0; n < NM; n++) {
-        codes[n] = (uint16_t)s.codes[n];
-    }
-    for (n = 0; n < MK; n++) {
-        w_re[n] = (int32_t)s.wr[n];
-        w_im[n] = (int32_t)s.wi[n];
+    for (i = 0; i < MK; i++) {
+        w_re[i] = (int32_t)s->wr[i];
+        w_im[i] = (int32_t)s->wi[i];
     }
     for (i = 0; i < HBF_SITES; i++) {
-        counters[i] = s.cnt[i];
+        counters[i] = s->cnt[i];
     }
-    return 0;
 }

@@ -1,8 +1,8 @@
 /* hbf-edge test harness of the generated C datapath (hand-written; export/upga/c_src/check_main.c).
  *
  * Reads channels from stdin and writes the designs to stdout, all little-endian 32-bit words.
- * Per channel in:  h_re[N*K], h_im[N*K] (channel words, row n, column k), the noise word
- *                  (accumulator format, s2 N / P_t), lam[LAYERS] (step words, lambda_i N / P_t).
+ * Per channel in:  h_re[N*K], h_im[N*K] (channel words, row n, column k), then the HBF_SCALARS
+ *                  scalar words hbf_model.h lists (the noise word first).
  * Per channel out: the status of hbf_design, codes[N*M], w_re[M*K], w_im[M*K] (precoder words),
  *                  counters[SITES] (overflow events per site, unsigned).
  * Exit status 0 if every channel was read whole, 1 on a truncated input or a write error. */
@@ -10,7 +10,7 @@
 
 #include "hbf_model.h"
 
-#define IN_WORDS (2 * HBF_N * HBF_K + 1 + HBF_LAYERS)
+#define IN_WORDS (2 * HBF_N * HBF_K + HBF_SCALARS)
 #define OUT_WORDS (1 + HBF_N * HBF_M + 2 * HBF_M * HBF_K + HBF_SITES)
 
 int main(void)
@@ -29,7 +29,7 @@ int main(void)
             fprintf(stderr, "hbf_check: truncated input (%u of %u words)\n", (unsigned)got, (unsigned)IN_WORDS);
             return 1;
         }
-        out[0] = hbf_design(in, in + HBF_N * HBF_K, in[2 * HBF_N * HBF_K], in + 2 * HBF_N * HBF_K + 1, codes,
+        out[0] = hbf_design(in, in + HBF_N * HBF_K, in + 2 * HBF_N * HBF_K, codes,
                             out + 1 + HBF_N * HBF_M, out + 1 + HBF_N * HBF_M + HBF_M * HBF_K, counters);
         for (i = 0; i < HBF_N * HBF_M; i++) {
             out[1 + i] = codes[i];
