@@ -10,7 +10,7 @@ from hbf_edge.errors import ConfigError, ModelDirError
 from hbf_edge.families._protocol import Say, log_say
 from hbf_edge.families.upga.core import UpgaCore, train_config
 from hbf_edge.results import stamp, write_result
-from hbf_edge.families.upganet.config import SPEC, UpganetBench, UpganetEval, UpganetTrain
+from hbf_edge.families.upganet.config import SPEC, UpganetBench, UpganetEval, UpganetProfile, UpganetTrain
 
 __all__ = ["CORE", "UpganetCore"]
 
@@ -34,6 +34,7 @@ class UpganetCore(UpgaCore):
     train_settings = UpganetTrain
     eval_settings = UpganetEval
     bench_settings = UpganetBench
+    profile_settings = UpganetProfile  # no --numerical: its datapath has no tap forward yet
     bench_backends = ("numba_float64", "numba_float32", "numba_hardware", "torch_eager")  # no ONNX export
 
     def bench(self, s: UpganetBench, load: Any = None) -> dict[str, Any]:
