@@ -152,6 +152,17 @@ def _profile_lines(prof: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _c_line(check: dict[str, Any] | None) -> str:
+    """The report's line on the C datapath check the exporter recorded (or why there is none)."""
+    if check is None:
+        return "C datapath: not part of this bundle."
+    if not check.get("checked", True):
+        return f"C datapath (`bundle/hbf_model.c`): written, not compiled here ({check['why']})."
+    return (f"C datapath (`bundle/hbf_model.c`, {check['compiler']}, `{check['flags']}`): phase codes, W words and "
+            f"overflow counters equal the hardware kernel's on all {check['channels']} exported beams; "
+            "`hbf-edge firmware bundle` repeats the check with sanitizers, on 32-bit ARM and for a Cortex-M4.")
+
+
 def _report(s: dict[str, Any]) -> str:
     ev, ret, sim = s["evaluation"], s["retention"], s["simulation"]
     i10 = ev["snr_db"].index(10.0)
@@ -182,6 +193,8 @@ def _report(s: dict[str, Any]) -> str:
         f"Quantized ONNX (`bundle/model.qcdq.onnx`, onnxruntime): phase codes and W words equal the hardware "
         f"kernel's on all {s['onnx_verified']['model.qcdq.onnx']['channels']} exported beams "
         "(checked by the exporter); `bundle/model.qonnx.onnx` holds the same datapath as QONNX.",
+        "",
+        _c_line(s["onnx_verified"].get("hbf_model.c")),
         "",
         "## Latency",
         "",

@@ -111,6 +111,7 @@ def test_demo_quick(tmp_path, capsys):
     assert read_bundle(out / "bundle").manifest["beams"]["n_channels"] == 50
     report = (out / "report.md").read_text()
     assert "equal the hardware kernel's on all 50 exported beams" in report
+    assert "overflow counters equal the hardware kernel's on all 50 exported beams" in report  # the C check
     assert f"{ret['sum_rate']['quantized'][0]:.3f}" in report and "beam-RAM recall" in report
     prof = json.loads((out / "profile" / "profile.json").read_text())
     assert prof == summary["profile"] and prof["target"]["name"] == "dsp-class core"
