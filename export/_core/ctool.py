@@ -13,6 +13,7 @@ import dataclasses
 import re
 import shutil
 import subprocess
+import threading
 from pathlib import Path
 
 from hbf_edge.errors import HbfEdgeError
@@ -145,20 +146,26 @@ def soft_float_calls(obj: Path) -> list[str]:
 
 def arm_instructions(exe: Path, one_channel: bytes, tc: Toolchain = ARM32) -> int:
     """Guest instructions the harness executes per channel under ``qemu-arm``: qemu's exec log
-    in single-step mode has one line per instruction, run on one and on two copies of the same
+    in single-step mode has one line per instruction (streamed through a pipe and counted, never
+    stored: a large model's log runs to gigabytes), run on one and on two copies of the same
     channel; the difference leaves out process start-up and I/O."""
-    import tempfile
-
     _require(tc)
     counts = []
-    with tempfile.TemporaryDirectory(prefix="hbf_qemu_") as work:
-        log = Path(work) / "exec.log"
-        for copies in (1, 2):
-            try:
-                subprocess.run([tc.runner[0], "-singlestep", "-d", "exec,nochain", "-D", str(log), str(exe)],
-                               input=one_channel * copies, capture_output=True, check=True, timeout=3600)
-            except (OSError, subprocess.SubprocessError) as exc:
-                raise CBuildError(f"qemu-arm could not count the instructions of {exe.name}: {exc}") from exc
-            with open(log, "rb") as fh:
-                counts.append(sum(1 for line in fh if line.startswith(b"Trace")))
+    for copies in (1, 2):
+        cmd = [tc.runner[0], "-singlestep", "-d", "exec,nochain", str(exe)]  # the log goes to stderr
+        try:
+            proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        except OSError as exc:
+            raise CBuildError(f"qemu-arm could not count the instructions of {exe.name}: {exc}") from exc
+        feeder = threading.Thread(target=lambda: (proc.stdin.write(one_channel * copies), proc.stdin.close()))
+        feeder.start()
+        n, tail = 0, b"\n"  # every log line starts after a newline, the first one too
+        while chunk := proc.stderr.read(1 << 20):
+            block = tail + chunk
+            n += block.count(b"\nTrace")
+            tail = block[-5:]  # a "\nTrace" cut by the chunk boundary is counted in the next block
+        feeder.join()
+        if proc.wait() != 0:
+            raise CBuildError(f"qemu-arm exited with {proc.returncode} while counting the instructions of {exe.name}")
+        counts.append(n)
     return counts[1] - counts[0]

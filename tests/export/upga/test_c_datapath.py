@@ -93,6 +93,21 @@ def test_arm32_under_qemu_equals_the_kernel(case, tmp_path):
 
 
 @pytest.mark.arm
+@pytest.mark.parametrize("case", ["plain"], indirect=True)  # single-stepping the code search takes minutes
+def test_arm_instruction_count_is_per_channel_and_repeatable(case, tmp_path):
+    """qemu's single-step log counted through a pipe: positive and the same twice (qemu-user is
+    deterministic for a static binary on the same input)."""
+    src, config = case[0], case[1]
+    _tool_or_skip(ctool.ARM32)
+    exe = ctool.build(src, ["hbf_model.c", "hbf_check.c"], tmp_path / "exe", ctool.ARM32)
+    width = 2 * config.spec.n_antennas * 4 + 1 + config.n_layers
+    one = (src / "hbf_inputs.bin").read_bytes()[:4 * width]
+    first = ctool.arm_instructions(exe, one)
+    assert first == ctool.arm_instructions(exe, one)
+    assert first > 2_000
+
+
+@pytest.mark.arm
 def test_cortex_m4_build_has_no_floating_point(case, tmp_path):
     src = case[0]
     _tool_or_skip(ctool.CORTEX_M4)
