@@ -312,6 +312,16 @@ static void hbf_convert_w(hbf_state *s, int64_t f_from, hbf_fm_t fm)
     }
 }
 
+/* Layer i's format rows, W re-rounded into them if its precoder format differs from layer i-1's. */
+static hbf_fm_t hbf_enter_layer(hbf_state *s, int64_t i)
+{
+    if (i > 0 && (hbf_formats[i - 1][HBF_PRE][0] != hbf_formats[i][HBF_PRE][0]
+                  || hbf_formats[i - 1][HBF_PRE][2] != hbf_formats[i][HBF_PRE][2])) {
+        hbf_convert_w(s, hbf_formats[i - 1][HBF_PRE][0], hbf_formats[i]);
+    }
+    return hbf_formats[i];
+}
+
 /* Is x a word of the format row fmt? */
 static int hbf_in_format(int64_t x, const int64_t *fmt)
 {

@@ -109,11 +109,7 @@ int hbf_design(const int32_t h_re[HBF_N * HBF_K], const int32_t h_im[HBF_N * HBF
     }
     hbf_init(&s, hbf_lut_cos[0], hbf_lut_sin[0], hbf_n_codes[0], hbf_formats[0]);
     for (i = 0; i < HBF_LAYERS; i++) {
-        hbf_fm_t fm = hbf_formats[i];
-        if (i > 0 && (hbf_formats[i - 1][HBF_PRE][0] != fm[HBF_PRE][0]
-                      || hbf_formats[i - 1][HBF_PRE][2] != fm[HBF_PRE][2])) {
-            hbf_convert_w(&s, hbf_formats[i - 1][HBF_PRE][0], fm);
-        }
+        hbf_fm_t fm = hbf_enter_layer(&s, i);
         for (j = 0; j < HBF_INNER; j++) { /* eq. (6)-(7) */
             hbf_weighted_e(&s, fm);
             hbf_d(&s, fm);
