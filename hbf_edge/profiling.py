@@ -9,7 +9,9 @@ Stages are the initialisation (eq. 12-13) and each layer.  Backends:
   per-layer precision if it is quantized, else at the embedded default (Q=4, default formats);
 * ``torch_eager`` -- the network's own stage modules (``model.init``, ``model.layers[i]``);
 * ``onnxruntime`` -- one run of the exported graph with onnxruntime's profiler; each node's
-  kernel time is assigned to the stage in its name (``/init/...``, ``/layers.<i>/...``).
+  kernel time is assigned to the stage in its name (``/init/...``, ``/layers.<i>/...``);
+* ``onnxruntime_qcdq`` -- a quantized model's ``model.qcdq.onnx`` (the graph a bundle ships),
+  whole forward only: its nodes are named by quantizer, not by stage.
 
 Each figure is microseconds per channel: the median of repeated runs after a warm-up
 (:func:`hbf_edge.bench.time_per_channel`), with the interquartile range beside it
@@ -35,7 +37,8 @@ from hbf_edge.errors import ConfigError
 
 __all__ = ["BACKENDS", "profile_model", "load_target", "resolve_target", "target_estimate", "format_profile", "stage_names"]
 
-BACKENDS = ("numba_float64", "numba_float32", "numba_hardware", "torch_eager", "onnxruntime")
+BACKENDS = ("numba_float64", "numba_float32", "numba_hardware", "torch_eager", "onnxruntime",
+            "onnxruntime_qcdq")
 TARGET_KEYS = {"name": str, "clock_hz": float, "real_macs_per_cycle": float, "cycles_per_div": float,
                "cycles_per_sqrt": float, "cycles_per_trig": float, "bytes_per_word": int, "assumptions": str}
 
@@ -183,23 +186,33 @@ def _torch(model: Any, H: np.ndarray, p_t: np.ndarray, noise: np.ndarray, repeat
 def profile_model(model_dir: str | os.PathLike, batches: tuple[int, ...] = (1, 256),
                   backends: tuple[str, ...] | None = None, repeat: int = 5, min_run_s: float = 0.02,
                   snr_db: float = 10.0, seed: int = 0, target: dict[str, Any] | None = None,
-                  progress: bool = False, onnxruntime: Any = None) -> dict[str, Any]:
+                  progress: bool = False, onnxruntime: Any = None, onnxruntime_qcdq: Any = None) -> dict[str, Any]:
     """Profile a UPGA model directory (float or quantized); returns a JSON-ready dict.
 
-    ``onnxruntime`` times the exported graph stage by stage (the export stage's
-    ``profile_backends()["onnxruntime"]``); without it that backend is refused."""
+    ``onnxruntime`` times the exported float graph stage by stage, ``onnxruntime_qcdq`` a
+    quantized model's ``model.qcdq.onnx`` whole (the export stage's ``profile_backends()``);
+    without them those backends are refused, and ``onnxruntime_qcdq`` also for a float model."""
     from hbf_edge._progress import progress_bar
 
     from hbf_edge.channels import saleh_valenzuela_like
     from hbf_edge.modeldir import load_model
 
+    from hbf_edge.modelfiles import read_model_dir
+
+    quantized = read_model_dir(model_dir)[0].precision is not None
+    runners = {"onnxruntime": onnxruntime, "onnxruntime_qcdq": onnxruntime_qcdq}
     if backends is None:  # every backend this call can run
-        backends = tuple(b for b in BACKENDS if onnxruntime is not None or b != "onnxruntime")
+        backends = tuple(b for b in BACKENDS if runners.get(b, True) is not None
+                         and (b != "onnxruntime_qcdq" or quantized))
     unknown = set(backends) - set(BACKENDS)
     if unknown:
         raise ConfigError(f"unknown backend(s) {sorted(unknown)}; known: {list(BACKENDS)}")
-    if "onnxruntime" in backends and onnxruntime is None:
-        raise ConfigError("the onnxruntime backend needs the exporter (profile_model(..., onnxruntime=...))")
+    for name, runner in runners.items():
+        if name in backends and runner is None:
+            raise ConfigError(f"the {name} backend needs the exporter (profile_model(..., {name}=...))")
+    if "onnxruntime_qcdq" in backends and not quantized:
+        raise ConfigError("the onnxruntime_qcdq backend times a quantized model's model.qcdq.onnx; "
+                          f"{model_dir} is a float model")
     if not batches or any(b < 1 for b in batches) or repeat < 1:
         raise ConfigError("batches and repeat must be >= 1")
     import numba
@@ -237,6 +250,8 @@ def profile_model(model_dir: str | os.PathLike, batches: tuple[int, ...] = (1, 2
                 stages, whole = _hardware(model, config, H, p_t, noise, repeat, min_run_s)
             elif backend == "torch_eager":
                 stages, whole = _torch(model, H, p_t, noise, repeat, min_run_s)
+            elif backend == "onnxruntime_qcdq":
+                stages, whole = onnxruntime_qcdq(model_dir, H, p_t, noise, repeat, min_run_s)
             else:
                 stages, whole = onnxruntime(model, config, H, p_t, noise, repeat, min_run_s)
             flops = ops["total"].flops + (stage_ops[OUTPUT_STAGE].flops if OUTPUT_STAGE in stages else 0)
@@ -246,7 +261,7 @@ def profile_model(model_dir: str | os.PathLike, batches: tuple[int, ...] = (1, 2
                                        if isinstance(v, Timing)},
                 "whole_us_per_channel": round(whole * 1e6, 3),
                 "whole_iqr_us_per_channel": round((whole.q3 - whole.q1) * 1e6, 3) if isinstance(whole, Timing) else None,
-                "stage_sum_over_whole": round(sum(stages.values()) / whole, 3),
+                "stage_sum_over_whole": round(sum(stages.values()) / whole, 3) if stages else None,
                 "achieved_gflops": float(f"{flops / whole / 1e9:.4g}"),  # 4 digits: tiny models stay > 0
                 "fraction_of_peak": float(f"{flops / whole / 1e9 / (peak * threads):.4g}"),
             }
@@ -295,7 +310,7 @@ def _warnings(batch: int, backend: str, stages: dict[str, float], whole: float) 
         out.append(f"batch {batch}, {backend}: runs spread by more than {SPREAD_LIMIT:.0%} of the median in "
                    f"{', '.join(noisy)} (a busy machine? raise --repeat)")
     ratio = sum(stages.values()) / whole
-    if abs(ratio - 1.0) > SPREAD_LIMIT:
+    if stages and abs(ratio - 1.0) > SPREAD_LIMIT:
         out.append(f"batch {batch}, {backend}: the stages add up to {ratio:.2f}x the whole forward (each stage is "
                    "timed on its own, with its own call overhead; compare stages with each other, not with the whole)")
     return out
@@ -335,7 +350,8 @@ def format_profile(result: dict[str, Any], batch: str) -> str:
         cells = " | ".join(f"{data[b]['us_per_channel'][name]:14.2f}" if name in data[b]["us_per_channel"]
                            else f"{'-':>14}" for b in backends)
         lines.append(f"{name:>8} | {result['cost'][name]['flops']:8d} | {cells}")
-    lines.append(f"{'sum':>8} | {'':8} | " + " | ".join(f"{sum(data[b]['us_per_channel'].values()):14.2f}" for b in backends))
+    lines.append(f"{'sum':>8} | {'':8} | " + " | ".join(f"{sum(data[b]['us_per_channel'].values()):14.2f}"
+                                                     if data[b]["us_per_channel"] else f"{'-':>14}" for b in backends))
     lines.append(f"{'whole':>8} | {'':8} | " + " | ".join(f"{data[b]['whole_us_per_channel']:14.2f}" for b in backends))
     if "target" in result:
         t = result["target"]

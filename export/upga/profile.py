@@ -1,4 +1,5 @@
-"""onnxruntime as a profile backend: the exported float graph, timed stage by stage.
+"""onnxruntime as a profile backend: the exported float graph, timed stage by stage; and the
+shipped quantized graph ``model.qcdq.onnx``, timed whole.
 
 Used by ``hbf-edge profile`` for UPGA and UPGANet (:func:`hbf_edge.profiling.profile_model` and
 :func:`hbf_edge.families.upganet.profile.profile_upganet` take it as their ``onnxruntime``
@@ -18,7 +19,7 @@ import numpy as np
 
 from hbf_edge.profiling import stage_names
 
-__all__ = ["onnxruntime_stages"]
+__all__ = ["onnxruntime_stages", "qcdq_whole"]
 
 
 _SCOPE = re.compile(r"^/(init|layers\.(\d+))/")
@@ -63,3 +64,27 @@ def onnxruntime_stages(model: Any, config: Any, H: np.ndarray, p_t: np.ndarray, 
         stage = "init" if m.group(1) == "init" else f"layer {m.group(2)}"
         totals[stage] += ev["dur"]
     return {k: v / runs / B * 1e-6 for k, v in totals.items()}, whole
+
+
+def qcdq_whole(model_dir: Any, H: np.ndarray, p_t: np.ndarray, noise: np.ndarray, repeat: int,
+               min_run_s: float) -> tuple[dict[str, float], float]:
+    """The whole forward of the quantized graph a bundle ships (``model.qcdq.onnx``, exported
+    here as ``hbf-edge export`` does) in onnxruntime, float64 inputs.  No stages: its nodes are
+    named by the quantizer they belong to, which every stage shares, so onnxruntime's profile
+    cannot attribute them to a stage."""
+    import onnxruntime as ort
+
+    from hbf_edge.bench import time_per_channel
+    from hbf_edge.quant import load_quantized
+
+    from hbf_edge.export.upga.onnx_quant import export_quant_onnx
+
+    qmodel, config, _ = load_quantized(model_dir)
+    feed = {"h_re": np.ascontiguousarray(H.real, np.float64), "h_im": np.ascontiguousarray(H.imag, np.float64),
+            "p_t": np.asarray(p_t, np.float64), "noise": np.asarray(noise, np.float64)}
+    with tempfile.TemporaryDirectory() as tmp:
+        path = export_quant_onnx(qmodel, config, Path(tmp) / "model.qcdq.onnx", "qcdq")
+        sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        sess.run(None, feed)  # warm-up
+        whole = time_per_channel(lambda: sess.run(None, feed), H.shape[0], repeat, min_run_s)
+    return {}, whole

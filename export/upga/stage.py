@@ -29,10 +29,11 @@ class UpgaExportStage:
     export_settings = UpgaExport
 
     def profile_backends(self) -> dict[str, Any]:
-        """Backends this stage adds to ``hbf-edge profile``: onnxruntime on the float graph."""
-        from hbf_edge.export.upga.profile import onnxruntime_stages
+        """Backends this stage adds to ``hbf-edge profile``: onnxruntime on the float graph (stage
+        by stage) and, for a quantized model, on the shipped ``model.qcdq.onnx`` (whole)."""
+        from hbf_edge.export.upga.profile import onnxruntime_stages, qcdq_whole
 
-        return {"onnxruntime": onnxruntime_stages}
+        return {"onnxruntime": onnxruntime_stages, "onnxruntime_qcdq": qcdq_whole}
 
     def export(self, s: UpgaExport, core: Any, say: Say = log_say) -> Path:
         """Write the verified bundle; ``core`` (the family's core stage) reads or draws channels."""

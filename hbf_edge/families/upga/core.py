@@ -53,7 +53,7 @@ class UpgaCore(MisoChannels):
     train_settings = UpgaTrain
     eval_settings = UpgaEval
     profile_settings = UpgaProfile
-    default_backends = ("numba_float64", "numba_float32", "numba_hardware", "torch_eager", "onnxruntime")
+    default_backends = None  # every backend the model can run (onnxruntime_qcdq: quantized models only)
     default_batches = (1, 256)
 
     def check_config(self, config: Any) -> None:
@@ -176,7 +176,8 @@ class UpgaCore(MisoChannels):
         batches = tuple(settings.batches) if settings.batches else self.default_batches
         repeat = settings.repeat if settings.repeat is not None else 5
         result = profile_model(settings.model_dir, batches, backends, repeat, target=target,
-                               progress=not settings.quiet, onnxruntime=extra.get("onnxruntime"))
+                               progress=not settings.quiet, onnxruntime=extra.get("onnxruntime"),
+                               onnxruntime_qcdq=extra.get("onnxruntime_qcdq"))
         stamp(result, "profile", self.spec.name, settings.model_dir)
         out = settings.out if settings.out is not None else settings.model_dir / "profile"
         write_result(out / "profile.json", result)

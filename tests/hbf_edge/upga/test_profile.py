@@ -108,3 +108,25 @@ def test_profile_of_a_quantized_model_with_the_output_stage(tmp_path, capsys):
     r = profile_model(tmp_path / "s", batches=(2,), repeat=1, min_run_s=0.0, backends=("numba_hardware",))
     assert r["code_search"]["max_evaluations"] == 1 + 2 * 16 * 4 * 2
     assert r["measured"]["2"]["numba_hardware"]["us_per_channel"]["output"] > 0
+
+
+def test_onnxruntime_qcdq_times_the_shipped_quantized_graph(tmp_path, capsys):
+    """A quantized model's profile has the onnxruntime_qcdq column by default: model.qcdq.onnx
+    timed whole (no stages, so no stage-sum warning); a float model refuses it in one line."""
+    import json
+
+    from helpers import quantized_model_dir
+
+    quantized_model_dir(tmp_path, 16, 2, {"default": {"phase_bits": 3}}, xi=1.0)
+    assert main(["profile", str(tmp_path / "q"), "--batches", "2", "--repeat", "1", "--out", str(tmp_path / "p"),
+                 "-q"]) == 0
+    r = json.loads((tmp_path / "p" / "profile.json").read_text())
+    cell = r["measured"]["2"]["onnxruntime_qcdq"]
+    assert cell["whole_us_per_channel"] > 0 and cell["us_per_channel"] == {} and cell["stage_sum_over_whole"] is None
+    assert not any("onnxruntime_qcdq" in w and "add up" in w for w in r["warnings"])
+    assert set(r["measured"]["2"]) >= {"onnxruntime", "onnxruntime_qcdq", "numba_hardware"}
+    assert "onnxruntime_qcdq" in capsys.readouterr().out
+    assert main(["profile", str(tmp_path / "float"), "--backends", "onnxruntime_qcdq", "--out",
+                 str(tmp_path / "f")]) == 2
+    err = capsys.readouterr().err
+    assert "times a quantized model's model.qcdq.onnx" in err and len(err.strip().splitlines()) == 1
