@@ -133,9 +133,11 @@ def _channels(config: Any, core: Any, count: int, seed: int, snr_db: float) -> t
 
 
 def numerical_profile(model_dir: Path, core: Any, count: int = 500, snr_db: float = 10.0, seed: int = 0,
-                      target: float | None = 0.99, say: Callable[[str], None] = lambda s: None) -> dict[str, Any]:
+                      target: float | None = 0.99, say: Callable[[str], None] = lambda s: None
+                      ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """The range profile of a quantized UPGA model (module docstring) and, with ``target``, the
-    advisor's formats.  ``core``: the family's core stage (it draws the channels)."""
+    advisor's formats; and a sample of each site's magnitudes (for the plot).  ``core``: the
+    family's core stage (it draws the channels)."""
     from hbf_edge.kernels.upga.taps import SITE_FORMATS, tap_forward
     from hbf_edge.modelfiles import read_model_dir
 
