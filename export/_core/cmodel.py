@@ -37,7 +37,7 @@ from hbf_edge.export._core import ctool
 from hbf_edge.export._core.cfiles import format_defines, size_defines
 
 __all__ = ["CDatapath", "C_FILES", "VECTOR_FILES", "c_sources", "c_vectors", "check_c", "decode_words", "c_array",
-           "c_writer"]
+           "c_writer", "input_words"]
 
 C_FILES = ("hbf_model.h", "hbf_model.c", "hbf_check.c")
 VECTOR_FILES = ("hbf_inputs.bin", "hbf_expected.bin")
@@ -174,6 +174,15 @@ def c_sources(tables: dict[str, Any], dp: CDatapath) -> dict[str, str]:
             "hbf_check.c": _source("hbf_edge.export._core", "check_main.c")}
 
 
+def input_words(x: Any, *scalars: np.ndarray) -> np.ndarray:
+    """``[B, 2NK + HBF_SCALARS]``: the channel words of ``x`` (a
+    :class:`kernels.upga.hardware.HwInputs`, the kernel's float/integer boundary), its noise and
+    W-step words, then the family's further per-channel ``scalars`` ([B] each)."""
+    B = x.h_r.shape[0]
+    return np.concatenate([x.h_r.reshape(B, -1), x.h_i.reshape(B, -1), x.noise[:, None], x.lam,
+                           *(np.asarray(v)[:, None] for v in scalars)], axis=1)
+
+
 def c_vectors(inputs: np.ndarray, beams: dict[str, np.ndarray]) -> dict[str, bytes]:
     """``hbf_inputs.bin`` (``inputs [B, 2NK + HBF_SCALARS]``: the channel words, then the scalar
     words, as the family's kernel quantises them) and ``hbf_expected.bin`` (status 0, the
@@ -213,7 +222,7 @@ def check_c(src: Path, work: Path, tc: ctool.Toolchain = ctool.HOST) -> dict[str
     """Compile the C of the bundle (or bundle draft) ``src`` with ``tc`` (into ``work``), run the
     harness on ``hbf_inputs.bin`` and require ``hbf_expected.bin`` word for word.  Returns what
     was checked; raises ``CBuildError`` naming how many channels differ in which field."""
-    exe = ctool.build(src, ["hbf_model.c", "hbf_check.c"], work / f"hbf_check.{tc.name}", tc)
+    exe = ctool.build(src, ["hbf_model.c", "hbf_check.c"], ctool.harness(work, tc), tc)
     sizes = _sizes((src / "hbf_model.h").read_text())
     expected = decode_words((src / "hbf_expected.bin").read_bytes(), sizes, "hbf_expected.bin")
     raw = ctool.run(exe, (src / "hbf_inputs.bin").read_bytes(), tc)

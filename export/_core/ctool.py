@@ -19,7 +19,7 @@ from pathlib import Path
 from hbf_edge.errors import HbfEdgeError
 
 __all__ = ["CBuildError", "Toolchain", "HOST", "HOST_SANITIZED", "ARM32", "STRICT_FLAGS", "CORTEX_M4_FLAGS",
-           "CORTEX_M4", "TARGETS", "compiler_version", "build", "run", "cortex_m4_size", "soft_float_calls",
+           "CORTEX_M4", "TARGETS", "compiler_version", "harness", "build", "run", "cortex_m4_size", "soft_float_calls",
            "arm_instructions"]
 
 # the issue's bar for the datapath: C99, every warning an error
@@ -81,6 +81,12 @@ def _first_error(text: str) -> str:
     return text.strip().splitlines()[0] if text.strip() else "(no output)"
 
 
+def harness(work: Path, tc: Toolchain) -> Path:
+    """Where the test harness built with ``tc`` goes in the scratch folder ``work`` (the check
+    builds it there; the instruction count runs the same binary)."""
+    return work / f"hbf_check.{tc.name}"
+
+
 def build(src: Path, sources: list[str], out: Path, tc: Toolchain) -> Path:
     """Compile ``sources`` (names in ``src``) with the strict flags and ``tc``'s into ``out``."""
     _require(tc)
@@ -119,12 +125,8 @@ def cortex_m4_size(src: Path, source: str, out_dir: Path) -> dict[str, int]:
     _require(CORTEX_M4)
     if shutil.which("arm-none-eabi-size") is None:
         raise CBuildError("the Cortex-M4 size report needs arm-none-eabi-size (Debian: binutils-arm-none-eabi)")
-    obj = out_dir / (Path(source).stem + ".m4.o")
-    cmd = [CORTEX_M4.cc, *STRICT_FLAGS, *CORTEX_M4.flags, "-fstack-usage", "-I", str(src), "-c", str(src / source),
-           "-o", str(obj)]
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-    if r.returncode != 0:
-        raise CBuildError(f"cortex-m4: the generated C does not compile: {_first_error(r.stderr)}")
+    obj = build(src, [source], out_dir / (Path(source).stem + ".m4.o"),
+                dataclasses.replace(CORTEX_M4, flags=(*CORTEX_M4.flags, "-fstack-usage", "-c")))
     size = subprocess.run(["arm-none-eabi-size", str(obj)], capture_output=True, text=True, check=True).stdout
     m = _SIZE_LINE.match(size.strip().splitlines()[-1])
     if m is None:

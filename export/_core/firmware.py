@@ -65,7 +65,7 @@ def verify_firmware(path: str | Path, check: Callable[[Path, Path, ctool.Toolcha
             results[name] = res
         if instructions:
             say("hbf-edge: firmware: counting ARM instructions per channel under qemu-arm ...")
-            exe = Path(work) / f"hbf_check.{ctool.ARM32.name}"
+            exe = ctool.harness(Path(work), ctool.ARM32)  # built by the arm32 check above
             words = (path / "hbf_inputs.bin").read_bytes()
             n = results["arm32"]["channels"]
             results["arm32"]["instructions_per_channel"] = ctool.arm_instructions(exe, words[:len(words) // n])

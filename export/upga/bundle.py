@@ -62,7 +62,7 @@ def design_beams(config: ModelConfig, arrays: dict[str, np.ndarray], H: np.ndarr
         "phase_bits": np.array(res.phase_bits),
         "overflows": res.total_overflows.astype(np.int64),
         # per site, in the order of families.upga.config.COUNTER_SITES ("input" first)
-        "counters": np.stack(list(res.counters.values()), axis=1).astype(np.int64),
+        "counters": res.counter_table,
     }
 
 

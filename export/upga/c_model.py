@@ -12,7 +12,7 @@ import numpy as np
 
 from hbf_edge.families.upga.config import COUNTER_SITES
 
-from hbf_edge.export._core.cmodel import CDatapath, c_array, c_sources
+from hbf_edge.export._core.cmodel import CDatapath, c_array, c_sources, input_words
 
 __all__ = ["DATAPATH_SITES", "upga_datapath", "upga_c_files", "upga_input_words"]
 
@@ -54,12 +54,11 @@ def upga_c_files(tables: dict[str, Any]) -> dict[str, str]:
 def upga_input_words(config: Any, arrays: dict[str, np.ndarray], beams: dict[str, np.ndarray]) -> np.ndarray:
     """``[B, 2NK + 1 + I]``: the channel, noise and W-step words of
     :func:`kernels.upga.hardware.prepare_hw_inputs` (the kernel's own float/integer boundary)."""
-    from hbf_edge.hw.precision import PrecisionConfig
     from hbf_edge.kernels.upga.hardware import prepare_hw_inputs
+    from hbf_edge.profiling import hardware_layers
 
-    specs = PrecisionConfig.from_dict(config.precision, config.spec, config.n_layers).layer_specs()
+    specs = hardware_layers(config)
     H = beams["H"]
-    x = prepare_hw_inputs(np.ascontiguousarray(H.real), np.ascontiguousarray(H.imag), beams["p_t"], beams["noise"],
-                          arrays["mu"], arrays["lam"], specs[0], specs, xi=config.output_xi)
-    B = H.shape[0]
-    return np.concatenate([x.h_r.reshape(B, -1), x.h_i.reshape(B, -1), x.noise[:, None], x.lam], axis=1)
+    return input_words(prepare_hw_inputs(np.ascontiguousarray(H.real), np.ascontiguousarray(H.imag), beams["p_t"],
+                                         beams["noise"], arrays["mu"], arrays["lam"], specs[0], specs,
+                                         xi=config.output_xi))

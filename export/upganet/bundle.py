@@ -78,7 +78,7 @@ def _beams(model: Any, spec: Any, config: ModelConfig, H: np.ndarray, snr_db: fl
         "codes": res.codes.astype(np.int32), "w_re": res.w_re.astype(np.int32), "w_im": res.w_im.astype(np.int32),
         "w_word_bits": np.array(res.w_format.word_bits), "w_frac_bits": np.array(res.w_format.frac_bits),
         "phase_bits": np.array(res.phase_bits), "overflows": res.total_overflows.astype(np.int64),
-        "counters": np.stack(list(res.counters.values()), axis=1).astype(np.int64),  # per site, "input" first
+        "counters": res.counter_table,  # per site, "input" first
         "sensing_angles_deg": grid, "sensing_benchmark": covariance_pattern(model.psi1, grid),
     }
 

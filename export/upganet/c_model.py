@@ -13,7 +13,7 @@ import numpy as np
 
 from hbf_edge.families.upganet.config import COUNTER_SITES
 
-from hbf_edge.export._core.cmodel import CDatapath, c_array, c_sources
+from hbf_edge.export._core.cmodel import CDatapath, c_array, c_sources, input_words
 
 __all__ = ["upganet_c_files", "upganet_input_words"]
 
@@ -57,6 +57,4 @@ def upganet_input_words(model: Any, spec: Any, beams: dict[str, np.ndarray]) -> 
     x = prepare_hw_inputs(np.ascontiguousarray(H.real), np.ascontiguousarray(H.imag), beams["p_t"], beams["noise"],
                           np.asarray(model.mu) * xi, np.asarray(model.lam) * xi, spec)
     kf, kw, _ = sensing_weights(model, spec, x.p_t)
-    B = H.shape[0]
-    return np.concatenate([x.h_r.reshape(B, -1), x.h_i.reshape(B, -1), x.noise[:, None], x.lam, kf[:, None],
-                           kw[:, None]], axis=1)
+    return input_words(x, kf, kw)

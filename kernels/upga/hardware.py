@@ -58,9 +58,14 @@ class HardwareResult:
     phase_bits: int
 
     @property
+    def counter_table(self) -> np.ndarray:
+        """Overflow events per channel and site, [B, sites] int64, columns in ``counters`` order."""
+        return np.stack(list(self.counters.values()), axis=1).astype(np.int64)
+
+    @property
     def total_overflows(self) -> np.ndarray:
         """Overflow events per channel, all sites together, [B]."""
-        return np.sum([v for v in self.counters.values()], axis=0)
+        return self.counter_table.sum(axis=1)
 
     def analog(self) -> np.ndarray:
         """F as applied by ideal phase shifters, ``exp(j 2 pi c / 2**Q)``, complex [B, N, M]."""

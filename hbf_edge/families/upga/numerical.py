@@ -31,6 +31,7 @@ import numpy as np
 from hbf_edge.errors import ConfigError
 from hbf_edge.hw.precision import PrecisionConfig
 from hbf_edge.hw.spec import FORMATS, FixedPointFormat
+from hbf_edge.profiling import hardware_layers
 
 __all__ = ["numerical_profile", "advise", "format_numerical"]
 
@@ -75,10 +76,6 @@ class _Taps:
         return out, {s: np.concatenate(p) for s, p in sample.items()}
 
 
-def _specs(config: Any) -> list:
-    return PrecisionConfig.from_dict(config.precision, config.spec, config.n_layers).layer_specs()
-
-
 def _hardware_by_stage(config: Any, arrays: dict[str, np.ndarray], H: np.ndarray, p_t: np.ndarray,
                        noise: np.ndarray) -> tuple[dict[str, dict[str, int]], list[np.ndarray]]:
     """Overflow counts per stage and site, and the sum rate after each stage (normalised units)."""
@@ -87,7 +84,7 @@ def _hardware_by_stage(config: Any, arrays: dict[str, np.ndarray], H: np.ndarray
     from hbf_edge.kernels.upga.hardware import model_search, prepare_hw_inputs, run_search
     from hbf_edge.kernels.upga.taps import sum_rate_normalised
 
-    specs = _specs(config)
+    specs = hardware_layers(config)
     x = prepare_hw_inputs(np.ascontiguousarray(H.real), np.ascontiguousarray(H.imag), p_t, noise, arrays["mu"],
                           arrays["lam"], specs[0], specs, xi=config.output_xi)
     B, N, K = H.shape
@@ -145,7 +142,7 @@ def numerical_profile(model_dir: Path, core: Any, count: int = 500, snr_db: floa
     if config.precision is None:
         raise ConfigError(f"{model_dir} is a float model: the numerical profile needs a quantized one "
                           "(`hbf-edge quantize`)")
-    specs = _specs(config)
+    specs = hardware_layers(config)
     H, p_t, noise = _channels(config, core, count, seed, snr_db)
 
     def fmt(site: str, stage: str) -> FixedPointFormat:
@@ -232,7 +229,7 @@ def advise(config: Any, arrays: dict[str, np.ndarray], core: Any, target: float,
     if base is None or base < target:
         raise ConfigError(f"the model's own formats keep {base:.4f} of the float sum rate, below the target "
                           f"{target}: the advisor only removes bits")
-    best, steps, evaluations = start, [], 1
+    best, kept, steps, evaluations = start, base, [], 1
     for name in ADVISOR_ORDER:
         f = best["default"][name]
         word, frac = f["word_bits"], f["frac_bits"]
@@ -243,14 +240,13 @@ def advise(config: Any, arrays: dict[str, np.ndarray], core: Any, target: float,
                 evaluations += 1
                 if r is None or r < target:
                     break
-                word, frac, best = word - 1, (frac if drop_int else frac - 1), cand
+                word, frac, best, kept = word - 1, (frac if drop_int else frac - 1), cand, r
         steps.append({"format": name, "from": [f["word_bits"], f["frac_bits"]], "to": [word, frac]})
         say(f"hbf-edge: advisor: {name} {f['word_bits']}.{f['frac_bits']} -> {word}.{frac} bits (word.frac)")
-    kept = ret(best)
     fresh = _channels(config, core, count, seed + 1, snr_db)
     verified = _retention(dataclasses.replace(config, precision=PrecisionConfig.from_dict(
         best, config.spec, config.n_layers).to_dict()), arrays, *fresh, _float_rate(config, arrays, *fresh))
-    specs_before = _specs(config)
+    specs_before = hardware_layers(config)
     specs_after = PrecisionConfig.from_dict(best, config.spec, config.n_layers).layer_specs()
     return {"target": target, "order": list(ADVISOR_ORDER), "steps": steps, "evaluations": evaluations,
             "precision": best, "retention": {"model": base, "advised": kept, "advised_fresh_channels": verified},

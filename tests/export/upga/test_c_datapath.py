@@ -65,16 +65,18 @@ def case(request, tmp_path_factory):
     return src, config, arrays, beams
 
 
-def test_the_cases_reach_every_counter_they_claim(case):
-    """The comparison of counters means something: the option-rich model overflows (narrow and
-    wrapping precoder words), and its code search changes codes."""
-    src, config, _, beams = case
-    if config.code_search is not None:
-        counts = dict(zip(DATAPATH_SITES, beams["counters"][:, 1:].sum(axis=0)))
-        assert counts["grad_W"] > 0 and counts["norm"] > 0  # a narrow, wrapping gradient format
-        rows = (src / "hbf_model.c").read_text()
-        assert "{16, -262144, 262143, 1, 0}" in rows  # the gradient row: half_even (1), wrapping (0)
-        assert "{16, -2147483648, 2147483647, 2, 1}" in rows  # the accumulator: floor (2)
+@pytest.mark.parametrize("case", ["every_option"], indirect=True)
+def test_the_option_rich_case_reaches_what_it_claims(case):
+    """The comparison means something: the option-rich model overflows at two sites (a narrow,
+    wrapping gradient format), and its generated C holds the half-even, wrapping and floor rows
+    and layers of different phase bits."""
+    src, _, _, beams = case
+    counts = dict(zip(DATAPATH_SITES, beams["counters"][:, 1:].sum(axis=0)))
+    assert counts["grad_W"] > 0 and counts["norm"] > 0
+    rows = (src / "hbf_model.c").read_text()
+    assert "{16, -262144, 262143, 1, 0}" in rows  # the gradient row: half_even (1), wrapping (0)
+    assert "{16, -2147483648, 2147483647, 2, 1}" in rows  # the accumulator: floor (2)
+    assert "hbf_n_codes[HBF_LAYERS] = {8, 32, 8}" in rows  # Q = 3, 5, 3
 
 
 @pytest.mark.parametrize("tc", [ctool.HOST, ctool.HOST_SANITIZED], ids=lambda t: t.name)
