@@ -19,11 +19,13 @@ SPECS = Registry("spec", {
     "upga": "hbf_edge.families.upga.config:SPEC",
     "upganet": "hbf_edge.families.upganet.config:SPEC",
     "deepfp": "hbf_edge.families.deepfp.config:SPEC",
+    "mser": "hbf_edge.families.mser.config:SPEC",
 })
 CORE = Registry("core", {
     "upga": "hbf_edge.families.upga.core:CORE",
     "upganet": "hbf_edge.families.upganet.core:CORE",
     "deepfp": "hbf_edge.families.deepfp.core:CORE",
+    "mser": "hbf_edge.families.mser.core:CORE",
 })
 
 

@@ -54,17 +54,34 @@ class Design(NamedTuple):
 @dataclasses.dataclass(frozen=True)
 class GdSteps:
     """Fixed step sizes of Algorithm 1 (eq. 22-25) and the kernel width ``varrho = kappa sigma_n /
-    sqrt 2`` (spec 2.2: the paper gives none of them)."""
+    sqrt 2`` (spec 2.2: the paper gives none of them).
+
+    The steps are given at the noise of ``snr_ref_db`` and scale with ``sigma_n`` (the spec's
+    noise-normalised units, 2.3): the KDE gradient carries ``1 / varrho``, so a step fixed in
+    absolute terms is 3.2x too large 10 dB above the SNR it was tuned at and 3.2x too small 10 dB
+    below.  Measured (embedded configuration, 50 validation channels, GD-50 with steps tuned at
+    15 dB): at 25 dB the SER is 0.0056 with the absolute steps and 0.0013 with the scaled ones; at
+    5 dB 0.0199 against 0.0098.  ``snr_ref_db = None`` keeps the paper's absolute steps.
+    """
 
     mu_p: float = 1e-4
     mu_w: float = 3e-3
     mu_theta_u: float = 3e-3
     mu_theta_f: float = 3e-3
     kappa: float = 1.0
+    snr_ref_db: float | None = 15.0
+
+    def factor(self, sigma: float | np.ndarray) -> float | np.ndarray:
+        """The steps' multiplier at noise std ``sigma``: ``sigma / sigma_ref`` (1 when absolute)."""
+        if self.snr_ref_db is None:
+            return sigma * 0.0 + 1.0 if np.ndim(sigma) else 1.0
+        return sigma / float(np.sqrt(10.0 ** (-self.snr_ref_db / 10.0)))
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
             v = getattr(self, f.name)
+            if f.name == "snr_ref_db" and v is None:
+                continue
             if not (np.isfinite(v) and v >= 0):
                 raise ConfigError(f"{f.name} must be finite and >= 0, got {v!r}")
         if self.kappa <= 0:
@@ -169,17 +186,18 @@ def gd(H: np.ndarray, sizes: MserSizes, sigma: float, iterations: int = 500, ste
     H = sizes.check_channels(H)
     d = dft_alignment(H, sizes, power) if start is None else start
     varrho = steps.kappa * sigma / np.sqrt(2.0)
+    g = steps.factor(sigma)
     rng = np.random.default_rng(seed)
     for t in range(iterations):
         S = sample_symbol_vectors(sizes.n_total_streams, n_samples, rng) if symbols is None else symbols[t]
-        V = d.V - steps.mu_p * gradients(H, d, S, varrho)["V"]  # (22)
+        V = d.V - g * steps.mu_p * gradients(H, d, S, varrho)["V"]  # (22)
         d = d._replace(V=V)
-        W = d.W - steps.mu_w * gradients(H, d, S, varrho)["W"]  # (23)
+        W = d.W - g * steps.mu_w * gradients(H, d, S, varrho)["W"]  # (23)
         d = d._replace(W=normalise_combiners(d.U, W))
-        theta_u = np.angle(d.U) - steps.mu_theta_u * gradients(H, d, S, varrho)["theta_U"]  # (24)
+        theta_u = np.angle(d.U) - g * steps.mu_theta_u * gradients(H, d, S, varrho)["theta_U"]  # (24)
         U = np.exp(1j * theta_u)
         d = d._replace(U=U, W=normalise_combiners(U, d.W))
-        theta_f = np.angle(d.F) - steps.mu_theta_f * gradients(H, d, S, varrho)["theta_F"]  # (25)
+        theta_f = np.angle(d.F) - g * steps.mu_theta_f * gradients(H, d, S, varrho)["theta_F"]  # (25)
         F = np.exp(1j * theta_f)
         d = d._replace(F=F, V=scale_power(F, d.V, power / sizes.power_divisor))  # (26)
     return d
@@ -223,7 +241,7 @@ def tune_steps(H_val: np.ndarray, sizes: MserSizes, sigma: float, iterations: in
     values = {n: getattr(start, n) for n in names}
 
     def score(v: dict[str, float]) -> float:
-        d = gd(H_val, sizes, sigma, iterations, GdSteps(**v, kappa=start.kappa), n_samples, seed)
+        d = gd(H_val, sizes, sigma, iterations, dataclasses.replace(start, **v), n_samples, seed)
         return float(np.mean(ser_semi_analytic(H_val, *d, sigma, sizes.constellation)))
 
     best = score(values)
@@ -238,4 +256,4 @@ def tune_steps(H_val: np.ndarray, sizes: MserSizes, sigma: float, iterations: in
                         break
                     best, values = s, trial
                     moves.append({"step": name, "value": trial[name], "ser": s})
-    return GdSteps(**values, kappa=start.kappa), moves
+    return dataclasses.replace(start, **values), moves

@@ -33,6 +33,7 @@ from hbf_edge.families.mser.system import MserSizes, all_symbol_vectors, sample_
 __all__ = ["MserNet", "kde_gradients", "ser_loss", "loss_vectors", "LOSS_VECTORS"]
 
 LOSS_VECTORS = 256
+STEP_SHAPES = ("matrix", "scalar")
 
 
 def _h(x: torch.Tensor) -> torch.Tensor:
@@ -101,60 +102,91 @@ class MserNet(nn.Module):
 
     ``forward(H, start, sigma)`` maps the initial design (``gd.dft_alignment``) to the output
     design; ``H [B, K, N_r, N_t]`` complex, ``sigma [B]`` the noise std.
+
+    ``step_shape``: ``"matrix"`` (the paper's per-entry alpha, with offsets O when ``offsets``)
+    or ``"scalar"`` (one alpha per layer, variable and user; no offsets).  Complex parameters and
+    the symbol sets are stored as real arrays with a trailing (re, im) axis, so that a model
+    directory holds real arrays only.
     """
 
     def __init__(self, sizes: MserSizes, n_layers: int, steps: GdSteps = DEFAULT_STEPS, n_samples: int = 128,
-                 seed: int = 0, power: float = 1.0) -> None:
+                 seed: int = 0, power: float = 1.0, step_shape: str = "scalar", offsets: bool = False) -> None:
         super().__init__()
+        if step_shape not in STEP_SHAPES:
+            raise ValueError(f"step_shape must be one of {STEP_SHAPES}, got {step_shape!r}")
+        if offsets and step_shape != "matrix":
+            raise ValueError("offsets O need per-entry steps (step_shape='matrix')")
         self.sizes, self.steps, self.power = sizes, steps, power
+        self.step_shape, self.offsets = step_shape, offsets
         K, Rt, Rr, Nr, Nt, Dk = (sizes.n_users, sizes.n_rf_tx, sizes.n_rf_rx, sizes.n_rx, sizes.n_tx,
                                  sizes.n_streams)
-        L = n_layers
-        c64 = torch.complex128
+        L, Lf = n_layers, max(n_layers - 1, 0)
 
-        def ones(*shape, dtype=torch.float64):
-            return nn.Parameter(torch.ones(shape, dtype=dtype))
+        def steps_of(*shape: int, complex_: bool = False) -> nn.Parameter:
+            shape = shape if step_shape == "matrix" else shape[:-2] + (1, 1)
+            one = torch.ones(shape + ((2,) if complex_ else ()), dtype=torch.float64)
+            if complex_:
+                one[..., 1] = 0.0
+            return nn.Parameter(one)
 
-        def zeros(*shape, dtype=torch.float64):
-            return nn.Parameter(torch.zeros(shape, dtype=dtype))
-
-        self.a_p, self.o_p = ones(L, K, Rt, Dk, dtype=c64), zeros(L, K, Rt, Dk, dtype=c64)  # (27)
-        self.a_w, self.o_w = ones(L, K, Rr, Dk, dtype=c64), zeros(L, K, Rr, Dk, dtype=c64)  # (28)
-        self.a_u, self.o_u = ones(L, K, Rr, Nr), zeros(L, K, Rr, Nr)  # (29), real (spec 5.10)
-        self.a_f, self.o_f = ones(max(L - 1, 0), Nt, Rt), zeros(max(L - 1, 0), Nt, Rt)  # (30), layers 0..L-2
+        self.a_p = steps_of(L, K, Rt, Dk, complex_=True)  # (27), complex
+        self.a_w = steps_of(L, K, Rr, Dk, complex_=True)  # (28), complex
+        self.a_u = steps_of(L, K, Rr, Nr)  # (29), real (spec 5.10)
+        self.a_f = steps_of(Lf, Nt, Rt)  # (30), layers 0..L-2
+        if offsets:
+            self.o_p = nn.Parameter(torch.zeros(L, K, Rt, Dk, 2, dtype=torch.float64))
+            self.o_w = nn.Parameter(torch.zeros(L, K, Rr, Dk, 2, dtype=torch.float64))
+            self.o_u = nn.Parameter(torch.zeros(L, K, Rr, Nr, dtype=torch.float64))
+            self.o_f = nn.Parameter(torch.zeros(Lf, Nt, Rt, dtype=torch.float64))
         r0 = math.log(steps.kappa / math.sqrt(2.0))  # rho = r sigma, r = kappa / sqrt 2 (= varrho)
         self.log_r = nn.Parameter(torch.full((L, 3, K), r0, dtype=torch.float64))  # P_k, W_k, theta_Uk
-        self.log_r_f = nn.Parameter(torch.full((max(L - 1, 0),), r0, dtype=torch.float64))
+        self.log_r_f = nn.Parameter(torch.full((Lf,), r0, dtype=torch.float64))
         rng = np.random.default_rng(seed)
         S = np.stack([sample_symbol_vectors(sizes.n_total_streams, n_samples, rng) for _ in range(L)])
-        self.register_buffer("symbols", torch.from_numpy(S))  # [L, D, J]
+        self.register_buffer("symbols", torch.from_numpy(np.stack([S.real, S.imag], axis=-1)))  # [L, D, J, 2]
 
     @property
     def n_layers(self) -> int:
         return int(self.symbols.shape[0])
 
+    def symbol_set(self, i: int) -> torch.Tensor:
+        """The fixed symbol vectors of layer ``i``, ``[D, J]`` complex."""
+        return torch.view_as_complex(self.symbols[i].contiguous())
+
+    def _offset(self, name: str, i: int) -> torch.Tensor | float:
+        if not self.offsets:
+            return 0.0
+        o = getattr(self, name)[i]
+        return torch.view_as_complex(o.contiguous()) if o.shape[-1] == 2 and name in ("o_p", "o_w") else o
+
     def layer(self, i: int, H: torch.Tensor, d: Design, sigma: torch.Tensor) -> Design:
         """Layer ``i``: eq. (27)-(30) then (26)."""
-        st, S, K = self.steps, self.symbols[i], self.sizes.n_users
+        st, S, K = self.steps, self.symbol_set(i), self.sizes.n_users
         F, V, U, W = d
+        g = st.factor(sigma)[:, None, None]  # the steps scale with the noise (GdSteps), [B, 1, 1]
+        gk = g[:, None]  # per user, [B, 1, 1, 1]
         r = torch.exp(self.log_r[i])[None] * sigma[:, None, None]  # [B, 3, K]
-        mu_p = st.mu_p * self.a_p[i]  # [K, Rt, Dk]
-        step_p = torch.cat([mu_p[k] for k in range(K)], dim=-1)
-        off_p = torch.cat([st.mu_p * self.o_p[i, k] for k in range(K)], dim=-1)
-        V = V - step_p * kde_gradients(H, F, V, U, W, S, r[:, 0], "V") + off_p  # (27)
-        W = W - st.mu_w * self.a_w[i] * kde_gradients(H, F, V, U, W, S, r[:, 1], "W") + st.mu_w * self.o_w[i]  # (28)
+        Rt, Dk = V.shape[-2], self.sizes.n_streams
+        mu_p = st.mu_p * torch.view_as_complex(self.a_p[i].contiguous())  # [K, Rt, Dk] (or [K, 1, 1])
+        step_p = torch.cat([mu_p[k].expand(Rt, Dk) for k in range(K)], dim=-1)
+        o_p = self._offset("o_p", i)
+        off_p = torch.cat([st.mu_p * o_p[k] for k in range(K)], dim=-1) if self.offsets else 0.0
+        V = V - g * step_p * kde_gradients(H, F, V, U, W, S, r[:, 0], "V") + off_p  # (27)
+        a_w = torch.view_as_complex(self.a_w[i].contiguous())
+        W = (W - gk * st.mu_w * a_w * kde_gradients(H, F, V, U, W, S, r[:, 1], "W")
+             + st.mu_w * self._offset("o_w", i))  # (28)
         W = _normalise(U, W)
-        theta_u = (torch.angle(U) - st.mu_theta_u * self.a_u[i] * kde_gradients(H, F, V, U, W, S, r[:, 2], "theta_U")
-                   + st.mu_theta_u * self.o_u[i])  # (29)
+        theta_u = (torch.angle(U) - gk * st.mu_theta_u * self.a_u[i] * kde_gradients(H, F, V, U, W, S, r[:, 2], "theta_U")
+                   + st.mu_theta_u * self._offset("o_u", i))  # (29)
         U = torch.exp(1j * theta_u)
         W = _normalise(U, W)
         if i < self.n_layers - 1:  # (30)
             rf = torch.exp(self.log_r_f[i]) * sigma[:, None]
-            theta_f = (torch.angle(F) - st.mu_theta_f * self.a_f[i] * kde_gradients(H, F, V, U, W, S, rf, "theta_F")
-                       + st.mu_theta_f * self.o_f[i])
+            theta_f = (torch.angle(F) - g * st.mu_theta_f * self.a_f[i] * kde_gradients(H, F, V, U, W, S, rf, "theta_F")
+                       + st.mu_theta_f * self._offset("o_f", i))
         else:  # the last layer: the plain GD step (25) with the fixed mu and varrho (spec 5.11)
             varrho = st.kappa / math.sqrt(2.0) * sigma[:, None]
-            theta_f = torch.angle(F) - st.mu_theta_f * kde_gradients(H, F, V, U, W, S, varrho, "theta_F")
+            theta_f = torch.angle(F) - g * st.mu_theta_f * kde_gradients(H, F, V, U, W, S, varrho, "theta_F")
         F = torch.exp(1j * theta_f)
         return Design(F, _scale(F, V, self.power / self.sizes.power_divisor), U, W)
 

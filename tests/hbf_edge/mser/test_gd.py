@@ -78,19 +78,20 @@ def test_gradient_descent_lowers_the_ser_and_is_reproducible():
         gd(H, MserSizes(**{**SMALL.__dict__, "constellation": "16qam"}), sigma, iterations=1)
 
 
-def test_network_at_initialisation_is_gradient_descent():
+@pytest.mark.parametrize("shape", ["scalar", "matrix"])
+def test_network_at_initialisation_is_gradient_descent(shape):
     """Spec 2.3: alpha = mu, O = 0, rho = varrho make the unfolded network L GD iterations with
     the same symbol sets (the torch closed forms against the numpy ones)."""
     from hbf_edge.families.mser.model import MserNet
 
     H = mser_channels(3, SMALL, seed=9)
     steps = GdSteps(mu_p=1e-3, mu_w=1e-2, mu_theta_u=1e-2, mu_theta_f=1e-2)
-    net = MserNet(SMALL, 3, steps, n_samples=16, seed=4)
+    net = MserNet(SMALL, 3, steps, n_samples=16, seed=4, step_shape=shape, offsets=shape == "matrix")
     sigma = float(noise_std(10.0))
     start = dft_alignment(H, SMALL)
     with torch.no_grad():
         out = net(torch.from_numpy(H), [torch.from_numpy(x) for x in start], torch.full((3,), sigma, dtype=torch.float64))
-    ref = gd(H, SMALL, sigma, iterations=3, steps=steps, start=start, symbols=net.symbols.numpy())
+    ref = gd(H, SMALL, sigma, iterations=3, steps=steps, start=start, symbols=np.stack([net.symbol_set(i).numpy() for i in range(3)]))
     for a, b in zip(out, ref):
         np.testing.assert_allclose(a.numpy(), b, rtol=0, atol=1e-12)
 
@@ -131,7 +132,7 @@ def test_training_lowers_the_validation_ser_and_is_reproducible():
             return float(ser_loss(Hv, *model(Hv, starts(H[40:], SMALL), sigma), sigma, loss_vectors(SMALL)).mean())
 
     kept = val(m1)  # the best epoch's parameters, better than the GD-equal initial network
-    assert len(h1) == 3 and kept == pytest.approx(min(r["val_loss"] for r in h1), rel=1e-12)
+    assert len(h1) == 4 and h1[0]["epoch"] == 0 and kept == pytest.approx(min(r["val_loss"] for r in h1), rel=1e-12)
     assert kept < val(MserNet(SMALL, 2, cfg.steps, cfg.n_samples, seed=cfg.seed))
 
 
@@ -159,12 +160,3 @@ def test_step_tuning_only_accepts_moves_that_lower_the_validation_ser():
     assert len(sers) > 1 and all(b < a for a, b in zip(sers, sers[1:]))  # the default steps are not the best
     final = ser_semi_analytic(H, *gd(H, SMALL, sigma, 4, steps, 32, seed=0), sigma).mean()
     assert final == pytest.approx(sers[-1], rel=1e-12)
-
-
-def test_study_command_reports_every_design(capsys):
-    from hbf_edge.families.mser.study import run
-
-    out = run(SMALL, layers=2, epochs=1, snr_test=(10.0,), tune=False, n_test=5, n_samples=16)
-    row = out["ser"]["10"]
-    assert set(row) == {"alignment", "gd2", "network", "gd200"} and all(0 <= v <= 1 for v in row.values())
-    assert out["steps_l"] == [1e-4, 3e-3, 3e-3, 3e-3] and len(out["val_loss"]) == 1

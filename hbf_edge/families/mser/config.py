@@ -1,0 +1,144 @@
+"""MSER hybrid transceiver by deep unfolding (``mser_unfolding_hbf.txt``): what the family is and
+its settings (numpy only).
+
+Two size presets (``../shared/specs/mser.md`` section 7): ``embedded`` (the default, trains in
+well under a minute on 2 cores: N_t=32, R_t=4, K=2, N_r=4, R_r=2, D_k=2, L=8, J=64) and ``paper``
+(N_t=64, R_t=8, K=2, N_r=8, R_r=4, D_k=3, L=15, J=128).  Any size option overrides its preset.
+
+Channels are ``H [B, K, N_r, N_t]`` complex (eq. 3, :func:`hbf_edge.families.mser.system.mser_channels`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from hbf_edge.errors import ConfigError
+from hbf_edge.families._protocol import FamilySpec, field
+from hbf_edge.families._settings import ChannelCommon, EvalCommon, ProfileCommon, TrainCommon, check_positive
+
+__all__ = ["SPEC", "PRESETS", "SizeSettings", "MserChannels", "MserTrain", "MserEval", "MserProfile"]
+
+# sizes, layers L and symbols per layer J of each preset (spec section 7)
+PRESETS = {
+    "embedded": dict(n_tx=32, n_rf_tx=4, users=2, n_rx=4, n_rf_rx=2, streams=2, layers=8, samples=64),
+    "paper": dict(n_tx=64, n_rf_tx=8, users=2, n_rx=8, n_rf_rx=4, streams=3, layers=15, samples=128),
+}
+_SIZES = ("n_tx", "n_rf_tx", "users", "n_rx", "n_rf_rx", "streams")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class SizeSettings:
+    """The transceiver's sizes: a preset, each size overridable."""
+
+    preset: str = field("embedded", "size preset: embedded (N_t=32, R_t=4, K=2, N_r=4, R_r=2, D_k=2, L=8, J=64; "
+                                    "default) or paper (64, 8, 2, 8, 4, 3, L=15, J=128)", choices=list(PRESETS))
+    n_tx: int | None = field(None, "BS antennas N_t (default: the preset's)", flag="-N")
+    n_rf_tx: int | None = field(None, "BS RF chains R_t (default: the preset's)")
+    users: int | None = field(None, "users K (default: the preset's)", flag="-K")
+    n_rx: int | None = field(None, "antennas N_r per user (default: the preset's)")
+    n_rf_rx: int | None = field(None, "RF chains R_r per user (default: the preset's)")
+    streams: int | None = field(None, "streams D_k per user, <= R_r (default: the preset's)", flag="-d")
+
+    def preset_value(self, name: str) -> int:
+        """``name``'s value: the option if given, else the preset's."""
+        value = getattr(self, name, None)
+        return PRESETS[self.preset][name] if value is None else value
+
+    def sizes(self, constellation: str = "qpsk") -> object:
+        """The :class:`~hbf_edge.families.mser.system.MserSizes` of these settings (checked)."""
+        from hbf_edge.families.mser.system import MserSizes
+
+        v = {name: self.preset_value(name) for name in _SIZES}
+        return MserSizes(n_tx=v["n_tx"], n_rf_tx=v["n_rf_tx"], n_users=v["users"], n_rx=v["n_rx"],
+                         n_rf_rx=v["n_rf_rx"], n_streams=v["streams"], constellation=constellation)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class MserChannels(ChannelCommon, SizeSettings):
+    """``hbf-edge channels mser``: clustered multi-antenna-user channels (eq. 3)."""
+
+    def validate(self) -> None:
+        super().validate()
+        self.sizes()
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class MserTrain(TrainCommon, SizeSettings):
+    """``hbf-edge train mser``: tune the GD steps for L iterations on validation channels, then
+    train the unfolded network (eq. 27-30) on the exact-width SER over an SNR range."""
+
+    layers: int | None = field(None, "unfolded layers L (default: the preset's, 8 or 15)", flag="-I")
+    samples: int | None = field(None, "symbol vectors J per layer (default: the preset's, 64 or 128)")
+    train_size: int = field(300, "training channels (default 300)")
+    val_size: int = field(100, "validation channels (default 100)")
+    epochs: int = field(30, "epochs (default 30)")
+    batch_size: int = field(20, "channels per Adam step (default 20, the paper's)")
+    lr: float = field(0.02, "Adam learning rate, halved every --halve-every epochs (default 0.02)")
+    halve_every: int = field(10, "epochs between halvings of the learning rate (default 10)")
+    snr_range: list[float] = field([5.0, 25.0], "SNR range in dB the training draws from, uniformly (default 5 25)",
+                                   nargs=2, metavar=("LOW", "HIGH"))
+    step_shape: str = field("scalar", "learned steps: one per layer, variable and user (default) or the paper's "
+                                      "per-entry matrices", choices=["scalar", "matrix"])
+    offsets: bool = field(False, "learn the paper's offsets O (needs --step-shape matrix)")
+    loss: str = field("log", "training loss: mean log SER of the channels (default) or mean SER (the paper's)",
+                      choices=["log", "ser"])
+    gd_steps: list[float] | None = field(None, "GD steps mu_P mu_W mu_thetaU mu_thetaF at 15 dB (default: tuned "
+                                               "for L iterations on the validation channels)", nargs=4,
+                                         metavar=("MU_P", "MU_W", "MU_TU", "MU_TF"))
+    start_scale: float = field(0.5, "the network's initial steps: this times the GD steps (default 0.5)")
+
+    def validate(self) -> None:
+        super().validate()
+        check_positive(self, "layers", "samples", "train_size", "val_size", "epochs", "batch_size", "halve_every")
+        self.sizes()
+        if self.precision != "float64":
+            raise ConfigError("the MSER network trains in float64 only (--precision float64)")
+        if self.snr_range[0] > self.snr_range[1]:
+            raise ConfigError(f"--snr-range LOW must be <= HIGH, got {self.snr_range}")
+        if self.offsets and self.step_shape != "matrix":
+            raise ConfigError("--offsets needs --step-shape matrix (an offset per entry)")
+        if not (self.lr > 0 and self.start_scale > 0):
+            raise ConfigError("--lr and --start-scale must be > 0")
+        if self.gd_steps is not None and not all(v >= 0 for v in self.gd_steps):
+            raise ConfigError(f"--gd-steps must be >= 0, got {self.gd_steps}")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class MserEval(EvalCommon):
+    """``hbf-edge evaluate`` of an MSER model: exact SER of the network against GD (L and
+    --gd-iterations iterations, tuned steps), the DFT alignment start, the fully digital MMSE
+    transceiver and its OMP hybrid, per SNR."""
+
+    count: int = field(300, "held-out channels to draw (default 300)", old="--test-size")
+    snr: list[float] = field([5.0, 15.0, 25.0], "SNRs in dB (default 5 15 25)", nargs="+")
+    gd_iterations: int = field(200, "iterations of the long GD baseline (default 200; the paper: 500)")
+    gd_starts: int = field(1, "starts of the long GD baseline, the alignment and random ones, best per channel "
+                              "(default 1; the paper: 50)")
+
+    def validate(self) -> None:
+        super().validate()
+        check_positive(self, "gd_iterations", "gd_starts")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class MserProfile(ProfileCommon):
+    """``hbf-edge profile`` of an MSER model: each layer's four sub-steps, with the spec's op count."""
+
+
+def _tiny() -> MserTrain:
+    return MserTrain(out=Path("tiny-mser"), n_tx=8, n_rf_tx=2, users=2, n_rx=2, n_rf_rx=1, streams=1, layers=2,
+                     samples=8, train_size=20, val_size=10, epochs=1, batch_size=10, gd_steps=[1e-3, 1e-2, 1e-2, 1e-2],
+                     quiet=True)
+
+
+SPEC = FamilySpec(
+    name="mser",
+    paper="mser_unfolding_hbf.txt",
+    title="minimum symbol error rate hybrid transceiver, analog combiners at the users",
+    channel_axes=("B", "K", "N_r", "N_t"),
+    metrics=("ser",),
+    formats=(),
+    counter_sites=(),
+    tiny=_tiny,
+)

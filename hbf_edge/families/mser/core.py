@@ -1,0 +1,266 @@
+"""The core stage of MSER: channels, train, evaluate and profile (``mser_unfolding_hbf.txt``).
+
+A model directory's ``family_config`` holds the sizes, the network's initial steps (``steps``,
+which with the trained factors define its layers), the GD steps it was trained from
+(``gd_steps``, the GD-L baseline), the symbols per layer, the step shape and offsets.  Its
+hardware spec is the BS side (``N = N_t``, ``M = R_t``, ``K`` users) and carries no phase bits:
+MSER has no quantized datapath yet.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from hbf_edge.errors import ConfigError, ModelDirError
+from hbf_edge.families._protocol import Say, log_say
+from hbf_edge.families.mser.config import SPEC, MserChannels, MserEval, MserProfile, MserTrain
+from hbf_edge.results import stamp, write_result
+
+__all__ = ["CORE", "MserCore"]
+
+_SIZE_KEYS = ("n_tx", "n_rf_tx", "n_users", "n_rx", "n_rf_rx", "n_streams", "constellation")
+_STEP_KEYS = ("mu_p", "mu_w", "mu_theta_u", "mu_theta_f", "kappa", "snr_ref_db")
+_SECTION = {"sizes", "steps", "gd_steps", "samples", "step_shape", "offsets", "symbol_seed"}
+
+
+def _steps_dict(steps: Any) -> dict[str, Any]:
+    return {k: getattr(steps, k) for k in _STEP_KEYS}
+
+
+class MserCore:
+    """:class:`~hbf_edge.families._protocol.CoreStage` of MSER."""
+
+    spec = SPEC
+    channel_settings = MserChannels
+    train_settings = MserTrain
+    eval_settings = MserEval
+    profile_settings = MserProfile
+    default_batches = (1, 64)
+
+    # -- the model directory ------------------------------------------------------------------
+
+    def sizes(self, config: Any) -> Any:
+        """The :class:`~hbf_edge.families.mser.system.MserSizes` of a ModelConfig."""
+        from hbf_edge.families.mser.system import MserSizes
+
+        return MserSizes(**config.family_config["sizes"])
+
+    def gd_steps(self, config: Any, key: str = "gd_steps") -> Any:
+        from hbf_edge.families.mser.gd import GdSteps
+
+        return GdSteps(**config.family_config[key])
+
+    def check_config(self, config: Any) -> None:
+        c = config.family_config
+        if not isinstance(c, dict) or set(c) != _SECTION:
+            raise ModelDirError(f"the mser section must hold {sorted(_SECTION)}")
+        try:
+            sizes = self.sizes(config)
+            self.gd_steps(config, "steps")
+            self.gd_steps(config)
+        except (TypeError, ConfigError) as exc:
+            raise ModelDirError(f"the mser section is invalid: {exc}") from exc
+        if set(c["sizes"]) != set(_SIZE_KEYS):
+            raise ModelDirError(f"mser.sizes must hold {list(_SIZE_KEYS)}")
+        if c["step_shape"] not in ("scalar", "matrix") or not isinstance(c["offsets"], bool):
+            raise ModelDirError("mser.step_shape must be scalar or matrix and mser.offsets a boolean")
+        if c["offsets"] and c["step_shape"] != "matrix":
+            raise ModelDirError("mser.offsets needs step_shape matrix")
+        for k in ("samples", "symbol_seed"):
+            if isinstance(c[k], bool) or not isinstance(c[k], int) or c[k] < (1 if k == "samples" else 0):
+                raise ModelDirError(f"mser.{k} must be a non-negative integer, got {c[k]!r}")
+        if (config.spec.n_antennas, config.spec.n_rf, config.spec.n_users) != (sizes.n_tx, sizes.n_rf_tx,
+                                                                                sizes.n_users):
+            raise ModelDirError("the hardware spec's N, M, K differ from mser.sizes' N_t, R_t, K")
+
+    def expected_arrays(self, config: Any) -> dict[str, tuple[int, ...]]:
+        """The network's parameters (complex ones with a trailing (re, im) axis) and its symbol
+        sets ``[L, D, J, 2]`` (:class:`~hbf_edge.families.mser.model.MserNet`)."""
+        c, z = config.family_config, self.sizes(config)
+        L, Lf = config.n_layers, max(config.n_layers - 1, 0)
+        K, Rt, Rr, Nr, Nt, Dk = z.n_users, z.n_rf_tx, z.n_rf_rx, z.n_rx, z.n_tx, z.n_streams
+
+        def shape(*s: int) -> tuple[int, ...]:
+            return s if c["step_shape"] == "matrix" else s[:-2] + (1, 1)
+
+        out = {"a_p": shape(L, K, Rt, Dk) + (2,), "a_w": shape(L, K, Rr, Dk) + (2,), "a_u": shape(L, K, Rr, Nr),
+               "a_f": shape(Lf, Nt, Rt), "log_r": (L, 3, K), "log_r_f": (Lf,),
+               "symbols": (L, K * Dk, c["samples"], 2)}
+        if c["offsets"]:
+            out.update(o_p=(L, K, Rt, Dk, 2), o_w=(L, K, Rr, Dk, 2), o_u=(L, K, Rr, Nr), o_f=(Lf, Nt, Rt))
+        return out
+
+    def build(self, config: Any) -> Any:
+        from hbf_edge.families.mser.model import MserNet
+
+        c = config.family_config
+        return MserNet(self.sizes(config), config.n_layers, self.gd_steps(config, "steps"), c["samples"],
+                       seed=c["symbol_seed"], step_shape=c["step_shape"], offsets=c["offsets"])
+
+    def load(self, model_dir: Path) -> tuple[Any, Any]:
+        from hbf_edge.modeldir import load_model
+
+        return load_model(model_dir, family=self.spec.name)
+
+    def torch_forward(self, model: Any, H: np.ndarray, snr_db: float = 15.0) -> dict[str, np.ndarray]:
+        """The network from the DFT alignment start: ``F [B, N_t, R_t]``, ``V [B, R_t, D]``,
+        ``U [B, K, R_r, N_r]``, ``W [B, K, R_r, D_k]``, complex128."""
+        from hbf_edge.families.mser.evaluate import network_design
+
+        return dict(zip("FVUW", network_design(model, np.ascontiguousarray(H, dtype=np.complex128), model.sizes,
+                                               snr_db)))
+
+    # -- channels -----------------------------------------------------------------------------
+
+    def channel_shape(self, config: Any) -> tuple[int, ...]:
+        z = self.sizes(config)
+        return z.n_users, z.n_rx, z.n_tx
+
+    def draw_channels(self, config: Any, count: int, seed: int) -> np.ndarray:
+        from hbf_edge.families.mser.system import mser_channels
+
+        return mser_channels(count, self.sizes(config), seed=seed)
+
+    def read_channels(self, path: Path, config: Any | None = None, split: str = "test") -> np.ndarray:
+        """Channels ``[B, K, N_r, N_t]`` of a dataset or a plain array file, checked against the
+        model's sizes when ``config`` is given."""
+        from hbf_edge.channels import check_channel_shape, read_channel_array
+
+        H = read_channel_array(path)
+        expected = self.channel_shape(config) if config is not None else (H.shape[1:] if H.ndim == 4 else ())
+        return check_channel_shape(H, self.spec.channel_axes, expected, str(path))
+
+    def make_channels(self, s: MserChannels, say: Say = log_say) -> Path:
+        from hbf_edge.channels import ChannelDataset
+        from hbf_edge.families.mser.system import mser_channels
+
+        z = s.sizes()
+        H = mser_channels(s.count, z, seed=s.seed)
+        params = dict(n_channels=s.count, n_tx=z.n_tx, n_rx=z.n_rx, n_users=z.n_users, n_clusters=2, n_rays=10,
+                      gain_var=1.0, ray_spread_deg=7.5, seed=s.seed)
+        path = ChannelDataset(H=H, model="clustered_mimo", params=params).save(s.out)
+        say(f"wrote {s.count} channels [{s.count}, {z.n_users}, {z.n_rx}, {z.n_tx}] (eq. 3: 2 clusters x 10 rays, "
+            f"7.5-degree spread) to {path}")
+        return path
+
+    # -- stages -------------------------------------------------------------------------------
+
+    def _training_channels(self, s: MserTrain, sizes: Any) -> tuple[np.ndarray, np.ndarray, str]:
+        from hbf_edge.families.mser.system import mser_channels
+
+        if s.channels is None:
+            H = mser_channels(s.train_size + s.val_size, sizes, seed=s.seed)
+            return H[:s.train_size], H[s.train_size:], f"generated, seed {s.seed}"
+        H = self.read_channels(s.channels)
+        sizes.check_channels(H, str(s.channels))
+        n_val = min(s.val_size, H.shape[0] // 4)
+        if n_val < 1:
+            raise ConfigError(f"{s.channels} holds {H.shape[0]} channels; training needs at least 4")
+        return H[:-n_val], H[-n_val:], str(s.channels)
+
+    def train(self, s: MserTrain, say: Say = log_say) -> dict[str, Any]:
+        """Tune the GD steps for L iterations at 15 dB on the validation channels (unless
+        ``--gd-steps``), start the network at ``start_scale`` times them, train, write ``s.out``."""
+        from hbf_edge.families.mser.gd import GdSteps, tune_steps
+        from hbf_edge.families.mser.system import noise_std
+        from hbf_edge.families.mser.train import MserTrainConfig, train_mser
+        from hbf_edge.hw.spec import HardwareSpec
+        from hbf_edge.modeldir import save_model
+        from hbf_edge.modelfiles import ModelConfig
+
+        if s.out.exists() and not s.overwrite:  # fail before training, not after
+            raise ModelDirError(f"{s.out} already exists (pass --overwrite to replace it)")
+        sizes = s.sizes()
+        L, J = s.preset_value("layers"), s.preset_value("samples")
+        H_train, H_val, source = self._training_channels(s, sizes)
+        t0 = time.perf_counter()
+        if s.gd_steps is None:
+            gd_steps, _ = tune_steps(H_val[:50], sizes, float(noise_std(15.0)), L, n_samples=J, seed=s.seed + 1)
+            say(f"GD steps tuned for {L} iterations at 15 dB on {min(50, len(H_val))} validation channels: "
+                + ", ".join(f"{k} {v:.3g}" for k, v in _steps_dict(gd_steps).items() if k.startswith("mu")))
+        else:
+            gd_steps = GdSteps(*s.gd_steps)
+        start = dataclasses.replace(gd_steps, **{k: s.start_scale * getattr(gd_steps, k)
+                                                 for k in ("mu_p", "mu_w", "mu_theta_u", "mu_theta_f")})
+        cfg = MserTrainConfig(n_layers=L, epochs=s.epochs, batch_size=s.batch_size, lr=s.lr, halve_every=s.halve_every,
+                              snr_db_min=s.snr_range[0], snr_db_max=s.snr_range[1], n_samples=J, seed=s.seed,
+                              steps=start, step_shape=s.step_shape, offsets=s.offsets, loss=s.loss)
+        model, history = train_mser(H_train, H_val, sizes, cfg, progress=not s.quiet)
+        wall = round(time.perf_counter() - t0, 2)
+        kept = min(history, key=lambda r: r["val_loss"])
+        training = {"epochs": s.epochs, "batch_size": s.batch_size, "lr": s.lr, "halve_every": s.halve_every,
+                    "snr_db": list(s.snr_range), "loss": s.loss, "start_scale": s.start_scale, "seed": s.seed,
+                    "train_size": int(len(H_train)), "val_size": int(len(H_val)), "channels": source,
+                    "kept_epoch": kept["epoch"], "wall_seconds": wall}
+        section = {"sizes": {k: getattr(sizes, k) for k in _SIZE_KEYS}, "steps": _steps_dict(start),
+                   "gd_steps": _steps_dict(gd_steps), "samples": J, "step_shape": s.step_shape, "offsets": s.offsets,
+                   "symbol_seed": s.seed}
+        spec = HardwareSpec(n_antennas=sizes.n_tx, n_rf=sizes.n_rf_tx, n_users=sizes.n_users, phase_bits=None)
+        config = ModelConfig("mser", spec, L, 1, training=training, history=history, family_config=section)
+        save_model(model, config, s.out, overwrite=s.overwrite)
+        say(f"trained mser L={L} (N_t={sizes.n_tx}, R_t={sizes.n_rf_tx}, K={sizes.n_users}, N_r={sizes.n_rx}, "
+            f"R_r={sizes.n_rf_rx}, D_k={sizes.n_streams}) in {wall} s; kept epoch {kept['epoch']} of {s.epochs}, "
+            f"validation SER {kept['val_loss']:.4g} (initial {history[0]['val_loss']:.4g}); model written to {s.out}")
+        return {"model_dir": str(s.out), "wall_seconds": wall, "history": history}
+
+    def evaluate(self, s: MserEval, load: Callable[[Path], tuple[Any, Any]] | None = None,
+                 say: Say = log_say) -> dict[str, Any]:
+        from hbf_edge.families.mser.evaluate import evaluate_mser, format_table
+        from hbf_edge.families.mser.plots import plot_ser_vs_snr
+
+        model, config = (load or self.load)(s.model_dir)
+        sizes = self.sizes(config)
+        H = (self.read_channels(s.channels, config) if s.channels is not None
+             else self.draw_channels(config, s.count, s.seed))
+        results = evaluate_mser(model, sizes, self.gd_steps(config), H, list(s.snr), s.gd_iterations, s.gd_starts,
+                                config.family_config["samples"], progress=not s.quiet)
+        stamp(results, "evaluation", self.spec.name, s.model_dir)
+        out = s.out if s.out is not None else s.model_dir / "eval"
+        write_result(out / "results.json", results)
+        plot_ser_vs_snr(results, out / "ser_vs_snr.png")
+        g = results["gd"]
+        say(f"exact SER on {results['n_channels']} channels; GD-{g['iterations']} (best of {g['starts']}) with steps "
+            f"tuned for it: " + ", ".join(f"{k} {v:.3g}" for k, v in g["steps_at_15db"].items()))
+        say(format_table(results))
+        cpu = results["cpu_us_per_channel"]
+        say("CPU per channel and SNR: " + ", ".join(f"{k} {v:.0f} us" for k, v in cpu.items())
+            + f" (GD / network {results['cpu_ratio_gd_over_network']}x)")
+        say(f"wrote {out / 'results.json'} and ser_vs_snr.png")
+        return results
+
+    def profile(self, s: MserProfile, target: dict[str, Any], extra: dict[str, Any],
+                say: Say = log_say) -> dict[str, Any]:
+        from hbf_edge.families.mser.profile import MSER_BACKENDS, profile_mser
+
+        model, config = (extra.get("load_torch") or self.load)(s.model_dir)
+        kernels = extra.get("kernels")
+        backends = tuple(s.backends) if s.backends else tuple(b for b in MSER_BACKENDS
+                                                             if b != "numba_float64" or kernels is not None)
+        batches = tuple(s.batches) if s.batches else self.default_batches
+        result = profile_mser(model, self.sizes(config), config.family_config["samples"], batches, s.repeat, backends,
+                              target, kernels=kernels, model_dir=s.model_dir)
+        stamp(result, "profile", self.spec.name, s.model_dir)
+        out = s.out if s.out is not None else s.model_dir / "profile"
+        write_result(out / "profile.json", result)
+        o = result["ops_per_layer"]
+        say(f"MSER L={result['layers']}: {o['complex_macs']:,} complex MACs, {o['sign_macs']:,} sign-MACs and "
+            f"{o['table_lookups']:,} Gaussian-weight lookups per layer and channel; microseconds per channel "
+            f"(whole forward / mean layer / init)")
+        for batch, row in result["measured"].items():
+            say(f"batch {batch}: " + ", ".join(f"{name} {r['whole_us_per_channel']:.0f} / {r['layer_us_per_channel']:.0f}"
+                                               f" / {r['init_us_per_channel']:.0f}" for name, r in row.items()))
+        for name, why in result.get("skipped", {}).items():
+            say(f"{name} skipped: {why}")
+        t = result["target"]
+        say(f"target {t['name']}: {t['layer']['us']} us per layer, {t['layers_total_us']} us for the {result['layers']} "
+            f"layers (estimate)")
+        say(f"wrote {out / 'profile.json'}")
+        return result
+
+
+CORE = MserCore()

@@ -1,0 +1,105 @@
+"""Per-layer profile of an MSER model: latency per backend, the op count of spec 6.5 and a target
+estimate (JSON).
+
+Stages: ``init`` (the DFT alignment, spec 2.4) and each layer (eq. 27-30 and 26).  Backends
+(``MSER_BACKENDS``):
+
+* ``torch_eager`` -- the network's own code, each layer timed alone from the design it
+  receives, and the whole forward;
+* ``numba_float64`` -- :func:`hbf_edge.kernels.mser.mser_forward`, the same way (when the kernel
+  stage is installed).
+
+Figures are microseconds per channel (:func:`hbf_edge.bench.time_per_channel`: median and
+quartiles of repeated runs after a warm-up) on seeded channels of the model's sizes, at 15 dB.
+The op count (:func:`~hbf_edge.families.mser.complexity.mser_layer_ops`) becomes a per-layer
+target estimate: real MACs plus the sign-MACs with the QPSK samples (additions, counted as
+MACs), the Gaussian-weight lookups as one MAC each, and the ``2 (1 + D)`` square roots and
+divisions of the normalisations.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from hbf_edge.bench import time_per_channel
+from hbf_edge.complexity import OpCount
+from hbf_edge.errors import ConfigError
+from hbf_edge.families.mser.complexity import mser_layer_ops
+from hbf_edge.families.mser.system import MserSizes, mser_channels, noise_std
+
+__all__ = ["profile_mser", "mser_ops", "MSER_BACKENDS"]
+
+MSER_BACKENDS = ("numba_float64", "torch_eager")
+SNR_DB = 15.0
+
+
+def mser_ops(sizes: MserSizes, n_samples: int) -> OpCount:
+    """One layer's operations for the target estimate (module notes)."""
+    o = mser_layer_ops(sizes, n_samples)
+    macs = o["real_macs"] + o["sign_macs"] + o["table_lookups"]
+    return OpCount(flops=2 * macs, matmul=2 * o["real_macs"], sqrt=o["isqrt_div"] // 2, div=o["isqrt_div"] // 2)
+
+
+def _whole_and_layers(step: Any, forward: Any, start: Any, n_layers: int, batch: int, repeat: int,
+                      min_run_s: float) -> dict[str, Any]:
+    """``step(i, design) -> design`` timed per layer from the design it receives; ``forward()`` whole."""
+    per_layer, iqr = [], []
+    d = start
+    for i in range(n_layers):
+        t = time_per_channel(lambda: step(i, d), batch, repeat, min_run_s)
+        per_layer.append(1e6 * t)
+        iqr.append(1e6 * (t.q3 - t.q1))
+        d = step(i, d)
+    whole = time_per_channel(forward, batch, repeat, min_run_s)
+    return {"whole_us_per_channel": 1e6 * whole, "whole_iqr_us_per_channel": 1e6 * (whole.q3 - whole.q1),
+            "layers_us_per_channel": per_layer, "layers_iqr_us_per_channel": iqr,
+            "layer_us_per_channel": float(np.mean(per_layer))}
+
+
+def profile_mser(model: Any, sizes: MserSizes, n_samples: int, batches: tuple[int, ...], repeat: int,
+                 backends: tuple[str, ...], target: dict[str, Any], kernels: Any = None, model_dir: Any = None,
+                 seed: int = 2026, min_run_s: float = 0.05) -> dict[str, Any]:
+    """Profile an MSER network; returns a JSON-ready dict (module notes).  ``kernels``: the
+    family's kernel stage (``numba_float64``), or None."""
+    import torch
+
+    from hbf_edge.families.mser.gd import Design, dft_alignment
+    from hbf_edge.profiling import target_estimate
+
+    unknown = set(backends) - set(MSER_BACKENDS)
+    if unknown or not backends:
+        raise ConfigError(f"unknown backend(s) {sorted(unknown)}; an MSER profile knows {list(MSER_BACKENDS)}")
+    L = model.n_layers
+    result: dict[str, Any] = {"layers": L, "snr_db": SNR_DB, "ops_per_layer": mser_layer_ops(sizes, n_samples),
+                              "measured": {}, "skipped": {}}
+    if "numba_float64" in backends and kernels is None:
+        result["skipped"]["numba_float64"] = "the MSER kernel stage is not installed"
+    for batch in batches:
+        H = mser_channels(batch, sizes, seed=seed)
+        sigma = float(noise_std(SNR_DB))
+        row: dict[str, Any] = {}
+        init = time_per_channel(lambda: dft_alignment(H, sizes), batch, repeat, min_run_s)
+        start = dft_alignment(H, sizes)
+        if "torch_eager" in backends:
+            Ht = torch.from_numpy(H)
+            s = torch.full((batch,), sigma, dtype=torch.float64)
+            st = Design(*(torch.from_numpy(x) for x in start))
+            with torch.no_grad():
+                row["torch_eager"] = _whole_and_layers(lambda i, d: model.layer(i, Ht, d, s), lambda: model(Ht, st, s),
+                                                       st, L, batch, repeat, min_run_s)
+        if "numba_float64" in backends and kernels is not None:
+            kmodel = kernels.load(model_dir)
+            row["numba_float64"] = _whole_and_layers(
+                lambda i, d: kernels.layer(kmodel, H, d, sigma, i), lambda: kernels.forward(kmodel, H, snr_db=SNR_DB),
+                start, L, batch, repeat, min_run_s)
+        for r in row.values():
+            r["init_us_per_channel"] = 1e6 * init
+        result["measured"][str(batch)] = row
+    est = target_estimate(mser_ops(sizes, n_samples), target)
+    result["target"] = {"name": target["name"], "assumptions": target["assumptions"], "layer": est,
+                        "layers_total_us": round(est["us"] * L, 3)}
+    if not result["skipped"]:
+        del result["skipped"]
+    return result

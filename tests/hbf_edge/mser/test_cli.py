@@ -1,0 +1,126 @@
+"""MSER as a registered family: train, evaluate and profile through the CLI, its model directory,
+and one-line errors on bad input."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from hbf_edge.cli import main
+from hbf_edge.families import CORE
+from hbf_edge.families.mser.gd import GdSteps, dft_alignment, gd
+from hbf_edge.families.mser.ser import ser_semi_analytic
+from hbf_edge.families.mser.system import MserSizes, mser_channels, noise_std
+
+TINY = ["--n-tx", "8", "--n-rf-tx", "2", "--users", "2", "--n-rx", "2", "--n-rf-rx", "1", "--streams", "1"]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("mser")
+    assert main(["channels", "mser", "--out", str(root / "ch"), "--count", "40", *TINY]) == 0
+    assert main(["train", "mser", "--out", str(root / "m"), "--channels", str(root / "ch" / "channels.npz"), "-I", "2",
+                 "--samples", "8", "--epochs", "2", "--batch-size", "10", "-q", *TINY]) == 0
+    return root
+
+
+def test_the_model_directory_round_trips(trained):
+    core = CORE.get("mser")
+    model, config = core.load(trained / "m")
+    assert config.family == "mser" and config.n_layers == 2 and config.spec.phase_bits is None
+    fc = config.family_config
+    assert fc["step_shape"] == "scalar" and fc["samples"] == 8 and fc["sizes"]["n_tx"] == 8
+    # the network's initial steps are start_scale (0.5) times the GD steps it was tuned from
+    assert fc["steps"]["mu_theta_f"] == pytest.approx(0.5 * fc["gd_steps"]["mu_theta_f"])
+    assert {k: tuple(v.shape) for k, v in model.state_dict().items()} == core.expected_arrays(config)
+    history = config.history
+    assert history[0]["epoch"] == 0 and len(history) == 3
+    assert config.training["kept_epoch"] == min(history, key=lambda r: r["val_loss"])["epoch"]
+    H = core.read_channels(trained / "ch" / "channels.npz", config)[:5]
+    out = core.torch_forward(model, H, snr_db=10.0)
+    assert out["F"].shape == (5, 8, 2) and np.allclose(np.abs(out["F"]), 1.0)
+    power = np.linalg.norm(out["F"] @ out["V"], axis=(1, 2)) ** 2
+    np.testing.assert_allclose(power, 1.0, rtol=1e-12)  # eq. (26)
+
+
+def test_evaluate_scores_every_design_with_the_exact_ser(trained, capsys):
+    out = trained / "eval"
+    assert main(["evaluate", str(trained / "m"), "--count", "6", "--snr", "5", "15", "--gd-iterations", "4",
+                 "--out", str(out), "-q"]) == 0
+    res = json.loads((out / "results.json").read_text())
+    assert res["schema"].startswith("hbf-edge/evaluation/") and res["family"] == "mser"
+    ser = res["metrics"]["ser"]
+    assert set(ser) == {"network", "gd_2", "gd_4", "alignment", "mmse_digital", "omp_mmse"}
+    assert all(len(v) == 2 and all(0 <= x <= 1 for x in v) for v in ser.values())
+    assert (out / "ser_vs_snr.png").stat().st_size > 0 and (out / "results.csv").is_file()
+    # the network row against an independent computation: torch forward, numpy exact SER
+    core = CORE.get("mser")
+    model, config = core.load(trained / "m")
+    H = core.draw_channels(config, 6, 2026)
+    d = core.torch_forward(model, H, snr_db=15.0)
+    want = float(np.mean(ser_semi_analytic(H, d["F"], d["V"], d["U"], d["W"], float(noise_std(15.0)))))
+    assert ser["network"][1] == pytest.approx(want, rel=1e-12)
+    assert res["percent_of_gd"]["gd_4 / network"][1] == pytest.approx(100 * ser["gd_4"][1] / ser["network"][1], abs=0.01)
+    assert "gd_4 / network" in capsys.readouterr().out
+
+
+def test_profile_times_each_layer_and_counts_its_operations(trained, capsys):
+    out = trained / "prof"
+    assert main(["profile", str(trained / "m"), "--batches", "1", "2", "--repeat", "1", "--backends", "torch_eager",
+                 "--out", str(out), "-q"]) == 0
+    res = json.loads((out / "profile.json").read_text())
+    row = res["measured"]["2"]["torch_eager"]
+    assert len(row["layers_us_per_channel"]) == 2 and row["whole_us_per_channel"] > 0
+    assert res["ops_per_layer"]["complex_macs"] > 0 and res["target"]["layer"]["us"] > 0
+    assert "Gaussian-weight lookups" in capsys.readouterr().out
+
+
+def test_steps_scale_with_the_noise():
+    """GdSteps: given at 15 dB, multiplied by sigma / sigma_15 elsewhere; absolute when
+    snr_ref_db is None (the paper's literal form)."""
+    sizes = MserSizes(n_tx=8, n_rf_tx=2, n_users=2, n_rx=2, n_rf_rx=1, n_streams=1)
+    H = mser_channels(3, sizes, seed=5)
+    rel = GdSteps(mu_p=1e-3, mu_w=1e-2, mu_theta_u=1e-2, mu_theta_f=1e-2)
+    sigma = float(noise_std(25.0))
+    f = sigma / float(noise_std(15.0))
+    assert rel.factor(float(noise_std(15.0))) == pytest.approx(1.0)
+    absolute = GdSteps(mu_p=1e-3 * f, mu_w=1e-2 * f, mu_theta_u=1e-2 * f, mu_theta_f=1e-2 * f, snr_ref_db=None)
+    a = gd(H, sizes, sigma, 3, rel, 8, seed=1)
+    b = gd(H, sizes, sigma, 3, absolute, 8, seed=1)
+    for x, y in zip(a, b):
+        np.testing.assert_allclose(x, y, rtol=1e-12, atol=1e-14)
+    assert absolute.factor(sigma) == 1.0 and torch.is_tensor(rel.factor(torch.ones(2)))
+
+
+def test_bad_input_is_one_line_and_exit_2(trained, tmp_path, capsys):
+    H = mser_channels(8, MserSizes(n_tx=8, n_rf_tx=2, n_users=2, n_rx=2, n_rf_rx=1, n_streams=1), seed=1)
+    nan = H.copy()
+    nan[0, 0, 0, 0] = np.nan
+    np.save(tmp_path / "nan.npy", nan)
+    np.save(tmp_path / "users.npy", np.concatenate([H, H[:, :1]], axis=1))  # 3 users
+    np.save(tmp_path / "antennas.npy", H[..., :4])
+    cases = [
+        (["evaluate", str(trained / "m"), "--channels", str(tmp_path / "nan.npy")], "NaN"),
+        (["evaluate", str(trained / "m"), "--channels", str(tmp_path / "users.npy")], "K=3"),
+        (["evaluate", str(trained / "m"), "--channels", str(tmp_path / "antennas.npy")], "N_t=4"),
+        (["train", "mser", "--out", str(tmp_path / "x"), "--streams", "3"], "R_r >= D_k"),
+        (["train", "mser", "--out", str(tmp_path / "x"), "--channels", str(tmp_path / "nan.npy"), *TINY], "NaN"),
+        (["train", "mser", "--out", str(tmp_path / "x"), "--offsets"], "--step-shape matrix"),
+        (["quantize", str(trained / "m"), "--out", str(tmp_path / "q")], "not available for mser"),
+    ]
+    for argv, needle in cases:
+        capsys.readouterr()
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and needle in err[0], (argv, err)
+    assert not (tmp_path / "x").exists()
+
+
+def test_tiny_settings_train():
+    tiny = CORE.get("mser").spec.tiny()
+    assert dataclasses.replace(tiny, out=tiny.out).sizes().n_total_streams == 2
+    assert dft_alignment(mser_channels(2, tiny.sizes(), seed=0), tiny.sizes()).F.shape == (2, 8, 2)
