@@ -10,6 +10,7 @@ wrappers that check dtype, shape, contiguity and finiteness and allocate the out
 * :mod:`kernels.upganet.hardware` -- its bit-accurate fixed-point hardware mode;
 * :mod:`kernels.deepfp.forward` -- DeepFP (``deepfp.txt``), float64, step DNNs included;
 * :mod:`kernels.deepfp.hardware` -- its hardware mode: integer step DNNs, fixed-point V;
+* :mod:`kernels.mser.forward` -- the MSER network (``mser_unfolding_hbf.txt``), float64;
 * :mod:`kernels._core.tables` -- the code -> (cos, sin) table and format rows from the hardware spec.
 
 Importing the package is light: numba is imported (and kernels compiled or loaded from the
@@ -28,6 +29,7 @@ REGISTRY = Registry("kernels", {
     "upga": "hbf_edge.kernels.upga.stage:KERNELS",
     "upganet": "hbf_edge.kernels.upganet.stage:KERNELS",
     "deepfp": "hbf_edge.kernels.deepfp.stage:KERNELS",
+    "mser": "hbf_edge.kernels.mser.stage:KERNELS",
 })
 
 _PUBLIC = {
@@ -58,6 +60,9 @@ _PUBLIC = {
     "deepfp_forward_hw": "deepfp.hardware",
     "int_dnn": "deepfp.hardware",
     "DEEPFP_COUNTER_SITES": "deepfp.hardware",
+    "MserModel": "mser.forward",
+    "load_mser": "mser.forward",
+    "mser_forward": "mser.forward",
     "phase_lut": "_core.tables",
     "format_table": "_core.tables",
 }

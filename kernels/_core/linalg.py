@@ -84,3 +84,35 @@ def matmul(ar, ai, br, bi, outr, outi):  # pragma: no cover - compiled
             for t in range(r):
                 outr[i, j] += ar[i, t] * br[t, j] - ai[i, t] * bi[t, j]
                 outi[i, j] += ar[i, t] * bi[t, j] + ai[i, t] * br[t, j]
+
+
+@njit(cache=True)
+def mm_ah(ar, ai, br, bi, outr, outi, zero):  # pragma: no cover - compiled
+    """``out = A^H B`` for A [R, P], B [R, Q]."""
+    R, P = ar.shape
+    Q = br.shape[1]
+    for p in range(P):
+        for q in range(Q):
+            sr = zero
+            si = zero
+            for r in range(R):
+                sr += ar[r, p] * br[r, q] + ai[r, p] * bi[r, q]
+                si += ar[r, p] * bi[r, q] - ai[r, p] * br[r, q]
+            outr[p, q] = sr
+            outi[p, q] = si
+
+
+@njit(cache=True)
+def mm_bh(ar, ai, br, bi, outr, outi, zero):  # pragma: no cover - compiled
+    """``out = A B^H`` for A [P, R], B [Q, R]."""
+    P, R = ar.shape
+    Q = br.shape[0]
+    for p in range(P):
+        for q in range(Q):
+            sr = zero
+            si = zero
+            for r in range(R):
+                sr += ar[p, r] * br[q, r] + ai[p, r] * bi[q, r]
+                si += ai[p, r] * br[q, r] - ar[p, r] * bi[q, r]
+            outr[p, q] = sr
+            outi[p, q] = si

@@ -20,42 +20,10 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from hbf_edge.kernels._core.linalg import cinv, matmul
+from hbf_edge.kernels._core.linalg import cinv, matmul, mm_ah, mm_bh
 from hbf_edge.kernels.upga._float import rate_weights_from_e
 
 XI = 1.0 / math.log(2.0)
-
-
-@njit(cache=True)
-def mm_ah(ar, ai, br, bi, outr, outi, zero):  # pragma: no cover - compiled
-    """``out = A^H B`` for A [R, P], B [R, Q]."""
-    R, P = ar.shape
-    Q = br.shape[1]
-    for p in range(P):
-        for q in range(Q):
-            sr = zero
-            si = zero
-            for r in range(R):
-                sr += ar[r, p] * br[r, q] + ai[r, p] * bi[r, q]
-                si += ar[r, p] * bi[r, q] - ai[r, p] * br[r, q]
-            outr[p, q] = sr
-            outi[p, q] = si
-
-
-@njit(cache=True)
-def mm_bh(ar, ai, br, bi, outr, outi, zero):  # pragma: no cover - compiled
-    """``out = A B^H`` for A [P, R], B [Q, R]."""
-    P, R = ar.shape
-    Q = br.shape[0]
-    for p in range(P):
-        for q in range(Q):
-            sr = zero
-            si = zero
-            for r in range(R):
-                sr += ar[p, r] * br[q, r] + ai[p, r] * bi[q, r]
-                si += ai[p, r] * br[q, r] - ar[p, r] * bi[q, r]
-            outr[p, q] = sr
-            outi[p, q] = si
 
 
 @njit(cache=True)

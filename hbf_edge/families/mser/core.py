@@ -237,8 +237,10 @@ class MserCore:
                 say: Say = log_say) -> dict[str, Any]:
         from hbf_edge.families.mser.profile import MSER_BACKENDS, profile_mser
 
+        from hbf_edge.kernels import REGISTRY
+
         model, config = (extra.get("load_torch") or self.load)(s.model_dir)
-        kernels = extra.get("kernels")
+        kernels = REGISTRY.get(self.spec.name) if REGISTRY.has(self.spec.name) else None
         backends = tuple(s.backends) if s.backends else tuple(b for b in MSER_BACKENDS
                                                              if b != "numba_float64" or kernels is not None)
         batches = tuple(s.batches) if s.batches else self.default_batches

@@ -70,11 +70,13 @@ def test_evaluate_scores_every_design_with_the_exact_ser(trained, capsys):
 
 def test_profile_times_each_layer_and_counts_its_operations(trained, capsys):
     out = trained / "prof"
-    assert main(["profile", str(trained / "m"), "--batches", "1", "2", "--repeat", "1", "--backends", "torch_eager",
-                 "--out", str(out), "-q"]) == 0
+    assert main(["profile", str(trained / "m"), "--batches", "1", "2", "--repeat", "1", "--out", str(out), "-q"]) == 0
     res = json.loads((out / "profile.json").read_text())
-    row = res["measured"]["2"]["torch_eager"]
-    assert len(row["layers_us_per_channel"]) == 2 and row["whole_us_per_channel"] > 0
+    assert set(res["measured"]["2"]) == {"torch_eager", "numba_float64"}  # the defaults: every backend
+    for row in res["measured"]["2"].values():
+        assert len(row["layers_us_per_channel"]) == 2 and row["whole_us_per_channel"] > 0
+    assert main(["profile", str(trained / "m"), "--batches", "1", "--repeat", "1", "--backends", "onnxruntime",
+                 "--out", str(out)]) == 2
     assert res["ops_per_layer"]["complex_macs"] > 0 and res["target"]["layer"]["us"] > 0
     assert "Gaussian-weight lookups" in capsys.readouterr().out
 
@@ -124,3 +126,73 @@ def test_tiny_settings_train():
     tiny = CORE.get("mser").spec.tiny()
     assert dataclasses.replace(tiny, out=tiny.out).sizes().n_total_streams == 2
     assert dft_alignment(mser_channels(2, tiny.sizes(), seed=0), tiny.sizes()).F.shape == (2, 8, 2)
+
+
+@pytest.mark.parametrize("shape", ["scalar", "matrix"])
+def test_the_float_kernel_equals_the_torch_network(shape, tmp_path):
+    """kernels.mser against torch, on a network whose parameters are all moved off their
+    initial values (steps, offsets, widths), at two SNRs and for a layer range."""
+    from hbf_edge.kernels import REGISTRY
+    from hbf_edge.kernels.mser.forward import SERIAL_BELOW, mser_forward
+    from hbf_edge.families.mser.model import MserNet
+    from hbf_edge.hw.spec import HardwareSpec
+    from hbf_edge.modeldir import save_model
+    from hbf_edge.modelfiles import ModelConfig
+
+    sizes = MserSizes(n_tx=8, n_rf_tx=4, n_users=2, n_rx=4, n_rf_rx=2, n_streams=2)
+    steps = GdSteps(mu_p=1e-3, mu_w=1e-2, mu_theta_u=1e-2, mu_theta_f=5e-2)
+    net = MserNet(sizes, 3, steps, n_samples=16, seed=4, step_shape=shape, offsets=shape == "matrix")
+    gen = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(0.1 * torch.randn(p.shape, generator=gen, dtype=p.dtype))
+    section = {"sizes": {k: getattr(sizes, k) for k in ("n_tx", "n_rf_tx", "n_users", "n_rx", "n_rf_rx", "n_streams",
+                                                         "constellation")},
+               "steps": dataclasses.asdict(steps), "gd_steps": dataclasses.asdict(steps), "samples": 16,
+               "step_shape": shape, "offsets": shape == "matrix", "symbol_seed": 4}
+    config = ModelConfig("mser", HardwareSpec(n_antennas=8, n_rf=4, n_users=2, phase_bits=None), 3, 1,
+                         family_config=section)
+    save_model(net, config, tmp_path / "m")
+    core, kernels = CORE.get("mser"), REGISTRY.get("mser")
+    model, _ = core.load(tmp_path / "m")
+    km = kernels.load(tmp_path / "m")
+    for batch in (1, SERIAL_BELOW + 3):  # the serial and the parallel driver
+        H = mser_channels(batch, sizes, seed=batch)
+        for snr in (5.0, 25.0):
+            want = core.torch_forward(model, H, snr_db=snr)
+            got = kernels.forward(km, H, snr_db=snr)
+            for name in "FVUW":
+                np.testing.assert_allclose(got[name], want[name], rtol=0, atol=1e-12)
+    # a layer range from a given design equals torch's layers from it
+    H = mser_channels(2, sizes, seed=9)
+    sigma = float(noise_std(10.0))
+    start = dft_alignment(H, sizes)
+    with torch.no_grad():
+        d = [torch.from_numpy(x) for x in start]
+        s = torch.full((2,), sigma, dtype=torch.float64)
+        d = model.layer(1, torch.from_numpy(H), model.layer(0, torch.from_numpy(H), d, s), s)
+    mid = mser_forward(H, start, sigma, km, (0, 2))
+    for a, b in zip(mid, d):
+        np.testing.assert_allclose(a, b.numpy(), rtol=0, atol=1e-12)
+
+
+def test_the_kernel_refuses_bad_arrays(trained):
+    from hbf_edge.errors import ConfigError, InvalidChannelError, ShapeError
+    from hbf_edge.kernels.mser.forward import load_mser, mser_forward
+
+    km = load_mser(trained / "m")
+    sizes = MserSizes(n_tx=8, n_rf_tx=2, n_users=2, n_rx=2, n_rf_rx=1, n_streams=1)
+    H = mser_channels(2, sizes, seed=1)
+    start = dft_alignment(H, sizes)
+    with pytest.raises(ShapeError):
+        mser_forward(H[:, :1], start, 0.1, km)
+    with pytest.raises(ShapeError):
+        mser_forward(H, (start[0][:, :4], *start[1:]), 0.1, km)
+    bad = H.copy()
+    bad[0, 0, 0, 0] = np.inf
+    with pytest.raises(InvalidChannelError):
+        mser_forward(bad, start, 0.1, km)
+    with pytest.raises(ConfigError):
+        mser_forward(H, start, 0.0, km)
+    with pytest.raises(ConfigError):
+        mser_forward(H, start, 0.1, km, (1, 5))

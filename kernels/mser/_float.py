@@ -1,0 +1,281 @@
+"""Private Numba kernel of the MSER network (eq. 27-30 and 26) in real arithmetic, float64.
+
+Mirrors :class:`hbf_edge.families.mser.model.MserNet` operation for operation, per channel, in
+the layout ``H [K, N_r, N_t]``, ``F [N_t, R_t]``, ``V [R_t, D]``, ``U [K, R_r, N_r]``,
+``W [K, R_r, D_k]``.  For a width ``rho`` and user k (spec 2.1, ``A = F V``)::
+
+    E_k = W_k^H (U_k H_k) A        [D_k, D]      Y_k = E_k S      [D_k, J]
+    Beta_k = e^{-(Re Y)^2 / 2 rho^2} o Re S_k + j e^{-(Im Y)^2 / 2 rho^2} o Im S_k
+    M_k = c Beta_k S^H             [D_k, D]      c = 1 / (J sqrt(2 pi) rho)
+
+    grad_V (user k's columns, width rho_Pk for every user's samples) = -F^H sum_k' B_k' M_k'
+    grad_W_k = -(U_k H_k A) M_k^H,  grad_U_k = -W_k M_k A^H H_k^H,  grad_F = -(sum_k B_k M_k) V^H
+    with B_k = (U_k H_k)^H W_k  [N_t, D_k];  d/dtheta = Im(conj(X) o grad_X)
+
+The steps arrive premultiplied (``mu o a``, expanded to full matrices), the offsets as
+``mu o O`` (zero without offsets), the widths relative to the noise; the step factor ``g`` of
+each channel is ``sigma / sigma_ref`` (:class:`hbf_edge.families.mser.gd.GdSteps`).  The last
+layer's theta_F row holds the plain step (25) and the width ``kappa / sqrt 2``.  Workspaces are
+allocated once per channel, never inside the layer loop; ``prange`` over the batch.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+from hbf_edge.kernels._core.linalg import matmul, mm_ah, mm_bh
+
+_C0 = 1.0 / math.sqrt(2.0 * math.pi)
+# reductions over the symbol samples may be reassociated (vectorised); results equal torch to ~1e-15
+FM = {"reassoc", "nsz"}
+
+
+@njit(cache=True)
+def _uh(ur, ui, hr, hi, k, out_r, out_i):  # pragma: no cover - compiled
+    """``U_k H_k`` [R_r, N_t]."""
+    matmul(ur[k], ui[k], hr[k], hi[k], out_r, out_i)
+
+
+@njit(cache=True, fastmath=FM)
+def _outputs(er, ei, sr, si, yr, yi):  # pragma: no cover - compiled
+    """``Y = E S`` [D_k, J] (the sample loop innermost, so it vectorises)."""
+    dk, D = er.shape
+    J = sr.shape[1]
+    for i in range(dk):
+        for j in range(J):
+            yr[i, j] = 0.0
+            yi[i, j] = 0.0
+        for d in range(D):
+            a, b = er[i, d], ei[i, d]
+            for j in range(J):
+                yr[i, j] += a * sr[d, j] - b * si[d, j]
+                yi[i, j] += a * si[d, j] + b * sr[d, j]
+
+
+@njit(cache=True, fastmath=FM)
+def _weights(yr, yi, sr, si, k, rho, lo, hi, mr, mi, tr, ti):  # pragma: no cover - compiled
+    """Columns ``lo .. hi - 1`` of ``M = c Beta(rho) S^H`` [D_k, D] from ``Y`` [D_k, J] (module
+    notes); ``t`` [D_k, J] scratch for Beta."""
+    dk, J = yr.shape
+    inv2 = 1.0 / (2.0 * rho * rho)
+    for i in range(dk):
+        for j in range(J):
+            tr[i, j] = math.exp(-yr[i, j] * yr[i, j] * inv2) * sr[k * dk + i, j]
+            ti[i, j] = math.exp(-yi[i, j] * yi[i, j] * inv2) * si[k * dk + i, j]
+    c = _C0 / (J * rho)
+    for i in range(dk):
+        for d in range(lo, hi):
+            pr = 0.0
+            pi = 0.0
+            for j in range(J):  # Beta conj(S)
+                pr += tr[i, j] * sr[d, j] + ti[i, j] * si[d, j]
+                pi += ti[i, j] * sr[d, j] - tr[i, j] * si[d, j]
+            mr[i, d] = c * pr
+            mi[i, d] = c * pi
+
+
+@njit(cache=True)
+def _effective(uhr, uhi, ar, ai, wr, wi, k, gr, gi, er, ei):  # pragma: no cover - compiled
+    """``G_k = (U_k H_k) A`` [R_r, D] and ``E_k = W_k^H G_k`` [D_k, D]."""
+    matmul(uhr[k], uhi[k], ar, ai, gr[k], gi[k])
+    mm_ah(wr[k], wi[k], gr[k], gi[k], er[k], ei[k], 0.0)
+
+
+@njit(cache=True)
+def _normalise(ur, ui, wr, wi, k):  # pragma: no cover - compiled
+    """``w_ik <- w_ik / ||U_k^H w_ik||``."""
+    Rr, Nr = ur.shape[1], ur.shape[2]
+    Dk = wr.shape[2]
+    for i in range(Dk):
+        s = 0.0
+        for n in range(Nr):
+            pr = 0.0
+            pi = 0.0
+            for r in range(Rr):
+                pr += ur[k, r, n] * wr[k, r, i] + ui[k, r, n] * wi[k, r, i]
+                pi += ur[k, r, n] * wi[k, r, i] - ui[k, r, n] * wr[k, r, i]
+            s += pr * pr + pi * pi
+        inv = 1.0 / math.sqrt(s)
+        for r in range(Rr):
+            wr[k, r, i] *= inv
+            wi[k, r, i] *= inv
+
+
+@njit(cache=True)
+def _phase_step(xr, xi, grad_r, grad_i, off):  # pragma: no cover - compiled
+    """``theta <- angle(X) - Im(conj(X) o grad) + off``; ``X <- e^{j theta}`` (2-D; ``grad``
+    arrives multiplied by its real step)."""
+    P, Q = xr.shape
+    for p in range(P):
+        for q in range(Q):
+            d = xr[p, q] * grad_i[p, q] - xi[p, q] * grad_r[p, q]
+            theta = math.atan2(xi[p, q], xr[p, q]) - d + off[p, q]
+            xr[p, q] = math.cos(theta)
+            xi[p, q] = math.sin(theta)
+
+
+@njit(cache=True)
+def _channel(H_r, H_i, F_r, F_i, V_r, V_i, U_r, U_i, W_r, W_i, s, gb, ap_r, ap_i, aw_r, aw_i, au, af, op_r, op_i,
+             ow_r, ow_i, ou, of_, widths, widths_f, sym_r, sym_i, power, lo, hi_layer):  # pragma: no cover
+    """Layers ``lo .. hi_layer - 1`` of one channel, in place on ``F, V, U, W``."""
+    K, Nr, Nt = H_r.shape
+    Rt, D = V_r.shape
+    Rr, Dk = W_r.shape[1], W_r.shape[2]
+    J = sym_r.shape[2]
+    ar = np.empty((Nt, D))
+    ai = np.empty((Nt, D))
+    uhr = np.empty((K, Rr, Nt))
+    uhi = np.empty((K, Rr, Nt))
+    gr = np.empty((K, Rr, D))
+    gi = np.empty((K, Rr, D))
+    er = np.empty((K, Dk, D))
+    ei = np.empty((K, Dk, D))
+    br = np.empty((K, Nt, Dk))
+    bi = np.empty((K, Nt, Dk))
+    mr = np.empty((Dk, D))
+    mi = np.empty((Dk, D))
+    yr = np.empty((K, Dk, J))
+    yi = np.empty((K, Dk, J))
+    tbr = np.empty((Dk, J))
+    tbi = np.empty((Dk, J))
+    zr = np.empty((Nt, D))
+    zi = np.empty((Nt, D))
+    gvr = np.empty((Rt, D))
+    gvi = np.empty((Rt, D))
+    gwr = np.empty((Rr, Dk))
+    gwi = np.empty((Rr, Dk))
+    tr = np.empty((Dk, Nt))
+    ti = np.empty((Dk, Nt))
+    t2r = np.empty((Dk, Nr))
+    t2i = np.empty((Dk, Nr))
+    gur = np.empty((Rr, Nr))
+    gui = np.empty((Rr, Nr))
+    gfr = np.empty((Nt, Rt))
+    gfi = np.empty((Nt, Rt))
+    for k in range(K):
+        _uh(U_r, U_i, H_r, H_i, k, uhr[k], uhi[k])
+    for layer in range(lo, hi_layer):
+        S_r, S_i = sym_r[layer], sym_i[layer]
+        # (27): V, user k's columns with user k's width over every user's samples
+        matmul(F_r, F_i, V_r, V_i, ar, ai)
+        for k in range(K):
+            _effective(uhr, uhi, ar, ai, W_r, W_i, k, gr, gi, er, ei)
+            mm_ah(uhr[k], uhi[k], W_r[k], W_i[k], br[k], bi[k], 0.0)
+            _outputs(er[k], ei[k], S_r, S_i, yr[k], yi[k])
+        for k in range(K):
+            for n in range(Nt):
+                for d in range(D):
+                    zr[n, d] = 0.0
+                    zi[n, d] = 0.0
+            for kk in range(K):  # only user k's columns of M are needed
+                _weights(yr[kk], yi[kk], S_r, S_i, kk, widths[layer, 0, k] * s, k * Dk, (k + 1) * Dk, mr, mi,
+                         tbr, tbi)
+                for n in range(Nt):
+                    for i in range(Dk):
+                        for d in range(k * Dk, (k + 1) * Dk):
+                            zr[n, d] += br[kk, n, i] * mr[i, d] - bi[kk, n, i] * mi[i, d]
+                            zi[n, d] += br[kk, n, i] * mi[i, d] + bi[kk, n, i] * mr[i, d]
+            for r in range(Rt):
+                for d in range(k * Dk, (k + 1) * Dk):
+                    sr_ = 0.0
+                    si_ = 0.0
+                    for n in range(Nt):
+                        sr_ += F_r[n, r] * zr[n, d] + F_i[n, r] * zi[n, d]
+                        si_ += F_r[n, r] * zi[n, d] - F_i[n, r] * zr[n, d]
+                    gvr[r, d] = -sr_
+                    gvi[r, d] = -si_
+        for r in range(Rt):
+            for d in range(D):
+                pr = ap_r[layer, r, d] * gvr[r, d] - ap_i[layer, r, d] * gvi[r, d]
+                pi = ap_r[layer, r, d] * gvi[r, d] + ap_i[layer, r, d] * gvr[r, d]
+                V_r[r, d] = V_r[r, d] - gb * pr + op_r[layer, r, d]
+                V_i[r, d] = V_i[r, d] - gb * pi + op_i[layer, r, d]
+        # (28): W_k with width rho_Wk, then the combiner normalisation
+        matmul(F_r, F_i, V_r, V_i, ar, ai)
+        for k in range(K):
+            _effective(uhr, uhi, ar, ai, W_r, W_i, k, gr, gi, er, ei)
+            _outputs(er[k], ei[k], S_r, S_i, yr[k], yi[k])
+            _weights(yr[k], yi[k], S_r, S_i, k, widths[layer, 1, k] * s, 0, D, mr, mi, tbr, tbi)
+            mm_bh(gr[k], gi[k], mr, mi, gwr, gwi, 0.0)
+            for r in range(Rr):
+                for i in range(Dk):
+                    # grad_W = -G M^H, so W - g (a o grad) = W + g (a o G M^H)
+                    pr = aw_r[layer, k, r, i] * gwr[r, i] - aw_i[layer, k, r, i] * gwi[r, i]
+                    pi = aw_r[layer, k, r, i] * gwi[r, i] + aw_i[layer, k, r, i] * gwr[r, i]
+                    W_r[k, r, i] = W_r[k, r, i] + gb * pr + ow_r[layer, k, r, i]
+                    W_i[k, r, i] = W_i[k, r, i] + gb * pi + ow_i[layer, k, r, i]
+            _normalise(U_r, U_i, W_r, W_i, k)
+        # (29): theta_Uk with width rho_thetaUk, then U_k H_k and the normalisation again
+        for k in range(K):
+            mm_ah(W_r[k], W_i[k], gr[k], gi[k], er[k], ei[k], 0.0)
+            _outputs(er[k], ei[k], S_r, S_i, yr[k], yi[k])
+            _weights(yr[k], yi[k], S_r, S_i, k, widths[layer, 2, k] * s, 0, D, mr, mi, tbr, tbi)
+            mm_bh(mr, mi, ar, ai, tr, ti, 0.0)
+            mm_bh(tr, ti, H_r[k], H_i[k], t2r, t2i, 0.0)
+            matmul(W_r[k], W_i[k], t2r, t2i, gur, gui)
+            for r in range(Rr):
+                for n in range(Nr):
+                    gur[r, n] = -gur[r, n]
+                    gui[r, n] = -gui[r, n]
+                    t = gb * au[layer, k, r, n]
+                    gur[r, n] *= t
+                    gui[r, n] *= t
+            _phase_step(U_r[k], U_i[k], gur, gui, ou[layer, k])
+            _normalise(U_r, U_i, W_r, W_i, k)
+            _uh(U_r, U_i, H_r, H_i, k, uhr[k], uhi[k])
+        # (30) (or the plain step (25) in the last layer): theta_F with one width for all users
+        for n in range(Nt):
+            for d in range(D):
+                zr[n, d] = 0.0
+                zi[n, d] = 0.0
+        for k in range(K):
+            _effective(uhr, uhi, ar, ai, W_r, W_i, k, gr, gi, er, ei)
+            mm_ah(uhr[k], uhi[k], W_r[k], W_i[k], br[k], bi[k], 0.0)
+            _outputs(er[k], ei[k], S_r, S_i, yr[k], yi[k])
+            _weights(yr[k], yi[k], S_r, S_i, k, widths_f[layer] * s, 0, D, mr, mi, tbr, tbi)
+            for n in range(Nt):
+                for i in range(Dk):
+                    for d in range(D):
+                        zr[n, d] += br[k, n, i] * mr[i, d] - bi[k, n, i] * mi[i, d]
+                        zi[n, d] += br[k, n, i] * mi[i, d] + bi[k, n, i] * mr[i, d]
+        mm_bh(zr, zi, V_r, V_i, gfr, gfi, 0.0)
+        for n in range(Nt):
+            for r in range(Rt):
+                t = -gb * af[layer, n, r]
+                gfr[n, r] *= t
+                gfi[n, r] *= t
+        _phase_step(F_r, F_i, gfr, gfi, of_[layer])
+        # (26): V <- sqrt(P) V / ||F V||_F
+        matmul(F_r, F_i, V_r, V_i, ar, ai)
+        nrm = 0.0
+        for n in range(Nt):
+            for d in range(D):
+                nrm += ar[n, d] * ar[n, d] + ai[n, d] * ai[n, d]
+        scale = math.sqrt(power / nrm)
+        for r in range(Rt):
+            for d in range(D):
+                V_r[r, d] *= scale
+                V_i[r, d] *= scale
+
+
+@njit(cache=True)
+def layers_serial(hr, hi, fr, fi, vr, vi, ur, ui, wr, wi, sigma, g, ap_r, ap_i, aw_r, aw_i, au, af, op_r, op_i, ow_r,
+                  ow_i, ou, of_, widths, widths_f, sym_r, sym_i, power, lo, hi_layer):  # pragma: no cover - compiled
+    """Layers ``lo .. hi_layer - 1`` of every channel, one after the other (small batches)."""
+    for b in range(hr.shape[0]):
+        _channel(hr[b], hi[b], fr[b], fi[b], vr[b], vi[b], ur[b], ui[b], wr[b], wi[b], sigma[b], g[b], ap_r, ap_i,
+                 aw_r, aw_i, au, af, op_r, op_i, ow_r, ow_i, ou, of_, widths, widths_f, sym_r, sym_i, power, lo,
+                 hi_layer)
+
+
+@njit(cache=True, parallel=True)
+def layers_parallel(hr, hi, fr, fi, vr, vi, ur, ui, wr, wi, sigma, g, ap_r, ap_i, aw_r, aw_i, au, af, op_r, op_i, ow_r,
+                    ow_i, ou, of_, widths, widths_f, sym_r, sym_i, power, lo, hi_layer):  # pragma: no cover - compiled
+    """The same, ``prange`` over the batch."""
+    for b in prange(hr.shape[0]):
+        _channel(hr[b], hi[b], fr[b], fi[b], vr[b], vi[b], ur[b], ui[b], wr[b], wi[b], sigma[b], g[b], ap_r, ap_i,
+                 aw_r, aw_i, au, af, op_r, op_i, ow_r, ow_i, ou, of_, widths, widths_f, sym_r, sym_i, power, lo,
+                 hi_layer)

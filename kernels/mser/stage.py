@@ -1,0 +1,50 @@
+"""The kernel stage of MSER: the float kernel on a model directory (no hardware datapath yet)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hbf_edge.errors import ConfigError
+from hbf_edge.kernels.mser.forward import MserModel, MserSession, load_mser, mser_forward
+
+__all__ = ["KERNELS", "MserKernels"]
+
+
+def _sizes(model: MserModel) -> Any:
+    from hbf_edge.families.mser.system import MserSizes
+
+    Nt, Rt, K, Nr, Rr, Dk = model.sizes
+    return MserSizes(n_tx=Nt, n_rf_tx=Rt, n_users=K, n_rx=Nr, n_rf_rx=Rr, n_streams=Dk)
+
+
+class MserKernels:
+    """:class:`~hbf_edge.families._protocol.KernelStage` of MSER (``snr_db``: the noise of the design)."""
+
+    def load(self, model_dir: Path) -> MserModel:
+        return load_mser(model_dir)
+
+    def start(self, model: MserModel, H: np.ndarray) -> tuple[np.ndarray, ...]:
+        """The DFT alignment start (spec 2.4) of channels ``H``."""
+        from hbf_edge.families.mser.gd import dft_alignment
+
+        return tuple(dft_alignment(H, _sizes(model)))
+
+    def session(self, model: MserModel, H: np.ndarray, design: tuple[np.ndarray, ...], sigma: float) -> MserSession:
+        """Checked inputs for repeated runs of the compiled layers from ``design`` (the profiler)."""
+        return MserSession(model, H, design, sigma)
+
+    def forward(self, model: MserModel, H: np.ndarray, snr_db: float = 15.0) -> dict[str, np.ndarray]:
+        """Float64 kernel from the DFT alignment: ``F, V, U, W`` complex128."""
+        from hbf_edge.families.mser.system import noise_std
+
+        H = np.ascontiguousarray(H, dtype=np.complex128)
+        return dict(zip("FVUW", mser_forward(H, self.start(model, H), float(noise_std(snr_db)), model)))
+
+    def forward_hw(self, model_dir: Path, H: np.ndarray, snr_db: float = 15.0) -> dict[str, Any]:
+        raise ConfigError("the MSER family has no fixed-point hardware datapath yet")
+
+
+KERNELS = MserKernels()
