@@ -16,7 +16,7 @@ import numpy as np
 from hbf_edge.errors import ConfigError, ShapeError
 from hbf_edge.kernels._core import checks as _checks
 
-__all__ = ["MserModel", "MserSession", "load_mser", "mser_forward", "pack_mser", "SERIAL_BELOW"]
+__all__ = ["MserModel", "MserSession", "gd_model", "load_mser", "mser_forward", "pack_mser", "SERIAL_BELOW"]
 
 # batches smaller than this run without a parallel region (its start-up costs more than one
 # channel's layers)
@@ -81,6 +81,24 @@ def pack_mser(arrays: dict, family_config: dict, n_layers: int) -> MserModel:
     sigma_ref = None if ref is None else math.sqrt(10.0 ** (-ref / 10.0))
     power = 1.0 / (1.0 if z.get("constellation", "qpsk") == "qpsk" else 10.0)
     return MserModel((Nt, Rt, K, Nr, Rr, Dk), L, packed, sigma_ref, power)
+
+
+def gd_model(sizes: tuple[int, ...], mu: tuple[float, float, float, float], kappa: float, sigma_ref: float | None,
+             symbols: np.ndarray, power: float = 1.0) -> MserModel:
+    """Algorithm 1 (eq. 22-26) as a network of ``T`` plain layers: every step the fixed ``mu``
+    (``mu_P, mu_W, mu_thetaU, mu_thetaF``), every width ``kappa / sqrt 2``, the symbols of
+    iteration t ``symbols[t]`` ([T, D, J] complex); no offsets."""
+    Nt, Rt, K, Nr, Rr, Dk = sizes
+    T, D = symbols.shape[0], K * Dk
+    r0 = kappa / math.sqrt(2.0)
+    zeros = np.zeros
+    packed = {"ap_r": np.full((T, Rt, D), mu[0]), "ap_i": zeros((T, Rt, D)), "aw_r": np.full((T, K, Rr, Dk), mu[1]),
+              "aw_i": zeros((T, K, Rr, Dk)), "au": np.full((T, K, Rr, Nr), mu[2]), "af": np.full((T, Nt, Rt), mu[3]),
+              "op_r": zeros((T, Rt, D)), "op_i": zeros((T, Rt, D)), "ow_r": zeros((T, K, Rr, Dk)),
+              "ow_i": zeros((T, K, Rr, Dk)), "ou": zeros((T, K, Rr, Nr)), "of_": zeros((T, Nt, Rt)),
+              "widths": np.full((T, 3, K), r0), "widths_f": np.full(T, r0),
+              "sym_r": np.ascontiguousarray(symbols.real), "sym_i": np.ascontiguousarray(symbols.imag)}
+    return MserModel(tuple(sizes), T, packed, sigma_ref, power)
 
 
 def load_mser(model_dir: str | os.PathLike) -> MserModel:

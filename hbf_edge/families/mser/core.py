@@ -217,8 +217,15 @@ class MserCore:
         sizes = self.sizes(config)
         H = (self.read_channels(s.channels, config) if s.channels is not None
              else self.draw_channels(config, s.count, s.seed))
+        from hbf_edge.kernels import REGISTRY
+
+        kernel = None
+        if REGISTRY.has(self.spec.name) and config.quantization is None:
+            stage = REGISTRY.get(self.spec.name)
+            kmodel = stage.load(s.model_dir)
+            kernel = lambda H_, snr: stage.forward(kmodel, H_, snr_db=snr)  # noqa: E731
         results = evaluate_mser(model, sizes, self.gd_steps(config), H, list(s.snr), s.gd_iterations, s.gd_starts,
-                                config.family_config["samples"], progress=not s.quiet)
+                                config.family_config["samples"], progress=not s.quiet, kernel=kernel)
         stamp(results, "evaluation", self.spec.name, s.model_dir)
         out = s.out if s.out is not None else s.model_dir / "eval"
         write_result(out / "results.json", results)

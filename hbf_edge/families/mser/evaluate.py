@@ -14,8 +14,9 @@ SER for Gaussian noise):
 * ``mmse_digital`` and ``omp_mmse`` -- the fully digital MMSE transceiver and its OMP hybrid
   (spec 3.2-3.3), the MMSE baselines of Fig. 8.
 
-CPU time per channel of the network (torch, float64) and of ``gd_<T>`` (numpy) on the same
-channels gives a ratio in the style of Table IV.  GD draws fresh symbols every iteration
+CPU time per channel of the network and of ``gd_<T>`` on the same channels, both in the
+compiled float kernel (:mod:`hbf_edge.kernels.mser`, the start included), gives a ratio in the
+style of Table IV.  GD draws fresh symbols every iteration
 (seeded); the network keeps its fixed per-layer sets.
 """
 
@@ -54,11 +55,12 @@ def _steps(s: GdSteps) -> dict[str, float]:
 
 
 def evaluate_mser(model: Any, sizes: MserSizes, gd_steps: GdSteps, H: np.ndarray, snrs: list[float],
-                  gd_iterations: int = 200, gd_starts: int = 1, n_samples: int = 64, progress: bool = True
-                  ) -> dict[str, Any]:
+                  gd_iterations: int = 200, gd_starts: int = 1, n_samples: int = 64, progress: bool = True,
+                  kernel: Any = None) -> dict[str, Any]:
     """SER per method and SNR (module notes): ``metrics.ser {method: [per SNR]}``, the long GD
     baseline's tuned steps, ``percent_of_gd`` (SER_GD-T / SER_network, the paper's "%") and the
-    CPU time per channel of the network and of GD-T."""
+    CPU time per channel of the network and of GD-T, both in the compiled kernel:
+    ``kernel(H, snr_db)`` runs the network's float kernel (None: the network is timed in torch)."""
     L = model.n_layers
     H_tune = mser_channels(TUNE_CHANNELS, sizes, seed=TUNE_SEED)
     t0 = time.perf_counter()
@@ -77,6 +79,9 @@ def evaluate_mser(model: Any, sizes: MserSizes, gd_steps: GdSteps, H: np.ndarray
 
         t0 = time.perf_counter()
         ser["network"].append(score(network_design(model, H, sizes, snr)))
+        if kernel is not None:
+            t0 = time.perf_counter()
+            kernel(H, snr)
         seconds["network"] += time.perf_counter() - t0
         ser[short].append(score(gd(H, sizes, sigma, L, gd_steps, n_samples, seed=GD_SEED)))
         t0 = time.perf_counter()
@@ -99,6 +104,7 @@ def evaluate_mser(model: Any, sizes: MserSizes, gd_steps: GdSteps, H: np.ndarray
                "steps_of_the_model": _steps(gd_steps), "tuned_on": f"{TUNE_CHANNELS} channels, seed {TUNE_SEED}",
                "tune_seconds": round(tune_s, 2), "accepted_moves": len(moves) - 1},
         "cpu_us_per_channel": {k: round(1e6 * v / n, 1) for k, v in seconds.items()},
+        "cpu_timed_in": "numba (the float kernels), init included" if kernel is not None else "torch (network), numba (GD)",
         "cpu_ratio_gd_over_network": round(seconds[long_] / max(seconds["network"], 1e-12), 1),
     }
 

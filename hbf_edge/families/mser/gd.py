@@ -173,23 +173,39 @@ def random_design(H: np.ndarray, sizes: MserSizes, rng: np.random.Generator, pow
 
 def gd(H: np.ndarray, sizes: MserSizes, sigma: float, iterations: int = 500, steps: GdSteps = DEFAULT_STEPS,
        n_samples: int = 128, seed: int = 0, start: Design | None = None, power: float = 1.0,
-       symbols: np.ndarray | None = None) -> Design:
+       symbols: np.ndarray | None = None, backend: str = "numba") -> Design:
     """Algorithm 1 (eq. 22-26) for ``iterations`` iterations from ``start`` (default: the DFT
     alignment), one alternating pass per iteration: P, W (normalised), theta_U (W normalised),
     theta_F, then (26).  ``sigma``: the noise std of the SNR designed for.  ``symbols``
     ``[iterations, D, J]``: the sample of each iteration (default: ``n_samples`` fresh ones
-    drawn with ``seed``)."""
+    drawn with ``seed``).  ``backend``: ``"numba"`` (the compiled layers of
+    :mod:`hbf_edge.kernels.mser`, default) or ``"numpy"`` (this module's reference loop; the
+    two agree to 1e-12, a test)."""
     if sizes.constellation != "qpsk":
         raise ConfigError("MSER gradient descent is implemented for QPSK (16-QAM's eq. 47-48 are not yet)")
     if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 0:
         raise ConfigError(f"iterations must be an integer >= 0, got {iterations!r}")
+    if backend not in ("numba", "numpy"):
+        raise ConfigError(f"backend must be numba or numpy, got {backend!r}")
     H = sizes.check_channels(H)
     d = dft_alignment(H, sizes, power) if start is None else start
+    if symbols is None:
+        rng = np.random.default_rng(seed)
+        symbols = np.stack([sample_symbol_vectors(sizes.n_total_streams, n_samples, rng) for _ in range(iterations)]
+                           ) if iterations else np.zeros((0, sizes.n_total_streams, n_samples), np.complex128)
+    if backend == "numba" and iterations:
+        from hbf_edge.kernels.mser.forward import gd_model, mser_forward
+
+        ref = None if steps.snr_ref_db is None else float(np.sqrt(10.0 ** (-steps.snr_ref_db / 10.0)))
+        model = gd_model((sizes.n_tx, sizes.n_rf_tx, sizes.n_users, sizes.n_rx, sizes.n_rf_rx, sizes.n_streams),
+                         (steps.mu_p, steps.mu_w, steps.mu_theta_u, steps.mu_theta_f), steps.kappa, ref,
+                         np.ascontiguousarray(symbols[:iterations], dtype=np.complex128),
+                         power / sizes.power_divisor)
+        return Design(*mser_forward(H, tuple(d), sigma, model))
     varrho = steps.kappa * sigma / np.sqrt(2.0)
     g = steps.factor(sigma)
-    rng = np.random.default_rng(seed)
     for t in range(iterations):
-        S = sample_symbol_vectors(sizes.n_total_streams, n_samples, rng) if symbols is None else symbols[t]
+        S = symbols[t]
         V = d.V - g * steps.mu_p * gradients(H, d, S, varrho)["V"]  # (22)
         d = d._replace(V=V)
         W = d.W - g * steps.mu_w * gradients(H, d, S, varrho)["W"]  # (23)

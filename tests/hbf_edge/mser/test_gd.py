@@ -78,6 +78,21 @@ def test_gradient_descent_lowers_the_ser_and_is_reproducible():
         gd(H, MserSizes(**{**SMALL.__dict__, "constellation": "16qam"}), sigma, iterations=1)
 
 
+@pytest.mark.parametrize("snr_ref_db", [15.0, None])
+def test_the_compiled_gradient_descent_equals_the_numpy_loop(snr_ref_db):
+    """gd(backend="numba") runs Algorithm 1 as plain layers of kernels.mser: the same iterates
+    as this module's numpy loop, with noise-scaled (20 dB, away from the reference) and with
+    absolute steps, from the alignment and from a random start."""
+    H = mser_channels(5, SMALL, seed=12)
+    sigma = float(noise_std(20.0))
+    steps = GdSteps(mu_p=1e-3, mu_w=1e-2, mu_theta_u=2e-2, mu_theta_f=5e-2, kappa=1.3, snr_ref_db=snr_ref_db)
+    for start in (None, random_design(H, SMALL, np.random.default_rng(3))):
+        a = gd(H, SMALL, sigma, iterations=7, steps=steps, n_samples=16, seed=2, start=start, backend="numba")
+        b = gd(H, SMALL, sigma, iterations=7, steps=steps, n_samples=16, seed=2, start=start, backend="numpy")
+        for x, y in zip(a, b):
+            np.testing.assert_allclose(x, y, rtol=0, atol=1e-11)
+
+
 @pytest.mark.parametrize("shape", ["scalar", "matrix"])
 def test_network_at_initialisation_is_gradient_descent(shape):
     """Spec 2.3: alpha = mu, O = 0, rho = varrho make the unfolded network L GD iterations with
@@ -91,7 +106,8 @@ def test_network_at_initialisation_is_gradient_descent(shape):
     start = dft_alignment(H, SMALL)
     with torch.no_grad():
         out = net(torch.from_numpy(H), [torch.from_numpy(x) for x in start], torch.full((3,), sigma, dtype=torch.float64))
-    ref = gd(H, SMALL, sigma, iterations=3, steps=steps, start=start, symbols=np.stack([net.symbol_set(i).numpy() for i in range(3)]))
+    ref = gd(H, SMALL, sigma, iterations=3, steps=steps, start=start,
+             symbols=np.stack([net.symbol_set(i).numpy() for i in range(3)]), backend="numpy")
     for a, b in zip(out, ref):
         np.testing.assert_allclose(a.numpy(), b, rtol=0, atol=1e-12)
 
