@@ -86,7 +86,8 @@ class MserTrain(TrainCommon, SizeSettings):
     gd_steps: list[float] | None = field(None, "GD steps mu_P mu_W mu_thetaU mu_thetaF at 15 dB (default: tuned "
                                                "for L iterations on the validation channels)", nargs=4,
                                          metavar=("MU_P", "MU_W", "MU_TU", "MU_TF"))
-    start_scale: float = field(0.5, "the network's initial steps: this times the GD steps (default 0.5)")
+    start_scale: float = field(1.0, "the network's initial steps: this times the GD steps (default 1: the network "
+                                    "starts as GD-L)")
 
     def validate(self) -> None:
         super().validate()
