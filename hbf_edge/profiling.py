@@ -24,6 +24,7 @@ analytic counts (:mod:`hbf_edge.complexity`) into cycles with a target descripti
 
 from __future__ import annotations
 
+import math
 import os
 import tomllib
 from pathlib import Path
@@ -35,12 +36,16 @@ from hbf_edge.bench import Timing
 from hbf_edge.complexity import OpCount, upga_ops
 from hbf_edge.errors import ConfigError
 
-__all__ = ["BACKENDS", "profile_model", "load_target", "resolve_target", "target_estimate", "format_profile", "stage_names"]
+__all__ = ["BACKENDS", "profile_model", "load_target", "resolve_target", "target_estimate", "integer_estimate",
+           "operand_bits", "format_profile", "stage_names"]
 
 BACKENDS = ("numba_float64", "numba_float32", "numba_hardware", "torch_eager", "onnxruntime",
             "onnxruntime_qcdq")
 TARGET_KEYS = {"name": str, "clock_hz": float, "real_macs_per_cycle": float, "cycles_per_div": float,
                "cycles_per_sqrt": float, "cycles_per_trig": float, "bytes_per_word": int, "assumptions": str}
+# optional: integer MACs per cycle by operand width class (bits), and the cycles of a table read;
+# a target without them gives no integer estimate
+INT_KEYS = {"int_macs_per_cycle": dict, "cycles_per_lookup": float}
 
 
 def resolve_target(target: str | os.PathLike) -> dict[str, Any]:
@@ -61,12 +66,22 @@ def load_target(path: str | os.PathLike) -> dict[str, Any]:
     except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read target file {path}: {exc}") from exc
     missing = set(TARGET_KEYS) - set(data)
-    unknown = set(data) - set(TARGET_KEYS)
+    unknown = set(data) - set(TARGET_KEYS) - set(INT_KEYS)
     if missing or unknown:
         raise ConfigError(f"{path}: missing keys {sorted(missing)}, unknown keys {sorted(unknown)}")
     for key, kind in TARGET_KEYS.items():
         if kind is not str and (not isinstance(data[key], (int, float)) or data[key] <= 0):
             raise ConfigError(f"{path}: {key} must be a positive number")
+    if ("int_macs_per_cycle" in data) != ("cycles_per_lookup" in data):
+        raise ConfigError(f"{path}: int_macs_per_cycle and cycles_per_lookup come together")
+    if "int_macs_per_cycle" in data:
+        table = data["int_macs_per_cycle"]
+        ok = isinstance(table, dict) and table and all(
+            k.isdigit() and 1 <= int(k) <= 64 and isinstance(v, (int, float)) and v > 0 for k, v in table.items())
+        if not ok or not isinstance(data["cycles_per_lookup"], (int, float)) or data["cycles_per_lookup"] <= 0:
+            raise ConfigError(f"{path}: int_macs_per_cycle must map operand widths (\"8\", \"16\", ... up to "
+                              "\"64\") to positive rates, and cycles_per_lookup be a positive number")
+        data["int_macs_per_cycle"] = dict(sorted((int(k), float(v)) for k, v in table.items()))
     return data
 
 
@@ -76,6 +91,37 @@ def target_estimate(ops: OpCount, target: dict[str, Any]) -> dict[str, float]:
     cycles = (ops.flops / 2.0 / target["real_macs_per_cycle"] + ops.div * target["cycles_per_div"]
               + ops.sqrt * target["cycles_per_sqrt"] + ops.trig * target["cycles_per_trig"])
     return {"cycles": round(cycles), "us": round(cycles / target["clock_hz"] * 1e6, 3)}
+
+
+def integer_estimate(ops: OpCount, operand_bits: int, target: dict[str, Any]) -> dict[str, float] | None:
+    """Cycles and microseconds of a stage of the integer datapath: its multiply-accumulates
+    (``flops / 2``) at the target's integer rate for operands of ``operand_bits`` (the narrowest
+    width class that holds them; wider than every class: the widest class's rate divided by the
+    square of the word count, a multi-word product), divisions and square roots at their listed
+    costs, and each transcendental a table read (``cycles_per_lookup``: the datapath's cos/sin
+    and Gaussian tables).  None when the target gives no integer rates."""
+    table = target.get("int_macs_per_cycle")
+    if not table:
+        return None
+    fits = [w for w in table if w >= operand_bits]
+    if fits:
+        rate = table[min(fits)]
+    else:
+        widest = max(table)
+        rate = table[widest] / math.ceil(operand_bits / widest) ** 2
+    cycles = (ops.flops / 2.0 / rate + ops.div * target["cycles_per_div"] + ops.sqrt * target["cycles_per_sqrt"]
+              + ops.trig * target["cycles_per_lookup"])
+    return {"cycles": round(cycles), "us": round(cycles / target["clock_hz"] * 1e6, 3), "operand_bits": operand_bits,
+            "macs_per_cycle": rate}
+
+
+def operand_bits(spec: Any) -> int:
+    """The widest word a UPGA hardware layer multiplies: every format is an operand somewhere
+    (``kernels/upga/_fixed.py``: ``E = G W`` multiplies accumulator words by precoder words,
+    ``mu g`` step by gradient words), so a stage's MACs are classed by the widest of them, an
+    upper bound on the width most of its products need."""
+    return max(getattr(spec, name).word_bits for name in ("channel", "precoder", "lut", "gradient", "step",
+                                                          "accumulator"))
 
 
 OUTPUT_STAGE = "output"  # measured by the numba_hardware backend only
@@ -292,10 +338,37 @@ def profile_model(model_dir: str | os.PathLike, batches: tuple[int, ...] = (1, 2
                                       "max_evaluations candidates, an upper bound (a sweep that changes nothing "
                                       "ends the search)"}
     if target is not None:
-        out["target"] = {"name": target["name"], "assumptions": target["assumptions"],
-                         "stages": {name: target_estimate(stage_ops[name], target) for name in names}}
-        out["target"]["total_us"] = round(sum(v["us"] for v in out["target"]["stages"].values()), 3)
+        out["target"] = _target(target, config, names, stage_ops, state_words)
     return out
+
+
+def _target(target: dict[str, Any], config: Any, names: list[str], stage_ops: dict[str, OpCount],
+            state_words: int) -> dict[str, Any]:
+    """The float estimate of every stage, and for a quantized model the integer one (each layer
+    at its own formats' operand width; the init and the output stage at the first and last
+    layer's), which is then the ``total_us``; the state's bytes on the target."""
+    est: dict[str, Any] = {"name": target["name"], "assumptions": target["assumptions"],
+                           "stages": {name: target_estimate(stage_ops[name], target) for name in names}}
+    est["float_total_us"] = round(sum(v["us"] for v in est["stages"].values()), 3)
+    est["total_us"], est["arithmetic"] = est["float_total_us"], "float"
+    est["state_bytes"] = state_words * target["bytes_per_word"]
+    if config.precision is None:
+        return est
+    layers = hardware_layers(config)
+    per_stage = {name: layers[0] if name == "init" else layers[-1] if name == OUTPUT_STAGE
+                 else layers[int(name.split()[1])] for name in names}
+    integer = {name: integer_estimate(stage_ops[name], operand_bits(spec), target) for name, spec in per_stage.items()}
+    last = layers[-1]
+    # H (channel words), F (phase codes), W (precoder words), real and imaginary parts
+    est["state_bytes"] = (2 * last.n_antennas * last.n_users * math.ceil(last.channel.word_bits / 8)
+                          + last.n_antennas * last.n_rf * math.ceil(last.phase_bits / 8)
+                          + 2 * last.n_rf * last.n_users * math.ceil(last.precoder.word_bits / 8))
+    if integer[names[0]] is None:
+        est["integer_note"] = "this target gives no integer rates (int_macs_per_cycle): the float estimate stands"
+        return est
+    est["integer_stages"] = integer
+    est["total_us"], est["arithmetic"] = round(sum(v["us"] for v in integer.values()), 3), "integer"
+    return est
 
 
 SPREAD_LIMIT = 0.2  # interquartile range over median, and |sum of stages / whole - 1|, beyond which we warn
@@ -355,7 +428,8 @@ def format_profile(result: dict[str, Any], batch: str) -> str:
     lines.append(f"{'whole':>8} | {'':8} | " + " | ".join(f"{data[b]['whole_us_per_channel']:14.2f}" for b in backends))
     if "target" in result:
         t = result["target"]
-        lines.append(f"target {t['name']}: {t['total_us']} us per channel (estimate)")
+        lines.append(f"target {t['name']}: {t['total_us']} us per channel ({t['arithmetic']} arithmetic, estimate)"
+                     + (f"; float: {t['float_total_us']} us" if t["arithmetic"] == "integer" else ""))
     if "numba_hardware" in result and "numba_hardware" in backends:
         lines.append(f"numba_hardware: Q={result['numba_hardware']['phase_bits']} ({result['numba_hardware']['note']})")
     lines += [f"warning: {w}" for w in result.get("warnings", []) if w.startswith(f"batch {batch},")]

@@ -130,3 +130,54 @@ def test_onnxruntime_qcdq_times_the_shipped_quantized_graph(tmp_path, capsys):
                  str(tmp_path / "f")]) == 2
     err = capsys.readouterr().err
     assert "times a quantized model's model.qcdq.onnx" in err and len(err.strip().splitlines()) == 1
+
+
+def test_integer_estimate_by_hand(tmp_path):
+    from hbf_edge.profiling import integer_estimate
+
+    target = {"clock_hz": 1e6, "cycles_per_div": 10.0, "cycles_per_sqrt": 20.0, "cycles_per_lookup": 3.0,
+              "int_macs_per_cycle": {8: 8.0, 16: 4.0, 32: 2.0}}
+    ops = OpCount(flops=800, sqrt=1, div=2, trig=3)
+    assert integer_estimate(ops, 12, target) == {"cycles": 400 / 4 + 20 + 20 + 9, "us": 149.0, "operand_bits": 12,
+                                                 "macs_per_cycle": 4.0}
+    assert integer_estimate(ops, 8, target)["macs_per_cycle"] == 8.0
+    assert integer_estimate(ops, 40, target)["macs_per_cycle"] == 2.0 / 4  # two 32-bit pieces each: 4 products
+    assert integer_estimate(ops, 8, {"clock_hz": 1e6}) is None
+    (tmp_path / "t.toml").write_text(
+        'name = "t"\nclock_hz = 1.0\nreal_macs_per_cycle = 1.0\ncycles_per_div = 1.0\ncycles_per_sqrt = 1.0\n'
+        'cycles_per_trig = 1.0\nbytes_per_word = 4\nassumptions = "x"\nint_macs_per_cycle = {"16" = 1.0}\n')
+    with pytest.raises(ConfigError, match="come together"):
+        load_target(tmp_path / "t.toml")
+
+
+def test_a_quantized_model_is_estimated_in_integer_arithmetic(tmp_path):
+    """The target estimate of a Q=3 model counts integer MACs at its operand widths and differs
+    from its float model's; narrower words make it cheaper; the state is counted in its words."""
+    from helpers import quantized_model_dir
+
+    from hbf_edge.profiling import operand_bits, resolve_target
+
+    mcu, dsp = resolve_target("mcu"), resolve_target("dsp")
+    quantized_model_dir(tmp_path, 16, 2, {"default": {"phase_bits": 3}})
+    quantized_model_dir(tmp_path, 16, 2, {"default": {"phase_bits": 3, "precoder": {"word_bits": 8, "frac_bits": 6},
+                                                      "channel": {"word_bits": 8, "frac_bits": 5},
+                                                      "lut": {"word_bits": 8, "frac_bits": 6},
+                                                      "gradient": {"word_bits": 8, "frac_bits": 4},
+                                                      "step": {"word_bits": 8, "frac_bits": 7},
+                                                      "accumulator": {"word_bits": 16, "frac_bits": 8}}},
+                        name="narrow")
+    kw = dict(batches=(2,), repeat=1, min_run_s=0.0, backends=("numba_float64",))
+    flt, q = (profile_model(tmp_path / d, target=mcu, **kw)["target"] for d in ("float", "q"))
+    assert flt["arithmetic"] == "float" and flt["total_us"] == flt["float_total_us"] and "integer_stages" not in flt
+    assert q["arithmetic"] == "integer" and q["total_us"] < flt["total_us"]  # 32-bit integer MACs at 1 per cycle
+    assert q["float_total_us"] == flt["total_us"]  # the same op counts
+    assert q["integer_stages"]["layer 0"]["macs_per_cycle"] == 1.0
+    flt, q, narrow = (profile_model(tmp_path / d, target=dsp, **kw)["target"] for d in ("float", "q", "narrow"))
+    from hbf_edge.modelfiles import read_model_dir
+    from hbf_edge.profiling import hardware_layers
+
+    bits = operand_bits(hardware_layers(read_model_dir(tmp_path / "q")[0])[0])
+    assert q["integer_stages"]["layer 0"]["operand_bits"] == bits
+    assert narrow["integer_stages"]["layer 0"]["operand_bits"] == 16 and narrow["total_us"] < q["total_us"]
+    assert flt["state_bytes"] == 2 * (16 * 4 + 16 * 4 + 4 * 4) * dsp["bytes_per_word"]
+    assert narrow["state_bytes"] == 2 * 16 * 4 + 16 * 4 + 2 * 4 * 4  # 8-bit words, 3-bit codes in a byte
