@@ -1,14 +1,16 @@
 """``hbf-edge bench kernels``: per-channel latency of every backend of the UPGA forward.
 
-Backends: the Numba float64, float32 and hardware (fixed-point) kernels, and the torch eager
-forward of the same network (float64, torch's default threads).  onnxruntime is reported when
-an exported ``model.onnx`` is given (the export issue); otherwise it is ``null`` with a reason.
+Backends (:data:`hbf_edge._bench_cell.CELL_BACKENDS`): the Numba float64, float32 and hardware
+(fixed-point, Q=4) kernels; torch eager and ``torch.compile`` (what a user tries first to speed
+torch up) on the same network, float64; onnxruntime on its exported float graph (float32, the
+graph ``hbf-edge export`` ships).  Every cell runs in a fresh process, as a user's process runs:
+the toolkit's thread policy, and a first call (Numba's cache load, torch.compile's compilation,
+onnxruntime's session) reported apart as ``first_call_s``.
 
-Each figure is the median over ``repeat`` timed runs after a warm-up run (which also compiles
-or loads the Numba cache); small batches are looped inside a run so that one run lasts at least
-``min_run_s``.  The arithmetic floor of a channel is its analytic flop count
-(:mod:`hbf_edge.complexity`) over the machine's measured single-core float64 matmul rate times
-the Numba thread count.
+Each figure is the median over ``repeat`` timed runs after that first call, with its quartiles;
+small batches are looped inside a run so that one run lasts at least ``min_run_s``.  The
+arithmetic floor of a channel is its analytic flop count (:mod:`hbf_edge.complexity`) over the
+machine's measured single-core float64 matmul rate (times the Numba threads for a batch).
 """
 
 from __future__ import annotations
@@ -22,9 +24,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from hbf_edge.channels import saleh_valenzuela_miso
 from hbf_edge.complexity import upga_ops
-from hbf_edge.hw.spec import HardwareSpec
+from hbf_edge.errors import ConfigError
 
 __all__ = ["bench_kernels", "matmul_gflops", "time_per_channel", "Timing"]
 
@@ -79,6 +80,21 @@ def time_per_channel(fn: Callable[[], Any], batch: int, repeat: int, min_run_s: 
     return Timing(float(median) / batch, float(q1) / batch, float(q3) / batch)
 
 
+def _fresh_cell(cell: dict[str, Any]) -> dict[str, Any]:
+    """Run one cell in a fresh Python process (:mod:`hbf_edge._bench_cell`); a backend that
+    fails there (torch.compile without a C++ compiler, say) gives ``{"error": last line}``."""
+    import json
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "hbf_edge._bench_cell", json.dumps(cell)], capture_output=True,
+                          text=True)
+    if proc.returncode != 0:
+        lines = [line for line in proc.stderr.strip().splitlines() if line.strip()]
+        return {"error": lines[-1] if lines else f"exit {proc.returncode}"}
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
 def bench_kernels(
     sizes: tuple[int, ...] = (32, 64, 256),
     batches: tuple[int, ...] = (1, 1024),
@@ -90,86 +106,74 @@ def bench_kernels(
     min_run_s: float = 0.05,
     snr_db: float = 10.0,
     seed: int = 0,
-    onnx_model: str | None = None,
+    backends: tuple[str, ...] | None = None,
+    onnx_graphs: dict[int, str] | None = None,
     progress: bool = True,
 ) -> dict[str, Any]:
-    """Time every backend for every (N, batch); return a JSON-ready dict."""
+    """Time every backend for every (N, batch), each cell in a fresh process; return a JSON-ready
+    dict with the median and quartiles of every figure.
+
+    ``onnx_graphs``: N -> the exported float graph of :func:`hbf_edge._bench_cell.bench_network`
+    (the exporter's, passed by the CLI); without it the ``onnxruntime`` backend is skipped and
+    the result says so."""
     import numba
-    import torch
+    from hbf_edge._bench_cell import CELL_BACKENDS
+
     from hbf_edge._progress import progress_bar
 
-    from hbf_edge import kernels
-
-    from hbf_edge.families.upga.model import UPGA
-
+    backends = tuple(backends or CELL_BACKENDS)
+    unknown = set(backends) - set(CELL_BACKENDS)
+    if unknown:
+        raise ConfigError(f"unknown backend(s) {sorted(unknown)}; known: {list(CELL_BACKENDS)}")
+    skipped = {}
+    if "onnxruntime" in backends and not onnx_graphs:
+        skipped["onnxruntime"] = "no exported graph was given (hbf-edge bench kernels exports one per N)"
+        backends = tuple(b for b in backends if b != "onnxruntime")
     peak = matmul_gflops()
-    threads = numba.get_num_threads()
-    rng = np.random.default_rng(seed)
-    mu = 0.01 * rng.uniform(1.0, 20.0, (n_layers, n_inner))  # trained-looking step sizes
-    lam = 1e-4 * rng.uniform(1.0, 50.0, n_layers)
-    net = UPGA(n_layers, n_inner, n_rf)
-    with torch.no_grad():
-        net.mu.copy_(torch.from_numpy(mu))
-        net.lam.copy_(torch.from_numpy(lam))
     rows = []
-    bar = progress_bar(total=len(sizes) * len(batches), desc="bench kernels", progress=progress)
+    bar = progress_bar(total=len(sizes) * len(batches) * len(backends), desc="bench kernels", progress=progress)
     for N in sizes:
         ops = upga_ops(N, n_rf, n_users, n_layers, n_inner)["total"]
-        floor_s = ops.flops / (peak * 1e9 * threads)
-        spec = HardwareSpec(N, n_rf, n_users, phase_bits=4)
+        threads = numba.get_num_threads()
+        floor_s = ops.flops / (peak * 1e9)  # one core: batch 1 runs on one
         for B in batches:
-            H = saleh_valenzuela_miso(B, N, n_users, seed=seed + N)
-            hr, hi = np.ascontiguousarray(H.real), np.ascontiguousarray(H.imag)
-            p_t, noise = np.full(B, 10 ** (snr_db / 10)), np.ones(B)
-            h32 = [a.astype(np.float32) for a in (hr, hi, p_t, noise)]
-            ht = [torch.from_numpy(a) for a in (hr, hi, p_t, noise)]
-
-            def torch_forward() -> None:
-                with torch.no_grad():
-                    net(*ht)
-
-            timings = {
-                "numba_float64": time_per_channel(
-                    lambda: kernels.upga_forward(hr, hi, p_t, noise, mu, lam, n_rf), B, repeat, min_run_s),
-                "numba_float32": time_per_channel(
-                    lambda: kernels.upga_forward(*h32, mu, lam, n_rf), B, repeat, min_run_s),
-                "numba_hardware": time_per_channel(
-                    lambda: kernels.upga_forward_hw(hr, hi, p_t, noise, mu, lam, spec), B, repeat, min_run_s),
-                "torch_eager": time_per_channel(torch_forward, B, repeat, min_run_s),
-            }
-            row = {
+            cells = {}
+            for backend in backends:
+                cell = {"backend": backend, "N": N, "M": n_rf, "K": n_users, "I": n_layers, "J": n_inner,
+                        "batch": B, "repeat": repeat, "min_run_s": min_run_s, "snr_db": snr_db, "seed": seed,
+                        "onnx": (onnx_graphs or {}).get(N)}
+                cells[backend] = _fresh_cell(cell)
+                bar.update()
+            us = {k: v["us_per_channel"] for k, v in cells.items() if "us_per_channel" in v}
+            row: dict[str, Any] = {
                 "N": N, "M": n_rf, "K": n_users, "I": n_layers, "J": n_inner, "batch": B,
-                "us_per_channel": {k: round(v * 1e6, 3) for k, v in timings.items()},
-                "onnxruntime": None if onnx_model is None else "not implemented until the export issue",
+                "us_per_channel": us,
+                "iqr_us_per_channel": {k: round(v["q3_us"] - v["q1_us"], 3) for k, v in cells.items() if "q1_us" in v},
+                "first_call_s": {k: v["first_call_s"] for k, v in cells.items() if "first_call_s" in v},
+                "errors": {k: v["error"] for k, v in cells.items() if "error" in v},
                 "flops_per_channel": ops.flops,
                 "special_ops_per_channel": {"sqrt": ops.sqrt, "div": ops.div, "trig": ops.trig},
-                "floor_us_per_channel": round(floor_s * 1e6, 3),
-                "float64_over_floor": round(timings["numba_float64"] / floor_s, 2),
-                "achieved_gflops_float64": round(ops.flops / timings["numba_float64"] / 1e9, 2),
-                "hardware_over_float64": round(timings["numba_hardware"] / timings["numba_float64"], 2),
+                "floor_us_per_channel_1core": round(floor_s * 1e6, 3),
             }
+            f64 = us.get("numba_float64")
+            if f64:
+                row["float64_over_floor"] = round(f64 / (floor_s * 1e6) / (threads if B > 1 else 1), 2)
+                row["achieved_gflops_float64"] = round(ops.flops / (f64 * 1e-6) / 1e9, 2)
+                row["over_float64"] = {k: round(v / f64, 2) for k, v in us.items() if k != "numba_float64"}
             rows.append(row)
-            bar.update()
     bar.close()
-    # the issue's speed-ups: the float64 batch kernel (largest batch) against torch eager
-    speedups = {}
-    big = max(batches)
-    for N in sizes:
-        at = {r["batch"]: r["us_per_channel"] for r in rows if r["N"] == N}
-        k = at[big]["numba_float64"]
-        speedups[str(N)] = {
-            f"torch_eager_batch{b}_over_float64_batch{big}": round(at[b]["torch_eager"] / k, 1) for b in batches
-        }
     return {
         "machine": {
             "platform": platform.platform(),
             "processor": platform.processor() or platform.machine(),
             "cpu_count": os.cpu_count(),
-            "numba_threads": threads,
-            "torch_threads": torch.get_num_threads(),
+            "numba_threads": numba.get_num_threads(),
             "matmul_gflops_1core_float64": round(peak, 2),
         },
-        "settings": {"snr_db": snr_db, "repeat": repeat, "seed": seed, "hardware_phase_bits": 4},
+        "settings": {"snr_db": snr_db, "repeat": repeat, "seed": seed, "hardware_phase_bits": 4,
+                     "note": "every cell in a fresh process under the toolkit's thread policy; us_per_channel is "
+                             "the median of --repeat runs after the first call, iqr its interquartile range; "
+                             "float64_over_floor divides by the cores a batch can use (1 at batch 1)"},
         "results": rows,
-        "speedups": speedups,
+        "skipped": skipped,
     }

@@ -317,8 +317,23 @@ def _cmd_bench(args: argparse.Namespace) -> int:
             raise ConfigError(f"{name} must be positive")
     if args.layers < 1 or args.inner < 1 or args.repeat < 1:
         raise ConfigError("--layers, --inner and --repeat must be >= 1")
-    result = bench_kernels(tuple(args.sizes), tuple(args.batches), n_layers=args.layers, n_inner=args.inner,
-                           repeat=args.repeat, onnx_model=args.onnx, progress=not args.quiet)
+    import tempfile
+
+    graphs = {}
+    with tempfile.TemporaryDirectory(prefix="hbf-bench-") as tmp:
+        if "onnxruntime" in (args.backends or ["onnxruntime"]):  # the exporter's float graph of the benched network
+            from hbf_edge._bench_cell import bench_network
+            from hbf_edge.export.upga.onnx_float import export_float_onnx
+            from hbf_edge.hw.spec import HardwareSpec
+            from hbf_edge.modelfiles import ModelConfig
+
+            for N in args.sizes:
+                net, _, _ = bench_network(args.layers, args.inner, 4, 0)
+                config = ModelConfig("upga", HardwareSpec(N, 4, 4, phase_bits=None), args.layers, args.inner)
+                graphs[N] = str(export_float_onnx(net, config, Path(tmp) / f"upga_n{N}.onnx"))
+        result = bench_kernels(tuple(args.sizes), tuple(args.batches), n_layers=args.layers, n_inner=args.inner,
+                               repeat=args.repeat, backends=tuple(args.backends) if args.backends else None,
+                               onnx_graphs=graphs or None, progress=not args.quiet)
     _emit_json(result, args.out)
     return 0
 

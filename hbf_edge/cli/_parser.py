@@ -234,10 +234,12 @@ def build_parser(families: dict[str, Any], command: tuple[str, ...] | None = Non
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
 
     bench = groups["bench"]
-    b = bench.add_parser("kernels", help="per-channel latency of the UPGA Numba kernels beside torch eager",
+    b = bench.add_parser("kernels", help="per-channel latency of the UPGA Numba kernels beside torch and onnxruntime",
                          description="Per-channel latency of the UPGA forward: Numba float64, float32 and hardware "
-                                     "(Q=4) kernels and torch eager, for each N and batch; analytic flops, the "
-                                     "machine's single-core float64 matmul rate and the ratio to the arithmetic floor.")
+                                     "(Q=4) kernels, torch eager, torch.compile and onnxruntime on the exported "
+                                     "float graph, for each N and batch, every cell in a fresh process; median and "
+                                     "quartiles, analytic flops, the machine's single-core float64 matmul rate and "
+                                     "the ratio to the arithmetic floor.")
     b.add_argument("--sizes", type=int, nargs="+", default=[32, 64, 256], metavar="N",
                    help="antenna counts N (default 32 64 256)")
     b.add_argument("--batches", type=int, nargs="+", default=[1, 1024], metavar="B",
@@ -245,7 +247,9 @@ def build_parser(families: dict[str, Any], command: tuple[str, ...] | None = Non
     b.add_argument("--layers", "-I", type=int, default=10, help="outer layers I (default 10)")
     b.add_argument("--inner", "-J", type=int, default=1, help="F-steps per layer J (default 1)")
     b.add_argument("--repeat", type=int, default=7, help="timed runs per figure; the median is kept (default 7)")
-    b.add_argument("--onnx", help="an exported model.onnx to time with onnxruntime as well")
+    b.add_argument("--backends", nargs="+", choices=["numba_float64", "numba_float32", "numba_hardware", "torch_eager",
+                                                     "torch_compile", "onnxruntime"],
+                   help="backends to time (default: all)")
     b.add_argument("--out", type=Path, help="also write the JSON to this folder's bench.json")
     _quiet(b)
     t = bench.add_parser("threads", help="wall time of toolkit commands under thread settings, alone and two at once",
