@@ -144,7 +144,7 @@ def deepfp_forward(h_re, h_im, v_re, v_im, model: DeepfpModel, layers: tuple[int
         Every user's step ``s = 1/lambda`` in each layer (zero for layers not run).
     """
     from hbf_edge.kernels.deepfp import _float as _k
-    from hbf_edge.kernels.upga._float import n_chunks_for
+    from hbf_edge.kernels._core.batching import n_chunks_for
 
     h_re, h_im, v_re, v_im = check_problem(h_re, h_im, v_re, v_im, model)
     first, last = layer_range(model, layers)

@@ -158,7 +158,7 @@ def deepfp_forward_hw(h_re, h_im, v_re, v_im, model: DeepfpModel, layers: tuple[
     ``int_dnn(model)``) may be passed to reuse it across calls.
     """
     from hbf_edge.kernels.deepfp import _int as _k
-    from hbf_edge.kernels.upga._float import n_chunks_for
+    from hbf_edge.kernels._core.batching import n_chunks_for
 
     h_re, h_im, v_re, v_im = check_problem(h_re, h_im, v_re, v_im, model)
     first, last = layer_range(model, layers)

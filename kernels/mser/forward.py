@@ -15,12 +15,10 @@ import numpy as np
 
 from hbf_edge.errors import ConfigError, ShapeError
 from hbf_edge.kernels._core import checks as _checks
+from hbf_edge.kernels._core.batching import SERIAL_BELOW
 
-__all__ = ["MserModel", "MserSession", "gd_model", "load_mser", "mser_forward", "pack_mser", "SERIAL_BELOW"]
+__all__ = ["MserModel", "MserSession", "gd_model", "load_mser", "mser_forward", "pack_mser"]
 
-# batches smaller than this run without a parallel region (its start-up costs more than one
-# channel's layers)
-SERIAL_BELOW = 4
 
 
 @dataclasses.dataclass(frozen=True)

@@ -18,6 +18,20 @@ def _buffers(N, M, K):  # pragma: no cover - compiled
             np.empty((N, M), np.int64))
 
 
+@njit(cache=True)
+def forward_fx_one(h_r, h_i, noise, mu, lam, xi, lut_c, lut_s, n_codes, fms, codes, w_r, w_i, counts, b):  # pragma: no cover
+    """Channel ``b`` of :func:`forward_fx_batch`."""
+    N, K = h_r.shape[1], h_r.shape[2]
+    M = codes.shape[2]
+    gr, gi, cr, ci, dr, di, ar, ai, fc, fs = _buffers(N, M, K)
+    init_fx(h_r[b], h_i[b], codes[b], fc, fs, lut_c[0, :n_codes[0]], lut_s[0, :n_codes[0]], w_r[b], w_i[b],
+            fms[0], counts[b], ar, ai)
+    layers_fx_one(h_r[b], h_i[b], codes[b], fc, fs, w_r[b], w_i[b], noise[b], mu, lam[b], lut_c, lut_s, n_codes,
+                  fms, counts[b], 0, gr, gi, cr, ci, dr, di, ar, ai)
+    if xi != NO_OUTPUT_STAGE:
+        output_fx(h_r[b], h_i[b], fc, fs, noise[b], xi, w_r[b], w_i[b], fms[-1], counts[b])
+
+
 @njit(cache=True, parallel=True)
 def forward_fx_batch(h_r, h_i, noise, mu, lam, xi, lut_c, lut_s, n_codes, fms, codes, w_r, w_i, counts):  # pragma: no cover
     """Initialisation, ``I`` layers and the output stage (unless ``xi`` is ``NO_OUTPUT_STAGE``)
@@ -28,16 +42,15 @@ def forward_fx_batch(h_r, h_i, noise, mu, lam, xi, lut_c, lut_s, n_codes, fms, c
     ``lut_c[i, :n_codes[i]]`` and formats ``fms[i]``; the initialisation uses layer 0's.  The
     model-wide formats (all but the precoder's) are the same in every ``fms[i]``.
     """
-    B, N, K = h_r.shape
-    M = codes.shape[2]
-    for b in prange(B):
-        gr, gi, cr, ci, dr, di, ar, ai, fc, fs = _buffers(N, M, K)
-        init_fx(h_r[b], h_i[b], codes[b], fc, fs, lut_c[0, :n_codes[0]], lut_s[0, :n_codes[0]], w_r[b], w_i[b],
-                fms[0], counts[b], ar, ai)
-        layers_fx_one(h_r[b], h_i[b], codes[b], fc, fs, w_r[b], w_i[b], noise[b], mu, lam[b], lut_c, lut_s, n_codes,
-                      fms, counts[b], 0, gr, gi, cr, ci, dr, di, ar, ai)
-        if xi != NO_OUTPUT_STAGE:
-            output_fx(h_r[b], h_i[b], fc, fs, noise[b], xi, w_r[b], w_i[b], fms[-1], counts[b])
+    for b in prange(h_r.shape[0]):
+        forward_fx_one(h_r, h_i, noise, mu, lam, xi, lut_c, lut_s, n_codes, fms, codes, w_r, w_i, counts, b)
+
+
+@njit(cache=True)
+def forward_fx_serial(h_r, h_i, noise, mu, lam, xi, lut_c, lut_s, n_codes, fms, codes, w_r, w_i, counts):  # pragma: no cover
+    """The same in the calling thread (small batches: no parallel region to start or wait for)."""
+    for b in range(h_r.shape[0]):
+        forward_fx_one(h_r, h_i, noise, mu, lam, xi, lut_c, lut_s, n_codes, fms, codes, w_r, w_i, counts, b)
 
 
 @njit(cache=True, parallel=True)

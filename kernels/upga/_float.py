@@ -20,10 +20,10 @@ from __future__ import annotations
 
 import math
 
-import numba
 import numpy as np
 from numba import njit, prange
 
+from hbf_edge.kernels._core.batching import SERIAL_BELOW, n_chunks_for
 from hbf_edge.kernels._core.linalg import cinv, matmul
 
 # Reassociation lets the O(N) reductions vectorise.  No "contract" (FMA): b_k = a_k - |E_kk|^2
@@ -236,27 +236,38 @@ def channel_workspace(N, M, K, dt):  # pragma: no cover - compiled
             np.empty((rows, N), dt), np.empty((rows, N), dt))
 
 
-def n_chunks_for(batch: int) -> int:
-    """Chunks a batch is split into: a few per thread, so buffers are allocated per chunk, not
-    per channel, and the threads stay balanced.  Passed to the kernels (a call to
-    ``numba.get_num_threads`` inside them would disable the cache)."""
-    return max(1, min(batch, 4 * numba.get_num_threads()))
+@njit(cache=True)
+def forward_range(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero, lo, hi):  # pragma: no cover
+    """Initialisation and ``I`` layers for channels ``lo .. hi - 1``, one workspace for all."""
+    N, K = h_re.shape[1], h_re.shape[2]
+    M = f_re.shape[2]
+    ht_r, ht_i, ft_r, ft_i, xr, xi = channel_workspace(N, M, K, h_re.dtype)
+    ws_init = init_workspace(N, M, K, h_re.dtype)
+    ws = layer_workspace(M, K, h_re.dtype)
+    for b in range(lo, hi):
+        transpose(h_re[b], h_im[b], ht_r, ht_i)
+        init_one(ht_r, ht_i, p_t[b], ft_r, ft_i, w_re[b], w_im[b], xr, xi, ws_init, zero)
+        layers_one(ht_r, ht_i, ft_r, ft_i, w_re[b], w_im[b], p_t[b], noise[b], mu, lam, xr, xi, ws, zero)
+        transpose(ft_r, ft_i, f_re[b], f_im[b])
 
 
 @njit(cache=True, parallel=True)
 def forward_batch(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero, n_chunks):  # pragma: no cover
     """Initialisation and ``I`` layers for every channel; parallel over chunks of the batch."""
-    B, N, K = h_re.shape
-    M = f_re.shape[2]
+    B = h_re.shape[0]
     for c in prange(n_chunks):
-        ht_r, ht_i, ft_r, ft_i, xr, xi = channel_workspace(N, M, K, h_re.dtype)
-        ws_init = init_workspace(N, M, K, h_re.dtype)
-        ws = layer_workspace(M, K, h_re.dtype)
-        for b in range(c * B // n_chunks, (c + 1) * B // n_chunks):
-            transpose(h_re[b], h_im[b], ht_r, ht_i)
-            init_one(ht_r, ht_i, p_t[b], ft_r, ft_i, w_re[b], w_im[b], xr, xi, ws_init, zero)
-            layers_one(ht_r, ht_i, ft_r, ft_i, w_re[b], w_im[b], p_t[b], noise[b], mu, lam, xr, xi, ws, zero)
-            transpose(ft_r, ft_i, f_re[b], f_im[b])
+        forward_range(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero, c * B // n_chunks,
+                      (c + 1) * B // n_chunks)
+
+
+def forward(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero):
+    """The whole forward of a batch: below ``SERIAL_BELOW`` channels in the calling thread,
+    else in chunks over the threads (:mod:`kernels._core.batching`)."""
+    B = h_re.shape[0]
+    if B < SERIAL_BELOW:
+        forward_range(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero, 0, B)
+    else:
+        forward_batch(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero, n_chunks_for(B))
 
 
 @njit(cache=True, parallel=True)

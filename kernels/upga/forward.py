@@ -91,7 +91,7 @@ def upga_forward(h_re, h_im, p_t, noise, mu, lam, n_rf: int):
     mu, lam = _checks.steps(mu, lam, h_re.dtype)
     n_rf = _checks.n_rf(n_rf, h_re.shape[2], h_re.shape[1])
     out = _alloc(h_re, n_rf)
-    _k.forward_batch(h_re, h_im, p_t, noise, mu, lam, *out, h_re.dtype.type(0), _k.n_chunks_for(h_re.shape[0]))
+    _k.forward(h_re, h_im, p_t, noise, mu, lam, *out, h_re.dtype.type(0))
     return out
 
 
@@ -121,7 +121,7 @@ class UpgaSession:
         self.shape = (batch, N, K)
         self.out = (np.empty((batch, N, M), self.dtype), np.empty((batch, N, M), self.dtype),
                     np.empty((batch, M, K), self.dtype), np.empty((batch, M, K), self.dtype))
-        self._zero, self._chunks = self.dtype.type(0), _k.n_chunks_for(batch)
+        self._zero = self.dtype.type(0)
 
     def run(self, h_re, h_im, p_t, noise):
         """``(f_re, f_im, w_re, w_im)`` for channels ``[batch, N, K]`` and powers ``[batch]``."""
@@ -129,7 +129,7 @@ class UpgaSession:
                                ("p_t", p_t, self.shape[:1]), ("noise", noise, self.shape[:1])):
             if type(a) is not np.ndarray or a.dtype != self.dtype or a.shape != shape or not a.flags.c_contiguous:
                 raise ValueError(f"{name} must be a C-contiguous {self.dtype} array of shape {shape} (this session's)")
-        _k.forward_batch(h_re, h_im, p_t, noise, self.mu, self.lam, *self.out, self._zero, self._chunks)
+        _k.forward(h_re, h_im, p_t, noise, self.mu, self.lam, *self.out, self._zero)
         return self.out
 
 

@@ -156,3 +156,28 @@ def test_a_session_gives_upga_forward_bit_for_bit_and_checks_shapes():
         session.run(args[0].astype(np.float32), *args[1:])
     with pytest.raises(ValueError, match="batch"):
         kernels.UpgaSession(kernels.UpgaSteps(mu, lam, 16, 4, 3), batch=0)
+
+
+def test_small_batches_run_serially_and_give_the_parallel_results():
+    """Below SERIAL_BELOW channels the forward runs in the calling thread (float and hardware);
+    each channel's design is the one the parallel driver gives it in a larger batch, bit for bit."""
+    from hbf_edge.kernels._core.batching import SERIAL_BELOW
+
+    H, p_t, noise = _problem(SERIAL_BELOW + 5, 16, 4, seed=3)
+    rng = np.random.default_rng(2)
+    mu, lam = 0.01 * rng.uniform(0.5, 20, (3, 1)), 1e-4 * rng.uniform(0.5, 50, 3)
+    hr, hi = _split(H)
+    big = kernels.upga_forward(hr, hi, p_t, noise, mu, lam, 4)
+    n = SERIAL_BELOW - 1
+    small = kernels.upga_forward(hr[:n].copy(), hi[:n].copy(), p_t[:n].copy(), noise[:n].copy(), mu, lam, 4)
+    for a, b in zip(small, big):
+        np.testing.assert_array_equal(a, b[:n])
+    from hbf_edge import HardwareSpec
+
+    spec = HardwareSpec(16, 4, 4, phase_bits=3)
+    big = kernels.upga_forward_hw(hr, hi, p_t, noise, mu, lam, spec)
+    small = kernels.upga_forward_hw(hr[:n].copy(), hi[:n].copy(), p_t[:n].copy(), noise[:n].copy(), mu, lam, spec)
+    np.testing.assert_array_equal(small.codes, big.codes[:n])
+    np.testing.assert_array_equal(small.w_re, big.w_re[:n])
+    for site, count in small.counters.items():
+        np.testing.assert_array_equal(count, big.counters[site][:n])
