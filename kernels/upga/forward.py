@@ -106,8 +106,8 @@ class UpgaSession:
     arrays are the session's own and are overwritten by the next call: copy what you keep.
 
     Measured in a fresh process without torch (N=64, M=K=4, I=10, J=1, batch 1, 2-core AMD
-    EPYC, 2026-12-02, median of 7 x 2000 calls): 25.9-26.8 us per :meth:`run` against
-    55.2-55.4 us per :func:`upga_forward` call; the kernel alone takes 25.5-26.5 us.
+    EPYC, 2026-12-03, median of 7 x 2000 calls, two runs): 23.0 and 23.5 us per :meth:`run`
+    against 47.6 and 48.2 us per :func:`upga_forward` call; the kernel alone takes 21.6-22.7 us.
     """
 
     def __init__(self, steps: UpgaSteps, batch: int = 1, dtype: type = np.float64) -> None:
