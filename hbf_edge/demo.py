@@ -138,14 +138,16 @@ def _profile_lines(prof: dict[str, Any]) -> list[str]:
     batch = str(max(int(b) for b in prof["measured"]))
     data = prof["measured"][batch]
     backends = list(data)
+    target = prof["target"]
+    est = target.get("integer_stages") or target["stages"]  # a quantized model: its integer datapath
     lines = [f"Per stage, us per channel at batch {batch} (`hbf-edge profile`), with the "
-             f"{prof['target']['name']} estimate:", "",
+             f"{target['name']} estimate ({target['arithmetic']} arithmetic):", "",
              "| stage | flops | " + " | ".join(backends) + " | target estimate |",
              "|---|---:|" + "---:|" * (len(backends) + 1)]
     for name in prof["stages"]:
         cells = " | ".join(f"{data[b]['us_per_channel'][name]:.2f}" if name in data[b]["us_per_channel"] else "-"
                            for b in backends)
-        lines.append(f"| {name} | {prof['cost'][name]['flops']} | {cells} | {prof['target']['stages'][name]['us']:.2f} |")
+        lines.append(f"| {name} | {prof['cost'][name]['flops']} | {cells} | {est[name]['us']:.2f} |")
     lines.append("| whole forward | | " + " | ".join(f"{data[b]['whole_us_per_channel']:.2f}" for b in backends)
                  + f" | {prof['target']['total_us']:.2f} |")
     lines.append("| sum of stages / whole | | " + " | ".join(f"{data[b]['stage_sum_over_whole']:.2f}" for b in backends) + " | |")
