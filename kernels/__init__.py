@@ -11,6 +11,8 @@ wrappers that check dtype, shape, contiguity and finiteness and allocate the out
 * :mod:`kernels.deepfp.forward` -- DeepFP (``deepfp.txt``), float64, step DNNs included;
 * :mod:`kernels.deepfp.hardware` -- its hardware mode: integer step DNNs, fixed-point V;
 * :mod:`kernels.mser.forward` -- the MSER network (``mser_unfolding_hbf.txt``), float64;
+* :mod:`kernels.jcehb.forward` -- the JCEHB per-slot network, CEDUN + HBDUN
+  (``mixed_timescale_jcehb.txt``), float64;
 * :mod:`kernels._core.tables` -- the code -> (cos, sin) table and format rows from the hardware spec.
 
 Importing the package is light: numba is imported (and kernels compiled or loaded from the
@@ -30,6 +32,7 @@ REGISTRY = Registry("kernels", {
     "upganet": "hbf_edge.kernels.upganet.stage:KERNELS",
     "deepfp": "hbf_edge.kernels.deepfp.stage:KERNELS",
     "mser": "hbf_edge.kernels.mser.stage:KERNELS",
+    "jcehb": "hbf_edge.kernels.jcehb.stage:KERNELS",
 })
 
 _PUBLIC = {
@@ -63,6 +66,9 @@ _PUBLIC = {
     "MserModel": "mser.forward",
     "load_mser": "mser.forward",
     "mser_forward": "mser.forward",
+    "JcehbModel": "jcehb.forward",
+    "load_jcehb": "jcehb.forward",
+    "jcehb_slot": "jcehb.forward",
     "phase_lut": "_core.tables",
     "format_table": "_core.tables",
 }

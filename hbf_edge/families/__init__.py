@@ -20,12 +20,14 @@ SPECS = Registry("spec", {
     "upganet": "hbf_edge.families.upganet.config:SPEC",
     "deepfp": "hbf_edge.families.deepfp.config:SPEC",
     "mser": "hbf_edge.families.mser.config:SPEC",
+    "jcehb": "hbf_edge.families.jcehb.config:SPEC",
 })
 CORE = Registry("core", {
     "upga": "hbf_edge.families.upga.core:CORE",
     "upganet": "hbf_edge.families.upganet.core:CORE",
     "deepfp": "hbf_edge.families.deepfp.core:CORE",
     "mser": "hbf_edge.families.mser.core:CORE",
+    "jcehb": "hbf_edge.families.jcehb.core:CORE",
 })
 
 

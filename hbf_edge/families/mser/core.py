@@ -17,6 +17,7 @@ from typing import Any, Callable
 import numpy as np
 
 from hbf_edge.errors import ConfigError, ModelDirError
+from hbf_edge.families._mimo import MimoChannels
 from hbf_edge.families._protocol import Say, log_say
 from hbf_edge.families.mser.config import SPEC, MserChannels, MserEval, MserProfile, MserTrain
 from hbf_edge.results import stamp, write_result
@@ -32,7 +33,7 @@ def _steps_dict(steps: Any) -> dict[str, Any]:
     return {k: getattr(steps, k) for k in _STEP_KEYS}
 
 
-class MserCore:
+class MserCore(MimoChannels):
     """:class:`~hbf_edge.families._protocol.CoreStage` of MSER."""
 
     spec = SPEC
@@ -117,23 +118,11 @@ class MserCore:
 
     # -- channels -----------------------------------------------------------------------------
 
-    def channel_shape(self, config: Any) -> tuple[int, ...]:
-        z = self.sizes(config)
-        return z.n_users, z.n_rx, z.n_tx
-
-    def draw_channels(self, config: Any, count: int, seed: int) -> np.ndarray:
+    def generate(self, sizes: Any, count: int, seed: int) -> np.ndarray:
+        """Eq. (3) channels of ``sizes`` (:func:`~hbf_edge.families.mser.system.mser_channels`)."""
         from hbf_edge.families.mser.system import mser_channels
 
-        return mser_channels(count, self.sizes(config), seed=seed)
-
-    def read_channels(self, path: Path, config: Any | None = None, split: str = "test") -> np.ndarray:
-        """Channels ``[B, K, N_r, N_t]`` of a dataset or a plain array file, checked against the
-        model's sizes when ``config`` is given."""
-        from hbf_edge.channels import check_channel_shape, read_channel_array
-
-        H = read_channel_array(path)
-        expected = self.channel_shape(config) if config is not None else (H.shape[1:] if H.ndim == 4 else ())
-        return check_channel_shape(H, self.spec.channel_axes, expected, str(path))
+        return mser_channels(count, sizes, seed=seed)
 
     def make_channels(self, s: MserChannels, say: Say = log_say) -> Path:
         from hbf_edge.channels import ChannelDataset
@@ -150,19 +139,6 @@ class MserCore:
 
     # -- stages -------------------------------------------------------------------------------
 
-    def _training_channels(self, s: MserTrain, sizes: Any) -> tuple[np.ndarray, np.ndarray, str]:
-        from hbf_edge.families.mser.system import mser_channels
-
-        if s.channels is None:
-            H = mser_channels(s.train_size + s.val_size, sizes, seed=s.seed)
-            return H[:s.train_size], H[s.train_size:], f"generated, seed {s.seed}"
-        H = self.read_channels(s.channels)
-        sizes.check_channels(H, str(s.channels))
-        n_val = min(s.val_size, H.shape[0] // 4)
-        if n_val < 1:
-            raise ConfigError(f"{s.channels} holds {H.shape[0]} channels; training needs at least 4")
-        return H[:-n_val], H[-n_val:], str(s.channels)
-
     def train(self, s: MserTrain, say: Say = log_say) -> dict[str, Any]:
         """Tune the GD steps for L iterations at 15 dB on the validation channels (unless
         ``--gd-steps``), start the network at ``start_scale`` times them, train, write ``s.out``."""
@@ -177,7 +153,7 @@ class MserCore:
             raise ModelDirError(f"{s.out} already exists (pass --overwrite to replace it)")
         sizes = s.sizes()
         L, J = s.preset_value("layers"), s.preset_value("samples")
-        H_train, H_val, source = self._training_channels(s, sizes)
+        H_train, H_val, source = self.training_channels(s.channels, sizes, s.train_size, s.val_size, s.seed)
         t0 = time.perf_counter()
         if s.gd_steps is None:
             gd_steps, _ = tune_steps(H_val[:50], sizes, float(noise_std(15.0)), L, n_samples=J, seed=s.seed + 1)

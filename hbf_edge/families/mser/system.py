@@ -27,7 +27,8 @@ import math
 import numpy as np
 
 from hbf_edge.channels import clustered_mimo
-from hbf_edge.errors import ConfigError, ShapeError
+from hbf_edge.errors import ConfigError
+from hbf_edge.families._mimo import check_mimo_channels
 
 __all__ = ["MserSizes", "CONSTELLATIONS", "levels", "all_symbol_vectors", "sample_symbol_vectors",
            "mser_channels", "noise_std"]
@@ -76,13 +77,7 @@ class MserSizes:
 
     def check_channels(self, H: np.ndarray, name: str = "channels") -> np.ndarray:
         """``H [B, K, N_r, N_t]`` complex and finite, of these sizes."""
-        H = np.asarray(H)
-        want = (self.n_users, self.n_rx, self.n_tx)
-        if H.ndim != 4 or H.shape[1:] != want:
-            raise ShapeError(f"{name} must be [B, K, N_r, N_t] = [B, {', '.join(map(str, want))}], got {H.shape}")
-        if not np.all(np.isfinite(H)):
-            raise ShapeError(f"{name} hold NaN or inf")
-        return np.ascontiguousarray(H, dtype=np.complex128)
+        return check_mimo_channels(H, self, name)
 
 
 def levels(constellation: str) -> np.ndarray:

@@ -1,0 +1,160 @@
+"""Mixed-timescale joint channel estimation and hybrid beamforming (``mixed_timescale_jcehb.txt``):
+what the family is and its settings (numpy only).
+
+Two presets (``../shared/specs/jcehb.md`` section 7): ``embedded`` (the default: N_t=32,
+N_t^RF=8, N_r=8, N_r^RF=2, K=2, N_s=2, L=8 pilots = CEDUN layers, L_h=3 HBDUN layers, 500
+training channels, 20 + 20 epochs) and ``paper`` (64, 16, 32, 4, 4, 4, L=16, L_h=5, 1000
+channels, 60 + 60 epochs).  Any option overrides its preset.
+
+Channels are ``H [B, K, N_r, N_t]`` complex (eq. 45-46,
+:func:`hbf_edge.families.jcehb.system.jcehb_channels`); the pilot noise of a slot is drawn from
+a seed (:func:`pilot_noise_seeded`), so the torch network and the kernels see the same slot.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+
+from hbf_edge.errors import ConfigError
+from hbf_edge.families._protocol import FamilySpec, field
+from hbf_edge.families._settings import ChannelCommon, EvalCommon, ProfileCommon, TrainCommon, check_positive
+
+__all__ = ["SPEC", "PRESETS", "SizeSettings", "JcehbChannels", "JcehbTrain", "JcehbEval", "JcehbProfile",
+           "pilot_noise_seeded", "DEFAULT_NOISE_SEED"]
+
+PRESETS = {
+    "embedded": dict(n_tx=32, n_rf_tx=8, n_rx=8, n_rf_rx=2, users=2, streams=2, pilots=8, hb_layers=3,
+                     train_size=500, epochs=20),
+    "paper": dict(n_tx=64, n_rf_tx=16, n_rx=32, n_rf_rx=4, users=4, streams=4, pilots=16, hb_layers=5,
+                  train_size=1000, epochs=60),
+}
+_SIZES = ("n_tx", "n_rf_tx", "n_rx", "n_rf_rx", "users", "streams")
+DEFAULT_NOISE_SEED = 7
+
+
+def pilot_noise_seeded(count: int, n_users: int, n_rx: int, length: int, seed: int) -> np.ndarray:
+    """Unit-variance complex antenna noise of the pilot stage, ``[count, K, N_r, L]``, drawn
+    pilot column by pilot column (numpy's default generator, ``[L, count, K, N_r, (re, im)]``),
+    so the first columns of a longer draw are the draw of a shorter one: designs with fewer
+    pilots see the same noise on the pilots they have."""
+    rng = np.random.default_rng(seed)
+    z = rng.standard_normal((length, count, n_users, n_rx, 2))
+    return np.ascontiguousarray(np.moveaxis(z[..., 0] + 1j * z[..., 1], 0, -1)) / np.sqrt(2.0)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class SizeSettings:
+    """The system's sizes: a preset, each size overridable."""
+
+    preset: str = field("embedded", "size preset: embedded (N_t=32, N_t^RF=8, N_r=8, N_r^RF=2, K=2, N_s=2, L=8, "
+                                    "L_h=3; default) or paper (64, 16, 32, 4, 4, 4, L=16, L_h=5)", choices=list(PRESETS))
+    n_tx: int | None = field(None, "BS antennas N_t (default: the preset's)", flag="-N")
+    n_rf_tx: int | None = field(None, "BS RF chains N_t^RF >= K N_s (default: the preset's)")
+    n_rx: int | None = field(None, "antennas N_r per user (default: the preset's)")
+    n_rf_rx: int | None = field(None, "RF chains N_r^RF per user, >= N_s (default: the preset's)")
+    users: int | None = field(None, "users K (default: the preset's)", flag="-K")
+    streams: int | None = field(None, "streams N_s per user (default: the preset's)", flag="-d")
+
+    def preset_value(self, name: str) -> int:
+        """``name``'s value: the option if given, else the preset's."""
+        value = getattr(self, name, None)
+        return PRESETS[self.preset][name] if value is None else value
+
+    def sizes(self) -> object:
+        """The :class:`~hbf_edge.families.jcehb.system.JcehbSizes` of these settings (checked)."""
+        from hbf_edge.families.jcehb.system import JcehbSizes
+
+        v = {name: self.preset_value(name) for name in _SIZES}
+        return JcehbSizes(n_tx=v["n_tx"], n_rf_tx=v["n_rf_tx"], n_rx=v["n_rx"], n_rf_rx=v["n_rf_rx"],
+                          n_users=v["users"], n_streams=v["streams"])
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class JcehbChannels(ChannelCommon, SizeSettings):
+    """``hbf-edge channels jcehb``: clustered multi-antenna-user channels (eq. 45-46)."""
+
+    def validate(self) -> None:
+        super().validate()
+        self.sizes()
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class JcehbTrain(TrainCommon, SizeSettings):
+    """``hbf-edge train jcehb``: the SSCA analog design (the baseline's beams and the network's
+    start), stage 1 (analog phases + HBDUN on the true equivalent channel), then stage 2 (pilots,
+    CEDUN, HBDUN on the rate from the estimate) or, with ``--design separate``, the estimator
+    trained on its NMSE alone."""
+
+    pilots: int | None = field(None, "pilot length L = CEDUN layers (default: the preset's, 8 or 16)", flag="-L")
+    hb_layers: int | None = field(None, "HBDUN layers L_h (default: the preset's, 3 or 5)", flag="-I")
+    train_size: int | None = field(None, "training channels (default: the preset's, 500 or 1000)")
+    val_size: int = field(100, "validation channels (default 100)")
+    epochs: int | None = field(None, "epochs of each stage (default: the preset's, 20 or 60)")
+    batch_size: int = field(50, "channels per Adam step (default 50)")
+    lr: float = field(1e-2, "Adam learning rate of the pilots, CEDUN and HBDUN (default 1e-2)")
+    lr_phase: float = field(1e-2, "Adam learning rate of the analog phases, radians (default 1e-2)")
+    snr_db: float = field(10.0, "SNR in dB of training (default 10, the paper's)")
+    pilot_power: str = field("per-chain", "pilot power: per-chain (P per RF chain, default) or per-column (7e) as "
+                                          "printed, ||x_l||^2 = P)", choices=["per-chain", "per-column"])
+    inverse: str = field("exact", "HBDUN's inverse: exact (default) or paper (the trained diag(C)^-1 B + D^- of "
+                                  "eq. 29-30)", choices=["exact", "paper"])
+    design: str = field("joint", "joint (stage 2 on the sum rate, default) or separate (the estimator trained on "
+                                 "its NMSE, cascaded with stage 1's HBDUN)", choices=["joint", "separate"])
+    ssca_iterations: int = field(20, "SCA iterations J per SSCA step (default 20)")
+    start: str = field("ssca", "where the network's phases start: ssca (default) or dft", choices=["ssca", "dft"])
+
+    def validate(self) -> None:
+        super().validate()
+        check_positive(self, "pilots", "hb_layers", "train_size", "val_size", "batch_size", "ssca_iterations")
+        self.sizes()
+        if self.precision != "float64":
+            raise ConfigError("the JCEHB network trains in float64 only (--precision float64)")
+        if self.epochs is not None and self.epochs < 0:
+            raise ConfigError(f"--epochs must be >= 0, got {self.epochs}")
+        if not (self.lr > 0 and self.lr_phase > 0):
+            raise ConfigError("--lr and --lr-phase must be > 0")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class JcehbEval(EvalCommon):
+    """``hbf-edge evaluate`` of a JCEHB model: sum rate and NMSE of the network against RLS-SCA
+    (same pilots and layers, and the long reference), RLS with regularised ZF, HBDUN on perfect
+    CSI and SCA on perfect CSI, on the SSCA beams of the model's training channels."""
+
+    count: int = field(1000, "held-out channels to draw (default 1000)", old="--test-size")
+    snr: list[float] | None = field(None, "SNRs in dB (default: the training SNR)", nargs="+")
+    rls_pilots: int = field(90, "pilots of the long RLS baseline (default 90, the paper's reference)")
+    sca_iterations: int = field(70, "iterations of the long SCA baseline (default 70, the paper's reference)")
+    noise_seed: int = field(DEFAULT_NOISE_SEED, f"seed of the pilot noise (default {DEFAULT_NOISE_SEED})")
+    compare: list[Path] = field([], "other JCEHB model directories of the same sizes to score on the same slots "
+                                    "(e.g. the separate design)", nargs="+", metavar="DIR")
+
+    def validate(self) -> None:
+        super().validate()
+        check_positive(self, "rls_pilots", "sca_iterations")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class JcehbProfile(ProfileCommon):
+    """``hbf-edge profile`` of a JCEHB model: the per-slot network, CEDUN layer by layer then
+    HBDUN layer by layer, with the spec's op counts (section 6.4)."""
+
+
+def _tiny() -> JcehbTrain:
+    return JcehbTrain(out=Path("tiny-jcehb"), n_tx=8, n_rf_tx=4, n_rx=4, n_rf_rx=2, users=2, streams=1, pilots=4,
+                      hb_layers=2, train_size=20, val_size=10, epochs=1, batch_size=10, ssca_iterations=2, quiet=True)
+
+
+SPEC = FamilySpec(
+    name="jcehb",
+    paper="mixed_timescale_jcehb.txt",
+    title="mixed-timescale joint channel estimation (unfolded RLS) and hybrid beamforming (unfolded SCA)",
+    channel_axes=("B", "K", "N_r", "N_t"),
+    metrics=("sum_rate", "nmse"),
+    formats=(),
+    counter_sites=(),
+    tiny=_tiny,
+)

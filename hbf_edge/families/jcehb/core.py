@@ -1,0 +1,223 @@
+"""The core stage of JCEHB: channels, train, evaluate and profile (``mixed_timescale_jcehb.txt``).
+
+A model directory's ``family_config`` holds the sizes, the pilot count (= CEDUN layers), the
+HBDUN layers, the pilot power, the inverse, the design (joint or separate), the SNR it was
+trained at and the SSCA record of the baseline's beams.  The two timescales stay apart in the
+arrays: ``phi_f``, ``phi_w`` (and the baseline's ``ssca_phi_*``) are the per-superframe analog
+stage, ``pilot``, ``ce_*`` and ``hb_*`` the per-slot network.  Its hardware spec is the BS side
+(``N = N_t``, ``M = N_t^RF``, ``K`` users) and carries no phase bits: JCEHB has no quantized
+datapath yet.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from hbf_edge.errors import ConfigError, ModelDirError
+from hbf_edge.families._mimo import MimoChannels
+from hbf_edge.families._protocol import Say, log_say
+from hbf_edge.families.jcehb.config import SPEC, JcehbChannels, JcehbEval, JcehbProfile, JcehbTrain
+from hbf_edge.results import stamp, write_result
+
+__all__ = ["CORE", "JcehbCore"]
+
+_SIZE_KEYS = ("n_tx", "n_rf_tx", "n_rx", "n_rf_rx", "n_users", "n_streams")
+_SECTION = {"sizes", "pilots", "hb_layers", "pilot_power", "inverse", "design", "snr_db", "ssca"}
+
+
+class JcehbCore(MimoChannels):
+    """:class:`~hbf_edge.families._protocol.CoreStage` of JCEHB."""
+
+    spec = SPEC
+    channel_settings = JcehbChannels
+    train_settings = JcehbTrain
+    eval_settings = JcehbEval
+    profile_settings = JcehbProfile
+    default_batches = (1, 64)
+
+    # -- the model directory ------------------------------------------------------------------
+
+    def sizes(self, config: Any) -> Any:
+        """The :class:`~hbf_edge.families.jcehb.system.JcehbSizes` of a ModelConfig."""
+        from hbf_edge.families.jcehb.system import JcehbSizes
+
+        return JcehbSizes(**config.family_config["sizes"])
+
+    def check_config(self, config: Any) -> None:
+        from hbf_edge.families.jcehb.model import INVERSES
+        from hbf_edge.families.jcehb.system import PILOT_POWERS
+
+        c = config.family_config
+        if not isinstance(c, dict) or set(c) != _SECTION:
+            raise ModelDirError(f"the jcehb section must hold {sorted(_SECTION)}")
+        if not isinstance(c["sizes"], dict) or set(c["sizes"]) != set(_SIZE_KEYS):
+            raise ModelDirError(f"jcehb.sizes must hold {list(_SIZE_KEYS)}")
+        try:
+            sizes = self.sizes(config)
+        except (TypeError, ConfigError) as exc:
+            raise ModelDirError(f"the jcehb section is invalid: {exc}") from exc
+        for k in ("pilots", "hb_layers"):
+            if isinstance(c[k], bool) or not isinstance(c[k], int) or c[k] < 1:
+                raise ModelDirError(f"jcehb.{k} must be an integer >= 1, got {c[k]!r}")
+        if c["pilot_power"] not in PILOT_POWERS or c["inverse"] not in INVERSES or c["design"] not in ("joint",
+                                                                                                        "separate"):
+            raise ModelDirError("jcehb.pilot_power, inverse or design has an unknown value")
+        if (config.spec.n_antennas, config.spec.n_rf, config.spec.n_users) != (sizes.n_tx, sizes.n_rf_tx,
+                                                                                sizes.n_users):
+            raise ModelDirError("the hardware spec's N, M, K differ from jcehb.sizes' N_t, N_t^RF, K")
+
+    def expected_arrays(self, config: Any) -> dict[str, tuple[int, ...]]:
+        """The analog phases, the SSCA baseline's, the pilot and CEDUN / HBDUN parameters
+        (:func:`hbf_edge.families.jcehb.model.parameter_shapes`)."""
+        from hbf_edge.families.jcehb.model import parameter_shapes
+
+        c = config.family_config
+        return parameter_shapes(self.sizes(config), c["pilots"], c["pilots"], c["hb_layers"])
+
+    def build(self, config: Any) -> Any:
+        from hbf_edge.families.jcehb.model import JcehbNet
+
+        c = config.family_config
+        return JcehbNet(self.sizes(config), c["pilots"], c["hb_layers"], c["pilot_power"], c["inverse"])
+
+    def load(self, model_dir: Path) -> tuple[Any, Any]:
+        from hbf_edge.modeldir import load_model
+
+        return load_model(model_dir, family=self.spec.name)
+
+    def torch_forward(self, model: Any, H: np.ndarray, snr_db: float = 10.0,
+                      noise_seed: int = 7) -> dict[str, np.ndarray]:
+        """One slot per channel with seeded pilot noise: ``H_hat [B, K, R, N]``, ``F_bb
+        [B, N, K N_s]``, ``W_bb [B, K, R, N_s]``, complex128."""
+        from hbf_edge.families.jcehb.evaluate import network_slot
+        from hbf_edge.families.jcehb.system import noise_power, pilot_noise
+
+        H = np.ascontiguousarray(H, dtype=np.complex128)
+        noise = pilot_noise(H.shape[0], model.sizes, model.n_pilots, noise_seed)
+        out = network_slot(model, H, noise, noise_power(snr_db))
+        return {k: out[k] for k in ("H_hat", "F_bb", "W_bb")}
+
+    # -- channels -----------------------------------------------------------------------------
+
+    def generate(self, sizes: Any, count: int, seed: int) -> np.ndarray:
+        """Eq. (45)-(46) channels of ``sizes`` (:func:`~hbf_edge.families.jcehb.system.jcehb_channels`)."""
+        from hbf_edge.families.jcehb.system import jcehb_channels
+
+        return jcehb_channels(count, sizes, seed=seed)
+
+    def make_channels(self, s: JcehbChannels, say: Say = log_say) -> Path:
+        from hbf_edge.channels import ChannelDataset
+        from hbf_edge.families.jcehb.system import jcehb_channels
+
+        z = s.sizes()
+        H = jcehb_channels(s.count, z, seed=s.seed)
+        params = dict(n_channels=s.count, n_tx=z.n_tx, n_rx=z.n_rx, n_users=z.n_users, n_clusters=4, n_rays=2,
+                      gain_var=0.1, seed=s.seed)
+        path = ChannelDataset(H=H, model="clustered_mimo", params=params).save(s.out)
+        say(f"wrote {s.count} channels [{s.count}, {z.n_users}, {z.n_rx}, {z.n_tx}] (eq. 45-46: 4 clusters x 2 rays, "
+            f"sigma_alpha^2 0.1, angles U(-pi/3, pi/3)) to {path}")
+        return path
+
+    # -- stages -------------------------------------------------------------------------------
+
+    def train(self, s: JcehbTrain, say: Say = log_say) -> dict[str, Any]:
+        """SSCA beams on the training channels, then the two training stages; writes ``s.out``."""
+        import torch
+
+        from hbf_edge.families.jcehb.system import noise_power
+        from hbf_edge.families.jcehb.train import JcehbTrainConfig, ssca, train_jcehb
+        from hbf_edge.hw.spec import HardwareSpec
+        from hbf_edge.modeldir import save_model
+        from hbf_edge.modelfiles import ModelConfig
+
+        if s.out.exists() and not s.overwrite:  # fail before training, not after
+            raise ModelDirError(f"{s.out} already exists (pass --overwrite to replace it)")
+        sizes = s.sizes()
+        L, Lh, epochs = s.preset_value("pilots"), s.preset_value("hb_layers"), s.preset_value("epochs")
+        H_train, H_val, source = self.training_channels(s.channels, sizes, s.preset_value("train_size"),
+                                                         s.val_size, s.seed)
+        nu = noise_power(s.snr_db)
+        t0 = time.perf_counter()
+        phi_f, phi_w, record = ssca(H_train, H_val, sizes, nu, iterations=s.ssca_iterations, progress=not s.quiet)
+        say(f"SSCA analog beams (eta {record['eta']:g} of {len(record['val_rate_by_eta'])} tried): validation rate "
+            f"of SCA-{s.ssca_iterations} {record['val_rate_by_eta'][str(record['eta'])]:.3f} bit/s/Hz "
+            f"(DFT beams {record['val_rate_dft']:.3f})")
+        cfg = JcehbTrainConfig(n_pilots=L, n_hb=Lh, pilot_power=s.pilot_power, inverse=s.inverse, design=s.design,
+                               epochs_stage1=epochs, epochs_stage2=epochs, batch_size=s.batch_size,
+                               lr_phase=s.lr_phase, lr=s.lr, nu=nu, seed=s.seed)
+        model, history = train_jcehb(H_train, H_val, sizes, cfg, phases=(phi_f, phi_w) if s.start == "ssca" else None,
+                                     progress=not s.quiet)
+        with torch.no_grad():
+            model.ssca_phi_f.copy_(torch.from_numpy(phi_f))
+            model.ssca_phi_w.copy_(torch.from_numpy(phi_w))
+        wall = round(time.perf_counter() - t0, 2)
+        kept = {h["stage"]: h for h in history if h["val_loss"] == min(r["val_loss"] for r in history
+                                                                         if r["stage"] == h["stage"])}
+        training = {"epochs": epochs, "batch_size": s.batch_size, "lr": s.lr, "lr_phase": s.lr_phase,
+                    "seed": s.seed, "train_size": int(len(H_train)), "val_size": int(len(H_val)), "channels": source,
+                    "start": s.start, "kept_epoch": {k: v["epoch"] for k, v in kept.items()}, "wall_seconds": wall}
+        section = {"sizes": {k: getattr(sizes, k) for k in _SIZE_KEYS}, "pilots": L, "hb_layers": Lh,
+                   "pilot_power": s.pilot_power, "inverse": s.inverse, "design": s.design, "snr_db": s.snr_db,
+                   "ssca": record}
+        spec = HardwareSpec(n_antennas=sizes.n_tx, n_rf=sizes.n_rf_tx, n_users=sizes.n_users, phase_bits=None)
+        config = ModelConfig("jcehb", spec, L + Lh, 1, training=training, history=history, family_config=section)
+        save_model(model, config, s.out, overwrite=s.overwrite)
+        stages = "; ".join(f"{k}: kept epoch {v['epoch']}, validation {'NMSE' if k == 'separate CE' else 'rate'} "
+                           f"{abs(v['val_loss']):.4g}" for k, v in kept.items())
+        say(f"trained jcehb ({s.design}) L={L} pilots / CEDUN layers, L_h={Lh} HBDUN layers (N_t={sizes.n_tx}, "
+            f"N_t^RF={sizes.n_rf_tx}, N_r={sizes.n_rx}, N_r^RF={sizes.n_rf_rx}, K={sizes.n_users}, "
+            f"N_s={sizes.n_streams}) in {wall} s; {stages}; model written to {s.out}")
+        return {"model_dir": str(s.out), "wall_seconds": wall, "history": history}
+
+    def evaluate(self, s: JcehbEval, load: Callable[[Path], tuple[Any, Any]] | None = None,
+                 say: Say = log_say) -> dict[str, Any]:
+        from hbf_edge.families.jcehb.evaluate import evaluate_jcehb, format_table
+        from hbf_edge.families.jcehb.plots import plot_rates
+        from hbf_edge.kernels import REGISTRY
+
+        model, config = (load or self.load)(s.model_dir)
+        sizes = self.sizes(config)
+        if s.rls_pilots < sizes.n_rf_tx:
+            raise ConfigError(f"--rls-pilots {s.rls_pilots} is below N_t^RF = {sizes.n_rf_tx}: the RLS reference needs "
+                              f"at least one pilot per BS RF chain")
+        others = {}
+        for d in s.compare:
+            other, oc = self.load(d)
+            if self.sizes(oc) != sizes:
+                raise ConfigError(f"--compare {d}: its sizes differ from {s.model_dir}'s")
+            others[d.name] = other
+        H = (self.read_channels(s.channels, config) if s.channels is not None
+             else self.draw_channels(config, s.count, s.seed))
+        kernel = None
+        if REGISTRY.has(self.spec.name) and config.quantization is None:
+            stage = REGISTRY.get(self.spec.name)
+            kmodel = stage.load(s.model_dir)
+            kernel = lambda H_, snr: stage.forward(kmodel, H_, snr_db=snr, noise_seed=s.noise_seed)  # noqa: E731
+        snrs = list(s.snr) if s.snr else [config.family_config["snr_db"]]
+        results = evaluate_jcehb(model, sizes, H, snrs, s.rls_pilots, s.sca_iterations, s.noise_seed, others,
+                                 kernel=kernel, progress=not s.quiet)
+        stamp(results, "evaluation", self.spec.name, s.model_dir)
+        out = s.out if s.out is not None else s.model_dir / "eval"
+        write_result(out / "results.json", results)
+        plot_rates(results, out / "sum_rate.png")
+        say(f"sum rate (bit/s/Hz) and NMSE on {results['n_channels']} channels, pilot noise seed {s.noise_seed}, "
+            f"baselines on the SSCA beams with {model.pilot_power} DFT pilots")
+        say(format_table(results))
+        cpu = results["cpu_us_per_channel"]
+        say("CPU per channel and SNR: " + ", ".join(f"{k} {v:.0f} us" for k, v in cpu.items())
+            + f" (reference / network {results['cpu_ratio_reference_over_network']}x, {results['cpu_timed_in']})")
+        say(f"wrote {out / 'results.json'} and sum_rate.png")
+        return results
+
+    def profile(self, s: JcehbProfile, target: dict[str, Any], extra: dict[str, Any],
+                say: Say = log_say) -> dict[str, Any]:
+        from hbf_edge.families.jcehb.profile import profile_jcehb_command
+
+        return profile_jcehb_command(self, s, target, extra, say)
+
+
+CORE = JcehbCore()

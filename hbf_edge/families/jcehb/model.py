@@ -1,0 +1,224 @@
+"""The mixed-timescale network in torch: trainable analog phases and pilots (long term), CEDUN
+(unfolded RLS, eq. 16-17) and HBDUN (unfolded SCA, eq. 29-31) per slot; the sum rate (3).
+
+Parameters are real tensors (a complex one has a trailing (re, im) axis), flat names, so a model
+directory stores them as they are.  Choices where the paper is silent or garbled
+(``../shared/specs/jcehb.md``; each tested or measured):
+
+* multipliers ``T`` and offsets ``q`` are element-wise (Hadamard) of the output's shape
+  (spec 5.10), per layer and user; ``gamma = exp(log_gamma)`` keeps the forgetting factor > 0;
+* initialised as built, CEDUN **is** RLS with ``beta = 1`` on the same pilots (the ridge
+  estimate) and HBDUN with ``exact=True`` **is** SCA (:mod:`hbf_edge.families.jcehb.baselines`);
+  (17b) keeps the printed complex ``g^H x`` (the RLS baseline takes its real part; over the
+  network's at most a few dozen layers the two agree to roundoff at initialisation);
+* (31b) uses ``t^{i-1}`` (spec 5.16); ``lambda`` is clamped at 0 and ``t`` to [-4, 16]; the
+  diagonal loading ``v`` of ``C`` is the SCA closed form ``tau`` (spec 5.15); ``D^-`` zeroes the
+  imaginary part of D's diagonal (30); the final combiner is the MMSE one (24) of the final
+  precoder, without (31a)'s multipliers (spec 2.5 [C]);
+* the pilot network scales every column to norm 1 (``per-column``, (7e) as printed) or
+  ``sqrt(N_t^RF)`` (``per-chain``), spec 1.3.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from torch import nn
+
+from hbf_edge.errors import ConfigError
+from hbf_edge.families.jcehb.system import JcehbSizes, dft_phases, dft_pilots
+
+__all__ = ["JcehbNet", "sum_rate", "nmse", "parameter_shapes", "INVERSES"]
+
+INVERSES = ("paper", "exact")
+
+
+def _h(x: torch.Tensor) -> torch.Tensor:
+    return x.conj().transpose(-1, -2)
+
+
+def _c(x: torch.Tensor) -> torch.Tensor:
+    return torch.view_as_complex(x)
+
+
+def parameter_shapes(sizes: JcehbSizes, n_pilots: int, n_ce: int, n_hb: int) -> dict[str, tuple[int, ...]]:
+    """Name -> shape of every parameter (spec 2.2 and 2.5 tables)."""
+    N, R, S, K = sizes.n_rf_tx, sizes.n_rf_rx, sizes.n_streams, sizes.n_users
+    return {"phi_f": (sizes.n_tx, N), "phi_w": (K, sizes.n_rx, R), "ssca_phi_f": (sizes.n_tx, N),
+            "ssca_phi_w": (K, sizes.n_rx, R), "pilot": (N, n_pilots, 2),
+            "ce_tg": (n_ce, K, N, 2), "ce_qg": (n_ce, K, N, 2), "ce_tv": (n_ce, K, N, 2), "ce_qv": (n_ce, K, N, 2),
+            "ce_tp": (n_ce, K, N, N, 2), "ce_qp": (n_ce, K, N, N, 2), "ce_tw": (n_ce, K, N, R, 2),
+            "ce_qw": (n_ce, K, N, R, 2), "ce_log_gamma": (n_ce, K),
+            "hb_b": (n_hb, K, N, N, 2), "hb_d": (n_hb, K, N, N, 2), "hb_tw": (n_hb, K, R, S, 2),
+            "hb_qw": (n_hb, K, R, S, 2), "hb_tf": (n_hb, K, N, 2), "hb_qf": (n_hb, K, N, 2), "hb_lam": (n_hb, K, 2),
+            "hb_t": (n_hb, K, 2), "hb_mu": (n_hb, K)}
+
+
+def _complex_ones(*shape: int) -> torch.Tensor:
+    return torch.stack([torch.ones(shape, dtype=torch.float64), torch.zeros(shape, dtype=torch.float64)], -1)
+
+
+def sum_rate(H_eq: torch.Tensor, F_bb: torch.Tensor, W_bb: torch.Tensor, W_rf: torch.Tensor, nu: float) -> torch.Tensor:
+    """Eq. (3) summed: ``[B]`` bit/s/Hz (the numpy twin is :func:`hbf_edge.families.jcehb.system.sum_rate`)."""
+    K, S = W_bb.shape[1], W_bb.shape[3]
+    G = _h(W_bb) @ H_eq @ F_bb[:, None]  # [B, K, S, K S]
+    power = G.real ** 2 + G.imag ** 2
+    idx = torch.arange(S)
+    signal = torch.stack([power[:, k, idx, k * S + idx] for k in range(K)], dim=1)
+    gram = _h(W_rf) @ W_rf  # [K, R, R]
+    noise = nu * torch.einsum("bkrs,krq,bkqs->bks", W_bb.conj(), gram, W_bb).real
+    return torch.log2(1.0 + signal / (power.sum(-1) - signal + noise)).sum(dim=(1, 2))
+
+
+def nmse(H_hat: torch.Tensor, H_eq: torch.Tensor) -> torch.Tensor:
+    """Eq. (33) averaged over users: ``[B]``."""
+    err = (H_hat - H_eq).abs().square().sum(dim=(2, 3))
+    return (err / H_eq.abs().square().sum(dim=(2, 3))).mean(dim=1)
+
+
+class JcehbNet(nn.Module):
+    """Analog phases ``Psi``, pilot ``X~``, CEDUN (``n_ce`` layers, one per pilot column) and
+    HBDUN (``n_hb`` layers); see the module notes for what the initial parameters equal."""
+
+    def __init__(self, sizes: JcehbSizes, n_pilots: int, n_hb: int, pilot_power: str = "per-column",
+                 inverse: str = "paper", delta: float = 1e-2, alpha: float = 2.0) -> None:
+        super().__init__()
+        if inverse not in INVERSES:
+            raise ConfigError(f"inverse must be one of {', '.join(INVERSES)}, got {inverse!r}")
+        self.sizes, self.n_pilots, self.n_hb, self.inverse = sizes, n_pilots, n_hb, inverse
+        self.pilot_power, self.delta, self.alpha = pilot_power, delta, alpha
+        N, R, K, L = sizes.n_rf_tx, sizes.n_rf_rx, sizes.n_users, n_pilots
+        f64 = torch.float64
+        self.phi_f = nn.Parameter(torch.from_numpy(dft_phases(sizes.n_tx, N)))
+        self.phi_w = nn.Parameter(torch.from_numpy(np.stack([dft_phases(sizes.n_rx, R)] * K)))
+        # the SSCA beams of the RLS-SSCA baseline, designed on the same training channels (a record)
+        self.register_buffer("ssca_phi_f", self.phi_f.detach().clone())
+        self.register_buffer("ssca_phi_w", self.phi_w.detach().clone())
+        self.pilot = nn.Parameter(torch.view_as_real(torch.from_numpy(dft_pilots(N, L, pilot_power))).contiguous())
+        for name, shape in parameter_shapes(sizes, L, L, n_hb).items():
+            if not name.startswith(("ce_", "hb_")):
+                continue
+            if name in ("ce_log_gamma",):
+                value = torch.zeros(shape, dtype=f64)
+            elif name == "hb_mu":
+                value = torch.full(shape, 1.0 / math.log(alpha), dtype=f64)
+            elif name == "hb_b":
+                value = torch.view_as_real(torch.eye(N, dtype=torch.complex128).expand(n_hb, K, N, N)).clone()
+            elif name[3] == "t" or name in ("hb_lam",):  # multipliers: 1 + 0j (hb_lam, hb_t: (T, q) = (1, 0))
+                value = _complex_ones(*shape[:-1])
+            else:  # offsets and D: 0
+                value = torch.zeros(shape, dtype=f64)
+            setattr(self, name, nn.Parameter(value))
+
+    # -- long term ----------------------------------------------------------------------------
+
+    def analog(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """``F_RF [N_t, N]`` and ``W_RF [K, N_r, R]`` (eq. 18)."""
+        z = self.sizes
+        return torch.exp(1j * self.phi_f) / math.sqrt(z.n_tx), torch.exp(1j * self.phi_w) / math.sqrt(z.n_rx)
+
+    def pilots(self) -> torch.Tensor:
+        """``X~ [N, L]``, every column scaled to the pilot power (7e)."""
+        X = _c(self.pilot)
+        scale = 1.0 if self.pilot_power == "per-column" else math.sqrt(self.sizes.n_rf_tx)
+        return X * (scale / torch.linalg.vector_norm(X, dim=0, keepdim=True))
+
+    def equivalent(self, H: torch.Tensor) -> torch.Tensor:
+        """``H_eq [B, K, R, N]`` of channels ``H [B, K, N_r, N_t]`` through the trained beams."""
+        F_rf, W_rf = self.analog()
+        return _h(W_rf)[None] @ H @ F_rf
+
+    def observe(self, H_eq: torch.Tensor, noise: torch.Tensor, nu: float) -> torch.Tensor:
+        """Received pilots ``Y [B, K, R, L]`` with unit antenna noise ``noise [B, K, N_r, >= L]``."""
+        _, W_rf = self.analog()
+        return H_eq @ self.pilots() + math.sqrt(nu) * (_h(W_rf)[None] @ noise[..., :self.n_pilots])
+
+    # -- per slot -----------------------------------------------------------------------------
+
+    def estimate(self, Y: torch.Tensor, layers: int | None = None) -> torch.Tensor:
+        """CEDUN (17a)-(17d), one layer per pilot column (the first ``layers``): ``H^_eq [B, K, R, N]``."""
+        B, K, R, L = Y.shape
+        N = self.sizes.n_rf_tx
+        X = self.pilots()
+        P = (torch.eye(N, dtype=torch.complex128) / self.delta).expand(B, K, N, N)
+        W = torch.zeros(B, K, N, R, dtype=torch.complex128)
+        for n in range(L if layers is None else layers):
+            x = X[:, n]
+            gamma = torch.exp(self.ce_log_gamma[n])[None, :]  # [1, K]
+            g = _c(self.ce_tg[n]) * (P @ x) + _c(self.ce_qg[n])  # (17a)
+            den = gamma + (g.conj() * x).sum(-1)
+            v = _c(self.ce_tv[n]) * (g / den[..., None]) + _c(self.ce_qv[n])  # (17b)
+            P = _c(self.ce_tp[n]) * ((P - v[..., :, None] * g.conj()[..., None, :]) / gamma[..., None, None]) \
+                + _c(self.ce_qp[n])  # (17c)
+            e = Y[..., n] - (W.conj() * x[:, None]).sum(-2)  # Algorithm 1 step 7
+            W = _c(self.ce_tw[n]) * (W + v[..., :, None] * e.conj()[..., None, :]) + _c(self.ce_qw[n])  # (17d)
+        return _h(W).resolve_conj()
+
+    def _normalise(self, F: torch.Tensor, G_f: torch.Tensor) -> torch.Tensor:
+        B, N, KS = F.shape
+        S = self.sizes.n_streams
+        Fk = F.reshape(B, N, KS // S, S)
+        power = torch.einsum("bnks,nm,bmks->bk", Fk.conj(), G_f, Fk).real
+        return (Fk * torch.sqrt(S / power)[:, None, :, None]).reshape(B, N, KS)
+
+    def _mmse(self, He: torch.Tensor, F: torch.Tensor, nu: float) -> torch.Tensor:
+        K, R, S = He.shape[1], He.shape[2], self.sizes.n_streams
+        A = He @ F[:, None]
+        cov = A @ _h(A) + nu * torch.eye(R, dtype=A.dtype)
+        own = torch.stack([A[:, k, :, k * S:(k + 1) * S] for k in range(K)], dim=1)
+        return torch.linalg.solve(cov, own)
+
+    def _mse(self, He: torch.Tensor, F: torch.Tensor, W: torch.Tensor, nu: float) -> torch.Tensor:
+        K, S = W.shape[1], W.shape[3]
+        G = _h(W) @ He @ F[:, None]
+        power = G.real ** 2 + G.imag ** 2
+        idx = torch.arange(S)
+        d = torch.stack([G[:, k, idx, k * S + idx] for k in range(K)], dim=1)
+        return (1 - d).abs().square() + power.sum(-1) - d.abs().square() + nu * W.abs().square().sum(dim=2)
+
+    def digital(self, He: torch.Tensor, nu: float, exact: bool | None = None,
+                capture: list[torch.Tensor] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """HBDUN (31a)-(31d) on equivalent channels ``He``: ``F_BB [B, N, K N_s]`` and the MMSE
+        ``W_BB [B, K, R, N_s]`` of it.  ``exact``: ``C^-1`` instead of ``C^+ B + D^-`` (the
+        layers then compute SCA when the other parameters are at their initial values).
+        ``capture``: a list that receives every layer's ``C [B, N, N]``."""
+        B, K, R, N = He.shape
+        S, a = self.sizes.n_streams, self.alpha
+        exact = self.inverse == "exact" if exact is None else exact
+        F_rf, _ = self.analog()
+        G_f = _h(F_rf) @ F_rf
+        F = self._normalise(torch.cat([_h(He[:, k])[..., :S] for k in range(K)], dim=2), G_f)
+        t = torch.zeros(B, K, S, dtype=torch.float64)
+        eye = torch.eye(N, dtype=torch.complex128)
+        for i in range(self.n_hb):
+            W = _c(self.hb_tw[i]) * self._mmse(He, F, nu) + _c(self.hb_qw[i])  # (31a)
+            mu = self.hb_mu[i][None, :, None]
+            lam = torch.clamp(self.hb_lam[i, :, 0][None, :, None] * mu * a ** t + self.hb_lam[i, :, 1][None, :, None],
+                              min=0.0)  # (31b)
+            hw = _h(He) @ W  # [B, K, N, S]
+            tau = nu * (lam * W.abs().square().sum(dim=2)).sum(dim=(1, 2)) / (K * S)
+            C = torch.einsum("bks,bkns,bkms->bnm", lam.to(hw.dtype), hw, hw.conj()) + tau[:, None, None] * eye
+            if capture is not None:
+                capture.append(C)
+            if exact:
+                d = torch.linalg.solve(C[:, None], hw)
+            else:  # (29)-(30): diag(C)^-1 B + D^-
+                Dm = _c(self.hb_d[i]) - 1j * torch.diag_embed(torch.diagonal(_c(self.hb_d[i]), dim1=-2, dim2=-1).imag)
+                M = _c(self.hb_b[i])[None] / torch.diagonal(C, dim1=-2, dim2=-1).real[:, None, :, None] + Dm[None]
+                d = M @ hw
+            f = _c(self.hb_tf[i])[None, :, :, None] * (lam[:, :, None, :] * d) + _c(self.hb_qf[i])[None, :, :, None]
+            F = self._normalise(torch.cat([f[:, k] for k in range(K)], dim=2), G_f)  # (31c)
+            eps = self._mse(He, F, W, nu)
+            t = torch.clamp(self.hb_t[i, :, 0][None, :, None] * (t + mu * (1 - eps * a ** t))
+                            + self.hb_t[i, :, 1][None, :, None], -4.0, 16.0)  # (31d)
+        return F, self._mmse(He, F, nu)
+
+    def forward(self, H: torch.Tensor, noise: torch.Tensor | None, nu: float) -> dict[str, torch.Tensor]:
+        """A slot: ``H_eq`` (true), pilots through the beams, CEDUN, HBDUN (``noise=None``: HBDUN on
+        the true ``H_eq``, stage 1).  Returns ``H_eq``, ``H_hat``, ``F_bb``, ``W_bb``."""
+        He = self.equivalent(H)
+        H_hat = He if noise is None else self.estimate(self.observe(He, noise, nu))
+        F, W = self.digital(H_hat, nu)
+        return {"H_eq": He, "H_hat": H_hat, "F_bb": F, "W_bb": W}

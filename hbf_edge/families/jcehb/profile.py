@@ -1,0 +1,129 @@
+"""Profile of a JCEHB model: per-slot latency per backend and stage, the op counts of spec 6.4
+and a target estimate (JSON).
+
+Stages: ``cedun`` (the L layers of the estimator, from the received pilots), ``hbdun`` (the L_h
+digital layers, from the estimate) and the whole ``slot``.  The pilots' observation (the RF
+front end's part) is not timed.  Backends (``JCEHB_BACKENDS``):
+
+* ``torch_eager`` -- the network's own code (``JcehbNet.estimate`` / ``.digital``);
+* ``numba_float64`` -- the compiled slot of :mod:`hbf_edge.kernels.jcehb` on checked arrays
+  (``JcehbSession``: input checks excluded, as torch's are).
+
+Figures are microseconds per channel (:func:`hbf_edge.bench.time_per_channel`: median and
+quartiles of repeated runs after a warm-up) on seeded channels at the model's training SNR.
+Per-layer figures are the stage's divided by its layers: every CEDUN layer does the same
+arithmetic, and so does every HBDUN layer.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hbf_edge.bench import time_per_channel
+from hbf_edge.complexity import OpCount
+from hbf_edge.errors import ConfigError
+from hbf_edge.families._protocol import Say
+from hbf_edge.families.jcehb.complexity import cedun_layer_ops, hbdun_layer_ops
+from hbf_edge.families.jcehb.system import jcehb_channels, noise_power, pilot_noise
+from hbf_edge.results import stamp, write_result
+
+__all__ = ["profile_jcehb", "profile_jcehb_command", "JCEHB_BACKENDS"]
+
+JCEHB_BACKENDS = ("numba_float64", "torch_eager")
+
+
+def _ops(o: dict[str, int]) -> OpCount:
+    return OpCount(flops=2 * o["real_macs"], matmul=2 * o["real_macs"], div=o["reciprocals"], sqrt=o["isqrt"])
+
+
+def _timing(fns: dict[str, Any], batch: int, repeat: int, min_run_s: float) -> dict[str, Any]:
+    row = {}
+    for stage, fn in fns.items():
+        t = time_per_channel(fn, batch, repeat, min_run_s)
+        row[f"{stage}_us_per_channel"] = 1e6 * t
+        row[f"{stage}_iqr_us_per_channel"] = 1e6 * (t.q3 - t.q1)
+    return row
+
+
+def profile_jcehb(model: Any, batches: tuple[int, ...], repeat: int, backends: tuple[str, ...], target: dict[str, Any],
+                  snr_db: float, kernels: Any = None, model_dir: Any = None, seed: int = 2026,
+                  min_run_s: float = 0.05) -> dict[str, Any]:
+    """Profile a JCEHB network; returns a JSON-ready dict (module notes).  ``kernels``: the
+    family's kernel stage (``numba_float64``), or None."""
+    import torch
+
+    from hbf_edge.profiling import target_estimate
+
+    unknown = set(backends) - set(JCEHB_BACKENDS)
+    if unknown or not backends:
+        raise ConfigError(f"unknown backend(s) {sorted(unknown)}; a JCEHB profile knows {list(JCEHB_BACKENDS)}")
+    z, L, Lh = model.sizes, model.n_pilots, model.n_hb
+    nu = noise_power(snr_db)
+    exact = model.inverse == "exact"
+    result: dict[str, Any] = {"pilots": L, "hb_layers": Lh, "snr_db": snr_db, "inverse": model.inverse,
+                              "ops_per_layer": {"cedun": cedun_layer_ops(z), "hbdun": hbdun_layer_ops(z, exact)},
+                              "measured": {}, "skipped": {}}
+    if "numba_float64" in backends and kernels is None:
+        result["skipped"]["numba_float64"] = "the JCEHB kernel stage is not installed"
+    kmodel = kernels.load(model_dir) if kernels is not None and "numba_float64" in backends else None
+    for batch in batches:
+        H = jcehb_channels(batch, z, seed=seed)
+        row: dict[str, Any] = {}
+        if "torch_eager" in backends:
+            with torch.no_grad():
+                He = model.equivalent(torch.from_numpy(H))
+                Y = model.observe(He, torch.from_numpy(pilot_noise(batch, z, L, seed + 1)), nu)
+                H_hat = model.estimate(Y)
+                row["torch_eager"] = _timing({"cedun": lambda: model.estimate(Y),
+                                              "hbdun": lambda: model.digital(H_hat, nu),
+                                              "slot": lambda: model.digital(model.estimate(Y), nu)},
+                                             batch, repeat, min_run_s)
+        if kmodel is not None:
+            from hbf_edge.kernels.jcehb.forward import JcehbSession
+
+            session = JcehbSession(kmodel, kernels.observe(kmodel, H, snr_db, seed + 1), nu)
+            session.run()  # the estimate that hbdun alone starts from
+            row["numba_float64"] = _timing({"cedun": lambda: session.run("cedun"),
+                                            "hbdun": lambda: session.run("hbdun"),
+                                            "slot": lambda: session.run("slot")}, batch, repeat, min_run_s)
+        for r in row.values():
+            r["cedun_layer_us_per_channel"] = r["cedun_us_per_channel"] / L
+            r["hbdun_layer_us_per_channel"] = r["hbdun_us_per_channel"] / Lh
+        result["measured"][str(batch)] = row
+    ce = target_estimate(_ops(result["ops_per_layer"]["cedun"]), target)
+    hb = target_estimate(_ops(result["ops_per_layer"]["hbdun"]), target)
+    result["target"] = {"name": target["name"], "assumptions": target["assumptions"], "cedun_layer": ce,
+                        "hbdun_layer": hb, "slot_us": round(ce["us"] * L + hb["us"] * Lh, 3)}
+    if not result["skipped"]:
+        del result["skipped"]
+    return result
+
+
+def profile_jcehb_command(core: Any, s: Any, target: dict[str, Any], extra: dict[str, Any], say: Say) -> dict[str, Any]:
+    """``hbf-edge profile`` of a JCEHB model directory: run, write ``profile.json``, report."""
+    from hbf_edge.kernels import REGISTRY
+
+    model, config = (extra.get("load_torch") or core.load)(s.model_dir)
+    kernels = REGISTRY.get(core.spec.name) if REGISTRY.has(core.spec.name) else None
+    backends = tuple(s.backends) if s.backends else tuple(b for b in JCEHB_BACKENDS
+                                                         if b != "numba_float64" or kernels is not None)
+    batches = tuple(s.batches) if s.batches else core.default_batches
+    result = profile_jcehb(model, batches, s.repeat, backends, target, config.family_config["snr_db"], kernels=kernels,
+                           model_dir=s.model_dir)
+    stamp(result, "profile", core.spec.name, s.model_dir)
+    out = s.out if s.out is not None else s.model_dir / "profile"
+    write_result(out / "profile.json", result)
+    o = result["ops_per_layer"]
+    say(f"JCEHB: {result['pilots']} CEDUN layers of {o['cedun']['real_macs']:,} real MACs, {result['hb_layers']} HBDUN "
+        f"layers of {o['hbdun']['real_macs']:,} ({result['inverse']} inverse); microseconds per channel "
+        f"(CEDUN / HBDUN / slot, median)")
+    for batch, row in result["measured"].items():
+        say(f"batch {batch}: " + ", ".join(f"{name} {r['cedun_us_per_channel']:.1f} / {r['hbdun_us_per_channel']:.1f}"
+                                           f" / {r['slot_us_per_channel']:.1f}" for name, r in row.items()))
+    for name, why in result.get("skipped", {}).items():
+        say(f"{name} skipped: {why}")
+    t = result["target"]
+    say(f"target {t['name']}: CEDUN layer {t['cedun_layer']['us']} us, HBDUN layer {t['hbdun_layer']['us']} us, "
+        f"slot {t['slot_us']} us (estimate)")
+    say(f"wrote {out / 'profile.json'}")
+    return result

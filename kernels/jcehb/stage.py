@@ -1,0 +1,41 @@
+"""The kernel stage of JCEHB: the per-slot float kernel on a model directory (no hardware datapath yet)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hbf_edge.errors import ConfigError
+from hbf_edge.families.jcehb.config import DEFAULT_NOISE_SEED, pilot_noise_seeded
+from hbf_edge.kernels.jcehb.forward import JcehbModel, jcehb_observe, jcehb_slot, load_jcehb
+
+__all__ = ["KERNELS", "JcehbKernels"]
+
+
+class JcehbKernels:
+    """:class:`~hbf_edge.families._protocol.KernelStage` of JCEHB (``snr_db``: the noise of the
+    slot; ``noise_seed``: its pilot noise draw, the one the torch network sees)."""
+
+    def load(self, model_dir: Path) -> JcehbModel:
+        return load_jcehb(model_dir)
+
+    def observe(self, model: JcehbModel, H: np.ndarray, snr_db: float = 10.0,
+                noise_seed: int = DEFAULT_NOISE_SEED) -> np.ndarray:
+        """The received pilots of one slot per channel (seeded noise)."""
+        Nt, N, Nr, R, K, S = model.sizes
+        noise = pilot_noise_seeded(np.asarray(H).shape[0], K, Nr, model.n_pilots, noise_seed)
+        return jcehb_observe(model, np.ascontiguousarray(H, dtype=np.complex128), noise, 10.0 ** (-snr_db / 10.0))
+
+    def forward(self, model: JcehbModel, H: np.ndarray, snr_db: float = 10.0,
+                noise_seed: int = DEFAULT_NOISE_SEED) -> dict[str, np.ndarray]:
+        """Float64 kernel on one slot per channel: ``H_hat, F_bb, W_bb`` complex128."""
+        Y = self.observe(model, H, snr_db, noise_seed)
+        return dict(zip(("H_hat", "F_bb", "W_bb"), jcehb_slot(model, Y, 10.0 ** (-snr_db / 10.0))))
+
+    def forward_hw(self, model_dir: Path, H: np.ndarray, **conditions: Any) -> dict[str, Any]:
+        raise ConfigError("the JCEHB family has no fixed-point hardware datapath yet")
+
+
+KERNELS = JcehbKernels()

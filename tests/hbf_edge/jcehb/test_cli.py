@@ -1,0 +1,145 @@
+"""JCEHB as a registered family: train (joint and separate), evaluate and profile through the
+CLI, its model directory, the float kernel against torch, and one-line errors on bad input."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from hbf_edge.cli import main
+from hbf_edge.families import CORE
+from hbf_edge.families.jcehb.system import JcehbSizes, analog, jcehb_channels, noise_power, sum_rate
+
+TINY = ["-N", "8", "--n-rf-tx", "4", "--n-rx", "4", "--n-rf-rx", "2", "-K", "2", "-d", "1"]
+TRAIN = ["-L", "4", "-I", "2", "--epochs", "2", "--batch-size", "10", "--ssca-iterations", "2", "-q", *TINY]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("jcehb")
+    assert main(["channels", "jcehb", "--out", str(root / "ch"), "--count", "50", *TINY]) == 0
+    ch = str(root / "ch" / "channels.npz")
+    assert main(["train", "jcehb", "--out", str(root / "m"), "--channels", ch, *TRAIN]) == 0
+    assert main(["train", "jcehb", "--out", str(root / "sep"), "--channels", ch, "--design", "separate", *TRAIN]) == 0
+    return root
+
+
+def test_the_model_directory_keeps_the_timescales_apart(trained):
+    core = CORE.get("jcehb")
+    model, config = core.load(trained / "m")
+    fc = config.family_config
+    assert config.family == "jcehb" and fc["pilots"] == 4 and fc["hb_layers"] == 2 and fc["design"] == "joint"
+    assert fc["pilot_power"] == "per-chain" and fc["inverse"] == "exact" and fc["ssca"]["eta"] > 0
+    arrays = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    assert arrays == core.expected_arrays(config)
+    long_term = {k for k in arrays if k.startswith(("phi_", "ssca_"))}
+    assert long_term == {"phi_f", "phi_w", "ssca_phi_f", "ssca_phi_w"}
+    stages = [h["stage"] for h in config.history]
+    assert stages == ["stage 1"] * 3 + ["stage 2"] * 3  # epoch 0 and 2 epochs each
+    # the separate design: the same stage 1 (same seed), then its estimator on the NMSE
+    sep, sc = core.load(trained / "sep")
+    assert [h["stage"] for h in sc.history][3:] == ["separate CE"] * 3
+    np.testing.assert_array_equal(sep.phi_f.detach().numpy(), model.phi_f.detach().numpy())
+
+
+def test_evaluate_scores_every_design_on_the_same_slots(trained, capsys):
+    out = trained / "eval"
+    assert main(["evaluate", str(trained / "m"), "--count", "8", "--snr", "5", "10", "--rls-pilots", "6",
+                 "--sca-iterations", "5", "--compare", str(trained / "sep"), "--out", str(out), "-q"]) == 0
+    res = json.loads((out / "results.json").read_text())
+    assert res["family"] == "jcehb" and res["schema"].startswith("hbf-edge/evaluation/")
+    rate = res["metrics"]["sum_rate"]
+    assert set(rate) == {"network", "hbdun_perfect", "rls4_sca2", "rls6_sca5", "rls6_rzf", "sca5_perfect",
+                         "compare:sep"}
+    assert set(res["metrics"]["nmse"]) == {"network", "rls4_sca2", "rls6_sca5", "compare:sep"}
+    assert all(len(v) == 2 and all(x > 0 for x in v) for v in rate.values())
+    assert (out / "sum_rate.png").stat().st_size > 0
+    # the network row against an independent computation: torch forward, numpy rate
+    core = CORE.get("jcehb")
+    model, config = core.load(trained / "m")
+    H = core.draw_channels(config, 8, 2026)
+    d = core.torch_forward(model, H, snr_db=10.0, noise_seed=7)
+    F_rf, W_rf = analog(model.phi_f.detach().numpy(), model.phi_w.detach().numpy())
+    He = np.einsum("kar,bkat,tn->bkrn", W_rf.conj(), H, F_rf)
+    want = sum_rate(He, d["F_bb"], d["W_bb"], W_rf, noise_power(10.0)).mean()
+    assert rate["network"][1] == pytest.approx(want, rel=1e-12)
+    assert res["percent_of_reference"]["network / rls6_sca5"][1] == pytest.approx(
+        100 * rate["network"][1] / rate["rls6_sca5"][1], abs=0.01)
+    assert "network / rls6_sca5" in capsys.readouterr().out
+
+
+def test_profile_times_each_stage_and_counts_its_operations(trained, capsys):
+    out = trained / "prof"
+    assert main(["profile", str(trained / "m"), "--batches", "1", "5", "--repeat", "1", "--out", str(out), "-q"]) == 0
+    res = json.loads((out / "profile.json").read_text())
+    for batch in ("1", "5"):
+        assert set(res["measured"][batch]) == {"torch_eager", "numba_float64"}
+        for row in res["measured"][batch].values():
+            assert all(row[f"{s}_us_per_channel"] > 0 for s in ("cedun", "hbdun", "slot"))
+    assert res["ops_per_layer"]["cedun"]["real_macs"] == 4 * 2 * (3 * 16 + 3 * 8 + 16)
+    assert res["target"]["slot_us"] > 0 and "HBDUN layer" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("inverse", ["exact", "paper"])
+def test_the_float_kernel_equals_the_torch_network(inverse, tmp_path):
+    """kernels.jcehb against torch on a network whose parameters are all moved off their initial
+    values, through the serial and the parallel driver, at two SNRs."""
+    from hbf_edge.families.jcehb.model import JcehbNet
+    from hbf_edge.hw.spec import HardwareSpec
+    from hbf_edge.kernels import REGISTRY
+    from hbf_edge.kernels._core.batching import SERIAL_BELOW
+    from hbf_edge.modeldir import save_model
+    from hbf_edge.modelfiles import ModelConfig
+
+    z = JcehbSizes(n_tx=8, n_rf_tx=4, n_rx=4, n_rf_rx=2, n_users=2, n_streams=2)
+    net = JcehbNet(z, 5, 3, "per-column", inverse)
+    gen = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for name, p in net.named_parameters():
+            p.add_((0.3 if name.startswith("phi") else 0.05) * torch.randn(p.shape, generator=gen, dtype=p.dtype))
+    section = {"sizes": {k: getattr(z, k) for k in ("n_tx", "n_rf_tx", "n_rx", "n_rf_rx", "n_users", "n_streams")},
+               "pilots": 5, "hb_layers": 3, "pilot_power": "per-column", "inverse": inverse, "design": "joint",
+               "snr_db": 10.0, "ssca": {}}
+    config = ModelConfig("jcehb", HardwareSpec(n_antennas=8, n_rf=4, n_users=2, phase_bits=None), 8, 1,
+                         family_config=section)
+    save_model(net, config, tmp_path / "m")
+    core, kernels = CORE.get("jcehb"), REGISTRY.get("jcehb")
+    model, _ = core.load(tmp_path / "m")
+    km = kernels.load(tmp_path / "m")
+    for batch in (1, SERIAL_BELOW + 3):
+        H = jcehb_channels(batch, z, seed=batch)
+        for snr in (0.0, 20.0):
+            want = core.torch_forward(model, H, snr_db=snr, noise_seed=3)
+            got = kernels.forward(km, H, snr_db=snr, noise_seed=3)
+            for name in ("H_hat", "F_bb", "W_bb"):
+                np.testing.assert_allclose(got[name], want[name], rtol=0, atol=1e-11)
+
+
+def test_bad_input_is_one_line_and_exit_2(trained, tmp_path, capsys):
+    H = jcehb_channels(8, JcehbSizes(n_tx=8, n_rf_tx=4, n_rx=4, n_rf_rx=2, n_users=2, n_streams=1), seed=1)
+    nan = H.copy()
+    nan[0, 0, 0, 0] = np.nan
+    np.save(tmp_path / "nan.npy", nan)
+    np.save(tmp_path / "users.npy", np.concatenate([H, H[:, :1]], axis=1))
+    np.save(tmp_path / "antennas.npy", H[..., :4])
+    m = str(trained / "m")
+    cases = [
+        (["evaluate", m, "--channels", str(tmp_path / "nan.npy")], "NaN"),
+        (["evaluate", m, "--channels", str(tmp_path / "users.npy")], "K=3"),
+        (["evaluate", m, "--channels", str(tmp_path / "antennas.npy")], "N_t=4"),
+        (["evaluate", m, "--rls-pilots", "2"], "below N_t^RF = 4"),
+        (["train", "jcehb", "--out", str(tmp_path / "x"), "-K", "5"], "K N_s"),
+        (["train", "jcehb", "--out", str(tmp_path / "x"), "-d", "3"], "N_r^RF >= N_s"),
+        (["train", "jcehb", "--out", str(tmp_path / "x"), "--channels", str(tmp_path / "nan.npy"), *TINY], "NaN"),
+        (["train", "jcehb", "--out", str(tmp_path / "x"), "-L", "0"], "--pilots"),
+        (["quantize", m, "--out", str(tmp_path / "q")], "not available for jcehb"),
+    ]
+    for argv, needle in cases:
+        capsys.readouterr()
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and needle in err[0], (argv, err)
+    assert not (tmp_path / "x").exists()
