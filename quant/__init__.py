@@ -23,6 +23,7 @@ REGISTRY = Registry("quant", {
     "upga": "hbf_edge.quant.upga.stage:QUANT",
     "upganet": "hbf_edge.quant.upganet.stage:QUANT",
     "deepfp": "hbf_edge.quant.deepfp.stage:QUANT",
+    "jcehb": "hbf_edge.quant.jcehb.stage:QUANT",
 })
 
 __all__ = [

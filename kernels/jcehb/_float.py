@@ -20,6 +20,8 @@ from numba import njit, prange
 
 from hbf_edge.kernels._core.linalg import cinv
 
+LAMBDA_FLOOR = 1e-4  # hbf_edge.families.jcehb.model.LAMBDA_FLOOR (a test holds them equal)
+
 
 @njit(cache=True)
 def _cedun(yr, yi, xr, xi, ce, gam_inv, delta, hr, hi):  # pragma: no cover - compiled
@@ -203,7 +205,7 @@ def _hbdun(hr, hi, gfr, gfi, hb, hbw, hbf, hbs, nu, alpha, exact, fr, fi, wr, wi
                     wi[k, p, s] = hbw[0, i, k, p, s] * mi[k, p, s] + hbw[1, i, k, p, s] * mr[k, p, s] \
                         + hbw[3, i, k, p, s]
             for s in range(S):
-                lam[k, s] = max(hbs[0, i, k] * hbs[4, i, k] * alpha ** t[k, s] + hbs[1, i, k], 0.0)
+                lam[k, s] = max(hbs[0, i, k] * hbs[4, i, k] * alpha ** t[k, s] + hbs[1, i, k], LAMBDA_FLOOR)
         tau = 0.0
         for k in range(K):  # h = H_k^H w_kl
             for s in range(S):

@@ -3,7 +3,7 @@ what the family is and its settings (numpy only).
 
 Two presets (``../shared/specs/jcehb.md`` section 7): ``embedded`` (the default: N_t=32,
 N_t^RF=8, N_r=8, N_r^RF=2, K=2, N_s=2, L=8 pilots = CEDUN layers, L_h=3 HBDUN layers, 500
-training channels, 20 + 20 epochs) and ``paper`` (64, 16, 32, 4, 4, 4, L=16, L_h=5, 1000
+training channels, 60 + 60 epochs) and ``paper`` (64, 16, 32, 4, 4, 4, L=16, L_h=5, 1000
 channels, 60 + 60 epochs).  Any option overrides its preset.
 
 Channels are ``H [B, K, N_r, N_t]`` complex (eq. 45-46,
@@ -27,7 +27,7 @@ __all__ = ["SPEC", "PRESETS", "SizeSettings", "JcehbChannels", "JcehbTrain", "Jc
 
 PRESETS = {
     "embedded": dict(n_tx=32, n_rf_tx=8, n_rx=8, n_rf_rx=2, users=2, streams=2, pilots=8, hb_layers=3,
-                     train_size=500, epochs=20),
+                     train_size=500, epochs=60),
     "paper": dict(n_tx=64, n_rf_tx=16, n_rx=32, n_rf_rx=4, users=4, streams=4, pilots=16, hb_layers=5,
                   train_size=1000, epochs=60),
 }
@@ -92,7 +92,7 @@ class JcehbTrain(TrainCommon, SizeSettings):
     hb_layers: int | None = field(None, "HBDUN layers L_h (default: the preset's, 3 or 5)", flag="-I")
     train_size: int | None = field(None, "training channels (default: the preset's, 500 or 1000)")
     val_size: int = field(100, "validation channels (default 100)")
-    epochs: int | None = field(None, "epochs of each stage (default: the preset's, 20 or 60)")
+    epochs: int | None = field(None, "epochs of each stage (default 60)")
     batch_size: int = field(50, "channels per Adam step (default 50)")
     lr: float = field(1e-2, "Adam learning rate of the pilots, CEDUN and HBDUN (default 1e-2)")
     lr_phase: float = field(1e-2, "Adam learning rate of the analog phases, radians (default 1e-2)")

@@ -193,7 +193,7 @@ class JcehbCore(MimoChannels):
         H = (self.read_channels(s.channels, config) if s.channels is not None
              else self.draw_channels(config, s.count, s.seed))
         kernel = None
-        if REGISTRY.has(self.spec.name) and config.quantization is None:
+        if REGISTRY.has(self.spec.name):  # the kernel runs quantized models too (Q-bit phases, float digital)
             stage = REGISTRY.get(self.spec.name)
             kmodel = stage.load(s.model_dir)
             kernel = lambda H_, snr: stage.forward(kmodel, H_, snr_db=snr, noise_seed=s.noise_seed)  # noqa: E731

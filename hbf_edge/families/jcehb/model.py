@@ -11,7 +11,8 @@ directory stores them as they are.  Choices where the paper is silent or garbled
   estimate) and HBDUN with ``exact=True`` **is** SCA (:mod:`hbf_edge.families.jcehb.baselines`);
   (17b) keeps the printed complex ``g^H x`` (the RLS baseline takes its real part; over the
   network's at most a few dozen layers the two agree to roundoff at initialisation);
-* (31b) uses ``t^{i-1}`` (spec 5.16); ``lambda`` is clamped at 0 and ``t`` to [-4, 16]; the
+* (31b) uses ``t^{i-1}`` (spec 5.16); ``lambda`` is clamped at 1e-4 (the spec: 0; see
+  ``LAMBDA_FLOOR``) and ``t`` to [-4, 16]; the
   diagonal loading ``v`` of ``C`` is the SCA closed form ``tau`` (spec 5.15); ``D^-`` zeroes the
   imaginary part of D's diagonal (30); the final combiner is the MMSE one (24) of the final
   precoder, without (31a)'s multipliers (spec 2.5 [C]);
@@ -33,6 +34,9 @@ from hbf_edge.families.jcehb.system import JcehbSizes, dft_phases, dft_pilots
 __all__ = ["JcehbNet", "sum_rate", "nmse", "parameter_shapes", "INVERSES"]
 
 INVERSES = ("paper", "exact")
+# lambda's floor: the spec clamps at 0, but a batch element whose every weight reached 0 made C
+# singular in stage 2 at the paper's size (exact inverse); the floor keeps C positive definite
+LAMBDA_FLOOR = 1e-4
 
 
 def _h(x: torch.Tensor) -> torch.Tensor:
@@ -196,7 +200,7 @@ class JcehbNet(nn.Module):
             W = _c(self.hb_tw[i]) * self._mmse(He, F, nu) + _c(self.hb_qw[i])  # (31a)
             mu = self.hb_mu[i][None, :, None]
             lam = torch.clamp(self.hb_lam[i, :, 0][None, :, None] * mu * a ** t + self.hb_lam[i, :, 1][None, :, None],
-                              min=0.0)  # (31b)
+                              min=LAMBDA_FLOOR)  # (31b)
             hw = _h(He) @ W  # [B, K, N, S]
             tau = nu * (lam * W.abs().square().sum(dim=2)).sum(dim=(1, 2)) / (K * S)
             C = torch.einsum("bks,bkns,bkms->bnm", lam.to(hw.dtype), hw, hw.conj()) + tau[:, None, None] * eye

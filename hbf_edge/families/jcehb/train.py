@@ -100,16 +100,19 @@ def _stage(model: JcehbNet, names: tuple[str, ...], lrs: dict[str, float], epoch
 
 
 def train_jcehb(H_train: np.ndarray, H_val: np.ndarray, sizes: JcehbSizes, config: JcehbTrainConfig,
-                phases: tuple[np.ndarray, np.ndarray] | None = None,
+                phases: tuple[np.ndarray, np.ndarray] | None = None, model: JcehbNet | None = None,
                 progress: bool = True) -> tuple[JcehbNet, list[dict[str, Any]]]:
     """Stage 1, then stage 2 (``joint``) or the NMSE-trained estimator (``separate``); returns the
     model and the history of both stages (validation loss: minus the mean sum rate, or the NMSE).
-    ``phases``: where the analog phases start (default: the DFT beams)."""
+    ``phases``: where the analog phases start (default: the DFT beams); ``model``: a network to
+    continue training instead of a new one (quantization-aware retraining passes its quantized
+    network; ``config``'s sizes are then the model's)."""
     H_train = sizes.check_channels(H_train, "training channels")
     H_val = sizes.check_channels(H_val, "validation channels")
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed + 1)
-    model = JcehbNet(sizes, config.n_pilots, config.n_hb, config.pilot_power, config.inverse)
+    if model is None:
+        model = JcehbNet(sizes, config.n_pilots, config.n_hb, config.pilot_power, config.inverse)
     if phases is not None:
         with torch.no_grad():
             model.phi_f.copy_(torch.from_numpy(phases[0]))

@@ -135,7 +135,8 @@ def test_bad_input_is_one_line_and_exit_2(trained, tmp_path, capsys):
         (["train", "jcehb", "--out", str(tmp_path / "x"), "-d", "3"], "N_r^RF >= N_s"),
         (["train", "jcehb", "--out", str(tmp_path / "x"), "--channels", str(tmp_path / "nan.npy"), *TINY], "NaN"),
         (["train", "jcehb", "--out", str(tmp_path / "x"), "-L", "0"], "--pilots"),
-        (["quantize", m, "--out", str(tmp_path / "q")], "not available for jcehb"),
+        (["quantize", m, "--out", str(tmp_path / "q"), "-Q", "0"], "--phase-bits"),
+        (["export", m, "--out", str(tmp_path / "b")], "not available for jcehb"),
     ]
     for argv, needle in cases:
         capsys.readouterr()
@@ -143,3 +144,40 @@ def test_bad_input_is_one_line_and_exit_2(trained, tmp_path, capsys):
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and needle in err[0], (argv, err)
     assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize("method", ["qat", "ptq"])
+def test_quantize_puts_every_phase_on_a_q_bit_code(trained, method):
+    from hbf_edge.kernels import REGISTRY
+
+    out = trained / f"q-{method}"
+    assert main(["quantize", str(trained / "m"), "--out", str(out), "-Q", "3", "--method", method, "--epochs", "1",
+                 "--train-size", "20", "--val-size", "10", "--batch-size", "10", "--count", "10", "-q"]) == 0
+    rec = json.loads((out / "retention.json").read_text())
+    assert rec["method"] == method and rec["phase_bits"] == 3 and rec["epochs"] == (1 if method == "qat" else 0)
+    assert rec["retention"] == pytest.approx(rec["quantized_sum_rate"] / rec["float_sum_rate"])
+    core = CORE.get("jcehb")
+    model, config = core.load(out)
+    assert config.spec.phase_bits == 3 and config.quantization["method"] == method
+    for name in ("phi_f", "phi_w"):
+        codes = getattr(model, name).detach().numpy() * 8 / (2 * np.pi)
+        np.testing.assert_allclose(codes, np.round(codes), atol=1e-9)  # code angles
+        assert codes.min() >= 0 and codes.max() <= 7
+    if method == "ptq":  # rounding only: the digital network is the float one's
+        float_model, _ = core.load(trained / "m")
+        np.testing.assert_array_equal(model.hb_b.detach().numpy(), float_model.hb_b.detach().numpy())
+    H = core.draw_channels(config, 3, 1)
+    kernels = REGISTRY.get("jcehb")
+    got = kernels.forward(kernels.load(out), H)
+    want = core.torch_forward(model, H)
+    np.testing.assert_allclose(got["F_bb"], want["F_bb"], atol=1e-11)
+
+
+def test_the_phase_bit_study_writes_fig_12(trained, capsys):
+    out = trained / "study"
+    assert main(["study", "quantization", str(trained / "m"), "--out", str(out), "--bits", "1", "8", "--snr", "0",
+                 "10", "--epochs", "1", "--count", "10", "-q"]) == 0
+    res = json.loads((out / "study.json").read_text())
+    assert set(res["ptq"]) == set(res["qat"]) == {"1", "8"} and len(res["float_retrained"]) == 2
+    assert res["retention"]["ptq"]["8"] == pytest.approx(res["ptq"]["8"][1] / res["float"][1])
+    assert (out / "fig12.png").stat().st_size > 0 and "Q=8" in capsys.readouterr().out

@@ -105,3 +105,10 @@ def test_op_counts_are_the_specs():
     assert cedun_layer_ops(emb)["real_macs"] == 2_176 and hbdun_layer_ops(emb)["real_macs"] == 5_536
     # the exact inverse: N^3 for the Gauss-Jordan instead of K N^2 for the K approximations
     assert hbdun_layer_ops(paper, True)["real_macs"] - hbdun_layer_ops(paper)["real_macs"] == 4 * (16 ** 3 - 4 * 256)
+
+
+def test_the_kernel_and_the_network_floor_lambda_alike():
+    from hbf_edge.families.jcehb.model import LAMBDA_FLOOR
+    from hbf_edge.kernels.jcehb._float import LAMBDA_FLOOR as KERNEL_FLOOR
+
+    assert LAMBDA_FLOOR == KERNEL_FLOOR > 0

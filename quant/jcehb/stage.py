@@ -1,0 +1,123 @@
+"""The quant stage of JCEHB: Q-bit analog phase shifters at the BS and the users, by QAT or PTQ
+(:mod:`quant.jcehb.qat`); the digital path stays float."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hbf_edge.errors import ConfigError
+from hbf_edge.families._protocol import Say, field, log_say
+from hbf_edge.families._settings import QuantCommon, check_positive
+from hbf_edge.hw.spec import MAX_PHASE_BITS
+from hbf_edge.quant._core.loop import float_model
+from hbf_edge.quant.jcehb.study import JcehbStudy
+from hbf_edge.results import stamp, write_result
+
+__all__ = ["QUANT", "JcehbQuantStage", "JcehbQuant"]
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class JcehbQuant(QuantCommon):
+    """``hbf-edge quantize`` of a JCEHB model: Q-bit codes for every analog phase shifter (BS
+    and users); QAT retrains both stages through the phase quantizer, PTQ rounds the phases."""
+
+    phase_bits: int = field(4, "bits Q of every phase shifter, BS and users (default 4)", flag="-Q")
+    train_size: int = field(500, "QAT training channels drawn without --channels (default 500)")
+    val_size: int = field(100, "QAT validation channels (default 100)")
+    batch_size: int = field(50, "channels per Adam step (default 50)")
+    lr: float = field(1e-2, "Adam learning rate of the pilots, CEDUN and HBDUN (default 1e-2)")
+    lr_phase: float = field(1e-2, "Adam learning rate of the analog phases (default 1e-2)")
+    noise_seed: int = field(7, "seed of the held-out slots' pilot noise (default 7)")
+
+    def validate(self) -> None:
+        super().validate()
+        check_positive(self, "train_size", "val_size", "batch_size")
+        if not 1 <= self.phase_bits <= MAX_PHASE_BITS:
+            raise ConfigError(f"--phase-bits must be in 1..{MAX_PHASE_BITS}, got {self.phase_bits}")
+        if not (self.lr > 0 and self.lr_phase > 0):
+            raise ConfigError("--lr and --lr-phase must be > 0")
+
+
+class JcehbQuantStage:
+    """:class:`~hbf_edge.families._protocol.QuantStage` of JCEHB."""
+
+    quant_settings = JcehbQuant
+    study_settings = JcehbStudy
+    hardware_exact = False  # no fixed-point datapath: the quantized network is float with Q-bit phases
+
+    def load(self, model_dir: Path) -> tuple[Any, Any]:
+        """The network (its phases are code angles when the directory is quantized)."""
+        from hbf_edge.families.jcehb.core import CORE
+
+        return CORE.load(model_dir)
+
+    def torch_forward_hw(self, model_dir: Path, H: Any, **conditions: Any) -> dict[str, Any]:
+        raise ConfigError("the JCEHB family has no fixed-point hardware datapath yet")
+
+    def study(self, s: Any, say: Say = log_say) -> dict[str, Any]:
+        """Fig. 12: sum rate against SNR for Q-bit phases, PTQ and QAT (:mod:`quant.jcehb.study`)."""
+        from hbf_edge.quant.jcehb.study import run_study
+
+        return run_study(s, say)
+
+    def quantize(self, s: JcehbQuant, say: Say = log_say) -> dict[str, Any]:
+        """QAT (or PTQ) of the analog phases into ``s.out``; OUT/retention.json."""
+        from hbf_edge.families.jcehb.core import CORE
+        from hbf_edge.families.jcehb.evaluate import network_slot
+        from hbf_edge.families.jcehb.system import analog, noise_power, pilot_noise, sum_rate
+        from hbf_edge.families.jcehb.train import JcehbTrainConfig, train_jcehb
+        from hbf_edge.modeldir import save_model
+        from hbf_edge.quant.jcehb.qat import QuantJcehbNet, code_model, phase_codes
+
+        model, config = float_model(s, "jcehb")
+        sizes, fc = CORE.sizes(config), config.family_config
+        H_train, H_val, source = CORE.training_channels(s.channels, sizes, s.train_size, s.val_size, s.seed)
+        H_test = (CORE.read_channels(s.test_channels, config) if s.test_channels is not None
+                  else CORE.draw_channels(config, s.count, s.test_seed))
+        nu = noise_power(fc["snr_db"])
+        epochs = 0 if s.method == "ptq" else s.epochs
+        t0 = time.perf_counter()
+        qnet = QuantJcehbNet(model, s.phase_bits)
+        history: list[dict[str, Any]] = []
+        if epochs:
+            cfg = JcehbTrainConfig(n_pilots=fc["pilots"], n_hb=fc["hb_layers"], pilot_power=fc["pilot_power"],
+                                   inverse=fc["inverse"], design=fc["design"], epochs_stage1=epochs,
+                                   epochs_stage2=epochs, batch_size=s.batch_size, lr_phase=s.lr_phase, lr=s.lr, nu=nu,
+                                   seed=s.seed)
+            qnet, history = train_jcehb(H_train, H_val, sizes, cfg, model=qnet, progress=not s.quiet)
+        wall = round(time.perf_counter() - t0, 2)
+        stored = code_model(qnet)
+        noise = pilot_noise(H_test.shape[0], sizes, fc["pilots"], s.noise_seed)
+
+        def rate(net: Any) -> float:
+            out = network_slot(net, H_test, noise, nu)
+            W_rf = analog(net.phi_f.detach().numpy(), net.phi_w.detach().numpy())[1]
+            return float(np.mean(sum_rate(out["H_eq"], out["F_bb"], out["W_bb"], W_rf, nu)))
+
+        float_rate, quant_rate = rate(model), rate(stored)
+        codes = phase_codes(qnet)
+        report = {"method": s.method, "phase_bits": s.phase_bits, "epochs": epochs, "lr": s.lr, "lr_phase": s.lr_phase,
+                  "train_size": int(H_train.shape[0]), "channels": source, "test_size": int(H_test.shape[0]),
+                  "snr_db": fc["snr_db"], "wall_seconds": wall, "float_sum_rate": float_rate,
+                  "quantized_sum_rate": quant_rate, "retention": quant_rate / float_rate,
+                  "codes_in_use": {k: int(np.unique(v).size) for k, v in codes.items()}, "history": history}
+        settings = {k: report[k] for k in ("method", "phase_bits", "epochs", "lr", "train_size", "wall_seconds",
+                                           "retention")}
+        qconfig = dataclasses.replace(config, spec=dataclasses.replace(config.spec, phase_bits=s.phase_bits),
+                                      quantization={**settings, "float_model": str(s.model_dir)},
+                                      history=config.history + history)
+        save_model(stored, qconfig, s.out, overwrite=s.overwrite)
+        stamp(report, "retention", config.family, s.out)
+        write_result(s.out / "retention.json", report)
+        say(f"{s.method} jcehb, {s.phase_bits}-bit phase shifters (BS and users), in {wall} s: sum rate "
+            f"{quant_rate:.3f} vs float {float_rate:.3f} bit/s/Hz on {report['test_size']} held-out slots at "
+            f"{fc['snr_db']:g} dB ({report['retention']:.2%}); model written to {s.out}")
+        return report
+
+
+QUANT = JcehbQuantStage()
