@@ -9,7 +9,7 @@ import numpy as np
 
 from hbf_edge.errors import ConfigError
 from hbf_edge.families.jcehb.config import DEFAULT_NOISE_SEED, pilot_noise_seeded
-from hbf_edge.kernels.jcehb.forward import JcehbModel, jcehb_observe, jcehb_slot, load_jcehb
+from hbf_edge.kernels.jcehb.forward import JcehbModel, JcehbSession, jcehb_observe, load_jcehb
 
 __all__ = ["KERNELS", "JcehbKernels"]
 
@@ -28,11 +28,17 @@ class JcehbKernels:
         noise = pilot_noise_seeded(np.asarray(H).shape[0], K, Nr, model.n_pilots, noise_seed)
         return jcehb_observe(model, np.ascontiguousarray(H, dtype=np.complex128), noise, 10.0 ** (-snr_db / 10.0))
 
+    def session(self, model: JcehbModel, H: np.ndarray, snr_db: float = 10.0,
+                noise_seed: int = DEFAULT_NOISE_SEED) -> JcehbSession:
+        """The compiled slot prepared on the received pilots of ``H`` (``.run()`` runs it)."""
+        return JcehbSession(model, self.observe(model, H, snr_db, noise_seed), 10.0 ** (-snr_db / 10.0))
+
     def forward(self, model: JcehbModel, H: np.ndarray, snr_db: float = 10.0,
                 noise_seed: int = DEFAULT_NOISE_SEED) -> dict[str, np.ndarray]:
         """Float64 kernel on one slot per channel: ``H_hat, F_bb, W_bb`` complex128."""
-        Y = self.observe(model, H, snr_db, noise_seed)
-        return dict(zip(("H_hat", "F_bb", "W_bb"), jcehb_slot(model, Y, 10.0 ** (-snr_db / 10.0))))
+        session = self.session(model, H, snr_db, noise_seed)
+        session.run()
+        return dict(zip(("H_hat", "F_bb", "W_bb"), session.result()))
 
     def forward_hw(self, model_dir: Path, H: np.ndarray, **conditions: Any) -> dict[str, Any]:
         raise ConfigError("the JCEHB family has no fixed-point hardware datapath yet")

@@ -30,7 +30,7 @@ class JcehbQuant(QuantCommon):
     train_size: int = field(500, "QAT training channels drawn without --channels (default 500)")
     val_size: int = field(100, "QAT validation channels (default 100)")
     batch_size: int = field(50, "channels per Adam step (default 50)")
-    lr: float = field(1e-2, "Adam learning rate of the pilots, CEDUN and HBDUN (default 1e-2)")
+    lr: float = field(1e-3, "Adam learning rate of the pilots, CEDUN and HBDUN (default 1e-3)")
     lr_phase: float = field(1e-2, "Adam learning rate of the analog phases (default 1e-2)")
     noise_seed: int = field(7, "seed of the held-out slots' pilot noise (default 7)")
 

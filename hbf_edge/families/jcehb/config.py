@@ -94,7 +94,7 @@ class JcehbTrain(TrainCommon, SizeSettings):
     val_size: int = field(100, "validation channels (default 100)")
     epochs: int | None = field(None, "epochs of each stage (default 60)")
     batch_size: int = field(50, "channels per Adam step (default 50)")
-    lr: float = field(1e-2, "Adam learning rate of the pilots, CEDUN and HBDUN (default 1e-2)")
+    lr: float = field(1e-3, "Adam learning rate of the pilots, CEDUN and HBDUN (default 1e-3)")
     lr_phase: float = field(1e-2, "Adam learning rate of the analog phases, radians (default 1e-2)")
     snr_db: float = field(10.0, "SNR in dB of training (default 10, the paper's)")
     pilot_power: str = field("per-chain", "pilot power: per-chain (P per RF chain, default) or per-column (7e) as "

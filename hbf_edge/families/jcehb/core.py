@@ -196,7 +196,7 @@ class JcehbCore(MimoChannels):
         if REGISTRY.has(self.spec.name):  # the kernel runs quantized models too (Q-bit phases, float digital)
             stage = REGISTRY.get(self.spec.name)
             kmodel = stage.load(s.model_dir)
-            kernel = lambda H_, snr: stage.forward(kmodel, H_, snr_db=snr, noise_seed=s.noise_seed)  # noqa: E731
+            kernel = lambda H_, snr: stage.session(kmodel, H_, snr, s.noise_seed).run  # noqa: E731
         snrs = list(s.snr) if s.snr else [config.family_config["snr_db"]]
         results = evaluate_jcehb(model, sizes, H, snrs, s.rls_pilots, s.sca_iterations, s.noise_seed, others,
                                  kernel=kernel, progress=not s.quiet)

@@ -79,9 +79,7 @@ def profile_jcehb(model: Any, batches: tuple[int, ...], repeat: int, backends: t
                                               "slot": lambda: model.digital(model.estimate(Y), nu)},
                                              batch, repeat, min_run_s)
         if kmodel is not None:
-            from hbf_edge.kernels.jcehb.forward import JcehbSession
-
-            session = JcehbSession(kmodel, kernels.observe(kmodel, H, snr_db, seed + 1), nu)
+            session = kernels.session(kmodel, H, snr_db, seed + 1)
             session.run()  # the estimate that hbdun alone starts from
             row["numba_float64"] = _timing({"cedun": lambda: session.run("cedun"),
                                             "hbdun": lambda: session.run("hbdun"),
