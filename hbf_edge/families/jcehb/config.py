@@ -74,10 +74,20 @@ class SizeSettings:
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class JcehbChannels(ChannelCommon, SizeSettings):
-    """``hbf-edge channels jcehb``: clustered multi-antenna-user channels (eq. 45-46)."""
+    """``hbf-edge channels jcehb``: clustered multi-antenna-user channels (eq. 45-46); the
+    cluster options draw the paper's mismatch sets (Fig. 15: 3 clusters x 3 rays over +-90
+    degrees; Fig. 14b: gain variance 0.08)."""
+
+    clusters: int = field(4, "clusters N_c (default 4)")
+    rays: int = field(2, "rays N_ray per cluster (default 2)")
+    gain_var: float = field(0.1, "variance sigma_alpha^2 of the ray gains (default 0.1)")
+    angle_range: float = field(60.0, "angles drawn uniformly in +-this many degrees (default 60)")
 
     def validate(self) -> None:
         super().validate()
+        check_positive(self, "clusters", "rays")
+        if not (self.gain_var > 0 and 0 < self.angle_range <= 90):
+            raise ConfigError("--gain-var must be > 0 and --angle-range in (0, 90] degrees")
         self.sizes()
 
 
@@ -97,12 +107,17 @@ class JcehbTrain(TrainCommon, SizeSettings):
     lr: float = field(1e-3, "Adam learning rate of the pilots, CEDUN and HBDUN (default 1e-3)")
     lr_phase: float = field(1e-2, "Adam learning rate of the analog phases, radians (default 1e-2)")
     snr_db: float = field(10.0, "SNR in dB of training (default 10, the paper's)")
-    pilot_power: str = field("per-chain", "pilot power: per-chain (P per RF chain, default) or per-column (7e) as "
+    pilot_power: str | None = field(None, "pilot power: per-chain (P per RF chain, default) or per-column (7e) as "
                                           "printed, ||x_l||^2 = P)", choices=["per-chain", "per-column"])
-    inverse: str = field("exact", "HBDUN's inverse: exact (default) or paper (the trained diag(C)^-1 B + D^- of "
+    inverse: str | None = field(None, "HBDUN's inverse: exact (default) or paper (the trained diag(C)^-1 B + D^- of "
                                   "eq. 29-30)", choices=["exact", "paper"])
-    design: str = field("joint", "joint (stage 2 on the sum rate, default) or separate (the estimator trained on "
-                                 "its NMSE, cascaded with stage 1's HBDUN)", choices=["joint", "separate"])
+    design: str = field("joint", "joint (two stages: stage 2 on the sum rate, default), separate (the estimator "
+                                 "trained on its NMSE, cascaded with stage 1's HBDUN) or one-stage (every parameter "
+                                 "at once, for both stages' epochs; with --init-from: transfer learning)",
+                        choices=["joint", "separate", "one-stage"])
+    init_from: Path | None = field(None, "start every parameter from this JCEHB model directory (its sizes, pilots, "
+                                         "layers, pilot power and inverse are kept; size options must agree)",
+                                   metavar="DIR")
     ssca_iterations: int = field(20, "SCA iterations J per SSCA step (default 20)")
     start: str = field("ssca", "where the network's phases start: ssca (default) or dft", choices=["ssca", "dft"])
 
@@ -116,6 +131,8 @@ class JcehbTrain(TrainCommon, SizeSettings):
             raise ConfigError(f"--epochs must be >= 0, got {self.epochs}")
         if not (self.lr > 0 and self.lr_phase > 0):
             raise ConfigError("--lr and --lr-phase must be > 0")
+        if self.init_from is not None and self.preset != "embedded":
+            raise ConfigError("--init-from takes the model's sizes; --preset does not apply")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

@@ -11,6 +11,7 @@ datapath yet.
 
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -50,6 +51,7 @@ class JcehbCore(MimoChannels):
     def check_config(self, config: Any) -> None:
         from hbf_edge.families.jcehb.model import INVERSES
         from hbf_edge.families.jcehb.system import PILOT_POWERS
+        from hbf_edge.families.jcehb.train import DESIGNS
 
         c = config.family_config
         if not isinstance(c, dict) or set(c) != _SECTION:
@@ -63,8 +65,7 @@ class JcehbCore(MimoChannels):
         for k in ("pilots", "hb_layers"):
             if isinstance(c[k], bool) or not isinstance(c[k], int) or c[k] < 1:
                 raise ModelDirError(f"jcehb.{k} must be an integer >= 1, got {c[k]!r}")
-        if c["pilot_power"] not in PILOT_POWERS or c["inverse"] not in INVERSES or c["design"] not in ("joint",
-                                                                                                        "separate"):
+        if c["pilot_power"] not in PILOT_POWERS or c["inverse"] not in INVERSES or c["design"] not in DESIGNS:
             raise ModelDirError("jcehb.pilot_power, inverse or design has an unknown value")
         if (config.spec.n_antennas, config.spec.n_rf, config.spec.n_users) != (sizes.n_tx, sizes.n_rf_tx,
                                                                                 sizes.n_users):
@@ -114,12 +115,14 @@ class JcehbCore(MimoChannels):
         from hbf_edge.families.jcehb.system import jcehb_channels
 
         z = s.sizes()
-        H = jcehb_channels(s.count, z, seed=s.seed)
-        params = dict(n_channels=s.count, n_tx=z.n_tx, n_rx=z.n_rx, n_users=z.n_users, n_clusters=4, n_rays=2,
-                      gain_var=0.1, seed=s.seed)
+        H = jcehb_channels(s.count, z, seed=s.seed, n_clusters=s.clusters, n_rays=s.rays, gain_var=s.gain_var,
+                           angle_range=math.radians(s.angle_range))
+        params = dict(n_channels=s.count, n_tx=z.n_tx, n_rx=z.n_rx, n_users=z.n_users, n_clusters=s.clusters,
+                      n_rays=s.rays, gain_var=s.gain_var, angle_range_deg=s.angle_range, seed=s.seed)
         path = ChannelDataset(H=H, model="clustered_mimo", params=params).save(s.out)
-        say(f"wrote {s.count} channels [{s.count}, {z.n_users}, {z.n_rx}, {z.n_tx}] (eq. 45-46: 4 clusters x 2 rays, "
-            f"sigma_alpha^2 0.1, angles U(-pi/3, pi/3)) to {path}")
+        say(f"wrote {s.count} channels [{s.count}, {z.n_users}, {z.n_rx}, {z.n_tx}] (eq. 45-46: {s.clusters} clusters "
+            f"x {s.rays} rays, sigma_alpha^2 {s.gain_var:g}, angles U(-{s.angle_range:g}, {s.angle_range:g}) degrees) "
+            f"to {path}")
         return path
 
     # -- stages -------------------------------------------------------------------------------
@@ -136,8 +139,14 @@ class JcehbCore(MimoChannels):
 
         if s.out.exists() and not s.overwrite:  # fail before training, not after
             raise ModelDirError(f"{s.out} already exists (pass --overwrite to replace it)")
-        sizes = s.sizes()
-        L, Lh, epochs = s.preset_value("pilots"), s.preset_value("hb_layers"), s.preset_value("epochs")
+        start_model = None
+        if s.init_from is not None:
+            start_model, sizes, L, Lh = self._start_from(s)
+            pilot_power, inverse = start_model.pilot_power, start_model.inverse
+        else:
+            sizes, L, Lh = s.sizes(), s.preset_value("pilots"), s.preset_value("hb_layers")
+            pilot_power, inverse = s.pilot_power or "per-chain", s.inverse or "exact"
+        epochs = s.preset_value("epochs")
         H_train, H_val, source = self.training_channels(s.channels, sizes, s.preset_value("train_size"),
                                                          s.val_size, s.seed)
         nu = noise_power(s.snr_db)
@@ -146,10 +155,11 @@ class JcehbCore(MimoChannels):
         say(f"SSCA analog beams (eta {record['eta']:g} of {len(record['val_rate_by_eta'])} tried): validation rate "
             f"of SCA-{s.ssca_iterations} {record['val_rate_by_eta'][str(record['eta'])]:.3f} bit/s/Hz "
             f"(DFT beams {record['val_rate_dft']:.3f})")
-        cfg = JcehbTrainConfig(n_pilots=L, n_hb=Lh, pilot_power=s.pilot_power, inverse=s.inverse, design=s.design,
+        cfg = JcehbTrainConfig(n_pilots=L, n_hb=Lh, pilot_power=pilot_power, inverse=inverse, design=s.design,
                                epochs_stage1=epochs, epochs_stage2=epochs, batch_size=s.batch_size,
                                lr_phase=s.lr_phase, lr=s.lr, nu=nu, seed=s.seed)
-        model, history = train_jcehb(H_train, H_val, sizes, cfg, phases=(phi_f, phi_w) if s.start == "ssca" else None,
+        phases = (phi_f, phi_w) if s.start == "ssca" and start_model is None else None
+        model, history = train_jcehb(H_train, H_val, sizes, cfg, phases=phases, model=start_model,
                                      progress=not s.quiet)
         with torch.no_grad():
             model.ssca_phi_f.copy_(torch.from_numpy(phi_f))
@@ -159,9 +169,9 @@ class JcehbCore(MimoChannels):
                                                                          if r["stage"] == h["stage"])}
         training = {"epochs": epochs, "batch_size": s.batch_size, "lr": s.lr, "lr_phase": s.lr_phase,
                     "seed": s.seed, "train_size": int(len(H_train)), "val_size": int(len(H_val)), "channels": source,
-                    "start": s.start, "kept_epoch": {k: v["epoch"] for k, v in kept.items()}, "wall_seconds": wall}
+                    "start": s.start if s.init_from is None else f"model {s.init_from}", "kept_epoch": {k: v["epoch"] for k, v in kept.items()}, "wall_seconds": wall}
         section = {"sizes": {k: getattr(sizes, k) for k in _SIZE_KEYS}, "pilots": L, "hb_layers": Lh,
-                   "pilot_power": s.pilot_power, "inverse": s.inverse, "design": s.design, "snr_db": s.snr_db,
+                   "pilot_power": pilot_power, "inverse": inverse, "design": s.design, "snr_db": s.snr_db,
                    "ssca": record}
         spec = HardwareSpec(n_antennas=sizes.n_tx, n_rf=sizes.n_rf_tx, n_users=sizes.n_users, phase_bits=None)
         config = ModelConfig("jcehb", spec, L + Lh, 1, training=training, history=history, family_config=section)
@@ -172,6 +182,22 @@ class JcehbCore(MimoChannels):
             f"N_t^RF={sizes.n_rf_tx}, N_r={sizes.n_rx}, N_r^RF={sizes.n_rf_rx}, K={sizes.n_users}, "
             f"N_s={sizes.n_streams}) in {wall} s; {stages}; model written to {s.out}")
         return {"model_dir": str(s.out), "wall_seconds": wall, "history": history}
+
+    def _start_from(self, s: JcehbTrain) -> tuple[Any, Any, int, int]:
+        """The network, sizes, pilots and HBDUN layers of ``--init-from``, refusing options that
+        disagree with them."""
+        model, config = self.load(s.init_from)
+        if config.quantization is not None:
+            raise ConfigError(f"--init-from {s.init_from} is quantized; start from its float model")
+        sizes, c = self.sizes(config), config.family_config
+        given = {"n_tx": sizes.n_tx, "n_rf_tx": sizes.n_rf_tx, "n_rx": sizes.n_rx, "n_rf_rx": sizes.n_rf_rx,
+                 "users": sizes.n_users, "streams": sizes.n_streams, "pilots": c["pilots"], "hb_layers": c["hb_layers"],
+                 "pilot_power": c["pilot_power"], "inverse": c["inverse"]}
+        for name, value in given.items():
+            option = getattr(s, name)
+            if option is not None and option != value:
+                raise ConfigError(f"--{name.replace('_', '-')} {option} differs from {s.init_from}'s {value}")
+        return model, sizes, c["pilots"], c["hb_layers"]
 
     def evaluate(self, s: JcehbEval, load: Callable[[Path], tuple[Any, Any]] | None = None,
                  say: Say = log_say) -> dict[str, Any]:

@@ -1,6 +1,9 @@
 """Training of the mixed-timescale network (Sec. III-A, spec 2.6) and the SSCA analog design of
 the RLS-SSCA baseline (eq. 19-22, spec 2.3).
 
+* **One stage** (Fig. 13): every parameter, phases included, on the stage-2 loss from the start,
+  for the epochs of both stages; from a trained model it is the paper's transfer learning
+  (fine-tuning all of Upsilon on channels of new statistics, Fig. 15-16).
 * **Stage 1** (Fig. 3a): analog phases and HBDUN on the true equivalent channel, loss (9) the
   negative sum rate; **stage 2** (Fig. 3b): phases frozen; pilots, CEDUN and HBDUN on the rate
   of the design from the estimate (12), fresh pilot noise every batch.  The **separate design**
@@ -31,9 +34,10 @@ from hbf_edge.families.jcehb.baselines import sca
 from hbf_edge.families.jcehb.model import JcehbNet, nmse, sum_rate
 from hbf_edge.families.jcehb.system import JcehbSizes, dft_phases, pilot_noise
 
-__all__ = ["JcehbTrainConfig", "train_jcehb", "ssca", "SSCA_ETAS"]
+__all__ = ["JcehbTrainConfig", "train_jcehb", "ssca", "SSCA_ETAS", "DESIGNS"]
 
 SSCA_ETAS = (0.3, 1.0, 3.0, 10.0, 30.0)
+DESIGNS = ("joint", "separate", "one-stage")
 _PHASES = ("phi_f", "phi_w")
 
 
@@ -55,8 +59,8 @@ class JcehbTrainConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.design not in ("joint", "separate"):
-            raise ConfigError(f"design must be joint or separate, got {self.design!r}")
+        if self.design not in DESIGNS:
+            raise ConfigError(f"design must be one of {', '.join(DESIGNS)}, got {self.design!r}")
         for name in ("n_pilots", "n_hb", "batch_size"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
@@ -102,8 +106,9 @@ def _stage(model: JcehbNet, names: tuple[str, ...], lrs: dict[str, float], epoch
 def train_jcehb(H_train: np.ndarray, H_val: np.ndarray, sizes: JcehbSizes, config: JcehbTrainConfig,
                 phases: tuple[np.ndarray, np.ndarray] | None = None, model: JcehbNet | None = None,
                 progress: bool = True) -> tuple[JcehbNet, list[dict[str, Any]]]:
-    """Stage 1, then stage 2 (``joint``) or the NMSE-trained estimator (``separate``); returns the
-    model and the history of both stages (validation loss: minus the mean sum rate, or the NMSE).
+    """Stage 1, then stage 2 (``joint``) or the NMSE-trained estimator (``separate``), or every
+    parameter at once on the stage-2 loss for both stages' epochs (``one-stage``); returns the
+    model and the history (validation loss: minus the mean sum rate, or the NMSE).
     ``phases``: where the analog phases start (default: the DFT beams); ``model``: a network to
     continue training instead of a new one (quantization-aware retraining passes its quantized
     network; ``config``'s sizes are then the model's)."""
@@ -136,6 +141,10 @@ def train_jcehb(H_train: np.ndarray, H_val: np.ndarray, sizes: JcehbSizes, confi
         return nmse(model.estimate(model.observe(He, noise, nu)), He).mean()
 
     n, b = len(H_train), config.batch_size
+    if config.design == "one-stage":  # Fig. 13 (and transfer learning from a given model): everything at once
+        return model, _stage(model, _PHASES + ce + hb, lrs, config.epochs_stage1 + config.epochs_stage2, n, b,
+                             lambda i, s: rate_loss(Ht[i], fresh(i, s)),
+                             lambda: _no_grad(lambda: rate_loss(Hv, noise_v)), rng, "one stage", progress)
     history = _stage(model, _PHASES + hb, lrs, config.epochs_stage1, n, b, lambda i, s: rate_loss(Ht[i], None),
                      lambda: _no_grad(lambda: rate_loss(Hv, None)), rng, "stage 1", progress)
     if config.design == "joint":

@@ -181,3 +181,24 @@ def test_the_phase_bit_study_writes_fig_12(trained, capsys):
     assert set(res["ptq"]) == set(res["qat"]) == {"1", "8"} and len(res["float_retrained"]) == 2
     assert res["retention"]["ptq"]["8"] == pytest.approx(res["ptq"]["8"][1] / res["float"][1])
     assert (out / "fig12.png").stat().st_size > 0 and "Q=8" in capsys.readouterr().out
+
+
+def test_one_stage_and_transfer_learning_from_a_model(trained, tmp_path):
+    """Fig. 13's one-stage schedule, and fine-tuning a trained model on channels of other
+    statistics (Fig. 15: 3 clusters x 3 rays over +-90 degrees)."""
+    assert main(["channels", "jcehb", "--out", str(tmp_path / "mis"), "--count", "40", "--clusters", "3", "--rays",
+                 "3", "--angle-range", "90", *TINY]) == 0
+    ds = np.load(tmp_path / "mis" / "channels.npz", allow_pickle=True)
+    assert ds["H"].shape == (40, 2, 4, 8)
+    assert main(["train", "jcehb", "--out", str(tmp_path / "one"), "--design", "one-stage",
+                 "--channels", str(trained / "ch" / "channels.npz"), *TRAIN]) == 0
+    core = CORE.get("jcehb")
+    _, config = core.load(tmp_path / "one")
+    assert [h["stage"] for h in config.history] == ["one stage"] * 5  # epoch 0 and 2 + 2 epochs
+    assert main(["train", "jcehb", "--out", str(tmp_path / "tl"), "--init-from", str(trained / "m"), "--design",
+                 "one-stage", "--epochs", "1", "--batch-size", "10", "--ssca-iterations", "2", "-q", "--channels",
+                 str(tmp_path / "mis" / "channels.npz")]) == 0
+    _, tl = core.load(tmp_path / "tl")
+    assert tl.family_config["sizes"] == config.family_config["sizes"] and tl.training["start"].startswith("model")
+    assert main(["train", "jcehb", "--out", str(tmp_path / "x"), "--init-from", str(trained / "m"), "-L", "6"]) == 2
+    assert not (tmp_path / "x").exists()
