@@ -16,9 +16,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["CELL_BACKENDS", "bench_steps", "bench_network", "run_cell"]
-
-CELL_BACKENDS = ("numba_float64", "numba_float32", "numba_hardware", "torch_eager", "torch_compile", "onnxruntime")
+__all__ = ["bench_steps", "bench_network", "run_cell"]
 
 
 def bench_steps(n_layers: int, n_inner: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -1,6 +1,6 @@
 """``hbf-edge bench kernels``: per-channel latency of every backend of the UPGA forward.
 
-Backends (:data:`hbf_edge._bench_cell.CELL_BACKENDS`): the Numba float64, float32 and hardware
+Backends (:data:`CELL_BACKENDS`): the Numba float64, float32 and hardware
 (fixed-point, Q=4) kernels; torch eager and ``torch.compile`` (what a user tries first to speed
 torch up) on the same network, float64; onnxruntime on its exported float graph (float32, the
 graph ``hbf-edge export`` ships).  Every cell runs in a fresh process, as a user's process runs:
@@ -27,7 +27,10 @@ import numpy as np
 from hbf_edge.complexity import upga_ops
 from hbf_edge.errors import ConfigError
 
-__all__ = ["bench_kernels", "matmul_gflops", "time_per_channel", "Timing"]
+# the backends ``bench kernels`` knows, each run in a fresh process (:mod:`hbf_edge._bench_cell`)
+CELL_BACKENDS = ("numba_float64", "numba_float32", "numba_hardware", "torch_eager", "torch_compile", "onnxruntime")
+
+__all__ = ["bench_kernels", "matmul_gflops", "time_per_channel", "Timing", "CELL_BACKENDS"]
 
 _MATMUL = """
 import time, numpy as np
@@ -117,7 +120,6 @@ def bench_kernels(
     (the exporter's, passed by the CLI); without it the ``onnxruntime`` backend is skipped and
     the result says so."""
     import numba
-    from hbf_edge._bench_cell import CELL_BACKENDS
 
     from hbf_edge._progress import progress_bar
 

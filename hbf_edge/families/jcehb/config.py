@@ -19,10 +19,11 @@ from pathlib import Path
 import numpy as np
 
 from hbf_edge.errors import ConfigError
+from hbf_edge.families._mimo import check_mimo_channels
 from hbf_edge.families._protocol import FamilySpec, field
 from hbf_edge.families._settings import ChannelCommon, EvalCommon, ProfileCommon, TrainCommon, check_positive
 
-__all__ = ["SPEC", "PRESETS", "SizeSettings", "JcehbChannels", "JcehbTrain", "JcehbEval", "JcehbProfile",
+__all__ = ["SPEC", "JcehbSizes", "PRESETS", "SizeSettings", "JcehbChannels", "JcehbTrain", "JcehbEval", "JcehbProfile",
            "pilot_noise_seeded", "DEFAULT_NOISE_SEED"]
 
 PRESETS = {
@@ -45,6 +46,37 @@ def pilot_noise_seeded(count: int, n_users: int, n_rx: int, length: int, seed: i
     return np.ascontiguousarray(np.moveaxis(z[..., 0] + 1j * z[..., 1], 0, -1)) / np.sqrt(2.0)
 
 
+@dataclasses.dataclass(frozen=True)
+class JcehbSizes:
+    """The system's sizes (defaults: the paper's, spec 1.1)."""
+
+    n_tx: int = 64  # N_t
+    n_rf_tx: int = 16  # N_t^RF (N in the code)
+    n_rx: int = 32  # N_r (every user)
+    n_rf_rx: int = 4  # N_r^RF (R in the code)
+    n_users: int = 4  # K
+    n_streams: int = 4  # N_s (every user)
+
+    def __post_init__(self) -> None:
+        for name in ("n_tx", "n_rf_tx", "n_rx", "n_rf_rx", "n_users", "n_streams"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ConfigError(f"{name} must be an integer >= 1, got {v!r}")
+        if self.n_users * self.n_streams > self.n_rf_tx:
+            raise ConfigError(f"K N_s = {self.n_users * self.n_streams} streams need N_t^RF >= K N_s RF chains, "
+                              f"got N_t^RF = {self.n_rf_tx}")
+        if self.n_rf_tx > self.n_tx:
+            raise ConfigError(f"N_t^RF = {self.n_rf_tx} RF chains exceed N_t = {self.n_tx} antennas")
+        if self.n_streams > self.n_rf_rx:
+            raise ConfigError(f"N_s = {self.n_streams} streams need N_r^RF >= N_s, got N_r^RF = {self.n_rf_rx}")
+        if self.n_rf_rx > self.n_rx:
+            raise ConfigError(f"N_r^RF = {self.n_rf_rx} RF chains exceed N_r = {self.n_rx} antennas")
+
+    def check_channels(self, H: np.ndarray, name: str = "channels") -> np.ndarray:
+        """``H [B, K, N_r, N_t]`` complex and finite, of these sizes."""
+        return check_mimo_channels(H, self, name)
+
+
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class SizeSettings:
     """The system's sizes: a preset, each size overridable."""
@@ -63,10 +95,8 @@ class SizeSettings:
         value = getattr(self, name, None)
         return PRESETS[self.preset][name] if value is None else value
 
-    def sizes(self) -> object:
-        """The :class:`~hbf_edge.families.jcehb.system.JcehbSizes` of these settings (checked)."""
-        from hbf_edge.families.jcehb.system import JcehbSizes
-
+    def sizes(self) -> JcehbSizes:
+        """The :class:`JcehbSizes` of these settings (checked)."""
         v = {name: self.preset_value(name) for name in _SIZES}
         return JcehbSizes(n_tx=v["n_tx"], n_rf_tx=v["n_rf_tx"], n_rx=v["n_rx"], n_rf_rx=v["n_rf_rx"],
                           n_users=v["users"], n_streams=v["streams"])

@@ -16,51 +16,18 @@ analog entries of modulus ``1/sqrt(N_t)`` and ``1/sqrt(N_r)`` (spec 5.2); per-us
 
 from __future__ import annotations
 
-import dataclasses
 import math
 
 import numpy as np
 
 from hbf_edge.channels import clustered_mimo
 from hbf_edge.errors import ConfigError
-from hbf_edge.families._mimo import check_mimo_channels
-from hbf_edge.families.jcehb.config import pilot_noise_seeded
+from hbf_edge.families.jcehb.config import JcehbSizes, pilot_noise_seeded
 
 __all__ = ["JcehbSizes", "jcehb_channels", "dft_phases", "analog", "equivalent", "dft_pilots", "pilot_noise",
            "observe", "sinr", "sum_rate", "nmse", "noise_power", "PILOT_POWERS"]
 
 PILOT_POWERS = ("per-column", "per-chain")
-
-
-@dataclasses.dataclass(frozen=True)
-class JcehbSizes:
-    """The system's sizes (defaults: the paper's, spec 1.1)."""
-
-    n_tx: int = 64  # N_t
-    n_rf_tx: int = 16  # N_t^RF (N in the code)
-    n_rx: int = 32  # N_r (every user)
-    n_rf_rx: int = 4  # N_r^RF (R in the code)
-    n_users: int = 4  # K
-    n_streams: int = 4  # N_s (every user)
-
-    def __post_init__(self) -> None:
-        for name in ("n_tx", "n_rf_tx", "n_rx", "n_rf_rx", "n_users", "n_streams"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ConfigError(f"{name} must be an integer >= 1, got {v!r}")
-        if self.n_users * self.n_streams > self.n_rf_tx:
-            raise ConfigError(f"K N_s = {self.n_users * self.n_streams} streams need N_t^RF >= K N_s RF chains, "
-                              f"got N_t^RF = {self.n_rf_tx}")
-        if self.n_rf_tx > self.n_tx:
-            raise ConfigError(f"N_t^RF = {self.n_rf_tx} RF chains exceed N_t = {self.n_tx} antennas")
-        if self.n_streams > self.n_rf_rx:
-            raise ConfigError(f"N_s = {self.n_streams} streams need N_r^RF >= N_s, got N_r^RF = {self.n_rf_rx}")
-        if self.n_rf_rx > self.n_rx:
-            raise ConfigError(f"N_r^RF = {self.n_rf_rx} RF chains exceed N_r = {self.n_rx} antennas")
-
-    def check_channels(self, H: np.ndarray, name: str = "channels") -> np.ndarray:
-        """``H [B, K, N_r, N_t]`` complex and finite, of these sizes."""
-        return check_mimo_channels(H, self, name)
 
 
 def noise_power(snr_db: float) -> float:
