@@ -87,17 +87,18 @@ def evaluate_jcehb(model: Any, sizes: JcehbSizes, H: np.ndarray, snrs: list[floa
             t0 = time.perf_counter()
             network_slot(model, H, noise, nu)
         seconds["network"] += time.perf_counter() - t0
+        estimates = {}
         for name, (n_pilots, iterations) in {same: (L, Lh), ref: (rls_pilots, sca_iterations)}.items():
             X = dft_pilots(sizes.n_rf_tx, n_pilots, model.pilot_power)
             Y = observe(He_s, X, W_s, noise, nu)
             t0 = time.perf_counter()
-            H_hat = rls(X, Y)
+            H_hat = estimates[name] = rls(X, Y)
             F, W = sca(H_hat, G_s, nu, S, iterations)
             if name == ref:
                 seconds[ref] += time.perf_counter() - t0
             rate[name].append(float(sum_rate(He_s, F, W, W_s, nu).mean()))
             err[name].append(float(nmse(H_hat, He_s).mean()))
-        rate[f"rls{rls_pilots}_rzf"].append(float(sum_rate(He_s, *rzf(H_hat, G_s, nu, S), W_s, nu).mean()))
+        rate[f"rls{rls_pilots}_rzf"].append(float(sum_rate(He_s, *rzf(estimates[ref], G_s, nu, S), W_s, nu).mean()))
         rate[f"sca{sca_iterations}_perfect"].append(float(sum_rate(He_s, *sca(He_s, G_s, nu, S, sca_iterations),
                                                                     W_s, nu).mean()))
         for key, other in (others or {}).items():
