@@ -67,6 +67,14 @@ def _on_sigterm(signum: int, frame: object) -> None:
     raise _Terminated()
 
 
+def _quiet_finalizers() -> None:
+    """Silence the finalizers of objects the signal caught half-built: a SIGTERM inside
+    ``zipfile.ZipFile.__init__`` (``np.savez``) left one whose ``__del__`` printed an
+    ``AttributeError`` after the one line (1 of ~20 interrupted exports; the temporary folder is
+    already gone when it runs, so there is nothing left for it to close)."""
+    sys.unraisablehook = lambda unraisable: None  # main() puts the previous hook back
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; 0 on success, 2 on bad input, 130 on Ctrl-C, 143 on SIGTERM (one line
     on stderr, and no half-written output: the writers' temporary folders are removed)."""
@@ -76,15 +84,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     _route_library_messages()
     in_main = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _on_sigterm) if in_main else None
+    hook = sys.unraisablehook
     try:
         return _main(list(sys.argv[1:] if argv is None else argv))
     except KeyboardInterrupt:
+        _quiet_finalizers()
         print("hbf-edge: interrupted; nothing half-written was kept", file=sys.stderr)
         return 130
     except _Terminated:
+        _quiet_finalizers()
         print("hbf-edge: terminated; nothing half-written was kept", file=sys.stderr)
         return 143
-    finally:
+    finally:  # the half-built objects died with the handled exception, before this runs
+        sys.unraisablehook = hook
         if in_main:
             signal.signal(signal.SIGTERM, previous)
 

@@ -121,3 +121,28 @@ def test_progress_bars_stay_out_of_pipes_and_logs(tmp_path):
     from hbf_edge._progress import progress_bar
 
     assert progress_bar(range(3), progress=False).disable  # --quiet: off everywhere
+
+
+@pytest.mark.parametrize("exc,code", [(KeyboardInterrupt, 130), (None, 143)])
+def test_an_object_the_signal_left_half_built_prints_nothing_after_the_line(capsys, monkeypatch, exc, code):
+    """A signal inside ``zipfile.ZipFile.__init__`` (``np.savez``) leaves an object whose
+    ``__del__`` fails; its "Exception ignored" report must not follow the one line, and the
+    previous hook comes back (the in-process caller keeps its own)."""
+    import hbf_edge.cli as cli
+
+    exc = exc or cli._Terminated
+    seen = []
+
+    class HalfBuilt:
+        def __init__(self):
+            raise exc()
+
+        def __del__(self):
+            self._writing  # noqa: B018 - the attribute __init__ never set, as in ZipFile
+
+    monkeypatch.setattr(cli, "_main", lambda argv: HalfBuilt())
+    hook = lambda unraisable: seen.append(unraisable)  # noqa: E731
+    monkeypatch.setattr(sys, "unraisablehook", hook)
+    assert cli.main([]) == code
+    assert capsys.readouterr().err.strip().count("\n") == 0
+    assert seen == [] and sys.unraisablehook is hook
