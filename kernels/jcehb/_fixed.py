@@ -1,0 +1,400 @@
+"""Private Numba kernel of JCEHB's per-slot hardware datapath: CEDUN (eq. 17) and HBDUN (eq. 31)
+in integers (int64, no float operation), one channel per call.
+
+The contract (the integer reference ``tests/naive_fixed_jcehb.py`` is written from it):
+
+* Every value is a word of a format of :mod:`hbf_edge.families.jcehb.formats` (rows of ``fm`` in
+  ``JCEHB_FORMATS`` order): inputs ``Y`` (received), ``X`` (pilot); constants in ``coef``
+  (multipliers) or ``accumulator`` (offsets, ``gamma``, ``G_F``, ``nu``); everything computed in
+  the accumulator ``A`` (``fA`` fraction bits).
+* A product of an ``A`` word and a word with ``f`` fraction bits, or a sum of such products, is
+  brought back to ``A`` by ``requant(sum, f)``: one rounding of the whole sum by ``A``'s rule, then
+  saturation (or wrap) counted at the stage's site.  A multiplier ``T`` (complex, ``coef``) and an
+  offset ``q`` (``A``) make ``fit(rshift(T x, fC) + q)``.
+* Divisions (``1/(gamma + g^H x)``, ``diag(C)^-1``, the power normalisation) are one
+  ``div_round`` each; a zero divisor is counted at ``reciprocal`` and gives 0.  The divisor
+  ``|gamma + g^H x|^2`` is a 64-bit register (rounded to ``fA`` bits, not fitted: at the first
+  layer it is ~(N / delta)^2, beyond any 32-bit accumulator).  The square root
+  of the normalisation is ``isqrt``.  ``2^t`` (alpha = 2): the integer part of ``t`` a shift, the
+  fraction the ``2^(j/256)`` table (``exp2`` words in ``A``), its low bits dropped (floor).
+* Inverses: Gauss-Jordan through the real embedding (:func:`kernels._core.linalg_fixed.cinv_fx`)
+  in ``A`` (``fmu``: every row the accumulator).
+* Outputs: ``H_hat`` in ``heq``, ``F_BB`` in ``precoder``, ``W_BB`` in ``combiner``;
+  ``counts[site]`` per channel.
+
+The layout of the packed constants is :func:`kernels.jcehb.hardware.pack_hw`'s.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from hbf_edge.families.jcehb.formats import COUNTER_SITES, EXP2_TABLE_BITS, JCEHB_FORMATS, T_RANGE
+from hbf_edge.kernels._core.fixed import div_round, fit, isqrt, rshift
+from hbf_edge.kernels._core.linalg_fixed import cinv_fx
+
+RCV, PIL, COEF, ACC, HEQ, PRE, CMB = (JCEHB_FORMATS.index(n) for n in JCEHB_FORMATS)
+(S_IN, S_CE, S_REC, S_HEQ, S_MMSE, S_DUAL, S_GRAM, S_INV, S_PRE, S_NORM, S_OUT) = range(len(COUNTER_SITES))
+N_SITES = len(COUNTER_SITES)
+T_LO, T_HI = T_RANGE
+
+
+@njit(cache=True, inline="always")
+def _rq(x, s, fm, cnt, site):  # pragma: no cover - compiled
+    """``x`` rounded down by ``s`` bits by the accumulator's rule, fitted into it."""
+    return fit(rshift(x, s, fm[ACC, 3]), fm[ACC], cnt, site)
+
+
+@njit(cache=True, inline="always")
+def _tq(tr, ti, xr, xi, qr, qi, fm, cnt, site):  # pragma: no cover - compiled
+    """``T x + q``: complex ``coef`` multiplier, ``A`` value and offset."""
+    fC = fm[COEF, 0]
+    mode = fm[ACC, 3]
+    return (fit(rshift(tr * xr - ti * xi, fC, mode) + qr, fm[ACC], cnt, site),
+            fit(rshift(tr * xi + ti * xr, fC, mode) + qi, fm[ACC], cnt, site))
+
+
+@njit(cache=True)
+def exp2_fx(t, table, fm, cnt, site):  # pragma: no cover - compiled
+    """``2^t`` for an ``A`` word ``t``."""
+    fA = fm[ACC, 0]
+    ti = t >> fA
+    j = (t - (ti << fA)) >> (fA - EXP2_TABLE_BITS)
+    return fit(rshift(table[j], -ti, fm[ACC, 3]), fm[ACC], cnt, site)
+
+
+@njit(cache=True)
+def cedun_fx(yr, yi, xr, xi, ce, gam, p0, fm, cnt, hr, hi):  # pragma: no cover - compiled
+    """CEDUN on one channel: ``Y [K, R, L]`` (received) -> ``H_hat [K, R, N]`` (heq)."""
+    K, R, L = yr.shape
+    N = xr.shape[0]
+    fA = fm[ACC, 0]
+    fX = fm[PIL, 0]
+    mode = fm[ACC, 3]
+    pr = np.empty((N, N), np.int64)
+    pi = np.empty((N, N), np.int64)
+    wr = np.empty((N, R), np.int64)
+    wi = np.empty((N, R), np.int64)
+    gr = np.empty(N, np.int64)
+    gi = np.empty(N, np.int64)
+    vr = np.empty(N, np.int64)
+    vi = np.empty(N, np.int64)
+    er = np.empty(R, np.int64)
+    ei = np.empty(R, np.int64)
+    for k in range(K):
+        for a in range(N):
+            for b in range(N):
+                pr[a, b] = p0 if a == b else 0
+                pi[a, b] = 0
+            for r in range(R):
+                wr[a, r] = 0
+                wi[a, r] = 0
+        for n in range(L):
+            dr = gam[n, k]
+            di = 0
+            for a in range(N):  # (17a) g = T_g o (P x) + q_g
+                sr = 0
+                si = 0
+                for b in range(N):
+                    sr += pr[a, b] * xr[b, n] - pi[a, b] * xi[b, n]
+                    si += pr[a, b] * xi[b, n] + pi[a, b] * xr[b, n]
+                sr = _rq(sr, fX, fm, cnt, S_CE)
+                si = _rq(si, fX, fm, cnt, S_CE)
+                gr[a], gi[a] = _tq(ce[0, n, k, a, 0], ce[1, n, k, a, 0], sr, si, ce[2, n, k, a, 0],
+                                   ce[3, n, k, a, 0], fm, cnt, S_CE)
+            sr = 0
+            si = 0
+            for a in range(N):  # gamma + g^H x
+                sr += gr[a] * xr[a, n] + gi[a] * xi[a, n]
+                si += gr[a] * xi[a, n] - gi[a] * xr[a, n]
+            dr = fit(dr + rshift(sr, fX, mode), fm[ACC], cnt, S_CE)
+            di = fit(di + rshift(si, fX, mode), fm[ACC], cnt, S_CE)
+            m = rshift(dr * dr + di * di, fA, mode)  # the divider's 64-bit operand, not an A word
+            if m == 0:
+                cnt[S_REC] += 1
+                ir = 0
+                ii = 0
+            else:  # 1 / den = conj(den) / |den|^2
+                ir = fit(div_round(dr << fA, m, mode), fm[ACC], cnt, S_REC)
+                ii = fit(div_round(-di << fA, m, mode), fm[ACC], cnt, S_REC)
+            for a in range(N):  # (17b) v = T_v o (g / den) + q_v
+                sr = _rq(gr[a] * ir - gi[a] * ii, fA, fm, cnt, S_CE)
+                si = _rq(gr[a] * ii + gi[a] * ir, fA, fm, cnt, S_CE)
+                vr[a], vi[a] = _tq(ce[4, n, k, a, 0], ce[5, n, k, a, 0], sr, si, ce[6, n, k, a, 0],
+                                   ce[7, n, k, a, 0], fm, cnt, S_CE)
+            for a in range(N):  # (17c) P = (T_p / gamma) o (P - v g^H) + q_p
+                for b in range(N):
+                    sr = fit(pr[a, b] - rshift(vr[a] * gr[b] + vi[a] * gi[b], fA, mode), fm[ACC], cnt, S_CE)
+                    si = fit(pi[a, b] - rshift(vi[a] * gr[b] - vr[a] * gi[b], fA, mode), fm[ACC], cnt, S_CE)
+                    pr[a, b], pi[a, b] = _tq(ce[8, n, k, a, b], ce[9, n, k, a, b], sr, si, ce[10, n, k, a, b],
+                                             ce[11, n, k, a, b], fm, cnt, S_CE)
+            for r in range(R):  # e = y - W^H x
+                sr = 0
+                si = 0
+                for a in range(N):
+                    sr += wr[a, r] * xr[a, n] + wi[a, r] * xi[a, n]
+                    si += wr[a, r] * xi[a, n] - wi[a, r] * xr[a, n]
+                er[r] = fit(rshift(yr[k, r, n], fm[RCV, 0] - fA, mode) - rshift(sr, fX, mode), fm[ACC], cnt, S_CE)
+                ei[r] = fit(rshift(yi[k, r, n], fm[RCV, 0] - fA, mode) - rshift(si, fX, mode), fm[ACC], cnt, S_CE)
+            for a in range(N):  # (17d) W = T_w o (W + v e^H) + q_w
+                for r in range(R):
+                    sr = fit(wr[a, r] + rshift(vr[a] * er[r] + vi[a] * ei[r], fA, mode), fm[ACC], cnt, S_CE)
+                    si = fit(wi[a, r] + rshift(vi[a] * er[r] - vr[a] * ei[r], fA, mode), fm[ACC], cnt, S_CE)
+                    wr[a, r], wi[a, r] = _tq(ce[12, n, k, a, r], ce[13, n, k, a, r], sr, si, ce[14, n, k, a, r],
+                                             ce[15, n, k, a, r], fm, cnt, S_CE)
+        s = fA - fm[HEQ, 0]
+        for r in range(R):  # H_hat = W^H
+            for a in range(N):
+                hr[k, r, a] = fit(rshift(wr[a, r], s, fm[HEQ, 3]), fm[HEQ], cnt, S_HEQ)
+                hi[k, r, a] = fit(rshift(-wi[a, r], s, fm[HEQ, 3]), fm[HEQ], cnt, S_HEQ)
+
+
+@njit(cache=True)
+def normalise_fx(fr, fi, gfr, gfi, K, S, fm, cnt):  # pragma: no cover - compiled
+    """Every user's block to ``f^H G_F f = S``: ``scale = isqrt(S 2^(3 fA) / p)``."""
+    N = fr.shape[0]
+    fA = fm[ACC, 0]
+    mode = fm[ACC, 3]
+    for k in range(K):
+        p = 0
+        for s in range(S):
+            c = k * S + s
+            for a in range(N):
+                tr = 0
+                ti = 0
+                for b in range(N):
+                    tr += gfr[a, b] * fr[b, c] - gfi[a, b] * fi[b, c]
+                    ti += gfr[a, b] * fi[b, c] + gfi[a, b] * fr[b, c]
+                tr = _rq(tr, fA, fm, cnt, S_NORM)
+                ti = _rq(ti, fA, fm, cnt, S_NORM)
+                p += fr[a, c] * tr + fi[a, c] * ti
+        p = _rq(p, fA, fm, cnt, S_NORM)
+        if p <= 0:
+            cnt[S_REC] += 1
+            continue
+        scale = fit(isqrt(div_round(S << (3 * fA), p, 2)), fm[ACC], cnt, S_NORM)
+        for s in range(S):
+            for a in range(N):
+                c = k * S + s
+                fr[a, c] = _rq(fr[a, c] * scale, fA, fm, cnt, S_NORM)
+                fi[a, c] = _rq(fi[a, c] * scale, fA, fm, cnt, S_NORM)
+
+
+@njit(cache=True)
+def gains_fx(hr, hi, fr, fi, k, ar, ai, fm, cnt, site):  # pragma: no cover - compiled
+    """``A = H_k F`` [R, K S]."""
+    R, N = hr.shape[1], hr.shape[2]
+    fA = fm[ACC, 0]
+    for r in range(R):
+        for c in range(fr.shape[1]):
+            sr = 0
+            si = 0
+            for a in range(N):
+                sr += hr[k, r, a] * fr[a, c] - hi[k, r, a] * fi[a, c]
+                si += hr[k, r, a] * fi[a, c] + hi[k, r, a] * fr[a, c]
+            ar[r, c] = _rq(sr, fA, fm, cnt, site)
+            ai[r, c] = _rq(si, fA, fm, cnt, site)
+
+
+@njit(cache=True)
+def mmse_fx(hr, hi, fr, fi, nu, S, wr, wi, fm, fmu, cnt):  # pragma: no cover - compiled
+    """Eq. (24): ``W_k = (A_k A_k^H + nu I)^-1 A_k[:, user k]`` for every user."""
+    K, R = hr.shape[0], hr.shape[1]
+    KS = fr.shape[1]
+    fA = fm[ACC, 0]
+    ar = np.empty((R, KS), np.int64)
+    ai = np.empty((R, KS), np.int64)
+    cr = np.empty((R, R), np.int64)
+    ci = np.empty((R, R), np.int64)
+    vr = np.empty((R, R), np.int64)
+    vi = np.empty((R, R), np.int64)
+    for k in range(K):
+        gains_fx(hr, hi, fr, fi, k, ar, ai, fm, cnt, S_MMSE)
+        for p in range(R):
+            for q in range(R):
+                sr = 0
+                si = 0
+                for c in range(KS):
+                    sr += ar[p, c] * ar[q, c] + ai[p, c] * ai[q, c]
+                    si += ai[p, c] * ar[q, c] - ar[p, c] * ai[q, c]
+                cr[p, q] = fit(rshift(sr, fA, fm[ACC, 3]) + (nu if p == q else 0), fm[ACC], cnt, S_MMSE)
+                ci[p, q] = _rq(si, fA, fm, cnt, S_MMSE)
+        cinv_fx(cr, ci, vr, vi, fmu, cnt, S_INV)
+        for p in range(R):
+            for s in range(S):
+                sr = 0
+                si = 0
+                for q in range(R):
+                    sr += vr[p, q] * ar[q, k * S + s] - vi[p, q] * ai[q, k * S + s]
+                    si += vr[p, q] * ai[q, k * S + s] + vi[p, q] * ar[q, k * S + s]
+                wr[k, p, s] = _rq(sr, fA, fm, cnt, S_MMSE)
+                wi[k, p, s] = _rq(si, fA, fm, cnt, S_MMSE)
+
+
+@njit(cache=True)
+def hbdun_fx(hq, hqi, gfr, gfi, hb, hbw, hbf, hbs, nu, lam_floor, table, exact, fm, fmu, cnt, fo, foi, wo, woi):
+    """HBDUN on one channel: ``H_hat [K, R, N]`` (heq) -> ``F_BB [N, K S]`` (precoder),
+    ``W_BB [K, R, S]`` (combiner)."""  # pragma: no cover - compiled
+    K, R, N = hq.shape
+    S = wo.shape[2]
+    Lh = hb.shape[1]
+    KS = K * S
+    fA = fm[ACC, 0]
+    fC = fm[COEF, 0]
+    mode = fm[ACC, 3]
+    one = 1 << fA
+    hr = np.empty((K, R, N), np.int64)
+    hi = np.empty((K, R, N), np.int64)
+    s_h = fm[HEQ, 0] - fA
+    for k in range(K):
+        for r in range(R):
+            for a in range(N):
+                hr[k, r, a] = rshift(hq[k, r, a], s_h, mode)
+                hi[k, r, a] = rshift(hqi[k, r, a], s_h, mode)
+    fr = np.empty((N, KS), np.int64)
+    fi = np.empty((N, KS), np.int64)
+    wr = np.empty((K, R, S), np.int64)
+    wi = np.empty((K, R, S), np.int64)
+    mr = np.empty((K, R, S), np.int64)
+    mi = np.empty((K, R, S), np.int64)
+    ar = np.empty((R, KS), np.int64)
+    ai = np.empty((R, KS), np.int64)
+    Cr = np.empty((N, N), np.int64)
+    Ci = np.empty((N, N), np.int64)
+    Mr = np.empty((N, N), np.int64)
+    Mi = np.empty((N, N), np.int64)
+    hwr = np.empty((K, N, S), np.int64)
+    hwi = np.empty((K, N, S), np.int64)
+    t = np.zeros((K, S), np.int64)
+    lam = np.empty((K, S), np.int64)
+    for k in range(K):  # the matched filter start
+        for s in range(S):
+            for a in range(N):
+                fr[a, k * S + s] = hr[k, s, a]
+                fi[a, k * S + s] = -hi[k, s, a]
+    normalise_fx(fr, fi, gfr, gfi, K, S, fm, cnt)
+    for i in range(Lh):
+        mmse_fx(hr, hi, fr, fi, nu, S, mr, mi, fm, fmu, cnt)
+        for k in range(K):  # (31a), (31b)
+            for p in range(R):
+                for s in range(S):
+                    wr[k, p, s], wi[k, p, s] = _tq(hbw[0, i, k, p, s], hbw[1, i, k, p, s], mr[k, p, s], mi[k, p, s],
+                                                   hbw[2, i, k, p, s], hbw[3, i, k, p, s], fm, cnt, S_MMSE)
+            for s in range(S):
+                x = fit(rshift(hbs[0, i, k] * exp2_fx(t[k, s], table, fm, cnt, S_DUAL), fC, mode) + hbs[1, i, k],
+                        fm[ACC], cnt, S_DUAL)
+                lam[k, s] = max(x, lam_floor)
+        tau = 0
+        for k in range(K):  # h = H_k^H w_kl
+            for s in range(S):
+                w2 = 0
+                for p in range(R):
+                    w2 += wr[k, p, s] * wr[k, p, s] + wi[k, p, s] * wi[k, p, s]
+                tau += rshift(lam[k, s] * _rq(w2, fA, fm, cnt, S_GRAM), fA, mode)
+                for a in range(N):
+                    sr = 0
+                    si = 0
+                    for p in range(R):
+                        sr += hr[k, p, a] * wr[k, p, s] + hi[k, p, a] * wi[k, p, s]
+                        si += hr[k, p, a] * wi[k, p, s] - hi[k, p, a] * wr[k, p, s]
+                    hwr[k, a, s] = _rq(sr, fA, fm, cnt, S_GRAM)
+                    hwi[k, a, s] = _rq(si, fA, fm, cnt, S_GRAM)
+        tau = fit(div_round(rshift(fit(tau, fm[ACC], cnt, S_GRAM) * nu, fA, mode), KS, mode), fm[ACC], cnt, S_GRAM)
+        for a in range(N):  # C = sum lam h h^H + tau I
+            for b in range(N):
+                sr = tau if a == b else 0
+                si = 0
+                for k in range(K):
+                    for s in range(S):
+                        pr_ = rshift(hwr[k, a, s] * hwr[k, b, s] + hwi[k, a, s] * hwi[k, b, s], fA, mode)
+                        pi_ = rshift(hwi[k, a, s] * hwr[k, b, s] - hwr[k, a, s] * hwi[k, b, s], fA, mode)
+                        sr += rshift(lam[k, s] * pr_, fA, mode)
+                        si += rshift(lam[k, s] * pi_, fA, mode)
+                Cr[a, b] = fit(sr, fm[ACC], cnt, S_GRAM)
+                Ci[a, b] = fit(si, fm[ACC], cnt, S_GRAM)
+        if exact:
+            cinv_fx(Cr, Ci, Mr, Mi, fmu, cnt, S_INV)
+        for k in range(K):  # (31c)
+            if not exact:  # (29)-(30): diag(C)^-1 B + D^-
+                for a in range(N):
+                    if Cr[a, a] == 0:
+                        cnt[S_REC] += 1
+                        inv_d = 0
+                    else:
+                        inv_d = fit(div_round(one << fA, Cr[a, a], mode), fm[ACC], cnt, S_REC)
+                    for b in range(N):
+                        Mr[a, b] = fit(rshift(hb[0, i, k, a, b] * inv_d, fC, mode) + hb[2, i, k, a, b], fm[ACC], cnt,
+                                       S_INV)
+                        Mi[a, b] = fit(rshift(hb[1, i, k, a, b] * inv_d, fC, mode) + hb[3, i, k, a, b], fm[ACC], cnt,
+                                       S_INV)
+            for s in range(S):
+                for a in range(N):
+                    sr = 0
+                    si = 0
+                    for b in range(N):
+                        sr += Mr[a, b] * hwr[k, b, s] - Mi[a, b] * hwi[k, b, s]
+                        si += Mr[a, b] * hwi[k, b, s] + Mi[a, b] * hwr[k, b, s]
+                    sr = _rq(lam[k, s] * _rq(sr, fA, fm, cnt, S_PRE), fA, fm, cnt, S_PRE)
+                    si = _rq(lam[k, s] * _rq(si, fA, fm, cnt, S_PRE), fA, fm, cnt, S_PRE)
+                    fr[a, k * S + s], fi[a, k * S + s] = _tq(hbf[0, i, k, a], hbf[1, i, k, a], sr, si,
+                                                             hbf[2, i, k, a], hbf[3, i, k, a], fm, cnt, S_PRE)
+        normalise_fx(fr, fi, gfr, gfi, K, S, fm, cnt)
+        for k in range(K):  # (23), (31d)
+            gains_fx(hr, hi, fr, fi, k, ar, ai, fm, cnt, S_DUAL)
+            for s in range(S):
+                tot = 0
+                dr = 0
+                di = 0
+                w2 = 0
+                for c in range(KS):
+                    gr_ = 0
+                    gi_ = 0
+                    for p in range(R):
+                        gr_ += wr[k, p, s] * ar[p, c] + wi[k, p, s] * ai[p, c]
+                        gi_ += wr[k, p, s] * ai[p, c] - wi[k, p, s] * ar[p, c]
+                    gr_ = _rq(gr_, fA, fm, cnt, S_DUAL)
+                    gi_ = _rq(gi_, fA, fm, cnt, S_DUAL)
+                    tot += gr_ * gr_ + gi_ * gi_
+                    if c == k * S + s:
+                        dr = gr_
+                        di = gi_
+                for p in range(R):
+                    w2 += wr[k, p, s] * wr[k, p, s] + wi[k, p, s] * wi[k, p, s]
+                eps = _rq((one - dr) * (one - dr) + di * di + tot - (dr * dr + di * di) + nu * _rq(w2, fA, fm, cnt,
+                                                                                                    S_DUAL),
+                          fA, fm, cnt, S_DUAL)
+                at = exp2_fx(t[k, s], table, fm, cnt, S_DUAL)
+                inner = fit(t[k, s] + rshift(hbs[4, i, k] * (one - _rq(eps * at, fA, fm, cnt, S_DUAL)), fC, mode),
+                            fm[ACC], cnt, S_DUAL)
+                tn = fit(rshift(hbs[2, i, k] * inner, fC, mode) + hbs[3, i, k], fm[ACC], cnt, S_DUAL)
+                t[k, s] = min(max(tn, T_LO * one), T_HI * one)
+    mmse_fx(hr, hi, fr, fi, nu, S, wr, wi, fm, fmu, cnt)
+    s_f = fA - fm[PRE, 0]
+    for a in range(N):
+        for c in range(KS):
+            fo[a, c] = fit(rshift(fr[a, c], s_f, fm[PRE, 3]), fm[PRE], cnt, S_OUT)
+            foi[a, c] = fit(rshift(fi[a, c], s_f, fm[PRE, 3]), fm[PRE], cnt, S_OUT)
+    s_w = fA - fm[CMB, 0]
+    for k in range(K):
+        for p in range(R):
+            for s in range(S):
+                wo[k, p, s] = fit(rshift(wr[k, p, s], s_w, fm[CMB, 3]), fm[CMB], cnt, S_OUT)
+                woi[k, p, s] = fit(rshift(wi[k, p, s], s_w, fm[CMB, 3]), fm[CMB], cnt, S_OUT)
+
+
+@njit(cache=True)
+def _slot_fx(b, yr, yi, xr, xi, ce, gam, p0, gfr, gfi, hb, hbw, hbf, hbs, nu, lam_floor, table, exact, fm, fmu,
+             hr, hi, fr, fi, wr, wi, counts):  # pragma: no cover - compiled
+    cedun_fx(yr[b], yi[b], xr, xi, ce, gam, p0, fm, counts[b], hr[b], hi[b])
+    hbdun_fx(hr[b], hi[b], gfr, gfi, hb, hbw, hbf, hbs, nu, lam_floor, table, exact, fm, fmu, counts[b], fr[b], fi[b],
+             wr[b], wi[b])
+
+
+@njit(cache=True, parallel=True)
+def slots_fx(yr, yi, xr, xi, ce, gam, p0, gfr, gfi, hb, hbw, hbf, hbs, nu, lam_floor, table, exact, fm, fmu,
+             hr, hi, fr, fi, wr, wi, counts):  # pragma: no cover - compiled
+    """Every channel of the batch, ``prange`` over channels."""
+    for b in prange(yr.shape[0]):
+        _slot_fx(b, yr, yi, xr, xi, ce, gam, p0, gfr, gfi, hb, hbw, hbf, hbs, nu, lam_floor, table, exact, fm, fmu,
+                 hr, hi, fr, fi, wr, wi, counts)

@@ -1,0 +1,151 @@
+"""JCEHB's hardware mode: a quantized model directory (Q-bit analog phases) run per slot on the
+integer datapath of :mod:`kernels.jcehb._fixed`, in the formats of
+:mod:`hbf_edge.families.jcehb.formats`.
+
+What is per superframe (spec 6.1) is computed here once, in float, and rounded to words: the
+pilot ROM, the Gram ``G_F`` of the BS's code phases, every network constant (``T_p / gamma``
+and ``T_lambda mu`` folded), the ``2^x`` table.  What is per slot runs in integers: the received
+pilots arrive as ADC words (the analog front end with the code phases and the pilot words is
+simulated in float, as physics), CEDUN and HBDUN produce ``H_hat``, ``F_BB`` and ``W_BB`` words.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+
+import numpy as np
+
+from hbf_edge.errors import ConfigError
+from hbf_edge.families.jcehb.formats import COUNTER_SITES, EXP2_TABLE_BITS, JcehbFormats
+from hbf_edge.kernels.jcehb._float import LAMBDA_FLOOR
+from hbf_edge.kernels.jcehb.forward import JcehbModel, jcehb_observe, pack_jcehb
+
+__all__ = ["JcehbHw", "JcehbHwResult", "load_jcehb_hw", "pack_hw", "jcehb_forward_hw", "COUNTER_SITES"]
+
+
+@dataclasses.dataclass(frozen=True)
+class JcehbHw:
+    """A quantized JCEHB network as words: ``model`` (the float packing, for the analog front
+    end), ``formats``, ``phase_bits`` and the integer constants ``words``."""
+
+    model: JcehbModel
+    formats: JcehbFormats
+    phase_bits: int
+    words: dict
+
+    def table(self) -> np.ndarray:
+        """The format rows ``[7, 5]`` (``JCEHB_FORMATS`` order) and the all-accumulator table of the
+        shared Gauss-Jordan."""
+        from hbf_edge.families.jcehb.formats import JCEHB_FORMATS
+        from hbf_edge.kernels._core.tables import format_row
+
+        return np.stack([format_row(getattr(self.formats, n)) for n in JCEHB_FORMATS])
+
+
+@dataclasses.dataclass(frozen=True)
+class JcehbHwResult:
+    """Output of :func:`jcehb_forward_hw`: words (int64, ``(re, im)`` in the last axis) and counters."""
+
+    Y: np.ndarray  # [B, K, R, L, 2] received words
+    H_hat: np.ndarray  # [B, K, R, N, 2] heq words
+    F_bb: np.ndarray  # [B, N, K S, 2] precoder words
+    W_bb: np.ndarray  # [B, K, R, S, 2] combiner words
+    counters: dict  # per site, summed over the batch
+    formats: JcehbFormats
+
+    def values(self) -> dict[str, np.ndarray]:
+        """``H_hat``, ``F_bb``, ``W_bb`` as complex128 values."""
+        f = self.formats
+        c = lambda w, fmt: fmt.to_float(w[..., 0]) + 1j * fmt.to_float(w[..., 1])  # noqa: E731
+        return {"H_hat": c(self.H_hat, f.heq), "F_bb": c(self.F_bb, f.precoder), "W_bb": c(self.W_bb, f.combiner)}
+
+
+def _words(fmt, x: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(fmt.quantize(x)[0])
+
+
+def _word(fmt, x: float) -> int:
+    return int(fmt.quantize(np.array([x]))[0][0])
+
+
+def pack_hw(model: JcehbModel, formats: JcehbFormats, phase_bits: int) -> JcehbHw:
+    """Round the per-superframe constants of ``model`` (:func:`pack_jcehb`) to words."""
+    if model.arrays["alpha"] != 2.0:
+        raise ConfigError("the hardware datapath's 2^x table needs alpha = 2")
+    a, C, A = model.arrays, formats.coef, formats.accumulator
+    ce_f = a["ce"].copy()
+    ce_f[8:10] *= a["gam_inv"][None, :, :, None, None]  # (17c): T_p / gamma, folded
+    coef_rows = [0, 1, 4, 5, 8, 9, 12, 13]
+    ce = np.empty(ce_f.shape, np.int64)
+    for j in range(16):
+        ce[j] = _words(C if j in coef_rows else A, ce_f[j])
+    hbs_f = a["hbs"].copy()
+    hbs_f[0] = hbs_f[0] * hbs_f[4]  # T_lambda mu, folded
+    hbs = np.stack([_words(fmt, hbs_f[j]) for j, fmt in enumerate((C, A, C, A, C))])
+    two = lambda arr: np.stack([_words(C, arr[0]), _words(C, arr[1]), _words(A, arr[2]), _words(A, arr[3])])  # noqa
+    X = formats.pilot.quantize(np.stack([a["xr"], a["xi"]]))[0]
+    table = _words(A, 2.0 ** (np.arange(1 << EXP2_TABLE_BITS) / (1 << EXP2_TABLE_BITS)))
+    words = {"xr": np.ascontiguousarray(X[0]), "xi": np.ascontiguousarray(X[1]), "ce": ce,
+             "gam": _words(A, 1.0 / a["gam_inv"]), "p0": _word(A, 1.0 / a["delta"]),
+             "gfr": _words(A, a["gfr"]), "gfi": _words(A, a["gfi"]), "hb": two(a["hb"]), "hbw": two(a["hbw"]),
+             "hbf": two(a["hbf"]), "hbs": np.ascontiguousarray(hbs),
+             "lam_floor": max(1, _word(A, LAMBDA_FLOOR)), "table": table}
+    return JcehbHw(model, formats, phase_bits, words)
+
+
+def load_jcehb_hw(model_dir: str | os.PathLike) -> JcehbHw:
+    """A quantized JCEHB model directory (``hbf-edge quantize``) packed for the hardware mode;
+    its formats from the ``quantization`` section (the defaults for a directory without them)."""
+    from hbf_edge.families import runs_on
+    from hbf_edge.modelfiles import read_model_dir
+
+    config, arrays = read_model_dir(model_dir)
+    if not runs_on(config.family, "jcehb"):
+        raise ConfigError(f"{model_dir} holds a {config.family} model, not jcehb")
+    if config.quantization is None or config.spec.phase_bits is None:
+        raise ConfigError(f"{model_dir} is a float model: the hardware mode needs Q-bit phases "
+                          "(hbf-edge quantize MODEL)")
+    formats = JcehbFormats.from_dict(config.quantization.get("formats", JcehbFormats().to_dict()))
+    return pack_hw(pack_jcehb(arrays, config.family_config), formats, int(config.spec.phase_bits))
+
+
+def received_words(hw: JcehbHw, H: np.ndarray, noise: np.ndarray, nu: float) -> tuple[np.ndarray, int]:
+    """The ADC words ``[B, K, R, L, 2]`` of the pilots sent as ROM words through the code phases,
+    and how many saturated."""
+    w = hw.words
+    fmt = hw.formats.pilot
+    model = dataclasses.replace(hw.model, arrays={**hw.model.arrays, "xr": fmt.to_float(w["xr"]),
+                                                  "xi": fmt.to_float(w["xi"])})
+    Y = jcehb_observe(model, H, noise, nu)
+    q, over = hw.formats.received.quantize(np.stack([Y.real, Y.imag], axis=-1))
+    return np.ascontiguousarray(q), int(np.count_nonzero(over))
+
+
+def jcehb_forward_hw(hw: JcehbHw, H: np.ndarray, noise: np.ndarray, nu: float) -> JcehbHwResult:
+    """One slot per channel ``H [B, K, N_r, N_t]`` complex128 with unit pilot noise
+    ``noise [B, K, N_r, >= L]`` at noise power ``nu``: the received words, CEDUN and HBDUN in
+    integers (:class:`JcehbHwResult`)."""
+    from hbf_edge.kernels.jcehb._fixed import ACC, N_SITES, slots_fx
+
+    if not (math.isfinite(nu) and nu > 0):
+        raise ConfigError(f"nu must be > 0, got {nu}")
+    Nt, N, Nr, R, K, S = hw.model.sizes
+    Y, n_in = received_words(hw, H, noise, nu)
+    B = Y.shape[0]
+    w, A = hw.words, hw.formats.accumulator
+    fm = hw.table()
+    fmu = np.ascontiguousarray(np.repeat(fm[ACC:ACC + 1], 6, axis=0))  # all rows the accumulator: cinv_fx's table
+    out = [np.empty((B, K, R, N), np.int64), np.empty((B, K, R, N), np.int64), np.empty((B, N, K * S), np.int64),
+           np.empty((B, N, K * S), np.int64), np.empty((B, K, R, S), np.int64), np.empty((B, K, R, S), np.int64)]
+    counts = np.zeros((B, N_SITES), np.int64)
+    slots_fx(np.ascontiguousarray(Y[..., 0]), np.ascontiguousarray(Y[..., 1]), w["xr"], w["xi"], w["ce"], w["gam"],
+             w["p0"], w["gfr"], w["gfi"], w["hb"], w["hbw"], w["hbf"], w["hbs"], _word(A, nu),
+             w["lam_floor"], w["table"], hw.model.exact, fm, fmu, *out, counts)
+    totals = counts.sum(axis=0)
+    totals[0] += n_in
+    pair = lambda r, i: np.stack([r, i], axis=-1)  # noqa: E731
+    return JcehbHwResult(Y, pair(out[0], out[1]), pair(out[2], out[3]), pair(out[4], out[5]),
+                         dict(zip(COUNTER_SITES, totals.tolist())), hw.formats)
+
