@@ -1,4 +1,5 @@
-"""The kernel stage of JCEHB: the per-slot float kernel on a model directory (no hardware datapath yet)."""
+"""The kernel stage of JCEHB: the per-slot float kernel on a model directory, and the integer
+hardware datapath on a quantized one (:mod:`kernels.jcehb.hardware`)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ from typing import Any
 
 import numpy as np
 
-from hbf_edge.errors import ConfigError
 from hbf_edge.families.jcehb.config import DEFAULT_NOISE_SEED, pilot_noise_seeded
 from hbf_edge.kernels.jcehb.forward import JcehbModel, JcehbSession, jcehb_observe, load_jcehb
 
@@ -40,8 +40,21 @@ class JcehbKernels:
         session.run()
         return dict(zip(("H_hat", "F_bb", "W_bb"), session.result()))
 
-    def forward_hw(self, model_dir: Path, H: np.ndarray, **conditions: Any) -> dict[str, Any]:
-        raise ConfigError("the JCEHB family has no fixed-point hardware datapath yet")
+    def forward_hw(self, model_dir: Path, H: np.ndarray, snr_db: float = 10.0,
+                   noise_seed: int = DEFAULT_NOISE_SEED) -> dict[str, Any]:
+        """The integer datapath on one slot per channel of a quantized directory: the words
+        (``Y``, ``H_hat``, ``F_bb``, ``W_bb``, ``(re, im)`` last), their values, the analog
+        beams of the codes (``F_rf``, ``W_rf``) and the overflow ``counters``."""
+        from hbf_edge.kernels.jcehb.hardware import jcehb_forward_hw, load_jcehb_hw
+
+        hw = load_jcehb_hw(model_dir)
+        Nt, N, Nr, R, K, S = hw.model.sizes
+        H = np.ascontiguousarray(H, dtype=np.complex128)
+        noise = pilot_noise_seeded(H.shape[0], K, Nr, hw.model.n_pilots, noise_seed)
+        res = jcehb_forward_hw(hw, H, noise, 10.0 ** (-snr_db / 10.0))
+        words = {"Y": res.Y, "H_hat_words": res.H_hat, "F_bb_words": res.F_bb, "W_bb_words": res.W_bb}
+        return {**words, **res.values(), "F_rf": hw.model.F_rf, "W_rf": hw.model.W_rf, "counters": res.counters,
+                "formats": res.formats.to_dict(), "phase_bits": hw.phase_bits}
 
 
 KERNELS = JcehbKernels()

@@ -1,5 +1,7 @@
 """The quant stage of JCEHB: Q-bit analog phase shifters at the BS and the users, by QAT or PTQ
-(:mod:`quant.jcehb.qat`); the digital path stays float."""
+(:mod:`quant.jcehb.qat`), and the word lengths of the integer per-slot datapath
+(:mod:`hbf_edge.families.jcehb.formats`), whose sum rate the retention record reports beside the
+float network's."""
 
 from __future__ import annotations
 
@@ -33,6 +35,27 @@ class JcehbQuant(QuantCommon):
     lr: float = field(1e-3, "Adam learning rate of the pilots, CEDUN and HBDUN (default 1e-3)")
     lr_phase: float = field(1e-2, "Adam learning rate of the analog phases (default 1e-2)")
     noise_seed: int = field(7, "seed of the held-out slots' pilot noise (default 7)")
+    word_bits: int = field(16, "bits of the datapath's words: ADC, pilots, constants, H_hat, F_BB, W_BB (default 16; "
+                               "their integer bits stay the defaults')")
+    accumulator_bits: int = field(32, "bits of the datapath's accumulator (default 32, 16 of them integer)")
+
+    def formats(self) -> Any:
+        """The datapath formats of ``word_bits`` and ``accumulator_bits`` (integer bits kept)."""
+        from hbf_edge.families.jcehb.formats import JCEHB_FORMATS, JcehbFormats
+        from hbf_edge.hw.spec import FixedPointFormat
+
+        base = JcehbFormats()
+        widths = {n: (self.accumulator_bits if n == "accumulator" else self.word_bits) for n in JCEHB_FORMATS}
+        out = {}
+        for name, width in widths.items():
+            f = getattr(base, name)
+            frac = width - (f.word_bits - f.frac_bits)
+            if not 2 <= width <= 32 or frac < 0:
+                raise ConfigError(f"--{'accumulator' if name == 'accumulator' else 'word'}-bits {width} leaves the "
+                                  f"{name} format {frac} fraction bits (it keeps {f.word_bits - f.frac_bits} integer "
+                                  "bits; words are 2..32 bits)")
+            out[name] = FixedPointFormat(width, frac, f.rounding, f.saturate)
+        return JcehbFormats(**out)
 
     def validate(self) -> None:
         super().validate()
@@ -41,6 +64,7 @@ class JcehbQuant(QuantCommon):
             raise ConfigError(f"--phase-bits must be in 1..{MAX_PHASE_BITS}, got {self.phase_bits}")
         if not (self.lr > 0 and self.lr_phase > 0):
             raise ConfigError("--lr and --lr-phase must be > 0")
+        self.formats()
 
 
 class JcehbQuantStage:
@@ -48,7 +72,8 @@ class JcehbQuantStage:
 
     quant_settings = JcehbQuant
     study_settings = JcehbStudy
-    hardware_exact = False  # no fixed-point datapath: the quantized network is float with Q-bit phases
+    hardware_exact = False  # the quantized torch network is float with Q-bit phases; the integer datapath is
+    # checked against its own integer reference (tests/naive_fixed_jcehb.py)
 
     def load(self, model_dir: Path) -> tuple[Any, Any]:
         """The network (its phases are code angles when the directory is quantized)."""
@@ -57,7 +82,8 @@ class JcehbQuantStage:
         return CORE.load(model_dir)
 
     def torch_forward_hw(self, model_dir: Path, H: Any, **conditions: Any) -> dict[str, Any]:
-        raise ConfigError("the JCEHB family has no fixed-point hardware datapath yet")
+        raise ConfigError("the JCEHB family has no bit-exact torch model of its integer datapath (QAT covers the "
+                          "phases; the kernel is checked against its integer reference)")
 
     def study(self, s: Any, say: Say = log_say) -> dict[str, Any]:
         """Fig. 12: sum rate against SNR for Q-bit phases, PTQ and QAT (:mod:`quant.jcehb.study`)."""
@@ -108,16 +134,33 @@ class JcehbQuantStage:
                   "codes_in_use": {k: int(np.unique(v).size) for k, v in codes.items()}, "history": history}
         settings = {k: report[k] for k in ("method", "phase_bits", "epochs", "lr", "train_size", "wall_seconds",
                                            "retention")}
+        formats = s.formats()
         qconfig = dataclasses.replace(config, spec=dataclasses.replace(config.spec, phase_bits=s.phase_bits),
-                                      quantization={**settings, "float_model": str(s.model_dir)},
+                                      quantization={**settings, "float_model": str(s.model_dir),
+                                                    "formats": formats.to_dict()},
                                       history=config.history + history)
         save_model(stored, qconfig, s.out, overwrite=s.overwrite)
+        report.update(_hardware_rate(s.out, H_test, fc["snr_db"], s.noise_seed, quant_rate))
         stamp(report, "retention", config.family, s.out)
         write_result(s.out / "retention.json", report)
         say(f"{s.method} jcehb, {s.phase_bits}-bit phase shifters (BS and users), in {wall} s: sum rate "
             f"{quant_rate:.3f} vs float {float_rate:.3f} bit/s/Hz on {report['test_size']} held-out slots at "
-            f"{fc['snr_db']:g} dB ({report['retention']:.2%}); model written to {s.out}")
+            f"{fc['snr_db']:g} dB ({report['retention']:.2%}); integer datapath {report['hardware_sum_rate']:.3f} "
+            f"({report['hardware_retention']:.2%} of the quantized network, {sum(report['counters'].values())} "
+            f"saturations); model written to {s.out}")
         return report
+
+
+def _hardware_rate(model_dir: Path, H: np.ndarray, snr_db: float, noise_seed: int, network_rate: float) -> dict:
+    """The integer datapath's sum rate on the held-out slots the network was scored on."""
+    from hbf_edge.families.jcehb.system import equivalent, noise_power, sum_rate
+    from hbf_edge.kernels.jcehb.stage import KERNELS
+
+    out = KERNELS.forward_hw(model_dir, H, snr_db=snr_db, noise_seed=noise_seed)
+    H_eq = equivalent(H, out["F_rf"], out["W_rf"])
+    rate = float(np.mean(sum_rate(H_eq, out["F_bb"], out["W_bb"], out["W_rf"], noise_power(snr_db))))
+    return {"hardware_sum_rate": rate, "hardware_retention": rate / network_rate, "counters": out["counters"],
+            "formats": out["formats"]}
 
 
 QUANT = JcehbQuantStage()

@@ -21,6 +21,7 @@ import numpy as np
 from hbf_edge.errors import ConfigError
 from hbf_edge.families._mimo import check_mimo_channels
 from hbf_edge.families._protocol import FamilySpec, field
+from hbf_edge.families.jcehb.formats import COUNTER_SITES, JCEHB_FORMATS
 from hbf_edge.families._settings import ChannelCommon, EvalCommon, ProfileCommon, TrainCommon, check_positive
 
 __all__ = ["SPEC", "JcehbSizes", "PRESETS", "SizeSettings", "JcehbChannels", "JcehbTrain", "JcehbEval", "JcehbProfile",
@@ -201,7 +202,7 @@ SPEC = FamilySpec(
     title="mixed-timescale joint channel estimation (unfolded RLS) and hybrid beamforming (unfolded SCA)",
     channel_axes=("B", "K", "N_r", "N_t"),
     metrics=("sum_rate", "nmse"),
-    formats=(),
-    counter_sites=(),
+    formats=JCEHB_FORMATS,
+    counter_sites=COUNTER_SITES,
     tiny=_tiny,
 )

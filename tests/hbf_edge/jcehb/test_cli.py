@@ -136,6 +136,8 @@ def test_bad_input_is_one_line_and_exit_2(trained, tmp_path, capsys):
         (["train", "jcehb", "--out", str(tmp_path / "x"), "--channels", str(tmp_path / "nan.npy"), *TINY], "NaN"),
         (["train", "jcehb", "--out", str(tmp_path / "x"), "-L", "0"], "--pilots"),
         (["quantize", m, "--out", str(tmp_path / "q"), "-Q", "0"], "--phase-bits"),
+        (["quantize", m, "--out", str(tmp_path / "q"), "--word-bits", "4"], "--word-bits 4 leaves"),
+        (["quantize", m, "--out", str(tmp_path / "q"), "--accumulator-bits", "20"], "fraction bits"),
         (["export", m, "--out", str(tmp_path / "b")], "not available for jcehb"),
     ]
     for argv, needle in cases:
@@ -156,6 +158,9 @@ def test_quantize_puts_every_phase_on_a_q_bit_code(trained, method):
     rec = json.loads((out / "retention.json").read_text())
     assert rec["method"] == method and rec["phase_bits"] == 3 and rec["epochs"] == (1 if method == "qat" else 0)
     assert rec["retention"] == pytest.approx(rec["quantized_sum_rate"] / rec["float_sum_rate"])
+    # the integer datapath, scored on the same slots, at the default word lengths
+    assert rec["hardware_retention"] == pytest.approx(rec["hardware_sum_rate"] / rec["quantized_sum_rate"])
+    assert abs(rec["hardware_retention"] - 1) < 0.02 and sum(rec["counters"].values()) == 0
     core = CORE.get("jcehb")
     model, config = core.load(out)
     assert config.spec.phase_bits == 3 and config.quantization["method"] == method
