@@ -55,6 +55,12 @@ class JcehbQuant(QuantCommon):
                                   f"{name} format {frac} fraction bits (it keeps {f.word_bits - f.frac_bits} integer "
                                   "bits; words are 2..32 bits)")
             out[name] = FixedPointFormat(width, frac, f.rounding, f.saturate)
+        finest = max(v.frac_bits for k, v in out.items() if k != "accumulator")
+        if out["accumulator"].frac_bits < finest:
+            raise ConfigError(f"--accumulator-bits {self.accumulator_bits} gives the accumulator "
+                              f"{out['accumulator'].frac_bits} fraction bits, fewer than the words' {finest} "
+                              f"(--word-bits {self.word_bits}): give --accumulator-bits >= "
+                              f"{self.accumulator_bits + finest - out['accumulator'].frac_bits} or fewer --word-bits")
         return JcehbFormats(**out)
 
     def validate(self) -> None:

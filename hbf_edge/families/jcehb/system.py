@@ -95,7 +95,10 @@ def sinr(H_eq: np.ndarray, F_bb: np.ndarray, W_bb: np.ndarray, W_rf: np.ndarray,
     signal = np.stack([power[:, k, idx, k * S + idx] for k in range(K)], axis=1)
     gram = np.einsum("kar,kas->krs", W_rf.conj(), W_rf)
     noise = nu * np.einsum("bkrs,krq,bkqs->bks", W_bb.conj(), gram, W_bb).real
-    return signal / (power.sum(-1) - signal + noise)
+    den = power.sum(-1) - signal + noise
+    # a stream whose combiner is all zero (a fixed-point W_BB can round to it) receives nothing:
+    # SINR 0, not 0/0
+    return np.divide(signal, den, out=np.zeros_like(signal), where=den > 0)
 
 
 def sum_rate(H_eq: np.ndarray, F_bb: np.ndarray, W_bb: np.ndarray, W_rf: np.ndarray, nu: float) -> np.ndarray:

@@ -54,6 +54,9 @@ def test_sinr_against_a_loop_over_streams():
                 assert got[b, k, l] == pytest.approx(signal / (sum(gains) - signal + noise), rel=1e-12)
     want = torch_rate(*(torch.from_numpy(x) for x in (He, Fb, Wb, W_rf)), nu).numpy()
     np.testing.assert_allclose(sum_rate(He, Fb, Wb, W_rf, nu), want, rtol=1e-12)
+    Wb[1, 0, :, 1] = 0  # a combiner rounded to zero words: that stream gets nothing, the others count
+    got = sinr(He, Fb, Wb, W_rf, nu)
+    assert got[1, 0, 1] == 0 and np.isfinite(sum_rate(He, Fb, Wb, W_rf, nu)).all() and got[1, 0, 0] > 0
 
 
 def test_sca_raises_the_rate_above_rzf_and_meets_the_power_constraint():
