@@ -223,9 +223,12 @@ class JcehbCore(MimoChannels):
             stage = REGISTRY.get(self.spec.name)
             kmodel = stage.load(s.model_dir)
             kernel = lambda H_, snr: stage.session(kmodel, H_, snr, s.noise_seed).run  # noqa: E731
+        hardware = None
+        if REGISTRY.has(self.spec.name) and config.quantization is not None:  # its integer datapath, scored
+            hardware = lambda H_, snr: stage.forward_hw(s.model_dir, H_, snr, s.noise_seed)  # noqa: E731
         snrs = list(s.snr) if s.snr else [config.family_config["snr_db"]]
         results = evaluate_jcehb(model, sizes, H, snrs, s.rls_pilots, s.sca_iterations, s.noise_seed, others,
-                                 kernel=kernel, progress=not s.quiet)
+                                 kernel=kernel, hardware=hardware, progress=not s.quiet)
         stamp(results, "evaluation", self.spec.name, s.model_dir)
         out = s.out if s.out is not None else s.model_dir / "eval"
         write_result(out / "results.json", results)
@@ -236,6 +239,9 @@ class JcehbCore(MimoChannels):
         cpu = results["cpu_us_per_channel"]
         say("CPU per channel and SNR: " + ", ".join(f"{k} {v:.0f} us" for k, v in cpu.items())
             + f" (reference / network {results['cpu_ratio_reference_over_network']}x, {results['cpu_timed_in']})")
+        if "hardware_counters" in results:
+            say(f"hardware: the integer datapath on the same slots; overflows per site "
+                f"{ {k: v for k, v in results['hardware_counters'].items() if v} or 'none'}")
         say(f"wrote {out / 'results.json'} and sum_rate.png")
         return results
 

@@ -54,12 +54,15 @@ def _score(model: Any, H: np.ndarray, noise: np.ndarray | None, nu: float) -> tu
 def evaluate_jcehb(model: Any, sizes: JcehbSizes, H: np.ndarray, snrs: list[float], rls_pilots: int = 90,
                    sca_iterations: int = 70, noise_seed: int = 7, others: dict[str, Any] | None = None,
                    kernel: Callable[[np.ndarray, float], Callable[[], Any]] | None = None,
+                   hardware: Callable[[np.ndarray, float], dict[str, Any]] | None = None,
                    progress: bool = True) -> dict[str, Any]:
     """Sum rate and NMSE per design and SNR (module notes): ``metrics.sum_rate {design: [per
     SNR]}``, ``metrics.nmse`` (estimating designs), ``percent_of_reference`` (network / the
     reference RLS-SCA) and the CPU time per channel of the network and of the reference.
     ``kernel(H, snr_db)``: the network's float kernel prepared on one slot per channel (the
-    received pilots formed), returning the call to time."""
+    received pilots formed), returning the call to time.  ``hardware(H, snr_db)``: a quantized
+    model's integer datapath on the same slots (the kernel stage's ``forward_hw``), scored as the
+    row ``hardware`` (sum rate and NMSE), its overflow counters in ``hardware_counters``."""
     L, Lh, S = model.n_pilots, model.n_hb, sizes.n_streams
     noise = pilot_noise(H.shape[0], sizes, max(L, rls_pilots), noise_seed)
     F_s, W_s = analog(model.ssca_phi_f.numpy(), model.ssca_phi_w.numpy())
@@ -68,8 +71,11 @@ def evaluate_jcehb(model: Any, sizes: JcehbSizes, H: np.ndarray, snrs: list[floa
     same, ref = f"rls{L}_sca{Lh}", f"rls{rls_pilots}_sca{sca_iterations}"
     names = ["network", "hbdun_perfect"] + list(dict.fromkeys([same, ref])) + [ f"rls{rls_pilots}_rzf", f"sca{sca_iterations}_perfect"]
     names += [f"compare:{k}" for k in (others or {})]
-    rate: dict[str, list[float]] = {k: [] for k in names}
-    err: dict[str, list[float]] = {k: [] for k in ["network"] + list(dict.fromkeys([same, ref])) + [f"compare:{k}" for k in (others or {})]}
+    extra = ["hardware"] if hardware is not None else []
+    rate: dict[str, list[float]] = {k: [] for k in names[:1] + extra + names[1:]}
+    err: dict[str, list[float]] = {k: [] for k in ["network", *extra, *dict.fromkeys([same, ref])]
+                                   + [f"compare:{k}" for k in (others or {})]}
+    counters: dict[str, int] = {}
     seconds = {"network": 0.0, ref: 0.0}
     bar = progress_bar(snrs, desc="evaluate JCEHB", unit="SNR", progress=progress)
     for snr in bar:
@@ -78,6 +84,13 @@ def evaluate_jcehb(model: Any, sizes: JcehbSizes, H: np.ndarray, snrs: list[floa
         rate["network"].append(float(r.mean()))
         err["network"].append(float(e.mean()))
         rate["hbdun_perfect"].append(float(_score(model, H, None, nu)[0].mean()))
+        if hardware is not None:
+            out = hardware(H, snr)
+            H_eq = equivalent(H, out["F_rf"], out["W_rf"])
+            rate["hardware"].append(float(sum_rate(H_eq, out["F_bb"], out["W_bb"], out["W_rf"], nu).mean()))
+            err["hardware"].append(float(nmse(out["H_hat"], H_eq).mean()))
+            for site, c in out["counters"].items():
+                counters[site] = counters.get(site, 0) + int(c)
         if kernel is not None:
             run = kernel(H, snr)  # the received pilots formed and checked, outside the timing
             run()  # compile or load the cache outside the timing
@@ -116,6 +129,7 @@ def evaluate_jcehb(model: Any, sizes: JcehbSizes, H: np.ndarray, snrs: list[floa
         "cpu_timed_in": ("numba (the network's float kernel), numpy (RLS + SCA)" if kernel is not None
                          else "torch (network), numpy (RLS + SCA)"),
         "cpu_ratio_reference_over_network": round(seconds[ref] / max(seconds["network"], 1e-12), 1),
+        **({"hardware_counters": counters} if hardware is not None else {}),
     }
 
 

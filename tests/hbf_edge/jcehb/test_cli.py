@@ -171,6 +171,10 @@ def test_quantize_puts_every_phase_on_a_q_bit_code(trained, method):
     if method == "ptq":  # rounding only: the digital network is the float one's
         float_model, _ = core.load(trained / "m")
         np.testing.assert_array_equal(model.hb_b.detach().numpy(), float_model.hb_b.detach().numpy())
+        assert main(["evaluate", str(out), "--count", "6", "--rls-pilots", "8", "--sca-iterations", "3", "-q"]) == 0
+        res = json.loads((out / "eval" / "results.json").read_text())
+        assert list(res["metrics"]["sum_rate"])[:2] == ["network", "hardware"] and "hardware" in res["metrics"]["nmse"]
+        assert set(res["hardware_counters"]) == set(CORE.get("jcehb").spec.counter_sites)
     H = core.draw_channels(config, 3, 1)
     kernels = REGISTRY.get("jcehb")
     got = kernels.forward(kernels.load(out), H)
