@@ -71,58 +71,31 @@ class Datapath:
         """``conj(a) b``."""
         return a[0] * b[0] + a[1] * b[1], a[0] * b[1] - a[1] * b[0]
 
-    # -- CEDUN (17) ------------------------------------------------------------------------
-    def cedun(self, Y, X, ce, gam, p0):
-        """``Y[k][r][n]``, ``X[a][n]`` pairs; returns ``H_hat[k][r][a]`` heq pairs."""
+    # -- CEDUN (17d); (17a)-(17c) are the superframe's gains v ----------------------------------
+    def cedun(self, Y, X, ce, vr, vi):
+        """``Y[k][r][n]``, ``X[a][n]`` pairs, gains ``v[n][k][a]``; returns ``H_hat[k][r][a]`` heq pairs."""
         K, R, L, N = len(Y), len(Y[0]), len(Y[0][0]), len(X)
         fA, fX, fY = self.fA, self.f.pilot.frac_bits, self.f.received.frac_bits
-        c = lambda j, n, k, a, b=0: (int(ce[j][n][k][a][b]), int(ce[j + 1][n][k][a][b]))  # noqa: E731
         H = []
         for k in range(K):
-            P = [[(p0 if a == b else 0, 0) for b in range(N)] for a in range(N)]
             W = [[(0, 0)] * R for _ in range(N)]
             for n in range(L):
                 x = [X[a][n] for a in range(N)]
-                g = []
-                for a in range(N):
-                    s = [self.mul(P[a][b], x[b]) for b in range(N)]
-                    s = (self.rq(sum(v[0] for v in s), fX, "cedun"), self.rq(sum(v[1] for v in s), fX, "cedun"))
-                    g.append(self.tq(c(0, n, k, a), s, c(2, n, k, a), "cedun"))
-                gx = [self.mulc(g[a], x[a]) for a in range(N)]
-                dr = self.fit(int(gam[n][k]) + self.rnd(sum(v[0] for v in gx), fX, self.mode), "cedun")
-                di = self.fit(0 + self.rnd(sum(v[1] for v in gx), fX, self.mode), "cedun")
-                m = self.rnd(dr * dr + di * di, fA, self.mode)
-                if m == 0:
-                    self.counts["reciprocal"] += 1
-                    inv = (0, 0)
-                else:
-                    inv = (self.fit(self.div(dr * 2**fA, m), "reciprocal"),
-                           self.fit(self.div(-di * 2**fA, m), "reciprocal"))
-                v = []
-                for a in range(N):
-                    t = self.mul(g[a], inv)
-                    v.append(self.tq(c(4, n, k, a), (self.rq(t[0], fA, "cedun"), self.rq(t[1], fA, "cedun")),
-                                     c(6, n, k, a), "cedun"))
-                for a in range(N):
-                    for b in range(N):
-                        vg = self.mul(v[a], (g[b][0], -g[b][1]))
-                        s = (self.fit(P[a][b][0] - self.rnd(vg[0], fA, self.mode), "cedun"),
-                             self.fit(P[a][b][1] - self.rnd(vg[1], fA, self.mode), "cedun"))
-                        P[a][b] = self.tq(c(8, n, k, a, b), s, c(10, n, k, a, b), "cedun")
                 e = []
                 for r in range(R):
-                    wx = [self.mulc(W[a][r], x[a]) for a in range(N)]
+                    wx = [self.mulc(W[a][r], x[a]) for a in range(N)]  # conj(w) x
                     y = Y[k][r][n]
-                    e.append((self.fit(self.rnd(y[0], fY - fA, self.mode) - self.rnd(sum(t[0] for t in wx), fX,
-                                                                                       self.mode), "cedun"),
-                              self.fit(self.rnd(y[1], fY - fA, self.mode) - self.rnd(sum(t[1] for t in wx), fX,
-                                                                                       self.mode), "cedun")))
+                    e.append(tuple(self.fit(self.rnd(y[i], fY - fA, self.mode)
+                                            - self.rnd(sum(t[i] for t in wx), fX, self.mode), "cedun") for i in (0, 1)))
                 for a in range(N):
+                    v = (int(vr[n][k][a]), int(vi[n][k][a]))
                     for r in range(R):
-                        ve = self.mul(v[a], (e[r][0], -e[r][1]))
+                        ve = self.mul(v, (e[r][0], -e[r][1]))  # v conj(e)
                         s = (self.fit(W[a][r][0] + self.rnd(ve[0], fA, self.mode), "cedun"),
                              self.fit(W[a][r][1] + self.rnd(ve[1], fA, self.mode), "cedun"))
-                        W[a][r] = self.tq(c(12, n, k, a, r), s, c(14, n, k, a, r), "cedun")
+                        T = (int(ce[12][n][k][a][r]), int(ce[13][n][k][a][r]))
+                        q = (int(ce[14][n][k][a][r]), int(ce[15][n][k][a][r]))
+                        W[a][r] = self.tq(T, s, q, "cedun")
             heq = self.f.heq
             s = fA - heq.frac_bits
             H.append([[(self.fit(self.rnd(W[a][r][0], s, heq.rounding), "heq", heq),
@@ -282,7 +255,7 @@ def slot(formats, Y, words, nu, exact, S):
     Yp = [[[(int(v[0]), int(v[1])) for v in row] for row in Yk] for Yk in Y]
     X = [[(int(words["xr"][a][n]), int(words["xi"][a][n])) for n in range(words["xr"].shape[1])]
          for a in range(words["xr"].shape[0])]
-    H = d.cedun(Yp, X, words["ce"], words["gam"], words["p0"])
+    H = d.cedun(Yp, X, words["ce"], words["vgr"], words["vgi"])
     G = [[(int(words["gfr"][a][b]), int(words["gfi"][a][b])) for b in range(len(X))] for a in range(len(X))]
     F, W = d.hbdun(H, G, words["hb"], words["hbw"], words["hbf"], words["hbs"], nu, words["lam_floor"],
                    [int(v) for v in words["table"]], exact, S)

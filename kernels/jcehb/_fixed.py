@@ -11,10 +11,13 @@ The contract (the integer reference ``tests/naive_fixed_jcehb.py`` is written fr
   brought back to ``A`` by ``requant(sum, f)``: one rounding of the whole sum by ``A``'s rule, then
   saturation (or wrap) counted at the stage's site.  A multiplier ``T`` (complex, ``coef``) and an
   offset ``q`` (``A``) make ``fit(rshift(T x, fC) + q)``.
-* Divisions (``1/(gamma + g^H x)``, ``diag(C)^-1``, the power normalisation) are one
-  ``div_round`` each; a zero divisor is counted at ``reciprocal`` and gives 0.  The divisor
-  ``|gamma + g^H x|^2`` is a 64-bit register (rounded to ``fA`` bits, not fitted: at the first
-  layer it is ~(N / delta)^2, beyond any 32-bit accumulator).  The square root
+* CEDUN's (17a)-(17c) -- ``P``, ``g`` and the gain ``v`` -- depend on the pilots and the trained
+  constants only, never on the received data: they are constants of the superframe, computed
+  once in float64 (:func:`kernels.jcehb.hardware.rls_gains`) and given as ``v`` words.  Per slot
+  only (17d) runs: ``e = y - W^H x``, ``W = T_w o (W + v e^H) + q_w``.  (Running P per slot in a
+  32-bit accumulator lost 2.8 % of the rate at the paper's sizes: P needs ~23 bits of range.)
+* Divisions (``diag(C)^-1``, the power normalisation) are one ``div_round`` each; a zero
+  divisor is counted at ``reciprocal`` and gives 0.  The square root
   of the normalisation is ``isqrt``.  ``2^t`` (alpha = 2): the integer part of ``t`` a shift, the
   fraction the ``2^(j/256)`` table (``exp2`` words in ``A``), its low bits dropped (floor).
 * Inverses: Gauss-Jordan through the real embedding (:func:`kernels._core.linalg_fixed.cinv_fx`)
@@ -78,70 +81,25 @@ def exp2_fx(t, table, fm, cnt, site):  # pragma: no cover - compiled
 
 
 @njit(cache=True)
-def cedun_fx(yr, yi, xr, xi, ce, gam, p0, fm, cnt, hr, hi):  # pragma: no cover - compiled
-    """CEDUN on one channel: ``Y [K, R, L]`` (received) -> ``H_hat [K, R, N]`` (heq)."""
+def cedun_fx(yr, yi, xr, xi, ce, gr, gi, fm, cnt, hr, hi):  # pragma: no cover - compiled
+    """CEDUN's per-slot part on one channel: ``Y [K, R, L]`` (received) -> ``H_hat [K, R, N]``
+    (heq), with the gains ``v [L, K, N]`` (A words) of (17a)-(17c), which do not depend on the
+    received pilots and so are constants of the superframe (:func:`kernels.jcehb.hardware.rls_gains`)."""
     K, R, L = yr.shape
     N = xr.shape[0]
     fA = fm[ACC, 0]
     fX = fm[PIL, 0]
     mode = fm[ACC, 3]
-    pr = np.empty((N, N), np.int64)
-    pi = np.empty((N, N), np.int64)
     wr = np.empty((N, R), np.int64)
     wi = np.empty((N, R), np.int64)
-    gr = np.empty(N, np.int64)
-    gi = np.empty(N, np.int64)
-    vr = np.empty(N, np.int64)
-    vi = np.empty(N, np.int64)
     er = np.empty(R, np.int64)
     ei = np.empty(R, np.int64)
     for k in range(K):
         for a in range(N):
-            for b in range(N):
-                pr[a, b] = p0 if a == b else 0
-                pi[a, b] = 0
             for r in range(R):
                 wr[a, r] = 0
                 wi[a, r] = 0
         for n in range(L):
-            dr = gam[n, k]
-            di = 0
-            for a in range(N):  # (17a) g = T_g o (P x) + q_g
-                sr = 0
-                si = 0
-                for b in range(N):
-                    sr += pr[a, b] * xr[b, n] - pi[a, b] * xi[b, n]
-                    si += pr[a, b] * xi[b, n] + pi[a, b] * xr[b, n]
-                sr = _rq(sr, fX, fm, cnt, S_CE)
-                si = _rq(si, fX, fm, cnt, S_CE)
-                gr[a], gi[a] = _tq(ce[0, n, k, a, 0], ce[1, n, k, a, 0], sr, si, ce[2, n, k, a, 0],
-                                   ce[3, n, k, a, 0], fm, cnt, S_CE)
-            sr = 0
-            si = 0
-            for a in range(N):  # gamma + g^H x
-                sr += gr[a] * xr[a, n] + gi[a] * xi[a, n]
-                si += gr[a] * xi[a, n] - gi[a] * xr[a, n]
-            dr = _fit(dr + _rs(sr, fX, mode), fm[ACC], cnt, S_CE)
-            di = _fit(di + _rs(si, fX, mode), fm[ACC], cnt, S_CE)
-            m = _rs(dr * dr + di * di, fA, mode)  # the divider's 64-bit operand, not an A word
-            if m == 0:
-                cnt[S_REC] += 1
-                ir = 0
-                ii = 0
-            else:  # 1 / den = conj(den) / |den|^2
-                ir = _fit(div_round(dr << fA, m, mode), fm[ACC], cnt, S_REC)
-                ii = _fit(div_round(-di << fA, m, mode), fm[ACC], cnt, S_REC)
-            for a in range(N):  # (17b) v = T_v o (g / den) + q_v
-                sr = _rq(gr[a] * ir - gi[a] * ii, fA, fm, cnt, S_CE)
-                si = _rq(gr[a] * ii + gi[a] * ir, fA, fm, cnt, S_CE)
-                vr[a], vi[a] = _tq(ce[4, n, k, a, 0], ce[5, n, k, a, 0], sr, si, ce[6, n, k, a, 0],
-                                   ce[7, n, k, a, 0], fm, cnt, S_CE)
-            for a in range(N):  # (17c) P = (T_p / gamma) o (P - v g^H) + q_p
-                for b in range(N):
-                    sr = _fit(pr[a, b] - _rs(vr[a] * gr[b] + vi[a] * gi[b], fA, mode), fm[ACC], cnt, S_CE)
-                    si = _fit(pi[a, b] - _rs(vi[a] * gr[b] - vr[a] * gi[b], fA, mode), fm[ACC], cnt, S_CE)
-                    pr[a, b], pi[a, b] = _tq(ce[8, n, k, a, b], ce[9, n, k, a, b], sr, si, ce[10, n, k, a, b],
-                                             ce[11, n, k, a, b], fm, cnt, S_CE)
             for r in range(R):  # e = y - W^H x
                 sr = 0
                 si = 0
@@ -151,9 +109,11 @@ def cedun_fx(yr, yi, xr, xi, ce, gam, p0, fm, cnt, hr, hi):  # pragma: no cover 
                 er[r] = _fit(_rs(yr[k, r, n], fm[RCV, 0] - fA, mode) - _rs(sr, fX, mode), fm[ACC], cnt, S_CE)
                 ei[r] = _fit(_rs(yi[k, r, n], fm[RCV, 0] - fA, mode) - _rs(si, fX, mode), fm[ACC], cnt, S_CE)
             for a in range(N):  # (17d) W = T_w o (W + v e^H) + q_w
+                vr = gr[n, k, a]
+                vi = gi[n, k, a]
                 for r in range(R):
-                    sr = _fit(wr[a, r] + _rs(vr[a] * er[r] + vi[a] * ei[r], fA, mode), fm[ACC], cnt, S_CE)
-                    si = _fit(wi[a, r] + _rs(vi[a] * er[r] - vr[a] * ei[r], fA, mode), fm[ACC], cnt, S_CE)
+                    sr = _fit(wr[a, r] + _rs(vr * er[r] + vi * ei[r], fA, mode), fm[ACC], cnt, S_CE)
+                    si = _fit(wi[a, r] + _rs(vi * er[r] - vr * ei[r], fA, mode), fm[ACC], cnt, S_CE)
                     wr[a, r], wi[a, r] = _tq(ce[12, n, k, a, r], ce[13, n, k, a, r], sr, si, ce[14, n, k, a, r],
                                              ce[15, n, k, a, r], fm, cnt, S_CE)
         s = fA - fm[HEQ, 0]
@@ -396,17 +356,17 @@ def hbdun_fx(hq, hqi, gfr, gfi, hb, hbw, hbf, hbs, nu, lam_floor, table, exact, 
 
 
 @njit(cache=True)
-def _slot_fx(b, yr, yi, xr, xi, ce, gam, p0, gfr, gfi, hb, hbw, hbf, hbs, nu, lam_floor, table, exact, fm, fmu,
+def _slot_fx(b, yr, yi, xr, xi, ce, vgr, vgi, gfr, gfi, hb, hbw, hbf, hbs, nu, lam_floor, table, exact, fm, fmu,
              hr, hi, fr, fi, wr, wi, counts):  # pragma: no cover - compiled
-    cedun_fx(yr[b], yi[b], xr, xi, ce, gam, p0, fm, counts[b], hr[b], hi[b])
+    cedun_fx(yr[b], yi[b], xr, xi, ce, vgr, vgi, fm, counts[b], hr[b], hi[b])
     hbdun_fx(hr[b], hi[b], gfr, gfi, hb, hbw, hbf, hbs, nu, lam_floor, table, exact, fm, fmu, counts[b], fr[b], fi[b],
              wr[b], wi[b])
 
 
 @njit(cache=True)  # serial: 200 embedded slots take ~30 ms, and parallel=True cost 13 s more to compile
-def slots_fx(yr, yi, xr, xi, ce, gam, p0, gfr, gfi, hb, hbw, hbf, hbs, nu, lam_floor, table, exact, fm, fmu,
+def slots_fx(yr, yi, xr, xi, ce, vgr, vgi, gfr, gfi, hb, hbw, hbf, hbs, nu, lam_floor, table, exact, fm, fmu,
              hr, hi, fr, fi, wr, wi, counts):  # pragma: no cover - compiled
     """Every channel of the batch in turn."""
     for b in range(yr.shape[0]):
-        _slot_fx(b, yr, yi, xr, xi, ce, gam, p0, gfr, gfi, hb, hbw, hbf, hbs, nu, lam_floor, table, exact, fm, fmu,
+        _slot_fx(b, yr, yi, xr, xi, ce, vgr, vgi, gfr, gfi, hb, hbw, hbf, hbs, nu, lam_floor, table, exact, fm, fmu,
                  hr, hi, fr, fi, wr, wi, counts)

@@ -3,8 +3,9 @@ integer datapath of :mod:`kernels.jcehb._fixed`, in the formats of
 :mod:`hbf_edge.families.jcehb.formats`.
 
 What is per superframe (spec 6.1) is computed here once, in float, and rounded to words: the
-pilot ROM, the Gram ``G_F`` of the BS's code phases, every network constant (``T_p / gamma``
-and ``T_lambda mu`` folded), the ``2^x`` table.  What is per slot runs in integers: the received
+pilot ROM, the Gram ``G_F`` of the BS's code phases, CEDUN's gains (which depend on the pilots
+and the constants only, :func:`rls_gains`), every other network constant (``T_lambda mu``
+folded), the ``2^x`` table.  What is per slot runs in integers: the received
 pilots arrive as ADC words (the analog front end with the code phases and the pilot words is
 simulated in float, as physics), CEDUN and HBDUN produce ``H_hat``, ``F_BB`` and ``W_BB`` words.
 """
@@ -22,7 +23,8 @@ from hbf_edge.families.jcehb.formats import COUNTER_SITES, EXP2_TABLE_BITS, Jceh
 from hbf_edge.kernels.jcehb._float import LAMBDA_FLOOR
 from hbf_edge.kernels.jcehb.forward import JcehbModel, jcehb_observe, pack_jcehb
 
-__all__ = ["JcehbHw", "JcehbHwResult", "load_jcehb_hw", "pack_hw", "jcehb_forward_hw", "COUNTER_SITES"]
+__all__ = ["JcehbHw", "JcehbHwResult", "load_jcehb_hw", "pack_hw", "rls_gains", "jcehb_forward_hw",
+           "COUNTER_SITES"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,17 +72,36 @@ def _word(fmt, x: float) -> int:
     return int(fmt.quantize(np.array([x]))[0][0])
 
 
+def rls_gains(model: JcehbModel) -> np.ndarray:
+    """CEDUN's gains ``v [L, K, N]`` complex128: (17a)-(17c) run on the pilots alone, operation
+    for operation as :func:`kernels.jcehb._float._cedun` (its ``v`` does not depend on ``Y``)."""
+    a = model.arrays
+    X = a["xr"] + 1j * a["xi"]
+    ce = a["ce"]
+    N, L = X.shape
+    K = ce.shape[2]
+    c = lambda j: ce[j] + 1j * ce[j + 1]  # noqa: E731 - (re, im) rows of the packing
+    Tg, qg, Tv, qv, Tp, qp = c(0)[..., 0], c(2)[..., 0], c(4)[..., 0], c(6)[..., 0], c(8)[..., :N], c(10)[..., :N]
+    P = np.repeat((np.eye(N) / a["delta"])[None].astype(complex), K, axis=0)
+    out = np.empty((L, K, N), complex)
+    for n in range(L):
+        x = X[:, n]
+        g = Tg[n] * (P @ x) + qg[n]  # (17a)
+        den = 1.0 / a["gam_inv"][n] + g.conj() @ x
+        v = out[n] = Tv[n] * (g / den[:, None]) + qv[n]  # (17b)
+        P = Tp[n] * ((P - v[:, :, None] * g.conj()[:, None, :]) * a["gam_inv"][n][:, None, None]) + qp[n]  # (17c)
+    return out
+
+
 def pack_hw(model: JcehbModel, formats: JcehbFormats, phase_bits: int) -> JcehbHw:
     """Round the per-superframe constants of ``model`` (:func:`pack_jcehb`) to words."""
     if model.arrays["alpha"] != 2.0:
         raise ConfigError("the hardware datapath's 2^x table needs alpha = 2")
     a, C, A = model.arrays, formats.coef, formats.accumulator
-    ce_f = a["ce"].copy()
-    ce_f[8:10] *= a["gam_inv"][None, :, :, None, None]  # (17c): T_p / gamma, folded
-    coef_rows = [0, 1, 4, 5, 8, 9, 12, 13]
-    ce = np.empty(ce_f.shape, np.int64)
-    for j in range(16):
-        ce[j] = _words(C if j in coef_rows else A, ce_f[j])
+    ce = np.zeros(a["ce"].shape, np.int64)  # the rows (17d) reads: T_w (coef), q_w (A)
+    for j, fmt in ((12, C), (13, C), (14, A), (15, A)):
+        ce[j] = _words(fmt, a["ce"][j])
+    v = rls_gains(model)
     hbs_f = a["hbs"].copy()
     hbs_f[0] = hbs_f[0] * hbs_f[4]  # T_lambda mu, folded
     hbs = np.stack([_words(fmt, hbs_f[j]) for j, fmt in enumerate((C, A, C, A, C))])
@@ -88,7 +109,7 @@ def pack_hw(model: JcehbModel, formats: JcehbFormats, phase_bits: int) -> JcehbH
     X = formats.pilot.quantize(np.stack([a["xr"], a["xi"]]))[0]
     table = _words(A, 2.0 ** (np.arange(1 << EXP2_TABLE_BITS) / (1 << EXP2_TABLE_BITS)))
     words = {"xr": np.ascontiguousarray(X[0]), "xi": np.ascontiguousarray(X[1]), "ce": ce,
-             "gam": _words(A, 1.0 / a["gam_inv"]), "p0": _word(A, 1.0 / a["delta"]),
+             "vgr": _words(A, v.real), "vgi": _words(A, v.imag),
              "gfr": _words(A, a["gfr"]), "gfi": _words(A, a["gfi"]), "hb": two(a["hb"]), "hbw": two(a["hbw"]),
              "hbf": two(a["hbf"]), "hbs": np.ascontiguousarray(hbs),
              "lam_floor": max(1, _word(A, LAMBDA_FLOOR)), "table": table}
@@ -140,8 +161,8 @@ def jcehb_forward_hw(hw: JcehbHw, H: np.ndarray, noise: np.ndarray, nu: float) -
     out = [np.empty((B, K, R, N), np.int64), np.empty((B, K, R, N), np.int64), np.empty((B, N, K * S), np.int64),
            np.empty((B, N, K * S), np.int64), np.empty((B, K, R, S), np.int64), np.empty((B, K, R, S), np.int64)]
     counts = np.zeros((B, N_SITES), np.int64)
-    slots_fx(np.ascontiguousarray(Y[..., 0]), np.ascontiguousarray(Y[..., 1]), w["xr"], w["xi"], w["ce"], w["gam"],
-             w["p0"], w["gfr"], w["gfi"], w["hb"], w["hbw"], w["hbf"], w["hbs"], _word(A, nu),
+    slots_fx(np.ascontiguousarray(Y[..., 0]), np.ascontiguousarray(Y[..., 1]), w["xr"], w["xi"], w["ce"], w["vgr"],
+             w["vgi"], w["gfr"], w["gfi"], w["hb"], w["hbw"], w["hbf"], w["hbs"], _word(A, nu),
              w["lam_floor"], w["table"], hw.model.exact, fm, fmu, *out, counts)
     totals = counts.sum(axis=0)
     totals[0] += n_in
