@@ -35,7 +35,7 @@ from numba import njit
 
 from hbf_edge.families.jcehb.formats import COUNTER_SITES, EXP2_TABLE_BITS, JCEHB_FORMATS, T_RANGE
 from hbf_edge.kernels._core.fixed import div_round, fit, isqrt, rshift
-from hbf_edge.kernels._core.linalg_fixed import cinv_fx
+from hbf_edge.kernels._core.linalg_fixed import cinv_fx, matmul_fx
 
 RCV, PIL, COEF, ACC, HEQ, PRE, CMB = (JCEHB_FORMATS.index(n) for n in JCEHB_FORMATS)
 (S_IN, S_CE, S_REC, S_HEQ, S_MMSE, S_DUAL, S_GRAM, S_INV, S_PRE, S_NORM, S_OUT) = range(len(COUNTER_SITES))
@@ -154,22 +154,6 @@ def normalise_fx(fr, fi, gfr, gfi, K, S, fm, cnt):  # pragma: no cover - compile
 
 
 @njit(cache=True)
-def gains_fx(hr, hi, fr, fi, k, ar, ai, fm, cnt, site):  # pragma: no cover - compiled
-    """``A = H_k F`` [R, K S]."""
-    R, N = hr.shape[1], hr.shape[2]
-    fA = fm[ACC, 0]
-    for r in range(R):
-        for c in range(fr.shape[1]):
-            sr = 0
-            si = 0
-            for a in range(N):
-                sr += hr[k, r, a] * fr[a, c] - hi[k, r, a] * fi[a, c]
-                si += hr[k, r, a] * fi[a, c] + hi[k, r, a] * fr[a, c]
-            ar[r, c] = _rq(sr, fA, fm, cnt, site)
-            ai[r, c] = _rq(si, fA, fm, cnt, site)
-
-
-@njit(cache=True)
 def mmse_fx(hr, hi, fr, fi, nu, S, wr, wi, fm, fmu, cnt):  # pragma: no cover - compiled
     """Eq. (24): ``W_k = (A_k A_k^H + nu I)^-1 A_k[:, user k]`` for every user."""
     K, R = hr.shape[0], hr.shape[1]
@@ -182,7 +166,7 @@ def mmse_fx(hr, hi, fr, fi, nu, S, wr, wi, fm, fmu, cnt):  # pragma: no cover - 
     vr = np.empty((R, R), np.int64)
     vi = np.empty((R, R), np.int64)
     for k in range(K):
-        gains_fx(hr, hi, fr, fi, k, ar, ai, fm, cnt, S_MMSE)
+        matmul_fx(hr[k], hi[k], fr, fi, ar, ai, fm[ACC, 0], fmu, cnt, S_MMSE)  # A = H_k F
         for p in range(R):
             for q in range(R):
                 sr = 0
@@ -313,7 +297,7 @@ def hbdun_fx(hq, hqi, gfr, gfi, hb, hbw, hbf, hbs, nu, lam_floor, table, exact, 
                                                              hbf[2, i, k, a], hbf[3, i, k, a], fm, cnt, S_PRE)
         normalise_fx(fr, fi, gfr, gfi, K, S, fm, cnt)
         for k in range(K):  # (23), (31d)
-            gains_fx(hr, hi, fr, fi, k, ar, ai, fm, cnt, S_DUAL)
+            matmul_fx(hr[k], hi[k], fr, fi, ar, ai, fA, fmu, cnt, S_DUAL)  # A = H_k F
             for s in range(S):
                 tot = 0
                 dr = 0
