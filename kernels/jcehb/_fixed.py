@@ -341,16 +341,19 @@ def hbdun_fx(hq, hqi, gfr, gfi, hb, hbw, hbf, hbs, nu, lam_floor, table, exact, 
 
 @njit(cache=True)
 def _slot_fx(b, yr, yi, xr, xi, ce, vgr, vgi, gfr, gfi, hb, hbw, hbf, hbs, nu, lam_floor, table, exact, fm, fmu,
-             hr, hi, fr, fi, wr, wi, counts):  # pragma: no cover - compiled
-    cedun_fx(yr[b], yi[b], xr, xi, ce, vgr, vgi, fm, counts[b], hr[b], hi[b])
-    hbdun_fx(hr[b], hi[b], gfr, gfi, hb, hbw, hbf, hbs, nu, lam_floor, table, exact, fm, fmu, counts[b], fr[b], fi[b],
-             wr[b], wi[b])
+             stages, hr, hi, fr, fi, wr, wi, counts):  # pragma: no cover - compiled
+    """``stages``: 3 both, 1 CEDUN only, 2 HBDUN only (from the ``H_hat`` words in ``hr, hi``)."""
+    if stages & 1:
+        cedun_fx(yr[b], yi[b], xr, xi, ce, vgr, vgi, fm, counts[b], hr[b], hi[b])
+    if stages & 2:
+        hbdun_fx(hr[b], hi[b], gfr, gfi, hb, hbw, hbf, hbs, nu, lam_floor, table, exact, fm, fmu, counts[b], fr[b],
+                 fi[b], wr[b], wi[b])
 
 
 @njit(cache=True)  # serial: 200 embedded slots take ~30 ms, and parallel=True cost 13 s more to compile
 def slots_fx(yr, yi, xr, xi, ce, vgr, vgi, gfr, gfi, hb, hbw, hbf, hbs, nu, lam_floor, table, exact, fm, fmu,
-             hr, hi, fr, fi, wr, wi, counts):  # pragma: no cover - compiled
+             stages, hr, hi, fr, fi, wr, wi, counts):  # pragma: no cover - compiled
     """Every channel of the batch in turn."""
     for b in range(yr.shape[0]):
         _slot_fx(b, yr, yi, xr, xi, ce, vgr, vgi, gfr, gfi, hb, hbw, hbf, hbs, nu, lam_floor, table, exact, fm, fmu,
-                 hr, hi, fr, fi, wr, wi, counts)
+                 stages, hr, hi, fr, fi, wr, wi, counts)

@@ -23,8 +23,8 @@ from hbf_edge.families.jcehb.formats import COUNTER_SITES, EXP2_TABLE_BITS, Jceh
 from hbf_edge.kernels.jcehb._float import LAMBDA_FLOOR
 from hbf_edge.kernels.jcehb.forward import JcehbModel, jcehb_observe, pack_jcehb
 
-__all__ = ["JcehbHw", "JcehbHwResult", "load_jcehb_hw", "pack_hw", "rls_gains", "jcehb_forward_hw",
-           "COUNTER_SITES"]
+__all__ = ["JcehbHw", "JcehbHwResult", "JcehbHwSession", "load_jcehb_hw", "pack_hw", "rls_gains",
+           "jcehb_forward_hw", "COUNTER_SITES"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -144,29 +144,55 @@ def received_words(hw: JcehbHw, H: np.ndarray, noise: np.ndarray, nu: float) -> 
     return np.ascontiguousarray(q), int(np.count_nonzero(over))
 
 
+class JcehbHwSession:
+    """The ADC words of one slot per channel and the work arrays, for repeated runs of the
+    integer slot (the profiler's figures: the observation, the ADC and the checks are paid once,
+    here)."""
+
+    STAGES = {"slot": 3, "cedun": 1, "hbdun": 2}
+
+    def __init__(self, hw: JcehbHw, H: np.ndarray, noise: np.ndarray, nu: float) -> None:
+        from hbf_edge.kernels.jcehb._fixed import ACC, N_SITES
+
+        if not (math.isfinite(nu) and nu > 0):
+            raise ConfigError(f"nu must be > 0, got {nu}")
+        Nt, N, Nr, R, K, S = hw.model.sizes
+        self.hw = hw
+        self.Y, self.n_in = received_words(hw, H, noise, nu)
+        B = self.Y.shape[0]
+        w, A = hw.words, hw.formats.accumulator
+        fm = hw.table()
+        fmu = np.ascontiguousarray(np.repeat(fm[ACC:ACC + 1], 6, axis=0))  # all rows the accumulator: cinv_fx's table
+        self.out = [np.zeros((B, K, R, N), np.int64), np.zeros((B, K, R, N), np.int64),
+                    np.zeros((B, N, K * S), np.int64), np.zeros((B, N, K * S), np.int64),
+                    np.zeros((B, K, R, S), np.int64), np.zeros((B, K, R, S), np.int64)]
+        self.counts = np.zeros((B, N_SITES), np.int64)
+        self._args = (np.ascontiguousarray(self.Y[..., 0]), np.ascontiguousarray(self.Y[..., 1]), w["xr"], w["xi"],
+                      w["ce"], w["vgr"], w["vgi"], w["gfr"], w["gfi"], w["hb"], w["hbw"], w["hbf"], w["hbs"],
+                      _word(A, nu), w["lam_floor"], w["table"], hw.model.exact, fm, fmu)
+
+    def run(self, stage: str = "slot") -> None:
+        """CEDUN and HBDUN (``slot``), or one of them (``hbdun`` from the ``H_hat`` words the work
+        arrays hold); the counters add up over runs."""
+        from hbf_edge.kernels.jcehb._fixed import slots_fx
+
+        if stage not in self.STAGES:
+            raise ConfigError(f"stage must be one of {', '.join(self.STAGES)}, got {stage!r}")
+        slots_fx(*self._args, self.STAGES[stage], *self.out, self.counts)
+
+    def result(self) -> JcehbHwResult:
+        totals = self.counts.sum(axis=0)
+        totals[0] += self.n_in
+        o = self.out
+        pair = lambda r, i: np.stack([r, i], axis=-1)  # noqa: E731
+        return JcehbHwResult(self.Y, pair(o[0], o[1]), pair(o[2], o[3]), pair(o[4], o[5]),
+                             dict(zip(COUNTER_SITES, totals.tolist())), self.hw.formats)
+
+
 def jcehb_forward_hw(hw: JcehbHw, H: np.ndarray, noise: np.ndarray, nu: float) -> JcehbHwResult:
     """One slot per channel ``H [B, K, N_r, N_t]`` complex128 with unit pilot noise
     ``noise [B, K, N_r, >= L]`` at noise power ``nu``: the received words, CEDUN and HBDUN in
     integers (:class:`JcehbHwResult`)."""
-    from hbf_edge.kernels.jcehb._fixed import ACC, N_SITES, slots_fx
-
-    if not (math.isfinite(nu) and nu > 0):
-        raise ConfigError(f"nu must be > 0, got {nu}")
-    Nt, N, Nr, R, K, S = hw.model.sizes
-    Y, n_in = received_words(hw, H, noise, nu)
-    B = Y.shape[0]
-    w, A = hw.words, hw.formats.accumulator
-    fm = hw.table()
-    fmu = np.ascontiguousarray(np.repeat(fm[ACC:ACC + 1], 6, axis=0))  # all rows the accumulator: cinv_fx's table
-    out = [np.empty((B, K, R, N), np.int64), np.empty((B, K, R, N), np.int64), np.empty((B, N, K * S), np.int64),
-           np.empty((B, N, K * S), np.int64), np.empty((B, K, R, S), np.int64), np.empty((B, K, R, S), np.int64)]
-    counts = np.zeros((B, N_SITES), np.int64)
-    slots_fx(np.ascontiguousarray(Y[..., 0]), np.ascontiguousarray(Y[..., 1]), w["xr"], w["xi"], w["ce"], w["vgr"],
-             w["vgi"], w["gfr"], w["gfi"], w["hb"], w["hbw"], w["hbf"], w["hbs"], _word(A, nu),
-             w["lam_floor"], w["table"], hw.model.exact, fm, fmu, *out, counts)
-    totals = counts.sum(axis=0)
-    totals[0] += n_in
-    pair = lambda r, i: np.stack([r, i], axis=-1)  # noqa: E731
-    return JcehbHwResult(Y, pair(out[0], out[1]), pair(out[2], out[3]), pair(out[4], out[5]),
-                         dict(zip(COUNTER_SITES, totals.tolist())), hw.formats)
-
+    session = JcehbHwSession(hw, H, noise, nu)
+    session.run()
+    return session.result()

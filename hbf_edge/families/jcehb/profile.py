@@ -7,7 +7,10 @@ front end's part) is not timed.  Backends (``JCEHB_BACKENDS``):
 
 * ``torch_eager`` -- the network's own code (``JcehbNet.estimate`` / ``.digital``);
 * ``numba_float64`` -- the compiled slot of :mod:`hbf_edge.kernels.jcehb` on checked arrays
-  (``JcehbSession``: input checks excluded, as torch's are).
+  (``JcehbSession``: input checks excluded, as torch's are);
+* ``numba_hardware`` -- a quantized model's integer slot (``JcehbHwSession``: the observation
+  and the ADC excluded).  Its CEDUN is (17d) alone: (17a)-(17c) are superframe constants there,
+  so its CEDUN figure and the op counts (the network's) measure different work.
 
 Figures are microseconds per channel (:func:`hbf_edge.bench.time_per_channel`: median and
 quartiles of repeated runs after a warm-up) on seeded channels at the model's training SNR.
@@ -29,7 +32,7 @@ from hbf_edge.results import stamp, write_result
 
 __all__ = ["profile_jcehb", "profile_jcehb_command", "JCEHB_BACKENDS"]
 
-JCEHB_BACKENDS = ("numba_float64", "torch_eager")
+JCEHB_BACKENDS = ("numba_float64", "numba_hardware", "torch_eager")
 
 
 def _ops(o: dict[str, int]) -> OpCount:
@@ -47,9 +50,10 @@ def _timing(fns: dict[str, Any], batch: int, repeat: int, min_run_s: float) -> d
 
 def profile_jcehb(model: Any, batches: tuple[int, ...], repeat: int, backends: tuple[str, ...], target: dict[str, Any],
                   snr_db: float, kernels: Any = None, model_dir: Any = None, seed: int = 2026,
-                  min_run_s: float = 0.05) -> dict[str, Any]:
+                  min_run_s: float = 0.05, quantized: bool = False) -> dict[str, Any]:
     """Profile a JCEHB network; returns a JSON-ready dict (module notes).  ``kernels``: the
-    family's kernel stage (``numba_float64``), or None."""
+    family's kernel stage (``numba_float64``, and ``numba_hardware`` for a ``quantized``
+    directory), or None."""
     import torch
 
     from hbf_edge.profiling import target_estimate
@@ -63,8 +67,12 @@ def profile_jcehb(model: Any, batches: tuple[int, ...], repeat: int, backends: t
     result: dict[str, Any] = {"pilots": L, "hb_layers": Lh, "snr_db": snr_db, "inverse": model.inverse,
                               "ops_per_layer": {"cedun": cedun_layer_ops(z), "hbdun": hbdun_layer_ops(z, exact)},
                               "measured": {}, "skipped": {}}
-    if "numba_float64" in backends and kernels is None:
-        result["skipped"]["numba_float64"] = "the JCEHB kernel stage is not installed"
+    if "numba_hardware" in backends and not quantized:
+        raise ConfigError("the numba_hardware backend runs a quantized model's integer datapath: quantize the model "
+                          "first (hbf-edge quantize)")
+    for name in ("numba_float64", "numba_hardware"):
+        if name in backends and kernels is None:
+            result["skipped"][name] = "the JCEHB kernel stage is not installed"
     kmodel = kernels.load(model_dir) if kernels is not None and "numba_float64" in backends else None
     for batch in batches:
         H = jcehb_channels(batch, z, seed=seed)
@@ -84,6 +92,11 @@ def profile_jcehb(model: Any, batches: tuple[int, ...], repeat: int, backends: t
             row["numba_float64"] = _timing({"cedun": lambda: session.run("cedun"),
                                             "hbdun": lambda: session.run("hbdun"),
                                             "slot": lambda: session.run("slot")}, batch, repeat, min_run_s)
+        if kernels is not None and "numba_hardware" in backends:
+            hw = kernels.session_hw(model_dir, H, snr_db, seed + 1)
+            hw.run()  # compiles, and leaves the estimate that hbdun alone starts from
+            row["numba_hardware"] = _timing({"cedun": lambda: hw.run("cedun"), "hbdun": lambda: hw.run("hbdun"),
+                                             "slot": lambda: hw.run("slot")}, batch, repeat, min_run_s)
         for r in row.values():
             r["cedun_layer_us_per_channel"] = r["cedun_us_per_channel"] / L
             r["hbdun_layer_us_per_channel"] = r["hbdun_us_per_channel"] / Lh
@@ -103,11 +116,12 @@ def profile_jcehb_command(core: Any, s: Any, target: dict[str, Any], extra: dict
 
     model, config = (extra.get("load_torch") or core.load)(s.model_dir)
     kernels = REGISTRY.get(core.spec.name) if REGISTRY.has(core.spec.name) else None
-    backends = tuple(s.backends) if s.backends else tuple(b for b in JCEHB_BACKENDS
-                                                         if b != "numba_float64" or kernels is not None)
+    quantized = config.quantization is not None
+    backends = tuple(s.backends) if s.backends else tuple(
+        b for b in JCEHB_BACKENDS if b == "torch_eager" or (kernels is not None and (quantized or b == "numba_float64")))
     batches = tuple(s.batches) if s.batches else core.default_batches
     result = profile_jcehb(model, batches, s.repeat, backends, target, config.family_config["snr_db"], kernels=kernels,
-                           model_dir=s.model_dir)
+                           model_dir=s.model_dir, quantized=quantized)
     stamp(result, "profile", core.spec.name, s.model_dir)
     out = s.out if s.out is not None else s.model_dir / "profile"
     write_result(out / "profile.json", result)

@@ -149,7 +149,7 @@ def test_bad_input_is_one_line_and_exit_2(trained, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("method", ["qat", "ptq"])
-def test_quantize_puts_every_phase_on_a_q_bit_code(trained, method):
+def test_quantize_puts_every_phase_on_a_q_bit_code(trained, method, capsys):
     from hbf_edge.kernels import REGISTRY
 
     out = trained / f"q-{method}"
@@ -175,6 +175,14 @@ def test_quantize_puts_every_phase_on_a_q_bit_code(trained, method):
         res = json.loads((out / "eval" / "results.json").read_text())
         assert list(res["metrics"]["sum_rate"])[:2] == ["network", "hardware"] and "hardware" in res["metrics"]["nmse"]
         assert set(res["hardware_counters"]) == set(CORE.get("jcehb").spec.counter_sites)
+        prof = trained / "qprof"
+        assert main(["profile", str(out), "--batches", "2", "--repeat", "1", "--out", str(prof), "-q"]) == 0
+        row = json.loads((prof / "profile.json").read_text())["measured"]["2"]
+        assert set(row) == {"torch_eager", "numba_float64", "numba_hardware"}  # a quantized model: all three
+        assert all(row["numba_hardware"][f"{s}_us_per_channel"] > 0 for s in ("cedun", "hbdun", "slot"))
+        capsys.readouterr()
+        assert main(["profile", str(trained / "m"), "--backends", "numba_hardware", "-q"]) == 2
+        assert "quantize the model first" in capsys.readouterr().err
     H = core.draw_channels(config, 3, 1)
     kernels = REGISTRY.get("jcehb")
     got = kernels.forward(kernels.load(out), H)
