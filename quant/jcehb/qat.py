@@ -3,7 +3,8 @@
 The analog phases Psi are weights, fixed for a superframe: QAT passes them through
 :class:`~hbf_edge.quant._core.quantizers.PhaseQuant` (nearest Q-bit code, straight-through
 gradient) in both training stages; PTQ rounds the trained ones.  The digital path stays float
-(JCEHB has no fixed-point datapath yet).  A quantized model directory holds the code angles as
+here; the integer datapath (:mod:`kernels.jcehb.hardware`) runs the quantized directory with the
+word lengths the quant stage stores.  A quantized model directory holds the code angles as
 its phases, so the float network, the kernels and every command run it unchanged.
 """
 
