@@ -179,10 +179,14 @@ class JcehbEval(EvalCommon):
     noise_seed: int = field(DEFAULT_NOISE_SEED, f"seed of the pilot noise (default {DEFAULT_NOISE_SEED})")
     compare: list[Path] = field([], "other JCEHB model directories of the same sizes to score on the same slots "
                                     "(e.g. the separate design)", nargs="+", metavar="DIR")
+    test_pilots: list[int] = field([], "Fig. 14b: also score the network on only its first L' pilots (CEDUN "
+                                       "layers), and RLS-L' + SCA-L_h, for each L' given", nargs="+", metavar="L")
 
     def validate(self) -> None:
         super().validate()
         check_positive(self, "rls_pilots", "sca_iterations")
+        if any(n < 1 for n in self.test_pilots):
+            raise ConfigError(f"--test-pilots must be >= 1, got {self.test_pilots}")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

@@ -226,9 +226,13 @@ class JcehbCore(MimoChannels):
         hardware = None
         if REGISTRY.has(self.spec.name) and config.quantization is not None:  # its integer datapath, scored
             hardware = lambda H_, snr: stage.forward_hw(s.model_dir, H_, snr, s.noise_seed)  # noqa: E731
+        if any(n > config.family_config["pilots"] for n in s.test_pilots):
+            raise ConfigError(f"--test-pilots {s.test_pilots}: the network has {config.family_config['pilots']} "
+                              "pilots (CEDUN layers); it can run on fewer, not more")
         snrs = list(s.snr) if s.snr else [config.family_config["snr_db"]]
         results = evaluate_jcehb(model, sizes, H, snrs, s.rls_pilots, s.sca_iterations, s.noise_seed, others,
-                                 kernel=kernel, hardware=hardware, progress=not s.quiet)
+                                 kernel=kernel, hardware=hardware, test_pilots=tuple(s.test_pilots),
+                                 progress=not s.quiet)
         stamp(results, "evaluation", self.spec.name, s.model_dir)
         out = s.out if s.out is not None else s.model_dir / "eval"
         write_result(out / "results.json", results)

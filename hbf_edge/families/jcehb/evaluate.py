@@ -35,18 +35,26 @@ from hbf_edge.families.jcehb.system import (JcehbSizes, analog, dft_pilots, equi
 __all__ = ["evaluate_jcehb", "network_slot", "format_table"]
 
 
-def network_slot(model: Any, H: np.ndarray, noise: np.ndarray | None, nu: float) -> dict[str, np.ndarray]:
+def network_slot(model: Any, H: np.ndarray, noise: np.ndarray | None, nu: float,
+                 layers: int | None = None) -> dict[str, np.ndarray]:
     """The torch network on one slot per channel: ``H_eq``, ``H_hat``, ``F_bb``, ``W_bb`` (numpy);
-    ``noise=None``: HBDUN on the true ``H_eq``."""
+    ``noise=None``: HBDUN on the true ``H_eq``; ``layers``: CEDUN on the first pilots only (Fig. 14b)."""
     import torch
 
     with torch.no_grad():
-        out = model(torch.from_numpy(H), None if noise is None else torch.from_numpy(noise), nu)
+        if layers is None:
+            out = model(torch.from_numpy(H), None if noise is None else torch.from_numpy(noise), nu)
+        else:
+            He = model.equivalent(torch.from_numpy(H))
+            H_hat = model.estimate(model.observe(He, torch.from_numpy(noise), nu), layers)
+            F, W = model.digital(H_hat, nu)
+            out = {"H_eq": He, "H_hat": H_hat, "F_bb": F, "W_bb": W}
     return {k: v.numpy() for k, v in out.items()}
 
 
-def _score(model: Any, H: np.ndarray, noise: np.ndarray | None, nu: float) -> tuple[np.ndarray, np.ndarray]:
-    out = network_slot(model, H, noise, nu)
+def _score(model: Any, H: np.ndarray, noise: np.ndarray | None, nu: float,
+           layers: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    out = network_slot(model, H, noise, nu, layers)
     W_rf = analog(model.phi_f.detach().numpy(), model.phi_w.detach().numpy())[1]
     return sum_rate(out["H_eq"], out["F_bb"], out["W_bb"], W_rf, nu), nmse(out["H_hat"], out["H_eq"])
 
@@ -55,14 +63,16 @@ def evaluate_jcehb(model: Any, sizes: JcehbSizes, H: np.ndarray, snrs: list[floa
                    sca_iterations: int = 70, noise_seed: int = 7, others: dict[str, Any] | None = None,
                    kernel: Callable[[np.ndarray, float], Callable[[], Any]] | None = None,
                    hardware: Callable[[np.ndarray, float], dict[str, Any]] | None = None,
-                   progress: bool = True) -> dict[str, Any]:
+                   test_pilots: tuple[int, ...] = (), progress: bool = True) -> dict[str, Any]:
     """Sum rate and NMSE per design and SNR (module notes): ``metrics.sum_rate {design: [per
     SNR]}``, ``metrics.nmse`` (estimating designs), ``percent_of_reference`` (network / the
     reference RLS-SCA) and the CPU time per channel of the network and of the reference.
     ``kernel(H, snr_db)``: the network's float kernel prepared on one slot per channel (the
     received pilots formed), returning the call to time.  ``hardware(H, snr_db)``: a quantized
     model's integer datapath on the same slots (the kernel stage's ``forward_hw``), scored as the
-    row ``hardware`` (sum rate and NMSE), its overflow counters in ``hardware_counters``."""
+    row ``hardware`` (sum rate and NMSE), its overflow counters in ``hardware_counters``.
+    ``test_pilots`` (Fig. 14b): rows ``network_L<n>`` (the first n CEDUN layers on the first n
+    pilots of the same slots) and ``rls<n>_sca<L_h>``."""
     L, Lh, S = model.n_pilots, model.n_hb, sizes.n_streams
     noise = pilot_noise(H.shape[0], sizes, max(L, rls_pilots), noise_seed)
     F_s, W_s = analog(model.ssca_phi_f.numpy(), model.ssca_phi_w.numpy())
@@ -72,6 +82,8 @@ def evaluate_jcehb(model: Any, sizes: JcehbSizes, H: np.ndarray, snrs: list[floa
     names = ["network", "hbdun_perfect"] + list(dict.fromkeys([same, ref])) + [ f"rls{rls_pilots}_rzf", f"sca{sca_iterations}_perfect"]
     names += [f"compare:{k}" for k in (others or {})]
     extra = ["hardware"] if hardware is not None else []
+    short = {n: (f"network_L{n}", f"rls{n}_sca{Lh}") for n in test_pilots}
+    extra += [name for pair in short.values() for name in pair if name not in names]
     rate: dict[str, list[float]] = {k: [] for k in names[:1] + extra + names[1:]}
     err: dict[str, list[float]] = {k: [] for k in ["network", *extra, *dict.fromkeys([same, ref])]
                                    + [f"compare:{k}" for k in (others or {})]}
@@ -100,8 +112,14 @@ def evaluate_jcehb(model: Any, sizes: JcehbSizes, H: np.ndarray, snrs: list[floa
             t0 = time.perf_counter()
             network_slot(model, H, noise, nu)
         seconds["network"] += time.perf_counter() - t0
+        for n, (net_name, _) in short.items():
+            r, e = _score(model, H, noise, nu, n)
+            rate[net_name].append(float(r.mean()))
+            err[net_name].append(float(e.mean()))
         estimates = {}
-        for name, (n_pilots, iterations) in {same: (L, Lh), ref: (rls_pilots, sca_iterations)}.items():
+        iterative = {same: (L, Lh), ref: (rls_pilots, sca_iterations)}
+        iterative.update({rls_name: (n, Lh) for n, (_, rls_name) in short.items() if rls_name not in iterative})
+        for name, (n_pilots, iterations) in iterative.items():
             X = dft_pilots(sizes.n_rf_tx, n_pilots, model.pilot_power)
             Y = observe(He_s, X, W_s, noise, nu)
             t0 = time.perf_counter()

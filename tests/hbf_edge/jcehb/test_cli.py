@@ -219,3 +219,31 @@ def test_one_stage_and_transfer_learning_from_a_model(trained, tmp_path):
     assert tl.family_config["sizes"] == config.family_config["sizes"] and tl.training["start"].startswith("model")
     assert main(["train", "jcehb", "--out", str(tmp_path / "x"), "--init-from", str(trained / "m"), "-L", "6"]) == 2
     assert not (tmp_path / "x").exists()
+
+
+def test_fewer_pilots_at_test_time_fig_14b(trained, capsys):
+    """The network on its first L' pilots (CEDUN layers) equals its own estimator cut there, and
+    is scored beside RLS-L' + SCA-L_h on the same slots; more pilots than it has are refused."""
+    from hbf_edge.families.jcehb.evaluate import network_slot
+    from hbf_edge.families.jcehb.system import pilot_noise
+
+    out = trained / "f14"
+    assert main(["evaluate", str(trained / "m"), "--count", "6", "--rls-pilots", "8", "--sca-iterations", "3",
+                 "--test-pilots", "2", "3", "--out", str(out), "-q"]) == 0
+    rate = json.loads((out / "results.json").read_text())["metrics"]["sum_rate"]
+    assert {"network_L2", "rls2_sca2", "network_L3", "rls3_sca2"} <= set(rate)
+    core = CORE.get("jcehb")
+    model, config = core.load(trained / "m")
+    H = core.draw_channels(config, 6, 2026)
+    noise = pilot_noise(6, core.sizes(config), 8, 7)
+    cut = network_slot(model, H, noise, noise_power(10.0), layers=3)
+    with torch.no_grad():  # the same slots through estimate(..., 3) by hand
+        He = model.equivalent(torch.from_numpy(H))
+        want = model.estimate(model.observe(He, torch.from_numpy(noise), noise_power(10.0))[..., :3]).numpy()
+    np.testing.assert_allclose(cut["H_hat"], want, atol=1e-12)
+    W_rf = analog(model.phi_f.detach().numpy(), model.phi_w.detach().numpy())[1]
+    assert rate["network_L3"][0] == pytest.approx(
+        sum_rate(cut["H_eq"], cut["F_bb"], cut["W_bb"], W_rf, noise_power(10.0)).mean(), rel=1e-12)
+    capsys.readouterr()
+    assert main(["evaluate", str(trained / "m"), "--test-pilots", "5", "-q"]) == 2
+    assert "it can run on fewer, not more" in capsys.readouterr().err
