@@ -38,15 +38,16 @@ T_RANGE = (-4, 16)  # t is clamped (spec 2.5), so 2^t stays in range
 class JcehbFormats:
     """Word lengths of the datapath (defaults: measured, README "JCEHB hardware kernel")."""
 
-    # integer bits from the embedded default's 1000 held-out slots (float kernel, 10 dB): |Y| <= 5.9,
-    # |H_hat| <= 1.9, |F_BB| <= 1.2, |W_BB| <= 1.6; one bit of headroom more for larger arrays
+    # integer bits from the embedded default's 1000 held-out slots (float kernel): |Y| <= 5.9,
+    # |H_hat| <= 1.9, |F_BB| <= 1.2 at 10 dB; |W_BB| <= 0.5, 1.6 and 4.7 at 0, 10 and 20 dB (with
+    # 2 integer bits the combiner saturated 43 words at 20 dB); a bit of headroom for larger arrays
     received: FixedPointFormat = FixedPointFormat(16, 11)
     pilot: FixedPointFormat = FixedPointFormat(12, 10)
     coef: FixedPointFormat = FixedPointFormat(16, 12)
     accumulator: FixedPointFormat = FixedPointFormat(32, 16)
     heq: FixedPointFormat = FixedPointFormat(16, 12)
     precoder: FixedPointFormat = FixedPointFormat(16, 13)
-    combiner: FixedPointFormat = FixedPointFormat(16, 13)
+    combiner: FixedPointFormat = FixedPointFormat(16, 12)
 
     def __post_init__(self) -> None:
         fa = self.accumulator.frac_bits
