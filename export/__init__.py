@@ -27,6 +27,7 @@ REGISTRY = Registry("export", {
     "upga": "hbf_edge.export.upga.stage:EXPORT",
     "upganet": "hbf_edge.export.upganet.stage:EXPORT",
     "deepfp": "hbf_edge.export.deepfp.stage:EXPORT",
+    "jcehb": "hbf_edge.export.jcehb.stage:EXPORT",
 })
 
 __all__ = [

@@ -6,7 +6,9 @@
   beam-RAM programming sequences and their latency;
 * :mod:`firmware_sim.physics` -- applied element weights (with calibration errors), sum rate,
   beampattern;
-* :mod:`firmware_sim.replay` -- :func:`simulate`: replay a bundle and report.
+* :mod:`firmware_sim.replay` -- :func:`simulate`: replay a bundle and report;
+* :mod:`firmware_sim.superframe` -- :func:`replay_superframe`: a JCEHB superframe bundle, analog
+  codes programmed once and digital words per slot.
 
 Imports numpy only; it reads the bundle files itself (it never imports the toolkit).
 """
@@ -15,6 +17,7 @@ from ._bundle import BundleData, SimulatorError, load_bundle, load_calibration, 
 from .array import FrontEnd
 from .chip import REG, Chip, decode, frame
 from .replay import simulate
+from .superframe import is_superframe_bundle, replay_superframe
 
 __all__ = ["BundleData", "SimulatorError", "load_bundle", "load_calibration", "make_calibration", "read_key", "FrontEnd", "Chip", "REG",
-           "frame", "decode", "simulate"]
+           "frame", "decode", "simulate", "replay_superframe", "is_superframe_bundle"]

@@ -138,7 +138,7 @@ def test_bad_input_is_one_line_and_exit_2(trained, tmp_path, capsys):
         (["quantize", m, "--out", str(tmp_path / "q"), "-Q", "0"], "--phase-bits"),
         (["quantize", m, "--out", str(tmp_path / "q"), "--word-bits", "4"], "--word-bits 4 leaves"),
         (["quantize", m, "--out", str(tmp_path / "q"), "--accumulator-bits", "20"], "fraction bits"),
-        (["export", m, "--out", str(tmp_path / "b")], "not available for jcehb"),
+        (["export", m, "--out", str(tmp_path / "b")], "float model"),
     ]
     for argv, needle in cases:
         capsys.readouterr()
@@ -247,3 +247,43 @@ def test_fewer_pilots_at_test_time_fig_14b(trained, capsys):
     capsys.readouterr()
     assert main(["evaluate", str(trained / "m"), "--test-pilots", "5", "-q"]) == 2
     assert "it can run on fewer, not more" in capsys.readouterr().err
+
+
+def test_superframe_bundle_replays_with_codes_written_once(trained, tmp_path, capsys):
+    """export writes the superframe (codes once, words per slot); simulate programs every front
+    end once, sees no analog write between slots, reads back every code, and scores the applied
+    beams to the kernel's sum rate; a damaged or unusable bundle is refused in one line."""
+    q, b = tmp_path / "q", tmp_path / "b"
+    assert main(["quantize", str(trained / "m"), "--out", str(q), "-Q", "4", "--method", "ptq", "--count", "10",
+                 "-q"]) == 0
+    assert main(["export", str(q), "--out", str(b), "--count", "7"]) == 0
+    capsys.readouterr()
+    assert main(["simulate", str(b)]) == 0
+    rep = json.loads((b / "sim" / "simulate.json").read_text())
+    assert rep["n_beams"] == 7 and set(rep["code_mismatches"]) == {"bs", "user0", "user1"}
+    assert all(v == 0 for v in rep["code_mismatches"].values())
+    assert rep["analog_writes"]["superframe"] > 0 and rep["analog_writes"]["between_slots"] == 0
+    assert rep["sum_rate"]["applied_mean"] == pytest.approx(rep["sum_rate"]["kernel_mean"], rel=1e-12)
+    assert rep["digital_per_slot"]["words"] == 2 * (4 * 2 + 2 * 2 * 1)  # F_BB [4, 2] and W_BB [2, 2, 1], re and im
+    # the kernel's words, scored by the toolkit on the same slots, are what the bundle carries
+    from hbf_edge.kernels import REGISTRY
+
+    with np.load(b / "beams.npz") as data:
+        H, F_words, rate = data["H"], data["F_bb"], data["kernel_sum_rate"]
+    hw = REGISTRY.get("jcehb").forward_hw(q, H)
+    np.testing.assert_array_equal(F_words, hw["F_bb_words"])
+    from hbf_edge.families.jcehb.system import equivalent
+    np.testing.assert_allclose(rate, sum_rate(equivalent(H, hw["F_rf"], hw["W_rf"]), hw["F_bb"], hw["W_bb"],
+                                              hw["W_rf"], noise_power(10.0)), rtol=1e-12)
+    for argv, needle in [(["simulate", str(b), "--trace"], "does not apply to a superframe"),
+                         (["export", str(trained / "m"), "--out", str(tmp_path / "f")], "float model")]:
+        capsys.readouterr()
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and needle in err[0], err
+    with np.load(b / "beams.npz") as data:
+        arrays = {k: data[k] for k in data.files}
+    arrays["codes_bs"][0, 0] ^= 1  # a flipped code: the bundle no longer matches its manifest
+    np.savez(b / "beams.npz", **arrays)
+    capsys.readouterr()
+    assert main(["simulate", str(b)]) == 2 and "altered" in capsys.readouterr().err
