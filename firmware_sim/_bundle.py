@@ -48,23 +48,29 @@ class BundleData:
         return int(self.lut["output"]["phase_bits"])
 
 
-def load_bundle(path: str | os.PathLike, key: bytes | None = None) -> BundleData:
-    """Verify and load ``manifest.json``, ``lut.json`` and ``beams.npz`` of a bundle
-    (:mod:`firmware_sim._verify`: structure, hashes, the HMAC when ``key`` is given, content)."""
-    path = Path(path)
+def read_members(path: Path, description: str, key: bytes | None) -> tuple[dict, Any, dict]:
+    """The verified manifest, the JSON member ``description`` and the arrays of ``beams.npz``
+    (:mod:`firmware_sim._verify`: structure, hashes, the HMAC when ``key`` is given)."""
     mpath = path / "manifest.json"
     if not mpath.is_file():
         raise SimulatorError(f"{path} has no manifest.json: not a bundle")
     manifest = read_json(mpath, "bundle manifest")
     if not isinstance(manifest, dict) or manifest.get("schema_version") not in READABLE_SCHEMAS:
         raise SimulatorError(f"unsupported bundle schema {manifest.get('schema_version') if isinstance(manifest, dict) else None!r}")
-    verify_members(path, manifest, ("lut.json", "beams.npz"), key)
-    lut = read_json(path / "lut.json", "lookup tables")
+    verify_members(path, manifest, (description, "beams.npz"), key)
+    text = read_json(path / description, description)
     try:
         with np.load(path / "beams.npz", allow_pickle=False) as data:
             beams = {k: data[k] for k in data.files}
     except (OSError, ValueError, EOFError) as exc:
         raise SimulatorError(f"{path}/beams.npz cannot be read: {exc}") from exc
+    return manifest, text, beams
+
+
+def load_bundle(path: str | os.PathLike, key: bytes | None = None) -> BundleData:
+    """Verify and load ``manifest.json``, ``lut.json`` and ``beams.npz`` of a bundle
+    (:func:`read_members`), and check the content the controller is about to program."""
+    manifest, lut, beams = read_members(Path(path), "lut.json", key)
     check_content(lut, beams)
     return BundleData(manifest, lut, beams)
 

@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from ._bundle import SCHEMA_VERSION
-from ._verify import SimulatorError, read_json, verify_members
+from ._bundle import SCHEMA_VERSION, read_members
+from ._verify import SimulatorError, read_json
 from .array import FrontEnd
 from .physics import element_weights
 
@@ -45,16 +45,9 @@ def _int_array(beams: dict, name: str, shape: tuple[int, ...], lo: int, hi: int)
 
 
 def _load(path: Path, key: bytes | None) -> tuple[dict, dict]:
-    manifest = read_json(path / "manifest.json", "bundle manifest")
-    if not isinstance(manifest, dict) or manifest.get("schema_version") != SCHEMA_VERSION:
-        raise SimulatorError(f"unsupported bundle schema {manifest.get('schema_version') if isinstance(manifest, dict) else None!r}")
-    verify_members(path, manifest, ("superframe.json", "beams.npz"), key)
-    info = read_json(path / "superframe.json", "superframe description")
-    try:
-        with np.load(path / "beams.npz", allow_pickle=False) as data:
-            beams = {k: data[k] for k in data.files}
-    except (OSError, ValueError, EOFError) as exc:
-        raise SimulatorError(f"{path}/beams.npz cannot be read: {exc}") from exc
+    manifest, info, beams = read_members(path, "superframe.json", key)
+    if manifest.get("schema_version") != SCHEMA_VERSION:
+        raise SimulatorError(f"a superframe bundle has schema {SCHEMA_VERSION}, not {manifest.get('schema_version')!r}")
     return info, beams
 
 
