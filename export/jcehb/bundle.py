@@ -25,7 +25,7 @@ import numpy as np
 from hbf_edge.errors import ConfigError
 from hbf_edge.export._core.bundle import _write
 from hbf_edge.export._core.tables import vector_modulator_table
-from hbf_edge.families.jcehb.system import equivalent, noise_power, sum_rate
+from hbf_edge.families.jcehb.system import design_sum_rate, noise_power
 from hbf_edge.hw.spec import phase_to_code
 
 __all__ = ["write_jcehb_bundle"]
@@ -41,10 +41,10 @@ def write_jcehb_bundle(model_dir: str | os.PathLike, out: str | os.PathLike, H: 
     Q = config.spec.phase_bits
     if config.quantization is None or Q is None:
         raise ConfigError(f"{model_dir} is a float model: export needs a quantized one (`hbf-edge quantize`)")
-    H = config_sizes_check(config, H)
+    H = _check_channels(config, H)
     out_hw = KERNELS.forward_hw(Path(model_dir), H, snr_db=snr_db, noise_seed=noise_seed)
     nu = noise_power(snr_db)
-    rate = sum_rate(equivalent(H, out_hw["F_rf"], out_hw["W_rf"]), out_hw["F_bb"], out_hw["W_bb"], out_hw["W_rf"], nu)
+    rate = design_sum_rate(H, out_hw, nu)
     vm_i, vm_q = vector_modulator_table(Q)
     z = config.family_config["sizes"]
     info = {"sizes": z, "pilots": config.family_config["pilots"], "hb_layers": config.family_config["hb_layers"],
@@ -59,7 +59,7 @@ def write_jcehb_bundle(model_dir: str | os.PathLike, out: str | os.PathLike, H: 
     return _write(out, overwrite, {"superframe.json": json.dumps(info, indent=2) + "\n"}, beams, [], extra)
 
 
-def config_sizes_check(config: object, H: np.ndarray) -> np.ndarray:
+def _check_channels(config: object, H: np.ndarray) -> np.ndarray:
     """``H`` checked against the model's sizes (one line on a mismatch)."""
     from hbf_edge.families.jcehb.core import CORE
 

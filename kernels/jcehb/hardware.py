@@ -38,8 +38,7 @@ class JcehbHw:
     words: dict
 
     def table(self) -> np.ndarray:
-        """The format rows ``[7, 5]`` (``JCEHB_FORMATS`` order) and the all-accumulator table of the
-        shared Gauss-Jordan."""
+        """The format rows ``[7, 5]`` int64, in ``JCEHB_FORMATS`` order."""
         from hbf_edge.families.jcehb.formats import JCEHB_FORMATS
         from hbf_edge.kernels._core.tables import format_row
 

@@ -36,7 +36,7 @@ class JcehbQuant(QuantCommon):
     lr_phase: float = field(1e-2, "Adam learning rate of the analog phases (default 1e-2)")
     noise_seed: int = field(7, "seed of the held-out slots' pilot noise (default 7)")
     word_bits: int = field(16, "bits of the datapath's words: ADC, pilots, constants, H_hat, F_BB, W_BB (default 16; "
-                               "their integer bits stay the defaults')")
+                               "their integer bits stay the defaults)")
     accumulator_bits: int = field(32, "bits of the datapath's accumulator (default 32, 16 of them integer)")
 
     def formats(self) -> Any:
@@ -159,12 +159,11 @@ class JcehbQuantStage:
 
 def _hardware_rate(model_dir: Path, H: np.ndarray, snr_db: float, noise_seed: int, network_rate: float) -> dict:
     """The integer datapath's sum rate on the held-out slots the network was scored on."""
-    from hbf_edge.families.jcehb.system import equivalent, noise_power, sum_rate
+    from hbf_edge.families.jcehb.system import design_sum_rate, noise_power
     from hbf_edge.kernels.jcehb.stage import KERNELS
 
     out = KERNELS.forward_hw(model_dir, H, snr_db=snr_db, noise_seed=noise_seed)
-    H_eq = equivalent(H, out["F_rf"], out["W_rf"])
-    rate = float(np.mean(sum_rate(H_eq, out["F_bb"], out["W_bb"], out["W_rf"], noise_power(snr_db))))
+    rate = float(np.mean(design_sum_rate(H, out, noise_power(snr_db))))
     return {"hardware_sum_rate": rate, "hardware_retention": rate / network_rate, "counters": out["counters"],
             "formats": out["formats"]}
 

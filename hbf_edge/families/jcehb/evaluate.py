@@ -29,8 +29,8 @@ import numpy as np
 
 from hbf_edge._progress import progress_bar
 from hbf_edge.families.jcehb.baselines import rls, rzf, sca
-from hbf_edge.families.jcehb.system import (JcehbSizes, analog, dft_pilots, equivalent, nmse, noise_power, observe,
-                                            pilot_noise, sum_rate)
+from hbf_edge.families.jcehb.system import (JcehbSizes, analog, design_sum_rate, dft_pilots, equivalent, nmse,
+                                            noise_power, observe, pilot_noise, sum_rate)
 
 __all__ = ["evaluate_jcehb", "network_slot", "format_table"]
 
@@ -98,9 +98,8 @@ def evaluate_jcehb(model: Any, sizes: JcehbSizes, H: np.ndarray, snrs: list[floa
         rate["hbdun_perfect"].append(float(_score(model, H, None, nu)[0].mean()))
         if hardware is not None:
             out = hardware(H, snr)
-            H_eq = equivalent(H, out["F_rf"], out["W_rf"])
-            rate["hardware"].append(float(sum_rate(H_eq, out["F_bb"], out["W_bb"], out["W_rf"], nu).mean()))
-            err["hardware"].append(float(nmse(out["H_hat"], H_eq).mean()))
+            rate["hardware"].append(float(design_sum_rate(H, out, nu).mean()))
+            err["hardware"].append(float(nmse(out["H_hat"], equivalent(H, out["F_rf"], out["W_rf"])).mean()))
             for site, c in out["counters"].items():
                 counters[site] = counters.get(site, 0) + int(c)
         if kernel is not None:

@@ -25,7 +25,7 @@ from hbf_edge.errors import ConfigError
 from hbf_edge.families.jcehb.config import JcehbSizes, pilot_noise_seeded
 
 __all__ = ["JcehbSizes", "jcehb_channels", "dft_phases", "analog", "equivalent", "dft_pilots", "pilot_noise",
-           "observe", "sinr", "sum_rate", "nmse", "noise_power", "PILOT_POWERS"]
+           "observe", "sinr", "sum_rate", "design_sum_rate", "nmse", "noise_power", "PILOT_POWERS"]
 
 PILOT_POWERS = ("per-column", "per-chain")
 
@@ -104,6 +104,13 @@ def sinr(H_eq: np.ndarray, F_bb: np.ndarray, W_bb: np.ndarray, W_rf: np.ndarray,
 def sum_rate(H_eq: np.ndarray, F_bb: np.ndarray, W_bb: np.ndarray, W_rf: np.ndarray, nu: float) -> np.ndarray:
     """Sum rate ``sum_k sum_l log2(1 + Gamma_kl)`` per channel, ``[B]`` (bit/s/Hz)."""
     return np.log2(1.0 + sinr(H_eq, F_bb, W_bb, W_rf, nu)).sum(axis=(1, 2))
+
+
+def design_sum_rate(H: np.ndarray, design: dict, nu: float) -> np.ndarray:
+    """Sum rate per channel ``[B]`` of a design on channels ``H``: a dict with the analog beams
+    ``F_rf``, ``W_rf`` and the digital ``F_bb``, ``W_bb`` (the kernel stage's ``forward_hw``)."""
+    H_eq = equivalent(H, design["F_rf"], design["W_rf"])
+    return sum_rate(H_eq, design["F_bb"], design["W_bb"], design["W_rf"], nu)
 
 
 def nmse(H_hat: np.ndarray, H_eq: np.ndarray) -> np.ndarray:
