@@ -11,7 +11,12 @@ Files (``manifest.json`` holds the sha256 of each, as for the other bundles; ``s
     Once per superframe: ``codes_bs [N_t, N_t^RF]`` and ``codes_ue [K, N_r, N_r^RF]`` (the phase
     codes of the BS and every user).  Per slot (one per channel): ``H [B, K, N_r, N_t]``, the
     integer datapath's words ``F_bb [B, N_t^RF, K N_s, 2]`` and ``W_bb [B, K, N_r^RF, N_s, 2]``
-    (``(re, im)`` last), and ``kernel_sum_rate [B]``, the toolkit's score of those words.
+    (``(re, im)`` last), and ``kernel_sum_rate [B]``, the toolkit's score of those words; ``Y [B, K,
+    N_r^RF, L, 2]``, every slot's received pilots before the ADC (the ONNX graph's input).
+``model.onnx``
+    The float per-slot network (:mod:`export.jcehb.onnx_float`), with the superframe's constants
+    of the quantized model; checked in onnxruntime on the bundle's slots: the mean sum rate of its
+    designs within ``ONNX_TOLERANCE`` of the torch network's (``verified`` in the manifest).
 """
 
 from __future__ import annotations
@@ -19,22 +24,26 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from hbf_edge.errors import ConfigError
-from hbf_edge.export._core.bundle import _write
+from hbf_edge.export._core.bundle import BundleError, _write
 from hbf_edge.export._core.tables import vector_modulator_table
 from hbf_edge.families.jcehb.system import design_sum_rate, noise_power
 from hbf_edge.hw.spec import phase_to_code
 
-__all__ = ["write_jcehb_bundle"]
+__all__ = ["write_jcehb_bundle", "ONNX_TOLERANCE"]
+
+ONNX_TOLERANCE = 0.01  # float32 graph against the float64 torch network, relative mean sum rate (as UPGANet's)
 
 
 def write_jcehb_bundle(model_dir: str | os.PathLike, out: str | os.PathLike, H: np.ndarray, snr_db: float,
                        noise_seed: int, overwrite: bool = False) -> Path:
     """Run the integer datapath on one slot per channel of ``H`` and write the bundle (module notes)."""
     from hbf_edge.kernels.jcehb.stage import KERNELS
+    from hbf_edge.modeldir import load_model
     from hbf_edge.modelfiles import read_model_dir
 
     config, arrays = read_model_dir(model_dir)
@@ -52,11 +61,52 @@ def write_jcehb_bundle(model_dir: str | os.PathLike, out: str | os.PathLike, H: 
             "words": {name: out_hw["formats"][name] for name in ("precoder", "combiner")},
             "snr_db": snr_db, "noise_power": nu, "noise_seed": noise_seed, "n_slots": int(H.shape[0]),
             "counters": out_hw["counters"]}
+    model, _ = load_model(model_dir, family=config.family)
+    Y = _received(model, H, nu, noise_seed)
     beams = {"codes_bs": phase_to_code(arrays["phi_f"], Q), "codes_ue": phase_to_code(arrays["phi_w"], Q), "H": H,
-             "F_bb": out_hw["F_bb_words"], "W_bb": out_hw["W_bb_words"], "kernel_sum_rate": rate}
+             "F_bb": out_hw["F_bb_words"], "W_bb": out_hw["W_bb_words"], "kernel_sum_rate": rate,
+             "Y": np.stack([Y.real, Y.imag], -1)}
     extra = {"family": config.family, "scoring": "superframe",
              "model": {k: v for k, v in config.to_dict().items() if k != "history"}}
-    return _write(out, overwrite, {"superframe.json": json.dumps(info, indent=2) + "\n"}, beams, [], extra)
+    writers = [("the per-slot ONNX graph, checked in onnxruntime",
+                lambda tmp: _onnx(model, config, H, Y, nu, tmp / "model.onnx"))]
+    return _write(out, overwrite, {"superframe.json": json.dumps(info, indent=2) + "\n"}, beams, writers, extra)
+
+
+def _received(model: Any, H: np.ndarray, nu: float, noise_seed: int) -> np.ndarray:
+    """Every slot's received pilots as the torch network sees them (the kernels' seeded noise)."""
+    import torch
+
+    from hbf_edge.families.jcehb.system import pilot_noise
+
+    with torch.no_grad():
+        He = model.equivalent(torch.from_numpy(H))
+        return model.observe(He, torch.from_numpy(pilot_noise(H.shape[0], model.sizes, model.n_pilots, noise_seed)),
+                             nu).numpy()
+
+
+def _onnx(model: Any, config: Any, H: np.ndarray, Y: np.ndarray, nu: float, path: Path) -> dict[str, Any]:
+    """Export the per-slot graph and check its designs' sum rate against the torch network's."""
+    import torch
+
+    from hbf_edge.export.jcehb.onnx_float import export_jcehb_onnx, run_jcehb_onnx
+    from hbf_edge.families.jcehb.model import sum_rate
+
+    export_jcehb_onnx(model, config, path)
+    F_onnx, W_onnx = run_jcehb_onnx(path, Y, nu)
+    with torch.no_grad():
+        He = model.equivalent(torch.from_numpy(H))
+        H_hat = model.estimate(torch.from_numpy(Y))
+        F, W = model.digital(H_hat, nu)
+        W_rf = model.analog()[1]
+        rates = [float(sum_rate(He, f, w, W_rf, nu).mean())
+                 for f, w in ((torch.from_numpy(F_onnx), torch.from_numpy(W_onnx)), (F, W))]
+    rel = abs(rates[0] - rates[1]) / abs(rates[1])
+    if not rel <= ONNX_TOLERANCE:
+        raise BundleError(f"model.onnx's mean sum rate {rates[0]:.4f} differs from the torch network's "
+                          f"{rates[1]:.4f} by {rel:.2%} (> {ONNX_TOLERANCE:.0%})")
+    return {"model.onnx": {"runtime": "onnxruntime", "channels": int(H.shape[0]), "dtype": "float32",
+                           "sum_rate_onnx": rates[0], "sum_rate_torch_float64": rates[1], "relative_difference": rel}}
 
 
 def _check_channels(config: object, H: np.ndarray) -> np.ndarray:

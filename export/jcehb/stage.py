@@ -29,7 +29,10 @@ class JcehbExportStage:
     export_settings = JcehbExport
 
     def profile_backends(self) -> dict[str, Any]:
-        return {}
+        """onnxruntime on the per-slot graph (:mod:`export.jcehb.profile`)."""
+        from hbf_edge.export.jcehb.profile import onnxruntime_slot
+
+        return {"onnxruntime": onnxruntime_slot}
 
     def export(self, s: JcehbExport, core: Any, say: Say = log_say) -> Path:
         import json

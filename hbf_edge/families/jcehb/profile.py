@@ -10,7 +10,10 @@ front end's part) is not timed.  Backends (``JCEHB_BACKENDS``):
   (``JcehbSession``: input checks excluded, as torch's are);
 * ``numba_hardware`` -- a quantized model's integer slot (``JcehbHwSession``: the observation
   and the ADC excluded).  Its CEDUN is (17d) alone: (17a)-(17c) are superframe constants there,
-  so its CEDUN figure and the op counts (the network's) measure different work.
+  so its CEDUN figure and the op counts (the network's) measure different work;
+* ``onnxruntime`` -- the exported float32 per-slot graph (the export stage's backend,
+  :mod:`export.jcehb.profile`): the slot timed whole, CEDUN and HBDUN from onnxruntime's node
+  times.  Its CEDUN is (17d) alone too (the graph holds the superframe's gains as constants).
 
 Figures are microseconds per channel (:func:`hbf_edge.bench.time_per_channel`: median and
 quartiles of repeated runs after a warm-up) on seeded channels at the model's training SNR.
@@ -32,7 +35,7 @@ from hbf_edge.results import stamp, write_result
 
 __all__ = ["profile_jcehb", "profile_jcehb_command", "JCEHB_BACKENDS"]
 
-JCEHB_BACKENDS = ("numba_float64", "numba_hardware", "torch_eager")
+JCEHB_BACKENDS = ("numba_float64", "numba_hardware", "torch_eager", "onnxruntime")
 
 
 def _ops(o: dict[str, int]) -> OpCount:
@@ -40,9 +43,12 @@ def _ops(o: dict[str, int]) -> OpCount:
 
 
 def _timing(fns: dict[str, Any], batch: int, repeat: int, min_run_s: float) -> dict[str, Any]:
+    return _row({stage: time_per_channel(fn, batch, repeat, min_run_s) for stage, fn in fns.items()})
+
+
+def _row(timings: dict[str, Any]) -> dict[str, Any]:
     row = {}
-    for stage, fn in fns.items():
-        t = time_per_channel(fn, batch, repeat, min_run_s)
+    for stage, t in timings.items():
         row[f"{stage}_us_per_channel"] = 1e6 * t
         row[f"{stage}_iqr_us_per_channel"] = 1e6 * (t.q3 - t.q1)
     return row
@@ -50,10 +56,11 @@ def _timing(fns: dict[str, Any], batch: int, repeat: int, min_run_s: float) -> d
 
 def profile_jcehb(model: Any, batches: tuple[int, ...], repeat: int, backends: tuple[str, ...], target: dict[str, Any],
                   snr_db: float, kernels: Any = None, model_dir: Any = None, seed: int = 2026,
-                  min_run_s: float = 0.05, quantized: bool = False) -> dict[str, Any]:
+                  min_run_s: float = 0.05, quantized: bool = False, onnx: Any = None) -> dict[str, Any]:
     """Profile a JCEHB network; returns a JSON-ready dict (module notes).  ``kernels``: the
     family's kernel stage (``numba_float64``, and ``numba_hardware`` for a ``quantized``
-    directory), or None."""
+    directory), or None; ``onnx``: ``(Y, nu, repeat, min_run_s) -> {stage: Timing}`` (the
+    ``onnxruntime`` backend), or None."""
     import torch
 
     from hbf_edge.profiling import target_estimate
@@ -73,14 +80,17 @@ def profile_jcehb(model: Any, batches: tuple[int, ...], repeat: int, backends: t
     for name in ("numba_float64", "numba_hardware"):
         if name in backends and kernels is None:
             result["skipped"][name] = "the JCEHB kernel stage is not installed"
+    if "onnxruntime" in backends and onnx is None:
+        result["skipped"]["onnxruntime"] = "the JCEHB export stage is not installed"
     kmodel = kernels.load(model_dir) if kernels is not None and "numba_float64" in backends else None
     for batch in batches:
         H = jcehb_channels(batch, z, seed=seed)
         row: dict[str, Any] = {}
+        with torch.no_grad():
+            He = model.equivalent(torch.from_numpy(H))
+            Y = model.observe(He, torch.from_numpy(pilot_noise(batch, z, L, seed + 1)), nu)
         if "torch_eager" in backends:
             with torch.no_grad():
-                He = model.equivalent(torch.from_numpy(H))
-                Y = model.observe(He, torch.from_numpy(pilot_noise(batch, z, L, seed + 1)), nu)
                 H_hat = model.estimate(Y)
                 row["torch_eager"] = _timing({"cedun": lambda: model.estimate(Y),
                                               "hbdun": lambda: model.digital(H_hat, nu),
@@ -97,6 +107,8 @@ def profile_jcehb(model: Any, batches: tuple[int, ...], repeat: int, backends: t
             hw.run()  # compiles, and leaves the estimate that hbdun alone starts from
             row["numba_hardware"] = _timing({"cedun": lambda: hw.run("cedun"), "hbdun": lambda: hw.run("hbdun"),
                                              "slot": lambda: hw.run("slot")}, batch, repeat, min_run_s)
+        if onnx is not None and "onnxruntime" in backends:
+            row["onnxruntime"] = _row(onnx(Y.numpy(), nu, repeat, min_run_s))
         for r in row.values():
             r["cedun_layer_us_per_channel"] = r["cedun_us_per_channel"] / L
             r["hbdun_layer_us_per_channel"] = r["hbdun_us_per_channel"] / Lh
@@ -117,11 +129,15 @@ def profile_jcehb_command(core: Any, s: Any, target: dict[str, Any], extra: dict
     model, config = (extra.get("load_torch") or core.load)(s.model_dir)
     kernels = REGISTRY.get(core.spec.name) if REGISTRY.has(core.spec.name) else None
     quantized = config.quantization is not None
-    backends = tuple(s.backends) if s.backends else tuple(
-        b for b in JCEHB_BACKENDS if b == "torch_eager" or (kernels is not None and (quantized or b == "numba_float64")))
+    ort_slot = extra.get("onnxruntime")
+    onnx = None if ort_slot is None else (lambda Y, nu, repeat, min_run_s: ort_slot(model, config, Y, nu, repeat,
+                                                                                   min_run_s))
+    available = {"torch_eager": True, "numba_float64": kernels is not None,
+                 "numba_hardware": kernels is not None and quantized, "onnxruntime": onnx is not None}
+    backends = tuple(s.backends) if s.backends else tuple(b for b in JCEHB_BACKENDS if available[b])
     batches = tuple(s.batches) if s.batches else core.default_batches
     result = profile_jcehb(model, batches, s.repeat, backends, target, config.family_config["snr_db"], kernels=kernels,
-                           model_dir=s.model_dir, quantized=quantized)
+                           model_dir=s.model_dir, quantized=quantized, onnx=onnx)
     stamp(result, "profile", core.spec.name, s.model_dir)
     out = s.out if s.out is not None else s.model_dir / "profile"
     write_result(out / "profile.json", result)

@@ -76,9 +76,10 @@ def test_profile_times_each_stage_and_counts_its_operations(trained, capsys):
     assert main(["profile", str(trained / "m"), "--batches", "1", "5", "--repeat", "1", "--out", str(out), "-q"]) == 0
     res = json.loads((out / "profile.json").read_text())
     for batch in ("1", "5"):
-        assert set(res["measured"][batch]) == {"torch_eager", "numba_float64"}
+        assert set(res["measured"][batch]) == {"torch_eager", "numba_float64", "onnxruntime"}
         for row in res["measured"][batch].values():
             assert all(row[f"{s}_us_per_channel"] > 0 for s in ("cedun", "hbdun", "slot"))
+        assert all(r["slot_iqr_us_per_channel"] >= 0 for r in res["measured"][batch].values())
     assert res["ops_per_layer"]["cedun"]["real_macs"] == 4 * 2 * (3 * 16 + 3 * 8 + 16)
     assert res["target"]["slot_us"] > 0 and "HBDUN layer" in capsys.readouterr().out
 
@@ -178,7 +179,7 @@ def test_quantize_puts_every_phase_on_a_q_bit_code(trained, method, capsys):
         prof = trained / "qprof"
         assert main(["profile", str(out), "--batches", "2", "--repeat", "1", "--out", str(prof), "-q"]) == 0
         row = json.loads((prof / "profile.json").read_text())["measured"]["2"]
-        assert set(row) == {"torch_eager", "numba_float64", "numba_hardware"}  # a quantized model: all three
+        assert set(row) == {"torch_eager", "numba_float64", "numba_hardware", "onnxruntime"}  # a quantized model: all
         assert all(row["numba_hardware"][f"{s}_us_per_channel"] > 0 for s in ("cedun", "hbdun", "slot"))
         capsys.readouterr()
         assert main(["profile", str(trained / "m"), "--backends", "numba_hardware", "-q"]) == 2
@@ -275,6 +276,18 @@ def test_superframe_bundle_replays_with_codes_written_once(trained, tmp_path, ca
     from hbf_edge.families.jcehb.system import equivalent
     np.testing.assert_allclose(rate, sum_rate(equivalent(H, hw["F_rf"], hw["W_rf"]), hw["F_bb"], hw["W_bb"],
                                               hw["W_rf"], noise_power(10.0)), rtol=1e-12)
+    # model.onnx: verified at export, and it reproduces that check from the bundle's own slots
+    from hbf_edge.export.jcehb.onnx_float import run_jcehb_onnx
+
+    check = json.loads((b / "manifest.json").read_text())["verified"]["model.onnx"]
+    assert check["channels"] == 7 and check["relative_difference"] <= 0.01
+    with np.load(b / "beams.npz") as data:
+        Y = data["Y"][..., 0] + 1j * data["Y"][..., 1]
+    F, W = run_jcehb_onnx(b / "model.onnx", Y, noise_power(10.0))
+    model, _ = CORE.get("jcehb").load(q)
+    W_rf = analog(model.phi_f.detach().numpy(), model.phi_w.detach().numpy())[1]
+    He = equivalent(H, analog(model.phi_f.detach().numpy(), model.phi_w.detach().numpy())[0], W_rf)
+    assert sum_rate(He, F, W, W_rf, noise_power(10.0)).mean() == pytest.approx(check["sum_rate_onnx"], rel=1e-12)
     for argv, needle in [(["simulate", str(b), "--trace"], "does not apply to a superframe"),
                          (["export", str(trained / "m"), "--out", str(tmp_path / "f")], "float model")]:
         capsys.readouterr()
