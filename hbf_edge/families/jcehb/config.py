@@ -22,6 +22,7 @@ from hbf_edge.errors import ConfigError
 from hbf_edge.families._mimo import check_mimo_channels
 from hbf_edge.families._protocol import FamilySpec, field
 from hbf_edge.families.jcehb.formats import COUNTER_SITES, JCEHB_FORMATS
+from hbf_edge.families.jcehb.overhead import DEFAULT_FRAMES, DEFAULT_Q_BITS, DEFAULT_SAMPLES, DEFAULT_SLOTS
 from hbf_edge.families._settings import ChannelCommon, EvalCommon, ProfileCommon, TrainCommon, check_positive
 
 __all__ = ["SPEC", "JcehbSizes", "PRESETS", "SizeSettings", "JcehbChannels", "JcehbTrain", "JcehbEval", "JcehbProfile",
@@ -181,10 +182,19 @@ class JcehbEval(EvalCommon):
                                     "(e.g. the separate design)", nargs="+", metavar="DIR")
     test_pilots: list[int] = field([], "Fig. 14b: also score the network on only its first L' pilots (CEDUN "
                                        "layers), and RLS-L' + SCA-L_h, for each L' given", nargs="+", metavar="L")
+    frames: int = field(DEFAULT_FRAMES, "Fig. 9: frames per superframe T_f of the signalling-overhead table "
+                                        f"(default {DEFAULT_FRAMES}, the paper's)")
+    pilot_bits: int = field(DEFAULT_Q_BITS, f"Fig. 9: bits q per fed-back pilot element (default {DEFAULT_Q_BITS}; "
+                                            "the paper gives none)")
+    slots_per_frame: int = field(DEFAULT_SLOTS, f"Fig. 9: slots per frame T_s (default {DEFAULT_SLOTS}; the paper "
+                                                "gives none)")
+    statistics_samples: int = field(DEFAULT_SAMPLES, "Fig. 9: full-CSI samples N_sample for the channel statistics "
+                                                     f"(default {DEFAULT_SAMPLES}; the paper gives none)")
 
     def validate(self) -> None:
         super().validate()
-        check_positive(self, "rls_pilots", "sca_iterations")
+        check_positive(self, "rls_pilots", "sca_iterations", "frames", "pilot_bits", "slots_per_frame",
+                       "statistics_samples")
         if any(n < 1 for n in self.test_pilots):
             raise ConfigError(f"--test-pilots must be >= 1, got {self.test_pilots}")
 

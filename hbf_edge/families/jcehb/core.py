@@ -202,7 +202,8 @@ class JcehbCore(MimoChannels):
     def evaluate(self, s: JcehbEval, load: Callable[[Path], tuple[Any, Any]] | None = None,
                  say: Say = log_say) -> dict[str, Any]:
         from hbf_edge.families.jcehb.evaluate import evaluate_jcehb, format_table
-        from hbf_edge.families.jcehb.plots import plot_rates
+        from hbf_edge.families.jcehb.overhead import signalling_bits
+        from hbf_edge.families.jcehb.plots import plot_overhead, plot_rates
         from hbf_edge.kernels import REGISTRY
 
         model, config = (load or self.load)(s.model_dir)
@@ -233,10 +234,13 @@ class JcehbCore(MimoChannels):
         results = evaluate_jcehb(model, sizes, H, snrs, s.rls_pilots, s.sca_iterations, s.noise_seed, others,
                                  kernel=kernel, hardware=hardware, test_pilots=tuple(s.test_pilots),
                                  progress=not s.quiet)
+        results["signalling_bits"] = signalling_bits(sizes, config.family_config["pilots"], s.pilot_bits,
+                                                     s.slots_per_frame, s.statistics_samples, s.frames)
         stamp(results, "evaluation", self.spec.name, s.model_dir)
         out = s.out if s.out is not None else s.model_dir / "eval"
         write_result(out / "results.json", results)
         plot_rates(results, out / "sum_rate.png")
+        plot_overhead(results["signalling_bits"], out / "fig9_overhead.png")
         say(f"sum rate (bit/s/Hz) and NMSE on {results['n_channels']} channels, pilot noise seed {s.noise_seed}, "
             f"baselines on the SSCA beams with {model.pilot_power} DFT pilots")
         say(format_table(results))
@@ -246,7 +250,11 @@ class JcehbCore(MimoChannels):
         if "hardware_counters" in results:
             say(f"hardware: the integer datapath on the same slots; overflows per site "
                 f"{ {k: v for k, v in results['hardware_counters'].items() if v} or 'none'}")
-        say(f"wrote {out / 'results.json'} and sum_rate.png")
+        o = results["signalling_bits"]
+        say(f"signalling bits per superframe of {s.frames} frames (Fig. 9; q = {s.pilot_bits}, T_s = "
+            f"{s.slots_per_frame}, N_sample = {s.statistics_samples}): single timescale {o['single'][-1]:,}, offline "
+            f"mixed {o['offline'][-1]:,}, online mixed {o['online'][-1]:,}")
+        say(f"wrote {out / 'results.json'}, sum_rate.png and fig9_overhead.png")
         return results
 
     def profile(self, s: JcehbProfile, target: dict[str, Any], extra: dict[str, Any],

@@ -1,5 +1,5 @@
-"""PNG plot of the JCEHB evaluation: sum rate of every design (``mixed_timescale_jcehb.txt``
-Fig. 10; a bar chart at one SNR, lines over several)."""
+"""PNG plots of the JCEHB evaluation: sum rate of every design (``mixed_timescale_jcehb.txt``
+Fig. 10; a bar chart at one SNR, lines over several) and the signalling overhead (Fig. 9)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 
 from hbf_edge.plots import _save, plt
 
-__all__ = ["plot_rates"]
+__all__ = ["plot_rates", "plot_overhead"]
 
 
 def plot_rates(results: dict[str, Any], path: str | os.PathLike) -> Path:
@@ -32,4 +32,19 @@ def plot_rates(results: dict[str, Any], path: str | os.PathLike) -> Path:
                title=f"JCEHB: {results['pilots']} pilots, {results['hb_layers']} HBDUN layers")
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def plot_overhead(bits: dict[str, Any], path: str | os.PathLike) -> Path:
+    """Fig. 9: signalling bits per superframe against the number of frames, per scheme."""
+    fig, ax = plt.subplots(figsize=(6.4, 4.2), layout="constrained")
+    labels = {"single": "single timescale (full CSI every slot)", "offline": "offline mixed timescale",
+              "online": "online mixed timescale"}
+    for key, label in labels.items():
+        ax.plot(bits["frames"], bits[key], "o-", ms=3, label=label)
+    a = bits["assumptions"]
+    ax.set(xlabel="frames", ylabel="signalling bits per superframe",
+           title=f"pilot overhead: q = {a['q_bits']}, T_s = {a['slots_per_frame']}, N_sample = {a['statistics_samples']}")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
     return _save(fig, path)

@@ -56,7 +56,10 @@ def test_evaluate_scores_every_design_on_the_same_slots(trained, capsys):
                          "compare:sep"}
     assert set(res["metrics"]["nmse"]) == {"network", "rls4_sca2", "rls6_sca5", "compare:sep"}
     assert all(len(v) == 2 and all(x > 0 for x in v) for v in rate.values())
-    assert (out / "sum_rate.png").stat().st_size > 0
+    assert (out / "sum_rate.png").stat().st_size > 0 and (out / "fig9_overhead.png").stat().st_size > 0
+    bits = res["signalling_bits"]  # Fig. 9 at this model's sizes: N_t=8, N_t^RF=4, N_r=4, N_r^RF=2, L=4
+    assert bits["per_estimate"] == {"full_csi": 8 * (4 * 2 + 8 * 4 + 4 * 4), "equivalent_csi": 8 * 4 * 4}
+    assert bits["frames"] == list(range(1, 17)) and bits["online"][-1] == 16 * (8 * 128 + 448)
     # the network row against an independent computation: torch forward, numpy rate
     core = CORE.get("jcehb")
     model, config = core.load(trained / "m")

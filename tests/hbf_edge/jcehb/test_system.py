@@ -115,3 +115,18 @@ def test_the_kernel_and_the_network_floor_lambda_alike():
     from hbf_edge.kernels.jcehb._float import LAMBDA_FLOOR as KERNEL_FLOOR
 
     assert LAMBDA_FLOOR == KERNEL_FLOOR > 0
+
+
+def test_signalling_bits_at_the_paper_size_fig_9():
+    """Eq. (47)-(51) at the paper's sizes against the spec's hand figures (section 3.8, in units
+    of q): Q_f = 1408 q, Q_eq = 256 q; at n = 2 single / offline / online = 22,528 / 26,624 /
+    6,912 q, at n = 16 180,224 / 55,296 / 55,296 q -- the text's orderings."""
+    from hbf_edge.families.jcehb.overhead import signalling_bits
+
+    z = JcehbSizes(n_tx=64, n_rf_tx=16, n_rx=32, n_rf_rx=4, n_users=4, n_streams=4)
+    b = signalling_bits(z, 16, q_bits=1)
+    assert b["per_estimate"] == {"full_csi": 1408, "equivalent_csi": 256}
+    assert (b["single"][1], b["offline"][1], b["online"][1]) == (22528, 26624, 6912)
+    assert (b["single"][15], b["offline"][15], b["online"][15]) == (180224, 55296, 55296)
+    assert b["offline"][1] > b["single"][1] and b["single"][15] > 3 * b["offline"][15]
+    assert signalling_bits(z, 16)["single"][15] == 8 * 180224  # q = 8 by default
