@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from ._bundle import SCHEMA_VERSION, read_members
+from ._bundle import SCHEMA_VERSION, load_calibration, read_members
 from ._verify import SimulatorError, read_json
 from .array import FrontEnd
 from .physics import element_weights
@@ -63,11 +63,17 @@ def _word_frac(info: dict, name: str) -> tuple[int, int]:
 
 
 def replay_superframe(bundle: str | os.PathLike, key: bytes | None = None, channels_per_chip: int = 4,
-                      chips_per_bus: int = 4, spi_hz: float = 25e6, link_bps: float = 1e9) -> dict[str, Any]:
+                      chips_per_bus: int = 4, spi_hz: float = 25e6, link_bps: float = 1e9,
+                      calibration: str | os.PathLike | None = None) -> dict[str, Any]:
     """Program the superframe's codes once, stream every slot's words, score the applied beams.
 
     Parameters
     ----------
+    calibration : path, optional
+        Per-code phase and gain errors of the front ends (as for the beam replay): the applied
+        beams carry them.  The bundle's own record of what its slots' pilots went through
+        (``superframe.json`` ``calibration``) is reported beside it: when the two are the same
+        table, the words were designed on the channels the front ends have.
     link_bps : float
         Rate of the digital link that carries a slot's baseband words (default 1 Gbit/s): the
         per-slot time budget is the words' bits over it.
@@ -125,9 +131,14 @@ def replay_superframe(bundle: str | os.PathLike, key: bytes | None = None, chann
         applied.append(front.applied_codes(vm_i, vm_q))
         gains.append(front.applied_registers()[1])
     programmed = len(trace)
+    designed = info.get("calibration", "ideal")  # bundles before the option: ideal
+    if designed != "ideal" and not (isinstance(designed, dict) and isinstance(designed.get("file"), str)
+                                    and isinstance(designed.get("sha256"), str)):
+        raise SimulatorError("superframe.json: calibration must be \"ideal\" or {file, sha256}")
     # per slot: baseband words only; the front ends are not addressed
-    F_rf = element_weights(applied[0], gains[0], Q) / math.sqrt(Nt)
-    W_rf = np.stack([element_weights(applied[1 + k], gains[1 + k], Q) for k in range(K)]) / math.sqrt(Nr)
+    errors = (None, None) if calibration is None else load_calibration(calibration, 1 << Q)
+    F_rf = element_weights(applied[0], gains[0], Q, *errors) / math.sqrt(Nt)
+    W_rf = np.stack([element_weights(applied[1 + k], gains[1 + k], Q, *errors) for k in range(K)]) / math.sqrt(Nr)
     F_bb = (F_w[..., 0] + 1j * F_w[..., 1]) * 2.0 ** -fb_frac
     W_bb = (W_w[..., 0] + 1j * W_w[..., 1]) * 2.0 ** -wb_frac
     rate = _sum_rate(H, F_rf, W_rf, F_bb, W_bb, nu, S)
@@ -139,6 +150,10 @@ def replay_superframe(bundle: str | os.PathLike, key: bytes | None = None, chann
                   "channels_per_chip": channels_per_chip, "chips_per_bus": chips_per_bus, "spi_hz": spi_hz,
                   "link_bps": link_bps},
         "authenticity": "HMAC checked with the given key" if key is not None else "not checked (no key)",
+        "calibration": "ideal" if calibration is None else str(calibration),
+        "slots_designed_through": designed,
+        "designed_through_this_calibration": designed == "ideal" if calibration is None else (
+            isinstance(designed, dict) and designed["sha256"] == _sha256(calibration)),
         "code_mismatches": {"bs": int(np.count_nonzero(applied[0] != codes_bs)),
                             **{f"user{k}": int(np.count_nonzero(applied[1 + k] != codes_ue[k])) for k in range(K)}},
         "analog_writes": {"superframe": programmed, "between_slots": len(trace) - programmed},
@@ -150,6 +165,12 @@ def replay_superframe(bundle: str | os.PathLike, key: bytes | None = None, chann
                      "largest_difference": float(np.abs(rate - kernel_rate).max())},
         "rejected_transactions": {name: sum(f.rejected()[name] for f in fronts) for name in fronts[0].rejected()},
     }
+
+
+def _sha256(path: str | os.PathLike) -> str:
+    import hashlib
+
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def _sum_rate(H: np.ndarray, F_rf: np.ndarray, W_rf: np.ndarray, F_bb: np.ndarray, W_bb: np.ndarray, nu: float,

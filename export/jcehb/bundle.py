@@ -6,7 +6,10 @@ Files (``manifest.json`` holds the sha256 of each, as for the other bundles; ``s
 
 ``superframe.json``
     Sizes, phase bits, the vector-modulator table of the codes, the word formats of the streamed
-    ``F_BB`` / ``W_BB`` words, the slots' noise power, the integer datapath's overflow counters.
+    ``F_BB`` / ``W_BB`` words, the slots' noise power, the integer datapath's overflow counters,
+    and ``calibration``: ``"ideal"``, or the name and sha256 of the calibration table the slots'
+    pilots went through (``hbf-edge export --calibration``; spec 6.1: CEDUN estimates the
+    equivalent channel of the front ends as they are, errors included).
 ``beams.npz``
     Once per superframe: ``codes_bs [N_t, N_t^RF]`` and ``codes_ue [K, N_r, N_r^RF]`` (the phase
     codes of the BS and every user).  Per slot (one per channel): ``H [B, K, N_r, N_t]``, the
@@ -31,7 +34,8 @@ import numpy as np
 from hbf_edge.errors import ConfigError
 from hbf_edge.export._core.bundle import BundleError, _write
 from hbf_edge.export._core.tables import vector_modulator_table
-from hbf_edge.families.jcehb.system import design_sum_rate, noise_power
+from hbf_edge._io import read_json, sha256_file
+from hbf_edge.families.jcehb.system import design_sum_rate, equivalent, noise_power, observe, pilot_noise, sum_rate
 from hbf_edge.hw.spec import phase_to_code
 
 __all__ = ["write_jcehb_bundle", "ONNX_TOLERANCE"]
@@ -40,8 +44,12 @@ ONNX_TOLERANCE = 0.01  # float32 graph against the float64 torch network, relati
 
 
 def write_jcehb_bundle(model_dir: str | os.PathLike, out: str | os.PathLike, H: np.ndarray, snr_db: float,
-                       noise_seed: int, overwrite: bool = False) -> Path:
-    """Run the integer datapath on one slot per channel of ``H`` and write the bundle (module notes)."""
+                       noise_seed: int, overwrite: bool = False,
+                       calibration: str | os.PathLike | None = None) -> Path:
+    """Run the integer datapath on one slot per channel of ``H`` and write the bundle (module
+    notes).  ``calibration``: a per-code phase and gain error table (``hbf-edge calibration``);
+    the slots' pilots then pass through the calibrated front ends, as on hardware, and
+    ``kernel_sum_rate`` scores the words on the equivalent channels they have."""
     from hbf_edge.kernels.jcehb.stage import KERNELS
     from hbf_edge.modeldir import load_model
     from hbf_edge.modelfiles import read_model_dir
@@ -51,7 +59,13 @@ def write_jcehb_bundle(model_dir: str | os.PathLike, out: str | os.PathLike, H: 
     if config.quantization is None or Q is None:
         raise ConfigError(f"{model_dir} is a float model: export needs a quantized one (`hbf-edge quantize`)")
     H = _check_channels(config, H)
-    out_hw = KERNELS.forward_hw(Path(model_dir), H, snr_db=snr_db, noise_seed=noise_seed)
+    codes_bs, codes_ue = phase_to_code(arrays["phi_f"], Q), phase_to_code(arrays["phi_w"], Q)
+    applied, cal_info = None, "ideal"
+    if calibration is not None:
+        phase_err, gain = read_calibration(calibration, 1 << Q)
+        applied = (_weights(codes_bs, Q, phase_err, gain), _weights(codes_ue, Q, phase_err, gain))
+        cal_info = {"file": Path(calibration).name, "sha256": sha256_file(calibration)}
+    out_hw = KERNELS.forward_hw(Path(model_dir), H, snr_db=snr_db, noise_seed=noise_seed, beams=applied)
     nu = noise_power(snr_db)
     rate = design_sum_rate(H, out_hw, nu)
     vm_i, vm_q = vector_modulator_table(Q)
@@ -60,52 +74,66 @@ def write_jcehb_bundle(model_dir: str | os.PathLike, out: str | os.PathLike, H: 
             "phase_bits": Q, "vector_modulator": {"i": vm_i.tolist(), "q": vm_q.tolist()},
             "words": {name: out_hw["formats"][name] for name in ("precoder", "combiner")},
             "snr_db": snr_db, "noise_power": nu, "noise_seed": noise_seed, "n_slots": int(H.shape[0]),
-            "counters": out_hw["counters"]}
+            "counters": out_hw["counters"], "calibration": cal_info}
     model, _ = load_model(model_dir, family=config.family)
-    Y = _received(model, H, nu, noise_seed)
-    beams = {"codes_bs": phase_to_code(arrays["phi_f"], Q), "codes_ue": phase_to_code(arrays["phi_w"], Q), "H": H,
+    He = equivalent(H, out_hw["F_rf"], out_hw["W_rf"])  # what the slots' pilots go through
+    X = model.pilots().detach().numpy()
+    Y = observe(He, X, out_hw["W_rf"], pilot_noise(H.shape[0], model.sizes, model.n_pilots, noise_seed), nu)
+    beams = {"codes_bs": codes_bs, "codes_ue": codes_ue, "H": H,
              "F_bb": out_hw["F_bb_words"], "W_bb": out_hw["W_bb_words"], "kernel_sum_rate": rate,
              "Y": np.stack([Y.real, Y.imag], -1)}
     extra = {"family": config.family, "scoring": "superframe",
              "model": {k: v for k, v in config.to_dict().items() if k != "history"}}
     writers = [("the per-slot ONNX graph, checked in onnxruntime",
-                lambda tmp: _onnx(model, config, H, Y, nu, tmp / "model.onnx"))]
+                lambda tmp: _onnx(model, config, He, Y, nu, out_hw["W_rf"], tmp / "model.onnx"))]
     return _write(out, overwrite, {"superframe.json": json.dumps(info, indent=2) + "\n"}, beams, writers, extra)
 
 
-def _received(model: Any, H: np.ndarray, nu: float, noise_seed: int) -> np.ndarray:
-    """Every slot's received pilots as the torch network sees them (the kernels' seeded noise)."""
-    import torch
+def read_calibration(path: str | os.PathLike, n_codes: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per-code phase errors (radians) and gain factors of a calibration table: JSON with
+    ``phase_error_deg`` and optionally ``gain_error_db``, ``n_codes`` numbers each (the format of
+    ``hbf-edge calibration``; the controller simulator reads the same file with its own parser)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"calibration file {path} does not exist")
+    data = read_json(path, ConfigError)
+    if not isinstance(data, dict) or "phase_error_deg" not in data:
+        raise ConfigError(f"{path}: a calibration table needs 'phase_error_deg' (and optionally 'gain_error_db')")
+    tables = []
+    for key, limit in (("phase_error_deg", 180.0), ("gain_error_db", 60.0)):
+        values = data.get(key, [0.0] * n_codes)
+        if not (isinstance(values, list) and len(values) == n_codes
+                and all(isinstance(v, (int, float)) and not isinstance(v, bool) and abs(v) <= limit for v in values)):
+            raise ConfigError(f"{path}: {key} must be {n_codes} numbers (one per {n_codes.bit_length() - 1}-bit code) "
+                              f"within +-{limit:g}")
+        tables.append(np.asarray(values, dtype=np.float64))
+    return np.deg2rad(tables[0]), 10.0 ** (tables[1] / 20.0)
 
-    from hbf_edge.families.jcehb.system import pilot_noise
 
-    with torch.no_grad():
-        He = model.equivalent(torch.from_numpy(H))
-        return model.observe(He, torch.from_numpy(pilot_noise(H.shape[0], model.sizes, model.n_pilots, noise_seed)),
-                             nu).numpy()
+def _weights(codes: np.ndarray, Q: int, phase_err: np.ndarray, gain: np.ndarray) -> np.ndarray:
+    """The applied analog weights of ``codes [..., n_ant, n_chains]`` with per-code errors, over
+    sqrt(n_ant) as eq. (18) (the chips' gain registers at their reset value, 127/127)."""
+    return gain[codes] * np.exp(1j * (2 * np.pi * codes / (1 << Q) + phase_err[codes])) / np.sqrt(codes.shape[-2])
 
 
-def _onnx(model: Any, config: Any, H: np.ndarray, Y: np.ndarray, nu: float, path: Path) -> dict[str, Any]:
-    """Export the per-slot graph and check its designs' sum rate against the torch network's."""
+def _onnx(model: Any, config: Any, He: np.ndarray, Y: np.ndarray, nu: float, W_rf: np.ndarray,
+          path: Path) -> dict[str, Any]:
+    """Export the per-slot graph and check its designs' sum rate against the torch network's on
+    the same received pilots, both scored on the slots' equivalent channels ``He``."""
     import torch
 
     from hbf_edge.export.jcehb.onnx_float import export_jcehb_onnx, run_jcehb_onnx
-    from hbf_edge.families.jcehb.model import sum_rate
 
     export_jcehb_onnx(model, config, path)
     F_onnx, W_onnx = run_jcehb_onnx(path, Y, nu)
     with torch.no_grad():
-        He = model.equivalent(torch.from_numpy(H))
-        H_hat = model.estimate(torch.from_numpy(Y))
-        F, W = model.digital(H_hat, nu)
-        W_rf = model.analog()[1]
-        rates = [float(sum_rate(He, f, w, W_rf, nu).mean())
-                 for f, w in ((torch.from_numpy(F_onnx), torch.from_numpy(W_onnx)), (F, W))]
+        F, W = (x.numpy() for x in model.digital(model.estimate(torch.from_numpy(Y)), nu))
+    rates = [float(sum_rate(He, f, w, W_rf, nu).mean()) for f, w in ((F_onnx, W_onnx), (F, W))]
     rel = abs(rates[0] - rates[1]) / abs(rates[1])
     if not rel <= ONNX_TOLERANCE:
         raise BundleError(f"model.onnx's mean sum rate {rates[0]:.4f} differs from the torch network's "
                           f"{rates[1]:.4f} by {rel:.2%} (> {ONNX_TOLERANCE:.0%})")
-    return {"model.onnx": {"runtime": "onnxruntime", "channels": int(H.shape[0]), "dtype": "float32",
+    return {"model.onnx": {"runtime": "onnxruntime", "channels": int(He.shape[0]), "dtype": "float32",
                            "sum_rate_onnx": rates[0], "sum_rate_torch_float64": rates[1], "relative_difference": rel}}
 
 

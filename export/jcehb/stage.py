@@ -21,6 +21,10 @@ class JcehbExport(ExportCommon):
 
     snr: float | None = field(None, "SNR of the slots in dB (default: the model's training SNR)")
     noise_seed: int = field(DEFAULT_NOISE_SEED, f"seed of the slots' pilot noise (default {DEFAULT_NOISE_SEED})")
+    calibration: Path | None = field(None, "phase-shifter calibration table (`hbf-edge calibration`): the slots' "
+                                           "pilots pass through the front ends with these per-code errors, so CEDUN "
+                                           "estimates the channel the hardware has; replay with `simulate "
+                                           "--calibration` and the same file", metavar="FILE")
 
 
 class JcehbExportStage:
@@ -44,10 +48,14 @@ class JcehbExportStage:
         H = core.read_channels(s.channels, config) if s.channels is not None else core.draw_channels(
             config, s.count, s.seed)
         snr = config.family_config["snr_db"] if s.snr is None else s.snr
-        path = write_jcehb_bundle(s.model_dir, s.out, H, snr, s.noise_seed, overwrite=s.overwrite)
+        path = write_jcehb_bundle(s.model_dir, s.out, H, snr, s.noise_seed, overwrite=s.overwrite,
+                                  calibration=s.calibration)
         info = json.loads((path / "superframe.json").read_text())
-        say(f"superframe bundle written to {path}: {info['n_slots']} slots at {snr:g} dB, integer datapath overflows "
-            f"{sum(info['counters'].values())}; replay it with `hbf-edge simulate {path}`")
+        through = "ideal front ends" if s.calibration is None else f"the front ends of {s.calibration}"
+        replay = "" if s.calibration is None else f" --calibration {s.calibration}"
+        say(f"superframe bundle written to {path}: {info['n_slots']} slots at {snr:g} dB, pilots through {through}, "
+            f"integer datapath overflows {sum(info['counters'].values())}; replay it with `hbf-edge simulate "
+            f"{path}{replay}`")
         return path
 
 

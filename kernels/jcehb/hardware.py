@@ -18,7 +18,7 @@ import os
 
 import numpy as np
 
-from hbf_edge.errors import ConfigError
+from hbf_edge.errors import ConfigError, ShapeError
 from hbf_edge.families.jcehb.formats import COUNTER_SITES, EXP2_TABLE_BITS, JcehbFormats
 from hbf_edge.kernels.jcehb._float import LAMBDA_FLOOR
 from hbf_edge.kernels.jcehb.forward import JcehbModel, jcehb_observe, pack_jcehb
@@ -131,33 +131,47 @@ def load_jcehb_hw(model_dir: str | os.PathLike) -> JcehbHw:
     return pack_hw(pack_jcehb(arrays, config.family_config), formats, int(config.spec.phase_bits))
 
 
-def received_words(hw: JcehbHw, H: np.ndarray, noise: np.ndarray, nu: float) -> tuple[np.ndarray, int]:
-    """The ADC words ``[B, K, R, L, 2]`` of the pilots sent as ROM words through the code phases,
-    and how many saturated."""
+def received_words(hw: JcehbHw, H: np.ndarray, noise: np.ndarray, nu: float,
+                   beams: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, int]:
+    """The ADC words ``[B, K, R, L, 2]`` of the pilots sent as ROM words through the analog
+    network, and how many saturated.  ``beams``: the ``(F_RF [N_t, N], W_RF [K, N_r, R])`` the
+    pilots actually pass through (a front end with calibration errors); default the codes' ideal
+    beams.  Only the observation sees them: the network's constants stay the ideal ones."""
     w = hw.words
     fmt = hw.formats.pilot
-    model = dataclasses.replace(hw.model, arrays={**hw.model.arrays, "xr": fmt.to_float(w["xr"]),
-                                                  "xi": fmt.to_float(w["xi"])})
+    F_rf, W_rf = (hw.model.F_rf, hw.model.W_rf) if beams is None else _check_beams(hw, beams)
+    model = dataclasses.replace(hw.model, F_rf=F_rf, W_rf=W_rf,
+                                arrays={**hw.model.arrays, "xr": fmt.to_float(w["xr"]), "xi": fmt.to_float(w["xi"])})
     Y = jcehb_observe(model, H, noise, nu)
     q, over = hw.formats.received.quantize(np.stack([Y.real, Y.imag], axis=-1))
     return np.ascontiguousarray(q), int(np.count_nonzero(over))
 
 
+def _check_beams(hw: JcehbHw, beams: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    Nt, N, Nr, R, K, S = hw.model.sizes
+    F_rf, W_rf = (np.asarray(b) for b in beams)
+    if F_rf.shape != (Nt, N) or W_rf.shape != (K, Nr, R) or not (np.all(np.isfinite(F_rf)) and np.all(np.isfinite(W_rf))):
+        raise ShapeError(f"applied beams must be finite F_RF [{Nt}, {N}] and W_RF [{K}, {Nr}, {R}], got "
+                         f"{list(F_rf.shape)} and {list(W_rf.shape)}")
+    return F_rf.astype(np.complex128), W_rf.astype(np.complex128)
+
+
 class JcehbHwSession:
     """The ADC words of one slot per channel and the work arrays, for repeated runs of the
     integer slot (the profiler's figures: the observation, the ADC and the checks are paid once,
-    here)."""
+    here).  ``beams``: as :func:`received_words`."""
 
     STAGES = {"slot": 3, "cedun": 1, "hbdun": 2}
 
-    def __init__(self, hw: JcehbHw, H: np.ndarray, noise: np.ndarray, nu: float) -> None:
+    def __init__(self, hw: JcehbHw, H: np.ndarray, noise: np.ndarray, nu: float,
+                 beams: tuple[np.ndarray, np.ndarray] | None = None) -> None:
         from hbf_edge.kernels.jcehb._fixed import ACC, N_SITES
 
         if not (math.isfinite(nu) and nu > 0):
             raise ConfigError(f"nu must be > 0, got {nu}")
         Nt, N, Nr, R, K, S = hw.model.sizes
         self.hw = hw
-        self.Y, self.n_in = received_words(hw, H, noise, nu)
+        self.Y, self.n_in = received_words(hw, H, noise, nu, beams)
         B = self.Y.shape[0]
         w, A = hw.words, hw.formats.accumulator
         fm = hw.table()
@@ -188,10 +202,12 @@ class JcehbHwSession:
                              dict(zip(COUNTER_SITES, totals.tolist())), self.hw.formats)
 
 
-def jcehb_forward_hw(hw: JcehbHw, H: np.ndarray, noise: np.ndarray, nu: float) -> JcehbHwResult:
+def jcehb_forward_hw(hw: JcehbHw, H: np.ndarray, noise: np.ndarray, nu: float,
+                     beams: tuple[np.ndarray, np.ndarray] | None = None) -> JcehbHwResult:
     """One slot per channel ``H [B, K, N_r, N_t]`` complex128 with unit pilot noise
-    ``noise [B, K, N_r, >= L]`` at noise power ``nu``: the received words, CEDUN and HBDUN in
-    integers (:class:`JcehbHwResult`)."""
-    session = JcehbHwSession(hw, H, noise, nu)
+    ``noise [B, K, N_r, >= L]`` at noise power ``nu`` (pilots through ``beams``, as
+    :func:`received_words`): the received words, CEDUN and HBDUN in integers
+    (:class:`JcehbHwResult`)."""
+    session = JcehbHwSession(hw, H, noise, nu, beams)
     session.run()
     return session.result()

@@ -41,27 +41,30 @@ class JcehbKernels:
         return dict(zip(("H_hat", "F_bb", "W_bb"), session.result()))
 
     def session_hw(self, model_dir: Path, H: np.ndarray, snr_db: float = 10.0,
-                   noise_seed: int = DEFAULT_NOISE_SEED) -> Any:
+                   noise_seed: int = DEFAULT_NOISE_SEED, beams: Any = None) -> Any:
         """The integer slot of a quantized directory prepared on the ADC words of ``H``'s slots
-        (:class:`~hbf_edge.kernels.jcehb.hardware.JcehbHwSession`; ``.run()`` runs it)."""
+        (:class:`~hbf_edge.kernels.jcehb.hardware.JcehbHwSession`; ``.run()`` runs it);
+        ``beams``: the applied ``(F_RF, W_RF)`` the pilots pass through (default the codes')."""
         from hbf_edge.kernels.jcehb.hardware import JcehbHwSession, load_jcehb_hw
 
         hw = load_jcehb_hw(model_dir)
         Nt, N, Nr, R, K, S = hw.model.sizes
         H = np.ascontiguousarray(H, dtype=np.complex128)
         noise = pilot_noise_seeded(H.shape[0], K, Nr, hw.model.n_pilots, noise_seed)
-        return JcehbHwSession(hw, H, noise, 10.0 ** (-snr_db / 10.0))
+        return JcehbHwSession(hw, H, noise, 10.0 ** (-snr_db / 10.0), beams)
 
     def forward_hw(self, model_dir: Path, H: np.ndarray, snr_db: float = 10.0,
-                   noise_seed: int = DEFAULT_NOISE_SEED) -> dict[str, Any]:
+                   noise_seed: int = DEFAULT_NOISE_SEED, beams: Any = None) -> dict[str, Any]:
         """The integer datapath on one slot per channel of a quantized directory: the words
         (``Y``, ``H_hat``, ``F_bb``, ``W_bb``, ``(re, im)`` last), their values, the analog
-        beams of the codes (``F_rf``, ``W_rf``) and the overflow ``counters``."""
-        session = self.session_hw(model_dir, H, snr_db, noise_seed)
+        beams the slots went through (``F_rf``, ``W_rf``: ``beams``, default the codes') and the
+        overflow ``counters``."""
+        session = self.session_hw(model_dir, H, snr_db, noise_seed, beams)
         session.run()
         res, hw = session.result(), session.hw
         words = {"Y": res.Y, "H_hat_words": res.H_hat, "F_bb_words": res.F_bb, "W_bb_words": res.W_bb}
-        return {**words, **res.values(), "F_rf": hw.model.F_rf, "W_rf": hw.model.W_rf, "counters": res.counters,
+        F_rf, W_rf = (hw.model.F_rf, hw.model.W_rf) if beams is None else beams
+        return {**words, **res.values(), "F_rf": F_rf, "W_rf": W_rf, "counters": res.counters,
                 "formats": res.formats.to_dict(), "phase_bits": hw.phase_bits}
 
 

@@ -291,7 +291,29 @@ def test_superframe_bundle_replays_with_codes_written_once(trained, tmp_path, ca
     W_rf = analog(model.phi_f.detach().numpy(), model.phi_w.detach().numpy())[1]
     He = equivalent(H, analog(model.phi_f.detach().numpy(), model.phi_w.detach().numpy())[0], W_rf)
     assert sum_rate(He, F, W, W_rf, noise_power(10.0)).mean() == pytest.approx(check["sum_rate_onnx"], rel=1e-12)
+    # calibration errors (spec 6.1): pilots through the calibrated front ends -> the replay under the same errors
+    # scores exactly the kernel's words; the ideal bundle replayed under them is designed for other front ends
+    cal, zero, bc = tmp_path / "cal.json", tmp_path / "zero.json", tmp_path / "bc"
+    assert main(["calibration", "--out", str(cal), "--phase-bits", "4", "--phase-error-deg", "20", "--seed", "1"]) == 0
+    zero.write_text(json.dumps({"phase_error_deg": [0.0] * 16}))
+    assert main(["export", str(q), "--out", str(bc), "--count", "7", "--calibration", str(cal)]) == 0
+    assert json.loads((bc / "superframe.json").read_text())["calibration"]["file"] == "cal.json"
+    capsys.readouterr()
+    assert main(["simulate", str(bc), "--calibration", str(cal)]) == 0
+    rep_c = json.loads((bc / "sim" / "simulate.json").read_text())
+    assert rep_c["designed_through_this_calibration"] and all(v == 0 for v in rep_c["code_mismatches"].values())
+    assert rep_c["sum_rate"]["applied_mean"] == pytest.approx(rep_c["sum_rate"]["kernel_mean"], rel=1e-12)
+    assert main(["simulate", str(b), "--calibration", str(cal), "--out", str(tmp_path / "s2")]) == 0
+    rep_i = json.loads((tmp_path / "s2" / "simulate.json").read_text())
+    assert not rep_i["designed_through_this_calibration"] and "designed through other front ends" in capsys.readouterr().out
+    assert rep_i["sum_rate"]["applied_mean"] != pytest.approx(rep_i["sum_rate"]["kernel_mean"], rel=1e-6)
+    assert main(["export", str(q), "--out", str(tmp_path / "b0"), "--count", "7", "--calibration", str(zero)]) == 0
+    with np.load(tmp_path / "b0" / "beams.npz") as data:  # zero errors: the ideal front ends
+        np.testing.assert_allclose(data["kernel_sum_rate"], rate, rtol=1e-9)
     for argv, needle in [(["simulate", str(b), "--trace"], "does not apply to a superframe"),
+                         (["export", str(q), "--out", str(tmp_path / "x"), "--calibration", str(tmp_path / "s2" /
+                                                                                                "simulate.json")],
+                          "needs 'phase_error_deg'"),
                          (["export", str(trained / "m"), "--out", str(tmp_path / "f")], "float model")]:
         capsys.readouterr()
         assert main(argv) == 2, argv
