@@ -293,11 +293,12 @@ def test_superframe_bundle_replays_with_codes_written_once(trained, tmp_path, ca
     assert sum_rate(He, F, W, W_rf, noise_power(10.0)).mean() == pytest.approx(check["sum_rate_onnx"], rel=1e-12)
     # calibration errors (spec 6.1): pilots through the calibrated front ends -> the replay under the same errors
     # scores exactly the kernel's words; the ideal bundle replayed under them is designed for other front ends
-    cal, zero, bc = tmp_path / "cal.json", tmp_path / "zero.json", tmp_path / "bc"
-    assert main(["calibration", "--out", str(cal), "--phase-bits", "4", "--phase-error-deg", "20", "--seed", "1"]) == 0
+    cal, zero, bc = tmp_path / "cal" / "calibration.json", tmp_path / "zero.json", tmp_path / "bc"
+    assert main(["calibration", "--out", str(cal.parent), "--phase-bits", "4", "--phase-error-deg", "20", "--seed",
+                 "1"]) == 0
     zero.write_text(json.dumps({"phase_error_deg": [0.0] * 16}))
     assert main(["export", str(q), "--out", str(bc), "--count", "7", "--calibration", str(cal)]) == 0
-    assert json.loads((bc / "superframe.json").read_text())["calibration"]["file"] == "cal.json"
+    assert json.loads((bc / "superframe.json").read_text())["calibration"]["file"] == "calibration.json"
     capsys.readouterr()
     assert main(["simulate", str(bc), "--calibration", str(cal)]) == 0
     rep_c = json.loads((bc / "sim" / "simulate.json").read_text())
