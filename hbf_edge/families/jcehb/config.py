@@ -182,6 +182,9 @@ class JcehbEval(EvalCommon):
                                     "(e.g. the separate design)", nargs="+", metavar="DIR")
     test_pilots: list[int] = field([], "Fig. 14b: also score the network on only its first L' pilots (CEDUN "
                                        "layers), and RLS-L' + SCA-L_h, for each L' given", nargs="+", metavar="L")
+    test_users: list[int] = field([], "Fig. 14a: also score the network cut to its first K' users (it was trained "
+                                      "for K), and the long RLS + SCA at K', on the same slots, for each K' given",
+                                  nargs="+", metavar="K")
     frames: int = field(DEFAULT_FRAMES, "Fig. 9: frames per superframe T_f of the signalling-overhead table "
                                         f"(default {DEFAULT_FRAMES}, the paper's)")
     pilot_bits: int = field(DEFAULT_Q_BITS, f"Fig. 9: bits q per fed-back pilot element (default {DEFAULT_Q_BITS}; "
@@ -197,6 +200,8 @@ class JcehbEval(EvalCommon):
                        "statistics_samples")
         if any(n < 1 for n in self.test_pilots):
             raise ConfigError(f"--test-pilots must be >= 1, got {self.test_pilots}")
+        if any(k < 1 for k in self.test_users):
+            raise ConfigError(f"--test-users must be >= 1, got {self.test_users}")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

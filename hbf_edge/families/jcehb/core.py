@@ -230,9 +230,13 @@ class JcehbCore(MimoChannels):
         if any(n > config.family_config["pilots"] for n in s.test_pilots):
             raise ConfigError(f"--test-pilots {s.test_pilots}: the network has {config.family_config['pilots']} "
                               "pilots (CEDUN layers); it can run on fewer, not more")
+        if any(k >= sizes.n_users for k in s.test_users):
+            raise ConfigError(f"--test-users {s.test_users}: the network serves K = {sizes.n_users} users; it can be "
+                              "tested on fewer, not as many or more")
         snrs = list(s.snr) if s.snr else [config.family_config["snr_db"]]
         results = evaluate_jcehb(model, sizes, H, snrs, s.rls_pilots, s.sca_iterations, s.noise_seed, others,
                                  kernel=kernel, hardware=hardware, test_pilots=tuple(s.test_pilots),
+                                 test_users=tuple(s.test_users),
                                  progress=not s.quiet)
         results["signalling_bits"] = signalling_bits(sizes, config.family_config["pilots"], s.pilot_bits,
                                                      s.slots_per_frame, s.statistics_samples, s.frames)

@@ -11,7 +11,10 @@ fewer pilots uses the first columns).  Rows:
 * ``rls<Lr>_sca<I>`` -- the reference RLS-SSCA (the paper's Tables III-IV: RLS-90, SCA-70);
 * ``rls<Lr>_rzf`` -- the same estimate with regularised ZF;
 * ``sca<I>_perfect`` -- SCA on the true equivalent channel;
-* ``compare:<dir>`` -- other model directories (e.g. the separate design).
+* ``compare:<dir>`` -- other model directories (e.g. the separate design);
+* ``network_K<k>``, ``rls<Lr>_sca<I>_K<k>`` (Fig. 14a, ``test_users``) -- the network cut to its
+  first k users (:meth:`~hbf_edge.families.jcehb.model.JcehbNet.with_users`) and the reference,
+  on the first k users of the same slots.
 
 The baselines use the SSCA beams the model directory records (designed on its training
 channels) and DFT pilots of the model's pilot power.  CPU time per slot and channel (Table V):
@@ -63,7 +66,8 @@ def evaluate_jcehb(model: Any, sizes: JcehbSizes, H: np.ndarray, snrs: list[floa
                    sca_iterations: int = 70, noise_seed: int = 7, others: dict[str, Any] | None = None,
                    kernel: Callable[[np.ndarray, float], Callable[[], Any]] | None = None,
                    hardware: Callable[[np.ndarray, float], dict[str, Any]] | None = None,
-                   test_pilots: tuple[int, ...] = (), progress: bool = True) -> dict[str, Any]:
+                   test_pilots: tuple[int, ...] = (), test_users: tuple[int, ...] = (),
+                   progress: bool = True) -> dict[str, Any]:
     """Sum rate and NMSE per design and SNR (module notes): ``metrics.sum_rate {design: [per
     SNR]}``, ``metrics.nmse`` (estimating designs), ``percent_of_reference`` (network / the
     reference RLS-SCA) and the CPU time per channel of the network and of the reference.
@@ -72,7 +76,8 @@ def evaluate_jcehb(model: Any, sizes: JcehbSizes, H: np.ndarray, snrs: list[floa
     model's integer datapath on the same slots (the kernel stage's ``forward_hw``), scored as the
     row ``hardware`` (sum rate and NMSE), its overflow counters in ``hardware_counters``.
     ``test_pilots`` (Fig. 14b): rows ``network_L<n>`` (the first n CEDUN layers on the first n
-    pilots of the same slots) and ``rls<n>_sca<L_h>``."""
+    pilots of the same slots) and ``rls<n>_sca<L_h>``.  ``test_users`` (Fig. 14a): rows
+    ``network_K<k>`` and ``<reference>_K<k>`` on the first k users."""
     L, Lh, S = model.n_pilots, model.n_hb, sizes.n_streams
     noise = pilot_noise(H.shape[0], sizes, max(L, rls_pilots), noise_seed)
     F_s, W_s = analog(model.ssca_phi_f.numpy(), model.ssca_phi_w.numpy())
@@ -84,6 +89,8 @@ def evaluate_jcehb(model: Any, sizes: JcehbSizes, H: np.ndarray, snrs: list[floa
     extra = ["hardware"] if hardware is not None else []
     short = {n: (f"network_L{n}", f"rls{n}_sca{Lh}") for n in test_pilots}
     extra += [name for pair in short.values() for name in pair if name not in names]
+    fewer = {k: (f"network_K{k}", f"{ref}_K{k}") for k in test_users}
+    extra += [name for pair in fewer.values() for name in pair]
     rate: dict[str, list[float]] = {k: [] for k in names[:1] + extra + names[1:]}
     err: dict[str, list[float]] = {k: [] for k in ["network", *extra, *dict.fromkeys([same, ref])]
                                    + [f"compare:{k}" for k in (others or {})]}
@@ -131,6 +138,15 @@ def evaluate_jcehb(model: Any, sizes: JcehbSizes, H: np.ndarray, snrs: list[floa
         rate[f"rls{rls_pilots}_rzf"].append(float(sum_rate(He_s, *rzf(estimates[ref], G_s, nu, S), W_s, nu).mean()))
         rate[f"sca{sca_iterations}_perfect"].append(float(sum_rate(He_s, *sca(He_s, G_s, nu, S, sca_iterations),
                                                                     W_s, nu).mean()))
+        for k, (net_name, ref_name) in fewer.items():  # Fig. 14a: the first k users of the same slots
+            r, e = _score(model.with_users(k), H[:, :k], noise[:, :k], nu)
+            rate[net_name].append(float(r.mean()))
+            err[net_name].append(float(e.mean()))
+            X = dft_pilots(sizes.n_rf_tx, rls_pilots, model.pilot_power)
+            H_hat = rls(X, observe(He_s[:, :k], X, W_s[:k], noise[:, :k], nu))
+            F, W = sca(H_hat, G_s, nu, S, sca_iterations)
+            rate[ref_name].append(float(sum_rate(He_s[:, :k], F, W, W_s[:k], nu).mean()))
+            err[ref_name].append(float(nmse(H_hat, He_s[:, :k]).mean()))
         for key, other in (others or {}).items():
             r, e = _score(other, H, noise, nu)
             rate[f"compare:{key}"].append(float(r.mean()))
@@ -139,7 +155,8 @@ def evaluate_jcehb(model: Any, sizes: JcehbSizes, H: np.ndarray, snrs: list[floa
     return {
         "n_channels": int(H.shape[0]), "snr_db": [float(s) for s in snrs], "pilots": L, "hb_layers": Lh,
         "metrics": {"sum_rate": rate, "nmse": err},
-        "percent_of_reference": {f"network / {ref}": [round(100 * a / b, 2) for a, b in zip(rate["network"], rate[ref])]},
+        "percent_of_reference": {f"{net} / {base}": [round(100 * a / b, 2) for a, b in zip(rate[net], rate[base])]
+                                 for net, base in [("network", ref), *fewer.values()]},
         "baseline_beams": "SSCA on the model's training channels", "pilot_power": model.pilot_power,
         "noise_seed": noise_seed,
         "cpu_us_per_channel": {k: round(1e6 * v / n, 1) for k, v in seconds.items()},

@@ -22,6 +22,7 @@ directory stores them as they are.  Choices where the paper is silent or garbled
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -115,6 +116,34 @@ class JcehbNet(nn.Module):
             else:  # offsets and D: 0
                 value = torch.zeros(shape, dtype=f64)
             setattr(self, name, nn.Parameter(value))
+
+    def with_users(self, k: int) -> "JcehbNet":
+        """The network for the first ``k`` of its users (Fig. 14a, a network trained for K users
+        serving fewer): every per-user parameter (the users' phases, CEDUN's and HBDUN's
+        multipliers, offsets and steps) cut to users ``0..k-1``; the BS phases, the pilots and the
+        RF chains unchanged.  A choice: the paper does not say how its network is applied at
+        another K; users are interchangeable in both the model and the channel, so the first k
+        stand for any k."""
+        import copy
+
+        if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= self.sizes.n_users:
+            raise ConfigError(f"the network serves 1..{self.sizes.n_users} users, not {k!r}")
+        net = copy.deepcopy(self)
+        net.sizes = dataclasses.replace(self.sizes, n_users=k)
+        shapes = parameter_shapes(self.sizes, self.n_pilots, self.n_pilots, self.n_hb)
+        K = self.sizes.n_users
+        with torch.no_grad():
+            for name, shape in shapes.items():
+                axis = 0 if name in ("phi_w", "ssca_phi_w") else 1 if name.startswith(("ce_", "hb_")) else None
+                if axis is None:
+                    continue
+                assert shape[axis] == K, name  # the user axis, as parameter_shapes lays it out
+                cut = getattr(self, name).detach().narrow(axis, 0, k).clone()
+                if isinstance(getattr(self, name), nn.Parameter):
+                    setattr(net, name, nn.Parameter(cut))
+                else:
+                    net.register_buffer(name, cut)
+        return net
 
     # -- long term ----------------------------------------------------------------------------
 

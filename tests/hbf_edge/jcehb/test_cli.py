@@ -48,13 +48,17 @@ def test_the_model_directory_keeps_the_timescales_apart(trained):
 def test_evaluate_scores_every_design_on_the_same_slots(trained, capsys):
     out = trained / "eval"
     assert main(["evaluate", str(trained / "m"), "--count", "8", "--snr", "5", "10", "--rls-pilots", "6",
-                 "--sca-iterations", "5", "--compare", str(trained / "sep"), "--out", str(out), "-q"]) == 0
+                 "--sca-iterations", "5", "--compare", str(trained / "sep"), "--test-users", "1", "--out", str(out),
+                 "-q"]) == 0
     res = json.loads((out / "results.json").read_text())
     assert res["family"] == "jcehb" and res["schema"].startswith("hbf-edge/evaluation/")
     rate = res["metrics"]["sum_rate"]
     assert set(rate) == {"network", "hbdun_perfect", "rls4_sca2", "rls6_sca5", "rls6_rzf", "sca5_perfect",
-                         "compare:sep"}
-    assert set(res["metrics"]["nmse"]) == {"network", "rls4_sca2", "rls6_sca5", "compare:sep"}
+                         "compare:sep", "network_K1", "rls6_sca5_K1"}
+    assert set(res["metrics"]["nmse"]) == {"network", "rls4_sca2", "rls6_sca5", "compare:sep", "network_K1",
+                                           "rls6_sca5_K1"}
+    assert res["percent_of_reference"]["network_K1 / rls6_sca5_K1"][1] == pytest.approx(
+        100 * rate["network_K1"][1] / rate["rls6_sca5_K1"][1], abs=0.01)
     assert all(len(v) == 2 and all(x > 0 for x in v) for v in rate.values())
     assert (out / "sum_rate.png").stat().st_size > 0 and (out / "fig9_overhead.png").stat().st_size > 0
     bits = res["signalling_bits"]  # Fig. 9 at this model's sizes: N_t=8, N_t^RF=4, N_r=4, N_r^RF=2, L=4
@@ -135,6 +139,7 @@ def test_bad_input_is_one_line_and_exit_2(trained, tmp_path, capsys):
         (["evaluate", m, "--channels", str(tmp_path / "users.npy")], "K=3"),
         (["evaluate", m, "--channels", str(tmp_path / "antennas.npy")], "N_t=4"),
         (["evaluate", m, "--rls-pilots", "2"], "below N_t^RF = 4"),
+        (["evaluate", m, "--test-users", "2"], "tested on fewer"),
         (["train", "jcehb", "--out", str(tmp_path / "x"), "-K", "5"], "K N_s"),
         (["train", "jcehb", "--out", str(tmp_path / "x"), "-d", "3"], "N_r^RF >= N_s"),
         (["train", "jcehb", "--out", str(tmp_path / "x"), "--channels", str(tmp_path / "nan.npy"), *TINY], "NaN"),

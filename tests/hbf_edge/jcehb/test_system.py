@@ -130,3 +130,29 @@ def test_signalling_bits_at_the_paper_size_fig_9():
     assert (b["single"][15], b["offline"][15], b["online"][15]) == (180224, 55296, 55296)
     assert b["offline"][1] > b["single"][1] and b["single"][15] > 3 * b["offline"][15]
     assert signalling_bits(z, 16)["single"][15] == 8 * 180224  # q = 8 by default
+
+
+def test_the_network_cut_to_fewer_users_fig_14a():
+    """with_users(k): CEDUN is per user, so the cut network's estimates of users 0..k-1 are the
+    full network's; HBDUN then designs for k users (K N_s columns shrink to k N_s); k = K is
+    the network itself; k outside 1..K is refused."""
+    z = JcehbSizes(n_tx=16, n_rf_tx=8, n_rx=8, n_rf_rx=2, n_users=3, n_streams=2)
+    net = JcehbNet(z, 8, 2, "per-chain", "exact")
+    gen = torch.Generator().manual_seed(2)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(0.05 * torch.randn(p.shape, generator=gen, dtype=p.dtype))
+        H = torch.from_numpy(jcehb_channels(5, z, seed=4))
+        Y = net.observe(net.equivalent(H), torch.from_numpy(pilot_noise(5, z, 8, 5)), 0.1)
+        sub = net.with_users(2)
+        np.testing.assert_allclose(sub.estimate(Y[:, :2]).numpy(), net.estimate(Y)[:, :2].numpy(), atol=1e-12)
+        np.testing.assert_array_equal(sub.analog()[1].numpy(), net.analog()[1][:2].numpy())
+        F, W = sub.digital(sub.estimate(Y[:, :2]), 0.1)
+        assert F.shape == (5, 8, 4) and W.shape == (5, 2, 2, 2) and sub.sizes.n_users == 2
+        same = net.with_users(3)
+        for a, b in zip(same.digital(same.estimate(Y), 0.1), net.digital(net.estimate(Y), 0.1)):
+            np.testing.assert_array_equal(a.numpy(), b.numpy())
+    assert net.sizes.n_users == 3 and net.hb_b.shape[1] == 3  # the original is untouched
+    for k in (0, 4, True):
+        with pytest.raises(ConfigError, match="users"):
+            net.with_users(k)
