@@ -46,8 +46,15 @@ def inv_fx(a, out, fm, cnt, site):  # pragma: no cover - compiled
 def cinv_fx(xr, xi, outr, outi, fm, cnt, site):  # pragma: no cover - compiled
     """Complex inverse through the real embedding ``[[Xr, -Xi], [Xi, Xr]]``."""
     n = xr.shape[0]
-    big = np.empty((2 * n, 2 * n), np.int64)
-    inv = np.empty((2 * n, 2 * n), np.int64)
+    cinv_ws_fx(xr, xi, outr, outi, np.empty((2 * n, 2 * n), np.int64), np.empty((2 * n, 2 * n), np.int64), fm, cnt,
+               site)
+
+
+@njit(cache=True)
+def cinv_ws_fx(xr, xi, outr, outi, big, inv, fm, cnt, site):  # pragma: no cover - compiled
+    """:func:`cinv_fx` in the caller's work arrays ``big, inv [2n, 2n]`` (a loop calling it
+    allocates nothing)."""
+    n = xr.shape[0]
     for i in range(n):
         for j in range(n):
             big[i, j] = xr[i, j]

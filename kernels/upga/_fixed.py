@@ -49,7 +49,7 @@ from hbf_edge.kernels._core.fixed import (
     rshift,
 )
 from hbf_edge.families.upga.config import COUNTER_SITES
-from hbf_edge.kernels._core.linalg_fixed import cinv_fx, gram_fx, matmul_fx
+from hbf_edge.kernels._core.linalg_fixed import cinv_fx, cinv_ws_fx, gram_fx, matmul_fx
 # saturation counter sites
 # saturation counter sites: the family's one tuple (its first site, "input", is the wrapper's)
 SITES = COUNTER_SITES[1:]
@@ -310,27 +310,36 @@ def output_fx(hr, hi, fc, fs, noise, xi, wr, wi, fm, cnt):  # pragma: no cover -
     - fA) / 2)`` (an arithmetic shift), the matrix enters the inverse as ``A 2^-2t`` (diagonal
     in [1, 4)) and ``G^H`` as ``G^H 2^-t``; W's scale does not matter before eq. (9).
     """
-    K = hr.shape[1]
+    N, K = hr.shape
     M = fc.shape[1]
-    output_gain_fx(hr, hi, fc, fs, noise, xi, wr, wi, fm, cnt, np.empty((K, M), np.int64), np.empty((K, M), np.int64))
+    fH, fL, fA = fm[CH, 0], fm[LUT, 0], fm[ACC, 0]
+    ws = output_workspace(M, K)
+    g_r, g_i = np.empty((K, M), np.int64), np.empty((K, M), np.int64)
+    gram_fx(hr, hi, fc, fs, g_r, g_i, fH + fL - fA, fm, cnt, S_OUT)  # G = H^H F
+    gram_fx(fc, fs, fc, fs, ws[0], ws[1], 2 * fL - fA, fm, cnt, S_OUT)  # F^H F
+    output_tail_fx(fc, fs, g_r, g_i, noise, xi, wr, wi, fm, cnt, ws)
 
 
 @njit(cache=True)
-def output_gain_fx(hr, hi, fc, fs, noise, xi, wr, wi, fm, cnt, g_r, g_i):  # pragma: no cover - compiled
-    """:func:`output_fx` that leaves ``G = H^H F`` (accumulator, site ``output``) in ``g_r, g_i
-    [K, M]`` for the caller (the code search scores with it)."""
-    N, K = hr.shape
-    M = fc.shape[1]
-    fH, fL, fA, fS = fm[CH, 0], fm[LUT, 0], fm[ACC, 0], fm[STP, 0]
+def output_workspace(M, K):  # pragma: no cover - compiled
+    """Work arrays of :func:`output_tail_fx`: F^H F (its first two), then A, A^-1, G^H, W_acc and
+    the inverse's real embedding."""
+    return (np.empty((M, M), np.int64), np.empty((M, M), np.int64), np.empty((M, M), np.int64),
+            np.empty((M, M), np.int64), np.empty((M, M), np.int64), np.empty((M, M), np.int64),
+            np.empty((M, K), np.int64), np.empty((M, K), np.int64), np.empty((M, K), np.int64),
+            np.empty((M, K), np.int64), np.empty((2 * M, 2 * M), np.int64), np.empty((2 * M, 2 * M), np.int64))
+
+
+@njit(cache=True)
+def output_tail_fx(fc, fs, g_r, g_i, noise, xi, wr, wi, fm, cnt, ws):  # pragma: no cover - compiled
+    """The output stage from the words of ``G = H^H F`` (g) and ``F^H F`` (``ws[0], ws[1]``):
+    everything of :func:`output_fx` after those two products, in the work arrays ``ws``
+    (:func:`output_workspace`)."""
+    K, M = g_r.shape
+    fA, fS = fm[ACC, 0], fm[STP, 0]
     mode = fm[ACC, 3]
-    a_r, a_i = np.empty((M, M), np.int64), np.empty((M, M), np.int64)
-    b_r, b_i = np.empty((M, M), np.int64), np.empty((M, M), np.int64)
-    ainv_r, ainv_i = np.empty((M, M), np.int64), np.empty((M, M), np.int64)
-    gh_r, gh_i = np.empty((M, K), np.int64), np.empty((M, K), np.int64)
-    w_acc_r, w_acc_i = np.empty((M, K), np.int64), np.empty((M, K), np.int64)
-    gram_fx(hr, hi, fc, fs, g_r, g_i, fH + fL - fA, fm, cnt, S_OUT)  # G = H^H F
+    b_r, b_i, a_r, a_i, ainv_r, ainv_i, gh_r, gh_i, w_acc_r, w_acc_i, big, inv = ws
     gram_fx(g_r, g_i, g_r, g_i, a_r, a_i, fA, fm, cnt, S_OUT)  # G^H G
-    gram_fx(fc, fs, fc, fs, b_r, b_i, 2 * fL - fA, fm, cnt, S_OUT)  # F^H F
     reg = requant(xi * noise, fS, fm[ACC], cnt, S_OUT)
     for i in range(M):
         for j in range(M):
@@ -353,7 +362,7 @@ def output_gain_fx(hr, hi, fc, fs, noise, xi, wr, wi, fm, cnt, g_r, g_i):  # pra
         for k in range(K):
             gh_r[m, k] = requant(g_r[k, m], t, fm[ACC], cnt, S_OUT)
             gh_i[m, k] = requant(-g_i[k, m], t, fm[ACC], cnt, S_OUT)
-    cinv_fx(a_r, a_i, ainv_r, ainv_i, fm, cnt, S_OUT)
+    cinv_ws_fx(a_r, a_i, ainv_r, ainv_i, big, inv, fm, cnt, S_OUT)
     matmul_fx(ainv_r, ainv_i, gh_r, gh_i, w_acc_r, w_acc_i, fA, fm, cnt, S_OUT)
     normalize_fx(fc, fs, w_acc_r, w_acc_i, wr, wi, fm, cnt)
 

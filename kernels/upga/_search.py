@@ -35,7 +35,9 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from hbf_edge.kernels.upga._fixed import S_OUT, output_fx, output_gain_fx, received_fx, table_words, user_powers_fx
+from hbf_edge.kernels._core.fixed import ACC, CH, LUT, requant
+from hbf_edge.kernels.upga._fixed import (S_OUT, output_fx, output_tail_fx, output_workspace, received_fx, table_words,
+                                          user_powers_fx)
 
 LOG_INDEX_BITS = 10  # mantissa bits that index the log2 table
 LOG_FRAC_BITS = 16  # fraction bits of a score
@@ -77,8 +79,76 @@ def rate_score_fx(gr, gi, wr, wi, noise, fm, cnt, er, ei, table):  # pragma: no 
 
 
 @njit(cache=True)
+def exact_gram(ar, ai, br, bi, outr, outi):  # pragma: no cover - compiled
+    """``A^H B`` as exact int64 sums, before any rounding (what :func:`gram_fx` rounds)."""
+    N, P = ar.shape
+    Q = br.shape[1]
+    for i in range(P):
+        for j in range(Q):
+            sr = 0
+            si = 0
+            for n in range(N):
+                sr += ar[n, i] * br[n, j] + ai[n, i] * bi[n, j]
+                si += ar[n, i] * bi[n, j] - ai[n, i] * br[n, j]
+            outr[i, j] = sr
+            outi[i, j] = si
+
+
+@njit(cache=True)
+def set_entry(hr, hi, fc, fs, n, m, c1, s1, ga_r, ga_i, ba_r, ba_i):  # pragma: no cover - compiled
+    """Put the word pair ``(c1, s1)`` into entry (n, m) of F and update the exact sums of
+    ``G = H^H F`` (its column m) and ``F^H F`` (its row and column m) to match, in O(K + M).
+    Integer arithmetic: setting the old pair back restores the sums exactly."""
+    K = hr.shape[1]
+    M = fc.shape[1]
+    dc = c1 - fc[n, m]
+    ds = s1 - fs[n, m]
+    for k in range(K):
+        ga_r[k, m] += hr[n, k] * dc + hi[n, k] * ds
+        ga_i[k, m] += hr[n, k] * ds - hi[n, k] * dc
+    for i in range(M):
+        if i != m:
+            dr = fc[n, i] * dc + fs[n, i] * ds
+            di = fc[n, i] * ds - fs[n, i] * dc
+            ba_r[i, m] += dr
+            ba_i[i, m] += di
+            ba_r[m, i] += dr
+            ba_i[m, i] -= di
+    ba_r[m, m] += c1 * c1 + s1 * s1 - fc[n, m] * fc[n, m] - fs[n, m] * fs[n, m]
+    fc[n, m] = c1
+    fs[n, m] = s1
+
+
+@njit(cache=True)
+def score_sums_fx(fc, fs, ga_r, ga_i, ba_r, ba_i, noise, xi, gr, gi, tr, ti, er, ei, ws, fm, cnt,
+                  table):  # pragma: no cover - compiled
+    """The score of the current codes from the exact sums: G and F^H F rounded as
+    :func:`gram_fx` rounds them, then the output stage's tail and :func:`rate_score_fx` --
+    the same words and overflow events as :func:`~kernels.upga._fixed.output_fx` on them."""
+    K, M = ga_r.shape
+    fH, fL, fA = fm[CH, 0], fm[LUT, 0], fm[ACC, 0]
+    for k in range(K):
+        for m in range(M):
+            gr[k, m] = requant(ga_r[k, m], fH + fL - fA, fm[ACC], cnt, S_OUT)
+            gi[k, m] = requant(ga_i[k, m], fH + fL - fA, fm[ACC], cnt, S_OUT)
+    b_r, b_i = ws[0], ws[1]
+    for i in range(M):
+        for j in range(M):
+            b_r[i, j] = requant(ba_r[i, j], 2 * fL - fA, fm[ACC], cnt, S_OUT)
+            b_i[i, j] = requant(ba_i[i, j], 2 * fL - fA, fm[ACC], cnt, S_OUT)
+    output_tail_fx(fc, fs, gr, gi, noise, xi, tr, ti, fm, cnt, ws)
+    return rate_score_fx(gr, gi, tr, ti, noise, fm, cnt, er, ei, table)
+
+
+@njit(cache=True)
 def code_search_fx(hr, hi, codes, fc, fs, lc, ls, noise, xi, sweeps, span, wr, wi, fm, cnt, table):  # pragma: no cover
-    """The search in place on (codes, fc, fs), then W = the output stage on the final codes."""
+    """The search in place on (codes, fc, fs), then W = the output stage on the final codes.
+
+    A candidate changes one entry of F, so the exact sums of G = H^H F and F^H F are updated
+    for it (:func:`set_entry`) instead of recomputed: rounding them gives the words the full
+    products give, so the scores and the codes are the contract's.  What is left per candidate
+    is the output stage's tail (its small inverse and eq. (9)'s norm, O(NMK)) and the score;
+    all work arrays are allocated once per channel."""
     N, K = hr.shape
     M = codes.shape[1]
     n_codes = lc.shape[0]
@@ -88,8 +158,12 @@ def code_search_fx(hr, hi, codes, fc, fs, lc, ls, noise, xi, sweeps, span, wr, w
     gr, gi = np.empty((K, M), np.int64), np.empty((K, M), np.int64)
     er, ei = np.empty((K, K), np.int64), np.empty((K, K), np.int64)
     tr, ti = np.empty((M, K), np.int64), np.empty((M, K), np.int64)
-    output_gain_fx(hr, hi, fc, fs, noise, xi, tr, ti, fm, scratch, gr, gi)
-    best = rate_score_fx(gr, gi, tr, ti, noise, fm, scratch, er, ei, table)
+    ga_r, ga_i = np.empty((K, M), np.int64), np.empty((K, M), np.int64)
+    ba_r, ba_i = np.empty((M, M), np.int64), np.empty((M, M), np.int64)
+    ws = output_workspace(M, K)
+    exact_gram(hr, hi, fc, fs, ga_r, ga_i)
+    exact_gram(fc, fs, fc, fs, ba_r, ba_i)
+    best = score_sums_fx(fc, fs, ga_r, ga_i, ba_r, ba_i, noise, xi, gr, gi, tr, ti, er, ei, ws, fm, scratch, table)
     for _ in range(sweeps):
         changed = False
         for m in range(M):
@@ -101,16 +175,15 @@ def code_search_fx(hr, hi, codes, fc, fs, lc, ls, noise, xi, sweeps, span, wr, w
                         c = (cur + d) & mask if sign == 0 else (cur - d) & mask
                         if c == cur or (sign == 1 and c == ((cur + d) & mask)):
                             continue
-                        fc[n, m] = lc[c]
-                        fs[n, m] = ls[c]
-                        output_gain_fx(hr, hi, fc, fs, noise, xi, tr, ti, fm, scratch, gr, gi)
-                        score = rate_score_fx(gr, gi, tr, ti, noise, fm, scratch, er, ei, table)
+                        set_entry(hr, hi, fc, fs, n, m, lc[c], ls[c], ga_r, ga_i, ba_r, ba_i)
+                        score = score_sums_fx(fc, fs, ga_r, ga_i, ba_r, ba_i, noise, xi, gr, gi, tr, ti, er, ei, ws,
+                                              fm, scratch, table)
+                        set_entry(hr, hi, fc, fs, n, m, lc[cur], ls[cur], ga_r, ga_i, ba_r, ba_i)
                         if score > best:
                             best = score
                             best_c = c
                 codes[n, m] = best_c
-                fc[n, m] = lc[best_c]
-                fs[n, m] = ls[best_c]
+                set_entry(hr, hi, fc, fs, n, m, lc[best_c], ls[best_c], ga_r, ga_i, ba_r, ba_i)
                 if best_c != cur:
                     changed = True
         if not changed:
