@@ -12,8 +12,9 @@ front end's part) is not timed.  Backends (``JCEHB_BACKENDS``):
   and the ADC excluded).  Its CEDUN is (17d) alone: (17a)-(17c) are superframe constants there,
   so its CEDUN figure and the op counts (the network's) measure different work;
 * ``onnxruntime`` -- the exported float32 per-slot graph (the export stage's backend,
-  :mod:`export.jcehb.profile`): the slot timed whole, CEDUN and HBDUN from onnxruntime's node
-  times.  Its CEDUN is (17d) alone too (the graph holds the superframe's gains as constants).
+  :mod:`export.jcehb.profile`): the slot graph timed whole, CEDUN and HBDUN each exported and
+  timed as a graph of its own.  Its CEDUN is (17d) alone too (the graph holds the superframe's
+  gains as constants).
 
 Figures are microseconds per channel (:func:`hbf_edge.bench.time_per_channel`: median and
 quartiles of repeated runs after a warm-up) on seeded channels at the model's training SNR.
@@ -129,9 +130,9 @@ def profile_jcehb_command(core: Any, s: Any, target: dict[str, Any], extra: dict
     model, config = (extra.get("load_torch") or core.load)(s.model_dir)
     kernels = REGISTRY.get(core.spec.name) if REGISTRY.has(core.spec.name) else None
     quantized = config.quantization is not None
-    ort_slot = extra.get("onnxruntime")
-    onnx = None if ort_slot is None else (lambda Y, nu, repeat, min_run_s: ort_slot(model, config, Y, nu, repeat,
-                                                                                   min_run_s))
+    ort_slot = extra.get("onnxruntime")  # (model, config) -> the timer of its graphs, exported once
+    wanted = s.backends is None or not s.backends or "onnxruntime" in s.backends
+    onnx = ort_slot(model, config) if ort_slot is not None and wanted else None
     available = {"torch_eager": True, "numba_float64": kernels is not None,
                  "numba_hardware": kernels is not None and quantized, "onnxruntime": onnx is not None}
     backends = tuple(s.backends) if s.backends else tuple(b for b in JCEHB_BACKENDS if available[b])
