@@ -171,12 +171,13 @@ def format_table(results: dict[str, Any]) -> str:
     """Sum rate (bit/s/Hz) and NMSE (dB) per design (rows) and SNR (columns)."""
     snrs = results["snr_db"]
     head = "".join(f"{f'{s:g} dB':>11}" for s in snrs)
-    lines = [f"{'sum rate':<22}" + head]
+    w = max(22, 2 + max(len(n) for n in [*results["metrics"]["sum_rate"], *results["percent_of_reference"]]))
+    lines = [f"{'sum rate':<{w}}" + head]
     for name, values in results["metrics"]["sum_rate"].items():
-        lines.append(f"{name:<22}" + "".join(f"{v:11.3f}" for v in values))
+        lines.append(f"{name:<{w}}" + "".join(f"{v:11.3f}" for v in values))
     for name, values in results["percent_of_reference"].items():
-        lines.append(f"{name:<22}" + "".join(f"{v:10.2f}%" for v in values))
-    lines.append(f"{'NMSE (dB)':<22}" + head)
+        lines.append(f"{name:<{w}}" + "".join(f"{v:10.2f}%" for v in values))
+    lines.append(f"{'NMSE (dB)':<{w}}" + head)
     for name, values in results["metrics"]["nmse"].items():
-        lines.append(f"{name:<22}" + "".join(f"{10 * np.log10(v):11.2f}" for v in values))
+        lines.append(f"{name:<{w}}" + "".join(f"{10 * np.log10(v):11.2f}" for v in values))
     return "\n".join(lines)
