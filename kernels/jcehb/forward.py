@@ -83,6 +83,9 @@ def load_jcehb(model_dir: str | os.PathLike) -> JcehbModel:
     config, arrays = read_model_dir(model_dir)
     if not runs_on(config.family, "jcehb"):
         raise ConfigError(f"{model_dir} holds a {config.family} model, not jcehb")
+    if config.family_config.get("design") == "black-box":
+        raise ConfigError(f"{model_dir} holds the black-box network: the JCEHB kernels run the unfolded one "
+                          "(the black box runs in torch)")
     return pack_jcehb(arrays, config.family_config)
 
 

@@ -108,6 +108,9 @@ class JcehbQuantStage:
 
         model, config = float_model(s, "jcehb")
         sizes, fc = CORE.sizes(config), config.family_config
+        if fc["design"] == "black-box":
+            raise ConfigError(f"{s.model_dir} holds the black-box network, a comparison in float: quantize covers "
+                              "the unfolded network")
         H_train, H_val, source = CORE.training_channels(s.channels, sizes, s.train_size, s.val_size, s.seed)
         H_test = (CORE.read_channels(s.test_channels, config) if s.test_channels is not None
                   else CORE.draw_channels(config, s.count, s.test_seed))

@@ -145,8 +145,10 @@ class JcehbTrain(TrainCommon, SizeSettings):
                                   "eq. 29-30)", choices=["exact", "paper"])
     design: str = field("joint", "joint (two stages: stage 2 on the sum rate, default), separate (the estimator "
                                  "trained on its NMSE, cascaded with stage 1's HBDUN) or one-stage (every parameter "
-                                 "at once, for both stages' epochs; with --init-from: transfer learning)",
-                        choices=["joint", "separate", "one-stage"])
+                                 "at once, for both stages' epochs; with --init-from: transfer learning) or "
+                                 "black-box (Sec. VII-A's comparison: DNNs in place of CEDUN and HBDUN, one "
+                                 "stage; --hb-layers does not apply)",
+                        choices=["joint", "separate", "one-stage", "black-box"])
     init_from: Path | None = field(None, "start every parameter from this JCEHB model directory (its sizes, pilots, "
                                          "layers, pilot power and inverse are kept; size options must agree)",
                                    metavar="DIR")
@@ -163,6 +165,8 @@ class JcehbTrain(TrainCommon, SizeSettings):
             raise ConfigError(f"--epochs must be >= 0, got {self.epochs}")
         if not (self.lr > 0 and self.lr_phase > 0):
             raise ConfigError("--lr and --lr-phase must be > 0")
+        if self.design == "black-box" and (self.init_from is not None or self.inverse is not None):
+            raise ConfigError("--design black-box trains its own DNNs: --init-from and --inverse do not apply")
         if self.init_from is not None and self.preset != "embedded":
             raise ConfigError("--init-from takes the model's sizes; --preset does not apply")
 

@@ -77,12 +77,19 @@ class JcehbCore(MimoChannels):
         from hbf_edge.families.jcehb.model import parameter_shapes
 
         c = config.family_config
+        if c["design"] == "black-box":
+            return {k: tuple(v.shape) for k, v in self.build(config).state_dict().items()}
         return parameter_shapes(self.sizes(config), c["pilots"], c["pilots"], c["hb_layers"])
 
     def build(self, config: Any) -> Any:
+        """The network of a model directory: the unfolded one, or the black box (in eval mode)."""
         from hbf_edge.families.jcehb.model import JcehbNet
 
         c = config.family_config
+        if c["design"] == "black-box":
+            from hbf_edge.families.jcehb.blackbox import JcehbBlackBox
+
+            return JcehbBlackBox(self.sizes(config), c["pilots"], c["pilot_power"]).eval()
         return JcehbNet(self.sizes(config), c["pilots"], c["hb_layers"], c["pilot_power"], c["inverse"])
 
     def load(self, model_dir: Path) -> tuple[Any, Any]:
@@ -178,7 +185,9 @@ class JcehbCore(MimoChannels):
         save_model(model, config, s.out, overwrite=s.overwrite)
         stages = "; ".join(f"{k}: kept epoch {v['epoch']}, validation {'NMSE' if k == 'separate CE' else 'rate'} "
                            f"{abs(v['val_loss']):.4g}" for k, v in kept.items())
-        say(f"trained jcehb ({s.design}) L={L} pilots / CEDUN layers, L_h={Lh} HBDUN layers (N_t={sizes.n_tx}, "
+        layers = (f"L={L} pilots, DNNs in place of CEDUN and HBDUN" if s.design == "black-box"
+                  else f"L={L} pilots / CEDUN layers, L_h={Lh} HBDUN layers")
+        say(f"trained jcehb ({s.design}) {layers} (N_t={sizes.n_tx}, "
             f"N_t^RF={sizes.n_rf_tx}, N_r={sizes.n_rx}, N_r^RF={sizes.n_rf_rx}, K={sizes.n_users}, "
             f"N_s={sizes.n_streams}) in {wall} s; {stages}; model written to {s.out}")
         return {"model_dir": str(s.out), "wall_seconds": wall, "history": history}
@@ -219,8 +228,12 @@ class JcehbCore(MimoChannels):
             others[d.name] = other
         H = (self.read_channels(s.channels, config) if s.channels is not None
              else self.draw_channels(config, s.count, s.seed))
+        black_box = config.family_config["design"] == "black-box"
+        if black_box and (s.test_pilots or s.test_users):
+            raise ConfigError("--test-pilots and --test-users cut the unfolded network's layers and users; "
+                              f"{s.model_dir} holds the black-box network")
         kernel = None
-        if REGISTRY.has(self.spec.name):  # the kernel runs quantized models too (Q-bit phases, float digital)
+        if REGISTRY.has(self.spec.name) and not black_box:  # the kernel runs quantized models too (Q-bit phases)
             stage = REGISTRY.get(self.spec.name)
             kmodel = stage.load(s.model_dir)
             kernel = lambda H_, snr: stage.session(kmodel, H_, snr, s.noise_seed).run  # noqa: E731

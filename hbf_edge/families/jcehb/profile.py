@@ -128,6 +128,9 @@ def profile_jcehb_command(core: Any, s: Any, target: dict[str, Any], extra: dict
     from hbf_edge.kernels import REGISTRY
 
     model, config = (extra.get("load_torch") or core.load)(s.model_dir)
+    if config.family_config["design"] == "black-box":
+        raise ConfigError(f"{s.model_dir} holds the black-box network: the profile (per CEDUN and HBDUN layer, with "
+                          "the spec's op counts) covers the unfolded one")
     kernels = REGISTRY.get(core.spec.name) if REGISTRY.has(core.spec.name) else None
     quantized = config.quantization is not None
     ort_slot = extra.get("onnxruntime")  # (model, config) -> the timer of its graphs, exported once

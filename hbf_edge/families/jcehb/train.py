@@ -9,6 +9,9 @@ the RLS-SSCA baseline (eq. 19-22, spec 2.3).
   of the design from the estimate (12), fresh pilot noise every batch.  The **separate design**
   replaces stage 2 by pilots and CEDUN trained on the NMSE (33) alone, cascaded with stage 1's
   HBDUN.  Each stage keeps its epoch with the best validation loss (epoch 0: where it started).
+* **Black box** (Sec. VII-A, :mod:`hbf_edge.families.jcehb.blackbox`): one stage, every
+  parameter on the stage-2 loss (the paper: "the loss function of the black-box NN is the
+  system sum rate"), for both stages' epochs.
 * [C] (spec 5.20): Adam, lr 1e-2 for the phases (radians), 1e-3 for the rest, batch 50,
   validation on a fixed pilot-noise draw, SNR fixed (10 dB).
 
@@ -37,7 +40,7 @@ from hbf_edge.families.jcehb.system import JcehbSizes, dft_phases, pilot_noise
 __all__ = ["JcehbTrainConfig", "train_jcehb", "ssca", "SSCA_ETAS", "DESIGNS"]
 
 SSCA_ETAS = (0.3, 1.0, 3.0, 10.0, 30.0)
-DESIGNS = ("joint", "separate", "one-stage")
+DESIGNS = ("joint", "separate", "one-stage", "black-box")
 _PHASES = ("phi_f", "phi_w")
 
 
@@ -83,6 +86,7 @@ def _stage(model: JcehbNet, names: tuple[str, ...], lrs: dict[str, float], epoch
     history = [{"stage": desc, "epoch": 0, "loss": None, "val_loss": best}]
     bar = progress_bar(range(epochs), desc=desc, unit="epoch", progress=progress)
     for epoch in bar:
+        model.train()  # batch normalisation (the black box) learns its statistics; no-op for the unfolded net
         order = rng.permutation(n)
         losses = []
         for lo in range(0, n, batch):
@@ -92,6 +96,7 @@ def _stage(model: JcehbNet, names: tuple[str, ...], lrs: dict[str, float], epoch
             loss.backward()
             opt.step()
             losses.append(loss.item())
+        model.eval()
         record = {"stage": desc, "epoch": epoch + 1, "loss": float(np.mean(losses)), "val_loss": val_loss()}
         history.append(record)
         if record["val_loss"] < best:
@@ -116,7 +121,11 @@ def train_jcehb(H_train: np.ndarray, H_val: np.ndarray, sizes: JcehbSizes, confi
     H_val = sizes.check_channels(H_val, "validation channels")
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed + 1)
-    if model is None:
+    if model is None and config.design == "black-box":
+        from hbf_edge.families.jcehb.blackbox import JcehbBlackBox
+
+        model = JcehbBlackBox(sizes, config.n_pilots, config.pilot_power).eval()
+    elif model is None:
         model = JcehbNet(sizes, config.n_pilots, config.n_hb, config.pilot_power, config.inverse)
     if phases is not None:
         with torch.no_grad():
@@ -127,6 +136,7 @@ def train_jcehb(H_train: np.ndarray, H_val: np.ndarray, sizes: JcehbSizes, confi
     names = [k for k, _ in model.named_parameters()]
     hb = tuple(k for k in names if k.startswith("hb_"))
     ce = tuple(k for k in names if k.startswith("ce_")) + ("pilot",)
+    dnn = tuple(k for k in names if k.startswith("bb_"))
     lrs = {k: (config.lr_phase if k in _PHASES else config.lr) for k in names}
 
     def rate_loss(H: torch.Tensor, noise: torch.Tensor | None) -> torch.Tensor:
@@ -141,8 +151,8 @@ def train_jcehb(H_train: np.ndarray, H_val: np.ndarray, sizes: JcehbSizes, confi
         return nmse(model.estimate(model.observe(He, noise, nu)), He).mean()
 
     n, b = len(H_train), config.batch_size
-    if config.design == "one-stage":  # Fig. 13 (and transfer learning from a given model): everything at once
-        return model, _stage(model, _PHASES + ce + hb, lrs, config.epochs_stage1 + config.epochs_stage2, n, b,
+    if config.design in ("one-stage", "black-box"):  # Fig. 13 (transfer learning from a model); the black box
+        return model, _stage(model, _PHASES + ce + hb + dnn, lrs, config.epochs_stage1 + config.epochs_stage2, n, b,
                              lambda i, s: rate_loss(Ht[i], fresh(i, s)),
                              lambda: _no_grad(lambda: rate_loss(Hv, noise_v)), rng, "one stage", progress)
     history = _stage(model, _PHASES + hb, lrs, config.epochs_stage1, n, b, lambda i, s: rate_loss(Ht[i], None),

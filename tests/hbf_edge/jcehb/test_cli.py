@@ -209,6 +209,43 @@ def test_the_phase_bit_study_writes_fig_12(trained, capsys):
     assert (out / "fig12.png").stat().st_size > 0 and "Q=8" in capsys.readouterr().out
 
 
+def test_the_black_box_network_trains_loads_and_is_compared(trained, tmp_path, capsys):
+    """Sec. VII-A's black box: DNNs in place of CEDUN and HBDUN, trained on the rate; its model
+    directory restores it exactly (batch-norm statistics included, eval mode), `evaluate --compare`
+    scores it on the same slots, and the commands of the unfolded network refuse it in one line."""
+    from hbf_edge.families.jcehb.blackbox import JcehbBlackBox
+
+    bb = tmp_path / "bb"
+    assert main(["train", "jcehb", "--design", "black-box", "--channels", str(trained / "ch" / "channels.npz"),
+                 "--out", str(bb), *TRAIN]) == 0
+    core = CORE.get("jcehb")
+    model, config = core.load(bb)
+    assert isinstance(model, JcehbBlackBox) and not model.training and config.family_config["design"] == "black-box"
+    assert model.bb_ce[1].running_var.abs().sum() > 0 and not torch.equal(model.bb_ce[1].running_mean,
+                                                                           torch.zeros_like(model.bb_ce[1].running_mean))
+    H = core.draw_channels(config, 5, 3)
+    a, b = core.torch_forward(model, H), core.torch_forward(core.load(bb)[0], H)  # deterministic in eval mode
+    np.testing.assert_array_equal(a["F_bb"], b["F_bb"])
+    F_rf = analog(model.phi_f.detach().numpy(), model.phi_w.detach().numpy())[0]
+    power = np.einsum("bnc,nm,bmc->bc", a["F_bb"].conj(), F_rf.conj().T @ F_rf, a["F_bb"]).real
+    np.testing.assert_allclose(power.reshape(5, 2, 1).sum(-1), 1.0, rtol=1e-10)  # N_s = 1 per user, (31c)
+    out = tmp_path / "e"
+    assert main(["evaluate", str(trained / "m"), "--compare", str(bb), "--count", "6", "--rls-pilots", "6",
+                 "--sca-iterations", "3", "--out", str(out), "-q"]) == 0
+    rate = json.loads((out / "results.json").read_text())["metrics"]["sum_rate"]
+    assert rate["compare:bb"][0] > 0
+    for argv, needle in [(["quantize", str(bb), "--out", str(tmp_path / "q")], "black-box"),
+                         (["profile", str(bb)], "black-box"),
+                         (["evaluate", str(bb), "--test-users", "1"], "black-box"),
+                         (["train", "jcehb", "--design", "black-box", "--inverse", "paper", "--out",
+                           str(tmp_path / "x")], "do not apply")]:
+        capsys.readouterr()
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and needle in err[0], err
+    assert not (tmp_path / "q").exists() and not (tmp_path / "x").exists()
+
+
 def test_one_stage_and_transfer_learning_from_a_model(trained, tmp_path):
     """Fig. 13's one-stage schedule, and fine-tuning a trained model on channels of other
     statistics (Fig. 15: 3 clusters x 3 rays over +-90 degrees)."""
