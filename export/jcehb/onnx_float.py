@@ -39,6 +39,7 @@ from torch import nn
 
 from hbf_edge import __version__, cplx
 from hbf_edge.cplx import C
+from hbf_edge.export._core.onnx_meta import save_with_metadata
 
 __all__ = ["JcehbSlot", "export_jcehb_onnx", "run_jcehb_onnx", "OPSET", "INPUTS", "OUTPUTS", "PARTS"]
 
@@ -280,12 +281,7 @@ def export_jcehb_onnx(net: Any, config: Any, path: str | os.PathLike, part: str 
             "inverse": net.inverse, "phase_bits": "none" if q is None else q, "package_version": __version__,
             "layout": "inputs y_re,y_im [B,K,R,L] (received pilots after the analog combiners), nu [B] (noise power "
                       "per unit transmit power); outputs f_re,f_im [B,N,K*N_s] (F_BB), w_re,w_im [B,K,R,N_s] (W_BB)"}
-    for key, value in meta.items():
-        entry = proto.metadata_props.add()
-        entry.key, entry.value = key, str(value)
-    onnx.checker.check_model(proto, full_check=True)
-    onnx.save(proto, str(path))
-    return path
+    return save_with_metadata(proto, path, meta)
 
 
 def run_jcehb_onnx(path: str | os.PathLike, Y: np.ndarray, nu: float | np.ndarray) -> tuple[np.ndarray, np.ndarray]:

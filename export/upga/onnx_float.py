@@ -19,6 +19,7 @@ import onnx
 import torch
 
 from hbf_edge import __version__
+from hbf_edge.export._core.onnx_meta import save_with_metadata
 from hbf_edge.modelfiles import ModelConfig
 
 __all__ = ["export_float_onnx", "OPSET", "INPUTS", "OUTPUTS"]
@@ -59,12 +60,7 @@ def export_float_onnx(model: torch.nn.Module, config: ModelConfig, path: str | o
         "package_version": __version__,
         "layout": "inputs h_re,h_im [B,N,K], p_t,noise [B]; outputs f_re,f_im [B,N,M], w_re,w_im [B,M,K]",
     }
-    for key, value in meta.items():
-        entry = proto.metadata_props.add()
-        entry.key, entry.value = key, str(value)
-    onnx.checker.check_model(proto, full_check=True)
-    onnx.save(proto, str(path))
-    return path
+    return save_with_metadata(proto, path, meta)
 
 
 def run_onnx(path: str | os.PathLike, h: np.ndarray, p_t: np.ndarray, noise: np.ndarray) -> list[np.ndarray]:

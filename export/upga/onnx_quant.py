@@ -49,6 +49,7 @@ with warnings.catch_warnings():  # Brevitas' export imports its graph tools, whi
 
 from hbf_edge import __version__
 from hbf_edge.cplx import C
+from hbf_edge.export._core.onnx_meta import save_with_metadata
 from hbf_edge.modelfiles import ModelConfig
 from hbf_edge.quant import FixedPointQuant, QuantUPGA
 
@@ -200,13 +201,7 @@ def export_quant_onnx(qmodel: QuantUPGA, config: ModelConfig, path: str | os.Pat
         "layout": "inputs h_re,h_im [B,N,K], p_t,noise [B] (float64); outputs codes [B,N,M], "
                   "w_re,w_im [B,M,K] (int32 words, W = sqrt(p_t/N) w 2^-frac)",
     }
-    del proto.metadata_props[:]
-    for key, value in meta.items():
-        entry = proto.metadata_props.add()
-        entry.key, entry.value = key, str(value)
-    onnx.checker.check_model(proto, full_check=kind == "qcdq")  # QONNX ops have no ONNX schema
-    onnx.save(proto, str(path))
-    return path
+    return save_with_metadata(proto, path, meta, full_check=kind == "qcdq")  # QONNX ops have no ONNX schema
 
 
 def run_quant_onnx(path: str | os.PathLike, h: np.ndarray, p_t: np.ndarray, noise: np.ndarray) -> list[np.ndarray]:

@@ -69,8 +69,8 @@ def cinv_ws_fx(xr, xi, outr, outi, big, inv, fm, cnt, site):  # pragma: no cover
 
 
 @njit(cache=True)
-def gram_fx(ar, ai, br, bi, outr, outi, shift, fm, cnt, site):  # pragma: no cover - compiled
-    """``out = A^H B`` (A [N, P], B [N, Q]) rounded down by ``shift`` bits into the accumulator."""
+def exact_gram(ar, ai, br, bi, outr, outi):  # pragma: no cover - compiled
+    """``out = A^H B`` (A [N, P], B [N, Q]) as exact int64 sums, before any rounding."""
     N, P = ar.shape
     Q = br.shape[1]
     for i in range(P):
@@ -80,8 +80,19 @@ def gram_fx(ar, ai, br, bi, outr, outi, shift, fm, cnt, site):  # pragma: no cov
             for n in range(N):
                 sr += ar[n, i] * br[n, j] + ai[n, i] * bi[n, j]
                 si += ar[n, i] * bi[n, j] - ai[n, i] * br[n, j]
-            outr[i, j] = requant(sr, shift, fm[ACC], cnt, site)
-            outi[i, j] = requant(si, shift, fm[ACC], cnt, site)
+            outr[i, j] = sr
+            outi[i, j] = si
+
+
+@njit(cache=True)
+def gram_fx(ar, ai, br, bi, outr, outi, shift, fm, cnt, site):  # pragma: no cover - compiled
+    """``out = A^H B`` (A [N, P], B [N, Q]) rounded down by ``shift`` bits into the accumulator:
+    the exact sums (:func:`exact_gram`), each rounded once."""
+    exact_gram(ar, ai, br, bi, outr, outi)
+    for i in range(outr.shape[0]):
+        for j in range(outr.shape[1]):
+            outr[i, j] = requant(outr[i, j], shift, fm[ACC], cnt, site)
+            outi[i, j] = requant(outi[i, j], shift, fm[ACC], cnt, site)
 
 
 @njit(cache=True)

@@ -36,6 +36,7 @@ import numpy as np
 from numba import njit, prange
 
 from hbf_edge.kernels._core.fixed import ACC, CH, LUT, requant
+from hbf_edge.kernels._core.linalg_fixed import exact_gram
 from hbf_edge.kernels.upga._fixed import (S_OUT, output_fx, output_tail_fx, output_workspace, received_fx, table_words,
                                           user_powers_fx)
 
@@ -76,22 +77,6 @@ def rate_score_fx(gr, gi, wr, wi, noise, fm, cnt, er, ei, table):  # pragma: no 
         a, b = user_powers_fx(er, ei, k, noise, fm, cnt)
         score += log2_fx(max(a, 1), table) - log2_fx(max(b, 1), table)
     return score
-
-
-@njit(cache=True)
-def exact_gram(ar, ai, br, bi, outr, outi):  # pragma: no cover - compiled
-    """``A^H B`` as exact int64 sums, before any rounding (what :func:`gram_fx` rounds)."""
-    N, P = ar.shape
-    Q = br.shape[1]
-    for i in range(P):
-        for j in range(Q):
-            sr = 0
-            si = 0
-            for n in range(N):
-                sr += ar[n, i] * br[n, j] + ai[n, i] * bi[n, j]
-                si += ar[n, i] * bi[n, j] - ai[n, i] * br[n, j]
-            outr[i, j] = sr
-            outi[i, j] = si
 
 
 @njit(cache=True)
