@@ -154,6 +154,9 @@ class JcehbTrain(TrainCommon, SizeSettings):
                                    metavar="DIR")
     ssca_iterations: int = field(20, "SCA iterations J per SSCA step (default 20)")
     start: str = field("ssca", "where the network's phases start: ssca (default) or dft", choices=["ssca", "dft"])
+    track_every: int = field(0, "Fig. 16: also record the validation sum rate every N training batches (0: per "
+                                "epoch only, default); `evaluate` plots the record as fig16_tracking.png",
+                             metavar="N")
 
     def validate(self) -> None:
         super().validate()
@@ -161,6 +164,8 @@ class JcehbTrain(TrainCommon, SizeSettings):
         self.sizes()
         if self.precision != "float64":
             raise ConfigError("the JCEHB network trains in float64 only (--precision float64)")
+        if self.track_every < 0:
+            raise ConfigError(f"--track-every must be >= 0, got {self.track_every}")
         if self.epochs is not None and self.epochs < 0:
             raise ConfigError(f"--epochs must be >= 0, got {self.epochs}")
         if not (self.lr > 0 and self.lr_phase > 0):

@@ -164,10 +164,11 @@ class JcehbCore(MimoChannels):
             f"(DFT beams {record['val_rate_dft']:.3f})")
         cfg = JcehbTrainConfig(n_pilots=L, n_hb=Lh, pilot_power=pilot_power, inverse=inverse, design=s.design,
                                epochs_stage1=epochs, epochs_stage2=epochs, batch_size=s.batch_size,
-                               lr_phase=s.lr_phase, lr=s.lr, nu=nu, seed=s.seed)
+                               lr_phase=s.lr_phase, lr=s.lr, nu=nu, seed=s.seed, track_every=s.track_every)
         phases = (phi_f, phi_w) if s.start == "ssca" and start_model is None else None
+        tracking: list[dict[str, Any]] = []
         model, history = train_jcehb(H_train, H_val, sizes, cfg, phases=phases, model=start_model,
-                                     progress=not s.quiet)
+                                     progress=not s.quiet, tracking=tracking)
         with torch.no_grad():
             model.ssca_phi_f.copy_(torch.from_numpy(phi_f))
             model.ssca_phi_w.copy_(torch.from_numpy(phi_w))
@@ -177,6 +178,8 @@ class JcehbCore(MimoChannels):
         training = {"epochs": epochs, "batch_size": s.batch_size, "lr": s.lr, "lr_phase": s.lr_phase,
                     "seed": s.seed, "train_size": int(len(H_train)), "val_size": int(len(H_val)), "channels": source,
                     "start": s.start if s.init_from is None else f"model {s.init_from}", "kept_epoch": {k: v["epoch"] for k, v in kept.items()}, "wall_seconds": wall}
+        if s.track_every:
+            training["tracking"] = {"every_batches": s.track_every, "batch_size": s.batch_size, "records": tracking}
         section = {"sizes": {k: getattr(sizes, k) for k in _SIZE_KEYS}, "pilots": L, "hb_layers": Lh,
                    "pilot_power": pilot_power, "inverse": inverse, "design": s.design, "snr_db": s.snr_db,
                    "ssca": record}
@@ -212,7 +215,7 @@ class JcehbCore(MimoChannels):
                  say: Say = log_say) -> dict[str, Any]:
         from hbf_edge.families.jcehb.evaluate import evaluate_jcehb, format_table
         from hbf_edge.families.jcehb.overhead import signalling_bits
-        from hbf_edge.families.jcehb.plots import plot_overhead, plot_rates
+        from hbf_edge.families.jcehb.plots import plot_overhead, plot_rates, plot_tracking
         from hbf_edge.kernels import REGISTRY
 
         model, config = (load or self.load)(s.model_dir)
@@ -258,6 +261,9 @@ class JcehbCore(MimoChannels):
         write_result(out / "results.json", results)
         plot_rates(results, out / "sum_rate.png")
         plot_overhead(results["signalling_bits"], out / "fig9_overhead.png")
+        track = (config.training or {}).get("tracking")
+        if track:  # Fig. 16: trained with --track-every
+            plot_tracking(track, out / "fig16_tracking.png", str(config.training.get("start", "")))
         say(f"sum rate (bit/s/Hz) and NMSE on {results['n_channels']} channels, pilot noise seed {s.noise_seed}, "
             f"baselines on the SSCA beams with {model.pilot_power} DFT pilots")
         say(format_table(results))

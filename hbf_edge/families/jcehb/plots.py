@@ -1,5 +1,6 @@
 """PNG plots of the JCEHB evaluation: sum rate of every design (``mixed_timescale_jcehb.txt``
-Fig. 10; a bar chart at one SNR, lines over several) and the signalling overhead (Fig. 9)."""
+Fig. 10; a bar chart at one SNR, lines over several), the signalling overhead (Fig. 9) and the
+validation rate during training, batch by batch (Fig. 16)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 
 from hbf_edge.plots import _save, plt
 
-__all__ = ["plot_rates", "plot_overhead"]
+__all__ = ["plot_rates", "plot_overhead", "plot_tracking"]
 
 
 def plot_rates(results: dict[str, Any], path: str | os.PathLike) -> Path:
@@ -45,6 +46,23 @@ def plot_overhead(bits: dict[str, Any], path: str | os.PathLike) -> Path:
     a = bits["assumptions"]
     ax.set(xlabel="frames", ylabel="signalling bits per superframe",
            title=f"pilot overhead: q = {a['q_bits']}, T_s = {a['slots_per_frame']}, N_sample = {a['statistics_samples']}")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def plot_tracking(track: dict[str, Any], path: str | os.PathLike, start: str = "") -> Path:
+    """Fig. 16: the validation sum rate against the training batches of each stage (batch 0:
+    where the stage started -- for a model fine-tuned on new statistics, the old model on them).
+    The separate design's estimator stage is trained on its NMSE and is left out."""
+    fig, ax = plt.subplots(figsize=(6.4, 4.2), layout="constrained")
+    offset = 0
+    for stage in dict.fromkeys(r["stage"] for r in track["records"] if r["stage"] != "separate CE"):  # rate stages
+        recs = [r for r in track["records"] if r["stage"] == stage]
+        ax.plot([offset + r["batch"] for r in recs], [-r["val_loss"] for r in recs], "o-", ms=3, label=stage)
+        offset += recs[-1]["batch"]
+    ax.set(xlabel=f"training batches of {track['batch_size']} channels", ylabel="validation sum rate (bit/s/Hz)",
+           title="JCEHB training" + (f" from {start}" if start else ""))
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8)
     return _save(fig, path)

@@ -60,6 +60,7 @@ class JcehbTrainConfig:
     lr: float = 1e-3
     nu: float = 0.1
     seed: int = 0
+    track_every: int = 0  # Fig. 16: the validation loss every this many batches as well (0: per epoch only)
 
     def __post_init__(self) -> None:
         if self.design not in DESIGNS:
@@ -70,12 +71,17 @@ class JcehbTrainConfig:
                 raise ConfigError(f"{name} must be an integer >= 1, got {v!r}")
         if self.epochs_stage1 < 0 or self.epochs_stage2 < 0 or not (self.lr > 0 and self.lr_phase > 0):
             raise ConfigError("epochs must be >= 0 and learning rates > 0")
+        if isinstance(self.track_every, bool) or not isinstance(self.track_every, int) or self.track_every < 0:
+            raise ConfigError(f"track_every must be an integer >= 0, got {self.track_every!r}")
 
 
 def _stage(model: JcehbNet, names: tuple[str, ...], lrs: dict[str, float], epochs: int, n: int, batch: int,
            step_loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], val_loss: Callable[[], float],
-           rng: np.random.Generator, desc: str, progress: bool) -> list[dict[str, Any]]:
-    """Adam on the parameters ``names`` (lr per name), keeping the best validation epoch."""
+           rng: np.random.Generator, desc: str, progress: bool, track_every: int = 0,
+           tracking: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """Adam on the parameters ``names`` (lr per name), keeping the best validation epoch; with
+    ``track_every``, the validation loss after every that many batches is appended to
+    ``tracking`` as well (batch 0: before the first step)."""
     params = dict(model.named_parameters())
     for name, p in params.items():
         p.requires_grad_(name in names)
@@ -84,6 +90,9 @@ def _stage(model: JcehbNet, names: tuple[str, ...], lrs: dict[str, float], epoch
     best = val_loss()
     best_state = copy.deepcopy(model.state_dict())
     history = [{"stage": desc, "epoch": 0, "loss": None, "val_loss": best}]
+    if track_every and tracking is not None:
+        tracking.append({"stage": desc, "batch": 0, "val_loss": best})
+    steps = 0
     bar = progress_bar(range(epochs), desc=desc, unit="epoch", progress=progress)
     for epoch in bar:
         model.train()  # batch normalisation (the black box) learns its statistics; no-op for the unfolded net
@@ -96,6 +105,11 @@ def _stage(model: JcehbNet, names: tuple[str, ...], lrs: dict[str, float], epoch
             loss.backward()
             opt.step()
             losses.append(loss.item())
+            steps += 1
+            if track_every and tracking is not None and steps % track_every == 0:
+                model.eval()
+                tracking.append({"stage": desc, "batch": steps, "val_loss": val_loss()})
+                model.train()
         model.eval()
         record = {"stage": desc, "epoch": epoch + 1, "loss": float(np.mean(losses)), "val_loss": val_loss()}
         history.append(record)
@@ -110,13 +124,15 @@ def _stage(model: JcehbNet, names: tuple[str, ...], lrs: dict[str, float], epoch
 
 def train_jcehb(H_train: np.ndarray, H_val: np.ndarray, sizes: JcehbSizes, config: JcehbTrainConfig,
                 phases: tuple[np.ndarray, np.ndarray] | None = None, model: JcehbNet | None = None,
-                progress: bool = True) -> tuple[JcehbNet, list[dict[str, Any]]]:
+                progress: bool = True, tracking: list[dict[str, Any]] | None = None
+                ) -> tuple[JcehbNet, list[dict[str, Any]]]:
     """Stage 1, then stage 2 (``joint``) or the NMSE-trained estimator (``separate``), or every
     parameter at once on the stage-2 loss for both stages' epochs (``one-stage``); returns the
     model and the history (validation loss: minus the mean sum rate, or the NMSE).
     ``phases``: where the analog phases start (default: the DFT beams); ``model``: a network to
     continue training instead of a new one (quantization-aware retraining passes its quantized
-    network; ``config``'s sizes are then the model's)."""
+    network; ``config``'s sizes are then the model's); ``tracking``: receives the validation loss
+    every ``config.track_every`` batches (Fig. 16)."""
     H_train = sizes.check_channels(H_train, "training channels")
     H_val = sizes.check_channels(H_val, "validation channels")
     torch.manual_seed(config.seed)
@@ -154,16 +170,20 @@ def train_jcehb(H_train: np.ndarray, H_val: np.ndarray, sizes: JcehbSizes, confi
     if config.design in ("one-stage", "black-box"):  # Fig. 13 (transfer learning from a model); the black box
         return model, _stage(model, _PHASES + ce + hb + dnn, lrs, config.epochs_stage1 + config.epochs_stage2, n, b,
                              lambda i, s: rate_loss(Ht[i], fresh(i, s)),
-                             lambda: _no_grad(lambda: rate_loss(Hv, noise_v)), rng, "one stage", progress)
+                             lambda: _no_grad(lambda: rate_loss(Hv, noise_v)), rng, "one stage", progress,
+                             config.track_every, tracking)
     history = _stage(model, _PHASES + hb, lrs, config.epochs_stage1, n, b, lambda i, s: rate_loss(Ht[i], None),
-                     lambda: _no_grad(lambda: rate_loss(Hv, None)), rng, "stage 1", progress)
+                     lambda: _no_grad(lambda: rate_loss(Hv, None)), rng, "stage 1", progress,
+                     config.track_every, tracking)
     if config.design == "joint":
         history += _stage(model, ce + hb, lrs, config.epochs_stage2, n, b,
                           lambda i, s: rate_loss(Ht[i], fresh(i, s)),
-                          lambda: _no_grad(lambda: rate_loss(Hv, noise_v)), rng, "stage 2", progress)
+                          lambda: _no_grad(lambda: rate_loss(Hv, noise_v)), rng, "stage 2", progress,
+                          config.track_every, tracking)
     else:
         history += _stage(model, ce, lrs, config.epochs_stage2, n, b, lambda i, s: nmse_loss(Ht[i], fresh(i, s)),
-                          lambda: _no_grad(lambda: nmse_loss(Hv, noise_v)), rng, "separate CE", progress)
+                          lambda: _no_grad(lambda: nmse_loss(Hv, noise_v)), rng, "separate CE", progress,
+                          config.track_every, tracking)
     return model, history
 
 

@@ -260,9 +260,18 @@ def test_one_stage_and_transfer_learning_from_a_model(trained, tmp_path):
     assert [h["stage"] for h in config.history] == ["one stage"] * 5  # epoch 0 and 2 + 2 epochs
     assert main(["train", "jcehb", "--out", str(tmp_path / "tl"), "--init-from", str(trained / "m"), "--design",
                  "one-stage", "--epochs", "1", "--batch-size", "10", "--ssca-iterations", "2", "-q", "--channels",
-                 str(tmp_path / "mis" / "channels.npz")]) == 0
+                 str(tmp_path / "mis" / "channels.npz"), "--track-every", "1"]) == 0
     _, tl = core.load(tmp_path / "tl")
     assert tl.family_config["sizes"] == config.family_config["sizes"] and tl.training["start"].startswith("model")
+    # Fig. 16: the validation rate after every batch, from the old model on the new statistics (batch 0)
+    track = tl.training["tracking"]
+    n_batches = 2 * -(-tl.training["train_size"] // 10)  # one stage runs both stages' epochs: 2 x 1
+    assert [r["batch"] for r in track["records"]] == list(range(n_batches + 1))
+    assert track["records"][0]["val_loss"] == tl.history[0]["val_loss"]
+    assert track["records"][-1]["val_loss"] == tl.history[-1]["val_loss"]  # the last batch ends the epoch
+    assert main(["evaluate", str(tmp_path / "tl"), "--count", "4", "--rls-pilots", "6", "--sca-iterations", "2",
+                 "--out", str(tmp_path / "tle"), "-q"]) == 0
+    assert (tmp_path / "tle" / "fig16_tracking.png").read_bytes()[:4] == b"\x89PNG"
     assert main(["train", "jcehb", "--out", str(tmp_path / "x"), "--init-from", str(trained / "m"), "-L", "6"]) == 2
     assert not (tmp_path / "x").exists()
 
