@@ -359,6 +359,29 @@ def test_superframe_bundle_replays_with_codes_written_once(trained, tmp_path, ca
     rep_i = json.loads((tmp_path / "s2" / "simulate.json").read_text())
     assert not rep_i["designed_through_this_calibration"] and "designed through other front ends" in capsys.readouterr().out
     assert rep_i["sum_rate"]["applied_mean"] != pytest.approx(rep_i["sum_rate"]["kernel_mean"], rel=1e-6)
+    # superframe.json's record: a bundle from before the option (no record) replays as ideal; a bad one is refused
+    import shutil
+
+    from hbf_edge._io import sha256_file
+    from hbf_edge.export._core.bundle import _manifest_digest
+
+    for value, ok in ((None, True), (5, False)):
+        edited = tmp_path / f"edited{value}"
+        shutil.copytree(bc, edited)
+        info = json.loads((edited / "superframe.json").read_text())
+        info.pop("calibration") if value is None else info.update(calibration=value)
+        (edited / "superframe.json").write_text(json.dumps(info))
+        manifest = json.loads((edited / "manifest.json").read_text())
+        manifest["files"]["superframe.json"] = {"sha256": sha256_file(edited / "superframe.json"),
+                                                "bytes": (edited / "superframe.json").stat().st_size}
+        manifest["manifest_sha256"] = _manifest_digest(manifest)
+        (edited / "manifest.json").write_text(json.dumps(manifest))
+        capsys.readouterr()
+        assert main(["simulate", str(edited)]) == (0 if ok else 2)
+        if ok:
+            assert json.loads((edited / "sim" / "simulate.json").read_text())["designed_through_this_calibration"]
+        else:
+            assert "calibration must be" in capsys.readouterr().err
     assert main(["export", str(q), "--out", str(tmp_path / "b0"), "--count", "7", "--calibration", str(zero)]) == 0
     with np.load(tmp_path / "b0" / "beams.npz") as data:  # zero errors: the ideal front ends
         np.testing.assert_allclose(data["kernel_sum_rate"], rate, rtol=1e-9)
