@@ -86,8 +86,7 @@ class JcehbBlackBox(nn.Module):
         h = self.bb_ce(x).reshape(B, K, R, N, 2)
         return torch.view_as_complex(h.contiguous())
 
-    def digital(self, He: torch.Tensor, nu: float, exact: bool | None = None,
-                capture: list[torch.Tensor] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def digital(self, He: torch.Tensor, nu: float) -> tuple[torch.Tensor, torch.Tensor]:
         """``F_BB [B, N, K N_s]`` (power-normalised per user) and ``W_BB [B, K, R, N_s]`` from the
         estimates ``He [B, K, R, N]``; ``nu`` does not enter (the DNN was trained at one SNR)."""
         B, K, R, N = He.shape
