@@ -11,7 +11,7 @@ from typing import NamedTuple
 
 import torch
 
-__all__ = ["C", "from_complex", "to_complex", "matmul", "matmul_ah", "matmul_bh", "conj_t",
+__all__ = ["C", "from_complex", "to_complex", "mul", "matmul", "matmul_ah", "matmul_bh", "conj_t",
            "abs2", "scale", "inv", "eye"]
 
 
@@ -34,6 +34,11 @@ def from_complex(z: torch.Tensor) -> C:
 
 def to_complex(z: C) -> torch.Tensor:
     return torch.complex(z.re, z.im)
+
+
+def mul(a: C, b: C) -> C:
+    """``a * b`` element by element (broadcasting)."""
+    return C(a.re * b.re - a.im * b.im, a.re * b.im + a.im * b.re)
 
 
 def matmul(a: C, b: C) -> C:

@@ -56,11 +56,6 @@ def _pair(x: torch.Tensor) -> C:
     return C(x[..., 0].clone(), x[..., 1].clone())
 
 
-def _mul(a: C, b: C) -> C:
-    """Element-wise complex product (broadcasting)."""
-    return C(a.re * b.re - a.im * b.im, a.re * b.im + a.im * b.re)
-
-
 def _stack_attr(module: nn.Module, prefix: str, value: C) -> None:
     module.register_buffer(f"{prefix}_re", value.re)
     module.register_buffer(f"{prefix}_im", value.im)
@@ -70,26 +65,6 @@ def _get(module: nn.Module, prefix: str) -> C:
     return C(getattr(module, f"{prefix}_re"), getattr(module, f"{prefix}_im"))
 
 
-def cedun_gains(net: Any) -> torch.Tensor:
-    """The ``L`` gains ``v_n [L, K, N]`` (complex128) of (17a)-(17c): the same recursion as
-    :meth:`JcehbNet.estimate` without the received data, which they do not depend on."""
-    N, K = net.sizes.n_rf_tx, net.sizes.n_users
-    X = net.pilots().detach()
-    P = (torch.eye(N, dtype=torch.complex128) / net.delta).expand(K, N, N)
-    gains = []
-    with torch.no_grad():
-        for n in range(net.n_pilots):
-            x = X[:, n]
-            gamma = torch.exp(net.ce_log_gamma[n])  # [K]
-            g = torch.view_as_complex(net.ce_tg[n]) * (P @ x) + torch.view_as_complex(net.ce_qg[n])  # (17a)
-            den = gamma + (g.conj() * x).sum(-1)
-            v = torch.view_as_complex(net.ce_tv[n]) * (g / den[..., None]) + torch.view_as_complex(net.ce_qv[n])  # (17b)
-            P = torch.view_as_complex(net.ce_tp[n]) * ((P - v[..., :, None] * g.conj()[..., None, :])
-                                                       / gamma[..., None, None]) + torch.view_as_complex(net.ce_qp[n])  # (17c)
-            gains.append(v)
-    return torch.stack(gains)
-
-
 class _Cedun(nn.Module):
     """(17d) and step 7 per pilot column, from the received pilots: ``H^_eq [B, K, R, N]``."""
 
@@ -97,7 +72,8 @@ class _Cedun(nn.Module):
         super().__init__()
         self.L = net.n_pilots
         _stack_attr(self, "x", _pair(net.pilots()))  # [N, L]
-        _stack_attr(self, "v", _pair(cedun_gains(net)))  # [L, K, N]
+        with torch.no_grad():
+            _stack_attr(self, "v", _pair(torch.stack(net.cedun_gains())))  # [L, K, N], superframe constants
         _stack_attr(self, "tw", _pair(net.ce_tw))  # [L, K, N, R]
         _stack_attr(self, "qw", _pair(net.ce_qw))
 
@@ -112,8 +88,8 @@ class _Cedun(nn.Module):
             wx = C((W.re * xn.re + W.im * xn.im).sum(-2), (W.re * xn.im - W.im * xn.re).sum(-2))
             e = C(y.re[..., n] - wx.re, y.im[..., n] - wx.im)  # [B, K, R]
             vn = C(v.re[n][None, :, :, None], v.im[n][None, :, :, None])  # [1, K, N, 1]
-            ve = _mul(vn, C(e.re[:, :, None, :], -e.im[:, :, None, :]))  # v e^*  [B, K, N, R]
-            W = _mul(C(tw.re[n], tw.im[n]), W + ve) + C(qw.re[n], qw.im[n])  # (17d)
+            ve = cplx.mul(vn, C(e.re[:, :, None, :], -e.im[:, :, None, :]))  # v e^*  [B, K, N, R]
+            W = cplx.mul(C(tw.re[n], tw.im[n]), W + ve) + C(qw.re[n], qw.im[n])  # (17d)
         return C(W.re.transpose(-1, -2), -W.im.transpose(-1, -2))  # H^ = W^H
 
 
@@ -183,7 +159,7 @@ class _Hbdun(nn.Module):
         tw, qw, tf, qf = (_get(self, n) for n in ("hb_tw", "hb_qw", "hb_tf", "hb_qf"))
         b, dm = _get(self, "hb_b"), _get(self, "dm")
         for i in range(self.n_hb):
-            W = _mul(C(tw.re[i], tw.im[i]), self._mmse(He, F, nu)) + C(qw.re[i], qw.im[i])  # (31a)
+            W = cplx.mul(C(tw.re[i], tw.im[i]), self._mmse(He, F, nu)) + C(qw.re[i], qw.im[i])  # (31a)
             mu = self.hb_mu[i][None, :, None]
             lam = torch.clamp(self.hb_lam[i, :, 0][None, :, None] * mu * torch.exp(t * self.log_a)
                               + self.hb_lam[i, :, 1][None, :, None], min=self.floor)  # (31b)
@@ -199,7 +175,7 @@ class _Hbdun(nn.Module):
                 diag = torch.diagonal(Cm.re, dim1=-2, dim2=-1)[:, None, :, None]  # [B, 1, N, 1]
                 M = C(b.re[i][None] / diag + dm.re[i][None], b.im[i][None] / diag + dm.im[i][None])
                 d = cplx.matmul(M, hw)
-            f = _mul(C(tf.re[i][None, :, :, None], tf.im[i][None, :, :, None]), cplx.scale(d, lam[:, :, None, :])) \
+            f = cplx.mul(C(tf.re[i][None, :, :, None], tf.im[i][None, :, :, None]), cplx.scale(d, lam[:, :, None, :])) \
                 + C(qf.re[i][None, :, :, None], qf.im[i][None, :, :, None])
             F = self._normalise(self._columns(f))  # (31c)
             eps = self._mse(He, F, W, nu)

@@ -170,22 +170,34 @@ class JcehbNet(nn.Module):
 
     # -- per slot -----------------------------------------------------------------------------
 
-    def estimate(self, Y: torch.Tensor, layers: int | None = None) -> torch.Tensor:
-        """CEDUN (17a)-(17d), one layer per pilot column (the first ``layers``): ``H^_eq [B, K, R, N]``."""
-        B, K, R, L = Y.shape
-        N = self.sizes.n_rf_tx
+    def cedun_gains(self, layers: int | None = None) -> list[torch.Tensor]:
+        """CEDUN's gains ``v_n [K, N]`` of (17a)-(17c), one per layer (the first ``layers``).
+        They depend on the pilots and the trained constants only, never on the received data:
+        the same for every slot of a superframe (the integer datapath and the ONNX graph hold
+        them as constants)."""
+        N, K = self.sizes.n_rf_tx, self.sizes.n_users
         X = self.pilots()
-        P = (torch.eye(N, dtype=torch.complex128) / self.delta).expand(B, K, N, N)
-        W = torch.zeros(B, K, N, R, dtype=torch.complex128)
-        for n in range(L if layers is None else layers):
+        P = (torch.eye(N, dtype=torch.complex128) / self.delta).expand(K, N, N)
+        gains = []
+        for n in range(self.n_pilots if layers is None else layers):
             x = X[:, n]
-            gamma = torch.exp(self.ce_log_gamma[n])[None, :]  # [1, K]
+            gamma = torch.exp(self.ce_log_gamma[n])  # [K]
             g = _c(self.ce_tg[n]) * (P @ x) + _c(self.ce_qg[n])  # (17a)
             den = gamma + (g.conj() * x).sum(-1)
             v = _c(self.ce_tv[n]) * (g / den[..., None]) + _c(self.ce_qv[n])  # (17b)
             P = _c(self.ce_tp[n]) * ((P - v[..., :, None] * g.conj()[..., None, :]) / gamma[..., None, None]) \
                 + _c(self.ce_qp[n])  # (17c)
-            e = Y[..., n] - (W.conj() * x[:, None]).sum(-2)  # Algorithm 1 step 7
+            gains.append(v)
+        return gains
+
+    def estimate(self, Y: torch.Tensor, layers: int | None = None) -> torch.Tensor:
+        """CEDUN (17a)-(17d), one layer per pilot column (the first ``layers``): ``H^_eq [B, K, R, N]``."""
+        B, K, R, L = Y.shape
+        N = self.sizes.n_rf_tx
+        X = self.pilots()
+        W = torch.zeros(B, K, N, R, dtype=torch.complex128)
+        for n, v in enumerate(self.cedun_gains(L if layers is None else layers)):
+            e = Y[..., n] - (W.conj() * X[:, n][:, None]).sum(-2)  # Algorithm 1 step 7
             W = _c(self.ce_tw[n]) * (W + v[..., :, None] * e.conj()[..., None, :]) + _c(self.ce_qw[n])  # (17d)
         return _h(W).resolve_conj()
 
