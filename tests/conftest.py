@@ -1,5 +1,5 @@
 """Shared test setup: the slow references ``tests/naive.py``, ``tests/naive_fixed.py``,
-``tests/naive_fixed_upganet.py``, ``tests/naive_fixed_deepfp.py`` and ``tests/naive_fixed_jcehb.py`` become importable under their
+``tests/naive_fixed_upganet.py``, ``tests/naive_fixed_deepfp.py``, ``tests/naive_fixed_jcehb.py`` and ``tests/naive_fixed_mser.py`` become importable under their
 file names.
 
 They are loaded by file rather than by putting ``tests/`` on ``sys.path``, where the test
@@ -21,7 +21,8 @@ import sys
 os.environ.setdefault("NUMBA_OPT", "1")
 os.environ.setdefault("NUMBA_CACHE_DIR", str(pathlib.Path(__file__).resolve().parents[1] / ".pytest_cache" / "numba"))
 
-for _name in ("naive", "naive_fixed", "naive_fixed_upganet", "naive_fixed_deepfp", "naive_fixed_jcehb"):
+for _name in ("naive", "naive_fixed", "naive_fixed_upganet", "naive_fixed_deepfp", "naive_fixed_jcehb",
+              "naive_fixed_mser"):
     _spec = importlib.util.spec_from_file_location(_name, pathlib.Path(__file__).with_name(f"{_name}.py"))
     _module = importlib.util.module_from_spec(_spec)
     sys.modules[_name] = _module

@@ -1,0 +1,444 @@
+"""Private Numba kernel of MSER's hardware datapath: the unfolded layers (eq. 27-30, 26) in
+integers (int64, no float operation), one channel per call.
+
+The contract (the integer reference ``tests/naive_fixed_mser.py`` is written from it):
+
+* Formats are the rows of ``fm`` in ``MSER_FORMATS`` order (:mod:`hbf_edge.families.mser.formats`);
+  ``fX`` below is format X's fraction bits, ``A`` the accumulator.  Inputs: the channel words
+  ``H / sigma_n`` (``channel``), the angle words ``theta_F [N_t, R_t]``, ``theta_U [K, R_r, N_r]``
+  (``angle_bits``-bit two's complement, ``2^bits`` = 2 pi), ``V`` (``precoder``), ``W``
+  (``combiner``) and the channel's step factor ``g`` (``step``).
+* ``lut(theta)``: entry ``((theta + 2^(b-q-1)) >> (b-q)) mod 2^q`` of the ``q = internal_phase_bits``
+  table (``lut`` words); angles wrap modulo ``2^b``: ``wrap(x)``.
+* "requant(x, s) into X": ``x 2^-s`` rounded once by X's rule, then saturated (or wrapped) into
+  X and counted at the stage's site.  Sums of products are exact int64 sums, rounded once.
+  Products into ``A``: ``F V`` (shift ``fL + fV - fA``), ``U_k H_k`` (``fL + fC - fA``),
+  ``G_k = (U_k H_k) A`` (``fA``), ``E_k = W_k^H G_k`` and ``B_k = (U_k H_k)^H W_k`` (``fW``),
+  ``Y_k = E_k S`` (exact: ``S`` holds small integers), all at site ``forward``.
+* Gaussian weights of an output ``y`` with the width word ``s = 1 / (sqrt 2 r)`` (``step``):
+  ``z = y s 2^-fS`` (A's rule, not fitted), ``u = z^2 2^-fA`` (A's rule); ``i = u >> (fA - 5)``;
+  the weight is 0 when ``|z| >= 2^31`` or ``i >= 12 * 2^5``, else
+  ``t[i] + (t[i+1] - t[i]) (u mod 2^(fA-5)) 2^-(fA-5)`` (kernel's rule) from the ``e^{-i/32}``
+  table ``t`` (``kernel`` words).  ``M = c Beta S^H``: the exact sums of ``+-weight x symbol``,
+  times the word ``c`` (``step``), requant by ``fS + fK - fA`` into A at ``weights``.
+* Gradients into A at ``gradient``: ``Z = sum_k B_k M_k`` (one rounding of the whole sum, ``fA``),
+  ``grad_V = requant(-(F^H Z), fL)``, ``grad_W = requant(G M^H, fA)`` (the negative gradient, as
+  the float kernel), ``grad_U = requant(-(W (requant(requant(M A^H, fA) H^H, fC))), fW)``,
+  ``grad_F = requant(-(Z V^H), fV)``; angle gradients ``d = requant(Re X Im grad - Im X Re grad, fL)``.
+* Steps at ``step``: ``t = requant(a x, fS)`` (complex ``a`` for V and W, real for angles), then
+  ``t = requant(g t, fS)``.  Updates: ``V <- V - t 2^-(fA-fV) + O_P`` (precoder's rule, fitted at
+  ``precoder``), ``W <- W + t 2^-(fA-fW) + O_W`` (``combiner``), angles
+  ``theta <- wrap(theta - round(t R 2^-(fA+16)) + O_theta)`` with ``R = round(2^b / (2 pi) 2^16)``
+  (A's rule; no overflow: the wrap is the circle).
+* Combiner normalisation of stream i: ``p = requant(U_k^H w_i, fL + fW - fA)``,
+  ``s = requant(sum |p|^2, fA)``, ``q = isqrt(s 2^fA)``, ``inv = requant(2^(2 fA) / q)`` (A's
+  division rule), ``w <- w inv 2^-fA`` (combiner's rule), all at ``norm``/``combiner``; ``q = 0``
+  is counted at ``norm`` and leaves ``w``.
+* Scaling (26): ``A = F V``, ``n = requant(sum |A|^2, fA)``, ``ratio = div(P 2^fA, n)``,
+  ``scale = isqrt(ratio 2^fA)``, ``V <- V scale 2^-fA`` (precoder's rule); ``n = 0`` counted at
+  ``norm``.  In the last layer ``F`` is the output codes' (``Q_BS`` bits, table ``oc, os``), so the
+  applied design meets the power exactly; elsewhere the internal table's.
+* Output codes: ``((theta + 2^(b-Q-1)) >> (b-Q)) mod 2^Q`` with ``Q = Q_BS`` for F and ``Q_UE`` for U.
+
+Layer order and the per-layer widths are the float kernel's (:mod:`kernels.mser._float`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from hbf_edge.families.mser.formats import COUNTER_SITES, KERNEL_TABLE_BITS, KERNEL_U_MAX, MSER_FORMATS, RAD_FRAC
+from hbf_edge.kernels._core.fixed import div_round, fit, isqrt, rshift
+
+CH, LUT, ACC, STP, KER, PRE, CMB = (MSER_FORMATS.index(n) for n in MSER_FORMATS)
+(S_IN, S_FWD, S_WGT, S_GRD, S_STP, S_PRE, S_CMB, S_NORM) = range(len(COUNTER_SITES))
+N_SITES = len(COUNTER_SITES)
+TB = KERNEL_TABLE_BITS
+I_MAX = KERNEL_U_MAX << KERNEL_TABLE_BITS
+
+
+@njit(cache=True)
+def _fit(x, fmt, cnt, site):  # pragma: no cover - compiled
+    """:func:`kernels._core.fixed.fit` as a call (keeps Numba's compile time down, as JCEHB's)."""
+    return fit(x, fmt, cnt, site)
+
+
+@njit(cache=True)
+def _rs(x, s, mode):  # pragma: no cover - compiled
+    return rshift(x, s, mode)
+
+
+@njit(cache=True)
+def _rq(x, s, fm, row, cnt, site):  # pragma: no cover - compiled
+    """``x 2^-s`` rounded by format ``row``'s rule and fitted into it."""
+    return _fit(_rs(x, s, fm[row, 3]), fm[row], cnt, site)
+
+
+@njit(cache=True)
+def code_of(theta, abits, q):  # pragma: no cover - compiled
+    """The ``q``-bit code (or table index) of an angle word: its top bits, rounded."""
+    if q == abits:
+        return theta & ((1 << q) - 1)
+    return ((theta + (1 << (abits - q - 1))) >> (abits - q)) & ((1 << q) - 1)
+
+
+@njit(cache=True)
+def wrap(x, abits):  # pragma: no cover - compiled
+    """``x`` as an ``abits``-bit two's-complement word (the circle)."""
+    half = 1 << (abits - 1)
+    return ((x + half) & ((1 << abits) - 1)) - half
+
+
+@njit(cache=True)
+def phases(theta, abits, q, tc, ts, outr, outi):  # pragma: no cover - compiled
+    """``e^{j theta}`` of a 2-D array of angle words from the ``q``-bit table ``(tc, ts)``."""
+    P, Q = theta.shape
+    for p in range(P):
+        for c in range(Q):
+            i = code_of(theta[p, c], abits, q)
+            outr[p, c] = tc[i]
+            outi[p, c] = ts[i]
+
+
+@njit(cache=True)
+def _mm(ar, ai, br, bi, outr, outi, shift, neg, fm, cnt, site):  # pragma: no cover - compiled
+    """``out = (+-) A B`` (A [P, R], B [R, Q]) rounded by ``shift`` into A."""
+    P, R = ar.shape
+    Q = br.shape[1]
+    for i in range(P):
+        for j in range(Q):
+            sr = 0
+            si = 0
+            for r in range(R):
+                sr += ar[i, r] * br[r, j] - ai[i, r] * bi[r, j]
+                si += ar[i, r] * bi[r, j] + ai[i, r] * br[r, j]
+            if neg:
+                sr = -sr
+                si = -si
+            outr[i, j] = _rq(sr, shift, fm, ACC, cnt, site)
+            outi[i, j] = _rq(si, shift, fm, ACC, cnt, site)
+
+
+@njit(cache=True)
+def _mm_ah(ar, ai, br, bi, outr, outi, shift, neg, fm, cnt, site):  # pragma: no cover - compiled
+    """``out = (+-) A^H B`` (A [R, P], B [R, Q])."""
+    R, P = ar.shape
+    Q = br.shape[1]
+    for i in range(P):
+        for j in range(Q):
+            sr = 0
+            si = 0
+            for r in range(R):
+                sr += ar[r, i] * br[r, j] + ai[r, i] * bi[r, j]
+                si += ar[r, i] * bi[r, j] - ai[r, i] * br[r, j]
+            if neg:
+                sr = -sr
+                si = -si
+            outr[i, j] = _rq(sr, shift, fm, ACC, cnt, site)
+            outi[i, j] = _rq(si, shift, fm, ACC, cnt, site)
+
+
+@njit(cache=True)
+def _mm_bh(ar, ai, br, bi, outr, outi, shift, neg, fm, cnt, site):  # pragma: no cover - compiled
+    """``out = (+-) A B^H`` (A [P, R], B [Q, R])."""
+    P, R = ar.shape
+    Q = br.shape[0]
+    for i in range(P):
+        for j in range(Q):
+            sr = 0
+            si = 0
+            for r in range(R):
+                sr += ar[i, r] * br[j, r] + ai[i, r] * bi[j, r]
+                si += ai[i, r] * br[j, r] - ar[i, r] * bi[j, r]
+            if neg:
+                sr = -sr
+                si = -si
+            outr[i, j] = _rq(sr, shift, fm, ACC, cnt, site)
+            outi[i, j] = _rq(si, shift, fm, ACC, cnt, site)
+
+
+@njit(cache=True)
+def _outputs(er, ei, sr, si, yr, yi, fm, cnt):  # pragma: no cover - compiled
+    """``Y = E S`` [D_k, J]: exact (symbols are small integers), fitted into A."""
+    dk, D = er.shape
+    J = sr.shape[1]
+    for i in range(dk):
+        for j in range(J):
+            ar = 0
+            ai = 0
+            for d in range(D):
+                ar += er[i, d] * sr[d, j] - ei[i, d] * si[d, j]
+                ai += er[i, d] * si[d, j] + ei[i, d] * sr[d, j]
+            yr[i, j] = _fit(ar, fm[ACC], cnt, S_FWD)
+            yi[i, j] = _fit(ai, fm[ACC], cnt, S_FWD)
+
+
+@njit(cache=True)
+def gauss(y, s, ktab, fm):  # pragma: no cover - compiled
+    """The Gaussian weight ``e^{-y^2 / (2 r^2)}`` of an A word ``y`` (kernel word; contract)."""
+    fA = fm[ACC, 0]
+    z = _rs(y * s, fm[STP, 0], fm[ACC, 3])
+    if z >= (1 << 31) or z <= -(1 << 31):
+        return 0
+    u = _rs(z * z, fA, fm[ACC, 3])
+    sh = fA - TB
+    i = u >> sh
+    if i >= I_MAX:
+        return 0
+    return ktab[i] + _rs((ktab[i + 1] - ktab[i]) * (u - (i << sh)), sh, fm[KER, 3])
+
+
+@njit(cache=True)
+def _weights(yr, yi, sr, si, k, s, c, lo, hi, ktab, mr, mi, tr, ti, fm, cnt):  # pragma: no cover - compiled
+    """Columns ``lo .. hi - 1`` of ``M = c Beta S^H`` [D_k, D] (contract); ``t`` scratch [D_k, J]."""
+    dk, J = yr.shape
+    for i in range(dk):
+        for j in range(J):
+            tr[i, j] = gauss(yr[i, j], s, ktab, fm) * sr[k * dk + i, j]
+            ti[i, j] = gauss(yi[i, j], s, ktab, fm) * si[k * dk + i, j]
+    sh = fm[STP, 0] + fm[KER, 0] - fm[ACC, 0]
+    for i in range(dk):
+        for d in range(lo, hi):
+            pr = 0
+            pi = 0
+            for j in range(J):  # Beta conj(S)
+                pr += tr[i, j] * sr[d, j] + ti[i, j] * si[d, j]
+                pi += ti[i, j] * sr[d, j] - tr[i, j] * si[d, j]
+            mr[i, d] = _rq(c * pr, sh, fm, ACC, cnt, S_WGT)
+            mi[i, d] = _rq(c * pi, sh, fm, ACC, cnt, S_WGT)
+
+
+@njit(cache=True)
+def _normalise(ur, ui, wr, wi, fm, cnt):  # pragma: no cover - compiled
+    """``w_i <- w_i / ||U^H w_i||`` for one user (``U`` [R_r, N_r] lut words)."""
+    Rr, Nr = ur.shape
+    Dk = wr.shape[1]
+    fA = fm[ACC, 0]
+    sh = fm[LUT, 0] + fm[CMB, 0] - fA
+    for i in range(Dk):
+        s = 0
+        for n in range(Nr):
+            pr = 0
+            pi = 0
+            for r in range(Rr):
+                pr += ur[r, n] * wr[r, i] + ui[r, n] * wi[r, i]
+                pi += ur[r, n] * wi[r, i] - ui[r, n] * wr[r, i]
+            pr = _rq(pr, sh, fm, ACC, cnt, S_NORM)
+            pi = _rq(pi, sh, fm, ACC, cnt, S_NORM)
+            s += pr * pr + pi * pi
+        s = _rq(s, fA, fm, ACC, cnt, S_NORM)
+        q = isqrt(s << fA)
+        if q == 0:
+            cnt[S_NORM] += 1
+            continue
+        inv = _fit(div_round(1 << (2 * fA), q, fm[ACC, 3]), fm[ACC], cnt, S_NORM)
+        for r in range(Rr):
+            wr[r, i] = _rq(wr[r, i] * inv, fA, fm, CMB, cnt, S_CMB)
+            wi[r, i] = _rq(wi[r, i] * inv, fA, fm, CMB, cnt, S_CMB)
+
+
+@njit(cache=True)
+def _step(a, x, g, fm, cnt):  # pragma: no cover - compiled
+    """``requant(g requant(a x, fS), fS)`` (real)."""
+    fS = fm[STP, 0]
+    t = _rq(a * x, fS, fm, ACC, cnt, S_STP)
+    return _rq(g * t, fS, fm, ACC, cnt, S_STP)
+
+
+@njit(cache=True)
+def _cstep(ar, ai, xr, xi, g, fm, cnt):  # pragma: no cover - compiled
+    """``requant(g requant(a x, fS), fS)`` (complex)."""
+    fS = fm[STP, 0]
+    tr = _rq(ar * xr - ai * xi, fS, fm, ACC, cnt, S_STP)
+    ti = _rq(ar * xi + ai * xr, fS, fm, ACC, cnt, S_STP)
+    return _rq(g * tr, fS, fm, ACC, cnt, S_STP), _rq(g * ti, fS, fm, ACC, cnt, S_STP)
+
+
+@njit(cache=True)
+def _phase_step(theta, xr, xi, gr, gi, a, off, g, rad, abits, fm, cnt):  # pragma: no cover - compiled
+    """``theta <- wrap(theta - g a Im(conj(X) o grad) in angle units + off)`` (2-D, in place)."""
+    P, Q = theta.shape
+    fA = fm[ACC, 0]
+    for p in range(P):
+        for q in range(Q):
+            d = _rq(xr[p, q] * gi[p, q] - xi[p, q] * gr[p, q], fm[LUT, 0], fm, ACC, cnt, S_GRD)
+            t = _step(a[p, q], d, g, fm, cnt)
+            delta = _rs(t * rad, fA + RAD_FRAC, fm[ACC, 3])
+            theta[p, q] = wrap(theta[p, q] - delta + off[p, q], abits)
+
+
+@njit(cache=True)
+def _uh(ur, ui, hr, hi, outr, outi, fm, cnt):  # pragma: no cover - compiled
+    _mm(ur, ui, hr, hi, outr, outi, fm[LUT, 0] + fm[CH, 0] - fm[ACC, 0], False, fm, cnt, S_FWD)
+
+
+@njit(cache=True)
+def channel_fx(hr, hi, tf, vr, vi, tu, wr, wi, g, ap_r, ap_i, aw_r, aw_i, au, af, op_r, op_i, ow_r, ow_i, ou, of_,
+               ws, wc, wsf, wcf, sym_r, sym_i, ktab, lc, ls, oc, os_, power, rad, abits, qi, qbs, qus, fm, cnt, cf,
+               cu):  # pragma: no cover - compiled
+    """Every layer of one channel, in place on ``tf, V, tu, W``; the output codes into ``cf [N_t,
+    R_t]`` (``Q_BS`` bits) and ``cu [K, R_r, N_r]`` (``Q_UE``)."""
+    K, Nr, Nt = hr.shape
+    Rt, D = vr.shape
+    Rr, Dk = wr.shape[1], wr.shape[2]
+    L, J = sym_r.shape[0], sym_r.shape[2]
+    fA, fL, fV, fW = fm[ACC, 0], fm[LUT, 0], fm[PRE, 0], fm[CMB, 0]
+    e = np.empty
+    fr = e((Nt, Rt), np.int64)
+    fi = e((Nt, Rt), np.int64)
+    ur = e((K, Rr, Nr), np.int64)
+    ui = e((K, Rr, Nr), np.int64)
+    ar = e((Nt, D), np.int64)
+    ai = e((Nt, D), np.int64)
+    uhr = e((K, Rr, Nt), np.int64)
+    uhi = e((K, Rr, Nt), np.int64)
+    gr = e((K, Rr, D), np.int64)
+    gi = e((K, Rr, D), np.int64)
+    er = e((K, Dk, D), np.int64)
+    ei = e((K, Dk, D), np.int64)
+    br = e((K, Nt, Dk), np.int64)
+    bi = e((K, Nt, Dk), np.int64)
+    mr = e((K, Dk, D), np.int64)
+    mi = e((K, Dk, D), np.int64)
+    yr = e((K, Dk, J), np.int64)
+    yi = e((K, Dk, J), np.int64)
+    tbr = e((Dk, J), np.int64)
+    tbi = e((Dk, J), np.int64)
+    zr = e((Nt, D), np.int64)
+    zi = e((Nt, D), np.int64)
+    gvr = e((Rt, D), np.int64)
+    gvi = e((Rt, D), np.int64)
+    gwr = e((Rr, Dk), np.int64)
+    gwi = e((Rr, Dk), np.int64)
+    t1r = e((Dk, Nt), np.int64)
+    t1i = e((Dk, Nt), np.int64)
+    t2r = e((Dk, Nr), np.int64)
+    t2i = e((Dk, Nr), np.int64)
+    gur = e((Rr, Nr), np.int64)
+    gui = e((Rr, Nr), np.int64)
+    gfr = e((Nt, Rt), np.int64)
+    gfi = e((Nt, Rt), np.int64)
+    fFV = fL + fV - fA
+    phases(tf, abits, qi, lc, ls, fr, fi)
+    for k in range(K):
+        phases(tu[k], abits, qi, lc, ls, ur[k], ui[k])
+        _uh(ur[k], ui[k], hr[k], hi[k], uhr[k], uhi[k], fm, cnt)
+    for layer in range(L):
+        S_r, S_i = sym_r[layer], sym_i[layer]
+        # (27): V, user k's columns with user k's width over every user's samples
+        _mm(fr, fi, vr, vi, ar, ai, fFV, False, fm, cnt, S_FWD)
+        for k in range(K):
+            _mm(uhr[k], uhi[k], ar, ai, gr[k], gi[k], fA, False, fm, cnt, S_FWD)
+            _mm_ah(wr[k], wi[k], gr[k], gi[k], er[k], ei[k], fW, False, fm, cnt, S_FWD)
+            _mm_ah(uhr[k], uhi[k], wr[k], wi[k], br[k], bi[k], fW, False, fm, cnt, S_FWD)
+            _outputs(er[k], ei[k], S_r, S_i, yr[k], yi[k], fm, cnt)
+        for k in range(K):
+            for kk in range(K):  # only user k's columns of M_kk are needed
+                _weights(yr[kk], yi[kk], S_r, S_i, kk, ws[layer, 0, k], wc[layer, 0, k], k * Dk, (k + 1) * Dk, ktab,
+                         mr[kk], mi[kk], tbr, tbi, fm, cnt)
+            for n in range(Nt):
+                for d in range(k * Dk, (k + 1) * Dk):
+                    sr_ = 0
+                    si_ = 0
+                    for kk in range(K):
+                        for i in range(Dk):
+                            sr_ += br[kk, n, i] * mr[kk, i, d] - bi[kk, n, i] * mi[kk, i, d]
+                            si_ += br[kk, n, i] * mi[kk, i, d] + bi[kk, n, i] * mr[kk, i, d]
+                    zr[n, d] = _rq(sr_, fA, fm, ACC, cnt, S_GRD)
+                    zi[n, d] = _rq(si_, fA, fm, ACC, cnt, S_GRD)
+        _mm_ah(fr, fi, zr, zi, gvr, gvi, fL, True, fm, cnt, S_GRD)
+        for r in range(Rt):
+            for d in range(D):
+                tr, ti = _cstep(ap_r[layer, r, d], ap_i[layer, r, d], gvr[r, d], gvi[r, d], g, fm, cnt)
+                vr[r, d] = _fit(vr[r, d] - _rs(tr, fA - fV, fm[PRE, 3]) + op_r[layer, r, d], fm[PRE], cnt, S_PRE)
+                vi[r, d] = _fit(vi[r, d] - _rs(ti, fA - fV, fm[PRE, 3]) + op_i[layer, r, d], fm[PRE], cnt, S_PRE)
+        # (28): W_k with width rho_Wk, then the combiner normalisation
+        _mm(fr, fi, vr, vi, ar, ai, fFV, False, fm, cnt, S_FWD)
+        for k in range(K):
+            _mm(uhr[k], uhi[k], ar, ai, gr[k], gi[k], fA, False, fm, cnt, S_FWD)
+            _mm_ah(wr[k], wi[k], gr[k], gi[k], er[k], ei[k], fW, False, fm, cnt, S_FWD)
+            _outputs(er[k], ei[k], S_r, S_i, yr[k], yi[k], fm, cnt)
+            _weights(yr[k], yi[k], S_r, S_i, k, ws[layer, 1, k], wc[layer, 1, k], 0, D, ktab, mr[k], mi[k], tbr, tbi,
+                     fm, cnt)
+            _mm_bh(gr[k], gi[k], mr[k], mi[k], gwr, gwi, fA, False, fm, cnt, S_GRD)
+            for r in range(Rr):
+                for i in range(Dk):
+                    tr, ti = _cstep(aw_r[layer, k, r, i], aw_i[layer, k, r, i], gwr[r, i], gwi[r, i], g, fm, cnt)
+                    wr[k, r, i] = _fit(wr[k, r, i] + _rs(tr, fA - fW, fm[CMB, 3]) + ow_r[layer, k, r, i], fm[CMB],
+                                       cnt, S_CMB)
+                    wi[k, r, i] = _fit(wi[k, r, i] + _rs(ti, fA - fW, fm[CMB, 3]) + ow_i[layer, k, r, i], fm[CMB],
+                                       cnt, S_CMB)
+            _normalise(ur[k], ui[k], wr[k], wi[k], fm, cnt)
+        # (29): theta_Uk with width rho_thetaUk, then the normalisation and U_k H_k again
+        for k in range(K):
+            _mm_ah(wr[k], wi[k], gr[k], gi[k], er[k], ei[k], fW, False, fm, cnt, S_FWD)
+            _outputs(er[k], ei[k], S_r, S_i, yr[k], yi[k], fm, cnt)
+            _weights(yr[k], yi[k], S_r, S_i, k, ws[layer, 2, k], wc[layer, 2, k], 0, D, ktab, mr[k], mi[k], tbr, tbi,
+                     fm, cnt)
+            _mm_bh(mr[k], mi[k], ar, ai, t1r, t1i, fA, False, fm, cnt, S_GRD)
+            _mm_bh(t1r, t1i, hr[k], hi[k], t2r, t2i, fm[CH, 0], False, fm, cnt, S_GRD)
+            _mm(wr[k], wi[k], t2r, t2i, gur, gui, fW, True, fm, cnt, S_GRD)
+            _phase_step(tu[k], ur[k], ui[k], gur, gui, au[layer, k], ou[layer, k], g, rad, abits, fm, cnt)
+            phases(tu[k], abits, qi, lc, ls, ur[k], ui[k])
+            _normalise(ur[k], ui[k], wr[k], wi[k], fm, cnt)
+            _uh(ur[k], ui[k], hr[k], hi[k], uhr[k], uhi[k], fm, cnt)
+        # (30) (the plain step (25) in the last layer): theta_F with one width for all users
+        for k in range(K):
+            _mm(uhr[k], uhi[k], ar, ai, gr[k], gi[k], fA, False, fm, cnt, S_FWD)
+            _mm_ah(wr[k], wi[k], gr[k], gi[k], er[k], ei[k], fW, False, fm, cnt, S_FWD)
+            _mm_ah(uhr[k], uhi[k], wr[k], wi[k], br[k], bi[k], fW, False, fm, cnt, S_FWD)
+            _outputs(er[k], ei[k], S_r, S_i, yr[k], yi[k], fm, cnt)
+            _weights(yr[k], yi[k], S_r, S_i, k, wsf[layer], wcf[layer], 0, D, ktab, mr[k], mi[k], tbr, tbi, fm, cnt)
+        for n in range(Nt):
+            for d in range(D):
+                sr_ = 0
+                si_ = 0
+                for k in range(K):
+                    for i in range(Dk):
+                        sr_ += br[k, n, i] * mr[k, i, d] - bi[k, n, i] * mi[k, i, d]
+                        si_ += br[k, n, i] * mi[k, i, d] + bi[k, n, i] * mr[k, i, d]
+                zr[n, d] = _rq(sr_, fA, fm, ACC, cnt, S_GRD)
+                zi[n, d] = _rq(si_, fA, fm, ACC, cnt, S_GRD)
+        _mm_bh(zr, zi, vr, vi, gfr, gfi, fV, True, fm, cnt, S_GRD)
+        _phase_step(tf, fr, fi, gfr, gfi, af[layer], of_[layer], g, rad, abits, fm, cnt)
+        if layer == L - 1:  # the applied codes' F, so the output meets the power exactly
+            for n in range(Nt):
+                for r in range(Rt):
+                    c = code_of(tf[n, r], abits, qbs)
+                    cf[n, r] = c
+                    fr[n, r] = oc[c]
+                    fi[n, r] = os_[c]
+        else:
+            phases(tf, abits, qi, lc, ls, fr, fi)
+        # (26): V <- sqrt(P) V / ||F V||_F
+        _mm(fr, fi, vr, vi, ar, ai, fFV, False, fm, cnt, S_FWD)
+        s = 0
+        for n in range(Nt):
+            for d in range(D):
+                s += ar[n, d] * ar[n, d] + ai[n, d] * ai[n, d]
+        s = _rq(s, fA, fm, ACC, cnt, S_NORM)
+        if s == 0:
+            cnt[S_NORM] += 1
+            continue
+        ratio = _fit(div_round(power << fA, s, fm[ACC, 3]), fm[ACC], cnt, S_NORM)
+        scale = isqrt(ratio << fA)
+        for r in range(Rt):
+            for d in range(D):
+                vr[r, d] = _rq(vr[r, d] * scale, fA, fm, PRE, cnt, S_PRE)
+                vi[r, d] = _rq(vi[r, d] * scale, fA, fm, PRE, cnt, S_PRE)
+    for k in range(K):
+        for r in range(Rr):
+            for n in range(Nr):
+                cu[k, r, n] = code_of(tu[k, r, n], abits, qus)
+
+
+@njit(cache=True)
+def batch_fx(hr, hi, tf, vr, vi, tu, wr, wi, g, ap_r, ap_i, aw_r, aw_i, au, af, op_r, op_i, ow_r, ow_i, ou, of_, ws,
+             wc, wsf, wcf, sym_r, sym_i, ktab, lc, ls, oc, os_, power, rad, abits, qi, qbs, qus, fm, cnt, cf,
+             cu):  # pragma: no cover - compiled
+    """:func:`channel_fx` on every channel of a batch (leading axis), one after the other."""
+    for b in range(hr.shape[0]):
+        channel_fx(hr[b], hi[b], tf[b], vr[b], vi[b], tu[b], wr[b], wi[b], g[b], ap_r, ap_i, aw_r, aw_i, au, af, op_r,
+                   op_i, ow_r, ow_i, ou, of_, ws, wc, wsf, wcf, sym_r, sym_i, ktab, lc, ls, oc, os_, power, rad,
+                   abits, qi, qbs, qus, fm, cnt[b], cf[b], cu[b])

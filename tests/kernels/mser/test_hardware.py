@@ -1,0 +1,114 @@
+"""MSER's hardware datapath: the Numba integer kernel against the pure-Python reference
+(``tests/naive_fixed_mser.py``) word for word and counter for counter, with the default formats
+and with formats narrow enough to saturate; the default formats against the float kernel."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import naive_fixed_mser
+from hbf_edge.errors import ConfigError
+from hbf_edge.families.mser.formats import COUNTER_SITES, MserFormats
+from hbf_edge.families.mser.gd import GdSteps, dft_alignment
+from hbf_edge.families.mser.model import MserNet
+from hbf_edge.families.mser.ser import ser_semi_analytic
+from hbf_edge.families.mser.system import MserSizes, mser_channels, noise_std
+from hbf_edge.hw.spec import FixedPointFormat
+from hbf_edge.kernels.mser.forward import mser_forward, pack_mser
+from hbf_edge.kernels.mser.hardware import MserHwSession, mser_forward_hw, pack_hw
+
+TINY = MserSizes(n_tx=8, n_rf_tx=4, n_users=2, n_rx=4, n_rf_rx=2, n_streams=1)
+STEPS = GdSteps(3e-4, 3e-3, 1e-2, 0.1, 1.0, 15.0)
+
+
+def _model(sizes, layers, samples, moved=True):
+    """The kernel packing of a network with per-entry steps and offsets, moved off its initial
+    values (``moved``), from a directory's arrays as ``save_model`` writes them."""
+    net = MserNet(sizes, layers, STEPS, samples, seed=3, step_shape="matrix", offsets=True)
+    gen = torch.Generator().manual_seed(1)
+    if moved:
+        with torch.no_grad():
+            for name, p in net.named_parameters():
+                p.add_((0.05 if name.startswith("o_") else 0.2) * torch.randn(p.shape, generator=gen, dtype=p.dtype))
+    arrays = {k: v.detach().numpy() for k, v in net.state_dict().items()}
+    keys = ("n_tx", "n_rf_tx", "n_users", "n_rx", "n_rf_rx", "n_streams", "constellation")
+    section = {"sizes": {k: getattr(sizes, k) for k in keys}, "samples": samples, "offsets": True,
+               "steps": {"mu_p": STEPS.mu_p, "mu_w": STEPS.mu_w, "mu_theta_u": STEPS.mu_theta_u,
+                         "mu_theta_f": STEPS.mu_theta_f, "kappa": STEPS.kappa, "snr_ref_db": STEPS.snr_ref_db}}
+    return pack_mser(arrays, section, layers)
+
+
+NARROW = MserFormats(accumulator=FixedPointFormat(16, 9), lut=FixedPointFormat(10, 8), precoder=FixedPointFormat(8, 7),
+                     combiner=FixedPointFormat(7, 5, "half_even", False), channel=FixedPointFormat(9, 4),
+                     kernel=FixedPointFormat(8, 6, "floor"), step=FixedPointFormat(24, 18), angle_bits=10,
+                     internal_phase_bits=6)
+
+
+@pytest.mark.parametrize("formats,q_bs,q_ue", [(MserFormats(), 4, 3), (NARROW, 2, 6)])
+def test_the_kernel_equals_the_integer_reference(formats, q_bs, q_ue):
+    hw = pack_hw(_model(TINY, 2, 6), formats, q_bs, q_ue)
+    H = mser_channels(3, TINY, seed=5)
+    sigma = np.array([0.1, 0.3, 0.05])
+    start = dft_alignment(H, TINY)
+    session = MserHwSession(hw, H, start, sigma)
+    session.run()
+    got = session.result()
+    totals = dict.fromkeys(COUNTER_SITES, 0)
+    for b in range(3):
+        pair = lambda re, im: [[(int(x), int(y)) for x, y in zip(r1, r2)] for r1, r2 in zip(re, im)]  # noqa: E731
+        hr, hi = session._h
+        Hn = [pair(hr[b, k], hi[b, k]) for k in range(TINY.n_users)]
+        tf, vr, vi, tu, wr, wi = session.start
+        W = [pair(wr[b, k], wi[b, k]) for k in range(TINY.n_users)]
+        dp = naive_fixed_mser.Datapath(formats, hw.words, q_bs, q_ue)
+        cf, V, cu, Wo, tfo, tuo, counts = naive_fixed_mser.channel(dp, Hn, tf[b].tolist(), pair(vr[b], vi[b]),
+                                                                   tu[b].tolist(), W, int(session._consts[0][b]))
+        assert got.F_codes[b].tolist() == cf
+        assert got.U_codes[b].tolist() == cu
+        assert got.V[b].tolist() == [[list(v) for v in row] for row in V]
+        assert got.W[b].tolist() == [[[list(v) for v in row] for row in wk] for wk in Wo]
+        assert got.theta_F[b].tolist() == tfo and got.theta_U[b].tolist() == tuo
+        for k, v in counts.items():
+            totals[k] += v
+    totals["input"] += session.n_in
+    assert got.counters == totals
+    if formats is NARROW:  # the narrow formats saturate the inputs and the products (and round by floor)
+        assert got.counters["input"] > 0 and got.counters["forward"] > 0
+    else:
+        assert sum(got.counters.values()) == 0
+
+
+def test_the_default_formats_keep_the_float_networks_ser():
+    """At Q = 8 on both sides the integer datapath's SER is the float kernel's within 3 %
+    (embedded sizes, 40 channels, 15 dB), with no overflow; at Q = 2 it is clearly worse."""
+    z = MserSizes(n_tx=32, n_rf_tx=4, n_users=2, n_rx=4, n_rf_rx=2, n_streams=2)
+    model = _model(z, 4, 32, moved=False)
+    H = mser_channels(40, z, seed=11)
+    sigma = float(noise_std(15.0))
+    start = dft_alignment(H, z)
+    ser_float = ser_semi_analytic(H, *mser_forward(H, start, sigma, model), sigma).mean()
+    fine = mser_forward_hw(pack_hw(model, MserFormats(), 8, 8), H, start, sigma)
+    coarse = mser_forward_hw(pack_hw(model, MserFormats(), 2, 2), H, start, sigma)
+    assert sum(fine.counters.values()) == 0
+    ser_fine = ser_semi_analytic(H, *fine.design(), sigma).mean()
+    ser_coarse = ser_semi_analytic(H, *coarse.design(), sigma).mean()
+    assert abs(ser_fine / ser_float - 1) < 0.03
+    assert ser_coarse > 1.5 * ser_float
+    F, V, U, W = fine.design()
+    assert np.allclose(np.linalg.norm(F @ V, axis=(1, 2)) ** 2, 1.0, atol=2e-3)  # (26) on the applied codes
+
+
+def test_bad_inputs_are_refused():
+    hw = pack_hw(_model(TINY, 1, 4), MserFormats(), 4, 4)
+    H = mser_channels(2, TINY, seed=1)
+    start = dft_alignment(H, TINY)
+    with pytest.raises(ConfigError, match="sigma"):
+        MserHwSession(hw, H, start, 0.0)
+    bad = H.copy()
+    bad[0, 0, 0, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        MserHwSession(hw, bad, start, 0.1)
+    with pytest.raises(ConfigError, match="q_bs"):
+        pack_hw(_model(TINY, 1, 4), MserFormats(), 17, 4)
