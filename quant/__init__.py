@@ -24,6 +24,7 @@ REGISTRY = Registry("quant", {
     "upganet": "hbf_edge.quant.upganet.stage:QUANT",
     "deepfp": "hbf_edge.quant.deepfp.stage:QUANT",
     "jcehb": "hbf_edge.quant.jcehb.stage:QUANT",
+    "mser": "hbf_edge.quant.mser.stage:QUANT",
 })
 
 __all__ = [

@@ -160,7 +160,7 @@ def channel(dp, Hn, tf, V, tu, W, g):
     and ``tu [K][R_r][N_r]`` angle words, ``V [R_t][D]``, ``W [K][R_r][D_k]`` words (re, im), ``g``
     the step-factor word.  Returns ``(F codes, V, U codes, W, theta_F, theta_U, counts)``."""
     w = dp.w
-    K, Nr, Nt = len(Hn), len(Hn[0]), len(Hn[0][0])
+    K, Nt = len(Hn), len(Hn[0][0])
     Rt, D = len(V), len(V[0])
     Rr, Dk = len(W[0]), len(W[0][0])
     L = w["sym_r"].shape[0]

@@ -1,4 +1,5 @@
-"""The kernel stage of MSER: the float kernel on a model directory (no hardware datapath yet)."""
+"""The kernel stage of MSER: the float kernel on a model directory, and the integer hardware
+datapath on a quantized one (:mod:`kernels.mser.hardware`)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ from typing import Any
 
 import numpy as np
 
-from hbf_edge.errors import ConfigError
 from hbf_edge.kernels.mser.forward import MserModel, MserSession, load_mser, mser_forward
 
 __all__ = ["KERNELS", "MserKernels"]
@@ -43,8 +43,27 @@ class MserKernels:
         H = np.ascontiguousarray(H, dtype=np.complex128)
         return dict(zip("FVUW", mser_forward(H, self.start(model, H), float(noise_std(snr_db)), model)))
 
+    def session_hw(self, model_dir: Path, H: np.ndarray, snr_db: float = 15.0) -> Any:
+        """The integer layers of a quantized directory prepared on the words of ``H`` and the
+        DFT alignment start (:class:`~hbf_edge.kernels.mser.hardware.MserHwSession`)."""
+        from hbf_edge.families.mser.system import noise_std
+        from hbf_edge.kernels.mser.hardware import MserHwSession, load_mser_hw
+
+        hw = load_mser_hw(model_dir)
+        H = np.ascontiguousarray(H, dtype=np.complex128)
+        return MserHwSession(hw, H, self.start(hw.model, H), float(noise_std(snr_db)))
+
     def forward_hw(self, model_dir: Path, H: np.ndarray, snr_db: float = 15.0) -> dict[str, Any]:
-        raise ConfigError("the MSER family has no fixed-point hardware datapath yet")
+        """The integer datapath on channels ``H`` of a quantized directory: the applied design
+        ``F, V, U, W`` (complex128: the codes' phases, the words' values), the codes
+        (``F_codes`` Q_BS bits, ``U_codes`` Q_UE bits), the words (``V_words``, ``W_words``,
+        ``(re, im)`` last) and the overflow ``counters``."""
+        session = self.session_hw(model_dir, H, snr_db)
+        session.run()
+        res = session.result()
+        return {**dict(zip("FVUW", res.design())), "F_codes": res.F_codes, "U_codes": res.U_codes,
+                "V_words": res.V, "W_words": res.W, "counters": res.counters, "formats": res.formats.to_dict(),
+                "phase_bits": {"bs": res.q_bs, "ue": res.q_ue}}
 
 
 KERNELS = MserKernels()

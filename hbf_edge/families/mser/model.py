@@ -117,6 +117,10 @@ class MserNet(nn.Module):
         if offsets and step_shape != "matrix":
             raise ValueError("offsets O need per-entry steps (step_shape='matrix')")
         self.sizes, self.steps, self.power = sizes, steps, power
+        # the phase quantizers of the output: theta_F before the last scaling (26), theta_U after
+        # the last layer (None: float phases; the quantized network, quant.mser.qat, sets them)
+        self.quant_f: nn.Module | None = None
+        self.quant_u: nn.Module | None = None
         self.step_shape, self.offsets = step_shape, offsets
         K, Rt, Rr, Nr, Nt, Dk = (sizes.n_users, sizes.n_rf_tx, sizes.n_rf_rx, sizes.n_rx, sizes.n_tx,
                                  sizes.n_streams)
@@ -187,6 +191,8 @@ class MserNet(nn.Module):
         else:  # the last layer: the plain GD step (25) with the fixed mu and varrho (spec 5.11)
             varrho = st.kappa / math.sqrt(2.0) * sigma[:, None]
             theta_f = torch.angle(F) - g * st.mu_theta_f * kde_gradients(H, F, V, U, W, S, varrho, "theta_F")
+        if i == self.n_layers - 1 and self.quant_f is not None:
+            theta_f = self.quant_f(theta_f)
         F = torch.exp(1j * theta_f)
         return Design(F, _scale(F, V, self.power / self.sizes.power_divisor), U, W)
 
@@ -194,6 +200,8 @@ class MserNet(nn.Module):
         d = Design(*start)
         for i in range(self.n_layers):
             d = self.layer(i, H, d, sigma)
+        if self.quant_u is not None:
+            d = Design(d.F, d.V, torch.exp(1j * self.quant_u(torch.angle(d.U))), d.W)
         return d
 
 

@@ -76,17 +76,18 @@ def starts(H: np.ndarray, sizes: MserSizes) -> list[torch.Tensor]:
 
 
 def train_mser(H_train: np.ndarray, H_val: np.ndarray, sizes: MserSizes, config: MserTrainConfig,
-               progress: bool = True) -> tuple[MserNet, list[dict[str, Any]]]:
-    """Train :class:`MserNet`; returns the kept model and the history per epoch: the training
-    loss (of ``config.loss``), the validation loss (the mean SER without the product term over
-    the validation channels, each at its own seeded SNR) and the learning rate; epoch 0 is the
-    initial network."""
+               progress: bool = True, model: MserNet | None = None) -> tuple[MserNet, list[dict[str, Any]]]:
+    """Train :class:`MserNet` (a fresh one, or ``model`` further: QAT); returns the kept model
+    and the history per epoch: the training loss (of ``config.loss``), the validation loss (the
+    mean SER without the product term over the validation channels, each at its own seeded SNR)
+    and the learning rate; epoch 0 is the initial network."""
     H_train = sizes.check_channels(H_train, "training channels")
     H_val = sizes.check_channels(H_val, "validation channels")
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed + 1)
-    model = MserNet(sizes, config.n_layers, config.steps, config.n_samples, seed=config.seed,
-                    step_shape=config.step_shape, offsets=config.offsets)
+    if model is None:
+        model = MserNet(sizes, config.n_layers, config.steps, config.n_samples, seed=config.seed,
+                        step_shape=config.step_shape, offsets=config.offsets)
     S_loss = loss_vectors(sizes, config.seed)
     Ht, Hv = torch.from_numpy(H_train), torch.from_numpy(H_val)
     start_t, start_v = starts(H_train, sizes), starts(H_val, sizes)

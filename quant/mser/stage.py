@@ -1,0 +1,162 @@
+"""The quant stage of MSER: Q-bit phase shifters at the BS and at every user, by QAT or PTQ
+(:mod:`quant.mser.qat`), and the word lengths of the integer datapath
+(:mod:`hbf_edge.families.mser.formats`), whose SER the retention record reports beside the float
+network's and the quantized network's."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hbf_edge.errors import ConfigError
+from hbf_edge.families._protocol import Say, field, log_say
+from hbf_edge.families._settings import QuantCommon, check_positive
+from hbf_edge.quant._core.loop import float_model, refuse_ptq_channels
+from hbf_edge.results import stamp, write_result
+
+__all__ = ["QUANT", "MserQuantStage", "MserQuant"]
+
+_WORDS = ("channel", "kernel", "precoder", "combiner")  # the formats --word-bits sets
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class MserQuant(QuantCommon):
+    """``hbf-edge quantize`` of an MSER model: Q-bit codes for the BS's phase shifters and every
+    user's; QAT retrains the layers on the SER of the quantized design, PTQ rounds the output
+    phases; the retention record scores the integer datapath too."""
+
+    phase_bits: int = field(4, "bits Q_BS of the BS's phase shifters (default 4)", flag="-Q")
+    ue_phase_bits: int | None = field(None, "bits Q_UE of the users' phase shifters (default: -Q)")
+    internal_phase_bits: int = field(10, "bits of the cos/sin table inside the layers (default 10)")
+    word_bits: int = field(16, "bits of the channel, Gaussian-weight, V and W words (default 16; their integer bits "
+                               "stay the defaults)")
+    accumulator_bits: int = field(32, "bits of the datapath's accumulator (default 32, 16 of them integer)")
+    snr: list[float] = field([5.0, 15.0, 25.0], "SNRs in dB of the retention table (default 5 15 25)", nargs="+")
+    train_size: int = field(300, "QAT training channels drawn without --channels (default 300)")
+    val_size: int = field(100, "QAT validation channels (default 100)")
+    batch_size: int = field(20, "channels per Adam step (default 20)")
+    lr: float = field(0.005, "Adam learning rate of QAT (default 0.005)")
+
+    def formats(self) -> Any:
+        """The datapath formats of these settings (the defaults' integer bits kept)."""
+        from hbf_edge.families.mser.formats import MserFormats
+        from hbf_edge.hw.spec import FixedPointFormat
+
+        base = MserFormats()
+        out: dict[str, Any] = {}
+        for name in (*_WORDS, "accumulator"):
+            f = getattr(base, name)
+            width = self.accumulator_bits if name == "accumulator" else self.word_bits
+            frac = width - (f.word_bits - f.frac_bits)
+            if not 2 <= width <= 32 or frac < 0:
+                raise ConfigError(f"--{'accumulator' if name == 'accumulator' else 'word'}-bits {width} leaves the "
+                                  f"{name} format {frac} fraction bits (it keeps {f.word_bits - f.frac_bits} integer "
+                                  "bits; words are 2..32 bits)")
+            out[name] = FixedPointFormat(width, frac, f.rounding, f.saturate)
+        return dataclasses.replace(base, internal_phase_bits=self.internal_phase_bits, **out)
+
+    def validate(self) -> None:
+        super().validate()
+        check_positive(self, "train_size", "val_size", "batch_size")
+        for name in ("phase_bits", "ue_phase_bits"):
+            q = getattr(self, name)
+            if q is not None and not 1 <= q <= 16:
+                raise ConfigError(f"--{name.replace('_', '-')} must be in 1..16, got {q}")
+        if not self.lr > 0:
+            raise ConfigError(f"--lr must be > 0, got {self.lr}")
+        self.formats()
+
+
+class MserQuantStage:
+    """:class:`~hbf_edge.families._protocol.QuantStage` of MSER."""
+
+    quant_settings = MserQuant
+    hardware_exact = False  # the quantized torch network has float digital words; the integer datapath is
+    # checked against its own integer reference (tests/naive_fixed_mser.py)
+
+    def load(self, model_dir: Path) -> tuple[Any, Any]:
+        """The network; a quantized directory's outputs its Q-bit phases."""
+        from hbf_edge.families.mser.core import CORE
+        from hbf_edge.quant.mser.qat import QuantMserNet
+
+        model, config = CORE.load(model_dir)
+        q = config.quantization
+        if q is None:
+            return model, config
+        return QuantMserNet(model, int(config.spec.phase_bits), int(q["ue_phase_bits"])), config
+
+    def torch_forward_hw(self, model_dir: Path, H: Any, **conditions: Any) -> dict[str, Any]:
+        raise ConfigError("the MSER family has no bit-exact torch model of its integer datapath (QAT covers the "
+                          "phases; the kernel is checked against its integer reference)")
+
+    def quantize(self, s: MserQuant, say: Say = log_say) -> dict[str, Any]:
+        """QAT (or PTQ) of the output phases into ``s.out``; OUT/retention.json."""
+        from hbf_edge.families.mser.core import CORE
+        from hbf_edge.families.mser.evaluate import network_design
+        from hbf_edge.families.mser.ser import ser_semi_analytic
+        from hbf_edge.families.mser.system import noise_std
+        from hbf_edge.families.mser.train import MserTrainConfig, train_mser
+        from hbf_edge.kernels.mser.stage import KERNELS
+        from hbf_edge.modeldir import save_model
+        from hbf_edge.quant.mser.qat import QuantMserNet
+
+        refuse_ptq_channels(s)
+        model, config = float_model(s, "mser")
+        sizes, fc, tr = CORE.sizes(config), config.family_config, config.training
+        q_bs, q_ue = s.phase_bits, s.ue_phase_bits or s.phase_bits
+        formats = s.formats()
+        H_test = (CORE.read_channels(s.test_channels, config) if s.test_channels is not None
+                  else CORE.draw_channels(config, s.count, s.test_seed))
+        epochs = 0 if s.method == "ptq" else s.epochs
+        t0 = time.perf_counter()
+        qnet = QuantMserNet(model, q_bs, q_ue)
+        history: list[dict[str, Any]] = []
+        source = None
+        if epochs:
+            H_train, H_val, source = CORE.training_channels(s.channels, sizes, s.train_size, s.val_size, s.seed)
+            cfg = MserTrainConfig(n_layers=config.n_layers, epochs=epochs, batch_size=s.batch_size, lr=s.lr,
+                                  halve_every=max(epochs, 1), snr_db_min=tr["snr_db"][0], snr_db_max=tr["snr_db"][1],
+                                  n_samples=fc["samples"], seed=s.seed, step_shape=fc["step_shape"],
+                                  offsets=fc["offsets"], loss=tr["loss"])
+            qnet, history = train_mser(H_train, H_val, sizes, cfg, progress=not s.quiet, model=qnet)
+        wall = round(time.perf_counter() - t0, 2)
+        settings = {"method": s.method, "phase_bits": q_bs, "ue_phase_bits": q_ue, "epochs": epochs, "lr": s.lr,
+                    "wall_seconds": wall}
+        qconfig = dataclasses.replace(config, spec=dataclasses.replace(config.spec, phase_bits=q_bs),
+                                      quantization={**settings, "float_model": str(s.model_dir),
+                                                    "formats": formats.to_dict()},
+                                      history=config.history + history)
+        save_model(qnet, qconfig, s.out, overwrite=s.overwrite)
+        rows: dict[str, list[float]] = {"float": [], "quantized": [], "hardware": []}
+        counters: dict[str, int] = {}
+        for snr in s.snr:
+            sigma = float(noise_std(snr))
+
+            def score(d: Any) -> float:
+                return float(np.mean(ser_semi_analytic(H_test, *d, sigma, sizes.constellation)))
+
+            rows["float"].append(score(network_design(model, H_test, sizes, snr)))
+            rows["quantized"].append(score(network_design(qnet, H_test, sizes, snr)))
+            hw = KERNELS.forward_hw(s.out, H_test, snr_db=snr)
+            rows["hardware"].append(score([hw[k] for k in "FVUW"]))
+            for k, v in hw["counters"].items():
+                counters[k] = counters.get(k, 0) + v
+        report = {**settings, "channels": source, "test_size": int(H_test.shape[0]), "snr_db": [float(x) for x in s.snr],
+                  "ser": rows, "ratio_hardware_over_float": [h / f for h, f in zip(rows["hardware"], rows["float"])],
+                  "counters": counters, "formats": formats.to_dict(), "history": history}
+        stamp(report, "retention", config.family, s.out)
+        write_result(s.out / "retention.json", report)
+        say(f"{s.method} mser, {q_bs}-bit BS and {q_ue}-bit user phase shifters, in {wall} s; exact SER on "
+            f"{report['test_size']} held-out channels (float network / quantized network / integer datapath):")
+        for i, snr in enumerate(s.snr):
+            say(f"  {snr:g} dB: {rows['float'][i]:.3e} / {rows['quantized'][i]:.3e} / {rows['hardware'][i]:.3e} "
+                f"(datapath / float {report['ratio_hardware_over_float'][i]:.3f})")
+        say(f"{sum(counters.values())} saturations in the datapath; model written to {s.out}")
+        return report
+
+
+QUANT = MserQuantStage()
