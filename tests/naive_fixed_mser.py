@@ -16,13 +16,14 @@ TABLE_BITS, U_MAX, RAD_FRAC = 5, 12, 16
 
 
 class Datapath:
-    def __init__(self, formats, words, q_bs, q_ue):
+    def __init__(self, formats, words, q_bs, q_ue, refit):
         self.f, self.w = formats, words
         self.acc = formats.accumulator
         self.fA, self.fL, self.fC = self.acc.frac_bits, formats.lut.frac_bits, formats.channel.frac_bits
         self.fS, self.fK = formats.step.frac_bits, formats.kernel.frac_bits
         self.fV, self.fW = formats.precoder.frac_bits, formats.combiner.frac_bits
         self.b, self.qi, self.q_bs, self.q_ue = formats.angle_bits, formats.internal_phase_bits, q_bs, q_ue
+        self.refit = refit
         self.counts = dict.fromkeys(SITES, 0)
 
     # -- arithmetic ----------------------------------------------------------------------
@@ -155,6 +156,19 @@ class Datapath:
                 theta[p][q] = self.wrap(theta[p][q] - delta + int(off[p][q]))
 
 
+def scale(dp, Fp, V):
+    """(26) on ``F`` (lut words): ``V`` rescaled to the power word."""
+    fA, w = dp.fA, dp.w
+    A = dp.prod(Fp, V, dp.fL + dp.fV - fA, "forward")
+    s = dp.rq(sum(a[0] ** 2 + a[1] ** 2 for row in A for a in row), fA, "norm")
+    if s == 0:
+        dp.counts["norm"] += 1
+        return V
+    ratio = dp.fit(_round(Fraction(int(w["power"]) * 2**fA, s), dp.acc.rounding), "norm")
+    sc = math.isqrt(ratio * 2**fA)
+    return [[tuple(dp.rq(v[j] * sc, fA, "precoder", dp.f.precoder) for j in (0, 1)) for v in row] for row in V]
+
+
 def channel(dp, Hn, tf, V, tu, W, g):
     """Every layer of one channel.  ``Hn [K][N_r][N_t]`` channel words (re, im), ``tf [N_t][R_t]``
     and ``tu [K][R_r][N_r]`` angle words, ``V [R_t][D]``, ``W [K][R_r][D_k]`` words (re, im), ``g``
@@ -176,7 +190,8 @@ def channel(dp, Hn, tf, V, tu, W, g):
     Fp = ph(tf)
     Up = [ph(tu[k]) for k in range(K)]
     UH = [dp.prod(Up[k], Hn[k], fL + fC - fA, "forward") for k in range(K)]
-    for layer in range(L):
+    for it in range(L + dp.refit):
+        layer = min(it, L - 1)
         S = [[(int(w["sym_r"][layer, d, j]), int(w["sym_i"][layer, d, j])) for j in range(w["sym_r"].shape[2])]
              for d in range(D)]
         # (27)
@@ -217,6 +232,9 @@ def channel(dp, Hn, tf, V, tu, W, g):
                     W[k][r][i] = tuple(dp.fit(W[k][r][i][j] + dp.rnd(t[j], fA - fW, dp.f.combiner.rounding) + off[j],
                                               "combiner", dp.f.combiner) for j in (0, 1))
             dp.normalise(Up[k], W[k])
+        if it >= L:
+            V = scale(dp, Fp, V)
+            continue
         # (29)
         for k in range(K):
             E[k] = dp.prod(dp.H(W[k]), G[k], fW, "forward")
@@ -245,19 +263,13 @@ def channel(dp, Hn, tf, V, tu, W, g):
                 Z[n][d] = (dp.rq(re, fA, "gradient"), dp.rq(im, fA, "gradient"))
         gF = dp.prod(Z, dp.H(V), fV, "gradient", neg=True)
         dp.phase_step(tf, Fp, gF, w["af"][layer], w["of_"][layer], g)
-        if layer == L - 1:
+        Fp = ph(tf)
+        V = scale(dp, Fp, V)
+        if it == L - 1:
             codes_f = [[dp.code(t, dp.q_bs) for t in row] for row in tf]
+            codes_u = [[[dp.code(t, dp.q_ue) for t in row] for row in tu[k]] for k in range(K)]
             Fp = [[(int(w["oc"][c]), int(w["os_"][c])) for c in row] for row in codes_f]
-        else:
-            Fp = ph(tf)
-        # (26)
-        A = dp.prod(Fp, V, fL + fV - fA, "forward")
-        s = dp.rq(sum(a[0] ** 2 + a[1] ** 2 for row in A for a in row), fA, "norm")
-        if s == 0:
-            dp.counts["norm"] += 1
-            continue
-        ratio = dp.fit(_round(Fraction(int(w["power"]) * 2**fA, s), dp.acc.rounding), "norm")
-        scale = math.isqrt(ratio * 2**fA)
-        V = [[tuple(dp.rq(v[j] * scale, fA, "precoder", dp.f.precoder) for j in (0, 1)) for v in row] for row in V]
-    codes_u = [[[dp.code(t, dp.q_ue) for t in row] for row in tu[k]] for k in range(K)]
+            Up = [[[(int(w["uc"][c]), int(w["us_"][c])) for c in row] for row in codes_u[k]] for k in range(K)]
+            UH = [dp.prod(Up[k], Hn[k], fL + fC - fA, "forward") for k in range(K)]
+            V = scale(dp, Fp, V)
     return codes_f, V, codes_u, W, tf, tu, dict(dp.counts)

@@ -34,11 +34,14 @@ The contract (the integer reference ``tests/naive_fixed_mser.py`` is written fro
   ``s = requant(sum |p|^2, fA)``, ``q = isqrt(s 2^fA)``, ``inv = requant(2^(2 fA) / q)`` (A's
   division rule), ``w <- w inv 2^-fA`` (combiner's rule), all at ``norm``/``combiner``; ``q = 0``
   is counted at ``norm`` and leaves ``w``.
-* Scaling (26): ``A = F V``, ``n = requant(sum |A|^2, fA)``, ``ratio = div(P 2^fA, n)``,
-  ``scale = isqrt(ratio 2^fA)``, ``V <- V scale 2^-fA`` (precoder's rule); ``n = 0`` counted at
-  ``norm``.  In the last layer ``F`` is the output codes' (``Q_BS`` bits, table ``oc, os``), so the
-  applied design meets the power exactly; elsewhere the internal table's.
-* Output codes: ``((theta + 2^(b-Q-1)) >> (b-Q)) mod 2^Q`` with ``Q = Q_BS`` for F and ``Q_UE`` for U.
+* Scaling (26), at the end of every layer: ``A = F V``, ``n = requant(sum |A|^2, fA)``,
+  ``ratio = div(P 2^fA, n)``, ``scale = isqrt(ratio 2^fA)``, ``V <- V scale 2^-fA`` (precoder's
+  rule); ``n = 0`` is counted at ``norm`` and leaves ``V``.
+* After the L layers the phases go to their codes, ``((theta + 2^(b-Q-1)) >> (b-Q)) mod 2^Q``
+  (``Q = Q_BS`` for F, ``Q_UE`` for U), ``F`` and ``U`` become the code tables' (``oc, os``,
+  ``uc, us``), ``U_k H_k`` is formed again and ``V`` rescaled (26) on the codes' ``F``; then
+  ``refit`` digital layers run (27), (28) with the last layer's constants and (26), the phases
+  fixed (:mod:`quant.mser.qat`: they let ``V`` and ``W`` adapt to the codes).
 
 Layer order and the per-layer widths are the float kernel's (:mod:`kernels.mser._float`).
 """
@@ -269,16 +272,38 @@ def _phase_step(theta, xr, xi, gr, gi, a, off, g, rad, abits, fm, cnt):  # pragm
 
 
 @njit(cache=True)
+def _scale_v(fr, fi, vr, vi, ar, ai, power, fm, cnt):  # pragma: no cover - compiled
+    """(26): ``V <- sqrt(P) V / ||F V||_F`` (contract); ``a`` scratch [N_t, D]."""
+    fA = fm[ACC, 0]
+    _mm(fr, fi, vr, vi, ar, ai, fm[LUT, 0] + fm[PRE, 0] - fA, False, fm, cnt, S_FWD)
+    s = 0
+    for n in range(ar.shape[0]):
+        for d in range(ar.shape[1]):
+            s += ar[n, d] * ar[n, d] + ai[n, d] * ai[n, d]
+    s = _rq(s, fA, fm, ACC, cnt, S_NORM)
+    if s == 0:
+        cnt[S_NORM] += 1
+        return
+    ratio = _fit(div_round(power << fA, s, fm[ACC, 3]), fm[ACC], cnt, S_NORM)
+    scale = isqrt(ratio << fA)
+    for r in range(vr.shape[0]):
+        for d in range(vr.shape[1]):
+            vr[r, d] = _rq(vr[r, d] * scale, fA, fm, PRE, cnt, S_PRE)
+            vi[r, d] = _rq(vi[r, d] * scale, fA, fm, PRE, cnt, S_PRE)
+
+
+@njit(cache=True)
 def _uh(ur, ui, hr, hi, outr, outi, fm, cnt):  # pragma: no cover - compiled
     _mm(ur, ui, hr, hi, outr, outi, fm[LUT, 0] + fm[CH, 0] - fm[ACC, 0], False, fm, cnt, S_FWD)
 
 
 @njit(cache=True)
 def channel_fx(hr, hi, tf, vr, vi, tu, wr, wi, g, ap_r, ap_i, aw_r, aw_i, au, af, op_r, op_i, ow_r, ow_i, ou, of_,
-               ws, wc, wsf, wcf, sym_r, sym_i, ktab, lc, ls, oc, os_, power, rad, abits, qi, qbs, qus, fm, cnt, cf,
-               cu):  # pragma: no cover - compiled
-    """Every layer of one channel, in place on ``tf, V, tu, W``; the output codes into ``cf [N_t,
-    R_t]`` (``Q_BS`` bits) and ``cu [K, R_r, N_r]`` (``Q_UE``)."""
+               ws, wc, wsf, wcf, sym_r, sym_i, ktab, lc, ls, oc, os_, uc, us_, power, rad, abits, qi, qbs, qus, refit,
+               fm, cnt, cf, cu):  # pragma: no cover - compiled
+    """Every layer of one channel, the rounding to codes and ``refit`` digital layers, in place on
+    ``tf, V, tu, W``; the codes into ``cf [N_t, R_t]`` (``Q_BS`` bits) and ``cu [K, R_r, N_r]``
+    (``Q_UE``)."""
     K, Nr, Nt = hr.shape
     Rt, D = vr.shape
     Rr, Dk = wr.shape[1], wr.shape[2]
@@ -324,7 +349,8 @@ def channel_fx(hr, hi, tf, vr, vi, tu, wr, wi, g, ap_r, ap_i, aw_r, aw_i, au, af
     for k in range(K):
         phases(tu[k], abits, qi, lc, ls, ur[k], ui[k])
         _uh(ur[k], ui[k], hr[k], hi[k], uhr[k], uhi[k], fm, cnt)
-    for layer in range(L):
+    for it in range(L + refit):
+        layer = min(it, L - 1)  # a refit layer takes the last layer's digital constants
         S_r, S_i = sym_r[layer], sym_i[layer]
         # (27): V, user k's columns with user k's width over every user's samples
         _mm(fr, fi, vr, vi, ar, ai, fFV, False, fm, cnt, S_FWD)
@@ -370,6 +396,9 @@ def channel_fx(hr, hi, tf, vr, vi, tu, wr, wi, g, ap_r, ap_i, aw_r, aw_i, au, af
                     wi[k, r, i] = _fit(wi[k, r, i] + _rs(ti, fA - fW, fm[CMB, 3]) + ow_i[layer, k, r, i], fm[CMB],
                                        cnt, S_CMB)
             _normalise(ur[k], ui[k], wr[k], wi[k], fm, cnt)
+        if it >= L:  # a refit layer: the phases stay at their codes
+            _scale_v(fr, fi, vr, vi, ar, ai, power, fm, cnt)
+            continue
         # (29): theta_Uk with width rho_thetaUk, then the normalisation and U_k H_k again
         for k in range(K):
             _mm_ah(wr[k], wi[k], gr[k], gi[k], er[k], ei[k], fW, False, fm, cnt, S_FWD)
@@ -402,43 +431,32 @@ def channel_fx(hr, hi, tf, vr, vi, tu, wr, wi, g, ap_r, ap_i, aw_r, aw_i, au, af
                 zi[n, d] = _rq(si_, fA, fm, ACC, cnt, S_GRD)
         _mm_bh(zr, zi, vr, vi, gfr, gfi, fV, True, fm, cnt, S_GRD)
         _phase_step(tf, fr, fi, gfr, gfi, af[layer], of_[layer], g, rad, abits, fm, cnt)
-        if layer == L - 1:  # the applied codes' F, so the output meets the power exactly
+        phases(tf, abits, qi, lc, ls, fr, fi)
+        _scale_v(fr, fi, vr, vi, ar, ai, power, fm, cnt)  # (26)
+        if it == L - 1:  # the phases to their codes, V rescaled on the codes' F
             for n in range(Nt):
                 for r in range(Rt):
                     c = code_of(tf[n, r], abits, qbs)
                     cf[n, r] = c
                     fr[n, r] = oc[c]
                     fi[n, r] = os_[c]
-        else:
-            phases(tf, abits, qi, lc, ls, fr, fi)
-        # (26): V <- sqrt(P) V / ||F V||_F
-        _mm(fr, fi, vr, vi, ar, ai, fFV, False, fm, cnt, S_FWD)
-        s = 0
-        for n in range(Nt):
-            for d in range(D):
-                s += ar[n, d] * ar[n, d] + ai[n, d] * ai[n, d]
-        s = _rq(s, fA, fm, ACC, cnt, S_NORM)
-        if s == 0:
-            cnt[S_NORM] += 1
-            continue
-        ratio = _fit(div_round(power << fA, s, fm[ACC, 3]), fm[ACC], cnt, S_NORM)
-        scale = isqrt(ratio << fA)
-        for r in range(Rt):
-            for d in range(D):
-                vr[r, d] = _rq(vr[r, d] * scale, fA, fm, PRE, cnt, S_PRE)
-                vi[r, d] = _rq(vi[r, d] * scale, fA, fm, PRE, cnt, S_PRE)
-    for k in range(K):
-        for r in range(Rr):
-            for n in range(Nr):
-                cu[k, r, n] = code_of(tu[k, r, n], abits, qus)
+            for k in range(K):
+                for r in range(Rr):
+                    for n in range(Nr):
+                        c = code_of(tu[k, r, n], abits, qus)
+                        cu[k, r, n] = c
+                        ur[k, r, n] = uc[c]
+                        ui[k, r, n] = us_[c]
+                _uh(ur[k], ui[k], hr[k], hi[k], uhr[k], uhi[k], fm, cnt)
+            _scale_v(fr, fi, vr, vi, ar, ai, power, fm, cnt)
 
 
 @njit(cache=True)
 def batch_fx(hr, hi, tf, vr, vi, tu, wr, wi, g, ap_r, ap_i, aw_r, aw_i, au, af, op_r, op_i, ow_r, ow_i, ou, of_, ws,
-             wc, wsf, wcf, sym_r, sym_i, ktab, lc, ls, oc, os_, power, rad, abits, qi, qbs, qus, fm, cnt, cf,
-             cu):  # pragma: no cover - compiled
+             wc, wsf, wcf, sym_r, sym_i, ktab, lc, ls, oc, os_, uc, us_, power, rad, abits, qi, qbs, qus, refit, fm,
+             cnt, cf, cu):  # pragma: no cover - compiled
     """:func:`channel_fx` on every channel of a batch (leading axis), one after the other."""
     for b in range(hr.shape[0]):
         channel_fx(hr[b], hi[b], tf[b], vr[b], vi[b], tu[b], wr[b], wi[b], g[b], ap_r, ap_i, aw_r, aw_i, au, af, op_r,
-                   op_i, ow_r, ow_i, ou, of_, ws, wc, wsf, wcf, sym_r, sym_i, ktab, lc, ls, oc, os_, power, rad,
-                   abits, qi, qbs, qus, fm, cnt[b], cf[b], cu[b])
+                   op_i, ow_r, ow_i, ou, of_, ws, wc, wsf, wcf, sym_r, sym_i, ktab, lc, ls, oc, os_, uc, us_, power, rad,
+                   abits, qi, qbs, qus, refit, fm, cnt[b], cf[b], cu[b])

@@ -6,8 +6,8 @@ datapath too, with power iterations and a small Gauss-Jordan, which is left out)
 as words of ``H / sigma_n``, the step factor ``g = sigma_n / sigma_ref`` as a word, and the DFT
 alignment start (spec 2.4) computed in float and rounded to words -- its phases are DFT phases,
 exact angle words when N_t and N_r are powers of two, its ``V`` and ``W`` are rounded.  Every
-layer then runs in integers, and the output is the Q-bit codes of the BS's and every user's
-phase shifters and the ``V`` and ``W`` words.
+layer then runs in integers, the phases are rounded to the Q-bit codes of the BS's and every
+user's phase shifters, and ``refit`` digital layers adapt the ``V`` and ``W`` words to them.
 """
 
 from __future__ import annotations
@@ -29,12 +29,14 @@ __all__ = ["MserHw", "MserHwResult", "MserHwSession", "load_mser_hw", "pack_hw",
 @dataclasses.dataclass(frozen=True)
 class MserHw:
     """A quantized MSER network as words: ``model`` (the float packing), ``formats``, the phase
-    bits of the BS (``q_bs``) and of the users (``q_ue``), and the integer constants ``words``."""
+    bits of the BS (``q_bs``) and of the users (``q_ue``), the digital layers after the rounding
+    to codes (``refit``) and the integer constants ``words``."""
 
     model: MserModel
     formats: MserFormats
     q_bs: int
     q_ue: int
+    refit: int
     words: dict
 
     def table(self) -> np.ndarray:
@@ -91,8 +93,11 @@ def _table(fmt, bits: int) -> tuple[np.ndarray, np.ndarray]:
     return np.ascontiguousarray(c), np.ascontiguousarray(s)
 
 
-def pack_hw(model: MserModel, formats: MserFormats, q_bs: int, q_ue: int) -> MserHw:
-    """Round the network's constants (:func:`pack_mser`) to words (module notes)."""
+def pack_hw(model: MserModel, formats: MserFormats, q_bs: int, q_ue: int, refit: int = 0) -> MserHw:
+    """Round the network's constants (:func:`pack_mser`) to words (module notes); ``refit``
+    digital layers after the rounding to codes."""
+    if isinstance(refit, bool) or not isinstance(refit, int) or refit < 0:
+        raise ConfigError(f"refit layers must be an integer >= 0, got {refit!r}")
     for name, q in (("q_bs", q_bs), ("q_ue", q_ue)):
         if isinstance(q, bool) or not isinstance(q, int) or not 1 <= q <= formats.angle_bits:
             raise ConfigError(f"{name} must be an integer in 1..{formats.angle_bits} (the angle word), got {q!r}")
@@ -111,6 +116,7 @@ def pack_hw(model: MserModel, formats: MserFormats, q_bs: int, q_ue: int) -> Mse
     u = np.arange((KERNEL_U_MAX << KERNEL_TABLE_BITS) + 1) / (1 << KERNEL_TABLE_BITS)
     lc, ls = _table(f.lut, f.internal_phase_bits)
     oc, os_ = _table(f.lut, q_bs)
+    uc, us_ = _table(f.lut, q_ue)
     words = {"ap_r": _words(S, a["ap_r"]), "ap_i": _words(S, a["ap_i"]), "aw_r": _words(S, a["aw_r"]),
              "aw_i": _words(S, a["aw_i"]), "au": _words(S, a["au"]), "af": _words(S, a["af"]),
              "op_r": _words(f.precoder, a["op_r"]), "op_i": _words(f.precoder, a["op_i"]),
@@ -119,10 +125,10 @@ def pack_hw(model: MserModel, formats: MserFormats, q_bs: int, q_ue: int) -> Mse
              "ws": inv_s(a["widths"]), "wc": inv_c(a["widths"]), "wsf": inv_s(a["widths_f"]),
              "wcf": inv_c(a["widths_f"]), "sym_r": np.ascontiguousarray(sym_r.astype(np.int64)),
              "sym_i": np.ascontiguousarray(sym_i.astype(np.int64)), "ktab": _words(f.kernel, np.exp(-u)),
-             "lc": lc, "ls": ls, "oc": oc, "os_": os_,
+             "lc": lc, "ls": ls, "oc": oc, "os_": os_, "uc": uc, "us_": us_,
              "power": int(_words(f.accumulator, [model.power])[0]),
              "rad": int(round((1 << b) / (2 * math.pi) * (1 << RAD_FRAC)))}
-    return MserHw(model, formats, q_bs, q_ue, words)
+    return MserHw(model, formats, q_bs, q_ue, refit, words)
 
 
 def load_mser_hw(model_dir: str | os.PathLike) -> MserHw:
@@ -142,7 +148,7 @@ def load_mser_hw(model_dir: str | os.PathLike) -> MserHw:
     formats = MserFormats.from_dict(q.get("formats", MserFormats().to_dict()))
     q_bs = int(config.spec.phase_bits)
     return pack_hw(pack_mser(arrays, config.family_config, config.n_layers), formats, q_bs,
-                   int(q.get("ue_phase_bits", q_bs)))
+                   int(q.get("ue_phase_bits", q_bs)), int(q.get("refit_layers", 0)))
 
 
 class MserHwSession:
@@ -197,8 +203,9 @@ class MserHwSession:
         self._h = (ins[0], ins[1])
         self._consts = (np.ascontiguousarray(g), w["ap_r"], w["ap_i"], w["aw_r"], w["aw_i"], w["au"], w["af"],
                         w["op_r"], w["op_i"], w["ow_r"], w["ow_i"], w["ou"], w["of_"], w["ws"], w["wc"], w["wsf"],
-                        w["wcf"], w["sym_r"], w["sym_i"], w["ktab"], w["lc"], w["ls"], w["oc"], w["os_"], w["power"],
-                        w["rad"], f.angle_bits, f.internal_phase_bits, hw.q_bs, hw.q_ue, hw.table())
+                        w["wcf"], w["sym_r"], w["sym_i"], w["ktab"], w["lc"], w["ls"], w["oc"], w["os_"], w["uc"],
+                        w["us_"], w["power"], w["rad"], f.angle_bits, f.internal_phase_bits, hw.q_bs, hw.q_ue,
+                        hw.refit, hw.table())
 
     def run(self) -> None:
         """Every layer from the start words (the counters add up over runs)."""

@@ -31,6 +31,8 @@ class MserQuant(QuantCommon):
 
     phase_bits: int = field(4, "bits Q_BS of the BS's phase shifters (default 4)", flag="-Q")
     ue_phase_bits: int | None = field(None, "bits Q_UE of the users' phase shifters (default: -Q)")
+    refit_layers: int = field(8, "digital layers after the rounding to codes, with the last layer's steps: V and W "
+                                 "adapt to the codes (default 8)")
     internal_phase_bits: int = field(10, "bits of the cos/sin table inside the layers (default 10)")
     word_bits: int = field(16, "bits of the channel, Gaussian-weight, V and W words (default 16; their integer bits "
                                "stay the defaults)")
@@ -62,6 +64,8 @@ class MserQuant(QuantCommon):
     def validate(self) -> None:
         super().validate()
         check_positive(self, "train_size", "val_size", "batch_size")
+        if self.refit_layers < 0:
+            raise ConfigError(f"--refit-layers must be >= 0, got {self.refit_layers}")
         for name in ("phase_bits", "ue_phase_bits"):
             q = getattr(self, name)
             if q is not None and not 1 <= q <= 16:
@@ -87,7 +91,7 @@ class MserQuantStage:
         q = config.quantization
         if q is None:
             return model, config
-        return QuantMserNet(model, int(config.spec.phase_bits), int(q["ue_phase_bits"])), config
+        return QuantMserNet(model, int(config.spec.phase_bits), int(q["ue_phase_bits"]), int(q["refit_layers"])), config
 
     def torch_forward_hw(self, model_dir: Path, H: Any, **conditions: Any) -> dict[str, Any]:
         raise ConfigError("the MSER family has no bit-exact torch model of its integer datapath (QAT covers the "
@@ -113,7 +117,7 @@ class MserQuantStage:
                   else CORE.draw_channels(config, s.count, s.test_seed))
         epochs = 0 if s.method == "ptq" else s.epochs
         t0 = time.perf_counter()
-        qnet = QuantMserNet(model, q_bs, q_ue)
+        qnet = QuantMserNet(model, q_bs, q_ue, s.refit_layers)
         history: list[dict[str, Any]] = []
         source = None
         if epochs:
@@ -124,8 +128,8 @@ class MserQuantStage:
                                   offsets=fc["offsets"], loss=tr["loss"])
             qnet, history = train_mser(H_train, H_val, sizes, cfg, progress=not s.quiet, model=qnet)
         wall = round(time.perf_counter() - t0, 2)
-        settings = {"method": s.method, "phase_bits": q_bs, "ue_phase_bits": q_ue, "epochs": epochs, "lr": s.lr,
-                    "wall_seconds": wall}
+        settings = {"method": s.method, "phase_bits": q_bs, "ue_phase_bits": q_ue, "refit_layers": s.refit_layers,
+                    "epochs": epochs, "lr": s.lr, "wall_seconds": wall}
         qconfig = dataclasses.replace(config, spec=dataclasses.replace(config.spec, phase_bits=q_bs),
                                       quantization={**settings, "float_model": str(s.model_dir),
                                                     "formats": formats.to_dict()},
@@ -150,7 +154,8 @@ class MserQuantStage:
                   "counters": counters, "formats": formats.to_dict(), "history": history}
         stamp(report, "retention", config.family, s.out)
         write_result(s.out / "retention.json", report)
-        say(f"{s.method} mser, {q_bs}-bit BS and {q_ue}-bit user phase shifters, in {wall} s; exact SER on "
+        say(f"{s.method} mser, {q_bs}-bit BS and {q_ue}-bit user phase shifters, {s.refit_layers} refit layers, in "
+            f"{wall} s; exact SER on "
             f"{report['test_size']} held-out channels (float network / quantized network / integer datapath):")
         for i, snr in enumerate(s.snr):
             say(f"  {snr:g} dB: {rows['float'][i]:.3e} / {rows['quantized'][i]:.3e} / {rows['hardware'][i]:.3e} "

@@ -3,8 +3,9 @@
 A model directory's ``family_config`` holds the sizes, the network's initial steps (``steps``,
 which with the trained factors define its layers), the GD steps it was trained from
 (``gd_steps``, the GD-L baseline), the symbols per layer, the step shape and offsets.  Its
-hardware spec is the BS side (``N = N_t``, ``M = R_t``, ``K`` users) and carries no phase bits:
-MSER has no quantized datapath yet.
+hardware spec is the BS side (``N = N_t``, ``M = R_t``, ``K`` users); a quantized directory
+(``hbf-edge quantize``) adds the BS's phase bits to it and the users', the word lengths and the
+method to its ``quantization`` section.
 """
 
 from __future__ import annotations
@@ -195,13 +196,17 @@ class MserCore(MimoChannels):
              else self.draw_channels(config, s.count, s.seed))
         from hbf_edge.kernels import REGISTRY
 
-        kernel = None
-        if REGISTRY.has(self.spec.name) and config.quantization is None:
+        kernel = hardware = None
+        if REGISTRY.has(self.spec.name):
             stage = REGISTRY.get(self.spec.name)
-            kmodel = stage.load(s.model_dir)
-            kernel = lambda H_, snr: stage.forward(kmodel, H_, snr_db=snr)  # noqa: E731
+            if config.quantization is None:
+                kmodel = stage.load(s.model_dir)
+                kernel = lambda H_, snr: stage.forward(kmodel, H_, snr_db=snr)  # noqa: E731
+            else:  # the quantized network's row is the torch model with Q-bit phases; this is the datapath's
+                hardware = lambda H_, snr: [stage.forward_hw(s.model_dir, H_, snr_db=snr)[k] for k in "FVUW"]  # noqa
         results = evaluate_mser(model, sizes, self.gd_steps(config), H, list(s.snr), s.gd_iterations, s.gd_starts,
-                                config.family_config["samples"], progress=not s.quiet, kernel=kernel)
+                                config.family_config["samples"], progress=not s.quiet, kernel=kernel,
+                                hardware=hardware)
         stamp(results, "evaluation", self.spec.name, s.model_dir)
         out = s.out if s.out is not None else s.model_dir / "eval"
         write_result(out / "results.json", results)

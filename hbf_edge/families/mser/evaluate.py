@@ -56,11 +56,12 @@ def _steps(s: GdSteps) -> dict[str, float]:
 
 def evaluate_mser(model: Any, sizes: MserSizes, gd_steps: GdSteps, H: np.ndarray, snrs: list[float],
                   gd_iterations: int = 200, gd_starts: int = 1, n_samples: int = 64, progress: bool = True,
-                  kernel: Any = None) -> dict[str, Any]:
+                  kernel: Any = None, hardware: Any = None) -> dict[str, Any]:
     """SER per method and SNR (module notes): ``metrics.ser {method: [per SNR]}``, the long GD
     baseline's tuned steps, ``percent_of_gd`` (SER_GD-T / SER_network, the paper's "%") and the
     CPU time per channel of the network and of GD-T, both in the compiled kernel:
-    ``kernel(H, snr_db)`` runs the network's float kernel (None: the network is timed in torch)."""
+    ``kernel(H, snr_db)`` runs the network's float kernel (None: the network is timed in torch);
+    ``hardware(H, snr_db)``, a quantized model's integer datapath, adds its design's row."""
     L = model.n_layers
     H_tune = mser_channels(TUNE_CHANNELS, sizes, seed=TUNE_SEED)
     t0 = time.perf_counter()
@@ -79,6 +80,8 @@ def evaluate_mser(model: Any, sizes: MserSizes, gd_steps: GdSteps, H: np.ndarray
 
         t0 = time.perf_counter()
         ser["network"].append(score(network_design(model, H, sizes, snr)))
+        if hardware is not None:
+            ser.setdefault("hardware", []).append(score(hardware(H, snr)))
         if kernel is not None:
             t0 = time.perf_counter()
             kernel(H, snr)

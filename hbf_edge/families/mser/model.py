@@ -117,10 +117,6 @@ class MserNet(nn.Module):
         if offsets and step_shape != "matrix":
             raise ValueError("offsets O need per-entry steps (step_shape='matrix')")
         self.sizes, self.steps, self.power = sizes, steps, power
-        # the phase quantizers of the output: theta_F before the last scaling (26), theta_U after
-        # the last layer (None: float phases; the quantized network, quant.mser.qat, sets them)
-        self.quant_f: nn.Module | None = None
-        self.quant_u: nn.Module | None = None
         self.step_shape, self.offsets = step_shape, offsets
         K, Rt, Rr, Nr, Nt, Dk = (sizes.n_users, sizes.n_rf_tx, sizes.n_rf_rx, sizes.n_rx, sizes.n_tx,
                                  sizes.n_streams)
@@ -163,8 +159,9 @@ class MserNet(nn.Module):
         o = getattr(self, name)[i]
         return torch.view_as_complex(o.contiguous()) if o.shape[-1] == 2 and name in ("o_p", "o_w") else o
 
-    def layer(self, i: int, H: torch.Tensor, d: Design, sigma: torch.Tensor) -> Design:
-        """Layer ``i``: eq. (27)-(30) then (26)."""
+    def layer(self, i: int, H: torch.Tensor, d: Design, sigma: torch.Tensor, analog: bool = True) -> Design:
+        """Layer ``i``: eq. (27)-(30) then (26); ``analog=False``: the digital steps (27)-(28)
+        only, the phases kept (a layer after the phases are fixed to codes, :mod:`quant.mser.qat`)."""
         st, S, K = self.steps, self.symbol_set(i), self.sizes.n_users
         F, V, U, W = d
         g = st.factor(sigma)[:, None, None]  # the steps scale with the noise (GdSteps), [B, 1, 1]
@@ -180,6 +177,8 @@ class MserNet(nn.Module):
         W = (W - gk * st.mu_w * a_w * kde_gradients(H, F, V, U, W, S, r[:, 1], "W")
              + st.mu_w * self._offset("o_w", i))  # (28)
         W = _normalise(U, W)
+        if not analog:
+            return Design(F, _scale(F, V, self.power / self.sizes.power_divisor), U, W)
         theta_u = (torch.angle(U) - gk * st.mu_theta_u * self.a_u[i] * kde_gradients(H, F, V, U, W, S, r[:, 2], "theta_U")
                    + st.mu_theta_u * self._offset("o_u", i))  # (29)
         U = torch.exp(1j * theta_u)
@@ -191,8 +190,6 @@ class MserNet(nn.Module):
         else:  # the last layer: the plain GD step (25) with the fixed mu and varrho (spec 5.11)
             varrho = st.kappa / math.sqrt(2.0) * sigma[:, None]
             theta_f = torch.angle(F) - g * st.mu_theta_f * kde_gradients(H, F, V, U, W, S, varrho, "theta_F")
-        if i == self.n_layers - 1 and self.quant_f is not None:
-            theta_f = self.quant_f(theta_f)
         F = torch.exp(1j * theta_f)
         return Design(F, _scale(F, V, self.power / self.sizes.power_divisor), U, W)
 
@@ -200,8 +197,6 @@ class MserNet(nn.Module):
         d = Design(*start)
         for i in range(self.n_layers):
             d = self.layer(i, H, d, sigma)
-        if self.quant_u is not None:
-            d = Design(d.F, d.V, torch.exp(1j * self.quant_u(torch.angle(d.U))), d.W)
         return d
 
 

@@ -112,14 +112,43 @@ def test_bad_input_is_one_line_and_exit_2(trained, tmp_path, capsys):
         (["train", "mser", "--out", str(tmp_path / "x"), "--streams", "3"], "R_r >= D_k"),
         (["train", "mser", "--out", str(tmp_path / "x"), "--channels", str(tmp_path / "nan.npy"), *TINY], "NaN"),
         (["train", "mser", "--out", str(tmp_path / "x"), "--offsets"], "--step-shape matrix"),
-        (["quantize", str(trained / "m"), "--out", str(tmp_path / "q")], "not available for mser"),
+        (["quantize", str(trained / "m"), "--out", str(tmp_path / "q"), "--ue-phase-bits", "0"], "1..16"),
+        (["quantize", str(trained / "m"), "--out", str(tmp_path / "q"), "--word-bits", "4"], "fraction bits"),
+        (["export", str(trained / "m"), "--out", str(tmp_path / "b")], "not available for mser"),
     ]
     for argv, needle in cases:
         capsys.readouterr()
         assert main(argv) == 2, argv
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and needle in err[0], (argv, err)
-    assert not (tmp_path / "x").exists()
+    assert not (tmp_path / "x").exists() and not (tmp_path / "q").exists()
+
+
+def test_quantize_scores_the_integer_datapath(trained):
+    """PTQ and QAT write quantized directories whose retention table holds the float network, the
+    quantized network and the integer datapath; the datapath's design is the Q-bit codes and
+    the words, and evaluate adds its row."""
+    from hbf_edge.kernels import REGISTRY
+
+    for method, q in (("ptq", "3"), ("qat", "2")):
+        out = trained / f"q_{method}"
+        assert main(["quantize", str(trained / "m"), "--out", str(out), "-Q", q, "--ue-phase-bits", "5", "--method",
+                     method, "--epochs", "1", "--train-size", "20", "--val-size", "10", "--count", "12", "--snr", "10",
+                     "-q"]) == 0
+        rec = json.loads((out / "retention.json").read_text())
+        assert rec["method"] == method and rec["phase_bits"] == int(q) and rec["ue_phase_bits"] == 5
+        assert set(rec["ser"]) == {"float", "quantized", "hardware"} and len(rec["history"]) == (2 if method == "qat" else 0)
+        model, config = CORE.get("mser").load(out)
+        assert config.spec.phase_bits == int(q) and config.quantization["formats"]["internal_phase_bits"] == 10
+        H = mser_channels(4, MserSizes(n_tx=8, n_rf_tx=2, n_users=2, n_rx=2, n_rf_rx=1, n_streams=1), seed=3)
+        hw = REGISTRY.get("mser").forward_hw(out, H, snr_db=10.0)
+        assert hw["F_codes"].max() < 2 ** int(q) and hw["U_codes"].max() < 32 and hw["U_codes"].shape == (4, 2, 1, 2)
+        np.testing.assert_allclose(hw["F"], np.exp(2j * np.pi * hw["F_codes"] / 2 ** int(q)))
+        np.testing.assert_allclose(np.linalg.norm(hw["F"] @ hw["V"], axis=(1, 2)) ** 2, 1.0, atol=5e-3)
+    assert main(["evaluate", str(trained / "q_ptq"), "--count", "6", "--snr", "10", "--gd-iterations", "4",
+                 "--out", str(trained / "qe"), "-q"]) == 0
+    res = json.loads((trained / "qe" / "results.json").read_text())
+    assert "hardware" in res["metrics"]["ser"] and len(res["metrics"]["ser"]["hardware"]) == 1
 
 
 def test_tiny_settings_train():
