@@ -91,7 +91,7 @@ class MserQuantStage:
         q = config.quantization
         if q is None:
             return model, config
-        return QuantMserNet(model, int(config.spec.phase_bits), int(q["ue_phase_bits"]), int(q["refit_layers"])), config
+        return QuantMserNet(model, int(config.spec.phase_bits), int(q["ue_phase_bits"]), int(q.get("refit_layers", 0))), config
 
     def torch_forward_hw(self, model_dir: Path, H: Any, **conditions: Any) -> dict[str, Any]:
         raise ConfigError("the MSER family has no bit-exact torch model of its integer datapath (QAT covers the "

@@ -229,11 +229,13 @@ class MserCore(MimoChannels):
 
         model, config = (extra.get("load_torch") or self.load)(s.model_dir)
         kernels = REGISTRY.get(self.spec.name) if REGISTRY.has(self.spec.name) else None
-        backends = tuple(s.backends) if s.backends else tuple(b for b in MSER_BACKENDS
-                                                             if b != "numba_float64" or kernels is not None)
+        quantized = config.quantization is not None
+        backends = tuple(s.backends) if s.backends else tuple(
+            b for b in MSER_BACKENDS if not b.startswith("numba") or (kernels is not None and (
+                b == "numba_float64" or quantized)))
         batches = tuple(s.batches) if s.batches else self.default_batches
         result = profile_mser(model, self.sizes(config), config.family_config["samples"], batches, s.repeat, backends,
-                              target, kernels=kernels, model_dir=s.model_dir)
+                              target, kernels=kernels, model_dir=s.model_dir, quantized=quantized)
         stamp(result, "profile", self.spec.name, s.model_dir)
         out = s.out if s.out is not None else s.model_dir / "profile"
         write_result(out / "profile.json", result)
@@ -242,8 +244,12 @@ class MserCore(MimoChannels):
             f"{o['table_lookups']:,} Gaussian-weight lookups per layer and channel; microseconds per channel "
             f"(whole forward / mean layer / init)")
         for batch, row in result["measured"].items():
-            say(f"batch {batch}: " + ", ".join(f"{name} {r['whole_us_per_channel']:.0f} / {r['layer_us_per_channel']:.0f}"
-                                               f" / {r['init_us_per_channel']:.0f}" for name, r in row.items()))
+            say(f"batch {batch}: " + ", ".join(
+                f"{name} {r['whole_us_per_channel']:.0f} / "
+                + (f"{r['layer_us_per_channel']:.0f}" if "layer_us_per_channel" in r else "-")
+                + f" / {r['init_us_per_channel']:.0f}" for name, r in row.items()))
+        if "note" in result:
+            say(result["note"])
         for name, why in result.get("skipped", {}).items():
             say(f"{name} skipped: {why}")
         t = result["target"]

@@ -7,7 +7,10 @@ Stages: ``init`` (the DFT alignment, spec 2.4) and each layer (eq. 27-30 and 26)
 * ``torch_eager`` -- the network's own code, each layer timed alone from the design it
   receives, and the whole forward;
 * ``numba_float64`` -- the compiled layers of :mod:`hbf_edge.kernels.mser`, called directly on
-  checked arrays (``MserSession``: input checks excluded, as torch's are), the same way.
+  checked arrays (``MserSession``: input checks excluded, as torch's are), the same way;
+* ``numba_hardware`` -- a quantized model's integer datapath (``MserHwSession``: the input words
+  prepared once), its L layers, the rounding to codes and the refit layers in one compiled call:
+  the whole forward only (no per-layer figure).
 
 Neither whole forward includes the initialisation; ``init_us_per_channel`` times it apart (numpy).
 
@@ -33,7 +36,7 @@ from hbf_edge.families.mser.system import MserSizes, mser_channels, noise_std
 
 __all__ = ["profile_mser", "mser_ops", "MSER_BACKENDS"]
 
-MSER_BACKENDS = ("numba_float64", "torch_eager")
+MSER_BACKENDS = ("numba_float64", "numba_hardware", "torch_eager")
 SNR_DB = 15.0
 
 
@@ -83,9 +86,9 @@ def _kernel_layers(kernels: Any, kmodel: Any, H: np.ndarray, start: Any, sigma: 
 
 def profile_mser(model: Any, sizes: MserSizes, n_samples: int, batches: tuple[int, ...], repeat: int,
                  backends: tuple[str, ...], target: dict[str, Any], kernels: Any = None, model_dir: Any = None,
-                 seed: int = 2026, min_run_s: float = 0.05) -> dict[str, Any]:
+                 seed: int = 2026, min_run_s: float = 0.05, quantized: bool = False) -> dict[str, Any]:
     """Profile an MSER network; returns a JSON-ready dict (module notes).  ``kernels``: the
-    family's kernel stage (``numba_float64``), or None."""
+    family's kernel stage (``numba_float64``, and ``numba_hardware`` when ``quantized``), or None."""
     import torch
 
     from hbf_edge.families.mser.gd import Design, dft_alignment
@@ -97,8 +100,11 @@ def profile_mser(model: Any, sizes: MserSizes, n_samples: int, batches: tuple[in
     L = model.n_layers
     result: dict[str, Any] = {"layers": L, "snr_db": SNR_DB, "ops_per_layer": mser_layer_ops(sizes, n_samples),
                               "measured": {}, "skipped": {}}
-    if "numba_float64" in backends and kernels is None:
-        result["skipped"]["numba_float64"] = "the MSER kernel stage is not installed"
+    for name in ("numba_float64", "numba_hardware"):
+        if name in backends and kernels is None:
+            result["skipped"][name] = "the MSER kernel stage is not installed"
+    if "numba_hardware" in backends and kernels is not None and not quantized:
+        result["skipped"]["numba_hardware"] = "a float model has no integer datapath: quantize it first"
     for batch in batches:
         H = mser_channels(batch, sizes, seed=seed)
         sigma = float(noise_std(SNR_DB))
@@ -115,12 +121,21 @@ def profile_mser(model: Any, sizes: MserSizes, n_samples: int, batches: tuple[in
         if "numba_float64" in backends and kernels is not None:
             kmodel = kernels.load(model_dir)
             row["numba_float64"] = _kernel_layers(kernels, kmodel, H, start, sigma, L, batch, repeat, min_run_s)
+        if "numba_hardware" in backends and kernels is not None and quantized:
+            session = kernels.session_hw(model_dir, H, SNR_DB)
+            whole = time_per_channel(session.run, batch, repeat, min_run_s)
+            row["numba_hardware"] = {"whole_us_per_channel": 1e6 * whole,
+                                     "whole_iqr_us_per_channel": 1e6 * (whole.q3 - whole.q1),
+                                     "refit_layers": session.hw.refit}
         for r in row.values():
             r["init_us_per_channel"] = 1e6 * init
         result["measured"][str(batch)] = row
     est = target_estimate(mser_ops(sizes, n_samples), target)
     result["target"] = {"name": target["name"], "assumptions": target["assumptions"], "layer": est,
                         "layers_total_us": round(est["us"] * L, 3)}
+    if quantized:
+        result["note"] = ("a quantized model: torch_eager's and numba_hardware's whole forward include the rounding "
+                          "to codes and the refit layers; numba_float64 runs the L float layers")
     if not result["skipped"]:
         del result["skipped"]
     return result

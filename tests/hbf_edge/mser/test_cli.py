@@ -72,7 +72,7 @@ def test_profile_times_each_layer_and_counts_its_operations(trained, capsys):
     out = trained / "prof"
     assert main(["profile", str(trained / "m"), "--batches", "1", "2", "--repeat", "1", "--out", str(out), "-q"]) == 0
     res = json.loads((out / "profile.json").read_text())
-    assert set(res["measured"]["2"]) == {"torch_eager", "numba_float64"}  # the defaults: every backend
+    assert set(res["measured"]["2"]) == {"torch_eager", "numba_float64"}  # the defaults: every backend a float model has
     for row in res["measured"]["2"].values():
         assert len(row["layers_us_per_channel"]) == 2 and row["whole_us_per_channel"] > 0
     assert main(["profile", str(trained / "m"), "--batches", "1", "--repeat", "1", "--backends", "onnxruntime",
@@ -114,6 +114,7 @@ def test_bad_input_is_one_line_and_exit_2(trained, tmp_path, capsys):
         (["train", "mser", "--out", str(tmp_path / "x"), "--offsets"], "--step-shape matrix"),
         (["quantize", str(trained / "m"), "--out", str(tmp_path / "q"), "--ue-phase-bits", "0"], "1..16"),
         (["quantize", str(trained / "m"), "--out", str(tmp_path / "q"), "--word-bits", "4"], "fraction bits"),
+        (["quantize", str(trained / "m"), "--out", str(tmp_path / "q"), "--refit-layers", "-1"], ">= 0"),
         (["export", str(trained / "m"), "--out", str(tmp_path / "b")], "not available for mser"),
     ]
     for argv, needle in cases:
@@ -129,16 +130,19 @@ def test_quantize_scores_the_integer_datapath(trained):
     quantized network and the integer datapath; the datapath's design is the Q-bit codes and
     the words, and evaluate adds its row."""
     from hbf_edge.kernels import REGISTRY
+    from hbf_edge.quant import REGISTRY as QUANT
 
-    for method, q in (("ptq", "3"), ("qat", "2")):
+    for method, q, refit in (("ptq", "3", 0), ("qat", "2", 3)):
         out = trained / f"q_{method}"
         assert main(["quantize", str(trained / "m"), "--out", str(out), "-Q", q, "--ue-phase-bits", "5", "--method",
-                     method, "--epochs", "1", "--train-size", "20", "--val-size", "10", "--count", "12", "--snr", "10",
+                     method, "--refit-layers", str(refit), "--epochs", "1", "--train-size", "20", "--val-size", "10", "--count", "12", "--snr", "10",
                      "-q"]) == 0
         rec = json.loads((out / "retention.json").read_text())
         assert rec["method"] == method and rec["phase_bits"] == int(q) and rec["ue_phase_bits"] == 5
+        assert rec["refit_layers"] == refit
         assert set(rec["ser"]) == {"float", "quantized", "hardware"} and len(rec["history"]) == (2 if method == "qat" else 0)
-        model, config = CORE.get("mser").load(out)
+        model, config = QUANT.get("mser").load(out)
+        assert model.refit == refit
         assert config.spec.phase_bits == int(q) and config.quantization["formats"]["internal_phase_bits"] == 10
         H = mser_channels(4, MserSizes(n_tx=8, n_rf_tx=2, n_users=2, n_rx=2, n_rf_rx=1, n_streams=1), seed=3)
         hw = REGISTRY.get("mser").forward_hw(out, H, snr_db=10.0)
@@ -149,6 +153,14 @@ def test_quantize_scores_the_integer_datapath(trained):
                  "--out", str(trained / "qe"), "-q"]) == 0
     res = json.loads((trained / "qe" / "results.json").read_text())
     assert "hardware" in res["metrics"]["ser"] and len(res["metrics"]["ser"]["hardware"]) == 1
+    # the profile of a quantized directory adds the integer datapath (whole forward); a float one skips it
+    assert main(["profile", str(trained / "q_qat"), "--batches", "2", "--repeat", "1", "--out",
+                 str(trained / "qp"), "-q"]) == 0
+    prof = json.loads((trained / "qp" / "profile.json").read_text())
+    assert prof["measured"]["2"]["numba_hardware"]["refit_layers"] == 3 and "note" in prof
+    assert main(["profile", str(trained / "m"), "--batches", "1", "--repeat", "1", "--backends", "numba_hardware",
+                 "--out", str(trained / "qp2"), "-q"]) == 0
+    assert "quantize it first" in json.loads((trained / "qp2" / "profile.json").read_text())["skipped"]["numba_hardware"]
 
 
 def test_tiny_settings_train():
@@ -162,6 +174,7 @@ def test_the_float_kernel_equals_the_torch_network(shape, tmp_path):
     """kernels.mser against torch, on a network whose parameters are all moved off their
     initial values (steps, offsets, widths), at two SNRs and for a layer range."""
     from hbf_edge.kernels import REGISTRY
+    from hbf_edge.quant import REGISTRY as QUANT
     from hbf_edge.kernels._core.batching import SERIAL_BELOW
     from hbf_edge.kernels.mser.forward import mser_forward
     from hbf_edge.families.mser.model import MserNet
