@@ -174,7 +174,6 @@ def test_the_float_kernel_equals_the_torch_network(shape, tmp_path):
     """kernels.mser against torch, on a network whose parameters are all moved off their
     initial values (steps, offsets, widths), at two SNRs and for a layer range."""
     from hbf_edge.kernels import REGISTRY
-    from hbf_edge.quant import REGISTRY as QUANT
     from hbf_edge.kernels._core.batching import SERIAL_BELOW
     from hbf_edge.kernels.mser.forward import mser_forward
     from hbf_edge.families.mser.model import MserNet
