@@ -28,6 +28,7 @@ REGISTRY = Registry("export", {
     "upganet": "hbf_edge.export.upganet.stage:EXPORT",
     "deepfp": "hbf_edge.export.deepfp.stage:EXPORT",
     "jcehb": "hbf_edge.export.jcehb.stage:EXPORT",
+    "mser": "hbf_edge.export.mser.stage:EXPORT",
 })
 
 __all__ = [

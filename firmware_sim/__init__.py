@@ -8,7 +8,9 @@
   beampattern;
 * :mod:`firmware_sim.replay` -- :func:`simulate`: replay a bundle and report;
 * :mod:`firmware_sim.superframe` -- :func:`replay_superframe`: a JCEHB superframe bundle, analog
-  codes programmed once and digital words per slot.
+  codes programmed once and digital words per slot;
+* :mod:`firmware_sim.transceiver` -- :func:`replay_transceiver`: an MSER bundle, K + 1 front ends
+  programmed per design, scored by symbol error rate.
 
 Imports numpy only; it reads the bundle files itself (it never imports the toolkit).
 """
@@ -18,6 +20,8 @@ from .array import FrontEnd
 from .chip import REG, Chip, decode, frame
 from .replay import simulate
 from .superframe import is_superframe_bundle, replay_superframe
+from .transceiver import bundle_kind, replay_transceiver, symbol_error_rate
 
 __all__ = ["BundleData", "SimulatorError", "load_bundle", "load_calibration", "make_calibration", "read_key", "FrontEnd", "Chip", "REG",
-           "frame", "decode", "simulate", "replay_superframe", "is_superframe_bundle"]
+           "frame", "decode", "simulate", "replay_superframe", "is_superframe_bundle", "replay_transceiver", "bundle_kind",
+           "symbol_error_rate"]

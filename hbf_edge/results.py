@@ -10,7 +10,8 @@ the keys of its kind that generic readers rely on:
 * ``retention`` (``retention.json``): ``method`` (``qat`` | ``ptq``);
 * ``profile`` (``profile.json``): ``measured`` ``{batch: {backend: {whole_us_per_channel}}}``
   and ``target``;
-* ``simulation`` (``simulate.json``): ``n_beams`` and ``sum_rate``.
+* ``simulation`` (``simulate.json``): ``n_beams`` and the applied beams' score, ``sum_rate`` (the
+  rate families) or ``ser`` (MSER).
 
 Beside each JSON file, :func:`write_result` writes its tables as tidy CSV.
 """
@@ -28,8 +29,9 @@ __all__ = ["SCHEMAS", "stamp", "check", "Table", "tables", "write_result"]
 
 SCHEMAS = {"evaluation": 1, "retention": 1, "profile": 1, "simulation": 1, "firmware": 1, "numerical": 1}
 _REQUIRED = {"evaluation": ("n_channels", "metrics"), "retention": ("method",), "profile": ("measured", "target"),
-             "simulation": ("n_beams", "sum_rate"), "firmware": ("bundle", "targets"),
+             "simulation": ("n_beams",), "firmware": ("bundle", "targets"),
              "numerical": ("sites", "overflows", "sum_rate")}
+_ONE_OF = {"simulation": ("sum_rate", "ser")}  # at least one of these
 
 
 def stamp(result: dict[str, Any], kind: str, family: str, model_dir: Any, **keys: Any) -> dict[str, Any]:
@@ -47,6 +49,9 @@ def check(result: dict[str, Any]) -> str:
     for key in ("family", "model_dir") + _REQUIRED[kind]:
         if key not in result:
             raise KeyError(f"a {kind} result needs {key!r}")
+    either = _ONE_OF.get(kind, ())
+    if either and not any(key in result for key in either):
+        raise KeyError(f"a {kind} result needs one of {', '.join(map(repr, either))}")
     return kind
 
 

@@ -194,8 +194,9 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     from hbf_edge.channels import read_channel_array, validate_miso_channels
     from hbf_edge.plots import plot_beampattern
 
-    if firmware_sim.is_superframe_bundle(args.bundle):  # a bundle kind, written by a two-timescale family
-        return _simulate_superframe(args)
+    kind = firmware_sim.bundle_kind(args.bundle)
+    if kind != "beams":  # a bundle kind of its own (superframe: JCEHB; transceiver: MSER)
+        return _simulate_kind(args, kind)
     H = None
     if args.channels is not None:
         H = validate_miso_channels(read_channel_array(args.channels), name=str(args.channels))
@@ -230,29 +231,41 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _simulate_superframe(args: argparse.Namespace) -> int:
-    """``simulate`` of a superframe bundle: codes programmed once, words per slot, scored."""
+# per bundle kind: the replay, the report keys printed, and what the replay takes of the options
+_KINDS = {
+    "superframe": ("replay_superframe", ("code_mismatches", "analog_writes", "sum_rate", "calibration",
+                                         "designed_through_this_calibration", "latency_us", "digital_per_slot",
+                                         "rejected_transactions"),
+                   "its slots' words were computed on its own channels"),
+    "transceiver": ("replay_transceiver", ("code_mismatches", "ser", "calibration", "latency_us",
+                                           "rejected_transactions"),
+                    "its designs were computed on its own channels"),
+}
+
+
+def _simulate_kind(args: argparse.Namespace, kind: str) -> int:
+    """``simulate`` of a superframe (codes programmed once, words per slot) or transceiver bundle
+    (K + 1 front ends per design): replayed and scored by the controller."""
     from hbf_edge import firmware_sim
     from hbf_edge._io import dumps
     from hbf_edge.results import stamp, write_result
 
+    replay, keys, why = _KINDS[kind]
     given = [flag for flag, value in (("--channels", args.channels), ("--trace", args.trace)) if value]
     if given:
-        raise ConfigError(f"{' and '.join(given)} {'does' if len(given) == 1 else 'do'} not apply to a superframe "
-                          "bundle (its slots' words were computed on its own channels)")
+        raise ConfigError(f"{' and '.join(given)} {'does' if len(given) == 1 else 'do'} not apply to a {kind} "
+                          f"bundle ({why})")
     try:
         key = firmware_sim.read_key(args.verify_key) if args.verify_key is not None else None
-        report = firmware_sim.replay_superframe(args.bundle, key, args.channels_per_chip, args.chips_per_bus,
-                                                args.spi_mhz * 1e6, calibration=args.calibration)
+        report = getattr(firmware_sim, replay)(args.bundle, key, args.channels_per_chip, args.chips_per_bus,
+                                               args.spi_mhz * 1e6, calibration=args.calibration)
     except firmware_sim.SimulatorError as exc:
         raise ConfigError(str(exc)) from exc
     out = args.out if args.out is not None else args.bundle / "sim"
     stamp(report, "simulation", _bundle_family(args.bundle), None)
     write_result(out / "simulate.json", report)
-    keys = ("code_mismatches", "analog_writes", "sum_rate", "calibration", "designed_through_this_calibration",
-            "latency_us", "digital_per_slot", "rejected_transactions")
     print(dumps({k: report[k] for k in keys}))
-    if not report["designed_through_this_calibration"]:
+    if not report.get("designed_through_this_calibration", True):
         print("note: the slots' words were designed through other front ends than the ones replayed here (see "
               "slots_designed_through): the applied sum rate is not expected to equal the kernel's")
     print(f"wrote {out / 'simulate.json'}")

@@ -115,7 +115,7 @@ def test_bad_input_is_one_line_and_exit_2(trained, tmp_path, capsys):
         (["quantize", str(trained / "m"), "--out", str(tmp_path / "q"), "--ue-phase-bits", "0"], "1..16"),
         (["quantize", str(trained / "m"), "--out", str(tmp_path / "q"), "--word-bits", "4"], "fraction bits"),
         (["quantize", str(trained / "m"), "--out", str(tmp_path / "q"), "--refit-layers", "-1"], ">= 0"),
-        (["export", str(trained / "m"), "--out", str(tmp_path / "b")], "not available for mser"),
+        (["export", str(trained / "m"), "--out", str(tmp_path / "b")], "float model"),
     ]
     for argv, needle in cases:
         capsys.readouterr()

@@ -1,0 +1,78 @@
+"""The transceiver bundle of a quantized MSER model (spec 6.4, 6.6): one design per channel for
+the K + 1 front ends (the BS's phase shifters and every user's), for ``hbf-edge simulate``.
+
+Files (``manifest.json`` holds the sha256 of each, as for the other bundles; ``scoring`` is
+``transceiver``):
+
+``transceiver.json``
+    Sizes, the phase bits of the BS and of the users with their vector-modulator tables, the
+    word formats of ``V`` and ``W`` (and every other format of the datapath), the SNR and noise
+    std of the designs, the refit layers and the integer datapath's overflow counters.
+``beams.npz``
+    Per channel: ``H [B, K, N_r, N_t]``, the codes ``codes_bs [B, N_t, R_t]`` and ``codes_ue
+    [B, K, R_r, N_r]`` (U_k, element (r, n) joining antenna n to RF chain r), the datapath's
+    words ``V [B, R_t, D, 2]`` and ``W [B, K, R_r, D_k, 2]`` (``(re, im)`` last) and
+    ``kernel_ser [B]``, the toolkit's exact SER of those codes and words.
+``datapath.npz``
+    The datapath's constant words, what its ROMs hold (:func:`kernels.mser.hardware.pack_hw`):
+    the per-layer steps, offsets and widths (``step`` format), the symbol ROM (small integers),
+    the ``e^{-u}`` table (``kernel``), the internal and output cos / sin tables (``lut``), the
+    power and the radians -> angle-word factor.
+
+No ONNX graph yet (the float MSER network has no exporter).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from hbf_edge.errors import ConfigError
+from hbf_edge.export._core.bundle import _write
+from hbf_edge.export._core.tables import vector_modulator_table
+
+__all__ = ["write_mser_bundle"]
+
+
+def write_mser_bundle(model_dir: str | os.PathLike, out: str | os.PathLike, H: np.ndarray, snr_db: float,
+                      overwrite: bool = False) -> Path:
+    """Run the integer datapath on every channel of ``H`` at ``snr_db`` and write the bundle
+    (module notes)."""
+    from hbf_edge.families.mser.core import CORE
+    from hbf_edge.families.mser.ser import ser_semi_analytic
+    from hbf_edge.families.mser.system import noise_std
+    from hbf_edge.kernels.mser.hardware import load_mser_hw
+    from hbf_edge.kernels.mser.stage import KERNELS
+    from hbf_edge.modelfiles import read_model_dir
+
+    config, _ = read_model_dir(model_dir)
+    if config.quantization is None or config.spec.phase_bits is None:
+        raise ConfigError(f"{model_dir} is a float model: export needs a quantized one (`hbf-edge quantize`)")
+    sizes = CORE.sizes(config)
+    H = sizes.check_channels(H, "bundle channels")
+    sigma = float(noise_std(snr_db))
+    hw = KERNELS.forward_hw(Path(model_dir), H, snr_db=snr_db)
+    kernel_ser = ser_semi_analytic(H, hw["F"], hw["V"], hw["U"], hw["W"], sigma, sizes.constellation)
+    q_bs, q_ue = hw["phase_bits"]["bs"], hw["phase_bits"]["ue"]
+    vm = {side: dict(zip("iq", (t.tolist() for t in vector_modulator_table(q)))) for side, q in (("bs", q_bs),
+                                                                                                ("ue", q_ue))}
+    info = {"sizes": config.family_config["sizes"], "phase_bits": {"bs": q_bs, "ue": q_ue}, "vector_modulator": vm,
+            "words": {name: hw["formats"][name] for name in ("precoder", "combiner")}, "formats": hw["formats"],
+            "snr_db": snr_db, "noise_std": sigma, "refit_layers": int(config.quantization.get("refit_layers", 0)),
+            "n_designs": int(H.shape[0]), "counters": hw["counters"]}
+    beams = {"H": H, "codes_bs": hw["F_codes"], "codes_ue": hw["U_codes"], "V": hw["V_words"], "W": hw["W_words"],
+             "kernel_ser": kernel_ser}
+    words = load_mser_hw(model_dir).words
+
+    def datapath(tmp: Path) -> dict:
+        with open(tmp / "datapath.npz", "wb") as fh:
+            np.savez(fh, **{k: np.asarray(v) for k, v in words.items()})
+        return {}
+
+    extra = {"family": config.family, "scoring": "transceiver",
+             "model": {k: v for k, v in config.to_dict().items() if k != "history"}}
+    return _write(out, overwrite, {"transceiver.json": json.dumps(info, indent=2) + "\n"}, beams,
+                  [("the datapath's constant words", datapath)], extra)

@@ -1,0 +1,48 @@
+"""The export stage of MSER: the transceiver bundle (:mod:`export.mser.bundle`)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+from hbf_edge.families._protocol import Say, field, log_say
+from hbf_edge.families._settings import ExportCommon
+
+__all__ = ["EXPORT", "MserExportStage", "MserExport"]
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class MserExport(ExportCommon):
+    """``hbf-edge export`` of a quantized MSER model: per channel, the integer datapath's codes
+    for the BS's and every user's phase shifters and its V and W words, with the datapath's
+    constant words, for ``hbf-edge simulate`` (K + 1 front ends, scored by SER)."""
+
+    snr: float = field(15.0, "SNR of the designs in dB (default 15)")
+
+
+class MserExportStage:
+    """:class:`~hbf_edge.families._protocol.ExportStage` of MSER."""
+
+    export_settings = MserExport
+
+    def profile_backends(self) -> dict[str, Any]:
+        return {}
+
+    def export(self, s: MserExport, core: Any, say: Say = log_say) -> Path:
+        from hbf_edge.export.mser.bundle import write_mser_bundle
+        from hbf_edge.modelfiles import read_model_dir
+
+        config, _ = read_model_dir(s.model_dir)
+        H = core.read_channels(s.channels, config) if s.channels is not None else core.draw_channels(
+            config, s.count, s.seed)
+        path = write_mser_bundle(s.model_dir, s.out, H, s.snr, overwrite=s.overwrite)
+        info = json.loads((path / "transceiver.json").read_text())
+        say(f"transceiver bundle written to {path}: {info['n_designs']} designs at {s.snr:g} dB for the BS and "
+            f"{info['sizes']['n_users']} user front ends, integer datapath overflows {sum(info['counters'].values())}; "
+            f"replay it with `hbf-edge simulate {path}`")
+        return path
+
+
+EXPORT = MserExportStage()

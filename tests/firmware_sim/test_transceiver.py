@@ -1,0 +1,85 @@
+"""The MSER transceiver bundle through the controller: K + 1 front ends programmed per design,
+codes read back, the applied beams scored by the simulator's own SER (numpy only) against the
+toolkit's score of the same words; calibration errors, tampering and misuse."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from hbf_edge import firmware_sim
+from hbf_edge.cli import main
+from hbf_edge.families.mser.gd import dft_alignment
+from hbf_edge.families.mser.ser import ser_semi_analytic
+from hbf_edge.families.mser.system import MserSizes, mser_channels
+
+TINY = ["--n-tx", "8", "--n-rf-tx", "4", "--users", "2", "--n-rx", "4", "--n-rf-rx", "2", "--streams", "1"]
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory):
+    root = tmp_path_factory.mktemp("mser_bundle")
+    assert main(["train", "mser", "--out", str(root / "m"), "-I", "2", "--samples", "8", "--epochs", "1",
+                 "--train-size", "20", "--val-size", "10", "--batch-size", "10", "-q", *TINY]) == 0
+    assert main(["quantize", str(root / "m"), "--out", str(root / "q"), "--method", "ptq", "-Q", "3",
+                 "--ue-phase-bits", "4", "--refit-layers", "2", "--count", "6", "--snr", "10", "-q"]) == 0
+    assert main(["export", str(root / "q"), "--out", str(root / "b"), "--count", "5", "--snr", "12"]) == 0
+    return root
+
+
+def test_the_replay_programs_every_front_end_and_reproduces_the_kernels_ser(bundle, capsys):
+    assert main(["simulate", str(bundle / "b")]) == 0
+    rep = json.loads((bundle / "b" / "sim" / "simulate.json").read_text())
+    assert rep["kind"] == "transceiver" and rep["n_beams"] == 5 and rep["family"] == "mser"
+    assert rep["code_mismatches"] == {"bs": 0, "user0": 0, "user1": 0}
+    assert rep["array"]["phase_bits_bs"] == 3 and rep["array"]["phase_bits_ue"] == 4
+    assert rep["ser"]["largest_difference"] < 1e-12 and 0 < rep["ser"]["applied_mean"] < 1
+    assert rep["latency_us"]["direct_write_bs"] > rep["latency_us"]["direct_write_users_max"] > 0
+    assert sum(rep["rejected_transactions"].values()) == 0
+    info = json.loads((bundle / "b" / "transceiver.json").read_text())
+    assert info["refit_layers"] == 2 and info["snr_db"] == 12.0
+    with np.load(bundle / "b" / "datapath.npz") as d:
+        assert d["ktab"][0] == 1 << info["formats"]["kernel"]["frac_bits"]  # e^0 in the kernel format
+
+
+def test_calibration_errors_change_the_applied_ser(bundle, tmp_path, capsys):
+    assert main(["calibration", "--phase-bits", "4", "--phase-error-deg", "20", "--out", str(tmp_path / "c4")]) == 0
+    table = str(tmp_path / "c4" / "calibration.json")
+    # one table serves every front end: the bundle's BS has 3-bit codes and its users 4-bit ones
+    assert main(["simulate", str(bundle / "b"), "--calibration", table, "--out", str(tmp_path / "s")]) == 2
+    assert "one calibration table" in capsys.readouterr().err
+    assert main(["quantize", str(bundle / "m"), "--out", str(tmp_path / "q4"), "--method", "ptq", "-Q", "4",
+                 "--count", "4", "--snr", "10", "-q"]) == 0
+    assert main(["export", str(tmp_path / "q4"), "--out", str(tmp_path / "b4"), "--count", "4", "--snr", "0"]) == 0
+    assert main(["simulate", str(tmp_path / "b4"), "--calibration", table, "--out", str(tmp_path / "s4")]) == 0
+    ser = json.loads((tmp_path / "s4" / "simulate.json").read_text())["ser"]
+    assert ser["largest_difference"] > 1e-6 and ser["applied_mean"] != ser["kernel_mean"]
+
+
+def test_the_simulators_ser_is_the_toolkits():
+    """Two implementations of the exact QPSK SER (firmware_sim's erfc loop, the toolkit's)."""
+    z = MserSizes(n_tx=8, n_rf_tx=4, n_users=2, n_rx=4, n_rf_rx=2, n_streams=2)
+    H = mser_channels(6, z, seed=4)
+    d = dft_alignment(H, z)
+    a = firmware_sim.symbol_error_rate(H, d.F, d.V, d.U, d.W, 0.3)
+    np.testing.assert_allclose(a, ser_semi_analytic(H, *d, 0.3), rtol=1e-12)
+
+
+def test_tampering_and_misuse_are_refused(bundle, tmp_path, capsys):
+    import shutil
+
+    assert main(["simulate", str(bundle / "b"), "--channels", str(bundle / "b" / "beams.npz")]) == 2
+    assert "does not apply to a transceiver bundle" in capsys.readouterr().err
+    bad = tmp_path / "bad"
+    shutil.copytree(bundle / "b", bad)
+    with np.load(bad / "beams.npz") as data:
+        beams = {k: data[k] for k in data.files}
+    beams["codes_bs"] = beams["codes_bs"].copy()
+    beams["codes_bs"][0, 0, 0] ^= 1
+    np.savez(bad / "beams.npz", **beams)
+    assert main(["simulate", str(bad)]) == 2
+    assert "beams.npz has been altered" in capsys.readouterr().err
+    assert main(["export", str(bundle / "m"), "--out", str(tmp_path / "x")]) == 2
+    assert "float model" in capsys.readouterr().err and not (tmp_path / "x").exists()
