@@ -68,4 +68,30 @@ def require_toolchain(tc):
         pytest.skip(f"{tc.name} toolchain not installed ({', '.join(tc.missing())})")
 
 
+def mser_model(sizes, layers, samples, moved=True, torch_net=False):
+    """The kernel packing of a network with per-entry steps and offsets, moved off its initial
+    values (``moved``), from a directory's arrays as ``save_model`` writes them (and the torch
+    network, with ``torch_net``)."""
+    import torch
+
+    from hbf_edge.families.mser.gd import GdSteps
+    from hbf_edge.families.mser.model import MserNet
+    from hbf_edge.kernels.mser.forward import pack_mser
+
+    steps = GdSteps(3e-4, 3e-3, 1e-2, 0.1, 1.0, 15.0)
+    net = MserNet(sizes, layers, steps, samples, seed=3, step_shape="matrix", offsets=True)
+    gen = torch.Generator().manual_seed(1)
+    if moved:
+        with torch.no_grad():
+            for name, p in net.named_parameters():
+                p.add_((0.05 if name.startswith("o_") else 0.2) * torch.randn(p.shape, generator=gen, dtype=p.dtype))
+    arrays = {k: v.detach().numpy() for k, v in net.state_dict().items()}
+    keys = ("n_tx", "n_rf_tx", "n_users", "n_rx", "n_rf_rx", "n_streams", "constellation")
+    section = {"sizes": {k: getattr(sizes, k) for k in keys}, "samples": samples, "offsets": True,
+               "steps": {"mu_p": steps.mu_p, "mu_w": steps.mu_w, "mu_theta_u": steps.mu_theta_u,
+                         "mu_theta_f": steps.mu_theta_f, "kappa": steps.kappa, "snr_ref_db": steps.snr_ref_db}}
+    packed = pack_mser(arrays, section, layers)
+    return (net, packed) if torch_net else packed
+
+
 sys.modules["helpers"] = sys.modules[__name__]

@@ -19,7 +19,11 @@ Files (``manifest.json`` holds the sha256 of each, as for the other bundles; ``s
     the ``e^{-u}`` table (``kernel``), the internal and output cos / sin tables (``lut``), the
     power and the radians -> angle-word factor.
 
-No ONNX graph yet (the float MSER network has no exporter).
+``model.onnx``
+    The float network (:mod:`export.mser.onnx_float`: its L layers from the host's start, no
+    rounding, no refit layers); checked in onnxruntime on the bundle's channels: the mean SER of
+    its designs within ``ONNX_TOLERANCE`` of the float kernel's, or within ``ONNX_FLOOR`` of it
+    (``verified`` in the manifest).
 """
 
 from __future__ import annotations
@@ -31,10 +35,13 @@ from pathlib import Path
 import numpy as np
 
 from hbf_edge.errors import ConfigError
-from hbf_edge.export._core.bundle import _write
+from hbf_edge.export._core.bundle import BundleError, _write
 from hbf_edge.export._core.tables import vector_modulator_table
 
-__all__ = ["write_mser_bundle"]
+__all__ = ["write_mser_bundle", "ONNX_TOLERANCE"]
+
+ONNX_TOLERANCE = 0.01  # float32 graph against the float64 kernel, relative mean SER ...
+ONNX_FLOOR = 1e-9  # ... or absolute, for designs with almost no errors (float32 rounds those SERs apart)
 
 
 def write_mser_bundle(model_dir: str | os.PathLike, out: str | os.PathLike, H: np.ndarray, snr_db: float,
@@ -74,5 +81,30 @@ def write_mser_bundle(model_dir: str | os.PathLike, out: str | os.PathLike, H: n
 
     extra = {"family": config.family, "scoring": "transceiver",
              "model": {k: v for k, v in config.to_dict().items() if k != "history"}}
-    return _write(out, overwrite, {"transceiver.json": json.dumps(info, indent=2) + "\n"}, beams,
-                  [("the datapath's constant words", datapath)], extra)
+    writers = [("the datapath's constant words", datapath),
+               ("the network's ONNX graph, checked in onnxruntime", lambda tmp: _onnx(model_dir, config, H, sigma,
+                                                                                     tmp / "model.onnx"))]
+    return _write(out, overwrite, {"transceiver.json": json.dumps(info, indent=2) + "\n"}, beams, writers, extra)
+
+
+def _onnx(model_dir: str | os.PathLike, config: object, H: np.ndarray, sigma: float, path: Path) -> dict:
+    """Export the float network's graph and check the mean SER of its designs in onnxruntime
+    against the float kernel's on the same channels and start."""
+    from hbf_edge.export.mser.onnx_float import export_mser_onnx, run_mser_onnx
+    from hbf_edge.families.mser.core import CORE
+    from hbf_edge.families.mser.gd import dft_alignment
+    from hbf_edge.families.mser.ser import ser_semi_analytic
+    from hbf_edge.kernels.mser.forward import load_mser, mser_forward
+
+    model = load_mser(model_dir)
+    sizes = CORE.sizes(config)
+    export_mser_onnx(model, config, path)
+    start = dft_alignment(H, sizes)
+    sers = [float(ser_semi_analytic(H, *d, sigma, sizes.constellation).mean())
+            for d in (run_mser_onnx(path, H, start, sigma), mser_forward(H, start, sigma, model))]
+    rel = abs(sers[0] - sers[1]) / max(abs(sers[1]), 1e-300)
+    if not (rel <= ONNX_TOLERANCE or abs(sers[0] - sers[1]) <= ONNX_FLOOR):
+        raise BundleError(f"model.onnx's mean SER {sers[0]:.4e} differs from the float kernel's {sers[1]:.4e} by "
+                          f"{rel:.2%} (> {ONNX_TOLERANCE:.0%})")
+    return {"model.onnx": {"runtime": "onnxruntime", "channels": int(H.shape[0]), "dtype": "float32",
+                           "ser_onnx": sers[0], "ser_kernel_float64": sers[1], "relative_difference": rel}}

@@ -28,7 +28,10 @@ class MserExportStage:
     export_settings = MserExport
 
     def profile_backends(self) -> dict[str, Any]:
-        return {}
+        """onnxruntime on the network's graph (:mod:`export.mser.profile`)."""
+        from hbf_edge.export.mser.profile import onnxruntime_mser
+
+        return {"onnxruntime": onnxruntime_mser}
 
     def export(self, s: MserExport, core: Any, say: Say = log_say) -> Path:
         from hbf_edge.export.mser.bundle import write_mser_bundle

@@ -40,6 +40,8 @@ def test_the_replay_programs_every_front_end_and_reproduces_the_kernels_ser(bund
     assert sum(rep["rejected_transactions"].values()) == 0
     info = json.loads((bundle / "b" / "transceiver.json").read_text())
     assert info["refit_layers"] == 2 and info["snr_db"] == 12.0
+    verified = json.loads((bundle / "b" / "manifest.json").read_text())["verified"]["model.onnx"]
+    assert verified["relative_difference"] < 0.01 and verified["channels"] == 5
     with np.load(bundle / "b" / "datapath.npz") as d:
         assert d["ktab"][0] == 1 << info["formats"]["kernel"]["frac_bits"]  # e^0 in the kernel format
 

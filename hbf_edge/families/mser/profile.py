@@ -10,7 +10,9 @@ Stages: ``init`` (the DFT alignment, spec 2.4) and each layer (eq. 27-30 and 26)
   checked arrays (``MserSession``: input checks excluded, as torch's are), the same way;
 * ``numba_hardware`` -- a quantized model's integer datapath (``MserHwSession``: the input words
   prepared once), its L layers, the rounding to codes and the refit layers in one compiled call:
-  the whole forward only (no per-layer figure).
+  the whole forward only (no per-layer figure);
+* ``onnxruntime`` -- the exported float32 graph of the network (the export stage's backend,
+  :mod:`export.mser.profile`), whole forward only.
 
 Neither whole forward includes the initialisation; ``init_us_per_channel`` times it apart (numpy).
 
@@ -36,7 +38,7 @@ from hbf_edge.families.mser.system import MserSizes, mser_channels, noise_std
 
 __all__ = ["profile_mser", "mser_ops", "MSER_BACKENDS"]
 
-MSER_BACKENDS = ("numba_float64", "numba_hardware", "torch_eager")
+MSER_BACKENDS = ("numba_float64", "numba_hardware", "torch_eager", "onnxruntime")
 SNR_DB = 15.0
 
 
@@ -86,9 +88,10 @@ def _kernel_layers(kernels: Any, kmodel: Any, H: np.ndarray, start: Any, sigma: 
 
 def profile_mser(model: Any, sizes: MserSizes, n_samples: int, batches: tuple[int, ...], repeat: int,
                  backends: tuple[str, ...], target: dict[str, Any], kernels: Any = None, model_dir: Any = None,
-                 seed: int = 2026, min_run_s: float = 0.05, quantized: bool = False) -> dict[str, Any]:
+                 seed: int = 2026, min_run_s: float = 0.05, quantized: bool = False, onnx: Any = None) -> dict[str, Any]:
     """Profile an MSER network; returns a JSON-ready dict (module notes).  ``kernels``: the
-    family's kernel stage (``numba_float64``, and ``numba_hardware`` when ``quantized``), or None."""
+    family's kernel stage (``numba_float64``, and ``numba_hardware`` when ``quantized``), or None;
+    ``onnx``: the export stage's ``onnxruntime`` timer factory (``model_dir -> timer``), or None."""
     import torch
 
     from hbf_edge.families.mser.gd import Design, dft_alignment
@@ -103,6 +106,9 @@ def profile_mser(model: Any, sizes: MserSizes, n_samples: int, batches: tuple[in
     for name in ("numba_float64", "numba_hardware"):
         if name in backends and kernels is None:
             result["skipped"][name] = "the MSER kernel stage is not installed"
+    if "onnxruntime" in backends and onnx is None:
+        result["skipped"]["onnxruntime"] = "the MSER export stage is not installed"
+    ort = onnx(model_dir) if onnx is not None and "onnxruntime" in backends else None
     if "numba_hardware" in backends and kernels is not None and not quantized:
         result["skipped"]["numba_hardware"] = "a float model has no integer datapath: quantize it first"
     for batch in batches:
@@ -127,6 +133,9 @@ def profile_mser(model: Any, sizes: MserSizes, n_samples: int, batches: tuple[in
             row["numba_hardware"] = {"whole_us_per_channel": 1e6 * whole,
                                      "whole_iqr_us_per_channel": 1e6 * (whole.q3 - whole.q1),
                                      "refit_layers": session.hw.refit}
+        if ort is not None:
+            t = ort(H, start, sigma, repeat, min_run_s)
+            row["onnxruntime"] = {"whole_us_per_channel": 1e6 * t, "whole_iqr_us_per_channel": 1e6 * (t.q3 - t.q1)}
         for r in row.values():
             r["init_us_per_channel"] = 1e6 * init
         result["measured"][str(batch)] = row
@@ -135,7 +144,7 @@ def profile_mser(model: Any, sizes: MserSizes, n_samples: int, batches: tuple[in
                         "layers_total_us": round(est["us"] * L, 3)}
     if quantized:
         result["note"] = ("a quantized model: torch_eager's and numba_hardware's whole forward include the rounding "
-                          "to codes and the refit layers; numba_float64 runs the L float layers")
+                          "to codes and the refit layers; numba_float64 and onnxruntime run the L float layers")
     if not result["skipped"]:
         del result["skipped"]
     return result

@@ -6,42 +6,19 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 import naive_fixed_mser
+from helpers import mser_model
 from hbf_edge.errors import ConfigError
 from hbf_edge.families.mser.formats import COUNTER_SITES, MserFormats
-from hbf_edge.families.mser.gd import GdSteps, dft_alignment
-from hbf_edge.families.mser.model import MserNet
+from hbf_edge.families.mser.gd import dft_alignment
 from hbf_edge.families.mser.ser import ser_semi_analytic
 from hbf_edge.families.mser.system import MserSizes, mser_channels, noise_std
 from hbf_edge.hw.spec import FixedPointFormat
-from hbf_edge.kernels.mser.forward import mser_forward, pack_mser
+from hbf_edge.kernels.mser.forward import mser_forward
 from hbf_edge.kernels.mser.hardware import MserHwSession, mser_forward_hw, pack_hw
 
 TINY = MserSizes(n_tx=8, n_rf_tx=4, n_users=2, n_rx=4, n_rf_rx=2, n_streams=1)
-STEPS = GdSteps(3e-4, 3e-3, 1e-2, 0.1, 1.0, 15.0)
-
-
-def _model(sizes, layers, samples, moved=True, torch_net=False):
-    """The kernel packing of a network with per-entry steps and offsets, moved off its initial
-    values (``moved``), from a directory's arrays as ``save_model`` writes them (and the torch
-    network, with ``torch_net``)."""
-    net = MserNet(sizes, layers, STEPS, samples, seed=3, step_shape="matrix", offsets=True)
-    gen = torch.Generator().manual_seed(1)
-    if moved:
-        with torch.no_grad():
-            for name, p in net.named_parameters():
-                p.add_((0.05 if name.startswith("o_") else 0.2) * torch.randn(p.shape, generator=gen, dtype=p.dtype))
-    arrays = {k: v.detach().numpy() for k, v in net.state_dict().items()}
-    keys = ("n_tx", "n_rf_tx", "n_users", "n_rx", "n_rf_rx", "n_streams", "constellation")
-    section = {"sizes": {k: getattr(sizes, k) for k in keys}, "samples": samples, "offsets": True,
-               "steps": {"mu_p": STEPS.mu_p, "mu_w": STEPS.mu_w, "mu_theta_u": STEPS.mu_theta_u,
-                         "mu_theta_f": STEPS.mu_theta_f, "kappa": STEPS.kappa, "snr_ref_db": STEPS.snr_ref_db}}
-    packed = pack_mser(arrays, section, layers)
-    return (net, packed) if torch_net else packed
-
-
 NARROW = MserFormats(accumulator=FixedPointFormat(16, 9), lut=FixedPointFormat(10, 8), precoder=FixedPointFormat(8, 7),
                      combiner=FixedPointFormat(7, 5, "half_even", False), channel=FixedPointFormat(9, 4),
                      kernel=FixedPointFormat(8, 6, "floor"), step=FixedPointFormat(24, 18), angle_bits=10,
@@ -50,7 +27,7 @@ NARROW = MserFormats(accumulator=FixedPointFormat(16, 9), lut=FixedPointFormat(1
 
 @pytest.mark.parametrize("formats,q_bs,q_ue,refit", [(MserFormats(), 4, 3, 2), (NARROW, 2, 6, 0)])
 def test_the_kernel_equals_the_integer_reference(formats, q_bs, q_ue, refit):
-    hw = pack_hw(_model(TINY, 2, 6), formats, q_bs, q_ue, refit)
+    hw = pack_hw(mser_model(TINY, 2, 6), formats, q_bs, q_ue, refit)
     H = mser_channels(3, TINY, seed=5)
     sigma = np.array([0.1, 0.3, 0.05])
     start = dft_alignment(H, TINY)
@@ -91,7 +68,7 @@ def test_the_default_formats_keep_the_float_networks_ser():
     from hbf_edge.quant.mser.qat import QuantMserNet
 
     z = MserSizes(n_tx=32, n_rf_tx=4, n_users=2, n_rx=4, n_rf_rx=2, n_streams=2)
-    net, model = _model(z, 4, 32, moved=False, torch_net=True)
+    net, model = mser_model(z, 4, 32, moved=False, torch_net=True)
     H = mser_channels(40, z, seed=11)
     sigma = float(noise_std(15.0))
     start = dft_alignment(H, z)
@@ -110,7 +87,7 @@ def test_the_default_formats_keep_the_float_networks_ser():
 
 
 def test_bad_inputs_are_refused():
-    hw = pack_hw(_model(TINY, 1, 4), MserFormats(), 4, 4)
+    hw = pack_hw(mser_model(TINY, 1, 4), MserFormats(), 4, 4)
     H = mser_channels(2, TINY, seed=1)
     start = dft_alignment(H, TINY)
     with pytest.raises(ConfigError, match="sigma"):
@@ -120,4 +97,4 @@ def test_bad_inputs_are_refused():
     with pytest.raises(ValueError, match="NaN"):
         MserHwSession(hw, bad, start, 0.1)
     with pytest.raises(ConfigError, match="q_bs"):
-        pack_hw(_model(TINY, 1, 4), MserFormats(), 17, 4)
+        pack_hw(mser_model(TINY, 1, 4), MserFormats(), 17, 4)

@@ -1,0 +1,40 @@
+"""onnxruntime as an MSER profile backend: the network's graph (:mod:`export.mser.onnx_float`)
+exported once per profile (the batch axis is dynamic) and timed whole, as a plain onnxruntime
+session, like the other backends (median and quartiles of repeated runs)."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["onnxruntime_mser"]
+
+
+def onnxruntime_mser(model_dir: Path) -> Any:
+    """Export the graph of ``model_dir``'s network once; returns ``time(H, start, sigma, repeat,
+    min_run_s) -> Timing`` (seconds per channel) from the design ``start = (F, V, U, W)``."""
+    import onnxruntime as ort
+
+    from hbf_edge.export.mser.onnx_float import export_mser_onnx
+    from hbf_edge.kernels.mser.forward import load_mser
+    from hbf_edge.modelfiles import read_model_dir
+
+    config, _ = read_model_dir(model_dir)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = export_mser_onnx(load_mser(model_dir), config, Path(tmp) / "mser.onnx")
+        sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+
+    def time(H: np.ndarray, start: Any, sigma: float, repeat: int, min_run_s: float) -> Any:
+        from hbf_edge.bench import time_per_channel
+
+        F, V, U, W = start
+        f32 = lambda x: np.ascontiguousarray(x, np.float32)  # noqa: E731
+        feed = {"h_re": f32(H.real), "h_im": f32(H.imag), "theta_f": f32(np.angle(F)), "v_re": f32(V.real),
+                "v_im": f32(V.imag), "theta_u": f32(np.angle(U)), "w_re": f32(W.real), "w_im": f32(W.imag),
+                "sigma": np.full(H.shape[0], sigma, np.float32)}
+        return time_per_channel(lambda: sess.run(None, feed), H.shape[0], repeat, min_run_s)
+
+    return time
