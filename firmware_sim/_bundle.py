@@ -17,7 +17,8 @@ import numpy as np
 
 from ._verify import SimulatorError, check_content, read_json, read_key, verify_members
 
-__all__ = ["BundleData", "load_bundle", "load_calibration", "make_calibration", "SimulatorError", "read_key"]
+__all__ = ["BundleData", "load_bundle", "load_calibration", "make_calibration", "SimulatorError", "read_key",
+           "int_array", "word_format"]
 
 SCHEMA_VERSION = 2  # the writer's; 1 (no family / scoring keys) is read as well
 READABLE_SCHEMAS = (1, 2)
@@ -65,6 +66,28 @@ def read_members(path: Path, description: str, key: bytes | None) -> tuple[dict,
     except (OSError, ValueError, EOFError) as exc:
         raise SimulatorError(f"{path}/beams.npz cannot be read: {exc}") from exc
     return manifest, text, beams
+
+
+def int_array(beams: dict, name: str, shape: tuple[int, ...], lo: int, hi: int) -> np.ndarray:
+    """``beams[name]`` as int64, checked to be integers of ``shape`` within ``lo .. hi``."""
+    a = beams.get(name)
+    if a is None or a.dtype.kind not in "iu" or a.shape != shape:
+        raise SimulatorError(f"beams.npz: {name} must be integers of shape {list(shape)}")
+    if a.size and (a.min() < lo or a.max() > hi):
+        raise SimulatorError(f"beams.npz: {name} holds values outside {lo}..{hi}")
+    return a.astype(np.int64)
+
+
+def word_format(info: dict, name: str, member: str) -> tuple[int, int]:
+    """``(word_bits, frac_bits)`` of the streamed words ``name`` that the JSON ``member`` describes."""
+    try:
+        fmt = info["words"][name]
+        bits, frac = int(fmt["word_bits"]), int(fmt["frac_bits"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise SimulatorError(f"{member}: words.{name} needs word_bits and frac_bits") from exc
+    if not (2 <= bits <= 32 and 0 <= frac < bits):
+        raise SimulatorError(f"{member}: words.{name} out of range")
+    return bits, frac
 
 
 def load_bundle(path: str | os.PathLike, key: bytes | None = None) -> BundleData:

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from ._bundle import SCHEMA_VERSION, load_calibration, read_members
+from ._bundle import SCHEMA_VERSION, int_array, load_calibration, read_members, word_format
 from ._verify import SimulatorError, read_json
 from .array import FrontEnd
 from .physics import element_weights
@@ -35,31 +35,11 @@ def is_superframe_bundle(path: str | os.PathLike) -> bool:
     return isinstance(manifest, dict) and manifest.get("scoring") == "superframe"
 
 
-def _int_array(beams: dict, name: str, shape: tuple[int, ...], lo: int, hi: int) -> np.ndarray:
-    a = beams.get(name)
-    if a is None or a.dtype.kind not in "iu" or a.shape != shape:
-        raise SimulatorError(f"beams.npz: {name} must be integers of shape {list(shape)}")
-    if a.size and (a.min() < lo or a.max() > hi):
-        raise SimulatorError(f"beams.npz: {name} holds values outside {lo}..{hi}")
-    return a.astype(np.int64)
-
-
 def _load(path: Path, key: bytes | None) -> tuple[dict, dict]:
     manifest, info, beams = read_members(path, "superframe.json", key)
     if manifest.get("schema_version") != SCHEMA_VERSION:
         raise SimulatorError(f"a superframe bundle has schema {SCHEMA_VERSION}, not {manifest.get('schema_version')!r}")
     return info, beams
-
-
-def _word_frac(info: dict, name: str) -> tuple[int, int]:
-    try:
-        fmt = info["words"][name]
-        bits, frac = int(fmt["word_bits"]), int(fmt["frac_bits"])
-    except (KeyError, TypeError, ValueError) as exc:
-        raise SimulatorError(f"superframe.json: words.{name} needs word_bits and frac_bits") from exc
-    if not (2 <= bits <= 32 and 0 <= frac < bits):
-        raise SimulatorError(f"superframe.json: words.{name} out of range")
-    return bits, frac
 
 
 def replay_superframe(bundle: str | os.PathLike, key: bytes | None = None, channels_per_chip: int = 4,
@@ -109,11 +89,12 @@ def replay_superframe(bundle: str | os.PathLike, key: bytes | None = None, chann
     if H is None or H.dtype.kind != "c" or H.ndim != 4 or H.shape[1:] != (K, Nr, Nt) or not np.all(np.isfinite(H)):
         raise SimulatorError(f"beams.npz: H must be finite complex [B, {K}, {Nr}, {Nt}]")
     B = H.shape[0]
-    codes_bs = _int_array(beams, "codes_bs", (Nt, N), 0, (1 << Q) - 1)
-    codes_ue = _int_array(beams, "codes_ue", (K, Nr, R), 0, (1 << Q) - 1)
-    (fb_bits, fb_frac), (wb_bits, wb_frac) = _word_frac(info, "precoder"), _word_frac(info, "combiner")
-    F_w = _int_array(beams, "F_bb", (B, N, K * S, 2), -(1 << (fb_bits - 1)), (1 << (fb_bits - 1)) - 1)
-    W_w = _int_array(beams, "W_bb", (B, K, R, S, 2), -(1 << (wb_bits - 1)), (1 << (wb_bits - 1)) - 1)
+    codes_bs = int_array(beams, "codes_bs", (Nt, N), 0, (1 << Q) - 1)
+    codes_ue = int_array(beams, "codes_ue", (K, Nr, R), 0, (1 << Q) - 1)
+    (fb_bits, fb_frac) = word_format(info, "precoder", "superframe.json")
+    (wb_bits, wb_frac) = word_format(info, "combiner", "superframe.json")
+    F_w = int_array(beams, "F_bb", (B, N, K * S, 2), -(1 << (fb_bits - 1)), (1 << (fb_bits - 1)) - 1)
+    W_w = int_array(beams, "W_bb", (B, K, R, S, 2), -(1 << (wb_bits - 1)), (1 << (wb_bits - 1)) - 1)
     kernel_rate = beams.get("kernel_sum_rate")
     if kernel_rate is None or kernel_rate.shape != (B,) or not np.all(np.isfinite(kernel_rate)):
         raise SimulatorError(f"beams.npz: kernel_sum_rate must be finite [{B}]")

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from ._bundle import SCHEMA_VERSION, load_calibration, read_members
+from ._bundle import SCHEMA_VERSION, int_array, load_calibration, read_members, word_format
 from ._verify import SimulatorError, read_json
 from .array import FrontEnd
 from .physics import element_weights
@@ -60,26 +60,6 @@ def symbol_error_rate(H: np.ndarray, F: np.ndarray, V: np.ndarray, U: np.ndarray
         p_i = 0.5 * _ERFC(zi / math.sqrt(2)).astype(np.float64)
         out += np.sum(np.mean(p_r + p_i - p_r * p_i, axis=-1), axis=-1)
     return out / D
-
-
-def _ints(beams: dict, name: str, shape: tuple[int, ...], lo: int, hi: int) -> np.ndarray:
-    a = beams.get(name)
-    if a is None or a.dtype.kind not in "iu" or a.shape != shape:
-        raise SimulatorError(f"beams.npz: {name} must be integers of shape {list(shape)}")
-    if a.size and (a.min() < lo or a.max() > hi):
-        raise SimulatorError(f"beams.npz: {name} holds values outside {lo}..{hi}")
-    return a.astype(np.int64)
-
-
-def _format(info: dict, name: str) -> tuple[int, int]:
-    try:
-        fmt = info["words"][name]
-        bits, frac = int(fmt["word_bits"]), int(fmt["frac_bits"])
-    except (KeyError, TypeError, ValueError) as exc:
-        raise SimulatorError(f"transceiver.json: words.{name} needs word_bits and frac_bits") from exc
-    if not (2 <= bits <= 32 and 0 <= frac < bits):
-        raise SimulatorError(f"transceiver.json: words.{name} out of range")
-    return bits, frac
 
 
 def _table(info: dict, side: str) -> tuple[int, np.ndarray, np.ndarray]:
@@ -134,11 +114,12 @@ def replay_transceiver(bundle: str | os.PathLike, key: bytes | None = None, chan
     if H is None or H.dtype.kind != "c" or H.ndim != 4 or H.shape[1:] != (K, Nr, Nt) or not np.all(np.isfinite(H)):
         raise SimulatorError(f"beams.npz: H must be finite complex [B, {K}, {Nr}, {Nt}]")
     B = H.shape[0]
-    codes_bs = _ints(beams, "codes_bs", (B, Nt, Rt), 0, (1 << q_bs) - 1)
-    codes_ue = _ints(beams, "codes_ue", (B, K, Rr, Nr), 0, (1 << q_ue) - 1)
-    (vb, vf), (wb, wf) = _format(info, "precoder"), _format(info, "combiner")
-    V_w = _ints(beams, "V", (B, Rt, K * Dk, 2), -(1 << (vb - 1)), (1 << (vb - 1)) - 1)
-    W_w = _ints(beams, "W", (B, K, Rr, Dk, 2), -(1 << (wb - 1)), (1 << (wb - 1)) - 1)
+    codes_bs = int_array(beams, "codes_bs", (B, Nt, Rt), 0, (1 << q_bs) - 1)
+    codes_ue = int_array(beams, "codes_ue", (B, K, Rr, Nr), 0, (1 << q_ue) - 1)
+    (vb, vf) = word_format(info, "precoder", "transceiver.json")
+    (wb, wf) = word_format(info, "combiner", "transceiver.json")
+    V_w = int_array(beams, "V", (B, Rt, K * Dk, 2), -(1 << (vb - 1)), (1 << (vb - 1)) - 1)
+    W_w = int_array(beams, "W", (B, K, Rr, Dk, 2), -(1 << (wb - 1)), (1 << (wb - 1)) - 1)
     kernel_ser = beams.get("kernel_ser")
     if kernel_ser is None or kernel_ser.shape != (B,) or not np.all(np.isfinite(kernel_ser)):
         raise SimulatorError(f"beams.npz: kernel_ser must be finite [{B}]")

@@ -105,55 +105,27 @@ def phases(theta, abits, q, tc, ts, outr, outi):  # pragma: no cover - compiled
 
 
 @njit(cache=True)
-def _mm(ar, ai, br, bi, outr, outi, shift, neg, fm, cnt, site):  # pragma: no cover - compiled
-    """``out = (+-) A B`` (A [P, R], B [R, Q]) rounded by ``shift`` into A."""
-    P, R = ar.shape
-    Q = br.shape[1]
+def _mm(ar, ai, br, bi, outr, outi, shift, neg, ah, bh, fm, cnt, site):  # pragma: no cover - compiled
+    """``out = (+-) op(A) op(B)`` rounded by ``shift`` into A, ``op`` the conjugate transpose
+    where ``ah`` / ``bh`` (A is [P, R] or [R, P], B [R, Q] or [Q, R])."""
+    P = ar.shape[1] if ah else ar.shape[0]
+    R = ar.shape[0] if ah else ar.shape[1]
+    Q = br.shape[0] if bh else br.shape[1]
     for i in range(P):
         for j in range(Q):
             sr = 0
             si = 0
             for r in range(R):
-                sr += ar[i, r] * br[r, j] - ai[i, r] * bi[r, j]
-                si += ar[i, r] * bi[r, j] + ai[i, r] * br[r, j]
-            if neg:
-                sr = -sr
-                si = -si
-            outr[i, j] = _rq(sr, shift, fm, ACC, cnt, site)
-            outi[i, j] = _rq(si, shift, fm, ACC, cnt, site)
-
-
-@njit(cache=True)
-def _mm_ah(ar, ai, br, bi, outr, outi, shift, neg, fm, cnt, site):  # pragma: no cover - compiled
-    """``out = (+-) A^H B`` (A [R, P], B [R, Q])."""
-    R, P = ar.shape
-    Q = br.shape[1]
-    for i in range(P):
-        for j in range(Q):
-            sr = 0
-            si = 0
-            for r in range(R):
-                sr += ar[r, i] * br[r, j] + ai[r, i] * bi[r, j]
-                si += ar[r, i] * bi[r, j] - ai[r, i] * br[r, j]
-            if neg:
-                sr = -sr
-                si = -si
-            outr[i, j] = _rq(sr, shift, fm, ACC, cnt, site)
-            outi[i, j] = _rq(si, shift, fm, ACC, cnt, site)
-
-
-@njit(cache=True)
-def _mm_bh(ar, ai, br, bi, outr, outi, shift, neg, fm, cnt, site):  # pragma: no cover - compiled
-    """``out = (+-) A B^H`` (A [P, R], B [Q, R])."""
-    P, R = ar.shape
-    Q = br.shape[0]
-    for i in range(P):
-        for j in range(Q):
-            sr = 0
-            si = 0
-            for r in range(R):
-                sr += ar[i, r] * br[j, r] + ai[i, r] * bi[j, r]
-                si += ai[i, r] * br[j, r] - ar[i, r] * bi[j, r]
+                if ah:
+                    xr, xi = ar[r, i], -ai[r, i]
+                else:
+                    xr, xi = ar[i, r], ai[i, r]
+                if bh:
+                    yr, yi = br[j, r], -bi[j, r]
+                else:
+                    yr, yi = br[r, j], bi[r, j]
+                sr += xr * yr - xi * yi
+                si += xr * yi + xi * yr
             if neg:
                 sr = -sr
                 si = -si
@@ -275,7 +247,7 @@ def _phase_step(theta, xr, xi, gr, gi, a, off, g, rad, abits, fm, cnt):  # pragm
 def _scale_v(fr, fi, vr, vi, ar, ai, power, fm, cnt):  # pragma: no cover - compiled
     """(26): ``V <- sqrt(P) V / ||F V||_F`` (contract); ``a`` scratch [N_t, D]."""
     fA = fm[ACC, 0]
-    _mm(fr, fi, vr, vi, ar, ai, fm[LUT, 0] + fm[PRE, 0] - fA, False, fm, cnt, S_FWD)
+    _mm(fr, fi, vr, vi, ar, ai, fm[LUT, 0] + fm[PRE, 0] - fA, False, False, False, fm, cnt, S_FWD)
     s = 0
     for n in range(ar.shape[0]):
         for d in range(ar.shape[1]):
@@ -294,7 +266,7 @@ def _scale_v(fr, fi, vr, vi, ar, ai, power, fm, cnt):  # pragma: no cover - comp
 
 @njit(cache=True)
 def _uh(ur, ui, hr, hi, outr, outi, fm, cnt):  # pragma: no cover - compiled
-    _mm(ur, ui, hr, hi, outr, outi, fm[LUT, 0] + fm[CH, 0] - fm[ACC, 0], False, fm, cnt, S_FWD)
+    _mm(ur, ui, hr, hi, outr, outi, fm[LUT, 0] + fm[CH, 0] - fm[ACC, 0], False, False, False, fm, cnt, S_FWD)
 
 
 @njit(cache=True)
@@ -353,11 +325,11 @@ def channel_fx(hr, hi, tf, vr, vi, tu, wr, wi, g, ap_r, ap_i, aw_r, aw_i, au, af
         layer = min(it, L - 1)  # a refit layer takes the last layer's digital constants
         S_r, S_i = sym_r[layer], sym_i[layer]
         # (27): V, user k's columns with user k's width over every user's samples
-        _mm(fr, fi, vr, vi, ar, ai, fFV, False, fm, cnt, S_FWD)
+        _mm(fr, fi, vr, vi, ar, ai, fFV, False, False, False, fm, cnt, S_FWD)
         for k in range(K):
-            _mm(uhr[k], uhi[k], ar, ai, gr[k], gi[k], fA, False, fm, cnt, S_FWD)
-            _mm_ah(wr[k], wi[k], gr[k], gi[k], er[k], ei[k], fW, False, fm, cnt, S_FWD)
-            _mm_ah(uhr[k], uhi[k], wr[k], wi[k], br[k], bi[k], fW, False, fm, cnt, S_FWD)
+            _mm(uhr[k], uhi[k], ar, ai, gr[k], gi[k], fA, False, False, False, fm, cnt, S_FWD)
+            _mm(wr[k], wi[k], gr[k], gi[k], er[k], ei[k], fW, False, True, False, fm, cnt, S_FWD)
+            _mm(uhr[k], uhi[k], wr[k], wi[k], br[k], bi[k], fW, False, True, False, fm, cnt, S_FWD)
             _outputs(er[k], ei[k], S_r, S_i, yr[k], yi[k], fm, cnt)
         for k in range(K):
             for kk in range(K):  # only user k's columns of M_kk are needed
@@ -373,21 +345,21 @@ def channel_fx(hr, hi, tf, vr, vi, tu, wr, wi, g, ap_r, ap_i, aw_r, aw_i, au, af
                             si_ += br[kk, n, i] * mi[kk, i, d] + bi[kk, n, i] * mr[kk, i, d]
                     zr[n, d] = _rq(sr_, fA, fm, ACC, cnt, S_GRD)
                     zi[n, d] = _rq(si_, fA, fm, ACC, cnt, S_GRD)
-        _mm_ah(fr, fi, zr, zi, gvr, gvi, fL, True, fm, cnt, S_GRD)
+        _mm(fr, fi, zr, zi, gvr, gvi, fL, True, True, False, fm, cnt, S_GRD)
         for r in range(Rt):
             for d in range(D):
                 tr, ti = _cstep(ap_r[layer, r, d], ap_i[layer, r, d], gvr[r, d], gvi[r, d], g, fm, cnt)
                 vr[r, d] = _fit(vr[r, d] - _rs(tr, fA - fV, fm[PRE, 3]) + op_r[layer, r, d], fm[PRE], cnt, S_PRE)
                 vi[r, d] = _fit(vi[r, d] - _rs(ti, fA - fV, fm[PRE, 3]) + op_i[layer, r, d], fm[PRE], cnt, S_PRE)
         # (28): W_k with width rho_Wk, then the combiner normalisation
-        _mm(fr, fi, vr, vi, ar, ai, fFV, False, fm, cnt, S_FWD)
+        _mm(fr, fi, vr, vi, ar, ai, fFV, False, False, False, fm, cnt, S_FWD)
         for k in range(K):
-            _mm(uhr[k], uhi[k], ar, ai, gr[k], gi[k], fA, False, fm, cnt, S_FWD)
-            _mm_ah(wr[k], wi[k], gr[k], gi[k], er[k], ei[k], fW, False, fm, cnt, S_FWD)
+            _mm(uhr[k], uhi[k], ar, ai, gr[k], gi[k], fA, False, False, False, fm, cnt, S_FWD)
+            _mm(wr[k], wi[k], gr[k], gi[k], er[k], ei[k], fW, False, True, False, fm, cnt, S_FWD)
             _outputs(er[k], ei[k], S_r, S_i, yr[k], yi[k], fm, cnt)
             _weights(yr[k], yi[k], S_r, S_i, k, ws[layer, 1, k], wc[layer, 1, k], 0, D, ktab, mr[k], mi[k], tbr, tbi,
                      fm, cnt)
-            _mm_bh(gr[k], gi[k], mr[k], mi[k], gwr, gwi, fA, False, fm, cnt, S_GRD)
+            _mm(gr[k], gi[k], mr[k], mi[k], gwr, gwi, fA, False, False, True, fm, cnt, S_GRD)
             for r in range(Rr):
                 for i in range(Dk):
                     tr, ti = _cstep(aw_r[layer, k, r, i], aw_i[layer, k, r, i], gwr[r, i], gwi[r, i], g, fm, cnt)
@@ -401,22 +373,22 @@ def channel_fx(hr, hi, tf, vr, vi, tu, wr, wi, g, ap_r, ap_i, aw_r, aw_i, au, af
             continue
         # (29): theta_Uk with width rho_thetaUk, then the normalisation and U_k H_k again
         for k in range(K):
-            _mm_ah(wr[k], wi[k], gr[k], gi[k], er[k], ei[k], fW, False, fm, cnt, S_FWD)
+            _mm(wr[k], wi[k], gr[k], gi[k], er[k], ei[k], fW, False, True, False, fm, cnt, S_FWD)
             _outputs(er[k], ei[k], S_r, S_i, yr[k], yi[k], fm, cnt)
             _weights(yr[k], yi[k], S_r, S_i, k, ws[layer, 2, k], wc[layer, 2, k], 0, D, ktab, mr[k], mi[k], tbr, tbi,
                      fm, cnt)
-            _mm_bh(mr[k], mi[k], ar, ai, t1r, t1i, fA, False, fm, cnt, S_GRD)
-            _mm_bh(t1r, t1i, hr[k], hi[k], t2r, t2i, fm[CH, 0], False, fm, cnt, S_GRD)
-            _mm(wr[k], wi[k], t2r, t2i, gur, gui, fW, True, fm, cnt, S_GRD)
+            _mm(mr[k], mi[k], ar, ai, t1r, t1i, fA, False, False, True, fm, cnt, S_GRD)
+            _mm(t1r, t1i, hr[k], hi[k], t2r, t2i, fm[CH, 0], False, False, True, fm, cnt, S_GRD)
+            _mm(wr[k], wi[k], t2r, t2i, gur, gui, fW, True, False, False, fm, cnt, S_GRD)
             _phase_step(tu[k], ur[k], ui[k], gur, gui, au[layer, k], ou[layer, k], g, rad, abits, fm, cnt)
             phases(tu[k], abits, qi, lc, ls, ur[k], ui[k])
             _normalise(ur[k], ui[k], wr[k], wi[k], fm, cnt)
             _uh(ur[k], ui[k], hr[k], hi[k], uhr[k], uhi[k], fm, cnt)
         # (30) (the plain step (25) in the last layer): theta_F with one width for all users
         for k in range(K):
-            _mm(uhr[k], uhi[k], ar, ai, gr[k], gi[k], fA, False, fm, cnt, S_FWD)
-            _mm_ah(wr[k], wi[k], gr[k], gi[k], er[k], ei[k], fW, False, fm, cnt, S_FWD)
-            _mm_ah(uhr[k], uhi[k], wr[k], wi[k], br[k], bi[k], fW, False, fm, cnt, S_FWD)
+            _mm(uhr[k], uhi[k], ar, ai, gr[k], gi[k], fA, False, False, False, fm, cnt, S_FWD)
+            _mm(wr[k], wi[k], gr[k], gi[k], er[k], ei[k], fW, False, True, False, fm, cnt, S_FWD)
+            _mm(uhr[k], uhi[k], wr[k], wi[k], br[k], bi[k], fW, False, True, False, fm, cnt, S_FWD)
             _outputs(er[k], ei[k], S_r, S_i, yr[k], yi[k], fm, cnt)
             _weights(yr[k], yi[k], S_r, S_i, k, wsf[layer], wcf[layer], 0, D, ktab, mr[k], mi[k], tbr, tbi, fm, cnt)
         for n in range(Nt):
@@ -429,7 +401,7 @@ def channel_fx(hr, hi, tf, vr, vi, tu, wr, wi, g, ap_r, ap_i, aw_r, aw_i, au, af
                         si_ += br[k, n, i] * mi[k, i, d] + bi[k, n, i] * mr[k, i, d]
                 zr[n, d] = _rq(sr_, fA, fm, ACC, cnt, S_GRD)
                 zi[n, d] = _rq(si_, fA, fm, ACC, cnt, S_GRD)
-        _mm_bh(zr, zi, vr, vi, gfr, gfi, fV, True, fm, cnt, S_GRD)
+        _mm(zr, zi, vr, vi, gfr, gfi, fV, True, False, True, fm, cnt, S_GRD)
         _phase_step(tf, fr, fi, gfr, gfi, af[layer], of_[layer], g, rad, abits, fm, cnt)
         phases(tf, abits, qi, lc, ls, fr, fi)
         _scale_v(fr, fi, vr, vi, ar, ai, power, fm, cnt)  # (26)

@@ -91,7 +91,8 @@ class MserQuantStage:
         q = config.quantization
         if q is None:
             return model, config
-        return QuantMserNet(model, int(config.spec.phase_bits), int(q["ue_phase_bits"]), int(q.get("refit_layers", 0))), config
+        refit = int(q.get("refit_layers", 0))  # directories before the refit layers: none
+        return QuantMserNet(model, int(config.spec.phase_bits), int(q["ue_phase_bits"]), refit), config
 
     def torch_forward_hw(self, model_dir: Path, H: Any, **conditions: Any) -> dict[str, Any]:
         raise ConfigError("the MSER family has no bit-exact torch model of its integer datapath (QAT covers the "
