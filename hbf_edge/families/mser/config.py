@@ -116,10 +116,17 @@ class MserEval(EvalCommon):
     gd_iterations: int = field(200, "iterations of the long GD baseline (default 200; the paper: 500)")
     gd_starts: int = field(1, "starts of the long GD baseline, the alignment and random ones, best per channel "
                               "(default 1; the paper: 50)")
+    csi_error: list[float] | None = field(None, "imperfect CSI (Fig. 10): error variances sigma_h^2, relative to the "
+                                                "mean entry power of H; every design is computed from H - sigma_h dK "
+                                                "and scored on H, at --csi-snr (default: not run)", nargs="+",
+                                          metavar="VAR")
+    csi_snr: float = field(20.0, "SNR in dB of the imperfect-CSI study (default 20, the paper's)")
 
     def validate(self) -> None:
         super().validate()
         check_positive(self, "gd_iterations", "gd_starts")
+        if self.csi_error is not None and not all(0 <= v <= 10 for v in self.csi_error):
+            raise ConfigError(f"--csi-error variances must lie in 0..10, got {self.csi_error}")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

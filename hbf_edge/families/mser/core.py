@@ -207,10 +207,25 @@ class MserCore(MimoChannels):
         results = evaluate_mser(model, sizes, self.gd_steps(config), H, list(s.snr), s.gd_iterations, s.gd_starts,
                                 config.family_config["samples"], progress=not s.quiet, kernel=kernel,
                                 hardware=hardware)
+        if s.csi_error is not None:  # Fig. 10: the same designs from channel estimates, at one SNR
+            from hbf_edge.families.mser.evaluate import imperfect_csi
+            from hbf_edge.families.mser.gd import GdSteps
+
+            long_steps = GdSteps(**results["gd"]["steps_at_15db"], kappa=self.gd_steps(config).kappa,
+                                 snr_ref_db=self.gd_steps(config).snr_ref_db)
+            results["imperfect_csi"] = {"snr_db": s.csi_snr, **imperfect_csi(
+                lambda Hd: evaluate_mser(model, sizes, self.gd_steps(config), H, [s.csi_snr], s.gd_iterations,
+                                         s.gd_starts, config.family_config["samples"], progress=False,
+                                         hardware=hardware, H_design=Hd, long_steps=long_steps),
+                H, list(s.csi_error), s.seed + 1)}
         stamp(results, "evaluation", self.spec.name, s.model_dir)
         out = s.out if s.out is not None else s.model_dir / "eval"
         write_result(out / "results.json", results)
         plot_ser_vs_snr(results, out / "ser_vs_snr.png")
+        if "imperfect_csi" in results:
+            from hbf_edge.families.mser.plots import plot_ser_vs_csi_error
+
+            plot_ser_vs_csi_error(results, out / "ser_vs_csi_error.png")
         g = results["gd"]
         say(f"exact SER on {results['n_channels']} channels; GD-{g['iterations']} (best of {g['starts']}) with steps "
             f"tuned for it: " + ", ".join(f"{k} {v:.3g}" for k, v in g["steps_at_15db"].items()))
@@ -218,7 +233,14 @@ class MserCore(MimoChannels):
         cpu = results["cpu_us_per_channel"]
         say("CPU per channel and SNR: " + ", ".join(f"{k} {v:.0f} us" for k, v in cpu.items())
             + f" (GD / network {results['cpu_ratio_gd_over_network']}x)")
-        say(f"wrote {out / 'results.json'} and ser_vs_snr.png")
+        if "imperfect_csi" in results:
+            c = results["imperfect_csi"]
+            say(f"imperfect CSI at {c['snr_db']:g} dB (designs from H - sigma_h dK, scored on H), SER per error "
+                "variance " + ", ".join(f"{v:g}" for v in c["error_variance"]) + ":")
+            for name, values in c["ser"].items():
+                say(f"  {name:<14}" + "".join(f"{v:11.3e}" for v in values))
+        say(f"wrote {out / 'results.json'} and ser_vs_snr.png"
+            + (" and ser_vs_csi_error.png" if "imperfect_csi" in results else ""))
         return results
 
     def profile(self, s: MserProfile, target: dict[str, Any], extra: dict[str, Any],

@@ -14,6 +14,11 @@ SER for Gaussian noise):
 * ``mmse_digital`` and ``omp_mmse`` -- the fully digital MMSE transceiver and its OMP hybrid
   (spec 3.2-3.3), the MMSE baselines of Fig. 8.
 
+With ``H_design`` (imperfect CSI, Fig. 10, spec 3.7) every design is computed from those
+channel estimates and scored on the true ``H``: :func:`imperfect_csi` draws ``H^ = H - sigma_h dK``
+(``dK`` i.i.d. CN(0, 1), ``sigma_h^2`` relative to the mean entry power of ``H``, seeded) for each
+error variance and evaluates at one SNR.
+
 CPU time per channel of the network and of ``gd_<T>`` on the same channels, both in the
 compiled float kernel (:mod:`hbf_edge.kernels.mser`, the start included), gives a ratio in the
 style of Table IV.  GD draws fresh symbols every iteration
@@ -33,7 +38,7 @@ from hbf_edge.families.mser.gd import GdSteps, dft_alignment, gd, gd_best_of, tu
 from hbf_edge.families.mser.ser import ser_semi_analytic
 from hbf_edge.families.mser.system import MserSizes, mser_channels, noise_std
 
-__all__ = ["evaluate_mser", "network_design", "format_table", "TUNE_SEED", "TUNE_CHANNELS"]
+__all__ = ["evaluate_mser", "imperfect_csi", "network_design", "format_table", "TUNE_SEED", "TUNE_CHANNELS"]
 
 TUNE_SEED, TUNE_CHANNELS = 7, 50
 GD_SEED = 3
@@ -56,17 +61,23 @@ def _steps(s: GdSteps) -> dict[str, float]:
 
 def evaluate_mser(model: Any, sizes: MserSizes, gd_steps: GdSteps, H: np.ndarray, snrs: list[float],
                   gd_iterations: int = 200, gd_starts: int = 1, n_samples: int = 64, progress: bool = True,
-                  kernel: Any = None, hardware: Any = None) -> dict[str, Any]:
+                  kernel: Any = None, hardware: Any = None, H_design: np.ndarray | None = None,
+                  long_steps: GdSteps | None = None) -> dict[str, Any]:
     """SER per method and SNR (module notes): ``metrics.ser {method: [per SNR]}``, the long GD
     baseline's tuned steps, ``percent_of_gd`` (SER_GD-T / SER_network, the paper's "%") and the
     CPU time per channel of the network and of GD-T, both in the compiled kernel:
     ``kernel(H, snr_db)`` runs the network's float kernel (None: the network is timed in torch);
-    ``hardware(H, snr_db)``, a quantized model's integer datapath, adds its design's row."""
+    ``hardware(H, snr_db)``, a quantized model's integer datapath, adds its design's row;
+    ``H_design``: the channels the designs are computed from (default ``H``; module notes);
+    ``long_steps``: the long GD's steps (default: tuned here)."""
     L = model.n_layers
-    H_tune = mser_channels(TUNE_CHANNELS, sizes, seed=TUNE_SEED)
+    Hd = H if H_design is None else H_design
     t0 = time.perf_counter()
-    long_steps, moves = tune_steps(H_tune, sizes, float(noise_std(15.0)), gd_iterations, start=gd_steps,
-                                   n_samples=n_samples, seed=1, sweeps=1)
+    moves: list = [None]
+    if long_steps is None:
+        H_tune = mser_channels(TUNE_CHANNELS, sizes, seed=TUNE_SEED)
+        long_steps, moves = tune_steps(H_tune, sizes, float(noise_std(15.0)), gd_iterations, start=gd_steps,
+                                       n_samples=n_samples, seed=1, sweeps=1)
     tune_s = time.perf_counter() - t0
     short, long_ = f"gd_{L}", f"gd_{gd_iterations}"
     ser: dict[str, list[float]] = {k: [] for k in ("network", short, long_, "alignment", "mmse_digital", "omp_mmse")}
@@ -79,24 +90,24 @@ def evaluate_mser(model: Any, sizes: MserSizes, gd_steps: GdSteps, H: np.ndarray
             return float(np.mean(ser_semi_analytic(H, *d, sigma, sizes.constellation)))
 
         t0 = time.perf_counter()
-        ser["network"].append(score(network_design(model, H, sizes, snr)))
+        ser["network"].append(score(network_design(model, Hd, sizes, snr)))
         if hardware is not None:
-            ser.setdefault("hardware", []).append(score(hardware(H, snr)))
+            ser.setdefault("hardware", []).append(score(hardware(Hd, snr)))
         if kernel is not None:
             t0 = time.perf_counter()
-            kernel(H, snr)
+            kernel(Hd, snr)
         seconds["network"] += time.perf_counter() - t0
-        ser[short].append(score(gd(H, sizes, sigma, L, gd_steps, n_samples, seed=GD_SEED)))
+        ser[short].append(score(gd(Hd, sizes, sigma, L, gd_steps, n_samples, seed=GD_SEED)))
         t0 = time.perf_counter()
         if gd_starts == 1:
-            d_long = gd(H, sizes, sigma, gd_iterations, long_steps, n_samples, seed=GD_SEED)
+            d_long = gd(Hd, sizes, sigma, gd_iterations, long_steps, n_samples, seed=GD_SEED)
         else:
-            d_long = gd_best_of(H, sizes, sigma, gd_starts, gd_iterations, long_steps, n_samples, seed=GD_SEED)
+            d_long = gd_best_of(Hd, sizes, sigma, gd_starts, gd_iterations, long_steps, n_samples, seed=GD_SEED)
         seconds[long_] += time.perf_counter() - t0
         ser[long_].append(score(d_long))
-        ser["alignment"].append(score(dft_alignment(H, sizes)))
-        ser["mmse_digital"].append(score(mmse_digital(H, sizes, sigma)))
-        ser["omp_mmse"].append(score(omp_mmse(H, sizes, sigma)))
+        ser["alignment"].append(score(dft_alignment(Hd, sizes)))
+        ser["mmse_digital"].append(score(mmse_digital(Hd, sizes, sigma)))
+        ser["omp_mmse"].append(score(omp_mmse(Hd, sizes, sigma)))
     n = H.shape[0] * len(snrs)
     percent = [round(100.0 * g / max(s, 1e-300), 2) for g, s in zip(ser[long_], ser["network"])]
     return {
@@ -110,6 +121,22 @@ def evaluate_mser(model: Any, sizes: MserSizes, gd_steps: GdSteps, H: np.ndarray
         "cpu_timed_in": "numba (the float kernels), init included" if kernel is not None else "torch (network), numba (GD)",
         "cpu_ratio_gd_over_network": round(seconds[long_] / max(seconds["network"], 1e-12), 1),
     }
+
+
+def imperfect_csi(evaluate: Any, H: np.ndarray, variances: list[float], seed: int) -> dict[str, Any]:
+    """Fig. 10: ``evaluate(H_design) -> results`` (one SNR) for channel estimates
+    ``H^ = H - sigma_h dK`` at each error variance (module notes); returns
+    ``{"error_variance": [...], "ser": {design: [per variance]}}``."""
+    rng = np.random.default_rng(seed)
+    dK = (rng.standard_normal(H.shape) + 1j * rng.standard_normal(H.shape)) / np.sqrt(2.0)
+    power = float(np.mean(np.abs(H) ** 2))
+    ser: dict[str, list[float]] = {}
+    for var in variances:
+        res = evaluate(H - np.sqrt(var * power) * dK)
+        for name, values in res["metrics"]["ser"].items():
+            ser.setdefault(name, []).append(values[0])
+    return {"error_variance": [float(v) for v in variances], "relative_to": "the mean entry power of H",
+            "seed": seed, "ser": ser}
 
 
 def format_table(results: dict[str, Any]) -> str:

@@ -1,5 +1,5 @@
-"""PNG plot of the MSER evaluation: SER against SNR for every design (``mser_unfolding_hbf.txt``
-Fig. 8)."""
+"""PNG plots of the MSER evaluation: SER against SNR for every design (``mser_unfolding_hbf.txt``
+Fig. 8) and against the CSI error variance (Fig. 10)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 
 from hbf_edge.plots import _save, plt
 
-__all__ = ["plot_ser_vs_snr"]
+__all__ = ["plot_ser_vs_snr", "plot_ser_vs_csi_error"]
 
 _LABELS = {"network": "unfolded network", "alignment": "DFT alignment (start)", "mmse_digital": "fully digital MMSE",
            "omp_mmse": "OMP hybrid (MMSE)"}
@@ -24,6 +24,21 @@ def plot_ser_vs_snr(results: dict[str, Any], path: str | os.PathLike) -> Path:
         ax.semilogy(snrs, values, "o-", lw=2.5 if name == "network" else 1.2, label=label)
     ax.set(xlabel="SNR (dB)", ylabel="SER (exact, Gaussian noise)",
            title=f"MSER: {results['layers']} layers, {results['n_channels']} channels")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def plot_ser_vs_csi_error(results: dict[str, Any], path: str | os.PathLike) -> Path:
+    """Exact SER (log scale) against the CSI error variance at one SNR, one line per design."""
+    c = results["imperfect_csi"]
+    fig, ax = plt.subplots(figsize=(6.4, 4.2), layout="constrained")
+    for name, values in c["ser"].items():
+        label = _LABELS.get(name) or name.replace("gd_", "GD, ") + " iterations"
+        ax.semilogy(c["error_variance"], values, "o-", lw=2.5 if name == "network" else 1.2, label=label)
+    ax.set(xlabel="CSI error variance sigma_h^2 (relative to the mean entry power of H)",
+           ylabel="SER (exact, Gaussian noise)", title=f"MSER, imperfect CSI at {c['snr_db']:g} dB, "
+           f"{results['n_channels']} channels")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
     return _save(fig, path)

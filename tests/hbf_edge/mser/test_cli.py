@@ -68,6 +68,23 @@ def test_evaluate_scores_every_design_with_the_exact_ser(trained, capsys):
     assert "gd_4 / network" in capsys.readouterr().out
 
 
+def test_imperfect_csi_scores_designs_from_estimates_on_the_true_channels(trained):
+    """Fig. 10: at error variance 0 every design is the one of the main table (same SNR); a
+    large error raises the network's SER; the plot is written."""
+    out = trained / "csi"
+    assert main(["evaluate", str(trained / "m"), "--count", "8", "--snr", "5", "--gd-iterations", "4",
+                 "--csi-error", "0", "0.5", "--csi-snr", "5", "--out", str(out), "-q"]) == 0
+    res = json.loads((out / "results.json").read_text())
+    csi = res["imperfect_csi"]
+    assert csi["error_variance"] == [0.0, 0.5] and csi["snr_db"] == 5.0
+    assert set(csi["ser"]) == set(res["metrics"]["ser"])
+    for name, values in csi["ser"].items():
+        assert values[0] == pytest.approx(res["metrics"]["ser"][name][0], rel=1e-12), name
+    assert csi["ser"]["network"][1] > csi["ser"]["network"][0]
+    assert (out / "ser_vs_csi_error.png").stat().st_size > 0
+    assert main(["evaluate", str(trained / "m"), "--csi-error", "-1"]) == 2
+
+
 def test_profile_times_each_layer_and_counts_its_operations(trained, capsys):
     out = trained / "prof"
     assert main(["profile", str(trained / "m"), "--batches", "1", "2", "--repeat", "1", "--out", str(out), "-q"]) == 0
