@@ -109,13 +109,15 @@ class MserTrain(TrainCommon, SizeSettings):
 class MserEval(EvalCommon):
     """``hbf-edge evaluate`` of an MSER model: exact SER of the network against GD (L and
     --gd-iterations iterations, tuned steps), the DFT alignment start, the fully digital MMSE
-    transceiver and its OMP hybrid, per SNR."""
+    transceiver, its OMP hybrid and the MMSE-based GD, per SNR."""
 
     count: int = field(300, "held-out channels to draw (default 300)", old="--test-size")
     snr: list[float] = field([5.0, 15.0, 25.0], "SNRs in dB (default 5 15 25)", nargs="+")
     gd_iterations: int = field(200, "iterations of the long GD baseline (default 200; the paper: 500)")
     gd_starts: int = field(1, "starts of the long GD baseline, the alignment and random ones, best per channel "
                               "(default 1; the paper: 50)")
+    mmse_gd_iterations: int = field(50, "iterations of the MMSE-based GD baseline (Fig. 10), line searches included "
+                                        "(default 50; 0: not run)")
     csi_error: list[float] | None = field(None, "imperfect CSI (Fig. 10): error variances sigma_h^2, relative to the "
                                                 "mean entry power of H; every design is computed from H - sigma_h dK "
                                                 "and scored on H, at --csi-snr (default: not run)", nargs="+",
@@ -125,6 +127,8 @@ class MserEval(EvalCommon):
     def validate(self) -> None:
         super().validate()
         check_positive(self, "gd_iterations", "gd_starts")
+        if self.mmse_gd_iterations < 0:
+            raise ConfigError(f"--mmse-gd-iterations must be >= 0, got {self.mmse_gd_iterations}")
         if self.csi_error is not None and not all(0 <= v <= 10 for v in self.csi_error):
             raise ConfigError(f"--csi-error variances must lie in 0..10, got {self.csi_error}")
 

@@ -206,7 +206,7 @@ class MserCore(MimoChannels):
                 hardware = lambda H_, snr: [stage.forward_hw(s.model_dir, H_, snr_db=snr)[k] for k in "FVUW"]  # noqa
         results = evaluate_mser(model, sizes, self.gd_steps(config), H, list(s.snr), s.gd_iterations, s.gd_starts,
                                 config.family_config["samples"], progress=not s.quiet, kernel=kernel,
-                                hardware=hardware)
+                                hardware=hardware, mmse_gd_iterations=s.mmse_gd_iterations)
         if s.csi_error is not None:  # Fig. 10: the same designs from channel estimates, at one SNR
             from hbf_edge.families.mser.evaluate import imperfect_csi
             from hbf_edge.families.mser.gd import GdSteps
@@ -216,7 +216,8 @@ class MserCore(MimoChannels):
             results["imperfect_csi"] = {"snr_db": s.csi_snr, **imperfect_csi(
                 lambda Hd: evaluate_mser(model, sizes, self.gd_steps(config), H, [s.csi_snr], s.gd_iterations,
                                          s.gd_starts, config.family_config["samples"], progress=False,
-                                         hardware=hardware, H_design=Hd, long_steps=long_steps),
+                                         hardware=hardware, H_design=Hd, long_steps=long_steps,
+                                         mmse_gd_iterations=s.mmse_gd_iterations),
                 H, list(s.csi_error), s.seed + 1)}
         stamp(results, "evaluation", self.spec.name, s.model_dir)
         out = s.out if s.out is not None else s.model_dir / "eval"

@@ -12,7 +12,9 @@ SER for Gaussian noise):
   best of 50; spec 3.1).  Its steps and starts are reported: GD tuned honestly;
 * ``alignment`` -- the start itself (spec 2.4);
 * ``mmse_digital`` and ``omp_mmse`` -- the fully digital MMSE transceiver and its OMP hybrid
-  (spec 3.2-3.3), the MMSE baselines of Fig. 8.
+  (spec 3.2-3.3), the MMSE baselines of Fig. 8;
+* ``mmse_gd_<T>`` -- the MMSE-based GD of Fig. 10 (:mod:`~hbf_edge.families.mser.mmse_gd`), T
+  iterations with line searches (0: not run).
 
 With ``H_design`` (imperfect CSI, Fig. 10, spec 3.7) every design is computed from those
 channel estimates and scored on the true ``H``: :func:`imperfect_csi` draws ``H^ = H - sigma_h dK``
@@ -35,6 +37,7 @@ import numpy as np
 from hbf_edge._progress import progress_bar
 from hbf_edge.families.mser.baselines import mmse_digital, omp_mmse
 from hbf_edge.families.mser.gd import GdSteps, dft_alignment, gd, gd_best_of, tune_steps
+from hbf_edge.families.mser.mmse_gd import mmse_gd
 from hbf_edge.families.mser.ser import ser_semi_analytic
 from hbf_edge.families.mser.system import MserSizes, mser_channels, noise_std
 
@@ -62,7 +65,7 @@ def _steps(s: GdSteps) -> dict[str, float]:
 def evaluate_mser(model: Any, sizes: MserSizes, gd_steps: GdSteps, H: np.ndarray, snrs: list[float],
                   gd_iterations: int = 200, gd_starts: int = 1, n_samples: int = 64, progress: bool = True,
                   kernel: Any = None, hardware: Any = None, H_design: np.ndarray | None = None,
-                  long_steps: GdSteps | None = None) -> dict[str, Any]:
+                  long_steps: GdSteps | None = None, mmse_gd_iterations: int = 0) -> dict[str, Any]:
     """SER per method and SNR (module notes): ``metrics.ser {method: [per SNR]}``, the long GD
     baseline's tuned steps, ``percent_of_gd`` (SER_GD-T / SER_network, the paper's "%") and the
     CPU time per channel of the network and of GD-T, both in the compiled kernel:
@@ -108,6 +111,9 @@ def evaluate_mser(model: Any, sizes: MserSizes, gd_steps: GdSteps, H: np.ndarray
         ser["alignment"].append(score(dft_alignment(Hd, sizes)))
         ser["mmse_digital"].append(score(mmse_digital(Hd, sizes, sigma)))
         ser["omp_mmse"].append(score(omp_mmse(Hd, sizes, sigma)))
+        if mmse_gd_iterations:
+            ser.setdefault(f"mmse_gd_{mmse_gd_iterations}", []).append(
+                score(mmse_gd(Hd, sizes, sigma, mmse_gd_iterations)))
     n = H.shape[0] * len(snrs)
     percent = [round(100.0 * g / max(s, 1e-300), 2) for g, s in zip(ser[long_], ser["network"])]
     return {

@@ -12,7 +12,15 @@ from hbf_edge.plots import _save, plt
 __all__ = ["plot_ser_vs_snr", "plot_ser_vs_csi_error"]
 
 _LABELS = {"network": "unfolded network", "alignment": "DFT alignment (start)", "mmse_digital": "fully digital MMSE",
-           "omp_mmse": "OMP hybrid (MMSE)"}
+           "omp_mmse": "OMP hybrid (MMSE)", "hardware": "integer datapath"}
+
+
+def _label(name: str) -> str:
+    if name in _LABELS:
+        return _LABELS[name]
+    if name.startswith("mmse_gd_"):
+        return "MMSE-based GD, " + name.removeprefix("mmse_gd_") + " iterations"
+    return name.replace("gd_", "GD, ") + " iterations"
 
 
 def plot_ser_vs_snr(results: dict[str, Any], path: str | os.PathLike) -> Path:
@@ -20,7 +28,7 @@ def plot_ser_vs_snr(results: dict[str, Any], path: str | os.PathLike) -> Path:
     fig, ax = plt.subplots(figsize=(6.4, 4.2), layout="constrained")
     snrs = results["snr_db"]
     for name, values in results["metrics"]["ser"].items():
-        label = _LABELS.get(name) or name.replace("gd_", "GD, ") + " iterations"
+        label = _label(name)
         ax.semilogy(snrs, values, "o-", lw=2.5 if name == "network" else 1.2, label=label)
     ax.set(xlabel="SNR (dB)", ylabel="SER (exact, Gaussian noise)",
            title=f"MSER: {results['layers']} layers, {results['n_channels']} channels")
@@ -34,7 +42,7 @@ def plot_ser_vs_csi_error(results: dict[str, Any], path: str | os.PathLike) -> P
     c = results["imperfect_csi"]
     fig, ax = plt.subplots(figsize=(6.4, 4.2), layout="constrained")
     for name, values in c["ser"].items():
-        label = _LABELS.get(name) or name.replace("gd_", "GD, ") + " iterations"
+        label = _label(name)
         ax.semilogy(c["error_variance"], values, "o-", lw=2.5 if name == "network" else 1.2, label=label)
     ax.set(xlabel="CSI error variance sigma_h^2 (relative to the mean entry power of H)",
            ylabel="SER (exact, Gaussian noise)", title=f"MSER, imperfect CSI at {c['snr_db']:g} dB, "

@@ -50,11 +50,12 @@ def test_the_model_directory_round_trips(trained):
 def test_evaluate_scores_every_design_with_the_exact_ser(trained, capsys):
     out = trained / "eval"
     assert main(["evaluate", str(trained / "m"), "--count", "6", "--snr", "5", "15", "--gd-iterations", "4",
+                 "--mmse-gd-iterations", "3",
                  "--out", str(out), "-q"]) == 0
     res = json.loads((out / "results.json").read_text())
     assert res["schema"].startswith("hbf-edge/evaluation/") and res["family"] == "mser"
     ser = res["metrics"]["ser"]
-    assert set(ser) == {"network", "gd_2", "gd_4", "alignment", "mmse_digital", "omp_mmse"}
+    assert set(ser) == {"network", "gd_2", "gd_4", "alignment", "mmse_digital", "omp_mmse", "mmse_gd_3"}
     assert all(len(v) == 2 and all(0 <= x <= 1 for x in v) for v in ser.values())
     assert (out / "ser_vs_snr.png").stat().st_size > 0 and (out / "results.csv").is_file()
     # the network row against an independent computation: torch forward, numpy exact SER
