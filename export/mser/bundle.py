@@ -92,14 +92,14 @@ def _onnx(model_dir: str | os.PathLike, config: object, H: np.ndarray, sigma: fl
     against the float kernel's on the same channels and start."""
     from hbf_edge.export.mser.onnx_float import export_mser_onnx, run_mser_onnx
     from hbf_edge.families.mser.core import CORE
-    from hbf_edge.families.mser.gd import dft_alignment
     from hbf_edge.families.mser.ser import ser_semi_analytic
     from hbf_edge.kernels.mser.forward import load_mser, mser_forward
+    from hbf_edge.kernels.mser.stage import KERNELS
 
     model = load_mser(model_dir)
     sizes = CORE.sizes(config)
     export_mser_onnx(model, config, path)
-    start = dft_alignment(H, sizes)
+    start = KERNELS.start(model, H, sigma)
     sers = [float(ser_semi_analytic(H, *d, sigma, sizes.constellation).mean())
             for d in (run_mser_onnx(path, H, start, sigma), mser_forward(H, start, sigma, model))]
     rel = abs(sers[0] - sers[1]) / max(abs(sers[1]), 1e-300)

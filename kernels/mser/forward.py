@@ -33,6 +33,7 @@ class MserModel:
     arrays: dict
     sigma_ref: float | None
     power: float
+    start: dict | None = None  # the model directory's start (hbf_edge.families.mser.start; None: alignment)
 
     def step_factor(self, sigma: np.ndarray) -> np.ndarray:
         """``sigma / sigma_ref`` per channel (ones with absolute steps)."""
@@ -78,7 +79,7 @@ def pack_mser(arrays: dict, family_config: dict, n_layers: int) -> MserModel:
     ref = st.get("snr_ref_db")
     sigma_ref = None if ref is None else math.sqrt(10.0 ** (-ref / 10.0))
     power = 1.0 / (1.0 if z.get("constellation", "qpsk") == "qpsk" else 10.0)
-    return MserModel((Nt, Rt, K, Nr, Rr, Dk), L, packed, sigma_ref, power)
+    return MserModel((Nt, Rt, K, Nr, Rr, Dk), L, packed, sigma_ref, power, family_config.get("start"))
 
 
 def gd_model(sizes: tuple[int, ...], mu: tuple[float, float, float, float], kappa: float, sigma_ref: float | None,

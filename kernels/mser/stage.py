@@ -26,32 +26,35 @@ class MserKernels:
     def load(self, model_dir: Path) -> MserModel:
         return load_mser(model_dir)
 
-    def start(self, model: MserModel, H: np.ndarray) -> tuple[np.ndarray, ...]:
-        """The DFT alignment start (spec 2.4) of channels ``H``."""
-        from hbf_edge.families.mser.gd import dft_alignment
+    def start(self, model: MserModel, H: np.ndarray, sigma: float) -> tuple[np.ndarray, ...]:
+        """The model's start (:mod:`hbf_edge.families.mser.start`; default the DFT alignment of
+        spec 2.4) of channels ``H`` at noise std ``sigma``."""
+        from hbf_edge.families.mser.start import design_start
 
-        return tuple(dft_alignment(H, _sizes(model)))
+        return tuple(design_start(H, _sizes(model), sigma, model.start))
 
     def session(self, model: MserModel, H: np.ndarray, design: tuple[np.ndarray, ...], sigma: float) -> MserSession:
         """Checked inputs for repeated runs of the compiled layers from ``design`` (the profiler)."""
         return MserSession(model, H, design, sigma)
 
     def forward(self, model: MserModel, H: np.ndarray, snr_db: float = 15.0) -> dict[str, np.ndarray]:
-        """Float64 kernel from the DFT alignment: ``F, V, U, W`` complex128."""
+        """Float64 kernel from the model's start: ``F, V, U, W`` complex128."""
         from hbf_edge.families.mser.system import noise_std
 
         H = np.ascontiguousarray(H, dtype=np.complex128)
-        return dict(zip("FVUW", mser_forward(H, self.start(model, H), float(noise_std(snr_db)), model)))
+        sigma = float(noise_std(snr_db))
+        return dict(zip("FVUW", mser_forward(H, self.start(model, H, sigma), sigma, model)))
 
     def session_hw(self, model_dir: Path, H: np.ndarray, snr_db: float = 15.0) -> Any:
         """The integer layers of a quantized directory prepared on the words of ``H`` and the
-        DFT alignment start (:class:`~hbf_edge.kernels.mser.hardware.MserHwSession`)."""
+        model's start (:class:`~hbf_edge.kernels.mser.hardware.MserHwSession`)."""
         from hbf_edge.families.mser.system import noise_std
         from hbf_edge.kernels.mser.hardware import MserHwSession, load_mser_hw
 
         hw = load_mser_hw(model_dir)
         H = np.ascontiguousarray(H, dtype=np.complex128)
-        return MserHwSession(hw, H, self.start(hw.model, H), float(noise_std(snr_db)))
+        sigma = float(noise_std(snr_db))
+        return MserHwSession(hw, H, self.start(hw.model, H, sigma), sigma)
 
     def forward_hw(self, model_dir: Path, H: np.ndarray, snr_db: float = 15.0) -> dict[str, Any]:
         """The integer datapath on channels ``H`` of a quantized directory: the applied design

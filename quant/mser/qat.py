@@ -40,6 +40,7 @@ class QuantMserNet(MserNet):
         if isinstance(refit, bool) or not isinstance(refit, int) or refit < 0:
             raise ConfigError(f"refit layers must be an integer >= 0, got {refit!r}")
         self.load_state_dict(net.state_dict())
+        self.start = getattr(net, "start", None)
         self.quant_f = PhaseQuant(q_bs)
         self.quant_u = PhaseQuant(q_ue)
         self.refit = refit

@@ -126,7 +126,7 @@ class MserQuantStage:
             cfg = MserTrainConfig(n_layers=config.n_layers, epochs=epochs, batch_size=s.batch_size, lr=s.lr,
                                   halve_every=max(epochs, 1), snr_db_min=tr["snr_db"][0], snr_db_max=tr["snr_db"][1],
                                   n_samples=fc["samples"], seed=s.seed, step_shape=fc["step_shape"],
-                                  offsets=fc["offsets"], loss=tr["loss"])
+                                  offsets=fc["offsets"], loss=tr["loss"], start=fc.get("start"))
             qnet, history = train_mser(H_train, H_val, sizes, cfg, progress=not s.quiet, model=qnet)
         wall = round(time.perf_counter() - t0, 2)
         settings = {"method": s.method, "phase_bits": q_bs, "ue_phase_bits": q_ue, "refit_layers": s.refit_layers,

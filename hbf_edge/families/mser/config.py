@@ -88,10 +88,18 @@ class MserTrain(TrainCommon, SizeSettings):
                                          metavar=("MU_P", "MU_W", "MU_TU", "MU_TF"))
     start_scale: float = field(1.0, "the network's initial steps: this times the GD steps (default 1: the network "
                                     "starts as GD-L)")
+    start: str = field("alignment", "the design the network starts from: the DFT alignment (default) or the "
+                                    "MMSE-based GD design at each channel's SNR", choices=["alignment", "mmse-gd"])
+    start_iterations: int = field(50, "iterations of the MMSE-based GD start (default 50; with --start mmse-gd)")
+
+    def start_record(self) -> dict:
+        """The start as the model directory records it."""
+        return {"kind": self.start, "iterations": self.start_iterations if self.start == "mmse-gd" else 0}
 
     def validate(self) -> None:
         super().validate()
-        check_positive(self, "layers", "samples", "train_size", "val_size", "epochs", "batch_size", "halve_every")
+        check_positive(self, "layers", "samples", "train_size", "val_size", "epochs", "batch_size", "halve_every",
+                       "start_iterations")
         self.sizes()
         if self.precision != "float64":
             raise ConfigError("the MSER network trains in float64 only (--precision float64)")

@@ -59,12 +59,15 @@ class MserCore(MimoChannels):
 
     def check_config(self, config: Any) -> None:
         c = config.family_config
-        if not isinstance(c, dict) or set(c) != _SECTION:
-            raise ModelDirError(f"the mser section must hold {sorted(_SECTION)}")
+        if not isinstance(c, dict) or not _SECTION <= set(c) <= _SECTION | {"start"}:
+            raise ModelDirError(f"the mser section must hold {sorted(_SECTION)} (and optionally start)")
         try:
             sizes = self.sizes(config)
             self.gd_steps(config, "steps")
             self.gd_steps(config)
+            from hbf_edge.families.mser.start import check_start
+
+            check_start(c.get("start"))
         except (TypeError, ConfigError) as exc:
             raise ModelDirError(f"the mser section is invalid: {exc}") from exc
         if set(c["sizes"]) != set(_SIZE_KEYS):
@@ -101,8 +104,10 @@ class MserCore(MimoChannels):
         from hbf_edge.families.mser.model import MserNet
 
         c = config.family_config
-        return MserNet(self.sizes(config), config.n_layers, self.gd_steps(config, "steps"), c["samples"],
-                       seed=c["symbol_seed"], step_shape=c["step_shape"], offsets=c["offsets"])
+        net = MserNet(self.sizes(config), config.n_layers, self.gd_steps(config, "steps"), c["samples"],
+                      seed=c["symbol_seed"], step_shape=c["step_shape"], offsets=c["offsets"])
+        net.start = c.get("start")  # where it starts (hbf_edge.families.mser.start; None: the alignment)
+        return net
 
     def load(self, model_dir: Path) -> tuple[Any, Any]:
         from hbf_edge.modeldir import load_model
@@ -166,8 +171,10 @@ class MserCore(MimoChannels):
                                                  for k in ("mu_p", "mu_w", "mu_theta_u", "mu_theta_f")})
         cfg = MserTrainConfig(n_layers=L, epochs=s.epochs, batch_size=s.batch_size, lr=s.lr, halve_every=s.halve_every,
                               snr_db_min=s.snr_range[0], snr_db_max=s.snr_range[1], n_samples=J, seed=s.seed,
-                              steps=start, step_shape=s.step_shape, offsets=s.offsets, loss=s.loss)
+                              steps=start, step_shape=s.step_shape, offsets=s.offsets, loss=s.loss,
+                              start=s.start_record())
         model, history = train_mser(H_train, H_val, sizes, cfg, progress=not s.quiet)
+        model.start = s.start_record()
         wall = round(time.perf_counter() - t0, 2)
         kept = min(history, key=lambda r: r["val_loss"])
         training = {"epochs": s.epochs, "batch_size": s.batch_size, "lr": s.lr, "halve_every": s.halve_every,
@@ -176,7 +183,7 @@ class MserCore(MimoChannels):
                     "kept_epoch": kept["epoch"], "wall_seconds": wall}
         section = {"sizes": {k: getattr(sizes, k) for k in _SIZE_KEYS}, "steps": _steps_dict(start),
                    "gd_steps": _steps_dict(gd_steps), "samples": J, "step_shape": s.step_shape, "offsets": s.offsets,
-                   "symbol_seed": s.seed}
+                   "symbol_seed": s.seed, "start": s.start_record()}
         spec = HardwareSpec(n_antennas=sizes.n_tx, n_rf=sizes.n_rf_tx, n_users=sizes.n_users, phase_bits=None)
         config = ModelConfig("mser", spec, L, 1, training=training, history=history, family_config=section)
         save_model(model, config, s.out, overwrite=s.overwrite)

@@ -48,14 +48,16 @@ GD_SEED = 3
 
 
 def network_design(model: Any, H: np.ndarray, sizes: MserSizes, snr_db: float) -> list[np.ndarray]:
-    """The network's design ``[F, V, U, W]`` on channels ``H`` at ``snr_db`` (torch, float64)."""
+    """The network's design ``[F, V, U, W]`` on channels ``H`` at ``snr_db`` (torch, float64), from
+    the model's start (its ``start`` attribute, set from the model directory; default the alignment)."""
     import torch
 
     from hbf_edge.families.mser.train import starts
 
     sigma = torch.full((H.shape[0],), float(noise_std(snr_db)), dtype=torch.float64)
+    start = starts(H, sizes, float(noise_std(snr_db)), getattr(model, "start", None))
     with torch.no_grad():
-        return [x.numpy() for x in model(torch.from_numpy(H), starts(H, sizes), sigma)]
+        return [x.numpy() for x in model(torch.from_numpy(H), start, sigma)]
 
 
 def _steps(s: GdSteps) -> dict[str, float]:

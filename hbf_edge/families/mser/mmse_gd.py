@@ -37,15 +37,21 @@ def _targets(K: int, Dk: int) -> np.ndarray:
     return np.eye(K * Dk).reshape(K, Dk, K * Dk)
 
 
-def mse(H: np.ndarray, d: Design, sigma: float) -> np.ndarray:
-    """The sum MSE per channel, ``[B]`` (module notes)."""
+def _noise(sigma: float | np.ndarray) -> np.ndarray:
+    """``sigma^2`` shaped to broadcast over ``[B, K, ., .]`` (a number, or one per channel)."""
+    s2 = np.asarray(sigma, dtype=np.float64) ** 2
+    return s2.reshape(-1, 1, 1, 1) if s2.ndim else s2
+
+
+def mse(H: np.ndarray, d: Design, sigma: float | np.ndarray) -> np.ndarray:
+    """The sum MSE per channel, ``[B]`` (module notes); ``sigma`` a number or one per channel."""
     K, Dk = d.W.shape[1], d.W.shape[3]
     E = _h(d.W) @ d.U @ H @ (d.F @ d.V)[:, None]
-    noise = np.sum(np.abs(_h(d.U) @ d.W) ** 2, axis=(1, 2, 3))
-    return np.sum(np.abs(E - _targets(K, Dk)) ** 2, axis=(1, 2, 3)) + sigma ** 2 * noise
+    noise = np.sum(np.abs(_h(d.U) @ d.W) ** 2 * _noise(sigma), axis=(1, 2, 3))
+    return np.sum(np.abs(E - _targets(K, Dk)) ** 2, axis=(1, 2, 3)) + noise
 
 
-def mse_gradients(H: np.ndarray, d: Design, sigma: float) -> dict[str, np.ndarray]:
+def mse_gradients(H: np.ndarray, d: Design, sigma: float | np.ndarray) -> dict[str, np.ndarray]:
     """``grad_X = 2 dMSE/dX*`` for ``F, V, U, W`` and the real angle gradients (module notes)."""
     F, V, U, W = d
     K, Dk = W.shape[1], W.shape[3]
@@ -53,16 +59,17 @@ def mse_gradients(H: np.ndarray, d: Design, sigma: float) -> dict[str, np.ndarra
     A = (F @ V)[:, None]
     R = _h(W) @ UH @ A - _targets(K, Dk)  # [B, K, Dk, D]
     back = _h(UH) @ W @ R  # [B, K, Nt, D]
+    s2 = _noise(sigma)
     g = {"V": 2 * np.sum(_h(F)[:, None] @ back, axis=1),
-         "W": 2 * (UH @ A) @ _h(R) + 2 * sigma ** 2 * U @ _h(U) @ W,
-         "U": 2 * W @ R @ _h(H @ A) + 2 * sigma ** 2 * W @ _h(W) @ U,
+         "W": 2 * (UH @ A) @ _h(R) + 2 * s2 * U @ _h(U) @ W,
+         "U": 2 * W @ R @ _h(H @ A) + 2 * s2 * W @ _h(W) @ U,
          "F": 2 * np.sum(back, axis=1) @ _h(V)}
     g["theta_F"] = np.imag(np.conj(F) * g["F"])
     g["theta_U"] = np.imag(np.conj(U) * g["U"])
     return g
 
 
-def _search(H: np.ndarray, d: Design, sigma: float, step: np.ndarray, move) -> tuple[Design, np.ndarray]:
+def _search(H: np.ndarray, d: Design, sigma: float | np.ndarray, step: np.ndarray, move) -> tuple[Design, np.ndarray]:
     """Backtracking per channel: ``move(d, t) -> candidate`` for steps ``t [B]``."""
     f0 = mse(H, d, sigma)
     t = 2.0 * step
@@ -80,8 +87,10 @@ def _search(H: np.ndarray, d: Design, sigma: float, step: np.ndarray, move) -> t
     return best, np.where(done, t, step)
 
 
-def mmse_gd(H: np.ndarray, sizes: MserSizes, sigma: float, iterations: int = 500, power: float = 1.0) -> Design:
-    """Algorithm 1's alternating GD on the sum MSE (module notes), from the DFT alignment."""
+def mmse_gd(H: np.ndarray, sizes: MserSizes, sigma: float | np.ndarray, iterations: int = 500,
+            power: float = 1.0) -> Design:
+    """Algorithm 1's alternating GD on the sum MSE (module notes), from the DFT alignment;
+    ``sigma``: the noise std, a number or one per channel."""
     H = sizes.check_channels(H)
     p = power / sizes.power_divisor
     d = dft_alignment(H, sizes, power)

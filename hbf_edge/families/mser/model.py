@@ -100,7 +100,7 @@ def ser_loss(H: torch.Tensor, F: torch.Tensor, V: torch.Tensor, U: torch.Tensor,
 class MserNet(nn.Module):
     """L unfolded layers of Algorithm 1 (module notes), QPSK, float64.
 
-    ``forward(H, start, sigma)`` maps the initial design (``gd.dft_alignment``) to the output
+    ``forward(H, start, sigma)`` maps the initial design (:mod:`~hbf_edge.families.mser.start`) to the output
     design; ``H [B, K, N_r, N_t]`` complex, ``sigma [B]`` the noise std.
 
     ``step_shape``: ``"matrix"`` (the paper's per-entry alpha, with offsets O when ``offsets``)
@@ -117,6 +117,7 @@ class MserNet(nn.Module):
         if offsets and step_shape != "matrix":
             raise ValueError("offsets O need per-entry steps (step_shape='matrix')")
         self.sizes, self.steps, self.power = sizes, steps, power
+        self.start: dict | None = None  # where the network starts (hbf_edge.families.mser.start; None: alignment)
         self.step_shape, self.offsets = step_shape, offsets
         K, Rt, Rr, Nr, Nt, Dk = (sizes.n_users, sizes.n_rf_tx, sizes.n_rf_rx, sizes.n_rx, sizes.n_tx,
                                  sizes.n_streams)

@@ -14,7 +14,8 @@ Stages: ``init`` (the DFT alignment, spec 2.4) and each layer (eq. 27-30 and 26)
 * ``onnxruntime`` -- the exported float32 graph of the network (the export stage's backend,
   :mod:`export.mser.profile`), whole forward only.
 
-Neither whole forward includes the initialisation; ``init_us_per_channel`` times it apart (numpy).
+Neither whole forward includes the start; ``init_us_per_channel`` times it apart (numpy: the
+model's start, the DFT alignment by default).
 
 Figures are microseconds per channel (:func:`hbf_edge.bench.time_per_channel`: median and
 quartiles of repeated runs after a warm-up) on seeded channels of the model's sizes, at 15 dB.
@@ -94,7 +95,8 @@ def profile_mser(model: Any, sizes: MserSizes, n_samples: int, batches: tuple[in
     ``onnx``: the export stage's ``onnxruntime`` timer factory (``model_dir -> timer``), or None."""
     import torch
 
-    from hbf_edge.families.mser.gd import Design, dft_alignment
+    from hbf_edge.families.mser.gd import Design
+    from hbf_edge.families.mser.start import design_start
     from hbf_edge.profiling import target_estimate
 
     unknown = set(backends) - set(MSER_BACKENDS)
@@ -115,8 +117,9 @@ def profile_mser(model: Any, sizes: MserSizes, n_samples: int, batches: tuple[in
         H = mser_channels(batch, sizes, seed=seed)
         sigma = float(noise_std(SNR_DB))
         row: dict[str, Any] = {}
-        init = time_per_channel(lambda: dft_alignment(H, sizes), batch, repeat, min_run_s)
-        start = dft_alignment(H, sizes)
+        first = getattr(model, "start", None)  # the model's start (default the alignment), timed as init
+        init = time_per_channel(lambda: design_start(H, sizes, sigma, first), batch, repeat, min_run_s)
+        start = design_start(H, sizes, sigma, first)
         if "torch_eager" in backends:
             Ht = torch.from_numpy(H)
             s = torch.full((batch,), sigma, dtype=torch.float64)

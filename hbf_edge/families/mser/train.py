@@ -34,7 +34,7 @@ import torch
 from hbf_edge._progress import progress_bar
 
 from hbf_edge.errors import ConfigError
-from hbf_edge.families.mser.gd import DEFAULT_STEPS, GdSteps, dft_alignment
+from hbf_edge.families.mser.gd import DEFAULT_STEPS, GdSteps
 from hbf_edge.families.mser.model import MserNet, loss_vectors, ser_loss
 from hbf_edge.families.mser.system import MserSizes, noise_std
 
@@ -58,6 +58,7 @@ class MserTrainConfig:
     step_shape: str = "scalar"
     offsets: bool = False
     loss: str = "log"
+    start: dict | None = None  # hbf_edge.families.mser.start (None: the alignment)
 
     def __post_init__(self) -> None:
         if self.loss not in ("log", "ser"):
@@ -70,9 +71,13 @@ class MserTrainConfig:
             raise ConfigError("lr must be > 0 and snr_db_min <= snr_db_max")
 
 
-def starts(H: np.ndarray, sizes: MserSizes) -> list[torch.Tensor]:
-    """The alignment initialisation of every channel, as torch tensors ``[F, V, U, W]``."""
-    return [torch.from_numpy(x) for x in dft_alignment(H, sizes)]
+def starts(H: np.ndarray, sizes: MserSizes, sigma: float | np.ndarray = 1.0, start: dict | None = None
+           ) -> list[torch.Tensor]:
+    """The start of every channel (:func:`~hbf_edge.families.mser.start.design_start`, default the
+    alignment) at noise std ``sigma``, as torch tensors ``[F, V, U, W]``."""
+    from hbf_edge.families.mser.start import design_start
+
+    return [torch.from_numpy(x) for x in design_start(H, sizes, sigma, start)]
 
 
 def train_mser(H_train: np.ndarray, H_val: np.ndarray, sizes: MserSizes, config: MserTrainConfig,
@@ -90,9 +95,11 @@ def train_mser(H_train: np.ndarray, H_val: np.ndarray, sizes: MserSizes, config:
                         step_shape=config.step_shape, offsets=config.offsets)
     S_loss = loss_vectors(sizes, config.seed)
     Ht, Hv = torch.from_numpy(H_train), torch.from_numpy(H_val)
-    start_t, start_v = starts(H_train, sizes), starts(H_val, sizes)
     sigma_v = torch.from_numpy(noise_std(np.random.default_rng(config.seed + 2).uniform(
         config.snr_db_min, config.snr_db_max, len(H_val))))
+    start_v = starts(H_val, sizes, sigma_v.numpy(), config.start)
+    per_snr = config.start is not None and config.start.get("kind") != "alignment"  # a start that depends on the noise
+    start_t = None if per_snr else starts(H_train, sizes)
     opt = torch.optim.Adam(model.parameters(), lr=config.lr)
     sched = torch.optim.lr_scheduler.StepLR(opt, step_size=config.halve_every, gamma=0.5)
 
@@ -107,6 +114,8 @@ def train_mser(H_train: np.ndarray, H_val: np.ndarray, sizes: MserSizes, config:
     for epoch in bar:
         order = rng.permutation(n)
         sigma = torch.from_numpy(noise_std(rng.uniform(config.snr_db_min, config.snr_db_max, n)))
+        if per_snr:  # each channel starts from its design at this epoch's SNR draw
+            start_t = starts(H_train, sizes, sigma.numpy(), config.start)
         losses = []
         for lo in range(0, n, config.batch_size):
             idx = torch.from_numpy(order[lo:lo + config.batch_size])
