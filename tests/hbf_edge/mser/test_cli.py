@@ -260,3 +260,38 @@ def test_the_kernel_refuses_bad_arrays(trained):
         mser_forward(H, start, 0.0, km)
     with pytest.raises(ConfigError):
         mser_forward(H, start, 0.1, km, (1, 5))
+
+
+def test_the_mmse_gd_start_is_recorded_and_used_by_every_stage(tmp_path):
+    """--start mmse-gd: the directory records it; torch and the float kernel run from it (the same
+    design); the integer datapath runs from it; a directory without the record (before the
+    option) starts from the alignment."""
+    from hbf_edge.families.mser.start import design_start
+    from hbf_edge.kernels import REGISTRY
+
+    root = tmp_path
+    assert main(["train", "mser", "--out", str(root / "g"), "-I", "2", "--samples", "8", "--epochs", "1",
+                 "--train-size", "20", "--val-size", "10", "--batch-size", "10", "--start", "mmse-gd",
+                 "--start-iterations", "3", "-q", *TINY]) == 0
+    core, kernels = CORE.get("mser"), REGISTRY.get("mser")
+    model, config = core.load(root / "g")
+    assert config.family_config["start"] == {"kind": "mmse-gd", "iterations": 3} and model.start["kind"] == "mmse-gd"
+    H = mser_channels(4, MserSizes(n_tx=8, n_rf_tx=2, n_users=2, n_rx=2, n_rf_rx=1, n_streams=1), seed=5)
+    torch_design = core.torch_forward(model, H, snr_db=10.0)
+    kernel_design = kernels.forward(kernels.load(root / "g"), H, snr_db=10.0)
+    for k in "FVUW":
+        np.testing.assert_allclose(torch_design[k], kernel_design[k], atol=1e-10)
+    sizes = core.sizes(config)
+    start = design_start(H, sizes, float(noise_std(10.0)), model.start)
+    assert not np.allclose(start.F, dft_alignment(H, sizes).F)  # the MMSE-based GD moved the phases
+    assert main(["quantize", str(root / "g"), "--out", str(root / "gq"), "--method", "ptq", "--count", "4",
+                 "--snr", "10", "-q"]) == 0
+    session = kernels.session_hw(root / "gq", H, snr_db=10.0)
+    assert session.start[0].shape == (4, 8, 2)
+    # a directory written before the option has no start record: the alignment
+    cfg = json.loads((root / "g" / "config.json").read_text())
+    del cfg["family_config"]["start"]
+    (root / "g" / "config.json").write_text(json.dumps(cfg))
+    old, _ = core.load(root / "g")
+    assert old.start is None and kernels.load(root / "g").start is None
+    assert main(["train", "mser", "--out", str(root / "x"), "--start", "mmse-gd", "--start-iterations", "0"]) == 2
