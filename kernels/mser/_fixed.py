@@ -185,6 +185,23 @@ def _weights(yr, yi, sr, si, k, s, c, lo, hi, ktab, mr, mi, tr, ti, fm, cnt):  #
 
 
 @njit(cache=True)
+def _zsum(br, bi, mr, mi, lo, hi, zr, zi, fm, cnt):  # pragma: no cover - compiled
+    """Columns ``lo .. hi - 1`` of ``Z = sum_k B_k M_k`` [N_t, D]: one rounding of the whole sum."""
+    K, Nt, Dk = br.shape
+    fA = fm[ACC, 0]
+    for n in range(Nt):
+        for d in range(lo, hi):
+            sr = 0
+            si = 0
+            for k in range(K):
+                for i in range(Dk):
+                    sr += br[k, n, i] * mr[k, i, d] - bi[k, n, i] * mi[k, i, d]
+                    si += br[k, n, i] * mi[k, i, d] + bi[k, n, i] * mr[k, i, d]
+            zr[n, d] = _rq(sr, fA, fm, ACC, cnt, S_GRD)
+            zi[n, d] = _rq(si, fA, fm, ACC, cnt, S_GRD)
+
+
+@njit(cache=True)
 def _normalise(ur, ui, wr, wi, fm, cnt):  # pragma: no cover - compiled
     """``w_i <- w_i / ||U^H w_i||`` for one user (``U`` [R_r, N_r] lut words)."""
     Rr, Nr = ur.shape
@@ -335,16 +352,7 @@ def channel_fx(hr, hi, tf, vr, vi, tu, wr, wi, g, ap_r, ap_i, aw_r, aw_i, au, af
             for kk in range(K):  # only user k's columns of M_kk are needed
                 _weights(yr[kk], yi[kk], S_r, S_i, kk, ws[layer, 0, k], wc[layer, 0, k], k * Dk, (k + 1) * Dk, ktab,
                          mr[kk], mi[kk], tbr, tbi, fm, cnt)
-            for n in range(Nt):
-                for d in range(k * Dk, (k + 1) * Dk):
-                    sr_ = 0
-                    si_ = 0
-                    for kk in range(K):
-                        for i in range(Dk):
-                            sr_ += br[kk, n, i] * mr[kk, i, d] - bi[kk, n, i] * mi[kk, i, d]
-                            si_ += br[kk, n, i] * mi[kk, i, d] + bi[kk, n, i] * mr[kk, i, d]
-                    zr[n, d] = _rq(sr_, fA, fm, ACC, cnt, S_GRD)
-                    zi[n, d] = _rq(si_, fA, fm, ACC, cnt, S_GRD)
+            _zsum(br, bi, mr, mi, k * Dk, (k + 1) * Dk, zr, zi, fm, cnt)
         _mm(fr, fi, zr, zi, gvr, gvi, fL, True, True, False, fm, cnt, S_GRD)
         for r in range(Rt):
             for d in range(D):
@@ -391,16 +399,7 @@ def channel_fx(hr, hi, tf, vr, vi, tu, wr, wi, g, ap_r, ap_i, aw_r, aw_i, au, af
             _mm(uhr[k], uhi[k], wr[k], wi[k], br[k], bi[k], fW, False, True, False, fm, cnt, S_FWD)
             _outputs(er[k], ei[k], S_r, S_i, yr[k], yi[k], fm, cnt)
             _weights(yr[k], yi[k], S_r, S_i, k, wsf[layer], wcf[layer], 0, D, ktab, mr[k], mi[k], tbr, tbi, fm, cnt)
-        for n in range(Nt):
-            for d in range(D):
-                sr_ = 0
-                si_ = 0
-                for k in range(K):
-                    for i in range(Dk):
-                        sr_ += br[k, n, i] * mr[k, i, d] - bi[k, n, i] * mi[k, i, d]
-                        si_ += br[k, n, i] * mi[k, i, d] + bi[k, n, i] * mr[k, i, d]
-                zr[n, d] = _rq(sr_, fA, fm, ACC, cnt, S_GRD)
-                zi[n, d] = _rq(si_, fA, fm, ACC, cnt, S_GRD)
+        _zsum(br, bi, mr, mi, 0, D, zr, zi, fm, cnt)
         _mm(zr, zi, vr, vi, gfr, gfi, fV, True, False, True, fm, cnt, S_GRD)
         _phase_step(tf, fr, fi, gfr, gfi, af[layer], of_[layer], g, rad, abits, fm, cnt)
         phases(tf, abits, qi, lc, ls, fr, fi)
