@@ -14,7 +14,10 @@ SER for Gaussian noise):
 * ``mmse_digital`` and ``omp_mmse`` -- the fully digital MMSE transceiver and its OMP hybrid
   (spec 3.2-3.3), the MMSE baselines of Fig. 8;
 * ``mmse_gd_<T>`` -- the MMSE-based GD of Fig. 10 (:mod:`~hbf_edge.families.mser.mmse_gd`), T
-  iterations with line searches (0: not run).
+  iterations with line searches (0: not run);
+* ``gd_<T>_from_start`` -- for a network that does not start from the alignment
+  (:mod:`~hbf_edge.families.mser.start`): ``gd_<T>`` from the network's own start, so the
+  network and GD are compared from the same point.
 
 With ``H_design`` (imperfect CSI, Fig. 10, spec 3.7) every design is computed from those
 channel estimates and scored on the true ``H``: :func:`imperfect_csi` draws ``H^ = H - sigma_h dK``
@@ -38,6 +41,7 @@ from hbf_edge._progress import progress_bar
 from hbf_edge.families.mser.baselines import mmse_digital, omp_mmse
 from hbf_edge.families.mser.gd import GdSteps, dft_alignment, gd, gd_best_of, tune_steps
 from hbf_edge.families.mser.mmse_gd import mmse_gd
+from hbf_edge.families.mser.start import check_start, design_start
 from hbf_edge.families.mser.ser import ser_semi_analytic
 from hbf_edge.families.mser.system import MserSizes, mser_channels, noise_std
 
@@ -110,6 +114,11 @@ def evaluate_mser(model: Any, sizes: MserSizes, gd_steps: GdSteps, H: np.ndarray
             d_long = gd_best_of(Hd, sizes, sigma, gd_starts, gd_iterations, long_steps, n_samples, seed=GD_SEED)
         seconds[long_] += time.perf_counter() - t0
         ser[long_].append(score(d_long))
+        first = check_start(getattr(model, "start", None))
+        if first["kind"] != "alignment":  # GD from the network's own start: the fair comparison
+            d0 = design_start(Hd, sizes, sigma, first)
+            ser.setdefault(f"{long_}_from_start", []).append(
+                score(gd(Hd, sizes, sigma, gd_iterations, long_steps, n_samples, seed=GD_SEED, start=d0)))
         ser["alignment"].append(score(dft_alignment(Hd, sizes)))
         ser["mmse_digital"].append(score(mmse_digital(Hd, sizes, sigma)))
         ser["omp_mmse"].append(score(omp_mmse(Hd, sizes, sigma)))
@@ -117,11 +126,12 @@ def evaluate_mser(model: Any, sizes: MserSizes, gd_steps: GdSteps, H: np.ndarray
             ser.setdefault(f"mmse_gd_{mmse_gd_iterations}", []).append(
                 score(mmse_gd(Hd, sizes, sigma, mmse_gd_iterations)))
     n = H.shape[0] * len(snrs)
-    percent = [round(100.0 * g / max(s, 1e-300), 2) for g, s in zip(ser[long_], ser["network"])]
+    percent = {f"{name} / network": [round(100.0 * g / max(s, 1e-300), 2) for g, s in zip(ser[name], ser["network"])]
+               for name in (long_, f"{long_}_from_start") if name in ser}
     return {
         "n_channels": int(H.shape[0]), "snr_db": [float(x) for x in snrs], "layers": L,
         "metrics": {"ser": ser},
-        "percent_of_gd": {f"{long_} / network": percent},
+        "percent_of_gd": percent,
         "gd": {"iterations": gd_iterations, "starts": gd_starts, "steps_at_15db": _steps(long_steps),
                "steps_of_the_model": _steps(gd_steps), "tuned_on": f"{TUNE_CHANNELS} channels, seed {TUNE_SEED}",
                "tune_seconds": round(tune_s, 2), "accepted_moves": len(moves) - 1},
@@ -150,9 +160,10 @@ def imperfect_csi(evaluate: Any, H: np.ndarray, variances: list[float], seed: in
 def format_table(results: dict[str, Any]) -> str:
     """SER per method (rows) and SNR (columns), then the network's % of the long GD."""
     snrs = results["snr_db"]
-    lines = [f"{'design':<14}" + "".join(f"{f'{s:g} dB':>11}" for s in snrs)]
+    w = max(14, *(len(n) + 1 for n in (*results["metrics"]["ser"], *results["percent_of_gd"])))
+    lines = [f"{'design':<{w}}" + "".join(f"{f'{s:g} dB':>11}" for s in snrs)]
     for name, values in results["metrics"]["ser"].items():
-        lines.append(f"{name:<14}" + "".join(f"{v:11.3e}" for v in values))
+        lines.append(f"{name:<{w}}" + "".join(f"{v:11.3e}" for v in values))
     for name, values in results["percent_of_gd"].items():
-        lines.append(f"{name:<14}" + "".join(f"{v:10.1f}%" for v in values))
+        lines.append(f"{name:<{w}}" + "".join(f"{v:10.1f}%" for v in values))
     return "\n".join(lines)

@@ -288,6 +288,11 @@ def test_the_mmse_gd_start_is_recorded_and_used_by_every_stage(tmp_path):
                  "--snr", "10", "-q"]) == 0
     session = kernels.session_hw(root / "gq", H, snr_db=10.0)
     assert session.start[0].shape == (4, 8, 2)
+    # evaluate adds GD from the network's own start (the fair comparison)
+    assert main(["evaluate", str(root / "g"), "--count", "4", "--snr", "10", "--gd-iterations", "3",
+                 "--mmse-gd-iterations", "0", "--out", str(root / "ge"), "-q"]) == 0
+    res = json.loads((root / "ge" / "results.json").read_text())
+    assert "gd_3_from_start" in res["metrics"]["ser"] and "gd_3_from_start / network" in res["percent_of_gd"]
     # a directory written before the option has no start record: the alignment
     cfg = json.loads((root / "g" / "config.json").read_text())
     del cfg["family_config"]["start"]
