@@ -11,6 +11,7 @@ wrappers that check dtype, shape, contiguity and finiteness and allocate the out
 * :mod:`kernels.deepfp.forward` -- DeepFP (``deepfp.txt``), float64, step DNNs included;
 * :mod:`kernels.deepfp.hardware` -- its hardware mode: integer step DNNs, fixed-point V;
 * :mod:`kernels.mser.forward` -- the MSER network (``mser_unfolding_hbf.txt``), float64;
+* :mod:`kernels.mser.hardware` -- its bit-accurate integer datapath (codes at the BS and every user);
 * :mod:`kernels.jcehb.forward` -- the JCEHB per-slot network, CEDUN + HBDUN
   (``mixed_timescale_jcehb.txt``), float64;
 * :mod:`kernels._core.tables` -- the code -> (cos, sin) table and format rows from the hardware spec.
@@ -66,6 +67,8 @@ _PUBLIC = {
     "MserModel": "mser.forward",
     "load_mser": "mser.forward",
     "mser_forward": "mser.forward",
+    "load_mser_hw": "mser.hardware",
+    "mser_forward_hw": "mser.hardware",
     "JcehbModel": "jcehb.forward",
     "load_jcehb": "jcehb.forward",
     "jcehb_slot": "jcehb.forward",

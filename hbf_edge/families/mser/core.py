@@ -2,7 +2,8 @@
 
 A model directory's ``family_config`` holds the sizes, the network's initial steps (``steps``,
 which with the trained factors define its layers), the GD steps it was trained from
-(``gd_steps``, the GD-L baseline), the symbols per layer, the step shape and offsets.  Its
+(``gd_steps``, the GD-L baseline), the symbols per layer, the step shape and offsets, and where
+the network starts (``start``; absent in older directories: the DFT alignment).  Its
 hardware spec is the BS side (``N = N_t``, ``M = R_t``, ``K`` users); a quantized directory
 (``hbf-edge quantize``) adds the BS's phase bits to it and the users', the word lengths and the
 method to its ``quantization`` section.
