@@ -3,9 +3,10 @@
 
 What the host gives the datapath per channel (a chosen boundary; spec 6.3 puts the start in the
 datapath too, with power iterations and a small Gauss-Jordan, which is left out): the channel
-as words of ``H / sigma_n``, the step factor ``g = sigma_n / sigma_ref`` as a word, and the DFT
-alignment start (spec 2.4) computed in float and rounded to words -- its phases are DFT phases,
-exact angle words when N_t and N_r are powers of two, its ``V`` and ``W`` are rounded.  Every
+as words of ``H / sigma_n``, the step factor ``g = sigma_n / sigma_ref`` as a word, and the
+model's start (:mod:`hbf_edge.families.mser.start`: the DFT alignment of spec 2.4 by default,
+whose phases are exact angle words when N_t and N_r are powers of two; or the MMSE-based GD
+design) computed in float and rounded to words.  Every
 layer then runs in integers, the phases are rounded to the Q-bit codes of the BS's and every
 user's phase shifters, and ``refit`` digital layers adapt the ``V`` and ``W`` words to them.
 """
