@@ -74,4 +74,5 @@ def test_mmse_gd_gradients_equal_autograd_and_its_mse_falls():
     short, longer = mmse_gd(H, z, sigma, iterations=2), mmse_gd(H, z, sigma, iterations=20)
     assert np.all(mse(H, longer, sigma) <= mse(H, short, sigma) + 1e-12)
     np.testing.assert_allclose(np.linalg.norm(longer.F @ longer.V, axis=(1, 2)) ** 2, 1.0, rtol=1e-12)
-    np.testing.assert_allclose(np.abs(longer.F), 1.0) and np.testing.assert_allclose(np.abs(longer.U), 1.0)
+    np.testing.assert_allclose(np.abs(longer.F), 1.0)
+    np.testing.assert_allclose(np.abs(longer.U), 1.0)
