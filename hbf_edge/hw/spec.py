@@ -38,6 +38,7 @@ __all__ = [
     "ROUNDING_MODES",
     "phase_to_code",
     "code_to_phase",
+    "code_table",
 ]
 
 ROUNDING_MODES = ("half_up", "half_even", "floor")
@@ -241,12 +242,7 @@ class HardwareSpec:
         """
         if self.phase_bits is None:
             raise ConfigError("the hardware spec has infinite phase resolution (phase_bits=None): no phase table")
-        angles = code_to_phase(np.arange(self.n_codes), self.phase_bits)
-        c, n_c = self.lut.to_int(np.cos(angles))
-        s, n_s = self.lut.to_int(np.sin(angles))
-        if n_c or n_s:
-            raise ConfigError(f"the lut format {self.lut} cannot hold +-1: give it at least 2 integer bits")
-        return np.ascontiguousarray(c), np.ascontiguousarray(s)
+        return code_table(self.lut, self.phase_bits)
 
     def replace(self, **changes: Any) -> "HardwareSpec":
         """A copy with some fields changed (validated)."""
@@ -288,6 +284,18 @@ def _check_bits(bits: int) -> int:
     if isinstance(bits, bool) or not isinstance(bits, (int, np.integer)) or not 1 <= bits <= MAX_PHASE_BITS:
         raise ConfigError(f"phase bits must be an integer in 1..{MAX_PHASE_BITS}, got {bits!r}")
     return int(bits)
+
+
+def code_table(lut: FixedPointFormat, bits: int) -> tuple[np.ndarray, np.ndarray]:
+    """Code -> (cos, sin) of ``bits``-bit codes as ``lut`` words, ``round(cos(2 pi c / 2**bits)
+    2**f)``: :meth:`HardwareSpec.phase_table`, and the tables of datapaths with more than one
+    resolution (MSER's internal and per-side tables)."""
+    angles = code_to_phase(np.arange(1 << _check_bits(bits)), bits)
+    c, n_c = lut.to_int(np.cos(angles))
+    s, n_s = lut.to_int(np.sin(angles))
+    if n_c or n_s:
+        raise ConfigError(f"the lut format {lut} cannot hold +-1: give it at least 2 integer bits")
+    return np.ascontiguousarray(c), np.ascontiguousarray(s)
 
 
 def phase_to_code(theta: np.ndarray, bits: int) -> np.ndarray:

@@ -21,6 +21,7 @@ import numpy as np
 
 from hbf_edge.errors import ConfigError, ShapeError
 from hbf_edge.families.mser.formats import COUNTER_SITES, KERNEL_TABLE_BITS, KERNEL_U_MAX, RAD_FRAC, MserFormats
+from hbf_edge.hw.spec import code_table
 from hbf_edge.kernels.mser.forward import MserModel, pack_mser
 
 __all__ = ["MserHw", "MserHwResult", "MserHwSession", "load_mser_hw", "pack_hw", "mser_forward_hw", "angle_words",
@@ -85,15 +86,6 @@ def angle_words(theta: np.ndarray, bits: int) -> np.ndarray:
     return np.ascontiguousarray(((q + half) & ((1 << bits) - 1)) - half)
 
 
-def _table(fmt, bits: int) -> tuple[np.ndarray, np.ndarray]:
-    angles = 2 * np.pi * np.arange(1 << bits) / (1 << bits)
-    c, n_c = fmt.to_int(np.cos(angles))
-    s, n_s = fmt.to_int(np.sin(angles))
-    if n_c or n_s:
-        raise ConfigError(f"the lut format {fmt} cannot hold +-1: give it at least 2 integer bits")
-    return np.ascontiguousarray(c), np.ascontiguousarray(s)
-
-
 def pack_hw(model: MserModel, formats: MserFormats, q_bs: int, q_ue: int, refit: int = 0) -> MserHw:
     """Round the network's constants (:func:`pack_mser`) to words (module notes); ``refit``
     digital layers after the rounding to codes."""
@@ -115,9 +107,9 @@ def pack_hw(model: MserModel, formats: MserFormats, q_bs: int, q_ue: int, refit:
     inv_s = lambda r: _words(S, 1.0 / (math.sqrt(2.0) * r))  # noqa: E731
     inv_c = lambda r: _words(S, 1.0 / (J * math.sqrt(2.0 * math.pi) * r))  # noqa: E731
     u = np.arange((KERNEL_U_MAX << KERNEL_TABLE_BITS) + 1) / (1 << KERNEL_TABLE_BITS)
-    lc, ls = _table(f.lut, f.internal_phase_bits)
-    oc, os_ = _table(f.lut, q_bs)
-    uc, us_ = _table(f.lut, q_ue)
+    lc, ls = code_table(f.lut, f.internal_phase_bits)
+    oc, os_ = code_table(f.lut, q_bs)
+    uc, us_ = code_table(f.lut, q_ue)
     words = {"ap_r": _words(S, a["ap_r"]), "ap_i": _words(S, a["ap_i"]), "aw_r": _words(S, a["aw_r"]),
              "aw_i": _words(S, a["aw_i"]), "au": _words(S, a["au"]), "af": _words(S, a["af"]),
              "op_r": _words(f.precoder, a["op_r"]), "op_i": _words(f.precoder, a["op_i"]),
@@ -159,7 +151,7 @@ class MserHwSession:
     Parameters
     ----------
     H : ndarray, complex128, [B, K, N_r, N_t]
-    start : ``(F, V, U, W)`` complex128, the float start (:func:`hbf_edge.families.mser.gd.dft_alignment`)
+    start : ``(F, V, U, W)`` complex128, the float start (the model's, :mod:`hbf_edge.families.mser.start`)
     sigma : float or ndarray [B], the noise standard deviation of each channel
     """
 
