@@ -45,23 +45,24 @@ class MserKernels:
         sigma = float(noise_std(snr_db))
         return dict(zip("FVUW", mser_forward(H, self.start(model, H, sigma), sigma, model)))
 
-    def session_hw(self, model_dir: Path, H: np.ndarray, snr_db: float = 15.0) -> Any:
-        """The integer layers of a quantized directory prepared on the words of ``H`` and the
-        model's start (:class:`~hbf_edge.kernels.mser.hardware.MserHwSession`)."""
+    def session_hw(self, model_dir: Path, H: np.ndarray, snr_db: float = 15.0, start: Any = None) -> Any:
+        """The integer layers of a quantized directory prepared on the words of ``H`` and
+        ``start`` (default the model's start; :class:`~hbf_edge.kernels.mser.hardware.MserHwSession`)."""
         from hbf_edge.families.mser.system import noise_std
         from hbf_edge.kernels.mser.hardware import MserHwSession, load_mser_hw
 
         hw = load_mser_hw(model_dir)
         H = np.ascontiguousarray(H, dtype=np.complex128)
         sigma = float(noise_std(snr_db))
-        return MserHwSession(hw, H, self.start(hw.model, H, sigma), sigma)
+        return MserHwSession(hw, H, self.start(hw.model, H, sigma) if start is None else tuple(start), sigma)
 
-    def forward_hw(self, model_dir: Path, H: np.ndarray, snr_db: float = 15.0) -> dict[str, Any]:
-        """The integer datapath on channels ``H`` of a quantized directory: the applied design
+    def forward_hw(self, model_dir: Path, H: np.ndarray, snr_db: float = 15.0, start: Any = None) -> dict[str, Any]:
+        """The integer datapath on channels ``H`` of a quantized directory, from ``start`` (default
+        the model's start; a design, as the host computes it): the applied design
         ``F, V, U, W`` (complex128: the codes' phases, the words' values), the codes
         (``F_codes`` Q_BS bits, ``U_codes`` Q_UE bits), the words (``V_words``, ``W_words``,
         ``(re, im)`` last) and the overflow ``counters``."""
-        session = self.session_hw(model_dir, H, snr_db)
+        session = self.session_hw(model_dir, H, snr_db, start)
         session.run()
         res = session.result()
         return {**dict(zip("FVUW", res.design())), "F_codes": res.F_codes, "U_codes": res.U_codes,

@@ -103,6 +103,7 @@ class MserQuantStage:
         from hbf_edge.families.mser.core import CORE
         from hbf_edge.families.mser.evaluate import network_design
         from hbf_edge.families.mser.ser import ser_semi_analytic
+        from hbf_edge.families.mser.start import design_start
         from hbf_edge.families.mser.system import noise_std
         from hbf_edge.families.mser.train import MserTrainConfig, train_mser
         from hbf_edge.kernels.mser.stage import KERNELS
@@ -144,9 +145,10 @@ class MserQuantStage:
             def score(d: Any) -> float:
                 return float(np.mean(ser_semi_analytic(H_test, *d, sigma, sizes.constellation)))
 
-            rows["float"].append(score(network_design(model, H_test, sizes, snr)))
-            rows["quantized"].append(score(network_design(qnet, H_test, sizes, snr)))
-            hw = KERNELS.forward_hw(s.out, H_test, snr_db=snr)
+            d0 = design_start(H_test, sizes, sigma, fc.get("start"))  # one start for the three designs
+            rows["float"].append(score(network_design(model, H_test, sizes, snr, d0)))
+            rows["quantized"].append(score(network_design(qnet, H_test, sizes, snr, d0)))
+            hw = KERNELS.forward_hw(s.out, H_test, snr_db=snr, start=d0)
             rows["hardware"].append(score([hw[k] for k in "FVUW"]))
             for k, v in hw["counters"].items():
                 counters[k] = counters.get(k, 0) + v

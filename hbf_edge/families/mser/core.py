@@ -211,7 +211,8 @@ class MserCore(MimoChannels):
                 kmodel = stage.load(s.model_dir)
                 kernel = lambda H_, snr: stage.forward(kmodel, H_, snr_db=snr)  # noqa: E731
             else:  # the quantized network's row is the torch model with Q-bit phases; this is the datapath's
-                hardware = lambda H_, snr: [stage.forward_hw(s.model_dir, H_, snr_db=snr)[k] for k in "FVUW"]  # noqa
+                hardware = lambda H_, snr, start: [  # noqa: E731
+                    stage.forward_hw(s.model_dir, H_, snr_db=snr, start=start)[k] for k in "FVUW"]
         results = evaluate_mser(model, sizes, self.gd_steps(config), H, list(s.snr), s.gd_iterations, s.gd_starts,
                                 config.family_config["samples"], progress=not s.quiet, kernel=kernel,
                                 hardware=hardware, mmse_gd_iterations=s.mmse_gd_iterations)

@@ -131,7 +131,7 @@ def profile_mser(model: Any, sizes: MserSizes, n_samples: int, batches: tuple[in
             kmodel = kernels.load(model_dir)
             row["numba_float64"] = _kernel_layers(kernels, kmodel, H, start, sigma, L, batch, repeat, min_run_s)
         if "numba_hardware" in backends and kernels is not None and quantized:
-            session = kernels.session_hw(model_dir, H, SNR_DB)
+            session = kernels.session_hw(model_dir, H, SNR_DB, start)
             whole = time_per_channel(session.run, batch, repeat, min_run_s)
             row["numba_hardware"] = {"whole_us_per_channel": 1e6 * whole,
                                      "whole_iqr_us_per_channel": 1e6 * (whole.q3 - whole.q1),
