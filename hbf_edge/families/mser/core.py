@@ -175,7 +175,6 @@ class MserCore(MimoChannels):
                               steps=start, step_shape=s.step_shape, offsets=s.offsets, loss=s.loss,
                               start=s.start_record())
         model, history = train_mser(H_train, H_val, sizes, cfg, progress=not s.quiet)
-        model.start = s.start_record()
         wall = round(time.perf_counter() - t0, 2)
         kept = min(history, key=lambda r: r["val_loss"])
         training = {"epochs": s.epochs, "batch_size": s.batch_size, "lr": s.lr, "halve_every": s.halve_every,
@@ -247,8 +246,9 @@ class MserCore(MimoChannels):
             c = results["imperfect_csi"]
             say(f"imperfect CSI at {c['snr_db']:g} dB (designs from H - sigma_h dK, scored on H), SER per error "
                 "variance " + ", ".join(f"{v:g}" for v in c["error_variance"]) + ":")
+            width = max(len(name) for name in c["ser"]) + 1
             for name, values in c["ser"].items():
-                say(f"  {name:<14}" + "".join(f"{v:11.3e}" for v in values))
+                say(f"  {name:<{width}}" + "".join(f"{v:11.3e}" for v in values))
         say(f"wrote {out / 'results.json'} and ser_vs_snr.png"
             + (" and ser_vs_csi_error.png" if "imperfect_csi" in results else ""))
         return results

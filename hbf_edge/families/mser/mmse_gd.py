@@ -110,7 +110,10 @@ def mmse_gd(H: np.ndarray, sizes: MserSizes, sigma: float | np.ndarray, iteratio
         d, steps["U"] = _search(H, d, sigma, steps["U"], lambda x, t: x._replace(
             U=np.exp(1j * (np.angle(x.U) - col(t, 4) * g["theta_U"]))))
         g = mse_gradients(H, d, sigma)
-        d, steps["F"] = _search(H, d, sigma, steps["F"], lambda x, t: x._replace(
-            F=np.exp(1j * (np.angle(x.F) - col(t, 3) * g["theta_F"])), V=scale_power(
-                np.exp(1j * (np.angle(x.F) - col(t, 3) * g["theta_F"])), x.V, p)))
+
+        def move_f(x: Design, t: np.ndarray, g: dict = g) -> Design:
+            F = np.exp(1j * (np.angle(x.F) - col(t, 3) * g["theta_F"]))
+            return x._replace(F=F, V=scale_power(F, x.V, p))  # (26) on the moved F
+
+        d, steps["F"] = _search(H, d, sigma, steps["F"], move_f)
     return d

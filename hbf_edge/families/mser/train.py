@@ -93,6 +93,7 @@ def train_mser(H_train: np.ndarray, H_val: np.ndarray, sizes: MserSizes, config:
     if model is None:
         model = MserNet(sizes, config.n_layers, config.steps, config.n_samples, seed=config.seed,
                         step_shape=config.step_shape, offsets=config.offsets)
+        model.start = config.start
     S_loss = loss_vectors(sizes, config.seed)
     Ht, Hv = torch.from_numpy(H_train), torch.from_numpy(H_val)
     sigma_v = torch.from_numpy(noise_std(np.random.default_rng(config.seed + 2).uniform(
