@@ -18,7 +18,7 @@ import numpy as np
 from ._verify import SimulatorError, check_content, read_json, read_key, verify_members
 
 __all__ = ["BundleData", "load_bundle", "load_calibration", "make_calibration", "SimulatorError", "read_key",
-           "int_array", "word_format"]
+           "int_array", "word_format", "check_distinct_pairs"]
 
 SCHEMA_VERSION = 2  # the writer's; 1 (no family / scoring keys) is read as well
 READABLE_SCHEMAS = (1, 2)
@@ -76,6 +76,14 @@ def int_array(beams: dict, name: str, shape: tuple[int, ...], lo: int, hi: int) 
     if a.size and (a.min() < lo or a.max() > hi):
         raise SimulatorError(f"beams.npz: {name} holds values outside {lo}..{hi}")
     return a.astype(np.int64)
+
+
+def check_distinct_pairs(vm_i: np.ndarray, vm_q: np.ndarray, what: str) -> None:
+    """Refuse a vector-modulator table (``what``, e.g. "the 8-bit vector-modulator table") whose
+    codes share an I/Q register pair: read back, those codes could not be told apart."""
+    if len(set(zip(vm_i.tolist(), vm_q.tolist()))) < len(vm_i):
+        raise SimulatorError(f"{what} repeats an I/Q pair: the chips cannot tell these codes apart (export a model "
+                             "quantized with fewer phase bits)")
 
 
 def word_format(info: dict, name: str, member: str) -> tuple[int, int]:

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from ._bundle import SimulatorError, load_bundle, load_calibration
+from ._bundle import SimulatorError, check_distinct_pairs, load_bundle, load_calibration
 from .array import FrontEnd
 from .physics import beampattern, digital_precoder, element_weights, sensing_mse, sum_rate
 
@@ -60,8 +60,7 @@ def simulate(
     vm = data.lut["output"]["vector_modulator"]
     vm_i, vm_q = np.asarray(vm["i"], np.int64), np.asarray(vm["q"], np.int64)
     Q = data.phase_bits
-    if len({(i, q) for i, q in zip(vm_i.tolist(), vm_q.tolist())}) < len(vm_i):
-        raise SimulatorError(f"the {Q}-bit vector-modulator table repeats an I/Q pair: codes cannot be told apart")
+    check_distinct_pairs(vm_i, vm_q, f"the {Q}-bit vector-modulator table")
     phase_err, gain_err = (None, None) if calibration is None else load_calibration(calibration, 1 << Q)
     H = beams["H"] if channels is None else np.asarray(channels)
     if H.shape != (B, N, data.n_users):

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from ._bundle import SCHEMA_VERSION, int_array, load_calibration, read_members, word_format
+from ._bundle import SCHEMA_VERSION, check_distinct_pairs, int_array, load_calibration, read_members, word_format
 from ._verify import SimulatorError, read_json
 from .array import FrontEnd
 from .physics import element_weights
@@ -82,9 +82,7 @@ def replay_superframe(bundle: str | os.PathLike, key: bytes | None = None, chann
         raise SimulatorError(f"superframe.json is incomplete: {exc!r}") from exc
     if not (1 <= Q <= 16 and vm_i.shape == vm_q.shape == (1 << Q,) and math.isfinite(nu) and nu > 0):
         raise SimulatorError("superframe.json: phase bits, vector-modulator table or noise power out of range")
-    if len(set(zip(vm_i.tolist(), vm_q.tolist()))) < len(vm_i):
-        raise SimulatorError(f"the {Q}-bit vector-modulator table repeats an I/Q pair: the chips cannot tell these "
-                             "codes apart (export a model quantized with fewer phase bits)")
+    check_distinct_pairs(vm_i, vm_q, f"the {Q}-bit vector-modulator table")
     H = beams.get("H")
     if H is None or H.dtype.kind != "c" or H.ndim != 4 or H.shape[1:] != (K, Nr, Nt) or not np.all(np.isfinite(H)):
         raise SimulatorError(f"beams.npz: H must be finite complex [B, {K}, {Nr}, {Nt}]")

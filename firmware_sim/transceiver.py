@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from ._bundle import SCHEMA_VERSION, int_array, load_calibration, read_members, word_format
+from ._bundle import SCHEMA_VERSION, check_distinct_pairs, int_array, load_calibration, read_members, word_format
 from ._verify import SimulatorError, read_json
 from .array import FrontEnd
 from .physics import element_weights
@@ -71,9 +71,7 @@ def _table(info: dict, side: str) -> tuple[int, np.ndarray, np.ndarray]:
         raise SimulatorError(f"transceiver.json: phase_bits.{side} and vector_modulator.{side} are needed") from exc
     if not (1 <= q <= 16 and vm_i.shape == vm_q.shape == (1 << q,)):
         raise SimulatorError(f"transceiver.json: the {side} phase bits or vector-modulator table are out of range")
-    if len(set(zip(vm_i.tolist(), vm_q.tolist()))) < len(vm_i):
-        raise SimulatorError(f"the {q}-bit vector-modulator table of the {side} repeats an I/Q pair: the chips cannot "
-                             "tell these codes apart (export a model quantized with fewer phase bits)")
+    check_distinct_pairs(vm_i, vm_q, f"the {q}-bit vector-modulator table of the {side}")
     return q, vm_i, vm_q
 
 
