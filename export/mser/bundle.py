@@ -61,7 +61,8 @@ def write_mser_bundle(model_dir: str | os.PathLike, out: str | os.PathLike, H: n
     sizes = CORE.sizes(config)
     H = sizes.check_channels(H, "bundle channels")
     sigma = float(noise_std(snr_db))
-    start = KERNELS.start(KERNELS.load(Path(model_dir)), H, sigma)  # the host's start, for the datapath and ONNX
+    packed = load_mser_hw(model_dir)  # the float packing (start, ONNX) and the datapath's constant words
+    start = KERNELS.start(packed.model, H, sigma)  # the host's start, for the datapath and ONNX
     hw = KERNELS.forward_hw(Path(model_dir), H, snr_db=snr_db, start=start)
     kernel_ser = ser_semi_analytic(H, hw["F"], hw["V"], hw["U"], hw["W"], sigma, sizes.constellation)
     q_bs, q_ue = hw["phase_bits"]["bs"], hw["phase_bits"]["ue"]
@@ -73,7 +74,7 @@ def write_mser_bundle(model_dir: str | os.PathLike, out: str | os.PathLike, H: n
             "n_designs": int(H.shape[0]), "counters": hw["counters"]}
     beams = {"H": H, "codes_bs": hw["F_codes"], "codes_ue": hw["U_codes"], "V": hw["V_words"], "W": hw["W_words"],
              "kernel_ser": kernel_ser}
-    words = load_mser_hw(model_dir).words
+    words = packed.words
 
     def datapath(tmp: Path) -> dict:
         with open(tmp / "datapath.npz", "wb") as fh:
@@ -83,21 +84,19 @@ def write_mser_bundle(model_dir: str | os.PathLike, out: str | os.PathLike, H: n
     extra = {"family": config.family, "scoring": "transceiver",
              "model": {k: v for k, v in config.to_dict().items() if k != "history"}}
     writers = [("the datapath's constant words", datapath),
-               ("the network's ONNX graph, checked in onnxruntime", lambda tmp: _onnx(model_dir, config, H, start,
+               ("the network's ONNX graph, checked in onnxruntime", lambda tmp: _onnx(packed.model, config, H, start,
                                                                                      sigma, tmp / "model.onnx"))]
     return _write(out, overwrite, {"transceiver.json": json.dumps(info, indent=2) + "\n"}, beams, writers, extra)
 
 
-def _onnx(model_dir: str | os.PathLike, config: object, H: np.ndarray, start: tuple, sigma: float,
-          path: Path) -> dict:
-    """Export the float network's graph and check the mean SER of its designs in onnxruntime
-    against the float kernel's on the same channels and ``start``."""
+def _onnx(model: object, config: object, H: np.ndarray, start: tuple, sigma: float, path: Path) -> dict:
+    """Export the graph of the float network ``model`` (the kernel packing) and check the mean SER
+    of its designs in onnxruntime against the float kernel's on the same channels and ``start``."""
     from hbf_edge.export.mser.onnx_float import export_mser_onnx, run_mser_onnx
     from hbf_edge.families.mser.core import CORE
     from hbf_edge.families.mser.ser import ser_semi_analytic
-    from hbf_edge.kernels.mser.forward import load_mser, mser_forward
+    from hbf_edge.kernels.mser.forward import mser_forward
 
-    model = load_mser(model_dir)
     sizes = CORE.sizes(config)
     export_mser_onnx(model, config, path)
     sers = [float(ser_semi_analytic(H, *d, sigma, sizes.constellation).mean())
