@@ -78,7 +78,10 @@ def pack_mser(arrays: dict, family_config: dict, n_layers: int) -> MserModel:
     packed = {k: np.ascontiguousarray(v, dtype=np.float64) for k, v in packed.items()}
     ref = st.get("snr_ref_db")
     sigma_ref = None if ref is None else math.sqrt(10.0 ** (-ref / 10.0))
-    power = 1.0 / (1.0 if z.get("constellation", "qpsk") == "qpsk" else 10.0)
+    if z.get("constellation", "qpsk") != "qpsk":
+        raise ConfigError(f"the MSER kernels are QPSK only; this model is {z['constellation']} (it runs in torch: "
+                          "train and evaluate)")
+    power = 1.0
     return MserModel((Nt, Rt, K, Nr, Rr, Dk), L, packed, sigma_ref, power, family_config.get("start"))
 
 

@@ -91,6 +91,9 @@ class MserTrain(TrainCommon, SizeSettings):
     start: str = field("alignment", "the design the network starts from: the DFT alignment (default) or the "
                                     "MMSE-based GD design at each channel's SNR", choices=["alignment", "mmse-gd"])
     start_iterations: int = field(50, "iterations of the MMSE-based GD start (default 50; with --start mmse-gd)")
+    constellation: str = field("qpsk", "symbols: QPSK (default) or 16-QAM (Sec. V-F; a 16-QAM network runs in torch: "
+                                       "train and evaluate, not the kernels, quantize or export)",
+                               choices=["qpsk", "16qam"])
 
     def start_record(self) -> dict:
         """The start as the model directory records it."""
@@ -100,7 +103,7 @@ class MserTrain(TrainCommon, SizeSettings):
         super().validate()
         check_positive(self, "layers", "samples", "train_size", "val_size", "epochs", "batch_size", "halve_every",
                        "start_iterations")
-        self.sizes()
+        self.sizes(self.constellation)
         if self.precision != "float64":
             raise ConfigError("the MSER network trains in float64 only (--precision float64)")
         if self.snr_range[0] > self.snr_range[1]:

@@ -13,6 +13,9 @@ sampled vectors ``S [D, J]`` and ``A = F V``::
     grad_V = -c F^H Z,  grad_Wk = -c (U_k H_k A)(S Beta_k^H),  grad_Uk = -c W_k (Beta_k S^H) A^H H_k^H,
     grad_F = -c Z V^H,  d/dtheta = Im(conj(X) o grad_X)  for X = F, U_k,   c = 1 / (J sqrt(2 pi) varrho)
 
+``c Beta_k S^H`` is ``-grad_{E_k}`` of the objective; for 16-QAM (Sec. V-F, eq. 47-48) only that
+factor changes (:mod:`~hbf_edge.families.mser.kde`), and GD runs the same iteration.
+
 Choices where the paper is silent (spec 2.2, 2.4; each is tested):
 
 * the gradient is that of the **total** objective (every user's SER depends on every P_k);
@@ -34,10 +37,11 @@ from typing import NamedTuple
 import numpy as np
 
 from hbf_edge.errors import ConfigError
+from hbf_edge.families.mser.kde import neg_grad_e
 from hbf_edge.families.mser.ser import ser_semi_analytic
 from hbf_edge.families.mser.system import MserSizes, sample_symbol_vectors
 
-__all__ = ["Design", "GdSteps", "gradients", "normalise_combiners", "scale_power", "dft_alignment",
+__all__ = ["Design", "GdSteps", "gradient", "gradients", "normalise_combiners", "scale_power", "dft_alignment",
            "random_design", "gd", "gd_best_of", "tune_steps", "DEFAULT_STEPS"]
 
 
@@ -95,27 +99,32 @@ def _h(x: np.ndarray) -> np.ndarray:
     return np.conj(np.swapaxes(x, -1, -2))
 
 
-def gradients(H: np.ndarray, d: Design, S: np.ndarray, varrho: float) -> dict[str, np.ndarray]:
-    """Closed-form gradients (module notes) of ``kde_objective`` at ``d``: keys ``V``, ``W``,
-    ``U``, ``F`` (complex, ``2 d/dX^*``) and ``theta_U``, ``theta_F`` (real)."""
-    K, Dk = d.W.shape[1], d.W.shape[3]
-    J = S.shape[1]
+def gradient(H: np.ndarray, d: Design, S: np.ndarray, varrho: float, which: str, constellation: str = "qpsk"
+             ) -> np.ndarray:
+    """One closed-form gradient (module notes; 16-QAM: :mod:`~hbf_edge.families.mser.kde`) of the
+    KDE objective at ``d``: ``which`` is ``V``, ``W``, ``U``, ``F`` (complex, ``2 d/dX^*``) or
+    ``theta_U``, ``theta_F`` (real)."""
     A = d.F @ d.V  # [B, Nt, D]
     G = d.U @ H @ A[:, None]  # U_k H_k A, [B, K, Rr, D]
-    Y = _h(d.W) @ G @ S  # [B, K, Dk, J]
-    Sk = S.reshape(K, Dk, J)[None]
-    beta = (np.exp(-Y.real ** 2 / (2 * varrho ** 2)) * Sk.real
-            + 1j * np.exp(-Y.imag ** 2 / (2 * varrho ** 2)) * Sk.imag)  # [B, K, Dk, J]
-    c = 1.0 / (J * np.sqrt(2.0 * np.pi) * varrho)
-    beta_s = beta @ _h(S)[None]  # Beta_k S^H, [B, K, Dk, D]
-    Z = np.sum(_h(H) @ _h(d.U) @ d.W @ beta_s, axis=1)  # [B, Nt, D]
-    grad = {"V": -c * _h(d.F) @ Z,
-            "W": -c * G @ _h(beta_s),
-            "U": -c * d.W @ beta_s @ _h(A)[:, None] @ _h(H),
-            "F": -c * Z @ _h(d.V)}
-    grad["theta_U"] = np.imag(np.conj(d.U) * grad["U"])
-    grad["theta_F"] = np.imag(np.conj(d.F) * grad["F"])
-    return grad
+    N = neg_grad_e(_h(d.W) @ G, S, varrho, constellation)  # -grad_E = c Beta_k S^H (QPSK), [B, K, Dk, D]
+    if which == "W":
+        return -G @ _h(N)
+    if which in ("U", "theta_U"):
+        grad_u = -d.W @ N @ _h(A)[:, None] @ _h(H)
+        return grad_u if which == "U" else np.imag(np.conj(d.U) * grad_u)
+    Z = np.sum(_h(H) @ _h(d.U) @ d.W @ N, axis=1)  # [B, Nt, D]
+    if which == "V":
+        return -_h(d.F) @ Z
+    if which in ("F", "theta_F"):
+        grad_f = -Z @ _h(d.V)
+        return grad_f if which == "F" else np.imag(np.conj(d.F) * grad_f)
+    raise ValueError(which)
+
+
+def gradients(H: np.ndarray, d: Design, S: np.ndarray, varrho: float, constellation: str = "qpsk"
+              ) -> dict[str, np.ndarray]:
+    """Every :func:`gradient`, keyed ``V, W, U, F, theta_U, theta_F``."""
+    return {k: gradient(H, d, S, varrho, k, constellation) for k in ("V", "W", "U", "F", "theta_U", "theta_F")}
 
 
 def normalise_combiners(U: np.ndarray, W: np.ndarray) -> np.ndarray:
@@ -173,26 +182,29 @@ def random_design(H: np.ndarray, sizes: MserSizes, rng: np.random.Generator, pow
 
 def gd(H: np.ndarray, sizes: MserSizes, sigma: float, iterations: int = 500, steps: GdSteps = DEFAULT_STEPS,
        n_samples: int = 128, seed: int = 0, start: Design | None = None, power: float = 1.0,
-       symbols: np.ndarray | None = None, backend: str = "numba") -> Design:
+       symbols: np.ndarray | None = None, backend: str | None = None) -> Design:
     """Algorithm 1 (eq. 22-26) for ``iterations`` iterations from ``start`` (default: the DFT
     alignment), one alternating pass per iteration: P, W (normalised), theta_U (W normalised),
     theta_F, then (26).  ``sigma``: the noise std of the SNR designed for.  ``symbols``
     ``[iterations, D, J]``: the sample of each iteration (default: ``n_samples`` fresh ones
     drawn with ``seed``).  ``backend``: ``"numba"`` (the compiled layers of
-    :mod:`hbf_edge.kernels.mser`, default) or ``"numpy"`` (this module's reference loop; the
-    two agree to 1e-12, a test)."""
-    if sizes.constellation != "qpsk":
-        raise ConfigError("MSER gradient descent is implemented for QPSK (16-QAM's eq. 47-48 are not yet)")
+    :mod:`hbf_edge.kernels.mser`; QPSK only) or ``"numpy"`` (this module's reference loop; the
+    two agree to 1e-12, a test); default numba for QPSK, numpy for 16-QAM."""
+    qpsk = sizes.constellation == "qpsk"
+    backend = backend if backend is not None else "numba" if qpsk else "numpy"
     if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 0:
         raise ConfigError(f"iterations must be an integer >= 0, got {iterations!r}")
     if backend not in ("numba", "numpy"):
         raise ConfigError(f"backend must be numba or numpy, got {backend!r}")
+    if backend == "numba" and not qpsk:
+        raise ConfigError("the compiled MSER layers are QPSK only; 16-QAM runs with backend='numpy'")
     H = sizes.check_channels(H)
     d = dft_alignment(H, sizes, power) if start is None else start
     if symbols is None:
         rng = np.random.default_rng(seed)
-        symbols = np.stack([sample_symbol_vectors(sizes.n_total_streams, n_samples, rng) for _ in range(iterations)]
-                           ) if iterations else np.zeros((0, sizes.n_total_streams, n_samples), np.complex128)
+        D = sizes.n_total_streams
+        symbols = np.stack([sample_symbol_vectors(D, n_samples, rng, sizes.constellation) for _ in range(iterations)]
+                           ) if iterations else np.zeros((0, D, n_samples), np.complex128)
     if backend == "numba" and iterations:
         from hbf_edge.kernels.mser.forward import gd_model, mser_forward
 
@@ -204,16 +216,17 @@ def gd(H: np.ndarray, sizes: MserSizes, sigma: float, iterations: int = 500, ste
         return Design(*mser_forward(H, tuple(d), sigma, model))
     varrho = steps.kappa * sigma / np.sqrt(2.0)
     g = steps.factor(sigma)
+    z = sizes.constellation
     for t in range(iterations):
         S = symbols[t]
-        V = d.V - g * steps.mu_p * gradients(H, d, S, varrho)["V"]  # (22)
+        V = d.V - g * steps.mu_p * gradient(H, d, S, varrho, "V", z)  # (22)
         d = d._replace(V=V)
-        W = d.W - g * steps.mu_w * gradients(H, d, S, varrho)["W"]  # (23)
+        W = d.W - g * steps.mu_w * gradient(H, d, S, varrho, "W", z)  # (23)
         d = d._replace(W=normalise_combiners(d.U, W))
-        theta_u = np.angle(d.U) - g * steps.mu_theta_u * gradients(H, d, S, varrho)["theta_U"]  # (24)
+        theta_u = np.angle(d.U) - g * steps.mu_theta_u * gradient(H, d, S, varrho, "theta_U", z)  # (24)
         U = np.exp(1j * theta_u)
         d = d._replace(U=U, W=normalise_combiners(U, d.W))
-        theta_f = np.angle(d.F) - g * steps.mu_theta_f * gradients(H, d, S, varrho)["theta_F"]  # (25)
+        theta_f = np.angle(d.F) - g * steps.mu_theta_f * gradient(H, d, S, varrho, "theta_F", z)  # (25)
         F = np.exp(1j * theta_f)
         d = d._replace(F=F, V=scale_power(F, d.V, power / sizes.power_divisor))  # (26)
     return d

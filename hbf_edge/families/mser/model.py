@@ -28,7 +28,8 @@ import torch
 from torch import nn
 
 from hbf_edge.families.mser.gd import DEFAULT_STEPS, Design, GdSteps
-from hbf_edge.families.mser.system import MserSizes, all_symbol_vectors, sample_symbol_vectors
+from hbf_edge.families.mser.kde import neg_grad_e, own_stream_mask
+from hbf_edge.families.mser.system import MserSizes, all_symbol_vectors, levels, sample_symbol_vectors
 
 __all__ = ["MserNet", "kde_gradients", "ser_loss", "loss_vectors", "LOSS_VECTORS"]
 
@@ -49,56 +50,69 @@ def _scale(F: torch.Tensor, V: torch.Tensor, power: float) -> torch.Tensor:
 
 
 def kde_gradients(H: torch.Tensor, F: torch.Tensor, V: torch.Tensor, U: torch.Tensor, W: torch.Tensor,
-                  S: torch.Tensor, rho: torch.Tensor, which: str) -> torch.Tensor:
-    """The closed-form gradient (spec 2.1, :func:`hbf_edge.families.mser.gd.gradients`) of the
+                  S: torch.Tensor, rho: torch.Tensor, which: str, constellation: str = "qpsk") -> torch.Tensor:
+    """The closed-form gradient (spec 2.1, :func:`hbf_edge.families.mser.gd.gradient`) of the
     KDE objective with kernel width ``rho [B, K]`` (per user) for one variable: ``V`` (user k's
     columns weighted by ``rho[:, k]`` for every user's samples), ``W``, ``theta_U`` (per user
     with that user's width) or ``theta_F`` (``rho [B, 1]``, one width)."""
     K, Dk = W.shape[1], W.shape[3]
-    J = S.shape[1]
     A = F @ V
     G = U @ H @ A[:, None]  # [B, K, Rr, D]
-    Y = _h(W) @ G @ S  # [B, K, Dk, J]
-    Sk = S.reshape(K, Dk, J)[None]
+    E = _h(W) @ G  # [B, K, Dk, D]
+    Y = E @ S
 
-    def beta_s(r: torch.Tensor) -> torch.Tensor:  # Beta_k S^H scaled by c, r broadcast [B, K or 1, 1, 1]
-        beta = (torch.exp(-Y.real ** 2 / (2 * r ** 2)) * Sk.real
-                + 1j * torch.exp(-Y.imag ** 2 / (2 * r ** 2)) * Sk.imag)
-        return (beta @ _h(S)[None]) / (J * math.sqrt(2 * math.pi) * r)
+    def neg_grad(r: torch.Tensor) -> torch.Tensor:  # -grad_E (kde.neg_grad_e), r broadcast [B, K or 1, 1, 1]
+        return neg_grad_e(E, S, r, constellation, torch, Y)
 
     if which == "W":
-        return -G @ _h(beta_s(rho[:, :, None, None]))
+        return -G @ _h(neg_grad(rho[:, :, None, None]))
     if which == "theta_U":
-        grad_u = -W @ beta_s(rho[:, :, None, None]) @ _h(A)[:, None] @ _h(H)
+        grad_u = -W @ neg_grad(rho[:, :, None, None]) @ _h(A)[:, None] @ _h(H)
         return torch.imag(U.conj() * grad_u)
     back = _h(H) @ _h(U) @ W  # [B, K, Nt, Dk]
     if which == "theta_F":
-        Z = torch.sum(back @ beta_s(rho[:, :1, None, None]), dim=1)
+        Z = torch.sum(back @ neg_grad(rho[:, :1, None, None]), dim=1)
         return torch.imag(F.conj() * (-Z @ _h(V)))
     if which == "V":  # user k's columns of grad_V, each with its own width rho_Pk
         cols = []
         for k in range(K):
-            Z = torch.sum(back @ beta_s(rho[:, k:k + 1, None, None]), dim=1)
+            Z = torch.sum(back @ neg_grad(rho[:, k:k + 1, None, None]), dim=1)
             cols.append((-_h(F) @ Z)[..., k * Dk:(k + 1) * Dk])
         return torch.cat(cols, dim=-1)
     raise ValueError(which)
 
 
 def ser_loss(H: torch.Tensor, F: torch.Tensor, V: torch.Tensor, U: torch.Tensor, W: torch.Tensor,
-             sigma: torch.Tensor, S: torch.Tensor) -> torch.Tensor:
+             sigma: torch.Tensor, S: torch.Tensor, constellation: str = "qpsk") -> torch.Tensor:
     """Exact-width semi-analytic SER without the product term, ``p_R + p_I`` per stream, averaged
-    over the vectors ``S [D, J]`` and the streams: ``[B]`` (module notes)."""
+    over the vectors ``S [D, J]`` and the streams: ``[B]`` (module notes; 16-QAM: both boundaries
+    of the decision region (45) after the stream's rotation, as the metric)."""
     K, Dk = W.shape[1], W.shape[3]
-    Y = _h(W) @ U @ H @ (F @ V)[:, None] @ S
+    E = _h(W) @ U @ H @ (F @ V)[:, None]
+    Y = E @ S
     rho = sigma[:, None, None, None] * torch.linalg.vector_norm(_h(U) @ W, dim=-2)[..., None] / math.sqrt(2.0)
     b = S.reshape(K, Dk, -1)[None]
-    root2 = math.sqrt(2.0)
-    p = 0.5 * torch.erfc(b.real * Y.real / rho / root2) + 0.5 * torch.erfc(b.imag * Y.imag / rho / root2)
+
+    def q(x: torch.Tensor) -> torch.Tensor:
+        return 0.5 * torch.erfc(x / rho / math.sqrt(2.0))
+
+    if constellation == "qpsk":
+        p = q(b.real * Y.real) + q(b.imag * Y.imag)
+    else:
+        c = (E * torch.from_numpy(own_stream_mask(K, Dk))).sum(-1)[..., None]
+        mag = abs(c) + 1e-300
+        u = Y * (c.conj() / mag)
+        top = float(levels(constellation)[-1])
+
+        def part(z: torch.Tensor, level: torch.Tensor) -> torch.Tensor:
+            return (q(z - mag * (level - 1.0)) * (level > -top) + q(mag * (level + 1.0) - z) * (level < top))
+
+        p = part(u.real, b.real) + part(u.imag, b.imag)
     return p.mean(dim=(1, 2, 3))
 
 
 class MserNet(nn.Module):
-    """L unfolded layers of Algorithm 1 (module notes), QPSK, float64.
+    """L unfolded layers of Algorithm 1 (module notes), QPSK or 16-QAM (``sizes.constellation``), float64.
 
     ``forward(H, start, sigma)`` maps the initial design (:mod:`~hbf_edge.families.mser.start`) to the output
     design; ``H [B, K, N_r, N_t]`` complex, ``sigma [B]`` the noise std.
@@ -143,7 +157,8 @@ class MserNet(nn.Module):
         self.log_r = nn.Parameter(torch.full((L, 3, K), r0, dtype=torch.float64))  # P_k, W_k, theta_Uk
         self.log_r_f = nn.Parameter(torch.full((Lf,), r0, dtype=torch.float64))
         rng = np.random.default_rng(seed)
-        S = np.stack([sample_symbol_vectors(sizes.n_total_streams, n_samples, rng) for _ in range(L)])
+        S = np.stack([sample_symbol_vectors(sizes.n_total_streams, n_samples, rng, sizes.constellation)
+                      for _ in range(L)])
         self.register_buffer("symbols", torch.from_numpy(np.stack([S.real, S.imag], axis=-1)))  # [L, D, J, 2]
 
     @property
@@ -163,7 +178,7 @@ class MserNet(nn.Module):
     def layer(self, i: int, H: torch.Tensor, d: Design, sigma: torch.Tensor, analog: bool = True) -> Design:
         """Layer ``i``: eq. (27)-(30) then (26); ``analog=False``: the digital steps (27)-(28)
         only, the phases kept (a layer after the phases are fixed to codes, :mod:`quant.mser.qat`)."""
-        st, S, K = self.steps, self.symbol_set(i), self.sizes.n_users
+        st, S, K, z = self.steps, self.symbol_set(i), self.sizes.n_users, self.sizes.constellation
         F, V, U, W = d
         g = st.factor(sigma)[:, None, None]  # the steps scale with the noise (GdSteps), [B, 1, 1]
         gk = g[:, None]  # per user, [B, 1, 1, 1]
@@ -173,24 +188,26 @@ class MserNet(nn.Module):
         step_p = torch.cat([mu_p[k].expand(Rt, Dk) for k in range(K)], dim=-1)
         o_p = self._offset("o_p", i)
         off_p = torch.cat([st.mu_p * o_p[k] for k in range(K)], dim=-1) if self.offsets else 0.0
-        V = V - g * step_p * kde_gradients(H, F, V, U, W, S, r[:, 0], "V") + off_p  # (27)
+        V = V - g * step_p * kde_gradients(H, F, V, U, W, S, r[:, 0], "V", z) + off_p  # (27)
         a_w = torch.view_as_complex(self.a_w[i].contiguous())
-        W = (W - gk * st.mu_w * a_w * kde_gradients(H, F, V, U, W, S, r[:, 1], "W")
+        W = (W - gk * st.mu_w * a_w * kde_gradients(H, F, V, U, W, S, r[:, 1], "W", z)
              + st.mu_w * self._offset("o_w", i))  # (28)
         W = _normalise(U, W)
         if not analog:
             return Design(F, _scale(F, V, self.power / self.sizes.power_divisor), U, W)
-        theta_u = (torch.angle(U) - gk * st.mu_theta_u * self.a_u[i] * kde_gradients(H, F, V, U, W, S, r[:, 2], "theta_U")
+        theta_u = (torch.angle(U) - gk * st.mu_theta_u * self.a_u[i]
+                   * kde_gradients(H, F, V, U, W, S, r[:, 2], "theta_U", z)
                    + st.mu_theta_u * self._offset("o_u", i))  # (29)
         U = torch.exp(1j * theta_u)
         W = _normalise(U, W)
         if i < self.n_layers - 1:  # (30)
             rf = torch.exp(self.log_r_f[i]) * sigma[:, None]
-            theta_f = (torch.angle(F) - g * st.mu_theta_f * self.a_f[i] * kde_gradients(H, F, V, U, W, S, rf, "theta_F")
+            theta_f = (torch.angle(F) - g * st.mu_theta_f * self.a_f[i]
+                       * kde_gradients(H, F, V, U, W, S, rf, "theta_F", z)
                        + st.mu_theta_f * self._offset("o_f", i))
         else:  # the last layer: the plain GD step (25) with the fixed mu and varrho (spec 5.11)
             varrho = st.kappa / math.sqrt(2.0) * sigma[:, None]
-            theta_f = torch.angle(F) - g * st.mu_theta_f * kde_gradients(H, F, V, U, W, S, varrho, "theta_F")
+            theta_f = torch.angle(F) - g * st.mu_theta_f * kde_gradients(H, F, V, U, W, S, varrho, "theta_F", z)
         F = torch.exp(1j * theta_f)
         return Design(F, _scale(F, V, self.power / self.sizes.power_divisor), U, W)
 
@@ -202,9 +219,9 @@ class MserNet(nn.Module):
 
 
 def loss_vectors(sizes: MserSizes, seed: int = 0) -> torch.Tensor:
-    """The fixed transmit vectors of the training loss: all of them when ``4^D <= 1024``, else
+    """The fixed transmit vectors of the training loss: all of them when ``M^D <= 1024``, else
     ``LOSS_VECTORS`` seeded samples, ``[D, J]``."""
-    D = sizes.n_total_streams
-    if 4 ** D <= 1024:
-        return torch.from_numpy(all_symbol_vectors(D))
-    return torch.from_numpy(sample_symbol_vectors(D, LOSS_VECTORS, np.random.default_rng(seed + 7)))
+    D, z = sizes.n_total_streams, sizes.constellation
+    if len(levels(z)) ** (2 * D) <= 1024:
+        return torch.from_numpy(all_symbol_vectors(D, z))
+    return torch.from_numpy(sample_symbol_vectors(D, LOSS_VECTORS, np.random.default_rng(seed + 7), z))

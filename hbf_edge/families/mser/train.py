@@ -106,7 +106,7 @@ def train_mser(H_train: np.ndarray, H_val: np.ndarray, sizes: MserSizes, config:
 
     def val_loss() -> float:
         with torch.no_grad():
-            return float(ser_loss(Hv, *model(Hv, start_v, sigma_v), sigma_v, S_loss).mean())
+            return float(ser_loss(Hv, *model(Hv, start_v, sigma_v), sigma_v, S_loss, sizes.constellation).mean())
 
     best, best_state = val_loss(), copy.deepcopy(model.state_dict())
     history: list[dict[str, Any]] = [{"epoch": 0, "loss": None, "val_loss": best, "lr": config.lr}]
@@ -121,7 +121,7 @@ def train_mser(H_train: np.ndarray, H_val: np.ndarray, sizes: MserSizes, config:
         for lo in range(0, n, config.batch_size):
             idx = torch.from_numpy(order[lo:lo + config.batch_size])
             design = model(Ht[idx], [x[idx] for x in start_t], sigma[idx])
-            per = ser_loss(Ht[idx], *design, sigma[idx], S_loss)
+            per = ser_loss(Ht[idx], *design, sigma[idx], S_loss, sizes.constellation)
             loss = torch.log(per + 1e-6).mean() if config.loss == "log" else per.mean()
             opt.zero_grad()
             loss.backward()

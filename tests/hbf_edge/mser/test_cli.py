@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from hbf_edge.cli import main
+from hbf_edge.families._settings import DEFAULT_TEST_SEED
 from hbf_edge.families import CORE
 from hbf_edge.families.mser.gd import GdSteps, dft_alignment, gd
 from hbf_edge.families.mser.ser import ser_semi_analytic
@@ -300,3 +301,38 @@ def test_the_mmse_gd_start_is_recorded_and_used_by_every_stage(tmp_path):
     old, _ = core.load(root / "g")
     assert old.start is None and kernels.load(root / "g").start is None
     assert main(["train", "mser", "--out", str(root / "x"), "--start", "mmse-gd", "--start-iterations", "0"]) == 2
+
+
+def test_a_16qam_network_trains_evaluates_and_profiles_in_torch(tmp_path, capsys):
+    """Sec. V-F through the CLI: the model directory records the constellation, evaluate scores
+    every row with the 16-QAM SER (GD in the numpy loop), profile times torch; the stages that
+    are QPSK only (the kernels, quantize, export) refuse in one line."""
+    m = tmp_path / "m16"
+    assert main(["train", "mser", "--out", str(m), "--constellation", "16qam", "-I", "2", "--samples", "8",
+                 "--epochs", "1", "--train-size", "20", "--val-size", "10", "--batch-size", "10", "-q", *TINY]) == 0
+    model, config = CORE.get("mser").load(m)
+    assert config.family_config["sizes"]["constellation"] == "16qam" and model.sizes.constellation == "16qam"
+    assert np.all(np.isin(model.symbol_set(0).numpy().real, [-3, -1, 1, 3]))
+    assert main(["evaluate", str(m), "--count", "6", "--snr", "25", "--gd-iterations", "4", "--out",
+                 str(tmp_path / "e"), "-q"]) == 0
+    res = json.loads((tmp_path / "e" / "results.json").read_text())
+    sizes = MserSizes(n_tx=8, n_rf_tx=2, n_users=2, n_rx=2, n_rf_rx=1, n_streams=1, constellation="16qam")
+    H = CORE.get("mser").draw_channels(config, 6, DEFAULT_TEST_SEED)
+    sigma = float(noise_std(25.0))
+    assert res["metrics"]["ser"]["alignment"][0] == pytest.approx(
+        float(np.mean(ser_semi_analytic(H, *dft_alignment(H, sizes), sigma, "16qam"))), rel=1e-12)
+    assert "numpy (GD)" in res["cpu_timed_in"]
+    assert main(["profile", str(m), "--batches", "1", "--repeat", "1", "--out", str(tmp_path / "p"), "-q"]) == 0
+    assert set(json.loads((tmp_path / "p" / "profile.json").read_text())["measured"]["1"]) == {"torch_eager"}
+    for argv, needle in ((["quantize", str(m), "--out", str(tmp_path / "q")], "QPSK only"),
+                         (["profile", str(m), "--backends", "numba_float64"], "torch only"),
+                         (["export", str(m), "--out", str(tmp_path / "b")], "float model")):
+        capsys.readouterr()
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and needle in err[0], (argv, err)
+    assert not (tmp_path / "q").exists() and not (tmp_path / "b").exists()
+    with pytest.raises(Exception, match="QPSK only"):
+        from hbf_edge.kernels.mser.forward import load_mser
+
+        load_mser(m)

@@ -11,6 +11,7 @@ from hbf_edge.families.mser.ser import ser_semi_analytic
 from hbf_edge.families.mser.system import MserSizes, mser_channels, noise_std, sample_symbol_vectors
 
 SMALL = MserSizes(n_tx=16, n_rf_tx=4, n_users=2, n_rx=4, n_rf_rx=2, n_streams=2)
+SMALL16 = MserSizes(**{**SMALL.__dict__, "constellation": "16qam"})
 
 
 def _kde_torch(H, F, V, U, W, S, varrho):
@@ -26,20 +27,37 @@ def _kde_torch(H, F, V, U, W, S, varrho):
     return (q(b.real * Y.real / varrho) + q(b.imag * Y.imag / varrho)).mean(-1).sum()
 
 
-def test_closed_form_gradients_equal_autograd():
-    H = mser_channels(3, SMALL, seed=5)
+def _kde16_torch(H, F, V, U, W, S, varrho):
+    """Eq. (47)-(48) [R] in torch: each stream read after the rotation by its desired gain's phase,
+    ``1.5 Q((Re u - |c| (Re b - 1)) / varrho)`` plus the same with Im, per stream, averaged over S."""
+    E = W.conj().transpose(-1, -2) @ U @ H @ (F @ V)[:, None]
+    K, Dk = W.shape[1], W.shape[3]
+    c = torch.stack([E[:, k, i, k * Dk + i] for k in range(K) for i in range(Dk)], -1).reshape(-1, K, Dk, 1)
+    u = E @ S * torch.exp(-1j * torch.angle(c))
+    b = S.reshape(K, Dk, -1)[None]
+
+    def q(x):
+        return 0.5 * torch.erfc(x / np.sqrt(2.0))
+
+    return 1.5 * (q((u.real - c.abs() * (b.real - 1)) / varrho) + q((u.imag - c.abs() * (b.imag - 1)) / varrho)
+                  ).mean(-1).sum()
+
+
+@pytest.mark.parametrize("sizes,objective", [(SMALL, _kde_torch), (SMALL16, _kde16_torch)], ids=["qpsk", "16qam"])
+def test_closed_form_gradients_equal_autograd(sizes, objective):
+    H = mser_channels(3, sizes, seed=5)
     rng = np.random.default_rng(6)
-    d = random_design(H, SMALL, rng)
-    S = sample_symbol_vectors(4, 32, rng)
+    d = random_design(H, sizes, rng)
+    S = sample_symbol_vectors(4, 32, rng, sizes.constellation)
     varrho = 0.3
     t = {k: torch.tensor(v, requires_grad=True) for k, v in zip("FVUW", d)}
     theta_f = torch.tensor(np.angle(d.F), requires_grad=True)
     theta_u = torch.tensor(np.angle(d.U), requires_grad=True)
     Ht, St = torch.tensor(H), torch.tensor(S)
-    _kde_torch(Ht, t["F"], t["V"], t["U"], t["W"], St, varrho).backward()
-    _kde_torch(Ht, torch.exp(1j * theta_f), torch.tensor(d.V), torch.exp(1j * theta_u), torch.tensor(d.W), St,
-               varrho).backward()
-    g = gradients(H, d, S, varrho)
+    objective(Ht, t["F"], t["V"], t["U"], t["W"], St, varrho).backward()
+    objective(Ht, torch.exp(1j * theta_f), torch.tensor(d.V), torch.exp(1j * theta_u), torch.tensor(d.W), St,
+              varrho).backward()
+    g = gradients(H, d, S, varrho, sizes.constellation)
     # torch's .grad of a real loss on a complex leaf is dL/dRe + j dL/dIm = 2 dL/dz*: the convention of (16)-(21)
     for name in "FVUW":
         np.testing.assert_allclose(g[name], t[name].grad.numpy(), rtol=1e-9, atol=1e-12)
@@ -74,8 +92,21 @@ def test_gradient_descent_lowers_the_ser_and_is_reproducible():
     assert after < before, (before, after)
     np.testing.assert_allclose(np.abs(d1.F), 1.0)
     np.testing.assert_allclose(np.linalg.norm(d1.F @ d1.V, axis=(1, 2)) ** 2, 1.0)
-    with pytest.raises(ConfigError):
-        gd(H, MserSizes(**{**SMALL.__dict__, "constellation": "16qam"}), sigma, iterations=1)
+    with pytest.raises(ConfigError, match="QPSK only"):
+        gd(H, SMALL16, sigma, iterations=1, backend="numba")
+
+
+def test_16qam_gradient_descent_lowers_the_ser():
+    """Sec. V-F: the same iteration on the 16-QAM objective (numpy loop) lowers the exact 16-QAM
+    SER from the alignment, at the power P_T / 10 of unnormalised levels (spec 5.17)."""
+    H = mser_channels(6, SMALL16, seed=8)
+    sigma = float(noise_std(20.0))
+    d = gd(H, SMALL16, sigma, iterations=30, steps=GdSteps(mu_p=1e-4, mu_w=1e-3, mu_theta_u=1e-2, mu_theta_f=1e-1),
+           n_samples=64, seed=1)
+    before = ser_semi_analytic(H, *dft_alignment(H, SMALL16), sigma, "16qam").mean()
+    after = ser_semi_analytic(H, *d, sigma, "16qam").mean()
+    assert after < 0.9 * before, (before, after)
+    np.testing.assert_allclose(np.linalg.norm(d.F @ d.V, axis=(1, 2)) ** 2, 0.1)
 
 
 @pytest.mark.parametrize("snr_ref_db", [15.0, None])
@@ -93,20 +124,22 @@ def test_the_compiled_gradient_descent_equals_the_numpy_loop(snr_ref_db):
             np.testing.assert_allclose(x, y, rtol=0, atol=1e-11)
 
 
-@pytest.mark.parametrize("shape", ["scalar", "matrix"])
-def test_network_at_initialisation_is_gradient_descent(shape):
+@pytest.mark.parametrize("shape,sizes", [("scalar", SMALL), ("matrix", SMALL), ("scalar", SMALL16)],
+                         ids=["scalar", "matrix", "16qam"])
+def test_network_at_initialisation_is_gradient_descent(shape, sizes):
     """Spec 2.3: alpha = mu, O = 0, rho = varrho make the unfolded network L GD iterations with
     the same symbol sets (the torch closed forms against the numpy ones)."""
     from hbf_edge.families.mser.model import MserNet
 
-    H = mser_channels(3, SMALL, seed=9)
+    H = mser_channels(3, sizes, seed=9)
     steps = GdSteps(mu_p=1e-3, mu_w=1e-2, mu_theta_u=1e-2, mu_theta_f=1e-2)
-    net = MserNet(SMALL, 3, steps, n_samples=16, seed=4, step_shape=shape, offsets=shape == "matrix")
+    net = MserNet(sizes, 3, steps, n_samples=16, seed=4, step_shape=shape, offsets=shape == "matrix")
+    assert np.all(np.isin(net.symbol_set(0).numpy().real, [-3, -1, 1, 3] if sizes is SMALL16 else [-1, 1]))
     sigma = float(noise_std(10.0))
-    start = dft_alignment(H, SMALL)
+    start = dft_alignment(H, sizes)
     with torch.no_grad():
         out = net(torch.from_numpy(H), [torch.from_numpy(x) for x in start], torch.full((3,), sigma, dtype=torch.float64))
-    ref = gd(H, SMALL, sigma, iterations=3, steps=steps, start=start,
+    ref = gd(H, sizes, sigma, iterations=3, steps=steps, start=start,
              symbols=np.stack([net.symbol_set(i).numpy() for i in range(3)]), backend="numpy")
     for a, b in zip(out, ref):
         np.testing.assert_allclose(a.numpy(), b, rtol=0, atol=1e-12)
@@ -127,6 +160,27 @@ def test_ser_loss_is_the_semi_analytic_ser_bound():
     low = exact < 0.02
     assert low.any() and np.all(loss[low] <= exact[low] * 1.01 + 1e-12)
     assert loss_vectors(SMALL).shape == (4, 256)  # 4^4 vectors: all of them
+
+
+def test_16qam_ser_loss_is_the_semi_analytic_ser_bound():
+    """The 16-QAM training loss counts both boundaries of each decision region (45) after the
+    stream's rotation, as the metric does: on the same vectors it is the metric without the
+    product term."""
+    from hbf_edge.families.mser.model import loss_vectors, ser_loss
+    from hbf_edge.families.mser.ser import EVAL_SEED, EVAL_VECTORS
+
+    H = mser_channels(3, SMALL16, seed=10)
+    d = dft_alignment(H, SMALL16)
+    sigma = float(noise_std(12.0))  # channel SERs from ~0.7 to ~1e-5
+    S = sample_symbol_vectors(4, EVAL_VECTORS, np.random.default_rng(EVAL_SEED), "16qam")  # the metric's sample
+    loss = ser_loss(*(torch.from_numpy(x) for x in (H, *d)), torch.full((3,), sigma, dtype=torch.float64),
+                    torch.from_numpy(S), "16qam").numpy()
+    exact = ser_semi_analytic(H, *d, sigma, "16qam")
+    assert np.all(loss >= exact - 1e-12) and np.all(loss <= 2 * exact + 1e-12) 
+    low = exact < 0.05
+    assert low.any() and np.all(loss[low] <= exact[low] * 1.1)  # p_R p_I is second order
+    assert loss_vectors(SMALL16).shape == (4, 256)  # 16^4 vectors: a seeded sample
+    assert loss_vectors(MserSizes(**{**SMALL16.__dict__, "n_users": 1, "n_rf_tx": 2})).shape == (2, 256)  # all 16^2
 
 
 def test_training_lowers_the_validation_ser_and_is_reproducible():
