@@ -39,8 +39,10 @@ def _mmse_combiners(H: np.ndarray, X: np.ndarray, sigma: float, Dk: int) -> np.n
 
 def mmse_digital(H: np.ndarray, sizes: MserSizes, sigma: float, iterations: int = 50, power: float = 1.0
                  ) -> Design:
-    """The fully digital MMSE transceiver (module notes)."""
+    """The fully digital MMSE transceiver (module notes; ``sigma`` weighed as
+    :meth:`~hbf_edge.families.mser.system.MserSizes.mse_noise`)."""
     H = sizes.check_channels(H)
+    sigma = sizes.mse_noise(sigma)
     B, K, Nr, Nt = H.shape
     Dk = sizes.n_streams
     p = power / sizes.power_divisor
@@ -65,6 +67,7 @@ def omp_mmse(H: np.ndarray, sizes: MserSizes, sigma: float, iterations: int = 50
     B, K, Nr, Nt = H.shape
     Dk = sizes.n_streams
     digital = mmse_digital(H, sizes, sigma, iterations, power)
+    sigma = sizes.mse_noise(sigma)
     F, V = omp_factorise(digital.F, sizes.n_rf_tx)
     V = scale_power(F, V, power / sizes.power_divisor)
     U, W = [], []

@@ -90,8 +90,10 @@ def _search(H: np.ndarray, d: Design, sigma: float | np.ndarray, step: np.ndarra
 def mmse_gd(H: np.ndarray, sizes: MserSizes, sigma: float | np.ndarray, iterations: int = 500,
             power: float = 1.0) -> Design:
     """Algorithm 1's alternating GD on the sum MSE (module notes), from the DFT alignment;
-    ``sigma``: the noise std, a number or one per channel."""
+    ``sigma``: the noise std, a number or one per channel (weighed as
+    :meth:`~hbf_edge.families.mser.system.MserSizes.mse_noise`)."""
     H = sizes.check_channels(H)
+    sigma = sizes.mse_noise(sigma)
     p = power / sizes.power_divisor
     d = dft_alignment(H, sizes, power)
     B = H.shape[0]

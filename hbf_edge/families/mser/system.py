@@ -75,6 +75,15 @@ class MserSizes:
         levels carry E_s = 10 (spec 5.17)."""
         return 1.0 if self.constellation == "qpsk" else 10.0
 
+    def mse_noise(self, sigma: float | np.ndarray) -> float | np.ndarray:
+        """The noise std the MMSE designs weigh against unit symbol targets: ``sigma /
+        sqrt(power_divisor)``.  Their MSE ``E_s ||E - T||^2 + sigma^2 ||U^H W||^2`` with 16-QAM's
+        ``E_s = 10`` at ``||F V||^2 = P_T / 10`` is 10 times ``||E - T||^2 + (sigma^2 / 10) ||U^H W||^2``;
+        with sigma itself the designs would assume an SNR 10 dB below the true one.  QPSK keeps
+        sigma (the convention every QPSK figure was measured with: SNR ``P_T / sigma^2`` at
+        ``||F V||^2 = P_T``)."""
+        return sigma / math.sqrt(self.power_divisor)
+
     def check_channels(self, H: np.ndarray, name: str = "channels") -> np.ndarray:
         """``H [B, K, N_r, N_t]`` complex and finite, of these sizes."""
         return check_mimo_channels(H, self, name)

@@ -76,3 +76,27 @@ def test_mmse_gd_gradients_equal_autograd_and_its_mse_falls():
     np.testing.assert_allclose(np.linalg.norm(longer.F @ longer.V, axis=(1, 2)) ** 2, 1.0, rtol=1e-12)
     np.testing.assert_allclose(np.abs(longer.F), 1.0)
     np.testing.assert_allclose(np.abs(longer.U), 1.0)
+
+
+def test_16qam_mmse_designs_weigh_the_noise_per_unit_symbol_energy():
+    """16-QAM's levels carry E_s = 10 at ||F V||^2 = P_T / 10 (spec 5.17): its MMSE designs are the
+    QPSK-convention ones (SNR P_T / sigma^2) with the precoder scaled by 1 / sqrt(10) -- not the
+    designs for an SNR 10 dB lower -- and the OMP hybrid and MMSE-based GD follow."""
+    from hbf_edge.families.mser.mmse_gd import mse, mmse_gd
+
+    H = mser_channels(4, SMALL, seed=3)
+    qam = MserSizes(**{**SMALL.__dict__, "constellation": "16qam"})
+    sigma = float(noise_std(5.0))
+    d16, dq = mmse_digital(H, qam, sigma), mmse_digital(H, SMALL, sigma)
+    np.testing.assert_allclose(d16.F * np.sqrt(10.0), dq.F, atol=1e-10)
+    np.testing.assert_allclose(d16.W / np.sqrt(10.0), dq.W, atol=1e-10)
+    tenth = mmse_digital(H, SMALL, sigma * np.sqrt(10.0))  # what sigma itself would design for
+    assert np.max(np.abs(tenth.F - dq.F)) > 1e-3
+    o16, oq = omp_mmse(H, qam, sigma), omp_mmse(H, SMALL, sigma)
+    np.testing.assert_allclose(o16.F, oq.F, atol=1e-10)
+    np.testing.assert_allclose(o16.V * np.sqrt(10.0), oq.V, atol=1e-10)
+    np.testing.assert_allclose(o16.W, oq.W, atol=1e-8)
+    g16 = mmse_gd(H, qam, sigma, 3)  # descends the MSE weighed with sigma / sqrt(10)
+    np.testing.assert_allclose(np.linalg.norm(g16.F @ g16.V, axis=(1, 2)) ** 2, 0.1)
+    start = dft_alignment(H, qam)
+    assert np.all(mse(H, g16, sigma / np.sqrt(10.0)) < mse(H, start, sigma / np.sqrt(10.0)))
