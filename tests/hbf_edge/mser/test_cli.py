@@ -133,6 +133,7 @@ def test_bad_input_is_one_line_and_exit_2(trained, tmp_path, capsys):
         (["train", "mser", "--out", str(tmp_path / "x"), "--streams", "3"], "R_r >= D_k"),
         (["train", "mser", "--out", str(tmp_path / "x"), "--channels", str(tmp_path / "nan.npy"), *TINY], "NaN"),
         (["train", "mser", "--out", str(tmp_path / "x"), "--offsets"], "--step-shape matrix"),
+        (["train", "mser", "--out", str(tmp_path / "x"), "--constellation", "8psk"], "invalid choice"),
         (["quantize", str(trained / "m"), "--out", str(tmp_path / "q"), "--ue-phase-bits", "0"], "1..16"),
         (["quantize", str(trained / "m"), "--out", str(tmp_path / "q"), "--word-bits", "4"], "fraction bits"),
         (["quantize", str(trained / "m"), "--out", str(tmp_path / "q"), "--refit-layers", "-1"], ">= 0"),
