@@ -86,6 +86,8 @@ class MserTrain(TrainCommon, SizeSettings):
     gd_steps: list[float] | None = field(None, "GD steps mu_P mu_W mu_thetaU mu_thetaF at 15 dB (default: tuned "
                                                "for L iterations on the validation channels)", nargs=4,
                                          metavar=("MU_P", "MU_W", "MU_TU", "MU_TF"))
+    tune_snr: float = field(15.0, "SNR in dB the GD steps are tuned at (default 15; the steps then scale with the "
+                                  "noise)")
     start_scale: float = field(1.0, "the network's initial steps: this times the GD steps (default 1: the network "
                                     "starts as GD-L)")
     start: str = field("alignment", "the design the network starts from: the DFT alignment (default) or the "

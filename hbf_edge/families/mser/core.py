@@ -147,8 +147,9 @@ class MserCore(MimoChannels):
     # -- stages -------------------------------------------------------------------------------
 
     def train(self, s: MserTrain, say: Say = log_say) -> dict[str, Any]:
-        """Tune the GD steps for L iterations at 15 dB on the validation channels (unless
-        ``--gd-steps``), start the network at ``start_scale`` times them, train, write ``s.out``."""
+        """Tune the GD steps for L iterations at ``--tune-snr`` (default 15 dB) on the validation
+        channels (unless ``--gd-steps``), start the network at ``start_scale`` times them, train,
+        write ``s.out``."""
         from hbf_edge.families.mser.gd import GdSteps, tune_steps
         from hbf_edge.families.mser.system import noise_std
         from hbf_edge.families.mser.train import MserTrainConfig, train_mser
@@ -163,8 +164,8 @@ class MserCore(MimoChannels):
         H_train, H_val, source = self.training_channels(s.channels, sizes, s.train_size, s.val_size, s.seed)
         t0 = time.perf_counter()
         if s.gd_steps is None:
-            gd_steps, _ = tune_steps(H_val[:50], sizes, float(noise_std(15.0)), L, n_samples=J, seed=s.seed + 1)
-            say(f"GD steps tuned for {L} iterations at 15 dB on {min(50, len(H_val))} validation channels: "
+            gd_steps, _ = tune_steps(H_val[:50], sizes, float(noise_std(s.tune_snr)), L, n_samples=J, seed=s.seed + 1)
+            say(f"GD steps tuned for {L} iterations at {s.tune_snr:g} dB on {min(50, len(H_val))} validation channels: "
                 + ", ".join(f"{k} {v:.3g}" for k, v in _steps_dict(gd_steps).items() if k.startswith("mu")))
         else:
             gd_steps = GdSteps(*s.gd_steps)
@@ -181,6 +182,8 @@ class MserCore(MimoChannels):
                     "snr_db": list(s.snr_range), "loss": s.loss, "start_scale": s.start_scale, "seed": s.seed,
                     "train_size": int(len(H_train)), "val_size": int(len(H_val)), "channels": source,
                     "kept_epoch": kept["epoch"], "wall_seconds": wall}
+        if s.gd_steps is None:
+            training["gd_steps_tuned_at_db"] = s.tune_snr
         section = {"sizes": {k: getattr(sizes, k) for k in _SIZE_KEYS}, "steps": _steps_dict(start),
                    "gd_steps": _steps_dict(gd_steps), "samples": J, "step_shape": s.step_shape, "offsets": s.offsets,
                    "symbol_seed": s.seed, "start": s.start_record()}

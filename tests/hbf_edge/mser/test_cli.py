@@ -310,9 +310,18 @@ def test_a_16qam_network_trains_evaluates_and_profiles_in_torch(tmp_path, capsys
     are QPSK only (the kernels, quantize, export) refuse in one line."""
     m = tmp_path / "m16"
     assert main(["train", "mser", "--out", str(m), "--constellation", "16qam", "-I", "2", "--samples", "8",
-                 "--epochs", "1", "--train-size", "20", "--val-size", "10", "--batch-size", "10", "-q", *TINY]) == 0
+                 "--epochs", "1", "--train-size", "20", "--val-size", "10", "--batch-size", "10", "--tune-snr", "25",
+                 "-q", *TINY]) == 0
     model, config = CORE.get("mser").load(m)
     assert config.family_config["sizes"]["constellation"] == "16qam" and model.sizes.constellation == "16qam"
+    # the GD steps were tuned at --tune-snr: the same search on the same validation channels
+    from hbf_edge.families.mser.gd import tune_steps
+
+    _, H_val, _ = CORE.get("mser").training_channels(None, model.sizes, 20, 10, config.training["seed"])
+    steps, _ = tune_steps(H_val, model.sizes, float(noise_std(25.0)), 2, n_samples=8, seed=config.training["seed"] + 1)
+    assert config.training["gd_steps_tuned_at_db"] == 25.0
+    assert config.family_config["gd_steps"]["mu_theta_f"] == steps.mu_theta_f
+    assert GdSteps(**config.family_config["gd_steps"]) == steps
     assert np.all(np.isin(model.symbol_set(0).numpy().real, [-3, -1, 1, 3]))
     assert main(["evaluate", str(m), "--count", "6", "--snr", "25", "--gd-iterations", "4", "--out",
                  str(tmp_path / "e"), "-q"]) == 0
