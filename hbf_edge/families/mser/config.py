@@ -129,6 +129,9 @@ class MserEval(EvalCommon):
     gd_iterations: int = field(200, "iterations of the long GD baseline (default 200; the paper: 500)")
     gd_starts: int = field(1, "starts of the long GD baseline, the alignment and random ones, best per channel "
                               "(default 1; the paper: 50)")
+    gd_steps: list[float] | None = field(None, "steps mu_P mu_W mu_thetaU mu_thetaF of the long GD baseline at 15 dB "
+                                               "(default: tuned for its iterations on 50 channels, starting from the "
+                                               "model's GD steps)", nargs=4, metavar=("MU_P", "MU_W", "MU_TU", "MU_TF"))
     mmse_gd_iterations: int = field(50, "iterations of the MMSE-based GD baseline (Fig. 10), line searches included "
                                         "(default 50; 0: not run)")
     csi_error: list[float] | None = field(None, "imperfect CSI (Fig. 10): error variances sigma_h^2, relative to the "
@@ -140,6 +143,8 @@ class MserEval(EvalCommon):
     def validate(self) -> None:
         super().validate()
         check_positive(self, "gd_iterations", "gd_starts")
+        if self.gd_steps is not None and not all(v >= 0 for v in self.gd_steps):
+            raise ConfigError(f"--gd-steps must be >= 0, got {self.gd_steps}")
         if self.mmse_gd_iterations < 0:
             raise ConfigError(f"--mmse-gd-iterations must be >= 0, got {self.mmse_gd_iterations}")
         if self.csi_error is not None and not all(0 <= v <= 10 for v in self.csi_error):

@@ -215,15 +215,19 @@ class MserCore(MimoChannels):
             else:  # the quantized network's row is the torch model with Q-bit phases; this is the datapath's
                 hardware = lambda H_, snr, start: [  # noqa: E731
                     stage.forward_hw(s.model_dir, H_, snr_db=snr, start=start)[k] for k in "FVUW"]
-        results = evaluate_mser(model, sizes, self.gd_steps(config), H, list(s.snr), s.gd_iterations, s.gd_starts,
+        from hbf_edge.families.mser.gd import GdSteps
+
+        model_steps = self.gd_steps(config)
+        given = None if s.gd_steps is None else GdSteps(*s.gd_steps, kappa=model_steps.kappa,
+                                                        snr_ref_db=model_steps.snr_ref_db)
+        results = evaluate_mser(model, sizes, model_steps, H, list(s.snr), s.gd_iterations, s.gd_starts,
                                 config.family_config["samples"], progress=not s.quiet, kernel=kernel,
-                                hardware=hardware, mmse_gd_iterations=s.mmse_gd_iterations)
+                                hardware=hardware, mmse_gd_iterations=s.mmse_gd_iterations, long_steps=given)
         if s.csi_error is not None:  # Fig. 10: the same designs from channel estimates, at one SNR
             from hbf_edge.families.mser.evaluate import imperfect_csi
-            from hbf_edge.families.mser.gd import GdSteps
 
-            long_steps = GdSteps(**results["gd"]["steps_at_15db"], kappa=self.gd_steps(config).kappa,
-                                 snr_ref_db=self.gd_steps(config).snr_ref_db)
+            long_steps = GdSteps(**results["gd"]["steps_at_15db"], kappa=model_steps.kappa,
+                                 snr_ref_db=model_steps.snr_ref_db)
             results["imperfect_csi"] = {"snr_db": s.csi_snr, **imperfect_csi(
                 lambda Hd: evaluate_mser(model, sizes, self.gd_steps(config), H, [s.csi_snr], s.gd_iterations,
                                          s.gd_starts, config.family_config["samples"], progress=False,
@@ -240,7 +244,8 @@ class MserCore(MimoChannels):
             plot_ser_vs_csi_error(results, out / "ser_vs_csi_error.png")
         g = results["gd"]
         say(f"exact SER on {results['n_channels']} channels; GD-{g['iterations']} (best of {g['starts']}) with steps "
-            f"tuned for it: " + ", ".join(f"{k} {v:.3g}" for k, v in g["steps_at_15db"].items()))
+            + ("given" if s.gd_steps is not None else "tuned for it") + ": "
+            + ", ".join(f"{k} {v:.3g}" for k, v in g["steps_at_15db"].items()))
         say(format_table(results))
         cpu = results["cpu_us_per_channel"]
         say("CPU per channel and SNR: " + ", ".join(f"{k} {v:.0f} us" for k, v in cpu.items())

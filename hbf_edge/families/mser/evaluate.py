@@ -84,7 +84,8 @@ def evaluate_mser(model: Any, sizes: MserSizes, gd_steps: GdSteps, H: np.ndarray
     Hd = H if H_design is None else H_design
     t0 = time.perf_counter()
     moves: list = [None]
-    if long_steps is None:
+    tuned = long_steps is None
+    if tuned:
         H_tune = mser_channels(TUNE_CHANNELS, sizes, seed=TUNE_SEED)
         long_steps, moves = tune_steps(H_tune, sizes, float(noise_std(15.0)), gd_iterations, start=gd_steps,
                                        n_samples=n_samples, seed=1, sweeps=1)
@@ -134,7 +135,7 @@ def evaluate_mser(model: Any, sizes: MserSizes, gd_steps: GdSteps, H: np.ndarray
         "metrics": {"ser": ser},
         "percent_of_gd": percent,
         "gd": {"iterations": gd_iterations, "starts": gd_starts, "steps_at_15db": _steps(long_steps),
-               "steps_of_the_model": _steps(gd_steps), "tuned_on": f"{TUNE_CHANNELS} channels, seed {TUNE_SEED}",
+               "steps_of_the_model": _steps(gd_steps), "tuned_on": f"{TUNE_CHANNELS} channels, seed {TUNE_SEED}" if tuned else "not tuned: given",
                "tune_seconds": round(tune_s, 2), "accepted_moves": len(moves) - 1},
         "cpu_us_per_channel": {k: round(1e6 * v / n, 1) for k, v in seconds.items()},
         "cpu_timed_in": ("numba (the float kernels), init included" if kernel is not None

@@ -324,13 +324,20 @@ def test_a_16qam_network_trains_evaluates_and_profiles_in_torch(tmp_path, capsys
     assert GdSteps(**config.family_config["gd_steps"]) == steps
     assert np.all(np.isin(model.symbol_set(0).numpy().real, [-3, -1, 1, 3]))
     assert main(["evaluate", str(m), "--count", "6", "--snr", "25", "--gd-iterations", "4", "--out",
-                 str(tmp_path / "e"), "-q"]) == 0
+                 str(tmp_path / "e"), "--gd-steps", "1e-4", "2e-3", "0.05", "0.2", "-q"]) == 0
     res = json.loads((tmp_path / "e" / "results.json").read_text())
     sizes = MserSizes(n_tx=8, n_rf_tx=2, n_users=2, n_rx=2, n_rf_rx=1, n_streams=1, constellation="16qam")
     H = CORE.get("mser").draw_channels(config, 6, DEFAULT_TEST_SEED)
     sigma = float(noise_std(25.0))
     assert res["metrics"]["ser"]["alignment"][0] == pytest.approx(
         float(np.mean(ser_semi_analytic(H, *dft_alignment(H, sizes), sigma, "16qam"))), rel=1e-12)
+    # the long GD ran with the given steps, untuned
+    from hbf_edge.families.mser.evaluate import GD_SEED
+
+    assert res["gd"]["tuned_on"] == "not tuned: given" and res["gd"]["steps_at_15db"]["mu_theta_f"] == 0.2
+    given = gd(H, sizes, sigma, 4, GdSteps(1e-4, 2e-3, 0.05, 0.2), 8, seed=GD_SEED)
+    assert res["metrics"]["ser"]["gd_4"][0] == pytest.approx(
+        float(np.mean(ser_semi_analytic(H, *given, sigma, "16qam"))), rel=1e-12)
     assert "numpy (GD)" in res["cpu_timed_in"]
     assert main(["profile", str(m), "--batches", "1", "--repeat", "1", "--out", str(tmp_path / "p"), "-q"]) == 0
     assert set(json.loads((tmp_path / "p" / "profile.json").read_text())["measured"]["1"]) == {"torch_eager"}
