@@ -222,7 +222,8 @@ class MserCore(MimoChannels):
                                                         snr_ref_db=model_steps.snr_ref_db)
         results = evaluate_mser(model, sizes, model_steps, H, list(s.snr), s.gd_iterations, s.gd_starts,
                                 config.family_config["samples"], progress=not s.quiet, kernel=kernel,
-                                hardware=hardware, mmse_gd_iterations=s.mmse_gd_iterations, long_steps=given)
+                                hardware=hardware, mmse_gd_iterations=s.mmse_gd_iterations, long_steps=given,
+                                tune_snr=s.gd_tune_snr, tune_sweeps=s.gd_tune_sweeps)
         if s.csi_error is not None:  # Fig. 10: the same designs from channel estimates, at one SNR
             from hbf_edge.families.mser.evaluate import imperfect_csi
 
@@ -244,7 +245,7 @@ class MserCore(MimoChannels):
             plot_ser_vs_csi_error(results, out / "ser_vs_csi_error.png")
         g = results["gd"]
         say(f"exact SER on {results['n_channels']} channels; GD-{g['iterations']} (best of {g['starts']}) with steps "
-            + ("given" if s.gd_steps is not None else "tuned for it") + ": "
+            + ("given" if s.gd_steps is not None else f"tuned for it at {s.gd_tune_snr:g} dB") + ": "
             + ", ".join(f"{k} {v:.3g}" for k, v in g["steps_at_15db"].items()))
         say(format_table(results))
         cpu = results["cpu_us_per_channel"]

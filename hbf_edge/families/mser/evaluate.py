@@ -72,14 +72,16 @@ def _steps(s: GdSteps) -> dict[str, float]:
 def evaluate_mser(model: Any, sizes: MserSizes, gd_steps: GdSteps, H: np.ndarray, snrs: list[float],
                   gd_iterations: int = 200, gd_starts: int = 1, n_samples: int = 64, progress: bool = True,
                   kernel: Any = None, hardware: Any = None, H_design: np.ndarray | None = None,
-                  long_steps: GdSteps | None = None, mmse_gd_iterations: int = 0) -> dict[str, Any]:
+                  long_steps: GdSteps | None = None, mmse_gd_iterations: int = 0, tune_snr: float = 15.0,
+                  tune_sweeps: int = 1) -> dict[str, Any]:
     """SER per method and SNR (module notes): ``metrics.ser {method: [per SNR]}``, the long GD
     baseline's tuned steps, ``percent_of_gd`` (SER_GD-T / SER_network, the paper's "%") and the
     CPU time per channel of the network and of GD-T, both in the compiled kernel:
     ``kernel(H, snr_db)`` runs the network's float kernel (None: the network is timed in torch);
     ``hardware(H, snr_db, start)``, a quantized model's integer datapath, adds its design's row;
     ``H_design``: the channels the designs are computed from (default ``H``; module notes);
-    ``long_steps``: the long GD's steps (default: tuned here)."""
+    ``long_steps``: the long GD's steps (default: tuned here, ``tune_sweeps`` sweeps of
+    :func:`~hbf_edge.families.mser.gd.tune_steps` at ``tune_snr`` dB from the model's steps)."""
     L = model.n_layers
     Hd = H if H_design is None else H_design
     t0 = time.perf_counter()
@@ -87,8 +89,8 @@ def evaluate_mser(model: Any, sizes: MserSizes, gd_steps: GdSteps, H: np.ndarray
     tuned = long_steps is None
     if tuned:
         H_tune = mser_channels(TUNE_CHANNELS, sizes, seed=TUNE_SEED)
-        long_steps, moves = tune_steps(H_tune, sizes, float(noise_std(15.0)), gd_iterations, start=gd_steps,
-                                       n_samples=n_samples, seed=1, sweeps=1)
+        long_steps, moves = tune_steps(H_tune, sizes, float(noise_std(tune_snr)), gd_iterations, start=gd_steps,
+                                       n_samples=n_samples, seed=1, sweeps=tune_sweeps)
     tune_s = time.perf_counter() - t0
     short, long_ = f"gd_{L}", f"gd_{gd_iterations}"
     ser: dict[str, list[float]] = {k: [] for k in ("network", short, long_, "alignment", "mmse_digital", "omp_mmse")}
@@ -135,7 +137,9 @@ def evaluate_mser(model: Any, sizes: MserSizes, gd_steps: GdSteps, H: np.ndarray
         "metrics": {"ser": ser},
         "percent_of_gd": percent,
         "gd": {"iterations": gd_iterations, "starts": gd_starts, "steps_at_15db": _steps(long_steps),
-               "steps_of_the_model": _steps(gd_steps), "tuned_on": f"{TUNE_CHANNELS} channels, seed {TUNE_SEED}" if tuned else "not tuned: given",
+               "steps_of_the_model": _steps(gd_steps),
+               "tuned_on": (f"{TUNE_CHANNELS} channels, seed {TUNE_SEED}, at {tune_snr:g} dB, {tune_sweeps} sweep(s)"
+                            if tuned else "not tuned: given"),
                "tune_seconds": round(tune_s, 2), "accepted_moves": len(moves) - 1},
         "cpu_us_per_channel": {k: round(1e6 * v / n, 1) for k, v in seconds.items()},
         "cpu_timed_in": ("numba (the float kernels), init included" if kernel is not None

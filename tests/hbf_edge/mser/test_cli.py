@@ -339,6 +339,17 @@ def test_a_16qam_network_trains_evaluates_and_profiles_in_torch(tmp_path, capsys
     assert res["metrics"]["ser"]["gd_4"][0] == pytest.approx(
         float(np.mean(ser_semi_analytic(H, *given, sigma, "16qam"))), rel=1e-12)
     assert "numpy (GD)" in res["cpu_timed_in"]
+    # tuned at --gd-tune-snr with --gd-tune-sweeps: the same search as evaluate's module
+    from hbf_edge.families.mser.evaluate import TUNE_CHANNELS, TUNE_SEED
+
+    assert main(["evaluate", str(m), "--count", "6", "--snr", "25", "--gd-iterations", "4", "--out",
+                 str(tmp_path / "e2"), "--gd-tune-snr", "25", "--gd-tune-sweeps", "2", "--mmse-gd-iterations", "0",
+                 "-q"]) == 0
+    tuned = json.loads((tmp_path / "e2" / "results.json").read_text())["gd"]
+    ref, _ = tune_steps(mser_channels(TUNE_CHANNELS, sizes, seed=TUNE_SEED), sizes, sigma, 4,
+                        start=GdSteps(**config.family_config["gd_steps"]), n_samples=8, seed=1, sweeps=2)
+    assert tuned["steps_at_15db"] == {k: getattr(ref, k) for k in ("mu_p", "mu_w", "mu_theta_u", "mu_theta_f")}
+    assert tuned["tuned_on"].endswith("at 25 dB, 2 sweep(s)")
     assert main(["profile", str(m), "--batches", "1", "--repeat", "1", "--out", str(tmp_path / "p"), "-q"]) == 0
     assert set(json.loads((tmp_path / "p" / "profile.json").read_text())["measured"]["1"]) == {"torch_eager"}
     for argv, needle in ((["quantize", str(m), "--out", str(tmp_path / "q")], "QPSK only"),
