@@ -33,6 +33,7 @@ from torch import nn
 
 from hbf_edge import __version__, cplx
 from hbf_edge.cplx import C
+from hbf_edge.errors import ConfigError
 from hbf_edge.export._core.onnx_meta import save_with_metadata
 
 __all__ = ["MserGraph", "export_mser_onnx", "run_mser_onnx", "OPSET", "INPUTS", "OUTPUTS"]
@@ -145,7 +146,10 @@ class MserGraph(nn.Module):
 
 def export_mser_onnx(model: Any, config: Any, path: str | os.PathLike) -> Path:
     """Trace the network of the kernel packing ``model`` in float32 to ``path``, add metadata
-    (family, sizes, layers, layout, package version) and check it with onnx."""
+    (family, sizes, layers, layout, package version) and check it with onnx.  QPSK only: the
+    graph forms QPSK's weights (a 16-QAM model is refused in one line)."""
+    if model.qam:
+        raise ConfigError("the MSER ONNX graph is QPSK only; a 16-QAM network runs in torch and the float kernel")
     Nt, Rt, K, Nr, Rr, Dk = model.sizes
     graph = MserGraph(model).float().eval()
     B, D = 2, K * Dk

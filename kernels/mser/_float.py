@@ -56,9 +56,52 @@ def _outputs(er, ei, sr, si, yr, yi):  # pragma: no cover - compiled
 
 
 @njit(cache=True, fastmath=FM)
-def _weights(yr, yi, sr, si, k, rho, lo, hi, mr, mi, tr, ti):  # pragma: no cover - compiled
+def _weights_qam(yr, yi, sr, si, k, rho, lo, hi, mr, mi, tr, ti, er, ei):  # pragma: no cover - compiled
+    """16-QAM's ``M = -grad_E`` (:mod:`hbf_edge.families.mser.kde`, eq. 47-48 [R]): per stream
+    the rotation by its desired gain ``c = E[i, (k, i)]`` (from ``E`` [D_k, D]), the distance to
+    the lower boundary of the symbol's region, and the term through ``c`` on the own column."""
+    dk, J = yr.shape
+    inv2 = 1.0 / (2.0 * rho * rho)
+    scale = 1.5 * _C0 / (J * rho)  # phi = 1.5
+    for i in range(dk):
+        g = k * dk + i
+        cr, ci = er[i, g], ei[i, g]
+        mag = math.sqrt(cr * cr + ci * ci) + 1e-300
+        qr, qi = cr / mag, ci / mag  # c / |c|
+        own_r = 0.0
+        own_i = 0.0
+        for j in range(J):
+            ur = (yr[i, j] * cr + yi[i, j] * ci) / mag  # Y conj(c) / |c|
+            ui = (yi[i, j] * cr - yr[i, j] * ci) / mag
+            br = sr[g, j] - 1.0
+            bi = si[g, j] - 1.0
+            xr = ur - mag * br
+            xi = ui - mag * bi
+            tr[i, j] = math.exp(-xr * xr * inv2)
+            ti[i, j] = math.exp(-xi * xi * inv2)
+            own_r -= tr[i, j] * br + ti[i, j] * bi
+            own_i += (tr[i, j] * ui - ti[i, j] * ur) / mag
+        for d in range(lo, hi):
+            pr = 0.0
+            pi = 0.0
+            for j in range(J):  # Beta conj(S)
+                pr += tr[i, j] * sr[d, j] + ti[i, j] * si[d, j]
+                pi += ti[i, j] * sr[d, j] - tr[i, j] * si[d, j]
+            if d == g:
+                pr += own_r
+                pi += own_i
+            mr[i, d] = scale * (qr * pr - qi * pi)
+            mi[i, d] = scale * (qr * pi + qi * pr)
+
+
+@njit(cache=True, fastmath=FM)
+def _weights(yr, yi, sr, si, k, rho, lo, hi, mr, mi, tr, ti, er, ei, qam):  # pragma: no cover - compiled
     """Columns ``lo .. hi - 1`` of ``M = c Beta(rho) S^H`` [D_k, D] from ``Y`` [D_k, J] (module
-    notes); ``t`` [D_k, J] scratch for Beta."""
+    notes); ``t`` [D_k, J] scratch for Beta; ``qam``: 16-QAM's form instead (:func:`_weights_qam`,
+    which reads ``E``)."""
+    if qam:
+        _weights_qam(yr, yi, sr, si, k, rho, lo, hi, mr, mi, tr, ti, er, ei)
+        return
     dk, J = yr.shape
     inv2 = 1.0 / (2.0 * rho * rho)
     for i in range(dk):
@@ -119,7 +162,7 @@ def _phase_step(xr, xi, grad_r, grad_i, off):  # pragma: no cover - compiled
 
 @njit(cache=True)
 def _channel(H_r, H_i, F_r, F_i, V_r, V_i, U_r, U_i, W_r, W_i, s, gb, ap_r, ap_i, aw_r, aw_i, au, af, op_r, op_i,
-             ow_r, ow_i, ou, of_, widths, widths_f, sym_r, sym_i, power, lo, hi_layer):  # pragma: no cover
+             ow_r, ow_i, ou, of_, widths, widths_f, sym_r, sym_i, power, qam, lo, hi_layer):  # pragma: no cover
     """Layers ``lo .. hi_layer - 1`` of one channel, in place on ``F, V, U, W``."""
     K, Nr, Nt = H_r.shape
     Rt, D = V_r.shape
@@ -172,7 +215,7 @@ def _channel(H_r, H_i, F_r, F_i, V_r, V_i, U_r, U_i, W_r, W_i, s, gb, ap_r, ap_i
                     zi[n, d] = 0.0
             for kk in range(K):  # only user k's columns of M are needed
                 _weights(yr[kk], yi[kk], S_r, S_i, kk, widths[layer, 0, k] * s, k * Dk, (k + 1) * Dk, mr, mi,
-                         tbr, tbi)
+                         tbr, tbi, er[kk], ei[kk], qam)
                 for n in range(Nt):
                     for i in range(Dk):
                         for d in range(k * Dk, (k + 1) * Dk):
@@ -198,7 +241,7 @@ def _channel(H_r, H_i, F_r, F_i, V_r, V_i, U_r, U_i, W_r, W_i, s, gb, ap_r, ap_i
         for k in range(K):
             _effective(uhr, uhi, ar, ai, W_r, W_i, k, gr, gi, er, ei)
             _outputs(er[k], ei[k], S_r, S_i, yr[k], yi[k])
-            _weights(yr[k], yi[k], S_r, S_i, k, widths[layer, 1, k] * s, 0, D, mr, mi, tbr, tbi)
+            _weights(yr[k], yi[k], S_r, S_i, k, widths[layer, 1, k] * s, 0, D, mr, mi, tbr, tbi, er[k], ei[k], qam)
             mm_bh(gr[k], gi[k], mr, mi, gwr, gwi, 0.0)
             for r in range(Rr):
                 for i in range(Dk):
@@ -212,7 +255,7 @@ def _channel(H_r, H_i, F_r, F_i, V_r, V_i, U_r, U_i, W_r, W_i, s, gb, ap_r, ap_i
         for k in range(K):
             mm_ah(W_r[k], W_i[k], gr[k], gi[k], er[k], ei[k], 0.0)
             _outputs(er[k], ei[k], S_r, S_i, yr[k], yi[k])
-            _weights(yr[k], yi[k], S_r, S_i, k, widths[layer, 2, k] * s, 0, D, mr, mi, tbr, tbi)
+            _weights(yr[k], yi[k], S_r, S_i, k, widths[layer, 2, k] * s, 0, D, mr, mi, tbr, tbi, er[k], ei[k], qam)
             mm_bh(mr, mi, ar, ai, tr, ti, 0.0)
             mm_bh(tr, ti, H_r[k], H_i[k], t2r, t2i, 0.0)
             matmul(W_r[k], W_i[k], t2r, t2i, gur, gui)
@@ -235,7 +278,7 @@ def _channel(H_r, H_i, F_r, F_i, V_r, V_i, U_r, U_i, W_r, W_i, s, gb, ap_r, ap_i
             _effective(uhr, uhi, ar, ai, W_r, W_i, k, gr, gi, er, ei)
             mm_ah(uhr[k], uhi[k], W_r[k], W_i[k], br[k], bi[k], 0.0)
             _outputs(er[k], ei[k], S_r, S_i, yr[k], yi[k])
-            _weights(yr[k], yi[k], S_r, S_i, k, widths_f[layer] * s, 0, D, mr, mi, tbr, tbi)
+            _weights(yr[k], yi[k], S_r, S_i, k, widths_f[layer] * s, 0, D, mr, mi, tbr, tbi, er[k], ei[k], qam)
             for n in range(Nt):
                 for i in range(Dk):
                     for d in range(D):
@@ -263,19 +306,19 @@ def _channel(H_r, H_i, F_r, F_i, V_r, V_i, U_r, U_i, W_r, W_i, s, gb, ap_r, ap_i
 
 @njit(cache=True)
 def layers_serial(hr, hi, fr, fi, vr, vi, ur, ui, wr, wi, sigma, g, ap_r, ap_i, aw_r, aw_i, au, af, op_r, op_i, ow_r,
-                  ow_i, ou, of_, widths, widths_f, sym_r, sym_i, power, lo, hi_layer):  # pragma: no cover - compiled
+                  ow_i, ou, of_, widths, widths_f, sym_r, sym_i, power, qam, lo, hi_layer):  # pragma: no cover
     """Layers ``lo .. hi_layer - 1`` of every channel, one after the other (small batches)."""
     for b in range(hr.shape[0]):
         _channel(hr[b], hi[b], fr[b], fi[b], vr[b], vi[b], ur[b], ui[b], wr[b], wi[b], sigma[b], g[b], ap_r, ap_i,
-                 aw_r, aw_i, au, af, op_r, op_i, ow_r, ow_i, ou, of_, widths, widths_f, sym_r, sym_i, power, lo,
+                 aw_r, aw_i, au, af, op_r, op_i, ow_r, ow_i, ou, of_, widths, widths_f, sym_r, sym_i, power, qam, lo,
                  hi_layer)
 
 
 @njit(cache=True, parallel=True)
 def layers_parallel(hr, hi, fr, fi, vr, vi, ur, ui, wr, wi, sigma, g, ap_r, ap_i, aw_r, aw_i, au, af, op_r, op_i, ow_r,
-                    ow_i, ou, of_, widths, widths_f, sym_r, sym_i, power, lo, hi_layer):  # pragma: no cover - compiled
+                    ow_i, ou, of_, widths, widths_f, sym_r, sym_i, power, qam, lo, hi_layer):  # pragma: no cover
     """The same, ``prange`` over the batch."""
     for b in prange(hr.shape[0]):
         _channel(hr[b], hi[b], fr[b], fi[b], vr[b], vi[b], ur[b], ui[b], wr[b], wi[b], sigma[b], g[b], ap_r, ap_i,
-                 aw_r, aw_i, au, af, op_r, op_i, ow_r, ow_i, ou, of_, widths, widths_f, sym_r, sym_i, power, lo,
+                 aw_r, aw_i, au, af, op_r, op_i, ow_r, ow_i, ou, of_, widths, widths_f, sym_r, sym_i, power, qam, lo,
                  hi_layer)

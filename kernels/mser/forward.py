@@ -26,7 +26,8 @@ class MserModel:
     """A trained MSER network packed for the kernel (shapes in :mod:`kernels.mser._float`).
 
     ``sizes``: ``(N_t, R_t, K, N_r, R_r, D_k)``; ``sigma_ref``: the noise std the steps are given
-    at (``None``: absolute steps); ``power``: ``||F V||_F^2`` of the output."""
+    at (``None``: absolute steps); ``power``: ``||F V||_F^2`` of the output; ``qam``: 16-QAM's
+    objective (its symbol sets hold the levels +-1, +-3)."""
 
     sizes: tuple[int, ...]
     n_layers: int
@@ -34,6 +35,7 @@ class MserModel:
     sigma_ref: float | None
     power: float
     start: dict | None = None  # the model directory's start (hbf_edge.families.mser.start; None: alignment)
+    qam: bool = False
 
     def step_factor(self, sigma: np.ndarray) -> np.ndarray:
         """``sigma / sigma_ref`` per channel (ones with absolute steps)."""
@@ -78,15 +80,13 @@ def pack_mser(arrays: dict, family_config: dict, n_layers: int) -> MserModel:
     packed = {k: np.ascontiguousarray(v, dtype=np.float64) for k, v in packed.items()}
     ref = st.get("snr_ref_db")
     sigma_ref = None if ref is None else math.sqrt(10.0 ** (-ref / 10.0))
-    if z.get("constellation", "qpsk") != "qpsk":
-        raise ConfigError(f"the MSER kernels are QPSK only; this model is {z['constellation']} (it runs in torch: "
-                          "train and evaluate)")
-    power = 1.0
-    return MserModel((Nt, Rt, K, Nr, Rr, Dk), L, packed, sigma_ref, power, family_config.get("start"))
+    qam = z.get("constellation", "qpsk") == "16qam"
+    power = 0.1 if qam else 1.0  # ||F V||^2 = P_T / 10 for 16-QAM's unnormalised levels (spec 5.17)
+    return MserModel((Nt, Rt, K, Nr, Rr, Dk), L, packed, sigma_ref, power, family_config.get("start"), qam)
 
 
 def gd_model(sizes: tuple[int, ...], mu: tuple[float, float, float, float], kappa: float, sigma_ref: float | None,
-             symbols: np.ndarray, power: float = 1.0) -> MserModel:
+             symbols: np.ndarray, power: float = 1.0, qam: bool = False) -> MserModel:
     """Algorithm 1 (eq. 22-26) as a network of ``T`` plain layers: every step the fixed ``mu``
     (``mu_P, mu_W, mu_thetaU, mu_thetaF``), every width ``kappa / sqrt 2``, the symbols of
     iteration t ``symbols[t]`` ([T, D, J] complex); no offsets."""
@@ -100,7 +100,7 @@ def gd_model(sizes: tuple[int, ...], mu: tuple[float, float, float, float], kapp
               "ow_i": zeros((T, K, Rr, Dk)), "ou": zeros((T, K, Rr, Nr)), "of_": zeros((T, Nt, Rt)),
               "widths": np.full((T, 3, K), r0), "widths_f": np.full(T, r0),
               "sym_r": np.ascontiguousarray(symbols.real), "sym_i": np.ascontiguousarray(symbols.imag)}
-    return MserModel(tuple(sizes), T, packed, sigma_ref, power)
+    return MserModel(tuple(sizes), T, packed, sigma_ref, power, qam=qam)
 
 
 def load_mser(model_dir: str | os.PathLike) -> MserModel:
@@ -154,7 +154,7 @@ class MserSession:
         self._args = (np.ascontiguousarray(H.real), np.ascontiguousarray(H.imag), *self.work, sigma,
                       model.step_factor(sigma), a["ap_r"], a["ap_i"], a["aw_r"], a["aw_i"], a["au"], a["af"], a["op_r"],
                       a["op_i"], a["ow_r"], a["ow_i"], a["ou"], a["of_"], a["widths"], a["widths_f"], a["sym_r"],
-                      a["sym_i"], model.power)
+                      a["sym_i"], model.power, model.qam)
 
     def run(self, lo: int = 0, hi: int | None = None, reset: bool = True) -> None:
         """Layers ``lo .. hi - 1`` (default: all) into the work arrays: from the start, or with

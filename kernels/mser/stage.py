@@ -17,7 +17,8 @@ def _sizes(model: MserModel) -> Any:
     from hbf_edge.families.mser.system import MserSizes
 
     Nt, Rt, K, Nr, Rr, Dk = model.sizes
-    return MserSizes(n_tx=Nt, n_rf_tx=Rt, n_users=K, n_rx=Nr, n_rf_rx=Rr, n_streams=Dk)
+    return MserSizes(n_tx=Nt, n_rf_tx=Rt, n_users=K, n_rx=Nr, n_rf_rx=Rr, n_streams=Dk,
+                     constellation="16qam" if model.qam else "qpsk")
 
 
 class MserKernels:

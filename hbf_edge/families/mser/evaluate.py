@@ -143,7 +143,7 @@ def evaluate_mser(model: Any, sizes: MserSizes, gd_steps: GdSteps, H: np.ndarray
                "tune_seconds": round(tune_s, 2), "accepted_moves": len(moves) - 1},
         "cpu_us_per_channel": {k: round(1e6 * v / n, 1) for k, v in seconds.items()},
         "cpu_timed_in": ("numba (the float kernels), init included" if kernel is not None
-                         else f"torch (network), {'numba' if sizes.constellation == 'qpsk' else 'numpy'} (GD)"),
+                         else "torch (network), numba (GD)"),
         "cpu_ratio_gd_over_network": round(seconds[long_] / max(seconds["network"], 1e-12), 1),
     }
 

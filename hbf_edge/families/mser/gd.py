@@ -182,22 +182,18 @@ def random_design(H: np.ndarray, sizes: MserSizes, rng: np.random.Generator, pow
 
 def gd(H: np.ndarray, sizes: MserSizes, sigma: float, iterations: int = 500, steps: GdSteps = DEFAULT_STEPS,
        n_samples: int = 128, seed: int = 0, start: Design | None = None, power: float = 1.0,
-       symbols: np.ndarray | None = None, backend: str | None = None) -> Design:
+       symbols: np.ndarray | None = None, backend: str = "numba") -> Design:
     """Algorithm 1 (eq. 22-26) for ``iterations`` iterations from ``start`` (default: the DFT
     alignment), one alternating pass per iteration: P, W (normalised), theta_U (W normalised),
     theta_F, then (26).  ``sigma``: the noise std of the SNR designed for.  ``symbols``
     ``[iterations, D, J]``: the sample of each iteration (default: ``n_samples`` fresh ones
     drawn with ``seed``).  ``backend``: ``"numba"`` (the compiled layers of
-    :mod:`hbf_edge.kernels.mser`; QPSK only) or ``"numpy"`` (this module's reference loop; the
-    two agree to 1e-12, a test); default numba for QPSK, numpy for 16-QAM."""
-    qpsk = sizes.constellation == "qpsk"
-    backend = backend if backend is not None else "numba" if qpsk else "numpy"
+    :mod:`hbf_edge.kernels.mser`, default) or ``"numpy"`` (this module's reference loop; the two
+    agree to 1e-12, a test)."""
     if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 0:
         raise ConfigError(f"iterations must be an integer >= 0, got {iterations!r}")
     if backend not in ("numba", "numpy"):
         raise ConfigError(f"backend must be numba or numpy, got {backend!r}")
-    if backend == "numba" and not qpsk:
-        raise ConfigError("the compiled MSER layers are QPSK only; 16-QAM runs with backend='numpy'")
     H = sizes.check_channels(H)
     d = dft_alignment(H, sizes, power) if start is None else start
     if symbols is None:
@@ -212,7 +208,7 @@ def gd(H: np.ndarray, sizes: MserSizes, sigma: float, iterations: int = 500, ste
         model = gd_model((sizes.n_tx, sizes.n_rf_tx, sizes.n_users, sizes.n_rx, sizes.n_rf_rx, sizes.n_streams),
                          (steps.mu_p, steps.mu_w, steps.mu_theta_u, steps.mu_theta_f), steps.kappa, ref,
                          np.ascontiguousarray(symbols[:iterations], dtype=np.complex128),
-                         power / sizes.power_divisor)
+                         power / sizes.power_divisor, qam=sizes.constellation == "16qam")
         return Design(*mser_forward(H, tuple(d), sigma, model))
     varrho = steps.kappa * sigma / np.sqrt(2.0)
     g = steps.factor(sigma)

@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from hbf_edge.cli import main
+from hbf_edge.errors import ConfigError
 from hbf_edge.families._settings import DEFAULT_TEST_SEED
 from hbf_edge.families import CORE
 from hbf_edge.families.mser.gd import GdSteps, dft_alignment, gd
@@ -193,10 +194,11 @@ def test_tiny_settings_train():
     assert dft_alignment(mser_channels(2, tiny.sizes(), seed=0), tiny.sizes()).F.shape == (2, 8, 2)
 
 
-@pytest.mark.parametrize("shape", ["scalar", "matrix"])
-def test_the_float_kernel_equals_the_torch_network(shape, tmp_path):
+@pytest.mark.parametrize("shape,constellation", [("scalar", "qpsk"), ("matrix", "qpsk"), ("matrix", "16qam")])
+def test_the_float_kernel_equals_the_torch_network(shape, constellation, tmp_path):
     """kernels.mser against torch, on a network whose parameters are all moved off their
-    initial values (steps, offsets, widths), at two SNRs and for a layer range."""
+    initial values (steps, offsets, widths), at two SNRs and for a layer range; QPSK and
+    16-QAM (whose weights read the desired gains, kernels.mser._float._weights_qam)."""
     from hbf_edge.kernels import REGISTRY
     from hbf_edge.kernels._core.batching import SERIAL_BELOW
     from hbf_edge.kernels.mser.forward import mser_forward
@@ -205,7 +207,7 @@ def test_the_float_kernel_equals_the_torch_network(shape, tmp_path):
     from hbf_edge.modeldir import save_model
     from hbf_edge.modelfiles import ModelConfig
 
-    sizes = MserSizes(n_tx=8, n_rf_tx=4, n_users=2, n_rx=4, n_rf_rx=2, n_streams=2)
+    sizes = MserSizes(n_tx=8, n_rf_tx=4, n_users=2, n_rx=4, n_rf_rx=2, n_streams=2, constellation=constellation)
     steps = GdSteps(mu_p=1e-3, mu_w=1e-2, mu_theta_u=1e-2, mu_theta_f=5e-2)
     net = MserNet(sizes, 3, steps, n_samples=16, seed=4, step_shape=shape, offsets=shape == "matrix")
     gen = torch.Generator().manual_seed(0)
@@ -338,7 +340,7 @@ def test_a_16qam_network_trains_evaluates_and_profiles_in_torch(tmp_path, capsys
     given = gd(H, sizes, sigma, 4, GdSteps(1e-4, 2e-3, 0.05, 0.2), 8, seed=GD_SEED)
     assert res["metrics"]["ser"]["gd_4"][0] == pytest.approx(
         float(np.mean(ser_semi_analytic(H, *given, sigma, "16qam"))), rel=1e-12)
-    assert "numpy (GD)" in res["cpu_timed_in"]
+    assert "numba" in res["cpu_timed_in"]
     # tuned at --gd-tune-snr with --gd-tune-sweeps: the same search as evaluate's module
     from hbf_edge.families.mser.evaluate import TUNE_CHANNELS, TUNE_SEED
 
@@ -351,16 +353,18 @@ def test_a_16qam_network_trains_evaluates_and_profiles_in_torch(tmp_path, capsys
     assert tuned["steps_at_15db"] == {k: getattr(ref, k) for k in ("mu_p", "mu_w", "mu_theta_u", "mu_theta_f")}
     assert tuned["tuned_on"].endswith("at 25 dB, 2 sweep(s)")
     assert main(["profile", str(m), "--batches", "1", "--repeat", "1", "--out", str(tmp_path / "p"), "-q"]) == 0
-    assert set(json.loads((tmp_path / "p" / "profile.json").read_text())["measured"]["1"]) == {"torch_eager"}
+    measured = json.loads((tmp_path / "p" / "profile.json").read_text())["measured"]["1"]
+    assert set(measured) == {"torch_eager", "numba_float64"}  # not the QPSK-only ONNX graph
     for argv, needle in ((["quantize", str(m), "--out", str(tmp_path / "q")], "QPSK only"),
-                         (["profile", str(m), "--backends", "numba_float64"], "torch only"),
+                         (["profile", str(m), "--backends", "onnxruntime"], "QPSK only"),
                          (["export", str(m), "--out", str(tmp_path / "b")], "float model")):
         capsys.readouterr()
         assert main(argv) == 2, argv
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and needle in err[0], (argv, err)
     assert not (tmp_path / "q").exists() and not (tmp_path / "b").exists()
-    with pytest.raises(Exception, match="QPSK only"):
-        from hbf_edge.kernels.mser.forward import load_mser
+    from hbf_edge.export.mser.onnx_float import export_mser_onnx
+    from hbf_edge.kernels.mser.forward import load_mser
 
-        load_mser(m)
+    with pytest.raises(ConfigError, match="QPSK only"):
+        export_mser_onnx(load_mser(m), config, tmp_path / "x.onnx")
