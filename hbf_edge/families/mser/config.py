@@ -133,7 +133,7 @@ class MserEval(EvalCommon):
                                                "(default: tuned for its iterations on 50 channels, starting from the "
                                                "model's GD steps)", nargs=4, metavar=("MU_P", "MU_W", "MU_TU", "MU_TF"))
     gd_tune_snr: float = field(15.0, "SNR in dB the long GD's steps are tuned at (default 15)")
-    gd_tune_sweeps: int = field(1, "sweeps of the long GD's step search (default 1; 16-QAM needs 2, README)")
+    gd_tune_sweeps: int = field(1, "sweeps of the long GD's step search (default 1)")
     mmse_gd_iterations: int = field(50, "iterations of the MMSE-based GD baseline (Fig. 10), line searches included "
                                         "(default 50; 0: not run)")
     csi_error: list[float] | None = field(None, "imperfect CSI (Fig. 10): error variances sigma_h^2, relative to the "
