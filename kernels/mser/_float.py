@@ -56,6 +56,17 @@ def _outputs(er, ei, sr, si, yr, yi):  # pragma: no cover - compiled
 
 
 @njit(cache=True, fastmath=FM)
+def _beta_sh(tr, ti, sr, si, i, d):  # pragma: no cover - compiled
+    """Entry ``(i, d)`` of ``Beta S^H`` (Beta in ``t`` [D_k, J]), as (re, im)."""
+    pr = 0.0
+    pi = 0.0
+    for j in range(tr.shape[1]):  # Beta conj(S)
+        pr += tr[i, j] * sr[d, j] + ti[i, j] * si[d, j]
+        pi += ti[i, j] * sr[d, j] - tr[i, j] * si[d, j]
+    return pr, pi
+
+
+@njit(cache=True, fastmath=FM)
 def _weights_qam(yr, yi, sr, si, k, rho, lo, hi, mr, mi, tr, ti, er, ei):  # pragma: no cover - compiled
     """16-QAM's ``M = -grad_E`` (:mod:`hbf_edge.families.mser.kde`, eq. 47-48 [R]): per stream
     the rotation by its desired gain ``c = E[i, (k, i)]`` (from ``E`` [D_k, D]), the distance to
@@ -82,11 +93,7 @@ def _weights_qam(yr, yi, sr, si, k, rho, lo, hi, mr, mi, tr, ti, er, ei):  # pra
             own_r -= tr[i, j] * br + ti[i, j] * bi
             own_i += (tr[i, j] * ui - ti[i, j] * ur) / mag
         for d in range(lo, hi):
-            pr = 0.0
-            pi = 0.0
-            for j in range(J):  # Beta conj(S)
-                pr += tr[i, j] * sr[d, j] + ti[i, j] * si[d, j]
-                pi += ti[i, j] * sr[d, j] - tr[i, j] * si[d, j]
+            pr, pi = _beta_sh(tr, ti, sr, si, i, d)
             if d == g:
                 pr += own_r
                 pi += own_i
@@ -111,11 +118,7 @@ def _weights(yr, yi, sr, si, k, rho, lo, hi, mr, mi, tr, ti, er, ei, qam):  # pr
     c = _C0 / (J * rho)
     for i in range(dk):
         for d in range(lo, hi):
-            pr = 0.0
-            pi = 0.0
-            for j in range(J):  # Beta conj(S)
-                pr += tr[i, j] * sr[d, j] + ti[i, j] * si[d, j]
-                pi += ti[i, j] * sr[d, j] - tr[i, j] * si[d, j]
+            pr, pi = _beta_sh(tr, ti, sr, si, i, d)
             mr[i, d] = c * pr
             mi[i, d] = c * pi
 
