@@ -230,7 +230,7 @@ class MserCore(MimoChannels):
             long_steps = GdSteps(**results["gd"]["steps_at_15db"], kappa=model_steps.kappa,
                                  snr_ref_db=model_steps.snr_ref_db)
             results["imperfect_csi"] = {"snr_db": s.csi_snr, **imperfect_csi(
-                lambda Hd: evaluate_mser(model, sizes, self.gd_steps(config), H, [s.csi_snr], s.gd_iterations,
+                lambda Hd: evaluate_mser(model, sizes, model_steps, H, [s.csi_snr], s.gd_iterations,
                                          s.gd_starts, config.family_config["samples"], progress=False,
                                          hardware=hardware, H_design=Hd, long_steps=long_steps,
                                          mmse_gd_iterations=s.mmse_gd_iterations),

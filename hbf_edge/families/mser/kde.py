@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["PHI", "neg_grad_e", "own_stream_mask"]
+__all__ = ["PHI", "neg_grad_e", "own_stream_mask", "rotate_streams"]
 
 PHI = {"qpsk": 1.0, "16qam": 1.5}  # (2 sqrt(M) - 2) / sqrt(M)
 
@@ -43,6 +43,15 @@ PHI = {"qpsk": 1.0, "16qam": 1.5}  # (2 sqrt(M) - 2) / sqrt(M)
 def own_stream_mask(K: int, Dk: int) -> np.ndarray:
     """``M [K, D_k, D]``: 1 where column ``d`` is stream (k, i)'s own, so ``c = sum_d E M``."""
     return np.eye(K * Dk).reshape(K, Dk, K * Dk)
+
+
+def rotate_streams(E: Any, Y: Any, xp: Any = np) -> tuple[Any, Any, Any]:
+    """16-QAM's reading of each stream (46): ``c`` ``[B, K, D_k, 1]`` its desired gain, ``|c|``
+    and the outputs ``Y`` rotated by ``conj(c) / |c|``."""
+    mask = own_stream_mask(E.shape[1], E.shape[2])
+    c = (E * (mask if xp is np else xp.from_numpy(mask))).sum(-1)[..., None]
+    mag = abs(c) + 1e-300
+    return c, mag, Y * (c.conj() / mag)
 
 
 def neg_grad_e(E: Any, S: Any, varrho: Any, constellation: str, xp: Any = np, Y: Any = None) -> Any:
@@ -61,11 +70,9 @@ def neg_grad_e(E: Any, S: Any, varrho: Any, constellation: str, xp: Any = np, Y:
                 + 1j * xp.exp(-Y.imag ** 2 / (2 * varrho ** 2)) * Sk.imag)
         return (beta @ S_h) / (J * math.sqrt(2 * math.pi) * varrho)
     c0 = PHI[constellation] / (J * math.sqrt(2.0 * math.pi) * varrho)
+    c, mag, u = rotate_streams(E, Y, xp)
     mask = own_stream_mask(K, Dk)
     mask = mask if xp is np else xp.from_numpy(mask)
-    c = (E * mask).sum(-1)[..., None]  # [B, K, Dk, 1]
-    mag = abs(c) + 1e-300
-    u = Y * (c.conj() / mag)
     br, bi = Sk.real - 1.0, Sk.imag - 1.0
     er = xp.exp(-(u.real - mag * br) ** 2 / (2 * varrho ** 2))
     ei = xp.exp(-(u.imag - mag * bi) ** 2 / (2 * varrho ** 2))

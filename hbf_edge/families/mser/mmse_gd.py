@@ -26,15 +26,12 @@ from __future__ import annotations
 import numpy as np
 
 from hbf_edge.families.mser.gd import Design, _h, dft_alignment, scale_power
+from hbf_edge.families.mser.kde import own_stream_mask  # T_k: the rows that pick user k's streams
 from hbf_edge.families.mser.system import MserSizes
 
 __all__ = ["mse", "mse_gradients", "mmse_gd"]
 
 _HALVINGS = 30
-
-
-def _targets(K: int, Dk: int) -> np.ndarray:
-    return np.eye(K * Dk).reshape(K, Dk, K * Dk)
 
 
 def _noise(sigma: float | np.ndarray) -> np.ndarray:
@@ -48,7 +45,7 @@ def mse(H: np.ndarray, d: Design, sigma: float | np.ndarray) -> np.ndarray:
     K, Dk = d.W.shape[1], d.W.shape[3]
     E = _h(d.W) @ d.U @ H @ (d.F @ d.V)[:, None]
     noise = np.sum(np.abs(_h(d.U) @ d.W) ** 2 * _noise(sigma), axis=(1, 2, 3))
-    return np.sum(np.abs(E - _targets(K, Dk)) ** 2, axis=(1, 2, 3)) + noise
+    return np.sum(np.abs(E - own_stream_mask(K, Dk)) ** 2, axis=(1, 2, 3)) + noise
 
 
 def mse_gradients(H: np.ndarray, d: Design, sigma: float | np.ndarray) -> dict[str, np.ndarray]:
@@ -57,7 +54,7 @@ def mse_gradients(H: np.ndarray, d: Design, sigma: float | np.ndarray) -> dict[s
     K, Dk = W.shape[1], W.shape[3]
     UH = U @ H  # [B, K, Rr, Nt]
     A = (F @ V)[:, None]
-    R = _h(W) @ UH @ A - _targets(K, Dk)  # [B, K, Dk, D]
+    R = _h(W) @ UH @ A - own_stream_mask(K, Dk)  # [B, K, Dk, D]
     back = _h(UH) @ W @ R  # [B, K, Nt, D]
     s2 = _noise(sigma)
     g = {"V": 2 * np.sum(_h(F)[:, None] @ back, axis=1),

@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from hbf_edge.families.mser.gd import DEFAULT_STEPS, Design, GdSteps
-from hbf_edge.families.mser.kde import neg_grad_e, own_stream_mask
+from hbf_edge.families.mser.kde import neg_grad_e, rotate_streams
 from hbf_edge.families.mser.system import MserSizes, all_symbol_vectors, levels, sample_symbol_vectors
 
 __all__ = ["MserNet", "kde_gradients", "ser_loss", "loss_vectors", "LOSS_VECTORS"]
@@ -99,9 +99,7 @@ def ser_loss(H: torch.Tensor, F: torch.Tensor, V: torch.Tensor, U: torch.Tensor,
     if constellation == "qpsk":
         p = q(b.real * Y.real) + q(b.imag * Y.imag)
     else:
-        c = (E * torch.from_numpy(own_stream_mask(K, Dk))).sum(-1)[..., None]
-        mag = abs(c) + 1e-300
-        u = Y * (c.conj() / mag)
+        _, mag, u = rotate_streams(E, Y, torch)
         top = float(levels(constellation)[-1])
 
         def part(z: torch.Tensor, level: torch.Tensor) -> torch.Tensor:
