@@ -93,11 +93,10 @@ def _quant_onnx(model_dir: str | os.PathLike, tmp: Path, beams: dict[str, np.nda
     must give the beams."""
     from hbf_edge.quant import load_quantized
 
-    from hbf_edge.export.upga.onnx_quant import export_quant_onnx, run_quant_onnx
+    from hbf_edge.export.upga.onnx_quant import KINDS, export_quant_graphs, run_quant_onnx
 
     qmodel, config, _ = load_quantized(model_dir)
-    for kind in ("qcdq", "qonnx"):
-        export_quant_onnx(qmodel, config, tmp / f"model.{kind}.onnx", kind)
+    export_quant_graphs(qmodel, config, {kind: tmp / f"model.{kind}.onnx" for kind in KINDS})
     codes, w_re, w_im = run_quant_onnx(tmp / "model.qcdq.onnx", beams["H"], beams["p_t"], beams["noise"])
     if config.code_search is not None:
         codes, w_re, w_im = _searched(config, qmodel, beams, codes, w_re, w_im)

@@ -5,7 +5,7 @@ batch) and return what the hardware holds after the last layer: the phase ``code
 and the digital precoder's words ``w_re, w_im [B, M, K]`` in the last layer's precoder format
 (int32, power-normalised as in ``kernels.upga_forward_hw``: ``W = sqrt(P_t / N) w 2**-f``).
 
-Two representations of the same datapath, written by Brevitas' ONNX export machinery:
+Two representations of the same datapath, from one Brevitas QONNX export:
 
 ``model.qonnx.onnx`` (QONNX)
     Every stored value is a QONNX ``Quant`` node (domain ``qonnx.custom_op.general``) with its
@@ -17,13 +17,17 @@ Two representations of the same datapath, written by Brevitas' ONNX export machi
     cannot hold the 24- and 32-bit words.  The tests run it by lowering each ``Quant`` node to
     the QONNX specification's formula in standard operators.
 ``model.qcdq.onnx`` (quantize, clip, dequantize in standard operators)
-    The same graph where every quantization site is its quantize-clip-dequantize triple in
-    standard float64 operators, as torch traces the Brevitas quantizers: ``Div`` by the scale,
-    the rounding (``Round`` = half to even, ``Floor``, or ``Floor(x + 1/2)``), ``Clip`` to the
-    word's integer range, ``Mul`` by the scale.  ONNX's own ``QuantizeLinear`` cannot carry
-    these sites (float32 input only, round half to even only, words of at most 16 bits;
-    Brevitas' QCDQ export allows 8), so the triple is written out.  Runs in onnxruntime,
-    bit-exactly: the float64 values are exact multiples of each LSB, as in the QAT model.
+    The same graph with every ``Quant`` node replaced by its definition in the QONNX
+    specification, in standard float64 operators: ``Div`` by the scale, the rounding (``Round`` =
+    half to even, or ``Floor``; half up is the ``Floor`` of ``x + lsb/2``), ``Clip`` to the word's
+    integer range, ``Mul`` by the scale.  ONNX's own ``QuantizeLinear`` cannot carry these sites
+    (float32 input only, round half to even only, words of at most 16 bits; Brevitas' QCDQ export
+    allows 8), so the triple is written out.  Runs in onnxruntime, bit-exactly: the float64
+    values are exact multiples of each LSB, as in the QAT model.
+
+One torch trace gives both: the QCDQ graph is the QONNX graph lowered (:func:`lower_quant_nodes`);
+tracing each separately took twice as long (the trace is most of ``hbf-edge export``).  The
+QCDQ graph is checked against the hardware kernel at every export, so the lowering is too.
 
 Both graphs use the integer-only steps of the datapath (reciprocals, ``isqrt``, Gauss-Jordan,
 nearest code by table projection) as int64 standard operators.
@@ -39,6 +43,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 import torch
+from onnx import helper, numpy_helper
 from torch import nn
 
 with warnings.catch_warnings():  # Brevitas' export imports its graph tools, which warn about an optional package
@@ -53,11 +58,13 @@ from hbf_edge.export._core.onnx_meta import save_with_metadata
 from hbf_edge.modelfiles import ModelConfig
 from hbf_edge.quant import FixedPointQuant, QuantUPGA
 
-__all__ = ["export_quant_onnx", "run_quant_onnx", "compare_quant_onnx", "QUANT_INPUTS", "QUANT_OUTPUTS", "QUANT_OPSET"]
+__all__ = ["export_quant_onnx", "export_quant_graphs", "lower_quant_nodes", "run_quant_onnx", "compare_quant_onnx", "QUANT_INPUTS", "QUANT_OUTPUTS", "QUANT_OPSET"]
 
 QUANT_OPSET = 17
 QUANT_INPUTS = ["h_re", "h_im", "p_t", "noise"]
 QUANT_OUTPUTS = ["codes", "w_re", "w_im"]
+KINDS = ("qcdq", "qonnx")
+_QONNX_DOMAIN = "qonnx.custom_op.general"
 _QONNX_ROUNDING = {"half_even": "ROUND", "floor": "FLOOR", "half_up": "FLOOR"}  # half_up: + lsb/2 first
 
 
@@ -139,6 +146,10 @@ def _constants_to_initializers(graph: onnx.GraphProto) -> None:
             kept.append(node)
     del graph.node[:]
     graph.node.extend(kept)
+    _drop_unused_initializers(graph)
+
+
+def _drop_unused_initializers(graph: onnx.GraphProto) -> None:
     used = _names_read(graph) | {o.name for o in graph.output}
     unused = [t for t in graph.initializer if t.name not in used]
     for tensor in unused:
@@ -164,6 +175,49 @@ def _example(qmodel: QuantUPGA) -> tuple[torch.Tensor, ...]:
     return h[0], h[1], torch.full((2,), 10.0, dtype=torch.float64), torch.ones(2, dtype=torch.float64)
 
 
+def lower_quant_nodes(proto: onnx.ModelProto) -> onnx.ModelProto:
+    """A copy of a QONNX graph (constants as initializers) with each ``Quant`` node replaced by
+    its definition in the QONNX specification, in standard operators:
+    ``y = clip(rnd(x / scale), lo, hi) * scale``, ``[lo, hi]`` the signed word's range.
+
+    Only what :class:`FixedPointQONNXHandler` writes is accepted (zero point 0, signed, not
+    narrow, ``ROUND`` or ``FLOOR``); anything else raises ``ValueError``."""
+    out = onnx.ModelProto()
+    out.CopyFrom(proto)
+    graph = out.graph
+    value = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+    nodes, bounds = [], {}
+    for node in graph.node:
+        if node.op_type != "Quant":
+            nodes.append(node)
+            continue
+        attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        x, scale, zero, bits = node.input
+        rounding = attrs.get("rounding_mode", b"ROUND")
+        rounding = {"ROUND": "Round", "FLOOR": "Floor"}.get(rounding.decode() if isinstance(rounding, bytes) else rounding)
+        if (zero not in value or float(value[zero]) != 0.0 or bits not in value or attrs.get("signed", 1) != 1
+                or attrs.get("narrow", 0) != 0 or rounding is None):
+            raise ValueError(f"Quant node {node.name!r}: only signed, full-range, zero-point-0 ROUND/FLOOR "
+                             "sites can be lowered")
+        b = int(value[bits])
+        if b not in bounds:
+            bounds[b] = (f"quant_lo_{b}", f"quant_hi_{b}")
+            graph.initializer.extend([numpy_helper.from_array(np.array(-(2.0 ** (b - 1))), bounds[b][0]),
+                                      numpy_helper.from_array(np.array(2.0 ** (b - 1) - 1), bounds[b][1])])
+        t = node.output[0]
+        nodes += [helper.make_node("Div", [x, scale], [t + "_q"], name=node.name + "_div"),
+                  helper.make_node(rounding, [t + "_q"], [t + "_r"], name=node.name + "_round"),
+                  helper.make_node("Clip", [t + "_r", *bounds[b]], [t + "_c"], name=node.name + "_clip"),
+                  helper.make_node("Mul", [t + "_c", scale], [t], name=node.name + "_mul")]
+    del graph.node[:]
+    graph.node.extend(nodes)
+    _drop_unused_initializers(graph)
+    standard = [o for o in out.opset_import if o.domain != _QONNX_DOMAIN]
+    del out.opset_import[:]
+    out.opset_import.extend(standard)
+    return out
+
+
 def export_quant_onnx(qmodel: QuantUPGA, config: ModelConfig, path: str | os.PathLike, kind: str) -> Path:
     """Write the quantized datapath as ONNX.
 
@@ -173,26 +227,28 @@ def export_quant_onnx(qmodel: QuantUPGA, config: ModelConfig, path: str | os.Pat
         ``qonnx``: Brevitas QONNX export (``Quant`` nodes); ``qcdq``: quantize-clip-dequantize
         triples in standard operators, for onnxruntime (see the module docstring).
     """
-    if kind not in ("qonnx", "qcdq"):
+    if kind not in KINDS:
         raise ValueError(f"kind must be 'qonnx' or 'qcdq', got {kind!r}")
-    path = Path(path)
+    return export_quant_graphs(qmodel, config, {kind: path})[kind]
+
+
+def export_quant_graphs(qmodel: QuantUPGA, config: ModelConfig,
+                        paths: dict[str, str | os.PathLike]) -> dict[str, Path]:
+    """Write each representation of ``paths`` (keys in ``KINDS``) from one torch trace."""
+    unknown = set(paths) - set(KINDS)
+    if unknown:
+        raise ValueError(f"kind must be 'qonnx' or 'qcdq', got {sorted(unknown)}")
     graph = _HardwareGraph(qmodel).eval()
     kwargs = {"input_names": QUANT_INPUTS, "output_names": QUANT_OUTPUTS,
               "dynamic_axes": {n: {0: "batch"} for n in QUANT_INPUTS + QUANT_OUTPUTS},
               "opset_version": QUANT_OPSET, "dynamo": False}
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")  # tracer warnings on the (constant) input checks
-        if kind == "qonnx":
-            _QONNXManager.export(graph, args=_example(qmodel), export_path=str(path),
-                                 keep_initializers_as_inputs=False, **kwargs)
-        else:
-            torch.onnx.export(graph, _example(qmodel), str(path), **kwargs)
-    proto = onnx.load(str(path))
-    if kind == "qonnx":
-        _constants_to_initializers(proto.graph)
+        qonnx = _QONNXManager.export(graph, args=_example(qmodel), keep_initializers_as_inputs=False, **kwargs)
+    _constants_to_initializers(qonnx.graph)
     specs = qmodel.layer_specs
     meta = {
-        "family": config.family, "representation": kind,
+        "family": config.family,
         "N": qmodel.spec.n_antennas, "M": qmodel.spec.n_rf, "K": qmodel.spec.n_users,
         "I": qmodel.n_layers, "J": qmodel.n_inner,
         "phase_bits": ",".join(str(s.phase_bits) for s in specs),
@@ -201,7 +257,12 @@ def export_quant_onnx(qmodel: QuantUPGA, config: ModelConfig, path: str | os.Pat
         "layout": "inputs h_re,h_im [B,N,K], p_t,noise [B] (float64); outputs codes [B,N,M], "
                   "w_re,w_im [B,M,K] (int32 words, W = sqrt(p_t/N) w 2^-frac)",
     }
-    return save_with_metadata(proto, path, meta, full_check=kind == "qcdq")  # QONNX ops have no ONNX schema
+    written = {}
+    for kind, path in paths.items():
+        proto = qonnx if kind == "qonnx" else lower_quant_nodes(qonnx)
+        # QONNX ops have no ONNX schema: the full check (shape inference) is for the standard graph
+        written[kind] = save_with_metadata(proto, path, {**meta, "representation": kind}, full_check=kind == "qcdq")
+    return written
 
 
 def run_quant_onnx(path: str | os.PathLike, h: np.ndarray, p_t: np.ndarray, noise: np.ndarray) -> list[np.ndarray]:

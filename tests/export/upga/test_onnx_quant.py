@@ -1,6 +1,8 @@
 """The quantized ONNX graphs: onnxruntime on model.qcdq.onnx and a reading of the QONNX spec on
 model.qonnx.onnx give the QAT model's and the hardware kernel's codes and W words."""
 
+import re
+
 import numpy as np
 import onnx
 import onnxruntime as ort
@@ -9,7 +11,8 @@ import torch
 from onnx import helper, numpy_helper
 
 from hbf_edge import kernels
-from hbf_edge.export.upga.onnx_quant import QUANT_OUTPUTS, export_quant_onnx, run_quant_onnx
+from hbf_edge.export.upga.onnx_quant import (KINDS, QUANT_OUTPUTS, export_quant_graphs, export_quant_onnx,
+                                           lower_quant_nodes, run_quant_onnx)
 from hbf_edge import FixedPointFormat, HardwareSpec
 from hbf_edge.channels import saleh_valenzuela_miso
 from hbf_edge.modelfiles import ModelConfig
@@ -30,7 +33,7 @@ def graphs(tmp_path_factory):
     root = tmp_path_factory.mktemp("qonnx")
     q = QuantUPGA(LAYERS, 1, torch.from_numpy(STEPS[0]), torch.from_numpy(STEPS[1]), xi=XI)
     config = ModelConfig("upga", LAYERS[0], 3, 1)
-    return q, {k: export_quant_onnx(q, config, root / f"model.{k}.onnx", k) for k in ("qcdq", "qonnx")}
+    return q, export_quant_graphs(q, config, {k: root / f"model.{k}.onnx" for k in KINDS})
 
 
 def _problem(B, seed):
@@ -62,39 +65,6 @@ def test_qcdq_is_a_standard_graph_with_metadata(graphs):
     assert [o.name for o in proto.graph.output] == QUANT_OUTPUTS
 
 
-def _lower_qonnx(proto):
-    """Replace each QONNX ``Quant`` node by its definition in the QONNX spec, in standard ops:
-    ``y = (clip(rnd(x / scale + zp), lo, hi) - zp) * scale``, lo/hi from signed, narrow, bits."""
-    inits = {i.name: numpy_helper.to_array(i) for i in proto.graph.initializer}
-    consts = {n.output[0]: numpy_helper.to_array(n.attribute[0].t) for n in proto.graph.node if n.op_type == "Constant"}
-    value = {**inits, **consts}
-    nodes, extra = [], []
-    for n in proto.graph.node:
-        if n.op_type != "Quant":
-            nodes.append(n)
-            continue
-        attrs = {a.name: helper.get_attribute_value(a) for a in n.attribute}
-        bits, signed, narrow = int(value[n.input[3]]), attrs["signed"], attrs["narrow"]
-        assert float(value[n.input[2]]) == 0.0  # zero point
-        lo = -(2 ** (bits - 1)) + narrow if signed else 0
-        hi = 2 ** (bits - 1) - 1 if signed else 2**bits - 1 - narrow
-        rnd = {b"ROUND": "Round", b"FLOOR": "Floor"}[attrs["rounding_mode"]]
-        t = n.output[0] + "_lowered"
-        extra += [numpy_helper.from_array(np.array(lo, np.float64), t + "_lo"),
-                  numpy_helper.from_array(np.array(hi, np.float64), t + "_hi")]
-        nodes += [helper.make_node("Div", [n.input[0], n.input[1]], [t + "_d"]),
-                  helper.make_node(rnd, [t + "_d"], [t + "_r"]),
-                  helper.make_node("Clip", [t + "_r", t + "_lo", t + "_hi"], [t + "_c"]),
-                  helper.make_node("Mul", [t + "_c", n.input[1]], [n.output[0]])]
-    del proto.graph.node[:]
-    proto.graph.node.extend(nodes)
-    proto.graph.initializer.extend(extra)
-    keep = [o for o in proto.opset_import if o.domain == ""]
-    del proto.opset_import[:]
-    proto.opset_import.extend(keep)
-    return proto
-
-
 def test_qonnx_has_a_quant_node_per_format_and_computes_the_same_datapath(graphs):
     q, paths = graphs
     proto = onnx.load(str(paths["qonnx"]))
@@ -106,13 +76,36 @@ def test_qonnx_has_a_quant_node_per_format_and_computes_the_same_datapath(graphs
     widths = {(int(value[n.input[3]]), float(value[n.input[1]])) for n in quant}
     fmts = {(f.word_bits, f.lsb) for s in LAYERS for f in (s.channel, s.precoder, s.gradient, s.step, s.accumulator)}
     assert widths == fmts  # every format, 10- to 32-bit words, as one Quant node each site
+    # the shipped QCDQ graph is this graph lowered: same nodes but the Quant ones, which became
+    # Div, Round/Floor, Clip, Mul; it runs in onnxruntime and gives the kernel's codes and words
+    lowered = lower_quant_nodes(proto)
+    assert not any(n.op_type == "Quant" for n in lowered.graph.node)
+    assert len(lowered.graph.node) == len(proto.graph.node) + 3 * len(quant)
+    qcdq = onnx.load(str(paths["qcdq"]))
+    assert [n.op_type for n in qcdq.graph.node] == [n.op_type for n in lowered.graph.node]
     H, p_t, noise = _problem(120, seed=12)
-    sess = ort.InferenceSession(_lower_qonnx(proto).SerializeToString(), providers=["CPUExecutionProvider"])
+    sess = ort.InferenceSession(lowered.SerializeToString(), providers=["CPUExecutionProvider"])
     feed = {"h_re": np.ascontiguousarray(H.real), "h_im": np.ascontiguousarray(H.imag), "p_t": p_t, "noise": noise}
-    ours = sess.run(QUANT_OUTPUTS, feed)
-    for a, b in zip(ours, run_quant_onnx(paths["qcdq"], H, p_t, noise)):
-        assert np.array_equal(a, b)
-    assert np.array_equal(ours[0], quantized_design(q, H, p_t, noise)[0])
+    codes, w_re, w_im = sess.run(QUANT_OUTPUTS, feed)
+    hw = kernels.upga_forward_hw(np.ascontiguousarray(H.real), np.ascontiguousarray(H.imag), p_t, noise, *STEPS,
+                                 LAYERS[0], LAYERS, xi=XI)
+    assert np.array_equal(codes, hw.codes) and np.array_equal(w_re, hw.w_re) and np.array_equal(w_im, hw.w_im)
+    assert np.array_equal(codes, quantized_design(q, H, p_t, noise)[0])
+
+
+@pytest.mark.parametrize("change", ["narrow", "zero_point", "rounding"])
+def test_lowering_refuses_a_quant_node_it_cannot_write(graphs, change):
+    _, paths = graphs
+    proto = onnx.load(str(paths["qonnx"]))
+    node = next(n for n in proto.graph.node if n.op_type == "Quant")
+    if change == "zero_point":
+        zp = next(t for t in proto.graph.initializer if t.name == node.input[2])
+        zp.CopyFrom(numpy_helper.from_array(np.array(1.0), zp.name))
+    else:
+        attr = next(a for a in node.attribute if a.name == {"narrow": "narrow", "rounding": "rounding_mode"}[change])
+        attr.CopyFrom(helper.make_attribute(attr.name, 1 if change == "narrow" else "ROUND_TO_ZERO"))
+    with pytest.raises(ValueError, match=re.escape(node.name)):
+        lower_quant_nodes(proto)
 
 
 def test_export_refuses_an_unknown_representation(graphs, tmp_path):
