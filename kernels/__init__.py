@@ -22,9 +22,7 @@ cache) on first use of a kernel, so tools that only read specs or tables stay fa
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
+from hbf_edge._lazy import lazy_exports
 from hbf_edge.families._registry import Registry
 
 # family -> kernel stage (hbf_edge.families._protocol.KernelStage), one line per family
@@ -79,11 +77,4 @@ _PUBLIC = {
 __all__ = sorted(_PUBLIC) + ["REGISTRY"]
 
 
-def __getattr__(name: str) -> Any:
-    if name in _PUBLIC:
-        return getattr(importlib.import_module(f".{_PUBLIC[name]}", __name__), name)
-    raise AttributeError(f"module 'kernels' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(list(globals()) + __all__)
+__getattr__, __dir__ = lazy_exports(__name__, _PUBLIC)

@@ -6,16 +6,13 @@
 * :mod:`quant.upga.train` -- quantization-aware retraining;
 * :mod:`quant.upga.ptq` -- post-training baselines (round, refit);
 * :mod:`quant.upga.modeldir` -- quantized model directories.
+
+Importing the package is light (its registry only): the names below import their module, and
+with it Brevitas and torch, on first use.
 """
 
-from hbf_edge.hw.precision import PrecisionConfig
-from hbf_edge.quant._api import load, quantize
-from hbf_edge.quant.upga.modeldir import load_quantized, save_quantized
-from hbf_edge.quant.upga.ptq import PTQ_METHODS, ptq_design
-from hbf_edge.quant.upga.qat import QuantOutput, QuantUPGA
-from hbf_edge.quant._core.quantizers import FixedPointQuant, PhaseQuant
-from hbf_edge.quant.upga.train import quantized_config, train_qat
-
+from hbf_edge._lazy import lazy_exports
+from hbf_edge.hw.precision import PrecisionConfig  # light: no torch
 from hbf_edge.families._registry import Registry
 
 # family -> quant stage (hbf_edge.families._protocol.QuantStage), one line per family
@@ -27,19 +24,20 @@ REGISTRY = Registry("quant", {
     "mser": "hbf_edge.quant.mser.stage:QUANT",
 })
 
-__all__ = [
-    "REGISTRY",
-    "quantize",
-    "load",
-    "PrecisionConfig",
-    "QuantUPGA",
-    "QuantOutput",
-    "FixedPointQuant",
-    "PhaseQuant",
-    "PTQ_METHODS",
-    "ptq_design",
-    "train_qat",
-    "quantized_config",
-    "save_quantized",
-    "load_quantized",
-]
+_PUBLIC = {
+    "quantize": "_api",
+    "load": "_api",
+    "QuantUPGA": "upga.qat",
+    "QuantOutput": "upga.qat",
+    "FixedPointQuant": "_core.quantizers",
+    "PhaseQuant": "_core.quantizers",
+    "PTQ_METHODS": "upga.ptq",
+    "ptq_design": "upga.ptq",
+    "train_qat": "upga.train",
+    "quantized_config": "upga.train",
+    "save_quantized": "upga.modeldir",
+    "load_quantized": "upga.modeldir",
+}
+
+__all__ = ["REGISTRY", "PrecisionConfig", *_PUBLIC]
+__getattr__, __dir__ = lazy_exports(__name__, _PUBLIC)
