@@ -14,8 +14,8 @@ Two representations of the same datapath, from one Brevitas QONNX export:
     written as ``x + lsb/2`` into a ``FLOOR`` quant, since QONNX's ``HALF_UP`` rounds ties away
     from zero) are exact.  It is for QONNX tool chains (FINN, hls4ml); onnxruntime has no
     ``Quant`` kernel, and the ``qonnx`` 1.0 executor returns ``Quant`` outputs in float32, which
-    cannot hold the 24- and 32-bit words.  The tests run it by lowering each ``Quant`` node to
-    the QONNX specification's formula in standard operators.
+    cannot hold the 24- and 32-bit words.  Lowered to standard operators, it is the QCDQ graph
+    below, which onnxruntime runs.
 ``model.qcdq.onnx`` (quantize, clip, dequantize in standard operators)
     The same graph with every ``Quant`` node replaced by its definition in the QONNX
     specification, in standard float64 operators: ``Div`` by the scale, the rounding (``Round`` =
@@ -25,9 +25,10 @@ Two representations of the same datapath, from one Brevitas QONNX export:
     allows 8), so the triple is written out.  Runs in onnxruntime, bit-exactly: the float64
     values are exact multiples of each LSB, as in the QAT model.
 
-One torch trace gives both: the QCDQ graph is the QONNX graph lowered (:func:`lower_quant_nodes`);
-tracing each separately took twice as long (the trace is most of ``hbf-edge export``).  The
-QCDQ graph is checked against the hardware kernel at every export, so the lowering is too.
+One torch trace gives both: the QCDQ graph is the QONNX graph lowered (:func:`lower_quant_nodes`).
+Until 2026-12-03 each was traced on its own, and the trace is most of ``hbf-edge export``
+(README, "Export, one trace": 44-54 s before, 26-29 s after on the demo's model).  The QCDQ
+graph is checked against the hardware kernel at every export, so the lowering is too.
 
 Both graphs use the integer-only steps of the datapath (reciprocals, ``isqrt``, Gauss-Jordan,
 nearest code by table projection) as int64 standard operators.
@@ -227,8 +228,6 @@ def export_quant_onnx(qmodel: QuantUPGA, config: ModelConfig, path: str | os.Pat
         ``qonnx``: Brevitas QONNX export (``Quant`` nodes); ``qcdq``: quantize-clip-dequantize
         triples in standard operators, for onnxruntime (see the module docstring).
     """
-    if kind not in KINDS:
-        raise ValueError(f"kind must be 'qonnx' or 'qcdq', got {kind!r}")
     return export_quant_graphs(qmodel, config, {kind: path})[kind]
 
 
