@@ -42,10 +42,11 @@ def _mm(a: int, b: int, c: int) -> OpCount:
     return OpCount(flops=8 * a * b * c, matmul=8 * a * b * c)
 
 
-def _weighted_e(N: int, M: int, K: int) -> OpCount:
-    # G = H^H F, E = G W, |E|^2 and a_k (3 per entry), b_k (3 per user), 1/a, 1/b (2 div per
-    # user), 1/a - 1/b (1), C = E coef (2 per entry)
-    return _mm(K, N, M) + _mm(K, M, K) + OpCount(flops=3 * K * K + 3 * K + K + 2 * K * K, div=2 * K)
+def _weighted_e(N: int, M: int, K: int, gram: bool = True) -> OpCount:
+    # G = H^H F (unless ``gram`` is False: G is reused), E = G W, |E|^2 and a_k (3 per entry),
+    # b_k (3 per user), 1/a, 1/b (2 div per user), 1/a - 1/b (1), C = E coef (2 per entry)
+    rest = _mm(K, M, K) + OpCount(flops=3 * K * K + 3 * K + K + 2 * K * K, div=2 * K)
+    return _mm(K, N, M) + rest if gram else rest
 
 
 def _normalize(N: int, M: int, K: int) -> OpCount:
@@ -58,7 +59,8 @@ def _inverse(n: int) -> OpCount:
 
 
 def upga_ops(N: int, M: int, K: int, n_layers: int, n_inner: int) -> dict[str, OpCount]:
-    """Operation counts per channel: ``init``, ``f_step``, ``w_step``, ``layer``, ``total``,
+    """Operation counts per channel: ``init``, ``f_step``, ``w_step``, ``layer`` (one layer run
+    alone, as the profiler times it), ``total`` (the whole forward, with the reused G),
     ``output`` (the quantized datapath's optional output stage, not in ``total``) and
     ``search_eval`` (one candidate evaluation of the optional code search)."""
     for name, v in (("N", N), ("M", M), ("K", K), ("n_layers", n_layers), ("n_inner", n_inner)):
@@ -73,10 +75,14 @@ def upga_ops(N: int, M: int, K: int, n_layers: int, n_inner: int) -> dict[str, O
         + _normalize(N, M, K)
     )
     # eq. (6)-(7): D = C W^H, H D, F + mu g (4NM), |.|^2 (3NM), scale (2NM)
-    f_step = _weighted_e(N, M, K) + _mm(K, K, M) + _mm(N, K, M) + OpCount(flops=9 * N * M, sqrt=N * M, div=N * M)
+    f_tail = _mm(K, K, M) + _mm(N, K, M) + OpCount(flops=9 * N * M, sqrt=N * M, div=N * M)
+    f_step = _weighted_e(N, M, K) + f_tail
     # eq. (8)-(9): G^H C, W + lambda g (4MK), normalisation
     w_step = _weighted_e(N, M, K) + _mm(M, K, K) + OpCount(flops=4 * M * K) + _normalize(N, M, K)
     layer = n_inner * f_step + w_step
+    # the float kernel's layers after the first reuse the G = H^H F of the W-step before them
+    # (the W-step leaves F as it is), so their first F-step skips that product
+    later_layer = _weighted_e(N, M, K, gram=False) + f_tail + (n_inner - 1) * f_step + w_step
     # output stage: G = H^H F, G^H G, F^H F, the regularised sum (4M^2), its inverse, times G^H
     output = (_mm(K, N, M) + _mm(M, K, M) + _mm(M, N, M) + OpCount(flops=4 * M * M) + _inverse(2 * M)
               + _mm(M, M, K) + _normalize(N, M, K))
@@ -84,5 +90,6 @@ def upga_ops(N: int, M: int, K: int, n_layers: int, n_inner: int) -> dict[str, O
     # then the score from the stage's G: E = G W, |E|^2 and a_k, b_k (3 per entry, 1 per user),
     # two log2 table reads and a subtraction per user (counted as 3 flops)
     search_eval = output + _mm(K, M, K) + OpCount(flops=3 * K * K + 4 * K)
-    return {"init": init, "f_step": f_step, "w_step": w_step, "layer": layer, "total": init + n_layers * layer,
+    return {"init": init, "f_step": f_step, "w_step": w_step, "layer": layer,
+            "total": init + layer + (n_layers - 1) * later_layer,
             "output": output, "search_eval": search_eval}

@@ -69,11 +69,42 @@ def combine_t(ar, ai, cr, ci, outr, outi):  # pragma: no cover - compiled
 
 
 @njit(cache=True, fastmath=FM)
-def weighted_e(ht_r, ht_i, ft_r, ft_i, wr, wi, s2, gr, gi, cr, ci, zero):  # pragma: no cover
-    """``G = H^H F`` into (gr, gi) [K, M] and the weights ``C`` of eq. (10)-(11) into (cr, ci)."""
-    gram_t(ht_r, ht_i, ft_r, ft_i, gr, gi, zero)
-    matmul(gr, gi, wr, wi, cr, ci)  # E = G W
+def weighted_e(ht_r, ht_i, ft_r, ft_i, wr, wi, s2, gr, gi, cr, ci, zero, g_fresh=False):  # pragma: no cover
+    """``G = H^H F`` into (gr, gi) [K, M] and the weights ``C`` of eq. (10)-(11) into (cr, ci).
+
+    ``g_fresh``: (gr, gi) already hold ``H^H F`` for this F (the previous W-step formed it and
+    the F has not moved since), so the O(NMK) product is skipped; the bits are the same."""
+    if not g_fresh:
+        gram_t(ht_r, ht_i, ft_r, ft_i, gr, gi, zero)
+    small_mm(gr, gi, wr, wi, cr, ci, False)  # E = G W
     rate_weights_from_e(cr, ci, s2)
+
+
+@njit(cache=True, fastmath=FM)
+def small_mm(ar, ai, br, bi, outr, outi, conj_a):  # pragma: no cover - compiled
+    """``out = A B`` (``conj_a``: ``A^H B``) for the K x M and K x K matrices of a layer.
+
+    Row by row: each ``A`` entry scales a row of ``B`` into a row of ``out``, so the
+    innermost loop runs along contiguous rows with independent sums and vectorises (the
+    textbook i-j-t order chains every product of a sum through one register and was 2x
+    slower at M = K = 4)."""
+    P = outr.shape[0]
+    R = br.shape[0]
+    Q = br.shape[1]
+    for i in range(P):
+        for j in range(Q):
+            outr[i, j] = 0
+            outi[i, j] = 0
+        for t in range(R):
+            if conj_a:
+                xr = ar[t, i]
+                xi = -ai[t, i]
+            else:
+                xr = ar[i, t]
+                xi = ai[i, t]
+            for j in range(Q):
+                outr[i, j] += xr * br[t, j] - xi * bi[t, j]
+                outi[i, j] += xr * bi[t, j] + xi * br[t, j]
 
 
 @njit(cache=True, fastmath=FM)
@@ -81,13 +112,14 @@ def rate_weights_from_e(cr, ci, s2):  # pragma: no cover - compiled
     """In place ``E -> C``: ``C_kl = E_kl (1/a_k - [l != k]/b_k)`` (eq. 10-11 weights); shared
     with the UPGANet kernel."""
     K = cr.shape[0]
+    one = cr.dtype.type(1)  # a literal 1 would make the reciprocals float64 in a float32 kernel
     for k in range(K):
         a = s2
         for l in range(K):
             a += cr[k, l] * cr[k, l] + ci[k, l] * ci[k, l]
         b = a - (cr[k, k] * cr[k, k] + ci[k, k] * ci[k, k])
-        inv_a = 1 / a
-        off = inv_a - 1 / b
+        inv_a = one / a
+        off = inv_a - one / b
         for l in range(K):
             coef = inv_a if l == k else off
             cr[k, l] *= coef
@@ -95,28 +127,32 @@ def rate_weights_from_e(cr, ci, s2):  # pragma: no cover - compiled
 
 
 @njit(cache=True, fastmath=FM)
-def f_step_one(ht_r, ht_i, ft_r, ft_i, wr, wi, s2, mu, gr, gi, cr, ci, dr, di, xr, xi, zero):  # pragma: no cover
-    """One projected F-step, eq. (6)-(7), in place on (ft_r, ft_i) [M, N]."""
+def f_step_one(ht_r, ht_i, ft_r, ft_i, wr, wi, s2, mu, gr, gi, cr, ci, dr, di, xr, xi, zero,
+               g_fresh=False):  # pragma: no cover - compiled
+    """One projected F-step, eq. (6)-(7), in place on (ft_r, ft_i) [M, N] (``g_fresh``: see
+    :func:`weighted_e`)."""
     K = ht_r.shape[0]
     M, N = ft_r.shape
-    weighted_e(ht_r, ht_i, ft_r, ft_i, wr, wi, s2, gr, gi, cr, ci, zero)
-    for k in range(K):  # D = C W^H  [K, M]
+    weighted_e(ht_r, ht_i, ft_r, ft_i, wr, wi, s2, gr, gi, cr, ci, zero, g_fresh)
+    for k in range(K):  # D = C W^H  [K, M], row by row as in small_mm
         for m in range(M):
-            sr = zero
-            si = zero
-            for l in range(K):
-                sr += cr[k, l] * wr[m, l] + ci[k, l] * wi[m, l]
-                si += ci[k, l] * wr[m, l] - cr[k, l] * wi[m, l]
-            dr[k, m] = sr
-            di[k, m] = si
+            dr[k, m] = 0
+            di[k, m] = 0
+        for l in range(K):
+            c_r = cr[k, l]
+            c_i = ci[k, l]
+            for m in range(M):
+                dr[k, m] += c_r * wr[m, l] + c_i * wi[m, l]
+                di[k, m] += c_i * wr[m, l] - c_r * wi[m, l]
     combine_t(ht_r, ht_i, dr, di, xr, xi)  # grad_F^T = (H D)^T  [M, N]
+    one = ft_r.dtype.type(1)  # keeps the projection in the working dtype (see rate_weights_from_e)
     for m in range(M):  # F <- P_unit(F + mu grad_F)
         for n in range(N):
             yr = ft_r[m, n] + mu * xr[m, n]
             yi = ft_i[m, n] + mu * xi[m, n]
             mag2 = yr * yr + yi * yi
             if mag2 > 0:
-                inv = 1 / math.sqrt(mag2)
+                inv = one / math.sqrt(mag2)
                 ft_r[m, n] = yr * inv
                 ft_i[m, n] = yi * inv
             else:  # eq. (7) is undefined at 0: phase 0, as hbf_edge.families.upga.model does
@@ -143,20 +179,16 @@ def normalize_one(ft_r, ft_i, wr, wi, pt, xr, xi, zero):  # pragma: no cover - c
 
 
 @njit(cache=True, fastmath=FM)
-def w_step_one(ht_r, ht_i, ft_r, ft_i, wr, wi, pt, s2, lam, gr, gi, cr, ci, xr, xi, zero):  # pragma: no cover
-    """One W-step, eq. (8)-(9), in place on (wr, wi)."""
+def w_step_one(ht_r, ht_i, ft_r, ft_i, wr, wi, pt, s2, lam, gr, gi, cr, ci, vr, vi, xr, xi, zero):  # pragma: no cover
+    """One W-step, eq. (8)-(9), in place on (wr, wi) (``vr, vi``: [M, K] work)."""
     K = ht_r.shape[0]
     M = ft_r.shape[0]
     weighted_e(ht_r, ht_i, ft_r, ft_i, wr, wi, s2, gr, gi, cr, ci, zero)
-    for m in range(M):  # W <- W + lam G^H C
+    small_mm(gr, gi, cr, ci, vr, vi, True)  # grad_W = G^H C  [M, K], eq. (11)
+    for m in range(M):  # W <- W + lam grad_W
         for l in range(K):
-            sr = zero
-            si = zero
-            for k in range(K):
-                sr += gr[k, m] * cr[k, l] + gi[k, m] * ci[k, l]
-                si += gr[k, m] * ci[k, l] - gi[k, m] * cr[k, l]
-            wr[m, l] += lam * sr
-            wi[m, l] += lam * si
+            wr[m, l] += lam * vr[m, l]
+            wi[m, l] += lam * vi[m, l]
     normalize_one(ft_r, ft_i, wr, wi, pt, xr, xi, zero)
 
 
@@ -212,20 +244,25 @@ def transpose(src_re, src_im, dst_re, dst_im):  # pragma: no cover - compiled
 
 @njit(cache=True)
 def layer_workspace(M, K, dt):  # pragma: no cover - compiled
-    """G (K x M), C (K x K) and D (K x M) buffers of the layers."""
+    """G (K x M), C (K x K), D (K x M) and grad_W (M x K) buffers of the layers."""
     return (np.empty((K, M), dt), np.empty((K, M), dt), np.empty((K, K), dt), np.empty((K, K), dt),
-            np.empty((K, M), dt), np.empty((K, M), dt))
+            np.empty((K, M), dt), np.empty((K, M), dt), np.empty((M, K), dt), np.empty((M, K), dt))
 
 
 @njit(cache=True)
 def layers_one(ht_r, ht_i, ft_r, ft_i, wr, wi, pt, s2, mu, lam, xr, xi, ws, zero):  # pragma: no cover
-    """Layers ``mu [I, J]``, ``lam [I]`` in place on one channel's (F^T, W)."""
+    """Layers ``mu [I, J]``, ``lam [I]`` in place on one channel's (F^T, W).
+
+    A layer's first F-step reuses the ``G = H^H F`` of the previous layer's W-step: the W-step
+    moves only W, so that product is the one the F-step would form (one of the four O(NMK)
+    products per layer, at J = 1)."""
     I, J = mu.shape
-    gr, gi, cr, ci, dr, di = ws
+    gr, gi, cr, ci, dr, di, vr, vi = ws
     for i in range(I):
         for j in range(J):
-            f_step_one(ht_r, ht_i, ft_r, ft_i, wr, wi, s2, mu[i, j], gr, gi, cr, ci, dr, di, xr, xi, zero)
-        w_step_one(ht_r, ht_i, ft_r, ft_i, wr, wi, pt, s2, lam[i], gr, gi, cr, ci, xr, xi, zero)
+            f_step_one(ht_r, ht_i, ft_r, ft_i, wr, wi, s2, mu[i, j], gr, gi, cr, ci, dr, di, xr, xi, zero,
+                       i > 0 and j == 0)
+        w_step_one(ht_r, ht_i, ft_r, ft_i, wr, wi, pt, s2, lam[i], gr, gi, cr, ci, vr, vi, xr, xi, zero)
 
 
 @njit(cache=True)
@@ -304,7 +341,7 @@ def f_step_batch(h_re, h_im, f_re, f_im, w_re, w_im, noise, mu, zero, n_chunks):
     M = f_re.shape[2]
     for c in prange(n_chunks):
         ht_r, ht_i, ft_r, ft_i, xr, xi = channel_workspace(N, M, K, h_re.dtype)
-        gr, gi, cr, ci, dr, di = layer_workspace(M, K, h_re.dtype)
+        gr, gi, cr, ci, dr, di, _, _ = layer_workspace(M, K, h_re.dtype)
         for b in range(c * B // n_chunks, (c + 1) * B // n_chunks):
             transpose(h_re[b], h_im[b], ht_r, ht_i)
             transpose(f_re[b], f_im[b], ft_r, ft_i)
@@ -318,8 +355,9 @@ def w_step_batch(h_re, h_im, f_re, f_im, w_re, w_im, p_t, noise, lam, zero, n_ch
     M = f_re.shape[2]
     for c in prange(n_chunks):
         ht_r, ht_i, ft_r, ft_i, xr, xi = channel_workspace(N, M, K, h_re.dtype)
-        gr, gi, cr, ci, dr, di = layer_workspace(M, K, h_re.dtype)
+        gr, gi, cr, ci, _, _, vr, vi = layer_workspace(M, K, h_re.dtype)
         for b in range(c * B // n_chunks, (c + 1) * B // n_chunks):
             transpose(h_re[b], h_im[b], ht_r, ht_i)
             transpose(f_re[b], f_im[b], ft_r, ft_i)
-            w_step_one(ht_r, ht_i, ft_r, ft_i, w_re[b], w_im[b], p_t[b], noise[b], lam, gr, gi, cr, ci, xr, xi, zero)
+            w_step_one(ht_r, ht_i, ft_r, ft_i, w_re[b], w_im[b], p_t[b], noise[b], lam, gr, gi, cr, ci, vr, vi, xr, xi,
+                       zero)
