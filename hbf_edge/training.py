@@ -33,7 +33,8 @@ __all__ = ["TrainConfig", "fit", "train_upga", "train_upganet", "step_groups", "
 # "last": the paper's loss, -R(F_I, W_I) only.  "uniform": -mean_i R(F_i, W_i) over layers
 # 1..I, which also rewards a good rate at every intermediate layer, so the network can be
 # truncated (the paper's Fig. 2a reads the layer-by-layer curve of one trained model).
-LAYER_LOSSES = ("last", "uniform")
+# "ramp": layer i weighs i (the last layer most), between the two.
+LAYER_LOSSES = ("last", "uniform", "ramp")
 # How the step sizes learn.  "relative": each kind of step (mu, lambda) learns at ``lr`` times
 # its initial value per Adam step and is projected onto >= 0 after every step, so no layer can
 # learn to step against its gradient (a negative lambda made UPGA's layers go backwards on
@@ -177,10 +178,20 @@ def train_upga(
             (F, W), _ = model.run(H, p_t, noise)
             return -sum_rate(H, F, W, noise).mean()
         _, rates = model.run(H, p_t, noise, trajectory=True)
-        return -torch.stack(rates[1:]).mean()
+        return -_layer_mean(torch.stack(rates[1:]), config.layer_loss)
 
     history = fit(model, loss_fn, H_train, config, progress, desc="train UPGA", **step_groups(model, config))
     return model, _model_config("upga", config, history, H_train)
+
+
+def _layer_mean(rates: torch.Tensor, rule: str) -> torch.Tensor:
+    """The mean of ``rates [I, B]`` (layers 1..I, channels) over channels and layers, the
+    layers alike (``uniform``) or weighted by their index (``ramp``: layer i weighs
+    i / sum(1..I))."""
+    if rule == "uniform":
+        return rates.mean()
+    w = torch.arange(1, rates.shape[0] + 1, dtype=rates.dtype)
+    return (w @ rates).mean() / w.sum()
 
 
 def step_groups(model: torch.nn.Module, config: TrainConfig) -> dict:

@@ -31,7 +31,8 @@ from hbf_edge.channels import (
 )
 from hbf_edge.families._protocol import Say
 
-__all__ = ["MisoChannels", "GAIN_MARGIN_DB", "training_gain_db", "gain_shift_db"]
+__all__ = ["MisoChannels", "GAIN_MARGIN_DB", "training_gain_db", "gain_shift_db", "snrs_outside_training",
+           "warn_snrs_outside_training"]
 
 GAIN_MARGIN_DB = 3.0
 _log = logging.getLogger("hbf_edge")
@@ -52,6 +53,24 @@ def training_gain_db(config: Any) -> float:
 def gain_shift_db(config: Any, H: np.ndarray) -> float:
     """How far (dB) the mean per-user gain of ``H`` is from the model's training channels."""
     return channel_gain_db(H) - training_gain_db(config)
+
+
+def snrs_outside_training(config: Any, snr_db: list[float], shift_db: float = 0.0) -> tuple[float, float, list[float]]:
+    """The model's training SNR range ``[lo, hi]`` (dB; the defaults for directories without
+    the record) and the SNRs of ``snr_db`` whose problem, ``shift_db`` further, lies outside."""
+    lo = float(config.training.get("snr_db_min", -10.0))
+    hi = float(config.training.get("snr_db_max", 20.0))
+    return lo, hi, [x for x in snr_db if not lo <= x + shift_db <= hi]
+
+
+def warn_snrs_outside_training(config: Any, snr_db: list[float]) -> None:
+    """One warning line when a model is run at SNRs it was not trained at: the steps are tuned
+    to the SNRs of training, and a model trained at one SNR can end below its own
+    initialisation a few dB away (README, "one model per SNR")."""
+    lo, hi, outside = snrs_outside_training(config, snr_db)
+    if outside:
+        _log.warning(f"hbf-edge: warning: the model was trained at SNRs [{lo:g}, {hi:g}] dB; at "
+                     f"{', '.join(f'{x:g}' for x in outside)} dB its step sizes are untested and may overshoot")
 
 
 class MisoChannels:

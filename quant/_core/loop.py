@@ -11,15 +11,20 @@ __all__ = ["qat_loop", "qat_channels", "refuse_ptq_channels", "float_model"]
 
 def qat_loop(config: Any, s: Any, H_train: np.ndarray | None, **changes: Any) -> Any:
     """The :class:`~hbf_edge.training.TrainConfig` of a QAT run: the float model's sizes, the
-    quant settings' loop (epochs, batch, learning rate, SNR range, seed), ``H_train``'s size."""
+    quant settings' loop (epochs, batch, learning rate, SNR range, seed), ``H_train``'s size.
+
+    The SNR range is the float model's unless the settings give one: a model trained at one
+    SNR keeps its steps there (retrained on another range, they would move to it)."""
     from hbf_edge.training import TrainConfig
 
     spec = config.spec
+    snr_min = s.snr_min if s.snr_min is not None else float(config.training.get("snr_db_min", -10.0))
+    snr_max = s.snr_max if s.snr_max is not None else float(config.training.get("snr_db_max", 20.0))
     values = dict(n_antennas=spec.n_antennas, n_rf=spec.n_rf, n_users=spec.n_users,
                   n_paths=int(config.training.get("n_paths", 10)), n_layers=config.n_layers, n_inner=config.n_inner,
                   train_size=s.train_size if H_train is None else int(H_train.shape[0]), epochs=s.epochs,
-                  batch_size=s.batch_size, lr=s.lr, lr_decay=s.lr_decay, snr_db_min=s.snr_min,
-                  snr_db_max=s.snr_max, seed=s.seed)
+                  batch_size=s.batch_size, lr=s.lr, lr_decay=s.lr_decay, snr_db_min=snr_min,
+                  snr_db_max=snr_max, seed=s.seed)
     values.update(changes)
     return TrainConfig(**values)
 

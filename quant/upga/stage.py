@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from hbf_edge.errors import ConfigError
+from hbf_edge.families._miso import warn_snrs_outside_training
 from hbf_edge.families._protocol import Say, field, log_say
 from hbf_edge.families._settings import DEFAULT_TEST_SEED, QuantCommon, StudyCommon, check_positive
 from hbf_edge.hw.spec import FixedPointFormat
@@ -102,8 +103,8 @@ class UpgaQuant(QuantCommon, HardwareOptions):
     batch_size: int = field(10, "channels per Adam step (default 10)")
     lr: float = field(1e-2, "Adam learning rate, relative to the float steps (default 1e-2)")
     lr_decay: float = field(0.97, "decay per epoch (default 0.97)")
-    snr_min: float = field(-10.0, "lowest training SNR in dB (default -10)")
-    snr_max: float = field(20.0, "highest training SNR in dB (default 20)")
+    snr_min: float | None = field(None, "lowest QAT training SNR in dB (default: the float model's)")
+    snr_max: float | None = field(None, "highest QAT training SNR in dB (default: the float model's)")
     snr: list[float] = field([10.0, 20.0], "SNRs in dB of the retention table (default 10 20)", metavar="DB")
 
     def validate(self) -> None:
@@ -228,6 +229,7 @@ class UpgaQuantStage:
         from hbf_edge.quant.upga.train import output_xi_for, quantized_config, train_qat
 
         model, config = float_model(s, self.family)
+        warn_snrs_outside_training(config, list(s.snr))
         spec = config.spec
         output_stage, internal_bits = s.recipe(s.phase_bits)
         if s.precision is not None:

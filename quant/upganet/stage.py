@@ -26,8 +26,8 @@ class UpganetQuant(QuantCommon):
     batch_size: int = field(50, "channels per Adam step (default 50)")
     lr: float = field(1e-2, "Adam learning rate, relative to the float steps (default 1e-2)")
     lr_decay: float = field(0.97, "decay per epoch (default 0.97)")
-    snr_min: float = field(0.0, "lowest training SNR in dB (default 0)")
-    snr_max: float = field(12.0, "highest training SNR in dB (default 12)")
+    snr_min: float | None = field(None, "lowest QAT training SNR in dB (default: the float model's)")
+    snr_max: float | None = field(None, "highest QAT training SNR in dB (default: the float model's)")
     snr: list[float] = field([0.0, 6.0, 12.0], "SNRs in dB of the retention table (default 0 6 12)", metavar="DB")
 
     def validate(self) -> None:

@@ -83,7 +83,8 @@ class UpgaTrain(TrainCommon, MisoSizes):
     mu0: float = field(0.01, "initial F step sizes (default 0.01)")
     lambda0: float = field(1e-4, "initial W step sizes (default 1e-4)")
     layer_loss: str = field("uniform", "uniform: mean over all layers (default; every layer useful); last: "
-                                       "the paper's final-layer loss", choices=["uniform", "last"])
+                                       "the paper's final-layer loss; ramp: layer i weighs i",
+                            choices=["uniform", "last", "ramp"])
 
     def validate(self) -> None:
         super().validate()

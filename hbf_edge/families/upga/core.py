@@ -15,7 +15,7 @@ import numpy as np
 
 from hbf_edge.errors import ModelDirError
 from hbf_edge.results import stamp, write_result
-from hbf_edge.families._miso import MisoChannels, gain_shift_db
+from hbf_edge.families._miso import MisoChannels, gain_shift_db, snrs_outside_training, warn_snrs_outside_training
 from hbf_edge.families._protocol import Say, log_say
 from hbf_edge.families.upga.config import SPEC, UpgaChannels, UpgaEval, UpgaProfile, UpgaTrain
 
@@ -142,11 +142,12 @@ class UpgaCore(MisoChannels):
         if settings.rescale_channels:
             shift = gain_shift_db(config, H)
             scale = 10.0 ** (shift / 20.0)
-            lo, hi = config.training.get("snr_db_min", -10.0), config.training.get("snr_db_max", 20.0)
-            outside = [x for x in settings.snr if not lo <= x + shift <= hi]
+            lo, hi, outside = snrs_outside_training(config, list(settings.snr), shift)
             say(f"designing on channels scaled by {-shift:+.1f} dB onto the training gain (the same problem at "
                 f"{shift:+.1f} dB of SNR)" + (f"; at {', '.join(f'{x:g}' for x in outside)} dB that is outside the "
                                               f"training SNRs [{lo:g}, {hi:g}] dB" if outside else ""))
+        else:
+            warn_snrs_outside_training(config, list(settings.snr))
         results, precoders = evaluate(model, H, list(settings.snr), settings.noise,
                                       keep_precoders=settings.dump is not None, progress=not settings.quiet,
                                       design_scale=scale)

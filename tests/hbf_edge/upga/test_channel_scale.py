@@ -112,3 +112,49 @@ def test_cli_scale_steps_and_rescaled_evaluation(tmp_path, capsys):
     import json
 
     assert json.loads((tmp_path / "m" / "eval" / "results.json").read_text())["design_scale_db"] > 30
+
+
+def test_snrs_outside_the_training_range_are_warned_about_in_one_line(trained, caplog):
+    """A model's steps are tuned to its training SNRs; a model trained at one SNR can end below
+    its initialisation a few dB away (README), so evaluate / quantize / export say so."""
+    from hbf_edge.families._miso import snrs_outside_training, warn_snrs_outside_training
+
+    _, config = load_model(trained)
+    assert snrs_outside_training(config, [-10.0, 5.0, 20.0]) == (-10.0, 20.0, [])
+    assert snrs_outside_training(config, [25.0, 0.0, -12.5]) == (-10.0, 20.0, [25.0, -12.5])
+    assert snrs_outside_training(config, [15.0], shift_db=8.0)[2] == [15.0]
+    with caplog.at_level(logging.WARNING, logger="hbf_edge"):
+        warn_snrs_outside_training(config, [0.0, 20.0])
+        assert not caplog.records
+        warn_snrs_outside_training(config, [0.0, 25.0, 30.0])
+    (record,) = caplog.records
+    assert "[-10, 20] dB" in record.message and "25, 30 dB" in record.message and "\n" not in record.message
+
+
+def test_qat_trains_on_the_float_models_snr_range_unless_told(trained):
+    from types import SimpleNamespace
+
+    from hbf_edge.quant._core.loop import qat_loop
+
+    _, config = load_model(trained)
+    config.training.update(snr_db_min=6.0, snr_db_max=6.0)  # a model trained at one SNR
+    s = SimpleNamespace(train_size=20, epochs=1, batch_size=10, lr=0.01, lr_decay=0.97, seed=1,
+                        snr_min=None, snr_max=None)
+    loop = qat_loop(config, s, None)
+    assert (loop.snr_db_min, loop.snr_db_max) == (6.0, 6.0)
+    s.snr_min, s.snr_max = -3.0, 9.0
+    loop = qat_loop(config, s, None)
+    assert (loop.snr_db_min, loop.snr_db_max) == (-3.0, 9.0)
+
+
+def test_ramp_layer_loss_weighs_layer_i_by_i():
+    import torch
+
+    from hbf_edge.training import _layer_mean
+
+    rates = torch.tensor([[1.0, 3.0], [2.0, 2.0], [4.0, 6.0]], dtype=torch.float64)  # [I=3, B=2]
+    assert float(_layer_mean(rates, "uniform")) == pytest.approx(3.0)
+    # (1 * 2 + 2 * 2 + 3 * 5) / 6, the per-layer means 2, 2, 5 weighted 1, 2, 3
+    assert float(_layer_mean(rates, "ramp")) == pytest.approx(21.0 / 6.0)
+    with pytest.raises(Exception, match="layer_loss"):
+        TrainConfig(**SMALL, layer_loss="cubic")
