@@ -1,5 +1,5 @@
 """MMSE baselines of the MSER paper (Section VI-A; ``../shared/specs/mser.md`` section 3): the
-fully digital MMSE transceiver, and its OMP hybrid approximation (numpy only).
+fully digital MMSE transceiver, and its OMP and MO-AltMin hybrid approximations (numpy only).
 
 Each returns a :class:`~hbf_edge.families.mser.gd.Design`, so the SER of
 :mod:`hbf_edge.families.mser.ser` scores them like the MSER designs.  A fully digital design is
@@ -14,18 +14,21 @@ Choices where the paper is silent (spec 3.2-3.3):
 * OMP: X ~= F X_BB with R_t atoms of the BS array on a 4 N_t grid (El Ayach, as UPGA's baseline),
   each user's ``G_k ~= U_k^H W_k`` with R_r atoms of its array; then W_k re-fitted as the MMSE
   combiner of the hybrid link, ``(U_k (R_k) U_k^H)^-1 U_k H_k F V_k`` with ``R_k`` the received
-  covariance -- and V scaled by (26).
+  covariance -- and V scaled by (26);
+* MO-AltMin (the paper's [11], spec 3.4): the same, with the factorisations of
+  :func:`hbf_edge.baselines.mo_altmin_factorise` (20 rounds of 10 Riemannian CG steps, started
+  from OMP's phases) in place of OMP's.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from hbf_edge.baselines import omp_factorise
+from hbf_edge.baselines import mo_altmin_factorise, omp_factorise
 from hbf_edge.families.mser.gd import Design, _h, normalise_combiners, scale_power
 from hbf_edge.families.mser.system import MserSizes
 
-__all__ = ["mmse_digital", "omp_mmse"]
+__all__ = ["mmse_digital", "omp_mmse", "mo_mmse"]
 
 
 def _mmse_combiners(H: np.ndarray, X: np.ndarray, sigma: float, Dk: int) -> np.ndarray:
@@ -63,16 +66,27 @@ def mmse_digital(H: np.ndarray, sizes: MserSizes, sigma: float, iterations: int 
 
 def omp_mmse(H: np.ndarray, sizes: MserSizes, sigma: float, iterations: int = 50, power: float = 1.0) -> Design:
     """OMP hybrid approximation of the MMSE transceiver, combiners re-fitted (module notes)."""
+    return _hybrid_mmse(H, sizes, sigma, omp_factorise, iterations, power)
+
+
+def mo_mmse(H: np.ndarray, sizes: MserSizes, sigma: float, iterations: int = 50, power: float = 1.0) -> Design:
+    """MO-AltMin hybrid approximation of the MMSE transceiver, combiners re-fitted (module notes)."""
+    return _hybrid_mmse(H, sizes, sigma, mo_altmin_factorise, iterations, power)
+
+
+def _hybrid_mmse(H: np.ndarray, sizes: MserSizes, sigma: float, factorise, iterations: int, power: float) -> Design:
+    """The digital MMSE transceiver factorised by ``factorise(target, n_rf) -> (F, X_BB)`` at the
+    BS and at every user, the combiners re-fitted for the hybrid link (module notes)."""
     H = sizes.check_channels(H)
     B, K, Nr, Nt = H.shape
     Dk = sizes.n_streams
     digital = mmse_digital(H, sizes, sigma, iterations, power)
     sigma = sizes.mse_noise(sigma)
-    F, V = omp_factorise(digital.F, sizes.n_rf_tx)
+    F, V = factorise(digital.F, sizes.n_rf_tx)
     V = scale_power(F, V, power / sizes.power_divisor)
     U, W = [], []
     for k in range(K):
-        Frx, _ = omp_factorise(digital.W[:, k], sizes.n_rf_rx)  # G_k ~= U_k^H W_k: U_k^H = Frx
+        Frx, _ = factorise(digital.W[:, k], sizes.n_rf_rx)  # G_k ~= U_k^H W_k: U_k^H = Frx
         Uk = _h(Frx)  # [B, Rr, Nr]
         HA = H[:, k] @ F @ V  # [B, Nr, D]
         R = HA @ _h(HA) + sigma ** 2 * np.eye(Nr)

@@ -11,8 +11,8 @@ SER for Gaussian noise):
   channels (seed 7) starting from the model's, best of ``starts`` starts (the paper: T = 500,
   best of 50; spec 3.1).  Its steps and starts are reported: GD tuned honestly;
 * ``alignment`` -- the start itself (spec 2.4);
-* ``mmse_digital`` and ``omp_mmse`` -- the fully digital MMSE transceiver and its OMP hybrid
-  (spec 3.2-3.3), the MMSE baselines of Fig. 8;
+* ``mmse_digital``, ``omp_mmse`` and ``mo_mmse`` -- the fully digital MMSE transceiver and its
+  OMP and MO-AltMin hybrid approximations (spec 3.2-3.4), the MMSE baselines of Fig. 8;
 * ``mmse_gd_<T>`` -- the MMSE-based GD of Fig. 10 (:mod:`~hbf_edge.families.mser.mmse_gd`), T
   iterations with line searches (0: not run);
 * ``gd_<T>_from_start`` -- for a network that does not start from the alignment
@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 
 from hbf_edge._progress import progress_bar
-from hbf_edge.families.mser.baselines import mmse_digital, omp_mmse
+from hbf_edge.families.mser.baselines import mmse_digital, mo_mmse, omp_mmse
 from hbf_edge.families.mser.gd import GdSteps, dft_alignment, gd, gd_best_of, tune_steps
 from hbf_edge.families.mser.mmse_gd import mmse_gd
 from hbf_edge.families.mser.start import check_start, design_start
@@ -93,7 +93,8 @@ def evaluate_mser(model: Any, sizes: MserSizes, gd_steps: GdSteps, H: np.ndarray
                                        n_samples=n_samples, seed=1, sweeps=tune_sweeps)
     tune_s = time.perf_counter() - t0
     short, long_ = f"gd_{L}", f"gd_{gd_iterations}"
-    ser: dict[str, list[float]] = {k: [] for k in ("network", short, long_, "alignment", "mmse_digital", "omp_mmse")}
+    ser: dict[str, list[float]] = {k: [] for k in ("network", short, long_, "alignment", "mmse_digital", "omp_mmse",
+                                                      "mo_mmse")}
     seconds = {"network": 0.0, long_: 0.0}
     bar = progress_bar(snrs, desc="evaluate MSER", unit="SNR", progress=progress)
     for snr in bar:
@@ -126,6 +127,7 @@ def evaluate_mser(model: Any, sizes: MserSizes, gd_steps: GdSteps, H: np.ndarray
         ser["alignment"].append(score(dft_alignment(Hd, sizes)))
         ser["mmse_digital"].append(score(mmse_digital(Hd, sizes, sigma)))
         ser["omp_mmse"].append(score(omp_mmse(Hd, sizes, sigma)))
+        ser["mo_mmse"].append(score(mo_mmse(Hd, sizes, sigma)))
         if mmse_gd_iterations:
             ser.setdefault(f"mmse_gd_{mmse_gd_iterations}", []).append(
                 score(mmse_gd(Hd, sizes, sigma, mmse_gd_iterations)))

@@ -12,7 +12,7 @@ from hbf_edge.plots import _save, plt
 __all__ = ["plot_ser_vs_snr", "plot_ser_vs_csi_error"]
 
 _LABELS = {"network": "unfolded network", "alignment": "DFT alignment (start)", "mmse_digital": "fully digital MMSE",
-           "omp_mmse": "OMP hybrid (MMSE)", "hardware": "integer datapath"}
+           "omp_mmse": "OMP hybrid (MMSE)", "mo_mmse": "MO-AltMin hybrid (MMSE)", "hardware": "integer datapath"}
 
 
 def _label(name: str) -> str:

@@ -100,3 +100,49 @@ def test_16qam_mmse_designs_weigh_the_noise_per_unit_symbol_energy():
     np.testing.assert_allclose(np.linalg.norm(g16.F @ g16.V, axis=(1, 2)) ** 2, 0.1)
     start = dft_alignment(H, qam)
     assert np.all(mse(H, g16, sigma / np.sqrt(10.0)) < mse(H, start, sigma / np.sqrt(10.0)))
+
+
+def test_mo_altmin_gradient_equals_autograd_and_its_residual_never_rises():
+    """MO-AltMin (spec 3.4): the Euclidean gradient of ||T - F X||^2 it projects is torch's
+    (``.grad`` of a complex leaf is ``2 df/dF*``); each round lowers the residual, the result
+    stays unit modulus, and it fits the target better than OMP, which it starts from."""
+    import torch
+
+    from hbf_edge.baselines import _tangent, mo_altmin_factorise, omp_factorise
+
+    rng = np.random.default_rng(3)
+    T = rng.standard_normal((6, 16, 3)) + 1j * rng.standard_normal((6, 16, 3))
+    F = np.exp(1j * rng.uniform(0, 2 * np.pi, (6, 16, 4)))
+    X = np.linalg.pinv(F) @ T
+    Ft = torch.tensor(F, requires_grad=True)
+    torch.sum(torch.abs(torch.tensor(T) - Ft @ torch.tensor(X)) ** 2).backward()
+    np.testing.assert_allclose(-2.0 * (T - F @ X) @ np.conj(np.swapaxes(X, 1, 2)), Ft.grad.numpy(), atol=1e-10)
+    tangent = _tangent(Ft.grad.numpy(), F)
+    np.testing.assert_allclose(np.real(tangent * F.conj()), 0.0, atol=1e-12)  # orthogonal to each F_ij
+
+    def residual(rounds):
+        Fm, Xm = mo_altmin_factorise(T, 4, outer=rounds)
+        np.testing.assert_allclose(np.abs(Fm), 1.0, atol=1e-12)
+        return np.linalg.norm(T - Fm @ Xm, axis=(1, 2))
+
+    curve = [residual(r) for r in (0, 1, 3, 10)]
+    for before, after in zip(curve, curve[1:]):
+        assert np.all(after <= before + 1e-12)
+    Fo, Xo = omp_factorise(T, 4)
+    np.testing.assert_allclose(curve[0], np.linalg.norm(T - Fo @ Xo, axis=(1, 2)), rtol=1e-12)  # its start
+    assert curve[-1].mean() < 0.8 * curve[0].mean()
+
+
+def test_mo_hybrid_is_feasible_and_lies_between_the_digital_bound_and_omp():
+    from hbf_edge.families.mser.baselines import mo_mmse
+
+    H = mser_channels(40, SMALL, seed=2)
+    sigma = float(noise_std(15.0))
+    d = mo_mmse(H, SMALL, sigma)
+    np.testing.assert_allclose(np.abs(d.F), 1.0)
+    np.testing.assert_allclose(np.abs(d.U), 1.0)
+    np.testing.assert_allclose(np.linalg.norm(d.F @ d.V, axis=(1, 2)) ** 2, 1.0)
+    digital = ser_semi_analytic(H, *mmse_digital(H, SMALL, sigma), sigma).mean()
+    mo = ser_semi_analytic(H, *d, sigma).mean()
+    omp = ser_semi_analytic(H, *omp_mmse(H, SMALL, sigma), sigma).mean()
+    assert digital <= mo < omp, (digital, mo, omp)

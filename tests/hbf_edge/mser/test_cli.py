@@ -57,7 +57,8 @@ def test_evaluate_scores_every_design_with_the_exact_ser(trained, capsys):
     res = json.loads((out / "results.json").read_text())
     assert res["schema"].startswith("hbf-edge/evaluation/") and res["family"] == "mser"
     ser = res["metrics"]["ser"]
-    assert set(ser) == {"network", "gd_2", "gd_4", "alignment", "mmse_digital", "omp_mmse", "mmse_gd_3"}
+    assert set(ser) == {"network", "gd_2", "gd_4", "alignment", "mmse_digital", "omp_mmse", "mo_mmse",
+                        "mmse_gd_3"}
     assert all(len(v) == 2 and all(0 <= x <= 1 for x in v) for v in ser.values())
     assert (out / "ser_vs_snr.png").stat().st_size > 0 and (out / "results.csv").is_file()
     # the network row against an independent computation: torch forward, numpy exact SER
