@@ -122,7 +122,7 @@ class MserTrain(TrainCommon, SizeSettings):
 class MserEval(EvalCommon):
     """``hbf-edge evaluate`` of an MSER model: exact SER of the network against GD (L and
     --gd-iterations iterations, tuned steps), the DFT alignment start, the fully digital MMSE
-    transceiver, its OMP hybrid and the MMSE-based GD, per SNR."""
+    transceiver, its OMP and MO-AltMin hybrids and the MMSE-based GD, per SNR."""
 
     count: int = field(300, "held-out channels to draw (default 300)", old="--test-size")
     snr: list[float] = field([5.0, 15.0, 25.0], "SNRs in dB (default 5 15 25)", nargs="+")
