@@ -29,10 +29,11 @@ from hbf_edge.channels import (
     saleh_valenzuela_like,
     validate_miso_channels,
 )
+from hbf_edge.errors import ConfigError
 from hbf_edge.families._protocol import Say
 
-__all__ = ["MisoChannels", "GAIN_MARGIN_DB", "training_gain_db", "gain_shift_db", "snrs_outside_training",
-           "warn_snrs_outside_training"]
+__all__ = ["MisoChannels", "GAIN_MARGIN_DB", "training_gain_db", "gain_shift_db", "training_snr_db",
+           "snrs_outside_training", "warn_snrs_outside_training"]
 
 GAIN_MARGIN_DB = 3.0
 _log = logging.getLogger("hbf_edge")
@@ -55,19 +56,40 @@ def gain_shift_db(config: Any, H: np.ndarray) -> float:
     return channel_gain_db(H) - training_gain_db(config)
 
 
+def training_snr_db(config: Any) -> tuple[float, float]:
+    """The model's training SNR range ``(lo, hi)`` in dB: as recorded, or the training
+    defaults (-10, 20) for directories without the record.  A record that is not a finite
+    number is refused in one line (``ConfigError``)."""
+    out = []
+    for key, default in (("snr_db_min", -10.0), ("snr_db_max", 20.0)):
+        value = config.training.get(key, default)
+        try:
+            value = float(value)
+        except (TypeError, ValueError):
+            value = math.nan
+        if isinstance(config.training.get(key), bool) or not math.isfinite(value):
+            raise ConfigError(f"the model directory's training.{key} is {config.training.get(key)!r}, not a "
+                              f"finite SNR in dB")
+        out.append(value)
+    return out[0], out[1]
+
+
 def snrs_outside_training(config: Any, snr_db: list[float], shift_db: float = 0.0) -> tuple[float, float, list[float]]:
-    """The model's training SNR range ``[lo, hi]`` (dB; the defaults for directories without
-    the record) and the SNRs of ``snr_db`` whose problem, ``shift_db`` further, lies outside."""
-    lo = float(config.training.get("snr_db_min", -10.0))
-    hi = float(config.training.get("snr_db_max", 20.0))
+    """The model's training SNR range ``[lo, hi]`` (:func:`training_snr_db`) and the SNRs of
+    ``snr_db`` whose problem, ``shift_db`` further, lies outside."""
+    lo, hi = training_snr_db(config)
     return lo, hi, [x for x in snr_db if not lo <= x + shift_db <= hi]
 
 
 def warn_snrs_outside_training(config: Any, snr_db: list[float]) -> None:
     """One warning line when a model is run at SNRs it was not trained at: the steps are tuned
     to the SNRs of training, and a model trained at one SNR can end below its own
-    initialisation a few dB away (README, "one model per SNR")."""
-    lo, hi, outside = snrs_outside_training(config, snr_db)
+    initialisation a few dB away (README, "one model per SNR").  Only a warning: an
+    unreadable record skips it (the run does not need the record)."""
+    try:
+        lo, hi, outside = snrs_outside_training(config, snr_db)
+    except ConfigError:
+        return
     if outside:
         _log.warning(f"hbf-edge: warning: the model was trained at SNRs [{lo:g}, {hi:g}] dB; at "
                      f"{', '.join(f'{x:g}' for x in outside)} dB its step sizes are untested and may overshoot")

@@ -15,11 +15,15 @@ def qat_loop(config: Any, s: Any, H_train: np.ndarray | None, **changes: Any) ->
 
     The SNR range is the float model's unless the settings give one: a model trained at one
     SNR keeps its steps there (retrained on another range, they would move to it)."""
+    from hbf_edge.families._miso import training_snr_db
     from hbf_edge.training import TrainConfig
 
     spec = config.spec
-    snr_min = s.snr_min if s.snr_min is not None else float(config.training.get("snr_db_min", -10.0))
-    snr_max = s.snr_max if s.snr_max is not None else float(config.training.get("snr_db_max", 20.0))
+    snr_min, snr_max = s.snr_min, s.snr_max
+    if snr_min is None or snr_max is None:
+        lo, hi = training_snr_db(config)
+        snr_min = lo if snr_min is None else snr_min
+        snr_max = hi if snr_max is None else snr_max
     values = dict(n_antennas=spec.n_antennas, n_rf=spec.n_rf, n_users=spec.n_users,
                   n_paths=int(config.training.get("n_paths", 10)), n_layers=config.n_layers, n_inner=config.n_inner,
                   train_size=s.train_size if H_train is None else int(H_train.shape[0]), epochs=s.epochs,

@@ -158,3 +158,23 @@ def test_ramp_layer_loss_weighs_layer_i_by_i():
     assert float(_layer_mean(rates, "ramp")) == pytest.approx(21.0 / 6.0)
     with pytest.raises(Exception, match="layer_loss"):
         TrainConfig(**SMALL, layer_loss="cubic")
+
+
+def test_an_unreadable_training_snr_record_skips_the_warning_and_refuses_qat_in_one_line(trained, caplog):
+    from types import SimpleNamespace
+
+    from hbf_edge.errors import ConfigError
+    from hbf_edge.families._miso import warn_snrs_outside_training
+    from hbf_edge.quant._core.loop import qat_loop
+
+    _, config = load_model(trained)
+    config.training["snr_db_max"] = ""
+    with caplog.at_level(logging.WARNING, logger="hbf_edge"):
+        warn_snrs_outside_training(config, [0.0, 99.0])
+    assert not caplog.records
+    s = SimpleNamespace(train_size=20, epochs=1, batch_size=10, lr=0.01, lr_decay=0.97, seed=1,
+                        snr_min=None, snr_max=None)
+    with pytest.raises(ConfigError, match="training.snr_db_max"):
+        qat_loop(config, s, None)
+    s.snr_min, s.snr_max = 0.0, 12.0  # given on the command line: the record is not read
+    assert qat_loop(config, s, None).snr_db_max == 12.0
