@@ -307,32 +307,65 @@ def forward(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero):
         forward_batch(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero, n_chunks_for(B))
 
 
+@njit(cache=True)
+def init_range(h_re, h_im, p_t, f_re, f_im, w_re, w_im, zero, lo, hi):  # pragma: no cover - compiled
+    """Initialisation eq. (12)-(13) for channels ``lo .. hi - 1``, one workspace for all."""
+    N, K = h_re.shape[1], h_re.shape[2]
+    M = f_re.shape[2]
+    ht_r, ht_i, ft_r, ft_i, xr, xi = channel_workspace(N, M, K, h_re.dtype)
+    ws_init = init_workspace(N, M, K, h_re.dtype)
+    for b in range(lo, hi):
+        transpose(h_re[b], h_im[b], ht_r, ht_i)
+        init_one(ht_r, ht_i, p_t[b], ft_r, ft_i, w_re[b], w_im[b], xr, xi, ws_init, zero)
+        transpose(ft_r, ft_i, f_re[b], f_im[b])
+
+
 @njit(cache=True, parallel=True)
 def init_batch(h_re, h_im, p_t, f_re, f_im, w_re, w_im, zero, n_chunks):  # pragma: no cover - compiled
-    B, N, K = h_re.shape
-    M = f_re.shape[2]
+    B = h_re.shape[0]
     for c in prange(n_chunks):
-        ht_r, ht_i, ft_r, ft_i, xr, xi = channel_workspace(N, M, K, h_re.dtype)
-        ws_init = init_workspace(N, M, K, h_re.dtype)
-        for b in range(c * B // n_chunks, (c + 1) * B // n_chunks):
-            transpose(h_re[b], h_im[b], ht_r, ht_i)
-            init_one(ht_r, ht_i, p_t[b], ft_r, ft_i, w_re[b], w_im[b], xr, xi, ws_init, zero)
-            transpose(ft_r, ft_i, f_re[b], f_im[b])
+        init_range(h_re, h_im, p_t, f_re, f_im, w_re, w_im, zero, c * B // n_chunks, (c + 1) * B // n_chunks)
+
+
+def init(h_re, h_im, p_t, f_re, f_im, w_re, w_im, zero):
+    """The initialisation of a batch, serial below ``SERIAL_BELOW`` channels (as :func:`forward`)."""
+    B = h_re.shape[0]
+    if B < SERIAL_BELOW:
+        init_range(h_re, h_im, p_t, f_re, f_im, w_re, w_im, zero, 0, B)
+    else:
+        init_batch(h_re, h_im, p_t, f_re, f_im, w_re, w_im, zero, n_chunks_for(B))
+
+
+@njit(cache=True)
+def layers_range(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero, lo, hi):  # pragma: no cover
+    """A run of layers in place on the (F, W) of channels ``lo .. hi - 1``."""
+    N, K = h_re.shape[1], h_re.shape[2]
+    M = f_re.shape[2]
+    ht_r, ht_i, ft_r, ft_i, xr, xi = channel_workspace(N, M, K, h_re.dtype)
+    ws = layer_workspace(M, K, h_re.dtype)
+    for b in range(lo, hi):
+        transpose(h_re[b], h_im[b], ht_r, ht_i)
+        transpose(f_re[b], f_im[b], ft_r, ft_i)
+        layers_one(ht_r, ht_i, ft_r, ft_i, w_re[b], w_im[b], p_t[b], noise[b], mu, lam, xr, xi, ws, zero)
+        transpose(ft_r, ft_i, f_re[b], f_im[b])
 
 
 @njit(cache=True, parallel=True)
 def layers_batch(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero, n_chunks):  # pragma: no cover
     """A run of layers (one layer for per-layer profiling) in place on every channel's (F, W)."""
-    B, N, K = h_re.shape
-    M = f_re.shape[2]
+    B = h_re.shape[0]
     for c in prange(n_chunks):
-        ht_r, ht_i, ft_r, ft_i, xr, xi = channel_workspace(N, M, K, h_re.dtype)
-        ws = layer_workspace(M, K, h_re.dtype)
-        for b in range(c * B // n_chunks, (c + 1) * B // n_chunks):
-            transpose(h_re[b], h_im[b], ht_r, ht_i)
-            transpose(f_re[b], f_im[b], ft_r, ft_i)
-            layers_one(ht_r, ht_i, ft_r, ft_i, w_re[b], w_im[b], p_t[b], noise[b], mu, lam, xr, xi, ws, zero)
-            transpose(ft_r, ft_i, f_re[b], f_im[b])
+        layers_range(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero, c * B // n_chunks,
+                     (c + 1) * B // n_chunks)
+
+
+def layers(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero):
+    """A run of layers on a batch, serial below ``SERIAL_BELOW`` channels (as :func:`forward`)."""
+    B = h_re.shape[0]
+    if B < SERIAL_BELOW:
+        layers_range(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero, 0, B)
+    else:
+        layers_batch(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero, n_chunks_for(B))
 
 
 @njit(cache=True, parallel=True)

@@ -139,7 +139,7 @@ def upga_init(h_re, h_im, p_t, n_rf: int):
     p_t = _checks.powers("p_t", p_t, h_re.shape[0], h_re.dtype)
     n_rf = _checks.n_rf(n_rf, h_re.shape[2], h_re.shape[1])
     out = _alloc(h_re, n_rf)
-    _k.init_batch(h_re, h_im, p_t, *out, h_re.dtype.type(0), _k.n_chunks_for(h_re.shape[0]))
+    _k.init(h_re, h_im, p_t, *out, h_re.dtype.type(0))
     return out
 
 
@@ -148,7 +148,7 @@ def upga_layers(h_re, h_im, f_re, f_im, w_re, w_im, p_t, noise, mu, lam):
     h_re, h_im, p_t, noise = _inputs(h_re, h_im, p_t, noise)
     f_re, f_im, w_re, w_im = (a.copy() for a in _precoders(h_re, f_re, f_im, w_re, w_im))
     mu, lam = _checks.steps(mu, lam, h_re.dtype)
-    _k.layers_batch(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, h_re.dtype.type(0), _k.n_chunks_for(h_re.shape[0]))
+    _k.layers(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, h_re.dtype.type(0))
     return f_re, f_im, w_re, w_im
 
 

@@ -63,7 +63,11 @@ def test_layers_compose_to_forward():
     state = kernels.upga_init(*_split(H), p_t, 4)
     for i in range(4):
         state = kernels.upga_layers(*_split(H), *state, p_t, noise, mu[i : i + 1], lam[i : i + 1])
-    assert all(np.array_equal(a, b) for a, b in zip(full, state))
+    # Not bit for bit: the forward reuses each W-step's G = H^H F in the next layer, where a
+    # layer run alone forms it itself, and under fastmath reassociation the same product may
+    # round differently where it is compiled into another function.
+    for a, b in zip(full, state):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-12)
 
 
 @pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-9), (np.float32, 1e-4)])
