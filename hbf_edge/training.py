@@ -259,7 +259,7 @@ def train_upganet(
             (F, W), _ = model.run(H, p_t, noise)
             return -jcas_objective(H, F, W, noise, psi1, p_t, scenario.omega).mean()
         _, objs = model.run(H, p_t, noise, trajectory=True)
-        return -torch.stack(objs[1:]).mean()
+        return -_layer_mean(torch.stack(objs[1:]), config.layer_loss)
 
     history = fit(model, loss_fn, H_train, config, progress, desc="train UPGANet", **step_groups(model, config))
     sensing = {"scenario": scenario.to_dict(), "eta": model.eta, "psi": psi_record}

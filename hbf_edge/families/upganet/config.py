@@ -37,8 +37,8 @@ class UpganetTrain(UpgaTrain):
     snr_max: float = field(12.0, "highest training SNR in dB (default 12)")
     mu0: float = field(0.3, "initial F step sizes (default 0.3)")
     lambda0: float = field(2e-4, "initial W step sizes (default 2e-4)")
-    layer_loss: str = field("last", "last: the paper's final-layer loss (default); uniform: mean over all layers",
-                            choices=["uniform", "last"])
+    layer_loss: str = field("last", "last: the paper's final-layer loss (default); uniform: mean over all layers; "
+                                    "ramp: layer i weighs i", choices=["uniform", "last", "ramp"])
     targets: list[float] = field([-60.0, 0.0, 60.0], "target angles in degrees (default -60 0 60)", metavar="DEG")
     delta: float = field(5.0, "half main-lobe width in degrees (default 5)")
     omega: float = field(0.3, "weight of the beampattern error (default 0.3)")

@@ -147,3 +147,13 @@ def test_train_with_a_given_psi_and_grid(tmp_path, capsys):
     np.save(tmp_path / "bad.npy", bad)
     assert main(["train", "upganet", "--out", str(tmp_path / "b"), *TINY, "--psi", str(tmp_path / "bad.npy")]) == 2
     assert "Hermitian" in capsys.readouterr().err and not (tmp_path / "b").exists()
+
+
+def test_each_layer_loss_trains_on_its_own_objective(tmp_path):
+    """--layer-loss is read by UPGANet's training too: one epoch from the same seed ends with a
+    different loss for each rule (an accepted and ignored rule would repeat another's)."""
+    losses = {}
+    for rule in ("last", "uniform", "ramp"):
+        assert main(["train", "upganet", "--out", str(tmp_path / rule), *TINY, "--layer-loss", rule]) == 0
+        losses[rule] = load_model(tmp_path / rule)[1].history[-1]["loss"]
+    assert len(set(losses.values())) == 3, losses
