@@ -231,7 +231,10 @@ def test_the_float_kernel_equals_the_torch_network(shape, constellation, tmp_pat
             want = core.torch_forward(model, H, snr_db=snr)
             got = kernels.forward(km, H, snr_db=snr)
             for name in "FVUW":
-                np.testing.assert_allclose(got[name], want[name], rtol=0, atol=1e-12)
+                # 1e-10, not 1e-12: two CI runs of the 16-QAM case at 25 dB differed by 1.3e-12
+                # in two entries of U (the summation orders of torch and the kernel differ, and
+                # the 16-QAM weights amplify them at high SNR); a wrong formula is off by far more
+                np.testing.assert_allclose(got[name], want[name], rtol=0, atol=1e-10)
     # a layer range from a given design equals torch's layers from it
     H = mser_channels(2, sizes, seed=9)
     sigma = float(noise_std(10.0))
