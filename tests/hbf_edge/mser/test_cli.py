@@ -231,7 +231,7 @@ def test_the_float_kernel_equals_the_torch_network(shape, constellation, tmp_pat
             want = core.torch_forward(model, H, snr_db=snr)
             got = kernels.forward(km, H, snr_db=snr)
             for name in "FVUW":
-                # 1e-10, not 1e-12: two CI runs of the 16-QAM case at 25 dB differed by 1.3e-12
+                # 1e-10, not 1e-12: in one CI run the 16-QAM case at 25 dB differed by 1.3e-12
                 # in two entries of U (the summation orders of torch and the kernel differ, and
                 # the 16-QAM weights amplify them at high SNR); a wrong formula is off by far more
                 np.testing.assert_allclose(got[name], want[name], rtol=0, atol=1e-10)
