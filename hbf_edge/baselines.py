@@ -161,7 +161,7 @@ def mo_altmin_factorise(target: np.ndarray, n_rf: int, outer: int = 20, cg_steps
             curv = np.sum(np.abs(dX) ** 2, axis=(1, 2))
             t = np.where(curv > 0, np.sum(np.real(r.conj() * dX), axis=(1, 2)) / np.maximum(curv, 1e-300), 0.0)
             t = np.maximum(t, 0.0)
-            F_new, f_new = F, f
+            F_new, f_new = F.copy(), f.copy()
             todo = np.ones(B, dtype=bool)
             for _ in range(20):  # Armijo on the retracted point, per channel
                 cand = F[todo] + t[todo, None, None] * d[todo]
@@ -169,10 +169,7 @@ def mo_altmin_factorise(target: np.ndarray, n_rf: int, outer: int = 20, cg_steps
                 fc = _residual2(target[todo], cand, X_bb[todo])
                 ok = fc <= f[todo] + 1e-4 * t[todo] * slope[todo]
                 idx = np.flatnonzero(todo)
-                if np.any(ok):
-                    F_new = F_new.copy() if F_new is F else F_new
-                    f_new = f_new.copy() if f_new is f else f_new
-                    F_new[idx[ok]], f_new[idx[ok]] = cand[ok], fc[ok]
+                F_new[idx[ok]], f_new[idx[ok]] = cand[ok], fc[ok]
                 todo[idx[ok]] = False
                 if not np.any(todo):
                     break

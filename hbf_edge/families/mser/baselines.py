@@ -64,23 +64,29 @@ def mmse_digital(H: np.ndarray, sizes: MserSizes, sigma: float, iterations: int 
     return Design(X, eye_d.copy(), eye_r.copy(), G)
 
 
-def omp_mmse(H: np.ndarray, sizes: MserSizes, sigma: float, iterations: int = 50, power: float = 1.0) -> Design:
-    """OMP hybrid approximation of the MMSE transceiver, combiners re-fitted (module notes)."""
-    return _hybrid_mmse(H, sizes, sigma, omp_factorise, iterations, power)
+def omp_mmse(H: np.ndarray, sizes: MserSizes, sigma: float, iterations: int = 50, power: float = 1.0,
+             digital: Design | None = None) -> Design:
+    """OMP hybrid approximation of the MMSE transceiver, combiners re-fitted (module notes);
+    ``digital``: :func:`mmse_digital`'s design of the same arguments, if already at hand."""
+    return _hybrid_mmse(H, sizes, sigma, omp_factorise, iterations, power, digital)
 
 
-def mo_mmse(H: np.ndarray, sizes: MserSizes, sigma: float, iterations: int = 50, power: float = 1.0) -> Design:
-    """MO-AltMin hybrid approximation of the MMSE transceiver, combiners re-fitted (module notes)."""
-    return _hybrid_mmse(H, sizes, sigma, mo_altmin_factorise, iterations, power)
+def mo_mmse(H: np.ndarray, sizes: MserSizes, sigma: float, iterations: int = 50, power: float = 1.0,
+            digital: Design | None = None) -> Design:
+    """MO-AltMin hybrid approximation of the MMSE transceiver, combiners re-fitted (module
+    notes); ``digital`` as for :func:`omp_mmse`."""
+    return _hybrid_mmse(H, sizes, sigma, mo_altmin_factorise, iterations, power, digital)
 
 
-def _hybrid_mmse(H: np.ndarray, sizes: MserSizes, sigma: float, factorise, iterations: int, power: float) -> Design:
+def _hybrid_mmse(H: np.ndarray, sizes: MserSizes, sigma: float, factorise, iterations: int, power: float,
+                 digital: Design | None) -> Design:
     """The digital MMSE transceiver factorised by ``factorise(target, n_rf) -> (F, X_BB)`` at the
     BS and at every user, the combiners re-fitted for the hybrid link (module notes)."""
     H = sizes.check_channels(H)
     B, K, Nr, Nt = H.shape
     Dk = sizes.n_streams
-    digital = mmse_digital(H, sizes, sigma, iterations, power)
+    if digital is None:
+        digital = mmse_digital(H, sizes, sigma, iterations, power)
     sigma = sizes.mse_noise(sigma)
     F, V = factorise(digital.F, sizes.n_rf_tx)
     V = scale_power(F, V, power / sizes.power_divisor)
