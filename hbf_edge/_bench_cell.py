@@ -64,9 +64,15 @@ def _callable(cell: dict[str, Any]) -> Any:
         if backend == "numba_float32":
             h32 = [a.astype(np.float32) for a in (hr, hi, p_t, noise)]
             return lambda: kernels.upga_forward(*h32, mu, lam, M)
+        spec = HardwareSpec(N, M, K, phase_bits=4)
         if backend == "numba_hardware":
-            spec = HardwareSpec(N, M, K, phase_bits=4)
             return lambda: kernels.upga_forward_hw(hr, hi, p_t, noise, mu, lam, spec)
+        if backend == "numba_hardware_session":  # the real-time path: checks and tables once
+            hw = kernels.UpgaHwSession(mu, lam, spec, batch=B)
+            return lambda: hw.run(hr, hi, p_t, noise)
+        if backend == "numba_float64_session":
+            session = kernels.UpgaSession(kernels.UpgaSteps(mu, lam, N, M, K), batch=B)
+            return lambda: session.run(hr, hi, p_t, noise)
         return lambda: kernels.upga_forward(hr, hi, p_t, noise, mu, lam, M)
     import torch
 

@@ -1,7 +1,9 @@
 """``hbf-edge bench kernels``: per-channel latency of every backend of the UPGA forward.
 
 Backends (:data:`CELL_BACKENDS`): the Numba float64, float32 and hardware
-(fixed-point, Q=4) kernels; torch eager and ``torch.compile`` (what a user tries first to speed
+(fixed-point, Q=4) kernels through their checked wrappers (``upga_forward``, ``upga_forward_hw``),
+the float64 and hardware kernels through their real-time sessions (``UpgaSession``,
+``UpgaHwSession``: checks, tables and allocations once per model); torch eager and ``torch.compile`` (what a user tries first to speed
 torch up) on the same network, float64; onnxruntime on its exported float graph (float32, the
 graph ``hbf-edge export`` ships).  Every cell runs in a fresh process, as a user's process runs:
 the toolkit's thread policy, and a first call (Numba's cache load, torch.compile's compilation,
@@ -28,7 +30,8 @@ from hbf_edge.complexity import upga_ops
 from hbf_edge.errors import ConfigError
 
 # the backends ``bench kernels`` knows, each run in a fresh process (:mod:`hbf_edge._bench_cell`)
-CELL_BACKENDS = ("numba_float64", "numba_float32", "numba_hardware", "torch_eager", "torch_compile", "onnxruntime")
+CELL_BACKENDS = ("numba_float64", "numba_float32", "numba_hardware", "numba_float64_session", "numba_hardware_session",
+                 "torch_eager", "torch_compile", "onnxruntime")
 
 __all__ = ["bench_kernels", "matmul_gflops", "time_per_channel", "Timing", "CELL_BACKENDS"]
 

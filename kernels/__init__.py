@@ -4,7 +4,8 @@ One module per network family; each has private ``@njit(cache=True)`` kernels be
 wrappers that check dtype, shape, contiguity and finiteness and allocate the outputs.
 
 * :mod:`kernels.upga.forward` -- unfolded PGA (``upga_multiuser_hbf.txt``), float32 / float64;
-* :mod:`kernels.upga.hardware` -- its bit-accurate fixed-point hardware mode;
+* :mod:`kernels.upga.hardware` -- its bit-accurate fixed-point hardware mode, and
+  :mod:`kernels.upga.hw_session` its real-time path (one model, call after call);
 * :mod:`kernels.upganet.forward` -- UPGANet for joint communications and sensing
   (``upganet_jcas.txt``), float32 / float64;
 * :mod:`kernels.upganet.hardware` -- its bit-accurate fixed-point hardware mode;
@@ -52,6 +53,7 @@ _PUBLIC = {
     "load_upganet_hw": "upganet.hardware",
     "UPGANET_COUNTER_SITES": "upganet.hardware",
     "HardwareResult": "upga.hardware",
+    "UpgaHwSession": "upga.hw_session",
     "upga_forward_hw": "upga.hardware",
     "CodeSearch": "upga.hardware",
     "check_hardware_spec": "upga.hardware",

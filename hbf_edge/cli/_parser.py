@@ -247,7 +247,8 @@ def build_parser(families: dict[str, Any], command: tuple[str, ...] | None = Non
     b.add_argument("--layers", "-I", type=int, default=10, help="outer layers I (default 10)")
     b.add_argument("--inner", "-J", type=int, default=1, help="F-steps per layer J (default 1)")
     b.add_argument("--repeat", type=int, default=7, help="timed runs per figure; the median is kept (default 7)")
-    b.add_argument("--backends", nargs="+", choices=["numba_float64", "numba_float32", "numba_hardware", "torch_eager",
+    b.add_argument("--backends", nargs="+", choices=["numba_float64", "numba_float32", "numba_hardware",
+                                                     "numba_float64_session", "numba_hardware_session", "torch_eager",
                                                      "torch_compile", "onnxruntime"],
                    help="backends to time (default: all)")
     b.add_argument("--out", type=Path, help="also write the JSON to this folder's bench.json")

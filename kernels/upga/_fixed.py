@@ -115,14 +115,23 @@ def user_powers_fx(er, ei, k, noise, fm, cnt):  # pragma: no cover - compiled
 
 
 @njit(cache=True)
-def weighted_e_fx(hr, hi, fc, fs, wr, wi, noise, fm, cnt, gr, gi, cr, ci):  # pragma: no cover
-    """``G = H^H F`` (acc) into gr/gi and ``C`` of eq. (10)-(11) (gradient) into cr/ci.
+def weighted_e_fx(hr, hi, fc, fs, wr, wi, noise, fm, cnt, gr, gi, cr, ci, g_over=-1):  # pragma: no cover
+    """``G = H^H F`` (acc) into gr/gi and ``C`` of eq. (10)-(11) (gradient) into cr/ci;
+    returns the number of overflows G had.
 
     ``fc, fs [N, M]`` hold the table words of the current codes (gathered once per change).
+    ``g_over >= 0`` says gr/gi already hold G of these codes, with that many overflows (the
+    previous W-step formed it and does not move F): G is not formed again, its overflows are
+    counted again, so the counters are those of a datapath that forms G in every step.
     """
     K = hr.shape[1]
     fA, fG = fm[ACC, 0], fm[GRD, 0]
-    gain_fx(hr, hi, fc, fs, fm, cnt, gr, gi)
+    if g_over < 0:
+        before = cnt[S_G]
+        gain_fx(hr, hi, fc, fs, fm, cnt, gr, gi)
+        g_over = cnt[S_G] - before
+    else:
+        cnt[S_G] += g_over
     received_fx(gr, gi, wr, wi, fm, cnt, cr, ci)
     for k in range(K):
         a, b = user_powers_fx(cr, ci, k, noise, fm, cnt)
@@ -134,6 +143,7 @@ def weighted_e_fx(hr, hi, fc, fs, wr, wi, noise, fm, cnt, gr, gi, cr, ci):  # pr
             coef = ra if l == k else off
             cr[k, l] = requant(cr[k, l] * coef, fA, fm[GRD], cnt, S_C)
             ci[k, l] = requant(ci[k, l] * coef, fA, fm[GRD], cnt, S_C)
+    return g_over
 
 
 @njit(cache=True)
@@ -192,9 +202,11 @@ def f_update_fx(hr, hi, codes, fc, fs, lc, ls, dr, di, tr, ti, mu, to_code, fm, 
 
 
 @njit(cache=True)
-def f_step_fx(hr, hi, codes, fc, fs, lc, ls, wr, wi, noise, mu, fm, cnt, gr, gi, cr, ci, dr, di, zr, zi):  # pragma: no cover
-    """Eq. (6)-(7) on the codes (and their table words fc, fs), in place (``zr, zi``: zeros [N, M])."""
-    weighted_e_fx(hr, hi, fc, fs, wr, wi, noise, fm, cnt, gr, gi, cr, ci)
+def f_step_fx(hr, hi, codes, fc, fs, lc, ls, wr, wi, noise, mu, fm, cnt, gr, gi, cr, ci, dr, di, zr, zi,
+              g_over=-1):  # pragma: no cover
+    """Eq. (6)-(7) on the codes (and their table words fc, fs), in place (``zr, zi``: zeros [N, M];
+    ``g_over`` as in :func:`weighted_e_fx`)."""
+    weighted_e_fx(hr, hi, fc, fs, wr, wi, noise, fm, cnt, gr, gi, cr, ci, g_over)
     d_fx(cr, ci, wr, wi, dr, di, fm, cnt)
     f_update_fx(hr, hi, codes, fc, fs, lc, ls, dr, di, zr, zi, mu, True, fm, cnt)
 
@@ -250,10 +262,11 @@ def w_update_fx(gr, gi, cr, ci, wr, wi, vr, vi, lam, ar, ai, fm, cnt):  # pragma
 @njit(cache=True)
 def w_step_fx(hr, hi, fc, fs, wr, wi, noise, lam, fm, cnt, gr, gi, cr, ci, ar, ai, zr, zi):  # pragma: no cover
     """Eq. (8)-(9) on W, in place (``ar``/``ai`` hold W before normalisation; ``zr, zi``
-    zeros [M, K])."""
-    weighted_e_fx(hr, hi, fc, fs, wr, wi, noise, fm, cnt, gr, gi, cr, ci)
+    zeros [M, K]); returns the overflows of G, which gr/gi still hold."""
+    g_over = weighted_e_fx(hr, hi, fc, fs, wr, wi, noise, fm, cnt, gr, gi, cr, ci)
     w_update_fx(gr, gi, cr, ci, wr, wi, zr, zi, lam, ar, ai, fm, cnt)
     normalize_fx(fc, fs, ar, ai, wr, wi, fm, cnt)
+    return g_over
 
 
 @njit(cache=True)
@@ -381,11 +394,16 @@ def convert_w(wr, wi, f_from, fm, cnt):  # pragma: no cover - compiled
 def layers_fx_one(hr, hi, cd, fc, fs, wr, wi, noise, mu, lam, lut_c, lut_s, n_codes, fms, cnt, first,
                   gr, gi, cr, ci, dr, di, ar, ai):  # pragma: no cover - compiled
     """Layers ``first .. first + len(lam) - 1`` on one channel (``mu`` and ``lam`` hold their
-    rows); layer ``i`` reads its own table and formats."""
+    rows); layer ``i`` reads its own table and formats.
+
+    A layer's first F-step takes ``G = H^H F`` from the previous layer's W-step (F has not
+    moved since, and G depends only on the model-wide channel, lut and accumulator formats):
+    one of the three N x K x M products of a layer at J = 1, with the same words and counters."""
     N, M = fc.shape
     K = hr.shape[1]
     zf = np.zeros((N, M), np.int64)  # UPGA has no sensing term (see f_update_fx, w_update_fx)
     zw = np.zeros((M, K), np.int64)
+    g_over = -1  # no G formed yet
     for t in range(lam.shape[0]):
         i = first + t
         lc = lut_c[i, :n_codes[i]]
@@ -394,8 +412,10 @@ def layers_fx_one(hr, hi, cd, fc, fs, wr, wi, noise, mu, lam, lut_c, lut_s, n_co
         if i > 0 and (fms[i - 1, PRE, 0] != fm[PRE, 0] or fms[i - 1, PRE, 2] != fm[PRE, 2]):
             convert_w(wr, wi, fms[i - 1, PRE, 0], fm, cnt)
         for j in range(mu.shape[1]):
-            f_step_fx(hr, hi, cd, fc, fs, lc, ls, wr, wi, noise, mu[t, j], fm, cnt, gr, gi, cr, ci, dr, di, zf, zf)
-        w_step_fx(hr, hi, fc, fs, wr, wi, noise, lam[t], fm, cnt, gr, gi, cr, ci, ar, ai, zw, zw)
+            f_step_fx(hr, hi, cd, fc, fs, lc, ls, wr, wi, noise, mu[t, j], fm, cnt, gr, gi, cr, ci, dr, di, zf, zf,
+                      g_over)
+            g_over = -1  # the F-step moved F
+        g_over = w_step_fx(hr, hi, fc, fs, wr, wi, noise, lam[t], fm, cnt, gr, gi, cr, ci, ar, ai, zw, zw)
 
 
 @njit(cache=True)

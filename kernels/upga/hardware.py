@@ -15,7 +15,7 @@ import math
 
 import numpy as np
 
-from hbf_edge.errors import ConfigError, ShapeError
+from hbf_edge.errors import ConfigError, InvalidChannelError, ShapeError
 from hbf_edge.hw.spec import FixedPointFormat, HardwareSpec, code_to_phase
 
 from hbf_edge.kernels._core import checks as _checks
@@ -23,7 +23,7 @@ from hbf_edge.kernels._core.batching import SERIAL_BELOW
 from hbf_edge.kernels.upga import _search as _s
 from hbf_edge.kernels.upga import _batch
 from hbf_edge.kernels.upga import _fixed as _k
-from hbf_edge.kernels._core.tables import format_table, phase_lut
+from hbf_edge.kernels._core.tables import format_row, format_table, phase_lut
 
 __all__ = ["HardwareResult", "HwInputs", "CodeSearch", "model_search", "upga_forward_hw", "prepare_hw_inputs",
            "run_search", "check_hardware_spec", "COUNTER_SITES", "output_stage_word"]
@@ -98,11 +98,28 @@ def check_hardware_spec(spec: HardwareSpec) -> None:
 
 MODEL_WIDE_FORMATS = ("channel", "lut", "gradient", "step", "accumulator")
 
+# what kernels.upga._batch.quantize_inputs reports -> the error raised
+BOUNDARY_PROBLEMS = {
+    _batch.BAD_CHANNEL: (InvalidChannelError, "the channel holds NaN or inf"),
+    _batch.ZERO_USER: (InvalidChannelError, "a user's channel is all zero"),
+    _batch.BAD_POWER: (ConfigError, "p_t and noise must be finite and > 0"),
+    _batch.NOISE_BELOW_LSB: (ConfigError, "noise * N / P_t is below one accumulator LSB: the SNR is too high "
+                                          "for the format"),
+}
+
 
 @functools.lru_cache(maxsize=32)
+def _prepared(spec: HardwareSpec, layer_specs: tuple[HardwareSpec, ...] | None, n_layers: int):
+    """The checked layer specs (``layer_specs`` or ``spec`` for each of ``n_layers`` layers) and
+    their stacked tables, once per set of specs: checking a spec builds its phase table, and a
+    batch-1 call with ten layer specs spent most of its time doing that."""
+    check_hardware_spec(spec)
+    layers = _layer_specs(spec, layer_specs, n_layers)
+    return (layers, *_tables(tuple(layers)))
+
+
 def _tables(layers: tuple[HardwareSpec, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Stacked per-layer phase tables and format rows, built once per set of layer specs (a
-    batch-1 call would otherwise spend most of its time rebuilding them).  Read-only."""
+    """Stacked per-layer phase tables and format rows.  Read-only."""
     n_codes = np.array([ls.n_codes for ls in layers], np.int64)
     lut_c = np.zeros((len(layers), n_codes.max()), np.int64)
     lut_s = np.zeros_like(lut_c)
@@ -275,28 +292,37 @@ class HwInputs:
 
 def prepare_hw_inputs(h_re, h_im, p_t, noise, mu, lam, spec: HardwareSpec, layer_specs=None,
                       xi: float | None = None) -> HwInputs:
-    """Check the inputs and the specs and quantise everything at the float/integer boundary."""
-    check_hardware_spec(spec)
-    h_re, h_im = _checks.channels(h_re, h_im, np.dtype(np.float64))
+    """Check the inputs and the specs and quantise everything at the float/integer boundary.
+
+    The per-channel words are formed in one compiled pass (:func:`kernels.upga._batch.quantize_inputs`,
+    the numpy quantizer's words bit for bit), which also checks the values; only when it finds
+    a problem do the numpy checks run, to say which channel or user it is."""
+    h_re = _checks.array("h_re", h_re, np.dtype(np.float64), (None, None, None))
+    h_im = _checks.array("h_im", h_im, h_re.dtype, h_re.shape)
     B, N, K = h_re.shape
+    if B == 0:
+        raise ShapeError(f"channels are empty: shape {list(h_re.shape)}")
     if (N, K) != (spec.n_antennas, spec.n_users):
         raise ShapeError(f"channels are N={N}, K={K}; the spec says N={spec.n_antennas}, K={spec.n_users}")
-    p_t = _checks.powers("p_t", p_t, B, np.dtype(np.float64))
-    noise = _checks.powers("noise", noise, B, np.dtype(np.float64))
+    p_t = _checks.array("p_t", p_t, h_re.dtype, (B,))
+    noise = _checks.array("noise", noise, h_re.dtype, (B,))
     mu, lam = _checks.steps(mu, lam, np.dtype(np.float64))
-    hq_r, o1 = spec.channel.quantize(h_re)
-    hq_i, o2 = spec.channel.quantize(h_im)
-    noise_q, o3 = spec.accumulator.quantize(noise * N / p_t)
-    if np.any(noise_q < 1):
-        raise ConfigError("noise * N / P_t is below one accumulator LSB: the SNR is too high for the format")
+    layers, lut_c, lut_s, n_codes, fms = _prepared(spec, None if layer_specs is None else tuple(layer_specs),
+                                                   lam.shape[0])
+    hq_r, hq_i = np.empty((B, N, K), np.int64), np.empty((B, N, K), np.int64)
+    noise_q, lam_q, inputs = np.empty(B, np.int64), np.empty((B, lam.shape[0]), np.int64), np.zeros(B, np.int64)
+    rows = (format_row(spec.channel), format_row(spec.accumulator), format_row(spec.step))
+    problem = _batch.quantize_inputs(h_re, h_im, p_t, noise, lam, *rows, hq_r, hq_i, noise_q, lam_q, inputs)
+    if problem:
+        _checks.channels(h_re, h_im)  # these raise the precise message; the kernel's is the fallback
+        _checks.powers("p_t", p_t, B, h_re.dtype)
+        _checks.powers("noise", noise, B, h_re.dtype)
+        error, message = BOUNDARY_PROBLEMS[problem]
+        raise error(message)
     mu_q, o4 = spec.step.quantize(mu)
-    lam_q, o5 = spec.step.quantize(lam[None, :] * (N / p_t)[:, None])
     xi_q = output_stage_word(xi, spec)
-    inputs = o1.sum(axis=(1, 2)) + o2.sum(axis=(1, 2)) + o3 + o5.sum(axis=1) + int(o4.sum())
-    layers = _layer_specs(spec, layer_specs, lam.shape[0])
-    lut_c, lut_s, n_codes, fms = _tables(tuple(layers))
-    return HwInputs(hq_r, hq_i, noise_q, mu_q, np.ascontiguousarray(lam_q), xi_q, lut_c, lut_s, n_codes, fms, layers,
-                    p_t.copy(), inputs.astype(np.int64))
+    return HwInputs(hq_r, hq_i, noise_q, mu_q, lam_q, xi_q, lut_c, lut_s, n_codes, fms, layers,
+                    p_t.copy(), inputs + int(o4.sum()))
 
 
 def output_stage_word(xi: float | None, spec: HardwareSpec) -> int:

@@ -20,12 +20,26 @@ from hbf_edge.kernels.upga.forward import load_upga, upga_forward
 from hbf_edge.kernels.upga.hardware import model_search, upga_forward_hw
 from hbf_edge.units import snr_db_to_power
 
-__all__ = ["KERNELS", "UpgaKernels", "hardware_design"]
+__all__ = ["KERNELS", "UpgaKernels", "hardware_design", "hardware_session"]
 
 
 def _split(H: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     H = np.asarray(H)
     return np.ascontiguousarray(H.real, np.float64), np.ascontiguousarray(H.imag, np.float64)
+
+
+def _hardware_args(model: str | os.PathLike | tuple[Any, dict[str, np.ndarray]]) -> tuple[tuple, dict[str, Any]]:
+    """The positional and keyword arguments of ``upga_forward_hw`` after the per-channel inputs
+    that a quantized UPGA model (a directory, or its already read ``(config, arrays)``) asks for."""
+    from hbf_edge.families import runs_on
+    from hbf_edge.modelfiles import read_model_dir
+
+    config, arrays = read_model_dir(model) if isinstance(model, (str, os.PathLike)) else model
+    if not runs_on(config.family, "upga") or config.precision is None:
+        raise ConfigError(f"the hardware kernel needs a quantized upga model (hbf-edge quantize), got a "
+                          f"{'float ' if config.precision is None else ''}{config.family} model")
+    specs = PrecisionConfig.from_dict(config.precision, config.spec, config.n_layers).layer_specs()
+    return (arrays["mu"], arrays["lam"], specs[0], specs), {"xi": config.output_xi, "search": model_search(config)}
 
 
 def hardware_design(model: str | os.PathLike | tuple[Any, dict[str, np.ndarray]], H: np.ndarray,
@@ -38,17 +52,20 @@ def hardware_design(model: str | os.PathLike | tuple[Any, dict[str, np.ndarray]]
     H : ndarray of complex, [B, N, K]
     p_t, noise : ndarray of float64, [B]
     """
-    from hbf_edge.families import runs_on
-    from hbf_edge.modelfiles import read_model_dir
-
-    config, arrays = read_model_dir(model) if isinstance(model, (str, os.PathLike)) else model
-    if not runs_on(config.family, "upga") or config.precision is None:
-        raise ConfigError(f"the hardware kernel needs a quantized upga model (hbf-edge quantize), got a "
-                          f"{'float ' if config.precision is None else ''}{config.family} model")
-    specs = PrecisionConfig.from_dict(config.precision, config.spec, config.n_layers).layer_specs()
+    args, kwargs = _hardware_args(model)
     h_re, h_im = _split(H)
-    return upga_forward_hw(h_re, h_im, p_t, noise, arrays["mu"], arrays["lam"], specs[0], specs,
-                           xi=config.output_xi, search=model_search(config))
+    return upga_forward_hw(h_re, h_im, p_t, noise, *args, **kwargs)
+
+
+def hardware_session(model: str | os.PathLike | tuple[Any, dict[str, np.ndarray]], batch: int = 1) -> Any:
+    """The real-time path of a quantized UPGA model: an
+    :class:`~hbf_edge.kernels.upga.hw_session.UpgaHwSession` for ``batch`` channels per call,
+    with the model's per-layer precision, output stage and code search (the designs of
+    :func:`hardware_design`, bit for bit)."""
+    from hbf_edge.kernels.upga.hw_session import UpgaHwSession
+
+    args, kwargs = _hardware_args(model)
+    return UpgaHwSession(*args, batch=batch, **kwargs)
 
 
 class UpgaKernels:

@@ -132,7 +132,8 @@ def test_evaluate_rejects_channels_of_other_sizes(model_dir, tmp_path, capsys):
 def test_bench_kernels_prints_json(tmp_path, capsys):
     out = tmp_path / "bench.json"
     # torch_compile is left out here: its first call compiles for ~30 s (the README's run has it)
-    backends = ["numba_float64", "numba_float32", "numba_hardware", "torch_eager", "onnxruntime"]
+    backends = ["numba_float64", "numba_float32", "numba_hardware", "numba_float64_session", "numba_hardware_session",
+                "torch_eager", "onnxruntime"]
     assert main(["bench", "kernels", "--sizes", "8", "--batches", "1", "3", "--layers", "2", "--backends", *backends,
                  "--repeat", "2", "--quiet", "--out", str(out)]) == 0
     printed = json.loads(capsys.readouterr().out)
