@@ -35,6 +35,7 @@ from hbf_edge import __version__, cplx
 from hbf_edge.cplx import C
 from hbf_edge.errors import ConfigError
 from hbf_edge.export._core.onnx_meta import save_with_metadata
+from hbf_edge.export._core.trace import without_jit_lint
 
 __all__ = ["MserGraph", "export_mser_onnx", "run_mser_onnx", "OPSET", "INPUTS", "OUTPUTS"]
 
@@ -159,7 +160,7 @@ def export_mser_onnx(model: Any, config: Any, path: str | os.PathLike) -> Path:
     example = tuple(torch.full(shapes[name], 0.1) for name in INPUTS)
     path = Path(path)
     dynamic = {name: {0: "batch"} for name in INPUTS + OUTPUTS}
-    with warnings.catch_warnings(), torch.no_grad():
+    with warnings.catch_warnings(), torch.no_grad(), without_jit_lint():
         warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
         torch.onnx.export(graph, example, str(path), input_names=INPUTS, output_names=OUTPUTS, dynamic_axes=dynamic,
                           opset_version=OPSET, dynamo=False)
