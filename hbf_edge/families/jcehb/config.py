@@ -157,6 +157,14 @@ class JcehbTrain(TrainCommon, SizeSettings):
     track_every: int = field(0, "Fig. 16: also record the validation sum rate every N training batches (0: per "
                                 "epoch only, default); `evaluate` plots the record as fig16_tracking.png",
                              metavar="N")
+    online: int = field(0, "Fig. 17-18: train online over this many frames instead of offline (0: offline, "
+                           "default): after each frame, SSCA steps and the network's two stages continue on the "
+                           "full-CSI samples so far; `evaluate` plots the per-frame rates as fig17_online.png",
+                        metavar="FRAMES")
+    frame_samples: int = field(50, "online: full-CSI samples per frame (default 50, the paper's)")
+    frame_epochs: int = field(10, "online: epochs of each stage per frame, on the samples so far (default 10)")
+    csi_nmse: float | None = field(None, "online: NMSE in dB of the full-CSI samples (default: perfect CSI)",
+                                   metavar="DB")
 
     def validate(self) -> None:
         super().validate()
@@ -174,6 +182,22 @@ class JcehbTrain(TrainCommon, SizeSettings):
             raise ConfigError("--design black-box trains its own DNNs: --init-from and --inverse do not apply")
         if self.init_from is not None and self.preset != "embedded":
             raise ConfigError("--init-from takes the model's sizes; --preset does not apply")
+        if self.online < 0:
+            raise ConfigError(f"--online must be >= 0 frames, got {self.online}")
+        check_positive(self, "frame_samples", "frame_epochs")
+        online_only = {"frame_samples": 50, "frame_epochs": 10, "csi_nmse": None}
+        changed = [k for k, v in online_only.items() if getattr(self, k) != v]
+        if not self.online and changed:
+            raise ConfigError(f"--{changed[0].replace('_', '-')} applies to online training (--online FRAMES)")
+        if self.online:
+            clash = [flag for flag, on in (("--train-size", self.train_size is not None),
+                                           ("--init-from", self.init_from is not None),
+                                           ("--track-every", self.track_every != 0),
+                                           ("--epochs", self.epochs is not None),
+                                           (f"--design {self.design}", self.design != "joint")) if on]
+            if clash:
+                raise ConfigError(f"{clash[0]} does not apply to online training: it sees --online x "
+                                  "--frame-samples channels and trains the joint design, --frame-epochs per frame")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

@@ -153,22 +153,39 @@ class JcehbCore(MimoChannels):
         else:
             sizes, L, Lh = s.sizes(), s.preset_value("pilots"), s.preset_value("hb_layers")
             pilot_power, inverse = s.pilot_power or "per-chain", s.inverse or "exact"
-        epochs = s.preset_value("epochs")
-        H_train, H_val, source = self.training_channels(s.channels, sizes, s.preset_value("train_size"),
-                                                         s.val_size, s.seed)
+        epochs = s.frame_epochs if s.online else s.preset_value("epochs")
+        n_train = s.online * s.frame_samples if s.online else s.preset_value("train_size")
+        H_train, H_val, source = self.training_channels(s.channels, sizes, n_train, s.val_size, s.seed)
         nu = noise_power(s.snr_db)
-        t0 = time.perf_counter()
-        phi_f, phi_w, record = ssca(H_train, H_val, sizes, nu, iterations=s.ssca_iterations, progress=not s.quiet)
-        say(f"SSCA analog beams (eta {record['eta']:g} of {len(record['val_rate_by_eta'])} tried): validation rate "
-            f"of SCA-{s.ssca_iterations} {record['val_rate_by_eta'][str(record['eta'])]:.3f} bit/s/Hz "
-            f"(DFT beams {record['val_rate_dft']:.3f})")
         cfg = JcehbTrainConfig(n_pilots=L, n_hb=Lh, pilot_power=pilot_power, inverse=inverse, design=s.design,
                                epochs_stage1=epochs, epochs_stage2=epochs, batch_size=s.batch_size,
                                lr_phase=s.lr_phase, lr=s.lr, nu=nu, seed=s.seed, track_every=s.track_every)
-        phases = (phi_f, phi_w) if s.start == "ssca" and start_model is None else None
+        t0 = time.perf_counter()
         tracking: list[dict[str, Any]] = []
-        model, history = train_jcehb(H_train, H_val, sizes, cfg, phases=phases, model=start_model,
-                                     progress=not s.quiet, tracking=tracking)
+        online = None
+        if s.online:  # Fig. 17-18: SSCA and the network frame by frame
+            from hbf_edge.families.jcehb.online import OnlineConfig, train_online
+
+            settings = OnlineConfig(frames=s.online, samples=s.frame_samples, epochs=s.frame_epochs,
+                                    csi_nmse_db=s.csi_nmse, ssca_iterations=s.ssca_iterations)
+            model, (phi_f, phi_w), online = train_online(H_train, H_val, sizes, cfg, settings,
+                                                         start_ssca=s.start == "ssca", progress=not s.quiet)
+            history = online.pop("history")
+            record = {"eta": settings.ssca_eta, "iterations": s.ssca_iterations, "passes": 1,
+                      "batch": settings.ssca_batch, "online_frames": s.online}
+            first, last = online["per_frame"][0], online["per_frame"][-1]
+            say(f"online over {s.online} frames of {s.frame_samples} samples, scored on {len(H_val)} channels: the "
+                f"network {first['network']:.3f} -> {last['network']:.3f} bit/s/Hz, RLS-{settings.reference_pilots} + "
+                f"SSCA {first['rls_ssca']:.3f} -> {last['rls_ssca']:.3f}")
+        else:
+            phi_f, phi_w, record = ssca(H_train, H_val, sizes, nu, iterations=s.ssca_iterations,
+                                        progress=not s.quiet)
+            say(f"SSCA analog beams (eta {record['eta']:g} of {len(record['val_rate_by_eta'])} tried): validation "
+                f"rate of SCA-{s.ssca_iterations} {record['val_rate_by_eta'][str(record['eta'])]:.3f} bit/s/Hz "
+                f"(DFT beams {record['val_rate_dft']:.3f})")
+            phases = (phi_f, phi_w) if s.start == "ssca" and start_model is None else None
+            model, history = train_jcehb(H_train, H_val, sizes, cfg, phases=phases, model=start_model,
+                                         progress=not s.quiet, tracking=tracking)
         with torch.no_grad():
             model.ssca_phi_f.copy_(torch.from_numpy(phi_f))
             model.ssca_phi_w.copy_(torch.from_numpy(phi_w))
@@ -180,6 +197,8 @@ class JcehbCore(MimoChannels):
                     "start": s.start if s.init_from is None else f"model {s.init_from}", "kept_epoch": {k: v["epoch"] for k, v in kept.items()}, "wall_seconds": wall}
         if s.track_every:
             training["tracking"] = {"every_batches": s.track_every, "batch_size": s.batch_size, "records": tracking}
+        if online is not None:  # the kept epochs are the last frame's
+            training["online"] = online
         section = {"sizes": {k: getattr(sizes, k) for k in _SIZE_KEYS}, "pilots": L, "hb_layers": Lh,
                    "pilot_power": pilot_power, "inverse": inverse, "design": s.design, "snr_db": s.snr_db,
                    "ssca": record}
@@ -215,7 +234,7 @@ class JcehbCore(MimoChannels):
                  say: Say = log_say) -> dict[str, Any]:
         from hbf_edge.families.jcehb.evaluate import evaluate_jcehb, format_table
         from hbf_edge.families.jcehb.overhead import signalling_bits
-        from hbf_edge.families.jcehb.plots import plot_overhead, plot_rates, plot_tracking
+        from hbf_edge.families.jcehb.plots import plot_online, plot_overhead, plot_rates, plot_tracking
         from hbf_edge.kernels import REGISTRY
 
         model, config = (load or self.load)(s.model_dir)
@@ -264,6 +283,13 @@ class JcehbCore(MimoChannels):
         track = (config.training or {}).get("tracking")
         if track:  # Fig. 16: trained with --track-every
             plot_tracking(track, out / "fig16_tracking.png", str(config.training.get("start", "")))
+        online = (config.training or {}).get("online")
+        if online:  # Fig. 17: trained with --online; offline networks given with --compare drawn as lines
+            train_snr = config.family_config["snr_db"]
+            at = results["snr_db"].index(train_snr) if train_snr in results["snr_db"] else None
+            offline = {} if at is None else {k.split(":", 1)[1]: v[at] for k, v in results["metrics"]["sum_rate"].items()
+                                             if k.startswith("compare:")}
+            plot_online(online, out / "fig17_online.png", offline)
         say(f"sum rate (bit/s/Hz) and NMSE on {results['n_channels']} channels, pilot noise seed {s.noise_seed}, "
             f"baselines on the SSCA beams with {model.pilot_power} DFT pilots")
         say(format_table(results))

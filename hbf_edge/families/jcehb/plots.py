@@ -1,6 +1,7 @@
 """PNG plots of the JCEHB evaluation: sum rate of every design (``mixed_timescale_jcehb.txt``
 Fig. 10; a bar chart at one SNR, lines over several), the signalling overhead (Fig. 9) and the
-validation rate during training, batch by batch (Fig. 16)."""
+validation rate during training, batch by batch (Fig. 16), and the online scheme's rate frame by
+frame (Fig. 17)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 
 from hbf_edge.plots import _save, plt
 
-__all__ = ["plot_rates", "plot_overhead", "plot_tracking"]
+__all__ = ["plot_rates", "plot_overhead", "plot_tracking", "plot_online"]
 
 
 def plot_rates(results: dict[str, Any], path: str | os.PathLike) -> Path:
@@ -63,6 +64,25 @@ def plot_tracking(track: dict[str, Any], path: str | os.PathLike, start: str = "
         offset += recs[-1]["batch"]
     ax.set(xlabel=f"training batches of {track['batch_size']} channels", ylabel="validation sum rate (bit/s/Hz)",
            title="JCEHB training" + (f" from {start}" if start else ""))
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def plot_online(online: dict[str, Any], path: str | os.PathLike, offline: dict[str, float] | None = None) -> Path:
+    """Fig. 17: the sum rate of the online network and of online RLS-SSCA after each frame
+    (frame 0: before any sample), with offline-trained networks (``offline``: name -> rate at
+    the training SNR) as horizontal lines."""
+    frames = online["per_frame"]
+    fig, ax = plt.subplots(figsize=(6.4, 4.2), layout="constrained")
+    x = [r["frame"] for r in frames]
+    ax.plot(x, [r["network"] for r in frames], "o-", lw=2.5, color="C3", label="online network")
+    ax.plot(x, [r["rls_ssca"] for r in frames], "s-", color="C0",
+            label=f"online RLS-{online['reference_pilots']} + SSCA (SCA-{online['reference_iterations']})")
+    for i, (name, rate) in enumerate((offline or {}).items()):
+        ax.axhline(rate, ls="--", color=f"C{i + 4}", label=f"offline: {name}")
+    ax.set(xlabel=f"frames ({online['samples']} full-CSI samples each)", ylabel="sum rate (bit/s/Hz)",
+           title=f"online mixed timescale, {online['test_channels']} test channels")
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8)
     return _save(fig, path)

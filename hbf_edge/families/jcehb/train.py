@@ -37,7 +37,7 @@ from hbf_edge.families.jcehb.baselines import sca
 from hbf_edge.families.jcehb.model import JcehbNet, nmse, sum_rate
 from hbf_edge.families.jcehb.system import JcehbSizes, dft_phases, pilot_noise
 
-__all__ = ["JcehbTrainConfig", "train_jcehb", "ssca", "SSCA_ETAS", "DESIGNS"]
+__all__ = ["JcehbTrainConfig", "train_jcehb", "ssca", "SscaState", "dft_start", "SSCA_ETAS", "DESIGNS"]
 
 SSCA_ETAS = (0.3, 1.0, 3.0, 10.0, 30.0)
 DESIGNS = ("joint", "separate", "one-stage", "black-box")
@@ -206,34 +206,56 @@ def _rate_of_phases(H: np.ndarray, phi_f: torch.Tensor, phi_w: torch.Tensor, siz
     return float(rate.detach()), torch.autograd.grad(rate, (phi_f, phi_w))
 
 
+class SscaState:
+    """One run of the SSCA recursion (20)-(22) from given beams: the phases, the averaged
+    surrogate gradient and the step counter ``t``, so that steps can come as channels arrive
+    (the offline design runs them over the training set; the online scheme frame by frame)."""
+
+    def __init__(self, phi_f: torch.Tensor, phi_w: torch.Tensor, sizes: JcehbSizes, nu: float, eta: float,
+                 iterations: int) -> None:
+        self.phi_f, self.phi_w = phi_f.clone().requires_grad_(True), phi_w.clone().requires_grad_(True)
+        self.avg_f, self.avg_w = torch.zeros_like(self.phi_f), torch.zeros_like(self.phi_w)
+        self.sizes, self.nu, self.eta, self.iterations, self.t = sizes, nu, eta, iterations, 0
+
+    def step(self, H: np.ndarray) -> None:
+        """One stochastic step on the mini-batch ``H`` (its mean gradient)."""
+        rho = (self.t + 1) ** -0.6
+        _, (g_f, g_w) = _rate_of_phases(H, self.phi_f, self.phi_w, self.sizes, self.nu, self.iterations, True)
+        self.avg_f = (1 - rho) * self.avg_f - rho * g_f  # (20) on r_0 = -rate
+        self.avg_w = (1 - rho) * self.avg_w - rho * g_w
+        with torch.no_grad():  # (22)
+            self.phi_f -= self.eta * self.avg_f
+            self.phi_w -= self.eta * self.avg_w
+        self.t += 1
+
+    def phases(self) -> tuple[np.ndarray, np.ndarray]:
+        return self.phi_f.detach().numpy().copy(), self.phi_w.detach().numpy().copy()
+
+
+def dft_start(sizes: JcehbSizes) -> tuple[torch.Tensor, torch.Tensor]:
+    """The DFT beams of the BS and every user, as phases (SSCA's and the network's default start)."""
+    return (torch.from_numpy(dft_phases(sizes.n_tx, sizes.n_rf_tx)),
+            torch.from_numpy(np.stack([dft_phases(sizes.n_rx, sizes.n_rf_rx)] * sizes.n_users)))
+
+
 def ssca(H_train: np.ndarray, H_val: np.ndarray, sizes: JcehbSizes, nu: float, iterations: int = 20,
          passes: int = 1, batch: int = 10, etas: tuple[float, ...] = SSCA_ETAS,
          progress: bool = True) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
     """The SSCA long-term analog design (20)-(22): ``phi_F [N_t, N]``, ``phi_W [K, N_r, R]`` and a
     record (eta chosen, validation rate of SCA-J per eta, the DFT start's)."""
-    start_f = torch.from_numpy(dft_phases(sizes.n_tx, sizes.n_rf_tx))
-    start_w = torch.from_numpy(np.stack([dft_phases(sizes.n_rx, sizes.n_rf_rx)] * sizes.n_users))
+    start_f, start_w = dft_start(sizes)
     start_rate, _ = _rate_of_phases(H_val, start_f, start_w, sizes, nu, iterations, False)
     n_steps = passes * ((len(H_train) + batch - 1) // batch)
     bar = progress_bar(total=len(etas) * n_steps, desc="SSCA analog", unit="step", progress=progress)
     results = {}
     for eta in etas:
-        phi_f, phi_w = start_f.clone().requires_grad_(True), start_w.clone().requires_grad_(True)
-        avg_f, avg_w = torch.zeros_like(phi_f), torch.zeros_like(phi_w)
-        t = 0
+        state = SscaState(start_f, start_w, sizes, nu, eta, iterations)
         for _ in range(passes):
             for lo in range(0, len(H_train), batch):
-                rho = (t + 1) ** -0.6
-                _, (g_f, g_w) = _rate_of_phases(H_train[lo:lo + batch], phi_f, phi_w, sizes, nu, iterations, True)
-                avg_f = (1 - rho) * avg_f - rho * g_f  # (20) on r_0 = -rate
-                avg_w = (1 - rho) * avg_w - rho * g_w
-                with torch.no_grad():  # (22)
-                    phi_f -= eta * avg_f
-                    phi_w -= eta * avg_w
-                t += 1
+                state.step(H_train[lo:lo + batch])
                 bar.update(1)
-        rate, _ = _rate_of_phases(H_val, phi_f.detach(), phi_w.detach(), sizes, nu, iterations, False)
-        results[eta] = (rate, phi_f.detach().numpy().copy(), phi_w.detach().numpy().copy())
+        rate, _ = _rate_of_phases(H_val, state.phi_f.detach(), state.phi_w.detach(), sizes, nu, iterations, False)
+        results[eta] = (rate, *state.phases())
     bar.close()
     eta = max(results, key=lambda e: results[e][0])
     record = {"eta": eta, "iterations": iterations, "passes": passes, "batch": batch,

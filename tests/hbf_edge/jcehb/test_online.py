@@ -1,0 +1,103 @@
+"""The online mixed-timescale scheme (Fig. 17-18): its pieces against independent computations,
+and `train --online` / `evaluate` through the CLI."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from hbf_edge.cli import main
+from hbf_edge.errors import ConfigError
+from hbf_edge.families.jcehb.evaluate import evaluate_jcehb
+from hbf_edge.families.jcehb.model import JcehbNet
+from hbf_edge.families.jcehb.online import OnlineConfig, reference_rate, train_online, with_csi_error
+from hbf_edge.families.jcehb.system import JcehbSizes, jcehb_channels, noise_power, pilot_noise
+from hbf_edge.families.jcehb.train import JcehbTrainConfig, SscaState, dft_start
+
+SIZES = JcehbSizes(n_tx=8, n_rf_tx=4, n_rx=4, n_rf_rx=2, n_users=2, n_streams=1)
+TINY = ["-N", "8", "--n-rf-tx", "4", "--n-rx", "4", "--n-rf-rx", "2", "-K", "2", "-d", "1"]
+
+
+def test_the_csi_error_has_the_asked_nmse_and_none_is_perfect():
+    H = jcehb_channels(400, SIZES, seed=1)
+    assert with_csi_error(H, None, 0) is H
+    for db in (-20.0, -5.0):
+        E = with_csi_error(H, db, 3) - H
+        nmse = np.mean(np.sum(np.abs(E) ** 2, axis=(1, 2, 3)) / np.sum(np.abs(H) ** 2, axis=(1, 2, 3)))
+        assert 10 * np.log10(nmse) == pytest.approx(db, abs=0.1)
+    assert np.array_equal(with_csi_error(H, -10.0, 5), with_csi_error(H, -10.0, 5))
+
+
+def test_the_reference_rate_is_evaluates_reference_row():
+    H = jcehb_channels(30, SIZES, seed=2)
+    model = JcehbNet(SIZES, 4, 2, "per-chain", "exact")
+    rng = np.random.default_rng(0)
+    with torch.no_grad():  # beams other than the DFT start
+        model.ssca_phi_f.copy_(torch.from_numpy(rng.uniform(-np.pi, np.pi, tuple(model.ssca_phi_f.shape))))
+        model.ssca_phi_w.copy_(torch.from_numpy(rng.uniform(-np.pi, np.pi, tuple(model.ssca_phi_w.shape))))
+    nu = noise_power(10.0)
+    res = evaluate_jcehb(model, SIZES, H, [10.0], rls_pilots=12, sca_iterations=5, noise_seed=7, progress=False)
+    noise = pilot_noise(30, SIZES, 12, 7)
+    ours = reference_rate(H, model.ssca_phi_f.numpy(), model.ssca_phi_w.numpy(), SIZES, noise, nu, 12, 5, "per-chain")
+    assert ours == pytest.approx(res["metrics"]["sum_rate"]["rls12_sca5"][0], rel=1e-12)
+
+
+def _run(H, **online):
+    cfg = JcehbTrainConfig(n_pilots=4, n_hb=2, pilot_power="per-chain", inverse="exact", batch_size=10,
+                           nu=noise_power(10.0), seed=3)
+    settings = OnlineConfig(**{"frames": 3, "samples": 10, "epochs": 2, "ssca_iterations": 2, "reference_pilots": 8,
+                               "reference_iterations": 3, **online})
+    return train_online(H[:40], H[40:], SIZES, cfg, settings, progress=False), cfg, settings
+
+
+def test_online_training_steps_ssca_frame_by_frame_and_scores_every_frame():
+    H = jcehb_channels(60, SIZES, seed=4)
+    (model, (phi_f, phi_w), record), cfg, settings = _run(H)
+    assert [r["frame"] for r in record["per_frame"]] == [0, 1, 2, 3]
+    assert [r["samples"] for r in record["per_frame"]] == [0, 10, 20, 30]
+    # SSCA: the same steps taken by hand over the stream's mini-batches
+    state = SscaState(*dft_start(SIZES), SIZES, cfg.nu, settings.ssca_eta, settings.ssca_iterations)
+    for lo in range(0, 30, settings.ssca_batch):
+        state.step(H[lo:lo + settings.ssca_batch])
+    assert np.array_equal(phi_f, state.phases()[0]) and np.array_equal(phi_w, state.phases()[1])
+    noise = pilot_noise(20, SIZES, 8, cfg.seed + 7)
+    assert record["per_frame"][-1]["rls_ssca"] == reference_rate(H[40:], phi_f, phi_w, SIZES, noise, cfg.nu, 8, 3,
+                                                                 "per-chain")
+    assert record["per_frame"][0]["rls_ssca"] == reference_rate(H[40:], *(t.numpy() for t in dft_start(SIZES)), SIZES,
+                                                                noise, cfg.nu, 8, 3, "per-chain")
+    assert record["per_frame"][-1]["network"] != record["per_frame"][0]["network"]  # the network moved
+    again = _run(H)[0][2]
+    assert again["per_frame"] == record["per_frame"]  # seeded
+    noisy = _run(H, csi_nmse_db=-3.0)[0][2]
+    assert noisy["per_frame"][1]["rls_ssca"] != record["per_frame"][1]["rls_ssca"]  # the CSI error is used
+    with pytest.raises(ConfigError, match="needs 5 frames"):
+        _run(H, frames=5)
+    with pytest.raises(ConfigError, match="frames"):
+        OnlineConfig(frames=0)
+
+
+def test_train_online_and_evaluate_plot_fig_17(tmp_path, capsys):
+    out, off = tmp_path / "on", tmp_path / "off"
+    common = ["-L", "4", "-I", "2", "--batch-size", "10", "--ssca-iterations", "2", "--val-size", "12", "-q", *TINY]
+    assert main(["train", "jcehb", "--out", str(out), "--online", "2", "--frame-samples", "10", "--frame-epochs", "1",
+                 *common]) == 0
+    assert "online over 2 frames of 10 samples" in capsys.readouterr().out
+    config = json.loads((out / "config.json").read_text())
+    online = config["training"]["online"]
+    assert [r["frame"] for r in online["per_frame"]] == [0, 1, 2] and online["test_channels"] == 12
+    assert config["training"]["train_size"] == 20 and config["family_config"]["ssca"]["online_frames"] == 2
+    assert main(["train", "jcehb", "--out", str(off), "--train-size", "20", "--epochs", "1", *common]) == 0
+    assert main(["evaluate", str(out), "--count", "10", "--compare", str(off), "-q"]) == 0
+    assert (out / "eval" / "fig17_online.png").stat().st_size > 0
+    for argv, match in [(["--frame-samples", "20"], "applies to online"),
+                        (["--online", "2", "--train-size", "30"], "--train-size does not apply"),
+                        (["--online", "2", "--design", "separate"], "--design separate does not apply"),
+                        (["--online", "-1"], "--online must be >= 0"),
+                        (["--online", "2", "--csi-nmse", "nan"], "NMSE")]:
+        assert main(["train", "jcehb", "--out", str(tmp_path / "bad"), *argv, *common]) == 2
+        err = capsys.readouterr().err.strip()
+        assert match in err and len(err.splitlines()) == 1, err
+    assert not (tmp_path / "bad").exists()
