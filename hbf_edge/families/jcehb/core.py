@@ -289,7 +289,7 @@ class JcehbCore(MimoChannels):
             at = results["snr_db"].index(train_snr) if train_snr in results["snr_db"] else None
             offline = {} if at is None else {k.split(":", 1)[1]: v[at] for k, v in results["metrics"]["sum_rate"].items()
                                              if k.startswith("compare:")}
-            plot_online(online, out / "fig17_online.png", offline)
+            plot_online(online, out / "fig17_online.png", offline, results["n_channels"])
         say(f"sum rate (bit/s/Hz) and NMSE on {results['n_channels']} channels, pilot noise seed {s.noise_seed}, "
             f"baselines on the SSCA beams with {model.pilot_power} DFT pilots")
         say(format_table(results))

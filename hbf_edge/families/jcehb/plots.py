@@ -69,10 +69,11 @@ def plot_tracking(track: dict[str, Any], path: str | os.PathLike, start: str = "
     return _save(fig, path)
 
 
-def plot_online(online: dict[str, Any], path: str | os.PathLike, offline: dict[str, float] | None = None) -> Path:
+def plot_online(online: dict[str, Any], path: str | os.PathLike, offline: dict[str, float] | None = None,
+                offline_channels: int | None = None) -> Path:
     """Fig. 17: the sum rate of the online network and of online RLS-SSCA after each frame
     (frame 0: before any sample), with offline-trained networks (``offline``: name -> rate at
-    the training SNR) as horizontal lines."""
+    the training SNR on ``offline_channels`` evaluation channels) as horizontal lines."""
     frames = online["per_frame"]
     fig, ax = plt.subplots(figsize=(6.4, 4.2), layout="constrained")
     x = [r["frame"] for r in frames]
@@ -80,9 +81,9 @@ def plot_online(online: dict[str, Any], path: str | os.PathLike, offline: dict[s
     ax.plot(x, [r["rls_ssca"] for r in frames], "s-", color="C0",
             label=f"online RLS-{online['reference_pilots']} + SSCA (SCA-{online['reference_iterations']})")
     for i, (name, rate) in enumerate((offline or {}).items()):
-        ax.axhline(rate, ls="--", color=f"C{i + 4}", label=f"offline: {name}")
+        ax.axhline(rate, ls="--", color=f"C{i + 4}", label=f"offline: {name} ({offline_channels} channels)")
     ax.set(xlabel=f"frames ({online['samples']} full-CSI samples each)", ylabel="sum rate (bit/s/Hz)",
-           title=f"online mixed timescale, {online['test_channels']} test channels")
+           title=f"online mixed timescale, scored on {online['test_channels']} channels")
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8)
     return _save(fig, path)
