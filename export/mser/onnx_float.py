@@ -33,9 +33,9 @@ from torch import nn
 
 from hbf_edge import __version__, cplx
 from hbf_edge.cplx import C
-from hbf_edge.errors import ConfigError
 from hbf_edge.export._core.onnx_meta import save_with_metadata
 from hbf_edge.export._core.trace import without_jit_lint
+from hbf_edge.families.mser.kde import own_stream_mask
 
 __all__ = ["MserGraph", "export_mser_onnx", "run_mser_onnx", "OPSET", "INPUTS", "OUTPUTS"]
 
@@ -64,13 +64,17 @@ class MserGraph(nn.Module):
         for k in range(K):
             mask[k, :, k * Dk:(k + 1) * Dk] = 1.0
         self.register_buffer("colmask", _t(mask))  # user k's columns of V
+        self.qam = bool(model.qam)
+        self.register_buffer("ownmask", _t(own_stream_mask(K, Dk)))  # stream (k, i)'s own column (16-QAM)
 
     def _factor(self, sigma: torch.Tensor) -> torch.Tensor:
         return sigma / self.sigma_ref if self.sigma_ref is not None else torch.ones_like(sigma)
 
-    def _weights(self, Y: C, S: C, r: torch.Tensor) -> C:
-        """``M = c Beta S^H`` for outputs ``Y [B, K, D_k, J]`` and widths ``r`` broadcast to
-        ``[B, ..., K, 1, 1]`` (absolute)."""
+    def _weights(self, E: C, Y: C, S: C, r: torch.Tensor) -> C:
+        """``M = c Beta S^H`` for outputs ``Y = E S [B, K, D_k, J]`` and widths ``r`` broadcast to
+        ``[B, ..., K, 1, 1]`` (absolute); 16-QAM's form (:meth:`_weights_qam`) reads ``E``."""
+        if self.qam:
+            return self._weights_qam(E, Y, S, r)
         K, Dk, J = self.K, self.Dk, S.re.shape[-1]
         Sk = C(S.re.reshape(K, Dk, J), S.im.reshape(K, Dk, J))
         inv2 = 1.0 / (2.0 * r * r)
@@ -78,6 +82,26 @@ class MserGraph(nn.Module):
         c = 1.0 / (J * math.sqrt(2.0 * math.pi) * r)
         M = cplx.matmul_bh(beta, S)
         return C(c * M.re, c * M.im)
+
+    def _weights_qam(self, E: C, Y: C, S: C, r: torch.Tensor) -> C:
+        """16-QAM's ``M = -grad_E`` (:mod:`hbf_edge.families.mser.kde`, eq. 47-48 [R]; the float
+        kernel's ``_weights_qam``): each stream read after the rotation by its desired gain ``c``,
+        the distance to the lower boundary of its symbol's region, and the term through ``c`` on
+        the stream's own column."""
+        K, Dk, J = self.K, self.Dk, S.re.shape[-1]
+        c = C((E.re * self.ownmask).sum(-1, keepdim=True), (E.im * self.ownmask).sum(-1, keepdim=True))
+        mag = torch.sqrt(c.re * c.re + c.im * c.im) + 1e-300
+        u = C((Y.re * c.re + Y.im * c.im) / mag, (Y.im * c.re - Y.re * c.im) / mag)  # Y conj(c) / |c|
+        br, bi = S.re.reshape(K, Dk, J) - 1.0, S.im.reshape(K, Dk, J) - 1.0
+        inv2 = 1.0 / (2.0 * r * r)
+        er = torch.exp(-(u.re - mag * br) ** 2 * inv2)
+        ei = torch.exp(-(u.im - mag * bi) ** 2 * inv2)
+        own = C((-er * br - ei * bi).sum(-1, keepdim=True), ((er * u.im - ei * u.re) / mag).sum(-1, keepdim=True))
+        P = cplx.matmul_bh(C(er, ei), S)
+        P = C(P.re + own.re * self.ownmask, P.im + own.im * self.ownmask)
+        scale = 1.5 / (J * math.sqrt(2.0 * math.pi) * r)  # phi = 1.5
+        q = C(scale * c.re / mag, scale * c.im / mag)
+        return cplx.mul(q, P)
 
     @staticmethod
     def _normalise(U: C, W: C) -> C:
@@ -99,10 +123,11 @@ class MserGraph(nn.Module):
         # (27): user k's columns with user k's width over every user's samples
         A = cplx.matmul(F, V)
         G = cplx.matmul(UH, C(A.re[:, None], A.im[:, None]))
-        Y = cplx.matmul(cplx.matmul_ah(W, G), S)  # [B, K, Dk, J]
+        E = cplx.matmul_ah(W, G)  # [B, K, Dk, D]
+        Y = cplx.matmul(E, S)  # [B, K, Dk, J]
         Bk = cplx.matmul_ah(UH, W)  # [B, K, Nt, Dk]
         rp = (self.widths[i, 0][None, :, None, None, None] * sigma[:, None, None, None, None])  # [B, K(k), 1, 1, 1]
-        M = self._weights(C(Y.re[:, None], Y.im[:, None]), S, rp)  # [B, K(k), K(kk), Dk, D]
+        M = self._weights(C(E.re[:, None], E.im[:, None]), C(Y.re[:, None], Y.im[:, None]), S, rp)  # [B, K(k), K(kk), Dk, D]
         Z = cplx.matmul(C(Bk.re[:, None], Bk.im[:, None]), M)  # [B, K(k), K(kk), Nt, D]
         Z = C(Z.re.sum(dim=2), Z.im.sum(dim=2))  # [B, K(k), Nt, D]
         gv = cplx.matmul_ah(C(F.re[:, None], F.im[:, None]), Z)  # [B, K(k), Rt, D], = -grad_V
@@ -112,13 +137,13 @@ class MserGraph(nn.Module):
         # (28): W_k with width rho_Wk, then the normalisation
         A = cplx.matmul(F, V)
         G = cplx.matmul(UH, C(A.re[:, None], A.im[:, None]))
-        Y = cplx.matmul(cplx.matmul_ah(W, G), S)
-        M = self._weights(Y, S, self.widths[i, 1][None, :, None, None] * s4)
+        E = cplx.matmul_ah(W, G)
+        M = self._weights(E, cplx.matmul(E, S), S, self.widths[i, 1][None, :, None, None] * s4)
         step = cplx.mul(C(self.aw_r[i], self.aw_i[i]), cplx.matmul_bh(G, M))
         W = self._normalise(U, C(W.re + g4 * step.re + self.ow_r[i], W.im + g4 * step.im + self.ow_i[i]))
         # (29): theta_Uk with width rho_thetaUk, then the normalisation
-        Y = cplx.matmul(cplx.matmul_ah(W, G), S)
-        M = self._weights(Y, S, self.widths[i, 2][None, :, None, None] * s4)
+        E = cplx.matmul_ah(W, G)
+        M = self._weights(E, cplx.matmul(E, S), S, self.widths[i, 2][None, :, None, None] * s4)
         T = cplx.matmul_bh(cplx.matmul_bh(M, C(A.re[:, None], A.im[:, None])), H)  # M A^H H^H [B, K, Dk, Nr]
         gu = cplx.matmul(W, T)  # = -grad_U
         tu = tu + g4 * self.au[i] * (U.re * gu.im - U.im * gu.re) + self.ou[i]
@@ -127,8 +152,8 @@ class MserGraph(nn.Module):
         UH = cplx.matmul(U, H)
         # (30) (the plain step (25) in the last layer): theta_F with one width
         G = cplx.matmul(UH, C(A.re[:, None], A.im[:, None]))
-        Y = cplx.matmul(cplx.matmul_ah(W, G), S)
-        M = self._weights(Y, S, self.widths_f[i] * s4)
+        E = cplx.matmul_ah(W, G)
+        M = self._weights(E, cplx.matmul(E, S), S, self.widths_f[i] * s4)
         Z = cplx.matmul(cplx.matmul_ah(UH, W), M)
         Z = C(Z.re.sum(dim=1), Z.im.sum(dim=1))  # [B, Nt, D]
         gf = cplx.matmul_bh(Z, V)  # = -grad_F
@@ -147,10 +172,8 @@ class MserGraph(nn.Module):
 
 def export_mser_onnx(model: Any, config: Any, path: str | os.PathLike) -> Path:
     """Trace the network of the kernel packing ``model`` in float32 to ``path``, add metadata
-    (family, sizes, layers, layout, package version) and check it with onnx.  QPSK only: the
-    graph forms QPSK's weights (a 16-QAM model is refused in one line)."""
-    if model.qam:
-        raise ConfigError("the MSER ONNX graph is QPSK only; a 16-QAM network runs in torch and the float kernel")
+    (family, sizes, layers, layout, package version) and check it with onnx.  QPSK or 16-QAM
+    (the metadata's ``constellation``)."""
     Nt, Rt, K, Nr, Rr, Dk = model.sizes
     graph = MserGraph(model).float().eval()
     B, D = 2, K * Dk
@@ -166,7 +189,8 @@ def export_mser_onnx(model: Any, config: Any, path: str | os.PathLike) -> Path:
                           opset_version=OPSET, dynamo=False)
     proto = onnx.load(str(path))
     meta = {"family": config.family, "N_t": Nt, "R_t": Rt, "K": K, "N_r": Nr, "R_r": Rr, "D_k": Dk,
-            "layers": model.n_layers, "package_version": __version__,
+            "layers": model.n_layers, "constellation": "16qam" if model.qam else "qpsk",
+            "package_version": __version__,
             "layout": "inputs h_re,h_im [B,K,N_r,N_t]; the start theta_f [B,N_t,R_t], v_re,v_im [B,R_t,K*D_k], "
                       "theta_u [B,K,R_r,N_r] (U_k is R_r x N_r), w_re,w_im [B,K,R_r,D_k]; sigma [B] (noise std, "
                       "P_T = 1); outputs the same with _out (angles in radians, not wrapped)"}

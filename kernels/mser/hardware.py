@@ -202,11 +202,13 @@ class MserHwSession:
 
     def run(self) -> None:
         """Every layer from the start words (the counters add up over runs)."""
-        from hbf_edge.kernels.mser._fixed import batch_fx
+        from hbf_edge.kernels._core.batching import SERIAL_BELOW
+        from hbf_edge.kernels.mser._fixed import batch_fx, batch_fx_parallel
 
         for w, s in zip(self.work, self.start):
             np.copyto(w, s)
-        batch_fx(*self._h, *self.work, *self._consts, self.counts, self.F_codes, self.U_codes)
+        run = batch_fx if self.batch < SERIAL_BELOW else batch_fx_parallel
+        run(*self._h, *self.work, *self._consts, self.counts, self.F_codes, self.U_codes)
 
     def result(self) -> MserHwResult:
         totals = self.counts.sum(axis=0)

@@ -93,8 +93,8 @@ class MserTrain(TrainCommon, SizeSettings):
     start: str = field("alignment", "the design the network starts from: the DFT alignment (default) or the "
                                     "MMSE-based GD design at each channel's SNR", choices=["alignment", "mmse-gd"])
     start_iterations: int = field(50, "iterations of the MMSE-based GD start (default 50; with --start mmse-gd)")
-    constellation: str = field("qpsk", "symbols: QPSK (default) or 16-QAM (Sec. V-F; a 16-QAM network runs in torch "
-                                       "and the float kernel, not the integer datapath or ONNX)",
+    constellation: str = field("qpsk", "symbols: QPSK (default) or 16-QAM (Sec. V-F; a 16-QAM network runs in torch, "
+                                       "the float kernel and the float ONNX graph, not the integer datapath)",
                                choices=["qpsk", "16qam"])
 
     def start_record(self) -> dict:

@@ -269,16 +269,12 @@ class MserCore(MimoChannels):
         from hbf_edge.kernels import REGISTRY
 
         model, config = (extra.get("load_torch") or self.load)(s.model_dir)
-        qpsk = self.sizes(config).constellation == "qpsk"  # the ONNX graph is QPSK only
         kernels = REGISTRY.get(self.spec.name) if REGISTRY.has(self.spec.name) else None
         quantized = config.quantization is not None
         onnx = extra.get("onnxruntime")
         available = {"numba_float64": kernels is not None, "numba_hardware": kernels is not None and quantized,
-                     "torch_eager": True, "onnxruntime": onnx is not None and qpsk}
+                     "torch_eager": True, "onnxruntime": onnx is not None}
         backends = tuple(s.backends) if s.backends else tuple(b for b in MSER_BACKENDS if available[b])
-        if not qpsk and "onnxruntime" in backends:
-            raise ConfigError("the MSER ONNX graph is QPSK only: profile a 16-QAM network with --backends "
-                              "numba_float64 torch_eager")
         batches = tuple(s.batches) if s.batches else self.default_batches
         result = profile_mser(model, self.sizes(config), config.family_config["samples"], batches, s.repeat, backends,
                               target, kernels=kernels, model_dir=s.model_dir, quantized=quantized, onnx=onnx)

@@ -5,8 +5,11 @@ traced one."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import onnx
+import pytest
 import torch
 
 from helpers import mser_model
@@ -26,8 +29,10 @@ def _inputs(H, start, sigma):
             t(sigma))
 
 
-def test_the_graph_equals_the_float_kernel():
-    model = mser_model(Z, 3, 8)
+@pytest.mark.parametrize("constellation", ["qpsk", "16qam"])
+def test_the_graph_equals_the_float_kernel(constellation):
+    model = mser_model(dataclasses.replace(Z, constellation=constellation), 3, 8)
+    assert model.qam == (constellation == "16qam")
     H = mser_channels(3, Z, seed=2)
     sigma = np.array([0.1, 0.3, 0.05])
     start = dft_alignment(H, Z)
@@ -39,16 +44,17 @@ def test_the_graph_equals_the_float_kernel():
         np.testing.assert_allclose(g, w, atol=1e-10)
 
 
-def test_onnxruntime_keeps_the_ser(tmp_path):
+@pytest.mark.parametrize("constellation,sigma", [("qpsk", 0.5), ("16qam", 0.1)])
+def test_onnxruntime_keeps_the_ser(constellation, sigma, tmp_path):
     from types import SimpleNamespace
 
-    model = mser_model(Z, 2, 8)
+    z = dataclasses.replace(Z, constellation=constellation)
+    model = mser_model(z, 2, 8)
     path = export_mser_onnx(model, SimpleNamespace(family="mser"), tmp_path / "m.onnx")
-    proto = onnx.load(str(path))
-    assert {p.key: p.value for p in proto.metadata_props}["layers"] == "2"
-    H = mser_channels(5, Z, seed=9)
-    start = dft_alignment(H, Z)
-    sigma = 0.5
-    ser_onnx = ser_semi_analytic(H, *run_mser_onnx(path, H, start, sigma), sigma).mean()
-    ser_kernel = ser_semi_analytic(H, *mser_forward(H, start, sigma, model), sigma).mean()
+    meta = {p.key: p.value for p in onnx.load(str(path)).metadata_props}
+    assert meta["layers"] == "2" and meta["constellation"] == constellation
+    H = mser_channels(5, z, seed=9)
+    start = dft_alignment(H, z)
+    ser_onnx = ser_semi_analytic(H, *run_mser_onnx(path, H, start, sigma), sigma, constellation).mean()
+    ser_kernel = ser_semi_analytic(H, *mser_forward(H, start, sigma, model), sigma, constellation).mean()
     assert abs(ser_onnx / ser_kernel - 1) < 0.01

@@ -98,3 +98,18 @@ def test_bad_inputs_are_refused():
         MserHwSession(hw, bad, start, 0.1)
     with pytest.raises(ConfigError, match="q_bs"):
         pack_hw(mser_model(TINY, 1, 4), MserFormats(), 17, 4)
+
+
+def test_a_parallel_batch_equals_its_channels_run_one_by_one():
+    hw = pack_hw(mser_model(TINY, 2, 6), NARROW, 2, 6, 1)  # narrow: the counters are not all zero
+    H = mser_channels(6, TINY, seed=8)
+    sigma = np.linspace(0.05, 0.3, 6)
+    start = dft_alignment(H, TINY)
+    whole = mser_forward_hw(hw, H, start, sigma)  # 6 >= SERIAL_BELOW: the parallel driver
+    totals = dict.fromkeys(COUNTER_SITES, 0)
+    for b in range(6):
+        one = mser_forward_hw(hw, H[b:b + 1], tuple(x[b:b + 1] for x in start), sigma[b])
+        assert np.array_equal(one.F_codes[0], whole.F_codes[b]) and np.array_equal(one.U_codes[0], whole.U_codes[b])
+        assert np.array_equal(one.V[0], whole.V[b]) and np.array_equal(one.W[0], whole.W[b])
+        totals = {k: totals[k] + one.counters[k] for k in totals}
+    assert whole.counters == totals and sum(totals.values()) > 0
