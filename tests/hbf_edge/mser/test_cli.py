@@ -11,7 +11,6 @@ import pytest
 import torch
 
 from hbf_edge.cli import main
-from hbf_edge.errors import ConfigError
 from hbf_edge.families._settings import DEFAULT_TEST_SEED
 from hbf_edge.families import CORE
 from hbf_edge.families.mser.gd import GdSteps, dft_alignment, gd
