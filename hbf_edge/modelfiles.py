@@ -101,7 +101,7 @@ class ModelConfig:
     @property
     def output_xi(self) -> float | None:
         """The output stage's regularisation factor of a quantized UPGA model (``None``: the
-        model has no output stage; see ``kernels.upga._fixed.output_fx``)."""
+        model has no output stage; see ``kernels.upga._output.output_fx``)."""
         xi = (self.quantization or {}).get("output_xi")
         if xi is None:
             return None

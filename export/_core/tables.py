@@ -95,7 +95,7 @@ def build_tables(config: ModelConfig, layer_specs: list[HardwareSpec], arrays: d
 
 
 def _output_stage(config: ModelConfig, spec: HardwareSpec) -> dict[str, Any] | None:
-    """The output stage's constant (``kernels.upga._fixed.output_fx``), or None without one."""
+    """The output stage's constant (``kernels.upga._output.output_fx``), or None without one."""
     from hbf_edge.kernels.upga import _search as _search_fixed
     from hbf_edge.kernels.upga.hardware import output_stage_word
 
@@ -104,7 +104,7 @@ def _output_stage(config: ModelConfig, spec: HardwareSpec) -> dict[str, Any] | N
     stage = {"xi": config.output_xi, "xi_k_over_n": output_stage_word(config.output_xi, spec),
              "format": spec.step.to_dict(),
              "note": "W = (G^H G + r F^H F)^-1 G^H with G = H^H F and r = xi_k_over_n * (s2 N / P_t), "
-                     "then the normalisation; see kernels/upga/_fixed.py output_fx"}
+                     "then the normalisation; see kernels/upga/_output.py output_fx"}
     if config.code_search is not None:
         stage["code_search"] = {
             **config.code_search, "log_index_bits": _search_fixed.LOG_INDEX_BITS,

@@ -49,7 +49,7 @@ Layer order and the per-layer widths are the float kernel's (:mod:`kernels.mser.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from hbf_edge.families.mser.formats import COUNTER_SITES, KERNEL_TABLE_BITS, KERNEL_U_MAX, MSER_FORMATS, RAD_FRAC
 from hbf_edge.kernels._core.fixed import div_round, fit, isqrt, rshift
@@ -420,26 +420,3 @@ def channel_fx(hr, hi, tf, vr, vi, tu, wr, wi, g, ap_r, ap_i, aw_r, aw_i, au, af
                         ui[k, r, n] = us_[c]
                 _uh(ur[k], ui[k], hr[k], hi[k], uhr[k], uhi[k], fm, cnt)
             _scale_v(fr, fi, vr, vi, ar, ai, power, fm, cnt)
-
-
-@njit(cache=True)
-def batch_fx(hr, hi, tf, vr, vi, tu, wr, wi, g, ap_r, ap_i, aw_r, aw_i, au, af, op_r, op_i, ow_r, ow_i, ou, of_, ws,
-             wc, wsf, wcf, sym_r, sym_i, ktab, lc, ls, oc, os_, uc, us_, power, rad, abits, qi, qbs, qus, refit, fm,
-             cnt, cf, cu):  # pragma: no cover - compiled
-    """:func:`channel_fx` on every channel of a batch (leading axis), one after the other."""
-    for b in range(hr.shape[0]):
-        channel_fx(hr[b], hi[b], tf[b], vr[b], vi[b], tu[b], wr[b], wi[b], g[b], ap_r, ap_i, aw_r, aw_i, au, af, op_r,
-                   op_i, ow_r, ow_i, ou, of_, ws, wc, wsf, wcf, sym_r, sym_i, ktab, lc, ls, oc, os_, uc, us_, power, rad,
-                   abits, qi, qbs, qus, refit, fm, cnt[b], cf[b], cu[b])
-
-
-@njit(cache=True, parallel=True)
-def batch_fx_parallel(hr, hi, tf, vr, vi, tu, wr, wi, g, ap_r, ap_i, aw_r, aw_i, au, af, op_r, op_i, ow_r, ow_i, ou,
-                      of_, ws, wc, wsf, wcf, sym_r, sym_i, ktab, lc, ls, oc, os_, uc, us_, power, rad, abits, qi, qbs,
-                      qus, refit, fm, cnt, cf, cu):  # pragma: no cover - compiled
-    """:func:`batch_fx` with the channels spread over the threads (each channel writes only its
-    own rows of the words, codes and counters, so the result is the serial one)."""
-    for b in prange(hr.shape[0]):
-        channel_fx(hr[b], hi[b], tf[b], vr[b], vi[b], tu[b], wr[b], wi[b], g[b], ap_r, ap_i, aw_r, aw_i, au, af, op_r,
-                   op_i, ow_r, ow_i, ou, of_, ws, wc, wsf, wcf, sym_r, sym_i, ktab, lc, ls, oc, os_, uc, us_, power, rad,
-                   abits, qi, qbs, qus, refit, fm, cnt[b], cf[b], cu[b])

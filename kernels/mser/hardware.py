@@ -203,7 +203,7 @@ class MserHwSession:
     def run(self) -> None:
         """Every layer from the start words (the counters add up over runs)."""
         from hbf_edge.kernels._core.batching import SERIAL_BELOW
-        from hbf_edge.kernels.mser._fixed import batch_fx, batch_fx_parallel
+        from hbf_edge.kernels.mser._batch import batch_fx, batch_fx_parallel
 
         for w, s in zip(self.work, self.start):
             np.copyto(w, s)

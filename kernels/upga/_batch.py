@@ -8,7 +8,8 @@ import numpy as np
 from numba import njit, prange
 
 from hbf_edge.kernels._core.boundary import quantize_word
-from hbf_edge.kernels.upga._fixed import NO_OUTPUT_STAGE, init_fx, layers_fx_one, output_fx, table_words
+from hbf_edge.kernels.upga._fixed import NO_OUTPUT_STAGE, init_fx, layers_fx_one, table_words
+from hbf_edge.kernels.upga._output import output_fx
 
 # what quantize_inputs found wrong (0: nothing); UpgaHwSession turns each into one error line
 BAD_CHANNEL, ZERO_USER, BAD_POWER, NOISE_BELOW_LSB = 1, 2, 3, 4

@@ -12,7 +12,7 @@ The contract (the integer reference ``tests/naive_fixed.py`` implements it too):
 
 * Runs in the last layer's formats and phase table, on its codes, and needs the output stage:
   the score of codes ``c`` is the sum rate of ``(F(c), W(c))`` with ``W(c)`` from
-  :func:`kernels.upga._fixed.output_fx`.
+  :func:`kernels.upga._output.output_fx`.
 * Score: with the output stage's own ``G = H^H F`` (not computed again), ``E = G W`` and each user's ``a_k`` (received power plus noise) and ``b_k``
   (interference plus noise) as in eq. (10)-(11) (:func:`~kernels.upga._fixed.user_powers_fx`),
   ``sum_k log2(a_k) - log2(b_k)`` in ``LOG_FRAC_BITS`` fraction bits, each ``log2`` from the
@@ -37,8 +37,8 @@ from numba import njit, prange
 
 from hbf_edge.kernels._core.fixed import ACC, CH, LUT, requant
 from hbf_edge.kernels._core.linalg_fixed import exact_gram
-from hbf_edge.kernels.upga._fixed import (S_OUT, output_fx, output_tail_fx, output_workspace, received_fx, table_words,
-                                          user_powers_fx)
+from hbf_edge.kernels.upga._fixed import S_OUT, received_fx, table_words, user_powers_fx
+from hbf_edge.kernels.upga._output import output_fx, output_tail_fx, output_workspace
 
 LOG_INDEX_BITS = 10  # mantissa bits that index the log2 table
 LOG_FRAC_BITS = 16  # fraction bits of a score
@@ -109,7 +109,7 @@ def score_sums_fx(fc, fs, ga_r, ga_i, ba_r, ba_i, noise, xi, gr, gi, tr, ti, er,
                   table):  # pragma: no cover - compiled
     """The score of the current codes from the exact sums: G and F^H F rounded as
     :func:`gram_fx` rounds them, then the output stage's tail and :func:`rate_score_fx` --
-    the same words and overflow events as :func:`~kernels.upga._fixed.output_fx` on them."""
+    the same words and overflow events as :func:`~kernels.upga._output.output_fx` on them."""
     K, M = ga_r.shape
     fH, fL, fA = fm[CH, 0], fm[LUT, 0], fm[ACC, 0]
     for k in range(K):

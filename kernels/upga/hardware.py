@@ -168,7 +168,7 @@ def upga_forward_hw(h_re, h_im, p_t, noise, mu, lam, spec: HardwareSpec, layer_s
     xi : float, optional
         Regularisation factor of the output stage (1: the transmit Wiener filter on the
         effective channel of the final codes, 0: zero forcing; see
-        :func:`kernels.upga._fixed.output_fx`).  Default ``None``: no output stage, W is the
+        :func:`kernels.upga._output.output_fx`).  Default ``None``: no output stage, W is the
         last layer's.
     search : CodeSearch, optional
         Coordinate descent over the last layer's codes, each candidate scored by the sum rate

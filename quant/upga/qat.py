@@ -10,7 +10,7 @@ network, held as factors of the float model's steps, and the output stage's regu
 factor ``xi`` when the model has one; gradients reach them through Brevitas' straight-through
 estimators (the integer-only steps pass the gradient of their float counterparts).
 
-The output stage (optional; ``kernels.upga._fixed.output_fx``) replaces the last layer's W by
+The output stage (optional; ``kernels.upga._output.output_fx``) replaces the last layer's W by
 the transmit Wiener filter on the effective channel of the final codes: after 10 gradient steps
 W is not yet fitted to the quantized F, which is what PTQ's zero-forcing refit does exactly.
 
@@ -200,7 +200,7 @@ class QuantUPGA(nn.Module):
         return out
 
     def _output(self, H: C, Fw: C, noise_e: torch.Tensor) -> C:
-        """The output stage (``kernels.upga._fixed.output_fx``): ``(G^H G + r F^H F)^-1 G^H``
+        """The output stage (``kernels.upga._output.output_fx``): ``(G^H G + r F^H F)^-1 G^H``
         with ``G = H^H F`` and ``r = xi K / N * s2 N / P_t`` in block floating point, then eq. (9)."""
         N, M, K = self.spec.n_antennas, self.spec.n_rf, self.spec.n_users  # constants: traced shapes export as float32
         G = self._store(self.q_acc, cplx.matmul_ah(H, Fw))

@@ -258,7 +258,7 @@ static void hbf_init_w(hbf_state *s, const int32_t *lc, const int32_t *ls, int64
 
 #if HBF_OUTPUT_XI >= 0
 /* The output stage: W = (G^H G + xi' s2' F^H F)^-1 G^H with G = H^H F, block floating point
- * around the inverse, then eq. (9); leaves G in g_r/g_i (kernels/upga/_fixed.py output_fx). */
+ * around the inverse, then eq. (9); leaves G in g_r/g_i (kernels/upga/_output.py output_fx). */
 static void hbf_output_gain(const hbf_state *s, const int64_t *fc, const int64_t *fs, int64_t *wr, int64_t *wi,
                             hbf_fm_t fm, uint32_t *cnt, int64_t *g_r, int64_t *g_i)
 {
