@@ -289,10 +289,15 @@ def _uh(ur, ui, hr, hi, outr, outi, fm, cnt):  # pragma: no cover - compiled
 @njit(cache=True)
 def channel_fx(hr, hi, tf, vr, vi, tu, wr, wi, g, ap_r, ap_i, aw_r, aw_i, au, af, op_r, op_i, ow_r, ow_i, ou, of_,
                ws, wc, wsf, wcf, sym_r, sym_i, ktab, lc, ls, oc, os_, uc, us_, power, rad, abits, qi, qbs, qus, refit,
-               fm, cnt, cf, cu):  # pragma: no cover - compiled
-    """Every layer of one channel, the rounding to codes and ``refit`` digital layers, in place on
-    ``tf, V, tu, W``; the codes into ``cf [N_t, R_t]`` (``Q_BS`` bits) and ``cu [K, R_r, N_r]``
-    (``Q_UE``)."""
+               fm, cnt, cf, cu, first, stop):  # pragma: no cover - compiled
+    """Iterations ``first .. stop - 1`` of one channel -- the L layers (the rounding to codes at
+    the end of the last), then ``refit`` digital layers -- in place on ``tf, V, tu, W``; the codes
+    into ``cf [N_t, R_t]`` (``Q_BS`` bits) and ``cu [K, R_r, N_r]`` (``Q_UE``).
+
+    F, U and ``U_k H_k`` are formed on entry: from the angles before the rounding, from the
+    codes ``cf, cu`` (which an earlier call wrote) after it.  A run split into several calls
+    therefore gives the whole run's words and codes; its ``forward`` counter also counts the
+    ``U_k H_k`` formed again at each entry."""
     K, Nr, Nt = hr.shape
     Rt, D = vr.shape
     Rr, Dk = wr.shape[1], wr.shape[2]
@@ -334,11 +339,23 @@ def channel_fx(hr, hi, tf, vr, vi, tu, wr, wi, g, ap_r, ap_i, aw_r, aw_i, au, af
     gfr = e((Nt, Rt), np.int64)
     gfi = e((Nt, Rt), np.int64)
     fFV = fL + fV - fA
-    phases(tf, abits, qi, lc, ls, fr, fi)
+    if first < L:
+        phases(tf, abits, qi, lc, ls, fr, fi)
+    else:  # after the rounding: the code tables
+        for n in range(Nt):
+            for r in range(Rt):
+                fr[n, r] = oc[cf[n, r]]
+                fi[n, r] = os_[cf[n, r]]
     for k in range(K):
-        phases(tu[k], abits, qi, lc, ls, ur[k], ui[k])
+        if first < L:
+            phases(tu[k], abits, qi, lc, ls, ur[k], ui[k])
+        else:
+            for r in range(Rr):
+                for n in range(Nr):
+                    ur[k, r, n] = uc[cu[k, r, n]]
+                    ui[k, r, n] = us_[cu[k, r, n]]
         _uh(ur[k], ui[k], hr[k], hi[k], uhr[k], uhi[k], fm, cnt)
-    for it in range(L + refit):
+    for it in range(first, stop):
         layer = min(it, L - 1)  # a refit layer takes the last layer's digital constants
         S_r, S_i = sym_r[layer], sym_i[layer]
         # (27): V, user k's columns with user k's width over every user's samples

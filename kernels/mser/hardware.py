@@ -200,15 +200,31 @@ class MserHwSession:
                         w["us_"], w["power"], w["rad"], f.angle_bits, f.internal_phase_bits, hw.q_bs, hw.q_ue,
                         hw.refit, hw.table())
 
-    def run(self) -> None:
-        """Every layer from the start words (the counters add up over runs)."""
+    def reset(self) -> None:
+        """The work words back to the start (the codes and counters are left as they are)."""
+        for w, s in zip(self.work, self.start):
+            np.copyto(w, s)
+
+    @property
+    def iterations(self) -> int:
+        """The L layers and the refit layers: what :meth:`run` counts ``first`` and ``stop`` in."""
+        return self.hw.model.n_layers + self.hw.refit
+
+    def run(self, first: int = 0, stop: int | None = None, reset: bool = True) -> None:
+        """Iterations ``first .. stop - 1`` (default: every layer, the rounding to codes and the
+        refit layers), from the start words (``reset``) or from where the last call left them
+        (the counters add up over runs).  Layer by layer, the words and codes are the whole
+        run's (:func:`~kernels.mser._fixed.channel_fx`)."""
         from hbf_edge.kernels._core.batching import SERIAL_BELOW
         from hbf_edge.kernels.mser._batch import batch_fx, batch_fx_parallel
 
-        for w, s in zip(self.work, self.start):
-            np.copyto(w, s)
+        stop = self.iterations if stop is None else stop
+        if not 0 <= first < stop <= self.iterations:
+            raise ConfigError(f"iterations {first}..{stop - 1} are outside 0..{self.iterations - 1}")
+        if reset:
+            self.reset()
         run = batch_fx if self.batch < SERIAL_BELOW else batch_fx_parallel
-        run(*self._h, *self.work, *self._consts, self.counts, self.F_codes, self.U_codes)
+        run(*self._h, *self.work, *self._consts, self.counts, self.F_codes, self.U_codes, first, stop)
 
     def result(self) -> MserHwResult:
         totals = self.counts.sum(axis=0)

@@ -9,8 +9,10 @@ Stages: ``init`` (the DFT alignment, spec 2.4) and each layer (eq. 27-30 and 26)
 * ``numba_float64`` -- the compiled layers of :mod:`hbf_edge.kernels.mser`, called directly on
   checked arrays (``MserSession``: input checks excluded, as torch's are), the same way;
 * ``numba_hardware`` -- a quantized model's integer datapath (``MserHwSession``: the input words
-  prepared once), its L layers, the rounding to codes and the refit layers in one compiled call:
-  the whole forward only (no per-layer figure);
+  prepared once): the whole forward (its L layers, the rounding to codes and the refit layers in
+  one compiled call), and each of those L + refit iterations timed alone, applied again and
+  again to the words the whole run has at its entry (``layers_us_per_channel`` has L + refit
+  entries; the rounding is in layer L - 1's);
 * ``onnxruntime`` -- the exported float32 graph of the network (the export stage's backend,
   :mod:`export.mser.profile`), whole forward only.
 
@@ -132,9 +134,20 @@ def profile_mser(model: Any, sizes: MserSizes, n_samples: int, batches: tuple[in
             row["numba_float64"] = _kernel_layers(kernels, kmodel, H, start, sigma, L, batch, repeat, min_run_s)
         if "numba_hardware" in backends and kernels is not None and quantized:
             session = kernels.session_hw(model_dir, H, SNR_DB, start)
+            per_layer, iqr = [], []
+            for i in range(session.iterations):
+                if i == 0:  # the iteration's input: the whole run's words at its entry
+                    session.reset()
+                else:
+                    session.run(0, i)
+                t = time_per_channel(lambda: session.run(i, i + 1, reset=False), batch, repeat, min_run_s)
+                per_layer.append(1e6 * t)
+                iqr.append(1e6 * (t.q3 - t.q1))
             whole = time_per_channel(session.run, batch, repeat, min_run_s)
             row["numba_hardware"] = {"whole_us_per_channel": 1e6 * whole,
                                      "whole_iqr_us_per_channel": 1e6 * (whole.q3 - whole.q1),
+                                     "layers_us_per_channel": per_layer, "layers_iqr_us_per_channel": iqr,
+                                     "layer_us_per_channel": float(np.mean(per_layer)),
                                      "refit_layers": session.hw.refit}
         if ort is not None:
             t = ort(H, start, sigma, repeat, min_run_s)

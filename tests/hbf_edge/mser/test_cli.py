@@ -178,11 +178,14 @@ def test_quantize_scores_the_integer_datapath(trained):
                  "--out", str(trained / "qe"), "-q"]) == 0
     res = json.loads((trained / "qe" / "results.json").read_text())
     assert "hardware" in res["metrics"]["ser"] and len(res["metrics"]["ser"]["hardware"]) == 1
-    # the profile of a quantized directory adds the integer datapath (whole forward); a float one skips it
+    # the profile of a quantized directory adds the integer datapath (whole forward and each of its L + refit
+    # iterations); a float one skips it
     assert main(["profile", str(trained / "q_qat"), "--batches", "2", "--repeat", "1", "--out",
                  str(trained / "qp"), "-q"]) == 0
     prof = json.loads((trained / "qp" / "profile.json").read_text())
-    assert prof["measured"]["2"]["numba_hardware"]["refit_layers"] == 3 and "note" in prof
+    hw = prof["measured"]["2"]["numba_hardware"]
+    assert hw["refit_layers"] == 3 and "note" in prof
+    assert len(hw["layers_us_per_channel"]) == prof["layers"] + 3 and all(t > 0 for t in hw["layers_us_per_channel"])
     assert main(["profile", str(trained / "m"), "--batches", "1", "--repeat", "1", "--backends", "numba_hardware",
                  "--out", str(trained / "qp2"), "-q"]) == 0
     assert "quantize it first" in json.loads((trained / "qp2" / "profile.json").read_text())["skipped"]["numba_hardware"]

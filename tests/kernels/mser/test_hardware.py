@@ -113,3 +113,20 @@ def test_a_parallel_batch_equals_its_channels_run_one_by_one():
         assert np.array_equal(one.V[0], whole.V[b]) and np.array_equal(one.W[0], whole.W[b])
         totals = {k: totals[k] + one.counters[k] for k in totals}
     assert whole.counters == totals and sum(totals.values()) > 0
+
+
+def test_a_run_split_into_iterations_gives_the_whole_runs_words_and_codes():
+    hw = pack_hw(mser_model(TINY, 3, 6), NARROW, 3, 4, 2)
+    H = mser_channels(5, TINY, seed=3)
+    start = dft_alignment(H, TINY)
+    whole = mser_forward_hw(hw, H, start, 0.2)
+    session = MserHwSession(hw, H, start, 0.2)
+    assert session.iterations == 3 + 2
+    for first, stop in ((0, 1), (1, 3), (3, 4), (4, 5)):  # across the rounding (end of layer 2) and the refits
+        session.run(first, stop, reset=first == 0)
+    split = session.result()
+    for name in ("F_codes", "U_codes", "V", "W", "theta_F", "theta_U"):
+        assert np.array_equal(getattr(split, name), getattr(whole, name)), name
+    for first, stop in ((0, 0), (2, 7), (-1, 2)):
+        with pytest.raises(ConfigError, match="outside"):
+            session.run(first, stop)
