@@ -52,10 +52,11 @@ class MserGraph(nn.Module):
     """The network of a kernel packing (:class:`~hbf_edge.kernels.mser.forward.MserModel`) as a
     real-arithmetic torch module (module notes)."""
 
-    def __init__(self, model: Any) -> None:
+    def __init__(self, model: Any, layers: tuple[int, int] | None = None) -> None:
         super().__init__()
         Nt, Rt, K, Nr, Rr, Dk = model.sizes
         self.K, self.Dk, self.L = K, Dk, model.n_layers
+        self.layers = (0, model.n_layers) if layers is None else layers  # layers first .. stop - 1
         self.power = float(model.power)
         self.sigma_ref = model.sigma_ref
         for name, value in model.arrays.items():
@@ -165,17 +166,18 @@ class MserGraph(nn.Module):
         H, V, W = C(h_re, h_im), C(v_re, v_im), C(w_re, w_im)
         g = self._factor(sigma)
         tf, tu = theta_f, theta_u
-        for i in range(self.L):
+        for i in range(*self.layers):
             tf, V, tu, W = self.layer(i, H, tf, V, tu, W, sigma, g)
         return tf, V.re, V.im, tu, W.re, W.im
 
 
-def export_mser_onnx(model: Any, config: Any, path: str | os.PathLike) -> Path:
+def export_mser_onnx(model: Any, config: Any, path: str | os.PathLike, layers: tuple[int, int] | None = None) -> Path:
     """Trace the network of the kernel packing ``model`` in float32 to ``path``, add metadata
     (family, sizes, layers, layout, package version) and check it with onnx.  QPSK or 16-QAM
-    (the metadata's ``constellation``)."""
+    (the metadata's ``constellation``).  ``layers = (first, stop)``: only those layers (the
+    profiler's per-layer graphs); default all."""
     Nt, Rt, K, Nr, Rr, Dk = model.sizes
-    graph = MserGraph(model).float().eval()
+    graph = MserGraph(model, layers).float().eval()
     B, D = 2, K * Dk
     shapes = {"h_re": (B, K, Nr, Nt), "h_im": (B, K, Nr, Nt), "theta_f": (B, Nt, Rt), "v_re": (B, Rt, D),
               "v_im": (B, Rt, D), "theta_u": (B, K, Rr, Nr), "w_re": (B, K, Rr, Dk), "w_im": (B, K, Rr, Dk),
@@ -189,7 +191,7 @@ def export_mser_onnx(model: Any, config: Any, path: str | os.PathLike) -> Path:
                           opset_version=OPSET, dynamo=False)
     proto = onnx.load(str(path))
     meta = {"family": config.family, "N_t": Nt, "R_t": Rt, "K": K, "N_r": Nr, "R_r": Rr, "D_k": Dk,
-            "layers": model.n_layers, "constellation": "16qam" if model.qam else "qpsk",
+            "layers": model.n_layers if layers is None else f"{layers[0]}..{layers[1] - 1}", "constellation": "16qam" if model.qam else "qpsk",
             "package_version": __version__,
             "layout": "inputs h_re,h_im [B,K,N_r,N_t]; the start theta_f [B,N_t,R_t], v_re,v_im [B,R_t,K*D_k], "
                       "theta_u [B,K,R_r,N_r] (U_k is R_r x N_r), w_re,w_im [B,K,R_r,D_k]; sigma [B] (noise std, "

@@ -1,6 +1,7 @@
 """onnxruntime as an MSER profile backend: the network's graph (:mod:`export.mser.onnx_float`)
-exported once per profile (the batch axis is dynamic) and timed whole, as a plain onnxruntime
-session, like the other backends (median and quartiles of repeated runs)."""
+exported once per profile (the batch axis is dynamic) and timed whole, and one graph per layer,
+each timed on the design the layers before it give in onnxruntime; plain onnxruntime sessions,
+timed like the other backends (median and quartiles of repeated runs)."""
 
 from __future__ import annotations
 
@@ -14,18 +15,22 @@ __all__ = ["onnxruntime_mser"]
 
 
 def onnxruntime_mser(model_dir: Path) -> Any:
-    """Export the graph of ``model_dir``'s network once; returns ``time(H, start, sigma, repeat,
-    min_run_s) -> Timing`` (seconds per channel) from the design ``start = (F, V, U, W)``."""
+    """Export the graphs of ``model_dir``'s network once (whole, and layer by layer); returns
+    ``time(H, start, sigma, repeat, min_run_s) -> (whole, [per layer])`` (:class:`Timing`,
+    seconds per channel) from the design ``start = (F, V, U, W)``."""
     import onnxruntime as ort
 
-    from hbf_edge.export.mser.onnx_float import export_mser_onnx
+    from hbf_edge.export.mser.onnx_float import OUTPUTS, export_mser_onnx
     from hbf_edge.kernels.mser.forward import load_mser
     from hbf_edge.modelfiles import read_model_dir
 
     config, _ = read_model_dir(model_dir)
+    model = load_mser(model_dir)
+    new = lambda path: ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])  # noqa: E731
     with tempfile.TemporaryDirectory() as tmp:
-        path = export_mser_onnx(load_mser(model_dir), config, Path(tmp) / "mser.onnx")
-        sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        whole = new(export_mser_onnx(model, config, Path(tmp) / "mser.onnx"))
+        layers = [new(export_mser_onnx(model, config, Path(tmp) / f"layer{i}.onnx", (i, i + 1)))
+                  for i in range(model.n_layers)]
 
     def time(H: np.ndarray, start: Any, sigma: float, repeat: int, min_run_s: float) -> Any:
         from hbf_edge.bench import time_per_channel
@@ -35,6 +40,13 @@ def onnxruntime_mser(model_dir: Path) -> Any:
         feed = {"h_re": f32(H.real), "h_im": f32(H.imag), "theta_f": f32(np.angle(F)), "v_re": f32(V.real),
                 "v_im": f32(V.imag), "theta_u": f32(np.angle(U)), "w_re": f32(W.real), "w_im": f32(W.imag),
                 "sigma": np.full(H.shape[0], sigma, np.float32)}
-        return time_per_channel(lambda: sess.run(None, feed), H.shape[0], repeat, min_run_s)
+        per_layer = []
+        for sess in layers:
+            layer_feed = dict(feed)
+            per_layer.append(time_per_channel(lambda: sess.run(None, layer_feed), H.shape[0], repeat, min_run_s))
+            feed.update(zip((n[:-len("_out")] for n in OUTPUTS), sess.run(OUTPUTS, layer_feed)))  # the next input
+        feed.update({"theta_f": f32(np.angle(F)), "v_re": f32(V.real), "v_im": f32(V.imag), "theta_u": f32(np.angle(U)),
+                     "w_re": f32(W.real), "w_im": f32(W.imag)})
+        return time_per_channel(lambda: whole.run(None, feed), H.shape[0], repeat, min_run_s), per_layer
 
     return time

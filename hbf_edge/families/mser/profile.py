@@ -14,7 +14,8 @@ Stages: ``init`` (the DFT alignment, spec 2.4) and each layer (eq. 27-30 and 26)
   again to the words the whole run has at its entry (``layers_us_per_channel`` has L + refit
   entries; the rounding is in layer L - 1's);
 * ``onnxruntime`` -- the exported float32 graph of the network (the export stage's backend,
-  :mod:`export.mser.profile`), whole forward only.
+  :mod:`export.mser.profile`), whole, and one graph per layer, each timed on the design the
+  layers before it give in onnxruntime.
 
 Neither whole forward includes the start; ``init_us_per_channel`` times it apart (numpy: the
 model's start, the DFT alignment by default).
@@ -150,8 +151,11 @@ def profile_mser(model: Any, sizes: MserSizes, n_samples: int, batches: tuple[in
                                      "layer_us_per_channel": float(np.mean(per_layer)),
                                      "refit_layers": session.hw.refit}
         if ort is not None:
-            t = ort(H, start, sigma, repeat, min_run_s)
-            row["onnxruntime"] = {"whole_us_per_channel": 1e6 * t, "whole_iqr_us_per_channel": 1e6 * (t.q3 - t.q1)}
+            t, layers = ort(H, start, sigma, repeat, min_run_s)
+            row["onnxruntime"] = {"whole_us_per_channel": 1e6 * t, "whole_iqr_us_per_channel": 1e6 * (t.q3 - t.q1),
+                                  "layers_us_per_channel": [1e6 * x for x in layers],
+                                  "layers_iqr_us_per_channel": [1e6 * (x.q3 - x.q1) for x in layers],
+                                  "layer_us_per_channel": float(np.mean([1e6 * x for x in layers]))}
         for r in row.values():
             r["init_us_per_channel"] = 1e6 * init
         result["measured"][str(batch)] = row

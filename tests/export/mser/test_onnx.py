@@ -58,3 +58,29 @@ def test_onnxruntime_keeps_the_ser(constellation, sigma, tmp_path):
     ser_onnx = ser_semi_analytic(H, *run_mser_onnx(path, H, start, sigma), sigma, constellation).mean()
     ser_kernel = ser_semi_analytic(H, *mser_forward(H, start, sigma, model), sigma, constellation).mean()
     assert abs(ser_onnx / ser_kernel - 1) < 0.01
+
+
+def test_the_layer_graphs_chained_are_the_whole_graph(tmp_path):
+    """The profiler's per-layer graphs: layer by layer in float64 torch the whole graph's design
+    to the last bit, and in onnxruntime to float32's precision."""
+    from types import SimpleNamespace
+
+    model = mser_model(Z, 2, 8)
+    H = mser_channels(3, Z, seed=4)
+    start = dft_alignment(H, Z)
+    sigma = np.array([0.1, 0.3, 0.05])
+    x = _inputs(H, start, sigma)
+    with torch.no_grad():
+        whole = MserGraph(model)(*x)
+        y = MserGraph(model, (0, 1))(*x)
+        y = MserGraph(model, (1, 2))(*x[:2], *y, x[-1])
+    assert all(torch.equal(a, b) for a, b in zip(whole, y))
+    paths = [export_mser_onnx(model, SimpleNamespace(family="mser"), tmp_path / f"l{i}.onnx", (i, i + 1))
+             for i in range(2)]
+    assert {p.key: p.value for p in onnx.load(str(paths[1])).metadata_props}["layers"] == "1..1"
+    design = start
+    for path in paths:
+        design = run_mser_onnx(path, H, design, sigma)
+    for a, b in zip(design, run_mser_onnx(export_mser_onnx(model, SimpleNamespace(family="mser"), tmp_path / "w.onnx"),
+                                          H, start, sigma)):
+        np.testing.assert_allclose(a, b, atol=1e-4)

@@ -92,11 +92,11 @@ def test_profile_times_each_layer_and_counts_its_operations(trained, capsys):
     out = trained / "prof"
     assert main(["profile", str(trained / "m"), "--batches", "1", "2", "--repeat", "1", "--out", str(out), "-q"]) == 0
     res = json.loads((out / "profile.json").read_text())
-    # the defaults: every backend a float model has (onnxruntime and the datapath time the whole forward only)
+    # the defaults: every backend a float model has, each timed whole and layer by layer
     assert set(res["measured"]["2"]) == {"torch_eager", "numba_float64", "onnxruntime"}
     for name, row in res["measured"]["2"].items():
         assert row["whole_us_per_channel"] > 0
-        assert len(row.get("layers_us_per_channel", [])) == (0 if name == "onnxruntime" else 2)
+        assert len(row["layers_us_per_channel"]) == 2 and all(t > 0 for t in row["layers_us_per_channel"])
     assert main(["profile", str(trained / "m"), "--batches", "1", "--repeat", "1", "--backends", "tensorrt",
                  "--out", str(out)]) == 2
     assert res["ops_per_layer"]["complex_macs"] > 0 and res["target"]["layer"]["us"] > 0
