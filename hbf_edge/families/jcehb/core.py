@@ -278,18 +278,18 @@ class JcehbCore(MimoChannels):
         stamp(results, "evaluation", self.spec.name, s.model_dir)
         out = s.out if s.out is not None else s.model_dir / "eval"
         write_result(out / "results.json", results)
-        plot_rates(results, out / "sum_rate.png")
-        plot_overhead(results["signalling_bits"], out / "fig9_overhead.png")
+        plots = [plot_rates(results, out / "sum_rate.png"),
+                 plot_overhead(results["signalling_bits"], out / "fig9_overhead.png")]
         track = (config.training or {}).get("tracking")
         if track:  # Fig. 16: trained with --track-every
-            plot_tracking(track, out / "fig16_tracking.png", str(config.training.get("start", "")))
+            plots.append(plot_tracking(track, out / "fig16_tracking.png", str(config.training.get("start", ""))))
         online = (config.training or {}).get("online")
         if online:  # Fig. 17: trained with --online; offline networks given with --compare drawn as lines
             train_snr = config.family_config["snr_db"]
             at = results["snr_db"].index(train_snr) if train_snr in results["snr_db"] else None
             offline = {} if at is None else {k.split(":", 1)[1]: v[at] for k, v in results["metrics"]["sum_rate"].items()
                                              if k.startswith("compare:")}
-            plot_online(online, out / "fig17_online.png", offline, results["n_channels"])
+            plots.append(plot_online(online, out / "fig17_online.png", offline, results["n_channels"]))
         say(f"sum rate (bit/s/Hz) and NMSE on {results['n_channels']} channels, pilot noise seed {s.noise_seed}, "
             f"baselines on the SSCA beams with {model.pilot_power} DFT pilots")
         say(format_table(results))
@@ -303,7 +303,7 @@ class JcehbCore(MimoChannels):
         say(f"signalling bits per superframe of {s.frames} frames (Fig. 9; q = {s.pilot_bits}, T_s = "
             f"{s.slots_per_frame}, N_sample = {s.statistics_samples}): single timescale {o['single'][-1]:,}, offline "
             f"mixed {o['offline'][-1]:,}, online mixed {o['online'][-1]:,}")
-        say(f"wrote {out / 'results.json'}, sum_rate.png and fig9_overhead.png")
+        say(f"wrote {out / 'results.json'} and {', '.join(p.name for p in plots)}")
         return results
 
     def profile(self, s: JcehbProfile, target: dict[str, Any], extra: dict[str, Any],

@@ -90,8 +90,10 @@ def test_train_online_and_evaluate_plot_fig_17(tmp_path, capsys):
     assert [r["frame"] for r in online["per_frame"]] == [0, 1, 2] and online["test_channels"] == 12
     assert config["training"]["train_size"] == 20 and config["family_config"]["ssca"]["online_frames"] == 2
     assert main(["train", "jcehb", "--out", str(off), "--train-size", "20", "--epochs", "1", *common]) == 0
+    capsys.readouterr()
     assert main(["evaluate", str(out), "--count", "10", "--compare", str(off), "-q"]) == 0
     assert (out / "eval" / "fig17_online.png").stat().st_size > 0
+    assert "sum_rate.png, fig9_overhead.png, fig17_online.png" in capsys.readouterr().out
     for argv, match in [(["--frame-samples", "20"], "applies to online"),
                         (["--online", "2", "--train-size", "30"], "--train-size does not apply"),
                         (["--online", "2", "--design", "separate"], "--design separate does not apply"),
