@@ -1,4 +1,9 @@
-"""The float -> integer boundary of the hardware kernels, compiled (Numba).
+"""The boundary of the kernels' real-time paths, compiled (Numba): the values' checks and the
+float -> integer quantisation.
+
+:func:`value_problem` checks a batch's channels and powers in one pass (finite, no all-zero
+user, powers finite and > 0) and returns a code of :data:`PROBLEMS` instead of raising, so a
+session can check every call for the cost of reading its inputs once.
 
 :func:`quantize_word` is :meth:`hbf_edge.hw.spec.FixedPointFormat.quantize` for one value,
 from the format's row (:func:`kernels._core.tables.format_row`): ``x 2^frac`` rounded by the
@@ -14,9 +19,48 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from hbf_edge.errors import ConfigError, InvalidChannelError
 from hbf_edge.kernels._core.fixed import FLOOR, HALF_UP
 
-__all__ = ["quantize_word"]
+__all__ = ["quantize_word", "value_problem", "raise_problem", "PROBLEMS", "BAD_CHANNEL", "ZERO_USER", "BAD_POWER",
+           "NOISE_BELOW_LSB"]
+
+BAD_CHANNEL, ZERO_USER, BAD_POWER, NOISE_BELOW_LSB = 1, 2, 3, 4
+# problem code -> the error raised for it (one line each)
+PROBLEMS = {
+    BAD_CHANNEL: (InvalidChannelError, "the channel holds NaN or inf"),
+    ZERO_USER: (InvalidChannelError, "a user's channel is all zero"),
+    BAD_POWER: (ConfigError, "p_t and noise must be finite and > 0"),
+    NOISE_BELOW_LSB: (ConfigError, "noise * N / P_t is below one accumulator LSB: the SNR is too high for the format"),
+}
+
+
+def raise_problem(problem: int) -> None:
+    """Raise the error of a problem code (nothing for 0)."""
+    if problem:
+        error, message = PROBLEMS[problem]
+        raise error(message)
+
+
+@njit(cache=True)
+def value_problem(h_re, h_im, p_t, noise):  # pragma: no cover - compiled
+    """0 if the channels ``[B, N, K]`` are finite with no all-zero user and the powers ``[B]``
+    finite and > 0, else the first problem's code."""
+    B, N, K = h_re.shape
+    for b in range(B):
+        if not (np.isfinite(p_t[b]) and np.isfinite(noise[b]) and p_t[b] > 0 and noise[b] > 0):
+            return BAD_POWER
+        for k in range(K):
+            nonzero = False
+            for n in range(N):
+                xr = h_re[b, n, k]
+                xi = h_im[b, n, k]
+                if not (np.isfinite(xr) and np.isfinite(xi)):
+                    return BAD_CHANNEL
+                nonzero = nonzero or xr != 0 or xi != 0
+            if not nonzero:
+                return ZERO_USER
+    return 0
 
 
 @njit(cache=True, inline="always")

@@ -7,12 +7,9 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from hbf_edge.kernels._core.boundary import quantize_word
+from hbf_edge.kernels._core.boundary import NOISE_BELOW_LSB, quantize_word, value_problem
 from hbf_edge.kernels.upga._fixed import NO_OUTPUT_STAGE, init_fx, layers_fx_one, table_words
 from hbf_edge.kernels.upga._output import output_fx
-
-# what quantize_inputs found wrong (0: nothing); UpgaHwSession turns each into one error line
-BAD_CHANNEL, ZERO_USER, BAD_POWER, NOISE_BELOW_LSB = 1, 2, 3, 4
 
 
 @njit(cache=True)
@@ -102,26 +99,19 @@ def quantize_inputs(h_re, h_im, p_t, noise, lam, ch, acc, stp, hq_r, hq_i, noise
     channel words (format row ``ch``), ``s2 N / P_t`` (``acc``) and ``lambda_i N / P_t``
     (``stp``), each as numpy computes it, into ``hq_*``, ``noise_q``, ``lam_q`` with the
     overflows per channel added to ``inputs [B]``.  Returns 0, or the first problem found
-    (``BAD_CHANNEL`` .. ``NOISE_BELOW_LSB``), leaving the outputs partly written."""
+    (:mod:`kernels._core.boundary`'s codes), leaving the outputs partly written."""
+    problem = value_problem(h_re, h_im, p_t, noise)
+    if problem:
+        return problem
     B, N, K = h_re.shape
     s_ch, s_acc, s_stp = 2.0 ** ch[0], 2.0 ** acc[0], 2.0 ** stp[0]
     for b in range(B):
-        if not (np.isfinite(p_t[b]) and np.isfinite(noise[b]) and p_t[b] > 0 and noise[b] > 0):
-            return BAD_POWER
         over = 0
         for k in range(K):
-            nonzero = False
             for n in range(N):
-                xr = h_re[b, n, k]
-                xi = h_im[b, n, k]
-                if not (np.isfinite(xr) and np.isfinite(xi)):
-                    return BAD_CHANNEL
-                nonzero = nonzero or xr != 0 or xi != 0
-                hq_r[b, n, k], o1 = quantize_word(xr, s_ch, ch)
-                hq_i[b, n, k], o2 = quantize_word(xi, s_ch, ch)
+                hq_r[b, n, k], o1 = quantize_word(h_re[b, n, k], s_ch, ch)
+                hq_i[b, n, k], o2 = quantize_word(h_im[b, n, k], s_ch, ch)
                 over += o1 + o2
-            if not nonzero:
-                return ZERO_USER
         noise_q[b], o = quantize_word(noise[b] * N / p_t[b], s_acc, acc)
         over += o
         if noise_q[b] < 1:
@@ -132,3 +122,14 @@ def quantize_inputs(h_re, h_im, p_t, noise, lam, ch, acc, stp, hq_r, hq_i, noise
             over += o
         inputs[b] += over
     return 0
+
+
+@njit(cache=True)
+def session_serial(h_re, h_im, p_t, noise, lam, ch, acc, stp, hq_r, hq_i, noise_q, lam_q, inputs, mu, xi, lut_c, lut_s,
+                   n_codes, fms, codes, w_r, w_i, counts):  # pragma: no cover - compiled
+    """:func:`quantize_inputs`, then, if nothing is wrong, :func:`forward_fx_serial` on its words:
+    a small batch's run of ``UpgaHwSession`` in one compiled call.  Returns the problem code."""
+    problem = quantize_inputs(h_re, h_im, p_t, noise, lam, ch, acc, stp, hq_r, hq_i, noise_q, lam_q, inputs)
+    if problem == 0:
+        forward_fx_serial(hq_r, hq_i, noise_q, mu, lam_q, xi, lut_c, lut_s, n_codes, fms, codes, w_r, w_i, counts)
+    return problem

@@ -24,6 +24,7 @@ import numpy as np
 from numba import njit, prange
 
 from hbf_edge.kernels._core.batching import SERIAL_BELOW, n_chunks_for
+from hbf_edge.kernels._core.boundary import value_problem
 from hbf_edge.kernels._core.linalg import cinv, matmul
 
 # Reassociation lets the O(N) reductions vectorise.  No "contract" (FMA): b_k = a_k - |E_kk|^2
@@ -295,6 +296,17 @@ def forward_batch(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero,
     for c in prange(n_chunks):
         forward_range(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero, c * B // n_chunks,
                       (c + 1) * B // n_chunks)
+
+
+@njit(cache=True)
+def forward_checked(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero):  # pragma: no cover - compiled
+    """The values checked (:func:`kernels._core.boundary.value_problem`), then, if they pass, the
+    forward of the batch in the calling thread: a small batch's checked run in one compiled call
+    (``UpgaSession``).  Returns the problem code (0: the forward ran)."""
+    problem = value_problem(h_re, h_im, p_t, noise)
+    if problem == 0:
+        forward_range(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero, 0, h_re.shape[0])
+    return problem
 
 
 def forward(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero):

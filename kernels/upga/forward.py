@@ -20,6 +20,8 @@ import os
 import numpy as np
 
 from hbf_edge.kernels._core import checks as _checks
+from hbf_edge.kernels._core.batching import SERIAL_BELOW
+from hbf_edge.kernels._core.boundary import raise_problem, value_problem
 from hbf_edge.kernels.upga import _float as _k
 
 __all__ = ["UpgaSteps", "UpgaSession", "load_upga", "upga_forward", "upga_init", "upga_layers", "f_step", "w_step"]
@@ -99,11 +101,12 @@ class UpgaSession:
     """The real-time path: a model's whole forward on one batch size, channel after channel.
 
     Everything that does not change between calls is done once: the steps are converted, the
-    sizes checked and the outputs allocated.  :meth:`run` then checks only what is cheap
-    (shapes, dtype, contiguity) and calls the compiled kernel; it does not scan the values for
-    NaN, all-zero users or powers <= 0 as :func:`upga_forward` does (that scan costs as much as
-    the network at batch 1), so bad values give bad designs, not an error.  The returned
-    arrays are the session's own and are overwritten by the next call: copy what you keep.
+    sizes checked and the outputs allocated.  :meth:`run` then checks shapes, dtype and
+    contiguity in Python and the values (finite, no all-zero user, powers > 0) in one compiled
+    pass (:func:`kernels._core.boundary.value_problem`; :func:`upga_forward`'s numpy scan costs
+    as much as the network at batch 1), raising the same one-line errors, and calls the
+    compiled kernel.  The returned arrays are the session's own and are overwritten by the
+    next call: copy what you keep.
 
     Measured in a fresh process without torch (N=64, M=K=4, I=10, J=1, batch 1, 2-core AMD
     EPYC, 2026-12-03, median of 7 x 2000 calls, two runs): 23.0 and 23.5 us per :meth:`run`
@@ -129,7 +132,11 @@ class UpgaSession:
                                ("p_t", p_t, self.shape[:1]), ("noise", noise, self.shape[:1])):
             if type(a) is not np.ndarray or a.dtype != self.dtype or a.shape != shape or not a.flags.c_contiguous:
                 raise ValueError(f"{name} must be a C-contiguous {self.dtype} array of shape {shape} (this session's)")
-        _k.forward(h_re, h_im, p_t, noise, self.mu, self.lam, *self.out, self._zero)
+        if self.shape[0] < SERIAL_BELOW:  # checks and forward in one compiled call
+            raise_problem(_k.forward_checked(h_re, h_im, p_t, noise, self.mu, self.lam, *self.out, self._zero))
+        else:
+            raise_problem(value_problem(h_re, h_im, p_t, noise))
+            _k.forward(h_re, h_im, p_t, noise, self.mu, self.lam, *self.out, self._zero)
         return self.out
 
 

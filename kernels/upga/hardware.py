@@ -15,11 +15,12 @@ import math
 
 import numpy as np
 
-from hbf_edge.errors import ConfigError, InvalidChannelError, ShapeError
+from hbf_edge.errors import ConfigError, ShapeError
 from hbf_edge.hw.spec import FixedPointFormat, HardwareSpec, code_to_phase
 
 from hbf_edge.kernels._core import checks as _checks
 from hbf_edge.kernels._core.batching import SERIAL_BELOW
+from hbf_edge.kernels._core.boundary import raise_problem
 from hbf_edge.kernels.upga import _search as _s
 from hbf_edge.kernels.upga import _batch
 from hbf_edge.kernels.upga import _fixed as _k
@@ -98,14 +99,6 @@ def check_hardware_spec(spec: HardwareSpec) -> None:
 
 MODEL_WIDE_FORMATS = ("channel", "lut", "gradient", "step", "accumulator")
 
-# what kernels.upga._batch.quantize_inputs reports -> the error raised
-BOUNDARY_PROBLEMS = {
-    _batch.BAD_CHANNEL: (InvalidChannelError, "the channel holds NaN or inf"),
-    _batch.ZERO_USER: (InvalidChannelError, "a user's channel is all zero"),
-    _batch.BAD_POWER: (ConfigError, "p_t and noise must be finite and > 0"),
-    _batch.NOISE_BELOW_LSB: (ConfigError, "noise * N / P_t is below one accumulator LSB: the SNR is too high "
-                                          "for the format"),
-}
 
 
 @functools.lru_cache(maxsize=32)
@@ -317,8 +310,7 @@ def prepare_hw_inputs(h_re, h_im, p_t, noise, mu, lam, spec: HardwareSpec, layer
         _checks.channels(h_re, h_im)  # these raise the precise message; the kernel's is the fallback
         _checks.powers("p_t", p_t, B, h_re.dtype)
         _checks.powers("noise", noise, B, h_re.dtype)
-        error, message = BOUNDARY_PROBLEMS[problem]
-        raise error(message)
+        raise_problem(problem)
     mu_q, o4 = spec.step.quantize(mu)
     xi_q = output_stage_word(xi, spec)
     return HwInputs(hq_r, hq_i, noise_q, mu_q, lam_q, xi_q, lut_c, lut_s, n_codes, fms, layers,

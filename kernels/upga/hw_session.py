@@ -16,12 +16,12 @@ from hbf_edge.errors import ConfigError
 from hbf_edge.hw.spec import HardwareSpec
 from hbf_edge.kernels._core import checks as _checks
 from hbf_edge.kernels._core.batching import SERIAL_BELOW
+from hbf_edge.kernels._core.boundary import raise_problem
 from hbf_edge.kernels._core.tables import format_row
 from hbf_edge.kernels.upga import _batch
 from hbf_edge.kernels.upga import _fixed as _k
 from hbf_edge.kernels.upga import _search as _s
 from hbf_edge.kernels.upga.hardware import (
-    BOUNDARY_PROBLEMS,
     COUNTER_SITES,
     CodeSearch,
     HardwareResult,
@@ -73,7 +73,6 @@ class UpgaHwSession:
         self.w_im = np.empty((B, M, K), np.int64)
         self._counts = np.empty((B, len(_k.SITES)), np.int64)
         self._p_t = np.empty(B)
-        self._forward = _batch.forward_fx_serial if B < SERIAL_BELOW else _batch.forward_fx_batch
 
     def run(self, h_re: np.ndarray, h_im: np.ndarray, p_t: np.ndarray, noise: np.ndarray):
         """``(codes [B, N, M], w_re, w_im [B, M, K])`` (int64) for float64 channels ``[B, N, K]``
@@ -83,17 +82,23 @@ class UpgaHwSession:
             if type(a) is not np.ndarray or a.dtype != np.float64 or a.shape != shape or not a.flags.c_contiguous:
                 raise ConfigError(f"{name} must be a C-contiguous float64 array of shape {shape} (this session's)")
         self._inputs[:] = self._mu_over
+        self._counts[:] = 0
         ch, acc, stp = self._rows
-        problem = _batch.quantize_inputs(h_re, h_im, p_t, noise, self._lam, ch, acc, stp, *self._hq, self._noise_q,
-                                         self._lam_q, self._inputs)
+        words = (*self._hq, self._noise_q, self._lam_q, self._inputs)
+        if self.shape[0] < SERIAL_BELOW:  # the inputs' pass and the datapath in one compiled call
+            problem = _batch.session_serial(h_re, h_im, p_t, noise, self._lam, ch, acc, stp, *words, self._mu,
+                                            self._last_stage, self._lut_c, self._lut_s, self._n_codes, self._fms,
+                                            self.codes, self.w_re, self.w_im, self._counts)
+        else:
+            problem = _batch.quantize_inputs(h_re, h_im, p_t, noise, self._lam, ch, acc, stp, *words)
+            if not problem:
+                _batch.forward_fx_batch(*self._hq, self._noise_q, self._mu, self._lam_q, self._last_stage,
+                                        self._lut_c, self._lut_s, self._n_codes, self._fms, self.codes, self.w_re,
+                                        self.w_im, self._counts)
         if problem:
             self._p_t[:] = np.nan  # no result until a call succeeds
-            error, message = BOUNDARY_PROBLEMS[problem]
-            raise error(message)
+            raise_problem(problem)
         self._p_t[:] = p_t
-        self._counts[:] = 0
-        self._forward(*self._hq, self._noise_q, self._mu, self._lam_q, self._last_stage, self._lut_c, self._lut_s,
-                      self._n_codes, self._fms, self.codes, self.w_re, self.w_im, self._counts)
         if self._search is not None:
             _s.search_fx_batch(*self._hq, self._noise_q, self._xi, self._search.sweeps, self._search.span,
                                self._lut_c, self._lut_s, self._n_codes, self._fms, self.codes, self.w_re, self.w_im,

@@ -160,6 +160,23 @@ def test_a_session_gives_upga_forward_bit_for_bit_and_checks_shapes():
         session.run(args[0].astype(np.float32), *args[1:])
     with pytest.raises(ValueError, match="batch"):
         kernels.UpgaSession(kernels.UpgaSteps(mu, lam, 16, 4, 3), batch=0)
+    # bad values: the same one-line errors as upga_forward, in both dtypes
+    from hbf_edge import ConfigError, InvalidChannelError
+
+    for dtype in (np.float64, np.float32):
+        s = kernels.UpgaSession(kernels.UpgaSteps(mu, lam, 16, 4, 3), batch=2, dtype=dtype)
+        good = [a.astype(dtype) for a in args]
+        nan, zero = good[0].copy(), [good[0].copy(), good[1].copy()]
+        nan[1, 5, 2] = np.inf
+        zero[0][0, :, 1] = 0
+        zero[1][0, :, 1] = 0
+        for bad, error, match in [((nan, *good[1:]), InvalidChannelError, "NaN or inf"),
+                                  ((*zero, *good[2:]), InvalidChannelError, "all zero"),
+                                  ((*good[:2], good[2] * np.array([1, -1], dtype), good[3]), ConfigError, "> 0"),
+                                  ((*good[:3], good[3] * np.array([np.nan, 1], dtype)), ConfigError, "> 0")]:
+            with pytest.raises(error, match=match):
+                s.run(*bad)
+        assert all(np.array_equal(a, b) for a, b in zip(s.run(*good), kernels.upga_forward(*good, mu, lam, 4)))
 
 
 def test_small_batches_run_serially_and_give_the_parallel_results():
