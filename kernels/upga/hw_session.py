@@ -33,6 +33,7 @@ from hbf_edge.kernels.upga.hardware import (
 
 __all__ = ["UpgaHwSession"]
 
+
 class UpgaHwSession:
     """:func:`~kernels.upga.hardware.upga_forward_hw` with everything that does not change
     between calls done once: the specs checked, the tables built, ``mu`` and ``xi`` quantised,
@@ -72,7 +73,7 @@ class UpgaHwSession:
         self.w_re = np.empty((B, M, K), np.int64)
         self.w_im = np.empty((B, M, K), np.int64)
         self._counts = np.empty((B, len(_k.SITES)), np.int64)
-        self._p_t = np.empty(B)
+        self._p_t = np.full(B, np.nan)  # no result before a successful run
 
     def run(self, h_re: np.ndarray, h_im: np.ndarray, p_t: np.ndarray, noise: np.ndarray):
         """``(codes [B, N, M], w_re, w_im [B, M, K])`` (int64) for float64 channels ``[B, N, K]``

@@ -76,6 +76,8 @@ def test_the_session_equals_upga_forward_hw_bit_for_bit(batch, case):
 
 def test_the_session_refuses_bad_inputs_in_one_line_and_keeps_no_stale_result():
     session = UpgaHwSession(*STEPS, HardwareSpec(16, 4, 4, 3), batch=2)
+    with pytest.raises(ConfigError, match="no result"):
+        session.result()  # before any run
     good = _case(2, 16, 4, 3)
     session.run(*good)
     bad_h = good[0].copy()
