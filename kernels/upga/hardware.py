@@ -100,15 +100,15 @@ def check_hardware_spec(spec: HardwareSpec) -> None:
 MODEL_WIDE_FORMATS = ("channel", "lut", "gradient", "step", "accumulator")
 
 
-
 @functools.lru_cache(maxsize=32)
 def _prepared(spec: HardwareSpec, layer_specs: tuple[HardwareSpec, ...] | None, n_layers: int):
     """The checked layer specs (``layer_specs`` or ``spec`` for each of ``n_layers`` layers) and
     their stacked tables, once per set of specs: checking a spec builds its phase table, and a
-    batch-1 call with ten layer specs spent most of its time doing that."""
+    batch-1 call with ten layer specs spent most of its time doing that.  Shared by every
+    caller, so nothing in it can be changed: the specs as a tuple, the tables read-only."""
     check_hardware_spec(spec)
-    layers = _layer_specs(spec, layer_specs, n_layers)
-    return (layers, *_tables(tuple(layers)))
+    layers = tuple(_layer_specs(spec, layer_specs, n_layers))
+    return (layers, *_tables(layers))
 
 
 def _tables(layers: tuple[HardwareSpec, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -278,7 +278,7 @@ class HwInputs:
     lut_s: np.ndarray
     n_codes: np.ndarray  # [I]
     fms: np.ndarray  # [I, 6, 5] per-layer format rows
-    layers: list
+    layers: tuple  # the layer specs
     p_t: np.ndarray
     input_overflows: np.ndarray  # [B]
 

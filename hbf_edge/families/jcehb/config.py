@@ -185,8 +185,8 @@ class JcehbTrain(TrainCommon, SizeSettings):
         if self.online < 0:
             raise ConfigError(f"--online must be >= 0 frames, got {self.online}")
         check_positive(self, "frame_samples", "frame_epochs")
-        online_only = {"frame_samples": 50, "frame_epochs": 10, "csi_nmse": None}
-        changed = [k for k, v in online_only.items() if getattr(self, k) != v]
+        changed = [f.name for f in dataclasses.fields(self)
+                   if f.name in ("frame_samples", "frame_epochs", "csi_nmse") and getattr(self, f.name) != f.default]
         if not self.online and changed:
             raise ConfigError(f"--{changed[0].replace('_', '-')} applies to online training (--online FRAMES)")
         if self.online:
