@@ -103,4 +103,49 @@ def mser_model(sizes, layers, samples, moved=True, torch_net=False):
     return (net, packed) if torch_net else packed
 
 
+# JCEHB's tiny quantized network (the kernel and export tests share it); numpy-only imports, after
+# the Numba settings above
+from hbf_edge.families.jcehb.formats import JcehbFormats  # noqa: E402
+from hbf_edge.families.jcehb.system import JcehbSizes  # noqa: E402
+from hbf_edge.hw.spec import FixedPointFormat  # noqa: E402
+
+JCEHB_Z = JcehbSizes(n_tx=8, n_rf_tx=4, n_rx=4, n_rf_rx=2, n_users=2, n_streams=2)
+
+
+def jcehb_quantized_dir(path, inverse, bits=6, formats=None):
+    """A network moved off its initial values, its phases on ``bits``-bit codes, saved as a
+    quantized model directory."""
+    import numpy as np
+    import torch
+
+    from hbf_edge.families.jcehb.model import JcehbNet
+    from hbf_edge.hw.spec import HardwareSpec
+    from hbf_edge.modeldir import save_model
+    from hbf_edge.modelfiles import ModelConfig
+
+    net = JcehbNet(JCEHB_Z, 5, 3, "per-chain", inverse)
+    gen = torch.Generator().manual_seed(1)
+    step = 2 * np.pi / 2**bits
+    with torch.no_grad():
+        for name, p in net.named_parameters():
+            p.add_((0.3 if name.startswith("phi") else 0.05) * torch.randn(p.shape, generator=gen, dtype=p.dtype))
+            if name.startswith("phi"):
+                p.copy_(torch.remainder(torch.round(p / step), 2**bits) * step)
+    section = {"sizes": {k: getattr(JCEHB_Z, k) for k in ("n_tx", "n_rf_tx", "n_rx", "n_rf_rx", "n_users", "n_streams")},
+               "pilots": 5, "hb_layers": 3, "pilot_power": "per-chain", "inverse": inverse, "design": "joint",
+               "snr_db": 10.0, "ssca": {}}
+    quantization = {"method": "ptq", "phase_bits": bits}
+    if formats is not None:
+        quantization["formats"] = formats.to_dict()
+    config = ModelConfig("jcehb", HardwareSpec(n_antennas=8, n_rf=4, n_users=2, phase_bits=bits), 8, 1,
+                         family_config=section, quantization=quantization)
+    save_model(net, config, path)
+    return path
+
+
+JCEHB_NARROW = JcehbFormats(accumulator=FixedPointFormat(11, 10), heq=FixedPointFormat(6, 5),
+                      precoder=FixedPointFormat(6, 5), combiner=FixedPointFormat(6, 5, "half_even", False),
+                      received=FixedPointFormat(8, 6))
+
+
 sys.modules["helpers"] = sys.modules[__name__]

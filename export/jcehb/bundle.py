@@ -15,11 +15,17 @@ Files (``manifest.json`` holds the sha256 of each, as for the other bundles; ``s
     codes of the BS and every user).  Per slot (one per channel): ``H [B, K, N_r, N_t]``, the
     integer datapath's words ``F_bb [B, N_t^RF, K N_s, 2]`` and ``W_bb [B, K, N_r^RF, N_s, 2]``
     (``(re, im)`` last), and ``kernel_sum_rate [B]``, the toolkit's score of those words; ``Y [B, K,
-    N_r^RF, L, 2]``, every slot's received pilots before the ADC (the ONNX graph's input).
+    N_r^RF, L, 2]``, every slot's received pilots before the ADC (the float graph's input), and
+    ``Y_words``, the same after the ADC (``received`` words, int64: the integer graph's input).
 ``model.onnx``
     The float per-slot network (:mod:`export.jcehb.onnx_float`), with the superframe's constants
     of the quantized model; checked in onnxruntime on the bundle's slots: the mean sum rate of its
     designs within ``ONNX_TOLERANCE`` of the torch network's (``verified`` in the manifest).
+``model.int.onnx``
+    The quantized per-slot network: the integer datapath in int64 operators
+    (:mod:`export.jcehb.onnx_int`), from ``Y_words`` and the slots' noise word to the ``F_BB`` /
+    ``W_BB`` words; checked in onnxruntime on the bundle's slots: every word equal to the
+    integer kernel's (``verified``; any difference refuses the bundle).
 """
 
 from __future__ import annotations
@@ -81,11 +87,13 @@ def write_jcehb_bundle(model_dir: str | os.PathLike, out: str | os.PathLike, H: 
     Y = observe(He, X, out_hw["W_rf"], pilot_noise(H.shape[0], model.sizes, model.n_pilots, noise_seed), nu)
     beams = {"codes_bs": codes_bs, "codes_ue": codes_ue, "H": H,
              "F_bb": out_hw["F_bb_words"], "W_bb": out_hw["W_bb_words"], "kernel_sum_rate": rate,
-             "Y": np.stack([Y.real, Y.imag], -1)}
+             "Y": np.stack([Y.real, Y.imag], -1), "Y_words": out_hw["Y"]}
     extra = {"family": config.family, "scoring": "superframe",
              "model": {k: v for k, v in config.to_dict().items() if k != "history"}}
     writers = [("the per-slot ONNX graph, checked in onnxruntime",
-                lambda tmp: _onnx(model, config, He, Y, nu, out_hw["W_rf"], tmp / "model.onnx"))]
+                lambda tmp: _onnx(model, config, He, Y, nu, out_hw["W_rf"], tmp / "model.onnx")),
+               ("the per-slot integer ONNX graph, checked word for word in onnxruntime",
+                lambda tmp: _onnx_int(model_dir, config, out_hw, nu, tmp / "model.int.onnx"))]
     return _write(out, overwrite, {"superframe.json": json.dumps(info, indent=2) + "\n"}, beams, writers, extra)
 
 
@@ -135,6 +143,26 @@ def _onnx(model: Any, config: Any, He: np.ndarray, Y: np.ndarray, nu: float, W_r
                           f"{rates[1]:.4f} by {rel:.2%} (> {ONNX_TOLERANCE:.0%})")
     return {"model.onnx": {"runtime": "onnxruntime", "channels": int(He.shape[0]), "dtype": "float32",
                            "sum_rate_onnx": rates[0], "sum_rate_torch_float64": rates[1], "relative_difference": rel}}
+
+
+def _onnx_int(model_dir: str | os.PathLike, config: Any, out_hw: dict[str, Any], nu: float,
+              path: Path) -> dict[str, Any]:
+    """Export the per-slot integer graph and run it in onnxruntime on the bundle's received
+    words: its F_BB and W_BB words must equal the integer kernel's, every one."""
+    from hbf_edge.export.jcehb.onnx_int import export_jcehb_int_onnx, run_jcehb_int_onnx
+    from hbf_edge.kernels.jcehb.hardware import load_jcehb_hw
+
+    hw = load_jcehb_hw(model_dir)
+    nu_word = int(hw.formats.accumulator.quantize(np.array([nu]))[0][0])
+    export_jcehb_int_onnx(hw, config, path)
+    F, W = run_jcehb_int_onnx(path, out_hw["Y"], nu_word)
+    differ = {name: int(np.count_nonzero(got != out_hw[f"{name}_words"])) for name, got in (("F_bb", F), ("W_bb", W))}
+    if any(differ.values()):
+        raise BundleError(f"model.int.onnx's words differ from the integer kernel's: {differ['F_bb']} F_BB and "
+                          f"{differ['W_bb']} W_BB words")
+    return {"model.int.onnx": {"runtime": "onnxruntime", "channels": int(F.shape[0]), "dtype": "int64",
+                               "noise_word": nu_word, "words_compared": int(F.size + W.size),
+                               "words_differing_from_kernel": 0}}
 
 
 def _check_channels(config: object, H: np.ndarray) -> np.ndarray:

@@ -24,7 +24,7 @@ from hbf_edge.cplx import C
 from hbf_edge.quant._core.quantizers import FixedPointQuant
 
 __all__ = ["to_int", "div_round", "isqrt", "round_only", "recip", "nearest_codes", "ste", "gj_inverse",
-           "half_exponent"]
+           "gj_inverse_words", "half_exponent", "rshift", "fit_word"]
 
 
 def ste(value: torch.Tensor, surrogate: torch.Tensor) -> torch.Tensor:
@@ -120,21 +120,45 @@ def nearest_codes(x: C, lut_c: torch.Tensor, lut_s: torch.Tensor) -> torch.Tenso
     return torch.where((xr == 0) & (xi == 0), torch.zeros_like(code), code)
 
 
+def rshift(x: torch.Tensor, s: int | torch.Tensor, rounding: str) -> torch.Tensor:
+    """``x * 2**-s`` rounded by ``rounding`` in int64, as the kernels' ``rshift`` (``s <= 0``: an
+    exact left shift).  ``s`` may be a tensor of shifts (each in -62..62), broadcast with ``x``;
+    shifts are multiplications and floor divisions by powers of two (ONNX's ``BitShift`` is for
+    unsigned words only)."""
+    if isinstance(s, int):
+        if s <= 0:
+            return x * (1 << -s)
+        return div_round(x, torch.full_like(x, 1 << s), rounding)
+    pow2 = torch.tensor([1 << b for b in range(63)], dtype=torch.int64)
+    left = x * pow2[torch.clamp(-s, min=0)]
+    d = pow2[torch.clamp(s, min=0)]
+    return torch.where(s <= 0, left, div_round(x, d.expand_as(left), rounding))
+
+
+def fit_word(x: torch.Tensor, fmt: object) -> torch.Tensor:
+    """Saturate (or, for a wrapping ``FixedPointFormat``, wrap) int64 ``x`` into ``fmt``'s word,
+    as the kernels' ``fit`` (without its counter)."""
+    lo, hi = fmt.min_int, fmt.max_int
+    if fmt.saturate:
+        return torch.clamp(x, lo, hi)
+    span = hi - lo + 1
+    return x - torch.div(x - lo, span, rounding_mode="floor") * span
+
+
 def gj_inverse(a: torch.Tensor, acc: FixedPointQuant) -> torch.Tensor:
     """Gauss-Jordan inverse (partial pivoting, largest |pivot|, first on ties) of real matrices
     ``a [B, n, n]`` in the accumulator format, exactly as the kernel's ``inv_fx`` (int64)."""
     fA = acc.fmt.frac_bits
-    mode = acc.fmt.rounding
-    lo, hi = acc.fmt.min_int, acc.fmt.max_int
-    x = to_int(a, fA)
+    return gj_inverse_words(to_int(a, fA), acc.fmt).to(a.dtype) * math.ldexp(1.0, -fA)
+
+
+def gj_inverse_words(x: torch.Tensor, fmt: object) -> torch.Tensor:
+    """:func:`gj_inverse` on the words ``x [B, n, n]`` (int64) of the format ``fmt``
+    (a ``FixedPointFormat``, saturating or wrapping): the inverse's words."""
+    fA = fmt.frac_bits
+    mode = fmt.rounding
     B, n, _ = x.shape
     out = torch.eye(n, dtype=torch.int64).expand(B, n, n) * (1 << fA)
-
-    def shift(v: torch.Tensor) -> torch.Tensor:  # the kernel's rshift by fA
-        if mode == "floor":
-            return torch.div(v, 1 << fA, rounding_mode="floor")
-        return div_round(v, torch.full_like(v, 1 << fA), mode)
-
     idx = torch.arange(n)
     for col in range(n):  # masks instead of in-place indexing: the graph stays plain for ONNX
         is_col = idx == col
@@ -144,12 +168,13 @@ def gj_inverse(a: torch.Tensor, acc: FixedPointQuant) -> torch.Tensor:
         out = torch.gather(out, 1, perm[:, :, None].expand(B, n, n))
         p = x[:, col, col]
         ok = (p != 0)[:, None]
-        r = torch.clamp(div_round(torch.full_like(p, 1 << (2 * fA)), torch.where(p == 0, torch.ones_like(p), p), mode),
-                        lo, hi)
-        x_col = torch.where(ok, torch.clamp(shift(x[:, col, :] * r[:, None]), lo, hi), x[:, col, :])
-        o_col = torch.where(ok, torch.clamp(shift(out[:, col, :] * r[:, None]), lo, hi), out[:, col, :])
+        r = fit_word(div_round(torch.full_like(p, 1 << (2 * fA)), torch.where(p == 0, torch.ones_like(p), p), mode),
+                     fmt)
+        x_col = torch.where(ok, fit_word(rshift(x[:, col, :] * r[:, None], fA, mode), fmt), x[:, col, :])
+        o_col = torch.where(ok, fit_word(rshift(out[:, col, :] * r[:, None], fA, mode), fmt), out[:, col, :])
         f = torch.where(ok & ~is_col, x[:, :, col], torch.zeros_like(x[:, :, col]))
         row = is_col[None, :, None]
-        x = torch.where(row, x_col[:, None, :], torch.clamp(x - shift(f[:, :, None] * x_col[:, None, :]), lo, hi))
-        out = torch.where(row, o_col[:, None, :], torch.clamp(out - shift(f[:, :, None] * o_col[:, None, :]), lo, hi))
-    return out.to(a.dtype) * math.ldexp(1.0, -fA)
+        x = torch.where(row, x_col[:, None, :], fit_word(x - rshift(f[:, :, None] * x_col[:, None, :], fA, mode), fmt))
+        out = torch.where(row, o_col[:, None, :],
+                          fit_word(out - rshift(f[:, :, None] * o_col[:, None, :], fA, mode), fmt))
+    return out

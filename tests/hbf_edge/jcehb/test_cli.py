@@ -342,6 +342,15 @@ def test_superframe_bundle_replays_with_codes_written_once(trained, tmp_path, ca
     W_rf = analog(model.phi_f.detach().numpy(), model.phi_w.detach().numpy())[1]
     He = equivalent(H, analog(model.phi_f.detach().numpy(), model.phi_w.detach().numpy())[0], W_rf)
     assert sum_rate(He, F, W, W_rf, noise_power(10.0)).mean() == pytest.approx(check["sum_rate_onnx"], rel=1e-12)
+    # model.int.onnx: verified word for word at export, and it gives the bundle's words from its received words
+    from hbf_edge.export.jcehb.onnx_int import run_jcehb_int_onnx
+
+    check = json.loads((b / "manifest.json").read_text())["verified"]["model.int.onnx"]
+    assert check["channels"] == 7 and check["words_differing_from_kernel"] == 0
+    with np.load(b / "beams.npz") as data:
+        F_int, W_int = run_jcehb_int_onnx(b / "model.int.onnx", data["Y_words"], check["noise_word"])
+        np.testing.assert_array_equal(F_int, data["F_bb"])
+        np.testing.assert_array_equal(W_int, data["W_bb"])
     # calibration errors (spec 6.1): pilots through the calibrated front ends -> the replay under the same errors
     # scores exactly the kernel's words; the ideal bundle replayed under them is designed for other front ends
     cal, zero, bc = tmp_path / "cal" / "calibration.json", tmp_path / "zero.json", tmp_path / "bc"

@@ -8,50 +8,16 @@ import dataclasses
 
 import numpy as np
 import pytest
-import torch
 
 import naive_fixed_jcehb
 from hbf_edge.families.jcehb.config import pilot_noise_seeded
 from hbf_edge.families.jcehb.formats import COUNTER_SITES, JcehbFormats
-from hbf_edge.families.jcehb.system import JcehbSizes, equivalent, jcehb_channels, sum_rate
+from hbf_edge.families.jcehb.system import equivalent, jcehb_channels, sum_rate
 from hbf_edge.hw.spec import FixedPointFormat
 from hbf_edge.kernels.jcehb.forward import jcehb_observe, jcehb_slot
 from hbf_edge.kernels.jcehb.hardware import jcehb_forward_hw, load_jcehb_hw, pack_hw
 
-Z = JcehbSizes(n_tx=8, n_rf_tx=4, n_rx=4, n_rf_rx=2, n_users=2, n_streams=2)
-
-
-def _quantized_dir(path, inverse, bits=6, formats=None):
-    """A network moved off its initial values, its phases on ``bits``-bit codes, saved as a
-    quantized model directory."""
-    from hbf_edge.families.jcehb.model import JcehbNet
-    from hbf_edge.hw.spec import HardwareSpec
-    from hbf_edge.modeldir import save_model
-    from hbf_edge.modelfiles import ModelConfig
-
-    net = JcehbNet(Z, 5, 3, "per-chain", inverse)
-    gen = torch.Generator().manual_seed(1)
-    step = 2 * np.pi / 2**bits
-    with torch.no_grad():
-        for name, p in net.named_parameters():
-            p.add_((0.3 if name.startswith("phi") else 0.05) * torch.randn(p.shape, generator=gen, dtype=p.dtype))
-            if name.startswith("phi"):
-                p.copy_(torch.remainder(torch.round(p / step), 2**bits) * step)
-    section = {"sizes": {k: getattr(Z, k) for k in ("n_tx", "n_rf_tx", "n_rx", "n_rf_rx", "n_users", "n_streams")},
-               "pilots": 5, "hb_layers": 3, "pilot_power": "per-chain", "inverse": inverse, "design": "joint",
-               "snr_db": 10.0, "ssca": {}}
-    quantization = {"method": "ptq", "phase_bits": bits}
-    if formats is not None:
-        quantization["formats"] = formats.to_dict()
-    config = ModelConfig("jcehb", HardwareSpec(n_antennas=8, n_rf=4, n_users=2, phase_bits=bits), 8, 1,
-                         family_config=section, quantization=quantization)
-    save_model(net, config, path)
-    return path
-
-
-NARROW = JcehbFormats(accumulator=FixedPointFormat(11, 10), heq=FixedPointFormat(6, 5),
-                      precoder=FixedPointFormat(6, 5), combiner=FixedPointFormat(6, 5, "half_even", False),
-                      received=FixedPointFormat(8, 6))
+from helpers import JCEHB_NARROW as NARROW, JCEHB_Z as Z, jcehb_quantized_dir as _quantized_dir  # noqa: E402
 
 
 @pytest.mark.parametrize("inverse,formats", [("exact", None), ("paper", None), ("exact", NARROW)])
