@@ -26,35 +26,23 @@ float model to decorate -- the quant stage trains the analog phases only (:mod:`
 from __future__ import annotations
 
 import os
-import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import onnx
 import torch
 from torch import nn
 
 from hbf_edge import __version__
-from hbf_edge.export._core.onnx_meta import save_with_metadata
-from hbf_edge.export._core.trace import without_jit_lint
+from hbf_edge.export._core.intgraph import INT_OPSET, Words, export_int_graph
 from hbf_edge.families.jcehb.formats import EXP2_TABLE_BITS, JCEHB_FORMATS, T_RANGE
 from hbf_edge.quant._core.datapath import div_round, fit_word, gj_inverse_words, isqrt, rshift
 
-__all__ = ["JcehbSlotInt", "export_jcehb_int_onnx", "run_jcehb_int_onnx", "INT_INPUTS", "INT_OUTPUTS", "INT_OPSET"]
+__all__ = ["JcehbSlotInt", "export_jcehb_int_onnx", "run_jcehb_int_onnx", "INT_INPUTS", "INT_OUTPUTS", "INT_OPSET",
+           "INT_PARTS"]
 
-INT_OPSET = 17
 INT_INPUTS = ["y_re", "y_im", "nu"]
 INT_OUTPUTS = ["f_re", "f_im", "w_re", "w_im"]
-
-
-class _Words:
-    """Complex words as an ``(re, im)`` pair of int64 tensors."""
-
-    __slots__ = ("re", "im")
-
-    def __init__(self, re: torch.Tensor, im: torch.Tensor) -> None:
-        self.re, self.im = re, im
 
 
 class JcehbSlotInt(nn.Module):
@@ -88,10 +76,10 @@ class JcehbSlotInt(nn.Module):
     def _rq(self, x: torch.Tensor, s: int) -> torch.Tensor:
         return self._fit(self._rs(x, s))
 
-    def _tq(self, T: tuple[torch.Tensor, ...], x: _Words) -> _Words:
+    def _tq(self, T: tuple[torch.Tensor, ...], x: Words) -> Words:
         """``T x + q`` (``T = (t_re, t_im, q_re, q_im)``, coef multiplier, ``A`` offset)."""
         tr, ti, qr, qi = T
-        return _Words(self._fit(self._rs(tr * x.re - ti * x.im, self.fC) + qr),
+        return Words(self._fit(self._rs(tr * x.re - ti * x.im, self.fC) + qr),
                       self._fit(self._rs(tr * x.im + ti * x.re, self.fC) + qi))
 
     def _exp2(self, t: torch.Tensor) -> torch.Tensor:
@@ -101,25 +89,25 @@ class JcehbSlotInt(nn.Module):
         j = torch.div(t - ti * (1 << fA), 1 << (fA - EXP2_TABLE_BITS), rounding_mode="floor")
         return self._fit(self._rs(self.table[j], -ti))
 
-    def _matmul(self, a: _Words, b: _Words) -> _Words:
+    def _matmul(self, a: Words, b: Words) -> Words:
         """``A B`` (``[..., P, R] x [..., R, Q]``), every entry's exact sum rounded once."""
         ar, ai, br, bi = a.re[..., :, :, None], a.im[..., :, :, None], b.re[..., None, :, :], b.im[..., None, :, :]
-        return _Words(self._rq((ar * br - ai * bi).sum(-2), self.fA), self._rq((ar * bi + ai * br).sum(-2), self.fA))
+        return Words(self._rq((ar * br - ai * bi).sum(-2), self.fA), self._rq((ar * bi + ai * br).sum(-2), self.fA))
 
-    def _cinv(self, x: _Words) -> _Words:
+    def _cinv(self, x: Words) -> Words:
         """Complex inverse of ``x [B', n, n]`` through the real embedding ``[[Xr, -Xi], [Xi, Xr]]``."""
         n = x.re.shape[-1]
         big = torch.cat([torch.cat([x.re, -x.im], -1), torch.cat([x.im, x.re], -1)], -2)
         inv = gj_inverse_words(big, self.acc)
-        return _Words(inv[:, :n, :n], inv[:, n:, :n])
+        return Words(inv[:, :n, :n], inv[:, n:, :n])
 
     # -- CEDUN ---------------------------------------------------------------------------
-    def cedun(self, y: _Words) -> _Words:
+    def cedun(self, y: Words) -> Words:
         """(17d) and step 7 per pilot: ``Y [B, K, R, L]`` (received) -> ``H_hat [B, K, R, N]`` (heq)."""
         fA, fX = self.fA, self.f["pilot"].frac_bits
         s_y = self.f["received"].frac_bits - fA
         B = y.re.shape[0]
-        W = _Words(torch.zeros(B, self.K, self.N, self.R, dtype=torch.int64),
+        W = Words(torch.zeros(B, self.K, self.N, self.R, dtype=torch.int64),
                    torch.zeros(B, self.K, self.N, self.R, dtype=torch.int64))
         for n in range(self.L):
             xr, xi = self.xr[:, n, None], self.xi[:, n, None]  # [N, 1]
@@ -128,20 +116,20 @@ class JcehbSlotInt(nn.Module):
             er = self._fit(self._rs(y.re[..., n], s_y) - self._rs(sr, fX))[:, :, None, :]
             ei = self._fit(self._rs(y.im[..., n], s_y) - self._rs(si, fX))[:, :, None, :]
             vr, vi = self.vgr[n][..., None], self.vgi[n][..., None]  # [K, N, 1]
-            upd = _Words(self._fit(W.re + self._rs(vr * er + vi * ei, fA)),
+            upd = Words(self._fit(W.re + self._rs(vr * er + vi * ei, fA)),
                          self._fit(W.im + self._rs(vi * er - vr * ei, fA)))
             W = self._tq(tuple(self.ce[j, n] for j in range(4)), upd)  # (17d)
         heq = self.f["heq"]
         s = fA - heq.frac_bits
-        return _Words(self._fit(rshift(W.re, s, heq.rounding), heq).transpose(-1, -2),
+        return Words(self._fit(rshift(W.re, s, heq.rounding), heq).transpose(-1, -2),
                       self._fit(rshift(-W.im, s, heq.rounding), heq).transpose(-1, -2))
 
     # -- HBDUN ---------------------------------------------------------------------------
-    def _normalise(self, F: _Words) -> _Words:
+    def _normalise(self, F: Words) -> Words:
         """Every user's block of ``F [B, N, K S]`` to ``f^H G_F f = S`` (scale ``isqrt(S 2^(3 fA) / p)``;
         a block with ``p <= 0`` is left as it is)."""
         B, K, S, fA = F.re.shape[0], self.K, self.S, self.fA
-        T = self._matmul(_Words(self.gfr, self.gfi), F)
+        T = self._matmul(Words(self.gfr, self.gfi), F)
         p = (F.re * T.re + F.im * T.im).sum(-2).reshape(B, K, S).sum(-1)
         p = self._rq(p, fA)
         ok = p > 0
@@ -149,33 +137,33 @@ class JcehbSlotInt(nn.Module):
                                           rounding_mode="floor")))
         scale = scale[:, :, None].expand(B, K, S).reshape(B, 1, K * S)
         ok = ok[:, :, None].expand(B, K, S).reshape(B, 1, K * S)
-        return _Words(torch.where(ok, self._rq(F.re * scale, fA), F.re), torch.where(ok, self._rq(F.im * scale, fA), F.im))
+        return Words(torch.where(ok, self._rq(F.re * scale, fA), F.re), torch.where(ok, self._rq(F.im * scale, fA), F.im))
 
-    def _mmse(self, H: _Words, F: _Words, nu: torch.Tensor) -> tuple[_Words, _Words]:
+    def _mmse(self, H: Words, F: Words, nu: torch.Tensor) -> tuple[Words, Words]:
         """Eq. (24) for every user: ``W_k = (A_k A_k^H + nu I)^-1 A_k[:, user k]`` ``[B, K, R, S]``,
         and ``A = H_k F`` ``[B, K, R, K S]``."""
         B, K, R, S, fA = H.re.shape[0], self.K, self.R, self.S, self.fA
-        A = self._matmul(H, _Words(F.re[:, None], F.im[:, None]))
+        A = self._matmul(H, Words(F.re[:, None], F.im[:, None]))
         pr, pi = A.re[:, :, :, None, :], A.im[:, :, :, None, :]  # row p of C
         qr, qi = A.re[:, :, None, :, :], A.im[:, :, None, :, :]  # row q
         cr = (pr * qr + pi * qi).sum(-1)
         ci = (pi * qr - pr * qi).sum(-1)
         eye = torch.eye(R, dtype=torch.int64)
-        Cm = _Words(self._fit(self._rs(cr, fA) + nu[:, None, None, None] * eye), self._rq(ci, fA))
-        V = self._cinv(_Words(Cm.re.reshape(B * K, R, R), Cm.im.reshape(B * K, R, R)))
-        V = _Words(V.re.reshape(B, K, R, R), V.im.reshape(B, K, R, R))
-        own = _Words(torch.stack([A.re[:, k, :, k * S:(k + 1) * S] for k in range(K)], 1),
+        Cm = Words(self._fit(self._rs(cr, fA) + nu[:, None, None, None] * eye), self._rq(ci, fA))
+        V = self._cinv(Words(Cm.re.reshape(B * K, R, R), Cm.im.reshape(B * K, R, R)))
+        V = Words(V.re.reshape(B, K, R, R), V.im.reshape(B, K, R, R))
+        own = Words(torch.stack([A.re[:, k, :, k * S:(k + 1) * S] for k in range(K)], 1),
                      torch.stack([A.im[:, k, :, k * S:(k + 1) * S] for k in range(K)], 1))
         return self._matmul(V, own), A
 
-    def hbdun(self, Hq: _Words, nu: torch.Tensor) -> tuple[_Words, _Words]:
+    def hbdun(self, Hq: Words, nu: torch.Tensor) -> tuple[Words, Words]:
         """HBDUN: ``H_hat [B, K, R, N]`` (heq) -> ``F_BB [B, N, K S]`` (precoder), ``W_BB
         [B, K, R, S]`` (combiner)."""
         B, N, K, S, fA, fC = Hq.re.shape[0], self.N, self.K, self.S, self.fA, self.fC
         one = 1 << fA
         s_h = self.f["heq"].frac_bits - fA
-        H = _Words(self._rs(Hq.re, s_h), self._rs(Hq.im, s_h))  # [B, K, R, N]
-        F = self._normalise(_Words(H.re[:, :, :S, :].reshape(B, K * S, N).transpose(1, 2),
+        H = Words(self._rs(Hq.re, s_h), self._rs(Hq.im, s_h))  # [B, K, R, N]
+        F = self._normalise(Words(H.re[:, :, :S, :].reshape(B, K * S, N).transpose(1, 2),
                                    -H.im[:, :, :S, :].reshape(B, K * S, N).transpose(1, 2)))  # matched filter
         t = torch.zeros(B, K, S, dtype=torch.int64)
         nu_b = nu[:, None, None]
@@ -188,7 +176,7 @@ class JcehbSlotInt(nn.Module):
                               min=self.lam_floor)  # (31b), [B, K, S]
             w2 = (W.re * W.re + W.im * W.im).sum(-2)  # [B, K, S]
             tau = self._rs(lam * self._rq(w2, fA), fA).sum((-1, -2))
-            hw = _Words(self._rq((H.re[..., None] * W.re[:, :, :, None, :] + H.im[..., None] * W.im[:, :, :, None, :]).sum(2), fA),
+            hw = Words(self._rq((H.re[..., None] * W.re[:, :, :, None, :] + H.im[..., None] * W.im[:, :, :, None, :]).sum(2), fA),
                         self._rq((H.re[..., None] * W.im[:, :, :, None, :] - H.im[..., None] * W.re[:, :, :, None, :]).sum(2), fA))
             # hw: [B, K, N, S] = H_k^H w_ks
             tau = self._fit(div_round(self._rs(self._fit(tau) * nu, fA), torch.full_like(tau, K * S), self.mode))
@@ -197,26 +185,26 @@ class JcehbSlotInt(nn.Module):
             lam_ab = lam[:, :, None, None, :]
             pr = self._rs(lam_ab * self._rs(a_r * b_r + a_i * b_i, fA), fA).sum((1, -1))
             pi = self._rs(lam_ab * self._rs(a_i * b_r - a_r * b_i, fA), fA).sum((1, -1))
-            Cm = _Words(self._fit(pr + torch.where(diag, tau[:, None, None], torch.zeros_like(pr))), self._fit(pi))
+            Cm = Words(self._fit(pr + torch.where(diag, tau[:, None, None], torch.zeros_like(pr))), self._fit(pi))
             if self.exact:
                 Mx = self._cinv(Cm)
-                M = _Words(Mx.re[:, None].expand(B, K, N, N), Mx.im[:, None].expand(B, K, N, N))
+                M = Words(Mx.re[:, None].expand(B, K, N, N), Mx.im[:, None].expand(B, K, N, N))
             else:  # (29)-(30): diag(C)^-1 B + D^-
                 d = torch.where(diag, Cm.re, torch.zeros_like(Cm.re)).sum(-1)  # diag(C) [B, N]
                 inv_d = torch.where(d == 0, torch.zeros_like(d),
                                     self._fit(div_round(torch.full_like(d, one << fA), torch.where(d == 0, torch.ones_like(d), d),
                                                         self.mode)))[:, None, :, None]  # [B, 1, N(a), 1]
                 hb = self.hb[:, i]  # [4, K, N, N]
-                M = _Words(self._fit(self._rs(hb[0] * inv_d, fC) + hb[2]), self._fit(self._rs(hb[1] * inv_d, fC) + hb[3]))
+                M = Words(self._fit(self._rs(hb[0] * inv_d, fC) + hb[2]), self._fit(self._rs(hb[1] * inv_d, fC) + hb[3]))
             mr, mi = M.re[..., None], M.im[..., None]  # [B, K, N(a), N(b), 1]
             xr, xi = hw.re[:, :, None, :, :], hw.im[:, :, None, :, :]
             sr = self._rq(lam[:, :, None, :] * self._rq((mr * xr - mi * xi).sum(3), fA), fA)  # [B, K, N, S]
             si = self._rq(lam[:, :, None, :] * self._rq((mr * xi + mi * xr).sum(3), fA), fA)
-            Fk = self._tq(tuple(self.hbf[j, i][:, :, None] for j in range(4)), _Words(sr, si))  # (31c)
-            F = self._normalise(_Words(Fk.re.permute(0, 2, 1, 3).reshape(B, N, K * S),
+            Fk = self._tq(tuple(self.hbf[j, i][:, :, None] for j in range(4)), Words(sr, si))  # (31c)
+            F = self._normalise(Words(Fk.re.permute(0, 2, 1, 3).reshape(B, N, K * S),
                                        Fk.im.permute(0, 2, 1, 3).reshape(B, N, K * S)))
             # (23), (31d): each user's MSE from G = W_k^H H_k F
-            A = self._matmul(H, _Words(F.re[:, None], F.im[:, None]))  # [B, K, R, K S]
+            A = self._matmul(H, Words(F.re[:, None], F.im[:, None]))  # [B, K, R, K S]
             wr, wi = W.re[..., None], W.im[..., None]  # [B, K, R, S, 1]
             Ar, Ai = A.re[:, :, :, None, :], A.im[:, :, :, None, :]
             gr = self._rq((wr * Ar + wi * Ai).sum(2), fA)  # [B, K, S, K S]
@@ -234,35 +222,62 @@ class JcehbSlotInt(nn.Module):
         pre, cmb = self.f["precoder"], self.f["combiner"]
         out = [fit_word(rshift(v, fA - pre.frac_bits, pre.rounding), pre) for v in (F.re, F.im)]
         out += [fit_word(rshift(v, fA - cmb.frac_bits, cmb.rounding), cmb) for v in (Wf.re, Wf.im)]
-        return _Words(out[0], out[1]), _Words(out[2], out[3])
+        return Words(out[0], out[1]), Words(out[2], out[3])
 
     def forward(self, y_re: torch.Tensor, y_im: torch.Tensor, nu: torch.Tensor):
-        F, W = self.hbdun(self.cedun(_Words(y_re, y_im)), nu)
+        F, W = self.hbdun(self.cedun(Words(y_re, y_im)), nu)
         return tuple(v.to(torch.int32) for v in (F.re, F.im, W.re, W.im))
 
 
-def export_jcehb_int_onnx(hw: Any, config: Any, path: str | os.PathLike) -> Path:
-    """Write the per-slot integer datapath of ``hw`` (:func:`kernels.jcehb.hardware.pack_hw`) as
-    ``path`` (module notes); metadata as the float graph's, plus the formats."""
-    graph = JcehbSlotInt(hw).eval()
+class _CedunInt(nn.Module):
+    """CEDUN alone, for the profiler: ``(y_re, y_im) -> (h_re, h_im)`` (heq words, int32)."""
+
+    def __init__(self, slot: JcehbSlotInt) -> None:
+        super().__init__()
+        self.slot = slot
+
+    def forward(self, y_re: torch.Tensor, y_im: torch.Tensor):
+        h = self.slot.cedun(Words(y_re, y_im))
+        return h.re.to(torch.int32), h.im.to(torch.int32)
+
+
+class _HbdunInt(nn.Module):
+    """HBDUN alone, for the profiler: ``(h_re, h_im, nu) -> (f_re, f_im, w_re, w_im)``."""
+
+    def __init__(self, slot: JcehbSlotInt) -> None:
+        super().__init__()
+        self.slot = slot
+
+    def forward(self, h_re: torch.Tensor, h_im: torch.Tensor, nu: torch.Tensor):
+        F, W = self.slot.hbdun(Words(h_re, h_im), nu)
+        return tuple(v.to(torch.int32) for v in (F.re, F.im, W.re, W.im))
+
+
+# part -> (graph, input names, output names): the bundle ships "slot"; the profiler times each
+INT_PARTS = {"slot": (lambda s: s, INT_INPUTS, INT_OUTPUTS),
+             "cedun": (_CedunInt, ["y_re", "y_im"], ["h_re", "h_im"]),
+             "hbdun": (_HbdunInt, ["h_re", "h_im", "nu"], INT_OUTPUTS)}
+
+
+def export_jcehb_int_onnx(hw: Any, config: Any, path: str | os.PathLike, part: str = "slot") -> Path:
+    """Write the per-slot integer datapath of ``hw`` (:func:`kernels.jcehb.hardware.pack_hw`), or
+    one of its ``INT_PARTS``, as ``path`` (module notes); metadata as the float graph's, plus the
+    formats."""
+    wrap, inputs, outputs = INT_PARTS[part]
+    slot = JcehbSlotInt(hw)
+    graph = wrap(slot)
     Nt, N, Nr, R, K, S = hw.model.sizes
     g = torch.Generator().manual_seed(0)
-    y = [torch.randint(-1000, 1000, (2, K, R, graph.L), generator=g, dtype=torch.int64) for _ in range(2)]
-    nu = torch.full((2,), 1 << graph.fA, dtype=torch.int64)
-    axes = {"y_re": {0: "batch"}, "y_im": {0: "batch"}, "nu": {0: "batch"}, **{o: {0: "batch"} for o in INT_OUTPUTS}}
-    path = Path(path)
-    with warnings.catch_warnings(), torch.no_grad(), without_jit_lint():
-        warnings.simplefilter("ignore")  # tracer warnings on shape-derived constants
-        torch.onnx.export(graph, (y[0], y[1], nu), str(path), input_names=INT_INPUTS, output_names=INT_OUTPUTS,
-                          dynamic_axes=axes, opset_version=INT_OPSET, dynamo=False)
-    proto = onnx.load(str(path))
-    meta = {"family": config.family, "sizes": f"N_t={Nt},N_t^RF={N},N_r={Nr},N_r^RF={R},K={K},N_s={S}",
-            "pilots": str(graph.L), "hb_layers": str(graph.Lh), "inverse": "exact" if graph.exact else "paper",
+    shapes = {"y_re": (2, K, R, slot.L), "y_im": (2, K, R, slot.L), "h_re": (2, K, R, N), "h_im": (2, K, R, N)}
+    example = tuple(torch.full((2,), 1 << slot.fA, dtype=torch.int64) if name == "nu" else
+                    torch.randint(-1000, 1000, shapes[name], generator=g, dtype=torch.int64) for name in inputs)
+    meta = {"family": config.family, "part": part, "sizes": f"N_t={Nt},N_t^RF={N},N_r={Nr},N_r^RF={R},K={K},N_s={S}",
+            "pilots": str(slot.L), "hb_layers": str(slot.Lh), "inverse": "exact" if slot.exact else "paper",
             "phase_bits": str(hw.phase_bits), "package_version": __version__,
-            "formats": ",".join(f"{n}={fmt.word_bits}.{fmt.frac_bits}" for n, fmt in graph.f.items()),
+            "formats": ",".join(f"{n}={fmt.word_bits}.{fmt.frac_bits}" for n, fmt in slot.f.items()),
             "layout": "inputs y_re,y_im [B,K,R,L] (received words), nu [B] (accumulator word), int64; outputs "
                       "f_re,f_im [B,N,K N_s] (precoder words), w_re,w_im [B,K,R,N_s] (combiner words), int32"}
-    return save_with_metadata(proto, path, meta, full_check=True)
+    return export_int_graph(graph, example, path, inputs, outputs, meta)
 
 
 def run_jcehb_int_onnx(path: str | os.PathLike, Y: np.ndarray, nu_word: int) -> tuple[np.ndarray, np.ndarray]:

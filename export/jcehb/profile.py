@@ -1,6 +1,8 @@
 """onnxruntime as a JCEHB profile backend: the per-slot graph (:mod:`export.jcehb.onnx_float`)
 timed whole, and each stage (``cedun``, ``hbdun``) as a graph of its own, all three as plain
-onnxruntime sessions timed like the other backends (median and quartiles of repeated runs).
+onnxruntime sessions timed like the other backends (median and quartiles of repeated runs);
+``onnxruntime_int``: the same for a quantized model's integer graph, the bundle's
+``model.int.onnx`` (:mod:`export.jcehb.onnx_int`), on the slots' received words.
 
 Why not onnxruntime's own profiler on the slot graph: with it on, every one of the graph's
 thousands of small nodes pays the profiler's bookkeeping, and at batch 1 the stages' node times
@@ -17,22 +19,16 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["onnxruntime_slot"]
+__all__ = ["onnxruntime_slot", "onnxruntime_int_slot"]
 
 
 def onnxruntime_slot(model: Any, config: Any) -> Any:
     """Export the three graphs of ``model`` once; returns ``time(Y, nu, repeat, min_run_s) ->
     {"cedun": Timing, "hbdun": Timing, "slot": Timing}`` (seconds per channel) for received
     pilots ``Y [B, K, R, L]`` (complex) and noise power ``nu``."""
-    import onnxruntime as ort
-
     from hbf_edge.export.jcehb.onnx_float import PARTS, export_jcehb_onnx
 
-    sessions = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        for part in ("cedun", "hbdun", "slot"):
-            path = export_jcehb_onnx(model, config, Path(tmp) / f"{part}.onnx", part)
-            sessions[part] = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    sessions = _sessions(lambda part, path: export_jcehb_onnx(model, config, path, part))
 
     def time(Y: np.ndarray, nu: float, repeat: int, min_run_s: float) -> dict[str, Any]:
         from hbf_edge.bench import time_per_channel
@@ -49,3 +45,42 @@ def onnxruntime_slot(model: Any, config: Any) -> Any:
         return out
 
     return time
+
+
+def onnxruntime_int_slot(model_dir: Any, config: Any) -> Any:
+    """The integer graphs of a quantized model directory, exported once; returns ``time(Y, nu,
+    repeat, min_run_s)`` as :func:`onnxruntime_slot`'s, for received words ``Y [B, K, R, L, 2]``
+    and the noise word ``nu``."""
+    from hbf_edge.export.jcehb.onnx_int import INT_PARTS, export_jcehb_int_onnx
+    from hbf_edge.kernels.jcehb.hardware import load_jcehb_hw
+
+    hw = load_jcehb_hw(model_dir)
+    sessions = _sessions(lambda part, path: export_jcehb_int_onnx(hw, config, path, part))
+
+    def time(Y: np.ndarray, nu: int, repeat: int, min_run_s: float) -> dict[str, Any]:
+        from hbf_edge.bench import time_per_channel
+
+        B = Y.shape[0]
+        feed = {"y_re": np.ascontiguousarray(Y[..., 0], np.int64), "y_im": np.ascontiguousarray(Y[..., 1], np.int64),
+                "nu": np.full(B, nu, np.int64)}
+        h_re, h_im = sessions["cedun"].run(None, {k: feed[k] for k in INT_PARTS["cedun"][1]})
+        feed.update(h_re=h_re.astype(np.int64), h_im=h_im.astype(np.int64))  # HBDUN from the graph's own estimate
+        out = {}
+        for part, sess in sessions.items():
+            part_feed = {k: feed[k] for k in INT_PARTS[part][1]}
+            out[part] = time_per_channel(lambda: sess.run(None, part_feed), B, repeat, min_run_s)
+        return out
+
+    return time
+
+
+def _sessions(export: Any) -> dict[str, Any]:
+    """An onnxruntime session per part, from ``export(part, path)``'s graph."""
+    import onnxruntime as ort
+
+    sessions = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for part in ("cedun", "hbdun", "slot"):
+            path = export(part, Path(tmp) / f"{part}.onnx")
+            sessions[part] = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return sessions

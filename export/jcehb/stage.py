@@ -18,7 +18,8 @@ class JcehbExport(ExportCommon):
     """``hbf-edge export`` of a quantized JCEHB model: one superframe -- the phase codes of the BS
     and every user, programmed once -- and per slot (one per channel) the integer datapath's
     F_BB and W_BB words and the received pilots, for ``hbf-edge simulate``; with the float
-    per-slot network as model.onnx, checked in onnxruntime."""
+    per-slot network as model.onnx and the integer one as model.int.onnx, both checked in
+    onnxruntime (the integer graph word for word against the kernel)."""
 
     snr: float | None = field(None, "SNR of the slots in dB (default: the model's training SNR)")
     noise_seed: int = field(DEFAULT_NOISE_SEED, f"seed of the slots' pilot noise (default {DEFAULT_NOISE_SEED})")
@@ -34,10 +35,11 @@ class JcehbExportStage:
     export_settings = JcehbExport
 
     def profile_backends(self) -> dict[str, Any]:
-        """onnxruntime on the per-slot graph (:mod:`export.jcehb.profile`)."""
-        from hbf_edge.export.jcehb.profile import onnxruntime_slot
+        """onnxruntime on the per-slot float graph, and on a quantized model's integer graph
+        (:mod:`export.jcehb.profile`)."""
+        from hbf_edge.export.jcehb.profile import onnxruntime_int_slot, onnxruntime_slot
 
-        return {"onnxruntime": onnxruntime_slot}
+        return {"onnxruntime": onnxruntime_slot, "onnxruntime_int": onnxruntime_int_slot}
 
     def export(self, s: JcehbExport, core: Any, say: Say = log_say) -> Path:
         import json

@@ -200,6 +200,13 @@ class MserHwSession:
                         w["us_"], w["power"], w["rad"], f.angle_bits, f.internal_phase_bits, hw.q_bs, hw.q_ue,
                         hw.refit, hw.table())
 
+    def input_words(self) -> dict[str, np.ndarray]:
+        """What the host gives the datapath, as words: the channel (``h_re, h_im``), the start
+        (``theta_f, v_re, v_im, theta_u, w_re, w_im``) and the step factor ``g`` (the inputs of
+        the integer ONNX graph, :mod:`export.mser.onnx_int`)."""
+        names = ("theta_f", "v_re", "v_im", "theta_u", "w_re", "w_im")
+        return {"h_re": self._h[0], "h_im": self._h[1], **dict(zip(names, self.start)), "g": self._consts[0]}
+
     def reset(self) -> None:
         """The work words back to the start (the codes and counters are left as they are)."""
         for w, s in zip(self.work, self.start):

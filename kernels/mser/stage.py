@@ -62,13 +62,13 @@ class MserKernels:
         the model's start; a design, as the host computes it): the applied design
         ``F, V, U, W`` (complex128: the codes' phases, the words' values), the codes
         (``F_codes`` Q_BS bits, ``U_codes`` Q_UE bits), the words (``V_words``, ``W_words``,
-        ``(re, im)`` last) and the overflow ``counters``."""
+        ``(re, im)`` last), the overflow ``counters`` and the ``input_words`` the datapath ran on."""
         session = self.session_hw(model_dir, H, snr_db, start)
         session.run()
         res = session.result()
         return {**dict(zip("FVUW", res.design())), "F_codes": res.F_codes, "U_codes": res.U_codes,
                 "V_words": res.V, "W_words": res.W, "counters": res.counters, "formats": res.formats.to_dict(),
-                "phase_bits": {"bs": res.q_bs, "ue": res.q_ue}}
+                "phase_bits": {"bs": res.q_bs, "ue": res.q_ue}, "input_words": session.input_words()}
 
 
 KERNELS = MserKernels()

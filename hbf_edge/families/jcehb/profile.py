@@ -14,7 +14,10 @@ front end's part) is not timed.  Backends (``JCEHB_BACKENDS``):
 * ``onnxruntime`` -- the exported float32 per-slot graph (the export stage's backend,
   :mod:`export.jcehb.profile`): the slot graph timed whole, CEDUN and HBDUN each exported and
   timed as a graph of its own.  Its CEDUN is (17d) alone too (the graph holds the superframe's
-  gains as constants).
+  gains as constants).  On a quantized model this is the float graph of its code phases;
+* ``onnxruntime_int`` -- a quantized model's integer graph, the bundle's ``model.int.onnx``
+  (:mod:`export.jcehb.onnx_int`, the export stage's backend), on the same received words as
+  ``numba_hardware``; stages as ``onnxruntime``'s.
 
 Figures are microseconds per channel (:func:`hbf_edge.bench.time_per_channel`: median and
 quartiles of repeated runs after a warm-up) on seeded channels at the model's training SNR.
@@ -26,6 +29,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from hbf_edge.bench import time_per_channel
 from hbf_edge.complexity import OpCount
 from hbf_edge.errors import ConfigError
@@ -36,7 +41,7 @@ from hbf_edge.results import stamp, write_result
 
 __all__ = ["profile_jcehb", "profile_jcehb_command", "JCEHB_BACKENDS"]
 
-JCEHB_BACKENDS = ("numba_float64", "numba_hardware", "torch_eager", "onnxruntime")
+JCEHB_BACKENDS = ("numba_float64", "numba_hardware", "torch_eager", "onnxruntime", "onnxruntime_int")
 
 
 def _ops(o: dict[str, int]) -> OpCount:
@@ -57,11 +62,13 @@ def _row(timings: dict[str, Any]) -> dict[str, Any]:
 
 def profile_jcehb(model: Any, batches: tuple[int, ...], repeat: int, backends: tuple[str, ...], target: dict[str, Any],
                   snr_db: float, kernels: Any = None, model_dir: Any = None, seed: int = 2026,
-                  min_run_s: float = 0.05, quantized: bool = False, onnx: Any = None) -> dict[str, Any]:
+                  min_run_s: float = 0.05, quantized: bool = False, onnx: Any = None,
+                  onnx_int: Any = None) -> dict[str, Any]:
     """Profile a JCEHB network; returns a JSON-ready dict (module notes).  ``kernels``: the
     family's kernel stage (``numba_float64``, and ``numba_hardware`` for a ``quantized``
     directory), or None; ``onnx``: ``(Y, nu, repeat, min_run_s) -> {stage: Timing}`` (the
-    ``onnxruntime`` backend), or None."""
+    ``onnxruntime`` backend), or None; ``onnx_int``: the same on received words and the noise
+    word (``onnxruntime_int``, a quantized directory's), or None."""
     import torch
 
     from hbf_edge.profiling import target_estimate
@@ -75,14 +82,19 @@ def profile_jcehb(model: Any, batches: tuple[int, ...], repeat: int, backends: t
     result: dict[str, Any] = {"pilots": L, "hb_layers": Lh, "snr_db": snr_db, "inverse": model.inverse,
                               "ops_per_layer": {"cedun": cedun_layer_ops(z), "hbdun": hbdun_layer_ops(z, exact)},
                               "measured": {}, "skipped": {}}
-    if "numba_hardware" in backends and not quantized:
-        raise ConfigError("the numba_hardware backend runs a quantized model's integer datapath: quantize the model "
-                          "first (hbf-edge quantize)")
+    for name in ("numba_hardware", "onnxruntime_int"):
+        if name in backends and not quantized:
+            raise ConfigError(f"the {name} backend runs a quantized model's integer datapath: quantize the model "
+                              "first (hbf-edge quantize)")
     for name in ("numba_float64", "numba_hardware"):
         if name in backends and kernels is None:
             result["skipped"][name] = "the JCEHB kernel stage is not installed"
-    if "onnxruntime" in backends and onnx is None:
-        result["skipped"]["onnxruntime"] = "the JCEHB export stage is not installed"
+    for name, fn in (("onnxruntime", onnx), ("onnxruntime_int", onnx_int)):
+        if name in backends and fn is None:
+            result["skipped"][name] = "the JCEHB export stage is not installed"
+    if "onnxruntime_int" in backends and kernels is None:  # its received words come from the kernel stage
+        result["skipped"]["onnxruntime_int"] = "the JCEHB kernel stage is not installed"
+        onnx_int = None
     kmodel = kernels.load(model_dir) if kernels is not None and "numba_float64" in backends else None
     for batch in batches:
         H = jcehb_channels(batch, z, seed=seed)
@@ -103,13 +115,17 @@ def profile_jcehb(model: Any, batches: tuple[int, ...], repeat: int, backends: t
             row["numba_float64"] = _timing({"cedun": lambda: session.run("cedun"),
                                             "hbdun": lambda: session.run("hbdun"),
                                             "slot": lambda: session.run("slot")}, batch, repeat, min_run_s)
-        if kernels is not None and "numba_hardware" in backends:
-            hw = kernels.session_hw(model_dir, H, snr_db, seed + 1)
+        hw_wanted = "numba_hardware" in backends or (onnx_int is not None and "onnxruntime_int" in backends)
+        hw = kernels.session_hw(model_dir, H, snr_db, seed + 1) if kernels is not None and hw_wanted else None
+        if hw is not None and "numba_hardware" in backends:
             hw.run()  # compiles, and leaves the estimate that hbdun alone starts from
             row["numba_hardware"] = _timing({"cedun": lambda: hw.run("cedun"), "hbdun": lambda: hw.run("hbdun"),
                                              "slot": lambda: hw.run("slot")}, batch, repeat, min_run_s)
         if onnx is not None and "onnxruntime" in backends:
             row["onnxruntime"] = _row(onnx(Y.numpy(), nu, repeat, min_run_s))
+        if hw is not None and onnx_int is not None and "onnxruntime_int" in backends:
+            nu_word = int(hw.hw.formats.accumulator.quantize(np.array([nu]))[0][0])
+            row["onnxruntime_int"] = _row(onnx_int(hw.Y, nu_word, repeat, min_run_s))
         for r in row.values():
             r["cedun_layer_us_per_channel"] = r["cedun_us_per_channel"] / L
             r["hbdun_layer_us_per_channel"] = r["hbdun_us_per_channel"] / Lh
@@ -136,12 +152,16 @@ def profile_jcehb_command(core: Any, s: Any, target: dict[str, Any], extra: dict
     ort_slot = extra.get("onnxruntime")  # (model, config) -> the timer of its graphs, exported once
     wanted = s.backends is None or not s.backends or "onnxruntime" in s.backends
     onnx = ort_slot(model, config) if ort_slot is not None and wanted else None
+    ort_int = extra.get("onnxruntime_int")  # (model_dir, config) -> the timer of its integer graphs
+    wanted_int = quantized and (s.backends is None or not s.backends or "onnxruntime_int" in s.backends)
+    onnx_int = ort_int(s.model_dir, config) if ort_int is not None and wanted_int else None
     available = {"torch_eager": True, "numba_float64": kernels is not None,
-                 "numba_hardware": kernels is not None and quantized, "onnxruntime": onnx is not None}
+                 "numba_hardware": kernels is not None and quantized, "onnxruntime": onnx is not None,
+                 "onnxruntime_int": onnx_int is not None and kernels is not None}
     backends = tuple(s.backends) if s.backends else tuple(b for b in JCEHB_BACKENDS if available[b])
     batches = tuple(s.batches) if s.batches else core.default_batches
     result = profile_jcehb(model, batches, s.repeat, backends, target, config.family_config["snr_db"], kernels=kernels,
-                           model_dir=s.model_dir, quantized=quantized, onnx=onnx)
+                           model_dir=s.model_dir, quantized=quantized, onnx=onnx, onnx_int=onnx_int)
     stamp(result, "profile", core.spec.name, s.model_dir)
     out = s.out if s.out is not None else s.model_dir / "profile"
     write_result(out / "profile.json", result)

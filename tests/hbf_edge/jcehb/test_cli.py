@@ -187,11 +187,13 @@ def test_quantize_puts_every_phase_on_a_q_bit_code(trained, method, capsys):
         prof = trained / "qprof"
         assert main(["profile", str(out), "--batches", "2", "--repeat", "1", "--out", str(prof), "-q"]) == 0
         row = json.loads((prof / "profile.json").read_text())["measured"]["2"]
-        assert set(row) == {"torch_eager", "numba_float64", "numba_hardware", "onnxruntime"}  # a quantized model: all
-        assert all(row["numba_hardware"][f"{s}_us_per_channel"] > 0 for s in ("cedun", "hbdun", "slot"))
-        capsys.readouterr()
-        assert main(["profile", str(trained / "m"), "--backends", "numba_hardware", "-q"]) == 2
-        assert "quantize the model first" in capsys.readouterr().err
+        assert set(row) == {"torch_eager", "numba_float64", "numba_hardware", "onnxruntime", "onnxruntime_int"}  # all
+        for name in ("numba_hardware", "onnxruntime_int"):
+            assert all(row[name][f"{s}_us_per_channel"] > 0 for s in ("cedun", "hbdun", "slot"))
+        for name in ("numba_hardware", "onnxruntime_int"):
+            capsys.readouterr()
+            assert main(["profile", str(trained / "m"), "--backends", name, "-q"]) == 2
+            assert "quantize the model first" in capsys.readouterr().err
     H = core.draw_channels(config, 3, 1)
     kernels = REGISTRY.get("jcehb")
     got = kernels.forward(kernels.load(out), H)
