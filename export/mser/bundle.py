@@ -18,12 +18,21 @@ Files (``manifest.json`` holds the sha256 of each, as for the other bundles; ``s
     the per-layer steps, offsets and widths (``step`` format), the symbol ROM (small integers),
     the ``e^{-u}`` table (``kernel``), the internal and output cos / sin tables (``lut``), the
     power and the radians -> angle-word factor.
+``inputs.npz``
+    Per design, what the host gave the datapath, as words: the channel ``h_re, h_im [B, K, N_r,
+    N_t]`` (``H / sigma_n``), the start ``theta_f, v_re, v_im, theta_u, w_re, w_im`` and the step
+    factor ``g [B]`` -- the integer graph's inputs.
 
 ``model.onnx``
     The float network (:mod:`export.mser.onnx_float`: its L layers from the host's start, no
     rounding, no refit layers); checked in onnxruntime on the bundle's channels: the mean SER of
     its designs within ``ONNX_TOLERANCE`` of the float kernel's, or within ``ONNX_FLOOR`` of it
     (``verified`` in the manifest).
+``model.int.onnx``
+    The quantized network: the integer datapath in int64 operators (:mod:`export.mser.onnx_int`:
+    the L layers, the rounding to codes, the refit layers), from ``inputs.npz`` to the codes and
+    the ``V`` / ``W`` words; checked in onnxruntime on the bundle's designs: every code and word
+    equal to the integer kernel's (``verified``; any difference refuses the bundle).
 """
 
 from __future__ import annotations
@@ -77,16 +86,36 @@ def write_mser_bundle(model_dir: str | os.PathLike, out: str | os.PathLike, H: n
     words = packed.words
 
     def datapath(tmp: Path) -> dict:
-        with open(tmp / "datapath.npz", "wb") as fh:
-            np.savez(fh, **{k: np.asarray(v) for k, v in words.items()})
+        for name, arrays in (("datapath.npz", words), ("inputs.npz", hw["input_words"])):
+            with open(tmp / name, "wb") as fh:
+                np.savez(fh, **{k: np.asarray(v) for k, v in arrays.items()})
         return {}
 
     extra = {"family": config.family, "scoring": "transceiver",
              "model": {k: v for k, v in config.to_dict().items() if k != "history"}}
-    writers = [("the datapath's constant words", datapath),
+    writers = [("the datapath's constant and input words", datapath),
                ("the network's ONNX graph, checked in onnxruntime", lambda tmp: _onnx(packed.model, config, H, start,
-                                                                                     sigma, tmp / "model.onnx"))]
+                                                                                     sigma, tmp / "model.onnx")),
+               ("the integer ONNX graph, checked code for code in onnxruntime",
+                lambda tmp: _onnx_int(packed, config, hw, tmp / "model.int.onnx"))]
     return _write(out, overwrite, {"transceiver.json": json.dumps(info, indent=2) + "\n"}, beams, writers, extra)
+
+
+def _onnx_int(packed: object, config: object, hw: dict, path: Path) -> dict:
+    """Export the integer graph and run it in onnxruntime on the datapath's input words: its codes
+    and words must equal the integer kernel's, every one."""
+    from hbf_edge.export.mser.onnx_int import export_mser_int_onnx, run_mser_int_onnx
+
+    export_mser_int_onnx(packed, config, path)
+    got = run_mser_int_onnx(path, hw["input_words"])
+    want = {"F_codes": hw["F_codes"], "U_codes": hw["U_codes"], "V": hw["V_words"], "W": hw["W_words"]}
+    differ = {name: int(np.count_nonzero(got[name] != want[name])) for name in want}
+    if any(differ.values()):
+        raise BundleError("model.int.onnx differs from the integer kernel: " + ", ".join(
+            f"{n} {name}" for name, n in differ.items() if n))
+    return {"model.int.onnx": {"runtime": "onnxruntime", "channels": int(got["V"].shape[0]), "dtype": "int64",
+                               "values_compared": int(sum(v.size for v in want.values())),
+                               "values_differing_from_kernel": 0}}
 
 
 def _onnx(model: object, config: object, H: np.ndarray, start: tuple, sigma: float, path: Path) -> dict:

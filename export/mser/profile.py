@@ -1,7 +1,9 @@
 """onnxruntime as an MSER profile backend: the network's graph (:mod:`export.mser.onnx_float`)
 exported once per profile (the batch axis is dynamic) and timed whole, and one graph per layer,
 each timed on the design the layers before it give in onnxruntime; plain onnxruntime sessions,
-timed like the other backends (median and quartiles of repeated runs)."""
+timed like the other backends (median and quartiles of repeated runs); ``onnxruntime_int``: a
+quantized model's integer graph, the bundle's ``model.int.onnx`` (:mod:`export.mser.onnx_int`),
+timed whole on the datapath's input words (one graph: its layers are not exported apart)."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["onnxruntime_mser"]
+__all__ = ["onnxruntime_mser", "onnxruntime_mser_int"]
 
 
 def onnxruntime_mser(model_dir: Path) -> Any:
@@ -48,5 +50,29 @@ def onnxruntime_mser(model_dir: Path) -> Any:
         feed.update({"theta_f": f32(np.angle(F)), "v_re": f32(V.real), "v_im": f32(V.imag), "theta_u": f32(np.angle(U)),
                      "w_re": f32(W.real), "w_im": f32(W.imag)})
         return time_per_channel(lambda: whole.run(None, feed), H.shape[0], repeat, min_run_s), per_layer
+
+    return time
+
+
+def onnxruntime_mser_int(model_dir: Path) -> Any:
+    """Export the integer graph of the quantized ``model_dir`` once; returns ``time(words, batch,
+    repeat, min_run_s) -> Timing`` (seconds per channel) on the datapath's input words
+    (:meth:`kernels.mser.hardware.MserHwSession.input_words`)."""
+    import onnxruntime as ort
+
+    from hbf_edge.export.mser.onnx_int import MSER_INT_INPUTS, export_mser_int_onnx
+    from hbf_edge.kernels.mser.hardware import load_mser_hw
+    from hbf_edge.modelfiles import read_model_dir
+
+    config, _ = read_model_dir(model_dir)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = export_mser_int_onnx(load_mser_hw(model_dir), config, Path(tmp) / "model.int.onnx")
+        sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+
+    def time(words: dict[str, np.ndarray], repeat: int, min_run_s: float) -> Any:
+        from hbf_edge.bench import time_per_channel
+
+        feed = {k: np.ascontiguousarray(words[k], np.int64) for k in MSER_INT_INPUTS}
+        return time_per_channel(lambda: sess.run(None, feed), feed["g"].shape[0], repeat, min_run_s)
 
     return time

@@ -17,7 +17,9 @@ __all__ = ["EXPORT", "MserExportStage", "MserExport"]
 class MserExport(ExportCommon):
     """``hbf-edge export`` of a quantized MSER model: per channel, the integer datapath's codes
     for the BS's and every user's phase shifters and its V and W words, with the datapath's
-    constant words, for ``hbf-edge simulate`` (K + 1 front ends, scored by SER)."""
+    constant words, for ``hbf-edge simulate`` (K + 1 front ends, scored by SER); with the float
+    network as model.onnx and the integer datapath as model.int.onnx, both checked in onnxruntime
+    (the integer graph code for code and word for word against the kernel)."""
 
     snr: float = field(15.0, "SNR of the designs in dB (default 15)")
 
@@ -28,10 +30,11 @@ class MserExportStage:
     export_settings = MserExport
 
     def profile_backends(self) -> dict[str, Any]:
-        """onnxruntime on the network's graph (:mod:`export.mser.profile`)."""
-        from hbf_edge.export.mser.profile import onnxruntime_mser
+        """onnxruntime on the network's float graph, and on a quantized model's integer graph
+        (:mod:`export.mser.profile`)."""
+        from hbf_edge.export.mser.profile import onnxruntime_mser, onnxruntime_mser_int
 
-        return {"onnxruntime": onnxruntime_mser}
+        return {"onnxruntime": onnxruntime_mser, "onnxruntime_int": onnxruntime_mser_int}
 
     def export(self, s: MserExport, core: Any, say: Say = log_say) -> Path:
         from hbf_edge.export.mser.bundle import write_mser_bundle

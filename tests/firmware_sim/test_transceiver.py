@@ -44,6 +44,15 @@ def test_the_replay_programs_every_front_end_and_reproduces_the_kernels_ser(bund
     assert verified["relative_difference"] < 0.01 and verified["channels"] == 5
     with np.load(bundle / "b" / "datapath.npz") as d:
         assert d["ktab"][0] == 1 << info["formats"]["kernel"]["frac_bits"]  # e^0 in the kernel format
+    # model.int.onnx: verified at export, and it gives the bundle's codes and words from inputs.npz
+    from hbf_edge.export.mser.onnx_int import run_mser_int_onnx
+
+    check = json.loads((bundle / "b" / "manifest.json").read_text())["verified"]["model.int.onnx"]
+    assert check["channels"] == 5 and check["values_differing_from_kernel"] == 0
+    with np.load(bundle / "b" / "inputs.npz") as inputs, np.load(bundle / "b" / "beams.npz") as beams:
+        out = run_mser_int_onnx(bundle / "b" / "model.int.onnx", dict(inputs))
+        for name, key in (("F_codes", "codes_bs"), ("U_codes", "codes_ue"), ("V", "V"), ("W", "W")):
+            np.testing.assert_array_equal(out[name], beams[key])
 
 
 def test_calibration_errors_change_the_applied_ser(bundle, tmp_path, capsys):

@@ -271,13 +271,15 @@ class MserCore(MimoChannels):
         model, config = (extra.get("load_torch") or self.load)(s.model_dir)
         kernels = REGISTRY.get(self.spec.name) if REGISTRY.has(self.spec.name) else None
         quantized = config.quantization is not None
-        onnx = extra.get("onnxruntime")
+        onnx, onnx_int = extra.get("onnxruntime"), extra.get("onnxruntime_int")
         available = {"numba_float64": kernels is not None, "numba_hardware": kernels is not None and quantized,
-                     "torch_eager": True, "onnxruntime": onnx is not None}
+                     "torch_eager": True, "onnxruntime": onnx is not None,
+                     "onnxruntime_int": onnx_int is not None and kernels is not None and quantized}
         backends = tuple(s.backends) if s.backends else tuple(b for b in MSER_BACKENDS if available[b])
         batches = tuple(s.batches) if s.batches else self.default_batches
         result = profile_mser(model, self.sizes(config), config.family_config["samples"], batches, s.repeat, backends,
-                              target, kernels=kernels, model_dir=s.model_dir, quantized=quantized, onnx=onnx)
+                              target, kernels=kernels, model_dir=s.model_dir, quantized=quantized, onnx=onnx,
+                              onnx_int=onnx_int)
         stamp(result, "profile", self.spec.name, s.model_dir)
         out = s.out if s.out is not None else s.model_dir / "profile"
         write_result(out / "profile.json", result)

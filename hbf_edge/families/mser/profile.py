@@ -15,7 +15,10 @@ Stages: ``init`` (the DFT alignment, spec 2.4) and each layer (eq. 27-30 and 26)
   entries; the rounding is in layer L - 1's);
 * ``onnxruntime`` -- the exported float32 graph of the network (the export stage's backend,
   :mod:`export.mser.profile`), whole, and one graph per layer, each timed on the design the
-  layers before it give in onnxruntime.
+  layers before it give in onnxruntime;
+* ``onnxruntime_int`` -- a quantized model's integer graph, the bundle's ``model.int.onnx``
+  (:mod:`export.mser.profile`), whole (its L layers, the rounding, the refit layers), on the same
+  input words as ``numba_hardware``.
 
 Neither whole forward includes the start; ``init_us_per_channel`` times it apart (numpy: the
 model's start, the DFT alignment by default).
@@ -42,7 +45,7 @@ from hbf_edge.families.mser.system import MserSizes, mser_channels, noise_std
 
 __all__ = ["profile_mser", "mser_ops", "MSER_BACKENDS"]
 
-MSER_BACKENDS = ("numba_float64", "numba_hardware", "torch_eager", "onnxruntime")
+MSER_BACKENDS = ("numba_float64", "numba_hardware", "torch_eager", "onnxruntime", "onnxruntime_int")
 SNR_DB = 15.0
 
 
@@ -92,10 +95,12 @@ def _kernel_layers(kernels: Any, kmodel: Any, H: np.ndarray, start: Any, sigma: 
 
 def profile_mser(model: Any, sizes: MserSizes, n_samples: int, batches: tuple[int, ...], repeat: int,
                  backends: tuple[str, ...], target: dict[str, Any], kernels: Any = None, model_dir: Any = None,
-                 seed: int = 2026, min_run_s: float = 0.05, quantized: bool = False, onnx: Any = None) -> dict[str, Any]:
+                 seed: int = 2026, min_run_s: float = 0.05, quantized: bool = False, onnx: Any = None,
+                 onnx_int: Any = None) -> dict[str, Any]:
     """Profile an MSER network; returns a JSON-ready dict (module notes).  ``kernels``: the
     family's kernel stage (``numba_float64``, and ``numba_hardware`` when ``quantized``), or None;
-    ``onnx``: the export stage's ``onnxruntime`` timer factory (``model_dir -> timer``), or None."""
+    ``onnx``, ``onnx_int``: the export stage's ``onnxruntime`` and ``onnxruntime_int`` timer
+    factories (``model_dir -> timer``), or None."""
     import torch
 
     from hbf_edge.families.mser.gd import Design
@@ -114,8 +119,13 @@ def profile_mser(model: Any, sizes: MserSizes, n_samples: int, batches: tuple[in
     if "onnxruntime" in backends and onnx is None:
         result["skipped"]["onnxruntime"] = "the MSER export stage is not installed"
     ort = onnx(model_dir) if onnx is not None and "onnxruntime" in backends else None
-    if "numba_hardware" in backends and kernels is not None and not quantized:
-        result["skipped"]["numba_hardware"] = "a float model has no integer datapath: quantize it first"
+    for name in ("numba_hardware", "onnxruntime_int"):
+        if name in backends and not quantized:
+            result["skipped"][name] = "a float model has no integer datapath: quantize it first"
+    if "onnxruntime_int" in backends and quantized and (onnx_int is None or kernels is None):
+        result["skipped"]["onnxruntime_int"] = "the MSER export and kernel stages are needed"
+    ort_int = (onnx_int(model_dir) if onnx_int is not None and kernels is not None and quantized
+               and "onnxruntime_int" in backends else None)
     for batch in batches:
         H = mser_channels(batch, sizes, seed=seed)
         sigma = float(noise_std(SNR_DB))
@@ -150,6 +160,9 @@ def profile_mser(model: Any, sizes: MserSizes, n_samples: int, batches: tuple[in
                                      "layers_us_per_channel": per_layer, "layers_iqr_us_per_channel": iqr,
                                      "layer_us_per_channel": float(np.mean(per_layer)),
                                      "refit_layers": session.hw.refit}
+        if ort_int is not None:  # the words numba_hardware runs on
+            t = ort_int(kernels.session_hw(model_dir, H, SNR_DB, start).input_words(), repeat, min_run_s)
+            row["onnxruntime_int"] = {"whole_us_per_channel": 1e6 * t, "whole_iqr_us_per_channel": 1e6 * (t.q3 - t.q1)}
         if ort is not None:
             t, layers = ort(H, start, sigma, repeat, min_run_s)
             row["onnxruntime"] = {"whole_us_per_channel": 1e6 * t, "whole_iqr_us_per_channel": 1e6 * (t.q3 - t.q1),
@@ -163,8 +176,9 @@ def profile_mser(model: Any, sizes: MserSizes, n_samples: int, batches: tuple[in
     result["target"] = {"name": target["name"], "assumptions": target["assumptions"], "layer": est,
                         "layers_total_us": round(est["us"] * L, 3)}
     if quantized:
-        result["note"] = ("a quantized model: torch_eager's and numba_hardware's whole forward include the rounding "
-                          "to codes and the refit layers; numba_float64 and onnxruntime run the L float layers")
+        result["note"] = ("a quantized model: torch_eager's, numba_hardware's and onnxruntime_int's whole forward "
+                          "include the rounding to codes and the refit layers; numba_float64 and onnxruntime run the "
+                          "L float layers")
     if not result["skipped"]:
         del result["skipped"]
     return result

@@ -186,9 +186,11 @@ def test_quantize_scores_the_integer_datapath(trained):
     hw = prof["measured"]["2"]["numba_hardware"]
     assert hw["refit_layers"] == 3 and "note" in prof
     assert len(hw["layers_us_per_channel"]) == prof["layers"] + 3 and all(t > 0 for t in hw["layers_us_per_channel"])
+    assert prof["measured"]["2"]["onnxruntime_int"]["whole_us_per_channel"] > 0  # the integer graph, whole
     assert main(["profile", str(trained / "m"), "--batches", "1", "--repeat", "1", "--backends", "numba_hardware",
-                 "--out", str(trained / "qp2"), "-q"]) == 0
-    assert "quantize it first" in json.loads((trained / "qp2" / "profile.json").read_text())["skipped"]["numba_hardware"]
+                 "onnxruntime_int", "--out", str(trained / "qp2"), "-q"]) == 0
+    skipped = json.loads((trained / "qp2" / "profile.json").read_text())["skipped"]
+    assert all("quantize it first" in skipped[name] for name in ("numba_hardware", "onnxruntime_int"))
 
 
 def test_tiny_settings_train():
