@@ -31,18 +31,9 @@ def onnxruntime_slot(model: Any, config: Any) -> Any:
     sessions = _sessions(lambda part, path: export_jcehb_onnx(model, config, path, part))
 
     def time(Y: np.ndarray, nu: float, repeat: int, min_run_s: float) -> dict[str, Any]:
-        from hbf_edge.bench import time_per_channel
-
-        B = Y.shape[0]
         feed = {"y_re": np.ascontiguousarray(Y.real, np.float32), "y_im": np.ascontiguousarray(Y.imag, np.float32),
-                "nu": np.full(B, nu, np.float32)}
-        h_re, h_im = sessions["cedun"].run(None, {k: feed[k] for k in PARTS["cedun"][1]})
-        feed.update(h_re=h_re, h_im=h_im)  # HBDUN starts from the graph's own estimate
-        out = {}
-        for part, sess in sessions.items():
-            part_feed = {k: feed[k] for k in PARTS[part][1]}
-            out[part] = time_per_channel(lambda: sess.run(None, part_feed), B, repeat, min_run_s)
-        return out
+                "nu": np.full(Y.shape[0], nu, np.float32)}
+        return _time_parts(sessions, PARTS, feed, repeat, min_run_s)
 
     return time
 
@@ -58,20 +49,27 @@ def onnxruntime_int_slot(model_dir: Any, config: Any) -> Any:
     sessions = _sessions(lambda part, path: export_jcehb_int_onnx(hw, config, path, part))
 
     def time(Y: np.ndarray, nu: int, repeat: int, min_run_s: float) -> dict[str, Any]:
-        from hbf_edge.bench import time_per_channel
-
-        B = Y.shape[0]
         feed = {"y_re": np.ascontiguousarray(Y[..., 0], np.int64), "y_im": np.ascontiguousarray(Y[..., 1], np.int64),
-                "nu": np.full(B, nu, np.int64)}
-        h_re, h_im = sessions["cedun"].run(None, {k: feed[k] for k in INT_PARTS["cedun"][1]})
-        feed.update(h_re=h_re.astype(np.int64), h_im=h_im.astype(np.int64))  # HBDUN from the graph's own estimate
-        out = {}
-        for part, sess in sessions.items():
-            part_feed = {k: feed[k] for k in INT_PARTS[part][1]}
-            out[part] = time_per_channel(lambda: sess.run(None, part_feed), B, repeat, min_run_s)
-        return out
+                "nu": np.full(Y.shape[0], nu, np.int64)}
+        return _time_parts(sessions, INT_PARTS, feed, repeat, min_run_s)
 
     return time
+
+
+def _time_parts(sessions: dict[str, Any], parts: dict[str, Any], feed: dict[str, np.ndarray], repeat: int,
+                min_run_s: float) -> dict[str, Any]:
+    """Each part's session timed on ``feed``; HBDUN alone starts from CEDUN's graph's own estimate
+    (cast to the type of the received pilots: the integer graphs return int32 words)."""
+    from hbf_edge.bench import time_per_channel
+
+    h_re, h_im = sessions["cedun"].run(None, {k: feed[k] for k in parts["cedun"][1]})
+    feed = {**feed, "h_re": h_re.astype(feed["y_re"].dtype), "h_im": h_im.astype(feed["y_re"].dtype)}
+    B = feed["nu"].shape[0]
+    out = {}
+    for part, sess in sessions.items():
+        part_feed = {k: feed[k] for k in parts[part][1]}
+        out[part] = time_per_channel(lambda: sess.run(None, part_feed), B, repeat, min_run_s)
+    return out
 
 
 def _sessions(export: Any) -> dict[str, Any]:
