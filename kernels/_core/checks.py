@@ -35,16 +35,22 @@ def array(name: str, a: object, dtype: np.dtype | None, shape: tuple) -> np.ndar
 
 
 def finite(name: str, a: np.ndarray) -> None:
-    if not np.all(np.isfinite(a)):
+    if not np.isfinite(a).all():
         raise InvalidChannelError(f"{name} holds NaN or inf")
 
 
-def channels(h_re: object, h_im: object, dtype: np.dtype | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Check a batch of channels ``[B, N, K]`` given as real and imaginary parts."""
+def channel_arrays(h_re: object, h_im: object, dtype: np.dtype | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`channels` without the values: dtype, shape, contiguity, not empty."""
     h_re = array("h_re", h_re, dtype, (None, None, None))
     h_im = array("h_im", h_im, h_re.dtype, h_re.shape)
     if 0 in h_re.shape:
         raise ShapeError(f"channels are empty: shape {list(h_re.shape)}")
+    return h_re, h_im
+
+
+def channels(h_re: object, h_im: object, dtype: np.dtype | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Check a batch of channels ``[B, N, K]`` given as real and imaginary parts."""
+    h_re, h_im = channel_arrays(h_re, h_im, dtype)
     finite("h_re", h_re)
     finite("h_im", h_im)
     zero = ~np.any((h_re != 0) | (h_im != 0), axis=1)
@@ -56,18 +62,20 @@ def channels(h_re: object, h_im: object, dtype: np.dtype | None = None) -> tuple
 
 def powers(name: str, a: object, batch: int, dtype: np.dtype) -> np.ndarray:
     a = array(name, a, dtype, (batch,))
-    if not np.all(np.isfinite(a)) or np.any(a <= 0):
+    if not np.isfinite(a).all() or np.any(a <= 0):
         raise ConfigError(f"{name} must be finite and > 0")
     return a
 
 
-def steps(mu: object, lam: object, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:
-    """Step sizes ``mu [I, J]`` and ``lam [I]`` (any float dtype), converted to ``dtype``."""
-    lam = array("lam", np.ascontiguousarray(lam), None, (None,)).astype(dtype)
-    mu = array("mu", np.ascontiguousarray(mu), None, (lam.shape[0], None)).astype(dtype)
+def steps(mu: object, lam: object, dtype: np.dtype, copy: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Step sizes ``mu [I, J]`` and ``lam [I]`` (any float dtype), converted to ``dtype``;
+    ``copy=False``: the caller's arrays themselves where they already are (for a call that uses
+    them at once: a copy costs a few microseconds, as much as a small kernel's layer)."""
+    lam = array("lam", np.ascontiguousarray(lam), None, (None,)).astype(dtype, copy=copy)
+    mu = array("mu", np.ascontiguousarray(mu), None, (lam.shape[0], None)).astype(dtype, copy=copy)
     if lam.shape[0] < 1 or mu.shape[1] < 1:
         raise ConfigError(f"need I >= 1 layers and J >= 1 inner steps, got mu of shape {list(mu.shape)}")
-    if not (np.all(np.isfinite(mu)) and np.all(np.isfinite(lam))):
+    if not (np.isfinite(mu).all() and np.isfinite(lam).all()):
         raise ConfigError("step sizes must be finite")
     return mu, lam
 

@@ -89,11 +89,25 @@ def upga_forward(h_re, h_im, p_t, noise, mu, lam, n_rf: int):
     -------
     f_re, f_im : [B, N, M]; w_re, w_im : [B, M, K], in the dtype of ``h_re``.
     """
-    h_re, h_im, p_t, noise = _inputs(h_re, h_im, p_t, noise)
-    mu, lam = _checks.steps(mu, lam, h_re.dtype)
+    h_re, h_im = _checks.channel_arrays(h_re, h_im)
+    B = h_re.shape[0]
+    p_t = _checks.array("p_t", p_t, h_re.dtype, (B,))
+    noise = _checks.array("noise", noise, h_re.dtype, (B,))
+    mu, lam = _checks.steps(mu, lam, h_re.dtype, copy=False)
     n_rf = _checks.n_rf(n_rf, h_re.shape[2], h_re.shape[1])
     out = _alloc(h_re, n_rf)
-    _k.forward(h_re, h_im, p_t, noise, mu, lam, *out, h_re.dtype.type(0))
+    zero = h_re.dtype.type(0)
+    # the values are checked in one compiled pass (in the forward's own call for a small batch:
+    # numpy's scan cost as much as the network at batch 1); numpy's checks then name the problem
+    if B < SERIAL_BELOW:
+        problem = _k.forward_checked(h_re, h_im, p_t, noise, mu, lam, *out, zero)
+    else:
+        problem = value_problem(h_re, h_im, p_t, noise)
+        if not problem:
+            _k.forward(h_re, h_im, p_t, noise, mu, lam, *out, zero)
+    if problem:
+        _inputs(h_re, h_im, p_t, noise)
+        raise_problem(problem)
     return out
 
 

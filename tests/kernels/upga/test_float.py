@@ -136,6 +136,27 @@ def test_bad_inputs_get_clear_errors():
     assert issubclass(DTypeError, TypeError) and issubclass(ShapeError, ValueError)
 
 
+@pytest.mark.parametrize("batch", [2, 6])
+def test_upga_forward_names_the_bad_value_on_both_paths(batch):
+    """Below SERIAL_BELOW the values are checked inside the forward's compiled call, above it in a
+    compiled pass before it; either way numpy's checks then name the problem in one line."""
+    rng = np.random.default_rng(3)
+    hr, hi = (rng.standard_normal((batch, 8, 2)) for _ in range(2))
+    p_t, noise = np.full(batch, 10.0), np.ones(batch)
+    mu, lam = np.full((3, 1), 0.05), np.full(3, 1e-3)
+    nan, zr, zi = hr.copy(), hr.copy(), hi.copy()
+    nan[1, 2, 0] = np.inf
+    zr[1, :, 1] = zi[1, :, 1] = 0
+    bad_p = p_t.copy()
+    bad_p[-1] = np.nan
+    for args, error, match in [((nan, hi, p_t, noise), InvalidChannelError, "h_re holds NaN or inf"),
+                               ((zr, zi, p_t, noise), InvalidChannelError, "channel 1 of user 1 is all zero"),
+                               ((hr, hi, bad_p, noise), ConfigError, "p_t must be finite and > 0"),
+                               ((hr, hi, p_t, -noise), ConfigError, "noise must be finite and > 0")]:
+        with pytest.raises(error, match=match):
+            kernels.upga_forward(*args, mu, lam, 2)
+
+
 def test_a_session_gives_upga_forward_bit_for_bit_and_checks_shapes():
     """The real-time path: same designs as the checked wrapper, call after call (its outputs are
     reused), and a channel of another shape or dtype refused."""
