@@ -194,10 +194,12 @@ class JcehbTrain(TrainCommon, SizeSettings):
                                            ("--init-from", self.init_from is not None),
                                            ("--track-every", self.track_every != 0),
                                            ("--epochs", self.epochs is not None),
-                                           (f"--design {self.design}", self.design != "joint")) if on]
+                                           (f"--design {self.design}",
+                                            self.design not in ("joint", "black-box"))) if on]
             if clash:
                 raise ConfigError(f"{clash[0]} does not apply to online training: it sees --online x "
-                                  "--frame-samples channels and trains the joint design, --frame-epochs per frame")
+                                  "--frame-samples channels and trains the joint design (or the black box), "
+                                  "--frame-epochs per frame")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

@@ -174,8 +174,9 @@ class JcehbCore(MimoChannels):
             record = {"eta": settings.ssca_eta, "iterations": s.ssca_iterations, "passes": 1,
                       "batch": settings.ssca_batch, "online_frames": s.online}
             first, last = online["per_frame"][0], online["per_frame"][-1]
+            what = "black box" if s.design == "black-box" else "network"
             say(f"online over {s.online} frames of {s.frame_samples} samples, scored on {len(H_val)} channels: the "
-                f"network {first['network']:.3f} -> {last['network']:.3f} bit/s/Hz, RLS-{settings.reference_pilots} + "
+                f"{what} {first['network']:.3f} -> {last['network']:.3f} bit/s/Hz, RLS-{settings.reference_pilots} + "
                 f"SSCA {first['rls_ssca']:.3f} -> {last['rls_ssca']:.3f}")
         else:
             phi_f, phi_w, record = ssca(H_train, H_val, sizes, nu, iterations=s.ssca_iterations,
@@ -242,12 +243,14 @@ class JcehbCore(MimoChannels):
         if s.rls_pilots < sizes.n_rf_tx:
             raise ConfigError(f"--rls-pilots {s.rls_pilots} is below N_t^RF = {sizes.n_rf_tx}: the RLS reference needs "
                               f"at least one pilot per BS RF chain")
-        others = {}
+        others, online_others = {}, {}
         for d in s.compare:
             other, oc = self.load(d)
             if self.sizes(oc) != sizes:
                 raise ConfigError(f"--compare {d}: its sizes differ from {s.model_dir}'s")
             others[d.name] = other
+            if (oc.training or {}).get("online"):  # an online run: its own curve in Fig. 17-18
+                online_others[d.name] = oc.training["online"]
         H = (self.read_channels(s.channels, config) if s.channels is not None
              else self.draw_channels(config, s.count, s.seed))
         black_box = config.family_config["design"] == "black-box"
@@ -284,12 +287,12 @@ class JcehbCore(MimoChannels):
         if track:  # Fig. 16: trained with --track-every
             plots.append(plot_tracking(track, out / "fig16_tracking.png", str(config.training.get("start", ""))))
         online = (config.training or {}).get("online")
-        if online:  # Fig. 17: trained with --online; offline networks given with --compare drawn as lines
+        if online:  # Fig. 17-18: trained with --online; compared online runs as curves, offline ones as lines
             train_snr = config.family_config["snr_db"]
             at = results["snr_db"].index(train_snr) if train_snr in results["snr_db"] else None
             offline = {} if at is None else {k.split(":", 1)[1]: v[at] for k, v in results["metrics"]["sum_rate"].items()
-                                             if k.startswith("compare:")}
-            plots.append(plot_online(online, out / "fig17_online.png", offline, results["n_channels"]))
+                                             if k.startswith("compare:") and k.split(":", 1)[1] not in online_others}
+            plots.append(plot_online(online, out / "fig17_online.png", offline, results["n_channels"], online_others))
         say(f"sum rate (bit/s/Hz) and NMSE on {results['n_channels']} channels, pilot noise seed {s.noise_seed}, "
             f"baselines on the SSCA beams with {model.pilot_power} DFT pilots")
         say(format_table(results))

@@ -7,8 +7,11 @@ frame).  Then:
 * **the network** continues its training on every sample so far: stage 1 (phases and HBDUN on
   the equivalent channel), then stage 2 (pilots, CEDUN, HBDUN on the rate from the estimate),
   ``epochs`` epochs each, from where the previous frame left it (frame 1: a fresh network on the
-  RLS-SSCA beams of that frame, as offline training starts from the SSCA beams).  Each stage keeps its best epoch by the rate on those same samples: the BS has
-  no other channels;
+  RLS-SSCA beams of that frame, as offline training starts from the SSCA beams).  Each stage
+  keeps its best epoch by the rate on those same samples: the BS has no other channels.  With
+  the ``black-box`` design (Fig. 18) the network is the black box of
+  :mod:`hbf_edge.families.jcehb.blackbox`, trained as offline in one stage on the rate, for the
+  two stages' epochs together (``2 epochs`` per frame), on the same frames and beams;
 * **RLS-SSCA** takes SSCA steps (20)-(22) over the frame's samples in mini-batches, its averaged
   gradient and step counter carried from frame to frame (SSCA is itself an online algorithm);
   the per-slot design is then RLS + SCA on the equivalent channel of those beams.
@@ -105,8 +108,8 @@ def train_online(H_stream: np.ndarray, H_test: np.ndarray, sizes: JcehbSizes, tr
     record (``per_frame``: the samples so far and both test rates after each frame, frame 0 the
     start; ``history``: the network's training history of the last frame).  ``start_ssca=False``
     starts the network on the DFT beams instead of the first frame's SSCA beams."""
-    if train.design != "joint":
-        raise ConfigError(f"the online scheme trains the joint design, not {train.design!r}")
+    if train.design not in ("joint", "black-box"):
+        raise ConfigError(f"the online scheme trains the joint design or the black box, not {train.design!r}")
     need = online.frames * online.samples
     if len(H_stream) < need:
         raise ConfigError(f"the online scheme needs {online.frames} frames x {online.samples} samples = {need} "
@@ -115,9 +118,17 @@ def train_online(H_stream: np.ndarray, H_test: np.ndarray, sizes: JcehbSizes, tr
     state = SscaState(*dft_start(sizes), sizes, train.nu, online.ssca_eta, online.ssca_iterations)
     model: JcehbNet | None = None
 
+    def fresh() -> Any:  # the network before any sample (frame 0's score)
+        if train.design == "black-box":
+            from hbf_edge.families.jcehb.blackbox import JcehbBlackBox
+
+            with torch.random.fork_rng():  # its DNNs' random initial weights, seeded
+                torch.manual_seed(train.seed)
+                return JcehbBlackBox(sizes, train.n_pilots, train.pilot_power).eval()
+        return JcehbNet(sizes, train.n_pilots, train.n_hb, train.pilot_power, train.inverse)
+
     def scores(frame: int) -> dict[str, Any]:
-        net = model if model is not None else JcehbNet(sizes, train.n_pilots, train.n_hb, train.pilot_power,
-                                                       train.inverse)
+        net = model if model is not None else fresh()
         ref = reference_rate(H_test, *state.phases(), sizes, noise, train.nu, online.reference_pilots,
                              online.reference_iterations, train.pilot_power)
         return {"frame": frame, "samples": frame * online.samples,
@@ -140,6 +151,7 @@ def train_online(H_stream: np.ndarray, H_test: np.ndarray, sizes: JcehbSizes, tr
                                          phases=state.phases() if model is None and start_ssca else None)
         per_frame.append(scores(frame))
         bar.set_postfix(network=f"{per_frame[-1]['network']:.3f}", rls_ssca=f"{per_frame[-1]['rls_ssca']:.3f}")
-    record = {**dataclasses.asdict(online), "start": "ssca" if start_ssca else "dft", "test_channels": int(len(H_test)),
+    record = {**dataclasses.asdict(online), "design": train.design, "start": "ssca" if start_ssca else "dft",
+              "test_channels": int(len(H_test)),
               "per_frame": per_frame, "history": history}
     return model, state.phases(), record

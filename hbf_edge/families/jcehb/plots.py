@@ -70,14 +70,20 @@ def plot_tracking(track: dict[str, Any], path: str | os.PathLike, start: str = "
 
 
 def plot_online(online: dict[str, Any], path: str | os.PathLike, offline: dict[str, float] | None = None,
-                offline_channels: int | None = None) -> Path:
-    """Fig. 17: the sum rate of the online network and of online RLS-SSCA after each frame
-    (frame 0: before any sample), with offline-trained networks (``offline``: name -> rate at
-    the training SNR on ``offline_channels`` evaluation channels) as horizontal lines."""
+                offline_channels: int | None = None, others: dict[str, dict[str, Any]] | None = None) -> Path:
+    """Fig. 17-18: the sum rate of the online network (the unfolded one, or the black box) and of
+    online RLS-SSCA after each frame (frame 0: before any sample); other online runs (``others``:
+    name -> their record, e.g. the black box for Fig. 18) as curves of their own, and
+    offline-trained networks (``offline``: name -> rate at the training SNR on
+    ``offline_channels`` evaluation channels) as horizontal lines."""
     frames = online["per_frame"]
     fig, ax = plt.subplots(figsize=(6.4, 4.2), layout="constrained")
     x = [r["frame"] for r in frames]
-    ax.plot(x, [r["network"] for r in frames], "o-", lw=2.5, color="C3", label="online network")
+    label = lambda rec: "online black box" if rec.get("design") == "black-box" else "online network"  # noqa: E731
+    ax.plot(x, [r["network"] for r in frames], "o-", lw=2.5, color="C3", label=label(online))
+    for i, (name, rec) in enumerate((others or {}).items()):
+        ax.plot([r["frame"] for r in rec["per_frame"]], [r["network"] for r in rec["per_frame"]], "^-",
+                color=f"C{i + 1}", label=f"{label(rec)}: {name}")
     ax.plot(x, [r["rls_ssca"] for r in frames], "s-", color="C0",
             label=f"online RLS-{online['reference_pilots']} + SSCA (SCA-{online['reference_iterations']})")
     for i, (name, rate) in enumerate((offline or {}).items()):

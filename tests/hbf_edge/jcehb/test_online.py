@@ -45,9 +45,9 @@ def test_the_reference_rate_is_evaluates_reference_row():
     assert ours == pytest.approx(res["metrics"]["sum_rate"]["rls12_sca5"][0], rel=1e-12)
 
 
-def _run(H, **online):
+def _run(H, design="joint", **online):
     cfg = JcehbTrainConfig(n_pilots=4, n_hb=2, pilot_power="per-chain", inverse="exact", batch_size=10,
-                           nu=noise_power(10.0), seed=3)
+                           nu=noise_power(10.0), seed=3, design=design)
     settings = OnlineConfig(**{"frames": 3, "samples": 10, "epochs": 2, "ssca_iterations": 2, "reference_pilots": 8,
                                "reference_iterations": 3, **online})
     return train_online(H[:40], H[40:], SIZES, cfg, settings, progress=False), cfg, settings
@@ -75,8 +75,27 @@ def test_online_training_steps_ssca_frame_by_frame_and_scores_every_frame():
     assert noisy["per_frame"][1]["rls_ssca"] != record["per_frame"][1]["rls_ssca"]  # the CSI error is used
     with pytest.raises(ConfigError, match="needs 5 frames"):
         _run(H, frames=5)
+    with pytest.raises(ConfigError, match="joint design or the black box"):
+        _run(H, design="separate")
     with pytest.raises(ConfigError, match="frames"):
         OnlineConfig(frames=0)
+
+
+def test_the_online_black_box_sees_the_same_frames_and_beams():
+    """Fig. 18: the black box trained frame by frame; RLS-SSCA's beams and scores are the joint
+    run's (the same stream), the network's are its own, and frame 0 scores a fresh black box."""
+    from hbf_edge.families.jcehb.blackbox import JcehbBlackBox
+
+    H = jcehb_channels(60, SIZES, seed=4)
+    (model, phases, record), cfg, _ = _run(H, design="black-box")
+    (_, phases_j, record_j), _, _ = _run(H)
+    assert isinstance(model, JcehbBlackBox) and not model.training  # scored and returned in eval mode
+    assert record["design"] == "black-box" and record_j["design"] == "joint"
+    assert all(np.array_equal(a, b) for a, b in zip(phases, phases_j))
+    assert [r["rls_ssca"] for r in record["per_frame"]] == [r["rls_ssca"] for r in record_j["per_frame"]]
+    assert [r["network"] for r in record["per_frame"]] != [r["network"] for r in record_j["per_frame"]]
+    assert record["per_frame"][-1]["network"] != record["per_frame"][0]["network"]  # it moved
+    assert _run(H, design="black-box")[0][2]["per_frame"] == record["per_frame"]  # seeded
 
 
 def test_train_online_and_evaluate_plot_fig_17(tmp_path, capsys):
@@ -94,6 +113,16 @@ def test_train_online_and_evaluate_plot_fig_17(tmp_path, capsys):
     assert main(["evaluate", str(out), "--count", "10", "--compare", str(off), "-q"]) == 0
     assert (out / "eval" / "fig17_online.png").stat().st_size > 0
     assert "sum_rate.png, fig9_overhead.png, fig17_online.png" in capsys.readouterr().out
+    # Fig. 18: the black box online, compared as a curve of its own
+    bb = tmp_path / "bb"
+    assert main(["train", "jcehb", "--out", str(bb), "--online", "2", "--frame-samples", "10", "--frame-epochs", "1",
+                 "--design", "black-box", *common]) == 0
+    bb_config = json.loads((bb / "config.json").read_text())
+    assert bb_config["family_config"]["design"] == "black-box"
+    assert bb_config["training"]["online"]["design"] == "black-box"
+    assert main(["evaluate", str(out), "--count", "10", "--compare", str(bb), str(off), "-q",
+                 "--out", str(tmp_path / "e18")]) == 0
+    assert (tmp_path / "e18" / "fig17_online.png").stat().st_size > 0
     for argv, match in [(["--frame-samples", "20"], "applies to online"),
                         (["--online", "2", "--train-size", "30"], "--train-size does not apply"),
                         (["--online", "2", "--design", "separate"], "--design separate does not apply"),
