@@ -159,7 +159,8 @@ class JcehbTrain(TrainCommon, SizeSettings):
                              metavar="N")
     online: int = field(0, "Fig. 17-18: train online over this many frames instead of offline (0: offline, "
                            "default): after each frame, SSCA steps and the network's two stages continue on the "
-                           "full-CSI samples so far; `evaluate` plots the per-frame rates as fig17_online.png",
+                           "full-CSI samples so far (with --design black-box: the black box, Fig. 18); `evaluate` "
+                           "plots the per-frame rates as fig17_online.png, with compared online runs as curves",
                         metavar="FRAMES")
     frame_samples: int = field(50, "online: full-CSI samples per frame (default 50, the paper's)")
     frame_epochs: int = field(10, "online: epochs of each stage per frame, on the samples so far (default 10)")
