@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from hbf_edge.export._core.onnx_meta import save_with_metadata
-from hbf_edge.export._core.trace import without_jit_lint
+from hbf_edge.export._core.trace import lean_export
 
 __all__ = ["Words", "INT_OPSET", "export_int_graph"]
 
@@ -39,7 +39,7 @@ def export_int_graph(graph: nn.Module, example: tuple[torch.Tensor, ...], path: 
     """Trace ``graph`` on ``example`` (batch first, the batch axis dynamic) into ``path`` with the
     metadata ``meta``, checked by onnx with shape inference."""
     path = Path(path)
-    with warnings.catch_warnings(), torch.no_grad(), without_jit_lint():
+    with warnings.catch_warnings(), torch.no_grad(), lean_export():
         warnings.simplefilter("ignore")  # tracer warnings on shape-derived constants
         torch.onnx.export(graph.eval(), example, str(path), input_names=inputs, output_names=outputs,
                           dynamic_axes={name: {0: "batch"} for name in inputs + outputs}, opset_version=INT_OPSET,

@@ -39,7 +39,7 @@ from hbf_edge.families.deepfp.wsr import check_problem, random_init
 from hbf_edge.quant.deepfp.qat import QuantDeepFP, StepNets, dnn_inputs, export_stepnets_qcdq, load_deepfp
 
 from hbf_edge.export._core.bundle import BundleError, _write
-from hbf_edge.export._core.trace import without_jit_lint
+from hbf_edge.export._core.trace import lean_export
 
 __all__ = ["write_deepfp_bundle", "export_deepfp_onnx", "DEEPFP_INPUTS", "DEEPFP_OUTPUTS"]
 
@@ -68,7 +68,7 @@ def export_deepfp_onnx(model: DeepFP, path: str | os.PathLike, H: np.ndarray, V0
     path = Path(path)
     h, v = to_c(H, torch.float32), to_c(V0, torch.float32)
     graph = _Graph(model.to(torch.float32)).eval()
-    with warnings.catch_warnings(), without_jit_lint():
+    with warnings.catch_warnings(), lean_export():
         warnings.simplefilter("ignore")
         torch.onnx.export(graph, (h.re, h.im, v.re, v.im), str(path), input_names=DEEPFP_INPUTS,
                           output_names=DEEPFP_OUTPUTS, opset_version=17, dynamo=False,

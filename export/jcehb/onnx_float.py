@@ -40,7 +40,7 @@ from torch import nn
 from hbf_edge import __version__, cplx
 from hbf_edge.cplx import C
 from hbf_edge.export._core.onnx_meta import save_with_metadata
-from hbf_edge.export._core.trace import without_jit_lint
+from hbf_edge.export._core.trace import lean_export
 
 __all__ = ["JcehbSlot", "export_jcehb_onnx", "run_jcehb_onnx", "OPSET", "INPUTS", "OUTPUTS", "PARTS"]
 
@@ -247,7 +247,7 @@ def export_jcehb_onnx(net: Any, config: Any, path: str | os.PathLike, part: str 
     example = tuple(torch.full(shapes[name], 0.1) for name in inputs)
     path = Path(path)
     dynamic = {name: {0: "batch"} for name in inputs + outputs}
-    with warnings.catch_warnings(), torch.no_grad(), without_jit_lint():
+    with warnings.catch_warnings(), torch.no_grad(), lean_export():
         warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
         torch.onnx.export(graph, example, str(path), input_names=inputs, output_names=outputs, dynamic_axes=dynamic,
                           opset_version=OPSET, dynamo=False)

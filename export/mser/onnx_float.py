@@ -34,7 +34,7 @@ from torch import nn
 from hbf_edge import __version__, cplx
 from hbf_edge.cplx import C
 from hbf_edge.export._core.onnx_meta import save_with_metadata
-from hbf_edge.export._core.trace import without_jit_lint
+from hbf_edge.export._core.trace import lean_export
 from hbf_edge.families.mser.kde import own_stream_mask
 
 __all__ = ["MserGraph", "export_mser_onnx", "run_mser_onnx", "OPSET", "INPUTS", "OUTPUTS"]
@@ -185,7 +185,7 @@ def export_mser_onnx(model: Any, config: Any, path: str | os.PathLike, layers: t
     example = tuple(torch.full(shapes[name], 0.1) for name in INPUTS)
     path = Path(path)
     dynamic = {name: {0: "batch"} for name in INPUTS + OUTPUTS}
-    with warnings.catch_warnings(), torch.no_grad(), without_jit_lint():
+    with warnings.catch_warnings(), torch.no_grad(), lean_export():
         warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
         torch.onnx.export(graph, example, str(path), input_names=INPUTS, output_names=OUTPUTS, dynamic_axes=dynamic,
                           opset_version=OPSET, dynamo=False)

@@ -20,7 +20,7 @@ import torch
 
 from hbf_edge import __version__
 from hbf_edge.export._core.onnx_meta import save_with_metadata
-from hbf_edge.export._core.trace import without_jit_lint
+from hbf_edge.export._core.trace import lean_export
 from hbf_edge.modelfiles import ModelConfig
 
 __all__ = ["export_float_onnx", "OPSET", "INPUTS", "OUTPUTS"]
@@ -48,7 +48,7 @@ def export_float_onnx(model: torch.nn.Module, config: ModelConfig, path: str | o
     )
     path = Path(path)
     dynamic = {name: {0: "batch"} for name in INPUTS + OUTPUTS}
-    with warnings.catch_warnings(), without_jit_lint():
+    with warnings.catch_warnings(), lean_export():
         warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
         torch.onnx.export(model, example, str(path), input_names=INPUTS, output_names=OUTPUTS,
                           dynamic_axes=dynamic, opset_version=OPSET, dynamo=False)

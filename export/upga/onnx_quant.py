@@ -56,7 +56,7 @@ with warnings.catch_warnings():  # Brevitas' export imports its graph tools, whi
 from hbf_edge import __version__
 from hbf_edge.cplx import C
 from hbf_edge.export._core.onnx_meta import save_with_metadata
-from hbf_edge.export._core.trace import without_jit_lint
+from hbf_edge.export._core.trace import lean_export
 from hbf_edge.modelfiles import ModelConfig
 from hbf_edge.quant import FixedPointQuant, QuantUPGA
 
@@ -242,7 +242,7 @@ def export_quant_graphs(qmodel: QuantUPGA, config: ModelConfig,
     kwargs = {"input_names": QUANT_INPUTS, "output_names": QUANT_OUTPUTS,
               "dynamic_axes": {n: {0: "batch"} for n in QUANT_INPUTS + QUANT_OUTPUTS},
               "opset_version": QUANT_OPSET, "dynamo": False}
-    with warnings.catch_warnings(), torch.no_grad(), without_jit_lint():
+    with warnings.catch_warnings(), torch.no_grad(), lean_export():
         warnings.simplefilter("ignore")  # tracer warnings on the (constant) input checks
         qonnx = _QONNXManager.export(graph, args=_example(qmodel), keep_initializers_as_inputs=False, **kwargs)
     _constants_to_initializers(qonnx.graph)
