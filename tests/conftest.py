@@ -148,4 +148,68 @@ JCEHB_NARROW = JcehbFormats(accumulator=FixedPointFormat(11, 10), heq=FixedPoint
                       received=FixedPointFormat(8, 6))
 
 
+JCEHB_WRAP = JcehbFormats(accumulator=FixedPointFormat(14, 10, "half_even", False), heq=FixedPointFormat(8, 5, "floor"),
+                          precoder=FixedPointFormat(6, 5, "floor", False),
+                          combiner=FixedPointFormat(6, 5, "half_even", False), coef=FixedPointFormat(10, 7, "floor"),
+                          received=FixedPointFormat(8, 6, "half_even", False))
+
+
+def jcehb_hw_slots(path, inverse, formats, B=7, nu=0.1, seed=5):
+    """The tiny quantized network in ``path`` packed for the hardware mode, the integer kernel's
+    result on ``B`` slots at noise ``nu``, and the noise word."""
+    import numpy as np
+
+    from hbf_edge.families.jcehb.config import pilot_noise_seeded
+    from hbf_edge.families.jcehb.system import jcehb_channels
+    from hbf_edge.kernels.jcehb.hardware import jcehb_forward_hw, load_jcehb_hw
+
+    hw = load_jcehb_hw(jcehb_quantized_dir(path / "q", inverse, formats=formats))
+    H = jcehb_channels(B, JCEHB_Z, seed=seed)
+    got = jcehb_forward_hw(hw, H, pilot_noise_seeded(B, JCEHB_Z.n_users, JCEHB_Z.n_rx, 5, seed + 4), nu)
+    return hw, got, int(hw.formats.accumulator.quantize(np.array([nu]))[0][0])
+
+
+def _mser_formats():
+    from hbf_edge.families.mser.formats import MserFormats
+
+    narrow = MserFormats(accumulator=FixedPointFormat(16, 9), lut=FixedPointFormat(10, 8),
+                         precoder=FixedPointFormat(8, 7), combiner=FixedPointFormat(7, 5, "half_even", False),
+                         channel=FixedPointFormat(9, 4), kernel=FixedPointFormat(8, 6, "floor"),
+                         step=FixedPointFormat(24, 18), angle_bits=10, internal_phase_bits=6)
+    wrap = MserFormats(accumulator=FixedPointFormat(12, 6, "half_even", False), lut=FixedPointFormat(10, 6),
+                       precoder=FixedPointFormat(4, 3, "floor", False), combiner=FixedPointFormat(4, 2, "half_even", False),
+                       channel=FixedPointFormat(9, 4), kernel=FixedPointFormat(8, 6, "floor"),
+                       step=FixedPointFormat(24, 18), angle_bits=10, internal_phase_bits=6)
+    return narrow, wrap
+
+
+# MSER's tiny sizes and two narrow format sets (saturating; a wrapping accumulator)
+MSER_NARROW, MSER_WRAP = _mser_formats()
+
+
+def _mser_tiny():
+    from hbf_edge.families.mser.system import MserSizes
+
+    return MserSizes(n_tx=8, n_rf_tx=4, n_users=2, n_rx=4, n_rf_rx=2, n_streams=1)
+
+
+MSER_TINY = _mser_tiny()
+
+
+def mser_hw_session(sizes, formats, q_bs, q_ue, refit, B=4, seed=5):
+    """A moved network packed for the hardware mode and its integer session, run on ``B`` channels
+    from the DFT alignment at noise stds 0.05 .. 0.3."""
+    import numpy as np
+
+    from hbf_edge.families.mser.gd import dft_alignment
+    from hbf_edge.families.mser.system import mser_channels
+    from hbf_edge.kernels.mser.hardware import MserHwSession, pack_hw
+
+    hw = pack_hw(mser_model(sizes, 2, 6), formats, q_bs, q_ue, refit)
+    H = mser_channels(B, sizes, seed=seed)
+    session = MserHwSession(hw, H, dft_alignment(H, sizes), np.linspace(0.05, 0.3, B))
+    session.run()
+    return hw, session
+
+
 sys.modules["helpers"] = sys.modules[__name__]

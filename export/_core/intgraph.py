@@ -1,9 +1,9 @@
-"""What the integer ONNX graphs share (``model.int.onnx`` of JCEHB and MSER): complex words as a
-pair of int64 tensors, and the export of an int64 torch module as a standard-operator graph.
+"""What the integer ONNX graphs share (``model.int.onnx`` of JCEHB and MSER): the export of an
+int64 torch model of a datapath as a standard-operator graph.
 
-The graphs are traced from torch modules written operation for operation from a family's
-integer kernel, on the primitives of :mod:`quant._core.datapath` (``rshift``, ``fit_word``,
-``div_round``, ``isqrt``, ``gj_inverse_words``), so that onnxruntime gives the kernel's words.
+The graphs are traced from the quant stage's torch models of the datapaths
+(:mod:`quant.jcehb.datapath`, :mod:`quant.mser.datapath`), written operation for operation from
+a family's integer kernel, so that onnxruntime gives the kernel's words.
 """
 
 from __future__ import annotations
@@ -20,18 +20,9 @@ from torch import nn
 from hbf_edge.export._core.onnx_meta import save_with_metadata
 from hbf_edge.export._core.trace import lean_export
 
-__all__ = ["Words", "INT_OPSET", "export_int_graph"]
+__all__ = ["INT_OPSET", "export_int_graph"]
 
 INT_OPSET = 17
-
-
-class Words:
-    """Complex words as an ``(re, im)`` pair of int64 tensors."""
-
-    __slots__ = ("re", "im")
-
-    def __init__(self, re: torch.Tensor, im: torch.Tensor) -> None:
-        self.re, self.im = re, im
 
 
 def export_int_graph(graph: nn.Module, example: tuple[torch.Tensor, ...], path: str | os.PathLike,

@@ -172,8 +172,9 @@ class KernelStage(Protocol):
 
 @runtime_checkable
 class QuantStage(Protocol):
-    """Quantization of a family (``quant/<f>/``).  ``hardware_exact``: the quantized torch
-    network is a bit-exact model of the hardware kernel.  Optional: ``study_settings`` +
+    """Quantization of a family (``quant/<f>/``).  ``hardware_exact``: ``torch_forward_hw`` is a
+    bit-exact torch model of the hardware kernel (the QAT network itself, as UPGA's, or a torch
+    model of the datapath beside it, as JCEHB's and MSER's).  Optional: ``study_settings`` +
     ``study(settings, say)``, ``agreement(model_dir, H, seed)``, ``sweep`` (:class:`SweepHooks`)."""
 
     quant_settings: type
@@ -186,7 +187,8 @@ class QuantStage(Protocol):
         """The torch module (quantized if the directory is) and the ModelConfig."""
 
     def torch_forward_hw(self, model_dir: Path, H: np.ndarray, **conditions: Any) -> dict[str, Any]:
-        """The quantized torch network on ``H``, with the keys of the kernel stage's ``forward_hw``."""
+        """The quantized torch network (or torch model of the datapath) on ``H``, with keys of the
+        kernel stage's ``forward_hw``."""
 
 
 @runtime_checkable

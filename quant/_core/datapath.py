@@ -24,7 +24,17 @@ from hbf_edge.cplx import C
 from hbf_edge.quant._core.quantizers import FixedPointQuant
 
 __all__ = ["to_int", "div_round", "isqrt", "round_only", "recip", "nearest_codes", "ste", "gj_inverse",
-           "gj_inverse_words", "half_exponent", "rshift", "fit_word"]
+           "gj_inverse_words", "half_exponent", "rshift", "fit_word", "Words"]
+
+
+class Words:
+    """Complex integer words as an ``(re, im)`` pair of int64 tensors (the torch models of the
+    JCEHB and MSER datapaths, :mod:`quant.jcehb.datapath`, :mod:`quant.mser.datapath`)."""
+
+    __slots__ = ("re", "im")
+
+    def __init__(self, re: torch.Tensor, im: torch.Tensor) -> None:
+        self.re, self.im = re, im
 
 
 def ste(value: torch.Tensor, surrogate: torch.Tensor) -> torch.Tensor:

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from hbf_edge.errors import ConfigError
+from hbf_edge.families.jcehb.config import DEFAULT_NOISE_SEED
 from hbf_edge.families._protocol import Say, field, log_say
 from hbf_edge.families._settings import QuantCommon, check_positive
 from hbf_edge.hw.spec import MAX_PHASE_BITS
@@ -78,8 +79,8 @@ class JcehbQuantStage:
 
     quant_settings = JcehbQuant
     study_settings = JcehbStudy
-    hardware_exact = False  # the quantized torch network is float with Q-bit phases; the integer datapath is
-    # checked against its own integer reference (tests/naive_fixed_jcehb.py)
+    hardware_exact = True  # torch_forward_hw: the torch model of the integer datapath (quant.jcehb.datapath), word
+    # for word the kernel's; QAT itself trains the analog phases of the float network
 
     def load(self, model_dir: Path) -> tuple[Any, Any]:
         """The network (its phases are code angles when the directory is quantized)."""
@@ -87,9 +88,22 @@ class JcehbQuantStage:
 
         return CORE.load(model_dir)
 
-    def torch_forward_hw(self, model_dir: Path, H: Any, **conditions: Any) -> dict[str, Any]:
-        raise ConfigError("the JCEHB family has no bit-exact torch model of its integer datapath (QAT covers the "
-                          "phases; the kernel is checked against its integer reference)")
+    def torch_forward_hw(self, model_dir: Path, H: Any, snr_db: float = 10.0,
+                         noise_seed: int = DEFAULT_NOISE_SEED) -> dict[str, Any]:
+        """The torch model of the integer datapath (:mod:`quant.jcehb.datapath`) on one slot per
+        channel: the received words ``Y`` (the pilots through the codes' beams and the ADC, as
+        the kernel stage's), and the ``F_bb_words``, ``W_bb_words`` it designs from them."""
+        from hbf_edge.families.jcehb.config import pilot_noise_seeded
+        from hbf_edge.kernels.jcehb.hardware import load_jcehb_hw, received_words
+        from hbf_edge.quant.jcehb.datapath import slot_words
+
+        hw = load_jcehb_hw(model_dir)
+        H = np.ascontiguousarray(H, dtype=np.complex128)
+        K, Nr = hw.model.sizes[4], hw.model.sizes[2]
+        nu = 10.0 ** (-snr_db / 10.0)
+        Y, _ = received_words(hw, H, pilot_noise_seeded(H.shape[0], K, Nr, hw.model.n_pilots, noise_seed), nu)
+        F, W = slot_words(hw, Y, int(hw.formats.accumulator.quantize(np.array([nu]))[0][0]))
+        return {"Y": Y, "F_bb_words": F, "W_bb_words": W}
 
     def study(self, s: Any, say: Say = log_say) -> dict[str, Any]:
         """Fig. 12: sum rate against SNR for Q-bit phases, PTQ and QAT (:mod:`quant.jcehb.study`)."""

@@ -14,7 +14,8 @@ leaves ``V`` and ``W`` designed for other phases, which at Q = 4 and 25 dB multi
 5; replacing the last layers' analog steps by digital ones instead ("code layers") was measured
 worse at 5 and 15 dB (README "MSER hardware datapath").  The digital words and the internal
 angles are the integer datapath's (:mod:`kernels.mser.hardware`), checked against its own
-reference, so this network is not a bit-exact model of it (``hardware_exact = False``).
+reference, so this network is not a bit-exact model of it; the bit-exact torch model of the
+datapath is :mod:`quant.mser.datapath` (the stage's ``torch_forward_hw``), without gradients.
 """
 
 from __future__ import annotations

@@ -79,8 +79,8 @@ class MserQuantStage:
     """:class:`~hbf_edge.families._protocol.QuantStage` of MSER."""
 
     quant_settings = MserQuant
-    hardware_exact = False  # the quantized torch network has float digital words; the integer datapath is
-    # checked against its own integer reference (tests/naive_fixed_mser.py)
+    hardware_exact = True  # torch_forward_hw: the torch model of the integer datapath (quant.mser.datapath), code
+    # for code and word for word the kernel's; QAT itself trains the phases of the float network
 
     def load(self, model_dir: Path) -> tuple[Any, Any]:
         """The network; a quantized directory's outputs its Q-bit phases."""
@@ -94,9 +94,16 @@ class MserQuantStage:
         refit = int(q.get("refit_layers", 0))  # directories before the refit layers: none
         return QuantMserNet(model, int(config.spec.phase_bits), int(q["ue_phase_bits"]), refit), config
 
-    def torch_forward_hw(self, model_dir: Path, H: Any, **conditions: Any) -> dict[str, Any]:
-        raise ConfigError("the MSER family has no bit-exact torch model of its integer datapath (QAT covers the "
-                          "phases; the kernel is checked against its integer reference)")
+    def torch_forward_hw(self, model_dir: Path, H: Any, snr_db: float = 15.0, start: Any = None) -> dict[str, Any]:
+        """The torch model of the integer datapath (:mod:`quant.mser.datapath`) on channels ``H``
+        from the words the host gives the datapath (the kernel stage's: the model's start, the
+        channel and step factor rounded to words): ``F_codes``, ``U_codes``, ``V_words``, ``W_words``."""
+        from hbf_edge.kernels.mser.stage import KERNELS
+        from hbf_edge.quant.mser.datapath import design_words
+
+        session = KERNELS.session_hw(Path(model_dir), H, snr_db, start)  # its input words only: never run
+        out = design_words(session.hw, session.input_words())
+        return {"F_codes": out["F_codes"], "U_codes": out["U_codes"], "V_words": out["V"], "W_words": out["W"]}
 
     def quantize(self, s: MserQuant, say: Say = log_say) -> dict[str, Any]:
         """QAT (or PTQ) of the output phases into ``s.out``; OUT/retention.json."""

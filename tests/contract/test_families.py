@@ -133,11 +133,14 @@ def test_quantized_torch_equals_the_hardware_kernel(chain):
                     "(the kernel is checked against its integer reference instead)")
     H = _channels(family, root)
     hw, qat = KERNELS.get(family).forward_hw(root / "q", H), QUANT.get(family).torch_forward_hw(root / "q", H)
-    if "codes" in qat:
-        assert np.array_equal(hw["codes"], qat["codes"])
+    compared = [key for key in qat if key in ("codes", "F_codes", "U_codes") or key.endswith("_words")]
+    for key in compared:  # codes and integer words: equal
+        assert np.array_equal(hw[key], qat[key]), key
     for key in ("W", "V"):  # word for word: the words times one common scale
         if key in qat:
+            compared.append(key)
             assert np.max(np.abs(hw[key] - qat[key])) <= 1e-12 * np.max(np.abs(qat[key])), key
+    assert compared, f"{family}: torch_forward_hw returned nothing to compare"
 
 
 def test_bundle_reads_back_and_replays(chain):
