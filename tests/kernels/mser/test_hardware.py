@@ -8,21 +8,15 @@ import numpy as np
 import pytest
 
 import naive_fixed_mser
-from helpers import mser_model
+from helpers import MSER_NARROW as NARROW, MSER_TINY as TINY, mser_model
 from hbf_edge.errors import ConfigError
 from hbf_edge.families.mser.formats import COUNTER_SITES, MserFormats
 from hbf_edge.families.mser.gd import dft_alignment
 from hbf_edge.families.mser.ser import ser_semi_analytic
 from hbf_edge.families.mser.system import MserSizes, mser_channels, noise_std
-from hbf_edge.hw.spec import FixedPointFormat
 from hbf_edge.kernels.mser.forward import mser_forward
 from hbf_edge.kernels.mser.hardware import MserHwSession, mser_forward_hw, pack_hw
 
-TINY = MserSizes(n_tx=8, n_rf_tx=4, n_users=2, n_rx=4, n_rf_rx=2, n_streams=1)
-NARROW = MserFormats(accumulator=FixedPointFormat(16, 9), lut=FixedPointFormat(10, 8), precoder=FixedPointFormat(8, 7),
-                     combiner=FixedPointFormat(7, 5, "half_even", False), channel=FixedPointFormat(9, 4),
-                     kernel=FixedPointFormat(8, 6, "floor"), step=FixedPointFormat(24, 18), angle_bits=10,
-                     internal_phase_bits=6)
 
 
 @pytest.mark.parametrize("formats,q_bs,q_ue,refit", [(MserFormats(), 4, 3, 2), (NARROW, 2, 6, 0)])
