@@ -25,3 +25,17 @@ def test_nearest_codes_equal_the_kernel_rule_on_ties_and_tiny_vectors(q):
     ours = dp.nearest_codes(C(xr, xi), torch.from_numpy(lut_c).double(), torch.from_numpy(lut_s).double())
     kernel = [_fixed.nearest_code(int(a), int(b), lut_c, lut_s) for a, b in vectors]
     assert ours.tolist() == kernel
+
+
+def test_nearest_codes_in_slices_equal_the_whole(monkeypatch):
+    """Outside a trace a large batch runs in slices of its leading axis (cache-sized); the codes
+    are the same as in one piece, for a slice that does not divide the batch too."""
+    lut_c, lut_s = (torch.from_numpy(t).double() for t in kernels.phase_lut(HardwareSpec(16, 4, 4, 6)))
+    rng = np.random.default_rng(7)
+    x = C(*(torch.from_numpy(rng.integers(-(2**12), 2**12, (9, 5, 3)).astype(np.float64)) for _ in range(2)))
+    monkeypatch.setattr(dp, "NEAREST_SLICE", 1 << 40)
+    whole = dp.nearest_codes(x, lut_c, lut_s)
+    for products in (2 * 15 * 64, 4 * 15 * 64 + 1):  # slices of 2 and 4 items: 5 and 3 slices
+        monkeypatch.setattr(dp, "NEAREST_SLICE", products)
+        assert torch.equal(dp.nearest_codes(x, lut_c, lut_s), whole)
+    assert len(torch.unique(whole)) > 30
