@@ -88,7 +88,7 @@ def omp_factorise(target: np.ndarray, n_rf: int, grid_size: int | None = None) -
     residual = target.copy()
     F = np.zeros((B, N, n_rf), dtype=np.complex128)
     for m in range(n_rf):
-        psi = np.einsum("gn,bnk->bgk", atoms.conj(), residual)  # A^H F_res
+        psi = atoms.conj() @ residual  # A^H F_res [B, G, D] (a batched BLAS product: np.einsum took 20x longer)
         best = np.argmax(np.sum(np.abs(psi) ** 2, axis=2), axis=1)
         F[:, :, m] = atoms[best]
         Fm = F[:, :, : m + 1]
