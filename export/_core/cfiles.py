@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-__all__ = ["c_header", "mem_file", "parse_header", "parse_mem", "mem_files", "size_defines", "format_defines"]
+__all__ = ["c_header", "mem_file", "parse_header", "parse_mem", "mem_files", "size_defines", "format_defines",
+           "rom_files"]
 
 
 def _ctype(bits: int, signed: bool = True) -> str:
@@ -134,6 +135,33 @@ def mem_files(tables: dict[str, Any]) -> dict[str, str]:
             files[f"lut_cos_layer{layer['layer']}.mem"] = mem_file(layer["cos"], lut_bits)
             files[f"lut_sin_layer{layer['layer']}.mem"] = mem_file(layer["sin"], lut_bits)
     return files
+
+
+def rom_files(name: str, defines: dict[str, int], roms: list[tuple[str, Any, dict | int, str]]) -> dict[str, str]:
+    """A datapath's constant words as ``<name>.h`` (``static const`` arrays, formats and shapes
+    in the comments, ``#define``s) and one ``<rom>.mem`` per array (``$readmemh``).
+
+    ``roms``: ``(array name, int array of any shape (row-major), its word format (a
+    ``FixedPointFormat`` dict) or its width in bits (plain signed integers), what it holds)``."""
+    import numpy as np
+
+    guard = f"HBF_EDGE_{name.upper()}_H"
+    lines = [f"/* hbf-edge {name} ROMs (generated; do not edit). Arrays are row-major; shapes and formats in "
+             "the comments. */", f"#ifndef {guard}", f"#define {guard}", "#include <stdint.h>", ""]
+    lines += [f"#define {k} {v}" for k, v in defines.items()] + [""]
+    files = {}
+    for rom, values, fmt, what in roms:
+        a = np.asarray(values, dtype=np.int64)
+        bits = fmt["word_bits"] if isinstance(fmt, dict) else int(fmt)
+        lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+        if a.size and not (lo <= a.min() and a.max() <= hi):
+            raise ValueError(f"{rom}: words outside {bits} bits")
+        shape = "x".join(str(d) for d in a.shape) or "1"
+        form = _fmt_comment(fmt) if isinstance(fmt, dict) else f"signed integers ({bits} bits)"
+        lines.append(_array(rom, _ctype(bits), a.ravel().tolist(), f"{what}; [{shape}]; {form}"))
+        files[f"{rom}.mem"] = mem_file(a.ravel().tolist(), bits)
+    lines += [f"#endif /* {guard} */", ""]
+    return {f"{name}.h": "\n".join(lines), **files}
 
 
 def parse_mem(text: str, bits: int, signed: bool = True) -> list[int]:

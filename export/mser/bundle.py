@@ -18,6 +18,10 @@ Files (``manifest.json`` holds the sha256 of each, as for the other bundles; ``s
     the per-layer steps, offsets and widths (``step`` format), the symbol ROM (small integers),
     the ``e^{-u}`` table (``kernel``), the internal and output cos / sin tables (``lut``), the
     power and the radians -> angle-word factor.
+``datapath.h``, ``mser_*.mem``
+    The same constant words for firmware and HDL (:func:`datapath_roms`): one ``static const``
+    array per ROM with its shape and format in a comment, ``#define``s of the sizes, bits and
+    constants, and one ``$readmemh`` file per ROM.
 ``inputs.npz``
     Per design, what the host gave the datapath, as words: the channel ``h_re, h_im [B, K, N_r,
     N_t]`` (``H / sigma_n``), the start ``theta_f, v_re, v_im, theta_u, w_re, w_im`` and the step
@@ -30,7 +34,11 @@ Files (``manifest.json`` holds the sha256 of each, as for the other bundles; ``s
     (``verified`` in the manifest).
 ``model.int.onnx``
     The quantized network: the integer datapath in int64 operators (:mod:`export.mser.onnx_int`:
-    the L layers, the rounding to codes, the refit layers), from ``inputs.npz`` to the codes and
+    the L layers, the rounding to codes, the refit layers), from ``datapath.h``, ``mser_*.mem``
+    The same constant words for firmware and HDL (:func:`datapath_roms`): one ``static const``
+    array per ROM with its shape and format in a comment, ``#define``s of the sizes, bits and
+    constants, and one ``$readmemh`` file per ROM.
+``inputs.npz`` to the codes and
     the ``V`` / ``W`` words; checked in onnxruntime on the bundle's designs: every code and word
     equal to the integer kernel's (``verified``; any difference refuses the bundle).
 """
@@ -40,6 +48,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -89,6 +98,8 @@ def write_mser_bundle(model_dir: str | os.PathLike, out: str | os.PathLike, H: n
         for name, arrays in (("datapath.npz", words), ("inputs.npz", hw["input_words"])):
             with open(tmp / name, "wb") as fh:
                 np.savez(fh, **{k: np.asarray(v) for k, v in arrays.items()})
+        for name, text in datapath_roms(packed, hw["formats"]).items():
+            (tmp / name).write_text(text)
         return {}
 
     extra = {"family": config.family, "scoring": "transceiver",
@@ -99,6 +110,47 @@ def write_mser_bundle(model_dir: str | os.PathLike, out: str | os.PathLike, H: n
                ("the integer ONNX graph, checked code for code in onnxruntime",
                 lambda tmp: _onnx_int(packed, config, hw, tmp / "model.int.onnx"))]
     return _write(out, overwrite, {"transceiver.json": json.dumps(info, indent=2) + "\n"}, beams, writers, extra)
+
+
+def datapath_roms(packed: Any, formats: dict[str, Any]) -> dict[str, str]:
+    """``datapath.h`` and the ``.mem`` files of the datapath's constant words (the module notes'
+    ``datapath.h``), from the packed model (:func:`kernels.mser.hardware.pack_hw`)."""
+    from hbf_edge.export._core.cfiles import rom_files
+    from hbf_edge.families.mser.formats import KERNEL_TABLE_BITS, KERNEL_U_MAX, RAD_FRAC
+
+    w, f = packed.words, formats
+    Nt, Rt, K, Nr, Rr, Dk = packed.model.sizes
+    b = f["angle_bits"]
+    sym_bits = max(2, int(max(np.abs(w["sym_r"]).max(), np.abs(w["sym_i"]).max())).bit_length() + 1)
+    defines = {"HBF_MSER_NT": Nt, "HBF_MSER_RT": Rt, "HBF_MSER_K": K, "HBF_MSER_NR": Nr, "HBF_MSER_RR": Rr,
+               "HBF_MSER_DK": Dk, "HBF_MSER_LAYERS": packed.model.n_layers, "HBF_MSER_REFIT": packed.refit,
+               "HBF_MSER_SAMPLES": int(w["sym_r"].shape[2]), "HBF_MSER_Q_BS": packed.q_bs, "HBF_MSER_Q_UE": packed.q_ue,
+               "HBF_MSER_ANGLE_BITS": b, "HBF_MSER_INTERNAL_PHASE_BITS": f["internal_phase_bits"],
+               "HBF_MSER_KERNEL_TABLE_BITS": KERNEL_TABLE_BITS, "HBF_MSER_KERNEL_U_MAX": KERNEL_U_MAX,
+               "HBF_MSER_POWER": int(w["power"]), "HBF_MSER_RAD": int(w["rad"]), "HBF_MSER_RAD_FRAC": RAD_FRAC}
+    for name in ("channel", "lut", "accumulator", "step", "kernel", "precoder", "combiner"):
+        defines[f"HBF_MSER_{name.upper()}_WORD_BITS"] = f[name]["word_bits"]
+        defines[f"HBF_MSER_{name.upper()}_FRAC_BITS"] = f[name]["frac_bits"]
+    S, L, P, C = f["step"], f["lut"], f["precoder"], f["combiner"]
+    roms = [("mser_ap_r", w["ap_r"], S, "V steps mu o a, real [layer, R_t, D]"), ("mser_ap_i", w["ap_i"], S, "imaginary"),
+            ("mser_aw_r", w["aw_r"], S, "W steps, real [layer, K, R_r, D_k]"), ("mser_aw_i", w["aw_i"], S, "imaginary"),
+            ("mser_au", w["au"], S, "theta_U steps [layer, K, R_r, N_r]"), ("mser_af", w["af"], S,
+                                                                              "theta_F steps [layer, N_t, R_t]"),
+            ("mser_op_r", w["op_r"], P, "V offsets, real"), ("mser_op_i", w["op_i"], P, "V offsets, imaginary"),
+            ("mser_ow_r", w["ow_r"], C, "W offsets, real"), ("mser_ow_i", w["ow_i"], C, "W offsets, imaginary"),
+            ("mser_ou", w["ou"], b, "theta_U offsets, angle words (2^HBF_MSER_ANGLE_BITS = 2 pi)"),
+            ("mser_of", w["of_"], b, "theta_F offsets, angle words"),
+            ("mser_ws", w["ws"], S, "1 / (sqrt 2 r) of the widths [layer, 3 (V, W, theta_U), K]"),
+            ("mser_wc", w["wc"], S, "c = 1 / (J sqrt(2 pi) r), same layout"),
+            ("mser_wsf", w["wsf"], S, "1 / (sqrt 2 r) of theta_F's width [layer]"),
+            ("mser_wcf", w["wcf"], S, "c of theta_F's width [layer]"),
+            ("mser_sym_r", w["sym_r"], sym_bits, "symbol ROM, real levels [layer, D, J]"),
+            ("mser_sym_i", w["sym_i"], sym_bits, "symbol ROM, imaginary levels"),
+            ("mser_ktab", w["ktab"], f["kernel"], "e^{-u} at u = i / 2^HBF_MSER_KERNEL_TABLE_BITS"),
+            ("mser_lc", w["lc"], L, "cos of the internal phase table"), ("mser_ls", w["ls"], L, "sin, same table"),
+            ("mser_oc", w["oc"], L, "cos of the BS's Q_BS-bit codes"), ("mser_os", w["os_"], L, "sin, same codes"),
+            ("mser_uc", w["uc"], L, "cos of the users' Q_UE-bit codes"), ("mser_us", w["us_"], L, "sin, same codes")]
+    return rom_files("datapath", defines, roms)
 
 
 def _onnx_int(packed: object, config: object, hw: dict, path: Path) -> dict:

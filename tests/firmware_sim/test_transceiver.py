@@ -5,6 +5,7 @@ toolkit's score of the same words; calibration errors, tampering and misuse."""
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -44,6 +45,19 @@ def test_the_replay_programs_every_front_end_and_reproduces_the_kernels_ser(bund
     assert verified["relative_difference"] < 0.01 and verified["channels"] == 5
     with np.load(bundle / "b" / "datapath.npz") as d:
         assert d["ktab"][0] == 1 << info["formats"]["kernel"]["frac_bits"]  # e^0 in the kernel format
+    # datapath.h and the .mem files hold datapath.npz's words, every ROM, read back by the parsers
+    from hbf_edge.export._core.cfiles import parse_header, parse_mem
+
+    text = (bundle / "b" / "datapath.h").read_text()
+    header = parse_header(text)
+    bits = {name: int(b) for b, name in re.findall(r"\((\d+) bits\)[^\n]*\*/\nstatic const \w+ (\w+)\[", text)}
+    with np.load(bundle / "b" / "datapath.npz") as d:
+        assert len(header) == len(bits) == 25
+        for rom, values in header.items():
+            key = {"mser_of": "of_", "mser_os": "os_", "mser_us": "us_"}.get(rom, rom[len("mser_"):])
+            assert values == d[key].ravel().tolist(), rom
+            assert parse_mem((bundle / "b" / f"{rom}.mem").read_text(), bits[rom]) == values, rom
+    assert "#define HBF_MSER_REFIT 2" in text and "#define HBF_MSER_Q_UE 4" in text
     # model.int.onnx: verified at export, and it gives the bundle's codes and words from inputs.npz
     from hbf_edge.export.mser.onnx_int import run_mser_int_onnx
 
