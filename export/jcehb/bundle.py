@@ -17,6 +17,12 @@ Files (``manifest.json`` holds the sha256 of each, as for the other bundles; ``s
     (``(re, im)`` last), and ``kernel_sum_rate [B]``, the toolkit's score of those words; ``Y [B, K,
     N_r^RF, L, 2]``, every slot's received pilots before the ADC (the float graph's input), and
     ``Y_words``, the same after the ADC (``received`` words, int64: the integer graph's input).
+``datapath.npz``, ``datapath.h``, ``jcehb_*.mem``
+    The per-slot datapath's constant words, what its ROMs hold (:func:`datapath_roms`; they do
+    not change within a superframe): the pilot ROM, CEDUN's gains and (17d)'s multipliers and
+    offsets, the Gram of the BS's code phases, HBDUN's multipliers and offsets per layer, the
+    ``2^x`` table; as arrays, as one ``static const`` array per ROM (shape and format in a
+    comment, ``#define``s of the sizes and word lengths) and as one ``$readmemh`` file per ROM.
 ``model.onnx``
     The float per-slot network (:mod:`export.jcehb.onnx_float`), with the superframe's constants
     of the quantized model; checked in onnxruntime on the bundle's slots: the mean sum rate of its
@@ -56,6 +62,7 @@ def write_jcehb_bundle(model_dir: str | os.PathLike, out: str | os.PathLike, H: 
     notes).  ``calibration``: a per-code phase and gain error table (``hbf-edge calibration``);
     the slots' pilots then pass through the calibrated front ends, as on hardware, and
     ``kernel_sum_rate`` scores the words on the equivalent channels they have."""
+    from hbf_edge.kernels.jcehb.hardware import load_jcehb_hw
     from hbf_edge.kernels.jcehb.stage import KERNELS
     from hbf_edge.modeldir import load_model
     from hbf_edge.modelfiles import read_model_dir
@@ -90,11 +97,59 @@ def write_jcehb_bundle(model_dir: str | os.PathLike, out: str | os.PathLike, H: 
              "Y": np.stack([Y.real, Y.imag], -1), "Y_words": out_hw["Y"]}
     extra = {"family": config.family, "scoring": "superframe",
              "model": {k: v for k, v in config.to_dict().items() if k != "history"}}
-    writers = [("the per-slot ONNX graph, checked in onnxruntime",
+    hw = load_jcehb_hw(model_dir)
+
+    def roms(tmp: Path) -> dict[str, Any]:
+        with open(tmp / "datapath.npz", "wb") as fh:
+            np.savez(fh, **{k: np.asarray(v) for k, v in hw.words.items()})
+        for name, text in datapath_roms(hw).items():
+            (tmp / name).write_text(text)
+        return {}
+
+    writers = [("the datapath's constant words", roms),
+               ("the per-slot ONNX graph, checked in onnxruntime",
                 lambda tmp: _onnx(model, config, He, Y, nu, out_hw["W_rf"], tmp / "model.onnx")),
                ("the per-slot integer ONNX graph, checked word for word in onnxruntime",
-                lambda tmp: _onnx_int(model_dir, config, out_hw, nu, tmp / "model.int.onnx"))]
+                lambda tmp: _onnx_int(hw, config, out_hw, nu, tmp / "model.int.onnx"))]
     return _write(out, overwrite, {"superframe.json": json.dumps(info, indent=2) + "\n"}, beams, writers, extra)
+
+
+def datapath_roms(hw: Any) -> dict[str, str]:
+    """``datapath.h`` and the ``.mem`` files of a packed quantized network's constant words
+    (:func:`kernels.jcehb.hardware.pack_hw`; module notes)."""
+    from hbf_edge.export._core.cfiles import rom_files
+    from hbf_edge.families.jcehb.formats import EXP2_TABLE_BITS, T_RANGE
+
+    w, f = hw.words, hw.formats.to_dict()
+    Nt, N, Nr, R, K, S = hw.model.sizes
+    defines = {"HBF_JCEHB_NT": Nt, "HBF_JCEHB_NT_RF": N, "HBF_JCEHB_NR": Nr, "HBF_JCEHB_NR_RF": R,
+               "HBF_JCEHB_K": K, "HBF_JCEHB_NS": S, "HBF_JCEHB_PILOTS": hw.model.n_pilots,
+               "HBF_JCEHB_HB_LAYERS": int(w["hb"].shape[1]), "HBF_JCEHB_EXACT_INVERSE": int(hw.model.exact),
+               "HBF_JCEHB_PHASE_BITS": hw.phase_bits, "HBF_JCEHB_LAMBDA_FLOOR": int(w["lam_floor"]),
+               "HBF_JCEHB_EXP2_TABLE_BITS": EXP2_TABLE_BITS, "HBF_JCEHB_T_MIN": T_RANGE[0], "HBF_JCEHB_T_MAX": T_RANGE[1]}
+    for name, fmt in f.items():
+        defines[f"HBF_JCEHB_{name.upper()}_WORD_BITS"] = fmt["word_bits"]
+        defines[f"HBF_JCEHB_{name.upper()}_FRAC_BITS"] = fmt["frac_bits"]
+    P, C, A = f["pilot"], f["coef"], f["accumulator"]
+    ce = w["ce"][..., :R]  # (17d)'s rows; the packing pads the last axis
+    roms = [("jcehb_pilot_re", w["xr"], P, "pilot ROM X, real [N_t^RF, L]"), ("jcehb_pilot_im", w["xi"], P, "imaginary"),
+            ("jcehb_gain_re", w["vgr"], A, "CEDUN gains v of (17a)-(17c), real [L, K, N_t^RF]"),
+            ("jcehb_gain_im", w["vgi"], A, "imaginary"),
+            ("jcehb_tw_re", ce[12], C, "(17d) multipliers T_w, real [L, K, N_t^RF, N_r^RF]"),
+            ("jcehb_tw_im", ce[13], C, "imaginary"), ("jcehb_qw_re", ce[14], A, "(17d) offsets q_w, real"),
+            ("jcehb_qw_im", ce[15], A, "imaginary"),
+            ("jcehb_gram_re", w["gfr"], A, "G_F = F_RF^H F_RF of the BS's codes, real [N_t^RF, N_t^RF]"),
+            ("jcehb_gram_im", w["gfi"], A, "imaginary")]
+    for key, what, shape in (("hb", "inverse approximation B, D^-", "[layer, K, N_t^RF, N_t^RF]"),
+                             ("hbw", "(31a) W multipliers and offsets", "[layer, K, N_r^RF, N_s]"),
+                             ("hbf", "(31c) F multipliers and offsets", "[layer, K, N_t^RF]")):
+        for j, (part, fmt) in enumerate((("t_re", C), ("t_im", C), ("q_re", A), ("q_im", A))):
+            roms.append((f"jcehb_{key}_{part}", w[key][j], fmt, f"{what}: {part} {shape}"))
+    for j, (part, fmt) in enumerate((("lam_t", C), ("lam_q", A), ("t_t", C), ("t_q", A), ("mu", C))):
+        roms.append((f"jcehb_hbs_{part}", w["hbs"][j], fmt, f"(31b), (31d) scalars: {part} (T_lambda mu folded) "
+                                                             "[layer, K]"))
+    roms.append(("jcehb_exp2", w["table"], A, "2^(j / 2^HBF_JCEHB_EXP2_TABLE_BITS), accumulator words"))
+    return rom_files("datapath", defines, roms)
 
 
 def read_calibration(path: str | os.PathLike, n_codes: int) -> tuple[np.ndarray, np.ndarray]:
@@ -145,14 +200,11 @@ def _onnx(model: Any, config: Any, He: np.ndarray, Y: np.ndarray, nu: float, W_r
                            "sum_rate_onnx": rates[0], "sum_rate_torch_float64": rates[1], "relative_difference": rel}}
 
 
-def _onnx_int(model_dir: str | os.PathLike, config: Any, out_hw: dict[str, Any], nu: float,
-              path: Path) -> dict[str, Any]:
-    """Export the per-slot integer graph and run it in onnxruntime on the bundle's received
-    words: its F_BB and W_BB words must equal the integer kernel's, every one."""
+def _onnx_int(hw: Any, config: Any, out_hw: dict[str, Any], nu: float, path: Path) -> dict[str, Any]:
+    """Export the per-slot integer graph of the packed network ``hw`` and run it in onnxruntime on
+    the bundle's received words: its F_BB and W_BB words must equal the integer kernel's, every one."""
     from hbf_edge.export.jcehb.onnx_int import export_jcehb_int_onnx, run_jcehb_int_onnx
-    from hbf_edge.kernels.jcehb.hardware import load_jcehb_hw
 
-    hw = load_jcehb_hw(model_dir)
     nu_word = int(hw.formats.accumulator.quantize(np.array([nu]))[0][0])
     export_jcehb_int_onnx(hw, config, path)
     F, W = run_jcehb_int_onnx(path, out_hw["Y"], nu_word)

@@ -344,6 +344,25 @@ def test_superframe_bundle_replays_with_codes_written_once(trained, tmp_path, ca
     W_rf = analog(model.phi_f.detach().numpy(), model.phi_w.detach().numpy())[1]
     He = equivalent(H, analog(model.phi_f.detach().numpy(), model.phi_w.detach().numpy())[0], W_rf)
     assert sum_rate(He, F, W, W_rf, noise_power(10.0)).mean() == pytest.approx(check["sum_rate_onnx"], rel=1e-12)
+    # datapath.h and the .mem files hold datapath.npz's words, every ROM, read back by the parsers
+    import re
+
+    from hbf_edge.export._core.cfiles import parse_header, parse_mem
+
+    text = (b / "datapath.h").read_text()
+    header = parse_header(text)
+    bits = {name: int(n) for n, name in re.findall(r"\((\d+) bits\)[^\n]*\*/\nstatic const \w+ (\w+)\[", text)}
+    assert len(header) == len(bits) == 28 and "#define HBF_JCEHB_PHASE_BITS 4" in text
+    with np.load(b / "datapath.npz") as d:
+        R = 2  # N_r^RF of TINY: the packing pads (17d)'s rows beyond it
+        for rom, values in header.items():
+            assert parse_mem((b / f"{rom}.mem").read_text(), bits[rom]) == values, rom
+        assert header["jcehb_pilot_re"] == d["xr"].ravel().tolist()
+        assert header["jcehb_gain_im"] == d["vgi"].ravel().tolist()
+        assert header["jcehb_qw_re"] == d["ce"][14][..., :R].ravel().tolist()
+        assert header["jcehb_hb_q_im"] == d["hb"][3].ravel().tolist()
+        assert header["jcehb_hbs_mu"] == d["hbs"][4].ravel().tolist()
+        assert header["jcehb_exp2"] == d["table"].ravel().tolist()
     # model.int.onnx: verified word for word at export, and it gives the bundle's words from its received words
     from hbf_edge.export.jcehb.onnx_int import run_jcehb_int_onnx
 
