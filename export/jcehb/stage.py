@@ -17,9 +17,10 @@ __all__ = ["EXPORT", "JcehbExportStage", "JcehbExport"]
 class JcehbExport(ExportCommon):
     """``hbf-edge export`` of a quantized JCEHB model: one superframe -- the phase codes of the BS
     and every user, programmed once -- and per slot (one per channel) the integer datapath's
-    F_BB and W_BB words and the received pilots, for ``hbf-edge simulate``; with the float
-    per-slot network as model.onnx and the integer one as model.int.onnx, both checked in
-    onnxruntime (the integer graph word for word against the kernel)."""
+    F_BB and W_BB words and the received pilots, for ``hbf-edge simulate``; with the datapath's
+    constant words (datapath.npz, datapath.h, one .mem file per ROM), the float per-slot network
+    as model.onnx and the integer one as model.int.onnx, both checked in onnxruntime (the integer
+    graph word for word against the kernel)."""
 
     snr: float | None = field(None, "SNR of the slots in dB (default: the model's training SNR)")
     noise_seed: int = field(DEFAULT_NOISE_SEED, f"seed of the slots' pilot noise (default {DEFAULT_NOISE_SEED})")

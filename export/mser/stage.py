@@ -17,7 +17,8 @@ __all__ = ["EXPORT", "MserExportStage", "MserExport"]
 class MserExport(ExportCommon):
     """``hbf-edge export`` of a quantized MSER model: per channel, the integer datapath's codes
     for the BS's and every user's phase shifters and its V and W words, with the datapath's
-    constant words, for ``hbf-edge simulate`` (K + 1 front ends, scored by SER); with the float
+    constant words (datapath.npz, datapath.h, one .mem file per ROM), for ``hbf-edge simulate``
+    (K + 1 front ends, scored by SER); with the float
     network as model.onnx and the integer datapath as model.int.onnx, both checked in onnxruntime
     (the integer graph code for code and word for word against the kernel)."""
 
