@@ -143,70 +143,81 @@ class JcehbSlotInt(nn.Module):
     def hbdun(self, Hq: Words, nu: torch.Tensor) -> tuple[Words, Words]:
         """HBDUN: ``H_hat [B, K, R, N]`` (heq) -> ``F_BB [B, N, K S]`` (precoder), ``W_BB
         [B, K, R, S]`` (combiner)."""
-        B, N, K, S, fA, fC = Hq.re.shape[0], self.N, self.K, self.S, self.fA, self.fC
-        one = 1 << fA
+        B, K, S, fA, fC = Hq.re.shape[0], self.K, self.S, self.fA, self.fC
         s_h = self.f["heq"].frac_bits - fA
         H = Words(self._rs(Hq.re, s_h), self._rs(Hq.im, s_h))  # [B, K, R, N]
-        F = self._normalise(Words(H.re[:, :, :S, :].reshape(B, K * S, N).transpose(1, 2),
-                                   -H.im[:, :, :S, :].reshape(B, K * S, N).transpose(1, 2)))  # matched filter
+        F = self._normalise(Words(H.re[:, :, :S, :].reshape(B, K * S, self.N).transpose(1, 2),
+                                   -H.im[:, :, :S, :].reshape(B, K * S, self.N).transpose(1, 2)))  # matched filter
         t = torch.zeros(B, K, S, dtype=torch.int64)
-        nu_b = nu[:, None, None]
-        diag = torch.eye(N, dtype=torch.bool)  # masks, not torch.diagonal (its ONNX form is a conditional)
-        own_mask = torch.eye(K * S, dtype=torch.bool).reshape(K, S, K * S)  # [k, s, c]: c = k S + s
         for i in range(self.Lh):
             Mw, _ = self._mmse(H, F, nu)
             W = self._tq(tuple(self.hbw[j, i] for j in range(4)), Mw)  # (31a)
-            lam = torch.clamp(self._fit(self._rs(self.hbs[0, i][:, None] * self._exp2(t), fC) + self.hbs[1, i][:, None]),
-                              min=self.lam_floor)  # (31b), [B, K, S]
+            lam = torch.clamp(self._fit(self._rs(self.hbs[0, i][:, None] * self._exp2(t), fC)
+                                        + self.hbs[1, i][:, None]), min=self.lam_floor)  # (31b), [B, K, S]
             w2 = (W.re * W.re + W.im * W.im).sum(-2)  # [B, K, S]
-            tau = self._rs(lam * self._rq(w2, fA), fA).sum((-1, -2))
-            hw = Words(self._rq((H.re[..., None] * W.re[:, :, :, None, :] + H.im[..., None] * W.im[:, :, :, None, :]).sum(2), fA),
-                        self._rq((H.re[..., None] * W.im[:, :, :, None, :] - H.im[..., None] * W.re[:, :, :, None, :]).sum(2), fA))
-            # hw: [B, K, N, S] = H_k^H w_ks
-            tau = self._fit(div_round(self._rs(self._fit(tau) * nu, fA), torch.full_like(tau, K * S), self.mode))
-            a_r, a_i = hw.re[:, :, :, None, :], hw.im[:, :, :, None, :]  # [B, K, N(a), 1, S]
-            b_r, b_i = hw.re[:, :, None, :, :], hw.im[:, :, None, :, :]  # [B, K, 1, N(b), S]
-            lam_ab = lam[:, :, None, None, :]
-            pr = self._rs(lam_ab * self._rs(a_r * b_r + a_i * b_i, fA), fA).sum((1, -1))
-            pi = self._rs(lam_ab * self._rs(a_i * b_r - a_r * b_i, fA), fA).sum((1, -1))
-            Cm = Words(self._fit(pr + torch.where(diag, tau[:, None, None], torch.zeros_like(pr))), self._fit(pi))
-            if self.exact:
-                Mx = self._cinv(Cm)
-                M = Words(Mx.re[:, None].expand(B, K, N, N), Mx.im[:, None].expand(B, K, N, N))
-            else:  # (29)-(30): diag(C)^-1 B + D^-
-                d = torch.where(diag, Cm.re, torch.zeros_like(Cm.re)).sum(-1)  # diag(C) [B, N]
-                inv_d = torch.where(d == 0, torch.zeros_like(d),
-                                    self._fit(div_round(torch.full_like(d, one << fA), torch.where(d == 0, torch.ones_like(d), d),
-                                                        self.mode)))[:, None, :, None]  # [B, 1, N(a), 1]
-                hb = self.hb[:, i]  # [4, K, N, N]
-                M = Words(self._fit(self._rs(hb[0] * inv_d, fC) + hb[2]), self._fit(self._rs(hb[1] * inv_d, fC) + hb[3]))
-            mr, mi = M.re[..., None], M.im[..., None]  # [B, K, N(a), N(b), 1]
-            xr, xi = hw.re[:, :, None, :, :], hw.im[:, :, None, :, :]
-            sr = self._rq(lam[:, :, None, :] * self._rq((mr * xr - mi * xi).sum(3), fA), fA)  # [B, K, N, S]
-            si = self._rq(lam[:, :, None, :] * self._rq((mr * xi + mi * xr).sum(3), fA), fA)
-            Fk = self._tq(tuple(self.hbf[j, i][:, :, None] for j in range(4)), Words(sr, si))  # (31c)
-            F = self._normalise(Words(Fk.re.permute(0, 2, 1, 3).reshape(B, N, K * S),
-                                       Fk.im.permute(0, 2, 1, 3).reshape(B, N, K * S)))
-            # (23), (31d): each user's MSE from G = W_k^H H_k F
-            A = self._matmul(H, Words(F.re[:, None], F.im[:, None]))  # [B, K, R, K S]
-            wr, wi = W.re[..., None], W.im[..., None]  # [B, K, R, S, 1]
-            Ar, Ai = A.re[:, :, :, None, :], A.im[:, :, :, None, :]
-            gr = self._rq((wr * Ar + wi * Ai).sum(2), fA)  # [B, K, S, K S]
-            gi = self._rq((wr * Ai - wi * Ar).sum(2), fA)
-            tot = (gr * gr + gi * gi).sum(-1)  # [B, K, S]
-            own = torch.where(own_mask, gr, torch.zeros_like(gr)).sum(-1)  # g of the stream's own column
-            own_i = torch.where(own_mask, gi, torch.zeros_like(gi)).sum(-1)
-            eps = self._rq((one - own) * (one - own) + own_i * own_i + tot - (own * own + own_i * own_i)
-                           + nu_b * self._rq(w2, fA), fA)
-            at = self._exp2(t)
-            inner = self._fit(t + self._rs(self.hbs[4, i][:, None] * (one - self._rq(eps * at, fA)), fC))
-            tn = self._fit(self._rs(self.hbs[2, i][:, None] * inner, fC) + self.hbs[3, i][:, None])
-            t = torch.clamp(tn, T_RANGE[0] * one, T_RANGE[1] * one)
+            F = self._precoder_step(i, H, W, lam, w2, nu)
+            t = self._dual_step(i, H, F, W, w2, t, nu)
         Wf, _ = self._mmse(H, F, nu)
         pre, cmb = self.f["precoder"], self.f["combiner"]
         out = [fit_word(rshift(v, fA - pre.frac_bits, pre.rounding), pre) for v in (F.re, F.im)]
         out += [fit_word(rshift(v, fA - cmb.frac_bits, cmb.rounding), cmb) for v in (Wf.re, Wf.im)]
         return Words(out[0], out[1]), Words(out[2], out[3])
+
+    def _precoder_step(self, i: int, H: Words, W: Words, lam: torch.Tensor, w2: torch.Tensor,
+                       nu: torch.Tensor) -> Words:
+        """Layer ``i``'s (31c) and the power normalisation: ``C = sum lam h h^H + tau I`` with
+        ``h = H_k^H w_ks``, its inverse (exact, or the approximation (29)-(30)), ``F_BB``."""
+        B, N, K, S, fA, fC = H.re.shape[0], self.N, self.K, self.S, self.fA, self.fC
+        hr = self._rq((H.re[..., None] * W.re[:, :, :, None, :] + H.im[..., None] * W.im[:, :, :, None, :]).sum(2), fA)
+        hi = self._rq((H.re[..., None] * W.im[:, :, :, None, :] - H.im[..., None] * W.re[:, :, :, None, :]).sum(2), fA)
+        hw = Words(hr, hi)  # [B, K, N, S]
+        tau = self._rs(lam * self._rq(w2, fA), fA).sum((-1, -2))
+        tau = self._fit(div_round(self._rs(self._fit(tau) * nu, fA), torch.full_like(tau, K * S), self.mode))
+        a_r, a_i = hw.re[:, :, :, None, :], hw.im[:, :, :, None, :]  # [B, K, N(a), 1, S]
+        b_r, b_i = hw.re[:, :, None, :, :], hw.im[:, :, None, :, :]  # [B, K, 1, N(b), S]
+        lam_ab = lam[:, :, None, None, :]
+        pr = self._rs(lam_ab * self._rs(a_r * b_r + a_i * b_i, fA), fA).sum((1, -1))
+        pi = self._rs(lam_ab * self._rs(a_i * b_r - a_r * b_i, fA), fA).sum((1, -1))
+        diag = torch.eye(N, dtype=torch.bool)  # masks, not torch.diagonal (its ONNX form is a conditional)
+        Cm = Words(self._fit(pr + torch.where(diag, tau[:, None, None], torch.zeros_like(pr))), self._fit(pi))
+        if self.exact:
+            Mx = self._cinv(Cm)
+            M = Words(Mx.re[:, None].expand(B, K, N, N), Mx.im[:, None].expand(B, K, N, N))
+        else:  # (29)-(30): diag(C)^-1 B + D^-
+            d = torch.where(diag, Cm.re, torch.zeros_like(Cm.re)).sum(-1)  # diag(C) [B, N]
+            safe = torch.where(d == 0, torch.ones_like(d), d)
+            inv_d = torch.where(d == 0, torch.zeros_like(d),
+                                self._fit(div_round(torch.full_like(d, (1 << fA) << fA), safe, self.mode)))
+            inv_d = inv_d[:, None, :, None]  # [B, 1, N(a), 1]
+            hb = self.hb[:, i]  # [4, K, N, N]
+            M = Words(self._fit(self._rs(hb[0] * inv_d, fC) + hb[2]), self._fit(self._rs(hb[1] * inv_d, fC) + hb[3]))
+        mr, mi = M.re[..., None], M.im[..., None]  # [B, K, N(a), N(b), 1]
+        xr, xi = hw.re[:, :, None, :, :], hw.im[:, :, None, :, :]
+        sr = self._rq(lam[:, :, None, :] * self._rq((mr * xr - mi * xi).sum(3), fA), fA)  # [B, K, N, S]
+        si = self._rq(lam[:, :, None, :] * self._rq((mr * xi + mi * xr).sum(3), fA), fA)
+        Fk = self._tq(tuple(self.hbf[j, i][:, :, None] for j in range(4)), Words(sr, si))  # (31c)
+        return self._normalise(Words(Fk.re.permute(0, 2, 1, 3).reshape(B, N, K * S),
+                                     Fk.im.permute(0, 2, 1, 3).reshape(B, N, K * S)))
+
+    def _dual_step(self, i: int, H: Words, F: Words, W: Words, w2: torch.Tensor, t: torch.Tensor,
+                   nu: torch.Tensor) -> torch.Tensor:
+        """Layer ``i``'s (23), (31d): each stream's MSE from ``G = W_k^H H_k F``, then ``t``."""
+        K, S, fA, fC = self.K, self.S, self.fA, self.fC
+        one = 1 << fA
+        A = self._matmul(H, Words(F.re[:, None], F.im[:, None]))  # [B, K, R, K S]
+        wr, wi = W.re[..., None], W.im[..., None]  # [B, K, R, S, 1]
+        Ar, Ai = A.re[:, :, :, None, :], A.im[:, :, :, None, :]
+        gr = self._rq((wr * Ar + wi * Ai).sum(2), fA)  # [B, K, S, K S]
+        gi = self._rq((wr * Ai - wi * Ar).sum(2), fA)
+        tot = (gr * gr + gi * gi).sum(-1)  # [B, K, S]
+        own_mask = torch.eye(K * S, dtype=torch.bool).reshape(K, S, K * S)  # [k, s, c]: c = k S + s
+        own = torch.where(own_mask, gr, torch.zeros_like(gr)).sum(-1)  # g of the stream's own column
+        own_i = torch.where(own_mask, gi, torch.zeros_like(gi)).sum(-1)
+        eps = self._rq((one - own) * (one - own) + own_i * own_i + tot - (own * own + own_i * own_i)
+                       + nu[:, None, None] * self._rq(w2, fA), fA)
+        inner = self._fit(t + self._rs(self.hbs[4, i][:, None] * (one - self._rq(eps * self._exp2(t), fA)), fC))
+        tn = self._fit(self._rs(self.hbs[2, i][:, None] * inner, fC) + self.hbs[3, i][:, None])
+        return torch.clamp(tn, T_RANGE[0] * one, T_RANGE[1] * one)
 
     def forward(self, y_re: torch.Tensor, y_im: torch.Tensor, nu: torch.Tensor):
         F, W = self.hbdun(self.cedun(Words(y_re, y_im)), nu)
