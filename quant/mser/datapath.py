@@ -175,68 +175,76 @@ class MserInt(nn.Module):
         return Words(torch.where(ok, self._rq(V.re * scale, fA, pre), V.re), torch.where(ok, self._rq(V.im * scale, fA, pre), V.im))
 
     # -- the layers ----------------------------------------------------------------------
+    def _v_step(self, layer: int, F: Words, V: Words, UH: Words, W: Words, g: torch.Tensor) -> Words:
+        """(27): V, the columns of user k with user k's width over every user's samples."""
+        fA, fV, pre = self.fA, self.fV, self.f["precoder"]
+        ws, wc = self.ws[layer], self.wc[layer]  # [3, K]
+        G = self._mm(UH, _users(self._mm(F, V, self.fL + fV - fA)), fA)  # [B, K, R_r, D]
+        Y = self._outputs(self._mm(_h(W), G, self.fW), layer)
+        col = lambda row: row.repeat_interleave(self.Dk)[None, None, :]  # noqa: E731 - the width of each column
+        Z = self._zsum(self._mm(_h(UH), W, self.fW), self._weights(Y, col(ws[0]), col(wc[0]), layer))
+        t = self._cstep(Words(self.ap_r[layer], self.ap_i[layer]), self._mm(_h(F), Z, self.fL, neg=True),
+                        g[:, None, None])
+        return Words(fit_word(V.re - rshift(t.re, fA - fV, pre.rounding) + self.op_r[layer], pre),
+                     fit_word(V.im - rshift(t.im, fA - fV, pre.rounding) + self.op_i[layer], pre))
+
+    def _w_step(self, layer: int, G: Words, U: Words, W: Words, g: torch.Tensor) -> Words:
+        """(28): W_k with width rho_Wk from ``G = U_k H_k F V``, then the combiner normalisation."""
+        fA, fW, cmb = self.fA, self.fW, self.f["combiner"]
+        ws, wc = self.ws[layer], self.wc[layer]
+        Y = self._outputs(self._mm(_h(W), G, fW), layer)
+        M = self._weights(Y, ws[1][None, :, None], wc[1][None, :, None], layer)
+        t = self._cstep(Words(self.aw_r[layer], self.aw_i[layer]), self._mm(G, _h(M), fA), g[:, None, None, None])
+        W = Words(fit_word(W.re + rshift(t.re, fA - fW, cmb.rounding) + self.ow_r[layer], cmb),
+                  fit_word(W.im + rshift(t.im, fA - fW, cmb.rounding) + self.ow_i[layer], cmb))
+        return self._normalise(U, W)
+
+    def _u_step(self, layer: int, H: Words, A: Words, G: Words, W: Words, tu: torch.Tensor, U: Words,
+                g: torch.Tensor) -> torch.Tensor:
+        """(29): theta_Uk with width rho_thetaUk; the new angle words."""
+        ws, wc = self.ws[layer], self.wc[layer]
+        Y = self._outputs(self._mm(_h(W), G, self.fW), layer)
+        M = self._weights(Y, ws[2][None, :, None], wc[2][None, :, None], layer)
+        t2 = self._mm(self._mm(M, _h(A), self.fA), _h(H), self.fC)  # [B, K, D_k, N_r]
+        gu = self._mm(W, t2, self.fW, neg=True)  # [B, K, R_r, N_r]
+        return self._phase_step(tu, U, gu, self.au[layer], self.ou[layer], g[:, None, None, None])
+
+    def _f_step(self, layer: int, A: Words, UH: Words, W: Words, V: Words, tf: torch.Tensor, F: Words,
+                g: torch.Tensor) -> torch.Tensor:
+        """(30) (the plain step (25) in the last layer): theta_F with one width for all users."""
+        G = self._mm(UH, A, self.fA)
+        Y = self._outputs(self._mm(_h(W), G, self.fW), layer)
+        M = self._weights(Y, self.wsf[layer].reshape(1, 1, 1), self.wcf[layer].reshape(1, 1, 1), layer)
+        gf = self._mm(self._zsum(self._mm(_h(UH), W, self.fW), M), _h(V), self.fV, neg=True)  # [B, N_t, R_t]
+        return self._phase_step(tf, F, gf, self.af[layer], self.of_[layer], g[:, None, None])
+
     def forward(self, h_re, h_im, theta_f, v_re, v_im, theta_u, w_re, w_im, g):
-        fA, fV, fW = self.fA, self.fV, self.fW
-        pre, cmb = self.f["precoder"], self.f["combiner"]
         H, V, W = Words(h_re, h_im), Words(v_re, v_im), Words(w_re, w_im)
         tf, tu = theta_f, theta_u
-        gb, gk = g[:, None, None], g[:, None, None, None]
         F, U = self._phases(tf), self._phases(tu)
-        UH = self._mm(U, H, self.fL + self.fC - fA)  # U_k H_k [B, K, R_r, N_t]
-        fFV = self.fL + fV - fA
+        s_uh, s_fv = self.fL + self.fC - self.fA, self.fL + self.fV - self.fA
+        UH = self._mm(U, H, s_uh)  # U_k H_k [B, K, R_r, N_t]
         cf = cu = None
         for it in range(self.L + self.refit):
             layer = min(it, self.L - 1)  # a refit layer takes the last layer's digital constants
-            ws, wc = self.ws[layer], self.wc[layer]  # [3, K]
-            # (27): V, the columns of user k with user k's width over every user's samples
-            A = _users(self._mm(F, V, fFV))  # [B, 1, N_t, D]
-            G = self._mm(UH, A, fA)  # [B, K, R_r, D]
-            Y = self._outputs(self._mm(_h(W), G, fW), layer)
-            Bm = self._mm(_h(UH), W, fW)  # [B, K, N_t, D_k]
-            col = lambda row: row.repeat_interleave(self.Dk)[None, None, :]  # noqa: E731 - width of each column
-            M = self._weights(Y, col(ws[0]), col(wc[0]), layer)
-            Z = self._zsum(Bm, M)
-            gv = self._mm(_h(F), Z, self.fL, neg=True)
-            t = self._cstep(Words(self.ap_r[layer], self.ap_i[layer]), gv, gb)
-            V = Words(fit_word(V.re - rshift(t.re, fA - fV, pre.rounding) + self.op_r[layer], pre),
-                      fit_word(V.im - rshift(t.im, fA - fV, pre.rounding) + self.op_i[layer], pre))
-            # (28): W_k with width rho_Wk, then the combiner normalisation
-            A = _users(self._mm(F, V, fFV))
-            G = self._mm(UH, A, fA)
-            Y = self._outputs(self._mm(_h(W), G, fW), layer)
-            M = self._weights(Y, ws[1][None, :, None], wc[1][None, :, None], layer)
-            gw = self._mm(G, _h(M), fA)  # [B, K, R_r, D_k]
-            t = self._cstep(Words(self.aw_r[layer], self.aw_i[layer]), gw, gk)
-            W = Words(fit_word(W.re + rshift(t.re, fA - fW, cmb.rounding) + self.ow_r[layer], cmb),
-                      fit_word(W.im + rshift(t.im, fA - fW, cmb.rounding) + self.ow_i[layer], cmb))
-            W = self._normalise(U, W)
+            V = self._v_step(layer, F, V, UH, W, g)
+            A = _users(self._mm(F, V, s_fv))  # [B, 1, N_t, D]
+            G = self._mm(UH, A, self.fA)  # [B, K, R_r, D]
+            W = self._w_step(layer, G, U, W, g)
             if it >= self.L:  # a refit layer: the phases stay at their codes
                 V = self._scale_v(F, V)
                 continue
-            # (29): theta_Uk with width rho_thetaUk, then the normalisation and U_k H_k again
-            Y = self._outputs(self._mm(_h(W), G, fW), layer)
-            M = self._weights(Y, ws[2][None, :, None], wc[2][None, :, None], layer)
-            t1 = self._mm(M, _h(A), fA)  # [B, K, D_k, N_t]
-            t2 = self._mm(t1, _h(H), self.fC)  # [B, K, D_k, N_r]
-            gu = self._mm(W, t2, fW, neg=True)  # [B, K, R_r, N_r]
-            tu = self._phase_step(tu, U, gu, self.au[layer], self.ou[layer], gk)
+            tu = self._u_step(layer, H, A, G, W, tu, U, g)
             U = self._phases(tu)
             W = self._normalise(U, W)
-            UH = self._mm(U, H, self.fL + self.fC - fA)
-            # (30) (the plain step (25) in the last layer): theta_F with one width for all users
-            G = self._mm(UH, A, fA)
-            Y = self._outputs(self._mm(_h(W), G, fW), layer)
-            Bm = self._mm(_h(UH), W, fW)
-            M = self._weights(Y, self.wsf[layer].reshape(1, 1, 1), self.wcf[layer].reshape(1, 1, 1), layer)
-            Z = self._zsum(Bm, M)
-            gf = self._mm(Z, _h(V), fV, neg=True)  # [B, N_t, R_t]
-            tf = self._phase_step(tf, F, gf, self.af[layer], self.of_[layer], gb)
+            UH = self._mm(U, H, s_uh)
+            tf = self._f_step(layer, A, UH, W, V, tf, F, g)
             F = self._phases(tf)
             V = self._scale_v(F, V)  # (26)
             if it == self.L - 1:  # the phases to their codes, V rescaled on the codes' F
                 cf, cu = self._code(tf, self.q_bs), self._code(tu, self.q_ue)
                 F, U = Words(self.oc[cf], self.os_[cf]), Words(self.uc[cu], self.us_[cu])
-                UH = self._mm(U, H, self.fL + self.fC - fA)
+                UH = self._mm(U, H, s_uh)
                 V = self._scale_v(F, V)
         return tuple(x.to(torch.int32) for x in (cf, cu, V.re, V.im, W.re, W.im))
 
