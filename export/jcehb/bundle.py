@@ -204,8 +204,9 @@ def _onnx_int(hw: Any, config: Any, out_hw: dict[str, Any], nu: float, path: Pat
     """Export the per-slot integer graph of the packed network ``hw`` and run it in onnxruntime on
     the bundle's received words: its F_BB and W_BB words must equal the integer kernel's, every one."""
     from hbf_edge.export.jcehb.onnx_int import export_jcehb_int_onnx, run_jcehb_int_onnx
+    from hbf_edge.kernels.jcehb.hardware import noise_word
 
-    nu_word = int(hw.formats.accumulator.quantize(np.array([nu]))[0][0])
+    nu_word = noise_word(hw, nu)
     export_jcehb_int_onnx(hw, config, path)
     F, W = run_jcehb_int_onnx(path, out_hw["Y"], nu_word)
     differ = {name: int(np.count_nonzero(got != out_hw[f"{name}_words"])) for name, got in (("F_bb", F), ("W_bb", W))}

@@ -34,11 +34,7 @@ Files (``manifest.json`` holds the sha256 of each, as for the other bundles; ``s
     (``verified`` in the manifest).
 ``model.int.onnx``
     The quantized network: the integer datapath in int64 operators (:mod:`export.mser.onnx_int`:
-    the L layers, the rounding to codes, the refit layers), from ``datapath.h``, ``mser_*.mem``
-    The same constant words for firmware and HDL (:func:`datapath_roms`): one ``static const``
-    array per ROM with its shape and format in a comment, ``#define``s of the sizes, bits and
-    constants, and one ``$readmemh`` file per ROM.
-``inputs.npz`` to the codes and
+    the L layers, the rounding to codes, the refit layers), from ``inputs.npz`` to the codes and
     the ``V`` / ``W`` words; checked in onnxruntime on the bundle's designs: every code and word
     equal to the integer kernel's (``verified``; any difference refuses the bundle).
 """

@@ -55,7 +55,7 @@ def onnxruntime_mser(model_dir: Path) -> Any:
 
 
 def onnxruntime_mser_int(model_dir: Path) -> Any:
-    """Export the integer graph of the quantized ``model_dir`` once; returns ``time(words, batch,
+    """Export the integer graph of the quantized ``model_dir`` once; returns ``time(words,
     repeat, min_run_s) -> Timing`` (seconds per channel) on the datapath's input words
     (:meth:`kernels.mser.hardware.MserHwSession.input_words`)."""
     import onnxruntime as ort

@@ -24,7 +24,7 @@ from hbf_edge.kernels.jcehb._float import LAMBDA_FLOOR
 from hbf_edge.kernels.jcehb.forward import JcehbModel, jcehb_observe, pack_jcehb
 
 __all__ = ["JcehbHw", "JcehbHwResult", "JcehbHwSession", "load_jcehb_hw", "pack_hw", "rls_gains",
-           "jcehb_forward_hw", "COUNTER_SITES"]
+           "jcehb_forward_hw", "noise_word", "COUNTER_SITES"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,6 +69,12 @@ def _words(fmt, x: np.ndarray) -> np.ndarray:
 
 def _word(fmt, x: float) -> int:
     return int(fmt.quantize(np.array([x]))[0][0])
+
+
+def noise_word(hw: "JcehbHw", nu: float) -> int:
+    """The slot's noise power ``nu`` as the accumulator word the datapath (and its integer ONNX
+    graph) takes."""
+    return _word(hw.formats.accumulator, nu)
 
 
 def rls_gains(model: JcehbModel) -> np.ndarray:
@@ -173,16 +179,17 @@ class JcehbHwSession:
         self.hw = hw
         self.Y, self.n_in = received_words(hw, H, noise, nu, beams)
         B = self.Y.shape[0]
-        w, A = hw.words, hw.formats.accumulator
+        w = hw.words
         fm = hw.table()
         fmu = np.ascontiguousarray(np.repeat(fm[ACC:ACC + 1], 6, axis=0))  # all rows the accumulator: cinv_fx's table
         self.out = [np.zeros((B, K, R, N), np.int64), np.zeros((B, K, R, N), np.int64),
                     np.zeros((B, N, K * S), np.int64), np.zeros((B, N, K * S), np.int64),
                     np.zeros((B, K, R, S), np.int64), np.zeros((B, K, R, S), np.int64)]
         self.counts = np.zeros((B, N_SITES), np.int64)
+        self.nu_word = noise_word(hw, nu)
         self._args = (np.ascontiguousarray(self.Y[..., 0]), np.ascontiguousarray(self.Y[..., 1]), w["xr"], w["xi"],
                       w["ce"], w["vgr"], w["vgi"], w["gfr"], w["gfi"], w["hb"], w["hbw"], w["hbf"], w["hbs"],
-                      _word(A, nu), w["lam_floor"], w["table"], hw.model.exact, fm, fmu)
+                      self.nu_word, w["lam_floor"], w["table"], hw.model.exact, fm, fmu)
 
     def run(self, stage: str = "slot") -> None:
         """CEDUN and HBDUN (``slot``), or one of them (``hbdun`` from the ``H_hat`` words the work

@@ -94,7 +94,7 @@ class JcehbQuantStage:
         channel: the received words ``Y`` (the pilots through the codes' beams and the ADC, as
         the kernel stage's), and the ``F_bb_words``, ``W_bb_words`` it designs from them."""
         from hbf_edge.families.jcehb.config import pilot_noise_seeded
-        from hbf_edge.kernels.jcehb.hardware import load_jcehb_hw, received_words
+        from hbf_edge.kernels.jcehb.hardware import load_jcehb_hw, noise_word, received_words
         from hbf_edge.quant.jcehb.datapath import slot_words
 
         hw = load_jcehb_hw(model_dir)
@@ -102,7 +102,7 @@ class JcehbQuantStage:
         K, Nr = hw.model.sizes[4], hw.model.sizes[2]
         nu = 10.0 ** (-snr_db / 10.0)
         Y, _ = received_words(hw, H, pilot_noise_seeded(H.shape[0], K, Nr, hw.model.n_pilots, noise_seed), nu)
-        F, W = slot_words(hw, Y, int(hw.formats.accumulator.quantize(np.array([nu]))[0][0]))
+        F, W = slot_words(hw, Y, noise_word(hw, nu))
         return {"Y": Y, "F_bb_words": F, "W_bb_words": W}
 
     def study(self, s: Any, say: Say = log_say) -> dict[str, Any]:

@@ -29,8 +29,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from hbf_edge.bench import time_per_channel
 from hbf_edge.complexity import OpCount
 from hbf_edge.errors import ConfigError
@@ -124,8 +122,7 @@ def profile_jcehb(model: Any, batches: tuple[int, ...], repeat: int, backends: t
         if onnx is not None and "onnxruntime" in backends:
             row["onnxruntime"] = _row(onnx(Y.numpy(), nu, repeat, min_run_s))
         if hw is not None and onnx_int is not None and "onnxruntime_int" in backends:
-            nu_word = int(hw.hw.formats.accumulator.quantize(np.array([nu]))[0][0])
-            row["onnxruntime_int"] = _row(onnx_int(hw.Y, nu_word, repeat, min_run_s))
+            row["onnxruntime_int"] = _row(onnx_int(hw.Y, hw.nu_word, repeat, min_run_s))
         for r in row.values():
             r["cedun_layer_us_per_channel"] = r["cedun_us_per_channel"] / L
             r["hbdun_layer_us_per_channel"] = r["hbdun_us_per_channel"] / Lh
