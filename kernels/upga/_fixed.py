@@ -323,18 +323,20 @@ def convert_w(wr, wi, f_from, fm, cnt):  # pragma: no cover - compiled
 
 @njit(cache=True)
 def layers_fx_one(hr, hi, cd, fc, fs, wr, wi, noise, mu, lam, lut_c, lut_s, n_codes, fms, cnt, first,
-                  gr, gi, cr, ci, dr, di, ar, ai):  # pragma: no cover - compiled
+                  gr, gi, cr, ci, dr, di, ar, ai, g_over=-1):  # pragma: no cover - compiled
     """Layers ``first .. first + len(lam) - 1`` on one channel (``mu`` and ``lam`` hold their
-    rows); layer ``i`` reads its own table and formats.
+    rows); layer ``i`` reads its own table and formats.  Returns the last W-step's ``g_over``.
 
     A layer's first F-step takes ``G = H^H F`` from the previous layer's W-step (F has not
     moved since, and G depends only on the model-wide channel, lut and accumulator formats):
-    one of the three N x K x M products of a layer at J = 1, with the same words and counters."""
+    one of the three N x K x M products of a layer at J = 1, with the same words and counters.
+    ``g_over`` -1 (default): no G formed yet; else ``gr, gi`` hold the G of the current F and
+    ``g_over`` its overflow count, as a previous call returned them (the profiler's stage loop,
+    :mod:`kernels.upga._stages`)."""
     N, M = fc.shape
     K = hr.shape[1]
     zf = np.zeros((N, M), np.int64)  # UPGA has no sensing term (see f_update_fx, w_update_fx)
     zw = np.zeros((M, K), np.int64)
-    g_over = -1  # no G formed yet
     for t in range(lam.shape[0]):
         i = first + t
         lc = lut_c[i, :n_codes[i]]
@@ -347,6 +349,7 @@ def layers_fx_one(hr, hi, cd, fc, fs, wr, wi, noise, mu, lam, lut_c, lut_s, n_co
                       g_over)
             g_over = -1  # the F-step moved F
         g_over = w_step_fx(hr, hi, fc, fs, wr, wi, noise, lam[t], fm, cnt, gr, gi, cr, ci, ar, ai, zw, zw)
+    return g_over
 
 
 @njit(cache=True)

@@ -1,0 +1,68 @@
+"""The profiler's stage loops (``kernels/upga/_stages.py``) against the forward they time: one
+run of the last layer, after the loop's own preparation, leaves the state of the whole forward
+bit for bit (so a stage is timed on the work the forward does, G reused included)."""
+
+import numpy as np
+import pytest
+
+from hbf_edge import FixedPointFormat, HardwareSpec
+from hbf_edge.channels import saleh_valenzuela_miso
+from hbf_edge.kernels.upga import _batch, _float, _stages
+from hbf_edge.kernels.upga._fixed import NO_OUTPUT_STAGE, SITES
+from hbf_edge.kernels.upga.hardware import prepare_hw_inputs
+
+MU = np.array([[0.05, 0.02], [0.2, 0.01], [0.11, 0.3]])
+LAM = np.array([3e-3, 1e-4, 2e-2])
+
+
+def _channels(B, N, K, seed):
+    H = saleh_valenzuela_miso(B, N, K, seed=seed)
+    rng = np.random.default_rng(seed)
+    return np.ascontiguousarray(H.real), np.ascontiguousarray(H.imag), 10 ** (rng.uniform(0, 20, B) / 10), \
+        rng.uniform(0.5, 2.0, B)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_the_float_stage_loop_runs_the_forwards_layers(dtype):
+    B, N, M, K = 2, 16, 5, 3
+    hr, hi, p, n = (a.astype(dtype) for a in _channels(B, N, K, 4))
+    mu, lam, zero = MU.astype(dtype), LAM.astype(dtype), dtype(0)
+    want = [np.empty(s, dtype) for s in ((B, N, M), (B, N, M), (B, M, K), (B, M, K))]
+    _float.forward_range(hr, hi, p, n, mu, lam, *want, zero, 0, B)
+    last = B - 1  # the loop keeps the real part of the last channel's F, transposed
+    for stage, reps in ((len(LAM) - 1, 1), (0, 2), (-1, 3)):
+        w_re, w_im, f_t = np.empty((B, M, K), dtype), np.empty((B, M, K), dtype), np.empty((M, N), dtype)
+        _stages.float_stage_loop(hr, hi, p, n, mu, lam, w_re, w_im, f_t, zero, stage, reps)
+        if stage == len(LAM) - 1:
+            assert np.array_equal(w_re, want[2]) and np.array_equal(w_im, want[3])
+            assert np.array_equal(f_t, want[0][last].T)
+        else:  # repeated stages stay finite, F's real part within the unit circle (the same work each time)
+            assert np.isfinite(w_re).all() and np.isfinite(w_im).all() and (np.abs(f_t) <= 1 + 1e-5).all()
+            assert not np.array_equal(f_t, want[0][last].T)
+    got = [np.empty_like(a) for a in want]
+    _stages.float_forward_loop(hr, hi, p, n, mu, lam, *got, zero, 2)
+    assert all(np.array_equal(a, b) for a, b in zip(got, want))
+
+
+def _state(B, N, M, K):
+    """codes, W (real, imaginary) and the overflow counters of a batch."""
+    return (np.empty((B, N, M), np.int64), np.empty((B, M, K), np.int64), np.empty((B, M, K), np.int64),
+            np.zeros((B, len(SITES)), np.int64))
+
+
+@pytest.mark.parametrize("spec", [HardwareSpec(16, 4, 3, 3),
+                                  HardwareSpec(16, 4, 3, 3, accumulator=FixedPointFormat(22, 12, saturate=False))])
+def test_the_hardware_stage_loop_runs_the_forwards_layers(spec):
+    B, N, M, K = 2, 16, 4, 3
+    x = prepare_hw_inputs(*_channels(B, N, K, 7), MU, LAM, spec)
+    tables = (x.lut_c, x.lut_s, x.n_codes, x.fms)
+
+    want = _state(B, N, M, K)
+    _batch.forward_fx_serial(x.h_r, x.h_i, x.noise, x.mu, x.lam, NO_OUTPUT_STAGE, *tables, *want)
+    got = _state(B, N, M, K)
+    _stages.fx_stage_loop(x.h_r, x.h_i, x.noise, x.mu, x.lam, *tables, *got, len(LAM) - 1, 1)
+    assert all(np.array_equal(a, b) for a, b in zip(got, want)), "codes, W or overflow counters differ"
+    again = _state(B, N, M, K)
+    _stages.fx_forward_loop(x.h_r, x.h_i, x.noise, x.mu, x.lam, NO_OUTPUT_STAGE, *tables, *again, 2)
+    assert all(np.array_equal(a, b) for a, b in zip(again[:3], want[:3]))
+    assert np.array_equal(again[3], 2 * want[3])  # the counters count both runs
