@@ -133,6 +133,7 @@ OUTPUT_STAGE = "output"  # measured by the numba_hardware backend only
 # at most one forward, is then under 1 % of it), and of the whole forward; with min_run_s = 0 (no
 # minimum duration asked: the tests) one run of each
 STAGE_REPS, WHOLE_REPS = 1000, 100
+BATCH_STAGE_REPS = 20  # from SERIAL_BELOW channels: runs of a stage per channel and timed call
 
 
 def _reps(n: int, min_run_s: float) -> int:
@@ -148,9 +149,10 @@ def _numba(model: Any, H: np.ndarray, p_t: np.ndarray, noise: np.ndarray, dtype:
     """The compiled stage kernels called directly, for the stages and the whole forward alike
     (the public wrappers' input checks and copies are per call, not per layer, so they are
     left out of both)."""
+    from hbf_edge.kernels._core.batching import SERIAL_BELOW, n_chunks_for
     from hbf_edge.kernels.upga import _float as k
+    from hbf_edge.kernels.upga import _stages
 
-    from hbf_edge.kernels._core.batching import SERIAL_BELOW
     from hbf_edge.bench import time_per_channel
 
     B = H.shape[0]
@@ -162,8 +164,6 @@ def _numba(model: Any, H: np.ndarray, p_t: np.ndarray, noise: np.ndarray, dtype:
     zero = np.dtype(dtype).type(0)
     state = (np.empty((B, N, M), dtype), np.empty((B, N, M), dtype), np.empty((B, M, K), dtype), np.empty((B, M, K), dtype))
     if B < SERIAL_BELOW:  # small batches: each stage as the forward runs it (kernels.upga._stages)
-        from hbf_edge.kernels.upga import _stages
-
         f_t = np.empty((M, N), dtype)
         reps, whole_reps = _reps(STAGE_REPS, min_run_s), _reps(WHOLE_REPS, min_run_s)
         stages = {name: time_per_channel(
@@ -172,12 +172,16 @@ def _numba(model: Any, H: np.ndarray, p_t: np.ndarray, noise: np.ndarray, dtype:
         whole = time_per_channel(lambda: _stages.float_forward_loop(hr, hi, p, n, mu, lam, *state, zero, whole_reps),
                                  B * whole_reps, repeat, min_run_s)
         return stages, whole
-    # larger batches: the drivers the public wrappers use, in chunks over the threads
-    stages = {"init": time_per_channel(lambda: k.init(hr, hi, p, *state, zero), B, repeat, min_run_s)}
-    for i in range(len(lam)):
-        # in place: each timed call runs layer i again on the state it leaves (same cost)
-        stages[f"layer {i}"] = time_per_channel(
-            lambda: k.layers(hr, hi, p, n, mu[i : i + 1], lam[i : i + 1], *state, zero), B, repeat, min_run_s)
+    # larger batches: each stage in chunks over the threads like the forward's parallel driver, on
+    # the state the forward leaves before it (prepared untimed by the public drivers)
+    reps, chunks, stages = _reps(BATCH_STAGE_REPS, min_run_s), n_chunks_for(B), {}
+    for i, name in enumerate(stage_names(len(lam)), start=-1):
+        k.init(hr, hi, p, *state, zero)
+        if i > 0:
+            k.layers(hr, hi, p, n, mu[:i], lam[:i], *state, zero)
+        stages[name] = time_per_channel(
+            lambda i=i: _stages.float_stage_batch(hr, hi, p, n, mu, lam, *state, zero, i, reps, chunks),
+            B * reps, repeat, min_run_s)
     whole = time_per_channel(lambda: k.forward(hr, hi, p, n, mu, lam, *state, zero), B, repeat, min_run_s)
     return stages, whole
 
@@ -185,10 +189,11 @@ def _numba(model: Any, H: np.ndarray, p_t: np.ndarray, noise: np.ndarray, dtype:
 def _hardware(model: Any, config: Any, H: np.ndarray, p_t: np.ndarray, noise: np.ndarray, repeat: int,
               min_run_s: float) -> tuple[dict[str, float], float]:
     """The fixed-point stage kernels called directly on inputs quantised once (like ``_numba``)."""
+    from hbf_edge.kernels._core.batching import SERIAL_BELOW, n_chunks_for
     from hbf_edge.kernels.upga import _batch as k
+    from hbf_edge.kernels.upga import _stages
     from hbf_edge.kernels.upga.hardware import COUNTER_SITES, model_search, prepare_hw_inputs, run_search
 
-    from hbf_edge.kernels._core.batching import SERIAL_BELOW
     from hbf_edge.bench import time_per_channel
 
     layers = hardware_layers(config)
@@ -203,8 +208,6 @@ def _hardware(model: Any, config: Any, H: np.ndarray, p_t: np.ndarray, noise: np
     tables = (x.lut_c, x.lut_s, x.n_codes, x.fms)
     search = model_search(config)
     if B < SERIAL_BELOW and search is None:  # as _numba: each stage as the forward runs it
-        from hbf_edge.kernels.upga import _stages
-
         reps, whole_reps = _reps(STAGE_REPS, min_run_s), _reps(WHOLE_REPS, min_run_s)
         stages = {name: time_per_channel(
             lambda i=i: _stages.fx_stage_loop(x.h_r, x.h_i, x.noise, x.mu, x.lam, *tables, codes, w_r, w_i, counts, i,
@@ -218,13 +221,16 @@ def _hardware(model: Any, config: Any, H: np.ndarray, p_t: np.ndarray, noise: np
             lambda: _stages.fx_forward_loop(x.h_r, x.h_i, x.noise, x.mu, x.lam, x.xi, *tables, codes, w_r, w_i, counts,
                                             whole_reps), B * whole_reps, repeat, min_run_s)
         return stages, whole
-    stages = {"init": time_per_channel(lambda: k.init_fx_batch(x.h_r, x.h_i, *tables, codes, w_r, w_i, counts),
-                                       B, repeat, min_run_s)}
-    for i in range(config.n_layers):
-        lam_i = np.ascontiguousarray(x.lam[:, i : i + 1])
-        stages[f"layer {i}"] = time_per_channel(
-            lambda: k.layers_fx_batch(x.h_r, x.h_i, x.noise, x.mu[i : i + 1], lam_i, *tables, codes, w_r, w_i, counts, i),
-            B, repeat, min_run_s)
+    # as _numba's larger batches: each stage over the threads on the state prepared before it
+    reps, chunks, stages = _reps(BATCH_STAGE_REPS, min_run_s), n_chunks_for(B), {}
+    for i, name in enumerate(stage_names(config.n_layers), start=-1):
+        k.init_fx_batch(x.h_r, x.h_i, *tables, codes, w_r, w_i, counts)
+        if i > 0:
+            k.layers_fx_batch(x.h_r, x.h_i, x.noise, x.mu[:i], np.ascontiguousarray(x.lam[:, :i]), *tables, codes, w_r,
+                              w_i, counts, 0)
+        stages[name] = time_per_channel(
+            lambda i=i: _stages.fx_stage_batch(x.h_r, x.h_i, x.noise, x.mu, x.lam, *tables, codes, w_r, w_i, counts, i,
+                                               reps, chunks), B * reps, repeat, min_run_s)
     if search is not None:  # the code search ends with the output stage; it starts from the last layer's codes
         k.forward_fx_batch(x.h_r, x.h_i, x.noise, x.mu, x.lam, k.NO_OUTPUT_STAGE, *tables, codes, w_r, w_i, counts)
         start = codes.copy()

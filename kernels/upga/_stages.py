@@ -13,11 +13,17 @@ forward per channel against ``reps`` stages (under 1 % at the profiler's reps = 
 ``stage`` is -1 for the initialisation, ``i >= 0`` for layer ``i``; :func:`float_forward_loop`
 and :func:`fx_forward_loop` repeat the whole forward of the serial driver the same way.
 Used by :mod:`hbf_edge.profiling` for batches below ``SERIAL_BELOW``.
+
+Larger batches: :func:`float_stage_batch` and :func:`fx_stage_batch` take the state the
+forward leaves before the stage (the caller prepares it, untimed, with the public drivers) and
+run the stage ``reps`` times per channel in chunks over the threads, like the forward's
+parallel driver; per channel and call they add the transposes in and out and one ``G`` (the
+first run forms it), about 1 % at the profiler's reps = 20.
 """
 
 from __future__ import annotations
 
-from numba import njit
+from numba import njit, prange
 
 from hbf_edge.kernels.upga._batch import _buffers, forward_fx_one
 from hbf_edge.kernels.upga._fixed import init_fx, layers_fx_one
@@ -33,7 +39,8 @@ from hbf_edge.kernels.upga._float import (
     w_step_one,
 )
 
-__all__ = ["float_stage_loop", "float_forward_loop", "fx_stage_loop", "fx_forward_loop"]
+__all__ = ["float_stage_loop", "float_forward_loop", "fx_stage_loop", "fx_forward_loop", "float_stage_batch",
+           "fx_stage_batch"]
 
 
 @njit(cache=True)
@@ -107,3 +114,57 @@ def fx_forward_loop(h_r, h_i, noise, mu, lam, xi, lut_c, lut_s, n_codes, fms, co
         for b in range(h_r.shape[0]):
             forward_fx_one(h_r, h_i, noise, mu, lam, xi, lut_c, lut_s, n_codes, fms, codes, w_r, w_i, counts, b)
 
+
+
+@njit(cache=True, parallel=True)
+def float_stage_batch(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero, stage, reps,
+                      n_chunks):  # pragma: no cover
+    """``stage`` ``reps`` times per channel, in place on the state ``(F, W)`` of every channel,
+    parallel over ``n_chunks`` chunks of the batch."""
+    B, N, K = h_re.shape
+    M = f_re.shape[2]
+    for c in prange(n_chunks):
+        ht_r, ht_i, ft_r, ft_i, xr, xi = channel_workspace(N, M, K, h_re.dtype)
+        ws_init = init_workspace(N, M, K, h_re.dtype)
+        gr, gi, cr, ci, dr, di, vr, vi = layer_workspace(M, K, h_re.dtype)
+        for b in range(c * B // n_chunks, (c + 1) * B // n_chunks):
+            transpose(h_re[b], h_im[b], ht_r, ht_i)
+            transpose(f_re[b], f_im[b], ft_r, ft_i)
+            for r in range(reps):
+                if stage < 0:
+                    init_one(ht_r, ht_i, p_t[b], ft_r, ft_i, w_re[b], w_im[b], xr, xi, ws_init, zero)
+                    continue
+                for j in range(mu.shape[1]):
+                    f_step_one(ht_r, ht_i, ft_r, ft_i, w_re[b], w_im[b], noise[b], mu[stage, j], gr, gi, cr, ci, dr,
+                               di, xr, xi, zero, r > 0 and j == 0)
+                w_step_one(ht_r, ht_i, ft_r, ft_i, w_re[b], w_im[b], p_t[b], noise[b], lam[stage], gr, gi, cr, ci,
+                           vr, vi, xr, xi, zero)
+            transpose(ft_r, ft_i, f_re[b], f_im[b])
+
+
+@njit(cache=True, parallel=True)
+def fx_stage_batch(h_r, h_i, noise, mu, lam, lut_c, lut_s, n_codes, fms, codes, w_r, w_i, counts, stage, reps,
+                   n_chunks):  # pragma: no cover
+    """The hardware ``stage`` ``reps`` times per channel, in place on every channel's codes and
+    W, parallel over ``n_chunks`` chunks (the table words of the incoming codes from the table
+    of the layer that chose them, as :func:`kernels.upga._batch.layers_fx_batch`)."""
+    B, N, K = h_r.shape
+    M = codes.shape[2]
+    src = stage - 1 if stage > 0 else 0
+    for c in prange(n_chunks):
+        gr, gi, cr, ci, dr, di, ar, ai, fc, fs = _buffers(N, M, K)
+        for b in range(c * B // n_chunks, (c + 1) * B // n_chunks):
+            if stage < 0:
+                for _ in range(reps):
+                    init_fx(h_r[b], h_i[b], codes[b], fc, fs, lut_c[0, :n_codes[0]], lut_s[0, :n_codes[0]], w_r[b],
+                            w_i[b], fms[0], counts[b], ar, ai)
+                continue
+            for n in range(N):
+                for m in range(M):
+                    fc[n, m] = lut_c[src, codes[b, n, m]]
+                    fs[n, m] = lut_s[src, codes[b, n, m]]
+            g_over = -1
+            for _ in range(reps):
+                g_over = layers_fx_one(h_r[b], h_i[b], codes[b], fc, fs, w_r[b], w_i[b], noise[b],
+                                       mu[stage:stage + 1], lam[b, stage:stage + 1], lut_c, lut_s, n_codes, fms,
+                                       counts[b], stage, gr, gi, cr, ci, dr, di, ar, ai, g_over)

@@ -66,3 +66,29 @@ def test_the_hardware_stage_loop_runs_the_forwards_layers(spec):
     _stages.fx_forward_loop(x.h_r, x.h_i, x.noise, x.mu, x.lam, NO_OUTPUT_STAGE, *tables, *again, 2)
     assert all(np.array_equal(a, b) for a, b in zip(again[:3], want[:3]))
     assert np.array_equal(again[3], 2 * want[3])  # the counters count both runs
+
+
+def test_the_batched_stage_loops_run_the_forwards_last_layer():
+    """From ``SERIAL_BELOW`` channels the stage runs over the threads on the state the public
+    drivers prepared: one run of the last layer gives the whole forward's state (float and
+    hardware, codes, W and overflow counters)."""
+    B, N, M, K = 9, 16, 4, 3
+    hr, hi, p, n = _channels(B, N, K, 5)
+    last = len(LAM) - 1
+    want = [np.empty(s) for s in ((B, N, M), (B, N, M), (B, M, K), (B, M, K))]
+    _float.forward(hr, hi, p, n, MU, LAM, *want, 0.0)
+    got = [np.empty_like(a) for a in want]
+    _float.init(hr, hi, p, *got, 0.0)
+    _float.layers(hr, hi, p, n, MU[:last], LAM[:last], *got, 0.0)
+    _stages.float_stage_batch(hr, hi, p, n, MU, LAM, *got, 0.0, last, 1, 3)
+    assert all(np.array_equal(a, b) for a, b in zip(got, want))
+
+    x = prepare_hw_inputs(hr, hi, p, n, MU, LAM, HardwareSpec(N, M, K, 3))
+    tables = (x.lut_c, x.lut_s, x.n_codes, x.fms)
+    want = _state(B, N, M, K)
+    _batch.forward_fx_batch(x.h_r, x.h_i, x.noise, x.mu, x.lam, NO_OUTPUT_STAGE, *tables, *want)
+    got = _state(B, N, M, K)
+    _batch.init_fx_batch(x.h_r, x.h_i, *tables, *got)
+    _batch.layers_fx_batch(x.h_r, x.h_i, x.noise, x.mu[:last], np.ascontiguousarray(x.lam[:, :last]), *tables, *got, 0)
+    _stages.fx_stage_batch(x.h_r, x.h_i, x.noise, x.mu, x.lam, *tables, *got, last, 1, 3)
+    assert all(np.array_equal(a, b) for a, b in zip(got, want)), "codes, W or overflow counters differ"
