@@ -36,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from hbf_edge._profile_timers import OUTPUT_STAGE, stage_names, time_hardware, time_numba, time_torch
 from hbf_edge.bench import Timing
 from hbf_edge.complexity import OpCount, upga_ops
 from hbf_edge.errors import ConfigError
@@ -128,155 +129,6 @@ def operand_bits(spec: Any) -> int:
                                                           "accumulator"))
 
 
-OUTPUT_STAGE = "output"  # measured by the numba_hardware backend only
-# Numba stages below SERIAL_BELOW channels: runs of a stage per timed call (the loop's preparation,
-# at most one forward, is then under 1 % of it), and of the whole forward; with min_run_s = 0 (no
-# minimum duration asked: the tests) one run of each
-STAGE_REPS, WHOLE_REPS = 1000, 100
-BATCH_STAGE_REPS = 20  # from SERIAL_BELOW channels: runs of a stage per channel and timed call
-
-
-def _reps(n: int, min_run_s: float) -> int:
-    return n if min_run_s > 0 else 1
-
-
-def stage_names(n_layers: int) -> list[str]:
-    return ["init"] + [f"layer {i}" for i in range(n_layers)]
-
-
-def _numba(model: Any, H: np.ndarray, p_t: np.ndarray, noise: np.ndarray, dtype: Any, repeat: int,
-           min_run_s: float) -> tuple[dict[str, float], float]:
-    """The compiled stage kernels called directly, for the stages and the whole forward alike
-    (the public wrappers' input checks and copies are per call, not per layer, so they are
-    left out of both)."""
-    from hbf_edge.kernels._core.batching import SERIAL_BELOW, n_chunks_for
-    from hbf_edge.kernels.upga import _float as k
-    from hbf_edge.kernels.upga import _stages
-
-    from hbf_edge.bench import time_per_channel
-
-    B = H.shape[0]
-    hr, hi = np.ascontiguousarray(H.real, dtype), np.ascontiguousarray(H.imag, dtype)
-    p, n = p_t.astype(dtype), noise.astype(dtype)
-    mu = np.ascontiguousarray(model.mu.detach().numpy(), dtype)
-    lam = np.ascontiguousarray(model.lam.detach().numpy(), dtype)
-    N, K, M = hr.shape[1], hr.shape[2], model.n_rf
-    zero = np.dtype(dtype).type(0)
-    state = (np.empty((B, N, M), dtype), np.empty((B, N, M), dtype), np.empty((B, M, K), dtype), np.empty((B, M, K), dtype))
-    if B < SERIAL_BELOW:  # small batches: each stage as the forward runs it (kernels.upga._stages)
-        f_t = np.empty((M, N), dtype)
-        reps, whole_reps = _reps(STAGE_REPS, min_run_s), _reps(WHOLE_REPS, min_run_s)
-        stages = {name: time_per_channel(
-            lambda i=i: _stages.float_stage_loop(hr, hi, p, n, mu, lam, state[2], state[3], f_t, zero, i, reps),
-            B * reps, repeat, min_run_s) for i, name in enumerate(stage_names(len(lam)), start=-1)}
-        whole = time_per_channel(lambda: _stages.float_forward_loop(hr, hi, p, n, mu, lam, *state, zero, whole_reps),
-                                 B * whole_reps, repeat, min_run_s)
-        return stages, whole
-    # larger batches: each stage in chunks over the threads like the forward's parallel driver, on
-    # the state the forward leaves before it (prepared untimed by the public drivers)
-    reps, chunks, stages = _reps(BATCH_STAGE_REPS, min_run_s), n_chunks_for(B), {}
-    for i, name in enumerate(stage_names(len(lam)), start=-1):
-        k.init(hr, hi, p, *state, zero)
-        if i > 0:
-            k.layers(hr, hi, p, n, mu[:i], lam[:i], *state, zero)
-        stages[name] = time_per_channel(
-            lambda i=i: _stages.float_stage_batch(hr, hi, p, n, mu, lam, *state, zero, i, reps, chunks),
-            B * reps, repeat, min_run_s)
-    whole = time_per_channel(lambda: k.forward(hr, hi, p, n, mu, lam, *state, zero), B, repeat, min_run_s)
-    return stages, whole
-
-
-def _hardware(model: Any, config: Any, H: np.ndarray, p_t: np.ndarray, noise: np.ndarray, repeat: int,
-              min_run_s: float) -> tuple[dict[str, float], float]:
-    """The fixed-point stage kernels called directly on inputs quantised once (like ``_numba``)."""
-    from hbf_edge.kernels._core.batching import SERIAL_BELOW, n_chunks_for
-    from hbf_edge.kernels.upga import _batch as k
-    from hbf_edge.kernels.upga import _stages
-    from hbf_edge.kernels.upga.hardware import COUNTER_SITES, model_search, prepare_hw_inputs, run_search
-
-    from hbf_edge.bench import time_per_channel
-
-    layers = hardware_layers(config)
-    x = prepare_hw_inputs(np.ascontiguousarray(H.real), np.ascontiguousarray(H.imag), p_t, noise,
-                          model.mu.detach().numpy(), model.lam.detach().numpy(), layers[0], layers,
-                          xi=config.output_xi)
-    B, N, K = x.h_r.shape
-    M = config.spec.n_rf
-    codes = np.empty((B, N, M), np.int64)
-    w_r, w_i = np.empty((B, M, K), np.int64), np.empty((B, M, K), np.int64)
-    counts = np.zeros((B, len(COUNTER_SITES) - 1), np.int64)
-    tables = (x.lut_c, x.lut_s, x.n_codes, x.fms)
-    search = model_search(config)
-    if B < SERIAL_BELOW and search is None:  # as _numba: each stage as the forward runs it
-        reps, whole_reps = _reps(STAGE_REPS, min_run_s), _reps(WHOLE_REPS, min_run_s)
-        stages = {name: time_per_channel(
-            lambda i=i: _stages.fx_stage_loop(x.h_r, x.h_i, x.noise, x.mu, x.lam, *tables, codes, w_r, w_i, counts, i,
-                                              reps),
-            B * reps, repeat, min_run_s) for i, name in enumerate(stage_names(config.n_layers), start=-1)}
-        if config.output_xi is not None:  # the output stage alone, in the calling thread
-            stages[OUTPUT_STAGE] = time_per_channel(
-                lambda: k.output_fx_serial(x.h_r, x.h_i, x.noise, x.xi, x.lut_c, x.lut_s, x.fms, codes, w_r, w_i,
-                                           counts), B, repeat, min_run_s)
-        whole = time_per_channel(
-            lambda: _stages.fx_forward_loop(x.h_r, x.h_i, x.noise, x.mu, x.lam, x.xi, *tables, codes, w_r, w_i, counts,
-                                            whole_reps), B * whole_reps, repeat, min_run_s)
-        return stages, whole
-    # as _numba's larger batches: each stage over the threads on the state prepared before it
-    reps, chunks, stages = _reps(BATCH_STAGE_REPS, min_run_s), n_chunks_for(B), {}
-    for i, name in enumerate(stage_names(config.n_layers), start=-1):
-        k.init_fx_batch(x.h_r, x.h_i, *tables, codes, w_r, w_i, counts)
-        if i > 0:
-            k.layers_fx_batch(x.h_r, x.h_i, x.noise, x.mu[:i], np.ascontiguousarray(x.lam[:, :i]), *tables, codes, w_r,
-                              w_i, counts, 0)
-        stages[name] = time_per_channel(
-            lambda i=i: _stages.fx_stage_batch(x.h_r, x.h_i, x.noise, x.mu, x.lam, *tables, codes, w_r, w_i, counts, i,
-                                               reps, chunks), B * reps, repeat, min_run_s)
-    if search is not None:  # the code search ends with the output stage; it starts from the last layer's codes
-        k.forward_fx_batch(x.h_r, x.h_i, x.noise, x.mu, x.lam, k.NO_OUTPUT_STAGE, *tables, codes, w_r, w_i, counts)
-        start = codes.copy()
-
-        def searched() -> None:
-            codes[:] = start
-            run_search(x, search, codes, w_r, w_i, counts)
-
-        stages[OUTPUT_STAGE] = time_per_channel(searched, B, repeat, min_run_s)
-
-        def forward() -> None:
-            k.forward_fx_batch(x.h_r, x.h_i, x.noise, x.mu, x.lam, k.NO_OUTPUT_STAGE, *tables, codes, w_r, w_i, counts)
-            run_search(x, search, codes, w_r, w_i, counts)
-
-        return stages, time_per_channel(forward, B, repeat, min_run_s)
-    if config.output_xi is not None:
-        stages[OUTPUT_STAGE] = time_per_channel(
-            lambda: k.output_fx_batch(x.h_r, x.h_i, x.noise, x.xi, x.lut_c, x.lut_s, x.fms, codes, w_r, w_i, counts),
-            B, repeat, min_run_s)
-    whole = time_per_channel(
-        lambda: k.forward_fx_batch(x.h_r, x.h_i, x.noise, x.mu, x.lam, x.xi, *tables, codes, w_r, w_i, counts),
-        B, repeat, min_run_s)
-    return stages, whole
-
-
-def _torch(model: Any, H: np.ndarray, p_t: np.ndarray, noise: np.ndarray, repeat: int,
-           min_run_s: float) -> tuple[dict[str, float], float]:
-    import torch
-
-    from hbf_edge import cplx
-    from hbf_edge.bench import time_per_channel
-
-    B = H.shape[0]
-    Hc = cplx.from_complex(torch.from_numpy(H))
-    p, n = torch.from_numpy(p_t), torch.from_numpy(noise)
-    mu, lam = model.mu.detach(), model.lam.detach()
-    with torch.no_grad():
-        stages = {"init": time_per_channel(lambda: model.init(Hc, p), B, repeat, min_run_s)}
-        F, W = model.init(Hc, p)
-        for i, layer in enumerate(model.layers):
-            stages[f"layer {i}"] = time_per_channel(lambda: layer(Hc, F, W, p, n, mu[i], lam[i]), B, repeat, min_run_s)
-            F, W = layer(Hc, F, W, p, n, mu[i], lam[i])
-        whole = time_per_channel(lambda: model.run(Hc, p, n), B, repeat, min_run_s)
-    return stages, whole
-
-
 def profile_model(model_dir: str | os.PathLike, batches: tuple[int, ...] = (1, 256),
                   backends: tuple[str, ...] | None = None, repeat: int = 5, min_run_s: float = 0.02,
                   snr_db: float = 10.0, seed: int = 0, target: dict[str, Any] | None = None,
@@ -337,13 +189,13 @@ def profile_model(model_dir: str | os.PathLike, batches: tuple[int, ...] = (1, 2
         per_backend = {}
         for backend in backends:
             if backend == "numba_float64":
-                stages, whole = _numba(model, H, p_t, noise, np.float64, repeat, min_run_s)
+                stages, whole = time_numba(model, H, p_t, noise, np.float64, repeat, min_run_s)
             elif backend == "numba_float32":
-                stages, whole = _numba(model, H, p_t, noise, np.float32, repeat, min_run_s)
+                stages, whole = time_numba(model, H, p_t, noise, np.float32, repeat, min_run_s)
             elif backend == "numba_hardware":
-                stages, whole = _hardware(model, config, H, p_t, noise, repeat, min_run_s)
+                stages, whole = time_hardware(model, config, hardware_layers(config), H, p_t, noise, repeat, min_run_s)
             elif backend == "torch_eager":
-                stages, whole = _torch(model, H, p_t, noise, repeat, min_run_s)
+                stages, whole = time_torch(model, H, p_t, noise, repeat, min_run_s)
             elif backend == "onnxruntime_qcdq":
                 stages, whole = onnxruntime_qcdq(model_dir, H, p_t, noise, repeat, min_run_s)
             else:
