@@ -4,11 +4,11 @@ embedded-target estimate.
 Stages are the initialisation (eq. 12-13) and each layer.  Backends:
 
 * ``numba_float64`` / ``numba_float32`` -- the compiled init and one-layer kernels, and the
-  compiled whole-forward kernel, called directly (input checks excluded from both); below
-  ``SERIAL_BELOW`` channels each stage runs inside a compiled loop as the forward runs it
-  (:mod:`kernels.upga._stages`: prepared once, G reused, no dispatch or allocation per run), so
-  the stages add up to the whole (batch 1, default model: within 11 %, and two profiles
-  within 6 % per stage, 2026-12-04);
+  compiled whole-forward kernel, called directly (input checks excluded from both); each stage
+  is timed as the forward runs it (:mod:`hbf_edge._profile_timers`, :mod:`kernels.upga._stages`:
+  on the state the forward leaves before it, G reused, no dispatch or allocation per run), so
+  the stages add up to the whole (default model, 2026-12-04: within 11 % at batch 1, two
+  profiles within 6 % per stage);
 * ``numba_hardware`` -- the bit-accurate fixed-point kernels, stage by stage, at the model's
   per-layer precision if it is quantized, else at the embedded default (Q=4, default formats);
 * ``torch_eager`` -- the network's own stage modules (``model.init``, ``model.layers[i]``);
@@ -285,8 +285,7 @@ def _warnings(batch: int, backend: str, stages: dict[str, float], whole: float) 
     ratio = sum(stages.values()) / whole
     if stages and abs(ratio - 1.0) > SPREAD_LIMIT:
         out.append(f"batch {batch}, {backend}: the stages add up to {ratio:.2f}x the whole forward (each stage is "
-                   "timed on its own, with its own call overhead and allocation, and a layer forms the G its "
-                   "forward reuses; compare stages with each other, not with the whole)")
+                   "timed on its own, with its own call overhead; compare stages with each other, not with the whole)")
     return out
 
 
