@@ -12,7 +12,7 @@ forward per channel against ``reps`` stages (under 1 % at the profiler's reps = 
 
 ``stage`` is -1 for the initialisation, ``i >= 0`` for layer ``i``; :func:`float_forward_loop`
 and :func:`fx_forward_loop` repeat the whole forward of the serial driver the same way.
-Used by :mod:`hbf_edge.profiling` for batches below ``SERIAL_BELOW``.
+Used by :mod:`hbf_edge._profile_timers` for batches below ``SERIAL_BELOW``.
 
 Larger batches: :func:`float_stage_batch` and :func:`fx_stage_batch` take the state the
 forward leaves before the stage (the caller prepares it, untimed, with the public drivers) and
@@ -44,6 +44,37 @@ __all__ = ["float_stage_loop", "float_forward_loop", "fx_stage_loop", "fx_forwar
 
 
 @njit(cache=True)
+def _float_runs(ht_r, ht_i, ft_r, ft_i, wr, wi, pt, s2, mu, lam, xr, xi, ws_init, ws, zero, stage, reps,
+                g_fresh):  # pragma: no cover
+    """``stage`` ``reps`` times in place on one channel's working state; a layer's first run
+    takes G from the workspace if ``g_fresh`` (the W-step before it left it), later runs from
+    their own previous W-step, as ``layers_one`` does."""
+    gr, gi, cr, ci, dr, di, vr, vi = ws
+    for r in range(reps):
+        if stage < 0:
+            init_one(ht_r, ht_i, pt, ft_r, ft_i, wr, wi, xr, xi, ws_init, zero)
+            continue
+        for j in range(mu.shape[1]):
+            f_step_one(ht_r, ht_i, ft_r, ft_i, wr, wi, s2, mu[stage, j], gr, gi, cr, ci, dr, di, xr, xi, zero,
+                       (g_fresh or r > 0) and j == 0)
+        w_step_one(ht_r, ht_i, ft_r, ft_i, wr, wi, pt, s2, lam[stage], gr, gi, cr, ci, vr, vi, xr, xi, zero)
+
+
+@njit(cache=True)
+def _fx_runs(hr, hi, cd, fc, fs, wr, wi, noise, mu, lam, lut_c, lut_s, n_codes, fms, cnt, buffers, stage, reps,
+             g_over):  # pragma: no cover
+    """The hardware ``stage`` ``reps`` times in place on one channel (``lam`` its row of step
+    words; ``g_over`` as :func:`kernels.upga._fixed.layers_fx_one` takes it)."""
+    gr, gi, cr, ci, dr, di, ar, ai = buffers
+    for _ in range(reps):
+        if stage < 0:
+            init_fx(hr, hi, cd, fc, fs, lut_c[0, :n_codes[0]], lut_s[0, :n_codes[0]], wr, wi, fms[0], cnt, ar, ai)
+        else:
+            g_over = layers_fx_one(hr, hi, cd, fc, fs, wr, wi, noise, mu[stage:stage + 1], lam[stage:stage + 1],
+                                   lut_c, lut_s, n_codes, fms, cnt, stage, gr, gi, cr, ci, dr, di, ar, ai, g_over)
+
+
+@njit(cache=True)
 def float_stage_loop(h_re, h_im, p_t, noise, mu, lam, w_re, w_im, f_t, zero, stage, reps):  # pragma: no cover
     """``stage`` of the float forward ``reps`` times per channel (``w_re, w_im [B, M, K]`` and
     ``f_t [M, N]`` fix M and receive the state)."""
@@ -52,23 +83,15 @@ def float_stage_loop(h_re, h_im, p_t, noise, mu, lam, w_re, w_im, f_t, zero, sta
     ht_r, ht_i, ft_r, ft_i, xr, xi = channel_workspace(N, M, K, h_re.dtype)
     ws_init = init_workspace(N, M, K, h_re.dtype)
     ws = layer_workspace(M, K, h_re.dtype)
-    gr, gi, cr, ci, dr, di, vr, vi = ws
     for b in range(B):
         transpose(h_re[b], h_im[b], ht_r, ht_i)
         init_one(ht_r, ht_i, p_t[b], ft_r, ft_i, w_re[b], w_im[b], xr, xi, ws_init, zero)
         if stage > 0:  # the layers before the stage; their last W-step leaves G for it
             layers_one(ht_r, ht_i, ft_r, ft_i, w_re[b], w_im[b], p_t[b], noise[b], mu[:stage], lam[:stage], xr, xi,
                        ws, zero)
-        for r in range(reps):
-            if stage < 0:
-                init_one(ht_r, ht_i, p_t[b], ft_r, ft_i, w_re[b], w_im[b], xr, xi, ws_init, zero)
-                continue
-            for j in range(mu.shape[1]):  # layer `stage` as layers_one runs it; layer 0 forms its G (the
-                # initialisation leaves none), later layers and repeats take the W-step's
-                f_step_one(ht_r, ht_i, ft_r, ft_i, w_re[b], w_im[b], noise[b], mu[stage, j], gr, gi, cr, ci, dr, di,
-                           xr, xi, zero, (stage > 0 or r > 0) and j == 0)
-            w_step_one(ht_r, ht_i, ft_r, ft_i, w_re[b], w_im[b], p_t[b], noise[b], lam[stage], gr, gi, cr, ci, vr, vi,
-                       xr, xi, zero)
+        # layer 0 forms its G (the initialisation leaves none); a later layer takes the preparation's
+        _float_runs(ht_r, ht_i, ft_r, ft_i, w_re[b], w_im[b], p_t[b], noise[b], mu, lam, xr, xi, ws_init, ws, zero,
+                    stage, reps, stage > 0)
     f_t[:] = ft_r
 
 
@@ -95,14 +118,8 @@ def fx_stage_loop(h_r, h_i, noise, mu, lam, lut_c, lut_s, n_codes, fms, codes, w
             g_over = layers_fx_one(h_r[b], h_i[b], codes[b], fc, fs, w_r[b], w_i[b], noise[b], mu[:stage],
                                    lam[b, :stage], lut_c, lut_s, n_codes, fms, counts[b], 0, gr, gi, cr, ci, dr, di,
                                    ar, ai)
-        for _ in range(reps):
-            if stage < 0:
-                init_fx(h_r[b], h_i[b], codes[b], fc, fs, lut_c[0, :n_codes[0]], lut_s[0, :n_codes[0]], w_r[b],
-                        w_i[b], fms[0], counts[b], ar, ai)
-            else:
-                g_over = layers_fx_one(h_r[b], h_i[b], codes[b], fc, fs, w_r[b], w_i[b], noise[b],
-                                       mu[stage:stage + 1], lam[b, stage:stage + 1], lut_c, lut_s, n_codes, fms,
-                                       counts[b], stage, gr, gi, cr, ci, dr, di, ar, ai, g_over)
+        _fx_runs(h_r[b], h_i[b], codes[b], fc, fs, w_r[b], w_i[b], noise[b], mu, lam[b], lut_c, lut_s, n_codes, fms,
+                 counts[b], (gr, gi, cr, ci, dr, di, ar, ai), stage, reps, g_over)
 
 
 @njit(cache=True)
@@ -115,7 +132,6 @@ def fx_forward_loop(h_r, h_i, noise, mu, lam, xi, lut_c, lut_s, n_codes, fms, co
             forward_fx_one(h_r, h_i, noise, mu, lam, xi, lut_c, lut_s, n_codes, fms, codes, w_r, w_i, counts, b)
 
 
-
 @njit(cache=True, parallel=True)
 def float_stage_batch(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero, stage, reps,
                       n_chunks):  # pragma: no cover
@@ -126,19 +142,12 @@ def float_stage_batch(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, z
     for c in prange(n_chunks):
         ht_r, ht_i, ft_r, ft_i, xr, xi = channel_workspace(N, M, K, h_re.dtype)
         ws_init = init_workspace(N, M, K, h_re.dtype)
-        gr, gi, cr, ci, dr, di, vr, vi = layer_workspace(M, K, h_re.dtype)
+        ws = layer_workspace(M, K, h_re.dtype)
         for b in range(c * B // n_chunks, (c + 1) * B // n_chunks):
             transpose(h_re[b], h_im[b], ht_r, ht_i)
             transpose(f_re[b], f_im[b], ft_r, ft_i)
-            for r in range(reps):
-                if stage < 0:
-                    init_one(ht_r, ht_i, p_t[b], ft_r, ft_i, w_re[b], w_im[b], xr, xi, ws_init, zero)
-                    continue
-                for j in range(mu.shape[1]):
-                    f_step_one(ht_r, ht_i, ft_r, ft_i, w_re[b], w_im[b], noise[b], mu[stage, j], gr, gi, cr, ci, dr,
-                               di, xr, xi, zero, r > 0 and j == 0)
-                w_step_one(ht_r, ht_i, ft_r, ft_i, w_re[b], w_im[b], p_t[b], noise[b], lam[stage], gr, gi, cr, ci,
-                           vr, vi, xr, xi, zero)
+            _float_runs(ht_r, ht_i, ft_r, ft_i, w_re[b], w_im[b], p_t[b], noise[b], mu, lam, xr, xi, ws_init, ws,
+                        zero, stage, reps, False)  # the state holds no G: the first run forms it
             transpose(ft_r, ft_i, f_re[b], f_im[b])
 
 
@@ -154,17 +163,9 @@ def fx_stage_batch(h_r, h_i, noise, mu, lam, lut_c, lut_s, n_codes, fms, codes, 
     for c in prange(n_chunks):
         gr, gi, cr, ci, dr, di, ar, ai, fc, fs = _buffers(N, M, K)
         for b in range(c * B // n_chunks, (c + 1) * B // n_chunks):
-            if stage < 0:
-                for _ in range(reps):
-                    init_fx(h_r[b], h_i[b], codes[b], fc, fs, lut_c[0, :n_codes[0]], lut_s[0, :n_codes[0]], w_r[b],
-                            w_i[b], fms[0], counts[b], ar, ai)
-                continue
-            for n in range(N):
+            for n in range(N):  # the incoming codes' words (the initialisation writes its own)
                 for m in range(M):
                     fc[n, m] = lut_c[src, codes[b, n, m]]
                     fs[n, m] = lut_s[src, codes[b, n, m]]
-            g_over = -1
-            for _ in range(reps):
-                g_over = layers_fx_one(h_r[b], h_i[b], codes[b], fc, fs, w_r[b], w_i[b], noise[b],
-                                       mu[stage:stage + 1], lam[b, stage:stage + 1], lut_c, lut_s, n_codes, fms,
-                                       counts[b], stage, gr, gi, cr, ci, dr, di, ar, ai, g_over)
+            _fx_runs(h_r[b], h_i[b], codes[b], fc, fs, w_r[b], w_i[b], noise[b], mu, lam[b], lut_c, lut_s, n_codes,
+                     fms, counts[b], (gr, gi, cr, ci, dr, di, ar, ai), stage, reps, -1)
