@@ -94,30 +94,29 @@ def time_hardware(model: Any, config: Any, layers: list[Any], H: np.ndarray, p_t
     counts = np.zeros((B, len(COUNTER_SITES) - 1), np.int64)
     tables = (x.lut_c, x.lut_s, x.n_codes, x.fms)
     search = model_search(config)
+    names = stage_names(config.n_layers)  # stage -1 the initialisation, i layer i, I the output stage
+    if config.output_xi is not None and search is None:
+        names.append(OUTPUT_STAGE)
     if B < SERIAL_BELOW and search is None:  # as time_numba: each stage as the forward runs it
         reps, whole_reps = _reps(STAGE_REPS, min_run_s), _reps(WHOLE_REPS, min_run_s)
         stages = {name: time_per_channel(
-            lambda i=i: _stages.fx_stage_loop(x.h_r, x.h_i, x.noise, x.mu, x.lam, *tables, codes, w_r, w_i, counts, i,
-                                              reps),
-            B * reps, repeat, min_run_s) for i, name in enumerate(stage_names(config.n_layers), start=-1)}
-        if config.output_xi is not None:  # the output stage alone, in the calling thread
-            stages[OUTPUT_STAGE] = time_per_channel(
-                lambda: k.output_fx_serial(x.h_r, x.h_i, x.noise, x.xi, x.lut_c, x.lut_s, x.fms, codes, w_r, w_i,
-                                           counts), B, repeat, min_run_s)
+            lambda i=i: _stages.fx_stage_loop(x.h_r, x.h_i, x.noise, x.mu, x.lam, x.xi, *tables, codes, w_r, w_i,
+                                              counts, i, reps),
+            B * reps, repeat, min_run_s) for i, name in enumerate(names, start=-1)}
         whole = time_per_channel(
             lambda: _stages.fx_forward_loop(x.h_r, x.h_i, x.noise, x.mu, x.lam, x.xi, *tables, codes, w_r, w_i, counts,
                                             whole_reps), B * whole_reps, repeat, min_run_s)
         return stages, whole
     # as time_numba's larger batches: each stage over the threads on the state prepared before it
     reps, chunks, stages = _reps(BATCH_STAGE_REPS, min_run_s), n_chunks_for(B), {}
-    for i, name in enumerate(stage_names(config.n_layers), start=-1):
+    for i, name in enumerate(names, start=-1):
         k.init_fx_batch(x.h_r, x.h_i, *tables, codes, w_r, w_i, counts)
         if i > 0:
             k.layers_fx_batch(x.h_r, x.h_i, x.noise, x.mu[:i], np.ascontiguousarray(x.lam[:, :i]), *tables, codes, w_r,
                               w_i, counts, 0)
         stages[name] = time_per_channel(
-            lambda i=i: _stages.fx_stage_batch(x.h_r, x.h_i, x.noise, x.mu, x.lam, *tables, codes, w_r, w_i, counts, i,
-                                               reps, chunks), B * reps, repeat, min_run_s)
+            lambda i=i: _stages.fx_stage_batch(x.h_r, x.h_i, x.noise, x.mu, x.lam, x.xi, *tables, codes, w_r, w_i,
+                                               counts, i, reps, chunks), B * reps, repeat, min_run_s)
     if search is not None:  # the code search ends with the output stage; it starts from the last layer's codes
         k.forward_fx_batch(x.h_r, x.h_i, x.noise, x.mu, x.lam, k.NO_OUTPUT_STAGE, *tables, codes, w_r, w_i, counts)
         start = codes.copy()
@@ -133,10 +132,6 @@ def time_hardware(model: Any, config: Any, layers: list[Any], H: np.ndarray, p_t
             run_search(x, search, codes, w_r, w_i, counts)
 
         return stages, time_per_channel(forward, B, repeat, min_run_s)
-    if config.output_xi is not None:
-        stages[OUTPUT_STAGE] = time_per_channel(
-            lambda: k.output_fx_batch(x.h_r, x.h_i, x.noise, x.xi, x.lut_c, x.lut_s, x.fms, codes, w_r, w_i, counts),
-            B, repeat, min_run_s)
     whole = time_per_channel(
         lambda: k.forward_fx_batch(x.h_r, x.h_i, x.noise, x.mu, x.lam, x.xi, *tables, codes, w_r, w_i, counts),
         B, repeat, min_run_s)

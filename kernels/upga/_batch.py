@@ -55,25 +55,14 @@ def forward_fx_serial(h_r, h_i, noise, mu, lam, xi, lut_c, lut_s, n_codes, fms, 
         forward_fx_one(h_r, h_i, noise, mu, lam, xi, lut_c, lut_s, n_codes, fms, codes, w_r, w_i, counts, b)
 
 
-@njit(cache=True)
-def _output_fx_one(h_r, h_i, noise, xi, lut_c, lut_s, fms, codes, w_r, w_i, counts, b):  # pragma: no cover
-    last = fms.shape[0] - 1
-    fc, fs = table_words(lut_c[last], lut_s[last], codes[b])
-    output_fx(h_r[b], h_i[b], fc, fs, noise[b], xi, w_r[b], w_i[b], fms[last], counts[b])
-
-
 @njit(cache=True, parallel=True)
 def output_fx_batch(h_r, h_i, noise, xi, lut_c, lut_s, fms, codes, w_r, w_i, counts):  # pragma: no cover
     """The output stage alone on the last layer's codes, in place on W (per-stage profiling)."""
-    for b in prange(h_r.shape[0]):
-        _output_fx_one(h_r, h_i, noise, xi, lut_c, lut_s, fms, codes, w_r, w_i, counts, b)
-
-
-@njit(cache=True)
-def output_fx_serial(h_r, h_i, noise, xi, lut_c, lut_s, fms, codes, w_r, w_i, counts):  # pragma: no cover
-    """The same in the calling thread (small batches)."""
-    for b in range(h_r.shape[0]):
-        _output_fx_one(h_r, h_i, noise, xi, lut_c, lut_s, fms, codes, w_r, w_i, counts, b)
+    B = h_r.shape[0]
+    last = fms.shape[0] - 1
+    for b in prange(B):
+        fc, fs = table_words(lut_c[last], lut_s[last], codes[b])
+        output_fx(h_r[b], h_i[b], fc, fs, noise[b], xi, w_r[b], w_i[b], fms[last], counts[b])
 
 
 @njit(cache=True, parallel=True)

@@ -27,6 +27,7 @@ from numba import njit, prange
 
 from hbf_edge.kernels.upga._batch import _buffers, forward_fx_one
 from hbf_edge.kernels.upga._fixed import init_fx, layers_fx_one
+from hbf_edge.kernels.upga._output import output_fx
 from hbf_edge.kernels.upga._float import (
     channel_workspace,
     f_step_one,
@@ -61,13 +62,16 @@ def _float_runs(ht_r, ht_i, ft_r, ft_i, wr, wi, pt, s2, mu, lam, xr, xi, ws_init
 
 
 @njit(cache=True)
-def _fx_runs(hr, hi, cd, fc, fs, wr, wi, noise, mu, lam, lut_c, lut_s, n_codes, fms, cnt, buffers, stage, reps,
-             g_over):  # pragma: no cover
+def _fx_runs(hr, hi, cd, fc, fs, wr, wi, noise, mu, lam, xi, lut_c, lut_s, n_codes, fms, cnt, buffers, stage,
+             reps, g_over):  # pragma: no cover
     """The hardware ``stage`` ``reps`` times in place on one channel (``lam`` its row of step
-    words; ``g_over`` as :func:`kernels.upga._fixed.layers_fx_one` takes it)."""
+    words; ``g_over`` as :func:`kernels.upga._fixed.layers_fx_one` takes it); ``stage`` I (one
+    past the last layer) is the output stage, with the word ``xi``."""
     gr, gi, cr, ci, dr, di, ar, ai = buffers
     for _ in range(reps):
-        if stage < 0:
+        if stage == lam.shape[0]:
+            output_fx(hr, hi, fc, fs, noise, xi, wr, wi, fms[-1], cnt)
+        elif stage < 0:
             init_fx(hr, hi, cd, fc, fs, lut_c[0, :n_codes[0]], lut_s[0, :n_codes[0]], wr, wi, fms[0], cnt, ar, ai)
         else:
             g_over = layers_fx_one(hr, hi, cd, fc, fs, wr, wi, noise, mu[stage:stage + 1], lam[stage:stage + 1],
@@ -103,10 +107,11 @@ def float_forward_loop(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, 
 
 
 @njit(cache=True)
-def fx_stage_loop(h_r, h_i, noise, mu, lam, lut_c, lut_s, n_codes, fms, codes, w_r, w_i, counts, stage,
+def fx_stage_loop(h_r, h_i, noise, mu, lam, xi, lut_c, lut_s, n_codes, fms, codes, w_r, w_i, counts, stage,
                   reps):  # pragma: no cover
-    """``stage`` of the hardware forward (initialisation and layers, :mod:`kernels.upga._fixed`)
-    ``reps`` times per channel, with the arguments of :func:`kernels.upga._batch.forward_fx_batch`."""
+    """``stage`` of the hardware forward (the initialisation, the layers of
+    :mod:`kernels.upga._fixed`, and with ``stage`` = I the output stage) ``reps`` times per
+    channel, with the arguments of :func:`kernels.upga._batch.forward_fx_batch`."""
     B, N, K = h_r.shape
     M = codes.shape[2]
     gr, gi, cr, ci, dr, di, ar, ai, fc, fs = _buffers(N, M, K)
@@ -118,8 +123,8 @@ def fx_stage_loop(h_r, h_i, noise, mu, lam, lut_c, lut_s, n_codes, fms, codes, w
             g_over = layers_fx_one(h_r[b], h_i[b], codes[b], fc, fs, w_r[b], w_i[b], noise[b], mu[:stage],
                                    lam[b, :stage], lut_c, lut_s, n_codes, fms, counts[b], 0, gr, gi, cr, ci, dr, di,
                                    ar, ai)
-        _fx_runs(h_r[b], h_i[b], codes[b], fc, fs, w_r[b], w_i[b], noise[b], mu, lam[b], lut_c, lut_s, n_codes, fms,
-                 counts[b], (gr, gi, cr, ci, dr, di, ar, ai), stage, reps, g_over)
+        _fx_runs(h_r[b], h_i[b], codes[b], fc, fs, w_r[b], w_i[b], noise[b], mu, lam[b], xi, lut_c, lut_s, n_codes,
+                 fms, counts[b], (gr, gi, cr, ci, dr, di, ar, ai), stage, reps, g_over)
 
 
 @njit(cache=True)
@@ -152,11 +157,12 @@ def float_stage_batch(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, z
 
 
 @njit(cache=True, parallel=True)
-def fx_stage_batch(h_r, h_i, noise, mu, lam, lut_c, lut_s, n_codes, fms, codes, w_r, w_i, counts, stage, reps,
+def fx_stage_batch(h_r, h_i, noise, mu, lam, xi, lut_c, lut_s, n_codes, fms, codes, w_r, w_i, counts, stage, reps,
                    n_chunks):  # pragma: no cover
-    """The hardware ``stage`` ``reps`` times per channel, in place on every channel's codes and
-    W, parallel over ``n_chunks`` chunks (the table words of the incoming codes from the table
-    of the layer that chose them, as :func:`kernels.upga._batch.layers_fx_batch`)."""
+    """The hardware ``stage`` (as :func:`fx_stage_loop`) ``reps`` times per channel, in place on
+    every channel's codes and W, parallel over ``n_chunks`` chunks (the table words of the
+    incoming codes from the table of the layer that chose them, as
+    :func:`kernels.upga._batch.layers_fx_batch`)."""
     B, N, K = h_r.shape
     M = codes.shape[2]
     src = stage - 1 if stage > 0 else 0
@@ -167,5 +173,5 @@ def fx_stage_batch(h_r, h_i, noise, mu, lam, lut_c, lut_s, n_codes, fms, codes, 
                 for m in range(M):
                     fc[n, m] = lut_c[src, codes[b, n, m]]
                     fs[n, m] = lut_s[src, codes[b, n, m]]
-            _fx_runs(h_r[b], h_i[b], codes[b], fc, fs, w_r[b], w_i[b], noise[b], mu, lam[b], lut_c, lut_s, n_codes,
-                     fms, counts[b], (gr, gi, cr, ci, dr, di, ar, ai), stage, reps, -1)
+            _fx_runs(h_r[b], h_i[b], codes[b], fc, fs, w_r[b], w_i[b], noise[b], mu, lam[b], xi, lut_c, lut_s,
+                     n_codes, fms, counts[b], (gr, gi, cr, ci, dr, di, ar, ai), stage, reps, -1)

@@ -60,7 +60,7 @@ def test_the_hardware_stage_loop_runs_the_forwards_layers(spec):
     want = _state(B, N, M, K)
     _batch.forward_fx_serial(x.h_r, x.h_i, x.noise, x.mu, x.lam, NO_OUTPUT_STAGE, *tables, *want)
     got = _state(B, N, M, K)
-    _stages.fx_stage_loop(x.h_r, x.h_i, x.noise, x.mu, x.lam, *tables, *got, len(LAM) - 1, 1)
+    _stages.fx_stage_loop(x.h_r, x.h_i, x.noise, x.mu, x.lam, x.xi, *tables, *got, len(LAM) - 1, 1)
     assert all(np.array_equal(a, b) for a, b in zip(got, want)), "codes, W or overflow counters differ"
     again = _state(B, N, M, K)
     _stages.fx_forward_loop(x.h_r, x.h_i, x.noise, x.mu, x.lam, NO_OUTPUT_STAGE, *tables, *again, 2)
@@ -90,5 +90,24 @@ def test_the_batched_stage_loops_run_the_forwards_last_layer():
     got = _state(B, N, M, K)
     _batch.init_fx_batch(x.h_r, x.h_i, *tables, *got)
     _batch.layers_fx_batch(x.h_r, x.h_i, x.noise, x.mu[:last], np.ascontiguousarray(x.lam[:, :last]), *tables, *got, 0)
-    _stages.fx_stage_batch(x.h_r, x.h_i, x.noise, x.mu, x.lam, *tables, *got, last, 1, 3)
+    _stages.fx_stage_batch(x.h_r, x.h_i, x.noise, x.mu, x.lam, x.xi, *tables, *got, last, 1, 3)
+    assert all(np.array_equal(a, b) for a, b in zip(got, want)), "codes, W or overflow counters differ"
+
+
+@pytest.mark.parametrize("B", [2, 9])
+def test_the_output_stage_runs_as_the_forward_ends(B):
+    """Stage I is the output stage: after the layers, one run gives the forward's W (with the
+    output stage) and counters, serially and over the threads."""
+    N, M, K = 16, 4, 3
+    x = prepare_hw_inputs(*_channels(B, N, K, 11), MU, LAM, HardwareSpec(N, M, K, 3), xi=0.5)
+    tables = (x.lut_c, x.lut_s, x.n_codes, x.fms)
+    want = _state(B, N, M, K)
+    _batch.forward_fx_serial(x.h_r, x.h_i, x.noise, x.mu, x.lam, x.xi, *tables, *want)
+    got = _state(B, N, M, K)
+    _stages.fx_stage_loop(x.h_r, x.h_i, x.noise, x.mu, x.lam, x.xi, *tables, *got, len(LAM), 1)
+    assert all(np.array_equal(a, b) for a, b in zip(got, want)), "codes, W or overflow counters differ"
+    got = _state(B, N, M, K)
+    _batch.init_fx_batch(x.h_r, x.h_i, *tables, *got)
+    _batch.layers_fx_batch(x.h_r, x.h_i, x.noise, x.mu, x.lam, *tables, *got, 0)
+    _stages.fx_stage_batch(x.h_r, x.h_i, x.noise, x.mu, x.lam, x.xi, *tables, *got, len(LAM), 1, 3)
     assert all(np.array_equal(a, b) for a, b in zip(got, want)), "codes, W or overflow counters differ"
