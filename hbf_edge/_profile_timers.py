@@ -33,9 +33,9 @@ def _reps(n: int, min_run_s: float) -> int:
 
 def time_numba(model: Any, H: np.ndarray, p_t: np.ndarray, noise: np.ndarray, dtype: Any, repeat: int,
                min_run_s: float) -> tuple[dict[str, float], float]:
-    """The compiled stage kernels called directly, for the stages and the whole forward alike
-    (the public wrappers' input checks and copies are per call, not per layer, so they are
-    left out of both)."""
+    """The float kernels' stages and whole forward in ``dtype``, each stage timed as the forward
+    runs it (module notes); the public wrappers' input checks and copies are per call, not per
+    stage, so they are left out of both."""
     from hbf_edge.kernels._core.batching import SERIAL_BELOW, n_chunks_for
     from hbf_edge.kernels.upga import _float as k
     from hbf_edge.kernels.upga import _stages
