@@ -3,14 +3,15 @@ embedded-target estimate.
 
 Stages are the initialisation (eq. 12-13) and each layer.  Backends:
 
-* ``numba_float64`` / ``numba_float32`` -- the compiled init and one-layer kernels, and the
-  compiled whole-forward kernel, called directly (input checks excluded from both); each stage
-  is timed as the forward runs it (:mod:`hbf_edge._profile_timers`, :mod:`kernels.upga._stages`:
-  on the state the forward leaves before it, G reused, no dispatch or allocation per run), so
-  the stages add up to the whole (default model, 2026-12-04: within 11 % at batch 1, two
-  profiles within 6 % per stage);
-* ``numba_hardware`` -- the bit-accurate fixed-point kernels, stage by stage, at the model's
-  per-layer precision if it is quantized, else at the embedded default (Q=4, default formats);
+* ``numba_float64`` / ``numba_float32`` -- the compiled float kernels, input checks excluded;
+  each stage timed as the forward runs it (:mod:`hbf_edge._profile_timers`,
+  :mod:`kernels.upga._stages`: on the state the forward leaves before it, G reused, no dispatch
+  or allocation per run), so the stages add up to the whole (default model, 2026-12-04: within
+  6 % at batch 1; two profiles within 10 % per stage but for one layer their spread warning
+  flagged);
+* ``numba_hardware`` -- the bit-accurate fixed-point kernels, stage by stage in the same way
+  (the output stage too), at the model's per-layer precision if it is quantized, else at the
+  embedded default (Q=4, default formats);
 * ``torch_eager`` -- the network's own stage modules (``model.init``, ``model.layers[i]``);
 * ``onnxruntime`` -- one run of the exported graph with onnxruntime's profiler; each node's
   kernel time is assigned to the stage in its name (``/init/...``, ``/layers.<i>/...``);
