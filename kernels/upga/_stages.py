@@ -10,7 +10,8 @@ stage ``reps`` times in place on the state it leaves (the same work each time), 
 time is its share of the forward.  The preparation is inside the timed call: at most one whole
 forward per channel against ``reps`` stages (under 1 % at the profiler's reps = 1000).
 
-``stage`` is -1 for the initialisation, ``i >= 0`` for layer ``i``; :func:`float_forward_loop`
+``stage`` is -1 for the initialisation, ``i >= 0`` for layer ``i`` and, in the hardware loops,
+I (one past the last layer) for the output stage; :func:`float_forward_loop`
 and :func:`fx_forward_loop` repeat the whole forward of the serial driver the same way.
 Used by :mod:`hbf_edge._profile_timers` for batches below ``SERIAL_BELOW``.
 
