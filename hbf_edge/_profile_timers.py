@@ -21,7 +21,7 @@ def stage_names(n_layers: int) -> list[str]:
 
 
 # Numba stages below SERIAL_BELOW channels: runs of a stage per timed call (the loop's preparation,
-# at most one forward, is then under 1 % of it), and of the whole forward; with min_run_s = 0 (no
+# at most one forward, is then about 1 % of it), and of the whole forward; with min_run_s = 0 (no
 # minimum duration asked: the tests) one run of each
 STAGE_REPS, WHOLE_REPS = 1000, 100
 BATCH_STAGE_REPS = 10  # from SERIAL_BELOW channels: runs of a stage per channel and timed call

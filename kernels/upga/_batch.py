@@ -8,7 +8,7 @@ import numpy as np
 from numba import njit, prange
 
 from hbf_edge.kernels._core.boundary import NOISE_BELOW_LSB, quantize_word, value_problem
-from hbf_edge.kernels.upga._fixed import NO_OUTPUT_STAGE, init_fx, layers_fx_one, table_words
+from hbf_edge.kernels.upga._fixed import NO_OUTPUT_STAGE, init_fx, layers_fx_one, table_words, table_words_into
 from hbf_edge.kernels.upga._output import output_fx
 
 
@@ -85,10 +85,7 @@ def layers_fx_batch(h_r, h_i, noise, mu, lam, lut_c, lut_s, n_codes, fms, codes,
     src = first - 1 if first > 0 else 0
     for b in prange(B):
         gr, gi, cr, ci, dr, di, ar, ai, fc, fs = _buffers(N, M, K)
-        for n in range(N):
-            for m in range(M):
-                fc[n, m] = lut_c[src, codes[b, n, m]]
-                fs[n, m] = lut_s[src, codes[b, n, m]]
+        table_words_into(lut_c[src], lut_s[src], codes[b], fc, fs)
         layers_fx_one(h_r[b], h_i[b], codes[b], fc, fs, w_r[b], w_i[b], noise[b], mu, lam[b], lut_c, lut_s, n_codes,
                       fms, counts[b], first, gr, gi, cr, ci, dr, di, ar, ai)
 

@@ -355,11 +355,17 @@ def layers_fx_one(hr, hi, cd, fc, fs, wr, wi, noise, mu, lam, lut_c, lut_s, n_co
 @njit(cache=True)
 def table_words(lc, ls, codes):  # pragma: no cover - compiled
     """The (cos, sin) table words ``fc, fs [N, M]`` of ``codes`` in the table ``lc, ls``."""
+    fc = np.empty(codes.shape, np.int64)
+    fs = np.empty(codes.shape, np.int64)
+    table_words_into(lc, ls, codes, fc, fs)
+    return fc, fs
+
+
+@njit(cache=True)
+def table_words_into(lc, ls, codes, fc, fs):  # pragma: no cover - compiled
+    """:func:`table_words` into the caller's ``fc, fs``."""
     N, M = codes.shape
-    fc = np.empty((N, M), np.int64)
-    fs = np.empty((N, M), np.int64)
     for n in range(N):
         for m in range(M):
             fc[n, m] = lc[codes[n, m]]
             fs[n, m] = ls[codes[n, m]]
-    return fc, fs

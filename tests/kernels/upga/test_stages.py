@@ -56,7 +56,6 @@ def test_the_hardware_stage_loop_runs_the_forwards_layers(spec):
     B, N, M, K = 2, 16, 4, 3
     x = prepare_hw_inputs(*_channels(B, N, K, 7), MU, LAM, spec)
     tables = (x.lut_c, x.lut_s, x.n_codes, x.fms)
-
     want = _state(B, N, M, K)
     _batch.forward_fx_serial(x.h_r, x.h_i, x.noise, x.mu, x.lam, NO_OUTPUT_STAGE, *tables, *want)
     got = _state(B, N, M, K)
