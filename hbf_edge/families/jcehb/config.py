@@ -166,6 +166,9 @@ class JcehbTrain(TrainCommon, SizeSettings):
     frame_epochs: int = field(10, "online: epochs of each stage per frame, on the samples so far (default 10)")
     csi_nmse: float | None = field(None, "online: NMSE in dB of the full-CSI samples (default: perfect CSI)",
                                    metavar="DB")
+    csi_pilots: int | None = field(None, "online: estimate every full-CSI sample by RLS on the N_r x N_t channel "
+                                         "from this many fully digital DFT pilots (>= N_t) at the training SNR "
+                                         "(default: perfect CSI)", metavar="L")
 
     def validate(self) -> None:
         super().validate()
@@ -187,9 +190,15 @@ class JcehbTrain(TrainCommon, SizeSettings):
             raise ConfigError(f"--online must be >= 0 frames, got {self.online}")
         check_positive(self, "frame_samples", "frame_epochs")
         changed = [f.name for f in dataclasses.fields(self)
-                   if f.name in ("frame_samples", "frame_epochs", "csi_nmse") and getattr(self, f.name) != f.default]
+                   if f.name in ("frame_samples", "frame_epochs", "csi_nmse", "csi_pilots") and getattr(self, f.name) != f.default]
         if not self.online and changed:
             raise ConfigError(f"--{changed[0].replace('_', '-')} applies to online training (--online FRAMES)")
+        if self.csi_pilots is not None:
+            if self.csi_nmse is not None:
+                raise ConfigError("--csi-pilots and --csi-nmse both set the full-CSI samples' error: give one")
+            if self.csi_pilots < self.sizes().n_tx:
+                raise ConfigError(f"--csi-pilots must be >= N_t = {self.sizes().n_tx} (RLS of the full channel), "
+                                  f"got {self.csi_pilots}")
         if self.online:
             clash = [flag for flag, on in (("--train-size", self.train_size is not None),
                                            ("--init-from", self.init_from is not None),

@@ -167,7 +167,7 @@ class JcehbCore(MimoChannels):
             from hbf_edge.families.jcehb.online import OnlineConfig, train_online
 
             settings = OnlineConfig(frames=s.online, samples=s.frame_samples, epochs=s.frame_epochs,
-                                    csi_nmse_db=s.csi_nmse, ssca_iterations=s.ssca_iterations)
+                                    csi_nmse_db=s.csi_nmse, csi_pilots=s.csi_pilots, ssca_iterations=s.ssca_iterations)
             model, (phi_f, phi_w), online = train_online(H_train, H_val, sizes, cfg, settings,
                                                          start_ssca=s.start == "ssca", progress=not s.quiet)
             history = online.pop("history")
@@ -177,7 +177,9 @@ class JcehbCore(MimoChannels):
             what = "black box" if s.design == "black-box" else "network"
             say(f"online over {s.online} frames of {s.frame_samples} samples, scored on {len(H_val)} channels: the "
                 f"{what} {first['network']:.3f} -> {last['network']:.3f} bit/s/Hz, RLS-{settings.reference_pilots} + "
-                f"SSCA {first['rls_ssca']:.3f} -> {last['rls_ssca']:.3f}")
+                f"SSCA {first['rls_ssca']:.3f} -> {last['rls_ssca']:.3f}"
+                + (f"; full-CSI samples at NMSE {online['full_csi_nmse_db']:.2f} dB"
+                   if online["full_csi_nmse_db"] is not None else ""))
         else:
             phi_f, phi_w, record = ssca(H_train, H_val, sizes, nu, iterations=s.ssca_iterations,
                                         progress=not s.quiet)

@@ -23,9 +23,14 @@ reference row (``reference_pilots`` RLS pilots, ``reference_iterations`` SCA ite
 Choices where the paper is silent (spec 2.7 [C]):
 
 * the full CSI at the end of a frame is perfect by default.  The paper estimates it with a
-  "long-term CEDUN for full CSI" whose structure it does not give, and the spec's suggestion
-  (RLS on N_t x N_r) is not built; ``csi_nmse_db`` adds white complex Gaussian estimation error
-  of that NMSE to every sample instead (per sample, relative to its own power);
+  "long-term CEDUN for full CSI" whose structure it does not give.  ``csi_pilots`` estimates it
+  as the spec suggests, by RLS (Algorithm 1, :func:`~hbf_edge.families.jcehb.baselines.rls`, not
+  unfolded) on the whole ``N_r x N_t`` channel of each user (:func:`full_csi_rls`): ``L >= N_t``
+  fully digital pilots, the first ``N_t`` rows of the ``L``-point DFT with the model's pilot-power
+  reading applied to all ``N_t`` antennas, received at all ``N_r`` antennas at the training SNR
+  (a hybrid receiver with ``N_r^RF`` chains collects one such column in ``N_r / N_r^RF``
+  slots).  ``csi_nmse_db`` instead adds white complex Gaussian error of that NMSE to every
+  sample (per sample, relative to its own power);
 * the network's per-frame training is the offline one continued (spec: "continued stage-1/2
   training on a growing sample buffer, one fine-tuning round per frame");
 * SSCA's step ``eta`` is fixed (default 3.0, the grid value the offline design picks on the
@@ -35,6 +40,7 @@ Choices where the paper is silent (spec 2.7 [C]):
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any
 
 import numpy as np
@@ -45,11 +51,11 @@ from hbf_edge.errors import ConfigError
 from hbf_edge.families.jcehb.baselines import rls, sca
 from hbf_edge.families.jcehb.evaluate import _score
 from hbf_edge.families.jcehb.model import JcehbNet
-from hbf_edge.families.jcehb.system import (JcehbSizes, analog, dft_pilots, equivalent, observe, pilot_noise,
-                                            sum_rate)
+from hbf_edge.families.jcehb.system import (JcehbSizes, analog, dft_pilots, equivalent, nmse, observe,
+                                            pilot_noise, sum_rate)
 from hbf_edge.families.jcehb.train import JcehbTrainConfig, SscaState, dft_start, train_jcehb
 
-__all__ = ["OnlineConfig", "train_online", "with_csi_error", "reference_rate"]
+__all__ = ["OnlineConfig", "train_online", "with_csi_error", "full_csi_rls", "reference_rate"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,6 +66,7 @@ class OnlineConfig:
     samples: int = 50
     epochs: int = 5
     csi_nmse_db: float | None = None
+    csi_pilots: int | None = None
     ssca_eta: float = 3.0
     ssca_batch: int = 10
     ssca_iterations: int = 20
@@ -76,6 +83,18 @@ class OnlineConfig:
             raise ConfigError(f"the SSCA step eta must be finite and > 0, got {self.ssca_eta}")
         if self.csi_nmse_db is not None and not np.isfinite(self.csi_nmse_db):
             raise ConfigError(f"the full-CSI NMSE must be a finite number of dB, got {self.csi_nmse_db}")
+        if self.csi_pilots is not None:
+            if isinstance(self.csi_pilots, bool) or not isinstance(self.csi_pilots, int) or self.csi_pilots < 1:
+                raise ConfigError(f"the full-CSI pilots must be an integer >= 1, got {self.csi_pilots!r}")
+            if self.csi_nmse_db is not None:
+                raise ConfigError("the full-CSI samples are either estimated by RLS (pilots) or given an NMSE, not both")
+
+    def full_csi(self, H: np.ndarray, sizes: JcehbSizes, nu: float, pilot_power: str, seed: int) -> np.ndarray:
+        """The frame's full-CSI samples as the BS holds them: ``H`` itself, its RLS estimate from
+        ``csi_pilots`` pilots, or ``H`` with ``csi_nmse_db`` of Gaussian error (module notes)."""
+        if self.csi_pilots is not None:
+            return full_csi_rls(H, sizes, self.csi_pilots, nu, pilot_power, seed)
+        return with_csi_error(H, self.csi_nmse_db, seed)
 
 
 def with_csi_error(H: np.ndarray, nmse_db: float | None, seed: int) -> np.ndarray:
@@ -87,6 +106,22 @@ def with_csi_error(H: np.ndarray, nmse_db: float | None, seed: int) -> np.ndarra
     power = np.mean(np.abs(H) ** 2, axis=(1, 2, 3), keepdims=True) * 10.0 ** (nmse_db / 10.0)
     err = rng.standard_normal(H.shape) + 1j * rng.standard_normal(H.shape)
     return H + np.sqrt(power / 2.0) * err
+
+
+def _check_full_pilots(sizes: JcehbSizes, pilots: int) -> None:
+    if pilots < sizes.n_tx:
+        raise ConfigError(f"RLS of the full N_r x N_t channel needs at least N_t = {sizes.n_tx} pilots, got {pilots}")
+
+
+def full_csi_rls(H: np.ndarray, sizes: JcehbSizes, pilots: int, nu: float, pilot_power: str,
+                 seed: int) -> np.ndarray:
+    """RLS estimates ``[B, K, N_r, N_t]`` of the full channels ``H`` from ``pilots`` fully digital
+    DFT pilots (module notes): ``Y_k = H_k X + sqrt(nu) Z_k``, ``Z`` unit-variance and seeded.
+    ``pilots < N_t`` cannot identify ``H`` and is refused."""
+    _check_full_pilots(sizes, pilots)
+    X = dft_pilots(sizes.n_tx, pilots, pilot_power)  # [N_t, L]
+    Y = H @ X + math.sqrt(nu) * pilot_noise(len(H), sizes, pilots, seed)
+    return rls(X, Y)
 
 
 def reference_rate(H: np.ndarray, phi_f: np.ndarray, phi_w: np.ndarray, sizes: JcehbSizes, noise: np.ndarray,
@@ -114,6 +149,8 @@ def train_online(H_stream: np.ndarray, H_test: np.ndarray, sizes: JcehbSizes, tr
     if len(H_stream) < need:
         raise ConfigError(f"the online scheme needs {online.frames} frames x {online.samples} samples = {need} "
                           f"channels; got {len(H_stream)}")
+    if online.csi_pilots is not None:
+        _check_full_pilots(sizes, online.csi_pilots)
     noise = pilot_noise(len(H_test), sizes, max(train.n_pilots, online.reference_pilots), train.seed + 7)
     state = SscaState(*dft_start(sizes), sizes, train.nu, online.ssca_eta, online.ssca_iterations)
     model: JcehbNet | None = None
@@ -135,12 +172,13 @@ def train_online(H_stream: np.ndarray, H_test: np.ndarray, sizes: JcehbSizes, tr
                 "network": float(_score(net, H_test, noise, train.nu)[0].mean()),
                 "rls_ssca": ref}
 
-    per_frame, history = [scores(0)], []
+    per_frame, history, csi_nmse = [scores(0)], [], []
     buffer = np.empty((0, *H_stream.shape[1:]), np.complex128)
     bar = progress_bar(range(1, online.frames + 1), desc="online frames", unit="frame", progress=progress)
     for frame in bar:
-        new = with_csi_error(H_stream[(frame - 1) * online.samples:frame * online.samples], online.csi_nmse_db,
-                             train.seed + 1000 + frame)
+        true = H_stream[(frame - 1) * online.samples:frame * online.samples]
+        new = online.full_csi(true, sizes, train.nu, train.pilot_power, train.seed + 1000 + frame)
+        csi_nmse.append(float(nmse(new, true).mean()))  # eq. (33)'s form on the full channels
         for lo in range(0, len(new), online.ssca_batch):
             state.step(new[lo:lo + online.ssca_batch])
         buffer = np.concatenate([buffer, new])
@@ -151,7 +189,9 @@ def train_online(H_stream: np.ndarray, H_test: np.ndarray, sizes: JcehbSizes, tr
                                          phases=state.phases() if model is None and start_ssca else None)
         per_frame.append(scores(frame))
         bar.set_postfix(network=f"{per_frame[-1]['network']:.3f}", rls_ssca=f"{per_frame[-1]['rls_ssca']:.3f}")
+    mean_nmse = float(np.mean(csi_nmse)) if csi_nmse else 0.0
     record = {**dataclasses.asdict(online), "design": train.design, "start": "ssca" if start_ssca else "dft",
               "test_channels": int(len(H_test)),
+              "full_csi_nmse_db": round(10.0 * math.log10(mean_nmse), 3) if mean_nmse > 0 else None,
               "per_frame": per_frame, "history": history}
     return model, state.phases(), record

@@ -13,8 +13,9 @@ from hbf_edge.cli import main
 from hbf_edge.errors import ConfigError
 from hbf_edge.families.jcehb.evaluate import evaluate_jcehb
 from hbf_edge.families.jcehb.model import JcehbNet
-from hbf_edge.families.jcehb.online import OnlineConfig, reference_rate, train_online, with_csi_error
-from hbf_edge.families.jcehb.system import JcehbSizes, jcehb_channels, noise_power, pilot_noise
+from hbf_edge.families.jcehb.baselines import ridge
+from hbf_edge.families.jcehb.online import OnlineConfig, full_csi_rls, reference_rate, train_online, with_csi_error
+from hbf_edge.families.jcehb.system import JcehbSizes, dft_pilots, jcehb_channels, nmse, noise_power, pilot_noise
 from hbf_edge.families.jcehb.train import JcehbTrainConfig, SscaState, dft_start
 
 SIZES = JcehbSizes(n_tx=8, n_rf_tx=4, n_rx=4, n_rf_rx=2, n_users=2, n_streams=1)
@@ -29,6 +30,24 @@ def test_the_csi_error_has_the_asked_nmse_and_none_is_perfect():
         nmse = np.mean(np.sum(np.abs(E) ** 2, axis=(1, 2, 3)) / np.sum(np.abs(H) ** 2, axis=(1, 2, 3)))
         assert 10 * np.log10(nmse) == pytest.approx(db, abs=0.1)
     assert np.array_equal(with_csi_error(H, -10.0, 5), with_csi_error(H, -10.0, 5))
+
+
+def test_the_full_csi_rls_estimate_is_the_ridge_estimate_and_improves_with_pilots():
+    """RLS on the whole N_r x N_t channel (spec 2.7): the closed-form ridge estimate from the same
+    pilots and noise; its NMSE falls about 3 dB per doubling of the pilots; too few pilots refused."""
+    H = jcehb_channels(40, SIZES, seed=6)
+    nu = noise_power(10.0)
+    est = full_csi_rls(H, SIZES, 12, nu, "per-chain", 9)
+    X = dft_pilots(SIZES.n_tx, 12, "per-chain")
+    Y = H @ X + np.sqrt(nu) * pilot_noise(40, SIZES, 12, 9)
+    assert np.abs(est - ridge(X, Y)).max() < 1e-10 * np.abs(H).max()
+    db = [10 * np.log10(nmse(full_csi_rls(H, SIZES, L, nu, "per-chain", 9), H).mean()) for L in (8, 16, 32)]
+    assert 2.0 < db[0] - db[1] < 4.0 and 2.0 < db[1] - db[2] < 4.0, db
+    # the per-column reading puts power 1 in a pilot, N_t times less: about 10 log10(8) dB worse
+    col = 10 * np.log10(nmse(full_csi_rls(H, SIZES, 8, nu, "per-column", 9), H).mean())
+    assert 7.0 < col - db[0] < 11.0
+    with pytest.raises(ConfigError, match="at least N_t = 8 pilots, got 7"):
+        full_csi_rls(H, SIZES, 7, nu, "per-chain", 9)
 
 
 def test_the_reference_rate_is_evaluates_reference_row():
@@ -73,6 +92,17 @@ def test_online_training_steps_ssca_frame_by_frame_and_scores_every_frame():
     assert again["per_frame"] == record["per_frame"]  # seeded
     noisy = _run(H, csi_nmse_db=-3.0)[0][2]
     assert noisy["per_frame"][1]["rls_ssca"] != record["per_frame"][1]["rls_ssca"]  # the CSI error is used
+    assert record["full_csi_nmse_db"] is None and noisy["full_csi_nmse_db"] == pytest.approx(-3.0, abs=0.5)
+    estimated = _run(H, csi_pilots=8)[0][2]  # RLS from 8 pilots: the samples of full_csi_rls
+    assert estimated["per_frame"][1]["rls_ssca"] not in (record["per_frame"][1]["rls_ssca"],
+                                                         noisy["per_frame"][1]["rls_ssca"])
+    frames = [full_csi_rls(H[10 * f:10 * f + 10], SIZES, 8, cfg.nu, "per-chain", cfg.seed + 1001 + f) for f in range(3)]
+    want = np.mean([nmse(e, H[10 * f:10 * f + 10]).mean() for f, e in enumerate(frames)])
+    assert estimated["full_csi_nmse_db"] == pytest.approx(10 * np.log10(want), abs=1e-3)
+    with pytest.raises(ConfigError, match="at least N_t = 8 pilots"):
+        _run(H, csi_pilots=6)
+    with pytest.raises(ConfigError, match="not both"):
+        OnlineConfig(csi_pilots=8, csi_nmse_db=-10.0)
     with pytest.raises(ConfigError, match="needs 5 frames"):
         _run(H, frames=5)
     with pytest.raises(ConfigError, match="joint design or the black box"):
@@ -102,10 +132,12 @@ def test_train_online_and_evaluate_plot_fig_17(tmp_path, capsys):
     out, off = tmp_path / "on", tmp_path / "off"
     common = ["-L", "4", "-I", "2", "--batch-size", "10", "--ssca-iterations", "2", "--val-size", "12", "-q", *TINY]
     assert main(["train", "jcehb", "--out", str(out), "--online", "2", "--frame-samples", "10", "--frame-epochs", "1",
-                 *common]) == 0
-    assert "online over 2 frames of 10 samples" in capsys.readouterr().out
+                 "--csi-pilots", "16", *common]) == 0
+    said = capsys.readouterr().out
+    assert "online over 2 frames of 10 samples" in said and "full-CSI samples at NMSE" in said
     config = json.loads((out / "config.json").read_text())
     online = config["training"]["online"]
+    assert online["csi_pilots"] == 16 and online["full_csi_nmse_db"] < -10
     assert [r["frame"] for r in online["per_frame"]] == [0, 1, 2] and online["test_channels"] == 12
     assert config["training"]["train_size"] == 20 and config["family_config"]["ssca"]["online_frames"] == 2
     assert main(["train", "jcehb", "--out", str(off), "--train-size", "20", "--epochs", "1", *common]) == 0
@@ -127,7 +159,10 @@ def test_train_online_and_evaluate_plot_fig_17(tmp_path, capsys):
                         (["--online", "2", "--train-size", "30"], "--train-size does not apply"),
                         (["--online", "2", "--design", "separate"], "--design separate does not apply"),
                         (["--online", "-1"], "--online must be >= 0"),
-                        (["--online", "2", "--csi-nmse", "nan"], "NMSE")]:
+                        (["--online", "2", "--csi-nmse", "nan"], "NMSE"),
+                        (["--online", "2", "--csi-pilots", "7"], "--csi-pilots must be >= N_t = 8"),
+                        (["--online", "2", "--csi-pilots", "8", "--csi-nmse", "-10"], "give one"),
+                        (["--csi-pilots", "8"], "--csi-pilots applies to online")]:
         assert main(["train", "jcehb", "--out", str(tmp_path / "bad"), *argv, *common]) == 2
         err = capsys.readouterr().err.strip()
         assert match in err and len(err.splitlines()) == 1, err
