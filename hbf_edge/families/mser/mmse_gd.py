@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from hbf_edge.errors import ConfigError
 from hbf_edge.families.mser.gd import Design, _h, dft_alignment, scale_power
 from hbf_edge.families.mser.kde import own_stream_mask  # T_k: the rows that pick user k's streams
 from hbf_edge.families.mser.system import MserSizes
@@ -85,15 +86,24 @@ def _search(H: np.ndarray, d: Design, sigma: float | np.ndarray, step: np.ndarra
 
 
 def mmse_gd(H: np.ndarray, sizes: MserSizes, sigma: float | np.ndarray, iterations: int = 500,
-            power: float = 1.0) -> Design:
+            power: float = 1.0, backend: str = "numba") -> Design:
     """Algorithm 1's alternating GD on the sum MSE (module notes), from the DFT alignment;
     ``sigma``: the noise std, a number or one per channel (weighed as
-    :meth:`~hbf_edge.families.mser.system.MserSizes.mse_noise`)."""
+    :meth:`~hbf_edge.families.mser.system.MserSizes.mse_noise`).  ``backend``: ``"numba"`` (the
+    compiled loop of :mod:`hbf_edge.kernels.mser.mmse_gd`, default) or ``"numpy"`` (this
+    module's reference loop; they agree to 1e-12 over a few iterations, a test)."""
+    if backend not in ("numba", "numpy"):
+        raise ConfigError(f"backend must be numba or numpy, got {backend!r}")
     H = sizes.check_channels(H)
     sigma = sizes.mse_noise(sigma)
     p = power / sizes.power_divisor
     d = dft_alignment(H, sizes, power)
     B = H.shape[0]
+    if backend == "numba":
+        from hbf_edge.kernels.mser.mmse_gd import mmse_gd_design
+
+        s2 = np.broadcast_to(np.asarray(sigma, dtype=np.float64) ** 2, (B,))
+        return Design(*mmse_gd_design(H, tuple(d), s2, p, iterations))
     steps = {k: np.full(B, 1e-3) for k in ("V", "W", "U", "F")}
 
     def col(t: np.ndarray, nd: int) -> np.ndarray:

@@ -78,6 +78,39 @@ def test_mmse_gd_gradients_equal_autograd_and_its_mse_falls():
     np.testing.assert_allclose(np.abs(longer.U), 1.0)
 
 
+def test_the_compiled_mmse_gd_is_the_numpy_loop():
+    """The compiled MMSE-based GD (kernels/mser/_mmse.py) against the numpy reference loop: the
+    same line searches over a few iterations (to 1e-12; rounding may part them over hundreds),
+    QPSK and 16-QAM, one sigma per channel, the serial and the parallel driver; bad input refused."""
+    import pytest
+
+    from hbf_edge.errors import ConfigError, ShapeError
+    from hbf_edge.families.mser.mmse_gd import mmse_gd
+    from hbf_edge.kernels.mser.mmse_gd import mmse_gd_design
+
+    qam = MserSizes(**{**SMALL.__dict__, "constellation": "16qam"})
+    for z, B in ((SMALL, 2), (SMALL, 6), (qam, 5)):  # B < 4: the serial driver
+        H = mser_channels(B, z, seed=B)
+        sigma = noise_std(np.linspace(5.0, 20.0, B))
+        ref, got = mmse_gd(H, z, sigma, 4, backend="numpy"), mmse_gd(H, z, sigma, 4)
+        for a, b in zip(ref, got):
+            np.testing.assert_allclose(b, a, rtol=0, atol=1e-12)
+        assert np.max(np.abs(got.V - dft_alignment(H, z).V)) > 1e-3  # it moved
+    H = mser_channels(6, SMALL, seed=7)
+    start = dft_alignment(H, SMALL)
+    parallel = mmse_gd_design(H, tuple(start), np.full(6, 0.1), 1.0, 3)
+    serial = [mmse_gd_design(H[b:b + 1], tuple(x[b:b + 1] for x in start), np.full(1, 0.1), 1.0, 3) for b in range(6)]
+    for i in range(4):
+        assert np.array_equal(parallel[i], np.concatenate([s[i] for s in serial]))
+    assert np.array_equal(start.V, dft_alignment(H, SMALL).V)  # the start is not written
+    with pytest.raises(ShapeError, match="does not fit"):
+        mmse_gd_design(H, (start.F[:, :-1], start.V, start.U, start.W), np.full(6, 0.1), 1.0, 1)
+    with pytest.raises(ConfigError, match="finite and > 0"):
+        mmse_gd_design(H, tuple(start), np.full(6, -0.1), 1.0, 1)
+    with pytest.raises(ConfigError, match="backend"):
+        mmse_gd(H, SMALL, 0.3, 1, backend="cuda")
+
+
 def test_16qam_mmse_designs_weigh_the_noise_per_unit_symbol_energy():
     """16-QAM's levels carry E_s = 10 at ||F V||^2 = P_T / 10 (spec 5.17): its MMSE designs are the
     QPSK-convention ones (SNR P_T / sigma^2) with the precoder scaled by 1 / sqrt(10) -- not the
