@@ -16,14 +16,14 @@ TABLE_BITS, U_MAX, RAD_FRAC = 5, 12, 16
 
 
 class Datapath:
-    def __init__(self, formats, words, q_bs, q_ue, refit):
+    def __init__(self, formats, words, q_bs, q_ue, refit, qam=False):
         self.f, self.w = formats, words
         self.acc = formats.accumulator
         self.fA, self.fL, self.fC = self.acc.frac_bits, formats.lut.frac_bits, formats.channel.frac_bits
         self.fS, self.fK = formats.step.frac_bits, formats.kernel.frac_bits
         self.fV, self.fW = formats.precoder.frac_bits, formats.combiner.frac_bits
         self.b, self.qi, self.q_bs, self.q_ue = formats.angle_bits, formats.internal_phase_bits, q_bs, q_ue
-        self.refit = refit
+        self.refit, self.qam = refit, qam
         self.counts = dict.fromkeys(SITES, 0)
 
     # -- arithmetic ----------------------------------------------------------------------
@@ -89,8 +89,49 @@ class Datapath:
         t = self.w["ktab"]
         return int(t[i]) + self.rnd((int(t[i + 1]) - int(t[i])) * (u - i * 2**sh), sh, self.f.kernel.rounding)
 
-    def weights(self, Y, S, k, s, c):
-        """``M = c Beta S^H`` [D_k][D] of user k's outputs ``Y [D_k][J]``."""
+    def div(self, num, den):
+        return _round(Fraction(num, den), self.acc.rounding)
+
+    def weights_qam(self, Y, E, S, k, s, c):
+        """16-QAM's ``M`` [D_k][D] of user k's outputs ``Y [D_k][J]`` and ``E_k [D_k][D]``."""
+        Dk, D, J = len(Y), len(S), len(S[0])
+        mode = self.acc.rounding
+        M = []
+        for i in range(Dk):
+            g = k * Dk + i
+            cr, ci = E[i][g]
+            mag = math.isqrt(self.rq(cr * cr + ci * ci, self.fA, "weights") * 2**self.fA)
+            if mag == 0:
+                M.append([(0, 0)] * D)
+                continue
+            q = (self.fit(self.div(cr * 2**self.fA, mag), "weights"), self.fit(self.div(ci * 2**self.fA, mag), "weights"))
+            t, own_r, num_i = [], 0, 0
+            for j in range(J):
+                u = self.cmul(Y[i][j], self.conj(q))
+                u = (self.rnd(u[0], self.fA, mode), self.rnd(u[1], self.fA, mode))
+                b = (S[g][j][0] - 1, S[g][j][1] - 1)
+                w = (self.gauss(u[0] - mag * b[0], s), self.gauss(u[1] - mag * b[1], s))
+                t.append(w)
+                own_r -= w[0] * b[0] + w[1] * b[1]
+                num_i += w[0] * u[1] - w[1] * u[0]
+            own = (own_r, self.div(num_i, mag))
+            row = []
+            for d in range(D):
+                p = [sum(self.cmul(t[j], self.conj(S[d][j]))[e] for j in range(J)) for e in (0, 1)]
+                if d == g:
+                    p = [p[0] + own[0], p[1] + own[1]]
+                x = self.cmul(q, p)
+                x = (self.rnd(x[0], self.fA, mode), self.rnd(x[1], self.fA, mode))
+                sh = self.fS + self.fK - self.fA + 1
+                row.append((self.rq(3 * c * x[0], sh, "weights"), self.rq(3 * c * x[1], sh, "weights")))
+            M.append(row)
+        return M
+
+    def weights(self, Y, E, S, k, s, c):
+        """``M = c Beta S^H`` [D_k][D] of user k's outputs ``Y [D_k][J]`` (16-QAM's form with
+        ``qam``, from ``E_k`` too)."""
+        if self.qam:
+            return self.weights_qam(Y, E, S, k, s, c)
         Dk, D, J = len(Y), len(S), len(S[0])
         beta = [[(self.gauss(Y[i][j][0], s) * S[k * Dk + i][j][0], self.gauss(Y[i][j][1], s) * S[k * Dk + i][j][1])
                  for j in range(J)] for i in range(Dk)]
@@ -202,7 +243,8 @@ def channel(dp, Hn, tf, V, tu, W, g):
         Y = [dp.outputs(E[k], S) for k in range(K)]
         Z = [[None] * D for _ in range(Nt)]
         for k in range(K):
-            Ms = [dp.weights(Y[kk], S, kk, int(w["ws"][layer, 0, k]), int(w["wc"][layer, 0, k])) for kk in range(K)]
+            Ms = [dp.weights(Y[kk], E[kk], S, kk, int(w["ws"][layer, 0, k]), int(w["wc"][layer, 0, k]))
+                  for kk in range(K)]
             for n in range(Nt):
                 for d in range(k * Dk, (k + 1) * Dk):
                     re = im = 0
@@ -223,7 +265,7 @@ def channel(dp, Hn, tf, V, tu, W, g):
         for k in range(K):
             G[k] = dp.prod(UH[k], A, fA, "forward")
             E[k] = dp.prod(dp.H(W[k]), G[k], fW, "forward")
-            M = dp.weights(dp.outputs(E[k], S), S, k, int(w["ws"][layer, 1, k]), int(w["wc"][layer, 1, k]))
+            M = dp.weights(dp.outputs(E[k], S), E[k], S, k, int(w["ws"][layer, 1, k]), int(w["wc"][layer, 1, k]))
             gW = dp.prod(G[k], dp.H(M), fA, "gradient")
             for r in range(Rr):
                 for i in range(Dk):
@@ -238,7 +280,7 @@ def channel(dp, Hn, tf, V, tu, W, g):
         # (29)
         for k in range(K):
             E[k] = dp.prod(dp.H(W[k]), G[k], fW, "forward")
-            M = dp.weights(dp.outputs(E[k], S), S, k, int(w["ws"][layer, 2, k]), int(w["wc"][layer, 2, k]))
+            M = dp.weights(dp.outputs(E[k], S), E[k], S, k, int(w["ws"][layer, 2, k]), int(w["wc"][layer, 2, k]))
             T1 = dp.prod(M, dp.H(A), fA, "gradient")
             T2 = dp.prod(T1, dp.H(Hn[k]), fC, "gradient")
             gU = dp.prod(W[k], T2, fW, "gradient", neg=True)
@@ -252,7 +294,7 @@ def channel(dp, Hn, tf, V, tu, W, g):
             G[k] = dp.prod(UH[k], A, fA, "forward")
             E[k] = dp.prod(dp.H(W[k]), G[k], fW, "forward")
             Bk.append(dp.prod(dp.H(UH[k]), W[k], fW, "forward"))
-            Ms.append(dp.weights(dp.outputs(E[k], S), S, k, int(w["wsf"][layer]), int(w["wcf"][layer])))
+            Ms.append(dp.weights(dp.outputs(E[k], S), E[k], S, k, int(w["wsf"][layer]), int(w["wcf"][layer])))
         for n in range(Nt):
             for d in range(D):
                 re = im = 0

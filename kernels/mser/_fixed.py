@@ -21,6 +21,15 @@ The contract (the integer reference ``tests/naive_fixed_mser.py`` is written fro
   ``t[i] + (t[i+1] - t[i]) (u mod 2^(fA-5)) 2^-(fA-5)`` (kernel's rule) from the ``e^{-i/32}``
   table ``t`` (``kernel`` words).  ``M = c Beta S^H``: the exact sums of ``+-weight x symbol``,
   times the word ``c`` (``step``), requant by ``fS + fK - fA`` into A at ``weights``.
+* 16-QAM's weights (eq. 47-48 as the float kernel's ``_weights_qam``), stream i of user k, its
+  desired gain ``c = E_k[i, k D_k + i]`` (A words), all at ``weights``: ``m = requant(|c|^2, fA)``,
+  ``|c| = isqrt(m 2^fA)``; ``|c| = 0`` gives a zero row of ``M``.  Else ``q = c / |c|`` as
+  ``fit(div(c 2^fA, |c|))`` (A's division rule); per sample ``u = Y conj(q)`` (``fA``, A's rule,
+  not fitted), ``b = s - 1`` for the stream's own symbol ``s`` (small integers), Gaussian weights
+  ``t = gauss(u - |c| b)`` (re and im apart), ``own_r = -sum(t_r b_r + t_i b_i)`` and
+  ``own_i = div(sum(t_r u_i - t_i u_r), |c|)`` (A's division rule); ``P = t S^H`` (exact, with
+  ``own`` added on the stream's own column), then ``M = requant(3 c_w requant(q P, fA), fS + fK
+  - fA + 1)`` (``c_w`` the width word ``c``; ``3 / 2`` is the objective's ``phi = 1.5``).
 * Gradients into A at ``gradient``: ``Z = sum_k B_k M_k`` (one rounding of the whole sum, ``fA``),
   ``grad_V = requant(-(F^H Z), fL)``, ``grad_W = requant(G M^H, fA)`` (the negative gradient, as
   the float kernel), ``grad_U = requant(-(W (requant(requant(M A^H, fA) H^H, fC))), fW)``,
@@ -165,8 +174,59 @@ def gauss(y, s, ktab, fm):  # pragma: no cover - compiled
 
 
 @njit(cache=True)
-def _weights(yr, yi, sr, si, k, s, c, lo, hi, ktab, mr, mi, tr, ti, fm, cnt):  # pragma: no cover - compiled
-    """Columns ``lo .. hi - 1`` of ``M = c Beta S^H`` [D_k, D] (contract); ``t`` scratch [D_k, J]."""
+def _weights_qam(yr, yi, er, ei, sr, si, k, s, c, lo, hi, ktab, mr, mi, tr, ti, fm, cnt):  # pragma: no cover
+    """Columns ``lo .. hi - 1`` of 16-QAM's ``M`` [D_k, D] (contract), from the outputs ``Y`` and
+    ``E_k`` [D_k, D]; ``t`` scratch [D_k, J]."""
+    dk, J = yr.shape
+    fA, mode = fm[ACC, 0], fm[ACC, 3]
+    sh = fm[STP, 0] + fm[KER, 0] - fA + 1
+    for i in range(dk):
+        g = k * dk + i
+        cr, ci = er[i, g], ei[i, g]
+        mag = isqrt(_rq(cr * cr + ci * ci, fA, fm, ACC, cnt, S_WGT) << fA)
+        if mag == 0:
+            for d in range(lo, hi):
+                mr[i, d] = 0
+                mi[i, d] = 0
+            continue
+        qr = _fit(div_round(cr << fA, mag, mode), fm[ACC], cnt, S_WGT)
+        qi = _fit(div_round(ci << fA, mag, mode), fm[ACC], cnt, S_WGT)
+        own_r = 0
+        num_i = 0
+        for j in range(J):
+            ur = _rs(yr[i, j] * qr + yi[i, j] * qi, fA, mode)
+            ui = _rs(yi[i, j] * qr - yr[i, j] * qi, fA, mode)
+            br = sr[g, j] - 1
+            bi = si[g, j] - 1
+            a = gauss(ur - mag * br, s, ktab, fm)
+            b = gauss(ui - mag * bi, s, ktab, fm)
+            tr[i, j] = a
+            ti[i, j] = b
+            own_r -= a * br + b * bi
+            num_i += a * ui - b * ur
+        own_i = div_round(num_i, mag, mode)
+        for d in range(lo, hi):
+            pr = 0
+            pi = 0
+            for j in range(J):  # t conj(S)
+                pr += tr[i, j] * sr[d, j] + ti[i, j] * si[d, j]
+                pi += ti[i, j] * sr[d, j] - tr[i, j] * si[d, j]
+            if d == g:
+                pr += own_r
+                pi += own_i
+            xr = _rs(qr * pr - qi * pi, fA, mode)
+            xi = _rs(qr * pi + qi * pr, fA, mode)
+            mr[i, d] = _rq(3 * c * xr, sh, fm, ACC, cnt, S_WGT)
+            mi[i, d] = _rq(3 * c * xi, sh, fm, ACC, cnt, S_WGT)
+
+
+@njit(cache=True)
+def _weights(yr, yi, er, ei, sr, si, k, s, c, lo, hi, ktab, mr, mi, tr, ti, fm, cnt, qam):  # pragma: no cover
+    """Columns ``lo .. hi - 1`` of ``M = c Beta S^H`` [D_k, D] (contract); ``t`` scratch [D_k, J];
+    ``qam``: 16-QAM's form (:func:`_weights_qam`, which reads ``E_k``)."""
+    if qam:
+        _weights_qam(yr, yi, er, ei, sr, si, k, s, c, lo, hi, ktab, mr, mi, tr, ti, fm, cnt)
+        return
     dk, J = yr.shape
     for i in range(dk):
         for j in range(J):
@@ -289,10 +349,10 @@ def _uh(ur, ui, hr, hi, outr, outi, fm, cnt):  # pragma: no cover - compiled
 @njit(cache=True)
 def channel_fx(hr, hi, tf, vr, vi, tu, wr, wi, g, ap_r, ap_i, aw_r, aw_i, au, af, op_r, op_i, ow_r, ow_i, ou, of_,
                ws, wc, wsf, wcf, sym_r, sym_i, ktab, lc, ls, oc, os_, uc, us_, power, rad, abits, qi, qbs, qus, refit,
-               fm, cnt, cf, cu, first, stop):  # pragma: no cover - compiled
+               qam, fm, cnt, cf, cu, first, stop):  # pragma: no cover - compiled
     """Iterations ``first .. stop - 1`` of one channel -- the L layers (the rounding to codes at
-    the end of the last), then ``refit`` digital layers -- in place on ``tf, V, tu, W``; the codes
-    into ``cf [N_t, R_t]`` (``Q_BS`` bits) and ``cu [K, R_r, N_r]`` (``Q_UE``).
+    the end of the last), then ``refit`` digital layers (``qam``: with 16-QAM's weights) -- in place
+    on ``tf, V, tu, W``; the codes into ``cf [N_t, R_t]`` (``Q_BS`` bits) and ``cu [K, R_r, N_r]`` (``Q_UE``).
 
     F, U and ``U_k H_k`` are formed on entry: from the angles before the rounding, from the
     codes ``cf, cu`` (which an earlier call wrote) after it.  A run split into several calls
@@ -367,8 +427,8 @@ def channel_fx(hr, hi, tf, vr, vi, tu, wr, wi, g, ap_r, ap_i, aw_r, aw_i, au, af
             _outputs(er[k], ei[k], S_r, S_i, yr[k], yi[k], fm, cnt)
         for k in range(K):
             for kk in range(K):  # only user k's columns of M_kk are needed
-                _weights(yr[kk], yi[kk], S_r, S_i, kk, ws[layer, 0, k], wc[layer, 0, k], k * Dk, (k + 1) * Dk, ktab,
-                         mr[kk], mi[kk], tbr, tbi, fm, cnt)
+                _weights(yr[kk], yi[kk], er[kk], ei[kk], S_r, S_i, kk, ws[layer, 0, k], wc[layer, 0, k], k * Dk,
+                         (k + 1) * Dk, ktab, mr[kk], mi[kk], tbr, tbi, fm, cnt, qam)
             _zsum(br, bi, mr, mi, k * Dk, (k + 1) * Dk, zr, zi, fm, cnt)
         _mm(fr, fi, zr, zi, gvr, gvi, fL, True, True, False, fm, cnt, S_GRD)
         for r in range(Rt):
@@ -382,8 +442,8 @@ def channel_fx(hr, hi, tf, vr, vi, tu, wr, wi, g, ap_r, ap_i, aw_r, aw_i, au, af
             _mm(uhr[k], uhi[k], ar, ai, gr[k], gi[k], fA, False, False, False, fm, cnt, S_FWD)
             _mm(wr[k], wi[k], gr[k], gi[k], er[k], ei[k], fW, False, True, False, fm, cnt, S_FWD)
             _outputs(er[k], ei[k], S_r, S_i, yr[k], yi[k], fm, cnt)
-            _weights(yr[k], yi[k], S_r, S_i, k, ws[layer, 1, k], wc[layer, 1, k], 0, D, ktab, mr[k], mi[k], tbr, tbi,
-                     fm, cnt)
+            _weights(yr[k], yi[k], er[k], ei[k], S_r, S_i, k, ws[layer, 1, k], wc[layer, 1, k], 0, D, ktab, mr[k],
+                     mi[k], tbr, tbi, fm, cnt, qam)
             _mm(gr[k], gi[k], mr[k], mi[k], gwr, gwi, fA, False, False, True, fm, cnt, S_GRD)
             for r in range(Rr):
                 for i in range(Dk):
@@ -400,8 +460,8 @@ def channel_fx(hr, hi, tf, vr, vi, tu, wr, wi, g, ap_r, ap_i, aw_r, aw_i, au, af
         for k in range(K):
             _mm(wr[k], wi[k], gr[k], gi[k], er[k], ei[k], fW, False, True, False, fm, cnt, S_FWD)
             _outputs(er[k], ei[k], S_r, S_i, yr[k], yi[k], fm, cnt)
-            _weights(yr[k], yi[k], S_r, S_i, k, ws[layer, 2, k], wc[layer, 2, k], 0, D, ktab, mr[k], mi[k], tbr, tbi,
-                     fm, cnt)
+            _weights(yr[k], yi[k], er[k], ei[k], S_r, S_i, k, ws[layer, 2, k], wc[layer, 2, k], 0, D, ktab, mr[k],
+                     mi[k], tbr, tbi, fm, cnt, qam)
             _mm(mr[k], mi[k], ar, ai, t1r, t1i, fA, False, False, True, fm, cnt, S_GRD)
             _mm(t1r, t1i, hr[k], hi[k], t2r, t2i, fm[CH, 0], False, False, True, fm, cnt, S_GRD)
             _mm(wr[k], wi[k], t2r, t2i, gur, gui, fW, True, False, False, fm, cnt, S_GRD)
@@ -415,7 +475,8 @@ def channel_fx(hr, hi, tf, vr, vi, tu, wr, wi, g, ap_r, ap_i, aw_r, aw_i, au, af
             _mm(wr[k], wi[k], gr[k], gi[k], er[k], ei[k], fW, False, True, False, fm, cnt, S_FWD)
             _mm(uhr[k], uhi[k], wr[k], wi[k], br[k], bi[k], fW, False, True, False, fm, cnt, S_FWD)
             _outputs(er[k], ei[k], S_r, S_i, yr[k], yi[k], fm, cnt)
-            _weights(yr[k], yi[k], S_r, S_i, k, wsf[layer], wcf[layer], 0, D, ktab, mr[k], mi[k], tbr, tbi, fm, cnt)
+            _weights(yr[k], yi[k], er[k], ei[k], S_r, S_i, k, wsf[layer], wcf[layer], 0, D, ktab, mr[k], mi[k], tbr,
+                     tbi, fm, cnt, qam)
         _zsum(br, bi, mr, mi, 0, D, zr, zi, fm, cnt)
         _mm(zr, zi, vr, vi, gfr, gfi, fV, True, False, True, fm, cnt, S_GRD)
         _phase_step(tf, fr, fi, gfr, gfi, af[layer], of_[layer], g, rad, abits, fm, cnt)

@@ -198,7 +198,7 @@ class MserHwSession:
                         w["op_r"], w["op_i"], w["ow_r"], w["ow_i"], w["ou"], w["of_"], w["ws"], w["wc"], w["wsf"],
                         w["wcf"], w["sym_r"], w["sym_i"], w["ktab"], w["lc"], w["ls"], w["oc"], w["os_"], w["uc"],
                         w["us_"], w["power"], w["rad"], f.angle_bits, f.internal_phase_bits, hw.q_bs, hw.q_ue,
-                        hw.refit, hw.table())
+                        hw.refit, bool(model.qam), hw.table())
 
     def input_words(self) -> dict[str, np.ndarray]:
         """What the host gives the datapath, as words: the channel (``h_re, h_im``), the start

@@ -19,12 +19,18 @@ from hbf_edge.kernels.mser.hardware import MserHwSession, mser_forward_hw, pack_
 
 
 
-@pytest.mark.parametrize("formats,q_bs,q_ue,refit", [(MserFormats(), 4, 3, 2), (NARROW, 2, 6, 0)])
-def test_the_kernel_equals_the_integer_reference(formats, q_bs, q_ue, refit):
-    hw = pack_hw(mser_model(TINY, 2, 6), formats, q_bs, q_ue, refit)
-    H = mser_channels(3, TINY, seed=5)
+TINY_QAM = MserSizes(**{**TINY.__dict__, "constellation": "16qam"})
+
+
+@pytest.mark.parametrize("sizes,formats,q_bs,q_ue,refit", [(TINY, MserFormats(), 4, 3, 2), (TINY, NARROW, 2, 6, 0),
+                                                          (TINY_QAM, MserFormats(), 4, 3, 2),
+                                                          (TINY_QAM, NARROW, 2, 6, 1)])
+def test_the_kernel_equals_the_integer_reference(sizes, formats, q_bs, q_ue, refit):
+    hw = pack_hw(mser_model(sizes, 2, 6), formats, q_bs, q_ue, refit)
+    assert hw.model.qam == (sizes is TINY_QAM)
+    H = mser_channels(3, sizes, seed=5)
     sigma = np.array([0.1, 0.3, 0.05])
-    start = dft_alignment(H, TINY)
+    start = dft_alignment(H, sizes)
     session = MserHwSession(hw, H, start, sigma)
     session.run()
     got = session.result()
@@ -35,7 +41,7 @@ def test_the_kernel_equals_the_integer_reference(formats, q_bs, q_ue, refit):
         Hn = [pair(hr[b, k], hi[b, k]) for k in range(TINY.n_users)]
         tf, vr, vi, tu, wr, wi = session.start
         W = [pair(wr[b, k], wi[b, k]) for k in range(TINY.n_users)]
-        dp = naive_fixed_mser.Datapath(formats, hw.words, q_bs, q_ue, refit)
+        dp = naive_fixed_mser.Datapath(formats, hw.words, q_bs, q_ue, refit, qam=hw.model.qam)
         cf, V, cu, Wo, tfo, tuo, counts = naive_fixed_mser.channel(dp, Hn, tf[b].tolist(), pair(vr[b], vi[b]),
                                                                    tu[b].tolist(), W, int(session._consts[0][b]))
         assert got.F_codes[b].tolist() == cf
@@ -48,7 +54,7 @@ def test_the_kernel_equals_the_integer_reference(formats, q_bs, q_ue, refit):
     totals["input"] += session.n_in
     assert got.counters == totals
     if formats is NARROW:  # the narrow formats saturate the inputs and the products (and round by floor)
-        assert got.counters["input"] > 0 and got.counters["forward"] > 0
+        assert got.counters["input"] > 0 and got.counters["weights" if hw.model.qam else "forward"] > 0
     else:
         assert sum(got.counters.values()) == 0
 
