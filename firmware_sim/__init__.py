@@ -20,8 +20,8 @@ from .array import FrontEnd
 from .chip import REG, Chip, decode, frame
 from .replay import simulate
 from .superframe import is_superframe_bundle, replay_superframe
-from .transceiver import bundle_kind, replay_transceiver, symbol_error_rate
+from .transceiver import bundle_kind, replay_transceiver, symbol_error_rate, symbol_error_rate_16qam
 
 __all__ = ["BundleData", "SimulatorError", "load_bundle", "load_calibration", "make_calibration", "read_key", "FrontEnd", "Chip", "REG",
            "frame", "decode", "simulate", "replay_superframe", "is_superframe_bundle", "replay_transceiver", "bundle_kind",
-           "symbol_error_rate"]
+           "symbol_error_rate", "symbol_error_rate_16qam"]

@@ -4,8 +4,9 @@ A design (one per channel) programs the BS's phase shifters (N_t x R_t) and ever
 (N_r x R_r; the bundle's user codes are U_k, R_r x N_r, element (r, n) joining antenna n to RF
 chain r, so the user's front end takes their transpose) with direct writes, reads back the
 applied codes, and scores the exact symbol error rate of the applied beams with the bundle's
-digital words -- its own numpy implementation of the semi-analytic QPSK SER, for comparison with
-the toolkit's score of the same words.  Numpy and the standard library only.
+digital words -- its own numpy implementation of the semi-analytic SER (QPSK over every transmit
+vector; 16-QAM over the bundle's ``ser_vectors``, the ones the toolkit averaged over), for
+comparison with the toolkit's score of the same words.  Numpy and the standard library only.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from ._verify import SimulatorError, read_json
 from .array import FrontEnd
 from .physics import element_weights
 
-__all__ = ["replay_transceiver", "bundle_kind", "symbol_error_rate"]
+__all__ = ["replay_transceiver", "bundle_kind", "symbol_error_rate", "symbol_error_rate_16qam"]
 
 _ERFC = np.frompyfunc(math.erfc, 1, 1)
 
@@ -60,6 +61,33 @@ def symbol_error_rate(H: np.ndarray, F: np.ndarray, V: np.ndarray, U: np.ndarray
         p_i = 0.5 * _ERFC(zi / math.sqrt(2)).astype(np.float64)
         out += np.sum(np.mean(p_r + p_i - p_r * p_i, axis=-1), axis=-1)
     return out / D
+
+
+def symbol_error_rate_16qam(H: np.ndarray, F: np.ndarray, V: np.ndarray, U: np.ndarray, W: np.ndarray,
+                            sigma: float, S: np.ndarray) -> np.ndarray:
+    """Exact 16-QAM SER per channel for Gaussian noise, averaged over the transmit vectors ``S
+    [D, J]`` (levels +-1, +-3) and the streams: stream (k, i) is read after the rotation by
+    ``conj(c) / |c|``, ``c = y``'s gain on its own symbol, and each real part errs when it leaves
+    the region ``(|c| (l - 1), |c| (l + 1)]`` of its level ``l`` (the outer regions open), with
+    the noise std ``rho = sigma ||U_k^H w|| / sqrt 2``; ``p_R + p_I - p_R p_I``."""
+    B, K, Rr, Dk = W.shape
+    out = np.zeros(B)
+    for k in range(K):
+        E = np.conj(np.swapaxes(W[:, k], 1, 2)) @ U[:, k] @ H[:, k] @ F @ V  # [B, Dk, D]
+        rho = sigma * np.linalg.norm(np.conj(np.swapaxes(U[:, k], 1, 2)) @ W[:, k], axis=1) / math.sqrt(2)  # [B, Dk]
+        for i in range(Dk):
+            c = E[:, i, k * Dk + i]  # [B]
+            mag = np.abs(c)
+            y = (E[:, i, :] @ S) * (np.conj(c) / np.maximum(mag, 1e-300))[:, None]  # [B, J]
+            probs = []
+            for part, level in ((y.real, S[k * Dk + i].real), (y.imag, S[k * Dk + i].imag)):
+                m, r = mag[:, None], rho[:, i, None]
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    lo = 0.5 * _ERFC((part - m * (level - 1)) / (r * math.sqrt(2))).astype(np.float64)
+                    hi = 0.5 * _ERFC((m * (level + 1) - part) / (r * math.sqrt(2))).astype(np.float64)
+                probs.append(np.where(level > -3, lo, 0.0) + np.where(level < 3, hi, 0.0))
+            out += np.mean(probs[0] + probs[1] - probs[0] * probs[1], axis=-1)
+    return out / (K * Dk)
 
 
 def _table(info: dict, side: str) -> tuple[int, np.ndarray, np.ndarray]:
@@ -102,10 +130,10 @@ def replay_transceiver(bundle: str | os.PathLike, key: bytes | None = None, chan
         modulation = z.get("constellation", "qpsk")
     except (KeyError, TypeError, ValueError) as exc:
         raise SimulatorError(f"transceiver.json is incomplete: {exc!r}") from exc
-    if modulation != "qpsk":
-        raise SimulatorError(f"the controller scores QPSK designs; this bundle's are {modulation}")
-    if not (math.isfinite(sigma) and sigma > 0 and K * Dk <= 7):
-        raise SimulatorError("transceiver.json: the noise must be finite and > 0, and D = K D_k at most 7")
+    if modulation not in ("qpsk", "16qam"):
+        raise SimulatorError(f"the controller scores QPSK and 16-QAM designs; this bundle's are {modulation}")
+    if not (math.isfinite(sigma) and sigma > 0 and (K * Dk <= 7 or modulation == "16qam")):
+        raise SimulatorError("transceiver.json: the noise must be finite and > 0, and D = K D_k at most 7 (QPSK)")
     q_bs, vm_bs_i, vm_bs_q = _table(info, "bs")
     q_ue, vm_ue_i, vm_ue_q = _table(info, "ue")
     H = beams.get("H")
@@ -118,6 +146,13 @@ def replay_transceiver(bundle: str | os.PathLike, key: bytes | None = None, chan
     (wb, wf) = word_format(info, "combiner", "transceiver.json")
     V_w = int_array(beams, "V", (B, Rt, K * Dk, 2), -(1 << (vb - 1)), (1 << (vb - 1)) - 1)
     W_w = int_array(beams, "W", (B, K, Rr, Dk, 2), -(1 << (wb - 1)), (1 << (wb - 1)) - 1)
+    S_qam = None
+    if modulation == "16qam":
+        S_qam = beams.get("ser_vectors")
+        if (S_qam is None or S_qam.dtype.kind != "c" or S_qam.ndim != 2 or S_qam.shape[0] != K * Dk
+                or S_qam.shape[1] == 0 or not np.all(np.isin(S_qam.real, (-3, -1, 1, 3)))
+                or not np.all(np.isin(S_qam.imag, (-3, -1, 1, 3)))):
+            raise SimulatorError(f"beams.npz: ser_vectors must be 16-QAM vectors [{K * Dk}, J] (levels +-1, +-3)")
     kernel_ser = beams.get("kernel_ser")
     if kernel_ser is None or kernel_ser.shape != (B,) or not np.all(np.isfinite(kernel_ser)):
         raise SimulatorError(f"beams.npz: kernel_ser must be finite [{B}]")
@@ -149,7 +184,8 @@ def replay_transceiver(bundle: str | os.PathLike, key: bytes | None = None, chan
             U[b, k] = element_weights(applied, front.applied_registers()[1], q_ue, *errors).T
     V = (V_w[..., 0] + 1j * V_w[..., 1]) * 2.0 ** -vf
     W = (W_w[..., 0] + 1j * W_w[..., 1]) * 2.0 ** -wf
-    ser = symbol_error_rate(H, F, V, U, W, sigma)
+    ser = (symbol_error_rate(H, F, V, U, W, sigma) if S_qam is None
+           else symbol_error_rate_16qam(H, F, V, U, W, sigma, S_qam))
     fronts = [bs, *users]
     return {
         "bundle": str(bundle), "n_beams": B, "kind": "transceiver",  # one design (codes and words) per channel

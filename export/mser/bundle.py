@@ -12,7 +12,9 @@ Files (``manifest.json`` holds the sha256 of each, as for the other bundles; ``s
     Per channel: ``H [B, K, N_r, N_t]``, the codes ``codes_bs [B, N_t, R_t]`` and ``codes_ue
     [B, K, R_r, N_r]`` (U_k, element (r, n) joining antenna n to RF chain r), the datapath's
     words ``V [B, R_t, D, 2]`` and ``W [B, K, R_r, D_k, 2]`` (``(re, im)`` last) and
-    ``kernel_ser [B]``, the toolkit's exact SER of those codes and words.
+    ``kernel_ser [B]``, the toolkit's exact SER of those codes and words; for 16-QAM also
+    ``ser_vectors [D, J]``, the transmit vectors that SER averages over (a seeded sample when
+    16^D is large), so that the simulator scores the same ones.
 ``datapath.npz``
     The datapath's constant words, what its ROMs hold (:func:`kernels.mser.hardware.pack_hw`):
     the per-layer steps, offsets and widths (``step`` format), the symbol ROM (small integers),
@@ -63,7 +65,7 @@ def write_mser_bundle(model_dir: str | os.PathLike, out: str | os.PathLike, H: n
     """Run the integer datapath on every channel of ``H`` at ``snr_db`` and write the bundle
     (module notes)."""
     from hbf_edge.families.mser.core import CORE
-    from hbf_edge.families.mser.ser import ser_semi_analytic
+    from hbf_edge.families.mser.ser import eval_vectors, ser_semi_analytic
     from hbf_edge.families.mser.system import noise_std
     from hbf_edge.kernels.mser.hardware import load_mser_hw
     from hbf_edge.kernels.mser.stage import KERNELS
@@ -88,6 +90,8 @@ def write_mser_bundle(model_dir: str | os.PathLike, out: str | os.PathLike, H: n
             "n_designs": int(H.shape[0]), "counters": hw["counters"]}
     beams = {"H": H, "codes_bs": hw["F_codes"], "codes_ue": hw["U_codes"], "V": hw["V_words"], "W": hw["W_words"],
              "kernel_ser": kernel_ser}
+    if sizes.constellation != "qpsk":
+        beams["ser_vectors"] = eval_vectors(sizes.n_total_streams, sizes.constellation)
     words = packed.words
 
     def datapath(tmp: Path) -> dict:

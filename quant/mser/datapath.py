@@ -28,6 +28,7 @@ import torch
 from torch import nn
 
 from hbf_edge.families.mser.formats import KERNEL_TABLE_BITS, KERNEL_U_MAX, MSER_FORMATS, RAD_FRAC
+from hbf_edge.families.mser.kde import own_stream_mask
 from hbf_edge.quant._core.datapath import Words, div_round, fit_word, isqrt, rshift
 
 __all__ = ["MserInt", "design_words", "MSER_INT_INPUTS"]
@@ -60,7 +61,8 @@ class MserInt(nn.Module):
         self.fA, self.fL, self.fS = f.accumulator.frac_bits, f.lut.frac_bits, f.step.frac_bits
         self.fV, self.fW, self.fC = f.precoder.frac_bits, f.combiner.frac_bits, f.channel.frac_bits
         self.abits, self.qi, self.q_bs, self.q_ue = f.angle_bits, f.internal_phase_bits, hw.q_bs, hw.q_ue
-        self.L, self.refit = hw.model.n_layers, hw.refit
+        self.L, self.refit, self.qam = hw.model.n_layers, hw.refit, bool(hw.model.qam)
+        self.register_buffer("own", torch.from_numpy(own_stream_mask(K, Dk).astype(np.int64)))  # [K, D_k, D]
         w = hw.words
         for name in ("ap_r", "ap_i", "aw_r", "aw_i", "au", "af", "op_r", "op_i", "ow_r", "ow_i", "ou", "of_", "ws",
                      "wc", "wsf", "wcf", "sym_r", "sym_i", "ktab", "lc", "ls", "oc", "os_", "uc", "us_"):
@@ -119,9 +121,43 @@ class MserInt(nn.Module):
         er, ei = E.re[..., :, :, None], E.im[..., :, :, None]
         return Words(fit_word((er * Sr - ei * Si).sum(-2), self.acc), fit_word((er * Si + ei * Sr).sum(-2), self.acc))
 
-    def _weights(self, Y: Words, s: torch.Tensor, c: torch.Tensor, layer: int) -> Words:
-        """``M_k = c Beta S^H`` ``[B, K, D_k, D]`` of every user's outputs ``Y [B, K, D_k, J]``; the
-        width words ``s, c [B', K, D]`` (per user and column, broadcast) pick each column's width."""
+    def _weights_qam(self, Y: Words, E: Words, s: torch.Tensor, c: torch.Tensor, layer: int) -> Words:
+        """16-QAM's ``M_k`` ``[B, K, D_k, D]`` (the kernel's ``_weights_qam``) from the outputs ``Y``
+        and ``E [B, K, D_k, D]``; widths as :meth:`_weights`."""
+        K, Dk, fA, mode = self.K, self.Dk, self.fA, self.acc.rounding
+        Sr, Si = self.sym_r[layer], self.sym_i[layer]  # [D, J]
+        cr, ci = (E.re * self.own).sum(-1), (E.im * self.own).sum(-1)  # each stream's desired gain, [B, K, D_k]
+        mag = isqrt(self._rq(cr * cr + ci * ci, fA) * (1 << fA))
+        ok = mag != 0
+        safe = torch.where(ok, mag, torch.ones_like(mag))
+        qr = fit_word(div_round(cr * (1 << fA), safe, mode), self.acc)[..., None]
+        qi = fit_word(div_round(ci * (1 << fA), safe, mode), self.acc)[..., None]
+        ur = self._rs(Y.re * qr + Y.im * qi, fA)  # [B, K, D_k, J]
+        ui = self._rs(Y.im * qr - Y.re * qi, fA)
+        br, bi = Sr.reshape(K, Dk, -1) - 1, Si.reshape(K, Dk, -1) - 1  # own symbol - 1
+        m = mag[..., None]
+        sw = s[:, :, None, :, None]  # per column d: that column's width, [.., D, 1]
+        tr = self._gauss((ur - m * br)[:, :, :, None, :], sw)  # [B, K, D_k, D, J]
+        ti = self._gauss((ui - m * bi)[:, :, :, None, :], sw)
+        own_r = -(tr * br[:, :, None, :] + ti * bi[:, :, None, :]).sum(-1)  # [B, K, D_k, D]
+        num_i = (tr * ui[:, :, :, None, :] - ti * ur[:, :, :, None, :]).sum(-1)
+        own_i = div_round(num_i, safe[..., None].expand_as(num_i), mode)
+        pr = (tr * Sr + ti * Si).sum(-1) + self.own * own_r
+        pi = (ti * Sr - tr * Si).sum(-1) + self.own * own_i
+        xr = self._rs(qr * pr - qi * pi, fA)
+        xi = self._rs(qr * pi + qi * pr, fA)
+        sh = self.fS + self.f["kernel"].frac_bits - fA + 1
+        cc = 3 * c[:, :, None, :]
+        keep = ok[..., None]
+        zero = torch.zeros_like(xr)
+        return Words(torch.where(keep, self._rq(cc * xr, sh), zero), torch.where(keep, self._rq(cc * xi, sh), zero))
+
+    def _weights(self, Y: Words, E: Words, s: torch.Tensor, c: torch.Tensor, layer: int) -> Words:
+        """``M_k = c Beta S^H`` ``[B, K, D_k, D]`` of every user's outputs ``Y [B, K, D_k, J]``
+        (16-QAM's form from ``E [B, K, D_k, D]`` too: :meth:`_weights_qam`); the width words ``s, c
+        [B', K, D]`` (per user and column, broadcast) pick each column's width."""
+        if self.qam:
+            return self._weights_qam(Y, E, s, c, layer)
         K, Dk = self.K, self.Dk
         Sr, Si = self.sym_r[layer], self.sym_i[layer]  # [D, J]
         own_r, own_i = Sr.reshape(K, Dk, -1), Si.reshape(K, Dk, -1)  # user k's rows of S
@@ -180,9 +216,10 @@ class MserInt(nn.Module):
         fA, fV, pre = self.fA, self.fV, self.f["precoder"]
         ws, wc = self.ws[layer], self.wc[layer]  # [3, K]
         G = self._mm(UH, _users(self._mm(F, V, self.fL + fV - fA)), fA)  # [B, K, R_r, D]
-        Y = self._outputs(self._mm(_h(W), G, self.fW), layer)
+        E = self._mm(_h(W), G, self.fW)
         col = lambda row: row.repeat_interleave(self.Dk)[None, None, :]  # noqa: E731 - the width of each column
-        Z = self._zsum(self._mm(_h(UH), W, self.fW), self._weights(Y, col(ws[0]), col(wc[0]), layer))
+        M = self._weights(self._outputs(E, layer), E, col(ws[0]), col(wc[0]), layer)
+        Z = self._zsum(self._mm(_h(UH), W, self.fW), M)
         t = self._cstep(Words(self.ap_r[layer], self.ap_i[layer]), self._mm(_h(F), Z, self.fL, neg=True),
                         g[:, None, None])
         return Words(fit_word(V.re - rshift(t.re, fA - fV, pre.rounding) + self.op_r[layer], pre),
@@ -192,8 +229,8 @@ class MserInt(nn.Module):
         """(28): W_k with width rho_Wk from ``G = U_k H_k F V``, then the combiner normalisation."""
         fA, fW, cmb = self.fA, self.fW, self.f["combiner"]
         ws, wc = self.ws[layer], self.wc[layer]
-        Y = self._outputs(self._mm(_h(W), G, fW), layer)
-        M = self._weights(Y, ws[1][None, :, None], wc[1][None, :, None], layer)
+        E = self._mm(_h(W), G, fW)
+        M = self._weights(self._outputs(E, layer), E, ws[1][None, :, None], wc[1][None, :, None], layer)
         t = self._cstep(Words(self.aw_r[layer], self.aw_i[layer]), self._mm(G, _h(M), fA), g[:, None, None, None])
         W = Words(fit_word(W.re + rshift(t.re, fA - fW, cmb.rounding) + self.ow_r[layer], cmb),
                   fit_word(W.im + rshift(t.im, fA - fW, cmb.rounding) + self.ow_i[layer], cmb))
@@ -203,8 +240,8 @@ class MserInt(nn.Module):
                 g: torch.Tensor) -> torch.Tensor:
         """(29): theta_Uk with width rho_thetaUk; the new angle words."""
         ws, wc = self.ws[layer], self.wc[layer]
-        Y = self._outputs(self._mm(_h(W), G, self.fW), layer)
-        M = self._weights(Y, ws[2][None, :, None], wc[2][None, :, None], layer)
+        E = self._mm(_h(W), G, self.fW)
+        M = self._weights(self._outputs(E, layer), E, ws[2][None, :, None], wc[2][None, :, None], layer)
         t2 = self._mm(self._mm(M, _h(A), self.fA), _h(H), self.fC)  # [B, K, D_k, N_r]
         gu = self._mm(W, t2, self.fW, neg=True)  # [B, K, R_r, N_r]
         return self._phase_step(tu, U, gu, self.au[layer], self.ou[layer], g[:, None, None, None])
@@ -213,8 +250,9 @@ class MserInt(nn.Module):
                 g: torch.Tensor) -> torch.Tensor:
         """(30) (the plain step (25) in the last layer): theta_F with one width for all users."""
         G = self._mm(UH, A, self.fA)
-        Y = self._outputs(self._mm(_h(W), G, self.fW), layer)
-        M = self._weights(Y, self.wsf[layer].reshape(1, 1, 1), self.wcf[layer].reshape(1, 1, 1), layer)
+        E = self._mm(_h(W), G, self.fW)
+        M = self._weights(self._outputs(E, layer), E, self.wsf[layer].reshape(1, 1, 1),
+                          self.wcf[layer].reshape(1, 1, 1), layer)
         gf = self._mm(self._zsum(self._mm(_h(UH), W, self.fW), M), _h(V), self.fV, neg=True)  # [B, N_t, R_t]
         return self._phase_step(tf, F, gf, self.af[layer], self.of_[layer], g[:, None, None])
 

@@ -120,9 +120,6 @@ class MserQuantStage:
         refuse_ptq_channels(s)
         model, config = float_model(s, "mser")
         sizes, fc, tr = CORE.sizes(config), config.family_config, config.training
-        if sizes.constellation != "qpsk":
-            raise ConfigError("the MSER hardware datapath is QPSK only; a 16-QAM network runs in torch and the float "
-                              "kernel (train, evaluate, profile)")
         q_bs, q_ue = s.phase_bits, s.ue_phase_bits or s.phase_bits
         formats = s.formats()
         H_test = (CORE.read_channels(s.test_channels, config) if s.test_channels is not None

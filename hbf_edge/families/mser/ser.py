@@ -26,7 +26,7 @@ from hbf_edge.errors import ConfigError
 from hbf_edge.families.mser.system import all_symbol_vectors, levels, sample_symbol_vectors
 
 __all__ = ["qfunc", "effective_channels", "output_widths", "ser_semi_analytic", "ser_monte_carlo",
-           "kde_objective", "EVAL_VECTORS", "EVAL_SEED"]
+           "kde_objective", "eval_vectors", "EVAL_VECTORS", "EVAL_SEED"]
 
 EVAL_VECTORS = 4096  # sampled transmit vectors when 4^D (or 16^D) is larger (spec 1.4)
 EVAL_SEED = 12345
@@ -50,7 +50,9 @@ def output_widths(U: np.ndarray, W: np.ndarray, sigma: np.ndarray | float) -> np
     return sigma * np.linalg.norm(g, axis=-2) / np.sqrt(2.0)
 
 
-def _vectors(D: int, constellation: str) -> np.ndarray:
+def eval_vectors(D: int, constellation: str) -> np.ndarray:
+    """The transmit vectors ``[D, J]`` :func:`ser_semi_analytic` averages over: all of them, or
+    ``EVAL_VECTORS`` drawn with ``EVAL_SEED`` when there are more."""
     n_points = len(levels(constellation)) ** 2
     if n_points ** D <= EVAL_VECTORS:
         return all_symbol_vectors(D, constellation)
@@ -79,7 +81,7 @@ def ser_semi_analytic(H: np.ndarray, F: np.ndarray, V: np.ndarray, U: np.ndarray
     E = effective_channels(H, F, V, U, W)  # [B, K, Dk, D]
     B, K, Dk, D = E.shape
     rho = output_widths(U, W, sigma)[..., None]  # [B, K, Dk, 1]
-    S = _vectors(D, constellation)  # [D, J]
+    S = eval_vectors(D, constellation)  # [D, J]
     Y = E @ S  # [B, K, Dk, J]
     b = S.reshape(K, Dk, -1)[None]  # the desired symbols, [1, K, Dk, J]
     if constellation == "qpsk":

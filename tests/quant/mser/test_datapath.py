@@ -14,11 +14,12 @@ from hbf_edge.families.mser.system import MserSizes
 from hbf_edge.quant.mser.datapath import design_words
 
 TINY2 = MserSizes(n_tx=8, n_rf_tx=4, n_users=2, n_rx=4, n_rf_rx=2, n_streams=2)
+QAM2 = MserSizes(**{**TINY2.__dict__, "constellation": "16qam"})  # 16-QAM's weights (eq. 47-48)
 
 
 @pytest.mark.parametrize("sizes,formats,q_bs,q_ue,refit",
                          [(TINY, MserFormats(), 4, 3, 2), (TINY, NARROW, 2, 6, 1), (TINY2, NARROW, 3, 3, 0),
-                          (TINY, WRAP, 3, 4, 1)])
+                          (TINY, WRAP, 3, 4, 1), (QAM2, MserFormats(), 4, 3, 2), (QAM2, NARROW, 2, 5, 1)])
 def test_the_datapath_model_equals_the_integer_kernel(sizes, formats, q_bs, q_ue, refit):
     hw, session = mser_hw_session(sizes, formats, q_bs, q_ue, refit)
     got = session.result()
