@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 
 from hbf_edge._progress import progress_bar
+from hbf_edge.errors import ConfigError
 from hbf_edge.families.mser.baselines import mmse_digital, mo_mmse, omp_mmse
 from hbf_edge.families.mser.gd import GdSteps, dft_alignment, gd, gd_best_of, tune_steps
 from hbf_edge.families.mser.mmse_gd import mmse_gd
@@ -83,6 +84,9 @@ def evaluate_mser(model: Any, sizes: MserSizes, gd_steps: GdSteps, H: np.ndarray
     ``long_steps``: the long GD's steps (default: tuned here, ``tune_sweeps`` sweeps of
     :func:`~hbf_edge.families.mser.gd.tune_steps` at ``tune_snr`` dB from the model's steps)."""
     L = model.n_layers
+    if gd_iterations == L:  # the rows gd_L (the model's steps) and gd_T (tuned for T) would share a name
+        raise ConfigError(f"--gd-iterations {gd_iterations} is the network's depth, whose GD row (gd_{L}, the "
+                          "network's own steps) is always scored; ask for a longer GD")
     Hd = H if H_design is None else H_design
     t0 = time.perf_counter()
     moves: list = [None]

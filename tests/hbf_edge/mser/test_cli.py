@@ -131,6 +131,7 @@ def test_bad_input_is_one_line_and_exit_2(trained, tmp_path, capsys):
         (["evaluate", str(trained / "m"), "--channels", str(tmp_path / "nan.npy")], "NaN"),
         (["evaluate", str(trained / "m"), "--channels", str(tmp_path / "users.npy")], "K=3"),
         (["evaluate", str(trained / "m"), "--channels", str(tmp_path / "antennas.npy")], "N_t=4"),
+        (["evaluate", str(trained / "m"), "--gd-iterations", "2", "--out", str(tmp_path / "e")], "network's depth"),
         (["train", "mser", "--out", str(tmp_path / "x"), "--streams", "3"], "R_r >= D_k"),
         (["train", "mser", "--out", str(tmp_path / "x"), "--channels", str(tmp_path / "nan.npy"), *TINY], "NaN"),
         (["train", "mser", "--out", str(tmp_path / "x"), "--offsets"], "--step-shape matrix"),
@@ -145,7 +146,7 @@ def test_bad_input_is_one_line_and_exit_2(trained, tmp_path, capsys):
         assert main(argv) == 2, argv
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and needle in err[0], (argv, err)
-    assert not (tmp_path / "x").exists() and not (tmp_path / "q").exists()
+    assert not (tmp_path / "x").exists() and not (tmp_path / "q").exists() and not (tmp_path / "e").exists()
 
 
 def test_quantize_scores_the_integer_datapath(trained):
