@@ -174,6 +174,17 @@ def gauss(y, s, ktab, fm):  # pragma: no cover - compiled
 
 
 @njit(cache=True)
+def _beta_sh(tr, ti, sr, si, i, d):  # pragma: no cover - compiled
+    """Entry ``(i, d)`` of ``t S^H`` (``t`` [D_k, J] weights, ``S`` [D, J] symbols): exact sums."""
+    pr = 0
+    pi = 0
+    for j in range(tr.shape[1]):
+        pr += tr[i, j] * sr[d, j] + ti[i, j] * si[d, j]
+        pi += ti[i, j] * sr[d, j] - tr[i, j] * si[d, j]
+    return pr, pi
+
+
+@njit(cache=True)
 def _weights_qam(yr, yi, er, ei, sr, si, k, s, c, lo, hi, ktab, mr, mi, tr, ti, fm, cnt):  # pragma: no cover
     """Columns ``lo .. hi - 1`` of 16-QAM's ``M`` [D_k, D] (contract), from the outputs ``Y`` and
     ``E_k`` [D_k, D]; ``t`` scratch [D_k, J]."""
@@ -206,11 +217,7 @@ def _weights_qam(yr, yi, er, ei, sr, si, k, s, c, lo, hi, ktab, mr, mi, tr, ti, 
             num_i += a * ui - b * ur
         own_i = div_round(num_i, mag, mode)
         for d in range(lo, hi):
-            pr = 0
-            pi = 0
-            for j in range(J):  # t conj(S)
-                pr += tr[i, j] * sr[d, j] + ti[i, j] * si[d, j]
-                pi += ti[i, j] * sr[d, j] - tr[i, j] * si[d, j]
+            pr, pi = _beta_sh(tr, ti, sr, si, i, d)
             if d == g:
                 pr += own_r
                 pi += own_i
@@ -235,11 +242,7 @@ def _weights(yr, yi, er, ei, sr, si, k, s, c, lo, hi, ktab, mr, mi, tr, ti, fm, 
     sh = fm[STP, 0] + fm[KER, 0] - fm[ACC, 0]
     for i in range(dk):
         for d in range(lo, hi):
-            pr = 0
-            pi = 0
-            for j in range(J):  # Beta conj(S)
-                pr += tr[i, j] * sr[d, j] + ti[i, j] * si[d, j]
-                pi += ti[i, j] * sr[d, j] - tr[i, j] * si[d, j]
+            pr, pi = _beta_sh(tr, ti, sr, si, i, d)
             mr[i, d] = _rq(c * pr, sh, fm, ACC, cnt, S_WGT)
             mi[i, d] = _rq(c * pi, sh, fm, ACC, cnt, S_WGT)
 

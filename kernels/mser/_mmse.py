@@ -28,38 +28,31 @@ HALVINGS = 30
 
 
 @njit(cache=True)
+def _matmul(a, b, out):  # pragma: no cover - compiled
+    """``out = a b`` (2-D complex)."""
+    for i in range(a.shape[0]):
+        for j in range(b.shape[1]):
+            s = 0j
+            for r in range(a.shape[1]):
+                s += a[i, r] * b[r, j]
+            out[i, j] = s
+
+
+@njit(cache=True)
 def _uh(U, H, out):  # pragma: no cover - compiled
     """``out_k = U_k H_k`` ``[K, R_r, N_t]``."""
-    K, Rr, Nr = U.shape
-    Nt = H.shape[2]
-    for k in range(K):
-        for r in range(Rr):
-            for t in range(Nt):
-                s = 0j
-                for n in range(Nr):
-                    s += U[k, r, n] * H[k, n, t]
-                out[k, r, t] = s
+    for k in range(U.shape[0]):
+        _matmul(U[k], H[k], out[k])
 
 
 @njit(cache=True)
 def _residual(UH, F, V, W, A, G, R):  # pragma: no cover - compiled
     """``A = F V``, ``G_k = UH_k A``, ``R_k = W_k^H G_k - T_k``."""
-    Nt, Rt = F.shape
     D = V.shape[1]
     K, Rr, Dk = W.shape
-    for t in range(Nt):
-        for d in range(D):
-            s = 0j
-            for m in range(Rt):
-                s += F[t, m] * V[m, d]
-            A[t, d] = s
+    _matmul(F, V, A)
     for k in range(K):
-        for r in range(Rr):
-            for d in range(D):
-                s = 0j
-                for t in range(Nt):
-                    s += UH[k, r, t] * A[t, d]
-                G[k, r, d] = s
+        _matmul(UH[k], A, G[k])
         for i in range(Dk):
             for d in range(D):
                 s = 0j
@@ -105,20 +98,27 @@ def _back(UH, W, R, out):  # pragma: no cover - compiled
 
 @njit(cache=True)
 def _scale_power(F, V, power, A):  # pragma: no cover - compiled
-    """Eq. (26) in place: ``V <- sqrt(P) V / ||F V||_F``."""
-    Nt, Rt = F.shape
-    D = V.shape[1]
+    """Eq. (26) in place: ``V <- sqrt(P) V / ||F V||_F`` (``A`` scratch [N_t, D])."""
+    _matmul(F, V, A)
     n2 = 0.0
-    for t in range(Nt):
-        for d in range(D):
-            s = 0j
-            for m in range(Rt):
-                s += F[t, m] * V[m, d]
-            n2 += s.real * s.real + s.imag * s.imag
+    for v in A.ravel():
+        n2 += v.real * v.real + v.imag * v.imag
     c = math.sqrt(power / n2)
-    for m in range(Rt):
-        for d in range(D):
+    for m in range(V.shape[0]):
+        for d in range(V.shape[1]):
             V[m, d] *= c
+
+
+@njit(cache=True)
+def _gram_row(X, Y, k, r, c):  # pragma: no cover - compiled
+    """``(X_k X_k^H Y_k)[r, c]`` (the noise terms of the W and U gradients)."""
+    n = 0j
+    for q in range(X.shape[1]):
+        xx = 0j
+        for a in range(X.shape[2]):
+            xx += X[k, r, a] * X[k, q, a].conjugate()
+        n += xx * Y[k, q, c]
+    return n
 
 
 @njit(cache=True)
@@ -154,13 +154,7 @@ def _gradient(mode, H, UH, F, V, U, W, s2, A, G, R, B, out):  # pragma: no cover
                     s = 0j
                     for d in range(D):
                         s += G[k, r, d] * R[k, i, d].conjugate()
-                    n = 0j
-                    for q in range(Rr):
-                        uu = 0j
-                        for a in range(Nr):
-                            uu += U[k, r, a] * U[k, q, a].conjugate()
-                        n += uu * W[k, q, i]
-                    out[(k * Rr + r) * Dk + i] = 2.0 * s + 2.0 * s2 * n
+                    out[(k * Rr + r) * Dk + i] = 2.0 * s + 2.0 * s2 * _gram_row(U, W, k, r, i)
     else:  # Im(conj(U) o (2 W_k R_k (H_k A)^H + 2 s2 W_k W_k^H U_k))
         for k in range(K):
             for r in range(Rr):
@@ -174,12 +168,7 @@ def _gradient(mode, H, UH, F, V, U, W, s2, A, G, R, B, out):  # pragma: no cover
                         for t in range(Nt):
                             ha += H[k, a, t] * A[t, d]
                         s += wr * ha.conjugate()
-                    n = 0j
-                    for q in range(Rr):
-                        ww = 0j
-                        for i in range(Dk):
-                            ww += W[k, r, i] * W[k, q, i].conjugate()
-                        n += ww * U[k, q, a]
+                    n = _gram_row(W, U, k, r, a)
                     out[(k * Rr + r) * Nr + a] = (U[k, r, a].conjugate() * (2.0 * s + 2.0 * s2 * n)).imag
 
 
