@@ -104,7 +104,7 @@ class Datapath:
             if mag == 0:
                 M.append([(0, 0)] * D)
                 continue
-            q = (self.fit(self.div(cr * 2**self.fA, mag), "weights"), self.fit(self.div(ci * 2**self.fA, mag), "weights"))
+            q = tuple(self.fit(self.div(x * 2**self.fA, mag), "weights") for x in (cr, ci))
             t, own_r, num_i = [], 0, 0
             for j in range(J):
                 u = self.cmul(Y[i][j], self.conj(q))

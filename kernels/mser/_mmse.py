@@ -194,7 +194,8 @@ def _move(mode, t, H, F, V, U, W, g, power, Fc, Vc, Uc, Wc, UHc, A):  # pragma: 
         for k in range(U.shape[0]):
             for r in range(U.shape[1]):
                 for a in range(U.shape[2]):
-                    th = math.atan2(U[k, r, a].imag, U[k, r, a].real) - t * g[(k * U.shape[1] + r) * U.shape[2] + a].real
+                    step = t * g[(k * U.shape[1] + r) * U.shape[2] + a].real
+                    th = math.atan2(U[k, r, a].imag, U[k, r, a].real) - step
                     Uc[k, r, a] = complex(math.cos(th), math.sin(th))
         _uh(Uc, H, UHc)
     else:

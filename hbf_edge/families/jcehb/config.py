@@ -190,7 +190,8 @@ class JcehbTrain(TrainCommon, SizeSettings):
             raise ConfigError(f"--online must be >= 0 frames, got {self.online}")
         check_positive(self, "frame_samples", "frame_epochs")
         changed = [f.name for f in dataclasses.fields(self)
-                   if f.name in ("frame_samples", "frame_epochs", "csi_nmse", "csi_pilots") and getattr(self, f.name) != f.default]
+                   if f.name in ("frame_samples", "frame_epochs", "csi_nmse", "csi_pilots")
+                   and getattr(self, f.name) != f.default]
         if not self.online and changed:
             raise ConfigError(f"--{changed[0].replace('_', '-')} applies to online training (--online FRAMES)")
         if self.csi_pilots is not None:

@@ -87,7 +87,8 @@ class OnlineConfig:
             if isinstance(self.csi_pilots, bool) or not isinstance(self.csi_pilots, int) or self.csi_pilots < 1:
                 raise ConfigError(f"the full-CSI pilots must be an integer >= 1, got {self.csi_pilots!r}")
             if self.csi_nmse_db is not None:
-                raise ConfigError("the full-CSI samples are either estimated by RLS (pilots) or given an NMSE, not both")
+                raise ConfigError("the full-CSI samples are either estimated by RLS (pilots) or given an NMSE, "
+                                  "not both")
 
     def full_csi(self, H: np.ndarray, sizes: JcehbSizes, nu: float, pilot_power: str, seed: int) -> np.ndarray:
         """The frame's full-CSI samples as the BS holds them: ``H`` itself, its RLS estimate from
