@@ -16,8 +16,9 @@ SER for Gaussian noise):
 * ``mmse_gd_<T>`` -- the MMSE-based GD of Fig. 10 (:mod:`~hbf_edge.families.mser.mmse_gd`), T
   iterations with line searches (0: not run);
 * ``gd_<T>_from_start`` -- for a network that does not start from the alignment
-  (:mod:`~hbf_edge.families.mser.start`): ``gd_<T>`` from the network's own start, so the
-  network and GD are compared from the same point.
+  (:mod:`~hbf_edge.families.mser.start`): GD-T from the network's own start, its steps tuned
+  from that start as ``gd_<T>``'s are from the alignment (``gd.steps_from_start_at_15db``), so
+  the network and GD are compared from the same point.
 
 With ``H_design`` (imperfect CSI, Fig. 10, spec 3.7) every design is computed from those
 channel estimates and scored on the true ``H``: :func:`imperfect_csi` draws ``H^ = H - sigma_h dK``
@@ -95,6 +96,14 @@ def evaluate_mser(model: Any, sizes: MserSizes, gd_steps: GdSteps, H: np.ndarray
         H_tune = mser_channels(TUNE_CHANNELS, sizes, seed=TUNE_SEED)
         long_steps, moves = tune_steps(H_tune, sizes, float(noise_std(tune_snr)), gd_iterations, start=gd_steps,
                                        n_samples=n_samples, seed=1, sweeps=tune_sweeps)
+    first = check_start(getattr(model, "start", None))
+    from_start: GdSteps | None = None  # GD-T from the network's own start: steps tuned from that start
+    if first["kind"] != "alignment":
+        from_start = long_steps
+        if tuned:
+            sigma_t = float(noise_std(tune_snr))
+            from_start, _ = tune_steps(H_tune, sizes, sigma_t, gd_iterations, start=gd_steps, n_samples=n_samples,
+                                       seed=1, sweeps=tune_sweeps, design=design_start(H_tune, sizes, sigma_t, first))
     tune_s = time.perf_counter() - t0
     short, long_ = f"gd_{L}", f"gd_{gd_iterations}"
     ser: dict[str, list[float]] = {k: [] for k in ("network", short, long_, "alignment", "mmse_digital", "omp_mmse",
@@ -108,7 +117,6 @@ def evaluate_mser(model: Any, sizes: MserSizes, gd_steps: GdSteps, H: np.ndarray
             return float(np.mean(ser_semi_analytic(H, *d, sigma, sizes.constellation)))
 
         t0 = time.perf_counter()
-        first = check_start(getattr(model, "start", None))
         d0 = design_start(Hd, sizes, sigma, first)  # the network's start, once for every row that needs it
         ser["network"].append(score(network_design(model, Hd, sizes, snr, d0)))
         if hardware is not None:
@@ -125,9 +133,9 @@ def evaluate_mser(model: Any, sizes: MserSizes, gd_steps: GdSteps, H: np.ndarray
             d_long = gd_best_of(Hd, sizes, sigma, gd_starts, gd_iterations, long_steps, n_samples, seed=GD_SEED)
         seconds[long_] += time.perf_counter() - t0
         ser[long_].append(score(d_long))
-        if first["kind"] != "alignment":  # GD from the network's own start: the fair comparison
+        if from_start is not None:  # GD from the network's own start, steps tuned from it: the fair comparison
             ser.setdefault(f"{long_}_from_start", []).append(
-                score(gd(Hd, sizes, sigma, gd_iterations, long_steps, n_samples, seed=GD_SEED, start=d0)))
+                score(gd(Hd, sizes, sigma, gd_iterations, from_start, n_samples, seed=GD_SEED, start=d0)))
         ser["alignment"].append(score(dft_alignment(Hd, sizes)))
         digital = mmse_digital(Hd, sizes, sigma)  # once: both hybrids factorise it
         ser["mmse_digital"].append(score(digital))
@@ -145,6 +153,7 @@ def evaluate_mser(model: Any, sizes: MserSizes, gd_steps: GdSteps, H: np.ndarray
         "percent_of_gd": percent,
         "gd": {"iterations": gd_iterations, "starts": gd_starts, "steps_at_15db": _steps(long_steps),
                "steps_of_the_model": _steps(gd_steps),
+               **({"steps_from_start_at_15db": _steps(from_start)} if from_start is not None else {}),
                "tuned_on": (f"{TUNE_CHANNELS} channels, seed {TUNE_SEED}, at {tune_snr:g} dB, {tune_sweeps} sweep(s)"
                             if tuned else "not tuned: given"),
                "tune_seconds": round(tune_s, 2), "accepted_moves": len(moves) - 1},
