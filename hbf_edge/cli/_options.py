@@ -36,6 +36,20 @@ class _Renamed(argparse.Action):
         setattr(ns, self.dest, values)
 
 
+def _finite_float(text: str) -> float:
+    """A float option's value: a finite number (``nan`` and ``inf`` are refused by argparse, in
+    its one-line form, before any work starts)."""
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid number: {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    return value
+
+
 def _kind(annotation: Any) -> tuple[type, bool]:
     """(element type, is a list) of a resolved annotation such as ``list[float] | None``."""
     args = [a for a in typing.get_args(annotation) if a is not type(None)]
@@ -57,14 +71,15 @@ def add_settings(parser: argparse.ArgumentParser, cls: type, title: str | None =
         meta = dict(f.metadata)
         kind, many = _kind(hints[f.name])
         kwargs: dict[str, Any] = {"help": meta.get("help", "").replace("%", "%%"), "default": None}
+        parse = _finite_float if kind is float else kind
         if meta.get("positional"):
-            group.add_argument(f.name, type=kind, help=kwargs["help"], metavar=f.name.upper())
+            group.add_argument(f.name, type=parse, help=kwargs["help"], metavar=f.name.upper())
             continue
         names = [f"--{f.name.replace('_', '-')}"] + ([meta["flag"]] if "flag" in meta else [])
         if kind is bool:
             kwargs["action"] = "store_true" if f.default is False else argparse.BooleanOptionalAction
         else:
-            kwargs["type"] = kind
+            kwargs["type"] = parse
             if many:
                 kwargs["nargs"] = meta.get("nargs", "+")
             for key in ("choices", "metavar"):

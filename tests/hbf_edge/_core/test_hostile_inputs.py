@@ -131,3 +131,17 @@ def test_an_existing_output_names_the_overwrite_flag(tmp_path, capsys):
     (tmp_path / "b" / "mine.txt").write_text("the user's")
     _one_line(["export", str(V1 / "upga_q"), "--out", str(tmp_path / "b"), "--count", "2"], capsys, "--overwrite")
     assert (tmp_path / "b" / "mine.txt").read_text() == "the user's"
+
+
+@pytest.mark.parametrize("argv", [["train", "upga", "--lr", "nan"], ["train", "upga", "--snr-max", "inf"],
+                                  ["evaluate", str(V1 / "upga"), "--snr", "0", "inf"], ["train", "upga", "--lr=-inf"],
+                                  ["train", "mser", "--tune-snr", "nan"], ["train", "jcehb", "--snr-db", "inf"]])
+def test_a_float_option_must_be_finite(tmp_path, capsys, argv):
+    """Every float option of every family refuses nan and +-inf in argparse's one line, before any
+    work or output (they reached the computation before: `evaluate --snr nan` said "sigma must be
+    > 0")."""
+    out = tmp_path / "o"
+    assert main([*argv, "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "is not a finite number" in err, err
+    assert not out.exists()

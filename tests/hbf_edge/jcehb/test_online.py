@@ -159,7 +159,7 @@ def test_train_online_and_evaluate_plot_fig_17(tmp_path, capsys):
                         (["--online", "2", "--train-size", "30"], "--train-size does not apply"),
                         (["--online", "2", "--design", "separate"], "--design separate does not apply"),
                         (["--online", "-1"], "--online must be >= 0"),
-                        (["--online", "2", "--csi-nmse", "nan"], "NMSE"),
+                        (["--online", "2", "--csi-nmse", "nan"], "--csi-nmse: 'nan' is not a finite number"),
                         (["--online", "2", "--csi-pilots", "7"], "--csi-pilots must be >= N_t = 8"),
                         (["--online", "2", "--csi-pilots", "8", "--csi-nmse", "-10"], "give one"),
                         (["--csi-pilots", "8"], "--csi-pilots applies to online")]:
