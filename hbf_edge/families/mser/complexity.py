@@ -15,16 +15,24 @@ __all__ = ["mser_layer_ops"]
 
 def mser_layer_ops(sizes: MserSizes, n_samples: int) -> dict[str, int]:
     """Per layer and channel: complex MACs, real MACs (4 per complex one), sign-MACs (products
-    with the QPSK samples: additions only), Gaussian-weight table lookups, and isqrt + divisions.
+    with the symbol samples: additions only for QPSK, shifts and additions for 16-QAM's +-3),
+    Gaussian-weight table lookups, square roots and divisions (``isqrt_div`` their sum).
 
     ``5 N_t R_t D``: ``A = F V`` three times, ``F^H M``, ``M V^H``; ``4 K N_t N_r D``: ``H_k A`` twice
     and ``H_k^H (.)`` twice; ``6 K R_r N_r D`` and ``8 K D_k R_r D``: the combiner products; then the
     element-wise updates, norms and scaling.  Lookups ``2 D J (K + 3)``: the P sub-step weighs
-    every user's samples with each user's width."""
+    every user's samples with each user's width, so a layer makes ``D (K + 3)`` stream passes.
+    16-QAM's weights (eq. 47-48) add per stream pass a square root (``|c|``) and three divisions
+    (``c / |c|`` and the own-column term), and per sample the rotation ``Y conj(q)`` (one complex
+    MAC) and the own-column sums (four real MACs)."""
     Nt, Rt, K, Nr, Rr, Dk = (sizes.n_tx, sizes.n_rf_tx, sizes.n_users, sizes.n_rx, sizes.n_rf_rx,
                              sizes.n_streams)
     D = sizes.n_total_streams
+    passes = D * (K + 3)
+    qam = sizes.constellation == "16qam"
     cmac = (5 * Nt * Rt * D + 4 * K * Nt * Nr * D + 6 * K * Rr * Nr * D + 8 * K * Dk * Rr * D
-            + (Nt * Rt + K * Rr * Nr + K * Nr * Rr * Dk + Nt * D))
-    return {"complex_macs": cmac, "real_macs": 4 * cmac, "sign_macs": 8 * D * D * n_samples,
-            "table_lookups": 2 * D * n_samples * (K + 3), "isqrt_div": 2 * (1 + D)}
+            + (Nt * Rt + K * Rr * Nr + K * Nr * Rr * Dk + Nt * D)) + (passes * n_samples if qam else 0)
+    sqrt, div = 1 + D + (passes if qam else 0), 1 + D + (3 * passes if qam else 0)
+    return {"complex_macs": cmac, "real_macs": 4 * cmac + (4 * passes * n_samples if qam else 0),
+            "sign_macs": 8 * D * D * n_samples, "table_lookups": 2 * D * n_samples * (K + 3), "sqrt": sqrt,
+            "div": div, "isqrt_div": sqrt + div}

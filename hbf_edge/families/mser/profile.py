@@ -26,9 +26,9 @@ model's start, the DFT alignment by default).
 Figures are microseconds per channel (:func:`hbf_edge.bench.time_per_channel`: median and
 quartiles of repeated runs after a warm-up) on seeded channels of the model's sizes, at 15 dB.
 The op count (:func:`~hbf_edge.families.mser.complexity.mser_layer_ops`) becomes a per-layer
-target estimate: real MACs plus the sign-MACs with the QPSK samples (additions, counted as
-MACs), the Gaussian-weight lookups as one MAC each, and the ``2 (1 + D)`` square roots and
-divisions of the normalisations.
+target estimate: real MACs plus the sign-MACs with the symbol samples (additions, counted as
+MACs), the Gaussian-weight lookups as one MAC each, and the square roots and divisions of the
+normalisations (``1 + D`` each; 16-QAM adds its weights' own, ``mser_layer_ops``).
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ def mser_ops(sizes: MserSizes, n_samples: int) -> OpCount:
     """One layer's operations for the target estimate (module notes)."""
     o = mser_layer_ops(sizes, n_samples)
     macs = o["real_macs"] + o["sign_macs"] + o["table_lookups"]
-    return OpCount(flops=2 * macs, matmul=2 * o["real_macs"], sqrt=o["isqrt_div"] // 2, div=o["isqrt_div"] // 2)
+    return OpCount(flops=2 * macs, matmul=2 * o["real_macs"], sqrt=o["sqrt"], div=o["div"])
 
 
 def _whole_and_layers(step: Any, forward: Any, start: Any, n_layers: int, batch: int, repeat: int,

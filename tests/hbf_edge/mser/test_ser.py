@@ -68,3 +68,10 @@ def test_layer_op_count_matches_the_specs_table():
     assert (paper["real_macs"], paper["sign_macs"], paper["table_lookups"]) == (178_176, 36_864, 7_680)
     embedded = mser_layer_ops(MserSizes(n_tx=32, n_rf_tx=4, n_users=2, n_rx=4, n_rf_rx=2, n_streams=2), 64)
     assert (embedded["real_macs"], embedded["sign_macs"], embedded["table_lookups"]) == (30_400, 8_192, 2_560)
+    assert (embedded["sqrt"], embedded["div"]) == (5, 5)  # the combiners' and (26)'s, 1 + D each
+    # 16-QAM: D (K + 3) = 20 stream passes per layer, each a square root and three divisions, and
+    # per sample a complex MAC (the rotation) and four real MACs (the own-column sums)
+    qam = mser_layer_ops(MserSizes(n_tx=32, n_rf_tx=4, n_users=2, n_rx=4, n_rf_rx=2, n_streams=2,
+                                   constellation="16qam"), 64)
+    assert qam["real_macs"] - embedded["real_macs"] == 20 * 64 * (4 + 4)
+    assert (qam["sqrt"], qam["div"], qam["table_lookups"]) == (5 + 20, 5 + 60, 2_560)
