@@ -212,4 +212,20 @@ def mser_hw_session(sizes, formats, q_bs, q_ue, refit, B=4, seed=5):
     return hw, session
 
 
+def rehash_bundle(path, edit=None):
+    """What a forger without the key can do to a bundle: change the manifest (``edit``), recompute
+    every member's hash and the manifest's own."""
+    import hashlib
+    import json
+
+    manifest = json.loads((path / "manifest.json").read_text())
+    for name, meta in manifest["files"].items():  # the members as they are now
+        meta.update(sha256=hashlib.sha256((path / name).read_bytes()).hexdigest(), bytes=(path / name).stat().st_size)
+    if edit is not None:
+        edit(manifest)
+    body = {k: v for k, v in manifest.items() if k != "manifest_sha256"}
+    manifest["manifest_sha256"] = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+    (path / "manifest.json").write_text(json.dumps(manifest))
+
+
 sys.modules["helpers"] = sys.modules[__name__]

@@ -2,7 +2,6 @@
 line by both verifiers (the simulator's and ``export.read_bundle``), nothing outside the bundle
 is opened, and a re-hashed (forged) bundle is refused when a key is given."""
 
-import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -13,25 +12,13 @@ import pytest
 from hbf_edge import firmware_sim
 from hbf_edge.cli import main
 from hbf_edge.export import BundleError, read_bundle, sign_bundle
+from helpers import rehash_bundle
 
 V1_BUNDLE = Path(__file__).resolve().parents[1] / "refs" / "v1" / "upga_bundle"
 KEY = bytes(range(32))
 
 
-def _digest(manifest):
-    body = {k: v for k, v in manifest.items() if k != "manifest_sha256"}
-    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
-
-
-def _rehash(path: Path, edit=None):
-    """What a forger without the key can do: change the manifest, recompute every hash."""
-    manifest = json.loads((path / "manifest.json").read_text())
-    for name, meta in manifest["files"].items():  # the members as they are now
-        meta.update(sha256=hashlib.sha256((path / name).read_bytes()).hexdigest(), bytes=(path / name).stat().st_size)
-    if edit is not None:
-        edit(manifest)
-    manifest["manifest_sha256"] = _digest(manifest)
-    (path / "manifest.json").write_text(json.dumps(manifest))
+_rehash = rehash_bundle  # what a forger without the key can do (tests/conftest.py)
 
 
 @pytest.fixture

@@ -104,7 +104,7 @@ def test_the_simulators_ser_is_the_toolkits():
         assert np.all(b > 0)
 
 
-def test_a_16qam_model_runs_the_datapath_exports_and_replays(tmp_path):
+def test_a_16qam_model_runs_the_datapath_exports_and_replays(tmp_path, capsys):
     """A 16-QAM network through quantize (QAT), export and simulate: the integer datapath's codes
     and words in the bundle, the integer graph verified code for code, the controller's applied
     beams scored by its own 16-QAM SER over the bundle's transmit vectors, equal to the kernel's."""
@@ -120,10 +120,28 @@ def test_a_16qam_model_runs_the_datapath_exports_and_replays(tmp_path):
     assert check["channels"] == 5 and check["values_differing_from_kernel"] == 0
     with np.load(root / "b" / "beams.npz") as beams:
         assert beams["ser_vectors"].shape == (2, 256)
+        beams_vectors = beams["ser_vectors"]
     assert main(["simulate", str(root / "b")]) == 0
     rep = json.loads((root / "b" / "sim" / "simulate.json").read_text())
     assert rep["code_mismatches"] == {"bs": 0, "user0": 0, "user1": 0}
     assert rep["ser"]["largest_difference"] < 1e-12 and 0 < rep["ser"]["applied_mean"] < 1
+    # transmit vectors that are not 16-QAM points, or none, are refused in one line (hashes recomputed)
+    import shutil
+
+    from helpers import rehash_bundle
+
+    for change in ({"ser_vectors": beams_vectors * 0 + (5 + 1j)}, {}):
+        bad = root / "bad"
+        shutil.rmtree(bad, ignore_errors=True)
+        shutil.copytree(root / "b", bad)
+        with np.load(bad / "beams.npz") as data:
+            members = {k: data[k] for k in data.files if k != "ser_vectors"}
+        np.savez(bad / "beams.npz", **members, **change)
+        rehash_bundle(bad)
+        capsys.readouterr()
+        assert main(["simulate", str(bad)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and "ser_vectors must be 16-QAM vectors" in err, err
 
 
 def test_tampering_and_misuse_are_refused(bundle, tmp_path, capsys):
