@@ -52,7 +52,9 @@ The contract (the integer reference ``tests/naive_fixed_mser.py`` is written fro
   ``refit`` digital layers run (27), (28) with the last layer's constants and (26), the phases
   fixed (:mod:`quant.mser.qat`: they let ``V`` and ``W`` adapt to the codes).
 
-Layer order and the per-layer widths are the float kernel's (:mod:`kernels.mser._float`).
+Layer order and the per-layer widths are the float kernel's (:mod:`kernels.mser._float`).  The
+sample side (``Y = E S`` and both constellations' weights) is :mod:`kernels.mser._weights`, the
+format rows, counter sites and requantisation calls :mod:`kernels.mser._prims`.
 """
 
 from __future__ import annotations
@@ -60,31 +62,13 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from hbf_edge.families.mser.formats import COUNTER_SITES, KERNEL_TABLE_BITS, KERNEL_U_MAX, MSER_FORMATS, RAD_FRAC
-from hbf_edge.kernels._core.fixed import div_round, fit, isqrt, rshift
+from hbf_edge.families.mser.formats import RAD_FRAC
+from hbf_edge.kernels._core.fixed import div_round, isqrt
+from hbf_edge.kernels.mser._prims import (ACC, CH, CMB, LUT, N_SITES, PRE, S_CMB, S_FWD, S_GRD, S_NORM, S_PRE,
+                                          S_STP, STP, _fit, _rq, _rs)
+from hbf_edge.kernels.mser._weights import outputs as _outputs, weights as _weights
 
-CH, LUT, ACC, STP, KER, PRE, CMB = (MSER_FORMATS.index(n) for n in MSER_FORMATS)
-(S_IN, S_FWD, S_WGT, S_GRD, S_STP, S_PRE, S_CMB, S_NORM) = range(len(COUNTER_SITES))
-N_SITES = len(COUNTER_SITES)
-TB = KERNEL_TABLE_BITS
-I_MAX = KERNEL_U_MAX << KERNEL_TABLE_BITS
-
-
-@njit(cache=True)
-def _fit(x, fmt, cnt, site):  # pragma: no cover - compiled
-    """:func:`kernels._core.fixed.fit` as a call (keeps Numba's compile time down, as JCEHB's)."""
-    return fit(x, fmt, cnt, site)
-
-
-@njit(cache=True)
-def _rs(x, s, mode):  # pragma: no cover - compiled
-    return rshift(x, s, mode)
-
-
-@njit(cache=True)
-def _rq(x, s, fm, row, cnt, site):  # pragma: no cover - compiled
-    """``x 2^-s`` rounded by format ``row``'s rule and fitted into it."""
-    return _fit(_rs(x, s, fm[row, 3]), fm[row], cnt, site)
+__all__ = ["channel_fx", "code_of", "wrap", "phases", "N_SITES"]
 
 
 @njit(cache=True)
@@ -140,111 +124,6 @@ def _mm(ar, ai, br, bi, outr, outi, shift, neg, ah, bh, fm, cnt, site):  # pragm
                 si = -si
             outr[i, j] = _rq(sr, shift, fm, ACC, cnt, site)
             outi[i, j] = _rq(si, shift, fm, ACC, cnt, site)
-
-
-@njit(cache=True)
-def _outputs(er, ei, sr, si, yr, yi, fm, cnt):  # pragma: no cover - compiled
-    """``Y = E S`` [D_k, J]: exact (symbols are small integers), fitted into A."""
-    dk, D = er.shape
-    J = sr.shape[1]
-    for i in range(dk):
-        for j in range(J):
-            ar = 0
-            ai = 0
-            for d in range(D):
-                ar += er[i, d] * sr[d, j] - ei[i, d] * si[d, j]
-                ai += er[i, d] * si[d, j] + ei[i, d] * sr[d, j]
-            yr[i, j] = _fit(ar, fm[ACC], cnt, S_FWD)
-            yi[i, j] = _fit(ai, fm[ACC], cnt, S_FWD)
-
-
-@njit(cache=True)
-def gauss(y, s, ktab, fm):  # pragma: no cover - compiled
-    """The Gaussian weight ``e^{-y^2 / (2 r^2)}`` of an A word ``y`` (kernel word; contract)."""
-    fA = fm[ACC, 0]
-    z = _rs(y * s, fm[STP, 0], fm[ACC, 3])
-    if z >= (1 << 31) or z <= -(1 << 31):
-        return 0
-    u = _rs(z * z, fA, fm[ACC, 3])
-    sh = fA - TB
-    i = u >> sh
-    if i >= I_MAX:
-        return 0
-    return ktab[i] + _rs((ktab[i + 1] - ktab[i]) * (u - (i << sh)), sh, fm[KER, 3])
-
-
-@njit(cache=True)
-def _beta_sh(tr, ti, sr, si, i, d):  # pragma: no cover - compiled
-    """Entry ``(i, d)`` of ``t S^H`` (``t`` [D_k, J] weights, ``S`` [D, J] symbols): exact sums."""
-    pr = 0
-    pi = 0
-    for j in range(tr.shape[1]):
-        pr += tr[i, j] * sr[d, j] + ti[i, j] * si[d, j]
-        pi += ti[i, j] * sr[d, j] - tr[i, j] * si[d, j]
-    return pr, pi
-
-
-@njit(cache=True)
-def _weights_qam(yr, yi, er, ei, sr, si, k, s, c, lo, hi, ktab, mr, mi, tr, ti, fm, cnt):  # pragma: no cover
-    """Columns ``lo .. hi - 1`` of 16-QAM's ``M`` [D_k, D] (contract), from the outputs ``Y`` and
-    ``E_k`` [D_k, D]; ``t`` scratch [D_k, J]."""
-    dk, J = yr.shape
-    fA, mode = fm[ACC, 0], fm[ACC, 3]
-    sh = fm[STP, 0] + fm[KER, 0] - fA + 1
-    for i in range(dk):
-        g = k * dk + i
-        cr, ci = er[i, g], ei[i, g]
-        mag = isqrt(_rq(cr * cr + ci * ci, fA, fm, ACC, cnt, S_WGT) << fA)
-        if mag == 0:
-            for d in range(lo, hi):
-                mr[i, d] = 0
-                mi[i, d] = 0
-            continue
-        qr = _fit(div_round(cr << fA, mag, mode), fm[ACC], cnt, S_WGT)
-        qi = _fit(div_round(ci << fA, mag, mode), fm[ACC], cnt, S_WGT)
-        own_r = 0
-        num_i = 0
-        for j in range(J):
-            ur = _rs(yr[i, j] * qr + yi[i, j] * qi, fA, mode)
-            ui = _rs(yi[i, j] * qr - yr[i, j] * qi, fA, mode)
-            br = sr[g, j] - 1
-            bi = si[g, j] - 1
-            a = gauss(ur - mag * br, s, ktab, fm)
-            b = gauss(ui - mag * bi, s, ktab, fm)
-            tr[i, j] = a
-            ti[i, j] = b
-            own_r -= a * br + b * bi
-            num_i += a * ui - b * ur
-        own_i = div_round(num_i, mag, mode)
-        for d in range(lo, hi):
-            pr, pi = _beta_sh(tr, ti, sr, si, i, d)
-            if d == g:
-                pr += own_r
-                pi += own_i
-            xr = _rs(qr * pr - qi * pi, fA, mode)
-            xi = _rs(qr * pi + qi * pr, fA, mode)
-            mr[i, d] = _rq(3 * c * xr, sh, fm, ACC, cnt, S_WGT)
-            mi[i, d] = _rq(3 * c * xi, sh, fm, ACC, cnt, S_WGT)
-
-
-@njit(cache=True)
-def _weights(yr, yi, er, ei, sr, si, k, s, c, lo, hi, ktab, mr, mi, tr, ti, fm, cnt, qam):  # pragma: no cover
-    """Columns ``lo .. hi - 1`` of ``M = c Beta S^H`` [D_k, D] (contract); ``t`` scratch [D_k, J];
-    ``qam``: 16-QAM's form (:func:`_weights_qam`, which reads ``E_k``)."""
-    if qam:
-        _weights_qam(yr, yi, er, ei, sr, si, k, s, c, lo, hi, ktab, mr, mi, tr, ti, fm, cnt)
-        return
-    dk, J = yr.shape
-    for i in range(dk):
-        for j in range(J):
-            tr[i, j] = gauss(yr[i, j], s, ktab, fm) * sr[k * dk + i, j]
-            ti[i, j] = gauss(yi[i, j], s, ktab, fm) * si[k * dk + i, j]
-    sh = fm[STP, 0] + fm[KER, 0] - fm[ACC, 0]
-    for i in range(dk):
-        for d in range(lo, hi):
-            pr, pi = _beta_sh(tr, ti, sr, si, i, d)
-            mr[i, d] = _rq(c * pr, sh, fm, ACC, cnt, S_WGT)
-            mi[i, d] = _rq(c * pi, sh, fm, ACC, cnt, S_WGT)
 
 
 @njit(cache=True)
