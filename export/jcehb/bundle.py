@@ -47,7 +47,8 @@ from hbf_edge.errors import ConfigError
 from hbf_edge.export._core.bundle import BundleError, _write
 from hbf_edge.export._core.tables import vector_modulator_table
 from hbf_edge._io import read_json, sha256_file
-from hbf_edge.families.jcehb.system import design_sum_rate, equivalent, noise_power, observe, pilot_noise, sum_rate
+from hbf_edge.families.jcehb.system import (design_sum_rate, equivalent, noise_power, observe, pilot_noise,
+                                            pilot_noise_power, sum_rate)
 from hbf_edge.hw.spec import phase_to_code
 
 __all__ = ["write_jcehb_bundle", "ONNX_TOLERANCE"]
@@ -91,7 +92,8 @@ def write_jcehb_bundle(model_dir: str | os.PathLike, out: str | os.PathLike, H: 
     model, _ = load_model(model_dir, family=config.family)
     He = equivalent(H, out_hw["F_rf"], out_hw["W_rf"])  # what the slots' pilots go through
     X = model.pilots().detach().numpy()
-    Y = observe(He, X, out_hw["W_rf"], pilot_noise(H.shape[0], model.sizes, model.n_pilots, noise_seed), nu)
+    Y = observe(He, X, out_hw["W_rf"], pilot_noise(H.shape[0], model.sizes, model.n_pilots, noise_seed),
+                pilot_noise_power(nu, model.pilot_boost_db))
     beams = {"codes_bs": codes_bs, "codes_ue": codes_ue, "H": H,
              "F_bb": out_hw["F_bb_words"], "W_bb": out_hw["W_bb_words"], "kernel_sum_rate": rate,
              "Y": np.stack([Y.real, Y.imag], -1), "Y_words": out_hw["Y"]}

@@ -35,6 +35,7 @@ class JcehbModel:
     F_rf: np.ndarray
     W_rf: np.ndarray
     arrays: dict
+    pilot_boost_db: float = 0.0  # the pilots' SNR above the data SNR (hbf_edge.families.jcehb.system)
 
 
 def _c(a: np.ndarray) -> np.ndarray:
@@ -72,7 +73,8 @@ def pack_jcehb(arrays: dict, family_config: dict, delta: float = 1e-2, alpha: fl
               "gam_inv": np.exp(-arrays["ce_log_gamma"]), "gfr": np.ascontiguousarray(G.real),
               "gfi": np.ascontiguousarray(G.imag), "hb": np.ascontiguousarray(hb), "hbw": np.ascontiguousarray(hbw),
               "hbf": np.ascontiguousarray(hbf), "hbs": np.ascontiguousarray(hbs), "delta": delta, "alpha": alpha}
-    return JcehbModel((Nt, N, Nr, R, K, S), L, Lh, family_config["inverse"] == "exact", F_rf, W_rf, packed)
+    return JcehbModel((Nt, N, Nr, R, K, S), L, Lh, family_config["inverse"] == "exact", F_rf, W_rf, packed,
+                      float(family_config.get("pilot_boost_db", 0.0)))
 
 
 def load_jcehb(model_dir: str | os.PathLike) -> JcehbModel:
@@ -90,8 +92,9 @@ def load_jcehb(model_dir: str | os.PathLike) -> JcehbModel:
 
 
 def jcehb_observe(model: JcehbModel, H: np.ndarray, noise: np.ndarray, nu: float) -> np.ndarray:
-    """Received pilots ``Y [B, K, R, L] = H_eq X + sqrt(nu) W_RF^H Z`` through the model's beams
-    (the RF front end's part of a slot), with unit antenna noise ``noise [B, K, N_r, >= L]``."""
+    """Received pilots ``Y [B, K, R, L] = H_eq X + sqrt(nu_p) W_RF^H Z`` through the model's beams
+    (the RF front end's part of a slot), with unit antenna noise ``noise [B, K, N_r, >= L]``;
+    ``nu_p`` is the data's ``nu`` lowered by the model's ``pilot_boost_db``."""
     Nt, N, Nr, R, K, S = model.sizes
     H = np.asarray(H)
     if H.dtype != np.complex128 or H.ndim != 4 or H.shape[1:] != (K, Nr, Nt) or H.shape[0] == 0:
@@ -101,7 +104,8 @@ def jcehb_observe(model: JcehbModel, H: np.ndarray, noise: np.ndarray, nu: float
         raise ShapeError(f"noise must be [B, {K}, {Nr}, >= {model.n_pilots}], got {list(noise.shape)}")
     X = model.arrays["xr"] + 1j * model.arrays["xi"]
     He = np.einsum("kar,bkat,tn->bkrn", model.W_rf.conj(), H, model.F_rf, optimize=True)
-    return He @ X + math.sqrt(nu) * np.einsum("kar,bkal->bkrl", model.W_rf.conj(), noise[..., :model.n_pilots])
+    nu_p = nu * 10.0 ** (-model.pilot_boost_db / 10.0)  # the pilot stage's noise (system.pilot_noise_power)
+    return He @ X + math.sqrt(nu_p) * np.einsum("kar,bkal->bkrl", model.W_rf.conj(), noise[..., :model.n_pilots])
 
 
 class JcehbSession:

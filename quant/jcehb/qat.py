@@ -27,7 +27,8 @@ class QuantJcehbNet(JcehbNet):
     ``net``'s parameters."""
 
     def __init__(self, net: JcehbNet, bits: int) -> None:
-        super().__init__(net.sizes, net.n_pilots, net.n_hb, net.pilot_power, net.inverse, net.delta, net.alpha)
+        super().__init__(net.sizes, net.n_pilots, net.n_hb, net.pilot_power, net.inverse, net.delta, net.alpha,
+                         net.pilot_boost_db)
         self.load_state_dict(net.state_dict())
         self.phase_quant = PhaseQuant(bits)
 
@@ -47,7 +48,8 @@ def phase_codes(net: QuantJcehbNet) -> dict[str, np.ndarray]:
 def code_model(net: QuantJcehbNet) -> JcehbNet:
     """A float :class:`JcehbNet` whose phases are ``net``'s code angles (what a model directory
     stores)."""
-    out = JcehbNet(net.sizes, net.n_pilots, net.n_hb, net.pilot_power, net.inverse, net.delta, net.alpha)
+    out = JcehbNet(net.sizes, net.n_pilots, net.n_hb, net.pilot_power, net.inverse, net.delta, net.alpha,
+                   net.pilot_boost_db)
     state: dict[str, Any] = dict(net.state_dict())
     with torch.no_grad():
         state["phi_f"] = net.phase_quant(net.phi_f)

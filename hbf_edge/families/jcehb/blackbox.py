@@ -24,7 +24,7 @@ from torch import nn
 
 from hbf_edge.errors import ConfigError
 from hbf_edge.families.jcehb.model import JcehbNet
-from hbf_edge.families.jcehb.system import JcehbSizes, dft_phases, dft_pilots
+from hbf_edge.families.jcehb.system import JcehbSizes, check_boost, dft_phases, dft_pilots
 
 __all__ = ["JcehbBlackBox", "CE_HIDDEN", "DIGITAL_HIDDEN"]
 
@@ -62,9 +62,11 @@ class JcehbBlackBox(nn.Module):
     observe = JcehbNet.observe
     _normalise = JcehbNet._normalise
 
-    def __init__(self, sizes: JcehbSizes, n_pilots: int, pilot_power: str = "per-column") -> None:
+    def __init__(self, sizes: JcehbSizes, n_pilots: int, pilot_power: str = "per-column",
+                 pilot_boost_db: float = 0.0) -> None:
         super().__init__()
         self.sizes, self.n_pilots, self.pilot_power = sizes, n_pilots, pilot_power
+        self.pilot_boost_db = check_boost(pilot_boost_db)
         self.n_hb, self.inverse = 0, "none"  # no HBDUN layers, no inverse
         N, R, K, S, L = sizes.n_rf_tx, sizes.n_rf_rx, sizes.n_users, sizes.n_streams, n_pilots
         self.phi_f = nn.Parameter(torch.from_numpy(dft_phases(sizes.n_tx, N)))

@@ -143,6 +143,8 @@ class JcehbTrain(TrainCommon, SizeSettings):
                                           "printed, ||x_l||^2 = P)", choices=["per-chain", "per-column"])
     inverse: str | None = field(None, "HBDUN's inverse: exact (default) or paper (the trained diag(C)^-1 B + D^- of "
                                   "eq. 29-30)", choices=["exact", "paper"])
+    pilot_boost: float | None = field(None, "the pilots' SNR above the data SNR in dB (default 0: the same SNR; the "
+                                            "paper gives neither its pilot power nor its pilot noise)", metavar="DB")
     design: str = field("joint", "joint (two stages: stage 2 on the sum rate, default), separate (the estimator "
                                  "trained on its NMSE, cascaded with stage 1's HBDUN) or one-stage (every parameter "
                                  "at once, for both stages' epochs; with --init-from: transfer learning) or "
@@ -194,6 +196,10 @@ class JcehbTrain(TrainCommon, SizeSettings):
                    and getattr(self, f.name) != f.default]
         if not self.online and changed:
             raise ConfigError(f"--{changed[0].replace('_', '-')} applies to online training (--online FRAMES)")
+        if self.pilot_boost is not None:
+            from hbf_edge.families.jcehb.system import check_boost
+
+            check_boost(self.pilot_boost)
         if self.csi_pilots is not None:
             if self.csi_nmse is not None:
                 raise ConfigError("--csi-pilots and --csi-nmse both set the full-CSI samples' error: give one")

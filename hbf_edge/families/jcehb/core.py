@@ -50,12 +50,16 @@ class JcehbCore(MimoChannels):
 
     def check_config(self, config: Any) -> None:
         from hbf_edge.families.jcehb.model import INVERSES
-        from hbf_edge.families.jcehb.system import PILOT_POWERS
+        from hbf_edge.families.jcehb.system import PILOT_POWERS, check_boost
         from hbf_edge.families.jcehb.train import DESIGNS
 
         c = config.family_config
-        if not isinstance(c, dict) or set(c) != _SECTION:
-            raise ModelDirError(f"the jcehb section must hold {sorted(_SECTION)}")
+        if not isinstance(c, dict) or not _SECTION <= set(c) <= _SECTION | {"pilot_boost_db"}:
+            raise ModelDirError(f"the jcehb section must hold {sorted(_SECTION)} (and may hold pilot_boost_db)")
+        try:
+            check_boost(c.get("pilot_boost_db", 0.0))
+        except ConfigError as exc:
+            raise ModelDirError(f"jcehb.pilot_boost_db: {exc}") from exc
         if not isinstance(c["sizes"], dict) or set(c["sizes"]) != set(_SIZE_KEYS):
             raise ModelDirError(f"jcehb.sizes must hold {list(_SIZE_KEYS)}")
         try:
@@ -89,8 +93,9 @@ class JcehbCore(MimoChannels):
         if c["design"] == "black-box":
             from hbf_edge.families.jcehb.blackbox import JcehbBlackBox
 
-            return JcehbBlackBox(self.sizes(config), c["pilots"], c["pilot_power"]).eval()
-        return JcehbNet(self.sizes(config), c["pilots"], c["hb_layers"], c["pilot_power"], c["inverse"])
+            return JcehbBlackBox(self.sizes(config), c["pilots"], c["pilot_power"], c.get("pilot_boost_db", 0.0)).eval()
+        return JcehbNet(self.sizes(config), c["pilots"], c["hb_layers"], c["pilot_power"], c["inverse"],
+                        pilot_boost_db=c.get("pilot_boost_db", 0.0))
 
     def load(self, model_dir: Path) -> tuple[Any, Any]:
         from hbf_edge.modeldir import load_model
@@ -149,17 +154,19 @@ class JcehbCore(MimoChannels):
         start_model = None
         if s.init_from is not None:
             start_model, sizes, L, Lh = self._start_from(s)
-            pilot_power, inverse = start_model.pilot_power, start_model.inverse
+            pilot_power, inverse, boost = start_model.pilot_power, start_model.inverse, start_model.pilot_boost_db
         else:
             sizes, L, Lh = s.sizes(), s.preset_value("pilots"), s.preset_value("hb_layers")
             pilot_power, inverse = s.pilot_power or "per-chain", s.inverse or "exact"
+            boost = s.pilot_boost or 0.0
         epochs = s.frame_epochs if s.online else s.preset_value("epochs")
         n_train = s.online * s.frame_samples if s.online else s.preset_value("train_size")
         H_train, H_val, source = self.training_channels(s.channels, sizes, n_train, s.val_size, s.seed)
         nu = noise_power(s.snr_db)
         cfg = JcehbTrainConfig(n_pilots=L, n_hb=Lh, pilot_power=pilot_power, inverse=inverse, design=s.design,
                                epochs_stage1=epochs, epochs_stage2=epochs, batch_size=s.batch_size,
-                               lr_phase=s.lr_phase, lr=s.lr, nu=nu, seed=s.seed, track_every=s.track_every)
+                               lr_phase=s.lr_phase, lr=s.lr, nu=nu, seed=s.seed, track_every=s.track_every,
+                               pilot_boost_db=boost)
         t0 = time.perf_counter()
         tracking: list[dict[str, Any]] = []
         online = None
@@ -204,7 +211,7 @@ class JcehbCore(MimoChannels):
             training["online"] = online
         section = {"sizes": {k: getattr(sizes, k) for k in _SIZE_KEYS}, "pilots": L, "hb_layers": Lh,
                    "pilot_power": pilot_power, "inverse": inverse, "design": s.design, "snr_db": s.snr_db,
-                   "ssca": record}
+                   "ssca": record, **({"pilot_boost_db": boost} if boost else {})}
         spec = HardwareSpec(n_antennas=sizes.n_tx, n_rf=sizes.n_rf_tx, n_users=sizes.n_users, phase_bits=None)
         config = ModelConfig("jcehb", spec, L + Lh, 1, training=training, history=history, family_config=section)
         save_model(model, config, s.out, overwrite=s.overwrite)
@@ -226,7 +233,8 @@ class JcehbCore(MimoChannels):
         sizes, c = self.sizes(config), config.family_config
         given = {"n_tx": sizes.n_tx, "n_rf_tx": sizes.n_rf_tx, "n_rx": sizes.n_rx, "n_rf_rx": sizes.n_rf_rx,
                  "users": sizes.n_users, "streams": sizes.n_streams, "pilots": c["pilots"], "hb_layers": c["hb_layers"],
-                 "pilot_power": c["pilot_power"], "inverse": c["inverse"]}
+                 "pilot_power": c["pilot_power"], "inverse": c["inverse"],
+                 "pilot_boost": c.get("pilot_boost_db", 0.0)}
         for name, value in given.items():
             option = getattr(s, name)
             if option is not None and option != value:
@@ -296,7 +304,9 @@ class JcehbCore(MimoChannels):
                                              if k.startswith("compare:") and k.split(":", 1)[1] not in online_others}
             plots.append(plot_online(online, out / "fig17_online.png", offline, results["n_channels"], online_others))
         say(f"sum rate (bit/s/Hz) and NMSE on {results['n_channels']} channels, pilot noise seed {s.noise_seed}, "
-            f"baselines on the SSCA beams with {model.pilot_power} DFT pilots")
+            f"baselines on the SSCA beams with {model.pilot_power} DFT pilots"
+            + (f", pilots {model.pilot_boost_db:g} dB above the data SNR" if getattr(model, "pilot_boost_db", 0.0)
+               else ""))
         say(format_table(results))
         cpu = results["cpu_us_per_channel"]
         say("CPU per channel and SNR: " + ", ".join(f"{k} {v:.0f} us" for k, v in cpu.items())

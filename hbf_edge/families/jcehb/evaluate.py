@@ -17,7 +17,8 @@ fewer pilots uses the first columns).  Rows:
   on the first k users of the same slots.
 
 The baselines use the SSCA beams the model directory records (designed on its training
-channels) and DFT pilots of the model's pilot power.  CPU time per slot and channel (Table V):
+channels) and DFT pilots of the model's pilot power, observed at the model's pilot noise (its
+``pilot_boost_db`` above the data SNR, :func:`~hbf_edge.families.jcehb.system.pilot_noise_power`).  CPU time per slot and channel (Table V):
 the network in its float kernel (CEDUN + HBDUN on the received pilots; torch when no kernel runs
 the model) against RLS + SCA of the reference in numpy, both batched over the channels, neither
 timing the pilots' observation (the RF front end's part).
@@ -33,7 +34,7 @@ import numpy as np
 from hbf_edge._progress import progress_bar
 from hbf_edge.families.jcehb.baselines import rls, rzf, sca
 from hbf_edge.families.jcehb.system import (JcehbSizes, analog, design_sum_rate, dft_pilots, equivalent, nmse,
-                                            noise_power, observe, pilot_noise, sum_rate)
+                                            noise_power, observe, pilot_noise, pilot_noise_power, sum_rate)
 
 __all__ = ["evaluate_jcehb", "network_slot", "format_table"]
 
@@ -99,6 +100,7 @@ def evaluate_jcehb(model: Any, sizes: JcehbSizes, H: np.ndarray, snrs: list[floa
     bar = progress_bar(snrs, desc="evaluate JCEHB", unit="SNR", progress=progress)
     for snr in bar:
         nu = noise_power(snr)
+        nu_p = pilot_noise_power(nu, getattr(model, "pilot_boost_db", 0.0))  # the baselines' pilots, as the network's
         r, e = _score(model, H, noise, nu)
         rate["network"].append(float(r.mean()))
         err["network"].append(float(e.mean()))
@@ -127,7 +129,7 @@ def evaluate_jcehb(model: Any, sizes: JcehbSizes, H: np.ndarray, snrs: list[floa
         iterative.update({rls_name: (n, Lh) for n, (_, rls_name) in short.items() if rls_name not in iterative})
         for name, (n_pilots, iterations) in iterative.items():
             X = dft_pilots(sizes.n_rf_tx, n_pilots, model.pilot_power)
-            Y = observe(He_s, X, W_s, noise, nu)
+            Y = observe(He_s, X, W_s, noise, nu_p)
             t0 = time.perf_counter()
             H_hat = estimates[name] = rls(X, Y)
             F, W = sca(H_hat, G_s, nu, S, iterations)
@@ -143,7 +145,7 @@ def evaluate_jcehb(model: Any, sizes: JcehbSizes, H: np.ndarray, snrs: list[floa
             rate[net_name].append(float(r.mean()))
             err[net_name].append(float(e.mean()))
             X = dft_pilots(sizes.n_rf_tx, rls_pilots, model.pilot_power)
-            H_hat = rls(X, observe(He_s[:, :k], X, W_s[:k], noise[:, :k], nu))
+            H_hat = rls(X, observe(He_s[:, :k], X, W_s[:k], noise[:, :k], nu_p))
             F, W = sca(H_hat, G_s, nu, S, sca_iterations)
             rate[ref_name].append(float(sum_rate(He_s[:, :k], F, W, W_s[:k], nu).mean()))
             err[ref_name].append(float(nmse(H_hat, He_s[:, :k]).mean()))
@@ -158,6 +160,7 @@ def evaluate_jcehb(model: Any, sizes: JcehbSizes, H: np.ndarray, snrs: list[floa
         "percent_of_reference": {f"{net} / {base}": [round(100 * a / b, 2) for a, b in zip(rate[net], rate[base])]
                                  for net, base in [("network", ref), *fewer.values()]},
         "baseline_beams": "SSCA on the model's training channels", "pilot_power": model.pilot_power,
+        "pilot_boost_db": getattr(model, "pilot_boost_db", 0.0),
         "noise_seed": noise_seed,
         "cpu_us_per_channel": {k: round(1e6 * v / n, 1) for k, v in seconds.items()},
         "cpu_timed_in": ("numba (the network's float kernel), numpy (RLS + SCA)" if kernel is not None

@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 from hbf_edge.errors import ConfigError
-from hbf_edge.families.jcehb.system import JcehbSizes, dft_phases, dft_pilots
+from hbf_edge.families.jcehb.system import JcehbSizes, check_boost, dft_phases, dft_pilots, pilot_noise_power
 
 __all__ = ["JcehbNet", "sum_rate", "nmse", "parameter_shapes", "INVERSES"]
 
@@ -88,12 +88,13 @@ class JcehbNet(nn.Module):
     HBDUN (``n_hb`` layers); see the module notes for what the initial parameters equal."""
 
     def __init__(self, sizes: JcehbSizes, n_pilots: int, n_hb: int, pilot_power: str = "per-column",
-                 inverse: str = "paper", delta: float = 1e-2, alpha: float = 2.0) -> None:
+                 inverse: str = "paper", delta: float = 1e-2, alpha: float = 2.0, pilot_boost_db: float = 0.0) -> None:
         super().__init__()
         if inverse not in INVERSES:
             raise ConfigError(f"inverse must be one of {', '.join(INVERSES)}, got {inverse!r}")
         self.sizes, self.n_pilots, self.n_hb, self.inverse = sizes, n_pilots, n_hb, inverse
         self.pilot_power, self.delta, self.alpha = pilot_power, delta, alpha
+        self.pilot_boost_db = check_boost(pilot_boost_db)  # the pilots' SNR above the data's (system)
         N, R, K, L = sizes.n_rf_tx, sizes.n_rf_rx, sizes.n_users, n_pilots
         f64 = torch.float64
         self.phi_f = nn.Parameter(torch.from_numpy(dft_phases(sizes.n_tx, N)))
@@ -164,9 +165,11 @@ class JcehbNet(nn.Module):
         return _h(W_rf)[None] @ H @ F_rf
 
     def observe(self, H_eq: torch.Tensor, noise: torch.Tensor, nu: float) -> torch.Tensor:
-        """Received pilots ``Y [B, K, R, L]`` with unit antenna noise ``noise [B, K, N_r, >= L]``."""
+        """Received pilots ``Y [B, K, R, L]`` with unit antenna noise ``noise [B, K, N_r, >= L]`` at
+        the pilot stage's noise power (``nu`` lowered by ``pilot_boost_db``)."""
         _, W_rf = self.analog()
-        return H_eq @ self.pilots() + math.sqrt(nu) * (_h(W_rf)[None] @ noise[..., :self.n_pilots])
+        nu_p = pilot_noise_power(nu, self.pilot_boost_db)
+        return H_eq @ self.pilots() + math.sqrt(nu_p) * (_h(W_rf)[None] @ noise[..., :self.n_pilots])
 
     # -- per slot -----------------------------------------------------------------------------
 

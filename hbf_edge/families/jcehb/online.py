@@ -52,7 +52,7 @@ from hbf_edge.families.jcehb.baselines import rls, sca
 from hbf_edge.families.jcehb.evaluate import _score
 from hbf_edge.families.jcehb.model import JcehbNet
 from hbf_edge.families.jcehb.system import (JcehbSizes, analog, dft_pilots, equivalent, nmse, observe,
-                                            pilot_noise, sum_rate)
+                                            pilot_noise, pilot_noise_power, sum_rate)
 from hbf_edge.families.jcehb.train import JcehbTrainConfig, SscaState, dft_start, train_jcehb
 
 __all__ = ["OnlineConfig", "train_online", "with_csi_error", "full_csi_rls", "reference_rate"]
@@ -126,13 +126,14 @@ def full_csi_rls(H: np.ndarray, sizes: JcehbSizes, pilots: int, nu: float, pilot
 
 
 def reference_rate(H: np.ndarray, phi_f: np.ndarray, phi_w: np.ndarray, sizes: JcehbSizes, noise: np.ndarray,
-                   nu: float, pilots: int, iterations: int, pilot_power: str) -> float:
+                   nu: float, pilots: int, iterations: int, pilot_power: str, pilot_boost_db: float = 0.0) -> float:
     """Mean sum rate of RLS-``pilots`` + SCA-``iterations`` on the beams ``phi`` (the design of
-    ``evaluate``'s reference row, on the same slots)."""
+    ``evaluate``'s reference row, on the same slots; the pilots ``pilot_boost_db`` above the data SNR)."""
     F_s, W_s = analog(phi_f, phi_w)
     He = equivalent(H, F_s, W_s)
     X = dft_pilots(sizes.n_rf_tx, pilots, pilot_power)
-    F, W = sca(rls(X, observe(He, X, W_s, noise, nu)), F_s.conj().T @ F_s, nu, sizes.n_streams, iterations)
+    Y = observe(He, X, W_s, noise, pilot_noise_power(nu, pilot_boost_db))
+    F, W = sca(rls(X, Y), F_s.conj().T @ F_s, nu, sizes.n_streams, iterations)
     return float(sum_rate(He, F, W, W_s, nu).mean())
 
 
@@ -162,13 +163,14 @@ def train_online(H_stream: np.ndarray, H_test: np.ndarray, sizes: JcehbSizes, tr
 
             with torch.random.fork_rng():  # its DNNs' random initial weights, seeded
                 torch.manual_seed(train.seed)
-                return JcehbBlackBox(sizes, train.n_pilots, train.pilot_power).eval()
-        return JcehbNet(sizes, train.n_pilots, train.n_hb, train.pilot_power, train.inverse)
+                return JcehbBlackBox(sizes, train.n_pilots, train.pilot_power, train.pilot_boost_db).eval()
+        return JcehbNet(sizes, train.n_pilots, train.n_hb, train.pilot_power, train.inverse,
+                        pilot_boost_db=train.pilot_boost_db)
 
     def scores(frame: int) -> dict[str, Any]:
         net = model if model is not None else fresh()
         ref = reference_rate(H_test, *state.phases(), sizes, noise, train.nu, online.reference_pilots,
-                             online.reference_iterations, train.pilot_power)
+                             online.reference_iterations, train.pilot_power, train.pilot_boost_db)
         return {"frame": frame, "samples": frame * online.samples,
                 "network": float(_score(net, H_test, noise, train.nu)[0].mean()),
                 "rls_ssca": ref}

@@ -25,7 +25,8 @@ from hbf_edge.errors import ConfigError
 from hbf_edge.families.jcehb.config import JcehbSizes, pilot_noise_seeded
 
 __all__ = ["JcehbSizes", "jcehb_channels", "dft_phases", "analog", "equivalent", "dft_pilots", "pilot_noise",
-           "observe", "sinr", "sum_rate", "design_sum_rate", "nmse", "noise_power", "PILOT_POWERS"]
+           "observe", "sinr", "sum_rate", "design_sum_rate", "nmse", "noise_power", "pilot_noise_power", "check_boost",
+           "PILOT_POWERS"]
 
 PILOT_POWERS = ("per-column", "per-chain")
 
@@ -33,6 +34,20 @@ PILOT_POWERS = ("per-column", "per-chain")
 def noise_power(snr_db: float) -> float:
     """``nu = sigma^2 / P`` of SNR = P / sigma^2 (spec 5.5)."""
     return float(10.0 ** (-float(snr_db) / 10.0))
+
+
+def check_boost(boost_db: object) -> float:
+    """A pilot boost in dB, checked: a finite number in -30..60."""
+    if isinstance(boost_db, bool) or not isinstance(boost_db, (int, float)) or not -30.0 <= boost_db <= 60.0:
+        raise ConfigError(f"the pilot boost must be a number of dB in -30..60, got {boost_db!r}")
+    return float(boost_db)
+
+
+def pilot_noise_power(nu: float, boost_db: float = 0.0) -> float:
+    """The pilot stage's ``nu``: the data's ``nu`` with the pilots ``boost_db`` above the data SNR.
+    The paper gives neither its pilot power nor its pilot noise (spec 1.3); 0 dB (the default)
+    observes the pilots at the data SNR, as every table of the README does unless it says."""
+    return float(nu) * 10.0 ** (-float(boost_db) / 10.0)
 
 
 def jcehb_channels(count: int, sizes: JcehbSizes, seed: int = 0, n_clusters: int = 4, n_rays: int = 2,

@@ -61,6 +61,7 @@ class JcehbTrainConfig:
     nu: float = 0.1
     seed: int = 0
     track_every: int = 0  # Fig. 16: the validation loss every this many batches as well (0: per epoch only)
+    pilot_boost_db: float = 0.0  # the pilots' SNR above the data SNR (system.pilot_noise_power)
 
     def __post_init__(self) -> None:
         if self.design not in DESIGNS:
@@ -140,9 +141,10 @@ def train_jcehb(H_train: np.ndarray, H_val: np.ndarray, sizes: JcehbSizes, confi
     if model is None and config.design == "black-box":
         from hbf_edge.families.jcehb.blackbox import JcehbBlackBox
 
-        model = JcehbBlackBox(sizes, config.n_pilots, config.pilot_power).eval()
+        model = JcehbBlackBox(sizes, config.n_pilots, config.pilot_power, config.pilot_boost_db).eval()
     elif model is None:
-        model = JcehbNet(sizes, config.n_pilots, config.n_hb, config.pilot_power, config.inverse)
+        model = JcehbNet(sizes, config.n_pilots, config.n_hb, config.pilot_power, config.inverse,
+                         pilot_boost_db=config.pilot_boost_db)
     if phases is not None:
         with torch.no_grad():
             model.phi_f.copy_(torch.from_numpy(phases[0]))
