@@ -169,7 +169,7 @@ class JcehbTrain(TrainCommon, SizeSettings):
     csi_nmse: float | None = field(None, "online: NMSE in dB of the full-CSI samples (default: perfect CSI)",
                                    metavar="DB")
     csi_pilots: int | None = field(None, "online: estimate every full-CSI sample by RLS on the N_r x N_t channel "
-                                         "from this many fully digital DFT pilots (>= N_t) at the training SNR "
+                                         "from this many fully digital DFT pilots (>= N_t) at the pilots' SNR "
                                          "(default: perfect CSI)", metavar="L")
 
     def validate(self) -> None:

@@ -27,8 +27,8 @@ Choices where the paper is silent (spec 2.7 [C]):
   as the spec suggests, by RLS (Algorithm 1, :func:`~hbf_edge.families.jcehb.baselines.rls`, not
   unfolded) on the whole ``N_r x N_t`` channel of each user (:func:`full_csi_rls`): ``L >= N_t``
   fully digital pilots, the first ``N_t`` rows of the ``L``-point DFT with the model's pilot-power
-  reading applied to all ``N_t`` antennas, received at all ``N_r`` antennas at the training SNR
-  (a hybrid receiver with ``N_r^RF`` chains collects one such column in ``N_r / N_r^RF``
+  reading applied to all ``N_t`` antennas, received at all ``N_r`` antennas at the pilots' SNR
+  (the training SNR plus the model's pilot boost) (a hybrid receiver with ``N_r^RF`` chains collects one such column in ``N_r / N_r^RF``
   slots).  ``csi_nmse_db`` instead adds white complex Gaussian error of that NMSE to every
   sample (per sample, relative to its own power);
 * the network's per-frame training is the offline one continued (spec: "continued stage-1/2
@@ -180,7 +180,8 @@ def train_online(H_stream: np.ndarray, H_test: np.ndarray, sizes: JcehbSizes, tr
     bar = progress_bar(range(1, online.frames + 1), desc="online frames", unit="frame", progress=progress)
     for frame in bar:
         true = H_stream[(frame - 1) * online.samples:frame * online.samples]
-        new = online.full_csi(true, sizes, train.nu, train.pilot_power, train.seed + 1000 + frame)
+        new = online.full_csi(true, sizes, pilot_noise_power(train.nu, train.pilot_boost_db), train.pilot_power,
+                              train.seed + 1000 + frame)
         csi_nmse.append(float(nmse(new, true).mean()))  # eq. (33)'s form on the full channels
         for lo in range(0, len(new), online.ssca_batch):
             state.step(new[lo:lo + online.ssca_batch])

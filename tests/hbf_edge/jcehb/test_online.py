@@ -64,9 +64,9 @@ def test_the_reference_rate_is_evaluates_reference_row():
     assert ours == pytest.approx(res["metrics"]["sum_rate"]["rls12_sca5"][0], rel=1e-12)
 
 
-def _run(H, design="joint", **online):
+def _run(H, design="joint", boost=0.0, **online):
     cfg = JcehbTrainConfig(n_pilots=4, n_hb=2, pilot_power="per-chain", inverse="exact", batch_size=10,
-                           nu=noise_power(10.0), seed=3, design=design)
+                           nu=noise_power(10.0), seed=3, design=design, pilot_boost_db=boost)
     settings = OnlineConfig(**{"frames": 3, "samples": 10, "epochs": 2, "ssca_iterations": 2, "reference_pilots": 8,
                                "reference_iterations": 3, **online})
     return train_online(H[:40], H[40:], SIZES, cfg, settings, progress=False), cfg, settings
@@ -99,6 +99,9 @@ def test_online_training_steps_ssca_frame_by_frame_and_scores_every_frame():
     frames = [full_csi_rls(H[10 * f:10 * f + 10], SIZES, 8, cfg.nu, "per-chain", cfg.seed + 1001 + f) for f in range(3)]
     want = np.mean([nmse(e, H[10 * f:10 * f + 10]).mean() for f, e in enumerate(frames)])
     assert estimated["full_csi_nmse_db"] == pytest.approx(10 * np.log10(want), abs=1e-3)
+    # the full-CSI pilots are pilots too: with the pilots 20 dB above the data, 20 dB less NMSE
+    boosted = _run(H, boost=20.0, csi_pilots=8)[0][2]
+    assert boosted["full_csi_nmse_db"] == pytest.approx(estimated["full_csi_nmse_db"] - 20.0, abs=0.5)
     with pytest.raises(ConfigError, match="at least N_t = 8 pilots"):
         _run(H, csi_pilots=6)
     with pytest.raises(ConfigError, match="not both"):
