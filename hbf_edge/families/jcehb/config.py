@@ -26,7 +26,7 @@ from hbf_edge.families.jcehb.overhead import DEFAULT_FRAMES, DEFAULT_Q_BITS, DEF
 from hbf_edge.families._settings import ChannelCommon, EvalCommon, ProfileCommon, TrainCommon, check_positive
 
 __all__ = ["SPEC", "JcehbSizes", "PRESETS", "SizeSettings", "JcehbChannels", "JcehbTrain", "JcehbEval", "JcehbProfile",
-           "pilot_noise_seeded", "DEFAULT_NOISE_SEED"]
+           "pilot_noise_seeded", "check_boost", "DEFAULT_NOISE_SEED"]
 
 PRESETS = {
     "embedded": dict(n_tx=32, n_rf_tx=8, n_rx=8, n_rf_rx=2, users=2, streams=2, pilots=8, hb_layers=3,
@@ -36,6 +36,14 @@ PRESETS = {
 }
 _SIZES = ("n_tx", "n_rf_tx", "n_rx", "n_rf_rx", "users", "streams")
 DEFAULT_NOISE_SEED = 7
+
+
+def check_boost(boost_db: object) -> float:
+    """A pilot boost in dB (the pilots' SNR above the data's, :func:`hbf_edge.families.jcehb.system.
+    pilot_noise_power`), checked: a finite number in -30..60."""
+    if isinstance(boost_db, bool) or not isinstance(boost_db, (int, float)) or not -30.0 <= boost_db <= 60.0:
+        raise ConfigError(f"the pilot boost must be a number of dB in -30..60, got {boost_db!r}")
+    return float(boost_db)
 
 
 def pilot_noise_seeded(count: int, n_users: int, n_rx: int, length: int, seed: int) -> np.ndarray:
@@ -197,8 +205,6 @@ class JcehbTrain(TrainCommon, SizeSettings):
         if not self.online and changed:
             raise ConfigError(f"--{changed[0].replace('_', '-')} applies to online training (--online FRAMES)")
         if self.pilot_boost is not None:
-            from hbf_edge.families.jcehb.system import check_boost
-
             check_boost(self.pilot_boost)
         if self.csi_pilots is not None:
             if self.csi_nmse is not None:

@@ -22,7 +22,7 @@ import numpy as np
 
 from hbf_edge.channels import clustered_mimo
 from hbf_edge.errors import ConfigError
-from hbf_edge.families.jcehb.config import JcehbSizes, pilot_noise_seeded
+from hbf_edge.families.jcehb.config import JcehbSizes, check_boost, pilot_noise_seeded
 
 __all__ = ["JcehbSizes", "jcehb_channels", "dft_phases", "analog", "equivalent", "dft_pilots", "pilot_noise",
            "observe", "sinr", "sum_rate", "design_sum_rate", "nmse", "noise_power", "pilot_noise_power", "check_boost",
@@ -34,13 +34,6 @@ PILOT_POWERS = ("per-column", "per-chain")
 def noise_power(snr_db: float) -> float:
     """``nu = sigma^2 / P`` of SNR = P / sigma^2 (spec 5.5)."""
     return float(10.0 ** (-float(snr_db) / 10.0))
-
-
-def check_boost(boost_db: object) -> float:
-    """A pilot boost in dB, checked: a finite number in -30..60."""
-    if isinstance(boost_db, bool) or not isinstance(boost_db, (int, float)) or not -30.0 <= boost_db <= 60.0:
-        raise ConfigError(f"the pilot boost must be a number of dB in -30..60, got {boost_db!r}")
-    return float(boost_db)
 
 
 def pilot_noise_power(nu: float, boost_db: float = 0.0) -> float:
