@@ -27,6 +27,7 @@ from .physics import element_weights
 __all__ = ["replay_transceiver", "bundle_kind", "symbol_error_rate", "symbol_error_rate_16qam"]
 
 _ERFC = np.frompyfunc(math.erfc, 1, 1)
+MAX_SER_VECTORS = 1 << 16  # a bundle's 16-QAM transmit vectors (the toolkit writes at most 4096)
 
 
 def bundle_kind(path: str | os.PathLike) -> str:
@@ -150,9 +151,10 @@ def replay_transceiver(bundle: str | os.PathLike, key: bytes | None = None, chan
     if modulation == "16qam":
         S_qam = beams.get("ser_vectors")
         if (S_qam is None or S_qam.dtype.kind != "c" or S_qam.ndim != 2 or S_qam.shape[0] != K * Dk
-                or S_qam.shape[1] == 0 or not np.all(np.isin(S_qam.real, (-3, -1, 1, 3)))
+                or not 0 < S_qam.shape[1] <= MAX_SER_VECTORS or not np.all(np.isin(S_qam.real, (-3, -1, 1, 3)))
                 or not np.all(np.isin(S_qam.imag, (-3, -1, 1, 3)))):
-            raise SimulatorError(f"beams.npz: ser_vectors must be 16-QAM vectors [{K * Dk}, J] (levels +-1, +-3)")
+            raise SimulatorError(f"beams.npz: ser_vectors must be 16-QAM vectors [{K * Dk}, J] (levels +-1, +-3; "
+                                 f"1 <= J <= {MAX_SER_VECTORS})")
     kernel_ser = beams.get("kernel_ser")
     if kernel_ser is None or kernel_ser.shape != (B,) or not np.all(np.isfinite(kernel_ser)):
         raise SimulatorError(f"beams.npz: kernel_ser must be finite [{B}]")

@@ -130,7 +130,8 @@ def test_a_16qam_model_runs_the_datapath_exports_and_replays(tmp_path, capsys):
 
     from helpers import rehash_bundle
 
-    for change in ({"ser_vectors": beams_vectors * 0 + (5 + 1j)}, {}):
+    too_many = np.ones((2, (1 << 16) + 1), np.complex128)
+    for change in ({"ser_vectors": beams_vectors * 0 + (5 + 1j)}, {}, {"ser_vectors": too_many}):
         bad = root / "bad"
         shutil.rmtree(bad, ignore_errors=True)
         shutil.copytree(root / "b", bad)
