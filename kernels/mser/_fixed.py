@@ -53,7 +53,7 @@ The contract (the integer reference ``tests/naive_fixed_mser.py`` is written fro
   fixed (:mod:`quant.mser.qat`: they let ``V`` and ``W`` adapt to the codes).
 
 Layer order and the per-layer widths are the float kernel's (:mod:`kernels.mser._float`).  The
-sample side (``Y = E S`` and both constellations' weights) is :mod:`kernels.mser._weights`, the
+sample side (both constellations' weights) is :mod:`kernels.mser._weights`, the
 format rows, counter sites and requantisation calls :mod:`kernels.mser._prims`.
 """
 
@@ -66,7 +66,7 @@ from hbf_edge.families.mser.formats import RAD_FRAC
 from hbf_edge.kernels._core.fixed import div_round, isqrt
 from hbf_edge.kernels.mser._prims import (ACC, CH, CMB, LUT, N_SITES, PRE, S_CMB, S_FWD, S_GRD, S_NORM, S_PRE,
                                           S_STP, STP, _fit, _rq, _rs)
-from hbf_edge.kernels.mser._weights import outputs as _outputs, weights as _weights
+from hbf_edge.kernels.mser._weights import weights as _weights
 
 __all__ = ["channel_fx", "code_of", "wrap", "phases", "N_SITES"]
 
@@ -124,6 +124,12 @@ def _mm(ar, ai, br, bi, outr, outi, shift, neg, ah, bh, fm, cnt, site):  # pragm
                 si = -si
             outr[i, j] = _rq(sr, shift, fm, ACC, cnt, site)
             outi[i, j] = _rq(si, shift, fm, ACC, cnt, site)
+
+
+@njit(cache=True)
+def _outputs(er, ei, sr, si, yr, yi, fm, cnt):  # pragma: no cover - compiled
+    """``Y = E S`` [D_k, J]: ``_mm`` with no shift (exact: the symbols are small integers), fitted into A."""
+    _mm(er, ei, sr, si, yr, yi, 0, False, False, False, fm, cnt, S_FWD)
 
 
 @njit(cache=True)

@@ -1,5 +1,5 @@
-"""Private Numba kernel of MSER's integer datapath, its sample side: the outputs ``Y = E S`` and
-the Gaussian-weight matrices ``M`` of QPSK and of 16-QAM (eq. 47-48), as the contract of
+"""Private Numba kernel of MSER's integer datapath, its sample side: the Gaussian-weight matrices
+``M`` of QPSK and of 16-QAM (eq. 47-48) from the outputs ``Y = E S``, as the contract of
 :mod:`kernels.mser._fixed` states them (its "Gaussian weights" and "16-QAM's weights" items)."""
 
 from __future__ import annotations
@@ -7,25 +7,9 @@ from __future__ import annotations
 from numba import njit
 
 from hbf_edge.kernels._core.fixed import div_round, isqrt
-from hbf_edge.kernels.mser._prims import ACC, I_MAX, KER, S_FWD, S_WGT, STP, TB, _fit, _rq, _rs
+from hbf_edge.kernels.mser._prims import ACC, I_MAX, KER, S_WGT, STP, TB, _fit, _rq, _rs
 
-__all__ = ["outputs", "gauss", "weights"]
-
-
-@njit(cache=True)
-def outputs(er, ei, sr, si, yr, yi, fm, cnt):  # pragma: no cover - compiled
-    """``Y = E S`` [D_k, J]: exact (symbols are small integers), fitted into A."""
-    dk, D = er.shape
-    J = sr.shape[1]
-    for i in range(dk):
-        for j in range(J):
-            ar = 0
-            ai = 0
-            for d in range(D):
-                ar += er[i, d] * sr[d, j] - ei[i, d] * si[d, j]
-                ai += er[i, d] * si[d, j] + ei[i, d] * sr[d, j]
-            yr[i, j] = _fit(ar, fm[ACC], cnt, S_FWD)
-            yi[i, j] = _fit(ai, fm[ACC], cnt, S_FWD)
+__all__ = ["gauss", "weights"]
 
 
 @njit(cache=True)
