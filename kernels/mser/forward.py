@@ -14,6 +14,7 @@ import os
 import numpy as np
 
 from hbf_edge.errors import ConfigError, ShapeError
+from hbf_edge.families.mser.config import refuse_cnn
 from hbf_edge.kernels._core import checks as _checks
 from hbf_edge.kernels._core.batching import SERIAL_BELOW
 
@@ -111,6 +112,7 @@ def load_mser(model_dir: str | os.PathLike) -> MserModel:
     config, arrays = read_model_dir(model_dir)
     if not runs_on(config.family, "mser"):
         raise ConfigError(f"{model_dir} holds a {config.family} model, not mser")
+    refuse_cnn(config.family_config, model_dir, "the MSER kernels run")
     return pack_mser(arrays, config.family_config, config.n_layers)
 
 

@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from hbf_edge.errors import ConfigError
+from hbf_edge.families._nn import BatchNorm1d
 from hbf_edge.families.jcehb.model import JcehbNet
 from hbf_edge.families.jcehb.system import JcehbSizes, check_boost, dft_phases, dft_pilots
 
@@ -31,22 +32,10 @@ __all__ = ["JcehbBlackBox", "CE_HIDDEN", "DIGITAL_HIDDEN"]
 CE_HIDDEN, DIGITAL_HIDDEN = 256, 512
 
 
-class _BatchNorm(nn.BatchNorm1d):
-    """Batch normalisation without the 0-d ``num_batches_tracked`` counter (used only without a
-    momentum; a model directory holds arrays of one or more dimensions), loading without it."""
-
-    def __init__(self, n: int) -> None:
-        super().__init__(n)
-        self.register_buffer("num_batches_tracked", None)
-
-    def _load_from_state_dict(self, *args, **kwargs) -> None:  # noqa: D401 - torch's hook
-        nn.Module._load_from_state_dict(self, *args, **kwargs)  # not BatchNorm's, which adds the counter back
-
-
 def _mlp(n_in: int, hidden: int, n_out: int) -> nn.Sequential:
     layers: list[nn.Module] = []
     for a, b in ((n_in, hidden), (hidden, hidden)):
-        layers += [nn.Linear(a, b), _BatchNorm(b), nn.ReLU()]
+        layers += [nn.Linear(a, b), BatchNorm1d(b), nn.ReLU()]
     return nn.Sequential(*layers, nn.Linear(hidden, n_out)).double()
 
 

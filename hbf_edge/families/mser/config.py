@@ -17,7 +17,7 @@ from hbf_edge.errors import ConfigError
 from hbf_edge.families._protocol import FamilySpec, field
 from hbf_edge.families._settings import ChannelCommon, EvalCommon, ProfileCommon, TrainCommon, check_positive
 
-__all__ = ["SPEC", "PRESETS", "SizeSettings", "MserChannels", "MserTrain", "MserEval", "MserProfile"]
+__all__ = ["SPEC", "PRESETS", "DESIGNS", "DESIGN_DEFAULTS", "refuse_cnn", "SizeSettings", "MserChannels", "MserTrain", "MserEval", "MserProfile"]
 
 # sizes, layers L and symbols per layer J of each preset (spec section 7)
 PRESETS = {
@@ -25,6 +25,18 @@ PRESETS = {
     "paper": dict(n_tx=64, n_rf_tx=8, users=2, n_rx=8, n_rf_rx=4, streams=3, layers=15, samples=128),
 }
 _SIZES = ("n_tx", "n_rf_tx", "users", "n_rx", "n_rf_rx", "streams")
+# what `train` builds, and the defaults that depend on it (the CNN's: the paper's 10,000 channels and
+# learning rate 0.005; batch 100, batch normalisation's statistics need more than 20)
+DESIGNS = ("unfolded", "cnn")
+DESIGN_DEFAULTS = {"unfolded": dict(train_size=300, batch_size=20, lr=0.02),
+                   "cnn": dict(train_size=10000, batch_size=100, lr=0.005)}
+
+
+def refuse_cnn(family_config: dict, model_dir: object, what: str) -> None:
+    """One line when a model directory holds the benchmark CNN, which ``what`` does not take."""
+    if family_config.get("design") == "cnn":
+        raise ConfigError(f"{model_dir} holds the benchmark CNN, a comparison in float: {what} the unfolded network "
+                          "(evaluate the CNN, or compare it with `hbf-edge evaluate MODEL --compare CNN_DIR`)")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -70,11 +82,15 @@ class MserTrain(TrainCommon, SizeSettings):
 
     layers: int | None = field(None, "unfolded layers L (default: the preset's, 8 or 15)", flag="-I")
     samples: int | None = field(None, "symbol vectors J per layer (default: the preset's, 64 or 128)")
-    train_size: int = field(300, "training channels (default 300)")
+    design: str = field("unfolded", "the network: the unfolded one (eq. 27-30, default) or the benchmark CNN of Sec. "
+                                    "V-B (four CNNs design F, V, U, W from the channel; trained in torch, compared in "
+                                    "`evaluate`, not quantized)", choices=list(DESIGNS))
+    train_size: int | None = field(None, "training channels (default 300; with --design cnn 10000, the paper's)")
     val_size: int = field(100, "validation channels (default 100)")
     epochs: int = field(30, "epochs (default 30)")
-    batch_size: int = field(20, "channels per Adam step (default 20, the paper's)")
-    lr: float = field(0.02, "Adam learning rate, halved every --halve-every epochs (default 0.02)")
+    batch_size: int | None = field(None, "channels per Adam step (default 20, the paper's; with --design cnn 100)")
+    lr: float | None = field(None, "Adam learning rate, halved every --halve-every epochs (default 0.02; with --design "
+                                   "cnn 0.005, the paper's)")
     halve_every: int = field(10, "epochs between halvings of the learning rate (default 10)")
     snr_range: list[float] = field([5.0, 25.0], "SNR range in dB the training draws from, uniformly (default 5 25)",
                                    nargs=2, metavar=("LOW", "HIGH"))
@@ -97,6 +113,11 @@ class MserTrain(TrainCommon, SizeSettings):
                                        "the float kernel and the float ONNX graph, not the integer datapath)",
                                choices=["qpsk", "16qam"])
 
+    def design_value(self, name: str) -> int | float:
+        """``train_size``, ``batch_size`` or ``lr``: the option if given, else the design's default."""
+        value = getattr(self, name)
+        return DESIGN_DEFAULTS[self.design][name] if value is None else value
+
     def start_record(self) -> dict:
         """The start as the model directory records it."""
         return {"kind": self.start, "iterations": self.start_iterations if self.start == "mmse-gd" else 0}
@@ -105,6 +126,12 @@ class MserTrain(TrainCommon, SizeSettings):
         super().validate()
         check_positive(self, "layers", "samples", "train_size", "val_size", "epochs", "batch_size", "halve_every",
                        "start_iterations")
+        if self.design == "cnn":  # the unfolded network's own options: refused, not ignored
+            given = [flag for flag, on in (("--step-shape matrix", self.step_shape != "scalar"),
+                                           ("--offsets", self.offsets), ("--start mmse-gd", self.start != "alignment"),
+                                           ("--start-scale", self.start_scale != 1.0)) if on]
+            if given:
+                raise ConfigError(f"{', '.join(given)} shape(s) the unfolded network: --design cnn trains the CNN")
         self.sizes(self.constellation)
         if self.precision != "float64":
             raise ConfigError("the MSER network trains in float64 only (--precision float64)")
@@ -112,7 +139,7 @@ class MserTrain(TrainCommon, SizeSettings):
             raise ConfigError(f"--snr-range LOW must be <= HIGH, got {self.snr_range}")
         if self.offsets and self.step_shape != "matrix":
             raise ConfigError("--offsets needs --step-shape matrix (an offset per entry)")
-        if not (self.lr > 0 and self.start_scale > 0):
+        if not (self.design_value("lr") > 0 and self.start_scale > 0):
             raise ConfigError("--lr and --start-scale must be > 0")
         if self.gd_steps is not None and not all(v >= 0 for v in self.gd_steps):
             raise ConfigError(f"--gd-steps must be >= 0, got {self.gd_steps}")
@@ -141,6 +168,9 @@ class MserEval(EvalCommon):
                                                 "and scored on H, at --csi-snr (default: not run)", nargs="+",
                                           metavar="VAR")
     csi_snr: float = field(20.0, "SNR in dB of the imperfect-CSI study (default 20, the paper's)")
+    compare: list[Path] = field([], "other MSER model directories of the same sizes (e.g. the benchmark CNN, "
+                                    "`train mser --design cnn`) scored on the same channels as rows compare:<name>",
+                                nargs="+", metavar="DIR")
 
     def validate(self) -> None:
         super().validate()

@@ -21,7 +21,7 @@ import numpy as np
 from hbf_edge.errors import ConfigError, ModelDirError
 from hbf_edge.families._mimo import MimoChannels
 from hbf_edge.families._protocol import Say, log_say
-from hbf_edge.families.mser.config import SPEC, MserChannels, MserEval, MserProfile, MserTrain
+from hbf_edge.families.mser.config import SPEC, MserChannels, MserEval, MserProfile, MserTrain, refuse_cnn
 from hbf_edge.results import stamp, write_result
 
 __all__ = ["CORE", "MserCore"]
@@ -29,6 +29,11 @@ __all__ = ["CORE", "MserCore"]
 _SIZE_KEYS = ("n_tx", "n_rf_tx", "n_users", "n_rx", "n_rf_rx", "n_streams", "constellation")
 _STEP_KEYS = ("mu_p", "mu_w", "mu_theta_u", "mu_theta_f", "kappa", "snr_ref_db")
 _SECTION = {"sizes", "steps", "gd_steps", "samples", "step_shape", "offsets", "symbol_seed"}
+_CNN_SECTION = {"sizes", "gd_steps", "samples", "symbol_seed", "design", "cnn"}
+
+
+def _count(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v >= 1
 
 
 def _steps_dict(steps: Any) -> dict[str, Any]:
@@ -60,6 +65,8 @@ class MserCore(MimoChannels):
 
     def check_config(self, config: Any) -> None:
         c = config.family_config
+        if isinstance(c, dict) and c.get("design") == "cnn":
+            return self._check_cnn(config)
         if not isinstance(c, dict) or not _SECTION <= set(c) <= _SECTION | {"start"}:
             raise ModelDirError(f"the mser section must hold {sorted(_SECTION)} (and optionally start)")
         try:
@@ -80,14 +87,40 @@ class MserCore(MimoChannels):
         for k in ("samples", "symbol_seed"):
             if isinstance(c[k], bool) or not isinstance(c[k], int) or c[k] < (1 if k == "samples" else 0):
                 raise ModelDirError(f"mser.{k} must be a non-negative integer, got {c[k]!r}")
+        self._check_spec(config, sizes)
+
+    def _check_spec(self, config: Any, sizes: Any) -> None:
         if (config.spec.n_antennas, config.spec.n_rf, config.spec.n_users) != (sizes.n_tx, sizes.n_rf_tx,
                                                                                 sizes.n_users):
             raise ModelDirError("the hardware spec's N, M, K differ from mser.sizes' N_t, R_t, K")
+
+    def _check_cnn(self, config: Any) -> None:
+        """The benchmark CNN's section: sizes, the GD-L baseline's steps and symbols, the CNN's shape."""
+        c = config.family_config
+        if set(c) != _CNN_SECTION:
+            raise ModelDirError(f"the mser section of a CNN must hold {sorted(_CNN_SECTION)}")
+        try:
+            sizes = self.sizes(config)
+            self.gd_steps(config)
+        except (TypeError, ConfigError) as exc:
+            raise ModelDirError(f"the mser section is invalid: {exc}") from exc
+        if set(c["sizes"]) != set(_SIZE_KEYS):
+            raise ModelDirError(f"mser.sizes must hold {list(_SIZE_KEYS)}")
+        cnn = c["cnn"]
+        if (not isinstance(cnn, dict) or set(cnn) != {"conv_channels", "hidden"}
+                or not isinstance(cnn["conv_channels"], list) or not 1 <= len(cnn["conv_channels"]) <= 8
+                or not all(_count(v) for v in [*cnn["conv_channels"], cnn["hidden"]])):
+            raise ModelDirError("mser.cnn must be {conv_channels: [1..8 positive integers], hidden: positive integer}")
+        if not _count(c["samples"]):
+            raise ModelDirError(f"mser.samples must be a positive integer, got {c['samples']!r}")
+        self._check_spec(config, sizes)
 
     def expected_arrays(self, config: Any) -> dict[str, tuple[int, ...]]:
         """The network's parameters (complex ones with a trailing (re, im) axis) and its symbol
         sets ``[L, D, J, 2]`` (:class:`~hbf_edge.families.mser.model.MserNet`)."""
         c, z = config.family_config, self.sizes(config)
+        if c.get("design") == "cnn":
+            return {k: tuple(v.shape) for k, v in self.build(config).state_dict().items()}
         L, Lf = config.n_layers, max(config.n_layers - 1, 0)
         K, Rt, Rr, Nr, Nt, Dk = z.n_users, z.n_rf_tx, z.n_rf_rx, z.n_rx, z.n_tx, z.n_streams
 
@@ -105,6 +138,10 @@ class MserCore(MimoChannels):
         from hbf_edge.families.mser.model import MserNet
 
         c = config.family_config
+        if c.get("design") == "cnn":
+            from hbf_edge.families.mser.cnn import MserCnn
+
+            return MserCnn(self.sizes(config), tuple(c["cnn"]["conv_channels"]), c["cnn"]["hidden"]).eval()
         net = MserNet(self.sizes(config), config.n_layers, self.gd_steps(config, "steps"), c["samples"],
                       seed=c["symbol_seed"], step_shape=c["step_shape"], offsets=c["offsets"])
         net.start = c.get("start")  # where it starts (hbf_edge.families.mser.start; None: the alignment)
@@ -161,7 +198,8 @@ class MserCore(MimoChannels):
             raise ModelDirError(f"{s.out} already exists (pass --overwrite to replace it)")
         sizes = s.sizes(s.constellation)
         L, J = s.preset_value("layers"), s.preset_value("samples")
-        H_train, H_val, source = self.training_channels(s.channels, sizes, s.train_size, s.val_size, s.seed)
+        n_train, batch, lr = (s.design_value(k) for k in ("train_size", "batch_size", "lr"))
+        H_train, H_val, source = self.training_channels(s.channels, sizes, n_train, s.val_size, s.seed)
         t0 = time.perf_counter()
         if s.gd_steps is None:
             # from the alignment, whatever the network's start: tuned from the MMSE-based GD start the
@@ -174,26 +212,36 @@ class MserCore(MimoChannels):
             gd_steps = GdSteps(*s.gd_steps)
         start = dataclasses.replace(gd_steps, **{k: s.start_scale * getattr(gd_steps, k)
                                                  for k in ("mu_p", "mu_w", "mu_theta_u", "mu_theta_f")})
-        cfg = MserTrainConfig(n_layers=L, epochs=s.epochs, batch_size=s.batch_size, lr=s.lr, halve_every=s.halve_every,
+        cfg = MserTrainConfig(n_layers=L, epochs=s.epochs, batch_size=batch, lr=lr, halve_every=s.halve_every,
                               snr_db_min=s.snr_range[0], snr_db_max=s.snr_range[1], n_samples=J, seed=s.seed,
                               steps=start, step_shape=s.step_shape, offsets=s.offsets, loss=s.loss,
                               start=s.start_record())
-        model, history = train_mser(H_train, H_val, sizes, cfg, progress=not s.quiet)
+        cnn = None
+        if s.design == "cnn":
+            from hbf_edge.families.mser.cnn import build_cnn
+
+            cnn = build_cnn(sizes, s.seed)
+        model, history = train_mser(H_train, H_val, sizes, cfg, progress=not s.quiet, model=cnn)
         wall = round(time.perf_counter() - t0, 2)
         kept = min(history, key=lambda r: r["val_loss"])
-        training = {"epochs": s.epochs, "batch_size": s.batch_size, "lr": s.lr, "halve_every": s.halve_every,
+        training = {"epochs": s.epochs, "batch_size": batch, "lr": lr, "halve_every": s.halve_every,
                     "snr_db": list(s.snr_range), "loss": s.loss, "start_scale": s.start_scale, "seed": s.seed,
                     "train_size": int(len(H_train)), "val_size": int(len(H_val)), "channels": source,
                     "kept_epoch": kept["epoch"], "wall_seconds": wall}
         if s.gd_steps is None:
             training["gd_steps_tuned_at_db"] = s.tune_snr
-        section = {"sizes": {k: getattr(sizes, k) for k in _SIZE_KEYS}, "steps": _steps_dict(start),
-                   "gd_steps": _steps_dict(gd_steps), "samples": J, "step_shape": s.step_shape, "offsets": s.offsets,
-                   "symbol_seed": s.seed, "start": s.start_record()}
+        section = {"sizes": {k: getattr(sizes, k) for k in _SIZE_KEYS}, "gd_steps": _steps_dict(gd_steps), "samples": J,
+                   "symbol_seed": s.seed}
+        if cnn is None:
+            section.update(steps=_steps_dict(start), step_shape=s.step_shape, offsets=s.offsets, start=s.start_record())
+        else:  # L and the GD steps define the GD-L baseline `evaluate` compares the CNN with
+            section.update(design="cnn", cnn={"conv_channels": list(cnn.conv_channels), "hidden": cnn.hidden})
         spec = HardwareSpec(n_antennas=sizes.n_tx, n_rf=sizes.n_rf_tx, n_users=sizes.n_users, phase_bits=None)
         config = ModelConfig("mser", spec, L, 1, training=training, history=history, family_config=section)
         save_model(model, config, s.out, overwrite=s.overwrite)
-        say(f"trained mser L={L} (N_t={sizes.n_tx}, R_t={sizes.n_rf_tx}, K={sizes.n_users}, N_r={sizes.n_rx}, "
+        what = (f"the benchmark CNN ({cnn.parameter_count():,} parameters; GD-L baseline L={L})" if cnn is not None
+                else f"mser L={L}")
+        say(f"trained {what} (N_t={sizes.n_tx}, R_t={sizes.n_rf_tx}, K={sizes.n_users}, N_r={sizes.n_rx}, "
             f"R_r={sizes.n_rf_rx}, D_k={sizes.n_streams}) in {wall} s; kept epoch {kept['epoch']} of {s.epochs}, "
             f"validation SER {kept['val_loss']:.4g} (initial {history[0]['val_loss']:.4g}); model written to {s.out}")
         return {"model_dir": str(s.out), "wall_seconds": wall, "history": history}
@@ -210,7 +258,7 @@ class MserCore(MimoChannels):
         from hbf_edge.kernels import REGISTRY
 
         kernel = hardware = None
-        if REGISTRY.has(self.spec.name):
+        if REGISTRY.has(self.spec.name) and config.family_config.get("design") != "cnn":  # the CNN runs in torch
             stage = REGISTRY.get(self.spec.name)
             if config.quantization is None:
                 kmodel = stage.load(s.model_dir)
@@ -223,10 +271,20 @@ class MserCore(MimoChannels):
         model_steps = self.gd_steps(config)
         given = None if s.gd_steps is None else GdSteps(*s.gd_steps, kappa=model_steps.kappa,
                                                         snr_ref_db=model_steps.snr_ref_db)
+        others = {}
+        for d in s.compare:
+            other, other_config = (load or self.load)(d)
+            if self.sizes(other_config) != sizes:
+                raise ConfigError(f"--compare {d}: its sizes differ from {s.model_dir}'s")
+            if other_config.quantization is not None:
+                raise ConfigError(f"--compare {d} is a quantized model: compare float networks (evaluate a quantized "
+                                  "one on its own for its datapath's row)")
+            others[d.name if d.name not in others else str(d)] = other
         results = evaluate_mser(model, sizes, model_steps, H, list(s.snr), s.gd_iterations, s.gd_starts,
                                 config.family_config["samples"], progress=not s.quiet, kernel=kernel,
                                 hardware=hardware, mmse_gd_iterations=s.mmse_gd_iterations, long_steps=given,
-                                tune_snr=s.gd_tune_snr, tune_sweeps=s.gd_tune_sweeps)
+                                tune_snr=s.gd_tune_snr, tune_sweeps=s.gd_tune_sweeps, layers=config.n_layers,
+                                others=others)
         if s.csi_error is not None:  # Fig. 10: the same designs from channel estimates, at one SNR
             from hbf_edge.families.mser.evaluate import imperfect_csi
 
@@ -236,7 +294,8 @@ class MserCore(MimoChannels):
                 lambda Hd: evaluate_mser(model, sizes, model_steps, H, [s.csi_snr], s.gd_iterations,
                                          s.gd_starts, config.family_config["samples"], progress=False,
                                          hardware=hardware, H_design=Hd, long_steps=long_steps,
-                                         mmse_gd_iterations=s.mmse_gd_iterations),
+                                         mmse_gd_iterations=s.mmse_gd_iterations, layers=config.n_layers,
+                                         others=others),
                 H, list(s.csi_error), s.seed + 1)}
         stamp(results, "evaluation", self.spec.name, s.model_dir)
         out = s.out if s.out is not None else s.model_dir / "eval"
@@ -272,6 +331,7 @@ class MserCore(MimoChannels):
         from hbf_edge.kernels import REGISTRY
 
         model, config = (extra.get("load_torch") or self.load)(s.model_dir)
+        refuse_cnn(config.family_config, s.model_dir, "the per-layer profile times")
         kernels = REGISTRY.get(self.spec.name) if REGISTRY.has(self.spec.name) else None
         quantized = config.quantization is not None
         onnx, onnx_int = extra.get("onnxruntime"), extra.get("onnxruntime_int")

@@ -4,7 +4,10 @@
 Rows (every design scored by :func:`~hbf_edge.families.mser.ser.ser_semi_analytic`, the exact
 SER for Gaussian noise):
 
-* ``network`` -- the unfolded network from the DFT alignment start;
+* ``network`` -- the unfolded network from its start (or the benchmark CNN of a CNN's directory,
+  :mod:`~hbf_edge.families.mser.cnn`);
+* ``compare:<name>`` -- other networks of the same sizes (``--compare``: the benchmark CNN beside
+  the unfolded network gives Table I's three columns in one run), each from its own start;
 * ``gd_<L>`` -- Algorithm 1 for as many iterations as the network has layers, with the GD steps
   the model was trained from (tuned for L iterations at training time);
 * ``gd_<T>`` -- Algorithm 1 for T iterations, steps tuned for T iterations on 50 validation
@@ -75,7 +78,8 @@ def evaluate_mser(model: Any, sizes: MserSizes, gd_steps: GdSteps, H: np.ndarray
                   gd_iterations: int = 200, gd_starts: int = 1, n_samples: int = 64, progress: bool = True,
                   kernel: Any = None, hardware: Any = None, H_design: np.ndarray | None = None,
                   long_steps: GdSteps | None = None, mmse_gd_iterations: int = 0, tune_snr: float = 15.0,
-                  tune_sweeps: int = 1) -> dict[str, Any]:
+                  tune_sweeps: int = 1, layers: int | None = None, others: dict[str, Any] | None = None
+                  ) -> dict[str, Any]:
     """SER per method and SNR (module notes): ``metrics.ser {method: [per SNR]}``, the long GD
     baseline's tuned steps, ``percent_of_gd`` (SER_GD-T / SER_network, the paper's "%") and the
     CPU time per channel of the network and of GD-T, both in the compiled kernel:
@@ -83,8 +87,11 @@ def evaluate_mser(model: Any, sizes: MserSizes, gd_steps: GdSteps, H: np.ndarray
     ``hardware(H, snr_db, start)``, a quantized model's integer datapath, adds its design's row;
     ``H_design``: the channels the designs are computed from (default ``H``; module notes);
     ``long_steps``: the long GD's steps (default: tuned here, ``tune_sweeps`` sweeps of
-    :func:`~hbf_edge.families.mser.gd.tune_steps` at ``tune_snr`` dB from the model's steps)."""
-    L = model.n_layers
+    :func:`~hbf_edge.families.mser.gd.tune_steps` at ``tune_snr`` dB from the model's steps);
+    ``layers``: the GD-L row's iterations (default the network's layers; the benchmark CNN's
+    model directory records its own L); ``others``: more networks of the same sizes
+    (``--compare``), each scored from its own start as a row ``compare:<name>``."""
+    L = model.n_layers if layers is None else layers
     if gd_iterations == L:  # the rows gd_L (the model's steps) and gd_T (tuned for T) would share a name
         raise ConfigError(f"--gd-iterations {gd_iterations} is the network's depth, whose GD row (gd_{L}, the "
                           "network's own steps) is always scored; ask for a longer GD")
@@ -106,8 +113,9 @@ def evaluate_mser(model: Any, sizes: MserSizes, gd_steps: GdSteps, H: np.ndarray
                                        seed=1, sweeps=tune_sweeps, design=design_start(H_tune, sizes, sigma_t, first))
     tune_s = time.perf_counter() - t0
     short, long_ = f"gd_{L}", f"gd_{gd_iterations}"
-    ser: dict[str, list[float]] = {k: [] for k in ("network", short, long_, "alignment", "mmse_digital", "omp_mmse",
-                                                      "mo_mmse")}
+    others = others or {}
+    ser: dict[str, list[float]] = {k: [] for k in ("network", *(f"compare:{n}" for n in others), short, long_,
+                                                      "alignment", "mmse_digital", "omp_mmse", "mo_mmse")}
     seconds = {"network": 0.0, long_: 0.0}
     bar = progress_bar(snrs, desc="evaluate MSER", unit="SNR", progress=progress)
     for snr in bar:
@@ -125,6 +133,8 @@ def evaluate_mser(model: Any, sizes: MserSizes, gd_steps: GdSteps, H: np.ndarray
             t0 = time.perf_counter()
             kernel(Hd, snr)
         seconds["network"] += time.perf_counter() - t0
+        for name, other in others.items():
+            ser[f"compare:{name}"].append(score(network_design(other, Hd, sizes, snr)))
         ser[short].append(score(gd(Hd, sizes, sigma, L, gd_steps, n_samples, seed=GD_SEED)))
         t0 = time.perf_counter()
         if gd_starts == 1:
@@ -147,6 +157,8 @@ def evaluate_mser(model: Any, sizes: MserSizes, gd_steps: GdSteps, H: np.ndarray
     n = H.shape[0] * len(snrs)
     percent = {f"{name} / network": [round(100.0 * g / max(s, 1e-300), 2) for g, s in zip(ser[name], ser["network"])]
                for name in (long_, f"{long_}_from_start") if name in ser}
+    percent.update({f"{long_} / compare:{n}": [round(100.0 * g / max(s, 1e-300), 2)
+                                               for g, s in zip(ser[long_], ser[f"compare:{n}"])] for n in others})
     return {
         "n_channels": int(H.shape[0]), "snr_db": [float(x) for x in snrs], "layers": L,
         "metrics": {"ser": ser},

@@ -82,10 +82,12 @@ def starts(H: np.ndarray, sizes: MserSizes, sigma: float | np.ndarray = 1.0, sta
 
 def train_mser(H_train: np.ndarray, H_val: np.ndarray, sizes: MserSizes, config: MserTrainConfig,
                progress: bool = True, model: MserNet | None = None) -> tuple[MserNet, list[dict[str, Any]]]:
-    """Train :class:`MserNet` (a fresh one, or ``model`` further: QAT); returns the kept model
-    and the history per epoch: the training loss (of ``config.loss``), the validation loss (the
-    mean SER without the product term over the validation channels, each at its own seeded SNR)
-    and the learning rate; epoch 0 is the initial network."""
+    """Train :class:`MserNet` (a fresh one, or ``model`` further: QAT; or the benchmark CNN,
+    :class:`~hbf_edge.families.mser.cnn.MserCnn`, which needs no start and trains in train mode);
+    returns the kept model (in eval mode) and the history per epoch: the training loss (of
+    ``config.loss``), the validation loss (the mean SER without the product term over the
+    validation channels, each at its own seeded SNR) and the learning rate; epoch 0 is the
+    initial network."""
     H_train = sizes.check_channels(H_train, "training channels")
     H_val = sizes.check_channels(H_val, "validation channels")
     torch.manual_seed(config.seed)
@@ -98,15 +100,20 @@ def train_mser(H_train: np.ndarray, H_val: np.ndarray, sizes: MserSizes, config:
     Ht, Hv = torch.from_numpy(H_train), torch.from_numpy(H_val)
     sigma_v = torch.from_numpy(noise_std(np.random.default_rng(config.seed + 2).uniform(
         config.snr_db_min, config.snr_db_max, len(H_val))))
-    start_v = starts(H_val, sizes, sigma_v.numpy(), config.start)
-    per_snr = config.start is not None and config.start.get("kind") != "alignment"  # a start that depends on the noise
-    start_t = None if per_snr else starts(H_train, sizes)
+    uses_start = getattr(model, "uses_start", True)
+    start_v = starts(H_val, sizes, sigma_v.numpy(), config.start) if uses_start else None
+    # a start that depends on the noise is drawn per epoch
+    per_snr = uses_start and config.start is not None and config.start.get("kind") != "alignment"
+    start_t = starts(H_train, sizes) if uses_start and not per_snr else None
     opt = torch.optim.Adam(model.parameters(), lr=config.lr)
     sched = torch.optim.lr_scheduler.StepLR(opt, step_size=config.halve_every, gamma=0.5)
 
     def val_loss() -> float:
+        model.eval()
         with torch.no_grad():
-            return float(ser_loss(Hv, *model(Hv, start_v, sigma_v), sigma_v, S_loss, sizes.constellation).mean())
+            loss = float(ser_loss(Hv, *model(Hv, start_v, sigma_v), sigma_v, S_loss, sizes.constellation).mean())
+        model.train()
+        return loss
 
     best, best_state = val_loss(), copy.deepcopy(model.state_dict())
     history: list[dict[str, Any]] = [{"epoch": 0, "loss": None, "val_loss": best, "lr": config.lr}]
@@ -120,7 +127,7 @@ def train_mser(H_train: np.ndarray, H_val: np.ndarray, sizes: MserSizes, config:
         losses = []
         for lo in range(0, n, config.batch_size):
             idx = torch.from_numpy(order[lo:lo + config.batch_size])
-            design = model(Ht[idx], [x[idx] for x in start_t], sigma[idx])
+            design = model(Ht[idx], None if start_t is None else [x[idx] for x in start_t], sigma[idx])
             per = ser_loss(Ht[idx], *design, sigma[idx], S_loss, sizes.constellation)
             loss = torch.log(per + 1e-6).mean() if config.loss == "log" else per.mean()
             opt.zero_grad()
@@ -135,4 +142,4 @@ def train_mser(H_train: np.ndarray, H_val: np.ndarray, sizes: MserSizes, config:
             best, best_state = record["val_loss"], copy.deepcopy(model.state_dict())
         bar.set_postfix(val=f"{record['val_loss']:.3g}")
     model.load_state_dict(best_state)
-    return model, history
+    return model.eval(), history
