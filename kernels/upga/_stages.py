@@ -16,17 +16,19 @@ I (one past the last layer) for the output stage; :func:`float_forward_loop`
 and :func:`fx_forward_loop` repeat the whole forward of the serial driver the same way.
 Used by :mod:`hbf_edge._profile_timers`.
 
-Larger batches: :func:`float_stage_batch` and :func:`fx_stage_batch` take the state the
-forward leaves before the stage (the caller prepares it, untimed, with the public drivers) and
-run the stage ``reps`` times per channel in chunks over the threads, like the forward's
-parallel driver; per channel and call they add the transposes in and out and one ``G`` (the
-first run forms it: 0.25 us in float64, 2.0 in the hardware kernel, timed in compiled loops at
-N = 64) against the profiler's 10 runs of a layer (about 1.9 and 15 us each).
+Larger batches: :func:`float_stage_range` and :func:`fx_stage_range` take the state the
+forward leaves before the stage (the caller prepares it, untimed) and run the stage ``reps``
+times per channel of a chunk; the caller spreads the chunks over Python threads
+(:class:`~hbf_edge.kernels._core.batching.ChunkThreads`; the loops release the GIL) instead of
+a ``prange``, whose compilation cost 25-32 s per loop on a first run (the demo's profile stage).
+Per channel and call they add the transposes in and out and one ``G`` (the first run forms it:
+0.25 us in float64, 2.0 in the hardware kernel, timed in compiled loops at N = 64) against the
+profiler's 10 runs of a layer (about 1.9 and 15 us each).
 """
 
 from __future__ import annotations
 
-from numba import njit, prange
+from numba import njit
 
 from hbf_edge.kernels.upga._batch import _buffers, forward_fx_one
 from hbf_edge.kernels.upga._fixed import init_fx, layers_fx_one, table_words_into
@@ -43,8 +45,8 @@ from hbf_edge.kernels.upga._float import (
     w_step_one,
 )
 
-__all__ = ["float_stage_loop", "float_forward_loop", "fx_stage_loop", "fx_forward_loop", "float_stage_batch",
-           "fx_stage_batch"]
+__all__ = ["float_stage_loop", "float_forward_loop", "fx_stage_loop", "fx_forward_loop", "float_stage_range",
+           "fx_stage_range", "fx_prepare"]
 
 
 @njit(cache=True)
@@ -110,6 +112,31 @@ def float_forward_loop(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, 
 
 
 @njit(cache=True)
+def _fx_prepare_one(h_r, h_i, noise, mu, lam, lut_c, lut_s, n_codes, fms, codes, w_r, w_i, counts, stage, b,
+                    buffers):  # pragma: no cover
+    """Channel ``b``'s state before ``stage``: the initialisation and the layers before it
+    (returns ``g_over`` as :func:`kernels.upga._fixed.layers_fx_one` does, -1 after none)."""
+    gr, gi, cr, ci, dr, di, ar, ai, fc, fs = buffers
+    init_fx(h_r[b], h_i[b], codes[b], fc, fs, lut_c[0, :n_codes[0]], lut_s[0, :n_codes[0]], w_r[b], w_i[b],
+            fms[0], counts[b], ar, ai)
+    if stage <= 0:
+        return -1
+    return layers_fx_one(h_r[b], h_i[b], codes[b], fc, fs, w_r[b], w_i[b], noise[b], mu[:stage], lam[b, :stage],
+                         lut_c, lut_s, n_codes, fms, counts[b], 0, gr, gi, cr, ci, dr, di, ar, ai)
+
+
+@njit(cache=True)
+def fx_prepare(h_r, h_i, noise, mu, lam, lut_c, lut_s, n_codes, fms, codes, w_r, w_i, counts, stage):  # pragma: no cover
+    """Every channel's state before ``stage`` in place, serially: the untimed preparation of
+    :func:`fx_stage_range`."""
+    B, N, K = h_r.shape
+    buffers = _buffers(N, codes.shape[2], K)
+    for b in range(B):
+        _fx_prepare_one(h_r, h_i, noise, mu, lam, lut_c, lut_s, n_codes, fms, codes, w_r, w_i, counts, stage, b,
+                        buffers)
+
+
+@njit(cache=True)
 def fx_stage_loop(h_r, h_i, noise, mu, lam, xi, lut_c, lut_s, n_codes, fms, codes, w_r, w_i, counts, stage,
                   reps):  # pragma: no cover
     """``stage`` of the hardware forward (the initialisation, the layers of
@@ -119,13 +146,8 @@ def fx_stage_loop(h_r, h_i, noise, mu, lam, xi, lut_c, lut_s, n_codes, fms, code
     M = codes.shape[2]
     gr, gi, cr, ci, dr, di, ar, ai, fc, fs = _buffers(N, M, K)
     for b in range(B):
-        init_fx(h_r[b], h_i[b], codes[b], fc, fs, lut_c[0, :n_codes[0]], lut_s[0, :n_codes[0]], w_r[b], w_i[b],
-                fms[0], counts[b], ar, ai)
-        g_over = -1
-        if stage > 0:
-            g_over = layers_fx_one(h_r[b], h_i[b], codes[b], fc, fs, w_r[b], w_i[b], noise[b], mu[:stage],
-                                   lam[b, :stage], lut_c, lut_s, n_codes, fms, counts[b], 0, gr, gi, cr, ci, dr, di,
-                                   ar, ai)
+        g_over = _fx_prepare_one(h_r, h_i, noise, mu, lam, lut_c, lut_s, n_codes, fms, codes, w_r, w_i, counts, stage,
+                                 b, (gr, gi, cr, ci, dr, di, ar, ai, fc, fs))
         _fx_runs(h_r[b], h_i[b], codes[b], fc, fs, w_r[b], w_i[b], noise[b], mu, lam[b], xi, lut_c, lut_s, n_codes,
                  fms, counts[b], (gr, gi, cr, ci, dr, di, ar, ai), stage, reps, g_over)
 
@@ -140,39 +162,37 @@ def fx_forward_loop(h_r, h_i, noise, mu, lam, xi, lut_c, lut_s, n_codes, fms, co
             forward_fx_one(h_r, h_i, noise, mu, lam, xi, lut_c, lut_s, n_codes, fms, codes, w_r, w_i, counts, b)
 
 
-@njit(cache=True, parallel=True)
-def float_stage_batch(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero, stage, reps,
-                      n_chunks):  # pragma: no cover
-    """``stage`` ``reps`` times per channel, in place on the state ``(F, W)`` of every channel,
-    parallel over ``n_chunks`` chunks of the batch."""
+@njit(cache=True, nogil=True)
+def float_stage_range(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero, stage, reps, lo,
+                      hi):  # pragma: no cover
+    """``stage`` ``reps`` times per channel of ``lo .. hi - 1``, in place on the state ``(F, W)``
+    of every channel (one chunk of :class:`~hbf_edge.kernels._core.batching.ChunkThreads`)."""
     B, N, K = h_re.shape
     M = f_re.shape[2]
-    for c in prange(n_chunks):
-        ht_r, ht_i, ft_r, ft_i, xr, xi = channel_workspace(N, M, K, h_re.dtype)
-        ws_init = init_workspace(N, M, K, h_re.dtype)
-        ws = layer_workspace(M, K, h_re.dtype)
-        for b in range(c * B // n_chunks, (c + 1) * B // n_chunks):
-            transpose(h_re[b], h_im[b], ht_r, ht_i)
-            transpose(f_re[b], f_im[b], ft_r, ft_i)
-            _float_runs(ht_r, ht_i, ft_r, ft_i, w_re[b], w_im[b], p_t[b], noise[b], mu, lam, xr, xi, ws_init, ws,
-                        zero, stage, reps, False)  # the state holds no G: the first run forms it
-            transpose(ft_r, ft_i, f_re[b], f_im[b])
+    ht_r, ht_i, ft_r, ft_i, xr, xi = channel_workspace(N, M, K, h_re.dtype)
+    ws_init = init_workspace(N, M, K, h_re.dtype)
+    ws = layer_workspace(M, K, h_re.dtype)
+    for b in range(lo, hi):
+        transpose(h_re[b], h_im[b], ht_r, ht_i)
+        transpose(f_re[b], f_im[b], ft_r, ft_i)
+        _float_runs(ht_r, ht_i, ft_r, ft_i, w_re[b], w_im[b], p_t[b], noise[b], mu, lam, xr, xi, ws_init, ws,
+                    zero, stage, reps, False)  # the state holds no G: the first run forms it
+        transpose(ft_r, ft_i, f_re[b], f_im[b])
 
 
-@njit(cache=True, parallel=True)
-def fx_stage_batch(h_r, h_i, noise, mu, lam, xi, lut_c, lut_s, n_codes, fms, codes, w_r, w_i, counts, stage, reps,
-                   n_chunks):  # pragma: no cover
-    """The hardware ``stage`` (as :func:`fx_stage_loop`) ``reps`` times per channel, in place on
-    every channel's codes and W, parallel over ``n_chunks`` chunks (the table words of the
-    incoming codes from the table of the layer that chose them, as
+@njit(cache=True, nogil=True)
+def fx_stage_range(h_r, h_i, noise, mu, lam, xi, lut_c, lut_s, n_codes, fms, codes, w_r, w_i, counts, stage, reps,
+                   lo, hi):  # pragma: no cover
+    """The hardware ``stage`` (as :func:`fx_stage_loop`) ``reps`` times per channel of
+    ``lo .. hi - 1``, in place on every channel's codes and W (the table words of the incoming
+    codes from the table of the layer that chose them, as
     :func:`kernels.upga._batch.layers_fx_batch`)."""
     B, N, K = h_r.shape
     M = codes.shape[2]
     src = stage - 1 if stage > 0 else 0
-    for c in prange(n_chunks):
-        gr, gi, cr, ci, dr, di, ar, ai, fc, fs = _buffers(N, M, K)
-        for b in range(c * B // n_chunks, (c + 1) * B // n_chunks):
-            # the incoming codes' words (the initialisation writes its own)
-            table_words_into(lut_c[src], lut_s[src], codes[b], fc, fs)
-            _fx_runs(h_r[b], h_i[b], codes[b], fc, fs, w_r[b], w_i[b], noise[b], mu, lam[b], xi, lut_c, lut_s,
-                     n_codes, fms, counts[b], (gr, gi, cr, ci, dr, di, ar, ai), stage, reps, -1)
+    gr, gi, cr, ci, dr, di, ar, ai, fc, fs = _buffers(N, M, K)
+    for b in range(lo, hi):
+        # the incoming codes' words (the initialisation writes its own)
+        table_words_into(lut_c[src], lut_s[src], codes[b], fc, fs)
+        _fx_runs(h_r[b], h_i[b], codes[b], fc, fs, w_r[b], w_i[b], noise[b], mu, lam[b], xi, lut_c, lut_s,
+                 n_codes, fms, counts[b], (gr, gi, cr, ci, dr, di, ar, ai), stage, reps, -1)
