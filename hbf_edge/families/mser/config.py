@@ -109,9 +109,8 @@ class MserTrain(TrainCommon, SizeSettings):
     start: str = field("alignment", "the design the network starts from: the DFT alignment (default) or the "
                                     "MMSE-based GD design at each channel's SNR", choices=["alignment", "mmse-gd"])
     start_iterations: int = field(50, "iterations of the MMSE-based GD start (default 50; with --start mmse-gd)")
-    constellation: str = field("qpsk", "symbols: QPSK (default) or 16-QAM (Sec. V-F; a 16-QAM network runs in torch, "
-                                       "the float kernel and the float ONNX graph, not the integer datapath)",
-                               choices=["qpsk", "16qam"])
+    constellation: str = field("qpsk", "symbols: QPSK (default) or 16-QAM (Sec. V-F; through every stage, the integer "
+                                       "datapath included)", choices=["qpsk", "16qam"])
 
     def design_value(self, name: str) -> int | float:
         """``train_size``, ``batch_size`` or ``lr``: the option if given, else the design's default."""
