@@ -37,7 +37,7 @@ def time_numba(model: Any, H: np.ndarray, p_t: np.ndarray, noise: np.ndarray, dt
     """The float kernels' stages and whole forward in ``dtype``, each stage timed as the forward
     runs it (module notes); the public wrappers' input checks and copies are per call, not per
     stage, so they are left out of both."""
-    from hbf_edge.kernels._core.batching import SERIAL_BELOW, ChunkThreads
+    from hbf_edge.kernels._core.batching import SERIAL_BELOW, run_chunks
     from hbf_edge.kernels.upga import _float as k
     from hbf_edge.kernels.upga import _stages
 
@@ -63,14 +63,13 @@ def time_numba(model: Any, H: np.ndarray, p_t: np.ndarray, noise: np.ndarray, dt
     # larger batches: each stage in chunks over the threads like the forward's parallel driver, on
     # the state the forward leaves before it (prepared untimed by the public drivers)
     reps, stages = _reps(BATCH_STAGE_REPS, min_run_s), {}
-    with ChunkThreads(B) as threads:
-        for i, name in enumerate(stage_names(len(lam)), start=-1):
-            k.init_range(hr, hi, p, *state, zero, 0, B)
-            if i > 0:
-                k.layers_range(hr, hi, p, n, mu[:i], lam[:i], *state, zero, 0, B)
-            stages[name] = time_per_channel(
-                lambda i=i: threads.run(_stages.float_stage_range, hr, hi, p, n, mu, lam, *state, zero, i, reps),
-                B * reps, repeat, min_run_s)
+    for i, name in enumerate(stage_names(len(lam)), start=-1):
+        k.init_range(hr, hi, p, *state, zero, 0, B)
+        if i > 0:
+            k.layers_range(hr, hi, p, n, mu[:i], lam[:i], *state, zero, 0, B)
+        stages[name] = time_per_channel(
+            lambda i=i: run_chunks(_stages.float_stage_range, B, hr, hi, p, n, mu, lam, *state, zero, i, reps),
+            B * reps, repeat, min_run_s)
     whole = time_per_channel(lambda: k.forward(hr, hi, p, n, mu, lam, *state, zero), B, repeat, min_run_s)
     return stages, whole
 
@@ -79,7 +78,7 @@ def time_hardware(model: Any, config: Any, layers: list[Any], H: np.ndarray, p_t
                   repeat: int, min_run_s: float) -> tuple[dict[str, float], float]:
     """The fixed-point stage kernels called directly on inputs quantised once (like
     :func:`time_numba`), at the per-layer precision ``layers``."""
-    from hbf_edge.kernels._core.batching import SERIAL_BELOW, ChunkThreads
+    from hbf_edge.kernels._core.batching import SERIAL_BELOW, run_chunks
     from hbf_edge.kernels.upga import _batch as k
     from hbf_edge.kernels.upga import _stages
     from hbf_edge.kernels.upga.hardware import COUNTER_SITES, model_search, prepare_hw_inputs, run_search
@@ -111,12 +110,11 @@ def time_hardware(model: Any, config: Any, layers: list[Any], H: np.ndarray, p_t
         return stages, whole
     # as time_numba's larger batches: each stage over the threads on the state prepared before it
     reps, stages = _reps(BATCH_STAGE_REPS, min_run_s), {}
-    with ChunkThreads(B) as threads:
-        for i, name in enumerate(names, start=-1):
-            _stages.fx_prepare(x.h_r, x.h_i, x.noise, x.mu, x.lam, *tables, codes, w_r, w_i, counts, i)
-            stages[name] = time_per_channel(
-                lambda i=i: threads.run(_stages.fx_stage_range, x.h_r, x.h_i, x.noise, x.mu, x.lam, x.xi, *tables,
-                                        codes, w_r, w_i, counts, i, reps), B * reps, repeat, min_run_s)
+    for i, name in enumerate(names, start=-1):
+        _stages.fx_prepare(x.h_r, x.h_i, x.noise, x.mu, x.lam, *tables, codes, w_r, w_i, counts, i)
+        stages[name] = time_per_channel(
+            lambda i=i: run_chunks(_stages.fx_stage_range, B, x.h_r, x.h_i, x.noise, x.mu, x.lam, x.xi, *tables,
+                                   codes, w_r, w_i, counts, i, reps), B * reps, repeat, min_run_s)
     if search is not None:  # the code search ends with the output stage; it starts from the last layer's codes
         k.forward_fx_batch(x.h_r, x.h_i, x.noise, x.mu, x.lam, k.NO_OUTPUT_STAGE, *tables, codes, w_r, w_i, counts)
         start = codes.copy()

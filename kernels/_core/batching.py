@@ -6,19 +6,20 @@
   driver and 25.6 us in the calling thread, measured with an MSER training running beside it
   (2-core AMD EPYC, 2026-12-03).
 * :func:`n_chunks_for`: the chunks a larger batch is split into.
-* :class:`ChunkThreads`: a compiled ``nogil`` loop over the chunks of a batch on a pool of Python
+* :func:`run_chunks`: a compiled ``nogil`` loop over the chunks of a batch on a pool of Python
   threads, the parallel driver without a ``prange`` (whose compilation costs tens of seconds per
   loop on a first run); the profiler's batched stage loops run this way.
 """
 
 from __future__ import annotations
 
+import os
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
 
 import numba
 
-__all__ = ["SERIAL_BELOW", "n_chunks_for", "ChunkThreads"]
+__all__ = ["SERIAL_BELOW", "n_chunks_for", "run_chunks"]
 
 SERIAL_BELOW = 4
 
@@ -30,23 +31,25 @@ def n_chunks_for(batch: int) -> int:
     return max(1, min(batch, 4 * numba.get_num_threads()))
 
 
-class ChunkThreads:
-    """``run(kernel, *args)`` calls ``kernel(*args, lo, hi)`` for the :func:`n_chunks_for` chunks
-    of a batch of ``batch`` channels on ``numba.get_num_threads()`` Python threads and waits for
-    them; ``kernel`` must release the GIL (``nogil=True``) for the chunks to overlap.  A context
-    manager: leaving it stops the threads."""
+_POOL: dict[str, Any] = {}
 
-    def __init__(self, batch: int) -> None:
-        n = n_chunks_for(batch)
-        self.bounds = [(c * batch // n, (c + 1) * batch // n) for c in range(n)]
-        self._pool = ThreadPoolExecutor(numba.get_num_threads())
 
-    def run(self, kernel: Callable[..., Any], *args: Any) -> None:
-        for f in [self._pool.submit(kernel, *args, lo, hi) for lo, hi in self.bounds]:
-            f.result()
+def _pool() -> ThreadPoolExecutor:
+    """The process's pool of ``numba.get_num_threads()`` threads, made again after a fork (a
+    forked child inherits the pool's bookkeeping but not its threads) or a change of the count."""
+    key = (os.getpid(), numba.get_num_threads())
+    if _POOL.get("key") != key:
+        _POOL.update(key=key, pool=ThreadPoolExecutor(key[1], thread_name_prefix="hbf-edge-chunk"))
+    return _POOL["pool"]
 
-    def __enter__(self) -> "ChunkThreads":
-        return self
 
-    def __exit__(self, *exc: Any) -> None:
-        self._pool.shutdown()
+def run_chunks(kernel: Callable[..., Any], batch: int, *args: Any) -> None:
+    """``kernel(*args, lo, hi)`` for one chunk of a batch of ``batch`` channels per thread of the
+    process's pool of ``numba.get_num_threads()`` threads, and wait for them.
+    ``kernel`` must release the GIL (``nogil=True``) for the chunks to overlap; chunks must not
+    share outputs.  An exception in a chunk is raised here."""
+    pool = _pool()
+    n = max(1, min(batch, pool._max_workers))  # one chunk per thread: a submitted chunk costs ~15 us
+    futures = [pool.submit(kernel, *args, c * batch // n, (c + 1) * batch // n) for c in range(n)]
+    for f in futures:
+        f.result()

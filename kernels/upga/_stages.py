@@ -19,7 +19,7 @@ Used by :mod:`hbf_edge._profile_timers`.
 Larger batches: :func:`float_stage_range` and :func:`fx_stage_range` take the state the
 forward leaves before the stage (the caller prepares it, untimed) and run the stage ``reps``
 times per channel of a chunk; the caller spreads the chunks over Python threads
-(:class:`~hbf_edge.kernels._core.batching.ChunkThreads`; the loops release the GIL) instead of
+(:func:`~hbf_edge.kernels._core.batching.run_chunks`; the loops release the GIL) instead of
 a ``prange``, whose compilation cost 25-32 s per loop on a first run (the demo's profile stage).
 Per channel and call they add the transposes in and out and one ``G`` (the first run forms it:
 0.25 us in float64, 2.0 in the hardware kernel, timed in compiled loops at N = 64) against the
@@ -166,7 +166,7 @@ def fx_forward_loop(h_r, h_i, noise, mu, lam, xi, lut_c, lut_s, n_codes, fms, co
 def float_stage_range(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero, stage, reps, lo,
                       hi):  # pragma: no cover
     """``stage`` ``reps`` times per channel of ``lo .. hi - 1``, in place on the state ``(F, W)``
-    of every channel (one chunk of :class:`~hbf_edge.kernels._core.batching.ChunkThreads`)."""
+    of every channel (one chunk of :func:`~hbf_edge.kernels._core.batching.run_chunks`)."""
     B, N, K = h_re.shape
     M = f_re.shape[2]
     ht_r, ht_i, ft_r, ft_i, xr, xi = channel_workspace(N, M, K, h_re.dtype)

@@ -7,7 +7,7 @@ import pytest
 
 from hbf_edge import FixedPointFormat, HardwareSpec
 from hbf_edge.channels import saleh_valenzuela_miso
-from hbf_edge.kernels._core.batching import ChunkThreads
+from hbf_edge.kernels._core.batching import run_chunks
 from hbf_edge.kernels.upga import _batch, _float, _stages
 from hbf_edge.kernels.upga._fixed import NO_OUTPUT_STAGE, SITES
 from hbf_edge.kernels.upga.hardware import prepare_hw_inputs
@@ -80,8 +80,7 @@ def test_the_batched_stage_loops_run_the_forwards_last_layer():
     got = [np.empty_like(a) for a in want]
     _float.init(hr, hi, p, *got, 0.0)
     _float.layers(hr, hi, p, n, MU[:last], LAM[:last], *got, 0.0)
-    with ChunkThreads(B) as threads:
-        threads.run(_stages.float_stage_range, hr, hi, p, n, MU, LAM, *got, 0.0, last, 1)
+    run_chunks(_stages.float_stage_range, B, hr, hi, p, n, MU, LAM, *got, 0.0, last, 1)
     assert all(np.array_equal(a, b) for a, b in zip(got, want))
 
     x = prepare_hw_inputs(hr, hi, p, n, MU, LAM, HardwareSpec(N, M, K, 3))
@@ -90,8 +89,7 @@ def test_the_batched_stage_loops_run_the_forwards_last_layer():
     _batch.forward_fx_batch(x.h_r, x.h_i, x.noise, x.mu, x.lam, NO_OUTPUT_STAGE, *tables, *want)
     got = _state(B, N, M, K)
     _stages.fx_prepare(x.h_r, x.h_i, x.noise, x.mu, x.lam, *tables, *got, last)
-    with ChunkThreads(B) as threads:
-        threads.run(_stages.fx_stage_range, x.h_r, x.h_i, x.noise, x.mu, x.lam, x.xi, *tables, *got, last, 1)
+    run_chunks(_stages.fx_stage_range, B, x.h_r, x.h_i, x.noise, x.mu, x.lam, x.xi, *tables, *got, last, 1)
     assert all(np.array_equal(a, b) for a, b in zip(got, want)), "codes, W or overflow counters differ"
 
 
@@ -109,6 +107,5 @@ def test_the_output_stage_runs_as_the_forward_ends(B):
     assert all(np.array_equal(a, b) for a, b in zip(got, want)), "codes, W or overflow counters differ"
     got = _state(B, N, M, K)
     _stages.fx_prepare(x.h_r, x.h_i, x.noise, x.mu, x.lam, *tables, *got, len(LAM))
-    with ChunkThreads(B) as threads:
-        threads.run(_stages.fx_stage_range, x.h_r, x.h_i, x.noise, x.mu, x.lam, x.xi, *tables, *got, len(LAM), 1)
+    run_chunks(_stages.fx_stage_range, B, x.h_r, x.h_i, x.noise, x.mu, x.lam, x.xi, *tables, *got, len(LAM), 1)
     assert all(np.array_equal(a, b) for a, b in zip(got, want)), "codes, W or overflow counters differ"

@@ -1,0 +1,43 @@
+"""run_chunks: a compiled nogil loop over chunks of a batch on Python threads (the profiler's
+batched stage loops)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from numba import njit
+
+from hbf_edge.kernels._core import batching
+from hbf_edge.kernels._core.batching import run_chunks
+
+
+@njit(nogil=True)
+def _mark(out, value, lo, hi):  # pragma: no cover - compiled
+    for b in range(lo, hi):
+        out[b] += value
+
+
+@pytest.mark.parametrize("batch", [1, 2, 3, 7, 256])
+def test_every_channel_runs_once(batch):
+    out = np.zeros(batch, np.int64)
+    run_chunks(_mark, batch, out, 1)
+    assert np.array_equal(out, np.ones(batch, np.int64))
+
+
+def test_a_chunks_error_is_raised_to_the_caller():
+    def boom(lo, hi):
+        raise ValueError(f"chunk {lo}..{hi}")
+
+    with pytest.raises(ValueError, match="chunk"):
+        run_chunks(boom, 5)
+
+
+def test_the_pool_follows_the_process(monkeypatch):
+    run_chunks(_mark, 4, np.zeros(4, np.int64), 1)
+    first = batching._POOL["pool"]
+    run_chunks(_mark, 4, np.zeros(4, np.int64), 1)
+    assert batching._POOL["pool"] is first  # kept between calls
+    monkeypatch.setattr(batching.os, "getpid", lambda: -1)  # as in a forked child
+    out = np.zeros(4, np.int64)
+    run_chunks(_mark, 4, out, 2)
+    assert batching._POOL["pool"] is not first and np.array_equal(out, np.full(4, 2))
