@@ -43,6 +43,9 @@ class MserQuant(QuantCommon):
     val_size: int = field(100, "QAT validation channels (default 100)")
     batch_size: int = field(20, "channels per Adam step (default 20)")
     lr: float = field(0.005, "Adam learning rate of QAT (default 0.005)")
+    qat_loss: str = field("datapath", "what QAT's loss and its choice of epoch score: the integer datapath's design "
+                                      "(default; the gradient is the quantized network's, straight through) or the "
+                                      "quantized torch network's (float words)", choices=["datapath", "network"])
 
     def formats(self) -> Any:
         """The datapath formats of these settings (the defaults' integer bits kept)."""
@@ -137,10 +140,18 @@ class MserQuantStage:
                                   halve_every=max(epochs, 1), snr_db_min=tr["snr_db"][0], snr_db_max=tr["snr_db"][1],
                                   n_samples=fc["samples"], seed=s.seed, step_shape=fc["step_shape"],
                                   offsets=fc["offsets"], loss=tr["loss"], start=fc.get("start"))
-            qnet, history = train_mser(H_train, H_val, sizes, cfg, progress=not s.quiet, model=qnet)
+            hook = None
+            if s.qat_loss == "datapath":
+                from hbf_edge.quant.mser.qat import datapath_in_the_loop
+
+                hook = datapath_in_the_loop(fc, config.n_layers, set(CORE.expected_arrays(config)), formats, q_bs,
+                                            q_ue, s.refit_layers)
+            qnet, history = train_mser(H_train, H_val, sizes, cfg, progress=not s.quiet, model=qnet, design_hook=hook)
         wall = round(time.perf_counter() - t0, 2)
         settings = {"method": s.method, "phase_bits": q_bs, "ue_phase_bits": q_ue, "refit_layers": s.refit_layers,
                     "epochs": epochs, "lr": s.lr, "wall_seconds": wall}
+        if epochs:
+            settings["qat_loss"] = s.qat_loss
         qconfig = dataclasses.replace(config, spec=dataclasses.replace(config.spec, phase_bits=q_bs),
                                       quantization={**settings, "float_model": str(s.model_dir),
                                                     "formats": formats.to_dict()},

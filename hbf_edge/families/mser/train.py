@@ -81,13 +81,16 @@ def starts(H: np.ndarray, sizes: MserSizes, sigma: float | np.ndarray = 1.0, sta
 
 
 def train_mser(H_train: np.ndarray, H_val: np.ndarray, sizes: MserSizes, config: MserTrainConfig,
-               progress: bool = True, model: MserNet | None = None) -> tuple[MserNet, list[dict[str, Any]]]:
+               progress: bool = True, model: MserNet | None = None,
+               design_hook: Any = None) -> tuple[MserNet, list[dict[str, Any]]]:
     """Train :class:`MserNet` (a fresh one, or ``model`` further: QAT; or the benchmark CNN,
     :class:`~hbf_edge.families.mser.cnn.MserCnn`, which needs no start and trains in train mode);
     returns the kept model (in eval mode) and the history per epoch: the training loss (of
     ``config.loss``), the validation loss (the mean SER without the product term over the
     validation channels, each at its own seeded SNR) and the learning rate; epoch 0 is the
-    initial network."""
+    initial network.  ``design_hook(model, H, start, sigma, design) -> design``, if given,
+    replaces the network's design before every loss, training and validation alike (QAT with the
+    integer datapath in the loop, :func:`quant.mser.qat.datapath_in_the_loop`)."""
     H_train = sizes.check_channels(H_train, "training channels")
     H_val = sizes.check_channels(H_val, "validation channels")
     torch.manual_seed(config.seed)
@@ -108,10 +111,14 @@ def train_mser(H_train: np.ndarray, H_val: np.ndarray, sizes: MserSizes, config:
     opt = torch.optim.Adam(model.parameters(), lr=config.lr)
     sched = torch.optim.lr_scheduler.StepLR(opt, step_size=config.halve_every, gamma=0.5)
 
+    def designed(H: torch.Tensor, start: Any, sigma: torch.Tensor) -> Any:
+        design = model(H, start, sigma)
+        return design if design_hook is None else design_hook(model, H, start, sigma, design)
+
     def val_loss() -> float:
         model.eval()
         with torch.no_grad():
-            loss = float(ser_loss(Hv, *model(Hv, start_v, sigma_v), sigma_v, S_loss, sizes.constellation).mean())
+            loss = float(ser_loss(Hv, *designed(Hv, start_v, sigma_v), sigma_v, S_loss, sizes.constellation).mean())
         model.train()
         return loss
 
@@ -127,7 +134,7 @@ def train_mser(H_train: np.ndarray, H_val: np.ndarray, sizes: MserSizes, config:
         losses = []
         for lo in range(0, n, config.batch_size):
             idx = torch.from_numpy(order[lo:lo + config.batch_size])
-            design = model(Ht[idx], None if start_t is None else [x[idx] for x in start_t], sigma[idx])
+            design = designed(Ht[idx], None if start_t is None else [x[idx] for x in start_t], sigma[idx])
             per = ser_loss(Ht[idx], *design, sigma[idx], S_loss, sizes.constellation)
             loss = torch.log(per + 1e-6).mean() if config.loss == "log" else per.mean()
             opt.zero_grad()
