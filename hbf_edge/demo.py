@@ -12,6 +12,7 @@ This module ties the stages together, so it (like the CLI) may call ``firmware_s
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -42,13 +43,41 @@ def _stage(log: Callable[[str], None], name: str, times: dict[str, float]):
 MARKER = ".hbf-edge-demo"  # a folder the demo made (and may therefore write again)
 
 
+@dataclasses.dataclass(frozen=True)
+class _Plan:
+    """The sizes of a demo run (the default, ``--quick``, and the background precompilation's)."""
+
+    train: dict[str, Any]  # TrainConfig fields besides the defaults
+    qat_size: int
+    qat_epochs: int
+    n_test: int
+    n_beams: int
+    batches: tuple[int, int]
+    repeat: int
+    min_run_s: float
+
+
+_PLANS = {
+    "full": _Plan({}, 500, 5, 1000, 200, (1, 256), 5, 0.02),
+    "quick": _Plan({"train_size": 100, "epochs": 3}, 50, 1, 200, 50, (1, 64), 2, 0.0),
+    # every stage on small sizes, for :func:`precompile_stages`: the same compiled kernels (Numba
+    # specialises on types, not sizes), batches on both sides of the serial threshold
+    "tiny": _Plan({"n_antennas": 8, "n_rf": 2, "n_users": 2, "n_paths": 3, "n_layers": 2, "train_size": 8,
+                   "epochs": 1, "batch_size": 4}, 8, 1, 8, 8, (1, 8), 1, 0.0),
+}
+
+
 def run_demo(out: str | Path, quick: bool = False, progress: bool = True,
-             log: Callable[[str], None] | None = None, overwrite: bool = False) -> dict[str, Any]:
+             log: Callable[[str], None] | None = None, overwrite: bool = False,
+             precompile: bool = True) -> dict[str, Any]:
     """Run every stage; return the summary that ``report.md`` shows.
 
     ``log`` receives one line per stage start and end (the CLI passes ``print``); silent by
     default, as library code is.  ``out`` must be new, empty or an earlier demo's folder, unless
     ``overwrite``: the demo replaces its own subfolders (``model/``, ``qat/``, ...).
+    ``precompile``: while the first stages train, a background process compiles the Numba
+    kernels of the export and the profile into the cache (:mod:`hbf_edge._precompile`; skipped
+    when an earlier run did so for these sources).
     """
     from hbf_edge.errors import ConfigError
 
@@ -59,35 +88,32 @@ def run_demo(out: str | Path, quick: bool = False, progress: bool = True,
     out.mkdir(parents=True, exist_ok=True)
     (out / MARKER).touch()
     log = log or (lambda line: None)
+    from hbf_edge import _precompile
+
+    background = _precompile.start() if precompile else None
+    try:
+        return _run(out, quick, progress, log)
+    finally:
+        note = _precompile.stop(background)
+        if note:
+            log(f"[demo] {note}")
+
+
+def _run(out: Path, quick: bool, progress: bool, log: Callable[[str], None]) -> dict[str, Any]:
     from hbf_edge import firmware_sim
-    from hbf_edge.export import read_bundle, write_bundle
-    from hbf_edge.export.upga.profile import onnxruntime_stages
-    from hbf_edge.quant import PrecisionConfig, save_quantized, train_qat
-    from hbf_edge.quant.upga.evaluate import retention
-    from hbf_edge.quant.upga.stage import HardwareOptions
-    from hbf_edge.quant.upga.train import output_xi_for
+    from hbf_edge.export import read_bundle
 
     from hbf_edge._io import atomic_file, dumps
     from hbf_edge.results import stamp, write_result
-    from hbf_edge.channels import saleh_valenzuela_miso
     from hbf_edge.families.upga.evaluate import evaluate
-    from hbf_edge.modeldir import save_model
-    from hbf_edge.plots import plot_beampattern, plot_profile, plot_rate_vs_layers, plot_rate_vs_snr
-    from hbf_edge.profiling import load_target, profile_model
+    from hbf_edge.plots import plot_beampattern, plot_rate_vs_layers, plot_rate_vs_snr
     from hbf_edge.report import render_report
-    from hbf_edge.hw.spec import FixedPointFormat
-    from hbf_edge.training import TrainConfig, train_upga
 
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     times: dict[str, float] = {}
-    train_cfg = TrainConfig(train_size=100, epochs=3) if quick else TrainConfig()
-    n_test = 200 if quick else 1000
-    H_test = saleh_valenzuela_miso(n_test, train_cfg.n_antennas, train_cfg.n_users, train_cfg.n_paths, seed=TEST_SEED)
-
+    plan = _PLANS["quick" if quick else "full"]
+    H_test = _test_channels(plan)
     with _stage(log, "train float UPGA", times):
-        model, config = train_upga(train_cfg, progress=progress)
-        save_model(model, config, out / "model", overwrite=True)
+        model, config = _train(plan, out, progress)
     with _stage(log, "evaluate against the baselines", times):
         results, _ = evaluate(model, H_test, [-10.0, -5.0, 0.0, 5.0, 10.0, 15.0, 20.0], progress=progress)
         write_result(out / "eval" / "results.json",
@@ -95,22 +121,12 @@ def run_demo(out: str | Path, quick: bool = False, progress: bool = True,
         plot_rate_vs_snr(results, out / "eval" / "rate_vs_snr.png")
         plot_rate_vs_layers(results, out / "eval" / "rate_vs_layers.png")
     with _stage(log, f"QAT to {DEMO_PHASE_BITS}-bit phases, {DEMO_PRECODER_BITS}-bit W", times):
-        stage, internal = HardwareOptions().recipe(DEMO_PHASE_BITS)  # quantize's default recipe at this Q
-        precision = PrecisionConfig.from_bits(config.spec, config.n_layers, DEMO_PHASE_BITS,
-                                              FixedPointFormat(DEMO_PRECODER_BITS, DEMO_PRECODER_BITS - 2), internal)
-        loop = TrainConfig(train_size=50 if quick else 500, epochs=1 if quick else 5, lr=1e-2, seed=1)
-        qmodel, qconfig = train_qat(model, config, precision, loop, progress=progress, output_xi=output_xi_for(stage))
-        save_quantized(qmodel, qconfig, out / "qat", overwrite=True)
-        ret = retention(model, qmodel, H_test, [10.0, 20.0])
-        ret["recipe"] = {"output_stage": stage, "internal_phase_bits": internal, "code_search": None}
-        ret = stamp(ret, "retention", "upga", out / "qat", method="qat")
-        write_result(out / "qat" / "retention.json", ret)
+        ret = _qat(model, config, plan, out, H_test, progress)
         plot_rate_vs_snr(results, out / "eval" / "rate_vs_snr.png",  # the headline plot, with the quantized designs
                          extra={f"QAT, Q={DEMO_PHASE_BITS}, W {DEMO_PRECODER_BITS} bits (hardware datapath)":
                                 (ret["snr_db"], ret["sum_rate"]["quantized"])})
-    n_beams = 50 if quick else 200
     with _stage(log, "export the bundle", times):
-        write_bundle(out / "qat", out / "bundle", H_test[:n_beams], snr_db=10.0, overwrite=True)
+        _export(plan, out, H_test)
         verified = read_bundle(out / "bundle").manifest["verified"]
     with _stage(log, "replay in the RF controller simulator", times):
         sim, patterns = firmware_sim.simulate(out / "bundle")
@@ -118,19 +134,89 @@ def run_demo(out: str | Path, quick: bool = False, progress: bool = True,
         write_result(out / "sim" / "simulate.json", stamp(sim, "simulation", "upga", None))
         plot_beampattern(patterns, out / "sim" / "beampattern.png", title="channel 0, ideal calibration")
     with _stage(log, "profile per layer", times):
-        prof = profile_model(out / "qat", batches=(1, 64 if quick else 256), repeat=2 if quick else 5,
-                             min_run_s=0.0 if quick else 0.02, target=load_target(TARGETS / "dsp.toml"),
-                             progress=progress, onnxruntime=onnxruntime_stages)
-        write_result(out / "profile" / "profile.json", stamp(prof, "profile", "upga", out / "qat"))
-        plot_profile(prof, str(max(int(b) for b in prof["measured"])), out / "profile" / "profile.png")
+        prof = _profile(plan, out, progress)
     summary = {"quick": quick, "seconds": times, "evaluation": results, "retention": ret, "simulation": sim,
-               "profile": prof, "n_test": n_test, "n_beams": n_beams, "onnx_verified": verified}
+               "profile": prof, "n_test": plan.n_test, "n_beams": plan.n_beams, "onnx_verified": verified}
     with atomic_file(out / "report.md") as tmp:
         tmp.write_text(_report(summary))
     with atomic_file(out / "summary.json") as tmp:
         tmp.write_text(dumps(summary, "the demo summary") + "\n")
     render_report(out)
     return summary
+
+
+def precompile_stages(work: Path) -> None:
+    """The stages whose kernels a first demo would compile, on the tiny plan in ``work``: the
+    float model and its QAT (they make the model the others need), then the profile and the
+    export (:mod:`hbf_edge._precompile` runs this in a background process).  The profile comes
+    first: its kernels take the longest to compile (about 90 s of a first demo against 40 for the
+    export's), and the demo reaches it last."""
+    plan = _PLANS["tiny"]
+    H = _test_channels(plan)
+    model, config = _train(plan, work, False)
+    _qat(model, config, plan, work, H, False)
+    _profile(plan, work, False)
+    _export(plan, work, H)
+
+
+def _test_channels(plan: _Plan) -> Any:
+    from hbf_edge.channels import saleh_valenzuela_miso
+    from hbf_edge.training import TrainConfig
+
+    cfg = TrainConfig(**plan.train)
+    return saleh_valenzuela_miso(plan.n_test, cfg.n_antennas, cfg.n_users, cfg.n_paths, seed=TEST_SEED)
+
+
+def _train(plan: _Plan, out: Path, progress: bool) -> tuple[Any, Any]:
+    from hbf_edge.modeldir import save_model
+    from hbf_edge.training import TrainConfig, train_upga
+
+    model, config = train_upga(TrainConfig(**plan.train), progress=progress)
+    save_model(model, config, out / "model", overwrite=True)
+    return model, config
+
+
+def _qat(model: Any, config: Any, plan: _Plan, out: Path, H_test: Any, progress: bool) -> dict[str, Any]:
+    """QAT with ``quantize``'s default recipe at the demo's Q, saved in ``out/qat`` with its
+    retention against the float model."""
+    from hbf_edge.hw.spec import FixedPointFormat
+    from hbf_edge.quant import PrecisionConfig, save_quantized, train_qat
+    from hbf_edge.quant.upga.evaluate import retention
+    from hbf_edge.quant.upga.stage import HardwareOptions
+    from hbf_edge.quant.upga.train import output_xi_for
+    from hbf_edge.results import stamp, write_result
+    from hbf_edge.training import TrainConfig
+
+    stage, internal = HardwareOptions().recipe(DEMO_PHASE_BITS)  # quantize's default recipe at this Q
+    precision = PrecisionConfig.from_bits(config.spec, config.n_layers, DEMO_PHASE_BITS,
+                                          FixedPointFormat(DEMO_PRECODER_BITS, DEMO_PRECODER_BITS - 2), internal)
+    loop = TrainConfig(**{**plan.train, "train_size": plan.qat_size, "epochs": plan.qat_epochs}, lr=1e-2, seed=1)
+    qmodel, qconfig = train_qat(model, config, precision, loop, progress=progress, output_xi=output_xi_for(stage))
+    save_quantized(qmodel, qconfig, out / "qat", overwrite=True)
+    ret = retention(model, qmodel, H_test, [10.0, 20.0])
+    ret["recipe"] = {"output_stage": stage, "internal_phase_bits": internal, "code_search": None}
+    ret = stamp(ret, "retention", "upga", out / "qat", method="qat")
+    write_result(out / "qat" / "retention.json", ret)
+    return ret
+
+
+def _export(plan: _Plan, out: Path, H_test: Any) -> None:
+    from hbf_edge.export import write_bundle
+
+    write_bundle(out / "qat", out / "bundle", H_test[:plan.n_beams], snr_db=10.0, overwrite=True)
+
+
+def _profile(plan: _Plan, out: Path, progress: bool) -> dict[str, Any]:
+    from hbf_edge.export.upga.profile import onnxruntime_stages
+    from hbf_edge.plots import plot_profile
+    from hbf_edge.profiling import load_target, profile_model
+    from hbf_edge.results import stamp, write_result
+
+    prof = profile_model(out / "qat", batches=plan.batches, repeat=plan.repeat, min_run_s=plan.min_run_s,
+                         target=load_target(TARGETS / "dsp.toml"), progress=progress, onnxruntime=onnxruntime_stages)
+    write_result(out / "profile" / "profile.json", stamp(prof, "profile", "upga", out / "qat"))
+    plot_profile(prof, str(max(int(b) for b in prof["measured"])), out / "profile" / "profile.png")
+    return prof
 
 
 def _profile_lines(prof: dict[str, Any]) -> list[str]:

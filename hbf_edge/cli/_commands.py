@@ -171,7 +171,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from hbf_edge.demo import run_demo
 
     t0 = time.perf_counter()
-    summary = run_demo(args.out, quick=args.quick, progress=not args.quiet, log=print, overwrite=args.overwrite)
+    summary = run_demo(args.out, quick=args.quick, progress=not args.quiet, log=print, overwrite=args.overwrite,
+                       precompile=args.precompile)
     ret = summary["retention"]
     print(f"QAT Q={ret['phase_bits']}: {ret['retention']['quantized'][0]:.2%} of float at 10 dB, "
           f"{ret['retention']['quantized'][1]:.2%} at 20 dB; simulated front end: "

@@ -280,5 +280,8 @@ def build_parser(families: dict[str, Any], command: tuple[str, ...] | None = Non
     p.add_argument("--quick", action="store_true", help="small sizes for CI (well under a minute)")
     p.add_argument("--overwrite", action="store_true",
                    help="write into a non-empty folder the demo did not make (it replaces its own subfolders)")
+    p.add_argument("--no-precompile", dest="precompile", action="store_false",
+                   help="do not compile the export's and profile's kernels in a background process while the "
+                        "first stages run (it only runs until a demo has completed it for these sources)")
     _quiet(p)
     return parser

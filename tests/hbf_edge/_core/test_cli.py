@@ -97,7 +97,7 @@ def test_usage_error_exits_2(capsys):
 def test_demo_quick(tmp_path, capsys):
     """The main job end to end: every stage's outputs exist and agree with each other."""
     out = tmp_path / "demo"
-    assert main(["demo", "--quick", "--quiet", "--out", str(out)]) == 0
+    assert main(["demo", "--quick", "--quiet", "--no-precompile", "--out", str(out)]) == 0
     results = json.loads((out / "eval" / "results.json").read_text())
     assert results["sizes"]["N"] == 64 and results["n_channels"] == 200
     summary = json.loads((out / "summary.json").read_text())

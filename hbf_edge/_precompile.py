@@ -1,0 +1,132 @@
+"""Compile the demo's later kernels ahead, in a background process (``hbf-edge demo``).
+
+Why: Numba compiles a kernel the first time a process calls it, then caches it on disk.  A first
+demo after an install spent about 135 s of its 4 minutes compiling the kernels of its export
+and profile stages (README, "The first demo after an install").  Its first stages (training,
+evaluation, QAT) keep one core busy with torch on one thread; meanwhile a second process, on
+the other core, runs the later stages on tiny sizes (:func:`hbf_edge.demo.precompile_stages`:
+Numba specialises on types, not sizes), which writes their kernels into the cache the demo
+then loads them from.  If the demo gets to a kernel first, it compiles it itself, as without
+this process: nothing waits for it, and nothing it does reaches the demo's results.
+
+The process runs at a lower priority (``nice`` 10) on one thread, writes nothing but the Numba
+cache and its tiny run's temporary folder (which the demo removes), and is stopped when the
+demo ends.  When it completes it leaves a stamp named by a digest of everything Numba's cache
+depends on (the toolkit's source files by path, size and modification time, as Numba keys its
+cache; the Python, Numba and NumPy versions; ``NUMBA_OPT`` and the cache location), and later
+demos with the same digest do not start it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+__all__ = ["Background", "start", "stop", "stamp_path"]
+
+_PACKAGES = ("hbf_edge", "hbf_edge.kernels", "hbf_edge.quant", "hbf_edge.export")
+_ERRORS = "stderr.txt"  # the process's messages, read only when it failed
+
+
+def _digest() -> str:
+    """A digest of what decides whether Numba's cache holds the demo's kernels (module notes)."""
+    import importlib
+
+    import numba
+    import numpy
+
+    h = hashlib.sha256()
+    for name in (sys.version, numba.__version__, numpy.__version__, os.environ.get("NUMBA_OPT", ""),
+                 os.environ.get("NUMBA_CACHE_DIR", "")):
+        h.update(name.encode() + b"\0")
+    for package in _PACKAGES:
+        for root in importlib.import_module(package).__path__:
+            for path in sorted(Path(root).rglob("*.py")):
+                st = path.stat()
+                h.update(f"{path}\0{st.st_size}\0{st.st_mtime_ns}\0".encode())
+    return h.hexdigest()[:16]
+
+
+def stamp_path() -> Path:
+    """Where the stamp of a completed precompilation goes: the Numba cache directory when
+    ``NUMBA_CACHE_DIR`` sets one, else the toolkit's own ``__pycache__`` (where Numba caches
+    the kernels of a writable install)."""
+    root = os.environ.get("NUMBA_CACHE_DIR") or str(Path(__file__).resolve().parent / "__pycache__")
+    return Path(root) / f"hbf_edge_precompiled_{_digest()}"
+
+
+@dataclasses.dataclass
+class Background:
+    """The running precompilation: its process and the temporary folder of its tiny run."""
+
+    process: subprocess.Popen
+    work: Path
+    stopped: bool = False
+
+
+def start() -> Background | None:
+    """Start the background process, unless a stamp says the cache already holds its kernels or
+    Numba's JIT is off (then ``None``)."""
+    from numba.core import config
+
+    stamp = stamp_path()
+    if stamp.exists() or config.DISABLE_JIT:
+        return None
+    work = Path(tempfile.mkdtemp(prefix="hbf-edge-precompile-"))
+    env = dict(os.environ, HBF_EDGE_THREADS="1")  # one core: the demo keeps the other busy
+    with open(work / _ERRORS, "wb") as errors:
+        process = subprocess.Popen([sys.executable, "-m", "hbf_edge._precompile", str(work / "run"), str(stamp)],
+                                   env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=errors)
+    return Background(process, work)
+
+
+def stop(background: Background | None) -> str | None:
+    """Stop the background process if it still runs (the demo has ended; what it compiled stays
+    in the cache) and remove its folder.  Returns a one-line note if it had failed (the demo
+    went on without it, at most slower), else ``None``."""
+    if background is None or background.stopped:
+        return None
+    background.stopped = True
+    process = background.process
+    note = None
+    if process.poll() is not None and process.returncode != 0:
+        lines = (background.work / _ERRORS).read_text(errors="replace").strip().splitlines() or ["no message"]
+        note = f"the background precompilation failed (exit {process.returncode}): {lines[-1]}"
+    elif process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:  # SIGTERM ends Python at once; this is the fallback
+            process.kill()
+            process.wait()
+    shutil.rmtree(background.work, ignore_errors=True)
+    return note
+
+
+def main(work: str, stamp: str) -> int:
+    """The background process: the tiny run in ``work``, then the stamp."""
+    if hasattr(os, "nice"):
+        os.nice(10)
+    from hbf_edge._threads import apply_thread_policy
+
+    apply_thread_policy()
+    from hbf_edge.demo import precompile_stages
+
+    Path(work).mkdir(parents=True, exist_ok=True)
+    precompile_stages(Path(work))
+    try:
+        Path(stamp).parent.mkdir(parents=True, exist_ok=True)
+        Path(stamp).touch()
+    except OSError:  # a read-only install: the next demo runs this again, which costs only time
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1], sys.argv[2]))

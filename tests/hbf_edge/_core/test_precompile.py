@@ -1,0 +1,58 @@
+"""The demo's background precompilation (``hbf_edge._precompile``): when it starts, how it stops,
+and that its tiny run goes through every stage whose kernels it is there to compile."""
+
+import subprocess
+import sys
+
+import pytest
+
+from hbf_edge import _precompile
+
+
+def test_a_stamp_for_these_sources_skips_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path))
+    stamp = _precompile.stamp_path()
+    assert stamp.parent == tmp_path and stamp.name.startswith("hbf_edge_precompiled_")
+    assert _precompile.stamp_path() == stamp  # the same sources and settings, the same stamp
+    stamp.touch()
+    assert _precompile.start() is None
+    monkeypatch.setenv("NUMBA_OPT", "0")  # other compiled code: another stamp, so it would run
+    assert _precompile.stamp_path() != stamp
+
+
+def _background(work, code):
+    work.mkdir()
+    (work / "partial.npz").write_bytes(b"x")
+    with open(work / "stderr.txt", "wb") as errors:
+        process = subprocess.Popen([sys.executable, "-c", code], stderr=errors)
+    return _precompile.Background(process, work)
+
+
+def test_stop_ends_the_process_and_removes_its_folder(tmp_path):
+    background = _background(tmp_path / "work", "import time; time.sleep(60)")
+    assert _precompile.stop(background) is None
+    assert background.process.poll() is not None and not background.work.exists()
+    assert _precompile.stop(background) is None  # stopping twice is harmless
+    assert _precompile.stop(None) is None
+
+
+def test_a_failed_run_is_reported_in_one_line(tmp_path):
+    background = _background(tmp_path / "work", "raise SystemExit('numba: out of memory')")
+    background.process.wait()
+    note = _precompile.stop(background)
+    assert note == "the background precompilation failed (exit 1): numba: out of memory"
+    assert not background.work.exists()
+
+
+@pytest.mark.slow  # about 2 minutes from a cold cache: it compiles the export's and profile's kernels
+def test_the_background_run_completes_and_stamps(tmp_path):
+    """``python -m hbf_edge._precompile WORK STAMP`` as the demo starts it: the tiny run writes
+    the model, the quantized model, the profile and the bundle, then the stamp."""
+    work, stamp = tmp_path / "work", tmp_path / "cache" / "stamp"
+    work.mkdir()
+    done = subprocess.run([sys.executable, "-m", "hbf_edge._precompile", str(work), str(stamp)],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert stamp.exists()
+    for path in ("model/config.json", "qat/config.json", "profile/profile.json", "bundle/manifest.json"):
+        assert (work / path).exists(), path
