@@ -162,17 +162,42 @@ def f_step_one(ht_r, ht_i, ft_r, ft_i, wr, wi, s2, mu, gr, gi, cr, ci, dr, di, x
 
 
 @njit(cache=True, fastmath=FM)
-def normalize_one(ft_r, ft_i, wr, wi, pt, xr, xi, zero):  # pragma: no cover - compiled
-    """Eq. (9) with sqrt(P_t): ``W <- sqrt(P_t) W / ||F W||_F`` in place (xr/xi: >= K rows of N)."""
-    combine_t(ft_r, ft_i, wr, wi, xr, xi)  # (F W)^T into the first K rows
-    K = wr.shape[1]
-    N = xr.shape[1]
+def herm_gram_t(ar, ai, outr, outi, zero):  # pragma: no cover - compiled
+    """``out = A^H A`` from the transposed ``At [P, N]``: the P(P+1)/2 dots on and above the
+    diagonal, the rest by Hermitian symmetry."""
+    P, N = ar.shape
+    for i in range(P):
+        for j in range(i, P):
+            sr = zero
+            si = zero
+            for n in range(N):
+                sr += ar[i, n] * ar[j, n] + ai[i, n] * ai[j, n]
+                si += ar[i, n] * ai[j, n] - ai[i, n] * ar[j, n]
+            outr[i, j] = sr
+            outi[i, j] = si
+            outr[j, i] = sr
+            outi[j, i] = -si
+
+
+@njit(cache=True, fastmath=FM)
+def normalize_one(ft_r, ft_i, wr, wi, pt, pr, pi, zero, p_fresh=False):  # pragma: no cover - compiled
+    """Eq. (9) with sqrt(P_t): ``W <- sqrt(P_t) W / ||F W||_F`` in place.
+
+    ``||F W||_F^2 = sum_l w_l^H (F^H F) w_l`` from the Gram matrix ``P = F^H F`` [M, M] in
+    (pr, pi) (``p_fresh``: it already holds this F's): M(M+1)/2 dots over N instead of the
+    M K of ``F W`` (the float64 forward at batch 1 ... faster, README "Kernels")."""
+    if not p_fresh:
+        herm_gram_t(ft_r, ft_i, pr, pi, zero)
+    M, K = wr.shape
     total = zero
     for l in range(K):
-        for n in range(N):
-            total += xr[l, n] * xr[l, n] + xi[l, n] * xi[l, n]
+        for m in range(M):
+            total += pr[m, m] * (wr[m, l] * wr[m, l] + wi[m, l] * wi[m, l])
+            for q in range(m + 1, M):  # 2 Re(conj(w_m) P_mq w_q)
+                xr = pr[m, q] * wr[q, l] - pi[m, q] * wi[q, l]
+                xi = pr[m, q] * wi[q, l] + pi[m, q] * wr[q, l]
+                total += 2 * (wr[m, l] * xr + wi[m, l] * xi)
     scale = math.sqrt(pt) / math.sqrt(total)
-    M = wr.shape[0]
     for m in range(M):
         for l in range(K):
             wr[m, l] *= scale
@@ -180,8 +205,9 @@ def normalize_one(ft_r, ft_i, wr, wi, pt, xr, xi, zero):  # pragma: no cover - c
 
 
 @njit(cache=True, fastmath=FM)
-def w_step_one(ht_r, ht_i, ft_r, ft_i, wr, wi, pt, s2, lam, gr, gi, cr, ci, vr, vi, xr, xi, zero):  # pragma: no cover
-    """One W-step, eq. (8)-(9), in place on (wr, wi) (``vr, vi``: [M, K] work)."""
+def w_step_one(ht_r, ht_i, ft_r, ft_i, wr, wi, pt, s2, lam, gr, gi, cr, ci, vr, vi, pr, pi, zero):  # pragma: no cover
+    """One W-step, eq. (8)-(9), in place on (wr, wi) (``vr, vi``: [M, K] work, ``pr, pi``: the
+    [M, M] Gram matrix of F)."""
     K = ht_r.shape[0]
     M = ft_r.shape[0]
     weighted_e(ht_r, ht_i, ft_r, ft_i, wr, wi, s2, gr, gi, cr, ci, zero)
@@ -190,7 +216,7 @@ def w_step_one(ht_r, ht_i, ft_r, ft_i, wr, wi, pt, s2, lam, gr, gi, cr, ci, vr, 
         for l in range(K):
             wr[m, l] += lam * vr[m, l]
             wi[m, l] += lam * vi[m, l]
-    normalize_one(ft_r, ft_i, wr, wi, pt, xr, xi, zero)
+    normalize_one(ft_r, ft_i, wr, wi, pt, pr, pi, zero)
 
 
 @njit(cache=True)
@@ -203,7 +229,7 @@ def init_workspace(N, M, K, dt):  # pragma: no cover - compiled
 
 
 @njit(cache=True, fastmath=FM)
-def init_one(ht_r, ht_i, pt, ft_r, ft_i, wr, wi, xr, xi, ws, zero):  # pragma: no cover - compiled
+def init_one(ht_r, ht_i, pt, ft_r, ft_i, wr, wi, ws, zero):  # pragma: no cover - compiled
     """Eq. (12)-(13): ``F_0 = exp(j angle H)`` (+ DFT beams if M > K), ``W_0 = F_0^+ (H^H)^+``."""
     K, N = ht_r.shape
     M = ft_r.shape[0]
@@ -229,7 +255,7 @@ def init_one(ht_r, ht_i, pt, ft_r, ft_i, wr, wi, xr, xi, ws, zero):  # pragma: n
     cinv(br, bi, bir, bii, big_m, big_m_inv)
     gram_t(ft_r, ft_i, zr, zi, tr, ti, zero)  # F^H (H^H)^+
     matmul(bir, bii, tr, ti, wr, wi)  # (F^H F)^-1 F^H (H^H)^+
-    normalize_one(ft_r, ft_i, wr, wi, pt, xr, xi, zero)
+    normalize_one(ft_r, ft_i, wr, wi, pt, br, bi, zero, True)  # (br, bi) still hold F^H F
 
 
 @njit(cache=True)
@@ -245,9 +271,10 @@ def transpose(src_re, src_im, dst_re, dst_im):  # pragma: no cover - compiled
 
 @njit(cache=True)
 def layer_workspace(M, K, dt):  # pragma: no cover - compiled
-    """G (K x M), C (K x K), D (K x M) and grad_W (M x K) buffers of the layers."""
+    """G (K x M), C (K x K), D (K x M), grad_W (M x K) and F^H F (M x M) buffers of the layers."""
     return (np.empty((K, M), dt), np.empty((K, M), dt), np.empty((K, K), dt), np.empty((K, K), dt),
-            np.empty((K, M), dt), np.empty((K, M), dt), np.empty((M, K), dt), np.empty((M, K), dt))
+            np.empty((K, M), dt), np.empty((K, M), dt), np.empty((M, K), dt), np.empty((M, K), dt),
+            np.empty((M, M), dt), np.empty((M, M), dt))
 
 
 @njit(cache=True)
@@ -258,12 +285,12 @@ def layers_one(ht_r, ht_i, ft_r, ft_i, wr, wi, pt, s2, mu, lam, xr, xi, ws, zero
     moves only W, so that product is the one the F-step would form (one of the four O(NMK)
     products per layer, at J = 1)."""
     I, J = mu.shape
-    gr, gi, cr, ci, dr, di, vr, vi = ws
+    gr, gi, cr, ci, dr, di, vr, vi, pr, pi = ws
     for i in range(I):
         for j in range(J):
             f_step_one(ht_r, ht_i, ft_r, ft_i, wr, wi, s2, mu[i, j], gr, gi, cr, ci, dr, di, xr, xi, zero,
                        i > 0 and j == 0)
-        w_step_one(ht_r, ht_i, ft_r, ft_i, wr, wi, pt, s2, lam[i], gr, gi, cr, ci, vr, vi, xr, xi, zero)
+        w_step_one(ht_r, ht_i, ft_r, ft_i, wr, wi, pt, s2, lam[i], gr, gi, cr, ci, vr, vi, pr, pi, zero)
 
 
 @njit(cache=True)
@@ -284,7 +311,7 @@ def forward_range(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero,
     ws = layer_workspace(M, K, h_re.dtype)
     for b in range(lo, hi):
         transpose(h_re[b], h_im[b], ht_r, ht_i)
-        init_one(ht_r, ht_i, p_t[b], ft_r, ft_i, w_re[b], w_im[b], xr, xi, ws_init, zero)
+        init_one(ht_r, ht_i, p_t[b], ft_r, ft_i, w_re[b], w_im[b], ws_init, zero)
         layers_one(ht_r, ht_i, ft_r, ft_i, w_re[b], w_im[b], p_t[b], noise[b], mu, lam, xr, xi, ws, zero)
         transpose(ft_r, ft_i, f_re[b], f_im[b])
 
@@ -328,7 +355,7 @@ def init_range(h_re, h_im, p_t, f_re, f_im, w_re, w_im, zero, lo, hi):  # pragma
     ws_init = init_workspace(N, M, K, h_re.dtype)
     for b in range(lo, hi):
         transpose(h_re[b], h_im[b], ht_r, ht_i)
-        init_one(ht_r, ht_i, p_t[b], ft_r, ft_i, w_re[b], w_im[b], xr, xi, ws_init, zero)
+        init_one(ht_r, ht_i, p_t[b], ft_r, ft_i, w_re[b], w_im[b], ws_init, zero)
         transpose(ft_r, ft_i, f_re[b], f_im[b])
 
 
@@ -386,7 +413,7 @@ def f_step_batch(h_re, h_im, f_re, f_im, w_re, w_im, noise, mu, zero, n_chunks):
     M = f_re.shape[2]
     for c in prange(n_chunks):
         ht_r, ht_i, ft_r, ft_i, xr, xi = channel_workspace(N, M, K, h_re.dtype)
-        gr, gi, cr, ci, dr, di, _, _ = layer_workspace(M, K, h_re.dtype)
+        gr, gi, cr, ci, dr, di, _, _, _, _ = layer_workspace(M, K, h_re.dtype)
         for b in range(c * B // n_chunks, (c + 1) * B // n_chunks):
             transpose(h_re[b], h_im[b], ht_r, ht_i)
             transpose(f_re[b], f_im[b], ft_r, ft_i)
@@ -400,9 +427,9 @@ def w_step_batch(h_re, h_im, f_re, f_im, w_re, w_im, p_t, noise, lam, zero, n_ch
     M = f_re.shape[2]
     for c in prange(n_chunks):
         ht_r, ht_i, ft_r, ft_i, xr, xi = channel_workspace(N, M, K, h_re.dtype)
-        gr, gi, cr, ci, _, _, vr, vi = layer_workspace(M, K, h_re.dtype)
+        gr, gi, cr, ci, _, _, vr, vi, pr, pi = layer_workspace(M, K, h_re.dtype)
         for b in range(c * B // n_chunks, (c + 1) * B // n_chunks):
             transpose(h_re[b], h_im[b], ht_r, ht_i)
             transpose(f_re[b], f_im[b], ft_r, ft_i)
-            w_step_one(ht_r, ht_i, ft_r, ft_i, w_re[b], w_im[b], p_t[b], noise[b], lam, gr, gi, cr, ci, vr, vi, xr, xi,
+            w_step_one(ht_r, ht_i, ft_r, ft_i, w_re[b], w_im[b], p_t[b], noise[b], lam, gr, gi, cr, ci, vr, vi, pr, pi,
                        zero)

@@ -55,15 +55,15 @@ def _float_runs(ht_r, ht_i, ft_r, ft_i, wr, wi, pt, s2, mu, lam, xr, xi, ws_init
     """``stage`` ``reps`` times in place on one channel's working state; a layer's first run
     takes G from the workspace if ``g_fresh`` (the W-step before it left it), later runs from
     their own previous W-step, as ``layers_one`` does."""
-    gr, gi, cr, ci, dr, di, vr, vi = ws
+    gr, gi, cr, ci, dr, di, vr, vi, pr, pi = ws
     for r in range(reps):
         if stage < 0:
-            init_one(ht_r, ht_i, pt, ft_r, ft_i, wr, wi, xr, xi, ws_init, zero)
+            init_one(ht_r, ht_i, pt, ft_r, ft_i, wr, wi, ws_init, zero)
             continue
         for j in range(mu.shape[1]):
             f_step_one(ht_r, ht_i, ft_r, ft_i, wr, wi, s2, mu[stage, j], gr, gi, cr, ci, dr, di, xr, xi, zero,
                        (g_fresh or r > 0) and j == 0)
-        w_step_one(ht_r, ht_i, ft_r, ft_i, wr, wi, pt, s2, lam[stage], gr, gi, cr, ci, vr, vi, xr, xi, zero)
+        w_step_one(ht_r, ht_i, ft_r, ft_i, wr, wi, pt, s2, lam[stage], gr, gi, cr, ci, vr, vi, pr, pi, zero)
 
 
 @njit(cache=True)
@@ -94,7 +94,7 @@ def float_stage_loop(h_re, h_im, p_t, noise, mu, lam, w_re, w_im, f_t, zero, sta
     ws = layer_workspace(M, K, h_re.dtype)
     for b in range(B):
         transpose(h_re[b], h_im[b], ht_r, ht_i)
-        init_one(ht_r, ht_i, p_t[b], ft_r, ft_i, w_re[b], w_im[b], xr, xi, ws_init, zero)
+        init_one(ht_r, ht_i, p_t[b], ft_r, ft_i, w_re[b], w_im[b], ws_init, zero)
         if stage > 0:  # the layers before the stage; their last W-step leaves G for it
             layers_one(ht_r, ht_i, ft_r, ft_i, w_re[b], w_im[b], p_t[b], noise[b], mu[:stage], lam[:stage], xr, xi,
                        ws, zero)
