@@ -185,7 +185,7 @@ def normalize_one(ft_r, ft_i, wr, wi, pt, pr, pi, zero, p_fresh=False):  # pragm
 
     ``||F W||_F^2 = sum_l w_l^H (F^H F) w_l`` from the Gram matrix ``P = F^H F`` [M, M] in
     (pr, pi) (``p_fresh``: it already holds this F's): M(M+1)/2 dots over N instead of the
-    M K of ``F W`` (the float64 forward at batch 1 ... faster, README "Kernels")."""
+    M K of ``F W`` (about 3 % off the float64 forward at batch 1, README "Kernels")."""
     if not p_fresh:
         herm_gram_t(ft_r, ft_i, pr, pi, zero)
     M, K = wr.shape
