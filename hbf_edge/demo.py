@@ -91,6 +91,9 @@ def run_demo(out: str | Path, quick: bool = False, progress: bool = True,
     from hbf_edge import _precompile
 
     background = _precompile.start() if precompile else None
+    if background is not None:
+        log("[demo] compiling the export's and profile's kernels in a background process meanwhile "
+            "(a first run for these sources; --no-precompile turns it off)")
     try:
         return _run(out, quick, progress, log)
     finally:

@@ -56,3 +56,29 @@ def test_the_background_run_completes_and_stamps(tmp_path):
     assert stamp.exists()
     for path in ("model/config.json", "qat/config.json", "profile/profile.json", "bundle/manifest.json"):
         assert (work / path).exists(), path
+
+
+def test_the_demo_starts_it_and_stops_it_even_on_failure(tmp_path, monkeypatch):
+    """``run_demo`` says that it started the process and ends it when the demo ends, also when a
+    stage fails (the stages are replaced by one that fails at once)."""
+    from hbf_edge import demo
+
+    started = []
+
+    def fake_start():
+        started.append(_background(tmp_path / f"work{len(started)}", "import time; time.sleep(60)"))
+        return started[-1]
+
+    def failing_stages(*args):
+        raise RuntimeError("a stage failed")
+
+    monkeypatch.setattr(_precompile, "start", fake_start)
+    monkeypatch.setattr(demo, "_run", failing_stages)
+    lines = []
+    with pytest.raises(RuntimeError, match="a stage failed"):
+        demo.run_demo(tmp_path / "out", log=lines.append)
+    assert len(started) == 1 and started[0].process.poll() is not None and not started[0].work.exists()
+    assert any("background process" in line for line in lines)
+    with pytest.raises(RuntimeError):
+        demo.run_demo(tmp_path / "out", log=lines.append, precompile=False)
+    assert len(started) == 1  # --no-precompile starts nothing
