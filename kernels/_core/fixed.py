@@ -150,3 +150,12 @@ def nearest_code(xr, xi, lut_c, lut_s):  # pragma: no cover - compiled
             break
         best = c
     return best
+
+
+@njit(cache=True)
+def nearest_codes_into(xr, xi, lut_c, lut_s, out):  # pragma: no cover - compiled
+    """:func:`nearest_code` of every vector ``(xr[j], xi[j])`` into ``out[j]`` (1-D int64
+    arrays): the torch datapath models' code decision outside a trace
+    (:func:`hbf_edge.quant._core.datapath.nearest_codes`)."""
+    for j in range(xr.shape[0]):
+        out[j] = nearest_code(xr[j], xi[j], lut_c, lut_s)

@@ -95,7 +95,8 @@ class QuantUPGA(nn.Module):
         self.q_stp = FixedPointQuant(base.step)
         self.q_pre = nn.ModuleList([FixedPointQuant(ls.precoder) for ls in layer_specs])
         self.phase = nn.ModuleList([PhaseQuant(ls.phase_bits) for ls in layer_specs])
-        lsb = math.ldexp(1.0, -base.lut.frac_bits)
+        self.f_lut = base.lut.frac_bits
+        lsb = math.ldexp(1.0, -self.f_lut)
         for i, ls in enumerate(layer_specs):
             c, s = ls.phase_table()
             self.register_buffer(f"lut_c{i}", torch.from_numpy(c).to(torch.float64) * lsb)
@@ -134,7 +135,7 @@ class QuantUPGA(nn.Module):
     def _choose(self, x: C, i: int) -> tuple[torch.Tensor, C, C]:
         """Nearest codes of ``x`` in layer ``i``'s table: codes, table words, applied F (STE)."""
         lut_c, lut_s = self._lut(i)
-        codes = dp.nearest_codes(x, lut_c, lut_s)
+        codes = dp.nearest_codes(x, lut_c, lut_s, (self.q_grd.fmt.frac_bits, self.f_lut))
         words = C(lut_c[codes], lut_s[codes])
         angle = codes.to(x.re.dtype) * (2.0 * math.pi / lut_c.shape[0])
         applied = C(torch.cos(angle), torch.sin(angle))
@@ -172,7 +173,7 @@ class QuantUPGA(nn.Module):
         with torch.no_grad():
             lut_c, lut_s = self._lut(0)
             n_codes = lut_c.shape[0]
-            codes = dp.nearest_codes(H, lut_c, lut_s)
+            codes = dp.nearest_codes(H, lut_c, lut_s, (self.q_ch.fmt.frac_bits, self.f_lut))
             if M > K:
                 n = torch.arange(N)[:, None]
                 m = torch.arange(M - K)[None, :]

@@ -27,15 +27,24 @@ def test_nearest_codes_equal_the_kernel_rule_on_ties_and_tiny_vectors(q):
     assert ours.tolist() == kernel
 
 
-def test_nearest_codes_in_slices_equal_the_whole(monkeypatch):
-    """Outside a trace a large batch runs in slices of its leading axis (cache-sized); the codes
-    are the same as in one piece, for a slice that does not divide the batch too."""
-    lut_c, lut_s = (torch.from_numpy(t).double() for t in kernels.phase_lut(HardwareSpec(16, 4, 4, 6)))
-    rng = np.random.default_rng(7)
-    x = C(*(torch.from_numpy(rng.integers(-(2**12), 2**12, (9, 5, 3)).astype(np.float64)) for _ in range(2)))
-    monkeypatch.setattr(dp, "NEAREST_SLICE", 1 << 40)
-    whole = dp.nearest_codes(x, lut_c, lut_s)
-    for products in (2 * 15 * 64, 4 * 15 * 64 + 1):  # slices of 2 and 4 items: 5 and 3 slices
-        monkeypatch.setattr(dp, "NEAREST_SLICE", products)
-        assert torch.equal(dp.nearest_codes(x, lut_c, lut_s), whole)
-    assert len(torch.unique(whole)) > 30
+@pytest.mark.parametrize("q", [1, 2, 4, 8])
+def test_the_word_path_equals_the_brute_force(q):
+    """Outside a trace, with the fraction bits given, the codes come from the integer kernel's
+    rule on the words: the same as the brute force the trace keeps, ties and tiny vectors
+    included, for values and tables in their fixed-point units and any batch shape."""
+    fx, fL = 12, 10
+    lut_c, lut_s = kernels.phase_lut(HardwareSpec(16, 4, 4, q))
+    rng = np.random.default_rng(200 + q)
+    xr = rng.integers(-(2**16), 2**16, (7, 16, 4))
+    xi = rng.integers(-(2**16), 2**16, (7, 16, 4))
+    xr[0], xi[0] = rng.integers(-3, 4, (2, 16, 4))  # runs of ties
+    bis = [((lut_c[c] + lut_c[(c + 1) % 2**q]), (lut_s[c] + lut_s[(c + 1) % 2**q])) for c in range(2**q)]
+    for j, (a, b) in enumerate(bis[:16]):  # exact ties between neighbouring codes
+        xr[1, j, 0], xi[1, j, 0] = a, b
+    x = C(torch.from_numpy(xr * 2.0**-fx), torch.from_numpy(xi * 2.0**-fx))
+    tc, ts = (torch.from_numpy(t * 2.0**-fL) for t in (lut_c, lut_s))
+    brute = dp.nearest_codes(x, tc, ts)
+    words = dp.nearest_codes(x, tc, ts, (fx, fL))
+    assert words.dtype == torch.int64 and words.shape == (7, 16, 4)
+    assert torch.equal(words, brute)
+    assert len(torch.unique(words)) >= min(2**q, 100)  # the codes are spread over the book
