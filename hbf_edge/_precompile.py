@@ -4,7 +4,7 @@ Why: Numba compiles a kernel the first time a process calls it, then caches it o
 demo after an install spent about 135 s of its 4 minutes compiling the kernels of its export
 and profile stages (README, "The first demo after an install").  Its first stages (training,
 evaluation, QAT) keep one core busy with torch on one thread; meanwhile a second process, on
-the other core, runs the later stages on tiny sizes (:func:`hbf_edge.demo.precompile_stages`:
+the other core, runs the later stages on tiny sizes (``python -m hbf_edge.demo``:
 Numba specialises on types, not sizes), which writes their kernels into the cache the demo
 then loads them from.  If the demo gets to a kernel first, it compiles it itself, as without
 this process: nothing waits for it, and nothing it does reaches the demo's results.
@@ -27,16 +27,18 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Callable
 
-__all__ = ["Background", "start", "stop", "stamp_path"]
+__all__ = ["Background", "run", "start", "stop", "stamp_path"]
 
 _PACKAGES = ("hbf_edge", "hbf_edge.kernels", "hbf_edge.quant", "hbf_edge.export")
 _ERRORS = "stderr.txt"  # the process's messages, read only when it failed
 
 
 def _digest() -> str:
-    """A digest of what decides whether Numba's cache holds the demo's kernels (module notes)."""
-    import importlib
+    """A digest of what decides whether Numba's cache holds the demo's kernels (module notes).
+    The packages' folders come from their import specs: nothing of them is imported here."""
+    from importlib.util import find_spec
 
     import numba
     import numpy
@@ -46,7 +48,7 @@ def _digest() -> str:
                  os.environ.get("NUMBA_CACHE_DIR", "")):
         h.update(name.encode() + b"\0")
     for package in _PACKAGES:
-        for root in importlib.import_module(package).__path__:
+        for root in find_spec(package).submodule_search_locations:
             for path in sorted(Path(root).rglob("*.py")):
                 st = path.stat()
                 h.update(f"{path}\0{st.st_size}\0{st.st_mtime_ns}\0".encode())
@@ -70,9 +72,10 @@ class Background:
     stopped: bool = False
 
 
-def start() -> Background | None:
-    """Start the background process, unless a stamp says the cache already holds its kernels or
-    Numba's JIT is off (then ``None``)."""
+def start(module: str) -> Background | None:
+    """Start ``python -m MODULE WORK STAMP`` in the background (a module whose main calls
+    :func:`run`), unless a stamp says the cache already holds its kernels or Numba's JIT is off
+    (then ``None``)."""
     from numba.core import config
 
     stamp = stamp_path()
@@ -81,7 +84,7 @@ def start() -> Background | None:
     work = Path(tempfile.mkdtemp(prefix="hbf-edge-precompile-"))
     env = dict(os.environ, HBF_EDGE_THREADS="1")  # one core: the demo keeps the other busy
     with open(work / _ERRORS, "wb") as errors:
-        process = subprocess.Popen([sys.executable, "-m", "hbf_edge._precompile", str(work / "run"), str(stamp)],
+        process = subprocess.Popen([sys.executable, "-m", module, str(work / "run"), str(stamp)],
                                    env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=errors)
     return Background(process, work)
 
@@ -109,24 +112,18 @@ def stop(background: Background | None) -> str | None:
     return note
 
 
-def main(work: str, stamp: str) -> int:
-    """The background process: the tiny run in ``work``, then the stamp."""
+def run(work: str, stamp: str, stages: Callable[[Path], None]) -> int:
+    """The background process's body: ``stages(work)`` (the tiny run), then the stamp."""
     if hasattr(os, "nice"):
         os.nice(10)
     from hbf_edge._threads import apply_thread_policy
 
     apply_thread_policy()
-    from hbf_edge.demo import precompile_stages
-
     Path(work).mkdir(parents=True, exist_ok=True)
-    precompile_stages(Path(work))
+    stages(Path(work))
     try:
         Path(stamp).parent.mkdir(parents=True, exist_ok=True)
         Path(stamp).touch()
     except OSError:  # a read-only install: the next demo runs this again, which costs only time
         pass
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1], sys.argv[2]))

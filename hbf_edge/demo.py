@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+from hbf_edge import _precompile
 
 __all__ = ["run_demo", "DEMO_PHASE_BITS", "DEMO_PRECODER_BITS"]
 
@@ -88,9 +89,7 @@ def run_demo(out: str | Path, quick: bool = False, progress: bool = True,
     out.mkdir(parents=True, exist_ok=True)
     (out / MARKER).touch()
     log = log or (lambda line: None)
-    from hbf_edge import _precompile
-
-    background = _precompile.start() if precompile else None
+    background = _precompile.start("hbf_edge.demo") if precompile else None
     if background is not None:
         log("[demo] compiling the export's and profile's kernels in a background process meanwhile "
             "(a first run for these sources; --no-precompile turns it off)")
@@ -151,7 +150,8 @@ def _run(out: Path, quick: bool, progress: bool, log: Callable[[str], None]) -> 
 def precompile_stages(work: Path) -> None:
     """The stages whose kernels a first demo would compile, on the tiny plan in ``work``: the
     float model and its QAT (they make the model the others need), then the profile and the
-    export (:mod:`hbf_edge._precompile` runs this in a background process).  The profile comes
+    export (the background process of :mod:`hbf_edge._precompile`: ``python -m hbf_edge.demo WORK
+    STAMP``).  The profile comes
     first: its kernels take the longest to compile (about 90 s of a first demo against 40 for the
     export's), and the demo reaches it last."""
     plan = _PLANS["tiny"]
@@ -310,3 +310,9 @@ def _report(s: dict[str, Any]) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+if __name__ == "__main__":  # the background precompilation that run_demo starts
+    import sys
+
+    sys.exit(_precompile.run(sys.argv[1], sys.argv[2], precompile_stages))

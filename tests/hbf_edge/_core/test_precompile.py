@@ -15,7 +15,7 @@ def test_a_stamp_for_these_sources_skips_it(tmp_path, monkeypatch):
     assert stamp.parent == tmp_path and stamp.name.startswith("hbf_edge_precompiled_")
     assert _precompile.stamp_path() == stamp  # the same sources and settings, the same stamp
     stamp.touch()
-    assert _precompile.start() is None
+    assert _precompile.start("hbf_edge.demo") is None
     monkeypatch.setenv("NUMBA_OPT", "0")  # other compiled code: another stamp, so it would run
     assert _precompile.stamp_path() != stamp
 
@@ -46,11 +46,11 @@ def test_a_failed_run_is_reported_in_one_line(tmp_path):
 
 @pytest.mark.slow  # about 2 minutes from a cold cache: it compiles the export's and profile's kernels
 def test_the_background_run_completes_and_stamps(tmp_path):
-    """``python -m hbf_edge._precompile WORK STAMP`` as the demo starts it: the tiny run writes
+    """``python -m hbf_edge.demo WORK STAMP`` as the demo starts it: the tiny run writes
     the model, the quantized model, the profile and the bundle, then the stamp."""
     work, stamp = tmp_path / "work", tmp_path / "cache" / "stamp"
     work.mkdir()
-    done = subprocess.run([sys.executable, "-m", "hbf_edge._precompile", str(work), str(stamp)],
+    done = subprocess.run([sys.executable, "-m", "hbf_edge.demo", str(work), str(stamp)],
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     assert stamp.exists()
@@ -65,7 +65,8 @@ def test_the_demo_starts_it_and_stops_it_even_on_failure(tmp_path, monkeypatch):
 
     started = []
 
-    def fake_start():
+    def fake_start(module):
+        assert module == "hbf_edge.demo"
         started.append(_background(tmp_path / f"work{len(started)}", "import time; time.sleep(60)"))
         return started[-1]
 
