@@ -26,7 +26,8 @@ SETTINGS = {
 }
 COMMANDS = {
     "train": ["train", "upga", "-N", "32", "-I", "5", "--epochs", "1", "-q", "--out"],
-    "demo-quick": ["demo", "--quick", "-q", "--out"],
+    # without the background precompilation: a first run would time that process too
+    "demo-quick": ["demo", "--quick", "--no-precompile", "-q", "--out"],
 }
 
 
