@@ -94,11 +94,14 @@ def run_demo(out: str | Path, quick: bool = False, progress: bool = True,
         log("[demo] compiling the export's and profile's kernels in a background process meanwhile "
             "(a first run for these sources; --no-precompile turns it off)")
     try:
-        return _run(out, quick, progress, log)
-    finally:
-        note = _precompile.stop(background)
-        if note:
-            log(f"[demo] {note}")
+        summary = _run(out, quick, progress, log)
+    except BaseException:  # a failed or interrupted demo: its own error is the one to read
+        _precompile.stop(background)
+        raise
+    note = _precompile.stop(background)
+    if note:
+        log(f"[demo] {note}")
+    return summary
 
 
 def _run(out: Path, quick: bool, progress: bool, log: Callable[[str], None]) -> dict[str, Any]:

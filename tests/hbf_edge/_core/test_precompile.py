@@ -83,3 +83,29 @@ def test_the_demo_starts_it_and_stops_it_even_on_failure(tmp_path, monkeypatch):
     with pytest.raises(RuntimeError):
         demo.run_demo(tmp_path / "out", log=lines.append, precompile=False)
     assert len(started) == 1  # --no-precompile starts nothing
+
+
+def test_a_failed_process_is_reported_after_a_demo_that_completed_only(tmp_path, monkeypatch):
+    """The note says the precompilation failed when the demo itself completed; after a failed or
+    interrupted demo its own error is the one to read, and no note is added."""
+    from hbf_edge import demo
+
+    def failed_start(module):
+        background = _background(tmp_path / f"work{len(list(tmp_path.iterdir()))}", "raise SystemExit('boom')")
+        background.process.wait()
+        return background
+
+    monkeypatch.setattr(_precompile, "start", failed_start)
+    lines = []
+    monkeypatch.setattr(demo, "_run", lambda *args: {"done": True})
+    assert demo.run_demo(tmp_path / "ok", log=lines.append) == {"done": True}
+    assert lines[-1] == "[demo] the background precompilation failed (exit 1): boom"
+
+    def interrupted(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(demo, "_run", interrupted)
+    lines.clear()
+    with pytest.raises(KeyboardInterrupt):
+        demo.run_demo(tmp_path / "stopped", log=lines.append)
+    assert not any("failed" in line for line in lines)
