@@ -1,7 +1,7 @@
 """Compile the demo's later kernels ahead, in a background process (``hbf-edge demo``).
 
 Why: Numba compiles a kernel the first time a process calls it, then caches it on disk.  A first
-demo after an install spent about 135 s of its 4 minutes compiling the kernels of its export
+demo after an install spent about 133 s of its 4 minutes compiling the kernels of its export
 and profile stages (README, "The first demo after an install").  Its first stages (training,
 evaluation, QAT) keep one core busy with torch on one thread; meanwhile a second process, on
 the other core, runs the later stages on tiny sizes (``python -m hbf_edge.demo``:

@@ -119,8 +119,9 @@ def nearest_codes(x: C, lut_c: torch.Tensor, lut_s: torch.Tensor, frac_bits: tup
     the tables multiples of ``2**-fL``, as every stored value of the datapath does), the words
     go through the integer kernel's :func:`~hbf_edge.kernels._core.fixed.nearest_code`: the
     same codes (the projections are exact in both) without the brute force over the ``2**Q``
-    codes that a trace records (:func:`_nearest_codes`), where the demo's QAT stage spent 22 of
-    its 50 s at 8-bit internal phases (27.6 s for the whole stage since, README)."""
+    codes that a trace records (:func:`_nearest_codes`), where the demo's QAT stage spent 22.6
+    of its 65.7 s under cProfile at 8-bit internal phases (50.5 s without the profiler; 27.6 s
+    for the whole stage since, README)."""
     if frac_bits is None or torch.jit.is_tracing():
         return _nearest_codes(x, lut_c, lut_s)
     fx, fL = frac_bits
