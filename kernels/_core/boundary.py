@@ -17,10 +17,10 @@ cost as much as the datapath itself.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
 from hbf_edge.errors import ConfigError, InvalidChannelError
 from hbf_edge.kernels._core.fixed import FLOOR, HALF_UP
+from hbf_edge.kernels._core.jit import njit
 
 __all__ = ["quantize_word", "value_problem", "raise_problem", "PROBLEMS", "BAD_CHANNEL", "ZERO_USER", "BAD_POWER",
            "NOISE_BELOW_LSB"]

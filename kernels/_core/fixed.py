@@ -8,9 +8,8 @@ in ``counts[site]``.
 
 from __future__ import annotations
 
-from numba import njit
-
 from hbf_edge.hw.spec import FORMATS
+from hbf_edge.kernels._core.jit import njit
 
 HALF_UP, HALF_EVEN, FLOOR = 0, 1, 2
 # rows of the format table, derived from the spec's one tuple.  Numba freezes these into the

@@ -8,9 +8,9 @@ every stored value is rounded once by that format's rule and fitted, overflows c
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
 from hbf_edge.kernels._core.fixed import ACC, div_round, fit, requant, rshift
+from hbf_edge.kernels._core.jit import njit
 from hbf_edge.kernels._core.linalg import pivot_rows
 
 

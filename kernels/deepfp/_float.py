@@ -24,9 +24,11 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit, prange
+from numba import prange
 
+from hbf_edge.kernels._core.jit import njit
 from hbf_edge.kernels._core.linalg import cinv, matmul
+
 
 STEP_LOG_RANGE = 10.0  # the DNN's output is clamped to +-10 before exp (hbf_edge.families.deepfp.model)
 

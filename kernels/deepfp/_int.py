@@ -26,9 +26,10 @@ Integer layout (from :func:`kernels.deepfp.hardware.int_dnn`): ``wq [I, n_dense,
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import prange
 
 from hbf_edge.families.deepfp.config import COUNTER_SITES
+from hbf_edge.kernels._core.jit import njit
 
 from hbf_edge.kernels.deepfp._float import (
     base_steps,

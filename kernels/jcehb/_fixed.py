@@ -31,10 +31,10 @@ The layout of the packed constants is :func:`kernels.jcehb.hardware.pack_hw`'s.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
 from hbf_edge.families.jcehb.formats import COUNTER_SITES, EXP2_TABLE_BITS, JCEHB_FORMATS, T_RANGE
 from hbf_edge.kernels._core.fixed import div_round, fit, isqrt, rshift
+from hbf_edge.kernels._core.jit import njit
 from hbf_edge.kernels._core.linalg_fixed import cinv_fx, matmul_fx
 
 RCV, PIL, COEF, ACC, HEQ, PRE, CMB = (JCEHB_FORMATS.index(n) for n in JCEHB_FORMATS)

@@ -16,9 +16,11 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit, prange
+from numba import prange
 
+from hbf_edge.kernels._core.jit import njit
 from hbf_edge.kernels._core.linalg import cinv
+
 
 LAMBDA_FLOOR = 1e-4  # hbf_edge.families.jcehb.model.LAMBDA_FLOOR (a test holds them equal)
 

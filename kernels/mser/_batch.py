@@ -3,8 +3,9 @@ on every channel of a batch, in the calling thread or spread over the threads.""
 
 from __future__ import annotations
 
-from numba import njit, prange
+from numba import prange
 
+from hbf_edge.kernels._core.jit import njit
 from hbf_edge.kernels.mser._fixed import channel_fx
 
 

@@ -60,10 +60,10 @@ format rows, counter sites and requantisation calls :mod:`kernels.mser._prims`.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
 from hbf_edge.families.mser.formats import RAD_FRAC
 from hbf_edge.kernels._core.fixed import div_round, isqrt
+from hbf_edge.kernels._core.jit import njit
 from hbf_edge.kernels.mser._prims import (ACC, CH, CMB, LUT, N_SITES, PRE, S_CMB, S_FWD, S_GRD, S_NORM, S_PRE,
                                           S_STP, STP, _fit, _rq, _rs)
 from hbf_edge.kernels.mser._weights import weights as _weights

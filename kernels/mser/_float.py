@@ -24,8 +24,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit, prange
+from numba import prange
 
+from hbf_edge.kernels._core.jit import njit
 from hbf_edge.kernels._core.linalg import matmul, mm_ah, mm_bh
 
 _C0 = 1.0 / math.sqrt(2.0 * math.pi)

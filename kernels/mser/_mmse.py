@@ -22,7 +22,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit, prange
+from numba import prange
+
+from hbf_edge.kernels._core.jit import njit
+
 
 HALVINGS = 30
 

@@ -4,9 +4,8 @@
 
 from __future__ import annotations
 
-from numba import njit
-
 from hbf_edge.kernels._core.fixed import div_round, isqrt
+from hbf_edge.kernels._core.jit import njit
 from hbf_edge.kernels.mser._prims import ACC, I_MAX, KER, S_WGT, STP, TB, _fit, _rq, _rs
 
 __all__ = ["gauss", "weights"]

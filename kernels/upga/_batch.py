@@ -5,9 +5,10 @@ forward for :func:`kernels.upga_forward_hw` and one entry per stage for the prof
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import prange
 
 from hbf_edge.kernels._core.boundary import NOISE_BELOW_LSB, quantize_word, value_problem
+from hbf_edge.kernels._core.jit import njit
 from hbf_edge.kernels.upga._fixed import NO_OUTPUT_STAGE, init_fx, layers_fx_one, table_words, table_words_into
 from hbf_edge.kernels.upga._output import output_fx
 

@@ -32,7 +32,6 @@ The datapath (the contract the integer reference ``tests/naive_fixed.py`` implem
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
 from hbf_edge.kernels._core.fixed import (
     ACC,
@@ -49,6 +48,7 @@ from hbf_edge.kernels._core.fixed import (
     rshift,
 )
 from hbf_edge.families.upga.config import COUNTER_SITES
+from hbf_edge.kernels._core.jit import njit
 from hbf_edge.kernels._core.linalg_fixed import cinv_fx, gram_fx, matmul_fx
 # saturation counter sites
 # saturation counter sites: the family's one tuple (its first site, "input", is the wrapper's)

@@ -21,10 +21,11 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit, prange
+from numba import prange
 
 from hbf_edge.kernels._core.batching import SERIAL_BELOW, n_chunks_for
 from hbf_edge.kernels._core.boundary import value_problem
+from hbf_edge.kernels._core.jit import njit
 from hbf_edge.kernels._core.linalg import cinv, matmul
 
 # Reassociation lets the O(N) reductions vectorise.  No "contract" (FMA): b_k = a_k - |E_kk|^2

@@ -5,9 +5,9 @@ contract is :mod:`kernels.upga._fixed`'s; overflows count at the site ``output``
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
 from hbf_edge.kernels._core.fixed import ACC, CH, LUT, STP, fit, requant, rshift
+from hbf_edge.kernels._core.jit import njit
 from hbf_edge.kernels._core.linalg_fixed import cinv_ws_fx, gram_fx, matmul_fx
 from hbf_edge.kernels.upga._fixed import S_OUT, normalize_fx
 

@@ -33,12 +33,14 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit, prange
+from numba import prange
 
 from hbf_edge.kernels._core.fixed import ACC, CH, LUT, requant
+from hbf_edge.kernels._core.jit import njit
 from hbf_edge.kernels._core.linalg_fixed import exact_gram
 from hbf_edge.kernels.upga._fixed import S_OUT, received_fx, table_words, user_powers_fx
 from hbf_edge.kernels.upga._output import output_fx, output_tail_fx, output_workspace
+
 
 LOG_INDEX_BITS = 10  # mantissa bits that index the log2 table
 LOG_FRAC_BITS = 16  # fraction bits of a score

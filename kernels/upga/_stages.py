@@ -28,8 +28,7 @@ profiler's 10 runs of a layer (about 1.9 and 15 us each).
 
 from __future__ import annotations
 
-from numba import njit
-
+from hbf_edge.kernels._core.jit import njit
 from hbf_edge.kernels.upga._batch import _buffers, forward_fx_one
 from hbf_edge.kernels.upga._fixed import init_fx, layers_fx_one, table_words_into
 from hbf_edge.kernels.upga._output import output_fx

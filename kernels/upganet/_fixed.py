@@ -35,10 +35,11 @@ units ``W = rho W_hw`` with ``rho = sqrt(P_t / N)`` and ``||F W_hw||_F^2 = N``:
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import prange
 
 from hbf_edge.families.upganet.config import COUNTER_SITES
 from hbf_edge.kernels._core.fixed import fit, requant, rshift
+from hbf_edge.kernels._core.jit import njit
 from hbf_edge.kernels.upga._fixed import (
     ACC,
     CH,

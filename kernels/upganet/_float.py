@@ -18,10 +18,12 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit, prange
+from numba import prange
 
+from hbf_edge.kernels._core.jit import njit
 from hbf_edge.kernels._core.linalg import cinv, matmul, mm_ah, mm_bh
 from hbf_edge.kernels.upga._float import rate_weights_from_e
+
 
 XI = 1.0 / math.log(2.0)
 

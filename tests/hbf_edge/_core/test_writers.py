@@ -14,6 +14,19 @@ from hbf_edge._io import atomic_dir
 from hbf_edge.errors import HbfEdgeError
 
 
+def _interruptible() -> None:
+    """SIGINT as a terminal delivers it: a suite started in the background by a shell without
+    job control inherits SIGINT ignored, and so would the commands these tests interrupt."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+@pytest.fixture
+def default_sigint():
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 def test_a_second_writer_is_refused_while_the_first_writes(tmp_path):
     out = tmp_path / "m"
     fd = os.open(tmp_path / ".m.lock", os.O_RDWR | os.O_CREAT)  # as a writer of m creates it
@@ -66,7 +79,8 @@ def test_signals_during_a_write_end_in_one_line_and_leave_nothing(tmp_path, sig,
     shutil.copytree(Path(__file__).resolve().parents[2] / "refs" / "v1" / "upga_q", q)
     out = tmp_path / "b"
     cmd = [sys.executable, "-m", "hbf_edge", "export", str(q), "--out", str(out), "--count", "20"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
+                            preexec_fn=_interruptible)
     deadline = time.monotonic() + 120
     while not list(tmp_path.glob(".b.*.tmp")) and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.05)
@@ -83,7 +97,8 @@ def test_a_signal_during_training_ends_in_one_line_and_writes_nothing(tmp_path, 
     """Whatever stage the signal finds train in (imports, channels, epochs), the result is the same."""
     out = tmp_path / "m"
     cmd = [sys.executable, "-m", "hbf_edge", "train", "upga", "--out", str(out), "-N", "8", "--epochs", "1000"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
+                            preexec_fn=_interruptible)
     time.sleep(4)
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=120)
@@ -92,7 +107,7 @@ def test_a_signal_during_training_ends_in_one_line_and_writes_nothing(tmp_path, 
     assert not out.exists() and not list(tmp_path.glob(".m*"))
 
 
-def test_deferred_signals_deliver_after_the_block():
+def test_deferred_signals_deliver_after_the_block(default_sigint):
     """A SIGINT raised inside the block (e.g. while a native extension imports) surfaces as a
     KeyboardInterrupt only when the block ends, never in the middle of it."""
     import os

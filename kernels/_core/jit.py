@@ -1,0 +1,120 @@
+"""``njit`` for the kernels: Numba's, with an on-disk cache that follows edits across files.
+
+Why: Numba keys a cached function on its own source file only, yet a kernel inlines the
+functions it calls from other files.  After an edit of ``kernels/upga/_float.py`` alone, the
+cached loops of ``kernels/upga/_stages.py`` kept the old float code (seen: the stage loop no
+longer equalled the forward until its own file was touched).  A ``git pull`` into an editable
+install that changes one kernel file does the same, silently.
+
+What: ``njit(cache=True, ...)`` here is ``numba.njit`` whose cache index is stamped with the
+file's own stamp *and* a digest of every kernel source (the contents of all ``*.py`` under
+this package), so an edit of any kernel file recompiles every kernel once.  The cache's
+location and file names are Numba's own.  The stamp is Numba's cache locator wrapped
+(``numba.core.caching``, not a public API); if a Numba release changes it, the kernels fall
+back to Numba's plain cache and :data:`STAMPED` is ``False`` (a test watches it).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import re
+from pathlib import Path
+
+import numba
+
+import hbf_edge
+
+__all__ = ["njit", "STAMPED", "sources", "sources_digest"]
+
+_ROOT = Path(__file__).resolve().parents[1]  # the kernels package (hbf_edge.kernels)
+_TOOLKIT = Path(hbf_edge.__file__).resolve().parent  # hbf_edge (its own folder, not kernels/)
+_IMPORT = re.compile(rb"^\s*from hbf_edge\.([\w.]+) import", re.MULTILINE)
+
+
+def _module_file(dotted: str) -> Path | None:
+    """The file of ``hbf_edge.<dotted>`` outside the kernels (found without importing it)."""
+    base = _TOOLKIT.joinpath(*dotted.split("."))
+    for path in (base.with_suffix(".py"), base / "__init__.py"):
+        if path.is_file():
+            return path
+    return None
+
+
+def sources() -> list[Path]:
+    """Every file a compiled kernel can depend on: the kernel sources, and the toolkit modules
+    they import from, transitively (their constants -- formats, counter sites -- are frozen
+    into the compiled code)."""
+    found = set(_ROOT.rglob("*.py"))
+    todo = list(found)
+    while todo:
+        for dotted in _IMPORT.findall(todo.pop().read_bytes()):
+            dotted = dotted.decode()
+            if dotted == "kernels" or dotted.startswith("kernels."):
+                continue  # already in: the kernels package lives in its own folder
+            path = _module_file(dotted)
+            if path is not None and path not in found:
+                found.add(path)
+                todo.append(path)
+    return sorted(found)
+
+
+@functools.cache
+def sources_digest() -> str:
+    """The contents of :func:`sources`, hashed (once per process)."""
+    h = hashlib.sha256()
+    for path in sources():
+        h.update(str(path).encode() + b"\0" + path.read_bytes() + b"\0")
+    return h.hexdigest()
+
+
+def _stamped_cache_class():
+    """A ``FunctionCache`` whose locator stamps with :func:`sources_digest`, or ``None`` when
+    this Numba's caching internals are not the ones expected."""
+    try:
+        from numba.core.caching import FunctionCache
+        base_impl = FunctionCache._impl_class
+        base_impl.locator  # the property Cache.__init__ reads
+    except (ImportError, AttributeError):
+        return None
+
+    class _Locator:
+        """Numba's locator for the function, with the kernels' digest in its source stamp."""
+
+        def __init__(self, inner):
+            self._inner = inner
+
+        def __getattr__(self, name):
+            return getattr(self._inner, name)
+
+        def get_source_stamp(self):
+            return self._inner.get_source_stamp(), sources_digest()
+
+    class _Impl(base_impl):
+        def __init__(self, py_func):
+            super().__init__(py_func)
+            self._locator = _Locator(self._locator)
+
+    class StampedCache(FunctionCache):
+        _impl_class = _Impl
+
+    return StampedCache
+
+
+_CACHE = _stamped_cache_class()
+STAMPED = _CACHE is not None
+
+
+def njit(*args, **options):
+    """``numba.njit`` with the same options; with ``cache=True`` the cache is stamped by every
+    kernel source (module notes).  Used as ``@njit(cache=True, ...)``, like Numba's."""
+    if args:  # bare @njit: nothing to cache, Numba's own
+        return numba.njit(*args, **options)
+
+    def decorate(func):
+        dispatcher = numba.njit(**options)(func)
+        if options.get("cache") and _CACHE is not None:
+            dispatcher._cache = _CACHE(dispatcher.py_func)
+        return dispatcher
+
+    return decorate
