@@ -12,6 +12,12 @@ this package), so an edit of any kernel file recompiles every kernel once.  The 
 location and file names are Numba's own.  The stamp is Numba's cache locator wrapped
 (``numba.core.caching``, not a public API); if a Numba release changes it, the kernels fall
 back to Numba's plain cache and :data:`STAMPED` is ``False`` (a test watches it).
+
+A convention the kernels follow for the same reason, the first run's compilation: a compiled
+caller that passes a constant (``0``, ``-1``, ``False``) where other callers pass a variable makes
+Numba compile the callee once more, for that literal value, with everything it inlines.  Where
+one compilation should serve, the kernels pass ``np.int64(0)`` or ``np.bool_(False)`` (UPGA's
+forward, stage loops and hardware layers: about 8 s of a first demo's compilation).
 """
 
 from __future__ import annotations

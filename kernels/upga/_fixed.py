@@ -263,7 +263,7 @@ def w_update_fx(gr, gi, cr, ci, wr, wi, vr, vi, lam, ar, ai, fm, cnt):  # pragma
 def w_step_fx(hr, hi, fc, fs, wr, wi, noise, lam, fm, cnt, gr, gi, cr, ci, ar, ai, zr, zi):  # pragma: no cover
     """Eq. (8)-(9) on W, in place (``ar``/``ai`` hold W before normalisation; ``zr, zi``
     zeros [M, K]); returns the overflows of G, which gr/gi still hold."""
-    g_over = weighted_e_fx(hr, hi, fc, fs, wr, wi, noise, fm, cnt, gr, gi, cr, ci)
+    g_over = weighted_e_fx(hr, hi, fc, fs, wr, wi, noise, fm, cnt, gr, gi, cr, ci, np.int64(-1))
     w_update_fx(gr, gi, cr, ci, wr, wi, zr, zi, lam, ar, ai, fm, cnt)
     normalize_fx(fc, fs, ar, ai, wr, wi, fm, cnt)
     return g_over

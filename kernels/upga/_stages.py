@@ -28,6 +28,8 @@ profiler's 10 runs of a layer (about 1.9 and 15 us each).
 
 from __future__ import annotations
 
+import numpy as np
+
 from hbf_edge.kernels._core.jit import njit
 from hbf_edge.kernels.upga._batch import _buffers, forward_fx_one
 from hbf_edge.kernels.upga._fixed import init_fx, layers_fx_one, table_words_into
@@ -107,7 +109,7 @@ def float_stage_loop(h_re, h_im, p_t, noise, mu, lam, w_re, w_im, f_t, zero, sta
 def float_forward_loop(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero, reps):  # pragma: no cover
     """The whole float forward of the batch, ``reps`` times (the serial driver's work per call)."""
     for _ in range(reps):
-        forward_range(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero, 0, h_re.shape[0])
+        forward_range(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero, np.int64(0), h_re.shape[0])
 
 
 @njit(cache=True)
@@ -121,7 +123,7 @@ def _fx_prepare_one(h_r, h_i, noise, mu, lam, lut_c, lut_s, n_codes, fms, codes,
     if stage <= 0:
         return -1
     return layers_fx_one(h_r[b], h_i[b], codes[b], fc, fs, w_r[b], w_i[b], noise[b], mu[:stage], lam[b, :stage],
-                         lut_c, lut_s, n_codes, fms, counts[b], 0, gr, gi, cr, ci, dr, di, ar, ai)
+                         lut_c, lut_s, n_codes, fms, counts[b], np.int64(0), gr, gi, cr, ci, dr, di, ar, ai, np.int64(-1))
 
 
 @njit(cache=True)
@@ -140,7 +142,7 @@ def fx_stage_loop(h_r, h_i, noise, mu, lam, xi, lut_c, lut_s, n_codes, fms, code
                   reps):  # pragma: no cover
     """``stage`` of the hardware forward (the initialisation, the layers of
     :mod:`kernels.upga._fixed`, and with ``stage`` = I the output stage) ``reps`` times per
-    channel, with the arguments of :func:`kernels.upga._batch.forward_fx_batch`."""
+    channel, with the arguments of :func:`kernels.upga._batch.forward_fx_range`."""
     B, N, K = h_r.shape
     M = codes.shape[2]
     gr, gi, cr, ci, dr, di, ar, ai, fc, fs = _buffers(N, M, K)
@@ -174,8 +176,9 @@ def float_stage_range(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, z
     for b in range(lo, hi):
         transpose(h_re[b], h_im[b], ht_r, ht_i)
         transpose(f_re[b], f_im[b], ft_r, ft_i)
+        # no G held: the first run forms it (a bool, not a literal False: one compilation of _float_runs)
         _float_runs(ht_r, ht_i, ft_r, ft_i, w_re[b], w_im[b], p_t[b], noise[b], mu, lam, xr, xi, ws_init, ws,
-                    zero, stage, reps, False)  # the state holds no G: the first run forms it
+                    zero, stage, reps, np.bool_(False))
         transpose(ft_r, ft_i, f_re[b], f_im[b])
 
 
@@ -194,4 +197,4 @@ def fx_stage_range(h_r, h_i, noise, mu, lam, xi, lut_c, lut_s, n_codes, fms, cod
         # the incoming codes' words (the initialisation writes its own)
         table_words_into(lut_c[src], lut_s[src], codes[b], fc, fs)
         _fx_runs(h_r[b], h_i[b], codes[b], fc, fs, w_r[b], w_i[b], noise[b], mu, lam[b], xi, lut_c, lut_s,
-                 n_codes, fms, counts[b], (gr, gi, cr, ci, dr, di, ar, ai), stage, reps, -1)
+                 n_codes, fms, counts[b], (gr, gi, cr, ci, dr, di, ar, ai), stage, reps, np.int64(-1))
