@@ -116,7 +116,7 @@ def time_hardware(model: Any, config: Any, layers: list[Any], H: np.ndarray, p_t
             lambda i=i: run_chunks(_stages.fx_stage_range, B, x.h_r, x.h_i, x.noise, x.mu, x.lam, x.xi, *tables,
                                    codes, w_r, w_i, counts, i, reps), B * reps, repeat, min_run_s)
     if search is not None:  # the code search ends with the output stage; it starts from the last layer's codes
-        k.forward_fx(x.h_r, x.h_i, x.noise, x.mu, x.lam, k.NO_OUTPUT_STAGE, *tables, codes, w_r, w_i, counts)
+        k.forward_fx_batch(x.h_r, x.h_i, x.noise, x.mu, x.lam, k.NO_OUTPUT_STAGE, *tables, codes, w_r, w_i, counts)
         start = codes.copy()
 
         def searched() -> None:
@@ -126,12 +126,12 @@ def time_hardware(model: Any, config: Any, layers: list[Any], H: np.ndarray, p_t
         stages[OUTPUT_STAGE] = time_per_channel(searched, B, repeat, min_run_s)
 
         def forward() -> None:
-            k.forward_fx(x.h_r, x.h_i, x.noise, x.mu, x.lam, k.NO_OUTPUT_STAGE, *tables, codes, w_r, w_i, counts)
+            k.forward_fx_batch(x.h_r, x.h_i, x.noise, x.mu, x.lam, k.NO_OUTPUT_STAGE, *tables, codes, w_r, w_i, counts)
             run_search(x, search, codes, w_r, w_i, counts)
 
         return stages, time_per_channel(forward, B, repeat, min_run_s)
     whole = time_per_channel(
-        lambda: k.forward_fx(x.h_r, x.h_i, x.noise, x.mu, x.lam, x.xi, *tables, codes, w_r, w_i, counts),
+        lambda: k.forward_fx_batch(x.h_r, x.h_i, x.noise, x.mu, x.lam, x.xi, *tables, codes, w_r, w_i, counts),
         B, repeat, min_run_s)
     return stages, whole
 

@@ -8,8 +8,7 @@
 * :func:`n_chunks_for`: the chunks a larger batch is split into.
 * :func:`run_chunks`: a compiled ``nogil`` loop over the chunks of a batch on a pool of Python
   threads, the parallel driver without a ``prange`` (whose compilation costs tens of seconds per
-  loop on a first run); the profiler's batched stage loops run this way;
-* :func:`run_batch`: the same below ``SERIAL_BELOW`` in the calling thread (UPGA's forwards).
+  loop on a first run); the profiler's batched stage loops run this way.
 """
 
 from __future__ import annotations
@@ -20,7 +19,7 @@ from typing import Any, Callable
 
 import numba
 
-__all__ = ["SERIAL_BELOW", "n_chunks_for", "run_batch", "run_chunks"]
+__all__ = ["SERIAL_BELOW", "n_chunks_for", "run_chunks"]
 
 SERIAL_BELOW = 4
 
@@ -54,12 +53,3 @@ def run_chunks(kernel: Callable[..., Any], batch: int, *args: Any) -> None:
     futures = [pool.submit(kernel, *args, c * batch // n, (c + 1) * batch // n) for c in range(n)]
     for f in futures:
         f.result()
-
-
-def run_batch(kernel: Callable[..., Any], batch: int, *args: Any) -> None:
-    """``kernel(*args, lo, hi)`` over a batch of ``batch`` channels: in the calling thread below
-    ``SERIAL_BELOW`` channels (``lo, hi = 0, batch``), else :func:`run_chunks`."""
-    if batch < SERIAL_BELOW:
-        kernel(*args, 0, batch)
-    else:
-        run_chunks(kernel, batch, *args)

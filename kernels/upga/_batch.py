@@ -1,13 +1,12 @@
 """Private Numba batch entry points of the UPGA hardware mode: the per-channel datapath of
-:mod:`kernels.upga._fixed`, parallel over the channels of a batch; the fused
-forward for :func:`kernels.upga_forward_hw` and one entry per stage for the diagnostics."""
+:mod:`kernels.upga._fixed`, parallel over the channels of a batch (``prange``); the fused
+forward for :func:`kernels.upga_forward_hw` and one entry per stage for the profiler."""
 
 from __future__ import annotations
 
 import numpy as np
 from numba import prange
 
-from hbf_edge.kernels._core.batching import run_batch
 from hbf_edge.kernels._core.boundary import NOISE_BELOW_LSB, quantize_word, value_problem
 from hbf_edge.kernels._core.jit import njit
 from hbf_edge.kernels.upga._fixed import NO_OUTPUT_STAGE, init_fx, layers_fx_one, table_words, table_words_into
@@ -24,7 +23,7 @@ def _buffers(N, M, K):  # pragma: no cover - compiled
 
 @njit(cache=True)
 def forward_fx_one(h_r, h_i, noise, mu, lam, xi, lut_c, lut_s, n_codes, fms, codes, w_r, w_i, counts, b):  # pragma: no cover
-    """Channel ``b`` of :func:`forward_fx_range`."""
+    """Channel ``b`` of :func:`forward_fx_batch`."""
     N, K = h_r.shape[1], h_r.shape[2]
     M = codes.shape[2]
     gr, gi, cr, ci, dr, di, ar, ai, fc, fs = _buffers(N, M, K)
@@ -36,25 +35,25 @@ def forward_fx_one(h_r, h_i, noise, mu, lam, xi, lut_c, lut_s, n_codes, fms, cod
         output_fx(h_r[b], h_i[b], fc, fs, noise[b], xi, w_r[b], w_i[b], fms[-1], counts[b])
 
 
-@njit(cache=True, nogil=True)
-def forward_fx_range(h_r, h_i, noise, mu, lam, xi, lut_c, lut_s, n_codes, fms, codes, w_r, w_i, counts, lo, hi):  # pragma: no cover
+@njit(cache=True, parallel=True)
+def forward_fx_batch(h_r, h_i, noise, mu, lam, xi, lut_c, lut_s, n_codes, fms, codes, w_r, w_i, counts):  # pragma: no cover
     """Initialisation, ``I`` layers and the output stage (unless ``xi`` is ``NO_OUTPUT_STAGE``)
-    for channels ``lo .. hi - 1``, without the GIL (:func:`forward_fx` runs chunks on threads).
+    for every channel, parallel over the batch.
 
     ``noise [B]`` (accumulator) and ``lam [B, I]`` (step) are the per-channel normalised
     inputs; ``mu [I, J]`` and ``xi`` (step).  Layer ``i`` computes with its own phase table
     ``lut_c[i, :n_codes[i]]`` and formats ``fms[i]``; the initialisation uses layer 0's.  The
     model-wide formats (all but the precoder's) are the same in every ``fms[i]``.
     """
-    for b in range(lo, hi):
+    for b in prange(h_r.shape[0]):  # (prange's index is unsigned: as an int64, one compilation of forward_fx_one)
+        forward_fx_one(h_r, h_i, noise, mu, lam, xi, lut_c, lut_s, n_codes, fms, codes, w_r, w_i, counts, np.int64(b))
+
+
+@njit(cache=True)
+def forward_fx_serial(h_r, h_i, noise, mu, lam, xi, lut_c, lut_s, n_codes, fms, codes, w_r, w_i, counts):  # pragma: no cover
+    """The same in the calling thread (small batches: no parallel region to start or wait for)."""
+    for b in range(h_r.shape[0]):
         forward_fx_one(h_r, h_i, noise, mu, lam, xi, lut_c, lut_s, n_codes, fms, codes, w_r, w_i, counts, b)
-
-
-def forward_fx(h_r, h_i, noise, mu, lam, xi, lut_c, lut_s, n_codes, fms, codes, w_r, w_i, counts) -> None:
-    """:func:`forward_fx_range` on the whole batch (:func:`kernels._core.batching.run_batch`; a
-    ``prange`` here cost about 15 s of compilation on a first run)."""
-    run_batch(forward_fx_range, h_r.shape[0], h_r, h_i, noise, mu, lam, xi, lut_c, lut_s, n_codes, fms, codes, w_r, w_i,
-              counts)
 
 
 @njit(cache=True, parallel=True)
@@ -126,10 +125,9 @@ def quantize_inputs(h_re, h_im, p_t, noise, lam, ch, acc, stp, hq_r, hq_i, noise
 @njit(cache=True)
 def session_serial(h_re, h_im, p_t, noise, lam, ch, acc, stp, hq_r, hq_i, noise_q, lam_q, inputs, mu, xi, lut_c, lut_s,
                    n_codes, fms, codes, w_r, w_i, counts):  # pragma: no cover - compiled
-    """:func:`quantize_inputs`, then, if nothing is wrong, :func:`forward_fx_range` on its words:
+    """:func:`quantize_inputs`, then, if nothing is wrong, :func:`forward_fx_serial` on its words:
     a small batch's run of ``UpgaHwSession`` in one compiled call.  Returns the problem code."""
     problem = quantize_inputs(h_re, h_im, p_t, noise, lam, ch, acc, stp, hq_r, hq_i, noise_q, lam_q, inputs)
     if problem == 0:
-        forward_fx_range(hq_r, hq_i, noise_q, mu, lam_q, xi, lut_c, lut_s, n_codes, fms, codes, w_r, w_i, counts,
-                         np.int64(0), hq_r.shape[0])  # int64, not a literal 0: one compilation
+        forward_fx_serial(hq_r, hq_i, noise_q, mu, lam_q, xi, lut_c, lut_s, n_codes, fms, codes, w_r, w_i, counts)
     return problem

@@ -23,7 +23,7 @@ import math
 import numpy as np
 from numba import prange
 
-from hbf_edge.kernels._core.batching import run_batch
+from hbf_edge.kernels._core.batching import SERIAL_BELOW, n_chunks_for
 from hbf_edge.kernels._core.boundary import value_problem
 from hbf_edge.kernels._core.jit import njit
 from hbf_edge.kernels._core.linalg import cinv, matmul
@@ -302,7 +302,7 @@ def channel_workspace(N, M, K, dt):  # pragma: no cover - compiled
             np.empty((rows, N), dt), np.empty((rows, N), dt))
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True)
 def forward_range(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero, lo, hi):  # pragma: no cover
     """Initialisation and ``I`` layers for channels ``lo .. hi - 1``, one workspace for all."""
     N, K = h_re.shape[1], h_re.shape[2]
@@ -317,6 +317,15 @@ def forward_range(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero,
         transpose(ft_r, ft_i, f_re[b], f_im[b])
 
 
+@njit(cache=True, parallel=True)
+def forward_batch(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero, n_chunks):  # pragma: no cover
+    """Initialisation and ``I`` layers for every channel; parallel over chunks of the batch."""
+    B = h_re.shape[0]
+    for c in prange(n_chunks):
+        forward_range(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero, c * B // n_chunks,
+                      (c + 1) * B // n_chunks)
+
+
 @njit(cache=True)
 def forward_checked(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero):  # pragma: no cover - compiled
     """The values checked (:func:`kernels._core.boundary.value_problem`), then, if they pass, the
@@ -329,13 +338,16 @@ def forward_checked(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zer
 
 
 def forward(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero):
-    """The whole forward of a batch (:func:`kernels._core.batching.run_batch`: in the calling
-    thread below ``SERIAL_BELOW`` channels, else one chunk per thread; a ``prange`` here cost
-    about 10 s of compilation per dtype on a first run)."""
-    run_batch(forward_range, h_re.shape[0], h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero)
+    """The whole forward of a batch: below ``SERIAL_BELOW`` channels in the calling thread,
+    else in chunks over the threads (:mod:`kernels._core.batching`)."""
+    B = h_re.shape[0]
+    if B < SERIAL_BELOW:
+        forward_range(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero, 0, B)
+    else:
+        forward_batch(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero, n_chunks_for(B))
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True)
 def init_range(h_re, h_im, p_t, f_re, f_im, w_re, w_im, zero, lo, hi):  # pragma: no cover - compiled
     """Initialisation eq. (12)-(13) for channels ``lo .. hi - 1``, one workspace for all."""
     N, K = h_re.shape[1], h_re.shape[2]
@@ -348,12 +360,23 @@ def init_range(h_re, h_im, p_t, f_re, f_im, w_re, w_im, zero, lo, hi):  # pragma
         transpose(ft_r, ft_i, f_re[b], f_im[b])
 
 
+@njit(cache=True, parallel=True)
+def init_batch(h_re, h_im, p_t, f_re, f_im, w_re, w_im, zero, n_chunks):  # pragma: no cover - compiled
+    B = h_re.shape[0]
+    for c in prange(n_chunks):
+        init_range(h_re, h_im, p_t, f_re, f_im, w_re, w_im, zero, c * B // n_chunks, (c + 1) * B // n_chunks)
+
+
 def init(h_re, h_im, p_t, f_re, f_im, w_re, w_im, zero):
-    """The initialisation of a batch (as :func:`forward`)."""
-    run_batch(init_range, h_re.shape[0], h_re, h_im, p_t, f_re, f_im, w_re, w_im, zero)
+    """The initialisation of a batch, serial below ``SERIAL_BELOW`` channels (as :func:`forward`)."""
+    B = h_re.shape[0]
+    if B < SERIAL_BELOW:
+        init_range(h_re, h_im, p_t, f_re, f_im, w_re, w_im, zero, 0, B)
+    else:
+        init_batch(h_re, h_im, p_t, f_re, f_im, w_re, w_im, zero, n_chunks_for(B))
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True)
 def layers_range(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero, lo, hi):  # pragma: no cover
     """A run of layers in place on the (F, W) of channels ``lo .. hi - 1``."""
     N, K = h_re.shape[1], h_re.shape[2]
@@ -367,9 +390,22 @@ def layers_range(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero, 
         transpose(ft_r, ft_i, f_re[b], f_im[b])
 
 
+@njit(cache=True, parallel=True)
+def layers_batch(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero, n_chunks):  # pragma: no cover
+    """A run of layers (one layer for per-layer profiling) in place on every channel's (F, W)."""
+    B = h_re.shape[0]
+    for c in prange(n_chunks):
+        layers_range(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero, c * B // n_chunks,
+                     (c + 1) * B // n_chunks)
+
+
 def layers(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero):
-    """A run of layers on a batch (as :func:`forward`)."""
-    run_batch(layers_range, h_re.shape[0], h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero)
+    """A run of layers on a batch, serial below ``SERIAL_BELOW`` channels (as :func:`forward`)."""
+    B = h_re.shape[0]
+    if B < SERIAL_BELOW:
+        layers_range(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero, 0, B)
+    else:
+        layers_batch(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero, n_chunks_for(B))
 
 
 @njit(cache=True, parallel=True)

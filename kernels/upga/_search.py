@@ -185,7 +185,7 @@ def code_search_fx(hr, hi, codes, fc, fs, lc, ls, noise, xi, sweeps, span, wr, w
 @njit(cache=True, parallel=True)
 def search_fx_batch(h_r, h_i, noise, xi, sweeps, span, lut_c, lut_s, n_codes, fms, codes, w_r, w_i, counts, table):  # pragma: no cover
     """The search and the output stage on the last layer's codes, in place on (codes, W),
-    parallel over the batch (after ``forward_fx`` without an output stage)."""
+    parallel over the batch (after ``forward_fx_batch`` without an output stage)."""
     B = h_r.shape[0]
     last = fms.shape[0] - 1
     q = n_codes[last]

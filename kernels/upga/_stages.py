@@ -142,7 +142,7 @@ def fx_stage_loop(h_r, h_i, noise, mu, lam, xi, lut_c, lut_s, n_codes, fms, code
                   reps):  # pragma: no cover
     """``stage`` of the hardware forward (the initialisation, the layers of
     :mod:`kernels.upga._fixed`, and with ``stage`` = I the output stage) ``reps`` times per
-    channel, with the arguments of :func:`kernels.upga._batch.forward_fx_range`."""
+    channel, with the arguments of :func:`kernels.upga._batch.forward_fx_batch`."""
     B, N, K = h_r.shape
     M = codes.shape[2]
     gr, gi, cr, ci, dr, di, ar, ai, fc, fs = _buffers(N, M, K)

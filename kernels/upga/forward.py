@@ -20,7 +20,7 @@ import os
 import numpy as np
 
 from hbf_edge.kernels._core import checks as _checks
-from hbf_edge.kernels._core.batching import SERIAL_BELOW, n_chunks_for
+from hbf_edge.kernels._core.batching import SERIAL_BELOW
 from hbf_edge.kernels._core.boundary import raise_problem, value_problem
 from hbf_edge.kernels.upga import _float as _k
 
@@ -179,7 +179,7 @@ def f_step(h_re, h_im, f_re, f_im, w_re, w_im, noise, mu: float):
     noise = _checks.powers("noise", noise, h_re.shape[0], h_re.dtype)
     f_re, f_im, w_re, w_im = _precoders(h_re, f_re, f_im, w_re, w_im)
     f_re, f_im = f_re.copy(), f_im.copy()
-    _k.f_step_batch(h_re, h_im, f_re, f_im, w_re, w_im, noise, h_re.dtype.type(mu), h_re.dtype.type(0), n_chunks_for(h_re.shape[0]))
+    _k.f_step_batch(h_re, h_im, f_re, f_im, w_re, w_im, noise, h_re.dtype.type(mu), h_re.dtype.type(0), _k.n_chunks_for(h_re.shape[0]))
     return f_re, f_im
 
 
@@ -188,5 +188,5 @@ def w_step(h_re, h_im, f_re, f_im, w_re, w_im, p_t, noise, lam: float):
     h_re, h_im, p_t, noise = _inputs(h_re, h_im, p_t, noise)
     f_re, f_im, w_re, w_im = _precoders(h_re, f_re, f_im, w_re, w_im)
     w_re, w_im = w_re.copy(), w_im.copy()
-    _k.w_step_batch(h_re, h_im, f_re, f_im, w_re, w_im, p_t, noise, h_re.dtype.type(lam), h_re.dtype.type(0), n_chunks_for(h_re.shape[0]))
+    _k.w_step_batch(h_re, h_im, f_re, f_im, w_re, w_im, p_t, noise, h_re.dtype.type(lam), h_re.dtype.type(0), _k.n_chunks_for(h_re.shape[0]))
     return w_re, w_im

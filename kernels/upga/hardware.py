@@ -19,6 +19,7 @@ from hbf_edge.errors import ConfigError, ShapeError
 from hbf_edge.hw.spec import FixedPointFormat, HardwareSpec, code_to_phase
 
 from hbf_edge.kernels._core import checks as _checks
+from hbf_edge.kernels._core.batching import SERIAL_BELOW
 from hbf_edge.kernels._core.boundary import raise_problem
 from hbf_edge.kernels.upga import _search as _s
 from hbf_edge.kernels.upga import _batch
@@ -180,7 +181,8 @@ def upga_forward_hw(h_re, h_im, p_t, noise, mu, lam, spec: HardwareSpec, layer_s
     w_i = np.empty((B, M, K), np.int64)
     counts = np.zeros((B, len(_k.SITES)), np.int64)
     last_stage = _k.NO_OUTPUT_STAGE if search is not None else x.xi  # the search ends with the output stage
-    _batch.forward_fx(x.h_r, x.h_i, x.noise, x.mu, x.lam, last_stage, x.lut_c, x.lut_s, x.n_codes, x.fms, codes, w_r, w_i, counts)
+    run = _batch.forward_fx_serial if B < SERIAL_BELOW else _batch.forward_fx_batch  # as the float forward
+    run(x.h_r, x.h_i, x.noise, x.mu, x.lam, last_stage, x.lut_c, x.lut_s, x.n_codes, x.fms, codes, w_r, w_i, counts)
     if search is not None:
         run_search(x, search, codes, w_r, w_i, counts)
     return hardware_result(x, codes, w_r, w_i, counts, _k.SITES)

@@ -93,7 +93,7 @@ class UpgaHwSession:
         else:
             problem = _batch.quantize_inputs(h_re, h_im, p_t, noise, self._lam, ch, acc, stp, *words)
             if not problem:
-                _batch.forward_fx(*self._hq, self._noise_q, self._mu, self._lam_q, self._last_stage,
+                _batch.forward_fx_batch(*self._hq, self._noise_q, self._mu, self._lam_q, self._last_stage,
                                         self._lut_c, self._lut_s, self._n_codes, self._fms, self.codes, self.w_re,
                                         self.w_im, self._counts)
         if problem:

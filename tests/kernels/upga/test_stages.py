@@ -58,7 +58,7 @@ def test_the_hardware_stage_loop_runs_the_forwards_layers(spec):
     x = prepare_hw_inputs(*_channels(B, N, K, 7), MU, LAM, spec)
     tables = (x.lut_c, x.lut_s, x.n_codes, x.fms)
     want = _state(B, N, M, K)
-    _batch.forward_fx(x.h_r, x.h_i, x.noise, x.mu, x.lam, NO_OUTPUT_STAGE, *tables, *want)
+    _batch.forward_fx_serial(x.h_r, x.h_i, x.noise, x.mu, x.lam, NO_OUTPUT_STAGE, *tables, *want)
     got = _state(B, N, M, K)
     _stages.fx_stage_loop(x.h_r, x.h_i, x.noise, x.mu, x.lam, x.xi, *tables, *got, len(LAM) - 1, 1)
     assert all(np.array_equal(a, b) for a, b in zip(got, want)), "codes, W or overflow counters differ"
@@ -86,7 +86,7 @@ def test_the_batched_stage_loops_run_the_forwards_last_layer():
     x = prepare_hw_inputs(hr, hi, p, n, MU, LAM, HardwareSpec(N, M, K, 3))
     tables = (x.lut_c, x.lut_s, x.n_codes, x.fms)
     want = _state(B, N, M, K)
-    _batch.forward_fx(x.h_r, x.h_i, x.noise, x.mu, x.lam, NO_OUTPUT_STAGE, *tables, *want)
+    _batch.forward_fx_batch(x.h_r, x.h_i, x.noise, x.mu, x.lam, NO_OUTPUT_STAGE, *tables, *want)
     got = _state(B, N, M, K)
     _stages.fx_prepare(x.h_r, x.h_i, x.noise, x.mu, x.lam, *tables, *got, last)
     run_chunks(_stages.fx_stage_range, B, x.h_r, x.h_i, x.noise, x.mu, x.lam, x.xi, *tables, *got, last, 1)
@@ -101,7 +101,7 @@ def test_the_output_stage_runs_as_the_forward_ends(B):
     x = prepare_hw_inputs(*_channels(B, N, K, 11), MU, LAM, HardwareSpec(N, M, K, 3), xi=0.5)
     tables = (x.lut_c, x.lut_s, x.n_codes, x.fms)
     want = _state(B, N, M, K)
-    _batch.forward_fx(x.h_r, x.h_i, x.noise, x.mu, x.lam, x.xi, *tables, *want)
+    _batch.forward_fx_serial(x.h_r, x.h_i, x.noise, x.mu, x.lam, x.xi, *tables, *want)
     got = _state(B, N, M, K)
     _stages.fx_stage_loop(x.h_r, x.h_i, x.noise, x.mu, x.lam, x.xi, *tables, *got, len(LAM), 1)
     assert all(np.array_equal(a, b) for a, b in zip(got, want)), "codes, W or overflow counters differ"
