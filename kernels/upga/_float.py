@@ -332,9 +332,9 @@ def forward_checked(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zer
     forward of the batch in the calling thread: a small batch's checked run in one compiled call
     (``UpgaSession``).  Returns the problem code (0: the forward ran)."""
     problem = value_problem(h_re, h_im, p_t, noise)
-    if problem == 0:
+    if problem == 0:  # an int64 0, not a literal one: a single compilation of forward_range
         forward_range(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero, np.int64(0), h_re.shape[0])
-    return problem  # (an int64 0, not a literal: one compilation of forward_range)
+    return problem
 
 
 def forward(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero):
