@@ -19,8 +19,10 @@ import sys
 # well inside the tolerances their tests allow against torch and the references.  The separate cache keeps
 # these slower binaries out of the source tree's __pycache__, which the toolkit's own runs use, and
 # out of a NUMBA_CACHE_DIR the user set: Numba's cache index does not record the optimisation
-# level, so level-1 binaries written there would be loaded by the user's own runs later (measured
+# level, so level-1 binaries written there were loaded by the user's own runs later (measured
 # 2026-12-03: the UPGA float forward at batch 1 took 30.9 us from such a cache against 23.5).
+# The kernels' own cache stamp now records it (kernels/_core/jit.py), so a shared cache would
+# recompile at every switch between the suite and the user's runs instead: still kept apart.
 LOWERED_OPT = "NUMBA_OPT" not in os.environ
 if LOWERED_OPT:
     os.environ["NUMBA_OPT"] = "1"

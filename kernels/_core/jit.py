@@ -7,8 +7,10 @@ longer equalled the forward until its own file was touched).  A ``git pull`` int
 install that changes one kernel file does the same, silently.
 
 What: ``njit(cache=True, ...)`` here is ``numba.njit`` whose cache index is stamped with the
-file's own stamp *and* a digest of every kernel source (the contents of all ``*.py`` under
-this package), so an edit of any kernel file recompiles every kernel once.  The cache's
+file's own stamp, a digest of every kernel source (the contents of all ``*.py`` under this
+package and of the toolkit modules they import) and the optimisation level ``NUMBA_OPT``, so an
+edit of any kernel file recompiles every kernel once, and so does a change of level (Numba's
+own cache does not record it: code compiled at ``NUMBA_OPT=0`` to debug would stay in use).  The cache's
 location and file names are Numba's own.  The stamp is Numba's cache locator wrapped
 (``numba.core.caching``, not a public API); if a Numba release changes it, the kernels fall
 back to Numba's plain cache and :data:`STAMPED` is ``False`` (a test watches it).
@@ -95,7 +97,7 @@ def _stamped_cache_class():
             return getattr(self._inner, name)
 
         def get_source_stamp(self):
-            return self._inner.get_source_stamp(), sources_digest()
+            return self._inner.get_source_stamp(), sources_digest(), str(numba.config.OPT)
 
     class _Impl(base_impl):
         def __init__(self, py_func):

@@ -7,6 +7,8 @@ import os
 import subprocess
 import sys
 
+import numba
+
 from hbf_edge.kernels._core import jit
 
 # one small kernel, compiled or loaded in a fresh process; prints its cache hits and misses
@@ -24,8 +26,8 @@ print(json.dumps([sum(stats.cache_hits.values()), sum(stats.cache_misses.values(
 """
 
 
-def _run(tmp_path, digest: str) -> list:
-    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "cache"))
+def _run(tmp_path, digest: str, opt: str = "3") -> list:
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "cache"), NUMBA_OPT=opt)
     out = subprocess.run([sys.executable, "-c", _CHILD, digest], env=env, capture_output=True, text=True, check=True)
     return json.loads(out.stdout)
 
@@ -35,7 +37,7 @@ def test_the_installed_numba_gets_the_stamped_cache():
 
     assert jit.STAMPED
     assert isinstance(inv_real_inplace._cache, jit._CACHE)
-    assert inv_real_inplace._cache._cache_file._source_stamp[1] == jit.sources_digest()
+    assert inv_real_inplace._cache._cache_file._source_stamp[1:] == (jit.sources_digest(), str(numba.config.OPT))
 
 
 def test_a_changed_source_digest_recompiles_and_an_unchanged_one_loads(tmp_path):
@@ -43,6 +45,8 @@ def test_a_changed_source_digest_recompiles_and_an_unchanged_one_loads(tmp_path)
     assert _run(tmp_path, "-") == [1, 0, 0.25]  # same sources: loaded
     assert _run(tmp_path, "edited") == [0, 1, 0.25]  # another kernel file changed: compiled again
     assert _run(tmp_path, "edited") == [1, 0, 0.25]
+    assert _run(tmp_path, "edited", opt="1") == [0, 1, 0.25]  # another optimisation level: compiled again
+    assert _run(tmp_path, "edited", opt="1") == [1, 0, 0.25]
 
 
 def test_sources_follow_the_toolkit_modules_the_kernels_import(tmp_path, monkeypatch):
