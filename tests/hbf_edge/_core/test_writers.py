@@ -1,12 +1,14 @@
 """Output directories: one writer at a time, a killed writer's leftovers repaired by the next,
 SIGTERM and Ctrl-C end in one line with nothing half-written."""
 
+import contextlib
 import fcntl
 import os
 import signal
 import subprocess
 import sys
 import time
+from typing import Iterator
 
 import pytest
 
@@ -18,6 +20,20 @@ def _interruptible() -> None:
     """SIGINT as a terminal delivers it: a suite started in the background by a shell without
     job control inherits SIGINT ignored, and so would the commands these tests interrupt."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+@contextlib.contextmanager
+def _command(cmd: list[str], cwd) -> Iterator[subprocess.Popen]:
+    """The command, started to be interrupted; killed if the test fails before it ends (a failed
+    test once left a 1000-epoch training running for 14 minutes)."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=cwd,
+                            preexec_fn=_interruptible)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
 
 
 @pytest.fixture
@@ -79,14 +95,13 @@ def test_signals_during_a_write_end_in_one_line_and_leave_nothing(tmp_path, sig,
     shutil.copytree(Path(__file__).resolve().parents[2] / "refs" / "v1" / "upga_q", q)
     out = tmp_path / "b"
     cmd = [sys.executable, "-m", "hbf_edge", "export", str(q), "--out", str(out), "--count", "20"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
-                            preexec_fn=_interruptible)
-    deadline = time.monotonic() + 120
-    while not list(tmp_path.glob(".b.*.tmp")) and time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(0.05)
-    assert list(tmp_path.glob(".b.*.tmp")), "the export never started writing"
-    proc.send_signal(sig)
-    _, err = proc.communicate(timeout=120)
+    with _command(cmd, tmp_path) as proc:
+        deadline = time.monotonic() + 120
+        while not list(tmp_path.glob(".b.*.tmp")) and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.05)
+        assert list(tmp_path.glob(".b.*.tmp")), "the export never started writing"
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=120)
     assert proc.returncode == code, err
     assert _last_line_only(err, word)
     assert not out.exists() and not list(tmp_path.glob(".b.*.tmp"))
@@ -97,11 +112,10 @@ def test_a_signal_during_training_ends_in_one_line_and_writes_nothing(tmp_path, 
     """Whatever stage the signal finds train in (imports, channels, epochs), the result is the same."""
     out = tmp_path / "m"
     cmd = [sys.executable, "-m", "hbf_edge", "train", "upga", "--out", str(out), "-N", "8", "--epochs", "1000"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
-                            preexec_fn=_interruptible)
-    time.sleep(4)
-    proc.send_signal(sig)
-    _, err = proc.communicate(timeout=120)
+    with _command(cmd, tmp_path) as proc:
+        time.sleep(4)
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=120)
     assert proc.returncode == code, err
     assert _last_line_only(err, "nothing half-written")
     assert not out.exists() and not list(tmp_path.glob(".m*"))
