@@ -12,8 +12,8 @@ this process: nothing waits for it, and nothing it does reaches the demo's resul
 The process runs at a lower priority (``nice`` 10) on one thread, writes nothing but the Numba
 cache and its tiny run's temporary folder (which the demo removes), and is stopped when the
 demo ends.  When it completes it leaves a stamp named by a digest of everything Numba's cache
-depends on (the toolkit's source files by path, size and modification time, as Numba keys its
-cache; the Python, Numba and NumPy versions; ``NUMBA_OPT`` and the cache location), and later
+depends on (the toolkit's source files by path, size and modification time, stricter than
+Numba's own stamp, a hash of each file's contents; the Python, Numba and NumPy versions; ``NUMBA_OPT`` and the cache location), and later
 demos with the same digest do not start it.
 """
 

@@ -10,7 +10,8 @@ What: ``njit(cache=True, ...)`` here is ``numba.njit`` whose cache index is stam
 file's own stamp, a digest of every kernel source (the contents of all ``*.py`` under this
 package and of the toolkit modules they import) and the optimisation level ``NUMBA_OPT``, so an
 edit of any kernel file recompiles every kernel once, and so does a change of level (Numba's
-own cache does not record it: code compiled at ``NUMBA_OPT=0`` to debug would stay in use).  The cache's
+own cache does not record it: level-1 code the test suite once wrote into a shared cache was
+loaded by later default runs, 30.9 against 23.5 us, ``tests/conftest.py``).  The cache's
 location and file names are Numba's own.  The stamp is Numba's cache locator wrapped
 (``numba.core.caching``, not a public API); if a Numba release changes it, the kernels fall
 back to Numba's plain cache and :data:`STAMPED` is ``False`` (a test watches it).
@@ -117,7 +118,7 @@ STAMPED = _CACHE is not None
 def njit(*args, **options):
     """``numba.njit`` with the same options; with ``cache=True`` the cache is stamped by every
     kernel source (module notes).  Used as ``@njit(cache=True, ...)``, like Numba's."""
-    if args:  # bare @njit: nothing to cache, Numba's own
+    if args:  # bare @njit, or an explicit signature (compiled at once): Numba's own, not stamped
         return numba.njit(*args, **options)
 
     def decorate(func):
