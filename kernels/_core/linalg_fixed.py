@@ -70,16 +70,20 @@ def cinv_ws_fx(xr, xi, outr, outi, big, inv, fm, cnt, site):  # pragma: no cover
 
 @njit(cache=True)
 def exact_gram(ar, ai, br, bi, outr, outi):  # pragma: no cover - compiled
-    """``out = A^H B`` (A [N, P], B [N, Q]) as exact int64 sums, before any rounding."""
-    N, P = ar.shape
+    """``out = A^H B`` (A [N, P], B [N, Q]) as exact int64 sums, before any rounding.
+
+    Dot products over transposed copies (contiguous, so the sums vectorise)."""
+    P = ar.shape[1]
     Q = br.shape[1]
+    at_r, at_i, bt_r, bt_i = ar.T.copy(), ai.T.copy(), br.T.copy(), bi.T.copy()
+    N = at_r.shape[1]
     for i in range(P):
         for j in range(Q):
             sr = 0
             si = 0
             for n in range(N):
-                sr += ar[n, i] * br[n, j] + ai[n, i] * bi[n, j]
-                si += ar[n, i] * bi[n, j] - ai[n, i] * br[n, j]
+                sr += at_r[i, n] * bt_r[j, n] + at_i[i, n] * bt_i[j, n]
+                si += at_r[i, n] * bt_i[j, n] - at_i[i, n] * bt_r[j, n]
             outr[i, j] = sr
             outi[i, j] = si
 

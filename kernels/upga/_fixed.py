@@ -44,8 +44,12 @@ from hbf_edge.kernels._core.fixed import (
     fit,
     isqrt,
     nearest_code,
+    nearest_codes_block,
     requant,
     rshift,
+    shift_by,
+    shift_plan,
+    word_of,
 )
 from hbf_edge.families.upga.config import COUNTER_SITES
 from hbf_edge.kernels._core.jit import njit
@@ -59,25 +63,23 @@ NO_OUTPUT_STAGE = -1  # the xi word that switches the output stage off
 
 @njit(cache=True)
 def gain_fx(hr, hi, fc, fs, fm, cnt, gr, gi):  # pragma: no cover - compiled
-    """``G = H^H F`` (accumulator) into gr/gi; ``fc, fs [N, M]`` hold the table words of the codes."""
+    """``G = H^H F`` (accumulator) into gr/gi; ``fc, fs [N, M]`` hold the table words of the codes.
+
+    Each entry is one dot product over the antennas of transposed copies (contiguous, so the
+    exact int64 sums vectorise), rounded once."""
     N, K = hr.shape
     M = fc.shape[1]
     fH, fL, fA = fm[CH, 0], fm[LUT, 0], fm[ACC, 0]
+    ht_r, ht_i, ft_c, ft_s = hr.T.copy(), hi.T.copy(), fc.T.copy(), fs.T.copy()
     for k in range(K):
         for m in range(M):
-            gr[k, m] = 0
-            gi[k, m] = 0
-    for n in range(N):
-        for k in range(K):
-            xr = hr[n, k]
-            xi = hi[n, k]
-            for m in range(M):
-                gr[k, m] += xr * fc[n, m] + xi * fs[n, m]
-                gi[k, m] += xr * fs[n, m] - xi * fc[n, m]
-    for k in range(K):
-        for m in range(M):
-            gr[k, m] = requant(gr[k, m], fH + fL - fA, fm[ACC], cnt, S_G)
-            gi[k, m] = requant(gi[k, m], fH + fL - fA, fm[ACC], cnt, S_G)
+            sr = 0
+            si = 0
+            for n in range(N):
+                sr += ht_r[k, n] * ft_c[m, n] + ht_i[k, n] * ft_s[m, n]
+                si += ht_r[k, n] * ft_s[m, n] - ht_i[k, n] * ft_c[m, n]
+            gr[k, m] = requant(sr, fH + fL - fA, fm[ACC], cnt, S_G)
+            gi[k, m] = requant(si, fH + fL - fA, fm[ACC], cnt, S_G)
 
 
 @njit(cache=True)
@@ -169,36 +171,63 @@ def f_update_fx(hr, hi, codes, fc, fs, lc, ls, dr, di, tr, ti, mu, to_code, fm, 
     the unit circle, ``x / isqrt(|x|^2)`` in the lut format (``(1, 0)`` for ``x = 0``).
 
     ``T [N, M]`` is a term already in the gradient format's units that is subtracted from the
-    rate gradient before it is fitted (UPGANet's sensing term; zeros for UPGA)."""
+    rate gradient before it is fitted (UPGANet's sensing term; zeros for UPGA).
+
+    Column by column of F, over the N antennas at once: H is read transposed, the rounding
+    rules are constants (:func:`shift_plan`), the words are fitted without a branch
+    (:func:`word_of`) and the overflows counted as sums, so the loops vectorise; the code
+    decision is :func:`nearest_codes_block`.  Same words and counters as fitting one value at
+    a time."""
     N, K = hr.shape
     M = codes.shape[1]
     fH, fL, fG, fS = fm[CH, 0], fm[LUT, 0], fm[GRD, 0], fm[STP, 0]
-    gmode = fm[GRD, 3]
+    lo, top, sat = fm[GRD, 1], fm[GRD, 2], fm[GRD, 4] != 0
+    l1, r1, a1, o1 = shift_plan(fH, fm[GRD, 3])
+    l2, r2, a2, o2 = shift_plan(fS, fm[GRD, 3])
     up = fG - fL
-    for n in range(N):
-        for m in range(M):
-            sr = 0
-            si = 0
-            for k in range(K):
-                sr += hr[n, k] * dr[k, m] - hi[n, k] * di[k, m]
-                si += hr[n, k] * di[k, m] + hi[n, k] * dr[k, m]
-            g_r = fit(rshift(sr, fH, gmode) - tr[n, m], fm[GRD], cnt, S_GF)
-            g_i = fit(rshift(si, fH, gmode) - ti[n, m], fm[GRD], cnt, S_GF)
-            x_r = fit((fc[n, m] << up) + rshift(mu * g_r, fS, gmode), fm[GRD], cnt, S_X)
-            x_i = fit((fs[n, m] << up) + rshift(mu * g_i, fS, gmode), fm[GRD], cnt, S_X)
-            if to_code:
-                c = nearest_code(x_r, x_i, lc, ls)
+    ht_r = hr.T.copy()
+    ht_i = hi.T.copy()
+    sr, si = np.empty(N, np.int64), np.empty(N, np.int64)
+    xr, xi = np.empty(N, np.int64), np.empty(N, np.int64)
+    best, best_p, tied = np.empty(N, np.int64), np.empty(N, np.int64), np.empty(N, np.int64)
+    n_gf = 0
+    n_x = 0
+    for m in range(M):
+        sr[:] = 0
+        si[:] = 0
+        for k in range(K):
+            d_r = dr[k, m]
+            d_i = di[k, m]
+            for n in range(N):
+                sr[n] += ht_r[k, n] * d_r - ht_i[k, n] * d_i
+                si[n] += ht_r[k, n] * d_i + ht_i[k, n] * d_r
+        for n in range(N):
+            g_r = shift_by(sr[n], l1, r1, a1, o1) - tr[n, m]
+            g_i = shift_by(si[n], l1, r1, a1, o1) - ti[n, m]
+            n_gf += ((g_r > top) | (g_r < lo)) + ((g_i > top) | (g_i < lo))
+            x_r = (fc[n, m] << up) + shift_by(mu * word_of(g_r, lo, top, sat), l2, r2, a2, o2)
+            x_i = (fs[n, m] << up) + shift_by(mu * word_of(g_i, lo, top, sat), l2, r2, a2, o2)
+            n_x += ((x_r > top) | (x_r < lo)) + ((x_i > top) | (x_i < lo))
+            xr[n] = word_of(x_r, lo, top, sat)
+            xi[n] = word_of(x_i, lo, top, sat)
+        if to_code:
+            nearest_codes_block(xr, xi, lc, ls, best, best_p, tied)
+            for n in range(N):
+                c = best[n]
                 codes[n, m] = c
                 fc[n, m] = lc[c]
                 fs[n, m] = ls[c]
-            else:
-                r = isqrt(x_r * x_r + x_i * x_i)
+        else:
+            for n in range(N):
+                r = isqrt(xr[n] * xr[n] + xi[n] * xi[n])
                 if r == 0:
                     fc[n, m] = 1 << fL
                     fs[n, m] = 0
                 else:
-                    fc[n, m] = fit(div_round(x_r << fL, r, fm[LUT, 3]), fm[LUT], cnt, S_X)
-                    fs[n, m] = fit(div_round(x_i << fL, r, fm[LUT, 3]), fm[LUT], cnt, S_X)
+                    fc[n, m] = fit(div_round(xr[n] << fL, r, fm[LUT, 3]), fm[LUT], cnt, S_X)
+                    fs[n, m] = fit(div_round(xi[n] << fL, r, fm[LUT, 3]), fm[LUT], cnt, S_X)
+    cnt[S_GF] += n_gf
+    cnt[S_X] += n_x
 
 
 @njit(cache=True)
@@ -213,21 +242,39 @@ def f_step_fx(hr, hi, codes, fc, fs, lc, ls, wr, wi, noise, mu, fm, cnt, gr, gi,
 
 @njit(cache=True)
 def normalize_fx(fc, fs, ar, ai, wr, wi, fm, cnt):  # pragma: no cover - compiled
-    """Eq. (9) in the normalised units: ``W = W_acc sqrt(N / ||F W_acc||^2)`` (precoder)."""
+    """Eq. (9) in the normalised units: ``W = W_acc sqrt(N / ||F W_acc||^2)`` (precoder).
+
+    ``F W_acc`` column by column over the antennas at once (F transposed; the rounding, fitting
+    and counting branch-free as in :func:`f_update_fx`)."""
     N, M = fc.shape
     K = ar.shape[1]
     fL, fA, fG, fW = fm[LUT, 0], fm[ACC, 0], fm[GRD, 0], fm[PRE, 0]
+    lo, top, sat = fm[ACC, 1], fm[ACC, 2], fm[ACC, 4] != 0
+    l1, r1, a1, o1 = shift_plan(fL, fm[ACC, 3])
+    l2, r2, a2, o2 = shift_plan(fA, fm[ACC, 3])
+    ft_c, ft_s = fc.T.copy(), fs.T.copy()
+    sr, si = np.empty(N, np.int64), np.empty(N, np.int64)
     norm2 = 0
-    for n in range(N):
-        for l in range(K):
-            sr = 0
-            si = 0
-            for m in range(M):
-                sr += fc[n, m] * ar[m, l] - fs[n, m] * ai[m, l]
-                si += fc[n, m] * ai[m, l] + fs[n, m] * ar[m, l]
-            xr = requant(sr, fL, fm[ACC], cnt, S_NORM)
-            xi = requant(si, fL, fm[ACC], cnt, S_NORM)
-            norm2 += requant(xr * xr + xi * xi, fA, fm[ACC], cnt, S_NORM)
+    n_over = 0
+    for l in range(K):
+        sr[:] = 0
+        si[:] = 0
+        for m in range(M):
+            a_r = ar[m, l]
+            a_i = ai[m, l]
+            for n in range(N):
+                sr[n] += ft_c[m, n] * a_r - ft_s[m, n] * a_i
+                si[n] += ft_c[m, n] * a_i + ft_s[m, n] * a_r
+        for n in range(N):
+            xr = shift_by(sr[n], l1, r1, a1, o1)
+            xi = shift_by(si[n], l1, r1, a1, o1)
+            n_over += ((xr > top) | (xr < lo)) + ((xi > top) | (xi < lo))
+            xr = word_of(xr, lo, top, sat)
+            xi = word_of(xi, lo, top, sat)
+            p = shift_by(xr * xr + xi * xi, l2, r2, a2, o2)
+            n_over += (p > top) | (p < lo)
+            norm2 += word_of(p, lo, top, sat)
+    cnt[S_NORM] += n_over
     norm2 = max(fit(norm2, fm[ACC], cnt, S_NORM), 1)
     s = fit(isqrt((N << (fA + 2 * fG)) // norm2), fm[GRD], cnt, S_NORM)
     for m in range(M):
@@ -289,12 +336,13 @@ def init_w_fx(hr, hi, codes, fc, fs, lc, ls, wr, wi, fm, cnt, ar, ai):  # pragma
     N, K = hr.shape
     M = codes.shape[1]
     fH, fL, fA = fm[CH, 0], fm[LUT, 0], fm[ACC, 0]
-    for n in range(N):
-        for k in range(K):
-            codes[n, k] = nearest_code(hr[n, k], hi[n, k], lc, ls)
-        for m in range(M):
-            fc[n, m] = lc[codes[n, m]]
-            fs[n, m] = ls[codes[n, m]]
+    ht_r, ht_i = hr.T.copy(), hi.T.copy()
+    c_k, best_p, tied = np.empty(N, np.int64), np.empty(N, np.int64), np.empty(N, np.int64)
+    for k in range(K):
+        nearest_codes_block(ht_r[k], ht_i[k], lc, ls, c_k, best_p, tied)
+        for n in range(N):
+            codes[n, k] = c_k[n]
+    table_words_into(lc, ls, codes, fc, fs)
     a_r, a_i = np.empty((K, K), np.int64), np.empty((K, K), np.int64)
     ainv_r, ainv_i = np.empty((K, K), np.int64), np.empty((K, K), np.int64)
     z_r, z_i = np.empty((N, K), np.int64), np.empty((N, K), np.int64)

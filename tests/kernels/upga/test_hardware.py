@@ -13,6 +13,7 @@ from hbf_edge.baselines import sum_rate_np
 from hbf_edge.channels import saleh_valenzuela_miso
 from hbf_edge.hw.spec import phase_to_code
 from hbf_edge.kernels._core import fixed as _fixed
+from hbf_edge.kernels._core.tables import format_row
 
 MODES = {"half_up": 0, "half_even": 1, "floor": 2}
 
@@ -30,6 +31,45 @@ def test_rounding_division_and_isqrt_primitives():
             assert _fixed.div_round(num, den, code) == naive_fixed._round(Fraction(num, den), mode)
     for n in list(rng.integers(0, 2**62, 500)) + [0, 1, 2, 3, 4, 15, 16, 17, 2**62 - 1]:
         assert _fixed.isqrt(int(n)) == math.isqrt(int(n))
+
+
+def test_branch_free_rounding_and_fitting_equal_the_primitives():
+    """shift_plan / shift_by is rshift, word_of plus the out-of-range test is fit (the
+    vectorised loops' form), for every rule, shifts <= 0, and saturating or wrapping words."""
+    rng = np.random.default_rng(4)
+    xs = [int(x) for x in rng.integers(-(2**44), 2**44, 400)] + list(range(-9, 10)) + [2**40 + 2**20, -(2**40) - 2**20]
+    for code in MODES.values():
+        for s in (-3, -1, 0, 1, 2, 5, 20):
+            plan = _fixed.shift_plan(s, code)
+            for x in xs:
+                assert _fixed.shift_by(x, *plan) == _fixed.rshift(x, s, code), (x, s, code)
+    for fmt in (FixedPointFormat(12, 4), FixedPointFormat(12, 4, saturate=False), FixedPointFormat(2, 0, saturate=False),
+                FixedPointFormat(32, 8, saturate=False)):
+        row = format_row(fmt)
+        for x in xs + [fmt.max_int, fmt.max_int + 1, fmt.min_int, fmt.min_int - 1]:
+            counts = np.zeros(1, np.int64)
+            want = _fixed.fit(x, row, counts, 0)
+            assert _fixed.word_of(x, row[1], row[2], row[4] != 0) == want
+            assert counts[0] == (x > row[2] or x < row[1])
+
+
+@pytest.mark.parametrize("q", [1, 2, 3, 4, 5, 8])
+def test_nearest_codes_block_equals_nearest_code(q):
+    """The exhaustive, vectorised code decision (tables up to BRUTE_CODES) and its fallback on
+    ties give nearest_code's codes: random, tiny (many ties), bisector and zero vectors."""
+    lut_c, lut_s = kernels.phase_lut(HardwareSpec(16, 4, 4, q))
+    rng = np.random.default_rng(10 + q)
+    xr = list(rng.integers(-(2**20), 2**20, 2000)) + list(rng.integers(-4, 5, 300))
+    xi = list(rng.integers(-(2**20), 2**20, 2000)) + list(rng.integers(-4, 5, 300))
+    for c in range(2**q):
+        d = (c + 1) % 2**q
+        xr += [int(lut_c[c] + lut_c[d]), int(lut_c[c]), 0]
+        xi += [int(lut_s[c] + lut_s[d]), int(lut_s[c]), 0]
+    xr, xi = np.array(xr, np.int64), np.array(xi, np.int64)
+    out, work = np.empty_like(xr), (np.empty_like(xr), np.empty_like(xr))
+    _fixed.nearest_codes_block(xr, xi, lut_c, lut_s, out, *work)
+    want = [_fixed.nearest_code(int(a), int(b), lut_c, lut_s) for a, b in zip(xr, xi)]
+    np.testing.assert_array_equal(out, want)
 
 
 @pytest.mark.parametrize("q", [1, 2, 3, 4, 6, 8])
