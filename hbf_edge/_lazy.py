@@ -16,7 +16,9 @@ def lazy_exports(package: str, public: dict[str, str]) -> tuple[Callable[[str], 
 
     def __getattr__(name: str) -> Any:
         if name in public:
-            return getattr(importlib.import_module(f".{public[name]}", package), name)
+            value = getattr(importlib.import_module(f".{public[name]}", package), name)
+            setattr(sys.modules[package], name, value)  # later lookups skip this hook (~3 us each)
+            return value
         raise AttributeError(f"module {package!r} has no attribute {name!r}")
 
     def __dir__() -> list[str]:
