@@ -100,6 +100,21 @@ def gram_fx(ar, ai, br, bi, outr, outi, shift, fm, cnt, site):  # pragma: no cov
 
 
 @njit(cache=True)
+def mac_column(at_r, at_i, br, bi, j, sr, si):  # pragma: no cover - compiled
+    """Column ``j`` of ``A B`` as exact int64 sums into ``sr, si [P]``, from ``A`` given
+    transposed (``at [R, P]``, contiguous rows): one pass over the P rows per term, which
+    vectorises (the F-step's ``H D``, the normalisation's ``F W`` and :func:`matmul_fx`)."""
+    sr[:] = 0
+    si[:] = 0
+    for r in range(at_r.shape[0]):
+        b_r = br[r, j]
+        b_i = bi[r, j]
+        for i in range(at_r.shape[1]):
+            sr[i] += at_r[r, i] * b_r - at_i[r, i] * b_i
+            si[i] += at_r[r, i] * b_i + at_i[r, i] * b_r
+
+
+@njit(cache=True)
 def matmul_fx(ar, ai, br, bi, outr, outi, shift, fm, cnt, site):  # pragma: no cover - compiled
     """``out = A B`` (A [P, R], B [R, Q]) rounded down by ``shift`` bits into the accumulator.
 
@@ -107,7 +122,7 @@ def matmul_fx(ar, ai, br, bi, outr, outi, shift, fm, cnt, site):  # pragma: no c
     counting branch-free as :func:`~kernels._core.fixed.word_of` says), so that a tall ``A``
     (``H A^-1`` of the initialisation, 64 x 4 by 4 x 4) vectorises: 1.4 against 3.0 us, 0.30
     against 0.22 us at 4 x 4 (2026-12-04, scratch/hw/mm_ab.py, best of 9)."""
-    P, R = ar.shape
+    P = ar.shape[0]
     Q = br.shape[1]
     at_r, at_i = ar.T.copy(), ai.T.copy()
     sr, si = np.empty(P, np.int64), np.empty(P, np.int64)
@@ -115,14 +130,7 @@ def matmul_fx(ar, ai, br, bi, outr, outi, shift, fm, cnt, site):  # pragma: no c
     pl, pr, pa, po = shift_plan(shift, fm[ACC, 3])
     over = 0
     for j in range(Q):
-        sr[:] = 0
-        si[:] = 0
-        for r in range(R):
-            b_r = br[r, j]
-            b_i = bi[r, j]
-            for i in range(P):
-                sr[i] += at_r[r, i] * b_r - at_i[r, i] * b_i
-                si[i] += at_r[r, i] * b_i + at_i[r, i] * b_r
+        mac_column(at_r, at_i, br, bi, j, sr, si)
         for i in range(P):
             x = shift_by(sr[i], pl, pr, pa, po)
             y = shift_by(si[i], pl, pr, pa, po)

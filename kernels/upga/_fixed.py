@@ -52,7 +52,7 @@ from hbf_edge.kernels._core.fixed import (
 )
 from hbf_edge.families.upga.config import COUNTER_SITES
 from hbf_edge.kernels._core.jit import njit
-from hbf_edge.kernels._core.linalg_fixed import cinv_fx, gram_fx, matmul_fx
+from hbf_edge.kernels._core.linalg_fixed import cinv_fx, gram_fx, mac_column, matmul_fx
 # saturation counter sites
 # saturation counter sites: the family's one tuple (its first site, "input", is the wrapper's)
 SITES = COUNTER_SITES[1:]
@@ -172,13 +172,12 @@ def f_update_fx(hr, hi, codes, fc, fs, lc, ls, dr, di, tr, ti, mu, to_code, fm, 
     ``T [N, M]`` is a term already in the gradient format's units that is subtracted from the
     rate gradient before it is fitted (UPGANet's sensing term; zeros for UPGA).
 
-    Column by column of F, over the N antennas at once: H is read transposed, the rounding
+    Column by column of F, over the N antennas at once: H, F and T are read transposed, the rounding
     rules are constants (:func:`shift_plan`), the words are fitted without a branch
     (:func:`word_of`) and the overflows counted as sums, so the loops vectorise; the code
     decision is :func:`nearest_codes_block`.  Same words and counters as fitting one value at
     a time."""
-    N, K = hr.shape
-    M = codes.shape[1]
+    N, M = codes.shape
     fH, fL, fG, fS = fm[CH, 0], fm[LUT, 0], fm[GRD, 0], fm[STP, 0]
     lo, top, sat = fm[GRD, 1], fm[GRD, 2], fm[GRD, 4] != 0
     l1, r1, a1, o1 = shift_plan(fH, fm[GRD, 3])
@@ -193,14 +192,7 @@ def f_update_fx(hr, hi, codes, fc, fs, lc, ls, dr, di, tr, ti, mu, to_code, fm, 
     n_gf = 0
     n_x = 0
     for m in range(M):
-        sr[:] = 0
-        si[:] = 0
-        for k in range(K):
-            d_r = dr[k, m]
-            d_i = di[k, m]
-            for n in range(N):
-                sr[n] += ht_r[k, n] * d_r - ht_i[k, n] * d_i
-                si[n] += ht_r[k, n] * d_i + ht_i[k, n] * d_r
+        mac_column(ht_r, ht_i, dr, di, m, sr, si)  # column m of H D
         for n in range(N):
             g_r = shift_by(sr[n], l1, r1, a1, o1) - tt_r[m, n]
             g_i = shift_by(si[n], l1, r1, a1, o1) - tt_i[m, n]
@@ -257,14 +249,7 @@ def normalize_fx(fc, fs, ar, ai, wr, wi, fm, cnt):  # pragma: no cover - compile
     norm2 = 0
     n_over = 0
     for l in range(K):
-        sr[:] = 0
-        si[:] = 0
-        for m in range(M):
-            a_r = ar[m, l]
-            a_i = ai[m, l]
-            for n in range(N):
-                sr[n] += ft_c[m, n] * a_r - ft_s[m, n] * a_i
-                si[n] += ft_c[m, n] * a_i + ft_s[m, n] * a_r
+        mac_column(ft_c, ft_s, ar, ai, l, sr, si)  # column l of F W_acc
         for n in range(N):
             xr = shift_by(sr[n], l1, r1, a1, o1)
             xi = shift_by(si[n], l1, r1, a1, o1)

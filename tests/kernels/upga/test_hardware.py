@@ -53,10 +53,11 @@ def test_branch_free_rounding_and_fitting_equal_the_primitives():
             assert counts[0] == (x > row[2] or x < row[1])
 
 
-@pytest.mark.parametrize("q", [1, 2, 3, 4, 5, 8])
+@pytest.mark.parametrize("q", [1, 2, 3, 4, 5, 6, 7, 8])
 def test_nearest_codes_block_equals_nearest_code(q):
-    """The exhaustive, vectorised code decision (tables up to BRUTE_CODES) and its fallback on
-    ties give nearest_code's codes: random, tiny (many ties), bisector and zero vectors."""
+    """The block code decision (exhaustive up to BRUTE_CODES codes, the stepwise sector search
+    beyond) and its fallback on ties give nearest_code's codes: random, tiny (many ties),
+    bisector and zero vectors."""
     lut_c, lut_s = kernels.phase_lut(HardwareSpec(16, 4, 4, q))
     rng = np.random.default_rng(10 + q)
     xr = list(rng.integers(-(2**20), 2**20, 2000)) + list(rng.integers(-4, 5, 300))
@@ -70,6 +71,17 @@ def test_nearest_codes_block_equals_nearest_code(q):
     _fixed.nearest_codes_block(xr, xi, lut_c, lut_s, out, *work)
     want = [_fixed.nearest_code(int(a), int(b), lut_c, lut_s) for a, b in zip(xr, xi)]
     np.testing.assert_array_equal(out, want)
+    # a tied run longer than the candidates' window (codes 10..15 hold one word): the walk to
+    # the run's counter-clockwise end, which the block leaves to nearest_code
+    if q < 4:
+        return
+    run_c, run_s = lut_c.copy(), lut_s.copy()
+    run_c[10:16], run_s[10:16] = run_c[10], run_s[10]
+    c, s = int(run_c[10]), int(run_s[10])  # at the run, and a hair clockwise of it (the search lands before it)
+    vr, vi = np.array([c, 3 * c, -c, 1000 * c + s], np.int64), np.array([s, 3 * s, -s, 1000 * s - c], np.int64)
+    out = np.empty_like(vr)
+    _fixed.nearest_codes_block(vr, vi, run_c, run_s, out, np.empty_like(vr), np.empty_like(vr))
+    np.testing.assert_array_equal(out, [_fixed.nearest_code(int(a), int(b), run_c, run_s) for a, b in zip(vr, vi)])
 
 
 @pytest.mark.parametrize("q", [1, 2, 3, 4, 6, 8])
