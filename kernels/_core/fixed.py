@@ -224,9 +224,10 @@ def nearest_codes_block(xr, xi, lut_c, lut_s, out, best_p, tied):  # pragma: no 
 @njit(cache=True)
 def _sector_codes(xr, xi, lut_c, lut_s, out, lo, hi):  # pragma: no cover - compiled
     """:func:`nearest_code`'s search (quadrant, binary search, the four candidates) for every
-    vector, one step at a time over all vectors, without a branch per vector (tables of more
-    than 4 codes); a vector whose best candidate ties the next code (the start of a tied run)
-    or is ``(0, 0)`` is decided again by :func:`nearest_code`.  Same codes; 256 vectors at
+    vector, one step at a time over all vectors, without a branch per vector (any table of
+    ``2**Q >= 4`` codes; :func:`nearest_codes_block` calls it beyond ``BRUTE_CODES``); a vector
+    whose best candidate ties the next code (the start of a tied run, which
+    :func:`nearest_code` walks) or is ``(0, 0)`` is decided again by :func:`nearest_code`.  Same codes; 256 vectors at
     Q = 8 in 4.2-4.3 against 5.9-7.4 us one by one (2026-12-04, scratch/hw/sector.py)."""
     n = lut_c.shape[0]
     J = xr.shape[0]
