@@ -23,7 +23,7 @@ The datapath (the contract the integer reference ``tests/naive_fixed.py`` implem
   ``s = isqrt(N 2^(fA+2fG) // ||F W_acc||^2)`` and ``W = W_acc s``.
 * ``1/a_k``, ``1/b_k``: one integer division each.  Eq. (13): ``(H^H H)^-1`` and
   ``(F^H F)^-1`` by Gauss-Jordan with partial pivoting on the real embedding, in the
-  accumulator format.
+  accumulator format (:mod:`kernels.upga._init_fixed`).
 * Output stage (optional, after the last layer, in its formats; counter site ``output``): W
   becomes the transmit Wiener filter on the effective channel of the final codes (the
   regularised zero forcing of the PTQ refit baseline), see :func:`kernels.upga._output.output_fx`.
@@ -52,8 +52,7 @@ from hbf_edge.kernels._core.fixed import (
 )
 from hbf_edge.families.upga.config import COUNTER_SITES
 from hbf_edge.kernels._core.jit import njit
-from hbf_edge.kernels._core.linalg_fixed import cinv_fx, gram_fx, mac_column, matmul_fx
-# saturation counter sites
+from hbf_edge.kernels._core.linalg_fixed import mac_column
 # saturation counter sites: the family's one tuple (its first site, "input", is the wrapper's)
 SITES = COUNTER_SITES[1:]
 S_INIT, S_G, S_E, S_POW, S_REC, S_C, S_D, S_GF, S_X, S_GW, S_WACC, S_NORM, S_W, S_OUT = range(len(SITES))
@@ -299,49 +298,6 @@ def w_step_fx(hr, hi, fc, fs, wr, wi, noise, lam, fm, cnt, gr, gi, cr, ci, ar, a
     w_update_fx(gr, gi, cr, ci, wr, wi, zr, zi, lam, ar, ai, fm, cnt)
     normalize_fx(fc, fs, ar, ai, wr, wi, fm, cnt)
     return g_over
-
-
-@njit(cache=True)
-def init_fx(hr, hi, codes, fc, fs, lc, ls, wr, wi, fm, cnt, ar, ai):  # pragma: no cover - compiled
-    """Eq. (12)-(13) in fixed point: codes of the channel phases plus DFT codes, then W."""
-    N, K = hr.shape
-    M = codes.shape[1]
-    n_codes = lc.shape[0]
-    for n in range(N):
-        for m in range(K, M):  # nearest code of -2 pi n (m-K) / N: floor(x + 1/2) in integers
-            codes[n, m] = ((-2 * n * (m - K) * n_codes + N) // (2 * N)) % n_codes
-    init_w_fx(hr, hi, codes, fc, fs, lc, ls, wr, wi, fm, cnt, ar, ai)
-
-
-@njit(cache=True)
-def init_w_fx(hr, hi, codes, fc, fs, lc, ls, wr, wi, fm, cnt, ar, ai):  # pragma: no cover - compiled
-    """Codes ``[:, :K]`` of the channel phases (``codes[:, K:]`` are given), their table words,
-    then ``W_acc = (F^H F)^-1 F^H H (H^H H)^-1`` and the normalisation (eq. 13 of the UPGA
-    paper, eq. 17 of the UPGANet paper)."""
-    N, K = hr.shape
-    M = codes.shape[1]
-    fH, fL, fA = fm[CH, 0], fm[LUT, 0], fm[ACC, 0]
-    ht_r, ht_i = hr.T.copy(), hi.T.copy()
-    c_k, best_p, tied = np.empty(N, np.int64), np.empty(N, np.int64), np.empty(N, np.int64)
-    for k in range(K):
-        nearest_codes_block(ht_r[k], ht_i[k], lc, ls, c_k, best_p, tied)
-        for n in range(N):
-            codes[n, k] = c_k[n]
-    table_words_into(lc, ls, codes, fc, fs)
-    a_r, a_i = np.empty((K, K), np.int64), np.empty((K, K), np.int64)
-    ainv_r, ainv_i = np.empty((K, K), np.int64), np.empty((K, K), np.int64)
-    z_r, z_i = np.empty((N, K), np.int64), np.empty((N, K), np.int64)
-    b_r, b_i = np.empty((M, M), np.int64), np.empty((M, M), np.int64)
-    binv_r, binv_i = np.empty((M, M), np.int64), np.empty((M, M), np.int64)
-    t_r, t_i = np.empty((M, K), np.int64), np.empty((M, K), np.int64)
-    gram_fx(hr, hi, hr, hi, a_r, a_i, 2 * fH - fA, fm, cnt, S_INIT)  # A = H^H H
-    cinv_fx(a_r, a_i, ainv_r, ainv_i, fm, cnt, S_INIT)
-    matmul_fx(hr, hi, ainv_r, ainv_i, z_r, z_i, fH, fm, cnt, S_INIT)  # (H^H)^+ = H A^-1
-    gram_fx(fc, fs, fc, fs, b_r, b_i, 2 * fL - fA, fm, cnt, S_INIT)  # F^H F
-    gram_fx(fc, fs, z_r, z_i, t_r, t_i, fL, fm, cnt, S_INIT)  # F^H (H^H)^+
-    cinv_fx(b_r, b_i, binv_r, binv_i, fm, cnt, S_INIT)
-    matmul_fx(binv_r, binv_i, t_r, t_i, ar, ai, fA, fm, cnt, S_INIT)  # W_acc = (F^H F)^-1 F^H (H^H)^+
-    normalize_fx(fc, fs, ar, ai, wr, wi, fm, cnt)
 
 
 @njit(cache=True)

@@ -32,7 +32,8 @@ import numpy as np
 
 from hbf_edge.kernels._core.jit import njit
 from hbf_edge.kernels.upga._batch import _buffers, forward_fx_one
-from hbf_edge.kernels.upga._fixed import init_fx, layers_fx_one, table_words_into
+from hbf_edge.kernels.upga._fixed import layers_fx_one, table_words_into
+from hbf_edge.kernels.upga._init_fixed import init_fx
 from hbf_edge.kernels.upga._output import output_fx
 from hbf_edge.kernels.upga._float import (
     channel_workspace,

@@ -51,11 +51,11 @@ from hbf_edge.kernels.upga._fixed import (
     convert_w,
     d_fx,
     f_update_fx,
-    init_w_fx,
     normalize_fx,
     w_update_fx,
     weighted_e_fx,
 )
+from hbf_edge.kernels.upga._init_fixed import init_w_fx
 
 # Numba caches these indices into the compiled code of this file: when UPGA_SITES changes,
 # this file must change too (or its cache be cleared), else the counters land one site off

@@ -1,0 +1,56 @@
+"""Private Numba kernel of the bit-accurate UPGA initialisation (eq. 12-13 of the UPGA paper,
+eq. 17 of the UPGANet paper), in the datapath of :mod:`kernels.upga._fixed` (its contract):
+codes of the channel phases plus DFT codes, then ``W = (F^H F)^-1 F^H H (H^H H)^-1``
+normalised."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from hbf_edge.kernels._core.fixed import ACC, CH, LUT, nearest_codes_block
+from hbf_edge.kernels._core.jit import njit
+from hbf_edge.kernels._core.linalg_fixed import cinv_fx, gram_fx, matmul_fx
+from hbf_edge.kernels.upga._fixed import S_INIT, normalize_fx, table_words_into
+
+
+@njit(cache=True)
+def init_fx(hr, hi, codes, fc, fs, lc, ls, wr, wi, fm, cnt, ar, ai):  # pragma: no cover - compiled
+    """Eq. (12)-(13) in fixed point: codes of the channel phases plus DFT codes, then W."""
+    N, K = hr.shape
+    M = codes.shape[1]
+    n_codes = lc.shape[0]
+    for n in range(N):
+        for m in range(K, M):  # nearest code of -2 pi n (m-K) / N: floor(x + 1/2) in integers
+            codes[n, m] = ((-2 * n * (m - K) * n_codes + N) // (2 * N)) % n_codes
+    init_w_fx(hr, hi, codes, fc, fs, lc, ls, wr, wi, fm, cnt, ar, ai)
+
+
+@njit(cache=True)
+def init_w_fx(hr, hi, codes, fc, fs, lc, ls, wr, wi, fm, cnt, ar, ai):  # pragma: no cover - compiled
+    """Codes ``[:, :K]`` of the channel phases (``codes[:, K:]`` are given), their table words,
+    then ``W_acc = (F^H F)^-1 F^H H (H^H H)^-1`` and the normalisation (eq. 13 of the UPGA
+    paper, eq. 17 of the UPGANet paper)."""
+    N, K = hr.shape
+    M = codes.shape[1]
+    fH, fL, fA = fm[CH, 0], fm[LUT, 0], fm[ACC, 0]
+    ht_r, ht_i = hr.T.copy(), hi.T.copy()
+    c_k, best_p, tied = np.empty(N, np.int64), np.empty(N, np.int64), np.empty(N, np.int64)
+    for k in range(K):
+        nearest_codes_block(ht_r[k], ht_i[k], lc, ls, c_k, best_p, tied)
+        for n in range(N):
+            codes[n, k] = c_k[n]
+    table_words_into(lc, ls, codes, fc, fs)
+    a_r, a_i = np.empty((K, K), np.int64), np.empty((K, K), np.int64)
+    ainv_r, ainv_i = np.empty((K, K), np.int64), np.empty((K, K), np.int64)
+    z_r, z_i = np.empty((N, K), np.int64), np.empty((N, K), np.int64)
+    b_r, b_i = np.empty((M, M), np.int64), np.empty((M, M), np.int64)
+    binv_r, binv_i = np.empty((M, M), np.int64), np.empty((M, M), np.int64)
+    t_r, t_i = np.empty((M, K), np.int64), np.empty((M, K), np.int64)
+    gram_fx(hr, hi, hr, hi, a_r, a_i, 2 * fH - fA, fm, cnt, S_INIT)  # A = H^H H
+    cinv_fx(a_r, a_i, ainv_r, ainv_i, fm, cnt, S_INIT)
+    matmul_fx(hr, hi, ainv_r, ainv_i, z_r, z_i, fH, fm, cnt, S_INIT)  # (H^H)^+ = H A^-1
+    gram_fx(fc, fs, fc, fs, b_r, b_i, 2 * fL - fA, fm, cnt, S_INIT)  # F^H F
+    gram_fx(fc, fs, z_r, z_i, t_r, t_i, fL, fm, cnt, S_INIT)  # F^H (H^H)^+
+    cinv_fx(b_r, b_i, binv_r, binv_i, fm, cnt, S_INIT)
+    matmul_fx(binv_r, binv_i, t_r, t_i, ar, ai, fA, fm, cnt, S_INIT)  # W_acc = (F^H F)^-1 F^H (H^H)^+
+    normalize_fx(fc, fs, ar, ai, wr, wi, fm, cnt)
