@@ -183,7 +183,8 @@ def f_update_fx(hr, hi, codes, fc, fs, lc, ls, dr, di, tr, ti, mu, to_code, fm, 
     l2, r2, a2, o2 = shift_plan(fS, fm[GRD, 3])
     up = fG - fL
     # transposed copies: a column of F (or T) read with a stride of M words cost about as much
-    # as the arithmetic (1.9 of 3.2 us in this loop, 2026-12-04, scratch/hw/fup_ab.py)
+    # as the arithmetic (2.0 of 3.5 us in this loop without the code decision, 2026-12-04,
+    # scratch/hw/fup_ab.py)
     ht_r, ht_i, ft_c, ft_s, tt_r, tt_i = hr.T.copy(), hi.T.copy(), fc.T.copy(), fs.T.copy(), tr.T.copy(), ti.T.copy()
     sr, si = np.empty(N, np.int64), np.empty(N, np.int64)
     xr, xi = np.empty(N, np.int64), np.empty(N, np.int64)

@@ -259,7 +259,7 @@ def hardware_result(x: "HwInputs", codes: np.ndarray, w_r: np.ndarray, w_i: np.n
     plus ``input_overflows`` of a family's own inputs)."""
     inputs = x.input_overflows if input_overflows is None else x.input_overflows + input_overflows
     counters = {"input": inputs}
-    counters.update(zip(sites, counts.T.copy()))  # one copy, a row per site (14 column copies cost ~15 us)
+    counters.update(zip(sites, counts.T.copy()))  # one copy, a row per site (the 14 column copies: ~11 us under cProfile)
     last = x.layers[-1]
     return HardwareResult(codes, w_r, w_i, last.precoder, counters, x.p_t, last.phase_bits)
 
