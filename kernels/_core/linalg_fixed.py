@@ -70,13 +70,17 @@ def cinv_ws_fx(xr, xi, outr, outi, big, inv, fm, cnt, site):  # pragma: no cover
 
 @njit(cache=True)
 def exact_gram(ar, ai, br, bi, outr, outi):  # pragma: no cover - compiled
-    """``out = A^H B`` (A [N, P], B [N, Q]) as exact int64 sums, before any rounding.
+    """``out = A^H B`` (A [N, P], B [N, Q]) as exact int64 sums, before any rounding
+    (:func:`exact_gram_t` on transposed copies)."""
+    exact_gram_t(ar.T.copy(), ai.T.copy(), br.T.copy(), bi.T.copy(), outr, outi)
 
-    Dot products over transposed copies (contiguous, so the sums vectorise)."""
-    P = ar.shape[1]
-    Q = br.shape[1]
-    at_r, at_i, bt_r, bt_i = ar.T.copy(), ai.T.copy(), br.T.copy(), bi.T.copy()
-    N = at_r.shape[1]
+
+@njit(cache=True)
+def exact_gram_t(at_r, at_i, bt_r, bt_i, outr, outi):  # pragma: no cover - compiled
+    """``out = A^H B`` as exact int64 sums from A and B given transposed (``at [P, N]``,
+    ``bt [Q, N]``): dot products over contiguous rows, so the sums vectorise."""
+    P, N = at_r.shape
+    Q = bt_r.shape[0]
     for i in range(P):
         for j in range(Q):
             sr = 0
@@ -90,9 +94,16 @@ def exact_gram(ar, ai, br, bi, outr, outi):  # pragma: no cover - compiled
 
 @njit(cache=True)
 def gram_fx(ar, ai, br, bi, outr, outi, shift, fm, cnt, site):  # pragma: no cover - compiled
-    """``out = A^H B`` (A [N, P], B [N, Q]) rounded down by ``shift`` bits into the accumulator:
-    the exact sums (:func:`exact_gram`), each rounded once."""
-    exact_gram(ar, ai, br, bi, outr, outi)
+    """``out = A^H B`` (A [N, P], B [N, Q]) rounded down by ``shift`` bits into the accumulator
+    (:func:`gram_t_fx` on transposed copies)."""
+    gram_t_fx(ar.T.copy(), ai.T.copy(), br.T.copy(), bi.T.copy(), outr, outi, shift, fm, cnt, site)
+
+
+@njit(cache=True)
+def gram_t_fx(at_r, at_i, bt_r, bt_i, outr, outi, shift, fm, cnt, site):  # pragma: no cover - compiled
+    """:func:`gram_fx` of A and B given transposed (``at [P, N]``, ``bt [Q, N]``): the exact
+    sums (:func:`exact_gram_t`), each rounded once."""
+    exact_gram_t(at_r, at_i, bt_r, bt_i, outr, outi)
     for i in range(outr.shape[0]):
         for j in range(outr.shape[1]):
             outr[i, j] = requant(outr[i, j], shift, fm[ACC], cnt, site)
@@ -116,15 +127,21 @@ def mac_column(at_r, at_i, br, bi, j, sr, si):  # pragma: no cover - compiled
 
 @njit(cache=True)
 def matmul_fx(ar, ai, br, bi, outr, outi, shift, fm, cnt, site):  # pragma: no cover - compiled
-    """``out = A B`` (A [P, R], B [R, Q]) rounded down by ``shift`` bits into the accumulator.
+    """``out = A B`` (A [P, R], B [R, Q]) rounded down by ``shift`` bits into the accumulator
+    (:func:`matmul_t_fx` on a transposed copy of A)."""
+    matmul_t_fx(ar.T.copy(), ai.T.copy(), br, bi, outr, outi, shift, fm, cnt, site)
 
-    Column by column of ``out`` over the P rows at once (A transposed; rounding, fitting and
-    counting branch-free as :func:`~kernels._core.fixed.word_of` says), so that a tall ``A``
-    (``H A^-1`` of the initialisation, 64 x 4 by 4 x 4) vectorises: 1.4 against 3.0 us, 0.30
-    against 0.22 us at 4 x 4 (2026-12-04, scratch/hw/mm_ab.py, best of 9)."""
-    P = ar.shape[0]
+
+@njit(cache=True)
+def matmul_t_fx(at_r, at_i, br, bi, outr, outi, shift, fm, cnt, site):  # pragma: no cover - compiled
+    """:func:`matmul_fx` of A given transposed (``at [R, P]``).
+
+    Column by column of ``out`` over the P rows at once (rounding, fitting and counting
+    branch-free as :func:`~kernels._core.fixed.word_of` says), so that a tall ``A`` (``H A^-1``
+    of the initialisation, 64 x 4 by 4 x 4) vectorises: 1.4 against 3.0 us, 0.30 against 0.22
+    us at 4 x 4 (2026-12-04, scratch/hw/mm_ab.py, best of 9)."""
+    P = at_r.shape[1]
     Q = br.shape[1]
-    at_r, at_i = ar.T.copy(), ai.T.copy()
     sr, si = np.empty(P, np.int64), np.empty(P, np.int64)
     lo, top, sat = fm[ACC, 1], fm[ACC, 2], fm[ACC, 4] != 0
     pl, pr, pa, po = shift_plan(shift, fm[ACC, 3])

@@ -60,15 +60,15 @@ NO_OUTPUT_STAGE = -1  # the xi word that switches the output stage off
 
 
 @njit(cache=True)
-def gain_fx(hr, hi, fc, fs, fm, cnt, gr, gi):  # pragma: no cover - compiled
-    """``G = H^H F`` (accumulator) into gr/gi; ``fc, fs [N, M]`` hold the table words of the codes.
+def gain_fx(ht_r, ht_i, ft_c, ft_s, fm, cnt, gr, gi):  # pragma: no cover - compiled
+    """``G = H^H F`` (accumulator) into gr/gi; ``ht_r, ht_i [K, N]`` hold H transposed,
+    ``ft_c, ft_s [M, N]`` the table words of the codes, transposed.
 
-    Each entry is one dot product over the antennas of transposed copies (contiguous, so the
-    exact int64 sums vectorise), rounded once."""
-    N, K = hr.shape
-    M = fc.shape[1]
+    Each entry is one dot product over the antennas of rows (contiguous, so the exact int64
+    sums vectorise), rounded once."""
+    K, N = ht_r.shape
+    M = ft_c.shape[0]
     fH, fL, fA = fm[CH, 0], fm[LUT, 0], fm[ACC, 0]
-    ht_r, ht_i, ft_c, ft_s = hr.T.copy(), hi.T.copy(), fc.T.copy(), fs.T.copy()
     for k in range(K):
         for m in range(M):
             sr = 0
@@ -115,20 +115,20 @@ def user_powers_fx(er, ei, k, noise, fm, cnt):  # pragma: no cover - compiled
 
 
 @njit(cache=True)
-def weighted_e_fx(hr, hi, fc, fs, wr, wi, noise, fm, cnt, gr, gi, cr, ci, g_over=-1):  # pragma: no cover
+def weighted_e_fx(ht_r, ht_i, ft_c, ft_s, wr, wi, noise, fm, cnt, gr, gi, cr, ci, g_over=-1):  # pragma: no cover
     """``G = H^H F`` (acc) into gr/gi and ``C`` of eq. (10)-(11) (gradient) into cr/ci;
-    returns the number of overflows G had.
+    returns the number of overflows G had.  ``ht_r, ht_i [K, N]``: H transposed.
 
-    ``fc, fs [N, M]`` hold the table words of the current codes (gathered once per change).
+    ``ft_c, ft_s [M, N]`` hold the table words of the current codes, transposed.
     ``g_over >= 0`` says gr/gi already hold G of these codes, with that many overflows (the
     previous W-step formed it and does not move F): G is not formed again, its overflows are
     counted again, so the counters are those of a datapath that forms G in every step.
     """
-    K = hr.shape[1]
+    K = ht_r.shape[0]
     fA, fG = fm[ACC, 0], fm[GRD, 0]
     if g_over < 0:
         before = cnt[S_G]
-        gain_fx(hr, hi, fc, fs, fm, cnt, gr, gi)
+        gain_fx(ht_r, ht_i, ft_c, ft_s, fm, cnt, gr, gi)
         g_over = cnt[S_G] - before
     else:
         cnt[S_G] += g_over
@@ -163,13 +163,16 @@ def d_fx(cr, ci, wr, wi, dr, di, fm, cnt):  # pragma: no cover - compiled
 
 
 @njit(cache=True)
-def f_update_fx(hr, hi, codes, fc, fs, lc, ls, dr, di, tr, ti, mu, to_code, fm, cnt):  # pragma: no cover
+def f_update_fx(ht_r, ht_i, codes, fc, fs, ft_c, ft_s, lc, ls, dr, di, tt_r, tt_i, mu, to_code, fm,
+                cnt):  # pragma: no cover
     """``x = F + mu (H D - T)`` (gradient format) and projection (7), in place on the words
-    fc, fs of F: onto the code book (codes and their table words) if ``to_code``, else onto
-    the unit circle, ``x / isqrt(|x|^2)`` in the lut format (``(1, 0)`` for ``x = 0``).
+    of F, ``fc, fs [N, M]`` and their transpose ``ft_c, ft_s [M, N]`` (both kept): onto the
+    code book (codes and their table words) if ``to_code``, else onto the unit circle,
+    ``x / isqrt(|x|^2)`` in the lut format (``(1, 0)`` for ``x = 0``).
 
-    ``T [N, M]`` is a term already in the gradient format's units that is subtracted from the
-    rate gradient before it is fitted (UPGANet's sensing term; zeros for UPGA).
+    ``ht_r, ht_i [K, N]`` hold H transposed.  ``tt_r, tt_i [M, N]`` hold, transposed, a term
+    already in the gradient format's units that is subtracted from the rate gradient before it
+    is fitted (UPGANet's sensing term; zeros for UPGA).
 
     Column by column of F, over the N antennas at once: H, F and T are read transposed, the rounding
     rules are constants (:func:`shift_plan`), the words are fitted without a branch
@@ -182,10 +185,9 @@ def f_update_fx(hr, hi, codes, fc, fs, lc, ls, dr, di, tr, ti, mu, to_code, fm, 
     l1, r1, a1, o1 = shift_plan(fH, fm[GRD, 3])
     l2, r2, a2, o2 = shift_plan(fS, fm[GRD, 3])
     up = fG - fL
-    # transposed copies: a column of F (or T) read with a stride of M words cost about as much
-    # as the arithmetic (2.0 of 3.5 us in this loop without the code decision, 2026-12-04,
-    # scratch/hw/fup_ab.py)
-    ht_r, ht_i, ft_c, ft_s, tt_r, tt_i = hr.T.copy(), hi.T.copy(), fc.T.copy(), fs.T.copy(), tr.T.copy(), ti.T.copy()
+    # transposed operands: a column of F (or T) read with a stride of M words cost about as
+    # much as the arithmetic (2.0 of 3.5 us in this loop without the code decision, 2026-12-04,
+    # scratch/hw/fup_ab.py); the caller keeps F's transpose, so nothing is copied here
     sr, si = np.empty(N, np.int64), np.empty(N, np.int64)
     xr, xi = np.empty(N, np.int64), np.empty(N, np.int64)
     best, best_p, tied = np.empty(N, np.int64), np.empty(N, np.int64), np.empty(N, np.int64)
@@ -207,6 +209,8 @@ def f_update_fx(hr, hi, codes, fc, fs, lc, ls, dr, di, tr, ti, mu, to_code, fm, 
             for n in range(N):
                 c = best[n]
                 codes[n, m] = c
+                ft_c[m, n] = lc[c]
+                ft_s[m, n] = ls[c]
                 fc[n, m] = lc[c]
                 fs[n, m] = ls[c]
         else:
@@ -218,33 +222,36 @@ def f_update_fx(hr, hi, codes, fc, fs, lc, ls, dr, di, tr, ti, mu, to_code, fm, 
                 else:
                     fc[n, m] = fit(div_round(xr[n] << fL, r, fm[LUT, 3]), fm[LUT], cnt, S_X)
                     fs[n, m] = fit(div_round(xi[n] << fL, r, fm[LUT, 3]), fm[LUT], cnt, S_X)
+                ft_c[m, n] = fc[n, m]
+                ft_s[m, n] = fs[n, m]
     cnt[S_GF] += n_gf
     cnt[S_X] += n_x
 
 
 @njit(cache=True)
-def f_step_fx(hr, hi, codes, fc, fs, lc, ls, wr, wi, noise, mu, fm, cnt, gr, gi, cr, ci, dr, di, zr, zi,
-              g_over=-1):  # pragma: no cover
-    """Eq. (6)-(7) on the codes (and their table words fc, fs), in place (``zr, zi``: zeros [N, M];
-    ``g_over`` as in :func:`weighted_e_fx`)."""
-    weighted_e_fx(hr, hi, fc, fs, wr, wi, noise, fm, cnt, gr, gi, cr, ci, g_over)
+def f_step_fx(ht_r, ht_i, codes, fc, fs, ft_c, ft_s, lc, ls, wr, wi, noise, mu, fm, cnt, gr, gi, cr, ci, dr, di,
+              zr, zi, g_over=-1):  # pragma: no cover
+    """Eq. (6)-(7) on the codes (and their table words fc, fs and ft_c, ft_s transposed), in
+    place (``ht_r, ht_i``: H transposed; ``zr, zi``: zeros [M, N]; ``g_over`` as in
+    :func:`weighted_e_fx`)."""
+    weighted_e_fx(ht_r, ht_i, ft_c, ft_s, wr, wi, noise, fm, cnt, gr, gi, cr, ci, g_over)
     d_fx(cr, ci, wr, wi, dr, di, fm, cnt)
-    f_update_fx(hr, hi, codes, fc, fs, lc, ls, dr, di, zr, zi, mu, True, fm, cnt)
+    f_update_fx(ht_r, ht_i, codes, fc, fs, ft_c, ft_s, lc, ls, dr, di, zr, zi, mu, True, fm, cnt)
 
 
 @njit(cache=True)
-def normalize_fx(fc, fs, ar, ai, wr, wi, fm, cnt):  # pragma: no cover - compiled
-    """Eq. (9) in the normalised units: ``W = W_acc sqrt(N / ||F W_acc||^2)`` (precoder).
+def normalize_fx(ft_c, ft_s, ar, ai, wr, wi, fm, cnt):  # pragma: no cover - compiled
+    """Eq. (9) in the normalised units: ``W = W_acc sqrt(N / ||F W_acc||^2)`` (precoder);
+    ``ft_c, ft_s [M, N]``: F's table words, transposed.
 
-    ``F W_acc`` column by column over the antennas at once (F transposed; the rounding, fitting
-    and counting branch-free as in :func:`f_update_fx`)."""
-    N, M = fc.shape
+    ``F W_acc`` column by column over the antennas at once (the rounding, fitting and counting
+    branch-free as in :func:`f_update_fx`)."""
+    M, N = ft_c.shape
     K = ar.shape[1]
     fL, fA, fG, fW = fm[LUT, 0], fm[ACC, 0], fm[GRD, 0], fm[PRE, 0]
     lo, top, sat = fm[ACC, 1], fm[ACC, 2], fm[ACC, 4] != 0
     l1, r1, a1, o1 = shift_plan(fL, fm[ACC, 3])
     l2, r2, a2, o2 = shift_plan(fA, fm[ACC, 3])
-    ft_c, ft_s = fc.T.copy(), fs.T.copy()
     sr, si = np.empty(N, np.int64), np.empty(N, np.int64)
     norm2 = 0
     n_over = 0
@@ -292,12 +299,14 @@ def w_update_fx(gr, gi, cr, ci, wr, wi, vr, vi, lam, ar, ai, fm, cnt):  # pragma
 
 
 @njit(cache=True)
-def w_step_fx(hr, hi, fc, fs, wr, wi, noise, lam, fm, cnt, gr, gi, cr, ci, ar, ai, zr, zi):  # pragma: no cover
-    """Eq. (8)-(9) on W, in place (``ar``/``ai`` hold W before normalisation; ``zr, zi``
-    zeros [M, K]); returns the overflows of G, which gr/gi still hold."""
-    g_over = weighted_e_fx(hr, hi, fc, fs, wr, wi, noise, fm, cnt, gr, gi, cr, ci, np.int64(-1))
+def w_step_fx(ht_r, ht_i, ft_c, ft_s, wr, wi, noise, lam, fm, cnt, gr, gi, cr, ci, ar, ai, zr,
+              zi):  # pragma: no cover
+    """Eq. (8)-(9) on W, in place (``ht_r, ht_i``: H transposed, ``ft_c, ft_s``: F's words
+    transposed; ``ar``/``ai`` hold W before normalisation; ``zr, zi`` zeros [M, K]); returns
+    the overflows of G, which gr/gi still hold."""
+    g_over = weighted_e_fx(ht_r, ht_i, ft_c, ft_s, wr, wi, noise, fm, cnt, gr, gi, cr, ci, np.int64(-1))
     w_update_fx(gr, gi, cr, ci, wr, wi, zr, zi, lam, ar, ai, fm, cnt)
-    normalize_fx(fc, fs, ar, ai, wr, wi, fm, cnt)
+    normalize_fx(ft_c, ft_s, ar, ai, wr, wi, fm, cnt)
     return g_over
 
 
@@ -325,7 +334,10 @@ def layers_fx_one(hr, hi, cd, fc, fs, wr, wi, noise, mu, lam, lut_c, lut_s, n_co
     :mod:`kernels.upga._stages`)."""
     N, M = fc.shape
     K = hr.shape[1]
-    zf = np.zeros((N, M), np.int64)  # UPGA has no sensing term (see f_update_fx, w_update_fx)
+    # H and F transposed once per call: every product over the antennas reads rows (F's
+    # transpose is kept beside fc, fs by the F-steps)
+    ht_r, ht_i, ft_c, ft_s = hr.T.copy(), hi.T.copy(), fc.T.copy(), fs.T.copy()
+    zf = np.zeros((M, N), np.int64)  # UPGA has no sensing term (see f_update_fx, w_update_fx)
     zw = np.zeros((M, K), np.int64)
     for t in range(lam.shape[0]):
         i = first + t
@@ -335,10 +347,10 @@ def layers_fx_one(hr, hi, cd, fc, fs, wr, wi, noise, mu, lam, lut_c, lut_s, n_co
         if i > 0 and (fms[i - 1, PRE, 0] != fm[PRE, 0] or fms[i - 1, PRE, 2] != fm[PRE, 2]):
             convert_w(wr, wi, fms[i - 1, PRE, 0], fm, cnt)
         for j in range(mu.shape[1]):
-            f_step_fx(hr, hi, cd, fc, fs, lc, ls, wr, wi, noise, mu[t, j], fm, cnt, gr, gi, cr, ci, dr, di, zf, zf,
-                      g_over)
+            f_step_fx(ht_r, ht_i, cd, fc, fs, ft_c, ft_s, lc, ls, wr, wi, noise, mu[t, j], fm, cnt, gr, gi, cr, ci, dr,
+                      di, zf, zf, g_over)
             g_over = -1  # the F-step moved F
-        g_over = w_step_fx(hr, hi, fc, fs, wr, wi, noise, lam[t], fm, cnt, gr, gi, cr, ci, ar, ai, zw, zw)
+        g_over = w_step_fx(ht_r, ht_i, ft_c, ft_s, wr, wi, noise, lam[t], fm, cnt, gr, gi, cr, ci, ar, ai, zw, zw)
     return g_over
 
 

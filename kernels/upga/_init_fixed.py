@@ -9,7 +9,7 @@ import numpy as np
 
 from hbf_edge.kernels._core.fixed import ACC, CH, LUT, nearest_codes_block
 from hbf_edge.kernels._core.jit import njit
-from hbf_edge.kernels._core.linalg_fixed import cinv_fx, gram_fx, matmul_fx
+from hbf_edge.kernels._core.linalg_fixed import cinv_fx, gram_t_fx, matmul_fx, matmul_t_fx
 from hbf_edge.kernels.upga._fixed import S_INIT, normalize_fx, table_words_into
 
 
@@ -46,11 +46,12 @@ def init_w_fx(hr, hi, codes, fc, fs, lc, ls, wr, wi, fm, cnt, ar, ai):  # pragma
     b_r, b_i = np.empty((M, M), np.int64), np.empty((M, M), np.int64)
     binv_r, binv_i = np.empty((M, M), np.int64), np.empty((M, M), np.int64)
     t_r, t_i = np.empty((M, K), np.int64), np.empty((M, K), np.int64)
-    gram_fx(hr, hi, hr, hi, a_r, a_i, 2 * fH - fA, fm, cnt, S_INIT)  # A = H^H H
+    ft_c, ft_s = fc.T.copy(), fs.T.copy()  # H and F transposed once: every product reads rows
+    gram_t_fx(ht_r, ht_i, ht_r, ht_i, a_r, a_i, 2 * fH - fA, fm, cnt, S_INIT)  # A = H^H H
     cinv_fx(a_r, a_i, ainv_r, ainv_i, fm, cnt, S_INIT)
-    matmul_fx(hr, hi, ainv_r, ainv_i, z_r, z_i, fH, fm, cnt, S_INIT)  # (H^H)^+ = H A^-1
-    gram_fx(fc, fs, fc, fs, b_r, b_i, 2 * fL - fA, fm, cnt, S_INIT)  # F^H F
-    gram_fx(fc, fs, z_r, z_i, t_r, t_i, fL, fm, cnt, S_INIT)  # F^H (H^H)^+
+    matmul_t_fx(ht_r, ht_i, ainv_r, ainv_i, z_r, z_i, fH, fm, cnt, S_INIT)  # (H^H)^+ = H A^-1
+    gram_t_fx(ft_c, ft_s, ft_c, ft_s, b_r, b_i, 2 * fL - fA, fm, cnt, S_INIT)  # F^H F
+    gram_t_fx(ft_c, ft_s, z_r.T.copy(), z_i.T.copy(), t_r, t_i, fL, fm, cnt, S_INIT)  # F^H (H^H)^+
     cinv_fx(b_r, b_i, binv_r, binv_i, fm, cnt, S_INIT)
     matmul_fx(binv_r, binv_i, t_r, t_i, ar, ai, fA, fm, cnt, S_INIT)  # W_acc = (F^H F)^-1 F^H (H^H)^+
-    normalize_fx(fc, fs, ar, ai, wr, wi, fm, cnt)
+    normalize_fx(ft_c, ft_s, ar, ai, wr, wi, fm, cnt)

@@ -8,7 +8,7 @@ import numpy as np
 
 from hbf_edge.kernels._core.fixed import ACC, CH, LUT, STP, fit, requant, rshift
 from hbf_edge.kernels._core.jit import njit
-from hbf_edge.kernels._core.linalg_fixed import cinv_ws_fx, gram_fx, matmul_fx
+from hbf_edge.kernels._core.linalg_fixed import cinv_ws_fx, gram_fx, gram_t_fx, matmul_fx
 from hbf_edge.kernels.upga._fixed import S_OUT, normalize_fx
 
 
@@ -29,9 +29,10 @@ def output_fx(hr, hi, fc, fs, noise, xi, wr, wi, fm, cnt):  # pragma: no cover -
     fH, fL, fA = fm[CH, 0], fm[LUT, 0], fm[ACC, 0]
     ws = output_workspace(M, K)
     g_r, g_i = np.empty((K, M), np.int64), np.empty((K, M), np.int64)
-    gram_fx(hr, hi, fc, fs, g_r, g_i, fH + fL - fA, fm, cnt, S_OUT)  # G = H^H F
-    gram_fx(fc, fs, fc, fs, ws[0], ws[1], 2 * fL - fA, fm, cnt, S_OUT)  # F^H F
-    output_tail_fx(fc, fs, g_r, g_i, noise, xi, wr, wi, fm, cnt, ws)
+    ft_c, ft_s = fc.T.copy(), fs.T.copy()  # F transposed once (both products read its rows)
+    gram_t_fx(hr.T.copy(), hi.T.copy(), ft_c, ft_s, g_r, g_i, fH + fL - fA, fm, cnt, S_OUT)  # G = H^H F
+    gram_t_fx(ft_c, ft_s, ft_c, ft_s, ws[0], ws[1], 2 * fL - fA, fm, cnt, S_OUT)  # F^H F
+    output_tail_fx(ft_c, ft_s, g_r, g_i, noise, xi, wr, wi, fm, cnt, ws)
 
 
 @njit(cache=True)
@@ -45,10 +46,10 @@ def output_workspace(M, K):  # pragma: no cover - compiled
 
 
 @njit(cache=True)
-def output_tail_fx(fc, fs, g_r, g_i, noise, xi, wr, wi, fm, cnt, ws):  # pragma: no cover - compiled
+def output_tail_fx(ft_c, ft_s, g_r, g_i, noise, xi, wr, wi, fm, cnt, ws):  # pragma: no cover - compiled
     """The output stage from the words of ``G = H^H F`` (g) and ``F^H F`` (``ws[0], ws[1]``):
     everything of :func:`output_fx` after those two products, in the work arrays ``ws``
-    (:func:`output_workspace`)."""
+    (:func:`output_workspace`); ``ft_c, ft_s [M, N]``: F's table words, transposed."""
     K, M = g_r.shape
     fA, fS = fm[ACC, 0], fm[STP, 0]
     mode = fm[ACC, 3]
@@ -78,4 +79,4 @@ def output_tail_fx(fc, fs, g_r, g_i, noise, xi, wr, wi, fm, cnt, ws):  # pragma:
             gh_i[m, k] = requant(-g_i[k, m], t, fm[ACC], cnt, S_OUT)
     cinv_ws_fx(a_r, a_i, ainv_r, ainv_i, big, inv, fm, cnt, S_OUT)
     matmul_fx(ainv_r, ainv_i, gh_r, gh_i, w_acc_r, w_acc_i, fA, fm, cnt, S_OUT)
-    normalize_fx(fc, fs, w_acc_r, w_acc_i, wr, wi, fm, cnt)
+    normalize_fx(ft_c, ft_s, w_acc_r, w_acc_i, wr, wi, fm, cnt)

@@ -37,7 +37,7 @@ from numba import prange
 
 from hbf_edge.kernels._core.fixed import ACC, CH, LUT, requant
 from hbf_edge.kernels._core.jit import njit
-from hbf_edge.kernels._core.linalg_fixed import exact_gram
+from hbf_edge.kernels._core.linalg_fixed import exact_gram_t
 from hbf_edge.kernels.upga._fixed import S_OUT, received_fx, table_words, user_powers_fx
 from hbf_edge.kernels.upga._output import output_fx, output_tail_fx, output_workspace
 
@@ -82,10 +82,11 @@ def rate_score_fx(gr, gi, wr, wi, noise, fm, cnt, er, ei, table):  # pragma: no 
 
 
 @njit(cache=True)
-def set_entry(hr, hi, fc, fs, n, m, c1, s1, ga_r, ga_i, ba_r, ba_i):  # pragma: no cover - compiled
-    """Put the word pair ``(c1, s1)`` into entry (n, m) of F and update the exact sums of
-    ``G = H^H F`` (its column m) and ``F^H F`` (its row and column m) to match, in O(K + M).
-    Integer arithmetic: setting the old pair back restores the sums exactly."""
+def set_entry(hr, hi, fc, fs, ft_c, ft_s, n, m, c1, s1, ga_r, ga_i, ba_r, ba_i):  # pragma: no cover - compiled
+    """Put the word pair ``(c1, s1)`` into entry (n, m) of F (and of its transpose ``ft_c, ft_s``)
+    and update the exact sums of ``G = H^H F`` (its column m) and ``F^H F`` (its row and
+    column m) to match, in O(K + M).  Integer arithmetic: setting the old pair back restores
+    the sums exactly."""
     K = hr.shape[1]
     M = fc.shape[1]
     dc = c1 - fc[n, m]
@@ -104,14 +105,17 @@ def set_entry(hr, hi, fc, fs, n, m, c1, s1, ga_r, ga_i, ba_r, ba_i):  # pragma: 
     ba_r[m, m] += c1 * c1 + s1 * s1 - fc[n, m] * fc[n, m] - fs[n, m] * fs[n, m]
     fc[n, m] = c1
     fs[n, m] = s1
+    ft_c[m, n] = c1
+    ft_s[m, n] = s1
 
 
 @njit(cache=True)
-def score_sums_fx(fc, fs, ga_r, ga_i, ba_r, ba_i, noise, xi, gr, gi, tr, ti, er, ei, ws, fm, cnt,
+def score_sums_fx(ft_c, ft_s, ga_r, ga_i, ba_r, ba_i, noise, xi, gr, gi, tr, ti, er, ei, ws, fm, cnt,
                   table):  # pragma: no cover - compiled
     """The score of the current codes from the exact sums: G and F^H F rounded as
     :func:`gram_fx` rounds them, then the output stage's tail and :func:`rate_score_fx` --
-    the same words and overflow events as :func:`~kernels.upga._output.output_fx` on them."""
+    the same words and overflow events as :func:`~kernels.upga._output.output_fx` on them
+    (``ft_c, ft_s``: F's words transposed)."""
     K, M = ga_r.shape
     fH, fL, fA = fm[CH, 0], fm[LUT, 0], fm[ACC, 0]
     for k in range(K):
@@ -123,7 +127,7 @@ def score_sums_fx(fc, fs, ga_r, ga_i, ba_r, ba_i, noise, xi, gr, gi, tr, ti, er,
         for j in range(M):
             b_r[i, j] = requant(ba_r[i, j], 2 * fL - fA, fm[ACC], cnt, S_OUT)
             b_i[i, j] = requant(ba_i[i, j], 2 * fL - fA, fm[ACC], cnt, S_OUT)
-    output_tail_fx(fc, fs, gr, gi, noise, xi, tr, ti, fm, cnt, ws)
+    output_tail_fx(ft_c, ft_s, gr, gi, noise, xi, tr, ti, fm, cnt, ws)
     return rate_score_fx(gr, gi, tr, ti, noise, fm, cnt, er, ei, table)
 
 
@@ -148,9 +152,10 @@ def code_search_fx(hr, hi, codes, fc, fs, lc, ls, noise, xi, sweeps, span, wr, w
     ga_r, ga_i = np.empty((K, M), np.int64), np.empty((K, M), np.int64)
     ba_r, ba_i = np.empty((M, M), np.int64), np.empty((M, M), np.int64)
     ws = output_workspace(M, K)
-    exact_gram(hr, hi, fc, fs, ga_r, ga_i)
-    exact_gram(fc, fs, fc, fs, ba_r, ba_i)
-    best = score_sums_fx(fc, fs, ga_r, ga_i, ba_r, ba_i, noise, xi, gr, gi, tr, ti, er, ei, ws, fm, scratch, table)
+    ft_c, ft_s = fc.T.copy(), fs.T.copy()  # kept beside fc, fs by set_entry (the tail reads rows)
+    exact_gram_t(hr.T.copy(), hi.T.copy(), ft_c, ft_s, ga_r, ga_i)
+    exact_gram_t(ft_c, ft_s, ft_c, ft_s, ba_r, ba_i)
+    best = score_sums_fx(ft_c, ft_s, ga_r, ga_i, ba_r, ba_i, noise, xi, gr, gi, tr, ti, er, ei, ws, fm, scratch, table)
     for _ in range(sweeps):
         changed = False
         for m in range(M):
@@ -162,15 +167,15 @@ def code_search_fx(hr, hi, codes, fc, fs, lc, ls, noise, xi, sweeps, span, wr, w
                         c = (cur + d) & mask if sign == 0 else (cur - d) & mask
                         if c == cur or (sign == 1 and c == ((cur + d) & mask)):
                             continue
-                        set_entry(hr, hi, fc, fs, n, m, lc[c], ls[c], ga_r, ga_i, ba_r, ba_i)
-                        score = score_sums_fx(fc, fs, ga_r, ga_i, ba_r, ba_i, noise, xi, gr, gi, tr, ti, er, ei, ws,
+                        set_entry(hr, hi, fc, fs, ft_c, ft_s, n, m, lc[c], ls[c], ga_r, ga_i, ba_r, ba_i)
+                        score = score_sums_fx(ft_c, ft_s, ga_r, ga_i, ba_r, ba_i, noise, xi, gr, gi, tr, ti, er, ei, ws,
                                               fm, scratch, table)
-                        set_entry(hr, hi, fc, fs, n, m, lc[cur], ls[cur], ga_r, ga_i, ba_r, ba_i)
+                        set_entry(hr, hi, fc, fs, ft_c, ft_s, n, m, lc[cur], ls[cur], ga_r, ga_i, ba_r, ba_i)
                         if score > best:
                             best = score
                             best_c = c
                 codes[n, m] = best_c
-                set_entry(hr, hi, fc, fs, n, m, lc[best_c], ls[best_c], ga_r, ga_i, ba_r, ba_i)
+                set_entry(hr, hi, fc, fs, ft_c, ft_s, n, m, lc[best_c], ls[best_c], ga_r, ga_i, ba_r, ba_i)
                 if best_c != cur:
                     changed = True
         if not changed:
