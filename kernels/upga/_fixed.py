@@ -57,6 +57,14 @@ from hbf_edge.kernels._core.linalg_fixed import mac_column
 SITES = COUNTER_SITES[1:]
 S_INIT, S_G, S_E, S_POW, S_REC, S_C, S_D, S_GF, S_X, S_GW, S_WACC, S_NORM, S_W, S_OUT = range(len(SITES))
 NO_OUTPUT_STAGE = -1  # the xi word that switches the output stage off
+WORK_ROWS = 7  # rows of work_rows: the F update's sums, x, and the code decision's three
+
+
+@njit(cache=True)
+def work_rows(N):  # pragma: no cover - compiled
+    """The per-antenna work rows of :func:`f_update_fx` and :func:`normalize_fx` (one array per
+    channel, not seven per F-step: the allocations were ~70 per forward)."""
+    return np.empty((WORK_ROWS, N), np.int64)
 
 
 @njit(cache=True)
@@ -164,7 +172,7 @@ def d_fx(cr, ci, wr, wi, dr, di, fm, cnt):  # pragma: no cover - compiled
 
 @njit(cache=True)
 def f_update_fx(ht_r, ht_i, codes, fc, fs, ft_c, ft_s, lc, ls, dr, di, tt_r, tt_i, mu, to_code, fm,
-                cnt):  # pragma: no cover
+                cnt, wk):  # pragma: no cover
     """``x = F + mu (H D - T)`` (gradient format) and projection (7), in place on the words
     of F, ``fc, fs [N, M]`` and their transpose ``ft_c, ft_s [M, N]`` (both kept): onto the
     code book (codes and their table words) if ``to_code``, else onto the unit circle,
@@ -172,7 +180,7 @@ def f_update_fx(ht_r, ht_i, codes, fc, fs, ft_c, ft_s, lc, ls, dr, di, tt_r, tt_
 
     ``ht_r, ht_i [K, N]`` hold H transposed.  ``tt_r, tt_i [M, N]`` hold, transposed, a term
     already in the gradient format's units that is subtracted from the rate gradient before it
-    is fitted (UPGANet's sensing term; zeros for UPGA).
+    is fitted (UPGANet's sensing term; zeros for UPGA).  ``wk``: :func:`work_rows`.
 
     Column by column of F, over the N antennas at once: H, F and T are read transposed, the rounding
     rules are constants (:func:`shift_plan`), the words are fitted without a branch
@@ -188,9 +196,7 @@ def f_update_fx(ht_r, ht_i, codes, fc, fs, ft_c, ft_s, lc, ls, dr, di, tt_r, tt_
     # transposed operands: a column of F (or T) read with a stride of M words cost about as
     # much as the arithmetic (2.0 of 3.5 us in this loop without the code decision, 2026-12-04,
     # scratch/hw/fup_ab.py); the caller keeps F's transpose, so nothing is copied here
-    sr, si = np.empty(N, np.int64), np.empty(N, np.int64)
-    xr, xi = np.empty(N, np.int64), np.empty(N, np.int64)
-    best, best_p, tied = np.empty(N, np.int64), np.empty(N, np.int64), np.empty(N, np.int64)
+    sr, si, xr, xi, best, best_p, tied = wk[0], wk[1], wk[2], wk[3], wk[4], wk[5], wk[6]
     n_gf = 0
     n_x = 0
     for m in range(M):
@@ -230,19 +236,19 @@ def f_update_fx(ht_r, ht_i, codes, fc, fs, ft_c, ft_s, lc, ls, dr, di, tt_r, tt_
 
 @njit(cache=True)
 def f_step_fx(ht_r, ht_i, codes, fc, fs, ft_c, ft_s, lc, ls, wr, wi, noise, mu, fm, cnt, gr, gi, cr, ci, dr, di,
-              zr, zi, g_over=-1):  # pragma: no cover
+              zr, zi, wk, g_over=-1):  # pragma: no cover
     """Eq. (6)-(7) on the codes (and their table words fc, fs and ft_c, ft_s transposed), in
-    place (``ht_r, ht_i``: H transposed; ``zr, zi``: zeros [M, N]; ``g_over`` as in
-    :func:`weighted_e_fx`)."""
+    place (``ht_r, ht_i``: H transposed; ``zr, zi``: zeros [M, N]; ``wk``: :func:`work_rows`;
+    ``g_over`` as in :func:`weighted_e_fx`)."""
     weighted_e_fx(ht_r, ht_i, ft_c, ft_s, wr, wi, noise, fm, cnt, gr, gi, cr, ci, g_over)
     d_fx(cr, ci, wr, wi, dr, di, fm, cnt)
-    f_update_fx(ht_r, ht_i, codes, fc, fs, ft_c, ft_s, lc, ls, dr, di, zr, zi, mu, True, fm, cnt)
+    f_update_fx(ht_r, ht_i, codes, fc, fs, ft_c, ft_s, lc, ls, dr, di, zr, zi, mu, True, fm, cnt, wk)
 
 
 @njit(cache=True)
-def normalize_fx(ft_c, ft_s, ar, ai, wr, wi, fm, cnt):  # pragma: no cover - compiled
+def normalize_fx(ft_c, ft_s, ar, ai, wr, wi, fm, cnt, wk):  # pragma: no cover - compiled
     """Eq. (9) in the normalised units: ``W = W_acc sqrt(N / ||F W_acc||^2)`` (precoder);
-    ``ft_c, ft_s [M, N]``: F's table words, transposed.
+    ``ft_c, ft_s [M, N]``: F's table words, transposed; ``wk``: :func:`work_rows` (two rows used).
 
     ``F W_acc`` column by column over the antennas at once (the rounding, fitting and counting
     branch-free as in :func:`f_update_fx`)."""
@@ -252,7 +258,7 @@ def normalize_fx(ft_c, ft_s, ar, ai, wr, wi, fm, cnt):  # pragma: no cover - com
     lo, top, sat = fm[ACC, 1], fm[ACC, 2], fm[ACC, 4] != 0
     l1, r1, a1, o1 = shift_plan(fL, fm[ACC, 3])
     l2, r2, a2, o2 = shift_plan(fA, fm[ACC, 3])
-    sr, si = np.empty(N, np.int64), np.empty(N, np.int64)
+    sr, si = wk[0], wk[1]
     norm2 = 0
     n_over = 0
     for l in range(K):
@@ -300,13 +306,13 @@ def w_update_fx(gr, gi, cr, ci, wr, wi, vr, vi, lam, ar, ai, fm, cnt):  # pragma
 
 @njit(cache=True)
 def w_step_fx(ht_r, ht_i, ft_c, ft_s, wr, wi, noise, lam, fm, cnt, gr, gi, cr, ci, ar, ai, zr,
-              zi):  # pragma: no cover
+              zi, wk):  # pragma: no cover
     """Eq. (8)-(9) on W, in place (``ht_r, ht_i``: H transposed, ``ft_c, ft_s``: F's words
     transposed; ``ar``/``ai`` hold W before normalisation; ``zr, zi`` zeros [M, K]); returns
     the overflows of G, which gr/gi still hold."""
     g_over = weighted_e_fx(ht_r, ht_i, ft_c, ft_s, wr, wi, noise, fm, cnt, gr, gi, cr, ci, np.int64(-1))
     w_update_fx(gr, gi, cr, ci, wr, wi, zr, zi, lam, ar, ai, fm, cnt)
-    normalize_fx(ft_c, ft_s, ar, ai, wr, wi, fm, cnt)
+    normalize_fx(ft_c, ft_s, ar, ai, wr, wi, fm, cnt, wk)
     return g_over
 
 
@@ -339,6 +345,7 @@ def layers_fx_one(hr, hi, cd, fc, fs, wr, wi, noise, mu, lam, lut_c, lut_s, n_co
     ht_r, ht_i, ft_c, ft_s = hr.T.copy(), hi.T.copy(), fc.T.copy(), fs.T.copy()
     zf = np.zeros((M, N), np.int64)  # UPGA has no sensing term (see f_update_fx, w_update_fx)
     zw = np.zeros((M, K), np.int64)
+    wk = work_rows(N)
     for t in range(lam.shape[0]):
         i = first + t
         lc = lut_c[i, :n_codes[i]]
@@ -348,9 +355,9 @@ def layers_fx_one(hr, hi, cd, fc, fs, wr, wi, noise, mu, lam, lut_c, lut_s, n_co
             convert_w(wr, wi, fms[i - 1, PRE, 0], fm, cnt)
         for j in range(mu.shape[1]):
             f_step_fx(ht_r, ht_i, cd, fc, fs, ft_c, ft_s, lc, ls, wr, wi, noise, mu[t, j], fm, cnt, gr, gi, cr, ci, dr,
-                      di, zf, zf, g_over)
+                      di, zf, zf, wk, g_over)
             g_over = -1  # the F-step moved F
-        g_over = w_step_fx(ht_r, ht_i, ft_c, ft_s, wr, wi, noise, lam[t], fm, cnt, gr, gi, cr, ci, ar, ai, zw, zw)
+        g_over = w_step_fx(ht_r, ht_i, ft_c, ft_s, wr, wi, noise, lam[t], fm, cnt, gr, gi, cr, ci, ar, ai, zw, zw, wk)
     return g_over
 
 

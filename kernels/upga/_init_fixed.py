@@ -10,7 +10,7 @@ import numpy as np
 from hbf_edge.kernels._core.fixed import ACC, CH, LUT, nearest_codes_block
 from hbf_edge.kernels._core.jit import njit
 from hbf_edge.kernels._core.linalg_fixed import cinv_fx, gram_t_fx, matmul_fx, matmul_t_fx
-from hbf_edge.kernels.upga._fixed import S_INIT, normalize_fx, table_words_into
+from hbf_edge.kernels.upga._fixed import S_INIT, normalize_fx, table_words_into, work_rows
 
 
 @njit(cache=True)
@@ -34,7 +34,8 @@ def init_w_fx(hr, hi, codes, fc, fs, lc, ls, wr, wi, fm, cnt, ar, ai):  # pragma
     M = codes.shape[1]
     fH, fL, fA = fm[CH, 0], fm[LUT, 0], fm[ACC, 0]
     ht_r, ht_i = hr.T.copy(), hi.T.copy()
-    c_k, best_p, tied = np.empty(N, np.int64), np.empty(N, np.int64), np.empty(N, np.int64)
+    wk = work_rows(N)
+    c_k, best_p, tied = wk[4], wk[5], wk[6]
     for k in range(K):
         nearest_codes_block(ht_r[k], ht_i[k], lc, ls, c_k, best_p, tied)
         for n in range(N):
@@ -54,4 +55,4 @@ def init_w_fx(hr, hi, codes, fc, fs, lc, ls, wr, wi, fm, cnt, ar, ai):  # pragma
     gram_t_fx(ft_c, ft_s, z_r.T.copy(), z_i.T.copy(), t_r, t_i, fL, fm, cnt, S_INIT)  # F^H (H^H)^+
     cinv_fx(b_r, b_i, binv_r, binv_i, fm, cnt, S_INIT)
     matmul_fx(binv_r, binv_i, t_r, t_i, ar, ai, fA, fm, cnt, S_INIT)  # W_acc = (F^H F)^-1 F^H (H^H)^+
-    normalize_fx(ft_c, ft_s, ar, ai, wr, wi, fm, cnt)
+    normalize_fx(ft_c, ft_s, ar, ai, wr, wi, fm, cnt, wk)

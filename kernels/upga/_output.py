@@ -9,7 +9,7 @@ import numpy as np
 from hbf_edge.kernels._core.fixed import ACC, CH, LUT, STP, fit, requant, rshift
 from hbf_edge.kernels._core.jit import njit
 from hbf_edge.kernels._core.linalg_fixed import cinv_ws_fx, gram_fx, gram_t_fx, matmul_fx
-from hbf_edge.kernels.upga._fixed import S_OUT, normalize_fx
+from hbf_edge.kernels.upga._fixed import S_OUT, normalize_fx, work_rows
 
 
 @njit(cache=True)
@@ -27,7 +27,7 @@ def output_fx(hr, hi, fc, fs, noise, xi, wr, wi, fm, cnt):  # pragma: no cover -
     N, K = hr.shape
     M = fc.shape[1]
     fH, fL, fA = fm[CH, 0], fm[LUT, 0], fm[ACC, 0]
-    ws = output_workspace(M, K)
+    ws = output_workspace(N, M, K)
     g_r, g_i = np.empty((K, M), np.int64), np.empty((K, M), np.int64)
     ft_c, ft_s = fc.T.copy(), fs.T.copy()  # F transposed once (both products read its rows)
     gram_t_fx(hr.T.copy(), hi.T.copy(), ft_c, ft_s, g_r, g_i, fH + fL - fA, fm, cnt, S_OUT)  # G = H^H F
@@ -36,13 +36,14 @@ def output_fx(hr, hi, fc, fs, noise, xi, wr, wi, fm, cnt):  # pragma: no cover -
 
 
 @njit(cache=True)
-def output_workspace(M, K):  # pragma: no cover - compiled
-    """Work arrays of :func:`output_tail_fx`: F^H F (its first two), then A, A^-1, G^H, W_acc and
-    the inverse's real embedding."""
+def output_workspace(N, M, K):  # pragma: no cover - compiled
+    """Work arrays of :func:`output_tail_fx`: F^H F (its first two), then A, A^-1, G^H, W_acc,
+    the inverse's real embedding and the normalisation's work rows."""
     return (np.empty((M, M), np.int64), np.empty((M, M), np.int64), np.empty((M, M), np.int64),
             np.empty((M, M), np.int64), np.empty((M, M), np.int64), np.empty((M, M), np.int64),
             np.empty((M, K), np.int64), np.empty((M, K), np.int64), np.empty((M, K), np.int64),
-            np.empty((M, K), np.int64), np.empty((2 * M, 2 * M), np.int64), np.empty((2 * M, 2 * M), np.int64))
+            np.empty((M, K), np.int64), np.empty((2 * M, 2 * M), np.int64), np.empty((2 * M, 2 * M), np.int64),
+            work_rows(N))
 
 
 @njit(cache=True)
@@ -53,7 +54,7 @@ def output_tail_fx(ft_c, ft_s, g_r, g_i, noise, xi, wr, wi, fm, cnt, ws):  # pra
     K, M = g_r.shape
     fA, fS = fm[ACC, 0], fm[STP, 0]
     mode = fm[ACC, 3]
-    b_r, b_i, a_r, a_i, ainv_r, ainv_i, gh_r, gh_i, w_acc_r, w_acc_i, big, inv = ws
+    b_r, b_i, a_r, a_i, ainv_r, ainv_i, gh_r, gh_i, w_acc_r, w_acc_i, big, inv, wk = ws
     gram_fx(g_r, g_i, g_r, g_i, a_r, a_i, fA, fm, cnt, S_OUT)  # G^H G
     reg = requant(xi * noise, fS, fm[ACC], cnt, S_OUT)
     for i in range(M):
@@ -79,4 +80,4 @@ def output_tail_fx(ft_c, ft_s, g_r, g_i, noise, xi, wr, wi, fm, cnt, ws):  # pra
             gh_i[m, k] = requant(-g_i[k, m], t, fm[ACC], cnt, S_OUT)
     cinv_ws_fx(a_r, a_i, ainv_r, ainv_i, big, inv, fm, cnt, S_OUT)
     matmul_fx(ainv_r, ainv_i, gh_r, gh_i, w_acc_r, w_acc_i, fA, fm, cnt, S_OUT)
-    normalize_fx(ft_c, ft_s, w_acc_r, w_acc_i, wr, wi, fm, cnt)
+    normalize_fx(ft_c, ft_s, w_acc_r, w_acc_i, wr, wi, fm, cnt, wk)

@@ -151,7 +151,7 @@ def code_search_fx(hr, hi, codes, fc, fs, lc, ls, noise, xi, sweeps, span, wr, w
     tr, ti = np.empty((M, K), np.int64), np.empty((M, K), np.int64)
     ga_r, ga_i = np.empty((K, M), np.int64), np.empty((K, M), np.int64)
     ba_r, ba_i = np.empty((M, M), np.int64), np.empty((M, M), np.int64)
-    ws = output_workspace(M, K)
+    ws = output_workspace(N, M, K)
     ft_c, ft_s = fc.T.copy(), fs.T.copy()  # kept beside fc, fs by set_entry (the tail reads rows)
     exact_gram_t(hr.T.copy(), hi.T.copy(), ft_c, ft_s, ga_r, ga_i)
     exact_gram_t(ft_c, ft_s, ft_c, ft_s, ba_r, ba_i)

@@ -54,6 +54,7 @@ from hbf_edge.kernels.upga._fixed import (
     normalize_fx,
     w_update_fx,
     weighted_e_fx,
+    work_rows,
 )
 from hbf_edge.kernels.upga._init_fixed import init_w_fx
 
@@ -158,6 +159,7 @@ def forward_one(hr, hi, codes, wr, wi, noise, mu, lam, kf, kw, pr, pi, steer_cod
     ht_r, ht_i = hr.T.copy(), hi.T.copy()  # H transposed once (the products over the antennas)
     init_w_fx(hr, hi, codes, fc, fs, lut_c[0, :n_codes[0]], lut_s[0, :n_codes[0]], wr, wi, fms[0], cnt, ar, ai)
     ft_c, ft_s = fc.T.copy(), fs.T.copy()  # F's words transposed, kept by f_update_fx
+    wk = work_rows(N)
     for i in range(lam.shape[0]):
         lc = lut_c[i, :n_codes[i]]
         ls = lut_s[i, :n_codes[i]]
@@ -171,12 +173,12 @@ def forward_one(hr, hi, codes, wr, wi, noise, mu, lam, kf, kw, pr, pi, steer_cod
             residual_fx(fc, fs, wr, wi, pr, pi, fm, cnt, xr, xi, qr, qi, yr, yi)
             sense_f_fx(yr, yi, wr, wi, kf, fm, cnt, tr, ti)
             f_update_fx(ht_r, ht_i, codes, fc, fs, ft_c, ft_s, lc, ls, dr, di, tr.T.copy(), ti.T.copy(), mu[i, j],
-                        j == J - 1, fm, cnt)
+                        j == J - 1, fm, cnt, wk)
         weighted_e_fx(ht_r, ht_i, ft_c, ft_s, wr, wi, noise, fm, cnt, gr, gi, cr, ci)  # eq. (15), then (9)
         residual_fx(fc, fs, wr, wi, pr, pi, fm, cnt, xr, xi, qr, qi, yr, yi)
         sense_w_fx(fc, fs, yr, yi, kw, fm, cnt, vr, vi)
         w_update_fx(gr, gi, cr, ci, wr, wi, vr, vi, lam[i], ar, ai, fm, cnt)
-        normalize_fx(ft_c, ft_s, ar, ai, wr, wi, fm, cnt)
+        normalize_fx(ft_c, ft_s, ar, ai, wr, wi, fm, cnt, wk)
 
 
 @njit(cache=True, parallel=True)
