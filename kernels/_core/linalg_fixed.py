@@ -69,13 +69,6 @@ def cinv_ws_fx(xr, xi, outr, outi, big, inv, fm, cnt, site):  # pragma: no cover
 
 
 @njit(cache=True)
-def exact_gram(ar, ai, br, bi, outr, outi):  # pragma: no cover - compiled
-    """``out = A^H B`` (A [N, P], B [N, Q]) as exact int64 sums, before any rounding
-    (:func:`exact_gram_t` on transposed copies)."""
-    exact_gram_t(ar.T.copy(), ai.T.copy(), br.T.copy(), bi.T.copy(), outr, outi)
-
-
-@njit(cache=True)
 def exact_gram_t(at_r, at_i, bt_r, bt_i, outr, outi):  # pragma: no cover - compiled
     """``out = A^H B`` as exact int64 sums from A and B given transposed (``at [P, N]``,
     ``bt [Q, N]``): dot products over contiguous rows, so the sums vectorise."""

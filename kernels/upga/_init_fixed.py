@@ -22,18 +22,17 @@ def init_fx(hr, hi, codes, fc, fs, lc, ls, wr, wi, fm, cnt, ar, ai):  # pragma: 
     for n in range(N):
         for m in range(K, M):  # nearest code of -2 pi n (m-K) / N: floor(x + 1/2) in integers
             codes[n, m] = ((-2 * n * (m - K) * n_codes + N) // (2 * N)) % n_codes
-    init_w_fx(hr, hi, codes, fc, fs, lc, ls, wr, wi, fm, cnt, ar, ai)
+    init_w_fx(hr.T.copy(), hi.T.copy(), codes, fc, fs, lc, ls, wr, wi, fm, cnt, ar, ai)
 
 
 @njit(cache=True)
-def init_w_fx(hr, hi, codes, fc, fs, lc, ls, wr, wi, fm, cnt, ar, ai):  # pragma: no cover - compiled
+def init_w_fx(ht_r, ht_i, codes, fc, fs, lc, ls, wr, wi, fm, cnt, ar, ai):  # pragma: no cover - compiled
     """Codes ``[:, :K]`` of the channel phases (``codes[:, K:]`` are given), their table words,
     then ``W_acc = (F^H F)^-1 F^H H (H^H H)^-1`` and the normalisation (eq. 13 of the UPGA
-    paper, eq. 17 of the UPGANet paper)."""
-    N, K = hr.shape
+    paper, eq. 17 of the UPGANet paper); ``ht_r, ht_i [K, N]``: H transposed."""
+    K, N = ht_r.shape
     M = codes.shape[1]
     fH, fL, fA = fm[CH, 0], fm[LUT, 0], fm[ACC, 0]
-    ht_r, ht_i = hr.T.copy(), hi.T.copy()
     wk = work_rows(N)
     c_k, best_p, tied = wk[4], wk[5], wk[6]
     for k in range(K):
@@ -47,7 +46,7 @@ def init_w_fx(hr, hi, codes, fc, fs, lc, ls, wr, wi, fm, cnt, ar, ai):  # pragma
     b_r, b_i = np.empty((M, M), np.int64), np.empty((M, M), np.int64)
     binv_r, binv_i = np.empty((M, M), np.int64), np.empty((M, M), np.int64)
     t_r, t_i = np.empty((M, K), np.int64), np.empty((M, K), np.int64)
-    ft_c, ft_s = fc.T.copy(), fs.T.copy()  # H and F transposed once: every product reads rows
+    ft_c, ft_s = fc.T.copy(), fs.T.copy()  # F transposed once, as H is: every product reads rows
     gram_t_fx(ht_r, ht_i, ht_r, ht_i, a_r, a_i, 2 * fH - fA, fm, cnt, S_INIT)  # A = H^H H
     cinv_fx(a_r, a_i, ainv_r, ainv_i, fm, cnt, S_INIT)
     matmul_t_fx(ht_r, ht_i, ainv_r, ainv_i, z_r, z_i, fH, fm, cnt, S_INIT)  # (H^H)^+ = H A^-1

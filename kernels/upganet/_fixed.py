@@ -157,7 +157,7 @@ def forward_one(hr, hi, codes, wr, wi, noise, mu, lam, kf, kw, pr, pi, steer_cod
         for m in range(K, M):
             codes[n, m] = steer_codes[n, m - K]
     ht_r, ht_i = hr.T.copy(), hi.T.copy()  # H transposed once (the products over the antennas)
-    init_w_fx(hr, hi, codes, fc, fs, lut_c[0, :n_codes[0]], lut_s[0, :n_codes[0]], wr, wi, fms[0], cnt, ar, ai)
+    init_w_fx(ht_r, ht_i, codes, fc, fs, lut_c[0, :n_codes[0]], lut_s[0, :n_codes[0]], wr, wi, fms[0], cnt, ar, ai)
     ft_c, ft_s = fc.T.copy(), fs.T.copy()  # F's words transposed, kept by f_update_fx
     wk = work_rows(N)
     for i in range(lam.shape[0]):
