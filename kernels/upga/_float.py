@@ -35,7 +35,7 @@ from hbf_edge.kernels._core.linalg import cinv, matmul
 FM = {"reassoc", "nsz"}
 
 
-@njit(cache=True, fastmath=FM)
+@njit(cache=True, fastmath=FM, inline="always")
 def gram_t(ar, ai, br, bi, outr, outi, zero):  # pragma: no cover - compiled
     """``out = A^H B`` from transposed operands ``At [P, N]``, ``Bt [Q, N]`` (dots over N)."""
     P, N = ar.shape
@@ -51,7 +51,7 @@ def gram_t(ar, ai, br, bi, outr, outi, zero):  # pragma: no cover - compiled
             outi[i, j] = si
 
 
-@njit(cache=True, fastmath=FM)
+@njit(cache=True, fastmath=FM, inline="always")
 def combine_t(ar, ai, cr, ci, outr, outi):  # pragma: no cover - compiled
     """``Out^T = (A C)^T`` with ``At [R, N]``, ``C [R, Q]``: ``out[q, :] = sum_r C[r, q] At[r, :]``."""
     R, N = ar.shape
@@ -70,7 +70,7 @@ def combine_t(ar, ai, cr, ci, outr, outi):  # pragma: no cover - compiled
                 outi[q, n] += ar[r, n] * xi + ai[r, n] * xr
 
 
-@njit(cache=True, fastmath=FM)
+@njit(cache=True, fastmath=FM, inline="always")
 def weighted_e(ht_r, ht_i, ft_r, ft_i, wr, wi, s2, gr, gi, cr, ci, zero, g_fresh=False):  # pragma: no cover
     """``G = H^H F`` into (gr, gi) [K, M] and the weights ``C`` of eq. (10)-(11) into (cr, ci).
 
@@ -82,7 +82,7 @@ def weighted_e(ht_r, ht_i, ft_r, ft_i, wr, wi, s2, gr, gi, cr, ci, zero, g_fresh
     rate_weights_from_e(cr, ci, s2)
 
 
-@njit(cache=True, fastmath=FM)
+@njit(cache=True, fastmath=FM, inline="always")
 def small_mm(ar, ai, br, bi, outr, outi, conj_a):  # pragma: no cover - compiled
     """``out = A B`` (``conj_a``: ``A^H B``) for the K x M and K x K matrices of a layer.
 
@@ -128,7 +128,7 @@ def rate_weights_from_e(cr, ci, s2):  # pragma: no cover - compiled
             ci[k, l] *= coef
 
 
-@njit(cache=True, fastmath=FM)
+@njit(cache=True, fastmath=FM, inline="always")
 def f_step_one(ht_r, ht_i, ft_r, ft_i, wr, wi, s2, mu, gr, gi, cr, ci, dr, di, xr, xi, zero,
                g_fresh=False):  # pragma: no cover - compiled
     """One projected F-step, eq. (6)-(7), in place on (ft_r, ft_i) [M, N] (``g_fresh``: see
@@ -162,7 +162,7 @@ def f_step_one(ht_r, ht_i, ft_r, ft_i, wr, wi, s2, mu, gr, gi, cr, ci, dr, di, x
                 ft_i[m, n] = 0
 
 
-@njit(cache=True, fastmath=FM)
+@njit(cache=True, fastmath=FM, inline="always")
 def herm_gram_t(ar, ai, outr, outi, zero):  # pragma: no cover - compiled
     """``out = A^H A`` from the transposed ``At [P, N]``: the P(P+1)/2 dots on and above the
     diagonal, the rest by Hermitian symmetry."""
@@ -180,7 +180,7 @@ def herm_gram_t(ar, ai, outr, outi, zero):  # pragma: no cover - compiled
             outi[j, i] = -si
 
 
-@njit(cache=True, fastmath=FM)
+@njit(cache=True, fastmath=FM, inline="always")
 def normalize_one(ft_r, ft_i, wr, wi, pt, pr, pi, zero, p_fresh=False):  # pragma: no cover - compiled
     """Eq. (9) with sqrt(P_t): ``W <- sqrt(P_t) W / ||F W||_F`` in place.
 
@@ -205,7 +205,7 @@ def normalize_one(ft_r, ft_i, wr, wi, pt, pr, pi, zero, p_fresh=False):  # pragm
             wi[m, l] *= scale
 
 
-@njit(cache=True, fastmath=FM)
+@njit(cache=True, fastmath=FM, inline="always")
 def w_step_one(ht_r, ht_i, ft_r, ft_i, wr, wi, pt, s2, lam, gr, gi, cr, ci, vr, vi, pr, pi, zero):  # pragma: no cover
     """One W-step, eq. (8)-(9), in place on (wr, wi) (``vr, vi``: [M, K] work, ``pr, pi``: the
     [M, M] Gram matrix of F)."""
@@ -278,7 +278,7 @@ def layer_workspace(M, K, dt):  # pragma: no cover - compiled
             np.empty((M, M), dt), np.empty((M, M), dt))
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=FM, inline="always")
 def layers_one(ht_r, ht_i, ft_r, ft_i, wr, wi, pt, s2, mu, lam, xr, xi, ws, zero):  # pragma: no cover
     """Layers ``mu [I, J]``, ``lam [I]`` in place on one channel's (F^T, W).
 
@@ -302,7 +302,7 @@ def channel_workspace(N, M, K, dt):  # pragma: no cover - compiled
             np.empty((rows, N), dt), np.empty((rows, N), dt))
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=FM)
 def forward_range(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero, lo, hi):  # pragma: no cover
     """Initialisation and ``I`` layers for channels ``lo .. hi - 1``, one workspace for all."""
     N, K = h_re.shape[1], h_re.shape[2]
@@ -376,7 +376,7 @@ def init(h_re, h_im, p_t, f_re, f_im, w_re, w_im, zero):
         init_batch(h_re, h_im, p_t, f_re, f_im, w_re, w_im, zero, n_chunks_for(B))
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=FM)
 def layers_range(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero, lo, hi):  # pragma: no cover
     """A run of layers in place on the (F, W) of channels ``lo .. hi - 1``."""
     N, K = h_re.shape[1], h_re.shape[2]
@@ -408,7 +408,7 @@ def layers(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero):
         layers_batch(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero, n_chunks_for(B))
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, fastmath=FM)
 def f_step_batch(h_re, h_im, f_re, f_im, w_re, w_im, noise, mu, zero, n_chunks):  # pragma: no cover
     B, N, K = h_re.shape
     M = f_re.shape[2]
@@ -422,7 +422,7 @@ def f_step_batch(h_re, h_im, f_re, f_im, w_re, w_im, noise, mu, zero, n_chunks):
             transpose(ft_r, ft_i, f_re[b], f_im[b])
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, fastmath=FM)
 def w_step_batch(h_re, h_im, f_re, f_im, w_re, w_im, p_t, noise, lam, zero, n_chunks):  # pragma: no cover
     B, N, K = h_re.shape
     M = f_re.shape[2]

@@ -36,6 +36,7 @@ from hbf_edge.kernels.upga._fixed import layers_fx_one, table_words_into
 from hbf_edge.kernels.upga._init_fixed import init_fx
 from hbf_edge.kernels.upga._output import output_fx
 from hbf_edge.kernels.upga._float import (
+    FM,
     channel_workspace,
     f_step_one,
     forward_range,
@@ -51,7 +52,7 @@ __all__ = ["float_stage_loop", "float_forward_loop", "fx_stage_loop", "fx_forwar
            "fx_stage_range", "fx_prepare"]
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=FM)
 def _float_runs(ht_r, ht_i, ft_r, ft_i, wr, wi, pt, s2, mu, lam, xr, xi, ws_init, ws, zero, stage, reps,
                 g_fresh):  # pragma: no cover
     """``stage`` ``reps`` times in place on one channel's working state; a layer's first run
@@ -85,7 +86,7 @@ def _fx_runs(hr, hi, cd, fc, fs, wr, wi, noise, mu, lam, xi, lut_c, lut_s, n_cod
                                    lut_c, lut_s, n_codes, fms, cnt, stage, gr, gi, cr, ci, dr, di, ar, ai, g_over)
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=FM)
 def float_stage_loop(h_re, h_im, p_t, noise, mu, lam, w_re, w_im, f_t, zero, stage, reps):  # pragma: no cover
     """``stage`` of the float forward ``reps`` times per channel (``w_re, w_im [B, M, K]``
     receive W, ``f_t [M, N]`` the real part of the last channel's F, transposed; they fix M)."""

@@ -1,6 +1,9 @@
 """The profiler's stage loops (``kernels/upga/_stages.py``) against the forward they time: one
 run of the last layer, after the loop's own preparation, leaves the state of the whole forward
-bit for bit (so a stage is timed on the work the forward does, G reused included)."""
+(so a stage is timed on the work the forward does, G reused included): the hardware's codes, W
+words and counters bit for bit, the float state to the rounding level (the float kernel's
+layers are inlined into each caller and their reductions reassociated, so two callers may
+round a sum differently: 7.6e-17 relative seen in float64)."""
 
 import numpy as np
 import pytest
@@ -14,6 +17,13 @@ from hbf_edge.kernels.upga.hardware import prepare_hw_inputs
 
 MU = np.array([[0.05, 0.02], [0.2, 0.01], [0.11, 0.3]])
 LAM = np.array([3e-3, 1e-4, 2e-2])
+
+
+def _close(got, want):
+    """Float states equal to the rounding level: a layer run twice or skipped moves them by
+    ~1e-3 and more."""
+    rtol = 1e-12 if want.dtype == np.float64 else 1e-5
+    return np.allclose(got, want, rtol=rtol, atol=rtol * np.abs(want).max())
 
 
 def _channels(B, N, K, seed):
@@ -35,14 +45,14 @@ def test_the_float_stage_loop_runs_the_forwards_layers(dtype):
         w_re, w_im, f_t = np.empty((B, M, K), dtype), np.empty((B, M, K), dtype), np.empty((M, N), dtype)
         _stages.float_stage_loop(hr, hi, p, n, mu, lam, w_re, w_im, f_t, zero, stage, reps)
         if stage == len(LAM) - 1:
-            assert np.array_equal(w_re, want[2]) and np.array_equal(w_im, want[3])
-            assert np.array_equal(f_t, want[0][last].T)
+            assert _close(w_re, want[2]) and _close(w_im, want[3])
+            assert _close(f_t, want[0][last].T)
         else:  # repeated stages stay finite, F's real part within the unit circle (the same work each time)
             assert np.isfinite(w_re).all() and np.isfinite(w_im).all() and (np.abs(f_t) <= 1 + 1e-5).all()
-            assert not np.array_equal(f_t, want[0][last].T)
+            assert not _close(f_t, want[0][last].T)
     got = [np.empty_like(a) for a in want]
     _stages.float_forward_loop(hr, hi, p, n, mu, lam, *got, zero, 2)
-    assert all(np.array_equal(a, b) for a, b in zip(got, want))
+    assert all(np.array_equal(a, b) for a, b in zip(got, want))  # the same compiled forward_range
 
 
 def _state(B, N, M, K):
@@ -81,7 +91,7 @@ def test_the_batched_stage_loops_run_the_forwards_last_layer():
     _float.init(hr, hi, p, *got, 0.0)
     _float.layers(hr, hi, p, n, MU[:last], LAM[:last], *got, 0.0)
     run_chunks(_stages.float_stage_range, B, hr, hi, p, n, MU, LAM, *got, 0.0, last, 1)
-    assert all(np.array_equal(a, b) for a, b in zip(got, want))
+    assert all(_close(a, b) for a, b in zip(got, want))
 
     x = prepare_hw_inputs(hr, hi, p, n, MU, LAM, HardwareSpec(N, M, K, 3))
     tables = (x.lut_c, x.lut_s, x.n_codes, x.fms)
