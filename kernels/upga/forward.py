@@ -23,6 +23,7 @@ from hbf_edge.kernels._core import checks as _checks
 from hbf_edge.kernels._core.batching import SERIAL_BELOW
 from hbf_edge.kernels._core.boundary import raise_problem, value_problem
 from hbf_edge.kernels.upga import _float as _k
+from hbf_edge.kernels.upga._float_sized import forward_checked_sized, size_tuple
 
 __all__ = ["UpgaSteps", "UpgaSession", "load_upga", "upga_forward", "upga_init", "upga_layers", "f_step", "w_step"]
 
@@ -122,9 +123,14 @@ class UpgaSession:
     compiled kernel.  The returned arrays are the session's own and are overwritten by the
     next call: copy what you keep.
 
+    Below ``SERIAL_BELOW`` channels the session runs the forward compiled for its model's M and
+    K (:mod:`kernels.upga._float_sized`: the first session of a new (M, K) compiles for about
+    12 s, once; results equal :func:`upga_forward`'s to the rounding level).
+
     Measured in a fresh process without torch (N=64, M=K=4, I=10, J=1, batch 1, 2-core AMD
     EPYC, 2026-12-03, median of 7 x 2000 calls, two runs): 23.0 and 23.5 us per :meth:`run`
-    against 47.6 and 48.2 us per :func:`upga_forward` call; the kernel alone takes 21.6-22.7 us.
+    against 47.6 and 48.2 us per :func:`upga_forward` call; the kernel alone takes 21.6-22.7 us
+    (README "Kernels" for the figures since).
     """
 
     def __init__(self, steps: UpgaSteps, batch: int = 1, dtype: type = np.float64) -> None:
@@ -139,15 +145,28 @@ class UpgaSession:
         self.out = (np.empty((batch, N, M), self.dtype), np.empty((batch, N, M), self.dtype),
                     np.empty((batch, M, K), self.dtype), np.empty((batch, M, K), self.dtype))
         self._zero = self.dtype.type(0)
+        self._sizes = (size_tuple(M), size_tuple(K))
 
-    def run(self, h_re, h_im, p_t, noise):
-        """``(f_re, f_im, w_re, w_im)`` for channels ``[batch, N, K]`` and powers ``[batch]``."""
+    def _check(self, h_re, h_im, p_t, noise):
+        """Raise the one-line error for the first input that is not this session's (the fast
+        test in :meth:`run` compares dtypes by identity: an equal dtype object passes here)."""
         for name, a, shape in (("h_re", h_re, self.shape), ("h_im", h_im, self.shape),
                                ("p_t", p_t, self.shape[:1]), ("noise", noise, self.shape[:1])):
             if type(a) is not np.ndarray or a.dtype != self.dtype or a.shape != shape or not a.flags.c_contiguous:
                 raise ValueError(f"{name} must be a C-contiguous {self.dtype} array of shape {shape} (this session's)")
-        if self.shape[0] < SERIAL_BELOW:  # checks and forward in one compiled call
-            raise_problem(_k.forward_checked(h_re, h_im, p_t, noise, self.mu, self.lam, *self.out, self._zero))
+
+    def run(self, h_re, h_im, p_t, noise):
+        """``(f_re, f_im, w_re, w_im)`` for channels ``[batch, N, K]`` and powers ``[batch]``."""
+        dt, shape, one = self.dtype, self.shape, self.shape[:1]
+        if not (type(h_re) is np.ndarray and type(h_im) is np.ndarray and type(p_t) is np.ndarray
+                and type(noise) is np.ndarray and h_re.dtype is dt and h_im.dtype is dt and p_t.dtype is dt
+                and noise.dtype is dt and h_re.shape == shape and h_im.shape == shape and p_t.shape == one
+                and noise.shape == one and h_re.flags.c_contiguous and h_im.flags.c_contiguous
+                and p_t.flags.c_contiguous and noise.flags.c_contiguous):
+            self._check(h_re, h_im, p_t, noise)  # the slow path names the problem (or finds none)
+        if self.shape[0] < SERIAL_BELOW:  # checks and forward in one compiled call, for this M and K
+            raise_problem(forward_checked_sized(h_re, h_im, p_t, noise, self.mu, self.lam, *self.out, self._zero,
+                                                *self._sizes))
         else:
             raise_problem(value_problem(h_re, h_im, p_t, noise))
             _k.forward(h_re, h_im, p_t, noise, self.mu, self.lam, *self.out, self._zero)

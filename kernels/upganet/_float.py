@@ -21,7 +21,7 @@ import numpy as np
 from numba import prange
 
 from hbf_edge.kernels._core.jit import njit
-from hbf_edge.kernels._core.linalg import cinv, matmul, mm_ah, mm_bh
+from hbf_edge.kernels._core.linalg import gram_inv, matmul, mm_ah, mm_bh
 from hbf_edge.kernels.upga._float import rate_weights_from_e
 
 
@@ -93,13 +93,13 @@ def init_one(hr, hi, pt, str_, sti, fr, fi, wr, wi, zero):  # pragma: no cover -
     hhr, hhi = np.empty((K, K), dt), np.empty((K, K), dt)
     mm_ah(hr, hi, hr, hi, hhr, hhi, zero)
     ihr, ihi = np.empty((K, K), dt), np.empty((K, K), dt)
-    cinv(hhr, hhi, ihr, ihi, np.empty((2 * K, 2 * K), dt), np.empty((2 * K, 2 * K), dt))
+    gram_inv(hhr, hhi, ihr, ihi, np.empty((2 * K, 2 * K), dt), np.empty((2 * K, 2 * K), dt))
     zr, zi = np.empty((N, K), dt), np.empty((N, K), dt)
     matmul(hr, hi, ihr, ihi, zr, zi)  # X_ZF
     ffr, ffi = np.empty((M, M), dt), np.empty((M, M), dt)
     mm_ah(fr, fi, fr, fi, ffr, ffi, zero)
     ifr, ifi = np.empty((M, M), dt), np.empty((M, M), dt)
-    cinv(ffr, ffi, ifr, ifi, np.empty((2 * M, 2 * M), dt), np.empty((2 * M, 2 * M), dt))
+    gram_inv(ffr, ffi, ifr, ifi, np.empty((2 * M, 2 * M), dt), np.empty((2 * M, 2 * M), dt))
     tr, ti = np.empty((M, K), dt), np.empty((M, K), dt)
     mm_ah(fr, fi, zr, zi, tr, ti, zero)
     matmul(ifr, ifi, tr, ti, wr, wi)
