@@ -5,9 +5,9 @@ Why: timed one call per stage, a batch-1 stage carried what the forward pays onc
 alone, formed the ``G = H^H F`` that a layer of the forward takes from the W-step before it;
 the stages of the default model added up to 2.2x the whole float64 forward and 1.3x the
 hardware one (``hbf-edge profile``, 2026-12-04).  Here each loop prepares a channel once (its
-workspace, the initialisation and the layers before the stage, G kept) and then runs the
-stage ``reps`` times in place on the state it leaves (the same work each time), so a stage's
-time is its share of the forward.  The preparation is inside the timed call: at most one whole
+workspace, the initialisation and the layers before the stage; the hardware loop keeps G, the
+float loop's first run forms it) and then runs the stage ``reps`` times in place on the state
+it leaves (the same work each time), so a stage's time is its share of the forward.  The preparation is inside the timed call: at most one whole
 forward per channel against ``reps`` stages (about 1 % at the profiler's reps = 1000: a forward
 is about ten stages).
 
@@ -43,7 +43,6 @@ from hbf_edge.kernels.upga._float import (
     init_one,
     init_workspace,
     layer_workspace,
-    layers_one,
     transpose,
     w_step_one,
 )
@@ -89,21 +88,27 @@ def _fx_runs(hr, hi, cd, fc, fs, wr, wi, noise, mu, lam, xi, lut_c, lut_s, n_cod
 @njit(cache=True, fastmath=FM)
 def float_stage_loop(h_re, h_im, p_t, noise, mu, lam, w_re, w_im, f_t, zero, stage, reps):  # pragma: no cover
     """``stage`` of the float forward ``reps`` times per channel (``w_re, w_im [B, M, K]``
-    receive W, ``f_t [M, N]`` the real part of the last channel's F, transposed; they fix M)."""
+    receive W, ``f_t [M, N]`` the real part of the last channel's F, transposed; they fix M).
+
+    The preparation is the forward's own compiled ``forward_range`` with the layers before the
+    stage (not another inlined copy of them: each copy cost seconds of a first profile's
+    compilation); the stage's first run forms its G, later runs reuse their W-step's."""
     B, N, K = h_re.shape
     M = f_t.shape[0]
     ht_r, ht_i, ft_r, ft_i, xr, xi = channel_workspace(N, M, K, h_re.dtype)
     ws_init = init_workspace(N, M, K, h_re.dtype)
     ws = layer_workspace(M, K, h_re.dtype)
+    f_re = np.empty((B, N, M), h_re.dtype)
+    f_im = np.empty((B, N, M), h_re.dtype)
+    before = max(stage, 0)
+    mu_b = mu[:before].copy()  # C-contiguous, as forward_range is compiled for
+    lam_b = lam[:before].copy()
     for b in range(B):
+        forward_range(h_re, h_im, p_t, noise, mu_b, lam_b, f_re, f_im, w_re, w_im, zero, np.int64(b), np.int64(b + 1))
         transpose(h_re[b], h_im[b], ht_r, ht_i)
-        init_one(ht_r, ht_i, p_t[b], ft_r, ft_i, w_re[b], w_im[b], ws_init, zero)
-        if stage > 0:  # the layers before the stage; their last W-step leaves G for it
-            layers_one(ht_r, ht_i, ft_r, ft_i, w_re[b], w_im[b], p_t[b], noise[b], mu[:stage], lam[:stage], xr, xi,
-                       ws, zero)
-        # layer 0 forms its G (the initialisation leaves none); a later layer takes the preparation's
+        transpose(f_re[b], f_im[b], ft_r, ft_i)
         _float_runs(ht_r, ht_i, ft_r, ft_i, w_re[b], w_im[b], p_t[b], noise[b], mu, lam, xr, xi, ws_init, ws, zero,
-                    stage, reps, stage > 0)
+                    stage, reps, np.bool_(False))
     f_t[:] = ft_r
 
 
