@@ -19,10 +19,15 @@ The per-channel functions are inlined at Numba IR level (``inline="always"``) in
 which carry the same ``FM`` flags (an inlined body compiles under its caller's flags): as calls,
 every array argument was reference-counted at each of the ~40 calls of a forward, and the float64
 forward at batch 1 took 23.8-24.6 us against 20.0-21.1 inlined (float32 19.0-20.0 against 16.0;
-compiled loops of 20,000 calls, alternating, 2026-12-04).  The price: a reduction inlined into two
-callers may be rounded differently by each, so the profiler's stage loops equal the forward to
-the rounding level, not bit for bit.  :mod:`kernels.upga._float_sized` compiles the same code
-for fixed M and K (the real-time session).
+compiled loops of 20,000 calls, alternating, 2026-12-04).  They are inlined into one compiled
+function, :func:`channel_steps` (the initialisation and a run of layers of one channel), which
+the forward, the layer runs and the profiler's stage loops all call per channel: Numba compiles
+(and LLVM vectorises) that body once per dtype, not once per driver (a first profile's
+compilation had grown by 25 s when each driver inlined its own copy).  The initialisation alone
+(:func:`init_range`) inlines only :func:`init_one`.  A reduction inlined into two functions may
+be rounded differently by each, so results that come through different ones (the
+initialisation alone, :mod:`kernels.upga._float_sized`, which compiles the same body for fixed M
+and K) agree to the rounding level, not bit for bit.
 """
 
 from __future__ import annotations
@@ -287,20 +292,32 @@ def layer_workspace(M, K, dt):  # pragma: no cover - compiled
             np.empty((M, M), dt), np.empty((M, M), dt))
 
 
-@njit(cache=True, fastmath=FM, inline="always")
-def layers_one(ht_r, ht_i, ft_r, ft_i, wr, wi, pt, s2, mu, lam, xr, xi, ws, zero):  # pragma: no cover
-    """Layers ``mu [I, J]``, ``lam [I]`` in place on one channel's (F^T, W).
+def _channel_steps(ht_r, ht_i, ft_r, ft_i, wr, wi, pt, s2, mu, lam, xr, xi, ws_init, ws, zero, init, lo, hi,
+                   g_fresh):  # pragma: no cover - compiled
+    """In place on one channel's (F^T, W): the initialisation if ``init``, then layers
+    ``lo .. hi - 1`` of ``mu [I, J]``, ``lam [I]``.
 
     A layer's first F-step reuses the ``G = H^H F`` of the previous layer's W-step: the W-step
     moves only W, so that product is the one the F-step would form (one of the four O(NMK)
-    products per layer, at J = 1)."""
-    I, J = mu.shape
+    products per layer, at J = 1); layer ``lo`` takes it from ``ws`` if ``g_fresh``.
+
+    Every driver (the forward, the stages, the profiler's loops) calls this one compiled
+    function per channel, so the per-layer code, inlined into it, is compiled once per dtype
+    and rounds alike everywhere; :data:`channel_steps_inline` is the same body for
+    :mod:`kernels.upga._float_sized`, which compiles it for fixed sizes."""
+    if init:
+        init_one(ht_r, ht_i, pt, ft_r, ft_i, wr, wi, ws_init, zero)
+    J = mu.shape[1]
     gr, gi, cr, ci, dr, di, vr, vi, pr, pi = ws
-    for i in range(I):
+    for i in range(lo, hi):
         for j in range(J):
             f_step_one(ht_r, ht_i, ft_r, ft_i, wr, wi, s2, mu[i, j], gr, gi, cr, ci, dr, di, xr, xi, zero,
-                       i > 0 and j == 0)
+                       (g_fresh or i > lo) and j == 0)
         w_step_one(ht_r, ht_i, ft_r, ft_i, wr, wi, pt, s2, lam[i], gr, gi, cr, ci, vr, vi, pr, pi, zero)
+
+
+channel_steps = njit(cache=True, fastmath=FM)(_channel_steps)
+channel_steps_inline = njit(cache=True, fastmath=FM, inline="always")(_channel_steps)
 
 
 @njit(cache=True, inline="always")
@@ -321,8 +338,8 @@ def forward_range(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero,
     ws = layer_workspace(M, K, h_re.dtype)
     for b in range(lo, hi):
         transpose(h_re[b], h_im[b], ht_r, ht_i)
-        init_one(ht_r, ht_i, p_t[b], ft_r, ft_i, w_re[b], w_im[b], ws_init, zero)
-        layers_one(ht_r, ht_i, ft_r, ft_i, w_re[b], w_im[b], p_t[b], noise[b], mu, lam, xr, xi, ws, zero)
+        channel_steps(ht_r, ht_i, ft_r, ft_i, w_re[b], w_im[b], p_t[b], noise[b], mu, lam, xr, xi, ws_init, ws, zero,
+                      np.bool_(True), np.int64(0), np.int64(mu.shape[0]), np.bool_(False))
         transpose(ft_r, ft_i, f_re[b], f_im[b])
 
 
@@ -363,7 +380,7 @@ def init_range(h_re, h_im, p_t, f_re, f_im, w_re, w_im, zero, lo, hi):  # pragma
     M = f_re.shape[2]
     ht_r, ht_i, ft_r, ft_i, xr, xi = channel_workspace(N, M, K, h_re.dtype)
     ws_init = init_workspace(N, M, K, h_re.dtype)
-    for b in range(lo, hi):
+    for b in range(lo, hi):  # init_one inlined, not channel_steps: a fifth of the compilation (5 s)
         transpose(h_re[b], h_im[b], ht_r, ht_i)
         init_one(ht_r, ht_i, p_t[b], ft_r, ft_i, w_re[b], w_im[b], ws_init, zero)
         transpose(ft_r, ft_i, f_re[b], f_im[b])
@@ -391,11 +408,13 @@ def layers_range(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero, 
     N, K = h_re.shape[1], h_re.shape[2]
     M = f_re.shape[2]
     ht_r, ht_i, ft_r, ft_i, xr, xi = channel_workspace(N, M, K, h_re.dtype)
+    ws_init = init_workspace(N, M, K, h_re.dtype)
     ws = layer_workspace(M, K, h_re.dtype)
     for b in range(lo, hi):
         transpose(h_re[b], h_im[b], ht_r, ht_i)
         transpose(f_re[b], f_im[b], ft_r, ft_i)
-        layers_one(ht_r, ht_i, ft_r, ft_i, w_re[b], w_im[b], p_t[b], noise[b], mu, lam, xr, xi, ws, zero)
+        channel_steps(ht_r, ht_i, ft_r, ft_i, w_re[b], w_im[b], p_t[b], noise[b], mu, lam, xr, xi, ws_init, ws, zero,
+                      np.bool_(False), np.int64(0), np.int64(mu.shape[0]), np.bool_(False))
         transpose(ft_r, ft_i, f_re[b], f_im[b])
 
 

@@ -9,8 +9,8 @@ forward called from Python; as constants written into the source, M and K took 1
 How: a homogeneous tuple's length is part of its Numba type, so ``m_len`` and ``k_len`` (any
 tuples of M and K items) make Numba compile this function once per (M, K), and ``len()`` of them
 is a constant.  Every workspace is allocated here with those sizes (W too, copied out per
-channel), so every shape the inlined per-channel code of :mod:`kernels.upga._float` reads is a
-constant.  Numba's literal dispatch (``numba.literally``) would do the same but resolves every
+channel), and the per-channel code (``channel_steps_inline``, :mod:`kernels.upga._float`) is
+inlined here, so every shape it reads is a constant.  Numba's literal dispatch (``numba.literally``) would do the same but resolves every
 call in Python (milliseconds).  The price is a compilation per (M, K) (about 12 s, then cached),
 which is why only the session, built once per model, uses it; results equal
 :func:`kernels.upga._float.forward_checked`'s to the rounding level (the unrolled sums associate
@@ -23,8 +23,8 @@ import numpy as np
 
 from hbf_edge.kernels._core.boundary import value_problem
 from hbf_edge.kernels._core.jit import njit
-from hbf_edge.kernels.upga._float import (FM, channel_workspace, init_one, init_workspace, layer_workspace,
-                                          layers_one, transpose)
+from hbf_edge.kernels.upga._float import (FM, channel_steps_inline, channel_workspace, init_workspace,
+                                          layer_workspace, transpose)
 
 __all__ = ["forward_checked_sized", "size_tuple"]
 
@@ -52,8 +52,8 @@ def forward_checked_sized(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_i
     wi = np.empty((M, K), dt)
     for b in range(h_re.shape[0]):
         transpose(h_re[b], h_im[b], ht_r, ht_i)
-        init_one(ht_r, ht_i, p_t[b], ft_r, ft_i, wr, wi, ws_init, zero)
-        layers_one(ht_r, ht_i, ft_r, ft_i, wr, wi, p_t[b], noise[b], mu, lam, xr, xi, ws, zero)
+        channel_steps_inline(ht_r, ht_i, ft_r, ft_i, wr, wi, p_t[b], noise[b], mu, lam, xr, xi, ws_init, ws, zero,
+                             True, 0, mu.shape[0], False)
         transpose(ft_r, ft_i, f_re[b], f_im[b])
         w_re[b] = wr
         w_im[b] = wi

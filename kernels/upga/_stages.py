@@ -5,9 +5,10 @@ Why: timed one call per stage, a batch-1 stage carried what the forward pays onc
 alone, formed the ``G = H^H F`` that a layer of the forward takes from the W-step before it;
 the stages of the default model added up to 2.2x the whole float64 forward and 1.3x the
 hardware one (``hbf-edge profile``, 2026-12-04).  Here each loop prepares a channel once (its
-workspace, the initialisation and the layers before the stage; the hardware loop keeps G, the
-float loop's first run forms it) and then runs the stage ``reps`` times in place on the state
-it leaves (the same work each time), so a stage's time is its share of the forward.  The preparation is inside the timed call: at most one whole
+workspace, the initialisation and the layers before the stage, G kept) and then runs the
+stage ``reps`` times in place on the state it leaves (the same work each time), so a stage's
+time is its share of the forward.  The float loops run the forward's own compiled
+``channel_steps`` (:mod:`kernels.upga._float`), so they round as the forward does.  The preparation is inside the timed call: at most one whole
 forward per channel against ``reps`` stages (about 1 % at the profiler's reps = 1000: a forward
 is about ten stages).
 
@@ -36,36 +37,32 @@ from hbf_edge.kernels.upga._fixed import layers_fx_one, table_words_into
 from hbf_edge.kernels.upga._init_fixed import init_fx
 from hbf_edge.kernels.upga._output import output_fx
 from hbf_edge.kernels.upga._float import (
-    FM,
+    channel_steps,
     channel_workspace,
-    f_step_one,
     forward_range,
-    init_one,
     init_workspace,
     layer_workspace,
     transpose,
-    w_step_one,
 )
 
 __all__ = ["float_stage_loop", "float_forward_loop", "fx_stage_loop", "fx_forward_loop", "float_stage_range",
            "fx_stage_range", "fx_prepare"]
 
 
-@njit(cache=True, fastmath=FM)
+@njit(cache=True)
 def _float_runs(ht_r, ht_i, ft_r, ft_i, wr, wi, pt, s2, mu, lam, xr, xi, ws_init, ws, zero, stage, reps,
                 g_fresh):  # pragma: no cover
-    """``stage`` ``reps`` times in place on one channel's working state; a layer's first run
-    takes G from the workspace if ``g_fresh`` (the W-step before it left it), later runs from
-    their own previous W-step, as ``layers_one`` does."""
-    gr, gi, cr, ci, dr, di, vr, vi, pr, pi = ws
+    """``stage`` ``reps`` times in place on one channel's working state, through the forward's
+    own compiled ``channel_steps``; a layer's first run takes G from the workspace if
+    ``g_fresh`` (the W-step before it left it), later runs from their own previous W-step, as
+    the forward's layers do."""
     for r in range(reps):
         if stage < 0:
-            init_one(ht_r, ht_i, pt, ft_r, ft_i, wr, wi, ws_init, zero)
-            continue
-        for j in range(mu.shape[1]):
-            f_step_one(ht_r, ht_i, ft_r, ft_i, wr, wi, s2, mu[stage, j], gr, gi, cr, ci, dr, di, xr, xi, zero,
-                       (g_fresh or r > 0) and j == 0)
-        w_step_one(ht_r, ht_i, ft_r, ft_i, wr, wi, pt, s2, lam[stage], gr, gi, cr, ci, vr, vi, pr, pi, zero)
+            channel_steps(ht_r, ht_i, ft_r, ft_i, wr, wi, pt, s2, mu, lam, xr, xi, ws_init, ws, zero, np.bool_(True),
+                          np.int64(0), np.int64(0), np.bool_(False))
+        else:
+            channel_steps(ht_r, ht_i, ft_r, ft_i, wr, wi, pt, s2, mu, lam, xr, xi, ws_init, ws, zero, np.bool_(False),
+                          np.int64(stage), np.int64(stage + 1), np.bool_(g_fresh or r > 0))
 
 
 @njit(cache=True)
@@ -85,30 +82,23 @@ def _fx_runs(hr, hi, cd, fc, fs, wr, wi, noise, mu, lam, xi, lut_c, lut_s, n_cod
                                    lut_c, lut_s, n_codes, fms, cnt, stage, gr, gi, cr, ci, dr, di, ar, ai, g_over)
 
 
-@njit(cache=True, fastmath=FM)
+@njit(cache=True)
 def float_stage_loop(h_re, h_im, p_t, noise, mu, lam, w_re, w_im, f_t, zero, stage, reps):  # pragma: no cover
     """``stage`` of the float forward ``reps`` times per channel (``w_re, w_im [B, M, K]``
-    receive W, ``f_t [M, N]`` the real part of the last channel's F, transposed; they fix M).
-
-    The preparation is the forward's own compiled ``forward_range`` with the layers before the
-    stage (not another inlined copy of them: each copy cost seconds of a first profile's
-    compilation); the stage's first run forms its G, later runs reuse their W-step's."""
+    receive W, ``f_t [M, N]`` the real part of the last channel's F, transposed; they fix M)."""
     B, N, K = h_re.shape
     M = f_t.shape[0]
     ht_r, ht_i, ft_r, ft_i, xr, xi = channel_workspace(N, M, K, h_re.dtype)
     ws_init = init_workspace(N, M, K, h_re.dtype)
     ws = layer_workspace(M, K, h_re.dtype)
-    f_re = np.empty((B, N, M), h_re.dtype)
-    f_im = np.empty((B, N, M), h_re.dtype)
-    before = max(stage, 0)
-    mu_b = mu[:before].copy()  # C-contiguous, as forward_range is compiled for
-    lam_b = lam[:before].copy()
     for b in range(B):
-        forward_range(h_re, h_im, p_t, noise, mu_b, lam_b, f_re, f_im, w_re, w_im, zero, np.int64(b), np.int64(b + 1))
         transpose(h_re[b], h_im[b], ht_r, ht_i)
-        transpose(f_re[b], f_im[b], ft_r, ft_i)
+        # the initialisation and the layers before the stage; their last W-step leaves G for it
+        channel_steps(ht_r, ht_i, ft_r, ft_i, w_re[b], w_im[b], p_t[b], noise[b], mu, lam, xr, xi, ws_init, ws, zero,
+                      np.bool_(True), np.int64(0), np.int64(max(stage, 0)), np.bool_(False))
+        # layer 0 forms its G (the initialisation leaves none); a later layer takes the preparation's
         _float_runs(ht_r, ht_i, ft_r, ft_i, w_re[b], w_im[b], p_t[b], noise[b], mu, lam, xr, xi, ws_init, ws, zero,
-                    stage, reps, np.bool_(False))
+                    stage, reps, np.bool_(stage > 0))
     f_t[:] = ft_r
 
 
