@@ -129,9 +129,10 @@ def cholesky_inv(ar, ai, outr, outi, lo, lo_inv):  # pragma: no cover - compiled
 @njit(cache=True)
 def gram_inv(ar, ai, outr, outi, big, big_inv):  # pragma: no cover - compiled
     """``out = inv(a)`` for a Gram matrix ``a = X^H X`` (Hermitian, positive semi-definite):
-    :func:`cholesky_inv` when it is positive definite in this precision, else :func:`cinv`'s
-    pivoted Gauss-Jordan (a rank-deficient X: two identical users), which returns what the
-    kernels returned before.  Same work arrays as :func:`cinv`."""
+    :func:`cholesky_inv`, or :func:`cinv`'s pivoted Gauss-Jordan (what the kernels used before)
+    when a Cholesky pivot is not positive (a Gram matrix that rounds to a singular one, or NaN).
+    A numerically singular ``a`` whose pivot rounds to a tiny positive number (two identical
+    users, most of the time) gives huge entries either way.  Same work arrays as :func:`cinv`."""
     if not cholesky_inv(ar, ai, outr, outi, big, big_inv):
         cinv(ar, ai, outr, outi, big, big_inv)
 

@@ -1,0 +1,40 @@
+"""The float kernels' small inverses (``kernels/_core/linalg.py``) against numpy's."""
+
+import numpy as np
+import pytest
+
+from hbf_edge.kernels._core.linalg import cholesky_inv, cinv, gram_inv
+
+
+def _work(n, dtype):
+    return [np.empty((n, n), dtype) for _ in range(2)] + [np.empty((2 * n, 2 * n), dtype) for _ in range(2)]
+
+
+@pytest.mark.parametrize("dtype, tol", [(np.float64, 1e-12), (np.float32, 1e-4)])
+@pytest.mark.parametrize("n", [1, 3, 4, 8])
+def test_cholesky_inverse_of_a_gram_matrix_is_numpys(n, dtype, tol):
+    rng = np.random.default_rng(n)
+    X = rng.standard_normal((32, n)) + 1j * rng.standard_normal((32, n))
+    A = X.conj().T @ X
+    outr, outi, lo, lo_inv = _work(n, dtype)
+    assert cholesky_inv(A.real.astype(dtype), A.imag.astype(dtype), outr, outi, lo, lo_inv)
+    want = np.linalg.inv(A)
+    assert np.abs(outr + 1j * outi - want).max() <= tol * np.abs(want).max()
+
+
+def test_a_matrix_cholesky_refuses_falls_back_to_gauss_jordan():
+    """A pivot that is not positive (here an indefinite Hermitian matrix; in the kernels a Gram
+    matrix that rounds to a singular one, or NaN): Cholesky refuses, leaving the output alone,
+    and gram_inv returns what cinv returns, as the kernels did before it."""
+    A = np.array([[1.0, 2.0 + 1.0j, 0.0], [2.0 - 1.0j, 1.0, 0.5j], [0.0, -0.5j, 3.0]])
+    ar, ai = np.ascontiguousarray(A.real), np.ascontiguousarray(A.imag)
+    outr, outi, lo, lo_inv = _work(3, np.float64)
+    outr[:] = 7.0
+    assert not cholesky_inv(ar, ai, outr, outi, lo, lo_inv)
+    assert (outr == 7.0).all()
+    got, want = _work(3, np.float64), _work(3, np.float64)
+    gram_inv(ar, ai, *got)
+    cinv(ar, ai, *want)
+    np.testing.assert_array_equal(got[0], want[0])
+    np.testing.assert_array_equal(got[1], want[1])
+    np.testing.assert_allclose(got[0] + 1j * got[1], np.linalg.inv(A), rtol=1e-12, atol=1e-12)
