@@ -293,27 +293,32 @@ def layer_workspace(M, K, dt):  # pragma: no cover - compiled
 
 
 def _channel_steps(ht_r, ht_i, ft_r, ft_i, wr, wi, pt, s2, mu, lam, xr, xi, ws_init, ws, zero, init, lo, hi,
-                   g_fresh):  # pragma: no cover - compiled
-    """In place on one channel's (F^T, W): the initialisation if ``init``, then layers
-    ``lo .. hi - 1`` of ``mu [I, J]``, ``lam [I]``.
+                   g_fresh, reps):  # pragma: no cover - compiled
+    """In place on one channel's (F^T, W), ``reps`` times: the initialisation if ``init``, then
+    layers ``lo .. hi - 1`` of ``mu [I, J]``, ``lam [I]`` (the forward: once; the profiler's
+    stage loops: a stage ``reps`` times in one call, so no call is timed with it).
 
-    A layer's first F-step reuses the ``G = H^H F`` of the previous layer's W-step: the W-step
-    moves only W, so that product is the one the F-step would form (one of the four O(NMK)
-    products per layer, at J = 1); layer ``lo`` takes it from ``ws`` if ``g_fresh``.
+    A layer's first F-step reuses the ``G = H^H F`` of the W-step before it: the W-step moves
+    only W, so that product is the one the F-step would form (one of the four O(NMK) products
+    per layer, at J = 1); the first layer of the call takes it from ``ws`` if ``g_fresh``.
 
-    Every driver (the forward, the stages, the profiler's loops) calls this one compiled
-    function per channel, so the per-layer code, inlined into it, is compiled once per dtype
-    and rounds alike everywhere; :data:`channel_steps_inline` is the same body for
+    Every driver (the forward, the layer runs, the profiler's float loops) calls this one
+    compiled function per channel, so the per-layer code, inlined into it, is compiled once per
+    dtype and rounds alike everywhere; :data:`channel_steps_inline` is the same body for
     :mod:`kernels.upga._float_sized`, which compiles it for fixed sizes."""
-    if init:
-        init_one(ht_r, ht_i, pt, ft_r, ft_i, wr, wi, ws_init, zero)
     J = mu.shape[1]
     gr, gi, cr, ci, dr, di, vr, vi, pr, pi = ws
-    for i in range(lo, hi):
-        for j in range(J):
-            f_step_one(ht_r, ht_i, ft_r, ft_i, wr, wi, s2, mu[i, j], gr, gi, cr, ci, dr, di, xr, xi, zero,
-                       (g_fresh or i > lo) and j == 0)
-        w_step_one(ht_r, ht_i, ft_r, ft_i, wr, wi, pt, s2, lam[i], gr, gi, cr, ci, vr, vi, pr, pi, zero)
+    have_g = g_fresh
+    for _ in range(reps):
+        if init:
+            init_one(ht_r, ht_i, pt, ft_r, ft_i, wr, wi, ws_init, zero)
+            have_g = False  # the initialisation leaves no G
+        for i in range(lo, hi):
+            for j in range(J):  # a later F-step of the layer forms G again: the one before moved F
+                f_step_one(ht_r, ht_i, ft_r, ft_i, wr, wi, s2, mu[i, j], gr, gi, cr, ci, dr, di, xr, xi, zero,
+                           have_g and j == 0)
+            w_step_one(ht_r, ht_i, ft_r, ft_i, wr, wi, pt, s2, lam[i], gr, gi, cr, ci, vr, vi, pr, pi, zero)
+            have_g = True
 
 
 channel_steps = njit(cache=True, fastmath=FM)(_channel_steps)
@@ -339,7 +344,7 @@ def forward_range(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero,
     for b in range(lo, hi):
         transpose(h_re[b], h_im[b], ht_r, ht_i)
         channel_steps(ht_r, ht_i, ft_r, ft_i, w_re[b], w_im[b], p_t[b], noise[b], mu, lam, xr, xi, ws_init, ws, zero,
-                      np.bool_(True), np.int64(0), np.int64(mu.shape[0]), np.bool_(False))
+                      np.bool_(True), np.int64(0), np.int64(mu.shape[0]), np.bool_(False), np.int64(1))
         transpose(ft_r, ft_i, f_re[b], f_im[b])
 
 
@@ -414,7 +419,7 @@ def layers_range(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero, 
         transpose(h_re[b], h_im[b], ht_r, ht_i)
         transpose(f_re[b], f_im[b], ft_r, ft_i)
         channel_steps(ht_r, ht_i, ft_r, ft_i, w_re[b], w_im[b], p_t[b], noise[b], mu, lam, xr, xi, ws_init, ws, zero,
-                      np.bool_(False), np.int64(0), np.int64(mu.shape[0]), np.bool_(False))
+                      np.bool_(False), np.int64(0), np.int64(mu.shape[0]), np.bool_(False), np.int64(1))
         transpose(ft_r, ft_i, f_re[b], f_im[b])
 
 

@@ -8,9 +8,10 @@ hardware one (``hbf-edge profile``, 2026-12-04).  Here each loop prepares a chan
 workspace, the initialisation and the layers before the stage, G kept) and then runs the
 stage ``reps`` times in place on the state it leaves (the same work each time), so a stage's
 time is its share of the forward.  The float loops run the forward's own compiled
-``channel_steps`` (:mod:`kernels.upga._float`), so they round as the forward does.  The preparation is inside the timed call: at most one whole
-forward per channel against ``reps`` stages (about 1 % at the profiler's reps = 1000: a forward
-is about ten stages).
+``channel_steps`` (:mod:`kernels.upga._float`), the stage's ``reps`` runs in one call of it, so
+they round as the forward does and time no call per run.  The preparation is inside the timed
+call: at most one whole forward per channel against ``reps`` stages (about 1 % at the
+profiler's reps = 1000: a forward is about ten stages).
 
 ``stage`` is -1 for the initialisation, ``i >= 0`` for layer ``i`` and, in the hardware loops,
 I (one past the last layer) for the output stage; :func:`float_forward_loop`
@@ -52,17 +53,16 @@ __all__ = ["float_stage_loop", "float_forward_loop", "fx_stage_loop", "fx_forwar
 @njit(cache=True)
 def _float_runs(ht_r, ht_i, ft_r, ft_i, wr, wi, pt, s2, mu, lam, xr, xi, ws_init, ws, zero, stage, reps,
                 g_fresh):  # pragma: no cover
-    """``stage`` ``reps`` times in place on one channel's working state, through the forward's
-    own compiled ``channel_steps``; a layer's first run takes G from the workspace if
+    """``stage`` ``reps`` times in place on one channel's working state, in one call of the
+    forward's own compiled ``channel_steps``; a layer's first run takes G from the workspace if
     ``g_fresh`` (the W-step before it left it), later runs from their own previous W-step, as
     the forward's layers do."""
-    for r in range(reps):
-        if stage < 0:
-            channel_steps(ht_r, ht_i, ft_r, ft_i, wr, wi, pt, s2, mu, lam, xr, xi, ws_init, ws, zero, np.bool_(True),
-                          np.int64(0), np.int64(0), np.bool_(False))
-        else:
-            channel_steps(ht_r, ht_i, ft_r, ft_i, wr, wi, pt, s2, mu, lam, xr, xi, ws_init, ws, zero, np.bool_(False),
-                          np.int64(stage), np.int64(stage + 1), np.bool_(g_fresh or r > 0))
+    if stage < 0:
+        channel_steps(ht_r, ht_i, ft_r, ft_i, wr, wi, pt, s2, mu, lam, xr, xi, ws_init, ws, zero, np.bool_(True),
+                      np.int64(0), np.int64(0), np.bool_(False), reps)
+    else:
+        channel_steps(ht_r, ht_i, ft_r, ft_i, wr, wi, pt, s2, mu, lam, xr, xi, ws_init, ws, zero, np.bool_(False),
+                      stage, stage + 1, g_fresh, reps)
 
 
 @njit(cache=True)
@@ -95,7 +95,7 @@ def float_stage_loop(h_re, h_im, p_t, noise, mu, lam, w_re, w_im, f_t, zero, sta
         transpose(h_re[b], h_im[b], ht_r, ht_i)
         # the initialisation and the layers before the stage; their last W-step leaves G for it
         channel_steps(ht_r, ht_i, ft_r, ft_i, w_re[b], w_im[b], p_t[b], noise[b], mu, lam, xr, xi, ws_init, ws, zero,
-                      np.bool_(True), np.int64(0), np.int64(max(stage, 0)), np.bool_(False))
+                      np.bool_(True), np.int64(0), np.int64(max(stage, 0)), np.bool_(False), np.int64(1))
         # layer 0 forms its G (the initialisation leaves none); a later layer takes the preparation's
         _float_runs(ht_r, ht_i, ft_r, ft_i, w_re[b], w_im[b], p_t[b], noise[b], mu, lam, xr, xi, ws_init, ws, zero,
                     stage, reps, np.bool_(stage > 0))
