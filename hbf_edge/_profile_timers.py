@@ -38,7 +38,7 @@ def time_numba(model: Any, H: np.ndarray, p_t: np.ndarray, noise: np.ndarray, dt
     runs it (module notes); the public wrappers' input checks and copies are per call, not per
     stage, so they are left out of both."""
     from hbf_edge.kernels._core.batching import SERIAL_BELOW, run_chunks
-    from hbf_edge.kernels.upga import _float as k
+    from hbf_edge.kernels.upga import _float_batch as k
     from hbf_edge.kernels.upga import _stages
 
     from hbf_edge.bench import time_per_channel

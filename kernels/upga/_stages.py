@@ -37,14 +37,8 @@ from hbf_edge.kernels.upga._batch import _buffers, forward_fx_one
 from hbf_edge.kernels.upga._fixed import layers_fx_one, table_words_into
 from hbf_edge.kernels.upga._init_fixed import init_fx
 from hbf_edge.kernels.upga._output import output_fx
-from hbf_edge.kernels.upga._float import (
-    channel_steps,
-    channel_workspace,
-    forward_range,
-    init_workspace,
-    layer_workspace,
-    transpose,
-)
+from hbf_edge.kernels.upga._float import channel_steps, channel_workspace, init_workspace, layer_workspace, transpose
+from hbf_edge.kernels.upga._float_batch import forward_range
 
 __all__ = ["float_stage_loop", "float_forward_loop", "fx_stage_loop", "fx_forward_loop", "float_stage_range",
            "fx_stage_range", "fx_prepare"]

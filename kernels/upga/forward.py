@@ -22,7 +22,7 @@ import numpy as np
 from hbf_edge.kernels._core import checks as _checks
 from hbf_edge.kernels._core.batching import SERIAL_BELOW
 from hbf_edge.kernels._core.boundary import raise_problem, value_problem
-from hbf_edge.kernels.upga import _float as _k
+from hbf_edge.kernels.upga import _float_batch as _k
 from hbf_edge.kernels.upga._float_sized import forward_checked_sized, size_tuple
 
 __all__ = ["UpgaSteps", "UpgaSession", "load_upga", "upga_forward", "upga_init", "upga_layers", "f_step", "w_step"]

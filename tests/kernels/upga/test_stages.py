@@ -11,7 +11,7 @@ import pytest
 from hbf_edge import FixedPointFormat, HardwareSpec
 from hbf_edge.channels import saleh_valenzuela_miso
 from hbf_edge.kernels._core.batching import run_chunks
-from hbf_edge.kernels.upga import _batch, _float, _stages
+from hbf_edge.kernels.upga import _batch, _float_batch, _stages
 from hbf_edge.kernels.upga._fixed import NO_OUTPUT_STAGE, SITES
 from hbf_edge.kernels.upga.hardware import prepare_hw_inputs
 
@@ -39,7 +39,7 @@ def test_the_float_stage_loop_runs_the_forwards_layers(dtype):
     hr, hi, p, n = (a.astype(dtype) for a in _channels(B, N, K, 4))
     mu, lam, zero = MU.astype(dtype), LAM.astype(dtype), dtype(0)
     want = [np.empty(s, dtype) for s in ((B, N, M), (B, N, M), (B, M, K), (B, M, K))]
-    _float.forward_range(hr, hi, p, n, mu, lam, *want, zero, 0, B)
+    _float_batch.forward_range(hr, hi, p, n, mu, lam, *want, zero, 0, B)
     last = B - 1  # the loop keeps the real part of the last channel's F, transposed
     for stage, reps in ((len(LAM) - 1, 1), (0, 2), (-1, 3)):
         w_re, w_im, f_t = np.empty((B, M, K), dtype), np.empty((B, M, K), dtype), np.empty((M, N), dtype)
@@ -86,10 +86,10 @@ def test_the_batched_stage_loops_run_the_forwards_last_layer():
     hr, hi, p, n = _channels(B, N, K, 5)
     last = len(LAM) - 1
     want = [np.empty(s) for s in ((B, N, M), (B, N, M), (B, M, K), (B, M, K))]
-    _float.forward(hr, hi, p, n, MU, LAM, *want, 0.0)
+    _float_batch.forward(hr, hi, p, n, MU, LAM, *want, 0.0)
     got = [np.empty_like(a) for a in want]
-    _float.init(hr, hi, p, *got, 0.0)
-    _float.layers(hr, hi, p, n, MU[:last], LAM[:last], *got, 0.0)
+    _float_batch.init(hr, hi, p, *got, 0.0)
+    _float_batch.layers(hr, hi, p, n, MU[:last], LAM[:last], *got, 0.0)
     run_chunks(_stages.float_stage_range, B, hr, hi, p, n, MU, LAM, *got, 0.0, last, 1)
     assert all(_close(a, b) for a, b in zip(got, want))
 
