@@ -302,7 +302,8 @@ def _channel_steps(ht_r, ht_i, ft_r, ft_i, wr, wi, pt, s2, mu, lam, xr, xi, ws_i
 
     Every driver (the forward, the layer runs, the profiler's float loops) calls this one
     compiled function per channel, so the per-layer code, inlined into it, is compiled once per
-    dtype and rounds alike everywhere; :data:`channel_steps_inline` is the same body for
+    dtype (LLVM may still inline it into a caller and fold that caller's constants, so results
+    through two callers agree to the rounding level); :data:`channel_steps_inline` is the same body for
     :mod:`kernels.upga._float_sized`, which compiles it for fixed sizes."""
     J = mu.shape[1]
     gr, gi, cr, ci, dr, di, vr, vi, pr, pi = ws

@@ -9,7 +9,8 @@ workspace, the initialisation and the layers before the stage, G kept) and then 
 stage ``reps`` times in place on the state it leaves (the same work each time), so a stage's
 time is its share of the forward.  The float loops run the forward's own compiled
 ``channel_steps`` (:mod:`kernels.upga._float`), the stage's ``reps`` runs in one call of it, so
-they round as the forward does and time no call per run.  The preparation is inside the timed
+they time no call per run (their results equal the forward's to the rounding level: LLVM may
+inline ``channel_steps`` into a caller and fold its constants).  The preparation is inside the timed
 call: at most one whole forward per channel against ``reps`` stages (about 1 % at the
 profiler's reps = 1000: a forward is about ten stages).
 
