@@ -64,9 +64,8 @@ def time_numba(model: Any, H: np.ndarray, p_t: np.ndarray, noise: np.ndarray, dt
     # the state the forward leaves before it (prepared untimed by the public drivers)
     reps, stages = _reps(BATCH_STAGE_REPS, min_run_s), {}
     for i, name in enumerate(stage_names(len(lam)), start=-1):
-        k.init_range(hr, hi, p, *state, zero, 0, B)
-        if i > 0:
-            k.layers_range(hr, hi, p, n, mu[:i], lam[:i], *state, zero, 0, B)
+        k.steps_range(hr, hi, p, n, mu, lam, *state, zero, np.bool_(True), np.int64(0), np.int64(max(i, 0)),
+                      np.int64(1), np.int64(0), np.int64(B))
         stages[name] = time_per_channel(
             lambda i=i: run_chunks(_stages.float_stage_range, B, hr, hi, p, n, mu, lam, *state, zero, i, reps),
             B * reps, repeat, min_run_s)

@@ -16,13 +16,18 @@ from hbf_edge.kernels._core.jit import njit
 from hbf_edge.kernels.upga._float import (FM, channel_steps, channel_workspace, f_step_one, init_one, init_workspace,
                                           layer_workspace, transpose, w_step_one)
 
-__all__ = ["forward", "forward_checked", "forward_range", "init", "layers", "f_step_batch", "w_step_batch",
+__all__ = ["forward", "forward_checked", "steps_range", "init", "layers", "f_step_batch", "w_step_batch",
            "n_chunks_for"]
 
 
 @njit(cache=True, fastmath=FM)
-def forward_range(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero, lo, hi):  # pragma: no cover
-    """Initialisation and ``I`` layers for channels ``lo .. hi - 1``, one workspace for all."""
+def steps_range(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero, init, first, last, reps, lo,
+                hi):  # pragma: no cover
+    """For channels ``lo .. hi - 1``, ``reps`` times: the initialisation eq. (12)-(13) if ``init``
+    (else the F and W given are the start), then layers ``first .. last - 1``; in place on (F, W),
+    one workspace for all.  The whole forward, a run of layers and the profiler's batched stage
+    loops (:func:`kernels.upga._stages.float_stage_range`) are this loop.  Callers pass ``init`` as
+    ``np.bool_`` and the counts as ``np.int64``: a literal compiles it again."""
     N, K = h_re.shape[1], h_re.shape[2]
     M = f_re.shape[2]
     ht_r, ht_i, ft_r, ft_i, xr, xi = channel_workspace(N, M, K, h_re.dtype)
@@ -30,18 +35,31 @@ def forward_range(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero,
     ws = layer_workspace(M, K, h_re.dtype)
     for b in range(lo, hi):
         transpose(h_re[b], h_im[b], ht_r, ht_i)
+        if not init:
+            transpose(f_re[b], f_im[b], ft_r, ft_i)
         channel_steps(ht_r, ht_i, ft_r, ft_i, w_re[b], w_im[b], p_t[b], noise[b], mu, lam, xr, xi, ws_init, ws, zero,
-                      np.bool_(True), np.int64(0), np.int64(mu.shape[0]), np.bool_(False), np.int64(1))
+                      init, first, last, np.bool_(False), reps)
         transpose(ft_r, ft_i, f_re[b], f_im[b])
 
 
 @njit(cache=True, parallel=True)
-def forward_batch(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero, n_chunks):  # pragma: no cover
-    """Initialisation and ``I`` layers for every channel; parallel over chunks of the batch."""
+def steps_batch(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero, init, n_chunks):  # pragma: no cover
+    """:func:`steps_range` over every channel (every layer, once); parallel over chunks of the batch."""
     B = h_re.shape[0]
     for c in prange(n_chunks):
-        forward_range(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero, c * B // n_chunks,
-                      (c + 1) * B // n_chunks)
+        steps_range(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero, init, np.int64(0),
+                    np.int64(mu.shape[0]), np.int64(1), c * B // n_chunks, (c + 1) * B // n_chunks)
+
+
+def _steps(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero, init):
+    """Every layer (after the initialisation if ``init``) on a batch: below ``SERIAL_BELOW``
+    channels in the calling thread, else in chunks over the threads (:mod:`kernels._core.batching`)."""
+    B = h_re.shape[0]
+    if B < SERIAL_BELOW:
+        steps_range(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero, np.bool_(init), np.int64(0),
+                    np.int64(mu.shape[0]), np.int64(1), np.int64(0), np.int64(B))
+    else:
+        steps_batch(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero, np.bool_(init), n_chunks_for(B))
 
 
 @njit(cache=True)
@@ -50,19 +68,15 @@ def forward_checked(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zer
     forward of the batch in the calling thread: a small batch's checked run in one compiled call
     (``UpgaSession``).  Returns the problem code (0: the forward ran)."""
     problem = value_problem(h_re, h_im, p_t, noise)
-    if problem == 0:  # an int64 0, not a literal one: a single compilation of forward_range
-        forward_range(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero, np.int64(0), h_re.shape[0])
+    if problem == 0:
+        steps_range(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero, np.bool_(True), np.int64(0),
+                    np.int64(mu.shape[0]), np.int64(1), np.int64(0), np.int64(h_re.shape[0]))
     return problem
 
 
 def forward(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero):
-    """The whole forward of a batch: below ``SERIAL_BELOW`` channels in the calling thread,
-    else in chunks over the threads (:mod:`kernels._core.batching`)."""
-    B = h_re.shape[0]
-    if B < SERIAL_BELOW:
-        forward_range(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero, 0, B)
-    else:
-        forward_batch(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero, n_chunks_for(B))
+    """The whole forward of a batch (the initialisation, then every layer)."""
+    _steps(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero, True)
 
 
 @njit(cache=True, fastmath=FM)
@@ -94,38 +108,9 @@ def init(h_re, h_im, p_t, f_re, f_im, w_re, w_im, zero):
         init_batch(h_re, h_im, p_t, f_re, f_im, w_re, w_im, zero, n_chunks_for(B))
 
 
-@njit(cache=True, fastmath=FM)
-def layers_range(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero, lo, hi):  # pragma: no cover
-    """A run of layers in place on the (F, W) of channels ``lo .. hi - 1``."""
-    N, K = h_re.shape[1], h_re.shape[2]
-    M = f_re.shape[2]
-    ht_r, ht_i, ft_r, ft_i, xr, xi = channel_workspace(N, M, K, h_re.dtype)
-    ws_init = init_workspace(N, M, K, h_re.dtype)
-    ws = layer_workspace(M, K, h_re.dtype)
-    for b in range(lo, hi):
-        transpose(h_re[b], h_im[b], ht_r, ht_i)
-        transpose(f_re[b], f_im[b], ft_r, ft_i)
-        channel_steps(ht_r, ht_i, ft_r, ft_i, w_re[b], w_im[b], p_t[b], noise[b], mu, lam, xr, xi, ws_init, ws, zero,
-                      np.bool_(False), np.int64(0), np.int64(mu.shape[0]), np.bool_(False), np.int64(1))
-        transpose(ft_r, ft_i, f_re[b], f_im[b])
-
-
-@njit(cache=True, parallel=True)
-def layers_batch(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero, n_chunks):  # pragma: no cover
-    """A run of layers (one layer for per-layer profiling) in place on every channel's (F, W)."""
-    B = h_re.shape[0]
-    for c in prange(n_chunks):
-        layers_range(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero, c * B // n_chunks,
-                     (c + 1) * B // n_chunks)
-
-
 def layers(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero):
-    """A run of layers on a batch, serial below ``SERIAL_BELOW`` channels (as :func:`forward`)."""
-    B = h_re.shape[0]
-    if B < SERIAL_BELOW:
-        layers_range(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero, 0, B)
-    else:
-        layers_batch(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero, n_chunks_for(B))
+    """Every layer of ``mu``, ``lam`` in place on a batch's (F, W)."""
+    _steps(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero, False)
 
 
 @njit(cache=True, parallel=True, fastmath=FM)

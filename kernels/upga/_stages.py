@@ -39,7 +39,7 @@ from hbf_edge.kernels.upga._fixed import layers_fx_one, table_words_into
 from hbf_edge.kernels.upga._init_fixed import init_fx
 from hbf_edge.kernels.upga._output import output_fx
 from hbf_edge.kernels.upga._float import channel_steps, channel_workspace, init_workspace, layer_workspace, transpose
-from hbf_edge.kernels.upga._float_batch import forward_range
+from hbf_edge.kernels.upga._float_batch import steps_range
 
 __all__ = ["float_stage_loop", "float_forward_loop", "fx_stage_loop", "fx_forward_loop", "float_stage_range",
            "fx_stage_range", "fx_prepare"]
@@ -101,7 +101,8 @@ def float_stage_loop(h_re, h_im, p_t, noise, mu, lam, w_re, w_im, f_t, zero, sta
 def float_forward_loop(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero, reps):  # pragma: no cover
     """The whole float forward of the batch, ``reps`` times (the serial driver's work per call)."""
     for _ in range(reps):
-        forward_range(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero, np.int64(0), h_re.shape[0])
+        steps_range(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero, np.bool_(True), np.int64(0),
+                    np.int64(mu.shape[0]), np.int64(1), np.int64(0), np.int64(h_re.shape[0]))
 
 
 @njit(cache=True)
@@ -159,19 +160,12 @@ def fx_forward_loop(h_r, h_i, noise, mu, lam, xi, lut_c, lut_s, n_codes, fms, co
 def float_stage_range(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero, stage, reps, lo,
                       hi):  # pragma: no cover
     """``stage`` ``reps`` times per channel of ``lo .. hi - 1``, in place on the state ``(F, W)``
-    of every channel (one chunk of :func:`~hbf_edge.kernels._core.batching.run_chunks`)."""
-    B, N, K = h_re.shape
-    M = f_re.shape[2]
-    ht_r, ht_i, ft_r, ft_i, xr, xi = channel_workspace(N, M, K, h_re.dtype)
-    ws_init = init_workspace(N, M, K, h_re.dtype)
-    ws = layer_workspace(M, K, h_re.dtype)
-    for b in range(lo, hi):
-        transpose(h_re[b], h_im[b], ht_r, ht_i)
-        transpose(f_re[b], f_im[b], ft_r, ft_i)
-        # no G held: the first run forms it (a bool, not a literal False: one compilation of _float_runs)
-        _float_runs(ht_r, ht_i, ft_r, ft_i, w_re[b], w_im[b], p_t[b], noise[b], mu, lam, xr, xi, ws_init, ws,
-                    zero, stage, reps, np.bool_(False))
-        transpose(ft_r, ft_i, f_re[b], f_im[b])
+    of every channel (one chunk of :func:`~hbf_edge.kernels._core.batching.run_chunks`): the
+    forward's own channel loop, :func:`kernels.upga._float_batch.steps_range`, run on one stage
+    (a layer forms its G: none is held from the state given)."""
+    layer = max(stage, 0)
+    steps_range(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero, np.bool_(stage < 0), np.int64(layer),
+                np.int64(layer + 1 if stage >= 0 else 0), np.int64(reps), np.int64(lo), np.int64(hi))
 
 
 @njit(cache=True, nogil=True)

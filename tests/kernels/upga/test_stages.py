@@ -40,7 +40,7 @@ def test_the_float_stage_loop_runs_the_forwards_layers(dtype):
     hr, hi, p, n = (a.astype(dtype) for a in _channels(B, N, K, 4))
     mu, lam, zero = MU.astype(dtype), LAM.astype(dtype), dtype(0)
     want = [np.empty(s, dtype) for s in ((B, N, M), (B, N, M), (B, M, K), (B, M, K))]
-    _float_batch.forward_range(hr, hi, p, n, mu, lam, *want, zero, 0, B)
+    _float_batch.forward(hr, hi, p, n, mu, lam, *want, zero)
     last = B - 1  # the loop keeps the real part of the last channel's F, transposed
     for stage, reps in ((len(LAM) - 1, 1), (0, 2), (-1, 3)):
         w_re, w_im, f_t = np.empty((B, M, K), dtype), np.empty((B, M, K), dtype), np.empty((M, N), dtype)
@@ -53,7 +53,8 @@ def test_the_float_stage_loop_runs_the_forwards_layers(dtype):
             assert not _close(f_t, want[0][last].T)
     got = [np.empty_like(a) for a in want]
     _stages.float_forward_loop(hr, hi, p, n, mu, lam, *got, zero, 2)
-    assert all(np.array_equal(a, b) for a, b in zip(got, want))  # the same compiled forward_range
+    # the same compiled steps_range, yet LLVM may inline it into the loop and round differently
+    assert all(_close(a, b) for a, b in zip(got, want))
 
 
 def _state(B, N, M, K):
