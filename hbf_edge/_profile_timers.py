@@ -69,7 +69,11 @@ def time_numba(model: Any, H: np.ndarray, p_t: np.ndarray, noise: np.ndarray, dt
         stages[name] = time_per_channel(
             lambda i=i: run_chunks(_stages.float_stage_range, B, hr, hi, p, n, mu, lam, *state, zero, i, reps),
             B * reps, repeat, min_run_s)
-    whole = time_per_channel(lambda: k.forward(hr, hi, p, n, mu, lam, *state, zero), B, repeat, min_run_s)
+    # the whole forward on the same driver as its stages: the forward's channel loop in chunks on the
+    # Python threads (the public forward's prange driver compiles for 8 s per dtype, README "Profiles")
+    whole = time_per_channel(
+        lambda: run_chunks(k.steps_range, B, hr, hi, p, n, mu, lam, *state, zero, np.bool_(True), np.int64(0),
+                           np.int64(len(lam)), np.int64(1)), B, repeat, min_run_s)
     return stages, whole
 
 
