@@ -2,10 +2,10 @@
 per backend; each returns ``(stages, whole)``, microseconds per channel as
 :func:`hbf_edge.bench.time_per_channel` measures them.
 
-Numba stages are timed as the forward runs them (:mod:`kernels.upga._stages`): below
-``SERIAL_BELOW`` channels inside compiled loops that prepare each channel once; from it in
-chunks over Python threads (the loops release the GIL) on the state prepared, serially and
-untimed, before the stage.
+Numba stages are timed as the forward runs them, on the state the layers before them leave:
+the float stages by the forward's own channel loop, the hardware ones by the loops of
+:mod:`kernels.upga._stages`; below ``SERIAL_BELOW`` channels in the calling thread, from it in
+chunks over Python threads (the loops release the GIL).
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ def stage_names(n_layers: int) -> list[str]:
     return ["init"] + [f"layer {i}" for i in range(n_layers)]
 
 
-# Numba stages below SERIAL_BELOW channels: runs of a stage per timed call (the loop's preparation,
-# at most one forward, is then about 1 % of it), and of the whole forward; with min_run_s = 0 (no
-# minimum duration asked: the tests) one run of each
+# Numba stages below SERIAL_BELOW channels: runs of a stage per timed call (the hardware loop's
+# preparation, at most one forward, is then about 1 % of it), and of the whole forward; with
+# min_run_s = 0 (no minimum duration asked: the tests) one run of each
 STAGE_REPS, WHOLE_REPS = 1000, 100
 BATCH_STAGE_REPS = 10  # from SERIAL_BELOW channels: runs of a stage per channel and timed call
 
@@ -34,12 +34,14 @@ def _reps(n: int, min_run_s: float) -> int:
 
 def time_numba(model: Any, H: np.ndarray, p_t: np.ndarray, noise: np.ndarray, dtype: Any, repeat: int,
                min_run_s: float) -> tuple[dict[str, float], float]:
-    """The float kernels' stages and whole forward in ``dtype``, each stage timed as the forward
-    runs it (module notes); the public wrappers' input checks and copies are per call, not per
-    stage, so they are left out of both."""
+    """The float kernels' stages and whole forward in ``dtype``, each run by the forward's own
+    channel loop (:func:`kernels.upga._float_batch.steps_range`, which takes a range of layers and a
+    number of runs) on the state the layers before it leave, prepared untimed: below
+    ``SERIAL_BELOW`` channels in the calling thread, from it in chunks over the Python threads.
+    The public wrappers' input checks and copies are per call, not per stage, so they are left
+    out of both."""
     from hbf_edge.kernels._core.batching import SERIAL_BELOW, run_chunks
     from hbf_edge.kernels.upga import _float_batch as k
-    from hbf_edge.kernels.upga import _stages
 
     from hbf_edge.bench import time_per_channel
 
@@ -51,29 +53,24 @@ def time_numba(model: Any, H: np.ndarray, p_t: np.ndarray, noise: np.ndarray, dt
     N, K, M = hr.shape[1], hr.shape[2], model.n_rf
     zero = np.dtype(dtype).type(0)
     state = (np.empty((B, N, M), dtype), np.empty((B, N, M), dtype), np.empty((B, M, K), dtype), np.empty((B, M, K), dtype))
-    if B < SERIAL_BELOW:  # small batches: each stage as the forward runs it (kernels.upga._stages)
-        f_t = np.empty((M, N), dtype)
-        reps, whole_reps = _reps(STAGE_REPS, min_run_s), _reps(WHOLE_REPS, min_run_s)
-        stages = {name: time_per_channel(
-            lambda i=i: _stages.float_stage_loop(hr, hi, p, n, mu, lam, state[2], state[3], f_t, zero, i, reps),
-            B * reps, repeat, min_run_s) for i, name in enumerate(stage_names(len(lam)), start=-1)}
-        whole = time_per_channel(lambda: _stages.float_forward_loop(hr, hi, p, n, mu, lam, *state, zero, whole_reps),
-                                 B * whole_reps, repeat, min_run_s)
-        return stages, whole
-    # larger batches: each stage in chunks over the threads like the forward's parallel driver, on
-    # the state the forward leaves before it (prepared untimed by the public drivers)
-    reps, stages = _reps(BATCH_STAGE_REPS, min_run_s), {}
+    serial = B < SERIAL_BELOW
+
+    def run(init: bool, first: int, last: int, reps: int) -> None:
+        args = (hr, hi, p, n, mu, lam, *state, zero, np.bool_(init), np.int64(first), np.int64(last), np.int64(reps))
+        if serial:
+            k.steps_range(*args, np.int64(0), np.int64(B))
+        else:  # the chunks of a parallel forward, on Python threads (README "Per-layer profile")
+            run_chunks(k.steps_range, B, *args)
+
+    reps = _reps(STAGE_REPS if serial else BATCH_STAGE_REPS, min_run_s)
+    stages = {}
     for i, name in enumerate(stage_names(len(lam)), start=-1):
-        k.steps_range(hr, hi, p, n, mu, lam, *state, zero, np.bool_(True), np.int64(0), np.int64(max(i, 0)),
-                      np.int64(1), np.int64(0), np.int64(B))
-        stages[name] = time_per_channel(
-            lambda i=i: run_chunks(_stages.float_stage_range, B, hr, hi, p, n, mu, lam, *state, zero, i, reps),
-            B * reps, repeat, min_run_s)
-    # the whole forward on the same driver as its stages: the forward's channel loop in chunks on the
-    # Python threads (the public forward's prange driver compiles for 8 s per dtype, README "Profiles")
-    whole = time_per_channel(
-        lambda: run_chunks(k.steps_range, B, hr, hi, p, n, mu, lam, *state, zero, np.bool_(True), np.int64(0),
-                           np.int64(len(lam)), np.int64(1)), B, repeat, min_run_s)
+        run(True, 0, max(i, 0), 1)  # the state before the stage
+        first, last = (0, 0) if i < 0 else (i, i + 1)  # the initialisation alone, or layer i
+        stages[name] = time_per_channel(lambda init=i < 0, first=first, last=last: run(init, first, last, reps), B * reps,
+                                        repeat, min_run_s)
+    whole_reps = _reps(WHOLE_REPS, min_run_s) if serial else 1
+    whole = time_per_channel(lambda: run(True, 0, len(lam), whole_reps), B * whole_reps, repeat, min_run_s)
     return stages, whole
 
 

@@ -21,7 +21,7 @@ every array argument was reference-counted at each of the ~40 calls of a forward
 forward at batch 1 took 23.8-24.6 us against 20.0-21.1 inlined (float32 19.0-20.0 against 16.0;
 compiled loops of 20,000 calls, alternating, 2026-12-04).  They are inlined into one compiled
 function, :func:`channel_steps` (the initialisation and a run of layers of one channel), which
-the forward, the layer runs and the profiler's stage loops all call per channel: Numba compiles
+the forward, the layer runs and the profiler's float stages all call per channel: Numba compiles
 (and LLVM vectorises) that body once per dtype, not once per driver (a first profile's
 compilation had grown by 25 s when each driver inlined its own copy).  The initialisation alone
 (``init_range``) inlines only :func:`init_one`.  A reduction inlined into two functions may

@@ -25,9 +25,10 @@ def steps_range(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero, i
                 hi):  # pragma: no cover
     """For channels ``lo .. hi - 1``, ``reps`` times: the initialisation eq. (12)-(13) if ``init``
     (else the F and W given are the start), then layers ``first .. last - 1``; in place on (F, W),
-    one workspace for all.  The whole forward, a run of layers and the profiler's batched stage
-    loops (:func:`kernels.upga._stages.float_stage_range`) are this loop; it releases the GIL, so
-    that the profiler runs it in chunks on Python threads (:func:`kernels._core.batching.run_chunks`).  Callers pass ``init`` as
+    one workspace for all.  The whole forward, a run of layers and the profiler's float stages
+    (:mod:`hbf_edge._profile_timers`) are this loop; it releases the GIL, so that the profiler runs
+    it in chunks on Python threads (:func:`kernels._core.batching.run_chunks`) from ``SERIAL_BELOW``
+    channels.  Callers pass ``init`` as
     ``np.bool_`` and the counts as ``np.int64``: a literal compiles it again."""
     N, K = h_re.shape[1], h_re.shape[2]
     M = f_re.shape[2]

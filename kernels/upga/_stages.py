@@ -1,32 +1,29 @@
-"""Private Numba loops that time the UPGA forward stage by stage, as the forward runs them.
+"""Private Numba loops that time the UPGA hardware forward stage by stage, as the forward runs them.
 
 Why: timed one call per stage, a batch-1 stage carried what the forward pays once per channel
-(the call's dispatch, the workspace allocation, the transposes into the working layout) and,
-alone, formed the ``G = H^H F`` that a layer of the forward takes from the W-step before it;
-the stages of the default model added up to 2.2x the whole float64 forward and 1.3x the
-hardware one (``hbf-edge profile``, 2026-12-04).  Here each loop prepares a channel once (its
-workspace, the initialisation and the layers before the stage, G kept) and then runs the
-stage ``reps`` times in place on the state it leaves (the same work each time), so a stage's
-time is its share of the forward.  The float loops run the forward's own compiled
-``channel_steps`` (:mod:`kernels.upga._float`), the stage's ``reps`` runs in one call of it, so
-they time no call per run (their results equal the forward's to the rounding level: LLVM may
-inline ``channel_steps`` into a caller and fold its constants).  The preparation is inside the timed
-call: at most one whole forward per channel against ``reps`` stages (about 1 % at the
-profiler's reps = 1000: a forward is about ten stages).
+(the call's dispatch, the workspace allocation, the layout changes) and, alone, formed the
+``G = H^H F`` that a layer of the forward takes from the W-step before it; the stages of the
+default model added up to 2.2x the whole float64 forward and 1.3x the hardware one
+(``hbf-edge profile``, 2026-12-04).  Here each loop prepares a channel once (the initialisation
+and the layers before the stage, G kept) and then runs the stage ``reps`` times in place on the
+state it leaves (the same work each time), so a stage's time is its share of the forward.  The
+preparation is inside the timed call: at most one whole forward per channel against ``reps``
+stages (about 1 % at the profiler's reps = 1000: a forward is about ten stages).
 
-``stage`` is -1 for the initialisation, ``i >= 0`` for layer ``i`` and, in the hardware loops,
-I (one past the last layer) for the output stage; :func:`float_forward_loop`
-and :func:`fx_forward_loop` repeat the whole forward of the serial driver the same way.
-Used by :mod:`hbf_edge._profile_timers`.
+``stage`` is -1 for the initialisation, ``i >= 0`` for layer ``i`` and I (one past the last
+layer) for the output stage; :func:`fx_forward_loop` repeats the whole forward of the serial
+driver the same way.  Used by :mod:`hbf_edge._profile_timers`.
 
-Larger batches: :func:`float_stage_range` and :func:`fx_stage_range` take the state the
-forward leaves before the stage (the caller prepares it, untimed) and run the stage ``reps``
-times per channel of a chunk; the caller spreads the chunks over Python threads
-(:func:`~hbf_edge.kernels._core.batching.run_chunks`; the loops release the GIL) instead of
-a ``prange``, whose compilation cost 25-32 s per loop on a first run (the demo's profile stage).
-Per channel and call they add the transposes in and out and one ``G`` (the first run forms it:
-0.25 us in float64, 2.0 in the hardware kernel, timed in compiled loops at N = 64) against the
-profiler's 10 runs of a layer (about 1.9 and 15 us each).
+Larger batches: :func:`fx_stage_range` takes the state the forward leaves before the stage (the
+caller prepares it, untimed, :func:`fx_prepare`) and runs the stage ``reps`` times per channel
+of a chunk; the caller spreads the chunks over Python threads
+(:func:`~hbf_edge.kernels._core.batching.run_chunks`; the loop releases the GIL) instead of a
+``prange``, whose compilation cost 25-32 s per loop on a first run (the demo's profile stage).
+Per channel and call it adds one ``G`` (the first run forms it: 2.0 us, timed in compiled loops
+at N = 64) against the profiler's 10 runs of a layer (about 15 us each).
+
+The float forward needs no loop of its own here: its channel loop,
+:func:`kernels.upga._float_batch.steps_range`, takes a range of layers and a number of runs.
 """
 
 from __future__ import annotations
@@ -38,26 +35,8 @@ from hbf_edge.kernels.upga._batch import _buffers, forward_fx_one
 from hbf_edge.kernels.upga._fixed import layers_fx_one, table_words_into
 from hbf_edge.kernels.upga._init_fixed import init_fx
 from hbf_edge.kernels.upga._output import output_fx
-from hbf_edge.kernels.upga._float import channel_steps, channel_workspace, init_workspace, layer_workspace, transpose
-from hbf_edge.kernels.upga._float_batch import steps_range
 
-__all__ = ["float_stage_loop", "float_forward_loop", "fx_stage_loop", "fx_forward_loop", "float_stage_range",
-           "fx_stage_range", "fx_prepare"]
-
-
-@njit(cache=True)
-def _float_runs(ht_r, ht_i, ft_r, ft_i, wr, wi, pt, s2, mu, lam, xr, xi, ws_init, ws, zero, stage, reps,
-                g_fresh):  # pragma: no cover
-    """``stage`` ``reps`` times in place on one channel's working state, in one call of the
-    forward's own compiled ``channel_steps``; a layer's first run takes G from the workspace if
-    ``g_fresh`` (the W-step before it left it), later runs from their own previous W-step, as
-    the forward's layers do."""
-    if stage < 0:
-        channel_steps(ht_r, ht_i, ft_r, ft_i, wr, wi, pt, s2, mu, lam, xr, xi, ws_init, ws, zero, np.bool_(True),
-                      np.int64(0), np.int64(0), np.bool_(False), reps)
-    else:
-        channel_steps(ht_r, ht_i, ft_r, ft_i, wr, wi, pt, s2, mu, lam, xr, xi, ws_init, ws, zero, np.bool_(False),
-                      stage, stage + 1, g_fresh, reps)
+__all__ = ["fx_stage_loop", "fx_forward_loop", "fx_stage_range", "fx_prepare"]
 
 
 @njit(cache=True)
@@ -75,34 +54,6 @@ def _fx_runs(hr, hi, cd, fc, fs, wr, wi, noise, mu, lam, xi, lut_c, lut_s, n_cod
         else:
             g_over = layers_fx_one(hr, hi, cd, fc, fs, wr, wi, noise, mu[stage:stage + 1], lam[stage:stage + 1],
                                    lut_c, lut_s, n_codes, fms, cnt, stage, gr, gi, cr, ci, dr, di, ar, ai, g_over)
-
-
-@njit(cache=True)
-def float_stage_loop(h_re, h_im, p_t, noise, mu, lam, w_re, w_im, f_t, zero, stage, reps):  # pragma: no cover
-    """``stage`` of the float forward ``reps`` times per channel (``w_re, w_im [B, M, K]``
-    receive W, ``f_t [M, N]`` the real part of the last channel's F, transposed; they fix M)."""
-    B, N, K = h_re.shape
-    M = f_t.shape[0]
-    ht_r, ht_i, ft_r, ft_i, xr, xi = channel_workspace(N, M, K, h_re.dtype)
-    ws_init = init_workspace(N, M, K, h_re.dtype)
-    ws = layer_workspace(M, K, h_re.dtype)
-    for b in range(B):
-        transpose(h_re[b], h_im[b], ht_r, ht_i)
-        # the initialisation and the layers before the stage; their last W-step leaves G for it
-        channel_steps(ht_r, ht_i, ft_r, ft_i, w_re[b], w_im[b], p_t[b], noise[b], mu, lam, xr, xi, ws_init, ws, zero,
-                      np.bool_(True), np.int64(0), np.int64(max(stage, 0)), np.bool_(False), np.int64(1))
-        # layer 0 forms its G (the initialisation leaves none); a later layer takes the preparation's
-        _float_runs(ht_r, ht_i, ft_r, ft_i, w_re[b], w_im[b], p_t[b], noise[b], mu, lam, xr, xi, ws_init, ws, zero,
-                    stage, reps, np.bool_(stage > 0))
-    f_t[:] = ft_r
-
-
-@njit(cache=True)
-def float_forward_loop(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero, reps):  # pragma: no cover
-    """The whole float forward of the batch, ``reps`` times (the serial driver's work per call)."""
-    for _ in range(reps):
-        steps_range(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero, np.bool_(True), np.int64(0),
-                    np.int64(mu.shape[0]), np.int64(1), np.int64(0), np.int64(h_re.shape[0]))
 
 
 @njit(cache=True)
@@ -154,18 +105,6 @@ def fx_forward_loop(h_r, h_i, noise, mu, lam, xi, lut_c, lut_s, n_codes, fms, co
     for _ in range(reps):
         for b in range(h_r.shape[0]):
             forward_fx_one(h_r, h_i, noise, mu, lam, xi, lut_c, lut_s, n_codes, fms, codes, w_r, w_i, counts, b)
-
-
-@njit(cache=True, nogil=True)
-def float_stage_range(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero, stage, reps, lo,
-                      hi):  # pragma: no cover
-    """``stage`` ``reps`` times per channel of ``lo .. hi - 1``, in place on the state ``(F, W)``
-    of every channel (one chunk of :func:`~hbf_edge.kernels._core.batching.run_chunks`): the
-    forward's own channel loop, :func:`kernels.upga._float_batch.steps_range`, run on one stage
-    (a layer forms its G: none is held from the state given)."""
-    layer = max(stage, 0)
-    steps_range(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero, np.bool_(stage < 0), np.int64(layer),
-                np.int64(layer + 1 if stage >= 0 else 0), np.int64(reps), np.int64(lo), np.int64(hi))
 
 
 @njit(cache=True, nogil=True)

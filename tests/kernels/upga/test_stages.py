@@ -1,10 +1,10 @@
-"""The profiler's stage loops (``kernels/upga/_stages.py``) against the forward they time: one
-run of the last layer, after the loop's own preparation, leaves the state of the whole forward
-(so a stage is timed on the work the forward does, G reused included): the hardware's codes, W
-words and counters bit for bit, the float state to the rounding level.  The float loops call
-the forward's compiled ``channel_steps``, but LLVM may inline it into a caller and fold that
-caller's constants, and the reductions are reassociated, so two callers may round a sum
-differently (seen in float32 with an empty Numba cache)."""
+"""The profiler's stage loops against the forward they time: one run of the last layer, after
+the layers before it, leaves the state of the whole forward (so a stage is timed on the work the
+forward does): the hardware loops (``kernels/upga/_stages.py``, G reused included) in codes, W
+words and counters bit for bit; the float stages, run by the forward's own channel loop
+``steps_range``, to the rounding level (the reductions are reassociated and LLVM may inline the
+compiled ``channel_steps`` into a caller and round a sum differently: seen in float32 with an
+empty Numba cache)."""
 
 import numpy as np
 import pytest
@@ -35,25 +35,32 @@ def _channels(B, N, K, seed):
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_the_float_stage_loop_runs_the_forwards_layers(dtype):
+def test_the_forwards_channel_loop_runs_one_stage_as_the_forward(dtype):
+    """The profiler's float stages: ``steps_range`` on the state the layers before a stage
+    leave.  The last layer run once gives the whole forward's state; the initialisation or a
+    layer run three times stays finite on the unit circle, and the whole forward run twice per
+    channel gives the forward's state."""
     B, N, M, K = 2, 16, 5, 3
     hr, hi, p, n = (a.astype(dtype) for a in _channels(B, N, K, 4))
     mu, lam, zero = MU.astype(dtype), LAM.astype(dtype), dtype(0)
     want = [np.empty(s, dtype) for s in ((B, N, M), (B, N, M), (B, M, K), (B, M, K))]
     _float_batch.forward(hr, hi, p, n, mu, lam, *want, zero)
-    last = B - 1  # the loop keeps the real part of the last channel's F, transposed
-    for stage, reps in ((len(LAM) - 1, 1), (0, 2), (-1, 3)):
-        w_re, w_im, f_t = np.empty((B, M, K), dtype), np.empty((B, M, K), dtype), np.empty((M, N), dtype)
-        _stages.float_stage_loop(hr, hi, p, n, mu, lam, w_re, w_im, f_t, zero, stage, reps)
-        if stage == len(LAM) - 1:
-            assert _close(w_re, want[2]) and _close(w_im, want[3])
-            assert _close(f_t, want[0][last].T)
-        else:  # repeated stages stay finite, F's real part within the unit circle (the same work each time)
-            assert np.isfinite(w_re).all() and np.isfinite(w_im).all() and (np.abs(f_t) <= 1 + 1e-5).all()
-            assert not _close(f_t, want[0][last].T)
     got = [np.empty_like(a) for a in want]
-    _stages.float_forward_loop(hr, hi, p, n, mu, lam, *got, zero, 2)
-    # the same compiled steps_range, yet LLVM may inline it into the loop and round differently
+
+    def run(init, first, stop, reps):
+        _float_batch.steps_range(hr, hi, p, n, mu, lam, *got, zero, np.bool_(init), np.int64(first), np.int64(stop),
+                                 np.int64(reps), np.int64(0), np.int64(B))
+
+    last = len(LAM) - 1
+    run(True, 0, last, 1)
+    run(False, last, last + 1, 1)
+    assert all(_close(a, b) for a, b in zip(got, want))
+    for init, first, stop in ((True, 0, 0), (False, 0, 1)):
+        run(True, 0, first, 1)
+        run(init, first, stop, 3)
+        assert all(np.isfinite(a).all() for a in got)
+        assert np.allclose(got[0] ** 2 + got[1] ** 2, 1, atol=1e-5) and not _close(got[0], want[0])
+    run(True, 0, len(LAM), 2)
     assert all(_close(a, b) for a, b in zip(got, want))
 
 
@@ -92,7 +99,8 @@ def test_the_batched_stage_loops_run_the_forwards_last_layer():
     got = [np.empty_like(a) for a in want]
     _float_batch.init(hr, hi, p, *got, 0.0)
     _float_batch.layers(hr, hi, p, n, MU[:last], LAM[:last], *got, 0.0)
-    run_chunks(_stages.float_stage_range, B, hr, hi, p, n, MU, LAM, *got, 0.0, last, 1)
+    run_chunks(_float_batch.steps_range, B, hr, hi, p, n, MU, LAM, *got, 0.0, np.bool_(False), np.int64(last),
+               np.int64(last + 1), np.int64(1))
     assert all(_close(a, b) for a, b in zip(got, want))
 
     x = prepare_hw_inputs(hr, hi, p, n, MU, LAM, HardwareSpec(N, M, K, 3))
