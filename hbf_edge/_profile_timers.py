@@ -2,10 +2,10 @@
 per backend; each returns ``(stages, whole)``, microseconds per channel as
 :func:`hbf_edge.bench.time_per_channel` measures them.
 
-Numba stages are timed as the forward runs them, on the state the layers before them leave:
-the float stages by the forward's own channel loop, the hardware ones by the loops of
-:mod:`kernels.upga._stages`; below ``SERIAL_BELOW`` channels in the calling thread, from it in
-chunks over Python threads (the loops release the GIL).
+Numba stages are timed as the forward runs them, on the state the stages before them leave
+(prepared untimed), by the forwards' own channel loops, which take a range of layers and a
+number of runs (``steps_range``, ``steps_fx_range``): below ``SERIAL_BELOW`` channels in the
+calling thread, from it in chunks over Python threads (the loops release the GIL).
 """
 
 from __future__ import annotations
@@ -21,9 +21,8 @@ def stage_names(n_layers: int) -> list[str]:
     return ["init"] + [f"layer {i}" for i in range(n_layers)]
 
 
-# Numba stages below SERIAL_BELOW channels: runs of a stage per timed call (the hardware loop's
-# preparation, at most one forward, is then about 1 % of it), and of the whole forward; with
-# min_run_s = 0 (no minimum duration asked: the tests) one run of each
+# Numba stages below SERIAL_BELOW channels: runs of a stage per timed call, and of the whole
+# forward; with min_run_s = 0 (no minimum duration asked: the tests) one run of each
 STAGE_REPS, WHOLE_REPS = 1000, 100
 BATCH_STAGE_REPS = 10  # from SERIAL_BELOW channels: runs of a stage per channel and timed call
 
@@ -66,9 +65,8 @@ def time_numba(model: Any, H: np.ndarray, p_t: np.ndarray, noise: np.ndarray, dt
     stages = {}
     for i, name in enumerate(stage_names(len(lam)), start=-1):
         run(True, 0, max(i, 0), 1)  # the state before the stage
-        first, last = (0, 0) if i < 0 else (i, i + 1)  # the initialisation alone, or layer i
-        stages[name] = time_per_channel(lambda init=i < 0, first=first, last=last: run(init, first, last, reps), B * reps,
-                                        repeat, min_run_s)
+        step = (True, 0, 0) if i < 0 else (False, i, i + 1)  # the initialisation alone, or layer i
+        stages[name] = time_per_channel(lambda step=step: run(*step, reps), B * reps, repeat, min_run_s)
     whole_reps = _reps(WHOLE_REPS, min_run_s) if serial else 1
     whole = time_per_channel(lambda: run(True, 0, len(lam), whole_reps), B * whole_reps, repeat, min_run_s)
     return stages, whole
@@ -76,11 +74,12 @@ def time_numba(model: Any, H: np.ndarray, p_t: np.ndarray, noise: np.ndarray, dt
 
 def time_hardware(model: Any, config: Any, layers: list[Any], H: np.ndarray, p_t: np.ndarray, noise: np.ndarray,
                   repeat: int, min_run_s: float) -> tuple[dict[str, float], float]:
-    """The fixed-point stage kernels called directly on inputs quantised once (like
-    :func:`time_numba`), at the per-layer precision ``layers``."""
+    """The hardware stages and whole forward at the per-layer precision ``layers``, on inputs
+    quantised once, each run by :func:`kernels.upga._batch.steps_fx_range` on the state the
+    stages before it leave, prepared untimed (as :func:`time_numba`); with a code search, the
+    search and the forward it ends are timed whole."""
     from hbf_edge.kernels._core.batching import SERIAL_BELOW, run_chunks
     from hbf_edge.kernels.upga import _batch as k
-    from hbf_edge.kernels.upga import _stages
     from hbf_edge.kernels.upga.hardware import COUNTER_SITES, model_search, prepare_hw_inputs, run_search
 
     from hbf_edge.bench import time_per_channel
@@ -95,26 +94,26 @@ def time_hardware(model: Any, config: Any, layers: list[Any], H: np.ndarray, p_t
     counts = np.zeros((B, len(COUNTER_SITES) - 1), np.int64)
     tables = (x.lut_c, x.lut_s, x.n_codes, x.fms)
     search = model_search(config)
-    names = stage_names(config.n_layers)  # stage -1 the initialisation, i layer i, I the output stage
+    I = config.n_layers
+    names = stage_names(I)  # stage -1 the initialisation, i layer i, I the output stage
     if config.output_xi is not None and search is None:
         names.append(OUTPUT_STAGE)
-    if B < SERIAL_BELOW and search is None:  # as time_numba: each stage as the forward runs it
-        reps, whole_reps = _reps(STAGE_REPS, min_run_s), _reps(WHOLE_REPS, min_run_s)
-        stages = {name: time_per_channel(
-            lambda i=i: _stages.fx_stage_loop(x.h_r, x.h_i, x.noise, x.mu, x.lam, x.xi, *tables, codes, w_r, w_i,
-                                              counts, i, reps),
-            B * reps, repeat, min_run_s) for i, name in enumerate(names, start=-1)}
-        whole = time_per_channel(
-            lambda: _stages.fx_forward_loop(x.h_r, x.h_i, x.noise, x.mu, x.lam, x.xi, *tables, codes, w_r, w_i, counts,
-                                            whole_reps), B * whole_reps, repeat, min_run_s)
-        return stages, whole
-    # as time_numba's larger batches: each stage over the threads on the state prepared before it
-    reps, stages = _reps(BATCH_STAGE_REPS, min_run_s), {}
+    serial = B < SERIAL_BELOW
+
+    def run(init: bool, first: int, last: int, output: bool, reps: int) -> None:
+        args = (x.h_r, x.h_i, x.noise, x.mu, x.lam, x.xi, *tables, codes, w_r, w_i, counts, np.bool_(init),
+                np.int64(first), np.int64(last), np.bool_(output), np.int64(reps))
+        if serial:
+            k.steps_fx_range(*args, np.int64(0), np.int64(B))
+        else:  # the chunks of a parallel forward, on Python threads (as time_numba)
+            run_chunks(k.steps_fx_range, B, *args)
+
+    reps, stages = _reps(STAGE_REPS if serial else BATCH_STAGE_REPS, min_run_s), {}
     for i, name in enumerate(names, start=-1):
-        _stages.fx_prepare(x.h_r, x.h_i, x.noise, x.mu, x.lam, *tables, codes, w_r, w_i, counts, i)
-        stages[name] = time_per_channel(
-            lambda i=i: run_chunks(_stages.fx_stage_range, B, x.h_r, x.h_i, x.noise, x.mu, x.lam, x.xi, *tables,
-                                   codes, w_r, w_i, counts, i, reps), B * reps, repeat, min_run_s)
+        run(True, 0, min(max(i, 0), I), False, 1)  # the state before the stage
+        # the initialisation alone, layer i, or the output stage (i = I) on the last layer's codes
+        step = (True, 0, 0, False) if i < 0 else (False, i, i + 1, False) if i < I else (False, I, I, True)
+        stages[name] = time_per_channel(lambda step=step: run(*step, reps), B * reps, repeat, min_run_s)
     if search is not None:  # the code search ends with the output stage; it starts from the last layer's codes
         k.forward_fx_batch(x.h_r, x.h_i, x.noise, x.mu, x.lam, k.NO_OUTPUT_STAGE, *tables, codes, w_r, w_i, counts)
         start = codes.copy()
@@ -130,9 +129,9 @@ def time_hardware(model: Any, config: Any, layers: list[Any], H: np.ndarray, p_t
             run_search(x, search, codes, w_r, w_i, counts)
 
         return stages, time_per_channel(forward, B, repeat, min_run_s)
-    whole = time_per_channel(
-        lambda: k.forward_fx_batch(x.h_r, x.h_i, x.noise, x.mu, x.lam, x.xi, *tables, codes, w_r, w_i, counts),
-        B, repeat, min_run_s)
+    whole_reps = _reps(WHOLE_REPS, min_run_s) if serial else 1
+    whole = time_per_channel(lambda: run(True, 0, I, x.xi != k.NO_OUTPUT_STAGE, whole_reps), B * whole_reps, repeat,
+                             min_run_s)
     return stages, whole
 
 

@@ -4,11 +4,10 @@ embedded-target estimate.
 Stages are the initialisation (eq. 12-13) and each layer.  Backends:
 
 * ``numba_float64`` / ``numba_float32`` -- the compiled float kernels, input checks excluded;
-  each stage timed as the forward runs it (:mod:`hbf_edge._profile_timers`,
-  :mod:`kernels.upga._stages`: on the state the forward leaves before it, G reused, no dispatch
-  or allocation per run), so the stages add up to the whole (default model, 2026-12-04: within
-  6 % at batch 1; two profiles within 10 % per stage but for one layer their spread warning
-  flagged);
+  each stage timed as the forward runs it (:mod:`hbf_edge._profile_timers`: by the forward's own
+  channel loop, on the state the stages before it leave, prepared untimed, many runs per call),
+  so the stages add up to the whole (default model, 2026-12-04: within 6 % at batch 1; two
+  profiles within 10 % per stage but for one layer their spread warning flagged);
 * ``numba_hardware`` -- the bit-accurate fixed-point kernels, stage by stage in the same way
   (the output stage too), at the model's per-layer precision if it is quantized, else at the
   embedded default (Q=4, default formats);

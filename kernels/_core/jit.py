@@ -2,9 +2,9 @@
 
 Why: Numba keys a cached function on its own source file only, yet a kernel inlines the
 functions it calls from other files.  After an edit of ``kernels/upga/_float.py`` alone, the
-cached loops of ``kernels/upga/_stages.py`` kept the old float code (seen: the stage loop no
-longer equalled the forward until its own file was touched).  A ``git pull`` into an editable
-install that changes one kernel file does the same, silently.
+cached loops of ``kernels/upga/_stages.py`` (the profiler's stage loops then) kept the old float
+code (seen: the stage loop no longer equalled the forward until its own file was touched).  A
+``git pull`` into an editable install that changes one kernel file does the same, silently.
 
 What: ``njit(cache=True, ...)`` here is ``numba.njit`` whose cache index is stamped with the
 file's own stamp, a digest of every kernel source (the contents of all ``*.py`` under this

@@ -1,6 +1,7 @@
 """Private Numba batch entry points of the UPGA hardware mode: the per-channel datapath of
 :mod:`kernels.upga._fixed`, parallel over the channels of a batch (``prange``); the fused
-forward for :func:`kernels.upga_forward_hw` and one entry per stage for the profiler."""
+forward for :func:`kernels.upga_forward_hw`, and :func:`steps_fx_range`, the channel loop that
+runs a range of stages (the per-layer profiler's stages, the numerical profile's taps)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from numba import prange
 
 from hbf_edge.kernels._core.boundary import NOISE_BELOW_LSB, quantize_word, value_problem
 from hbf_edge.kernels._core.jit import njit
-from hbf_edge.kernels.upga._fixed import NO_OUTPUT_STAGE, layers_fx_one, table_words, table_words_into
+from hbf_edge.kernels.upga._fixed import NO_OUTPUT_STAGE, layers_fx_one, table_words_into
 from hbf_edge.kernels.upga._init_fixed import init_fx
 from hbf_edge.kernels.upga._output import output_fx
 
@@ -57,39 +58,37 @@ def forward_fx_serial(h_r, h_i, noise, mu, lam, xi, lut_c, lut_s, n_codes, fms, 
         forward_fx_one(h_r, h_i, noise, mu, lam, xi, lut_c, lut_s, n_codes, fms, codes, w_r, w_i, counts, b)
 
 
-@njit(cache=True, parallel=True)
-def output_fx_batch(h_r, h_i, noise, xi, lut_c, lut_s, fms, codes, w_r, w_i, counts):  # pragma: no cover
-    """The output stage alone on the last layer's codes, in place on W (per-stage profiling)."""
-    B = h_r.shape[0]
-    last = fms.shape[0] - 1
-    for b in prange(B):
-        fc, fs = table_words(lut_c[last], lut_s[last], codes[b])
-        output_fx(h_r[b], h_i[b], fc, fs, noise[b], xi, w_r[b], w_i[b], fms[last], counts[b])
-
-
-@njit(cache=True, parallel=True)
-def init_fx_batch(h_r, h_i, lut_c, lut_s, n_codes, fms, codes, w_r, w_i, counts):  # pragma: no cover
-    """The initialisation alone (layer 0's precision), for per-stage profiling."""
+@njit(cache=True, nogil=True)
+def steps_fx_range(h_r, h_i, noise, mu, lam, xi, lut_c, lut_s, n_codes, fms, codes, w_r, w_i, counts, init, first,
+                   last, output, reps, lo, hi):  # pragma: no cover
+    """For channels ``lo .. hi - 1``, ``reps`` times: the initialisation if ``init`` (else the
+    codes and W given are the start, the table words of the codes from the table of the layer
+    that chose them), layers ``first .. last - 1`` and, if ``output``, the output stage with the
+    word ``xi``; in place on codes, W and the counters, as :func:`forward_fx_one` runs them.
+    The profiler's hardware stages and whole forward (:mod:`hbf_edge._profile_timers`), in the
+    calling thread or in chunks on Python threads (it releases the GIL).  A layer's first run
+    forms its ``G`` (a run after the initialisation, as in the forward, or on the state given;
+    the same words either way).  Callers pass the flags as ``np.bool_`` and the counts as
+    ``np.int64``: a literal compiles it again."""
     B, N, K = h_r.shape
     M = codes.shape[2]
-    for b in prange(B):
-        gr, gi, cr, ci, dr, di, ar, ai, fc, fs = _buffers(N, M, K)
-        init_fx(h_r[b], h_i[b], codes[b], fc, fs, lut_c[0, :n_codes[0]], lut_s[0, :n_codes[0]], w_r[b], w_i[b],
-                fms[0], counts[b], ar, ai)
-
-
-@njit(cache=True, parallel=True)
-def layers_fx_batch(h_r, h_i, noise, mu, lam, lut_c, lut_s, n_codes, fms, codes, w_r, w_i, counts, first):  # pragma: no cover
-    """Layers ``first ..`` (rows of ``mu [I', J]``, ``lam [B, I']``) in place on (codes, W); the
-    table words of the incoming codes come from the table of the layer that chose them."""
-    B, N, K = h_r.shape
-    M = codes.shape[2]
+    gr, gi, cr, ci, dr, di, ar, ai, fc, fs = _buffers(N, M, K)
     src = first - 1 if first > 0 else 0
-    for b in prange(B):
-        gr, gi, cr, ci, dr, di, ar, ai, fc, fs = _buffers(N, M, K)
-        table_words_into(lut_c[src], lut_s[src], codes[b], fc, fs)
-        layers_fx_one(h_r[b], h_i[b], codes[b], fc, fs, w_r[b], w_i[b], noise[b], mu, lam[b], lut_c, lut_s, n_codes,
-                      fms, counts[b], first, gr, gi, cr, ci, dr, di, ar, ai, np.int64(-1))
+    for b in range(lo, hi):
+        if not init:
+            table_words_into(lut_c[src], lut_s[src], codes[b], fc, fs)
+        g_over = np.int64(-1)
+        for _ in range(reps):
+            if init:
+                init_fx(h_r[b], h_i[b], codes[b], fc, fs, lut_c[0, :n_codes[0]], lut_s[0, :n_codes[0]], w_r[b],
+                        w_i[b], fms[0], counts[b], ar, ai)
+                g_over = np.int64(-1)
+            if last > first:
+                g_over = layers_fx_one(h_r[b], h_i[b], codes[b], fc, fs, w_r[b], w_i[b], noise[b], mu[first:last],
+                                       lam[b, first:last], lut_c, lut_s, n_codes, fms, counts[b], first, gr, gi, cr, ci,
+                                       dr, di, ar, ai, g_over)
+            if output:
+                output_fx(h_r[b], h_i[b], fc, fs, noise[b], xi, w_r[b], w_i[b], fms[-1], counts[b])
 
 
 @njit(cache=True)

@@ -336,8 +336,8 @@ def layers_fx_one(hr, hi, cd, fc, fs, wr, wi, noise, mu, lam, lut_c, lut_s, n_co
     moved since, and G depends only on the model-wide channel, lut and accumulator formats):
     one of the three N x K x M products of a layer at J = 1, with the same words and counters.
     ``g_over`` -1 (default): no G formed yet; else ``gr, gi`` hold the G of the current F and
-    ``g_over`` its overflow count, as a previous call returned them (the profiler's stage loop,
-    :mod:`kernels.upga._stages`)."""
+    ``g_over`` its overflow count, as a previous call returned them (the profiler's runs of a
+    stage, :func:`kernels.upga._batch.steps_fx_range`)."""
     N, M = fc.shape
     K = hr.shape[1]
     # H and F transposed once per call: every product over the antennas reads rows (F's

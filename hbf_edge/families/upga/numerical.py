@@ -80,6 +80,7 @@ def _hardware_by_stage(config: Any, arrays: dict[str, np.ndarray], H: np.ndarray
                        noise: np.ndarray) -> tuple[dict[str, dict[str, int]], list[np.ndarray]]:
     """Overflow counts per stage and site, and the sum rate after each stage (normalised units)."""
     from hbf_edge.families.upga.config import COUNTER_SITES
+    from hbf_edge.kernels._core.batching import run_chunks
     from hbf_edge.kernels.upga import _batch
     from hbf_edge.kernels.upga.hardware import model_search, prepare_hw_inputs, run_search
     from hbf_edge.kernels.upga.taps import sum_rate_normalised
@@ -103,13 +104,18 @@ def _hardware_by_stage(config: Any, arrays: dict[str, np.ndarray], H: np.ndarray
         W = spec.precoder.to_float(w_r) + 1j * spec.precoder.to_float(w_i)
         rates.append(sum_rate_normalised(H, F, W, noise_n))
 
+    def run(init: bool, first: int, last: int, output: bool, cnt: np.ndarray) -> None:
+        """A stage on every channel's state, in chunks on the threads (the forward's channel loop)."""
+        run_chunks(_batch.steps_fx_range, B, x.h_r, x.h_i, x.noise, x.mu, x.lam, x.xi, x.lut_c, x.lut_s, x.n_codes,
+                   x.fms, codes, w_r, w_i, cnt, np.bool_(init), np.int64(first), np.int64(last), np.bool_(output),
+                   np.int64(1))
+
     cnt = np.zeros((B, len(sites)), np.int64)
-    _batch.init_fx_batch(x.h_r, x.h_i, x.lut_c, x.lut_s, x.n_codes, x.fms, codes, w_r, w_i, cnt)
+    run(True, 0, 0, False, cnt)
     record("init", cnt, specs[0])
     for i in range(config.n_layers):
         cnt = np.zeros_like(cnt)
-        _batch.layers_fx_batch(x.h_r, x.h_i, x.noise, x.mu[i:i + 1], np.ascontiguousarray(x.lam[:, i:i + 1]),
-                               x.lut_c, x.lut_s, x.n_codes, x.fms, codes, w_r, w_i, cnt, i)
+        run(False, i, i + 1, False, cnt)
         record(f"layer {i}", cnt, specs[i])
     if config.output_xi is not None:
         cnt = np.zeros_like(cnt)
@@ -117,7 +123,7 @@ def _hardware_by_stage(config: Any, arrays: dict[str, np.ndarray], H: np.ndarray
         if search is not None:
             run_search(x, search, codes, w_r, w_i, cnt)
         else:
-            _batch.output_fx_batch(x.h_r, x.h_i, x.noise, x.xi, x.lut_c, x.lut_s, x.fms, codes, w_r, w_i, cnt)
+            run(False, config.n_layers, config.n_layers, True, cnt)
         record("output", cnt, specs[-1])
     return counts, rates
 

@@ -352,10 +352,10 @@ def test_stage_kernels_compose_to_the_forward():
     codes = np.empty((8, 16, 4), np.int64)
     w_r, w_i = np.empty((8, 4, 4), np.int64), np.empty((8, 4, 4), np.int64)
     counts = np.zeros((8, len(SITES)), np.int64)
-    k.init_fx_batch(x.h_r, x.h_i, x.lut_c, x.lut_s, x.n_codes, x.fms, codes, w_r, w_i, counts)
-    for i in range(3):
-        k.layers_fx_batch(x.h_r, x.h_i, x.noise, x.mu[i : i + 1], np.ascontiguousarray(x.lam[:, i : i + 1]),
-                          x.lut_c, x.lut_s, x.n_codes, x.fms, codes, w_r, w_i, counts, i)
-    k.output_fx_batch(x.h_r, x.h_i, x.noise, x.xi, x.lut_c, x.lut_s, x.fms, codes, w_r, w_i, counts)
+    for init, first, last, output in ((True, 0, 0, False), (False, 0, 1, False), (False, 1, 2, False),
+                                      (False, 2, 3, False), (False, 3, 3, True)):
+        k.steps_fx_range(x.h_r, x.h_i, x.noise, x.mu, x.lam, x.xi, x.lut_c, x.lut_s, x.n_codes, x.fms, codes, w_r, w_i,
+                         counts, np.bool_(init), np.int64(first), np.int64(last), np.bool_(output), np.int64(1),
+                         np.int64(0), np.int64(8))
     assert np.array_equal(codes, full.codes) and np.array_equal(w_r, full.w_re) and np.array_equal(w_i, full.w_im)
     assert all(np.array_equal(counts[:, j], full.counters[s]) for j, s in enumerate(SITES))

@@ -1,10 +1,10 @@
-"""The profiler's stage loops against the forward they time: one run of the last layer, after
-the layers before it, leaves the state of the whole forward (so a stage is timed on the work the
-forward does): the hardware loops (``kernels/upga/_stages.py``, G reused included) in codes, W
-words and counters bit for bit; the float stages, run by the forward's own channel loop
-``steps_range``, to the rounding level (the reductions are reassociated and LLVM may inline the
-compiled ``channel_steps`` into a caller and round a sum differently: seen in float32 with an
-empty Numba cache)."""
+"""The profiler's stages against the forward they time, both run by the forwards' own channel
+loops (``steps_range``, ``steps_fx_range``) on the state the stages before them leave: one run
+of the last layer leaves the state of the whole forward (so a stage is timed on the work the
+forward does): the hardware's codes, W words and counters bit for bit; the float state to the
+rounding level (the reductions are reassociated and LLVM may inline the compiled
+``channel_steps`` into a caller and round a sum differently: seen in float32 with an empty Numba
+cache)."""
 
 import numpy as np
 import pytest
@@ -12,7 +12,7 @@ import pytest
 from hbf_edge import FixedPointFormat, HardwareSpec
 from hbf_edge.channels import saleh_valenzuela_miso
 from hbf_edge.kernels._core.batching import run_chunks
-from hbf_edge.kernels.upga import _batch, _float_batch, _stages
+from hbf_edge.kernels.upga import _batch, _float_batch
 from hbf_edge.kernels.upga._fixed import NO_OUTPUT_STAGE, SITES
 from hbf_edge.kernels.upga.hardware import prepare_hw_inputs
 
@@ -70,27 +70,41 @@ def _state(B, N, M, K):
             np.zeros((B, len(SITES)), np.int64))
 
 
+def _steps_fx(x, got, init, first, last, output, reps, threads=False):
+    """``steps_fx_range`` on every channel of ``x``: in the calling thread, or in chunks on the
+    Python threads as the profiler runs a batch."""
+    args = (x.h_r, x.h_i, x.noise, x.mu, x.lam, x.xi, x.lut_c, x.lut_s, x.n_codes, x.fms, *got, np.bool_(init),
+            np.int64(first), np.int64(last), np.bool_(output), np.int64(reps))
+    B = x.h_r.shape[0]
+    if threads:
+        run_chunks(_batch.steps_fx_range, B, *args)
+    else:
+        _batch.steps_fx_range(*args, np.int64(0), np.int64(B))
+
+
 @pytest.mark.parametrize("spec", [HardwareSpec(16, 4, 3, 3),
                                   HardwareSpec(16, 4, 3, 3, accumulator=FixedPointFormat(22, 12, saturate=False))])
-def test_the_hardware_stage_loop_runs_the_forwards_layers(spec):
+def test_the_hardware_channel_loop_runs_one_stage_as_the_forward(spec):
     B, N, M, K = 2, 16, 4, 3
     x = prepare_hw_inputs(*_channels(B, N, K, 7), MU, LAM, spec)
     tables = (x.lut_c, x.lut_s, x.n_codes, x.fms)
     want = _state(B, N, M, K)
     _batch.forward_fx_serial(x.h_r, x.h_i, x.noise, x.mu, x.lam, NO_OUTPUT_STAGE, *tables, *want)
+    last = len(LAM) - 1
     got = _state(B, N, M, K)
-    _stages.fx_stage_loop(x.h_r, x.h_i, x.noise, x.mu, x.lam, x.xi, *tables, *got, len(LAM) - 1, 1)
+    _steps_fx(x, got, True, 0, last, False, 1)
+    _steps_fx(x, got, False, last, last + 1, False, 1)
     assert all(np.array_equal(a, b) for a, b in zip(got, want)), "codes, W or overflow counters differ"
     again = _state(B, N, M, K)
-    _stages.fx_forward_loop(x.h_r, x.h_i, x.noise, x.mu, x.lam, NO_OUTPUT_STAGE, *tables, *again, 2)
+    _steps_fx(x, again, True, 0, len(LAM), False, 2)
     assert all(np.array_equal(a, b) for a, b in zip(again[:3], want[:3]))
     assert np.array_equal(again[3], 2 * want[3])  # the counters count both runs
 
 
-def test_the_batched_stage_loops_run_the_forwards_last_layer():
-    """From ``SERIAL_BELOW`` channels the stage runs over the threads on the state the public
-    drivers prepared: one run of the last layer gives the whole forward's state (float and
-    hardware, codes, W and overflow counters)."""
+def test_the_batched_stages_run_the_forwards_last_layer():
+    """From ``SERIAL_BELOW`` channels the stage runs over the threads on the state prepared
+    before it: one run of the last layer gives the whole forward's state (float and hardware,
+    codes, W and overflow counters)."""
     B, N, M, K = 9, 16, 4, 3
     hr, hi, p, n = _channels(B, N, K, 5)
     last = len(LAM) - 1
@@ -104,28 +118,31 @@ def test_the_batched_stage_loops_run_the_forwards_last_layer():
     assert all(_close(a, b) for a, b in zip(got, want))
 
     x = prepare_hw_inputs(hr, hi, p, n, MU, LAM, HardwareSpec(N, M, K, 3))
-    tables = (x.lut_c, x.lut_s, x.n_codes, x.fms)
     want = _state(B, N, M, K)
-    _batch.forward_fx_batch(x.h_r, x.h_i, x.noise, x.mu, x.lam, NO_OUTPUT_STAGE, *tables, *want)
+    _batch.forward_fx_batch(x.h_r, x.h_i, x.noise, x.mu, x.lam, NO_OUTPUT_STAGE, x.lut_c, x.lut_s, x.n_codes, x.fms,
+                            *want)
     got = _state(B, N, M, K)
-    _stages.fx_prepare(x.h_r, x.h_i, x.noise, x.mu, x.lam, *tables, *got, last)
-    run_chunks(_stages.fx_stage_range, B, x.h_r, x.h_i, x.noise, x.mu, x.lam, x.xi, *tables, *got, last, 1)
+    _steps_fx(x, got, True, 0, last, False, 1)
+    _steps_fx(x, got, False, last, last + 1, False, 1, threads=True)
     assert all(np.array_equal(a, b) for a, b in zip(got, want)), "codes, W or overflow counters differ"
 
 
 @pytest.mark.parametrize("B", [2, 9])
 def test_the_output_stage_runs_as_the_forward_ends(B):
-    """Stage I is the output stage: after the layers, one run gives the forward's W (with the
-    output stage) and counters, serially and over the threads."""
+    """The output stage on the last layer's codes: after the layers, one run gives the
+    forward's W (with the output stage) and counters, serially and over the threads; the whole
+    forward with it, too."""
     N, M, K = 16, 4, 3
     x = prepare_hw_inputs(*_channels(B, N, K, 11), MU, LAM, HardwareSpec(N, M, K, 3), xi=0.5)
     tables = (x.lut_c, x.lut_s, x.n_codes, x.fms)
     want = _state(B, N, M, K)
     _batch.forward_fx_serial(x.h_r, x.h_i, x.noise, x.mu, x.lam, x.xi, *tables, *want)
+    I = len(LAM)
+    for threads in (False, True):
+        got = _state(B, N, M, K)
+        _steps_fx(x, got, True, 0, I, False, 1)
+        _steps_fx(x, got, False, I, I, True, 1, threads)
+        assert all(np.array_equal(a, b) for a, b in zip(got, want)), "codes, W or overflow counters differ"
     got = _state(B, N, M, K)
-    _stages.fx_stage_loop(x.h_r, x.h_i, x.noise, x.mu, x.lam, x.xi, *tables, *got, len(LAM), 1)
-    assert all(np.array_equal(a, b) for a, b in zip(got, want)), "codes, W or overflow counters differ"
-    got = _state(B, N, M, K)
-    _stages.fx_prepare(x.h_r, x.h_i, x.noise, x.mu, x.lam, *tables, *got, len(LAM))
-    run_chunks(_stages.fx_stage_range, B, x.h_r, x.h_i, x.noise, x.mu, x.lam, x.xi, *tables, *got, len(LAM), 1)
-    assert all(np.array_equal(a, b) for a, b in zip(got, want)), "codes, W or overflow counters differ"
+    _steps_fx(x, got, True, 0, I, True, 1)
+    assert all(np.array_equal(a, b) for a, b in zip(got, want))
