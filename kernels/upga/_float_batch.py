@@ -28,8 +28,8 @@ def steps_range(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero, i
     one workspace for all.  The whole forward, a run of layers and the profiler's float stages
     (:mod:`hbf_edge._profile_timers`) are this loop; it releases the GIL, so that the profiler runs
     it in chunks on Python threads (:func:`kernels._core.batching.run_chunks`) from ``SERIAL_BELOW``
-    channels.  Callers pass ``init`` as
-    ``np.bool_`` and the counts as ``np.int64``: a literal compiles it again."""
+    channels.  Callers pass ``init`` as ``np.bool_`` and the counts as ``np.int64``: a literal
+    compiles it again."""
     N, K = h_re.shape[1], h_re.shape[2]
     M = f_re.shape[2]
     ht_r, ht_i, ft_r, ft_i, xr, xi = channel_workspace(N, M, K, h_re.dtype)
