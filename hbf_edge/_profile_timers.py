@@ -75,12 +75,12 @@ def time_numba(model: Any, H: np.ndarray, p_t: np.ndarray, noise: np.ndarray, dt
 def time_hardware(model: Any, config: Any, layers: list[Any], H: np.ndarray, p_t: np.ndarray, noise: np.ndarray,
                   repeat: int, min_run_s: float) -> tuple[dict[str, float], float]:
     """The hardware stages and whole forward at the per-layer precision ``layers``, on inputs
-    quantised once, each run by :func:`kernels.upga._batch.steps_fx_range` on the state the
+    quantised once, each run by :func:`kernels.upga.hardware.run_stages` on the state the
     stages before it leave, prepared untimed (as :func:`time_numba`); with a code search, the
     search and the forward it ends are timed whole."""
-    from hbf_edge.kernels._core.batching import SERIAL_BELOW, run_chunks
+    from hbf_edge.kernels._core.batching import SERIAL_BELOW
     from hbf_edge.kernels.upga import _batch as k
-    from hbf_edge.kernels.upga.hardware import COUNTER_SITES, model_search, prepare_hw_inputs, run_search
+    from hbf_edge.kernels.upga.hardware import COUNTER_SITES, model_search, prepare_hw_inputs, run_search, run_stages
 
     from hbf_edge.bench import time_per_channel
 
@@ -100,20 +100,13 @@ def time_hardware(model: Any, config: Any, layers: list[Any], H: np.ndarray, p_t
         names.append(OUTPUT_STAGE)
     serial = B < SERIAL_BELOW
 
-    def run(init: bool, first: int, last: int, output: bool, reps: int) -> None:
-        args = (x.h_r, x.h_i, x.noise, x.mu, x.lam, x.xi, *tables, codes, w_r, w_i, counts, np.bool_(init),
-                np.int64(first), np.int64(last), np.bool_(output), np.int64(reps))
-        if serial:
-            k.steps_fx_range(*args, np.int64(0), np.int64(B))
-        else:  # the chunks of a parallel forward, on Python threads (as time_numba)
-            run_chunks(k.steps_fx_range, B, *args)
-
     reps, stages = _reps(STAGE_REPS if serial else BATCH_STAGE_REPS, min_run_s), {}
     for i, name in enumerate(names, start=-1):
-        run(True, 0, min(max(i, 0), I), False, 1)  # the state before the stage
+        run_stages(x, codes, w_r, w_i, counts, True, 0, min(max(i, 0), I), False)  # the state before the stage
         # the initialisation alone, layer i, or the output stage (i = I) on the last layer's codes
         step = (True, 0, 0, False) if i < 0 else (False, i, i + 1, False) if i < I else (False, I, I, True)
-        stages[name] = time_per_channel(lambda step=step: run(*step, reps), B * reps, repeat, min_run_s)
+        stages[name] = time_per_channel(lambda step=step: run_stages(x, codes, w_r, w_i, counts, *step, reps),
+                                        B * reps, repeat, min_run_s)
     if search is not None:  # the code search ends with the output stage; it starts from the last layer's codes
         k.forward_fx_batch(x.h_r, x.h_i, x.noise, x.mu, x.lam, k.NO_OUTPUT_STAGE, *tables, codes, w_r, w_i, counts)
         start = codes.copy()
@@ -130,8 +123,9 @@ def time_hardware(model: Any, config: Any, layers: list[Any], H: np.ndarray, p_t
 
         return stages, time_per_channel(forward, B, repeat, min_run_s)
     whole_reps = _reps(WHOLE_REPS, min_run_s) if serial else 1
-    whole = time_per_channel(lambda: run(True, 0, I, x.xi != k.NO_OUTPUT_STAGE, whole_reps), B * whole_reps, repeat,
-                             min_run_s)
+    whole = time_per_channel(
+        lambda: run_stages(x, codes, w_r, w_i, counts, True, 0, I, x.xi != k.NO_OUTPUT_STAGE, whole_reps),
+        B * whole_reps, repeat, min_run_s)
     return stages, whole
 
 

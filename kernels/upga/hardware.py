@@ -19,7 +19,7 @@ from hbf_edge.errors import ConfigError, ShapeError
 from hbf_edge.hw.spec import FixedPointFormat, HardwareSpec, code_to_phase
 
 from hbf_edge.kernels._core import checks as _checks
-from hbf_edge.kernels._core.batching import SERIAL_BELOW
+from hbf_edge.kernels._core.batching import SERIAL_BELOW, run_chunks
 from hbf_edge.kernels._core.boundary import raise_problem
 from hbf_edge.kernels.upga import _search as _s
 from hbf_edge.kernels.upga import _batch
@@ -27,7 +27,7 @@ from hbf_edge.kernels.upga import _fixed as _k
 from hbf_edge.kernels._core.tables import format_row, format_table, phase_lut
 
 __all__ = ["HardwareResult", "HwInputs", "CodeSearch", "model_search", "upga_forward_hw", "prepare_hw_inputs",
-           "run_search", "check_hardware_spec", "COUNTER_SITES", "output_stage_word"]
+           "run_search", "run_stages", "check_hardware_spec", "COUNTER_SITES", "output_stage_word"]
 
 COUNTER_SITES = ("input",) + _k.SITES  # = hbf_edge.families.upga.config.COUNTER_SITES
 MAX_KERNEL_PHASE_BITS = 8
@@ -244,6 +244,22 @@ def run_search(x: "HwInputs", search: CodeSearch, codes: np.ndarray, w_r: np.nda
         raise ConfigError(f"codes must lie in 0..{n_codes - 1} (the last layer's {x.layers[-1].phase_bits} bits)")
     _s.search_fx_batch(x.h_r, x.h_i, x.noise, x.xi, search.sweeps, search.span, x.lut_c, x.lut_s, x.n_codes, x.fms,
                        codes, w_r, w_i, counts, _log2_table())
+
+
+def run_stages(x: "HwInputs", codes: np.ndarray, w_r: np.ndarray, w_i: np.ndarray, counts: np.ndarray, init: bool,
+               first: int, last: int, output: bool, reps: int = 1) -> None:
+    """Stages of the datapath in place on every channel's codes, W and counters, ``reps`` times
+    (:func:`kernels.upga._batch.steps_fx_range`: the initialisation if ``init``, layers ``first
+    .. last - 1``, the output stage if ``output``), below ``SERIAL_BELOW`` channels in the calling
+    thread, else in chunks on the Python threads; after :func:`prepare_hw_inputs`, on arrays
+    shaped as :func:`run_search` takes them (the per-layer and the numerical profiles)."""
+    args = (x.h_r, x.h_i, x.noise, x.mu, x.lam, x.xi, x.lut_c, x.lut_s, x.n_codes, x.fms, codes, w_r, w_i, counts,
+            np.bool_(init), np.int64(first), np.int64(last), np.bool_(output), np.int64(reps))
+    B = x.h_r.shape[0]
+    if B < SERIAL_BELOW:
+        _batch.steps_fx_range(*args, np.int64(0), np.int64(B))
+    else:
+        run_chunks(_batch.steps_fx_range, B, *args)
 
 
 @functools.lru_cache(maxsize=1)

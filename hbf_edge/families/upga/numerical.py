@@ -80,9 +80,7 @@ def _hardware_by_stage(config: Any, arrays: dict[str, np.ndarray], H: np.ndarray
                        noise: np.ndarray) -> tuple[dict[str, dict[str, int]], list[np.ndarray]]:
     """Overflow counts per stage and site, and the sum rate after each stage (normalised units)."""
     from hbf_edge.families.upga.config import COUNTER_SITES
-    from hbf_edge.kernels._core.batching import run_chunks
-    from hbf_edge.kernels.upga import _batch
-    from hbf_edge.kernels.upga.hardware import model_search, prepare_hw_inputs, run_search
+    from hbf_edge.kernels.upga.hardware import model_search, prepare_hw_inputs, run_search, run_stages
     from hbf_edge.kernels.upga.taps import sum_rate_normalised
 
     specs = hardware_layers(config)
@@ -104,18 +102,12 @@ def _hardware_by_stage(config: Any, arrays: dict[str, np.ndarray], H: np.ndarray
         W = spec.precoder.to_float(w_r) + 1j * spec.precoder.to_float(w_i)
         rates.append(sum_rate_normalised(H, F, W, noise_n))
 
-    def run(init: bool, first: int, last: int, output: bool, cnt: np.ndarray) -> None:
-        """A stage on every channel's state, in chunks on the threads (the forward's channel loop)."""
-        run_chunks(_batch.steps_fx_range, B, x.h_r, x.h_i, x.noise, x.mu, x.lam, x.xi, x.lut_c, x.lut_s, x.n_codes,
-                   x.fms, codes, w_r, w_i, cnt, np.bool_(init), np.int64(first), np.int64(last), np.bool_(output),
-                   np.int64(1))
-
     cnt = np.zeros((B, len(sites)), np.int64)
-    run(True, 0, 0, False, cnt)
+    run_stages(x, codes, w_r, w_i, cnt, True, 0, 0, False)
     record("init", cnt, specs[0])
     for i in range(config.n_layers):
         cnt = np.zeros_like(cnt)
-        run(False, i, i + 1, False, cnt)
+        run_stages(x, codes, w_r, w_i, cnt, False, i, i + 1, False)
         record(f"layer {i}", cnt, specs[i])
     if config.output_xi is not None:
         cnt = np.zeros_like(cnt)
@@ -123,7 +115,7 @@ def _hardware_by_stage(config: Any, arrays: dict[str, np.ndarray], H: np.ndarray
         if search is not None:
             run_search(x, search, codes, w_r, w_i, cnt)
         else:
-            run(False, config.n_layers, config.n_layers, True, cnt)
+            run_stages(x, codes, w_r, w_i, cnt, False, config.n_layers, config.n_layers, True)
         record("output", cnt, specs[-1])
     return counts, rates
 
