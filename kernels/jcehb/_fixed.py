@@ -351,10 +351,13 @@ def _slot_fx(b, yr, yi, xr, xi, ce, vgr, vgi, gfr, gfi, hb, hbw, hbf, hbs, nu, l
                  fi[b], wr[b], wi[b])
 
 
-@njit(cache=True)  # serial: 200 embedded slots take ~30 ms, and parallel=True cost 13 s more to compile
+@njit(cache=True, nogil=True)
 def slots_fx(yr, yi, xr, xi, ce, vgr, vgi, gfr, gfi, hb, hbw, hbf, hbs, nu, lam_floor, table, exact, fm, fmu,
-             stages, hr, hi, fr, fi, wr, wi, counts):  # pragma: no cover - compiled
-    """Every channel of the batch in turn."""
-    for b in range(yr.shape[0]):
+             stages, hr, hi, fr, fi, wr, wi, counts, lo, hi_b):  # pragma: no cover - compiled
+    """Channels ``lo .. hi_b - 1`` in turn, without the GIL: the calling thread runs a small
+    batch, :func:`kernels._core.batching.run_chunks` a larger one in chunks on Python threads
+    (:class:`kernels.jcehb.hardware.JcehbHwSession`; a ``prange`` driver would cost about 13 s
+    more compilation on a first run).  Every channel writes its own rows only."""
+    for b in range(lo, hi_b):
         _slot_fx(b, yr, yi, xr, xi, ce, vgr, vgi, gfr, gfi, hb, hbw, hbf, hbs, nu, lam_floor, table, exact, fm, fmu,
                  stages, hr, hi, fr, fi, wr, wi, counts)

@@ -14,6 +14,7 @@ from hbf_edge.families.jcehb.config import pilot_noise_seeded
 from hbf_edge.families.jcehb.formats import COUNTER_SITES, JcehbFormats
 from hbf_edge.families.jcehb.system import equivalent, jcehb_channels, sum_rate
 from hbf_edge.hw.spec import FixedPointFormat
+from hbf_edge.kernels._core.batching import SERIAL_BELOW
 from hbf_edge.kernels.jcehb.forward import jcehb_observe, jcehb_slot
 from hbf_edge.kernels.jcehb.hardware import jcehb_forward_hw, load_jcehb_hw, pack_hw
 
@@ -42,6 +43,27 @@ def test_the_kernel_equals_the_integer_reference(tmp_path, inverse, formats):
     assert got.counters == totals
     if formats is NARROW:  # the narrow words do saturate, and both count it alike
         assert all(got.counters[s] > 0 for s in ("cedun", "heq", "output")), str(got.counters)
+
+
+def test_a_batch_in_chunks_on_threads_equals_its_channels_one_by_one(tmp_path):
+    """From ``SERIAL_BELOW`` channels the slots run in chunks on Python threads
+    (``run_chunks``): the same words and counters as each channel run alone in the calling
+    thread, with narrow formats so that the counters are not all zero."""
+    hw = load_jcehb_hw(_quantized_dir(tmp_path / "q", "exact", formats=NARROW))
+    B, nu = 7, 10.0 ** -1.5
+    assert B >= SERIAL_BELOW
+    H = jcehb_channels(B, Z, seed=21)
+    noise = pilot_noise_seeded(B, Z.n_users, Z.n_rx, 5, 4)
+    got = jcehb_forward_hw(hw, H, noise, nu)
+    assert sum(got.counters.values()) > 0
+    totals = dict.fromkeys(COUNTER_SITES, 0)
+    for b in range(B):
+        one = jcehb_forward_hw(hw, H[b:b + 1], noise[b:b + 1], nu)
+        for name in ("Y", "H_hat", "F_bb", "W_bb"):
+            np.testing.assert_array_equal(getattr(got, name)[b], getattr(one, name)[0])
+        for site, c in one.counters.items():
+            totals[site] += c
+    assert got.counters == totals
 
 
 def test_default_formats_keep_the_float_networks_rate(tmp_path):
