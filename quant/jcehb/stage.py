@@ -39,6 +39,9 @@ class JcehbQuant(QuantCommon):
     word_bits: int = field(16, "bits of the datapath's words: ADC, pilots, constants, H_hat, F_BB, W_BB (default 16; "
                                "their integer bits stay the defaults)")
     accumulator_bits: int = field(32, "bits of the datapath's accumulator (default 32, 16 of them integer)")
+    qat_loss: str = field("network", "what stage 2 of QAT and its choice of epoch score: the quantized torch network's "
+                                     "design (default; float digital words) or the integer datapath's (the gradient "
+                                     "is the network's, straight through)", choices=["network", "datapath"])
 
     def formats(self) -> Any:
         """The datapath formats of ``word_bits`` and ``accumulator_bits`` (integer bits kept)."""
@@ -138,7 +141,12 @@ class JcehbQuantStage:
                                    inverse=fc["inverse"], design=fc["design"], epochs_stage1=epochs,
                                    epochs_stage2=epochs, batch_size=s.batch_size, lr_phase=s.lr_phase, lr=s.lr, nu=nu,
                                    seed=s.seed)
-            qnet, history = train_jcehb(H_train, H_val, sizes, cfg, model=qnet, progress=not s.quiet)
+            hook = None
+            if s.qat_loss == "datapath":
+                from hbf_edge.quant.jcehb.qat import datapath_in_the_loop
+
+                hook = datapath_in_the_loop(fc, s.formats(), s.phase_bits)
+            qnet, history = train_jcehb(H_train, H_val, sizes, cfg, model=qnet, progress=not s.quiet, slot_hook=hook)
         wall = round(time.perf_counter() - t0, 2)
         stored = code_model(qnet)
         noise = pilot_noise(H_test.shape[0], sizes, fc["pilots"], s.noise_seed)
@@ -155,8 +163,10 @@ class JcehbQuantStage:
                   "snr_db": fc["snr_db"], "wall_seconds": wall, "float_sum_rate": float_rate,
                   "quantized_sum_rate": quant_rate, "retention": quant_rate / float_rate,
                   "codes_in_use": {k: int(np.unique(v).size) for k, v in codes.items()}, "history": history}
+        if epochs:
+            report["qat_loss"] = s.qat_loss
         settings = {k: report[k] for k in ("method", "phase_bits", "epochs", "lr", "train_size", "wall_seconds",
-                                           "retention")}
+                                           "retention", "qat_loss") if k in report}
         formats = s.formats()
         qconfig = dataclasses.replace(config, spec=dataclasses.replace(config.spec, phase_bits=s.phase_bits),
                                       quantization={**settings, "float_model": str(s.model_dir),

@@ -74,7 +74,12 @@ def sum_rate(H_eq: torch.Tensor, F_bb: torch.Tensor, W_bb: torch.Tensor, W_rf: t
     signal = torch.stack([power[:, k, idx, k * S + idx] for k in range(K)], dim=1)
     gram = _h(W_rf) @ W_rf  # [K, R, R]
     noise = nu * torch.einsum("bkrs,krq,bkqs->bks", W_bb.conj(), gram, W_bb).real
-    return torch.log2(1.0 + signal / (power.sum(-1) - signal + noise)).sum(dim=(1, 2))
+    den = power.sum(-1) - signal + noise
+    # a stream whose combiner is all zero (a fixed-point W_BB can round to it) receives nothing:
+    # SINR 0, as the numpy twin, and a zero gradient rather than 0/0's NaN
+    live = den > 0
+    sinr = torch.where(live, signal / torch.where(live, den, torch.ones_like(den)), torch.zeros_like(den))
+    return torch.log2(1.0 + sinr).sum(dim=(1, 2))
 
 
 def nmse(H_hat: torch.Tensor, H_eq: torch.Tensor) -> torch.Tensor:

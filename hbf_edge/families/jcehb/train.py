@@ -125,7 +125,8 @@ def _stage(model: JcehbNet, names: tuple[str, ...], lrs: dict[str, float], epoch
 
 def train_jcehb(H_train: np.ndarray, H_val: np.ndarray, sizes: JcehbSizes, config: JcehbTrainConfig,
                 phases: tuple[np.ndarray, np.ndarray] | None = None, model: JcehbNet | None = None,
-                progress: bool = True, tracking: list[dict[str, Any]] | None = None
+                progress: bool = True, tracking: list[dict[str, Any]] | None = None,
+                slot_hook: Callable[..., dict[str, torch.Tensor]] | None = None
                 ) -> tuple[JcehbNet, list[dict[str, Any]]]:
     """Stage 1, then stage 2 (``joint``) or the NMSE-trained estimator (``separate``), or every
     parameter at once on the stage-2 loss for both stages' epochs (``one-stage``); returns the
@@ -133,7 +134,9 @@ def train_jcehb(H_train: np.ndarray, H_val: np.ndarray, sizes: JcehbSizes, confi
     ``phases``: where the analog phases start (default: the DFT beams); ``model``: a network to
     continue training instead of a new one (quantization-aware retraining passes its quantized
     network; ``config``'s sizes are then the model's); ``tracking``: receives the validation loss
-    every ``config.track_every`` batches (Fig. 16)."""
+    every ``config.track_every`` batches (Fig. 16); ``slot_hook(model, H, noise, nu, out) -> out``:
+    replaces the network's slot output wherever the pilots are in the loss (stage 2 and the one
+    stage; QAT's :func:`~hbf_edge.quant.jcehb.qat.datapath_in_the_loop`)."""
     H_train = sizes.check_channels(H_train, "training channels")
     H_val = sizes.check_channels(H_val, "validation channels")
     torch.manual_seed(config.seed)
@@ -159,6 +162,8 @@ def train_jcehb(H_train: np.ndarray, H_val: np.ndarray, sizes: JcehbSizes, confi
 
     def rate_loss(H: torch.Tensor, noise: torch.Tensor | None) -> torch.Tensor:
         out = model(H, noise, nu)
+        if slot_hook is not None and noise is not None:
+            out = slot_hook(model, H, noise, nu, out)
         return -sum_rate(out["H_eq"], out["F_bb"], out["W_bb"], model.analog()[1], nu).mean()
 
     def fresh(idx: torch.Tensor, seed: torch.Tensor) -> torch.Tensor:

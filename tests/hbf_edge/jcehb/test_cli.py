@@ -157,15 +157,19 @@ def test_bad_input_is_one_line_and_exit_2(trained, tmp_path, capsys):
     assert not (tmp_path / "x").exists()
 
 
-@pytest.mark.parametrize("method", ["qat", "ptq"])
-def test_quantize_puts_every_phase_on_a_q_bit_code(trained, method, capsys):
+@pytest.mark.parametrize("method,loss", [("qat", "network"), ("qat", "datapath"), ("ptq", None)])
+def test_quantize_puts_every_phase_on_a_q_bit_code(trained, method, loss, capsys):
     from hbf_edge.kernels import REGISTRY
 
-    out = trained / f"q-{method}"
+    out = trained / f"q-{method}-{loss}"
     assert main(["quantize", str(trained / "m"), "--out", str(out), "-Q", "3", "--method", method, "--epochs", "1",
-                 "--train-size", "20", "--val-size", "10", "--batch-size", "10", "--count", "10", "-q"]) == 0
+                 "--train-size", "20", "--val-size", "10", "--batch-size", "10", "--count", "10", "-q",
+                 *(["--qat-loss", loss] if loss else [])]) == 0
     rec = json.loads((out / "retention.json").read_text())
     assert rec["method"] == method and rec["phase_bits"] == 3 and rec["epochs"] == (1 if method == "qat" else 0)
+    # which loss QAT's stage 2 scored, recorded in the report and the directory (PTQ: none)
+    assert rec.get("qat_loss") == loss
+    assert json.loads((out / "config.json").read_text())["quantization"].get("qat_loss") == loss
     assert rec["retention"] == pytest.approx(rec["quantized_sum_rate"] / rec["float_sum_rate"])
     # the integer datapath, scored on the same slots, at the default word lengths
     assert rec["hardware_retention"] == pytest.approx(rec["hardware_sum_rate"] / rec["quantized_sum_rate"])
