@@ -141,23 +141,17 @@ def _cmd_families(args: argparse.Namespace) -> int:
 
 def _cmd_precision(args: argparse.Namespace) -> int:
     from hbf_edge._io import atomic_file
-    from hbf_edge.hw.precision import PrecisionConfig, template_toml
     from hbf_edge.modelfiles import read_model_dir
 
     import dataclasses
 
     config, _ = read_model_dir(args.model_dir)
     quant = stages_of(config.family, ("quant",)).get("quant")
-    if quant is None or "precision" not in {f.name for f in dataclasses.fields(quant.quant_settings)}:
+    if (quant is None or not hasattr(quant, "precision_template")
+            or "precision" not in {f.name for f in dataclasses.fields(quant.quant_settings)}):
         raise ConfigError(f"{config.family} models take no precision file: their quantize options set the datapath "
                           f"(`hbf-edge quantize {args.model_dir} --help`)")
-    if config.precision is not None and "default" in config.precision:
-        precision = PrecisionConfig.from_dict(config.precision, config.spec, config.n_layers)
-        title = f"precision of {args.model_dir} ({config.family}, quantized)"
-    else:
-        precision = PrecisionConfig.uniform_config(config.spec, config.n_layers, args.phase_bits)
-        title = f"default precision for {args.model_dir} ({config.family}, Q={args.phase_bits})"
-    text = template_toml(precision, title)
+    text = quant.precision_template(config, args.model_dir, args.phase_bits)
     if args.out is None:
         print(text, end="")
         return 0

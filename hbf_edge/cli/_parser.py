@@ -148,7 +148,8 @@ def build_parser(families: dict[str, Any], command: tuple[str, ...] | None = Non
                                     "out), to edit and pass to `hbf-edge quantize --precision FILE`.")
     t.add_argument("model_dir", type=Path, metavar="MODEL_DIR", help="model directory (float or quantized)")
     t.add_argument("--out", type=Path, help="folder for precision.toml (default: print it)")
-    t.add_argument("--phase-bits", "-Q", type=int, default=4, help="phase bits of a float model's file (default 4)")
+    t.add_argument("--phase-bits", "-Q", type=int, default=None,
+                   help="phase bits of a float model's file (default 4), where the family's file holds them")
 
     p = sub.add_parser("simulate", help="replay a bundle in the simulated RF front-end controller",
                        description="Program every beam of BUNDLE/beams.npz into the register-level controller model "

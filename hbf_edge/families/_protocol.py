@@ -175,7 +175,9 @@ class QuantStage(Protocol):
     """Quantization of a family (``quant/<f>/``).  ``hardware_exact``: ``torch_forward_hw`` is a
     bit-exact torch model of the hardware kernel (the QAT network itself, as UPGA's, or a torch
     model of the datapath beside it, as JCEHB's and MSER's).  Optional: ``study_settings`` +
-    ``study(settings, say)``, ``agreement(model_dir, H, seed)``, ``sweep`` (:class:`SweepHooks`)."""
+    ``study(settings, say)``, ``agreement(model_dir, H, seed)``, ``sweep`` (:class:`SweepHooks`),
+    and with a ``precision`` field in ``quant_settings``, ``precision_template(config, model_dir,
+    phase_bits) -> str`` (``hbf-edge precision template``: the file that field reads)."""
 
     quant_settings: type
     hardware_exact: bool

@@ -36,7 +36,8 @@ from typing import Any
 from hbf_edge.errors import ConfigError
 from hbf_edge.hw.spec import FORMATS, FixedPointFormat, HardwareSpec
 
-__all__ = ["PrecisionConfig", "LAYER_KEYS", "DEFAULT_KEYS", "template_toml"]
+__all__ = ["PrecisionConfig", "LAYER_KEYS", "DEFAULT_KEYS", "template_toml", "read_precision_file", "shared_formats",
+           "formats_toml"]
 
 LAYER_KEYS = ("phase_bits", "precoder")
 DEFAULT_KEYS = ("phase_bits",) + FORMATS
@@ -142,19 +143,7 @@ class PrecisionConfig:
     @classmethod
     def load(cls, path: str | os.PathLike, spec: HardwareSpec, n_layers: int) -> "PrecisionConfig":
         """Read a ``.toml`` or ``.json`` precision config."""
-        path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"precision config {path} does not exist")
-        try:
-            if path.suffix == ".toml":
-                data = tomllib.loads(path.read_text())
-            elif path.suffix == ".json":
-                data = json.loads(path.read_text())
-            else:
-                raise ConfigError(f"precision config must be .toml or .json, got {path.name}")
-        except (tomllib.TOMLDecodeError, json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"cannot parse {path}: {exc}") from exc
-        return cls.from_dict(data, spec, n_layers)
+        return cls.from_dict(read_precision_file(path), spec, n_layers)
 
     def to_dict(self) -> dict[str, Any]:
         """The config as stored in a model directory (``config.json`` key ``precision``)."""
@@ -176,18 +165,60 @@ def _toml_value(value: Any) -> str:
 def template_toml(config: PrecisionConfig, title: str) -> str:
     """The full precision file of ``config``: every setting of ``[default]`` written out, the
     per-layer overrides it has, and a commented example -- a starting point to edit."""
-    lines = [f"# {title}", "# Every format: word_bits (2..32), frac_bits (0..word_bits-1), rounding (half_up | "
-             "half_even | floor), saturate (true: clamp, false: wrap).", "[default]"]
-    for key, value in config.to_dict()["default"].items():
-        if isinstance(value, dict):
-            value = "{ " + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + " }"
-        lines.append(f"{key} = {value}")
+    lines = [f"# {title}", _FORMAT_HELP, "[default]", *_table_lines(config.to_dict()["default"])]
     for name, settings in config.to_dict()["layers"].items():
-        lines += ["", f'[layers."{name}"]']
-        for key, value in settings.items():
-            if isinstance(value, dict):
-                value = "{ " + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + " }"
-            lines.append(f"{key} = {value}")
+        lines += ["", f'[layers."{name}"]', *_table_lines(settings)]
     lines += ["", f"# per-layer overrides (0-based, inclusive ranges) may set {' and '.join(LAYER_KEYS)}:",
               f'# [layers."0-{max(config.n_layers - 2, 0)}"]', "# phase_bits = 6"]
+    return "\n".join(lines) + "\n"
+
+
+_FORMAT_HELP = ("# Every format: word_bits (2..32), frac_bits (0..word_bits-1), rounding (half_up | half_even | "
+                "floor), saturate (true: clamp, false: wrap).")
+
+
+def _table_lines(settings: dict[str, Any]) -> list[str]:
+    out = []
+    for key, value in settings.items():
+        if isinstance(value, dict):
+            value = "{ " + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + " }"
+        out.append(f"{key} = {value}")
+    return out
+
+
+def read_precision_file(path: str | os.PathLike) -> dict[str, Any]:
+    """The contents of a ``.toml`` or ``.json`` precision file (one-line errors)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"precision config {path} does not exist")
+    try:
+        if path.suffix == ".toml":
+            return tomllib.loads(path.read_text())
+        if path.suffix == ".json":
+            return json.loads(path.read_text())
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot parse {path}: {exc}") from exc
+    raise ConfigError(f"precision config must be .toml or .json, got {path.name}")
+
+
+def shared_formats(path: str | os.PathLike, names: tuple[str, ...]) -> dict[str, FixedPointFormat]:
+    """The formats a precision file's ``[default]`` table names, for a datapath whose formats
+    are shared by every layer (JCEHB's, MSER's): only ``names`` are allowed, no ``[layers]``,
+    and no ``phase_bits`` (``quantize -Q`` sets those)."""
+    data = read_precision_file(path)
+    if not isinstance(data, dict) or set(data) - {"default"}:
+        extra = sorted(set(data) - {"default"}) if isinstance(data, dict) else []
+        raise ConfigError(f"{Path(path).name}: this datapath shares its formats between layers, so the file has "
+                          f"a [default] table only (found {extra})")
+    table = data.get("default", {})
+    if isinstance(table, dict) and "phase_bits" in table:
+        raise ConfigError(f"{Path(path).name}: set the phase bits with `quantize -Q`, not in this datapath's "
+                          "precision file")
+    return _settings(table, "[default]", names)
+
+
+def formats_toml(title: str, formats: dict[str, FixedPointFormat], note: str) -> str:
+    """The full precision file of a datapath with shared formats (:func:`shared_formats`)."""
+    lines = [f"# {title}", _FORMAT_HELP, f"# {note}", "[default]",
+             *_table_lines({k: v.to_dict() for k, v in formats.items()})]
     return "\n".join(lines) + "\n"

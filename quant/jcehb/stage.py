@@ -39,13 +39,20 @@ class JcehbQuant(QuantCommon):
     word_bits: int = field(16, "bits of the datapath's words: ADC, pilots, constants, H_hat, F_BB, W_BB (default 16; "
                                "their integer bits stay the defaults)")
     accumulator_bits: int = field(32, "bits of the datapath's accumulator (default 32, 16 of them integer)")
+    precision: Path | None = field(None, "precision file (.toml/.json; `hbf-edge precision template` writes one): "
+                                         "any of the datapath's formats (received, pilot, coef, accumulator, heq, "
+                                         "precoder, combiner) with their word and fraction bits, rounding and "
+                                         "saturation; the formats it does not name follow --word-bits and "
+                                         "--accumulator-bits")
     qat_loss: str = field("network", "what stage 2 of QAT and its choice of epoch score: the quantized torch network's "
                                      "design (default; float digital words) or the integer datapath's (the gradient "
                                      "is the network's, straight through)", choices=["network", "datapath"])
 
     def formats(self) -> Any:
-        """The datapath formats of ``word_bits`` and ``accumulator_bits`` (integer bits kept)."""
+        """The datapath formats: those the precision file names, the others of ``word_bits`` and
+        ``accumulator_bits`` (the defaults' integer bits kept)."""
         from hbf_edge.families.jcehb.formats import JCEHB_FORMATS, JcehbFormats
+        from hbf_edge.hw.precision import shared_formats
         from hbf_edge.hw.spec import FixedPointFormat
 
         base = JcehbFormats()
@@ -59,6 +66,8 @@ class JcehbQuant(QuantCommon):
                                   f"{name} format {frac} fraction bits (it keeps {f.word_bits - f.frac_bits} integer "
                                   "bits; words are 2..32 bits)")
             out[name] = FixedPointFormat(width, frac, f.rounding, f.saturate)
+        if self.precision is not None:
+            out.update(shared_formats(self.precision, JCEHB_FORMATS))
         finest = max(v.frac_bits for k, v in out.items() if k != "accumulator")
         if out["accumulator"].frac_bits < finest:
             raise ConfigError(f"--accumulator-bits {self.accumulator_bits} gives the accumulator "
@@ -84,6 +93,22 @@ class JcehbQuantStage:
     study_settings = JcehbStudy
     hardware_exact = True  # torch_forward_hw: the torch model of the integer datapath (quant.jcehb.datapath), word
     # for word the kernel's; QAT itself trains the analog phases of the float network
+
+    def precision_template(self, config: Any, model_dir: Path, phase_bits: int | None) -> str:
+        """``hbf-edge precision template``: every format of the datapath, the directory's own
+        when it is quantized, else the defaults.  The file holds no phase bits (``quantize -Q``
+        sets them), so ``phase_bits`` is refused."""
+        from hbf_edge.families.jcehb.formats import JCEHB_FORMATS, JcehbFormats
+        from hbf_edge.hw.precision import formats_toml
+
+        if phase_bits is not None:
+            raise ConfigError(f"{config.family} precision files hold the datapath's formats only: give the phase bits "
+                              "to `hbf-edge quantize -Q`")
+        q = config.quantization
+        formats = JcehbFormats.from_dict(q.get("formats", JcehbFormats().to_dict())) if q else JcehbFormats()
+        title = f"datapath formats of {model_dir} ({config.family}, {'quantized' if q else 'the defaults'})"
+        return formats_toml(title, {n: getattr(formats, n) for n in JCEHB_FORMATS},
+                            "shared by every layer; the phase bits: `hbf-edge quantize -Q`")
 
     def load(self, model_dir: Path) -> tuple[Any, Any]:
         """The network (its phases are code angles when the directory is quantized)."""
@@ -167,6 +192,8 @@ class JcehbQuantStage:
             report["qat_loss"] = s.qat_loss
         settings = {k: report[k] for k in ("method", "phase_bits", "epochs", "lr", "train_size", "wall_seconds",
                                            "retention", "qat_loss") if k in report}
+        if s.precision is not None:
+            settings["precision_file"] = str(s.precision)
         formats = s.formats()
         qconfig = dataclasses.replace(config, spec=dataclasses.replace(config.spec, phase_bits=s.phase_bits),
                                       quantization={**settings, "float_model": str(s.model_dir),

@@ -202,6 +202,18 @@ class UpgaQuantStage:
         qmodel, config, _ = load_quantized(model_dir)
         return qmodel, config
 
+    def precision_template(self, config: Any, model_dir: Path, phase_bits: int | None) -> str:
+        """``hbf-edge precision template``: the directory's precision file, or for a float model
+        the uniform one of ``phase_bits`` (default 4; :mod:`hbf_edge.hw.precision`)."""
+        from hbf_edge.hw.precision import PrecisionConfig, template_toml
+
+        phase_bits = 4 if phase_bits is None else phase_bits
+        if config.precision is not None and "default" in config.precision:
+            precision = PrecisionConfig.from_dict(config.precision, config.spec, config.n_layers)
+            return template_toml(precision, f"precision of {model_dir} ({config.family}, quantized)")
+        precision = PrecisionConfig.uniform_config(config.spec, config.n_layers, phase_bits)
+        return template_toml(precision, f"default precision for {model_dir} ({config.family}, Q={phase_bits})")
+
     def torch_forward_hw(self, model_dir: Path, H: np.ndarray, snr_db: float = 10.0, noise: float = 1.0
                          ) -> dict[str, np.ndarray]:
         """The quantized torch network (QAT/PTQ) on ``H``: ``codes [B, N, M]``, ``F``, ``W`` -- the

@@ -157,6 +157,51 @@ def test_bad_input_is_one_line_and_exit_2(trained, tmp_path, capsys):
     assert not (tmp_path / "x").exists()
 
 
+def test_a_precision_file_sets_every_format_of_the_datapath(trained, tmp_path, capsys):
+    """`hbf-edge precision template` writes the datapath's formats; an edited file reaches the
+    quantized directory and the integer kernel (a narrower combiner saturates); bad files and a
+    -Q for the template are refused in one line, nothing written."""
+    from hbf_edge.kernels import REGISTRY
+
+    m = str(trained / "m")
+    assert main(["precision", "template", m, "--out", str(tmp_path / "pt")]) == 0
+    text = (tmp_path / "pt" / "precision.toml").read_text()
+    assert all(f"{name} = {{ word_bits = " in text for name in ("received", "pilot", "coef", "accumulator", "heq",
+                                                                  "precoder", "combiner"))
+    narrow = text.replace("combiner = { word_bits = 16, frac_bits = 12", "combiner = { word_bits = 6, frac_bits = 5")
+    assert narrow != text
+    (tmp_path / "narrow.toml").write_text(narrow)
+    H = jcehb_channels(30, JcehbSizes(8, 4, 4, 2, 2, 1), seed=3)
+    saturated = {}
+    for name, precision in (("p", tmp_path / "pt"), ("narrow", tmp_path / "narrow.toml")):
+        assert main(["quantize", m, "--out", str(tmp_path / name), "-Q", "4", "--method", "ptq", "--count", "10",
+                     "--word-bits", "12", "--precision", str(precision), "-q"]) == 0
+        q = json.loads((tmp_path / name / "config.json").read_text())["quantization"]
+        assert q["precision_file"] == str(precision / "precision.toml" if name == "p" else precision)  # a folder: its file
+        # the file names every format, so --word-bits 12 changes none of them
+        assert q["formats"]["combiner"]["word_bits"] == (16 if name == "p" else 6)
+        assert q["formats"]["heq"] == {"word_bits": 16, "frac_bits": 12, "rounding": "half_up", "saturate": True}
+        saturated[name] = REGISTRY.get("jcehb").forward_hw(tmp_path / name, H, snr_db=20.0)["counters"]["output"]
+    assert saturated == {"p": 0, "narrow": saturated["narrow"]} and saturated["narrow"] > 0
+    bad = {"layers.toml": text + '\n[layers."0"]\nheq = { word_bits = 8, frac_bits = 4 }\n',
+           "q.toml": text.replace("[default]", "[default]\nphase_bits = 3"),
+           "unknown.toml": text.replace("[default]", "[default]\nchannel = { word_bits = 8, frac_bits = 4 }")}
+    for file, content in bad.items():
+        (tmp_path / file).write_text(content)
+    for argv, needle in [(["precision", "template", m, "-Q", "3"], "quantize -Q"),
+                         (["quantize", m, "--out", str(tmp_path / "x"), "--precision", str(tmp_path / "layers.toml")],
+                          "[default] table only"),
+                         (["quantize", m, "--out", str(tmp_path / "x"), "--precision", str(tmp_path / "q.toml")],
+                          "-Q"),
+                         (["quantize", m, "--out", str(tmp_path / "x"), "--precision", str(tmp_path / "unknown.toml")],
+                          "unknown key(s) ['channel']")]:
+        capsys.readouterr()
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and needle in err[0], (argv, err)
+    assert not (tmp_path / "x").exists()
+
+
 @pytest.mark.parametrize("method,loss", [("qat", "network"), ("qat", "datapath"), ("ptq", None)])
 def test_quantize_puts_every_phase_on_a_q_bit_code(trained, method, loss, capsys):
     from hbf_edge.kernels import REGISTRY
