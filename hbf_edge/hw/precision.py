@@ -37,7 +37,7 @@ from hbf_edge.errors import ConfigError
 from hbf_edge.hw.spec import FORMATS, FixedPointFormat, HardwareSpec
 
 __all__ = ["PrecisionConfig", "LAYER_KEYS", "DEFAULT_KEYS", "template_toml", "read_precision_file", "shared_formats",
-           "formats_toml"]
+           "shared_formats_toml"]
 
 LAYER_KEYS = ("phase_bits", "precoder")
 DEFAULT_KEYS = ("phase_bits",) + FORMATS
@@ -217,8 +217,18 @@ def shared_formats(path: str | os.PathLike, names: tuple[str, ...]) -> dict[str,
     return _settings(table, "[default]", names)
 
 
-def formats_toml(title: str, formats: dict[str, FixedPointFormat], note: str) -> str:
-    """The full precision file of a datapath with shared formats (:func:`shared_formats`)."""
-    lines = [f"# {title}", _FORMAT_HELP, f"# {note}", "[default]",
-             *_table_lines({k: v.to_dict() for k, v in formats.items()})]
+def shared_formats_toml(config: Any, model_dir: Path, phase_bits: int | None, formats_cls: type,
+                        names: tuple[str, ...]) -> str:
+    """``hbf-edge precision template`` of a datapath with shared formats (:func:`shared_formats`):
+    every format of ``formats_cls`` in ``names``, the quantized directory's own (its
+    ``quantization.formats``) or the defaults.  The file holds no phase bits, so
+    ``phase_bits`` is refused."""
+    if phase_bits is not None:
+        raise ConfigError(f"{config.family} precision files hold the datapath's formats only: give the phase bits "
+                          "to `hbf-edge quantize -Q`")
+    q = config.quantization
+    formats = formats_cls.from_dict(q["formats"]) if q and "formats" in q else formats_cls()
+    title = f"datapath formats of {model_dir} ({config.family}, {'quantized' if q else 'the defaults'})"
+    lines = [f"# {title}", _FORMAT_HELP, "# shared by every layer; the phase bits: `hbf-edge quantize -Q`",
+             "[default]", *_table_lines({n: getattr(formats, n).to_dict() for n in names})]
     return "\n".join(lines) + "\n"

@@ -95,20 +95,12 @@ class JcehbQuantStage:
     # for word the kernel's; QAT itself trains the analog phases of the float network
 
     def precision_template(self, config: Any, model_dir: Path, phase_bits: int | None) -> str:
-        """``hbf-edge precision template``: every format of the datapath, the directory's own
-        when it is quantized, else the defaults.  The file holds no phase bits (``quantize -Q``
-        sets them), so ``phase_bits`` is refused."""
+        """``hbf-edge precision template``: every format of the datapath (the directory's own
+        when it is quantized, else the defaults); no phase bits (``quantize -Q``)."""
         from hbf_edge.families.jcehb.formats import JCEHB_FORMATS, JcehbFormats
-        from hbf_edge.hw.precision import formats_toml
+        from hbf_edge.hw.precision import shared_formats_toml
 
-        if phase_bits is not None:
-            raise ConfigError(f"{config.family} precision files hold the datapath's formats only: give the phase bits "
-                              "to `hbf-edge quantize -Q`")
-        q = config.quantization
-        formats = JcehbFormats.from_dict(q.get("formats", JcehbFormats().to_dict())) if q else JcehbFormats()
-        title = f"datapath formats of {model_dir} ({config.family}, {'quantized' if q else 'the defaults'})"
-        return formats_toml(title, {n: getattr(formats, n) for n in JCEHB_FORMATS},
-                            "shared by every layer; the phase bits: `hbf-edge quantize -Q`")
+        return shared_formats_toml(config, model_dir, phase_bits, JcehbFormats, JCEHB_FORMATS)
 
     def load(self, model_dir: Path) -> tuple[Any, Any]:
         """The network (its phases are code angles when the directory is quantized)."""

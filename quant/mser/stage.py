@@ -43,13 +43,20 @@ class MserQuant(QuantCommon):
     val_size: int = field(100, "QAT validation channels (default 100)")
     batch_size: int = field(20, "channels per Adam step (default 20)")
     lr: float = field(0.005, "Adam learning rate of QAT (default 0.005)")
+    precision: Path | None = field(None, "precision file (.toml/.json; `hbf-edge precision template` writes one): "
+                                         "any of the datapath's formats (channel, lut, accumulator, step, kernel, "
+                                         "precoder, combiner) with their word and fraction bits, rounding and "
+                                         "saturation; the formats it does not name follow --word-bits and "
+                                         "--accumulator-bits")
     qat_loss: str = field("datapath", "what QAT's loss and its choice of epoch score: the integer datapath's design "
                                       "(default; the gradient is the quantized network's, straight through) or the "
                                       "quantized torch network's (float words)", choices=["datapath", "network"])
 
     def formats(self) -> Any:
-        """The datapath formats of these settings (the defaults' integer bits kept)."""
-        from hbf_edge.families.mser.formats import MserFormats
+        """The datapath formats of these settings: those the precision file names, the others of
+        ``word_bits`` and ``accumulator_bits`` (the defaults' integer bits kept)."""
+        from hbf_edge.families.mser.formats import MSER_FORMATS, MserFormats
+        from hbf_edge.hw.precision import shared_formats
         from hbf_edge.hw.spec import FixedPointFormat
 
         base = MserFormats()
@@ -63,6 +70,8 @@ class MserQuant(QuantCommon):
                                   f"{name} format {frac} fraction bits (it keeps {f.word_bits - f.frac_bits} integer "
                                   "bits; words are 2..32 bits)")
             out[name] = FixedPointFormat(width, frac, f.rounding, f.saturate)
+        if self.precision is not None:
+            out.update(shared_formats(self.precision, MSER_FORMATS))
         return dataclasses.replace(base, internal_phase_bits=self.internal_phase_bits, **out)
 
     def validate(self) -> None:
@@ -85,6 +94,14 @@ class MserQuantStage:
     quant_settings = MserQuant
     hardware_exact = True  # torch_forward_hw: the torch model of the integer datapath (quant.mser.datapath), code
     # for code and word for word the kernel's; QAT itself trains the phases of the float network
+
+    def precision_template(self, config: Any, model_dir: Path, phase_bits: int | None) -> str:
+        """``hbf-edge precision template``: every format of the datapath (the directory's own
+        when it is quantized, else the defaults); no phase bits (``quantize -Q``)."""
+        from hbf_edge.families.mser.formats import MSER_FORMATS, MserFormats
+        from hbf_edge.hw.precision import shared_formats_toml
+
+        return shared_formats_toml(config, model_dir, phase_bits, MserFormats, MSER_FORMATS)
 
     def load(self, model_dir: Path) -> tuple[Any, Any]:
         """The network; a quantized directory's outputs its Q-bit phases."""
@@ -152,6 +169,8 @@ class MserQuantStage:
                     "epochs": epochs, "lr": s.lr, "wall_seconds": wall}
         if epochs:
             settings["qat_loss"] = s.qat_loss
+        if s.precision is not None:
+            settings["precision_file"] = str(s.precision)
         qconfig = dataclasses.replace(config, spec=dataclasses.replace(config.spec, phase_bits=q_bs),
                                       quantization={**settings, "float_model": str(s.model_dir),
                                                     "formats": formats.to_dict()},

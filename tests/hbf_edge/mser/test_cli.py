@@ -389,3 +389,34 @@ def test_a_16qam_network_trains_evaluates_and_profiles_in_torch(tmp_path, capsys
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "float model" in err[0], err
     assert not (tmp_path / "b").exists()
+
+
+def test_a_precision_file_sets_every_format_of_the_datapath(trained, tmp_path, capsys):
+    """`hbf-edge precision template` writes the seven formats; an edited file reaches the
+    quantized directory and the integer kernel (4-bit V words change the design); a -Q for the
+    template is refused in one line."""
+    from hbf_edge.kernels import REGISTRY
+
+    m = str(trained / "m")
+    assert main(["precision", "template", m, "--out", str(tmp_path / "pt")]) == 0
+    text = (tmp_path / "pt" / "precision.toml").read_text()
+    assert all(f"{name} = {{ word_bits = " in text for name in ("channel", "lut", "accumulator", "step", "kernel",
+                                                                  "precoder", "combiner"))
+    narrow = text.replace("precoder = { word_bits = 16, frac_bits = 14", "precoder = { word_bits = 4, frac_bits = 3")
+    assert narrow != text
+    (tmp_path / "narrow.toml").write_text(narrow)
+    H = mser_channels(6, MserSizes(n_tx=8, n_rf_tx=2, n_users=2, n_rx=2, n_rf_rx=1, n_streams=1), seed=3)
+    hw = {}
+    for name, precision in (("p", tmp_path / "pt"), ("narrow", tmp_path / "narrow.toml")):
+        assert main(["quantize", m, "--out", str(tmp_path / name), "--method", "ptq", "--count", "6", "--snr", "10",
+                     "--precision", str(precision), "-q"]) == 0
+        q = json.loads((tmp_path / name / "config.json").read_text())["quantization"]
+        assert q["precision_file"].endswith(".toml")
+        assert q["formats"]["precoder"]["word_bits"] == (16 if name == "p" else 4)
+        hw[name] = REGISTRY.get("mser").forward_hw(tmp_path / name, H, snr_db=10.0)
+    assert not np.array_equal(hw["p"]["V_words"], hw["narrow"]["V_words"])
+    assert np.abs(hw["narrow"]["V_words"]).max() < 8 < np.abs(hw["p"]["V_words"]).max()  # 4-bit words
+    capsys.readouterr()
+    assert main(["precision", "template", m, "-Q", "3"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "quantize -Q" in err[0]
