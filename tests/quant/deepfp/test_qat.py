@@ -119,6 +119,9 @@ def test_export_bundle_of_a_quantized_deepfp(tmp_path):
     bundle = read_bundle(path)  # every sha256 checked
     ver = bundle.manifest["verified"]
     assert ver["dnn.qcdq.onnx"]["outputs_equal"] == 1.0 and ver["dnn.qcdq.onnx"]["n_inputs"] == 2 * 4 * 7 * 2
+    # onnxruntime's fused integer kernels (default optimisations) are recorded beside: on an AVX2
+    # host a few outputs move by one step
+    assert ver["dnn.qcdq.onnx"]["outputs_equal_optimized"] >= 0.95
     assert abs(ver["model.onnx"]["mean_wsr_onnx"] / ver["model.onnx"]["mean_wsr_torch"] - 1) < 1e-4
     beams = np.load(path / "beams.npz")
     assert beams["v_re"].shape == (4, 7, 2, 8, 1) and np.isclose(beams["wsr"].mean(), ver["model.onnx"]["mean_wsr_torch"])
