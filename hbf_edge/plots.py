@@ -185,7 +185,9 @@ def plot_numerical(result: dict[str, Any], sample: dict[str, Any], path: str | o
     for label, s in zip(ax.get_yticklabels(), sites):
         if over.get(s):
             label.set_color("red")
+    snr = result["snr_db"]  # one SNR, or several (every SNR's values pooled)
+    snr_text = ", ".join(f"{x:g}" for x in snr) if isinstance(snr, list) else f"{snr:g}"
     ax.set(xlabel="log2 |value|  (box: float network, whiskers 0.1-99.9 %; bar: format, LSB to largest word)",
-           title=f"numerical profile, {result['n_channels']} channels at {result['snr_db']:g} dB")
+           title=f"numerical profile, {result['n_channels']} channels at {snr_text} dB")
     ax.set_xlim(left=max(ax.get_xlim()[0], -40))
     return _save(fig, path)

@@ -75,9 +75,21 @@ def _quiet_finalizers() -> None:
     sys.unraisablehook = lambda unraisable: None  # main() puts the previous hook back
 
 
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so that the interpreter's last flush into the closed pipe does
+    not print a second error."""
+    import os
+
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (AttributeError, OSError, ValueError):  # no real file behind stdout: nothing left to flush
+        pass
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; 0 on success, 2 on bad input, 130 on Ctrl-C, 143 on SIGTERM (one line
-    on stderr, and no half-written output: the writers' temporary folders are removed)."""
+    on stderr, and no half-written output: the writers' temporary folders are removed), 141
+    without a word when stdout's reader has gone."""
     import signal
     import threading
 
@@ -95,6 +107,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         _quiet_finalizers()
         print("hbf-edge: terminated; nothing half-written was kept", file=sys.stderr)
         return 143
+    except BrokenPipeError:  # the reader of stdout left (`hbf-edge evaluate M | head`): stop quietly, as a filter does
+        _silence_stdout()
+        return 141
     finally:  # the half-built objects died with the handled exception, before this runs
         sys.unraisablehook = hook
         if in_main:

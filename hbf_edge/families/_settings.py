@@ -21,6 +21,14 @@ __all__ = ["DEFAULT_TEST_SEED", "Settings", "ChannelCommon", "TrainCommon", "Eva
 DEFAULT_TEST_SEED = 2026
 
 
+def shared_precision_field(names: tuple[str, ...]) -> Path | None:
+    """The ``quantize --precision`` option of a datapath whose formats ``names`` are shared by
+    every layer (:func:`hbf_edge.hw.precision.shared_formats`)."""
+    return field(None, "precision file (.toml/.json; `hbf-edge precision template` writes one): any of the datapath's "
+                       f"formats ({', '.join(names)}) with their word and fraction bits, rounding and saturation; the "
+                       "formats it does not name follow --word-bits and --accumulator-bits")
+
+
 def check_positive(settings: object, *names: str) -> None:
     """Refuse (ConfigError naming the option) any of ``names`` that is set and < 1."""
     for name in names:
@@ -157,6 +165,39 @@ class ProfileCommon(Settings):
 
     def validate(self) -> None:
         check_positive(self, "repeat", "batches")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class NumericalProfile(ProfileCommon):
+    """``hbf-edge profile`` of a family with an integer datapath: latency, or with
+    ``--numerical`` the numerical range profile and the precision advisor of a quantized model
+    (the options of one mode are refused in the other)."""
+
+    repeat: int | None = field(None, "timed runs per figure (default 5)")
+    target: str | None = field(None, "target file (.toml) or an example name: dsp, mcu (default dsp)")
+    numerical: bool = field(False, "instead of latency: the value range of the datapath's sites against their "
+                                   "formats, the overflow counts, hardware vs float network sum rate, and the "
+                                   "precision advisor (a quantized model); writes numerical.json, numerical.png, "
+                                   "advised_precision.toml")
+    count: int | None = field(None, "--numerical: channels (default: UPGA 500, JCEHB 2000 slots)")
+    snr: list[float] | None = field(None, "--numerical: SNRs in dB; the advisor keeps its target at each (default: "
+                                           "UPGA 10, JCEHB the model's; UPGA takes one)", nargs="+")
+    seed: int | None = field(None, "--numerical: channel seed; the advisor verifies on seed + 1 (default 0)")
+    retention_target: float | None = field(None, "--numerical: the advisor keeps hardware / float network sum rate "
+                                                  ">= this (default 0.99; 0 turns the advisor off)")
+
+    def validate(self) -> None:
+        super().validate()
+        latency = {"backends": self.backends, "batches": self.batches, "repeat": self.repeat, "target": self.target}
+        numerical = {"count": self.count, "snr": self.snr, "seed": self.seed, "retention_target": self.retention_target}
+        given = [k for k, v in (latency if self.numerical else numerical).items() if v is not None]
+        if given:
+            opts = ", ".join("--" + k.replace("_", "-") for k in given)
+            raise ConfigError(f"{opts} {'do' if len(given) > 1 else 'does'} not apply "
+                              f"{'to --numerical' if self.numerical else 'without --numerical'}")
+        check_positive(self, "count")
+        if self.retention_target is not None and not 0 <= self.retention_target <= 1.5:
+            raise ConfigError(f"--retention-target must be in 0..1.5, got {self.retention_target}")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

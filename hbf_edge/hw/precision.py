@@ -37,7 +37,7 @@ from hbf_edge.errors import ConfigError
 from hbf_edge.hw.spec import FORMATS, FixedPointFormat, HardwareSpec
 
 __all__ = ["PrecisionConfig", "LAYER_KEYS", "DEFAULT_KEYS", "template_toml", "read_precision_file", "shared_formats",
-           "shared_formats_toml"]
+           "shared_formats_toml", "shared_formats_text"]
 
 LAYER_KEYS = ("phase_bits", "precoder")
 DEFAULT_KEYS = ("phase_bits",) + FORMATS
@@ -228,7 +228,12 @@ def shared_formats_toml(config: Any, model_dir: Path, phase_bits: int | None, fo
                           "to `hbf-edge quantize -Q`")
     q = config.quantization
     formats = formats_cls.from_dict(q["formats"]) if q and "formats" in q else formats_cls()
-    title = f"datapath formats of {model_dir} ({config.family}, {'quantized' if q else 'the defaults'})"
+    return shared_formats_text(f"datapath formats of {model_dir} ({config.family}, "
+                               f"{'quantized' if q else 'the defaults'})", formats, names)
+
+
+def shared_formats_text(title: str, formats: Any, names: tuple[str, ...]) -> str:
+    """The precision file (:func:`shared_formats`) holding the formats ``names`` of ``formats``."""
     lines = [f"# {title}", _FORMAT_HELP, "# shared by every layer; the phase bits: `hbf-edge quantize -Q`",
              "[default]", *_table_lines({n: getattr(formats, n).to_dict() for n in names})]
     return "\n".join(lines) + "\n"

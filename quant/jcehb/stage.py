@@ -15,7 +15,8 @@ import numpy as np
 from hbf_edge.errors import ConfigError
 from hbf_edge.families.jcehb.config import DEFAULT_NOISE_SEED
 from hbf_edge.families._protocol import Say, field, log_say
-from hbf_edge.families._settings import QuantCommon, check_positive
+from hbf_edge.families._settings import QuantCommon, check_positive, shared_precision_field
+from hbf_edge.families.jcehb.formats import JCEHB_FORMATS
 from hbf_edge.hw.spec import MAX_PHASE_BITS
 from hbf_edge.quant._core.loop import float_model
 from hbf_edge.quant.jcehb.study import JcehbStudy
@@ -39,11 +40,7 @@ class JcehbQuant(QuantCommon):
     word_bits: int = field(16, "bits of the datapath's words: ADC, pilots, constants, H_hat, F_BB, W_BB (default 16; "
                                "their integer bits stay the defaults)")
     accumulator_bits: int = field(32, "bits of the datapath's accumulator (default 32, 16 of them integer)")
-    precision: Path | None = field(None, "precision file (.toml/.json; `hbf-edge precision template` writes one): "
-                                         "any of the datapath's formats (received, pilot, coef, accumulator, heq, "
-                                         "precoder, combiner) with their word and fraction bits, rounding and "
-                                         "saturation; the formats it does not name follow --word-bits and "
-                                         "--accumulator-bits")
+    precision: Path | None = shared_precision_field(JCEHB_FORMATS)
     qat_loss: str = field("network", "what stage 2 of QAT and its choice of epoch score: the quantized torch network's "
                                      "design (default; float digital words) or the integer datapath's (the gradient "
                                      "is the network's, straight through)", choices=["network", "datapath"])

@@ -14,8 +14,9 @@ import numpy as np
 
 from hbf_edge.errors import ConfigError
 from hbf_edge.families._protocol import Say, field, log_say
-from hbf_edge.families._settings import QuantCommon, check_positive
+from hbf_edge.families._settings import QuantCommon, check_positive, shared_precision_field
 from hbf_edge.families.mser.config import refuse_cnn
+from hbf_edge.families.mser.formats import MSER_FORMATS
 from hbf_edge.quant._core.loop import float_model, refuse_ptq_channels
 from hbf_edge.results import stamp, write_result
 
@@ -43,11 +44,7 @@ class MserQuant(QuantCommon):
     val_size: int = field(100, "QAT validation channels (default 100)")
     batch_size: int = field(20, "channels per Adam step (default 20)")
     lr: float = field(0.005, "Adam learning rate of QAT (default 0.005)")
-    precision: Path | None = field(None, "precision file (.toml/.json; `hbf-edge precision template` writes one): "
-                                         "any of the datapath's formats (channel, lut, accumulator, step, kernel, "
-                                         "precoder, combiner) with their word and fraction bits, rounding and "
-                                         "saturation; the formats it does not name follow --word-bits and "
-                                         "--accumulator-bits")
+    precision: Path | None = shared_precision_field(MSER_FORMATS)
     qat_loss: str = field("datapath", "what QAT's loss and its choice of epoch score: the integer datapath's design "
                                       "(default; the gradient is the quantized network's, straight through) or the "
                                       "quantized torch network's (float words)", choices=["datapath", "network"])

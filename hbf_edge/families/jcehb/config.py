@@ -23,7 +23,7 @@ from hbf_edge.families._mimo import check_mimo_channels
 from hbf_edge.families._protocol import FamilySpec, field
 from hbf_edge.families.jcehb.formats import COUNTER_SITES, JCEHB_FORMATS
 from hbf_edge.families.jcehb.overhead import DEFAULT_FRAMES, DEFAULT_Q_BITS, DEFAULT_SAMPLES, DEFAULT_SLOTS
-from hbf_edge.families._settings import ChannelCommon, EvalCommon, ProfileCommon, TrainCommon, check_positive
+from hbf_edge.families._settings import ChannelCommon, EvalCommon, NumericalProfile, TrainCommon, check_positive
 
 __all__ = ["SPEC", "JcehbSizes", "PRESETS", "SizeSettings", "JcehbChannels", "JcehbTrain", "JcehbEval", "JcehbProfile",
            "pilot_noise_seeded", "check_boost", "DEFAULT_NOISE_SEED"]
@@ -263,9 +263,11 @@ class JcehbEval(EvalCommon):
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class JcehbProfile(ProfileCommon):
+class JcehbProfile(NumericalProfile):
     """``hbf-edge profile`` of a JCEHB model: the per-slot network, CEDUN layer by layer then
-    HBDUN layer by layer, with the spec's op counts (section 6.4)."""
+    HBDUN layer by layer, with the spec's op counts (section 6.4); with ``--numerical``, the
+    ranges of the datapath's formats and the precision advisor of a quantized model
+    (:mod:`hbf_edge.families.jcehb.numerical`)."""
 
 
 def _tiny() -> JcehbTrain:

@@ -22,11 +22,11 @@ from hbf_edge.families._protocol import FamilySpec, field
 from hbf_edge.families._settings import (
     ChannelCommon,
     EvalCommon,
+    NumericalProfile,
     ProfileCommon,
     TrainCommon,
     check_positive,
 )
-from hbf_edge.errors import ConfigError
 from hbf_edge.hw.spec import FORMATS
 
 __all__ = ["SPEC", "COUNTER_SITES", "UpgaChannels", "UpgaTrain", "MisoEval", "UpgaEval", "MisoProfile", "UpgaProfile",
@@ -118,35 +118,10 @@ class MisoProfile(ProfileCommon):
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class UpgaProfile(ProfileCommon):
+class UpgaProfile(NumericalProfile):
     """``hbf-edge profile`` of a UPGA model: init and each layer per backend; with
     ``--numerical``, the numerical range profile and the precision advisor of a quantized model
     (:mod:`hbf_edge.families.upga.numerical`)."""
-
-    repeat: int | None = field(None, "timed runs per figure (default 5)")
-    target: str | None = field(None, "target file (.toml) or an example name: dsp, mcu (default dsp)")
-    numerical: bool = field(False, "instead of latency: the value range of every datapath site and layer against "
-                                   "its format, the overflow counts, float vs fixed sum rate per layer, and the "
-                                   "precision advisor (a quantized model); writes numerical.json, numerical.png, "
-                                   "advised_precision.toml")
-    count: int | None = field(None, "--numerical: channels (default 500)")
-    snr: float | None = field(None, "--numerical: SNR in dB (default 10)")
-    seed: int | None = field(None, "--numerical: channel seed; the advisor verifies on seed + 1 (default 0)")
-    retention_target: float | None = field(None, "--numerical: the advisor keeps hardware / float network sum rate "
-                                                  ">= this (default 0.99; 0 turns the advisor off)")
-
-    def validate(self) -> None:
-        super().validate()
-        latency = {"backends": self.backends, "batches": self.batches, "repeat": self.repeat, "target": self.target}
-        numerical = {"count": self.count, "snr": self.snr, "seed": self.seed, "retention_target": self.retention_target}
-        given = [k for k, v in (latency if self.numerical else numerical).items() if v is not None]
-        if given:
-            opts = ", ".join("--" + k.replace("_", "-") for k in given)
-            raise ConfigError(f"{opts} {'do' if len(given) > 1 else 'does'} not apply "
-                              f"{'to --numerical' if self.numerical else 'without --numerical'}")
-        check_positive(self, "count")
-        if self.retention_target is not None and not 0 <= self.retention_target <= 1.5:
-            raise ConfigError(f"--retention-target must be in 0..1.5, got {self.retention_target}")
 
 
 def _tiny() -> UpgaTrain:

@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from hbf_edge.errors import ModelDirError
+from hbf_edge.errors import ConfigError, ModelDirError
 from hbf_edge.results import stamp, write_result
 from hbf_edge.families._miso import MisoChannels, gain_shift_db, snrs_outside_training, warn_snrs_outside_training
 from hbf_edge.families._protocol import Say, log_say
@@ -199,8 +199,10 @@ class UpgaCore(MisoChannels):
         from hbf_edge.plots import plot_numerical
 
         target = 0.99 if settings.retention_target is None else settings.retention_target
+        if settings.snr is not None and len(settings.snr) != 1:
+            raise ConfigError("UPGA's numerical profile takes one --snr (its advisor runs at one SNR)")
         result, sample = numerical_profile(settings.model_dir, self, settings.count or 500,
-                                           10.0 if settings.snr is None else settings.snr, settings.seed or 0,
+                                           10.0 if settings.snr is None else settings.snr[0], settings.seed or 0,
                                            target or None, say=say)
         stamp(result, "numerical", self.spec.name, settings.model_dir)
         out = settings.out if settings.out is not None else settings.model_dir / "profile"

@@ -29,6 +29,7 @@ from typing import Any, Callable
 import numpy as np
 
 from hbf_edge.errors import ConfigError
+from hbf_edge.hw.advisor import advisor_lines, greedy_bits
 from hbf_edge.hw.precision import PrecisionConfig
 from hbf_edge.hw.spec import FORMATS, FixedPointFormat
 from hbf_edge.profiling import hardware_layers
@@ -209,8 +210,6 @@ def _with(precision: dict[str, Any], name: str, word: int, frac: int) -> dict[st
 def advise(config: Any, arrays: dict[str, np.ndarray], core: Any, target: float, count: int, snr_db: float,
            seed: int, say: Callable[[str], None] = lambda s: None) -> dict[str, Any]:
     """The greedy search of the module docstring; verified on ``count`` fresh channels (seed + 1)."""
-    if not 0 < target <= 1.5:
-        raise ConfigError(f"the retention target must be in (0, 1.5], got {target}")
     H, p_t, noise = _channels(config, core, count, seed, snr_db)
     ref = _float_rate(config, arrays, H, p_t, noise)
 
@@ -223,24 +222,18 @@ def advise(config: Any, arrays: dict[str, np.ndarray], core: Any, target: float,
             return None
 
     start = config.precision
-    base = ret(start)
-    if base is None or base < target:
-        raise ConfigError(f"the model's own formats keep {base:.4f} of the float sum rate, below the target "
-                          f"{target}: the advisor only removes bits")
-    best, kept, steps, evaluations = start, base, [], 1
-    for name in ADVISOR_ORDER:
-        f = best["default"][name]
-        word, frac = f["word_bits"], f["frac_bits"]
-        for drop_int in (True, False):  # integer bits (range) first, then fraction bits (resolution)
-            while word > 2 and (drop_int and word - frac > 1 or not drop_int and frac > 0):
-                cand = _with(best, name, word - 1, frac if drop_int else frac - 1)
-                r = ret(cand)
-                evaluations += 1
-                if r is None or r < target:
-                    break
-                word, frac, best, kept = word - 1, (frac if drop_int else frac - 1), cand, r
-        steps.append({"format": name, "from": [f["word_bits"], f["frac_bits"]], "to": [word, frac]})
-        say(f"hbf-edge: advisor: {name} {f['word_bits']}.{f['frac_bits']} -> {word}.{frac} bits (word.frac)")
+    names = tuple(ADVISOR_ORDER)
+
+    def precision_of(bits: dict[str, tuple[int, int]]) -> dict[str, Any]:
+        p = start
+        for name, (word, frac) in bits.items():
+            p = _with(p, name, word, frac)
+        return p
+
+    found = greedy_bits({n: (start["default"][n]["word_bits"], start["default"][n]["frac_bits"]) for n in names},
+                        names, lambda bits: ret(precision_of(bits)), target, say)
+    best, base, kept, steps, evaluations = (precision_of(found["bits"]), found["base"], found["kept"], found["steps"],
+                                            found["evaluations"])
     fresh = _channels(config, core, count, seed + 1, snr_db)
     verified = _retention(dataclasses.replace(config, precision=PrecisionConfig.from_dict(
         best, config.spec, config.n_layers).to_dict()), arrays, *fresh, _float_rate(config, arrays, *fresh))
@@ -268,12 +261,6 @@ def format_numerical(result: dict[str, Any]) -> str:
     lines.append("saturating sites: " + (", ".join(f"{s} ({result['overflows']['total'][s]})" for s in sat)
                                          if sat else "none"))
     lines.append(f"retention (hardware / float network): {result['retention']:.4f}")
-    adv = result.get("advisor")
-    if adv:
-        lines.append(f"advisor (target {adv['target']}): " + ", ".join(
-            f"{s['format']} {s['from'][0]}.{s['from'][1]}->{s['to'][0]}.{s['to'][1]}" for s in adv["steps"]))
-        r = adv["retention"]
-        lines.append(f"  word bits {adv['total_word_bits']['model']} -> {adv['total_word_bits']['advised']}; retention "
-                     f"{r['model']:.4f} -> {r['advised']:.4f}, on fresh channels {r['advised_fresh_channels']:.4f} "
-                     f"({'meets' if adv['meets_target_on_fresh_channels'] else 'MISSES'} the target)")
+    if "advisor" in result:
+        lines += advisor_lines(result["advisor"])
     return "\n".join(lines)

@@ -175,3 +175,13 @@ def test_an_object_the_signal_left_half_built_prints_nothing_after_the_line(caps
     assert cli.main([]) == code
     assert capsys.readouterr().err.strip().count("\n") == 0
     assert seen == [] and sys.unraisablehook is hook
+
+
+def test_a_reader_that_leaves_ends_the_command_quietly(tmp_path):
+    """`hbf-edge ... | head`: stdout's reader closes the pipe before the command prints; the
+    command stops with 141 (128 + SIGPIPE) and nothing on stderr (a traceback before)."""
+    proc = subprocess.Popen([sys.executable, "-m", "hbf_edge", "families"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    proc.stdout.close()  # long before the interpreter has imported the toolkit and printed
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 141 and err == ""

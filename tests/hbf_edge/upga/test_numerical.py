@@ -84,6 +84,7 @@ def test_advisor_formats_keep_the_target_on_fresh_channels_with_fewer_bits(model
     (["--numerical", "--backends", "numba"], "--backends does not apply to --numerical"),
     (["--count", "5"], "--count does not apply without --numerical"),
     (["--numerical", "--retention-target", "2"], "--retention-target must be in 0..1.5"),
+    (["--numerical", "--snr", "0", "10"], "one --snr"),
 ])
 def test_profile_options_that_do_not_apply_are_refused(model, tmp_path, capsys, argv, message):
     assert main(["profile", str(model), *argv, "--out", str(tmp_path)]) == 2
