@@ -206,10 +206,12 @@ def shared_formats(path: str | os.PathLike, names: tuple[str, ...]) -> dict[str,
     are shared by every layer (JCEHB's, MSER's): only ``names`` are allowed, no ``[layers]``,
     and no ``phase_bits`` (``quantize -Q`` sets those)."""
     data = read_precision_file(path)
-    if not isinstance(data, dict) or set(data) - {"default"}:
-        extra = sorted(set(data) - {"default"}) if isinstance(data, dict) else []
+    if not isinstance(data, dict):
+        raise ConfigError(f"{Path(path).name}: a precision file is a table with a [default] table of formats, got "
+                          f"{type(data).__name__}")
+    if set(data) - {"default"}:
         raise ConfigError(f"{Path(path).name}: this datapath shares its formats between layers, so the file has "
-                          f"a [default] table only (found {extra})")
+                          f"a [default] table only (found {sorted(set(data) - {'default'})})")
     table = data.get("default", {})
     if isinstance(table, dict) and "phase_bits" in table:
         raise ConfigError(f"{Path(path).name}: set the phase bits with `quantize -Q`, not in this datapath's "

@@ -185,7 +185,8 @@ def test_a_precision_file_sets_every_format_of_the_datapath(trained, tmp_path, c
     assert saturated == {"p": 0, "narrow": saturated["narrow"]} and saturated["narrow"] > 0
     bad = {"layers.toml": text + '\n[layers."0"]\nheq = { word_bits = 8, frac_bits = 4 }\n',
            "q.toml": text.replace("[default]", "[default]\nphase_bits = 3"),
-           "unknown.toml": text.replace("[default]", "[default]\nchannel = { word_bits = 8, frac_bits = 4 }")}
+           "unknown.toml": text.replace("[default]", "[default]\nchannel = { word_bits = 8, frac_bits = 4 }"),
+           "list.json": "[1, 2]"}
     for file, content in bad.items():
         (tmp_path / file).write_text(content)
     for argv, needle in [(["precision", "template", m, "-Q", "3"], "quantize -Q"),
@@ -194,7 +195,9 @@ def test_a_precision_file_sets_every_format_of_the_datapath(trained, tmp_path, c
                          (["quantize", m, "--out", str(tmp_path / "x"), "--precision", str(tmp_path / "q.toml")],
                           "-Q"),
                          (["quantize", m, "--out", str(tmp_path / "x"), "--precision", str(tmp_path / "unknown.toml")],
-                          "unknown key(s) ['channel']")]:
+                          "unknown key(s) ['channel']"),
+                         (["quantize", m, "--out", str(tmp_path / "x"), "--precision", str(tmp_path / "list.json")],
+                          "a precision file is a table")]:
         capsys.readouterr()
         assert main(argv) == 2, argv
         err = capsys.readouterr().err.strip().splitlines()
