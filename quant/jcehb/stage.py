@@ -190,6 +190,7 @@ class JcehbQuantStage:
                                       history=config.history + history)
         save_model(stored, qconfig, s.out, overwrite=s.overwrite)
         report.update(_hardware_rate(s.out, H_test, fc["snr_db"], s.noise_seed, quant_rate))
+        _warn_if_words_lose(report, s, say)
         stamp(report, "retention", config.family, s.out)
         write_result(s.out / "retention.json", report)
         say(f"{s.method} jcehb, {s.phase_bits}-bit phase shifters (BS and users), in {wall} s: sum rate "
@@ -198,6 +199,17 @@ class JcehbQuantStage:
             f"({report['hardware_retention']:.2%} of the quantized network, {sum(report['counters'].values())} "
             f"saturations); model written to {s.out}")
         return report
+
+
+def _warn_if_words_lose(report: dict[str, Any], s: JcehbQuant, say: Say) -> None:
+    """One line when narrower words (the defaults' integer bits kept) lose more than 1 % in the
+    datapath, with the command that advises formats: at 8 bits, integer bits fitted to the
+    ranges kept 99.8 % where --word-bits 8 kept 98.1 % (README "JCEHB hardware kernel")."""
+    if s.precision is not None or s.word_bits >= 16 or report["hardware_retention"] >= 0.99:
+        return
+    say(f"warning: --word-bits {s.word_bits} keeps the 16-bit formats' integer bits and the datapath "
+        f"{report['hardware_retention']:.2%} of the network; `hbf-edge profile {s.out} --numerical` advises "
+        "formats for `--precision`")
 
 
 def _hardware_rate(model_dir: Path, H: np.ndarray, snr_db: float, noise_seed: int, network_rate: float) -> dict:

@@ -183,6 +183,12 @@ def test_a_precision_file_sets_every_format_of_the_datapath(trained, tmp_path, c
         assert q["formats"]["heq"] == {"word_bits": 16, "frac_bits": 12, "rounding": "half_up", "saturate": True}
         saturated[name] = REGISTRY.get("jcehb").forward_hw(tmp_path / name, H, snr_db=20.0)["counters"]["output"]
     assert saturated == {"p": 0, "narrow": saturated["narrow"]} and saturated["narrow"] > 0
+    # narrow words without a file: one line points to the advisor (none above: the file's formats)
+    capsys.readouterr()
+    assert main(["quantize", m, "--out", str(tmp_path / "w5"), "-Q", "4", "--method", "ptq", "--count", "10",
+                 "--word-bits", "5", "-q"]) == 0
+    warned = [line for line in capsys.readouterr().out.splitlines() if line.startswith("warning:")]
+    assert len(warned) == 1 and "--word-bits 5" in warned[0] and "--numerical" in warned[0]
     bad = {"layers.toml": text + '\n[layers."0"]\nheq = { word_bits = 8, frac_bits = 4 }\n',
            "q.toml": text.replace("[default]", "[default]\nphase_bits = 3"),
            "unknown.toml": text.replace("[default]", "[default]\nchannel = { word_bits = 8, frac_bits = 4 }"),
