@@ -48,7 +48,7 @@ class JcehbQuant(QuantCommon):
     def formats(self) -> Any:
         """The datapath formats: those the precision file names, the others of ``word_bits`` and
         ``accumulator_bits`` (the defaults' integer bits kept)."""
-        from hbf_edge.families.jcehb.formats import JCEHB_FORMATS, JcehbFormats
+        from hbf_edge.families.jcehb.formats import JcehbFormats
         from hbf_edge.hw.precision import shared_formats
         from hbf_edge.hw.spec import FixedPointFormat
 
@@ -94,7 +94,7 @@ class JcehbQuantStage:
     def precision_template(self, config: Any, model_dir: Path, phase_bits: int | None) -> str:
         """``hbf-edge precision template``: every format of the datapath (the directory's own
         when it is quantized, else the defaults); no phase bits (``quantize -Q``)."""
-        from hbf_edge.families.jcehb.formats import JCEHB_FORMATS, JcehbFormats
+        from hbf_edge.families.jcehb.formats import JcehbFormats
         from hbf_edge.hw.precision import shared_formats_toml
 
         return shared_formats_toml(config, model_dir, phase_bits, JcehbFormats, JCEHB_FORMATS)
@@ -146,6 +146,7 @@ class JcehbQuantStage:
         H_test = (CORE.read_channels(s.test_channels, config) if s.test_channels is not None
                   else CORE.draw_channels(config, s.count, s.test_seed))
         nu = noise_power(fc["snr_db"])
+        formats = s.formats()  # reads the precision file once
         epochs = 0 if s.method == "ptq" else s.epochs
         t0 = time.perf_counter()
         qnet = QuantJcehbNet(model, s.phase_bits)
@@ -159,7 +160,7 @@ class JcehbQuantStage:
             if s.qat_loss == "datapath":
                 from hbf_edge.quant.jcehb.qat import datapath_in_the_loop
 
-                hook = datapath_in_the_loop(fc, s.formats(), s.phase_bits)
+                hook = datapath_in_the_loop(fc, formats, s.phase_bits)
             qnet, history = train_jcehb(H_train, H_val, sizes, cfg, model=qnet, progress=not s.quiet, slot_hook=hook)
         wall = round(time.perf_counter() - t0, 2)
         stored = code_model(qnet)
@@ -183,7 +184,6 @@ class JcehbQuantStage:
                                            "retention", "qat_loss") if k in report}
         if s.precision is not None:
             settings["precision_file"] = str(s.precision)
-        formats = s.formats()
         qconfig = dataclasses.replace(config, spec=dataclasses.replace(config.spec, phase_bits=s.phase_bits),
                                       quantization={**settings, "float_model": str(s.model_dir),
                                                     "formats": formats.to_dict()},

@@ -52,7 +52,7 @@ class MserQuant(QuantCommon):
     def formats(self) -> Any:
         """The datapath formats of these settings: those the precision file names, the others of
         ``word_bits`` and ``accumulator_bits`` (the defaults' integer bits kept)."""
-        from hbf_edge.families.mser.formats import MSER_FORMATS, MserFormats
+        from hbf_edge.families.mser.formats import MserFormats
         from hbf_edge.hw.precision import shared_formats
         from hbf_edge.hw.spec import FixedPointFormat
 
@@ -95,7 +95,7 @@ class MserQuantStage:
     def precision_template(self, config: Any, model_dir: Path, phase_bits: int | None) -> str:
         """``hbf-edge precision template``: every format of the datapath (the directory's own
         when it is quantized, else the defaults); no phase bits (``quantize -Q``)."""
-        from hbf_edge.families.mser.formats import MSER_FORMATS, MserFormats
+        from hbf_edge.families.mser.formats import MserFormats
         from hbf_edge.hw.precision import shared_formats_toml
 
         return shared_formats_toml(config, model_dir, phase_bits, MserFormats, MSER_FORMATS)

@@ -64,37 +64,33 @@ def _stats(values: np.ndarray, fmt: FixedPointFormat) -> dict[str, Any]:
 
 
 class _Slots:
-    """One slot per channel of a quantized directory at one SNR: the float kernel's design and
-    rate, and the integer datapath's rate for any formats."""
+    """One slot per channel ``H`` at one SNR through the quantized model ``hw``'s beams: the
+    float kernel's design and rate, and the rate of the integer datapath of any packing."""
 
-    def __init__(self, model_dir: Path, core: Any, count: int, seed: int, snr_db: float) -> None:
-        from hbf_edge.families.jcehb.config import DEFAULT_NOISE_SEED, pilot_noise_seeded
+    def __init__(self, hw: Any, H: np.ndarray, snr_db: float, noise_seed: int) -> None:
+        from hbf_edge.families.jcehb.config import pilot_noise_seeded
         from hbf_edge.families.jcehb.system import noise_power
-        from hbf_edge.kernels.jcehb.hardware import load_jcehb_hw
         from hbf_edge.kernels.jcehb.stage import KERNELS
 
-        self.hw = load_jcehb_hw(model_dir)
-        model = self.hw.model
+        model = hw.model
         Nt, N, Nr, R, K, S = model.sizes
-        _, config = core.load(model_dir)
-        self.H = core.draw_channels(config, count, seed)
-        self.nu = noise_power(snr_db)
-        self.noise = pilot_noise_seeded(count, K, Nr, model.n_pilots, DEFAULT_NOISE_SEED + seed)
-        self.Y = KERNELS.observe(model, self.H, snr_db, DEFAULT_NOISE_SEED + seed)
-        self.design = KERNELS.forward(model, self.H, snr_db, DEFAULT_NOISE_SEED + seed)
+        self.beams = {"F_rf": model.F_rf, "W_rf": model.W_rf}
+        self.H, self.nu = H, noise_power(snr_db)
+        self.noise = pilot_noise_seeded(H.shape[0], K, Nr, model.n_pilots, noise_seed)
+        self.Y = KERNELS.observe(model, H, snr_db, noise_seed)
+        self.design = KERNELS.forward(model, H, snr_db, noise_seed)
         self.float_rate = self._rate(self.design)
 
     def _rate(self, design: dict[str, np.ndarray]) -> float:
         from hbf_edge.families.jcehb.system import design_sum_rate
 
-        beams = {"F_rf": self.hw.model.F_rf, "W_rf": self.hw.model.W_rf}
-        return float(np.mean(design_sum_rate(self.H, {**design, **beams}, self.nu)))
+        return float(np.mean(design_sum_rate(self.H, {**design, **self.beams}, self.nu)))
 
-    def hardware(self, formats: JcehbFormats) -> tuple[float, dict[str, int]]:
-        """The integer datapath's mean sum rate with ``formats`` and its overflow counters."""
-        from hbf_edge.kernels.jcehb.hardware import jcehb_forward_hw, pack_hw
+    def hardware(self, hw: Any) -> tuple[float, dict[str, int]]:
+        """The mean sum rate and the overflow counters of the integer datapath packed as ``hw``."""
+        from hbf_edge.kernels.jcehb.hardware import jcehb_forward_hw
 
-        res = jcehb_forward_hw(pack_hw(self.hw.model, formats, self.hw.phase_bits), self.H, self.noise, self.nu)
+        res = jcehb_forward_hw(hw, self.H, self.noise, self.nu)
         return self._rate(res.values()), res.counters
 
 
@@ -111,22 +107,30 @@ def _snr_key(snr_db: float) -> str:
     return f"{snr_db:g} dB"
 
 
-def numerical_profile(model_dir: Path, core: Any, count: int, snrs: list[float], seed: int, target: float | None,
-                      say: Callable[[str], None] = lambda s: None) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """The profile of the module docstring and the magnitudes behind it, every SNR pooled (for
-    the plot)."""
-    _, config = core.load(model_dir)
+def numerical_profile(model_dir: Path, config: Any, core: Any, count: int, snrs: list[float], seed: int,
+                      target: float | None, say: Callable[[str], None] = lambda s: None
+                      ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """The profile of the module docstring for the directory ``model_dir`` of ``config``, and the
+    magnitudes behind it, every SNR pooled (for the plot)."""
+    from hbf_edge.families.jcehb.config import DEFAULT_NOISE_SEED
+    from hbf_edge.kernels.jcehb.hardware import load_jcehb_hw, pack_hw
+
     if config.quantization is None:
         raise ConfigError(f"{model_dir} is a float model: the numerical profile compares the integer datapath's "
                           "formats with its values (hbf-edge quantize MODEL first)")
-    slots = {_snr_key(snr): _Slots(model_dir, core, count, seed, snr) for snr in snrs}
-    any_slots = next(iter(slots.values()))
-    formats = any_slots.hw.formats
-    a = any_slots.hw.model.arrays
+    hw = load_jcehb_hw(model_dir)
+    formats = hw.formats
+
+    def slots_of(s: int) -> dict[str, _Slots]:  # every SNR on the same channels and pilot noise draw
+        H = core.draw_channels(config, count, s)
+        return {_snr_key(snr): _Slots(hw, H, snr, DEFAULT_NOISE_SEED + s) for snr in snrs}
+
+    slots = slots_of(seed)
+    a = hw.model.arrays
     per_snr = {k: {"received": _parts(v.Y), "pilot": _parts(a["xr"] + 1j * a["xi"]), "coef": _coefficients(a),
                    "heq": _parts(v.design["H_hat"]), "precoder": _parts(v.design["F_bb"]),
                    "combiner": _parts(v.design["W_bb"])} for k, v in slots.items()}
-    hardware = {k: v.hardware(formats) for k, v in slots.items()}
+    hardware = {k: v.hardware(hw) for k, v in slots.items()}
     total = {site: sum(c[site] for _, c in hardware.values()) for site in next(iter(hardware.values()))[1]}
     result: dict[str, Any] = {
         "n_channels": count, "snr_db": list(snrs), "seed": seed,
@@ -138,16 +142,15 @@ def numerical_profile(model_dir: Path, core: Any, count: int, snrs: list[float],
     if target:
         def retention(bits: dict[str, tuple[int, int]], among: dict[str, _Slots] = slots) -> float | None:
             try:
-                fmts = _formats_of(formats, bits)
+                packed = pack_hw(hw.model, _formats_of(formats, bits), hw.phase_bits)  # once for every SNR
             except ConfigError:  # formats the datapath refuses (fraction bits above the accumulator's, ...)
                 return None
-            return min(v.hardware(fmts)[0] / v.float_rate for v in among.values())
+            return min(v.hardware(packed)[0] / v.float_rate for v in among.values())
 
         start = {n: (getattr(formats, n).word_bits, getattr(formats, n).frac_bits) for n in ADVISOR_ORDER}
         found = greedy_bits(start, ADVISOR_ORDER, retention, target, say)
         advised = _formats_of(formats, found["bits"])
-        fresh = {_snr_key(snr): _Slots(model_dir, core, count, seed + 1, snr) for snr in snrs}
-        verified = retention(found["bits"], fresh)
+        verified = retention(found["bits"], slots_of(seed + 1))
         result["advisor"] = {
             "target": target, "order": list(ADVISOR_ORDER), "steps": found["steps"],
             "evaluations": found["evaluations"], "formats": advised.to_dict(),

@@ -150,7 +150,8 @@ def numerical_command(core: Any, s: Any, say: Say) -> dict[str, Any]:
     target = 0.99 if s.retention_target is None else s.retention_target
     # 2000 slots: with 500 the advisor's formats (0.9904 there) kept 0.9882 on fresh slots, with
     # 2000 0.9904 (the embedded default at Q = 8, README "JCEHB numerical profile")
-    result, sample = numerical_profile(s.model_dir, core, s.count or 2000, snrs, s.seed or 0, target or None, say=say)
+    result, sample = numerical_profile(s.model_dir, config, core, s.count or 2000, snrs, s.seed or 0, target or None,
+                                       say=say)
     stamp(result, "numerical", core.spec.name, s.model_dir)
     out = s.out if s.out is not None else s.model_dir / "profile"
     write_result(out / "numerical.json", result)
@@ -162,8 +163,9 @@ def numerical_command(core: Any, s: Any, say: Say) -> dict[str, Any]:
         from hbf_edge.families.jcehb.formats import JCEHB_FORMATS, JcehbFormats
 
         adv = result["advisor"]
+        at = ", ".join(f"{x:g}" for x in snrs)
         text = shared_formats_text(f"hbf-edge profile --numerical of {s.model_dir}: the advisor's formats for "
-                                   f"retention >= {adv['target']} at {', '.join(f'{x:g}' for x in snrs)} dB", JcehbFormats.from_dict(adv["formats"]),
+                                   f"retention >= {adv['target']} at {at} dB", JcehbFormats.from_dict(adv["formats"]),
                                    JCEHB_FORMATS)
         with atomic_file(out / "advised_precision.toml") as tmp:
             tmp.write_text(text)
