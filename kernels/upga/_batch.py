@@ -10,6 +10,7 @@ from numba import prange
 
 from hbf_edge.kernels._core.boundary import NOISE_BELOW_LSB, quantize_word, value_problem
 from hbf_edge.kernels._core.jit import njit
+from hbf_edge.kernels._core.linalg_fixed import WORD
 from hbf_edge.kernels.upga._fixed import NO_OUTPUT_STAGE, layers_fx_one, table_words_into
 from hbf_edge.kernels.upga._init_fixed import init_fx
 from hbf_edge.kernels.upga._output import output_fx
@@ -17,9 +18,11 @@ from hbf_edge.kernels.upga._output import output_fx
 
 @njit(cache=True)
 def _buffers(N, M, K):  # pragma: no cover - compiled
+    """G, C (int64), D and W before eq. (9) (:data:`~kernels._core.linalg_fixed.WORD`: operands
+    of the products over the antennas), F's table words (int64)."""
     return (np.empty((K, M), np.int64), np.empty((K, M), np.int64), np.empty((K, K), np.int64),
-            np.empty((K, K), np.int64), np.empty((K, M), np.int64), np.empty((K, M), np.int64),
-            np.empty((M, K), np.int64), np.empty((M, K), np.int64), np.empty((N, M), np.int64),
+            np.empty((K, K), np.int64), np.empty((K, M), WORD), np.empty((K, M), WORD),
+            np.empty((M, K), WORD), np.empty((M, K), WORD), np.empty((N, M), np.int64),
             np.empty((N, M), np.int64))
 
 

@@ -52,7 +52,7 @@ from hbf_edge.kernels._core.fixed import (
 )
 from hbf_edge.families.upga.config import COUNTER_SITES
 from hbf_edge.kernels._core.jit import njit
-from hbf_edge.kernels._core.linalg_fixed import mac_column
+from hbf_edge.kernels._core.linalg_fixed import mac_column, words_t
 # saturation counter sites: the family's one tuple (its first site, "input", is the wrapper's)
 SITES = COUNTER_SITES[1:]
 S_INIT, S_G, S_E, S_POW, S_REC, S_C, S_D, S_GF, S_X, S_GW, S_WACC, S_NORM, S_W, S_OUT = range(len(SITES))
@@ -342,7 +342,8 @@ def layers_fx_one(hr, hi, cd, fc, fs, wr, wi, noise, mu, lam, lut_c, lut_s, n_co
     K = hr.shape[1]
     # H and F transposed once per call: every product over the antennas reads rows (F's
     # transpose is kept beside fc, fs by the F-steps)
-    ht_r, ht_i, ft_c, ft_s = hr.T.copy(), hi.T.copy(), fc.T.copy(), fs.T.copy()
+    # (as WORD: the products over the antennas multiply 32-bit lanes, linalg_fixed says why)
+    ht_r, ht_i, ft_c, ft_s = words_t(hr), words_t(hi), words_t(fc), words_t(fs)
     zf = np.zeros((M, N), np.int64)  # UPGA has no sensing term (see f_update_fx, w_update_fx)
     zw = np.zeros((M, K), np.int64)
     wk = work_rows(N)

@@ -9,7 +9,7 @@ import numpy as np
 
 from hbf_edge.kernels._core.fixed import ACC, CH, LUT, nearest_codes_block
 from hbf_edge.kernels._core.jit import njit
-from hbf_edge.kernels._core.linalg_fixed import cinv_fx, gram_t_fx, matmul_fx, matmul_t_fx
+from hbf_edge.kernels._core.linalg_fixed import cinv_fx, gram_t_fx, matmul_fx, matmul_t_fx, words_t
 from hbf_edge.kernels.upga._fixed import S_INIT, normalize_fx, table_words_into, work_rows
 
 
@@ -22,7 +22,7 @@ def init_fx(hr, hi, codes, fc, fs, lc, ls, wr, wi, fm, cnt, ar, ai):  # pragma: 
     for n in range(N):
         for m in range(K, M):  # nearest code of -2 pi n (m-K) / N: floor(x + 1/2) in integers
             codes[n, m] = ((-2 * n * (m - K) * n_codes + N) // (2 * N)) % n_codes
-    init_w_fx(hr.T.copy(), hi.T.copy(), codes, fc, fs, lc, ls, wr, wi, fm, cnt, ar, ai)
+    init_w_fx(words_t(hr), words_t(hi), codes, fc, fs, lc, ls, wr, wi, fm, cnt, ar, ai)
 
 
 @njit(cache=True)
@@ -46,12 +46,12 @@ def init_w_fx(ht_r, ht_i, codes, fc, fs, lc, ls, wr, wi, fm, cnt, ar, ai):  # pr
     b_r, b_i = np.empty((M, M), np.int64), np.empty((M, M), np.int64)
     binv_r, binv_i = np.empty((M, M), np.int64), np.empty((M, M), np.int64)
     t_r, t_i = np.empty((M, K), np.int64), np.empty((M, K), np.int64)
-    ft_c, ft_s = fc.T.copy(), fs.T.copy()  # F transposed once, as H is: every product reads rows
+    ft_c, ft_s = words_t(fc), words_t(fs)  # F transposed once, as H is: every product reads rows
     gram_t_fx(ht_r, ht_i, ht_r, ht_i, a_r, a_i, 2 * fH - fA, fm, cnt, S_INIT)  # A = H^H H
     cinv_fx(a_r, a_i, ainv_r, ainv_i, fm, cnt, S_INIT)
     matmul_t_fx(ht_r, ht_i, ainv_r, ainv_i, z_r, z_i, fH, fm, cnt, S_INIT)  # (H^H)^+ = H A^-1
     gram_t_fx(ft_c, ft_s, ft_c, ft_s, b_r, b_i, 2 * fL - fA, fm, cnt, S_INIT)  # F^H F
-    gram_t_fx(ft_c, ft_s, z_r.T.copy(), z_i.T.copy(), t_r, t_i, fL, fm, cnt, S_INIT)  # F^H (H^H)^+
+    gram_t_fx(ft_c, ft_s, words_t(z_r), words_t(z_i), t_r, t_i, fL, fm, cnt, S_INIT)  # F^H (H^H)^+
     cinv_fx(b_r, b_i, binv_r, binv_i, fm, cnt, S_INIT)
     matmul_fx(binv_r, binv_i, t_r, t_i, ar, ai, fA, fm, cnt, S_INIT)  # W_acc = (F^H F)^-1 F^H (H^H)^+
     normalize_fx(ft_c, ft_s, ar, ai, wr, wi, fm, cnt, wk)

@@ -8,7 +8,7 @@ import numpy as np
 
 from hbf_edge.kernels._core.fixed import ACC, CH, LUT, STP, fit, requant, rshift
 from hbf_edge.kernels._core.jit import njit
-from hbf_edge.kernels._core.linalg_fixed import cinv_ws_fx, gram_fx, gram_t_fx, matmul_fx
+from hbf_edge.kernels._core.linalg_fixed import WORD, cinv_ws_fx, gram_fx, gram_t_fx, matmul_fx, words_t
 from hbf_edge.kernels.upga._fixed import S_OUT, normalize_fx, work_rows
 
 
@@ -29,8 +29,8 @@ def output_fx(hr, hi, fc, fs, noise, xi, wr, wi, fm, cnt):  # pragma: no cover -
     fH, fL, fA = fm[CH, 0], fm[LUT, 0], fm[ACC, 0]
     ws = output_workspace(N, M, K)
     g_r, g_i = np.empty((K, M), np.int64), np.empty((K, M), np.int64)
-    ft_c, ft_s = fc.T.copy(), fs.T.copy()  # F transposed once (both products read its rows)
-    gram_t_fx(hr.T.copy(), hi.T.copy(), ft_c, ft_s, g_r, g_i, fH + fL - fA, fm, cnt, S_OUT)  # G = H^H F
+    ft_c, ft_s = words_t(fc), words_t(fs)  # F transposed once (both products read its rows)
+    gram_t_fx(words_t(hr), words_t(hi), ft_c, ft_s, g_r, g_i, fH + fL - fA, fm, cnt, S_OUT)  # G = H^H F
     gram_t_fx(ft_c, ft_s, ft_c, ft_s, ws[0], ws[1], 2 * fL - fA, fm, cnt, S_OUT)  # F^H F
     output_tail_fx(ft_c, ft_s, g_r, g_i, noise, xi, wr, wi, fm, cnt, ws)
 
@@ -41,8 +41,8 @@ def output_workspace(N, M, K):  # pragma: no cover - compiled
     the inverse's real embedding and the normalisation's work rows."""
     return (np.empty((M, M), np.int64), np.empty((M, M), np.int64), np.empty((M, M), np.int64),
             np.empty((M, M), np.int64), np.empty((M, M), np.int64), np.empty((M, M), np.int64),
-            np.empty((M, K), np.int64), np.empty((M, K), np.int64), np.empty((M, K), np.int64),
-            np.empty((M, K), np.int64), np.empty((2 * M, 2 * M), np.int64), np.empty((2 * M, 2 * M), np.int64),
+            np.empty((M, K), np.int64), np.empty((M, K), np.int64), np.empty((M, K), WORD),
+            np.empty((M, K), WORD), np.empty((2 * M, 2 * M), np.int64), np.empty((2 * M, 2 * M), np.int64),
             work_rows(N))
 
 

@@ -37,7 +37,7 @@ from numba import prange
 
 from hbf_edge.kernels._core.fixed import ACC, CH, LUT, requant
 from hbf_edge.kernels._core.jit import njit
-from hbf_edge.kernels._core.linalg_fixed import exact_gram_t
+from hbf_edge.kernels._core.linalg_fixed import exact_gram_t, words_t
 from hbf_edge.kernels.upga._fixed import S_OUT, received_fx, table_words, user_powers_fx
 from hbf_edge.kernels.upga._output import output_fx, output_tail_fx, output_workspace
 
@@ -152,8 +152,8 @@ def code_search_fx(hr, hi, codes, fc, fs, lc, ls, noise, xi, sweeps, span, wr, w
     ga_r, ga_i = np.empty((K, M), np.int64), np.empty((K, M), np.int64)
     ba_r, ba_i = np.empty((M, M), np.int64), np.empty((M, M), np.int64)
     ws = output_workspace(N, M, K)
-    ft_c, ft_s = fc.T.copy(), fs.T.copy()  # kept beside fc, fs by set_entry (the tail reads rows)
-    exact_gram_t(hr.T.copy(), hi.T.copy(), ft_c, ft_s, ga_r, ga_i)
+    ft_c, ft_s = words_t(fc), words_t(fs)  # kept beside fc, fs by set_entry (the tail reads rows)
+    exact_gram_t(words_t(hr), words_t(hi), ft_c, ft_s, ga_r, ga_i)
     exact_gram_t(ft_c, ft_s, ft_c, ft_s, ba_r, ba_i)
     best = score_sums_fx(ft_c, ft_s, ga_r, ga_i, ba_r, ba_i, noise, xi, gr, gi, tr, ti, er, ei, ws, fm, scratch, table)
     for _ in range(sweeps):

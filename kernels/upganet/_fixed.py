@@ -40,6 +40,7 @@ from numba import prange
 from hbf_edge.families.upganet.config import COUNTER_SITES
 from hbf_edge.kernels._core.fixed import fit, requant, rshift
 from hbf_edge.kernels._core.jit import njit
+from hbf_edge.kernels._core.linalg_fixed import WORD, words_t
 from hbf_edge.kernels.upga._fixed import (
     ACC,
     CH,
@@ -148,17 +149,17 @@ def forward_one(hr, hi, codes, wr, wi, noise, mu, lam, kf, kw, pr, pi, steer_cod
     N, K = hr.shape
     M = codes.shape[1]
     i64 = np.int64
-    gr, gi, dr, di = np.empty((K, M), i64), np.empty((K, M), i64), np.empty((K, M), i64), np.empty((K, M), i64)
+    gr, gi, dr, di = np.empty((K, M), i64), np.empty((K, M), i64), np.empty((K, M), WORD), np.empty((K, M), WORD)
     cr, ci, qr, qi = np.empty((K, K), i64), np.empty((K, K), i64), np.empty((K, K), i64), np.empty((K, K), i64)
-    ar, ai, vr, vi = np.empty((M, K), i64), np.empty((M, K), i64), np.empty((M, K), i64), np.empty((M, K), i64)
+    ar, ai, vr, vi = np.empty((M, K), WORD), np.empty((M, K), WORD), np.empty((M, K), i64), np.empty((M, K), i64)
     fc, fs, tr, ti = np.empty((N, M), i64), np.empty((N, M), i64), np.empty((N, M), i64), np.empty((N, M), i64)
     xr, xi, yr, yi = np.empty((N, K), i64), np.empty((N, K), i64), np.empty((N, K), i64), np.empty((N, K), i64)
     for n in range(N):
         for m in range(K, M):
             codes[n, m] = steer_codes[n, m - K]
-    ht_r, ht_i = hr.T.copy(), hi.T.copy()  # H transposed once (the products over the antennas)
+    ht_r, ht_i = words_t(hr), words_t(hi)  # H transposed once (the products over the antennas)
     init_w_fx(ht_r, ht_i, codes, fc, fs, lut_c[0, :n_codes[0]], lut_s[0, :n_codes[0]], wr, wi, fms[0], cnt, ar, ai)
-    ft_c, ft_s = fc.T.copy(), fs.T.copy()  # F's words transposed, kept by f_update_fx
+    ft_c, ft_s = words_t(fc), words_t(fs)  # F's words transposed, kept by f_update_fx
     wk = work_rows(N)
     for i in range(lam.shape[0]):
         lc = lut_c[i, :n_codes[i]]

@@ -59,6 +59,9 @@ def test_nearest_codes_block_equals_nearest_code(q):
     beyond) and its fallback on ties give nearest_code's codes: random, tiny (many ties),
     bisector and zero vectors."""
     lut_c, lut_s = kernels.phase_lut(HardwareSpec(16, 4, 4, q))
+    # from Q = 2 the toolkit's tables turn by 90 degrees every quarter: the quarter search
+    # below BRUTE_CODES (the run table at the end is not, and is searched code by code)
+    assert _fixed.quarter_symmetric(lut_c, lut_s) == (q >= 2)
     rng = np.random.default_rng(10 + q)
     xr = list(rng.integers(-(2**20), 2**20, 2000)) + list(rng.integers(-4, 5, 300))
     xi = list(rng.integers(-(2**20), 2**20, 2000)) + list(rng.integers(-4, 5, 300))
@@ -77,11 +80,30 @@ def test_nearest_codes_block_equals_nearest_code(q):
         return
     run_c, run_s = lut_c.copy(), lut_s.copy()
     run_c[10:16], run_s[10:16] = run_c[10], run_s[10]
+    assert not _fixed.quarter_symmetric(run_c, run_s)
     c, s = int(run_c[10]), int(run_s[10])  # at the run, and a hair clockwise of it (the search lands before it)
     vr, vi = np.array([c, 3 * c, -c, 1000 * c + s], np.int64), np.array([s, 3 * s, -s, 1000 * s - c], np.int64)
     out = np.empty_like(vr)
     _fixed.nearest_codes_block(vr, vi, run_c, run_s, out, np.empty_like(vr), np.empty_like(vr))
     np.testing.assert_array_equal(out, [_fixed.nearest_code(int(a), int(b), run_c, run_s) for a, b in zip(vr, vi)])
+
+
+@pytest.mark.parametrize("rounding", ["half_up", "half_even", "floor"])
+def test_quarter_search_equals_the_search_code_by_code(rounding):
+    """The block decision gives nearest_code's codes with every rounding of the table: the
+    quarter search where the table turns by 90 degrees every quarter, the search code by code
+    where floor rounding breaks that symmetry (cos(3 pi / 2) floors to -1 LSB)."""
+    for q in (2, 3, 4, 5):
+        lut = FixedPointFormat(12, 9, rounding=rounding)
+        lut_c, lut_s = HardwareSpec(16, 4, 4, q, lut=lut).phase_table()
+        assert _fixed.quarter_symmetric(lut_c, lut_s) == (rounding != "floor")
+        rng = np.random.default_rng(q)
+        xr = np.concatenate([rng.integers(-(2**30), 2**30, 3000), rng.integers(-3, 4, 300), 3 * lut_c, lut_c - lut_s])
+        xi = np.concatenate([rng.integers(-(2**30), 2**30, 3000), rng.integers(-3, 4, 300), 3 * lut_s, lut_s + lut_c])
+        out, work = np.empty_like(xr), (np.empty_like(xr), np.empty_like(xr))
+        _fixed.nearest_codes_block(xr, xi, lut_c, lut_s, out, *work)
+        ref = [_fixed.nearest_code(int(a), int(b), lut_c, lut_s) for a, b in zip(xr, xi)]
+        np.testing.assert_array_equal(out, ref)
 
 
 @pytest.mark.parametrize("q", [1, 2, 3, 4, 6, 8])
