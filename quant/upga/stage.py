@@ -204,13 +204,18 @@ class UpgaQuantStage:
 
     def precision_template(self, config: Any, model_dir: Path, phase_bits: int | None) -> str:
         """``hbf-edge precision template``: the directory's precision file, or for a float model
-        the uniform one of ``phase_bits`` (default 4; :mod:`hbf_edge.hw.precision`)."""
+        the uniform one of ``phase_bits`` (default 4; :mod:`hbf_edge.hw.precision`).  A quantized
+        directory's file is its own: ``phase_bits`` is refused there, not ignored."""
+        from hbf_edge.errors import ConfigError
         from hbf_edge.hw.precision import PrecisionConfig, template_toml
 
-        phase_bits = 4 if phase_bits is None else phase_bits
         if config.precision is not None and "default" in config.precision:
+            if phase_bits is not None:
+                raise ConfigError(f"{model_dir} is quantized: its precision file is its own (phase bits and all); "
+                                  "-Q applies to a float model's template")
             precision = PrecisionConfig.from_dict(config.precision, config.spec, config.n_layers)
             return template_toml(precision, f"precision of {model_dir} ({config.family}, quantized)")
+        phase_bits = 4 if phase_bits is None else phase_bits
         precision = PrecisionConfig.uniform_config(config.spec, config.n_layers, phase_bits)
         return template_toml(precision, f"default precision for {model_dir} ({config.family}, Q={phase_bits})")
 

@@ -94,6 +94,13 @@ def test_every_format_from_a_precision_file_reaches_kernel_and_qat(float_dir, tm
                      "--method", "ptq", "--count", "4", "-q"]) == 0
     cfg = json.loads((tmp_path / "narrow" / "config.json").read_text())
     assert cfg["precision"]["default"]["accumulator"]["word_bits"] == 20
+    # a quantized directory's template is its own file; a -Q for it is refused, not ignored
+    capsys.readouterr()
+    assert main(["precision", "template", str(tmp_path / "narrow")]) == 0
+    assert "accumulator = { word_bits = 20" in capsys.readouterr().out
+    assert main(["precision", "template", str(tmp_path / "narrow"), "-Q", "5"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.splitlines() == [err] and "is quantized" in err and "-Q" in err
     H = saleh_valenzuela_miso(60, 8, 2, 3, seed=4)
     over = {}
     for name in ("p", "narrow"):
