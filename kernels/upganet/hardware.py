@@ -20,6 +20,7 @@ from hbf_edge.errors import ConfigError, ShapeError
 from hbf_edge.hw.precision import PrecisionConfig
 from hbf_edge.hw.spec import HardwareSpec, phase_to_code
 
+from hbf_edge.kernels._core.linalg_fixed import WORD
 from hbf_edge.kernels.upganet import _fixed as _k
 from hbf_edge.kernels.upga.hardware import HardwareResult, hardware_result, prepare_hw_inputs
 from hbf_edge.kernels.upganet.forward import UpganetModel, load_upganet
@@ -107,6 +108,7 @@ def upganet_forward_hw(h_re, h_im, p_t, noise, model: UpganetModel, spec: Hardwa
     B, N, K = x.h_r.shape
     M = spec.n_rf
     psi_r, psi_i, steer_codes = sensing_words(model, x.layers[0])
+    psi_r, psi_i = psi_r.astype(WORD), psi_i.astype(WORD)  # channel words: Psi_n X on 32-bit lanes (residual_fx)
     kf, kw, over = sensing_weights(model, spec, x.p_t)
     codes = np.empty((B, N, M), np.int64)
     w_r = np.empty((B, M, K), np.int64)
