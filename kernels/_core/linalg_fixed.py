@@ -16,7 +16,8 @@ from hbf_edge.kernels._core.linalg import pivot_rows
 # The dtype of the words an exact product reads many times (H, F's table words, D, W before
 # eq. (9)), kept transposed or in the caller's buffers: every format is at most 32 bits wide
 # (hw.spec), and a product of two sign-extended 32-bit lanes is one AVX2 instruction (vpmuldq)
-# where a 64-bit multiply has none (LLVM emulates it in about six).  The sums stay exact int64.
+# where a 64-bit multiply has none (LLVM builds one from three 32-bit ones, shifts and adds).  The sums
+# stay exact int64.
 # Measured on a Zen 1 EPYC (AVX2), 2026-12-05, scratch/hw/parts.py, best of 5: G = H^H F
 # 3.27 -> 1.27 us, the F-step's H D 3.28 -> 1.43, the normalisation 5.41 -> 3.55 (N = 64, M = K = 4).
 WORD = np.int32

@@ -89,7 +89,7 @@ def test_nearest_codes_block_equals_nearest_code(q):
 
 
 @pytest.mark.parametrize("rounding", ["half_up", "half_even", "floor"])
-def test_quarter_search_equals_the_search_code_by_code(rounding):
+def test_the_code_decision_equals_nearest_code_at_every_table_rounding(rounding):
     """The block decision gives nearest_code's codes with every rounding of the table: the
     quarter search where the table turns by 90 degrees every quarter, the search code by code
     where floor rounding breaks that symmetry (cos(3 pi / 2) floors to -1 LSB)."""
