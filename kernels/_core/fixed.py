@@ -25,6 +25,19 @@ CH, LUT, ACC, GRD, STP, PRE = (FORMATS.index(n) for n in ("channel", "lut", "acc
                                                           "precoder"))
 
 
+def int64_range(n: int) -> tuple:
+    """``range(n)`` as ``np.int64`` values, for the kernels' index constants (counter sites,
+    format rows) that compiled callees take as arguments.
+
+    Why: Numba types a module-level Python ``int`` as a literal, and a compiled callee taking
+    one as an argument (``fit``, ``requant``, ``cinv_fx``, ``gram_t_fx`` ...) is compiled once
+    per literal value, with everything it calls; an ``np.int64`` is typed ``int64`` and one
+    compilation serves every value (the UPGA hardware forward compiled ``inv_fx`` for sites 0
+    and 13 and ``gram_t_fx`` and ``matmul_t_fx`` three times each; JCEHB's ``_fit`` eleven
+    times, MSER's ``_rq`` ten)."""
+    return tuple(np.int64(i) for i in range(n))
+
+
 @njit(cache=True, inline="always")
 def rshift(x, s, mode):  # pragma: no cover - compiled
     """``x * 2**-s`` rounded by ``mode`` (``s <= 0`` is an exact left shift)."""

@@ -33,12 +33,12 @@ from __future__ import annotations
 import numpy as np
 
 from hbf_edge.families.jcehb.formats import COUNTER_SITES, EXP2_TABLE_BITS, JCEHB_FORMATS, T_RANGE
-from hbf_edge.kernels._core.fixed import div_round, fit, isqrt, rshift
+from hbf_edge.kernels._core.fixed import div_round, fit, isqrt, rshift, int64_range
 from hbf_edge.kernels._core.jit import njit
 from hbf_edge.kernels._core.linalg_fixed import cinv_fx, matmul_fx
 
 RCV, PIL, COEF, ACC, HEQ, PRE, CMB = (JCEHB_FORMATS.index(n) for n in JCEHB_FORMATS)
-(S_IN, S_CE, S_REC, S_HEQ, S_MMSE, S_DUAL, S_GRAM, S_INV, S_PRE, S_NORM, S_OUT) = range(len(COUNTER_SITES))
+(S_IN, S_CE, S_REC, S_HEQ, S_MMSE, S_DUAL, S_GRAM, S_INV, S_PRE, S_NORM, S_OUT) = int64_range(len(COUNTER_SITES))
 N_SITES = len(COUNTER_SITES)
 T_LO, T_HI = T_RANGE
 

@@ -5,11 +5,11 @@ requantisation as compiled calls (calls keep Numba's compile time down, as JCEHB
 from __future__ import annotations
 
 from hbf_edge.families.mser.formats import COUNTER_SITES, KERNEL_TABLE_BITS, KERNEL_U_MAX, MSER_FORMATS
-from hbf_edge.kernels._core.fixed import fit, rshift
+from hbf_edge.kernels._core.fixed import fit, rshift, int64_range
 from hbf_edge.kernels._core.jit import njit
 
-CH, LUT, ACC, STP, KER, PRE, CMB = (MSER_FORMATS.index(n) for n in MSER_FORMATS)
-(S_IN, S_FWD, S_WGT, S_GRD, S_STP, S_PRE, S_CMB, S_NORM) = range(len(COUNTER_SITES))
+CH, LUT, ACC, STP, KER, PRE, CMB = int64_range(len(MSER_FORMATS))  # the rows, in MSER_FORMATS' order
+(S_IN, S_FWD, S_WGT, S_GRD, S_STP, S_PRE, S_CMB, S_NORM) = int64_range(len(COUNTER_SITES))
 N_SITES = len(COUNTER_SITES)
 TB = KERNEL_TABLE_BITS
 I_MAX = KERNEL_U_MAX << KERNEL_TABLE_BITS

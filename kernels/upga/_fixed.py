@@ -48,6 +48,7 @@ from hbf_edge.kernels._core.fixed import (
     rshift,
     shift_by,
     shift_plan,
+    int64_range,
     word_of,
 )
 from hbf_edge.families.upga.config import COUNTER_SITES
@@ -55,7 +56,7 @@ from hbf_edge.kernels._core.jit import njit
 from hbf_edge.kernels._core.linalg_fixed import mac_column, words_t
 # saturation counter sites: the family's one tuple (its first site, "input", is the wrapper's)
 SITES = COUNTER_SITES[1:]
-S_INIT, S_G, S_E, S_POW, S_REC, S_C, S_D, S_GF, S_X, S_GW, S_WACC, S_NORM, S_W, S_OUT = range(len(SITES))
+S_INIT, S_G, S_E, S_POW, S_REC, S_C, S_D, S_GF, S_X, S_GW, S_WACC, S_NORM, S_W, S_OUT = int64_range(len(SITES))
 NO_OUTPUT_STAGE = -1  # the xi word that switches the output stage off
 WORK_ROWS = 7  # rows of work_rows: the F update's sums, x, and the code decision's three
 

@@ -34,9 +34,13 @@ def init_w_fx(ht_r, ht_i, codes, fc, fs, lc, ls, wr, wi, fm, cnt, ar, ai):  # pr
     M = codes.shape[1]
     fH, fL, fA = fm[CH, 0], fm[LUT, 0], fm[ACC, 0]
     wk = work_rows(N)
-    c_k, best_p, tied = wk[4], wk[5], wk[6]
+    xr, xi, c_k, best_p, tied = wk[0], wk[1], wk[4], wk[5], wk[6]
     for k in range(K):
-        nearest_codes_block(ht_r[k], ht_i[k], lc, ls, c_k, best_p, tied)
+        # the channel's words as the int64 rows the F-step decides on: one compilation of the
+        # code decision for both (int32 rows compiled it, with what it calls, a second time)
+        xr[:] = ht_r[k]
+        xi[:] = ht_i[k]
+        nearest_codes_block(xr, xi, lc, ls, c_k, best_p, tied)
         for n in range(N):
             codes[n, k] = c_k[n]
     table_words_into(lc, ls, codes, fc, fs)

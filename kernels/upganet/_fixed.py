@@ -38,7 +38,7 @@ import numpy as np
 from numba import prange
 
 from hbf_edge.families.upganet.config import COUNTER_SITES
-from hbf_edge.kernels._core.fixed import fit, requant, rshift
+from hbf_edge.kernels._core.fixed import fit, requant, rshift, int64_range
 from hbf_edge.kernels._core.jit import njit
 from hbf_edge.kernels._core.linalg_fixed import WORD, words_t
 from hbf_edge.kernels.upga._fixed import (
@@ -63,7 +63,7 @@ from hbf_edge.kernels.upga._init_fixed import init_w_fx
 # this file must change too (or its cache be cleared), else the counters land one site off
 SITES = COUNTER_SITES[1:]  # the family's one tuple: UPGA's sites, then the sensing gradient's
 assert SITES[:len(UPGA_SITES)] == UPGA_SITES
-S_XX, S_Y, S_TF, S_TW = range(len(UPGA_SITES), len(SITES))
+S_XX, S_Y, S_TF, S_TW = int64_range(len(SITES))[len(UPGA_SITES):]
 
 
 @njit(cache=True)
