@@ -107,16 +107,10 @@ def exact_gram_t(at_r, at_i, bt_r, bt_i, outr, outi):  # pragma: no cover - comp
 
 
 @njit(cache=True)
-def gram_fx(ar, ai, br, bi, outr, outi, shift, fm, cnt, site):  # pragma: no cover - compiled
-    """``out = A^H B`` (A [N, P], B [N, Q]) rounded down by ``shift`` bits into the accumulator
-    (:func:`gram_t_fx` on transposed copies)."""
-    gram_t_fx(ar.T.copy(), ai.T.copy(), br.T.copy(), bi.T.copy(), outr, outi, shift, fm, cnt, site)
-
-
-@njit(cache=True)
 def gram_t_fx(at_r, at_i, bt_r, bt_i, outr, outi, shift, fm, cnt, site):  # pragma: no cover - compiled
-    """:func:`gram_fx` of A and B given transposed (``at [P, N]``, ``bt [Q, N]``): the exact
-    sums (:func:`exact_gram_t`), each rounded once."""
+    """``out = A^H B`` rounded down by ``shift`` bits into the accumulator, from A and B given
+    transposed (``at [P, N]``, ``bt [Q, N]``): the exact sums (:func:`exact_gram_t`), each
+    rounded once."""
     exact_gram_t(at_r, at_i, bt_r, bt_i, outr, outi)
     for i in range(outr.shape[0]):
         for j in range(outr.shape[1]):

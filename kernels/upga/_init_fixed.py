@@ -9,7 +9,7 @@ import numpy as np
 
 from hbf_edge.kernels._core.fixed import ACC, CH, LUT, nearest_codes_block
 from hbf_edge.kernels._core.jit import njit
-from hbf_edge.kernels._core.linalg_fixed import cinv_fx, gram_t_fx, matmul_fx, matmul_t_fx, words_t
+from hbf_edge.kernels._core.linalg_fixed import WORD, cinv_fx, gram_t_fx, matmul_t_fx, words_t
 from hbf_edge.kernels.upga._fixed import S_INIT, normalize_fx, table_words_into, work_rows
 
 
@@ -46,7 +46,7 @@ def init_w_fx(ht_r, ht_i, codes, fc, fs, lc, ls, wr, wi, fm, cnt, ar, ai):  # pr
     table_words_into(lc, ls, codes, fc, fs)
     a_r, a_i = np.empty((K, K), np.int64), np.empty((K, K), np.int64)
     ainv_r, ainv_i = np.empty((K, K), np.int64), np.empty((K, K), np.int64)
-    z_r, z_i = np.empty((N, K), np.int64), np.empty((N, K), np.int64)
+    z_r, z_i = np.empty((N, K), WORD), np.empty((N, K), WORD)  # words, as W_acc: one compilation of matmul_t_fx
     b_r, b_i = np.empty((M, M), np.int64), np.empty((M, M), np.int64)
     binv_r, binv_i = np.empty((M, M), np.int64), np.empty((M, M), np.int64)
     t_r, t_i = np.empty((M, K), np.int64), np.empty((M, K), np.int64)
@@ -57,5 +57,5 @@ def init_w_fx(ht_r, ht_i, codes, fc, fs, lc, ls, wr, wi, fm, cnt, ar, ai):  # pr
     gram_t_fx(ft_c, ft_s, ft_c, ft_s, b_r, b_i, 2 * fL - fA, fm, cnt, S_INIT)  # F^H F
     gram_t_fx(ft_c, ft_s, words_t(z_r), words_t(z_i), t_r, t_i, fL, fm, cnt, S_INIT)  # F^H (H^H)^+
     cinv_fx(b_r, b_i, binv_r, binv_i, fm, cnt, S_INIT)
-    matmul_fx(binv_r, binv_i, t_r, t_i, ar, ai, fA, fm, cnt, S_INIT)  # W_acc = (F^H F)^-1 F^H (H^H)^+
+    matmul_t_fx(words_t(binv_r), words_t(binv_i), t_r, t_i, ar, ai, fA, fm, cnt, S_INIT)  # W_acc = (F^H F)^-1 F^H (H^H)^+
     normalize_fx(ft_c, ft_s, ar, ai, wr, wi, fm, cnt, wk)

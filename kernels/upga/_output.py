@@ -8,7 +8,7 @@ import numpy as np
 
 from hbf_edge.kernels._core.fixed import ACC, CH, LUT, STP, fit, requant, rshift
 from hbf_edge.kernels._core.jit import njit
-from hbf_edge.kernels._core.linalg_fixed import WORD, cinv_ws_fx, gram_fx, gram_t_fx, matmul_fx, words_t
+from hbf_edge.kernels._core.linalg_fixed import WORD, cinv_ws_fx, gram_t_fx, matmul_t_fx, words_t
 from hbf_edge.kernels.upga._fixed import S_OUT, normalize_fx, work_rows
 
 
@@ -55,7 +55,10 @@ def output_tail_fx(ft_c, ft_s, g_r, g_i, noise, xi, wr, wi, fm, cnt, ws):  # pra
     fA, fS = fm[ACC, 0], fm[STP, 0]
     mode = fm[ACC, 3]
     b_r, b_i, a_r, a_i, ainv_r, ainv_i, gh_r, gh_i, w_acc_r, w_acc_i, big, inv, wk = ws
-    gram_fx(g_r, g_i, g_r, g_i, a_r, a_i, fA, fm, cnt, S_OUT)  # G^H G
+    # G^H G and A^-1 G^H from transposed WORD copies (G and A^-1 are accumulator words): the
+    # products of the initialisation and the layers take the same types, one compilation each
+    gr_t, gi_t = words_t(g_r), words_t(g_i)
+    gram_t_fx(gr_t, gi_t, gr_t, gi_t, a_r, a_i, fA, fm, cnt, S_OUT)
     reg = requant(xi * noise, fS, fm[ACC], cnt, S_OUT)
     for i in range(M):
         for j in range(M):
@@ -79,5 +82,5 @@ def output_tail_fx(ft_c, ft_s, g_r, g_i, noise, xi, wr, wi, fm, cnt, ws):  # pra
             gh_r[m, k] = requant(g_r[k, m], t, fm[ACC], cnt, S_OUT)
             gh_i[m, k] = requant(-g_i[k, m], t, fm[ACC], cnt, S_OUT)
     cinv_ws_fx(a_r, a_i, ainv_r, ainv_i, big, inv, fm, cnt, S_OUT)
-    matmul_fx(ainv_r, ainv_i, gh_r, gh_i, w_acc_r, w_acc_i, fA, fm, cnt, S_OUT)
+    matmul_t_fx(words_t(ainv_r), words_t(ainv_i), gh_r, gh_i, w_acc_r, w_acc_i, fA, fm, cnt, S_OUT)
     normalize_fx(ft_c, ft_s, w_acc_r, w_acc_i, wr, wi, fm, cnt, wk)

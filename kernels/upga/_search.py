@@ -113,7 +113,7 @@ def set_entry(hr, hi, fc, fs, ft_c, ft_s, n, m, c1, s1, ga_r, ga_i, ba_r, ba_i):
 def score_sums_fx(ft_c, ft_s, ga_r, ga_i, ba_r, ba_i, noise, xi, gr, gi, tr, ti, er, ei, ws, fm, cnt,
                   table):  # pragma: no cover - compiled
     """The score of the current codes from the exact sums: G and F^H F rounded as
-    :func:`gram_fx` rounds them, then the output stage's tail and :func:`rate_score_fx` --
+    :func:`~kernels._core.linalg_fixed.gram_t_fx` rounds them, then the output stage's tail and :func:`rate_score_fx` --
     the same words and overflow events as :func:`~kernels.upga._output.output_fx` on them
     (``ft_c, ft_s``: F's words transposed)."""
     K, M = ga_r.shape
