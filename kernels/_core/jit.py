@@ -21,7 +21,9 @@ caller that passes a constant (``0``, ``-1``, ``False``) where other callers pas
 Numba compile the callee once more, for that literal value, with everything it inlines.  Where
 one compilation should serve, the kernels pass ``np.int64(0)`` or ``np.bool_(False)`` (UPGA's
 forward, stage loops and hardware layers: 7 s of the 155 s the demo's kernels took to compile on
-one thread, 2026-12-04).
+one thread, 2026-12-04).  Module-level index constants (counter sites, format rows) are
+``np.int64`` for the same reason (:func:`kernels._core.fixed.int64_range`), and an array's
+read-only flag and dtype are part of the type too: a callee's callers pass the same ones.
 """
 
 from __future__ import annotations

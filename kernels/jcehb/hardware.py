@@ -183,6 +183,7 @@ class JcehbHwSession:
         w = hw.words
         fm = hw.table()
         fmu = np.ascontiguousarray(np.repeat(fm[ACC:ACC + 1], 6, axis=0))  # all rows the accumulator: cinv_fx's table
+        fmu.setflags(write=False)  # read-only as UPGA's tables: one compilation of the shared cinv_fx, matmul_t_fx
         self.out = [np.zeros((B, K, R, N), np.int64), np.zeros((B, K, R, N), np.int64),
                     np.zeros((B, N, K * S), np.int64), np.zeros((B, N, K * S), np.int64),
                     np.zeros((B, K, R, S), np.int64), np.zeros((B, K, R, S), np.int64)]

@@ -144,7 +144,8 @@ class MserSession:
                 raise ShapeError(f"{name} must have shape {list(shape)}, got {list(x.shape)}")
             _checks.finite(name, x)
             self.start += [np.ascontiguousarray(x.real, dtype=np.float64), np.ascontiguousarray(x.imag, dtype=np.float64)]
-        sigma = np.ascontiguousarray(np.broadcast_to(np.asarray(sigma, dtype=np.float64), (B,)))
+        # writable whatever came in (a read-only view would make Numba compile the layers again)
+        sigma = np.array(np.broadcast_to(np.asarray(sigma, dtype=np.float64), (B,)))
         if not np.all(sigma > 0):
             raise ConfigError("sigma must be > 0")
         from hbf_edge.kernels.mser._float import layers_parallel, layers_serial

@@ -27,7 +27,9 @@ def mmse_gd_design(H: np.ndarray, start: tuple[np.ndarray, ...], s2: np.ndarray,
             or U.shape[3] != Nr or W.shape[:3] != (B, K, U.shape[2]) or V.shape[2] != K * W.shape[3]:
         raise ShapeError(f"the start does not fit H {list(H.shape)}: F {list(F.shape)}, V {list(V.shape)}, "
                          f"U {list(U.shape)}, W {list(W.shape)}")
-    s2 = np.ascontiguousarray(np.broadcast_to(np.asarray(s2, dtype=np.float64), (B,)))
+    # a writable copy whatever came in: a per-channel array came through broadcast_to as a
+    # read-only view, a scalar as a copy, and Numba compiled the kernel once for each
+    s2 = np.array(np.broadcast_to(np.asarray(s2, dtype=np.float64), (B,)))
     if not (np.all(np.isfinite(s2)) and np.all(s2 > 0)):
         raise ConfigError("the noise variances must be finite and > 0")
     if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 0:
