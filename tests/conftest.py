@@ -1,6 +1,7 @@
 """Shared test setup: the slow references ``tests/naive.py``, ``tests/naive_fixed.py``,
 ``tests/naive_fixed_upganet.py``, ``tests/naive_fixed_deepfp.py``, ``tests/naive_fixed_jcehb.py`` and ``tests/naive_fixed_mser.py`` become importable under their
-file names.
+file names, and so does ``tests/compile_log.py``, whose hooks (``--numba-compile-log PATH``) are
+this conftest's.
 
 They are loaded by file rather than by putting ``tests/`` on ``sys.path``, where the test
 folders ``tests/hbf_edge`` and ``tests/kernels`` would shadow the real packages.
@@ -33,11 +34,16 @@ else:
     os.environ.setdefault("NUMBA_CACHE_DIR", str(pathlib.Path(__file__).resolve().parents[1] / ".pytest_cache" / "numba"))
 
 for _name in ("naive", "naive_fixed", "naive_fixed_upganet", "naive_fixed_deepfp", "naive_fixed_jcehb",
-              "naive_fixed_mser"):
+              "naive_fixed_mser", "compile_log"):
     _spec = importlib.util.spec_from_file_location(_name, pathlib.Path(__file__).with_name(f"{_name}.py"))
     _module = importlib.util.module_from_spec(_spec)
     sys.modules[_name] = _module
     _spec.loader.exec_module(_module)
+
+# --numba-compile-log PATH (tests/compile_log.py): its hooks, as this conftest's
+pytest_addoption = sys.modules["compile_log"].pytest_addoption
+pytest_configure = sys.modules["compile_log"].pytest_configure
+pytest_terminal_summary = sys.modules["compile_log"].pytest_terminal_summary
 
 
 def quantized_model_dir(root, n_antennas, n_layers, precision, mu0=0.05, lambda0=2e-3, xi=None, search=None,
