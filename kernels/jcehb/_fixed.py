@@ -33,7 +33,7 @@ from __future__ import annotations
 import numpy as np
 
 from hbf_edge.families.jcehb.formats import COUNTER_SITES, EXP2_TABLE_BITS, JCEHB_FORMATS, T_RANGE
-from hbf_edge.kernels._core.fixed import div_round, fit, isqrt, rshift, int64_range
+from hbf_edge.kernels._core.fixed import div_round, fit, int64_range, isqrt, rshift
 from hbf_edge.kernels._core.jit import njit
 from hbf_edge.kernels._core.linalg_fixed import cinv_fx, matmul_fx
 

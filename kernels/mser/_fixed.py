@@ -330,8 +330,8 @@ def channel_fx(hr, hi, tf, vr, vi, tu, wr, wi, g, ap_r, ap_i, aw_r, aw_i, au, af
             _mm(uhr[k], uhi[k], ar, ai, gr[k], gi[k], fA, False, False, False, fm, cnt, S_FWD)
             _mm(wr[k], wi[k], gr[k], gi[k], er[k], ei[k], fW, False, True, False, fm, cnt, S_FWD)
             _outputs(er[k], ei[k], S_r, S_i, yr[k], yi[k], fm, cnt)
-            _weights(yr[k], yi[k], er[k], ei[k], S_r, S_i, k, ws[layer, 1, k], wc[layer, 1, k], np.int64(0), D, ktab, mr[k],
-                     mi[k], tbr, tbi, fm, cnt, qam)
+            _weights(yr[k], yi[k], er[k], ei[k], S_r, S_i, k, ws[layer, 1, k], wc[layer, 1, k], np.int64(0), D, ktab,
+                     mr[k], mi[k], tbr, tbi, fm, cnt, qam)
             _mm(gr[k], gi[k], mr[k], mi[k], gwr, gwi, fA, False, False, True, fm, cnt, S_GRD)
             for r in range(Rr):
                 for i in range(Dk):
@@ -348,8 +348,8 @@ def channel_fx(hr, hi, tf, vr, vi, tu, wr, wi, g, ap_r, ap_i, aw_r, aw_i, au, af
         for k in range(K):
             _mm(wr[k], wi[k], gr[k], gi[k], er[k], ei[k], fW, False, True, False, fm, cnt, S_FWD)
             _outputs(er[k], ei[k], S_r, S_i, yr[k], yi[k], fm, cnt)
-            _weights(yr[k], yi[k], er[k], ei[k], S_r, S_i, k, ws[layer, 2, k], wc[layer, 2, k], np.int64(0), D, ktab, mr[k],
-                     mi[k], tbr, tbi, fm, cnt, qam)
+            _weights(yr[k], yi[k], er[k], ei[k], S_r, S_i, k, ws[layer, 2, k], wc[layer, 2, k], np.int64(0), D, ktab,
+                     mr[k], mi[k], tbr, tbi, fm, cnt, qam)
             _mm(mr[k], mi[k], ar, ai, t1r, t1i, fA, False, False, True, fm, cnt, S_GRD)
             _mm(t1r, t1i, hr[k], hi[k], t2r, t2i, fm[CH, 0], False, False, True, fm, cnt, S_GRD)
             _mm(wr[k], wi[k], t2r, t2i, gur, gui, fW, True, False, False, fm, cnt, S_GRD)
@@ -363,8 +363,8 @@ def channel_fx(hr, hi, tf, vr, vi, tu, wr, wi, g, ap_r, ap_i, aw_r, aw_i, au, af
             _mm(wr[k], wi[k], gr[k], gi[k], er[k], ei[k], fW, False, True, False, fm, cnt, S_FWD)
             _mm(uhr[k], uhi[k], wr[k], wi[k], br[k], bi[k], fW, False, True, False, fm, cnt, S_FWD)
             _outputs(er[k], ei[k], S_r, S_i, yr[k], yi[k], fm, cnt)
-            _weights(yr[k], yi[k], er[k], ei[k], S_r, S_i, k, wsf[layer], wcf[layer], np.int64(0), D, ktab, mr[k], mi[k], tbr,
-                     tbi, fm, cnt, qam)
+            _weights(yr[k], yi[k], er[k], ei[k], S_r, S_i, k, wsf[layer], wcf[layer], np.int64(0), D, ktab, mr[k],
+                     mi[k], tbr, tbi, fm, cnt, qam)
         _zsum(br, bi, mr, mi, 0, D, zr, zi, fm, cnt)
         _mm(zr, zi, vr, vi, gfr, gfi, fV, True, False, True, fm, cnt, S_GRD)
         _phase_step(tf, fr, fi, gfr, gfi, af[layer], of_[layer], g, rad, abits, fm, cnt)

@@ -245,7 +245,8 @@ def _channel(H_r, H_i, F_r, F_i, V_r, V_i, U_r, U_i, W_r, W_i, s, gb, ap_r, ap_i
         for k in range(K):
             _effective(uhr, uhi, ar, ai, W_r, W_i, k, gr, gi, er, ei)
             _outputs(er[k], ei[k], S_r, S_i, yr[k], yi[k])
-            _weights(yr[k], yi[k], S_r, S_i, k, widths[layer, 1, k] * s, np.int64(0), D, mr, mi, tbr, tbi, er[k], ei[k], qam)
+            _weights(yr[k], yi[k], S_r, S_i, k, widths[layer, 1, k] * s, np.int64(0), D, mr, mi, tbr, tbi, er[k], ei[k],
+                     qam)
             mm_bh(gr[k], gi[k], mr, mi, gwr, gwi, 0.0)
             for r in range(Rr):
                 for i in range(Dk):
@@ -259,7 +260,8 @@ def _channel(H_r, H_i, F_r, F_i, V_r, V_i, U_r, U_i, W_r, W_i, s, gb, ap_r, ap_i
         for k in range(K):
             mm_ah(W_r[k], W_i[k], gr[k], gi[k], er[k], ei[k], 0.0)
             _outputs(er[k], ei[k], S_r, S_i, yr[k], yi[k])
-            _weights(yr[k], yi[k], S_r, S_i, k, widths[layer, 2, k] * s, np.int64(0), D, mr, mi, tbr, tbi, er[k], ei[k], qam)
+            _weights(yr[k], yi[k], S_r, S_i, k, widths[layer, 2, k] * s, np.int64(0), D, mr, mi, tbr, tbi, er[k], ei[k],
+                     qam)
             mm_bh(mr, mi, ar, ai, tr, ti, 0.0)
             mm_bh(tr, ti, H_r[k], H_i[k], t2r, t2i, 0.0)
             matmul(W_r[k], W_i[k], t2r, t2i, gur, gui)
@@ -282,7 +284,8 @@ def _channel(H_r, H_i, F_r, F_i, V_r, V_i, U_r, U_i, W_r, W_i, s, gb, ap_r, ap_i
             _effective(uhr, uhi, ar, ai, W_r, W_i, k, gr, gi, er, ei)
             mm_ah(uhr[k], uhi[k], W_r[k], W_i[k], br[k], bi[k], 0.0)
             _outputs(er[k], ei[k], S_r, S_i, yr[k], yi[k])
-            _weights(yr[k], yi[k], S_r, S_i, k, widths_f[layer] * s, np.int64(0), D, mr, mi, tbr, tbi, er[k], ei[k], qam)
+            _weights(yr[k], yi[k], S_r, S_i, k, widths_f[layer] * s, np.int64(0), D, mr, mi, tbr, tbi, er[k], ei[k],
+                     qam)
             for n in range(Nt):
                 for i in range(Dk):
                     for d in range(D):

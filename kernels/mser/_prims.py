@@ -5,7 +5,7 @@ requantisation as compiled calls (calls keep Numba's compile time down, as JCEHB
 from __future__ import annotations
 
 from hbf_edge.families.mser.formats import COUNTER_SITES, KERNEL_TABLE_BITS, KERNEL_U_MAX, MSER_FORMATS
-from hbf_edge.kernels._core.fixed import fit, rshift, int64_range
+from hbf_edge.kernels._core.fixed import fit, int64_range, rshift
 from hbf_edge.kernels._core.jit import njit
 
 CH, LUT, ACC, STP, KER, PRE, CMB = int64_range(len(MSER_FORMATS))  # the rows, in MSER_FORMATS' order

@@ -42,13 +42,13 @@ from hbf_edge.kernels._core.fixed import (
     STP,
     div_round,
     fit,
+    int64_range,
     isqrt,
     nearest_codes_block,
     requant,
     rshift,
     shift_by,
     shift_plan,
-    int64_range,
     word_of,
 )
 from hbf_edge.families.upga.config import COUNTER_SITES

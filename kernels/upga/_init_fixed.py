@@ -57,5 +57,6 @@ def init_w_fx(ht_r, ht_i, codes, fc, fs, lc, ls, wr, wi, fm, cnt, ar, ai):  # pr
     gram_t_fx(ft_c, ft_s, ft_c, ft_s, b_r, b_i, 2 * fL - fA, fm, cnt, S_INIT)  # F^H F
     gram_t_fx(ft_c, ft_s, words_t(z_r), words_t(z_i), t_r, t_i, fL, fm, cnt, S_INIT)  # F^H (H^H)^+
     cinv_fx(b_r, b_i, binv_r, binv_i, fm, cnt, S_INIT)
-    matmul_t_fx(words_t(binv_r), words_t(binv_i), t_r, t_i, ar, ai, fA, fm, cnt, S_INIT)  # W_acc = (F^H F)^-1 F^H (H^H)^+
+    # W_acc = (F^H F)^-1 F^H (H^H)^+
+    matmul_t_fx(words_t(binv_r), words_t(binv_i), t_r, t_i, ar, ai, fA, fm, cnt, S_INIT)
     normalize_fx(ft_c, ft_s, ar, ai, wr, wi, fm, cnt, wk)

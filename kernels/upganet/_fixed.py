@@ -38,7 +38,7 @@ import numpy as np
 from numba import prange
 
 from hbf_edge.families.upganet.config import COUNTER_SITES
-from hbf_edge.kernels._core.fixed import fit, requant, rshift, int64_range
+from hbf_edge.kernels._core.fixed import fit, int64_range, requant, rshift
 from hbf_edge.kernels._core.jit import njit
 from hbf_edge.kernels._core.linalg_fixed import WORD, words_t
 from hbf_edge.kernels.upga._fixed import (
