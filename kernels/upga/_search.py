@@ -113,9 +113,9 @@ def set_entry(hr, hi, fc, fs, ft_c, ft_s, n, m, c1, s1, ga_r, ga_i, ba_r, ba_i):
 def score_sums_fx(ft_c, ft_s, ga_r, ga_i, ba_r, ba_i, noise, xi, gr, gi, tr, ti, er, ei, ws, fm, cnt,
                   table):  # pragma: no cover - compiled
     """The score of the current codes from the exact sums: G and F^H F rounded as
-    :func:`~kernels._core.linalg_fixed.gram_t_fx` rounds them, then the output stage's tail and :func:`rate_score_fx` --
-    the same words and overflow events as :func:`~kernels.upga._output.output_fx` on them
-    (``ft_c, ft_s``: F's words transposed)."""
+    :func:`~kernels._core.linalg_fixed.gram_t_fx` rounds them, then the output stage's tail and
+    :func:`rate_score_fx` -- the same words and overflow events as
+    :func:`~kernels.upga._output.output_fx` on them (``ft_c, ft_s``: F's words transposed)."""
     K, M = ga_r.shape
     fH, fL, fA = fm[CH, 0], fm[LUT, 0], fm[ACC, 0]
     for k in range(K):
@@ -139,7 +139,8 @@ def code_search_fx(hr, hi, codes, fc, fs, lc, ls, noise, xi, sweeps, span, wr, w
     for it (:func:`set_entry`) instead of recomputed: rounding them gives the words the full
     products give, so the scores and the codes are the contract's.  What is left per candidate
     is the output stage's tail (its small inverse and eq. (9)'s norm, O(NMK)) and the score;
-    all work arrays are allocated once per channel."""
+    the work arrays are allocated once per channel, except the tail's four small word
+    transposes (of G and of the inverse) made per candidate."""
     N, K = hr.shape
     M = codes.shape[1]
     n_codes = lc.shape[0]
