@@ -1,4 +1,4 @@
-"""``--numba-compile-log PATH``: every Numba compilation of the test processes, and a summary.
+"""``--numba-compile-log=PATH``: every Numba compilation of the test processes, and a summary.
 
 Why: a cold suite spends most of its time compiling, and a kernel compiled twice for types that
 mean nothing (a literal constant, a read-only flag, int32 against int64 rows) costs as much as

@@ -25,7 +25,7 @@ def test_the_log_records_every_workers_compilations_and_names_the_repeated_ones(
     log = tmp_path / "compile.jsonl"
     log.write_text("stale line from an earlier run\n")  # the controller starts a fresh log
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), str(tmp_path)])}
-    run = subprocess.run([sys.executable, "-m", "pytest", "-p", "compile_log", "--numba-compile-log", str(log),
+    run = subprocess.run([sys.executable, "-m", "pytest", "-p", "compile_log", f"--numba-compile-log={log}",
                           "-p", "no:cacheprovider", "-n", "2", "--dist", "loadfile", "-q", "test_a.py", "test_b.py"],
                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stdout + run.stderr
