@@ -16,6 +16,7 @@ from typing import Any, Sequence
 from hbf_edge.cli._commands import all_families, run_command, run_family_command, stages_of
 from hbf_edge.cli._parser import DIR_COMMANDS, build_parser, command_parser
 from hbf_edge.cli._paths import resolve_paths
+from hbf_edge.cli._signals import Terminated, first_signal_stops
 from hbf_edge._io import deferred_signals
 from hbf_edge._threads import apply_thread_policy
 from hbf_edge.errors import HbfEdgeError
@@ -59,14 +60,6 @@ def _route_library_messages() -> None:
         log.setLevel(logging.INFO)
 
 
-class _Terminated(BaseException):
-    """SIGTERM, raised in the main thread so that every writer's cleanup (``finally``) runs."""
-
-
-def _on_sigterm(signum: int, frame: object) -> None:
-    raise _Terminated()
-
-
 def _quiet_finalizers() -> None:
     """Silence the finalizers of objects the signal caught half-built: a SIGTERM inside
     ``zipfile.ZipFile.__init__`` (``np.savez``) left one whose ``__del__`` printed an
@@ -89,21 +82,18 @@ def _silence_stdout() -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; 0 on success, 2 on bad input, 130 on Ctrl-C, 143 on SIGTERM (one line
     on stderr, and no half-written output: the writers' temporary folders are removed), 141
-    without a word when stdout's reader has gone."""
-    import signal
-    import threading
-
+    without a word when stdout's reader has gone.  The first signal decides: later ones do not
+    interrupt the cleanup (:mod:`hbf_edge.cli._signals`)."""
     _route_library_messages()
-    in_main = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, _on_sigterm) if in_main else None
     hook = sys.unraisablehook
     try:
-        return _main(list(sys.argv[1:] if argv is None else argv))
+        with first_signal_stops(program=argv is None):
+            return _main(list(sys.argv[1:] if argv is None else argv))
     except KeyboardInterrupt:
         _quiet_finalizers()
         print("hbf-edge: interrupted; nothing half-written was kept", file=sys.stderr)
         return 130
-    except _Terminated:
+    except Terminated:
         _quiet_finalizers()
         print("hbf-edge: terminated; nothing half-written was kept", file=sys.stderr)
         return 143
@@ -112,8 +102,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 141
     finally:  # the half-built objects died with the handled exception, before this runs
         sys.unraisablehook = hook
-        if in_main:
-            signal.signal(signal.SIGTERM, previous)
 
 
 def _leading_threads(argv: list[str]) -> int | None:
