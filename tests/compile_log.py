@@ -5,10 +5,10 @@ mean nothing (a literal constant, a read-only flag, int32 against int64 rows) co
 the first compilation; the summary names them.  Each process (the xdist workers, or the one
 process without xdist) appends one JSON line per compilation to PATH, from Numba's
 ``numba:compile`` events (``numba.core.event``): the function, its argument types, the seconds
-with and without the compilations nested in it, the nesting depth and the worker.  At the end
-the controller prints the compile seconds per worker, the functions that took longest, and every
-function compiled for more than one signature with the first argument whose type differs.
-Compilations in the CLI subprocesses some tests start are not recorded (they do not load this
+with and without the compilations nested in it, the nesting depth, the worker and the test.  At
+the end the controller prints the compile seconds per worker, the functions and the tests that
+took longest, and every function compiled for more than one signature with the first argument
+whose type differs.  Compilations in the CLI subprocesses some tests start are not recorded (they do not load this
 plugin).  Loaded by ``tests/conftest.py``; also usable as ``-p compile_log`` with ``tests`` on
 ``PYTHONPATH``.
 """
@@ -69,7 +69,9 @@ def _recorder(path: str, worker: str):
                 self.stack[-1][1] += seconds
             func = ev.data["dispatcher"].py_func
             line = {"function": f"{func.__module__}.{func.__qualname__}", "types": [str(t) for t in ev.data["args"]],
-                    "seconds": seconds, "self_seconds": seconds - nested, "depth": len(self.stack), "worker": worker}
+                    "seconds": seconds, "self_seconds": seconds - nested, "depth": len(self.stack), "worker": worker,
+                    # the test (and phase: setup, call) that paid for it, as pytest names it
+                    "test": os.environ.get("PYTEST_CURRENT_TEST", "")}
             with open(path, "a") as f:  # one write per line: the workers append to the same file
                 f.write(json.dumps(line) + "\n")
 
@@ -82,17 +84,21 @@ def summary(lines: list[str], top: int = 10) -> list[str]:
     if not rows:
         return ["numba compile log: no compilation (every kernel came from the cache)"]
     per_worker = collections.Counter()
+    per_test = collections.Counter()
     own = collections.Counter()
     signatures = collections.defaultdict(dict)
     for r in rows:
         if r["depth"] == 0:
             per_worker[r["worker"]] += r["seconds"]
+            per_test[r.get("test") or "(outside a test)"] += r["seconds"]
         own[r["function"]] += r["self_seconds"]
         signatures[r["function"]].setdefault(tuple(r["types"]), r["seconds"])
     out = [f"numba compile log: {len(rows)} compilations, "
            + ", ".join(f"{w} {s:.1f} s" for w, s in sorted(per_worker.items()))]
     out.append("longest (own seconds, without what they compile inside):")
     out += [f"  {s:8.1f}  {name}" for name, s in own.most_common(top)]
+    out.append("tests that compiled most (seconds; the first test to need a kernel pays for it):")
+    out += [f"  {s:8.1f}  {name}" for name, s in per_test.most_common(top)]
     repeated = [(name, sigs) for name, sigs in signatures.items() if len(sigs) > 1]
     out.append(f"compiled for more than one signature: {len(repeated)}")
     for name, sigs in sorted(repeated, key=lambda kv: -sum(sorted(kv[1].values())[:-1])):

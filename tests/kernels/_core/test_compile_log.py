@@ -34,9 +34,11 @@ def test_the_log_records_every_workers_compilations_and_names_the_repeated_ones(
     assert sorted(r["types"][0] for r in twice) == ["float64", "int64"]
     assert {r["worker"] for r in twice} == {"gw0", "gw1"} and all(r["depth"] == 0 for r in twice)
     assert all(0 < r["self_seconds"] <= r["seconds"] for r in twice)
+    assert sorted(r["test"] for r in twice) == ["test_a.py::test_a (call)", "test_b.py::test_b (call)"]
     out = run.stdout
     assert "numba compile log: " in out and "gw0 " in out and "gw1 " in out
     assert "compiled for more than one signature: 1" in out
+    assert any(x.endswith("test_a.py::test_a (call)") for x in out.splitlines())  # the tests that compiled most
     line = next(x for x in out.splitlines() if "kern.twice:" in x)
     assert "2 signatures" in line and ("argument 0: int64 / float64" in line or "argument 0: float64 / int64" in line)
 
