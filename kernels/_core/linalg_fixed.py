@@ -27,12 +27,18 @@ WORD = np.int32
 def words_t(a):  # pragma: no cover - compiled
     """``a`` transposed into a new C-contiguous array of :data:`WORD` (``a``'s entries are words
     of a format, so they fit)."""
+    out = np.empty((a.shape[1], a.shape[0]), WORD)
+    words_t_into(a, out)
+    return out
+
+
+@njit(cache=True)
+def words_t_into(a, out):  # pragma: no cover - compiled
+    """:func:`words_t` into the caller's ``out [C, R]`` (a loop calling it allocates nothing)."""
     R, C = a.shape
-    out = np.empty((C, R), WORD)
     for i in range(R):
         for j in range(C):
             out[j, i] = a[i, j]
-    return out
 
 
 @njit(cache=True)
@@ -149,8 +155,15 @@ def matmul_t_fx(at_r, at_i, br, bi, outr, outi, shift, fm, cnt, site):  # pragma
     of the initialisation, 64 x 4 by 4 x 4) vectorises: 1.4 against 3.0 us, 0.30 against 0.22
     us at 4 x 4 (2026-12-04, scratch/hw/mm_ab.py, best of 9)."""
     P = at_r.shape[1]
+    matmul_t_ws_fx(at_r, at_i, br, bi, outr, outi, shift, fm, cnt, site, np.empty(P, np.int64), np.empty(P, np.int64))
+
+
+@njit(cache=True)
+def matmul_t_ws_fx(at_r, at_i, br, bi, outr, outi, shift, fm, cnt, site, sr, si):  # pragma: no cover - compiled
+    """:func:`matmul_t_fx` with the column sums in the caller's ``sr, si [P]`` (int64; a loop
+    calling it allocates nothing)."""
+    P = at_r.shape[1]
     Q = br.shape[1]
-    sr, si = np.empty(P, np.int64), np.empty(P, np.int64)
     lo, top, sat = fm[ACC, 1], fm[ACC, 2], fm[ACC, 4] != 0
     pl, pr, pa, po = shift_plan(shift, fm[ACC, 3])
     over = 0

@@ -8,7 +8,7 @@ import numpy as np
 
 from hbf_edge.kernels._core.fixed import ACC, CH, LUT, STP, fit, requant, rshift
 from hbf_edge.kernels._core.jit import njit
-from hbf_edge.kernels._core.linalg_fixed import WORD, cinv_ws_fx, gram_t_fx, matmul_t_fx, words_t
+from hbf_edge.kernels._core.linalg_fixed import WORD, cinv_ws_fx, gram_t_fx, matmul_t_ws_fx, words_t, words_t_into
 from hbf_edge.kernels.upga._fixed import S_OUT, normalize_fx, work_rows
 
 
@@ -38,12 +38,15 @@ def output_fx(hr, hi, fc, fs, noise, xi, wr, wi, fm, cnt):  # pragma: no cover -
 @njit(cache=True)
 def output_workspace(N, M, K):  # pragma: no cover - compiled
     """Work arrays of :func:`output_tail_fx`: F^H F (its first two), then A, A^-1, G^H, W_acc,
-    the inverse's real embedding and the normalisation's work rows."""
+    the inverse's real embedding, the normalisation's work rows, the word transposes of G and of
+    A^-1 and the column sums of ``A^-1 G^H`` (the code search calls the tail once per candidate
+    and allocates nothing there)."""
     return (np.empty((M, M), np.int64), np.empty((M, M), np.int64), np.empty((M, M), np.int64),
             np.empty((M, M), np.int64), np.empty((M, M), np.int64), np.empty((M, M), np.int64),
             np.empty((M, K), np.int64), np.empty((M, K), np.int64), np.empty((M, K), WORD),
             np.empty((M, K), WORD), np.empty((2 * M, 2 * M), np.int64), np.empty((2 * M, 2 * M), np.int64),
-            work_rows(N))
+            work_rows(N), np.empty((M, K), WORD), np.empty((M, K), WORD), np.empty((M, M), WORD),
+            np.empty((M, M), WORD), np.empty(M, np.int64), np.empty(M, np.int64))
 
 
 @njit(cache=True)
@@ -54,10 +57,11 @@ def output_tail_fx(ft_c, ft_s, g_r, g_i, noise, xi, wr, wi, fm, cnt, ws):  # pra
     K, M = g_r.shape
     fA, fS = fm[ACC, 0], fm[STP, 0]
     mode = fm[ACC, 3]
-    b_r, b_i, a_r, a_i, ainv_r, ainv_i, gh_r, gh_i, w_acc_r, w_acc_i, big, inv, wk = ws
+    b_r, b_i, a_r, a_i, ainv_r, ainv_i, gh_r, gh_i, w_acc_r, w_acc_i, big, inv, wk, gr_t, gi_t, it_r, it_i, sr, si = ws
     # G^H G and A^-1 G^H from transposed WORD copies (G and A^-1 are accumulator words): the
     # products of the initialisation and the layers take the same types, one compilation each
-    gr_t, gi_t = words_t(g_r), words_t(g_i)
+    words_t_into(g_r, gr_t)
+    words_t_into(g_i, gi_t)
     gram_t_fx(gr_t, gi_t, gr_t, gi_t, a_r, a_i, fA, fm, cnt, S_OUT)
     reg = requant(xi * noise, fS, fm[ACC], cnt, S_OUT)
     for i in range(M):
@@ -82,5 +86,7 @@ def output_tail_fx(ft_c, ft_s, g_r, g_i, noise, xi, wr, wi, fm, cnt, ws):  # pra
             gh_r[m, k] = requant(g_r[k, m], t, fm[ACC], cnt, S_OUT)
             gh_i[m, k] = requant(-g_i[k, m], t, fm[ACC], cnt, S_OUT)
     cinv_ws_fx(a_r, a_i, ainv_r, ainv_i, big, inv, fm, cnt, S_OUT)
-    matmul_t_fx(words_t(ainv_r), words_t(ainv_i), gh_r, gh_i, w_acc_r, w_acc_i, fA, fm, cnt, S_OUT)
+    words_t_into(ainv_r, it_r)
+    words_t_into(ainv_i, it_i)
+    matmul_t_ws_fx(it_r, it_i, gh_r, gh_i, w_acc_r, w_acc_i, fA, fm, cnt, S_OUT, sr, si)
     normalize_fx(ft_c, ft_s, w_acc_r, w_acc_i, wr, wi, fm, cnt, wk)

@@ -139,8 +139,7 @@ def code_search_fx(hr, hi, codes, fc, fs, lc, ls, noise, xi, sweeps, span, wr, w
     for it (:func:`set_entry`) instead of recomputed: rounding them gives the words the full
     products give, so the scores and the codes are the contract's.  What is left per candidate
     is the output stage's tail (its small inverse and eq. (9)'s norm, O(NMK)) and the score;
-    the work arrays are allocated once per channel, except the tail's four small word
-    transposes (of G and of the inverse) made per candidate."""
+    every work array is allocated once per channel (the tail's in :func:`output_workspace`)."""
     N, K = hr.shape
     M = codes.shape[1]
     n_codes = lc.shape[0]
