@@ -30,7 +30,7 @@ from hbf_edge.cplx import C
 from hbf_edge.errors import ConfigError
 from hbf_edge.objectives import sum_rate
 from hbf_edge.units import snr_db_to_power
-from hbf_edge.families.upga.model import PGA_LAMBDA0, PGA_MU0, UPGA, pga_forward
+from hbf_edge.families.upga.model import PGA_LAMBDA0, PGA_MU0, UPGA, pga_iterates
 
 __all__ = ["METHODS", "evaluate", "write_dump"]
 
@@ -93,8 +93,9 @@ def evaluate(
     S, N, K = H.shape
     Hc = _to_c(H)
     n_rf, J = model.n_rf, model.n_inner
-    mu_pga = torch.full((100, J), PGA_MU0, dtype=torch.float64)
-    lam_pga = torch.full((100,), PGA_LAMBDA0, dtype=torch.float64)
+    longest = max(PGA_ITERATIONS.values())
+    mu_pga = torch.full((longest, J), PGA_MU0, dtype=torch.float64)
+    lam_pga = torch.full((longest,), PGA_LAMBDA0, dtype=torch.float64)
     rates: dict[str, list[list[float]]] = {m: [] for m in METHODS}
     layers: dict[str, dict[str, list[float]]] = {}
     kept: dict[str, list[np.ndarray]] = {}
@@ -112,14 +113,14 @@ def evaluate(
             designs["upga"] = (F, cplx.scale(W, 1.0 / design_scale))
             layer_entry = {"upga": [float(r.mean()) for r in traj]}
             bar.update()
-            for name, iters in PGA_ITERATIONS.items():
-                (F, W), traj = pga_forward(
-                    Hc, p_t, noise_t, mu_pga[:iters], lam_pga[:iters], n_rf, trajectory=(iters == 100)
-                )
-                designs[name] = (F, W)
-                if traj is not None:
-                    layer_entry["pga"] = [float(r.mean()) for r in traj]
-                bar.update()
+            # one run of PGA-100 gives PGA-30 too (its 30th iterate: the steps are fixed)
+            layer_entry["pga"] = []
+            for i, design in enumerate(pga_iterates(Hc, p_t, noise_t, mu_pga, lam_pga, n_rf)):
+                layer_entry["pga"].append(float(sum_rate(Hc, *design, noise_t).mean()))
+                for name, iters in PGA_ITERATIONS.items():
+                    if i == iters:
+                        designs[name] = design
+                        bar.update()
         layers[f"{snr:g}"] = layer_entry
         F_omp, W_omp = omp_hybrid(H, p_np, n_rf)
         designs["omp"] = (_to_c(F_omp), _to_c(W_omp))

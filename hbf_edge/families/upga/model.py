@@ -21,6 +21,7 @@ Choices where the paper is silent or slips (each is tested):
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from typing import NamedTuple
 
 import torch
@@ -40,6 +41,7 @@ __all__ = [
     "normalize_power",
     "pga_layer",
     "pga_forward",
+    "pga_iterates",
     "UPGA",
     "check_powers",
 ]
@@ -159,15 +161,25 @@ def pga_forward(
         Also return the sum rate ``[B]`` after the initialisation and after every layer
         (``I + 1`` entries).
     """
-    B = H.re.shape[0]
-    check_powers(p_t, noise, B)
+    rates = [] if trajectory else None
+    for design in pga_iterates(H, p_t, noise, mu, lam, n_rf):
+        if rates is not None:
+            rates.append(sum_rate(H, *design, noise))
+    return design, rates
+
+
+def pga_iterates(
+    H: C, p_t: torch.Tensor, noise: torch.Tensor, mu: torch.Tensor, lam: torch.Tensor, n_rf: int
+) -> Iterator[Precoders]:
+    """Algorithm 1 one design at a time: the initialisation, then the design after each of the
+    ``I = len(lam)`` layers (``I + 1`` in all), so that one run gives every shorter PGA too
+    (the steps are fixed: PGA-30 is the 30th iterate of PGA-100, bit for bit)."""
+    check_powers(p_t, noise, H.re.shape[0])
     F, W = init_precoders(H, p_t, n_rf)
-    rates = [sum_rate(H, F, W, noise)] if trajectory else None
+    yield Precoders(F, W)
     for i in range(lam.shape[0]):
         F, W = pga_layer(H, F, W, p_t, noise, mu[i], lam[i])
-        if rates is not None:
-            rates.append(sum_rate(H, F, W, noise))
-    return Precoders(F, W), rates
+        yield Precoders(F, W)
 
 
 class _InitStage(nn.Module):

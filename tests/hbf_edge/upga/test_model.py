@@ -12,6 +12,7 @@ from hbf_edge.families.upga.model import (
     init_precoders,
     normalize_power,
     pga_forward,
+    pga_iterates,
     project_unit_modulus,
 )
 
@@ -80,6 +81,20 @@ def test_pga_is_feasible_and_improves():
     means = torch.stack(rates).mean(dim=1)
     assert len(rates) == 31 and means[-1] > means[0] + 0.1
     assert torch.all(means[1:] >= means[:-1] - 1e-9)  # small fixed steps: monotone on average
+
+
+def test_each_iterate_of_a_long_pga_is_the_shorter_pga_bit_for_bit():
+    """What evaluate relies on to take PGA-30 from its PGA-100 run."""
+    _, Hc = _channels(B=6, N=16, K=4, seed=8)
+    p_t, noise = _pt(6, 15.0)
+    mu = torch.full((12, 2), 0.01, dtype=torch.float64)
+    lam = torch.full((12,), 1e-4, dtype=torch.float64)
+    iterates = list(pga_iterates(Hc, p_t, noise, mu, lam, 4))
+    assert len(iterates) == 13
+    for i in (0, 5, 12):
+        (F, W), rates = pga_forward(Hc, p_t, noise, mu[:i], lam[:i], 4, trajectory=True)
+        assert all(torch.equal(a, b) for a, b in zip((F.re, F.im, W.re, W.im), (*iterates[i].F, *iterates[i].W)))
+        assert len(rates) == i + 1 and torch.equal(rates[-1], sum_rate(Hc, *iterates[i], noise))
 
 
 def test_upga_with_initial_steps_is_conventional_pga():
