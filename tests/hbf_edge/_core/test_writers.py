@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Iterator
 
 import pytest
@@ -85,11 +86,11 @@ def _last_line_only(err: str, word: str) -> bool:
             and all(line.startswith("hbf-edge: ") and "error" not in line for line in lines[:-1]))
 
 
-@pytest.mark.parametrize("sig,code,word", [(signal.SIGTERM, 143, "terminated"), (signal.SIGINT, 130, "interrupted")])
-def test_signals_during_a_write_end_in_one_line_and_leave_nothing(tmp_path, sig, code, word):
-    """The signal arrives while export writes its temporary folder (ONNX graphs, seconds)."""
+@contextlib.contextmanager
+def _export_writing(tmp_path) -> Iterator[tuple[subprocess.Popen, Path]]:
+    """``hbf-edge export`` of the reference quantized model into ``tmp_path / "b"``, yielded once
+    it writes its temporary folder (ONNX graphs: seconds of writing left to interrupt)."""
     import shutil
-    from pathlib import Path
 
     q = tmp_path / "q"
     shutil.copytree(Path(__file__).resolve().parents[2] / "refs" / "v1" / "upga_q", q)
@@ -100,6 +101,13 @@ def test_signals_during_a_write_end_in_one_line_and_leave_nothing(tmp_path, sig,
         while not list(tmp_path.glob(".b.*.tmp")) and time.monotonic() < deadline and proc.poll() is None:
             time.sleep(0.05)
         assert list(tmp_path.glob(".b.*.tmp")), "the export never started writing"
+        yield proc, out
+
+
+@pytest.mark.parametrize("sig,code,word", [(signal.SIGTERM, 143, "terminated"), (signal.SIGINT, 130, "interrupted")])
+def test_signals_during_a_write_end_in_one_line_and_leave_nothing(tmp_path, sig, code, word):
+    """The signal arrives while export writes its temporary folder (ONNX graphs, seconds)."""
+    with _export_writing(tmp_path) as (proc, out):
         proc.send_signal(sig)
         _, err = proc.communicate(timeout=120)
     assert proc.returncode == code, err
@@ -116,18 +124,7 @@ def test_signals_after_the_first_do_not_interrupt_the_cleanup(tmp_path, signals)
     line, the exit code of the signal the command saw first, nothing left behind.  (Which of two
     signals sent milliseconds apart Python sees first is not fixed: it runs the handlers of the
     signals pending together in their numeric order, SIGINT before SIGTERM.)"""
-    import shutil
-    from pathlib import Path
-
-    q = tmp_path / "q"
-    shutil.copytree(Path(__file__).resolve().parents[2] / "refs" / "v1" / "upga_q", q)
-    out = tmp_path / "b"
-    cmd = [sys.executable, "-m", "hbf_edge", "export", str(q), "--out", str(out), "--count", "20"]
-    with _command(cmd, tmp_path) as proc:
-        deadline = time.monotonic() + 120
-        while not list(tmp_path.glob(".b.*.tmp")) and time.monotonic() < deadline and proc.poll() is None:
-            time.sleep(0.05)
-        assert list(tmp_path.glob(".b.*.tmp")), "the export never started writing"
+    with _export_writing(tmp_path) as (proc, out):
         for sig, pause in zip(signals, (0.002, 0.002, 0.01, 0.03, 0.1, 0.0)):
             if proc.poll() is not None:
                 break
