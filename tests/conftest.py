@@ -1,6 +1,6 @@
 """Shared test setup: the slow references ``tests/naive.py``, ``tests/naive_fixed.py``,
 ``tests/naive_fixed_upganet.py``, ``tests/naive_fixed_deepfp.py``, ``tests/naive_fixed_jcehb.py`` and ``tests/naive_fixed_mser.py`` become importable under their
-file names, and so does ``tests/compile_log.py``, whose hooks (``--numba-compile-log PATH``) are
+file names, and so does ``tests/compile_log.py``, whose hooks (``--numba-compile-log=PATH``) are
 this conftest's.
 
 They are loaded by file rather than by putting ``tests/`` on ``sys.path``, where the test
@@ -40,7 +40,7 @@ for _name in ("naive", "naive_fixed", "naive_fixed_upganet", "naive_fixed_deepfp
     sys.modules[_name] = _module
     _spec.loader.exec_module(_module)
 
-# --numba-compile-log PATH (tests/compile_log.py): its hooks, as this conftest's
+# --numba-compile-log=PATH (tests/compile_log.py): its hooks, as this conftest's
 pytest_addoption = sys.modules["compile_log"].pytest_addoption
 pytest_configure = sys.modules["compile_log"].pytest_configure
 pytest_terminal_summary = sys.modules["compile_log"].pytest_terminal_summary
