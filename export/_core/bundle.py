@@ -104,10 +104,16 @@ def write_bundle(model_dir: str | os.PathLike, out: str | os.PathLike, H: np.nda
     _check_channel_words(H, config.spec.channel)
     _log.info(f"hbf-edge: export: designing {H.shape[0]} beams with the hardware kernel, building the tables ...")
     texts, beams, writers, layer0 = parts(model_dir, config, arrays, H, snr_db, noise)
-    extra = {"family": config.family, "scoring": scoring, "hardware": layer0.to_dict(), "precision": config.precision,
-             "model": {k: v for k, v in config.to_dict().items() if k != "history"},
-             "beams": {"snr_db": snr_db, "noise_power": noise, "n_channels": int(H.shape[0])}}
-    return _write(out, overwrite, texts, beams, writers, extra)
+    try:
+        extra = {"family": config.family, "scoring": scoring, "hardware": layer0.to_dict(),
+                 "precision": config.precision, "model": {k: v for k, v in config.to_dict().items() if k != "history"},
+                 "beams": {"snr_db": snr_db, "noise_power": noise, "n_channels": int(H.shape[0])}}
+        return _write(out, overwrite, texts, beams, writers, extra)
+    finally:  # a writer that runs a second process (export._core.side) is stopped however this ends
+        for writer in writers:
+            close = getattr(writer[1] if isinstance(writer, tuple) else writer, "close", None)
+            if close is not None:
+                close()
 
 
 def _write(out: str | os.PathLike, overwrite: bool, texts: dict[str, str], beams: dict[str, np.ndarray],

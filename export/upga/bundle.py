@@ -1,11 +1,15 @@
 """The parts of a UPGA bundle: tables, beams (the hardware kernel's designs), both ONNX graphs
 (the float one and the quantized one checked against the kernel on the beam channels) and the C
-datapath (checked the same way when a C compiler is present)."""
+datapath (checked the same way when a C compiler is present).
+
+On two cores or more the quantized graphs are built by a second process from the start
+(:mod:`export._core.side`), while this one designs the beams and writes the rest."""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -28,15 +32,20 @@ def upga_parts(model_dir: str | os.PathLike, config: ModelConfig, arrays: dict[s
     from hbf_edge.hw.precision import PrecisionConfig
 
     layer_specs = PrecisionConfig.from_dict(config.precision, config.spec, config.n_layers).layer_specs()
-    tables = build_tables(config, layer_specs, arrays)
-    texts = {"lut.json": json.dumps(tables, indent=1) + "\n", "lut.h": c_header(tables), **mem_files(tables),
-             **upga_c_files(tables)}
-    beams = design_beams(config, arrays, H, snr_db, noise)
+    graphs = _QuantGraphs(model_dir)  # the longest part first: on two cores it runs alongside the rest
+    try:
+        tables = build_tables(config, layer_specs, arrays)
+        texts = {"lut.json": json.dumps(tables, indent=1) + "\n", "lut.h": c_header(tables), **mem_files(tables),
+                 **upga_c_files(tables)}
+        beams = design_beams(config, arrays, H, snr_db, noise)
+    except BaseException:
+        graphs.close()
+        raise
+    graphs.check = lambda tmp: _check_quant_onnx(config, arrays, tmp, beams)
     writers = [_c_writer(config, arrays, beams),
                ("the float ONNX graph", lambda tmp: _float_onnx(config, arrays, tmp / "model.onnx",
                                                                 layer_specs[-1].phase_bits)),
-               (f"the quantized ONNX graphs, checked in onnxruntime against the kernel on {H.shape[0]} beams",
-                lambda tmp: _quant_onnx(model_dir, tmp, beams))]
+               (f"the quantized ONNX graphs, checked in onnxruntime against the kernel on {H.shape[0]} beams", graphs)]
     return texts, beams, writers, layer_specs[0]
 
 
@@ -85,21 +94,51 @@ def _float_onnx(config: ModelConfig, arrays: dict[str, np.ndarray], path: Path, 
     export_float_onnx(model, config, path, phase_bits=phase_bits)
 
 
-def _quant_onnx(model_dir: str | os.PathLike, tmp: Path, beams: dict[str, np.ndarray]) -> dict[str, Any]:
-    """Write both quantized graphs and check the onnxruntime one against the kernel's beams.
+class _QuantGraphs:
+    """The writer of ``model.qonnx.onnx`` and ``model.qcdq.onnx``: built by a second process
+    started here (``python -m hbf_edge.export.upga.onnx_quant``) when
+    :func:`~hbf_edge.export._core.side.worth_a_side_process`, else in this one when called; then
+    ``check(tmp)``.  :meth:`close` stops the process (the bundle writer calls it however it ends)."""
+
+    def __init__(self, model_dir: str | os.PathLike) -> None:
+        from hbf_edge.export._core import side
+
+        self.model_dir = model_dir
+        self.check: Any = None
+        self.side = (side.SideProcess("the quantized ONNX graphs", "hbf_edge.export.upga.onnx_quant", str(model_dir))
+                     if side.worth_a_side_process("brevitas") else None)
+
+    def __call__(self, tmp: Path) -> dict[str, Any]:
+        from hbf_edge.export.upga.onnx_run import KINDS
+
+        if self.side is None:
+            from hbf_edge.export.upga.onnx_quant import write_quant_graphs
+
+            write_quant_graphs(self.model_dir, tmp)
+        else:
+            built = self.side.result()
+            for kind in KINDS:
+                shutil.move(built / f"model.{kind}.onnx", tmp / f"model.{kind}.onnx")
+            self.close()
+        return self.check(tmp)
+
+    def close(self) -> None:
+        if self.side is not None:
+            self.side.close()
+
+
+def _check_quant_onnx(config: ModelConfig, arrays: dict[str, np.ndarray], tmp: Path,
+                      beams: dict[str, np.ndarray]) -> dict[str, Any]:
+    """Check ``model.qcdq.onnx`` in onnxruntime against the kernel's beams.
 
     The graphs stop before the code search (a data-dependent loop of evaluations, see
     ``kernels/upga/_search.py``): with a search, the kernel's search run on the graph's codes
     must give the beams."""
-    from hbf_edge.quant import load_quantized
+    from hbf_edge.export.upga.onnx_run import run_quant_onnx
 
-    from hbf_edge.export.upga.onnx_quant import KINDS, export_quant_graphs, run_quant_onnx
-
-    qmodel, config, _ = load_quantized(model_dir)
-    export_quant_graphs(qmodel, config, {kind: tmp / f"model.{kind}.onnx" for kind in KINDS})
     codes, w_re, w_im = run_quant_onnx(tmp / "model.qcdq.onnx", beams["H"], beams["p_t"], beams["noise"])
     if config.code_search is not None:
-        codes, w_re, w_im = _searched(config, qmodel, beams, codes, w_re, w_im)
+        codes, w_re, w_im = _searched(config, arrays, beams, codes, w_re, w_im)
     bad = {"codes": int(np.count_nonzero(codes != beams["codes"])),
            "W words": int(np.count_nonzero((w_re != beams["w_re"]) | (w_im != beams["w_im"])))}
     if any(bad.values()):
@@ -110,15 +149,16 @@ def _quant_onnx(model_dir: str | os.PathLike, tmp: Path, beams: dict[str, np.nda
                                 + (", after the kernel's code search" if config.code_search is not None else "")}}
 
 
-def _searched(config: ModelConfig, qmodel: Any, beams: dict[str, np.ndarray], codes: np.ndarray, w_re: np.ndarray,
-              w_im: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _searched(config: ModelConfig, arrays: dict[str, np.ndarray], beams: dict[str, np.ndarray], codes: np.ndarray,
+              w_re: np.ndarray, w_im: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The kernel's code search and output stage run on the graph's codes."""
+    from hbf_edge.hw.precision import PrecisionConfig
     from hbf_edge.kernels.upga.hardware import COUNTER_SITES, model_search, prepare_hw_inputs, run_search
 
     H = beams["H"]
+    specs = PrecisionConfig.from_dict(config.precision, config.spec, config.n_layers).layer_specs()
     x = prepare_hw_inputs(np.ascontiguousarray(H.real), np.ascontiguousarray(H.imag), beams["p_t"], beams["noise"],
-                          qmodel.mu.detach().numpy(), qmodel.lam.detach().numpy(), qmodel.layer_specs[0],
-                          qmodel.layer_specs, xi=config.output_xi)
+                          arrays["mu"], arrays["lam"], specs[0], specs, xi=config.output_xi)
     codes = np.ascontiguousarray(codes, np.int64)
     w_re, w_im = np.ascontiguousarray(w_re, np.int64), np.ascontiguousarray(w_im, np.int64)
     run_search(x, model_search(config), codes, w_re, w_im, np.zeros((H.shape[0], len(COUNTER_SITES) - 1), np.int64))

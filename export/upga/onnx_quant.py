@@ -50,23 +50,21 @@ from torch import nn
 with warnings.catch_warnings():  # Brevitas' export imports its graph tools, which warn about an optional package
     warnings.filterwarnings("ignore", message="fast_hadamard_transform")
     from brevitas.export.onnx.handler import ONNXBaseHandler
-    from brevitas.export.onnx.qonnx.function import BrevitasQuantTorchScriptFn
+    from brevitas.export.onnx.qonnx.function import DOMAIN_STRING, BrevitasQuantTorchScriptFn
     from brevitas.export.onnx.qonnx.manager import QONNXManager
 
 from hbf_edge import __version__
 from hbf_edge.cplx import C
 from hbf_edge.export._core.onnx_meta import save_with_metadata
 from hbf_edge.export._core.trace import lean_export
+from hbf_edge.export.upga.onnx_run import KINDS, QUANT_INPUTS, QUANT_OUTPUTS, run_quant_onnx
 from hbf_edge.modelfiles import ModelConfig
 from hbf_edge.quant import FixedPointQuant, QuantUPGA
 
-__all__ = ["export_quant_onnx", "export_quant_graphs", "lower_quant_nodes", "run_quant_onnx", "compare_quant_onnx", "QUANT_INPUTS", "QUANT_OUTPUTS", "QUANT_OPSET"]
+__all__ = ["export_quant_onnx", "export_quant_graphs", "write_quant_graphs", "lower_quant_nodes", "run_quant_onnx", "compare_quant_onnx", "QUANT_INPUTS", "QUANT_OUTPUTS", "QUANT_OPSET"]
 
 QUANT_OPSET = 17
-QUANT_INPUTS = ["h_re", "h_im", "p_t", "noise"]
-QUANT_OUTPUTS = ["codes", "w_re", "w_im"]
-KINDS = ("qcdq", "qonnx")
-_QONNX_DOMAIN = "qonnx.custom_op.general"
+_QONNX_DOMAIN = DOMAIN_STRING  # "qonnx.custom_op.general"
 _QONNX_ROUNDING = {"half_even": "ROUND", "floor": "FLOOR", "half_up": "FLOOR"}  # half_up: + lsb/2 first
 
 
@@ -82,6 +80,24 @@ class _HardwareGraph(nn.Module):
         out = self.qmodel.run(C(h_re, h_im), p_t, noise)
         words = [torch.round(v * self.w_scale).to(torch.int32) for v in (out.W_hw.re, out.W_hw.im)]
         return out.codes.to(torch.int32), words[0], words[1]
+
+
+class _FixedQuantFn(torch.autograd.Function):
+    """One QONNX ``Quant`` node in the trace: Brevitas' :class:`BrevitasQuantTorchScriptFn`'s
+    symbolic (the same node), with a forward of four operations.
+
+    The trace runs a Function's forward to record it and then replaces it by the symbolic, so
+    the forward only has to give the right values.  Brevitas' builds an ``IntQuant`` module per
+    call: 1.9 of a 3.2 s trace of the quick demo's model (cProfile, Intel Xeon, 2026-12-05)."""
+
+    symbolic = staticmethod(BrevitasQuantTorchScriptFn.symbolic)
+
+    @staticmethod
+    def forward(ctx, x, scale, zero_point, bit_width, narrow_range, signed, rounding_mode):
+        q = torch.round(x / scale) if rounding_mode == "ROUND" else torch.floor(x / scale)
+        half = torch.pow(torch.full_like(bit_width, 2.0), bit_width - 1)  # signed, full range (asserted below)
+        return torch.clamp(q, -half, half - 1) * scale
+
 
 
 class FixedPointQONNXHandler(ONNXBaseHandler):
@@ -104,8 +120,8 @@ class FixedPointQONNXHandler(ONNXBaseHandler):
         kw = self.symbolic_kwargs
         if kw["offset"] is not None:
             x = x + kw["offset"]
-        return BrevitasQuantTorchScriptFn.apply(x, kw["scale"], kw["zero_point"], kw["bit_width"],
-                                                False, True, kw["rounding_mode"])
+        return _FixedQuantFn.apply(x, kw["scale"], kw["zero_point"], kw["bit_width"], False, True,
+                                   kw["rounding_mode"])
 
 
 class _QONNXManager(QONNXManager):
@@ -265,14 +281,12 @@ def export_quant_graphs(qmodel: QuantUPGA, config: ModelConfig,
     return written
 
 
-def run_quant_onnx(path: str | os.PathLike, h: np.ndarray, p_t: np.ndarray, noise: np.ndarray) -> list[np.ndarray]:
-    """Run ``model.qcdq.onnx`` in onnxruntime on complex channels ``h [B, N, K]``: codes, w_re, w_im."""
-    import onnxruntime as ort
+def write_quant_graphs(model_dir: str | os.PathLike, out: str | os.PathLike) -> None:
+    """``model.qonnx.onnx`` and ``model.qcdq.onnx`` of a quantized model directory into ``out``."""
+    from hbf_edge.quant import load_quantized
 
-    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    feed = {"h_re": np.ascontiguousarray(h.real, dtype=np.float64), "h_im": np.ascontiguousarray(h.imag, dtype=np.float64),
-            "p_t": np.asarray(p_t, dtype=np.float64), "noise": np.asarray(noise, dtype=np.float64)}
-    return sess.run(QUANT_OUTPUTS, feed)
+    qmodel, config, _ = load_quantized(model_dir)
+    export_quant_graphs(qmodel, config, {kind: Path(out) / f"model.{kind}.onnx" for kind in KINDS})
 
 
 def compare_quant_onnx(model_dir: str | os.PathLike, bundle: str | os.PathLike, count: int = 1000,
@@ -318,3 +332,21 @@ def compare_quant_onnx(model_dir: str | os.PathLike, bundle: str | os.PathLike, 
         "nodes": {k: len(g.node) for k, g in graphs.items()},
         "qonnx_quant_nodes": sum(n.op_type == "Quant" for n in graphs["qonnx"].node),
     }
+
+
+def _main(argv: list[str]) -> int:
+    """``python -m hbf_edge.export.upga.onnx_quant OUT MODEL_DIR``: the graphs into the new folder
+    OUT (the bundle writer's second process, :mod:`export._core.side`)."""
+    from hbf_edge._threads import apply_thread_policy
+
+    apply_thread_policy()
+    out, model_dir = Path(argv[0]), argv[1]
+    out.mkdir()
+    write_quant_graphs(model_dir, out)
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(_main(sys.argv[1:]))

@@ -3,6 +3,7 @@
 import json
 import shutil
 import subprocess
+import tempfile
 
 from pathlib import Path
 
@@ -260,20 +261,48 @@ def test_firmware_command_verifies_the_bundle_and_refuses_what_it_cannot(bundle,
 
 
 def test_export_refuses_a_quantized_graph_that_disagrees_with_the_kernel(bundle, tmp_path, monkeypatch):
-    from hbf_edge.export.upga import onnx_quant
+    from hbf_edge.export.upga import onnx_run
 
     root, _, _, _, H = bundle
-    real = onnx_quant.run_quant_onnx
+    real = onnx_run.run_quant_onnx
 
     def off_by_one_code(*args):
         codes, w_re, w_im = real(*args)
         codes[0, 0, 0] = (codes[0, 0, 0] + 1) % 8
         return codes, w_re, w_im
 
-    monkeypatch.setattr(onnx_quant, "run_quant_onnx", off_by_one_code)
+    monkeypatch.setattr(onnx_run, "run_quant_onnx", off_by_one_code)
     with pytest.raises(BundleError, match="1 codes and 0 W words differ"):
         write_bundle(root / "q", tmp_path / "b", H, snr_db=15.0)
     assert not (tmp_path / "b").exists()
+
+
+def test_the_graphs_of_a_second_process_are_those_of_this_one(bundle, tmp_path, monkeypatch):
+    """``export._core.side``: the quantized graphs built by ``python -m hbf_edge.export.upga.onnx_quant``
+    are byte for byte those the fixture's bundle built in this process (Brevitas is imported here,
+    so no second process was worth it), and pass the check on the searched codes of a model with
+    a code search (the graphs stop before it); nothing of the second process is left."""
+    import sys
+
+    from hbf_edge.export._core import side
+
+    root, path, _, _, H = bundle
+    assert "brevitas" in sys.modules and not side.worth_a_side_process("brevitas")
+    model = tmp_path / "q_search"
+    shutil.copytree(root / "q", model)
+    cfg = json.loads((model / "config.json").read_text())
+    cfg["quantization"]["code_search"] = {"sweeps": 1, "span": 1}
+    (model / "config.json").write_text(json.dumps(cfg))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr(side, "worth_a_side_process", lambda *modules: True)
+    started, real = [], side.SideProcess
+    monkeypatch.setattr(side, "SideProcess", lambda *args: started.append(args) or real(*args))
+    manifest = read_bundle(write_bundle(model, tmp_path / "b", H[:6], snr_db=15.0)).manifest
+    assert [a[1:] for a in started] == [("hbf_edge.export.upga.onnx_quant", str(model))]
+    assert "after the kernel's code search" in manifest["verified"]["model.qcdq.onnx"]["equals"]
+    for name in ("model.qonnx.onnx", "model.qcdq.onnx"):
+        assert manifest["files"][name] == read_bundle(path).manifest["files"][name], name
+    assert not list(tmp_path.glob("hbf-edge-side-*"))
 
 
 def test_bench_onnx_command_reports_full_agreement(bundle, capsys):

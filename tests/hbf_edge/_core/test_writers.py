@@ -24,11 +24,11 @@ def _interruptible() -> None:
 
 
 @contextlib.contextmanager
-def _command(cmd: list[str], cwd) -> Iterator[subprocess.Popen]:
+def _command(cmd: list[str], cwd, env: dict[str, str] | None = None) -> Iterator[subprocess.Popen]:
     """The command, started to be interrupted; killed if the test fails before it ends (a failed
     test once left a 1000-epoch training running for 14 minutes)."""
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=cwd,
-                            preexec_fn=_interruptible)
+                            preexec_fn=_interruptible, env=None if env is None else {**os.environ, **env})
     try:
         yield proc
     finally:
@@ -89,14 +89,17 @@ def _last_line_only(err: str, word: str) -> bool:
 @contextlib.contextmanager
 def _export_writing(tmp_path) -> Iterator[tuple[subprocess.Popen, Path]]:
     """``hbf-edge export`` of the reference quantized model into ``tmp_path / "b"``, yielded once
-    it writes its temporary folder (ONNX graphs: seconds of writing left to interrupt)."""
+    it writes its temporary folder (ONNX graphs: seconds of writing left to interrupt).  Its
+    temporary files go to ``tmp_path / "tmp"``: the quantized graphs' second process
+    (``export._core.side``, on two cores) must leave no folder there."""
     import shutil
 
     q = tmp_path / "q"
     shutil.copytree(Path(__file__).resolve().parents[2] / "refs" / "v1" / "upga_q", q)
     out = tmp_path / "b"
+    (tmp_path / "tmp").mkdir()
     cmd = [sys.executable, "-m", "hbf_edge", "export", str(q), "--out", str(out), "--count", "20"]
-    with _command(cmd, tmp_path) as proc:
+    with _command(cmd, tmp_path, {"TMPDIR": str(tmp_path / "tmp")}) as proc:
         deadline = time.monotonic() + 120
         while not list(tmp_path.glob(".b.*.tmp")) and time.monotonic() < deadline and proc.poll() is None:
             time.sleep(0.05)
@@ -112,7 +115,7 @@ def test_signals_during_a_write_end_in_one_line_and_leave_nothing(tmp_path, sig,
         _, err = proc.communicate(timeout=120)
     assert proc.returncode == code, err
     assert _last_line_only(err, word)
-    assert not out.exists() and not list(tmp_path.glob(".b.*.tmp"))
+    assert not out.exists() and not list(tmp_path.glob(".b.*.tmp")) and not list((tmp_path / "tmp").glob("hbf-edge-side-*"))
 
 
 _INT, _TERM = signal.SIGINT, signal.SIGTERM
@@ -134,7 +137,7 @@ def test_signals_after_the_first_do_not_interrupt_the_cleanup(tmp_path, signals)
     words = {130: "interrupted", 143: "terminated"}
     assert proc.returncode in words and (len(set(signals)) > 1 or proc.returncode == 128 + signals[0]), err
     assert _last_line_only(err, words[proc.returncode]) and err.count("nothing half-written") == 1
-    assert not out.exists() and not list(tmp_path.glob(".b.*.tmp"))
+    assert not out.exists() and not list(tmp_path.glob(".b.*.tmp")) and not list((tmp_path / "tmp").glob("hbf-edge-side-*"))
 
 
 def test_ctrl_c_inside_a_string_exec_still_exits_130(tmp_path):
