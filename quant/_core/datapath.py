@@ -206,27 +206,28 @@ def gj_inverse(a: torch.Tensor, acc: FixedPointQuant) -> torch.Tensor:
 
 def gj_inverse_words(x: torch.Tensor, fmt: object) -> torch.Tensor:
     """:func:`gj_inverse` on the words ``x [B, n, n]`` (int64) of the format ``fmt``
-    (a ``FixedPointFormat``, saturating or wrapping): the inverse's words."""
+    (a ``FixedPointFormat``, saturating or wrapping): the inverse's words.
+
+    The matrix and the identity that becomes its inverse are one augmented ``[B, n, 2n]`` array:
+    every operation of a step is entry by entry (the row swap, the scaling of the pivot row, the
+    elimination), so each entry is computed as on two arrays, and a trace records each step once
+    instead of twice."""
     fA = fmt.frac_bits
     mode = fmt.rounding
     B, n, _ = x.shape
-    out = torch.eye(n, dtype=torch.int64).expand(B, n, n) * (1 << fA)
+    aug = torch.cat([x, torch.eye(n, dtype=torch.int64).expand(B, n, n) * (1 << fA)], dim=-1)
     idx = torch.arange(n)
     for col in range(n):  # masks instead of in-place indexing: the graph stays plain for ONNX
         is_col = idx == col
-        piv = col + torch.argmax(torch.abs(x[:, col:, col]), dim=1, keepdim=True)  # [B, 1]
+        piv = col + torch.argmax(torch.abs(aug[:, col:, col]), dim=1, keepdim=True)  # [B, 1]
         perm = torch.where(is_col, piv, torch.where(idx == piv, col, idx))  # swap rows col, piv
-        x = torch.gather(x, 1, perm[:, :, None].expand(B, n, n))
-        out = torch.gather(out, 1, perm[:, :, None].expand(B, n, n))
-        p = x[:, col, col]
+        aug = torch.gather(aug, 1, perm[:, :, None].expand(B, n, 2 * n))
+        p = aug[:, col, col]
         ok = (p != 0)[:, None]
         r = fit_word(div_round(torch.full_like(p, 1 << (2 * fA)), torch.where(p == 0, torch.ones_like(p), p), mode),
                      fmt)
-        x_col = torch.where(ok, fit_word(rshift(x[:, col, :] * r[:, None], fA, mode), fmt), x[:, col, :])
-        o_col = torch.where(ok, fit_word(rshift(out[:, col, :] * r[:, None], fA, mode), fmt), out[:, col, :])
-        f = torch.where(ok & ~is_col, x[:, :, col], torch.zeros_like(x[:, :, col]))
-        row = is_col[None, :, None]
-        x = torch.where(row, x_col[:, None, :], fit_word(x - rshift(f[:, :, None] * x_col[:, None, :], fA, mode), fmt))
-        out = torch.where(row, o_col[:, None, :],
-                          fit_word(out - rshift(f[:, :, None] * o_col[:, None, :], fA, mode), fmt))
-    return out
+        pivot_row = torch.where(ok, fit_word(rshift(aug[:, col, :] * r[:, None], fA, mode), fmt), aug[:, col, :])
+        f = torch.where(ok & ~is_col, aug[:, :, col], torch.zeros_like(aug[:, :, col]))
+        aug = torch.where(is_col[None, :, None], pivot_row[:, None, :],
+                          fit_word(aug - rshift(f[:, :, None] * pivot_row[:, None, :], fA, mode), fmt))
+    return aug[:, :, n:]
