@@ -29,6 +29,8 @@ import tempfile
 from pathlib import Path
 from typing import Callable
 
+from hbf_edge._process import stop_process
+
 __all__ = ["Background", "run", "start", "stop", "stamp_path"]
 
 _PACKAGES = ("hbf_edge", "hbf_edge.kernels", "hbf_edge.quant", "hbf_edge.export")
@@ -101,13 +103,8 @@ def stop(background: Background | None) -> str | None:
     if process.poll() is not None and process.returncode != 0:
         lines = (background.work / _ERRORS).read_text(errors="replace").strip().splitlines() or ["no message"]
         note = f"the background precompilation failed (exit {process.returncode}): {lines[-1]}"
-    elif process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:  # SIGTERM ends Python at once; this is the fallback
-            process.kill()
-            process.wait()
+    else:
+        stop_process(process)
     shutil.rmtree(background.work, ignore_errors=True)
     return note
 

@@ -21,6 +21,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from hbf_edge._process import stop_process
 from hbf_edge.export._core.bundle import BundleError
 
 __all__ = ["SideProcess", "side_cores", "worth_a_side_process"]
@@ -74,11 +75,6 @@ class SideProcess:
     def close(self) -> None:
         """Stop the process if it still runs and remove its folder (idempotent)."""
         process, self.process = self.process, None
-        if process is not None and process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:  # SIGTERM ends Python at once; this is the fallback
-                process.kill()
-                process.wait()
+        if process is not None:
+            stop_process(process)
         shutil.rmtree(self.dir, ignore_errors=True)
