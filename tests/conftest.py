@@ -237,3 +237,20 @@ def rehash_bundle(path, edit=None):
 
 
 sys.modules["helpers"] = sys.modules[__name__]
+
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _bundles_in_one_process():
+    """A UPGA bundle written inside a test process builds every part there: a test process that
+    has not imported Brevitas yet would give the quantized graphs to a second process
+    (``export.upga.bundle.quantized_graphs_aside``), which pays its own imports, and the suite's
+    two workers keep both cores busy already.  The test of the second process sets it itself;
+    the CLI commands the tests start run with the toolkit's default."""
+    from hbf_edge.export.upga import bundle
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(bundle, "quantized_graphs_aside", lambda: False)
+        yield

@@ -1,10 +1,11 @@
 """A part of a bundle built by a second process while this one builds the rest.
 
-Why: the quantized ONNX graphs of a UPGA bundle are one long, single-threaded torch trace (about
-7 of the 11.5-14.5 s ``hbf-edge export`` of the quick demo's model, Intel Xeon, 2026-12-05),
-and the beams, the C datapath and the float graph (about 3.5 s more) do not need them.  On two
-cores the graphs are built in a second process from the start, and the bundle writer takes its
-files when it gets to them (README, "Export bundle").
+Why: a UPGA bundle's parts are independent until the checks, and its ONNX graphs are
+single-threaded torch traces (the quantized ones about 7 of the 11.5-14.5 s ``hbf-edge export``
+of the quick demo's model, Intel Xeon, 2026-12-05).  On two cores such a part can be built by a
+second process from the start, and the bundle writer takes its files when it gets to them;
+when is the family's choice (:func:`hbf_edge.export.upga.bundle.quantized_graphs_aside`; README,
+"Export: a four-operation ``Quant`` function, and the quantized graphs in a second process").
 
 The process runs ``python -m MODULE OUT ARGS...`` on one thread, writes only into its own
 temporary folder, and is stopped (and the folder removed) by :meth:`SideProcess.close`, which the
@@ -20,11 +21,12 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any, Callable
 
 from hbf_edge._process import stop_process
 from hbf_edge.export._core.bundle import BundleError
 
-__all__ = ["SideProcess", "side_cores", "worth_a_side_process"]
+__all__ = ["SidePart", "SideProcess", "side_cores"]
 
 _ERRORS = "stderr.txt"
 
@@ -37,14 +39,6 @@ def side_cores() -> int:
         if text.isdigit() and int(text) >= 1:
             return int(text)
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-
-
-def worth_a_side_process(*modules: str) -> bool:
-    """Whether a part that needs ``modules`` goes to a second process: when the thread policy
-    allows two cores and this process has not imported them yet.  The second process pays the
-    imports itself (torch and Brevitas: about 3 s); that is worth it only when this one would pay
-    them too (a fresh ``hbf-edge export``), not in a session that already holds them."""
-    return side_cores() >= 2 and not any(m in sys.modules for m in modules)
 
 
 class SideProcess:
@@ -78,3 +72,30 @@ class SideProcess:
         if process is not None:
             stop_process(process)
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class SidePart:
+    """A bundle writer whose ``files`` are written by a second process started at construction
+    (``python -m module OUT *args`` writes them into OUT) when ``aside``, else by ``here(tmp)``
+    when it is called; then ``check(tmp)`` (settable later) returns what it verified.
+    :meth:`close` stops the process (the bundle writer calls it however it ends)."""
+
+    def __init__(self, what: str, files: list[str], here: Callable[[Path], None], module: str, args: list[str],
+                 aside: bool) -> None:
+        self.files, self.here = files, here
+        self.check: Callable[[Path], dict[str, Any]] | None = None
+        self.side = SideProcess(what, module, *args) if aside else None
+
+    def __call__(self, tmp: Path) -> dict[str, Any]:
+        if self.side is None:
+            self.here(tmp)
+        else:
+            built = self.side.result()
+            for name in self.files:
+                shutil.move(built / name, tmp / name)
+            self.close()
+        return self.check(tmp) if self.check is not None else {}
+
+    def close(self) -> None:
+        if self.side is not None:
+            self.side.close()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -23,16 +23,20 @@ from hbf_edge.export.upga.c_model import upga_c_files
 from hbf_edge.modelfiles import ModelConfig
 from hbf_edge.units import snr_db_to_power
 
-__all__ = ["upga_parts", "design_beams"]
+__all__ = ["upga_parts", "design_beams", "quantized_graphs_aside"]
 
 
 def upga_parts(model_dir: str | os.PathLike, config: ModelConfig, arrays: dict[str, np.ndarray], H: np.ndarray,
                snr_db: float, noise: float) -> tuple[dict[str, str], dict[str, np.ndarray], list, Any]:
     """Texts, beams, ONNX writers and layer 0's hardware spec of a quantized UPGA bundle."""
+    from hbf_edge.export._core.side import SidePart
+    from hbf_edge.export.upga.onnx_run import KINDS
     from hbf_edge.hw.precision import PrecisionConfig
 
     layer_specs = PrecisionConfig.from_dict(config.precision, config.spec, config.n_layers).layer_specs()
-    graphs = _QuantGraphs(model_dir)  # the longest part first: on two cores it runs alongside the rest
+    graphs = SidePart("the quantized ONNX graphs", [f"model.{kind}.onnx" for kind in KINDS],
+                      lambda tmp: _write_quant_graphs(model_dir, tmp), "hbf_edge.export.upga.onnx_quant",
+                      [str(model_dir)], quantized_graphs_aside())  # started first: it is the longest part
     try:
         tables = build_tables(config, layer_specs, arrays)
         texts = {"lut.json": json.dumps(tables, indent=1) + "\n", "lut.h": c_header(tables), **mem_files(tables),
@@ -42,11 +46,34 @@ def upga_parts(model_dir: str | os.PathLike, config: ModelConfig, arrays: dict[s
         graphs.close()
         raise
     graphs.check = lambda tmp: _check_quant_onnx(config, arrays, tmp, beams)
-    writers = [_c_writer(config, arrays, beams),
-               ("the float ONNX graph", lambda tmp: _float_onnx(config, arrays, tmp / "model.onnx",
-                                                                layer_specs[-1].phase_bits)),
+    writers = [_c_writer(config, arrays, beams), ("the float ONNX graph", lambda tmp: _write_float_graph(model_dir, tmp)),
                (f"the quantized ONNX graphs, checked in onnxruntime against the kernel on {H.shape[0]} beams", graphs)]
     return texts, beams, writers, layer_specs[0]
+
+
+def quantized_graphs_aside() -> bool:
+    """Whether a second process builds the quantized graphs (:mod:`export._core.side`): when the
+    thread policy allows two cores and this process has not imported Brevitas (a fresh ``hbf-edge
+    export``: the second process pays the imports, about 3 s, and the trace, about 5 s, while
+    this one designs the beams and writes the rest).  A process that holds Brevitas already (the
+    demo after its QAT stage, a Python session) traces them itself; giving the float graph to a
+    second process there instead saved nothing in the quick demo (README, "Export: a
+    four-operation ``Quant`` function")."""
+    from hbf_edge.export._core.side import side_cores
+
+    return side_cores() >= 2 and "brevitas" not in sys.modules
+
+
+def _write_quant_graphs(model_dir: str | os.PathLike, tmp: Path) -> None:
+    from hbf_edge.export.upga.onnx_quant import write_quant_graphs
+
+    write_quant_graphs(model_dir, tmp)
+
+
+def _write_float_graph(model_dir: str | os.PathLike, tmp: Path) -> None:
+    from hbf_edge.export.upga.onnx_float import write_float_graph
+
+    write_float_graph(model_dir, tmp)
 
 
 def design_beams(config: ModelConfig, arrays: dict[str, np.ndarray], H: np.ndarray, snr_db: float,
@@ -80,51 +107,6 @@ def _c_writer(config: ModelConfig, arrays: dict[str, np.ndarray], beams: dict[st
     from hbf_edge.export.upga.c_model import upga_input_words
 
     return c_writer(lambda: upga_input_words(config, arrays, beams), beams)
-
-
-def _float_onnx(config: ModelConfig, arrays: dict[str, np.ndarray], path: Path, phase_bits: int) -> None:
-    import torch
-
-    from hbf_edge.families.upga.model import UPGA
-
-    from hbf_edge.export.upga.onnx_float import export_float_onnx
-
-    model = UPGA(config.n_layers, config.n_inner, config.spec.n_rf)
-    model.load_state_dict({k: torch.from_numpy(v) for k, v in arrays.items()})
-    export_float_onnx(model, config, path, phase_bits=phase_bits)
-
-
-class _QuantGraphs:
-    """The writer of ``model.qonnx.onnx`` and ``model.qcdq.onnx``: built by a second process
-    started here (``python -m hbf_edge.export.upga.onnx_quant``) when
-    :func:`~hbf_edge.export._core.side.worth_a_side_process`, else in this one when called; then
-    ``check(tmp)``.  :meth:`close` stops the process (the bundle writer calls it however it ends)."""
-
-    def __init__(self, model_dir: str | os.PathLike) -> None:
-        from hbf_edge.export._core import side
-
-        self.model_dir = model_dir
-        self.check: Any = None
-        self.side = (side.SideProcess("the quantized ONNX graphs", "hbf_edge.export.upga.onnx_quant", str(model_dir))
-                     if side.worth_a_side_process("brevitas") else None)
-
-    def __call__(self, tmp: Path) -> dict[str, Any]:
-        from hbf_edge.export.upga.onnx_run import KINDS
-
-        if self.side is None:
-            from hbf_edge.export.upga.onnx_quant import write_quant_graphs
-
-            write_quant_graphs(self.model_dir, tmp)
-        else:
-            built = self.side.result()
-            for kind in KINDS:
-                shutil.move(built / f"model.{kind}.onnx", tmp / f"model.{kind}.onnx")
-            self.close()
-        return self.check(tmp)
-
-    def close(self) -> None:
-        if self.side is not None:
-            self.side.close()
 
 
 def _check_quant_onnx(config: ModelConfig, arrays: dict[str, np.ndarray], tmp: Path,

@@ -23,7 +23,7 @@ from hbf_edge.export._core.onnx_meta import save_with_metadata
 from hbf_edge.export._core.trace import lean_export
 from hbf_edge.modelfiles import ModelConfig
 
-__all__ = ["export_float_onnx", "OPSET", "INPUTS", "OUTPUTS"]
+__all__ = ["export_float_onnx", "write_float_graph", "OPSET", "INPUTS", "OUTPUTS"]
 
 OPSET = 17
 INPUTS = ["h_re", "h_im", "p_t", "noise"]
@@ -64,6 +64,20 @@ def export_float_onnx(model: torch.nn.Module, config: ModelConfig, path: str | o
     return save_with_metadata(proto, path, meta)
 
 
+def write_float_graph(model_dir: str | os.PathLike, out: str | os.PathLike) -> Path:
+    """``model.onnx`` of a quantized UPGA model directory into ``out``: the float network with its
+    trained steps, the metadata naming the last layer's phase bits (a bundle's float graph)."""
+    from hbf_edge.families.upga.model import UPGA
+    from hbf_edge.hw.precision import PrecisionConfig
+    from hbf_edge.modelfiles import read_model_dir
+
+    config, arrays = read_model_dir(model_dir)
+    specs = PrecisionConfig.from_dict(config.precision, config.spec, config.n_layers).layer_specs()
+    model = UPGA(config.n_layers, config.n_inner, config.spec.n_rf)
+    model.load_state_dict({k: torch.from_numpy(v) for k, v in arrays.items()})
+    return export_float_onnx(model, config, Path(out) / "model.onnx", phase_bits=specs[-1].phase_bits)
+
+
 def run_onnx(path: str | os.PathLike, h: np.ndarray, p_t: np.ndarray, noise: np.ndarray) -> list[np.ndarray]:
     """Run an exported ``model.onnx`` in onnxruntime on complex channels ``h [B, N, K]``."""
     import onnxruntime as ort
@@ -72,3 +86,4 @@ def run_onnx(path: str | os.PathLike, h: np.ndarray, p_t: np.ndarray, noise: np.
     feed = {"h_re": h.real.astype(np.float32), "h_im": h.imag.astype(np.float32),
             "p_t": p_t.astype(np.float32), "noise": noise.astype(np.float32)}
     return sess.run(OUTPUTS, feed)
+

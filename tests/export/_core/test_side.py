@@ -1,6 +1,7 @@
 """The bundle writer's second process: its failure is one line naming the part, and whatever
 happens it leaves no process and no folder behind."""
 
+import sys
 import tempfile
 
 import pytest
@@ -8,6 +9,7 @@ import pytest
 from hbf_edge.export._core import side
 from hbf_edge.export._core.bundle import BundleError
 from hbf_edge.export._core.side import SideProcess
+from hbf_edge.export.upga.bundle import quantized_graphs_aside
 
 
 def test_a_failed_side_process_names_its_part_and_its_last_message(tmp_path, monkeypatch):
@@ -33,11 +35,17 @@ def test_close_stops_a_running_process_and_removes_its_folder(tmp_path, monkeypa
 
 @pytest.mark.parametrize("env,cores", [({"HBF_EDGE_THREADS": "1", "NUMBA_NUM_THREADS": "4"}, 1),
                                        ({"NUMBA_NUM_THREADS": "3"}, 3)])
-def test_the_side_process_follows_the_thread_policy(monkeypatch, env, cores):
+def test_the_second_process_follows_the_thread_policy_and_the_imports(monkeypatch, env, cores):
+    """Two cores and Brevitas not imported yet (a fresh ``hbf-edge export``): the quantized graphs
+    go to a second process; one core, or Brevitas already here (the demo, a session): not.
+    (``quantized_graphs_aside`` is imported at collection, before the suite's own fixture
+    replaces it, ``tests/conftest.py``.)"""
     for name in ("HBF_EDGE_THREADS", "NUMBA_NUM_THREADS"):
         monkeypatch.delenv(name, raising=False)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     assert side.side_cores() == cores
-    assert side.worth_a_side_process("no_such_module_here") == (cores >= 2)
-    assert not side.worth_a_side_process("os")  # already imported here: nothing to gain
+    monkeypatch.delitem(sys.modules, "brevitas", raising=False)
+    assert quantized_graphs_aside() == (cores >= 2)
+    monkeypatch.setitem(sys.modules, "brevitas", sys)
+    assert not quantized_graphs_aside()

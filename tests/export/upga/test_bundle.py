@@ -278,23 +278,21 @@ def test_export_refuses_a_quantized_graph_that_disagrees_with_the_kernel(bundle,
 
 
 def test_the_graphs_of_a_second_process_are_those_of_this_one(bundle, tmp_path, monkeypatch):
-    """``export._core.side``: the quantized graphs built by ``python -m hbf_edge.export.upga.onnx_quant``
-    are byte for byte those the fixture's bundle built in this process (Brevitas is imported here,
-    so no second process was worth it), and pass the check on the searched codes of a model with
-    a code search (the graphs stop before it); nothing of the second process is left."""
-    import sys
-
+    """``export._core.side``: the quantized graphs built by ``python -m
+    hbf_edge.export.upga.onnx_quant`` (a fresh ``hbf-edge export``) are byte for byte those the
+    fixture's bundle built in this process, and pass the check on the searched codes of a model
+    with a code search (the graphs stop before it); nothing of the second process is left."""
     from hbf_edge.export._core import side
+    from hbf_edge.export.upga import bundle as upga_bundle
 
     root, path, _, _, H = bundle
-    assert "brevitas" in sys.modules and not side.worth_a_side_process("brevitas")
     model = tmp_path / "q_search"
     shutil.copytree(root / "q", model)
     cfg = json.loads((model / "config.json").read_text())
     cfg["quantization"]["code_search"] = {"sweeps": 1, "span": 1}
     (model / "config.json").write_text(json.dumps(cfg))
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
-    monkeypatch.setattr(side, "worth_a_side_process", lambda *modules: True)
+    monkeypatch.setattr(upga_bundle, "quantized_graphs_aside", lambda: True)
     started, real = [], side.SideProcess
     monkeypatch.setattr(side, "SideProcess", lambda *args: started.append(args) or real(*args))
     manifest = read_bundle(write_bundle(model, tmp_path / "b", H[:6], snr_db=15.0)).manifest
