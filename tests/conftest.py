@@ -244,13 +244,13 @@ import pytest  # noqa: E402
 
 @pytest.fixture(scope="session", autouse=True)
 def _bundles_in_one_process():
-    """A UPGA bundle written inside a test process builds every part there: a test process that
-    has not imported Brevitas yet would give the quantized graphs to a second process
-    (``export.upga.bundle.quantized_graphs_aside``), which pays its own imports, and the suite's
-    two workers keep both cores busy already.  The test of the second process sets it itself;
-    the CLI commands the tests start run with the toolkit's default."""
-    from hbf_edge.export.upga import bundle
+    """A bundle written inside a test process builds every part there: on two cores the
+    toolkit gives its longest graph to a second process (``export._core.side``), which pays its
+    own imports, and the suite's two workers keep both cores busy already.  The tests of the
+    second process set it themselves; the CLI commands the tests start run with the toolkit's
+    default."""
+    from hbf_edge.export._core import side
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(bundle, "quantized_graphs_aside", lambda: False)
+        mp.setattr(side, "side_cores", lambda: 1)
         yield

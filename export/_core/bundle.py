@@ -109,17 +109,31 @@ def write_bundle(model_dir: str | os.PathLike, out: str | os.PathLike, H: np.nda
                  "precision": config.precision, "model": {k: v for k, v in config.to_dict().items() if k != "history"},
                  "beams": {"snr_db": snr_db, "noise_power": noise, "n_channels": int(H.shape[0])}}
         return _write(out, overwrite, texts, beams, writers, extra)
-    finally:  # a writer that runs a second process (export._core.side) is stopped however this ends
-        for writer in writers:
-            close = getattr(writer[1] if isinstance(writer, tuple) else writer, "close", None)
-            if close is not None:
-                close()
+    finally:
+        _close_writers(writers)
+
+
+def _close_writers(writers: list) -> None:
+    """Stop the writers that run a second process (:mod:`export._core.side`; idempotent)."""
+    for writer in writers:
+        close = getattr(writer[1] if isinstance(writer, tuple) else writer, "close", None)
+        if close is not None:
+            close()
 
 
 def _write(out: str | os.PathLike, overwrite: bool, texts: dict[str, str], beams: dict[str, np.ndarray],
            writers: list, extra: dict[str, Any]) -> Path:
     """Write the files into a temporary directory (``writers`` add the ONNX graphs and return
-    what they verified), then the manifest, then rename into place."""
+    what they verified), then the manifest, then rename into place.  A writer with a ``close``
+    (a second process, :mod:`export._core.side`) is closed however this ends."""
+    try:
+        return _write_files(out, overwrite, texts, beams, writers, extra)
+    finally:
+        _close_writers(writers)
+
+
+def _write_files(out: str | os.PathLike, overwrite: bool, texts: dict[str, str], beams: dict[str, np.ndarray],
+                 writers: list, extra: dict[str, Any]) -> Path:
     with deferred_signals():  # the writers' native imports, before anything is written
         for native in ("onnx", "onnxruntime"):
             importlib.import_module(native)

@@ -65,10 +65,6 @@ def write_mser_bundle(model_dir: str | os.PathLike, out: str | os.PathLike, H: n
     """Run the integer datapath on every channel of ``H`` at ``snr_db`` and write the bundle
     (module notes)."""
     from hbf_edge.families.mser.core import CORE
-    from hbf_edge.families.mser.ser import eval_vectors, ser_semi_analytic
-    from hbf_edge.families.mser.system import noise_std
-    from hbf_edge.kernels.mser.hardware import load_mser_hw
-    from hbf_edge.kernels.mser.stage import KERNELS
     from hbf_edge.modelfiles import read_model_dir
 
     config, _ = read_model_dir(model_dir)
@@ -76,6 +72,20 @@ def write_mser_bundle(model_dir: str | os.PathLike, out: str | os.PathLike, H: n
         raise ConfigError(f"{model_dir} is a float model: export needs a quantized one (`hbf-edge quantize`)")
     sizes = CORE.sizes(config)
     H = sizes.check_channels(H, "bundle channels")
+    int_graph = _int_graph_writer(model_dir)  # started first: on two cores it runs alongside the rest
+    try:
+        return _write_mser(model_dir, out, H, snr_db, overwrite, config, sizes, int_graph)
+    finally:
+        int_graph.close()
+
+
+def _write_mser(model_dir: str | os.PathLike, out: str | os.PathLike, H: np.ndarray, snr_db: float, overwrite: bool,
+                config: Any, sizes: Any, int_graph: Any) -> Path:
+    from hbf_edge.families.mser.ser import eval_vectors, ser_semi_analytic
+    from hbf_edge.families.mser.system import noise_std
+    from hbf_edge.kernels.mser.hardware import load_mser_hw
+    from hbf_edge.kernels.mser.stage import KERNELS
+
     sigma = float(noise_std(snr_db))
     packed = load_mser_hw(model_dir)  # the float packing (start, ONNX) and the datapath's constant words
     start = KERNELS.start(packed.model, H, sigma)  # the host's start, for the datapath and ONNX
@@ -107,8 +117,8 @@ def write_mser_bundle(model_dir: str | os.PathLike, out: str | os.PathLike, H: n
     writers = [("the datapath's constant and input words", datapath),
                ("the network's ONNX graph, checked in onnxruntime", lambda tmp: _onnx(packed.model, config, H, start,
                                                                                      sigma, tmp / "model.onnx")),
-               ("the integer ONNX graph, checked code for code in onnxruntime",
-                lambda tmp: _onnx_int(packed, config, hw, tmp / "model.int.onnx"))]
+               ("the integer ONNX graph, checked code for code in onnxruntime", int_graph)]
+    int_graph.check = lambda tmp: _check_int(hw, tmp / "model.int.onnx")
     return _write(out, overwrite, {"transceiver.json": json.dumps(info, indent=2) + "\n"}, beams, writers, extra)
 
 
@@ -153,12 +163,27 @@ def datapath_roms(packed: Any, formats: dict[str, Any]) -> dict[str, str]:
     return rom_files("datapath", defines, roms)
 
 
-def _onnx_int(packed: object, config: object, hw: dict, path: Path) -> dict:
-    """Export the integer graph and run it in onnxruntime on the datapath's input words: its codes
-    and words must equal the integer kernel's, every one."""
-    from hbf_edge.export.mser.onnx_int import export_mser_int_onnx, run_mser_int_onnx
+def _int_graph_writer(model_dir: str | os.PathLike) -> Any:
+    """The writer of ``model.int.onnx``: a second process started now when the thread policy
+    allows two cores (its trace is most of the export: 16 of 30 s on the embedded model, Intel
+    Xeon, 2026-12-05; README, "MSER hardware datapath"), else this one when it is called."""
+    from hbf_edge.export._core.side import SidePart, side_cores
 
-    export_mser_int_onnx(packed, config, path)
+    return SidePart("the integer ONNX graph", ["model.int.onnx"], lambda tmp: _write_int_graph(model_dir, tmp),
+                    "hbf_edge.export.mser.onnx_int", [str(model_dir)], side_cores() >= 2)
+
+
+def _write_int_graph(model_dir: str | os.PathLike, tmp: Path) -> None:
+    from hbf_edge.export.mser.onnx_int import write_mser_int_graph
+
+    write_mser_int_graph(model_dir, tmp)
+
+
+def _check_int(hw: dict, path: Path) -> dict:
+    """Run the integer graph in onnxruntime on the datapath's input words: its codes and words
+    must equal the integer kernel's, every one."""
+    from hbf_edge.export.mser.onnx_int import run_mser_int_onnx
+
     got = run_mser_int_onnx(path, hw["input_words"])
     want = {"F_codes": hw["F_codes"], "U_codes": hw["U_codes"], "V": hw["V_words"], "W": hw["W_words"]}
     differ = {name: int(np.count_nonzero(got[name] != want[name])) for name in want}

@@ -27,7 +27,7 @@ from hbf_edge import __version__
 from hbf_edge.export._core.intgraph import export_int_graph
 from hbf_edge.quant.mser.datapath import MSER_INT_INPUTS, MserInt
 
-__all__ = ["export_mser_int_onnx", "run_mser_int_onnx", "MSER_INT_INPUTS", "MSER_INT_OUTPUTS"]
+__all__ = ["export_mser_int_onnx", "write_mser_int_graph", "run_mser_int_onnx", "MSER_INT_INPUTS", "MSER_INT_OUTPUTS"]
 
 MSER_INT_OUTPUTS = ["codes_f", "codes_u", "v_re_out", "v_im_out", "w_re_out", "w_im_out"]
 
@@ -51,6 +51,15 @@ def export_mser_int_onnx(hw: Any, config: Any, path: str | os.PathLike) -> Path:
     return export_int_graph(graph, example, path, MSER_INT_INPUTS, MSER_INT_OUTPUTS, meta)
 
 
+def write_mser_int_graph(model_dir: str | os.PathLike, out: str | os.PathLike) -> Path:
+    """``model.int.onnx`` of a quantized MSER model directory into the folder ``out``."""
+    from hbf_edge.kernels.mser.hardware import load_mser_hw
+    from hbf_edge.modelfiles import read_model_dir
+
+    config, _ = read_model_dir(model_dir)
+    return export_mser_int_onnx(load_mser_hw(model_dir), config, Path(out) / "model.int.onnx")
+
+
 def run_mser_int_onnx(path: str | os.PathLike, words: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Run ``model.int.onnx`` in onnxruntime on the input words ``words`` (keys
     ``MSER_INT_INPUTS``): the codes (``F_codes``, ``U_codes``) and the words (``V``, ``W``,
@@ -61,3 +70,20 @@ def run_mser_int_onnx(path: str | os.PathLike, words: dict[str, np.ndarray]) -> 
     out = sess.run(MSER_INT_OUTPUTS, {k: np.ascontiguousarray(words[k], dtype=np.int64) for k in MSER_INT_INPUTS})
     cf, cu, vr, vi, wr, wi = (o.astype(np.int64) for o in out)
     return {"F_codes": cf, "U_codes": cu, "V": np.stack([vr, vi], -1), "W": np.stack([wr, wi], -1)}
+
+
+def _main(argv: list[str]) -> int:
+    """``python -m hbf_edge.export.mser.onnx_int OUT MODEL_DIR``: the graph into the new folder
+    OUT (the bundle writer's second process, :mod:`export._core.side`)."""
+    from hbf_edge._threads import apply_thread_policy
+
+    apply_thread_policy()
+    Path(argv[0]).mkdir()
+    write_mser_int_graph(argv[1], argv[0])
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(_main(sys.argv[1:]))

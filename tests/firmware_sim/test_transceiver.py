@@ -69,6 +69,26 @@ def test_the_replay_programs_every_front_end_and_reproduces_the_kernels_ser(bund
             np.testing.assert_array_equal(out[name], beams[key])
 
 
+def test_the_integer_graph_of_a_second_process_is_this_ones(bundle, tmp_path, monkeypatch):
+    """On two cores the integer graph is traced by ``python -m hbf_edge.export.mser.onnx_int``
+    (``export._core.side``) while export runs the kernels: the same graph byte for byte as the
+    fixture's, built in its process, the same check; nothing of the second process is left."""
+    import tempfile
+
+    from hbf_edge.export._core import side
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr(side, "side_cores", lambda: 2)
+    started, real = [], side.SideProcess
+    monkeypatch.setattr(side, "SideProcess", lambda *args: started.append(args) or real(*args))
+    assert main(["export", str(bundle / "q"), "--out", str(tmp_path / "b"), "--count", "5", "--snr", "12"]) == 0
+    assert [a[1:] for a in started] == [("hbf_edge.export.mser.onnx_int", str(bundle / "q"))]
+    ours, theirs = (json.loads((b / "manifest.json").read_text()) for b in (tmp_path / "b", bundle / "b"))
+    assert ours["files"]["model.int.onnx"] == theirs["files"]["model.int.onnx"]
+    assert ours["verified"] == theirs["verified"]
+    assert not list(tmp_path.glob("hbf-edge-side-*"))
+
+
 def test_calibration_errors_change_the_applied_ser(bundle, tmp_path, capsys):
     assert main(["calibration", "--phase-bits", "4", "--phase-error-deg", "20", "--out", str(tmp_path / "c4")]) == 0
     table = str(tmp_path / "c4" / "calibration.json")

@@ -8,7 +8,7 @@ import pytest
 
 from hbf_edge.export._core import side
 from hbf_edge.export._core.bundle import BundleError
-from hbf_edge.export._core.side import SideProcess
+from hbf_edge.export._core.side import SideProcess, side_cores
 from hbf_edge.export.upga.bundle import quantized_graphs_aside
 
 
@@ -38,8 +38,9 @@ def test_close_stops_a_running_process_and_removes_its_folder(tmp_path, monkeypa
 def test_the_second_process_follows_the_thread_policy_and_the_imports(monkeypatch, env, cores):
     """Two cores and Brevitas not imported yet (a fresh ``hbf-edge export``): the quantized graphs
     go to a second process; one core, or Brevitas already here (the demo, a session): not.
-    (``quantized_graphs_aside`` is imported at collection, before the suite's own fixture
-    replaces it, ``tests/conftest.py``.)"""
+    (``side_cores`` is imported at collection, before the suite's own fixture replaces it,
+    ``tests/conftest.py``.)"""
+    monkeypatch.setattr(side, "side_cores", side_cores)
     for name in ("HBF_EDGE_THREADS", "NUMBA_NUM_THREADS"):
         monkeypatch.delenv(name, raising=False)
     for name, value in env.items():
