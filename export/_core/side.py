@@ -26,7 +26,7 @@ from typing import Any, Callable
 from hbf_edge._process import stop_process
 from hbf_edge.export._core.bundle import BundleError
 
-__all__ = ["SidePart", "SideProcess", "side_cores"]
+__all__ = ["SidePart", "SideProcess", "side_cores", "side_main"]
 
 _ERRORS = "stderr.txt"
 
@@ -99,3 +99,16 @@ class SidePart:
     def close(self) -> None:
         if self.side is not None:
             self.side.close()
+
+
+def side_main(write: Callable[[str, Path], Any], argv: list[str]) -> int:
+    """The second process's body, ``python -m MODULE OUT MODEL_DIR``: the thread policy (one
+    thread, from the environment :class:`SideProcess` sets), then ``write(MODEL_DIR, OUT)`` into
+    the new folder OUT."""
+    from hbf_edge._threads import apply_thread_policy
+
+    apply_thread_policy()
+    out = Path(argv[0])
+    out.mkdir()
+    write(argv[1], out)
+    return 0

@@ -63,9 +63,6 @@ def write_jcehb_bundle(model_dir: str | os.PathLike, out: str | os.PathLike, H: 
     notes).  ``calibration``: a per-code phase and gain error table (``hbf-edge calibration``);
     the slots' pilots then pass through the calibrated front ends, as on hardware, and
     ``kernel_sum_rate`` scores the words on the equivalent channels they have."""
-    from hbf_edge.kernels.jcehb.hardware import load_jcehb_hw
-    from hbf_edge.kernels.jcehb.stage import KERNELS
-    from hbf_edge.modeldir import load_model
     from hbf_edge.modelfiles import read_model_dir
 
     config, arrays = read_model_dir(model_dir)
@@ -73,6 +70,21 @@ def write_jcehb_bundle(model_dir: str | os.PathLike, out: str | os.PathLike, H: 
     if config.quantization is None or Q is None:
         raise ConfigError(f"{model_dir} is a float model: export needs a quantized one (`hbf-edge quantize`)")
     H = _check_channels(config, H)
+    int_graph = _int_graph_writer(model_dir)  # started first: on two cores it runs alongside the rest
+    try:
+        return _write_jcehb(model_dir, out, H, snr_db, noise_seed, overwrite, calibration, config, arrays, int_graph)
+    finally:
+        int_graph.close()
+
+
+def _write_jcehb(model_dir: str | os.PathLike, out: str | os.PathLike, H: np.ndarray, snr_db: float, noise_seed: int,
+                 overwrite: bool, calibration: str | os.PathLike | None, config: Any, arrays: dict[str, np.ndarray],
+                 int_graph: Any) -> Path:
+    from hbf_edge.kernels.jcehb.hardware import load_jcehb_hw
+    from hbf_edge.kernels.jcehb.stage import KERNELS
+    from hbf_edge.modeldir import load_model
+
+    Q = config.spec.phase_bits
     codes_bs, codes_ue = phase_to_code(arrays["phi_f"], Q), phase_to_code(arrays["phi_w"], Q)
     applied, cal_info = None, "ideal"
     if calibration is not None:
@@ -111,8 +123,8 @@ def write_jcehb_bundle(model_dir: str | os.PathLike, out: str | os.PathLike, H: 
     writers = [("the datapath's constant words", roms),
                ("the per-slot ONNX graph, checked in onnxruntime",
                 lambda tmp: _onnx(model, config, He, Y, nu, out_hw["W_rf"], tmp / "model.onnx")),
-               ("the per-slot integer ONNX graph, checked word for word in onnxruntime",
-                lambda tmp: _onnx_int(hw, config, out_hw, nu, tmp / "model.int.onnx"))]
+               ("the per-slot integer ONNX graph, checked word for word in onnxruntime", int_graph)]
+    int_graph.check = lambda tmp: _check_int(hw, out_hw, nu, tmp / "model.int.onnx")
     return _write(out, overwrite, {"superframe.json": json.dumps(info, indent=2) + "\n"}, beams, writers, extra)
 
 
@@ -202,14 +214,29 @@ def _onnx(model: Any, config: Any, He: np.ndarray, Y: np.ndarray, nu: float, W_r
                            "sum_rate_onnx": rates[0], "sum_rate_torch_float64": rates[1], "relative_difference": rel}}
 
 
-def _onnx_int(hw: Any, config: Any, out_hw: dict[str, Any], nu: float, path: Path) -> dict[str, Any]:
-    """Export the per-slot integer graph of the packed network ``hw`` and run it in onnxruntime on
-    the bundle's received words: its F_BB and W_BB words must equal the integer kernel's, every one."""
-    from hbf_edge.export.jcehb.onnx_int import export_jcehb_int_onnx, run_jcehb_int_onnx
+def _int_graph_writer(model_dir: str | os.PathLike) -> Any:
+    """The writer of ``model.int.onnx``: a second process started now when the thread policy
+    allows two cores (its trace is the longest part of the export, README "JCEHB superframe
+    bundle"), else this one when it is called."""
+    from hbf_edge.export._core.side import SidePart, side_cores
+
+    return SidePart("the per-slot integer ONNX graph", ["model.int.onnx"], lambda tmp: _write_int_graph(model_dir, tmp),
+                    "hbf_edge.export.jcehb.onnx_int", [str(model_dir)], side_cores() >= 2)
+
+
+def _write_int_graph(model_dir: str | os.PathLike, tmp: Path) -> None:
+    from hbf_edge.export.jcehb.onnx_int import write_jcehb_int_graph
+
+    write_jcehb_int_graph(model_dir, tmp)
+
+
+def _check_int(hw: Any, out_hw: dict[str, Any], nu: float, path: Path) -> dict[str, Any]:
+    """Run the per-slot integer graph in onnxruntime on the bundle's received words: its F_BB and
+    W_BB words must equal the integer kernel's, every one."""
+    from hbf_edge.export.jcehb.onnx_int import run_jcehb_int_onnx
     from hbf_edge.kernels.jcehb.hardware import noise_word
 
     nu_word = noise_word(hw, nu)
-    export_jcehb_int_onnx(hw, config, path)
     F, W = run_jcehb_int_onnx(path, out_hw["Y"], nu_word)
     differ = {name: int(np.count_nonzero(got != out_hw[f"{name}_words"])) for name, got in (("F_bb", F), ("W_bb", W))}
     if any(differ.values()):

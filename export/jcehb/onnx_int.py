@@ -33,7 +33,7 @@ from hbf_edge.export._core.intgraph import INT_OPSET, export_int_graph
 from hbf_edge.quant._core.datapath import Words
 from hbf_edge.quant.jcehb.datapath import JcehbSlotInt
 
-__all__ = ["export_jcehb_int_onnx", "run_jcehb_int_onnx", "INT_INPUTS", "INT_OUTPUTS", "INT_OPSET",
+__all__ = ["export_jcehb_int_onnx", "write_jcehb_int_graph", "run_jcehb_int_onnx", "INT_INPUTS", "INT_OUTPUTS", "INT_OPSET",
            "INT_PARTS"]
 
 INT_INPUTS = ["y_re", "y_im", "nu"]
@@ -91,6 +91,16 @@ def export_jcehb_int_onnx(hw: Any, config: Any, path: str | os.PathLike, part: s
     return export_int_graph(graph, example, path, inputs, outputs, meta)
 
 
+def write_jcehb_int_graph(model_dir: str | os.PathLike, out: str | os.PathLike) -> Path:
+    """``model.int.onnx`` (the per-slot graph) of a quantized JCEHB model directory into the folder
+    ``out``."""
+    from hbf_edge.kernels.jcehb.hardware import load_jcehb_hw
+    from hbf_edge.modelfiles import read_model_dir
+
+    config, _ = read_model_dir(model_dir)
+    return export_jcehb_int_onnx(load_jcehb_hw(model_dir), config, Path(out) / "model.int.onnx")
+
+
 def run_jcehb_int_onnx(path: str | os.PathLike, Y: np.ndarray, nu_word: int) -> tuple[np.ndarray, np.ndarray]:
     """Run ``model.int.onnx`` in onnxruntime on received words ``Y [B, K, R, L, 2]`` (``(re, im)``
     last, as the hardware kernel's) with the noise word ``nu_word``: ``F_bb [B, N, K S, 2]`` and
@@ -103,3 +113,12 @@ def run_jcehb_int_onnx(path: str | os.PathLike, Y: np.ndarray, nu_word: int) -> 
             "nu": np.full(B, nu_word, dtype=np.int64)}
     f_re, f_im, w_re, w_im = sess.run(INT_OUTPUTS, feed)
     return np.stack([f_re, f_im], -1).astype(np.int64), np.stack([w_re, w_im], -1).astype(np.int64)
+
+
+
+if __name__ == "__main__":  # the bundle writer's second process (export._core.side): OUT MODEL_DIR
+    import sys
+
+    from hbf_edge.export._core.side import side_main
+
+    sys.exit(side_main(write_jcehb_int_graph, sys.argv[1:]))

@@ -72,18 +72,10 @@ def run_mser_int_onnx(path: str | os.PathLike, words: dict[str, np.ndarray]) -> 
     return {"F_codes": cf, "U_codes": cu, "V": np.stack([vr, vi], -1), "W": np.stack([wr, wi], -1)}
 
 
-def _main(argv: list[str]) -> int:
-    """``python -m hbf_edge.export.mser.onnx_int OUT MODEL_DIR``: the graph into the new folder
-    OUT (the bundle writer's second process, :mod:`export._core.side`)."""
-    from hbf_edge._threads import apply_thread_policy
 
-    apply_thread_policy()
-    Path(argv[0]).mkdir()
-    write_mser_int_graph(argv[1], argv[0])
-    return 0
-
-
-if __name__ == "__main__":
+if __name__ == "__main__":  # the bundle writer's second process (export._core.side): OUT MODEL_DIR
     import sys
 
-    sys.exit(_main(sys.argv[1:]))
+    from hbf_edge.export._core.side import side_main
+
+    sys.exit(side_main(write_mser_int_graph, sys.argv[1:]))

@@ -334,19 +334,10 @@ def compare_quant_onnx(model_dir: str | os.PathLike, bundle: str | os.PathLike, 
     }
 
 
-def _main(argv: list[str]) -> int:
-    """``python -m hbf_edge.export.upga.onnx_quant OUT MODEL_DIR``: the graphs into the new folder
-    OUT (the bundle writer's second process, :mod:`export._core.side`)."""
-    from hbf_edge._threads import apply_thread_policy
 
-    apply_thread_policy()
-    out, model_dir = Path(argv[0]), argv[1]
-    out.mkdir()
-    write_quant_graphs(model_dir, out)
-    return 0
-
-
-if __name__ == "__main__":
+if __name__ == "__main__":  # the bundle writer's second process (export._core.side): OUT MODEL_DIR
     import sys
 
-    sys.exit(_main(sys.argv[1:]))
+    from hbf_edge.export._core.side import side_main
+
+    sys.exit(side_main(write_quant_graphs, sys.argv[1:]))

@@ -364,7 +364,7 @@ def test_fewer_pilots_at_test_time_fig_14b(trained, capsys):
     assert "it can run on fewer, not more" in capsys.readouterr().err
 
 
-def test_superframe_bundle_replays_with_codes_written_once(trained, tmp_path, capsys):
+def test_superframe_bundle_replays_with_codes_written_once(trained, tmp_path, capsys, monkeypatch):
     """export writes the superframe (codes once, words per slot); simulate programs every front
     end once, sees no analog write between slots, reads back every code, and scores the applied
     beams to the kernel's sum rate; a damaged or unusable bundle is refused in one line."""
@@ -430,6 +430,22 @@ def test_superframe_bundle_replays_with_codes_written_once(trained, tmp_path, ca
         F_int, W_int = run_jcehb_int_onnx(b / "model.int.onnx", data["Y_words"], check["noise_word"])
         np.testing.assert_array_equal(F_int, data["F_bb"])
         np.testing.assert_array_equal(W_int, data["W_bb"])
+    # on two cores the integer graph is traced by a second process (export._core.side): the same graph, the
+    # same check, nothing of the process left
+    import tempfile
+
+    from hbf_edge.export._core import side
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr(side, "side_cores", lambda: 2)
+    started, real = [], side.SideProcess
+    monkeypatch.setattr(side, "SideProcess", lambda *args: started.append(args) or real(*args))
+    assert main(["export", str(q), "--out", str(tmp_path / "b2"), "--count", "7"]) == 0
+    assert [a[1:] for a in started] == [("hbf_edge.export.jcehb.onnx_int", str(q))]
+    ours, theirs = (json.loads((d / "manifest.json").read_text()) for d in (tmp_path / "b2", b))
+    assert ours["files"]["model.int.onnx"] == theirs["files"]["model.int.onnx"] and ours["verified"] == theirs["verified"]
+    assert not list(tmp_path.glob("hbf-edge-side-*"))
+    monkeypatch.undo()
     # calibration errors (spec 6.1): pilots through the calibrated front ends -> the replay under the same errors
     # scores exactly the kernel's words; the ideal bundle replayed under them is designed for other front ends
     cal, zero, bc = tmp_path / "cal" / "calibration.json", tmp_path / "zero.json", tmp_path / "bc"
