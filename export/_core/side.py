@@ -15,6 +15,7 @@ messages go to a file that is read only when it fails.
 
 from __future__ import annotations
 
+import importlib
 import os
 import shutil
 import subprocess
@@ -75,20 +76,20 @@ class SideProcess:
 
 
 class SidePart:
-    """A bundle writer whose ``files`` are written by a second process started at construction
-    (``python -m module OUT *args`` writes them into OUT) when ``aside``, else by ``here(tmp)``
-    when it is called; then ``check(tmp)`` (settable later) returns what it verified.
-    :meth:`close` stops the process (the bundle writer calls it however it ends)."""
+    """A bundle writer whose ``files`` are written by ``writer`` (``"module:function"``, called as
+    ``function(model_dir, folder)``): in a second process started at construction when ``aside``
+    (``python -m hbf_edge.export._core.side OUT module:function MODEL_DIR``), else here when it is
+    called; then ``check(tmp)`` (settable later) returns what it verified.  :meth:`close` stops
+    the process (the bundle writer calls it however it ends)."""
 
-    def __init__(self, what: str, files: list[str], here: Callable[[Path], None], module: str, args: list[str],
-                 aside: bool) -> None:
-        self.files, self.here = files, here
+    def __init__(self, what: str, files: list[str], writer: str, model_dir: str | os.PathLike, aside: bool) -> None:
+        self.files, self.writer, self.model_dir = files, writer, model_dir
         self.check: Callable[[Path], dict[str, Any]] | None = None
-        self.side = SideProcess(what, module, *args) if aside else None
+        self.side = SideProcess(what, __name__, writer, str(model_dir)) if aside else None
 
     def __call__(self, tmp: Path) -> dict[str, Any]:
         if self.side is None:
-            self.here(tmp)
+            _resolve(self.writer)(self.model_dir, tmp)
         else:
             built = self.side.result()
             for name in self.files:
@@ -101,14 +102,23 @@ class SidePart:
             self.side.close()
 
 
-def side_main(write: Callable[[str, Path], Any], argv: list[str]) -> int:
-    """The second process's body, ``python -m MODULE OUT MODEL_DIR``: the thread policy (one
-    thread, from the environment :class:`SideProcess` sets), then ``write(MODEL_DIR, OUT)`` into
-    the new folder OUT."""
+def _resolve(writer: str) -> Callable[[str | os.PathLike, Path], Any]:
+    module, function = writer.split(":")
+    return getattr(importlib.import_module(module), function)
+
+
+def side_main(argv: list[str]) -> int:
+    """The second process's body, ``python -m hbf_edge.export._core.side OUT module:function
+    MODEL_DIR``: the thread policy (one thread, from the environment :class:`SideProcess` sets),
+    then ``function(MODEL_DIR, OUT)`` into the new folder OUT."""
     from hbf_edge._threads import apply_thread_policy
 
     apply_thread_policy()
     out = Path(argv[0])
     out.mkdir()
-    write(argv[1], out)
+    _resolve(argv[1])(argv[2], out)
     return 0
+
+
+if __name__ == "__main__":
+    sys.exit(side_main(sys.argv[1:]))

@@ -220,14 +220,8 @@ def _int_graph_writer(model_dir: str | os.PathLike) -> Any:
     bundle"), else this one when it is called."""
     from hbf_edge.export._core.side import SidePart, side_cores
 
-    return SidePart("the per-slot integer ONNX graph", ["model.int.onnx"], lambda tmp: _write_int_graph(model_dir, tmp),
-                    "hbf_edge.export.jcehb.onnx_int", [str(model_dir)], side_cores() >= 2)
-
-
-def _write_int_graph(model_dir: str | os.PathLike, tmp: Path) -> None:
-    from hbf_edge.export.jcehb.onnx_int import write_jcehb_int_graph
-
-    write_jcehb_int_graph(model_dir, tmp)
+    return SidePart("the per-slot integer ONNX graph", ["model.int.onnx"], "hbf_edge.export.jcehb.onnx_int:write_jcehb_int_graph",
+                    model_dir, side_cores() >= 2)
 
 
 def _check_int(hw: Any, out_hw: dict[str, Any], nu: float, path: Path) -> dict[str, Any]:

@@ -113,12 +113,3 @@ def run_jcehb_int_onnx(path: str | os.PathLike, Y: np.ndarray, nu_word: int) -> 
             "nu": np.full(B, nu_word, dtype=np.int64)}
     f_re, f_im, w_re, w_im = sess.run(INT_OUTPUTS, feed)
     return np.stack([f_re, f_im], -1).astype(np.int64), np.stack([w_re, w_im], -1).astype(np.int64)
-
-
-
-if __name__ == "__main__":  # the bundle writer's second process (export._core.side): OUT MODEL_DIR
-    import sys
-
-    from hbf_edge.export._core.side import side_main
-
-    sys.exit(side_main(write_jcehb_int_graph, sys.argv[1:]))

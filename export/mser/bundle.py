@@ -169,14 +169,8 @@ def _int_graph_writer(model_dir: str | os.PathLike) -> Any:
     Xeon, 2026-12-05; README, "MSER hardware datapath"), else this one when it is called."""
     from hbf_edge.export._core.side import SidePart, side_cores
 
-    return SidePart("the integer ONNX graph", ["model.int.onnx"], lambda tmp: _write_int_graph(model_dir, tmp),
-                    "hbf_edge.export.mser.onnx_int", [str(model_dir)], side_cores() >= 2)
-
-
-def _write_int_graph(model_dir: str | os.PathLike, tmp: Path) -> None:
-    from hbf_edge.export.mser.onnx_int import write_mser_int_graph
-
-    write_mser_int_graph(model_dir, tmp)
+    return SidePart("the integer ONNX graph", ["model.int.onnx"], "hbf_edge.export.mser.onnx_int:write_mser_int_graph",
+                    model_dir, side_cores() >= 2)
 
 
 def _check_int(hw: dict, path: Path) -> dict:

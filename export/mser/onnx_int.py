@@ -70,12 +70,3 @@ def run_mser_int_onnx(path: str | os.PathLike, words: dict[str, np.ndarray]) -> 
     out = sess.run(MSER_INT_OUTPUTS, {k: np.ascontiguousarray(words[k], dtype=np.int64) for k in MSER_INT_INPUTS})
     cf, cu, vr, vi, wr, wi = (o.astype(np.int64) for o in out)
     return {"F_codes": cf, "U_codes": cu, "V": np.stack([vr, vi], -1), "W": np.stack([wr, wi], -1)}
-
-
-
-if __name__ == "__main__":  # the bundle writer's second process (export._core.side): OUT MODEL_DIR
-    import sys
-
-    from hbf_edge.export._core.side import side_main
-
-    sys.exit(side_main(write_mser_int_graph, sys.argv[1:]))

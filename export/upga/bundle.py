@@ -35,8 +35,8 @@ def upga_parts(model_dir: str | os.PathLike, config: ModelConfig, arrays: dict[s
 
     layer_specs = PrecisionConfig.from_dict(config.precision, config.spec, config.n_layers).layer_specs()
     graphs = SidePart("the quantized ONNX graphs", [f"model.{kind}.onnx" for kind in KINDS],
-                      lambda tmp: _write_quant_graphs(model_dir, tmp), "hbf_edge.export.upga.onnx_quant",
-                      [str(model_dir)], quantized_graphs_aside())  # started first: it is the longest part
+                      "hbf_edge.export.upga.onnx_quant:write_quant_graphs", model_dir,
+                      quantized_graphs_aside())  # started first: it is the longest part
     try:
         tables = build_tables(config, layer_specs, arrays)
         texts = {"lut.json": json.dumps(tables, indent=1) + "\n", "lut.h": c_header(tables), **mem_files(tables),
@@ -46,7 +46,10 @@ def upga_parts(model_dir: str | os.PathLike, config: ModelConfig, arrays: dict[s
         graphs.close()
         raise
     graphs.check = lambda tmp: _check_quant_onnx(config, arrays, tmp, beams)
-    writers = [_c_writer(config, arrays, beams), ("the float ONNX graph", lambda tmp: _write_float_graph(model_dir, tmp)),
+    writers = [_c_writer(config, arrays, beams), ("the float ONNX graph",
+                                                  SidePart("the float ONNX graph", ["model.onnx"],
+                                                           "hbf_edge.export.upga.onnx_float:write_float_graph",
+                                                           model_dir, False)),
                (f"the quantized ONNX graphs, checked in onnxruntime against the kernel on {H.shape[0]} beams", graphs)]
     return texts, beams, writers, layer_specs[0]
 
@@ -62,18 +65,6 @@ def quantized_graphs_aside() -> bool:
     from hbf_edge.export._core.side import side_cores
 
     return side_cores() >= 2 and "brevitas" not in sys.modules
-
-
-def _write_quant_graphs(model_dir: str | os.PathLike, tmp: Path) -> None:
-    from hbf_edge.export.upga.onnx_quant import write_quant_graphs
-
-    write_quant_graphs(model_dir, tmp)
-
-
-def _write_float_graph(model_dir: str | os.PathLike, tmp: Path) -> None:
-    from hbf_edge.export.upga.onnx_float import write_float_graph
-
-    write_float_graph(model_dir, tmp)
 
 
 def design_beams(config: ModelConfig, arrays: dict[str, np.ndarray], H: np.ndarray, snr_db: float,

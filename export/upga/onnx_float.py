@@ -86,4 +86,3 @@ def run_onnx(path: str | os.PathLike, h: np.ndarray, p_t: np.ndarray, noise: np.
     feed = {"h_re": h.real.astype(np.float32), "h_im": h.imag.astype(np.float32),
             "p_t": p_t.astype(np.float32), "noise": noise.astype(np.float32)}
     return sess.run(OUTPUTS, feed)
-

@@ -95,9 +95,8 @@ class _FixedQuantFn(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, scale, zero_point, bit_width, narrow_range, signed, rounding_mode):
         q = torch.round(x / scale) if rounding_mode == "ROUND" else torch.floor(x / scale)
-        half = torch.pow(torch.full_like(bit_width, 2.0), bit_width - 1)  # signed, full range (asserted below)
+        half = torch.pow(torch.full_like(bit_width, 2.0), bit_width - 1)  # signed, full range: all the handler writes
         return torch.clamp(q, -half, half - 1) * scale
-
 
 
 class FixedPointQONNXHandler(ONNXBaseHandler):
@@ -332,12 +331,3 @@ def compare_quant_onnx(model_dir: str | os.PathLike, bundle: str | os.PathLike, 
         "nodes": {k: len(g.node) for k, g in graphs.items()},
         "qonnx_quant_nodes": sum(n.op_type == "Quant" for n in graphs["qonnx"].node),
     }
-
-
-
-if __name__ == "__main__":  # the bundle writer's second process (export._core.side): OUT MODEL_DIR
-    import sys
-
-    from hbf_edge.export._core.side import side_main
-
-    sys.exit(side_main(write_quant_graphs, sys.argv[1:]))

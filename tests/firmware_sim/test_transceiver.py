@@ -70,7 +70,7 @@ def test_the_replay_programs_every_front_end_and_reproduces_the_kernels_ser(bund
 
 
 def test_the_integer_graph_of_a_second_process_is_this_ones(bundle, tmp_path, monkeypatch):
-    """On two cores export has the integer graph traced by ``python -m hbf_edge.export.mser.onnx_int``
+    """On two cores export has the integer graph traced by ``python -m hbf_edge.export._core.side``
     (``export._core.side``; the bundle writer's use of it is tested with UPGA's graphs): the same
     graph byte for byte as the fixture's, built in its process; nothing of the process left."""
     import tempfile
@@ -78,7 +78,8 @@ def test_the_integer_graph_of_a_second_process_is_this_ones(bundle, tmp_path, mo
     from hbf_edge.export._core.side import SideProcess
 
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
-    job = SideProcess("the integer ONNX graph", "hbf_edge.export.mser.onnx_int", str(bundle / "q"))
+    job = SideProcess("the integer ONNX graph", "hbf_edge.export._core.side",
+                      "hbf_edge.export.mser.onnx_int:write_mser_int_graph", str(bundle / "q"))
     try:
         assert (job.result() / "model.int.onnx").read_bytes() == (bundle / "b" / "model.int.onnx").read_bytes()
     finally:

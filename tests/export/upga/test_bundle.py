@@ -279,7 +279,7 @@ def test_export_refuses_a_quantized_graph_that_disagrees_with_the_kernel(bundle,
 
 def test_the_graphs_of_a_second_process_are_those_of_this_one(bundle, tmp_path, monkeypatch):
     """``export._core.side``: the quantized graphs built by ``python -m
-    hbf_edge.export.upga.onnx_quant`` (a fresh ``hbf-edge export``) are byte for byte those the
+    hbf_edge.export._core.side`` (a fresh ``hbf-edge export``) are byte for byte those the
     fixture's bundle built in this process, and pass the check on the searched codes of a model
     with a code search (the graphs stop before it); nothing of the second process is left."""
     from hbf_edge.export._core import side
@@ -296,7 +296,8 @@ def test_the_graphs_of_a_second_process_are_those_of_this_one(bundle, tmp_path, 
     started, real = [], side.SideProcess
     monkeypatch.setattr(side, "SideProcess", lambda *args: started.append(args) or real(*args))
     manifest = read_bundle(write_bundle(model, tmp_path / "b", H[:6], snr_db=15.0)).manifest
-    assert [a[1:] for a in started] == [("hbf_edge.export.upga.onnx_quant", str(model))]
+    assert [a[1:] for a in started] == [("hbf_edge.export._core.side", "hbf_edge.export.upga.onnx_quant:write_quant_graphs",
+                                          str(model))]
     assert "after the kernel's code search" in manifest["verified"]["model.qcdq.onnx"]["equals"]
     for name in ("model.qonnx.onnx", "model.qcdq.onnx"):
         assert manifest["files"][name] == read_bundle(path).manifest["files"][name], name

@@ -438,7 +438,8 @@ def test_superframe_bundle_replays_with_codes_written_once(trained, tmp_path, ca
 
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "side"))
     (tmp_path / "side").mkdir()
-    job = SideProcess("the per-slot integer ONNX graph", "hbf_edge.export.jcehb.onnx_int", str(q))
+    job = SideProcess("the per-slot integer ONNX graph", "hbf_edge.export._core.side",
+                      "hbf_edge.export.jcehb.onnx_int:write_jcehb_int_graph", str(q))
     try:
         assert (job.result() / "model.int.onnx").read_bytes() == (b / "model.int.onnx").read_bytes()
     finally:
