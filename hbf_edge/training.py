@@ -66,6 +66,7 @@ class TrainConfig:
     precision: str = "float64"
     layer_loss: str = "uniform"
     steps: str = "relative"
+    refine_above_start: float | None = None  # UPGA: margin of the full-batch finish (families/upga/refine.py)
 
     def __post_init__(self) -> None:
         HardwareSpec(self.n_antennas, self.n_rf, self.n_users, None)  # validates the sizes
@@ -88,6 +89,11 @@ class TrainConfig:
             raise ConfigError(f"steps must be one of {STEP_RULES}, got {self.steps!r}")
         if self.channel_scale not in CHANNEL_SCALES:
             raise ConfigError(f"channel_scale must be one of {CHANNEL_SCALES}, got {self.channel_scale!r}")
+        if self.refine_above_start is not None:
+            if not (math.isfinite(self.refine_above_start) and self.refine_above_start >= 0):
+                raise ConfigError(f"refine_above_start must be a margin >= 0 bit/s/Hz, got {self.refine_above_start!r}")
+            if self.steps != "relative":
+                raise ConfigError("refine_above_start needs positive steps (steps='relative')")
 
     @property
     def spec(self) -> HardwareSpec:
@@ -181,6 +187,10 @@ def train_upga(
         return -_layer_mean(torch.stack(rates[1:]), config.layer_loss)
 
     history = fit(model, loss_fn, H_train, config, progress, desc="train UPGA", **step_groups(model, config))
+    if config.refine_above_start is not None:
+        from hbf_edge.families.upga.refine import refine_above_start
+
+        history.append(refine_above_start(model, H_train, config, config.refine_above_start, progress))
     return model, _model_config("upga", config, history, H_train)
 
 
@@ -242,6 +252,8 @@ def train_upganet(
     from hbf_edge.families.upganet.model import UPGANet, jcas_objective
     from hbf_edge.families.upganet.sensing import benchmark_covariance
 
+    if config.refine_above_start is not None:
+        raise ConfigError("refine_above_start is UPGA's (the sum rate); UPGANet's objective has no such finish")
     H_train = _training_channels(config, H_train)
     if psi is None:
         bench = benchmark_covariance(scenario, config.n_antennas)

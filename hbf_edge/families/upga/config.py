@@ -16,8 +16,10 @@ generator, 10 log10(N / P) dB stronger.
 from __future__ import annotations
 
 import dataclasses
+import math
 from pathlib import Path
 
+from hbf_edge.errors import ConfigError
 from hbf_edge.families._protocol import FamilySpec, field
 from hbf_edge.families._settings import (
     ChannelCommon,
@@ -85,11 +87,20 @@ class UpgaTrain(TrainCommon, MisoSizes):
     layer_loss: str = field("uniform", "uniform: mean over all layers (default; every layer useful); last: "
                                        "the paper's final-layer loss; ramp: layer i weighs i",
                             choices=["uniform", "last", "ramp"])
+    refine_above_start: float | None = field(
+        None, "after the epochs, refine the steps by full-batch L-BFGS on every training channel: the last layer's "
+              "mean rate, each layer's mean kept at least this many bit/s/Hz above the start's (e.g. 0.5 after "
+              "--layer-loss last; needs --steps relative; default: none)", metavar="MARGIN")
 
     def validate(self) -> None:
         super().validate()
         check_positive(self, "n_antennas", "n_users", "paths", "n_rf", "layers", "inner", "train_size", "epochs",
                        "batch_size")
+        margin = self.refine_above_start
+        if margin is not None and not (math.isfinite(margin) and margin >= 0):
+            raise ConfigError(f"--refine-above-start must be a margin >= 0 bit/s/Hz, got {margin}")
+        if margin is not None and self.steps != "relative":
+            raise ConfigError("--refine-above-start needs positive steps (--steps relative)")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

@@ -30,7 +30,8 @@ def train_config(s: UpgaTrain, **changes: Any) -> Any:
                   channel_scale=s.channel_scale, n_layers=s.layers, n_inner=s.inner, train_size=s.train_size,
                   epochs=s.epochs, batch_size=s.batch_size, lr=s.lr,
                   lr_decay=s.lr_decay, snr_db_min=s.snr_min, snr_db_max=s.snr_max, mu0=s.mu0, lambda0=s.lambda0,
-                  layer_loss=s.layer_loss, steps=s.steps, seed=s.seed, precision=s.precision)
+                  layer_loss=s.layer_loss, steps=s.steps, seed=s.seed, precision=s.precision,
+                  refine_above_start=s.refine_above_start)
     values.update(changes)
     return TrainConfig(**values)
 
@@ -115,7 +116,12 @@ class UpgaCore(MisoChannels):
         if settings.channels is not None:
             model_config.training["channels"] = str(settings.channels)
         save_model(model, model_config, settings.out, overwrite=settings.overwrite)
-        loss = f"final epoch loss {model_config.history[-1]['loss']:.4f}" if model_config.history else "no epoch run"
+        epochs = [h for h in model_config.history if "epoch" in h]
+        loss = f"final epoch loss {epochs[-1]['loss']:.4f}" if epochs else "no epoch run"
+        refined = [h for h in model_config.history if "refine" in h]
+        if refined:  # refine.py's record: on the training channels
+            loss += (f"; refined above the start: last layer {refined[-1]['rate_last']:.4f} bit/s/Hz, lowest layer "
+                     f"{refined[-1]['lowest_layer_minus_start']:+.3f} over the start (training channels)")
         say(f"trained {self.spec.name} I={settings.layers} J={settings.inner} in "
             f"{model_config.training['wall_seconds']} s; {loss}; model written to {settings.out}")
         return {"model_dir": str(settings.out), "wall_seconds": model_config.training["wall_seconds"],

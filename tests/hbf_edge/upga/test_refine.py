@@ -1,0 +1,73 @@
+"""The full-batch finish above the start (hbf_edge/families/upga/refine.py)."""
+
+import numpy as np
+import pytest
+import torch
+
+from hbf_edge import ConfigError, cplx
+from hbf_edge.channels import saleh_valenzuela_miso
+from hbf_edge.families.upga.model import UPGA
+from hbf_edge.families.upga.refine import refine_above_start
+from hbf_edge.training import TrainConfig, train_upga, train_upganet
+from hbf_edge.units import snr_db_to_power
+
+SMALL = dict(n_antennas=16, n_rf=4, n_users=4, n_layers=3, train_size=40, epochs=2, batch_size=10)
+
+
+def _curve(model, H, snr_db):
+    """Mean sum rate of the start and of every layer, from the model's own forward."""
+    Hc = cplx.from_complex(torch.from_numpy(H))
+    p = torch.from_numpy(snr_db_to_power(np.full(H.shape[0], snr_db)))
+    with torch.no_grad():
+        _, rates = model.run(Hc, p, torch.ones_like(p), trajectory=True)
+    return torch.stack(rates).mean(1).numpy()
+
+
+def test_the_refinement_lifts_a_layer_that_fell_below_the_start():
+    H = saleh_valenzuela_miso(40, 16, 4, seed=3)
+    config = TrainConfig(**SMALL, snr_db_min=20.0, snr_db_max=20.0)
+    model = UPGA(3, 1, 4)
+    with torch.no_grad():
+        model.mu[0, 0] = 0.5  # a first step far too long: layer 1 ends below the start
+        model.lam[:] = 1e-3
+    before = _curve(model, H, 20.0)
+    assert before[1] < before[0]
+    record = refine_above_start(model, H, config, margin=0.2, progress=False)
+    after = _curve(model, H, 20.0)
+    # the penalty is soft (rho = 1 in its last stage): allow a few hundredths below the margin
+    assert (after[1:] - after[0]).min() >= 0.2 - 0.05
+    assert bool((model.mu > 0).all()) and bool((model.lam > 0).all())
+    assert record["refine"] == "lbfgs" and record["iterations"] > 0
+    assert record["rate_last"] == pytest.approx(after[-1], rel=1e-12)
+    assert record["lowest_layer_minus_start"] == pytest.approx((after[1:] - after[0]).min(), abs=1e-12)
+
+
+def test_training_with_the_refinement_is_reproducible_and_recorded():
+    cfg = TrainConfig(**SMALL, seed=5, layer_loss="last", refine_above_start=0.1)
+    m1, mc1 = train_upga(cfg, progress=False)
+    m2, _ = train_upga(cfg, progress=False)
+    assert torch.equal(m1.mu, m2.mu) and torch.equal(m1.lam, m2.lam)
+    assert [("epoch" in h, "refine" in h) for h in mc1.history] == [(True, False)] * 2 + [(False, True)]
+    assert mc1.training["refine_above_start"] == 0.1
+
+
+@pytest.mark.parametrize("bad", [dict(refine_above_start=-0.1), dict(refine_above_start=float("nan")),
+                                 dict(refine_above_start=0.5, steps="absolute")])
+def test_bad_refinement_settings(bad):
+    with pytest.raises(ConfigError):
+        TrainConfig(**bad)
+
+
+def test_upganet_refuses_the_refinement():
+    with pytest.raises(ConfigError, match="UPGA"):
+        train_upganet(TrainConfig(**SMALL, refine_above_start=0.5), scenario=None, progress=False)
+
+
+@pytest.mark.parametrize("argv", [["--refine-above-start", "-1"], ["--refine-above-start", "0.5", "--steps", "absolute"]])
+def test_the_cli_refuses_a_bad_refinement_in_one_line(tmp_path, capsys, argv):
+    from hbf_edge.cli import main
+
+    assert main(["train", "upga", "--out", str(tmp_path / "m"), *argv]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--refine-above-start" in err[0]
+    assert not (tmp_path / "m").exists()
