@@ -90,7 +90,7 @@ class UpgaTrain(TrainCommon, MisoSizes):
     refine_above_start: float | None = field(
         None, "after the epochs, refine the steps by full-batch L-BFGS on every training channel: the last layer's "
               "mean rate, each layer's mean kept at least this many bit/s/Hz above the start's (e.g. 0.5 after "
-              "--layer-loss last; needs --steps relative; default: none)", metavar="MARGIN")
+              "--layer-loss ramp; needs --steps relative; default: none)", metavar="MARGIN")
 
     def validate(self) -> None:
         super().validate()
