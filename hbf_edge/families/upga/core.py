@@ -37,11 +37,21 @@ def train_config(s: UpgaTrain, **changes: Any) -> Any:
 
 
 def format_rate_table(results: dict[str, Any]) -> str:
-    """Mean sum rate per SNR (rows) and method (columns)."""
+    """Mean sum rate per SNR (rows) and method (columns), then what each SNR's layer curve says
+    (``layer_summary``: the lowest layer against the start, the first layer reaching PGA-30 and
+    PGA-100)."""
     methods = list(results["sum_rate"])
-    lines = ["SNR dB | " + " | ".join(f"{m:>7}" for m in methods)]
+    summary = results.get("layer_summary", {})
+    lines = ["SNR dB | " + " | ".join(f"{m:>7}" for m in methods)
+             + (" | lowest layer - start | first layer >= pga30, pga100" if summary else "")]
     for i, snr in enumerate(results["snr_db"]):
-        lines.append(f"{snr:6g} | " + " | ".join(f"{results['sum_rate'][m][i]:7.3f}" for m in methods))
+        line = f"{snr:6g} | " + " | ".join(f"{results['sum_rate'][m][i]:7.3f}" for m in methods)
+        if summary:
+            s = summary[f"{snr:g}"]
+            first = s["first_layer_reaching"]
+            line += (f" | {s['lowest_layer_minus_start']:+20.3f} | "
+                     + ", ".join("-" if first[k] is None else str(first[k]) for k in ("pga30", "pga100")))
+        lines.append(line)
     return "\n".join(lines)
 
 

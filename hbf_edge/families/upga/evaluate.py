@@ -32,7 +32,7 @@ from hbf_edge.objectives import sum_rate
 from hbf_edge.units import snr_db_to_power
 from hbf_edge.families.upga.model import PGA_LAMBDA0, PGA_MU0, UPGA, pga_iterates
 
-__all__ = ["METHODS", "evaluate", "write_dump"]
+__all__ = ["METHODS", "evaluate", "layer_summary", "write_dump"]
 
 METHODS = ("upga", "pga30", "pga100", "omp", "zf")
 PGA_ITERATIONS = {"pga30": 30, "pga100": 100}
@@ -45,6 +45,24 @@ def _to_c(z: np.ndarray) -> C:
 
 def _to_np(z: C) -> np.ndarray:
     return (z.re.numpy() + 1j * z.im.numpy()).astype(np.complex128)
+
+
+def layer_summary(entry: dict[str, list[float]]) -> dict[str, Any]:
+    """What one SNR's layer-by-layer curve says (``evaluate``'s ``layers[snr]``: the network's
+    ``I + 1`` means, PGA's 101).
+
+    Returns
+    -------
+    dict
+        ``lowest_layer_minus_start``: the lowest layer's mean rate minus the initialisation's
+        (< 0: some layer does worse than where the network started, issue 19);
+        ``first_layer_reaching`` ``{"pga30", "pga100"}``: the first layer ``i >= 1`` whose mean
+        rate is at least that baseline's, or None.
+    """
+    net, pga = entry["upga"], entry["pga"]
+    first = {name: next((i for i in range(1, len(net)) if net[i] >= pga[iters]), None)
+             for name, iters in PGA_ITERATIONS.items()}
+    return {"lowest_layer_minus_start": min(net[1:]) - net[0], "first_layer_reaching": first}
 
 
 def evaluate(
@@ -81,7 +99,8 @@ def evaluate(
     results : dict
         ``snr_db``; ``sum_rate[method]`` (mean per SNR); ``sum_rate_std[method]``;
         ``layers[snr]`` with the mean rate after the initialisation and after each layer for
-        ``upga`` (I+1 values) and each iteration for ``pga`` (101 values).
+        ``upga`` (I+1 values) and each iteration for ``pga`` (101 values); ``layer_summary[snr]``
+        (:func:`layer_summary`).
     precoders : dict or None
         Keys ``F_<method>`` ([SNR, S, N, M]) and ``W_<method>``; ``W_zf`` is [SNR, S, N, K].
     """
@@ -147,6 +166,7 @@ def evaluate(
         "sum_rate": {m: [v[0] for v in rates[m]] for m in METHODS},
         "sum_rate_std": {m: [v[1] for v in rates[m]] for m in METHODS},
         "layers": layers,
+        "layer_summary": {snr: layer_summary(entry) for snr, entry in layers.items()},
     }
     precoders = {k: np.stack(v) for k, v in kept.items()} if keep_precoders else None
     return results, precoders

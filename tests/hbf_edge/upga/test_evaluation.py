@@ -4,7 +4,7 @@ import pytest
 from hbf_edge import ConfigError, InvalidChannelError
 from hbf_edge.baselines import sum_rate_np
 from hbf_edge.channels import saleh_valenzuela_miso
-from hbf_edge.families.upga.evaluate import METHODS, evaluate, write_dump
+from hbf_edge.families.upga.evaluate import METHODS, evaluate, layer_summary, write_dump
 from hbf_edge.plots import plot_rate_vs_layers, plot_rate_vs_snr
 from hbf_edge.families.upga.model import UPGA
 
@@ -27,6 +27,23 @@ def test_results_structure_and_ordering(evaluated):
     assert layers["pga"][100] == pytest.approx(results["sum_rate"]["pga100"][1], rel=1e-12)
     for i in range(2):  # rates grow with SNR for every method
         assert all(results["sum_rate"][m][1] > results["sum_rate"][m][0] for m in METHODS)
+
+
+def test_the_layer_summary_reads_the_curve(evaluated):
+    _, results, _ = evaluated
+    for snr, entry in results["layers"].items():  # the evaluation's own curves, summarised
+        net, pga = entry["upga"], entry["pga"]
+        s = results["layer_summary"][snr]
+        assert s["lowest_layer_minus_start"] == min(net[1:]) - net[0]
+        for name, iters in (("pga30", 30), ("pga100", 100)):
+            reached = [i for i in range(1, len(net)) if net[i] >= pga[iters]]
+            assert s["first_layer_reaching"][name] == (reached[0] if reached else None)
+    # a hand-made curve: layer 2 dips below the start, layer 3 reaches PGA-30, none PGA-100
+    pga = [1.0] * 101
+    pga[30], pga[100] = 2.0, 3.0
+    s = layer_summary({"upga": [1.5, 1.8, 1.2, 2.0, 2.5], "pga": pga})
+    assert s["lowest_layer_minus_start"] == pytest.approx(-0.3)
+    assert s["first_layer_reaching"] == {"pga30": 3, "pga100": None}
 
 
 def test_dump_recomputes_independently(evaluated, tmp_path):
