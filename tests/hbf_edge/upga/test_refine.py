@@ -71,3 +71,17 @@ def test_the_cli_refuses_a_bad_refinement_in_one_line(tmp_path, capsys, argv):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--refine-above-start" in err[0]
     assert not (tmp_path / "m").exists()
+
+
+@pytest.mark.slow  # about 6 minutes on one core: the README's 12 dB model of issue 19, trained and evaluated
+def test_the_12_db_model_beats_pga100_with_every_layer_above_the_start():
+    from hbf_edge.families.upga.evaluate import evaluate
+
+    cfg = TrainConfig(channel_scale="authors", snr_db_min=12.0, snr_db_max=12.0, epochs=100, lr=1.0,
+                      layer_loss="ramp", refine_above_start=0.5)
+    model, _ = train_upga(cfg, progress=False)
+    H = saleh_valenzuela_miso(1000, 64, 4, 10, seed=2026, scale="authors")
+    results, _ = evaluate(model, H, [12.0], progress=False)
+    rate = results["sum_rate"]
+    assert rate["upga"][0] > rate["pga100"][0] + 0.05  # README: 29.808 against 29.710
+    assert results["layer_summary"]["12"]["lowest_layer_minus_start"] > 0.5  # README: +1.39
