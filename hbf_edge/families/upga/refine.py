@@ -39,7 +39,7 @@ import torch
 from hbf_edge import cplx
 from hbf_edge._progress import progress_bar
 from hbf_edge.errors import ConfigError
-from hbf_edge.objectives import sum_rate
+from hbf_edge.families.upga.model import pga_forward
 from hbf_edge.units import snr_db_to_power
 
 __all__ = ["refine_above_start", "RHOS", "CALLS", "MAX_ITER"]
@@ -48,17 +48,6 @@ RHOS = (0.01, 0.1, 1.0)  # penalty weights, one stage each (module notes)
 CALLS = 3  # L-BFGS calls per stage, one progress tick each
 MAX_ITER = 60  # iterations per call
 _FLOOR = 1e-30  # a step clamped to 0 by --steps relative enters the log as this (no effect on a design)
-
-
-def _layer_means(model: Any, H: cplx.C, p_t: torch.Tensor, mu: torch.Tensor, lam: torch.Tensor) -> torch.Tensor:
-    """Mean sum rate ``[I + 1]`` of the initialisation and of every layer with these steps."""
-    noise = torch.ones_like(p_t)
-    F, W = model.init(H, p_t)
-    means = [sum_rate(H, F, W, noise).mean()]
-    for i, layer in enumerate(model.layers):
-        F, W = layer(H, F, W, p_t, noise, mu[i], lam[i])
-        means.append(sum_rate(H, F, W, noise).mean())
-    return torch.stack(means)
 
 
 def refine_above_start(model: Any, H_train: np.ndarray, config: Any, margin: float, progress: bool = True) -> dict:
@@ -91,12 +80,14 @@ def refine_above_start(model: Any, H_train: np.ndarray, config: Any, margin: flo
     rng = np.random.default_rng(config.seed + 2)
     p_t = torch.from_numpy(snr_db_to_power(rng.uniform(config.snr_db_min, config.snr_db_max, H_train.shape[0])))
     p_t = p_t.to(dtype)
+    noise = torch.ones_like(p_t)
     theta_mu = torch.log(model.mu.detach().clamp_min(_FLOOR)).to(dtype).clone().requires_grad_(True)
     theta_lam = torch.log(model.lam.detach().clamp_min(_FLOOR)).to(dtype).clone().requires_grad_(True)
     rho = RHOS[0]
 
     def objective() -> tuple[torch.Tensor, torch.Tensor]:
-        R = _layer_means(model, H, p_t, theta_mu.exp(), theta_lam.exp())
+        _, rates = pga_forward(H, p_t, noise, theta_mu.exp(), theta_lam.exp(), model.n_rf, trajectory=True)
+        R = torch.stack([r.mean() for r in rates])  # Algorithm 1 with these steps = the network's forward
         return -R[-1] + rho * (torch.relu(R[0] + margin - R[1:]) ** 2).sum(), R
 
     iterations = 0
