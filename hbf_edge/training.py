@@ -67,6 +67,7 @@ class TrainConfig:
     layer_loss: str = "uniform"
     steps: str = "relative"
     refine_above_start: float | None = None  # UPGA: margin of the full-batch finish (families/upga/refine.py)
+    refine_snrs: tuple[float, ...] | None = None  # UPGA: the finish's SNRs (dB), each curve kept above its start
 
     def __post_init__(self) -> None:
         HardwareSpec(self.n_antennas, self.n_rf, self.n_users, None)  # validates the sizes
@@ -94,6 +95,11 @@ class TrainConfig:
                 raise ConfigError(f"refine_above_start must be a margin >= 0 bit/s/Hz, got {self.refine_above_start!r}")
             if self.steps != "relative":
                 raise ConfigError("refine_above_start needs positive steps (steps='relative')")
+        if self.refine_snrs is not None:
+            if self.refine_above_start is None:
+                raise ConfigError("refine_snrs needs refine_above_start (the SNRs of that finish)")
+            if not self.refine_snrs or not all(math.isfinite(x) for x in self.refine_snrs):
+                raise ConfigError(f"refine_snrs must be finite dB values, got {self.refine_snrs!r}")
 
     @property
     def spec(self) -> HardwareSpec:
@@ -190,7 +196,8 @@ def train_upga(
     if config.refine_above_start is not None:
         from hbf_edge.families.upga.refine import refine_above_start
 
-        history.append(refine_above_start(model, H_train, config, config.refine_above_start, progress))
+        history.append(refine_above_start(model, H_train, config, config.refine_above_start, progress,
+                                          snrs_db=config.refine_snrs))
     return model, _model_config("upga", config, history, H_train)
 
 

@@ -91,6 +91,10 @@ class UpgaTrain(TrainCommon, MisoSizes):
         None, "after the epochs, refine the steps by full-batch L-BFGS on every training channel: the last layer's "
               "mean rate, each layer's mean kept at least this many bit/s/Hz above the start's (e.g. 0.5 after "
               "--layer-loss ramp; needs --steps relative; default: none)", metavar="MARGIN")
+    refine_snrs: list[float] | None = field(
+        None, "with --refine-above-start: score every training channel at each of these SNRs and keep each "
+              "SNR's layers above its own start (default: one SNR per channel drawn in the training range)",
+        nargs="+", metavar="DB")
 
     def validate(self) -> None:
         super().validate()
@@ -101,6 +105,10 @@ class UpgaTrain(TrainCommon, MisoSizes):
             raise ConfigError(f"--refine-above-start must be a margin >= 0 bit/s/Hz, got {margin}")
         if margin is not None and self.steps != "relative":
             raise ConfigError("--refine-above-start needs positive steps (--steps relative)")
+        if self.refine_snrs is not None and margin is None:
+            raise ConfigError("--refine-snrs needs --refine-above-start (the SNRs of that finish)")
+        if self.refine_snrs is not None and not all(math.isfinite(x) for x in self.refine_snrs):
+            raise ConfigError(f"--refine-snrs must be finite dB values, got {self.refine_snrs}")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

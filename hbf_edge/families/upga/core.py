@@ -31,7 +31,8 @@ def train_config(s: UpgaTrain, **changes: Any) -> Any:
                   epochs=s.epochs, batch_size=s.batch_size, lr=s.lr,
                   lr_decay=s.lr_decay, snr_db_min=s.snr_min, snr_db_max=s.snr_max, mu0=s.mu0, lambda0=s.lambda0,
                   layer_loss=s.layer_loss, steps=s.steps, seed=s.seed, precision=s.precision,
-                  refine_above_start=s.refine_above_start)
+                  refine_above_start=s.refine_above_start,
+                  refine_snrs=None if s.refine_snrs is None else tuple(s.refine_snrs))
     values.update(changes)
     return TrainConfig(**values)
 
@@ -130,8 +131,11 @@ class UpgaCore(MisoChannels):
         loss = f"final epoch loss {epochs[-1]['loss']:.4f}" if epochs else "no epoch run"
         refined = [h for h in model_config.history if "refine" in h]
         if refined:  # refine.py's record: on the training channels
-            loss += (f"; refined above the start: last layer {refined[-1]['rate_last']:.4f} bit/s/Hz, lowest layer "
-                     f"{refined[-1]['lowest_layer_minus_start']:+.3f} over the start (training channels)")
+            r = refined[-1]
+            per = r.get("per_snr", {"": r})
+            loss += "; refined above the start (training channels): " + ", ".join(
+                f"{f'at {k} dB ' if k else ''}last layer {v['rate_last']:.4f} bit/s/Hz, lowest layer "
+                f"{v['lowest_layer_minus_start']:+.3f} over the start" for k, v in per.items())
         say(f"trained {self.spec.name} I={settings.layers} J={settings.inner} in "
             f"{model_config.training['wall_seconds']} s; {loss}; model written to {settings.out}")
         return {"model_dir": str(settings.out), "wall_seconds": model_config.training["wall_seconds"],

@@ -50,7 +50,8 @@ MAX_ITER = 60  # iterations per call
 _FLOOR = 1e-30  # a step clamped to 0 by --steps relative enters the log as this (no effect on a design)
 
 
-def refine_above_start(model: Any, H_train: np.ndarray, config: Any, margin: float, progress: bool = True) -> dict:
+def refine_above_start(model: Any, H_train: np.ndarray, config: Any, margin: float, progress: bool = True,
+                       snrs_db: tuple[float, ...] | None = None) -> dict:
     """Refine ``model.mu`` and ``model.lam`` in place (module notes); return the history record.
 
     Parameters
@@ -62,6 +63,11 @@ def refine_above_start(model: Any, H_train: np.ndarray, config: Any, margin: flo
         Its SNR range, seed and precision.
     margin : float
         ``m`` >= 0, bit/s/Hz.
+    snrs_db : tuple of float, optional
+        Score every training channel at each of these SNRs (dB): the objective is the mean over
+        them of the last layer's mean rate, and every SNR's layers are kept above that SNR's
+        start (one penalty term per SNR and layer).  Default: one SNR per channel, drawn once in
+        the training range, and one curve.
 
     Returns
     -------
@@ -77,8 +83,17 @@ def refine_above_start(model: Any, H_train: np.ndarray, config: Any, margin: flo
     dtype = model.mu.dtype if config.precision == "float64" else torch.float32
     H = cplx.from_complex(torch.from_numpy(H_train).to(torch.complex128))
     H = cplx.C(H.re.to(dtype), H.im.to(dtype))
-    rng = np.random.default_rng(config.seed + 2)
-    p_t = torch.from_numpy(snr_db_to_power(rng.uniform(config.snr_db_min, config.snr_db_max, H_train.shape[0])))
+    B = H_train.shape[0]
+    if snrs_db:
+        if not all(math.isfinite(x) for x in snrs_db):
+            raise ConfigError(f"the refinement SNRs must be finite dB values, got {list(snrs_db)}")
+        groups = len(snrs_db)
+        H = cplx.C(H.re.repeat(groups, 1, 1), H.im.repeat(groups, 1, 1))  # SNR-major: [G * B, N, K]
+        p_t = torch.from_numpy(np.repeat(snr_db_to_power(np.asarray(snrs_db, dtype=np.float64)), B))
+    else:
+        groups = 1
+        rng = np.random.default_rng(config.seed + 2)
+        p_t = torch.from_numpy(snr_db_to_power(rng.uniform(config.snr_db_min, config.snr_db_max, B)))
     p_t = p_t.to(dtype)
     noise = torch.ones_like(p_t)
     theta_mu = torch.log(model.mu.detach().clamp_min(_FLOOR)).to(dtype).clone().requires_grad_(True)
@@ -87,8 +102,9 @@ def refine_above_start(model: Any, H_train: np.ndarray, config: Any, margin: flo
 
     def objective() -> tuple[torch.Tensor, torch.Tensor]:
         _, rates = pga_forward(H, p_t, noise, theta_mu.exp(), theta_lam.exp(), model.n_rf, trajectory=True)
-        R = torch.stack([r.mean() for r in rates])  # Algorithm 1 with these steps = the network's forward
-        return -R[-1] + rho * (torch.relu(R[0] + margin - R[1:]) ** 2).sum(), R
+        # Algorithm 1 with these steps = the network's forward; R: [I + 1, G] means per layer and SNR
+        R = torch.stack([r.mean()[None] if groups == 1 else r.view(groups, B).mean(1) for r in rates])
+        return -R[-1].mean() + rho * (torch.relu(R[0] + margin - R[1:]) ** 2).sum(), R
 
     iterations = 0
     bar = progress_bar(total=len(RHOS) * CALLS, desc="refine above the start", unit="call", progress=progress)
@@ -111,6 +127,9 @@ def refine_above_start(model: Any, H_train: np.ndarray, config: Any, margin: flo
         model.mu.copy_(theta_mu.exp().to(model.mu.dtype))
         model.lam.copy_(theta_lam.exp().to(model.lam.dtype))
         loss, R = objective()
-    return {"refine": "lbfgs", "loss": float(loss), "rate_last": float(R[-1]),
-            "lowest_layer_minus_start": float((R[1:] - R[0]).min()),
-            "iterations": iterations}
+    record = {"refine": "lbfgs", "loss": float(loss), "rate_last": float(R[-1].mean()),
+              "lowest_layer_minus_start": float((R[1:] - R[0]).min()), "iterations": iterations}
+    if snrs_db:
+        record["per_snr"] = {f"{x:g}": {"rate_last": float(R[-1, g]), "lowest_layer_minus_start":
+                                        float((R[1:, g] - R[0, g]).min())} for g, x in enumerate(snrs_db)}
+    return record

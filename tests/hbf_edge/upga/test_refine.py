@@ -42,6 +42,24 @@ def test_the_refinement_lifts_a_layer_that_fell_below_the_start():
     assert record["lowest_layer_minus_start"] == pytest.approx((after[1:] - after[0]).min(), abs=1e-12)
 
 
+def test_the_refinement_at_several_snrs_keeps_each_curve_above_its_start():
+    H = saleh_valenzuela_miso(40, 16, 4, seed=3)
+    config = TrainConfig(**SMALL, snr_db_min=20.0, snr_db_max=20.0)
+    model = UPGA(3, 1, 4)
+    with torch.no_grad():
+        model.mu[0, 0] = 0.5
+        model.lam[:] = 1e-3
+    assert min(_curve(model, H, s)[1] - _curve(model, H, s)[0] for s in (5.0, 20.0)) < 0
+    record = refine_above_start(model, H, config, margin=0.05, progress=False, snrs_db=(5.0, 20.0))
+    for snr in (5.0, 20.0):  # each SNR's own curve, from the model's forward: no layer below its start
+        after = _curve(model, H, snr)
+        assert (after[1:] - after[0]).min() >= 0
+        mine = record["per_snr"][f"{snr:g}"]
+        assert mine["rate_last"] == pytest.approx(after[-1], rel=1e-12)
+        assert mine["lowest_layer_minus_start"] == pytest.approx((after[1:] - after[0]).min(), abs=1e-12)
+    assert record["rate_last"] == pytest.approx(np.mean([_curve(model, H, s)[-1] for s in (5.0, 20.0)]), rel=1e-12)
+
+
 def test_training_with_the_refinement_is_reproducible_and_recorded():
     cfg = TrainConfig(**SMALL, seed=5, layer_loss="last", refine_above_start=0.1)
     m1, mc1 = train_upga(cfg, progress=False)
@@ -52,7 +70,8 @@ def test_training_with_the_refinement_is_reproducible_and_recorded():
 
 
 @pytest.mark.parametrize("bad", [dict(refine_above_start=-0.1), dict(refine_above_start=float("nan")),
-                                 dict(refine_above_start=0.5, steps="absolute")])
+                                 dict(refine_above_start=0.5, steps="absolute"), dict(refine_snrs=(0.0, 6.0)),
+                                 dict(refine_above_start=0.5, refine_snrs=(0.0, float("inf")))])
 def test_bad_refinement_settings(bad):
     with pytest.raises(ConfigError):
         TrainConfig(**bad)
@@ -63,13 +82,14 @@ def test_upganet_refuses_the_refinement():
         train_upganet(TrainConfig(**SMALL, refine_above_start=0.5), scenario=None, progress=False)
 
 
-@pytest.mark.parametrize("argv", [["--refine-above-start", "-1"], ["--refine-above-start", "0.5", "--steps", "absolute"]])
+@pytest.mark.parametrize("argv", [["--refine-above-start", "-1"], ["--refine-above-start", "0.5", "--steps", "absolute"],
+                                  ["--refine-snrs", "0", "6"]])
 def test_the_cli_refuses_a_bad_refinement_in_one_line(tmp_path, capsys, argv):
     from hbf_edge.cli import main
 
     assert main(["train", "upga", "--out", str(tmp_path / "m"), *argv]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "--refine-above-start" in err[0]
+    assert len(err) == 1 and "--refine-" in err[0]
     assert not (tmp_path / "m").exists()
 
 
