@@ -57,8 +57,9 @@ def gain_shift_db(config: Any, H: np.ndarray) -> float:
 
 
 def training_snr_db(config: Any) -> tuple[float, float]:
-    """The model's training SNR range ``(lo, hi)`` in dB: as recorded, or the training
-    defaults (-10, 20) for directories without the record.  A record that is not a finite
+    """The model's training SNR range ``(lo, hi)`` in dB: as recorded (widened to the SNRs of
+    UPGA's ``--refine-snrs`` finish), or the training defaults (-10, 20) for directories without
+    the record.  A record that is not a finite
     number is refused in one line (``ConfigError``)."""
     out = []
     for key, default in (("snr_db_min", -10.0), ("snr_db_max", 20.0)):
@@ -71,6 +72,10 @@ def training_snr_db(config: Any) -> tuple[float, float]:
             raise ConfigError(f"the model directory's training.{key} is {config.training.get(key)!r}, not a "
                               f"finite SNR in dB")
         out.append(value)
+    finish = config.training.get("refine_snrs")  # UPGA's --refine-snrs: the finish trained there too
+    if isinstance(finish, (list, tuple)) and finish and all(isinstance(x, (int, float)) and not isinstance(x, bool)
+                                                   and math.isfinite(x) for x in finish):
+        return min(out[0], *finish), max(out[1], *finish)
     return out[0], out[1]
 
 

@@ -105,3 +105,17 @@ def test_the_12_db_model_beats_pga100_with_every_layer_above_the_start():
     rate = results["sum_rate"]
     assert rate["upga"][0] > rate["pga100"][0] + 0.05  # README: 29.808 against 29.710
     assert results["layer_summary"]["12"]["lowest_layer_minus_start"] > 0.5  # README: +1.39
+
+
+def test_the_training_snr_range_covers_the_finish_snrs():
+    from types import SimpleNamespace
+
+    from hbf_edge.families._miso import training_snr_db
+
+    def rng(**training):
+        return training_snr_db(SimpleNamespace(training={"snr_db_min": 12.0, "snr_db_max": 12.0, **training}))
+
+    assert rng() == (12.0, 12.0)
+    assert rng(refine_snrs=[0.0, 6.0, 12.0]) == (0.0, 12.0) == rng(refine_snrs=(0.0, 6.0))
+    assert rng(refine_snrs=[20.0]) == (12.0, 20.0)
+    assert rng(refine_snrs=None) == rng(refine_snrs=["x"]) == (12.0, 12.0)  # nothing usable recorded
