@@ -196,8 +196,7 @@ def train_upga(
     if config.refine_above_start is not None:
         from hbf_edge.families.upga.refine import refine_above_start
 
-        history.append(refine_above_start(model, H_train, config, config.refine_above_start, progress,
-                                          snrs_db=config.refine_snrs))
+        history.append(refine_above_start(model, H_train, config, progress))
     return model, _model_config("upga", config, history, H_train)
 
 

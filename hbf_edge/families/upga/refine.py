@@ -30,7 +30,6 @@ is the last stage's (``rho = RHOS[-1]``).
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
@@ -50,8 +49,7 @@ MAX_ITER = 60  # iterations per call
 _FLOOR = 1e-30  # a step clamped to 0 by --steps relative enters the log as this (no effect on a design)
 
 
-def refine_above_start(model: Any, H_train: np.ndarray, config: Any, margin: float, progress: bool = True,
-                       snrs_db: tuple[float, ...] | None = None) -> dict:
+def refine_above_start(model: Any, H_train: np.ndarray, config: Any, progress: bool = True) -> dict:
     """Refine ``model.mu`` and ``model.lam`` in place (module notes); return the history record.
 
     Parameters
@@ -60,14 +58,12 @@ def refine_above_start(model: Any, H_train: np.ndarray, config: Any, margin: flo
     H_train : ndarray of complex, [B, N, K]
         Every training channel (one batch).
     config : :class:`hbf_edge.training.TrainConfig`
-        Its SNR range, seed and precision.
-    margin : float
-        ``m`` >= 0, bit/s/Hz.
-    snrs_db : tuple of float, optional
-        Score every training channel at each of these SNRs (dB): the objective is the mean over
-        them of the last layer's mean rate, and every SNR's layers are kept above that SNR's
-        start (one penalty term per SNR and layer).  Default: one SNR per channel, drawn once in
-        the training range, and one curve.
+        Its SNR range, seed and precision; ``refine_above_start`` is the margin ``m`` (bit/s/Hz,
+        checked >= 0 by the config); ``refine_snrs``, if set, scores every training channel at
+        each of these SNRs (dB): the objective is the mean over them of the last layer's mean
+        rate, and every SNR's layers are kept above that SNR's start (one penalty term per SNR
+        and layer).  Without it: one SNR per channel, drawn once in the training range, and one
+        curve.
 
     Returns
     -------
@@ -75,8 +71,9 @@ def refine_above_start(model: Any, H_train: np.ndarray, config: Any, margin: flo
         ``{"refine": "lbfgs", "loss", "rate_last", "lowest_layer_minus_start", "iterations"}``
         on the training channels after the refinement.
     """
-    if not (math.isfinite(margin) and margin >= 0):
-        raise ConfigError(f"the refinement margin must be a finite number >= 0 bit/s/Hz, got {margin!r}")
+    margin, snrs_db = config.refine_above_start, config.refine_snrs
+    if margin is None:
+        raise ConfigError("the refinement above the start needs config.refine_above_start (its margin)")
     with torch.no_grad():
         if bool((model.mu < 0).any()) or bool((model.lam < 0).any()):
             raise ConfigError("the refinement above the start needs positive steps (--steps relative)")
@@ -85,8 +82,6 @@ def refine_above_start(model: Any, H_train: np.ndarray, config: Any, margin: flo
     H = cplx.C(H.re.to(dtype), H.im.to(dtype))
     B = H_train.shape[0]
     if snrs_db:
-        if not all(math.isfinite(x) for x in snrs_db):
-            raise ConfigError(f"the refinement SNRs must be finite dB values, got {list(snrs_db)}")
         groups = len(snrs_db)
         H = cplx.C(H.re.repeat(groups, 1, 1), H.im.repeat(groups, 1, 1))  # SNR-major: [G * B, N, K]
         p_t = torch.from_numpy(np.repeat(snr_db_to_power(np.asarray(snrs_db, dtype=np.float64)), B))

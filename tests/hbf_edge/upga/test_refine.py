@@ -25,14 +25,14 @@ def _curve(model, H, snr_db):
 
 def test_the_refinement_lifts_a_layer_that_fell_below_the_start():
     H = saleh_valenzuela_miso(40, 16, 4, seed=3)
-    config = TrainConfig(**SMALL, snr_db_min=20.0, snr_db_max=20.0)
+    config = TrainConfig(**SMALL, snr_db_min=20.0, snr_db_max=20.0, refine_above_start=0.2)
     model = UPGA(3, 1, 4)
     with torch.no_grad():
         model.mu[0, 0] = 0.5  # a first step far too long: layer 1 ends below the start
         model.lam[:] = 1e-3
     before = _curve(model, H, 20.0)
     assert before[1] < before[0]
-    record = refine_above_start(model, H, config, margin=0.2, progress=False)
+    record = refine_above_start(model, H, config, progress=False)
     after = _curve(model, H, 20.0)
     # the penalty is soft (rho = 1 in its last stage): allow a few hundredths below the margin
     assert (after[1:] - after[0]).min() >= 0.2 - 0.05
@@ -44,13 +44,13 @@ def test_the_refinement_lifts_a_layer_that_fell_below_the_start():
 
 def test_the_refinement_at_several_snrs_keeps_each_curve_above_its_start():
     H = saleh_valenzuela_miso(40, 16, 4, seed=3)
-    config = TrainConfig(**SMALL, snr_db_min=20.0, snr_db_max=20.0)
+    config = TrainConfig(**SMALL, snr_db_min=20.0, snr_db_max=20.0, refine_above_start=0.05, refine_snrs=(5.0, 20.0))
     model = UPGA(3, 1, 4)
     with torch.no_grad():
         model.mu[0, 0] = 0.5
         model.lam[:] = 1e-3
     assert min(_curve(model, H, s)[1] - _curve(model, H, s)[0] for s in (5.0, 20.0)) < 0
-    record = refine_above_start(model, H, config, margin=0.05, progress=False, snrs_db=(5.0, 20.0))
+    record = refine_above_start(model, H, config, progress=False)
     for snr in (5.0, 20.0):  # each SNR's own curve, from the model's forward: no layer below its start
         after = _curve(model, H, snr)
         assert (after[1:] - after[0]).min() >= 0
