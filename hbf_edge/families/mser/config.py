@@ -159,6 +159,9 @@ class MserEval(EvalCommon):
                                                "(default: tuned for its iterations on 50 channels, starting from the "
                                                "model's GD steps)", nargs=4, metavar=("MU_P", "MU_W", "MU_TU", "MU_TF"))
     gd_tune_snr: float = field(15.0, "SNR in dB the long GD's steps are tuned at (default 15)")
+    gd_keep_best: int = field(0, "the long GD keeps, per channel, the design of lowest exact SER among its start, "
+                                 "every EVERY-th iterate and the last (its tuning too), so it never ends worse than "
+                                 "its start (default 0: the last iterate, the paper's)", metavar="EVERY")
     gd_tune_sweeps: int = field(1, "sweeps of the long GD's step search (default 1)")
     mmse_gd_iterations: int = field(50, "iterations of the MMSE-based GD baseline (Fig. 10), line searches included "
                                         "(default 50; 0: not run)")
@@ -176,6 +179,8 @@ class MserEval(EvalCommon):
         check_positive(self, "gd_iterations", "gd_starts", "gd_tune_sweeps")
         if self.gd_steps is not None and not all(v >= 0 for v in self.gd_steps):
             raise ConfigError(f"--gd-steps must be >= 0, got {self.gd_steps}")
+        if self.gd_keep_best < 0:
+            raise ConfigError(f"--gd-keep-best must be >= 0, got {self.gd_keep_best}")
         if self.mmse_gd_iterations < 0:
             raise ConfigError(f"--mmse-gd-iterations must be >= 0, got {self.mmse_gd_iterations}")
         if self.csi_error is not None and not all(0 <= v <= 10 for v in self.csi_error):

@@ -284,7 +284,7 @@ class MserCore(MimoChannels):
                                 config.family_config["samples"], progress=not s.quiet, kernel=kernel,
                                 hardware=hardware, mmse_gd_iterations=s.mmse_gd_iterations, long_steps=given,
                                 tune_snr=s.gd_tune_snr, tune_sweeps=s.gd_tune_sweeps, layers=config.n_layers,
-                                others=others)
+                                others=others, gd_keep_best=s.gd_keep_best)
         if s.csi_error is not None:  # Fig. 10: the same designs from channel estimates, at one SNR
             from hbf_edge.families.mser.evaluate import imperfect_csi
 
@@ -295,7 +295,7 @@ class MserCore(MimoChannels):
                                          s.gd_starts, config.family_config["samples"], progress=False,
                                          hardware=hardware, H_design=Hd, long_steps=long_steps,
                                          mmse_gd_iterations=s.mmse_gd_iterations, layers=config.n_layers,
-                                         others=others),
+                                         others=others, gd_keep_best=s.gd_keep_best),
                 H, list(s.csi_error), s.seed + 1)}
         stamp(results, "evaluation", self.spec.name, s.model_dir)
         out = s.out if s.out is not None else s.model_dir / "eval"
@@ -306,8 +306,9 @@ class MserCore(MimoChannels):
 
             plot_ser_vs_csi_error(results, out / "ser_vs_csi_error.png")
         g = results["gd"]
-        say(f"exact SER on {results['n_channels']} channels; GD-{g['iterations']} (best of {g['starts']}) with steps "
-            + ("given" if s.gd_steps is not None else f"tuned for it at {s.gd_tune_snr:g} dB") + ": "
+        keep = f", each channel's best checkpoint of every {g['keep_best_every']}" if g["keep_best_every"] else ""
+        say(f"exact SER on {results['n_channels']} channels; GD-{g['iterations']} (best of {g['starts']}{keep}) "
+            + "with steps " + ("given" if s.gd_steps is not None else f"tuned for it at {s.gd_tune_snr:g} dB") + ": "
             + ", ".join(f"{k} {v:.3g}" for k, v in g["steps_at_15db"].items()))
         say(format_table(results))
         cpu = results["cpu_us_per_channel"]

@@ -12,7 +12,9 @@ SER for Gaussian noise):
   the model was trained from (tuned for L iterations at training time);
 * ``gd_<T>`` -- Algorithm 1 for T iterations, steps tuned for T iterations on 50 validation
   channels (seed 7) starting from the model's, best of ``starts`` starts (the paper: T = 500,
-  best of 50; spec 3.1).  Its steps and starts are reported: GD tuned honestly;
+  best of 50; spec 3.1).  Its steps and starts are reported: GD tuned honestly.  With
+  ``gd_keep_best`` (``--gd-keep-best``) it keeps each channel's best checkpoint, scored on the
+  channels it designs from (the estimates under imperfect CSI), so it cannot end above its start;
 * ``alignment`` -- the start itself (spec 2.4);
 * ``mmse_digital``, ``omp_mmse`` and ``mo_mmse`` -- the fully digital MMSE transceiver and its
   OMP and MO-AltMin hybrid approximations (spec 3.2-3.4), the MMSE baselines of Fig. 8;
@@ -78,8 +80,8 @@ def evaluate_mser(model: Any, sizes: MserSizes, gd_steps: GdSteps, H: np.ndarray
                   gd_iterations: int = 200, gd_starts: int = 1, n_samples: int = 64, progress: bool = True,
                   kernel: Any = None, hardware: Any = None, H_design: np.ndarray | None = None,
                   long_steps: GdSteps | None = None, mmse_gd_iterations: int = 0, tune_snr: float = 15.0,
-                  tune_sweeps: int = 1, layers: int | None = None, others: dict[str, Any] | None = None
-                  ) -> dict[str, Any]:
+                  tune_sweeps: int = 1, layers: int | None = None, others: dict[str, Any] | None = None,
+                  gd_keep_best: int = 0) -> dict[str, Any]:
     """SER per method and SNR (module notes): ``metrics.ser {method: [per SNR]}``, the long GD
     baseline's tuned steps, ``percent_of_gd`` (SER_GD-T / SER_network, the paper's "%") and the
     CPU time per channel of the network and of GD-T, both in the compiled kernel:
@@ -90,7 +92,10 @@ def evaluate_mser(model: Any, sizes: MserSizes, gd_steps: GdSteps, H: np.ndarray
     :func:`~hbf_edge.families.mser.gd.tune_steps` at ``tune_snr`` dB from the model's steps);
     ``layers``: the GD-L row's iterations (default the network's layers; the benchmark CNN's
     model directory records its own L); ``others``: more networks of the same sizes
-    (``--compare``), each scored from its own start as a row ``compare:<name>``."""
+    (``--compare``), each scored from its own start as a row ``compare:<name>``; ``gd_keep_best``:
+    the long GD rows (``gd_<T>``, ``gd_<T>_from_start``, their tuning included) keep each
+    channel's best checkpoint (:func:`~hbf_edge.families.mser.gd.gd`'s ``keep_best``); the GD-L
+    row stays the plain L iterations the network unfolds."""
     L = model.n_layers if layers is None else layers
     if gd_iterations == L:  # the rows gd_L (the model's steps) and gd_T (tuned for T) would share a name
         raise ConfigError(f"--gd-iterations {gd_iterations} is the network's depth, whose GD row (gd_{L}, the "
@@ -102,7 +107,7 @@ def evaluate_mser(model: Any, sizes: MserSizes, gd_steps: GdSteps, H: np.ndarray
     if tuned:
         H_tune = mser_channels(TUNE_CHANNELS, sizes, seed=TUNE_SEED)
         long_steps, moves = tune_steps(H_tune, sizes, float(noise_std(tune_snr)), gd_iterations, start=gd_steps,
-                                       n_samples=n_samples, seed=1, sweeps=tune_sweeps)
+                                       n_samples=n_samples, seed=1, sweeps=tune_sweeps, keep_best=gd_keep_best)
     first = check_start(getattr(model, "start", None))
     from_start: GdSteps | None = None  # GD-T from the network's own start: steps tuned from that start
     if first["kind"] != "alignment":
@@ -110,7 +115,8 @@ def evaluate_mser(model: Any, sizes: MserSizes, gd_steps: GdSteps, H: np.ndarray
         if tuned:
             sigma_t = float(noise_std(tune_snr))
             from_start, _ = tune_steps(H_tune, sizes, sigma_t, gd_iterations, start=gd_steps, n_samples=n_samples,
-                                       seed=1, sweeps=tune_sweeps, design=design_start(H_tune, sizes, sigma_t, first))
+                                       seed=1, sweeps=tune_sweeps, design=design_start(H_tune, sizes, sigma_t, first),
+                                       keep_best=gd_keep_best)
     tune_s = time.perf_counter() - t0
     short, long_ = f"gd_{L}", f"gd_{gd_iterations}"
     others = others or {}
@@ -138,14 +144,16 @@ def evaluate_mser(model: Any, sizes: MserSizes, gd_steps: GdSteps, H: np.ndarray
         ser[short].append(score(gd(Hd, sizes, sigma, L, gd_steps, n_samples, seed=GD_SEED)))
         t0 = time.perf_counter()
         if gd_starts == 1:
-            d_long = gd(Hd, sizes, sigma, gd_iterations, long_steps, n_samples, seed=GD_SEED)
+            d_long = gd(Hd, sizes, sigma, gd_iterations, long_steps, n_samples, seed=GD_SEED, keep_best=gd_keep_best)
         else:
-            d_long = gd_best_of(Hd, sizes, sigma, gd_starts, gd_iterations, long_steps, n_samples, seed=GD_SEED)
+            d_long = gd_best_of(Hd, sizes, sigma, gd_starts, gd_iterations, long_steps, n_samples, seed=GD_SEED,
+                                keep_best=gd_keep_best)
         seconds[long_] += time.perf_counter() - t0
         ser[long_].append(score(d_long))
         if from_start is not None:  # GD from the network's own start, steps tuned from it: the fair comparison
             ser.setdefault(f"{long_}_from_start", []).append(
-                score(gd(Hd, sizes, sigma, gd_iterations, from_start, n_samples, seed=GD_SEED, start=d0)))
+                score(gd(Hd, sizes, sigma, gd_iterations, from_start, n_samples, seed=GD_SEED, start=d0,
+                         keep_best=gd_keep_best)))
         ser["alignment"].append(score(dft_alignment(Hd, sizes)))
         digital = mmse_digital(Hd, sizes, sigma)  # once: both hybrids factorise it
         ser["mmse_digital"].append(score(digital))
@@ -163,7 +171,8 @@ def evaluate_mser(model: Any, sizes: MserSizes, gd_steps: GdSteps, H: np.ndarray
         "n_channels": int(H.shape[0]), "snr_db": [float(x) for x in snrs], "layers": L,
         "metrics": {"ser": ser},
         "percent_of_gd": percent,
-        "gd": {"iterations": gd_iterations, "starts": gd_starts, "steps_at_15db": _steps(long_steps),
+        "gd": {"iterations": gd_iterations, "starts": gd_starts, "keep_best_every": gd_keep_best,
+               "steps_at_15db": _steps(long_steps),
                "steps_of_the_model": _steps(gd_steps),
                **({"steps_from_start_at_15db": _steps(from_start)} if from_start is not None else {}),
                "tuned_on": (f"{TUNE_CHANNELS} channels, seed {TUNE_SEED}, at {tune_snr:g} dB, {tune_sweeps} sweep(s)"

@@ -370,6 +370,19 @@ def test_a_16qam_network_trains_evaluates_and_profiles_in_torch(tmp_path, capsys
     assert res["metrics"]["ser"]["gd_4"][0] == pytest.approx(
         float(np.mean(ser_semi_analytic(H, *given, sigma, "16qam"))), rel=1e-12)
     assert "numba" in res["cpu_timed_in"]
+    # --gd-keep-best: the long GD keeps each channel's best checkpoint (never above the alignment)
+    assert main(["evaluate", str(m), "--count", "6", "--snr", "25", "--gd-iterations", "4", "--out",
+                 str(tmp_path / "ek"), "--gd-steps", "1e-4", "2e-3", "0.05", "0.2", "--gd-keep-best", "2",
+                 "--mmse-gd-iterations", "0", "-q"]) == 0
+    kept = json.loads((tmp_path / "ek" / "results.json").read_text())
+    best = gd(H, sizes, sigma, 4, GdSteps(1e-4, 2e-3, 0.05, 0.2), 8, seed=GD_SEED, keep_best=2)
+    assert kept["gd"]["keep_best_every"] == 2 and kept["metrics"]["ser"]["gd_4"][0] == pytest.approx(
+        float(np.mean(ser_semi_analytic(H, *best, sigma, "16qam"))), rel=1e-12)
+    assert kept["metrics"]["ser"]["gd_4"][0] <= kept["metrics"]["ser"]["alignment"][0]
+    capsys.readouterr()
+    assert main(["evaluate", str(m), "--count", "6", "--gd-keep-best", "-1", "--out", str(tmp_path / "ebad")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--gd-keep-best" in err[0] and not (tmp_path / "ebad").exists()
     # tuned at --gd-tune-snr with --gd-tune-sweeps: the same search as evaluate's module
     from hbf_edge.families.mser.evaluate import TUNE_CHANNELS, TUNE_SEED
 

@@ -224,6 +224,30 @@ def test_best_of_starts_keeps_the_lowest_ser_per_channel():
     np.testing.assert_allclose(best, each.min(axis=0), rtol=1e-12, atol=1e-300)
 
 
+def test_keep_best_returns_each_channels_best_checkpoint_of_the_one_trajectory():
+    """``gd(..., keep_best=E)`` against separate plain runs of 0, E, 2E, ... and T iterations on
+    the same symbol samples, the lowest exact SER per channel picked here: the same designs, so
+    the pieces continue one trajectory and the result is never worse than the start or the last
+    iterate.  Large steps make the trajectory go up and down, so the checkpoints matter."""
+    H = mser_channels(12, SMALL, seed=14)
+    sigma = float(noise_std(20.0))
+    steps = GdSteps(mu_p=3e-2, mu_w=0.3, mu_theta_u=3.0, mu_theta_f=30.0)
+    rng = np.random.default_rng(5)
+    S = np.stack([sample_symbol_vectors(SMALL.n_total_streams, 16, rng) for _ in range(11)])
+    runs = [gd(H, SMALL, sigma, t, steps, symbols=S[:t]) for t in (0, 4, 8, 11)]
+    each = np.stack([ser_semi_analytic(H, *d, sigma) for d in runs])
+    kept = gd(H, SMALL, sigma, 11, steps, symbols=S, keep_best=4)
+    pick = each.argmin(axis=0)
+    for name, got in zip(kept._fields, kept):
+        want = np.stack([getattr(runs[j], name)[b] for b, j in enumerate(pick)])
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-12)
+    ser = ser_semi_analytic(H, *kept, sigma)
+    assert np.all(ser <= each[0]) and np.all(ser <= each[-1])
+    assert len(set(pick)) > 1  # the plain last iterate is not the best everywhere: the test can fail
+    with pytest.raises(ConfigError, match="keep_best"):
+        gd(H, SMALL, sigma, 4, steps, keep_best=-1)
+
+
 def test_step_tuning_only_accepts_moves_that_lower_the_validation_ser():
     from hbf_edge.families.mser.gd import tune_steps
 
