@@ -160,8 +160,9 @@ class MserEval(EvalCommon):
                                                "model's GD steps)", nargs=4, metavar=("MU_P", "MU_W", "MU_TU", "MU_TF"))
     gd_tune_snr: float = field(15.0, "SNR in dB the long GD's steps are tuned at (default 15)")
     gd_keep_best: int = field(0, "the long GD keeps, per channel, the design of lowest exact SER among its start, "
-                                 "every EVERY-th iterate and the last (its tuning too), so it never ends worse than "
-                                 "its start (default 0: the last iterate, the paper's)", metavar="EVERY")
+                                 "every EVERY-th iterate and the last of the plain GD's trajectory, so it never ends "
+                                 "worse than its start or the plain GD (default 0: the last iterate, the paper's)",
+                              metavar="EVERY")
     gd_tune_sweeps: int = field(1, "sweeps of the long GD's step search (default 1)")
     mmse_gd_iterations: int = field(50, "iterations of the MMSE-based GD baseline (Fig. 10), line searches included "
                                         "(default 50; 0: not run)")
