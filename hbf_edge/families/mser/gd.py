@@ -197,7 +197,7 @@ def gd(H: np.ndarray, sizes: MserSizes, sigma: float, iterations: int = 500, ste
     iterate.  Why: steps tuned on 50 validation channels sit at the edge of stability, and on
     some held-out channels GD-500 ends far above its own start (README, "MSER"); the paper's
     baseline already keeps the best of 50 runs per channel.  Each checkpoint costs one exact
-    SER evaluation (about 15 GD iterations' worth on the paper's sizes)."""
+    SER evaluation (about 10 GD iterations' worth on the paper's sizes)."""
     if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 0:
         raise ConfigError(f"iterations must be an integer >= 0, got {iterations!r}")
     if isinstance(keep_best, bool) or not isinstance(keep_best, int) or keep_best < 0:
