@@ -97,7 +97,7 @@ def evaluate_mser(model: Any, sizes: MserSizes, gd_steps: GdSteps, H: np.ndarray
     (:func:`~hbf_edge.families.mser.gd.gd`'s ``keep_best``) of the trajectory the plain GD-T
     follows: their steps are tuned for the plain GD-T, so each channel ends no worse than with
     it.  (Tuned with the checkpoints instead, the greedy step search stopped elsewhere on the
-    paper preset: 3.12e-3 at 15 dB against the plain GD-500's 2.85e-3.)  The GD-L row stays the
+    paper preset: 3.20e-3 at 15 dB against the plain GD-500's 2.85e-3.)  The GD-L row stays the
     plain L iterations the network unfolds."""
     L = model.n_layers if layers is None else layers
     if gd_iterations == L:  # the rows gd_L (the model's steps) and gd_T (tuned for T) would share a name
