@@ -12,6 +12,8 @@ on every core -- the measured choice (README, "Threads").  In order of precedenc
 
 It must run before torch starts its thread pool: the CLI applies it first thing, and sets the
 environment variables as well so that child processes (benchmarks in fresh processes) follow.
+Numba's pool, which shares torch's OpenMP runtime, starts when the kernels are imported and
+leaves torch's count as this policy set it (:mod:`hbf_edge.kernels._core.pool`).
 """
 
 from __future__ import annotations

@@ -36,6 +36,7 @@ from pathlib import Path
 import numba
 
 import hbf_edge
+from hbf_edge.kernels._core.pool import start_pool
 
 __all__ = ["njit", "STAMPED", "sources", "sources_digest"]
 
@@ -113,6 +114,7 @@ def _stamped_cache_class():
     return StampedCache
 
 
+start_pool()  # here, once, before any kernel runs: see kernels._core.pool
 _CACHE = _stamped_cache_class()
 STAMPED = _CACHE is not None
 
