@@ -18,7 +18,9 @@ from typing import Any
 
 __all__ = ["SETTINGS", "COMMANDS", "bench_threads"]
 
-_VARIABLES = ("OMP_NUM_THREADS", "NUMBA_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "HBF_EDGE_THREADS")
+# OMP_WAIT_POLICY too: the parent's own policy sets it, and each setting must start from nothing
+_VARIABLES = ("OMP_NUM_THREADS", "NUMBA_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "HBF_EDGE_THREADS",
+              "OMP_WAIT_POLICY")
 SETTINGS = {
     "toolkit default": {},
     "all threads (torch and Numba on every core)": {"HBF_EDGE_THREADS": str(os.cpu_count() or 1)},
