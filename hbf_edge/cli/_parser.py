@@ -115,8 +115,9 @@ def build_parser(families: dict[str, Any], command: tuple[str, ...] | None = Non
     )
     parser.add_argument("--version", action="version", version=f"hbf-edge {__version__}")
     parser.add_argument("--threads", type=int, metavar="N",
-                        help="threads for torch and Numba alike (default: torch 1, Numba every core, unless "
-                             "OMP_NUM_THREADS / NUMBA_NUM_THREADS are set; HBF_EDGE_THREADS=N as well)")
+                        help="threads for torch, Numba and numpy's BLAS alike (default: torch 1, Numba every "
+                             "core, BLAS 1, unless OMP_NUM_THREADS / NUMBA_NUM_THREADS are set; "
+                             "HBF_EDGE_THREADS=N as well)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     sub.add_parser("families", help="list the registered families and their papers")
