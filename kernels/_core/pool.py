@@ -12,8 +12,8 @@ nothing (checked in ``tests/kernels/_core/test_pool.py``).
 
 What: :func:`start_pool` reads ``omp_get_max_threads()`` of the calling thread, starts Numba's
 pool (``numba.get_num_threads()`` does, a public call) and puts the value back.  It runs once,
-when the kernels are imported (:mod:`hbf_edge.kernels._core.jit`), so the start happens at a known point
-and never inside a user's torch code.  Where no GNU OpenMP runtime is found (macOS, Windows, or
+when the kernels are imported (:mod:`hbf_edge.kernels._core.jit`), so the start happens at a
+known point and never inside a user's torch code.  Where no GNU OpenMP runtime is found (macOS, Windows, or
 a layer other than ``omp`` chosen), there is nothing to restore and only the pool is started.
 """
 
