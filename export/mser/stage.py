@@ -39,11 +39,12 @@ class MserExportStage:
 
     def export(self, s: MserExport, core: Any, say: Say = log_say) -> Path:
         from hbf_edge.export.mser.bundle import write_mser_bundle
-        from hbf_edge.families.mser.config import refuse_cnn
+        from hbf_edge.families.mser.config import refuse_candidates, refuse_cnn
         from hbf_edge.modelfiles import read_model_dir
 
         config, _ = read_model_dir(s.model_dir)
         refuse_cnn(config.family_config, s.model_dir, "export writes")
+        refuse_candidates(config.family_config, s.model_dir, "export writes")
         H = core.read_channels(s.channels, config) if s.channels is not None else core.draw_channels(
             config, s.count, s.seed)
         path = write_mser_bundle(s.model_dir, s.out, H, s.snr, overwrite=s.overwrite)

@@ -49,6 +49,9 @@ def _c(a: np.ndarray) -> np.ndarray:
 
 def pack_mser(arrays: dict, family_config: dict, n_layers: int) -> MserModel:
     """The kernel layout of a model directory's arrays and ``family_config`` (module notes)."""
+    if "candidates" in family_config:
+        raise ConfigError("the network has candidate layers (train --candidates), which the Numba kernels do not "
+                          "run yet: it runs in torch (evaluate) only")
     z, st = family_config["sizes"], family_config["steps"]
     Nt, Rt, K, Nr, Rr, Dk = (z["n_tx"], z["n_rf_tx"], z["n_users"], z["n_rx"], z["n_rf_rx"], z["n_streams"])
     L, D = n_layers, K * Dk

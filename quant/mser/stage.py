@@ -15,7 +15,7 @@ import numpy as np
 from hbf_edge.errors import ConfigError
 from hbf_edge.families._protocol import Say, field, log_say
 from hbf_edge.families._settings import QuantCommon, check_positive, shared_precision_field
-from hbf_edge.families.mser.config import refuse_cnn
+from hbf_edge.families.mser.config import refuse_candidates, refuse_cnn
 from hbf_edge.families.mser.formats import MSER_FORMATS
 from hbf_edge.quant._core.loop import float_model, refuse_ptq_channels
 from hbf_edge.results import stamp, write_result
@@ -138,6 +138,7 @@ class MserQuantStage:
         refuse_ptq_channels(s)
         model, config = float_model(s, "mser")
         refuse_cnn(config.family_config, s.model_dir, "quantize retrains")
+        refuse_candidates(config.family_config, s.model_dir, "quantize retrains")
         sizes, fc, tr = CORE.sizes(config), config.family_config, config.training
         q_bs, q_ue = s.phase_bits, s.ue_phase_bits or s.phase_bits
         formats = s.formats()

@@ -17,7 +17,7 @@ from hbf_edge.errors import ConfigError
 from hbf_edge.families._protocol import FamilySpec, field
 from hbf_edge.families._settings import ChannelCommon, EvalCommon, ProfileCommon, TrainCommon, check_positive
 
-__all__ = ["SPEC", "PRESETS", "DESIGNS", "DESIGN_DEFAULTS", "refuse_cnn", "SizeSettings", "MserChannels", "MserTrain", "MserEval", "MserProfile"]
+__all__ = ["SPEC", "PRESETS", "DESIGNS", "DESIGN_DEFAULTS", "refuse_cnn", "refuse_candidates", "SizeSettings", "MserChannels", "MserTrain", "MserEval", "MserProfile"]
 
 # sizes, layers L and symbols per layer J of each preset (spec section 7)
 PRESETS = {
@@ -37,6 +37,14 @@ def refuse_cnn(family_config: dict, model_dir: object, what: str) -> None:
     if family_config.get("design") == "cnn":
         raise ConfigError(f"{model_dir} holds the benchmark CNN, a comparison in float: {what} the unfolded network "
                           "(evaluate the CNN, or compare it with `hbf-edge evaluate MODEL --compare CNN_DIR`)")
+
+
+def refuse_candidates(family_config: dict, model_dir: object, what: str) -> None:
+    """One line when a model directory's network has candidate layers, which ``what`` does not
+    take yet (they run in torch: ``evaluate``)."""
+    if "candidates" in family_config:
+        raise ConfigError(f"{model_dir} has candidate layers (train --candidates), which run in torch only for now: "
+                          f"{what} the network without them (evaluate takes it)")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -109,6 +117,11 @@ class MserTrain(TrainCommon, SizeSettings):
     start: str = field("alignment", "the design the network starts from: the DFT alignment (default) or the "
                                     "MMSE-based GD design at each channel's SNR", choices=["alignment", "mmse-gd"])
     start_iterations: int = field(50, "iterations of the MMSE-based GD start (default 50; with --start mmse-gd)")
+    candidates: str = field("none", "candidate layers (not in the paper): each layer tries every row of a table of "
+                                    "step factors and keeps, per channel, the candidate of lowest SER on 512 fixed "
+                                    "vectors; none (default), line (15 rows: keep, the steps x1/4..16, the GD-500 step "
+                                    "shape x1/4..16) or a .npy file of a [C, 4] table (P, W, theta_U, theta_F); "
+                                    "float only: quantize does not take them yet", metavar="GRID")
     constellation: str = field("qpsk", "symbols: QPSK (default) or 16-QAM (Sec. V-F; through every stage, the integer "
                                        "datapath included)", choices=["qpsk", "16qam"])
 
@@ -128,7 +141,8 @@ class MserTrain(TrainCommon, SizeSettings):
         if self.design == "cnn":  # the unfolded network's own options: refused, not ignored
             given = [flag for flag, on in (("--step-shape matrix", self.step_shape != "scalar"),
                                            ("--offsets", self.offsets), ("--start mmse-gd", self.start != "alignment"),
-                                           ("--start-scale", self.start_scale != 1.0)) if on]
+                                           ("--start-scale", self.start_scale != 1.0),
+                                           ("--candidates", self.candidates != "none")) if on]
             if given:
                 raise ConfigError(f"{', '.join(given)} shape(s) the unfolded network: --design cnn trains the CNN")
         self.sizes(self.constellation)
@@ -142,6 +156,9 @@ class MserTrain(TrainCommon, SizeSettings):
             raise ConfigError("--lr and --start-scale must be > 0")
         if self.gd_steps is not None and not all(v >= 0 for v in self.gd_steps):
             raise ConfigError(f"--gd-steps must be >= 0, got {self.gd_steps}")
+        from hbf_edge.families.mser.candidates import read_candidates
+
+        read_candidates(self.candidates)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

@@ -3,7 +3,9 @@
 A model directory's ``family_config`` holds the sizes, the network's initial steps (``steps``,
 which with the trained factors define its layers), the GD steps it was trained from
 (``gd_steps``, the GD-L baseline), the symbols per layer, the step shape and offsets, and where
-the network starts (``start``; absent in older directories: the DFT alignment).  Its
+the network starts (``start``; absent in older directories: the DFT alignment), and a network
+with candidate layers its table (``candidates``, ``[C, 4]``) and scoring vectors
+(``score_samples``; both absent without candidate layers).  Its
 hardware spec is the BS side (``N = N_t``, ``M = R_t``, ``K`` users); a quantized directory
 (``hbf-edge quantize``) adds the BS's phase bits to it and the users', the word lengths and the
 method to its ``quantization`` section.
@@ -21,7 +23,7 @@ import numpy as np
 from hbf_edge.errors import ConfigError, ModelDirError
 from hbf_edge.families._mimo import MimoChannels
 from hbf_edge.families._protocol import Say, log_say
-from hbf_edge.families.mser.config import SPEC, MserChannels, MserEval, MserProfile, MserTrain, refuse_cnn
+from hbf_edge.families.mser.config import SPEC, MserChannels, MserEval, MserProfile, MserTrain, refuse_candidates, refuse_cnn
 from hbf_edge.results import stamp, write_result
 
 __all__ = ["CORE", "MserCore"]
@@ -29,6 +31,7 @@ __all__ = ["CORE", "MserCore"]
 _SIZE_KEYS = ("n_tx", "n_rf_tx", "n_users", "n_rx", "n_rf_rx", "n_streams", "constellation")
 _STEP_KEYS = ("mu_p", "mu_w", "mu_theta_u", "mu_theta_f", "kappa", "snr_ref_db")
 _SECTION = {"sizes", "steps", "gd_steps", "samples", "step_shape", "offsets", "symbol_seed"}
+_OPTIONAL = {"start", "candidates", "score_samples"}
 _CNN_SECTION = {"sizes", "gd_steps", "samples", "symbol_seed", "design", "cnn"}
 
 
@@ -67,8 +70,11 @@ class MserCore(MimoChannels):
         c = config.family_config
         if isinstance(c, dict) and c.get("design") == "cnn":
             return self._check_cnn(config)
-        if not isinstance(c, dict) or not _SECTION <= set(c) <= _SECTION | {"start"}:
-            raise ModelDirError(f"the mser section must hold {sorted(_SECTION)} (and optionally start)")
+        if not isinstance(c, dict) or not _SECTION <= set(c) <= _SECTION | _OPTIONAL:
+            raise ModelDirError(f"the mser section must hold {sorted(_SECTION)} (and optionally "
+                                f"{', '.join(sorted(_OPTIONAL))})")
+        if ("candidates" in c) != ("score_samples" in c):
+            raise ModelDirError("mser.candidates and mser.score_samples come together")
         try:
             sizes = self.sizes(config)
             self.gd_steps(config, "steps")
@@ -76,7 +82,13 @@ class MserCore(MimoChannels):
             from hbf_edge.families.mser.start import check_start
 
             check_start(c.get("start"))
-        except (TypeError, ConfigError) as exc:
+            if "candidates" in c:
+                from hbf_edge.families.mser.candidates import check_candidates
+
+                check_candidates(c["candidates"])
+                if not _count(c["score_samples"]):
+                    raise ConfigError(f"score_samples must be a positive integer, got {c['score_samples']!r}")
+        except (TypeError, ValueError, ConfigError) as exc:
             raise ModelDirError(f"the mser section is invalid: {exc}") from exc
         if set(c["sizes"]) != set(_SIZE_KEYS):
             raise ModelDirError(f"mser.sizes must hold {list(_SIZE_KEYS)}")
@@ -130,6 +142,8 @@ class MserCore(MimoChannels):
         out = {"a_p": shape(L, K, Rt, Dk) + (2,), "a_w": shape(L, K, Rr, Dk) + (2,), "a_u": shape(L, K, Rr, Nr),
                "a_f": shape(Lf, Nt, Rt), "log_r": (L, 3, K), "log_r_f": (Lf,),
                "symbols": (L, K * Dk, c["samples"], 2)}
+        if "candidates" in c:
+            out.update(candidates=(len(c["candidates"]), 4), score_symbols=(K * Dk, c["score_samples"], 2))
         if c["offsets"]:
             out.update(o_p=(L, K, Rt, Dk, 2), o_w=(L, K, Rr, Dk, 2), o_u=(L, K, Rr, Nr), o_f=(Lf, Nt, Rt))
         return out
@@ -143,7 +157,9 @@ class MserCore(MimoChannels):
 
             return MserCnn(self.sizes(config), tuple(c["cnn"]["conv_channels"]), c["cnn"]["hidden"]).eval()
         net = MserNet(self.sizes(config), config.n_layers, self.gd_steps(config, "steps"), c["samples"],
-                      seed=c["symbol_seed"], step_shape=c["step_shape"], offsets=c["offsets"])
+                      seed=c["symbol_seed"], step_shape=c["step_shape"], offsets=c["offsets"],
+                      candidates=np.array(c["candidates"]) if "candidates" in c else None,
+                      score_samples=c.get("score_samples", 1))
         net.start = c.get("start")  # where it starts (hbf_edge.families.mser.start; None: the alignment)
         return net
 
@@ -187,7 +203,9 @@ class MserCore(MimoChannels):
         """Tune the GD steps for L iterations at ``--tune-snr`` (default 15 dB) on the validation
         channels (unless ``--gd-steps``), start the network at ``start_scale`` times them, train,
         write ``s.out``."""
+        from hbf_edge.families.mser.candidates import read_candidates
         from hbf_edge.families.mser.gd import GdSteps, tune_steps
+        from hbf_edge.families.mser.model import SCORE_SAMPLES
         from hbf_edge.families.mser.system import noise_std
         from hbf_edge.families.mser.train import MserTrainConfig, train_mser
         from hbf_edge.hw.spec import HardwareSpec
@@ -210,12 +228,14 @@ class MserCore(MimoChannels):
                 + ", ".join(f"{k} {v:.3g}" for k, v in _steps_dict(gd_steps).items() if k.startswith("mu")))
         else:
             gd_steps = GdSteps(*s.gd_steps)
+        candidates = read_candidates(s.candidates)
         start = dataclasses.replace(gd_steps, **{k: s.start_scale * getattr(gd_steps, k)
                                                  for k in ("mu_p", "mu_w", "mu_theta_u", "mu_theta_f")})
         cfg = MserTrainConfig(n_layers=L, epochs=s.epochs, batch_size=batch, lr=lr, halve_every=s.halve_every,
                               snr_db_min=s.snr_range[0], snr_db_max=s.snr_range[1], n_samples=J, seed=s.seed,
                               steps=start, step_shape=s.step_shape, offsets=s.offsets, loss=s.loss,
-                              start=s.start_record())
+                              start=s.start_record(),
+                              candidates=None if candidates is None else tuple(map(tuple, candidates.tolist())))
         cnn = None
         if s.design == "cnn":
             from hbf_edge.families.mser.cnn import build_cnn
@@ -234,13 +254,15 @@ class MserCore(MimoChannels):
                    "symbol_seed": s.seed}
         if cnn is None:
             section.update(steps=_steps_dict(start), step_shape=s.step_shape, offsets=s.offsets, start=s.start_record())
+            if candidates is not None:
+                section.update(candidates=candidates.tolist(), score_samples=SCORE_SAMPLES)
         else:  # L and the GD steps define the GD-L baseline `evaluate` compares the CNN with
             section.update(design="cnn", cnn={"conv_channels": list(cnn.conv_channels), "hidden": cnn.hidden})
         spec = HardwareSpec(n_antennas=sizes.n_tx, n_rf=sizes.n_rf_tx, n_users=sizes.n_users, phase_bits=None)
         config = ModelConfig("mser", spec, L, 1, training=training, history=history, family_config=section)
         save_model(model, config, s.out, overwrite=s.overwrite)
         what = (f"the benchmark CNN ({cnn.parameter_count():,} parameters; GD-L baseline L={L})" if cnn is not None
-                else f"mser L={L}")
+                else f"mser L={L}" + ("" if candidates is None else f" with {len(candidates)} candidates per layer"))
         say(f"trained {what} (N_t={sizes.n_tx}, R_t={sizes.n_rf_tx}, K={sizes.n_users}, N_r={sizes.n_rx}, "
             f"R_r={sizes.n_rf_rx}, D_k={sizes.n_streams}) in {wall} s; kept epoch {kept['epoch']} of {s.epochs}, "
             f"validation SER {kept['val_loss']:.4g} (initial {history[0]['val_loss']:.4g}); model written to {s.out}")
@@ -258,7 +280,9 @@ class MserCore(MimoChannels):
         from hbf_edge.kernels import REGISTRY
 
         kernel = hardware = None
-        if REGISTRY.has(self.spec.name) and config.family_config.get("design") != "cnn":  # the CNN runs in torch
+        # the CNN and candidate layers run in torch
+        if (REGISTRY.has(self.spec.name) and config.family_config.get("design") != "cnn"
+                and "candidates" not in config.family_config):
             stage = REGISTRY.get(self.spec.name)
             if config.quantization is None:
                 kmodel = stage.load(s.model_dir)
@@ -313,7 +337,7 @@ class MserCore(MimoChannels):
         say(format_table(results))
         cpu = results["cpu_us_per_channel"]
         say("CPU per channel and SNR: " + ", ".join(f"{k} {v:.0f} us" for k, v in cpu.items())
-            + f" (GD / network {results['cpu_ratio_gd_over_network']}x)")
+            + f" (GD / network {results['cpu_ratio_gd_over_network']}x; timed in {results['cpu_timed_in']})")
         if "imperfect_csi" in results:
             c = results["imperfect_csi"]
             say(f"imperfect CSI at {c['snr_db']:g} dB (designs from H - sigma_h dK, scored on H), SER per error "
@@ -333,6 +357,7 @@ class MserCore(MimoChannels):
 
         model, config = (extra.get("load_torch") or self.load)(s.model_dir)
         refuse_cnn(config.family_config, s.model_dir, "the per-layer profile times")
+        refuse_candidates(config.family_config, s.model_dir, "the per-layer profile times")
         kernels = REGISTRY.get(self.spec.name) if REGISTRY.has(self.spec.name) else None
         quantized = config.quantization is not None
         onnx, onnx_int = extra.get("onnxruntime"), extra.get("onnxruntime_int")

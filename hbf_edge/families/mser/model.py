@@ -17,23 +17,36 @@ Choices where the paper is silent or garbled (``../shared/specs/mser.md``; each 
 * a fixed seeded symbol set ``S^l`` per layer (a buffer), so the network is deterministic;
 * the loss is the exact-width semi-analytic SER without the product term, ``p_R + p_I`` per
   stream over a fixed set of ``J_loss`` vectors (spec 2.5: eq. (31) lost its signs and width).
+
+Not in the paper: **candidate layers** (``candidates``, a ``[C, 4]`` table of step factors).
+Each layer then runs once per row, with the P, W, theta_U and theta_F steps times that row's
+factors (a row of zeros keeps the layer's input), and keeps per channel the candidate whose
+exact-width SER on a fixed seeded set of ``score_samples`` vectors (:meth:`MserNet.score`) is
+lowest -- a line search over the layer's step, per channel, with a quantity the layer can
+compute.  Why: on the paper's sizes the trained network stays near GD run for as many
+iterations as it has layers, and a shared step schedule cannot do better, while the best step
+differs from channel to channel by 1/4 .. 16x (README, "MSER").  With the ``line`` grid and a
+zero row the score never rises from layer to layer.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
 import torch
 from torch import nn
 
+from hbf_edge.families.mser.candidates import check_candidates
 from hbf_edge.families.mser.gd import DEFAULT_STEPS, Design, GdSteps
 from hbf_edge.families.mser.kde import neg_grad_e, rotate_streams
 from hbf_edge.families.mser.system import MserSizes, all_symbol_vectors, levels, sample_symbol_vectors
 
-__all__ = ["MserNet", "kde_gradients", "ser_loss", "loss_vectors", "LOSS_VECTORS"]
+__all__ = ["MserNet", "kde_gradients", "ser_loss", "loss_vectors", "LOSS_VECTORS", "SCORE_SAMPLES"]
 
 LOSS_VECTORS = 256
+SCORE_SAMPLES = 512
 STEP_SHAPES = ("matrix", "scalar")
 
 
@@ -122,7 +135,8 @@ class MserNet(nn.Module):
     """
 
     def __init__(self, sizes: MserSizes, n_layers: int, steps: GdSteps = DEFAULT_STEPS, n_samples: int = 128,
-                 seed: int = 0, power: float = 1.0, step_shape: str = "scalar", offsets: bool = False) -> None:
+                 seed: int = 0, power: float = 1.0, step_shape: str = "scalar", offsets: bool = False,
+                 candidates: np.ndarray | None = None, score_samples: int = SCORE_SAMPLES) -> None:
         super().__init__()
         if step_shape not in STEP_SHAPES:
             raise ValueError(f"step_shape must be one of {STEP_SHAPES}, got {step_shape!r}")
@@ -158,6 +172,13 @@ class MserNet(nn.Module):
         S = np.stack([sample_symbol_vectors(sizes.n_total_streams, n_samples, rng, sizes.constellation)
                       for _ in range(L)])
         self.register_buffer("symbols", torch.from_numpy(np.stack([S.real, S.imag], axis=-1)))  # [L, D, J, 2]
+        self.register_buffer("candidates", None)
+        self.register_buffer("score_symbols", None)
+        if candidates is not None:
+            self.register_buffer("candidates", torch.from_numpy(check_candidates(candidates)))  # [C, 4]
+            Ss = sample_symbol_vectors(sizes.n_total_streams, score_samples, np.random.default_rng((seed, 1)),
+                                       sizes.constellation)
+            self.register_buffer("score_symbols", torch.from_numpy(np.stack([Ss.real, Ss.imag], axis=-1)))  # [D, Js, 2]
 
     @property
     def n_layers(self) -> int:
@@ -173,10 +194,16 @@ class MserNet(nn.Module):
         o = getattr(self, name)[i]
         return torch.view_as_complex(o.contiguous()) if o.shape[-1] == 2 and name in ("o_p", "o_w") else o
 
-    def layer(self, i: int, H: torch.Tensor, d: Design, sigma: torch.Tensor, analog: bool = True) -> Design:
+    def layer(self, i: int, H: torch.Tensor, d: Design, sigma: torch.Tensor, analog: bool = True,
+              mult: tuple[float, float, float, float] = (1.0, 1.0, 1.0, 1.0)) -> Design:
         """Layer ``i``: eq. (27)-(30) then (26); ``analog=False``: the digital steps (27)-(28)
-        only, the phases kept (a layer after the phases are fixed to codes, :mod:`quant.mser.qat`)."""
-        st, S, K, z = self.steps, self.symbol_set(i), self.sizes.n_users, self.sizes.constellation
+        only, the phases kept (a layer after the phases are fixed to codes, :mod:`quant.mser.qat`).
+        ``mult``: factors on the P, W, theta_U and theta_F steps (and offsets), a candidate of
+        :meth:`candidate_layer`."""
+        S, K, z = self.symbol_set(i), self.sizes.n_users, self.sizes.constellation
+        st = self.steps if mult == (1.0, 1.0, 1.0, 1.0) else dataclasses.replace(
+            self.steps, mu_p=self.steps.mu_p * mult[0], mu_w=self.steps.mu_w * mult[1],
+            mu_theta_u=self.steps.mu_theta_u * mult[2], mu_theta_f=self.steps.mu_theta_f * mult[3])
         F, V, U, W = d
         g = st.factor(sigma)[:, None, None]  # the steps scale with the noise (GdSteps), [B, 1, 1]
         gk = g[:, None]  # per user, [B, 1, 1, 1]
@@ -209,10 +236,42 @@ class MserNet(nn.Module):
         F = torch.exp(1j * theta_f)
         return Design(F, _scale(F, V, self.power / self.sizes.power_divisor), U, W)
 
+    def score(self, H: torch.Tensor, d: Design, sigma: torch.Tensor) -> torch.Tensor:
+        """What a candidate layer minimises: the exact-width SER without the product term
+        (:func:`ser_loss`) on the fixed scoring vectors ``score_symbols``, ``[B]``."""
+        S = torch.view_as_complex(self.score_symbols.contiguous())
+        return ser_loss(H, *d, sigma, S, self.sizes.constellation)
+
+    def candidate_layer(self, i: int, H: torch.Tensor, d: Design, sigma: torch.Tensor,
+                        score: torch.Tensor) -> tuple[Design, torch.Tensor]:
+        """Layer ``i`` once per row of ``candidates`` (the steps times that row's factors; a row of
+        zeros keeps ``d``, whose ``score`` is known), and per channel the candidate of lowest
+        :meth:`score` (the first on ties); returns it and its score.  The gradient reaches the
+        steps through the candidate each channel keeps."""
+        best, best_score = d, None
+        for c in self.candidates.tolist():
+            if not any(c):
+                dc, sc = d, score
+            else:
+                dc = self.layer(i, H, d, sigma, mult=tuple(c))
+                sc = self.score(H, dc, sigma)
+            if best_score is None:
+                best, best_score = dc, sc
+                continue
+            better = sc < best_score
+            best = Design(*(torch.where(better.reshape((-1,) + (1,) * (a.ndim - 1)), a, b) for a, b in zip(dc, best)))
+            best_score = torch.where(better, sc, best_score)
+        return best, best_score
+
     def forward(self, H: torch.Tensor, start: Design, sigma: torch.Tensor) -> Design:
         d = Design(*start)
+        if self.candidates is None:
+            for i in range(self.n_layers):
+                d = self.layer(i, H, d, sigma)
+            return d
+        score = self.score(H, d, sigma)
         for i in range(self.n_layers):
-            d = self.layer(i, H, d, sigma)
+            d, score = self.candidate_layer(i, H, d, sigma, score)
         return d
 
 

@@ -59,6 +59,7 @@ class MserTrainConfig:
     offsets: bool = False
     loss: str = "log"
     start: dict | None = None  # hbf_edge.families.mser.start (None: the alignment)
+    candidates: tuple[tuple[float, ...], ...] | None = None  # candidate layers' step factors (MserNet; None: none)
 
     def __post_init__(self) -> None:
         if self.loss not in ("log", "ser"):
@@ -97,7 +98,8 @@ def train_mser(H_train: np.ndarray, H_val: np.ndarray, sizes: MserSizes, config:
     rng = np.random.default_rng(config.seed + 1)
     if model is None:
         model = MserNet(sizes, config.n_layers, config.steps, config.n_samples, seed=config.seed,
-                        step_shape=config.step_shape, offsets=config.offsets)
+                        step_shape=config.step_shape, offsets=config.offsets,
+                        candidates=None if config.candidates is None else np.array(config.candidates))
         model.start = config.start
     S_loss = loss_vectors(sizes, config.seed)
     Ht, Hv = torch.from_numpy(H_train), torch.from_numpy(H_val)
