@@ -28,7 +28,9 @@ class MserModel:
 
     ``sizes``: ``(N_t, R_t, K, N_r, R_r, D_k)``; ``sigma_ref``: the noise std the steps are given
     at (``None``: absolute steps); ``power``: ``||F V||_F^2`` of the output; ``qam``: 16-QAM's
-    objective (its symbol sets hold the levels +-1, +-3)."""
+    objective (its symbol sets hold the levels +-1, +-3); ``keep``: a network with candidate
+    layers, its arrays then hold ``L * C`` virtual layers and the scoring vectors ``sc_r, sc_i``
+    (:func:`pack_mser`)."""
 
     sizes: tuple[int, ...]
     n_layers: int
@@ -37,6 +39,7 @@ class MserModel:
     power: float
     start: dict | None = None  # the model directory's start (hbf_edge.families.mser.start; None: alignment)
     qam: bool = False
+    keep: np.ndarray | None = None  # candidate layers (kernels.mser._cand): the rows that keep the design; None: none
 
     def step_factor(self, sigma: np.ndarray) -> np.ndarray:
         """``sigma / sigma_ref`` per channel (ones with absolute steps)."""
@@ -49,9 +52,6 @@ def _c(a: np.ndarray) -> np.ndarray:
 
 def pack_mser(arrays: dict, family_config: dict, n_layers: int) -> MserModel:
     """The kernel layout of a model directory's arrays and ``family_config`` (module notes)."""
-    if "candidates" in family_config:
-        raise ConfigError("the network has candidate layers (train --candidates), which the Numba kernels do not "
-                          "run yet: it runs in torch (evaluate) only")
     z, st = family_config["sizes"], family_config["steps"]
     Nt, Rt, K, Nr, Rr, Dk = (z["n_tx"], z["n_rf_tx"], z["n_users"], z["n_rx"], z["n_rf_rx"], z["n_streams"])
     L, D = n_layers, K * Dk
@@ -81,12 +81,36 @@ def pack_mser(arrays: dict, family_config: dict, n_layers: int) -> MserModel:
     packed = {"ap_r": ap.real, "ap_i": ap.imag, "aw_r": aw.real, "aw_i": aw.imag, "au": au, "af": af,
               "op_r": op.real, "op_i": op.imag, "ow_r": ow.real, "ow_i": ow.imag, "ou": ou, "of_": of_,
               "widths": np.exp(arrays["log_r"]), "widths_f": widths_f, "sym_r": sym[..., 0], "sym_i": sym[..., 1]}
+    keep = None
+    if "candidates" in family_config:
+        packed, keep = _virtual_layers(packed, np.asarray(family_config["candidates"], dtype=np.float64))
+        packed.update(sc_r=arrays["score_symbols"][..., 0], sc_i=arrays["score_symbols"][..., 1])
     packed = {k: np.ascontiguousarray(v, dtype=np.float64) for k, v in packed.items()}
     ref = st.get("snr_ref_db")
     sigma_ref = None if ref is None else math.sqrt(10.0 ** (-ref / 10.0))
     qam = z.get("constellation", "qpsk") == "16qam"
     power = 0.1 if qam else 1.0  # ||F V||^2 = P_T / 10 for 16-QAM's unnormalised levels (spec 5.17)
-    return MserModel((Nt, Rt, K, Nr, Rr, Dk), L, packed, sigma_ref, power, family_config.get("start"), qam)
+    return MserModel((Nt, Rt, K, Nr, Rr, Dk), L, packed, sigma_ref, power, family_config.get("start"), qam, keep)
+
+
+# which candidate factor (P, W, theta_U, theta_F) scales each packed array; the rest repeat
+_FACTOR_OF = {"ap_r": 0, "ap_i": 0, "op_r": 0, "op_i": 0, "aw_r": 1, "aw_i": 1, "ow_r": 1, "ow_i": 1, "au": 2, "ou": 2,
+              "af": 3, "of_": 3}
+
+
+def _virtual_layers(packed: dict, table: np.ndarray) -> tuple[dict, np.ndarray]:
+    """The ``L * C`` virtual layers of a candidate network (:mod:`kernels.mser._cand`): virtual
+    layer ``l C + c`` is layer l with its steps and offsets times row c of ``table [C, 4]``; and
+    which rows keep the design (all zeros)."""
+    C = len(table)
+    out = {}
+    for name, a in packed.items():
+        rep = np.repeat(a, C, axis=0)
+        if name in _FACTOR_OF:
+            f = np.tile(table[:, _FACTOR_OF[name]], len(a))
+            rep = rep * f.reshape((-1,) + (1,) * (a.ndim - 1))
+        out[name] = rep
+    return out, ~table.any(axis=1)
 
 
 def gd_model(sizes: tuple[int, ...], mu: tuple[float, float, float, float], kappa: float, sigma_ref: float | None,
@@ -151,16 +175,21 @@ class MserSession:
         sigma = np.array(np.broadcast_to(np.asarray(sigma, dtype=np.float64), (B,)))
         if not np.all(sigma > 0):
             raise ConfigError("sigma must be > 0")
+        from hbf_edge.kernels.mser._cand import candidates_parallel, candidates_serial
         from hbf_edge.kernels.mser._float import layers_parallel, layers_serial
 
         self.model, self.batch = model, B
         self.work = [x.copy() for x in self.start]
         a = model.arrays
-        self._kernel = layers_serial if B < SERIAL_BELOW else layers_parallel
         self._args = (np.ascontiguousarray(H.real), np.ascontiguousarray(H.imag), *self.work, sigma,
                       model.step_factor(sigma), a["ap_r"], a["ap_i"], a["aw_r"], a["aw_i"], a["au"], a["af"], a["op_r"],
                       a["op_i"], a["ow_r"], a["ow_i"], a["ou"], a["of_"], a["widths"], a["widths_f"], a["sym_r"],
                       a["sym_i"], model.power, model.qam)
+        if model.keep is None:
+            self._kernel = layers_serial if B < SERIAL_BELOW else layers_parallel
+        else:
+            self._kernel = candidates_serial if B < SERIAL_BELOW else candidates_parallel
+            self._args += (model.keep, a["sc_r"], a["sc_i"])
 
     def run(self, lo: int = 0, hi: int | None = None, reset: bool = True) -> None:
         """Layers ``lo .. hi - 1`` (default: all) into the work arrays: from the start, or with

@@ -91,6 +91,9 @@ def pack_hw(model: MserModel, formats: MserFormats, q_bs: int, q_ue: int, refit:
     digital layers after the rounding to codes."""
     if isinstance(refit, bool) or not isinstance(refit, int) or refit < 0:
         raise ConfigError(f"refit layers must be an integer >= 0, got {refit!r}")
+    if model.keep is not None:
+        raise ConfigError("the integer datapath has no candidate layers yet (train --candidates): quantize the network "
+                          "without them")
     for name, q in (("q_bs", q_bs), ("q_ue", q_ue)):
         if isinstance(q, bool) or not isinstance(q, int) or not 1 <= q <= formats.angle_bits:
             raise ConfigError(f"{name} must be an integer in 1..{formats.angle_bits} (the angle word), got {q!r}")

@@ -41,9 +41,9 @@ def refuse_cnn(family_config: dict, model_dir: object, what: str) -> None:
 
 def refuse_candidates(family_config: dict, model_dir: object, what: str) -> None:
     """One line when a model directory's network has candidate layers, which ``what`` does not
-    take yet (they run in torch: ``evaluate``)."""
+    take yet (they run in torch and the float kernel: ``evaluate``)."""
     if "candidates" in family_config:
-        raise ConfigError(f"{model_dir} has candidate layers (train --candidates), which run in torch only for now: "
+        raise ConfigError(f"{model_dir} has candidate layers (train --candidates), which run in float only for now: "
                           f"{what} the network without them (evaluate takes it)")
 
 
@@ -121,7 +121,8 @@ class MserTrain(TrainCommon, SizeSettings):
                                     "step factors and keeps, per channel, the candidate of lowest SER on 512 fixed "
                                     "vectors; none (default), line (15 rows: keep, the steps x1/4..16, the GD-500 step "
                                     "shape x1/4..16) or a .npy file of a [C, 4] table (P, W, theta_U, theta_F); "
-                                    "float only: quantize does not take them yet", metavar="GRID")
+                                    "float only (torch and the Numba float kernel): quantize, export and profile do "
+                                    "not take them yet", metavar="GRID")
     constellation: str = field("qpsk", "symbols: QPSK (default) or 16-QAM (Sec. V-F; through every stage, the integer "
                                        "datapath included)", choices=["qpsk", "16qam"])
 

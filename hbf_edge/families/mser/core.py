@@ -280,9 +280,7 @@ class MserCore(MimoChannels):
         from hbf_edge.kernels import REGISTRY
 
         kernel = hardware = None
-        # the CNN and candidate layers run in torch
-        if (REGISTRY.has(self.spec.name) and config.family_config.get("design") != "cnn"
-                and "candidates" not in config.family_config):
+        if REGISTRY.has(self.spec.name) and config.family_config.get("design") != "cnn":  # the CNN runs in torch
             stage = REGISTRY.get(self.spec.name)
             if config.quantization is None:
                 kmodel = stage.load(s.model_dir)

@@ -200,11 +200,15 @@ def test_tiny_settings_train():
     assert dft_alignment(mser_channels(2, tiny.sizes(), seed=0), tiny.sizes()).F.shape == (2, 8, 2)
 
 
-@pytest.mark.parametrize("shape,constellation", [("scalar", "qpsk"), ("matrix", "qpsk"), ("matrix", "16qam")])
-def test_the_float_kernel_equals_the_torch_network(shape, constellation, tmp_path):
+@pytest.mark.parametrize("shape,constellation,cand", [("scalar", "qpsk", False), ("matrix", "qpsk", False),
+                                                      ("matrix", "16qam", False), ("scalar", "qpsk", True),
+                                                      ("matrix", "16qam", True)])
+def test_the_float_kernel_equals_the_torch_network(shape, constellation, cand, tmp_path):
     """kernels.mser against torch, on a network whose parameters are all moved off their
     initial values (steps, offsets, widths), at two SNRs and for a layer range; QPSK and
-    16-QAM (whose weights read the desired gains, kernels.mser._float._weights_qam)."""
+    16-QAM (whose weights read the desired gains, kernels.mser._float._weights_qam); with
+    candidate layers (kernels.mser._cand: the choice per channel and the score)."""
+    from hbf_edge.families.mser.candidates import candidate_grid
     from hbf_edge.kernels import REGISTRY
     from hbf_edge.kernels._core.batching import SERIAL_BELOW
     from hbf_edge.kernels.mser.forward import mser_forward
@@ -215,7 +219,9 @@ def test_the_float_kernel_equals_the_torch_network(shape, constellation, tmp_pat
 
     sizes = MserSizes(n_tx=8, n_rf_tx=4, n_users=2, n_rx=4, n_rf_rx=2, n_streams=2, constellation=constellation)
     steps = GdSteps(mu_p=1e-3, mu_w=1e-2, mu_theta_u=1e-2, mu_theta_f=5e-2)
-    net = MserNet(sizes, 3, steps, n_samples=16, seed=4, step_shape=shape, offsets=shape == "matrix")
+    table = candidate_grid("line") if cand else None
+    net = MserNet(sizes, 3, steps, n_samples=16, seed=4, step_shape=shape, offsets=shape == "matrix",
+                  candidates=table, score_samples=32)
     gen = torch.Generator().manual_seed(0)
     with torch.no_grad():
         for p in net.parameters():
@@ -224,6 +230,8 @@ def test_the_float_kernel_equals_the_torch_network(shape, constellation, tmp_pat
                                                          "constellation")},
                "steps": dataclasses.asdict(steps), "gd_steps": dataclasses.asdict(steps), "samples": 16,
                "step_shape": shape, "offsets": shape == "matrix", "symbol_seed": 4}
+    if cand:
+        section.update(candidates=table.tolist(), score_samples=32)
     config = ModelConfig("mser", HardwareSpec(n_antennas=8, n_rf=4, n_users=2, phase_bits=None), 3, 1,
                          family_config=section)
     save_model(net, config, tmp_path / "m")
@@ -238,8 +246,10 @@ def test_the_float_kernel_equals_the_torch_network(shape, constellation, tmp_pat
             for name in "FVUW":
                 # 1e-10, not 1e-12: in one CI run the 16-QAM case at 25 dB differed by 1.3e-12
                 # in two entries of U (the summation orders of torch and the kernel differ, and
-                # the 16-QAM weights amplify them at high SNR); a wrong formula is off by far more
-                np.testing.assert_allclose(got[name], want[name], rtol=0, atol=1e-10)
+                # the 16-QAM weights amplify them at high SNR); a wrong formula is off by far more.
+                # Candidate layers take steps up to 64x larger, which amplify them further (1.6e-10
+                # for 16-QAM); a different choice of candidate is another step, off by far more
+                np.testing.assert_allclose(got[name], want[name], rtol=0, atol=1e-8 if cand else 1e-10)
     # a layer range from a given design equals torch's layers from it
     H = mser_channels(2, sizes, seed=9)
     sigma = float(noise_std(10.0))
@@ -247,7 +257,13 @@ def test_the_float_kernel_equals_the_torch_network(shape, constellation, tmp_pat
     with torch.no_grad():
         d = [torch.from_numpy(x) for x in start]
         s = torch.full((2,), sigma, dtype=torch.float64)
-        d = model.layer(1, torch.from_numpy(H), model.layer(0, torch.from_numpy(H), d, s), s)
+        Ht = torch.from_numpy(H)
+        if cand:
+            score = model.score(Ht, d, s)
+            for i in (0, 1):
+                d, score = model.candidate_layer(i, Ht, d, s, score)
+        else:
+            d = model.layer(1, Ht, model.layer(0, Ht, d, s), s)
     mid = mser_forward(H, start, sigma, km, (0, 2))
     for a, b in zip(mid, d):
         np.testing.assert_allclose(a, b.numpy(), rtol=0, atol=1e-12)

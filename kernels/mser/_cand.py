@@ -1,0 +1,155 @@
+"""Private Numba kernel of the MSER network's candidate layers (float64), mirroring
+:meth:`hbf_edge.families.mser.model.MserNet.candidate_layer` per channel.
+
+The steps arrive as ``L * C`` virtual layers (:func:`kernels.mser.forward.pack_mser`): virtual
+layer ``l C + c`` is layer l with its steps and offsets times row c of the candidate table, so
+one candidate is one pass of :func:`kernels.mser._float._channel` on a copy of the design.  A
+row flagged ``keep`` (all zeros) is the layer's input at its known score.  The score is
+:func:`hbf_edge.families.mser.model.ser_loss` on the scoring vectors ``S [D, J_s]``: per stream,
+the exact-width ``Q`` of the distance to its decision boundaries (QPSK: the sign of each part;
+16-QAM: both boundaries of the level after the rotation by the stream's desired gain), averaged
+over streams and vectors.  Per channel the lowest score wins, the first row on ties.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import prange
+
+from hbf_edge.kernels._core.jit import njit
+from hbf_edge.kernels._core.linalg import matmul
+from hbf_edge.kernels.mser._float import FM, _channel, _effective, _outputs, _uh
+
+@njit(cache=True, fastmath=FM)
+def _part_qam(z, level, mag, inv):  # pragma: no cover - compiled
+    """16-QAM's error of one part: ``Q`` of the distance to each boundary of ``level``'s region."""
+    p = 0.0
+    if level > -3.0:
+        p += 0.5 * math.erfc((z - mag * (level - 1.0)) * inv)
+    if level < 3.0:
+        p += 0.5 * math.erfc((mag * (level + 1.0) - z) * inv)
+    return p
+
+
+@njit(cache=True, fastmath=FM)
+def score(hr, hi, fr, fi, vr, vi, ur, ui, wr, wi, sr, si, sigma, qam, ar, ai, uhr, uhi, gr, gi, er, ei, yr,
+          yi):  # pragma: no cover - compiled
+    """The candidate score of one channel's design (module notes); the rest are work arrays."""
+    K, Rr, Nr = ur.shape
+    Dk = wr.shape[2]
+    J = sr.shape[1]
+    matmul(fr, fi, vr, vi, ar, ai)
+    total = 0.0
+    for k in range(K):
+        _uh(ur, ui, hr, hi, k, uhr[k], uhi[k])
+        _effective(uhr, uhi, ar, ai, wr, wi, k, gr, gi, er, ei)
+        _outputs(er[k], ei[k], sr, si, yr, yi)
+        for i in range(Dk):
+            n2 = 0.0  # ||U_k^H w_ik||^2: the stream's noise gain
+            for n in range(Nr):
+                pr = 0.0
+                pi = 0.0
+                for r in range(Rr):
+                    pr += ur[k, r, n] * wr[k, r, i] + ui[k, r, n] * wi[k, r, i]
+                    pi += ur[k, r, n] * wi[k, r, i] - ui[k, r, n] * wr[k, r, i]
+                n2 += pr * pr + pi * pi
+            inv = 1.0 / (sigma * math.sqrt(n2))  # rho = sigma ||U^H w|| / sqrt 2; Q(x / rho) = erfc(x / (rho sqrt 2)) / 2
+            d = k * Dk + i
+            if not qam:
+                for j in range(J):
+                    total += 0.5 * math.erfc(sr[d, j] * yr[i, j] * inv) + 0.5 * math.erfc(si[d, j] * yi[i, j] * inv)
+            else:
+                cr, ci = er[k, i, d], ei[k, i, d]
+                mag = math.sqrt(cr * cr + ci * ci) + 1e-300
+                for j in range(J):
+                    zr = (yr[i, j] * cr + yi[i, j] * ci) / mag
+                    zi = (yi[i, j] * cr - yr[i, j] * ci) / mag
+                    total += _part_qam(zr, sr[d, j], mag, inv) + _part_qam(zi, si[d, j], mag, inv)
+    return total / (K * Dk * J)
+
+
+@njit(cache=True)
+def _copy(a, b):  # pragma: no cover - compiled
+    """Design ``a`` into ``b`` (tuples of the eight real arrays; of mixed rank, so unrolled)."""
+    b[0][:] = a[0]
+    b[1][:] = a[1]
+    b[2][:] = a[2]
+    b[3][:] = a[3]
+    b[4][:] = a[4]
+    b[5][:] = a[5]
+    b[6][:] = a[6]
+    b[7][:] = a[7]
+
+
+@njit(cache=True)
+def _score_of(hr, hi, d, sc_r, sc_i, s, qam, ar, ai, uhr, uhi, gr, gi, er, ei, yr, yi):  # pragma: no cover
+    return score(hr, hi, d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7], sc_r, sc_i, s, qam, ar, ai, uhr, uhi, gr, gi,
+                 er, ei, yr, yi)
+
+
+@njit(cache=True)
+def _channel_candidates(hr, hi, design, s, gb, ap_r, ap_i, aw_r, aw_i, au, af, op_r, op_i, ow_r, ow_i, ou, of_,
+                        widths, widths_f, sym_r, sym_i, power, qam, keep, sc_r, sc_i, lo, hi_layer):  # pragma: no cover
+    """Candidate layers ``lo .. hi_layer - 1`` of one channel, in place on ``design`` (a tuple of
+    the eight real arrays F_r, F_i, V_r, V_i, U_r, U_i, W_r, W_i)."""
+    K, Nr, Nt = hr.shape
+    D = design[2].shape[1]
+    Rr, Dk = design[6].shape[1], design[6].shape[2]
+    J = sc_r.shape[1]
+    C = keep.shape[0]
+    ar = np.empty((Nt, D))
+    ai = np.empty((Nt, D))
+    uhr = np.empty((K, Rr, Nt))
+    uhi = np.empty((K, Rr, Nt))
+    gr = np.empty((K, Rr, D))
+    gi = np.empty((K, Rr, D))
+    er = np.empty((K, Dk, D))
+    ei = np.empty((K, Dk, D))
+    yr = np.empty((Dk, J))
+    yi = np.empty((Dk, J))
+    cand = (design[0].copy(), design[1].copy(), design[2].copy(), design[3].copy(), design[4].copy(),
+            design[5].copy(), design[6].copy(), design[7].copy())
+    best = (design[0].copy(), design[1].copy(), design[2].copy(), design[3].copy(), design[4].copy(),
+            design[5].copy(), design[6].copy(), design[7].copy())
+    current = _score_of(hr, hi, design, sc_r, sc_i, s, qam, ar, ai, uhr, uhi, gr, gi, er, ei, yr, yi)
+    for layer in range(lo, hi_layer):
+        best_score = 0.0
+        for c in range(C):
+            _copy(design, cand)
+            if keep[c]:
+                sc = current
+            else:
+                v = layer * C + c
+                _channel(hr, hi, cand[0], cand[1], cand[2], cand[3], cand[4], cand[5], cand[6], cand[7], s, gb, ap_r,
+                         ap_i, aw_r, aw_i, au, af, op_r, op_i, ow_r, ow_i, ou, of_, widths, widths_f, sym_r, sym_i,
+                         power, qam, v, v + 1)
+                sc = _score_of(hr, hi, cand, sc_r, sc_i, s, qam, ar, ai, uhr, uhi, gr, gi, er, ei, yr, yi)
+            if c == 0 or sc < best_score:
+                _copy(cand, best)
+                best_score = sc
+        _copy(best, design)
+        current = best_score
+
+
+@njit(cache=True)
+def candidates_serial(hr, hi, fr, fi, vr, vi, ur, ui, wr, wi, sigma, g, ap_r, ap_i, aw_r, aw_i, au, af, op_r, op_i,
+                      ow_r, ow_i, ou, of_, widths, widths_f, sym_r, sym_i, power, qam, keep, sc_r, sc_i, lo,
+                      hi_layer):  # pragma: no cover - compiled
+    """Candidate layers ``lo .. hi_layer - 1`` of every channel, one after the other."""
+    for b in range(hr.shape[0]):
+        _channel_candidates(hr[b], hi[b], (fr[b], fi[b], vr[b], vi[b], ur[b], ui[b], wr[b], wi[b]), sigma[b], g[b],
+                            ap_r, ap_i, aw_r, aw_i, au, af, op_r, op_i, ow_r, ow_i, ou, of_, widths, widths_f, sym_r,
+                            sym_i, power, qam, keep, sc_r, sc_i, lo, hi_layer)
+
+
+@njit(cache=True, parallel=True)
+def candidates_parallel(hr, hi, fr, fi, vr, vi, ur, ui, wr, wi, sigma, g, ap_r, ap_i, aw_r, aw_i, au, af, op_r, op_i,
+                        ow_r, ow_i, ou, of_, widths, widths_f, sym_r, sym_i, power, qam, keep, sc_r, sc_i, lo,
+                        hi_layer):  # pragma: no cover - compiled
+    """The same, ``prange`` over the batch."""
+    for b in prange(hr.shape[0]):
+        _channel_candidates(hr[b], hi[b], (fr[b], fi[b], vr[b], vi[b], ur[b], ui[b], wr[b], wi[b]), sigma[b], g[b],
+                            ap_r, ap_i, aw_r, aw_i, au, af, op_r, op_i, ow_r, ow_i, ou, of_, widths, widths_f, sym_r,
+                            sym_i, power, qam, keep, sc_r, sc_i, lo, hi_layer)
