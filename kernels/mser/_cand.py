@@ -20,7 +20,7 @@ from numba import prange
 
 from hbf_edge.kernels._core.jit import njit
 from hbf_edge.kernels._core.linalg import matmul
-from hbf_edge.kernels.mser._float import FM, _channel, _effective, _outputs, _uh
+from hbf_edge.kernels.mser._float import FM, _channel, _effective, _outputs, _uh, stream_gain2
 
 @njit(cache=True, fastmath=FM)
 def _part_qam(z, level, mag, inv):  # pragma: no cover - compiled
@@ -37,7 +37,7 @@ def _part_qam(z, level, mag, inv):  # pragma: no cover - compiled
 def score(hr, hi, fr, fi, vr, vi, ur, ui, wr, wi, sr, si, sigma, qam, ar, ai, uhr, uhi, gr, gi, er, ei, yr,
           yi):  # pragma: no cover - compiled
     """The candidate score of one channel's design (module notes); the rest are work arrays."""
-    K, Rr, Nr = ur.shape
+    K = ur.shape[0]
     Dk = wr.shape[2]
     J = sr.shape[1]
     matmul(fr, fi, vr, vi, ar, ai)
@@ -47,15 +47,7 @@ def score(hr, hi, fr, fi, vr, vi, ur, ui, wr, wi, sr, si, sigma, qam, ar, ai, uh
         _effective(uhr, uhi, ar, ai, wr, wi, k, gr, gi, er, ei)
         _outputs(er[k], ei[k], sr, si, yr, yi)
         for i in range(Dk):
-            n2 = 0.0  # ||U_k^H w_ik||^2: the stream's noise gain
-            for n in range(Nr):
-                pr = 0.0
-                pi = 0.0
-                for r in range(Rr):
-                    pr += ur[k, r, n] * wr[k, r, i] + ui[k, r, n] * wi[k, r, i]
-                    pi += ur[k, r, n] * wi[k, r, i] - ui[k, r, n] * wr[k, r, i]
-                n2 += pr * pr + pi * pi
-            inv = 1.0 / (sigma * math.sqrt(n2))  # rho = sigma ||U^H w|| / sqrt 2; Q(x / rho) = erfc(x / (rho sqrt 2)) / 2
+            inv = 1.0 / (sigma * math.sqrt(stream_gain2(ur, ui, wr, wi, k, i)))  # rho = sigma ||U^H w|| / sqrt 2; Q(x / rho) = erfc(x / (rho sqrt 2)) / 2
             d = k * Dk + i
             if not qam:
                 for j in range(J):
