@@ -120,7 +120,7 @@ class MserTrain(TrainCommon, SizeSettings):
     candidates: str = field("none", "candidate layers (not in the paper): each layer tries every row of a table of "
                                     "step factors and keeps, per channel, the candidate of lowest SER on 512 fixed "
                                     "vectors; none (default), line (15 rows: keep, the steps x1/4..16, the GD-500 step "
-                                    "shape x1/4..16) or a .npy file of a [C, 4] table (P, W, theta_U, theta_F); "
+                                    "shape x1/4..16), short (7 of line's rows, half the cost) or a .npy file of a [C, 4] table (P, W, theta_U, theta_F); "
                                     "float only (torch and the Numba float kernel): quantize, export and profile do "
                                     "not take them yet", metavar="GRID")
     constellation: str = field("qpsk", "symbols: QPSK (default) or 16-QAM (Sec. V-F; through every stage, the integer "

@@ -97,13 +97,15 @@ def test_with_the_keep_row_the_score_never_rises_and_the_steps_get_gradients():
 
 def test_candidate_tables_are_checked(tmp_path):
     assert read_candidates("none") is None and read_candidates("line").shape == (15, 4)
+    line, short = read_candidates("line"), read_candidates("short")
+    assert short.shape == (7, 4) and all(any(np.array_equal(r, x) for x in line) for r in short)
     np.save(tmp_path / "ok.npy", np.array([[0.0, 0, 0, 0], [1.0, 2, 3, 4]]))
     np.testing.assert_array_equal(read_candidates(str(tmp_path / "ok.npy"))[1], [1, 2, 3, 4])
     for table, needle in ((np.ones((2, 3)), "[C, 4]"), (-np.ones((2, 4)), ">= 0"), (np.full((1, 4), np.nan), "finite")):
         np.save(tmp_path / "bad.npy", table)
         with pytest.raises(ConfigError, match=needle.replace("[", r"\[")):
             read_candidates(str(tmp_path / "bad.npy"))
-    with pytest.raises(ConfigError, match="line or a .npy"):
+    with pytest.raises(ConfigError, match="short or a .npy"):
         read_candidates("bogus")
 
 
