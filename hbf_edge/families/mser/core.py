@@ -216,7 +216,7 @@ class MserCore(MimoChannels):
             raise ModelDirError(f"{s.out} already exists (pass --overwrite to replace it)")
         sizes = s.sizes(s.constellation)
         L, J = s.preset_value("layers"), s.preset_value("samples")
-        n_train, batch, lr = (s.design_value(k) for k in ("train_size", "batch_size", "lr"))
+        n_train, batch, lr, epochs = (s.design_value(k) for k in ("train_size", "batch_size", "lr", "epochs"))
         H_train, H_val, source = self.training_channels(s.channels, sizes, n_train, s.val_size, s.seed)
         t0 = time.perf_counter()
         if s.gd_steps is None:
@@ -231,7 +231,7 @@ class MserCore(MimoChannels):
         candidates = read_candidates(s.candidates)
         start = dataclasses.replace(gd_steps, **{k: s.start_scale * getattr(gd_steps, k)
                                                  for k in ("mu_p", "mu_w", "mu_theta_u", "mu_theta_f")})
-        cfg = MserTrainConfig(n_layers=L, epochs=s.epochs, batch_size=batch, lr=lr, halve_every=s.halve_every,
+        cfg = MserTrainConfig(n_layers=L, epochs=epochs, batch_size=batch, lr=lr, halve_every=s.halve_every,
                               snr_db_min=s.snr_range[0], snr_db_max=s.snr_range[1], n_samples=J, seed=s.seed,
                               steps=start, step_shape=s.step_shape, offsets=s.offsets, loss=s.loss,
                               start=s.start_record(),
@@ -244,7 +244,7 @@ class MserCore(MimoChannels):
         model, history = train_mser(H_train, H_val, sizes, cfg, progress=not s.quiet, model=cnn)
         wall = round(time.perf_counter() - t0, 2)
         kept = min(history, key=lambda r: r["val_loss"])
-        training = {"epochs": s.epochs, "batch_size": batch, "lr": lr, "halve_every": s.halve_every,
+        training = {"epochs": epochs, "batch_size": batch, "lr": lr, "halve_every": s.halve_every,
                     "snr_db": list(s.snr_range), "loss": s.loss, "start_scale": s.start_scale, "seed": s.seed,
                     "train_size": int(len(H_train)), "val_size": int(len(H_val)), "channels": source,
                     "kept_epoch": kept["epoch"], "wall_seconds": wall}
@@ -264,7 +264,7 @@ class MserCore(MimoChannels):
         what = (f"the benchmark CNN ({cnn.parameter_count():,} parameters; GD-L baseline L={L})" if cnn is not None
                 else f"mser L={L}" + ("" if candidates is None else f" with {len(candidates)} candidates per layer"))
         say(f"trained {what} (N_t={sizes.n_tx}, R_t={sizes.n_rf_tx}, K={sizes.n_users}, N_r={sizes.n_rx}, "
-            f"R_r={sizes.n_rf_rx}, D_k={sizes.n_streams}) in {wall} s; kept epoch {kept['epoch']} of {s.epochs}, "
+            f"R_r={sizes.n_rf_rx}, D_k={sizes.n_streams}) in {wall} s; kept epoch {kept['epoch']} of {epochs}, "
             f"validation SER {kept['val_loss']:.4g} (initial {history[0]['val_loss']:.4g}); model written to {s.out}")
         return {"model_dir": str(s.out), "wall_seconds": wall, "history": history}
 

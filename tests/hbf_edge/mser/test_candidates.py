@@ -95,6 +95,14 @@ def test_with_the_keep_row_the_score_never_rises_and_the_steps_get_gradients():
     assert float(net.a_p.grad.abs().sum()) > 0 and float(net.a_f.grad.abs().sum()) > 0
 
 
+def test_candidate_layers_train_two_epochs_by_default(tmp_path):
+    from hbf_edge.families.mser.config import MserTrain
+
+    assert MserTrain(out=tmp_path / "m").design_value("epochs") == 30
+    assert MserTrain(out=tmp_path / "m", candidates="line").design_value("epochs") == 2
+    assert MserTrain(out=tmp_path / "m", candidates="line", epochs=7).design_value("epochs") == 7
+
+
 def test_candidate_tables_are_checked(tmp_path):
     assert read_candidates("none") is None and read_candidates("line").shape == (15, 4)
     line, short = read_candidates("line"), read_candidates("short")
