@@ -13,33 +13,35 @@ import numpy as np
 
 from hbf_edge.errors import ConfigError
 
-__all__ = ["CANDIDATE_GRIDS", "candidate_grid", "check_candidates", "read_candidates"]
+__all__ = ["GRIDS", "grid_table", "check_candidates", "read_candidates"]
 
 # Candidate step factors (P, W, theta_U, theta_F) of a candidate layer, relative to the layer's
-# steps.  "line": keep the design, the steps times 1/4 .. 16, and the steps in the shape of the
-# paper preset's tuned GD-500 steps against its tuned GD-15 steps (P x16, W x1/16, theta_U x1,
-# theta_F x4; README "MSER", the per-channel step study) times 1/4 .. 16.  Chosen from that
-# study: without the second shape 15 such layers stay near GD-15 (8.6e-3 against 4.4e-3 at 15 dB).
+# steps.  "line": keep the design; the steps times 1/4 .. 16; and the same scales on the steps in
+# the shape of GD-T's tuned steps (T = 500 by default) against GD-L's, which `train` tunes on the
+# validation channels.  Why the second shape (paper preset, QPSK, README "Candidate layers"): with
+# the first alone 15 layers reach 1.37e-2 / 5.22e-3 / 1.75e-3 at 5 / 15 / 25 dB, with both 1.21e-2
+# / 3.85e-3 / 1.24e-3 (300 channels, untrained).  The shape differs by constellation: QPSK's is
+# P x16, W x1/16, theta_U x1, theta_F x4; 16-QAM's P x1/4, W x16, theta_U x16, theta_F x64.
+# "short": 7 of line's rows (keep; x1/4, 1, 4; the shape x1, 4, 16), half the cost: on the paper
+# preset (model pc5, 300 test channels) 1.27e-2 / 3.93e-3 / 1.45e-3 against line's 1.13e-2 /
+# 3.98e-3 / 1.39e-3; without the x1/4 row (keep; x1; the shape x4, 16) 2.23e-2 / 9.66e-3 / 3.06e-3.
 _SCALES = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
-_GD500_SHAPE = (16.0, 1.0 / 16.0, 1.0, 4.0)
-_LINE = [(0.0, 0.0, 0.0, 0.0)] + [(m, m, m, m) for m in _SCALES] + [tuple(m * x for x in _GD500_SHAPE)
-                                                                     for m in _SCALES]
-# "short": 7 of line's rows (keep; x1/4, 1, 4; the GD-500 shape x1, 4, 16), half the cost.  On
-# the paper preset (model pc5, 300 test channels) 1.27e-2 / 3.93e-3 / 1.45e-3 at 5 / 15 / 25 dB
-# against line's 1.13e-2 / 3.98e-3 / 1.39e-3; without the x1/4 row (keep; x1; the shape x4, 16)
-# 2.23e-2 / 9.66e-3 / 3.06e-3 (README, "Candidate layers").
-CANDIDATE_GRIDS = {
-    "none": None,
-    "line": _LINE,
-    "short": [_LINE[i] for i in (0, 1, 3, 5, 10, 12, 14)],
-}
+_SHORT_ROWS = (0, 1, 3, 5, 10, 12, 14)
+GRIDS = ("none", "line", "short")
 
 
-def candidate_grid(name: str) -> np.ndarray | None:
-    """A named candidate table (:data:`CANDIDATE_GRIDS`; ``"none"``: no candidates)."""
-    if name not in CANDIDATE_GRIDS:
-        raise ConfigError(f"unknown candidate grid {name!r}; known: {', '.join(CANDIDATE_GRIDS)}")
-    return None if CANDIDATE_GRIDS[name] is None else np.array(CANDIDATE_GRIDS[name], dtype=np.float64)
+def grid_table(name: str, shape: np.ndarray) -> np.ndarray | None:
+    """The table of grid ``name`` (:data:`GRIDS`; ``"none"``: no candidates) whose second shape
+    is ``shape`` (4 factors: the long GD's steps over the network's)."""
+    if name not in GRIDS:
+        raise ConfigError(f"unknown candidate grid {name!r}; known: {', '.join(GRIDS)}")
+    if name == "none":
+        return None
+    shape = np.asarray(shape, dtype=np.float64)
+    rows = [np.zeros(4)] + [np.full(4, m) for m in _SCALES] + [m * shape for m in _SCALES]
+    if name == "short":
+        rows = [rows[i] for i in _SHORT_ROWS]
+    return check_candidates(np.array(rows))
 
 
 def check_candidates(candidates: np.ndarray) -> np.ndarray:
@@ -54,14 +56,15 @@ def check_candidates(candidates: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(c)
 
 
-def read_candidates(spec: str) -> np.ndarray | None:
-    """``--candidates``: a grid's name (:data:`CANDIDATE_GRIDS`) or a ``.npy`` file holding a
-    ``[C, 4]`` table (checked; one-line :class:`~hbf_edge.errors.ConfigError` otherwise)."""
-    if spec in CANDIDATE_GRIDS:
-        return candidate_grid(spec)
+def read_candidates(spec: str) -> str | np.ndarray:
+    """``--candidates``: a grid's name (:data:`GRIDS`, returned as is: its table needs the tuned
+    shape, :func:`grid_table`) or a ``.npy`` file holding a ``[C, 4]`` table (checked; one-line
+    :class:`~hbf_edge.errors.ConfigError` otherwise)."""
+    if spec in GRIDS:
+        return spec
     path = Path(spec)
     if path.suffix != ".npy":
-        raise ConfigError(f"--candidates takes {', '.join(CANDIDATE_GRIDS)} or a .npy file of a [C, 4] table, "
+        raise ConfigError(f"--candidates takes {', '.join(GRIDS)} or a .npy file of a [C, 4] table, "
                           f"got {spec!r}")
     if not path.is_file():
         raise ConfigError(f"--candidates: no such file {path}")

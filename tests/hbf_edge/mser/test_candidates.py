@@ -12,7 +12,7 @@ import torch
 from hbf_edge.cli import main
 from hbf_edge.errors import ConfigError
 from hbf_edge.families import CORE
-from hbf_edge.families.mser.candidates import candidate_grid, read_candidates
+from hbf_edge.families.mser.candidates import grid_table, read_candidates
 from hbf_edge.families.mser.gd import Design, GdSteps, dft_alignment, gd
 from hbf_edge.families.mser.model import MserNet
 from hbf_edge.families.mser.ser import kde_objective
@@ -20,6 +20,7 @@ from hbf_edge.families.mser.system import MserSizes, mser_channels, noise_std
 
 SIZES = MserSizes(n_tx=8, n_rf_tx=4, n_users=2, n_rx=4, n_rf_rx=2, n_streams=2)
 STEPS = GdSteps(mu_p=1e-3, mu_w=1e-2, mu_theta_u=1e-2, mu_theta_f=1e-2)
+SHAPE = (16.0, 1 / 16, 1.0, 4.0)  # the paper preset's GD-500 steps over its GD-15 steps (QPSK)
 TINY = ["--n-tx", "8", "--n-rf-tx", "2", "--users", "2", "--n-rx", "2", "--n-rf-rx", "1", "--streams", "1"]
 
 
@@ -64,7 +65,7 @@ def _greedy_reference(net: MserNet, H: np.ndarray, sigma: float, table: np.ndarr
 
 @pytest.mark.parametrize("grid", ["line", "no-keep"])
 def test_candidate_layers_are_a_greedy_line_search_of_gd(grid):
-    table = candidate_grid("line")
+    table = grid_table("line", SHAPE)
     table = table if grid == "line" else table[1:]  # without the row that keeps the design
     H = mser_channels(6, SIZES, seed=3)
     sigma = float(noise_std(12.0))
@@ -81,7 +82,7 @@ def test_candidate_layers_are_a_greedy_line_search_of_gd(grid):
 def test_with_the_keep_row_the_score_never_rises_and_the_steps_get_gradients():
     H = torch.from_numpy(mser_channels(8, SIZES, seed=5))
     sigma = torch.full((8,), float(noise_std(8.0)), dtype=torch.float64)
-    net = MserNet(SIZES, 4, STEPS, n_samples=16, seed=1, candidates=candidate_grid("line"), score_samples=64)
+    net = MserNet(SIZES, 4, STEPS, n_samples=16, seed=1, candidates=grid_table("line", SHAPE), score_samples=64)
     d = [torch.from_numpy(x) for x in dft_alignment(H.numpy(), SIZES)]
     score = net.score(H, d, sigma)
     scores = [score]
@@ -104,8 +105,10 @@ def test_candidate_layers_train_two_epochs_by_default(tmp_path):
 
 
 def test_candidate_tables_are_checked(tmp_path):
-    assert read_candidates("none") is None and read_candidates("line").shape == (15, 4)
-    line, short = read_candidates("line"), read_candidates("short")
+    assert [read_candidates(g) for g in ("none", "line", "short")] == ["none", "line", "short"]
+    assert grid_table("none", SHAPE) is None
+    line, short = grid_table("line", SHAPE), grid_table("short", SHAPE)
+    assert line.shape == (15, 4) and not line[0].any() and np.array_equal(line[-1], 16 * np.array(SHAPE))
     assert short.shape == (7, 4) and all(any(np.array_equal(r, x) for x in line) for r in short)
     np.save(tmp_path / "ok.npy", np.array([[0.0, 0, 0, 0], [1.0, 2, 3, 4]]))
     np.testing.assert_array_equal(read_candidates(str(tmp_path / "ok.npy"))[1], [1, 2, 3, 4])
@@ -121,13 +124,19 @@ def test_a_candidate_network_trains_loads_evaluates_and_is_refused_where_not_bui
     root = tmp_path
     assert main(["channels", "mser", "--out", str(root / "ch"), "--count", "40", *TINY]) == 0
     assert main(["train", "mser", "--out", str(root / "m"), "--channels", str(root / "ch" / "channels.npz"), "-I", "2",
-                 "--samples", "8", "--epochs", "1", "--batch-size", "10", "-q", "--candidates", "line", *TINY]) == 0
+                 "--samples", "8", "--epochs", "1", "--batch-size", "10", "-q", "--candidates", "line",
+                 "--candidate-iterations", "20", *TINY]) == 0
     core = CORE.get("mser")
     model, config = core.load(root / "m")
     fc = config.family_config
-    assert np.array_equal(np.array(fc["candidates"]), candidate_grid("line")) and fc["score_samples"] == 512
+    # the grid's second shape: the GD-T steps tuned at training time over the network's steps
+    tuned = config.training["candidate_gd"]
+    assert tuned["iterations"] == 20
+    shape = [tuned["steps"][k] / fc["steps"][k] for k in ("mu_p", "mu_w", "mu_theta_u", "mu_theta_f")]
+    np.testing.assert_array_equal(np.array(fc["candidates"]), grid_table("line", shape))
+    assert fc["score_samples"] == 512
     assert {k: tuple(v.shape) for k, v in model.state_dict().items()} == core.expected_arrays(config)
-    np.testing.assert_array_equal(model.candidates.numpy(), candidate_grid("line"))
+    np.testing.assert_array_equal(model.candidates.numpy(), grid_table("line", shape))
     again, _ = core.load(root / "m")  # the scoring vectors are seeded: the same on every load
     torch.testing.assert_close(again.score_symbols, model.score_symbols, rtol=0, atol=0)
     assert main(["evaluate", str(root / "m"), "--count", "20", "--gd-iterations", "4", "--mmse-gd-iterations", "0",

@@ -208,7 +208,7 @@ def test_the_float_kernel_equals_the_torch_network(shape, constellation, cand, t
     initial values (steps, offsets, widths), at two SNRs and for a layer range; QPSK and
     16-QAM (whose weights read the desired gains, kernels.mser._float._weights_qam); with
     candidate layers (kernels.mser._cand: the choice per channel and the score)."""
-    from hbf_edge.families.mser.candidates import candidate_grid
+    from hbf_edge.families.mser.candidates import grid_table
     from hbf_edge.kernels import REGISTRY
     from hbf_edge.kernels._core.batching import SERIAL_BELOW
     from hbf_edge.kernels.mser.forward import mser_forward
@@ -219,7 +219,7 @@ def test_the_float_kernel_equals_the_torch_network(shape, constellation, cand, t
 
     sizes = MserSizes(n_tx=8, n_rf_tx=4, n_users=2, n_rx=4, n_rf_rx=2, n_streams=2, constellation=constellation)
     steps = GdSteps(mu_p=1e-3, mu_w=1e-2, mu_theta_u=1e-2, mu_theta_f=5e-2)
-    table = candidate_grid("line") if cand else None
+    table = grid_table("line", (16.0, 1 / 16, 1.0, 4.0)) if cand else None
     net = MserNet(sizes, 3, steps, n_samples=16, seed=4, step_shape=shape, offsets=shape == "matrix",
                   candidates=table, score_samples=32)
     gen = torch.Generator().manual_seed(0)
