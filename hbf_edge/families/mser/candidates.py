@@ -16,15 +16,14 @@ from hbf_edge.errors import ConfigError
 __all__ = ["GRIDS", "grid_table", "check_candidates", "read_candidates"]
 
 # Candidate step factors (P, W, theta_U, theta_F) of a candidate layer, relative to the layer's
-# steps.  "line": keep the design; the steps times 1/4 .. 16; and the same scales on the steps in
-# the shape of GD-T's tuned steps (T = 500 by default) against GD-L's, which `train` tunes on the
-# validation channels.  Why the second shape (paper preset, QPSK, README "Candidate layers"): with
-# the first alone 15 layers reach 1.37e-2 / 5.22e-3 / 1.75e-3 at 5 / 15 / 25 dB, with both 1.21e-2
-# / 3.85e-3 / 1.24e-3 (300 channels, untrained).  The shape differs by constellation: QPSK's is
-# P x16, W x1/16, theta_U x1, theta_F x4; 16-QAM's P x1/4, W x16, theta_U x16, theta_F x64.
-# "short": 7 of line's rows (keep; x1/4, 1, 4; the shape x1, 4, 16), half the cost: on the paper
-# preset (model pc5, 300 test channels) 1.27e-2 / 3.93e-3 / 1.45e-3 against line's 1.13e-2 /
-# 3.98e-3 / 1.39e-3; without the x1/4 row (keep; x1; the shape x4, 16) 2.23e-2 / 9.66e-3 / 3.06e-3.
+# steps.  "line": keep the design; the steps times 1/4 .. 16; and the same scales on the steps
+# times a second shape, which `train` tunes for the network (hbf_edge.families.mser.train.tune_shape).
+# Why the second shape (paper preset, QPSK, README "Candidate layers"): with the first alone 15
+# layers reach 1.37e-2 / 5.22e-3 / 1.75e-3 at 5 / 15 / 25 dB, with the shape x16, x1/16, x1, x4
+# 1.21e-2 / 3.85e-3 / 1.24e-3 (300 channels, untrained).  "short": 7 of line's rows (keep; x1/4,
+# 1, 4; the shape x1, 4, 16), half the cost: on the paper preset (model pc5, 300 test channels)
+# 1.27e-2 / 3.93e-3 / 1.45e-3 against line's 1.13e-2 / 3.98e-3 / 1.39e-3; without the x1/4 row
+# (keep; x1; the shape x4, 16) 2.23e-2 / 9.66e-3 / 3.06e-3.
 _SCALES = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
 _SHORT_ROWS = (0, 1, 3, 5, 10, 12, 14)
 GRIDS = ("none", "line", "short")
@@ -32,7 +31,7 @@ GRIDS = ("none", "line", "short")
 
 def grid_table(name: str, shape: np.ndarray) -> np.ndarray | None:
     """The table of grid ``name`` (:data:`GRIDS`; ``"none"``: no candidates) whose second shape
-    is ``shape`` (4 factors: the long GD's steps over the network's)."""
+    is ``shape`` (4 factors on the network's steps)."""
     if name not in GRIDS:
         raise ConfigError(f"unknown candidate grid {name!r}; known: {', '.join(GRIDS)}")
     if name == "none":

@@ -127,12 +127,10 @@ class MserTrain(TrainCommon, SizeSettings):
     candidates: str = field("none", "candidate layers (not in the paper): each layer tries every row of a table of "
                                     "step factors and keeps, per channel, the candidate of lowest SER on 512 fixed "
                                     "vectors; none (default), line (15 rows: keep, the steps x1/4..16, and the same "
-                                    "scales in the shape of GD-T's steps, tuned on the validation channels), short "
-                                    "(7 of line's rows, half the cost) or a .npy file of a [C, 4] table (P, W, theta_U, theta_F); "
-                                    "float only (torch and the Numba float kernel): quantize, export and profile do "
-                                    "not take them yet", metavar="GRID")
-    candidate_iterations: int = field(500, "T of the GD-T whose tuned steps shape the line and short grids "
-                                           "(default 500)")
+                                    "scales in a second shape, tuned for the network on the validation channels), "
+                                    "short (7 of line's rows, half the cost) or a .npy file of a [C, 4] table (P, W, "
+                                    "theta_U, theta_F); float only (torch and the Numba float kernel): quantize, "
+                                    "export and profile do not take them yet", metavar="GRID")
     constellation: str = field("qpsk", "symbols: QPSK (default) or 16-QAM (Sec. V-F; through every stage, the integer "
                                        "datapath included)", choices=["qpsk", "16qam"])
 
@@ -153,7 +151,7 @@ class MserTrain(TrainCommon, SizeSettings):
     def validate(self) -> None:
         super().validate()
         check_positive(self, "layers", "samples", "train_size", "val_size", "epochs", "batch_size", "halve_every",
-                       "start_iterations", "candidate_iterations")
+                       "start_iterations")
         if self.design == "cnn":  # the unfolded network's own options: refused, not ignored
             given = [flag for flag, on in (("--step-shape matrix", self.step_shape != "scalar"),
                                            ("--offsets", self.offsets), ("--start mmse-gd", self.start != "alignment"),

@@ -29,7 +29,6 @@ from hbf_edge.results import stamp, write_result
 __all__ = ["CORE", "MserCore"]
 
 _SIZE_KEYS = ("n_tx", "n_rf_tx", "n_users", "n_rx", "n_rf_rx", "n_streams", "constellation")
-_MU_KEYS = ("mu_p", "mu_w", "mu_theta_u", "mu_theta_f")
 _STEP_KEYS = ("mu_p", "mu_w", "mu_theta_u", "mu_theta_f", "kappa", "snr_ref_db")
 _SECTION = {"sizes", "steps", "gd_steps", "samples", "step_shape", "offsets", "symbol_seed"}
 _OPTIONAL = {"start", "candidates", "score_samples"}
@@ -229,17 +228,26 @@ class MserCore(MimoChannels):
                 + ", ".join(f"{k} {v:.3g}" for k, v in _steps_dict(gd_steps).items() if k.startswith("mu")))
         else:
             gd_steps = GdSteps(*s.gd_steps)
-        candidates, long_steps = read_candidates(s.candidates), None
-        start = dataclasses.replace(gd_steps, **{k: s.start_scale * getattr(gd_steps, k) for k in _MU_KEYS})
+        candidates, moves = read_candidates(s.candidates), None
+        start = dataclasses.replace(gd_steps, **{k: s.start_scale * getattr(gd_steps, k)
+                                                 for k in ("mu_p", "mu_w", "mu_theta_u", "mu_theta_f")})
         if candidates == "none":
             candidates = None
-        elif isinstance(candidates, str):  # a grid: its second shape is GD-T's tuned steps over the network's
-            long_steps, _ = tune_steps(H_val[:50], sizes, float(noise_std(s.tune_snr)), s.candidate_iterations,
-                                       start=gd_steps, n_samples=J, seed=s.seed + 1, sweeps=1)
-            say(f"GD-{s.candidate_iterations} steps tuned for the candidate grid: "
-                + ", ".join(f"{k} {v:.3g}" for k, v in _steps_dict(long_steps).items() if k.startswith("mu")))
-            candidates = grid_table(candidates, [getattr(long_steps, k) / getattr(start, k) if getattr(start, k) > 0
-                                                 else 1.0 for k in _MU_KEYS])
+        elif isinstance(candidates, str):  # a grid: its second shape tuned for the network on validation channels
+            from hbf_edge.families.mser.model import MserNet
+            from hbf_edge.families.mser.train import tune_shape
+
+            grid = candidates
+
+            def build(shape: np.ndarray) -> MserNet:
+                return MserNet(sizes, L, start, J, seed=s.seed, step_shape=s.step_shape, offsets=s.offsets,
+                               candidates=grid_table(grid, shape))
+
+            shape, moves = tune_shape(H_val[:50], sizes, float(noise_std(s.tune_snr)), build, s.start_record())
+            candidates = grid_table(grid, shape)
+            say(f"candidate grid {grid}: second shape P x{shape[0]:g}, W x{shape[1]:g}, theta_U x{shape[2]:g}, "
+                f"theta_F x{shape[3]:g}, tuned at {s.tune_snr:g} dB on {min(50, len(H_val))} validation channels "
+                f"(SER {moves[0]['ser']:.3g} -> {moves[-1]['ser']:.3g})")
         cfg = MserTrainConfig(n_layers=L, epochs=epochs, batch_size=batch, lr=lr, halve_every=s.halve_every,
                               snr_db_min=s.snr_range[0], snr_db_max=s.snr_range[1], n_samples=J, seed=s.seed,
                               steps=start, step_shape=s.step_shape, offsets=s.offsets, loss=s.loss,
@@ -259,8 +267,8 @@ class MserCore(MimoChannels):
                     "kept_epoch": kept["epoch"], "wall_seconds": wall}
         if s.gd_steps is None:
             training["gd_steps_tuned_at_db"] = s.tune_snr
-        if long_steps is not None:
-            training["candidate_gd"] = {"iterations": s.candidate_iterations, "steps": _steps_dict(long_steps)}
+        if moves is not None:
+            training["candidate_shape_moves"] = moves
         section = {"sizes": {k: getattr(sizes, k) for k in _SIZE_KEYS}, "gd_steps": _steps_dict(gd_steps), "samples": J,
                    "symbol_seed": s.seed}
         if cnn is None:

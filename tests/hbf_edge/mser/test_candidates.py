@@ -124,15 +124,14 @@ def test_a_candidate_network_trains_loads_evaluates_and_is_refused_where_not_bui
     root = tmp_path
     assert main(["channels", "mser", "--out", str(root / "ch"), "--count", "40", *TINY]) == 0
     assert main(["train", "mser", "--out", str(root / "m"), "--channels", str(root / "ch" / "channels.npz"), "-I", "2",
-                 "--samples", "8", "--epochs", "1", "--batch-size", "10", "-q", "--candidates", "line",
-                 "--candidate-iterations", "20", *TINY]) == 0
+                 "--samples", "8", "--epochs", "1", "--batch-size", "10", "-q", "--candidates", "line", *TINY]) == 0
     core = CORE.get("mser")
     model, config = core.load(root / "m")
     fc = config.family_config
-    # the grid's second shape: the GD-T steps tuned at training time over the network's steps
-    tuned = config.training["candidate_gd"]
-    assert tuned["iterations"] == 20
-    shape = [tuned["steps"][k] / fc["steps"][k] for k in ("mu_p", "mu_w", "mu_theta_u", "mu_theta_f")]
+    # the grid's second shape, tuned for the network at training time: its accepted moves lower the SER
+    moves = config.training["candidate_shape_moves"]
+    assert moves[0]["shape"] == [1.0, 1.0, 1.0, 1.0] and all(b["ser"] < a["ser"] for a, b in zip(moves, moves[1:]))
+    shape = moves[-1]["shape"]
     np.testing.assert_array_equal(np.array(fc["candidates"]), grid_table("line", shape))
     assert fc["score_samples"] == 512
     assert {k: tuple(v.shape) for k, v in model.state_dict().items()} == core.expected_arrays(config)
