@@ -203,7 +203,7 @@ class MserCore(MimoChannels):
         """Tune the GD steps for L iterations at ``--tune-snr`` (default 15 dB) on the validation
         channels (unless ``--gd-steps``), start the network at ``start_scale`` times them, train,
         write ``s.out``."""
-        from hbf_edge.families.mser.candidates import grid_table, read_candidates
+        from hbf_edge.families.mser.candidates import START_SHAPES, grid_table, read_candidates
         from hbf_edge.families.mser.gd import GdSteps, tune_steps
         from hbf_edge.families.mser.model import SCORE_SAMPLES
         from hbf_edge.families.mser.system import noise_std
@@ -243,7 +243,8 @@ class MserCore(MimoChannels):
                 return MserNet(sizes, L, start, J, seed=s.seed, step_shape=s.step_shape, offsets=s.offsets,
                                candidates=grid_table(grid, shape))
 
-            shape, moves = tune_shape(H_val[:50], sizes, float(noise_std(s.tune_snr)), build, s.start_record())
+            shape, moves = tune_shape(H_val[:50], sizes, float(noise_std(s.tune_snr)), build, s.start_record(),
+                                      START_SHAPES[sizes.constellation])
             candidates = grid_table(grid, shape)
             say(f"candidate grid {grid}: second shape P x{shape[0]:g}, W x{shape[1]:g}, theta_U x{shape[2]:g}, "
                 f"theta_F x{shape[3]:g}, tuned at {s.tune_snr:g} dB on {min(50, len(H_val))} validation channels "

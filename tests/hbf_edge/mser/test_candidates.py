@@ -130,7 +130,7 @@ def test_a_candidate_network_trains_loads_evaluates_and_is_refused_where_not_bui
     fc = config.family_config
     # the grid's second shape, tuned for the network at training time: its accepted moves lower the SER
     moves = config.training["candidate_shape_moves"]
-    assert moves[0]["shape"] == [1.0, 1.0, 1.0, 1.0] and all(b["ser"] < a["ser"] for a, b in zip(moves, moves[1:]))
+    assert moves[0]["shape"] == [16.0, 1 / 16, 1.0, 4.0] and all(b["ser"] < a["ser"] for a, b in zip(moves, moves[1:]))
     shape = moves[-1]["shape"]
     np.testing.assert_array_equal(np.array(fc["candidates"]), grid_table("line", shape))
     assert fc["score_samples"] == 512
