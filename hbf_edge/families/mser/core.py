@@ -203,7 +203,7 @@ class MserCore(MimoChannels):
         """Tune the GD steps for L iterations at ``--tune-snr`` (default 15 dB) on the validation
         channels (unless ``--gd-steps``), start the network at ``start_scale`` times them, train,
         write ``s.out``."""
-        from hbf_edge.families.mser.candidates import START_SHAPES, grid_table, read_candidates
+        from hbf_edge.families.mser.candidates import SHAPES, grid_table, read_candidates
         from hbf_edge.families.mser.gd import GdSteps, tune_steps
         from hbf_edge.families.mser.model import SCORE_SAMPLES
         from hbf_edge.families.mser.system import noise_std
@@ -228,27 +228,11 @@ class MserCore(MimoChannels):
                 + ", ".join(f"{k} {v:.3g}" for k, v in _steps_dict(gd_steps).items() if k.startswith("mu")))
         else:
             gd_steps = GdSteps(*s.gd_steps)
-        candidates, moves = read_candidates(s.candidates), None
+        candidates = read_candidates(s.candidates)
         start = dataclasses.replace(gd_steps, **{k: s.start_scale * getattr(gd_steps, k)
                                                  for k in ("mu_p", "mu_w", "mu_theta_u", "mu_theta_f")})
-        if candidates == "none":
-            candidates = None
-        elif isinstance(candidates, str):  # a grid: its second shape tuned for the network on validation channels
-            from hbf_edge.families.mser.model import MserNet
-            from hbf_edge.families.mser.train import tune_shape
-
-            grid = candidates
-
-            def build(shape: np.ndarray) -> MserNet:
-                return MserNet(sizes, L, start, J, seed=s.seed, step_shape=s.step_shape, offsets=s.offsets,
-                               candidates=grid_table(grid, shape))
-
-            shape, moves = tune_shape(H_val[:50], sizes, float(noise_std(s.tune_snr)), build, s.start_record(),
-                                      START_SHAPES[sizes.constellation])
-            candidates = grid_table(grid, shape)
-            say(f"candidate grid {grid}: second shape P x{shape[0]:g}, W x{shape[1]:g}, theta_U x{shape[2]:g}, "
-                f"theta_F x{shape[3]:g}, tuned at {s.tune_snr:g} dB on {min(50, len(H_val))} validation channels "
-                f"(SER {moves[0]['ser']:.3g} -> {moves[-1]['ser']:.3g})")
+        if isinstance(candidates, str):  # a grid, in its constellation's shape ("none": None)
+            candidates = grid_table(candidates, SHAPES[sizes.constellation])
         cfg = MserTrainConfig(n_layers=L, epochs=epochs, batch_size=batch, lr=lr, halve_every=s.halve_every,
                               snr_db_min=s.snr_range[0], snr_db_max=s.snr_range[1], n_samples=J, seed=s.seed,
                               steps=start, step_shape=s.step_shape, offsets=s.offsets, loss=s.loss,
@@ -268,8 +252,6 @@ class MserCore(MimoChannels):
                     "kept_epoch": kept["epoch"], "wall_seconds": wall}
         if s.gd_steps is None:
             training["gd_steps_tuned_at_db"] = s.tune_snr
-        if moves is not None:
-            training["candidate_shape_moves"] = moves
         section = {"sizes": {k: getattr(sizes, k) for k in _SIZE_KEYS}, "gd_steps": _steps_dict(gd_steps), "samples": J,
                    "symbol_seed": s.seed}
         if cnn is None:

@@ -38,7 +38,7 @@ from hbf_edge.families.mser.gd import DEFAULT_STEPS, GdSteps
 from hbf_edge.families.mser.model import MserNet, loss_vectors, ser_loss
 from hbf_edge.families.mser.system import MserSizes, noise_std
 
-__all__ = ["MserTrainConfig", "train_mser", "starts", "tune_shape"]
+__all__ = ["MserTrainConfig", "train_mser", "starts"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,48 +79,6 @@ def starts(H: np.ndarray, sizes: MserSizes, sigma: float | np.ndarray = 1.0, sta
     from hbf_edge.families.mser.start import design_start
 
     return [torch.from_numpy(x) for x in design_start(H, sizes, sigma, start)]
-
-
-def tune_shape(H_val: np.ndarray, sizes: MserSizes, sigma: float, build: Any, start: dict | None = None,
-               first: tuple[float, ...] = (1.0, 1.0, 1.0, 1.0),
-               factor: float = 4.0) -> tuple[np.ndarray, list[dict[str, Any]]]:
-    """The second shape of a candidate grid (:func:`~hbf_edge.families.mser.candidates.grid_table`),
-    tuned for the untrained candidate network itself: a coordinate search over the four factors
-    (P, W, theta_U, theta_F) from ``first``, each moved by ``factor`` or ``1 / factor`` while the
-    mean exact SER of ``build(shape)`` (a :class:`MserNet`) on ``H_val`` at noise std ``sigma``
-    falls; one sweep.  Returns the shape and the accepted moves.
-
-    Why not GD-T's tuned steps over GD-L's: that tuning lands in different places on different
-    channels (paper preset, QPSK, GD-500 from GD-15's steps: x16, x1/16, x1, x4 on `evaluate`'s 50
-    tuning channels, x1, x1, x1, x1/4 on the validation channels).  From ones this search is weak
-    too (x16, x1, x1, x1 on the validation channels), so `train` starts it from the measured shape
-    of the constellation (:data:`~hbf_edge.families.mser.candidates.START_SHAPES`) and it only
-    moves where the validation channels say so (README, "Candidate layers")."""
-    from hbf_edge.families.mser.ser import ser_semi_analytic
-
-    Ht = torch.from_numpy(H_val)
-    sg = torch.full((len(H_val),), float(sigma), dtype=torch.float64)
-    design = starts(H_val, sizes, sigma, start)
-
-    def score(shape: np.ndarray) -> float:
-        with torch.no_grad():
-            d = build(shape)(Ht, design, sg)
-        return float(np.mean(ser_semi_analytic(H_val, *[x.numpy() for x in d], sigma, sizes.constellation)))
-
-    shape = np.array(first, dtype=np.float64)
-    best = score(shape)
-    moves = [{"factor": "start", "shape": shape.tolist(), "ser": best}]
-    for v, name in enumerate(("P", "W", "theta_U", "theta_F")):
-        for f in (factor, 1.0 / factor):
-            while True:
-                trial = shape.copy()
-                trial[v] *= f
-                ser = score(trial)
-                if not ser < best:
-                    break
-                best, shape = ser, trial
-                moves.append({"factor": name, "shape": shape.tolist(), "ser": ser})
-    return shape, moves
 
 
 def train_mser(H_train: np.ndarray, H_val: np.ndarray, sizes: MserSizes, config: MserTrainConfig,

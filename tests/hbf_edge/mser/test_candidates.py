@@ -12,7 +12,7 @@ import torch
 from hbf_edge.cli import main
 from hbf_edge.errors import ConfigError
 from hbf_edge.families import CORE
-from hbf_edge.families.mser.candidates import grid_table, read_candidates
+from hbf_edge.families.mser.candidates import SHAPES, grid_table, read_candidates
 from hbf_edge.families.mser.gd import Design, GdSteps, dft_alignment, gd
 from hbf_edge.families.mser.model import MserNet
 from hbf_edge.families.mser.ser import kde_objective
@@ -20,7 +20,7 @@ from hbf_edge.families.mser.system import MserSizes, mser_channels, noise_std
 
 SIZES = MserSizes(n_tx=8, n_rf_tx=4, n_users=2, n_rx=4, n_rf_rx=2, n_streams=2)
 STEPS = GdSteps(mu_p=1e-3, mu_w=1e-2, mu_theta_u=1e-2, mu_theta_f=1e-2)
-SHAPE = (16.0, 1 / 16, 1.0, 4.0)  # the paper preset's GD-500 steps over its GD-15 steps (QPSK)
+SHAPE = SHAPES["qpsk"]
 TINY = ["--n-tx", "8", "--n-rf-tx", "2", "--users", "2", "--n-rx", "2", "--n-rf-rx", "1", "--streams", "1"]
 
 
@@ -128,10 +128,7 @@ def test_a_candidate_network_trains_loads_evaluates_and_is_refused_where_not_bui
     core = CORE.get("mser")
     model, config = core.load(root / "m")
     fc = config.family_config
-    # the grid's second shape, tuned for the network at training time: its accepted moves lower the SER
-    moves = config.training["candidate_shape_moves"]
-    assert moves[0]["shape"] == [16.0, 1 / 16, 1.0, 4.0] and all(b["ser"] < a["ser"] for a, b in zip(moves, moves[1:]))
-    shape = moves[-1]["shape"]
+    shape = SHAPES["qpsk"]
     np.testing.assert_array_equal(np.array(fc["candidates"]), grid_table("line", shape))
     assert fc["score_samples"] == 512
     assert {k: tuple(v.shape) for k, v in model.state_dict().items()} == core.expected_arrays(config)
@@ -149,6 +146,13 @@ def test_a_candidate_network_trains_loads_evaluates_and_is_refused_where_not_bui
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and "candidate layers" in err[0], (argv, err)
         assert out is None or not out.exists()
+    table = np.array([[0.0, 0, 0, 0], [1.0, 1, 1, 1], [4.0, 0.5, 1, 2]])
+    np.save(root / "t.npy", table)
+    assert main(["train", "mser", "--out", str(root / "n"), "--channels", str(root / "ch" / "channels.npz"), "-I", "2",
+                 "--samples", "8", "--epochs", "1", "--batch-size", "10", "-q", "--candidates", str(root / "t.npy"),
+                 *TINY]) == 0
+    _, config = core.load(root / "n")
+    np.testing.assert_array_equal(np.array(config.family_config["candidates"]), table)
     capsys.readouterr()
     assert main(["train", "mser", "--out", str(root / "x"), "--candidates", "bogus"]) == 2
     assert main(["train", "mser", "--out", str(root / "x"), "--design", "cnn", "--candidates", "line"]) == 2
