@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from hbf_edge.families.mser.system import MserSizes
 
-__all__ = ["mser_layer_ops"]
+__all__ = ["mser_layer_ops", "mser_score_ops", "candidate_layer_ops"]
 
 
 def mser_layer_ops(sizes: MserSizes, n_samples: int) -> dict[str, int]:
@@ -36,3 +36,28 @@ def mser_layer_ops(sizes: MserSizes, n_samples: int) -> dict[str, int]:
     return {"complex_macs": cmac, "real_macs": 4 * cmac + (4 * passes * n_samples if qam else 0),
             "sign_macs": 8 * D * D * n_samples, "table_lookups": 2 * D * n_samples * (K + 3), "sqrt": sqrt,
             "div": div, "isqrt_div": sqrt + div}
+
+
+def mser_score_ops(sizes: MserSizes, n_samples: int) -> dict[str, int]:
+    """One candidate score per channel (:meth:`hbf_edge.families.mser.model.MserNet.score`, in
+    ``kernels/mser/_cand.py``'s order): ``A = F V`` (``N_t R_t D``), per user ``U_k H_k``, ``G_k``
+    and ``E_k`` (``R_r N_r N_t + R_r N_t D + D_k R_r D``) and the stream gains ``||U_k^H w_ik||``
+    (``D_k N_r R_r``) in complex MACs; ``Y = E S`` in sign-MACs (``4 D^2 J_s``); per sample and
+    stream one error-function lookup per part (16-QAM: two per part, both boundaries, and the
+    rotation, one complex MAC); a square root and a division per stream (16-QAM: one more of
+    each for ``|c|``)."""
+    Nt, Rt, K, Nr, Rr, Dk = (sizes.n_tx, sizes.n_rf_tx, sizes.n_users, sizes.n_rx, sizes.n_rf_rx,
+                             sizes.n_streams)
+    D, J = sizes.n_total_streams, n_samples
+    qam = sizes.constellation == "16qam"
+    cmac = Nt * Rt * D + K * (Rr * Nr * Nt + Rr * Nt * D + Dk * Rr * D + Dk * Nr * Rr) + (D * J if qam else 0)
+    sqrt, div = D * (2 if qam else 1), D * (2 if qam else 1)
+    return {"complex_macs": cmac, "real_macs": 4 * cmac, "sign_macs": 4 * D * D * J,
+            "table_lookups": (4 if qam else 2) * D * J, "sqrt": sqrt, "div": div, "isqrt_div": sqrt + div}
+
+
+def candidate_layer_ops(sizes: MserSizes, n_samples: int, score_samples: int, passes: int) -> dict[str, int]:
+    """One candidate layer per channel: ``passes`` layer passes (the table's non-zero rows), each
+    followed by its score (the kept design's score is carried from the layer before)."""
+    layer, score = mser_layer_ops(sizes, n_samples), mser_score_ops(sizes, score_samples)
+    return {k: passes * (layer[k] + score[k]) for k in layer}

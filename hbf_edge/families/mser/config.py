@@ -47,10 +47,10 @@ def refuse_cnn(family_config: dict, model_dir: object, what: str) -> None:
 
 def refuse_candidates(family_config: dict, model_dir: object, what: str) -> None:
     """One line when a model directory's network has candidate layers, which ``what`` does not
-    take yet (they run in torch and the float kernel: ``evaluate``)."""
+    take yet (they run in torch and the float kernel: ``evaluate``, ``profile``)."""
     if "candidates" in family_config:
         raise ConfigError(f"{model_dir} has candidate layers (train --candidates), which run in float only for now: "
-                          f"{what} the network without them (evaluate takes it)")
+                          f"{what} the network without them (evaluate and profile take it)")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -129,8 +129,8 @@ class MserTrain(TrainCommon, SizeSettings):
                                     "vectors; none (default), line (15 rows: keep, the steps x1/4..16, and the same "
                                     "scales in a second shape, tuned for the network on the validation channels), "
                                     "short (7 of line's rows, half the cost) or a .npy file of a [C, 4] table (P, W, "
-                                    "theta_U, theta_F); float only (torch and the Numba float kernel): quantize, "
-                                    "export and profile do not take them yet", metavar="GRID")
+                                    "theta_U, theta_F); float only (torch and the Numba float kernel: evaluate, "
+                                    "profile): quantize and export do not take them yet", metavar="GRID")
     constellation: str = field("qpsk", "symbols: QPSK (default) or 16-QAM (Sec. V-F; through every stage, the integer "
                                        "datapath included)", choices=["qpsk", "16qam"])
 

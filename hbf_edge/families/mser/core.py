@@ -23,7 +23,7 @@ import numpy as np
 from hbf_edge.errors import ConfigError, ModelDirError
 from hbf_edge.families._mimo import MimoChannels
 from hbf_edge.families._protocol import Say, log_say
-from hbf_edge.families.mser.config import SPEC, MserChannels, MserEval, MserProfile, MserTrain, refuse_candidates, refuse_cnn
+from hbf_edge.families.mser.config import SPEC, MserChannels, MserEval, MserProfile, MserTrain, refuse_cnn
 from hbf_edge.results import stamp, write_result
 
 __all__ = ["CORE", "MserCore"]
@@ -357,12 +357,12 @@ class MserCore(MimoChannels):
 
         model, config = (extra.get("load_torch") or self.load)(s.model_dir)
         refuse_cnn(config.family_config, s.model_dir, "the per-layer profile times")
-        refuse_candidates(config.family_config, s.model_dir, "the per-layer profile times")
         kernels = REGISTRY.get(self.spec.name) if REGISTRY.has(self.spec.name) else None
         quantized = config.quantization is not None
         onnx, onnx_int = extra.get("onnxruntime"), extra.get("onnxruntime_int")
+        plain = "candidates" not in config.family_config  # candidate layers: torch and the float kernel only
         available = {"numba_float64": kernels is not None, "numba_hardware": kernels is not None and quantized,
-                     "torch_eager": True, "onnxruntime": onnx is not None,
+                     "torch_eager": True, "onnxruntime": onnx is not None and plain,
                      "onnxruntime_int": onnx_int is not None and kernels is not None and quantized}
         backends = tuple(s.backends) if s.backends else tuple(b for b in MSER_BACKENDS if available[b])
         batches = tuple(s.batches) if s.batches else self.default_batches
@@ -373,9 +373,11 @@ class MserCore(MimoChannels):
         out = s.out if s.out is not None else s.model_dir / "profile"
         write_result(out / "profile.json", result)
         o = result["ops_per_layer"]
-        say(f"MSER L={result['layers']}: {o['complex_macs']:,} complex MACs, {o['sign_macs']:,} sign-MACs and "
-            f"{o['table_lookups']:,} Gaussian-weight lookups per layer and channel; microseconds per channel "
-            f"(whole forward / mean layer / init)")
+        cand = result.get("candidates")
+        say(f"MSER L={result['layers']}" + (f" with {cand['rows']} candidates ({cand['passes_per_layer']} passes and "
+                                             "scores per layer)" if cand else "")
+            + f": {o['complex_macs']:,} complex MACs, {o['sign_macs']:,} sign-MACs and {o['table_lookups']:,} "
+            "table lookups per layer and channel; microseconds per channel (whole forward / mean layer / init)")
         for batch, row in result["measured"].items():
             say(f"batch {batch}: " + ", ".join(
                 f"{name} {r['whole_us_per_channel']:.0f} / "

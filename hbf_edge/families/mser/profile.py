@@ -23,6 +23,12 @@ Stages: ``init`` (the DFT alignment, spec 2.4) and each layer (eq. 27-30 and 26)
 Neither whole forward includes the start; ``init_us_per_channel`` times it apart (numpy: the
 model's start, the DFT alignment by default).
 
+A network with candidate layers (``train mser --candidates``) is profiled on ``torch_eager`` and
+``numba_float64`` only (the graphs and the datapath have no candidate layers yet): a layer is
+all its candidates and their scores; timed alone, the compiled layer also scores its input once,
+which the whole run carries from the layer before (one score of the 14 with the ``line`` table).
+Its op count is :func:`~hbf_edge.families.mser.complexity.candidate_layer_ops`.
+
 Figures are microseconds per channel (:func:`hbf_edge.bench.time_per_channel`: median and
 quartiles of repeated runs after a warm-up) on seeded channels of the model's sizes, at 15 dB.
 The op count (:func:`~hbf_edge.families.mser.complexity.mser_layer_ops`) becomes a per-layer
@@ -40,7 +46,7 @@ import numpy as np
 from hbf_edge.bench import time_per_channel
 from hbf_edge.complexity import OpCount
 from hbf_edge.errors import ConfigError
-from hbf_edge.families.mser.complexity import mser_layer_ops
+from hbf_edge.families.mser.complexity import candidate_layer_ops, mser_layer_ops
 from hbf_edge.families.mser.system import MserSizes, mser_channels, noise_std
 
 __all__ = ["profile_mser", "mser_ops", "MSER_BACKENDS"]
@@ -49,9 +55,10 @@ MSER_BACKENDS = ("numba_float64", "numba_hardware", "torch_eager", "onnxruntime"
 SNR_DB = 15.0
 
 
-def mser_ops(sizes: MserSizes, n_samples: int) -> OpCount:
-    """One layer's operations for the target estimate (module notes)."""
-    o = mser_layer_ops(sizes, n_samples)
+def mser_ops(sizes: MserSizes, n_samples: int, o: dict[str, int] | None = None) -> OpCount:
+    """One layer's operations for the target estimate (module notes; ``o``: a count of
+    :mod:`~hbf_edge.families.mser.complexity` other than the plain layer's)."""
+    o = mser_layer_ops(sizes, n_samples) if o is None else o
     macs = o["real_macs"] + o["sign_macs"] + o["table_lookups"]
     return OpCount(flops=2 * macs, matmul=2 * o["real_macs"], sqrt=o["sqrt"], div=o["div"])
 
@@ -111,8 +118,17 @@ def profile_mser(model: Any, sizes: MserSizes, n_samples: int, batches: tuple[in
     if unknown or not backends:
         raise ConfigError(f"unknown backend(s) {sorted(unknown)}; an MSER profile knows {list(MSER_BACKENDS)}")
     L = model.n_layers
-    result: dict[str, Any] = {"layers": L, "snr_db": SNR_DB, "ops_per_layer": mser_layer_ops(sizes, n_samples),
-                              "measured": {}, "skipped": {}}
+    table = getattr(model, "candidates", None)
+    ops, skipped = mser_layer_ops(sizes, n_samples), {}
+    if table is not None:
+        passes = int(np.count_nonzero(table.numpy().any(axis=1)))
+        ops = candidate_layer_ops(sizes, n_samples, int(model.score_symbols.shape[1]), passes)
+        skipped = {b: "candidate layers run in torch and the Numba float kernel only for now" for b in backends
+                   if b in ("numba_hardware", "onnxruntime", "onnxruntime_int")}
+        backends = tuple(b for b in backends if b not in skipped)
+    result: dict[str, Any] = {"layers": L, "snr_db": SNR_DB, "ops_per_layer": ops, "measured": {}, "skipped": skipped}
+    if table is not None:
+        result["candidates"] = {"rows": int(len(table)), "passes_per_layer": passes}
     for name in ("numba_float64", "numba_hardware"):
         if name in backends and kernels is None:
             result["skipped"][name] = "the MSER kernel stage is not installed"
@@ -138,8 +154,13 @@ def profile_mser(model: Any, sizes: MserSizes, n_samples: int, batches: tuple[in
             s = torch.full((batch,), sigma, dtype=torch.float64)
             st = Design(*(torch.from_numpy(x) for x in start))
             with torch.no_grad():
-                row["torch_eager"] = _whole_and_layers(lambda i, d: model.layer(i, Ht, d, s), lambda: model(Ht, st, s),
-                                                       st, L, batch, repeat, min_run_s)
+                if table is None:
+                    row["torch_eager"] = _whole_and_layers(lambda i, d: model.layer(i, Ht, d, s),
+                                                           lambda: model(Ht, st, s), st, L, batch, repeat, min_run_s)
+                else:  # a candidate layer takes and gives the design with its score
+                    row["torch_eager"] = _whole_and_layers(lambda i, d: model.candidate_layer(i, Ht, d[0], s, d[1]),
+                                                           lambda: model(Ht, st, s), (st, model.score(Ht, st, s)), L,
+                                                           batch, repeat, min_run_s)
         if "numba_float64" in backends and kernels is not None:
             kmodel = kernels.load(model_dir)
             row["numba_float64"] = _kernel_layers(kernels, kmodel, H, start, sigma, L, batch, repeat, min_run_s)
@@ -172,7 +193,7 @@ def profile_mser(model: Any, sizes: MserSizes, n_samples: int, batches: tuple[in
         for r in row.values():
             r["init_us_per_channel"] = 1e6 * init
         result["measured"][str(batch)] = row
-    est = target_estimate(mser_ops(sizes, n_samples), target)
+    est = target_estimate(mser_ops(sizes, n_samples, ops), target)
     result["target"] = {"name": target["name"], "assumptions": target["assumptions"], "layer": est,
                         "layers_total_us": round(est["us"] * L, 3)}
     if quantized:

@@ -4,6 +4,7 @@ layer's step, checked against GD and the KDE objective in numpy; the model direc
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import numpy as np
 import pytest
@@ -13,6 +14,7 @@ from hbf_edge.cli import main
 from hbf_edge.errors import ConfigError
 from hbf_edge.families import CORE
 from hbf_edge.families.mser.candidates import SHAPES, grid_table, read_candidates
+from hbf_edge.families.mser.complexity import mser_layer_ops
 from hbf_edge.families.mser.gd import Design, GdSteps, dft_alignment, gd
 from hbf_edge.families.mser.model import MserNet
 from hbf_edge.families.mser.ser import kde_objective
@@ -138,9 +140,20 @@ def test_a_candidate_network_trains_loads_evaluates_and_is_refused_where_not_bui
     assert main(["evaluate", str(root / "m"), "--count", "20", "--gd-iterations", "4", "--mmse-gd-iterations", "0",
                  "-q", "--out", str(root / "e")]) == 0
     assert "timed in numba" in capsys.readouterr().out  # the float kernel runs candidate layers
+    # profile: torch and the float kernel, a layer being all its candidates; the graphs are skipped
+    assert main(["profile", str(root / "m"), "--batches", "1", "4", "--repeat", "3", "-q", "--out",
+                 str(root / "p")]) == 0
+    prof = json.loads((root / "p" / "profile.json").read_text())
+    assert prof["candidates"] == {"rows": 15, "passes_per_layer": 14}
+    assert set(prof["measured"]["4"]) == {"torch_eager", "numba_float64"}
+    assert prof["ops_per_layer"]["complex_macs"] > 14 * mser_layer_ops(model.sizes, 8)["complex_macs"]
+    for row in prof["measured"].values():
+        assert all(len(r["layers_us_per_channel"]) == 2 for r in row.values())
+    assert main(["profile", str(root / "m"), "--backends", "onnxruntime", "torch_eager", "--batches", "1", "--repeat",
+                 "3", "-q", "--out", str(root / "p2")]) == 0
+    assert "candidate layers" in json.loads((root / "p2" / "profile.json").read_text())["skipped"]["onnxruntime"]
     for argv, out in ((["quantize", str(root / "m"), "--out", str(root / "q")], root / "q"),
-                      (["export", str(root / "m"), "--out", str(root / "b")], root / "b"),
-                      (["profile", str(root / "m")], None)):
+                      (["export", str(root / "m"), "--out", str(root / "b")], root / "b")):
         capsys.readouterr()
         assert main(argv) == 2, argv
         err = capsys.readouterr().err.strip().splitlines()
