@@ -75,3 +75,18 @@ def test_layer_op_count_matches_the_specs_table():
                                    constellation="16qam"), 64)
     assert qam["real_macs"] - embedded["real_macs"] == 20 * 64 * (4 + 4)
     assert (qam["sqrt"], qam["div"], qam["table_lookups"]) == (5 + 20, 5 + 60, 2_560)
+
+
+def test_candidate_score_op_count_follows_the_kernels_loops():
+    """kernels/mser/_cand.py's score, its loops counted by hand on the embedded sizes (N_t=32,
+    R_t=4, K=2, N_r=4, R_r=2, D_k=2, D=4) with 512 scoring vectors: F V 32*4*4 = 512 complex MACs;
+    per user U_k H_k 2*4*32, G_k 2*32*4, E_k 2*2*4, the stream gains 2*4*2 (2 * 544); Y = E S
+    4 * 4^2 * 512 sign-MACs; two error-function lookups per stream and sample."""
+    from hbf_edge.families.mser.complexity import candidate_layer_ops, mser_layer_ops, mser_score_ops
+
+    sizes = MserSizes(n_tx=32, n_rf_tx=4, n_users=2, n_rx=4, n_rf_rx=2, n_streams=2)
+    score = mser_score_ops(sizes, 512)
+    assert (score["complex_macs"], score["sign_macs"], score["table_lookups"]) == (512 + 2 * 544, 32_768, 4_096)
+    assert (score["sqrt"], score["div"]) == (4, 4)
+    layer = mser_layer_ops(sizes, 64)
+    assert candidate_layer_ops(sizes, 64, 512, 14) == {k: 14 * (layer[k] + score[k]) for k in layer}
