@@ -20,7 +20,7 @@ from numba import prange
 
 from hbf_edge.kernels._core.jit import njit
 from hbf_edge.kernels._core.linalg import matmul
-from hbf_edge.kernels.mser._float import FM, _channel, _effective, _outputs, _uh, stream_gain2
+from hbf_edge.kernels.mser._float import FM, _channel, _effective, _outputs, _uh, effective_work, stream_gain2
 
 @njit(cache=True, fastmath=FM)
 def _part_qam(z, level, mag, inv):  # pragma: no cover - compiled
@@ -91,14 +91,7 @@ def _channel_candidates(hr, hi, design, s, gb, ap_r, ap_i, aw_r, aw_i, au, af, o
     Rr, Dk = design[6].shape[1], design[6].shape[2]
     J = sc_r.shape[1]
     C = keep.shape[0]
-    ar = np.empty((Nt, D))
-    ai = np.empty((Nt, D))
-    uhr = np.empty((K, Rr, Nt))
-    uhi = np.empty((K, Rr, Nt))
-    gr = np.empty((K, Rr, D))
-    gi = np.empty((K, Rr, D))
-    er = np.empty((K, Dk, D))
-    ei = np.empty((K, Dk, D))
+    ar, ai, uhr, uhi, gr, gi, er, ei = effective_work(K, Nt, Rr, D, Dk)
     yr = np.empty((Dk, J))
     yi = np.empty((Dk, J))
     cand = (design[0].copy(), design[1].copy(), design[2].copy(), design[3].copy(), design[4].copy(),
