@@ -132,27 +132,20 @@ def _effective(uhr, uhi, ar, ai, wr, wi, k, gr, gi, er, ei):  # pragma: no cover
 
 
 @njit(cache=True)
-def stream_gain2(ur, ui, wr, wi, k, i):  # pragma: no cover - compiled
-    """``||U_k^H w_ik||^2``, the noise gain of user k's stream i."""
-    Rr, Nr = ur.shape[1], ur.shape[2]
-    s = 0.0
-    for n in range(Nr):
-        pr = 0.0
-        pi = 0.0
-        for r in range(Rr):
-            pr += ur[k, r, n] * wr[k, r, i] + ui[k, r, n] * wi[k, r, i]
-            pi += ur[k, r, n] * wi[k, r, i] - ui[k, r, n] * wr[k, r, i]
-        s += pr * pr + pi * pi
-    return s
-
-
-@njit(cache=True)
 def _normalise(ur, ui, wr, wi, k):  # pragma: no cover - compiled
     """``w_ik <- w_ik / ||U_k^H w_ik||``."""
-    Rr = ur.shape[1]
+    Rr, Nr = ur.shape[1], ur.shape[2]
     Dk = wr.shape[2]
     for i in range(Dk):
-        inv = 1.0 / math.sqrt(stream_gain2(ur, ui, wr, wi, k, i))
+        s = 0.0
+        for n in range(Nr):
+            pr = 0.0
+            pi = 0.0
+            for r in range(Rr):
+                pr += ur[k, r, n] * wr[k, r, i] + ui[k, r, n] * wi[k, r, i]
+                pi += ur[k, r, n] * wi[k, r, i] - ui[k, r, n] * wr[k, r, i]
+            s += pr * pr + pi * pi
+        inv = 1.0 / math.sqrt(s)
         for r in range(Rr):
             wr[k, r, i] *= inv
             wi[k, r, i] *= inv
@@ -172,14 +165,6 @@ def _phase_step(xr, xi, grad_r, grad_i, off):  # pragma: no cover - compiled
 
 
 @njit(cache=True)
-def effective_work(K, Nt, Rr, D, Dk):  # pragma: no cover - compiled
-    """Work arrays of ``A = F V`` [N_t, D], ``U_k H_k`` [K, R_r, N_t], ``G_k`` [K, R_r, D] and
-    ``E_k`` [K, D_k, D], real and imaginary parts."""
-    return (np.empty((Nt, D)), np.empty((Nt, D)), np.empty((K, Rr, Nt)), np.empty((K, Rr, Nt)), np.empty((K, Rr, D)),
-            np.empty((K, Rr, D)), np.empty((K, Dk, D)), np.empty((K, Dk, D)))
-
-
-@njit(cache=True)
 def _channel(H_r, H_i, F_r, F_i, V_r, V_i, U_r, U_i, W_r, W_i, s, gb, ap_r, ap_i, aw_r, aw_i, au, af, op_r, op_i,
              ow_r, ow_i, ou, of_, widths, widths_f, sym_r, sym_i, power, qam, lo, hi_layer):  # pragma: no cover
     """Layers ``lo .. hi_layer - 1`` of one channel, in place on ``F, V, U, W``."""
@@ -187,7 +172,14 @@ def _channel(H_r, H_i, F_r, F_i, V_r, V_i, U_r, U_i, W_r, W_i, s, gb, ap_r, ap_i
     Rt, D = V_r.shape
     Rr, Dk = W_r.shape[1], W_r.shape[2]
     J = sym_r.shape[2]
-    ar, ai, uhr, uhi, gr, gi, er, ei = effective_work(K, Nt, Rr, D, Dk)
+    ar = np.empty((Nt, D))
+    ai = np.empty((Nt, D))
+    uhr = np.empty((K, Rr, Nt))
+    uhi = np.empty((K, Rr, Nt))
+    gr = np.empty((K, Rr, D))
+    gi = np.empty((K, Rr, D))
+    er = np.empty((K, Dk, D))
+    ei = np.empty((K, Dk, D))
     br = np.empty((K, Nt, Dk))
     bi = np.empty((K, Nt, Dk))
     mr = np.empty((Dk, D))
