@@ -24,10 +24,10 @@ from hbf_edge.kernels.mser._float import FM, _channel, _effective, _outputs, _uh
 
 @njit(cache=True)
 def _stream_gain2(ur, ui, wr, wi, k, i):  # pragma: no cover - compiled
-    """``||U_k^H w_ik||^2``, the noise gain of user k's stream i.  Written apart from
-    ``_float._normalise``'s sum on purpose: sharing one helper changed the compiled GD's last
-    bits, enough to move `evaluate`'s GD-500 step search on the paper preset (mu_thetaF 0.768
-    against 3.07), so the float layers stay as they were."""
+    """``||U_k^H w_ik||^2``, the noise gain of user k's stream i (``_float._normalise`` sums the
+    same; kept apart, with this module's own work arrays, so that ``_float.py`` stays as the
+    plain layers' figures were measured with, while a change of `evaluate`'s GD-500 step search
+    for candidate models is not explained: README, "Candidate layers")."""
     Rr, Nr = ur.shape[1], ur.shape[2]
     s = 0.0
     for n in range(Nr):
