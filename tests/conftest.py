@@ -16,7 +16,7 @@ import sys
 # processes the tests start inherit both): a cold suite spends most of its time compiling, and
 # level 1 halves that (upga's batched float kernel: 23.2 s -> 12.2 s to compile, 39 -> 51 ms to
 # run 2048 channels).  The integer kernels are exact at any level; the float kernels that let
-# LLVM reassociate their sums (fastmath "reassoc": upga, mser, deepfp) may round differently,
+# LLVM reassociate their sums (fastmath "reassoc": upga, deepfp) may round differently,
 # well inside the tolerances their tests allow against torch and the references.  The separate cache keeps
 # these slower binaries out of the source tree's __pycache__, which the toolkit's own runs use, and
 # out of a NUMBA_CACHE_DIR the user set: Numba's cache index does not record the optimisation

@@ -13,7 +13,13 @@ stays ``[N, M]``.  The batch is split into a few chunks per thread; all buffers 
 once per chunk (allocation per channel cost as much as the arithmetic at N=32), never per layer.  ``zero`` is a
 scalar of the working dtype: accumulators start from it so a float32 kernel stays float32.
 Reductions may be reassociated (``fastmath`` reassoc, no FMA contraction, see ``FM``), which
-changes results only at the rounding level and keeps them deterministic.
+changes results only at the rounding level.  Deterministic for one compiled binary, but not
+between binaries: the first process after the Numba cache is (re)built compiles code that rounds
+differently from the code later processes load from the cache (max difference 6.8e-16 over the
+outputs of 64 channels of a 4-layer N=16 network, 2026-12-06).  Kept here, unlike the MSER
+kernels (:mod:`kernels.mser._float`, where GD-500 amplified such differences): the UPGA forward
+is not chaotic, and strict order cost 32 % at batch 1 and 41 % at batch 1024 (`hbf-edge bench
+kernels --sizes 64 --backends numba_float64`: 31.1 -> 41.1 us and 11.5 -> 16.2 us per channel).
 
 The per-channel functions are inlined at Numba IR level (``inline="always"``) into their callers,
 which carry the same ``FM`` flags (an inlined body compiles under its caller's flags): as calls,
