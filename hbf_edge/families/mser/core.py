@@ -23,20 +23,13 @@ import numpy as np
 from hbf_edge.errors import ConfigError, ModelDirError
 from hbf_edge.families._mimo import MimoChannels
 from hbf_edge.families._protocol import Say, log_say
+from hbf_edge.families.mser._section import SIZE_KEYS, check_section, network_arrays
 from hbf_edge.families.mser.config import SPEC, MserChannels, MserEval, MserProfile, MserTrain, refuse_cnn
 from hbf_edge.results import stamp, write_result
 
 __all__ = ["CORE", "MserCore"]
 
-_SIZE_KEYS = ("n_tx", "n_rf_tx", "n_users", "n_rx", "n_rf_rx", "n_streams", "constellation")
 _STEP_KEYS = ("mu_p", "mu_w", "mu_theta_u", "mu_theta_f", "kappa", "snr_ref_db")
-_SECTION = {"sizes", "steps", "gd_steps", "samples", "step_shape", "offsets", "symbol_seed"}
-_OPTIONAL = {"start", "candidates", "score_samples"}
-_CNN_SECTION = {"sizes", "gd_steps", "samples", "symbol_seed", "design", "cnn"}
-
-
-def _count(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool) and v >= 1
 
 
 def _steps_dict(steps: Any) -> dict[str, Any]:
@@ -67,86 +60,14 @@ class MserCore(MimoChannels):
         return GdSteps(**config.family_config[key])
 
     def check_config(self, config: Any) -> None:
-        c = config.family_config
-        if isinstance(c, dict) and c.get("design") == "cnn":
-            return self._check_cnn(config)
-        if not isinstance(c, dict) or not _SECTION <= set(c) <= _SECTION | _OPTIONAL:
-            raise ModelDirError(f"the mser section must hold {sorted(_SECTION)} (and optionally "
-                                f"{', '.join(sorted(_OPTIONAL))})")
-        if ("candidates" in c) != ("score_samples" in c):
-            raise ModelDirError("mser.candidates and mser.score_samples come together")
-        try:
-            sizes = self.sizes(config)
-            self.gd_steps(config, "steps")
-            self.gd_steps(config)
-            from hbf_edge.families.mser.start import check_start
-
-            check_start(c.get("start"))
-            if "candidates" in c:
-                from hbf_edge.families.mser.candidates import check_candidates
-
-                check_candidates(c["candidates"])
-                if not _count(c["score_samples"]):
-                    raise ConfigError(f"score_samples must be a positive integer, got {c['score_samples']!r}")
-        except (TypeError, ValueError, ConfigError) as exc:
-            raise ModelDirError(f"the mser section is invalid: {exc}") from exc
-        if set(c["sizes"]) != set(_SIZE_KEYS):
-            raise ModelDirError(f"mser.sizes must hold {list(_SIZE_KEYS)}")
-        if c["step_shape"] not in ("scalar", "matrix") or not isinstance(c["offsets"], bool):
-            raise ModelDirError("mser.step_shape must be scalar or matrix and mser.offsets a boolean")
-        if c["offsets"] and c["step_shape"] != "matrix":
-            raise ModelDirError("mser.offsets needs step_shape matrix")
-        for k in ("samples", "symbol_seed"):
-            if isinstance(c[k], bool) or not isinstance(c[k], int) or c[k] < (1 if k == "samples" else 0):
-                raise ModelDirError(f"mser.{k} must be a non-negative integer, got {c[k]!r}")
-        self._check_spec(config, sizes)
-
-    def _check_spec(self, config: Any, sizes: Any) -> None:
-        if (config.spec.n_antennas, config.spec.n_rf, config.spec.n_users) != (sizes.n_tx, sizes.n_rf_tx,
-                                                                                sizes.n_users):
-            raise ModelDirError("the hardware spec's N, M, K differ from mser.sizes' N_t, R_t, K")
-
-    def _check_cnn(self, config: Any) -> None:
-        """The benchmark CNN's section: sizes, the GD-L baseline's steps and symbols, the CNN's shape."""
-        c = config.family_config
-        if set(c) != _CNN_SECTION:
-            raise ModelDirError(f"the mser section of a CNN must hold {sorted(_CNN_SECTION)}")
-        try:
-            sizes = self.sizes(config)
-            self.gd_steps(config)
-        except (TypeError, ConfigError) as exc:
-            raise ModelDirError(f"the mser section is invalid: {exc}") from exc
-        if set(c["sizes"]) != set(_SIZE_KEYS):
-            raise ModelDirError(f"mser.sizes must hold {list(_SIZE_KEYS)}")
-        cnn = c["cnn"]
-        if (not isinstance(cnn, dict) or set(cnn) != {"conv_channels", "hidden"}
-                or not isinstance(cnn["conv_channels"], list) or not 1 <= len(cnn["conv_channels"]) <= 8
-                or not all(_count(v) for v in [*cnn["conv_channels"], cnn["hidden"]])):
-            raise ModelDirError("mser.cnn must be {conv_channels: [1..8 positive integers], hidden: positive integer}")
-        if not _count(c["samples"]):
-            raise ModelDirError(f"mser.samples must be a positive integer, got {c['samples']!r}")
-        self._check_spec(config, sizes)
+        check_section(config, self.sizes, self.gd_steps)
 
     def expected_arrays(self, config: Any) -> dict[str, tuple[int, ...]]:
         """The network's parameters (complex ones with a trailing (re, im) axis) and its symbol
         sets ``[L, D, J, 2]`` (:class:`~hbf_edge.families.mser.model.MserNet`)."""
-        c, z = config.family_config, self.sizes(config)
-        if c.get("design") == "cnn":
+        if config.family_config.get("design") == "cnn":
             return {k: tuple(v.shape) for k, v in self.build(config).state_dict().items()}
-        L, Lf = config.n_layers, max(config.n_layers - 1, 0)
-        K, Rt, Rr, Nr, Nt, Dk = z.n_users, z.n_rf_tx, z.n_rf_rx, z.n_rx, z.n_tx, z.n_streams
-
-        def shape(*s: int) -> tuple[int, ...]:
-            return s if c["step_shape"] == "matrix" else s[:-2] + (1, 1)
-
-        out = {"a_p": shape(L, K, Rt, Dk) + (2,), "a_w": shape(L, K, Rr, Dk) + (2,), "a_u": shape(L, K, Rr, Nr),
-               "a_f": shape(Lf, Nt, Rt), "log_r": (L, 3, K), "log_r_f": (Lf,),
-               "symbols": (L, K * Dk, c["samples"], 2)}
-        if "candidates" in c:
-            out.update(candidates=(len(c["candidates"]), 4), score_symbols=(K * Dk, c["score_samples"], 2))
-        if c["offsets"]:
-            out.update(o_p=(L, K, Rt, Dk, 2), o_w=(L, K, Rr, Dk, 2), o_u=(L, K, Rr, Nr), o_f=(Lf, Nt, Rt))
-        return out
+        return network_arrays(config, self.sizes(config))
 
     def build(self, config: Any) -> Any:
         from hbf_edge.families.mser.model import MserNet
@@ -252,7 +173,7 @@ class MserCore(MimoChannels):
                     "kept_epoch": kept["epoch"], "wall_seconds": wall}
         if s.gd_steps is None:
             training["gd_steps_tuned_at_db"] = s.tune_snr
-        section = {"sizes": {k: getattr(sizes, k) for k in _SIZE_KEYS}, "gd_steps": _steps_dict(gd_steps), "samples": J,
+        section = {"sizes": {k: getattr(sizes, k) for k in SIZE_KEYS}, "gd_steps": _steps_dict(gd_steps), "samples": J,
                    "symbol_seed": s.seed}
         if cnn is None:
             section.update(steps=_steps_dict(start), step_shape=s.step_shape, offsets=s.offsets, start=s.start_record())

@@ -48,6 +48,30 @@ def test_the_model_directory_round_trips(trained):
     np.testing.assert_allclose(power, 1.0, rtol=1e-12)  # eq. (26)
 
 
+@pytest.mark.parametrize("edit, match", [
+    (lambda c: c.pop("symbol_seed"), "must hold"),
+    (lambda c: c.update(candidates=[[0.0, 0.0, 0.0, 0.0]]), "come together"),
+    (lambda c: c.update(step_shape="diagonal"), "step_shape"),
+    (lambda c: c.update(offsets=True), "offsets needs"),
+    (lambda c: c["sizes"].update(n_tx=16), "hardware spec"),
+    (lambda c: c.update(samples=0), "mser.samples"),
+    (lambda c: c["steps"].update(mu_p="fast"), "invalid"),
+])
+def test_a_tampered_mser_section_is_refused_in_one_line(trained, tmp_path, edit, match):
+    import shutil
+
+    from hbf_edge.modelfiles import ModelDirError
+
+    d = tmp_path / "m"
+    shutil.copytree(trained / "m", d)
+    cfg = json.loads((d / "config.json").read_text())
+    edit(cfg["family_config"])
+    (d / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(ModelDirError, match=match) as err:
+        CORE.get("mser").load(d)
+    assert "\n" not in str(err.value)
+
+
 def test_evaluate_scores_every_design_with_the_exact_ser(trained, capsys):
     out = trained / "eval"
     assert main(["evaluate", str(trained / "m"), "--count", "6", "--snr", "5", "15", "--gd-iterations", "4",
