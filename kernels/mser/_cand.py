@@ -20,7 +20,7 @@ from numba import prange
 
 from hbf_edge.kernels._core.jit import njit
 from hbf_edge.kernels._core.linalg import matmul
-from hbf_edge.kernels.mser._float import FM, _channel, _effective, _outputs, _uh
+from hbf_edge.kernels.mser._float import _channel, _effective, _outputs, _uh
 
 @njit(cache=True)
 def _stream_gain2(ur, ui, wr, wi, k, i):  # pragma: no cover - compiled
@@ -40,7 +40,7 @@ def _stream_gain2(ur, ui, wr, wi, k, i):  # pragma: no cover - compiled
     return s
 
 
-@njit(cache=True, fastmath=FM)
+@njit(cache=True)
 def _part_qam(z, level, mag, inv):  # pragma: no cover - compiled
     """16-QAM's error of one part: ``Q`` of the distance to each boundary of ``level``'s region."""
     p = 0.0
@@ -51,7 +51,7 @@ def _part_qam(z, level, mag, inv):  # pragma: no cover - compiled
     return p
 
 
-@njit(cache=True, fastmath=FM)
+@njit(cache=True)
 def score(hr, hi, fr, fi, vr, vi, ur, ui, wr, wi, sr, si, sigma, qam, ar, ai, uhr, uhi, gr, gi, er, ei, yr,
           yi):  # pragma: no cover - compiled
     """The candidate score of one channel's design (module notes); the rest are work arrays."""

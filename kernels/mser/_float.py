@@ -30,13 +30,12 @@ from hbf_edge.kernels._core.jit import njit
 from hbf_edge.kernels._core.linalg import matmul, mm_ah, mm_bh
 
 _C0 = 1.0 / math.sqrt(2.0 * math.pi)
-# No fast-math reassociation (it let the sums over the symbol samples vectorise): with it, the
+# No fast-math (reassociation once let the sums over the symbol samples vectorise): with it, the
 # code Numba compiled fresh and the code it loaded from its cache rounded differently (1e-16 after
 # one GD iteration, 1.3e-13 after 50), and GD-500 at its tuned steps amplifies that to ~3 % of the
 # SER, so the first `evaluate` after an install tuned mu_thetaF to 0.768 and later ones to 3.07.
-# Strict IEEE order gives the same bits from both (tests/kernels/mser/test_cache.py) and costs
+# Strict IEEE order gives the same bits from both (tests/kernels/mser/test_cache.py) and cost
 # ~7 % (GD-100 on 20 paper-preset channels, one thread: 0.258 s against 0.241 s, 2026-12-06).
-FM = False
 
 
 @njit(cache=True)
@@ -45,7 +44,7 @@ def _uh(ur, ui, hr, hi, k, out_r, out_i):  # pragma: no cover - compiled
     matmul(ur[k], ui[k], hr[k], hi[k], out_r, out_i)
 
 
-@njit(cache=True, fastmath=FM)
+@njit(cache=True)
 def _outputs(er, ei, sr, si, yr, yi):  # pragma: no cover - compiled
     """``Y = E S`` [D_k, J] (the sample loop innermost, so it vectorises)."""
     dk, D = er.shape
@@ -61,7 +60,7 @@ def _outputs(er, ei, sr, si, yr, yi):  # pragma: no cover - compiled
                 yi[i, j] += a * si[d, j] + b * sr[d, j]
 
 
-@njit(cache=True, fastmath=FM)
+@njit(cache=True)
 def _beta_sh(tr, ti, sr, si, i, d):  # pragma: no cover - compiled
     """Entry ``(i, d)`` of ``Beta S^H`` (Beta in ``t`` [D_k, J]), as (re, im)."""
     pr = 0.0
@@ -72,7 +71,7 @@ def _beta_sh(tr, ti, sr, si, i, d):  # pragma: no cover - compiled
     return pr, pi
 
 
-@njit(cache=True, fastmath=FM)
+@njit(cache=True)
 def _weights_qam(yr, yi, sr, si, k, rho, lo, hi, mr, mi, tr, ti, er, ei):  # pragma: no cover - compiled
     """16-QAM's ``M = -grad_E`` (:mod:`hbf_edge.families.mser.kde`, eq. 47-48 [R]): per stream
     the rotation by its desired gain ``c = E[i, (k, i)]`` (from ``E`` [D_k, D]), the distance to
@@ -107,7 +106,7 @@ def _weights_qam(yr, yi, sr, si, k, rho, lo, hi, mr, mi, tr, ti, er, ei):  # pra
             mi[i, d] = scale * (qr * pi + qi * pr)
 
 
-@njit(cache=True, fastmath=FM)
+@njit(cache=True)
 def _weights(yr, yi, sr, si, k, rho, lo, hi, mr, mi, tr, ti, er, ei, qam):  # pragma: no cover - compiled
     """Columns ``lo .. hi - 1`` of ``M = c Beta(rho) S^H`` [D_k, D] from ``Y`` [D_k, J] (module
     notes); ``t`` [D_k, J] scratch for Beta; ``qam``: 16-QAM's form instead (:func:`_weights_qam`,

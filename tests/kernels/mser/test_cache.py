@@ -1,11 +1,11 @@
 """The MSER float kernels give the same bits compiled fresh and loaded from Numba's cache.
 
-With fast-math reassociation they did not (kernels/mser/_float.py, ``FM``): the first run after a
+With fast-math reassociation they did not (the comment in kernels/mser/_float.py): the first run after a
 cache rebuild rounded differently from later runs, and GD-500 at its tuned steps amplified that
 into a different step search in ``evaluate``.  Two fresh processes share an empty cache: the
 first compiles, the second loads (checked through the dispatchers' hit and miss counts); both
 print a digest of GD's design (the layers kernel, both constellations).  The candidate layers'
-score kernel (``_cand``) uses the same ``FM`` flags.
+score kernel (``_cand``) compiles with the same (default) flags.
 """
 
 from __future__ import annotations
