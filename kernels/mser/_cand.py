@@ -20,24 +20,7 @@ from numba import prange
 
 from hbf_edge.kernels._core.jit import njit
 from hbf_edge.kernels._core.linalg import matmul
-from hbf_edge.kernels.mser._float import _channel, _effective, _outputs, _uh
-
-@njit(cache=True)
-def _stream_gain2(ur, ui, wr, wi, k, i):  # pragma: no cover - compiled
-    """``||U_k^H w_ik||^2``, the noise gain of user k's stream i (``_float._normalise`` sums the
-    same; kept apart, with this module's own work arrays, so that ``_float.py`` stays as the
-    plain layers' figures were measured with, while a change of `evaluate`'s GD-500 step search
-    for candidate models is not explained: README, "Candidate layers")."""
-    Rr, Nr = ur.shape[1], ur.shape[2]
-    s = 0.0
-    for n in range(Nr):
-        pr = 0.0
-        pi = 0.0
-        for r in range(Rr):
-            pr += ur[k, r, n] * wr[k, r, i] + ui[k, r, n] * wi[k, r, i]
-            pi += ur[k, r, n] * wi[k, r, i] - ui[k, r, n] * wr[k, r, i]
-        s += pr * pr + pi * pi
-    return s
+from hbf_edge.kernels.mser._float import _channel, _effective, _outputs, _uh, stream_gain2
 
 
 @njit(cache=True)
@@ -65,7 +48,7 @@ def score(hr, hi, fr, fi, vr, vi, ur, ui, wr, wi, sr, si, sigma, qam, ar, ai, uh
         _effective(uhr, uhi, ar, ai, wr, wi, k, gr, gi, er, ei)
         _outputs(er[k], ei[k], sr, si, yr, yi)
         for i in range(Dk):
-            inv = 1.0 / (sigma * math.sqrt(_stream_gain2(ur, ui, wr, wi, k, i)))  # rho = sigma ||U^H w|| / sqrt 2; Q(x / rho) = erfc(x / (rho sqrt 2)) / 2
+            inv = 1.0 / (sigma * math.sqrt(stream_gain2(ur, ui, wr, wi, k, i)))  # rho = sigma ||U^H w|| / sqrt 2; Q(x / rho) = erfc(x / (rho sqrt 2)) / 2
             d = k * Dk + i
             if not qam:
                 for j in range(J):

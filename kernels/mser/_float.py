@@ -136,20 +136,28 @@ def _effective(uhr, uhi, ar, ai, wr, wi, k, gr, gi, er, ei):  # pragma: no cover
 
 
 @njit(cache=True)
+def stream_gain2(ur, ui, wr, wi, k, i):  # pragma: no cover - compiled
+    """``||U_k^H w_ik||^2``, the noise gain of user k's stream i (the combiner normalisation's
+    and the candidate score's)."""
+    Rr, Nr = ur.shape[1], ur.shape[2]
+    s = 0.0
+    for n in range(Nr):
+        pr = 0.0
+        pi = 0.0
+        for r in range(Rr):
+            pr += ur[k, r, n] * wr[k, r, i] + ui[k, r, n] * wi[k, r, i]
+            pi += ur[k, r, n] * wi[k, r, i] - ui[k, r, n] * wr[k, r, i]
+        s += pr * pr + pi * pi
+    return s
+
+
+@njit(cache=True)
 def _normalise(ur, ui, wr, wi, k):  # pragma: no cover - compiled
     """``w_ik <- w_ik / ||U_k^H w_ik||``."""
-    Rr, Nr = ur.shape[1], ur.shape[2]
+    Rr = ur.shape[1]
     Dk = wr.shape[2]
     for i in range(Dk):
-        s = 0.0
-        for n in range(Nr):
-            pr = 0.0
-            pi = 0.0
-            for r in range(Rr):
-                pr += ur[k, r, n] * wr[k, r, i] + ui[k, r, n] * wi[k, r, i]
-                pi += ur[k, r, n] * wi[k, r, i] - ui[k, r, n] * wr[k, r, i]
-            s += pr * pr + pi * pi
-        inv = 1.0 / math.sqrt(s)
+        inv = 1.0 / math.sqrt(stream_gain2(ur, ui, wr, wi, k, i))
         for r in range(Rr):
             wr[k, r, i] *= inv
             wi[k, r, i] *= inv
