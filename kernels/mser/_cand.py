@@ -3,7 +3,8 @@
 
 The steps arrive as ``L * C`` virtual layers (:func:`kernels.mser.forward.pack_mser`): virtual
 layer ``l C + c`` is layer l with its steps and offsets times row c of the candidate table, so
-one candidate is one pass of :func:`kernels.mser._float._channel` on a copy of the design.  A
+one candidate is one layer of :func:`kernels.mser._float._channel` on a copy of the design
+(its V gradient shared: :func:`_channel_candidates`).  A
 row flagged ``keep`` (all zeros) is the layer's input at its known score.  The score is
 :func:`hbf_edge.families.mser.model.ser_loss` on the scoring vectors ``S [D, J_s]``: per stream,
 the exact-width ``Q`` of the distance to its decision boundaries (QPSK: the sign of each part;
@@ -20,7 +21,8 @@ from numba import prange
 
 from hbf_edge.kernels._core.jit import njit
 from hbf_edge.kernels._core.linalg import matmul
-from hbf_edge.kernels.mser._float import _channel, _effective, _outputs, _uh, stream_gain2
+from hbf_edge.kernels.mser._float import (_effective, _outputs, _uh, after_v, channel_work, stream_gain2, v_gradient,
+                                          v_step)
 
 
 @njit(cache=True)
@@ -86,12 +88,20 @@ def _score_of(hr, hi, d, sc_r, sc_i, s, qam, ar, ai, uhr, uhi, gr, gi, er, ei, y
 def _channel_candidates(hr, hi, design, s, gb, ap_r, ap_i, aw_r, aw_i, au, af, op_r, op_i, ow_r, ow_i, ou, of_,
                         widths, widths_f, sym_r, sym_i, power, qam, keep, sc_r, sc_i, lo, hi_layer):  # pragma: no cover
     """Candidate layers ``lo .. hi_layer - 1`` of one channel, in place on ``design`` (a tuple of
-    the eight real arrays F_r, F_i, V_r, V_i, U_r, U_i, W_r, W_i)."""
+    the eight real arrays F_r, F_i, V_r, V_i, U_r, U_i, W_r, W_i).
+
+    A layer's first update, V's (27), starts from the layer's input, so its gradient (about 40 %
+    of a layer's work) is formed once for all candidates (:func:`kernels.mser._float.v_gradient`);
+    each candidate then takes its own step and the rest of the layer, the same arithmetic as a
+    whole pass of :func:`kernels.mser._float._channel` with that candidate's virtual layer."""
     K, Nr, Nt = hr.shape
-    D = design[2].shape[1]
+    Rt, D = design[2].shape
     Rr, Dk = design[6].shape[1], design[6].shape[2]
     J = sc_r.shape[1]
     C = keep.shape[0]
+    work = channel_work(K, Nt, Rt, D, Rr, Dk, Nr, sym_r.shape[2])
+    uh0r = np.empty((K, Rr, Nt))  # U_k H_k of the layer's input, where every candidate starts
+    uh0i = np.empty((K, Rr, Nt))
     ar = np.empty((Nt, D))
     ai = np.empty((Nt, D))
     uhr = np.empty((K, Rr, Nt))
@@ -108,16 +118,26 @@ def _channel_candidates(hr, hi, design, s, gb, ap_r, ap_i, aw_r, aw_i, au, af, o
             design[5].copy(), design[6].copy(), design[7].copy())
     current = _score_of(hr, hi, design, sc_r, sc_i, s, qam, ar, ai, uhr, uhi, gr, gi, er, ei, yr, yi)
     for layer in range(lo, hi_layer):
+        v0 = layer * C  # every virtual layer of this layer has its widths and symbols
+        S_r, S_i = sym_r[v0], sym_i[v0]
+        for k in range(K):
+            _uh(design[4], design[5], hr, hi, k, uh0r[k], uh0i[k])
+        work[2][:] = uh0r
+        work[3][:] = uh0i
+        v_gradient(hr, hi, design[0], design[1], design[2], design[3], design[6], design[7], s, widths, S_r, S_i, qam,
+                   v0, work)
         best_score = 0.0
         for c in range(C):
             _copy(design, cand)
             if keep[c]:
                 sc = current
             else:
-                v = layer * C + c
-                _channel(hr, hi, cand[0], cand[1], cand[2], cand[3], cand[4], cand[5], cand[6], cand[7], s, gb, ap_r,
-                         ap_i, aw_r, aw_i, au, af, op_r, op_i, ow_r, ow_i, ou, of_, widths, widths_f, sym_r, sym_i,
-                         power, qam, v, v + 1)
+                v = v0 + c
+                work[2][:] = uh0r
+                work[3][:] = uh0i
+                v_step(cand[2], cand[3], work[18], work[19], ap_r, ap_i, op_r, op_i, gb, v)
+                after_v(hr, hi, cand[0], cand[1], cand[2], cand[3], cand[4], cand[5], cand[6], cand[7], s, gb, aw_r,
+                        aw_i, au, af, ow_r, ow_i, ou, of_, widths, widths_f, S_r, S_i, power, qam, v, work)
                 sc = _score_of(hr, hi, cand, sc_r, sc_i, s, qam, ar, ai, uhr, uhi, gr, gi, er, ei, yr, yi)
             if c == 0 or sc < best_score:
                 _copy(cand, best)

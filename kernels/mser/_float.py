@@ -177,150 +177,168 @@ def _phase_step(xr, xi, grad_r, grad_i, off):  # pragma: no cover - compiled
 
 
 @njit(cache=True)
+def channel_work(K, Nt, Rt, D, Rr, Dk, Nr, J):  # pragma: no cover - compiled
+    """The work arrays of one channel's layers (:func:`_channel`; the candidate layers share them)."""
+    return (np.empty((Nt, D)), np.empty((Nt, D)), np.empty((K, Rr, Nt)), np.empty((K, Rr, Nt)),
+            np.empty((K, Rr, D)), np.empty((K, Rr, D)), np.empty((K, Dk, D)), np.empty((K, Dk, D)),
+            np.empty((K, Nt, Dk)), np.empty((K, Nt, Dk)), np.empty((Dk, D)), np.empty((Dk, D)),
+            np.empty((K, Dk, J)), np.empty((K, Dk, J)), np.empty((Dk, J)), np.empty((Dk, J)), np.empty((Nt, D)),
+            np.empty((Nt, D)), np.empty((Rt, D)), np.empty((Rt, D)), np.empty((Rr, Dk)), np.empty((Rr, Dk)),
+            np.empty((Dk, Nt)), np.empty((Dk, Nt)), np.empty((Dk, Nr)), np.empty((Dk, Nr)), np.empty((Rr, Nr)),
+            np.empty((Rr, Nr)), np.empty((Nt, Rt)), np.empty((Nt, Rt)))
+
+
+@njit(cache=True)
+def v_gradient(H_r, H_i, F_r, F_i, V_r, V_i, W_r, W_i, s, widths, S_r, S_i, qam, layer, work):  # pragma: no cover
+    """Layer ``layer``'s gradient of V (27) into ``work``'s ``gv`` (the step not yet applied),
+    from ``work``'s ``U_k H_k`` of the current U, user k's columns with user k's width over every
+    user's samples ``S``.  A candidate layer forms it once for all its candidates: their steps
+    differ, their V gradient does not."""
+    (ar, ai, uhr, uhi, gr, gi, er, ei, br, bi, mr, mi, yr, yi, tbr, tbi, zr, zi, gvr, gvi, gwr, gwi, tr, ti, t2r, t2i,
+     gur, gui, gfr, gfi) = work
+    K, Nt = H_r.shape[0], H_r.shape[2]
+    Rt, D = V_r.shape
+    Dk = W_r.shape[2]
+    matmul(F_r, F_i, V_r, V_i, ar, ai)
+    for k in range(K):
+        _effective(uhr, uhi, ar, ai, W_r, W_i, k, gr, gi, er, ei)
+        mm_ah(uhr[k], uhi[k], W_r[k], W_i[k], br[k], bi[k], 0.0)
+        _outputs(er[k], ei[k], S_r, S_i, yr[k], yi[k])
+    for k in range(K):
+        for n in range(Nt):
+            for d in range(D):
+                zr[n, d] = 0.0
+                zi[n, d] = 0.0
+        for kk in range(K):  # only user k's columns of M are needed
+            _weights(yr[kk], yi[kk], S_r, S_i, kk, widths[layer, 0, k] * s, k * Dk, (k + 1) * Dk, mr, mi,
+                     tbr, tbi, er[kk], ei[kk], qam)
+            for n in range(Nt):
+                for i in range(Dk):
+                    for d in range(k * Dk, (k + 1) * Dk):
+                        zr[n, d] += br[kk, n, i] * mr[i, d] - bi[kk, n, i] * mi[i, d]
+                        zi[n, d] += br[kk, n, i] * mi[i, d] + bi[kk, n, i] * mr[i, d]
+        for r in range(Rt):
+            for d in range(k * Dk, (k + 1) * Dk):
+                sr_ = 0.0
+                si_ = 0.0
+                for n in range(Nt):
+                    sr_ += F_r[n, r] * zr[n, d] + F_i[n, r] * zi[n, d]
+                    si_ += F_r[n, r] * zi[n, d] - F_i[n, r] * zr[n, d]
+                gvr[r, d] = -sr_
+                gvi[r, d] = -si_
+
+
+@njit(cache=True)
+def v_step(V_r, V_i, gvr, gvi, ap_r, ap_i, op_r, op_i, gb, layer):  # pragma: no cover - compiled
+    """V's update (27) from its gradient ``gv``, with layer ``layer``'s steps and offsets."""
+    Rt, D = V_r.shape
+    for r in range(Rt):
+        for d in range(D):
+            pr = ap_r[layer, r, d] * gvr[r, d] - ap_i[layer, r, d] * gvi[r, d]
+            pi = ap_r[layer, r, d] * gvi[r, d] + ap_i[layer, r, d] * gvr[r, d]
+            V_r[r, d] = V_r[r, d] - gb * pr + op_r[layer, r, d]
+            V_i[r, d] = V_i[r, d] - gb * pi + op_i[layer, r, d]
+
+
+@njit(cache=True)
+def after_v(H_r, H_i, F_r, F_i, V_r, V_i, U_r, U_i, W_r, W_i, s, gb, aw_r, aw_i, au, af, ow_r, ow_i, ou, of_, widths,
+            widths_f, S_r, S_i, power, qam, layer, work):  # pragma: no cover - compiled
+    """The rest of layer ``layer`` after V's update: W (28), theta_U (29), theta_F (30) and the
+    scaling (26), in place; ``work``'s ``U_k H_k`` follows U."""
+    (ar, ai, uhr, uhi, gr, gi, er, ei, br, bi, mr, mi, yr, yi, tbr, tbi, zr, zi, gvr, gvi, gwr, gwi, tr, ti, t2r, t2i,
+     gur, gui, gfr, gfi) = work
+    K, Nt = H_r.shape[0], H_r.shape[2]
+    Rt, D = V_r.shape
+    Rr, Dk = W_r.shape[1], W_r.shape[2]
+    Nr = U_r.shape[2]
+    # (28): W_k with width rho_Wk, then the combiner normalisation
+    matmul(F_r, F_i, V_r, V_i, ar, ai)
+    for k in range(K):
+        _effective(uhr, uhi, ar, ai, W_r, W_i, k, gr, gi, er, ei)
+        _outputs(er[k], ei[k], S_r, S_i, yr[k], yi[k])
+        _weights(yr[k], yi[k], S_r, S_i, k, widths[layer, 1, k] * s, np.int64(0), D, mr, mi, tbr, tbi, er[k], ei[k],
+                 qam)
+        mm_bh(gr[k], gi[k], mr, mi, gwr, gwi, 0.0)
+        for r in range(Rr):
+            for i in range(Dk):
+                # grad_W = -G M^H, so W - g (a o grad) = W + g (a o G M^H)
+                pr = aw_r[layer, k, r, i] * gwr[r, i] - aw_i[layer, k, r, i] * gwi[r, i]
+                pi = aw_r[layer, k, r, i] * gwi[r, i] + aw_i[layer, k, r, i] * gwr[r, i]
+                W_r[k, r, i] = W_r[k, r, i] + gb * pr + ow_r[layer, k, r, i]
+                W_i[k, r, i] = W_i[k, r, i] + gb * pi + ow_i[layer, k, r, i]
+        _normalise(U_r, U_i, W_r, W_i, k)
+    # (29): theta_Uk with width rho_thetaUk, then U_k H_k and the normalisation again
+    for k in range(K):
+        mm_ah(W_r[k], W_i[k], gr[k], gi[k], er[k], ei[k], 0.0)
+        _outputs(er[k], ei[k], S_r, S_i, yr[k], yi[k])
+        _weights(yr[k], yi[k], S_r, S_i, k, widths[layer, 2, k] * s, np.int64(0), D, mr, mi, tbr, tbi, er[k], ei[k],
+                 qam)
+        mm_bh(mr, mi, ar, ai, tr, ti, 0.0)
+        mm_bh(tr, ti, H_r[k], H_i[k], t2r, t2i, 0.0)
+        matmul(W_r[k], W_i[k], t2r, t2i, gur, gui)
+        for r in range(Rr):
+            for n in range(Nr):
+                gur[r, n] = -gur[r, n]
+                gui[r, n] = -gui[r, n]
+                t = gb * au[layer, k, r, n]
+                gur[r, n] *= t
+                gui[r, n] *= t
+        _phase_step(U_r[k], U_i[k], gur, gui, ou[layer, k])
+        _normalise(U_r, U_i, W_r, W_i, k)
+        _uh(U_r, U_i, H_r, H_i, k, uhr[k], uhi[k])
+    # (30) (or the plain step (25) in the last layer): theta_F with one width for all users
+    for n in range(Nt):
+        for d in range(D):
+            zr[n, d] = 0.0
+            zi[n, d] = 0.0
+    for k in range(K):
+        _effective(uhr, uhi, ar, ai, W_r, W_i, k, gr, gi, er, ei)
+        mm_ah(uhr[k], uhi[k], W_r[k], W_i[k], br[k], bi[k], 0.0)
+        _outputs(er[k], ei[k], S_r, S_i, yr[k], yi[k])
+        _weights(yr[k], yi[k], S_r, S_i, k, widths_f[layer] * s, np.int64(0), D, mr, mi, tbr, tbi, er[k], ei[k],
+                 qam)
+        for n in range(Nt):
+            for i in range(Dk):
+                for d in range(D):
+                    zr[n, d] += br[k, n, i] * mr[i, d] - bi[k, n, i] * mi[i, d]
+                    zi[n, d] += br[k, n, i] * mi[i, d] + bi[k, n, i] * mr[i, d]
+    mm_bh(zr, zi, V_r, V_i, gfr, gfi, 0.0)
+    for n in range(Nt):
+        for r in range(Rt):
+            t = -gb * af[layer, n, r]
+            gfr[n, r] *= t
+            gfi[n, r] *= t
+    _phase_step(F_r, F_i, gfr, gfi, of_[layer])
+    # (26): V <- sqrt(P) V / ||F V||_F
+    matmul(F_r, F_i, V_r, V_i, ar, ai)
+    nrm = 0.0
+    for n in range(Nt):
+        for d in range(D):
+            nrm += ar[n, d] * ar[n, d] + ai[n, d] * ai[n, d]
+    scale = math.sqrt(power / nrm)
+    for r in range(Rt):
+        for d in range(D):
+            V_r[r, d] *= scale
+            V_i[r, d] *= scale
+
+
+
+@njit(cache=True)
 def _channel(H_r, H_i, F_r, F_i, V_r, V_i, U_r, U_i, W_r, W_i, s, gb, ap_r, ap_i, aw_r, aw_i, au, af, op_r, op_i,
              ow_r, ow_i, ou, of_, widths, widths_f, sym_r, sym_i, power, qam, lo, hi_layer):  # pragma: no cover
     """Layers ``lo .. hi_layer - 1`` of one channel, in place on ``F, V, U, W``."""
     K, Nr, Nt = H_r.shape
     Rt, D = V_r.shape
     Rr, Dk = W_r.shape[1], W_r.shape[2]
-    J = sym_r.shape[2]
-    ar = np.empty((Nt, D))
-    ai = np.empty((Nt, D))
-    uhr = np.empty((K, Rr, Nt))
-    uhi = np.empty((K, Rr, Nt))
-    gr = np.empty((K, Rr, D))
-    gi = np.empty((K, Rr, D))
-    er = np.empty((K, Dk, D))
-    ei = np.empty((K, Dk, D))
-    br = np.empty((K, Nt, Dk))
-    bi = np.empty((K, Nt, Dk))
-    mr = np.empty((Dk, D))
-    mi = np.empty((Dk, D))
-    yr = np.empty((K, Dk, J))
-    yi = np.empty((K, Dk, J))
-    tbr = np.empty((Dk, J))
-    tbi = np.empty((Dk, J))
-    zr = np.empty((Nt, D))
-    zi = np.empty((Nt, D))
-    gvr = np.empty((Rt, D))
-    gvi = np.empty((Rt, D))
-    gwr = np.empty((Rr, Dk))
-    gwi = np.empty((Rr, Dk))
-    tr = np.empty((Dk, Nt))
-    ti = np.empty((Dk, Nt))
-    t2r = np.empty((Dk, Nr))
-    t2i = np.empty((Dk, Nr))
-    gur = np.empty((Rr, Nr))
-    gui = np.empty((Rr, Nr))
-    gfr = np.empty((Nt, Rt))
-    gfi = np.empty((Nt, Rt))
+    work = channel_work(K, Nt, Rt, D, Rr, Dk, Nr, sym_r.shape[2])
     for k in range(K):
-        _uh(U_r, U_i, H_r, H_i, k, uhr[k], uhi[k])
+        _uh(U_r, U_i, H_r, H_i, k, work[2][k], work[3][k])
     for layer in range(lo, hi_layer):
         S_r, S_i = sym_r[layer], sym_i[layer]
-        # (27): V, user k's columns with user k's width over every user's samples
-        matmul(F_r, F_i, V_r, V_i, ar, ai)
-        for k in range(K):
-            _effective(uhr, uhi, ar, ai, W_r, W_i, k, gr, gi, er, ei)
-            mm_ah(uhr[k], uhi[k], W_r[k], W_i[k], br[k], bi[k], 0.0)
-            _outputs(er[k], ei[k], S_r, S_i, yr[k], yi[k])
-        for k in range(K):
-            for n in range(Nt):
-                for d in range(D):
-                    zr[n, d] = 0.0
-                    zi[n, d] = 0.0
-            for kk in range(K):  # only user k's columns of M are needed
-                _weights(yr[kk], yi[kk], S_r, S_i, kk, widths[layer, 0, k] * s, k * Dk, (k + 1) * Dk, mr, mi,
-                         tbr, tbi, er[kk], ei[kk], qam)
-                for n in range(Nt):
-                    for i in range(Dk):
-                        for d in range(k * Dk, (k + 1) * Dk):
-                            zr[n, d] += br[kk, n, i] * mr[i, d] - bi[kk, n, i] * mi[i, d]
-                            zi[n, d] += br[kk, n, i] * mi[i, d] + bi[kk, n, i] * mr[i, d]
-            for r in range(Rt):
-                for d in range(k * Dk, (k + 1) * Dk):
-                    sr_ = 0.0
-                    si_ = 0.0
-                    for n in range(Nt):
-                        sr_ += F_r[n, r] * zr[n, d] + F_i[n, r] * zi[n, d]
-                        si_ += F_r[n, r] * zi[n, d] - F_i[n, r] * zr[n, d]
-                    gvr[r, d] = -sr_
-                    gvi[r, d] = -si_
-        for r in range(Rt):
-            for d in range(D):
-                pr = ap_r[layer, r, d] * gvr[r, d] - ap_i[layer, r, d] * gvi[r, d]
-                pi = ap_r[layer, r, d] * gvi[r, d] + ap_i[layer, r, d] * gvr[r, d]
-                V_r[r, d] = V_r[r, d] - gb * pr + op_r[layer, r, d]
-                V_i[r, d] = V_i[r, d] - gb * pi + op_i[layer, r, d]
-        # (28): W_k with width rho_Wk, then the combiner normalisation
-        matmul(F_r, F_i, V_r, V_i, ar, ai)
-        for k in range(K):
-            _effective(uhr, uhi, ar, ai, W_r, W_i, k, gr, gi, er, ei)
-            _outputs(er[k], ei[k], S_r, S_i, yr[k], yi[k])
-            _weights(yr[k], yi[k], S_r, S_i, k, widths[layer, 1, k] * s, np.int64(0), D, mr, mi, tbr, tbi, er[k], ei[k],
-                     qam)
-            mm_bh(gr[k], gi[k], mr, mi, gwr, gwi, 0.0)
-            for r in range(Rr):
-                for i in range(Dk):
-                    # grad_W = -G M^H, so W - g (a o grad) = W + g (a o G M^H)
-                    pr = aw_r[layer, k, r, i] * gwr[r, i] - aw_i[layer, k, r, i] * gwi[r, i]
-                    pi = aw_r[layer, k, r, i] * gwi[r, i] + aw_i[layer, k, r, i] * gwr[r, i]
-                    W_r[k, r, i] = W_r[k, r, i] + gb * pr + ow_r[layer, k, r, i]
-                    W_i[k, r, i] = W_i[k, r, i] + gb * pi + ow_i[layer, k, r, i]
-            _normalise(U_r, U_i, W_r, W_i, k)
-        # (29): theta_Uk with width rho_thetaUk, then U_k H_k and the normalisation again
-        for k in range(K):
-            mm_ah(W_r[k], W_i[k], gr[k], gi[k], er[k], ei[k], 0.0)
-            _outputs(er[k], ei[k], S_r, S_i, yr[k], yi[k])
-            _weights(yr[k], yi[k], S_r, S_i, k, widths[layer, 2, k] * s, np.int64(0), D, mr, mi, tbr, tbi, er[k], ei[k],
-                     qam)
-            mm_bh(mr, mi, ar, ai, tr, ti, 0.0)
-            mm_bh(tr, ti, H_r[k], H_i[k], t2r, t2i, 0.0)
-            matmul(W_r[k], W_i[k], t2r, t2i, gur, gui)
-            for r in range(Rr):
-                for n in range(Nr):
-                    gur[r, n] = -gur[r, n]
-                    gui[r, n] = -gui[r, n]
-                    t = gb * au[layer, k, r, n]
-                    gur[r, n] *= t
-                    gui[r, n] *= t
-            _phase_step(U_r[k], U_i[k], gur, gui, ou[layer, k])
-            _normalise(U_r, U_i, W_r, W_i, k)
-            _uh(U_r, U_i, H_r, H_i, k, uhr[k], uhi[k])
-        # (30) (or the plain step (25) in the last layer): theta_F with one width for all users
-        for n in range(Nt):
-            for d in range(D):
-                zr[n, d] = 0.0
-                zi[n, d] = 0.0
-        for k in range(K):
-            _effective(uhr, uhi, ar, ai, W_r, W_i, k, gr, gi, er, ei)
-            mm_ah(uhr[k], uhi[k], W_r[k], W_i[k], br[k], bi[k], 0.0)
-            _outputs(er[k], ei[k], S_r, S_i, yr[k], yi[k])
-            _weights(yr[k], yi[k], S_r, S_i, k, widths_f[layer] * s, np.int64(0), D, mr, mi, tbr, tbi, er[k], ei[k],
-                     qam)
-            for n in range(Nt):
-                for i in range(Dk):
-                    for d in range(D):
-                        zr[n, d] += br[k, n, i] * mr[i, d] - bi[k, n, i] * mi[i, d]
-                        zi[n, d] += br[k, n, i] * mi[i, d] + bi[k, n, i] * mr[i, d]
-        mm_bh(zr, zi, V_r, V_i, gfr, gfi, 0.0)
-        for n in range(Nt):
-            for r in range(Rt):
-                t = -gb * af[layer, n, r]
-                gfr[n, r] *= t
-                gfi[n, r] *= t
-        _phase_step(F_r, F_i, gfr, gfi, of_[layer])
-        # (26): V <- sqrt(P) V / ||F V||_F
-        matmul(F_r, F_i, V_r, V_i, ar, ai)
-        nrm = 0.0
-        for n in range(Nt):
-            for d in range(D):
-                nrm += ar[n, d] * ar[n, d] + ai[n, d] * ai[n, d]
-        scale = math.sqrt(power / nrm)
-        for r in range(Rt):
-            for d in range(D):
-                V_r[r, d] *= scale
-                V_i[r, d] *= scale
+        v_gradient(H_r, H_i, F_r, F_i, V_r, V_i, W_r, W_i, s, widths, S_r, S_i, qam, layer, work)
+        v_step(V_r, V_i, work[18], work[19], ap_r, ap_i, op_r, op_i, gb, layer)
+        after_v(H_r, H_i, F_r, F_i, V_r, V_i, U_r, U_i, W_r, W_i, s, gb, aw_r, aw_i, au, af, ow_r, ow_i, ou, of_,
+                widths, widths_f, S_r, S_i, power, qam, layer, work)
 
 
 @njit(cache=True)
