@@ -176,9 +176,15 @@ def _phase_step(xr, xi, grad_r, grad_i, off):  # pragma: no cover - compiled
             xi[p, q] = math.sin(theta)
 
 
+# where ``channel_work``'s tuple holds U_k H_k and V's gradient (re, im; constants, as Numba
+# indexes a tuple of arrays of different ranks only by a constant)
+UH_R, UH_I, GV_R, GV_I = 2, 3, 18, 19
+
+
 @njit(cache=True)
 def channel_work(K, Nt, Rt, D, Rr, Dk, Nr, J):  # pragma: no cover - compiled
-    """The work arrays of one channel's layers (:func:`_channel`; the candidate layers share them)."""
+    """The work arrays of one channel's layers (:func:`_channel`; the candidate layers share them),
+    in the order :func:`v_gradient` and :func:`after_v` unpack them."""
     return (np.empty((Nt, D)), np.empty((Nt, D)), np.empty((K, Rr, Nt)), np.empty((K, Rr, Nt)),
             np.empty((K, Rr, D)), np.empty((K, Rr, D)), np.empty((K, Dk, D)), np.empty((K, Dk, D)),
             np.empty((K, Nt, Dk)), np.empty((K, Nt, Dk)), np.empty((Dk, D)), np.empty((Dk, D)),
@@ -332,11 +338,11 @@ def _channel(H_r, H_i, F_r, F_i, V_r, V_i, U_r, U_i, W_r, W_i, s, gb, ap_r, ap_i
     Rr, Dk = W_r.shape[1], W_r.shape[2]
     work = channel_work(K, Nt, Rt, D, Rr, Dk, Nr, sym_r.shape[2])
     for k in range(K):
-        _uh(U_r, U_i, H_r, H_i, k, work[2][k], work[3][k])
+        _uh(U_r, U_i, H_r, H_i, k, work[UH_R][k], work[UH_I][k])
     for layer in range(lo, hi_layer):
         S_r, S_i = sym_r[layer], sym_i[layer]
         v_gradient(H_r, H_i, F_r, F_i, V_r, V_i, W_r, W_i, s, widths, S_r, S_i, qam, layer, work)
-        v_step(V_r, V_i, work[18], work[19], ap_r, ap_i, op_r, op_i, gb, layer)
+        v_step(V_r, V_i, work[GV_R], work[GV_I], ap_r, ap_i, op_r, op_i, gb, layer)
         after_v(H_r, H_i, F_r, F_i, V_r, V_i, U_r, U_i, W_r, W_i, s, gb, aw_r, aw_i, au, af, ow_r, ow_i, ou, of_,
                 widths, widths_f, S_r, S_i, power, qam, layer, work)
 
