@@ -15,8 +15,11 @@ the layout ``H [K, N_r, N_t]``, ``F [N_t, R_t]``, ``V [R_t, D]``, ``U [K, R_r, N
 The steps arrive premultiplied (``mu o a``, expanded to full matrices), the offsets as
 ``mu o O`` (zero without offsets), the widths relative to the noise; the step factor ``g`` of
 each channel is ``sigma / sigma_ref`` (:class:`hbf_edge.families.mser.gd.GdSteps`).  The last
-layer's theta_F row holds the plain step (25) and the width ``kappa / sqrt 2``.  Workspaces are
-allocated once per channel, never inside the layer loop; ``prange`` over the batch.
+layer's theta_F row holds the plain step (25) and the width ``kappa / sqrt 2``.  A layer is
+:func:`v_gradient`, :func:`v_step` and :func:`after_v` (the candidate layers of
+:mod:`kernels.mser._cand` share the first across their candidates).  Workspaces
+(:func:`channel_work`) are allocated once per channel, never inside the layer loop; ``prange``
+over the batch.
 """
 
 from __future__ import annotations
