@@ -190,6 +190,8 @@ class MserEval(EvalCommon):
                                                "(default: tuned for its iterations on 50 channels, starting from the "
                                                "model's GD steps)", nargs=4, metavar=("MU_P", "MU_W", "MU_TU", "MU_TF"))
     gd_tune_snr: float = field(15.0, "SNR in dB the long GD's steps are tuned at (default 15)")
+    gd_tune_each: bool = field(False, "tune the long GD's steps at every evaluated SNR instead, one step search per "
+                                      "SNR: the strongest GD baseline (README, MSER)")
     gd_keep_best: int = field(0, "the long GD keeps, per channel, the design of lowest exact SER among its start, "
                                  "every EVERY-th iterate and the last of the plain GD's trajectory, so it never ends "
                                  "worse than its start or the plain GD (default 0: the last iterate, the paper's)",
@@ -213,6 +215,10 @@ class MserEval(EvalCommon):
             raise ConfigError(f"--gd-steps must be >= 0, got {self.gd_steps}")
         if self.gd_keep_best < 0:
             raise ConfigError(f"--gd-keep-best must be >= 0, got {self.gd_keep_best}")
+        if self.gd_tune_each and self.gd_steps is not None:
+            raise ConfigError("--gd-tune-each tunes the long GD's steps and --gd-steps gives them: pass one")
+        if self.gd_tune_each and self.gd_tune_snr != 15.0:
+            raise ConfigError("--gd-tune-each tunes at every evaluated SNR: drop --gd-tune-snr")
         if self.mmse_gd_iterations < 0:
             raise ConfigError(f"--mmse-gd-iterations must be >= 0, got {self.mmse_gd_iterations}")
         if self.csi_error is not None and not all(0 <= v <= 10 for v in self.csi_error):

@@ -229,18 +229,23 @@ class MserCore(MimoChannels):
                                 config.family_config["samples"], progress=not s.quiet, kernel=kernel,
                                 hardware=hardware, mmse_gd_iterations=s.mmse_gd_iterations, long_steps=given,
                                 tune_snr=s.gd_tune_snr, tune_sweeps=s.gd_tune_sweeps, layers=config.n_layers,
-                                others=others, gd_keep_best=s.gd_keep_best)
+                                others=others, gd_keep_best=s.gd_keep_best, tune_each=s.gd_tune_each)
         if s.csi_error is not None:  # Fig. 10: the same designs from channel estimates, at one SNR
             from hbf_edge.families.mser.evaluate import imperfect_csi
 
-            long_steps = GdSteps(**results["gd"]["steps_at_15db"], kappa=model_steps.kappa,
-                                 snr_ref_db=model_steps.snr_ref_db)
+            # the long GD's steps of the table; with --gd-tune-each those of --csi-snr, tuned there
+            # for every error variance when the table did not evaluate that SNR
+            steps = (results["gd"]["steps_at_15db"] if not s.gd_tune_each else
+                     {float(d["snr_db"]): d for d in results["gd"]["steps_by_snr"]}.get(float(s.csi_snr)))
+            long_steps = None if steps is None else GdSteps(
+                **{k: v for k, v in steps.items() if k != "snr_db"}, kappa=model_steps.kappa,
+                snr_ref_db=model_steps.snr_ref_db)
             results["imperfect_csi"] = {"snr_db": s.csi_snr, **imperfect_csi(
                 lambda Hd: evaluate_mser(model, sizes, model_steps, H, [s.csi_snr], s.gd_iterations,
                                          s.gd_starts, config.family_config["samples"], progress=False,
                                          hardware=hardware, H_design=Hd, long_steps=long_steps,
                                          mmse_gd_iterations=s.mmse_gd_iterations, layers=config.n_layers,
-                                         others=others, gd_keep_best=s.gd_keep_best),
+                                         others=others, gd_keep_best=s.gd_keep_best, tune_each=long_steps is None),
                 H, list(s.csi_error), s.seed + 1)}
         stamp(results, "evaluation", self.spec.name, s.model_dir)
         out = s.out if s.out is not None else s.model_dir / "eval"
@@ -252,9 +257,14 @@ class MserCore(MimoChannels):
             plot_ser_vs_csi_error(results, out / "ser_vs_csi_error.png")
         g = results["gd"]
         keep = f", each channel's best checkpoint of every {g['keep_best_every']}" if g["keep_best_every"] else ""
+        def steps(d: dict[str, float]) -> str:
+            return ", ".join(f"{k} {v:.3g}" for k, v in d.items() if k != "snr_db")
+
         say(f"exact SER on {results['n_channels']} channels; GD-{g['iterations']} (best of {g['starts']}{keep}) "
-            + "with steps " + ("given" if s.gd_steps is not None else f"tuned for it at {s.gd_tune_snr:g} dB") + ": "
-            + ", ".join(f"{k} {v:.3g}" for k, v in g["steps_at_15db"].items()))
+            + ("with steps tuned for it at each SNR: " + "; ".join(f"{d['snr_db']:g} dB: {steps(d)}"
+                                                                  for d in g["steps_by_snr"]) if s.gd_tune_each else
+               "with steps " + ("given" if s.gd_steps is not None else f"tuned for it at {s.gd_tune_snr:g} dB")
+               + ": " + steps(g["steps_at_15db"])))
         say(format_table(results))
         cpu = results["cpu_us_per_channel"]
         say("CPU per channel and SNR: " + ", ".join(f"{k} {v:.0f} us" for k, v in cpu.items())

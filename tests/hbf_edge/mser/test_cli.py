@@ -447,6 +447,31 @@ def test_a_16qam_network_trains_evaluates_and_profiles_in_torch(tmp_path, capsys
                         start=GdSteps(**config.family_config["gd_steps"]), n_samples=8, seed=1, sweeps=2)
     assert tuned["steps_at_15db"] == {k: getattr(ref, k) for k in ("mu_p", "mu_w", "mu_theta_u", "mu_theta_f")}
     assert tuned["tuned_on"].endswith("at 25 dB, 2 sweep(s)")
+    # --gd-tune-each: one search per evaluated SNR, each SNR's long GD with its own steps
+    assert main(["evaluate", str(m), "--count", "6", "--snr", "10", "25", "--gd-iterations", "4", "--out",
+                 str(tmp_path / "e3"), "--gd-tune-each", "--mmse-gd-iterations", "0", "-q"]) == 0
+    each = json.loads((tmp_path / "e3" / "results.json").read_text())
+    assert each["gd"]["tuned_on"].endswith("at every SNR, 1 sweep(s)") and "steps_at_15db" not in each["gd"]
+    for i, snr in enumerate((10.0, 25.0)):
+        sig = float(noise_std(snr))
+        ref, _ = tune_steps(mser_channels(TUNE_CHANNELS, sizes, seed=TUNE_SEED), sizes, sig, 4,
+                            start=GdSteps(**config.family_config["gd_steps"]), n_samples=8, seed=1, sweeps=1)
+        assert each["gd"]["steps_by_snr"][i] == {"snr_db": snr, **{k: getattr(ref, k) for k in
+                                                                   ("mu_p", "mu_w", "mu_theta_u", "mu_theta_f")}}
+        d = gd(H, sizes, sig, 4, ref, 8, seed=GD_SEED)
+        assert each["metrics"]["ser"]["gd_4"][i] == pytest.approx(
+            float(np.mean(ser_semi_analytic(H, *d, sig, "16qam"))), rel=1e-12)
+    # imperfect CSI at an evaluated SNR takes that SNR's tuned steps: its zero-error GD row is the table's
+    assert main(["evaluate", str(m), "--count", "6", "--snr", "10", "25", "--gd-iterations", "4", "--out",
+                 str(tmp_path / "e5"), "--gd-tune-each", "--mmse-gd-iterations", "0", "--csi-error", "0",
+                 "--csi-snr", "25", "-q"]) == 0
+    csi = json.loads((tmp_path / "e5" / "results.json").read_text())["imperfect_csi"]
+    assert csi["ser"]["gd_4"][0] == pytest.approx(each["metrics"]["ser"]["gd_4"][1], rel=1e-12)
+    for bad in (["--gd-tune-snr", "25"], ["--gd-steps", "1e-4", "2e-3", "0.05", "0.2"]):
+        capsys.readouterr()
+        assert main(["evaluate", str(m), "--count", "6", "--gd-tune-each", *bad, "--out", str(tmp_path / "e4")]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "--gd-tune-each" in err[0] and not (tmp_path / "e4").exists()
     assert main(["profile", str(m), "--batches", "1", "--repeat", "1", "--out", str(tmp_path / "p"), "-q"]) == 0
     measured = json.loads((tmp_path / "p" / "profile.json").read_text())["measured"]["1"]
     assert set(measured) == {"torch_eager", "numba_float64", "onnxruntime"}  # the graph has 16-QAM's weights
