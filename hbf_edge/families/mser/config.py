@@ -192,6 +192,9 @@ class MserEval(EvalCommon):
     gd_tune_snr: float = field(15.0, "SNR in dB the long GD's steps are tuned at (default 15)")
     gd_tune_each: bool = field(False, "tune the long GD's steps at every evaluated SNR instead, one step search per "
                                       "SNR: the strongest GD baseline (README, MSER)")
+    gd_tune_min_gain: float = field(0.0, "the long GD's step search keeps a move only when the mean SER falls by more "
+                                         "than this fraction of it (default 0: any fall; 0.01 found stronger steps "
+                                         "on the paper preset, README, MSER)", metavar="FRACTION")
     gd_keep_best: int = field(0, "the long GD keeps, per channel, the design of lowest exact SER among its start, "
                                  "every EVERY-th iterate and the last of the plain GD's trajectory, so it never ends "
                                  "worse than its start or the plain GD (default 0: the last iterate, the paper's)",
@@ -215,6 +218,10 @@ class MserEval(EvalCommon):
             raise ConfigError(f"--gd-steps must be >= 0, got {self.gd_steps}")
         if self.gd_keep_best < 0:
             raise ConfigError(f"--gd-keep-best must be >= 0, got {self.gd_keep_best}")
+        if not 0.0 <= self.gd_tune_min_gain < 1.0:
+            raise ConfigError(f"--gd-tune-min-gain must lie in [0, 1), got {self.gd_tune_min_gain}")
+        if self.gd_tune_min_gain and self.gd_steps is not None:
+            raise ConfigError("--gd-tune-min-gain shapes the step search and --gd-steps skips it: pass one")
         if self.gd_tune_each and self.gd_steps is not None:
             raise ConfigError("--gd-tune-each tunes the long GD's steps and --gd-steps gives them: pass one")
         if self.gd_tune_each and self.gd_tune_snr != 15.0:

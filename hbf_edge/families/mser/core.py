@@ -229,7 +229,8 @@ class MserCore(MimoChannels):
                                 config.family_config["samples"], progress=not s.quiet, kernel=kernel,
                                 hardware=hardware, mmse_gd_iterations=s.mmse_gd_iterations, long_steps=given,
                                 tune_snr=s.gd_tune_snr, tune_sweeps=s.gd_tune_sweeps, layers=config.n_layers,
-                                others=others, gd_keep_best=s.gd_keep_best, tune_each=s.gd_tune_each)
+                                others=others, gd_keep_best=s.gd_keep_best, tune_each=s.gd_tune_each,
+                                tune_min_gain=s.gd_tune_min_gain)
         if s.csi_error is not None:  # Fig. 10: the same designs from channel estimates, at one SNR
             from hbf_edge.families.mser.evaluate import imperfect_csi
 
@@ -245,7 +246,8 @@ class MserCore(MimoChannels):
                                          s.gd_starts, config.family_config["samples"], progress=False,
                                          hardware=hardware, H_design=Hd, long_steps=long_steps,
                                          mmse_gd_iterations=s.mmse_gd_iterations, layers=config.n_layers,
-                                         others=others, gd_keep_best=s.gd_keep_best, tune_each=long_steps is None),
+                                         others=others, gd_keep_best=s.gd_keep_best, tune_each=long_steps is None,
+                                         tune_min_gain=s.gd_tune_min_gain),
                 H, list(s.csi_error), s.seed + 1)}
         stamp(results, "evaluation", self.spec.name, s.model_dir)
         out = s.out if s.out is not None else s.model_dir / "eval"

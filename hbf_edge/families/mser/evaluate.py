@@ -84,7 +84,7 @@ def evaluate_mser(model: Any, sizes: MserSizes, gd_steps: GdSteps, H: np.ndarray
                   kernel: Any = None, hardware: Any = None, H_design: np.ndarray | None = None,
                   long_steps: GdSteps | None = None, mmse_gd_iterations: int = 0, tune_snr: float = 15.0,
                   tune_sweeps: int = 1, layers: int | None = None, others: dict[str, Any] | None = None,
-                  gd_keep_best: int = 0, tune_each: bool = False) -> dict[str, Any]:
+                  gd_keep_best: int = 0, tune_each: bool = False, tune_min_gain: float = 0.0) -> dict[str, Any]:
     """SER per method and SNR (module notes): ``metrics.ser {method: [per SNR]}``, the long GD
     baseline's tuned steps, ``percent_of_gd`` (SER_GD-T / SER_network, the paper's "%") and the
     CPU time per channel of the network and of GD-T, both in the compiled kernel:
@@ -94,7 +94,7 @@ def evaluate_mser(model: Any, sizes: MserSizes, gd_steps: GdSteps, H: np.ndarray
     ``long_steps``: the long GD's steps (default: tuned here, ``tune_sweeps`` sweeps of
     :func:`~hbf_edge.families.mser.gd.tune_steps` at ``tune_snr`` dB from the model's steps;
     ``tune_each``: one search at every SNR of ``snrs`` instead, each SNR's rows with its own
-    steps, reported as ``gd.steps_by_snr``);
+    steps, reported as ``gd.steps_by_snr``; ``tune_min_gain``: the searches' ``min_gain``);
     ``layers``: the GD-L row's iterations (default the network's layers; the benchmark CNN's
     model directory records its own L); ``others``: more networks of the same sizes
     (``--compare``), each scored from its own start as a row ``compare:<name>``; ``gd_keep_best``:
@@ -122,12 +122,13 @@ def evaluate_mser(model: Any, sizes: MserSizes, gd_steps: GdSteps, H: np.ndarray
         for t in (snrs if tune_each else [tune_snr]):
             sigma_t = float(noise_std(t))
             by_snr[t], m = tune_steps(H_tune, sizes, sigma_t, gd_iterations, start=gd_steps, n_samples=n_samples,
-                                      seed=1, sweeps=tune_sweeps)
+                                      seed=1, sweeps=tune_sweeps, min_gain=tune_min_gain)
             moves += m[1:]
             if not aligned:
                 from_by_snr[t], _ = tune_steps(H_tune, sizes, sigma_t, gd_iterations, start=gd_steps,
                                                n_samples=n_samples, seed=1, sweeps=tune_sweeps,
-                                               design=design_start(H_tune, sizes, sigma_t, first))
+                                               design=design_start(H_tune, sizes, sigma_t, first),
+                                               min_gain=tune_min_gain)
         long_steps = by_snr[snrs[0] if tune_each else tune_snr]
     from_start: GdSteps | None = None if aligned else from_by_snr.get(tune_snr, long_steps)
     tune_s = time.perf_counter() - t0
@@ -197,7 +198,9 @@ def evaluate_mser(model: Any, sizes: MserSizes, gd_steps: GdSteps, H: np.ndarray
                   if tune_each and from_by_snr else {}),
                "tuned_on": ("not tuned: given" if not tuned else
                             f"{TUNE_CHANNELS} channels, seed {TUNE_SEED}, "
-                            + ("at every SNR" if tune_each else f"at {tune_snr:g} dB") + f", {tune_sweeps} sweep(s)"),
+                            + ("at every SNR" if tune_each else f"at {tune_snr:g} dB") + f", {tune_sweeps} sweep(s)"
+                            + (f", a move kept when the SER falls by more than {tune_min_gain:g} of it"
+                               if tune_min_gain else "")),
                "tune_seconds": round(tune_s, 2), "accepted_moves": len(moves) - 1},
         "cpu_us_per_channel": {k: round(1e6 * v / n, 1) for k, v in seconds.items()},
         "cpu_timed_in": ("numba (the float kernels), init included" if kernel is not None

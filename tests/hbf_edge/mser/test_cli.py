@@ -467,6 +467,22 @@ def test_a_16qam_network_trains_evaluates_and_profiles_in_torch(tmp_path, capsys
                  "--csi-snr", "25", "-q"]) == 0
     csi = json.loads((tmp_path / "e5" / "results.json").read_text())["imperfect_csi"]
     assert csi["ser"]["gd_4"][0] == pytest.approx(each["metrics"]["ser"]["gd_4"][1], rel=1e-12)
+    # --gd-tune-min-gain: each accepted move lowers the tuning SER by more than that fraction
+    assert main(["evaluate", str(m), "--count", "6", "--snr", "25", "--gd-iterations", "4", "--out",
+                 str(tmp_path / "e6"), "--gd-tune-snr", "25", "--gd-tune-min-gain", "0.2", "--mmse-gd-iterations",
+                 "0", "-q"]) == 0
+    g6 = json.loads((tmp_path / "e6" / "results.json").read_text())["gd"]
+    ref, moves = tune_steps(mser_channels(TUNE_CHANNELS, sizes, seed=TUNE_SEED), sizes, sigma, 4,
+                            start=GdSteps(**config.family_config["gd_steps"]), n_samples=8, seed=1, sweeps=1,
+                            min_gain=0.2)
+    assert g6["steps_at_15db"] == {k: getattr(ref, k) for k in ("mu_p", "mu_w", "mu_theta_u", "mu_theta_f")}
+    assert g6["accepted_moves"] == len(moves) - 1 and "more than 0.2 of it" in g6["tuned_on"]
+    assert all(b["ser"] < 0.8 * a["ser"] for a, b in zip(moves, moves[1:]))
+    capsys.readouterr()
+    assert main(["evaluate", str(m), "--count", "6", "--gd-tune-min-gain", "0.1", "--gd-steps", "1e-4", "2e-3",
+                 "0.05", "0.2", "--out", str(tmp_path / "e7")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--gd-tune-min-gain" in err[0] and not (tmp_path / "e7").exists()
     for bad in (["--gd-tune-snr", "25"], ["--gd-steps", "1e-4", "2e-3", "0.05", "0.2"]):
         capsys.readouterr()
         assert main(["evaluate", str(m), "--count", "6", "--gd-tune-each", *bad, "--out", str(tmp_path / "e4")]) == 2
