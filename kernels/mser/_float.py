@@ -34,7 +34,7 @@ from hbf_edge.kernels._core.linalg import matmul, mm_ah, mm_bh
 
 _C0 = 1.0 / math.sqrt(2.0 * math.pi)
 # No fast-math (reassociation once let the sums over the symbol samples vectorise): with it, the
-# code Numba compiled fresh and the code it loaded from its cache rounded differently (1e-16 after
+# code Numba compiled fresh and the code it loaded from its cache rounded differently (5e-16 after
 # one GD iteration, 1.3e-13 after 50), and GD-500 at its tuned steps amplifies that to ~3 % of the
 # SER, so the first `evaluate` after an install tuned mu_thetaF to 0.768 and later ones to 3.07.
 # Strict IEEE order gives the same bits from both (tests/kernels/mser/test_cache.py) and cost

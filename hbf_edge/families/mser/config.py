@@ -191,7 +191,8 @@ class MserEval(EvalCommon):
                                                "model's GD steps)", nargs=4, metavar=("MU_P", "MU_W", "MU_TU", "MU_TF"))
     gd_tune_snr: float = field(15.0, "SNR in dB the long GD's steps are tuned at (default 15)")
     gd_tune_each: bool = field(False, "tune the long GD's steps at every evaluated SNR instead, one step search per "
-                                      "SNR: the strongest GD baseline (README, MSER)")
+                                      "SNR (stronger for QPSK on the paper preset, not for 16-QAM at 25 dB: README, "
+                                      "MSER)")
     gd_tune_min_gain: float = field(0.0, "the long GD's step search keeps a move only when the mean SER falls by more "
                                          "than this fraction of it (default 0: any fall; 0.01 found stronger steps "
                                          "on the paper preset, README, MSER)", metavar="FRACTION")

@@ -259,6 +259,7 @@ class MserCore(MimoChannels):
             plot_ser_vs_csi_error(results, out / "ser_vs_csi_error.png")
         g = results["gd"]
         keep = f", each channel's best checkpoint of every {g['keep_best_every']}" if g["keep_best_every"] else ""
+
         def steps(d: dict[str, float]) -> str:
             return ", ".join(f"{k} {v:.3g}" for k, v in d.items() if k != "snr_db")
 
