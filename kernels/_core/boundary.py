@@ -23,15 +23,16 @@ from hbf_edge.kernels._core.fixed import FLOOR, HALF_UP
 from hbf_edge.kernels._core.jit import njit
 
 __all__ = ["quantize_word", "value_problem", "raise_problem", "PROBLEMS", "BAD_CHANNEL", "ZERO_USER", "BAD_POWER",
-           "NOISE_BELOW_LSB"]
+           "NOISE_BELOW_LSB", "BAD_SHAPE"]
 
-BAD_CHANNEL, ZERO_USER, BAD_POWER, NOISE_BELOW_LSB = 1, 2, 3, 4
+BAD_CHANNEL, ZERO_USER, BAD_POWER, NOISE_BELOW_LSB, BAD_SHAPE = 1, 2, 3, 4, 5
 # problem code -> the error raised for it (one line each)
 PROBLEMS = {
     BAD_CHANNEL: (InvalidChannelError, "the channel holds NaN or inf"),
     ZERO_USER: (InvalidChannelError, "a user's channel is all zero"),
     BAD_POWER: (ConfigError, "p_t and noise must be finite and > 0"),
     NOISE_BELOW_LSB: (ConfigError, "noise * N / P_t is below one accumulator LSB: the SNR is too high for the format"),
+    BAD_SHAPE: (ConfigError, "the inputs do not have the session's shapes"),  # sessions name the input first
 }
 
 

@@ -19,14 +19,17 @@ differently).
 
 from __future__ import annotations
 
-import numpy as np
+import functools
 
-from hbf_edge.kernels._core.boundary import value_problem
+import numpy as np
+from numba import types
+
+from hbf_edge.kernels._core.boundary import BAD_SHAPE, value_problem
 from hbf_edge.kernels._core.jit import njit
 from hbf_edge.kernels.upga._float import (FM, channel_steps_inline, channel_workspace, init_workspace,
                                           layer_workspace, transpose)
 
-__all__ = ["forward_checked_sized", "size_tuple"]
+__all__ = ["forward_checked_sized", "size_tuple", "sized_forward"]
 
 
 def size_tuple(n: int) -> tuple:
@@ -34,17 +37,28 @@ def size_tuple(n: int) -> tuple:
     return (0,) * n
 
 
-@njit(cache=True, fastmath=FM)
-def forward_checked_sized(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero, m_len, k_len):  # pragma: no cover
+def _forward_checked_sized(h_re, h_im, p_t, noise, steps, f_re, f_im, w_re, w_im, m_len, k_len):  # pragma: no cover
     """:func:`kernels.upga._float.forward_checked` in the calling thread with ``M = len(m_len)``,
-    ``K = len(k_len)`` compiled in; returns the problem code (0: the forward ran)."""
+    ``K = len(k_len)`` compiled in; returns the problem code (0: the forward ran;
+    ``BAD_SHAPE``: the inputs are not ``[B, N, K]`` and ``[B]`` for the outputs' B and N).
+
+    ``steps [I, J + 1]`` holds ``mu`` in its first J columns and ``lam`` in the last, and the
+    working dtype's zero is taken from it: two arguments fewer than the batch drivers take
+    (Numba's dispatch costs about 65 ns per argument, 2026-12-06)."""
+    M = len(m_len)
+    K = len(k_len)
+    B, N = f_re.shape[0], f_re.shape[1]
+    if (h_re.shape != (B, N, K) or h_im.shape != (B, N, K) or p_t.shape[0] != B or noise.shape[0] != B
+            or f_re.shape[2] != M):
+        return BAD_SHAPE
     problem = value_problem(h_re, h_im, p_t, noise)
     if problem:
         return problem
-    M = len(m_len)
-    K = len(k_len)
-    N = h_re.shape[1]
     dt = h_re.dtype
+    zero = steps.dtype.type(0)
+    J = steps.shape[1] - 1
+    mu = steps[:, :J]
+    lam = steps[:, J]
     ht_r, ht_i, ft_r, ft_i, xr, xi = channel_workspace(N, M, K, dt)
     ws_init = init_workspace(N, M, K, dt)
     ws = layer_workspace(M, K, dt)
@@ -58,3 +72,22 @@ def forward_checked_sized(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_i
         w_re[b] = wr
         w_im[b] = wi
     return problem
+
+
+forward_checked_sized = njit(cache=True, fastmath=FM)(_forward_checked_sized)
+
+
+@functools.cache
+def sized_forward(dtype: np.dtype, M: int, K: int):
+    """:func:`forward_checked_sized` for C-contiguous, writable arrays of ``dtype`` and these M
+    and K only, compiled (or loaded from the cache) now, then closed to other argument types:
+    a call with another dtype, number of dimensions or layout raises Numba's ``TypeError``
+    instead of compiling, so the session needs no Python checks of its own on the fast path
+    (they cost about 0.5 us a call at batch 1, 2026-12-06).  The shapes are checked inside."""
+    dt = types.float64 if np.dtype(dtype) == np.float64 else types.float32
+    a1, a2, a3 = (types.Array(dt, nd, "C") for nd in (1, 2, 3))
+    dispatcher = njit(cache=True, fastmath=FM)(_forward_checked_sized)
+    dispatcher.compile((a3, a3, a1, a1, a2, a3, a3, a3, a3, types.UniTuple(types.int64, M),
+                        types.UniTuple(types.int64, K)))
+    dispatcher.disable_compile()
+    return dispatcher

@@ -21,9 +21,9 @@ import numpy as np
 
 from hbf_edge.kernels._core import checks as _checks
 from hbf_edge.kernels._core.batching import SERIAL_BELOW
-from hbf_edge.kernels._core.boundary import raise_problem, value_problem
+from hbf_edge.kernels._core.boundary import BAD_SHAPE, raise_problem, value_problem
 from hbf_edge.kernels.upga import _float_batch as _k
-from hbf_edge.kernels.upga._float_sized import forward_checked_sized, size_tuple
+from hbf_edge.kernels.upga._float_sized import forward_checked_sized, size_tuple, sized_forward
 
 __all__ = ["UpgaSteps", "UpgaSession", "load_upga", "upga_forward", "upga_init", "upga_layers", "f_step", "w_step"]
 
@@ -144,8 +144,10 @@ class UpgaSession:
         self.shape = (batch, N, K)
         self.out = (np.empty((batch, N, M), self.dtype), np.empty((batch, N, M), self.dtype),
                     np.empty((batch, M, K), self.dtype), np.empty((batch, M, K), self.dtype))
-        self._zero = self.dtype.type(0)
-        self._sizes = (size_tuple(M), size_tuple(K))
+        self._steps = np.ascontiguousarray(np.concatenate([self.mu, self.lam[:, None]], axis=1))
+        self._serial = batch < SERIAL_BELOW
+        self._tail = (self._steps, *self.out, size_tuple(M), size_tuple(K))
+        self._forward = sized_forward(self.dtype, M, K) if self._serial else None
 
     def _check(self, h_re, h_im, p_t, noise):
         """Raise the one-line error for the first input that is not this session's (the fast
@@ -157,6 +159,17 @@ class UpgaSession:
 
     def run(self, h_re, h_im, p_t, noise):
         """``(f_re, f_im, w_re, w_im)`` for channels ``[batch, N, K]`` and powers ``[batch]``."""
+        if self._serial:  # checks and forward in one compiled call, for this M and K
+            try:  # closed to other types: dtype, dimensions and layout are checked by the dispatch
+                problem = self._forward(h_re, h_im, p_t, noise, *self._tail)
+            except TypeError:
+                self._check(h_re, h_im, p_t, noise)  # names the input, or finds it is fine (read-only):
+                problem = forward_checked_sized(h_re, h_im, p_t, noise, *self._tail)  # compiled for it
+            if problem:
+                if problem == BAD_SHAPE:
+                    self._check(h_re, h_im, p_t, noise)
+                raise_problem(problem)
+            return self.out
         dt, shape, one = self.dtype, self.shape, self.shape[:1]
         if not (type(h_re) is np.ndarray and type(h_im) is np.ndarray and type(p_t) is np.ndarray
                 and type(noise) is np.ndarray and h_re.dtype is dt and h_im.dtype is dt and p_t.dtype is dt
@@ -164,12 +177,8 @@ class UpgaSession:
                 and noise.shape == one and h_re.flags.c_contiguous and h_im.flags.c_contiguous
                 and p_t.flags.c_contiguous and noise.flags.c_contiguous):
             self._check(h_re, h_im, p_t, noise)  # the slow path names the problem (or finds none)
-        if self.shape[0] < SERIAL_BELOW:  # checks and forward in one compiled call, for this M and K
-            raise_problem(forward_checked_sized(h_re, h_im, p_t, noise, self.mu, self.lam, *self.out, self._zero,
-                                                *self._sizes))
-        else:
-            raise_problem(value_problem(h_re, h_im, p_t, noise))
-            _k.forward(h_re, h_im, p_t, noise, self.mu, self.lam, *self.out, self._zero)
+        raise_problem(value_problem(h_re, h_im, p_t, noise))
+        _k.forward(h_re, h_im, p_t, noise, self.mu, self.lam, *self.out, self.dtype.type(0))
         return self.out
 
 

@@ -182,6 +182,16 @@ def test_a_session_gives_upga_forward_and_checks_shapes():
         session.run(*args[:3], np.ones(4)[::2])
     with pytest.raises(ValueError, match="float64"):
         session.run(args[0].astype(np.float32), *args[1:])
+    with pytest.raises(ValueError, match="h_im must be"):  # the dispatch refuses 2-D, the check names it
+        session.run(args[0], args[1][0], *args[2:])
+    with pytest.raises(ValueError, match="p_t must be"):  # the compiled shape check, then the name
+        session.run(*args[:2], np.full(3, 10.0), args[3])
+    with pytest.raises(ValueError, match="h_re must be"):
+        session.run(args[0].tolist(), *args[1:])
+    frozen = args[0].copy()
+    frozen.flags.writeable = False  # another Numba type: not the session's own, still accepted
+    assert all(np.allclose(a, b, rtol=1e-12, atol=1e-13) for a, b in zip([x.copy() for x in session.run(*args)],
+                                                                         session.run(frozen, *args[1:])))
     with pytest.raises(ValueError, match="batch"):
         kernels.UpgaSession(kernels.UpgaSteps(mu, lam, 16, 4, 3), batch=0)
     # bad values: the same one-line errors as upga_forward, in both dtypes
