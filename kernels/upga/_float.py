@@ -213,16 +213,15 @@ def f_step_one(ht_r, ht_i, ft_r, ft_i, wr, wi, s2, mu, gr, gi, cr, ci, dr, di, x
     K = ht_r.shape[0]
     M, N = ft_r.shape
     weighted_e(ht_r, ht_i, ft_r, ft_i, wr, wi, s2, gr, gi, cr, ci, zero, g_fresh)
-    for k in range(K):  # D = C W^H  [K, M], row by row as in small_mm
+    for k in range(K):  # D = C W^H  [K, M]: dots of C's row k and W's row m, summed in locals
         for m in range(M):
-            dr[k, m] = 0
-            di[k, m] = 0
-        for l in range(K):
-            c_r = cr[k, l]
-            c_i = ci[k, l]
-            for m in range(M):
-                dr[k, m] += c_r * wr[m, l] + c_i * wi[m, l]
-                di[k, m] += c_i * wr[m, l] - c_r * wi[m, l]
+            sr = zero
+            si = zero
+            for l in range(K):
+                sr += cr[k, l] * wr[m, l] + ci[k, l] * wi[m, l]
+                si += ci[k, l] * wr[m, l] - cr[k, l] * wi[m, l]
+            dr[k, m] = sr
+            di[k, m] = si
     combine_t(ht_r, ht_i, dr, di, xr, xi)  # grad_F^T = (H D)^T  [M, N]
     one = ft_r.dtype.type(1)  # keeps the projection in the working dtype (see rate_weights_from_e)
     for m in range(M):  # F <- P_unit(F + mu grad_F)
@@ -290,6 +289,7 @@ def normalize_one(ft_r, ft_i, wr, wi, pt, pr, pi, zero, p_fresh=False):  # pragm
     if not p_fresh:
         herm_gram_t(ft_r, ft_i, pr, pi, zero)
     M, K = wr.shape
+    two = wr.dtype.type(2)  # an int literal 2 would promote a float32 sum to float64
     total = zero
     for l in range(K):
         for m in range(M):
@@ -297,7 +297,7 @@ def normalize_one(ft_r, ft_i, wr, wi, pt, pr, pi, zero, p_fresh=False):  # pragm
             for q in range(m + 1, M):  # 2 Re(conj(w_m) P_mq w_q)
                 xr = pr[m, q] * wr[q, l] - pi[m, q] * wi[q, l]
                 xi = pr[m, q] * wi[q, l] + pi[m, q] * wr[q, l]
-                total += 2 * (wr[m, l] * xr + wi[m, l] * xi)
+                total += two * (wr[m, l] * xr + wi[m, l] * xi)
     scale = math.sqrt(pt) / math.sqrt(total)
     for m in range(M):
         for l in range(K):
