@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 from numba import prange
 
-from hbf_edge.kernels._core.boundary import NOISE_BELOW_LSB, quantize_word, value_problem
+from hbf_edge.kernels._core.boundary import BAD_SHAPE, NOISE_BELOW_LSB, quantize_word, value_problem
 from hbf_edge.kernels._core.jit import njit
 from hbf_edge.kernels._core.linalg_fixed import WORD
 from hbf_edge.kernels.upga._fixed import NO_OUTPUT_STAGE, layers_fx_one, table_words_into
@@ -134,3 +134,26 @@ def session_serial(h_re, h_im, p_t, noise, lam, ch, acc, stp, hq_r, hq_i, noise_
     if problem == 0:
         forward_fx_serial(hq_r, hq_i, noise_q, mu, lam_q, xi, lut_c, lut_s, n_codes, fms, codes, w_r, w_i, counts)
     return problem
+
+
+def _session_run(h_re, h_im, p_t, noise, lam, rows, hq_r, hq_i, noise_q, lam_q, inputs, mu_over, mu, xi, lut_c, lut_s,
+                 n_codes, fms, codes, w_r, w_i, counts, p_t_kept):  # pragma: no cover - compiled
+    """A small batch's whole call of ``UpgaHwSession``: the shapes checked against the session's
+    outputs (``BAD_SHAPE``), the counters reset (``inputs`` to ``mu_over``, the overflow sites
+    to 0), :func:`session_serial`, and the powers kept for the session's result (NaN after a
+    problem).  The format rows ``rows [3, 5]``: channel, accumulator, step.  Returns the
+    problem code.  Compiled closed to the session's types (:func:`kernels._core.jit.closed`);
+    :data:`session_run` is the same for other argument types."""
+    B, N, K = codes.shape[0], codes.shape[1], w_r.shape[2]
+    if h_re.shape != (B, N, K) or h_im.shape != (B, N, K) or p_t.shape[0] != B or noise.shape[0] != B:
+        return BAD_SHAPE
+    inputs[:] = mu_over
+    counts[:] = 0
+    problem = session_serial(h_re, h_im, p_t, noise, lam, rows[0], rows[1], rows[2], hq_r, hq_i, noise_q, lam_q,
+                             inputs, mu, xi, lut_c, lut_s, n_codes, fms, codes, w_r, w_i, counts)
+    for b in range(B):
+        p_t_kept[b] = np.nan if problem else p_t[b]
+    return problem
+
+
+session_run = njit(cache=True)(_session_run)

@@ -19,13 +19,11 @@ differently).
 
 from __future__ import annotations
 
-import functools
-
 import numpy as np
 from numba import types
 
 from hbf_edge.kernels._core.boundary import BAD_SHAPE, value_problem
-from hbf_edge.kernels._core.jit import njit
+from hbf_edge.kernels._core.jit import closed, njit
 from hbf_edge.kernels.upga._float import (FM, channel_steps_inline, channel_workspace, init_workspace,
                                           layer_workspace, transpose)
 
@@ -77,17 +75,10 @@ def _forward_checked_sized(h_re, h_im, p_t, noise, steps, f_re, f_im, w_re, w_im
 forward_checked_sized = njit(cache=True, fastmath=FM)(_forward_checked_sized)
 
 
-@functools.cache
 def sized_forward(dtype: np.dtype, M: int, K: int):
     """:func:`forward_checked_sized` for C-contiguous, writable arrays of ``dtype`` and these M
-    and K only, compiled (or loaded from the cache) now, then closed to other argument types:
-    a call with another dtype, number of dimensions or layout raises Numba's ``TypeError``
-    instead of compiling, so the session needs no Python checks of its own on the fast path
-    (they cost about 0.5 us a call at batch 1, 2026-12-06).  The shapes are checked inside."""
+    and K only (:func:`kernels._core.jit.closed`); the shapes are checked inside."""
     dt = types.float64 if np.dtype(dtype) == np.float64 else types.float32
     a1, a2, a3 = (types.Array(dt, nd, "C") for nd in (1, 2, 3))
-    dispatcher = njit(cache=True, fastmath=FM)(_forward_checked_sized)
-    dispatcher.compile((a3, a3, a1, a1, a2, a3, a3, a3, a3, types.UniTuple(types.int64, M),
-                        types.UniTuple(types.int64, K)))
-    dispatcher.disable_compile()
-    return dispatcher
+    return closed(_forward_checked_sized, (a3, a3, a1, a1, a2, a3, a3, a3, a3, types.UniTuple(types.int64, M),
+                                           types.UniTuple(types.int64, K)), frozenset(FM))

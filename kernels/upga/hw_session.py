@@ -10,13 +10,15 @@ quantised and checked in a compiled call (:func:`kernels.upga._batch.quantize_in
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 
 from hbf_edge.errors import ConfigError
 from hbf_edge.hw.spec import HardwareSpec
 from hbf_edge.kernels._core import checks as _checks
 from hbf_edge.kernels._core.batching import SERIAL_BELOW
-from hbf_edge.kernels._core.boundary import raise_problem
+from hbf_edge.kernels._core.boundary import BAD_SHAPE, raise_problem
+from hbf_edge.kernels._core.jit import closed
 from hbf_edge.kernels._core.tables import format_row
 from hbf_edge.kernels.upga import _batch
 from hbf_edge.kernels.upga import _fixed as _k
@@ -42,9 +44,12 @@ class UpgaHwSession:
     Parameters are those of ``upga_forward_hw`` (``mu [I, J]``, ``lam [I]``, ``spec``,
     ``layer_specs``, ``xi``, ``search``) and the batch size every call will have.
 
-    :meth:`run` checks shapes, dtypes and contiguity in Python and the values (finite, no
-    all-zero user, powers > 0, the noise word >= 1 LSB) in the compiled call, raising the same
-    error types as ``upga_forward_hw``.  The returned arrays are the session's own and are
+    :meth:`run` raises the same error types as ``upga_forward_hw``.  Below ``SERIAL_BELOW``
+    channels one compiled call, closed to the session's types (:func:`kernels._core.jit.closed`),
+    does everything: the dispatch checks dtypes, dimensions and layouts, the call the shapes, the
+    values (finite, no all-zero user, powers > 0, the noise word >= 1 LSB), the counters' reset
+    and the datapath; Python only names a bad input (3.2 us of Python a call before,
+    2026-12-06).  Larger batches are checked in Python.  The returned arrays are the session's own and are
     overwritten by the next call: copy what you keep.
     """
 
@@ -74,37 +79,58 @@ class UpgaHwSession:
         self.w_im = np.empty((B, M, K), np.int64)
         self._counts = np.empty((B, len(_k.SITES)), np.int64)
         self._p_t = np.full(B, np.nan)  # no result before a successful run
+        self._serial = B < SERIAL_BELOW
+        if self._serial:  # one compiled call per run, closed to these types (kernels._core.jit.closed)
+            self._tail = (self._lam, np.stack(self._rows), *self._hq, self._noise_q, self._lam_q, self._inputs,
+                          np.int64(self._mu_over), self._mu, np.int64(self._last_stage), self._lut_c, self._lut_s,
+                          self._n_codes, self._fms, self.codes, self.w_re, self.w_im, self._counts, self._p_t)
+            f64 = [numba.types.Array(numba.types.float64, nd, "C") for nd in (3, 3, 1, 1)]
+            self._run = closed(_batch._session_run, (*f64, *map(numba.typeof, self._tail)))
 
-    def run(self, h_re: np.ndarray, h_im: np.ndarray, p_t: np.ndarray, noise: np.ndarray):
-        """``(codes [B, N, M], w_re, w_im [B, M, K])`` (int64) for float64 channels ``[B, N, K]``
-        and powers ``[B]``; the overflow counters are in :meth:`result`."""
+    def _check(self, h_re, h_im, p_t, noise) -> None:
+        """Raise the one-line error for the first input that is not this session's."""
         for name, a, shape in (("h_re", h_re, self.shape), ("h_im", h_im, self.shape),
                                ("p_t", p_t, self.shape[:1]), ("noise", noise, self.shape[:1])):
             if type(a) is not np.ndarray or a.dtype != np.float64 or a.shape != shape or not a.flags.c_contiguous:
                 raise ConfigError(f"{name} must be a C-contiguous float64 array of shape {shape} (this session's)")
-        self._inputs[:] = self._mu_over
-        self._counts[:] = 0
-        ch, acc, stp = self._rows
-        words = (*self._hq, self._noise_q, self._lam_q, self._inputs)
-        if self.shape[0] < SERIAL_BELOW:  # the inputs' pass and the datapath in one compiled call
-            problem = _batch.session_serial(h_re, h_im, p_t, noise, self._lam, ch, acc, stp, *words, self._mu,
-                                            self._last_stage, self._lut_c, self._lut_s, self._n_codes, self._fms,
-                                            self.codes, self.w_re, self.w_im, self._counts)
-        else:
-            problem = _batch.quantize_inputs(h_re, h_im, p_t, noise, self._lam, ch, acc, stp, *words)
-            if not problem:
-                _batch.forward_fx_batch(*self._hq, self._noise_q, self._mu, self._lam_q, self._last_stage,
-                                        self._lut_c, self._lut_s, self._n_codes, self._fms, self.codes, self.w_re,
-                                        self.w_im, self._counts)
-        if problem:
-            self._p_t[:] = np.nan  # no result until a call succeeds
+
+    def run(self, h_re: np.ndarray, h_im: np.ndarray, p_t: np.ndarray, noise: np.ndarray):
+        """``(codes [B, N, M], w_re, w_im [B, M, K])`` (int64) for float64 channels ``[B, N, K]``
+        and powers ``[B]``; the overflow counters are in :meth:`result`."""
+        if self._serial:
+            try:  # the dispatch checks dtypes, dimensions and layouts; the compiled call the shapes
+                problem = self._run(h_re, h_im, p_t, noise, *self._tail)
+            except TypeError:
+                self._check(h_re, h_im, p_t, noise)  # names the input, or finds it is fine (read-only)
+                problem = _batch.session_run(h_re, h_im, p_t, noise, *self._tail)
+            if problem == BAD_SHAPE:
+                self._check(h_re, h_im, p_t, noise)
             raise_problem(problem)
-        self._p_t[:] = p_t
+        else:
+            self._check(h_re, h_im, p_t, noise)
+            self._batched(h_re, h_im, p_t, noise)
         if self._search is not None:
             _s.search_fx_batch(*self._hq, self._noise_q, self._xi, self._search.sweeps, self._search.span,
                                self._lut_c, self._lut_s, self._n_codes, self._fms, self.codes, self.w_re, self.w_im,
                                self._counts, _log2_table())
         return self.codes, self.w_re, self.w_im
+
+    def _batched(self, h_re, h_im, p_t, noise) -> None:
+        """The datapath of a batch of ``SERIAL_BELOW`` channels or more: the inputs' pass, then
+        the forward in parallel over the channels."""
+        self._inputs[:] = self._mu_over
+        self._counts[:] = 0
+        ch, acc, stp = self._rows
+        problem = _batch.quantize_inputs(h_re, h_im, p_t, noise, self._lam, ch, acc, stp, *self._hq, self._noise_q,
+                                         self._lam_q, self._inputs)
+        if not problem:
+            _batch.forward_fx_batch(*self._hq, self._noise_q, self._mu, self._lam_q, self._last_stage, self._lut_c,
+                                    self._lut_s, self._n_codes, self._fms, self.codes, self.w_re, self.w_im,
+                                    self._counts)
+        if problem:
+            self._p_t[:] = np.nan  # no result until a call succeeds
+            raise_problem(problem)
+        self._p_t[:] = p_t
 
     def result(self) -> HardwareResult:
         """The last call's outputs as ``upga_forward_hw`` returns them (copies, with the

@@ -90,11 +90,18 @@ def test_the_session_refuses_bad_inputs_in_one_line_and_keeps_no_stale_result():
                                ((*good[:2], np.array([1.0, -1.0]), good[3]), ConfigError, "> 0"),
                                ((*good[:2], np.array([1e12, 1.0]), np.array([1e-6, 1.0])), ConfigError, "LSB"),
                                ((good[0][:1], *good[1:]), ConfigError, "shape"),
-                               ((good[0].astype(np.float32), *good[1:]), ConfigError, "float64")]:
+                               ((good[0].astype(np.float32), *good[1:]), ConfigError, "float64"),
+                               ((good[0], good[1][0], *good[2:]), ConfigError, "h_im must be"),
+                               ((*good[:3], np.ones(3)), ConfigError, "noise must be"),
+                               ((good[0].tolist(), *good[1:]), ConfigError, "h_re must be")]:
         with pytest.raises(error, match=match):
             session.run(*args)
         with pytest.raises(ConfigError, match="no result"):
             session.result()
+    frozen = good[0].copy()
+    frozen.flags.writeable = False  # not the session's own type, still accepted: the same words
+    session.run(frozen, *good[1:])
+    _same(session.result(), kernels.upga_forward_hw(*good, *STEPS, HardwareSpec(16, 4, 4, 3)))
     session.run(*good)
     _same(session.result(), kernels.upga_forward_hw(*good, *STEPS, HardwareSpec(16, 4, 4, 3)))
     for bad in (0, -1, True, 1.5):
