@@ -116,11 +116,12 @@ class UpgaSession:
     """The real-time path: a model's whole forward on one batch size, channel after channel.
 
     Everything that does not change between calls is done once: the steps are converted, the
-    sizes checked and the outputs allocated.  :meth:`run` then checks shapes, dtype and
-    contiguity in Python and the values (finite, no all-zero user, powers > 0) in one compiled
-    pass (:func:`kernels._core.boundary.value_problem`; :func:`upga_forward`'s numpy scan costs
-    as much as the network at batch 1), raising the same one-line errors, and calls the
-    compiled kernel.  The returned arrays are the session's own and are overwritten by the
+    sizes checked and the outputs allocated.  Below ``SERIAL_BELOW`` channels :meth:`run` is one
+    call of a dispatcher closed to the session's types (:func:`kernels._core.jit.closed`: the
+    dispatch checks dtypes, dimensions and layout), which checks the shapes and the values
+    (finite, no all-zero user, powers > 0; :func:`kernels._core.boundary.value_problem`) and runs
+    the forward; Python only names a bad input, with the same one-line errors.  Larger batches
+    are checked in Python and run by the parallel driver.  The returned arrays are the session's own and are overwritten by the
     next call: copy what you keep.
 
     Below ``SERIAL_BELOW`` channels the session runs the forward compiled for its model's M and

@@ -29,8 +29,10 @@ def test_rounding_division_and_isqrt_primitives():
                 assert _fixed.div_round(int(num), d, code) == naive_fixed._round(Fraction(int(num), d), mode)
         for num, den in [(5, 2), (-5, 2), (7, 2), (-7, 2), (1, 3), (-1, 3)]:
             assert _fixed.div_round(num, den, code) == naive_fixed._round(Fraction(num, den), mode)
-    for n in list(rng.integers(0, 2**62, 500)) + [0, 1, 2, 3, 4, 15, 16, 17, 2**62 - 1]:
-        assert _fixed.isqrt(int(n)) == math.isqrt(int(n))
+    roots = [int(k) for k in rng.integers(1, 2**31, 2000)] + [int(k) for k in rng.integers(1, 2**16, 500)]
+    near_squares = [k * k + d for k in roots for d in (-1, 0, 1) if k * k + d < 2**62]  # where float is one off
+    for n in [int(n) for n in rng.integers(0, 2**62, 500)] + near_squares + [0, 1, 2, 3, 4, 15, 16, 17, 2**62 - 1]:
+        assert _fixed.isqrt(n) == math.isqrt(n) == _fixed.isqrt_digits(n)  # the fast one, the hardware's
 
 
 def test_branch_free_rounding_and_fitting_equal_the_primitives():
