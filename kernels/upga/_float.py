@@ -12,7 +12,8 @@ Working layout: each channel is copied into transposed buffers ``Ht [K, N]`` and
 stays ``[N, M]``.  The batch is split into a few chunks per thread; all buffers are allocated
 once per chunk (allocation per channel cost as much as the arithmetic at N=32), never per layer.  ``zero`` is a
 scalar of the working dtype: accumulators start from it so a float32 kernel stays float32.
-Reductions may be reassociated and contracted (``fastmath`` reassoc and FMA, see ``FM``), which
+Reductions may be reassociated and contracted (``fastmath`` reassoc and FMA, ``FM`` in
+:mod:`kernels.upga._float_products`, with the products over the antennas), which
 changes results only at the rounding level.  Deterministic for one compiled binary, but not
 between binaries: the first process after the Numba cache is (re)built compiles code that rounds
 differently from the code later processes load from the cache (max difference 6.8e-16 over the
@@ -45,105 +46,10 @@ import numpy as np
 
 from hbf_edge.kernels._core.jit import njit
 from hbf_edge.kernels._core.linalg import gram_inv, matmul, mm_bh
+from hbf_edge.kernels.upga._float_products import FM, combine_t, gram_t, herm_gram_t, small_mm
 
-# Reassociation lets the O(N) reductions vectorise; contraction (FMA) halves their instructions
-# (float64 forward, batch 1, compiled loop: 20.9 -> 19.2 us, 2026-12-06).  Contraction is safe
-# because rate_weights_from_e sums b_k = s2 + sum_{l != k} |E_kl|^2 directly: the former
-# b_k = a_k - |E_kk|^2 subtracted a fused product from a sum holding the rounded one, which at
-# high SNR (small b_k) made the float32 kernel 3-4x less accurate than torch float32.  Max error
-# of the float32 kernel's W against float64 (1000 channels, the test's steps, scratch
-# acc32.py): 30 dB 1.1e-3 (3.3e-2 before, torch float32 2.3e-2), 20 dB 1.4e-5 (2.6e-5),
-# 0 dB 1.1e-5 (4.6e-6, torch 5.6e-6).
-FM = {"reassoc", "nsz", "contract"}
-
-
-@njit(cache=True, fastmath=FM, inline="always")
-def gram_t(ar, ai, br, bi, outr, outi, zero):  # pragma: no cover - compiled
-    """``out = A^H B`` from transposed operands ``At [P, N]``, ``Bt [Q, N]`` (dots over N).
-
-    Four columns of ``out`` per pass over a row of ``At``: eight independent sums share each
-    load of ``At`` (one dot at a time waits on its own sum's latency)."""
-    P, N = ar.shape
-    Q = br.shape[0]
-    for i in range(P):
-        j = 0
-        while j + 3 < Q:
-            s0r = zero
-            s0i = zero
-            s1r = zero
-            s1i = zero
-            s2r = zero
-            s2i = zero
-            s3r = zero
-            s3i = zero
-            for n in range(N):
-                a_r = ar[i, n]
-                a_i = ai[i, n]
-                s0r += a_r * br[j, n] + a_i * bi[j, n]
-                s0i += a_r * bi[j, n] - a_i * br[j, n]
-                s1r += a_r * br[j + 1, n] + a_i * bi[j + 1, n]
-                s1i += a_r * bi[j + 1, n] - a_i * br[j + 1, n]
-                s2r += a_r * br[j + 2, n] + a_i * bi[j + 2, n]
-                s2i += a_r * bi[j + 2, n] - a_i * br[j + 2, n]
-                s3r += a_r * br[j + 3, n] + a_i * bi[j + 3, n]
-                s3i += a_r * bi[j + 3, n] - a_i * br[j + 3, n]
-            outr[i, j] = s0r
-            outi[i, j] = s0i
-            outr[i, j + 1] = s1r
-            outi[i, j + 1] = s1i
-            outr[i, j + 2] = s2r
-            outi[i, j + 2] = s2i
-            outr[i, j + 3] = s3r
-            outi[i, j + 3] = s3i
-            j += 4
-        for jj in range(j, Q):
-            sr = zero
-            si = zero
-            for n in range(N):
-                sr += ar[i, n] * br[jj, n] + ai[i, n] * bi[jj, n]
-                si += ar[i, n] * bi[jj, n] - ai[i, n] * br[jj, n]
-            outr[i, jj] = sr
-            outi[i, jj] = si
-
-
-@njit(cache=True, fastmath=FM, inline="always")
-def combine_t(ar, ai, cr, ci, outr, outi):  # pragma: no cover - compiled
-    """``Out^T = (A C)^T`` with ``At [R, N]``, ``C [R, Q]``: ``out[q, :] = sum_r C[r, q] At[r, :]``.
-
-    Two output rows per pass over the rows of ``At`` (each load of ``At`` serves both); the first
-    row of ``At`` initialises the outputs, one pass fewer over them."""
-    R, N = ar.shape
-    Q = cr.shape[1]
-    for q in range(0, Q - 1, 2):
-        xr, xi, yr, yi = cr[0, q], ci[0, q], cr[0, q + 1], ci[0, q + 1]
-        for n in range(N):
-            a_r = ar[0, n]
-            a_i = ai[0, n]
-            outr[q, n] = a_r * xr - a_i * xi
-            outi[q, n] = a_r * xi + a_i * xr
-            outr[q + 1, n] = a_r * yr - a_i * yi
-            outi[q + 1, n] = a_r * yi + a_i * yr
-        for r in range(1, R):
-            xr, xi, yr, yi = cr[r, q], ci[r, q], cr[r, q + 1], ci[r, q + 1]
-            for n in range(N):
-                a_r = ar[r, n]
-                a_i = ai[r, n]
-                outr[q, n] += a_r * xr - a_i * xi
-                outi[q, n] += a_r * xi + a_i * xr
-                outr[q + 1, n] += a_r * yr - a_i * yi
-                outi[q + 1, n] += a_r * yi + a_i * yr
-    if Q % 2 == 1:  # the last row of an odd Q alone
-        q = Q - 1
-        xr, xi = cr[0, q], ci[0, q]
-        for n in range(N):
-            outr[q, n] = ar[0, n] * xr - ai[0, n] * xi
-            outi[q, n] = ar[0, n] * xi + ai[0, n] * xr
-        for r in range(1, R):
-            xr, xi = cr[r, q], ci[r, q]
-            for n in range(N):
-                outr[q, n] += ar[r, n] * xr - ai[r, n] * xi
-                outi[q, n] += ar[r, n] * xi + ai[r, n] * xr
-
+__all__ = ["FM", "channel_steps", "channel_steps_inline", "f_step_one", "init_one", "w_step_one", "transpose",
+           "rate_weights_from_e", "channel_workspace", "init_workspace", "layer_workspace"]
 
 @njit(cache=True, fastmath=FM, inline="always")
 def weighted_e(ht_r, ht_i, ft_r, ft_i, wr, wi, s2, gr, gi, cr, ci, zero, g_fresh=False):  # pragma: no cover
@@ -155,33 +61,6 @@ def weighted_e(ht_r, ht_i, ft_r, ft_i, wr, wi, s2, gr, gi, cr, ci, zero, g_fresh
         gram_t(ht_r, ht_i, ft_r, ft_i, gr, gi, zero)
     small_mm(gr, gi, wr, wi, cr, ci, False)  # E = G W
     rate_weights_from_e(cr, ci, s2)
-
-
-@njit(cache=True, fastmath=FM, inline="always")
-def small_mm(ar, ai, br, bi, outr, outi, conj_a):  # pragma: no cover - compiled
-    """``out = A B`` (``conj_a``: ``A^H B``) for the K x M and K x K matrices of a layer.
-
-    Row by row: each ``A`` entry scales a row of ``B`` into a row of ``out``, so the
-    innermost loop runs along contiguous rows with independent sums and vectorises (the
-    textbook i-j-t order chains every product of a sum through one register and was 2x
-    slower at M = K = 4)."""
-    P = outr.shape[0]
-    R = br.shape[0]
-    Q = br.shape[1]
-    for i in range(P):
-        for j in range(Q):
-            outr[i, j] = 0
-            outi[i, j] = 0
-        for t in range(R):
-            if conj_a:
-                xr = ar[t, i]
-                xi = -ai[t, i]
-            else:
-                xr = ar[i, t]
-                xi = ai[i, t]
-            for j in range(Q):
-                outr[i, j] += xr * br[t, j] - xi * bi[t, j]
-                outi[i, j] += xr * bi[t, j] + xi * br[t, j]
 
 
 @njit(cache=True, fastmath=FM)
@@ -227,49 +106,6 @@ def f_step_one(ht_r, ht_i, ft_r, ft_i, wr, wi, s2, mu, gr, gi, cr, ci, dr, di, x
             else:  # eq. (7) is undefined at 0: phase 0, as hbf_edge.families.upga.model does
                 ft_r[m, n] = 1
                 ft_i[m, n] = 0
-
-
-@njit(cache=True, fastmath=FM, inline="always")
-def herm_gram_t(ar, ai, outr, outi, zero):  # pragma: no cover - compiled
-    """``out = A^H A`` from the transposed ``At [P, N]``: the P(P+1)/2 dots on and above the
-    diagonal (two per pass over a row, as :func:`gram_t` takes four), the rest by Hermitian
-    symmetry.  Not :func:`gram_t` of A with itself: all P^2 dots four at a time made a float64
-    layer 1.50 -> 1.60 us (2026-12-06)."""
-    P, N = ar.shape
-    for i in range(P):
-        j = i
-        while j + 1 < P:
-            s0r = zero
-            s0i = zero
-            s1r = zero
-            s1i = zero
-            for n in range(N):
-                a_r = ar[i, n]
-                a_i = ai[i, n]
-                s0r += a_r * ar[j, n] + a_i * ai[j, n]
-                s0i += a_r * ai[j, n] - a_i * ar[j, n]
-                s1r += a_r * ar[j + 1, n] + a_i * ai[j + 1, n]
-                s1i += a_r * ai[j + 1, n] - a_i * ar[j + 1, n]
-            outr[i, j] = s0r
-            outi[i, j] = s0i
-            outr[j, i] = s0r
-            outi[j, i] = -s0i
-            outr[i, j + 1] = s1r
-            outi[i, j + 1] = s1i
-            outr[j + 1, i] = s1r
-            outi[j + 1, i] = -s1i
-            j += 2
-        if j < P:
-            sr = zero
-            si = zero
-            for n in range(N):
-                sr += ar[i, n] * ar[j, n] + ai[i, n] * ai[j, n]
-                si += ar[i, n] * ai[j, n] - ai[i, n] * ar[j, n]
-            outr[i, j] = sr
-            outi[i, j] = si
-            outr[j, i] = sr
-            outi[j, i] = -si
-        outi[i, i] = 0  # a contracted a_r a_i - a_i a_r leaves a rounding error, not the exact 0
 
 
 @njit(cache=True, fastmath=FM, inline="always")
