@@ -121,8 +121,8 @@ class UpgaSession:
     dispatch checks dtypes, dimensions and layout), which checks the shapes and the values
     (finite, no all-zero user, powers > 0; :func:`kernels._core.boundary.value_problem`) and runs
     the forward; Python only names a bad input, with the same one-line errors.  Larger batches
-    are checked in Python and run by the parallel driver.  The returned arrays are the session's own and are overwritten by the
-    next call: copy what you keep.
+    are checked in Python and run by the parallel driver.  The returned arrays are the
+    session's own and are overwritten by the next call: copy what you keep.
 
     Below ``SERIAL_BELOW`` channels the session runs the forward compiled for its model's M and
     K (:mod:`kernels.upga._float_sized`: the first session of a new (M, K) compiles for about
