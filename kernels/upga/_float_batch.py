@@ -125,7 +125,8 @@ def f_step_batch(h_re, h_im, f_re, f_im, w_re, w_im, noise, mu, zero, n_chunks):
         for b in range(c * B // n_chunks, (c + 1) * B // n_chunks):
             transpose(h_re[b], h_im[b], ht_r, ht_i)
             transpose(f_re[b], f_im[b], ft_r, ft_i)
-            f_step_one(ht_r, ht_i, ft_r, ft_i, w_re[b], w_im[b], noise[b], mu, gr, gi, cr, ci, dr, di, xr, xi, zero)
+            f_step_one(ht_r, ht_i, ft_r, ft_i, w_re[b], w_im[b], noise[b], mu, gr, gi, cr, ci, dr, di, xr, xi, zero,
+                       False, False, M, K)
             transpose(ft_r, ft_i, f_re[b], f_im[b])
 
 
@@ -140,4 +141,4 @@ def w_step_batch(h_re, h_im, f_re, f_im, w_re, w_im, p_t, noise, lam, zero, n_ch
             transpose(h_re[b], h_im[b], ht_r, ht_i)
             transpose(f_re[b], f_im[b], ft_r, ft_i)
             w_step_one(ht_r, ht_i, ft_r, ft_i, w_re[b], w_im[b], p_t[b], noise[b], lam, gr, gi, cr, ci, vr, vi, pr, pi,
-                       zero)
+                       zero, False, M, K)
