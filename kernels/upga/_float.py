@@ -235,7 +235,8 @@ def _channel_steps(ht_r, ht_i, ft_r, ft_i, wr, wi, pt, s2, mu, lam, xr, xi, ws_i
     compiled function per channel, so the per-layer code, inlined into it, is compiled once per
     dtype (LLVM may still inline it into a caller and fold that caller's constants, so results
     through two callers agree to the rounding level); :data:`channel_steps_inline` is the same body for
-    :mod:`kernels.upga._float_sized`, which compiles it for fixed sizes."""
+    :mod:`kernels.upga._float_sized`, which compiles it for fixed sizes.  With M = K = ``SIZED``
+    the layers run a second copy compiled with the sizes as constants (``SIZED`` says why)."""
     gr, gi, cr, ci, dr, di, vr, vi, pr, pi = ws
     have_g = g_fresh
     M, K = wr.shape
