@@ -49,14 +49,15 @@ from hbf_edge.kernels._core.linalg import gram_inv, matmul, mm_bh
 from hbf_edge.kernels.upga._float_products import FM, combine_t, gram_t, herm_gram_t, small_mm, small_mm_sized
 
 # M = K at which the layers are compiled a second time with the sizes as constants (the
-# embedded default's and the paper's 4 RF chains and 4 users): LLVM then unrolls the K x M and
-# K x K products completely (small_mm_sized).  Measured in compiled loops (init + 10 layers,
+# embedded default's and the paper's 4 RF chains and 4 users): LLVM then unrolls the small
+# products E = G W and grad_W = G^H C completely (small_mm_sized).  Measured in compiled loops (init + 10 layers,
 # N = 64, batch 1, 2026-12-06): float64 17.2 -> 15.5-15.9 us, float32 12.5 -> 11.0-11.1.  Other
 # sizes run the general layers; the price is a second copy of the layers to compile.
 SIZED = 4
 
 __all__ = ["FM", "SIZED", "channel_steps", "channel_steps_inline", "f_step_one", "init_one", "w_step_one", "transpose",
            "rate_weights_from_e", "channel_workspace", "init_workspace", "layer_workspace"]
+
 
 @njit(cache=True, fastmath=FM, inline="always")
 def weighted_e(ht_r, ht_i, ft_r, ft_i, wr, wi, s2, gr, gi, cr, ci, zero, g_fresh, sized, M, K):  # pragma: no cover
