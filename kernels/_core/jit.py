@@ -140,7 +140,8 @@ def closed(func, signature: tuple, fastmath: frozenset = frozenset()):
     only, then closed: a call with other types raises Numba's ``TypeError`` at once instead of
     compiling.  The real-time sessions call their kernel through one, so the dispatch itself
     checks every argument's dtype, dimensions, layout and read-only flag, and the session needs
-    no Python checks on its fast path (they cost 0.5-1 us a call at batch 1, 2026-12-06); on a
+    no Python checks on its fast path (at batch 1, 2026-12-06: the float session's Python share
+    of a call 1.2 -> 0.2 us, the hardware session's 3.2 -> about 0.3 us); on a
     ``TypeError`` the session's slow path names the bad input.  One dispatcher per (function,
     signature, fast-math flags), kept for the process."""
     dispatcher = njit(cache=True, fastmath=set(fastmath))(func)

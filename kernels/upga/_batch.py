@@ -125,23 +125,12 @@ def quantize_inputs(h_re, h_im, p_t, noise, lam, ch, acc, stp, hq_r, hq_i, noise
     return 0
 
 
-@njit(cache=True)
-def session_serial(h_re, h_im, p_t, noise, lam, ch, acc, stp, hq_r, hq_i, noise_q, lam_q, inputs, mu, xi, lut_c, lut_s,
-                   n_codes, fms, codes, w_r, w_i, counts):  # pragma: no cover - compiled
-    """:func:`quantize_inputs`, then, if nothing is wrong, :func:`forward_fx_serial` on its words:
-    a small batch's run of ``UpgaHwSession`` in one compiled call.  Returns the problem code."""
-    problem = quantize_inputs(h_re, h_im, p_t, noise, lam, ch, acc, stp, hq_r, hq_i, noise_q, lam_q, inputs)
-    if problem == 0:
-        forward_fx_serial(hq_r, hq_i, noise_q, mu, lam_q, xi, lut_c, lut_s, n_codes, fms, codes, w_r, w_i, counts)
-    return problem
-
-
 def _session_run(h_re, h_im, p_t, noise, lam, rows, hq_r, hq_i, noise_q, lam_q, inputs, mu_over, mu, xi, lut_c, lut_s,
                  n_codes, fms, codes, w_r, w_i, counts, p_t_kept):  # pragma: no cover - compiled
     """A small batch's whole call of ``UpgaHwSession``: the shapes checked against the session's
     outputs (``BAD_SHAPE``), the counters reset (``inputs`` to ``mu_over``, the overflow sites
-    to 0), :func:`session_serial`, and the powers kept for the session's result (NaN after a
-    problem).  The format rows ``rows [3, 5]``: channel, accumulator, step.  Returns the
+    to 0), :func:`quantize_inputs`, then, if nothing is wrong, :func:`forward_fx_serial` on its
+    words, and the powers kept for the session's result (NaN after a problem).  The format rows ``rows [3, 5]``: channel, accumulator, step.  Returns the
     problem code.  Compiled closed to the session's types (:func:`kernels._core.jit.closed`);
     :data:`session_run` is the same for other argument types."""
     B, N, K = codes.shape[0], codes.shape[1], w_r.shape[2]
@@ -149,8 +138,10 @@ def _session_run(h_re, h_im, p_t, noise, lam, rows, hq_r, hq_i, noise_q, lam_q, 
         return BAD_SHAPE
     inputs[:] = mu_over
     counts[:] = 0
-    problem = session_serial(h_re, h_im, p_t, noise, lam, rows[0], rows[1], rows[2], hq_r, hq_i, noise_q, lam_q,
-                             inputs, mu, xi, lut_c, lut_s, n_codes, fms, codes, w_r, w_i, counts)
+    problem = quantize_inputs(h_re, h_im, p_t, noise, lam, rows[0], rows[1], rows[2], hq_r, hq_i, noise_q, lam_q,
+                              inputs)
+    if problem == 0:
+        forward_fx_serial(hq_r, hq_i, noise_q, mu, lam_q, xi, lut_c, lut_s, n_codes, fms, codes, w_r, w_i, counts)
     for b in range(B):
         p_t_kept[b] = np.nan if problem else p_t[b]
     return problem

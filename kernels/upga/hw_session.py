@@ -49,8 +49,8 @@ class UpgaHwSession:
     does everything: the dispatch checks dtypes, dimensions and layouts, the call the shapes, the
     values (finite, no all-zero user, powers > 0, the noise word >= 1 LSB), the counters' reset
     and the datapath; Python only names a bad input (3.2 us of Python a call before,
-    2026-12-06).  Larger batches are checked in Python.  The returned arrays are the session's own and are
-    overwritten by the next call: copy what you keep.
+    2026-12-06).  Larger batches are checked in Python.  The returned arrays are the session's
+    own and are overwritten by the next call: copy what you keep.
     """
 
     def __init__(self, mu, lam, spec: HardwareSpec, layer_specs=None, xi: float | None = None,
