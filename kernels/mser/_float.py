@@ -33,12 +33,33 @@ from hbf_edge.kernels._core.jit import njit
 from hbf_edge.kernels._core.linalg import matmul, mm_ah, mm_bh
 
 _C0 = 1.0 / math.sqrt(2.0 * math.pi)
+# Gaussian weights below e^-460 (about 1e-200) are flushed to zero (:func:`_gauss`)
+_FLUSH_BELOW = -460.0
 # No fast-math (reassociation once let the sums over the symbol samples vectorise): with it, the
 # code Numba compiled fresh and the code it loaded from its cache rounded differently (5e-16 after
 # one GD iteration, 1.3e-13 after 50), and GD-500 at its tuned steps amplifies that to ~3 % of the
 # SER, so the first `evaluate` after an install tuned mu_thetaF to 0.768 and later ones to 3.07.
 # Strict IEEE order gives the same bits from both (tests/kernels/mser/test_cache.py) and cost
 # ~7 % (GD-100 on 20 paper-preset channels, one thread: 0.258 s against 0.241 s, 2026-12-06).
+
+
+@njit(cache=True)
+def _gauss(x, inv2):  # pragma: no cover - compiled
+    """``e^{-x^2 inv2}``, the KDE's Gaussian weight (eq. 12), or 0 below ``e^-460`` (~1e-200).
+
+    Why: at high SNR most samples sit many widths from the decision boundary, and glibc's
+    ``exp`` of an exponent below -708 (a subnormal or zero result) takes its slow underflow path
+    (errno); weights of 1e-300 also make subnormal products downstream.  GD on the paper's
+    sizes at noise std 0.1 (20 dB): 258 us a layer, against 122 at 0.5 and 122 with the flush
+    (batch 1, one thread; ``scratch/s62/mbench.py``).  What a weight below 1e-200 can move: a
+    sum it enters is dominated by larger terms, or, when all its terms are that small, it is a
+    step of that size, below the ulp of any design entry but an exact zero.  Measured: GD-60 on
+    the paper's sizes, both constellations, noise std 0.03-1 -- every entry the same bits, but
+    for a few zero phases at 0.03 that the old code moved to ~1e-295."""
+    a = -x * x * inv2
+    # exp of the clamped exponent, times 0 or 1: written as a select, LLVM called exp on the
+    # unclamped exponent (it is the same value wherever the select keeps it)
+    return math.exp(max(a, _FLUSH_BELOW)) * (a > _FLUSH_BELOW)
 
 
 @njit(cache=True)
@@ -96,8 +117,8 @@ def _weights_qam(yr, yi, sr, si, k, rho, lo, hi, mr, mi, tr, ti, er, ei):  # pra
             bi = si[g, j] - 1.0
             xr = ur - mag * br
             xi = ui - mag * bi
-            tr[i, j] = math.exp(-xr * xr * inv2)
-            ti[i, j] = math.exp(-xi * xi * inv2)
+            tr[i, j] = _gauss(xr, inv2)
+            ti[i, j] = _gauss(xi, inv2)
             own_r -= tr[i, j] * br + ti[i, j] * bi
             own_i += (tr[i, j] * ui - ti[i, j] * ur) / mag
         for d in range(lo, hi):
@@ -121,8 +142,8 @@ def _weights(yr, yi, sr, si, k, rho, lo, hi, mr, mi, tr, ti, er, ei, qam):  # pr
     inv2 = 1.0 / (2.0 * rho * rho)
     for i in range(dk):
         for j in range(J):
-            tr[i, j] = math.exp(-yr[i, j] * yr[i, j] * inv2) * sr[k * dk + i, j]
-            ti[i, j] = math.exp(-yi[i, j] * yi[i, j] * inv2) * si[k * dk + i, j]
+            tr[i, j] = _gauss(yr[i, j], inv2) * sr[k * dk + i, j]
+            ti[i, j] = _gauss(yi[i, j], inv2) * si[k * dk + i, j]
     c = _C0 / (J * rho)
     for i in range(dk):
         for d in range(lo, hi):
