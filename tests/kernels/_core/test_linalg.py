@@ -38,3 +38,24 @@ def test_a_matrix_cholesky_refuses_falls_back_to_gauss_jordan():
     np.testing.assert_array_equal(got[0], want[0])
     np.testing.assert_array_equal(got[1], want[1])
     np.testing.assert_allclose(got[0] + 1j * got[1], np.linalg.inv(A), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("p, r, q", [(4, 8, 64), (64, 4, 3), (6, 8, 64), (1, 1, 1), (3, 5, 7)])
+def test_wide_products_are_the_plain_ones_bit_for_bit_and_numpys(p, r, q):
+    """``matmul_wide`` / ``mm_ah_wide`` sum in the same order as ``matmul`` / ``mm_ah`` (the MSER
+    kernels' GD designs depend on every bit), and both equal numpy's product."""
+    from hbf_edge.kernels._core.linalg import matmul, matmul_wide, mm_ah, mm_ah_wide
+
+    rng = np.random.default_rng(p * 100 + q)
+    a = rng.standard_normal((p, r)) + 1j * rng.standard_normal((p, r))
+    b = rng.standard_normal((r, q)) + 1j * rng.standard_normal((r, q))
+    c = rng.standard_normal((r, p)) + 1j * rng.standard_normal((r, p))
+    outs = [np.empty((p, q)) for _ in range(8)]
+    matmul(a.real.copy(), a.imag.copy(), b.real.copy(), b.imag.copy(), outs[0], outs[1])
+    matmul_wide(a.real.copy(), a.imag.copy(), b.real.copy(), b.imag.copy(), outs[2], outs[3])
+    mm_ah(c.real.copy(), c.imag.copy(), b.real.copy(), b.imag.copy(), outs[4], outs[5], 0.0)
+    mm_ah_wide(c.real.copy(), c.imag.copy(), b.real.copy(), b.imag.copy(), outs[6], outs[7])
+    assert np.array_equal(outs[0], outs[2]) and np.array_equal(outs[1], outs[3])
+    assert np.array_equal(outs[4], outs[6]) and np.array_equal(outs[5], outs[7])
+    np.testing.assert_allclose(outs[2] + 1j * outs[3], a @ b, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(outs[6] + 1j * outs[7], c.conj().T @ b, rtol=1e-12, atol=1e-12)
