@@ -21,8 +21,9 @@ from numba import prange
 
 from hbf_edge.kernels._core.jit import njit
 from hbf_edge.kernels._core.linalg import matmul
-from hbf_edge.kernels.mser._float import (GV_I, GV_R, UH_I, UH_R, _effective, _outputs, _uh, after_v, channel_work,
+from hbf_edge.kernels.mser._float import (GV_I, GV_R, UH_I, UH_R, _effective, _uh, after_v, channel_work,
                                           stream_gain2, v_gradient, v_step)
+from hbf_edge.kernels.mser._float_kde import _outputs
 
 
 @njit(cache=True)

@@ -31,10 +31,8 @@ from numba import prange
 
 from hbf_edge.kernels._core.jit import njit
 from hbf_edge.kernels._core.linalg import matmul, matmul_wide, mm_ah, mm_ah_wide, mm_bh
+from hbf_edge.kernels.mser._float_kde import _outputs, _weights
 
-_C0 = 1.0 / math.sqrt(2.0 * math.pi)
-# Gaussian weights below e^-460 (about 1e-200) are flushed to zero (:func:`_gauss`)
-_FLUSH_BELOW = -460.0
 # No fast-math (reassociation once let the sums over the symbol samples vectorise): with it, the
 # code Numba compiled fresh and the code it loaded from its cache rounded differently (5e-16 after
 # one GD iteration, 1.3e-13 after 50), and GD-500 at its tuned steps amplifies that to ~3 % of the
@@ -44,112 +42,9 @@ _FLUSH_BELOW = -460.0
 
 
 @njit(cache=True)
-def _gauss(x, inv2):  # pragma: no cover - compiled
-    """``e^{-x^2 inv2}``, the KDE's Gaussian weight (eq. 12), or 0 below ``e^-460`` (~1e-200).
-
-    Why: at high SNR most samples sit many widths from the decision boundary, and glibc's
-    ``exp`` of an exponent below -708 (a subnormal or zero result) takes its slow underflow path
-    (errno); weights of 1e-300 also make subnormal products downstream.  GD on the paper's
-    sizes at noise std 0.1 (20 dB): 258 us a layer, against 122 at 0.5 and 122 with the flush
-    (batch 1, one thread; ``scratch/s62/mbench.py``).  What a weight below 1e-200 can move: a
-    sum it enters is dominated by larger terms, or, when all its terms are that small, it is a
-    step of that size, below the ulp of any design entry but an exact zero.  Measured: GD-60 on
-    the paper's sizes, both constellations, noise std 0.03-1 -- every entry the same bits, but
-    for a few zero phases at 0.03 that the old code moved to ~1e-295."""
-    a = -x * x * inv2
-    # exp of the clamped exponent, times 0 or 1: written as a select, LLVM called exp on the
-    # unclamped exponent (it is the same value wherever the select keeps it)
-    return math.exp(max(a, _FLUSH_BELOW)) * (a > _FLUSH_BELOW)
-
-
-@njit(cache=True)
 def _uh(ur, ui, hr, hi, k, out_r, out_i):  # pragma: no cover - compiled
     """``U_k H_k`` [R_r, N_t]."""
     matmul_wide(ur[k], ui[k], hr[k], hi[k], out_r, out_i)
-
-
-@njit(cache=True)
-def _outputs(er, ei, sr, si, yr, yi):  # pragma: no cover - compiled
-    """``Y = E S`` [D_k, J] (the sample loop innermost, so it vectorises)."""
-    dk, D = er.shape
-    J = sr.shape[1]
-    for i in range(dk):
-        for j in range(J):
-            yr[i, j] = 0.0
-            yi[i, j] = 0.0
-        for d in range(D):
-            a, b = er[i, d], ei[i, d]
-            for j in range(J):
-                yr[i, j] += a * sr[d, j] - b * si[d, j]
-                yi[i, j] += a * si[d, j] + b * sr[d, j]
-
-
-@njit(cache=True)
-def _beta_sh(tr, ti, sr, si, i, d):  # pragma: no cover - compiled
-    """Entry ``(i, d)`` of ``Beta S^H`` (Beta in ``t`` [D_k, J]), as (re, im)."""
-    pr = 0.0
-    pi = 0.0
-    for j in range(tr.shape[1]):  # Beta conj(S)
-        pr += tr[i, j] * sr[d, j] + ti[i, j] * si[d, j]
-        pi += ti[i, j] * sr[d, j] - tr[i, j] * si[d, j]
-    return pr, pi
-
-
-@njit(cache=True)
-def _weights_qam(yr, yi, sr, si, k, rho, lo, hi, mr, mi, tr, ti, er, ei):  # pragma: no cover - compiled
-    """16-QAM's ``M = -grad_E`` (:mod:`hbf_edge.families.mser.kde`, eq. 47-48 [R]): per stream
-    the rotation by its desired gain ``c = E[i, (k, i)]`` (from ``E`` [D_k, D]), the distance to
-    the lower boundary of the symbol's region, and the term through ``c`` on the own column."""
-    dk, J = yr.shape
-    inv2 = 1.0 / (2.0 * rho * rho)
-    scale = 1.5 * _C0 / (J * rho)  # phi = 1.5
-    for i in range(dk):
-        g = k * dk + i
-        cr, ci = er[i, g], ei[i, g]
-        mag = math.sqrt(cr * cr + ci * ci) + 1e-300
-        qr, qi = cr / mag, ci / mag  # c / |c|
-        own_r = 0.0
-        own_i = 0.0
-        for j in range(J):
-            ur = (yr[i, j] * cr + yi[i, j] * ci) / mag  # Y conj(c) / |c|
-            ui = (yi[i, j] * cr - yr[i, j] * ci) / mag
-            br = sr[g, j] - 1.0
-            bi = si[g, j] - 1.0
-            xr = ur - mag * br
-            xi = ui - mag * bi
-            tr[i, j] = _gauss(xr, inv2)
-            ti[i, j] = _gauss(xi, inv2)
-            own_r -= tr[i, j] * br + ti[i, j] * bi
-            own_i += (tr[i, j] * ui - ti[i, j] * ur) / mag
-        for d in range(lo, hi):
-            pr, pi = _beta_sh(tr, ti, sr, si, i, d)
-            if d == g:
-                pr += own_r
-                pi += own_i
-            mr[i, d] = scale * (qr * pr - qi * pi)
-            mi[i, d] = scale * (qr * pi + qi * pr)
-
-
-@njit(cache=True)
-def _weights(yr, yi, sr, si, k, rho, lo, hi, mr, mi, tr, ti, er, ei, qam):  # pragma: no cover - compiled
-    """Columns ``lo .. hi - 1`` of ``M = c Beta(rho) S^H`` [D_k, D] from ``Y`` [D_k, J] (module
-    notes); ``t`` [D_k, J] scratch for Beta; ``qam``: 16-QAM's form instead (:func:`_weights_qam`,
-    which reads ``E``)."""
-    if qam:
-        _weights_qam(yr, yi, sr, si, k, rho, lo, hi, mr, mi, tr, ti, er, ei)
-        return
-    dk, J = yr.shape
-    inv2 = 1.0 / (2.0 * rho * rho)
-    for i in range(dk):
-        for j in range(J):
-            tr[i, j] = _gauss(yr[i, j], inv2) * sr[k * dk + i, j]
-            ti[i, j] = _gauss(yi[i, j], inv2) * si[k * dk + i, j]
-    c = _C0 / (J * rho)
-    for i in range(dk):
-        for d in range(lo, hi):
-            pr, pi = _beta_sh(tr, ti, sr, si, i, d)
-            mr[i, d] = c * pr
-            mi[i, d] = c * pi
 
 
 @njit(cache=True)

@@ -230,7 +230,7 @@ def test_tiny_settings_train():
 def test_the_float_kernel_equals_the_torch_network(shape, constellation, cand, tmp_path):
     """kernels.mser against torch, on a network whose parameters are all moved off their
     initial values (steps, offsets, widths), at two SNRs and for a layer range; QPSK and
-    16-QAM (whose weights read the desired gains, kernels.mser._float._weights_qam); with
+    16-QAM (whose weights read the desired gains, kernels.mser._float_kde._weights_qam); with
     candidate layers (kernels.mser._cand: the choice per channel and the score)."""
     from hbf_edge.families.mser.candidates import grid_table
     from hbf_edge.kernels import REGISTRY

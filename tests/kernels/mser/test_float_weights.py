@@ -7,16 +7,16 @@ import math
 import numpy as np
 
 from hbf_edge.kernels._core.linalg import matmul
-from hbf_edge.kernels.mser import _float
+from hbf_edge.kernels.mser import _float, _float_kde
 
 
 def test_gauss_is_exp_above_the_flush_and_zero_below():
     inv2 = 1.0 / (2.0 * 0.01 ** 2)
     for x in np.concatenate([np.linspace(-0.4, 0.4, 801), [0.0, 0.3033, -0.3034, 1e3, -1e150]]):
         a = -x * x * inv2
-        want = math.exp(a) if a > _float._FLUSH_BELOW else 0.0
-        assert _float._gauss(x, inv2) == want  # exactly: above the flush it is exp itself
-    assert _float._gauss(0.3032, inv2) > 0.0 and _float._gauss(0.3034, inv2) == 0.0  # e^-460 at x = 0.30331
+        want = math.exp(a) if a > _float_kde._FLUSH_BELOW else 0.0
+        assert _float_kde._gauss(x, inv2) == want  # exactly: above the flush it is exp itself
+    assert _float_kde._gauss(0.3032, inv2) > 0.0 and _float_kde._gauss(0.3034, inv2) == 0.0  # e^-460 at x = 0.30331
 
 
 def test_precode_is_matmul_bit_for_bit():
