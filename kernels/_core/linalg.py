@@ -1,4 +1,15 @@
-"""Small dense complex algebra in real arithmetic for the Numba kernels (per channel)."""
+"""Small dense complex algebra in real arithmetic for the Numba kernels (per channel).
+
+Every function here says ``fastmath=False`` although that is Numba's default: a callee that does
+not set ``fastmath`` is compiled with its caller's flags, and Numba's cache does not key on them.
+The UPGA and DeepFP float kernels (fast-math, FMA) and the strict MSER, UPGANet and JCEHB kernels
+call the same products, so whichever compiled ``matmul`` first -- in the process, or into the
+cache a later process loads -- decided whether the MSER kernel's GD ran fused products: a UPGA
+forward before an MSER GD changed its bits (found 2026-12-06 by a test comparing ``matmul`` with
+``matmul_wide``, which failed only in the full suite; ``tests/kernels/_core/test_linalg.py`` now
+checks it directly).  Set explicitly, the flags are not inherited, and these are strict everywhere
+(the UPGA and DeepFP kernels' calls here included).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +18,7 @@ import math
 from hbf_edge.kernels._core.jit import njit
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=False)
 def pivot_rows(a, out, col):  # pragma: no cover - compiled
     """Partial pivoting of Gauss-Jordan column ``col``: swap the row with the largest
     ``|a[r, col]|`` (r >= col, the first on ties) into place, in ``a`` and ``out`` alike.
@@ -29,7 +40,7 @@ def pivot_rows(a, out, col):  # pragma: no cover - compiled
             out[piv, j] = t
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=False)
 def inv_real_inplace(a, out):  # pragma: no cover - compiled
     """Invert the square real matrix ``a`` by Gauss-Jordan with partial pivoting.
 
@@ -55,7 +66,7 @@ def inv_real_inplace(a, out):  # pragma: no cover - compiled
                         out[r, j] -= f * out[col, j]
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=False)
 def cinv(ar, ai, outr, outi, big, big_inv):  # pragma: no cover - compiled
     """``out = inv(a)`` for a complex n x n matrix through ``[[Ar, -Ai], [Ai, Ar]]``."""
     n = ar.shape[0]
@@ -72,7 +83,7 @@ def cinv(ar, ai, outr, outi, big, big_inv):  # pragma: no cover - compiled
             outi[i, j] = big_inv[i + n, j]
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=False)
 def cholesky_inv(ar, ai, outr, outi, lo, lo_inv):  # pragma: no cover - compiled
     """``out = inv(a)`` for a Hermitian positive definite n x n ``a`` (only its lower triangle is
     read): ``a = L L^H`` (Cholesky, real diagonal), then ``inv(a) = L^-H L^-1``.  ``lo`` and
@@ -126,7 +137,7 @@ def cholesky_inv(ar, ai, outr, outi, lo, lo_inv):  # pragma: no cover - compiled
     return True
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=False)
 def gram_inv(ar, ai, outr, outi, big, big_inv):  # pragma: no cover - compiled
     """``out = inv(a)`` for a Gram matrix ``a = X^H X`` (Hermitian, positive semi-definite):
     :func:`cholesky_inv`, or :func:`cinv`'s pivoted Gauss-Jordan (what the kernels used before)
@@ -137,7 +148,7 @@ def gram_inv(ar, ai, outr, outi, big, big_inv):  # pragma: no cover - compiled
         cinv(ar, ai, outr, outi, big, big_inv)
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=False)
 def matmul(ar, ai, br, bi, outr, outi):  # pragma: no cover - compiled
     """``out = A B`` for A [P, R], B [R, Q]."""
     p, r = ar.shape
@@ -160,7 +171,7 @@ def matmul(ar, ai, br, bi, outr, outi):  # pragma: no cover - compiled
             outi[i, j] = si
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=False)
 def matmul_wide(ar, ai, br, bi, outr, outi):  # pragma: no cover - compiled
     """:func:`matmul`'s ``out = A B`` with the same sums in the same order (the same bits), each
     output row accumulated in place across its Q entries, so the innermost loop runs along a row
@@ -181,7 +192,7 @@ def matmul_wide(ar, ai, br, bi, outr, outi):  # pragma: no cover - compiled
                 outi[i, j] += a * bi[t, j] + b * br[t, j]
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=False)
 def mm_ah_wide(ar, ai, br, bi, outr, outi):  # pragma: no cover - compiled
     """:func:`mm_ah`'s ``out = A^H B`` (A [R, P], B [R, Q]) in :func:`matmul_wide`'s order: the
     same bits, each output row accumulated in place.  The MSER kernels' ``(U_k H_k)^H W_k``
@@ -200,7 +211,7 @@ def mm_ah_wide(ar, ai, br, bi, outr, outi):  # pragma: no cover - compiled
                 outi[p, q] += a * bi[r, q] - b * br[r, q]
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=False)
 def mm_ah(ar, ai, br, bi, outr, outi, zero):  # pragma: no cover - compiled
     """``out = A^H B`` for A [R, P], B [R, Q]."""
     R, P = ar.shape
@@ -216,7 +227,7 @@ def mm_ah(ar, ai, br, bi, outr, outi, zero):  # pragma: no cover - compiled
             outi[p, q] = si
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=False)
 def mm_bh(ar, ai, br, bi, outr, outi, zero):  # pragma: no cover - compiled
     """``out = A B^H`` for A [P, R], B [Q, R]."""
     P, R = ar.shape

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 
+from hbf_edge.kernels._core.exp import exp_neg
 from hbf_edge.kernels._core.jit import njit
 
 _C0 = 1.0 / math.sqrt(2.0 * math.pi)
@@ -28,8 +29,9 @@ def _gauss(x, inv2):  # pragma: no cover - compiled
     for a few zero phases at 0.03 that the old code moved to ~1e-295."""
     a = -x * x * inv2
     # exp of the clamped exponent, times 0 or 1: written as a select, LLVM called exp on the
-    # unclamped exponent (it is the same value wherever the select keeps it)
-    return math.exp(max(a, _FLUSH_BELOW)) * (a > _FLUSH_BELOW)
+    # unclamped exponent (it is the same value wherever the select keeps it); ``exp_neg`` is
+    # glibc's exp in a form the weight loops vectorise (kernels._core.exp)
+    return exp_neg(max(a, _FLUSH_BELOW)) * (a > _FLUSH_BELOW)
 
 
 @njit(cache=True)

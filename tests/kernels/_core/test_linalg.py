@@ -59,3 +59,42 @@ def test_wide_products_are_the_plain_ones_bit_for_bit_and_numpys(p, r, q):
     assert np.array_equal(outs[4], outs[6]) and np.array_equal(outs[5], outs[7])
     np.testing.assert_allclose(outs[2] + 1j * outs[3], a @ b, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(outs[6] + 1j * outs[7], c.conj().T @ b, rtol=1e-12, atol=1e-12)
+
+
+_CHILD = """
+import json
+import numba
+import numpy as np
+from hbf_edge.kernels._core.linalg import matmul, matmul_wide
+
+@numba.njit(fastmath={"reassoc", "nsz", "contract"})  # as the UPGA float kernels' FM
+def caller(ar, ai, br, bi, outr, outi):
+    matmul(ar, ai, br, bi, outr, outi)
+
+rng = np.random.default_rng(408)
+a = rng.standard_normal((4, 8)) + 1j * rng.standard_normal((4, 8))
+b = rng.standard_normal((8, 64)) + 1j * rng.standard_normal((8, 64))
+args = (a.real.copy(), a.imag.copy(), b.real.copy(), b.imag.copy())
+o = [np.empty((4, 64)) for _ in range(6)]
+caller(*args, o[0], o[1])  # compiles matmul from a fast-math caller first
+matmul(*args, o[2], o[3])
+matmul_wide(*args, o[4], o[5])
+print(json.dumps([bool(np.array_equal(o[0], o[4]) and np.array_equal(o[1], o[5])),
+                  bool(np.array_equal(o[2], o[4]) and np.array_equal(o[3], o[5]))]))
+"""
+
+
+def test_shared_products_stay_strict_under_a_fast_math_caller(tmp_path):
+    """Numba compiles a callee that does not set ``fastmath`` with its caller's flags, and its
+    cache does not key on them: a UPGA kernel (fast-math) that compiled ``matmul`` first left a
+    fused binary that the strict MSER kernels then ran, in the same process or loaded from the
+    cache.  The shared products set ``fastmath=False``; checked compiling and loading."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path))
+    for _ in range(2):  # the first process compiles, the second loads
+        out = subprocess.run([sys.executable, "-c", _CHILD], env=env, capture_output=True, text=True, check=True)
+        assert json.loads(out.stdout.strip().splitlines()[-1]) == [True, True]
