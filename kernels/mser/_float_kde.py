@@ -51,14 +51,36 @@ def _outputs(er, ei, sr, si, yr, yi):  # pragma: no cover - compiled
 
 
 @njit(cache=True)
-def _beta_sh(tr, ti, sr, si, i, d):  # pragma: no cover - compiled
-    """Entry ``(i, d)`` of ``Beta S^H`` (Beta in ``t`` [D_k, J]), as (re, im)."""
-    pr = 0.0
-    pi = 0.0
-    for j in range(tr.shape[1]):  # Beta conj(S)
-        pr += tr[i, j] * sr[d, j] + ti[i, j] * si[d, j]
-        pi += ti[i, j] * sr[d, j] - tr[i, j] * si[d, j]
-    return pr, pi
+def _beta_sh(tr, ti, sr, si, i, lo, hi, mr, mi):  # pragma: no cover - compiled
+    """Row ``i``, columns ``lo .. hi - 1`` of ``Beta S^H`` (Beta in ``t`` [D_k, J]) into ``m``,
+    each entry summed over the samples in order; two columns per pass, so the four sums are
+    independent chains that share the loads of Beta (one column per pass left each chain
+    waiting on its own adds)."""
+    J = tr.shape[1]
+    d = lo
+    while d + 1 < hi:
+        ar = 0.0
+        ai = 0.0
+        br = 0.0
+        bi = 0.0
+        for j in range(J):  # Beta conj(S)
+            ar += tr[i, j] * sr[d, j] + ti[i, j] * si[d, j]
+            ai += ti[i, j] * sr[d, j] - tr[i, j] * si[d, j]
+            br += tr[i, j] * sr[d + 1, j] + ti[i, j] * si[d + 1, j]
+            bi += ti[i, j] * sr[d + 1, j] - tr[i, j] * si[d + 1, j]
+        mr[i, d] = ar
+        mi[i, d] = ai
+        mr[i, d + 1] = br
+        mi[i, d + 1] = bi
+        d += 2
+    if d < hi:
+        ar = 0.0
+        ai = 0.0
+        for j in range(J):
+            ar += tr[i, j] * sr[d, j] + ti[i, j] * si[d, j]
+            ai += ti[i, j] * sr[d, j] - tr[i, j] * si[d, j]
+        mr[i, d] = ar
+        mi[i, d] = ai
 
 
 @njit(cache=True)
@@ -87,8 +109,9 @@ def _weights_qam(yr, yi, sr, si, k, rho, lo, hi, mr, mi, tr, ti, er, ei):  # pra
             ti[i, j] = _gauss(xi, inv2)
             own_r -= tr[i, j] * br + ti[i, j] * bi
             own_i += (tr[i, j] * ui - ti[i, j] * ur) / mag
+        _beta_sh(tr, ti, sr, si, i, lo, hi, mr, mi)
         for d in range(lo, hi):
-            pr, pi = _beta_sh(tr, ti, sr, si, i, d)
+            pr, pi = mr[i, d], mi[i, d]
             if d == g:
                 pr += own_r
                 pi += own_i
@@ -112,7 +135,7 @@ def _weights(yr, yi, sr, si, k, rho, lo, hi, mr, mi, tr, ti, er, ei, qam):  # pr
             ti[i, j] = _gauss(yi[i, j], inv2) * si[k * dk + i, j]
     c = _C0 / (J * rho)
     for i in range(dk):
+        _beta_sh(tr, ti, sr, si, i, lo, hi, mr, mi)
         for d in range(lo, hi):
-            pr, pi = _beta_sh(tr, ti, sr, si, i, d)
-            mr[i, d] = c * pr
-            mi[i, d] = c * pi
+            mr[i, d] = c * mr[i, d]
+            mi[i, d] = c * mi[i, d]
