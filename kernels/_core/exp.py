@@ -68,7 +68,10 @@ def exp_neg(x):  # pragma: no cover - compiled
     r = x + kd * _NEGLN2HIN + kd * _NEGLN2LON  # two fused steps
     k = np.int64(kd)
     i = k & (_N - 1)
-    scale = _H[i] * _P2[(k >> 7) + _P2_OFF]
+    # the power's index kept inside its table whatever x is (NaN, out of range): a wrong number
+    # there, never a read outside the array; no effect on the valid range
+    m = min(max((k >> 7) + _P2_OFF, 0), _P2.size - 1)
+    scale = _H[i] * _P2[m]
     r2 = r * r
     tmp = _T[i] + r + r2 * (_C2 + r * _C3) + r2 * r2 * (_C4 + r * _C5)
     return scale + scale * tmp

@@ -30,8 +30,12 @@ def _gauss(x, inv2):  # pragma: no cover - compiled
     a = -x * x * inv2
     # exp of the clamped exponent, times 0 or 1: written as a select, LLVM called exp on the
     # unclamped exponent (it is the same value wherever the select keeps it); ``exp_neg`` is
-    # glibc's exp in a form the weight loops vectorise (kernels._core.exp)
-    return exp_neg(max(a, _FLUSH_BELOW)) * (a > _FLUSH_BELOW)
+    # glibc's exp in a form the weight loops vectorise (kernels._core.exp).  A NaN exponent is
+    # clamped too (``max`` would pass it on to ``exp_neg``'s table index) and returned as NaN, as
+    # ``math.exp`` returned it.
+    c = a if a > _FLUSH_BELOW else _FLUSH_BELOW
+    w = exp_neg(c) * (a > _FLUSH_BELOW)
+    return w if a == a else a
 
 
 @njit(cache=True)

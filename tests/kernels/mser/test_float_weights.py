@@ -30,3 +30,15 @@ def test_precode_is_matmul_bit_for_bit():
     ar, ai = np.empty((Nt, D)), np.empty((Nt, D))
     matmul(fr, fi, vr, vi, ar, ai)
     assert np.array_equal(work[0], ar) and np.array_equal(work[1], ai)
+
+
+def test_gauss_keeps_nan_and_reads_no_table_out_of_range():
+    """A NaN exponent once reached ``exp_neg``'s table index through ``max`` and crashed the
+    process; now it is NaN as ``math.exp`` gave it, an infinite output a zero weight, and
+    ``exp_neg`` outside its range a wrong number, never a read outside its tables."""
+    from hbf_edge.kernels._core.exp import exp_neg
+
+    assert math.isnan(_float_kde._gauss(float("nan"), 1.0))
+    assert _float_kde._gauss(float("inf"), 1.0) == 0.0 and _float_kde._gauss(-float("inf"), 1.0) == 0.0
+    for x in (float("nan"), 1e4, -1e6, float("inf"), -float("inf")):
+        exp_neg(x)  # returns; the value is unspecified outside (-512, 0]
