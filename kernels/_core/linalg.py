@@ -5,7 +5,8 @@ not set ``fastmath`` is compiled with its caller's flags, and Numba's cache does
 The UPGA and DeepFP float kernels (fast-math, FMA) and the strict MSER, UPGANet and JCEHB kernels
 call the same products, so whichever compiled ``matmul`` first -- in the process, or into the
 cache a later process loads -- decided whether the MSER kernel's GD ran fused products: a UPGA
-forward before an MSER GD changed its bits (found 2026-12-06 by a test comparing ``matmul`` with
+forward left a fused ``matmul`` in the cache, which a later process loaded for every caller (seen
+on ``matmul`` itself; the MSER GD's bits were not compared; found 2026-12-06 by a test comparing ``matmul`` with
 ``matmul_wide``, which failed only in the full suite; ``tests/kernels/_core/test_linalg.py`` now
 checks it directly).  Set explicitly, the flags are not inherited, and these are strict everywhere
 (the UPGA and DeepFP kernels' calls here included).
