@@ -131,8 +131,7 @@ def _session_run(h_re, h_im, p_t, noise, lam, rows, hq_r, hq_i, noise_q, lam_q, 
     outputs (``BAD_SHAPE``), the counters reset (``inputs`` to ``mu_over``, the overflow sites
     to 0), :func:`quantize_inputs`, then, if nothing is wrong, :func:`forward_fx_serial` on its
     words, and the powers kept for the session's result (NaN after a problem).  The format rows ``rows [3, 5]``: channel, accumulator, step.  Returns the
-    problem code.  Compiled closed to the session's types (:func:`kernels._core.jit.closed`);
-    :data:`session_run` is the same for other argument types."""
+    problem code.  Compiled closed to the session's types (:func:`kernels._core.jit.closed`)."""
     B, N, K = codes.shape[0], codes.shape[1], w_r.shape[2]
     if h_re.shape != (B, N, K) or h_im.shape != (B, N, K) or p_t.shape[0] != B or noise.shape[0] != B:
         return BAD_SHAPE
@@ -146,5 +145,3 @@ def _session_run(h_re, h_im, p_t, noise, lam, rows, hq_r, hq_i, noise_q, lam_q, 
         p_t_kept[b] = np.nan if problem else p_t[b]
     return problem
 
-
-session_run = njit(cache=True)(_session_run)

@@ -23,15 +23,15 @@ import numpy as np
 from numba import types
 
 from hbf_edge.kernels._core.boundary import BAD_SHAPE, value_problem
-from hbf_edge.kernels._core.jit import closed, njit
+from hbf_edge.kernels._core.jit import closed
 from hbf_edge.kernels.upga._float import (FM, channel_steps_inline, channel_workspace, init_workspace,
                                           layer_workspace, transpose)
 
-__all__ = ["forward_checked_sized", "size_tuple", "sized_forward"]
+__all__ = ["size_tuple", "sized_forward"]
 
 
 def size_tuple(n: int) -> tuple:
-    """The tuple whose length carries the size ``n`` into :func:`forward_checked_sized`'s type."""
+    """The tuple whose length carries the size ``n`` into :func:`sized_forward`'s type."""
     return (0,) * n
 
 
@@ -72,11 +72,8 @@ def _forward_checked_sized(h_re, h_im, p_t, noise, steps, f_re, f_im, w_re, w_im
     return problem
 
 
-forward_checked_sized = njit(cache=True, fastmath=FM)(_forward_checked_sized)
-
-
 def sized_forward(dtype: np.dtype, M: int, K: int):
-    """:func:`forward_checked_sized` for C-contiguous, writable arrays of ``dtype`` and these M
+    """:func:`_forward_checked_sized` for C-contiguous, writable arrays of ``dtype`` and these M
     and K only (:func:`kernels._core.jit.closed`); the shapes are checked inside."""
     dt = types.float64 if np.dtype(dtype) == np.float64 else types.float32
     a1, a2, a3 = (types.Array(dt, nd, "C") for nd in (1, 2, 3))

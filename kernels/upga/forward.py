@@ -23,7 +23,7 @@ from hbf_edge.kernels._core import checks as _checks
 from hbf_edge.kernels._core.batching import SERIAL_BELOW
 from hbf_edge.kernels._core.boundary import BAD_SHAPE, raise_problem, value_problem
 from hbf_edge.kernels.upga import _float_batch as _k
-from hbf_edge.kernels.upga._float_sized import forward_checked_sized, size_tuple, sized_forward
+from hbf_edge.kernels.upga._float_sized import size_tuple, sized_forward
 
 __all__ = ["UpgaSteps", "UpgaSession", "load_upga", "upga_forward", "upga_init", "upga_layers", "f_step", "w_step"]
 
@@ -149,6 +149,9 @@ class UpgaSession:
         self._serial = batch < SERIAL_BELOW
         self._tail = (self._steps, *self.out, size_tuple(M), size_tuple(K))
         self._forward = sized_forward(self.dtype, M, K) if self._serial else None
+        # where an input the closed dispatch refuses but :meth:`_check` accepts (read-only, say)
+        # is copied: another signature would compile the forward again (~50 s, 2026-12-07)
+        self._copies = tuple(np.empty(s, self.dtype) for s in (self.shape, self.shape, (batch,), (batch,)))
 
     def _check(self, h_re, h_im, p_t, noise):
         """Raise the one-line error for the first input that is not this session's (the fast
@@ -165,7 +168,9 @@ class UpgaSession:
                 problem = self._forward(h_re, h_im, p_t, noise, *self._tail)
             except TypeError:
                 self._check(h_re, h_im, p_t, noise)  # names the input, or finds it is fine (read-only):
-                problem = forward_checked_sized(h_re, h_im, p_t, noise, *self._tail)  # compiled for it
+                for copy, a in zip(self._copies, (h_re, h_im, p_t, noise)):
+                    np.copyto(copy, a)
+                problem = self._forward(*self._copies, *self._tail)
             if problem:
                 if problem == BAD_SHAPE:
                     self._check(h_re, h_im, p_t, noise)

@@ -86,6 +86,9 @@ class UpgaHwSession:
                           self._n_codes, self._fms, self.codes, self.w_re, self.w_im, self._counts, self._p_t)
             f64 = [numba.types.Array(numba.types.float64, nd, "C") for nd in (3, 3, 1, 1)]
             self._run = closed(_batch._session_run, (*f64, *map(numba.typeof, self._tail)))
+            # inputs the closed dispatch refuses but :meth:`_check` accepts (read-only, say) are
+            # copied here: another signature would compile the datapath again
+            self._copies = tuple(np.empty(s) for s in (self.shape, self.shape, (B,), (B,)))
 
     def _check(self, h_re, h_im, p_t, noise) -> None:
         """Raise the one-line error for the first input that is not this session's."""
@@ -102,7 +105,9 @@ class UpgaHwSession:
                 problem = self._run(h_re, h_im, p_t, noise, *self._tail)
             except TypeError:
                 self._check(h_re, h_im, p_t, noise)  # names the input, or finds it is fine (read-only)
-                problem = _batch.session_run(h_re, h_im, p_t, noise, *self._tail)
+                for copy, a in zip(self._copies, (h_re, h_im, p_t, noise)):
+                    np.copyto(copy, a)
+                problem = self._run(*self._copies, *self._tail)
             if problem == BAD_SHAPE:
                 self._check(h_re, h_im, p_t, noise)
             raise_problem(problem)

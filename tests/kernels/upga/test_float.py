@@ -194,24 +194,43 @@ def test_a_session_gives_upga_forward_and_checks_shapes():
                                                                          session.run(frozen, *args[1:])))
     with pytest.raises(ValueError, match="batch"):
         kernels.UpgaSession(kernels.UpgaSteps(mu, lam, 16, 4, 3), batch=0)
-    # bad values: the same one-line errors as upga_forward, in both dtypes
+    # bad values: the same one-line errors as upga_forward, in both dtypes (float32 through the
+    # parallel driver: its compilation for M=4, K=3 would take ~55 s; the slow test below has it)
     from hbf_edge import ConfigError, InvalidChannelError
+    from hbf_edge.kernels._core.batching import SERIAL_BELOW
 
-    for dtype in (np.float64, np.float32):
-        s = kernels.UpgaSession(kernels.UpgaSteps(mu, lam, 16, 4, 3), batch=2, dtype=dtype)
-        good = [a.astype(dtype) for a in args]
+    for dtype, batch in ((np.float64, 2), (np.float32, SERIAL_BELOW)):
+        s = kernels.UpgaSession(kernels.UpgaSteps(mu, lam, 16, 4, 3), batch=batch, dtype=dtype)
+        good = [np.resize(a, (batch, *a.shape[1:])).astype(dtype) for a in args]
         nan, zero = good[0].copy(), [good[0].copy(), good[1].copy()]
         nan[1, 5, 2] = np.inf
         zero[0][0, :, 1] = 0
         zero[1][0, :, 1] = 0
+        negative, not_a_number = good[2].copy(), good[3].copy()
+        negative[1], not_a_number[0] = -1, np.nan
         for bad, error, match in [((nan, *good[1:]), InvalidChannelError, "NaN or inf"),
                                   ((*zero, *good[2:]), InvalidChannelError, "all zero"),
-                                  ((*good[:2], good[2] * np.array([1, -1], dtype), good[3]), ConfigError, "> 0"),
-                                  ((*good[:3], good[3] * np.array([np.nan, 1], dtype)), ConfigError, "> 0")]:
+                                  ((*good[:2], negative, good[3]), ConfigError, "> 0"),
+                                  ((*good[:3], not_a_number), ConfigError, "> 0")]:
             with pytest.raises(error, match=match):
                 s.run(*bad)
         tol = 1e-12 if dtype == np.float64 else 1e-5
         assert all(np.allclose(a, b, rtol=tol, atol=tol) for a, b in zip(s.run(*good), kernels.upga_forward(*good, mu, lam, 4)))
+
+
+@pytest.mark.slow  # ~55 s: the forward compiled for float32 and M=4, K=3
+def test_a_float32_session_runs_the_forward_compiled_for_its_sizes():
+    """The float32 real-time path (batch below SERIAL_BELOW) gives upga_forward's designs to
+    float32 rounding, and refuses a float64 channel in one line."""
+    rng = np.random.default_rng(3)
+    mu, lam = 0.01 * rng.uniform(1, 20, (4, 2)), 1e-4 * rng.uniform(1, 50, 4)
+    session = kernels.UpgaSession(kernels.UpgaSteps(mu, lam, 16, 4, 3), batch=2, dtype=np.float32)
+    H = saleh_valenzuela_miso(2, 16, 3, 4, seed=1)
+    args = (*_split(H, np.float32), np.full(2, 10.0, np.float32), np.ones(2, np.float32))
+    want = kernels.upga_forward(*args, mu, lam, 4)
+    assert all(np.allclose(a, b, rtol=1e-5, atol=1e-5) for a, b in zip(session.run(*args), want))
+    with pytest.raises(ValueError, match="float32"):
+        session.run(args[0].astype(np.float64), *args[1:])
 
 
 def test_small_batches_run_serially_and_give_the_parallel_results():
