@@ -28,7 +28,8 @@ from hbf_edge.families.upga.model import PGA_LAMBDA0, PGA_MU0, UPGA
 if TYPE_CHECKING:
     from hbf_edge.families.upganet.sensing import SensingScenario
 
-__all__ = ["TrainConfig", "fit", "train_upga", "train_upganet", "step_groups", "LAYER_LOSSES", "STEP_RULES"]
+__all__ = ["TrainConfig", "fit", "train_upga", "train_upganet", "step_groups", "LAYER_LOSSES", "STEP_RULES",
+           "SNR_STEP_LAWS"]
 
 # "last": the paper's loss, -R(F_I, W_I) only.  "uniform": -mean_i R(F_i, W_i) over layers
 # 1..I, which also rewards a good rate at every intermediate layer, so the network can be
@@ -40,6 +41,13 @@ LAYER_LOSSES = ("last", "uniform", "ramp")
 # learn to step against its gradient (a negative lambda made UPGA's layers go backwards on
 # channels of another scale, issue 19).  "absolute": ``lr`` as is, unconstrained (release 0.1).
 STEP_RULES = ("relative", "absolute")
+# How the step sizes depend on the SNR.  "shared": one set for every SNR (the paper's).
+# "log-affine": each step times exp(slope (SNR - reference) / 10 dB), the slopes trained
+# (UPGA only; hbf_edge.families.upga.model.snr_dependent_steps), the reference the middle of the
+# training range.  The slopes learn at SLOPE_LR times ``lr`` (a slope is per 10 dB: 0.1 per
+# Adam step at lr 1, as in the experiment that chose the law; README, "The channel scale").
+SNR_STEP_LAWS = ("shared", "log-affine")
+SLOPE_LR = 0.1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,6 +76,7 @@ class TrainConfig:
     steps: str = "relative"
     refine_above_start: float | None = None  # UPGA: margin of the full-batch finish (families/upga/refine.py)
     refine_snrs: tuple[float, ...] | None = None  # UPGA: the finish's SNRs (dB), each curve kept above its start
+    snr_steps: str = "shared"  # UPGA: SNR_STEP_LAWS
 
     def __post_init__(self) -> None:
         HardwareSpec(self.n_antennas, self.n_rf, self.n_users, None)  # validates the sizes
@@ -95,11 +104,18 @@ class TrainConfig:
                 raise ConfigError(f"refine_above_start must be a margin >= 0 bit/s/Hz, got {self.refine_above_start!r}")
             if self.steps != "relative":
                 raise ConfigError("refine_above_start needs positive steps (steps='relative')")
+        if self.snr_steps not in SNR_STEP_LAWS:
+            raise ConfigError(f"snr_steps must be one of {SNR_STEP_LAWS}, got {self.snr_steps!r}")
         if self.refine_snrs is not None:
             if self.refine_above_start is None:
                 raise ConfigError("refine_snrs needs refine_above_start (the SNRs of that finish)")
             if not self.refine_snrs or not all(math.isfinite(x) for x in self.refine_snrs):
                 raise ConfigError(f"refine_snrs must be finite dB values, got {self.refine_snrs!r}")
+
+    @property
+    def snr_ref_db(self) -> float | None:
+        """The reference SNR of log-affine steps (the middle of the training range), else None."""
+        return None if self.snr_steps == "shared" else (self.snr_db_min + self.snr_db_max) / 2
 
     @property
     def spec(self) -> HardwareSpec:
@@ -183,7 +199,7 @@ def train_upga(
         Show a progress bar (one tick per epoch, loss in the postfix).
     """
     H_train = _training_channels(config, H_train)
-    model = UPGA(config.n_layers, config.n_inner, config.n_rf, config.mu0, config.lambda0)
+    model = UPGA(config.n_layers, config.n_inner, config.n_rf, config.mu0, config.lambda0, config.snr_ref_db)
 
     def loss_fn(H: cplx.C, p_t: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
         if config.layer_loss == "last":
@@ -197,7 +213,9 @@ def train_upga(
         from hbf_edge.families.upga.refine import refine_above_start
 
         history.append(refine_above_start(model, H_train, config, progress))
-    return model, _model_config("upga", config, history, H_train)
+    steps = None if config.snr_ref_db is None else {"snr_steps": {"law": config.snr_steps,
+                                                                   "snr_ref_db": config.snr_ref_db}}
+    return model, _model_config("upga", config, history, H_train, steps)
 
 
 def _layer_mean(rates: torch.Tensor, rule: str) -> torch.Tensor:
@@ -218,8 +236,10 @@ def step_groups(model: torch.nn.Module, config: TrainConfig) -> dict:
     rate relative to its initial value: ``config.lr`` is a fraction per step."""
     if config.steps == "absolute":
         return {}
+    slopes = [p for name, p in model.named_parameters() if name in ("mu_slope", "lam_slope")]
     return {"param_groups": [{"params": [model.mu], "lr": config.lr * config.mu0},
-                             {"params": [model.lam], "lr": config.lr * config.lambda0}],
+                             {"params": [model.lam], "lr": config.lr * config.lambda0}]
+                            + ([{"params": slopes, "lr": config.lr * SLOPE_LR}] if slopes else []),
             "nonnegative": (model.mu, model.lam)}
 
 
@@ -233,12 +253,12 @@ def _training_channels(config: TrainConfig, H_train: np.ndarray | None) -> np.nd
 
 
 def _model_config(family: str, config: TrainConfig, history: list[dict], H_train: np.ndarray,
-                  sensing: dict | None = None) -> ModelConfig:
+                  family_config: dict | None = None) -> ModelConfig:
     """The ModelConfig of a trained network: its settings and the mean gain of the channels it
     learned on (what ``evaluate``/``quantize``/``export`` compare a user's channels with)."""
     training = {**dataclasses.asdict(config), "channel_gain_db": round(channel_gain_db(H_train), 4)}
     return ModelConfig(family=family, spec=config.spec, n_layers=config.n_layers, n_inner=config.n_inner,
-                       training=training, history=history, family_config=sensing)
+                       training=training, history=history, family_config=family_config)
 
 
 def train_upganet(
@@ -260,6 +280,8 @@ def train_upganet(
 
     if config.refine_above_start is not None:
         raise ConfigError("refine_above_start is UPGA's (the sum rate); UPGANet's objective has no such finish")
+    if config.snr_steps != "shared":
+        raise ConfigError(f"snr_steps={config.snr_steps!r} is UPGA's for now; UPGANet's steps are shared by every SNR")
     H_train = _training_channels(config, H_train)
     if psi is None:
         bench = benchmark_covariance(scenario, config.n_antennas)

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from hbf_edge.families._miso import warn_snrs_outside_training
+from hbf_edge.families.upga.config import refuse_snr_steps
 from hbf_edge.families._protocol import Say, field, log_say
 from hbf_edge.families._settings import ExportCommon
 
@@ -45,6 +46,7 @@ class UpgaExportStage:
         from hbf_edge.modelfiles import read_model_dir
 
         config, _ = read_model_dir(s.model_dir)
+        refuse_snr_steps(config.family_config, s.model_dir, "export takes")
         warn_snrs_outside_training(config, [s.snr])
         if s.channels is not None:
             H = core.read_channels(s.channels, config)

@@ -49,10 +49,12 @@ def load_upga(model_dir: str | os.PathLike) -> UpgaSteps:
     from hbf_edge.modelfiles import read_model_dir
 
     from hbf_edge.families import runs_on
+    from hbf_edge.families.upga.config import refuse_snr_steps
 
     config, arrays = read_model_dir(model_dir)
     if not runs_on(config.family, "upga"):
         raise _checks.ConfigError(f"{model_dir} holds a {config.family} model, not upga")
+    refuse_snr_steps(config.family_config, model_dir, "the kernels take")
     s = config.spec
     return UpgaSteps(arrays["mu"], arrays["lam"], s.n_antennas, s.n_rf, s.n_users, config.output_xi)
 

@@ -16,6 +16,7 @@ import numpy as np
 
 from hbf_edge.errors import ConfigError
 from hbf_edge.families._miso import warn_snrs_outside_training
+from hbf_edge.families.upga.config import refuse_snr_steps
 from hbf_edge.families._protocol import Say, field, log_say
 from hbf_edge.families._settings import DEFAULT_TEST_SEED, QuantCommon, StudyCommon, check_positive
 from hbf_edge.hw.spec import FixedPointFormat
@@ -246,6 +247,7 @@ class UpgaQuantStage:
         from hbf_edge.quant.upga.train import output_xi_for, quantized_config, train_qat
 
         model, config = float_model(s, self.family)
+        refuse_snr_steps(config.family_config, s.model_dir, "quantize takes")
         warn_snrs_outside_training(config, list(s.snr))
         spec = config.spec
         output_stage, internal_bits = s.recipe(s.phase_bits)
@@ -307,6 +309,7 @@ class UpgaQuantStage:
         from hbf_edge.training import TrainConfig
 
         model, config = load_model(s.model_dir, family=self.family)
+        refuse_snr_steps(config.family_config, s.model_dir, "the quantization study takes")
         spec = config.spec
         loop = TrainConfig(n_antennas=spec.n_antennas, n_rf=spec.n_rf, n_users=spec.n_users,
                            n_paths=int(config.training.get("n_paths", 10)), n_layers=config.n_layers,

@@ -28,6 +28,8 @@ from typing import Any
 
 import numpy as np
 
+from hbf_edge.families.upga.config import refuse_snr_steps
+
 __all__ = ["SWEEP", "UpgaSweep"]
 
 
@@ -75,6 +77,7 @@ class UpgaSweep:
 
         if point["stage"] not in self.stages:
             raise ConfigError(f"UPGA sweeps run the stages {', '.join(self.stages)}; got {point['stage']!r}")
+        refuse_snr_steps(_load(model_dir)[1].family_config, model_dir, "a sweep takes")
         if point["stage"] != "float":
             specs = self.precision(model_dir, point).layer_specs()
             if not 1 <= specs[-1].phase_bits <= 8:

@@ -32,13 +32,22 @@ from hbf_edge.families._settings import (
 from hbf_edge.hw.spec import FORMATS
 
 __all__ = ["SPEC", "COUNTER_SITES", "UpgaChannels", "UpgaTrain", "MisoEval", "UpgaEval", "MisoProfile", "UpgaProfile",
-           "DEFAULT_SNRS"]
+           "DEFAULT_SNRS", "refuse_snr_steps"]
 
 DEFAULT_SNRS = [-10.0, -5.0, 0.0, 5.0, 10.0, 15.0, 20.0]
 # overflow-counter sites of the hardware kernel, in counter-column order ("input": the
 # quantisation of H and the steps; the rest: kernels/upga/_fixed.py)
 COUNTER_SITES = ("input", "init", "G", "E", "power", "reciprocal", "C", "D", "grad_F", "F_update", "grad_W",
                  "W_update", "norm", "W", "output")
+
+
+def refuse_snr_steps(family_config: dict | None, model_dir: object, what: str) -> None:
+    """One line when a model directory's steps depend on the SNR (``train upga --snr-steps
+    log-affine``), which ``what`` does not take yet: the kernels, QAT, the graphs and the bundle
+    take one set of steps."""
+    if family_config and "snr_steps" in family_config:
+        raise ConfigError(f"{model_dir} has SNR-dependent steps (train --snr-steps log-affine), which run in torch "
+                          f"only for now: {what} a model with shared steps (evaluate takes it)")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -95,6 +104,10 @@ class UpgaTrain(TrainCommon, MisoSizes):
         None, "with --refine-above-start: score every training channel at each of these SNRs and keep each "
               "SNR's layers above its own start (default: one SNR per channel drawn in the training range)",
         nargs="+", metavar="DB")
+    snr_steps: str = field("shared", "shared: one set of steps for every SNR (the paper's; default); log-affine: "
+                                     "each step times exp(slope (SNR - mid-range) / 10 dB), the slopes trained too "
+                                     "(not in the paper; float only for now: train and evaluate)",
+                           choices=["shared", "log-affine"])
 
     def validate(self) -> None:
         super().validate()

@@ -17,7 +17,8 @@ from hbf_edge.errors import ConfigError, ModelDirError
 from hbf_edge.results import stamp, write_result
 from hbf_edge.families._miso import MisoChannels, gain_shift_db, snrs_outside_training, warn_snrs_outside_training
 from hbf_edge.families._protocol import Say, log_say
-from hbf_edge.families.upga.config import SPEC, UpgaChannels, UpgaEval, UpgaProfile, UpgaTrain
+from hbf_edge.families.upga.config import SPEC, UpgaChannels, UpgaEval, UpgaProfile, UpgaTrain, refuse_snr_steps
+from hbf_edge.modelfiles import read_model_dir
 
 __all__ = ["CORE", "UpgaCore", "train_config"]
 
@@ -32,7 +33,7 @@ def train_config(s: UpgaTrain, **changes: Any) -> Any:
                   lr_decay=s.lr_decay, snr_db_min=s.snr_min, snr_db_max=s.snr_max, mu0=s.mu0, lambda0=s.lambda0,
                   layer_loss=s.layer_loss, steps=s.steps, seed=s.seed, precision=s.precision,
                   refine_above_start=s.refine_above_start,
-                  refine_snrs=None if s.refine_snrs is None else tuple(s.refine_snrs))
+                  refine_snrs=None if s.refine_snrs is None else tuple(s.refine_snrs), snr_steps=s.snr_steps)
     values.update(changes)
     return TrainConfig(**values)
 
@@ -69,19 +70,33 @@ class UpgaCore(MisoChannels):
     default_batches = (1, 256)
 
     def check_config(self, config: Any) -> None:
-        """UPGA has no section of its own."""
-        if config.family_config:
-            raise ModelDirError(f"a {self.spec.name} model has no family_config, got {sorted(config.family_config)}")
+        """UPGA's section, if any, holds SNR-dependent steps: ``{"snr_steps": {"law":
+        "log-affine", "snr_ref_db": x}}``."""
+        section = config.family_config
+        if not section:
+            return
+        steps = section.get("snr_steps")
+        if (set(section) != {"snr_steps"} or not isinstance(steps, dict) or steps.get("law") != "log-affine"
+                or not isinstance(steps.get("snr_ref_db"), (int, float)) or isinstance(steps.get("snr_ref_db"), bool)
+                or not np.isfinite(steps["snr_ref_db"])):
+            raise ModelDirError(f"a {self.spec.name} model's family_config holds only snr_steps "
+                                f"{{law: log-affine, snr_ref_db}}, got {section!r}")
 
     def expected_arrays(self, config: Any) -> dict[str, tuple[int, ...]]:
-        """The trainable steps: ``mu [I, J]`` (F) and ``lam [I]`` (W), Algorithm 1."""
-        return {"mu": (config.n_layers, config.n_inner), "lam": (config.n_layers,)}
+        """The trainable steps: ``mu [I, J]`` (F) and ``lam [I]`` (W), Algorithm 1 (and their
+        slopes, same shapes, when the steps depend on the SNR)."""
+        shapes = {"mu": (config.n_layers, config.n_inner), "lam": (config.n_layers,)}
+        if "snr_steps" in (config.family_config or {}):
+            shapes.update(mu_slope=shapes["mu"], lam_slope=shapes["lam"])
+        return shapes
 
     def build(self, config: Any) -> Any:
         """A freshly initialised float network of this configuration (torch)."""
         from hbf_edge.families.upga.model import UPGA
 
-        return UPGA(config.n_layers, config.n_inner, config.spec.n_rf)
+        steps = (config.family_config or {}).get("snr_steps")
+        return UPGA(config.n_layers, config.n_inner, config.spec.n_rf,
+                    snr_ref_db=None if steps is None else float(steps["snr_ref_db"]))
 
     def torch_forward(self, model: Any, H: np.ndarray, snr_db: float = 10.0, noise: float = 1.0
                       ) -> dict[str, np.ndarray]:
@@ -191,6 +206,7 @@ class UpgaCore(MisoChannels):
         from hbf_edge.plots import plot_profile
         from hbf_edge.profiling import format_profile, profile_model
 
+        refuse_snr_steps(read_model_dir(settings.model_dir)[0].family_config, settings.model_dir, "profile takes")
         if settings.numerical:
             return self.numerical(settings, say)
         backends = tuple(settings.backends) if settings.backends else self.default_backends

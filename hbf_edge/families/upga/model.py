@@ -44,6 +44,7 @@ __all__ = [
     "pga_iterates",
     "UPGA",
     "check_powers",
+    "snr_dependent_steps",
 ]
 
 PGA_MU0 = 0.01  # paper Section IV: mu_(0,0), also the fixed step of conventional PGA
@@ -130,9 +131,9 @@ def pga_layer(
     Parameters
     ----------
     mu : Tensor [J]
-        Inner F step sizes of this layer.
+        Inner F step sizes of this layer (``[J, B, 1, 1]``: one per channel).
     lam : Tensor []
-        W step size of this layer.
+        W step size of this layer (``[B, 1, 1]``: one per channel).
     """
     for j in range(mu.shape[0]):
         g = grad_F(H, F, W, noise)
@@ -157,6 +158,7 @@ def pga_forward(
     ----------
     mu : Tensor [I, J]
     lam : Tensor [I]
+        Or one per channel, ``[I, J, B, 1, 1]`` and ``[I, B, 1, 1]`` (:func:`snr_dependent_steps`).
     trajectory : bool
         Also return the sum rate ``[B]`` after the initialisation and after every layer
         (``I + 1`` entries).
@@ -180,6 +182,23 @@ def pga_iterates(
     for i in range(lam.shape[0]):
         F, W = pga_layer(H, F, W, p_t, noise, mu[i], lam[i])
         yield Precoders(F, W)
+
+
+def snr_dependent_steps(mu: torch.Tensor, lam: torch.Tensor, mu_slope: torch.Tensor, lam_slope: torch.Tensor,
+                        p_t: torch.Tensor, noise: torch.Tensor, snr_ref_db: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-channel steps ``mu_ij(s) = mu_ij exp(b_ij (s - s_ref) / 10)`` and
+    ``lambda_i(s) = lambda_i exp(c_i (s - s_ref) / 10)``, ``s = 10 log10(P_t / sigma^2)`` dB.
+
+    Not in the paper, whose steps are shared by every SNR: one set of shared steps cannot serve
+    0 and 20 dB at once (README, "The channel scale": a model that beats PGA-100 at 0-12 dB
+    collapses at 20 dB).  A step that is log-affine in the SNR is the smallest such law: two
+    numbers per step, the slopes ``b, c`` (per 10 dB) trained beside the steps; ``exp`` keeps
+    every step positive.  Returns ``mu [I, J, B, 1, 1]`` and ``lam [I, B, 1, 1]``, which
+    :func:`pga_layer` broadcasts over each channel's ``F`` and ``W``."""
+    x = (10.0 * torch.log10(p_t / noise) - snr_ref_db) / 10.0  # [B]
+    mu_b = mu[:, :, None] * torch.exp(mu_slope[:, :, None] * x)  # [I, J, B]
+    lam_b = lam[:, None] * torch.exp(lam_slope[:, None] * x)  # [I, B]
+    return mu_b[..., None, None], lam_b[..., None, None]
 
 
 class _InitStage(nn.Module):
@@ -215,6 +234,10 @@ class UPGA(nn.Module):
         M, RF chains.
     mu0, lambda0 : float
         Initial step sizes (paper: 0.01 and 1e-4, the conventional PGA values).
+    snr_ref_db : float, optional
+        Steps that depend on the SNR (:func:`snr_dependent_steps`, not in the paper): ``mu``
+        and ``lam`` are the steps at this SNR, ``mu_slope [I, J]`` and ``lam_slope [I]`` (from
+        0) their slopes.  None (default): the paper's steps, one set for every SNR.
 
     Attributes
     ----------
@@ -223,7 +246,8 @@ class UPGA(nn.Module):
     """
 
     def __init__(
-        self, n_layers: int, n_inner: int, n_rf: int, mu0: float = PGA_MU0, lambda0: float = PGA_LAMBDA0
+        self, n_layers: int, n_inner: int, n_rf: int, mu0: float = PGA_MU0, lambda0: float = PGA_LAMBDA0,
+        snr_ref_db: float | None = None,
     ) -> None:
         super().__init__()
         for name, v in (("n_layers (I)", n_layers), ("n_inner (J)", n_inner), ("n_rf (M)", n_rf)):
@@ -232,6 +256,12 @@ class UPGA(nn.Module):
         self.n_rf = n_rf
         self.mu = nn.Parameter(torch.full((n_layers, n_inner), float(mu0), dtype=torch.float64))
         self.lam = nn.Parameter(torch.full((n_layers,), float(lambda0), dtype=torch.float64))
+        if snr_ref_db is not None and not math.isfinite(snr_ref_db):
+            raise ConfigError(f"snr_ref_db must be finite, got {snr_ref_db!r}")
+        self.snr_ref_db = snr_ref_db
+        if snr_ref_db is not None:
+            self.mu_slope = nn.Parameter(torch.zeros((n_layers, n_inner), dtype=torch.float64))
+            self.lam_slope = nn.Parameter(torch.zeros((n_layers,), dtype=torch.float64))
         self.init = _InitStage(n_rf)
         self.layers = nn.ModuleList([_LayerStage() for _ in range(n_layers)])
 
@@ -272,6 +302,9 @@ class UPGA(nn.Module):
         dtype = H.re.dtype
         check_powers(p_t, noise, H.re.shape[0])
         mu, lam = self.mu.to(dtype), self.lam.to(dtype)
+        if self.snr_ref_db is not None:
+            mu, lam = snr_dependent_steps(mu, lam, self.mu_slope.to(dtype), self.lam_slope.to(dtype), p_t, noise,
+                                          self.snr_ref_db)
         F, W = self.init(H, p_t)
         rates = [sum_rate(H, F, W, noise)] if trajectory else None
         for i, layer in enumerate(self.layers):  # the same steps as pga_forward, scoped per layer

@@ -23,6 +23,9 @@ schedule 0.01, 0.1, 1, 10 ended at 29.717 with every layer 0.35 above the start 
 alone at 29.697 (the stiff penalty pulls the middle layers up before the output has found its
 way); the fourth stage changed nothing, so it is not kept.
 
+A model with SNR-dependent steps (``--snr-steps log-affine``) refines its slopes too (free
+signs, no log), so that one finish over several ``--refine-snrs`` fits each SNR's steps.
+
 The SNR of each training channel is drawn once (uniform in dB over the training range, seed
 ``config.seed + 2``), so the objective is a fixed function of ``theta``; the record's ``loss``
 is the last stage's (``rho = RHOS[-1]``).
@@ -38,7 +41,7 @@ import torch
 from hbf_edge import cplx
 from hbf_edge._progress import progress_bar
 from hbf_edge.errors import ConfigError
-from hbf_edge.families.upga.model import pga_forward
+from hbf_edge.families.upga.model import pga_forward, snr_dependent_steps
 from hbf_edge.units import snr_db_to_power
 
 __all__ = ["refine_above_start", "RHOS", "CALLS", "MAX_ITER"]
@@ -50,7 +53,8 @@ _FLOOR = 1e-30  # a step clamped to 0 by --steps relative enters the log as this
 
 
 def refine_above_start(model: Any, H_train: np.ndarray, config: Any, progress: bool = True) -> dict:
-    """Refine ``model.mu`` and ``model.lam`` in place (module notes); return the history record.
+    """Refine ``model.mu`` and ``model.lam`` (and the slopes of SNR-dependent steps) in place
+    (module notes); return the history record.
 
     Parameters
     ----------
@@ -93,10 +97,18 @@ def refine_above_start(model: Any, H_train: np.ndarray, config: Any, progress: b
     noise = torch.ones_like(p_t)
     theta_mu = torch.log(model.mu.detach().clamp_min(_FLOOR)).to(dtype).clone().requires_grad_(True)
     theta_lam = torch.log(model.lam.detach().clamp_min(_FLOOR)).to(dtype).clone().requires_grad_(True)
+    sloped = model.snr_ref_db is not None
+    slopes = [getattr(model, name).detach().to(dtype).clone().requires_grad_(True)
+              for name in ("mu_slope", "lam_slope")] if sloped else []
     rho = RHOS[0]
 
+    def steps() -> tuple[torch.Tensor, torch.Tensor]:
+        if not sloped:
+            return theta_mu.exp(), theta_lam.exp()
+        return snr_dependent_steps(theta_mu.exp(), theta_lam.exp(), *slopes, p_t, noise, model.snr_ref_db)
+
     def objective() -> tuple[torch.Tensor, torch.Tensor]:
-        _, rates = pga_forward(H, p_t, noise, theta_mu.exp(), theta_lam.exp(), model.n_rf, trajectory=True)
+        _, rates = pga_forward(H, p_t, noise, *steps(), model.n_rf, trajectory=True)
         # Algorithm 1 with these steps = the network's forward; R: [I + 1, G] means per layer and SNR
         R = torch.stack([r.mean()[None] if groups == 1 else r.view(groups, B).mean(1) for r in rates])
         return -R[-1].mean() + rho * (torch.relu(R[0] + margin - R[1:]) ** 2).sum(), R
@@ -104,7 +116,7 @@ def refine_above_start(model: Any, H_train: np.ndarray, config: Any, progress: b
     iterations = 0
     bar = progress_bar(total=len(RHOS) * CALLS, desc="refine above the start", unit="call", progress=progress)
     for rho in RHOS:
-        opt = torch.optim.LBFGS([theta_mu, theta_lam], lr=1.0, max_iter=MAX_ITER, history_size=20,
+        opt = torch.optim.LBFGS([theta_mu, theta_lam, *slopes], lr=1.0, max_iter=MAX_ITER, history_size=20,
                                 line_search_fn="strong_wolfe")
 
         def closure() -> torch.Tensor:
@@ -121,6 +133,8 @@ def refine_above_start(model: Any, H_train: np.ndarray, config: Any, progress: b
     with torch.no_grad():
         model.mu.copy_(theta_mu.exp().to(model.mu.dtype))
         model.lam.copy_(theta_lam.exp().to(model.lam.dtype))
+        for name, slope in zip(("mu_slope", "lam_slope"), slopes):
+            getattr(model, name).copy_(slope.to(model.mu.dtype))
         loss, R = objective()
     record = {"refine": "lbfgs", "loss": float(loss), "rate_last": float(R[-1].mean()),
               "lowest_layer_minus_start": float((R[1:] - R[0]).min()), "iterations": iterations}
