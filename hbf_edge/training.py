@@ -26,6 +26,7 @@ from hbf_edge.hw.spec import HardwareSpec
 from hbf_edge.families.upga.model import PGA_LAMBDA0, PGA_MU0, UPGA
 
 if TYPE_CHECKING:
+    from hbf_edge.families.upga.snr_steps import SnrLaw
     from hbf_edge.families.upganet.sensing import SensingScenario
 
 __all__ = ["TrainConfig", "fit", "train_upga", "train_upganet", "step_groups", "LAYER_LOSSES", "STEP_RULES",
@@ -41,13 +42,13 @@ LAYER_LOSSES = ("last", "uniform", "ramp")
 # learn to step against its gradient (a negative lambda made UPGA's layers go backwards on
 # channels of another scale, issue 19).  "absolute": ``lr`` as is, unconstrained (release 0.1).
 STEP_RULES = ("relative", "absolute")
-# How the step sizes depend on the SNR.  "shared": one set for every SNR (the paper's).
-# "log-affine": each step times exp(slope (SNR - reference) / 10 dB), the slopes trained
-# (UPGA only; hbf_edge.families.upga.model.snr_dependent_steps), the reference the middle of the
-# training range.  The slopes learn at SLOPE_LR times ``lr`` (a slope is per 10 dB: 0.1 per
-# Adam step at lr 1, as in the experiment that chose the law; README, "The channel scale").
-SNR_STEP_LAWS = ("shared", "log-affine")
-SLOPE_LR = 0.1
+# How the step sizes depend on the SNR (UPGA only; hbf_edge.families.upga.snr_steps).  "shared":
+# one set for every SNR (the paper's).  "log-affine": each step times exp(slope (SNR - the middle
+# of the training range) / 10 dB).  "table": the steps at each of ``snr_knots`` free, their
+# logarithms interpolated in between.  The log-gains learn at SNR_LR times ``lr`` (a log-gain
+# moves 0.1 per Adam step at lr 1, as in the experiment that chose the rate).
+SNR_STEP_LAWS = ("shared", "log-affine", "table")
+SNR_LR = 0.1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,6 +78,7 @@ class TrainConfig:
     refine_above_start: float | None = None  # UPGA: margin of the full-batch finish (families/upga/refine.py)
     refine_snrs: tuple[float, ...] | None = None  # UPGA: the finish's SNRs (dB), each curve kept above its start
     snr_steps: str = "shared"  # UPGA: SNR_STEP_LAWS
+    snr_knots: tuple[float, ...] | None = None  # UPGA, snr_steps="table": the knots (dB; default refine_snrs)
 
     def __post_init__(self) -> None:
         HardwareSpec(self.n_antennas, self.n_rf, self.n_users, None)  # validates the sizes
@@ -106,6 +108,9 @@ class TrainConfig:
                 raise ConfigError("refine_above_start needs positive steps (steps='relative')")
         if self.snr_steps not in SNR_STEP_LAWS:
             raise ConfigError(f"snr_steps must be one of {SNR_STEP_LAWS}, got {self.snr_steps!r}")
+        if self.snr_knots is not None and self.snr_steps != "table":
+            raise ConfigError("snr_knots are the knots of snr_steps='table'")
+        self.snr_law  # validates the law's points
         if self.refine_snrs is not None:
             if self.refine_above_start is None:
                 raise ConfigError("refine_snrs needs refine_above_start (the SNRs of that finish)")
@@ -113,9 +118,20 @@ class TrainConfig:
                 raise ConfigError(f"refine_snrs must be finite dB values, got {self.refine_snrs!r}")
 
     @property
-    def snr_ref_db(self) -> float | None:
-        """The reference SNR of log-affine steps (the middle of the training range), else None."""
-        return None if self.snr_steps == "shared" else (self.snr_db_min + self.snr_db_max) / 2
+    def snr_law(self) -> "SnrLaw | None":
+        """The law of SNR-dependent steps (:mod:`hbf_edge.families.upga.snr_steps`), None if shared:
+        log-affine about the middle of the training range; a table on ``snr_knots``, by default the
+        finish's SNRs."""
+        from hbf_edge.families.upga.snr_steps import SnrLaw
+
+        if self.snr_steps == "shared":
+            return None
+        if self.snr_steps == "log-affine":
+            return SnrLaw("log-affine", ((self.snr_db_min + self.snr_db_max) / 2,))
+        knots = self.snr_knots if self.snr_knots is not None else self.refine_snrs
+        if knots is None:
+            raise ConfigError("snr_steps='table' needs its knots: snr_knots (--snr-knots) or refine_snrs")
+        return SnrLaw("table", tuple(sorted(float(x) for x in knots)))
 
     @property
     def spec(self) -> HardwareSpec:
@@ -199,7 +215,8 @@ def train_upga(
         Show a progress bar (one tick per epoch, loss in the postfix).
     """
     H_train = _training_channels(config, H_train)
-    model = UPGA(config.n_layers, config.n_inner, config.n_rf, config.mu0, config.lambda0, config.snr_ref_db)
+    law = config.snr_law
+    model = UPGA(config.n_layers, config.n_inner, config.n_rf, config.mu0, config.lambda0, law)
 
     def loss_fn(H: cplx.C, p_t: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
         if config.layer_loss == "last":
@@ -213,8 +230,7 @@ def train_upga(
         from hbf_edge.families.upga.refine import refine_above_start
 
         history.append(refine_above_start(model, H_train, config, progress))
-    steps = None if config.snr_ref_db is None else {"snr_steps": {"law": config.snr_steps,
-                                                                   "snr_ref_db": config.snr_ref_db}}
+    steps = None if law is None else {"snr_steps": law.to_section()}
     return model, _model_config("upga", config, history, H_train, steps)
 
 
@@ -236,10 +252,10 @@ def step_groups(model: torch.nn.Module, config: TrainConfig) -> dict:
     rate relative to its initial value: ``config.lr`` is a fraction per step."""
     if config.steps == "absolute":
         return {}
-    slopes = [p for name, p in model.named_parameters() if name in ("mu_slope", "lam_slope")]
+    gains = [p for name, p in model.named_parameters() if name in ("mu_snr", "lam_snr")]
     return {"param_groups": [{"params": [model.mu], "lr": config.lr * config.mu0},
                              {"params": [model.lam], "lr": config.lr * config.lambda0}]
-                            + ([{"params": slopes, "lr": config.lr * SLOPE_LR}] if slopes else []),
+                            + ([{"params": gains, "lr": config.lr * SNR_LR}] if gains else []),
             "nonnegative": (model.mu, model.lam)}
 
 

@@ -42,11 +42,11 @@ COUNTER_SITES = ("input", "init", "G", "E", "power", "reciprocal", "C", "D", "gr
 
 
 def refuse_snr_steps(family_config: dict | None, model_dir: object, what: str) -> None:
-    """One line when a model directory's steps depend on the SNR (``train upga --snr-steps
-    log-affine``), which ``what`` does not take yet: the kernels, QAT, the graphs and the bundle
+    """One line when a model directory's steps depend on the SNR (``train upga --snr-steps``),
+    which ``what`` does not take yet: the kernels, QAT, the graphs and the bundle
     take one set of steps."""
     if family_config and "snr_steps" in family_config:
-        raise ConfigError(f"{model_dir} has SNR-dependent steps (train --snr-steps log-affine), which run in torch "
+        raise ConfigError(f"{model_dir} has SNR-dependent steps (train --snr-steps), which run in torch "
                           f"only for now: {what} a model with shared steps (evaluate takes it)")
 
 
@@ -105,9 +105,12 @@ class UpgaTrain(TrainCommon, MisoSizes):
               "SNR's layers above its own start (default: one SNR per channel drawn in the training range)",
         nargs="+", metavar="DB")
     snr_steps: str = field("shared", "shared: one set of steps for every SNR (the paper's; default); log-affine: "
-                                     "each step times exp(slope (SNR - mid-range) / 10 dB), the slopes trained too "
-                                     "(not in the paper; float only for now: train and evaluate)",
-                           choices=["shared", "log-affine"])
+                                     "each step times exp(slope (SNR - mid-range) / 10 dB); table: the steps at each "
+                                     "of --snr-knots free, interpolated in between (log) -- the slopes or knots "
+                                     "trained too (not in the paper; float only for now: train and evaluate)",
+                           choices=["shared", "log-affine", "table"])
+    snr_knots: list[float] | None = field(None, "--snr-steps table: its knots in dB (default: --refine-snrs)",
+                                          nargs="+", metavar="DB")
 
     def validate(self) -> None:
         super().validate()
@@ -122,6 +125,10 @@ class UpgaTrain(TrainCommon, MisoSizes):
             raise ConfigError("--refine-snrs needs --refine-above-start (the SNRs of that finish)")
         if self.refine_snrs is not None and not all(math.isfinite(x) for x in self.refine_snrs):
             raise ConfigError(f"--refine-snrs must be finite dB values, got {self.refine_snrs}")
+        if self.snr_knots is not None and self.snr_steps != "table":
+            raise ConfigError("--snr-knots are the knots of --snr-steps table")
+        if self.snr_steps == "table" and self.snr_knots is None and self.refine_snrs is None:
+            raise ConfigError("--snr-steps table needs its knots: --snr-knots DB ... (or --refine-snrs)")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

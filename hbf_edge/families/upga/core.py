@@ -33,7 +33,8 @@ def train_config(s: UpgaTrain, **changes: Any) -> Any:
                   lr_decay=s.lr_decay, snr_db_min=s.snr_min, snr_db_max=s.snr_max, mu0=s.mu0, lambda0=s.lambda0,
                   layer_loss=s.layer_loss, steps=s.steps, seed=s.seed, precision=s.precision,
                   refine_above_start=s.refine_above_start,
-                  refine_snrs=None if s.refine_snrs is None else tuple(s.refine_snrs), snr_steps=s.snr_steps)
+                  refine_snrs=None if s.refine_snrs is None else tuple(s.refine_snrs), snr_steps=s.snr_steps,
+                  snr_knots=None if s.snr_knots is None else tuple(s.snr_knots))
     values.update(changes)
     return TrainConfig(**values)
 
@@ -70,33 +71,40 @@ class UpgaCore(MisoChannels):
     default_batches = (1, 256)
 
     def check_config(self, config: Any) -> None:
-        """UPGA's section, if any, holds SNR-dependent steps: ``{"snr_steps": {"law":
-        "log-affine", "snr_ref_db": x}}``."""
+        """UPGA's section, if any, holds the law of SNR-dependent steps: ``{"snr_steps": {"law",
+        "snr_db"}}`` (:mod:`hbf_edge.families.upga.snr_steps`)."""
         section = config.family_config
         if not section:
             return
-        steps = section.get("snr_steps")
-        if (set(section) != {"snr_steps"} or not isinstance(steps, dict) or steps.get("law") != "log-affine"
-                or not isinstance(steps.get("snr_ref_db"), (int, float)) or isinstance(steps.get("snr_ref_db"), bool)
-                or not np.isfinite(steps["snr_ref_db"])):
-            raise ModelDirError(f"a {self.spec.name} model's family_config holds only snr_steps "
-                                f"{{law: log-affine, snr_ref_db}}, got {section!r}")
+        if set(section) != {"snr_steps"}:
+            raise ModelDirError(f"a {self.spec.name} model's family_config holds only snr_steps, got {sorted(section)}")
+        try:
+            self.snr_law(config)
+        except ConfigError as exc:
+            raise ModelDirError(f"{self.spec.name} model: {exc}") from exc
+
+    @staticmethod
+    def snr_law(config: Any) -> Any:
+        """The directory's :class:`~hbf_edge.families.upga.snr_steps.SnrLaw`, None if its steps are shared."""
+        from hbf_edge.families.upga.snr_steps import SnrLaw
+
+        section = (config.family_config or {}).get("snr_steps")
+        return None if section is None else SnrLaw.from_section(section)
 
     def expected_arrays(self, config: Any) -> dict[str, tuple[int, ...]]:
-        """The trainable steps: ``mu [I, J]`` (F) and ``lam [I]`` (W), Algorithm 1 (and their
-        slopes, same shapes, when the steps depend on the SNR)."""
+        """The trainable steps: ``mu [I, J]`` (F) and ``lam [I]`` (W), Algorithm 1 (and, when the
+        steps depend on the SNR, their log-gains ``mu_snr [G, I, J]``, ``lam_snr [G, I]``)."""
         shapes = {"mu": (config.n_layers, config.n_inner), "lam": (config.n_layers,)}
         if "snr_steps" in (config.family_config or {}):
-            shapes.update(mu_slope=shapes["mu"], lam_slope=shapes["lam"])
+            G = self.snr_law(config).n_points
+            shapes.update(mu_snr=(G, *shapes["mu"]), lam_snr=(G, *shapes["lam"]))
         return shapes
 
     def build(self, config: Any) -> Any:
         """A freshly initialised float network of this configuration (torch)."""
         from hbf_edge.families.upga.model import UPGA
 
-        steps = (config.family_config or {}).get("snr_steps")
-        return UPGA(config.n_layers, config.n_inner, config.spec.n_rf,
-                    snr_ref_db=None if steps is None else float(steps["snr_ref_db"]))
+        return UPGA(config.n_layers, config.n_inner, config.spec.n_rf, snr_law=self.snr_law(config))
 
     def torch_forward(self, model: Any, H: np.ndarray, snr_db: float = 10.0, noise: float = 1.0
                       ) -> dict[str, np.ndarray]:

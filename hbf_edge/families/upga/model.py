@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import torch
 from torch import nn
@@ -31,6 +31,9 @@ from hbf_edge import cplx
 from hbf_edge.cplx import C
 from hbf_edge.errors import ConfigError, ShapeError
 from hbf_edge.objectives import grad_F, grad_W, sum_rate
+
+if TYPE_CHECKING:
+    from hbf_edge.families.upga.snr_steps import SnrLaw
 
 __all__ = [
     "PGA_MU0",
@@ -44,7 +47,6 @@ __all__ = [
     "pga_iterates",
     "UPGA",
     "check_powers",
-    "snr_dependent_steps",
 ]
 
 PGA_MU0 = 0.01  # paper Section IV: mu_(0,0), also the fixed step of conventional PGA
@@ -158,7 +160,8 @@ def pga_forward(
     ----------
     mu : Tensor [I, J]
     lam : Tensor [I]
-        Or one per channel, ``[I, J, B, 1, 1]`` and ``[I, B, 1, 1]`` (:func:`snr_dependent_steps`).
+        Or one per channel, ``[I, J, B, 1, 1]`` and ``[I, B, 1, 1]``
+        (:meth:`hbf_edge.families.upga.snr_steps.SnrLaw.steps`).
     trajectory : bool
         Also return the sum rate ``[B]`` after the initialisation and after every layer
         (``I + 1`` entries).
@@ -182,23 +185,6 @@ def pga_iterates(
     for i in range(lam.shape[0]):
         F, W = pga_layer(H, F, W, p_t, noise, mu[i], lam[i])
         yield Precoders(F, W)
-
-
-def snr_dependent_steps(mu: torch.Tensor, lam: torch.Tensor, mu_slope: torch.Tensor, lam_slope: torch.Tensor,
-                        p_t: torch.Tensor, noise: torch.Tensor, snr_ref_db: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-channel steps ``mu_ij(s) = mu_ij exp(b_ij (s - s_ref) / 10)`` and
-    ``lambda_i(s) = lambda_i exp(c_i (s - s_ref) / 10)``, ``s = 10 log10(P_t / sigma^2)`` dB.
-
-    Not in the paper, whose steps are shared by every SNR: one set of shared steps cannot serve
-    0 and 20 dB at once (README, "The channel scale": a model that beats PGA-100 at 0-12 dB
-    collapses at 20 dB).  A step that is log-affine in the SNR is the smallest such law: two
-    numbers per step, the slopes ``b, c`` (per 10 dB) trained beside the steps; ``exp`` keeps
-    every step positive.  Returns ``mu [I, J, B, 1, 1]`` and ``lam [I, B, 1, 1]``, which
-    :func:`pga_layer` broadcasts over each channel's ``F`` and ``W``."""
-    x = (10.0 * torch.log10(p_t / noise) - snr_ref_db) / 10.0  # [B]
-    mu_b = mu[:, :, None] * torch.exp(mu_slope[:, :, None] * x)  # [I, J, B]
-    lam_b = lam[:, None] * torch.exp(lam_slope[:, None] * x)  # [I, B]
-    return mu_b[..., None, None], lam_b[..., None, None]
 
 
 class _InitStage(nn.Module):
@@ -234,10 +220,11 @@ class UPGA(nn.Module):
         M, RF chains.
     mu0, lambda0 : float
         Initial step sizes (paper: 0.01 and 1e-4, the conventional PGA values).
-    snr_ref_db : float, optional
-        Steps that depend on the SNR (:func:`snr_dependent_steps`, not in the paper): ``mu``
-        and ``lam`` are the steps at this SNR, ``mu_slope [I, J]`` and ``lam_slope [I]`` (from
-        0) their slopes.  None (default): the paper's steps, one set for every SNR.
+    snr_law : SnrLaw, optional
+        Steps that depend on the SNR (:mod:`hbf_edge.families.upga.snr_steps`, not in the
+        paper): ``mu`` and ``lam`` times the exponentials of the law's log-gains ``mu_snr [G, I,
+        J]`` and ``lam_snr [G, I]`` (from 0).  None (default): the paper's steps, one set for
+        every SNR.
 
     Attributes
     ----------
@@ -247,7 +234,7 @@ class UPGA(nn.Module):
 
     def __init__(
         self, n_layers: int, n_inner: int, n_rf: int, mu0: float = PGA_MU0, lambda0: float = PGA_LAMBDA0,
-        snr_ref_db: float | None = None,
+        snr_law: "SnrLaw | None" = None,
     ) -> None:
         super().__init__()
         for name, v in (("n_layers (I)", n_layers), ("n_inner (J)", n_inner), ("n_rf (M)", n_rf)):
@@ -256,12 +243,11 @@ class UPGA(nn.Module):
         self.n_rf = n_rf
         self.mu = nn.Parameter(torch.full((n_layers, n_inner), float(mu0), dtype=torch.float64))
         self.lam = nn.Parameter(torch.full((n_layers,), float(lambda0), dtype=torch.float64))
-        if snr_ref_db is not None and not math.isfinite(snr_ref_db):
-            raise ConfigError(f"snr_ref_db must be finite, got {snr_ref_db!r}")
-        self.snr_ref_db = snr_ref_db
-        if snr_ref_db is not None:
-            self.mu_slope = nn.Parameter(torch.zeros((n_layers, n_inner), dtype=torch.float64))
-            self.lam_slope = nn.Parameter(torch.zeros((n_layers,), dtype=torch.float64))
+        self.snr_law = snr_law
+        if snr_law is not None:
+            G = snr_law.n_points
+            self.mu_snr = nn.Parameter(torch.zeros((G, n_layers, n_inner), dtype=torch.float64))
+            self.lam_snr = nn.Parameter(torch.zeros((G, n_layers), dtype=torch.float64))
         self.init = _InitStage(n_rf)
         self.layers = nn.ModuleList([_LayerStage() for _ in range(n_layers)])
 
@@ -302,9 +288,8 @@ class UPGA(nn.Module):
         dtype = H.re.dtype
         check_powers(p_t, noise, H.re.shape[0])
         mu, lam = self.mu.to(dtype), self.lam.to(dtype)
-        if self.snr_ref_db is not None:
-            mu, lam = snr_dependent_steps(mu, lam, self.mu_slope.to(dtype), self.lam_slope.to(dtype), p_t, noise,
-                                          self.snr_ref_db)
+        if self.snr_law is not None:
+            mu, lam = self.snr_law.steps(mu, lam, self.mu_snr.to(dtype), self.lam_snr.to(dtype), p_t, noise)
         F, W = self.init(H, p_t)
         rates = [sum_rate(H, F, W, noise)] if trajectory else None
         for i, layer in enumerate(self.layers):  # the same steps as pga_forward, scoped per layer

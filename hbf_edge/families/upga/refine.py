@@ -23,8 +23,9 @@ schedule 0.01, 0.1, 1, 10 ended at 29.717 with every layer 0.35 above the start 
 alone at 29.697 (the stiff penalty pulls the middle layers up before the output has found its
 way); the fourth stage changed nothing, so it is not kept.
 
-A model with SNR-dependent steps (``--snr-steps log-affine``) refines its slopes too (free
-signs, no log), so that one finish over several ``--refine-snrs`` fits each SNR's steps.
+A model with SNR-dependent steps (``--snr-steps``, :mod:`hbf_edge.families.upga.snr_steps`)
+refines its log-gains too, so that one finish over several ``--refine-snrs`` fits each SNR's
+steps.
 
 The SNR of each training channel is drawn once (uniform in dB over the training range, seed
 ``config.seed + 2``), so the objective is a fixed function of ``theta``; the record's ``loss``
@@ -41,7 +42,7 @@ import torch
 from hbf_edge import cplx
 from hbf_edge._progress import progress_bar
 from hbf_edge.errors import ConfigError
-from hbf_edge.families.upga.model import pga_forward, snr_dependent_steps
+from hbf_edge.families.upga.model import pga_forward
 from hbf_edge.units import snr_db_to_power
 
 __all__ = ["refine_above_start", "RHOS", "CALLS", "MAX_ITER"]
@@ -53,7 +54,7 @@ _FLOOR = 1e-30  # a step clamped to 0 by --steps relative enters the log as this
 
 
 def refine_above_start(model: Any, H_train: np.ndarray, config: Any, progress: bool = True) -> dict:
-    """Refine ``model.mu`` and ``model.lam`` (and the slopes of SNR-dependent steps) in place
+    """Refine ``model.mu`` and ``model.lam`` (and the log-gains of SNR-dependent steps) in place
     (module notes); return the history record.
 
     Parameters
@@ -97,15 +98,15 @@ def refine_above_start(model: Any, H_train: np.ndarray, config: Any, progress: b
     noise = torch.ones_like(p_t)
     theta_mu = torch.log(model.mu.detach().clamp_min(_FLOOR)).to(dtype).clone().requires_grad_(True)
     theta_lam = torch.log(model.lam.detach().clamp_min(_FLOOR)).to(dtype).clone().requires_grad_(True)
-    sloped = model.snr_ref_db is not None
-    slopes = [getattr(model, name).detach().to(dtype).clone().requires_grad_(True)
-              for name in ("mu_slope", "lam_slope")] if sloped else []
+    law = model.snr_law
+    gains = [getattr(model, name).detach().to(dtype).clone().requires_grad_(True)
+             for name in ("mu_snr", "lam_snr")] if law is not None else []
     rho = RHOS[0]
 
     def steps() -> tuple[torch.Tensor, torch.Tensor]:
-        if not sloped:
+        if law is None:
             return theta_mu.exp(), theta_lam.exp()
-        return snr_dependent_steps(theta_mu.exp(), theta_lam.exp(), *slopes, p_t, noise, model.snr_ref_db)
+        return law.steps(theta_mu.exp(), theta_lam.exp(), *gains, p_t, noise)
 
     def objective() -> tuple[torch.Tensor, torch.Tensor]:
         _, rates = pga_forward(H, p_t, noise, *steps(), model.n_rf, trajectory=True)
@@ -116,7 +117,7 @@ def refine_above_start(model: Any, H_train: np.ndarray, config: Any, progress: b
     iterations = 0
     bar = progress_bar(total=len(RHOS) * CALLS, desc="refine above the start", unit="call", progress=progress)
     for rho in RHOS:
-        opt = torch.optim.LBFGS([theta_mu, theta_lam, *slopes], lr=1.0, max_iter=MAX_ITER, history_size=20,
+        opt = torch.optim.LBFGS([theta_mu, theta_lam, *gains], lr=1.0, max_iter=MAX_ITER, history_size=20,
                                 line_search_fn="strong_wolfe")
 
         def closure() -> torch.Tensor:
@@ -133,8 +134,8 @@ def refine_above_start(model: Any, H_train: np.ndarray, config: Any, progress: b
     with torch.no_grad():
         model.mu.copy_(theta_mu.exp().to(model.mu.dtype))
         model.lam.copy_(theta_lam.exp().to(model.lam.dtype))
-        for name, slope in zip(("mu_slope", "lam_slope"), slopes):
-            getattr(model, name).copy_(slope.to(model.mu.dtype))
+        for name, gain in zip(("mu_snr", "lam_snr"), gains):
+            getattr(model, name).copy_(gain.to(model.mu.dtype))
         loss, R = objective()
     record = {"refine": "lbfgs", "loss": float(loss), "rate_last": float(R[-1].mean()),
               "lowest_layer_minus_start": float((R[1:] - R[0]).min()), "iterations": iterations}

@@ -1,7 +1,7 @@
-"""Issue 19: UPGA steps that depend on the SNR (``train upga --snr-steps log-affine``): the law
-against a channel-by-channel run with scalar steps, the slopes trained and refined, the model
-directory, evaluate, and one-line refusals where the law is not built (kernels, QAT, export,
-profile)."""
+"""Issue 19: UPGA steps that depend on the SNR (``train upga --snr-steps log-affine|table``): each
+law against a channel-by-channel run with scalar steps, the log-gains trained and refined, the
+model directory, evaluate, and one-line refusals where the laws are not built (kernels, QAT,
+export, profile)."""
 
 import math
 
@@ -10,10 +10,12 @@ import pytest
 import torch
 
 from hbf_edge import ConfigError, cplx
+from hbf_edge.errors import ModelDirError
 from hbf_edge.channels import saleh_valenzuela_miso
 from hbf_edge.cli import main
 from hbf_edge.families.upga.core import CORE
 from hbf_edge.families.upga.model import UPGA, pga_forward
+from hbf_edge.families.upga.snr_steps import SnrLaw
 from hbf_edge.modeldir import load_model
 from hbf_edge.objectives import sum_rate
 
@@ -25,14 +27,16 @@ def _channels(B, seed=4):
     return H
 
 
-def test_each_channel_runs_its_own_log_affine_steps():
-    """The batched law equals Algorithm 1 run channel by channel with the scalar steps
-    ``mu exp(b (s - s_ref) / 10)`` written out here; zero slopes give the shared steps."""
-    H = _channels(3)
-    snr_db = np.array([-4.0, 7.0, 19.0])
+@pytest.mark.parametrize("law", [SnrLaw("log-affine", (5.0,)), SnrLaw("table", (-2.0, 8.0, 14.0))])
+def test_each_channel_runs_its_own_steps(law):
+    """The batched law equals Algorithm 1 run channel by channel with the scalar steps written
+    out here (log-affine: ``mu exp(b (s - r) / 10)``; table: the log-steps interpolated between
+    the two knots around s, the end knot's beyond); zero log-gains give the shared steps."""
+    H = _channels(4)
+    snr_db = np.array([-4.0, 7.0, 11.0, 19.0])
     p_t = torch.from_numpy(10 ** (snr_db / 10) * 2.0)
-    noise = torch.full((3,), 2.0, dtype=torch.float64)
-    net = UPGA(3, 2, 4, snr_ref_db=5.0)
+    noise = torch.full((4,), 2.0, dtype=torch.float64)
+    net = UPGA(3, 2, 4, snr_law=law)
     shared = UPGA(3, 2, 4)
     with torch.no_grad():
         (F0, W0), _ = net.run(H, p_t, noise)
@@ -42,21 +46,39 @@ def test_each_channel_runs_its_own_log_affine_steps():
         rng = np.random.default_rng(1)
         net.mu.copy_(torch.from_numpy(rng.uniform(0.005, 0.03, (3, 2))))
         net.lam.copy_(torch.from_numpy(rng.uniform(1e-4, 5e-4, 3)))
-        net.mu_slope.copy_(torch.from_numpy(rng.uniform(-1, 1, (3, 2))))
-        net.lam_slope.copy_(torch.from_numpy(rng.uniform(-1, 1, 3)))
+        net.mu_snr.copy_(torch.from_numpy(rng.uniform(-1, 1, net.mu_snr.shape)))
+        net.lam_snr.copy_(torch.from_numpy(rng.uniform(-1, 1, net.lam_snr.shape)))
         (F, W), rates = net.run(H, p_t, noise, trajectory=True)
-        for b in range(3):
-            factor = (snr_db[b] - 5.0) / 10
-            mu = net.mu * torch.exp(net.mu_slope * factor)
-            lam = net.lam * torch.exp(net.lam_slope * factor)
+        for b in range(4):
+            if law.law == "log-affine":
+                gain_mu, gain_lam = net.mu_snr[0] * (snr_db[b] - 5.0) / 10, net.lam_snr[0] * (snr_db[b] - 5.0) / 10
+            else:
+                s = min(max(snr_db[b], -2.0), 14.0)
+                g = 1 if s <= 8.0 else 2  # the knot above s
+                w = (s - law.snr_db[g - 1]) / (law.snr_db[g] - law.snr_db[g - 1])
+                gain_mu = (1 - w) * net.mu_snr[g - 1] + w * net.mu_snr[g]
+                gain_lam = (1 - w) * net.lam_snr[g - 1] + w * net.lam_snr[g]
+            mu, lam = net.mu * torch.exp(gain_mu), net.lam * torch.exp(gain_lam)
             one = cplx.C(H.re[b:b + 1], H.im[b:b + 1])
             (Fb, Wb), rb = pga_forward(one, p_t[b:b + 1], noise[b:b + 1], mu, lam, 4, trajectory=True)
             torch.testing.assert_close(F.re[b], Fb.re[0], rtol=1e-12, atol=1e-12)
             torch.testing.assert_close(W.im[b], Wb.im[0], rtol=1e-12, atol=1e-12)
             assert [float(r[b]) for r in rates] == pytest.approx([float(r[0]) for r in rb], rel=1e-12)
-        assert not torch.allclose(W.re, W1.re)  # the slopes changed the design
-    with pytest.raises(ConfigError, match="snr_ref_db"):
-        UPGA(3, 1, 4, snr_ref_db=math.nan)
+        assert not torch.allclose(W.re, W1.re)  # the gains changed the design
+    if law.law == "table":  # at a knot, that knot's steps alone
+        a = law.weights(torch.tensor([-9.0, -2.0, 8.0, 14.0, 30.0], dtype=torch.float64))
+        torch.testing.assert_close(a, torch.tensor([[1.0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1], [0, 0, 1]],
+                                                   dtype=torch.float64))
+
+
+def test_a_malformed_law_is_one_error():
+    for law, points, match in (("cubic", (1.0,), "one of"), ("table", (3.0,), "two or more"),
+                               ("table", (3.0, 3.0), "increasing"), ("log-affine", (1.0, 2.0), "one reference"),
+                               ("log-affine", (math.nan,), "finite")):
+        with pytest.raises(ConfigError, match=match):
+            SnrLaw(law, points)
+    with pytest.raises(ConfigError, match="snr_db"):
+        SnrLaw.from_section({"law": "table"})
 
 
 def test_log_affine_steps_train_refine_load_evaluate_and_are_refused_where_not_built(tmp_path, capsys):
@@ -65,10 +87,10 @@ def test_log_affine_steps_train_refine_load_evaluate_and_are_refused_where_not_b
                  "--snr-steps", "log-affine", "--snr-min", "0", "--snr-max", "20", "--refine-above-start", "0.1",
                  "--refine-snrs", "0", "20", "-q"]) == 0
     model, config = load_model(root / "m")
-    assert config.family_config == {"snr_steps": {"law": "log-affine", "snr_ref_db": 10.0}}
+    assert config.family_config == {"snr_steps": {"law": "log-affine", "snr_db": [10.0]}}
     assert config.training["snr_steps"] == "log-affine"
     assert {k: tuple(v.shape) for k, v in model.state_dict().items()} == CORE.expected_arrays(config)
-    assert float(model.mu_slope.detach().abs().max()) > 0 and float(model.lam_slope.detach().abs().max()) > 0
+    assert float(model.mu_snr.detach().abs().max()) > 0 and float(model.lam_snr.detach().abs().max()) > 0
     assert set(config.history[-1]["per_snr"]) == {"0", "20"}
     # the record's rates are the loaded model's own: the slopes were saved
     H = cplx.from_complex(torch.from_numpy(saleh_valenzuela_miso(30, 16, 4, seed=0)))
@@ -96,14 +118,25 @@ def test_log_affine_steps_train_refine_load_evaluate_and_are_refused_where_not_b
     assert not (root / "j").exists()
 
 
-def test_a_bad_snr_steps_section_is_refused_on_load(tmp_path):
+def test_a_bad_section_is_refused_on_load_and_a_table_needs_knots(tmp_path, capsys):
     import json
 
     assert main(["train", "upga", "--out", str(tmp_path / "m"), *SIZES, "--train-size", "10", "--epochs", "1",
                  "--snr-steps", "log-affine", "-q"]) == 0
     path = tmp_path / "m" / "config.json"
     data = json.loads(path.read_text())
-    data["family_config"]["snr_steps"]["law"] = "cubic"
+    data["family_config"]["snr_steps"]["snr_db"] = [5.0, 1.0]
     path.write_text(json.dumps(data))
-    with pytest.raises(Exception, match="snr_steps"):
+    with pytest.raises(ModelDirError, match="one reference"):
         load_model(tmp_path / "m")
+    assert main(["train", "upga", "--out", str(tmp_path / "k"), *SIZES, "--train-size", "10", "--epochs", "2",
+                 "--snr-steps", "table", "--snr-knots", "12", "-4", "20", "-q"]) == 0
+    model, config = load_model(tmp_path / "k")  # the knots sorted; each knot's gains trained on its SNRs
+    assert config.family_config == {"snr_steps": {"law": "table", "snr_db": [-4.0, 12.0, 20.0]}}
+    assert tuple(model.mu_snr.shape) == (3, 3, 1) and tuple(model.lam_snr.shape) == (3, 3)
+    assert bool((model.lam_snr.detach() != 0).all())
+    capsys.readouterr()
+    assert main(["train", "upga", "--out", str(tmp_path / "t"), "--snr-steps", "table", "-q"]) == 2
+    assert "needs its knots" in capsys.readouterr().err
+    assert main(["train", "upga", "--out", str(tmp_path / "t"), "--snr-knots", "0", "10", "-q"]) == 2
+    assert not (tmp_path / "t").exists()
