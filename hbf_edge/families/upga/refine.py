@@ -25,7 +25,10 @@ way); the fourth stage changed nothing, so it is not kept.
 
 A model with SNR-dependent steps (``--snr-steps``, :mod:`hbf_edge.families.upga.snr_steps`)
 refines its log-gains too, so that one finish over several ``--refine-snrs`` fits each SNR's
-steps.
+steps.  A step table whose knots are the finish's SNRs splits the objective into one term per
+knot (at a knot the steps are that knot's alone); each is then refined on its own, the shared
+steps fixed: the same objective, each L-BFGS on its own curvature (one joint L-BFGS over five
+knots ended 0.04 below PGA-100 at 12 dB, README "The channel scale").
 
 The SNR of each training channel is drawn once (uniform in dB over the training range, seed
 ``config.seed + 2``), so the objective is a fixed function of ``theta``; the record's ``loss``
@@ -101,7 +104,7 @@ def refine_above_start(model: Any, H_train: np.ndarray, config: Any, progress: b
     law = model.snr_law
     gains = [getattr(model, name).detach().to(dtype).clone().requires_grad_(True)
              for name in ("mu_snr", "lam_snr")] if law is not None else []
-    rho = RHOS[0]
+    rho = [RHOS[0]]
 
     def steps() -> tuple[torch.Tensor, torch.Tensor]:
         if law is None:
@@ -112,24 +115,31 @@ def refine_above_start(model: Any, H_train: np.ndarray, config: Any, progress: b
         _, rates = pga_forward(H, p_t, noise, *steps(), model.n_rf, trajectory=True)
         # Algorithm 1 with these steps = the network's forward; R: [I + 1, G] means per layer and SNR
         R = torch.stack([r.mean()[None] if groups == 1 else r.view(groups, B).mean(1) for r in rates])
-        return -R[-1].mean() + rho * (torch.relu(R[0] + margin - R[1:]) ** 2).sum(), R
+        return -R[-1].mean() + rho[0] * (torch.relu(R[0] + margin - R[1:]) ** 2).sum(), R
 
-    iterations = 0
-    bar = progress_bar(total=len(RHOS) * CALLS, desc="refine above the start", unit="call", progress=progress)
-    for rho in RHOS:
-        opt = torch.optim.LBFGS([theta_mu, theta_lam, *gains], lr=1.0, max_iter=MAX_ITER, history_size=20,
-                                line_search_fn="strong_wolfe")
+    knots = _knot_of_each_snr(law, snrs_db)
+    total = len(RHOS) * CALLS * (1 if knots is None else len(knots))
+    bar = progress_bar(total=total, desc="refine above the start", unit="call", progress=progress)
+    if knots is None:
+        iterations = _stages([theta_mu, theta_lam, *gains], objective, rho, bar)
+    else:  # a table on the finish's SNRs: each SNR's term depends on its knot's log-gains alone
+        iterations = 0
+        H_one = cplx.C(H.re[:B], H.im[:B])
+        for g, k in enumerate(knots):
+            gain_mu, gain_lam = (x[k].detach().clone().requires_grad_(True) for x in gains)
+            p_g, n_g = p_t[g * B:(g + 1) * B], noise[g * B:(g + 1) * B]
+            mu0, lam0 = theta_mu.detach().exp(), theta_lam.detach().exp()
 
-        def closure() -> torch.Tensor:
-            opt.zero_grad()
-            loss, _ = objective()
-            loss.backward()
-            return loss
+            def term(gain_mu=gain_mu, gain_lam=gain_lam, p_g=p_g, n_g=n_g, mu0=mu0, lam0=lam0):
+                _, rates = pga_forward(H_one, p_g, n_g, mu0 * gain_mu.exp(), lam0 * gain_lam.exp(), model.n_rf,
+                                       trajectory=True)
+                R = torch.stack([r.mean() for r in rates])
+                return -R[-1] / groups + rho[0] * (torch.relu(R[0] + margin - R[1:]) ** 2).sum(), R
 
-        for _ in range(CALLS):
-            opt.step(closure)
-            bar.update()
-        iterations += int(opt.state[theta_mu]["n_iter"])
+            iterations += _stages([gain_mu, gain_lam], term, rho, bar)
+            with torch.no_grad():
+                gains[0][k] = gain_mu
+                gains[1][k] = gain_lam
     bar.close()
     with torch.no_grad():
         model.mu.copy_(theta_mu.exp().to(model.mu.dtype))
@@ -143,3 +153,32 @@ def refine_above_start(model: Any, H_train: np.ndarray, config: Any, progress: b
         record["per_snr"] = {f"{x:g}": {"rate_last": float(R[-1, g]), "lowest_layer_minus_start":
                                         float((R[1:, g] - R[0, g]).min())} for g, x in enumerate(snrs_db)}
     return record
+
+
+def _knot_of_each_snr(law: Any, snrs_db: Any) -> list[int] | None:
+    """For a step table whose knots are the finish's SNRs, each SNR's knot (the objective then
+    splits into one term per knot, each refined alone with the shared steps fixed); else None."""
+    if law is None or law.law != "table" or not snrs_db or sorted(float(x) for x in snrs_db) != list(law.snr_db):
+        return None
+    return [law.snr_db.index(float(x)) for x in snrs_db]
+
+
+def _stages(params: list[torch.Tensor], objective: Any, rho: list[float], bar: Any) -> int:
+    """The continuation of the module notes on ``params``: per weight in ``RHOS`` (set into
+    ``rho[0]``, which ``objective`` reads) a fresh L-BFGS, ``CALLS`` calls; returns the iterations."""
+    iterations = 0
+    for weight in RHOS:
+        rho[0] = weight
+        opt = torch.optim.LBFGS(params, lr=1.0, max_iter=MAX_ITER, history_size=20, line_search_fn="strong_wolfe")
+
+        def closure() -> torch.Tensor:
+            opt.zero_grad()
+            loss, _ = objective()
+            loss.backward()
+            return loss
+
+        for _ in range(CALLS):
+            opt.step(closure)
+            bar.update()
+        iterations += int(opt.state[params[0]]["n_iter"])
+    return iterations

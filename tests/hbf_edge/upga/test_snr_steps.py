@@ -135,6 +135,24 @@ def test_a_bad_section_is_refused_on_load_and_a_table_needs_knots(tmp_path, caps
     assert config.family_config == {"snr_steps": {"law": "table", "snr_db": [-4.0, 12.0, 20.0]}}
     assert tuple(model.mu_snr.shape) == (3, 3, 1) and tuple(model.lam_snr.shape) == (3, 3)
     assert bool((model.lam_snr.detach() != 0).all())
+    # a table on the finish's SNRs is refined knot by knot (the shared steps fixed): the same
+    # objective, so the record's per-SNR rates are the saved model's, and each knot moved
+    assert main(["train", "upga", "--out", str(tmp_path / "r"), *SIZES, "--train-size", "10", "--epochs", "1",
+                 "--snr-steps", "table", "--refine-above-start", "0.1", "--refine-snrs", "20", "0", "-q"]) == 0
+    model, config = load_model(tmp_path / "r")
+    assert config.family_config["snr_steps"]["snr_db"] == [0.0, 20.0]
+    assert main(["train", "upga", "--out", str(tmp_path / "r0"), *SIZES, "--train-size", "10", "--epochs", "1",
+                 "--snr-steps", "table", "--snr-knots", "0", "20", "-q"]) == 0
+    adam, _ = load_model(tmp_path / "r0")  # the same Adam stage: the finish kept its shared steps
+    assert torch.equal(model.mu, adam.mu) and torch.equal(model.lam, adam.lam)
+    assert not torch.equal(model.mu_snr, adam.mu_snr) and not torch.equal(model.lam_snr, adam.lam_snr)
+    H = cplx.from_complex(torch.from_numpy(saleh_valenzuela_miso(10, 16, 4, seed=0)))
+    one = torch.ones(10, dtype=torch.float64)
+    with torch.no_grad():
+        for snr in (0.0, 20.0):
+            (F, W), _ = model.run(H, one * 10 ** (snr / 10), one)
+            rate = float(sum_rate(H, F, W, one).mean())
+            assert rate == pytest.approx(config.history[-1]["per_snr"][f"{snr:g}"]["rate_last"], rel=1e-9)
     capsys.readouterr()
     assert main(["train", "upga", "--out", str(tmp_path / "t"), "--snr-steps", "table", "-q"]) == 2
     assert "needs its knots" in capsys.readouterr().err
