@@ -165,7 +165,12 @@ def _knot_of_each_snr(law: Any, snrs_db: Any) -> list[int] | None:
 
 def _stages(params: list[torch.Tensor], objective: Any, rho: list[float], bar: Any) -> int:
     """The continuation of the module notes on ``params``: per weight in ``RHOS`` (set into
-    ``rho[0]``, which ``objective`` reads) a fresh L-BFGS, ``CALLS`` calls; returns the iterations."""
+    ``rho[0]``, which ``objective`` reads) a fresh L-BFGS, ``CALLS`` calls; returns the iterations.
+
+    A call that leaves a parameter or the objective non-finite (or whose line search fails on a
+    NaN) is undone and ends its stage: a
+    twelve-knot table's finish once ended with an infinite log-gain after 35 minutes (2026-12-06),
+    which the model directory then refused to save."""
     iterations = 0
     for weight in RHOS:
         rho[0] = weight
@@ -177,8 +182,22 @@ def _stages(params: list[torch.Tensor], objective: Any, rho: list[float], bar: A
             loss.backward()
             return loss
 
-        for _ in range(CALLS):
-            opt.step(closure)
+        for call in range(CALLS):
+            kept = [p.detach().clone() for p in params]
+            try:
+                opt.step(closure)
+                failed = False
+            except IndexError:  # torch's strong-Wolfe search indexes past its bracket when it meets NaN
+                failed = True
             bar.update()
+            with torch.no_grad():
+                finite = (not failed and all(bool(torch.isfinite(p).all()) for p in params)
+                          and bool(torch.isfinite(objective()[0])))
+                if not finite:
+                    for p, k in zip(params, kept):
+                        p.copy_(k)
+            if not finite:
+                bar.update(CALLS - 1 - call)
+                break
         iterations += int(opt.state[params[0]]["n_iter"])
     return iterations

@@ -119,3 +119,23 @@ def test_the_training_snr_range_covers_the_finish_snrs():
     assert rng(refine_snrs=[0.0, 6.0, 12.0]) == (0.0, 12.0) == rng(refine_snrs=(0.0, 6.0))
     assert rng(refine_snrs=[20.0]) == (12.0, 20.0)
     assert rng(refine_snrs=None) == rng(refine_snrs=["x"]) == (12.0, 12.0)  # nothing usable recorded
+
+
+def test_a_call_that_leaves_the_objective_non_finite_is_undone():
+    """The finish's L-BFGS stages keep the last finite state (a twelve-knot table's finish once
+    ended with an infinite log-gain, which the model directory refused to save)."""
+    import torch
+
+    from hbf_edge._progress import progress_bar
+    from hbf_edge.families.upga.refine import _stages
+
+    x = torch.zeros(2, dtype=torch.float64, requires_grad=True)
+
+    def objective():  # the minimum, x = 3, lies where the objective is NaN
+        loss = torch.where(x > 2, torch.full_like(x, float("nan")), (x - 3) ** 2).sum()
+        return loss, None
+
+    bar = progress_bar(total=9, progress=False)
+    _stages([x], objective, [0.0], bar)
+    assert bool(torch.isfinite(x).all()) and bool(torch.isfinite(objective()[0]))
+    assert float(x.max()) <= 2
