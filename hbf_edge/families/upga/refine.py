@@ -168,9 +168,8 @@ def _stages(params: list[torch.Tensor], objective: Any, rho: list[float], bar: A
     ``rho[0]``, which ``objective`` reads) a fresh L-BFGS, ``CALLS`` calls; returns the iterations.
 
     A call that leaves a parameter or the objective non-finite (or whose line search fails on a
-    NaN) is undone and ends its stage: a
-    twelve-knot table's finish once ended with an infinite log-gain after 35 minutes (2026-12-06),
-    which the model directory then refused to save."""
+    NaN) is undone and ends its stage: a twelve-knot table's finish once ended with an infinite
+    log-gain after 35 minutes (2026-12-06), which the model directory then refused to save."""
     iterations = 0
     for weight in RHOS:
         rho[0] = weight
