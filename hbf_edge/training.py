@@ -48,7 +48,7 @@ STEP_RULES = ("relative", "absolute")
 # logarithms interpolated in between.  The log-gains learn at SNR_LR times ``lr``: 0.01 per Adam
 # step at lr 1.  At 0.1, a table trained at one SNR (--snr-min 12 --snr-max 12 --lr 1) grew its
 # knot's steps e^0.1 per step while the gradient asked for longer steps and collapsed within the
-# first epoch (mean rate 8.6 against 29.6 with shared steps, 2026-12-06): a log-gain compounds
+# first epoch (its ramp loss -8.6 against -29.6 with shared steps, 2026-12-06): a log-gain compounds
 # where the relative rule's steps grow by a fixed amount per step.
 SNR_STEP_LAWS = ("shared", "log-affine", "table")
 SNR_LR = 0.01

@@ -152,8 +152,9 @@ class UpgaSession:
         self._tail = (self._steps, *self.out, size_tuple(M), size_tuple(K))
         self._forward = sized_forward(self.dtype, M, K) if self._serial else None
         # where an input the closed dispatch refuses but :meth:`_check` accepts (read-only, say)
-        # is copied: another signature would compile the forward again (~50 s, 2026-12-07)
-        self._copies = tuple(np.empty(s, self.dtype) for s in (self.shape, self.shape, (batch,), (batch,)))
+        # is copied: another signature would compile the forward again (~50 s, 2026-12-06)
+        self._copies = (tuple(np.empty(s, self.dtype) for s in (self.shape, self.shape, (batch,), (batch,)))
+                        if self._serial else ())
 
     def _check(self, h_re, h_im, p_t, noise):
         """Raise the one-line error for the first input that is not this session's (the fast

@@ -239,7 +239,6 @@ class UpgaCore(MisoChannels):
         from hbf_edge._io import atomic_file
         from hbf_edge.families.upga.numerical import format_numerical, numerical_profile
         from hbf_edge.hw.precision import PrecisionConfig, template_toml
-        from hbf_edge.modelfiles import read_model_dir
         from hbf_edge.plots import plot_numerical
 
         target = 0.99 if settings.retention_target is None else settings.retention_target
