@@ -80,6 +80,7 @@ class TrainConfig:
     steps: str = "relative"
     refine_above_start: float | None = None  # UPGA: margin of the full-batch finish (families/upga/refine.py)
     refine_snrs: tuple[float, ...] | None = None  # UPGA: the finish's SNRs (dB), each curve kept above its start
+    refine_between: int = 0  # UPGA: SNRs the finish also scores between each two neighbouring refine_snrs
     snr_steps: str = "shared"  # UPGA: SNR_STEP_LAWS
     snr_knots: tuple[float, ...] | None = None  # UPGA, snr_steps="table": the knots (dB; default refine_snrs)
 
@@ -119,6 +120,11 @@ class TrainConfig:
                 raise ConfigError("refine_snrs needs refine_above_start (the SNRs of that finish)")
             if not self.refine_snrs or not all(math.isfinite(x) for x in self.refine_snrs):
                 raise ConfigError(f"refine_snrs must be finite dB values, got {self.refine_snrs!r}")
+        between = self.refine_between
+        if isinstance(between, bool) or not isinstance(between, int) or between < 0:
+            raise ConfigError(f"refine_between must be an integer >= 0, got {between!r}")
+        if between and len(set(self.refine_snrs or ())) < 2:
+            raise ConfigError("refine_between scores SNRs between the finish's: it needs two or more refine_snrs")
 
     @property
     def snr_law(self) -> "SnrLaw | None":

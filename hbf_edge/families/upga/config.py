@@ -32,13 +32,23 @@ from hbf_edge.families._settings import (
 from hbf_edge.hw.spec import FORMATS
 
 __all__ = ["SPEC", "COUNTER_SITES", "UpgaChannels", "UpgaTrain", "MisoEval", "UpgaEval", "MisoProfile", "UpgaProfile",
-           "DEFAULT_SNRS", "refuse_snr_steps"]
+           "DEFAULT_SNRS", "refine_between", "refuse_snr_steps"]
 
 DEFAULT_SNRS = [-10.0, -5.0, 0.0, 5.0, 10.0, 15.0, 20.0]
 # overflow-counter sites of the hardware kernel, in counter-column order ("input": the
 # quantisation of H and the steps; the rest: kernels/upga/_fixed.py)
 COUNTER_SITES = ("input", "init", "G", "E", "power", "reciprocal", "C", "D", "grad_F", "F_update", "grad_W",
                  "W_update", "norm", "W", "output")
+
+
+def refine_between(s: "UpgaTrain") -> int:
+    """``--refine-between``, its default resolved: 1 for a step table finished at two or more
+    SNRs (its steps between knots are interpolated, and a midpoint per gap in the finish kept
+    every held-out layer above the start where the knots alone did not; README "The channel
+    scale"), else 0."""
+    if s.refine_between is not None:
+        return s.refine_between
+    return int(s.snr_steps == "table" and len(set(s.refine_snrs or ())) >= 2)
 
 
 def refuse_snr_steps(family_config: dict | None, model_dir: object, what: str) -> None:
@@ -104,6 +114,10 @@ class UpgaTrain(TrainCommon, MisoSizes):
         None, "with --refine-above-start: score every training channel at each of these SNRs and keep each "
               "SNR's layers above its own start (default: one SNR per channel drawn in the training range)",
         nargs="+", metavar="DB")
+    refine_between: int | None = field(
+        None, "with --refine-snrs: the finish also scores this many evenly spaced SNRs inside each gap between "
+              "two of them, in a last pass over every step (default: 1 with --snr-steps table, whose steps are "
+              "interpolated there, else 0)", metavar="N")
     snr_steps: str = field("shared", "shared: one set of steps for every SNR (the paper's; default); log-affine: "
                                      "each step times exp(slope (SNR - mid-range) / 10 dB); table: the steps at each "
                                      "of --snr-knots free, interpolated in between (log) -- the slopes or knots "
@@ -127,6 +141,10 @@ class UpgaTrain(TrainCommon, MisoSizes):
             raise ConfigError(f"--refine-snrs must be finite dB values, got {self.refine_snrs}")
         if self.snr_knots is not None and self.snr_steps != "table":
             raise ConfigError("--snr-knots are the knots of --snr-steps table")
+        if self.refine_between is not None and self.refine_between < 0:
+            raise ConfigError(f"--refine-between must be an integer >= 0, got {self.refine_between}")
+        if self.refine_between and len(set(self.refine_snrs or ())) < 2:
+            raise ConfigError("--refine-between scores SNRs between the finish's: it needs two or more --refine-snrs")
         if self.snr_steps == "table" and self.snr_knots is None and self.refine_snrs is None:
             raise ConfigError("--snr-steps table needs its knots: --snr-knots DB ... (or --refine-snrs)")
 

@@ -17,7 +17,8 @@ from hbf_edge.errors import ConfigError, ModelDirError
 from hbf_edge.results import stamp, write_result
 from hbf_edge.families._miso import MisoChannels, gain_shift_db, snrs_outside_training, warn_snrs_outside_training
 from hbf_edge.families._protocol import Say, log_say
-from hbf_edge.families.upga.config import SPEC, UpgaChannels, UpgaEval, UpgaProfile, UpgaTrain, refuse_snr_steps
+from hbf_edge.families.upga.config import (SPEC, UpgaChannels, UpgaEval, UpgaProfile, UpgaTrain, refine_between,
+                                           refuse_snr_steps)
 from hbf_edge.modelfiles import read_model_dir
 
 __all__ = ["CORE", "UpgaCore", "train_config"]
@@ -33,7 +34,8 @@ def train_config(s: UpgaTrain, **changes: Any) -> Any:
                   lr_decay=s.lr_decay, snr_db_min=s.snr_min, snr_db_max=s.snr_max, mu0=s.mu0, lambda0=s.lambda0,
                   layer_loss=s.layer_loss, steps=s.steps, seed=s.seed, precision=s.precision,
                   refine_above_start=s.refine_above_start,
-                  refine_snrs=None if s.refine_snrs is None else tuple(s.refine_snrs), snr_steps=s.snr_steps,
+                  refine_snrs=None if s.refine_snrs is None else tuple(s.refine_snrs),
+                  refine_between=refine_between(s), snr_steps=s.snr_steps,
                   snr_knots=None if s.snr_knots is None else tuple(s.snr_knots))
     values.update(changes)
     return TrainConfig(**values)

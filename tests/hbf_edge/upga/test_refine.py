@@ -7,7 +7,8 @@ import torch
 from hbf_edge import ConfigError, cplx
 from hbf_edge.channels import saleh_valenzuela_miso
 from hbf_edge.families.upga.model import UPGA
-from hbf_edge.families.upga.refine import refine_above_start
+from hbf_edge.families.upga.config import UpgaTrain, refine_between
+from hbf_edge.families.upga.refine import _with_between, refine_above_start
 from hbf_edge.training import TrainConfig, train_upga, train_upganet
 from hbf_edge.units import snr_db_to_power
 
@@ -60,6 +61,43 @@ def test_the_refinement_at_several_snrs_keeps_each_curve_above_its_start():
     assert record["rate_last"] == pytest.approx(np.mean([_curve(model, H, s)[-1] for s in (5.0, 20.0)]), rel=1e-12)
 
 
+def test_between_the_knots_the_finish_scores_each_gap_too():
+    assert _with_between((6.0, -10.0, 0.0), 1) == (-10.0, -5.0, 0.0, 3.0, 6.0)
+    assert _with_between((0.0, 6.0), 2) == pytest.approx((0.0, 2.0, 4.0, 6.0))
+    assert _with_between((6.0, 0.0), 0) == (6.0, 0.0)
+    H = saleh_valenzuela_miso(40, 16, 4, seed=3)
+    runs = {}
+    for between in (0, 1):
+        config = TrainConfig(**SMALL, snr_db_min=20.0, snr_db_max=20.0, refine_above_start=0.05,
+                             refine_snrs=(5.0, 20.0), snr_steps="table", refine_between=between)
+        model = UPGA(3, 1, 4, snr_law=config.snr_law)
+        with torch.no_grad():
+            model.mu[0, 0] = 5.0  # too long at every SNR of the range: layer 1 below the start
+            model.lam[:] = 1e-3
+        assert all(_curve(model, H, snr)[1] < _curve(model, H, snr)[0] for snr in (5.0, 12.5, 20.0))
+        runs[between] = (model, refine_above_start(model, H, config, progress=False))
+    model, record = runs[1]
+    assert list(record["per_snr"]) == ["5", "12.5", "20"]
+    for snr in (5.0, 12.5, 20.0):  # the midpoint's curve too, from the model's forward
+        after = _curve(model, H, snr)
+        assert (after[1:] - after[0]).min() >= 0
+        assert record["per_snr"][f"{snr:g}"]["rate_last"] == pytest.approx(after[-1], rel=1e-12)
+    # after the knot-by-knot pass (the shared steps fixed there) a joint pass moved them
+    knots_only = runs[0][0]
+    assert list(runs[0][1]["per_snr"]) == ["5", "20"]
+    assert not torch.equal(model.mu, knots_only.mu)
+    torch.testing.assert_close(knots_only.mu[1:], torch.full_like(knots_only.mu[1:], 0.01), rtol=1e-14, atol=0)
+
+
+def test_the_cli_default_scores_midpoints_for_a_step_table_only():
+    table = UpgaTrain(out="m", snr_steps="table", refine_above_start=0.3, refine_snrs=[0.0, 10.0])
+    assert refine_between(table) == 1
+    assert refine_between(UpgaTrain(out="m", refine_above_start=0.3, refine_snrs=[0.0, 10.0])) == 0
+    assert refine_between(UpgaTrain(out="m", snr_steps="table", snr_knots=[0.0, 10.0])) == 0  # no finish SNRs
+    assert refine_between(UpgaTrain(out="m", snr_steps="table", refine_above_start=0.3, refine_snrs=[0.0, 10.0],
+                                    refine_between=0)) == 0
+
+
 def test_training_with_the_refinement_is_reproducible_and_recorded():
     cfg = TrainConfig(**SMALL, seed=5, layer_loss="last", refine_above_start=0.1)
     m1, mc1 = train_upga(cfg, progress=False)
@@ -71,7 +109,10 @@ def test_training_with_the_refinement_is_reproducible_and_recorded():
 
 @pytest.mark.parametrize("bad", [dict(refine_above_start=-0.1), dict(refine_above_start=float("nan")),
                                  dict(refine_above_start=0.5, steps="absolute"), dict(refine_snrs=(0.0, 6.0)),
-                                 dict(refine_above_start=0.5, refine_snrs=(0.0, float("inf")))])
+                                 dict(refine_above_start=0.5, refine_snrs=(0.0, float("inf"))),
+                                 dict(refine_above_start=0.5, refine_snrs=(0.0, 6.0), refine_between=-1),
+                                 dict(refine_above_start=0.5, refine_snrs=(6.0, 6.0), refine_between=1),
+                                 dict(refine_above_start=0.5, refine_between=1)])
 def test_bad_refinement_settings(bad):
     with pytest.raises(ConfigError):
         TrainConfig(**bad)
@@ -83,7 +124,8 @@ def test_upganet_refuses_the_refinement():
 
 
 @pytest.mark.parametrize("argv", [["--refine-above-start", "-1"], ["--refine-above-start", "0.5", "--steps", "absolute"],
-                                  ["--refine-snrs", "0", "6"]])
+                                  ["--refine-snrs", "0", "6"], ["--refine-between", "1"],
+                                  ["--refine-above-start", "0.1", "--refine-snrs", "0", "6", "--refine-between", "-2"]])
 def test_the_cli_refuses_a_bad_refinement_in_one_line(tmp_path, capsys, argv):
     from hbf_edge.cli import main
 

@@ -137,8 +137,10 @@ def test_a_bad_section_is_refused_on_load_and_a_table_needs_knots(tmp_path, caps
     assert bool((model.lam_snr.detach() != 0).all())
     # a table on the finish's SNRs is refined knot by knot (the shared steps fixed): the same
     # objective, so the record's per-SNR rates are the saved model's, and each knot moved
+    # (--refine-between 0: no pass over the midpoints after it; tests/hbf_edge/upga/test_refine.py)
     assert main(["train", "upga", "--out", str(tmp_path / "r"), *SIZES, "--train-size", "10", "--epochs", "1",
-                 "--snr-steps", "table", "--refine-above-start", "0.1", "--refine-snrs", "20", "0", "-q"]) == 0
+                 "--snr-steps", "table", "--refine-above-start", "0.1", "--refine-snrs", "20", "0",
+                 "--refine-between", "0", "-q"]) == 0
     model, config = load_model(tmp_path / "r")
     assert config.family_config["snr_steps"]["snr_db"] == [0.0, 20.0]
     assert main(["train", "upga", "--out", str(tmp_path / "r0"), *SIZES, "--train-size", "10", "--epochs", "1",
