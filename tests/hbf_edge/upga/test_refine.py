@@ -91,7 +91,7 @@ def test_between_the_knots_the_finish_scores_each_gap_too():
 
 def test_the_cli_default_scores_midpoints_for_a_step_table_only():
     table = UpgaTrain(out="m", snr_steps="table", refine_above_start=0.3, refine_snrs=[0.0, 10.0])
-    assert refine_between(table) == 1
+    assert refine_between(table) == 2
     assert refine_between(UpgaTrain(out="m", refine_above_start=0.3, refine_snrs=[0.0, 10.0])) == 0
     assert refine_between(UpgaTrain(out="m", snr_steps="table", snr_knots=[0.0, 10.0])) == 0  # no finish SNRs
     assert refine_between(UpgaTrain(out="m", snr_steps="table", refine_above_start=0.3, refine_snrs=[0.0, 10.0],
