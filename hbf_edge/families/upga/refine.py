@@ -38,7 +38,7 @@ spaced SNRs inside each gap between neighbouring finish SNRs as well, in one mor
 every parameter (after the knot-by-knot pass, which gives it its start).  Measured on held-out
 channels (authors' scale, knots -10 0 6 12 20 dB): with one SNR per gap every layer stays above
 the start at 17 SNRs from -10 to 20 dB but one (-2.5 dB, -0.004); with two, at all 21 (lowest
-+0.17), and the output beats PGA-100 from -10 to 14 dB (README "The channel scale").  The price
++0.12), and the output beats PGA-100 from -10 to 14 dB (README "The channel scale").  The price
 is that last pass, on 9 or 13 SNRs' channels at once: the longest part of the training.
 
 The SNR of each training channel is drawn once (uniform in dB over the training range, seed
