@@ -147,15 +147,16 @@ def refine_above_start(model: Any, H_train: np.ndarray, config: Any, progress: b
             with torch.no_grad():
                 gains[0][k] = gain_mu
                 gains[1][k] = gain_lam
+    objective = joint(scored)  # the last pass's, and the record's
     if knots is None or scored != snrs_db:  # one L-BFGS over everything (after the knots: their SNRs and between)
-        iterations += _stages([theta_mu, theta_lam, *gains], joint(scored), rho, bar)
+        iterations += _stages([theta_mu, theta_lam, *gains], objective, rho, bar)
     bar.close()
     with torch.no_grad():
         model.mu.copy_(theta_mu.exp().to(model.mu.dtype))
         model.lam.copy_(theta_lam.exp().to(model.lam.dtype))
         for name, gain in zip(("mu_snr", "lam_snr"), gains):
             getattr(model, name).copy_(gain.to(model.mu.dtype))
-        loss, R = joint(scored)()
+        loss, R = objective()
     record = {"refine": "lbfgs", "loss": float(loss), "rate_last": float(R[-1].mean()),
               "lowest_layer_minus_start": float((R[1:] - R[0]).min()), "iterations": iterations}
     if scored:
