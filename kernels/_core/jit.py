@@ -36,9 +36,10 @@ from pathlib import Path
 import numba
 
 import hbf_edge
+from hbf_edge.kernels._core.inline_copy import APPLIED as INLINE_COPY_SHARED
 from hbf_edge.kernels._core.pool import start_pool
 
-__all__ = ["njit", "closed", "STAMPED", "sources", "sources_digest"]
+__all__ = ["njit", "closed", "STAMPED", "INLINE_COPY_SHARED", "sources", "sources_digest"]
 
 _ROOT = Path(__file__).resolve().parents[1]  # the kernels package (hbf_edge.kernels)
 _TOOLKIT = Path(hbf_edge.__file__).resolve().parent  # hbf_edge (its own folder, not kernels/)
