@@ -9,7 +9,7 @@ forward called from Python; as constants written into the source, M and K took 1
 How: a homogeneous tuple's length is part of its Numba type, so ``m_len`` and ``k_len`` (any
 tuples of M and K items) make Numba compile this function once per (M, K), and ``len()`` of them
 is a constant.  Every workspace is allocated here with those sizes (W too, copied out per
-channel), and the per-channel code (``channel_steps_inline``, :mod:`kernels.upga._float`) is
+channel), and the per-channel code (``channel_steps``, :mod:`kernels.upga._float`) is
 inlined here, so every shape it reads is a constant.  Numba's literal dispatch (``numba.literally``) would do the same but resolves every
 call in Python (milliseconds).  The price is a compilation per (M, K) (about 12 s, then cached),
 which is why only the session, built once per model, uses it; results equal
@@ -24,7 +24,7 @@ from numba import types
 
 from hbf_edge.kernels._core.boundary import BAD_SHAPE, value_problem
 from hbf_edge.kernels._core.jit import closed
-from hbf_edge.kernels.upga._float import (FM, channel_steps_inline, channel_workspace, init_workspace,
+from hbf_edge.kernels.upga._float import (FM, channel_steps, channel_workspace, init_workspace,
                                           layer_workspace, transpose)
 
 __all__ = ["size_tuple", "sized_forward"]
@@ -64,7 +64,7 @@ def _forward_checked_sized(h_re, h_im, p_t, noise, steps, f_re, f_im, w_re, w_im
     wi = np.empty((M, K), dt)
     for b in range(h_re.shape[0]):
         transpose(h_re[b], h_im[b], ht_r, ht_i)
-        channel_steps_inline(ht_r, ht_i, ft_r, ft_i, wr, wi, p_t[b], noise[b], mu, lam, xr, xi, ws_init, ws, zero,
+        channel_steps(ht_r, ht_i, ft_r, ft_i, wr, wi, p_t[b], noise[b], mu, lam, xr, xi, ws_init, ws, zero,
                              True, 0, mu.shape[0], False, 1)
         transpose(ft_r, ft_i, f_re[b], f_im[b])
         w_re[b] = wr
