@@ -36,6 +36,7 @@ from pathlib import Path
 import numba
 
 import hbf_edge
+# before any kernel compiles: Numba's IR inliner with one scope copy per inline (its module says why)
 from hbf_edge.kernels._core.inline_copy import APPLIED as INLINE_COPY_SHARED
 from hbf_edge.kernels._core.pool import start_pool
 
