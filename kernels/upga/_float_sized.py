@@ -65,7 +65,7 @@ def _forward_checked_sized(h_re, h_im, p_t, noise, steps, f_re, f_im, w_re, w_im
     for b in range(h_re.shape[0]):
         transpose(h_re[b], h_im[b], ht_r, ht_i)
         channel_steps(ht_r, ht_i, ft_r, ft_i, wr, wi, p_t[b], noise[b], mu, lam, xr, xi, ws_init, ws, zero,
-                             True, 0, mu.shape[0], False, 1)
+                      True, 0, mu.shape[0], False, 1)
         transpose(ft_r, ft_i, f_re[b], f_im[b])
         w_re[b] = wr
         w_im[b] = wi
