@@ -18,7 +18,7 @@ The datapath (the contract the integer reference ``tests/naive_fixed.py`` implem
   eq. (13) algebra ``accumulator`` (fA); reciprocals, C, D, gradients, the F update and the scale
   ``gradient`` (fG); step sizes ``step`` (fS).
 * Eq. (6)-(7): ``x = L[c] + mu grad_F`` in the gradient format, new code
-  ``argmax_c Re(x conj L[c])`` (:func:`kernels._core.fixed.nearest_code`).
+  ``argmax_c Re(x conj L[c])`` (:func:`kernels._core.codes.nearest_code`).
 * Eq. (8)-(9): ``W_acc = W + lambda' grad_W`` in the accumulator format, then
   ``s = isqrt(N 2^(fA+2fG) // ||F W_acc||^2)`` and ``W = W_acc s``.
 * ``1/a_k``, ``1/b_k``: one integer division each.  Eq. (13): ``(H^H H)^-1`` and
@@ -44,7 +44,6 @@ from hbf_edge.kernels._core.fixed import (
     fit,
     int64_range,
     isqrt,
-    nearest_codes_block,
     requant,
     rshift,
     shift_by,
@@ -52,6 +51,7 @@ from hbf_edge.kernels._core.fixed import (
     word_of,
 )
 from hbf_edge.families.upga.config import COUNTER_SITES
+from hbf_edge.kernels._core.codes import nearest_codes_block
 from hbf_edge.kernels._core.jit import njit
 from hbf_edge.kernels._core.linalg_fixed import mac_column, words_t
 # saturation counter sites: the family's one tuple (its first site, "input", is the wrapper's)
@@ -173,11 +173,14 @@ def d_fx(cr, ci, wr, wi, dr, di, fm, cnt):  # pragma: no cover - compiled
 
 @njit(cache=True)
 def f_update_fx(ht_r, ht_i, codes, fc, fs, ft_c, ft_s, lc, ls, dr, di, tt_r, tt_i, mu, to_code, fm,
-                cnt, wk):  # pragma: no cover
+                cnt, wk, keep_nm=True):  # pragma: no cover
     """``x = F + mu (H D - T)`` (gradient format) and projection (7), in place on the words
     of F, ``fc, fs [N, M]`` and their transpose ``ft_c, ft_s [M, N]`` (both kept): onto the
     code book (codes and their table words) if ``to_code``, else onto the unit circle,
-    ``x / isqrt(|x|^2)`` in the lut format (``(1, 0)`` for ``x = 0``).
+    ``x / isqrt(|x|^2)`` in the lut format (``(1, 0)`` for ``x = 0``).  ``keep_nm`` False: on
+    the code book, ``fc, fs`` are left as they are (UPGA's layers read only the transpose and
+    write ``fc, fs`` once at their end, :func:`layers_fx_one`: the strided stores were 0.26 of a
+    layer's 5.5 us at N = 64, M = K = 4, 2026-12-06, ``scratch/s66/fup_parts.py``).
 
     ``ht_r, ht_i [K, N]`` hold H transposed.  ``tt_r, tt_i [M, N]`` hold, transposed, a term
     already in the gradient format's units that is subtracted from the rate gradient before it
@@ -212,14 +215,16 @@ def f_update_fx(ht_r, ht_i, codes, fc, fs, ft_c, ft_s, lc, ls, dr, di, tt_r, tt_
             xr[n] = word_of(x_r, lo, top, sat)
             xi[n] = word_of(x_i, lo, top, sat)
         if to_code:
-            nearest_codes_block(xr, xi, lc, ls, best, best_p, tied)
+            nearest_codes_block(xr, xi, lc, ls, best, best_p, tied, sr, si)  # sr, si: free until the next column
             for n in range(N):
                 c = best[n]
                 codes[n, m] = c
                 ft_c[m, n] = lc[c]
                 ft_s[m, n] = ls[c]
-                fc[n, m] = lc[c]
-                fs[n, m] = ls[c]
+            if keep_nm:
+                for n in range(N):
+                    fc[n, m] = ft_c[m, n]
+                    fs[n, m] = ft_s[m, n]
         else:
             for n in range(N):
                 r = isqrt(xr[n] * xr[n] + xi[n] * xi[n])
@@ -238,12 +243,12 @@ def f_update_fx(ht_r, ht_i, codes, fc, fs, ft_c, ft_s, lc, ls, dr, di, tt_r, tt_
 @njit(cache=True)
 def f_step_fx(ht_r, ht_i, codes, fc, fs, ft_c, ft_s, lc, ls, wr, wi, noise, mu, fm, cnt, gr, gi, cr, ci, dr, di,
               zr, zi, wk, g_over=-1):  # pragma: no cover
-    """Eq. (6)-(7) on the codes (and their table words fc, fs and ft_c, ft_s transposed), in
-    place (``ht_r, ht_i``: H transposed; ``zr, zi``: zeros [M, N]; ``wk``: :func:`work_rows`;
-    ``g_over`` as in :func:`weighted_e_fx`)."""
+    """Eq. (6)-(7) on the codes and their table words transposed ``ft_c, ft_s`` in place;
+    ``fc, fs`` are not written (:func:`f_update_fx`'s ``keep_nm``) (``ht_r, ht_i``: H transposed;
+    ``zr, zi``: zeros [M, N]; ``wk``: :func:`work_rows`; ``g_over`` as in :func:`weighted_e_fx`)."""
     weighted_e_fx(ht_r, ht_i, ft_c, ft_s, wr, wi, noise, fm, cnt, gr, gi, cr, ci, g_over)
     d_fx(cr, ci, wr, wi, dr, di, fm, cnt)
-    f_update_fx(ht_r, ht_i, codes, fc, fs, ft_c, ft_s, lc, ls, dr, di, zr, zi, mu, True, fm, cnt, wk)
+    f_update_fx(ht_r, ht_i, codes, fc, fs, ft_c, ft_s, lc, ls, dr, di, zr, zi, mu, True, fm, cnt, wk, False)
 
 
 @njit(cache=True)
@@ -360,6 +365,10 @@ def layers_fx_one(hr, hi, cd, fc, fs, wr, wi, noise, mu, lam, lut_c, lut_s, n_co
                       di, zf, zf, wk, g_over)
             g_over = -1  # the F-step moved F
         g_over = w_step_fx(ht_r, ht_i, ft_c, ft_s, wr, wi, noise, lam[t], fm, cnt, gr, gi, cr, ci, ar, ai, zw, zw, wk)
+    for n in range(N):  # the F-steps kept only the transpose (f_update_fx's keep_nm)
+        for m in range(M):
+            fc[n, m] = ft_c[m, n]
+            fs[n, m] = ft_s[m, n]
     return g_over
 
 

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from hbf_edge.kernels._core.fixed import ACC, CH, LUT, nearest_codes_block
+from hbf_edge.kernels._core.codes import nearest_codes_block
+from hbf_edge.kernels._core.fixed import ACC, CH, LUT
 from hbf_edge.kernels._core.jit import njit
 from hbf_edge.kernels._core.linalg_fixed import WORD, cinv_fx, gram_t_fx, matmul_t_fx, words_t
 from hbf_edge.kernels.upga._fixed import S_INIT, normalize_fx, table_words_into, work_rows
@@ -40,7 +41,7 @@ def init_w_fx(ht_r, ht_i, codes, fc, fs, lc, ls, wr, wi, fm, cnt, ar, ai):  # pr
         # code decision for both (int32 rows compiled it, with what it calls, a second time)
         xr[:] = ht_r[k]
         xi[:] = ht_i[k]
-        nearest_codes_block(xr, xi, lc, ls, c_k, best_p, tied)
+        nearest_codes_block(xr, xi, lc, ls, c_k, best_p, tied, wk[2], wk[3])
         for n in range(N):
             codes[n, k] = c_k[n]
     table_words_into(lc, ls, codes, fc, fs)

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from hbf_edge.cplx import C
-from hbf_edge.kernels._core.fixed import nearest_codes_into
+from hbf_edge.kernels._core.codes import nearest_codes_into
 
 from hbf_edge.quant._core.quantizers import FixedPointQuant
 
@@ -117,7 +117,7 @@ def nearest_codes(x: C, lut_c: torch.Tensor, lut_s: torch.Tensor, frac_bits: tup
 
     Outside a trace, with ``frac_bits = (fx, fL)`` (``x`` holds multiples of ``2**-fx`` and
     the tables multiples of ``2**-fL``, as every stored value of the datapath does), the words
-    go through the integer kernel's :func:`~hbf_edge.kernels._core.fixed.nearest_code`: the
+    go through the integer kernel's :func:`~hbf_edge.kernels._core.codes.nearest_code`: the
     same codes (the projections are exact in both) without the brute force over the ``2**Q``
     codes that a trace records (:func:`_nearest_codes`), where the demo's QAT stage spent 22.6
     of its 65.7 s under cProfile at 8-bit internal phases (50.5 s without the profiler; 27.6 s

@@ -12,6 +12,7 @@ from hbf_edge import ConfigError, FixedPointFormat, HardwareSpec, ShapeError
 from hbf_edge.baselines import sum_rate_np
 from hbf_edge.channels import saleh_valenzuela_miso
 from hbf_edge.hw.spec import phase_to_code
+from hbf_edge.kernels._core import codes as _codes
 from hbf_edge.kernels._core import fixed as _fixed
 from hbf_edge.kernels._core.tables import format_row
 
@@ -59,22 +60,26 @@ def test_branch_free_rounding_and_fitting_equal_the_primitives():
 def test_nearest_codes_block_equals_nearest_code(q):
     """The block code decision (exhaustive up to BRUTE_CODES codes, the stepwise sector search
     beyond) and its fallback on ties give nearest_code's codes: random, tiny (many ties),
-    bisector and zero vectors."""
+    bisector, zero and extreme 32-bit vectors."""
     lut_c, lut_s = kernels.phase_lut(HardwareSpec(16, 4, 4, q))
-    # from Q = 2 the toolkit's tables turn by 90 degrees every quarter: the quarter search
-    # below BRUTE_CODES (the run table at the end is not, and is searched code by code)
-    assert _fixed.quarter_symmetric(lut_c, lut_s) == (q >= 2)
+    # from Q = 2 the toolkit's tables turn by 90 degrees every quarter, and up to Q = 7 they are
+    # regular in the first quadrant (at Q = 8 the sine of 88.6 degrees rounds to cos 0): the
+    # first-quadrant search below BRUTE_CODES (the run table at the end is not, and is searched
+    # code by code)
+    assert _codes.quarter_symmetric(lut_c, lut_s) == (q >= 2)
+    assert _codes.first_quadrant_regular(lut_c, lut_s) == (2 <= q <= 7)
     rng = np.random.default_rng(10 + q)
-    xr = list(rng.integers(-(2**20), 2**20, 2000)) + list(rng.integers(-4, 5, 300))
-    xi = list(rng.integers(-(2**20), 2**20, 2000)) + list(rng.integers(-4, 5, 300))
+    edge = [-(2**31), 2**31 - 1, -(2**31) + 1, 0, 1, -1]
+    xr = list(rng.integers(-(2**20), 2**20, 2000)) + list(rng.integers(-4, 5, 300)) + edge * 6
+    xi = list(rng.integers(-(2**20), 2**20, 2000)) + list(rng.integers(-4, 5, 300)) + sorted(edge * 6)
     for c in range(2**q):
         d = (c + 1) % 2**q
         xr += [int(lut_c[c] + lut_c[d]), int(lut_c[c]), 0]
         xi += [int(lut_s[c] + lut_s[d]), int(lut_s[c]), 0]
     xr, xi = np.array(xr, np.int64), np.array(xi, np.int64)
-    out, work = np.empty_like(xr), (np.empty_like(xr), np.empty_like(xr))
-    _fixed.nearest_codes_block(xr, xi, lut_c, lut_s, out, *work)
-    want = [_fixed.nearest_code(int(a), int(b), lut_c, lut_s) for a, b in zip(xr, xi)]
+    out, work = np.empty_like(xr), [np.empty_like(xr) for _ in range(4)]
+    _codes.nearest_codes_block(xr, xi, lut_c, lut_s, out, *work)
+    want = [_codes.nearest_code(int(a), int(b), lut_c, lut_s) for a, b in zip(xr, xi)]
     np.testing.assert_array_equal(out, want)
     # a tied run longer than the candidates' window (codes 10..15 hold one word): the walk to
     # the run's counter-clockwise end, which the block leaves to nearest_code
@@ -82,30 +87,47 @@ def test_nearest_codes_block_equals_nearest_code(q):
         return
     run_c, run_s = lut_c.copy(), lut_s.copy()
     run_c[10:16], run_s[10:16] = run_c[10], run_s[10]
-    assert not _fixed.quarter_symmetric(run_c, run_s)
+    assert not _codes.quarter_symmetric(run_c, run_s)
     c, s = int(run_c[10]), int(run_s[10])  # at the run, and a hair clockwise of it (the search lands before it)
     vr, vi = np.array([c, 3 * c, -c, 1000 * c + s], np.int64), np.array([s, 3 * s, -s, 1000 * s - c], np.int64)
     out = np.empty_like(vr)
-    _fixed.nearest_codes_block(vr, vi, run_c, run_s, out, np.empty_like(vr), np.empty_like(vr))
-    np.testing.assert_array_equal(out, [_fixed.nearest_code(int(a), int(b), run_c, run_s) for a, b in zip(vr, vi)])
+    _codes.nearest_codes_block(vr, vi, run_c, run_s, out, *[np.empty_like(vr) for _ in range(4)])
+    np.testing.assert_array_equal(out, [_codes.nearest_code(int(a), int(b), run_c, run_s) for a, b in zip(vr, vi)])
 
 
 @pytest.mark.parametrize("rounding", ["half_up", "half_even", "floor"])
 def test_the_code_decision_equals_nearest_code_at_every_table_rounding(rounding):
     """The block decision gives nearest_code's codes with every rounding of the table: the
-    quarter search where the table turns by 90 degrees every quarter, the search code by code
-    where floor rounding breaks that symmetry (cos(3 pi / 2) floors to -1 LSB)."""
+    first-quadrant search where the table turns by 90 degrees every quarter, the search code by
+    code where floor rounding breaks that symmetry (cos(3 pi / 2) floors to -1 LSB)."""
     for q in (2, 3, 4, 5):
         lut = FixedPointFormat(12, 9, rounding=rounding)
         lut_c, lut_s = HardwareSpec(16, 4, 4, q, lut=lut).phase_table()
-        assert _fixed.quarter_symmetric(lut_c, lut_s) == (rounding != "floor")
+        assert _codes.quarter_symmetric(lut_c, lut_s) == (rounding != "floor")
+        assert _codes.first_quadrant_regular(lut_c, lut_s) == (rounding != "floor")
         rng = np.random.default_rng(q)
         xr = np.concatenate([rng.integers(-(2**30), 2**30, 3000), rng.integers(-3, 4, 300), 3 * lut_c, lut_c - lut_s])
         xi = np.concatenate([rng.integers(-(2**30), 2**30, 3000), rng.integers(-3, 4, 300), 3 * lut_s, lut_s + lut_c])
-        out, work = np.empty_like(xr), (np.empty_like(xr), np.empty_like(xr))
-        _fixed.nearest_codes_block(xr, xi, lut_c, lut_s, out, *work)
-        ref = [_fixed.nearest_code(int(a), int(b), lut_c, lut_s) for a, b in zip(xr, xi)]
+        out, work = np.empty_like(xr), [np.empty_like(xr) for _ in range(4)]
+        _codes.nearest_codes_block(xr, xi, lut_c, lut_s, out, *work)
+        ref = [_codes.nearest_code(int(a), int(b), lut_c, lut_s) for a, b in zip(xr, xi)]
         np.testing.assert_array_equal(out, ref)
+
+
+def test_a_coarse_quarter_symmetric_table_is_searched_code_by_code():
+    """A table so coarse that a first-quadrant code reaches the axis (Q = 5 with 2 fraction bits:
+    code 7 is (1, 4), its turn by 270 degrees, code 31, is (4, -1), and the vector (1, 0) projects
+    4 on both code 0 and code 31) turns by 90 degrees every quarter but is not regular in the
+    first quadrant, where the first-quadrant search would miss the tie: it is searched code by
+    code, with nearest_code's codes."""
+    lut_c, lut_s = HardwareSpec(16, 4, 4, 5, lut=FixedPointFormat(4, 2)).phase_table()
+    assert _codes.quarter_symmetric(lut_c, lut_s) and not _codes.first_quadrant_regular(lut_c, lut_s)
+    rng = np.random.default_rng(3)
+    xr = np.concatenate([rng.integers(-(2**20), 2**20, 2000), rng.integers(-3, 4, 300), lut_c, [2**31 - 1, -(2**31), 1]])
+    xi = np.concatenate([rng.integers(-(2**20), 2**20, 2000), rng.integers(-3, 4, 300), lut_s, [-(2**31), 5, 0]])
+    out, work = np.empty_like(xr), [np.empty_like(xr) for _ in range(4)]
+    _codes.nearest_codes_block(xr, xi, lut_c, lut_s, out, *work)
+    np.testing.assert_array_equal(out, [_codes.nearest_code(int(a), int(b), lut_c, lut_s) for a, b in zip(xr, xi)])
 
 
 @pytest.mark.parametrize("q", [1, 2, 3, 4, 6, 8])
@@ -124,7 +146,7 @@ def test_fast_nearest_code_equals_brute_force(q):
     vectors += [(-5, 0), (-5, -1), (-5, 1), (0, 7), (0, -7), (1, 0)]  # at and around +-pi
     vectors += [(430, -260)]  # Q=8: ties codes 233 and 235 while 234 projects less
     for xr, xi in vectors:
-        assert _fixed.nearest_code(int(xr), int(xi), lut_c, lut_s) == ref.nearest(int(xr), int(xi))
+        assert _codes.nearest_code(int(xr), int(xi), lut_c, lut_s) == ref.nearest(int(xr), int(xi))
 
 
 def test_nearest_code_agrees_with_phase_to_code_away_from_ties():
@@ -134,7 +156,7 @@ def test_nearest_code_agrees_with_phase_to_code_away_from_ties():
     step = 2 * np.pi / 32
     theta = theta[np.abs(((theta / step) % 1) - 0.5) > 0.01]  # not within 1% of a tie
     xr, xi = np.round(np.cos(theta) * 2**20), np.round(np.sin(theta) * 2**20)
-    ours = [_fixed.nearest_code(int(a), int(b), lut_c, lut_s) for a, b in zip(xr, xi)]
+    ours = [_codes.nearest_code(int(a), int(b), lut_c, lut_s) for a, b in zip(xr, xi)]
     assert np.array_equal(ours, phase_to_code(theta, 5))
 
 

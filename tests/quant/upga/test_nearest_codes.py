@@ -7,7 +7,7 @@ import torch
 from hbf_edge import kernels
 from hbf_edge import HardwareSpec
 from hbf_edge.cplx import C
-from hbf_edge.kernels._core import fixed as _fixed
+from hbf_edge.kernels._core import codes as _codes
 from hbf_edge.quant._core import datapath as dp
 
 
@@ -23,7 +23,7 @@ def test_nearest_codes_equal_the_kernel_rule_on_ties_and_tiny_vectors(q):
     vectors += [(-5, 0), (-5, -1), (-5, 1), (0, 7), (0, -7), (1, 0), (0, 0), (430, -260)]
     xr, xi = (torch.tensor(v, dtype=torch.float64) for v in zip(*vectors))
     ours = dp.nearest_codes(C(xr, xi), torch.from_numpy(lut_c).double(), torch.from_numpy(lut_s).double())
-    kernel = [_fixed.nearest_code(int(a), int(b), lut_c, lut_s) for a, b in vectors]
+    kernel = [_codes.nearest_code(int(a), int(b), lut_c, lut_s) for a, b in vectors]
     assert ours.tolist() == kernel
 
 
