@@ -30,8 +30,9 @@ import numpy as np
 from numba import prange
 
 from hbf_edge.kernels._core.jit import njit
-from hbf_edge.kernels._core.linalg import matmul, matmul_wide, mm_ah, mm_ah_wide, mm_bh
+from hbf_edge.kernels._core.linalg import matmul, matmul_wide, mm_ah, mm_bh
 from hbf_edge.kernels.mser._float_kde import _outputs, _weights
+from hbf_edge.kernels.mser._float_products import add_bm_t, bh_w_t, fh_z_t, matmul_blocks, mm_bh_blocks, zvh_t
 
 # No fast-math (reassociation once let the sums over the symbol samples vectorise): with it, the
 # code Numba compiled fresh and the code it loaded from its cache rounded differently (5e-16 after
@@ -50,7 +51,7 @@ def _uh(ur, ui, hr, hi, k, out_r, out_i):  # pragma: no cover - compiled
 @njit(cache=True)
 def _effective(uhr, uhi, ar, ai, wr, wi, k, gr, gi, er, ei):  # pragma: no cover - compiled
     """``G_k = (U_k H_k) A`` [R_r, D] and ``E_k = W_k^H G_k`` [D_k, D]."""
-    matmul(uhr[k], uhi[k], ar, ai, gr[k], gi[k])
+    matmul_blocks(uhr[k], uhi[k], ar, ai, gr[k], gi[k])
     mm_ah(wr[k], wi[k], gr[k], gi[k], er[k], ei[k], 0.0)
 
 
@@ -95,6 +96,18 @@ def _phase_step(xr, xi, grad_r, grad_i, off):  # pragma: no cover - compiled
             xi[p, q] = math.sin(theta)
 
 
+@njit(cache=True)
+def _phase_step_t(xr, xi, grad_r, grad_i, off):  # pragma: no cover - compiled
+    """:func:`_phase_step` with the gradient given transposed (``grad [Q, P]`` for ``X [P, Q]``)."""
+    P, Q = xr.shape
+    for p in range(P):
+        for q in range(Q):
+            d = xr[p, q] * grad_i[q, p] - xi[p, q] * grad_r[q, p]
+            theta = math.atan2(xi[p, q], xr[p, q]) - d + off[p, q]
+            xr[p, q] = math.cos(theta)
+            xi[p, q] = math.sin(theta)
+
+
 # where ``channel_work``'s tuple holds U_k H_k and V's gradient (re, im; constants, as Numba
 # indexes a tuple of arrays of different ranks only by a constant)
 UH_R, UH_I, GV_R, GV_I = 2, 3, 18, 19
@@ -131,11 +144,11 @@ def channel_work(K, Nt, Rt, D, Rr, Dk, Nr, J):  # pragma: no cover - compiled
     in the order :func:`v_gradient` and :func:`after_v` unpack them."""
     return (np.empty((Nt, D)), np.empty((Nt, D)), np.empty((K, Rr, Nt)), np.empty((K, Rr, Nt)),
             np.empty((K, Rr, D)), np.empty((K, Rr, D)), np.empty((K, Dk, D)), np.empty((K, Dk, D)),
-            np.empty((K, Nt, Dk)), np.empty((K, Nt, Dk)), np.empty((Dk, D)), np.empty((Dk, D)),
-            np.empty((K, Dk, J)), np.empty((K, Dk, J)), np.empty((Dk, J)), np.empty((Dk, J)), np.empty((Nt, D)),
-            np.empty((Nt, D)), np.empty((Rt, D)), np.empty((Rt, D)), np.empty((Rr, Dk)), np.empty((Rr, Dk)),
+            np.empty((K, Dk, Nt)), np.empty((K, Dk, Nt)), np.empty((Dk, D)), np.empty((Dk, D)),
+            np.empty((K, Dk, J)), np.empty((K, Dk, J)), np.empty((Dk, J)), np.empty((Dk, J)), np.empty((D, Nt)),
+            np.empty((D, Nt)), np.empty((Rt, D)), np.empty((Rt, D)), np.empty((Rr, Dk)), np.empty((Rr, Dk)),
             np.empty((Dk, Nt)), np.empty((Dk, Nt)), np.empty((Dk, Nr)), np.empty((Dk, Nr)), np.empty((Rr, Nr)),
-            np.empty((Rr, Nr)), np.empty((Nt, Rt)), np.empty((Nt, Rt)), np.empty((Rt, Nt)), np.empty((Rt, Nt)),
+            np.empty((Rr, Nr)), np.empty((Rt, Nt)), np.empty((Rt, Nt)), np.empty((Rt, Nt)), np.empty((Rt, Nt)),
             np.empty((D, Rt)), np.empty((D, Rt)), np.empty((D, Nt)), np.empty((D, Nt)))
 
 
@@ -153,30 +166,18 @@ def v_gradient(H_r, H_i, F_r, F_i, V_r, V_i, W_r, W_i, s, widths, S_r, S_i, qam,
     _precode(F_r, F_i, V_r, V_i, work)
     for k in range(K):
         _effective(uhr, uhi, ar, ai, W_r, W_i, k, gr, gi, er, ei)
-        mm_ah_wide(uhr[k], uhi[k], W_r[k], W_i[k], br[k], bi[k])
+        bh_w_t(uhr[k], uhi[k], W_r[k], W_i[k], br[k], bi[k])
         _outputs(er[k], ei[k], S_r, S_i, yr[k], yi[k])
     for k in range(K):
-        for n in range(Nt):
-            for d in range(D):
-                zr[n, d] = 0.0
-                zi[n, d] = 0.0
+        for d in range(k * Dk, (k + 1) * Dk):
+            for n in range(Nt):
+                zr[d, n] = 0.0
+                zi[d, n] = 0.0
         for kk in range(K):  # only user k's columns of M are needed
             _weights(yr[kk], yi[kk], S_r, S_i, kk, widths[layer, 0, k] * s, k * Dk, (k + 1) * Dk, mr, mi,
                      tbr, tbi, er[kk], ei[kk], qam)
-            for n in range(Nt):
-                for i in range(Dk):
-                    for d in range(k * Dk, (k + 1) * Dk):
-                        zr[n, d] += br[kk, n, i] * mr[i, d] - bi[kk, n, i] * mi[i, d]
-                        zi[n, d] += br[kk, n, i] * mi[i, d] + bi[kk, n, i] * mr[i, d]
-        for r in range(Rt):
-            for d in range(k * Dk, (k + 1) * Dk):
-                sr_ = 0.0
-                si_ = 0.0
-                for n in range(Nt):
-                    sr_ += F_r[n, r] * zr[n, d] + F_i[n, r] * zi[n, d]
-                    si_ += F_r[n, r] * zi[n, d] - F_i[n, r] * zr[n, d]
-                gvr[r, d] = -sr_
-                gvi[r, d] = -si_
+            add_bm_t(br[kk], bi[kk], mr, mi, k * Dk, (k + 1) * Dk, zr, zi)
+        fh_z_t(work[30], work[31], zr, zi, k * Dk, (k + 1) * Dk, gvr, gvi)  # F^T, from _precode
 
 
 @njit(cache=True)
@@ -225,7 +226,7 @@ def after_v(H_r, H_i, F_r, F_i, V_r, V_i, U_r, U_i, W_r, W_i, s, gb, aw_r, aw_i,
         _weights(yr[k], yi[k], S_r, S_i, k, widths[layer, 2, k] * s, np.int64(0), D, mr, mi, tbr, tbi, er[k], ei[k],
                  qam)
         mm_bh(mr, mi, ar, ai, tr, ti, 0.0)
-        mm_bh(tr, ti, H_r[k], H_i[k], t2r, t2i, 0.0)
+        mm_bh_blocks(tr, ti, H_r[k], H_i[k], t2r, t2i)
         matmul(W_r[k], W_i[k], t2r, t2i, gur, gui)
         for r in range(Rr):
             for n in range(Nr):
@@ -238,28 +239,24 @@ def after_v(H_r, H_i, F_r, F_i, V_r, V_i, U_r, U_i, W_r, W_i, s, gb, aw_r, aw_i,
         _normalise(U_r, U_i, W_r, W_i, k)
         _uh(U_r, U_i, H_r, H_i, k, uhr[k], uhi[k])
     # (30) (or the plain step (25) in the last layer): theta_F with one width for all users
-    for n in range(Nt):
-        for d in range(D):
-            zr[n, d] = 0.0
-            zi[n, d] = 0.0
+    for d in range(D):
+        for n in range(Nt):
+            zr[d, n] = 0.0
+            zi[d, n] = 0.0
     for k in range(K):
         _effective(uhr, uhi, ar, ai, W_r, W_i, k, gr, gi, er, ei)
-        mm_ah_wide(uhr[k], uhi[k], W_r[k], W_i[k], br[k], bi[k])
+        bh_w_t(uhr[k], uhi[k], W_r[k], W_i[k], br[k], bi[k])
         _outputs(er[k], ei[k], S_r, S_i, yr[k], yi[k])
         _weights(yr[k], yi[k], S_r, S_i, k, widths_f[layer] * s, np.int64(0), D, mr, mi, tbr, tbi, er[k], ei[k],
                  qam)
+        add_bm_t(br[k], bi[k], mr, mi, np.int64(0), D, zr, zi)
+    zvh_t(zr, zi, V_r, V_i, gfr, gfi)  # (z V^H)^T
+    for r in range(Rt):
         for n in range(Nt):
-            for i in range(Dk):
-                for d in range(D):
-                    zr[n, d] += br[k, n, i] * mr[i, d] - bi[k, n, i] * mi[i, d]
-                    zi[n, d] += br[k, n, i] * mi[i, d] + bi[k, n, i] * mr[i, d]
-    mm_bh(zr, zi, V_r, V_i, gfr, gfi, 0.0)
-    for n in range(Nt):
-        for r in range(Rt):
             t = -gb * af[layer, n, r]
-            gfr[n, r] *= t
-            gfi[n, r] *= t
-    _phase_step(F_r, F_i, gfr, gfi, of_[layer])
+            gfr[r, n] *= t
+            gfi[r, n] *= t
+    _phase_step_t(F_r, F_i, gfr, gfi, of_[layer])
     # (26): V <- sqrt(P) V / ||F V||_F
     _precode(F_r, F_i, V_r, V_i, work)
     nrm = 0.0
