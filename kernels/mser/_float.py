@@ -32,7 +32,8 @@ from numba import prange
 from hbf_edge.kernels._core.jit import njit
 from hbf_edge.kernels._core.linalg import matmul, matmul_wide, mm_ah, mm_bh
 from hbf_edge.kernels.mser._float_kde import _outputs, _weights
-from hbf_edge.kernels.mser._float_products import add_bm_t, bh_w_t, fh_z_t, matmul_blocks, mm_bh_blocks, zvh_t
+from hbf_edge.kernels.mser._float_products import (add_bm_t, bh_w_t, fh_z_t, matmul_blocks, matmul_bt_blocks, mm_bh_blocks,
+                                                   mm_bh_t, zvh_t)
 
 # No fast-math (reassociation once let the sums over the symbol samples vectorise): with it, the
 # code Numba compiled fresh and the code it loaded from its cache rounded differently (5e-16 after
@@ -52,6 +53,13 @@ def _uh(ur, ui, hr, hi, k, out_r, out_i):  # pragma: no cover - compiled
 def _effective(uhr, uhi, ar, ai, wr, wi, k, gr, gi, er, ei):  # pragma: no cover - compiled
     """``G_k = (U_k H_k) A`` [R_r, D] and ``E_k = W_k^H G_k`` [D_k, D]."""
     matmul_blocks(uhr[k], uhi[k], ar, ai, gr[k], gi[k])
+    mm_ah(wr[k], wi[k], gr[k], gi[k], er[k], ei[k], 0.0)
+
+
+@njit(cache=True)
+def _effective_t(uhr, uhi, atr, ati, wr, wi, k, gr, gi, er, ei):  # pragma: no cover - compiled
+    """:func:`_effective` from ``A^T`` [D, N_t] (the layers' layout, :func:`_precode`): the same bits."""
+    matmul_bt_blocks(uhr[k], uhi[k], atr, ati, gr[k], gi[k])
     mm_ah(wr[k], wi[k], gr[k], gi[k], er[k], ei[k], 0.0)
 
 
@@ -115,12 +123,14 @@ UH_R, UH_I, GV_R, GV_I = 2, 3, 18, 19
 
 @njit(cache=True)
 def _precode(F_r, F_i, V_r, V_i, work):  # pragma: no cover - compiled
-    """``A = F V`` [N_t, D] into ``work``'s first two arrays, summed as :func:`matmul` sums it
-    (the same bits) but formed transposed, ``A^T = V^T F^T`` by :func:`matmul_wide`, whose rows
-    of N_t vectorise: 1.84 against 2.99 us on the paper's sizes, the three transposes included
-    (``scratch/s62/fv.py``; a product commutes exactly, so each term is the same number)."""
-    ar, ai = work[0], work[1]
-    ftr, fti, vtr, vti, atr, ati = work[30], work[31], work[32], work[33], work[34], work[35]
+    """``A^T = (F V)^T`` [D, N_t] into ``work``'s first two arrays (the layers read A transposed),
+    each entry summed as :func:`matmul` sums ``F V`` (the same bits), by :func:`matmul_wide` on
+    ``V^T F^T``, whose rows of N_t vectorise; ``F^T`` stays in ``work[30], work[31]`` (the V
+    gradient's ``F^H z`` reads it).  1.84 against 2.99 us on the paper's sizes with A transposed
+    back (``scratch/s62/fv.py``; a product commutes exactly, so each term is the same number);
+    without that transpose 1.34 against 1.59 (2026-12-06, ``scratch/s66/prec.py``)."""
+    atr, ati = work[0], work[1]
+    ftr, fti, vtr, vti = work[30], work[31], work[32], work[33]
     Nt, Rt = F_r.shape
     D = V_r.shape[1]
     for n in range(Nt):
@@ -132,24 +142,20 @@ def _precode(F_r, F_i, V_r, V_i, work):  # pragma: no cover - compiled
             vtr[d, t] = V_r[t, d]
             vti[d, t] = V_i[t, d]
     matmul_wide(vtr, vti, ftr, fti, atr, ati)
-    for n in range(Nt):
-        for d in range(D):
-            ar[n, d] = atr[d, n]
-            ai[n, d] = ati[d, n]
 
 
 @njit(cache=True)
 def channel_work(K, Nt, Rt, D, Rr, Dk, Nr, J):  # pragma: no cover - compiled
     """The work arrays of one channel's layers (:func:`_channel`; the candidate layers share them),
     in the order :func:`v_gradient` and :func:`after_v` unpack them."""
-    return (np.empty((Nt, D)), np.empty((Nt, D)), np.empty((K, Rr, Nt)), np.empty((K, Rr, Nt)),
+    return (np.empty((D, Nt)), np.empty((D, Nt)), np.empty((K, Rr, Nt)), np.empty((K, Rr, Nt)),
             np.empty((K, Rr, D)), np.empty((K, Rr, D)), np.empty((K, Dk, D)), np.empty((K, Dk, D)),
             np.empty((K, Dk, Nt)), np.empty((K, Dk, Nt)), np.empty((Dk, D)), np.empty((Dk, D)),
             np.empty((K, Dk, J)), np.empty((K, Dk, J)), np.empty((Dk, J)), np.empty((Dk, J)), np.empty((D, Nt)),
             np.empty((D, Nt)), np.empty((Rt, D)), np.empty((Rt, D)), np.empty((Rr, Dk)), np.empty((Rr, Dk)),
             np.empty((Dk, Nt)), np.empty((Dk, Nt)), np.empty((Dk, Nr)), np.empty((Dk, Nr)), np.empty((Rr, Nr)),
             np.empty((Rr, Nr)), np.empty((Rt, Nt)), np.empty((Rt, Nt)), np.empty((Rt, Nt)), np.empty((Rt, Nt)),
-            np.empty((D, Rt)), np.empty((D, Rt)), np.empty((D, Nt)), np.empty((D, Nt)))
+            np.empty((D, Rt)), np.empty((D, Rt)))
 
 
 @njit(cache=True)
@@ -158,14 +164,14 @@ def v_gradient(H_r, H_i, F_r, F_i, V_r, V_i, W_r, W_i, s, widths, S_r, S_i, qam,
     from ``work``'s ``U_k H_k`` of the current U, user k's columns with user k's width over every
     user's samples ``S``.  A candidate layer forms it once for all its candidates: their steps
     differ, their V gradient does not."""
-    (ar, ai, uhr, uhi, gr, gi, er, ei, br, bi, mr, mi, yr, yi, tbr, tbi, zr, zi, gvr, gvi, gwr, gwi, tr, ti, t2r, t2i,
+    (atr, ati, uhr, uhi, gr, gi, er, ei, br, bi, mr, mi, yr, yi, tbr, tbi, zr, zi, gvr, gvi, gwr, gwi, tr, ti, t2r, t2i,
      gur, gui, gfr, gfi) = work[:30]
     K, Nt = H_r.shape[0], H_r.shape[2]
     Rt, D = V_r.shape
     Dk = W_r.shape[2]
     _precode(F_r, F_i, V_r, V_i, work)
     for k in range(K):
-        _effective(uhr, uhi, ar, ai, W_r, W_i, k, gr, gi, er, ei)
+        _effective_t(uhr, uhi, atr, ati, W_r, W_i, k, gr, gi, er, ei)
         bh_w_t(uhr[k], uhi[k], W_r[k], W_i[k], br[k], bi[k])
         _outputs(er[k], ei[k], S_r, S_i, yr[k], yi[k])
     for k in range(K):
@@ -197,7 +203,7 @@ def after_v(H_r, H_i, F_r, F_i, V_r, V_i, U_r, U_i, W_r, W_i, s, gb, aw_r, aw_i,
             widths_f, S_r, S_i, power, qam, layer, work):  # pragma: no cover - compiled
     """The rest of layer ``layer`` after V's update: W (28), theta_U (29), theta_F (30) and the
     scaling (26), in place; ``work``'s ``U_k H_k`` follows U."""
-    (ar, ai, uhr, uhi, gr, gi, er, ei, br, bi, mr, mi, yr, yi, tbr, tbi, zr, zi, gvr, gvi, gwr, gwi, tr, ti, t2r, t2i,
+    (atr, ati, uhr, uhi, gr, gi, er, ei, br, bi, mr, mi, yr, yi, tbr, tbi, zr, zi, gvr, gvi, gwr, gwi, tr, ti, t2r, t2i,
      gur, gui, gfr, gfi) = work[:30]
     K, Nt = H_r.shape[0], H_r.shape[2]
     Rt, D = V_r.shape
@@ -206,7 +212,7 @@ def after_v(H_r, H_i, F_r, F_i, V_r, V_i, U_r, U_i, W_r, W_i, s, gb, aw_r, aw_i,
     # (28): W_k with width rho_Wk, then the combiner normalisation
     _precode(F_r, F_i, V_r, V_i, work)
     for k in range(K):
-        _effective(uhr, uhi, ar, ai, W_r, W_i, k, gr, gi, er, ei)
+        _effective_t(uhr, uhi, atr, ati, W_r, W_i, k, gr, gi, er, ei)
         _outputs(er[k], ei[k], S_r, S_i, yr[k], yi[k])
         _weights(yr[k], yi[k], S_r, S_i, k, widths[layer, 1, k] * s, np.int64(0), D, mr, mi, tbr, tbi, er[k], ei[k],
                  qam)
@@ -225,7 +231,7 @@ def after_v(H_r, H_i, F_r, F_i, V_r, V_i, U_r, U_i, W_r, W_i, s, gb, aw_r, aw_i,
         _outputs(er[k], ei[k], S_r, S_i, yr[k], yi[k])
         _weights(yr[k], yi[k], S_r, S_i, k, widths[layer, 2, k] * s, np.int64(0), D, mr, mi, tbr, tbi, er[k], ei[k],
                  qam)
-        mm_bh(mr, mi, ar, ai, tr, ti, 0.0)
+        mm_bh_t(mr, mi, atr, ati, tr, ti)
         mm_bh_blocks(tr, ti, H_r[k], H_i[k], t2r, t2i)
         matmul(W_r[k], W_i[k], t2r, t2i, gur, gui)
         for r in range(Rr):
@@ -244,7 +250,7 @@ def after_v(H_r, H_i, F_r, F_i, V_r, V_i, U_r, U_i, W_r, W_i, s, gb, aw_r, aw_i,
             zr[d, n] = 0.0
             zi[d, n] = 0.0
     for k in range(K):
-        _effective(uhr, uhi, ar, ai, W_r, W_i, k, gr, gi, er, ei)
+        _effective_t(uhr, uhi, atr, ati, W_r, W_i, k, gr, gi, er, ei)
         bh_w_t(uhr[k], uhi[k], W_r[k], W_i[k], br[k], bi[k])
         _outputs(er[k], ei[k], S_r, S_i, yr[k], yi[k])
         _weights(yr[k], yi[k], S_r, S_i, k, widths_f[layer] * s, np.int64(0), D, mr, mi, tbr, tbi, er[k], ei[k],
@@ -262,7 +268,7 @@ def after_v(H_r, H_i, F_r, F_i, V_r, V_i, U_r, U_i, W_r, W_i, s, gb, aw_r, aw_i,
     nrm = 0.0
     for n in range(Nt):
         for d in range(D):
-            nrm += ar[n, d] * ar[n, d] + ai[n, d] * ai[n, d]
+            nrm += atr[d, n] * atr[d, n] + ati[d, n] * ati[d, n]
     scale = math.sqrt(power / nrm)
     for r in range(Rt):
         for d in range(D):

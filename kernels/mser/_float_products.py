@@ -56,6 +56,69 @@ def matmul_blocks(ar, ai, br, bi, outr, outi):  # pragma: no cover - compiled
 
 
 @njit(cache=True)
+def matmul_bt_blocks(ar, ai, btr, bti, outr, outi):  # pragma: no cover - compiled
+    """:func:`matmul_blocks` with B given transposed (``bt [Q, R]``): ``out = A B``, the same bits,
+    the rows of A and of B^T read contiguously (``U_k H_k A`` from A^T, R = 64, Q = 6)."""
+    p, r = ar.shape
+    q = btr.shape[0]
+    for i in range(p):
+        j = 0
+        while j + 2 < q:
+            outr[i, j] = 0.0
+            s0 = outr[i, j]
+            s1 = s0
+            s2 = s0
+            t0 = s0
+            t1 = s0
+            t2 = s0
+            for t in range(r):
+                a = ar[i, t]
+                b = ai[i, t]
+                s0 += a * btr[j, t] - b * bti[j, t]
+                t0 += a * bti[j, t] + b * btr[j, t]
+                s1 += a * btr[j + 1, t] - b * bti[j + 1, t]
+                t1 += a * bti[j + 1, t] + b * btr[j + 1, t]
+                s2 += a * btr[j + 2, t] - b * bti[j + 2, t]
+                t2 += a * bti[j + 2, t] + b * btr[j + 2, t]
+            outr[i, j] = s0
+            outi[i, j] = t0
+            outr[i, j + 1] = s1
+            outi[i, j + 1] = t1
+            outr[i, j + 2] = s2
+            outi[i, j + 2] = t2
+            j += 3
+        while j < q:
+            outr[i, j] = 0.0
+            s0 = outr[i, j]
+            t0 = s0
+            for t in range(r):
+                s0 += ar[i, t] * btr[j, t] - ai[i, t] * bti[j, t]
+                t0 += ar[i, t] * bti[j, t] + ai[i, t] * btr[j, t]
+            outr[i, j] = s0
+            outi[i, j] = t0
+            j += 1
+
+
+@njit(cache=True)
+def mm_bh_t(ar, ai, btr, bti, outr, outi):  # pragma: no cover - compiled
+    """``out = A B^H`` for A [P, R] and B [Q, R] given transposed (``bt [R, Q]``), each entry summed
+    from zero over r in :func:`~kernels._core.linalg.mm_bh`'s order (the same bits), a row of Q
+    at a time (it vectorises; ``M A^H`` of the theta_U step, Q = N_t)."""
+    P, R = ar.shape
+    Q = btr.shape[1]
+    for p in range(P):
+        for q in range(Q):
+            outr[p, q] = 0.0
+            outi[p, q] = 0.0
+        for r in range(R):
+            a = ar[p, r]
+            b = ai[p, r]
+            for q in range(Q):
+                outr[p, q] += a * btr[r, q] + b * bti[r, q]
+                outi[p, q] += b * btr[r, q] - a * bti[r, q]
+
+
+@njit(cache=True)
 def mm_bh_blocks(ar, ai, br, bi, outr, outi):  # pragma: no cover - compiled
     """``out = A B^H`` for A [P, R], B [Q, R], :func:`~kernels._core.linalg.mm_bh`'s bits (with a
     zero of A's dtype), four entries of a row per pass (``M A^H H_k^H``'s second product, P = 3, R = 64,

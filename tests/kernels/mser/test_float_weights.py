@@ -29,7 +29,42 @@ def test_precode_is_matmul_bit_for_bit():
     _float._precode(fr, fi, vr, vi, work)
     ar, ai = np.empty((Nt, D)), np.empty((Nt, D))
     matmul(fr, fi, vr, vi, ar, ai)
-    assert np.array_equal(work[0], ar) and np.array_equal(work[1], ai)
+    assert np.array_equal(work[0], ar.T) and np.array_equal(work[1], ai.T)  # A^T, the layers' layout
+    assert np.array_equal(work[30], fr.T) and np.array_equal(work[31], fi.T)  # F^T, which F^H z reads
+
+
+def test_the_products_are_linalg_s_bit_for_bit():
+    """The MSER float kernel's products in transposed layouts and with chains side by side
+    (kernels/mser/_float_products.py) give kernels._core.linalg's bits, on sizes that leave
+    every block remainder (1 and 2 columns after the blocks of 3, 1..3 after the blocks of 4)."""
+    from hbf_edge.kernels._core.linalg import mm_ah_wide, mm_bh
+    from hbf_edge.kernels.mser import _float_products as fp
+
+    rng = np.random.default_rng(4)
+    c = lambda *s: (rng.standard_normal(s), rng.standard_normal(s))  # noqa: E731
+    for p_, r_, q_ in ((4, 64, 6), (3, 17, 7), (2, 5, 8), (1, 9, 4), (4, 33, 5)):
+        a, b = c(p_, r_), c(r_, q_)
+        want, got, got_t = [np.empty((p_, q_)) for _ in range(2)], [np.empty((p_, q_)) for _ in range(2)], [
+            np.empty((p_, q_)) for _ in range(2)]
+        matmul(*a, *b, *want)
+        fp.matmul_blocks(*a, *b, *got)
+        fp.matmul_bt_blocks(*a, b[0].T.copy(), b[1].T.copy(), *got_t)
+        assert all(np.array_equal(x, y) for x, y in zip(want + want, got + got_t))
+        bq = c(q_, r_)  # A B^H
+        mm_bh(*a, *bq, *want, 0.0)
+        fp.mm_bh_blocks(*a, *bq, *got)
+        fp.mm_bh_t(*a, bq[0].T.copy(), bq[1].T.copy(), *got_t)
+        assert all(np.array_equal(x, y) for x, y in zip(want + want, got + got_t))
+    uh, w = c(4, 64), c(4, 3)  # B_k^T = ((U_k H_k)^H W_k)^T
+    want, got = [np.empty((64, 3)) for _ in range(2)], [np.empty((3, 64)) for _ in range(2)]
+    mm_ah_wide(*uh, *w, *want)
+    fp.bh_w_t(*uh, *w, *got)
+    assert np.array_equal(got[0], want[0].T) and np.array_equal(got[1], want[1].T)
+    z, v = c(64, 6), c(8, 6)  # (z V^H)^T
+    want, got = [np.empty((64, 8)) for _ in range(2)], [np.empty((8, 64)) for _ in range(2)]
+    mm_bh(*z, *v, *want, 0.0)
+    fp.zvh_t(z[0].T.copy(), z[1].T.copy(), *v, *got)
+    assert np.array_equal(got[0], want[0].T) and np.array_equal(got[1], want[1].T)
 
 
 def test_gauss_keeps_nan_and_reads_no_table_out_of_range():
@@ -42,3 +77,35 @@ def test_gauss_keeps_nan_and_reads_no_table_out_of_range():
     assert _float_kde._gauss(float("inf"), 1.0) == 0.0 and _float_kde._gauss(-float("inf"), 1.0) == 0.0
     for x in (float("nan"), 1e4, -1e6, float("inf"), -float("inf")):
         exp_neg(x)  # returns; the value is unspecified outside (-512, 0]
+
+
+def test_the_gradient_sums_over_the_antennas_keep_their_order():
+    """``add_bm_t`` and ``fh_z_t`` against plain Python loops in the order the kernel summed them
+    before (z[n, d] += B[n, i] M[i, d] over i; gv[r, d] = -sum_n conj(F[n, r]) z[n, d]): Python's
+    float operations are the same IEEE double operations, so the bits must agree."""
+    from hbf_edge.kernels.mser import _float_products as fp
+
+    rng = np.random.default_rng(5)
+    Nt, Dk, D, Rt, lo, hi = 16, 3, 7, 5, 2, 7
+    br, bi, mr, mi = rng.standard_normal((Nt, Dk)), rng.standard_normal((Nt, Dk)), rng.standard_normal((Dk, D)), \
+        rng.standard_normal((Dk, D))
+    z0r, z0i = rng.standard_normal((Nt, D)), rng.standard_normal((Nt, D))
+    zr, zi = z0r.tolist(), z0i.tolist()
+    for n in range(Nt):
+        for i in range(Dk):
+            for d in range(lo, hi):
+                zr[n][d] += float(br[n, i]) * float(mr[i, d]) - float(bi[n, i]) * float(mi[i, d])
+                zi[n][d] += float(br[n, i]) * float(mi[i, d]) + float(bi[n, i]) * float(mr[i, d])
+    ztr, zti = z0r.T.copy(), z0i.T.copy()
+    fp.add_bm_t(br.T.copy(), bi.T.copy(), mr, mi, lo, hi, ztr, zti)
+    assert np.array_equal(ztr.T, np.array(zr)) and np.array_equal(zti.T, np.array(zi))
+    fr, fi = rng.standard_normal((Nt, Rt)), rng.standard_normal((Nt, Rt))
+    gvr, gvi = np.zeros((Rt, D)), np.zeros((Rt, D))
+    fp.fh_z_t(fr.T.copy(), fi.T.copy(), ztr, zti, lo, hi, gvr, gvi)
+    for r in range(Rt):
+        for d in range(lo, hi):
+            sr = si = 0.0
+            for n in range(Nt):
+                sr += float(fr[n, r]) * zr[n][d] + float(fi[n, r]) * zi[n][d]
+                si += float(fr[n, r]) * zi[n][d] - float(fi[n, r]) * zr[n][d]
+            assert gvr[r, d] == -sr and gvi[r, d] == -si
