@@ -20,7 +20,6 @@ import numpy as np
 from numba import prange
 
 from hbf_edge.kernels._core.jit import njit
-from hbf_edge.kernels._core.linalg import matmul
 from hbf_edge.kernels.mser._float import (GV_I, GV_R, UH_I, UH_R, _effective, _uh, after_v, channel_work,
                                           stream_gain2, v_gradient, v_step)
 from hbf_edge.kernels.mser._float_kde import _outputs
@@ -40,11 +39,21 @@ def _part_qam(z, level, mag, inv):  # pragma: no cover - compiled
 @njit(cache=True)
 def score(hr, hi, fr, fi, vr, vi, ur, ui, wr, wi, sr, si, sigma, qam, ar, ai, uhr, uhi, gr, gi, er, ei, yr,
           yi):  # pragma: no cover - compiled
-    """The candidate score of one channel's design (module notes); the rest are work arrays."""
+    """The candidate score of one channel's design (module notes); the rest are work arrays
+    (``ar, ai [D, N_t]``: A = F V transposed, the layout :func:`_effective` reads)."""
     K = ur.shape[0]
     Dk = wr.shape[2]
     J = sr.shape[1]
-    matmul(fr, fi, vr, vi, ar, ai)
+    Nt, Rt = fr.shape
+    for d in range(vr.shape[1]):  # A^T, each entry summed as kernels._core.linalg.matmul sums F V
+        for n in range(Nt):
+            s_r = 0.0
+            s_i = 0.0
+            for t in range(Rt):
+                s_r += fr[n, t] * vr[t, d] - fi[n, t] * vi[t, d]
+                s_i += fr[n, t] * vi[t, d] + fi[n, t] * vr[t, d]
+            ar[d, n] = s_r
+            ai[d, n] = s_i
     total = 0.0
     for k in range(K):
         _uh(ur, ui, hr, hi, k, uhr[k], uhi[k])
@@ -105,8 +114,8 @@ def _channel_candidates(hr, hi, design, s, gb, ap_r, ap_i, aw_r, aw_i, au, af, o
     work = channel_work(K, Nt, Rt, D, Rr, Dk, Nr, sym_r.shape[2])
     uh0r = np.empty((K, Rr, Nt))  # U_k H_k of the layer's input, where every candidate starts
     uh0i = np.empty((K, Rr, Nt))
-    ar = np.empty((Nt, D))
-    ai = np.empty((Nt, D))
+    ar = np.empty((D, Nt))  # A^T for the score
+    ai = np.empty((D, Nt))
     uhr = np.empty((K, Rr, Nt))
     uhi = np.empty((K, Rr, Nt))
     gr = np.empty((K, Rr, D))

@@ -32,8 +32,7 @@ from numba import prange
 from hbf_edge.kernels._core.jit import njit
 from hbf_edge.kernels._core.linalg import matmul, matmul_wide, mm_ah, mm_bh
 from hbf_edge.kernels.mser._float_kde import _outputs, _weights
-from hbf_edge.kernels.mser._float_products import (add_bm_t, bh_w_t, fh_z_t, matmul_blocks, matmul_bt_blocks, mm_bh_blocks,
-                                                   mm_bh_t, zvh_t)
+from hbf_edge.kernels.mser._float_products import add_bm_t, bh_w_t, fh_z_t, matmul_bt_blocks, mm_bh_blocks, mm_bh_t, zvh_t
 
 # No fast-math (reassociation once let the sums over the symbol samples vectorise): with it, the
 # code Numba compiled fresh and the code it loaded from its cache rounded differently (5e-16 after
@@ -50,15 +49,9 @@ def _uh(ur, ui, hr, hi, k, out_r, out_i):  # pragma: no cover - compiled
 
 
 @njit(cache=True)
-def _effective(uhr, uhi, ar, ai, wr, wi, k, gr, gi, er, ei):  # pragma: no cover - compiled
-    """``G_k = (U_k H_k) A`` [R_r, D] and ``E_k = W_k^H G_k`` [D_k, D]."""
-    matmul_blocks(uhr[k], uhi[k], ar, ai, gr[k], gi[k])
-    mm_ah(wr[k], wi[k], gr[k], gi[k], er[k], ei[k], 0.0)
-
-
-@njit(cache=True)
-def _effective_t(uhr, uhi, atr, ati, wr, wi, k, gr, gi, er, ei):  # pragma: no cover - compiled
-    """:func:`_effective` from ``A^T`` [D, N_t] (the layers' layout, :func:`_precode`): the same bits."""
+def _effective(uhr, uhi, atr, ati, wr, wi, k, gr, gi, er, ei):  # pragma: no cover - compiled
+    """``G_k = (U_k H_k) A`` [R_r, D] and ``E_k = W_k^H G_k`` [D_k, D], from ``A^T`` [D, N_t] (the
+    layout :func:`_precode` forms)."""
     matmul_bt_blocks(uhr[k], uhi[k], atr, ati, gr[k], gi[k])
     mm_ah(wr[k], wi[k], gr[k], gi[k], er[k], ei[k], 0.0)
 
@@ -99,18 +92,6 @@ def _phase_step(xr, xi, grad_r, grad_i, off):  # pragma: no cover - compiled
     for p in range(P):
         for q in range(Q):
             d = xr[p, q] * grad_i[p, q] - xi[p, q] * grad_r[p, q]
-            theta = math.atan2(xi[p, q], xr[p, q]) - d + off[p, q]
-            xr[p, q] = math.cos(theta)
-            xi[p, q] = math.sin(theta)
-
-
-@njit(cache=True)
-def _phase_step_t(xr, xi, grad_r, grad_i, off):  # pragma: no cover - compiled
-    """:func:`_phase_step` with the gradient given transposed (``grad [Q, P]`` for ``X [P, Q]``)."""
-    P, Q = xr.shape
-    for p in range(P):
-        for q in range(Q):
-            d = xr[p, q] * grad_i[q, p] - xi[p, q] * grad_r[q, p]
             theta = math.atan2(xi[p, q], xr[p, q]) - d + off[p, q]
             xr[p, q] = math.cos(theta)
             xi[p, q] = math.sin(theta)
@@ -171,7 +152,7 @@ def v_gradient(H_r, H_i, F_r, F_i, V_r, V_i, W_r, W_i, s, widths, S_r, S_i, qam,
     Dk = W_r.shape[2]
     _precode(F_r, F_i, V_r, V_i, work)
     for k in range(K):
-        _effective_t(uhr, uhi, atr, ati, W_r, W_i, k, gr, gi, er, ei)
+        _effective(uhr, uhi, atr, ati, W_r, W_i, k, gr, gi, er, ei)
         bh_w_t(uhr[k], uhi[k], W_r[k], W_i[k], br[k], bi[k])
         _outputs(er[k], ei[k], S_r, S_i, yr[k], yi[k])
     for k in range(K):
@@ -212,7 +193,7 @@ def after_v(H_r, H_i, F_r, F_i, V_r, V_i, U_r, U_i, W_r, W_i, s, gb, aw_r, aw_i,
     # (28): W_k with width rho_Wk, then the combiner normalisation
     _precode(F_r, F_i, V_r, V_i, work)
     for k in range(K):
-        _effective_t(uhr, uhi, atr, ati, W_r, W_i, k, gr, gi, er, ei)
+        _effective(uhr, uhi, atr, ati, W_r, W_i, k, gr, gi, er, ei)
         _outputs(er[k], ei[k], S_r, S_i, yr[k], yi[k])
         _weights(yr[k], yi[k], S_r, S_i, k, widths[layer, 1, k] * s, np.int64(0), D, mr, mi, tbr, tbi, er[k], ei[k],
                  qam)
@@ -250,7 +231,7 @@ def after_v(H_r, H_i, F_r, F_i, V_r, V_i, U_r, U_i, W_r, W_i, s, gb, aw_r, aw_i,
             zr[d, n] = 0.0
             zi[d, n] = 0.0
     for k in range(K):
-        _effective_t(uhr, uhi, atr, ati, W_r, W_i, k, gr, gi, er, ei)
+        _effective(uhr, uhi, atr, ati, W_r, W_i, k, gr, gi, er, ei)
         bh_w_t(uhr[k], uhi[k], W_r[k], W_i[k], br[k], bi[k])
         _outputs(er[k], ei[k], S_r, S_i, yr[k], yi[k])
         _weights(yr[k], yi[k], S_r, S_i, k, widths_f[layer] * s, np.int64(0), D, mr, mi, tbr, tbi, er[k], ei[k],
@@ -262,7 +243,7 @@ def after_v(H_r, H_i, F_r, F_i, V_r, V_i, U_r, U_i, W_r, W_i, s, gb, aw_r, aw_i,
             t = -gb * af[layer, n, r]
             gfr[r, n] *= t
             gfi[r, n] *= t
-    _phase_step_t(F_r, F_i, gfr, gfi, of_[layer])
+    _phase_step(F_r, F_i, gfr.T, gfi.T, of_[layer])  # the gradient was formed transposed
     # (26): V <- sqrt(P) V / ||F V||_F
     _precode(F_r, F_i, V_r, V_i, work)
     nrm = 0.0

@@ -11,54 +11,12 @@ from hbf_edge.kernels._core.jit import njit
 
 
 @njit(cache=True)
-def matmul_blocks(ar, ai, br, bi, outr, outi):  # pragma: no cover - compiled
-    """``out = A B`` for A [P, R], B [R, Q], :func:`~kernels._core.linalg.matmul`'s bits, three
-    columns of a row per pass (``U_k H_k A``, P = 4, R = 64, Q = 6: 1.04 against 1.30 us, timing loop,
-    one thread, ``scratch/s66/mm_ab4.py``)."""
-    p, r = ar.shape
-    q = br.shape[1]
-    for i in range(p):
-        j = 0
-        while j + 2 < q:
-            outr[i, j] = 0.0  # the sums start from a zero of the output's dtype (matmul's note)
-            s0 = outr[i, j]
-            s1 = s0
-            s2 = s0
-            t0 = s0
-            t1 = s0
-            t2 = s0
-            for t in range(r):
-                a = ar[i, t]
-                b = ai[i, t]
-                s0 += a * br[t, j] - b * bi[t, j]
-                t0 += a * bi[t, j] + b * br[t, j]
-                s1 += a * br[t, j + 1] - b * bi[t, j + 1]
-                t1 += a * bi[t, j + 1] + b * br[t, j + 1]
-                s2 += a * br[t, j + 2] - b * bi[t, j + 2]
-                t2 += a * bi[t, j + 2] + b * br[t, j + 2]
-            outr[i, j] = s0
-            outi[i, j] = t0
-            outr[i, j + 1] = s1
-            outi[i, j + 1] = t1
-            outr[i, j + 2] = s2
-            outi[i, j + 2] = t2
-            j += 3
-        while j < q:
-            outr[i, j] = 0.0
-            s0 = outr[i, j]
-            t0 = s0
-            for t in range(r):
-                s0 += ar[i, t] * br[t, j] - ai[i, t] * bi[t, j]
-                t0 += ar[i, t] * bi[t, j] + ai[i, t] * br[t, j]
-            outr[i, j] = s0
-            outi[i, j] = t0
-            j += 1
-
-
-@njit(cache=True)
 def matmul_bt_blocks(ar, ai, btr, bti, outr, outi):  # pragma: no cover - compiled
-    """:func:`matmul_blocks` with B given transposed (``bt [Q, R]``): ``out = A B``, the same bits,
-    the rows of A and of B^T read contiguously (``U_k H_k A`` from A^T, R = 64, Q = 6)."""
+    """``out = A B`` for A [P, R] and B given transposed (``bt [Q, R]``), each entry summed in
+    :func:`~kernels._core.linalg.matmul`'s order (the same bits), three columns per pass over
+    the rows of A and of B^T (``U_k H_k A`` from A^T, P = 4, R = 64, Q = 6: with B itself, three
+    columns per pass took 1.04 against matmul's 1.30 us, timing loop, one thread,
+    ``scratch/s66/mm_ab4.py``)."""
     p, r = ar.shape
     q = btr.shape[0]
     for i in range(p):
