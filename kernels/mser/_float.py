@@ -128,7 +128,10 @@ def _precode(F_r, F_i, V_r, V_i, work):  # pragma: no cover - compiled
 @njit(cache=True)
 def channel_work(K, Nt, Rt, D, Rr, Dk, Nr, J):  # pragma: no cover - compiled
     """The work arrays of one channel's layers (:func:`_channel`; the candidate layers share them),
-    in the order :func:`v_gradient` and :func:`after_v` unpack them."""
+    in the order :func:`v_gradient` and :func:`after_v` unpack them.  The products over the N_t
+    antennas keep N_t last, so their rows vectorise: ``A^T`` [D, N_t], ``B_k^T`` [K, D_k, N_t],
+    ``z^T`` [D, N_t], theta_F's gradient transposed [R_t, N_t], ``F^T`` [R_t, N_t]
+    (:mod:`kernels.mser._float_products`)."""
     return (np.empty((D, Nt)), np.empty((D, Nt)), np.empty((K, Rr, Nt)), np.empty((K, Rr, Nt)),
             np.empty((K, Rr, D)), np.empty((K, Rr, D)), np.empty((K, Dk, D)), np.empty((K, Dk, D)),
             np.empty((K, Dk, Nt)), np.empty((K, Dk, Nt)), np.empty((Dk, D)), np.empty((Dk, D)),
