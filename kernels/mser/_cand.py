@@ -20,7 +20,7 @@ import numpy as np
 from numba import prange
 
 from hbf_edge.kernels._core.jit import njit
-from hbf_edge.kernels.mser._float import (GV_I, GV_R, UH_I, UH_R, _effective, _uh, after_v, channel_work,
+from hbf_edge.kernels.mser._float import (GV_I, GV_R, UH_I, UH_R, _effective, _precode, _uh, after_v, channel_work,
                                           stream_gain2, v_gradient, v_step)
 from hbf_edge.kernels.mser._float_kde import _outputs
 
@@ -37,23 +37,17 @@ def _part_qam(z, level, mag, inv):  # pragma: no cover - compiled
 
 
 @njit(cache=True)
-def score(hr, hi, fr, fi, vr, vi, ur, ui, wr, wi, sr, si, sigma, qam, ar, ai, uhr, uhi, gr, gi, er, ei, yr,
+def score(hr, hi, fr, fi, vr, vi, ur, ui, wr, wi, sr, si, sigma, qam, work, uhr, uhi, gr, gi, er, ei, yr,
           yi):  # pragma: no cover - compiled
-    """The candidate score of one channel's design (module notes); the rest are work arrays
-    (``ar, ai [D, N_t]``: A = F V transposed, the layout :func:`_effective` reads)."""
+    """The candidate score of one channel's design (module notes); the rest are work arrays.
+    ``work`` is the layers' (:func:`channel_work`): A^T is formed there by the layers' own
+    :func:`_precode`, which overwrites only A^T and the transposes of F and V, arrays every layer
+    forms again before it reads them (the V gradient the candidates share is left alone)."""
     K = ur.shape[0]
     Dk = wr.shape[2]
     J = sr.shape[1]
-    Nt, Rt = fr.shape
-    for d in range(vr.shape[1]):  # A^T, each entry summed as kernels._core.linalg.matmul sums F V
-        for n in range(Nt):
-            s_r = 0.0
-            s_i = 0.0
-            for t in range(Rt):
-                s_r += fr[n, t] * vr[t, d] - fi[n, t] * vi[t, d]
-                s_i += fr[n, t] * vi[t, d] + fi[n, t] * vr[t, d]
-            ar[d, n] = s_r
-            ai[d, n] = s_i
+    _precode(fr, fi, vr, vi, work)
+    ar, ai = work[0], work[1]
     total = 0.0
     for k in range(K):
         _uh(ur, ui, hr, hi, k, uhr[k], uhi[k])
@@ -90,8 +84,8 @@ def _copy(a, b):  # pragma: no cover - compiled
 
 
 @njit(cache=True)
-def _score_of(hr, hi, d, sc_r, sc_i, s, qam, ar, ai, uhr, uhi, gr, gi, er, ei, yr, yi):  # pragma: no cover
-    return score(hr, hi, d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7], sc_r, sc_i, s, qam, ar, ai, uhr, uhi, gr, gi,
+def _score_of(hr, hi, d, sc_r, sc_i, s, qam, work, uhr, uhi, gr, gi, er, ei, yr, yi):  # pragma: no cover
+    return score(hr, hi, d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7], sc_r, sc_i, s, qam, work, uhr, uhi, gr, gi,
                  er, ei, yr, yi)
 
 
@@ -114,8 +108,6 @@ def _channel_candidates(hr, hi, design, s, gb, ap_r, ap_i, aw_r, aw_i, au, af, o
     work = channel_work(K, Nt, Rt, D, Rr, Dk, Nr, sym_r.shape[2])
     uh0r = np.empty((K, Rr, Nt))  # U_k H_k of the layer's input, where every candidate starts
     uh0i = np.empty((K, Rr, Nt))
-    ar = np.empty((D, Nt))  # A^T for the score
-    ai = np.empty((D, Nt))
     uhr = np.empty((K, Rr, Nt))
     uhi = np.empty((K, Rr, Nt))
     gr = np.empty((K, Rr, D))
@@ -128,7 +120,7 @@ def _channel_candidates(hr, hi, design, s, gb, ap_r, ap_i, aw_r, aw_i, au, af, o
             design[5].copy(), design[6].copy(), design[7].copy())
     best = (design[0].copy(), design[1].copy(), design[2].copy(), design[3].copy(), design[4].copy(),
             design[5].copy(), design[6].copy(), design[7].copy())
-    current = _score_of(hr, hi, design, sc_r, sc_i, s, qam, ar, ai, uhr, uhi, gr, gi, er, ei, yr, yi)
+    current = _score_of(hr, hi, design, sc_r, sc_i, s, qam, work, uhr, uhi, gr, gi, er, ei, yr, yi)
     for layer in range(lo, hi_layer):
         v0 = layer * C  # every virtual layer of this layer has its widths and symbols
         S_r, S_i = sym_r[v0], sym_i[v0]
@@ -150,7 +142,7 @@ def _channel_candidates(hr, hi, design, s, gb, ap_r, ap_i, aw_r, aw_i, au, af, o
                 v_step(cand[2], cand[3], work[GV_R], work[GV_I], ap_r, ap_i, op_r, op_i, gb, v)
                 after_v(hr, hi, cand[0], cand[1], cand[2], cand[3], cand[4], cand[5], cand[6], cand[7], s, gb, aw_r,
                         aw_i, au, af, ow_r, ow_i, ou, of_, widths, widths_f, S_r, S_i, power, qam, v, work)
-                sc = _score_of(hr, hi, cand, sc_r, sc_i, s, qam, ar, ai, uhr, uhi, gr, gi, er, ei, yr, yi)
+                sc = _score_of(hr, hi, cand, sc_r, sc_i, s, qam, work, uhr, uhi, gr, gi, er, ei, yr, yi)
             if c == 0 or sc < best_score:
                 _copy(cand, best)
                 best_score = sc
