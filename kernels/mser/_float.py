@@ -31,7 +31,8 @@ from numba import prange
 
 from hbf_edge.kernels._core.jit import njit
 from hbf_edge.kernels._core.linalg import matmul, matmul_wide, mm_ah, mm_bh
-from hbf_edge.kernels.mser._float_kde import _outputs, _weights
+from hbf_edge.kernels._core.simd import LANES
+from hbf_edge.kernels.mser._float_kde import _outputs, _weights, symbols_t
 from hbf_edge.kernels.mser._float_products import add_bm_t, bh_w_t, fh_z_t, matmul_bt_blocks, mm_bh_blocks, mm_bh_t, zvh_t
 
 # No fast-math (reassociation once let the sums over the symbol samples vectorise): with it, the
@@ -131,7 +132,10 @@ def channel_work(K, Nt, Rt, D, Rr, Dk, Nr, J):  # pragma: no cover - compiled
     in the order :func:`v_gradient` and :func:`after_v` unpack them.  The products over the N_t
     antennas keep N_t last, so their rows vectorise: ``A^T`` [D, N_t], ``B_k^T`` [K, D_k, N_t],
     ``z^T`` [D, N_t], theta_F's gradient transposed [R_t, N_t], ``F^T`` [R_t, N_t]
-    (:mod:`kernels.mser._float_products`)."""
+    (:mod:`kernels.mser._float_products`); the layer's symbols ``S^T`` [J, W] (zero past D) and
+    ``Beta S^H`` [D_k, W], W = D rounded up to :data:`kernels._core.simd.LANES`
+    (:func:`kernels.mser._float_kde._beta_sh`)."""
+    W = -(-D // LANES) * LANES
     return (np.empty((D, Nt)), np.empty((D, Nt)), np.empty((K, Rr, Nt)), np.empty((K, Rr, Nt)),
             np.empty((K, Rr, D)), np.empty((K, Rr, D)), np.empty((K, Dk, D)), np.empty((K, Dk, D)),
             np.empty((K, Dk, Nt)), np.empty((K, Dk, Nt)), np.empty((Dk, D)), np.empty((Dk, D)),
@@ -139,7 +143,8 @@ def channel_work(K, Nt, Rt, D, Rr, Dk, Nr, J):  # pragma: no cover - compiled
             np.empty((D, Nt)), np.empty((Rt, D)), np.empty((Rt, D)), np.empty((Rr, Dk)), np.empty((Rr, Dk)),
             np.empty((Dk, Nt)), np.empty((Dk, Nt)), np.empty((Dk, Nr)), np.empty((Dk, Nr)), np.empty((Rr, Nr)),
             np.empty((Rr, Nr)), np.empty((Rt, Nt)), np.empty((Rt, Nt)), np.empty((Rt, Nt)), np.empty((Rt, Nt)),
-            np.empty((D, Rt)), np.empty((D, Rt)))
+            np.empty((D, Rt)), np.empty((D, Rt)), np.zeros((J, W)), np.zeros((J, W)), np.empty((Dk, W)),
+            np.empty((Dk, W)))
 
 
 @njit(cache=True)
@@ -153,6 +158,8 @@ def v_gradient(H_r, H_i, F_r, F_i, V_r, V_i, W_r, W_i, s, widths, S_r, S_i, qam,
     K, Nt = H_r.shape[0], H_r.shape[2]
     Rt, D = V_r.shape
     Dk = W_r.shape[2]
+    st_r, st_i, bsr, bsi = work[34:38]
+    symbols_t(S_r, S_i, st_r, st_i)  # for this layer's after_v too
     _precode(F_r, F_i, V_r, V_i, work)
     for k in range(K):
         _effective(uhr, uhi, atr, ati, W_r, W_i, k, gr, gi, er, ei)
@@ -164,8 +171,8 @@ def v_gradient(H_r, H_i, F_r, F_i, V_r, V_i, W_r, W_i, s, widths, S_r, S_i, qam,
                 zr[d, n] = 0.0
                 zi[d, n] = 0.0
         for kk in range(K):  # only user k's columns of M are needed
-            _weights(yr[kk], yi[kk], S_r, S_i, kk, widths[layer, 0, k] * s, k * Dk, (k + 1) * Dk, mr, mi,
-                     tbr, tbi, er[kk], ei[kk], qam)
+            _weights(yr[kk], yi[kk], S_r, S_i, st_r, st_i, kk, widths[layer, 0, k] * s, k * Dk, (k + 1) * Dk, mr,
+                     mi, tbr, tbi, bsr, bsi, er[kk], ei[kk], qam)
             add_bm_t(br[kk], bi[kk], mr, mi, k * Dk, (k + 1) * Dk, zr, zi)
         fh_z_t(work[30], work[31], zr, zi, k * Dk, (k + 1) * Dk, gvr, gvi)  # F^T, from _precode
 
@@ -193,13 +200,14 @@ def after_v(H_r, H_i, F_r, F_i, V_r, V_i, U_r, U_i, W_r, W_i, s, gb, aw_r, aw_i,
     Rt, D = V_r.shape
     Rr, Dk = W_r.shape[1], W_r.shape[2]
     Nr = U_r.shape[2]
+    st_r, st_i, bsr, bsi = work[34:38]  # S^T as v_gradient wrote it for this layer
     # (28): W_k with width rho_Wk, then the combiner normalisation
     _precode(F_r, F_i, V_r, V_i, work)
     for k in range(K):
         _effective(uhr, uhi, atr, ati, W_r, W_i, k, gr, gi, er, ei)
         _outputs(er[k], ei[k], S_r, S_i, yr[k], yi[k])
-        _weights(yr[k], yi[k], S_r, S_i, k, widths[layer, 1, k] * s, np.int64(0), D, mr, mi, tbr, tbi, er[k], ei[k],
-                 qam)
+        _weights(yr[k], yi[k], S_r, S_i, st_r, st_i, k, widths[layer, 1, k] * s, np.int64(0), D, mr, mi, tbr, tbi, bsr,
+                 bsi, er[k], ei[k], qam)
         mm_bh(gr[k], gi[k], mr, mi, gwr, gwi, 0.0)
         for r in range(Rr):
             for i in range(Dk):
@@ -213,8 +221,8 @@ def after_v(H_r, H_i, F_r, F_i, V_r, V_i, U_r, U_i, W_r, W_i, s, gb, aw_r, aw_i,
     for k in range(K):
         mm_ah(W_r[k], W_i[k], gr[k], gi[k], er[k], ei[k], 0.0)
         _outputs(er[k], ei[k], S_r, S_i, yr[k], yi[k])
-        _weights(yr[k], yi[k], S_r, S_i, k, widths[layer, 2, k] * s, np.int64(0), D, mr, mi, tbr, tbi, er[k], ei[k],
-                 qam)
+        _weights(yr[k], yi[k], S_r, S_i, st_r, st_i, k, widths[layer, 2, k] * s, np.int64(0), D, mr, mi, tbr, tbi, bsr,
+                 bsi, er[k], ei[k], qam)
         mm_bh_t(mr, mi, atr, ati, tr, ti)
         mm_bh_blocks(tr, ti, H_r[k], H_i[k], t2r, t2i)
         matmul(W_r[k], W_i[k], t2r, t2i, gur, gui)
@@ -237,8 +245,8 @@ def after_v(H_r, H_i, F_r, F_i, V_r, V_i, U_r, U_i, W_r, W_i, s, gb, aw_r, aw_i,
         _effective(uhr, uhi, atr, ati, W_r, W_i, k, gr, gi, er, ei)
         bh_w_t(uhr[k], uhi[k], W_r[k], W_i[k], br[k], bi[k])
         _outputs(er[k], ei[k], S_r, S_i, yr[k], yi[k])
-        _weights(yr[k], yi[k], S_r, S_i, k, widths_f[layer] * s, np.int64(0), D, mr, mi, tbr, tbi, er[k], ei[k],
-                 qam)
+        _weights(yr[k], yi[k], S_r, S_i, st_r, st_i, k, widths_f[layer] * s, np.int64(0), D, mr, mi, tbr, tbi, bsr,
+                 bsi, er[k], ei[k], qam)
         add_bm_t(br[k], bi[k], mr, mi, np.int64(0), D, zr, zi)
     zvh_t(zr, zi, V_r, V_i, gfr, gfi)  # (z V^H)^T
     for r in range(Rt):

@@ -8,6 +8,7 @@ import math
 
 from hbf_edge.kernels._core.exp import exp_neg
 from hbf_edge.kernels._core.jit import njit
+from hbf_edge.kernels._core.simd import LANES, rows_conj_sums_1, rows_conj_sums_2, rows_conj_sums_3
 
 _C0 = 1.0 / math.sqrt(2.0 * math.pi)
 # Gaussian weights below e^-460 (about 1e-200) are flushed to zero (:func:`_gauss`)
@@ -55,40 +56,38 @@ def _outputs(er, ei, sr, si, yr, yi):  # pragma: no cover - compiled
 
 
 @njit(cache=True)
-def _beta_sh(tr, ti, sr, si, i, lo, hi, mr, mi):  # pragma: no cover - compiled
-    """Row ``i``, columns ``lo .. hi - 1`` of ``Beta S^H`` (Beta in ``t`` [D_k, J]) into ``m``,
-    each entry summed over the samples in order; two columns per pass, so the four sums are
-    independent chains that share the loads of Beta (one column per pass left each chain
-    waiting on its own adds)."""
-    J = tr.shape[1]
-    d = lo
-    while d + 1 < hi:
-        ar = 0.0
-        ai = 0.0
-        br = 0.0
-        bi = 0.0
-        for j in range(J):  # Beta conj(S)
-            ar += tr[i, j] * sr[d, j] + ti[i, j] * si[d, j]
-            ai += ti[i, j] * sr[d, j] - tr[i, j] * si[d, j]
-            br += tr[i, j] * sr[d + 1, j] + ti[i, j] * si[d + 1, j]
-            bi += ti[i, j] * sr[d + 1, j] - tr[i, j] * si[d + 1, j]
-        mr[i, d] = ar
-        mi[i, d] = ai
-        mr[i, d + 1] = br
-        mi[i, d + 1] = bi
-        d += 2
-    if d < hi:
-        ar = 0.0
-        ai = 0.0
-        for j in range(J):
-            ar += tr[i, j] * sr[d, j] + ti[i, j] * si[d, j]
-            ai += ti[i, j] * sr[d, j] - tr[i, j] * si[d, j]
-        mr[i, d] = ar
-        mi[i, d] = ai
+def _beta_sh(tr, ti, st_r, st_i, i_lo, i_hi, lo, hi, pr, pi):  # pragma: no cover - compiled
+    """Rows ``i_lo .. i_hi - 1`` of ``Beta S^H`` (Beta in ``t`` [D_k, J]) into ``p`` [D_k, W] for
+    columns ``lo .. hi - 1`` (and the rest of their blocks of :data:`LANES`), from ``S^T``
+    [J, W] (zero past D); each entry summed over the samples in order as the scalar loop
+    ``ar += t_r s_r + t_i s_i; ai += t_i s_r - t_r s_i`` sums it, four columns and up to three
+    rows at once (:mod:`kernels._core.simd`)."""
+    c = lo - lo % LANES
+    while c < hi:
+        i = i_lo
+        while i + 2 < i_hi:
+            rows_conj_sums_3(tr, ti, i, st_r, st_i, c, pr, pi)
+            i += 3
+        if i + 1 < i_hi:
+            rows_conj_sums_2(tr, ti, i, st_r, st_i, c, pr, pi)
+        elif i < i_hi:
+            rows_conj_sums_1(tr, ti, i, st_r, st_i, c, pr, pi)
+        c += LANES
 
 
 @njit(cache=True)
-def _weights_qam(yr, yi, sr, si, k, rho, lo, hi, mr, mi, tr, ti, er, ei):  # pragma: no cover - compiled
+def symbols_t(sr, si, st_r, st_i):  # pragma: no cover - compiled
+    """``S^T`` [J, W] of a layer's symbols ``S`` [D, J] for :func:`_beta_sh` (columns past D stay
+    as they are: zero from :func:`kernels.mser._float.channel_work`)."""
+    D, J = sr.shape
+    for j in range(J):
+        for d in range(D):
+            st_r[j, d] = sr[d, j]
+            st_i[j, d] = si[d, j]
+
+
+@njit(cache=True)
+def _weights_qam(yr, yi, sr, si, st_r, st_i, k, rho, lo, hi, mr, mi, tr, ti, pr, pi, er, ei):  # pragma: no cover
     """16-QAM's ``M = -grad_E`` (:mod:`hbf_edge.families.mser.kde`, eq. 47-48 [R]): per stream
     the rotation by its desired gain ``c = E[i, (k, i)]`` (from ``E`` [D_k, D]), the distance to
     the lower boundary of the symbol's region, and the term through ``c`` on the own column."""
@@ -113,23 +112,24 @@ def _weights_qam(yr, yi, sr, si, k, rho, lo, hi, mr, mi, tr, ti, er, ei):  # pra
             ti[i, j] = _gauss(xi, inv2)
             own_r -= tr[i, j] * br + ti[i, j] * bi
             own_i += (tr[i, j] * ui - ti[i, j] * ur) / mag
-        _beta_sh(tr, ti, sr, si, i, lo, hi, mr, mi)
+        _beta_sh(tr, ti, st_r, st_i, i, i + 1, lo, hi, pr, pi)
         for d in range(lo, hi):
-            pr, pi = mr[i, d], mi[i, d]
+            xr, xi = pr[i, d], pi[i, d]
             if d == g:
-                pr += own_r
-                pi += own_i
-            mr[i, d] = scale * (qr * pr - qi * pi)
-            mi[i, d] = scale * (qr * pi + qi * pr)
+                xr += own_r
+                xi += own_i
+            mr[i, d] = scale * (qr * xr - qi * xi)
+            mi[i, d] = scale * (qr * xi + qi * xr)
 
 
 @njit(cache=True)
-def _weights(yr, yi, sr, si, k, rho, lo, hi, mr, mi, tr, ti, er, ei, qam):  # pragma: no cover - compiled
+def _weights(yr, yi, sr, si, st_r, st_i, k, rho, lo, hi, mr, mi, tr, ti, pr, pi, er, ei, qam):  # pragma: no cover
     """Columns ``lo .. hi - 1`` of ``M = c Beta(rho) S^H`` [D_k, D] from ``Y`` [D_k, J] (module
-    notes); ``t`` [D_k, J] scratch for Beta; ``qam``: 16-QAM's form instead (:func:`_weights_qam`,
+    notes); ``S`` [D, J] and ``S^T`` [J, W] (:func:`symbols_t`); ``t`` [D_k, J] scratch for
+    Beta, ``p`` [D_k, W] for Beta S^H; ``qam``: 16-QAM's form instead (:func:`_weights_qam`,
     which reads ``E``)."""
     if qam:
-        _weights_qam(yr, yi, sr, si, k, rho, lo, hi, mr, mi, tr, ti, er, ei)
+        _weights_qam(yr, yi, sr, si, st_r, st_i, k, rho, lo, hi, mr, mi, tr, ti, pr, pi, er, ei)
         return
     dk, J = yr.shape
     inv2 = 1.0 / (2.0 * rho * rho)
@@ -138,8 +138,8 @@ def _weights(yr, yi, sr, si, k, rho, lo, hi, mr, mi, tr, ti, er, ei, qam):  # pr
             tr[i, j] = _gauss(yr[i, j], inv2) * sr[k * dk + i, j]
             ti[i, j] = _gauss(yi[i, j], inv2) * si[k * dk + i, j]
     c = _C0 / (J * rho)
+    _beta_sh(tr, ti, st_r, st_i, 0, dk, lo, hi, pr, pi)
     for i in range(dk):
-        _beta_sh(tr, ti, sr, si, i, lo, hi, mr, mi)
         for d in range(lo, hi):
-            mr[i, d] = c * mr[i, d]
-            mi[i, d] = c * mi[i, d]
+            mr[i, d] = c * pr[i, d]
+            mi[i, d] = c * pi[i, d]

@@ -108,3 +108,29 @@ def test_the_gradient_sums_over_the_antennas_keep_their_order():
                 sr += float(fr[n, r]) * zr[n][d] + float(fi[n, r]) * zi[n][d]
                 si += float(fr[n, r]) * zi[n][d] - float(fi[n, r]) * zr[n][d]
             assert gvr[r, d] == -sr and gvi[r, d] == -si
+
+
+def test_beta_sh_covers_every_row_and_column_asked_for():
+    """``_beta_sh`` over rows in groups of 3, 2 and 1 and over column blocks from any ``lo``:
+    every asked entry is the scalar sample-order sum, bit for bit (tests/kernels/_core/test_simd.py
+    checks the vector sums themselves)."""
+    from hbf_edge.kernels._core.simd import LANES
+
+    rng = np.random.default_rng(7)
+    J = 19
+    for dk, D in ((1, 3), (2, 4), (3, 6), (4, 8), (5, 10)):
+        W = -(-D // LANES) * LANES
+        tr, ti = rng.standard_normal((dk, J)), rng.standard_normal((dk, J))
+        sr, si = rng.standard_normal((D, J)), rng.standard_normal((D, J))
+        st_r, st_i = np.zeros((J, W)), np.zeros((J, W))
+        _float_kde.symbols_t(sr, si, st_r, st_i)
+        for lo, hi in ((0, D), (D // 2, D), (1, 2)):
+            pr, pi = np.full((dk, W), np.nan), np.full((dk, W), np.nan)
+            _float_kde._beta_sh(tr, ti, st_r, st_i, 0, dk, lo, hi, pr, pi)
+            for i in range(dk):
+                for d in range(lo, hi):
+                    ar = ai = 0.0
+                    for j in range(J):
+                        ar += float(tr[i, j]) * float(sr[d, j]) + float(ti[i, j]) * float(si[d, j])
+                        ai += float(ti[i, j]) * float(sr[d, j]) - float(tr[i, j]) * float(si[d, j])
+                    assert (pr[i, d], pi[i, d]) == (ar, ai)
