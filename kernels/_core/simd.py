@@ -23,7 +23,10 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-__all__ = ["LANES", "rows_conj_sums_1", "rows_conj_sums_2", "rows_conj_sums_3"]
+from hbf_edge.kernels._core.jit import njit
+
+__all__ = ["LANES", "block_sums", "block_conj_sums", "rows_conj_sums_1", "rows_conj_sums_2", "rows_conj_sums_3",
+           "rows_sums_1", "rows_sums_2", "rows_sums_3"]
 
 LANES = 4  # the columns of one call
 
@@ -32,15 +35,18 @@ def _is_matrix(a) -> bool:
     return isinstance(a, types.Array) and a.dtype == types.float64 and a.ndim == 2 and a.layout == "C"
 
 
-def _rows_conj_sums(n_rows: int):
-    """The intrinsic for ``n_rows`` rows (their chains interleave, so the adds' latency overlaps)."""
+def _rows_sums(n_rows: int, conj: bool):
+    """The intrinsic for ``n_rows`` rows (their chains interleave, so the adds' latency overlaps)
+    of ``t s`` (``conj``: ``t conj(s)``)."""
 
     @intrinsic
-    def rows_conj_sums(typingctx, t_r, t_i, i0, st_r, st_i, c0, out_r, out_i):
-        """``out[i, c0 + l] = sum_j t[i, j] conj(s^T[j, c0 + l])`` for rows ``i0 .. i0 + n_rows - 1``
-        and ``LANES`` columns from ``c0``, each summed over ``j`` in order as the scalar loop
-        ``ar += t_r s_r + t_i s_i; ai += t_i s_r - t_r s_i`` sums it.  ``t`` [R, J], ``s^T``
-        [J, W], ``out`` [R, W], float64 C-contiguous; ``c0 + LANES <= W`` (not checked)."""
+    def rows_sums(typingctx, t_r, t_i, i0, st_r, st_i, c0, out_r, out_i):
+        """``out[i, c0 + l] = sum_j t[i, j] s[j, c0 + l]`` (``rows_conj_sums_*``: times
+        ``conj(s[j, c0 + l])``) for rows ``i0 .. i0 + n_rows - 1`` and ``LANES`` columns from
+        ``c0``, each summed over ``j`` in order as the scalar loop sums it: ``ar += t_r s_r - t_i
+        s_i; ai += t_r s_i + t_i s_r`` (:func:`kernels._core.linalg.matmul`'s terms), conjugated
+        ``ar += t_r s_r + t_i s_i; ai += t_i s_r - t_r s_i``.  ``t`` [R, J], ``s`` [J, W], ``out``
+        [R, W], float64 C-contiguous; ``c0 + LANES <= W`` (not checked)."""
         if not all(_is_matrix(a) for a in (t_r, t_i, st_r, st_i, out_r, out_i)):
             return None
         if not (isinstance(i0, types.Integer) and isinstance(c0, types.Integer)):
@@ -80,8 +86,12 @@ def _rows_conj_sums(n_rows: int):
                     p = builder.add(start, j)
                     x = splat(builder.load(builder.gep(tr.data, [p])))
                     y = splat(builder.load(builder.gep(ti.data, [p])))
-                    re_ = builder.fadd(builder.fmul(x, s_r), builder.fmul(y, s_i))
-                    im_ = builder.fsub(builder.fmul(y, s_r), builder.fmul(x, s_i))
+                    if conj:
+                        re_ = builder.fadd(builder.fmul(x, s_r), builder.fmul(y, s_i))
+                        im_ = builder.fsub(builder.fmul(y, s_r), builder.fmul(x, s_i))
+                    else:
+                        re_ = builder.fsub(builder.fmul(x, s_r), builder.fmul(y, s_i))
+                        im_ = builder.fadd(builder.fmul(x, s_i), builder.fmul(y, s_r))
                     builder.store(builder.fadd(builder.load(acc_r), re_), acc_r)
                     builder.store(builder.fadd(builder.load(acc_i), im_), acc_i)
             for (acc_r, acc_i), r in zip(accs, rows):
@@ -92,9 +102,42 @@ def _rows_conj_sums(n_rows: int):
 
         return sig, codegen
 
-    return rows_conj_sums
+    return rows_sums
 
 
-rows_conj_sums_1 = _rows_conj_sums(1)
-rows_conj_sums_2 = _rows_conj_sums(2)
-rows_conj_sums_3 = _rows_conj_sums(3)
+rows_sums_1, rows_sums_2, rows_sums_3 = (_rows_sums(n, False) for n in (1, 2, 3))
+rows_conj_sums_1, rows_conj_sums_2, rows_conj_sums_3 = (_rows_sums(n, True) for n in (1, 2, 3))
+
+
+@njit(cache=True)
+def block_sums(tr, ti, st_r, st_i, i_lo, i_hi, lo, hi, out_r, out_i):  # pragma: no cover - compiled
+    """Rows ``i_lo .. i_hi - 1`` of ``T S`` into ``out`` [R, W] for columns ``lo .. hi - 1`` and
+    the rest of their blocks of :data:`LANES` (``S`` [J, W], W a multiple of LANES), three
+    rows at a time, then two or one (:func:`rows_sums_3` ...)."""
+    c = lo - lo % LANES
+    while c < hi:
+        i = i_lo
+        while i + 2 < i_hi:
+            rows_sums_3(tr, ti, i, st_r, st_i, c, out_r, out_i)
+            i += 3
+        if i + 1 < i_hi:
+            rows_sums_2(tr, ti, i, st_r, st_i, c, out_r, out_i)
+        elif i < i_hi:
+            rows_sums_1(tr, ti, i, st_r, st_i, c, out_r, out_i)
+        c += LANES
+
+
+@njit(cache=True)
+def block_conj_sums(tr, ti, st_r, st_i, i_lo, i_hi, lo, hi, out_r, out_i):  # pragma: no cover - compiled
+    """:func:`block_sums` of ``T conj(S)`` (:func:`rows_conj_sums_3` ...)."""
+    c = lo - lo % LANES
+    while c < hi:
+        i = i_lo
+        while i + 2 < i_hi:
+            rows_conj_sums_3(tr, ti, i, st_r, st_i, c, out_r, out_i)
+            i += 3
+        if i + 1 < i_hi:
+            rows_conj_sums_2(tr, ti, i, st_r, st_i, c, out_r, out_i)
+        elif i < i_hi:
+            rows_conj_sums_1(tr, ti, i, st_r, st_i, c, out_r, out_i)
+        c += LANES

@@ -40,18 +40,18 @@ def _part_qam(z, level, mag, inv):  # pragma: no cover - compiled
 def score(hr, hi, fr, fi, vr, vi, ur, ui, wr, wi, sr, si, sigma, qam, work, uhr, uhi, gr, gi, er, ei, yr,
           yi):  # pragma: no cover - compiled
     """The candidate score of one channel's design (module notes); the rest are work arrays.
-    ``work`` is the layers' (:func:`channel_work`): A^T is formed there by the layers' own
-    :func:`_precode`, which overwrites only A^T and the transposes of F and V, arrays every layer
-    forms again before it reads them (the V gradient the candidates share is left alone)."""
+    ``work`` is the layers' (:func:`channel_work`): A is formed there by the layers' own
+    :func:`_precode` and :func:`_effective`, which overwrite only A, A^T, V's and G's padded
+    copies, arrays every layer forms again before it reads them (the V gradient the candidates
+    share is left alone)."""
     K = ur.shape[0]
     Dk = wr.shape[2]
     J = sr.shape[1]
     _precode(fr, fi, vr, vi, work)
-    ar, ai = work[0], work[1]
     total = 0.0
     for k in range(K):
         _uh(ur, ui, hr, hi, k, uhr[k], uhi[k])
-        _effective(uhr, uhi, ar, ai, wr, wi, k, gr, gi, er, ei)
+        _effective(uhr, uhi, work, wr, wi, k, gr, gi, er, ei)
         _outputs(er[k], ei[k], sr, si, yr, yi)
         for i in range(Dk):
             # rho = sigma ||U^H w|| / sqrt 2; Q(x / rho) = erfc(x / (rho sqrt 2)) / 2

@@ -31,9 +31,9 @@ from numba import prange
 
 from hbf_edge.kernels._core.jit import njit
 from hbf_edge.kernels._core.linalg import matmul, matmul_wide, mm_ah, mm_bh
-from hbf_edge.kernels._core.simd import LANES
+from hbf_edge.kernels._core.simd import LANES, block_sums
 from hbf_edge.kernels.mser._float_kde import _outputs, _weights, symbols_t
-from hbf_edge.kernels.mser._float_products import add_bm_t, bh_w_t, fh_z_t, matmul_bt_blocks, mm_bh_blocks, mm_bh_t, zvh_t
+from hbf_edge.kernels.mser._float_products import add_bm_t, bh_w_t, fh_z_t, mm_bh_blocks, mm_bh_t, zvh_t
 
 # No fast-math (reassociation once let the sums over the symbol samples vectorise): with it, the
 # code Numba compiled fresh and the code it loaded from its cache rounded differently (5e-16 after
@@ -50,10 +50,18 @@ def _uh(ur, ui, hr, hi, k, out_r, out_i):  # pragma: no cover - compiled
 
 
 @njit(cache=True)
-def _effective(uhr, uhi, atr, ati, wr, wi, k, gr, gi, er, ei):  # pragma: no cover - compiled
-    """``G_k = (U_k H_k) A`` [R_r, D] and ``E_k = W_k^H G_k`` [D_k, D], from ``A^T`` [D, N_t] (the
-    layout :func:`_precode` forms)."""
-    matmul_bt_blocks(uhr[k], uhi[k], atr, ati, gr[k], gi[k])
+def _effective(uhr, uhi, work, wr, wi, k, gr, gi, er, ei):  # pragma: no cover - compiled
+    """``G_k = (U_k H_k) A`` [R_r, D] and ``E_k = W_k^H G_k`` [D_k, D], from ``work``'s A [N_t, W]
+    (:func:`_precode`), each entry of G summed as :func:`matmul` sums it (the same bits), four
+    columns at a time (:func:`kernels._core.simd.block_sums`) into ``work``'s [R_r, W] scratch."""
+    ap_r, ap_i, gp_r, gp_i = work[38], work[39], work[40], work[41]
+    Rr = uhr.shape[1]
+    D = gr.shape[2]
+    block_sums(uhr[k], uhi[k], ap_r, ap_i, 0, Rr, 0, D, gp_r, gp_i)
+    for r in range(Rr):
+        for d in range(D):
+            gr[k, r, d] = gp_r[r, d]
+            gi[k, r, d] = gp_i[r, d]
     mm_ah(wr[k], wi[k], gr[k], gi[k], er[k], ei[k], 0.0)
 
 
@@ -105,25 +113,34 @@ UH_R, UH_I, GV_R, GV_I = 2, 3, 18, 19
 
 @njit(cache=True)
 def _precode(F_r, F_i, V_r, V_i, work):  # pragma: no cover - compiled
-    """``A^T = (F V)^T`` [D, N_t] into ``work``'s first two arrays (the layers read A transposed),
-    each entry summed as :func:`matmul` sums ``F V`` (the same bits), by :func:`matmul_wide` on
-    ``V^T F^T``, whose rows of N_t vectorise; ``F^T`` stays in ``work[30], work[31]`` (the V
-    gradient's ``F^H z`` reads it).  1.84 against 2.99 us on the paper's sizes with A transposed
-    back (``scratch/s62/fv.py``; a product commutes exactly, so each term is the same number);
-    without that transpose 1.34 against 1.59 (2026-12-06, ``scratch/s66/prec.py``)."""
-    atr, ati = work[0], work[1]
-    ftr, fti, vtr, vti = work[30], work[31], work[32], work[33]
+    """``A = F V`` into ``work``'s [N_t, W] (zero past D; :func:`_effective` reads it) and ``A^T``
+    [D, N_t] into its first two arrays (the theta_U step and the scaling read it), each entry
+    summed as :func:`matmul` sums ``F V`` (the same bits): the rows of F times V four columns at
+    a time (:func:`kernels._core.simd.block_sums`, V in ``work``'s [R_t, W]).  Before: V^T F^T
+    by :func:`matmul_wide`, 1.34 us on the paper's sizes with F^T formed too (2026-12-06)."""
+    atr, ati, vp_r, vp_i, ap_r, ap_i = work[0], work[1], work[32], work[33], work[38], work[39]
     Nt, Rt = F_r.shape
     D = V_r.shape[1]
+    for t in range(Rt):
+        for d in range(D):
+            vp_r[t, d] = V_r[t, d]
+            vp_i[t, d] = V_i[t, d]
+    block_sums(F_r, F_i, vp_r, vp_i, 0, Nt, 0, D, ap_r, ap_i)
+    for n in range(Nt):
+        for d in range(D):
+            atr[d, n] = ap_r[n, d]
+            ati[d, n] = ap_i[n, d]
+
+
+@njit(cache=True)
+def _f_t(F_r, F_i, work):  # pragma: no cover - compiled
+    """``F^T`` [R_t, N_t] into ``work[30], work[31]`` (the V gradient's ``F^H z`` reads it)."""
+    ftr, fti = work[30], work[31]
+    Nt, Rt = F_r.shape
     for n in range(Nt):
         for t in range(Rt):
             ftr[t, n] = F_r[n, t]
             fti[t, n] = F_i[n, t]
-    for t in range(Rt):
-        for d in range(D):
-            vtr[d, t] = V_r[t, d]
-            vti[d, t] = V_i[t, d]
-    matmul_wide(vtr, vti, ftr, fti, atr, ati)
 
 
 @njit(cache=True)
@@ -132,7 +149,8 @@ def channel_work(K, Nt, Rt, D, Rr, Dk, Nr, J):  # pragma: no cover - compiled
     in the order :func:`v_gradient` and :func:`after_v` unpack them.  The products over the N_t
     antennas keep N_t last, so their rows vectorise: ``A^T`` [D, N_t], ``B_k^T`` [K, D_k, N_t],
     ``z^T`` [D, N_t], theta_F's gradient transposed [R_t, N_t], ``F^T`` [R_t, N_t]
-    (:mod:`kernels.mser._float_products`); the layer's symbols ``S^T`` [J, W] (zero past D) and
+    (:mod:`kernels.mser._float_products`); V [R_t, W], A [N_t, W] and G_k [R_r, W] zero past D
+    (:func:`_precode`, :func:`_effective`); the layer's symbols ``S^T`` [J, W] (zero past D) and
     ``Beta S^H`` [D_k, W], W = D rounded up to :data:`kernels._core.simd.LANES`
     (:func:`kernels.mser._float_kde._beta_sh`)."""
     W = -(-D // LANES) * LANES
@@ -143,8 +161,8 @@ def channel_work(K, Nt, Rt, D, Rr, Dk, Nr, J):  # pragma: no cover - compiled
             np.empty((D, Nt)), np.empty((Rt, D)), np.empty((Rt, D)), np.empty((Rr, Dk)), np.empty((Rr, Dk)),
             np.empty((Dk, Nt)), np.empty((Dk, Nt)), np.empty((Dk, Nr)), np.empty((Dk, Nr)), np.empty((Rr, Nr)),
             np.empty((Rr, Nr)), np.empty((Rt, Nt)), np.empty((Rt, Nt)), np.empty((Rt, Nt)), np.empty((Rt, Nt)),
-            np.empty((D, Rt)), np.empty((D, Rt)), np.zeros((J, W)), np.zeros((J, W)), np.empty((Dk, W)),
-            np.empty((Dk, W)))
+            np.zeros((Rt, W)), np.zeros((Rt, W)), np.zeros((J, W)), np.zeros((J, W)), np.empty((Dk, W)),
+            np.empty((Dk, W)), np.zeros((Nt, W)), np.zeros((Nt, W)), np.empty((Rr, W)), np.empty((Rr, W)))
 
 
 @njit(cache=True)
@@ -161,8 +179,9 @@ def v_gradient(H_r, H_i, F_r, F_i, V_r, V_i, W_r, W_i, s, widths, S_r, S_i, qam,
     st_r, st_i, bsr, bsi = work[34:38]
     symbols_t(S_r, S_i, st_r, st_i)  # for this layer's after_v too
     _precode(F_r, F_i, V_r, V_i, work)
+    _f_t(F_r, F_i, work)
     for k in range(K):
-        _effective(uhr, uhi, atr, ati, W_r, W_i, k, gr, gi, er, ei)
+        _effective(uhr, uhi, work, W_r, W_i, k, gr, gi, er, ei)
         bh_w_t(uhr[k], uhi[k], W_r[k], W_i[k], br[k], bi[k])
         _outputs(er[k], ei[k], S_r, S_i, yr[k], yi[k])
     for k in range(K):
@@ -174,7 +193,7 @@ def v_gradient(H_r, H_i, F_r, F_i, V_r, V_i, W_r, W_i, s, widths, S_r, S_i, qam,
             _weights(yr[kk], yi[kk], S_r, S_i, st_r, st_i, kk, widths[layer, 0, k] * s, k * Dk, (k + 1) * Dk, mr,
                      mi, tbr, tbi, bsr, bsi, er[kk], ei[kk], qam)
             add_bm_t(br[kk], bi[kk], mr, mi, k * Dk, (k + 1) * Dk, zr, zi)
-        fh_z_t(work[30], work[31], zr, zi, k * Dk, (k + 1) * Dk, gvr, gvi)  # F^T, from _precode
+        fh_z_t(work[30], work[31], zr, zi, k * Dk, (k + 1) * Dk, gvr, gvi)  # F^T, from _f_t
 
 
 @njit(cache=True)
@@ -204,7 +223,7 @@ def after_v(H_r, H_i, F_r, F_i, V_r, V_i, U_r, U_i, W_r, W_i, s, gb, aw_r, aw_i,
     # (28): W_k with width rho_Wk, then the combiner normalisation
     _precode(F_r, F_i, V_r, V_i, work)
     for k in range(K):
-        _effective(uhr, uhi, atr, ati, W_r, W_i, k, gr, gi, er, ei)
+        _effective(uhr, uhi, work, W_r, W_i, k, gr, gi, er, ei)
         _outputs(er[k], ei[k], S_r, S_i, yr[k], yi[k])
         _weights(yr[k], yi[k], S_r, S_i, st_r, st_i, k, widths[layer, 1, k] * s, np.int64(0), D, mr, mi, tbr, tbi, bsr,
                  bsi, er[k], ei[k], qam)
@@ -242,7 +261,7 @@ def after_v(H_r, H_i, F_r, F_i, V_r, V_i, U_r, U_i, W_r, W_i, s, gb, aw_r, aw_i,
             zr[d, n] = 0.0
             zi[d, n] = 0.0
     for k in range(K):
-        _effective(uhr, uhi, atr, ati, W_r, W_i, k, gr, gi, er, ei)
+        _effective(uhr, uhi, work, W_r, W_i, k, gr, gi, er, ei)
         bh_w_t(uhr[k], uhi[k], W_r[k], W_i[k], br[k], bi[k])
         _outputs(er[k], ei[k], S_r, S_i, yr[k], yi[k])
         _weights(yr[k], yi[k], S_r, S_i, st_r, st_i, k, widths_f[layer] * s, np.int64(0), D, mr, mi, tbr, tbi, bsr,

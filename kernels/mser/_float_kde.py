@@ -8,7 +8,7 @@ import math
 
 from hbf_edge.kernels._core.exp import exp_neg
 from hbf_edge.kernels._core.jit import njit
-from hbf_edge.kernels._core.simd import LANES, rows_conj_sums_1, rows_conj_sums_2, rows_conj_sums_3
+from hbf_edge.kernels._core.simd import block_conj_sums
 
 _C0 = 1.0 / math.sqrt(2.0 * math.pi)
 # Gaussian weights below e^-460 (about 1e-200) are flushed to zero (:func:`_gauss`)
@@ -56,28 +56,8 @@ def _outputs(er, ei, sr, si, yr, yi):  # pragma: no cover - compiled
 
 
 @njit(cache=True)
-def _beta_sh(tr, ti, st_r, st_i, i_lo, i_hi, lo, hi, pr, pi):  # pragma: no cover - compiled
-    """Rows ``i_lo .. i_hi - 1`` of ``Beta S^H`` (Beta in ``t`` [D_k, J]) into ``p`` [D_k, W] for
-    columns ``lo .. hi - 1`` (and the rest of their blocks of :data:`LANES`), from ``S^T``
-    [J, W] (zero past D); each entry summed over the samples in order as the scalar loop
-    ``ar += t_r s_r + t_i s_i; ai += t_i s_r - t_r s_i`` sums it, four columns and up to three
-    rows at once (:mod:`kernels._core.simd`)."""
-    c = lo - lo % LANES
-    while c < hi:
-        i = i_lo
-        while i + 2 < i_hi:
-            rows_conj_sums_3(tr, ti, i, st_r, st_i, c, pr, pi)
-            i += 3
-        if i + 1 < i_hi:
-            rows_conj_sums_2(tr, ti, i, st_r, st_i, c, pr, pi)
-        elif i < i_hi:
-            rows_conj_sums_1(tr, ti, i, st_r, st_i, c, pr, pi)
-        c += LANES
-
-
-@njit(cache=True)
 def symbols_t(sr, si, st_r, st_i):  # pragma: no cover - compiled
-    """``S^T`` [J, W] of a layer's symbols ``S`` [D, J] for :func:`_beta_sh` (columns past D stay
+    """``S^T`` [J, W] of a layer's symbols ``S`` [D, J] for ``Beta S^H`` (columns past D stay
     as they are: zero from :func:`kernels.mser._float.channel_work`)."""
     D, J = sr.shape
     for j in range(J):
@@ -112,7 +92,7 @@ def _weights_qam(yr, yi, sr, si, st_r, st_i, k, rho, lo, hi, mr, mi, tr, ti, pr,
             ti[i, j] = _gauss(xi, inv2)
             own_r -= tr[i, j] * br + ti[i, j] * bi
             own_i += (tr[i, j] * ui - ti[i, j] * ur) / mag
-        _beta_sh(tr, ti, st_r, st_i, i, i + 1, lo, hi, pr, pi)
+        block_conj_sums(tr, ti, st_r, st_i, i, i + 1, lo, hi, pr, pi)  # Beta S^H, row i
         for d in range(lo, hi):
             xr, xi = pr[i, d], pi[i, d]
             if d == g:
@@ -138,7 +118,7 @@ def _weights(yr, yi, sr, si, st_r, st_i, k, rho, lo, hi, mr, mi, tr, ti, pr, pi,
             tr[i, j] = _gauss(yr[i, j], inv2) * sr[k * dk + i, j]
             ti[i, j] = _gauss(yi[i, j], inv2) * si[k * dk + i, j]
     c = _C0 / (J * rho)
-    _beta_sh(tr, ti, st_r, st_i, 0, dk, lo, hi, pr, pi)
+    block_conj_sums(tr, ti, st_r, st_i, 0, dk, lo, hi, pr, pi)  # Beta S^H
     for i in range(dk):
         for d in range(lo, hi):
             mr[i, d] = c * pr[i, d]

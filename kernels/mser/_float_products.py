@@ -11,53 +11,6 @@ from hbf_edge.kernels._core.jit import njit
 
 
 @njit(cache=True)
-def matmul_bt_blocks(ar, ai, btr, bti, outr, outi):  # pragma: no cover - compiled
-    """``out = A B`` for A [P, R] and B given transposed (``bt [Q, R]``), each entry summed in
-    :func:`~kernels._core.linalg.matmul`'s order (the same bits), three columns per pass over
-    the rows of A and of B^T (``U_k H_k A`` from A^T, P = 4, R = 64, Q = 6: with B itself, three
-    columns per pass took 1.04 against matmul's 1.30 us, timing loop, one thread,
-    ``scratch/s66/mm_ab4.py``)."""
-    p, r = ar.shape
-    q = btr.shape[0]
-    for i in range(p):
-        j = 0
-        while j + 2 < q:
-            outr[i, j] = 0.0
-            s0 = outr[i, j]
-            s1 = s0
-            s2 = s0
-            t0 = s0
-            t1 = s0
-            t2 = s0
-            for t in range(r):
-                a = ar[i, t]
-                b = ai[i, t]
-                s0 += a * btr[j, t] - b * bti[j, t]
-                t0 += a * bti[j, t] + b * btr[j, t]
-                s1 += a * btr[j + 1, t] - b * bti[j + 1, t]
-                t1 += a * bti[j + 1, t] + b * btr[j + 1, t]
-                s2 += a * btr[j + 2, t] - b * bti[j + 2, t]
-                t2 += a * bti[j + 2, t] + b * btr[j + 2, t]
-            outr[i, j] = s0
-            outi[i, j] = t0
-            outr[i, j + 1] = s1
-            outi[i, j + 1] = t1
-            outr[i, j + 2] = s2
-            outi[i, j + 2] = t2
-            j += 3
-        while j < q:
-            outr[i, j] = 0.0
-            s0 = outr[i, j]
-            t0 = s0
-            for t in range(r):
-                s0 += ar[i, t] * btr[j, t] - ai[i, t] * bti[j, t]
-                t0 += ar[i, t] * bti[j, t] + ai[i, t] * btr[j, t]
-            outr[i, j] = s0
-            outi[i, j] = t0
-            j += 1
-
-
-@njit(cache=True)
 def mm_bh_t(ar, ai, btr, bti, outr, outi):  # pragma: no cover - compiled
     """``out = A B^H`` for A [P, R] and B [Q, R] given transposed (``bt [R, Q]``), each entry summed
     from zero over r in :func:`~kernels._core.linalg.mm_bh`'s order (the same bits), a row of Q

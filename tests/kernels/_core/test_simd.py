@@ -10,47 +10,84 @@ from hbf_edge.kernels._core.jit import njit
 
 
 @njit(cache=False)
-def _call(n_rows, tr, ti, i0, st_r, st_i, c0, out_r, out_i):  # pragma: no cover - compiled
-    if n_rows == 1:
-        simd.rows_conj_sums_1(tr, ti, i0, st_r, st_i, c0, out_r, out_i)
+def _call(conj, n_rows, tr, ti, i0, st_r, st_i, c0, out_r, out_i):  # pragma: no cover - compiled
+    if conj:
+        if n_rows == 1:
+            simd.rows_conj_sums_1(tr, ti, i0, st_r, st_i, c0, out_r, out_i)
+        elif n_rows == 2:
+            simd.rows_conj_sums_2(tr, ti, i0, st_r, st_i, c0, out_r, out_i)
+        else:
+            simd.rows_conj_sums_3(tr, ti, i0, st_r, st_i, c0, out_r, out_i)
+    elif n_rows == 1:
+        simd.rows_sums_1(tr, ti, i0, st_r, st_i, c0, out_r, out_i)
     elif n_rows == 2:
-        simd.rows_conj_sums_2(tr, ti, i0, st_r, st_i, c0, out_r, out_i)
+        simd.rows_sums_2(tr, ti, i0, st_r, st_i, c0, out_r, out_i)
     else:
-        simd.rows_conj_sums_3(tr, ti, i0, st_r, st_i, c0, out_r, out_i)
+        simd.rows_sums_3(tr, ti, i0, st_r, st_i, c0, out_r, out_i)
 
 
-def _scalar(tr, ti, st_r, st_i, i, c):
+def _scalar(conj, tr, ti, st_r, st_i, i, c):
     """The scalar loop, in Python floats (IEEE double, one rounding per operation)."""
     ar = ai = 0.0
     for j in range(tr.shape[1]):
         x, y, s, u = float(tr[i, j]), float(ti[i, j]), float(st_r[j, c]), float(st_i[j, c])
-        ar += x * s + y * u
-        ai += y * s - x * u
+        if conj:
+            ar += x * s + y * u
+            ai += y * s - x * u
+        else:  # kernels._core.linalg.matmul's terms
+            ar += x * s - y * u
+            ai += x * u + y * s
     return ar, ai
 
 
+def _spread(rng, *shape):
+    """Magnitudes over twelve decades, so a reordered or fused sum would round differently."""
+    return rng.standard_normal(shape) * 10.0 ** rng.integers(-6, 6, shape)
+
+
+@pytest.mark.parametrize("conj", [False, True])
 @pytest.mark.parametrize("n_rows", [1, 2, 3])
-def test_rows_conj_sums_are_the_scalar_loop_bit_for_bit(n_rows):
-    rng = np.random.default_rng(n_rows)
+def test_rows_sums_are_the_scalar_loop_bit_for_bit(conj, n_rows):
+    rng = np.random.default_rng(n_rows + 3 * conj)
     R, J, W = 5, 37, 12
-    # magnitudes spread over decades, so a reordered or fused sum would round differently
-    tr, ti = (rng.standard_normal((R, J)) * 10.0 ** rng.integers(-6, 6, (R, J)) for _ in range(2))
-    st_r, st_i = (rng.standard_normal((J, W)) * 10.0 ** rng.integers(-6, 6, (J, W)) for _ in range(2))
+    tr, ti = _spread(rng, R, J), _spread(rng, R, J)
+    st_r, st_i = _spread(rng, J, W), _spread(rng, J, W)
     for i0, c0 in ((0, 0), (R - n_rows, simd.LANES), (1, W - simd.LANES)):
         out_r, out_i = np.full((R, W), np.nan), np.full((R, W), np.nan)
-        _call(n_rows, tr, ti, i0, st_r, st_i, c0, out_r, out_i)
+        _call(conj, n_rows, tr, ti, i0, st_r, st_i, c0, out_r, out_i)
         for i in range(R):
             for c in range(W):
-                inside = i0 <= i < i0 + n_rows and c0 <= c < c0 + simd.LANES
-                if inside:
-                    assert (out_r[i, c], out_i[i, c]) == _scalar(tr, ti, st_r, st_i, i, c)
+                if i0 <= i < i0 + n_rows and c0 <= c < c0 + simd.LANES:
+                    assert (out_r[i, c], out_i[i, c]) == _scalar(conj, tr, ti, st_r, st_i, i, c)
                 else:  # nothing written outside the block
                     assert np.isnan(out_r[i, c]) and np.isnan(out_i[i, c])
 
 
-def test_rows_conj_sums_refuse_other_layouts():
+@pytest.mark.parametrize("conj", [False, True])
+def test_block_sums_cover_every_row_and_column_asked_for(conj):
+    """Rows in groups of 3, 2 and 1, column blocks from any ``lo``: every asked entry is the
+    scalar sum, bit for bit, and no row outside ``i_lo .. i_hi - 1`` is written."""
+    rng = np.random.default_rng(7 + conj)
+    J = 19
+    block = simd.block_conj_sums if conj else simd.block_sums
+    for R, D in ((1, 3), (2, 4), (3, 6), (4, 8), (5, 10), (7, 5)):
+        W = -(-D // simd.LANES) * simd.LANES
+        tr, ti = _spread(rng, R, J), _spread(rng, R, J)
+        st_r, st_i = _spread(rng, J, W), _spread(rng, J, W)
+        for (i_lo, i_hi), (lo, hi) in (((0, R), (0, D)), ((R // 2, R), (D // 2, D)), ((0, 1), (1, 2))):
+            out_r, out_i = np.full((R, W), np.nan), np.full((R, W), np.nan)
+            block(tr, ti, st_r, st_i, i_lo, i_hi, lo, hi, out_r, out_i)
+            for i in range(R):
+                for c in range(lo, hi):
+                    if i_lo <= i < i_hi:
+                        assert (out_r[i, c], out_i[i, c]) == _scalar(conj, tr, ti, st_r, st_i, i, c)
+                    else:
+                        assert np.isnan(out_r[i, c])
+
+
+def test_rows_sums_refuse_other_layouts():
     from numba.core.errors import TypingError
 
     a = np.zeros((3, 8))
     with pytest.raises(TypingError):
-        _call(1, a[:, ::2], a[:, ::2], 0, a, a, 0, a, a)  # a strided t
+        _call(False, 1, a[:, ::2], a[:, ::2], 0, a, a, 0, a, a)  # a strided t

@@ -27,28 +27,54 @@ def test_precode_is_matmul_bit_for_bit():
     fr, fi = rng.standard_normal((Nt, Rt)), rng.standard_normal((Nt, Rt))
     vr, vi = rng.standard_normal((Rt, D)), rng.standard_normal((Rt, D))
     _float._precode(fr, fi, vr, vi, work)
+    _float._f_t(fr, fi, work)
     ar, ai = np.empty((Nt, D)), np.empty((Nt, D))
     matmul(fr, fi, vr, vi, ar, ai)
-    assert np.array_equal(work[0], ar.T) and np.array_equal(work[1], ai.T)  # A^T, the layers' layout
+    assert np.array_equal(work[0], ar.T) and np.array_equal(work[1], ai.T)  # A^T (theta_U's step, the scaling)
+    assert np.array_equal(work[38][:, :D], ar) and np.array_equal(work[39][:, :D], ai)  # A, G's product reads
+    assert not work[38][:, D:].any() and not work[39][:, D:].any()  # zero past D
     assert np.array_equal(work[30], fr.T) and np.array_equal(work[31], fi.T)  # F^T, which F^H z reads
+
+
+def test_effective_is_matmul_bit_for_bit():
+    """``G_k = (U_k H_k) A`` by the vector sums, then ``E_k = W_k^H G_k``: linalg's bits."""
+    from hbf_edge.kernels._core.linalg import mm_ah
+
+    rng = np.random.default_rng(5)
+    K, Nt, Rt, Dk, Rr, Nr, J = 2, 64, 8, 3, 4, 8, 16
+    D = K * Dk
+    work = _float.channel_work(K, Nt, Rt, D, Rr, Dk, Nr, J)
+    fr, fi = rng.standard_normal((Nt, Rt)), rng.standard_normal((Nt, Rt))
+    vr, vi = rng.standard_normal((Rt, D)), rng.standard_normal((Rt, D))
+    uhr, uhi = rng.standard_normal((K, Rr, Nt)), rng.standard_normal((K, Rr, Nt))
+    wr, wi = rng.standard_normal((K, Rr, Dk)), rng.standard_normal((K, Rr, Dk))
+    gr, gi, er, ei = np.empty((K, Rr, D)), np.empty((K, Rr, D)), np.empty((K, Dk, D)), np.empty((K, Dk, D))
+    _float._precode(fr, fi, vr, vi, work)
+    ar, ai = np.empty((Nt, D)), np.empty((Nt, D))
+    matmul(fr, fi, vr, vi, ar, ai)
+    for k in range(K):
+        _float._effective(uhr, uhi, work, wr, wi, k, gr, gi, er, ei)
+        want_g = [np.empty((Rr, D)) for _ in range(2)]
+        matmul(uhr[k], uhi[k], ar, ai, *want_g)
+        want_e = [np.empty((Dk, D)) for _ in range(2)]
+        mm_ah(wr[k], wi[k], *want_g, *want_e, 0.0)
+        assert np.array_equal(gr[k], want_g[0]) and np.array_equal(gi[k], want_g[1])
+        assert np.array_equal(er[k], want_e[0]) and np.array_equal(ei[k], want_e[1])
 
 
 def test_the_products_are_linalg_s_bit_for_bit():
     """The MSER float kernel's products in transposed layouts and with chains side by side
     (kernels/mser/_float_products.py) give kernels._core.linalg's bits, on sizes that leave
-    every block remainder (1 and 2 columns after the blocks of 3, 1..3 after the blocks of 4)."""
+    every block remainder (1..3 entries after the blocks of 4)."""
     from hbf_edge.kernels._core.linalg import mm_ah_wide, mm_bh
     from hbf_edge.kernels.mser import _float_products as fp
 
     rng = np.random.default_rng(4)
     c = lambda *s: (rng.standard_normal(s), rng.standard_normal(s))  # noqa: E731
     for p_, r_, q_ in ((4, 64, 6), (3, 17, 7), (2, 5, 8), (1, 9, 4), (4, 33, 5)):
-        a, b = c(p_, r_), c(r_, q_)
+        a = c(p_, r_)
         want, got, got_t = [np.empty((p_, q_)) for _ in range(2)], [np.empty((p_, q_)) for _ in range(2)], [
             np.empty((p_, q_)) for _ in range(2)]
-        matmul(*a, *b, *want)
-        fp.matmul_bt_blocks(*a, b[0].T.copy(), b[1].T.copy(), *got_t)
-        assert all(np.array_equal(x, y) for x, y in zip(want, got_t))
         bq = c(q_, r_)  # A B^H
         mm_bh(*a, *bq, *want, 0.0)
         fp.mm_bh_blocks(*a, *bq, *got)  # got: mm_bh_blocks, got_t: mm_bh_t
@@ -109,28 +135,3 @@ def test_the_gradient_sums_over_the_antennas_keep_their_order():
                 si += float(fr[n, r]) * zi[n][d] - float(fi[n, r]) * zr[n][d]
             assert gvr[r, d] == -sr and gvi[r, d] == -si
 
-
-def test_beta_sh_covers_every_row_and_column_asked_for():
-    """``_beta_sh`` over rows in groups of 3, 2 and 1 and over column blocks from any ``lo``:
-    every asked entry is the scalar sample-order sum, bit for bit (tests/kernels/_core/test_simd.py
-    checks the vector sums themselves)."""
-    from hbf_edge.kernels._core.simd import LANES
-
-    rng = np.random.default_rng(7)
-    J = 19
-    for dk, D in ((1, 3), (2, 4), (3, 6), (4, 8), (5, 10)):
-        W = -(-D // LANES) * LANES
-        tr, ti = rng.standard_normal((dk, J)), rng.standard_normal((dk, J))
-        sr, si = rng.standard_normal((D, J)), rng.standard_normal((D, J))
-        st_r, st_i = np.zeros((J, W)), np.zeros((J, W))
-        _float_kde.symbols_t(sr, si, st_r, st_i)
-        for lo, hi in ((0, D), (D // 2, D), (1, 2)):
-            pr, pi = np.full((dk, W), np.nan), np.full((dk, W), np.nan)
-            _float_kde._beta_sh(tr, ti, st_r, st_i, 0, dk, lo, hi, pr, pi)
-            for i in range(dk):
-                for d in range(lo, hi):
-                    ar = ai = 0.0
-                    for j in range(J):
-                        ar += float(tr[i, j]) * float(sr[d, j]) + float(ti[i, j]) * float(si[d, j])
-                        ai += float(ti[i, j]) * float(sr[d, j]) - float(tr[i, j]) * float(si[d, j])
-                    assert (pr[i, d], pi[i, d]) == (ar, ai)
