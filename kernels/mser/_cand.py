@@ -21,7 +21,7 @@ from numba import prange
 
 from hbf_edge.kernels._core.jit import njit
 from hbf_edge.kernels.mser._float import (GV_I, GV_R, UH_I, UH_R, _effective, _precode, _uh, after_v, channel_work,
-                                          stream_gain2, v_gradient, v_step)
+                                          h_t, stream_gain2, v_gradient, v_step)
 from hbf_edge.kernels.mser._float_kde import _outputs
 
 
@@ -106,6 +106,7 @@ def _channel_candidates(hr, hi, design, s, gb, ap_r, ap_i, aw_r, aw_i, au, af, o
     J = sc_r.shape[1]
     C = keep.shape[0]
     work = channel_work(K, Nt, Rt, D, Rr, Dk, Nr, sym_r.shape[2])
+    h_t(hr, hi, work)
     uh0r = np.empty((K, Rr, Nt))  # U_k H_k of the layer's input, where every candidate starts
     uh0i = np.empty((K, Rr, Nt))
     uhr = np.empty((K, Rr, Nt))

@@ -31,9 +31,9 @@ from numba import prange
 
 from hbf_edge.kernels._core.jit import njit
 from hbf_edge.kernels._core.linalg import matmul, matmul_wide, mm_ah, mm_bh
-from hbf_edge.kernels._core.simd import LANES, block_sums
+from hbf_edge.kernels._core.simd import LANES, block_conj_sums, block_sums
 from hbf_edge.kernels.mser._float_kde import _outputs, _weights, symbols_t
-from hbf_edge.kernels.mser._float_products import add_bm_t, bh_w_t, fh_z_t, mm_bh_blocks, mm_bh_t, zvh_t
+from hbf_edge.kernels.mser._float_products import add_bm_t, bh_w_t, mm_bh_t, zvh_t
 
 # No fast-math (reassociation once let the sums over the symbol samples vectorise): with it, the
 # code Numba compiled fresh and the code it loaded from its cache rounded differently (5e-16 after
@@ -133,14 +133,27 @@ def _precode(F_r, F_i, V_r, V_i, work):  # pragma: no cover - compiled
 
 
 @njit(cache=True)
-def _f_t(F_r, F_i, work):  # pragma: no cover - compiled
-    """``F^T`` [R_t, N_t] into ``work[30], work[31]`` (the V gradient's ``F^H z`` reads it)."""
-    ftr, fti = work[30], work[31]
+def _f_padded(F_r, F_i, work):  # pragma: no cover - compiled
+    """F [N_t, W_t] (zero past R_t) into ``work[30], work[31]``, for the V gradient's ``F^H z``."""
+    fp_r, fp_i = work[30], work[31]
     Nt, Rt = F_r.shape
     for n in range(Nt):
         for t in range(Rt):
-            ftr[t, n] = F_r[n, t]
-            fti[t, n] = F_i[n, t]
+            fp_r[n, t] = F_r[n, t]
+            fp_i[n, t] = F_i[n, t]
+
+
+@njit(cache=True)
+def h_t(H_r, H_i, work):  # pragma: no cover - compiled
+    """``H_k^T`` [K, N_t, W_r] (zero past N_r) into ``work[42], work[43]``, once per channel, for
+    the theta_U step's ``T H_k^H``."""
+    ht_r, ht_i = work[42], work[43]
+    K, Nr, Nt = H_r.shape
+    for k in range(K):
+        for n in range(Nt):
+            for m in range(Nr):
+                ht_r[k, n, m] = H_r[k, m, n]
+                ht_i[k, n, m] = H_i[k, m, n]
 
 
 @njit(cache=True)
@@ -148,21 +161,26 @@ def channel_work(K, Nt, Rt, D, Rr, Dk, Nr, J):  # pragma: no cover - compiled
     """The work arrays of one channel's layers (:func:`_channel`; the candidate layers share them),
     in the order :func:`v_gradient` and :func:`after_v` unpack them.  The products over the N_t
     antennas keep N_t last, so their rows vectorise: ``A^T`` [D, N_t], ``B_k^T`` [K, D_k, N_t],
-    ``z^T`` [D, N_t], theta_F's gradient transposed [R_t, N_t], ``F^T`` [R_t, N_t]
-    (:mod:`kernels.mser._float_products`); V [R_t, W], A [N_t, W] and G_k [R_r, W] zero past D
-    (:func:`_precode`, :func:`_effective`); the layer's symbols ``S^T`` [J, W] (zero past D) and
-    ``Beta S^H`` [D_k, W], W = D rounded up to :data:`kernels._core.simd.LANES`
-    (:func:`kernels.mser._float_kde._beta_sh`)."""
+    ``z^T`` [D, N_t], theta_F's gradient transposed [R_t, N_t] (:mod:`kernels.mser._float_products`).
+    The products by :mod:`kernels._core.simd`'s vector sums read and write rows padded with zeros
+    to a multiple of its LANES (W for D, W_t for R_t, W_r for N_r): V [R_t, W], A [N_t, W] and
+    G_k [R_r, W] (:func:`_precode`, :func:`_effective`); the layer's symbols ``S^T`` [J, W] and
+    ``Beta S^H`` [D_k, W] (:func:`kernels.mser._float_kde._weights`); F [N_t, W_t] and
+    ``(F^H z)^T`` [D, W_t] (:func:`v_gradient`); ``H_k^T`` [K, N_t, W_r] and ``T H_k^H`` [D_k, W_r]
+    (:func:`after_v`'s theta_U step)."""
     W = -(-D // LANES) * LANES
+    Wt = -(-Rt // LANES) * LANES
+    Wr = -(-Nr // LANES) * LANES
     return (np.empty((D, Nt)), np.empty((D, Nt)), np.empty((K, Rr, Nt)), np.empty((K, Rr, Nt)),
             np.empty((K, Rr, D)), np.empty((K, Rr, D)), np.empty((K, Dk, D)), np.empty((K, Dk, D)),
             np.empty((K, Dk, Nt)), np.empty((K, Dk, Nt)), np.empty((Dk, D)), np.empty((Dk, D)),
             np.empty((K, Dk, J)), np.empty((K, Dk, J)), np.empty((Dk, J)), np.empty((Dk, J)), np.empty((D, Nt)),
             np.empty((D, Nt)), np.empty((Rt, D)), np.empty((Rt, D)), np.empty((Rr, Dk)), np.empty((Rr, Dk)),
-            np.empty((Dk, Nt)), np.empty((Dk, Nt)), np.empty((Dk, Nr)), np.empty((Dk, Nr)), np.empty((Rr, Nr)),
-            np.empty((Rr, Nr)), np.empty((Rt, Nt)), np.empty((Rt, Nt)), np.empty((Rt, Nt)), np.empty((Rt, Nt)),
+            np.empty((Dk, Nt)), np.empty((Dk, Nt)), np.empty((Dk, Wr)), np.empty((Dk, Wr)), np.empty((Rr, Nr)),
+            np.empty((Rr, Nr)), np.empty((Rt, Nt)), np.empty((Rt, Nt)), np.zeros((Nt, Wt)), np.zeros((Nt, Wt)),
             np.zeros((Rt, W)), np.zeros((Rt, W)), np.zeros((J, W)), np.zeros((J, W)), np.empty((Dk, W)),
-            np.empty((Dk, W)), np.zeros((Nt, W)), np.zeros((Nt, W)), np.empty((Rr, W)), np.empty((Rr, W)))
+            np.empty((Dk, W)), np.zeros((Nt, W)), np.zeros((Nt, W)), np.empty((Rr, W)), np.empty((Rr, W)),
+            np.zeros((K, Nt, Wr)), np.zeros((K, Nt, Wr)), np.empty((D, Wt)), np.empty((D, Wt)))
 
 
 @njit(cache=True)
@@ -179,7 +197,7 @@ def v_gradient(H_r, H_i, F_r, F_i, V_r, V_i, W_r, W_i, s, widths, S_r, S_i, qam,
     st_r, st_i, bsr, bsi = work[34:38]
     symbols_t(S_r, S_i, st_r, st_i)  # for this layer's after_v too
     _precode(F_r, F_i, V_r, V_i, work)
-    _f_t(F_r, F_i, work)
+    _f_padded(F_r, F_i, work)
     for k in range(K):
         _effective(uhr, uhi, work, W_r, W_i, k, gr, gi, er, ei)
         bh_w_t(uhr[k], uhi[k], W_r[k], W_i[k], br[k], bi[k])
@@ -193,7 +211,13 @@ def v_gradient(H_r, H_i, F_r, F_i, V_r, V_i, W_r, W_i, s, widths, S_r, S_i, qam,
             _weights(yr[kk], yi[kk], S_r, S_i, st_r, st_i, kk, widths[layer, 0, k] * s, k * Dk, (k + 1) * Dk, mr,
                      mi, tbr, tbi, bsr, bsi, er[kk], ei[kk], qam)
             add_bm_t(br[kk], bi[kk], mr, mi, k * Dk, (k + 1) * Dk, zr, zi)
-        fh_z_t(work[30], work[31], zr, zi, k * Dk, (k + 1) * Dk, gvr, gvi)  # F^T, from _f_t
+        # gv = -F^H z: (F^H z)^T = z^T conj(F), each entry summed over the antennas in order
+        fz_r, fz_i = work[44], work[45]
+        block_conj_sums(zr, zi, work[30], work[31], k * Dk, (k + 1) * Dk, 0, Rt, fz_r, fz_i)
+        for r in range(Rt):
+            for d in range(k * Dk, (k + 1) * Dk):
+                gvr[r, d] = -fz_r[d, r]
+                gvi[r, d] = -fz_i[d, r]
 
 
 @njit(cache=True)
@@ -243,8 +267,8 @@ def after_v(H_r, H_i, F_r, F_i, V_r, V_i, U_r, U_i, W_r, W_i, s, gb, aw_r, aw_i,
         _weights(yr[k], yi[k], S_r, S_i, st_r, st_i, k, widths[layer, 2, k] * s, np.int64(0), D, mr, mi, tbr, tbi, bsr,
                  bsi, er[k], ei[k], qam)
         mm_bh_t(mr, mi, atr, ati, tr, ti)
-        mm_bh_blocks(tr, ti, H_r[k], H_i[k], t2r, t2i)
-        matmul(W_r[k], W_i[k], t2r, t2i, gur, gui)
+        block_conj_sums(tr, ti, work[42][k], work[43][k], 0, Dk, 0, Nr, t2r, t2i)  # T H_k^H, from h_t
+        matmul(W_r[k], W_i[k], t2r[:, :Nr], t2i[:, :Nr], gur, gui)
         for r in range(Rr):
             for n in range(Nr):
                 gur[r, n] = -gur[r, n]
@@ -296,6 +320,7 @@ def _channel(H_r, H_i, F_r, F_i, V_r, V_i, U_r, U_i, W_r, W_i, s, gb, ap_r, ap_i
     Rt, D = V_r.shape
     Rr, Dk = W_r.shape[1], W_r.shape[2]
     work = channel_work(K, Nt, Rt, D, Rr, Dk, Nr, sym_r.shape[2])
+    h_t(H_r, H_i, work)
     for k in range(K):
         _uh(U_r, U_i, H_r, H_i, k, work[UH_R][k], work[UH_I][k])
     for layer in range(lo, hi_layer):

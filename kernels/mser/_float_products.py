@@ -30,57 +30,6 @@ def mm_bh_t(ar, ai, btr, bti, outr, outi):  # pragma: no cover - compiled
 
 
 @njit(cache=True)
-def mm_bh_blocks(ar, ai, br, bi, outr, outi):  # pragma: no cover - compiled
-    """``out = A B^H`` for A [P, R], B [Q, R], :func:`~kernels._core.linalg.mm_bh`'s bits (with a
-    zero of A's dtype), four entries of a row per pass (``M A^H H_k^H``'s second product, P = 3, R = 64,
-    Q = 8: 1.12 against 1.26 us, ``scratch/s66/mm_ab4.py``)."""
-    P, R = ar.shape
-    Q = br.shape[0]
-    for p in range(P):
-        q = 0
-        while q + 3 < Q:
-            outr[p, q] = 0.0
-            s0 = outr[p, q]
-            s1 = s0
-            s2 = s0
-            s3 = s0
-            t0 = s0
-            t1 = s0
-            t2 = s0
-            t3 = s0
-            for r in range(R):
-                a = ar[p, r]
-                b = ai[p, r]
-                s0 += a * br[q, r] + b * bi[q, r]
-                t0 += b * br[q, r] - a * bi[q, r]
-                s1 += a * br[q + 1, r] + b * bi[q + 1, r]
-                t1 += b * br[q + 1, r] - a * bi[q + 1, r]
-                s2 += a * br[q + 2, r] + b * bi[q + 2, r]
-                t2 += b * br[q + 2, r] - a * bi[q + 2, r]
-                s3 += a * br[q + 3, r] + b * bi[q + 3, r]
-                t3 += b * br[q + 3, r] - a * bi[q + 3, r]
-            outr[p, q] = s0
-            outi[p, q] = t0
-            outr[p, q + 1] = s1
-            outi[p, q + 1] = t1
-            outr[p, q + 2] = s2
-            outi[p, q + 2] = t2
-            outr[p, q + 3] = s3
-            outi[p, q + 3] = t3
-            q += 4
-        while q < Q:
-            outr[p, q] = 0.0
-            s0 = outr[p, q]
-            t0 = s0
-            for r in range(R):
-                s0 += ar[p, r] * br[q, r] + ai[p, r] * bi[q, r]
-                t0 += ai[p, r] * br[q, r] - ar[p, r] * bi[q, r]
-            outr[p, q] = s0
-            outi[p, q] = t0
-            q += 1
-
-
-@njit(cache=True)
 def bh_w_t(uhr, uhi, wr, wi, outr, outi):  # pragma: no cover - compiled
     """``B_k^T = ((U_k H_k)^H W_k)^T`` [D_k, N_t] from ``U_k H_k`` [R_r, N_t] and ``W_k`` [R_r, D_k],
     each entry summed over r in :func:`~kernels._core.linalg.mm_ah_wide`'s order (the same bits),
@@ -111,48 +60,6 @@ def add_bm_t(btr, bti, mr, mi, lo, hi, ztr, zti):  # pragma: no cover - compiled
             for n in range(Nt):
                 ztr[d, n] += btr[i, n] * m_r - bti[i, n] * m_i
                 zti[d, n] += btr[i, n] * m_i + bti[i, n] * m_r
-
-
-@njit(cache=True)
-def fh_z_t(ftr, fti, ztr, zti, lo, hi, gvr, gvi):  # pragma: no cover - compiled
-    """``gv[:, lo:hi] = -F^H z[:, lo:hi]`` from ``F^T`` [R_t, N_t] and ``z^T`` [D, N_t], each entry
-    summed over the antennas in order; up to three columns per pass over the antennas
-    (independent chains sharing the loads of F; one entry per pass waited on its own adds)."""
-    Rt, Nt = ftr.shape
-    for r in range(Rt):
-        d = lo
-        while d + 2 < hi:
-            a_r = 0.0
-            a_i = 0.0
-            b_r = 0.0
-            b_i = 0.0
-            c_r = 0.0
-            c_i = 0.0
-            for n in range(Nt):
-                fr = ftr[r, n]
-                fi = fti[r, n]
-                a_r += fr * ztr[d, n] + fi * zti[d, n]
-                a_i += fr * zti[d, n] - fi * ztr[d, n]
-                b_r += fr * ztr[d + 1, n] + fi * zti[d + 1, n]
-                b_i += fr * zti[d + 1, n] - fi * ztr[d + 1, n]
-                c_r += fr * ztr[d + 2, n] + fi * zti[d + 2, n]
-                c_i += fr * zti[d + 2, n] - fi * ztr[d + 2, n]
-            gvr[r, d] = -a_r
-            gvi[r, d] = -a_i
-            gvr[r, d + 1] = -b_r
-            gvi[r, d + 1] = -b_i
-            gvr[r, d + 2] = -c_r
-            gvi[r, d + 2] = -c_i
-            d += 3
-        while d < hi:
-            a_r = 0.0
-            a_i = 0.0
-            for n in range(Nt):
-                a_r += ftr[r, n] * ztr[d, n] + fti[r, n] * zti[d, n]
-                a_i += ftr[r, n] * zti[d, n] - fti[r, n] * ztr[d, n]
-            gvr[r, d] = -a_r
-            gvi[r, d] = -a_i
-            d += 1
 
 
 @njit(cache=True)

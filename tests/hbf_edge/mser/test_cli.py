@@ -224,14 +224,20 @@ def test_tiny_settings_train():
     assert dft_alignment(mser_channels(2, tiny.sizes(), seed=0), tiny.sizes()).F.shape == (2, 8, 2)
 
 
-@pytest.mark.parametrize("shape,constellation,cand", [("scalar", "qpsk", False), ("matrix", "qpsk", False),
-                                                      ("matrix", "16qam", False), ("scalar", "qpsk", True),
-                                                      ("matrix", "16qam", True)])
-def test_the_float_kernel_equals_the_torch_network(shape, constellation, cand, tmp_path):
+@pytest.mark.parametrize("shape,constellation,cand,odd", [("scalar", "qpsk", False, False),
+                                                          ("matrix", "qpsk", False, False),
+                                                          ("matrix", "16qam", False, False),
+                                                          ("scalar", "qpsk", True, False),
+                                                          ("matrix", "16qam", True, False),
+                                                          ("matrix", "qpsk", False, True),
+                                                          ("matrix", "16qam", True, True)])
+def test_the_float_kernel_equals_the_torch_network(shape, constellation, cand, odd, tmp_path):
     """kernels.mser against torch, on a network whose parameters are all moved off their
     initial values (steps, offsets, widths), at two SNRs and for a layer range; QPSK and
     16-QAM (whose weights read the desired gains, kernels.mser._float_kde._weights_qam); with
-    candidate layers (kernels.mser._cand: the choice per channel and the score)."""
+    candidate layers (kernels.mser._cand: the choice per channel and the score); ``odd``: sizes
+    that are no multiple of the vector sums' lanes (kernels._core.simd: D = 3, R_t = 3, N_r = 5),
+    so every padded work array has a tail."""
     from hbf_edge.families.mser.candidates import grid_table
     from hbf_edge.kernels import REGISTRY
     from hbf_edge.kernels._core.batching import SERIAL_BELOW
@@ -241,7 +247,9 @@ def test_the_float_kernel_equals_the_torch_network(shape, constellation, cand, t
     from hbf_edge.modeldir import save_model
     from hbf_edge.modelfiles import ModelConfig
 
-    sizes = MserSizes(n_tx=8, n_rf_tx=4, n_users=2, n_rx=4, n_rf_rx=2, n_streams=2, constellation=constellation)
+    sizes = (MserSizes(n_tx=6, n_rf_tx=3, n_users=3, n_rx=5, n_rf_rx=1, n_streams=1, constellation=constellation)
+             if odd else
+             MserSizes(n_tx=8, n_rf_tx=4, n_users=2, n_rx=4, n_rf_rx=2, n_streams=2, constellation=constellation))
     steps = GdSteps(mu_p=1e-3, mu_w=1e-2, mu_theta_u=1e-2, mu_theta_f=5e-2)
     table = grid_table("line", (16.0, 1 / 16, 1.0, 4.0)) if cand else None
     net = MserNet(sizes, 3, steps, n_samples=16, seed=4, step_shape=shape, offsets=shape == "matrix",
@@ -256,7 +264,8 @@ def test_the_float_kernel_equals_the_torch_network(shape, constellation, cand, t
                "step_shape": shape, "offsets": shape == "matrix", "symbol_seed": 4}
     if cand:
         section.update(candidates=table.tolist(), score_samples=32)
-    config = ModelConfig("mser", HardwareSpec(n_antennas=8, n_rf=4, n_users=2, phase_bits=None), 3, 1,
+    config = ModelConfig("mser", HardwareSpec(n_antennas=sizes.n_tx, n_rf=sizes.n_rf_tx, n_users=sizes.n_users,
+                                              phase_bits=None), 3, 1,
                          family_config=section)
     save_model(net, config, tmp_path / "m")
     core, kernels = CORE.get("mser"), REGISTRY.get("mser")

@@ -27,13 +27,13 @@ def test_precode_is_matmul_bit_for_bit():
     fr, fi = rng.standard_normal((Nt, Rt)), rng.standard_normal((Nt, Rt))
     vr, vi = rng.standard_normal((Rt, D)), rng.standard_normal((Rt, D))
     _float._precode(fr, fi, vr, vi, work)
-    _float._f_t(fr, fi, work)
+    _float._f_padded(fr, fi, work)
     ar, ai = np.empty((Nt, D)), np.empty((Nt, D))
     matmul(fr, fi, vr, vi, ar, ai)
     assert np.array_equal(work[0], ar.T) and np.array_equal(work[1], ai.T)  # A^T (theta_U's step, the scaling)
     assert np.array_equal(work[38][:, :D], ar) and np.array_equal(work[39][:, :D], ai)  # A, G's product reads
     assert not work[38][:, D:].any() and not work[39][:, D:].any()  # zero past D
-    assert np.array_equal(work[30], fr.T) and np.array_equal(work[31], fi.T)  # F^T, which F^H z reads
+    assert np.array_equal(work[30][:, :Rt], fr) and np.array_equal(work[31][:, :Rt], fi)  # F, which F^H z reads
 
 
 def test_effective_is_matmul_bit_for_bit():
@@ -67,6 +67,7 @@ def test_the_products_are_linalg_s_bit_for_bit():
     (kernels/mser/_float_products.py) give kernels._core.linalg's bits, on sizes that leave
     every block remainder (1..3 entries after the blocks of 4)."""
     from hbf_edge.kernels._core.linalg import mm_ah_wide, mm_bh
+    from hbf_edge.kernels._core.simd import LANES, block_conj_sums
     from hbf_edge.kernels.mser import _float_products as fp
 
     rng = np.random.default_rng(4)
@@ -77,8 +78,14 @@ def test_the_products_are_linalg_s_bit_for_bit():
             np.empty((p_, q_)) for _ in range(2)]
         bq = c(q_, r_)  # A B^H
         mm_bh(*a, *bq, *want, 0.0)
-        fp.mm_bh_blocks(*a, *bq, *got)  # got: mm_bh_blocks, got_t: mm_bh_t
         fp.mm_bh_t(*a, bq[0].T.copy(), bq[1].T.copy(), *got_t)
+        # the theta_U step's T H_k^H: the vector sums on B^T padded (kernels.mser._float.h_t)
+        W = -(-q_ // LANES) * LANES
+        bt = [np.zeros((r_, W)) for _ in range(2)]
+        bt[0][:, :q_], bt[1][:, :q_] = bq[0].T, bq[1].T
+        pad = [np.empty((p_, W)) for _ in range(2)]
+        block_conj_sums(*a, *bt, 0, p_, 0, q_, *pad)
+        got = [x[:, :q_] for x in pad]
         assert all(np.array_equal(x, y) for x, y in zip(want + want, got + got_t))
     uh, w = c(4, 64), c(4, 3)  # B_k^T = ((U_k H_k)^H W_k)^T
     want, got = [np.empty((64, 3)) for _ in range(2)], [np.empty((3, 64)) for _ in range(2)]
@@ -105,9 +112,11 @@ def test_gauss_keeps_nan_and_reads_no_table_out_of_range():
 
 
 def test_the_gradient_sums_over_the_antennas_keep_their_order():
-    """``add_bm_t`` and ``fh_z_t`` against plain Python loops in the order the kernel summed them
-    before (z[n, d] += B[n, i] M[i, d] over i; gv[r, d] = -sum_n conj(F[n, r]) z[n, d]): Python's
-    float operations are the same IEEE double operations, so the bits must agree."""
+    """``add_bm_t`` and the V gradient's ``F^H z`` (the vector sums of ``z^T conj(F)``) against
+    plain Python loops in the order the kernel summed them before (z[n, d] += B[n, i] M[i, d] over
+    i; gv[r, d] = -sum_n conj(F[n, r]) z[n, d]): Python's float operations are the same IEEE double
+    operations, so the bits must agree."""
+    from hbf_edge.kernels._core.simd import LANES, block_conj_sums
     from hbf_edge.kernels.mser import _float_products as fp
 
     rng = np.random.default_rng(5)
@@ -124,14 +133,30 @@ def test_the_gradient_sums_over_the_antennas_keep_their_order():
     ztr, zti = z0r.T.copy(), z0i.T.copy()
     fp.add_bm_t(br.T.copy(), bi.T.copy(), mr, mi, lo, hi, ztr, zti)
     assert np.array_equal(ztr.T, np.array(zr)) and np.array_equal(zti.T, np.array(zi))
-    fr, fi = rng.standard_normal((Nt, Rt)), rng.standard_normal((Nt, Rt))
-    gvr, gvi = np.zeros((Rt, D)), np.zeros((Rt, D))
-    fp.fh_z_t(fr.T.copy(), fi.T.copy(), ztr, zti, lo, hi, gvr, gvi)
+    W = -(-Rt // LANES) * LANES
+    fr, fi = np.zeros((Nt, W)), np.zeros((Nt, W))  # F padded, as kernels.mser._float._f_padded leaves it
+    fr[:, :Rt], fi[:, :Rt] = rng.standard_normal((Nt, Rt)), rng.standard_normal((Nt, Rt))
+    fz_r, fz_i = np.empty((D, W)), np.empty((D, W))
+    block_conj_sums(ztr, zti, fr, fi, lo, hi, 0, Rt, fz_r, fz_i)
     for r in range(Rt):
         for d in range(lo, hi):
             sr = si = 0.0
             for n in range(Nt):
                 sr += float(fr[n, r]) * zr[n][d] + float(fi[n, r]) * zi[n][d]
                 si += float(fr[n, r]) * zi[n][d] - float(fi[n, r]) * zr[n][d]
-            assert gvr[r, d] == -sr and gvi[r, d] == -si
+            assert fz_r[d, r] == sr and fz_i[d, r] == si
 
+
+
+def test_h_t_and_f_padded_leave_zeros_past_the_sizes():
+    rng = np.random.default_rng(9)
+    K, Nt, Rt, Dk, Rr, Nr, J = 2, 12, 6, 3, 2, 5, 8  # R_t and N_r not multiples of LANES
+    work = _float.channel_work(K, Nt, Rt, K * Dk, Rr, Dk, Nr, J)
+    hr, hi = rng.standard_normal((K, Nr, Nt)), rng.standard_normal((K, Nr, Nt))
+    fr, fi = rng.standard_normal((Nt, Rt)), rng.standard_normal((Nt, Rt))
+    _float.h_t(hr, hi, work)
+    _float._f_padded(fr, fi, work)
+    for k in range(K):
+        assert np.array_equal(work[42][k][:, :Nr], hr[k].T) and np.array_equal(work[43][k][:, :Nr], hi[k].T)
+    assert not work[42][:, :, Nr:].any() and not work[43][:, :, Nr:].any()
+    assert np.array_equal(work[30][:, :Rt], fr) and not work[30][:, Rt:].any() and not work[31][:, Rt:].any()
