@@ -125,7 +125,10 @@ def _precode(F_r, F_i, V_r, V_i, work):  # pragma: no cover - compiled
         for d in range(D):
             vp_r[t, d] = V_r[t, d]
             vp_i[t, d] = V_i[t, d]
-    block_sums(F_r, F_i, vp_r, vp_i, 0, Nt, 0, D, ap_r, ap_i)
+        for d in range(D, vp_r.shape[1]):
+            vp_r[t, d] = 0.0
+            vp_i[t, d] = 0.0
+    block_sums(F_r, F_i, vp_r, vp_i, 0, Nt, 0, D, ap_r, ap_i)  # A's pad: sums of zeros
     for n in range(Nt):
         for d in range(D):
             atr[d, n] = ap_r[n, d]
@@ -141,6 +144,9 @@ def _f_padded(F_r, F_i, work):  # pragma: no cover - compiled
         for t in range(Rt):
             fp_r[n, t] = F_r[n, t]
             fp_i[n, t] = F_i[n, t]
+        for t in range(Rt, fp_r.shape[1]):
+            fp_r[n, t] = 0.0
+            fp_i[n, t] = 0.0
 
 
 @njit(cache=True)
@@ -154,11 +160,15 @@ def h_t(H_r, H_i, work):  # pragma: no cover - compiled
             for m in range(Nr):
                 ht_r[k, n, m] = H_r[k, m, n]
                 ht_i[k, n, m] = H_i[k, m, n]
+            for m in range(Nr, ht_r.shape[2]):
+                ht_r[k, n, m] = 0.0
+                ht_i[k, n, m] = 0.0
 
 
 @njit(cache=True)
 def channel_work(K, Nt, Rt, D, Rr, Dk, Nr, J):  # pragma: no cover - compiled
-    """The work arrays of one channel's layers (:func:`_channel`; the candidate layers share them),
+    """The work arrays of one channel's layers (:func:`_channel`; the candidate layers share them;
+    uninitialised: the functions that fill the padded ones write their zeros too),
     in the order :func:`v_gradient` and :func:`after_v` unpack them.  The products over the N_t
     antennas keep N_t last, so their rows vectorise: ``A^T`` [D, N_t], ``B_k^T`` [K, D_k, N_t],
     ``z^T`` [D, N_t], theta_F's gradient transposed [R_t, N_t] (:mod:`kernels.mser._float_products`).
@@ -171,16 +181,33 @@ def channel_work(K, Nt, Rt, D, Rr, Dk, Nr, J):  # pragma: no cover - compiled
     W = -(-D // LANES) * LANES
     Wt = -(-Rt // LANES) * LANES
     Wr = -(-Nr // LANES) * LANES
-    return (np.empty((D, Nt)), np.empty((D, Nt)), np.empty((K, Rr, Nt)), np.empty((K, Rr, Nt)),
-            np.empty((K, Rr, D)), np.empty((K, Rr, D)), np.empty((K, Dk, D)), np.empty((K, Dk, D)),
-            np.empty((K, Dk, Nt)), np.empty((K, Dk, Nt)), np.empty((Dk, D)), np.empty((Dk, D)),
-            np.empty((K, Dk, J)), np.empty((K, Dk, J)), np.empty((Dk, J)), np.empty((Dk, J)), np.empty((D, Nt)),
-            np.empty((D, Nt)), np.empty((Rt, D)), np.empty((Rt, D)), np.empty((Rr, Dk)), np.empty((Rr, Dk)),
-            np.empty((Dk, Nt)), np.empty((Dk, Nt)), np.empty((Dk, Wr)), np.empty((Dk, Wr)), np.empty((Rr, Nr)),
-            np.empty((Rr, Nr)), np.empty((Rt, Nt)), np.empty((Rt, Nt)), np.zeros((Nt, Wt)), np.zeros((Nt, Wt)),
-            np.zeros((Rt, W)), np.zeros((Rt, W)), np.zeros((J, W)), np.zeros((J, W)), np.empty((Dk, W)),
-            np.empty((Dk, W)), np.zeros((Nt, W)), np.zeros((Nt, W)), np.empty((Rr, W)), np.empty((Rr, W)),
-            np.zeros((K, Nt, Wr)), np.zeros((K, Nt, Wr)), np.empty((D, Wt)), np.empty((D, Wt)))
+    p0 = np.empty((2, D, Nt))
+    p1 = np.empty((2, K, Rr, Nt))
+    p2 = np.empty((2, K, Rr, D))
+    p3 = np.empty((2, K, Dk, D))
+    p4 = np.empty((2, K, Dk, Nt))
+    p5 = np.empty((2, Dk, D))
+    p6 = np.empty((2, K, Dk, J))
+    p7 = np.empty((2, Dk, J))
+    p8 = np.empty((2, D, Nt))
+    p9 = np.empty((2, Rt, D))
+    p10 = np.empty((2, Rr, Dk))
+    p11 = np.empty((2, Dk, Nt))
+    p12 = np.empty((2, Dk, Wr))
+    p13 = np.empty((2, Rr, Nr))
+    p14 = np.empty((2, Rt, Nt))
+    p15 = np.empty((2, Nt, Wt))
+    p16 = np.empty((2, Rt, W))
+    p17 = np.empty((2, J, W))
+    p18 = np.empty((2, Dk, W))
+    p19 = np.empty((2, Nt, W))
+    p20 = np.empty((2, Rr, W))
+    p21 = np.empty((2, K, Nt, Wr))
+    p22 = np.empty((2, D, Wt))
+    return (p0[0], p0[1], p1[0], p1[1], p2[0], p2[1], p3[0], p3[1], p4[0], p4[1], p5[0], p5[1], p6[0], p6[1], p7[0],
+            p7[1], p8[0], p8[1], p9[0], p9[1], p10[0], p10[1], p11[0], p11[1], p12[0], p12[1], p13[0], p13[1], p14[0],
+            p14[1], p15[0], p15[1], p16[0], p16[1], p17[0], p17[1], p18[0], p18[1], p19[0], p19[1], p20[0], p20[1],
+            p21[0], p21[1], p22[0], p22[1])
 
 
 @njit(cache=True)

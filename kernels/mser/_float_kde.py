@@ -57,13 +57,15 @@ def _outputs(er, ei, sr, si, yr, yi):  # pragma: no cover - compiled
 
 @njit(cache=True)
 def symbols_t(sr, si, st_r, st_i):  # pragma: no cover - compiled
-    """``S^T`` [J, W] of a layer's symbols ``S`` [D, J] for ``Beta S^H`` (columns past D stay
-    as they are: zero from :func:`kernels.mser._float.channel_work`)."""
+    """``S^T`` [J, W] of a layer's symbols ``S`` [D, J] for ``Beta S^H``, zero past D."""
     D, J = sr.shape
     for j in range(J):
         for d in range(D):
             st_r[j, d] = sr[d, j]
             st_i[j, d] = si[d, j]
+        for d in range(D, st_r.shape[1]):
+            st_r[j, d] = 0.0
+            st_i[j, d] = 0.0
 
 
 @njit(cache=True)

@@ -26,6 +26,8 @@ def test_precode_is_matmul_bit_for_bit():
     work = _float.channel_work(K, Nt, Rt, D, Rr, Dk, Nr, J)
     fr, fi = rng.standard_normal((Nt, Rt)), rng.standard_normal((Nt, Rt))
     vr, vi = rng.standard_normal((Rt, D)), rng.standard_normal((Rt, D))
+    for a in work[30:34] + work[38:40]:
+        a.fill(np.nan)  # uninitialised in channel_work
     _float._precode(fr, fi, vr, vi, work)
     _float._f_padded(fr, fi, work)
     ar, ai = np.empty((Nt, D)), np.empty((Nt, D))
@@ -154,6 +156,8 @@ def test_h_t_and_f_padded_leave_zeros_past_the_sizes():
     work = _float.channel_work(K, Nt, Rt, K * Dk, Rr, Dk, Nr, J)
     hr, hi = rng.standard_normal((K, Nr, Nt)), rng.standard_normal((K, Nr, Nt))
     fr, fi = rng.standard_normal((Nt, Rt)), rng.standard_normal((Nt, Rt))
+    for a in (work[30], work[31], work[42], work[43]):
+        a.fill(np.nan)  # channel_work leaves them uninitialised: the fills write the zeros
     _float.h_t(hr, hi, work)
     _float._f_padded(fr, fi, work)
     for k in range(K):
