@@ -25,8 +25,8 @@ from numba.extending import intrinsic
 
 from hbf_edge.kernels._core.jit import njit
 
-__all__ = ["LANES", "block_sums", "block_conj_sums", "rows_conj_sums_1", "rows_conj_sums_2", "rows_conj_sums_3",
-           "rows_sums_1", "rows_sums_2", "rows_sums_3"]
+__all__ = ["LANES", "block_conj_sums", "block_sums", "padded_copy", "padded_transpose", "rows_conj_sums_1", "rows_conj_sums_2",
+           "rows_conj_sums_3", "rows_sums_1", "rows_sums_2", "rows_sums_3"]
 
 LANES = 4  # the columns of one call
 
@@ -112,8 +112,9 @@ rows_conj_sums_1, rows_conj_sums_2, rows_conj_sums_3 = (_rows_sums(n, True) for 
 @njit(cache=True)
 def block_sums(tr, ti, st_r, st_i, i_lo, i_hi, lo, hi, out_r, out_i):  # pragma: no cover - compiled
     """Rows ``i_lo .. i_hi - 1`` of ``T S`` into ``out`` [R, W] for columns ``lo .. hi - 1`` and
-    the rest of their blocks of :data:`LANES` (``S`` [J, W], W a multiple of LANES), three
-    rows at a time, then two or one (:func:`rows_sums_3` ...)."""
+    the rest of their blocks of :data:`LANES` (``S`` [J, W], W a multiple of LANES:
+    :func:`padded_copy`, :func:`padded_transpose`), three rows at a time, then two or one
+    (:func:`rows_sums_3` ...)."""
     c = lo - lo % LANES
     while c < hi:
         i = i_lo
@@ -127,6 +128,10 @@ def block_sums(tr, ti, st_r, st_i, i_lo, i_hi, lo, hi, out_r, out_i):  # pragma:
         c += LANES
 
 
+# block_sums again for the other form.  Why a copy: with the form as an argument, its branch inside
+# the blocks cost ~1 us a paper-size MSER layer (2026-12-06), and a function made by a factory
+# closes over the intrinsics, which Numba's cache keys by their pickled bytes, different in every
+# process (never a cache hit).
 @njit(cache=True)
 def block_conj_sums(tr, ti, st_r, st_i, i_lo, i_hi, lo, hi, out_r, out_i):  # pragma: no cover - compiled
     """:func:`block_sums` of ``T conj(S)`` (:func:`rows_conj_sums_3` ...)."""
@@ -141,3 +146,29 @@ def block_conj_sums(tr, ti, st_r, st_i, i_lo, i_hi, lo, hi, out_r, out_i):  # pr
         elif i < i_hi:
             rows_conj_sums_1(tr, ti, i, st_r, st_i, c, out_r, out_i)
         c += LANES
+
+
+@njit(cache=True)
+def padded_copy(src_r, src_i, dst_r, dst_i):  # pragma: no cover - compiled
+    """``dst = [src, 0]``: the rows of ``src`` [P, Q] in ``dst`` [P, W], zero past Q."""
+    P, Q = src_r.shape
+    for p in range(P):
+        for q in range(Q):
+            dst_r[p, q] = src_r[p, q]
+            dst_i[p, q] = src_i[p, q]
+        for q in range(Q, dst_r.shape[1]):
+            dst_r[p, q] = 0.0
+            dst_i[p, q] = 0.0
+
+
+@njit(cache=True)
+def padded_transpose(src_r, src_i, dst_r, dst_i):  # pragma: no cover - compiled
+    """``dst = [src^T, 0]``: ``src`` [Q, P] transposed into ``dst`` [P, W], zero past Q."""
+    Q, P = src_r.shape
+    for p in range(P):
+        for q in range(Q):
+            dst_r[p, q] = src_r[q, p]
+            dst_i[p, q] = src_i[q, p]
+        for q in range(Q, dst_r.shape[1]):
+            dst_r[p, q] = 0.0
+            dst_i[p, q] = 0.0

@@ -31,8 +31,8 @@ from numba import prange
 
 from hbf_edge.kernels._core.jit import njit
 from hbf_edge.kernels._core.linalg import matmul, matmul_wide, mm_ah, mm_bh
-from hbf_edge.kernels._core.simd import LANES, block_conj_sums, block_sums
-from hbf_edge.kernels.mser._float_kde import _outputs, _weights, symbols_t
+from hbf_edge.kernels._core.simd import LANES, block_conj_sums, block_sums, padded_copy, padded_transpose
+from hbf_edge.kernels.mser._float_kde import _outputs, _weights
 from hbf_edge.kernels.mser._float_products import add_bm_t, bh_w_t, mm_bh_t, zvh_t
 
 # No fast-math (reassociation once let the sums over the symbol samples vectorise): with it, the
@@ -119,15 +119,9 @@ def _precode(F_r, F_i, V_r, V_i, work):  # pragma: no cover - compiled
     a time (:func:`kernels._core.simd.block_sums`, V in ``work``'s [R_t, W]).  Before: V^T F^T
     by :func:`matmul_wide`, 1.34 us on the paper's sizes with F^T formed too (2026-12-06)."""
     atr, ati, vp_r, vp_i, ap_r, ap_i = work[0], work[1], work[32], work[33], work[38], work[39]
-    Nt, Rt = F_r.shape
+    Nt = F_r.shape[0]
     D = V_r.shape[1]
-    for t in range(Rt):
-        for d in range(D):
-            vp_r[t, d] = V_r[t, d]
-            vp_i[t, d] = V_i[t, d]
-        for d in range(D, vp_r.shape[1]):
-            vp_r[t, d] = 0.0
-            vp_i[t, d] = 0.0
+    padded_copy(V_r, V_i, vp_r, vp_i)
     block_sums(F_r, F_i, vp_r, vp_i, 0, Nt, 0, D, ap_r, ap_i)  # A's pad: sums of zeros
     for n in range(Nt):
         for d in range(D):
@@ -136,33 +130,11 @@ def _precode(F_r, F_i, V_r, V_i, work):  # pragma: no cover - compiled
 
 
 @njit(cache=True)
-def _f_padded(F_r, F_i, work):  # pragma: no cover - compiled
-    """F [N_t, W_t] (zero past R_t) into ``work[30], work[31]``, for the V gradient's ``F^H z``."""
-    fp_r, fp_i = work[30], work[31]
-    Nt, Rt = F_r.shape
-    for n in range(Nt):
-        for t in range(Rt):
-            fp_r[n, t] = F_r[n, t]
-            fp_i[n, t] = F_i[n, t]
-        for t in range(Rt, fp_r.shape[1]):
-            fp_r[n, t] = 0.0
-            fp_i[n, t] = 0.0
-
-
-@njit(cache=True)
 def h_t(H_r, H_i, work):  # pragma: no cover - compiled
     """``H_k^T`` [K, N_t, W_r] (zero past N_r) into ``work[42], work[43]``, once per channel, for
     the theta_U step's ``T H_k^H``."""
-    ht_r, ht_i = work[42], work[43]
-    K, Nr, Nt = H_r.shape
-    for k in range(K):
-        for n in range(Nt):
-            for m in range(Nr):
-                ht_r[k, n, m] = H_r[k, m, n]
-                ht_i[k, n, m] = H_i[k, m, n]
-            for m in range(Nr, ht_r.shape[2]):
-                ht_r[k, n, m] = 0.0
-                ht_i[k, n, m] = 0.0
+    for k in range(H_r.shape[0]):
+        padded_transpose(H_r[k], H_i[k], work[42][k], work[43][k])
 
 
 @njit(cache=True)
@@ -222,9 +194,9 @@ def v_gradient(H_r, H_i, F_r, F_i, V_r, V_i, W_r, W_i, s, widths, S_r, S_i, qam,
     Rt, D = V_r.shape
     Dk = W_r.shape[2]
     st_r, st_i, bsr, bsi = work[34:38]
-    symbols_t(S_r, S_i, st_r, st_i)  # for this layer's after_v too
+    padded_transpose(S_r, S_i, st_r, st_i)  # S^T [J, W], for this layer's after_v too
     _precode(F_r, F_i, V_r, V_i, work)
-    _f_padded(F_r, F_i, work)
+    padded_copy(F_r, F_i, work[30], work[31])  # F [N_t, W_t], for F^H z
     for k in range(K):
         _effective(uhr, uhi, work, W_r, W_i, k, gr, gi, er, ei)
         bh_w_t(uhr[k], uhi[k], W_r[k], W_i[k], br[k], bi[k])

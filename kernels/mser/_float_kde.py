@@ -56,19 +56,6 @@ def _outputs(er, ei, sr, si, yr, yi):  # pragma: no cover - compiled
 
 
 @njit(cache=True)
-def symbols_t(sr, si, st_r, st_i):  # pragma: no cover - compiled
-    """``S^T`` [J, W] of a layer's symbols ``S`` [D, J] for ``Beta S^H``, zero past D."""
-    D, J = sr.shape
-    for j in range(J):
-        for d in range(D):
-            st_r[j, d] = sr[d, j]
-            st_i[j, d] = si[d, j]
-        for d in range(D, st_r.shape[1]):
-            st_r[j, d] = 0.0
-            st_i[j, d] = 0.0
-
-
-@njit(cache=True)
 def _weights_qam(yr, yi, sr, si, st_r, st_i, k, rho, lo, hi, mr, mi, tr, ti, pr, pi, er, ei):  # pragma: no cover
     """16-QAM's ``M = -grad_E`` (:mod:`hbf_edge.families.mser.kde`, eq. 47-48 [R]): per stream
     the rotation by its desired gain ``c = E[i, (k, i)]`` (from ``E`` [D_k, D]), the distance to
@@ -107,7 +94,7 @@ def _weights_qam(yr, yi, sr, si, st_r, st_i, k, rho, lo, hi, mr, mi, tr, ti, pr,
 @njit(cache=True)
 def _weights(yr, yi, sr, si, st_r, st_i, k, rho, lo, hi, mr, mi, tr, ti, pr, pi, er, ei, qam):  # pragma: no cover
     """Columns ``lo .. hi - 1`` of ``M = c Beta(rho) S^H`` [D_k, D] from ``Y`` [D_k, J] (module
-    notes); ``S`` [D, J] and ``S^T`` [J, W] (:func:`symbols_t`); ``t`` [D_k, J] scratch for
+    notes); ``S`` [D, J] and ``S^T`` [J, W] (zero past D); ``t`` [D_k, J] scratch for
     Beta, ``p`` [D_k, W] for Beta S^H; ``qam``: 16-QAM's form instead (:func:`_weights_qam`,
     which reads ``E``)."""
     if qam:

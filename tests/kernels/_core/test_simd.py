@@ -69,14 +69,13 @@ def test_block_sums_cover_every_row_and_column_asked_for(conj):
     scalar sum, bit for bit, and no row outside ``i_lo .. i_hi - 1`` is written."""
     rng = np.random.default_rng(7 + conj)
     J = 19
-    block = simd.block_conj_sums if conj else simd.block_sums
     for R, D in ((1, 3), (2, 4), (3, 6), (4, 8), (5, 10), (7, 5)):
         W = -(-D // simd.LANES) * simd.LANES
         tr, ti = _spread(rng, R, J), _spread(rng, R, J)
         st_r, st_i = _spread(rng, J, W), _spread(rng, J, W)
         for (i_lo, i_hi), (lo, hi) in (((0, R), (0, D)), ((R // 2, R), (D // 2, D)), ((0, 1), (1, 2))):
             out_r, out_i = np.full((R, W), np.nan), np.full((R, W), np.nan)
-            block(tr, ti, st_r, st_i, i_lo, i_hi, lo, hi, out_r, out_i)
+            (simd.block_conj_sums if conj else simd.block_sums)(tr, ti, st_r, st_i, i_lo, i_hi, lo, hi, out_r, out_i)
             for i in range(R):
                 for c in range(lo, hi):
                     if i_lo <= i < i_hi:
@@ -91,3 +90,15 @@ def test_rows_sums_refuse_other_layouts():
     a = np.zeros((3, 8))
     with pytest.raises(TypingError):
         _call(False, 1, a[:, ::2], a[:, ::2], 0, a, a, 0, a, a)  # a strided t
+
+
+def test_padded_copy_and_transpose_zero_the_tail():
+    rng = np.random.default_rng(11)
+    a_r, a_i = rng.standard_normal((5, 3)), rng.standard_normal((5, 3))
+    d_r, d_i = np.full((5, simd.LANES), np.nan), np.full((5, simd.LANES), np.nan)
+    simd.padded_copy(a_r, a_i, d_r, d_i)
+    assert np.array_equal(d_r[:, :3], a_r) and np.array_equal(d_i[:, :3], a_i) and not d_r[:, 3:].any()
+    t_r, t_i = np.full((3, 2 * simd.LANES), np.nan), np.full((3, 2 * simd.LANES), np.nan)
+    simd.padded_transpose(a_r, a_i, t_r, t_i)
+    assert np.array_equal(t_r[:, :5], a_r.T) and np.array_equal(t_i[:, :5], a_i.T)
+    assert not t_r[:, 5:].any() and not t_i[:, 5:].any()

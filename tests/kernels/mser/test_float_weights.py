@@ -7,6 +7,7 @@ import math
 import numpy as np
 
 from hbf_edge.kernels._core.linalg import matmul
+from hbf_edge.kernels._core.simd import padded_copy
 from hbf_edge.kernels.mser import _float, _float_kde
 
 
@@ -29,7 +30,7 @@ def test_precode_is_matmul_bit_for_bit():
     for a in work[30:34] + work[38:40]:
         a.fill(np.nan)  # uninitialised in channel_work
     _float._precode(fr, fi, vr, vi, work)
-    _float._f_padded(fr, fi, work)
+    padded_copy(fr, fi, work[30], work[31])
     ar, ai = np.empty((Nt, D)), np.empty((Nt, D))
     matmul(fr, fi, vr, vi, ar, ai)
     assert np.array_equal(work[0], ar.T) and np.array_equal(work[1], ai.T)  # A^T (theta_U's step, the scaling)
@@ -136,7 +137,7 @@ def test_the_gradient_sums_over_the_antennas_keep_their_order():
     fp.add_bm_t(br.T.copy(), bi.T.copy(), mr, mi, lo, hi, ztr, zti)
     assert np.array_equal(ztr.T, np.array(zr)) and np.array_equal(zti.T, np.array(zi))
     W = -(-Rt // LANES) * LANES
-    fr, fi = np.zeros((Nt, W)), np.zeros((Nt, W))  # F padded, as kernels.mser._float._f_padded leaves it
+    fr, fi = np.zeros((Nt, W)), np.zeros((Nt, W))  # F padded, as v_gradient leaves it
     fr[:, :Rt], fi[:, :Rt] = rng.standard_normal((Nt, Rt)), rng.standard_normal((Nt, Rt))
     fz_r, fz_i = np.empty((D, W)), np.empty((D, W))
     block_conj_sums(ztr, zti, fr, fi, lo, hi, 0, Rt, fz_r, fz_i)
@@ -150,7 +151,7 @@ def test_the_gradient_sums_over_the_antennas_keep_their_order():
 
 
 
-def test_h_t_and_f_padded_leave_zeros_past_the_sizes():
+def test_h_t_and_padded_copy_leave_zeros_past_the_sizes():
     rng = np.random.default_rng(9)
     K, Nt, Rt, Dk, Rr, Nr, J = 2, 12, 6, 3, 2, 5, 8  # R_t and N_r not multiples of LANES
     work = _float.channel_work(K, Nt, Rt, K * Dk, Rr, Dk, Nr, J)
@@ -159,7 +160,7 @@ def test_h_t_and_f_padded_leave_zeros_past_the_sizes():
     for a in (work[30], work[31], work[42], work[43]):
         a.fill(np.nan)  # channel_work leaves them uninitialised: the fills write the zeros
     _float.h_t(hr, hi, work)
-    _float._f_padded(fr, fi, work)
+    padded_copy(fr, fi, work[30], work[31])
     for k in range(K):
         assert np.array_equal(work[42][k][:, :Nr], hr[k].T) and np.array_equal(work[43][k][:, :Nr], hi[k].T)
     assert not work[42][:, :, Nr:].any() and not work[43][:, :, Nr:].any()
