@@ -57,7 +57,7 @@ def _effective(uhr, uhi, work, wr, wi, k, gr, gi, er, ei):  # pragma: no cover -
     ap_r, ap_i, gp_r, gp_i = work[38], work[39], work[40], work[41]
     Rr = uhr.shape[1]
     D = gr.shape[2]
-    block_sums(uhr[k], uhi[k], ap_r, ap_i, 0, Rr, 0, D, gp_r, gp_i)
+    block_sums(uhr[k], uhi[k], ap_r, ap_i, np.int64(0), Rr, np.int64(0), D, gp_r, gp_i)
     for r in range(Rr):
         for d in range(D):
             gr[k, r, d] = gp_r[r, d]
@@ -122,7 +122,7 @@ def _precode(F_r, F_i, V_r, V_i, work):  # pragma: no cover - compiled
     Nt = F_r.shape[0]
     D = V_r.shape[1]
     padded_copy(V_r, V_i, vp_r, vp_i)
-    block_sums(F_r, F_i, vp_r, vp_i, 0, Nt, 0, D, ap_r, ap_i)  # A's pad: sums of zeros
+    block_sums(F_r, F_i, vp_r, vp_i, np.int64(0), Nt, np.int64(0), D, ap_r, ap_i)  # A's pad: sums of zeros
     for n in range(Nt):
         for d in range(D):
             atr[d, n] = ap_r[n, d]
@@ -212,7 +212,7 @@ def v_gradient(H_r, H_i, F_r, F_i, V_r, V_i, W_r, W_i, s, widths, S_r, S_i, qam,
             add_bm_t(br[kk], bi[kk], mr, mi, k * Dk, (k + 1) * Dk, zr, zi)
         # gv = -F^H z: (F^H z)^T = z^T conj(F), each entry summed over the antennas in order
         fz_r, fz_i = work[44], work[45]
-        block_conj_sums(zr, zi, work[30], work[31], k * Dk, (k + 1) * Dk, 0, Rt, fz_r, fz_i)
+        block_conj_sums(zr, zi, work[30], work[31], k * Dk, (k + 1) * Dk, np.int64(0), Rt, fz_r, fz_i)
         for r in range(Rt):
             for d in range(k * Dk, (k + 1) * Dk):
                 gvr[r, d] = -fz_r[d, r]
@@ -266,7 +266,7 @@ def after_v(H_r, H_i, F_r, F_i, V_r, V_i, U_r, U_i, W_r, W_i, s, gb, aw_r, aw_i,
         _weights(yr[k], yi[k], S_r, S_i, st_r, st_i, k, widths[layer, 2, k] * s, np.int64(0), D, mr, mi, tbr, tbi, bsr,
                  bsi, er[k], ei[k], qam)
         mm_bh_t(mr, mi, atr, ati, tr, ti)
-        block_conj_sums(tr, ti, work[42][k], work[43][k], 0, Dk, 0, Nr, t2r, t2i)  # T H_k^H, from h_t
+        block_conj_sums(tr, ti, work[42][k], work[43][k], np.int64(0), Dk, np.int64(0), Nr, t2r, t2i)  # T H_k^H
         matmul(W_r[k], W_i[k], t2r[:, :Nr], t2i[:, :Nr], gur, gui)
         for r in range(Rr):
             for n in range(Nr):

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from hbf_edge.kernels._core.exp import exp_neg
 from hbf_edge.kernels._core.jit import njit
 from hbf_edge.kernels._core.simd import block_conj_sums
@@ -107,7 +109,7 @@ def _weights(yr, yi, sr, si, st_r, st_i, k, rho, lo, hi, mr, mi, tr, ti, pr, pi,
             tr[i, j] = _gauss(yr[i, j], inv2) * sr[k * dk + i, j]
             ti[i, j] = _gauss(yi[i, j], inv2) * si[k * dk + i, j]
     c = _C0 / (J * rho)
-    block_conj_sums(tr, ti, st_r, st_i, 0, dk, lo, hi, pr, pi)  # Beta S^H
+    block_conj_sums(tr, ti, st_r, st_i, np.int64(0), dk, lo, hi, pr, pi)  # Beta S^H
     for i in range(dk):
         for d in range(lo, hi):
             mr[i, d] = c * pr[i, d]
