@@ -1,7 +1,7 @@
 """Sums over samples for several outputs at once, each in its own order: vector code written in
 LLVM IR where Numba's loop vectoriser cannot go.
 
-Why: a sum ``m = sum_j t_j conj(s_j)`` kept in sample order (strict IEEE, :mod:`kernels.mser._float`
+Why: a sum ``m = sum_j t_j s_j`` (or ``t_j conj(s_j)``) kept in sample order (strict IEEE, :mod:`kernels.mser._float`
 says why the MSER kernels keep it) is a chain of dependent adds; the only vector work in it is
 across outputs, several columns ``s`` for the same ``t``.  Numba runs LLVM's loop vectoriser but
 not its SLP vectoriser, and a loop over 4-8 columns inside the sample loop is either fully
@@ -25,8 +25,8 @@ from numba.extending import intrinsic
 
 from hbf_edge.kernels._core.jit import njit
 
-__all__ = ["LANES", "block_conj_sums", "block_sums", "padded_copy", "padded_transpose", "rows_conj_sums_1", "rows_conj_sums_2",
-           "rows_conj_sums_3", "rows_sums_1", "rows_sums_2", "rows_sums_3"]
+__all__ = ["LANES", "block_conj_sums", "block_sums", "padded_copy", "padded_transpose", "rows_conj_sums_1",
+           "rows_conj_sums_2", "rows_conj_sums_3", "rows_sums_1", "rows_sums_2", "rows_sums_3"]
 
 LANES = 4  # the columns of one call
 
@@ -55,7 +55,8 @@ def _rows_sums(n_rows: int, conj: bool):
 
         def codegen(context, builder, signature, args):
             a = signature.args
-            tr, ti, sr_, si_, or_, oi_ = (context.make_array(a[n])(context, builder, args[n]) for n in (0, 1, 3, 4, 6, 7))
+            tr, ti, sr_, si_, or_, oi_ = (context.make_array(a[n])(context, builder, args[n])
+                                          for n in (0, 1, 3, 4, 6, 7))
             row0 = context.cast(builder, args[2], a[2], types.intp)
             col0 = context.cast(builder, args[5], a[5], types.intp)
             n_j = builder.extract_value(tr.shape, 1)

@@ -117,7 +117,9 @@ def _precode(F_r, F_i, V_r, V_i, work):  # pragma: no cover - compiled
     [D, N_t] into its first two arrays (the theta_U step and the scaling read it), each entry
     summed as :func:`matmul` sums ``F V`` (the same bits): the rows of F times V four columns at
     a time (:func:`kernels._core.simd.block_sums`, V in ``work``'s [R_t, W]).  Before: V^T F^T
-    by :func:`matmul_wide`, 1.34 us on the paper's sizes with F^T formed too (2026-12-06)."""
+    by :func:`matmul_wide` with F^T formed at every call; this form and the G_k it serves took a
+    paper-size layer from ~71 to ~62 us (2026-12-06, ``scratch/s66/lay.py``); forming A^T that
+    way and A by a transpose was slower (2.1 against 1.3 us, ``scratch/s67/prec2.py``)."""
     atr, ati, vp_r, vp_i, ap_r, ap_i = work[0], work[1], work[32], work[33], work[38], work[39]
     Nt = F_r.shape[0]
     D = V_r.shape[1]
