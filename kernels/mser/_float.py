@@ -155,6 +155,8 @@ def channel_work(K, Nt, Rt, D, Rr, Dk, Nr, J):  # pragma: no cover - compiled
     W = -(-D // LANES) * LANES
     Wt = -(-Rt // LANES) * LANES
     Wr = -(-Nr // LANES) * LANES
+    # one allocation per re/im pair, its two halves the arrays (23 allocations instead of 46:
+    # 1.5 -> 0.96 us a call, which the profile's one-layer calls pay; the layers as fast)
     p0 = np.empty((2, D, Nt))
     p1 = np.empty((2, K, Rr, Nt))
     p2 = np.empty((2, K, Rr, D))
