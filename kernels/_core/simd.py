@@ -4,9 +4,10 @@ LLVM IR where Numba's loop vectoriser cannot go.
 Why: a sum ``m = sum_j t_j s_j`` (or ``t_j conj(s_j)``) kept in sample order (strict IEEE, :mod:`kernels.mser._float`
 says why the MSER kernels keep it) is a chain of dependent adds; the only vector work in it is
 across outputs, several columns ``s`` for the same ``t``.  Numba runs LLVM's loop vectoriser but
-not its SLP vectoriser, and a loop over 4-8 columns inside the sample loop is either fully
-unrolled into scalar code (a constant count) or vectorised behind alias checks that cost more
-than it saves (``scratch/s66/bsh_ab.py``, ``scratch/s67/bsh8.py``: 1.64-2.9 against 1.55 us).
+not its SLP vectoriser: a loop over 8 columns inside the sample loop (a constant count) was
+unrolled into scalar code (the assembly has no packed multiply), the columns as locals stayed
+scalar too (``scratch/s67/bsh8.py``, ``scratch/s66/bsh_ab.py``: 1.5-2.9 against 1.55 us), and a
+loop over a runtime count of columns was slower still (3.50 us; why was not looked into).
 Here each column is a lane of an LLVM vector, and each lane does exactly the scalar loop's
 operations in its order (``acc + ((t_r s_r + t_i s_i))``, separate multiplies and adds: no
 fast-math flags, so no fused multiply-add), so every output has the scalar loop's bits.  LLVM

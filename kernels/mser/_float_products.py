@@ -1,9 +1,9 @@
-"""Private Numba products of the MSER float kernel (:mod:`kernels.mser._float`) whose sums are long
-chains: each entry summed in :func:`kernels._core.linalg.matmul`'s order (the same bits, which the
-strict-order MSER kernels need, its module notes say why), several entries per pass over the sum
-so their chains run side by side and share their loads.  One entry per pass left each sum waiting
-on its own adds: a paper-size layer's products over the N_t = 64 antennas were latency-bound
-(2026-12-06, Zen 4 EPYC, one thread, ``scratch/s66/lay_tim.py``)."""
+"""Private Numba products of the MSER float kernel (:mod:`kernels.mser._float`) with short sums and
+long output rows: each entry summed in :mod:`kernels._core.linalg`'s order (the same bits, which
+the strict-order MSER kernels need, its module notes say why), a row of N_t outputs accumulated
+at a time so the innermost loop vectorises along it.  The products whose sums run over the
+N_t = 64 antennas go through :mod:`kernels._core.simd` instead (several outputs per vector, each
+sum in order)."""
 
 from __future__ import annotations
 
