@@ -11,12 +11,15 @@ the primitives of :mod:`quant._core.datapath`.  It equals the integer kernel wor
 what :mod:`export.jcehb.onnx_int` traces into ``model.int.onnx``.  Masks and sums, never
 ``torch.diagonal`` or in-place indexing, so that the trace has no control flow.
 
-It has no gradients: QAT (:mod:`quant.jcehb.qat`) trains the analog phases on the float
-network; a QAT of the digital words would train through this model.
+Built with ``words`` (:func:`quant.jcehb.words.twin_words`), the constants are
+:class:`~quant._core.twin.Twin` words and so is every value: the same int64 words, with a float
+twin that carries the gradient straight through each rounding (QAT of the digital words,
+``hbf-edge quantize --qat-loss words``); :meth:`JcehbSlotInt.slot` returns them.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -24,7 +27,8 @@ import torch
 from torch import nn
 
 from hbf_edge.families.jcehb.formats import EXP2_TABLE_BITS, JCEHB_FORMATS, T_RANGE
-from hbf_edge.quant._core.datapath import Words, div_round, fit_word, gj_inverse_words, isqrt, rshift
+from hbf_edge.quant._core.datapath import Words
+from hbf_edge.quant._core.twin import div_round, fit_word, follow, gj_inverse_words, ints, isqrt, rshift
 
 __all__ = ["JcehbSlotInt", "slot_words"]
 
@@ -33,7 +37,7 @@ class JcehbSlotInt(nn.Module):
     """The per-slot integer datapath of a :class:`kernels.jcehb.hardware.JcehbHw` as a torch
     module on int64 words (module notes); ``forward(y_re, y_im, nu) -> f_re, f_im, w_re, w_im``."""
 
-    def __init__(self, hw: Any) -> None:
+    def __init__(self, hw: Any, words: dict[str, Any] | None = None) -> None:
         super().__init__()
         Nt, N, Nr, R, K, S = hw.model.sizes
         self.N, self.R, self.K, self.S = N, R, K, S
@@ -43,9 +47,12 @@ class JcehbSlotInt(nn.Module):
         self.acc = f.accumulator
         self.fA, self.fC, self.mode = f.accumulator.frac_bits, f.coef.frac_bits, f.accumulator.rounding
         w = hw.words
-        for name in ("xr", "xi", "vgr", "vgi", "gfr", "gfi", "hb", "hbw", "hbf", "hbs", "table"):
-            self.register_buffer(name, torch.from_numpy(np.ascontiguousarray(w[name], dtype=np.int64)))
-        self.register_buffer("ce", torch.from_numpy(np.ascontiguousarray(w["ce"][12:16, ..., :R], dtype=np.int64)))  # T_w, q_w
+        for name in ("xr", "xi", "vgr", "vgi", "gfr", "gfi", "hb", "hbw", "hbf", "hbs", "table", "ce"):
+            if words is not None and name in words:  # Twin words: plain attributes, not buffers
+                setattr(self, name, words[name])
+                continue
+            value = w[name][12:16, ..., :R] if name == "ce" else w[name]  # ce: T_w, q_w
+            self.register_buffer(name, torch.from_numpy(np.ascontiguousarray(value, dtype=np.int64)))
         self.lam_floor = int(w["lam_floor"])
         self.L = int(w["xr"].shape[1])
         self.Lh = int(w["hb"].shape[1])
@@ -66,12 +73,14 @@ class JcehbSlotInt(nn.Module):
         return Words(self._fit(self._rs(tr * x.re - ti * x.im, self.fC) + qr),
                       self._fit(self._rs(tr * x.im + ti * x.re, self.fC) + qi))
 
-    def _exp2(self, t: torch.Tensor) -> torch.Tensor:
-        """``2^t`` for ``A`` words ``t``: integer part a shift, fraction the table (floor)."""
-        fA = self.fA
-        ti = torch.div(t, 1 << fA, rounding_mode="floor")
-        j = torch.div(t - ti * (1 << fA), 1 << (fA - EXP2_TABLE_BITS), rounding_mode="floor")
-        return self._fit(self._rs(self.table[j], -ti))
+    def _exp2(self, t: Any) -> Any:
+        """``2^t`` for ``A`` words ``t``: integer part a shift, fraction the table (floor); a
+        Twin's gradient is that of ``2^(t 2^-fA)`` in ``A`` units."""
+        fA, tw = self.fA, ints(t)
+        ti = torch.div(tw, 1 << fA, rounding_mode="floor")
+        j = torch.div(tw - ti * (1 << fA), 1 << (fA - EXP2_TABLE_BITS), rounding_mode="floor")
+        word = self._fit(self._rs(self.table[j], -ti))
+        return follow(word, t, lambda f: torch.exp2(f * math.ldexp(1.0, -fA)) * math.ldexp(1.0, fA))
 
     def _matmul(self, a: Words, b: Words) -> Words:
         """``A B`` (``[..., P, R] x [..., R, Q]``), every entry's exact sum rounded once."""
@@ -219,8 +228,13 @@ class JcehbSlotInt(nn.Module):
         tn = self._fit(self._rs(self.hbs[2, i][:, None] * inner, fC) + self.hbs[3, i][:, None])
         return torch.clamp(tn, T_RANGE[0] * one, T_RANGE[1] * one)
 
+    def slot(self, y: Words, nu: torch.Tensor) -> tuple[Words, Words]:
+        """Received words ``y`` ``[B, K, R, L]`` -> ``F_BB`` and ``W_BB`` words (Twins when ``y`` or
+        the constants are)."""
+        return self.hbdun(self.cedun(y), nu)
+
     def forward(self, y_re: torch.Tensor, y_im: torch.Tensor, nu: torch.Tensor):
-        F, W = self.hbdun(self.cedun(Words(y_re, y_im)), nu)
+        F, W = self.slot(Words(y_re, y_im), nu)
         return tuple(v.to(torch.int32) for v in (F.re, F.im, W.re, W.im))
 
 

@@ -42,8 +42,10 @@ class JcehbQuant(QuantCommon):
     accumulator_bits: int = field(32, "bits of the datapath's accumulator (default 32, 16 of them integer)")
     precision: Path | None = shared_precision_field(JCEHB_FORMATS)
     qat_loss: str = field("network", "what stage 2 of QAT and its choice of epoch score: the quantized torch network's "
-                                     "design (default; float digital words) or the integer datapath's (the gradient "
-                                     "is the network's, straight through)", choices=["network", "datapath"])
+                                     "design (default; float digital words), the integer datapath's with the "
+                                     "network's gradient straight through (datapath), or the integer datapath's with "
+                                     "the gradient through each rounding of its words (words)",
+                          choices=["network", "datapath", "words"])
 
     def formats(self) -> Any:
         """The datapath formats: those the precision file names, the others of ``word_bits`` and
@@ -161,6 +163,10 @@ class JcehbQuantStage:
                 from hbf_edge.quant.jcehb.qat import datapath_in_the_loop
 
                 hook = datapath_in_the_loop(fc, formats, s.phase_bits)
+            elif s.qat_loss == "words":
+                from hbf_edge.quant.jcehb.words import words_in_the_loop
+
+                hook = words_in_the_loop(fc, formats, s.phase_bits)
             qnet, history = train_jcehb(H_train, H_val, sizes, cfg, model=qnet, progress=not s.quiet, slot_hook=hook)
         wall = round(time.perf_counter() - t0, 2)
         stored = code_model(qnet)
