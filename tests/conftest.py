@@ -103,12 +103,17 @@ def mser_model(sizes, layers, samples, moved=True, torch_net=False):
             for name, p in net.named_parameters():
                 p.add_((0.05 if name.startswith("o_") else 0.2) * torch.randn(p.shape, generator=gen, dtype=p.dtype))
     arrays = {k: v.detach().numpy() for k, v in net.state_dict().items()}
-    keys = ("n_tx", "n_rf_tx", "n_users", "n_rx", "n_rf_rx", "n_streams", "constellation")
-    section = {"sizes": {k: getattr(sizes, k) for k in keys}, "samples": samples, "offsets": True,
-               "steps": {"mu_p": steps.mu_p, "mu_w": steps.mu_w, "mu_theta_u": steps.mu_theta_u,
-                         "mu_theta_f": steps.mu_theta_f, "kappa": steps.kappa, "snr_ref_db": steps.snr_ref_db}}
-    packed = pack_mser(arrays, section, layers)
+    packed = pack_mser(arrays, mser_section(sizes, net), layers)
     return (net, packed) if torch_net else packed
+
+
+def mser_section(sizes, net):
+    """The ``family_config`` of :func:`mser_model`'s network (per-entry steps with offsets)."""
+    keys = ("n_tx", "n_rf_tx", "n_users", "n_rx", "n_rf_rx", "n_streams", "constellation")
+    st = net.steps
+    return {"sizes": {k: getattr(sizes, k) for k in keys}, "samples": int(net.symbols.shape[2]), "offsets": True,
+            "steps": {"mu_p": st.mu_p, "mu_w": st.mu_w, "mu_theta_u": st.mu_theta_u, "mu_theta_f": st.mu_theta_f,
+                      "kappa": st.kappa, "snr_ref_db": st.snr_ref_db}}
 
 
 # JCEHB's tiny quantized network (the kernel and export tests share it); numpy-only imports, after

@@ -135,6 +135,12 @@ class Twin:
     def expand(self, *shape: Any) -> "Twin":
         return Twin(self.i.expand(*shape), self.f.expand(*shape))
 
+    def expand_as(self, other: Any) -> "Twin":
+        return self.expand(other.shape)
+
+    def repeat_interleave(self, n: int) -> "Twin":
+        return Twin(self.i.repeat_interleave(n), self.f.repeat_interleave(n))
+
     # comparisons decide on the words (masks, pivots, branches of the datapath)
     def __gt__(self, o: Any) -> torch.Tensor:
         return self.i > ints(o)
@@ -163,10 +169,14 @@ def _div(num: Any, den: Any, rounding_mode: str | None = None) -> Twin:
 
 # -- operations that round: the datapath's, with the float operation's gradient -------------
 
-def follow(word: torch.Tensor, x: Any, surrogate: Callable[[torch.Tensor], torch.Tensor]) -> Any:
+def follow(word: torch.Tensor, x: Any, surrogate: Callable[..., torch.Tensor]) -> Any:
     """``word`` (int64, computed from ``ints(x)``) as a Twin whose gradient is ``surrogate(x.f)``
-    when ``x`` is a Twin; else ``word``."""
-    return Twin.words(word, surrogate(x.f)) if isinstance(x, Twin) else word
+    when ``x`` is a Twin; else ``word``.  ``x`` may be a tuple of operands: then the surrogate
+    takes their float tracks, and a Twin comes out if any of them is one."""
+    xs = x if isinstance(x, tuple) else (x,)
+    if not any(isinstance(v, Twin) for v in xs):
+        return word
+    return Twin.words(word, surrogate(*(floats(v) for v in xs)))
 
 
 def rshift(x: Any, s: Any, rounding: str) -> Any:

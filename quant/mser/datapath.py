@@ -16,11 +16,16 @@ K, N_r, N_t]`` (``H / sigma_n``), the start ``theta_f [B, N_t, R_t]``, ``theta_u
 N_r]`` (angle words), ``v_re, v_im [B, R_t, D]``, ``w_re, w_im [B, K, R_r, D_k]`` and the step
 factor ``g [B]``.  Outputs: the codes ``codes_f``, ``codes_u`` and the ``V``, ``W`` words (int32).
 
-It has no gradients: QAT (:mod:`quant.mser.qat`) trains the phases on the float network.
+Built with ``words`` (:func:`quant.mser.words.twin_words`), the layer constants are
+:class:`~quant._core.twin.Twin` words and so is every value computed from them: the same int64
+words, with a float twin that carries the gradient straight through each rounding, table and
+code (QAT of the digital words, ``hbf-edge quantize --qat-loss words``); :meth:`MserInt.run`
+returns them.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -29,7 +34,8 @@ from torch import nn
 
 from hbf_edge.families.mser.formats import KERNEL_TABLE_BITS, KERNEL_U_MAX, MSER_FORMATS, RAD_FRAC
 from hbf_edge.families.mser.kde import own_stream_mask
-from hbf_edge.quant._core.datapath import Words, div_round, fit_word, isqrt, rshift
+from hbf_edge.quant._core.datapath import Words
+from hbf_edge.quant._core.twin import div_round, fit_word, follow, ints, isqrt, rshift
 
 __all__ = ["MserInt", "design_words", "MSER_INT_INPUTS"]
 
@@ -51,7 +57,7 @@ class MserInt(nn.Module):
     """The integer datapath of a :class:`kernels.mser.hardware.MserHw` as a torch module on int64
     words (module notes)."""
 
-    def __init__(self, hw: Any) -> None:
+    def __init__(self, hw: Any, words: dict[str, Any] | None = None) -> None:
         super().__init__()
         Nt, Rt, K, Nr, Rr, Dk = hw.model.sizes
         self.K, self.Dk, self.D = K, Dk, K * Dk
@@ -66,6 +72,9 @@ class MserInt(nn.Module):
         w = hw.words
         for name in ("ap_r", "ap_i", "aw_r", "aw_i", "au", "af", "op_r", "op_i", "ow_r", "ow_i", "ou", "of_", "ws",
                      "wc", "wsf", "wcf", "sym_r", "sym_i", "ktab", "lc", "ls", "oc", "os_", "uc", "us_"):
+            if words is not None and name in words:  # Twin words: plain attributes, not buffers
+                setattr(self, name, words[name])
+                continue
             self.register_buffer(name, torch.from_numpy(np.ascontiguousarray(w[name], dtype=np.int64)))
         self.power, self.rad = int(w["power"]), int(w["rad"])
 
@@ -97,12 +106,30 @@ class MserInt(nn.Module):
         half = 1 << (self.abits - 1)
         return torch.remainder(x + half, 1 << self.abits) - half
 
-    def _phases(self, theta: torch.Tensor) -> Words:
-        i = self._code(theta, self.qi)
-        return Words(self.lc[i], self.ls[i])
+    def _phases(self, theta: Any) -> Words:
+        return self._table(theta, self._code(ints(theta), self.qi), self.lc, self.ls)
 
-    def _gauss(self, y: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
-        """The Gaussian weight of A words ``y`` with width words ``s`` (kernel words)."""
+    def _table(self, theta: Any, i: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> Words:
+        """The table words of the codes ``i`` of angle words ``theta``; a Twin angle gives them
+        the gradient of ``cos``, ``sin`` of the angle (in the table's units), straight through the
+        code."""
+        rad, unit = 2.0 * math.pi / (1 << self.abits), math.ldexp(1.0, self.fL)
+        return Words(follow(cos[i], theta, lambda f: torch.cos(f * rad) * unit),
+                     follow(sin[i], theta, lambda f: torch.sin(f * rad) * unit))
+
+    def _gauss(self, y: Any, s: Any) -> Any:
+        """The Gaussian weight of A words ``y`` with width words ``s`` (kernel words); Twins get
+        the gradient of ``e^{-z^2}``, ``z = y s`` (0 beyond the table, as the word)."""
+        word = self._gauss_words(ints(y), ints(s))
+        fA, fS, fK = self.fA, self.fS, self.f["kernel"].frac_bits
+
+        def exp(yf: torch.Tensor, sf: torch.Tensor) -> torch.Tensor:
+            z = yf * sf * math.ldexp(1.0, -fS - fA)
+            return torch.where(word == 0, torch.zeros_like(z), torch.exp(-z * z) * math.ldexp(1.0, fK))
+
+        return follow(word, (y, s), exp)
+
+    def _gauss_words(self, y: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
         fA, sh = self.fA, self.fA - KERNEL_TABLE_BITS
         z = self._rs(y * s, self.fS)
         far = (z >= (1 << 31)) | (z <= -(1 << 31))
@@ -257,6 +284,12 @@ class MserInt(nn.Module):
         return self._phase_step(tf, F, gf, self.af[layer], self.of_[layer], g[:, None, None])
 
     def forward(self, h_re, h_im, theta_f, v_re, v_im, theta_u, w_re, w_im, g):
+        cf, cu, V, W, _, _ = self.run(h_re, h_im, theta_f, v_re, v_im, theta_u, w_re, w_im, g)
+        return tuple(x.to(torch.int32) for x in (cf, cu, V.re, V.im, W.re, W.im))
+
+    def run(self, h_re, h_im, theta_f, v_re, v_im, theta_u, w_re, w_im, g):
+        """The layers on the input words: the codes ``cf``, ``cu`` (int64), the ``V``, ``W`` words
+        and the last layer's angle words ``theta_F``, ``theta_U`` (Twins where the constants are)."""
         H, V, W = Words(h_re, h_im), Words(v_re, v_im), Words(w_re, w_im)
         tf, tu = theta_f, theta_u
         F, U = self._phases(tf), self._phases(tu)
@@ -280,11 +313,11 @@ class MserInt(nn.Module):
             F = self._phases(tf)
             V = self._scale_v(F, V)  # (26)
             if it == self.L - 1:  # the phases to their codes, V rescaled on the codes' F
-                cf, cu = self._code(tf, self.q_bs), self._code(tu, self.q_ue)
-                F, U = Words(self.oc[cf], self.os_[cf]), Words(self.uc[cu], self.us_[cu])
+                cf, cu = self._code(ints(tf), self.q_bs), self._code(ints(tu), self.q_ue)
+                F, U = self._table(tf, cf, self.oc, self.os_), self._table(tu, cu, self.uc, self.us_)
                 UH = self._mm(U, H, s_uh)
                 V = self._scale_v(F, V)
-        return tuple(x.to(torch.int32) for x in (cf, cu, V.re, V.im, W.re, W.im))
+        return cf, cu, V, W, tf, tu
 
 
 def design_words(hw: Any, words: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -46,8 +46,10 @@ class MserQuant(QuantCommon):
     lr: float = field(0.005, "Adam learning rate of QAT (default 0.005)")
     precision: Path | None = shared_precision_field(MSER_FORMATS)
     qat_loss: str = field("datapath", "what QAT's loss and its choice of epoch score: the integer datapath's design "
-                                      "(default; the gradient is the quantized network's, straight through) or the "
-                                      "quantized torch network's (float words)", choices=["datapath", "network"])
+                                      "(default; the gradient is the quantized network's, straight through), the "
+                                      "quantized torch network's (float words), or the integer datapath's design "
+                                      "with the gradient through each rounding of its words (words)",
+                          choices=["datapath", "network", "words"])
 
     def formats(self) -> Any:
         """The datapath formats of these settings: those the precision file names, the others of
@@ -156,11 +158,13 @@ class MserQuantStage:
                                   n_samples=fc["samples"], seed=s.seed, step_shape=fc["step_shape"],
                                   offsets=fc["offsets"], loss=tr["loss"], start=fc.get("start"))
             hook = None
-            if s.qat_loss == "datapath":
+            if s.qat_loss != "network":
                 from hbf_edge.quant.mser.qat import datapath_in_the_loop
+                from hbf_edge.quant.mser.words import words_in_the_loop
 
-                hook = datapath_in_the_loop(fc, config.n_layers, set(CORE.expected_arrays(config)), formats, q_bs,
-                                            q_ue, s.refit_layers)
+                make = datapath_in_the_loop if s.qat_loss == "datapath" else words_in_the_loop
+                hook = make(fc, config.n_layers, set(CORE.expected_arrays(config)), formats, q_bs, q_ue,
+                            s.refit_layers)
             qnet, history = train_mser(H_train, H_val, sizes, cfg, progress=not s.quiet, model=qnet, design_hook=hook)
         wall = round(time.perf_counter() - t0, 2)
         settings = {"method": s.method, "phase_bits": q_bs, "ue_phase_bits": q_ue, "refit_layers": s.refit_layers,

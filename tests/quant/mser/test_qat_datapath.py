@@ -9,7 +9,7 @@ import json
 import numpy as np
 import torch
 
-from helpers import MSER_TINY as TINY, mser_model
+from helpers import MSER_TINY as TINY, mser_model, mser_section
 from hbf_edge.families.mser.formats import MserFormats
 from hbf_edge.families.mser.gd import dft_alignment
 from hbf_edge.families.mser.model import loss_vectors, ser_loss
@@ -18,19 +18,11 @@ from hbf_edge.kernels.mser.hardware import mser_forward_hw, pack_hw
 from hbf_edge.quant.mser.qat import QuantMserNet, datapath_in_the_loop
 
 
-def _section(sizes, net):
-    keys = ("n_tx", "n_rf_tx", "n_users", "n_rx", "n_rf_rx", "n_streams", "constellation")
-    st = net.steps
-    return {"sizes": {k: getattr(sizes, k) for k in keys}, "samples": int(net.symbols.shape[2]), "offsets": True,
-            "steps": {"mu_p": st.mu_p, "mu_w": st.mu_w, "mu_theta_u": st.mu_theta_u, "mu_theta_f": st.mu_theta_f,
-                      "kappa": st.kappa, "snr_ref_db": st.snr_ref_db}}
-
-
 def test_the_loss_sees_the_datapath_and_the_gradient_the_network():
     net, packed = mser_model(TINY, 2, 6, torch_net=True)
     formats, q_bs, q_ue, refit = MserFormats(), 3, 4, 1
     qnet = QuantMserNet(net, q_bs, q_ue, refit)
-    hook = datapath_in_the_loop(_section(TINY, net), 2, set(dict(net.state_dict())), formats, q_bs, q_ue, refit)
+    hook = datapath_in_the_loop(mser_section(TINY, net), 2, set(dict(net.state_dict())), formats, q_bs, q_ue, refit)
     H = mser_channels(5, TINY, seed=9)
     start = [torch.from_numpy(x) for x in dft_alignment(H, TINY)]
     sigma = torch.linspace(0.05, 0.3, 5, dtype=torch.float64)
@@ -61,7 +53,7 @@ def test_quantize_records_the_qat_loss(tmp_path):
     tiny = ["--n-tx", "8", "--n-rf-tx", "2", "--users", "2", "--n-rx", "2", "--n-rf-rx", "1", "--streams", "1"]
     assert main(["train", "mser", "--out", str(tmp_path / "m"), "--train-size", "20", "--val-size", "8", "--epochs",
                  "1", "-I", "2", "--samples", "8", "--gd-steps", "1e-3", "1e-2", "1e-2", "1e-2", "-q", *tiny]) == 0
-    for loss in ("datapath", "network"):
+    for loss in ("datapath", "network", "words"):
         out = tmp_path / f"q_{loss}"
         assert main(["quantize", str(tmp_path / "m"), "--out", str(out), "-Q", "3", "--epochs", "1", "--train-size",
                      "20", "--val-size", "8", "--count", "8", "--qat-loss", loss, "-q"]) == 0
