@@ -28,11 +28,13 @@ import math
 import operator
 from typing import Any, Callable
 
+import numpy as np
 import torch
 
 from hbf_edge.quant._core import datapath as dp
 
-__all__ = ["Twin", "rshift", "fit_word", "div_round", "isqrt", "gj_inverse_words", "follow", "ints", "floats"]
+__all__ = ["Twin", "rshift", "fit_word", "div_round", "isqrt", "gj_inverse_words", "follow", "ints", "floats",
+           "word_units"]
 
 
 def _snap(i: torch.Tensor, surrogate: torch.Tensor) -> torch.Tensor:
@@ -52,6 +54,13 @@ def floats(x: Any) -> Any:
     if isinstance(x, torch.Tensor) and x.dtype == torch.int64:
         return x.to(torch.float64)
     return x
+
+
+def word_units(fmt: Any, x: torch.Tensor) -> torch.Tensor:
+    """Values ``x`` in the words of ``fmt`` (``x 2^frac``), saturated where ``fmt`` saturates: the
+    float twin of a constant rounded to ``fmt``."""
+    w = x * math.ldexp(1.0, fmt.frac_bits)
+    return torch.clamp(w, fmt.min_int, fmt.max_int) if fmt.saturate else w
 
 
 def _tracks(args: Any, track: Callable[[Any], Any]) -> Any:
@@ -79,8 +88,11 @@ class Twin:
         self.i, self.f = i, f
 
     @classmethod
-    def words(cls, i: torch.Tensor, surrogate: torch.Tensor) -> "Twin":
-        """Words ``i`` whose gradient is ``surrogate``'s (the same units: a word, not a value)."""
+    def words(cls, i: torch.Tensor | np.ndarray, surrogate: torch.Tensor) -> "Twin":
+        """Words ``i`` (int64 tensor, or a packed numpy array) whose gradient is ``surrogate``'s
+        (the same units: a word, not a value)."""
+        if isinstance(i, np.ndarray):
+            i = torch.from_numpy(np.ascontiguousarray(i, dtype=np.int64))
         return cls(i, _snap(i, surrogate))
 
     @property

@@ -26,19 +26,13 @@ import numpy as np
 import torch
 
 from hbf_edge.quant._core.datapath import Words
-from hbf_edge.quant._core.twin import Twin
+from hbf_edge.quant._core.twin import Twin, word_units as _unit
 
 __all__ = ["twin_words", "twin_received", "words_in_the_loop", "slot_twins"]
 
 
-def _unit(fmt: Any, x: torch.Tensor) -> torch.Tensor:
-    """``x`` in ``fmt``'s words (``x 2^frac``), saturated where ``fmt`` saturates."""
-    w = x * math.ldexp(1.0, fmt.frac_bits)
-    return torch.clamp(w, fmt.min_int, fmt.max_int) if fmt.saturate else w
-
-
 def _twin(words: np.ndarray, fmt: Any, x: torch.Tensor) -> Twin:
-    return Twin.words(torch.from_numpy(np.ascontiguousarray(words, dtype=np.int64)), _unit(fmt, x))
+    return Twin.words(words, _unit(fmt, x))
 
 
 def twin_words(net: Any, hw: Any) -> dict[str, Twin]:
@@ -57,8 +51,8 @@ def twin_words(net: Any, hw: Any) -> dict[str, Twin]:
     d = d - 1j * torch.diag_embed(torch.diagonal(d, dim1=-2, dim2=-1).imag)  # D^- (30)
 
     def four(words: np.ndarray, mul: torch.Tensor, off: torch.Tensor) -> Twin:
-        parts = [_unit(C, mul.real), _unit(C, mul.imag), _unit(A, off.real), _unit(A, off.imag)]
-        return Twin.words(torch.from_numpy(np.ascontiguousarray(words, dtype=np.int64)), torch.stack(parts))
+        return Twin.words(words, torch.stack([_unit(C, mul.real), _unit(C, mul.imag), _unit(A, off.real),
+                                              _unit(A, off.imag)]))
 
     lam, t = net.hb_lam, net.hb_t
     hbs = torch.stack([_unit(C, lam[..., 0] * net.hb_mu), _unit(A, lam[..., 1]), _unit(C, t[..., 0]),
@@ -69,7 +63,7 @@ def twin_words(net: Any, hw: Any) -> dict[str, Twin]:
            "ce": four(w["ce"][12:16, ..., :R], c(net.ce_tw), c(net.ce_qw)),
            "hb": four(w["hb"], c(net.hb_b), d), "hbw": four(w["hbw"], c(net.hb_tw), c(net.hb_qw)),
            "hbf": four(w["hbf"], c(net.hb_tf), c(net.hb_qf)),
-           "hbs": Twin.words(torch.from_numpy(np.ascontiguousarray(w["hbs"], dtype=np.int64)), hbs)}
+           "hbs": Twin.words(w["hbs"], hbs)}
     return out
 
 

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from hbf_edge.families.mser.gd import Design
-from hbf_edge.quant._core.twin import Twin
+from hbf_edge.quant._core.twin import Twin, word_units as _unit
 
 __all__ = ["packed", "twin_words", "design_twins", "words_in_the_loop"]
 
@@ -60,11 +60,6 @@ def packed(net: Any, family_config: dict) -> dict[str, torch.Tensor]:
             "widths": torch.exp(net.log_r), "widths_f": widths_f}
 
 
-def _unit(fmt: Any, x: torch.Tensor) -> torch.Tensor:
-    w = x * math.ldexp(1.0, fmt.frac_bits)
-    return torch.clamp(w, fmt.min_int, fmt.max_int) if fmt.saturate else w
-
-
 def twin_words(net: Any, hw: Any, family_config: dict) -> dict[str, Twin]:
     """The trained constants of ``hw`` (packed from ``net``) as Twins whose gradient reaches
     ``net``'s parameters (module notes); the symbols and tables stay plain words."""
@@ -77,14 +72,13 @@ def twin_words(net: Any, hw: Any, family_config: dict) -> dict[str, Twin]:
              "ow_r": f.combiner, "ow_i": f.combiner}
     out = {}
     for name, fmt in units.items():
-        out[name] = Twin.words(torch.from_numpy(np.ascontiguousarray(w[name])), _unit(fmt, p[name]))
+        out[name] = Twin.words(w[name], _unit(fmt, p[name]))
     for name in ("ou", "of_"):
-        out[name] = Twin.words(torch.from_numpy(np.ascontiguousarray(w[name])), p[name] * turn)
+        out[name] = Twin.words(w[name], p[name] * turn)
     for name, r in (("ws", p["widths"]), ("wsf", p["widths_f"])):
-        out[name] = Twin.words(torch.from_numpy(np.ascontiguousarray(w[name])), _unit(S, 1.0 / (math.sqrt(2.0) * r)))
+        out[name] = Twin.words(w[name], _unit(S, 1.0 / (math.sqrt(2.0) * r)))
     for name, r in (("wc", p["widths"]), ("wcf", p["widths_f"])):
-        out[name] = Twin.words(torch.from_numpy(np.ascontiguousarray(w[name])),
-                               _unit(S, 1.0 / (J * math.sqrt(2.0 * math.pi) * r)))
+        out[name] = Twin.words(w[name], _unit(S, 1.0 / (J * math.sqrt(2.0 * math.pi) * r)))
     return out
 
 
