@@ -211,7 +211,7 @@ def test_a_precision_file_sets_every_format_of_the_datapath(trained, tmp_path, c
     assert not (tmp_path / "x").exists()
 
 
-@pytest.mark.parametrize("method,loss", [("qat", "network"), ("qat", "datapath"), ("ptq", None)])
+@pytest.mark.parametrize("method,loss", [("qat", "network"), ("qat", "datapath"), ("qat", "words"), ("ptq", None)])
 def test_quantize_puts_every_phase_on_a_q_bit_code(trained, method, loss, capsys):
     from hbf_edge.kernels import REGISTRY
 
