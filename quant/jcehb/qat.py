@@ -71,8 +71,8 @@ def datapath_in_the_loop(family_config: dict, formats: Any, phase_bits: int) -> 
     kernel"); with the hook, stage 2's loss and the validation that picks its epoch are the
     datapath's.  Stage 1 (HBDUN on the true equivalent channel, no pilots) has no datapath
     counterpart and keeps the network's loss.  The gradient does not pass through the
-    roundings themselves: a straight-through gradient of each rounding inside the datapath would
-    need a float twin of every integer operation (not built).
+    roundings themselves; :func:`quant.jcehb.words.words_in_the_loop` (``--qat-loss words``)
+    passes it through each of them.
     """
     from hbf_edge.kernels.jcehb.forward import pack_jcehb
     from hbf_edge.kernels.jcehb.hardware import jcehb_forward_hw, pack_hw

@@ -15,7 +15,8 @@ leaves ``V`` and ``W`` designed for other phases, which at Q = 4 and 25 dB multi
 worse at 5 and 15 dB (README "MSER hardware datapath").  The digital words and the internal
 angles are the integer datapath's (:mod:`kernels.mser.hardware`), checked against its own
 reference, so this network is not a bit-exact model of it; the bit-exact torch model of the
-datapath is :mod:`quant.mser.datapath` (the stage's ``torch_forward_hw``), without gradients.
+datapath is :mod:`quant.mser.datapath` (the stage's ``torch_forward_hw``), which
+:mod:`quant.mser.words` runs with gradients for ``--qat-loss words``.
 """
 
 from __future__ import annotations
