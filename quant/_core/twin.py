@@ -1,7 +1,8 @@
 """Integer words with a float twin: straight-through gradients through an integer datapath.
 
 A :class:`Twin` is a pair of tensors of one shape: ``i``, the int64 words the datapath computes
-(exactly, by the same operations as the int64 torch models of :mod:`quant.jcehb.datapath`), and
+(exactly, by the same operations as the int64 torch models of :mod:`quant.jcehb.datapath` and
+:mod:`quant.mser.datapath`, which run on Twins unchanged), and
 ``f``, a float64 tensor in the same units (a word ``w`` of a format with ``b`` fraction bits is
 ``f = w``, not ``w 2^-b``) that carries the gradient.  Additions, multiplications, sums,
 reshapes, selections and concatenations act on both; every operation that rounds (a shift

@@ -4,7 +4,8 @@ The analog phases Psi are weights, fixed for a superframe: QAT passes them throu
 :class:`~hbf_edge.quant._core.quantizers.PhaseQuant` (nearest Q-bit code, straight-through
 gradient) in both training stages; PTQ rounds the trained ones.  The digital path is float
 here; the integer datapath (:mod:`kernels.jcehb.hardware`) runs the quantized directory with the
-word lengths the quant stage stores, and :func:`datapath_in_the_loop` puts it in stage 2's loss.
+word lengths the quant stage stores, and :func:`datapath_in_the_loop` puts it in stage 2's loss
+(:mod:`quant.jcehb.words`: with the gradient through its words).
 A quantized model directory holds the code angles as its phases, so the float network, the
 kernels and every command run it unchanged.
 """

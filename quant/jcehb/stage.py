@@ -91,7 +91,7 @@ class JcehbQuantStage:
     quant_settings = JcehbQuant
     study_settings = JcehbStudy
     hardware_exact = True  # torch_forward_hw: the torch model of the integer datapath (quant.jcehb.datapath), word
-    # for word the kernel's; QAT itself trains the analog phases of the float network
+    # for word the kernel's; QAT trains the float network, or through those words (--qat-loss words)
 
     def precision_template(self, config: Any, model_dir: Path, phase_bits: int | None) -> str:
         """``hbf-edge precision template``: every format of the datapath (the directory's own
