@@ -79,6 +79,14 @@ def _both(func: Callable[..., Any], args: tuple, kwargs: dict | None) -> "Twin":
                 func(*_tracks(args, floats), **_tracks(kwargs, floats)))
 
 
+# torch operations that are exact on integer words (no rounding): a Twin applies them to both
+# tracks; a wrap (``remainder``) passes the gradient unchanged, a clamp none where it clamps
+_EXACT = frozenset([torch.where, torch.cat, torch.stack, torch.clamp, torch.remainder, torch.add, torch.sub, torch.mul,
+                    torch.Tensor.add, torch.Tensor.sub, torch.Tensor.mul, torch.Tensor.expand_as,
+                    torch.Tensor.__add__, torch.Tensor.__radd__, torch.Tensor.__sub__, torch.Tensor.__rsub__,
+                    torch.Tensor.__mul__, torch.Tensor.__rmul__])
+
+
 class Twin:
     """Int64 words ``i`` and their float twin ``f`` (module notes)."""
 
@@ -107,7 +115,12 @@ class Twin:
             return _div(*args, **(kwargs or {}))
         if func in (torch.full_like, torch.zeros_like, torch.ones_like):  # constants: words only
             return func(*_tracks(args, ints), **(kwargs or {}))
-        return _both(func, args, kwargs)
+        if func in _EXACT:
+            return _both(func, args, kwargs)
+        # an operation without a rule could round (its float twin would then hold no word) or
+        # pass a wrong gradient: refuse it rather than guess
+        raise TypeError(f"Twin words have no rule for {getattr(func, '__qualname__', func)}: add one to "
+                        "quant/_core/twin.py (both tracks if it is exact on integers, else a straight-through rule)")
 
     def __add__(self, o: Any) -> "Twin":
         return _both(operator.add, (self, o), None)

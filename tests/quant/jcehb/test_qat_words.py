@@ -115,3 +115,11 @@ def test_the_twin_primitives():
     np.testing.assert_array_equal(m.numpy(), [False, False, True, True, True])
     w = torch.where(m, t, torch.zeros_like(t))
     assert isinstance(w, twin.Twin) and w.i.tolist() == [0, 0, 5, 70, 130]
+
+
+def test_an_operation_without_a_rule_is_refused():
+    """torch.round (or any operation the twin has no rule for) would put a rounded value in the
+    float twin with a zero gradient: refused with the function's name."""
+    t = twin.Twin.words(torch.tensor([3, -5]), torch.tensor([3.0, -5.0], dtype=torch.float64))
+    with pytest.raises(TypeError, match="no rule for .*round"):
+        torch.round(t)
