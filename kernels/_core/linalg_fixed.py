@@ -126,11 +126,12 @@ def gram_t_fx(at_r, at_i, bt_r, bt_i, outr, outi, shift, fm, cnt, site):  # prag
 
 @njit(cache=True)
 def mac_column(at_r, at_i, br, bi, j, sr, si):  # pragma: no cover - compiled
-    """Column ``j`` of ``A B`` as exact int64 sums into ``sr, si [P]``, from ``A`` given
+    """Column ``j`` of ``A B`` as exact int64 sums into ``sr, si [:P]``, from ``A`` given
     transposed (``at [R, P]``, contiguous rows): one pass over the P rows per term, which
     vectorises (the F-step's ``H D``, the normalisation's ``F W`` and :func:`matmul_fx`)."""
-    sr[:] = 0
-    si[:] = 0
+    for i in range(at_r.shape[1]):  # the first P entries: the rows may be longer (upga work_rows)
+        sr[i] = 0
+        si[i] = 0
     for r in range(at_r.shape[0]):
         b_r = br[r, j]
         b_i = bi[r, j]

@@ -58,14 +58,15 @@ from hbf_edge.kernels._core.linalg_fixed import mac_column, words_t
 SITES = COUNTER_SITES[1:]
 S_INIT, S_G, S_E, S_POW, S_REC, S_C, S_D, S_GF, S_X, S_GW, S_WACC, S_NORM, S_W, S_OUT = int64_range(len(SITES))
 NO_OUTPUT_STAGE = -1  # the xi word that switches the output stage off
-WORK_ROWS = 7  # rows of work_rows: the F update's sums, x, and the code decision's three
+WORK_ROWS = 9  # rows of work_rows: the F update's sums, x, the code decision's three, x of every column
 
 
 @njit(cache=True)
-def work_rows(N):  # pragma: no cover - compiled
-    """The per-antenna work rows of :func:`f_update_fx` and :func:`normalize_fx` (one array per
-    channel, not seven per F-step: the allocations were ~70 per forward)."""
-    return np.empty((WORK_ROWS, N), np.int64)
+def work_rows(N, M=1):  # pragma: no cover - compiled
+    """The work rows of :func:`f_update_fx` (``N M`` long: the code decision takes every column
+    of F at once) and :func:`normalize_fx` (the first ``N`` entries): one array per channel, not
+    seven per F-step (the allocations were ~70 per forward)."""
+    return np.empty((WORK_ROWS, N * M), np.int64)
 
 
 @njit(cache=True)
@@ -200,7 +201,14 @@ def f_update_fx(ht_r, ht_i, codes, fc, fs, ft_c, ft_s, lc, ls, dr, di, tt_r, tt_
     # transposed operands: a column of F (or T) read with a stride of M words cost about as
     # much as the arithmetic (2.0 of 3.5 us in this loop without the code decision, 2026-12-04,
     # scratch/hw/fup_ab.py); the caller keeps F's transpose, so nothing is copied here
-    sr, si, xr, xi, best, best_p, tied = wk[0], wk[1], wk[2], wk[3], wk[4], wk[5], wk[6]
+    # x column by column into xr, xi (the first N entries: this loop vectorises there), copied
+    # into bx, by; then one code decision over all N M vectors (each column's x reads only its
+    # own column of F): the table is checked once, not M times, and the decision's loops run N M
+    # long (256 vectors at Q = 4: 0.65 against 4 x 64 in 1.18 us; writing x at its offset in
+    # bx, by directly made this function slower, 2.94 -> 3.59 us, scratch/s68/hwpieces.py)
+    if wk.shape[1] < M * N:
+        raise ValueError("f_update_fx needs work_rows(N, M)")
+    sr, si, xr, xi, best, best_p, tied, bx, by = wk[0], wk[1], wk[2], wk[3], wk[4], wk[5], wk[6], wk[7], wk[8]
     n_gf = 0
     n_x = 0
     for m in range(M):
@@ -214,10 +222,16 @@ def f_update_fx(ht_r, ht_i, codes, fc, fs, ft_c, ft_s, lc, ls, dr, di, tt_r, tt_
             n_x += ((x_r > top) | (x_r < lo)) + ((x_i > top) | (x_i < lo))
             xr[n] = word_of(x_r, lo, top, sat)
             xi[n] = word_of(x_i, lo, top, sat)
-        if to_code:
-            nearest_codes_block(xr, xi, lc, ls, best, best_p, tied, sr, si)  # sr, si: free until the next column
+        o = m * N
+        for n in range(N):
+            bx[o + n] = xr[n]
+            by[o + n] = xi[n]
+    if to_code:
+        nearest_codes_block(bx, by, lc, ls, best, best_p, tied, sr, si)
+        for m in range(M):
+            o = m * N
             for n in range(N):
-                c = best[n]
+                c = best[o + n]
                 codes[n, m] = c
                 ft_c[m, n] = lc[c]
                 ft_s[m, n] = ls[c]
@@ -225,15 +239,17 @@ def f_update_fx(ht_r, ht_i, codes, fc, fs, ft_c, ft_s, lc, ls, dr, di, tt_r, tt_
                 for n in range(N):
                     fc[n, m] = ft_c[m, n]
                     fs[n, m] = ft_s[m, n]
-        else:
+    else:
+        for m in range(M):
+            o = m * N
             for n in range(N):
-                r = isqrt(xr[n] * xr[n] + xi[n] * xi[n])
+                r = isqrt(bx[o + n] * bx[o + n] + by[o + n] * by[o + n])
                 if r == 0:
                     fc[n, m] = 1 << fL
                     fs[n, m] = 0
                 else:
-                    fc[n, m] = fit(div_round(xr[n] << fL, r, fm[LUT, 3]), fm[LUT], cnt, S_X)
-                    fs[n, m] = fit(div_round(xi[n] << fL, r, fm[LUT, 3]), fm[LUT], cnt, S_X)
+                    fc[n, m] = fit(div_round(bx[o + n] << fL, r, fm[LUT, 3]), fm[LUT], cnt, S_X)
+                    fs[n, m] = fit(div_round(by[o + n] << fL, r, fm[LUT, 3]), fm[LUT], cnt, S_X)
                 ft_c[m, n] = fc[n, m]
                 ft_s[m, n] = fs[n, m]
     cnt[S_GF] += n_gf
@@ -352,7 +368,7 @@ def layers_fx_one(hr, hi, cd, fc, fs, wr, wi, noise, mu, lam, lut_c, lut_s, n_co
     ht_r, ht_i, ft_c, ft_s = words_t(hr), words_t(hi), words_t(fc), words_t(fs)
     zf = np.zeros((M, N), np.int64)  # UPGA has no sensing term (see f_update_fx, w_update_fx)
     zw = np.zeros((M, K), np.int64)
-    wk = work_rows(N)
+    wk = work_rows(N, M)
     for t in range(lam.shape[0]):
         i = first + t
         lc = lut_c[i, :n_codes[i]]

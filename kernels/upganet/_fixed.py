@@ -169,7 +169,7 @@ def forward_one(hr, hi, codes, wr, wi, noise, mu, lam, kf, kw, pr, pi, steer_cod
     ht_r, ht_i = words_t(hr), words_t(hi)  # H transposed once (the products over the antennas)
     init_w_fx(ht_r, ht_i, codes, fc, fs, lut_c[0, :n_codes[0]], lut_s[0, :n_codes[0]], wr, wi, fms[0], cnt, ar, ai)
     ft_c, ft_s = words_t(fc), words_t(fs)  # F's words transposed, kept by f_update_fx
-    wk = work_rows(N)
+    wk = work_rows(N, M)
     for i in range(lam.shape[0]):
         lc = lut_c[i, :n_codes[i]]
         ls = lut_s[i, :n_codes[i]]
