@@ -209,10 +209,10 @@ def rshift(x: Any, s: Any, rounding: str) -> Any:
     """:func:`quant._core.datapath.rshift`; gradient of ``x 2^-s``."""
     si = ints(s)
     word = dp.rshift(ints(x), si, rounding)
-    if not isinstance(x, Twin):
+    if not isinstance(x, Twin):  # the datapath's own words: no scale to compute
         return word
     scale = math.ldexp(1.0, -si) if isinstance(si, int) else torch.exp2(-si.to(torch.float64))
-    return Twin.words(word, x.f * scale)
+    return follow(word, x, lambda f: f * scale)
 
 
 def fit_word(x: Any, fmt: Any) -> Any:
@@ -224,10 +224,7 @@ def fit_word(x: Any, fmt: Any) -> Any:
 
 def div_round(num: Any, den: Any, rounding: str) -> Any:
     """:func:`quant._core.datapath.div_round`; gradient of ``num / den``."""
-    word = dp.div_round(ints(num), ints(den), rounding)
-    if not (isinstance(num, Twin) or isinstance(den, Twin)):
-        return word
-    return Twin.words(word, floats(num) / floats(den))
+    return follow(dp.div_round(ints(num), ints(den), rounding), (num, den), operator.truediv)
 
 
 def isqrt(n: Any) -> Any:
