@@ -43,8 +43,9 @@ def log_say(line: str) -> None:
 
 def field(default: Any, help: str, **cli: Any) -> Any:  # noqa: A002 - argparse's own word
     """A settings field with its help text and CLI hints (``flag``, ``choices``, ``nargs``,
-    ``metavar``, ``old``: a former spelling still accepted with a deprecation line); mutable
-    defaults (lists) are copied per instance."""
+    ``metavar``, ``old``: a former spelling still accepted with a deprecation line) and
+    ``qat_only=True`` (a quantize option that only QAT uses: refused with ``--method ptq`` when
+    set); mutable defaults (lists) are copied per instance."""
     meta = {"help": help, **cli}
     if isinstance(default, list):
         return dataclasses.field(default_factory=lambda: list(default), metadata=meta)

@@ -113,11 +113,11 @@ class QuantCommon(Settings):
     method: str = field("qat", "qat: quantization-aware retraining (default); ptq: keep the float parameters",
                         choices=["qat", "ptq"])
     channels: Path | None = field(None, "QAT training channels: a dataset or a plain .npy/.npz/.mat array H "
-                                        "(default: fresh ones drawn with --seed)")
+                                        "(default: fresh ones drawn with --seed)", qat_only=True)
     test_channels: Path | None = field(None, "held-out channels of the retention table, same formats (default: "
                                              "--count fresh ones drawn with --test-seed)")
-    epochs: int = field(5, "QAT epochs (default 5)")
-    seed: int = field(1, "seed of the QAT channels and SNR draws (default 1)")
+    epochs: int = field(5, "QAT epochs (default 5)", qat_only=True)
+    seed: int = field(1, "seed of the QAT channels and SNR draws (default 1)", qat_only=True)
     count: int = field(1000, "held-out channels of the retention table (default 1000)", old="--test-size")
     test_seed: int = field(DEFAULT_TEST_SEED, f"their seed (default {DEFAULT_TEST_SEED})")
     quiet: bool = field(False, "no progress bars", flag="-q")
@@ -127,7 +127,21 @@ class QuantCommon(Settings):
         check_positive(self, "count")
         if self.epochs < 0:
             raise ConfigError(f"--epochs must be >= 0, got {self.epochs}")
+        if self.method == "ptq":
+            _refuse_qat_options(self)
 
+
+def _refuse_qat_options(s: QuantCommon) -> None:
+    """PTQ trains nothing: a field marked ``qat_only`` and set to anything but its default would be
+    accepted and ignored, so it is refused (one line naming every such option)."""
+    def default(f: dataclasses.Field) -> object:
+        return f.default_factory() if f.default is dataclasses.MISSING else f.default  # type: ignore[misc]
+
+    given = [f.name for f in dataclasses.fields(s) if f.metadata.get("qat_only") and getattr(s, f.name) != default(f)]
+    if given:
+        names = ", ".join(f"--{n.replace('_', '-')}" for n in given)
+        hint = " (held-out channels: --test-channels)" if "channels" in given else ""
+        raise ConfigError(f"{names} only apply to QAT; --method ptq trains nothing{hint}")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

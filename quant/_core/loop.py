@@ -2,11 +2,32 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import numpy as np
 
-__all__ = ["qat_loop", "qat_channels", "refuse_ptq_channels", "float_model"]
+from hbf_edge.families._protocol import field
+from hbf_edge.families._settings import QuantCommon, check_positive
+
+__all__ = ["MisoQuant", "qat_loop", "qat_channels", "float_model"]
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class MisoQuant(QuantCommon):
+    """``quantize`` settings of a MISO family (UPGA, UPGANet): the QAT loop's options, which
+    :func:`qat_loop` reads."""
+
+    train_size: int = field(500, "QAT training channels (default 500)", qat_only=True)
+    batch_size: int = field(10, "channels per Adam step (default 10)", qat_only=True)
+    lr: float = field(1e-2, "Adam learning rate, relative to the float steps (default 1e-2)", qat_only=True)
+    lr_decay: float = field(0.97, "decay per epoch (default 0.97)", qat_only=True)
+    snr_min: float | None = field(None, "lowest QAT training SNR in dB (default: the float model's)", qat_only=True)
+    snr_max: float | None = field(None, "highest QAT training SNR in dB (default: the float model's)", qat_only=True)
+
+    def validate(self) -> None:
+        super().validate()
+        check_positive(self, "train_size", "batch_size")
 
 
 def qat_loop(config: Any, s: Any, H_train: np.ndarray | None, **changes: Any) -> Any:
@@ -40,15 +61,6 @@ def qat_channels(core: Any, config: Any, s: Any) -> tuple[np.ndarray | None, np.
     if s.test_channels is not None:
         return H_train, core.read_channels(s.test_channels, config)
     return H_train, core.draw_channels(config, s.count, s.test_seed)
-
-
-def refuse_ptq_channels(s: Any) -> None:
-    """``--channels`` are QAT's training channels: with PTQ they would be accepted and ignored."""
-    from hbf_edge.errors import ConfigError
-
-    if s.method == "ptq" and s.channels is not None:
-        raise ConfigError("--channels are QAT's training channels; PTQ trains nothing (use --test-channels "
-                          "for the retention table)")
 
 
 def float_model(s: Any, family: str) -> tuple[Any, Any]:

@@ -23,13 +23,19 @@ class DeepfpQuant(QuantCommon):
     ``--channels`` may be a network dataset (QAT calibrates and trains on its train split,
     validates on its val split and, without ``--test-channels``, measures retention on its test
     split) or a plain array (85/15 in file order); otherwise retention is measured on
-    ``--test-channels`` (a dataset: its test split) or on fresh networks."""
+    ``--test-channels`` (a dataset: its test split) or on fresh networks.  PTQ calibrates the
+    DNNs' activation ranges on the same training networks, so ``--channels``, ``--train-size``
+    and ``--seed`` apply to both methods."""
 
+    channels: Path | None = field(None, "training networks, on which PTQ calibrates and QAT calibrates and trains: "
+                                        "a dataset or a plain .npy/.npz/.mat array H (default: fresh ones drawn "
+                                        "with --seed)")
+    seed: int = field(1, "seed of the training networks (default 1)")
     dnn_bits: int = field(8, "DNN weight and activation bits (default 8)")
     v_bits: int = field(16, "word of the beamformer entries, Q1.(b-1) (default 16)")
-    train_size: int = field(500, "QAT networks drawn without --channels (default 500)")
-    batch_size: int = field(200, "networks per Adam step (default 200)")
-    lr: float = field(1e-3, "Adam learning rate (default 1e-3)")
+    train_size: int = field(500, "training networks drawn without --channels (default 500)")
+    batch_size: int = field(200, "networks per Adam step (default 200)", qat_only=True)
+    lr: float = field(1e-3, "Adam learning rate (default 1e-3)", qat_only=True)
 
     def validate(self) -> None:
         super().validate()

@@ -31,11 +31,11 @@ class JcehbQuant(QuantCommon):
     and users); QAT retrains both stages through the phase quantizer, PTQ rounds the phases."""
 
     phase_bits: int = field(4, "bits Q of every phase shifter, BS and users (default 4)", flag="-Q")
-    train_size: int = field(500, "QAT training channels drawn without --channels (default 500)")
-    val_size: int = field(100, "QAT validation channels (default 100)")
-    batch_size: int = field(50, "channels per Adam step (default 50)")
-    lr: float = field(1e-3, "Adam learning rate of the pilots, CEDUN and HBDUN (default 1e-3)")
-    lr_phase: float = field(1e-2, "Adam learning rate of the analog phases (default 1e-2)")
+    train_size: int = field(500, "QAT training channels drawn without --channels (default 500)", qat_only=True)
+    val_size: int = field(100, "QAT validation channels (default 100)", qat_only=True)
+    batch_size: int = field(50, "channels per Adam step (default 50)", qat_only=True)
+    lr: float = field(1e-3, "Adam learning rate of the pilots, CEDUN and HBDUN (default 1e-3)", qat_only=True)
+    lr_phase: float = field(1e-2, "Adam learning rate of the analog phases (default 1e-2)", qat_only=True)
     noise_seed: int = field(7, "seed of the held-out slots' pilot noise (default 7)")
     word_bits: int = field(16, "bits of the datapath's words: ADC, pilots, constants, H_hat, F_BB, W_BB (default 16; "
                                "their integer bits stay the defaults)")
@@ -45,7 +45,7 @@ class JcehbQuant(QuantCommon):
                                      "design (default; float digital words), the integer datapath's with the "
                                      "network's gradient straight through (datapath), or the integer datapath's with "
                                      "the gradient through each rounding of its words (words)",
-                          choices=["network", "datapath", "words"])
+                          choices=["network", "datapath", "words"], qat_only=True)
 
     def formats(self) -> Any:
         """The datapath formats: those the precision file names, the others of ``word_bits`` and
@@ -144,7 +144,6 @@ class JcehbQuantStage:
         if fc["design"] == "black-box":
             raise ConfigError(f"{s.model_dir} holds the black-box network, a comparison in float: quantize covers "
                               "the unfolded network")
-        H_train, H_val, source = CORE.training_channels(s.channels, sizes, s.train_size, s.val_size, s.seed)
         H_test = (CORE.read_channels(s.test_channels, config) if s.test_channels is not None
                   else CORE.draw_channels(config, s.count, s.test_seed))
         nu = noise_power(fc["snr_db"])
@@ -153,7 +152,10 @@ class JcehbQuantStage:
         t0 = time.perf_counter()
         qnet = QuantJcehbNet(model, s.phase_bits)
         history: list[dict[str, Any]] = []
+        train_size, source = 0, None  # PTQ: no training channels
         if epochs:
+            H_train, H_val, source = CORE.training_channels(s.channels, sizes, s.train_size, s.val_size, s.seed)
+            train_size = int(H_train.shape[0])
             cfg = JcehbTrainConfig(n_pilots=fc["pilots"], n_hb=fc["hb_layers"], pilot_power=fc["pilot_power"],
                                    inverse=fc["inverse"], design=fc["design"], epochs_stage1=epochs,
                                    epochs_stage2=epochs, batch_size=s.batch_size, lr_phase=s.lr_phase, lr=s.lr, nu=nu,
@@ -180,7 +182,7 @@ class JcehbQuantStage:
         float_rate, quant_rate = rate(model), rate(stored)
         codes = phase_codes(qnet)
         report = {"method": s.method, "phase_bits": s.phase_bits, "epochs": epochs, "lr": s.lr, "lr_phase": s.lr_phase,
-                  "train_size": int(H_train.shape[0]), "channels": source, "test_size": int(H_test.shape[0]),
+                  "train_size": train_size, "channels": source, "test_size": int(H_test.shape[0]),
                   "snr_db": fc["snr_db"], "wall_seconds": wall, "float_sum_rate": float_rate,
                   "quantized_sum_rate": quant_rate, "retention": quant_rate / float_rate,
                   "codes_in_use": {k: int(np.unique(v).size) for k, v in codes.items()}, "history": history}

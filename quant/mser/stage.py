@@ -17,7 +17,7 @@ from hbf_edge.families._protocol import Say, field, log_say
 from hbf_edge.families._settings import QuantCommon, check_positive, shared_precision_field
 from hbf_edge.families.mser.config import refuse_candidates, refuse_cnn
 from hbf_edge.families.mser.formats import MSER_FORMATS
-from hbf_edge.quant._core.loop import float_model, refuse_ptq_channels
+from hbf_edge.quant._core.loop import float_model
 from hbf_edge.results import stamp, write_result
 
 __all__ = ["QUANT", "MserQuantStage", "MserQuant"]
@@ -40,16 +40,16 @@ class MserQuant(QuantCommon):
                                "stay the defaults)")
     accumulator_bits: int = field(32, "bits of the datapath's accumulator (default 32, 16 of them integer)")
     snr: list[float] = field([5.0, 15.0, 25.0], "SNRs in dB of the retention table (default 5 15 25)", nargs="+")
-    train_size: int = field(300, "QAT training channels drawn without --channels (default 300)")
-    val_size: int = field(100, "QAT validation channels (default 100)")
-    batch_size: int = field(20, "channels per Adam step (default 20)")
-    lr: float = field(0.005, "Adam learning rate of QAT (default 0.005)")
+    train_size: int = field(300, "QAT training channels drawn without --channels (default 300)", qat_only=True)
+    val_size: int = field(100, "QAT validation channels (default 100)", qat_only=True)
+    batch_size: int = field(20, "channels per Adam step (default 20)", qat_only=True)
+    lr: float = field(0.005, "Adam learning rate of QAT (default 0.005)", qat_only=True)
     precision: Path | None = shared_precision_field(MSER_FORMATS)
     qat_loss: str = field("datapath", "what QAT's loss and its choice of epoch score: the integer datapath's design "
                                       "(default; the gradient is the quantized network's, straight through), the "
                                       "quantized torch network's (float words), or the integer datapath's design "
                                       "with the gradient through each rounding of its words (words)",
-                          choices=["datapath", "network", "words"])
+                          choices=["datapath", "network", "words"], qat_only=True)
 
     def formats(self) -> Any:
         """The datapath formats of these settings: those the precision file names, the others of
@@ -137,7 +137,6 @@ class MserQuantStage:
         from hbf_edge.modeldir import save_model
         from hbf_edge.quant.mser.qat import QuantMserNet
 
-        refuse_ptq_channels(s)
         model, config = float_model(s, "mser")
         refuse_cnn(config.family_config, s.model_dir, "quantize retrains")
         refuse_candidates(config.family_config, s.model_dir, "quantize retrains")

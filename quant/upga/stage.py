@@ -18,10 +18,10 @@ from hbf_edge.errors import ConfigError
 from hbf_edge.families._miso import warn_snrs_outside_training
 from hbf_edge.families.upga.config import refuse_snr_steps
 from hbf_edge.families._protocol import Say, field, log_say
-from hbf_edge.families._settings import DEFAULT_TEST_SEED, QuantCommon, StudyCommon, check_positive
+from hbf_edge.families._settings import DEFAULT_TEST_SEED, StudyCommon, check_positive
 from hbf_edge.hw.spec import FixedPointFormat
 from hbf_edge.results import stamp, write_result
-from hbf_edge.quant._core.loop import float_model, qat_channels, qat_loop, refuse_ptq_channels
+from hbf_edge.quant._core.loop import MisoQuant, float_model, qat_channels, qat_loop
 from hbf_edge.quant.upga.sweep import SWEEP
 
 __all__ = ["QUANT", "UpgaQuantStage", "UpgaQuant", "UpgaStudy", "precoder_format"]
@@ -93,25 +93,17 @@ class HardwareOptions:
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class UpgaQuant(QuantCommon, HardwareOptions):
+class UpgaQuant(MisoQuant, HardwareOptions):
     """``hbf-edge quantize`` of a UPGA model."""
 
     phase_bits: int = field(4, "phase-shifter bits Q, 1..8 (default 4)", flag="-Q")
     precision: Path | None = field(None, "precision file (.toml/.json; `hbf-edge precision template` writes one): "
                                          "[default] phase bits and any format, [layers.\"i-j\"] overrides; "
                                          "replaces -Q/-B", metavar="FILE")
-    train_size: int = field(500, "QAT training channels (default 500)")
-    batch_size: int = field(10, "channels per Adam step (default 10)")
-    lr: float = field(1e-2, "Adam learning rate, relative to the float steps (default 1e-2)")
-    lr_decay: float = field(0.97, "decay per epoch (default 0.97)")
-    snr_min: float | None = field(None, "lowest QAT training SNR in dB (default: the float model's)")
-    snr_max: float | None = field(None, "highest QAT training SNR in dB (default: the float model's)")
     snr: list[float] = field([10.0, 20.0], "SNRs in dB of the retention table (default 10 20)", metavar="DB")
 
     def validate(self) -> None:
         super().validate()
-        check_positive(self, "train_size", "batch_size")
-        refuse_ptq_channels(self)
         if self.precision is not None and self.internal_phase_bits is not None:
             raise ConfigError("--internal-phase-bits and --precision both set the layers' phase bits: use one")
         self.search()

@@ -8,8 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from hbf_edge.families._protocol import Say, field, log_say
-from hbf_edge.families._settings import QuantCommon, check_positive
-from hbf_edge.quant._core.loop import float_model, qat_channels, qat_loop, refuse_ptq_channels
+from hbf_edge.quant._core.loop import MisoQuant, float_model, qat_channels, qat_loop
 from hbf_edge.quant.upganet.sweep import SWEEP
 from hbf_edge.results import stamp, write_result
 
@@ -17,23 +16,13 @@ __all__ = ["QUANT", "UpganetQuantStage", "UpganetQuant"]
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class UpganetQuant(QuantCommon):
+class UpganetQuant(MisoQuant):
     """``hbf-edge quantize`` of a UPGANet model: Q-bit phases in every layer, a B-bit W out."""
 
     phase_bits: int = field(4, "phase-shifter bits Q, 1..8 (default 4)", flag="-Q")
     precoder_bits: int = field(12, "word length of W, B-2 fraction bits (default 12)", flag="-B")
-    train_size: int = field(500, "QAT training channels (default 500)")
-    batch_size: int = field(50, "channels per Adam step (default 50)")
-    lr: float = field(1e-2, "Adam learning rate, relative to the float steps (default 1e-2)")
-    lr_decay: float = field(0.97, "decay per epoch (default 0.97)")
-    snr_min: float | None = field(None, "lowest QAT training SNR in dB (default: the float model's)")
-    snr_max: float | None = field(None, "highest QAT training SNR in dB (default: the float model's)")
+    batch_size: int = field(50, "channels per Adam step (default 50)", qat_only=True)
     snr: list[float] = field([0.0, 6.0, 12.0], "SNRs in dB of the retention table (default 0 6 12)", metavar="DB")
-
-    def validate(self) -> None:
-        super().validate()
-        check_positive(self, "train_size", "batch_size")
-        refuse_ptq_channels(self)
 
 
 class UpganetQuantStage:

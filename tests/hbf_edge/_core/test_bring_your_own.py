@@ -71,7 +71,9 @@ def test_sizes_that_do_not_fit_are_refused_in_one_line(float_dir, tmp_path, caps
     (tmp_path / "h.txt").write_text("1 2 3")
     _one_line_error(["evaluate", m, "--channels", str(tmp_path / "h.txt")], capsys, ".npy, .npz or .mat")
     _one_line_error(["quantize", m, "--out", str(tmp_path / "q"), "--method", "ptq", "--channels",
-                     str(tmp_path / "k3.npy")], capsys, "PTQ trains nothing")
+                     str(tmp_path / "k3.npy")], capsys, "--method ptq trains nothing")
+    _one_line_error(["quantize", m, "--out", str(tmp_path / "q"), "--method", "ptq", "--lr", "0.1", "--epochs", "3"],
+                    capsys, "--epochs, --lr only apply to QAT")
     assert not (tmp_path / "q").exists() and not (tmp_path / "b").exists()
 
 

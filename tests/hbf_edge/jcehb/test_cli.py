@@ -216,9 +216,9 @@ def test_quantize_puts_every_phase_on_a_q_bit_code(trained, method, loss, capsys
     from hbf_edge.kernels import REGISTRY
 
     out = trained / f"q-{method}-{loss}"
-    assert main(["quantize", str(trained / "m"), "--out", str(out), "-Q", "3", "--method", method, "--epochs", "1",
-                 "--train-size", "20", "--val-size", "10", "--batch-size", "10", "--count", "10", "-q",
-                 *(["--qat-loss", loss] if loss else [])]) == 0
+    qat = ["--epochs", "1", "--train-size", "20", "--val-size", "10", "--batch-size", "10", "--qat-loss", loss]
+    assert main(["quantize", str(trained / "m"), "--out", str(out), "-Q", "3", "--method", method, "--count", "10",
+                 "-q", *(qat if method == "qat" else [])]) == 0
     rec = json.loads((out / "retention.json").read_text())
     assert rec["method"] == method and rec["phase_bits"] == 3 and rec["epochs"] == (1 if method == "qat" else 0)
     # which loss QAT's stage 2 scored, recorded in the report and the directory (PTQ: none)

@@ -182,10 +182,9 @@ def test_quantize_scores_the_integer_datapath(trained):
 
     for method, q, refit in (("ptq", "3", 0), ("qat", "2", 3)):
         out = trained / f"q_{method}"
+        qat = ["--epochs", "1", "--train-size", "20", "--val-size", "10"] if method == "qat" else []
         assert main(["quantize", str(trained / "m"), "--out", str(out), "-Q", q, "--ue-phase-bits", "5", "--method",
-                     method, "--refit-layers", str(refit), "--epochs", "1", "--train-size", "20", "--val-size", "10",
-                     "--count", "12", "--snr", "10",
-                     "-q"]) == 0
+                     method, "--refit-layers", str(refit), *qat, "--count", "12", "--snr", "10", "-q"]) == 0
         rec = json.loads((out / "retention.json").read_text())
         assert rec["method"] == method and rec["phase_bits"] == int(q) and rec["ue_phase_bits"] == 5
         assert rec["refit_layers"] == refit
