@@ -125,8 +125,8 @@ class QuantCommon(Settings):
 
     def validate(self) -> None:
         check_positive(self, "count")
-        if self.epochs < 0:
-            raise ConfigError(f"--epochs must be >= 0, got {self.epochs}")
+        if self.method == "qat" and self.epochs < 1:  # 0 would record QAT and retrain nothing
+            raise ConfigError(f"--epochs must be >= 1 for QAT, got {self.epochs} (--method ptq retrains nothing)")
         if self.method == "ptq":
             _refuse_qat_options(self)
 

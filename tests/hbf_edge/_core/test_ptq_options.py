@@ -53,3 +53,9 @@ def test_deepfp_ptq_calibrates_on_its_training_networks():
     _, fields = _qat_fields("deepfp")
     assert not {"channels", "seed", "train_size"} & {f.name for f in fields}
 
+
+
+def test_qat_with_no_epochs_is_refused(tmp_path):
+    """``--epochs 0`` would record QAT and retrain nothing: PTQ is the method for that."""
+    with pytest.raises(ConfigError, match="--epochs must be >= 1 for QAT, got 0"):
+        QUANT.get("upga").quant_settings(model_dir=tmp_path / "m", out=tmp_path / "q", epochs=0)
