@@ -70,7 +70,10 @@ def add_settings(parser: argparse.ArgumentParser, cls: type, title: str | None =
             continue
         meta = dict(f.metadata)
         kind, many = _kind(hints[f.name])
-        kwargs: dict[str, Any] = {"help": meta.get("help", "").replace("%", "%%"), "default": None}
+        text = meta.get("help", "")
+        if meta.get("qat_only") and "QAT" not in text:  # refused with --method ptq (QuantCommon)
+            text = f"QAT only: {text}"
+        kwargs: dict[str, Any] = {"help": text.replace("%", "%%"), "default": None}
         parse = _finite_float if kind is float else kind
         if meta.get("positional"):
             group.add_argument(f.name, type=parse, help=kwargs["help"], metavar=f.name.upper())
