@@ -39,7 +39,7 @@ def time_numba(model: Any, H: np.ndarray, p_t: np.ndarray, noise: np.ndarray, dt
     ``SERIAL_BELOW`` channels in the calling thread, from it in chunks over the Python threads.
     The public wrappers' input checks and copies are per call, not per stage, so they are left
     out of both."""
-    from hbf_edge.kernels._core.batching import SERIAL_BELOW, run_chunks
+    from hbf_edge.kernels._core.batching import SERIAL_BELOW, run_batch
     from hbf_edge.kernels.upga import _float_batch as k
 
     from hbf_edge.bench import time_per_channel
@@ -56,10 +56,7 @@ def time_numba(model: Any, H: np.ndarray, p_t: np.ndarray, noise: np.ndarray, dt
 
     def run(init: bool, first: int, last: int, reps: int) -> None:
         args = (hr, hi, p, n, mu, lam, *state, zero, np.bool_(init), np.int64(first), np.int64(last), np.int64(reps))
-        if serial:
-            k.steps_range(*args, np.int64(0), np.int64(B))
-        else:  # the chunks of a parallel forward, on Python threads (README "Per-layer profile")
-            run_chunks(k.steps_range, B, *args)
+        run_batch(k.steps_range, B, *args)  # as the forward runs it (README "Per-layer profile")
 
     reps = _reps(STAGE_REPS if serial else BATCH_STAGE_REPS, min_run_s)
     stages = {}

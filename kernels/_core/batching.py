@@ -8,7 +8,8 @@
 * :func:`n_chunks_for`: the chunks a larger batch is split into.
 * :func:`run_chunks`: a compiled ``nogil`` loop over the chunks of a batch on a pool of Python
   threads, the parallel driver without a ``prange`` (whose compilation costs tens of seconds per
-  loop on a first run); the profiler's batched stage loops run this way.
+  loop on a first run); :func:`run_batch` picks it or the calling thread by ``SERIAL_BELOW``.
+  The UPGA forwards (float and hardware) and the profiler's batched stage loops run this way.
 """
 
 from __future__ import annotations
@@ -18,10 +19,12 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
 
 import numba
+import numpy as np
 
-__all__ = ["SERIAL_BELOW", "n_chunks_for", "run_chunks"]
+__all__ = ["SERIAL_BELOW", "n_chunks_for", "chunks_for", "run_chunks", "run_batch"]
 
 SERIAL_BELOW = 4
+MIN_CHUNK = 16  # channels: below, a chunk costs its submission's ~15 us more than a tenth of itself
 
 
 def n_chunks_for(batch: int) -> int:
@@ -43,13 +46,36 @@ def _pool() -> ThreadPoolExecutor:
     return _POOL["pool"]
 
 
+def chunks_for(batch: int, threads: int) -> int:
+    """Chunks :func:`run_chunks` splits a batch into: up to four per thread, none below
+    ``MIN_CHUNK`` channels, at least one per thread.
+
+    Why several per thread: the pool's queue then balances the threads when one is held up
+    (another process on the core).  With one chunk per thread the UPGA forward at N = 64, batch
+    1024, two threads, took 16.1-16.4 us per channel at the median of 15 runs on a busy host,
+    against 9.7-9.8 with eight chunks and 9.5-10.2 through a ``prange`` over eight chunks
+    (``scratch/s69/gil2.py``, 2026-12-07).  A submitted chunk costs ~15 us, hence the floor on
+    its size."""
+    return max(1, min(batch, max(threads, min(4 * threads, batch // MIN_CHUNK))))
+
+
 def run_chunks(kernel: Callable[..., Any], batch: int, *args: Any) -> None:
-    """``kernel(*args, lo, hi)`` for one chunk of a batch of ``batch`` channels per thread of the
-    process's pool of ``numba.get_num_threads()`` threads, and wait for them.
+    """``kernel(*args, lo, hi)`` for each chunk (:func:`chunks_for`) of a batch of ``batch``
+    channels on the process's pool of ``numba.get_num_threads()`` threads, and wait for them.
     ``kernel`` must release the GIL (``nogil=True``) for the chunks to overlap; chunks must not
     share outputs.  An exception in a chunk is raised here."""
     pool = _pool()
-    n = max(1, min(batch, pool._max_workers))  # one chunk per thread: a submitted chunk costs ~15 us
+    n = chunks_for(batch, pool._max_workers)
     futures = [pool.submit(kernel, *args, c * batch // n, (c + 1) * batch // n) for c in range(n)]
     for f in futures:
         f.result()
+
+
+def run_batch(kernel: Callable[..., Any], batch: int, *args: Any) -> None:
+    """``kernel(*args, lo, hi)`` over a batch of ``batch`` channels: below ``SERIAL_BELOW`` once in
+    the calling thread (no pool to wake or wait for), else :func:`run_chunks`.  Both run the one
+    compiled loop, so a channel gets the same bits either way."""
+    if batch < SERIAL_BELOW:
+        kernel(*args, np.int64(0), np.int64(batch))
+    else:
+        run_chunks(kernel, batch, *args)

@@ -1,8 +1,18 @@
 """Private batch drivers of the UPGA float kernels: the per-channel code of
 :mod:`kernels.upga._float` over the channels of a batch, in the calling thread below
-``SERIAL_BELOW`` channels (:mod:`kernels._core.batching`) and in chunks over the threads
-(``prange``) from there; the whole forward, the initialisation, a run of layers and single
-F- and W-steps.  Each chunk allocates its workspaces once, never per channel or layer.
+``SERIAL_BELOW`` channels (:mod:`kernels._core.batching`); the whole forward, the initialisation,
+a run of layers and single F- and W-steps.  Each chunk allocates its workspaces once, never per
+channel or layer.
+
+From ``SERIAL_BELOW`` channels the forward (and a run of layers) is a ``prange`` over chunks of
+the batch (:func:`steps_batch`); the initialisation alone and the single steps run chunks on the
+process's Python threads (:func:`~kernels._core.batching.run_batch`; their loops release the GIL).
+Why the difference: a ``prange`` driver costs a compilation of its own, 21 s cold for
+``steps_batch`` after ``steps_range``'s 29 s (N = 16, float64, ``scratch/s69/ctime.py``,
+2026-12-07), worth it for the forward only.  The same forward on Python threads compiled in 21-26
+against 44-45 s but ran slower batched, two threads, batch 1024, N = 64, in fresh processes
+alternating with the ``prange`` driver: float64 8.6 / 9.7 / 10.0 against 8.0 / 8.4 / 7.9 us per
+channel (``scratch/s69/ab.sh``).
 """
 
 from __future__ import annotations
@@ -10,14 +20,13 @@ from __future__ import annotations
 import numpy as np
 from numba import prange
 
-from hbf_edge.kernels._core.batching import SERIAL_BELOW, n_chunks_for
+from hbf_edge.kernels._core.batching import SERIAL_BELOW, n_chunks_for, run_batch
 from hbf_edge.kernels._core.boundary import value_problem
 from hbf_edge.kernels._core.jit import njit
 from hbf_edge.kernels.upga._float import (FM, channel_steps, channel_workspace, f_step_one, init_one, init_workspace,
                                           layer_workspace, transpose, w_step_one)
 
-__all__ = ["forward", "forward_checked", "steps_range", "init", "layers", "f_step_batch", "w_step_batch",
-           "n_chunks_for"]
+__all__ = ["forward", "forward_checked", "steps_range", "init", "layers", "f_step_batch", "w_step_batch"]
 
 
 @njit(cache=True, fastmath=FM, nogil=True)
@@ -27,9 +36,8 @@ def steps_range(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero, i
     (else the F and W given are the start), then layers ``first .. last - 1``; in place on (F, W),
     one workspace for all.  The whole forward, a run of layers and the profiler's float stages
     (:mod:`hbf_edge._profile_timers`) are this loop; it releases the GIL, so that the profiler runs
-    it in chunks on Python threads (:func:`kernels._core.batching.run_chunks`) from ``SERIAL_BELOW``
-    channels.  Callers pass ``init`` as ``np.bool_`` and the counts as ``np.int64``: a literal
-    compiles it again."""
+    it in chunks on Python threads (:func:`kernels._core.batching.run_batch`).  Callers pass
+    ``init`` as ``np.bool_`` and the counts as ``np.int64``: a literal compiles it again."""
     N, K = h_re.shape[1], h_re.shape[2]
     M = f_re.shape[2]
     ht_r, ht_i, ft_r, ft_i, xr, xi = channel_workspace(N, M, K, h_re.dtype)
@@ -46,7 +54,8 @@ def steps_range(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero, i
 
 @njit(cache=True, parallel=True)
 def steps_batch(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero, init, n_chunks):  # pragma: no cover
-    """:func:`steps_range` over every channel (every layer, once); parallel over chunks of the batch."""
+    """:func:`steps_range` over every channel (every layer, once); parallel over chunks of the
+    batch (module notes: why a ``prange`` here)."""
     B = h_re.shape[0]
     for c in prange(n_chunks):
         steps_range(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero, init, np.int64(0),
@@ -81,7 +90,7 @@ def forward(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero):
     _steps(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero, True)
 
 
-@njit(cache=True, fastmath=FM)
+@njit(cache=True, fastmath=FM, nogil=True)
 def init_range(h_re, h_im, p_t, f_re, f_im, w_re, w_im, zero, lo, hi):  # pragma: no cover - compiled
     """Initialisation eq. (12)-(13) for channels ``lo .. hi - 1``, one workspace for all."""
     N, K = h_re.shape[1], h_re.shape[2]
@@ -94,20 +103,9 @@ def init_range(h_re, h_im, p_t, f_re, f_im, w_re, w_im, zero, lo, hi):  # pragma
         transpose(ft_r, ft_i, f_re[b], f_im[b])
 
 
-@njit(cache=True, parallel=True)
-def init_batch(h_re, h_im, p_t, f_re, f_im, w_re, w_im, zero, n_chunks):  # pragma: no cover - compiled
-    B = h_re.shape[0]
-    for c in prange(n_chunks):
-        init_range(h_re, h_im, p_t, f_re, f_im, w_re, w_im, zero, c * B // n_chunks, (c + 1) * B // n_chunks)
-
-
 def init(h_re, h_im, p_t, f_re, f_im, w_re, w_im, zero):
-    """The initialisation of a batch, serial below ``SERIAL_BELOW`` channels (as :func:`forward`)."""
-    B = h_re.shape[0]
-    if B < SERIAL_BELOW:
-        init_range(h_re, h_im, p_t, f_re, f_im, w_re, w_im, zero, 0, B)
-    else:
-        init_batch(h_re, h_im, p_t, f_re, f_im, w_re, w_im, zero, n_chunks_for(B))
+    """The initialisation of a batch (``run_batch``)."""
+    run_batch(init_range, h_re.shape[0], h_re, h_im, p_t, f_re, f_im, w_re, w_im, zero)
 
 
 def layers(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero):
@@ -115,30 +113,40 @@ def layers(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero):
     _steps(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero, False)
 
 
-@njit(cache=True, parallel=True, fastmath=FM)
-def f_step_batch(h_re, h_im, f_re, f_im, w_re, w_im, noise, mu, zero, n_chunks):  # pragma: no cover
-    B, N, K = h_re.shape
+@njit(cache=True, fastmath=FM, nogil=True)
+def f_step_range(h_re, h_im, f_re, f_im, w_re, w_im, noise, mu, zero, lo, hi):  # pragma: no cover
+    """One F-step, eq. (6)-(7), on channels ``lo .. hi - 1`` (:func:`f_step_batch`)."""
+    N, K = h_re.shape[1], h_re.shape[2]
     M = f_re.shape[2]
-    for c in prange(n_chunks):
-        ht_r, ht_i, ft_r, ft_i, xr, xi = channel_workspace(N, M, K, h_re.dtype)
-        gr, gi, cr, ci, dr, di, _, _, _, _ = layer_workspace(M, K, h_re.dtype)
-        for b in range(c * B // n_chunks, (c + 1) * B // n_chunks):
-            transpose(h_re[b], h_im[b], ht_r, ht_i)
-            transpose(f_re[b], f_im[b], ft_r, ft_i)
-            f_step_one(ht_r, ht_i, ft_r, ft_i, w_re[b], w_im[b], noise[b], mu, gr, gi, cr, ci, dr, di, xr, xi, zero,
-                       False, False, M, K)
-            transpose(ft_r, ft_i, f_re[b], f_im[b])
+    ht_r, ht_i, ft_r, ft_i, xr, xi = channel_workspace(N, M, K, h_re.dtype)
+    gr, gi, cr, ci, dr, di, _, _, _, _ = layer_workspace(M, K, h_re.dtype)
+    for b in range(lo, hi):
+        transpose(h_re[b], h_im[b], ht_r, ht_i)
+        transpose(f_re[b], f_im[b], ft_r, ft_i)
+        f_step_one(ht_r, ht_i, ft_r, ft_i, w_re[b], w_im[b], noise[b], mu, gr, gi, cr, ci, dr, di, xr, xi, zero,
+                   False, False, M, K)
+        transpose(ft_r, ft_i, f_re[b], f_im[b])
 
 
-@njit(cache=True, parallel=True, fastmath=FM)
-def w_step_batch(h_re, h_im, f_re, f_im, w_re, w_im, p_t, noise, lam, zero, n_chunks):  # pragma: no cover
-    B, N, K = h_re.shape
+@njit(cache=True, fastmath=FM, nogil=True)
+def w_step_range(h_re, h_im, f_re, f_im, w_re, w_im, p_t, noise, lam, zero, lo, hi):  # pragma: no cover
+    """One W-step, eq. (8)-(9), on channels ``lo .. hi - 1`` (:func:`w_step_batch`)."""
+    N, K = h_re.shape[1], h_re.shape[2]
     M = f_re.shape[2]
-    for c in prange(n_chunks):
-        ht_r, ht_i, ft_r, ft_i, xr, xi = channel_workspace(N, M, K, h_re.dtype)
-        gr, gi, cr, ci, _, _, vr, vi, pr, pi = layer_workspace(M, K, h_re.dtype)
-        for b in range(c * B // n_chunks, (c + 1) * B // n_chunks):
-            transpose(h_re[b], h_im[b], ht_r, ht_i)
-            transpose(f_re[b], f_im[b], ft_r, ft_i)
-            w_step_one(ht_r, ht_i, ft_r, ft_i, w_re[b], w_im[b], p_t[b], noise[b], lam, gr, gi, cr, ci, vr, vi, pr, pi,
-                       zero, False, M, K)
+    ht_r, ht_i, ft_r, ft_i, xr, xi = channel_workspace(N, M, K, h_re.dtype)
+    gr, gi, cr, ci, _, _, vr, vi, pr, pi = layer_workspace(M, K, h_re.dtype)
+    for b in range(lo, hi):
+        transpose(h_re[b], h_im[b], ht_r, ht_i)
+        transpose(f_re[b], f_im[b], ft_r, ft_i)
+        w_step_one(ht_r, ht_i, ft_r, ft_i, w_re[b], w_im[b], p_t[b], noise[b], lam, gr, gi, cr, ci, vr, vi, pr, pi,
+                   zero, False, M, K)
+
+
+def f_step_batch(h_re, h_im, f_re, f_im, w_re, w_im, noise, mu, zero) -> None:
+    """One F-step on every channel of a batch, in place on F (``run_batch``)."""
+    run_batch(f_step_range, h_re.shape[0], h_re, h_im, f_re, f_im, w_re, w_im, noise, mu, zero)
+
+
+def w_step_batch(h_re, h_im, f_re, f_im, w_re, w_im, p_t, noise, lam, zero) -> None:
+    """One W-step on every channel of a batch, in place on W (``run_batch``)."""
+    run_batch(w_step_range, h_re.shape[0], h_re, h_im, f_re, f_im, w_re, w_im, p_t, noise, lam, zero)

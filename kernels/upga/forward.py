@@ -216,7 +216,7 @@ def f_step(h_re, h_im, f_re, f_im, w_re, w_im, noise, mu: float):
     noise = _checks.powers("noise", noise, h_re.shape[0], h_re.dtype)
     f_re, f_im, w_re, w_im = _precoders(h_re, f_re, f_im, w_re, w_im)
     f_re, f_im = f_re.copy(), f_im.copy()
-    _k.f_step_batch(h_re, h_im, f_re, f_im, w_re, w_im, noise, h_re.dtype.type(mu), h_re.dtype.type(0), _k.n_chunks_for(h_re.shape[0]))
+    _k.f_step_batch(h_re, h_im, f_re, f_im, w_re, w_im, noise, h_re.dtype.type(mu), h_re.dtype.type(0))
     return f_re, f_im
 
 
@@ -225,5 +225,5 @@ def w_step(h_re, h_im, f_re, f_im, w_re, w_im, p_t, noise, lam: float):
     h_re, h_im, p_t, noise = _inputs(h_re, h_im, p_t, noise)
     f_re, f_im, w_re, w_im = _precoders(h_re, f_re, f_im, w_re, w_im)
     w_re, w_im = w_re.copy(), w_im.copy()
-    _k.w_step_batch(h_re, h_im, f_re, f_im, w_re, w_im, p_t, noise, h_re.dtype.type(lam), h_re.dtype.type(0), _k.n_chunks_for(h_re.shape[0]))
+    _k.w_step_batch(h_re, h_im, f_re, f_im, w_re, w_im, p_t, noise, h_re.dtype.type(lam), h_re.dtype.type(0))
     return w_re, w_im

@@ -19,7 +19,7 @@ from hbf_edge.errors import ConfigError, ShapeError
 from hbf_edge.hw.spec import FixedPointFormat, HardwareSpec, code_to_phase
 
 from hbf_edge.kernels._core import checks as _checks
-from hbf_edge.kernels._core.batching import SERIAL_BELOW, run_chunks
+from hbf_edge.kernels._core.batching import SERIAL_BELOW, run_batch
 from hbf_edge.kernels._core.boundary import raise_problem
 from hbf_edge.kernels.upga import _search as _s
 from hbf_edge.kernels.upga import _batch
@@ -255,11 +255,7 @@ def run_stages(x: "HwInputs", codes: np.ndarray, w_r: np.ndarray, w_i: np.ndarra
     shaped as :func:`run_search` takes them (the per-layer and the numerical profiles)."""
     args = (x.h_r, x.h_i, x.noise, x.mu, x.lam, x.xi, x.lut_c, x.lut_s, x.n_codes, x.fms, codes, w_r, w_i, counts,
             np.bool_(init), np.int64(first), np.int64(last), np.bool_(output), np.int64(reps))
-    B = x.h_r.shape[0]
-    if B < SERIAL_BELOW:
-        _batch.steps_fx_range(*args, np.int64(0), np.int64(B))
-    else:
-        run_chunks(_batch.steps_fx_range, B, *args)
+    run_batch(_batch.steps_fx_range, x.h_r.shape[0], *args)
 
 
 @functools.lru_cache(maxsize=1)

@@ -41,3 +41,27 @@ def test_the_pool_follows_the_process(monkeypatch):
     out = np.zeros(4, np.int64)
     run_chunks(_mark, 4, out, 2)
     assert batching._POOL["pool"] is not first and np.array_equal(out, np.full(4, 2))
+
+
+@pytest.mark.parametrize("batch,threads,chunks", [(1, 2, 1), (3, 2, 2), (16, 2, 2), (64, 2, 4), (1024, 2, 8),
+                                                  (1024, 1, 4), (40, 4, 4)])
+def test_a_batch_is_split_into_a_few_chunks_per_thread_of_at_least_min_chunk(batch, threads, chunks):
+    """Up to four per thread (the pool's queue balances a thread held up), none below
+    MIN_CHUNK channels unless every thread needs one."""
+    assert batching.chunks_for(batch, threads) == chunks
+
+
+def test_run_batch_runs_a_small_batch_in_the_calling_thread():
+    import threading
+
+    seen = []
+
+    def where(lo, hi):
+        seen.append((threading.current_thread() is threading.main_thread(), lo, hi))
+
+    batching.run_batch(where, batching.SERIAL_BELOW - 1)
+    assert seen == [(True, 0, batching.SERIAL_BELOW - 1)]
+    seen.clear()
+    batching.run_batch(where, 64)
+    assert not any(main for main, _, _ in seen) and sorted((lo, hi) for _, lo, hi in seen)[0][0] == 0
+    assert sum(hi - lo for _, lo, hi in seen) == 64
