@@ -355,7 +355,7 @@ def _slot_fx(b, yr, yi, xr, xi, ce, vgr, vgi, gfr, gfi, hb, hbw, hbf, hbs, nu, l
 def slots_fx(yr, yi, xr, xi, ce, vgr, vgi, gfr, gfi, hb, hbw, hbf, hbs, nu, lam_floor, table, exact, fm, fmu,
              stages, hr, hi, fr, fi, wr, wi, counts, lo, hi_b):  # pragma: no cover - compiled
     """Channels ``lo .. hi_b - 1`` in turn, without the GIL: the calling thread runs a small
-    batch, :func:`kernels._core.batching.run_chunks` a larger one in chunks on Python threads
+    batch, :func:`kernels._core.batching.run_batch` a larger one in chunks on Python threads
     (:class:`kernels.jcehb.hardware.JcehbHwSession`; a ``prange`` driver would cost about 13 s
     more compilation on a first run).  Every channel writes its own rows only."""
     for b in range(lo, hi_b):

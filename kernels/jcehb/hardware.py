@@ -20,7 +20,7 @@ import numpy as np
 
 from hbf_edge.errors import ConfigError, ShapeError
 from hbf_edge.families.jcehb.formats import COUNTER_SITES, EXP2_TABLE_BITS, JcehbFormats
-from hbf_edge.kernels._core.batching import SERIAL_BELOW, run_chunks
+from hbf_edge.kernels._core.batching import run_batch
 from hbf_edge.kernels.jcehb._float import LAMBDA_FLOOR
 from hbf_edge.kernels.jcehb.forward import JcehbModel, jcehb_observe, pack_jcehb
 
@@ -201,11 +201,7 @@ class JcehbHwSession:
         if stage not in self.STAGES:
             raise ConfigError(f"stage must be one of {', '.join(self.STAGES)}, got {stage!r}")
         args = (*self._args, self.STAGES[stage], *self.out, self.counts)
-        B = self.counts.shape[0]
-        if B < SERIAL_BELOW:
-            slots_fx(*args, 0, B)
-        else:
-            run_chunks(slots_fx, B, *args)
+        run_batch(slots_fx, self.counts.shape[0], *args)
 
     def result(self) -> JcehbHwResult:
         totals = self.counts.sum(axis=0)
