@@ -97,10 +97,15 @@ def add_settings(parser: argparse.ArgumentParser, cls: type, title: str | None =
 
 
 def settings_from(cls: type, ns: argparse.Namespace) -> Any:
-    """The dataclass ``cls`` from parsed options: unset options keep the dataclass's default."""
+    """The dataclass ``cls`` from parsed options: unset options keep the dataclass's default; then
+    its ``check_given`` (:class:`~hbf_edge.families._settings.Settings`) with the options named."""
     values = {}
     for f in dataclasses.fields(cls):
         value = getattr(ns, f.name, None)
         if value is not None and not (value is False and f.default is False):
             values[f.name] = value
-    return cls(**values)
+    settings = cls(**values)
+    check = getattr(settings, "check_given", None)  # Settings: checks on the options named
+    if check is not None:
+        check(frozenset(values))
+    return settings

@@ -55,6 +55,10 @@ class Settings:
     def validate(self) -> None:
         """Checks across fields; raise :class:`ConfigError` with the option's name."""
 
+    def check_given(self, given: frozenset[str]) -> None:
+        """Checks on the fields a command line named (``given``; the CLI calls it after
+        construction): an option typed at its default value was still given."""
+
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class ChannelCommon(Settings):
@@ -128,20 +132,27 @@ class QuantCommon(Settings):
         if self.method == "qat" and self.epochs < 1:  # 0 would record QAT and retrain nothing
             raise ConfigError(f"--epochs must be >= 1 for QAT, got {self.epochs} (--method ptq retrains nothing)")
         if self.method == "ptq":
-            _refuse_qat_options(self)
+            _refuse_qat_options(self, frozenset())
+
+    def check_given(self, given: frozenset[str]) -> None:
+        if self.method == "ptq":
+            _refuse_qat_options(self, given)
 
 
-def _refuse_qat_options(s: QuantCommon) -> None:
-    """PTQ trains nothing: a field marked ``qat_only`` and set to anything but its default would be
-    accepted and ignored, so it is refused (one line naming every such option)."""
+def _refuse_qat_options(s: QuantCommon, given: frozenset[str]) -> None:
+    """PTQ trains nothing: a field marked ``qat_only`` that the command line named (``given``) or
+    that is set to anything but its default would be accepted and ignored, so it is refused (one
+    line naming every such option)."""
     def default(f: dataclasses.Field) -> object:
         return f.default_factory() if f.default is dataclasses.MISSING else f.default  # type: ignore[misc]
 
-    given = [f.name for f in dataclasses.fields(s) if f.metadata.get("qat_only") and getattr(s, f.name) != default(f)]
-    if given:
-        names = ", ".join(f"--{n.replace('_', '-')}" for n in given)
-        hint = " (held-out channels: --test-channels)" if "channels" in given else ""
-        raise ConfigError(f"{names} only apply to QAT; --method ptq trains nothing{hint}")
+    refused = [f.name for f in dataclasses.fields(s)
+               if f.metadata.get("qat_only") and (f.name in given or getattr(s, f.name) != default(f))]
+    if refused:
+        names = ", ".join(f"--{n.replace('_', '-')}" for n in refused)
+        verb = "applies" if len(refused) == 1 else "apply"
+        hint = " (held-out channels: --test-channels)" if "channels" in refused else ""
+        raise ConfigError(f"{names} only {verb} to QAT; --method ptq trains nothing{hint}")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

@@ -74,6 +74,8 @@ def test_sizes_that_do_not_fit_are_refused_in_one_line(float_dir, tmp_path, caps
                      str(tmp_path / "k3.npy")], capsys, "--method ptq trains nothing")
     _one_line_error(["quantize", m, "--out", str(tmp_path / "q"), "--method", "ptq", "--lr", "0.1", "--epochs", "3"],
                     capsys, "--epochs, --lr only apply to QAT")
+    _one_line_error(["quantize", m, "--out", str(tmp_path / "q"), "--method", "ptq", "--epochs", "5"], capsys,
+                    "--epochs only applies to QAT")  # typed at its default value: still given, still refused
     assert not (tmp_path / "q").exists() and not (tmp_path / "b").exists()
 
 

@@ -42,7 +42,7 @@ def test_every_qat_option_is_refused_with_ptq_and_kept_with_qat(family, tmp_path
     cls(**base, method="ptq")  # the defaults pass
     for f in fields:
         value = _changed(cls, f)
-        with pytest.raises(ConfigError, match=f"--{f.name.replace('_', '-')} only apply to QAT"):
+        with pytest.raises(ConfigError, match=f"--{f.name.replace('_', '-')} only applies to QAT"):
             cls(**base, method="ptq", **{f.name: value})
         assert getattr(cls(**base, method="qat", **{f.name: value}), f.name) == value
 
