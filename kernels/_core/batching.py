@@ -9,7 +9,9 @@
 * :func:`run_chunks`: a compiled ``nogil`` loop over the chunks of a batch on a pool of Python
   threads, the parallel driver without a ``prange`` (whose compilation costs tens of seconds per
   loop on a first run); :func:`run_batch` picks it or the calling thread by ``SERIAL_BELOW``.
-  The UPGA forwards (float and hardware) and the profiler's batched stage loops run this way.
+  The profiler's batched stages, JCEHB's hardware slots and the UPGA float initialisation and
+  single steps run this way; the UPGA forwards keep their ``prange`` drivers, faster batched
+  (``kernels/upga/_float_batch.py`` says by how much).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import numpy as np
 __all__ = ["SERIAL_BELOW", "n_chunks_for", "chunks_for", "run_chunks", "run_batch"]
 
 SERIAL_BELOW = 4
-MIN_CHUNK = 16  # channels: below, a chunk costs its submission's ~15 us more than a tenth of itself
+MIN_CHUNK = 16  # channels per chunk at least: a submission costs ~15 us, a tenth of 16 UPGA channels
 
 
 def n_chunks_for(batch: int) -> int:
