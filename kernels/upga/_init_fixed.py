@@ -34,16 +34,20 @@ def init_w_fx(ht_r, ht_i, codes, fc, fs, lc, ls, wr, wi, fm, cnt, ar, ai):  # pr
     K, N = ht_r.shape
     M = codes.shape[1]
     fH, fL, fA = fm[CH, 0], fm[LUT, 0], fm[ACC, 0]
-    wk = work_rows(N)
-    xr, xi, c_k, best_p, tied = wk[0], wk[1], wk[4], wk[5], wk[6]
+    wk = work_rows(N, max(M, K))
+    # every user's channel words in one block of int64 rows, as the F-step decides on (one
+    # compilation of the code decision for both), and one decision over the K N vectors
+    KN = K * N
+    bx, by = wk[7, :KN], wk[8, :KN]
     for k in range(K):
-        # the channel's words as the int64 rows the F-step decides on: one compilation of the
-        # code decision for both (int32 rows compiled it, with what it calls, a second time)
-        xr[:] = ht_r[k]
-        xi[:] = ht_i[k]
-        nearest_codes_block(xr, xi, lc, ls, c_k, best_p, tied, wk[2], wk[3])
         for n in range(N):
-            codes[n, k] = c_k[n]
+            bx[k * N + n] = ht_r[k, n]
+            by[k * N + n] = ht_i[k, n]
+    c_k = wk[4, :KN]
+    nearest_codes_block(bx, by, lc, ls, c_k, wk[5, :KN], wk[6, :KN], wk[2, :KN], wk[3, :KN])
+    for k in range(K):
+        for n in range(N):
+            codes[n, k] = c_k[k * N + n]
     table_words_into(lc, ls, codes, fc, fs)
     a_r, a_i = np.empty((K, K), np.int64), np.empty((K, K), np.int64)
     ainv_r, ainv_i = np.empty((K, K), np.int64), np.empty((K, K), np.int64)
