@@ -54,7 +54,6 @@ def test_deepfp_ptq_calibrates_on_its_training_networks():
     assert not {"channels", "seed", "train_size"} & {f.name for f in fields}
 
 
-
 def test_qat_with_no_epochs_is_refused(tmp_path):
     """``--epochs 0`` would record QAT and retrain nothing: PTQ is the method for that."""
     with pytest.raises(ConfigError, match="--epochs must be >= 1 for QAT, got 0"):
