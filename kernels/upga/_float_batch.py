@@ -9,7 +9,7 @@ the batch (:func:`steps_batch`); the initialisation alone and the single steps r
 process's Python threads (:func:`~kernels._core.batching.run_batch`; their loops release the GIL).
 Why the difference: a ``prange`` driver costs a compilation of its own, 21 s cold for
 ``steps_batch`` after ``steps_range``'s 29 s (N = 16, float64, ``scratch/s69/ctime.py``,
-2026-12-07), worth it for the forward only.  The same forward on Python threads compiled in 21-26
+2026-12-07), worth it for the forward only.  The same forward on Python threads compiled in 21-27
 against 44-45 s but ran slower batched, two threads, batch 1024, N = 64, in fresh processes
 alternating with the ``prange`` driver: float64 8.6 / 9.7 / 10.0 against 8.0 / 8.4 / 7.9 us per
 channel (``scratch/s69/ab.sh``).
