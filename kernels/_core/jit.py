@@ -40,7 +40,7 @@ import hbf_edge
 from hbf_edge.kernels._core.inline_copy import APPLIED as INLINE_COPY_SHARED
 from hbf_edge.kernels._core.pool import start_pool
 
-__all__ = ["njit", "closed", "STAMPED", "INLINE_COPY_SHARED", "sources", "sources_digest"]
+__all__ = ["njit", "closed", "first_class", "STAMPED", "INLINE_COPY_SHARED", "sources", "sources_digest"]
 
 _ROOT = Path(__file__).resolve().parents[1]  # the kernels package (hbf_edge.kernels)
 _TOOLKIT = Path(hbf_edge.__file__).resolve().parent  # hbf_edge (its own folder, not kernels/)
@@ -150,3 +150,24 @@ def closed(func, signature: tuple, fastmath: frozenset = frozenset()):
     dispatcher.compile(signature)
     dispatcher.disable_compile()
     return dispatcher
+
+
+def first_class(dispatcher, *args):
+    """``dispatcher`` compiled (or loaded from its cache) for the types of ``args``, as a Numba
+    first-class function: a compiled caller that takes it as an argument calls it through its
+    address instead of linking its code in.
+
+    Why: a ``prange`` driver links its callee's whole tree into its own module, where LLVM
+    inlines it into the parallel loop's body, optimises it again and generates its code again.
+    The UPGA float forward's driver took 20-25 s to compile with its callee already compiled and
+    cached (2-core Zen 3 EPYC, 2026-12-07), most of a cold first run's parallel forward.  Called
+    through its address, the callee is the one compiled for the serial path, and the driver
+    holds only its loop.  The call costs one indirect jump per chunk or channel.
+    ``args`` are what the driver passes, with their exact types (an ``np.int64`` where the driver
+    passes one): the driver's call is checked against this signature when it compiles."""
+    from numba import typeof
+    from numba.core.types.function_type import CompileResultWAP
+
+    types = tuple(typeof(a) for a in args)
+    dispatcher.compile(types)
+    return CompileResultWAP(dispatcher.overloads[types])

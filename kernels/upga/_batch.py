@@ -9,7 +9,7 @@ import numpy as np
 from numba import prange
 
 from hbf_edge.kernels._core.boundary import BAD_SHAPE, NOISE_BELOW_LSB, quantize_word, value_problem
-from hbf_edge.kernels._core.jit import njit
+from hbf_edge.kernels._core.jit import first_class, njit
 from hbf_edge.kernels._core.linalg_fixed import WORD
 from hbf_edge.kernels.upga._fixed import NO_OUTPUT_STAGE, layers_fx_one, table_words_into
 from hbf_edge.kernels.upga._init_fixed import init_fx
@@ -41,17 +41,26 @@ def forward_fx_one(h_r, h_i, noise, mu, lam, xi, lut_c, lut_s, n_codes, fms, cod
 
 
 @njit(cache=True, parallel=True)
-def forward_fx_batch(h_r, h_i, noise, mu, lam, xi, lut_c, lut_s, n_codes, fms, codes, w_r, w_i, counts):  # pragma: no cover
+def _forward_fx_parallel(run, h_r, h_i, noise, mu, lam, xi, lut_c, lut_s, n_codes, fms, codes, w_r, w_i,
+                         counts):  # pragma: no cover
+    """``run`` (:func:`forward_fx_one`, first-class) on every channel, parallel over the batch."""
+    for b in prange(h_r.shape[0]):  # (prange's index is unsigned: as an int64, one compilation of forward_fx_one)
+        run(h_r, h_i, noise, mu, lam, xi, lut_c, lut_s, n_codes, fms, codes, w_r, w_i, counts, np.int64(b))
+
+
+def forward_fx_batch(h_r, h_i, noise, mu, lam, xi, lut_c, lut_s, n_codes, fms, codes, w_r, w_i, counts):
     """Initialisation, ``I`` layers and the output stage (unless ``xi`` is ``NO_OUTPUT_STAGE``)
     for every channel, parallel over the batch.
 
     ``noise [B]`` (accumulator) and ``lam [B, I]`` (step) are the per-channel normalised
     inputs; ``mu [I, J]`` and ``xi`` (step).  Layer ``i`` computes with its own phase table
     ``lut_c[i, :n_codes[i]]`` and formats ``fms[i]``; the initialisation uses layer 0's.  The
-    model-wide formats (all but the precoder's) are the same in every ``fms[i]``.
+    model-wide formats (all but the precoder's) are the same in every ``fms[i]``.  The parallel
+    loop calls :func:`forward_fx_one` through its address (:func:`kernels._core.jit.first_class`:
+    the serial forward's compiled channel, not a second compilation of it inside the loop).
     """
-    for b in prange(h_r.shape[0]):  # (prange's index is unsigned: as an int64, one compilation of forward_fx_one)
-        forward_fx_one(h_r, h_i, noise, mu, lam, xi, lut_c, lut_s, n_codes, fms, codes, w_r, w_i, counts, np.int64(b))
+    args = (h_r, h_i, noise, mu, lam, xi, lut_c, lut_s, n_codes, fms, codes, w_r, w_i, counts)
+    _forward_fx_parallel(first_class(forward_fx_one, *args, np.int64(0)), *args)
 
 
 @njit(cache=True)

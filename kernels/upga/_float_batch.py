@@ -7,12 +7,15 @@ channel or layer.
 From ``SERIAL_BELOW`` channels the forward (and a run of layers) is a ``prange`` over chunks of
 the batch (:func:`steps_batch`); the initialisation alone and the single steps run chunks on the
 process's Python threads (:func:`~kernels._core.batching.run_batch`; their loops release the GIL).
-Why the difference: a ``prange`` driver costs a compilation of its own, 21 s cold for
-``steps_batch`` after ``steps_range``'s 29 s (N = 16, float64, ``scratch/s69/ctime.py``,
-2026-12-07), worth it for the forward only.  The same forward on Python threads compiled in 21-27
-against 44-45 s but ran slower batched, two threads, batch 1024, N = 64, in fresh processes
-alternating with the ``prange`` driver: float64 8.6 / 9.7 / 10.0 against 8.0 / 8.4 / 7.9 us per
-channel (``scratch/s69/ab.sh``).
+The ``prange`` driver calls :func:`steps_range`'s compiled code through its address
+(:func:`kernels._core.jit.first_class`): the serial and parallel forwards give the same bits,
+and the driver compiles in about 1 s instead of 20-25 s, when it linked the whole forward in and
+compiled it again inside its loop (2-core Zen 3 EPYC, 2026-12-07, ``scratch/s70/ab1.py``).  The
+price, measured in one process, alternating 30 runs of each, batch 1024, N = 64, 2 threads:
+1.8-2.7 % per channel (float32 median 7.49 against 7.29 us, 11.58 against 11.35; float64 9.62
+against 9.45, 13.90 against 13.66).  The same forward on Python threads instead of a ``prange``
+compiled in 21-27 against 44-45 s but ran slower batched: float64 8.6 / 9.7 / 10.0 against 8.0 /
+8.4 / 7.9 us per channel (Zen 4, 2026-12-07, ``scratch/s69/ab.sh``).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from numba import prange
 
 from hbf_edge.kernels._core.batching import SERIAL_BELOW, n_chunks_for, run_batch
 from hbf_edge.kernels._core.boundary import value_problem
-from hbf_edge.kernels._core.jit import njit
+from hbf_edge.kernels._core.jit import first_class, njit
 from hbf_edge.kernels.upga._float import (FM, channel_steps, channel_workspace, f_step_one, init_one, init_workspace,
                                           layer_workspace, transpose, w_step_one)
 
@@ -53,13 +56,14 @@ def steps_range(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero, i
 
 
 @njit(cache=True, parallel=True)
-def steps_batch(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero, init, n_chunks):  # pragma: no cover
-    """:func:`steps_range` over every channel (every layer, once); parallel over chunks of the
-    batch (module notes: why a ``prange`` here)."""
+def steps_batch(run, h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero, init, n_chunks):  # pragma: no cover
+    """``run`` (:func:`steps_range` as a first-class function, :func:`kernels._core.jit.first_class`)
+    over every channel (every layer, once); parallel over chunks of the batch (module notes: why
+    a ``prange`` here)."""
     B = h_re.shape[0]
     for c in prange(n_chunks):
-        steps_range(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero, init, np.int64(0),
-                    np.int64(mu.shape[0]), np.int64(1), c * B // n_chunks, (c + 1) * B // n_chunks)
+        run(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero, init, np.int64(0), np.int64(mu.shape[0]),
+            np.int64(1), np.int64(c * B // n_chunks), np.int64((c + 1) * B // n_chunks))
 
 
 def _steps(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero, init):
@@ -70,7 +74,10 @@ def _steps(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero, init):
         steps_range(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero, np.bool_(init), np.int64(0),
                     np.int64(mu.shape[0]), np.int64(1), np.int64(0), np.int64(B))
     else:
-        steps_batch(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero, np.bool_(init), n_chunks_for(B))
+        init, one = np.bool_(init), np.int64(1)
+        run = first_class(steps_range, h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero, init, one, one,
+                          one, one, one)
+        steps_batch(run, h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero, init, n_chunks_for(B))
 
 
 @njit(cache=True)

@@ -235,12 +235,11 @@ def test_a_float32_session_runs_the_forward_compiled_for_its_sizes():
 
 def test_small_batches_run_serially_and_give_the_parallel_results():
     """Below SERIAL_BELOW channels the forward runs in the calling thread (float and hardware);
-    each channel's design is the one the parallel driver gives it in a larger batch: bit for bit
-    in the integer datapath, to rounding in float.  The float kernels reassociate sums
-    (``fastmath``), and the parallel driver compiles the serial loop inside itself, inlined and
-    vectorised in its own context when that loop was compiled in the same process, called as
-    object code when it came from Numba's cache; the two can then round a sum differently (seen:
-    1e-16 in the first ``-n 2`` run after a kernel source changed)."""
+    each channel's design is the one the parallel driver gives it in a larger batch, bit for bit
+    in float too: the parallel loop calls the serial loop's compiled code through its address
+    (:func:`kernels._core.jit.first_class`).  Before, it compiled that loop again inside itself,
+    where the reassociated sums (``fastmath``) could round differently (seen: 1e-16 in the first
+    ``-n 2`` run after a kernel source changed)."""
     from hbf_edge.kernels._core.batching import SERIAL_BELOW
 
     H, p_t, noise = _problem(SERIAL_BELOW + 5, 16, 4, seed=3)
@@ -251,7 +250,12 @@ def test_small_batches_run_serially_and_give_the_parallel_results():
     n = SERIAL_BELOW - 1
     small = kernels.upga_forward(hr[:n].copy(), hi[:n].copy(), p_t[:n].copy(), noise[:n].copy(), mu, lam, 4)
     for a, b in zip(small, big):
-        np.testing.assert_allclose(a, b[:n], rtol=1e-12, atol=1e-13)
+        np.testing.assert_array_equal(a, b[:n])
+    f32 = [x.astype(np.float32) for x in (hr, hi, p_t, noise)]
+    big = kernels.upga_forward(*f32, mu, lam, 4)
+    small = kernels.upga_forward(*(x[:n].copy() for x in f32), mu, lam, 4)
+    for a, b in zip(small, big):
+        np.testing.assert_array_equal(a, b[:n])
     from hbf_edge import HardwareSpec
 
     spec = HardwareSpec(16, 4, 4, phase_bits=3)
