@@ -16,8 +16,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import prange
 
+from hbf_edge.kernels._core.batching import parallel_channels, serial_channels
 from hbf_edge.kernels._core.jit import njit
 from hbf_edge.kernels._core.linalg import cinv
 
@@ -292,18 +292,21 @@ def _slot(yr, yi, xr, xi, ce, gam_inv, delta, gfr, gfi, hb, hbw, hbf, hbs, nu, a
 
 
 @njit(cache=True)
-def slots_serial(yr, yi, xr, xi, ce, gam_inv, delta, gfr, gfi, hb, hbw, hbf, hbs, nu, alpha, exact, stages,
-                 hr, hi, fr, fi, wr, wi):  # pragma: no cover - compiled
-    """Every channel of the batch in the calling thread."""
-    for b in range(yr.shape[0]):
+def slots_range(yr, yi, xr, xi, ce, gam_inv, delta, gfr, gfi, hb, hbw, hbf, hbs, nu, alpha, exact, stages,
+                hr, hi, fr, fi, wr, wi, b0, b1):  # pragma: no cover - compiled
+    """Channels ``b0 .. b1 - 1`` of the batch, one after the other."""
+    for b in range(b0, b1):
         _slot(yr, yi, xr, xi, ce, gam_inv, delta, gfr, gfi, hb, hbw, hbf, hbs, nu, alpha, exact, stages, b,
               hr, hi, fr, fi, wr, wi)
 
 
-@njit(cache=True, parallel=True)
-def slots_parallel(yr, yi, xr, xi, ce, gam_inv, delta, gfr, gfi, hb, hbw, hbf, hbs, nu, alpha, exact, stages,
-                   hr, hi, fr, fi, wr, wi):  # pragma: no cover - compiled
-    """Every channel of the batch, ``prange`` over channels."""
-    for b in prange(yr.shape[0]):
-        _slot(yr, yi, xr, xi, ce, gam_inv, delta, gfr, gfi, hb, hbw, hbf, hbs, nu, alpha, exact, stages, b,
-              hr, hi, fr, fi, wr, wi)
+def slots_serial(*args):
+    """Every channel of the batch in the calling thread; ``args``: :func:`slots_range`'s without
+    the channel range."""
+    serial_channels(slots_range, *args)
+
+
+def slots_parallel(*args):
+    """Every channel of the batch, ``prange`` over channels
+    (:func:`kernels._core.batching.parallel_channels`)."""
+    parallel_channels(slots_range, *args)

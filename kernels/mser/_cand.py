@@ -17,8 +17,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import prange
 
+from hbf_edge.kernels._core.batching import parallel_channels, serial_channels
 from hbf_edge.kernels._core.jit import njit
 from hbf_edge.kernels.mser._float import (GV_I, GV_R, UH_I, UH_R, _effective, _precode, _uh, after_v, channel_work,
                                           h_t, stream_gain2, v_gradient, v_step)
@@ -152,22 +152,21 @@ def _channel_candidates(hr, hi, design, s, gb, ap_r, ap_i, aw_r, aw_i, au, af, o
 
 
 @njit(cache=True)
-def candidates_serial(hr, hi, fr, fi, vr, vi, ur, ui, wr, wi, sigma, g, ap_r, ap_i, aw_r, aw_i, au, af, op_r, op_i,
-                      ow_r, ow_i, ou, of_, widths, widths_f, sym_r, sym_i, power, qam, keep, sc_r, sc_i, lo,
-                      hi_layer):  # pragma: no cover - compiled
-    """Candidate layers ``lo .. hi_layer - 1`` of every channel, one after the other."""
-    for b in range(hr.shape[0]):
+def candidates_range(hr, hi, fr, fi, vr, vi, ur, ui, wr, wi, sigma, g, ap_r, ap_i, aw_r, aw_i, au, af, op_r, op_i,
+                     ow_r, ow_i, ou, of_, widths, widths_f, sym_r, sym_i, power, qam, keep, sc_r, sc_i, lo,
+                     hi_layer, b0, b1):  # pragma: no cover - compiled
+    """Candidate layers ``lo .. hi_layer - 1`` of channels ``b0 .. b1 - 1``, one after the other."""
+    for b in range(b0, b1):
         _channel_candidates(hr[b], hi[b], (fr[b], fi[b], vr[b], vi[b], ur[b], ui[b], wr[b], wi[b]), sigma[b], g[b],
                             ap_r, ap_i, aw_r, aw_i, au, af, op_r, op_i, ow_r, ow_i, ou, of_, widths, widths_f, sym_r,
                             sym_i, power, qam, keep, sc_r, sc_i, lo, hi_layer)
 
 
-@njit(cache=True, parallel=True)
-def candidates_parallel(hr, hi, fr, fi, vr, vi, ur, ui, wr, wi, sigma, g, ap_r, ap_i, aw_r, aw_i, au, af, op_r, op_i,
-                        ow_r, ow_i, ou, of_, widths, widths_f, sym_r, sym_i, power, qam, keep, sc_r, sc_i, lo,
-                        hi_layer):  # pragma: no cover - compiled
-    """The same, ``prange`` over the batch."""
-    for b in prange(hr.shape[0]):
-        _channel_candidates(hr[b], hi[b], (fr[b], fi[b], vr[b], vi[b], ur[b], ui[b], wr[b], wi[b]), sigma[b], g[b],
-                            ap_r, ap_i, aw_r, aw_i, au, af, op_r, op_i, ow_r, ow_i, ou, of_, widths, widths_f, sym_r,
-                            sym_i, power, qam, keep, sc_r, sc_i, lo, hi_layer)
+def candidates_serial(*args):
+    """:func:`candidates_range` on every channel in the calling thread (small batches)."""
+    serial_channels(candidates_range, *args)
+
+
+def candidates_parallel(*args):
+    """The same, ``prange`` over the batch (:func:`kernels._core.batching.parallel_channels`)."""
+    parallel_channels(candidates_range, *args)

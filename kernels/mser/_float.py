@@ -27,8 +27,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import prange
 
+from hbf_edge.kernels._core.batching import parallel_channels, serial_channels
 from hbf_edge.kernels._core.jit import njit
 from hbf_edge.kernels._core.linalg import matmul, matmul_wide, mm_ah, mm_bh
 from hbf_edge.kernels._core.simd import LANES, block_conj_sums, block_sums, padded_copy, padded_transpose
@@ -335,20 +335,21 @@ def _channel(H_r, H_i, F_r, F_i, V_r, V_i, U_r, U_i, W_r, W_i, s, gb, ap_r, ap_i
 
 
 @njit(cache=True)
-def layers_serial(hr, hi, fr, fi, vr, vi, ur, ui, wr, wi, sigma, g, ap_r, ap_i, aw_r, aw_i, au, af, op_r, op_i, ow_r,
-                  ow_i, ou, of_, widths, widths_f, sym_r, sym_i, power, qam, lo, hi_layer):  # pragma: no cover
-    """Layers ``lo .. hi_layer - 1`` of every channel, one after the other (small batches)."""
-    for b in range(hr.shape[0]):
+def layers_range(hr, hi, fr, fi, vr, vi, ur, ui, wr, wi, sigma, g, ap_r, ap_i, aw_r, aw_i, au, af, op_r, op_i, ow_r,
+                 ow_i, ou, of_, widths, widths_f, sym_r, sym_i, power, qam, lo, hi_layer, b0, b1):  # pragma: no cover
+    """Layers ``lo .. hi_layer - 1`` of channels ``b0 .. b1 - 1``, one after the other."""
+    for b in range(b0, b1):
         _channel(hr[b], hi[b], fr[b], fi[b], vr[b], vi[b], ur[b], ui[b], wr[b], wi[b], sigma[b], g[b], ap_r, ap_i,
                  aw_r, aw_i, au, af, op_r, op_i, ow_r, ow_i, ou, of_, widths, widths_f, sym_r, sym_i, power, qam, lo,
                  hi_layer)
 
 
-@njit(cache=True, parallel=True)
-def layers_parallel(hr, hi, fr, fi, vr, vi, ur, ui, wr, wi, sigma, g, ap_r, ap_i, aw_r, aw_i, au, af, op_r, op_i, ow_r,
-                    ow_i, ou, of_, widths, widths_f, sym_r, sym_i, power, qam, lo, hi_layer):  # pragma: no cover
-    """The same, ``prange`` over the batch."""
-    for b in prange(hr.shape[0]):
-        _channel(hr[b], hi[b], fr[b], fi[b], vr[b], vi[b], ur[b], ui[b], wr[b], wi[b], sigma[b], g[b], ap_r, ap_i,
-                 aw_r, aw_i, au, af, op_r, op_i, ow_r, ow_i, ou, of_, widths, widths_f, sym_r, sym_i, power, qam, lo,
-                 hi_layer)
+def layers_serial(*args):
+    """:func:`layers_range` on every channel in the calling thread (small batches); ``args``:
+    its own without the channel range."""
+    serial_channels(layers_range, *args)
+
+
+def layers_parallel(*args):
+    """The same, ``prange`` over the batch (:func:`kernels._core.batching.parallel_channels`)."""
+    parallel_channels(layers_range, *args)

@@ -22,8 +22,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import prange
 
+from hbf_edge.kernels._core.batching import parallel_channels
 from hbf_edge.kernels._core.jit import njit
 
 
@@ -245,8 +245,14 @@ def mmse_gd_one(H, F, V, U, W, s2, power, iterations):  # pragma: no cover - com
                 t *= 0.5
 
 
-@njit(cache=True, parallel=True)
-def mmse_gd_batch(H, F, V, U, W, s2, power, iterations):  # pragma: no cover - compiled
-    """:func:`mmse_gd_one` over the batch axis, one channel per thread."""
-    for b in prange(H.shape[0]):
+@njit(cache=True)
+def mmse_gd_range(H, F, V, U, W, s2, power, iterations, b0, b1):  # pragma: no cover - compiled
+    """:func:`mmse_gd_one` on channels ``b0 .. b1 - 1`` of the batch axis, one after the other."""
+    for b in range(b0, b1):
         mmse_gd_one(H[b], F[b], V[b], U[b], W[b], s2[b], power, iterations)
+
+
+def mmse_gd_batch(H, F, V, U, W, s2, power, iterations):
+    """:func:`mmse_gd_range` over the batch axis, one channel per thread
+    (:func:`kernels._core.batching.parallel_channels`)."""
+    parallel_channels(mmse_gd_range, H, F, V, U, W, s2, power, iterations)

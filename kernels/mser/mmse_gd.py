@@ -34,11 +34,11 @@ def mmse_gd_design(H: np.ndarray, start: tuple[np.ndarray, ...], s2: np.ndarray,
         raise ConfigError("the noise variances must be finite and > 0")
     if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 0:
         raise ConfigError(f"iterations must be an integer >= 0, got {iterations!r}")
-    from hbf_edge.kernels.mser._mmse import mmse_gd_batch, mmse_gd_one
+    from hbf_edge.kernels._core.batching import serial_channels
+    from hbf_edge.kernels.mser._mmse import mmse_gd_batch, mmse_gd_range
 
     if B < SERIAL_BELOW:
-        for b in range(B):
-            mmse_gd_one(H[b], F[b], V[b], U[b], W[b], s2[b], float(power), iterations)
+        serial_channels(mmse_gd_range, H, F, V, U, W, s2, float(power), iterations)
     else:
         mmse_gd_batch(H, F, V, U, W, s2, float(power), iterations)
     return F, V, U, W

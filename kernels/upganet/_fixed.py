@@ -35,9 +35,9 @@ units ``W = rho W_hw`` with ``rho = sqrt(P_t / N)`` and ``||F W_hw||_F^2 = N``:
 from __future__ import annotations
 
 import numpy as np
-from numba import prange
 
 from hbf_edge.families.upganet.config import COUNTER_SITES
+from hbf_edge.kernels._core.batching import run_channels
 from hbf_edge.kernels._core.fixed import fit, int64_range, requant, rshift
 from hbf_edge.kernels._core.jit import njit
 from hbf_edge.kernels._core.linalg_fixed import WORD, words_t
@@ -191,12 +191,19 @@ def forward_one(hr, hi, codes, wr, wi, noise, mu, lam, kf, kw, pr, pi, steer_cod
         normalize_fx(ft_c, ft_s, ar, ai, wr, wi, fm, cnt, wk)
 
 
-@njit(cache=True, parallel=True)
-def forward_fx_batch(h_r, h_i, noise, mu, lam, kf, kw, psi_r, psi_i, steer_codes, lut_c, lut_s, n_codes, fms,
-                     codes, w_r, w_i, counts):  # pragma: no cover - compiled
-    """Every channel of the batch, in parallel: ``noise, kf, kw [B]``, ``lam [B, I]``,
-    ``mu [I, J]``, ``psi [N, N]``, ``steer_codes [N, M - K]``; layer i reads ``fms[i]`` and its
-    own phase table."""
-    for b in prange(h_r.shape[0]):
+@njit(cache=True)
+def forward_fx_range(h_r, h_i, noise, mu, lam, kf, kw, psi_r, psi_i, steer_codes, lut_c, lut_s, n_codes, fms,
+                     codes, w_r, w_i, counts, b0, b1):  # pragma: no cover - compiled
+    """Channels ``b0 .. b1 - 1`` of the batch, one after the other: ``noise, kf, kw [B]``,
+    ``lam [B, I]``, ``mu [I, J]``, ``psi [N, N]``, ``steer_codes [N, M - K]``; layer i reads
+    ``fms[i]`` and its own phase table."""
+    for b in range(b0, b1):
         forward_one(h_r[b], h_i[b], codes[b], w_r[b], w_i[b], noise[b], mu, lam[b], kf[b], kw[b], psi_r, psi_i,
                     steer_codes, lut_c, lut_s, n_codes, fms, counts[b])
+
+
+def forward_fx_batch(*args):
+    """Every channel of the batch (:func:`forward_fx_range`'s arguments without the channel range):
+    in the calling thread below ``SERIAL_BELOW`` channels, else ``prange`` over the channels
+    (:func:`kernels._core.batching.run_channels`)."""
+    run_channels(forward_fx_range, *args)
