@@ -17,7 +17,8 @@
   its address (:func:`kernels._core.jit.first_class`); :func:`serial_channels` runs the same loop
   in the calling thread, :func:`run_channels` picks by ``SERIAL_BELOW``.  The parallel drivers of
   MSER's float, candidate and hardware layers and its MMSE-GD, JCEHB's float slots and UPGANet's
-  hardware forward: each compiles in about a second, where a ``prange`` that called the channel's
+  hardware forward (and, in chunks, :func:`parallel_chunks`, DeepFP's float and hardware
+  forwards and UPGANet's float forward): each compiles in about a second, where a ``prange`` that called the channel's
   code directly linked it in and compiled it again (10-24 s each in a cold test run on a 2-core
   Zen 3 EPYC, 2026-12-07), and gives the serial loop's bits by construction.
 """
@@ -35,7 +36,7 @@ from numba import prange
 from hbf_edge.kernels._core.jit import first_class, njit
 
 __all__ = ["SERIAL_BELOW", "n_chunks_for", "chunks_for", "run_chunks", "run_batch", "serial_channels",
-           "parallel_channels", "run_channels"]
+           "parallel_channels", "parallel_chunks", "run_channels"]
 
 SERIAL_BELOW = 4
 MIN_CHUNK = 16  # channels per chunk at least: a submission costs ~15 us, a tenth of 16 UPGA channels
@@ -96,10 +97,11 @@ def run_batch(kernel: Callable[..., Any], batch: int, *args: Any) -> None:
 
 
 @njit(cache=True, parallel=True)
-def _channels_prange(run, n, *args):  # pragma: no cover - compiled
-    """``run(*args, b, b + 1)`` for every channel ``b < n``, ``prange`` over the channels."""
-    for b in prange(n):
-        run(*args, np.int64(b), np.int64(b + 1))
+def _channels_prange(run, n, n_chunks, *args):  # pragma: no cover - compiled
+    """``run(*args, lo, hi)`` for ``n_chunks`` even chunks ``lo .. hi - 1`` of ``n`` channels,
+    ``prange`` over the chunks."""
+    for c in prange(n_chunks):
+        run(*args, np.int64(c * n // n_chunks), np.int64((c + 1) * n // n_chunks))
 
 
 def serial_channels(range_kernel: Callable[..., Any], *args: Any) -> None:
@@ -111,8 +113,16 @@ def serial_channels(range_kernel: Callable[..., Any], *args: Any) -> None:
 def parallel_channels(range_kernel: Callable[..., Any], *args: Any) -> None:
     """:func:`serial_channels`'s work, ``prange`` over the channels, each calling
     ``range_kernel``'s compiled code (module notes)."""
-    run = first_class(range_kernel, *args, np.int64(0), np.int64(0))
-    _channels_prange(run, np.int64(args[0].shape[0]), *args)
+    n = np.int64(args[0].shape[0])
+    _channels_prange(first_class(range_kernel, *args, np.int64(0), np.int64(0)), n, n, *args)
+
+
+def parallel_chunks(range_kernel: Callable[..., Any], *args: Any) -> None:
+    """:func:`parallel_channels` over :func:`n_chunks_for` chunks of channels instead of single
+    channels: for loops that allocate their workspaces once per call."""
+    n = args[0].shape[0]
+    _channels_prange(first_class(range_kernel, *args, np.int64(0), np.int64(0)), np.int64(n),
+                     np.int64(n_chunks_for(n)), *args)
 
 
 def run_channels(range_kernel: Callable[..., Any], *args: Any) -> None:

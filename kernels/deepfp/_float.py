@@ -24,8 +24,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import prange
 
+from hbf_edge.kernels._core.batching import parallel_chunks
 from hbf_edge.kernels._core.jit import njit
 from hbf_edge.kernels._core.linalg import cinv, matmul
 
@@ -297,17 +297,17 @@ def layer_workspace(L, K, Nr, Nt, d, n_in, hidden):  # pragma: no cover - compil
             np.empty((2, n_in), f8), np.empty((2, hidden), f8), np.empty((2, hidden), f8))
 
 
-@njit(cache=True, parallel=True)
-def forward_batch(h_r, h_i, v_r, v_i, first, last, exact, w0r, w0i, b0r, b0i, whr, whi, bhr, bhi, wor, woi, bo,
-                  steps, n_chunks):  # pragma: no cover - compiled
+@njit(cache=True)
+def forward_range(h_r, h_i, v_r, v_i, first, last, exact, w0r, w0i, b0r, b0i, whr, whi, bhr, bhi, wor, woi, bo,
+                  steps, b0, b1):  # pragma: no cover - compiled
     """Layers ``first .. last - 1`` in place on ``V [B, L, K, N_t, d]``; the steps of every
-    user into ``steps [B, I, L, K]``."""
+    user into ``steps [B, I, L, K]``; channels ``b0 .. b1 - 1``, one workspace for all."""
     B, L, K, _, Nr, Nt = h_r.shape
     d = v_r.shape[4]
-    for c in prange(n_chunks):
+    if b1 > b0:
         ws = state_workspace(L, K, Nr, Nt, d)
         lam, lm, fro, g, sb, x, h1, h2 = layer_workspace(L, K, Nr, Nt, d, w0r.shape[2], w0r.shape[1])
-        for b in range(c * B // n_chunks, (c + 1) * B // n_chunks):
+        for b in range(b0, b1):
             for layer in range(first, last):
                 state_and_direction(h_r[b], h_i[b], v_r[b], v_i[b], lam, lm, fro, g, ws)
                 base_steps(g[0], g[1], lm[0], lm[1], fro, exact, sb[1], sb[2])
@@ -320,3 +320,9 @@ def forward_batch(h_r, h_i, v_r, v_i, first, last, exact, w0r, w0i, b0r, b0i, wh
                         steps[b, layer, l, k] = sb[0, l, k]
                 # V is both Z (read) and the output: update_one reads Z before it writes V
                 update_one(v_r[b], v_i[b], g[0], g[1], sb[0], v_r[b], v_i[b])
+
+
+def forward_batch(*args):
+    """:func:`forward_range` on every channel, ``prange`` over chunks of the batch
+    (:func:`kernels._core.batching.parallel_chunks`); ``args``: its own without the channel range."""
+    parallel_chunks(forward_range, *args)

@@ -29,6 +29,7 @@ import numpy as np
 from numba import prange
 
 from hbf_edge.families.deepfp.config import COUNTER_SITES
+from hbf_edge.kernels._core.batching import parallel_chunks
 from hbf_edge.kernels._core.jit import njit
 
 from hbf_edge.kernels.deepfp._float import (
@@ -163,23 +164,23 @@ def round_v(v_r, v_i, v_frac, v_bits, c_r, c_i, counts):  # pragma: no cover - c
                             v_i[l, k, n, t] = q / scale
 
 
-@njit(cache=True, parallel=True)
-def forward_hw_batch(h_r, h_i, v_r, v_i, first, last, exact, s_in, wq, shifts, bq, mult, rshift, lim, exp_lut, v_bits,
-                     c_r, c_i, codes, counts, n_chunks):  # pragma: no cover - compiled
+@njit(cache=True)
+def forward_hw_range(h_r, h_i, v_r, v_i, first, last, exact, s_in, wq, shifts, bq, mult, rshift, lim, exp_lut, v_bits,
+                     c_r, c_i, codes, counts, b0, b1):  # pragma: no cover - compiled
     """Layers ``first .. last - 1`` in place on ``V`` (float64, dequantized), the V codes of the
     last layer into ``c_r, c_i``, every user's output code into ``codes [B, I, L, K]`` and the
-    saturations into ``counts [B, N_SITES]``."""
+    saturations into ``counts [B, N_SITES]``; channels ``b0 .. b1 - 1``, one workspace for all."""
     B, L, K, _, Nr, Nt = h_r.shape
     d = v_r.shape[4]
     n_in = 2 * Nt * d
     h = wq.shape[3]
-    for c in prange(n_chunks):
+    if b1 > b0:
         ws = state_workspace(L, K, Nr, Nt, d)
         lam, lm, fro, g, sb, x, _, _ = layer_workspace(L, K, Nr, Nt, d, n_in, h)
         xq = np.empty((2, n_in), np.int64)
         h1 = np.empty((2, h), np.int64)
         h2 = np.empty((2, h), np.int64)
-        for b in range(c * B // n_chunks, (c + 1) * B // n_chunks):
+        for b in range(b0, b1):
             for layer in range(first, last):
                 state_and_direction(h_r[b], h_i[b], v_r[b], v_i[b], lam, lm, fro, g, ws)
                 base_steps(g[0], g[1], lm[0], lm[1], fro, exact, sb[1], sb[2])
@@ -192,4 +193,10 @@ def forward_hw_batch(h_r, h_i, v_r, v_i, first, last, exact, s_in, wq, shifts, b
                         sb[0, l, k] = exp_lut[layer, code - lim[0]] * sb[1, l, k] / sb[2, l, k]
                 update_one(v_r[b], v_i[b], g[0], g[1], sb[0], v_r[b], v_i[b])  # Z read before V written
                 round_v(v_r[b], v_i[b], v_bits - 1, v_bits, c_r[b], c_i[b], counts[b])
+
+
+def forward_hw_batch(*args):
+    """:func:`forward_hw_range` on every channel, ``prange`` over chunks of the batch
+    (:func:`kernels._core.batching.parallel_chunks`); ``args``: its own without the channel range."""
+    parallel_chunks(forward_hw_range, *args)
 

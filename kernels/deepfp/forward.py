@@ -144,13 +144,11 @@ def deepfp_forward(h_re, h_im, v_re, v_im, model: DeepfpModel, layers: tuple[int
         Every user's step ``s = 1/lambda`` in each layer (zero for layers not run).
     """
     from hbf_edge.kernels.deepfp import _float as _k
-    from hbf_edge.kernels._core.batching import n_chunks_for
 
     h_re, h_im, v_re, v_im = check_problem(h_re, h_im, v_re, v_im, model)
     first, last = layer_range(model, layers)
     Nt, d = v_re.shape[3], v_re.shape[4]
     hr, hi, vr, vi = pad(h_re, h_im, v_re, v_im, model)
     steps = np.zeros((h_re.shape[0], model.n_layers) + h_re.shape[1:3])
-    _k.forward_batch(hr, hi, vr, vi, first, last, model.exact_step, *model.packed(), steps,
-                     n_chunks_for(h_re.shape[0]))
+    _k.forward_batch(hr, hi, vr, vi, first, last, model.exact_step, *model.packed(), steps)
     return np.ascontiguousarray(vr[..., :Nt, :d]), np.ascontiguousarray(vi[..., :Nt, :d]), steps

@@ -158,7 +158,6 @@ def deepfp_forward_hw(h_re, h_im, v_re, v_im, model: DeepfpModel, layers: tuple[
     ``int_dnn(model)``) may be passed to reuse it across calls.
     """
     from hbf_edge.kernels.deepfp import _int as _k
-    from hbf_edge.kernels._core.batching import n_chunks_for
 
     h_re, h_im, v_re, v_im = check_problem(h_re, h_im, v_re, v_im, model)
     first, last = layer_range(model, layers)
@@ -171,8 +170,7 @@ def deepfp_forward_hw(h_re, h_im, v_re, v_im, model: DeepfpModel, layers: tuple[
     codes = np.zeros((B, model.n_layers, L, K), np.int64)
     counts = np.zeros((B, _k.N_SITES), np.int64)
     _k.forward_hw_batch(hr, hi, vr, vi, first, last, model.exact_step, dnn.s_in, dnn.wq, dnn.shifts, dnn.bq,
-                        dnn.mult, dnn.rshift, dnn.lim, dnn.exp_lut, dnn.v_bits, c_r, c_i, codes, counts,
-                        n_chunks_for(B))
+                        dnn.mult, dnn.rshift, dnn.lim, dnn.exp_lut, dnn.v_bits, c_r, c_i, codes, counts)
     return DeepfpHwResult(np.ascontiguousarray(c_r[..., :Nt, :d]), np.ascontiguousarray(c_i[..., :Nt, :d]),
                           dnn.v_bits - 1, codes, dict(zip(DEEPFP_COUNTER_SITES, counts.sum(axis=0).tolist())))
 
