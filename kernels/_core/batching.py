@@ -18,7 +18,7 @@
   in the calling thread, :func:`run_channels` picks by ``SERIAL_BELOW``.  The parallel drivers of
   MSER's float, candidate and hardware layers and its MMSE-GD, JCEHB's float slots and UPGANet's
   hardware forward (and, in chunks, :func:`parallel_chunks`, DeepFP's float and hardware
-  forwards and UPGANet's float forward): each compiles in about a second, where a ``prange`` that called the channel's
+  forwards): each compiles in about a second, where a ``prange`` that called the channel's
   code directly linked it in and compiled it again (10-24 s each in a cold test run on a 2-core
   Zen 3 EPYC, 2026-12-07), and gives the serial loop's bits by construction.
 """
