@@ -5,7 +5,7 @@ a run of layers and single F- and W-steps.  Each chunk allocates its workspaces 
 channel or layer.
 
 From ``SERIAL_BELOW`` channels the forward (and a run of layers) is a ``prange`` over chunks of
-the batch (:func:`steps_batch`); the initialisation alone and the single steps run chunks on the
+the batch (:func:`kernels._core.batching.parallel_chunks`); the initialisation alone and the single steps run chunks on the
 process's Python threads (:func:`~kernels._core.batching.run_batch`; their loops release the GIL).
 The ``prange`` driver calls :func:`steps_range`'s compiled code through its address
 (:func:`kernels._core.jit.first_class`): the serial and parallel forwards give the same bits,
@@ -21,11 +21,10 @@ compiled in 21-27 against 44-45 s but ran slower batched: float64 8.6 / 9.7 / 10
 from __future__ import annotations
 
 import numpy as np
-from numba import prange
 
-from hbf_edge.kernels._core.batching import SERIAL_BELOW, n_chunks_for, run_batch
+from hbf_edge.kernels._core.batching import SERIAL_BELOW, parallel_chunks, run_batch, serial_channels
 from hbf_edge.kernels._core.boundary import value_problem
-from hbf_edge.kernels._core.jit import first_class, njit
+from hbf_edge.kernels._core.jit import njit
 from hbf_edge.kernels.upga._float import (FM, channel_steps, channel_workspace, f_step_one, init_one, init_workspace,
                                           layer_workspace, transpose, w_step_one)
 
@@ -55,29 +54,12 @@ def steps_range(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero, i
         transpose(ft_r, ft_i, f_re[b], f_im[b])
 
 
-@njit(cache=True, parallel=True)
-def steps_batch(run, h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero, init, n_chunks):  # pragma: no cover
-    """``run`` (:func:`steps_range` as a first-class function, :func:`kernels._core.jit.first_class`)
-    over every channel (every layer, once); parallel over chunks of the batch (module notes: why
-    a ``prange`` here)."""
-    B = h_re.shape[0]
-    for c in prange(n_chunks):
-        run(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero, init, np.int64(0), np.int64(mu.shape[0]),
-            np.int64(1), np.int64(c * B // n_chunks), np.int64((c + 1) * B // n_chunks))
-
-
 def _steps(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero, init):
     """Every layer (after the initialisation if ``init``) on a batch: below ``SERIAL_BELOW``
     channels in the calling thread, else in chunks over the threads (:mod:`kernels._core.batching`)."""
-    B = h_re.shape[0]
-    if B < SERIAL_BELOW:
-        steps_range(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero, np.bool_(init), np.int64(0),
-                    np.int64(mu.shape[0]), np.int64(1), np.int64(0), np.int64(B))
-    else:
-        init, one = np.bool_(init), np.int64(1)
-        run = first_class(steps_range, h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero, init, one, one,
-                          one, one, one)
-        steps_batch(run, h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero, init, n_chunks_for(B))
+    every_layer = (np.bool_(init), np.int64(0), np.int64(mu.shape[0]), np.int64(1))  # init, first, last, reps
+    run = serial_channels if h_re.shape[0] < SERIAL_BELOW else parallel_chunks
+    run(steps_range, h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero, *every_layer)
 
 
 @njit(cache=True)

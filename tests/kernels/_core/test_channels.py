@@ -1,4 +1,4 @@
-"""serial_channels / parallel_channels / run_channels: a compiled loop over a range of channels,
+"""serial_channels / parallel_channels / parallel_chunks / run_channels: a compiled loop over a range of channels,
 in the calling thread or ``prange`` over the batch through the loop's address
 (``kernels._core.jit.first_class``)."""
 
@@ -23,13 +23,14 @@ def _range(x, out, scale, flag, b0, b1):  # pragma: no cover - compiled
         out[b, 0] += b  # which channel wrote it
 
 
+@pytest.mark.parametrize("parallel_run", ["parallel_channels", "parallel_chunks"])
 @pytest.mark.parametrize("batch", [1, 3, 4, 37])
-def test_parallel_channels_give_the_serial_loops_bits_on_every_channel_once(batch):
+def test_parallel_runs_give_the_serial_loops_bits_on_every_channel_once(batch, parallel_run):
     rng = np.random.default_rng(batch)
     x = rng.standard_normal((batch, 101))
     serial, parallel = np.zeros((batch, 2)), np.zeros((batch, 2))
     batching.serial_channels(_range, x, serial, 1.0 / 3.0, True)
-    batching.parallel_channels(_range, x, parallel, 1.0 / 3.0, True)
+    getattr(batching, parallel_run)(_range, x, parallel, 1.0 / 3.0, True)
     assert np.array_equal(serial, parallel)
     expected = np.add.reduce(x * (1.0 / 3.0), axis=1)  # a different order: close, not necessarily equal
     np.testing.assert_allclose(serial[:, 1], expected, rtol=1e-12)
