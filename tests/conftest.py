@@ -33,6 +33,21 @@ if LOWERED_OPT:
 else:
     os.environ.setdefault("NUMBA_CACHE_DIR", str(pathlib.Path(__file__).resolve().parents[1] / ".pytest_cache" / "numba"))
 
+# The ONNX graph cache (export._core.graph_cache) of this run only, shared by its workers (they
+# inherit the controller's environment) and removed at the end: a user's cache never feeds the
+# tests, and no test sees graphs stored by an earlier run of other code.
+if "PYTEST_XDIST_WORKER" not in os.environ:
+    import tempfile
+    import uuid
+
+    GRAPH_CACHE = pathlib.Path(tempfile.gettempdir()) / f"hbf-edge-test-graphs-{uuid.uuid4().hex[:12]}"
+    os.environ["HBF_EDGE_GRAPH_CACHE"] = str(GRAPH_CACHE)
+
+    def pytest_unconfigure(config):
+        import shutil
+
+        shutil.rmtree(GRAPH_CACHE, ignore_errors=True)
+
 for _name in ("naive", "naive_fixed", "naive_fixed_upganet", "naive_fixed_deepfp", "naive_fixed_jcehb",
               "naive_fixed_mser", "compile_log"):
     _spec = importlib.util.spec_from_file_location(_name, pathlib.Path(__file__).with_name(f"{_name}.py"))

@@ -16,6 +16,7 @@ messages go to a file that is read only when it fails.
 from __future__ import annotations
 
 import importlib
+import logging
 import os
 import shutil
 import subprocess
@@ -25,11 +26,13 @@ from pathlib import Path
 from typing import Any, Callable
 
 from hbf_edge._process import stop_process
+from hbf_edge.export._core import graph_cache
 from hbf_edge.export._core.bundle import BundleError
 
 __all__ = ["SidePart", "SideProcess", "side_cores", "side_main"]
 
 _ERRORS = "stderr.txt"
+_log = logging.getLogger("hbf_edge")
 
 
 def side_cores() -> int:
@@ -77,25 +80,35 @@ class SideProcess:
 
 class SidePart:
     """A bundle writer whose ``files`` are written by ``writer`` (``"module:function"``, called as
-    ``function(model_dir, folder)``): in a second process started at construction when ``aside``
-    (``python -m hbf_edge.export._core.side OUT module:function MODEL_DIR``), else here when it is
-    called; then ``check(tmp)`` (settable later) returns what it verified.  :meth:`close` stops
-    the process (the bundle writer calls it however it ends)."""
+    ``function(model_dir, folder)``): taken from the graph cache when it holds them
+    (:mod:`export._core.graph_cache`), else in a second process started at construction when
+    ``aside`` (``python -m hbf_edge.export._core.side OUT module:function MODEL_DIR``), else here
+    when it is called; then ``check(tmp)`` (settable later) returns what it verified, and files
+    that were built and passed it are stored in the cache.  :meth:`close` stops the process (the
+    bundle writer calls it however it ends)."""
 
     def __init__(self, what: str, files: list[str], writer: str, model_dir: str | os.PathLike, aside: bool) -> None:
-        self.files, self.writer, self.model_dir = files, writer, model_dir
+        self.what, self.files, self.writer, self.model_dir = what, files, writer, model_dir
         self.check: Callable[[Path], dict[str, Any]] | None = None
-        self.side = SideProcess(what, __name__, writer, str(model_dir)) if aside else None
+        self.key = graph_cache.graph_key(writer, model_dir) if graph_cache.cache_root() is not None else None
+        self.cached = self.key is not None and graph_cache.has(self.key, files)
+        self.side = SideProcess(what, __name__, writer, str(model_dir)) if aside and not self.cached else None
 
     def __call__(self, tmp: Path) -> dict[str, Any]:
-        if self.side is None:
+        built = not (self.cached and graph_cache.fetch(self.key, self.files, tmp))
+        if not built:
+            _log.info(f"hbf-edge: export: {self.what}: taken from the graph cache")
+        elif self.side is None:
             _resolve(self.writer)(self.model_dir, tmp)
         else:
-            built = self.side.result()
+            out = self.side.result()
             for name in self.files:
-                shutil.move(built / name, tmp / name)
+                shutil.move(out / name, tmp / name)
             self.close()
-        return self.check(tmp) if self.check is not None else {}
+        verified = self.check(tmp) if self.check is not None else {}
+        if built and self.key is not None:
+            graph_cache.store(self.key, self.files, tmp)
+        return verified
 
     def close(self) -> None:
         if self.side is not None:

@@ -292,6 +292,7 @@ def test_the_graphs_of_a_second_process_are_those_of_this_one(bundle, tmp_path, 
     cfg["quantization"]["code_search"] = {"sweeps": 1, "span": 1}
     (model / "config.json").write_text(json.dumps(cfg))
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setenv("HBF_EDGE_GRAPH_CACHE", "off")  # traced by the second process, not taken from the cache
     monkeypatch.setattr(upga_bundle, "quantized_graphs_aside", lambda: True)
     started, real = [], side.SideProcess
     monkeypatch.setattr(side, "SideProcess", lambda *args: started.append(args) or real(*args))
