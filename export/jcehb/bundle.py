@@ -80,6 +80,7 @@ def write_jcehb_bundle(model_dir: str | os.PathLike, out: str | os.PathLike, H: 
 def _write_jcehb(model_dir: str | os.PathLike, out: str | os.PathLike, H: np.ndarray, snr_db: float, noise_seed: int,
                  overwrite: bool, calibration: str | os.PathLike | None, config: Any, arrays: dict[str, np.ndarray],
                  int_graph: Any) -> Path:
+    from hbf_edge.export._core.side import SidePart
     from hbf_edge.kernels.jcehb.hardware import load_jcehb_hw
     from hbf_edge.kernels.jcehb.stage import KERNELS
     from hbf_edge.modeldir import load_model
@@ -122,7 +123,8 @@ def _write_jcehb(model_dir: str | os.PathLike, out: str | os.PathLike, H: np.nda
 
     writers = [("the datapath's constant words", roms),
                ("the per-slot ONNX graph, checked in onnxruntime",
-                lambda tmp: _onnx(model, config, He, Y, nu, out_hw["W_rf"], tmp / "model.onnx")),
+                SidePart("the per-slot ONNX graph", ["model.onnx"], "hbf_edge.export.jcehb.onnx_float:write_jcehb_float_graph",
+                         model_dir, check=lambda tmp: _check_onnx(model, He, Y, nu, out_hw["W_rf"], tmp / "model.onnx"))),
                ("the per-slot integer ONNX graph, checked word for word in onnxruntime", int_graph)]
     int_graph.check = lambda tmp: _check_int(hw, out_hw, nu, tmp / "model.int.onnx")
     return _write(out, overwrite, {"superframe.json": json.dumps(info, indent=2) + "\n"}, beams, writers, extra)
@@ -193,15 +195,13 @@ def _weights(codes: np.ndarray, Q: int, phase_err: np.ndarray, gain: np.ndarray)
     return gain[codes] * np.exp(1j * (2 * np.pi * codes / (1 << Q) + phase_err[codes])) / np.sqrt(codes.shape[-2])
 
 
-def _onnx(model: Any, config: Any, He: np.ndarray, Y: np.ndarray, nu: float, W_rf: np.ndarray,
-          path: Path) -> dict[str, Any]:
-    """Export the per-slot graph and check its designs' sum rate against the torch network's on
-    the same received pilots, both scored on the slots' equivalent channels ``He``."""
+def _check_onnx(model: Any, He: np.ndarray, Y: np.ndarray, nu: float, W_rf: np.ndarray, path: Path) -> dict[str, Any]:
+    """Check the per-slot graph's designs' sum rate against the torch network's on the same
+    received pilots, both scored on the slots' equivalent channels ``He``."""
     import torch
 
-    from hbf_edge.export.jcehb.onnx_float import export_jcehb_onnx, run_jcehb_onnx
+    from hbf_edge.export.jcehb.onnx_float import run_jcehb_onnx
 
-    export_jcehb_onnx(model, config, path)
     F_onnx, W_onnx = run_jcehb_onnx(path, Y, nu)
     with torch.no_grad():
         F, W = (x.numpy() for x in model.digital(model.estimate(torch.from_numpy(Y)), nu))

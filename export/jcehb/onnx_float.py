@@ -42,7 +42,7 @@ from hbf_edge.cplx import C
 from hbf_edge.export._core.onnx_meta import save_with_metadata
 from hbf_edge.export._core.trace import lean_export
 
-__all__ = ["JcehbSlot", "export_jcehb_onnx", "run_jcehb_onnx", "OPSET", "INPUTS", "OUTPUTS", "PARTS"]
+__all__ = ["JcehbSlot", "export_jcehb_onnx", "write_jcehb_float_graph", "run_jcehb_onnx", "OPSET", "INPUTS", "OUTPUTS", "PARTS"]
 
 OPSET = 17
 INPUTS = ["y_re", "y_im", "nu"]
@@ -259,6 +259,14 @@ def export_jcehb_onnx(net: Any, config: Any, path: str | os.PathLike, part: str 
             "layout": "inputs y_re,y_im [B,K,R,L] (received pilots after the analog combiners), nu [B] (noise power "
                       "per unit transmit power); outputs f_re,f_im [B,N,K*N_s] (F_BB), w_re,w_im [B,K,R,N_s] (W_BB)"}
     return save_with_metadata(proto, path, meta)
+
+
+def write_jcehb_float_graph(model_dir: str | os.PathLike, out: str | os.PathLike) -> Path:
+    """``model.onnx`` (the per-slot graph) of a JCEHB model directory into the folder ``out``."""
+    from hbf_edge.modeldir import load_model
+
+    net, config = load_model(model_dir, family="jcehb")
+    return export_jcehb_onnx(net, config, Path(out) / "model.onnx")
 
 
 def run_jcehb_onnx(path: str | os.PathLike, Y: np.ndarray, nu: float | np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -82,6 +82,7 @@ def write_mser_bundle(model_dir: str | os.PathLike, out: str | os.PathLike, H: n
 def _write_mser(model_dir: str | os.PathLike, out: str | os.PathLike, H: np.ndarray, snr_db: float, overwrite: bool,
                 config: Any, sizes: Any, int_graph: Any) -> Path:
     from hbf_edge.families.mser.ser import eval_vectors, ser_semi_analytic
+    from hbf_edge.export._core.side import SidePart
     from hbf_edge.families.mser.system import noise_std
     from hbf_edge.kernels.mser.hardware import load_mser_hw
     from hbf_edge.kernels.mser.stage import KERNELS
@@ -115,8 +116,10 @@ def _write_mser(model_dir: str | os.PathLike, out: str | os.PathLike, H: np.ndar
     extra = {"family": config.family, "scoring": "transceiver",
              "model": {k: v for k, v in config.to_dict().items() if k != "history"}}
     writers = [("the datapath's constant and input words", datapath),
-               ("the network's ONNX graph, checked in onnxruntime", lambda tmp: _onnx(packed.model, config, H, start,
-                                                                                     sigma, tmp / "model.onnx")),
+               ("the network's ONNX graph, checked in onnxruntime",
+                SidePart("the network's ONNX graph", ["model.onnx"], "hbf_edge.export.mser.onnx_float:write_mser_float_graph",
+                         model_dir, check=lambda tmp: _check_onnx(packed.model, config, H, start, sigma,
+                                                                  tmp / "model.onnx"))),
                ("the integer ONNX graph, checked code for code in onnxruntime", int_graph)]
     int_graph.check = lambda tmp: _check_int(hw, tmp / "model.int.onnx")
     return _write(out, overwrite, {"transceiver.json": json.dumps(info, indent=2) + "\n"}, beams, writers, extra)
@@ -189,16 +192,15 @@ def _check_int(hw: dict, path: Path) -> dict:
                                "values_differing_from_kernel": 0}}
 
 
-def _onnx(model: object, config: object, H: np.ndarray, start: tuple, sigma: float, path: Path) -> dict:
-    """Export the graph of the float network ``model`` (the kernel packing) and check the mean SER
-    of its designs in onnxruntime against the float kernel's on the same channels and ``start``."""
-    from hbf_edge.export.mser.onnx_float import export_mser_onnx, run_mser_onnx
+def _check_onnx(model: object, config: object, H: np.ndarray, start: tuple, sigma: float, path: Path) -> dict:
+    """Check the mean SER of the float graph's designs (``model``: the kernel packing) in
+    onnxruntime against the float kernel's on the same channels and ``start``."""
+    from hbf_edge.export.mser.onnx_float import run_mser_onnx
     from hbf_edge.families.mser.core import CORE
     from hbf_edge.families.mser.ser import ser_semi_analytic
     from hbf_edge.kernels.mser.forward import mser_forward
 
     sizes = CORE.sizes(config)
-    export_mser_onnx(model, config, path)
     sers = [float(ser_semi_analytic(H, *d, sigma, sizes.constellation).mean())
             for d in (run_mser_onnx(path, H, start, sigma), mser_forward(H, start, sigma, model))]
     rel = abs(sers[0] - sers[1]) / max(abs(sers[1]), 1e-300)

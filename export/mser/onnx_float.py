@@ -37,7 +37,7 @@ from hbf_edge.export._core.onnx_meta import save_with_metadata
 from hbf_edge.export._core.trace import lean_export
 from hbf_edge.families.mser.kde import own_stream_mask
 
-__all__ = ["MserGraph", "export_mser_onnx", "run_mser_onnx", "OPSET", "INPUTS", "OUTPUTS"]
+__all__ = ["MserGraph", "export_mser_onnx", "write_mser_float_graph", "run_mser_onnx", "OPSET", "INPUTS", "OUTPUTS"]
 
 OPSET = 17
 INPUTS = ["h_re", "h_im", "theta_f", "v_re", "v_im", "theta_u", "w_re", "w_im", "sigma"]
@@ -197,6 +197,16 @@ def export_mser_onnx(model: Any, config: Any, path: str | os.PathLike, layers: t
                       "theta_u [B,K,R_r,N_r] (U_k is R_r x N_r), w_re,w_im [B,K,R_r,D_k]; sigma [B] (noise std, "
                       "P_T = 1); outputs the same with _out (angles in radians, not wrapped)"}
     return save_with_metadata(proto, path, meta)
+
+
+def write_mser_float_graph(model_dir: str | os.PathLike, out: str | os.PathLike) -> Path:
+    """``model.onnx`` of an MSER model directory (the float network of its kernel packing) into the
+    folder ``out``."""
+    from hbf_edge.kernels.mser.hardware import load_mser_hw
+    from hbf_edge.modelfiles import read_model_dir
+
+    config, _ = read_model_dir(model_dir)
+    return export_mser_onnx(load_mser_hw(model_dir).model, config, Path(out) / "model.onnx")
 
 
 def run_mser_onnx(path: str | os.PathLike, H: np.ndarray, start: tuple[np.ndarray, ...],

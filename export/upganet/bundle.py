@@ -34,7 +34,7 @@ from hbf_edge.export._core.cmodel import c_writer
 from hbf_edge.export.upganet.c_model import upganet_c_files, upganet_input_words
 from hbf_edge.export._core.tables import build_tables
 
-__all__ = ["upganet_parts", "ONNX_TOLERANCE"]
+__all__ = ["upganet_parts", "write_upganet_float_graph", "ONNX_TOLERANCE"]
 
 # The float32 graph against the float64 torch network on the beam channels: relative difference of
 # the mean objective R - omega tau.  Entries are not compared at full size: measured on 16 channels
@@ -83,8 +83,21 @@ def _beams(model: Any, spec: Any, config: ModelConfig, H: np.ndarray, snr_db: fl
     }
 
 
-def _onnx(model_dir: str | os.PathLike, config: ModelConfig, beams: dict[str, np.ndarray], path: Path,
-          phase_bits: int) -> dict[str, Any]:
+def write_upganet_float_graph(model_dir: str | os.PathLike, out: str | os.PathLike) -> Path:
+    """``model.onnx`` of a quantized UPGANet model directory into the folder ``out``: the float32
+    network with the quantized model's steps, the metadata naming its phase bits."""
+    from hbf_edge.kernels import load_upganet_hw
+    from hbf_edge.modeldir import load_model
+
+    from hbf_edge.export.upga.onnx_float import export_float_onnx
+
+    net, config = load_model(model_dir, family="upganet")
+    return export_float_onnx(net, config, Path(out) / "model.onnx", phase_bits=load_upganet_hw(model_dir)[1].phase_bits)
+
+
+def _check_onnx(model_dir: str | os.PathLike, beams: dict[str, np.ndarray], path: Path) -> dict[str, Any]:
+    """Check the float graph's mean JCAS objective on the bundle's beam channels against the torch
+    network's."""
     import torch
 
     from hbf_edge import cplx
@@ -92,10 +105,9 @@ def _onnx(model_dir: str | os.PathLike, config: ModelConfig, beams: dict[str, np
     from hbf_edge.families.upganet.model import jcas_objective
     from hbf_edge.modeldir import load_model
 
-    from hbf_edge.export.upga.onnx_float import export_float_onnx, run_onnx
+    from hbf_edge.export.upga.onnx_float import run_onnx
 
     net, _ = load_model(model_dir, family="upganet")
-    export_float_onnx(net, config, path, phase_bits=phase_bits)
     H, p_t, noise = beams["H"], beams["p_t"], beams["noise"]
     f_re, f_im, w_re, w_im = (x.astype(np.float64) for x in run_onnx(path, H, p_t, noise))
     Hc = cplx.from_complex(torch.from_numpy(H))
@@ -120,6 +132,7 @@ def _onnx(model_dir: str | os.PathLike, config: ModelConfig, beams: dict[str, np
 def upganet_parts(model_dir: str | os.PathLike, config: ModelConfig, arrays: dict[str, np.ndarray], H: np.ndarray,
                   snr_db: float, noise: float) -> tuple[dict[str, str], dict[str, np.ndarray], list, Any]:
     """Texts, beams, ONNX writers and the hardware spec of a quantized UPGANet bundle."""
+    from hbf_edge.export._core.side import SidePart
     from hbf_edge.kernels import load_upganet_hw
 
     model, spec = load_upganet_hw(model_dir)
@@ -128,6 +141,7 @@ def upganet_parts(model_dir: str | os.PathLike, config: ModelConfig, arrays: dic
              **mem_files(tables), **upganet_c_files(tables)}
     beams = _beams(model, spec, config, H, snr_db, noise)
     writers = [c_writer(lambda: upganet_input_words(model, spec, beams), beams),
-               ("the ONNX graph, checked in onnxruntime", lambda tmp: _onnx(model_dir, config, beams,
-                                                                           tmp / "model.onnx", spec.phase_bits))]
+               ("the ONNX graph, checked in onnxruntime",
+                SidePart("the ONNX graph", ["model.onnx"], "hbf_edge.export.upganet.bundle:write_upganet_float_graph",
+                         model_dir, check=lambda tmp: _check_onnx(model_dir, beams, tmp / "model.onnx")))]
     return texts, beams, writers, spec
