@@ -87,6 +87,21 @@ def quantized_model_dir(root, n_antennas, n_layers, precision, mu0=0.05, lambda0
     return config, q
 
 
+def off_by_one_quant_onnx(monkeypatch):
+    """Make the quantized graph's runner (``export.upga.onnx_run.run_quant_onnx``) return its
+    first code plus one (mod 8): an export must refuse the graph as disagreeing with the kernel."""
+    from hbf_edge.export.upga import onnx_run
+
+    real = onnx_run.run_quant_onnx
+
+    def off_by_one_code(*args):
+        codes, w_re, w_im = real(*args)
+        codes[0, 0, 0] = (codes[0, 0, 0] + 1) % 8
+        return codes, w_re, w_im
+
+    monkeypatch.setattr(onnx_run, "run_quant_onnx", off_by_one_code)
+
+
 def require_toolchain(tc):
     """Skip unless the C toolchain ``tc`` is installed; with ``HBF_EDGE_REQUIRE_ARM=1`` (.ci/run)
     a missing one fails instead."""

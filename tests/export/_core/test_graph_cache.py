@@ -12,7 +12,7 @@ import pytest
 from hbf_edge.channels import saleh_valenzuela_miso
 from hbf_edge.export import BundleError, read_bundle, write_bundle
 from hbf_edge.export._core import graph_cache, side
-from helpers import quantized_model_dir
+from helpers import off_by_one_quant_onnx, quantized_model_dir
 
 QUANT = "hbf_edge.export.upga.onnx_quant:write_quant_graphs"
 GRAPHS = ("model.onnx", "model.qcdq.onnx", "model.qonnx.onnx")
@@ -51,17 +51,8 @@ def test_a_second_export_takes_the_graphs_from_the_cache_and_checks_them(model, 
     for name in GRAPHS:
         assert second["files"][name] == first["files"][name], name
     assert second["verified"]["model.qcdq.onnx"]["channels"] == 3  # checked on this export's beams
-    # the check still runs on a cached graph: a disagreeing kernel refuses the bundle
-    from hbf_edge.export.upga import onnx_run
-
-    real = onnx_run.run_quant_onnx
-
-    def off_by_one_code(*args):
-        codes, w_re, w_im = real(*args)
-        codes[0, 0, 0] = (codes[0, 0, 0] + 1) % 8
-        return codes, w_re, w_im
-
-    monkeypatch.setattr(onnx_run, "run_quant_onnx", off_by_one_code)
+    # the check still runs on a cached graph: a graph that disagrees with the kernel is refused
+    off_by_one_quant_onnx(monkeypatch)
     with pytest.raises(BundleError, match="1 codes and 0 W words differ"):
         write_bundle(q, tmp_path / "b3", H, snr_db=10.0)
     assert not (tmp_path / "b3").exists()

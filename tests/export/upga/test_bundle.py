@@ -24,7 +24,7 @@ from hbf_edge.export import (
 from hbf_edge.export._core.bundle import _manifest_digest
 from hbf_edge.channels import saleh_valenzuela_miso
 from hbf_edge.families.upga.model import UPGA
-from helpers import quantized_model_dir
+from helpers import off_by_one_quant_onnx, quantized_model_dir
 from hbf_edge.kernels.upga.hardware import output_stage_word
 from hbf_edge.quant.upga.evaluate import quantized_design
 
@@ -261,17 +261,8 @@ def test_firmware_command_verifies_the_bundle_and_refuses_what_it_cannot(bundle,
 
 
 def test_export_refuses_a_quantized_graph_that_disagrees_with_the_kernel(bundle, tmp_path, monkeypatch):
-    from hbf_edge.export.upga import onnx_run
-
     root, _, _, _, H = bundle
-    real = onnx_run.run_quant_onnx
-
-    def off_by_one_code(*args):
-        codes, w_re, w_im = real(*args)
-        codes[0, 0, 0] = (codes[0, 0, 0] + 1) % 8
-        return codes, w_re, w_im
-
-    monkeypatch.setattr(onnx_run, "run_quant_onnx", off_by_one_code)
+    off_by_one_quant_onnx(monkeypatch)
     with pytest.raises(BundleError, match="1 codes and 0 W words differ"):
         write_bundle(root / "q", tmp_path / "b", H, snr_db=15.0)
     assert not (tmp_path / "b").exists()
