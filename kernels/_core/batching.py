@@ -6,27 +6,33 @@
   driver and 25.6 us in the calling thread, measured with an MSER training running beside it
   (2-core AMD EPYC, 2026-12-03).
 * :func:`n_chunks_for`: the chunks a larger batch is split into.
-* :func:`run_chunks`: a compiled ``nogil`` loop over the chunks of a batch on a pool of Python
-  threads, the parallel driver without a ``prange`` (whose compilation costs tens of seconds per
-  loop on a first run); :func:`run_batch` picks it or the calling thread by ``SERIAL_BELOW``.
-  The profiler's batched stages, JCEHB's hardware slots and the UPGA float initialisation and
-  single steps run this way; the UPGA forwards keep their ``prange`` drivers, faster batched
+* :func:`run_chunks`: a compiled ``nogil`` loop over the chunks of a batch on Python threads
+  (the calling one and a pool beside it), the parallel driver without a ``prange`` to compile;
+  :func:`run_batch` picks it or the calling thread by ``SERIAL_BELOW``, and
+  :func:`threaded_channels` runs a loop over a channel range this way.  The profiler's batched
+  stages, JCEHB's float and hardware slots, MSER's float, candidate and hardware layers and its
+  MMSE-GD (milliseconds per channel), and the UPGA float initialisation and single steps run
+  this way; the UPGA forwards keep their ``prange`` drivers, faster batched
   (``kernels/upga/_float_batch.py`` says by how much).
 * :func:`parallel_channels`: a compiled loop over a range of channels (``kernel(*args, b0,
   b1)``), ``prange`` over the channels of a batch, each calling the loop's compiled code through
   its address (:func:`kernels._core.jit.first_class`); :func:`serial_channels` runs the same loop
-  in the calling thread, :func:`run_channels` picks by ``SERIAL_BELOW``.  The parallel drivers of
-  MSER's float, candidate and hardware layers and its MMSE-GD, JCEHB's float slots and UPGANet's
-  hardware forward (and, in chunks, :func:`parallel_chunks`, DeepFP's float and hardware
-  forwards): each compiles in about a second, where a ``prange`` that called the channel's
-  code directly linked it in and compiled it again (10-24 s each in a cold test run on a 2-core
-  Zen 3 EPYC, 2026-12-07), and gives the serial loop's bits by construction.
+  in the calling thread, :func:`run_channels` picks by ``SERIAL_BELOW``.  UPGANet's hardware
+  forward runs this way (and, in chunks, :func:`parallel_chunks`, the UPGA float forward and
+  DeepFP's float and hardware forwards): each driver compiles in about a second, where a
+  ``prange`` that called the channel's code directly linked it in and compiled it again (10-24 s
+  each in a cold test run on a 2-core Zen 3 EPYC, 2026-12-07), and gives the serial loop's bits
+  by construction.  The ``prange`` itself still costs 1-12 s to compile per signature (MSER's
+  48-argument hardware driver the most), which is why the millisecond-per-channel loops above
+  use threads: measured on MSER's GD at paper sizes, 2 threads, batches 64 and 256, both within
+  1.0-1.03 ms per channel (``scratch/s71/mser_ab2.py``).
 """
 
 from __future__ import annotations
 
 import os
-from concurrent.futures import ThreadPoolExecutor
+import itertools
+from concurrent.futures import ThreadPoolExecutor, wait
 from typing import Any, Callable
 
 import numba
@@ -36,7 +42,7 @@ from numba import prange
 from hbf_edge.kernels._core.jit import first_class, njit
 
 __all__ = ["SERIAL_BELOW", "n_chunks_for", "chunks_for", "run_chunks", "run_batch", "serial_channels",
-           "parallel_channels", "parallel_chunks", "run_channels"]
+           "parallel_channels", "parallel_chunks", "threaded_channels", "run_channels"]
 
 SERIAL_BELOW = 4
 MIN_CHUNK = 16  # channels per chunk at least: a submission costs ~15 us, a tenth of 16 UPGA channels
@@ -52,12 +58,12 @@ def n_chunks_for(batch: int) -> int:
 _POOL: dict[str, Any] = {}
 
 
-def _pool() -> ThreadPoolExecutor:
-    """The process's pool of ``numba.get_num_threads()`` threads, made again after a fork (a
-    forked child inherits the pool's bookkeeping but not its threads) or a change of the count."""
-    key = (os.getpid(), numba.get_num_threads())
+def _pool(workers: int) -> ThreadPoolExecutor:
+    """The process's pool of ``workers`` threads, made again after a fork (a forked child
+    inherits the pool's bookkeeping but not its threads) or a change of the count."""
+    key = (os.getpid(), workers)
     if _POOL.get("key") != key:
-        _POOL.update(key=key, pool=ThreadPoolExecutor(key[1], thread_name_prefix="hbf-edge-chunk"))
+        _POOL.update(key=key, pool=ThreadPoolExecutor(workers, thread_name_prefix="hbf-edge-chunk"))
     return _POOL["pool"]
 
 
@@ -76,12 +82,32 @@ def chunks_for(batch: int, threads: int) -> int:
 
 def run_chunks(kernel: Callable[..., Any], batch: int, *args: Any) -> None:
     """``kernel(*args, lo, hi)`` for each chunk (:func:`chunks_for`) of a batch of ``batch``
-    channels on the process's pool of ``numba.get_num_threads()`` threads, and wait for them.
-    ``kernel`` must release the GIL (``nogil=True``) for the chunks to overlap; chunks must not
-    share outputs.  An exception in a chunk is raised here."""
-    pool = _pool()
-    n = chunks_for(batch, pool._max_workers)
-    futures = [pool.submit(kernel, *args, c * batch // n, (c + 1) * batch // n) for c in range(n)]
+    channels on ``numba.get_num_threads()`` threads: the calling thread and as many pool threads
+    as needed beside it, each claiming the next chunk until none is left.  ``kernel`` must
+    release the GIL (``nogil=True``) for the chunks to overlap; chunks must not share outputs.
+    An exception in a chunk is raised here, after every thread has stopped.
+
+    Why the calling thread works too: it would only wait, and each chunk handed to a pool thread
+    costs a wake-up.  MSER's GD calls its layers kernel once per iteration; at batch 8, 20
+    iterations, paper sizes, 2 threads, it took 1.69-1.90 ms per channel with every chunk on
+    the pool against 1.14 claimed this way (``prange``: 1.20-1.53), and at batch 64 and 256 all
+    three within 1.0-1.03 ms (``scratch/s71/mser_ab2.py``, 2-core Zen 3 EPYC, 2026-12-07)."""
+    threads = numba.get_num_threads()
+    n = chunks_for(batch, threads)
+    claim = itertools.count()
+
+    def work() -> None:
+        c = next(claim)  # atomic under the GIL
+        while c < n:
+            kernel(*args, c * batch // n, (c + 1) * batch // n)
+            c = next(claim)
+
+    helpers = min(threads, n) - 1
+    futures = [_pool(threads - 1).submit(work) for _ in range(helpers)] if helpers > 0 else []
+    try:
+        work()
+    finally:
+        wait(futures)
     for f in futures:
         f.result()
 
@@ -123,6 +149,13 @@ def parallel_chunks(range_kernel: Callable[..., Any], *args: Any) -> None:
     n = args[0].shape[0]
     _channels_prange(first_class(range_kernel, *args, np.int64(0), np.int64(0)), np.int64(n),
                      np.int64(n_chunks_for(n)), *args)
+
+
+def threaded_channels(range_kernel: Callable[..., Any], *args: Any) -> None:
+    """:func:`serial_channels`'s work in chunks on the process's Python threads
+    (:func:`run_chunks`; ``range_kernel`` must be ``nogil``): no ``prange`` to compile, for
+    loops whose channel takes milliseconds (module notes)."""
+    run_chunks(range_kernel, args[0].shape[0], *args)
 
 
 def run_channels(range_kernel: Callable[..., Any], *args: Any) -> None:

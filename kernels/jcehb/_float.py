@@ -8,7 +8,7 @@ operation, per channel, with complex arrays held as (re, im) pairs, in the layou
 CEDUN's multipliers and offsets per layer and user, ``1 / gamma``; HBDUN's ``B``, ``D^-``
 (imaginary diagonal already removed), multipliers, ``(T, q)`` pairs of lambda and t, ``mu``;
 ``G_F = F_RF^H F_RF`` for the power normalisation.  Workspaces are allocated once per channel;
-``prange`` over the batch.
+a batch runs in chunks on the threads (:func:`kernels._core.batching.threaded_channels`).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import math
 
 import numpy as np
 
-from hbf_edge.kernels._core.batching import parallel_channels, serial_channels
+from hbf_edge.kernels._core.batching import serial_channels, threaded_channels
 from hbf_edge.kernels._core.jit import njit
 from hbf_edge.kernels._core.linalg import cinv
 
@@ -291,7 +291,7 @@ def _slot(yr, yi, xr, xi, ce, gam_inv, delta, gfr, gfi, hb, hbw, hbf, hbs, nu, a
         _hbdun(hr[b], hi[b], gfr, gfi, hb, hbw, hbf, hbs, nu, alpha, exact, fr[b], fi[b], wr[b], wi[b])
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def slots_range(yr, yi, xr, xi, ce, gam_inv, delta, gfr, gfi, hb, hbw, hbf, hbs, nu, alpha, exact, stages,
                 hr, hi, fr, fi, wr, wi, b0, b1):  # pragma: no cover - compiled
     """Channels ``b0 .. b1 - 1`` of the batch, one after the other."""
@@ -307,6 +307,6 @@ def slots_serial(*args):
 
 
 def slots_parallel(*args):
-    """Every channel of the batch, ``prange`` over channels
-    (:func:`kernels._core.batching.parallel_channels`)."""
-    parallel_channels(slots_range, *args)
+    """Every channel of the batch in chunks on the threads
+    (:func:`kernels._core.batching.threaded_channels`)."""
+    threaded_channels(slots_range, *args)

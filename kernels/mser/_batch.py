@@ -3,12 +3,12 @@ on every channel of a batch, in the calling thread or spread over the threads.""
 
 from __future__ import annotations
 
-from hbf_edge.kernels._core.batching import parallel_channels, serial_channels
+from hbf_edge.kernels._core.batching import serial_channels, threaded_channels
 from hbf_edge.kernels._core.jit import njit
 from hbf_edge.kernels.mser._fixed import channel_fx
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def batch_fx_range(hr, hi, tf, vr, vi, tu, wr, wi, g, ap_r, ap_i, aw_r, aw_i, au, af, op_r, op_i, ow_r, ow_i, ou, of_,
                    ws, wc, wsf, wcf, sym_r, sym_i, ktab, lc, ls, oc, os_, uc, us_, power, rad, abits, qi, qbs, qus,
                    refit, qam, fm, cnt, cf, cu, first, stop, b0, b1):  # pragma: no cover - compiled
@@ -28,6 +28,6 @@ def batch_fx(*args):
 
 
 def batch_fx_parallel(*args):
-    """The same with the channels spread over the threads (:func:`kernels._core.batching.parallel_channels`:
-    the serial loop's compiled code on each, so the result is the serial one)."""
-    parallel_channels(batch_fx_range, *args)
+    """The same in chunks on the threads (:func:`kernels._core.batching.threaded_channels`: the
+    serial loop's compiled code on each chunk, so the result is the serial one)."""
+    threaded_channels(batch_fx_range, *args)

@@ -18,7 +18,7 @@ import math
 
 import numpy as np
 
-from hbf_edge.kernels._core.batching import parallel_channels, serial_channels
+from hbf_edge.kernels._core.batching import serial_channels, threaded_channels
 from hbf_edge.kernels._core.jit import njit
 from hbf_edge.kernels.mser._float import (GV_I, GV_R, UH_I, UH_R, _effective, _precode, _uh, after_v, channel_work,
                                           h_t, stream_gain2, v_gradient, v_step)
@@ -151,7 +151,7 @@ def _channel_candidates(hr, hi, design, s, gb, ap_r, ap_i, aw_r, aw_i, au, af, o
         current = best_score
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def candidates_range(hr, hi, fr, fi, vr, vi, ur, ui, wr, wi, sigma, g, ap_r, ap_i, aw_r, aw_i, au, af, op_r, op_i,
                      ow_r, ow_i, ou, of_, widths, widths_f, sym_r, sym_i, power, qam, keep, sc_r, sc_i, lo,
                      hi_layer, b0, b1):  # pragma: no cover - compiled
@@ -168,5 +168,5 @@ def candidates_serial(*args):
 
 
 def candidates_parallel(*args):
-    """The same, ``prange`` over the batch (:func:`kernels._core.batching.parallel_channels`)."""
-    parallel_channels(candidates_range, *args)
+    """The same in chunks on the threads (:func:`kernels._core.batching.threaded_channels`)."""
+    threaded_channels(candidates_range, *args)

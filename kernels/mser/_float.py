@@ -18,8 +18,8 @@ each channel is ``sigma / sigma_ref`` (:class:`hbf_edge.families.mser.gd.GdSteps
 layer's theta_F row holds the plain step (25) and the width ``kappa / sqrt 2``.  A layer is
 :func:`v_gradient`, :func:`v_step` and :func:`after_v` (the candidate layers of
 :mod:`kernels.mser._cand` share the first across their candidates).  Workspaces
-(:func:`channel_work`) are allocated once per channel, never inside the layer loop; ``prange``
-over the batch.
+(:func:`channel_work`) are allocated once per channel, never inside the layer loop; a batch
+runs in chunks on the threads (:func:`kernels._core.batching.threaded_channels`).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import math
 
 import numpy as np
 
-from hbf_edge.kernels._core.batching import parallel_channels, serial_channels
+from hbf_edge.kernels._core.batching import serial_channels, threaded_channels
 from hbf_edge.kernels._core.jit import njit
 from hbf_edge.kernels._core.linalg import matmul, matmul_wide, mm_ah, mm_bh
 from hbf_edge.kernels._core.simd import LANES, block_conj_sums, block_sums, padded_copy, padded_transpose
@@ -334,7 +334,7 @@ def _channel(H_r, H_i, F_r, F_i, V_r, V_i, U_r, U_i, W_r, W_i, s, gb, ap_r, ap_i
                 widths, widths_f, S_r, S_i, power, qam, layer, work)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def layers_range(hr, hi, fr, fi, vr, vi, ur, ui, wr, wi, sigma, g, ap_r, ap_i, aw_r, aw_i, au, af, op_r, op_i, ow_r,
                  ow_i, ou, of_, widths, widths_f, sym_r, sym_i, power, qam, lo, hi_layer, b0, b1):  # pragma: no cover
     """Layers ``lo .. hi_layer - 1`` of channels ``b0 .. b1 - 1``, one after the other."""
@@ -351,5 +351,5 @@ def layers_serial(*args):
 
 
 def layers_parallel(*args):
-    """The same, ``prange`` over the batch (:func:`kernels._core.batching.parallel_channels`)."""
-    parallel_channels(layers_range, *args)
+    """The same in chunks on the threads (:func:`kernels._core.batching.threaded_channels`)."""
+    threaded_channels(layers_range, *args)

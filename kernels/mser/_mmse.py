@@ -23,7 +23,7 @@ import math
 
 import numpy as np
 
-from hbf_edge.kernels._core.batching import parallel_channels
+from hbf_edge.kernels._core.batching import threaded_channels
 from hbf_edge.kernels._core.jit import njit
 
 
@@ -245,7 +245,7 @@ def mmse_gd_one(H, F, V, U, W, s2, power, iterations):  # pragma: no cover - com
                 t *= 0.5
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def mmse_gd_range(H, F, V, U, W, s2, power, iterations, b0, b1):  # pragma: no cover - compiled
     """:func:`mmse_gd_one` on channels ``b0 .. b1 - 1`` of the batch axis, one after the other."""
     for b in range(b0, b1):
@@ -253,6 +253,6 @@ def mmse_gd_range(H, F, V, U, W, s2, power, iterations, b0, b1):  # pragma: no c
 
 
 def mmse_gd_batch(H, F, V, U, W, s2, power, iterations):
-    """:func:`mmse_gd_range` over the batch axis, one channel per thread
-    (:func:`kernels._core.batching.parallel_channels`)."""
-    parallel_channels(mmse_gd_range, H, F, V, U, W, s2, power, iterations)
+    """:func:`mmse_gd_range` over the batch axis in chunks on the threads
+    (:func:`kernels._core.batching.threaded_channels`)."""
+    threaded_channels(mmse_gd_range, H, F, V, U, W, s2, power, iterations)
