@@ -1,48 +1,58 @@
 """The ONNX graph cache: a second export of the same model takes its graphs from it, byte for
-byte, and still checks them; anything a graph depends on changes the key; a damaged, foreign,
-unwritable or switched-off cache never changes what an export writes."""
+byte, and still checks them; anything a graph depends on changes the key; a damaged, unwritable
+or switched-off cache never changes what a part writes.  The cache's rules are tested on a part
+whose writer writes a small file (``WRITER``); one UPGA model goes through ``write_bundle``."""
 
-import json
 import os
 import shutil
 import time
+from pathlib import Path
 
 import pytest
 
 from hbf_edge.channels import saleh_valenzuela_miso
 from hbf_edge.export import BundleError, read_bundle, write_bundle
 from hbf_edge.export._core import graph_cache, side
+from hbf_edge.export._core.side import SidePart
 from helpers import off_by_one_quant_onnx, quantized_model_dir
 
 QUANT = "hbf_edge.export.upga.onnx_quant:write_quant_graphs"
 GRAPHS = ("model.onnx", "model.qcdq.onnx", "model.qonnx.onnx")
+WRITER = f"{__name__}:write_part"
+WRITTEN = []
+
+
+def write_part(model_dir, out):
+    """A part's writer: ``part.txt`` from the model's ``config.json`` (counted in ``WRITTEN``)."""
+    WRITTEN.append(str(model_dir))
+    (Path(out) / "part.txt").write_text("part of " + (Path(model_dir) / "config.json").read_text())
 
 
 @pytest.fixture
-def model(tmp_path, monkeypatch):
+def part_model(tmp_path, monkeypatch):
+    monkeypatch.setenv(graph_cache.ENV, str(tmp_path / "cache"))
+    WRITTEN.clear()
+    model = tmp_path / "m"
+    model.mkdir()
+    (model / "config.json").write_text('{"a": 1}')
+    return model
+
+
+def _run(model, out, check=None):
+    out.mkdir()
+    return SidePart("the part", ["part.txt"], WRITER, model, check=check)(out)
+
+
+def test_a_second_export_takes_the_graphs_from_the_cache_and_checks_them(tmp_path, monkeypatch):
     monkeypatch.setenv(graph_cache.ENV, str(tmp_path / "cache"))
     quantized_model_dir(tmp_path, 8, 2, {"default": {"phase_bits": 3}})
-    return tmp_path / "q", saleh_valenzuela_miso(5, 8, 4, seed=3)
-
-
-def _traces(monkeypatch):
-    """Count the graph writers the bundle runs (here or in a second process)."""
-    calls = []
+    q, H = tmp_path / "q", saleh_valenzuela_miso(5, 8, 4, seed=3)
+    first = read_bundle(write_bundle(q, tmp_path / "b1", H, snr_db=10.0)).manifest
+    assert len(list((tmp_path / "cache").iterdir())) == 2  # the float and the quantized graphs' entries
+    calls, started = [], []
     real = side._resolve
     monkeypatch.setattr(side, "_resolve", lambda writer: calls.append(writer) or real(writer))
-    started = []
-    real_process = side.SideProcess
-    monkeypatch.setattr(side, "SideProcess", lambda *args: started.append(args[2]) or real_process(*args))
-    return calls, started
-
-
-def test_a_second_export_takes_the_graphs_from_the_cache_and_checks_them(model, tmp_path, monkeypatch):
-    q, H = model
-    calls, started = _traces(monkeypatch)
-    first = read_bundle(write_bundle(q, tmp_path / "b1", H, snr_db=10.0)).manifest
-    assert sorted(calls) == sorted([QUANT, "hbf_edge.export.upga.onnx_float:write_float_graph"])
-    assert len(list((tmp_path / "cache").iterdir())) == 2  # one entry per writer
-    calls.clear()
+    monkeypatch.setattr(side, "SideProcess", lambda *args: started.append(args))
     from hbf_edge.export.upga import bundle
 
     monkeypatch.setattr(bundle, "quantized_graphs_aside", lambda: True)  # a miss would start a second process
@@ -51,60 +61,75 @@ def test_a_second_export_takes_the_graphs_from_the_cache_and_checks_them(model, 
     for name in GRAPHS:
         assert second["files"][name] == first["files"][name], name
     assert second["verified"]["model.qcdq.onnx"]["channels"] == 3  # checked on this export's beams
-    # the check still runs on a cached graph: a graph that disagrees with the kernel is refused
-    off_by_one_quant_onnx(monkeypatch)
+    off_by_one_quant_onnx(monkeypatch)  # the check still runs on a cached graph
     with pytest.raises(BundleError, match="1 codes and 0 W words differ"):
         write_bundle(q, tmp_path / "b3", H, snr_db=10.0)
     assert not (tmp_path / "b3").exists()
 
 
-def test_the_key_follows_the_models_content_and_the_writer(model, tmp_path):
-    q, _ = model
-    key = graph_cache.graph_key(QUANT, q)
-    moved = shutil.copytree(q, tmp_path / "elsewhere")
-    assert graph_cache.graph_key(QUANT, moved) == key  # content, not path
-    assert graph_cache.graph_key("hbf_edge.export.upga.onnx_float:write_float_graph", q) != key
-    config = json.loads((moved / "config.json").read_text())
-    config["quantization"]["code_search"] = {"sweeps": 1, "span": 1}
-    (moved / "config.json").write_text(json.dumps(config))
-    assert graph_cache.graph_key(QUANT, moved) != key
+def test_a_part_is_written_once_then_taken_from_the_cache(part_model, tmp_path):
+    checked = []
+    assert _run(part_model, tmp_path / "o1", lambda tmp: checked.append(tmp) or {"ok": 1}) == {"ok": 1}
+    assert _run(part_model, tmp_path / "o2", lambda tmp: checked.append(tmp) or {"ok": 2}) == {"ok": 2}
+    assert len(WRITTEN) == 1 and checked == [tmp_path / "o1", tmp_path / "o2"]
+    assert (tmp_path / "o2" / "part.txt").read_text() == 'part of {"a": 1}'
 
 
-def test_a_graph_that_fails_its_check_is_not_kept(model, tmp_path, monkeypatch):
-    q, H = model
-    from hbf_edge.export.upga import onnx_run
+def test_the_key_follows_the_models_content_and_the_writer(part_model, tmp_path):
+    key = graph_cache.graph_key(WRITER, part_model)
+    moved = shutil.copytree(part_model, tmp_path / "elsewhere")
+    assert graph_cache.graph_key(WRITER, moved) == key  # content, not path
+    assert graph_cache.graph_key(QUANT, part_model) != key
+    (moved / "config.json").write_text('{"a": 2}')
+    assert graph_cache.graph_key(WRITER, moved) != key
+    (moved / "config.json").write_text('{"a": 1}')
+    (moved / "notes.txt").write_text("")
+    assert graph_cache.graph_key(WRITER, moved) != key  # any file of the directory
 
-    monkeypatch.setattr(onnx_run, "run_quant_onnx", lambda *args: (_ for _ in ()).throw(BundleError("refused")))
+
+def test_a_part_that_fails_its_check_is_not_kept(part_model, tmp_path):
+    def refuse(tmp):
+        raise BundleError("refused")
+
     with pytest.raises(BundleError, match="refused"):
-        write_bundle(q, tmp_path / "b", H, snr_db=10.0)
-    key = graph_cache.graph_key(QUANT, q)
-    assert not graph_cache.has(key, ["model.qcdq.onnx", "model.qonnx.onnx"])
+        _run(part_model, tmp_path / "o1", refuse)
+    assert not graph_cache.has(graph_cache.graph_key(WRITER, part_model), ["part.txt"])
+    _run(part_model, tmp_path / "o2")
+    assert len(WRITTEN) == 2
 
 
-def test_a_damaged_entry_is_traced_again_and_off_keeps_nothing(model, tmp_path, monkeypatch, caplog):
-    q, H = model
-    write_bundle(q, tmp_path / "b1", H, snr_db=10.0)
-    entry = tmp_path / "cache" / graph_cache.graph_key(QUANT, q)
-    good = (entry / "model.qcdq.onnx").read_bytes()
-    (entry / "model.qcdq.onnx").write_bytes(good[:-1] + bytes([good[-1] ^ 1]))
-    calls, _ = _traces(monkeypatch)
+def test_a_damaged_entry_is_written_again_and_off_keeps_nothing(part_model, tmp_path, monkeypatch, caplog):
+    _run(part_model, tmp_path / "o1")
+    entry = tmp_path / "cache" / graph_cache.graph_key(WRITER, part_model)
+    (entry / "part.txt").write_text("damaged")
     with caplog.at_level("WARNING", logger="hbf_edge"):
-        path = write_bundle(q, tmp_path / "b2", H, snr_db=10.0)
-    assert QUANT in calls and "is damaged" in caplog.text
-    assert (path / "model.qcdq.onnx").read_bytes() == good
+        _run(part_model, tmp_path / "o2")
+    assert len(WRITTEN) == 2 and "is damaged" in caplog.text
+    assert (tmp_path / "o2" / "part.txt").read_text() == 'part of {"a": 1}'
+    (entry / "index.json").write_text("{")  # an index that does not parse: a miss
+    _run(part_model, tmp_path / "o3")
+    assert len(WRITTEN) == 3
     monkeypatch.setenv(graph_cache.ENV, "off")
     shutil.rmtree(tmp_path / "cache")
-    calls.clear()
-    write_bundle(q, tmp_path / "b3", H, snr_db=10.0)
-    assert len(calls) == 2 and not (tmp_path / "cache").exists()
+    _run(part_model, tmp_path / "o4")
+    _run(part_model, tmp_path / "o5")
+    assert len(WRITTEN) == 5 and not (tmp_path / "cache").exists()
 
 
-def test_an_unwritable_cache_is_a_miss_and_the_export_goes_on(model, tmp_path, monkeypatch):
-    q, H = model
+def test_an_unwritable_cache_is_a_miss_and_the_part_is_written(part_model, tmp_path, monkeypatch):
     (tmp_path / "file").write_text("not a folder")
     monkeypatch.setenv(graph_cache.ENV, str(tmp_path / "file" / "cache"))
-    path = write_bundle(q, tmp_path / "b", H, snr_db=10.0)
-    assert all((path / name).is_file() for name in GRAPHS)
+    _run(part_model, tmp_path / "o1")
+    assert (tmp_path / "o1" / "part.txt").is_file() and len(WRITTEN) == 1
+
+
+def test_the_default_folder_follows_xdg(monkeypatch, tmp_path):
+    monkeypatch.delenv(graph_cache.ENV)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert graph_cache.cache_root() == tmp_path / "hbf-edge" / "graphs"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert graph_cache.cache_root() == tmp_path / "home" / ".cache" / "hbf-edge" / "graphs"
 
 
 def test_the_least_recently_used_entries_go_first(tmp_path):
