@@ -10,7 +10,8 @@ per channel, in the public layout ``F [N, M]``:
   eq. (13) ``2 F^H Y`` (the only O(N^2 K) product is ``Psi_1 X``);
 * (14b) J F-steps each followed by (7) (see :mod:`hbf_edge.families.upganet.model`), (15) and (9) with ``sqrt(P)``.
 
-Buffers are allocated once per channel, never inside the layer loop; ``prange`` over the batch.
+Buffers are allocated once per channel, never inside the layer loop; a batch runs through
+:func:`kernels._core.batching.run_channels`.
 """
 
 from __future__ import annotations
@@ -18,8 +19,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import prange
-
+from hbf_edge.kernels._core.batching import run_channels
 from hbf_edge.kernels._core.jit import njit
 from hbf_edge.kernels._core.linalg import gram_inv, matmul, mm_ah, mm_bh
 from hbf_edge.kernels.upga._float import rate_weights_from_e
@@ -153,10 +153,18 @@ def layers_one(hr, hi, fr, fi, wr, wi, pt, s2, psr, psi, mu, lam, omega, eta, ze
         normalize(fr, fi, wr, wi, pt, xr, xi, zero)  # eq. (9)
 
 
-@njit(cache=True, parallel=True)
-def forward_batch(h_re, h_im, p_t, noise, psr, psi, str_, sti, mu, lam, omega, eta,
-                  f_re, f_im, w_re, w_im, zero):  # pragma: no cover - compiled
-    for b in prange(h_re.shape[0]):
+@njit(cache=True, nogil=True)
+def forward_range(h_re, h_im, p_t, noise, psr, psi, str_, sti, mu, lam, omega, eta, f_re, f_im, w_re, w_im, zero,
+                  b0, b1):  # pragma: no cover - compiled
+    """The initialisation and every layer of channels ``b0 .. b1 - 1``, one after the other."""
+    for b in range(b0, b1):
         init_one(h_re[b], h_im[b], p_t[b], str_, sti, f_re[b], f_im[b], w_re[b], w_im[b], zero)
         layers_one(h_re[b], h_im[b], f_re[b], f_im[b], w_re[b], w_im[b], p_t[b], noise[b], psr, psi,
                    mu, lam, omega, eta, zero)
+
+
+def forward_batch(*args):
+    """:func:`forward_range` on every channel of the batch: in the calling thread below
+    ``SERIAL_BELOW`` channels, else ``prange`` over the channels through the loop's own compiled
+    code (:func:`kernels._core.batching.run_channels`); ``args``: its own without the range."""
+    run_channels(forward_range, *args)
