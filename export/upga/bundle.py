@@ -30,12 +30,11 @@ def upga_parts(model_dir: str | os.PathLike, config: ModelConfig, arrays: dict[s
                snr_db: float, noise: float) -> tuple[dict[str, str], dict[str, np.ndarray], list, Any]:
     """Texts, beams, ONNX writers and layer 0's hardware spec of a quantized UPGA bundle."""
     from hbf_edge.export._core.side import SidePart
-    from hbf_edge.export.upga.onnx_run import KINDS
+    from hbf_edge.export.upga.onnx_run import KINDS, QUANT_WRITER
     from hbf_edge.hw.precision import PrecisionConfig
 
     layer_specs = PrecisionConfig.from_dict(config.precision, config.spec, config.n_layers).layer_specs()
-    graphs = SidePart("the quantized ONNX graphs", [f"model.{kind}.onnx" for kind in KINDS],
-                      "hbf_edge.export.upga.onnx_quant:write_quant_graphs", model_dir,
+    graphs = SidePart("the quantized ONNX graphs", [f"model.{kind}.onnx" for kind in KINDS], QUANT_WRITER, model_dir,
                       quantized_graphs_aside())  # started first: it is the longest part
     try:
         tables = build_tables(config, layer_specs, arrays)

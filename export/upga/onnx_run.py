@@ -7,9 +7,10 @@ import os
 
 import numpy as np
 
-__all__ = ["KINDS", "QUANT_INPUTS", "QUANT_OUTPUTS", "run_quant_onnx"]
+__all__ = ["KINDS", "QUANT_WRITER", "QUANT_INPUTS", "QUANT_OUTPUTS", "run_quant_onnx"]
 
 KINDS = ("qcdq", "qonnx")  # the representations of the quantized datapath (export.upga.onnx_quant)
+QUANT_WRITER = "hbf_edge.export.upga.onnx_quant:write_quant_graphs"  # their writer, named as a bundle part's (export._core.side)
 QUANT_INPUTS = ["h_re", "h_im", "p_t", "noise"]
 QUANT_OUTPUTS = ["codes", "w_re", "w_im"]
 

@@ -68,22 +68,28 @@ def onnxruntime_stages(model: Any, config: Any, H: np.ndarray, p_t: np.ndarray, 
 
 def qcdq_whole(model_dir: Any, H: np.ndarray, p_t: np.ndarray, noise: np.ndarray, repeat: int,
                min_run_s: float) -> tuple[dict[str, float], float]:
-    """The whole forward of the quantized graph a bundle ships (``model.qcdq.onnx``, exported
-    here as ``hbf-edge export`` does) in onnxruntime, float64 inputs.  No stages: its nodes are
-    named by the quantizer they belong to, which every stage shares, so onnxruntime's profile
-    cannot attribute them to a stage."""
+    """The whole forward of the quantized graph a bundle ships (``model.qcdq.onnx``: the one an
+    export of ``model_dir`` left in the graph cache, :mod:`export._core.graph_cache`, else
+    exported here as ``hbf-edge export`` does) in onnxruntime, float64 inputs.  No stages: its
+    nodes are named by the quantizer they belong to, which every stage shares, so onnxruntime's
+    profile cannot attribute them to a stage."""
     import onnxruntime as ort
 
     from hbf_edge.bench import time_per_channel
     from hbf_edge.quant import load_quantized
 
+    from hbf_edge.export._core import graph_cache
     from hbf_edge.export.upga.onnx_quant import export_quant_onnx
+    from hbf_edge.export.upga.onnx_run import KINDS, QUANT_WRITER
 
-    qmodel, config, _ = load_quantized(model_dir)
     feed = {"h_re": np.ascontiguousarray(H.real, np.float64), "h_im": np.ascontiguousarray(H.imag, np.float64),
             "p_t": np.asarray(p_t, np.float64), "noise": np.asarray(noise, np.float64)}
     with tempfile.TemporaryDirectory() as tmp:
-        path = export_quant_onnx(qmodel, config, Path(tmp) / "model.qcdq.onnx", "qcdq")
+        path = Path(tmp) / "model.qcdq.onnx"
+        key = graph_cache.graph_key(QUANT_WRITER, model_dir) if graph_cache.cache_root() is not None else None
+        if key is None or not graph_cache.fetch(key, [f"model.{kind}.onnx" for kind in KINDS], Path(tmp)):
+            qmodel, config, _ = load_quantized(model_dir)
+            export_quant_onnx(qmodel, config, path, "qcdq")
         sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
         sess.run(None, feed)  # warm-up
         whole = time_per_channel(lambda: sess.run(None, feed), H.shape[0], repeat, min_run_s)

@@ -14,9 +14,9 @@ from hbf_edge.channels import saleh_valenzuela_miso
 from hbf_edge.export import BundleError, read_bundle, write_bundle
 from hbf_edge.export._core import graph_cache, side
 from hbf_edge.export._core.side import SidePart
+from hbf_edge.export.upga.onnx_run import QUANT_WRITER as QUANT
 from helpers import off_by_one_quant_onnx, quantized_model_dir
 
-QUANT = "hbf_edge.export.upga.onnx_quant:write_quant_graphs"
 GRAPHS = ("model.onnx", "model.qcdq.onnx", "model.qonnx.onnx")
 WRITER = f"{__name__}:write_part"
 WRITTEN = []
@@ -61,6 +61,14 @@ def test_a_second_export_takes_the_graphs_from_the_cache_and_checks_them(tmp_pat
     for name in GRAPHS:
         assert second["files"][name] == first["files"][name], name
     assert second["verified"]["model.qcdq.onnx"]["channels"] == 3  # checked on this export's beams
+    # the profile times the shipped graph from the cache (its own export would fail here)
+    import numpy as np
+
+    from hbf_edge.export.upga import onnx_quant
+    from hbf_edge.export.upga.profile import qcdq_whole
+
+    monkeypatch.setattr(onnx_quant, "export_quant_onnx", lambda *args: pytest.fail("traced again"))
+    assert qcdq_whole(q, H[:2], np.full(2, 10.0), np.ones(2), 1, 0.0)[1] > 0
     off_by_one_quant_onnx(monkeypatch)  # the check still runs on a cached graph
     with pytest.raises(BundleError, match="1 codes and 0 W words differ"):
         write_bundle(q, tmp_path / "b3", H, snr_db=10.0)
