@@ -12,10 +12,11 @@ that changes a graph changes the key; nothing is ever invalidated by hand.
 
 An entry is a folder holding the graph files and ``index.json`` (each file's sha256): it is
 written into a temporary folder and renamed into place, so it is complete or absent, and a
-file whose bytes no longer match is a miss.  Entries are stored only after the bundle writer's
-own check of the graph passed (:class:`export._core.side.SidePart`), and a graph taken from the
-cache is checked like a new one.  The cache never fails an export: an unreadable or unwritable
-cache is a miss.  Beyond ``MAX_BYTES`` the least recently used entries are removed.
+file whose bytes no longer match is a miss.  Entries are stored only after the bundle's check
+of the graph passed (:class:`export._core.side.SidePart`; a part without one, UPGA's float graph:
+after its writer's own onnx check), and a graph taken from the cache is checked like a new one.
+The cache never fails an export: an unreadable or unwritable cache, or a model file that cannot
+be hashed, is a miss.  Beyond ``MAX_BYTES`` the least recently used entries are removed.
 
 Where: ``HBF_EDGE_GRAPH_CACHE`` (a folder; ``off`` turns the cache off), else
 ``$XDG_CACHE_HOME/hbf-edge/graphs``, else ``~/.cache/hbf-edge/graphs``.
@@ -41,7 +42,7 @@ from hbf_edge._io import sha256_file
 __all__ = ["ENV", "MAX_BYTES", "cache_root", "graph_key", "has", "fetch", "store"]
 
 ENV = "HBF_EDGE_GRAPH_CACHE"
-MAX_BYTES = 1 << 30  # the quick demo's three UPGA graphs take about 6 MB
+MAX_BYTES = 1 << 30  # the quick demo's three UPGA graphs take 2.2 MB
 _INDEX = "index.json"
 _PACKAGES = ("hbf_edge", "hbf_edge.kernels", "hbf_edge.quant", "hbf_edge.export")  # what a graph's code lives in
 _LIBRARIES = ("torch", "onnx", "brevitas", "numpy")
@@ -78,10 +79,19 @@ def _code_digest() -> str:
     return h.hexdigest()
 
 
-def graph_key(writer: str, model_dir: str | os.PathLike) -> str:
-    """The key of the graphs ``writer`` traces from ``model_dir`` (module notes)."""
+def graph_key(writer: str, model_dir: str | os.PathLike) -> str | None:
+    """The key of the graphs ``writer`` traces from ``model_dir`` (module notes); ``None`` when the
+    cache is off or a file cannot be read."""
+    if cache_root() is None:
+        return None
+    try:
+        return _key(writer, Path(model_dir))
+    except OSError:
+        return None
+
+
+def _key(writer: str, root: Path) -> str:
     h = hashlib.sha256(f"{writer}\0{_code_digest()}\0".encode())
-    root = Path(model_dir)
     for path in sorted(p for p in root.rglob("*") if p.is_file()):
         h.update(path.relative_to(root).as_posix().encode() + b"\0" + sha256_file(path).encode() + b"\0")
     return h.hexdigest()

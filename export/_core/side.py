@@ -83,7 +83,7 @@ class SidePart:
     ``function(model_dir, folder)``): taken from the graph cache when it holds them
     (:mod:`export._core.graph_cache`), else in a second process started at construction when
     ``aside`` (``python -m hbf_edge.export._core.side OUT module:function MODEL_DIR``), else here
-    when it is called; then ``check(tmp)`` (settable later; the part's file paths from ``tmp``) returns what it verified, and files
+    when it is called; then ``check(tmp)`` (settable later) returns what it verified, and files
     that were built and passed it are stored in the cache.  :meth:`close` stops the process (the
     bundle writer calls it however it ends)."""
 
@@ -91,7 +91,7 @@ class SidePart:
                  check: Callable[[Path], dict[str, Any]] | None = None) -> None:
         self.what, self.files, self.writer, self.model_dir = what, files, writer, model_dir
         self.check = check
-        self.key = graph_cache.graph_key(writer, model_dir) if graph_cache.cache_root() is not None else None
+        self.key = graph_cache.graph_key(writer, model_dir)
         self.cached = self.key is not None and graph_cache.has(self.key, files)
         self.side = SideProcess(what, __name__, writer, str(model_dir)) if aside and not self.cached else None
 

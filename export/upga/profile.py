@@ -86,7 +86,7 @@ def qcdq_whole(model_dir: Any, H: np.ndarray, p_t: np.ndarray, noise: np.ndarray
             "p_t": np.asarray(p_t, np.float64), "noise": np.asarray(noise, np.float64)}
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "model.qcdq.onnx"
-        key = graph_cache.graph_key(QUANT_WRITER, model_dir) if graph_cache.cache_root() is not None else None
+        key = graph_cache.graph_key(QUANT_WRITER, model_dir)
         if key is None or not graph_cache.fetch(key, [f"model.{kind}.onnx" for kind in KINDS], Path(tmp)):
             qmodel, config, _ = load_quantized(model_dir)
             export_quant_onnx(qmodel, config, path, "qcdq")

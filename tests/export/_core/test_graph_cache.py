@@ -131,6 +131,16 @@ def test_an_unwritable_cache_is_a_miss_and_the_part_is_written(part_model, tmp_p
     assert (tmp_path / "o1" / "part.txt").is_file() and len(WRITTEN) == 1
 
 
+def test_a_model_that_cannot_be_hashed_is_a_miss(part_model, tmp_path, monkeypatch):
+    def unreadable(path):
+        raise PermissionError(f"cannot read {path}")
+
+    monkeypatch.setattr(graph_cache, "sha256_file", unreadable)
+    assert graph_cache.graph_key(WRITER, part_model) is None
+    _run(part_model, tmp_path / "o1")
+    assert (tmp_path / "o1" / "part.txt").is_file() and not (tmp_path / "cache").exists()
+
+
 def test_the_default_folder_follows_xdg(monkeypatch, tmp_path):
     monkeypatch.delenv(graph_cache.ENV)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
