@@ -30,8 +30,8 @@
 
 from __future__ import annotations
 
-import os
 import itertools
+import os
 from concurrent.futures import ThreadPoolExecutor, wait
 from typing import Any, Callable
 
