@@ -37,6 +37,13 @@ _HELP = {
     ("bench", "model"): "the family's model benchmark as JSON (DeepFP: Tables I-II; UPGANet: kernel latency)",
     ("bench", "agreement"): "the Numba kernels against the torch network, as JSON",
 }
+_EPILOG = {  # what a directory command does beyond its options
+    ("export",): "The ONNX graphs traced from a model (every family but DeepFP) are kept in a cache, and the next "
+                 "export of the same model (same files, same toolkit) takes them from there and checks them again "
+                 "on its own beams: "
+                 "$HBF_EDGE_GRAPH_CACHE, else $XDG_CACHE_HOME/hbf-edge/graphs, else ~/.cache/hbf-edge/graphs; "
+                 "HBF_EDGE_GRAPH_CACHE=off turns it off.",
+}
 
 
 def settings_class(stages: dict[str, Any], command: tuple[str, ...]) -> type | None:
@@ -69,12 +76,13 @@ def _dir_command(sub: Any, command: tuple[str, ...], cls: type | None, family: s
     if cls is None:  # no family known yet (no MODEL_DIR, or --help alone): the positional only
         p = sub.add_parser(command[-1], help=helptext,
                            description=helptext + ". The options depend on the model's family: "
-                           f"`hbf-edge {' '.join(command)} MODEL_DIR --help` lists them.")
+                           f"`hbf-edge {' '.join(command)} MODEL_DIR --help` lists them.", epilog=_EPILOG.get(command))
         p.add_argument("model_dir", type=Path, metavar="MODEL_DIR", help="model directory")
         p.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
         return
     p = sub.add_parser(command[-1], help=helptext,
-                       description=(cls.__doc__ or helptext).strip() + f" (family: {family})")
+                       description=(cls.__doc__ or helptext).strip() + f" (family: {family})",
+                       epilog=_EPILOG.get(command))
     add_settings(p, cls)
 
 

@@ -87,6 +87,8 @@ def test_help_shows_only_the_family_options(model_dir, capsys):
     assert "MODEL_DIR --help" in " ".join(_help(["evaluate"], capsys).split())  # no directory: how to see the options
     for cmd in ("channels upga", "demo", "quantize " + str(model_dir), "export " + str(model_dir)):
         assert "--" in _help(cmd.split(), capsys)
+    for cmd in (["export"], ["export", str(model_dir)]):  # where the graphs are kept, with or without a model
+        assert "HBF_EDGE_GRAPH_CACHE=off" in " ".join(_help(cmd, capsys).split())
 
 
 def test_usage_error_exits_2(capsys):
