@@ -25,7 +25,7 @@
   by construction.  The ``prange`` itself still costs 1-12 s to compile per signature (MSER's
   48-argument hardware driver the most), which is why the millisecond-per-channel loops above
   use threads: measured on MSER's GD at paper sizes, 2 threads, batches 64 and 256, both within
-  1.0-1.03 ms per channel (``scratch/s71/mser_ab2.py``).
+  0.96-1.03 ms per channel (``scratch/s71/mser_ab2.py``).
 """
 
 from __future__ import annotations
@@ -91,7 +91,7 @@ def run_chunks(kernel: Callable[..., Any], batch: int, *args: Any) -> None:
     costs a wake-up.  MSER's GD calls its layers kernel once per iteration; at batch 8, 20
     iterations, paper sizes, 2 threads, it took 1.69-1.90 ms per channel with every chunk on
     the pool against 1.14 claimed this way (``prange``: 1.20-1.53), and at batch 64 and 256 all
-    three within 1.0-1.03 ms (``scratch/s71/mser_ab2.py``, 2-core Zen 3 EPYC, 2026-12-07)."""
+    three within 0.96-1.03 ms (``scratch/s71/mser_ab2.py``, 2-core Zen 3 EPYC, 2026-12-07)."""
     threads = numba.get_num_threads()
     n = chunks_for(batch, threads)
     claim = itertools.count()
