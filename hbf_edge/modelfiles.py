@@ -12,6 +12,7 @@ unreadable or altered.  The torch side (building a network from a directory) is
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import math
 import os
@@ -25,12 +26,15 @@ from hbf_edge._io import atomic_dir, read_json, sha256_file
 from hbf_edge.errors import HbfEdgeError, ModelDirError
 from hbf_edge.hw.spec import HardwareSpec
 
-__all__ = ["ModelConfig", "write_model_dir", "read_model_dir", "MODEL_FORMAT_VERSION"]
+__all__ = ["ModelConfig", "write_model_dir", "read_model_dir", "model_digest", "MODEL_FORMAT_VERSION"]
 
 MODEL_FORMAT_VERSION = 2  # 1: the family's section under "sensing" / "deepfp" (read and upgraded)
 READABLE_VERSIONS = (1, 2)
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "weights.safetensors"
+# what defines a model: the reports that other commands write beside them (eval/, profile/,
+# retention.json, which names the directory's path) do not
+MODEL_FILES = (CONFIG_FILE, WEIGHTS_FILE)
 
 
 def _core(family: str) -> Any:
@@ -243,3 +247,16 @@ def read_model_dir(path: str | os.PathLike) -> tuple[ModelConfig, dict[str, np.n
         raise ModelDirError(f"cannot read {w_path}: {exc}") from exc
     _check_arrays(config, arrays, str(w_path))
     return config, arrays
+
+
+def model_digest(path: str | os.PathLike) -> str:
+    """sha256 over the sha256 of each of the model's files (:data:`MODEL_FILES`) present in
+    ``path``: equal for two directories holding the same model wherever they are, whatever else
+    they hold.  A sweep folder records it to refuse another model's results (the formula is
+    theirs: changing it would refuse every sweep folder written before); the ONNX graph cache
+    keys on it.  ``OSError`` if a file cannot be read."""
+    h = hashlib.sha256()
+    for name in MODEL_FILES:
+        if (Path(path) / name).is_file():
+            h.update(sha256_file(Path(path) / name).encode())
+    return h.hexdigest()

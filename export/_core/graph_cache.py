@@ -7,9 +7,13 @@ from an empty cache and 3.6-4.5 s with its graphs cached (README, "The graph cac
 Exporting the same model again -- another ``--count`` of beam channels, a calibration table, a
 second target -- traced the same graphs again.
 
-Key: sha256 of the writer (``module:function``), every file of the model directory (relative
-name and content), the sources of the toolkit's packages and those library versions.  Anything
-that changes a graph changes the key; nothing is ever invalidated by hand.
+Key: sha256 of the writer (``module:function``), the model's files (``config.json`` and the
+weights, :func:`hbf_edge.modelfiles.model_digest`), the sources of the toolkit's packages and
+those library versions.  Anything that changes a graph changes the key; nothing is ever
+invalidated by hand.  What other commands write beside the model does not: until 2026-12-07
+every file of the directory counted, so the report ``retention.json`` (which names the
+directory's path) made the same model exported from two demo folders a miss, and an ``evaluate``
+or ``profile`` writing into the directory made the next export one.
 
 An entry is a folder holding the graph files and ``index.json`` (each file's sha256): it is
 written into a temporary folder and renamed into place, so it is complete or absent, and a
@@ -39,6 +43,7 @@ from importlib import metadata
 from pathlib import Path
 
 from hbf_edge._io import sha256_file
+from hbf_edge.modelfiles import model_digest
 
 __all__ = ["ENV", "MAX_BYTES", "cache_root", "graph_key", "has", "fetch", "store"]
 
@@ -92,10 +97,7 @@ def graph_key(writer: str, model_dir: str | os.PathLike) -> str | None:
 
 
 def _key(writer: str, root: Path) -> str:
-    h = hashlib.sha256(f"{writer}\0{_code_digest()}\0".encode())
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        h.update(path.relative_to(root).as_posix().encode() + b"\0" + sha256_file(path).encode() + b"\0")
-    return h.hexdigest()
+    return hashlib.sha256(f"{writer}\0{_code_digest()}\0{model_digest(root)}".encode()).hexdigest()
 
 
 def _index(key: str, files: list[str]) -> dict | None:

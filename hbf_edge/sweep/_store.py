@@ -23,9 +23,9 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from hbf_edge._io import atomic_file, read_json, sha256_file, write_json
+from hbf_edge._io import atomic_file, read_json, write_json
 from hbf_edge.errors import ConfigError
-from hbf_edge.modelfiles import CONFIG_FILE, WEIGHTS_FILE
+from hbf_edge.modelfiles import model_digest
 from hbf_edge.sweep._stats import STAT_COLUMNS
 
 __all__ = ["prepare", "read_parts", "write_part", "write_tables", "qat_dir", "POINT_COLUMNS"]
@@ -33,19 +33,11 @@ __all__ = ["prepare", "read_parts", "write_part", "write_tables", "qat_dir", "PO
 POINT_COLUMNS = ("key", "model", "family", "stage", "snr_db", "phase_bits", "word_bits", "precision", "seed")
 
 
-def _model_hash(model_dir: str) -> str:
-    h = hashlib.sha256()
-    for name in (CONFIG_FILE, WEIGHTS_FILE):
-        if (Path(model_dir) / name).is_file():
-            h.update(sha256_file(Path(model_dir) / name).encode())
-    return h.hexdigest()
-
-
 def prepare(out: Path, spec: Any, overwrite: bool) -> dict[str, Any]:
     """Create (or reopen, to resume) the sweep folder ``out``; returns its identity record.
     A folder of another sweep -- another seed, chunk size or model content -- is refused
     unless ``overwrite``; a folder that is not a sweep's is never touched."""
-    identity = {"seed": spec.to_dict()["seed"], "chunk": spec.chunk, "models": {m: _model_hash(m) for m in spec.models}}
+    identity = {"seed": spec.to_dict()["seed"], "chunk": spec.chunk, "models": {m: model_digest(m) for m in spec.models}}
     record = out / "sweep.json"
     if out.exists() and not record.is_file() and (not out.is_dir() or any(out.iterdir())):
         raise ConfigError(f"{out} exists and is not a sweep folder: choose another --out (--overwrite replaces "

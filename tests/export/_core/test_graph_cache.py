@@ -35,6 +35,7 @@ def part_model(tmp_path, monkeypatch):
     model = tmp_path / "m"
     model.mkdir()
     (model / "config.json").write_text('{"a": 1}')
+    (model / "weights.safetensors").write_bytes(b"w1")
     return model
 
 
@@ -91,8 +92,15 @@ def test_the_key_follows_the_models_content_and_the_writer(part_model, tmp_path)
     (moved / "config.json").write_text('{"a": 2}')
     assert graph_cache.graph_key(WRITER, moved) != key
     (moved / "config.json").write_text('{"a": 1}')
-    (moved / "notes.txt").write_text("")
-    assert graph_cache.graph_key(WRITER, moved) != key  # any file of the directory
+    (moved / "weights.safetensors").write_bytes(b"w2")
+    assert graph_cache.graph_key(WRITER, moved) != key
+    (moved / "weights.safetensors").write_bytes(b"w1")
+    assert graph_cache.graph_key(WRITER, moved) == key
+    # reports other commands write beside the model (retention.json names the folder's path)
+    (moved / "retention.json").write_text(f'{{"model_dir": "{moved}"}}')
+    (moved / "profile").mkdir()
+    (moved / "profile" / "profile.json").write_text("{}")
+    assert graph_cache.graph_key(WRITER, moved) == key
 
 
 def test_a_part_that_fails_its_check_is_not_kept(part_model, tmp_path):
@@ -135,7 +143,9 @@ def test_a_model_that_cannot_be_hashed_is_a_miss(part_model, tmp_path, monkeypat
     def unreadable(path):
         raise PermissionError(f"cannot read {path}")
 
-    monkeypatch.setattr(graph_cache, "sha256_file", unreadable)
+    from hbf_edge import modelfiles
+
+    monkeypatch.setattr(modelfiles, "sha256_file", unreadable)
     assert graph_cache.graph_key(WRITER, part_model) is None
     _run(part_model, tmp_path / "o1")
     assert (tmp_path / "o1" / "part.txt").is_file() and not (tmp_path / "cache").exists()
