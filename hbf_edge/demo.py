@@ -152,8 +152,8 @@ def _run(out: Path, quick: bool, progress: bool, log: Callable[[str], None]) -> 
 
 def precompile_stages(work: Path) -> None:
     """The stages whose kernels a first demo would compile, on the tiny plan in ``work``: the
-    float model and its QAT (they make the model the others need), then the export and the
-    profile, in the order the demo reaches them (the background process of
+    float model, its evaluation and its QAT (they make the model the others need), then the
+    export and the profile, in the order the demo reaches them (the background process of
     :mod:`hbf_edge._precompile`: ``python -m hbf_edge.demo WORK STAMP``).
 
     The profile's Numba backends and batches run in the reverse of the demo's order: a demo that
@@ -162,9 +162,12 @@ def precompile_stages(work: Path) -> None:
     between the two cores instead of compiling the same ones side by side."""
     from hbf_edge.profiling import BACKENDS, profile_model
 
+    from hbf_edge.families.upga.evaluate import evaluate
+
     plan = _PLANS["tiny"]
     H = _test_channels(plan)
     model, config = _train(plan, work, False)
+    evaluate(model, H, [10.0], progress=False)  # its PGA baselines run on the float kernel
     _qat(model, config, plan, work, H, False)
     _export(plan, work, H)
     numba_backends = tuple(b for b in BACKENDS if b.startswith("numba_"))

@@ -79,3 +79,24 @@ def test_bad_evaluation_inputs():
     H[1] = 0
     with pytest.raises(InvalidChannelError):
         evaluate(UPGA(2, 1, 4), H, [0.0], progress=False)
+
+
+def test_the_kernel_pga_is_torch_pga_iterate_by_iterate():
+    """evaluate's PGA baselines run on the Numba kernel: every iterate equals torch's Algorithm 1
+    (``pga_iterates``, the same fixed steps and J) to the rounding level, for M > K too."""
+    import torch
+
+    from hbf_edge.families.upga.evaluate import _to_c, pga_designs
+    from hbf_edge.families.upga.model import PGA_LAMBDA0, PGA_MU0, pga_iterates
+
+    H = saleh_valenzuela_miso(7, 16, 3, seed=21)
+    p_np = np.full(7, 10.0 ** 1.5)
+    mu = torch.full((6, 2), PGA_MU0, dtype=torch.float64)
+    lam = torch.full((6,), PGA_LAMBDA0, dtype=torch.float64)
+    ref = list(pga_iterates(_to_c(H), torch.from_numpy(p_np), torch.full((7,), 0.5, dtype=torch.float64), mu, lam, 4))
+    got = list(pga_designs(H, p_np, 0.5, 6, 4, 2))
+    assert len(got) == len(ref) == 7
+    for (F, W), design in zip(got, ref):
+        for a, b in zip((F.re, F.im, W.re, W.im), (*design.F, *design.W)):
+            assert torch.allclose(a, b, rtol=0, atol=1e-12)
+    assert not torch.allclose(got[1][0].re, got[6][0].re)  # the iterates move
