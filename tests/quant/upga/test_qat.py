@@ -190,3 +190,23 @@ def test_output_stage_choice():
         output_xi_for("mmse")
     with pytest.raises(ConfigError, match="xi"):
         QuantUPGA([HardwareSpec(16, 4, 4, 3)], 1, torch.ones(1, 1), torch.ones(1), xi=-0.5)
+
+
+def test_the_demos_retention_by_the_kernel_is_the_torch_networks(tmp_path):
+    """The demo scores its QAT model's designs with the integer kernel (``demo._kernel_designs``):
+    the same rates as the torch network's designs, with the output stage too."""
+    import functools
+
+    from helpers import quantized_model_dir
+    from hbf_edge.demo import _kernel_designs
+    from hbf_edge.modeldir import load_model
+    from hbf_edge.quant.upga.evaluate import retention
+
+    quantized_model_dir(tmp_path, 16, 3, {"default": {"phase_bits": 3}}, xi=1.0)
+    model, _ = load_model(tmp_path / "float")
+    q, _, _ = load_quantized(tmp_path / "q")
+    H = saleh_valenzuela_miso(12, 16, 4, seed=5)
+    torch_rows = retention(model, q, H, [10.0, 20.0])
+    kernel_rows = retention(model, q, H, [10.0, 20.0], designs=functools.partial(_kernel_designs, tmp_path / "q"))
+    assert kernel_rows == torch_rows
+    assert torch_rows["sum_rate"]["quantized"] != torch_rows["sum_rate"]["float"]
