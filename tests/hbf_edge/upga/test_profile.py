@@ -37,6 +37,30 @@ def test_profile_structure_and_costs(model_dir):
     assert all(v > 0 for v in r["measured"]["3"]["onnxruntime"]["us_per_channel"].values())
 
 
+def test_the_float_graph_is_traced_once_per_model(model_dir, monkeypatch):
+    """onnxruntime's stages at every batch run on one trace of the model; another model's steps
+    (or config) trace again."""
+    import numpy as np
+    import torch
+
+    from hbf_edge.export.upga import onnx_float, profile
+    from hbf_edge.modeldir import load_model
+
+    traced = []
+    real = onnx_float.export_float_onnx
+    monkeypatch.setattr(onnx_float, "export_float_onnx", lambda *a, **k: traced.append(1) or real(*a, **k))
+    monkeypatch.setattr(profile, "_TRACED", {})
+    model, config = load_model(model_dir)
+    H = np.ones((2, 16, 4)) + 0.3j * np.arange(128).reshape(2, 16, 4) / 128
+    for B in (1, 2):
+        profile.onnxruntime_stages(model, config, H[:B], np.full(B, 10.0), np.ones(B), 1, 0.0)
+    assert len(traced) == 1
+    with torch.no_grad():
+        model.mu.mul_(1.5)
+    profile.onnxruntime_stages(model, config, H, np.full(2, 10.0), np.ones(2), 1, 0.0)
+    assert len(traced) == 2
+
+
 def test_profile_reports_its_spread_and_what_it_ran(model_dir):
     """Quartiles per cell, warnings naming the untrustworthy cells, and the Q a float model's
     hardware backend ran at."""
