@@ -111,7 +111,6 @@ def _run(out: Path, quick: bool, progress: bool, log: Callable[[str], None]) -> 
 
     from hbf_edge._io import atomic_file, dumps
     from hbf_edge.results import stamp, write_result
-    from hbf_edge.families.upga.evaluate import evaluate
     from hbf_edge.plots import plot_beampattern, plot_rate_vs_layers, plot_rate_vs_snr
     from hbf_edge.report import render_report
 
@@ -121,7 +120,7 @@ def _run(out: Path, quick: bool, progress: bool, log: Callable[[str], None]) -> 
     with _stage(log, "train float UPGA", times):
         model, config = _train(plan, out, progress)
     with _stage(log, "evaluate against the baselines", times):
-        results, _ = evaluate(model, H_test, [-10.0, -5.0, 0.0, 5.0, 10.0, 15.0, 20.0], progress=progress)
+        results = _evaluate(model, H_test, [-10.0, -5.0, 0.0, 5.0, 10.0, 15.0, 20.0], progress)
         write_result(out / "eval" / "results.json",
                      stamp(results, "evaluation", "upga", out / "model", metrics={"sum_rate": results["sum_rate"]}))
         plot_rate_vs_snr(results, out / "eval" / "rate_vs_snr.png")
@@ -163,12 +162,10 @@ def precompile_stages(work: Path) -> None:
     between the two cores instead of compiling the same ones side by side."""
     from hbf_edge.profiling import BACKENDS, profile_model
 
-    from hbf_edge.families.upga.evaluate import evaluate
-
     plan = _PLANS["tiny"]
     H = _test_channels(plan)
     model, config = _train(plan, work, False)
-    evaluate(model, H, [10.0], progress=False)  # its PGA baselines run on the float kernel
+    _evaluate(model, H, [10.0], False)  # its PGA baselines run on the float kernel
     _qat(model, config, plan, work, H, False)
     _export(plan, work, H)
     numba_backends = tuple(b for b in BACKENDS if b.startswith("numba_"))
@@ -191,6 +188,12 @@ def _train(plan: _Plan, out: Path, progress: bool) -> tuple[Any, Any]:
     model, config = train_upga(TrainConfig(**plan.train), progress=progress)
     save_model(model, config, out / "model", overwrite=True)
     return model, config
+
+
+def _evaluate(model: Any, H_test: Any, snr_db: list[float], progress: bool) -> dict[str, Any]:
+    from hbf_edge.families.upga.evaluate import evaluate
+
+    return evaluate(model, H_test, snr_db, progress=progress)[0]
 
 
 def _qat(model: Any, config: Any, plan: _Plan, out: Path, H_test: Any, progress: bool) -> dict[str, Any]:

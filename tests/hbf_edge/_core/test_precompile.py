@@ -112,18 +112,19 @@ def test_a_failed_process_is_reported_after_a_demo_that_completed_only(tmp_path,
 
 
 def test_it_compiles_in_the_demos_order_and_the_profile_from_its_other_end(tmp_path, monkeypatch):
-    """The export before the profile (the demo reaches it first); the profile's Numba backends
+    """The demo's stages in its order, the export before the profile; the profile's Numba backends
     and batches reversed against the demo's, so that a demo reaching its profile early starts
     from the other end."""
     from hbf_edge import demo, profiling
 
     calls = []
     monkeypatch.setattr(demo, "_train", lambda plan, work, progress: calls.append("train") or (None, None))
+    monkeypatch.setattr(demo, "_evaluate", lambda *args: calls.append("evaluate"))
     monkeypatch.setattr(demo, "_qat", lambda *args: calls.append("qat"))
     monkeypatch.setattr(demo, "_export", lambda *args: calls.append("export"))
     monkeypatch.setattr(profiling, "profile_model",
                         lambda model_dir, batches, backends, **kw: calls.append(("profile", batches, backends)))
     demo.precompile_stages(tmp_path)
     numba_backends = tuple(b for b in profiling.BACKENDS if b.startswith("numba_"))
-    assert calls == ["train", "qat", "export", ("profile", demo._PLANS["tiny"].batches[::-1], numba_backends[::-1])]
+    assert calls == ["train", "evaluate", "qat", "export", ("profile", demo._PLANS["tiny"].batches[::-1], numba_backends[::-1])]
     assert demo._PLANS["tiny"].batches[0] < demo._PLANS["tiny"].batches[1] and len(numba_backends) == 3
