@@ -54,5 +54,9 @@ def progress_bar(iterable: Iterable[Any] | None = None, *, progress: bool, **kwa
         return tqdm(iterable, disable=True, **kwargs)
     if _terminal():
         return tqdm(iterable, leave=False, **kwargs)
-    return tqdm(iterable, file=_StatusLines(), mininterval=STATUS_SECONDS, maxinterval=STATUS_SECONDS, ncols=70,
+    # mininterval 0: tqdm's iterator writes its count into the bar only when it redraws, so with
+    # a long mininterval a postfix update (a redraw at once) showed a stale count: the demo's
+    # training logged "0/20 [00:31<?, ..., loss=-12.0456]" 31 s into its 20 epochs (2026-12-07).
+    # Now every step redraws into _StatusLines, which keeps one line per STATUS_SECONDS.
+    return tqdm(iterable, file=_StatusLines(), mininterval=0, maxinterval=STATUS_SECONDS, ncols=70,
                 ascii=True, leave=False, **kwargs)

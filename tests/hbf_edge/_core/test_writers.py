@@ -202,6 +202,27 @@ def test_progress_bars_stay_out_of_pipes_and_logs(tmp_path):
     assert progress_bar(range(3), progress=False).disable  # --quiet: off everywhere
 
 
+def test_a_status_line_counts_the_steps_done(monkeypatch, caplog):
+    """Into a log, the line a postfix update writes shows the steps already done (tqdm's
+    iterator used to update its count only when it redrew on its own: "0/20 ... loss=" after
+    half of the epochs)."""
+    import logging
+
+    from hbf_edge import _progress
+
+    import itertools
+
+    monkeypatch.setattr(_progress, "_terminal", lambda: False)
+    clock = itertools.count(0.0, 100.0)  # every write is a status line's time
+    monkeypatch.setattr(_progress.time, "monotonic", lambda: next(clock))
+    caplog.set_level(logging.INFO, logger="hbf_edge")
+    bar = _progress.progress_bar(range(4), progress=True, desc="steps")
+    for i in bar:
+        bar.set_postfix(loss=f"{i}")
+    lines = [r.getMessage() for r in caplog.records if "steps" in r.getMessage()]
+    assert any("2/4" in line and "loss=2" in line for line in lines), lines
+
+
 @pytest.mark.parametrize("exc,code", [(KeyboardInterrupt, 130), (None, 143)])
 def test_an_object_the_signal_left_half_built_prints_nothing_after_the_line(capsys, monkeypatch, exc, code):
     """A signal inside ``zipfile.ZipFile.__init__`` (``np.savez``) leaves an object whose
