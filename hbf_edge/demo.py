@@ -191,6 +191,7 @@ def _train(plan: _Plan, out: Path, progress: bool) -> tuple[Any, Any]:
 
 
 def _evaluate(model: Any, H_test: Any, snr_db: list[float], progress: bool) -> dict[str, Any]:
+    """The network and the baselines on the test channels (``evaluate``'s results)."""
     from hbf_edge.families.upga.evaluate import evaluate
 
     return evaluate(model, H_test, snr_db, progress=progress)[0]
