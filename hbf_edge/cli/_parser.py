@@ -38,9 +38,9 @@ _HELP = {
     ("bench", "agreement"): "the Numba kernels against the torch network, as JSON",
 }
 _EPILOG = {  # what a directory command does beyond its options
-    ("export",): "The ONNX graphs traced from a model (every family but DeepFP) are kept in a cache, and the next "
-                 "export of the same model (same files, same toolkit) takes them from there and checks them again "
-                 "on its own beams: "
+    ("export",): "The ONNX graphs traced from a model are kept in a cache, and the next export of the same model "
+                 "(same config.json and weights, same toolkit; for DeepFP also the same problem sizes) takes them "
+                 "from there and checks them again on its own beams: "
                  "$HBF_EDGE_GRAPH_CACHE, else $XDG_CACHE_HOME/hbf-edge/graphs, else ~/.cache/hbf-edge/graphs; "
                  "HBF_EDGE_GRAPH_CACHE=off turns it off.",
 }

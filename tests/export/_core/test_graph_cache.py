@@ -170,3 +170,31 @@ def test_the_least_recently_used_entries_go_first(tmp_path):
     os.utime(stale, (time.time() - 7200,) * 2)
     graph_cache._trim(tmp_path, 250)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mid", "new"]
+
+
+def test_deepfps_graph_is_cached_per_model_and_problem_size(tmp_path, monkeypatch):
+    """DeepFP's whole-network graph: a second export on other channels of the same sizes takes it
+    from the cache (same bytes, checked on its own channels); other sizes trace again."""
+    import torch
+
+    from hbf_edge.export.deepfp import bundle as deepfp_bundle
+    from hbf_edge.families.deepfp.model import DeepFP
+    from hbf_edge.families.deepfp.network import NetworkConfig, generate_channels
+    from hbf_edge.families.deepfp.train import deepfp_model_config
+    from hbf_edge.modeldir import save_model
+
+    monkeypatch.setenv(graph_cache.ENV, str(tmp_path / "cache"))
+    net = NetworkConfig(n_cells=1, n_users=3, n_tx=8, n_rx=2, n_streams=1)
+    model = DeepFP(2, 8, 1, 8, seed=1)
+    save_model(model, deepfp_model_config(model, net, {}, []), tmp_path / "m")
+    traces = []
+    real = torch.onnx.export
+    monkeypatch.setattr(torch.onnx, "export", lambda *a, **k: traces.append(1) or real(*a, **k))
+    H = generate_channels(net, 9, seed=4)
+    first = read_bundle(deepfp_bundle.write_deepfp_bundle(tmp_path / "m", tmp_path / "b1", H[:4]))
+    second = read_bundle(deepfp_bundle.write_deepfp_bundle(tmp_path / "m", tmp_path / "b2", H[4:], seed=3))
+    assert len(traces) == 1 and second.manifest["files"]["model.onnx"] == first.manifest["files"]["model.onnx"]
+    assert second.manifest["verified"]["model.onnx"]["mean_wsr_onnx"] != first.manifest["verified"]["model.onnx"]["mean_wsr_onnx"]
+    fewer = generate_channels(NetworkConfig(n_cells=1, n_users=2, n_tx=8, n_rx=2, n_streams=1), 3, seed=5)
+    deepfp_bundle.write_deepfp_bundle(tmp_path / "m", tmp_path / "b3", fewer)
+    assert len(traces) == 2
