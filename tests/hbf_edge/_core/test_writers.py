@@ -118,6 +118,28 @@ def test_signals_during_a_write_end_in_one_line_and_leave_nothing(tmp_path, sig,
     assert not out.exists() and not list(tmp_path.glob(".b.*.tmp")) and not list((tmp_path / "tmp").glob("hbf-edge-side-*"))
 
 
+def test_a_signal_as_the_temporary_folder_is_made_leaves_nothing(tmp_path):
+    """Ctrl-C between ``mkdtemp`` making the folder and returning its name: the folder goes too
+    (in a process of its own: a real signal, the main thread)."""
+    code = (
+        "import pathlib, signal, tempfile\n"
+        "from hbf_edge import _io\n"
+        "real = tempfile.mkdtemp\n"
+        "def mkdtemp_then_ctrl_c(*a, **k):\n"
+        "    made = real(*a, **k)\n"
+        "    signal.raise_signal(signal.SIGINT)\n"
+        "    return made\n"
+        "tempfile.mkdtemp = mkdtemp_then_ctrl_c\n"
+        "try:\n"
+        f"    with _io.atomic_dir(pathlib.Path({str(tmp_path)!r}) / 'b'):\n"
+        "        print('body ran')\n"
+        "except KeyboardInterrupt:\n"
+        "    print('interrupted')\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.stdout.split() == ["interrupted"], done.stderr
+    assert not (tmp_path / "b").exists() and not list(tmp_path.glob(".b.*.tmp"))
+
+
 _INT, _TERM = signal.SIGINT, signal.SIGTERM
 
 
