@@ -29,8 +29,9 @@ forward at batch 1 took 23.8-24.6 us against 20.0-21.1 inlined (float32 19.0-20.
 compiled loops of 20,000 calls, alternating, 2026-12-04).  They make up :func:`channel_steps`
 (the initialisation and a run of layers of one channel), itself inlined into the one channel
 loop that the forward, the layer runs and the profiler's float stages share
-(:func:`kernels.upga._float_batch.steps_range`) and into the sized session's forward: Numba
-compiles (and LLVM vectorises) the body once per dtype in each.  Until 2026-12-06 the channel
+(:func:`kernels.upga._float_batch.steps_range`); the sized session's forward inlines its parts
+(:func:`init_one`, :func:`run_layers`) for its own M and K.  Numba compiles (and LLVM vectorises)
+the body once per dtype in each.  Until 2026-12-06 the channel
 loop called it as a compiled function instead, since inlining cost compilation time (a first
 profile's had grown by 25 s when each driver inlined its own copy); with Numba's inliner fixed
 (:mod:`kernels._core.inline_copy`) inlined is cheap to compile, and the loop runs 12-15 % faster
@@ -237,10 +238,10 @@ def channel_steps(ht_r, ht_i, ft_r, ft_i, wr, wi, pt, s2, mu, lam, xr, xi, ws_in
     only W, so that product is the one the F-step would form (one of the four O(NMK) products
     per layer, at J = 1); the first layer of the call takes it from ``ws`` if ``g_fresh``.
 
-    Inlined (module notes) into the channel loop every driver shares and into
-    :mod:`kernels.upga._float_sized`, which compiles it for fixed sizes (results through the two
-    agree to the rounding level).  With M = K = ``SIZED`` the layers run a second copy compiled
-    with the sizes as constants (``SIZED`` says why)."""
+    Inlined (module notes) into the channel loop every driver shares.  With M = K = ``SIZED``
+    the layers run a second copy compiled with the sizes as constants (``SIZED`` says why); the
+    sized session (:mod:`kernels.upga._float_sized`) skips this function and runs that copy
+    alone for its own M and K (results through the two agree to the rounding level)."""
     gr, gi, cr, ci, dr, di, vr, vi, pr, pi = ws
     have_g = g_fresh
     M, K = wr.shape
@@ -249,18 +250,19 @@ def channel_steps(ht_r, ht_i, ft_r, ft_i, wr, wi, pt, s2, mu, lam, xr, xi, ws_in
             init_one(ht_r, ht_i, pt, ft_r, ft_i, wr, wi, ws_init, zero)
             have_g = False  # the initialisation leaves no G
         if M == SIZED and K == SIZED:  # the layers again with M and K as constants (module notes)
-            have_g = _layers(ht_r, ht_i, ft_r, ft_i, wr, wi, pt, s2, mu, lam, xr, xi, ws, zero, lo, hi, have_g, True,
-                             SIZED, SIZED)
+            have_g = run_layers(ht_r, ht_i, ft_r, ft_i, wr, wi, pt, s2, mu, lam, xr, xi, ws, zero, lo, hi, have_g,
+                                True, SIZED, SIZED)
         else:
-            have_g = _layers(ht_r, ht_i, ft_r, ft_i, wr, wi, pt, s2, mu, lam, xr, xi, ws, zero, lo, hi, have_g, False,
-                             M, K)
+            have_g = run_layers(ht_r, ht_i, ft_r, ft_i, wr, wi, pt, s2, mu, lam, xr, xi, ws, zero, lo, hi, have_g,
+                                False, M, K)
 
 
 @njit(cache=True, fastmath=FM, inline="always")
-def _layers(ht_r, ht_i, ft_r, ft_i, wr, wi, pt, s2, mu, lam, xr, xi, ws, zero, lo, hi, have_g, sized, Mc,
-            Kc):  # pragma: no cover - compiled
+def run_layers(ht_r, ht_i, ft_r, ft_i, wr, wi, pt, s2, mu, lam, xr, xi, ws, zero, lo, hi, have_g, sized, Mc,
+               Kc):  # pragma: no cover - compiled
     """Layers ``lo .. hi - 1`` of :func:`channel_steps` (``sized``: ``Mc``, ``Kc`` are M and K
-    as constants); returns whether ``ws`` holds the G of the current F."""
+    as constants); returns whether ``ws`` holds the G of the current F.  The sized session
+    (:mod:`kernels.upga._float_sized`) calls it directly with its compiled-in M and K."""
     J = mu.shape[1]
     gr, gi, cr, ci, dr, di, vr, vi, pr, pi = ws
     for i in range(lo, hi):

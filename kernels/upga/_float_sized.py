@@ -8,12 +8,19 @@ forward called from Python; as constants written into the source, M and K took 1
 
 How: a homogeneous tuple's length is part of its Numba type, so ``m_len`` and ``k_len`` (any
 tuples of M and K items) make Numba compile this function once per (M, K), and ``len()`` of them
-is a constant.  Every workspace is allocated here with those sizes (W too, copied out per
-channel), and the per-channel code (``channel_steps``, :mod:`kernels.upga._float`) is
-inlined here, so every shape it reads is a constant.  Numba's literal dispatch (``numba.literally``) would do the same but resolves every
-call in Python (milliseconds).  The price is a compilation per (M, K) (about 12 s, then cached),
-which is why only the session, built once per model, uses it; results equal
-:func:`kernels.upga._float.forward_checked`'s to the rounding level (the unrolled sums associate
+is a constant (Numba's literal dispatch, ``numba.literally``, would do the same but resolves
+every call in Python: milliseconds).  Every workspace is allocated here with those sizes (W
+too, copied out per channel), and the per-channel code (the initialisation ``init_one`` and the layers
+``run_layers`` with M and K as constants, :mod:`kernels.upga._float`) is inlined here, so every
+shape it reads is a constant.  Not ``channel_steps``, which the batch drivers inline: it holds
+the layers twice (the general copy, and the constant-size copy for M = K = 4) and typed both
+here; for M = 4, K = 3 (float64, ``NUMBA_OPT=1``, an empty cache, one process; 2026-12-07) the
+first session compiled in 25.7 s through it and in 19.9 s with the one copy, and the forward
+at batch 1, N = 64, I = 10 (2000 calls x 15; medians of alternating runs, four new and three old,
+18.1-26.4 against 20.6-27.8 us; minima 17.6-18.0 against 18.5-20.2 us) is no slower: the layers'
+small products are now unrolled for K = 3 too.  The price is a compilation per (M, K) (about
+15-20 s at ``NUMBA_OPT=1``, then cached), which is why only the session, built once per model,
+uses it; results equal :func:`kernels.upga._float.forward_checked`'s to the rounding level (the unrolled sums associate
 differently).
 """
 
@@ -24,8 +31,8 @@ from numba import types
 
 from hbf_edge.kernels._core.boundary import BAD_SHAPE, value_problem
 from hbf_edge.kernels._core.jit import closed
-from hbf_edge.kernels.upga._float import (FM, channel_steps, channel_workspace, init_workspace,
-                                          layer_workspace, transpose)
+from hbf_edge.kernels.upga._float import (FM, channel_workspace, init_one, init_workspace, layer_workspace, run_layers,
+                                          transpose)
 
 __all__ = ["size_tuple", "sized_forward"]
 
@@ -64,8 +71,9 @@ def _forward_checked_sized(h_re, h_im, p_t, noise, steps, f_re, f_im, w_re, w_im
     wi = np.empty((M, K), dt)
     for b in range(h_re.shape[0]):
         transpose(h_re[b], h_im[b], ht_r, ht_i)
-        channel_steps(ht_r, ht_i, ft_r, ft_i, wr, wi, p_t[b], noise[b], mu, lam, xr, xi, ws_init, ws, zero,
-                      True, 0, mu.shape[0], False, 1)
+        init_one(ht_r, ht_i, p_t[b], ft_r, ft_i, wr, wi, ws_init, zero)
+        run_layers(ht_r, ht_i, ft_r, ft_i, wr, wi, p_t[b], noise[b], mu, lam, xr, xi, ws, zero, 0, mu.shape[0], False,
+                   True, M, K)
         transpose(ft_r, ft_i, f_re[b], f_im[b])
         w_re[b] = wr
         w_im[b] = wi
