@@ -8,6 +8,14 @@ Both are small compositions of Brevitas parts, so rounding lives in one place:
   with a straight-through gradient (``RoundSte`` = half to even, ``FloorSte``, or
   :class:`HalfUpSte`), then a saturating clamp.  Values stay exact multiples of the LSB in
   float64, so it reproduces :meth:`FixedPointFormat.quantize` value for value.
+
+  Its forward runs ``IntQuant``'s steps with the format's constants (:meth:`FixedPointQuant.forward`
+  says which); :meth:`FixedPointQuant.brevitas` runs ``IntQuant`` itself, and a test holds the two
+  equal in values and gradients.  Why: ``IntQuant`` recomputes the clamp bounds from the
+  bit-width tensor on every call (``min_int``, ``max_int``: powers, casts) and clamps with two
+  ``where``: about 15 tensor operations and as many autograd nodes where the format needs five,
+  and a QAT step of the UPGA network calls it about 400 times (QAT ran about 5x slower per step
+  than float training, most of it there; measured in :mod:`quant.upga.train`'s notes).
 * :class:`PhaseQuant` -- nearest Q-bit code of an angle with the rule of
   :func:`hbf_edge.hw.spec.phase_to_code`: ``floor(theta 2**Q / 2 pi + 1/2)`` through Brevitas'
   ``floor_ste``, then reduced modulo ``2**Q``.  The wrap comes *before* anything could clamp, so
@@ -70,14 +78,29 @@ class FixedPointQuant(ExportMixin, nn.Module):
         self.register_buffer("scale", torch.tensor(math.ldexp(1.0, -fmt.frac_bits), dtype=torch.float64))
         self.register_buffer("zero_point", torch.tensor(0.0, dtype=torch.float64))
         self.register_buffer("bit_width", torch.tensor(float(fmt.word_bits), dtype=torch.float64))
+        # the same constants as Python numbers, for forward (the buffers: the state dict's keys)
+        self._lsb = math.ldexp(1.0, -fmt.frac_bits)
+        self._bounds = (float(fmt.min_int), float(fmt.max_int))
 
     @property
     def requires_export_handler(self) -> bool:
         return True
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``IntQuant``'s steps with the format's constants: ``x / scale + zero_point`` (the
+        ``+ 0.0`` kept: it turns a ``-0.0`` into ``+0.0`` as Brevitas does), the rounding rule's
+        STE, the clamp to the word's range (``torch.clamp``: the same values, and the same
+        gradient mask ``min <= x <= max`` as Brevitas' two ``where``), times ``scale``.  Equal to
+        :meth:`brevitas` bit for bit, values and gradients, for finite inputs (on NaN the
+        gradient differs: 0 here, passed through there)."""
         if self.export_mode:
             return self.export_handler(x)
+        y = self.int_quant.float_to_int_impl(x / self._lsb + 0.0)
+        return torch.clamp(y, *self._bounds) * self._lsb
+
+    def brevitas(self, x: torch.Tensor) -> torch.Tensor:
+        """The quantization by Brevitas' ``IntQuant`` module itself (the definition
+        :meth:`forward` is checked against)."""
         return self.int_quant(self.scale.to(x.dtype), self.zero_point.to(x.dtype), self.bit_width.to(x.dtype), x)
 
     def overflows(self, x: torch.Tensor) -> torch.Tensor:

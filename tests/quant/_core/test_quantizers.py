@@ -26,6 +26,33 @@ def test_fixed_point_equals_spec_quantize(rounding, word, frac):
     assert int(FixedPointQuant(fmt).overflows(torch.from_numpy(x))) == int(over.sum())
 
 
+@pytest.mark.parametrize("rounding", ["half_up", "half_even", "floor"])
+@pytest.mark.parametrize("word,frac", [(8, 4), (12, 10), (16, 13)])
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_the_forward_is_brevitas_intquant_bit_for_bit_with_its_gradient(rounding, word, frac, dtype):
+    """The forward's five operations against Brevitas' ``IntQuant`` itself: the same values
+    (signs of zero included), and the same gradient of a random upstream gradient, on values
+    inside, at and beyond the range, exact ties and both zeros."""
+    fmt = FixedPointFormat(word, frac, rounding)
+    quant = FixedPointQuant(fmt)
+    rng = np.random.default_rng(word * frac)
+    span = fmt.max_value * 1.5
+    x = np.concatenate([rng.uniform(-span, span, 4000), rng.normal(0, 3 * fmt.lsb, 1000),
+                        (np.arange(-40, 40) + 0.5) * fmt.lsb, [fmt.max_value, fmt.min_value, 0.0, -0.0,
+                                                                fmt.max_value + 0.5 * fmt.lsb, 1e9, -1e9]])
+    upstream = torch.from_numpy(rng.normal(size=x.size)).to(dtype)
+    results = []
+    for run in (quant.forward, quant.brevitas):
+        t = torch.tensor(x, dtype=dtype, requires_grad=True)
+        y = run(t)
+        (y * upstream).sum().backward()
+        results.append((y.detach(), t.grad))
+    (y_fast, g_fast), (y_ref, g_ref) = results
+    assert torch.equal(y_fast, y_ref) and torch.equal(torch.signbit(y_fast), torch.signbit(y_ref))
+    assert torch.equal(g_fast, g_ref)
+    assert torch.count_nonzero(g_fast) < x.size  # the saturated entries are in the sample
+
+
 def test_fixed_point_gradient_is_straight_through_inside_the_range():
     quant = FixedPointQuant(FixedPointFormat(8, 4))
     x = torch.tensor([0.3, -1.01, 100.0], dtype=torch.float64, requires_grad=True)
