@@ -37,6 +37,7 @@ import numba
 
 import hbf_edge
 # before any kernel compiles: Numba's IR inliner with one scope copy per inline (its module says why)
+from hbf_edge.kernels._core.compile_lock import locked_compile
 from hbf_edge.kernels._core.inline_copy import APPLIED as INLINE_COPY_SHARED
 from hbf_edge.kernels._core.pool import start_pool
 
@@ -123,7 +124,8 @@ STAMPED = _CACHE is not None
 
 def njit(*args, **options):
     """``numba.njit`` with the same options; with ``cache=True`` the cache is stamped by every
-    kernel source (module notes).  Used as ``@njit(cache=True, ...)``, like Numba's."""
+    kernel source (module notes), and a signature is compiled by one process at a time on the
+    machine (:mod:`kernels._core.compile_lock`).  Used as ``@njit(cache=True, ...)``, like Numba's."""
     if args:  # bare @njit, or an explicit signature (compiled at once): Numba's own, not stamped
         return numba.njit(*args, **options)
 
@@ -131,6 +133,8 @@ def njit(*args, **options):
         dispatcher = numba.njit(**options)(func)
         if options.get("cache") and _CACHE is not None:
             dispatcher._cache = _CACHE(dispatcher.py_func)
+        if options.get("cache"):  # one process compiles a signature, the others load it (its module)
+            locked_compile(dispatcher)
         return dispatcher
 
     return decorate
