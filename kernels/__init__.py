@@ -44,6 +44,7 @@ _PUBLIC = {
     "upga_forward": "upga.forward",
     "upga_init": "upga.forward",
     "upga_layers": "upga.forward",
+    "upga_iterates": "upga.forward",
     "f_step": "upga.forward",
     "w_step": "upga.forward",
     "UpganetModel": "upganet.forward",

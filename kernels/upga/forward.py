@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -25,7 +26,8 @@ from hbf_edge.kernels._core.boundary import BAD_SHAPE, raise_problem, value_prob
 from hbf_edge.kernels.upga import _float_batch as _k
 from hbf_edge.kernels.upga._float_sized import size_tuple, sized_forward
 
-__all__ = ["UpgaSteps", "UpgaSession", "load_upga", "upga_forward", "upga_init", "upga_layers", "f_step", "w_step"]
+__all__ = ["UpgaSteps", "UpgaSession", "load_upga", "upga_forward", "upga_init", "upga_layers", "upga_iterates", "f_step",
+           "w_step"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -208,6 +210,28 @@ def upga_layers(h_re, h_im, f_re, f_im, w_re, w_im, p_t, noise, mu, lam):
     mu, lam = _checks.steps(mu, lam, h_re.dtype)
     _k.layers(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, h_re.dtype.type(0))
     return f_re, f_im, w_re, w_im
+
+
+def upga_iterates(h_re, h_im, p_t, noise, mu, lam, n_rf: int) -> Iterator[tuple[np.ndarray, ...]]:
+    """The initialisation, then the design after each layer of ``mu [I, J]``, ``lam [I]``:
+    ``I + 1`` tuples ``(f_re, f_im, w_re, w_im)``, as ``upga_init`` and ``upga_layers`` one layer
+    at a time give them, with the inputs checked once.
+
+    The tuples are views of the same four arrays, overwritten in place by the next layer: copy
+    what you keep.  Why: a conventional PGA's curve (``hbf-edge evaluate``'s PGA-100, a design
+    per iteration) through ``upga_layers`` spent more time checking the channels and copying the
+    design on each call than running the layer (demo evaluation, 1000 channels, 700 calls:
+    1.4 s of checks, 2.4 s of kernel, 2026-12-07)."""
+    h_re, h_im, p_t, noise = _inputs(h_re, h_im, p_t, noise)
+    mu, lam = _checks.steps(mu, lam, h_re.dtype)
+    n_rf = _checks.n_rf(n_rf, h_re.shape[2], h_re.shape[1])
+    out = _alloc(h_re, n_rf)
+    zero = h_re.dtype.type(0)
+    _k.init(h_re, h_im, p_t, *out, zero)
+    yield out
+    for i in range(lam.shape[0]):
+        _k.layers(h_re, h_im, p_t, noise, mu[i : i + 1], lam[i : i + 1], *out, zero)
+        yield out
 
 
 def f_step(h_re, h_im, f_re, f_im, w_re, w_im, noise, mu: float):

@@ -53,8 +53,9 @@ def pga_designs(H: np.ndarray, p_t: np.ndarray, noise: float, iterations: int, n
                 n_inner: int) -> Iterator[tuple[C, C]]:
     """Algorithm 1 with the fixed steps ``PGA_MU0``, ``PGA_LAMBDA0``: the initialisation, then the
     design after each of ``iterations`` layers, as :func:`hbf_edge.families.upga.model.pga_iterates`
-    yields them, on the Numba float64 kernel (``kernels.upga_init``, ``kernels.upga_layers``,
-    parallel over the channels) instead of torch's one intra-op thread.
+    yields them, on the Numba float64 kernel (``kernels.upga_iterates``, parallel over the
+    channels) instead of torch's one intra-op thread.  Each design is a view of arrays the next
+    layer overwrites: copy what you keep.
 
     Equal to ``pga_iterates`` to the rounding level (tested).  Why: PGA-100 was most of an
     evaluation, 2.2-3.3 s per SNR on the demo's 1000 channels in torch against 0.75 s here
@@ -63,11 +64,8 @@ def pga_designs(H: np.ndarray, p_t: np.ndarray, noise: float, iterations: int, n
 
     h_re, h_im = np.ascontiguousarray(H.real), np.ascontiguousarray(H.imag)
     noise_a = np.full(H.shape[0], float(noise))
-    mu, lam = np.full((1, n_inner), PGA_MU0), np.full(1, PGA_LAMBDA0)
-    design = kernels.upga_init(h_re, h_im, p_t, n_rf)
-    for i in range(iterations + 1):
-        if i:
-            design = kernels.upga_layers(h_re, h_im, *design, p_t, noise_a, mu, lam)
+    mu, lam = np.full((iterations, n_inner), PGA_MU0), np.full(iterations, PGA_LAMBDA0)
+    for design in kernels.upga_iterates(h_re, h_im, p_t, noise_a, mu, lam, n_rf):
         f_re, f_im, w_re, w_im = (torch.from_numpy(a) for a in design)
         yield C(f_re, f_im), C(w_re, w_im)
 
@@ -160,8 +158,8 @@ def evaluate(
             for i, design in enumerate(pga_designs(H, p_np, noise, longest, n_rf, J)):
                 layer_entry["pga"].append(float(sum_rate(Hc, *design, noise_t).mean()))
                 for name, iters in PGA_ITERATIONS.items():
-                    if i == iters:
-                        designs[name] = design
+                    if i == iters:  # a copy: the next iteration overwrites the design in place
+                        designs[name] = tuple(C(z.re.clone(), z.im.clone()) for z in design)
                         bar.update()
         layers[f"{snr:g}"] = layer_entry
         F_omp, W_omp = omp_hybrid(H, p_np, n_rf)

@@ -94,9 +94,10 @@ def test_the_kernel_pga_is_torch_pga_iterate_by_iterate():
     mu = torch.full((6, 2), PGA_MU0, dtype=torch.float64)
     lam = torch.full((6,), PGA_LAMBDA0, dtype=torch.float64)
     ref = list(pga_iterates(_to_c(H), torch.from_numpy(p_np), torch.full((7,), 0.5, dtype=torch.float64), mu, lam, 4))
-    got = list(pga_designs(H, p_np, 0.5, 6, 4, 2))
-    assert len(got) == len(ref) == 7
-    for (F, W), design in zip(got, ref):
+    count, first = 0, None
+    for (F, W), design in zip(pga_designs(H, p_np, 0.5, 6, 4, 2), ref, strict=True):  # each as it comes
         for a, b in zip((F.re, F.im, W.re, W.im), (*design.F, *design.W)):
             assert torch.allclose(a, b, rtol=0, atol=1e-12)
-    assert not torch.allclose(got[1][0].re, got[6][0].re)  # the iterates move
+        first = F.re.clone() if count == 1 else first
+        count += 1
+    assert count == 7 and not torch.allclose(first, F.re)  # the iterates move

@@ -7,6 +7,7 @@ import torch
 from hbf_edge import kernels
 from hbf_edge import ConfigError, DTypeError, InvalidChannelError, ShapeError
 from hbf_edge.channels import saleh_valenzuela_miso
+from hbf_edge.kernels._core.batching import SERIAL_BELOW
 from hbf_edge.families.upga.model import UPGA
 
 import naive
@@ -68,6 +69,21 @@ def test_layers_compose_to_forward():
     # round differently where it is compiled into another function.
     for a, b in zip(full, state):
         np.testing.assert_allclose(a, b, rtol=0, atol=1e-12)
+
+
+def test_iterates_are_init_then_layers_one_at_a_time_bit_for_bit():
+    """``upga_iterates`` checks once and runs the same layer driver in place: each design is
+    ``upga_init`` / ``upga_layers``'s, bit for bit, and bad input is refused as theirs is."""
+    H, p_t, noise = _problem(SERIAL_BELOW + 3, 16, 3, seed=5)  # the parallel driver
+    mu, lam = np.full((3, 2), 0.03), np.full(3, 3e-4)
+    state = kernels.upga_init(*_split(H), p_t, 4)
+    for i, design in enumerate(kernels.upga_iterates(*_split(H), p_t, noise, mu, lam, 4)):
+        if i:
+            state = kernels.upga_layers(*_split(H), *state, p_t, noise, mu[i - 1 : i], lam[i - 1 : i])
+        assert all(np.array_equal(a, b) for a, b in zip(design, state))
+    assert i == 3
+    with pytest.raises(ValueError, match="noise"):
+        next(kernels.upga_iterates(*_split(H), p_t, -noise, mu, lam, 4))
 
 
 @pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-9), (np.float32, 1e-4)])
