@@ -45,7 +45,7 @@ from pathlib import Path
 from hbf_edge._io import sha256_file
 from hbf_edge.modelfiles import model_digest
 
-__all__ = ["ENV", "MAX_BYTES", "cache_root", "graph_key", "has", "fetch", "store"]
+__all__ = ["ENV", "MAX_BYTES", "cache_root", "content_key", "graph_key", "has", "fetch", "store"]
 
 ENV = "HBF_EDGE_GRAPH_CACHE"
 MAX_BYTES = 1 << 30  # the quick demo's three UPGA graphs take 2.2 MB
@@ -94,6 +94,15 @@ def graph_key(writer: str, model_dir: str | os.PathLike) -> str | None:
         return _key(writer, Path(model_dir))
     except OSError:
         return None
+
+
+def content_key(writer: str, digest: str) -> str | None:
+    """The key of a graph ``writer`` traces from a model given in memory, ``digest`` being the
+    writer's hash of everything the graph depends on besides the code (the profile's float graph:
+    the model's class, tensors and config); ``None`` when the cache is off."""
+    if cache_root() is None:
+        return None
+    return hashlib.sha256(f"{writer}\0{_code_digest()}\0content:{digest}".encode()).hexdigest()
 
 
 def _key(writer: str, root: Path) -> str:

@@ -25,7 +25,8 @@ __all__ = ["onnxruntime_stages", "qcdq_whole"]
 
 _SCOPE = re.compile(r"^/(init|layers\.(\d+))/")
 # the last float graph traced, by its model's content: a profile times each batch on the same
-# graph, and tracing it took 1.7 s a batch (the demo's model, 2026-12-07)
+# graph, and tracing it took 1.7 s a batch (the demo's model, 2026-12-07); across processes the
+# graph cache keeps it (export._core.graph_cache.content_key)
 _TRACED: dict[str, bytes] = {}
 
 
@@ -43,6 +44,7 @@ def onnxruntime_stages(model: Any, config: Any, H: np.ndarray, p_t: np.ndarray, 
     """Stage times from onnxruntime's profiler and the whole run timed without it; with
     ``other``, the nodes outside every stage scope are summed under ``"other"``."""
     import onnxruntime as ort
+    from hbf_edge.export._core import graph_cache
     from hbf_edge.export.upga.onnx_float import OUTPUTS, export_float_onnx
 
     from hbf_edge.bench import time_per_channel
@@ -55,8 +57,12 @@ def onnxruntime_stages(model: Any, config: Any, H: np.ndarray, p_t: np.ndarray, 
         key = _graph_key(model, config)
         if key in _TRACED:
             path.write_bytes(_TRACED[key])
-        else:
-            export_float_onnx(model, config, path)
+        else:  # from the graph cache, else traced and kept there (a seeded demo profiles the same model)
+            stored = graph_cache.content_key(f"{__name__}:onnxruntime_stages", key)
+            if stored is None or not graph_cache.fetch(stored, [path.name], path.parent):
+                export_float_onnx(model, config, path)
+                if stored is not None:
+                    graph_cache.store(stored, [path.name], path.parent)
             _TRACED.clear()
             _TRACED[key] = path.read_bytes()
         plain = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])

@@ -37,9 +37,9 @@ def test_profile_structure_and_costs(model_dir):
     assert all(v > 0 for v in r["measured"]["3"]["onnxruntime"]["us_per_channel"].values())
 
 
-def test_the_float_graph_is_traced_once_per_model(model_dir, monkeypatch):
-    """onnxruntime's stages at every batch run on one trace of the model; another model's steps
-    (or config) trace again."""
+def test_the_float_graph_is_traced_once_per_model(model_dir, monkeypatch, tmp_path):
+    """onnxruntime's stages at every batch run on one trace of the model, and so does a second
+    process (the graph cache); another model's steps (or config) trace again."""
     import numpy as np
     import torch
 
@@ -50,15 +50,23 @@ def test_the_float_graph_is_traced_once_per_model(model_dir, monkeypatch):
     real = onnx_float.export_float_onnx
     monkeypatch.setattr(onnx_float, "export_float_onnx", lambda *a, **k: traced.append(1) or real(*a, **k))
     monkeypatch.setattr(profile, "_TRACED", {})
+    monkeypatch.setenv("HBF_EDGE_GRAPH_CACHE", str(tmp_path / "graphs"))  # empty: other tests profiled this model
     model, config = load_model(model_dir)
     H = np.ones((2, 16, 4)) + 0.3j * np.arange(128).reshape(2, 16, 4) / 128
     for B in (1, 2):
         profile.onnxruntime_stages(model, config, H[:B], np.full(B, 10.0), np.ones(B), 1, 0.0)
     assert len(traced) == 1
+    monkeypatch.setattr(profile, "_TRACED", {})  # another process: the graph cache has it
+    profile.onnxruntime_stages(model, config, H, np.full(2, 10.0), np.ones(2), 1, 0.0)
+    assert len(traced) == 1
     with torch.no_grad():
         model.mu.mul_(1.5)
     profile.onnxruntime_stages(model, config, H, np.full(2, 10.0), np.ones(2), 1, 0.0)
     assert len(traced) == 2
+    monkeypatch.setenv("HBF_EDGE_GRAPH_CACHE", "off")  # no cache: traced again in a new process
+    monkeypatch.setattr(profile, "_TRACED", {})
+    profile.onnxruntime_stages(model, config, H, np.full(2, 10.0), np.ones(2), 1, 0.0)
+    assert len(traced) == 3
 
 
 def test_profile_reports_its_spread_and_what_it_ran(model_dir):
