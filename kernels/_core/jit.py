@@ -196,7 +196,7 @@ def _type_key(dispatcher, args) -> tuple | None:
     """A key that determines ``typeof`` of every argument (an array's dtype, dimensions,
     contiguity, write flag and alignment -- Numba's array type --, a scalar's exact type), or
     ``None`` for an argument it cannot key."""
-    key = [id(dispatcher)]
+    key: list[Any] = [dispatcher]  # the object, not its id: a freed dispatcher's id can be reused
     for a in args:
         if type(a) is np.ndarray:
             f = a.flags
