@@ -127,3 +127,31 @@ def test_export_bundle_of_a_quantized_deepfp(tmp_path):
     assert beams["v_re"].shape == (4, 7, 2, 8, 1) and np.isclose(beams["wsr"].mean(), ver["model.onnx"]["mean_wsr_torch"])
     with pytest.raises(Exception, match="exists"):
         write_deepfp_bundle(tmp_path / "q", tmp_path / "b", H[:4])
+
+
+def test_a_second_export_takes_the_qcdq_graph_from_the_cache(tmp_path, monkeypatch):
+    """``dnn.qcdq.onnx`` depends on the model only: a second export on other channels takes it
+    from the graph cache (no export, the same bytes) and checks it on its own channels; another
+    model exports again."""
+    from hbf_edge.export import read_bundle
+    from hbf_edge.export._core import graph_cache
+    from hbf_edge.export.deepfp import bundle as deepfp_bundle
+    from hbf_edge.families.deepfp.train import deepfp_model_config
+    from hbf_edge.quant.deepfp.qat import save_quant_deepfp
+
+    monkeypatch.setenv(graph_cache.ENV, str(tmp_path / "cache"))
+    net = NetworkConfig(n_cells=1, n_users=2, n_tx=8, n_rx=2, n_streams=1)
+    H = generate_channels(net, 9, seed=4)
+    for name, seed in (("q", 1), ("q2", 2)):
+        model = DeepFP(2, 8, 1, 8, seed=seed)
+        save_quant_deepfp(quantize_deepfp(model, H), deepfp_model_config(model, net, {}, []), {"method": "ptq"},
+                          tmp_path / name)
+    exports = []
+    real = deepfp_bundle.export_stepnets_qcdq
+    monkeypatch.setattr(deepfp_bundle, "export_stepnets_qcdq", lambda *a, **k: exports.append(1) or real(*a, **k))
+    first = read_bundle(deepfp_bundle.write_deepfp_bundle(tmp_path / "q", tmp_path / "b1", H[:4]))
+    second = read_bundle(deepfp_bundle.write_deepfp_bundle(tmp_path / "q", tmp_path / "b2", H[4:], seed=3))
+    assert len(exports) == 1 and second.manifest["files"]["dnn.qcdq.onnx"] == first.manifest["files"]["dnn.qcdq.onnx"]
+    assert second.manifest["verified"]["dnn.qcdq.onnx"]["outputs_equal"] == 1.0
+    deepfp_bundle.write_deepfp_bundle(tmp_path / "q2", tmp_path / "b3", H[:4])
+    assert len(exports) == 2
