@@ -129,20 +129,12 @@ def _check_qcdq(qmodel: QuantDeepFP, path: Path, H: np.ndarray, V0: np.ndarray) 
                               "n_inputs": int(x_re.shape[0] * x_re.shape[1])}}
 
 
-def _qcdq_graph(qmodel: QuantDeepFP, path: Path, H: np.ndarray, V0: np.ndarray,
-                model_dir: str | os.PathLike) -> dict[str, Any]:
-    """``dnn.qcdq.onnx``, from the graph cache when it holds this model's, else exported; checked
-    against torch on ``H`` either way (:func:`_check_qcdq`) and kept in the cache after the check
-    passed.  The graph depends on the model only (its input is the DNNs' stacked features with a
-    dynamic batch), so the key is the model directory's."""
-    key = graph_cache.graph_key(f"{__name__}:export_stepnets_qcdq", model_dir)
-    cached = key is not None and graph_cache.fetch(key, [path.name], path.parent)
-    if not cached:
-        export_stepnets_qcdq(qmodel, path)
-    report = _check_qcdq(qmodel, path, H, V0)
-    if key is not None and not cached:
-        graph_cache.store(key, [path.name], path.parent)
-    return report
+def write_qcdq_graph(model_dir: str | os.PathLike, out: str | os.PathLike) -> Path:
+    """``dnn.qcdq.onnx`` of a quantized DeepFP model directory into the folder ``out`` (the
+    bundle's :class:`export._core.side.SidePart` writer: the graph depends on the model only, its
+    input being the DNNs' stacked features with a dynamic batch, so the graph cache keys it on
+    the model directory)."""
+    return export_stepnets_qcdq(load_deepfp(model_dir)[0], Path(out) / "dnn.qcdq.onnx")
 
 
 def write_deepfp_bundle(model_dir: str | os.PathLike, out: str | os.PathLike, H: np.ndarray, seed: int = 2026,
@@ -165,7 +157,10 @@ def write_deepfp_bundle(model_dir: str | os.PathLike, out: str | os.PathLike, H:
     writers: list = [("the whole-network ONNX graph",
                       lambda tmp: export_deepfp_onnx(model, tmp / "model.onnx", H, V0, model_dir))]
     if isinstance(model, QuantDeepFP):
+        from hbf_edge.export._core.side import SidePart
+
         writers.append(("the 8-bit DNN graph (QCDQ), checked against torch",
-                        lambda tmp: _qcdq_graph(model, tmp / "dnn.qcdq.onnx", H, V0, model_dir)))
+                        SidePart("the 8-bit DNN graph", ["dnn.qcdq.onnx"], f"{__name__}:write_qcdq_graph", model_dir,
+                                 check=lambda tmp: _check_qcdq(model, tmp / "dnn.qcdq.onnx", H, V0))))
     return _write(out, overwrite, {"deepfp.json": json.dumps(info, indent=2) + "\n"}, beams, writers,
                   {"family": "deepfp", "scoring": "weighted_sum_rate", "model_dir": str(model_dir)})

@@ -19,8 +19,8 @@ no lock.  Never a failure: a cache folder that cannot hold the lock file compile
 and a wait longer than ``WAIT_S`` (a process stuck while holding the lock) compiles anyway.
 Locks follow the call graph (a caller's compilation holds its lock while its callees take
 theirs), which has no cycles, so two processes cannot wait for each other; within a process a
-file lock is taken only under Numba's own compiler lock, so two threads cannot either.  The lock files
-stay in the cache folder (empty files, one per compiled signature).
+file lock is taken only under Numba's own compiler lock, so two threads cannot either.  The
+lock files stay in the cache folder (empty files, one per compiled signature).
 """
 
 from __future__ import annotations
@@ -49,12 +49,12 @@ def _lock_path(folder: str, qualname: str, signature: str) -> str:
 def compiling(folder: str, qualname: str, signature: str) -> Iterator[bool]:
     """Hold the machine-wide lock of ``qualname`` compiled for ``signature`` (a file in
     ``folder``); yields whether the lock is held (``False``: compiling without it)."""
-    keys = getattr(_held, "keys", None)
-    if keys is None:
-        keys = _held.keys = set()
+    held = getattr(_held, "paths", None)
+    if held is None:
+        held = _held.paths = {}  # lock file -> whether this thread holds its lock
     path = _lock_path(folder, qualname, signature)
-    if path in keys:  # this thread already holds it, further up its stack
-        yield True
+    if path in held:  # this thread is in this compilation already, further up its stack
+        yield held[path]
         return
     try:
         os.makedirs(folder, exist_ok=True)
@@ -77,11 +77,11 @@ def compiling(folder: str, qualname: str, signature: str) -> Iterator[bool]:
             except OSError:  # a file system without flock
                 locked = False
                 break
-        keys.add(path)
+        held[path] = locked
         try:
             yield locked
         finally:
-            keys.discard(path)
+            del held[path]
     finally:
         os.close(fd)  # releases the lock
 

@@ -63,6 +63,8 @@ def test_a_lock_held_too_long_or_impossible_still_compiles(tmp_path, monkeypatch
         start = time.monotonic()
         with compile_lock.compiling(str(tmp_path), "mod.f", "(int64,)") as locked:
             assert not locked and time.monotonic() - start >= 0.3
+            with compile_lock.compiling(str(tmp_path), "mod.f", "(int64,)") as again:
+                assert not again  # re-entered: still not held, and no second wait
     finally:
         os.close(holder)
     with compile_lock.compiling(str(tmp_path), "mod.f", "(int64,)") as locked:

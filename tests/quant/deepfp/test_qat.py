@@ -147,8 +147,8 @@ def test_a_second_export_takes_the_qcdq_graph_from_the_cache(tmp_path, monkeypat
         save_quant_deepfp(quantize_deepfp(model, H), deepfp_model_config(model, net, {}, []), {"method": "ptq"},
                           tmp_path / name)
     exports = []
-    real = deepfp_bundle.export_stepnets_qcdq
-    monkeypatch.setattr(deepfp_bundle, "export_stepnets_qcdq", lambda *a, **k: exports.append(1) or real(*a, **k))
+    real = deepfp_bundle.write_qcdq_graph
+    monkeypatch.setattr(deepfp_bundle, "write_qcdq_graph", lambda *a, **k: exports.append(1) or real(*a, **k))
     first = read_bundle(deepfp_bundle.write_deepfp_bundle(tmp_path / "q", tmp_path / "b1", H[:4]))
     second = read_bundle(deepfp_bundle.write_deepfp_bundle(tmp_path / "q", tmp_path / "b2", H[4:], seed=3))
     assert len(exports) == 1 and second.manifest["files"]["dnn.qcdq.onnx"] == first.manifest["files"]["dnn.qcdq.onnx"]
