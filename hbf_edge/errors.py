@@ -17,6 +17,7 @@ __all__ = [
     "ModelDirError",
     "DatasetError",
     "ClusterError",
+    "SecondProcessError",
 ]
 
 
@@ -51,3 +52,8 @@ class DatasetError(HbfEdgeError, ValueError):
 class ClusterError(HbfEdgeError, RuntimeError):
     """The Dask cluster of a sweep failed (a task kept killing its workers, the scheduler went
     away); what finished is kept, and the same command resumes."""
+
+
+class SecondProcessError(HbfEdgeError, RuntimeError):
+    """A job the toolkit ran in a second process (the demo's evaluation beside its QAT) failed;
+    the message names the job and ends with the process's last message."""

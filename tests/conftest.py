@@ -285,8 +285,8 @@ def _bundles_in_one_process():
     own imports, and the suite's two workers keep both cores busy already.  The tests of the
     second process set it themselves; the CLI commands the tests start run with the toolkit's
     default."""
-    from hbf_edge.export._core import side
+    from hbf_edge import _process
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(side, "side_cores", lambda: 1)
+        mp.setattr(_process, "side_cores", lambda: 1)
         yield

@@ -7,10 +7,10 @@ second process from the start, and the bundle writer takes its files when it get
 when is the family's choice (:func:`hbf_edge.export.upga.bundle.quantized_graphs_aside`; README,
 "Export: a four-operation ``Quant`` function, and the quantized graphs in a second process").
 
-The process runs ``python -m MODULE OUT ARGS...`` on one thread, writes only into its own
-temporary folder, and is stopped (and the folder removed) by :meth:`SideProcess.close`, which the
-bundle writer calls however it ends: a failure, Ctrl-C or SIGTERM leaves nothing behind.  Its
-messages go to a file that is read only when it fails.
+The process (:class:`hbf_edge._process.SideProcess`) runs ``python -m hbf_edge.export._core.side
+OUT module:function MODEL_DIR`` on one thread, writes only into its own temporary folder, and is
+stopped (and the folder removed) by :meth:`SidePart.close`, which the bundle writer calls however
+it ends: a failure, Ctrl-C or SIGTERM leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -19,63 +19,23 @@ import importlib
 import logging
 import os
 import shutil
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
-from hbf_edge._process import stop_process
+from hbf_edge._process import SideProcess
 from hbf_edge.export._core import graph_cache
 from hbf_edge.export._core.bundle import BundleError
 
-__all__ = ["SidePart", "SideProcess", "side_cores", "side_main"]
+__all__ = ["SidePart", "graph_process", "side_main"]
 
-_ERRORS = "stderr.txt"
 _log = logging.getLogger("hbf_edge")
 
 
-def side_cores() -> int:
-    """How many cores the thread policy lets the toolkit use (``--threads`` / ``HBF_EDGE_THREADS``,
-    else ``NUMBA_NUM_THREADS``, else the machine's): a second process only when it is at least 2."""
-    for name in ("HBF_EDGE_THREADS", "NUMBA_NUM_THREADS"):
-        text = os.environ.get(name, "")
-        if text.isdigit() and int(text) >= 1:
-            return int(text)
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-
-
-class SideProcess:
-    """``python -m module OUT *args`` in the background; :meth:`result` waits for its folder."""
-
-    def __init__(self, what: str, module: str, *args: str) -> None:
-        self.what = what
-        self.dir = Path(tempfile.mkdtemp(prefix="hbf-edge-side-"))
-        self.process: subprocess.Popen | None = None
-        env = dict(os.environ, HBF_EDGE_THREADS="1")  # one core: this process keeps the other busy
-        try:
-            with open(self.dir / _ERRORS, "wb") as errors:
-                self.process = subprocess.Popen([sys.executable, "-m", module, str(self.dir / "out"), *args], env=env,
-                                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=errors)
-        except BaseException:
-            self.close()
-            raise
-
-    def result(self) -> Path:
-        """Wait for the process; the folder it wrote.  ``BundleError`` with its last message if it
-        failed."""
-        code = self.process.wait()
-        if code != 0:
-            lines = (self.dir / _ERRORS).read_text(errors="replace").strip().splitlines() or ["no message"]
-            raise BundleError(f"{self.what}: its process failed (exit {code}): {lines[-1]}")
-        return self.dir / "out"
-
-    def close(self) -> None:
-        """Stop the process if it still runs and remove its folder (idempotent)."""
-        process, self.process = self.process, None
-        if process is not None:
-            stop_process(process)
-        shutil.rmtree(self.dir, ignore_errors=True)
+def graph_process(what: str, writer: str, model_dir: str | os.PathLike) -> SideProcess:
+    """``writer(model_dir, OUT)`` started in a second process (:func:`side_main`); its failure
+    is a ``BundleError`` naming ``what``."""
+    return SideProcess(what, lambda out: ["-m", __name__, str(out), writer, str(model_dir)], BundleError)
 
 
 class SidePart:
@@ -93,7 +53,7 @@ class SidePart:
         self.check = check
         self.key = graph_cache.graph_key(writer, model_dir)
         self.cached = self.key is not None and graph_cache.has(self.key, files)
-        self.side = SideProcess(what, __name__, writer, str(model_dir)) if aside and not self.cached else None
+        self.side = graph_process(what, writer, model_dir) if aside and not self.cached else None
 
     def __call__(self, tmp: Path) -> dict[str, Any]:
         built = not (self.cached and graph_cache.fetch(self.key, self.files, tmp))

@@ -218,7 +218,8 @@ def _int_graph_writer(model_dir: str | os.PathLike) -> Any:
     """The writer of ``model.int.onnx``: a second process started now when the thread policy
     allows two cores (its trace is the longest part of the export, README "JCEHB superframe
     bundle"), else this one when it is called."""
-    from hbf_edge.export._core.side import SidePart, side_cores
+    from hbf_edge._process import side_cores
+    from hbf_edge.export._core.side import SidePart
 
     return SidePart("the per-slot integer ONNX graph", ["model.int.onnx"], "hbf_edge.export.jcehb.onnx_int:write_jcehb_int_graph",
                     model_dir, side_cores() >= 2)

@@ -170,7 +170,8 @@ def _int_graph_writer(model_dir: str | os.PathLike) -> Any:
     """The writer of ``model.int.onnx``: a second process started now when the thread policy
     allows two cores (its trace is most of the export: 16 of 30 s on the embedded model, Intel
     Xeon, 2026-12-05; README, "MSER hardware datapath"), else this one when it is called."""
-    from hbf_edge.export._core.side import SidePart, side_cores
+    from hbf_edge._process import side_cores
+    from hbf_edge.export._core.side import SidePart
 
     return SidePart("the integer ONNX graph", ["model.int.onnx"], "hbf_edge.export.mser.onnx_int:write_mser_int_graph",
                     model_dir, side_cores() >= 2)

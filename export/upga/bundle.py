@@ -61,7 +61,7 @@ def quantized_graphs_aside() -> bool:
     demo after its QAT stage, a Python session) traces them itself; giving the float graph to a
     second process there instead saved nothing in the quick demo (README, "Export: a
     four-operation ``Quant`` function")."""
-    from hbf_edge.export._core.side import side_cores
+    from hbf_edge._process import side_cores
 
     return side_cores() >= 2 and "brevitas" not in sys.modules
 

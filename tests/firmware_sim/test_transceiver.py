@@ -75,11 +75,10 @@ def test_the_integer_graph_of_a_second_process_is_this_ones(bundle, tmp_path, mo
     graph byte for byte as the fixture's, built in its process; nothing of the process left."""
     import tempfile
 
-    from hbf_edge.export._core.side import SideProcess
+    from hbf_edge.export._core.side import graph_process
 
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
-    job = SideProcess("the integer ONNX graph", "hbf_edge.export._core.side",
-                      "hbf_edge.export.mser.onnx_int:write_mser_int_graph", str(bundle / "q"))
+    job = graph_process("the integer ONNX graph", "hbf_edge.export.mser.onnx_int:write_mser_int_graph", bundle / "q")
     try:
         assert (job.result() / "model.int.onnx").read_bytes() == (bundle / "b" / "model.int.onnx").read_bytes()
     finally:

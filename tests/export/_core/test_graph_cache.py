@@ -53,7 +53,7 @@ def test_a_second_export_takes_the_graphs_from_the_cache_and_checks_them(tmp_pat
     calls, started = [], []
     real = side._resolve
     monkeypatch.setattr(side, "_resolve", lambda writer: calls.append(writer) or real(writer))
-    monkeypatch.setattr(side, "SideProcess", lambda *args: started.append(args))
+    monkeypatch.setattr(side, "graph_process", lambda *args: started.append(args))
     from hbf_edge.export.upga import bundle
 
     monkeypatch.setattr(bundle, "quantized_graphs_aside", lambda: True)  # a miss would start a second process

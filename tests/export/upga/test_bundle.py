@@ -285,11 +285,10 @@ def test_the_graphs_of_a_second_process_are_those_of_this_one(bundle, tmp_path, 
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     monkeypatch.setenv("HBF_EDGE_GRAPH_CACHE", "off")  # traced by the second process, not taken from the cache
     monkeypatch.setattr(upga_bundle, "quantized_graphs_aside", lambda: True)
-    started, real = [], side.SideProcess
-    monkeypatch.setattr(side, "SideProcess", lambda *args: started.append(args) or real(*args))
+    started, real = [], side.graph_process
+    monkeypatch.setattr(side, "graph_process", lambda *args: started.append(args) or real(*args))
     manifest = read_bundle(write_bundle(model, tmp_path / "b", H[:6], snr_db=15.0)).manifest
-    assert [a[1:] for a in started] == [("hbf_edge.export._core.side", "hbf_edge.export.upga.onnx_quant:write_quant_graphs",
-                                          str(model))]
+    assert [(a[1], str(a[2])) for a in started] == [("hbf_edge.export.upga.onnx_quant:write_quant_graphs", str(model))]
     assert "after the kernel's code search" in manifest["verified"]["model.qcdq.onnx"]["equals"]
     for name in ("model.qonnx.onnx", "model.qcdq.onnx"):
         assert manifest["files"][name] == read_bundle(path).manifest["files"][name], name

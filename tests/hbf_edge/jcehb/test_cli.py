@@ -434,12 +434,11 @@ def test_superframe_bundle_replays_with_codes_written_once(trained, tmp_path, ca
     # writer's use of it is tested with UPGA's graphs): the same graph, nothing of the process left
     import tempfile
 
-    from hbf_edge.export._core.side import SideProcess
+    from hbf_edge.export._core.side import graph_process
 
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "side"))
     (tmp_path / "side").mkdir()
-    job = SideProcess("the per-slot integer ONNX graph", "hbf_edge.export._core.side",
-                      "hbf_edge.export.jcehb.onnx_int:write_jcehb_int_graph", str(q))
+    job = graph_process("the per-slot integer ONNX graph", "hbf_edge.export.jcehb.onnx_int:write_jcehb_int_graph", q)
     try:
         assert (job.result() / "model.int.onnx").read_bytes() == (b / "model.int.onnx").read_bytes()
     finally:
