@@ -81,7 +81,8 @@ def run_demo(out: str | Path, quick: bool = False, progress: bool = True,
     ``overwrite``: the demo replaces its own subfolders (``model/``, ``qat/``, ...).
     ``precompile``: while the first stages train, a background process compiles the Numba
     kernels of the export and the profile into the cache (:mod:`hbf_edge._precompile`; skipped
-    when an earlier run did so for these sources).
+    when an earlier run did so for these sources).  On two or more cores the evaluation runs as
+    ``hbf-edge evaluate`` in a second process while this one runs QAT (:func:`_evaluation_beside`).
     """
     from hbf_edge.errors import ConfigError
 
