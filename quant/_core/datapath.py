@@ -23,7 +23,7 @@ import torch
 from hbf_edge.cplx import C
 from hbf_edge.kernels._core.codes import nearest_codes_into
 
-from hbf_edge.quant._core.quantizers import FixedPointQuant
+from hbf_edge.quant._core.quantizers import FixedPointQuant, round_ste
 
 __all__ = ["to_int", "div_round", "isqrt", "round_only", "recip", "nearest_codes", "ste", "gj_inverse",
            "gj_inverse_words", "half_exponent", "rshift", "fit_word", "Words"]
@@ -73,7 +73,7 @@ def isqrt(n: torch.Tensor) -> torch.Tensor:
 def round_only(q: FixedPointQuant, v: torch.Tensor) -> torch.Tensor:
     """Round ``v`` to ``q``'s LSB with its rule and STE, without saturating (a kernel ``rshift``)."""
     scale = q.scale.to(v.dtype)
-    return q.int_quant.float_to_int_impl(v / scale) * scale
+    return round_ste(v / scale, q.fmt.rounding) * scale
 
 
 def fit_int(x: torch.Tensor, q: FixedPointQuant) -> torch.Tensor:

@@ -19,8 +19,9 @@ Both are small compositions of Brevitas parts, so rounding lives in one place:
   the suite running beside it): 2.88 s with ``IntQuant``, 1.28 of them in its forward, against
   1.95 s with this forward; the same 10 steps of float training 0.59-0.97 s.
 * :class:`PhaseQuant` -- nearest Q-bit code of an angle with the rule of
-  :func:`hbf_edge.hw.spec.phase_to_code`: ``floor(theta 2**Q / 2 pi + 1/2)`` through Brevitas'
-  ``floor_ste``, then reduced modulo ``2**Q``.  The wrap comes *before* anything could clamp, so
+  :func:`hbf_edge.hw.spec.phase_to_code`: ``floor(theta 2**Q / 2 pi + 1/2)`` with a
+  straight-through gradient (:func:`round_ste`, equal to Brevitas' ``floor_ste`` there), then
+  reduced modulo ``2**Q``.  The wrap comes *before* anything could clamp, so
   a phase just below +pi lands on the code of -pi; the gradient passes straight through.
 """
 
@@ -38,7 +39,27 @@ from torch import nn
 from hbf_edge.errors import ConfigError
 from hbf_edge.hw.spec import MAX_PHASE_BITS, FixedPointFormat
 
-__all__ = ["HalfUpSte", "FixedPointQuant", "PhaseQuant"]
+__all__ = ["HalfUpSte", "FixedPointQuant", "PhaseQuant", "round_ste"]
+
+
+_ROUNDED = {"half_up": lambda v: torch.floor(v + 0.5), "half_even": torch.round, "floor": torch.floor}
+
+
+def round_ste(x: torch.Tensor, rounding: str) -> torch.Tensor:
+    """``x`` rounded by ``rounding`` (``half_up`` = ``floor(x + 1/2)``, ``half_even``, ``floor``)
+    with a straight-through gradient, in native operations: the rounded detached value minus
+    ``(x.detach() - x)``.
+
+    The same values and gradients as Brevitas' STE functions (``RoundSte``, ``FloorSte``,
+    :class:`HalfUpSte`), bit for bit, for finite ``x``: ``x.detach() - x`` is exactly ``+0.0``, and
+    ``r - (+0.0)`` is ``r``, a ``-0.0`` included; the gradient reaches ``x`` through two exact
+    negations, so an upstream ``-0.0`` stays one.  (On an infinite ``x`` the value is NaN where
+    Brevitas gives the infinity.)  Why: Brevitas' STE is a Python ``autograd.Function``, a Python
+    call forward and another backward on each of the ~400 quantizations of a UPGA QAT step
+    (README, "QAT's rounding in native operations").
+    """
+    xd = x.detach()
+    return _ROUNDED[rounding](xd) - (xd - x)
 
 
 class HalfUpSte(nn.Module):
@@ -91,13 +112,13 @@ class FixedPointQuant(ExportMixin, nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``IntQuant``'s steps with the format's constants: ``x / scale + zero_point`` (the
         ``+ 0.0`` kept: it turns a ``-0.0`` into ``+0.0`` as Brevitas does), the rounding rule's
-        STE, the clamp to the word's range (``torch.clamp``: the same values, and the same
+        STE (:func:`round_ste`), the clamp to the word's range (``torch.clamp``: the same values, and the same
         gradient mask ``min <= x <= max`` as Brevitas' two ``where``), times ``scale``.  Equal to
         :meth:`brevitas` bit for bit, values and gradients, for finite inputs (on NaN the
         gradient differs: 0 here, passed through there)."""
         if self.export_mode:
             return self.export_handler(x)
-        y = self.int_quant.float_to_int_impl(x / self._lsb + 0.0)
+        y = round_ste(x / self._lsb + 0.0, self.fmt.rounding)
         return torch.clamp(y, *self._bounds) * self._lsb
 
     def brevitas(self, x: torch.Tensor) -> torch.Tensor:
@@ -133,7 +154,7 @@ class PhaseQuant(nn.Module):
 
     def codes(self, theta: torch.Tensor) -> torch.Tensor:
         """The codes as a float tensor of integers ``0 .. 2**Q - 1`` (differentiable by STE)."""
-        c = floor_ste(theta * (self.n_codes / (2.0 * math.pi)) + 0.5)
+        c = round_ste(theta * (self.n_codes / (2.0 * math.pi)), "half_up")
         return torch.remainder(c, self.n_codes)  # wrap: -pi and pi - eps both give 2**(Q-1)
 
     def forward(self, theta: torch.Tensor) -> torch.Tensor:

@@ -85,3 +85,29 @@ def test_phase_quant_gradient_and_bad_bits():
         with pytest.raises(ConfigError):
             PhaseQuant(bad)
     assert math.isclose(float(PhaseQuant(2)(torch.tensor(math.pi / 2, dtype=torch.float64))), math.pi / 2)
+
+
+@pytest.mark.parametrize("rounding", ["half_up", "half_even", "floor"])
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_round_ste_is_brevitas_ste_bit_for_bit(rounding, dtype):
+    """The native straight-through rounding against Brevitas' STE functions: values and
+    gradients equal, the signs of their zeros too (an upstream -0.0 gradient included)."""
+    from brevitas.core.function_wrapper import FloorSte, RoundSte
+
+    from hbf_edge.quant._core.quantizers import HalfUpSte, round_ste
+
+    reference = {"half_up": HalfUpSte(), "half_even": RoundSte(), "floor": FloorSte()}[rounding]
+    rng = np.random.default_rng(7)
+    x = np.concatenate([rng.uniform(-50, 50, 3000), np.arange(-20, 20) + 0.5, np.arange(-20, 20) * 1.0,
+                        [0.0, -0.0, -0.3, 0.3, -0.5, 0.5, -0.7, 1e7 + 0.5, -1e7 - 0.5]])
+    upstream = torch.from_numpy(np.concatenate([rng.normal(size=x.size - 4), [0.0, -0.0, 0.0, -0.0]])).to(dtype)
+    results = []
+    for run in (lambda t: round_ste(t, rounding), reference):
+        t = torch.tensor(x, dtype=dtype, requires_grad=True)
+        y = run(t)
+        y.backward(upstream)
+        results.append((y.detach(), t.grad))
+    (y_new, g_new), (y_ref, g_ref) = results
+    assert torch.equal(y_new, y_ref) and torch.equal(torch.signbit(y_new), torch.signbit(y_ref))
+    assert torch.equal(g_new, g_ref) and torch.equal(torch.signbit(g_new), torch.signbit(g_ref))
+    assert torch.signbit(y_ref).any() and (y_ref == 0).any()  # negative zeros are in the sample
