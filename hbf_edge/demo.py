@@ -59,10 +59,15 @@ class _Plan:
     batches: tuple[int, int]
     repeat: int
     min_run_s: float
+    # evaluate in a second process beside the QAT (two cores): the full plan's QAT (31-41 s)
+    # hides its evaluation (9-11 s); the quick one's (1-1.4 s) does not hide the second process's
+    # start and evaluation (about 7 s): 19.2-20.9 s against 17.0-18.7 s for the whole quick demo
+    # (three alternations, 2026-12-07, README "The demo's evaluation beside its QAT")
+    evaluate_beside: bool = False
 
 
 _PLANS = {
-    "full": _Plan({}, 500, 5, 1000, 200, (1, 256), 5, 0.02),
+    "full": _Plan({}, 500, 5, 1000, 200, (1, 256), 5, 0.02, evaluate_beside=True),
     "quick": _Plan({"train_size": 100, "epochs": 3}, 50, 1, 200, 50, (1, 64), 2, 0.0),
     # every stage on small sizes, for :func:`precompile_stages`: the same compiled kernels (Numba
     # specialises on types, not sizes), batches on both sides of the serial threshold
@@ -81,8 +86,9 @@ def run_demo(out: str | Path, quick: bool = False, progress: bool = True,
     ``overwrite``: the demo replaces its own subfolders (``model/``, ``qat/``, ...).
     ``precompile``: while the first stages train, a background process compiles the Numba
     kernels of the export and the profile into the cache (:mod:`hbf_edge._precompile`; skipped
-    when an earlier run did so for these sources).  On two or more cores the evaluation runs as
-    ``hbf-edge evaluate`` in a second process while this one runs QAT (:func:`_evaluation_beside`).
+    when an earlier run did so for these sources).  On two or more cores the full demo's
+    evaluation runs as ``hbf-edge evaluate`` in a second process while this one runs QAT
+    (:func:`_evaluation_beside`).
     """
     from hbf_edge.errors import ConfigError
 
@@ -123,7 +129,7 @@ def _run(out: Path, quick: bool, progress: bool, log: Callable[[str], None]) -> 
     H_test = _test_channels(plan)
     with _stage(log, "train float UPGA", times):
         model, config = _train(plan, out, progress)
-    beside = _evaluation_beside(plan, out)  # None: one core, so the evaluation runs here first
+    beside = _evaluation_beside(plan, out)  # None: the evaluation runs here first
     if beside is None:
         with _stage(log, EVALUATE, times):
             results = _evaluate(model, H_test, SNRS, progress)
@@ -229,7 +235,7 @@ def _write_evaluation(results: dict[str, Any], out: Path) -> None:
 
 def _evaluation_beside(plan: _Plan, out: Path) -> Any:
     """``hbf-edge evaluate`` of the trained model on the demo's test channels, started in a second
-    process, when the thread policy allows two cores (else ``None``).
+    process, when the plan asks for it and the thread policy allows two cores (else ``None``).
 
     Why: the QAT that follows keeps one core busy with single-threaded torch, and the evaluation
     needs only the float model; run one after the other they took 9.8-15.0 + 31.4-40.7 s of the
@@ -238,7 +244,7 @@ def _evaluation_beside(plan: _Plan, out: Path) -> Any:
     from hbf_edge._process import SideProcess, side_cores
     from hbf_edge.errors import SecondProcessError
 
-    if side_cores() < 2:
+    if not plan.evaluate_beside or side_cores() < 2:
         return None
     return SideProcess("the demo's evaluation", lambda side_out: [
         "-m", "hbf_edge", "evaluate", str(out / "model"), "--out", str(side_out), "--count", str(plan.n_test),

@@ -2,6 +2,7 @@
 results and files as the evaluation in the demo's own process, and a failure in one line with
 nothing left behind."""
 
+import dataclasses
 import json
 import tempfile
 
@@ -14,7 +15,7 @@ from hbf_edge.errors import SecondProcessError
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     out = tmp_path_factory.mktemp("demo")
-    plan = demo._PLANS["tiny"]
+    plan = dataclasses.replace(demo._PLANS["tiny"], evaluate_beside=True)
     model, _ = demo._train(plan, out, False)
     return plan, out, model
 
@@ -42,10 +43,13 @@ def test_the_second_process_writes_what_the_demo_would(trained, tmp_path, monkey
     assert rows(again["results.csv"]) == rows(files["results.csv"]) and len(rows(files["results.csv"])) > 20
 
 
-def test_one_core_evaluates_here(trained, monkeypatch):
+def test_one_core_or_a_short_qat_evaluates_here(trained, monkeypatch):
     plan, out, _ = trained
     monkeypatch.setattr(_process, "side_cores", lambda: 1)
     assert demo._evaluation_beside(plan, out) is None
+    monkeypatch.setattr(_process, "side_cores", lambda: 2)
+    assert [name for name, p in demo._PLANS.items() if p.evaluate_beside] == ["full"]  # measured: README
+    assert demo._evaluation_beside(demo._PLANS["quick"], out) is None
 
 
 def test_a_failed_evaluation_is_one_line_and_leaves_nothing(trained, tmp_path, monkeypatch):
