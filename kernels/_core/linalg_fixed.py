@@ -70,6 +70,19 @@ def inv_fx(a, out, fm, cnt, site):  # pragma: no cover - compiled
 
 
 @njit(cache=True)
+def inv_fx_batch(x, out, fm):  # pragma: no cover - compiled
+    """:func:`inv_fx` of each real matrix ``x[b]`` (``[B, n, n]`` words; left as they are) into
+    ``out[b]``: the QAT networks' integer Gauss-Jordan outside a trace
+    (:func:`hbf_edge.quant._core.datapath.gj_inverse_words`).  Overflows are not counted."""
+    B, n = x.shape[0], x.shape[1]
+    a = np.empty((n, n), np.int64)
+    cnt = np.zeros(1, np.int64)
+    for b in range(B):
+        a[:, :] = x[b]
+        inv_fx(a, out[b], fm, cnt, 0)
+
+
+@njit(cache=True)
 def cinv_fx(xr, xi, outr, outi, fm, cnt, site):  # pragma: no cover - compiled
     """Complex inverse through the real embedding ``[[Xr, -Xi], [Xi, Xr]]``."""
     n = xr.shape[0]

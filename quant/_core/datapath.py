@@ -22,6 +22,9 @@ import torch
 
 from hbf_edge.cplx import C
 from hbf_edge.kernels._core.codes import nearest_codes_into
+from hbf_edge.kernels._core.fixed import ACC
+from hbf_edge.kernels._core.linalg_fixed import inv_fx_batch
+from hbf_edge.kernels._core.tables import format_row
 
 from hbf_edge.quant._core.quantizers import FixedPointQuant, round_ste
 
@@ -208,10 +211,17 @@ def gj_inverse_words(x: torch.Tensor, fmt: object) -> torch.Tensor:
     """:func:`gj_inverse` on the words ``x [B, n, n]`` (int64) of the format ``fmt``
     (a ``FixedPointFormat``, saturating or wrapping): the inverse's words.
 
-    The matrix and the identity that becomes its inverse are one augmented ``[B, n, 2n]`` array:
-    every operation of a step is entry by entry (the row swap, the scaling of the pivot row, the
-    elimination), so each entry is computed as on two arrays, and a trace records each step once
-    instead of twice."""
+    Outside a trace the words go through the integer kernel's ``inv_fx``
+    (:func:`~hbf_edge.kernels._core.linalg_fixed.inv_fx_batch`): the same words (both are exact
+    integer arithmetic with the same pivots, roundings and fits; the QAT networks' tests against
+    the kernels check them), in microseconds where the traced form below takes about 2 ms per
+    call of the UPGA QAT network (about 1.5 s of the demo's QAT stage; README, "QAT's rounding
+    in native operations").  The traced form: the matrix and the identity that becomes its
+    inverse are one augmented ``[B, n, 2n]`` array: every operation of a step is entry by entry
+    (the row swap, the scaling of the pivot row, the elimination), so each entry is computed as
+    on two arrays, and a trace records each step once instead of twice."""
+    if not torch.jit.is_tracing():
+        return _gj_inverse_kernel(x, fmt)
     fA = fmt.frac_bits
     mode = fmt.rounding
     B, n, _ = x.shape
@@ -231,3 +241,13 @@ def gj_inverse_words(x: torch.Tensor, fmt: object) -> torch.Tensor:
         aug = torch.where(is_col[None, :, None], pivot_row[:, None, :],
                           fit_word(aug - rshift(f[:, :, None] * pivot_row[:, None, :], fA, mode), fmt))
     return aug[:, :, n:]
+
+
+def _gj_inverse_kernel(x: torch.Tensor, fmt: object) -> torch.Tensor:
+    """:func:`gj_inverse_words` by the integer kernel (no trace, no gradient: the words)."""
+    fm = np.zeros((ACC + 1, 5), np.int64)  # inv_fx reads the accumulator's row only
+    fm[ACC] = format_row(fmt)
+    words = np.ascontiguousarray(x.detach().numpy(), dtype=np.int64)
+    out = np.empty_like(words)
+    inv_fx_batch(words, out, fm)
+    return torch.from_numpy(out)

@@ -111,3 +111,4 @@ def test_round_ste_is_brevitas_ste_bit_for_bit(rounding, dtype):
     assert torch.equal(y_new, y_ref) and torch.equal(torch.signbit(y_new), torch.signbit(y_ref))
     assert torch.equal(g_new, g_ref) and torch.equal(torch.signbit(g_new), torch.signbit(g_ref))
     assert torch.signbit(y_ref).any() and (y_ref == 0).any()  # negative zeros are in the sample
+
