@@ -16,9 +16,12 @@ import dataclasses
 import functools
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from hbf_edge import _precompile
+
+if TYPE_CHECKING:
+    from hbf_edge._process import SideProcess
 
 __all__ = ["run_demo", "DEMO_PHASE_BITS", "DEMO_PRECODER_BITS"]
 
@@ -233,7 +236,7 @@ def _write_evaluation(results: dict[str, Any], out: Path) -> None:
     plot_rate_vs_layers(results, out / "eval" / "rate_vs_layers.png")
 
 
-def _evaluation_beside(plan: _Plan, out: Path) -> Any:
+def _evaluation_beside(plan: _Plan, out: Path) -> SideProcess | None:
     """``hbf-edge evaluate`` of the trained model on the demo's test channels, started in a second
     process, when the plan asks for it and the thread policy allows two cores (else ``None``).
 
@@ -251,7 +254,7 @@ def _evaluation_beside(plan: _Plan, out: Path) -> Any:
         "--seed", str(TEST_SEED), "--snr", *map(str, SNRS), "--quiet"], SecondProcessError)
 
 
-def _take_evaluation(beside: Any, out: Path) -> dict[str, Any]:
+def _take_evaluation(beside: SideProcess, out: Path) -> dict[str, Any]:
     """Wait for the second process's evaluation; move its files into ``out/eval``; its results."""
     import json
     import shutil
