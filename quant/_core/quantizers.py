@@ -1,12 +1,13 @@
 """Brevitas quantizers for the hardware formats: fixed point and Q-bit phases.
 
-Both are small compositions of Brevitas parts, so rounding lives in one place:
+Both are defined by Brevitas parts, and both round in one place, :func:`round_ste` (native
+operations, tested bit for bit against Brevitas' STE functions):
 
 * :class:`FixedPointQuant` -- Brevitas ``IntQuant`` (signed, full range) with a constant
   power-of-two scale ``2**-frac_bits`` and ``bit_width = word_bits`` from a
   :class:`~hbf_edge.hw.spec.FixedPointFormat`; the float-to-int step is the format's rounding rule
-  with a straight-through gradient (``RoundSte`` = half to even, ``FloorSte``, or
-  :class:`HalfUpSte`), then a saturating clamp.  Values stay exact multiples of the LSB in
+  with a straight-through gradient (Brevitas' ``RoundSte`` = half to even, ``FloorSte``, or
+  :class:`HalfUpSte` in its definition; :func:`round_ste` in its forward), then a saturating clamp.  Values stay exact multiples of the LSB in
   float64, so it reproduces :meth:`FixedPointFormat.quantize` value for value.
 
   Its forward runs ``IntQuant``'s steps with the format's constants (:meth:`FixedPointQuant.forward`

@@ -37,6 +37,7 @@ def test_the_second_process_writes_what_the_demo_would(trained, tmp_path, monkey
     assert there["n_channels"] == plan.n_test and there["model_dir"] == str(out / "model")
     again = {p.name: p.read_bytes() for p in (out / "eval").iterdir()}
     assert set(again) == set(files) == {"results.json", "results.csv", "rate_vs_snr.png", "rate_vs_layers.png"}
+
     def rows(csv):  # the tables but the time
         return [line for line in csv.decode().splitlines() if "wall_seconds" not in line]
 
