@@ -135,8 +135,7 @@ def _run(out: Path, quick: bool, progress: bool, log: Callable[[str], None]) -> 
     beside = _evaluation_beside(plan, out)  # None: the evaluation runs here first
     if beside is None:
         with _stage(log, EVALUATE, times):
-            results = _evaluate(model, H_test, SNRS, progress)
-            _write_evaluation(results, out)
+            results = _evaluate(plan, out, SNRS, progress)
     else:
         log(f"[demo] {EVALUATE}: in a second process, beside the QAT ...")
     try:
@@ -190,7 +189,7 @@ def precompile_stages(work: Path) -> None:
     plan = _PLANS["tiny"]
     H = _test_channels(plan)
     model, config = _train(plan, work, False)
-    _evaluate(model, H, [10.0], False)  # its PGA baselines run on the float kernel
+    _evaluate(plan, work, [10.0], False)  # its PGA baselines run on the float kernel
     _qat(model, config, plan, work, H, False)
     _export(plan, work, H)
     numba_backends = tuple(b for b in BACKENDS if b.startswith("numba_"))
@@ -215,25 +214,17 @@ def _train(plan: _Plan, out: Path, progress: bool) -> tuple[Any, Any]:
     return model, config
 
 
-def _evaluate(model: Any, H_test: Any, snr_db: list[float], progress: bool) -> dict[str, Any]:
-    """The network and the baselines on the test channels (``evaluate``'s results)."""
-    from hbf_edge.families.upga.evaluate import evaluate
+def _evaluate(plan: _Plan, out: Path, snr_db: list[float], progress: bool) -> dict[str, Any]:
+    """The UPGA family's own ``evaluate`` stage on ``out/model`` and the demo's test channels
+    (``--count``, ``--seed``): ``results.json`` and the plots in ``out/eval``; its results.  The
+    same stage that the second process runs as ``hbf-edge evaluate`` (:func:`_evaluation_beside`);
+    the demo's report prints the rate table, so the stage's own messages are not printed."""
+    from hbf_edge.families import CORE
 
-    t0 = time.perf_counter()
-    results = evaluate(model, H_test, snr_db, progress=progress)[0]
-    results["wall_seconds"] = round(time.perf_counter() - t0, 2)
-    return results
-
-
-def _write_evaluation(results: dict[str, Any], out: Path) -> None:
-    """``results.json`` and the two plots in ``out/eval``, as ``hbf-edge evaluate`` writes them."""
-    from hbf_edge.plots import plot_rate_vs_layers, plot_rate_vs_snr
-    from hbf_edge.results import stamp, write_result
-
-    stamp(results, "evaluation", "upga", out / "model", metrics={"sum_rate": results["sum_rate"]})
-    write_result(out / "eval" / "results.json", results)
-    plot_rate_vs_snr(results, out / "eval" / "rate_vs_snr.png")
-    plot_rate_vs_layers(results, out / "eval" / "rate_vs_layers.png")
+    core = CORE.get("upga")
+    settings = core.eval_settings(model_dir=out / "model", out=out / "eval", count=plan.n_test, seed=TEST_SEED,
+                                  snr=list(snr_db), quiet=not progress)
+    return core.evaluate(settings, say=lambda _message: None)
 
 
 def _evaluation_beside(plan: _Plan, out: Path) -> SideProcess | None:
