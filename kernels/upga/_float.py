@@ -36,11 +36,11 @@ loop called it as a compiled function instead, since inlining cost compilation t
 profile's had grown by 25 s when each driver inlined its own copy); with Numba's inliner fixed
 (:mod:`kernels._core.inline_copy`) inlined is cheap to compile, and the loop runs 12-15 % faster
 with the same bits (256 channels, one thread, the two loops alternating in one process: float64
-16.5 -> 14.5 us per channel, float32 14.9 -> 12.6).  The initialisation alone (``init_range``)
-inlines only :func:`init_one`.  A reduction inlined into two functions may be rounded
-differently by each, so results that come through different ones (the initialisation alone,
-:mod:`kernels.upga._float_sized`, which compiles the same body for fixed M and K) agree to the
-rounding level, not bit for bit.  The batch drivers are in :mod:`kernels.upga._float_batch`.
+16.5 -> 14.5 us per channel, float32 14.9 -> 12.6).  The initialisation alone is that loop
+with no layer.  A reduction inlined into two functions may be rounded differently by each, so
+results that come through different ones (:mod:`kernels.upga._float_sized`, which compiles the
+same body for fixed M and K, and the single steps) agree to the rounding level, not bit for
+bit.  The batch drivers are in :mod:`kernels.upga._float_batch`.
 """
 
 from __future__ import annotations

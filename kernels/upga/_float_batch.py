@@ -4,8 +4,9 @@
 a run of layers and single F- and W-steps.  Each chunk allocates its workspaces once, never per
 channel or layer.
 
-From ``SERIAL_BELOW`` channels the forward (and a run of layers) is a ``prange`` over chunks of
-the batch (:func:`kernels._core.batching.parallel_chunks`); the initialisation alone and the single steps run chunks on the
+From ``SERIAL_BELOW`` channels the forward (and a run of layers, and the initialisation alone: the
+forward's loop with no layer) is a ``prange`` over chunks of the batch
+(:func:`kernels._core.batching.parallel_chunks`); the single steps run chunks on the
 process's Python threads (:func:`~kernels._core.batching.run_batch`; their loops release the GIL).
 The ``prange`` driver calls :func:`steps_range`'s compiled code through its address
 (:func:`kernels._core.jit.first_class`): the serial and parallel forwards give the same bits,
@@ -25,7 +26,7 @@ import numpy as np
 from hbf_edge.kernels._core.batching import SERIAL_BELOW, parallel_chunks, run_batch, serial_channels
 from hbf_edge.kernels._core.boundary import value_problem
 from hbf_edge.kernels._core.jit import njit
-from hbf_edge.kernels.upga._float import (FM, channel_steps, channel_workspace, f_step_one, init_one, init_workspace,
+from hbf_edge.kernels.upga._float import (FM, channel_steps, channel_workspace, f_step_one, init_workspace,
                                           layer_workspace, transpose, w_step_one)
 
 __all__ = ["forward", "forward_checked", "steps_range", "init", "layers", "f_step_batch", "w_step_batch"]
@@ -55,7 +56,7 @@ def steps_range(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero, i
 
 
 def _steps(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero, init):
-    """Every layer (after the initialisation if ``init``) on a batch: below ``SERIAL_BELOW``
+    """Every layer of ``mu`` (after the initialisation if ``init``) on a batch: below ``SERIAL_BELOW``
     channels in the calling thread, else in chunks over the threads (:mod:`kernels._core.batching`)."""
     every_layer = (np.bool_(init), np.int64(0), np.int64(mu.shape[0]), np.int64(1))  # init, first, last, reps
     run = serial_channels if h_re.shape[0] < SERIAL_BELOW else parallel_chunks
@@ -79,22 +80,13 @@ def forward(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero):
     _steps(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero, True)
 
 
-@njit(cache=True, fastmath=FM, nogil=True)
-def init_range(h_re, h_im, p_t, f_re, f_im, w_re, w_im, zero, lo, hi):  # pragma: no cover - compiled
-    """Initialisation eq. (12)-(13) for channels ``lo .. hi - 1``, one workspace for all."""
-    N, K = h_re.shape[1], h_re.shape[2]
-    M = f_re.shape[2]
-    ht_r, ht_i, ft_r, ft_i, xr, xi = channel_workspace(N, M, K, h_re.dtype)
-    ws_init = init_workspace(N, M, K, h_re.dtype)
-    for b in range(lo, hi):  # init_one inlined, not channel_steps: a fifth of the compilation (5 s)
-        transpose(h_re[b], h_im[b], ht_r, ht_i)
-        init_one(ht_r, ht_i, p_t[b], ft_r, ft_i, w_re[b], w_im[b], ws_init, zero)
-        transpose(ft_r, ft_i, f_re[b], f_im[b])
-
-
 def init(h_re, h_im, p_t, f_re, f_im, w_re, w_im, zero):
-    """The initialisation of a batch (``run_batch``)."""
-    run_batch(init_range, h_re.shape[0], h_re, h_im, p_t, f_re, f_im, w_re, w_im, zero)
+    """The initialisation of a batch: the forward's channel loop (:func:`steps_range`) with an
+    empty run of layers, so the same bits as the forward's initialisation and nothing of its own
+    to compile (a loop of its own took 12.4 s to compile in a first demo's background process,
+    2026-12-07)."""
+    no_layers = np.empty((0, 1), h_re.dtype), np.empty(0, h_re.dtype)  # mu [0, J], lam [0]
+    _steps(h_re, h_im, p_t, p_t, *no_layers, f_re, f_im, w_re, w_im, zero, True)  # no layer reads the noise
 
 
 def layers(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero):
