@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from hbf_edge.kernels._core.fixed import ACC, div_round, fit, requant, rshift, shift_by, shift_plan, word_of
+from hbf_edge.kernels._core.copy import copy_into
 from hbf_edge.kernels._core.jit import njit
 from hbf_edge.kernels._core.linalg import pivot_rows
 
@@ -78,7 +79,7 @@ def inv_fx_batch(x, out, fm):  # pragma: no cover - compiled
     a = np.empty((n, n), np.int64)
     cnt = np.zeros(1, np.int64)
     for b in range(B):
-        a[:, :] = x[b]
+        copy_into(a, x[b])
         inv_fx(a, out[b], fm, cnt, 0)
 
 

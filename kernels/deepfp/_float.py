@@ -26,6 +26,7 @@ import math
 import numpy as np
 
 from hbf_edge.kernels._core.batching import parallel_chunks
+from hbf_edge.kernels._core.copy import copy_into
 from hbf_edge.kernels._core.jit import njit
 from hbf_edge.kernels._core.linalg import cinv, matmul
 
@@ -259,7 +260,7 @@ def dnn_float(layer, w0r, w0i, b0r, b0i, whr, whi, bhr, bhi, wor, woi, bo, x, h1
     complex_dense(w0r[layer], w0i[layer], b0r[layer], b0i[layer], x, h1)
     for j in range(whr.shape[1]):
         complex_dense(whr[layer, j], whi[layer, j], bhr[layer, j], bhi[layer, j], h1, h2)
-        h1[:, :] = h2
+        copy_into(h1, h2)
     s = bo[layer]
     for t in range(wor.shape[1]):
         s += wor[layer, t] * h1[0, t] - woi[layer, t] * h1[1, t]

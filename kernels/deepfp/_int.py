@@ -30,6 +30,7 @@ from numba import prange
 
 from hbf_edge.families.deepfp.config import COUNTER_SITES
 from hbf_edge.kernels._core.batching import parallel_chunks
+from hbf_edge.kernels._core.copy import copy_into
 from hbf_edge.kernels._core.jit import njit
 
 from hbf_edge.kernels.deepfp._float import (
@@ -116,7 +117,7 @@ def dnn_int(layer, n_in, wq, shifts, bq, mult, rshift, lim, xq, h1, h2, counts):
     for j in range(1, n_dense - 1):
         dense_int(wq[layer, j], shifts[layer, j], bq[layer, j], mult[layer, j], rshift[layer, j], hidden_w, h1, h2,
                   True, lim, counts)
-        h1[:, :] = h2
+        copy_into(h1, h2)
     j = n_dense - 1
     dense_int(wq[layer, j], shifts[layer, j], bq[layer, j], mult[layer, j], rshift[layer, j], hidden_w, h1, h2,
               False, lim, counts)

@@ -24,6 +24,7 @@ import math
 import numpy as np
 
 from hbf_edge.kernels._core.batching import threaded_channels
+from hbf_edge.kernels._core.copy import copy_into
 from hbf_edge.kernels._core.jit import njit
 
 
@@ -179,10 +180,10 @@ def _gradient(mode, H, UH, F, V, U, W, s2, A, G, R, B, out):  # pragma: no cover
 def _move(mode, t, H, F, V, U, W, g, power, Fc, Vc, Uc, Wc, UHc, A):  # pragma: no cover - compiled
     """The candidate of sub-step ``mode`` at step ``t`` into ``Fc, Vc, Uc, Wc`` (and ``UHc``
     when U moves); the other variables are copied."""
-    Fc[:] = F
-    Vc[:] = V
-    Uc[:] = U
-    Wc[:] = W
+    copy_into(Fc, F)
+    copy_into(Vc, V)
+    copy_into(Uc, U)
+    copy_into(Wc, W)
     if mode == 0:
         for m in range(V.shape[0]):
             for d in range(V.shape[1]):
@@ -234,12 +235,12 @@ def mmse_gd_one(H, F, V, U, W, s2, power, iterations):  # pragma: no cover - com
             for _h in range(HALVINGS):
                 _move(mode, t, H, F, V, U, W, g, power, Fc, Vc, Uc, Wc, UHc, A)
                 if _mse(UHc if mode == 2 else UH, Fc, Vc, Uc, Wc, s2, A, G, R) < f0:
-                    F[:] = Fc
-                    V[:] = Vc
-                    U[:] = Uc
-                    W[:] = Wc
+                    copy_into(F, Fc)
+                    copy_into(V, Vc)
+                    copy_into(U, Uc)
+                    copy_into(W, Wc)
                     if mode == 2:
-                        UH[:] = UHc
+                        copy_into(UH, UHc)
                     steps[mode] = t
                     break
                 t *= 0.5

@@ -30,6 +30,7 @@ import numpy as np
 from numba import types
 
 from hbf_edge.kernels._core.boundary import BAD_SHAPE, value_problem
+from hbf_edge.kernels._core.copy import copy_into
 from hbf_edge.kernels._core.jit import closed
 from hbf_edge.kernels.upga._float import (FM, channel_workspace, init_one, init_workspace, layer_workspace, run_layers,
                                           transpose)
@@ -75,8 +76,8 @@ def _forward_checked_sized(h_re, h_im, p_t, noise, steps, f_re, f_im, w_re, w_im
         run_layers(ht_r, ht_i, ft_r, ft_i, wr, wi, p_t[b], noise[b], mu, lam, xr, xi, ws, zero, 0, mu.shape[0], False,
                    True, M, K)
         transpose(ft_r, ft_i, f_re[b], f_im[b])
-        w_re[b] = wr
-        w_im[b] = wi
+        copy_into(w_re[b], wr)
+        copy_into(w_im[b], wi)
     return problem
 
 
