@@ -9,12 +9,17 @@ Numba specialises on types, not sizes), which writes their kernels into the cach
 then loads them from.  If the demo gets to a kernel first, it compiles it itself, as without
 this process: nothing waits for it, and nothing it does reaches the demo's results.
 
-The process runs at a lower priority (``nice`` 10) on one thread, writes nothing but the Numba
-cache and its tiny run's temporary folder (which the demo removes), and is stopped when the
-demo ends.  When it completes it leaves a stamp named by a digest of everything Numba's cache
-depends on (the toolkit's source files by path, size and modification time, stricter than
-Numba's own stamp, a hash of each file's contents; the Python, Numba and NumPy versions; ``NUMBA_OPT`` and the cache location), and later
-demos with the same digest do not start it.
+The work comes in parts, one process each (the demo's: its stages in order, and the float32
+kernels of its profile).  Each runs at a lower priority on one thread: the first at ``nice`` 10,
+the others at 19, so that they take what the demo and the first part leave idle (the demo waits
+for kernels the first part is compiling: a first demo left a core idle for about 85 s of its
+193 s, 2026-12-07, README "The first demo after an install").  A process writes nothing but the
+Numba cache and its tiny run's temporary folder (which the demo removes), and is stopped when
+the demo ends.  When a part completes it leaves a stamp named by the part and a digest of
+everything Numba's cache depends on (the toolkit's source files by path, size and modification
+time, stricter than Numba's own stamp, a hash of each file's contents; the Python, Numba and
+NumPy versions; ``NUMBA_OPT`` and the cache location), and later demos with the same digest do
+not start that part again.
 """
 
 from __future__ import annotations
@@ -57,12 +62,12 @@ def _digest() -> str:
     return h.hexdigest()[:16]
 
 
-def stamp_path() -> Path:
-    """Where the stamp of a completed precompilation goes: the Numba cache directory when
+def stamp_path(part: str) -> Path:
+    """Where the stamp of a completed part goes: the Numba cache directory when
     ``NUMBA_CACHE_DIR`` sets one, else the toolkit's own ``__pycache__`` (where Numba caches
     the kernels of a writable install)."""
     root = os.environ.get("NUMBA_CACHE_DIR") or str(Path(__file__).resolve().parent / "__pycache__")
-    return Path(root) / f"hbf_edge_precompiled_{_digest()}"
+    return Path(root) / f"hbf_edge_precompiled_{_digest()}_{part}"
 
 
 @dataclasses.dataclass
@@ -74,19 +79,19 @@ class Background:
     stopped: bool = False
 
 
-def start(module: str) -> Background | None:
-    """Start ``python -m MODULE WORK STAMP`` in the background (a module whose main calls
-    :func:`run`), unless a stamp says the cache already holds its kernels or Numba's JIT is off
-    (then ``None``)."""
+def start(module: str, part: str, nice: int) -> Background | None:
+    """Start ``python -m MODULE WORK STAMP PART NICE`` in the background (a module whose main
+    calls :func:`run` with that part's stages), unless a stamp says the cache already holds the
+    part's kernels or Numba's JIT is off (then ``None``)."""
     from numba.core import config
 
-    stamp = stamp_path()
+    stamp = stamp_path(part)
     if stamp.exists() or config.DISABLE_JIT:
         return None
-    work = Path(tempfile.mkdtemp(prefix="hbf-edge-precompile-"))
+    work = Path(tempfile.mkdtemp(prefix=f"hbf-edge-precompile-{part}-"))
     env = dict(os.environ, HBF_EDGE_THREADS="1")  # one core: the demo keeps the other busy
     with open(work / _ERRORS, "wb") as errors:
-        process = subprocess.Popen([sys.executable, "-m", module, str(work / "run"), str(stamp)],
+        process = subprocess.Popen([sys.executable, "-m", module, str(work / "run"), str(stamp), part, str(nice)],
                                    env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=errors)
     return Background(process, work)
 
@@ -109,10 +114,11 @@ def stop(background: Background | None) -> str | None:
     return note
 
 
-def run(work: str, stamp: str, stages: Callable[[Path], None]) -> int:
-    """The background process's body: ``stages(work)`` (the tiny run), then the stamp."""
+def run(work: str, stamp: str, stages: Callable[[Path], None], nice: int) -> int:
+    """The background process's body at ``nice`` (module notes): ``stages(work)`` (the tiny
+    run), then the stamp."""
     if hasattr(os, "nice"):
-        os.nice(10)
+        os.nice(nice)
     from hbf_edge._threads import apply_thread_policy
 
     apply_thread_policy()

@@ -87,9 +87,9 @@ def run_demo(out: str | Path, quick: bool = False, progress: bool = True,
     ``log`` receives one line per stage start and end (the CLI passes ``print``); silent by
     default, as library code is.  ``out`` must be new, empty or an earlier demo's folder, unless
     ``overwrite``: the demo replaces its own subfolders (``model/``, ``qat/``, ...).
-    ``precompile``: while the first stages train, a background process compiles the Numba
-    kernels of the export and the profile into the cache (:mod:`hbf_edge._precompile`; skipped
-    when an earlier run did so for these sources).  On two or more cores the full demo's
+    ``precompile``: while the first stages train, background processes compile the Numba
+    kernels of the later stages into the cache (:mod:`hbf_edge._precompile`; skipped when an
+    earlier run did so for these sources).  On two or more cores the full demo's
     evaluation runs as ``hbf-edge evaluate`` in a second process while this one runs QAT
     (:func:`_evaluation_beside`).
     """
@@ -102,18 +102,22 @@ def run_demo(out: str | Path, quick: bool = False, progress: bool = True,
     out.mkdir(parents=True, exist_ok=True)
     (out / MARKER).touch()
     log = log or (lambda line: None)
-    background = _precompile.start("hbf_edge.demo") if precompile else None
-    if background is not None:
-        log("[demo] compiling the export's and profile's kernels in a background process meanwhile "
-            "(a first run for these sources; --no-precompile turns it off)")
+    started = [_precompile.start("hbf_edge.demo", part, nice) for part, (_, nice) in _PRECOMPILE.items()] \
+        if precompile else []
+    background = [b for b in started if b is not None]
+    if background:
+        log(f"[demo] compiling the later stages' kernels in {len(background)} background "
+            f"process{'es' if len(background) > 1 else ''} meanwhile (a first run for these sources; "
+            "--no-precompile turns it off)")
     try:
         summary = _run(out, quick, progress, log)
     except BaseException:  # a failed or interrupted demo: its own error is the one to read
-        _precompile.stop(background)
+        for b in background:
+            _precompile.stop(b)
         raise
-    note = _precompile.stop(background)
-    if note:
-        log(f"[demo] {note}")
+    for note in [_precompile.stop(b) for b in background]:
+        if note:
+            log(f"[demo] {note}")
     return summary
 
 
@@ -177,8 +181,9 @@ def _run(out: Path, quick: bool, progress: bool, log: Callable[[str], None]) -> 
 def precompile_stages(work: Path) -> None:
     """The stages whose kernels a first demo would compile, on the tiny plan in ``work``: the
     float model, its evaluation and its QAT (they make the model the others need), then the
-    export and the profile, in the order the demo reaches them (the background process of
-    :mod:`hbf_edge._precompile`: ``python -m hbf_edge.demo WORK STAMP``).
+    export and the profile, in the order the demo reaches them (the first part of the background
+    precompilation, :mod:`hbf_edge._precompile`: ``python -m hbf_edge.demo WORK STAMP stages 10``);
+    the profile's float32 backend is the second part's (:func:`precompile_float32`).
 
     The profile's Numba backends and batches run in the reverse of the demo's order: a demo that
     reaches its profile while this process still compiles (measured: it does, on a 2-core
@@ -192,9 +197,27 @@ def precompile_stages(work: Path) -> None:
     _evaluate(plan, work, [10.0], False)  # its PGA baselines run on the float kernel
     _qat(model, config, plan, work, H, False)
     _export(plan, work, H)
-    numba_backends = tuple(b for b in BACKENDS if b.startswith("numba_"))
+    numba_backends = tuple(b for b in BACKENDS if b.startswith("numba_") and b != FLOAT32)
     profile_model(work / "qat", batches=plan.batches[::-1], backends=numba_backends[::-1], repeat=plan.repeat,
                   min_run_s=plan.min_run_s)
+
+
+def precompile_float32(work: Path) -> None:
+    """The float32 kernels of the demo's profile (the float forward's channel loop in float32 and
+    the profile's stage loops), on a tiny float model: the second part of the background
+    precompilation, which the demo reaches last and nothing before it needs."""
+    from hbf_edge.profiling import profile_model
+
+    plan = _PLANS["tiny"]
+    _train(plan, work, False)
+    profile_model(work / "model", batches=plan.batches[::-1], backends=(FLOAT32,), repeat=plan.repeat,
+                  min_run_s=plan.min_run_s)
+
+
+FLOAT32 = "numba_float32"
+# the parts of the background precompilation (:mod:`hbf_edge._precompile`) and their ``nice``:
+# the demo's stages in order first; the float32 part only on what they leave idle
+_PRECOMPILE = {"stages": (precompile_stages, 10), "float32": (precompile_float32, 19)}
 
 
 def _test_channels(plan: _Plan) -> Any:
@@ -313,4 +336,4 @@ def _profile(plan: _Plan, out: Path, progress: bool) -> dict[str, Any]:
 if __name__ == "__main__":  # the background precompilation that run_demo starts
     import sys
 
-    sys.exit(_precompile.run(sys.argv[1], sys.argv[2], precompile_stages))
+    sys.exit(_precompile.run(sys.argv[1], sys.argv[2], _PRECOMPILE[sys.argv[3]][0], int(sys.argv[4])))

@@ -11,13 +11,14 @@ from hbf_edge import _precompile
 
 def test_a_stamp_for_these_sources_skips_it(tmp_path, monkeypatch):
     monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path))
-    stamp = _precompile.stamp_path()
-    assert stamp.parent == tmp_path and stamp.name.startswith("hbf_edge_precompiled_")
-    assert _precompile.stamp_path() == stamp  # the same sources and settings, the same stamp
+    stamp = _precompile.stamp_path("stages")
+    assert stamp.parent == tmp_path and stamp.name.startswith("hbf_edge_precompiled_") and stamp.name.endswith("_stages")
+    assert _precompile.stamp_path("stages") == stamp  # the same sources and settings, the same stamp
+    assert _precompile.stamp_path("float32") != stamp  # each part its own
     stamp.touch()
-    assert _precompile.start("hbf_edge.demo") is None
+    assert _precompile.start("hbf_edge.demo", "stages", 10) is None
     monkeypatch.setenv("NUMBA_OPT", "0")  # other compiled code: another stamp, so it would run
-    assert _precompile.stamp_path() != stamp
+    assert _precompile.stamp_path("stages") != stamp
 
 
 def _background(work, code):
@@ -46,16 +47,20 @@ def test_a_failed_run_is_reported_in_one_line(tmp_path):
 
 @pytest.mark.slow  # about 2 minutes from a cold cache: it compiles the export's and profile's kernels
 def test_the_background_run_completes_and_stamps(tmp_path):
-    """``python -m hbf_edge.demo WORK STAMP`` as the demo starts it: the tiny run writes
-    the model, the quantized model, the profile and the bundle, then the stamp."""
-    work, stamp = tmp_path / "work", tmp_path / "cache" / "stamp"
-    work.mkdir()
-    done = subprocess.run([sys.executable, "-m", "hbf_edge.demo", str(work), str(stamp)],
-                          capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert stamp.exists()
-    for path in ("model/config.json", "qat/config.json", "profile/profile.json", "bundle/manifest.json"):
-        assert (work / path).exists(), path
+    """``python -m hbf_edge.demo WORK STAMP PART NICE`` as the demo starts each part: the first
+    part's tiny run writes the model, its evaluation, the quantized model and the bundle (its
+    profile writes nothing), the second's a float model, then each its stamp."""
+    for part, paths in (("stages", ("model/config.json", "eval/results.json", "qat/config.json",
+                                    "bundle/manifest.json")),
+                        ("float32", ("model/config.json",))):
+        work, stamp = tmp_path / part, tmp_path / "cache" / part
+        work.mkdir()
+        done = subprocess.run([sys.executable, "-m", "hbf_edge.demo", str(work), str(stamp), part, "19"],
+                              capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert stamp.exists()
+        for path in paths:
+            assert (work / path).exists(), path
 
 
 def test_the_demo_starts_it_and_stops_it_even_on_failure(tmp_path, monkeypatch):
@@ -65,8 +70,8 @@ def test_the_demo_starts_it_and_stops_it_even_on_failure(tmp_path, monkeypatch):
 
     started = []
 
-    def fake_start(module):
-        assert module == "hbf_edge.demo"
+    def fake_start(module, part, nice):
+        assert module == "hbf_edge.demo" and nice == (10 if part == "stages" else 19)
         started.append(_background(tmp_path / f"work{len(started)}", "import time; time.sleep(60)"))
         return started[-1]
 
@@ -78,11 +83,11 @@ def test_the_demo_starts_it_and_stops_it_even_on_failure(tmp_path, monkeypatch):
     lines = []
     with pytest.raises(RuntimeError, match="a stage failed"):
         demo.run_demo(tmp_path / "out", log=lines.append)
-    assert len(started) == 1 and started[0].process.poll() is not None and not started[0].work.exists()
-    assert any("background process" in line for line in lines)
+    assert len(started) == 2 and all(b.process.poll() is not None and not b.work.exists() for b in started)
+    assert any("2 background processes" in line for line in lines)
     with pytest.raises(RuntimeError):
         demo.run_demo(tmp_path / "out", log=lines.append, precompile=False)
-    assert len(started) == 1  # --no-precompile starts nothing
+    assert len(started) == 2  # --no-precompile starts nothing
 
 
 def test_a_failed_process_is_reported_after_a_demo_that_completed_only(tmp_path, monkeypatch):
@@ -90,7 +95,7 @@ def test_a_failed_process_is_reported_after_a_demo_that_completed_only(tmp_path,
     interrupted demo its own error is the one to read, and no note is added."""
     from hbf_edge import demo
 
-    def failed_start(module):
+    def failed_start(module, part, nice):
         background = _background(tmp_path / f"work{len(list(tmp_path.iterdir()))}", "raise SystemExit('boom')")
         background.process.wait()
         return background
@@ -125,6 +130,12 @@ def test_it_compiles_in_the_demos_order_and_the_profile_from_its_other_end(tmp_p
     monkeypatch.setattr(profiling, "profile_model",
                         lambda model_dir, batches, backends, **kw: calls.append(("profile", batches, backends)))
     demo.precompile_stages(tmp_path)
-    numba_backends = tuple(b for b in profiling.BACKENDS if b.startswith("numba_"))
+    numba_backends = ("numba_float64", "numba_hardware")  # float32 is the second part's
+    assert [b for b in profiling.BACKENDS if b.startswith("numba_")] == ["numba_float64", "numba_float32",
+                                                                          "numba_hardware"]
     assert calls == ["train", "evaluate", "qat", "export", ("profile", demo._PLANS["tiny"].batches[::-1], numba_backends[::-1])]
-    assert demo._PLANS["tiny"].batches[0] < demo._PLANS["tiny"].batches[1] and len(numba_backends) == 3
+    assert demo._PLANS["tiny"].batches[0] < demo._PLANS["tiny"].batches[1]
+    calls.clear()
+    demo.precompile_float32(tmp_path)
+    assert calls == ["train", ("profile", demo._PLANS["tiny"].batches[::-1], ("numba_float32",))]
+    assert set(demo._PRECOMPILE) == {"stages", "float32"}
