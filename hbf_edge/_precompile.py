@@ -12,10 +12,10 @@ this process: nothing waits for it, and nothing it does reaches the demo's resul
 The work comes in parts, one process each (the demo's: its stages in order, and the float32
 kernels of its profile).  Each runs at a lower priority on one thread: the first at ``nice`` 10,
 the others at 19, so that they take what the demo and the first part leave idle (the demo waits
-for kernels the first part is compiling: a first demo left a core idle for about 85 s of its
-193 s, 2026-12-07, README "The first demo after an install").  A process writes nothing but the
-Numba cache and its tiny run's temporary folder (which the demo removes), and is stopped when
-the demo ends.  When a part completes it leaves a stamp named by the part and a digest of
+for kernels the first part is compiling: with one process, a first demo's QAT took about 37 s
+and its profile about 28 s longer than warm, a core idle meanwhile; README "A first demo on the
+2-core AMD EPYC of family 25 model 1").  A process writes nothing but the Numba cache and its
+tiny run's temporary folder (which the demo removes), and is stopped when the demo ends.  When a part completes it leaves a stamp named by the part and a digest of
 everything Numba's cache depends on (the toolkit's source files by path, size and modification
 time, stricter than Numba's own stamp, a hash of each file's contents; the Python, Numba and
 NumPy versions; ``NUMBA_OPT`` and the cache location), and later demos with the same digest do

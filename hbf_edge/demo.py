@@ -102,14 +102,15 @@ def run_demo(out: str | Path, quick: bool = False, progress: bool = True,
     out.mkdir(parents=True, exist_ok=True)
     (out / MARKER).touch()
     log = log or (lambda line: None)
-    started = [_precompile.start("hbf_edge.demo", part, nice) for part, (_, nice) in _PRECOMPILE.items()] \
-        if precompile else []
-    background = [b for b in started if b is not None]
-    if background:
-        log(f"[demo] compiling the later stages' kernels in {len(background)} background "
-            f"process{'es' if len(background) > 1 else ''} meanwhile (a first run for these sources; "
-            "--no-precompile turns it off)")
-    try:
+    background: list[_precompile.Background] = []
+    try:  # a part that fails to start stops those started before it
+        for part, (_, nice) in (_PRECOMPILE.items() if precompile else ()):
+            started = _precompile.start("hbf_edge.demo", part, nice)
+            background += [started] if started is not None else []
+        if background:
+            log(f"[demo] compiling the later stages' kernels in {len(background)} background "
+                f"process{'es' if len(background) > 1 else ''} meanwhile (a first run for these sources; "
+                "--no-precompile turns it off)")
         summary = _run(out, quick, progress, log)
     except BaseException:  # a failed or interrupted demo: its own error is the one to read
         for b in background:
