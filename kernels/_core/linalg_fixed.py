@@ -80,7 +80,7 @@ def inv_fx_batch(x, out, fm):  # pragma: no cover - compiled
     cnt = np.zeros(1, np.int64)
     for b in range(B):
         copy_into(a, x[b])
-        inv_fx(a, out[b], fm, cnt, 0)
+        inv_fx(a, out[b], fm, cnt, np.int64(0))  # int64, as the kernels' sites: one compiled inv_fx
 
 
 @njit(cache=True)

@@ -264,7 +264,8 @@ def f_step_fx(ht_r, ht_i, codes, fc, fs, ft_c, ft_s, lc, ls, wr, wi, noise, mu, 
     ``zr, zi``: zeros [M, N]; ``wk``: :func:`work_rows`; ``g_over`` as in :func:`weighted_e_fx`)."""
     weighted_e_fx(ht_r, ht_i, ft_c, ft_s, wr, wi, noise, fm, cnt, gr, gi, cr, ci, g_over)
     d_fx(cr, ci, wr, wi, dr, di, fm, cnt)
-    f_update_fx(ht_r, ht_i, codes, fc, fs, ft_c, ft_s, lc, ls, dr, di, zr, zi, mu, True, fm, cnt, wk, False)
+    f_update_fx(ht_r, ht_i, codes, fc, fs, ft_c, ft_s, lc, ls, dr, di, zr, zi, mu, np.bool_(True), fm, cnt, wk,
+                np.bool_(False))  # np.bool_, not literals: UPGANet's call has the same types (one compilation)
 
 
 @njit(cache=True)

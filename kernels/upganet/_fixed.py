@@ -178,13 +178,14 @@ def forward_one(hr, hi, codes, wr, wi, noise, mu, lam, kf, kw, pr, pi, steer_cod
             convert_w(wr, wi, fms[i - 1, PRE, 0], fm, cnt)
         J = mu.shape[1]
         for j in range(J):  # eq. (14b), then (7): the unit circle, the code book after the last
-            weighted_e_fx(ht_r, ht_i, ft_c, ft_s, wr, wi, noise, fm, cnt, gr, gi, cr, ci)
+            weighted_e_fx(ht_r, ht_i, ft_c, ft_s, wr, wi, noise, fm, cnt, gr, gi, cr, ci, np.int64(-1))
             d_fx(cr, ci, wr, wi, dr, di, fm, cnt)
             residual_fx(fc, fs, wr, wi, pr, pi, fm, cnt, xr, xi, xt_r, xt_i, qr, qi, yr, yi)
             sense_f_fx(yr, yi, wr, wi, kf, fm, cnt, tr, ti)
             f_update_fx(ht_r, ht_i, codes, fc, fs, ft_c, ft_s, lc, ls, dr, di, tr.T.copy(), ti.T.copy(), mu[i, j],
-                        j == J - 1, fm, cnt, wk)
-        weighted_e_fx(ht_r, ht_i, ft_c, ft_s, wr, wi, noise, fm, cnt, gr, gi, cr, ci)  # eq. (15), then (9)
+                        j == J - 1, fm, cnt, wk, np.bool_(True))  # every argument: UPGA's types (one compilation)
+        # eq. (15), then (9)
+        weighted_e_fx(ht_r, ht_i, ft_c, ft_s, wr, wi, noise, fm, cnt, gr, gi, cr, ci, np.int64(-1))
         residual_fx(fc, fs, wr, wi, pr, pi, fm, cnt, xr, xi, xt_r, xt_i, qr, qi, yr, yi)
         sense_w_fx(fc, fs, yr, yi, kw, fm, cnt, vr, vi)
         w_update_fx(gr, gi, cr, ci, wr, wi, vr, vi, lam[i], ar, ai, fm, cnt)

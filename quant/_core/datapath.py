@@ -131,7 +131,10 @@ def nearest_codes(x: C, lut_c: torch.Tensor, lut_s: torch.Tensor, frac_bits: tup
     xr = _words(x.re, fx)
     xi = _words(x.im, fx)
     out = np.empty(xr.shape, np.int64)
-    nearest_codes_into(xr.reshape(-1), xi.reshape(-1), _words(lut_c, fL), _words(lut_s, fL), out.reshape(-1))
+    tables = _words(lut_c, fL), _words(lut_s, fL)
+    for t in tables:  # read-only, as the hardware kernels' tables: one compiled nearest_code for both
+        t.setflags(write=False)
+    nearest_codes_into(xr.reshape(-1), xi.reshape(-1), *tables, out.reshape(-1))
     return torch.from_numpy(out)
 
 
@@ -247,6 +250,7 @@ def _gj_inverse_kernel(x: torch.Tensor, fmt: object) -> torch.Tensor:
     """:func:`gj_inverse_words` by the integer kernel (no trace, no gradient: the words)."""
     fm = np.zeros((ACC + 1, 5), np.int64)  # inv_fx reads the accumulator's row only
     fm[ACC] = format_row(fmt)
+    fm.setflags(write=False)  # read-only, as the hardware kernels' tables: one compiled inv_fx for both
     words = np.ascontiguousarray(x.detach().numpy(), dtype=np.int64)
     out = np.empty_like(words)
     inv_fx_batch(words, out, fm)

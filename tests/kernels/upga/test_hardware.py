@@ -56,12 +56,21 @@ def test_branch_free_rounding_and_fitting_equal_the_primitives():
             assert counts[0] == (x > row[2] or x < row[1])
 
 
+def _read_only(*tables):
+    """Read-only views, as the hardware kernels get their tables: the code decisions compile
+    once for the suite (a writable table is another Numba signature, about 3.5 s more)."""
+    views = [np.asarray(t).view() for t in tables]
+    for v in views:
+        v.setflags(write=False)
+    return views
+
+
 @pytest.mark.parametrize("q", [1, 2, 3, 4, 5, 6, 7, 8])
 def test_nearest_codes_block_equals_nearest_code(q):
     """The block code decision (exhaustive up to BRUTE_CODES codes, the stepwise sector search
     beyond) and its fallback on ties give nearest_code's codes: random, tiny (many ties),
     bisector, zero and extreme 32-bit vectors."""
-    lut_c, lut_s = kernels.phase_lut(HardwareSpec(16, 4, 4, q))
+    lut_c, lut_s = _read_only(*kernels.phase_lut(HardwareSpec(16, 4, 4, q)))
     # from Q = 2 the toolkit's tables turn by 90 degrees every quarter, and up to Q = 7 they are
     # regular in the first quadrant (at Q = 8 the sine of 88.6 degrees rounds to cos 0): the
     # first-quadrant search below BRUTE_CODES (the run table at the end is not, and is searched
@@ -87,6 +96,7 @@ def test_nearest_codes_block_equals_nearest_code(q):
         return
     run_c, run_s = lut_c.copy(), lut_s.copy()
     run_c[10:16], run_s[10:16] = run_c[10], run_s[10]
+    run_c, run_s = _read_only(run_c, run_s)
     assert not _codes.quarter_symmetric(run_c, run_s)
     c, s = int(run_c[10]), int(run_s[10])  # at the run, and a hair clockwise of it (the search lands before it)
     vr, vi = np.array([c, 3 * c, -c, 1000 * c + s], np.int64), np.array([s, 3 * s, -s, 1000 * s - c], np.int64)
@@ -102,7 +112,7 @@ def test_the_code_decision_equals_nearest_code_at_every_table_rounding(rounding)
     code where floor rounding breaks that symmetry (cos(3 pi / 2) floors to -1 LSB)."""
     for q in (2, 3, 4, 5):
         lut = FixedPointFormat(12, 9, rounding=rounding)
-        lut_c, lut_s = HardwareSpec(16, 4, 4, q, lut=lut).phase_table()
+        lut_c, lut_s = _read_only(*HardwareSpec(16, 4, 4, q, lut=lut).phase_table())
         assert _codes.quarter_symmetric(lut_c, lut_s) == (rounding != "floor")
         assert _codes.first_quadrant_regular(lut_c, lut_s) == (rounding != "floor")
         rng = np.random.default_rng(q)
@@ -120,7 +130,7 @@ def test_a_coarse_quarter_symmetric_table_is_searched_code_by_code():
     4 on both code 0 and code 31) turns by 90 degrees every quarter but is not regular in the
     first quadrant, where the first-quadrant search would miss the tie: it is searched code by
     code, with nearest_code's codes."""
-    lut_c, lut_s = HardwareSpec(16, 4, 4, 5, lut=FixedPointFormat(4, 2)).phase_table()
+    lut_c, lut_s = _read_only(*HardwareSpec(16, 4, 4, 5, lut=FixedPointFormat(4, 2)).phase_table())
     assert _codes.quarter_symmetric(lut_c, lut_s) and not _codes.first_quadrant_regular(lut_c, lut_s)
     rng = np.random.default_rng(3)
     xr = np.concatenate([rng.integers(-(2**20), 2**20, 2000), rng.integers(-3, 4, 300), lut_c, [2**31 - 1, -(2**31), 1]])
