@@ -29,6 +29,7 @@ TARGETS = Path(__file__).resolve().parent / "targets"
 DEMO_PHASE_BITS = 4
 DEMO_PRECODER_BITS = 12
 TEST_SEED = 2026
+FLOAT32 = "numba_float32"  # the profile backend the second precompilation part compiles
 SNRS = [-10.0, -5.0, 0.0, 5.0, 10.0, 15.0, 20.0]  # the evaluation's (``hbf-edge evaluate``'s default)
 EVALUATE = "evaluate against the baselines"
 
@@ -215,7 +216,6 @@ def precompile_float32(work: Path) -> None:
                   min_run_s=plan.min_run_s)
 
 
-FLOAT32 = "numba_float32"
 # the parts of the background precompilation (:mod:`hbf_edge._precompile`) and their ``nice``:
 # the demo's stages in order first; the float32 part only on what they leave idle
 _PRECOMPILE = {"stages": (precompile_stages, 10), "float32": (precompile_float32, 19)}

@@ -50,12 +50,15 @@ def test_the_background_run_completes_and_stamps(tmp_path):
     """``python -m hbf_edge.demo WORK STAMP PART NICE`` as the demo starts each part: the first
     part's tiny run writes the model, its evaluation, the quantized model and the bundle (its
     profile writes nothing), the second's a float model, then each its stamp."""
+    from hbf_edge import demo
+
     for part, paths in (("stages", ("model/config.json", "eval/results.json", "qat/config.json",
                                     "bundle/manifest.json")),
                         ("float32", ("model/config.json",))):
         work, stamp = tmp_path / part, tmp_path / "cache" / part
         work.mkdir()
-        done = subprocess.run([sys.executable, "-m", "hbf_edge.demo", str(work), str(stamp), part, "19"],
+        nice = str(demo._PRECOMPILE[part][1])
+        done = subprocess.run([sys.executable, "-m", "hbf_edge.demo", str(work), str(stamp), part, nice],
                               capture_output=True, text=True, timeout=600)
         assert done.returncode == 0, done.stderr[-2000:]
         assert stamp.exists()
