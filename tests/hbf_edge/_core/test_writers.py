@@ -135,7 +135,8 @@ def test_a_signal_as_the_temporary_folder_is_made_leaves_nothing(tmp_path):
         "        print('body ran')\n"
         "except KeyboardInterrupt:\n"
         "    print('interrupted')\n")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          preexec_fn=_interruptible)  # a suite started with SIGINT ignored: the child ignored it too
     assert done.stdout.split() == ["interrupted"], done.stderr
     assert not (tmp_path / "b").exists() and not list(tmp_path.glob(".b.*.tmp"))
 
