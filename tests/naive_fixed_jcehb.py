@@ -2,7 +2,7 @@
 
 Written from the contract in ``kernels/jcehb/_fixed.py``'s docstring, not from the kernel:
 Python ints (no overflow, so an int64 overflow in the kernel shows up as a mismatch), complex
-values as ``(re, im)`` tuples, rounding through ``fractions.Fraction``, ``math.isqrt``, and the
+values as ``(re, im)`` tuples, exact rounding in integers (``naive_fixed._round_div``), ``math.isqrt``, and the
 Gauss-Jordan of ``tests/naive_fixed.py``.  Slow (about a second per embedded-size channel).
 """
 
@@ -11,7 +11,7 @@ from fractions import Fraction
 from types import SimpleNamespace
 
 import naive_fixed
-from naive_fixed import _fit, _round
+from naive_fixed import _fit, _round_div
 
 SITES = ("input", "cedun", "reciprocal", "heq", "mmse", "dual", "gram", "inverse", "precoder", "norm", "output")
 
@@ -37,7 +37,7 @@ class Datapath:
     # -- arithmetic ----------------------------------------------------------------------
     @staticmethod
     def rnd(x, s, mode):
-        return _round(Fraction(x, 2**s), mode) if s > 0 else x * 2 ** (-s)
+        return _round_div(x, 2**s, mode) if s > 0 else x * 2 ** (-s)
 
     def fit(self, q, site, fmt=None):
         q, over = _fit(q, fmt or self.acc)
@@ -55,7 +55,7 @@ class Datapath:
                 self.fit(self.rnd(im, self.fC, self.mode) + q[1], site))
 
     def div(self, num, den, mode=None):
-        return _round(Fraction(num, den), mode or self.mode)
+        return _round_div(num, den, mode or self.mode)
 
     def exp2(self, t, table, site):
         ti = math.floor(Fraction(t, 2**self.fA))

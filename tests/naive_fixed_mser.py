@@ -2,14 +2,14 @@
 
 Written from the contract in ``kernels/mser/_fixed.py``'s docstring, not from the kernel:
 Python ints (no overflow, so an int64 overflow in the kernel shows up as a mismatch), complex
-values as ``(re, im)`` tuples in nested lists, rounding through ``fractions.Fraction`` and
-``math.isqrt``.  Slow: use small sizes.
+values as ``(re, im)`` tuples in nested lists, exact rounding in integers
+(``naive_fixed._round_div``) and ``math.isqrt``.  Slow: use small sizes.
 """
 
 import math
 from fractions import Fraction
 
-from naive_fixed import _fit, _round
+from naive_fixed import _fit, _round_div
 
 SITES = ("input", "forward", "weights", "gradient", "step", "precoder", "combiner", "norm")
 TABLE_BITS, U_MAX, RAD_FRAC = 5, 12, 16
@@ -29,7 +29,7 @@ class Datapath:
     # -- arithmetic ----------------------------------------------------------------------
     @staticmethod
     def rnd(x, s, mode):
-        return _round(Fraction(x, 2**s), mode) if s > 0 else x * 2 ** (-s)
+        return _round_div(x, 2**s, mode) if s > 0 else x * 2 ** (-s)
 
     def fit(self, q, site, fmt=None):
         q, over = _fit(q, fmt or self.acc)
@@ -90,7 +90,7 @@ class Datapath:
         return int(t[i]) + self.rnd((int(t[i + 1]) - int(t[i])) * (u - i * 2**sh), sh, self.f.kernel.rounding)
 
     def div(self, num, den):
-        return _round(Fraction(num, den), self.acc.rounding)
+        return _round_div(num, den, self.acc.rounding)
 
     def weights_qam(self, Y, E, S, k, s, c):
         """16-QAM's ``M`` [D_k][D] of user k's outputs ``Y [D_k][J]`` and ``E_k [D_k][D]``."""
@@ -183,7 +183,7 @@ class Datapath:
             if q == 0:
                 self.counts["norm"] += 1
                 continue
-            inv = self.fit(_round(Fraction(2 ** (2 * self.fA), q), self.acc.rounding), "norm")
+            inv = self.fit(_round_div(2 ** (2 * self.fA), q, self.acc.rounding), "norm")
             for r in range(Rr):
                 W[r][i] = tuple(self.rq(W[r][i][j] * inv, self.fA, "combiner", self.f.combiner) for j in (0, 1))
 
@@ -205,7 +205,7 @@ def scale(dp, Fp, V):
     if s == 0:
         dp.counts["norm"] += 1
         return V
-    ratio = dp.fit(_round(Fraction(int(w["power"]) * 2**fA, s), dp.acc.rounding), "norm")
+    ratio = dp.fit(_round_div(int(w["power"]) * 2**fA, s, dp.acc.rounding), "norm")
     sc = math.isqrt(ratio * 2**fA)
     return [[tuple(dp.rq(v[j] * sc, fA, "precoder", dp.f.precoder) for j in (0, 1)) for v in row] for row in V]
 

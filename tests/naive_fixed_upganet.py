@@ -1,7 +1,7 @@
 """Pure-Python integer reference of the UPGANet (JCAS) hardware mode (tests only).
 
 Written from the datapath contract in ``kernels/upganet/_fixed.py`` on top of the UPGA
-reference (:mod:`naive_fixed`): Python ints, exact rounding through ``fractions.Fraction``,
+reference (:mod:`naive_fixed`): Python ints, exact rounding in integers (``naive_fixed._round_div``),
 brute-force nearest codes.  Slow; used on a few small channels.
 """
 
@@ -11,11 +11,7 @@ from fractions import Fraction
 import numpy as np
 
 from naive_fixed import SITES as UPGA_SITES
-from naive_fixed import Datapath, _quantize, _round
-
-
-def _round_frac(num, den, mode):
-    return _round(Fraction(num, den), mode)
+from naive_fixed import Datapath, _quantize, _round_div
 
 SITES = UPGA_SITES + ("X", "Y", "sense_F", "sense_W")
 
@@ -51,7 +47,7 @@ class JcasDatapath(Datapath):
         r = math.isqrt(xr * xr + xi * xi)
         if r == 0:
             return 2**self.fL, 0
-        return tuple(self.store(_round_frac(v * 2**self.fL, r, lut.rounding), lut, "F_update") for v in (xr, xi))
+        return tuple(self.store(_round_div(v * 2**self.fL, r, lut.rounding), lut, "F_update") for v in (xr, xi))
 
     def f_step(self, h, Fw, W, noise, mu, to_code=True):
         grd, acc = self.spec.gradient, self.spec.accumulator
