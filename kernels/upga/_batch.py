@@ -1,7 +1,8 @@
 """Private Numba batch entry points of the UPGA hardware mode: the per-channel datapath of
 :mod:`kernels.upga._fixed`, parallel over the channels of a batch (``prange``); the fused
 forward for :func:`kernels.upga_forward_hw`, and :func:`steps_fx_range`, the channel loop that
-runs a range of stages (the per-layer profiler's stages, the numerical profile's taps)."""
+runs a range of stages (the per-layer profiler's stages, the numerical profile's taps); both run
+the layers of one channel through :func:`layers_fx_one`."""
 
 from __future__ import annotations
 
@@ -9,9 +10,11 @@ import numpy as np
 from numba import prange
 
 from hbf_edge.kernels._core.boundary import BAD_SHAPE, NOISE_BELOW_LSB, quantize_word, value_problem
+from hbf_edge.kernels._core.fixed import PRE
 from hbf_edge.kernels._core.jit import first_class, njit
-from hbf_edge.kernels._core.linalg_fixed import WORD
-from hbf_edge.kernels.upga._fixed import NO_OUTPUT_STAGE, layers_fx_one, table_words_into
+from hbf_edge.kernels._core.linalg_fixed import WORD, words_t
+from hbf_edge.kernels.upga._fixed import (NO_OUTPUT_STAGE, convert_w, f_step_fx, table_words_into, w_step_fx,
+                                          work_rows)
 from hbf_edge.kernels.upga._init_fixed import init_fx
 from hbf_edge.kernels.upga._output import output_fx
 
@@ -24,6 +27,46 @@ def _buffers(N, M, K):  # pragma: no cover - compiled
             np.empty((K, K), np.int64), np.empty((K, M), WORD), np.empty((K, M), WORD),
             np.empty((M, K), WORD), np.empty((M, K), WORD), np.empty((N, M), np.int64),
             np.empty((N, M), np.int64))
+
+
+@njit(cache=True)
+def layers_fx_one(hr, hi, cd, fc, fs, wr, wi, noise, mu, lam, lut_c, lut_s, n_codes, fms, cnt, first,
+                  gr, gi, cr, ci, dr, di, ar, ai, g_over=-1):  # pragma: no cover - compiled
+    """Layers ``first .. first + len(lam) - 1`` on one channel (``mu`` and ``lam`` hold their
+    rows); layer ``i`` reads its own table and formats.  Returns the last W-step's ``g_over``.
+
+    A layer's first F-step takes ``G = H^H F`` from the previous layer's W-step (F has not
+    moved since, and G depends only on the model-wide channel, lut and accumulator formats):
+    one of the three N x K x M products of a layer at J = 1, with the same words and counters.
+    ``g_over`` -1 (default): no G formed yet; else ``gr, gi`` hold the G of the current F and
+    ``g_over`` its overflow count, as a previous call returned them (the profiler's runs of a
+    stage, :func:`steps_fx_range`)."""
+    N, M = fc.shape
+    K = hr.shape[1]
+    # H and F transposed once per call: every product over the antennas reads rows (F's
+    # transpose is kept beside fc, fs by the F-steps)
+    # (as WORD: the products over the antennas multiply 32-bit lanes, linalg_fixed says why)
+    ht_r, ht_i, ft_c, ft_s = words_t(hr), words_t(hi), words_t(fc), words_t(fs)
+    zf = np.zeros((M, N), np.int64)  # UPGA has no sensing term (see f_update_fx, w_update_fx)
+    zw = np.zeros((M, K), np.int64)
+    wk = work_rows(N, M)
+    for t in range(lam.shape[0]):
+        i = first + t
+        lc = lut_c[i, :n_codes[i]]
+        ls = lut_s[i, :n_codes[i]]
+        fm = fms[i]
+        if i > 0 and (fms[i - 1, PRE, 0] != fm[PRE, 0] or fms[i - 1, PRE, 2] != fm[PRE, 2]):
+            convert_w(wr, wi, fms[i - 1, PRE, 0], fm, cnt)
+        for j in range(mu.shape[1]):
+            f_step_fx(ht_r, ht_i, cd, fc, fs, ft_c, ft_s, lc, ls, wr, wi, noise, mu[t, j], fm, cnt, gr, gi, cr, ci, dr,
+                      di, zf, zf, wk, g_over)
+            g_over = -1  # the F-step moved F
+        g_over = w_step_fx(ht_r, ht_i, ft_c, ft_s, wr, wi, noise, lam[t], fm, cnt, gr, gi, cr, ci, ar, ai, zw, zw, wk)
+    for n in range(N):  # the F-steps kept only the transpose (f_update_fx's keep_nm)
+        for m in range(M):
+            fc[n, m] = ft_c[m, n]
+            fs[n, m] = ft_s[m, n]
+    return g_over
 
 
 @njit(cache=True)

@@ -53,7 +53,7 @@ from hbf_edge.kernels._core.fixed import (
 from hbf_edge.families.upga.config import COUNTER_SITES
 from hbf_edge.kernels._core.codes import nearest_codes_block
 from hbf_edge.kernels._core.jit import njit
-from hbf_edge.kernels._core.linalg_fixed import mac_column, words_t
+from hbf_edge.kernels._core.linalg_fixed import mac_column
 # saturation counter sites: the family's one tuple (its first site, "input", is the wrapper's)
 SITES = COUNTER_SITES[1:]
 S_INIT, S_G, S_E, S_POW, S_REC, S_C, S_D, S_GF, S_X, S_GW, S_WACC, S_NORM, S_W, S_OUT = int64_range(len(SITES))
@@ -180,7 +180,7 @@ def f_update_fx(ht_r, ht_i, codes, fc, fs, ft_c, ft_s, lc, ls, dr, di, tt_r, tt_
     code book (codes and their table words) if ``to_code``, else onto the unit circle,
     ``x / isqrt(|x|^2)`` in the lut format (``(1, 0)`` for ``x = 0``).  ``keep_nm`` False: on
     the code book, ``fc, fs`` are left as they are (UPGA's layers read only the transpose and
-    write ``fc, fs`` once at their end, :func:`layers_fx_one`: the strided stores were 0.26 of a
+    write ``fc, fs`` once at their end, :func:`kernels.upga._batch.layers_fx_one`: the strided stores were 0.26 of a
     layer's 5.5 us at N = 64, M = K = 4, 2026-12-06, ``scratch/s66/fup_parts.py``).
 
     ``ht_r, ht_i [K, N]`` hold H transposed.  ``tt_r, tt_i [M, N]`` hold, transposed, a term
@@ -347,46 +347,6 @@ def convert_w(wr, wi, f_from, fm, cnt):  # pragma: no cover - compiled
         for l in range(K):
             wr[m, l] = requant(wr[m, l], f_from - fm[PRE, 0], fm[PRE], cnt, S_W)
             wi[m, l] = requant(wi[m, l], f_from - fm[PRE, 0], fm[PRE], cnt, S_W)
-
-
-@njit(cache=True)
-def layers_fx_one(hr, hi, cd, fc, fs, wr, wi, noise, mu, lam, lut_c, lut_s, n_codes, fms, cnt, first,
-                  gr, gi, cr, ci, dr, di, ar, ai, g_over=-1):  # pragma: no cover - compiled
-    """Layers ``first .. first + len(lam) - 1`` on one channel (``mu`` and ``lam`` hold their
-    rows); layer ``i`` reads its own table and formats.  Returns the last W-step's ``g_over``.
-
-    A layer's first F-step takes ``G = H^H F`` from the previous layer's W-step (F has not
-    moved since, and G depends only on the model-wide channel, lut and accumulator formats):
-    one of the three N x K x M products of a layer at J = 1, with the same words and counters.
-    ``g_over`` -1 (default): no G formed yet; else ``gr, gi`` hold the G of the current F and
-    ``g_over`` its overflow count, as a previous call returned them (the profiler's runs of a
-    stage, :func:`kernels.upga._batch.steps_fx_range`)."""
-    N, M = fc.shape
-    K = hr.shape[1]
-    # H and F transposed once per call: every product over the antennas reads rows (F's
-    # transpose is kept beside fc, fs by the F-steps)
-    # (as WORD: the products over the antennas multiply 32-bit lanes, linalg_fixed says why)
-    ht_r, ht_i, ft_c, ft_s = words_t(hr), words_t(hi), words_t(fc), words_t(fs)
-    zf = np.zeros((M, N), np.int64)  # UPGA has no sensing term (see f_update_fx, w_update_fx)
-    zw = np.zeros((M, K), np.int64)
-    wk = work_rows(N, M)
-    for t in range(lam.shape[0]):
-        i = first + t
-        lc = lut_c[i, :n_codes[i]]
-        ls = lut_s[i, :n_codes[i]]
-        fm = fms[i]
-        if i > 0 and (fms[i - 1, PRE, 0] != fm[PRE, 0] or fms[i - 1, PRE, 2] != fm[PRE, 2]):
-            convert_w(wr, wi, fms[i - 1, PRE, 0], fm, cnt)
-        for j in range(mu.shape[1]):
-            f_step_fx(ht_r, ht_i, cd, fc, fs, ft_c, ft_s, lc, ls, wr, wi, noise, mu[t, j], fm, cnt, gr, gi, cr, ci, dr,
-                      di, zf, zf, wk, g_over)
-            g_over = -1  # the F-step moved F
-        g_over = w_step_fx(ht_r, ht_i, ft_c, ft_s, wr, wi, noise, lam[t], fm, cnt, gr, gi, cr, ci, ar, ai, zw, zw, wk)
-    for n in range(N):  # the F-steps kept only the transpose (f_update_fx's keep_nm)
-        for m in range(M):
-            fc[n, m] = ft_c[m, n]
-            fs[n, m] = ft_s[m, n]
-    return g_over
 
 
 @njit(cache=True)
