@@ -2,7 +2,7 @@
 under ``qemu-arm``, and the Cortex-M4 size report (the C emitter of each family writes the
 sources; this module only drives the toolchains).
 
-Every toolchain is a Debian package (README, "The C datapath on a 32-bit ARM target"):
+Every toolchain is a Debian package (README, "The two commands" has the apt-get line):
 ``gcc`` (host), ``gcc-arm-linux-gnueabihf`` with ``qemu-user`` (ARMv7, run under user-mode
 emulation), ``gcc-arm-none-eabi`` (Cortex-M4, size only: no board to run on).
 """
@@ -62,7 +62,7 @@ def _require(tc: Toolchain) -> None:
     missing = tc.missing()
     if missing:
         raise CBuildError(f"the {tc.name} toolchain needs {', '.join(missing)} on PATH (README, "
-                          "\"The C datapath on a 32-bit ARM target\", has the apt-get line)")
+                          "\"The two commands\", has the apt-get line)")
 
 
 def compiler_version(cc: str) -> str:

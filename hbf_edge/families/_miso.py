@@ -89,7 +89,7 @@ def snrs_outside_training(config: Any, snr_db: list[float], shift_db: float = 0.
 def warn_snrs_outside_training(config: Any, snr_db: list[float]) -> None:
     """One warning line when a model is run at SNRs it was not trained at: the steps are tuned
     to the SNRs of training, and a model trained at one SNR can end below its own
-    initialisation a few dB away (README, "one model per SNR").  Only a warning: an
+    initialisation a few dB away (README, "One model per SNR").  Only a warning: an
     unreadable record skips it (the run does not need the record)."""
     try:
         lo, hi, outside = snrs_outside_training(config, snr_db)

@@ -299,7 +299,7 @@ def tune_steps(H_val: np.ndarray, sizes: MserSizes, sigma: float, iterations: in
 
     The steps differ by orders of magnitude and matter: on the embedded configuration at 15 dB
     the default steps give GD-8 an SER of 0.026 on 50 validation channels, the tuned ones 0.0087,
-    with the analog precoder's step 256 times larger (README, "MSER, in progress")."""
+    with the analog precoder's step 256 times larger (README, "MSER")."""
     names = ("mu_p", "mu_w", "mu_theta_u", "mu_theta_f")
     values = {n: getattr(start, n) for n in names}
 
