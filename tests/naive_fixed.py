@@ -2,8 +2,9 @@
 
 Written from the datapath contract in ``kernels/upga/_fixed.py``, not from the kernel: Python
 ints (no overflow, so an int64 overflow in the kernel shows up as a mismatch), exact rounded
-division in integers (:func:`_round_div`; ``fractions.Fraction`` where a float enters), ``math.isqrt``, and the nearest phase code by brute force over
-the whole codebook.  Slow (about 10 ms per small channel); used on modest batches.
+division in integers (:func:`_round_div`; ``fractions.Fraction`` where a float enters),
+``math.isqrt``, and the nearest phase code by brute force over the whole codebook.  Slow; used on
+modest batches.
 """
 
 import math
@@ -26,10 +27,12 @@ def _round(value, mode):
 
 def _round_div(num, den, mode):
     """``num / den`` (integers, ``den != 0``) rounded by the format's rule, in integers: with
-    ``den > 0``, ``divmod`` gives the floor ``q`` and the remainder ``r`` in ``[0, den)``; half up adds one from
-    ``r / den >= 1/2``, half to even from above a half, or at a half when ``q`` is odd.  The same
-    value as ``_round(Fraction(num, den), mode)`` (tests/kernels/_core/test_naive_rounding.py), at
-    about a third of its cost: the references spent most of their time building Fractions."""
+    ``den > 0``, ``divmod`` gives the floor ``q`` and the remainder ``r`` in ``[0, den)``; half
+    up adds one from ``r / den >= 1/2``, half to even from above a half, or at a half when ``q``
+    is odd.  The same value as ``_round(Fraction(num, den), mode)``
+    (``tests/kernels/_core/test_naive_rounding.py``); the references spent most of their time
+    building those Fractions (``tests/kernels/upga/test_hardware.py``: 70.1 s with them, 19.9 s
+    with this, 2026-12-07)."""
     if den < 0:
         num, den = -num, -den
     q, r = divmod(num, den)
