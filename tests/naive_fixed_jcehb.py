@@ -2,8 +2,8 @@
 
 Written from the contract in ``kernels/jcehb/_fixed.py``'s docstring, not from the kernel:
 Python ints (no overflow, so an int64 overflow in the kernel shows up as a mismatch), complex
-values as ``(re, im)`` tuples, exact rounding in integers (``naive_fixed._round_div``), ``math.isqrt``, and the
-Gauss-Jordan of ``tests/naive_fixed.py``.  Slow (about a second per embedded-size channel).
+values as ``(re, im)`` tuples, exact rounding in integers (``naive_fixed._round_div``),
+``math.isqrt``, and the Gauss-Jordan of ``tests/naive_fixed.py``.  Slow: use few channels.
 """
 
 import math
