@@ -135,8 +135,13 @@ def test_the_cli_refuses_a_bad_refinement_in_one_line(tmp_path, capsys, argv):
     assert not (tmp_path / "m").exists()
 
 
-@pytest.mark.slow  # about 6 minutes on one core: the README's 12 dB model of issue 19, trained and evaluated
+@pytest.mark.slow  # 7-14 minutes on one core: the README's 12 dB model of issue 19, trained and evaluated
 def test_the_12_db_model_beats_pga100_with_every_layer_above_the_start():
+    """The README's claim, not one host's margin: the trained figure depends on the host's rounding
+    (torch's and BLAS's vector paths).  29.808 on the Intel Xeon; 29.7554 (two torch threads) and
+    29.7559 (one) on the Zen 3 EPYC, where the commit that added this test gives the same bits, so
+    the difference is the host's, not a change of code (2026-12-07).  The test asked for 0.05
+    above PGA-100 until then, which only the Xeon's model met."""
     from hbf_edge.families.upga.evaluate import evaluate
 
     cfg = TrainConfig(channel_scale="authors", snr_db_min=12.0, snr_db_max=12.0, epochs=100, lr=1.0,
@@ -145,8 +150,8 @@ def test_the_12_db_model_beats_pga100_with_every_layer_above_the_start():
     H = saleh_valenzuela_miso(1000, 64, 4, 10, seed=2026, scale="authors")
     results, _ = evaluate(model, H, [12.0], progress=False)
     rate = results["sum_rate"]
-    assert rate["upga"][0] > rate["pga100"][0] + 0.05  # README: 29.808 against 29.710
-    assert results["layer_summary"]["12"]["lowest_layer_minus_start"] > 0.5  # README: +1.39
+    assert rate["upga"][0] > rate["pga100"][0]  # README: 29.808 (Xeon), 29.755 (Zen 3) against 29.710
+    assert results["layer_summary"]["12"]["lowest_layer_minus_start"] > 0.5  # README: +1.39 (Xeon), +1.86 (Zen 3)
 
 
 def test_the_training_snr_range_covers_the_finish_snrs():
