@@ -7,7 +7,10 @@ evaluation, QAT) keep one core busy with torch on one thread; meanwhile a second
 the other core, runs the later stages on tiny sizes (``python -m hbf_edge.demo``:
 Numba specialises on types, not sizes), which writes their kernels into the cache the demo
 then loads them from.  If the demo gets to a kernel first, it compiles it itself, as without
-this process: nothing waits for it, and nothing it does reaches the demo's results.
+this process; if it needs a kernel while this process is compiling it, it waits on that kernel's
+compile lock (:mod:`kernels._core.compile_lock`) and loads it (a first demo's QAT waited so for
+the hardware forward, README "The first demo after an install").  The demo never waits for the
+process as a whole, and nothing it does reaches the demo's results.
 
 The work comes in parts, one process each (the demo's: its stages in order, and the float32
 kernels of its profile).  Each runs at a lower priority on one thread: the first at ``nice`` 10,
