@@ -26,21 +26,16 @@ The per-channel functions are inlined at Numba IR level (``inline="always"``) in
 which carry the same ``FM`` flags (an inlined body compiles under its caller's flags): as calls,
 every array argument was reference-counted at each of the ~40 calls of a forward, and the float64
 forward at batch 1 took 23.8-24.6 us against 20.0-21.1 inlined (float32 19.0-20.0 against 16.0;
-compiled loops of 20,000 calls, alternating, 2026-12-04).  They make up :func:`channel_steps`
-(the initialisation and a run of layers of one channel), itself inlined into the one channel
-loop that the forward, the layer runs and the profiler's float stages share
-(:func:`kernels.upga._float_batch.steps_range`); the sized session's forward inlines its parts
-(:func:`init_one`, :func:`run_layers`) for its own M and K.  Numba compiles (and LLVM vectorises)
-the body once per dtype in each.  Until 2026-12-06 the channel
-loop called it as a compiled function instead, since inlining cost compilation time (a first
-profile's had grown by 25 s when each driver inlined its own copy); with Numba's inliner fixed
-(:mod:`kernels._core.inline_copy`) inlined is cheap to compile, and the loop runs 12-15 % faster
-with the same bits (256 channels, one thread, the two loops alternating in one process: float64
-16.5 -> 14.5 us per channel, float32 14.9 -> 12.6).  The initialisation alone is that loop
-with no layer.  A reduction inlined into two functions may be rounded differently by each, so
-results that come through different ones (:mod:`kernels.upga._float_sized`, which compiles the
-same body for fixed M and K, and the single steps) agree to the rounding level, not bit for
-bit.  The batch drivers are in :mod:`kernels.upga._float_batch`.
+compiled loops of 20,000 calls, alternating, 2026-12-04).  The sized session's forward
+(:mod:`kernels.upga._float_sized`) inlines :func:`init_one` and :func:`run_layers` for its own M
+and K; the batch drivers' channel loop (:mod:`kernels.upga._float_lanes`) inlines
+:func:`init_one`, the products over the antennas and :func:`project_step`, and runs the small
+algebra of a layer across channels instead.  Until 2026-12-08 that loop inlined this module's
+layers for one channel at a time (twice: the general copy and, for M = K = 4, a copy with the
+sizes as constants); the README's "Kernels" has the measurements of the change.  A reduction
+inlined into two functions may be rounded differently by each, so results that come through
+different ones (the session, the single steps, the channel loop) agree to the rounding level,
+not bit for bit.  The batch drivers are in :mod:`kernels.upga._float_batch`.
 """
 
 from __future__ import annotations
@@ -53,14 +48,7 @@ from hbf_edge.kernels._core.jit import njit
 from hbf_edge.kernels._core.linalg import gram_inv, matmul, mm_bh
 from hbf_edge.kernels.upga._float_products import FM, combine_t, gram_t, herm_gram_t, small_mm, small_mm_sized
 
-# M = K at which the layers are compiled a second time with the sizes as constants (the
-# embedded default's and the paper's 4 RF chains and 4 users): LLVM then unrolls the small
-# products E = G W and grad_W = G^H C completely (small_mm_sized).  Measured in compiled loops (init + 10 layers,
-# N = 64, batch 1, 2026-12-06): float64 17.2 -> 15.5-15.9 us, float32 12.5 -> 11.0-11.1.  Other
-# sizes run the general layers; the price is a second copy of the layers to compile.
-SIZED = 4
-
-__all__ = ["FM", "SIZED", "channel_steps", "f_step_one", "init_one", "w_step_one", "transpose",
+__all__ = ["FM", "f_step_one", "project_step", "run_layers", "init_one", "w_step_one", "transpose",
            "rate_weights_from_e", "channel_workspace", "init_workspace", "layer_workspace"]
 
 
@@ -72,7 +60,7 @@ def weighted_e(ht_r, ht_i, ft_r, ft_i, wr, wi, s2, gr, gi, cr, ci, zero, g_fresh
     the F has not moved since), so the O(NMK) product is skipped; the bits are the same."""
     if not g_fresh:
         gram_t(ht_r, ht_i, ft_r, ft_i, gr, gi, zero)
-    if sized:  # M and K are the caller's constants (see channel_steps)
+    if sized:  # M and K are the caller's constants (see run_layers)
         small_mm_sized(gr, gi, wr, wi, cr, ci, False, K, M, K)  # E = G W
     else:
         small_mm(gr, gi, wr, wi, cr, ci, False)
@@ -105,12 +93,19 @@ def f_step_one(ht_r, ht_i, ft_r, ft_i, wr, wi, s2, mu, gr, gi, cr, ci, dr, di, x
                Kc):  # pragma: no cover - compiled
     """One projected F-step, eq. (6)-(7), in place on (ft_r, ft_i) [M, N] (``g_fresh``: see
     :func:`weighted_e`; ``sized``: ``Mc``, ``Kc`` are M and K as the caller's constants)."""
-    M, N = ft_r.shape
     weighted_e(ht_r, ht_i, ft_r, ft_i, wr, wi, s2, gr, gi, cr, ci, zero, g_fresh, sized, Mc, Kc)
     mm_bh(cr, ci, wr, wi, dr, di, zero)  # D = C W^H  [K, M], each sum in locals
     combine_t(ht_r, ht_i, dr, di, xr, xi)  # grad_F^T = (H D)^T  [M, N]
+    project_step(ft_r, ft_i, xr, xi, mu)
+
+
+@njit(cache=True, fastmath=FM, inline="always")
+def project_step(ft_r, ft_i, xr, xi, mu):  # pragma: no cover - compiled
+    """Eq. (6)-(7) in place on (ft_r, ft_i) [M, N]: ``F <- P_unit(F + mu grad_F)`` with
+    ``grad_F^T`` in the first M rows of (xr, xi)."""
+    M, N = ft_r.shape
     one = ft_r.dtype.type(1)  # keeps the projection in the working dtype (see rate_weights_from_e)
-    for m in range(M):  # F <- P_unit(F + mu grad_F)
+    for m in range(M):
         for n in range(N):
             yr = ft_r[m, n] + mu * xr[m, n]
             yi = ft_i[m, n] + mu * xi[m, n]
@@ -228,41 +223,15 @@ def layer_workspace(M, K, dt):  # pragma: no cover - compiled
 
 
 @njit(cache=True, fastmath=FM, inline="always")
-def channel_steps(ht_r, ht_i, ft_r, ft_i, wr, wi, pt, s2, mu, lam, xr, xi, ws_init, ws, zero, init, lo, hi,
-                  g_fresh, reps):  # pragma: no cover - compiled
-    """In place on one channel's (F^T, W), ``reps`` times: the initialisation if ``init``, then
-    layers ``lo .. hi - 1`` of ``mu [I, J]``, ``lam [I]`` (the forward: once; the profiler's
-    stage loops: a stage ``reps`` times in one call, so no call is timed with it).
-
-    A layer's first F-step reuses the ``G = H^H F`` of the W-step before it: the W-step moves
-    only W, so that product is the one the F-step would form (one of the four O(NMK) products
-    per layer, at J = 1); the first layer of the call takes it from ``ws`` if ``g_fresh``.
-
-    Inlined (module notes) into the channel loop every driver shares.  With M = K = ``SIZED``
-    the layers run a second copy compiled with the sizes as constants (``SIZED`` says why); the
-    sized session (:mod:`kernels.upga._float_sized`) skips this function and runs that copy
-    alone for its own M and K (results through the two agree to the rounding level)."""
-    gr, gi, cr, ci, dr, di, vr, vi, pr, pi = ws
-    have_g = g_fresh
-    M, K = wr.shape
-    for _ in range(reps):
-        if init:
-            init_one(ht_r, ht_i, pt, ft_r, ft_i, wr, wi, ws_init, zero)
-            have_g = False  # the initialisation leaves no G
-        if M == SIZED and K == SIZED:  # the layers again with M and K as constants (module notes)
-            have_g = run_layers(ht_r, ht_i, ft_r, ft_i, wr, wi, pt, s2, mu, lam, xr, xi, ws, zero, lo, hi, have_g,
-                                True, SIZED, SIZED)
-        else:
-            have_g = run_layers(ht_r, ht_i, ft_r, ft_i, wr, wi, pt, s2, mu, lam, xr, xi, ws, zero, lo, hi, have_g,
-                                False, M, K)
-
-
-@njit(cache=True, fastmath=FM, inline="always")
 def run_layers(ht_r, ht_i, ft_r, ft_i, wr, wi, pt, s2, mu, lam, xr, xi, ws, zero, lo, hi, have_g, sized, Mc,
                Kc):  # pragma: no cover - compiled
-    """Layers ``lo .. hi - 1`` of :func:`channel_steps` (``sized``: ``Mc``, ``Kc`` are M and K
-    as constants); returns whether ``ws`` holds the G of the current F.  The sized session
-    (:mod:`kernels.upga._float_sized`) calls it directly with its compiled-in M and K."""
+    """Layers ``lo .. hi - 1`` of ``mu [I, J]``, ``lam [I]`` on one channel's (F^T, W), in place
+    (``sized``: ``Mc``, ``Kc`` are M and K as constants, :func:`small_mm_sized`); returns whether
+    ``ws`` holds the G of the current F.  A layer's first F-step reuses the ``G = H^H F`` of the
+    W-step before it: the W-step moves only W, so that product is the one the F-step would form
+    (one of the four O(NMK) products per layer, at J = 1); the first layer takes it from ``ws``
+    if ``have_g``.  The sized session (:mod:`kernels.upga._float_sized`) runs it with its
+    compiled-in M and K."""
     J = mu.shape[1]
     gr, gi, cr, ci, dr, di, vr, vi, pr, pi = ws
     for i in range(lo, hi):

@@ -1,8 +1,9 @@
-"""Private batch drivers of the UPGA float kernels: the per-channel code of
-:mod:`kernels.upga._float` over the channels of a batch, in the calling thread below
-``SERIAL_BELOW`` channels (:mod:`kernels._core.batching`); the whole forward, the initialisation,
-a run of layers and single F- and W-steps.  Each chunk allocates its workspaces once, never per
-channel or layer.
+"""Private batch drivers of the UPGA float kernels over the channels of a batch, in the calling
+thread below ``SERIAL_BELOW`` channels (:mod:`kernels._core.batching`): the whole forward, the
+initialisation and a run of layers through the one channel loop :func:`steps_range` (up to 32
+channels at a time, their small algebra across the channels: :mod:`kernels.upga._float_lanes`),
+and single F- and W-steps through the per-channel code of :mod:`kernels.upga._float`.  Each
+chunk allocates its workspaces once, never per channel or layer.
 
 From ``SERIAL_BELOW`` channels the forward (and a run of layers, and the initialisation alone: the
 forward's loop with no layer) is a ``prange`` over chunks of the batch
@@ -26,33 +27,10 @@ import numpy as np
 from hbf_edge.kernels._core.batching import SERIAL_BELOW, parallel_chunks, run_batch, serial_channels
 from hbf_edge.kernels._core.boundary import value_problem
 from hbf_edge.kernels._core.jit import njit
-from hbf_edge.kernels.upga._float import (FM, channel_steps, channel_workspace, f_step_one, init_workspace,
-                                          layer_workspace, transpose, w_step_one)
+from hbf_edge.kernels.upga._float import FM, channel_workspace, f_step_one, layer_workspace, transpose, w_step_one
+from hbf_edge.kernels.upga._float_lanes import steps_range
 
 __all__ = ["forward", "forward_checked", "steps_range", "init", "layers", "f_step_batch", "w_step_batch"]
-
-
-@njit(cache=True, fastmath=FM, nogil=True)
-def steps_range(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero, init, first, last, reps, lo,
-                hi):  # pragma: no cover
-    """For channels ``lo .. hi - 1``, ``reps`` times: the initialisation eq. (12)-(13) if ``init``
-    (else the F and W given are the start), then layers ``first .. last - 1``; in place on (F, W),
-    one workspace for all.  The whole forward, a run of layers and the profiler's float stages
-    (:mod:`hbf_edge._profile_timers`) are this loop; it releases the GIL, so that the profiler runs
-    it in chunks on Python threads (:func:`kernels._core.batching.run_batch`).  Callers pass
-    ``init`` as ``np.bool_`` and the counts as ``np.int64``: a literal compiles it again."""
-    N, K = h_re.shape[1], h_re.shape[2]
-    M = f_re.shape[2]
-    ht_r, ht_i, ft_r, ft_i, xr, xi = channel_workspace(N, M, K, h_re.dtype)
-    ws_init = init_workspace(N, M, K, h_re.dtype)
-    ws = layer_workspace(M, K, h_re.dtype)
-    for b in range(lo, hi):
-        transpose(h_re[b], h_im[b], ht_r, ht_i)
-        if not init:
-            transpose(f_re[b], f_im[b], ft_r, ft_i)
-        channel_steps(ht_r, ht_i, ft_r, ft_i, w_re[b], w_im[b], p_t[b], noise[b], mu, lam, xr, xi, ws_init, ws, zero,
-                      init, first, last, np.bool_(False), reps)
-        transpose(ft_r, ft_i, f_re[b], f_im[b])
 
 
 def _steps(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero, init):

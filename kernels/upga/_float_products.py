@@ -182,7 +182,7 @@ def small_mm(ar, ai, br, bi, outr, outi, conj_a):  # pragma: no cover - compiled
 @njit(cache=True, fastmath=FM, inline="always")
 def small_mm_sized(ar, ai, br, bi, outr, outi, conj_a, P, R, Q):  # pragma: no cover - compiled
     """:func:`small_mm` for sizes ``P x R`` times ``R x Q`` the caller passes as constants (the
-    specialised layers of :func:`kernels.upga._float.channel_steps`): entry by entry, each sum
+    layers of :func:`kernels.upga._float.run_layers` in the sized session): entry by entry, each sum
     in two locals, which LLVM unrolls completely for constant sizes (a 4 x 4 complex product in a
     compiled loop: 33.6 against 72-75 ns; with sizes known only at run time this form is the
     slower one, 80 ns, hence two functions; 2026-12-06, scratch/s61/small.py)."""

@@ -12,15 +12,12 @@ is a constant (Numba's literal dispatch, ``numba.literally``, would do the same 
 every call in Python: milliseconds).  Every workspace is allocated here with those sizes (W
 too, copied out per channel), and the per-channel code (the initialisation ``init_one`` and the layers
 ``run_layers`` with M and K as constants, :mod:`kernels.upga._float`) is inlined here, so every
-shape it reads is a constant.  Not ``channel_steps``, which the batch drivers inline: it holds
-the layers twice (the general copy, and the constant-size copy for M = K = 4) and typed both
-here; for M = 4, K = 3 (float64, ``NUMBA_OPT=1``, an empty cache, one process; 2026-12-07) the
-first session compiled in 25.7 s through it and in 19.9 s with the one copy, and the forward
-at batch 1, N = 64, I = 10 (2000 calls x 15; medians of alternating runs, four new and three old,
-18.1-26.4 against 20.6-27.8 us; minima 17.6-18.0 against 18.5-20.2 us) is no slower: the layers'
-small products are now unrolled for K = 3 too.  The price is a compilation per (M, K) (about
+shape it reads is a constant.  (It inlined the per-channel loop of the batch drivers until
+2026-12-07, which held the layers twice and typed both here: for M = 4, K = 3, float64,
+``NUMBA_OPT=1``, the first session compiled in 25.7 s through it and in 19.9 s with the one
+copy, and ran no slower at batch 1, N = 64, I = 10: 18.1-26.4 against 20.6-27.8 us.)  The price is a compilation per (M, K) (about
 15-20 s at ``NUMBA_OPT=1``, then cached), which is why only the session, built once per model,
-uses it; results equal :func:`kernels.upga._float.forward_checked`'s to the rounding level (the unrolled sums associate
+uses it; results equal :func:`kernels.upga._float_batch.forward_checked`'s to the rounding level (the unrolled sums associate
 differently).
 """
 

@@ -29,7 +29,7 @@ def _rel(a, b):
     return np.abs(a - b).max() / np.abs(b).max()
 
 
-@pytest.mark.parametrize("N,M,K,I,J", [(16, 4, 4, 3, 2), (12, 6, 3, 2, 1)])
+@pytest.mark.parametrize("N,M,K,I,J", [(16, 4, 4, 3, 2), (12, 6, 3, 2, 1), (10, 3, 2, 2, 1)])
 def test_forward_equals_naive_reference(N, M, K, I, J):
     H, p_t, noise = _problem(6, N, K, seed=N + M)
     rng = np.random.default_rng(1)
@@ -281,3 +281,39 @@ def test_small_batches_run_serially_and_give_the_parallel_results():
     np.testing.assert_array_equal(small.w_re, big.w_re[:n])
     for site, count in small.counters.items():
         np.testing.assert_array_equal(count, big.counters[site][:n])
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_a_channels_design_does_not_depend_on_its_group_of_lanes(dtype):
+    """The channel loop runs up to LANES channels at once, their small algebra across the
+    channels (``kernels/upga/_float_lanes.py``): each channel's design is the same bits whether
+    it runs alone, in a short group (the lane loops' scalar remainder) or in full groups (their
+    vector bodies), at M, K of 4 (the sums four terms per pass) and others (the tails)."""
+    from hbf_edge.kernels.upga._float_lanes import LANES, steps_range
+
+    for M, K, seed in ((4, 4, 11), (6, 3, 12)):
+        B = 2 * LANES + 6
+        H, p_t, noise = _problem(B, 16, K, seed=seed)
+        rng = np.random.default_rng(seed)
+        mu, lam = 0.01 * rng.uniform(0.5, 20, (3, 2)), 1e-4 * rng.uniform(0.5, 50, 3)
+        args = [*_split(H, dtype), p_t.astype(dtype), noise.astype(dtype), mu.astype(dtype), lam.astype(dtype)]
+
+        def run(lo, hi, out):
+            steps_range(*args, *out, dtype(0), np.bool_(True), np.int64(0), np.int64(3), np.int64(1), np.int64(lo),
+                        np.int64(hi))
+
+        def outputs():
+            return [np.zeros((B, 16, M), dtype), np.zeros((B, 16, M), dtype), np.zeros((B, M, K), dtype),
+                    np.zeros((B, M, K), dtype)]
+
+        whole, alone, fives = outputs(), outputs(), outputs()
+        run(0, B, whole)
+        for b in range(B):
+            run(b, b + 1, alone)
+        for b in range(0, B, 5):
+            run(b, min(B, b + 5), fives)
+        for w, a, f in zip(whole, alone, fives):
+            np.testing.assert_array_equal(a, w)
+            np.testing.assert_array_equal(f, w)
+        naive_w = naive.forward(H[:3], p_t[:3], noise[:3], mu, lam, M)[1]
+        assert _rel(whole[2][:3] + 1j * whole[3][:3], naive_w) < (1e-10 if dtype == np.float64 else 1e-3)

@@ -2,8 +2,8 @@
 loops (``steps_range``, ``steps_fx_range``) on the state the stages before them leave: one run
 of the last layer leaves the state of the whole forward (so a stage is timed on the work the
 forward does): the hardware's codes, W words and counters bit for bit; the float state to the
-rounding level (the reductions are reassociated, and a caller that inlines ``channel_steps`` may
-round a sum differently: seen in float32 with an empty Numba cache)."""
+rounding level (the reductions are reassociated, and a function that inlines a reduction may
+round it differently: seen in float32 with an empty Numba cache)."""
 
 import numpy as np
 import pytest

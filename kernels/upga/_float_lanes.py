@@ -1,0 +1,314 @@
+"""Private: the UPGA float layers for up to ``LANES`` channels at once, their small algebra
+across the channels (the channel loop of the batch drivers in :mod:`kernels.upga._float_batch`).
+
+Why: a layer's work is the O(NMK) products over the antennas (``G = H^H F``, ``H D``, ``F^H F``
+and the projection of eq. (7)), which vectorise along N within a channel, and the small algebra
+on K x M and K x K matrices (``E = G W``, the weights ``C`` of eq. (10)-(11), ``D = C W^H``,
+``grad_W = G^H C`` of eq. (11), eq. (9)'s norm), which does not: 4 x 4 complex products, scalar
+divisions and short dependent sums.  Per channel, that algebra ran no faster in float32 than in
+float64 (2026-12-07, Zen 3: ``small_mm_sized`` 59-72 against 58-90 ns, the weights 85-98
+against 95-97), while the products over the antennas were 1.7-2.1x faster; so the float32
+forward was only 1.2-1.3x faster than float64.  Here the products over the antennas stay per
+channel (the very functions of :mod:`kernels.upga._float_products`, on contiguous rows), and
+the algebra runs on ``[K, M, V]`` arrays with the channel index innermost: every scalar step of
+it becomes a loop over the V channels, which LLVM vectorises.
+
+How, and what it costs:
+
+* The lane count ``V`` is a run-time value.  With a constant V, LLVM unrolls the lane loops
+  into scalar code before its loop vectoriser runs (and Numba runs no SLP vectoriser): no gain
+  (prototype, 2026-12-07).
+* A lane's arithmetic does not depend on the other lanes nor on V (the vector body and the
+  scalar remainder of a lane loop do the same operations in the same order), so a channel's
+  design is the same in a batch of 1, 3 or 1000 (``tests/kernels/upga/test_float.py``).
+* With few channels the lane loops' set-up costs more than their arithmetic: the README's
+  "Kernels" gives batch-1 figures; the real-time path is the sized session
+  (:mod:`kernels.upga._float_sized`), which keeps the per-channel layers.
+* The layers exist once, with M and K at run time: no second copy for M = K = 4 (the
+  per-channel loop compiled both, 31.8 s for float64 against 17-19 s for one copy).
+
+The initialisation eq. (12)-(13) stays per channel (:func:`kernels.upga._float.init_one`); its
+W is then spread into the lanes.  Results agree with the per-channel code of
+:mod:`kernels.upga._float` to the rounding level (the sums associate differently).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from hbf_edge.kernels._core.jit import njit
+from hbf_edge.kernels.upga._float import FM, init_one, init_workspace, project_step, transpose
+from hbf_edge.kernels.upga._float_products import combine_t, gram_t, herm_gram_t
+
+__all__ = ["LANES", "steps_range"]
+
+LANES = 32  # channels per group (README "Kernels": 8, 16 and 32 measured)
+CHUNK = 4  # terms of a small sum per lane loop (lanes_e)
+
+
+@njit(cache=True, inline="always")
+def lane_workspace(N, M, K, V, dt):  # pragma: no cover - compiled
+    """The group's transposed channels ``Ht [V, K, N]``, ``Ft [V, M, N]``, the work rows of
+    one channel ``x [max(M, K), N]``, and the lane matrices (channel innermost): W and grad_W
+    ``[M, K, V]``, G and D ``[K, M, V]``, C ``[K, K, V]``, F^H F ``[M, M, V]``, four ``[V]``
+    rows, and one channel's ``[K, M]``, ``[M, K]`` and ``[M, M]`` matrices."""
+    rows = max(M, K)
+    return (np.empty((V, K, N), dt), np.empty((V, K, N), dt), np.empty((V, M, N), dt), np.empty((V, M, N), dt),
+            np.empty((rows, N), dt), np.empty((rows, N), dt),
+            np.empty((M, K, V), dt), np.empty((M, K, V), dt), np.empty((M, K, V), dt), np.empty((M, K, V), dt),
+            np.empty((K, M, V), dt), np.empty((K, M, V), dt), np.empty((K, M, V), dt), np.empty((K, M, V), dt),
+            np.empty((K, K, V), dt), np.empty((K, K, V), dt), np.empty((M, M, V), dt), np.empty((M, M, V), dt),
+            np.empty((4, V), dt), np.empty((K, M), dt), np.empty((K, M), dt), np.empty((M, K), dt),
+            np.empty((M, K), dt), np.empty((M, M), dt), np.empty((M, M), dt))
+
+
+@njit(cache=True, fastmath=FM, inline="always")
+def lanes_e(gr, gi, wr, wi, er, ei, V):  # pragma: no cover - compiled
+    """``E = G W`` per lane: ``E[k, l] = sum_m G[k, m] W[m, l]`` (K x K).
+
+    The sum over m four terms per pass (:data:`CHUNK`): at M = 4 one lane loop per entry
+    instead of four, each entry's sum kept in registers rather than added to memory four times
+    (which, at one lane, chains four stores and loads)."""
+    K, M = gr.shape[0], gr.shape[1]
+    for k in range(K):
+        for l in range(K):
+            m = 0
+            if M >= CHUNK:
+                for v in range(V):
+                    er[k, l, v] = (gr[k, 0, v] * wr[0, l, v] - gi[k, 0, v] * wi[0, l, v]
+                                   + gr[k, 1, v] * wr[1, l, v] - gi[k, 1, v] * wi[1, l, v]
+                                   + gr[k, 2, v] * wr[2, l, v] - gi[k, 2, v] * wi[2, l, v]
+                                   + gr[k, 3, v] * wr[3, l, v] - gi[k, 3, v] * wi[3, l, v])
+                    ei[k, l, v] = (gr[k, 0, v] * wi[0, l, v] + gi[k, 0, v] * wr[0, l, v]
+                                   + gr[k, 1, v] * wi[1, l, v] + gi[k, 1, v] * wr[1, l, v]
+                                   + gr[k, 2, v] * wi[2, l, v] + gi[k, 2, v] * wr[2, l, v]
+                                   + gr[k, 3, v] * wi[3, l, v] + gi[k, 3, v] * wr[3, l, v])
+                m = CHUNK
+            else:
+                for v in range(V):
+                    er[k, l, v] = 0
+                    ei[k, l, v] = 0
+            while m < M:
+                for v in range(V):
+                    er[k, l, v] += gr[k, m, v] * wr[m, l, v] - gi[k, m, v] * wi[m, l, v]
+                    ei[k, l, v] += gr[k, m, v] * wi[m, l, v] + gi[k, m, v] * wr[m, l, v]
+                m += 1
+
+
+@njit(cache=True, fastmath=FM, inline="always")
+def lanes_weights(cr, ci, s2, rows, V):  # pragma: no cover - compiled
+    """In place ``E -> C`` per lane, eq. (10)-(11)'s weights as
+    :func:`kernels.upga._float.rate_weights_from_e` forms them: ``b_k = s2 + sum_{l != k}
+    |E_kl|^2`` summed directly, ``a_k = b_k + |E_kk|^2``, ``C_kl = E_kl (1/a_k - [l != k]/b_k)``
+    (``rows``: [4, V] work)."""
+    K = cr.shape[0]
+    one = cr.dtype.type(1)
+    for k in range(K):
+        for v in range(V):
+            rows[0, v] = s2[v]
+        for l in range(K):
+            if l != k:
+                for v in range(V):
+                    rows[0, v] += cr[k, l, v] * cr[k, l, v] + ci[k, l, v] * ci[k, l, v]
+        for v in range(V):
+            b = rows[0, v]
+            a = b + (cr[k, k, v] * cr[k, k, v] + ci[k, k, v] * ci[k, k, v])
+            inv_a = one / a
+            rows[1, v] = inv_a
+            rows[2, v] = inv_a - one / b
+        for l in range(K):
+            c = 1 if l == k else 2
+            for v in range(V):
+                cr[k, l, v] *= rows[c, v]
+                ci[k, l, v] *= rows[c, v]
+
+
+@njit(cache=True, fastmath=FM, inline="always")
+def lanes_d(cr, ci, wr, wi, dr, di, V):  # pragma: no cover - compiled
+    """``D = C W^H`` per lane (K x M): ``D[k, m] = sum_l C[k, l] conj(W[m, l])``, four terms
+    per pass as in :func:`lanes_e`."""
+    K = cr.shape[0]
+    M = wr.shape[0]
+    for k in range(K):
+        for m in range(M):
+            l = 0
+            if K >= CHUNK:
+                for v in range(V):
+                    dr[k, m, v] = (cr[k, 0, v] * wr[m, 0, v] + ci[k, 0, v] * wi[m, 0, v]
+                                   + cr[k, 1, v] * wr[m, 1, v] + ci[k, 1, v] * wi[m, 1, v]
+                                   + cr[k, 2, v] * wr[m, 2, v] + ci[k, 2, v] * wi[m, 2, v]
+                                   + cr[k, 3, v] * wr[m, 3, v] + ci[k, 3, v] * wi[m, 3, v])
+                    di[k, m, v] = (ci[k, 0, v] * wr[m, 0, v] - cr[k, 0, v] * wi[m, 0, v]
+                                   + ci[k, 1, v] * wr[m, 1, v] - cr[k, 1, v] * wi[m, 1, v]
+                                   + ci[k, 2, v] * wr[m, 2, v] - cr[k, 2, v] * wi[m, 2, v]
+                                   + ci[k, 3, v] * wr[m, 3, v] - cr[k, 3, v] * wi[m, 3, v])
+                l = CHUNK
+            else:
+                for v in range(V):
+                    dr[k, m, v] = 0
+                    di[k, m, v] = 0
+            while l < K:
+                for v in range(V):
+                    dr[k, m, v] += cr[k, l, v] * wr[m, l, v] + ci[k, l, v] * wi[m, l, v]
+                    di[k, m, v] += ci[k, l, v] * wr[m, l, v] - cr[k, l, v] * wi[m, l, v]
+                l += 1
+
+
+@njit(cache=True, fastmath=FM, inline="always")
+def lanes_grad_w_step(gr, gi, cr, ci, wr, wi, vr, vi, lam, V):  # pragma: no cover - compiled
+    """Eq. (8) per lane: ``grad_W = G^H C`` (eq. 11) into (vr, vi) [M, K, V], four terms per
+    pass as in :func:`lanes_e`, then ``W <- W + lam grad_W``."""
+    K, M = gr.shape[0], gr.shape[1]
+    for m in range(M):
+        for l in range(K):
+            k = 0
+            if K >= CHUNK:
+                for v in range(V):
+                    vr[m, l, v] = (gr[0, m, v] * cr[0, l, v] + gi[0, m, v] * ci[0, l, v]
+                                   + gr[1, m, v] * cr[1, l, v] + gi[1, m, v] * ci[1, l, v]
+                                   + gr[2, m, v] * cr[2, l, v] + gi[2, m, v] * ci[2, l, v]
+                                   + gr[3, m, v] * cr[3, l, v] + gi[3, m, v] * ci[3, l, v])
+                    vi[m, l, v] = (gr[0, m, v] * ci[0, l, v] - gi[0, m, v] * cr[0, l, v]
+                                   + gr[1, m, v] * ci[1, l, v] - gi[1, m, v] * cr[1, l, v]
+                                   + gr[2, m, v] * ci[2, l, v] - gi[2, m, v] * cr[2, l, v]
+                                   + gr[3, m, v] * ci[3, l, v] - gi[3, m, v] * cr[3, l, v])
+                k = CHUNK
+            else:
+                for v in range(V):
+                    vr[m, l, v] = 0
+                    vi[m, l, v] = 0
+            while k < K:
+                for v in range(V):
+                    vr[m, l, v] += gr[k, m, v] * cr[k, l, v] + gi[k, m, v] * ci[k, l, v]
+                    vi[m, l, v] += gr[k, m, v] * ci[k, l, v] - gi[k, m, v] * cr[k, l, v]
+                k += 1
+            for v in range(V):
+                wr[m, l, v] += lam * vr[m, l, v]
+                wi[m, l, v] += lam * vi[m, l, v]
+
+
+@njit(cache=True, fastmath=FM, inline="always")
+def lanes_normalize(pr, pi, wr, wi, pt, rows, V):  # pragma: no cover - compiled
+    """Eq. (9) per lane, as :func:`kernels.upga._float.normalize_one`: ``W <- sqrt(P_t) W /
+    ||F W||_F`` with ``||F W||_F^2 = sum_l w_l^H P w_l`` from ``P = F^H F`` in (pr, pi)."""
+    M, K = wr.shape[0], wr.shape[1]
+    two = wr.dtype.type(2)
+    for v in range(V):
+        rows[0, v] = 0
+    for l in range(K):
+        for m in range(M):
+            for v in range(V):
+                rows[0, v] += pr[m, m, v] * (wr[m, l, v] * wr[m, l, v] + wi[m, l, v] * wi[m, l, v])
+            for q in range(m + 1, M):  # 2 Re(conj(w_m) P_mq w_q)
+                for v in range(V):
+                    xr = pr[m, q, v] * wr[q, l, v] - pi[m, q, v] * wi[q, l, v]
+                    xi = pr[m, q, v] * wi[q, l, v] + pi[m, q, v] * wr[q, l, v]
+                    rows[0, v] += two * (wr[m, l, v] * xr + wi[m, l, v] * xi)
+    for v in range(V):
+        rows[1, v] = math.sqrt(pt[v]) / math.sqrt(rows[0, v])
+    for m in range(M):
+        for l in range(K):
+            for v in range(V):
+                wr[m, l, v] *= rows[1, v]
+                wi[m, l, v] *= rows[1, v]
+
+
+@njit(cache=True, inline="always")
+def to_lane(src_r, src_i, dst_r, dst_i, v):  # pragma: no cover - compiled
+    """One channel's matrix into lane ``v`` of a lane matrix."""
+    A, B = src_r.shape
+    for a in range(A):
+        for b in range(B):
+            dst_r[a, b, v] = src_r[a, b]
+            dst_i[a, b, v] = src_i[a, b]
+
+
+@njit(cache=True, inline="always")
+def from_lane(src_r, src_i, dst_r, dst_i, v):  # pragma: no cover - compiled
+    """Lane ``v`` of a lane matrix into one channel's matrix."""
+    A, B = dst_r.shape
+    for a in range(A):
+        for b in range(B):
+            dst_r[a, b] = src_r[a, b, v]
+            dst_i[a, b] = src_i[a, b, v]
+
+
+@njit(cache=True, fastmath=FM, inline="always")
+def lanes_layers(ws, pt, s2, mu, lam, zero, first, last, have_g, V):  # pragma: no cover - compiled
+    """Layers ``first .. last - 1`` (eq. 6-9) on the V channels of the group in ``ws``; returns
+    whether ``ws`` holds the G of the current F.  As in :func:`kernels.upga._float.run_layers`,
+    a layer's first F-step reuses the G of the W-step before it (the W-step moves only W)."""
+    (ht_r, ht_i, ft_r, ft_i, xr, xi, wr, wi, vr, vi, gr, gi, dr, di, cr, ci, pr, pi, rows,
+     gtr, gti, _, _, qr, qi) = ws
+    J = mu.shape[1]
+    for i in range(first, last):
+        for j in range(J):  # the F-step, eq. (6)-(7), eq. (10)'s gradient
+            if not (have_g and j == 0):
+                for v in range(V):
+                    gram_t(ht_r[v], ht_i[v], ft_r[v], ft_i[v], gtr, gti, zero)  # G = H^H F
+                    to_lane(gtr, gti, gr, gi, v)
+            lanes_e(gr, gi, wr, wi, cr, ci, V)
+            lanes_weights(cr, ci, s2, rows, V)
+            lanes_d(cr, ci, wr, wi, dr, di, V)
+            for v in range(V):
+                from_lane(dr, di, gtr, gti, v)
+                combine_t(ht_r[v], ht_i[v], gtr, gti, xr, xi)  # grad_F^T = (H D)^T
+                project_step(ft_r[v], ft_i[v], xr, xi, mu[i, j])
+        for v in range(V):  # the W-step, eq. (8)-(9), eq. (11)'s gradient
+            gram_t(ht_r[v], ht_i[v], ft_r[v], ft_i[v], gtr, gti, zero)
+            to_lane(gtr, gti, gr, gi, v)
+        lanes_e(gr, gi, wr, wi, cr, ci, V)
+        lanes_weights(cr, ci, s2, rows, V)
+        lanes_grad_w_step(gr, gi, cr, ci, wr, wi, vr, vi, lam[i], V)
+        for v in range(V):
+            herm_gram_t(ft_r[v], ft_i[v], qr, qi, zero)  # P = F^H F
+            to_lane(qr, qi, pr, pi, v)
+        lanes_normalize(pr, pi, wr, wi, pt, rows, V)
+        have_g = True
+    return have_g
+
+
+@njit(cache=True, fastmath=FM, nogil=True)
+def steps_range(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero, init, first, last, reps, lo,
+                hi):  # pragma: no cover
+    """For channels ``lo .. hi - 1``, in groups of up to :data:`LANES`, ``reps`` times: the
+    initialisation eq. (12)-(13) if ``init`` (else the F and W given are the start), then layers
+    ``first .. last - 1``; in place on (F, W), one workspace for all.  The whole forward, a run
+    of layers and the profiler's float stages (:mod:`hbf_edge._profile_timers`) are this loop
+    (:mod:`kernels.upga._float_batch`); it releases the GIL, so that the profiler runs it in
+    chunks on Python threads (:func:`kernels._core.batching.run_batch`).  Callers pass ``init``
+    as ``np.bool_`` and the counts as ``np.int64``: a literal compiles it again."""
+    N, K = h_re.shape[1], h_re.shape[2]
+    M = f_re.shape[2]
+    dt = h_re.dtype
+    ws = lane_workspace(N, M, K, LANES, dt)
+    ws_init = init_workspace(N, M, K, dt)
+    ht_r, ht_i, ft_r, ft_i = ws[0], ws[1], ws[2], ws[3]
+    wr, wi = ws[6], ws[7]
+    w1r, w1i = ws[21], ws[22]
+    pt = np.empty(LANES, dt)
+    s2 = np.empty(LANES, dt)
+    for g in range(lo, hi, LANES):
+        V = min(LANES, hi - g)
+        for v in range(V):
+            b = g + v
+            transpose(h_re[b], h_im[b], ht_r[v], ht_i[v])
+            pt[v] = p_t[b]
+            s2[v] = noise[b]
+            if not init:
+                transpose(f_re[b], f_im[b], ft_r[v], ft_i[v])
+                to_lane(w_re[b], w_im[b], wr, wi, v)
+        have_g = False
+        for _ in range(reps):
+            if init:
+                for v in range(V):
+                    init_one(ht_r[v], ht_i[v], pt[v], ft_r[v], ft_i[v], w1r, w1i, ws_init, zero)
+                    to_lane(w1r, w1i, wr, wi, v)
+                have_g = False  # the initialisation leaves no G
+            have_g = lanes_layers(ws, pt, s2, mu, lam, zero, first, last, have_g, V)
+        for v in range(V):
+            b = g + v
+            transpose(ft_r[v], ft_i[v], f_re[b], f_im[b])
+            from_lane(wr, wi, w_re[b], w_im[b], v)
