@@ -11,7 +11,9 @@ against 95-97), while the products over the antennas were 1.7-2.1x faster; so th
 forward was only 1.2-1.3x faster than float64.  Here the products over the antennas stay per
 channel (the very functions of :mod:`kernels.upga._float_products`, on contiguous rows), and
 the algebra runs on ``[K, M, V]`` arrays with the channel index innermost: every scalar step of
-it becomes a loop over the V channels, which LLVM vectorises.
+it becomes a loop over the V channels, which LLVM vectorises.  ``W^H`` and ``G^H`` are kept as
+lane matrices of their own (written with W and G), so the three products are one function,
+:func:`lanes_mm`.
 
 How, and what it costs:
 
@@ -26,6 +28,10 @@ How, and what it costs:
   (:mod:`kernels.upga._float_sized`), which keeps the per-channel layers.
 * The layers exist once, with M and K at run time: no second copy for M = K = 4 (the
   per-channel loop compiled both, 31.8 s for float64 against 17-19 s for one copy).
+* Measured (2-core AMD EPYC of family 23 model 49, 2026-12-08, N = 64, M = K = 4, I = 10, one
+  thread, 1024 channels, ``scratch/s78/lanes_ab.py``): float64 21.9 -> 16.2 us per channel,
+  float32 16.7 -> 10.0; a lone channel 29.4 -> 42.7 and 24.2 -> 36.9.  The README's "Kernels" has
+  the bench's figures.
 
 The initialisation eq. (12)-(13) stays per channel (:func:`kernels.upga._float.init_one`); its
 W is then spread into the lanes.  Results agree with the per-channel code of
@@ -44,8 +50,8 @@ from hbf_edge.kernels.upga._float_products import combine_t, gram_t, herm_gram_t
 
 __all__ = ["LANES", "steps_range"]
 
-LANES = 32  # channels per group (README "Kernels": 8, 16 and 32 measured)
-CHUNK = 4  # terms of a small sum per lane loop (lanes_e)
+LANES = 32  # channels per group: 16 and 64 were 2-4 % slower (one thread, 1024 channels, 2026-12-08)
+CHUNK = 4  # terms of a small sum per lane loop (lanes_mm)
 
 
 @njit(cache=True, inline="always")
@@ -53,7 +59,8 @@ def lane_workspace(N, M, K, V, dt):  # pragma: no cover - compiled
     """The group's transposed channels ``Ht [V, K, N]``, ``Ft [V, M, N]``, the work rows of
     one channel ``x [max(M, K), N]``, and the lane matrices (channel innermost): W and grad_W
     ``[M, K, V]``, G and D ``[K, M, V]``, C ``[K, K, V]``, F^H F ``[M, M, V]``, four ``[V]``
-    rows, and one channel's ``[K, M]``, ``[M, K]`` and ``[M, M]`` matrices."""
+    rows, one channel's ``[K, M]``, ``[M, K]`` and ``[M, M]`` matrices, then W^H ``[K, M, V]``
+    and G^H ``[M, K, V]``."""
     rows = max(M, K)
     return (np.empty((V, K, N), dt), np.empty((V, K, N), dt), np.empty((V, M, N), dt), np.empty((V, M, N), dt),
             np.empty((rows, N), dt), np.empty((rows, N), dt),
@@ -61,40 +68,43 @@ def lane_workspace(N, M, K, V, dt):  # pragma: no cover - compiled
             np.empty((K, M, V), dt), np.empty((K, M, V), dt), np.empty((K, M, V), dt), np.empty((K, M, V), dt),
             np.empty((K, K, V), dt), np.empty((K, K, V), dt), np.empty((M, M, V), dt), np.empty((M, M, V), dt),
             np.empty((4, V), dt), np.empty((K, M), dt), np.empty((K, M), dt), np.empty((M, K), dt),
-            np.empty((M, K), dt), np.empty((M, M), dt), np.empty((M, M), dt))
+            np.empty((M, K), dt), np.empty((M, M), dt), np.empty((M, M), dt),
+            np.empty((K, M, V), dt), np.empty((K, M, V), dt), np.empty((M, K, V), dt), np.empty((M, K, V), dt))
 
 
 @njit(cache=True, fastmath=FM, inline="always")
-def lanes_e(gr, gi, wr, wi, er, ei, V):  # pragma: no cover - compiled
-    """``E = G W`` per lane: ``E[k, l] = sum_m G[k, m] W[m, l]`` (K x K).
+def lanes_mm(ar, ai, br, bi, outr, outi, V):  # pragma: no cover - compiled
+    """``Out = A B`` per lane (``A [P, T, V]``, ``B [T, Q, V]``): ``E = G W``, ``D = C W^H`` and
+    ``grad_W = G^H C`` of a layer, with ``W^H`` and ``G^H`` kept as lane matrices of their own.
 
-    The sum over m four terms per pass (:data:`CHUNK`): at M = 4 one lane loop per entry
+    The sum over t four terms per pass (:data:`CHUNK`): at T = 4 one lane loop per entry
     instead of four, each entry's sum kept in registers rather than added to memory four times
     (which, at one lane, chains four stores and loads)."""
-    K, M = gr.shape[0], gr.shape[1]
-    for k in range(K):
-        for l in range(K):
-            m = 0
-            if M >= CHUNK:
+    P, T = ar.shape[0], ar.shape[1]
+    Q = br.shape[1]
+    for p in range(P):
+        for q in range(Q):
+            t = 0
+            if T >= CHUNK:
                 for v in range(V):
-                    er[k, l, v] = (gr[k, 0, v] * wr[0, l, v] - gi[k, 0, v] * wi[0, l, v]
-                                   + gr[k, 1, v] * wr[1, l, v] - gi[k, 1, v] * wi[1, l, v]
-                                   + gr[k, 2, v] * wr[2, l, v] - gi[k, 2, v] * wi[2, l, v]
-                                   + gr[k, 3, v] * wr[3, l, v] - gi[k, 3, v] * wi[3, l, v])
-                    ei[k, l, v] = (gr[k, 0, v] * wi[0, l, v] + gi[k, 0, v] * wr[0, l, v]
-                                   + gr[k, 1, v] * wi[1, l, v] + gi[k, 1, v] * wr[1, l, v]
-                                   + gr[k, 2, v] * wi[2, l, v] + gi[k, 2, v] * wr[2, l, v]
-                                   + gr[k, 3, v] * wi[3, l, v] + gi[k, 3, v] * wr[3, l, v])
-                m = CHUNK
+                    outr[p, q, v] = (ar[p, 0, v] * br[0, q, v] - ai[p, 0, v] * bi[0, q, v]
+                                     + ar[p, 1, v] * br[1, q, v] - ai[p, 1, v] * bi[1, q, v]
+                                     + ar[p, 2, v] * br[2, q, v] - ai[p, 2, v] * bi[2, q, v]
+                                     + ar[p, 3, v] * br[3, q, v] - ai[p, 3, v] * bi[3, q, v])
+                    outi[p, q, v] = (ar[p, 0, v] * bi[0, q, v] + ai[p, 0, v] * br[0, q, v]
+                                     + ar[p, 1, v] * bi[1, q, v] + ai[p, 1, v] * br[1, q, v]
+                                     + ar[p, 2, v] * bi[2, q, v] + ai[p, 2, v] * br[2, q, v]
+                                     + ar[p, 3, v] * bi[3, q, v] + ai[p, 3, v] * br[3, q, v])
+                t = CHUNK
             else:
                 for v in range(V):
-                    er[k, l, v] = 0
-                    ei[k, l, v] = 0
-            while m < M:
+                    outr[p, q, v] = 0
+                    outi[p, q, v] = 0
+            while t < T:
                 for v in range(V):
-                    er[k, l, v] += gr[k, m, v] * wr[m, l, v] - gi[k, m, v] * wi[m, l, v]
-                    ei[k, l, v] += gr[k, m, v] * wi[m, l, v] + gi[k, m, v] * wr[m, l, v]
-                m += 1
+                    outr[p, q, v] += ar[p, t, v] * br[t, q, v] - ai[p, t, v] * bi[t, q, v]
+                    outi[p, q, v] += ar[p, t, v] * bi[t, q, v] + ai[p, t, v] * br[t, q, v]
+                t += 1
 
 
 @njit(cache=True, fastmath=FM, inline="always")
@@ -126,73 +136,10 @@ def lanes_weights(cr, ci, s2, rows, V):  # pragma: no cover - compiled
 
 
 @njit(cache=True, fastmath=FM, inline="always")
-def lanes_d(cr, ci, wr, wi, dr, di, V):  # pragma: no cover - compiled
-    """``D = C W^H`` per lane (K x M): ``D[k, m] = sum_l C[k, l] conj(W[m, l])``, four terms
-    per pass as in :func:`lanes_e`."""
-    K = cr.shape[0]
-    M = wr.shape[0]
-    for k in range(K):
-        for m in range(M):
-            l = 0
-            if K >= CHUNK:
-                for v in range(V):
-                    dr[k, m, v] = (cr[k, 0, v] * wr[m, 0, v] + ci[k, 0, v] * wi[m, 0, v]
-                                   + cr[k, 1, v] * wr[m, 1, v] + ci[k, 1, v] * wi[m, 1, v]
-                                   + cr[k, 2, v] * wr[m, 2, v] + ci[k, 2, v] * wi[m, 2, v]
-                                   + cr[k, 3, v] * wr[m, 3, v] + ci[k, 3, v] * wi[m, 3, v])
-                    di[k, m, v] = (ci[k, 0, v] * wr[m, 0, v] - cr[k, 0, v] * wi[m, 0, v]
-                                   + ci[k, 1, v] * wr[m, 1, v] - cr[k, 1, v] * wi[m, 1, v]
-                                   + ci[k, 2, v] * wr[m, 2, v] - cr[k, 2, v] * wi[m, 2, v]
-                                   + ci[k, 3, v] * wr[m, 3, v] - cr[k, 3, v] * wi[m, 3, v])
-                l = CHUNK
-            else:
-                for v in range(V):
-                    dr[k, m, v] = 0
-                    di[k, m, v] = 0
-            while l < K:
-                for v in range(V):
-                    dr[k, m, v] += cr[k, l, v] * wr[m, l, v] + ci[k, l, v] * wi[m, l, v]
-                    di[k, m, v] += ci[k, l, v] * wr[m, l, v] - cr[k, l, v] * wi[m, l, v]
-                l += 1
-
-
-@njit(cache=True, fastmath=FM, inline="always")
-def lanes_grad_w_step(gr, gi, cr, ci, wr, wi, vr, vi, lam, V):  # pragma: no cover - compiled
-    """Eq. (8) per lane: ``grad_W = G^H C`` (eq. 11) into (vr, vi) [M, K, V], four terms per
-    pass as in :func:`lanes_e`, then ``W <- W + lam grad_W``."""
-    K, M = gr.shape[0], gr.shape[1]
-    for m in range(M):
-        for l in range(K):
-            k = 0
-            if K >= CHUNK:
-                for v in range(V):
-                    vr[m, l, v] = (gr[0, m, v] * cr[0, l, v] + gi[0, m, v] * ci[0, l, v]
-                                   + gr[1, m, v] * cr[1, l, v] + gi[1, m, v] * ci[1, l, v]
-                                   + gr[2, m, v] * cr[2, l, v] + gi[2, m, v] * ci[2, l, v]
-                                   + gr[3, m, v] * cr[3, l, v] + gi[3, m, v] * ci[3, l, v])
-                    vi[m, l, v] = (gr[0, m, v] * ci[0, l, v] - gi[0, m, v] * cr[0, l, v]
-                                   + gr[1, m, v] * ci[1, l, v] - gi[1, m, v] * cr[1, l, v]
-                                   + gr[2, m, v] * ci[2, l, v] - gi[2, m, v] * cr[2, l, v]
-                                   + gr[3, m, v] * ci[3, l, v] - gi[3, m, v] * cr[3, l, v])
-                k = CHUNK
-            else:
-                for v in range(V):
-                    vr[m, l, v] = 0
-                    vi[m, l, v] = 0
-            while k < K:
-                for v in range(V):
-                    vr[m, l, v] += gr[k, m, v] * cr[k, l, v] + gi[k, m, v] * ci[k, l, v]
-                    vi[m, l, v] += gr[k, m, v] * ci[k, l, v] - gi[k, m, v] * cr[k, l, v]
-                k += 1
-            for v in range(V):
-                wr[m, l, v] += lam * vr[m, l, v]
-                wi[m, l, v] += lam * vi[m, l, v]
-
-
-@njit(cache=True, fastmath=FM, inline="always")
-def lanes_normalize(pr, pi, wr, wi, pt, rows, V):  # pragma: no cover - compiled
+def lanes_normalize(pr, pi, wr, wi, whr, whi, pt, rows, V):  # pragma: no cover - compiled
     """Eq. (9) per lane, as :func:`kernels.upga._float.normalize_one`: ``W <- sqrt(P_t) W /
-    ||F W||_F`` with ``||F W||_F^2 = sum_l w_l^H P w_l`` from ``P = F^H F`` in (pr, pi)."""
+    ||F W||_F`` with ``||F W||_F^2 = sum_l w_l^H P w_l`` from ``P = F^H F`` in (pr, pi); and
+    ``W^H`` into (whr, whi)."""
     M, K = wr.shape[0], wr.shape[1]
     two = wr.dtype.type(2)
     for v in range(V):
@@ -213,6 +160,8 @@ def lanes_normalize(pr, pi, wr, wi, pt, rows, V):  # pragma: no cover - compiled
             for v in range(V):
                 wr[m, l, v] *= rows[1, v]
                 wi[m, l, v] *= rows[1, v]
+                whr[l, m, v] = wr[m, l, v]
+                whi[l, m, v] = -wi[m, l, v]
 
 
 @njit(cache=True, inline="always")
@@ -223,6 +172,16 @@ def to_lane(src_r, src_i, dst_r, dst_i, v):  # pragma: no cover - compiled
         for b in range(B):
             dst_r[a, b, v] = src_r[a, b]
             dst_i[a, b, v] = src_i[a, b]
+
+
+@njit(cache=True, inline="always")
+def to_lane_h(src_r, src_i, dst_r, dst_i, v):  # pragma: no cover - compiled
+    """The conjugate transpose of one channel's matrix into lane ``v`` of a lane matrix."""
+    A, B = src_r.shape
+    for a in range(A):
+        for b in range(B):
+            dst_r[b, a, v] = src_r[a, b]
+            dst_i[b, a, v] = -src_i[a, b]
 
 
 @njit(cache=True, inline="always")
@@ -241,17 +200,18 @@ def lanes_layers(ws, pt, s2, mu, lam, zero, first, last, have_g, V):  # pragma: 
     whether ``ws`` holds the G of the current F.  As in :func:`kernels.upga._float.run_layers`,
     a layer's first F-step reuses the G of the W-step before it (the W-step moves only W)."""
     (ht_r, ht_i, ft_r, ft_i, xr, xi, wr, wi, vr, vi, gr, gi, dr, di, cr, ci, pr, pi, rows,
-     gtr, gti, _, _, qr, qi) = ws
+     gtr, gti, _, _, qr, qi, whr, whi, ghr, ghi) = ws
     J = mu.shape[1]
+    M, K = wr.shape[0], wr.shape[1]
     for i in range(first, last):
         for j in range(J):  # the F-step, eq. (6)-(7), eq. (10)'s gradient
             if not (have_g and j == 0):
                 for v in range(V):
                     gram_t(ht_r[v], ht_i[v], ft_r[v], ft_i[v], gtr, gti, zero)  # G = H^H F
                     to_lane(gtr, gti, gr, gi, v)
-            lanes_e(gr, gi, wr, wi, cr, ci, V)
+            lanes_mm(gr, gi, wr, wi, cr, ci, V)  # E = G W
             lanes_weights(cr, ci, s2, rows, V)
-            lanes_d(cr, ci, wr, wi, dr, di, V)
+            lanes_mm(cr, ci, whr, whi, dr, di, V)  # D = C W^H
             for v in range(V):
                 from_lane(dr, di, gtr, gti, v)
                 combine_t(ht_r[v], ht_i[v], gtr, gti, xr, xi)  # grad_F^T = (H D)^T
@@ -259,13 +219,19 @@ def lanes_layers(ws, pt, s2, mu, lam, zero, first, last, have_g, V):  # pragma: 
         for v in range(V):  # the W-step, eq. (8)-(9), eq. (11)'s gradient
             gram_t(ht_r[v], ht_i[v], ft_r[v], ft_i[v], gtr, gti, zero)
             to_lane(gtr, gti, gr, gi, v)
-        lanes_e(gr, gi, wr, wi, cr, ci, V)
+            to_lane_h(gtr, gti, ghr, ghi, v)
+        lanes_mm(gr, gi, wr, wi, cr, ci, V)
         lanes_weights(cr, ci, s2, rows, V)
-        lanes_grad_w_step(gr, gi, cr, ci, wr, wi, vr, vi, lam[i], V)
+        lanes_mm(ghr, ghi, cr, ci, vr, vi, V)  # grad_W = G^H C
+        for m in range(M):  # W <- W + lam grad_W
+            for l in range(K):
+                for v in range(V):
+                    wr[m, l, v] += lam[i] * vr[m, l, v]
+                    wi[m, l, v] += lam[i] * vi[m, l, v]
         for v in range(V):
             herm_gram_t(ft_r[v], ft_i[v], qr, qi, zero)  # P = F^H F
             to_lane(qr, qi, pr, pi, v)
-        lanes_normalize(pr, pi, wr, wi, pt, rows, V)
+        lanes_normalize(pr, pi, wr, wi, whr, whi, pt, rows, V)
         have_g = True
     return have_g
 
@@ -286,7 +252,7 @@ def steps_range(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero, i
     ws = lane_workspace(N, M, K, LANES, dt)
     ws_init = init_workspace(N, M, K, dt)
     ht_r, ht_i, ft_r, ft_i = ws[0], ws[1], ws[2], ws[3]
-    wr, wi = ws[6], ws[7]
+    wr, wi, whr, whi = ws[6], ws[7], ws[25], ws[26]
     w1r, w1i = ws[21], ws[22]
     pt = np.empty(LANES, dt)
     s2 = np.empty(LANES, dt)
@@ -300,12 +266,14 @@ def steps_range(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero, i
             if not init:
                 transpose(f_re[b], f_im[b], ft_r[v], ft_i[v])
                 to_lane(w_re[b], w_im[b], wr, wi, v)
+                to_lane_h(w_re[b], w_im[b], whr, whi, v)
         have_g = False
         for _ in range(reps):
             if init:
                 for v in range(V):
                     init_one(ht_r[v], ht_i[v], pt[v], ft_r[v], ft_i[v], w1r, w1i, ws_init, zero)
                     to_lane(w1r, w1i, wr, wi, v)
+                    to_lane_h(w1r, w1i, whr, whi, v)
                 have_g = False  # the initialisation leaves no G
             have_g = lanes_layers(ws, pt, s2, mu, lam, zero, first, last, have_g, V)
         for v in range(V):
