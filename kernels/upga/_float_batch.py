@@ -30,7 +30,7 @@ from hbf_edge.kernels._core.jit import njit
 from hbf_edge.kernels.upga._float import FM, channel_workspace, f_step_one, layer_workspace, transpose, w_step_one
 from hbf_edge.kernels.upga._float_lanes import steps_range, steps_single
 
-__all__ = ["forward", "forward_checked", "forward_checked_single", "steps_range", "init", "layers", "f_step_batch", "w_step_batch"]
+__all__ = ["forward", "forward_checked", "forward_checked_single", "loop_for", "steps_range", "init", "layers", "f_step_batch", "w_step_batch"]
 
 
 def _steps(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero, init):
@@ -38,7 +38,13 @@ def _steps(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero, init):
     channels in the calling thread, else in chunks over the threads (:mod:`kernels._core.batching`)."""
     every_layer = (np.bool_(init), np.int64(0), np.int64(mu.shape[0]), np.int64(1))  # init, first, last, reps
     run = serial_channels if h_re.shape[0] < SERIAL_BELOW else parallel_chunks
-    run(steps_range, h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero, *every_layer)
+    run(loop_for(h_re.shape[0]), h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero, *every_layer)
+
+
+def loop_for(batch: int):
+    """The channel loop a batch runs: :func:`steps_single` for a lone channel (the loop compiled
+    for one lane: the same bits, without the lane loops' set-up), else :func:`steps_range`."""
+    return steps_single if batch == 1 else steps_range
 
 
 @njit(cache=True, inline="always")

@@ -289,7 +289,7 @@ def steps_range(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero, i
                   min(LANES, hi - g), ws, ws_init, pt, s2)
 
 
-@njit(cache=True, fastmath=FM)
+@njit(cache=True, fastmath=FM, nogil=True)
 def steps_single(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero, init, first, last, reps, lo,
                  hi):  # pragma: no cover
     """:func:`steps_range` one channel at a time, compiled with the lane count a constant 1:
@@ -297,7 +297,8 @@ def steps_single(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero, 
     loops' set-up (float64, N = 64, M = K = 4, I = 10, one thread: 42.7 -> 33.2 us, 2026-12-08).
     Each lane computes what a lane of :func:`steps_range` computes, in the same order: the same
     bits (``tests/kernels/upga/test_float.py``).  A function of its own, so that only a caller
-    with a lone channel (``upga_forward`` below ``SERIAL_BELOW`` channels) compiles it."""
+    with a lone channel compiles it (:func:`kernels.upga._float_batch.loop_for`: the forward, the
+    initialisation, a run of layers and the profiler's stages)."""
     N, K = h_re.shape[1], h_re.shape[2]
     M = f_re.shape[2]
     dt = h_re.dtype
