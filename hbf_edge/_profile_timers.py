@@ -34,8 +34,8 @@ def _reps(n: int, min_run_s: float) -> int:
 def time_numba(model: Any, H: np.ndarray, p_t: np.ndarray, noise: np.ndarray, dtype: Any, repeat: int,
                min_run_s: float) -> tuple[dict[str, float], float]:
     """The float kernels' stages and whole forward in ``dtype``, each run by the forward's own
-    channel loop (:func:`kernels.upga._float_batch.loop_for` the batch: ``steps_range``, or for a
-    lone channel ``steps_single``; each takes a range of layers and a number of runs) on the state the layers before it leave, prepared untimed: below
+    channel loop (:func:`kernels.upga._float_batch.steps_range`, which takes a range of layers and a
+    number of runs) on the state the layers before it leave, prepared untimed: below
     ``SERIAL_BELOW`` channels in the calling thread, from it in chunks over the Python threads.
     The public wrappers' input checks and copies are per call, not per stage, so they are left
     out of both."""
@@ -53,11 +53,10 @@ def time_numba(model: Any, H: np.ndarray, p_t: np.ndarray, noise: np.ndarray, dt
     zero = np.dtype(dtype).type(0)
     state = (np.empty((B, N, M), dtype), np.empty((B, N, M), dtype), np.empty((B, M, K), dtype), np.empty((B, M, K), dtype))
     serial = B < SERIAL_BELOW
-    loop = k.loop_for(B)  # a lone channel: the loop compiled for one lane, as upga_forward runs it
 
     def run(init: bool, first: int, last: int, reps: int) -> None:
         args = (hr, hi, p, n, mu, lam, *state, zero, np.bool_(init), np.int64(first), np.int64(last), np.int64(reps))
-        run_batch(loop, B, *args)  # as the forward runs it (README "Per-layer profile")
+        run_batch(k.steps_range, B, *args)  # as the forward runs it (README "Per-layer profile")
 
     reps = _reps(STAGE_REPS if serial else BATCH_STAGE_REPS, min_run_s)
     stages = {}

@@ -28,9 +28,9 @@ from hbf_edge.kernels._core.batching import SERIAL_BELOW, parallel_chunks, run_b
 from hbf_edge.kernels._core.boundary import value_problem
 from hbf_edge.kernels._core.jit import njit
 from hbf_edge.kernels.upga._float import FM, channel_workspace, f_step_one, layer_workspace, transpose, w_step_one
-from hbf_edge.kernels.upga._float_lanes import steps_range, steps_single
+from hbf_edge.kernels.upga._float_lanes import steps_range
 
-__all__ = ["forward", "forward_checked", "forward_checked_single", "loop_for", "steps_range", "init", "layers", "f_step_batch", "w_step_batch"]
+__all__ = ["forward", "forward_checked", "steps_range", "init", "layers", "f_step_batch", "w_step_batch"]
 
 
 def _steps(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero, init):
@@ -38,38 +38,19 @@ def _steps(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero, init):
     channels in the calling thread, else in chunks over the threads (:mod:`kernels._core.batching`)."""
     every_layer = (np.bool_(init), np.int64(0), np.int64(mu.shape[0]), np.int64(1))  # init, first, last, reps
     run = serial_channels if h_re.shape[0] < SERIAL_BELOW else parallel_chunks
-    run(loop_for(h_re.shape[0]), h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero, *every_layer)
-
-
-def loop_for(batch: int):
-    """The channel loop a batch runs: :func:`steps_single` for a lone channel (the loop compiled
-    for one lane: the same bits, without the lane loops' set-up), else :func:`steps_range`."""
-    return steps_single if batch == 1 else steps_range
-
-
-@njit(cache=True, inline="always")
-def _checked(loop, h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero):  # pragma: no cover - compiled
-    """The values checked (:func:`kernels._core.boundary.value_problem`), then, if they pass, the
-    forward of the batch by ``loop`` in the calling thread.  Returns the problem code (0: the
-    forward ran)."""
-    problem = value_problem(h_re, h_im, p_t, noise)
-    if problem == 0:
-        loop(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero, np.bool_(True), np.int64(0),
-             np.int64(mu.shape[0]), np.int64(1), np.int64(0), np.int64(h_re.shape[0]))
-    return problem
+    run(steps_range, h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero, *every_layer)
 
 
 @njit(cache=True)
 def forward_checked(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero):  # pragma: no cover - compiled
-    """A small batch's checked forward in one compiled call (:func:`_checked` by
-    :func:`steps_range`)."""
-    return _checked(steps_range, h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero)
-
-
-@njit(cache=True)
-def forward_checked_single(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero):  # pragma: no cover
-    """:func:`forward_checked` for a lone channel, by :func:`steps_single` (the same bits)."""
-    return _checked(steps_single, h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero)
+    """The values checked (:func:`kernels._core.boundary.value_problem`), then, if they pass, the
+    forward of the batch in the calling thread: a small batch's checked run in one compiled call
+    (``UpgaSession``).  Returns the problem code (0: the forward ran)."""
+    problem = value_problem(h_re, h_im, p_t, noise)
+    if problem == 0:
+        steps_range(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero, np.bool_(True), np.int64(0),
+                    np.int64(mu.shape[0]), np.int64(1), np.int64(0), np.int64(h_re.shape[0]))
+    return problem
 
 
 def forward(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero):

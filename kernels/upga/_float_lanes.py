@@ -23,9 +23,13 @@ How, and what it costs:
 * A lane's arithmetic does not depend on the other lanes nor on V (the vector body and the
   scalar remainder of a lane loop do the same operations in the same order), so a channel's
   design is the same in a batch of 1, 3 or 1000 (``tests/kernels/upga/test_float.py``).
-* With few channels the lane loops' set-up costs more than their arithmetic: the README's
-  "Kernels" gives batch-1 figures; the real-time path is the sized session
-  (:mod:`kernels.upga._float_sized`), which keeps the per-channel layers.
+* With few channels the lane loops' set-up costs more than their arithmetic: a lone channel
+  takes about a third longer than in the per-channel loop before (the README's "Kernels").  The
+  real-time path is the sized session (:mod:`kernels.upga._float_sized`), which keeps the
+  per-channel layers.  Tried and not kept: this loop compiled a second time with the lane count
+  a constant 1 for a lone channel (the same bits; LLVM turns each lane loop into straight-line
+  code): 42.7 -> 33.2 us at batch 1 (float64, one thread), but about 20 s more compilation per
+  dtype, which a first demo's batch-1 profile paid (1 min 58 s -> 2 min 24 s from empty caches).
 * The layers exist once, with M and K at run time: no second copy for M = K = 4 (the
   per-channel loop compiled both, 31.8 s for float64 against 17-19 s for one copy).
 * Measured (2-core AMD EPYC of family 23 model 49, 2026-12-08, N = 64, M = K = 4, I = 10, one
@@ -48,7 +52,7 @@ from hbf_edge.kernels._core.jit import njit
 from hbf_edge.kernels.upga._float import FM, init_one, init_workspace, project_step, transpose
 from hbf_edge.kernels.upga._float_products import combine_t, gram_t, herm_gram_t
 
-__all__ = ["LANES", "steps_range", "steps_single"]
+__all__ = ["LANES", "steps_range"]
 
 LANES = 32  # channels per group: 16 and 64 were 2-4 % slower (one thread, 1024 channels, 2026-12-08)
 CHUNK = 4  # terms of a small sum per lane loop (lanes_mm)
@@ -236,37 +240,6 @@ def lanes_layers(ws, pt, s2, mu, lam, zero, first, last, have_g, V):  # pragma: 
     return have_g
 
 
-@njit(cache=True, fastmath=FM, inline="always")
-def run_group(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero, init, first, last, reps, g, V, ws,
-              ws_init, pt, s2):  # pragma: no cover - compiled
-    """Channels ``g .. g + V - 1`` as one group of lanes (:func:`steps_range`'s contract)."""
-    ht_r, ht_i, ft_r, ft_i = ws[0], ws[1], ws[2], ws[3]
-    wr, wi, whr, whi = ws[6], ws[7], ws[25], ws[26]
-    w1r, w1i = ws[21], ws[22]
-    for v in range(V):
-        b = g + v
-        transpose(h_re[b], h_im[b], ht_r[v], ht_i[v])
-        pt[v] = p_t[b]
-        s2[v] = noise[b]
-        if not init:
-            transpose(f_re[b], f_im[b], ft_r[v], ft_i[v])
-            to_lane(w_re[b], w_im[b], wr, wi, v)
-            to_lane_h(w_re[b], w_im[b], whr, whi, v)
-    have_g = False
-    for _ in range(reps):
-        if init:
-            for v in range(V):
-                init_one(ht_r[v], ht_i[v], pt[v], ft_r[v], ft_i[v], w1r, w1i, ws_init, zero)
-                to_lane(w1r, w1i, wr, wi, v)
-                to_lane_h(w1r, w1i, whr, whi, v)
-            have_g = False  # the initialisation leaves no G
-        have_g = lanes_layers(ws, pt, s2, mu, lam, zero, first, last, have_g, V)
-    for v in range(V):
-        b = g + v
-        transpose(ft_r[v], ft_i[v], f_re[b], f_im[b])
-        from_lane(wr, wi, w_re[b], w_im[b], v)
-
-
 @njit(cache=True, fastmath=FM, nogil=True)
 def steps_range(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero, init, first, last, reps, lo,
                 hi):  # pragma: no cover
@@ -282,30 +255,32 @@ def steps_range(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero, i
     dt = h_re.dtype
     ws = lane_workspace(N, M, K, LANES, dt)
     ws_init = init_workspace(N, M, K, dt)
+    ht_r, ht_i, ft_r, ft_i = ws[0], ws[1], ws[2], ws[3]
+    wr, wi, whr, whi = ws[6], ws[7], ws[25], ws[26]
+    w1r, w1i = ws[21], ws[22]
     pt = np.empty(LANES, dt)
     s2 = np.empty(LANES, dt)
     for g in range(lo, hi, LANES):
-        run_group(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero, init, first, last, reps, g,
-                  min(LANES, hi - g), ws, ws_init, pt, s2)
-
-
-@njit(cache=True, fastmath=FM, nogil=True)
-def steps_single(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero, init, first, last, reps, lo,
-                 hi):  # pragma: no cover
-    """:func:`steps_range` one channel at a time, compiled with the lane count a constant 1:
-    LLVM then turns each lane loop into straight-line code, and a lone channel runs without the
-    loops' set-up (float64, N = 64, M = K = 4, I = 10, one thread: 42.7 -> 33.2 us, 2026-12-08).
-    Each lane computes what a lane of :func:`steps_range` computes, in the same order: the same
-    bits (``tests/kernels/upga/test_float.py``).  A function of its own, so that only a caller
-    with a lone channel compiles it (:func:`kernels.upga._float_batch.loop_for`: the forward, the
-    initialisation, a run of layers and the profiler's stages)."""
-    N, K = h_re.shape[1], h_re.shape[2]
-    M = f_re.shape[2]
-    dt = h_re.dtype
-    ws = lane_workspace(N, M, K, 1, dt)
-    ws_init = init_workspace(N, M, K, dt)
-    pt = np.empty(1, dt)
-    s2 = np.empty(1, dt)
-    for g in range(lo, hi):
-        run_group(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero, init, first, last, reps, g, 1, ws,
-                  ws_init, pt, s2)
+        V = min(LANES, hi - g)
+        for v in range(V):
+            b = g + v
+            transpose(h_re[b], h_im[b], ht_r[v], ht_i[v])
+            pt[v] = p_t[b]
+            s2[v] = noise[b]
+            if not init:
+                transpose(f_re[b], f_im[b], ft_r[v], ft_i[v])
+                to_lane(w_re[b], w_im[b], wr, wi, v)
+                to_lane_h(w_re[b], w_im[b], whr, whi, v)
+        have_g = False
+        for _ in range(reps):
+            if init:
+                for v in range(V):
+                    init_one(ht_r[v], ht_i[v], pt[v], ft_r[v], ft_i[v], w1r, w1i, ws_init, zero)
+                    to_lane(w1r, w1i, wr, wi, v)
+                    to_lane_h(w1r, w1i, whr, whi, v)
+                have_g = False  # the initialisation leaves no G
+            have_g = lanes_layers(ws, pt, s2, mu, lam, zero, first, last, have_g, V)
+        for v in range(V):
+            b = g + v
+            transpose(ft_r[v], ft_i[v], f_re[b], f_im[b])
+            from_lane(wr, wi, w_re[b], w_im[b], v)

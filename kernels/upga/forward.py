@@ -104,9 +104,8 @@ def upga_forward(h_re, h_im, p_t, noise, mu, lam, n_rf: int):
     zero = h_re.dtype.type(0)
     # the values are checked in one compiled pass (in the forward's own call for a small batch:
     # numpy's scan cost as much as the network at batch 1); numpy's checks then name the problem
-    if B < SERIAL_BELOW:  # a lone channel by the loop compiled for one lane (the same bits, faster)
-        checked = _k.forward_checked_single if B == 1 else _k.forward_checked
-        problem = checked(h_re, h_im, p_t, noise, mu, lam, *out, zero)
+    if B < SERIAL_BELOW:
+        problem = _k.forward_checked(h_re, h_im, p_t, noise, mu, lam, *out, zero)
     else:
         problem = value_problem(h_re, h_im, p_t, noise)
         if not problem:

@@ -288,8 +288,8 @@ def test_a_channels_design_does_not_depend_on_its_group_of_lanes(dtype):
     """The channel loop runs up to LANES channels at once, their small algebra across the
     channels (``kernels/upga/_float_lanes.py``): each channel's design is the same bits whether
     it runs alone, in a short group (the lane loops' scalar remainder) or in full groups (their
-    vector bodies), at M, K of 4 (the sums four terms per pass) and others (the tails); and so
-    does a lone channel through ``upga_forward``, which runs the loop compiled for one lane."""
+    vector bodies), at M, K of 4 (the sums four terms per pass) and others (the tails), and a
+    lone channel through ``upga_forward`` (its compiled check, then the same loop)."""
     from hbf_edge.kernels.upga._float_lanes import LANES, steps_range
 
     for M, K, seed in ((4, 4, 11), (6, 3, 12)):
@@ -316,7 +316,7 @@ def test_a_channels_design_does_not_depend_on_its_group_of_lanes(dtype):
         for w, a, f in zip(whole, alone, fives):
             np.testing.assert_array_equal(a, w)
             np.testing.assert_array_equal(f, w)
-        lone = kernels.upga_forward(*(a[5:6].copy() for a in args[:4]), mu, lam, M)  # steps_single
+        lone = kernels.upga_forward(*(a[5:6].copy() for a in args[:4]), mu, lam, M)  # forward_checked
         for w, a in zip(whole, lone):
             np.testing.assert_array_equal(a[0], w[5])
         naive_w = naive.forward(H[:3], p_t[:3], noise[:3], mu, lam, M)[1]
