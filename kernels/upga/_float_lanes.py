@@ -59,21 +59,25 @@ CHUNK = 4  # terms of a small sum per lane loop (lanes_mm)
 
 
 @njit(cache=True, inline="always")
-def lane_workspace(N, M, K, V, dt):  # pragma: no cover - compiled
-    """The group's transposed channels ``Ht [V, K, N]``, ``Ft [V, M, N]``, the work rows of
-    one channel ``x [max(M, K), N]``, and the lane matrices (channel innermost): W and grad_W
-    ``[M, K, V]``, G and D ``[K, M, V]``, C ``[K, K, V]``, F^H F ``[M, M, V]``, four ``[V]``
-    rows, one channel's ``[K, M]``, ``[M, K]`` and ``[M, M]`` matrices, then W^H ``[K, M, V]``
-    and G^H ``[M, K, V]``."""
+def group_workspace(N, M, K, V, dt):  # pragma: no cover - compiled
+    """The group's channels, transposed (``Ht [V, K, N]``, ``Ft [V, M, N]``), and one channel's
+    work: the rows ``x [max(M, K), N]`` of ``grad_F^T``, a ``[K, M]`` pair (G or D), an
+    ``[M, K]`` pair (the initialisation's W) and an ``[M, M]`` pair (F^H F)."""
     rows = max(M, K)
     return (np.empty((V, K, N), dt), np.empty((V, K, N), dt), np.empty((V, M, N), dt), np.empty((V, M, N), dt),
-            np.empty((rows, N), dt), np.empty((rows, N), dt),
-            np.empty((M, K, V), dt), np.empty((M, K, V), dt), np.empty((M, K, V), dt), np.empty((M, K, V), dt),
-            np.empty((K, M, V), dt), np.empty((K, M, V), dt), np.empty((K, M, V), dt), np.empty((K, M, V), dt),
-            np.empty((K, K, V), dt), np.empty((K, K, V), dt), np.empty((M, M, V), dt), np.empty((M, M, V), dt),
-            np.empty((4, V), dt), np.empty((K, M), dt), np.empty((K, M), dt), np.empty((M, K), dt),
-            np.empty((M, K), dt), np.empty((M, M), dt), np.empty((M, M), dt),
-            np.empty((K, M, V), dt), np.empty((K, M, V), dt), np.empty((M, K, V), dt), np.empty((M, K, V), dt))
+            np.empty((rows, N), dt), np.empty((rows, N), dt), np.empty((K, M), dt), np.empty((K, M), dt),
+            np.empty((M, K), dt), np.empty((M, K), dt), np.empty((M, M), dt), np.empty((M, M), dt))
+
+
+@njit(cache=True, inline="always")
+def lane_workspace(M, K, V, dt):  # pragma: no cover - compiled
+    """The lane matrices, channel innermost: W, grad_W and G^H ``[M, K, V]``; W^H, G and D
+    ``[K, M, V]``; C ``[K, K, V]``; F^H F ``[M, M, V]``; and four ``[V]`` rows."""
+    mk, km = (M, K, V), (K, M, V)
+    return (np.empty(mk, dt), np.empty(mk, dt), np.empty(mk, dt), np.empty(mk, dt), np.empty(mk, dt),
+            np.empty(mk, dt), np.empty(km, dt), np.empty(km, dt), np.empty(km, dt), np.empty(km, dt),
+            np.empty(km, dt), np.empty(km, dt), np.empty((K, K, V), dt), np.empty((K, K, V), dt),
+            np.empty((M, M, V), dt), np.empty((M, M, V), dt), np.empty((4, V), dt))
 
 
 @njit(cache=True, fastmath=FM, inline="always")
@@ -199,12 +203,13 @@ def from_lane(src_r, src_i, dst_r, dst_i, v):  # pragma: no cover - compiled
 
 
 @njit(cache=True, fastmath=FM, inline="always")
-def lanes_layers(ws, pt, s2, mu, lam, zero, first, last, have_g, V):  # pragma: no cover - compiled
-    """Layers ``first .. last - 1`` (eq. 6-9) on the V channels of the group in ``ws``; returns
-    whether ``ws`` holds the G of the current F.  As in :func:`kernels.upga._float.run_layers`,
-    a layer's first F-step reuses the G of the W-step before it (the W-step moves only W)."""
-    (ht_r, ht_i, ft_r, ft_i, xr, xi, wr, wi, vr, vi, gr, gi, dr, di, cr, ci, pr, pi, rows,
-     gtr, gti, _, _, qr, qi, whr, whi, ghr, ghi) = ws
+def lanes_layers(group, lanes, pt, s2, mu, lam, zero, first, last, have_g, V):  # pragma: no cover - compiled
+    """Layers ``first .. last - 1`` (eq. 6-9) on the V channels of ``group``
+    (:func:`group_workspace`) and ``lanes`` (:func:`lane_workspace`); returns whether ``lanes``
+    holds the G of the current F.  As in :func:`kernels.upga._float.run_layers`, a layer's first
+    F-step reuses the G of the W-step before it (the W-step moves only W)."""
+    ht_r, ht_i, ft_r, ft_i, xr, xi, gtr, gti, _, _, qr, qi = group
+    wr, wi, vr, vi, ghr, ghi, whr, whi, gr, gi, dr, di, cr, ci, pr, pi, rows = lanes
     J = mu.shape[1]
     M, K = wr.shape[0], wr.shape[1]
     for i in range(first, last):
@@ -253,11 +258,11 @@ def steps_range(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero, i
     N, K = h_re.shape[1], h_re.shape[2]
     M = f_re.shape[2]
     dt = h_re.dtype
-    ws = lane_workspace(N, M, K, LANES, dt)
+    group = group_workspace(N, M, K, LANES, dt)
+    lanes = lane_workspace(M, K, LANES, dt)
     ws_init = init_workspace(N, M, K, dt)
-    ht_r, ht_i, ft_r, ft_i = ws[0], ws[1], ws[2], ws[3]
-    wr, wi, whr, whi = ws[6], ws[7], ws[25], ws[26]
-    w1r, w1i = ws[21], ws[22]
+    ht_r, ht_i, ft_r, ft_i, _, _, _, _, w1r, w1i, _, _ = group
+    wr, wi, _, _, _, _, whr, whi, _, _, _, _, _, _, _, _, _ = lanes
     pt = np.empty(LANES, dt)
     s2 = np.empty(LANES, dt)
     for g in range(lo, hi, LANES):
@@ -279,7 +284,7 @@ def steps_range(h_re, h_im, p_t, noise, mu, lam, f_re, f_im, w_re, w_im, zero, i
                     to_lane(w1r, w1i, wr, wi, v)
                     to_lane_h(w1r, w1i, whr, whi, v)
                 have_g = False  # the initialisation leaves no G
-            have_g = lanes_layers(ws, pt, s2, mu, lam, zero, first, last, have_g, V)
+            have_g = lanes_layers(group, lanes, pt, s2, mu, lam, zero, first, last, have_g, V)
         for v in range(V):
             b = g + v
             transpose(ft_r[v], ft_i[v], f_re[b], f_im[b])
