@@ -43,23 +43,36 @@ def raise_problem(problem: int) -> None:
         raise error(message)
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath={"reassoc"})
 def value_problem(h_re, h_im, p_t, noise):  # pragma: no cover - compiled
     """0 if the channels ``[B, N, K]`` are finite with no all-zero user and the powers ``[B]``
-    finite and > 0, else the first problem's code."""
+    finite and > 0, else a problem's code: per channel the powers first, then a value that is
+    not finite anywhere in it, then an all-zero user.
+
+    One pass over each channel in its memory order (the kernels' channels are C-contiguous),
+    without a branch per value: ``x * 0`` is 0
+    for a finite ``x`` and NaN for inf or NaN, so the sum of them is NaN exactly when a value is
+    not finite (``reassoc`` lets LLVM split that sum across vector lanes; a NaN stays a NaN in
+    any order, and nothing here assumes finite values, as ``nnan`` would); then each user's
+    column is read down to its first nonzero value.  A column-by-column scan that returned at the
+    first bad value took 0.52 us per N = 64, K = 4 channel (1024 channels, both dtypes: serial,
+    before a batched forward of 5.7-8.7 us per channel on two threads)."""
     B, N, K = h_re.shape
     for b in range(B):
         if not (np.isfinite(p_t[b]) and np.isfinite(noise[b]) and p_t[b] > 0 and noise[b] > 0):
             return BAD_POWER
-        for k in range(K):
-            nonzero = False
-            for n in range(N):
-                xr = h_re[b, n, k]
-                xi = h_im[b, n, k]
-                if not (np.isfinite(xr) and np.isfinite(xi)):
-                    return BAD_CHANNEL
-                nonzero = nonzero or xr != 0 or xi != 0
-            if not nonzero:
+        xr = h_re[b].reshape(N * K)  # views: the kernels' channels are C-contiguous
+        xi = h_im[b].reshape(N * K)
+        nan = xr[0] * 0  # a zero of the channel's dtype (or NaN, which the sum keeps)
+        for i in range(N * K):
+            nan += xr[i] * 0 + xi[i] * 0
+        if nan != nan:
+            return BAD_CHANNEL
+        for k in range(K):  # a user's first nonzero value is almost always its first
+            n = 0
+            while n < N and xr[n * K + k] == 0 and xi[n * K + k] == 0:
+                n += 1
+            if n == N:
                 return ZERO_USER
     return 0
 
