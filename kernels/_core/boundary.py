@@ -63,7 +63,7 @@ def value_problem(h_re, h_im, p_t, noise):  # pragma: no cover - compiled
             return BAD_POWER
         xr = h_re[b].reshape(N * K)  # views: the kernels' channels are C-contiguous
         xi = h_im[b].reshape(N * K)
-        nan = xr[0] * 0  # a zero of the channel's dtype (or NaN, which the sum keeps)
+        nan = h_re.dtype.type(0)  # the sum of x * 0 in the channel's dtype
         for i in range(N * K):
             nan += xr[i] * 0 + xi[i] * 0
         if nan != nan:

@@ -33,7 +33,8 @@ How, and what it costs:
 * The layers exist once, with M and K at run time: no second copy for M = K = 4 (the
   per-channel loop compiled both, 31.8 s for float64 against 17-19 s for one copy).
 * Measured (2-core AMD EPYC of family 23 model 49, 2026-12-08, N = 64, M = K = 4, I = 10, one
-  thread, 1024 channels, ``scratch/s78/lanes_ab.py``): float64 21.9 -> 16.2 us per channel,
+  thread, 1024 channels; the per-channel loop by ``scratch/s78/lanes_ab.py``, this one by
+  ``scratch/s78/v2_ab.py``, in separate processes): float64 21.9 -> 16.2 us per channel,
   float32 16.7 -> 10.0; a lone channel 29.4 -> 42.7 and 24.2 -> 36.9.  The README's "Kernels" has
   the bench's figures.
 
@@ -72,12 +73,12 @@ def group_workspace(N, M, K, V, dt):  # pragma: no cover - compiled
 @njit(cache=True, inline="always")
 def lane_workspace(M, K, V, dt):  # pragma: no cover - compiled
     """The lane matrices, channel innermost: W, grad_W and G^H ``[M, K, V]``; W^H, G and D
-    ``[K, M, V]``; C ``[K, K, V]``; F^H F ``[M, M, V]``; and four ``[V]`` rows."""
+    ``[K, M, V]``; C ``[K, K, V]``; F^H F ``[M, M, V]``; and three ``[V]`` rows."""
     mk, km = (M, K, V), (K, M, V)
     return (np.empty(mk, dt), np.empty(mk, dt), np.empty(mk, dt), np.empty(mk, dt), np.empty(mk, dt),
             np.empty(mk, dt), np.empty(km, dt), np.empty(km, dt), np.empty(km, dt), np.empty(km, dt),
             np.empty(km, dt), np.empty(km, dt), np.empty((K, K, V), dt), np.empty((K, K, V), dt),
-            np.empty((M, M, V), dt), np.empty((M, M, V), dt), np.empty((4, V), dt))
+            np.empty((M, M, V), dt), np.empty((M, M, V), dt), np.empty((3, V), dt))
 
 
 @njit(cache=True, fastmath=FM, inline="always")
@@ -120,7 +121,7 @@ def lanes_weights(cr, ci, s2, rows, V):  # pragma: no cover - compiled
     """In place ``E -> C`` per lane, eq. (10)-(11)'s weights as
     :func:`kernels.upga._float.rate_weights_from_e` forms them: ``b_k = s2 + sum_{l != k}
     |E_kl|^2`` summed directly, ``a_k = b_k + |E_kk|^2``, ``C_kl = E_kl (1/a_k - [l != k]/b_k)``
-    (``rows``: [4, V] work)."""
+    (``rows``: [3, V] work; :func:`lanes_normalize` uses its first two)."""
     K = cr.shape[0]
     one = cr.dtype.type(1)
     for k in range(K):
